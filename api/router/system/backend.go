@@ -1,0 +1,21 @@
+package system
+
+import (
+	"context"
+
+	"github.com/moby/moby/api/types/events"
+	"github.com/moby/moby/api/types/registry"
+	"github.com/moby/moby/api/types/system"
+
+	"github.com/berthd/berth/daemon/backend"
+	daemonevents "github.com/berthd/berth/daemon/events"
+)
+
+// Backend is what the system routes need from the daemon.
+type Backend interface {
+	SystemInfo(ctx context.Context) (*system.Info, error)
+	SystemVersion() system.VersionResponse
+	SystemDiskUsage(ctx context.Context, opts backend.DiskUsageOptions) (*backend.DiskUsage, error)
+	SubscribeToEvents(f daemonevents.Filter) ([]events.Message, <-chan events.Message, func())
+	AuthenticateToRegistry(ctx context.Context, auth *registry.AuthConfig) (status, identityToken string, err error)
+}

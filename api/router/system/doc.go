@@ -1,0 +1,3 @@
+// Package system routes the Engine API's system endpoints: /_ping,
+// /version, /info, /events, /system/df and /auth.
+package system

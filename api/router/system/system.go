@@ -1,0 +1,207 @@
+package system
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"time"
+
+	"github.com/moby/moby/api/types/events"
+	"github.com/moby/moby/api/types/registry"
+
+	"github.com/berthd/berth/api/router"
+	"github.com/berthd/berth/api/server/httputils"
+	"github.com/berthd/berth/daemon/backend"
+	daemonevents "github.com/berthd/berth/daemon/events"
+	"github.com/berthd/berth/pkg/errdefs"
+	"github.com/berthd/berth/pkg/filters"
+	"github.com/berthd/berth/pkg/timestamp"
+)
+
+// BuilderVersion is what /_ping advertises: "1", the classic builder behind
+// POST /build, which is the one berth serves.
+const BuilderVersion = "1"
+
+type systemRouter struct {
+	backend Backend
+}
+
+// New returns the system router.
+func New(b Backend) router.Router { return &systemRouter{backend: b} }
+
+func (s *systemRouter) Routes() []router.Route {
+	return []router.Route{
+		router.Get("/_ping", s.ping),
+		router.Head("/_ping", s.ping),
+		router.Get("/version", s.version),
+		router.Get("/info", s.info),
+		router.Get("/events", s.events),
+		router.Get("/system/df", s.diskUsage),
+		router.Post("/auth", s.auth),
+	}
+}
+
+func (s *systemRouter) ping(ctx context.Context, w http.ResponseWriter, r *http.Request, _ map[string]string) error {
+	h := w.Header()
+	h.Add("Cache-Control", "no-cache, no-store, must-revalidate")
+	h.Add("Pragma", "no-cache")
+	h.Set("Builder-Version", BuilderVersion)
+	h.Set("Swarm", "inactive")
+	h.Set("Content-Type", "text/plain; charset=utf-8")
+	if r.Method == http.MethodHead {
+		h.Set("Content-Length", "0")
+		return nil
+	}
+	_, err := w.Write([]byte("OK"))
+	return err
+}
+
+func (s *systemRouter) version(ctx context.Context, w http.ResponseWriter, r *http.Request, _ map[string]string) error {
+	return httputils.WriteJSON(w, http.StatusOK, s.backend.SystemVersion())
+}
+
+func (s *systemRouter) info(ctx context.Context, w http.ResponseWriter, r *http.Request, _ map[string]string) error {
+	info, err := s.backend.SystemInfo(ctx)
+	if err != nil {
+		return err
+	}
+	return httputils.WriteJSON(w, http.StatusOK, info)
+}
+
+func (s *systemRouter) diskUsage(ctx context.Context, w http.ResponseWriter, r *http.Request, _ map[string]string) error {
+	if err := httputils.ParseForm(r); err != nil {
+		return err
+	}
+	var opts backend.DiskUsageOptions
+	types := r.Form["type"]
+	if len(types) == 0 {
+		opts = backend.DiskUsageOptions{Containers: true, Images: true, Volumes: true, BuildCache: true}
+	}
+	for _, t := range types {
+		switch t {
+		case "container":
+			opts.Containers = true
+		case "image":
+			opts.Images = true
+		case "volume":
+			opts.Volumes = true
+		case "build-cache":
+			opts.BuildCache = true
+		default:
+			return errdefs.InvalidParameterf("unknown object type: %s", t)
+		}
+	}
+	du, err := s.backend.SystemDiskUsage(ctx, opts)
+	if err != nil {
+		return err
+	}
+	return httputils.WriteJSON(w, http.StatusOK, du)
+}
+
+// legacyMessage adds the fields API versions before 1.52 carry for
+// container and image events (status, id, from), in dockerd's order.
+type legacyMessage struct {
+	Status string `json:"status,omitempty"`
+	ID     string `json:"id,omitempty"`
+	From   string `json:"from,omitempty"`
+	events.Message
+}
+
+func withLegacyFields(m events.Message) legacyMessage {
+	out := legacyMessage{Message: m}
+	switch m.Type {
+	case events.ContainerEventType:
+		out.Status, out.ID, out.From = string(m.Action), m.Actor.ID, m.Actor.Attributes["image"]
+	case events.ImageEventType:
+		out.Status, out.ID = string(m.Action), m.Actor.ID
+	}
+	return out
+}
+
+func (s *systemRouter) events(ctx context.Context, w http.ResponseWriter, r *http.Request, _ map[string]string) error {
+	if err := httputils.ParseForm(r); err != nil {
+		return err
+	}
+	since, err := timestamp.ParseTime(r.Form.Get("since"))
+	if err != nil {
+		return errdefs.InvalidParameter(err)
+	}
+	until, err := timestamp.ParseTime(r.Form.Get("until"))
+	if err != nil {
+		return errdefs.InvalidParameter(err)
+	}
+	if !since.IsZero() && !until.IsZero() && since.After(until) {
+		return errdefs.InvalidParameterf("`since` time (%s) cannot be after `until` time (%s)", r.Form.Get("since"), r.Form.Get("until"))
+	}
+	args, err := filters.FromJSON(r.Form.Get("filters"))
+	if err != nil {
+		return err
+	}
+	if err := args.Validate(daemonevents.AcceptedFilters); err != nil {
+		return err
+	}
+
+	past, live, cancel := s.backend.SubscribeToEvents(daemonevents.Filter{Since: since, Until: until, Args: args})
+	defer cancel()
+
+	var deadline <-chan time.Time
+	if !until.IsZero() {
+		timer := time.NewTimer(time.Until(until))
+		defer timer.Stop()
+		deadline = timer.C
+	}
+
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusOK)
+	httputils.Flush(w)
+	enc := json.NewEncoder(w)
+	legacy := httputils.VersionLessThan(ctx, "1.52")
+	write := func(m events.Message) error {
+		var err error
+		if legacy {
+			err = enc.Encode(withLegacyFields(m))
+		} else {
+			err = enc.Encode(m)
+		}
+		httputils.Flush(w)
+		return err
+	}
+	// dockerd replays its history only when the client asked for `since`.
+	if !since.IsZero() {
+		for _, m := range past {
+			if err := write(m); err != nil {
+				return nil
+			}
+		}
+	}
+	if !until.IsZero() && !until.After(time.Now()) {
+		return nil
+	}
+	for {
+		select {
+		case m, ok := <-live:
+			if !ok {
+				return nil
+			}
+			if err := write(m); err != nil {
+				return nil
+			}
+		case <-deadline:
+			return nil
+		case <-ctx.Done():
+			return nil
+		}
+	}
+}
+
+func (s *systemRouter) auth(ctx context.Context, w http.ResponseWriter, r *http.Request, _ map[string]string) error {
+	var cfg registry.AuthConfig
+	if err := httputils.ReadJSON(r, &cfg); err != nil {
+		return err
+	}
+	status, token, err := s.backend.AuthenticateToRegistry(ctx, &cfg)
+	if err != nil {
+		return err
+	}
+	return httputils.WriteJSON(w, http.StatusOK, &registry.AuthResponse{Status: status, IdentityToken: token})
+}

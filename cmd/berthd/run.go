@@ -1,0 +1,198 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	sddaemon "github.com/coreos/go-systemd/v22/daemon"
+	"github.com/sirupsen/logrus"
+	"github.com/spf13/pflag"
+
+	"github.com/berthd/berth/api/router/system"
+	"github.com/berthd/berth/api/server"
+	"github.com/berthd/berth/api/server/listeners"
+	"github.com/berthd/berth/daemon"
+	"github.com/berthd/berth/daemon/config"
+	"github.com/berthd/berth/pkg/pidfile"
+)
+
+// requestDrainTimeout bounds how long shutdown waits for in-flight API
+// requests before closing their connections.
+const requestDrainTimeout = 10 * time.Second
+
+// loadConfig applies daemon.json on top of the flags. A missing file is
+// fine unless --config-file named it.
+func loadConfig(fs *pflag.FlagSet, cfg *config.Config, o *options) (*config.Config, error) {
+	merged := cfg.Clone()
+	if err := config.MergeFile(merged, o.configFile, changedFlags(fs)); err != nil {
+		if !errors.Is(err, os.ErrNotExist) || fs.Changed("config-file") {
+			return nil, err
+		}
+	}
+	if merged.Debug {
+		merged.LogLevel = "debug"
+	}
+	if err := merged.Validate(); err != nil {
+		return nil, err
+	}
+	return merged, nil
+}
+
+func setupLogging(cfg *config.Config) {
+	logrus.SetFormatter(&logrus.TextFormatter{FullTimestamp: true, TimestampFormat: time.RFC3339Nano})
+	logrus.SetOutput(os.Stderr)
+	lvl, err := logrus.ParseLevel(cfg.LogLevel)
+	if err != nil {
+		lvl = logrus.InfoLevel
+	}
+	logrus.SetLevel(lvl)
+}
+
+// tlsOptions turns the TLS settings into listener options. --tlsverify
+// implies --tls; certificate paths default to DOCKER_CERT_PATH or ~/.docker.
+func tlsOptions(cfg *config.Config) (listeners.Options, error) {
+	o := listeners.Options{Group: cfg.Group, GroupExplicit: cfg.Group != config.DefaultGroup}
+	verify := config.BoolOr(cfg.TLSVerify, false)
+	useTLS := verify || config.BoolOr(cfg.TLS, false)
+	if !useTLS {
+		o.InsecureTCP = cfg.TLS != nil && !*cfg.TLS
+		return o, nil
+	}
+	certDir := os.Getenv("DOCKER_CERT_PATH")
+	if certDir == "" {
+		home, _ := os.UserHomeDir()
+		certDir = filepath.Join(home, ".docker")
+	}
+	or := func(v, file string) string {
+		if v != "" {
+			return v
+		}
+		return filepath.Join(certDir, file)
+	}
+	tc, err := listeners.ServerTLS(listeners.TLSFiles{
+		CA:     or(cfg.TLSCACert, "ca.pem"),
+		Cert:   or(cfg.TLSCert, "cert.pem"),
+		Key:    or(cfg.TLSKey, "key.pem"),
+		Verify: verify,
+	})
+	if err != nil {
+		return o, err
+	}
+	o.TLS = tc
+	return o, nil
+}
+
+func run(fs *pflag.FlagSet, flagCfg *config.Config, o *options) error {
+	cfg, err := loadConfig(fs, flagCfg, o)
+	if err != nil {
+		return err
+	}
+	if o.validate {
+		fmt.Println("configuration OK")
+		return nil
+	}
+	setupLogging(cfg)
+	signal.Ignore(syscall.SIGPIPE)
+	logrus.WithFields(logrus.Fields{"version": daemon.Version, "data-root": cfg.DataRoot}).Info("starting berthd")
+
+	d, err := daemon.New(cfg)
+	if err != nil {
+		return err
+	}
+	defer d.Shutdown()
+	if err := pidfile.Write(cfg.Pidfile); err != nil {
+		return err
+	}
+	defer pidfile.Remove(cfg.Pidfile)
+
+	lopts, err := tlsOptions(cfg)
+	if err != nil {
+		return err
+	}
+	var ls []net.Listener
+	closeAll := func() {
+		for _, l := range ls {
+			l.Close()
+		}
+	}
+	for _, h := range cfg.Hosts {
+		opened, err := listeners.Open(h, lopts)
+		if err != nil {
+			closeAll()
+			return fmt.Errorf("failed to load listeners: %w", err)
+		}
+		ls = append(ls, opened...)
+	}
+
+	srv := server.New(server.Config{
+		ServerVersion: daemon.Version,
+		Experimental:  func() bool { return d.Config().Experimental },
+	}, system.New(d))
+	serveErr := make(chan error, len(ls))
+	srv.Serve(ls, serveErr)
+	notify(sddaemon.SdNotifyReady)
+	logrus.Info("berthd has completed initialization; API is ready")
+
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGTERM, syscall.SIGINT)
+	for {
+		select {
+		case err := <-serveErr:
+			logrus.WithError(err).Error("API listener failed; shutting down")
+			shutdown(d, srv)
+			return err
+		case sig := <-sigs:
+			if sig == syscall.SIGHUP {
+				reload(fs, flagCfg, o, d)
+				continue
+			}
+			logrus.WithField("signal", sig).Info("shutting down")
+			go func() {
+				// A second SIGTERM/SIGINT while draining means "now".
+				for s := range sigs {
+					if s != syscall.SIGHUP {
+						logrus.Warn("second signal: exiting without waiting")
+						pidfile.Remove(cfg.Pidfile)
+						os.Exit(128 + int(s.(syscall.Signal)))
+					}
+				}
+			}()
+			shutdown(d, srv)
+			return nil
+		}
+	}
+}
+
+func shutdown(d *daemon.Daemon, srv *server.Server) {
+	notify(sddaemon.SdNotifyStopping)
+	// Ending event subscriptions first lets streaming /events requests
+	// finish, so the drain below only waits for real work.
+	d.Events().Close()
+	srv.Shutdown(requestDrainTimeout)
+	logrus.Info("berthd shutdown complete")
+}
+
+// reload re-reads daemon.json against the original flags and applies what
+// can change at run time. A bad file is logged and changes nothing.
+func reload(fs *pflag.FlagSet, flagCfg *config.Config, o *options, d *daemon.Daemon) {
+	next, err := loadConfig(fs, flagCfg, o)
+	if err != nil {
+		logrus.WithError(err).Error("reload failed; configuration unchanged")
+		return
+	}
+	if err := d.Reload(next); err != nil {
+		logrus.WithError(err).Error("reload failed; configuration unchanged")
+	}
+}
+
+func notify(state string) {
+	if _, err := sddaemon.SdNotify(false, state); err != nil {
+		logrus.WithError(err).Debug("sd_notify failed")
+	}
+}

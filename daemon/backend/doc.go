@@ -1,0 +1,5 @@
+// Package backend holds the request and response shapes that routers in
+// api/ and the daemon share where the official types module has none (for
+// example the API 1.50 shape of GET /system/df). It imports only the types
+// module, so both sides can depend on it without depending on each other.
+package backend

@@ -1,0 +1,335 @@
+package config
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"reflect"
+	"sort"
+	"strings"
+
+	units "github.com/docker/go-units"
+	"github.com/sirupsen/logrus"
+)
+
+// Defaults for the built-in configuration. berth keeps its own roots so it
+// can run beside a dockerd; the API socket is dockerd's so that the docker
+// CLI finds it unchanged.
+const (
+	DefaultHost       = "unix:///var/run/docker.sock"
+	DefaultDataRoot   = "/var/lib/berth"
+	DefaultExecRoot   = "/run/berth"
+	DefaultPidfile    = "/var/run/berthd.pid"
+	DefaultConfigFile = "/etc/berth/daemon.json"
+	DefaultGroup      = "docker"
+	DefaultBridge     = "docker0"
+	DefaultLogDriver  = "json-file"
+	DefaultStorage    = "overlay2"
+	DefaultRuntime    = "berth"
+
+	DefaultMaxConcurrentDownloads = 3
+	DefaultMaxConcurrentUploads   = 5
+	DefaultShutdownTimeout        = 15
+)
+
+// AddressPool is one entry of default-address-pools.
+type AddressPool struct {
+	Base netip.Prefix `json:"base"`
+	Size int          `json:"size"`
+}
+
+// Runtime is an OCI runtime configured with --add-runtime or "runtimes".
+type Runtime struct {
+	Path string   `json:"path"`
+	Args []string `json:"runtimeArgs,omitempty"`
+}
+
+// Config is everything the daemon can be told. JSON keys are dockerd's.
+// Pointer booleans are options whose default is true, so that "absent" and
+// "false" differ.
+type Config struct {
+	Hosts       []string `json:"hosts,omitempty"`
+	DataRoot    string   `json:"data-root,omitempty"`
+	ExecRoot    string   `json:"exec-root,omitempty"`
+	Pidfile     string   `json:"pidfile,omitempty"`
+	LogLevel    string   `json:"log-level,omitempty"`
+	Debug       bool     `json:"debug,omitempty"`
+	Group       string   `json:"group,omitempty"`
+	Labels      []string `json:"labels,omitempty"`
+	LiveRestore bool     `json:"live-restore,omitempty"`
+
+	TLS       *bool  `json:"tls,omitempty"`
+	TLSVerify *bool  `json:"tlsverify,omitempty"`
+	TLSCACert string `json:"tlscacert,omitempty"`
+	TLSCert   string `json:"tlscert,omitempty"`
+	TLSKey    string `json:"tlskey,omitempty"`
+
+	BridgeName          string        `json:"bridge,omitempty"`
+	BridgeIP            string        `json:"bip,omitempty"`
+	FixedCIDR           string        `json:"fixed-cidr,omitempty"`
+	FixedCIDRv6         string        `json:"fixed-cidr-v6,omitempty"`
+	EnableIPv6          bool          `json:"ipv6,omitempty"`
+	MTU                 int           `json:"mtu,omitempty"`
+	EnableIPTables      *bool         `json:"iptables,omitempty"`
+	EnableIPForward     *bool         `json:"ip-forward,omitempty"`
+	EnableIPMasq        *bool         `json:"ip-masq,omitempty"`
+	InterContainerComm  *bool         `json:"icc,omitempty"`
+	UserlandProxy       *bool         `json:"userland-proxy,omitempty"`
+	DNS                 []string      `json:"dns,omitempty"`
+	DNSSearch           []string      `json:"dns-search,omitempty"`
+	DNSOptions          []string      `json:"dns-opts,omitempty"`
+	DefaultAddressPools []AddressPool `json:"default-address-pools,omitempty"`
+
+	StorageDriver  string                  `json:"storage-driver,omitempty"`
+	LogDriver      string                  `json:"log-driver,omitempty"`
+	LogOpts        map[string]string       `json:"log-opts,omitempty"`
+	DefaultUlimits map[string]*units.Ulimit `json:"default-ulimits,omitempty"`
+
+	Runtimes       map[string]Runtime `json:"runtimes,omitempty"`
+	DefaultRuntime string             `json:"default-runtime,omitempty"`
+
+	InsecureRegistries     []string `json:"insecure-registries,omitempty"`
+	RegistryMirrors        []string `json:"registry-mirrors,omitempty"`
+	MaxConcurrentDownloads int      `json:"max-concurrent-downloads,omitempty"`
+	MaxConcurrentUploads   int      `json:"max-concurrent-uploads,omitempty"`
+
+	ShutdownTimeout int  `json:"shutdown-timeout,omitempty"`
+	Experimental    bool `json:"experimental,omitempty"`
+}
+
+// ignoredKeys are daemon.json keys dockerd knows and berth does not act on
+// (yet). A daemon.json written for dockerd still loads; each is logged.
+var ignoredKeys = map[string]bool{
+	"features": true, "builder": true, "metrics-addr": true, "containerd": true,
+	"containerd-namespace": true, "containerd-plugin-namespace": true,
+	"cgroup-parent": true, "exec-opts": true, "seccomp-profile": true,
+	"selinux-enabled": true, "userns-remap": true, "no-new-privileges": true,
+	"init": true, "init-path": true, "default-shm-size": true,
+	"default-cgroupns-mode": true, "default-ipc-mode": true, "ip": true,
+	"ip6tables": true, "max-download-attempts": true, "raw-logs": true,
+	"log-format": true, "authorization-plugins": true, "oom-score-adjust": true,
+	"proxies": true, "userland-proxy-path": true, "default-gateway": true,
+	"default-gateway-v6": true, "cpu-rt-period": true, "cpu-rt-runtime": true,
+	"allow-nondistributable-artifacts": true, "default-network-opts": true,
+	"bridge-accept-fwmark": true, "firewall-backend": true, "cdi-spec-dirs": true,
+}
+
+// Default returns the built-in configuration.
+func Default() *Config {
+	return &Config{
+		Hosts:                  []string{DefaultHost},
+		DataRoot:               DefaultDataRoot,
+		ExecRoot:               DefaultExecRoot,
+		Pidfile:                DefaultPidfile,
+		LogLevel:               "info",
+		Group:                  DefaultGroup,
+		BridgeName:             DefaultBridge,
+		StorageDriver:          DefaultStorage,
+		LogDriver:              DefaultLogDriver,
+		LogOpts:                map[string]string{},
+		DefaultUlimits:         map[string]*units.Ulimit{},
+		Runtimes:               map[string]Runtime{},
+		DefaultRuntime:         DefaultRuntime,
+		MaxConcurrentDownloads: DefaultMaxConcurrentDownloads,
+		MaxConcurrentUploads:   DefaultMaxConcurrentUploads,
+		ShutdownTimeout:        DefaultShutdownTimeout,
+	}
+}
+
+// Clone returns a deep copy.
+func (c *Config) Clone() *Config {
+	b, err := json.Marshal(c)
+	if err != nil {
+		panic(err) // Config holds only JSON-safe types
+	}
+	out := &Config{}
+	if err := json.Unmarshal(b, out); err != nil {
+		panic(err)
+	}
+	return out
+}
+
+// BoolOr reads an optional boolean with its default.
+func BoolOr(p *bool, def bool) bool {
+	if p == nil {
+		return def
+	}
+	return *p
+}
+
+// jsonKeys lists the daemon.json keys of Config.
+func jsonKeys() map[string]bool {
+	keys := map[string]bool{}
+	t := reflect.TypeOf(Config{})
+	for i := 0; i < t.NumField(); i++ {
+		name, _, _ := strings.Cut(t.Field(i).Tag.Get("json"), ",")
+		if name != "" && name != "-" {
+			keys[name] = true
+		}
+	}
+	return keys
+}
+
+// MergeFile reads the daemon.json at path on top of c. flagValues maps the
+// daemon.json key of every flag the operator set to its value as typed, so
+// that a key given both ways is refused with dockerd's message. Errors carry
+// dockerd's "unable to configure the Docker daemon with file" prefix.
+func MergeFile(c *Config, path string, flagValues map[string]string) error {
+	wrap := func(err error) error {
+		return fmt.Errorf("unable to configure the Docker daemon with file %s: %w", path, err)
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	data = bytes.TrimPrefix(data, []byte("\xef\xbb\xbf")) // a BOM from Windows editors
+	if len(bytes.TrimSpace(data)) == 0 {
+		return nil
+	}
+	raw := map[string]json.RawMessage{}
+	if err := json.Unmarshal(data, &raw); err != nil {
+		return wrap(err)
+	}
+	known := jsonKeys()
+	var unknown, conflicts, ignored []string
+	for k, v := range raw {
+		switch {
+		case known[k]:
+		case ignoredKeys[k]:
+			ignored = append(ignored, k)
+		default:
+			unknown = append(unknown, k)
+			continue
+		}
+		if fv, ok := flagValues[k]; ok {
+			conflicts = append(conflicts, fmt.Sprintf("%s: (from flag: %s, from file: %s)", k, fv, fileValueString(v)))
+		}
+	}
+	sort.Strings(unknown)
+	sort.Strings(conflicts)
+	if len(unknown) > 0 {
+		return wrap(fmt.Errorf("the following directives don't match any configuration option: %s", strings.Join(unknown, ", ")))
+	}
+	if len(conflicts) > 0 {
+		return wrap(fmt.Errorf("the following directives are specified both as a flag and in the configuration file: %s", strings.Join(conflicts, ", ")))
+	}
+	for _, k := range ignored {
+		delete(raw, k)
+		logrus.WithField("key", k).Warn("daemon.json option is not supported by berth and is ignored")
+	}
+	filtered, _ := json.Marshal(raw)
+	dec := json.NewDecoder(bytes.NewReader(filtered))
+	if err := dec.Decode(c); err != nil {
+		return wrap(err)
+	}
+	return nil
+}
+
+// fileValueString prints a daemon.json value the way dockerd's conflict
+// message does: strings bare, lists as [a b], others as JSON.
+func fileValueString(v json.RawMessage) string {
+	var s string
+	if json.Unmarshal(v, &s) == nil {
+		return s
+	}
+	var list []any
+	if json.Unmarshal(v, &list) == nil {
+		parts := make([]string, len(list))
+		for i, e := range list {
+			parts[i] = fmt.Sprint(e)
+		}
+		return "[" + strings.Join(parts, " ") + "]"
+	}
+	var m map[string]any
+	if json.Unmarshal(v, &m) == nil {
+		keys := make([]string, 0, len(m))
+		for k := range m {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		parts := make([]string, len(keys))
+		for i, k := range keys {
+			parts[i] = fmt.Sprintf("%s:%v", k, m[k])
+		}
+		return "map[" + strings.Join(parts, " ") + "]"
+	}
+	return string(v)
+}
+
+var logLevels = map[string]bool{"debug": true, "info": true, "warn": true, "error": true, "fatal": true, "panic": true, "trace": true}
+
+// Validate checks values the way dockerd does before anything starts.
+func (c *Config) Validate() error {
+	if !logLevels[c.LogLevel] {
+		return fmt.Errorf("invalid logging level: %s", c.LogLevel)
+	}
+	for _, d := range c.DNS {
+		if net.ParseIP(d) == nil {
+			return fmt.Errorf("%s is not an ip address", d)
+		}
+	}
+	for _, l := range c.Labels {
+		if k, _, ok := strings.Cut(l, "="); !ok || k == "" {
+			return fmt.Errorf("bad attribute format: %s", l)
+		}
+	}
+	if c.MaxConcurrentDownloads < 0 {
+		return fmt.Errorf("invalid max concurrent downloads: %d", c.MaxConcurrentDownloads)
+	}
+	if c.MaxConcurrentUploads < 0 {
+		return fmt.Errorf("invalid max concurrent uploads: %d", c.MaxConcurrentUploads)
+	}
+	if c.MTU < 0 {
+		return fmt.Errorf("invalid default MTU: %d", c.MTU)
+	}
+	if c.ShutdownTimeout < -1 {
+		return errors.New("invalid shutdown-timeout: must be -1 or more")
+	}
+	if c.BridgeIP != "" {
+		if _, err := netip.ParsePrefix(c.BridgeIP); err != nil {
+			return fmt.Errorf("invalid bip %q: %v", c.BridgeIP, err)
+		}
+	}
+	for _, cidr := range []string{c.FixedCIDR, c.FixedCIDRv6} {
+		if cidr == "" {
+			continue
+		}
+		if _, err := netip.ParsePrefix(cidr); err != nil {
+			return fmt.Errorf("invalid fixed-cidr %q: %v", cidr, err)
+		}
+	}
+	for _, p := range c.DefaultAddressPools {
+		if !p.Base.IsValid() {
+			return errors.New("invalid default address pool: base is required")
+		}
+		if p.Size < p.Base.Bits() || p.Size > p.Base.Addr().BitLen() {
+			return fmt.Errorf("invalid default address pool %s: size %d must be between %d and %d", p.Base, p.Size, p.Base.Bits(), p.Base.Addr().BitLen())
+		}
+	}
+	for name, r := range c.Runtimes {
+		if name == DefaultRuntime {
+			return fmt.Errorf("runtime name '%s' is reserved", name)
+		}
+		if r.Path == "" {
+			return fmt.Errorf("runtime %s: path is required", name)
+		}
+	}
+	if c.DefaultRuntime != DefaultRuntime {
+		if _, ok := c.Runtimes[c.DefaultRuntime]; !ok {
+			return fmt.Errorf("specified default runtime '%s' does not exist", c.DefaultRuntime)
+		}
+	}
+	if c.StorageDriver != "" && c.StorageDriver != DefaultStorage {
+		return fmt.Errorf("storage driver %q is not supported: berth uses overlay2", c.StorageDriver)
+	}
+	switch c.LogDriver {
+	case "json-file", "local", "none":
+	default:
+		return fmt.Errorf("logging driver %q is not supported: use json-file, local or none", c.LogDriver)
+	}
+	return nil
+}

@@ -1,0 +1,161 @@
+package daemon
+
+import (
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/moby/moby/api/types/events"
+	"github.com/sirupsen/logrus"
+	"golang.org/x/sys/unix"
+
+	"github.com/berthd/berth/daemon/config"
+	daemonevents "github.com/berthd/berth/daemon/events"
+	"github.com/berthd/berth/pkg/atomicfile"
+)
+
+// Daemon is one running engine.
+type Daemon struct {
+	mu     sync.RWMutex
+	cfg    *config.Config
+	id     string
+	events *daemonevents.Bus
+	lock   *os.File
+	start  time.Time
+}
+
+// New prepares the data and exec roots and takes the data-root lock, so that
+// a second daemon on the same data-root is refused whatever its pidfile.
+func New(cfg *config.Config) (*Daemon, error) {
+	for _, dir := range []string{cfg.DataRoot, cfg.ExecRoot} {
+		if err := os.MkdirAll(dir, 0o711); err != nil {
+			return nil, err
+		}
+	}
+	lock, err := lockRoot(cfg.DataRoot)
+	if err != nil {
+		return nil, err
+	}
+	id, err := engineID(cfg.DataRoot)
+	if err != nil {
+		lock.Close()
+		return nil, err
+	}
+	return &Daemon{cfg: cfg, id: id, events: daemonevents.New(), lock: lock, start: time.Now()}, nil
+}
+
+// lockRoot takes an exclusive flock on DATA_ROOT/berthd.lock. The kernel
+// drops it when the process dies, so a daemon killed -9 never blocks the
+// next start.
+func lockRoot(root string) (*os.File, error) {
+	f, err := os.OpenFile(filepath.Join(root, "berthd.lock"), os.O_RDWR|os.O_CREATE|unix.O_CLOEXEC, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+		f.Close()
+		if errors.Is(err, unix.EWOULDBLOCK) {
+			return nil, fmt.Errorf("data-root %s is in use by another berthd", root)
+		}
+		return nil, err
+	}
+	return f, nil
+}
+
+// engineID returns the daemon's persistent identity (DATA_ROOT/engine-id),
+// creating it on first start. `docker info` shows it as ID.
+func engineID(root string) (string, error) {
+	p := filepath.Join(root, "engine-id")
+	if b, err := os.ReadFile(p); err == nil && len(strings.TrimSpace(string(b))) > 0 {
+		return strings.TrimSpace(string(b)), nil
+	}
+	var u [16]byte
+	if _, err := rand.Read(u[:]); err != nil {
+		return "", err
+	}
+	u[6] = u[6]&0x0f | 0x40 // version 4
+	u[8] = u[8]&0x3f | 0x80 // RFC 4122 variant
+	id := fmt.Sprintf("%x-%x-%x-%x-%x", u[0:4], u[4:6], u[6:8], u[8:10], u[10:16])
+	if err := atomicfile.WriteFile(p, []byte(id), 0o600); err != nil {
+		return "", err
+	}
+	return id, nil
+}
+
+// ID is the engine's persistent identity.
+func (d *Daemon) ID() string { return d.id }
+
+// Config returns the live configuration. Callers must not modify it.
+func (d *Daemon) Config() *config.Config {
+	d.mu.RLock()
+	defer d.mu.RUnlock()
+	return d.cfg
+}
+
+// Events is the event bus managers log to.
+func (d *Daemon) Events() *daemonevents.Bus { return d.events }
+
+// Reload applies the reloadable settings of next (the configuration read
+// again after SIGHUP) and logs a `daemon reload` event carrying the new
+// values, as dockerd does.
+func (d *Daemon) Reload(next *config.Config) error {
+	if err := next.Validate(); err != nil {
+		return err
+	}
+	d.mu.Lock()
+	updated := d.cfg.Clone()
+	changed := updated.ApplyReload(next)
+	d.cfg = updated
+	d.mu.Unlock()
+
+	if lvl, err := logrus.ParseLevel(updated.LogLevel); err == nil {
+		if updated.Debug {
+			lvl = logrus.DebugLevel
+		}
+		logrus.SetLevel(lvl)
+	}
+	logrus.WithField("changed", changed).Info("configuration reloaded")
+	d.events.Log(events.DaemonEventType, events.ActionReload, events.Actor{
+		ID:         d.id,
+		Attributes: reloadAttributes(d.id, updated),
+	})
+	return nil
+}
+
+func reloadAttributes(id string, c *config.Config) map[string]string {
+	host, _ := os.Hostname()
+	join := func(v []string) string { return "[" + strings.Join(v, " ") + "]" }
+	runtimes := make([]string, 0, len(c.Runtimes)+1)
+	runtimes = append(runtimes, config.DefaultRuntime)
+	for name := range c.Runtimes {
+		runtimes = append(runtimes, name)
+	}
+	return map[string]string{
+		"name":                     host,
+		"debug":                    fmt.Sprint(c.Debug),
+		"log-level":                c.LogLevel,
+		"labels":                   join(c.Labels),
+		"live-restore":             fmt.Sprint(c.LiveRestore),
+		"max-concurrent-downloads": fmt.Sprint(c.MaxConcurrentDownloads),
+		"max-concurrent-uploads":   fmt.Sprint(c.MaxConcurrentUploads),
+		"insecure-registries":      join(c.InsecureRegistries),
+		"registry-mirrors":         join(c.RegistryMirrors),
+		"default-runtime":          c.DefaultRuntime,
+		"runtimes":                 join(runtimes),
+		"shutdown-timeout":         fmt.Sprint(c.ShutdownTimeout),
+		"experimental":             fmt.Sprint(c.Experimental),
+	}
+}
+
+// Shutdown ends event subscriptions and releases the data-root lock.
+func (d *Daemon) Shutdown() {
+	d.events.Close()
+	if d.lock != nil {
+		d.lock.Close()
+	}
+}

@@ -1,0 +1,23 @@
+module github.com/berthd/berth
+
+go 1.26.8
+
+require (
+	github.com/containerd/errdefs/pkg v0.3.0
+	github.com/coreos/go-systemd/v22 v22.7.0
+	github.com/docker/go-units v0.5.0
+	github.com/gorilla/mux v1.8.1
+	github.com/moby/moby/api v1.56.1
+	github.com/sirupsen/logrus v1.10.2
+	github.com/spf13/cobra v1.10.2
+	github.com/spf13/pflag v1.0.9
+	golang.org/x/sys v0.50.0
+)
+
+require (
+	github.com/containerd/errdefs v1.0.0 // indirect
+	github.com/inconshreveable/mousetrap v1.1.0 // indirect
+	github.com/moby/docker-image-spec v1.3.1 // indirect
+	github.com/opencontainers/go-digest v1.0.0 // indirect
+	github.com/opencontainers/image-spec v1.1.1 // indirect
+)
