@@ -34,6 +34,7 @@ func newCommand() *cobra.Command {
 			return run(cmd.Flags(), cfg, opts)
 		},
 	}
+	cmd.AddCommand(subcommands()...)
 	cmd.Flags().SortFlags = false
 	installFlags(cmd.Flags(), cfg, opts)
 	return cmd

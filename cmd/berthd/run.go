@@ -14,7 +14,6 @@ import (
 	"github.com/sirupsen/logrus"
 	"github.com/spf13/pflag"
 
-	"github.com/berthd/berth/api/router/system"
 	"github.com/berthd/berth/api/server"
 	"github.com/berthd/berth/api/server/listeners"
 	"github.com/berthd/berth/daemon"
@@ -133,7 +132,7 @@ func run(fs *pflag.FlagSet, flagCfg *config.Config, o *options) error {
 	srv := server.New(server.Config{
 		ServerVersion: daemon.Version,
 		Experimental:  func() bool { return d.Config().Experimental },
-	}, system.New(d))
+	}, routers(d)...)
 	serveErr := make(chan error, len(ls))
 	srv.Serve(ls, serveErr)
 	notify(sddaemon.SdNotifyReady)

@@ -84,9 +84,9 @@ type Config struct {
 	DNSOptions          []string      `json:"dns-opts,omitempty"`
 	DefaultAddressPools []AddressPool `json:"default-address-pools,omitempty"`
 
-	StorageDriver  string                  `json:"storage-driver,omitempty"`
-	LogDriver      string                  `json:"log-driver,omitempty"`
-	LogOpts        map[string]string       `json:"log-opts,omitempty"`
+	StorageDriver  string                   `json:"storage-driver,omitempty"`
+	LogDriver      string                   `json:"log-driver,omitempty"`
+	LogOpts        map[string]string        `json:"log-opts,omitempty"`
 	DefaultUlimits map[string]*units.Ulimit `json:"default-ulimits,omitempty"`
 
 	Runtimes       map[string]Runtime `json:"runtimes,omitempty"`

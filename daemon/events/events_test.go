@@ -83,10 +83,10 @@ func TestSlowSubscriberIsDropped(t *testing.T) {
 func TestFilterMatch(t *testing.T) {
 	now := time.Unix(1700000000, 0)
 	ctr := events.Message{Type: events.ContainerEventType, Action: "exec_start: sh -c true", Scope: "local",
-		Actor: events.Actor{ID: "abcdef", Attributes: map[string]string{"name": "web", "image": "busybox:latest", "team": "a"}},
+		Actor:    events.Actor{ID: "abcdef", Attributes: map[string]string{"name": "web", "image": "busybox:latest", "team": "a"}},
 		TimeNano: now.UnixNano()}
 	img := events.Message{Type: events.ImageEventType, Action: events.ActionTag, Scope: "local",
-		Actor: events.Actor{ID: "sha256:123", Attributes: map[string]string{"name": "docker.io/library/busybox:latest"}},
+		Actor:    events.Actor{ID: "sha256:123", Attributes: map[string]string{"name": "docker.io/library/busybox:latest"}},
 		TimeNano: now.UnixNano()}
 	cases := []struct {
 		f        Filter

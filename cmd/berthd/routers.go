@@ -1,0 +1,15 @@
+package main
+
+import (
+	"github.com/berthd/berth/api/router"
+	"github.com/berthd/berth/api/router/system"
+	"github.com/berthd/berth/daemon"
+)
+
+// routers lists every API router the daemon serves. Each manager's router
+// is added here when it lands.
+func routers(d *daemon.Daemon) []router.Router {
+	return []router.Router{
+		system.New(d),
+	}
+}

@@ -1,0 +1,490 @@
+package harness
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/moby/moby/client"
+	"golang.org/x/sys/unix"
+)
+
+// InCI reports whether the tests run under CI, where a missing
+// prerequisite fails instead of skipping.
+func InCI() bool { return os.Getenv("CI") == "true" }
+
+// Require fails the test under CI and skips it elsewhere when ok is false.
+func Require(t testing.TB, ok bool, format string, args ...any) {
+	t.Helper()
+	if ok {
+		return
+	}
+	if InCI() {
+		t.Fatalf("missing prerequisite: "+format, args...)
+	}
+	t.Skipf("missing prerequisite: "+format, args...)
+}
+
+var (
+	buildOnce sync.Once
+	binPath   string
+	buildErr  error
+)
+
+// moduleRoot finds the directory holding berth's go.mod.
+func moduleRoot() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for {
+		if b, err := os.ReadFile(filepath.Join(dir, "go.mod")); err == nil && bytes.Contains(b, []byte("module github.com/berthd/berth")) {
+			return dir, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", errors.New("berth's go.mod not found above the working directory")
+		}
+		dir = parent
+	}
+}
+
+// Binary returns a berthd built from this source tree, once per test
+// binary. BERTHD_BINARY overrides it (CI builds once for all packages).
+func Binary() (string, error) {
+	buildOnce.Do(func() {
+		if p := os.Getenv("BERTHD_BINARY"); p != "" {
+			binPath = p
+			return
+		}
+		root, err := moduleRoot()
+		if err != nil {
+			buildErr = err
+			return
+		}
+		dir, err := os.MkdirTemp("", "berthd-bin-")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		binPath = filepath.Join(dir, "berthd")
+		cmd := exec.Command("go", "build", "-o", binPath, "./cmd/berthd")
+		cmd.Dir = root
+		if out, err := cmd.CombinedOutput(); err != nil {
+			buildErr = fmt.Errorf("go build berthd: %v\n%s", err, out)
+		}
+	})
+	return binPath, buildErr
+}
+
+// Options shape a daemon.
+type Options struct {
+	// Args are extra berthd flags.
+	Args []string
+	// Config is the daemon.json content; "{}" when empty.
+	Config string
+}
+
+// Daemon is one berthd under test.
+type Daemon struct {
+	Root       string
+	DataRoot   string
+	ExecRoot   string
+	Socket     string
+	Pidfile    string
+	ConfigFile string
+	LogFile    string
+	Bridge     string
+	DockerCfg  string
+	Options    Options
+
+	cmd      *exec.Cmd
+	done     chan struct{}
+	cleanups []func()
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// New prepares a daemon's private root. Nothing runs until Start.
+func New(o Options) (*Daemon, error) {
+	// Short paths: a unix socket path must fit in 108 bytes.
+	root, err := os.MkdirTemp("", "bt-")
+	if err != nil {
+		return nil, err
+	}
+	d := &Daemon{
+		Root:       root,
+		DataRoot:   filepath.Join(root, "data"),
+		ExecRoot:   filepath.Join(root, "exec"),
+		Socket:     filepath.Join(root, "berthd.sock"),
+		Pidfile:    filepath.Join(root, "berthd.pid"),
+		ConfigFile: filepath.Join(root, "daemon.json"),
+		LogFile:    filepath.Join(root, "berthd.log"),
+		Bridge:     "bt" + randomHex(4),
+		DockerCfg:  filepath.Join(root, "docker-cli"),
+		Options:    o,
+	}
+	if err := os.MkdirAll(d.DockerCfg, 0o700); err != nil {
+		return nil, err
+	}
+	cfg := o.Config
+	if cfg == "" {
+		cfg = "{}"
+	}
+	if err := os.WriteFile(d.ConfigFile, []byte(cfg), 0o644); err != nil {
+		return nil, err
+	}
+	return d, nil
+}
+
+// Host is the DOCKER_HOST value for this daemon.
+func (d *Daemon) Host() string { return "unix://" + d.Socket }
+
+// BaseArgs are the flags that keep the daemon on its private root.
+func (d *Daemon) BaseArgs() []string {
+	return []string{
+		"-H", d.Host(),
+		"--data-root", d.DataRoot,
+		"--exec-root", d.ExecRoot,
+		"--pidfile", d.Pidfile,
+		"--config-file", d.ConfigFile,
+		"--bridge", d.Bridge,
+	}
+}
+
+// Start runs berthd with BaseArgs, Options.Args and extra, and waits until
+// /_ping answers.
+func (d *Daemon) Start(extra ...string) error {
+	if err := d.Spawn(extra...); err != nil {
+		return err
+	}
+	if err := d.WaitReady(15 * time.Second); err != nil {
+		d.Kill()
+		return err
+	}
+	return nil
+}
+
+// Spawn starts berthd without waiting for it to be ready.
+func (d *Daemon) Spawn(extra ...string) error {
+	bin, err := Binary()
+	if err != nil {
+		return err
+	}
+	args := append(d.BaseArgs(), d.Options.Args...)
+	args = append(args, extra...)
+	logf, err := os.OpenFile(d.LogFile, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(logf, "---- berthd %s\n", strings.Join(args, " "))
+	cmd := exec.Command(bin, args...)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	// Its own process group, so a test's Ctrl-C does not reach it before
+	// Cleanup does.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		logf.Close()
+		return err
+	}
+	d.cmd = cmd
+	d.done = make(chan struct{})
+	go func() {
+		cmd.Wait()
+		logf.Close()
+		close(d.done)
+	}()
+	return nil
+}
+
+// Exited reports whether the daemon process has ended.
+func (d *Daemon) Exited() bool {
+	if d.done == nil {
+		return true
+	}
+	select {
+	case <-d.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// ExitCode is the daemon's exit status once Exited.
+func (d *Daemon) ExitCode() int {
+	if d.cmd == nil || d.cmd.ProcessState == nil {
+		return -1
+	}
+	return d.cmd.ProcessState.ExitCode()
+}
+
+// WaitExit waits for the daemon to end on its own.
+func (d *Daemon) WaitExit(timeout time.Duration) error {
+	if d.done == nil {
+		return nil
+	}
+	select {
+	case <-d.done:
+		return nil
+	case <-time.After(timeout):
+		return fmt.Errorf("berthd still running after %s", timeout)
+	}
+}
+
+// WaitReady polls /_ping until it answers OK.
+func (d *Daemon) WaitReady(timeout time.Duration) error {
+	hc := d.HTTPClient()
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) {
+		if d.Exited() {
+			return fmt.Errorf("berthd exited during startup (status %d):\n%s", d.ExitCode(), d.LogTail(30))
+		}
+		resp, err := hc.Get("http://berthd/_ping")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	return fmt.Errorf("berthd did not answer /_ping within %s:\n%s", timeout, d.LogTail(30))
+}
+
+// Pid is the daemon's process ID, 0 when not running.
+func (d *Daemon) Pid() int {
+	if d.cmd == nil || d.cmd.Process == nil || d.Exited() {
+		return 0
+	}
+	return d.cmd.Process.Pid
+}
+
+// Signal sends sig to the daemon.
+func (d *Daemon) Signal(sig os.Signal) error {
+	if d.Pid() == 0 {
+		return errors.New("berthd not running")
+	}
+	return d.cmd.Process.Signal(sig)
+}
+
+// Stop asks the daemon to shut down (SIGTERM) and kills it after 20s.
+func (d *Daemon) Stop() error {
+	if d.Pid() == 0 {
+		return nil
+	}
+	d.Signal(syscall.SIGTERM)
+	if err := d.WaitExit(20 * time.Second); err != nil {
+		d.Kill()
+		return err
+	}
+	return nil
+}
+
+// Kill ends the daemon with SIGKILL, as a crash would.
+func (d *Daemon) Kill() error {
+	if d.Pid() == 0 {
+		return nil
+	}
+	d.cmd.Process.Kill()
+	return d.WaitExit(10 * time.Second)
+}
+
+// Restart stops (or, with kill, SIGKILLs) the daemon and starts it again on
+// the same roots with the given extra flags.
+func (d *Daemon) Restart(kill bool, extra ...string) error {
+	if kill {
+		d.Kill()
+	} else if err := d.Stop(); err != nil {
+		return err
+	}
+	return d.Start(extra...)
+}
+
+// Log returns the daemon's log so far.
+func (d *Daemon) Log() string {
+	b, _ := os.ReadFile(d.LogFile)
+	return string(b)
+}
+
+// LogTail returns the last n lines of the log.
+func (d *Daemon) LogTail(n int) string {
+	lines := strings.Split(strings.TrimRight(d.Log(), "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
+
+// HTTPClient talks plain HTTP to the daemon's unix socket; use any host
+// name in URLs.
+func (d *Daemon) HTTPClient() *http.Client {
+	return &http.Client{
+		Timeout: 30 * time.Second,
+		Transport: &http.Transport{
+			DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+				var dialer net.Dialer
+				return dialer.DialContext(ctx, "unix", d.Socket)
+			},
+			DisableKeepAlives: true,
+		},
+	}
+}
+
+// Client returns a Go Engine API client for this daemon.
+func (d *Daemon) Client() (*client.Client, error) {
+	return client.New(client.WithHost(d.Host()))
+}
+
+// DockerCmd prepares the real docker CLI pointed at this daemon.
+func (d *Daemon) DockerCmd(args ...string) *exec.Cmd {
+	cmd := exec.Command("docker", args...)
+	cmd.Env = append(os.Environ(),
+		"DOCKER_HOST="+d.Host(),
+		"DOCKER_CONFIG="+d.DockerCfg,
+		"DOCKER_CLI_HINTS=false",
+		"DOCKER_BUILDKIT=0",
+	)
+	return cmd
+}
+
+// Docker runs the docker CLI and returns its stdout and stderr.
+func (d *Daemon) Docker(args ...string) (stdout, stderr string, err error) {
+	cmd := d.DockerCmd(args...)
+	var o, e bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &o, &e
+	err = cmd.Run()
+	return o.String(), e.String(), err
+}
+
+// DockerT runs the docker CLI and fails the test if it fails.
+func (d *Daemon) DockerT(t testing.TB, args ...string) string {
+	t.Helper()
+	out, errOut, err := d.Docker(args...)
+	if err != nil {
+		t.Fatalf("docker %s: %v\nstdout: %s\nstderr: %s", strings.Join(args, " "), err, out, errOut)
+	}
+	return out
+}
+
+// AddCleanup registers work for Cleanup (later managers' cgroups, rules…).
+func (d *Daemon) AddCleanup(f func()) { d.cleanups = append(d.cleanups, f) }
+
+// Cleanup stops the daemon, runs registered cleanups, unmounts everything
+// under the root, deletes the bridge if it exists, and removes the root.
+func (d *Daemon) Cleanup() {
+	if err := d.Stop(); err != nil {
+		d.Kill()
+	}
+	for i := len(d.cleanups) - 1; i >= 0; i-- {
+		d.cleanups[i]()
+	}
+	UnmountUnder(d.Root)
+	if _, err := net.InterfaceByName(d.Bridge); err == nil {
+		exec.Command("ip", "link", "del", d.Bridge).Run()
+	}
+	os.RemoveAll(d.Root)
+}
+
+// UnmountUnder lazily unmounts every mount point below dir, deepest first.
+func UnmountUnder(dir string) {
+	f, err := os.Open("/proc/self/mountinfo")
+	if err != nil {
+		return
+	}
+	defer f.Close()
+	var points []string
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		fields := strings.Fields(sc.Text())
+		if len(fields) > 4 {
+			mp := unescapeMount(fields[4])
+			if mp == dir || strings.HasPrefix(mp, dir+"/") {
+				points = append(points, mp)
+			}
+		}
+	}
+	sort.Slice(points, func(i, j int) bool { return len(points[i]) > len(points[j]) })
+	for _, p := range points {
+		unix.Unmount(p, unix.MNT_DETACH)
+	}
+}
+
+func unescapeMount(s string) string {
+	r := strings.NewReplacer(`\040`, " ", `\011`, "\t", `\012`, "\n", `\134`, `\`)
+	return r.Replace(s)
+}
+
+// Main is the body of an integration package's TestMain: it checks for
+// root, starts one daemon for the package into *out, runs the tests and
+// always cleans up. It returns the exit code for os.Exit.
+func Main(m *testing.M, o Options, out **Daemon) int {
+	if os.Geteuid() != 0 {
+		fmt.Fprintln(os.Stderr, "integration tests need root")
+		if InCI() {
+			return 1
+		}
+		return 0
+	}
+	if _, err := exec.LookPath("docker"); err != nil {
+		fmt.Fprintln(os.Stderr, "integration tests need the docker CLI on PATH")
+		if InCI() {
+			return 1
+		}
+		return 0
+	}
+	d, err := New(o)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer d.Cleanup()
+	if err := d.Start(); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	*out = d
+	code := m.Run()
+	if code != 0 {
+		fmt.Fprintf(os.Stderr, "---- berthd log tail (%s)\n%s\n", d.LogFile, d.LogTail(60))
+	}
+	return code
+}
+
+// Fresh starts a separate daemon for one test (config, TLS and restart
+// tests) and registers its cleanup.
+func Fresh(t testing.TB, o Options, extra ...string) *Daemon {
+	t.Helper()
+	d, err := New(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(d.Cleanup)
+	if err := d.Start(extra...); err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
+func fileExists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
+}
