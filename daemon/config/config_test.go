@@ -1,0 +1,98 @@
+package config
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func writeFile(t *testing.T, content string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "daemon.json")
+	if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestMergeFileAppliesKeys(t *testing.T) {
+	c := Default()
+	p := writeFile(t, `{"log-level":"warn","labels":["a=b"],"live-restore":true,"max-concurrent-downloads":7,"iptables":false,"default-address-pools":[{"base":"10.10.0.0/16","size":24}],"features":{"buildkit":false}}`)
+	if err := MergeFile(c, p, nil); err != nil {
+		t.Fatal(err)
+	}
+	if c.LogLevel != "warn" || len(c.Labels) != 1 || !c.LiveRestore || c.MaxConcurrentDownloads != 7 || BoolOr(c.EnableIPTables, true) {
+		t.Fatalf("not applied: %+v", c)
+	}
+	if len(c.DefaultAddressPools) != 1 || c.DefaultAddressPools[0].Size != 24 {
+		t.Fatalf("pools: %+v", c.DefaultAddressPools)
+	}
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	// Untouched keys keep their defaults.
+	if c.DataRoot != DefaultDataRoot || c.MaxConcurrentUploads != DefaultMaxConcurrentUploads {
+		t.Fatal("defaults lost")
+	}
+}
+
+func TestMergeFileConflictAndUnknown(t *testing.T) {
+	p := writeFile(t, `{"log-level":"info","hosts":["tcp://127.0.0.1:2376"]}`)
+	err := MergeFile(Default(), p, map[string]string{"log-level": "debug", "hosts": "[unix:///var/run/docker.sock]"})
+	want := "unable to configure the Docker daemon with file " + p + ": the following directives are specified both as a flag and in the configuration file: hosts: (from flag: [unix:///var/run/docker.sock], from file: [tcp://127.0.0.1:2376]), log-level: (from flag: debug, from file: info)"
+	if err == nil || err.Error() != want {
+		t.Fatalf("conflict error:\n got %v\nwant %s", err, want)
+	}
+	p = writeFile(t, `{"log-level":"info","no-such-key":1,"other":true}`)
+	err = MergeFile(Default(), p, nil)
+	if err == nil || !strings.HasSuffix(err.Error(), "the following directives don't match any configuration option: no-such-key, other") {
+		t.Fatalf("unknown key error: %v", err)
+	}
+	p = writeFile(t, `{"log-level":`)
+	if err := MergeFile(Default(), p, nil); err == nil {
+		t.Fatal("malformed JSON accepted")
+	}
+	if err := MergeFile(Default(), filepath.Join(t.TempDir(), "missing.json"), nil); !os.IsNotExist(err) {
+		t.Fatalf("missing file: %v", err)
+	}
+}
+
+func TestValidate(t *testing.T) {
+	bad := []func(c *Config){
+		func(c *Config) { c.LogLevel = "loud" },
+		func(c *Config) { c.DNS = []string{"not-an-ip"} },
+		func(c *Config) { c.Labels = []string{"novalue"} },
+		func(c *Config) { c.MaxConcurrentDownloads = -1 },
+		func(c *Config) { c.BridgeIP = "10.0.0.1" },
+		func(c *Config) { c.DefaultRuntime = "nope" },
+		func(c *Config) { c.Runtimes = map[string]Runtime{"berth": {Path: "/x"}} },
+		func(c *Config) { c.StorageDriver = "vfs" },
+		func(c *Config) { c.LogDriver = "syslog" },
+	}
+	for i, mutate := range bad {
+		c := Default()
+		mutate(c)
+		if err := c.Validate(); err == nil {
+			t.Errorf("case %d accepted", i)
+		}
+	}
+	if err := Default().Validate(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestApplyReloadOnlyReloadable(t *testing.T) {
+	c := Default()
+	next := Default()
+	next.LogLevel = "debug"
+	next.Labels = []string{"x=y"}
+	next.DataRoot = "/elsewhere"
+	changed := c.ApplyReload(next)
+	if strings.Join(changed, ",") != "labels,log-level" {
+		t.Fatalf("changed = %v", changed)
+	}
+	if c.LogLevel != "debug" || c.DataRoot != DefaultDataRoot {
+		t.Fatalf("reload applied wrong keys: %+v", c)
+	}
+}
