@@ -133,13 +133,14 @@ func run(fs *pflag.FlagSet, flagCfg *config.Config, o *options) error {
 		ServerVersion: daemon.Version,
 		Experimental:  func() bool { return d.Config().Experimental },
 	}, routers(d)...)
+	// Catch signals before telling anyone we are ready: a SIGTERM that
+	// arrives right after READY=1 must shut down gracefully, not kill.
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGTERM, syscall.SIGINT)
 	serveErr := make(chan error, len(ls))
 	srv.Serve(ls, serveErr)
 	notify(sddaemon.SdNotifyReady)
 	logrus.Info("berthd has completed initialization; API is ready")
-
-	sigs := make(chan os.Signal, 4)
-	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGTERM, syscall.SIGINT)
 	for {
 		select {
 		case err := <-serveErr:
