@@ -1,0 +1,68 @@
+# berth: the two set-up commands are `make run` and `make test` (README.md).
+SHELL := /bin/bash
+export PATH := /usr/local/go/bin:$(CURDIR)/.cache/bin:$(PATH)
+
+GO      ?= go
+PREFIX  ?= /usr/local
+UNITDIR ?= /etc/systemd/system
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo 0.1.0-dev)
+COMMIT  ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
+LDFLAGS := -X github.com/berthd/berth/daemon.Version=$(VERSION) \
+           -X github.com/berthd/berth/daemon.GitCommit=$(COMMIT) \
+           -X github.com/berthd/berth/daemon.BuildTime=$(shell date -u +%Y-%m-%dT%H:%M:%SZ)
+# Flags for `make run`, e.g. make run ARGS='--debug'.
+ARGS ?=
+
+.PHONY: all build run test unit integration smoke deps install uninstall bench lint clean FORCE
+
+all: build
+
+build: bin/berthd
+
+bin/berthd: FORCE
+	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $@ ./cmd/berthd
+
+# Build and run in the foreground on the built-in defaults
+# (/var/run/docker.sock, /var/lib/berth, /run/berth).
+run: deps build
+	./bin/berthd $(ARGS)
+
+deps:
+	@hack/install-deps.sh
+
+# Unit tests, then the end-to-end tests against real daemons, with one
+# summary at the end. The integration tests need root.
+test: deps build
+	BERTHD_BINARY=$(CURDIR)/bin/berthd gotestsum --format testname --format-hide-empty-pkg -- -count=1 -timeout 30m -p 2 ./...
+
+unit:
+	$(GO) test -count=1 $$($(GO) list ./... | grep -v /integration/)
+
+integration: build
+	BERTHD_BINARY=$(CURDIR)/bin/berthd $(GO) test -count=1 -timeout 30m ./integration/...
+
+# The shared acceptance suite against a fresh berthd: make smoke [PATTERN=...]
+smoke: build
+	hack/smoke.sh $(PATTERN)
+
+install: build
+	install -D -m 0755 bin/berthd $(DESTDIR)$(PREFIX)/bin/berthd
+	install -D -m 0644 contrib/systemd/berth.service $(DESTDIR)$(UNITDIR)/berth.service
+	install -D -m 0644 contrib/systemd/berth.socket $(DESTDIR)$(UNITDIR)/berth.socket
+	sed -i 's|/usr/local/bin/berthd|$(PREFIX)/bin/berthd|' $(DESTDIR)$(UNITDIR)/berth.service
+	@if [ -z "$(DESTDIR)" ] && [ -d /run/systemd/system ]; then systemctl daemon-reload; fi
+	@echo "installed; enable with: systemctl enable --now berth.socket berth.service"
+
+uninstall:
+	rm -f $(DESTDIR)$(PREFIX)/bin/berthd $(DESTDIR)$(UNITDIR)/berth.service $(DESTDIR)$(UNITDIR)/berth.socket
+
+# Performance figures, with dockerd beside them when one is installed.
+bench: deps build
+	$(GO) run ./hack/bench -berthd bin/berthd
+
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+
+clean:
+	rm -rf bin .cache

@@ -1,0 +1,315 @@
+// Command bench prints berth's performance figures, and dockerd's beside
+// them when a dockerd is installed, measured in the same run so that the
+// ratio means something on a noisy machine. It is what `make bench` runs;
+// figures are medians.
+//
+//	go run ./hack/bench [-berthd bin/berthd] [-dockerd /usr/bin/dockerd] [-n 20]
+//
+// Figures: daemon start to first /_ping, idle RSS and PSS of the daemon
+// process tree, /_ping round trips per second over the unix socket from a
+// Go client (one connection, and eight in parallel).
+package main
+
+import (
+	"bufio"
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+)
+
+type engine struct {
+	name string
+	bin  string
+	args func(root string) []string
+}
+
+func berthArgs(root string) []string {
+	return []string{
+		"-H", "unix://" + filepath.Join(root, "d.sock"),
+		"--data-root", filepath.Join(root, "data"),
+		"--exec-root", filepath.Join(root, "exec"),
+		"--pidfile", filepath.Join(root, "d.pid"),
+		"--config-file", filepath.Join(root, "daemon.json"),
+		"--bridge", "btbench0",
+	}
+}
+
+// dockerdArgs keeps dockerd off the host's socket, roots and network.
+func dockerdArgs(root string) []string {
+	return []string{
+		"-H", "unix://" + filepath.Join(root, "d.sock"),
+		"--data-root", filepath.Join(root, "data"),
+		"--exec-root", filepath.Join(root, "exec"),
+		"--pidfile", filepath.Join(root, "d.pid"),
+		"--config-file", filepath.Join(root, "daemon.json"),
+		"--bridge", "none", "--iptables=false", "--ip6tables=false",
+	}
+}
+
+func client(sock string, conns int) *http.Client {
+	return &http.Client{
+		Timeout: 10 * time.Second,
+		Transport: &http.Transport{
+			DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+				var d net.Dialer
+				return d.DialContext(ctx, "unix", sock)
+			},
+			MaxIdleConnsPerHost: conns,
+		},
+	}
+}
+
+func ping(c *http.Client) error {
+	resp, err := c.Get("http://d/_ping")
+	if err != nil {
+		return err
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		return fmt.Errorf("status %d", resp.StatusCode)
+	}
+	return nil
+}
+
+type running struct {
+	cmd  *exec.Cmd
+	sock string
+}
+
+// start runs the engine and returns once /_ping answers, with the time that took.
+func start(e engine, root string) (*running, time.Duration, error) {
+	os.MkdirAll(root, 0o700)
+	os.WriteFile(filepath.Join(root, "daemon.json"), []byte("{}"), 0o644)
+	logf, _ := os.OpenFile(filepath.Join(root, "log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	defer logf.Close()
+	sock := filepath.Join(root, "d.sock")
+	c := client(sock, 1)
+	cmd := exec.Command(e.bin, e.args(root)...)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	t0 := time.Now()
+	if err := cmd.Start(); err != nil {
+		return nil, 0, err
+	}
+	exited := make(chan struct{})
+	go func() { cmd.Wait(); close(exited) }()
+	for {
+		if ping(c) == nil {
+			return &running{cmd: cmd, sock: sock}, time.Since(t0), nil
+		}
+		select {
+		case <-exited:
+			return nil, 0, fmt.Errorf("%s exited during start; see %s", e.name, filepath.Join(root, "log"))
+		default:
+		}
+		if time.Since(t0) > 60*time.Second {
+			cmd.Process.Kill()
+			return nil, 0, fmt.Errorf("%s did not answer /_ping in 60s", e.name)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// stop ends the engine by its PID (and its process group, which holds a
+// dockerd's own containerd) and waits for it.
+func (r *running) stop() {
+	syscall.Kill(-r.cmd.Process.Pid, syscall.SIGTERM)
+	done := make(chan struct{})
+	go func() {
+		for r.cmd.ProcessState == nil {
+			time.Sleep(10 * time.Millisecond)
+		}
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(20 * time.Second):
+		syscall.Kill(-r.cmd.Process.Pid, syscall.SIGKILL)
+	}
+	time.Sleep(100 * time.Millisecond)
+}
+
+func median(ds []time.Duration) time.Duration {
+	sort.Slice(ds, func(i, j int) bool { return ds[i] < ds[j] })
+	return ds[len(ds)/2]
+}
+
+// treeMemory sums VmRSS and Pss (KiB) over pid and its descendants.
+func treeMemory(pid int) (rss, pss int) {
+	children := map[int][]int{}
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		p, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p))
+		if err != nil {
+			continue
+		}
+		s := string(b)
+		fields := strings.Fields(s[strings.LastIndex(s, ")")+2:])
+		if len(fields) > 1 {
+			pp, _ := strconv.Atoi(fields[1])
+			children[pp] = append(children[pp], p)
+		}
+	}
+	var walk func(int)
+	walk = func(p int) {
+		rss += statusField(fmt.Sprintf("/proc/%d/status", p), "VmRSS:")
+		pss += statusField(fmt.Sprintf("/proc/%d/smaps_rollup", p), "Pss:")
+		for _, c := range children[p] {
+			walk(c)
+		}
+	}
+	walk(pid)
+	return rss, pss
+}
+
+func statusField(path, key string) int {
+	f, err := os.Open(path)
+	if err != nil {
+		return 0
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if strings.HasPrefix(sc.Text(), key) {
+			v, _ := strconv.Atoi(strings.Fields(sc.Text())[1])
+			return v
+		}
+	}
+	return 0
+}
+
+// pingRate is /_ping round trips per second over conns parallel keep-alive
+// connections for d.
+func pingRate(sock string, conns int, d time.Duration) float64 {
+	c := client(sock, conns)
+	var n atomic.Int64
+	deadline := time.Now().Add(d)
+	var wg sync.WaitGroup
+	for i := 0; i < conns; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for time.Now().Before(deadline) {
+				if ping(c) == nil {
+					n.Add(1)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	return float64(n.Load()) / d.Seconds()
+}
+
+type figures struct {
+	startup      time.Duration
+	rss, pss     int
+	ping1, ping8 float64
+}
+
+func measure(e engine, n int) (figures, error) {
+	var f figures
+	root, err := os.MkdirTemp("", "bench-"+e.name+"-")
+	if err != nil {
+		return f, err
+	}
+	defer os.RemoveAll(root)
+	// The first start creates the roots; it is not counted.
+	r, _, err := start(e, root)
+	if err != nil {
+		return f, err
+	}
+	r.stop()
+	var starts []time.Duration
+	for i := 0; i < n; i++ {
+		r, d, err := start(e, root)
+		if err != nil {
+			return f, err
+		}
+		starts = append(starts, d)
+		if i < n-1 {
+			r.stop()
+			continue
+		}
+		// Last run: idle memory after a few requests, then throughput.
+		for j := 0; j < 10; j++ {
+			ping(client(r.sock, 1))
+		}
+		time.Sleep(2 * time.Second)
+		f.rss, f.pss = treeMemory(r.cmd.Process.Pid)
+		f.ping1 = pingRate(r.sock, 1, 2*time.Second)
+		f.ping8 = pingRate(r.sock, 8, 2*time.Second)
+		r.stop()
+	}
+	f.startup = median(starts)
+	return f, nil
+}
+
+func main() {
+	berthd := flag.String("berthd", "bin/berthd", "berthd binary")
+	dockerd := flag.String("dockerd", "", "dockerd binary to compare with (default: dockerd on PATH, if any)")
+	n := flag.Int("n", 20, "daemon starts to take the median of")
+	flag.Parse()
+	if os.Geteuid() != 0 {
+		fmt.Fprintln(os.Stderr, "bench needs root")
+		os.Exit(1)
+	}
+	engines := []engine{{name: "berthd", bin: *berthd, args: berthArgs}}
+	if *dockerd == "" {
+		if p, err := exec.LookPath("dockerd"); err == nil {
+			*dockerd = p
+		}
+	}
+	if *dockerd != "" {
+		engines = append(engines, engine{name: "dockerd", bin: *dockerd, args: dockerdArgs})
+	}
+	results := map[string]figures{}
+	for _, e := range engines {
+		f, err := measure(e, *n)
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "%s: %v\n", e.name, err)
+			if e.name == "berthd" {
+				os.Exit(1)
+			}
+			continue
+		}
+		results[e.name] = f
+	}
+	fmt.Printf("%-34s %14s %14s %10s\n", "figure (median of "+strconv.Itoa(*n)+" starts)", "berthd", "dockerd", "ratio")
+	row := func(name string, get func(figures) float64, unit string, lowerIsBetter bool) {
+		b := get(results["berthd"])
+		line := fmt.Sprintf("%-34s %14s", name, fmt.Sprintf("%.2f %s", b, unit))
+		if dres, ok := results["dockerd"]; ok {
+			dv := get(dres)
+			ratio := dv / b
+			if !lowerIsBetter {
+				ratio = b / dv
+			}
+			line += fmt.Sprintf(" %14s %9.1fx", fmt.Sprintf("%.2f %s", dv, unit), ratio)
+		}
+		fmt.Println(line)
+	}
+	row("daemon start to first /_ping", func(f figures) float64 { return float64(f.startup.Microseconds()) / 1000 }, "ms", true)
+	row("idle RSS, daemon process tree", func(f figures) float64 { return float64(f.rss) / 1024 }, "MiB", true)
+	row("idle PSS, daemon process tree", func(f figures) float64 { return float64(f.pss) / 1024 }, "MiB", true)
+	row("/_ping round trips, 1 connection", func(f figures) float64 { return f.ping1 }, "/s", false)
+	row("/_ping round trips, 8 connections", func(f figures) float64 { return f.ping8 }, "/s", false)
+	fmt.Println("ratio: how many times better berthd is (dockerd/berthd for times and memory, berthd/dockerd for rates)")
+}
