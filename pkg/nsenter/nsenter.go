@@ -1,0 +1,14 @@
+package nsenter
+
+// #cgo CFLAGS: -Wall -O2
+// extern void berth_nsenter(void);
+// void __attribute__((constructor)) berth_nsenter_init(void) { berth_nsenter(); }
+import "C"
+
+const (
+	// EnvNamespaces carries TYPE=PATH,TYPE=PATH; TYPE is one of user, mnt,
+	// pid, net, uts, ipc, cgroup, time.
+	EnvNamespaces = "_BERTH_NSENTER"
+	// EnvPipe is the fd number to which the intermediate writes the PID.
+	EnvPipe = "_BERTH_NSENTER_PIPE"
+)
