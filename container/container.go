@@ -1,0 +1,128 @@
+package container
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/moby/moby/api/types/container"
+
+	"github.com/berthd/berth/pkg/atomicfile"
+)
+
+// File names inside a container's directory, as dockerd names them.
+const (
+	configFileName     = "config.v2.json"
+	hostConfigFileName = "hostconfig.json"
+)
+
+// Container is one container. Fields are exported for JSON persistence;
+// everything that changes after creation is guarded by the embedded mutex.
+type Container struct {
+	sync.Mutex `json:"-"`
+
+	ID      string
+	Created time.Time
+	Name    string // with the leading "/"
+	Path    string
+	Args    []string
+
+	Config     *container.Config     `json:"Config"`
+	HostConfig *container.HostConfig `json:"-"` // kept in hostconfig.json
+
+	// Image is the image ID; ImageName the reference the user gave.
+	Image     string
+	ImageName string
+
+	State                *State
+	RestartCount         int
+	HasBeenStartedBefore bool
+	// HasBeenManuallyStopped keeps unless-stopped containers down across
+	// daemon restarts after `docker stop`.
+	HasBeenManuallyStopped bool
+
+	Driver          string
+	Platform        string
+	MountLabel      string
+	ProcessLabel    string
+	AppArmorProfile string
+
+	ExecIDs []string `json:"-"`
+
+	ResolvConfPath string
+	HostnamePath   string
+	HostsPath      string
+	LogPath        string
+
+	MountPoints     map[string]*container.MountPoint
+	NetworkSettings *container.NetworkSettings `json:",omitempty"`
+
+	// root is DATA_ROOT/containers/<id>.
+	root string
+}
+
+// New returns a container in the created state, rooted under dir.
+func New(id, dir string) *Container {
+	return &Container{
+		ID:          id,
+		Created:     time.Now().UTC(),
+		State:       &State{},
+		Driver:      "overlay2",
+		Platform:    "linux",
+		MountPoints: map[string]*container.MountPoint{},
+		root:        dir,
+	}
+}
+
+// Root is the container's state directory.
+func (c *Container) Root() string { return c.root }
+
+// Save writes the container's configuration and state atomically. The
+// caller holds the lock.
+func (c *Container) Save() error {
+	if err := os.MkdirAll(c.root, 0o700); err != nil {
+		return err
+	}
+	cfg, err := json.Marshal(c)
+	if err != nil {
+		return err
+	}
+	hc, err := json.Marshal(c.HostConfig)
+	if err != nil {
+		return err
+	}
+	// hostconfig first: a crash between the two writes leaves the new
+	// hostconfig with the old config, which is always loadable.
+	if err := atomicfile.WriteFile(filepath.Join(c.root, hostConfigFileName), hc, 0o600); err != nil {
+		return err
+	}
+	return atomicfile.WriteFile(filepath.Join(c.root, configFileName), cfg, 0o600)
+}
+
+// Load reads a container saved under dir.
+func Load(dir string) (*Container, error) {
+	b, err := os.ReadFile(filepath.Join(dir, configFileName))
+	if err != nil {
+		return nil, err
+	}
+	c := &Container{State: &State{}}
+	if err := json.Unmarshal(b, c); err != nil {
+		return nil, err
+	}
+	c.root = dir
+	c.HostConfig = &container.HostConfig{}
+	if b, err := os.ReadFile(filepath.Join(dir, hostConfigFileName)); err == nil {
+		if err := json.Unmarshal(b, c.HostConfig); err != nil {
+			return nil, err
+		}
+	}
+	if c.MountPoints == nil {
+		c.MountPoints = map[string]*container.MountPoint{}
+	}
+	if c.State == nil {
+		c.State = &State{}
+	}
+	return c, nil
+}
