@@ -1,0 +1,49 @@
+package runtime
+
+import (
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+)
+
+// The environment variable that marks a process as an init or exec stage,
+// and its two values.
+const (
+	envStage  = "_BERTH_STAGE"
+	stageInit = "init"
+	stageExec = "exec"
+)
+
+// Fixed descriptor numbers in a stage process.
+const (
+	fdSync    = 3 // socketpair end: config in, ready/error out
+	fdFifo    = 4 // O_PATH exec FIFO (init only)
+	fdConsole = 5 // unix socket that receives the pty master (terminal only)
+)
+
+// cgroupMount tells the init stage how to populate a "cgroup" spec mount
+// on a v1 host: one sub-mount per hierarchy.
+type cgroupMount struct {
+	Name     string // directory under the mount point, e.g. "cpu,cpuacct"
+	Options  string // mount data naming the controllers
+	HostPath string // the container's own cgroup directory on the host
+}
+
+// stageConfig is what the parent sends the stage over the sync socket.
+type stageConfig struct {
+	ID       string        `json:"id"`
+	Rootfs   string        `json:"rootfs,omitempty"`
+	Spec     *specs.Spec   `json:"spec,omitempty"`
+	Process  specs.Process `json:"process"`
+	NoPivot  bool          `json:"noPivot,omitempty"`
+	Console  bool          `json:"console,omitempty"`
+	CgroupV2 bool          `json:"cgroupV2,omitempty"`
+	Cgroups  []cgroupMount `json:"cgroups,omitempty"`
+	// UserNS is set when the container has its own user namespace, in
+	// which devices are bind-mounted instead of created.
+	UserNS bool `json:"userns,omitempty"`
+}
+
+// syncMsg is what the stage answers.
+type syncMsg struct {
+	Type  string `json:"type"` // "ready" or "error"
+	Error string `json:"error,omitempty"`
+}

@@ -1,0 +1,623 @@
+package runtime
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+
+	"github.com/berthd/berth/pkg/cgroups"
+	"github.com/berthd/berth/pkg/errdefs"
+	"github.com/berthd/berth/pkg/nsenter"
+)
+
+// Runtime manages the containers whose state is under Root.
+type Runtime struct {
+	Root string
+}
+
+// New returns a Runtime with state under root (DefaultRoot if empty).
+func New(root string) *Runtime {
+	if root == "" {
+		root = DefaultRoot
+	}
+	return &Runtime{Root: root}
+}
+
+// CreateOpts are the caller's side of a container creation.
+type CreateOpts struct {
+	ID     string
+	Bundle string
+	// Spec overrides Bundle/config.json when set.
+	Spec *specs.Spec
+	// Stdio for the container process when Spec.Process.Terminal is false;
+	// nil means /dev/null.
+	Stdin, Stdout, Stderr *os.File
+	// ConsoleSocket receives the pty master (SCM_RIGHTS) when
+	// Spec.Process.Terminal is true: a connected unix socket.
+	ConsoleSocket *os.File
+	// NoPivot moves the root with MS_MOVE instead of pivot_root, which is
+	// needed when the host root is on ramfs.
+	NoPivot bool
+}
+
+// Container is a created container, running or not.
+type Container struct {
+	rt  *Runtime
+	dir string
+	st  *state
+	// Init is set for the caller that created the container: it is this
+	// process's child and can be waited for.
+	Init *os.Process
+}
+
+var validID = func(id string) bool {
+	if id == "" || len(id) > 1024 || id == "." || id == ".." {
+		return false
+	}
+	for _, c := range id {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.ContainsRune("_+-.", c)) {
+			return false
+		}
+	}
+	return true
+}
+
+// LoadSpec reads bundle/config.json.
+func LoadSpec(bundle string) (*specs.Spec, error) {
+	b, err := os.ReadFile(filepath.Join(bundle, "config.json"))
+	if err != nil {
+		return nil, err
+	}
+	var s specs.Spec
+	if err := json.Unmarshal(b, &s); err != nil {
+		return nil, errdefs.InvalidParameter(fmt.Errorf("config.json: %w", err))
+	}
+	return &s, nil
+}
+
+func (r *Runtime) dir(id string) string { return filepath.Join(r.Root, id) }
+
+// Load finds a container created earlier, possibly by another process.
+func (r *Runtime) Load(id string) (*Container, error) {
+	if !validID(id) {
+		return nil, errdefs.InvalidParameter(fmt.Errorf("invalid container id %q", id))
+	}
+	st, err := loadState(r.dir(id))
+	if err != nil {
+		if os.IsNotExist(err) {
+			return nil, errdefs.NotFound(fmt.Errorf("container %s does not exist", id))
+		}
+		return nil, err
+	}
+	return &Container{rt: r, dir: r.dir(id), st: st}, nil
+}
+
+// List returns the IDs of every container with state under Root.
+func (r *Runtime) List() ([]string, error) {
+	entries, err := os.ReadDir(r.Root)
+	if err != nil {
+		if os.IsNotExist(err) {
+			return nil, nil
+		}
+		return nil, err
+	}
+	var ids []string
+	for _, e := range entries {
+		if _, err := os.Stat(filepath.Join(r.Root, e.Name(), "state.json")); err == nil {
+			ids = append(ids, e.Name())
+		}
+	}
+	return ids, nil
+}
+
+var nsFlags = map[specs.LinuxNamespaceType]uintptr{
+	specs.PIDNamespace:     unix.CLONE_NEWPID,
+	specs.NetworkNamespace: unix.CLONE_NEWNET,
+	specs.MountNamespace:   unix.CLONE_NEWNS,
+	specs.IPCNamespace:     unix.CLONE_NEWIPC,
+	specs.UTSNamespace:     unix.CLONE_NEWUTS,
+	specs.UserNamespace:    unix.CLONE_NEWUSER,
+	specs.CgroupNamespace:  unix.CLONE_NEWCGROUP,
+	specs.TimeNamespace:    unix.CLONE_NEWTIME,
+}
+
+// procNames are the /proc/PID/ns entry names, also nsenter's TYPE names.
+var procNames = map[specs.LinuxNamespaceType]string{
+	specs.PIDNamespace: "pid", specs.NetworkNamespace: "net", specs.MountNamespace: "mnt",
+	specs.IPCNamespace: "ipc", specs.UTSNamespace: "uts", specs.UserNamespace: "user",
+	specs.CgroupNamespace: "cgroup", specs.TimeNamespace: "time",
+}
+
+// Create sets the container up and leaves its init stage waiting for
+// Start. On error nothing is left behind.
+func (r *Runtime) Create(ctx context.Context, o CreateOpts) (c *Container, retErr error) {
+	if !validID(o.ID) {
+		return nil, errdefs.InvalidParameter(fmt.Errorf("invalid container id %q", o.ID))
+	}
+	spec := o.Spec
+	bundle, err := filepath.Abs(o.Bundle)
+	if err != nil {
+		return nil, err
+	}
+	if spec == nil {
+		if spec, err = LoadSpec(bundle); err != nil {
+			return nil, err
+		}
+	}
+	if spec.Process == nil || len(spec.Process.Args) == 0 {
+		return nil, errdefs.InvalidParameter(errors.New("spec has no process args"))
+	}
+	if spec.Root == nil || spec.Root.Path == "" {
+		return nil, errdefs.InvalidParameter(errors.New("spec has no root path"))
+	}
+	if spec.Linux == nil {
+		spec.Linux = &specs.Linux{}
+	}
+	rootfs := spec.Root.Path
+	if !filepath.IsAbs(rootfs) {
+		rootfs = filepath.Join(bundle, rootfs)
+	}
+	if rootfs, err = filepath.EvalSymlinks(rootfs); err != nil {
+		return nil, errdefs.InvalidParameter(fmt.Errorf("rootfs: %w", err))
+	}
+	if spec.Process.Terminal && o.ConsoleSocket == nil {
+		return nil, errdefs.InvalidParameter(errors.New("terminal requested without a console socket"))
+	}
+
+	dir := r.dir(o.ID)
+	if err := os.MkdirAll(r.Root, 0o711); err != nil {
+		return nil, err
+	}
+	if err := os.Mkdir(dir, 0o711); err != nil {
+		if os.IsExist(err) {
+			return nil, errdefs.Conflict(fmt.Errorf("container %s already exists", o.ID))
+		}
+		return nil, err
+	}
+	cgPath := spec.Linux.CgroupsPath
+	if cgPath == "" {
+		cgPath = "/berth/" + o.ID
+	}
+	cg, err := cgroups.New(cgPath)
+	if err != nil {
+		os.RemoveAll(dir)
+		return nil, err
+	}
+	var child *os.Process
+	defer func() {
+		if retErr != nil {
+			if child != nil {
+				_ = child.Kill()
+				_, _ = child.Wait()
+			}
+			_ = cg.Destroy()
+			_ = os.RemoveAll(dir)
+		}
+	}()
+
+	fifo := filepath.Join(dir, "exec.fifo")
+	if err := unix.Mkfifo(fifo, 0o600); err != nil {
+		return nil, fmt.Errorf("mkfifo: %w", err)
+	}
+	fifoFd, err := unix.Open(fifo, unix.O_PATH|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, err
+	}
+	fifoFile := os.NewFile(uintptr(fifoFd), fifo)
+	defer fifoFile.Close()
+
+	cfg := &stageConfig{
+		ID: o.ID, Rootfs: rootfs, Spec: spec, Process: *spec.Process,
+		NoPivot: o.NoPivot, Console: spec.Process.Terminal, CgroupV2: cgroups.IsV2(),
+	}
+	var cloneFlags uintptr
+	var joinEarly []string // namespaces the nsenter constructor must join
+	for _, ns := range spec.Linux.Namespaces {
+		flag, ok := nsFlags[ns.Type]
+		if !ok {
+			return nil, errdefs.InvalidParameter(fmt.Errorf("unknown namespace %q", ns.Type))
+		}
+		if ns.Path == "" {
+			cloneFlags |= flag
+			continue
+		}
+		switch ns.Type {
+		case specs.PIDNamespace, specs.UserNamespace, specs.MountNamespace:
+			// Only a single-threaded process can join these (pid: only
+			// its children would be inside), so the constructor does it.
+			joinEarly = append(joinEarly, procNames[ns.Type]+"="+ns.Path)
+		}
+	}
+	if cloneFlags&unix.CLONE_NEWNS == 0 {
+		return nil, errdefs.InvalidParameter(errors.New("the container needs a new mount namespace"))
+	}
+	if cloneFlags&unix.CLONE_NEWUSER != 0 {
+		cfg.UserNS = true
+	}
+	if !cfg.CgroupV2 {
+		if cfg.Cgroups, err = v1CgroupMounts(cg); err != nil {
+			return nil, err
+		}
+	}
+
+	attr := &syscall.SysProcAttr{Cloneflags: cloneFlags}
+	if cloneFlags&unix.CLONE_NEWUSER != 0 {
+		for _, m := range spec.Linux.UIDMappings {
+			attr.UidMappings = append(attr.UidMappings, syscall.SysProcIDMap{ContainerID: int(m.ContainerID), HostID: int(m.HostID), Size: int(m.Size)})
+		}
+		for _, m := range spec.Linux.GIDMappings {
+			attr.GidMappings = append(attr.GidMappings, syscall.SysProcIDMap{ContainerID: int(m.ContainerID), HostID: int(m.HostID), Size: int(m.Size)})
+		}
+		attr.GidMappingsEnableSetgroups = true
+	}
+	p, err := spawn(ctx, spawnOpts{
+		stage: stageInit, attr: attr, join: joinEarly,
+		stdio: [3]*os.File{o.Stdin, o.Stdout, o.Stderr}, fifo: fifoFile, console: o.ConsoleSocket,
+		cfg: cfg, cgroup: cg, resources: spec.Linux.Resources,
+	})
+	if p != nil {
+		child = p.proc
+	}
+	if err != nil {
+		return nil, err
+	}
+	st := &state{
+		ID: o.ID, Bundle: bundle, Rootfs: rootfs, Pid: p.pid, StartTime: procStartTime(p.pid),
+		Created: time.Now().UTC(), CgroupPath: cgPath, Annotations: spec.Annotations, Spec: spec,
+	}
+	if err := st.save(dir); err != nil {
+		return nil, err
+	}
+	return &Container{rt: r, dir: dir, st: st, Init: p.proc}, nil
+}
+
+// v1CgroupMounts lists, for a "cgroup" spec mount on a v1 host, one
+// sub-mount per distinct hierarchy.
+func v1CgroupMounts(cg cgroups.Manager) ([]cgroupMount, error) {
+	f, err := os.Open("/proc/self/mountinfo")
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	var out []cgroupMount
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		fields := strings.Fields(sc.Text())
+		sep := -1
+		for i, x := range fields {
+			if x == "-" {
+				sep = i
+				break
+			}
+		}
+		if sep < 0 || len(fields) < sep+3 || fields[sep+1] != "cgroup" {
+			continue
+		}
+		name := filepath.Base(fields[4])
+		var opts []string
+		for _, o := range strings.Split(fields[sep+3], ",") {
+			if o != "rw" && o != "ro" {
+				opts = append(opts, o)
+			}
+		}
+		ctrl := strings.Split(name, ",")[0]
+		if strings.HasPrefix(opts[0], "name=") {
+			ctrl = opts[0]
+		}
+		out = append(out, cgroupMount{Name: name, Options: strings.Join(opts, ","), HostPath: cg.Path(ctrl)})
+	}
+	return out, sc.Err()
+}
+
+type spawnOpts struct {
+	stage     string
+	attr      *syscall.SysProcAttr
+	join      []string
+	stdio     [3]*os.File
+	fifo      *os.File
+	console   *os.File
+	cfg       *stageConfig
+	cgroup    cgroups.Manager
+	resources *specs.LinuxResources
+}
+
+type spawned struct {
+	pid  int
+	proc *os.Process
+}
+
+// spawn starts a stage from the sealed binary, puts it into the cgroup,
+// sends it its config and waits for it to report ready (init) or to exec
+// (exec). The caller kills p.proc on error.
+func spawn(ctx context.Context, o spawnOpts) (*spawned, error) {
+	exe, err := sealedExe()
+	if err != nil {
+		return nil, err
+	}
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return nil, err
+	}
+	parent := os.NewFile(uintptr(fds[0]), "sync-parent")
+	childEnd := os.NewFile(uintptr(fds[1]), "sync-child")
+	defer parent.Close()
+	defer childEnd.Close()
+
+	devnull, err := os.OpenFile(os.DevNull, os.O_RDWR, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer devnull.Close()
+	files := make([]*os.File, 6)
+	for i, f := range o.stdio {
+		files[i] = f
+		if f == nil {
+			files[i] = devnull
+		}
+	}
+	files[fdSync] = childEnd
+	files[fdFifo] = o.fifo
+	files[fdConsole] = o.console
+	env := []string{envStage + "=" + o.stage}
+
+	var pidR, pidW *os.File
+	if len(o.join) > 0 {
+		if pidR, pidW, err = os.Pipe(); err != nil {
+			return nil, err
+		}
+		defer pidR.Close()
+		defer pidW.Close()
+		files = append(files, pidW)
+		env = append(env, nsenter.EnvNamespaces+"="+strings.Join(o.join, ","), nsenter.EnvPipe+"="+strconv.Itoa(len(files)-1))
+	}
+	for len(files) > 0 && files[len(files)-1] == nil {
+		files = files[:len(files)-1]
+	}
+	first, err := os.StartProcess(fmt.Sprintf("/proc/self/fd/%d", exe.Fd()), []string{"berthd-" + o.stage}, &os.ProcAttr{
+		Env: env, Files: files, Sys: o.attr,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("start %s stage: %w", o.stage, err)
+	}
+	childEnd.Close()
+	sp := &spawned{pid: first.Pid, proc: first}
+	if len(o.join) > 0 {
+		// The constructor's intermediate reports the real child's PID,
+		// then exits; CLONE_PARENT made that child ours.
+		pidW.Close()
+		line, rerr := bufio.NewReader(pidR).ReadString('\n')
+		st, werr := first.Wait()
+		if rerr != nil || !st.Success() || strings.HasPrefix(line, "error:") {
+			return nil, fmt.Errorf("join namespaces: %s %v %v", strings.TrimSpace(line), rerr, werr)
+		}
+		pid, err := strconv.Atoi(strings.TrimSpace(line))
+		if err != nil {
+			return nil, fmt.Errorf("join namespaces: bad pid %q", line)
+		}
+		proc, err := os.FindProcess(pid)
+		if err != nil {
+			return nil, err
+		}
+		sp.pid, sp.proc = pid, proc
+	}
+	if o.cgroup != nil {
+		if err := o.cgroup.Apply(sp.pid); err != nil {
+			return sp, fmt.Errorf("cgroup: %w", err)
+		}
+		if err := o.cgroup.Set(o.resources); err != nil {
+			return sp, fmt.Errorf("cgroup: %w", err)
+		}
+	}
+	if err := json.NewEncoder(parent).Encode(o.cfg); err != nil {
+		return sp, fmt.Errorf("send config to %s stage: %w", o.stage, err)
+	}
+	// The stage answers with one message; EOF without one means it
+	// exec'd (the socket is close-on-exec) which is success for exec.
+	done := make(chan struct{})
+	defer close(done)
+	go func() {
+		select {
+		case <-ctx.Done():
+			_ = parent.SetReadDeadline(time.Now())
+		case <-done:
+		}
+	}()
+	var msg syncMsg
+	err = json.NewDecoder(parent).Decode(&msg)
+	switch {
+	case err == io.EOF && o.stage == stageExec:
+		return sp, nil
+	case err != nil:
+		if ctx.Err() != nil {
+			return sp, ctx.Err()
+		}
+		return sp, fmt.Errorf("%s stage died before reporting: %w", o.stage, err)
+	case msg.Type == "error":
+		return sp, errors.New(msg.Error)
+	case msg.Type == "ready" && o.stage == stageInit:
+		return sp, nil
+	}
+	return sp, fmt.Errorf("unexpected message %q from %s stage", msg.Type, o.stage)
+}
+
+// ID is the container's name.
+func (c *Container) ID() string { return c.st.ID }
+
+// Pid is the container's init process on the host.
+func (c *Container) Pid() int { return c.st.Pid }
+
+// Bundle is the absolute bundle path.
+func (c *Container) Bundle() string { return c.st.Bundle }
+
+// Spec is the spec the container was created with.
+func (c *Container) Spec() *specs.Spec { return c.st.Spec }
+
+// Cgroup returns the container's cgroup manager.
+func (c *Container) Cgroup() (cgroups.Manager, error) { return cgroups.New(c.st.CgroupPath) }
+
+func (c *Container) alive() bool {
+	return c.st.Pid > 0 && c.st.StartTime != 0 && procStartTime(c.st.Pid) == c.st.StartTime
+}
+
+// Status is created, running, paused or stopped, as runc reports it.
+func (c *Container) Status() specs.ContainerState {
+	if !c.alive() {
+		return specs.StateStopped
+	}
+	if _, err := os.Stat(filepath.Join(c.dir, "exec.fifo")); err == nil {
+		return specs.StateCreated
+	}
+	if cg, err := c.Cgroup(); err == nil {
+		if frozen, _ := cg.Frozen(); frozen {
+			return "paused"
+		}
+	}
+	return specs.StateRunning
+}
+
+// State is the OCI state document.
+func (c *Container) State() *specs.State {
+	st := &specs.State{
+		Version: specs.Version, ID: c.st.ID, Status: c.Status(), Bundle: c.st.Bundle,
+		Annotations: c.st.Annotations,
+	}
+	if st.Status != specs.StateStopped {
+		st.Pid = c.st.Pid
+	}
+	return st
+}
+
+// Start lets the user process run: opening the FIFO's read side releases
+// the init stage blocked opening the write side.
+func (c *Container) Start() error {
+	fifo := filepath.Join(c.dir, "exec.fifo")
+	if c.Status() != specs.StateCreated {
+		return errdefs.Conflict(fmt.Errorf("container %s is not in created state", c.st.ID))
+	}
+	// Non-blocking so a dead init cannot hang us; it is ready by now.
+	f, err := os.OpenFile(fifo, os.O_RDONLY|unix.O_NONBLOCK, 0)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	if _, err := unix.FcntlInt(f.Fd(), unix.F_SETFL, 0); err != nil {
+		return err
+	}
+	// Reading with a deadline: the writer may not have opened yet.
+	buf := make([]byte, 1)
+	done := make(chan error, 1)
+	go func() {
+		for {
+			n, err := f.Read(buf)
+			if n > 0 {
+				done <- nil
+				return
+			}
+			if err != nil && err != io.EOF {
+				done <- err
+				return
+			}
+			if !c.alive() {
+				done <- errors.New("container init exited before start")
+				return
+			}
+			time.Sleep(200 * time.Microsecond)
+		}
+	}()
+	if err := <-done; err != nil {
+		return err
+	}
+	return os.Remove(fifo)
+}
+
+// Signal sends sig to the init process, or to every process in the
+// container's cgroup when all is set.
+func (c *Container) Signal(sig unix.Signal, all bool) error {
+	if all {
+		cg, err := c.Cgroup()
+		if err != nil {
+			return err
+		}
+		if sig == unix.SIGKILL {
+			// Frozen tasks do not die until thawed.
+			_ = cg.Freeze()
+			defer func() { _ = cg.Thaw() }()
+		}
+		pids, err := cg.Pids()
+		if err != nil && !os.IsNotExist(err) {
+			return err
+		}
+		for _, p := range pids {
+			_ = unix.Kill(p, sig)
+		}
+		return nil
+	}
+	if !c.alive() {
+		return errdefs.NotFound(fmt.Errorf("container %s is not running", c.st.ID))
+	}
+	return unix.Kill(c.st.Pid, sig)
+}
+
+// Pause freezes every process of the container.
+func (c *Container) Pause() error {
+	cg, err := c.Cgroup()
+	if err != nil {
+		return err
+	}
+	return cg.Freeze()
+}
+
+// Resume thaws it.
+func (c *Container) Resume() error {
+	cg, err := c.Cgroup()
+	if err != nil {
+		return err
+	}
+	return cg.Thaw()
+}
+
+// Delete removes a stopped container's cgroup and state. With force a
+// running container is killed first.
+func (c *Container) Delete(force bool) error {
+	if c.alive() {
+		if !force {
+			return errdefs.Conflict(fmt.Errorf("container %s is %s, stop it first", c.st.ID, c.Status()))
+		}
+		_ = c.Signal(unix.SIGKILL, true)
+		_ = unix.Kill(c.st.Pid, unix.SIGKILL)
+		for i := 0; i < 500 && c.alive(); i++ {
+			time.Sleep(2 * time.Millisecond)
+		}
+	}
+	cg, err := c.Cgroup()
+	if err == nil {
+		// Processes that outlived init (host pid namespace) must go too,
+		// or the cgroup cannot be removed.
+		if pids, _ := cg.Pids(); len(pids) > 0 {
+			_ = c.Signal(unix.SIGKILL, true)
+			for i := 0; i < 500; i++ {
+				if pids, _ := cg.Pids(); len(pids) == 0 {
+					break
+				}
+				time.Sleep(2 * time.Millisecond)
+			}
+		}
+		err = cg.Destroy()
+	}
+	if rerr := os.RemoveAll(c.dir); rerr != nil {
+		return rerr
+	}
+	return err
+}

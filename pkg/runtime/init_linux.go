@@ -1,0 +1,380 @@
+package runtime
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	goruntime "runtime"
+	"strconv"
+	"strings"
+	"unsafe"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+
+	"github.com/berthd/berth/pkg/caps"
+	"github.com/berthd/berth/pkg/seccomp"
+)
+
+// InitStage runs the init or exec stage when this process is one, and
+// never returns then. In any other process it returns at once.
+func InitStage() {
+	stage := os.Getenv(envStage)
+	if stage == "" {
+		return
+	}
+	// Everything below (setns, capabilities, seccomp, execve) acts on the
+	// calling thread: stay on one.
+	goruntime.LockOSThread()
+	os.Unsetenv(envStage)
+	sync := os.NewFile(fdSync, "sync")
+	var cfg stageConfig
+	err := json.NewDecoder(sync).Decode(&cfg)
+	if err == nil {
+		switch stage {
+		case stageInit:
+			err = initContainer(sync, &cfg)
+		case stageExec:
+			err = execProcess(&cfg)
+		default:
+			err = fmt.Errorf("unknown stage %q", stage)
+		}
+	}
+	// Only reached on failure: a successful stage has exec'd.
+	_ = json.NewEncoder(sync).Encode(syncMsg{Type: "error", Error: err.Error()})
+	os.Exit(1)
+}
+
+func initContainer(sync *os.File, cfg *stageConfig) error {
+	spec := cfg.Spec
+	// Namespaces given by path that a multi-threaded process can still
+	// join on its own thread; pid, user and mnt were joined by nsenter.
+	for _, ns := range spec.Linux.Namespaces {
+		if ns.Path == "" {
+			continue
+		}
+		switch ns.Type {
+		case specs.NetworkNamespace, specs.IPCNamespace, specs.UTSNamespace, specs.CgroupNamespace, specs.TimeNamespace:
+			fd, err := unix.Open(ns.Path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+			if err != nil {
+				return fmt.Errorf("open namespace %s: %w", ns.Path, err)
+			}
+			err = unix.Setns(fd, int(nsFlags[ns.Type]))
+			unix.Close(fd)
+			if err != nil {
+				return fmt.Errorf("join %s namespace %s: %w", ns.Type, ns.Path, err)
+			}
+		}
+	}
+	if _, err := unix.Setsid(); err != nil {
+		return fmt.Errorf("setsid: %w", err)
+	}
+	if err := prepareRootfs(cfg); err != nil {
+		return err
+	}
+	if cfg.Console {
+		if err := setupConsole(true); err != nil {
+			return err
+		}
+	}
+	if h := spec.Hostname; h != "" {
+		if err := unix.Sethostname([]byte(h)); err != nil {
+			return fmt.Errorf("sethostname: %w", err)
+		}
+	}
+	if h := spec.Domainname; h != "" {
+		if err := unix.Setdomainname([]byte(h)); err != nil {
+			return fmt.Errorf("setdomainname: %w", err)
+		}
+	}
+	for k, v := range spec.Linux.Sysctl {
+		p := "/proc/sys/" + strings.ReplaceAll(k, ".", "/")
+		if err := os.WriteFile(p, []byte(v), 0); err != nil {
+			return fmt.Errorf("sysctl %s=%s: %w", k, v, err)
+		}
+	}
+	if err := finalizeRootfs(cfg); err != nil {
+		return err
+	}
+	if err := applyProcessLimits(&cfg.Process); err != nil {
+		return err
+	}
+	if err := applyLabels(&cfg.Process); err != nil {
+		return err
+	}
+	path, err := lookPath(&cfg.Process)
+	if err != nil {
+		return err
+	}
+	if err := json.NewEncoder(sync).Encode(syncMsg{Type: "ready"}); err != nil {
+		return err
+	}
+	// Block until Start opens the FIFO's read side. The FIFO lives in the
+	// host's state directory; the O_PATH descriptor reaches it through
+	// our own /proc/self/fd after pivot_root.
+	fifo, err := unix.Open("/proc/self/fd/"+strconv.Itoa(fdFifo), unix.O_WRONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("open exec fifo: %w", err)
+	}
+	if _, err := unix.Write(fifo, []byte{'0'}); err != nil {
+		return fmt.Errorf("write exec fifo: %w", err)
+	}
+	unix.Close(fifo)
+	unix.Close(fdFifo)
+	return finalize(&cfg.Process, path, spec.Linux.Seccomp)
+}
+
+func execProcess(cfg *stageConfig) error {
+	if _, err := unix.Setsid(); err != nil {
+		return fmt.Errorf("setsid: %w", err)
+	}
+	if cfg.Console {
+		if err := setupConsole(false); err != nil {
+			return err
+		}
+	}
+	if err := applyProcessLimits(&cfg.Process); err != nil {
+		return err
+	}
+	if err := applyLabels(&cfg.Process); err != nil {
+		return err
+	}
+	path, err := lookPath(&cfg.Process)
+	if err != nil {
+		return err
+	}
+	var filter *specs.LinuxSeccomp
+	if cfg.Spec != nil && cfg.Spec.Linux != nil {
+		filter = cfg.Spec.Linux.Seccomp
+	}
+	return finalize(&cfg.Process, path, filter)
+}
+
+var rlimits = map[string]int{
+	"RLIMIT_AS": unix.RLIMIT_AS, "RLIMIT_CORE": unix.RLIMIT_CORE, "RLIMIT_CPU": unix.RLIMIT_CPU,
+	"RLIMIT_DATA": unix.RLIMIT_DATA, "RLIMIT_FSIZE": unix.RLIMIT_FSIZE, "RLIMIT_LOCKS": unix.RLIMIT_LOCKS,
+	"RLIMIT_MEMLOCK": unix.RLIMIT_MEMLOCK, "RLIMIT_MSGQUEUE": unix.RLIMIT_MSGQUEUE, "RLIMIT_NICE": unix.RLIMIT_NICE,
+	"RLIMIT_NOFILE": unix.RLIMIT_NOFILE, "RLIMIT_NPROC": unix.RLIMIT_NPROC, "RLIMIT_RSS": unix.RLIMIT_RSS,
+	"RLIMIT_RTPRIO": unix.RLIMIT_RTPRIO, "RLIMIT_RTTIME": unix.RLIMIT_RTTIME, "RLIMIT_SIGPENDING": unix.RLIMIT_SIGPENDING,
+	"RLIMIT_STACK": unix.RLIMIT_STACK,
+}
+
+func applyProcessLimits(p *specs.Process) error {
+	for _, r := range p.Rlimits {
+		res, ok := rlimits[r.Type]
+		if !ok {
+			return fmt.Errorf("unknown rlimit %q", r.Type)
+		}
+		if err := unix.Prlimit(0, res, &unix.Rlimit{Cur: r.Soft, Max: r.Hard}, nil); err != nil {
+			return fmt.Errorf("setrlimit %s: %w", r.Type, err)
+		}
+	}
+	if p.OOMScoreAdj != nil {
+		if err := os.WriteFile("/proc/self/oom_score_adj", []byte(strconv.Itoa(*p.OOMScoreAdj)), 0); err != nil {
+			return fmt.Errorf("oom_score_adj: %w", err)
+		}
+	}
+	return nil
+}
+
+// applyLabels sets the AppArmor profile or SELinux label that the next
+// execve enters. Hosts without the LSM get a warning on stderr, the way
+// dockerd degrades.
+func applyLabels(p *specs.Process) error {
+	if p.ApparmorProfile != "" && p.ApparmorProfile != "unconfined" {
+		if b, _ := os.ReadFile("/sys/module/apparmor/parameters/enabled"); strings.HasPrefix(string(b), "Y") {
+			attr := "/proc/self/attr/apparmor/exec"
+			if _, err := os.Stat(attr); err != nil {
+				attr = "/proc/self/attr/exec"
+			}
+			if err := os.WriteFile(attr, []byte("exec "+p.ApparmorProfile), 0); err != nil {
+				return fmt.Errorf("apparmor profile %q: %w", p.ApparmorProfile, err)
+			}
+		} else {
+			fmt.Fprintf(os.Stderr, "berth: warning: AppArmor is not enabled on this host; profile %q not applied\n", p.ApparmorProfile)
+		}
+	}
+	if p.SelinuxLabel != "" {
+		if _, err := os.Stat("/sys/fs/selinux/enforce"); err == nil {
+			if err := os.WriteFile("/proc/self/attr/exec", []byte(p.SelinuxLabel), 0); err != nil {
+				return fmt.Errorf("selinux label %q: %w", p.SelinuxLabel, err)
+			}
+		} else {
+			fmt.Fprintf(os.Stderr, "berth: warning: SELinux is not enabled on this host; label %q not applied\n", p.SelinuxLabel)
+		}
+	}
+	return nil
+}
+
+func envValue(env []string, key string) string {
+	for i := len(env) - 1; i >= 0; i-- {
+		if k, v, ok := strings.Cut(env[i], "="); ok && k == key {
+			return v
+		}
+	}
+	return ""
+}
+
+// lookPath resolves args[0] inside the container before reporting ready,
+// so that a missing command fails `create` the way runc makes it fail.
+func lookPath(p *specs.Process) (string, error) {
+	name := p.Args[0]
+	if strings.Contains(name, "/") {
+		if err := checkExecutable(name); err != nil {
+			return "", fmt.Errorf("exec: %q: %w", name, err)
+		}
+		return name, nil
+	}
+	path := envValue(p.Env, "PATH")
+	if path == "" {
+		path = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+	}
+	for _, dir := range strings.Split(path, ":") {
+		if dir == "" {
+			dir = "."
+		}
+		cand := dir + "/" + name
+		if checkExecutable(cand) == nil {
+			return cand, nil
+		}
+	}
+	return "", fmt.Errorf("exec: %q: executable file not found in $PATH", name)
+}
+
+func checkExecutable(path string) error {
+	st, err := os.Stat(path)
+	if err != nil {
+		return err
+	}
+	if st.IsDir() {
+		return errors.New("is a directory")
+	}
+	if st.Mode()&0o111 == 0 {
+		return errors.New("permission denied")
+	}
+	return nil
+}
+
+// finalize drops to the process's user, capabilities and filters, checks
+// the descriptors and working directory, and execs. Everything here acts on
+// the locked thread, whose credentials execve keeps.
+func finalize(p *specs.Process, path string, filter *specs.LinuxSeccomp) error {
+	sets, err := caps.FromSpec(p.Capabilities)
+	if err != nil {
+		return err
+	}
+	// Without no_new_privs, loading a filter needs CAP_SYS_ADMIN: load it
+	// while we still have it (the filter then also covers the calls below,
+	// which every sane profile allows).
+	if !p.NoNewPrivileges {
+		if err := seccomp.Load(filter, false); err != nil {
+			return err
+		}
+	}
+	if err := caps.DropBounding(sets.Bounding); err != nil {
+		return err
+	}
+	// Keep permitted capabilities across the uid change; capset below
+	// then trims them to what the spec grants.
+	if err := unix.Prctl(unix.PR_SET_KEEPCAPS, 1, 0, 0, 0); err != nil {
+		return fmt.Errorf("keepcaps: %w", err)
+	}
+	if err := setUser(&p.User); err != nil {
+		return err
+	}
+	if err := unix.Prctl(unix.PR_SET_KEEPCAPS, 0, 0, 0, 0); err != nil {
+		return fmt.Errorf("keepcaps: %w", err)
+	}
+	if err := caps.SetThread(sets); err != nil {
+		return err
+	}
+	cwd := p.Cwd
+	if cwd == "" {
+		cwd = "/"
+	}
+	if err := unix.Chdir(cwd); err != nil {
+		return fmt.Errorf("chdir %s: %w", cwd, err)
+	}
+	// CVE-2024-21626: a working directory reached through a leaked host
+	// descriptor shows up as "(unreachable)/..." or outside "/".
+	wd, err := unix.Getwd()
+	if err != nil || !strings.HasPrefix(wd, "/") {
+		return fmt.Errorf("working directory %q is outside the container: %v", wd, err)
+	}
+	if p.NoNewPrivileges {
+		if err := unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
+			return fmt.Errorf("no_new_privs: %w", err)
+		}
+		if err := seccomp.Load(filter, true); err != nil {
+			return err
+		}
+	}
+	if err := closeExtraFds(); err != nil {
+		return err
+	}
+	env := p.Env
+	if envValue(env, "HOME") == "" {
+		env = append(env, "HOME=/")
+	}
+	err = unix.Exec(path, p.Args, env)
+	return fmt.Errorf("exec %s: %w", path, err)
+}
+
+func setUser(u *specs.User) error {
+	gids := make([]int, len(u.AdditionalGids))
+	for i, g := range u.AdditionalGids {
+		gids[i] = int(g)
+	}
+	// Raw, per-thread calls: the glibc/Go wrappers would broadcast to all
+	// threads, which is unnecessary since only this one execs.
+	if err := rawSetgroups(gids); err != nil {
+		return fmt.Errorf("setgroups: %w", err)
+	}
+	if _, _, e := unix.RawSyscall(unix.SYS_SETRESGID, uintptr(u.GID), uintptr(u.GID), uintptr(u.GID)); e != 0 {
+		return fmt.Errorf("setgid %d: %w", u.GID, e)
+	}
+	if _, _, e := unix.RawSyscall(unix.SYS_SETRESUID, uintptr(u.UID), uintptr(u.UID), uintptr(u.UID)); e != 0 {
+		return fmt.Errorf("setuid %d: %w", u.UID, e)
+	}
+	if u.Umask != nil {
+		unix.Umask(int(*u.Umask))
+	} else {
+		unix.Umask(0o022)
+	}
+	return nil
+}
+
+// closeExtraFds marks every descriptor above stderr close-on-exec, so
+// nothing of the daemon, shim or Go runtime reaches the user process.
+func closeExtraFds() error {
+	err := unix.CloseRange(3, ^uint(0), unix.CLOSE_RANGE_CLOEXEC)
+	if err == nil {
+		return nil
+	}
+	entries, rerr := os.ReadDir("/proc/self/fd")
+	if rerr != nil {
+		return fmt.Errorf("close_range: %v; list fds: %w", err, rerr)
+	}
+	for _, e := range entries {
+		if fd, err := strconv.Atoi(e.Name()); err == nil && fd > 2 {
+			unix.CloseOnExec(fd)
+		}
+	}
+	return nil
+}
+
+func rawSetgroups(gids []int) error {
+	list := make([]uint32, len(gids))
+	for i, g := range gids {
+		list[i] = uint32(g)
+	}
+	var ptr uintptr
+	if len(list) > 0 {
+		ptr = uintptr(unsafe.Pointer(&list[0]))
+	}
+	if _, _, e := unix.RawSyscall(unix.SYS_SETGROUPS, uintptr(len(list)), ptr, 0); e != 0 {
+		return e
+	}
+	return nil
+}

@@ -1,0 +1,47 @@
+package runtime
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"sync"
+
+	"golang.org/x/sys/unix"
+)
+
+const seals = unix.F_SEAL_SEAL | unix.F_SEAL_SHRINK | unix.F_SEAL_GROW | unix.F_SEAL_WRITE
+
+// sealedExe is the sealed memfd copy of this binary that every init and
+// exec stage is executed from. It is made once per process; a process
+// that was itself executed from such a copy (the shim) reuses it without
+// copying again.
+var sealedExe = sync.OnceValues(func() (*os.File, error) {
+	self, err := os.Open("/proc/self/exe")
+	if err != nil {
+		return nil, err
+	}
+	if s, err := unix.FcntlInt(self.Fd(), unix.F_GET_SEALS, 0); err == nil && s&seals == seals {
+		return self, nil
+	}
+	defer self.Close()
+	fd, err := unix.MemfdCreate("berthd-init", unix.MFD_CLOEXEC|unix.MFD_ALLOW_SEALING)
+	if err != nil {
+		return nil, fmt.Errorf("memfd_create: %w", err)
+	}
+	mem := os.NewFile(uintptr(fd), "memfd:berthd-init")
+	// io.Copy between two files uses copy_file_range/sendfile: the copy
+	// stays in the kernel.
+	if _, err := io.Copy(mem, self); err != nil {
+		mem.Close()
+		return nil, fmt.Errorf("copy binary into memfd: %w", err)
+	}
+	if _, err := unix.FcntlInt(mem.Fd(), unix.F_ADD_SEALS, seals); err != nil {
+		mem.Close()
+		return nil, fmt.Errorf("seal memfd: %w", err)
+	}
+	return mem, nil
+})
+
+// SealedExecutable returns the sealed copy of the running binary, for
+// callers (the daemon starting a shim) that want their children to run it.
+func SealedExecutable() (*os.File, error) { return sealedExe() }

@@ -1,0 +1,74 @@
+package runtime
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"github.com/berthd/berth/pkg/atomicfile"
+)
+
+// DefaultRoot is where container state lives unless the caller says
+// otherwise.
+const DefaultRoot = "/run/berth/runtime"
+
+// state is Root/<id>/state.json.
+type state struct {
+	ID          string            `json:"id"`
+	Bundle      string            `json:"bundle"`
+	Rootfs      string            `json:"rootfs"`
+	Pid         int               `json:"pid"`
+	StartTime   uint64            `json:"startTime"` // /proc/PID/stat field 22, guards against PID reuse
+	Created     time.Time         `json:"created"`
+	CgroupPath  string            `json:"cgroupPath"`
+	Annotations map[string]string `json:"annotations,omitempty"`
+	// Spec is kept so that exec can default to the container's settings.
+	Spec *specs.Spec `json:"spec"`
+}
+
+func (s *state) save(dir string) error {
+	b, err := json.Marshal(s)
+	if err != nil {
+		return err
+	}
+	return atomicfile.WriteFile(filepath.Join(dir, "state.json"), b, 0o600)
+}
+
+func loadState(dir string) (*state, error) {
+	b, err := os.ReadFile(filepath.Join(dir, "state.json"))
+	if err != nil {
+		return nil, err
+	}
+	var s state
+	return &s, json.Unmarshal(b, &s)
+}
+
+// procStartTime reads field 22 of /proc/PID/stat; 0 if the process is gone.
+func procStartTime(pid int) uint64 {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return 0
+	}
+	// The command name may contain spaces and parentheses: split after
+	// the last ')'.
+	s := string(b)
+	i := strings.LastIndexByte(s, ')')
+	if i < 0 {
+		return 0
+	}
+	f := strings.Fields(s[i+1:])
+	// f[0] is field 3 (state); field 22 is f[19].
+	if len(f) < 20 {
+		return 0
+	}
+	if f[0] == "Z" || f[0] == "X" {
+		return 0
+	}
+	n, _ := strconv.ParseUint(f[19], 10, 64)
+	return n
+}
