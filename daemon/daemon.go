@@ -14,6 +14,7 @@ import (
 	"github.com/sirupsen/logrus"
 	"golang.org/x/sys/unix"
 
+	"github.com/berthd/berth/container"
 	"github.com/berthd/berth/daemon/config"
 	daemonevents "github.com/berthd/berth/daemon/events"
 	"github.com/berthd/berth/pkg/atomicfile"
@@ -27,6 +28,10 @@ type Daemon struct {
 	events *daemonevents.Bus
 	lock   *os.File
 	start  time.Time
+
+	containers *container.Store
+	// containerReleasers free what a removed container held.
+	containerReleasers []containerReleaser
 }
 
 // New prepares the data and exec roots and takes the data-root lock, so that
@@ -46,7 +51,12 @@ func New(cfg *config.Config) (*Daemon, error) {
 		lock.Close()
 		return nil, err
 	}
-	return &Daemon{cfg: cfg, id: id, events: daemonevents.New(), lock: lock, start: time.Now()}, nil
+	d := &Daemon{cfg: cfg, id: id, events: daemonevents.New(), lock: lock, start: time.Now()}
+	if err := d.initContainers(); err != nil {
+		lock.Close()
+		return nil, err
+	}
+	return d, nil
 }
 
 // lockRoot takes an exclusive flock on DATA_ROOT/berthd.lock. The kernel

@@ -2,6 +2,7 @@ package main
 
 import (
 	"github.com/berthd/berth/api/router"
+	containerrouter "github.com/berthd/berth/api/router/container"
 	"github.com/berthd/berth/api/router/system"
 	"github.com/berthd/berth/daemon"
 )
@@ -11,5 +12,6 @@ import (
 func routers(d *daemon.Daemon) []router.Router {
 	return []router.Router{
 		system.New(d),
+		containerrouter.New(d),
 	}
 }

@@ -1,0 +1,20 @@
+package container
+
+import (
+	"context"
+
+	"github.com/moby/moby/api/types/container"
+
+	"github.com/berthd/berth/daemon/backend"
+)
+
+// Backend is what the container routes need from the daemon.
+type Backend interface {
+	ContainerCreate(ctx context.Context, p backend.ContainerCreateConfig) (container.CreateResponse, error)
+	ContainerInspect(ctx context.Context, ref string, size bool) (*container.InspectResponse, error)
+	Containers(ctx context.Context, opts backend.ContainerListOptions) ([]*container.Summary, error)
+	ContainerRm(ctx context.Context, ref string, cfg backend.ContainerRmConfig) error
+	ContainerRename(ref, newName string) error
+	ContainerWait(ctx context.Context, ref string, cond container.WaitCondition, ready func()) (container.WaitResponse, error)
+	ContainersPrune(ctx context.Context, filters string) (*container.PruneReport, error)
+}

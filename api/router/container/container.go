@@ -1,0 +1,151 @@
+package container
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+
+	"github.com/moby/moby/api/types/container"
+
+	"github.com/berthd/berth/api/router"
+	"github.com/berthd/berth/api/server/httputils"
+	"github.com/berthd/berth/daemon/backend"
+	"github.com/berthd/berth/pkg/errdefs"
+)
+
+type containerRouter struct {
+	backend Backend
+}
+
+// New returns the container router.
+func New(b Backend) router.Router { return &containerRouter{backend: b} }
+
+func (r *containerRouter) Routes() []router.Route {
+	return []router.Route{
+		router.Get("/containers/json", r.list),
+		router.Get("/containers/{name:.*}/json", r.inspect),
+		router.Post("/containers/create", r.create),
+		router.Post("/containers/prune", r.prune),
+		router.Post("/containers/{name:.*}/rename", r.rename),
+		router.Post("/containers/{name:.*}/wait", r.wait),
+		router.Delete("/containers/{name:.*}", r.remove),
+	}
+}
+
+func (r *containerRouter) list(ctx context.Context, w http.ResponseWriter, req *http.Request, _ map[string]string) error {
+	if err := httputils.ParseForm(req); err != nil {
+		return err
+	}
+	limit, err := httputils.Int64ValueOrDefault(req, "limit", 0)
+	if err != nil {
+		return err
+	}
+	list, err := r.backend.Containers(ctx, backend.ContainerListOptions{
+		All:     httputils.BoolValue(req, "all"),
+		Limit:   int(limit),
+		Size:    httputils.BoolValue(req, "size"),
+		Filters: req.Form.Get("filters"),
+	})
+	if err != nil {
+		return err
+	}
+	return httputils.WriteJSON(w, http.StatusOK, list)
+}
+
+func (r *containerRouter) inspect(ctx context.Context, w http.ResponseWriter, req *http.Request, vars map[string]string) error {
+	if err := httputils.ParseForm(req); err != nil {
+		return err
+	}
+	resp, err := r.backend.ContainerInspect(ctx, vars["name"], httputils.BoolValue(req, "size"))
+	if err != nil {
+		return err
+	}
+	return httputils.WriteJSON(w, http.StatusOK, resp)
+}
+
+func (r *containerRouter) create(ctx context.Context, w http.ResponseWriter, req *http.Request, _ map[string]string) error {
+	if err := httputils.ParseForm(req); err != nil {
+		return err
+	}
+	var body container.CreateRequest
+	if err := httputils.ReadJSON(req, &body); err != nil {
+		return err
+	}
+	if body.Config == nil {
+		return errdefs.InvalidParameterf("config cannot be empty in order to create a container")
+	}
+	resp, err := r.backend.ContainerCreate(ctx, backend.ContainerCreateConfig{
+		Name:             req.Form.Get("name"),
+		Platform:         req.Form.Get("platform"),
+		Config:           body.Config,
+		HostConfig:       body.HostConfig,
+		NetworkingConfig: body.NetworkingConfig,
+	})
+	if err != nil {
+		return err
+	}
+	return httputils.WriteJSON(w, http.StatusCreated, resp)
+}
+
+func (r *containerRouter) remove(ctx context.Context, w http.ResponseWriter, req *http.Request, vars map[string]string) error {
+	if err := httputils.ParseForm(req); err != nil {
+		return err
+	}
+	err := r.backend.ContainerRm(ctx, vars["name"], backend.ContainerRmConfig{
+		ForceRemove:  httputils.BoolValue(req, "force"),
+		RemoveVolume: httputils.BoolValue(req, "v"),
+		RemoveLink:   httputils.BoolValue(req, "link"),
+	})
+	if err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+func (r *containerRouter) rename(ctx context.Context, w http.ResponseWriter, req *http.Request, vars map[string]string) error {
+	if err := httputils.ParseForm(req); err != nil {
+		return err
+	}
+	if err := r.backend.ContainerRename(vars["name"], req.Form.Get("name")); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+// wait sends its headers as soon as the wait is registered (dockerd does
+// the same from API 1.30), so a client can start the container after the
+// headers arrive and still see its exit.
+func (r *containerRouter) wait(ctx context.Context, w http.ResponseWriter, req *http.Request, vars map[string]string) error {
+	if err := httputils.ParseForm(req); err != nil {
+		return err
+	}
+	cond := container.WaitCondition(req.Form.Get("condition"))
+	started := false
+	resp, err := r.backend.ContainerWait(ctx, vars["name"], cond, func() {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusOK)
+		httputils.Flush(w)
+		started = true
+	})
+	if err != nil {
+		return err
+	}
+	if !started {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusOK)
+	}
+	return json.NewEncoder(w).Encode(resp)
+}
+
+func (r *containerRouter) prune(ctx context.Context, w http.ResponseWriter, req *http.Request, _ map[string]string) error {
+	if err := httputils.ParseForm(req); err != nil {
+		return err
+	}
+	report, err := r.backend.ContainersPrune(ctx, req.Form.Get("filters"))
+	if err != nil {
+		return err
+	}
+	return httputils.WriteJSON(w, http.StatusOK, report)
+}

@@ -1,0 +1,28 @@
+package backend
+
+import (
+	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/network"
+)
+
+// ContainerCreateConfig is POST /containers/create: the body and the query.
+type ContainerCreateConfig struct {
+	Name             string
+	Platform         string
+	Config           *container.Config
+	HostConfig       *container.HostConfig
+	NetworkingConfig *network.NetworkingConfig
+}
+
+// ContainerListOptions is GET /containers/json's query.
+type ContainerListOptions struct {
+	All     bool
+	Limit   int
+	Size    bool
+	Filters string // raw JSON, parsed by the daemon
+}
+
+// ContainerRmConfig is DELETE /containers/{id}'s query.
+type ContainerRmConfig struct {
+	ForceRemove, RemoveVolume, RemoveLink bool
+}

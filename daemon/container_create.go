@@ -1,0 +1,163 @@
+package daemon
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"strconv"
+
+	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/events"
+	"github.com/sirupsen/logrus"
+
+	ctr "github.com/berthd/berth/container"
+	"github.com/berthd/berth/daemon/backend"
+	"github.com/berthd/berth/pkg/errdefs"
+)
+
+// newContainerID returns 64 hex digits whose 12-digit short form is not all
+// decimal digits, so that a short ID can never be mistaken for a number
+// (dockerd's rule).
+func newContainerID() string {
+	b := make([]byte, 32)
+	for {
+		rand.Read(b)
+		id := hex.EncodeToString(b)
+		if _, err := strconv.ParseUint(id[:12], 10, 64); err == nil {
+			continue
+		}
+		return id
+	}
+}
+
+// ContainerCreate answers POST /containers/create.
+func (d *Daemon) ContainerCreate(ctx context.Context, p backend.ContainerCreateConfig) (container.CreateResponse, error) {
+	if err := validateConfig(p.Config); err != nil {
+		return container.CreateResponse{}, err
+	}
+	if p.HostConfig == nil {
+		p.HostConfig = &container.HostConfig{}
+	}
+	if err := validateHostConfig(p.HostConfig); err != nil {
+		return container.CreateResponse{}, err
+	}
+	if p.Name != "" {
+		if err := ctr.ValidateName(p.Name); err != nil {
+			return container.CreateResponse{}, err
+		}
+	}
+	if p.Config.Image == "" {
+		return container.CreateResponse{}, errdefs.InvalidParameterf("No image was specified")
+	}
+	img, err := d.resolveContainerImage(ctx, p.Config.Image)
+	if err != nil {
+		return container.CreateResponse{}, err
+	}
+	cfg := *p.Config
+	mergeImageConfig(&cfg, img.Config)
+	if len(cfg.Entrypoint) == 0 && len(cfg.Cmd) == 0 {
+		return container.CreateResponse{}, errdefs.InvalidParameterf("no command specified")
+	}
+	d.applyHostConfigDefaults(p.HostConfig)
+
+	id := newContainerID()
+	var name string
+	if p.Name != "" {
+		name = "/" + trimSlash(p.Name)
+		if err := d.containers.ReserveName(name, id); err != nil {
+			return container.CreateResponse{}, err
+		}
+	} else if name, err = d.containers.GenerateAndReserveName(id); err != nil {
+		return container.CreateResponse{}, err
+	}
+
+	c := ctr.New(id, d.containers.Dir(id))
+	c.Name = name
+	c.Config = &cfg
+	c.HostConfig = p.HostConfig
+	c.Image = img.ID
+	c.ImageName = p.Config.Image
+	c.Path, c.Args = commandOf(&cfg)
+	c.LogPath = ""
+	if cfg.Hostname == "" && !p.HostConfig.NetworkMode.IsHost() && !p.HostConfig.NetworkMode.IsContainer() {
+		cfg.Hostname = id[:12]
+	}
+	c.Lock()
+	err = c.Save()
+	c.Unlock()
+	if err != nil {
+		d.containers.ReleaseName(name, id)
+		return container.CreateResponse{}, errdefs.System(err)
+	}
+	d.containers.Add(c)
+	d.logContainerEvent(c, events.ActionCreate, nil)
+	logrus.WithField("container", id[:12]).Debug("container created")
+	return container.CreateResponse{ID: id, Warnings: []string{}}, nil
+}
+
+func trimSlash(name string) string {
+	for len(name) > 0 && name[0] == '/' {
+		name = name[1:]
+	}
+	return name
+}
+
+// commandOf splits the effective command into the process path and args,
+// as inspect's Path and Args show them.
+func commandOf(cfg *container.Config) (string, []string) {
+	cmd := append(append([]string{}, cfg.Entrypoint...), cfg.Cmd...)
+	if len(cmd) == 0 {
+		return "", []string{}
+	}
+	return cmd[0], cmd[1:]
+}
+
+// applyHostConfigDefaults fills what dockerd fills at create: the network
+// mode, the log driver and its options, the default ulimits.
+func (d *Daemon) applyHostConfigDefaults(hc *container.HostConfig) {
+	cfg := d.Config()
+	if hc.NetworkMode == "" {
+		hc.NetworkMode = "bridge"
+	}
+	if hc.LogConfig.Type == "" {
+		hc.LogConfig.Type = cfg.LogDriver
+		if len(hc.LogConfig.Config) == 0 && len(cfg.LogOpts) > 0 {
+			hc.LogConfig.Config = map[string]string{}
+			for k, v := range cfg.LogOpts {
+				hc.LogConfig.Config[k] = v
+			}
+		}
+	}
+	if hc.RestartPolicy.Name == "" {
+		hc.RestartPolicy.Name = container.RestartPolicyDisabled
+	}
+	if hc.ShmSize == 0 {
+		hc.ShmSize = 64 << 20
+	}
+	if hc.CgroupnsMode == "" {
+		hc.CgroupnsMode = container.CgroupnsModeHost
+		if d.cgroupVersion() == "2" {
+			hc.CgroupnsMode = container.CgroupnsModePrivate
+		}
+	}
+	if hc.IpcMode == "" {
+		hc.IpcMode = container.IPCModePrivate
+	}
+}
+
+// logContainerEvent logs an event about c with the attributes dockerd
+// attaches: name, image and the container's labels, plus extra.
+func (d *Daemon) logContainerEvent(c *ctr.Container, action events.Action, extra map[string]string) {
+	attrs := map[string]string{}
+	if c.Config != nil {
+		for k, v := range c.Config.Labels {
+			attrs[k] = v
+		}
+		attrs["image"] = c.Config.Image
+	}
+	attrs["name"] = trimSlash(c.Name)
+	for k, v := range extra {
+		attrs[k] = v
+	}
+	d.events.Log(events.ContainerEventType, action, events.Actor{ID: c.ID, Attributes: attrs})
+}

@@ -1,0 +1,79 @@
+package daemon
+
+import (
+	"context"
+	"time"
+
+	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/storage"
+
+	ctr "github.com/berthd/berth/container"
+)
+
+// ContainerInspect answers GET /containers/{id}/json.
+func (d *Daemon) ContainerInspect(ctx context.Context, ref string, size bool) (*container.InspectResponse, error) {
+	c, err := d.containers.Get(ref)
+	if err != nil {
+		return nil, err
+	}
+	c.Lock()
+	defer c.Unlock()
+	return d.inspect(c, size), nil
+}
+
+// inspect builds the full inspect document. The caller holds c's lock.
+func (d *Daemon) inspect(c *ctr.Container, size bool) *container.InspectResponse {
+	hc := *c.HostConfig
+	cfg := *c.Config
+	resp := &container.InspectResponse{
+		ID:              c.ID,
+		Created:         c.Created.Format(time.RFC3339Nano),
+		Path:            c.Path,
+		Args:            nonNil(c.Args),
+		State:           c.State.API(),
+		Image:           c.Image,
+		ResolvConfPath:  c.ResolvConfPath,
+		HostnamePath:    c.HostnamePath,
+		HostsPath:       c.HostsPath,
+		LogPath:         c.LogPath,
+		Name:            c.Name,
+		RestartCount:    c.RestartCount,
+		Driver:          c.Driver,
+		Platform:        c.Platform,
+		MountLabel:      c.MountLabel,
+		ProcessLabel:    c.ProcessLabel,
+		AppArmorProfile: c.AppArmorProfile,
+		ExecIDs:         c.ExecIDs,
+		HostConfig:      &hc,
+		GraphDriver: &storage.DriverData{
+			Name: "overlay2",
+			Data: map[string]string{},
+		},
+		Mounts:          mountPoints(c),
+		Config:          &cfg,
+		NetworkSettings: c.NetworkSettings,
+	}
+	if resp.NetworkSettings == nil {
+		resp.NetworkSettings = &container.NetworkSettings{}
+	}
+	if size {
+		var rw, rootfs int64
+		resp.SizeRw, resp.SizeRootFs = &rw, &rootfs
+	}
+	return resp
+}
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
+
+func mountPoints(c *ctr.Container) []container.MountPoint {
+	out := []container.MountPoint{}
+	for _, m := range c.MountPoints {
+		out = append(out, *m)
+	}
+	return out
+}
