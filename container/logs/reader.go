@@ -280,4 +280,3 @@ func waitInotify(ctx context.Context, fd int, max time.Duration) {
 		}
 	}
 }
-
