@@ -40,6 +40,9 @@ type stageConfig struct {
 	// UserNS is set when the container has its own user namespace, in
 	// which devices are bind-mounted instead of created.
 	UserNS bool `json:"userns,omitempty"`
+	// NewCgroupNS asks the stage to unshare the cgroup namespace once it
+	// is in its cgroup.
+	NewCgroupNS bool `json:"newCgroupNS,omitempty"`
 }
 
 // syncMsg is what the stage answers.

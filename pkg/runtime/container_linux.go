@@ -230,7 +230,13 @@ func (r *Runtime) Create(ctx context.Context, o CreateOpts) (c *Container, retEr
 			return nil, errdefs.InvalidParameter(fmt.Errorf("unknown namespace %q", ns.Type))
 		}
 		if ns.Path == "" {
-			cloneFlags |= flag
+			// A cgroup namespace is rooted where the process is when it
+			// is created: the stage unshares it after joining the cgroup.
+			if ns.Type == specs.CgroupNamespace {
+				cfg.NewCgroupNS = true
+			} else {
+				cloneFlags |= flag
+			}
 			continue
 		}
 		switch ns.Type {
@@ -245,6 +251,11 @@ func (r *Runtime) Create(ctx context.Context, o CreateOpts) (c *Container, retEr
 	}
 	if cloneFlags&unix.CLONE_NEWUSER != 0 {
 		cfg.UserNS = true
+		// The stage opens the FIFO as the container's root, which is
+		// nobody to a root-owned file.
+		if err := unix.Chown(fifo, int(hostID(spec.Linux.UIDMappings, 0)), int(hostID(spec.Linux.GIDMappings, 0))); err != nil {
+			return nil, err
+		}
 	}
 	if !cfg.CgroupV2 {
 		if cfg.Cgroups, err = v1CgroupMounts(cg); err != nil {
@@ -261,6 +272,9 @@ func (r *Runtime) Create(ctx context.Context, o CreateOpts) (c *Container, retEr
 			attr.GidMappings = append(attr.GidMappings, syscall.SysProcIDMap{ContainerID: int(m.ContainerID), HostID: int(m.HostID), Size: int(m.Size)})
 		}
 		attr.GidMappingsEnableSetgroups = true
+		// Become the namespace's root right after the maps are written:
+		// host uid 0 is unmapped in there and would have no privilege.
+		attr.Credential = &syscall.Credential{Uid: 0, Gid: 0}
 	}
 	p, err := spawn(ctx, spawnOpts{
 		stage: stageInit, attr: attr, join: joinEarly,
@@ -620,4 +634,14 @@ func (c *Container) Delete(force bool) error {
 		return rerr
 	}
 	return err
+}
+
+// hostID maps a container id to the host through the namespace's maps.
+func hostID(maps []specs.LinuxIDMapping, id uint32) uint32 {
+	for _, m := range maps {
+		if id >= m.ContainerID && id-m.ContainerID < m.Size {
+			return m.HostID + id - m.ContainerID
+		}
+	}
+	return 65534
 }

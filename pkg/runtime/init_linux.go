@@ -41,10 +41,18 @@ func InitStage() {
 			err = fmt.Errorf("unknown stage %q", stage)
 		}
 	}
-	// Only reached on failure: a successful stage has exec'd.
+	// Only reached on failure: a successful stage has exec'd. After the
+	// ready message nobody reads the socket any more, so say it on the
+	// container's stderr as well.
+	if readySent {
+		fmt.Fprintf(os.Stderr, "berth: %v\n", err)
+	}
 	_ = json.NewEncoder(sync).Encode(syncMsg{Type: "error", Error: err.Error()})
 	os.Exit(1)
 }
+
+// readySent records that the parent stopped listening on the sync socket.
+var readySent bool
 
 func initContainer(sync *os.File, cfg *stageConfig) error {
 	spec := cfg.Spec
@@ -65,6 +73,13 @@ func initContainer(sync *os.File, cfg *stageConfig) error {
 			if err != nil {
 				return fmt.Errorf("join %s namespace %s: %w", ns.Type, ns.Path, err)
 			}
+		}
+	}
+	if cfg.NewCgroupNS {
+		// Per-thread, like everything else here; the exec'ing thread is
+		// the one that counts.
+		if err := unix.Unshare(unix.CLONE_NEWCGROUP); err != nil {
+			return fmt.Errorf("unshare cgroup namespace: %w", err)
 		}
 	}
 	if _, err := unix.Setsid(); err != nil {
@@ -110,6 +125,7 @@ func initContainer(sync *os.File, cfg *stageConfig) error {
 	if err := json.NewEncoder(sync).Encode(syncMsg{Type: "ready"}); err != nil {
 		return err
 	}
+	readySent = true
 	// Block until Start opens the FIFO's read side. The FIFO lives in the
 	// host's state directory; the O_PATH descriptor reaches it through
 	// our own /proc/self/fd after pivot_root.
