@@ -23,6 +23,9 @@ type Options struct {
 	Stopped <-chan struct{}
 	// NeedTime asks for parsed timestamps even without since/until.
 	NeedTime bool
+	// Idle, if set, is called whenever a follower has caught up and is
+	// about to wait, so the caller can flush buffered output.
+	Idle func()
 }
 
 // Sink receives entries in order. Returning an error stops the read.
@@ -254,6 +257,9 @@ func follow(ctx context.Context, path string, off int64, o Options, emit func([]
 			stopped = nil
 			continue
 		default:
+		}
+		if o.Idle != nil {
+			o.Idle()
 		}
 		waitInotify(ctx, in, 100*time.Millisecond)
 	}

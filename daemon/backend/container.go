@@ -26,3 +26,13 @@ type ContainerListOptions struct {
 type ContainerRmConfig struct {
 	ForceRemove, RemoveVolume, RemoveLink bool
 }
+
+// ContainerLogsOptions is GET /containers/{id}/logs's query.
+type ContainerLogsOptions struct {
+	ShowStdout, ShowStderr bool
+	Since, Until           string
+	Timestamps             bool
+	Follow                 bool
+	Tail                   string
+	Details                bool
+}

@@ -2,6 +2,7 @@ package container
 
 import (
 	"context"
+	"io"
 
 	"github.com/moby/moby/api/types/container"
 
@@ -17,4 +18,10 @@ type Backend interface {
 	ContainerRename(ref, newName string) error
 	ContainerWait(ctx context.Context, ref string, cond container.WaitCondition, ready func()) (container.WaitResponse, error)
 	ContainersPrune(ctx context.Context, filters string) (*container.PruneReport, error)
+	logsBackend
+}
+
+// logsBackend serves GET /containers/{id}/logs.
+type logsBackend interface {
+	ContainerLogs(ctx context.Context, ref string, o backend.ContainerLogsOptions, begin func(tty bool) io.Writer) error
 }

@@ -3,6 +3,7 @@ package container
 import (
 	"context"
 	"encoding/json"
+	"io"
 	"net/http"
 
 	"github.com/moby/moby/api/types/container"
@@ -24,6 +25,7 @@ func (r *containerRouter) Routes() []router.Route {
 	return []router.Route{
 		router.Get("/containers/json", r.list),
 		router.Get("/containers/{name:.*}/json", r.inspect),
+		router.Get("/containers/{name:.*}/logs", r.logs),
 		router.Post("/containers/create", r.create),
 		router.Post("/containers/prune", r.prune),
 		router.Post("/containers/{name:.*}/rename", r.rename),
@@ -148,4 +150,32 @@ func (r *containerRouter) prune(ctx context.Context, w http.ResponseWriter, req 
 		return err
 	}
 	return httputils.WriteJSON(w, http.StatusOK, report)
+}
+
+// logs streams the log. Headers go out only once the daemon accepted the
+// request, so errors (no such container, unreadable driver) are still JSON.
+func (r *containerRouter) logs(ctx context.Context, w http.ResponseWriter, req *http.Request, vars map[string]string) error {
+	if err := httputils.ParseForm(req); err != nil {
+		return err
+	}
+	o := backend.ContainerLogsOptions{
+		ShowStdout: httputils.BoolValue(req, "stdout"),
+		ShowStderr: httputils.BoolValue(req, "stderr"),
+		Since:      req.Form.Get("since"),
+		Until:      req.Form.Get("until"),
+		Timestamps: httputils.BoolValue(req, "timestamps"),
+		Follow:     httputils.BoolValue(req, "follow"),
+		Tail:       req.Form.Get("tail"),
+		Details:    httputils.BoolValue(req, "details"),
+	}
+	return r.backend.ContainerLogs(ctx, vars["name"], o, func(tty bool) io.Writer {
+		ct := "application/vnd.docker.multiplexed-stream"
+		if tty {
+			ct = "application/vnd.docker.raw-stream"
+		}
+		w.Header().Set("Content-Type", ct)
+		w.WriteHeader(http.StatusOK)
+		httputils.Flush(w)
+		return w
+	})
 }

@@ -1,0 +1,154 @@
+package daemon
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"io"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/moby/moby/api/types/container"
+
+	ctr "github.com/berthd/berth/container"
+	"github.com/berthd/berth/container/logs"
+	"github.com/berthd/berth/daemon/backend"
+	"github.com/berthd/berth/pkg/errdefs"
+	"github.com/berthd/berth/pkg/jsonlog"
+	"github.com/berthd/berth/pkg/stdstream"
+	"github.com/berthd/berth/pkg/timestamp"
+)
+
+// rfc3339NanoFixed is the timestamp `docker logs -t` prints: fixed width,
+// so columns line up.
+const rfc3339NanoFixed = "2006-01-02T15:04:05.000000000Z07:00"
+
+// ContainerLogs answers GET /containers/{id}/logs. begin is called once the
+// request is known to be valid, with whether the container has a TTY (raw
+// output) or not (multiplexed frames); it returns where to write.
+func (d *Daemon) ContainerLogs(ctx context.Context, ref string, o backend.ContainerLogsOptions, begin func(tty bool) io.Writer) error {
+	if !o.ShowStdout && !o.ShowStderr {
+		return errdefs.InvalidParameterf("Bad parameters: you must choose at least one stream")
+	}
+	c, err := d.containers.Get(ref)
+	if err != nil {
+		return err
+	}
+	c.Lock()
+	driver := c.HostConfig.LogConfig.Type
+	path := c.LogPath
+	tty := c.Config.Tty
+	running := c.State.Running
+	var stopped chan struct{}
+	if o.Follow && running {
+		stopped = make(chan struct{})
+		wait := c.State.Wait(ctx, container.WaitConditionNotRunning)
+		go func() {
+			<-wait
+			close(stopped)
+		}()
+	}
+	c.Unlock()
+	if driver != "json-file" && driver != "local" && driver != "" {
+		return errdefs.NotImplemented(errors.New("configured logging driver does not support reading"))
+	}
+
+	ro := logs.Options{Tail: -1, Follow: o.Follow && running, Stopped: stopped, NeedTime: o.Timestamps}
+	if o.Tail != "" && o.Tail != "all" {
+		n, err := strconv.Atoi(o.Tail)
+		if err == nil && n >= 0 {
+			ro.Tail = n
+		}
+	}
+	if o.Since != "" {
+		sec, nsec, err := timestamp.Parse(o.Since, 0)
+		if err != nil {
+			return errdefs.InvalidParameter(err)
+		}
+		if sec != 0 || nsec != 0 {
+			ro.Since = time.Unix(sec, nsec)
+		}
+	}
+	if o.Until != "" {
+		sec, nsec, err := timestamp.Parse(o.Until, 0)
+		if err != nil {
+			return errdefs.InvalidParameter(err)
+		}
+		if sec != 0 || nsec != 0 {
+			ro.Until = time.Unix(sec, nsec)
+		}
+	}
+
+	w := begin(tty)
+	out := bufio.NewWriterSize(w, 64<<10)
+	flush := func() {
+		out.Flush()
+		if f, ok := w.(interface{ Flush() }); ok {
+			f.Flush()
+		}
+	}
+	defer flush()
+	ro.Idle = flush
+	if path == "" {
+		return nil // never started: no log yet
+	}
+	var frame, prefix []byte
+	return logs.Read(ctx, path, ro, func(e *jsonlog.Entry) error {
+		isErr := e.Stream == "stderr"
+		if (isErr && !o.ShowStderr) || (!isErr && !o.ShowStdout) {
+			return nil
+		}
+		prefix = prefix[:0]
+		if o.Details {
+			prefix = appendDetails(prefix, e.Attrs)
+		}
+		if o.Timestamps {
+			prefix = e.Time.UTC().AppendFormat(prefix, rfc3339NanoFixed)
+			prefix = append(prefix, ' ')
+		}
+		if tty {
+			if len(prefix) > 0 {
+				out.Write(prefix)
+			}
+			_, err := out.Write(e.Log)
+			return err
+		}
+		stream := stdstream.Stdout
+		if isErr {
+			stream = stdstream.Stderr
+		}
+		payload := e.Log
+		if len(prefix) > 0 {
+			payload = append(prefix, e.Log...)
+		}
+		frame = stdstream.AppendFrame(frame[:0], stream, payload)
+		_, err := out.Write(frame)
+		return err
+	})
+}
+
+// appendDetails writes the entry's attributes as "k=v,k2=v2 ", dockerd's
+// --details prefix.
+func appendDetails(dst []byte, attrs map[string]string) []byte {
+	if len(attrs) == 0 {
+		return dst
+	}
+	keys := make([]string, 0, len(attrs))
+	for k := range attrs {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	parts := make([]string, len(keys))
+	for i, k := range keys {
+		parts[i] = k + "=" + attrs[k]
+	}
+	dst = append(dst, strings.Join(parts, ",")...)
+	return append(dst, ' ')
+}
+
+// logPathFor is where a container's json-file log lives, as in dockerd.
+func logPathFor(c *ctr.Container) string {
+	return c.Root() + "/" + c.ID + "-json.log"
+}
