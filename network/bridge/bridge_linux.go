@@ -1,0 +1,177 @@
+package bridge
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"path/filepath"
+
+	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
+)
+
+// Config describes a bridge device.
+type Config struct {
+	Name string
+	// MTU of the bridge; 0 keeps the kernel default (1500).
+	MTU int
+	// Addrs are the gateway addresses with the subnet's prefix length.
+	Addrs []netip.Prefix
+}
+
+func toIPNet(p netip.Prefix) *net.IPNet {
+	a := p.Addr().Unmap()
+	return &net.IPNet{IP: a.AsSlice(), Mask: net.CIDRMask(p.Bits(), a.BitLen())}
+}
+
+func isNotFound(err error) bool {
+	var nf netlink.LinkNotFoundError
+	return errors.As(err, &nf) || errors.Is(err, unix.ENODEV) || errors.Is(err, unix.ENOENT)
+}
+
+// Ensure creates the bridge if it does not exist and makes its MTU,
+// addresses and up state match cfg. It is idempotent, so the daemon calls
+// it at every start for the bridges it owns.
+func Ensure(cfg Config) error {
+	link, err := netlink.LinkByName(cfg.Name)
+	if err != nil && !isNotFound(err) {
+		return err
+	}
+	if err != nil {
+		la := netlink.NewLinkAttrs()
+		la.Name = cfg.Name
+		if cfg.MTU > 0 {
+			la.MTU = cfg.MTU
+		}
+		br := &netlink.Bridge{LinkAttrs: la}
+		if err := netlink.LinkAdd(br); err != nil && !errors.Is(err, unix.EEXIST) {
+			return fmt.Errorf("create bridge %s: %w", cfg.Name, err)
+		}
+		if link, err = netlink.LinkByName(cfg.Name); err != nil {
+			return err
+		}
+	} else if _, ok := link.(*netlink.Bridge); !ok {
+		return fmt.Errorf("device %s exists and is not a bridge (%s)", cfg.Name, link.Type())
+	}
+	if cfg.MTU > 0 && link.Attrs().MTU != cfg.MTU {
+		if err := netlink.LinkSetMTU(link, cfg.MTU); err != nil {
+			return fmt.Errorf("set MTU of %s: %w", cfg.Name, err)
+		}
+	}
+	if len(cfg.Addrs) > 0 {
+		// IPv6 on the bridge needs the per-device sysctl on; it is off on
+		// hosts that disable IPv6 by default.
+		for _, p := range cfg.Addrs {
+			if p.Addr().Is6() {
+				_ = writeSysctl(filepath.Join("/proc/sys/net/ipv6/conf", cfg.Name, "disable_ipv6"), "0")
+				break
+			}
+		}
+	}
+	existing, err := netlink.AddrList(link, netlink.FAMILY_ALL)
+	if err != nil {
+		return err
+	}
+	for _, p := range cfg.Addrs {
+		want := toIPNet(p)
+		found := false
+		for _, e := range existing {
+			if e.IPNet.IP.Equal(want.IP) && e.IPNet.Mask.String() == want.Mask.String() {
+				found = true
+				break
+			}
+		}
+		if found {
+			continue
+		}
+		addr := &netlink.Addr{IPNet: want}
+		if p.Addr().Is6() {
+			addr.Flags = unix.IFA_F_NODAD
+		}
+		if err := netlink.AddrAdd(link, addr); err != nil && !errors.Is(err, unix.EEXIST) {
+			return fmt.Errorf("add %s to %s: %w", p, cfg.Name, err)
+		}
+	}
+	return netlink.LinkSetUp(link)
+}
+
+// Delete removes the bridge. A missing bridge is not an error.
+func Delete(name string) error {
+	link, err := netlink.LinkByName(name)
+	if err != nil {
+		if isNotFound(err) {
+			return nil
+		}
+		return err
+	}
+	if err := netlink.LinkDel(link); err != nil && !isNotFound(err) {
+		return fmt.Errorf("delete bridge %s: %w", name, err)
+	}
+	return nil
+}
+
+// Exists reports whether a device of that name is present.
+func Exists(name string) bool {
+	_, err := netlink.LinkByName(name)
+	return err == nil
+}
+
+// SetRouteLocalnet lets the kernel route packets with a 127.0.0.0/8 source
+// or destination out of this bridge, which is what makes a port published
+// on 127.0.0.1 reachable through DNAT when the userland proxy is off. It
+// is set on berth's own bridge only, never host-wide.
+func SetRouteLocalnet(name string, on bool) error {
+	v := "0"
+	if on {
+		v = "1"
+	}
+	return writeSysctl(filepath.Join("/proc/sys/net/ipv4/conf", name, "route_localnet"), v)
+}
+
+func writeSysctl(path, v string) error {
+	return os.WriteFile(path, []byte(v), 0o644)
+}
+
+// HostConflict reports whether p overlaps an address or a non-default route
+// already present in the host's network namespace, so IPAM can skip it.
+func HostConflict(p netip.Prefix) bool {
+	fam := netlink.FAMILY_V4
+	if p.Addr().Is6() {
+		fam = netlink.FAMILY_V6
+	}
+	routes, err := netlink.RouteList(nil, fam)
+	if err == nil {
+		for _, r := range routes {
+			if r.Dst == nil {
+				continue // the default route covers everything
+			}
+			ones, _ := r.Dst.Mask.Size()
+			if ones == 0 {
+				continue
+			}
+			if rp, ok := prefixOf(r.Dst); ok && rp.Overlaps(p) {
+				return true
+			}
+		}
+	}
+	addrs, err := netlink.AddrList(nil, fam)
+	if err == nil {
+		for _, a := range addrs {
+			if ip, ok := netip.AddrFromSlice(a.IP); ok && p.Contains(ip.Unmap()) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func prefixOf(n *net.IPNet) (netip.Prefix, bool) {
+	ip, ok := netip.AddrFromSlice(n.IP)
+	if !ok {
+		return netip.Prefix{}, false
+	}
+	ones, _ := n.Mask.Size()
+	return netip.PrefixFrom(ip.Unmap(), ones).Masked(), true
+}

@@ -1,0 +1,534 @@
+package ipam
+
+import (
+	"crypto/sha256"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"maps"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"slices"
+	"sort"
+	"sync"
+
+	"github.com/berthd/berth/pkg/atomicfile"
+	"github.com/berthd/berth/pkg/errdefs"
+)
+
+// Pool is one entry of default-address-pools: subnets of Size bits are
+// carved out of Base.
+type Pool struct {
+	Base netip.Prefix `json:"base"`
+	Size int          `json:"size"`
+}
+
+// DefaultPools are dockerd's built-in IPv4 pools: 172.17-31.0.0/16 as /16s,
+// then 192.168.0.0/16 as /20s.
+func DefaultPools() []Pool {
+	var pools []Pool
+	for i := 17; i <= 31; i++ {
+		pools = append(pools, Pool{Base: netip.PrefixFrom(netip.AddrFrom4([4]byte{172, byte(i), 0, 0}), 16), Size: 16})
+	}
+	return append(pools, Pool{Base: netip.MustParsePrefix("192.168.0.0/16"), Size: 20})
+}
+
+// DefaultV6Pool is a unique-local /48 derived from seed (the engine ID), split
+// into /64s, as dockerd does when no IPv6 pool is configured: stable across
+// restarts of one engine, different between engines.
+func DefaultV6Pool(seed string) Pool {
+	h := sha256.Sum256([]byte(seed))
+	var b [16]byte
+	b[0] = 0xfd
+	copy(b[1:6], h[:5])
+	return Pool{Base: netip.PrefixFrom(netip.AddrFrom16(b), 48), Size: 64}
+}
+
+// Request asks for one subnet of a network. A zero Subnet means "pick one from
+// the default pools".
+type Request struct {
+	Subnet  netip.Prefix
+	IPRange netip.Prefix
+	Gateway netip.Addr
+	Aux     map[string]netip.Addr
+}
+
+// Subnet is one allocated subnet of a network.
+type Subnet struct {
+	Prefix  netip.Prefix          `json:"prefix"`
+	IPRange netip.Prefix          `json:"ipRange,omitzero"`
+	Gateway netip.Addr            `json:"gateway,omitzero"`
+	Aux     map[string]netip.Addr `json:"aux,omitempty"`
+	// Auto is true when the subnet came from a default pool, which
+	// dockerd reports the same way as a requested one.
+	Auto bool `json:"auto,omitempty"`
+	// Addrs maps every address given out to its owner.
+	Addrs map[netip.Addr]string `json:"addrs"`
+	// Next is where the dynamic search resumes, so that a released
+	// address is not handed out again at once (dockerd does the same).
+	Next netip.Addr `json:"next,omitzero"`
+}
+
+// Is6 reports whether this is an IPv6 subnet.
+func (s *Subnet) Is6() bool { return s.Prefix.Addr().Is6() }
+
+func (s *Subnet) clone() Subnet {
+	c := *s
+	c.Aux = maps.Clone(s.Aux)
+	c.Addrs = maps.Clone(s.Addrs)
+	return c
+}
+
+// dynamicRange is where dynamic addresses come from.
+func (s *Subnet) dynamicRange() netip.Prefix {
+	if s.IPRange.IsValid() {
+		return s.IPRange
+	}
+	return s.Prefix
+}
+
+// usable reports whether a may be given to an endpoint: inside the subnet,
+// not the IPv4 network or broadcast address, not the IPv6 subnet-router
+// anycast address.
+func (s *Subnet) usable(a netip.Addr) bool {
+	if !s.Prefix.Contains(a) || a == s.Prefix.Masked().Addr() {
+		return false
+	}
+	if a.Is4() && s.Prefix.Bits() < 31 && a == lastAddr(s.Prefix) {
+		return false
+	}
+	return true
+}
+
+// Owners recorded for addresses that are not endpoints.
+const (
+	OwnerGateway = "gateway"
+	auxPrefix    = "aux:"
+)
+
+// Errors with dockerd's wording, classified so the API maps them to the
+// status dockerd uses.
+var (
+	ErrPoolOverlap   = errdefs.Forbidden(errors.New("invalid pool request: Pool overlaps with other one on this address space"))
+	ErrNoMoreSubnets = errdefs.Forbidden(errors.New("all predefined address pools have been fully subnetted"))
+	ErrNoAvailableIP = errdefs.Unavailable(errors.New("no available addresses on this pool"))
+	ErrIPInUse       = errdefs.Conflict(errors.New("Address already in use"))
+)
+
+type state struct {
+	Networks map[string][]*Subnet `json:"networks"`
+}
+
+// Allocator hands out subnets and addresses. It is safe for concurrent use.
+type Allocator struct {
+	mu     sync.Mutex
+	path   string
+	pools4 []Pool
+	pools6 []Pool
+	st     state
+
+	// HostConflict, when set, reports whether a candidate subnet from a
+	// default pool collides with an address or route already on the host;
+	// such subnets are skipped so that berth never shadows the host's own
+	// networks (dockerd does the same).
+	HostConflict func(netip.Prefix) bool
+}
+
+// Open loads the allocations persisted at path (none if the file does not
+// exist) and serves new ones from pools4 and pools6.
+func Open(path string, pools4, pools6 []Pool) (*Allocator, error) {
+	a := &Allocator{path: path, pools4: pools4, pools6: pools6, st: state{Networks: map[string][]*Subnet{}}}
+	b, err := os.ReadFile(path)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+	case err != nil:
+		return nil, err
+	default:
+		if err := json.Unmarshal(b, &a.st); err != nil {
+			return nil, fmt.Errorf("ipam state %s: %w", path, err)
+		}
+		if a.st.Networks == nil {
+			a.st.Networks = map[string][]*Subnet{}
+		}
+		for _, subs := range a.st.Networks {
+			for _, s := range subs {
+				if s.Addrs == nil {
+					s.Addrs = map[netip.Addr]string{}
+				}
+			}
+		}
+	}
+	return a, nil
+}
+
+// save persists the whole state. Callers hold a.mu. The file is small (one
+// entry per endpoint), and writing it whole keeps it trivially consistent.
+func (a *Allocator) save() error {
+	if a.path == "" {
+		return nil
+	}
+	b, err := json.Marshal(&a.st)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(filepath.Dir(a.path), 0o700); err != nil {
+		return err
+	}
+	return atomicfile.WriteFile(a.path, b, 0o600)
+}
+
+func (a *Allocator) overlapsAny(p netip.Prefix) bool {
+	for _, subs := range a.st.Networks {
+		for _, s := range subs {
+			if s.Prefix.Overlaps(p) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// AddNetwork allocates the subnets of network id: one per request, plus one
+// from the default pools for each wanted family that no request covers.
+// Requests of a family that is not wanted are ignored. It is all or
+// nothing: on error nothing is kept.
+func (a *Allocator) AddNetwork(id string, reqs []Request, want4, want6 bool) ([]Subnet, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if _, ok := a.st.Networks[id]; ok {
+		return nil, errdefs.Conflictf("ipam: network %s already has subnets", id)
+	}
+	var subs []*Subnet
+	// Put each into state as soon as it is made, so that a second request
+	// of the same call cannot overlap it; roll back on error.
+	a.st.Networks[id] = nil
+	fail := func(err error) ([]Subnet, error) {
+		delete(a.st.Networks, id)
+		return nil, err
+	}
+	have4, have6 := false, false
+	for _, r := range reqs {
+		if !r.Subnet.IsValid() {
+			continue
+		}
+		is6 := r.Subnet.Addr().Is6()
+		if (is6 && !want6) || (!is6 && !want4) {
+			continue
+		}
+		s, err := a.makeSubnet(r, false)
+		if err != nil {
+			return fail(err)
+		}
+		subs = append(subs, s)
+		a.st.Networks[id] = subs
+		have4, have6 = have4 || !is6, have6 || is6
+	}
+	for _, fam := range []struct {
+		want, have bool
+		pools      []Pool
+		req        *Request
+	}{{want4, have4, a.pools4, reqFor(reqs, false)}, {want6, have6, a.pools6, reqFor(reqs, true)}} {
+		if !fam.want || fam.have {
+			continue
+		}
+		p, err := a.pickFromPools(fam.pools)
+		if err != nil {
+			return fail(err)
+		}
+		r := Request{Subnet: p}
+		if fam.req != nil {
+			// A gateway or aux address given without a subnet cannot be
+			// honoured reliably; dockerd's CLI refuses it before here.
+			r.Aux = fam.req.Aux
+		}
+		s, err := a.makeSubnet(r, true)
+		if err != nil {
+			return fail(err)
+		}
+		subs = append(subs, s)
+		a.st.Networks[id] = subs
+	}
+	a.st.Networks[id] = subs
+	if err := a.save(); err != nil {
+		return fail(err)
+	}
+	out := make([]Subnet, len(subs))
+	for i, s := range subs {
+		out[i] = s.clone()
+	}
+	return out, nil
+}
+
+// reqFor finds a subnet-less request of a family (one that only carries
+// aux addresses).
+func reqFor(reqs []Request, is6 bool) *Request {
+	for i := range reqs {
+		r := &reqs[i]
+		if r.Subnet.IsValid() {
+			continue
+		}
+		for _, a := range r.Aux {
+			if a.Is6() == is6 {
+				return r
+			}
+		}
+	}
+	return nil
+}
+
+func (a *Allocator) pickFromPools(pools []Pool) (netip.Prefix, error) {
+	for _, pool := range pools {
+		n := subnetCount(pool.Base, pool.Size)
+		for i := uint64(0); i < n; i++ {
+			cand := nthSubnet(pool.Base, pool.Size, i)
+			if !pool.Base.Contains(cand.Addr()) {
+				break
+			}
+			if a.overlapsAny(cand) {
+				continue
+			}
+			if a.HostConflict != nil && a.HostConflict(cand) {
+				continue
+			}
+			return cand, nil
+		}
+	}
+	return netip.Prefix{}, ErrNoMoreSubnets
+}
+
+func (a *Allocator) makeSubnet(r Request, auto bool) (*Subnet, error) {
+	p := r.Subnet.Masked()
+	if !auto && a.overlapsAny(p) {
+		return nil, ErrPoolOverlap
+	}
+	s := &Subnet{Prefix: p, IPRange: r.IPRange.Masked(), Gateway: r.Gateway, Aux: maps.Clone(r.Aux), Auto: auto, Addrs: map[netip.Addr]string{}}
+	if !r.IPRange.IsValid() {
+		s.IPRange = netip.Prefix{}
+	}
+	if !s.Gateway.IsValid() {
+		// dockerd's bridge takes the first address of the subnet.
+		s.Gateway = p.Addr().Next()
+		if !s.usable(s.Gateway) {
+			s.Gateway = netip.Addr{}
+		}
+	}
+	if s.Gateway.IsValid() {
+		s.Addrs[s.Gateway] = OwnerGateway
+	}
+	names := slices.Sorted(maps.Keys(s.Aux))
+	for _, name := range names {
+		addr := s.Aux[name]
+		if !p.Contains(addr) {
+			continue
+		}
+		if _, taken := s.Addrs[addr]; !taken {
+			s.Addrs[addr] = auxPrefix + name
+		}
+	}
+	return s, nil
+}
+
+// RemoveNetwork releases every subnet and address of network id.
+func (a *Allocator) RemoveNetwork(id string) error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if _, ok := a.st.Networks[id]; !ok {
+		return nil
+	}
+	old := a.st.Networks[id]
+	delete(a.st.Networks, id)
+	if err := a.save(); err != nil {
+		a.st.Networks[id] = old
+		return err
+	}
+	return nil
+}
+
+// Subnets returns copies of network id's subnets, IPv4 first.
+func (a *Allocator) Subnets(id string) []Subnet {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	subs := a.st.Networks[id]
+	out := make([]Subnet, len(subs))
+	for i, s := range subs {
+		out[i] = s.clone()
+	}
+	sort.SliceStable(out, func(i, j int) bool { return !out[i].Is6() && out[j].Is6() })
+	return out
+}
+
+// Networks lists the IDs that hold allocations, for reconciling with the
+// network store after a crash.
+func (a *Allocator) Networks() []string {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return slices.Sorted(maps.Keys(a.st.Networks))
+}
+
+// RequestAddress gives owner an address of network id in the given family.
+// A valid want asks for that address (a static --ip); otherwise the next
+// free one of the subnet's ip-range is taken. The result carries the
+// subnet's prefix length.
+func (a *Allocator) RequestAddress(id string, v6 bool, want netip.Addr, owner string) (netip.Prefix, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	subs, ok := a.st.Networks[id]
+	if !ok {
+		return netip.Prefix{}, errdefs.NotFoundf("ipam: network %s has no subnets", id)
+	}
+	if want.IsValid() {
+		want = want.Unmap()
+		for _, s := range subs {
+			if !s.Prefix.Contains(want) {
+				continue
+			}
+			if !s.usable(want) {
+				return netip.Prefix{}, errdefs.InvalidParameterf("invalid address %s: it is the network or broadcast address of %s", want, s.Prefix)
+			}
+			if _, taken := s.Addrs[want]; taken {
+				return netip.Prefix{}, ErrIPInUse
+			}
+			s.Addrs[want] = owner
+			if err := a.save(); err != nil {
+				delete(s.Addrs, want)
+				return netip.Prefix{}, err
+			}
+			return netip.PrefixFrom(want, s.Prefix.Bits()), nil
+		}
+		return netip.Prefix{}, errdefs.InvalidParameterf("Invalid address %s: It does not belong to any of this network's subnets", want)
+	}
+	for _, s := range subs {
+		if s.Is6() != v6 {
+			continue
+		}
+		addr, ok := s.nextFree()
+		if !ok {
+			continue
+		}
+		s.Addrs[addr] = owner
+		prevNext := s.Next
+		s.Next = addr.Next()
+		if err := a.save(); err != nil {
+			delete(s.Addrs, addr)
+			s.Next = prevNext
+			return netip.Prefix{}, err
+		}
+		return netip.PrefixFrom(addr, s.Prefix.Bits()), nil
+	}
+	return netip.Prefix{}, ErrNoAvailableIP
+}
+
+// maxScan bounds one search for a free address: an IPv6 /64 is never full
+// in practice, and an IPv4 subnet is at most 2^24 addresses.
+const maxScan = 1 << 24
+
+// nextFree searches the dynamic range from Next, wrapping once.
+func (s *Subnet) nextFree() (netip.Addr, bool) {
+	r := s.dynamicRange()
+	first := r.Masked().Addr()
+	last := lastAddr(r)
+	start := s.Next
+	if !start.IsValid() || !r.Contains(start) {
+		start = first
+	}
+	a := start
+	for n := 0; n < maxScan; n++ {
+		if _, taken := s.Addrs[a]; !taken && s.usable(a) {
+			return a, true
+		}
+		if a == last {
+			a = first
+		} else {
+			a = a.Next()
+		}
+		if a == start {
+			break
+		}
+	}
+	return netip.Addr{}, false
+}
+
+// ReleaseAddress frees addr in network id. Releasing an address that is
+// not allocated is not an error, so that cleanup after a crash can repeat.
+func (a *Allocator) ReleaseAddress(id string, addr netip.Addr) error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	addr = addr.Unmap()
+	for _, s := range a.st.Networks[id] {
+		owner, ok := s.Addrs[addr]
+		if !ok || owner == OwnerGateway || len(owner) > len(auxPrefix) && owner[:len(auxPrefix)] == auxPrefix {
+			continue
+		}
+		delete(s.Addrs, addr)
+		if err := a.save(); err != nil {
+			s.Addrs[addr] = owner
+			return err
+		}
+	}
+	return nil
+}
+
+// ReleaseOwner frees every address owner holds in network id and returns
+// them.
+func (a *Allocator) ReleaseOwner(id, owner string) ([]netip.Addr, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	var freed []netip.Addr
+	for _, s := range a.st.Networks[id] {
+		for addr, o := range s.Addrs {
+			if o == owner {
+				delete(s.Addrs, addr)
+				freed = append(freed, addr)
+			}
+		}
+	}
+	if len(freed) == 0 {
+		return nil, nil
+	}
+	return freed, a.save()
+}
+
+// Status counts the addresses in use and still free for dynamic
+// allocation in each subnet of network id (GET /networks/{id} Status,
+// API 1.52+).
+func (a *Allocator) Status(id string) map[netip.Prefix][2]uint64 {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	out := map[netip.Prefix][2]uint64{}
+	for _, s := range a.st.Networks[id] {
+		inUse := uint64(len(s.Addrs))
+		r := s.dynamicRange()
+		hostBits := r.Addr().BitLen() - r.Bits()
+		var total uint64
+		if hostBits >= 64 {
+			total = ^uint64(0)
+		} else {
+			total = 1 << hostBits
+		}
+		// Exclude unusable and taken addresses inside the dynamic range.
+		var taken uint64
+		for addr := range s.Addrs {
+			if r.Contains(addr) {
+				taken++
+			}
+		}
+		unusable := uint64(1)
+		if !s.Is6() && s.Prefix.Bits() < 31 {
+			if r.Contains(lastAddr(s.Prefix)) {
+				unusable++
+			}
+		}
+		if !r.Contains(s.Prefix.Masked().Addr()) {
+			unusable--
+		}
+		free := uint64(0)
+		if total != ^uint64(0) && total > taken+unusable {
+			free = total - taken - unusable
+		} else if total == ^uint64(0) {
+			free = total
+		}
+		out[s.Prefix] = [2]uint64{inUse, free}
+	}
+	return out
+}
