@@ -1,9 +1,5 @@
-// Package jsonlog encodes and decodes the lines of dockerd's json-file log
-// format:
-//
-//	{"log":"hello\n","stream":"stdout","time":"2026-11-25T10:00:00.123456789Z"}
-//
-// The shim writes them and `docker logs` reads them, often by the million,
-// so both directions are hand-written for speed and fall back to
-// encoding/json only for lines of an unexpected shape.
+// Package jsonlog owns writing container output in dockerd's json-file
+// format: one JSON object per line, {"log":"…","stream":"stdout","time":"…"},
+// with rotation by max-size and max-file (container.log, container.log.1,
+// …). The shim writes with it; the reader lives with the container code.
 package jsonlog

@@ -146,7 +146,7 @@ func TestSeccompDeniesWithEPERM(t *testing.T) {
 			b.Spec.Process.NoNewPrivileges = nnp
 			b.Spec.Linux.Seccomp = &specs.LinuxSeccomp{
 				DefaultAction: specs.ActAllow,
-				Syscalls: []specs.LinuxSyscall{{Names: []string{"mkdir", "mkdirat"}, Action: specs.ActErrno}},
+				Syscalls:      []specs.LinuxSyscall{{Names: []string{"mkdir", "mkdirat"}, Action: specs.ActErrno}},
 			}
 			r := run(t, b)
 			if !strings.Contains(r.stdout, "Operation not permitted") || !strings.Contains(r.stdout, "rc=1") || !strings.Contains(r.stdout, "Seccomp:\t2") {
