@@ -1,0 +1,213 @@
+package image
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+
+	"github.com/moby/moby/api/types/jsonstream"
+
+	"github.com/berthd/berth/api/router"
+	"github.com/berthd/berth/api/server/httputils"
+	"github.com/berthd/berth/daemon/backend"
+	"github.com/berthd/berth/pkg/errdefs"
+	"github.com/berthd/berth/pkg/filters"
+)
+
+type imageRouter struct {
+	backend Backend
+}
+
+// New returns the image router.
+func New(b Backend) router.Router { return &imageRouter{backend: b} }
+
+func (ir *imageRouter) Routes() []router.Route {
+	return []router.Route{
+		router.Get("/images/json", ir.list),
+		router.Get("/images/get", ir.getMany),
+		router.Get("/images/{name:.*}/get", ir.getOne),
+		router.Get("/images/{name:.*}/history", ir.history),
+		router.Get("/images/{name:.*}/json", ir.inspect),
+		router.Post("/images/load", ir.load),
+		router.Post("/images/create", ir.create),
+		router.Post("/images/prune", ir.prune),
+		router.Post("/images/{name:.*}/tag", ir.tag),
+		router.Delete("/images/{name:.*}", ir.remove),
+	}
+}
+
+func (ir *imageRouter) list(ctx context.Context, w http.ResponseWriter, r *http.Request, _ map[string]string) error {
+	if err := httputils.ParseForm(r); err != nil {
+		return err
+	}
+	f, err := filters.FromJSON(r.Form.Get("filters"))
+	if err != nil {
+		return err
+	}
+	// API < 1.41 also took ?filter=<reference>.
+	if v := r.Form.Get("filter"); v != "" && httputils.VersionLessThan(ctx, "1.41") {
+		f.Add("reference", v)
+	}
+	imgs, err := ir.backend.Images(ctx, backend.ImageListOptions{
+		All:        httputils.BoolValue(r, "all"),
+		SharedSize: httputils.BoolValue(r, "shared-size"),
+		Filters:    f,
+	})
+	if err != nil {
+		return err
+	}
+	useNone := httputils.VersionLessThan(ctx, "1.43")
+	for _, img := range imgs {
+		if useNone && len(img.RepoTags) == 0 && len(img.RepoDigests) == 0 {
+			img.RepoTags = []string{"<none>:<none>"}
+			img.RepoDigests = []string{"<none>@<none>"}
+		}
+	}
+	if imgs == nil {
+		return httputils.WriteJSON(w, http.StatusOK, []struct{}{})
+	}
+	return httputils.WriteJSON(w, http.StatusOK, imgs)
+}
+
+func (ir *imageRouter) inspect(ctx context.Context, w http.ResponseWriter, r *http.Request, vars map[string]string) error {
+	resp, err := ir.backend.ImageInspect(ctx, vars["name"])
+	if err != nil {
+		return err
+	}
+	return httputils.WriteJSON(w, http.StatusOK, resp)
+}
+
+func (ir *imageRouter) history(ctx context.Context, w http.ResponseWriter, r *http.Request, vars map[string]string) error {
+	h, err := ir.backend.ImageHistory(ctx, vars["name"])
+	if err != nil {
+		return err
+	}
+	return httputils.WriteJSON(w, http.StatusOK, h)
+}
+
+func (ir *imageRouter) tag(ctx context.Context, w http.ResponseWriter, r *http.Request, vars map[string]string) error {
+	if err := httputils.ParseForm(r); err != nil {
+		return err
+	}
+	if err := ir.backend.TagImage(ctx, vars["name"], r.Form.Get("repo"), r.Form.Get("tag")); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusCreated)
+	return nil
+}
+
+func (ir *imageRouter) remove(ctx context.Context, w http.ResponseWriter, r *http.Request, vars map[string]string) error {
+	if err := httputils.ParseForm(r); err != nil {
+		return err
+	}
+	name := vars["name"]
+	if name == "" {
+		return errdefs.InvalidParameterf("image name cannot be blank")
+	}
+	recs, err := ir.backend.ImageDelete(ctx, name, httputils.BoolValue(r, "force"), !httputils.BoolValue(r, "noprune"))
+	if err != nil {
+		return err
+	}
+	return httputils.WriteJSON(w, http.StatusOK, recs)
+}
+
+func (ir *imageRouter) prune(ctx context.Context, w http.ResponseWriter, r *http.Request, _ map[string]string) error {
+	if err := httputils.ParseForm(r); err != nil {
+		return err
+	}
+	f, err := filters.FromJSON(r.Form.Get("filters"))
+	if err != nil {
+		return err
+	}
+	rep, err := ir.backend.ImagesPrune(ctx, f)
+	if err != nil {
+		return err
+	}
+	return httputils.WriteJSON(w, http.StatusOK, rep)
+}
+
+// writeStream writes progress lines as the JSON message stream the CLI
+// renders.
+func writeStream(w http.ResponseWriter, msgs []jsonstream.Message) error {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusOK)
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	for _, m := range msgs {
+		if err := enc.Encode(m); err != nil {
+			return nil
+		}
+	}
+	httputils.Flush(w)
+	return nil
+}
+
+func (ir *imageRouter) load(ctx context.Context, w http.ResponseWriter, r *http.Request, _ map[string]string) error {
+	if err := httputils.ParseForm(r); err != nil {
+		return err
+	}
+	lines, err := ir.backend.LoadImage(ctx, r.Body, httputils.BoolValueOrDefault(r, "quiet", true))
+	if err != nil {
+		return err
+	}
+	msgs := make([]jsonstream.Message, 0, len(lines))
+	for _, l := range lines {
+		msgs = append(msgs, jsonstream.Message{Stream: l + "\n"})
+	}
+	return writeStream(w, msgs)
+}
+
+func (ir *imageRouter) export(ctx context.Context, w http.ResponseWriter, names []string) error {
+	write, err := ir.backend.PrepareExport(ctx, names)
+	if err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/x-tar")
+	w.WriteHeader(http.StatusOK)
+	// Headers are gone: an error now can only cut the stream short, which
+	// the client sees as a truncated archive.
+	_ = write(w)
+	return nil
+}
+
+func (ir *imageRouter) getOne(ctx context.Context, w http.ResponseWriter, r *http.Request, vars map[string]string) error {
+	return ir.export(ctx, w, []string{vars["name"]})
+}
+
+func (ir *imageRouter) getMany(ctx context.Context, w http.ResponseWriter, r *http.Request, _ map[string]string) error {
+	if err := httputils.ParseForm(r); err != nil {
+		return err
+	}
+	names := r.Form["names"]
+	if len(names) == 0 {
+		return errdefs.InvalidParameterf("no image names given")
+	}
+	return ir.export(ctx, w, names)
+}
+
+func (ir *imageRouter) create(ctx context.Context, w http.ResponseWriter, r *http.Request, _ map[string]string) error {
+	if err := httputils.ParseForm(r); err != nil {
+		return err
+	}
+	src := r.Form.Get("fromSrc")
+	if src == "" {
+		if r.Form.Get("fromImage") != "" {
+			return errdefs.NotImplemented(errNoPull)
+		}
+		return errdefs.InvalidParameterf("either fromSrc or fromImage is required")
+	}
+	if src != "-" {
+		return errdefs.NotImplemented(errNoURLImport)
+	}
+	id, err := ir.backend.ImportImage(ctx, r.Body, backend.ImageImportOptions{
+		Repo:     r.Form.Get("repo"),
+		Tag:      r.Form.Get("tag"),
+		Message:  r.Form.Get("message"),
+		Changes:  r.Form["changes"],
+		Platform: r.Form.Get("platform"),
+	})
+	if err != nil {
+		return err
+	}
+	return writeStream(w, []jsonstream.Message{{Status: id}})
+}

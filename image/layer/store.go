@@ -1,0 +1,463 @@
+package layer
+
+import (
+	"compress/flate"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+
+	"github.com/klauspost/compress/gzip"
+	"github.com/opencontainers/go-digest"
+	"github.com/opencontainers/image-spec/identity"
+	"github.com/sirupsen/logrus"
+	"golang.org/x/sys/unix"
+
+	"github.com/berthd/berth/image/unpack"
+	"github.com/berthd/berth/pkg/atomicfile"
+	"github.com/berthd/berth/pkg/errdefs"
+)
+
+// Layer is one stored layer.
+type Layer struct {
+	ChainID digest.Digest `json:"chainID"`
+	DiffID  digest.Digest `json:"diffID"`
+	// Parent is the chain ID of the layer below, "" for a base layer.
+	Parent digest.Digest `json:"parent,omitempty"`
+	// Size is the sum of the tar entries' sizes (dockerd's layer size).
+	Size int64 `json:"size"`
+	// TarSize is the length of the uncompressed layer tar.
+	TarSize int64 `json:"tarSize"`
+
+	refs int
+}
+
+// Store is the layer store.
+type Store struct {
+	root string
+
+	mu     sync.Mutex
+	layers map[digest.Digest]*Layer
+	holds  map[string]digest.Digest
+}
+
+// ChainIDs returns the chain ID of each prefix of diffIDs.
+func ChainIDs(diffIDs []digest.Digest) []digest.Digest {
+	return identity.ChainIDs(append([]digest.Digest(nil), diffIDs...))
+}
+
+// ChainID is the chain ID of the whole stack.
+func ChainID(diffIDs []digest.Digest) digest.Digest {
+	if len(diffIDs) == 0 {
+		return ""
+	}
+	return identity.ChainID(diffIDs)
+}
+
+// New returns the store at root. It only creates directories; Load reads
+// the layers.
+func New(root string) (*Store, error) {
+	for _, d := range []string{root, filepath.Join(root, "tmp"), filepath.Join(root, "holds")} {
+		if err := os.MkdirAll(d, 0o700); err != nil {
+			return nil, err
+		}
+	}
+	return &Store{root: root, layers: map[digest.Digest]*Layer{}, holds: map[string]digest.Digest{}}, nil
+}
+
+func (s *Store) dir(chain digest.Digest) string { return filepath.Join(s.root, chain.Encoded()) }
+
+// DiffDir is the directory holding a layer's files.
+func (s *Store) DiffDir(chain digest.Digest) string { return filepath.Join(s.dir(chain), "diff") }
+
+func randomName(prefix string) string {
+	b := make([]byte, 8)
+	rand.Read(b)
+	return prefix + hex.EncodeToString(b)
+}
+
+// Load rebuilds the index and the reference counts from disk. tops are the
+// top chain IDs of every image; Load returns those that do not exist, so
+// the image store can drop those images. Everything nothing holds is
+// removed.
+func (s *Store) Load(tops []digest.Digest) (missing []digest.Digest, err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	tmp := filepath.Join(s.root, "tmp")
+	if ents, err := os.ReadDir(tmp); err == nil {
+		for _, e := range ents {
+			os.RemoveAll(filepath.Join(tmp, e.Name()))
+		}
+	}
+	ents, err := os.ReadDir(s.root)
+	if err != nil {
+		return nil, err
+	}
+	for _, e := range ents {
+		if !e.IsDir() || len(e.Name()) != 64 {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join(s.root, e.Name(), "layer.json"))
+		var l Layer
+		if err == nil {
+			err = json.Unmarshal(b, &l)
+		}
+		if err != nil || l.ChainID.Encoded() != e.Name() {
+			logrus.WithField("layer", e.Name()).WithError(err).Warn("removing unreadable layer")
+			s.removeDir(l.ChainID, e.Name())
+			continue
+		}
+		s.layers[l.ChainID] = &l
+	}
+	// A layer whose parent is gone is unusable; so are its children.
+	for changed := true; changed; {
+		changed = false
+		for id, l := range s.layers {
+			if l.Parent != "" && s.layers[l.Parent] == nil {
+				logrus.WithField("layer", id).Warn("removing layer whose parent is missing")
+				delete(s.layers, id)
+				s.removeDir(id, id.Encoded())
+				changed = true
+			}
+		}
+	}
+	for _, l := range s.layers {
+		if l.Parent != "" {
+			s.layers[l.Parent].refs++
+		}
+	}
+	if hs, err := os.ReadDir(filepath.Join(s.root, "holds")); err == nil {
+		for _, h := range hs {
+			p := filepath.Join(s.root, "holds", h.Name())
+			b, _ := os.ReadFile(p)
+			d := digest.Digest(strings.TrimSpace(string(b)))
+			if l := s.layers[d]; l != nil {
+				l.refs++
+				s.holds[h.Name()] = d
+			} else {
+				os.Remove(p)
+			}
+		}
+	}
+	for _, t := range tops {
+		if l := s.layers[t]; l != nil {
+			l.refs++
+		} else {
+			missing = append(missing, t)
+		}
+	}
+	var orphans []digest.Digest
+	for id, l := range s.layers {
+		if l.refs == 0 {
+			orphans = append(orphans, id)
+		}
+	}
+	for _, id := range orphans {
+		logrus.WithField("layer", id).Info("removing layer no image holds")
+		s.layers[id].refs = 1
+		s.releaseLocked(id)
+	}
+	return missing, nil
+}
+
+// removeDir moves a layer directory into tmp/ (atomic) and deletes it.
+func (s *Store) removeDir(_ digest.Digest, name string) {
+	trash := filepath.Join(s.root, "tmp", randomName("rm-"))
+	if err := os.Rename(filepath.Join(s.root, name), trash); err != nil {
+		if !errors.Is(err, os.ErrNotExist) {
+			logrus.WithError(err).WithField("layer", name).Warn("could not remove layer")
+		}
+		return
+	}
+	os.RemoveAll(trash)
+}
+
+// Pending is an unpacked layer not yet in the store.
+type Pending struct {
+	dir    string
+	Result unpack.Result
+}
+
+// Discard deletes a pending layer.
+func (p *Pending) Discard() {
+	if p != nil && p.dir != "" {
+		os.RemoveAll(p.dir)
+		p.dir = ""
+	}
+}
+
+// Unpack extracts the uncompressed layer tar r into a pending layer.
+func (s *Store) Unpack(ctx context.Context, r io.Reader) (*Pending, error) {
+	dir, err := os.MkdirTemp(filepath.Join(s.root, "tmp"), "new-")
+	if err != nil {
+		return nil, err
+	}
+	p := &Pending{dir: dir}
+	ok := false
+	defer func() {
+		if !ok {
+			p.Discard()
+		}
+	}()
+	if err := os.Mkdir(filepath.Join(dir, "diff"), 0o755); err != nil {
+		return nil, err
+	}
+	rf, err := os.Create(filepath.Join(dir, "tar-record.gz"))
+	if err != nil {
+		return nil, err
+	}
+	defer rf.Close()
+	gz, _ := gzip.NewWriterLevel(rf, flate.BestSpeed)
+	res, err := unpack.Apply(ctx, filepath.Join(dir, "diff"), r, gz)
+	if err != nil {
+		return nil, err
+	}
+	if err := gz.Close(); err != nil {
+		return nil, err
+	}
+	if err := rf.Close(); err != nil {
+		return nil, err
+	}
+	p.Result = res
+	ok = true
+	return p, nil
+}
+
+// Commit stores a pending layer on top of parent ("" for a base layer) and
+// returns its chain ID with one reference taken for the caller. When the
+// chain is already stored the pending copy is discarded. The caller holds
+// a reference on parent for the duration of the call.
+func (s *Store) Commit(p *Pending, parent digest.Digest) (digest.Digest, error) {
+	chain := p.Result.DiffID
+	if parent != "" {
+		chain = identity.ChainID([]digest.Digest{parent, p.Result.DiffID})
+	}
+	s.mu.Lock()
+	if l := s.layers[chain]; l != nil {
+		l.refs++
+		s.mu.Unlock()
+		p.Discard()
+		return chain, nil
+	}
+	if parent != "" && s.layers[parent] == nil {
+		s.mu.Unlock()
+		return "", errdefs.NotFoundf("parent layer %s not found", parent)
+	}
+	s.mu.Unlock()
+
+	l := &Layer{ChainID: chain, DiffID: p.Result.DiffID, Parent: parent, Size: p.Result.Size, TarSize: p.Result.TarSize}
+	b, _ := json.Marshal(l)
+	if err := os.WriteFile(filepath.Join(p.dir, "layer.json"), b, 0o600); err != nil {
+		return "", err
+	}
+	// One syncfs makes the files, the record and layer.json durable before
+	// the rename publishes the layer.
+	if fd, err := unix.Open(p.dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0); err == nil {
+		unix.Syncfs(fd)
+		unix.Close(fd)
+	}
+
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if existing := s.layers[chain]; existing != nil {
+		// Another load committed the same chain meanwhile.
+		existing.refs++
+		p.Discard()
+		return chain, nil
+	}
+	if parent != "" && s.layers[parent] == nil {
+		return "", errdefs.NotFoundf("parent layer %s not found", parent)
+	}
+	if err := os.Rename(p.dir, s.dir(chain)); err != nil {
+		return "", err
+	}
+	p.dir = ""
+	if err := atomicfile.SyncDir(s.root); err != nil {
+		return "", err
+	}
+	l.refs = 1
+	s.layers[chain] = l
+	if parent != "" {
+		s.layers[parent].refs++
+	}
+	return chain, nil
+}
+
+// Get returns a copy of a layer's metadata.
+func (s *Store) Get(chain digest.Digest) (Layer, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	l := s.layers[chain]
+	if l == nil {
+		return Layer{}, false
+	}
+	return *l, true
+}
+
+// Exists reports whether chain is stored.
+func (s *Store) Exists(chain digest.Digest) bool {
+	_, ok := s.Get(chain)
+	return ok
+}
+
+// Acquire takes a reference on chain.
+func (s *Store) Acquire(chain digest.Digest) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	l := s.layers[chain]
+	if l == nil {
+		return errdefs.NotFoundf("layer %s not found", chain)
+	}
+	l.refs++
+	return nil
+}
+
+// Release drops a reference on chain and returns the layers that no longer
+// have any, which are removed.
+func (s *Store) Release(chain digest.Digest) []Layer {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.releaseLocked(chain)
+}
+
+func (s *Store) releaseLocked(chain digest.Digest) []Layer {
+	var removed []Layer
+	for chain != "" {
+		l := s.layers[chain]
+		if l == nil {
+			break
+		}
+		l.refs--
+		if l.refs > 0 {
+			break
+		}
+		delete(s.layers, chain)
+		s.removeDir(chain, chain.Encoded())
+		removed = append(removed, *l)
+		chain = l.Parent
+	}
+	return removed
+}
+
+// Stack returns the layers from chain down to the base, top first.
+func (s *Store) Stack(chain digest.Digest) ([]Layer, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []Layer
+	for chain != "" {
+		l := s.layers[chain]
+		if l == nil {
+			return nil, errdefs.NotFoundf("layer %s not found", chain)
+		}
+		out = append(out, *l)
+		chain = l.Parent
+	}
+	return out, nil
+}
+
+// DiffDirs returns the diff directories from chain down to the base, top
+// first: the order of overlay's lowerdir option.
+func (s *Store) DiffDirs(chain digest.Digest) ([]string, error) {
+	stack, err := s.Stack(chain)
+	if err != nil {
+		return nil, err
+	}
+	dirs := make([]string, len(stack))
+	for i, l := range stack {
+		dirs[i] = s.DiffDir(l.ChainID)
+	}
+	return dirs, nil
+}
+
+// WriteTar writes the layer's original uncompressed tar to w. The caller
+// holds a reference on chain.
+func (s *Store) WriteTar(chain digest.Digest, w io.Writer) error {
+	f, err := os.Open(filepath.Join(s.dir(chain), "tar-record.gz"))
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	gz, err := gzip.NewReader(f)
+	if err != nil {
+		return err
+	}
+	defer gz.Close()
+	return unpack.Reassemble(s.DiffDir(chain), gz, w)
+}
+
+// All returns every stored layer.
+func (s *Store) All() []Layer {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]Layer, 0, len(s.layers))
+	for _, l := range s.layers {
+		out = append(out, *l)
+	}
+	return out
+}
+
+func validOwner(owner string) bool {
+	return owner != "" && owner != "." && owner != ".." && !strings.ContainsAny(owner, "/\x00") && len(owner) <= 200
+}
+
+// Hold takes a persistent reference on chain for owner (a container ID),
+// which survives daemon restarts until Unhold.
+func (s *Store) Hold(owner string, chain digest.Digest) error {
+	if !validOwner(owner) {
+		return errdefs.InvalidParameterf("invalid layer holder %q", owner)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if cur, ok := s.holds[owner]; ok {
+		if cur == chain {
+			return nil
+		}
+		return errdefs.Conflictf("%s already holds layer %s", owner, cur)
+	}
+	l := s.layers[chain]
+	if l == nil {
+		return errdefs.NotFoundf("layer %s not found", chain)
+	}
+	if err := atomicfile.WriteFile(filepath.Join(s.root, "holds", owner), []byte(chain), 0o600); err != nil {
+		return err
+	}
+	l.refs++
+	s.holds[owner] = chain
+	return nil
+}
+
+// Unhold drops owner's reference; without one it does nothing.
+func (s *Store) Unhold(owner string) ([]Layer, error) {
+	if !validOwner(owner) {
+		return nil, errdefs.InvalidParameterf("invalid layer holder %q", owner)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	chain, ok := s.holds[owner]
+	if !ok {
+		return nil, nil
+	}
+	if err := os.Remove(filepath.Join(s.root, "holds", owner)); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return nil, err
+	}
+	delete(s.holds, owner)
+	return s.releaseLocked(chain), nil
+}
+
+// Held reports the chain owner holds.
+func (s *Store) Held(owner string) (digest.Digest, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	d, ok := s.holds[owner]
+	return d, ok
+}
+
+// String is for logs.
+func (l Layer) String() string { return fmt.Sprintf("%s(diff %s)", l.ChainID, l.DiffID) }

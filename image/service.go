@@ -1,0 +1,479 @@
+package image
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/distribution/reference"
+	"github.com/moby/moby/api/types/events"
+	"github.com/opencontainers/go-digest"
+	"github.com/sirupsen/logrus"
+
+	"github.com/berthd/berth/image/content"
+	"github.com/berthd/berth/image/layer"
+	refstore "github.com/berthd/berth/image/reference"
+	"github.com/berthd/berth/pkg/atomicfile"
+	"github.com/berthd/berth/pkg/errdefs"
+)
+
+// Usage is one container using an image.
+type Usage struct {
+	ContainerID string
+	Running     bool
+}
+
+// EventFunc receives image events: the action, the image ID, and the
+// attributes dockerd puts on the actor (the image's labels and "name").
+type EventFunc func(action events.Action, id string, attrs map[string]string)
+
+// Service is the local image store and everything done with it.
+type Service struct {
+	root string
+
+	initOnce sync.Once
+	initErr  error
+
+	content *content.Store
+	layers  *layer.Store
+	refs    *refstore.Store
+
+	// mu guards images and serialises the operations that change which
+	// images exist (register, delete), so that conflict checks and the
+	// change they guard are one step.
+	mu     sync.RWMutex
+	images map[digest.Digest]*Image
+
+	usage  func(digest.Digest) []Usage
+	events EventFunc
+}
+
+// New returns the service for DATA_ROOT/image without reading anything.
+func New(root string) *Service {
+	return &Service{root: root, images: map[digest.Digest]*Image{}}
+}
+
+// SetUsage installs the function that lists the containers using an image.
+func (s *Service) SetUsage(f func(digest.Digest) []Usage) { s.usage = f }
+
+// SetEvents installs the event sink.
+func (s *Service) SetEvents(f EventFunc) { s.events = f }
+
+// Start loads the stores in the background; calls wait for it.
+func (s *Service) Start() { go s.ready() }
+
+func (s *Service) ready() error {
+	s.initOnce.Do(func() { s.initErr = s.load() })
+	return s.initErr
+}
+
+func (s *Service) imagesDir() string { return filepath.Join(s.root, "images") }
+
+func (s *Service) load() error {
+	start := time.Now()
+	var err error
+	if s.content, err = content.New(filepath.Join(s.root, "content")); err != nil {
+		return err
+	}
+	if err := s.content.Cleanup(); err != nil {
+		return err
+	}
+	if s.layers, err = layer.New(filepath.Join(s.root, "layers")); err != nil {
+		return err
+	}
+	if s.refs, err = refstore.New(filepath.Join(s.root, "references.json")); err != nil {
+		return err
+	}
+	if err := os.MkdirAll(s.imagesDir(), 0o700); err != nil {
+		return err
+	}
+	ents, err := os.ReadDir(s.imagesDir())
+	if err != nil {
+		return err
+	}
+	var tops []digest.Digest
+	for _, e := range ents {
+		hex, ok := strings.CutSuffix(e.Name(), ".json")
+		if !ok {
+			// Temp files from an interrupted atomic write.
+			os.Remove(filepath.Join(s.imagesDir(), e.Name()))
+			continue
+		}
+		id := digest.NewDigestFromEncoded(digest.SHA256, hex)
+		if id.Validate() != nil {
+			continue
+		}
+		img, err := s.readImage(id)
+		if err != nil {
+			logrus.WithField("image", id).WithError(err).Warn("dropping unreadable image")
+			os.Remove(filepath.Join(s.imagesDir(), e.Name()))
+			continue
+		}
+		s.images[id] = img
+		if img.TopChain != "" {
+			tops = append(tops, img.TopChain)
+		}
+	}
+	missing, err := s.layers.Load(tops)
+	if err != nil {
+		return err
+	}
+	for _, m := range missing {
+		for id, img := range s.images {
+			if img.TopChain == m {
+				logrus.WithField("image", id).Warn("dropping image whose layers are missing")
+				delete(s.images, id)
+				os.Remove(filepath.Join(s.imagesDir(), id.Encoded()+".json"))
+			}
+		}
+	}
+	if err := s.refs.Prune(func(id digest.Digest) bool { return s.images[id] != nil }); err != nil {
+		return err
+	}
+	logrus.WithFields(logrus.Fields{"images": len(s.images), "took": time.Since(start)}).Debug("image store loaded")
+	return nil
+}
+
+func (s *Service) readImage(id digest.Digest) (*Image, error) {
+	var meta record
+	b, err := os.ReadFile(filepath.Join(s.imagesDir(), id.Encoded()+".json"))
+	if err != nil {
+		return nil, err
+	}
+	if err := json.Unmarshal(b, &meta); err != nil {
+		return nil, err
+	}
+	raw, err := s.content.Get(id)
+	if err != nil {
+		return nil, err
+	}
+	return newImage(raw, meta)
+}
+
+func (s *Service) writeRecord(img *Image) error {
+	b, _ := json.Marshal(record{Parent: img.Parent, LastTagTime: img.LastTagTime})
+	return atomicfile.WriteFile(filepath.Join(s.imagesDir(), img.ID.Encoded()+".json"), b, 0o600)
+}
+
+func (s *Service) log(action events.Action, img *Image, name string) {
+	if s.events == nil {
+		return
+	}
+	attrs := map[string]string{}
+	if img != nil && img.Config != nil {
+		for k, v := range img.Labels() {
+			attrs[k] = v
+		}
+	}
+	attrs["name"] = name
+	s.events(action, img.ID.String(), attrs)
+}
+
+// Layers gives the layer store to callers that stream layers (tarexport).
+func (s *Service) Layers() (*layer.Store, error) {
+	if err := s.ready(); err != nil {
+		return nil, err
+	}
+	return s.layers, nil
+}
+
+// NotFoundError is dockerd's "No such image".
+func notFound(ref string) error {
+	return errdefs.NotFoundf("No such image: %s", ref)
+}
+
+var shortID = regexp.MustCompile(`^(sha256:)?[a-f0-9]{1,64}$`)
+
+// Get resolves a name, name:tag, name@digest, full ID or unique ID prefix.
+func (s *Service) Get(refOrID string) (*Image, error) {
+	if err := s.ready(); err != nil {
+		return nil, err
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.getLocked(refOrID)
+}
+
+func (s *Service) getLocked(refOrID string) (*Image, error) {
+	ref, err := reference.ParseAnyReference(refOrID)
+	if err != nil {
+		return nil, errdefs.InvalidParameter(err)
+	}
+	named, isNamed := ref.(reference.Named)
+	if !isNamed {
+		dgst, ok := ref.(reference.Digested)
+		if !ok {
+			return nil, notFound(refOrID)
+		}
+		if img := s.images[dgst.Digest()]; img != nil {
+			return img, nil
+		}
+		return nil, notFound(reference.FamiliarString(ref))
+	}
+	if id, ok := s.refs.Get(reference.TagNameOnly(named)); ok {
+		if img := s.images[id]; img != nil {
+			return img, nil
+		}
+	}
+	if shortID.MatchString(refOrID) {
+		if img := s.searchLocked(refOrID); img != nil {
+			return img, nil
+		}
+	}
+	return nil, notFound(reference.FamiliarString(reference.TagNameOnly(named)))
+}
+
+// searchLocked finds the one image whose ID starts with prefix.
+func (s *Service) searchLocked(prefix string) *Image {
+	prefix = strings.TrimPrefix(prefix, "sha256:")
+	var found *Image
+	for id, img := range s.images {
+		if strings.HasPrefix(id.Encoded(), prefix) {
+			if found != nil {
+				return nil // ambiguous
+			}
+			found = img
+		}
+	}
+	return found
+}
+
+// isIDPrefix reports whether the user named img by (a prefix of) its ID
+// rather than by a reference.
+func isIDPrefix(id digest.Digest, s string) bool {
+	s = strings.TrimPrefix(s, "sha256:")
+	return s != "" && shortID.MatchString(s) && strings.HasPrefix(id.Encoded(), s)
+}
+
+// Count is the number of images (docker info).
+func (s *Service) Count() int {
+	if s.ready() != nil {
+		return 0
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return len(s.images)
+}
+
+// Size is the sum of the image's layer sizes.
+func (s *Service) Size(img *Image) int64 {
+	if img.TopChain == "" {
+		return 0
+	}
+	stack, err := s.layers.Stack(img.TopChain)
+	if err != nil {
+		return 0
+	}
+	var n int64
+	for _, l := range stack {
+		n += l.Size
+	}
+	return n
+}
+
+// Register adds an image from its config whose layers are already in the
+// layer store. The caller holds one reference on the top chain, which
+// passes to the image (or is dropped when the image already exists).
+// It reports whether the image is new.
+func (s *Service) Register(raw []byte, parent digest.Digest) (*Image, bool, error) {
+	if err := s.ready(); err != nil {
+		return nil, false, err
+	}
+	img, err := newImage(raw, record{Parent: parent})
+	if err != nil {
+		return nil, false, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if existing := s.images[img.ID]; existing != nil {
+		if img.TopChain != "" {
+			s.layers.Release(img.TopChain)
+		}
+		return existing, false, nil
+	}
+	if img.TopChain != "" && !s.layers.Exists(img.TopChain) {
+		return nil, false, errdefs.NotFoundf("layers of image %s are missing", img.ID)
+	}
+	if _, err := s.content.Put(raw); err != nil {
+		return nil, false, err
+	}
+	if err := s.writeRecord(img); err != nil {
+		return nil, false, err
+	}
+	s.images[img.ID] = img
+	return img, true, nil
+}
+
+// Tag points ref at the image and returns the image it pointed at before
+// ("" if none). It logs a tag event.
+func (s *Service) Tag(img *Image, ref reference.Named) (digest.Digest, error) {
+	old, err := s.addReference(img, ref, true)
+	if err != nil {
+		return "", err
+	}
+	s.log(events.ActionTag, img, reference.FamiliarString(ref))
+	return old, nil
+}
+
+// AddReference is Tag without the event, as `docker load` names images.
+func (s *Service) AddReference(img *Image, ref reference.Named) error {
+	_, err := s.addReference(img, ref, false)
+	return err
+}
+
+// addReference names img; touch records the tag time, which dockerd does
+// for `docker tag` but not for the names `docker load` restores.
+func (s *Service) addReference(img *Image, ref reference.Named, touch bool) (digest.Digest, error) {
+	if err := s.ready(); err != nil {
+		return "", err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.images[img.ID] == nil {
+		return "", notFound(img.ID.String())
+	}
+	old, err := s.refs.Add(ref, img.ID)
+	if err != nil {
+		return "", err
+	}
+	if touch {
+		img.LastTagTime = time.Now().UTC()
+		if err := s.writeRecord(img); err != nil {
+			return "", err
+		}
+	}
+	return old, nil
+}
+
+// Lookup returns the image a reference points at.
+func (s *Service) Lookup(ref reference.Named) (digest.Digest, bool) {
+	if s.ready() != nil {
+		return "", false
+	}
+	return s.refs.Get(ref)
+}
+
+// LogEvent logs an image event for callers outside the service (load).
+func (s *Service) LogEvent(action events.Action, img *Image, name string) { s.log(action, img, name) }
+
+// TagName is Tag for a reference the user typed (POST /images/{name}/tag).
+func (s *Service) TagName(source, repo, tag string) error {
+	img, err := s.Get(source)
+	if err != nil {
+		return err
+	}
+	ref, err := refstore.ParseTag(repo, tag)
+	if err != nil {
+		return err
+	}
+	_, err = s.Tag(img, ref)
+	return err
+}
+
+// Images returns every image.
+func (s *Service) Images() ([]*Image, error) {
+	if err := s.ready(); err != nil {
+		return nil, err
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	out := make([]*Image, 0, len(s.images))
+	for _, img := range s.images {
+		out = append(out, img)
+	}
+	return out, nil
+}
+
+// References returns the names of an image.
+func (s *Service) References(id digest.Digest) []reference.Named {
+	if s.ready() != nil {
+		return nil
+	}
+	return s.refs.References(id)
+}
+
+// RepoTagsDigests splits an image's references the way the API shows them.
+func (s *Service) RepoTagsDigests(id digest.Digest) (tags, digests []string) {
+	tags, digests = []string{}, []string{}
+	for _, r := range s.References(id) {
+		if _, ok := r.(reference.Canonical); ok {
+			digests = append(digests, reference.FamiliarString(r))
+		} else {
+			tags = append(tags, reference.FamiliarString(r))
+		}
+	}
+	return tags, digests
+}
+
+func (s *Service) childrenLocked(id digest.Digest) []digest.Digest {
+	var out []digest.Digest
+	for cid, img := range s.images {
+		if img.Parent == id {
+			out = append(out, cid)
+		}
+	}
+	return out
+}
+
+// Hold takes a persistent reference on the image's layers for owner (a
+// container ID) and returns the directories to mount.
+func (s *Service) Hold(owner string, id digest.Digest) (RootFS, error) {
+	if err := s.ready(); err != nil {
+		return RootFS{}, err
+	}
+	s.mu.RLock()
+	img := s.images[id]
+	s.mu.RUnlock()
+	if img == nil {
+		return RootFS{}, notFound(id.String())
+	}
+	if img.TopChain == "" {
+		return RootFS{}, nil
+	}
+	if err := s.layers.Hold(owner, img.TopChain); err != nil {
+		return RootFS{}, err
+	}
+	dirs, err := s.layers.DiffDirs(img.TopChain)
+	if err != nil {
+		s.layers.Unhold(owner)
+		return RootFS{}, err
+	}
+	return RootFS{ChainID: img.TopChain, LowerDirs: dirs}, nil
+}
+
+// Release drops owner's hold; layers no image or holder needs are removed.
+func (s *Service) Release(owner string) error {
+	if err := s.ready(); err != nil {
+		return err
+	}
+	_, err := s.layers.Unhold(owner)
+	return err
+}
+
+// RootFS returns the layer directories of an image held by the caller,
+// for a container restored after a restart.
+func (s *Service) RootFS(chain digest.Digest) (RootFS, error) {
+	if err := s.ready(); err != nil {
+		return RootFS{}, err
+	}
+	if chain == "" {
+		return RootFS{}, nil
+	}
+	dirs, err := s.layers.DiffDirs(chain)
+	if err != nil {
+		return RootFS{}, err
+	}
+	return RootFS{ChainID: chain, LowerDirs: dirs}, nil
+}
+
+// InRepository lists the references of a repository (save by name).
+func (s *Service) InRepository(name reference.Named) []refstore.Association {
+	if s.ready() != nil {
+		return nil
+	}
+	return s.refs.InRepository(name)
+}
