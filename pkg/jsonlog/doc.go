@@ -1,5 +1,8 @@
-// Package jsonlog owns writing container output in dockerd's json-file
-// format: one JSON object per line, {"log":"…","stream":"stdout","time":"…"},
-// with rotation by max-size and max-file (container.log, container.log.1,
-// …). The shim writes with it; the reader lives with the container code.
+// Package jsonlog owns dockerd's json-file log format: one JSON object per
+// line, {"log":"…","stream":"stdout","time":"…"}. The codec (Append,
+// Parse) is hand-written for speed, since a container's every line goes
+// through it, and falls back to encoding/json for lines of an unexpected
+// shape. Writer appends with rotation by max-size and max-file
+// (container.log, container.log.1, …); the shim writes with it and
+// container/logs reads.
 package jsonlog

@@ -1,7 +1,6 @@
 package jsonlog
 
 import (
-	"encoding/json"
 	"fmt"
 	"os"
 	"strconv"
@@ -20,6 +19,7 @@ type Writer struct {
 	size    int64
 	maxSize int64 // 0: never rotate
 	maxFile int   // files kept including the current one (>= 1)
+	line    []byte
 }
 
 // Open opens (appending) the log at path. maxSize <= 0 disables rotation;
@@ -40,22 +40,15 @@ func Open(path string, maxSize int64, maxFile int) (*Writer, error) {
 	return &Writer{path: path, f: f, size: st.Size(), maxSize: maxSize, maxFile: maxFile}, nil
 }
 
-type entry struct {
-	Log    string `json:"log"`
-	Stream string `json:"stream"`
-	Time   string `json:"time"`
-}
-
 // WriteEntry writes one message (a line with its newline, or a partial
 // line without) as one JSON line.
 func (w *Writer) WriteEntry(stream string, msg []byte, t time.Time) error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	line, err := json.Marshal(entry{Log: string(msg), Stream: stream, Time: t.UTC().Format(time.RFC3339Nano)})
-	if err != nil {
-		return err
-	}
-	line = append(line, '\n')
+	// Append encodes without reflection or allocation: the shim calls this
+	// for every line a container prints.
+	w.line = Append(w.line[:0], &Entry{Log: msg, Stream: stream, Time: t})
+	line := w.line
 	if w.maxSize > 0 && w.size > 0 && w.size+int64(len(line)) > w.maxSize {
 		if err := w.rotate(); err != nil {
 			return err

@@ -1,0 +1,725 @@
+package daemon
+
+import (
+	"bufio"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+
+	securejoin "github.com/cyphar/filepath-securejoin"
+	"github.com/moby/moby/api/types/blkiodev"
+	"github.com/moby/moby/api/types/container"
+	profiles "github.com/moby/profiles/seccomp"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+
+	ctr "github.com/berthd/berth/container"
+	"github.com/berthd/berth/pkg/caps"
+	"github.com/berthd/berth/pkg/errdefs"
+	"github.com/berthd/berth/pkg/runtime"
+)
+
+// defaultNofile is the open-files limit containers get when neither the
+// container nor the daemon sets one: what a container under dockerd and
+// containerd inherits on common hosts.
+const defaultNofile = 1048576
+
+// initPath is where --init's reaper is mounted inside the container.
+const initPath = "/sbin/docker-init"
+
+// specInput is what buildSpec needs besides the container: the rootfs and
+// the namespace paths and mounts other managers prepared.
+type specInput struct {
+	Rootfs string
+	// NamespacePaths joins existing namespaces (container:X modes, a netns
+	// prepared by the network manager), by namespace type.
+	NamespacePaths map[specs.LinuxNamespaceType]string
+	// Mounts are added after the defaults (volumes, binds, resolv.conf…).
+	Mounts []specs.Mount
+	// CgroupsPath is the container's cgroup.
+	CgroupsPath string
+}
+
+// buildSpec turns a container's config and host config into an OCI spec
+// the way dockerd does: its defaults, then privileges, namespaces,
+// resources, mounts and the process. The caller holds c's lock.
+func (d *Daemon) buildSpec(c *ctr.Container, in specInput) (*specs.Spec, error) {
+	cfg, hc := c.Config, c.HostConfig
+	s := runtime.DefaultSpec()
+	s.Root = &specs.Root{Path: in.Rootfs, Readonly: hc.ReadonlyRootfs}
+	s.Hostname = cfg.Hostname
+	s.Domainname = cfg.Domainname
+	s.Linux.CgroupsPath = in.CgroupsPath
+	s.Linux.Sysctl = map[string]string{}
+
+	if err := setProcess(s, c, in.Rootfs); err != nil {
+		return nil, err
+	}
+	if err := setNamespaces(s, hc, in.NamespacePaths); err != nil {
+		return nil, err
+	}
+	if err := d.setRlimits(s, hc); err != nil {
+		return nil, err
+	}
+	if err := setSysctls(s, hc); err != nil {
+		return nil, err
+	}
+	if err := setResources(s, hc); err != nil {
+		return nil, err
+	}
+	setShmAndTmpfs(s, hc)
+	if err := setDevices(s, hc); err != nil {
+		return nil, err
+	}
+	if err := setPrivileges(s, hc); err != nil {
+		return nil, err
+	}
+	if hc.Init != nil && *hc.Init {
+		reaper, err := findInit()
+		if err != nil {
+			return nil, err
+		}
+		s.Mounts = append(s.Mounts, specs.Mount{Destination: initPath, Type: "bind", Source: reaper, Options: []string{"bind", "ro"}})
+		s.Process.Args = append([]string{initPath, "--"}, s.Process.Args...)
+	}
+	s.Mounts = append(s.Mounts, in.Mounts...)
+	if hc.OomScoreAdj != 0 {
+		v := hc.OomScoreAdj
+		s.Process.OOMScoreAdj = &v
+	}
+	return s, nil
+}
+
+// findInit locates the static tini that Debian's tini package installs.
+func findInit() (string, error) {
+	for _, p := range []string{"/usr/bin/tini-static", "/usr/bin/docker-init", "/usr/libexec/docker/docker-init", "/usr/bin/tini"} {
+		if _, err := os.Stat(p); err == nil {
+			return p, nil
+		}
+	}
+	return "", errdefs.System(fmt.Errorf("docker-init binary not found: install Debian's tini package"))
+}
+
+func setProcess(s *specs.Spec, c *ctr.Container, rootfs string) error {
+	cfg := c.Config
+	p := s.Process
+	p.Args = append(append([]string{}, cfg.Entrypoint...), cfg.Cmd...)
+	p.Terminal = cfg.Tty
+	p.Cwd = cfg.WorkingDir
+	if p.Cwd == "" {
+		p.Cwd = "/"
+	}
+	env := []string{}
+	hasPath := false
+	for _, e := range cfg.Env {
+		if strings.HasPrefix(e, "PATH=") {
+			hasPath = true
+		}
+	}
+	if !hasPath {
+		env = append(env, "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
+	}
+	env = append(env, "HOSTNAME="+cfg.Hostname)
+	if cfg.Tty {
+		env = append(env, "TERM=xterm")
+	}
+	p.Env = append(env, cfg.Env...)
+	uid, gid, extra, err := resolveUser(rootfs, cfg.User)
+	if err != nil {
+		return err
+	}
+	p.User = specs.User{UID: uid, GID: gid, AdditionalGids: extra}
+	for _, g := range c.HostConfig.GroupAdd {
+		id, err := resolveGroup(rootfs, g)
+		if err != nil {
+			return err
+		}
+		if !slices.Contains(p.User.AdditionalGids, id) {
+			p.User.AdditionalGids = append(p.User.AdditionalGids, id)
+		}
+	}
+	return nil
+}
+
+// readDB reads a passwd- or group-style file of the container, resolving
+// the path inside its root so a symlink planted in the image cannot make
+// the daemon read a host file.
+func readDB(rootfs, name string) [][]string {
+	p, err := securejoin.SecureJoin(rootfs, name)
+	if err != nil {
+		return nil
+	}
+	f, err := os.Open(p)
+	if err != nil {
+		return nil
+	}
+	defer f.Close()
+	var out [][]string
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		line := strings.TrimSpace(sc.Text())
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		out = append(out, strings.Split(line, ":"))
+	}
+	return out
+}
+
+// resolveUser turns "user[:group]" (names or numbers) into IDs using the
+// container's /etc/passwd and /etc/group, with the supplementary groups
+// the user belongs to, as runc's user lookup does.
+func resolveUser(rootfs, spec string) (uint32, uint32, []uint32, error) {
+	userPart, groupPart, hasGroup := strings.Cut(spec, ":")
+	var uid, gid uint32
+	userName := ""
+	if userPart == "" {
+		userPart = "0"
+	}
+	if n, err := strconv.ParseUint(userPart, 10, 32); err == nil {
+		uid = uint32(n)
+		for _, e := range readDB(rootfs, "/etc/passwd") {
+			if len(e) >= 4 && e[2] == userPart {
+				userName = e[0]
+				g, _ := strconv.ParseUint(e[3], 10, 32)
+				gid = uint32(g)
+				break
+			}
+		}
+	} else {
+		found := false
+		for _, e := range readDB(rootfs, "/etc/passwd") {
+			if len(e) >= 4 && e[0] == userPart {
+				u, _ := strconv.ParseUint(e[2], 10, 32)
+				g, _ := strconv.ParseUint(e[3], 10, 32)
+				uid, gid, userName, found = uint32(u), uint32(g), e[0], true
+				break
+			}
+		}
+		if !found {
+			return 0, 0, nil, errdefs.InvalidParameterf("unable to find user %s: no matching entries in passwd file", userPart)
+		}
+	}
+	if hasGroup {
+		g, err := resolveGroup(rootfs, groupPart)
+		if err != nil {
+			return 0, 0, nil, err
+		}
+		gid = g
+	}
+	var extra []uint32
+	if userName != "" && !hasGroup {
+		for _, e := range readDB(rootfs, "/etc/group") {
+			if len(e) < 4 {
+				continue
+			}
+			for _, m := range strings.Split(e[3], ",") {
+				if m == userName {
+					g, _ := strconv.ParseUint(e[2], 10, 32)
+					if uint32(g) != gid {
+						extra = append(extra, uint32(g))
+					}
+				}
+			}
+		}
+	}
+	return uid, gid, extra, nil
+}
+
+func resolveGroup(rootfs, g string) (uint32, error) {
+	if n, err := strconv.ParseUint(g, 10, 32); err == nil {
+		return uint32(n), nil
+	}
+	for _, e := range readDB(rootfs, "/etc/group") {
+		if len(e) >= 3 && e[0] == g {
+			n, _ := strconv.ParseUint(e[2], 10, 32)
+			return uint32(n), nil
+		}
+	}
+	return 0, errdefs.InvalidParameterf("unable to find group %s: no matching entries in group file", g)
+}
+
+func removeNamespace(s *specs.Spec, t specs.LinuxNamespaceType) {
+	s.Linux.Namespaces = slices.DeleteFunc(s.Linux.Namespaces, func(ns specs.LinuxNamespace) bool { return ns.Type == t })
+}
+
+func setNamespacePath(s *specs.Spec, t specs.LinuxNamespaceType, path string) {
+	for i := range s.Linux.Namespaces {
+		if s.Linux.Namespaces[i].Type == t {
+			s.Linux.Namespaces[i].Path = path
+			return
+		}
+	}
+	s.Linux.Namespaces = append(s.Linux.Namespaces, specs.LinuxNamespace{Type: t, Path: path})
+}
+
+func setNamespaces(s *specs.Spec, hc *container.HostConfig, paths map[specs.LinuxNamespaceType]string) error {
+	if hc.NetworkMode.IsHost() {
+		removeNamespace(s, specs.NetworkNamespace)
+	}
+	if hc.IpcMode.IsHost() {
+		removeNamespace(s, specs.IPCNamespace)
+	}
+	if hc.PidMode.IsHost() {
+		removeNamespace(s, specs.PIDNamespace)
+	}
+	if hc.UTSMode.IsHost() {
+		removeNamespace(s, specs.UTSNamespace)
+		s.Hostname = ""
+	}
+	if hc.CgroupnsMode.IsHost() {
+		removeNamespace(s, specs.CgroupNamespace)
+	}
+	if hc.UsernsMode != "" && !hc.UsernsMode.IsHost() {
+		return errdefs.InvalidParameterf("invalid USER mode: %s", hc.UsernsMode)
+	}
+	for t, p := range paths {
+		setNamespacePath(s, t, p)
+	}
+	return nil
+}
+
+func (d *Daemon) setRlimits(s *specs.Spec, hc *container.HostConfig) error {
+	limits := map[string]specs.POSIXRlimit{}
+	limits["RLIMIT_NOFILE"] = specs.POSIXRlimit{Type: "RLIMIT_NOFILE", Soft: defaultNofile, Hard: defaultNofile}
+	add := func(name string, soft, hard int64) error {
+		t := "RLIMIT_" + strings.ToUpper(name)
+		if _, ok := rlimitNames[t]; !ok {
+			return errdefs.InvalidParameterf("invalid ulimit type: %s", name)
+		}
+		limits[t] = specs.POSIXRlimit{Type: t, Soft: uint64(soft), Hard: uint64(hard)}
+		return nil
+	}
+	for _, u := range d.Config().DefaultUlimits {
+		if err := add(u.Name, u.Soft, u.Hard); err != nil {
+			return err
+		}
+	}
+	for _, u := range hc.Ulimits {
+		if err := add(u.Name, u.Soft, u.Hard); err != nil {
+			return err
+		}
+	}
+	s.Process.Rlimits = nil
+	for _, name := range sortedKeys(limits) {
+		s.Process.Rlimits = append(s.Process.Rlimits, limits[name])
+	}
+	return nil
+}
+
+var rlimitNames = map[string]bool{
+	"RLIMIT_AS": true, "RLIMIT_CORE": true, "RLIMIT_CPU": true, "RLIMIT_DATA": true,
+	"RLIMIT_FSIZE": true, "RLIMIT_LOCKS": true, "RLIMIT_MEMLOCK": true, "RLIMIT_MSGQUEUE": true,
+	"RLIMIT_NICE": true, "RLIMIT_NOFILE": true, "RLIMIT_NPROC": true, "RLIMIT_RSS": true,
+	"RLIMIT_RTPRIO": true, "RLIMIT_RTTIME": true, "RLIMIT_SIGPENDING": true, "RLIMIT_STACK": true,
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}
+
+// setSysctls allows only namespaced sysctls, as dockerd does, and no net.*
+// in the host's network namespace.
+func setSysctls(s *specs.Spec, hc *container.HostConfig) error {
+	for k, v := range hc.Sysctls {
+		namespaced := strings.HasPrefix(k, "net.") || strings.HasPrefix(k, "fs.mqueue.") ||
+			slices.Contains([]string{"kernel.msgmax", "kernel.msgmnb", "kernel.msgmni", "kernel.sem", "kernel.shmall", "kernel.shmmax", "kernel.shmmni", "kernel.shm_rmid_forced"}, k)
+		if !namespaced {
+			return errdefs.InvalidParameterf("sysctl '%s' is not allowed", k)
+		}
+		if strings.HasPrefix(k, "net.") && hc.NetworkMode.IsHost() {
+			return errdefs.InvalidParameterf("sysctl '%s' not allowed in host network namespace", k)
+		}
+		if (strings.HasPrefix(k, "kernel.") || strings.HasPrefix(k, "fs.mqueue.")) && hc.IpcMode.IsHost() {
+			return errdefs.InvalidParameterf("sysctl '%s' not allowed with host IPC namespace", k)
+		}
+		s.Linux.Sysctl[k] = v
+	}
+	return nil
+}
+
+func setResources(s *specs.Spec, hc *container.HostConfig) error {
+	r := hc.Resources
+	res := s.Linux.Resources
+	if r.Memory != 0 || r.MemoryReservation != 0 || r.MemorySwap != 0 || r.MemorySwappiness != nil || (r.OomKillDisable != nil && *r.OomKillDisable) {
+		m := &specs.LinuxMemory{}
+		if r.Memory != 0 {
+			m.Limit = &r.Memory
+		}
+		if r.MemoryReservation != 0 {
+			m.Reservation = &r.MemoryReservation
+		}
+		if r.MemorySwap != 0 {
+			m.Swap = &r.MemorySwap
+		}
+		if r.MemorySwappiness != nil && *r.MemorySwappiness >= 0 {
+			v := uint64(*r.MemorySwappiness)
+			m.Swappiness = &v
+		}
+		m.DisableOOMKiller = r.OomKillDisable
+		res.Memory = m
+	}
+	cpu := &specs.LinuxCPU{}
+	used := false
+	if r.CPUShares != 0 {
+		v := uint64(r.CPUShares)
+		cpu.Shares = &v
+		used = true
+	}
+	if r.NanoCPUs != 0 {
+		period := uint64(100000)
+		quota := r.NanoCPUs * int64(period) / 1e9
+		cpu.Period, cpu.Quota = &period, &quota
+		used = true
+	}
+	if r.CPUPeriod != 0 {
+		v := uint64(r.CPUPeriod)
+		cpu.Period = &v
+		used = true
+	}
+	if r.CPUQuota != 0 {
+		v := r.CPUQuota
+		cpu.Quota = &v
+		used = true
+	}
+	if r.CpusetCpus != "" || r.CpusetMems != "" {
+		cpu.Cpus, cpu.Mems = r.CpusetCpus, r.CpusetMems
+		used = true
+	}
+	if r.CPURealtimePeriod != 0 || r.CPURealtimeRuntime != 0 {
+		p := uint64(r.CPURealtimePeriod)
+		rt := r.CPURealtimeRuntime
+		cpu.RealtimePeriod, cpu.RealtimeRuntime = &p, &rt
+		used = true
+	}
+	if used {
+		res.CPU = cpu
+	}
+	if r.PidsLimit != nil && *r.PidsLimit != 0 {
+		res.Pids = &specs.LinuxPids{Limit: r.PidsLimit}
+	}
+	blk := &specs.LinuxBlockIO{}
+	blkUsed := false
+	if r.BlkioWeight != 0 {
+		w := r.BlkioWeight
+		blk.Weight = &w
+		blkUsed = true
+	}
+	for _, wd := range r.BlkioWeightDevice {
+		major, minor, err := deviceNumbers(wd.Path)
+		if err != nil {
+			return err
+		}
+		w := wd.Weight
+		blk.WeightDevice = append(blk.WeightDevice, specs.LinuxWeightDevice{LinuxBlockIODevice: specs.LinuxBlockIODevice{Major: major, Minor: minor}, Weight: &w})
+		blkUsed = true
+	}
+	throttle := func(list []*blkiodev.ThrottleDevice) ([]specs.LinuxThrottleDevice, error) {
+		var out []specs.LinuxThrottleDevice
+		for _, t := range list {
+			major, minor, err := deviceNumbers(t.Path)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, specs.LinuxThrottleDevice{LinuxBlockIODevice: specs.LinuxBlockIODevice{Major: major, Minor: minor}, Rate: t.Rate})
+		}
+		return out, nil
+	}
+	var err error
+	if blk.ThrottleReadBpsDevice, err = throttle(r.BlkioDeviceReadBps); err != nil {
+		return err
+	}
+	if blk.ThrottleWriteBpsDevice, err = throttle(r.BlkioDeviceWriteBps); err != nil {
+		return err
+	}
+	if blk.ThrottleReadIOPSDevice, err = throttle(r.BlkioDeviceReadIOps); err != nil {
+		return err
+	}
+	if blk.ThrottleWriteIOPSDevice, err = throttle(r.BlkioDeviceWriteIOps); err != nil {
+		return err
+	}
+	if blkUsed || len(blk.ThrottleReadBpsDevice)+len(blk.ThrottleWriteBpsDevice)+len(blk.ThrottleReadIOPSDevice)+len(blk.ThrottleWriteIOPSDevice) > 0 {
+		res.BlockIO = blk
+	}
+	return nil
+}
+
+func deviceNumbers(path string) (int64, int64, error) {
+	var st unix.Stat_t
+	if err := unix.Stat(path, &st); err != nil {
+		return 0, 0, errdefs.InvalidParameterf("error gathering device information while adding custom device %q: %v", path, err)
+	}
+	return int64(unix.Major(st.Rdev)), int64(unix.Minor(st.Rdev)), nil
+}
+
+func setShmAndTmpfs(s *specs.Spec, hc *container.HostConfig) {
+	for i, m := range s.Mounts {
+		if m.Destination == "/dev/shm" {
+			if hc.IpcMode.IsHost() {
+				s.Mounts[i] = specs.Mount{Destination: "/dev/shm", Type: "bind", Source: "/dev/shm", Options: []string{"rbind", "nosuid", "noexec", "nodev"}}
+				continue
+			}
+			s.Mounts[i].Options = []string{"nosuid", "noexec", "nodev", "mode=1777", "size=" + strconv.FormatInt(hc.ShmSize, 10)}
+		}
+	}
+	for _, dest := range sortedKeys(hc.Tmpfs) {
+		opts := []string{"nosuid", "nodev", "noexec"}
+		if o := hc.Tmpfs[dest]; o != "" {
+			opts = mergeTmpfsOptions(opts, strings.Split(o, ","))
+		}
+		s.Mounts = slices.DeleteFunc(s.Mounts, func(m specs.Mount) bool { return m.Destination == dest })
+		s.Mounts = append(s.Mounts, specs.Mount{Destination: dest, Type: "tmpfs", Source: "tmpfs", Options: opts})
+	}
+}
+
+// mergeTmpfsOptions lets user options (exec, dev, suid, size=…) override
+// the defaults they negate.
+func mergeTmpfsOptions(defaults, user []string) []string {
+	out := []string{}
+	negates := map[string]string{"exec": "noexec", "dev": "nodev", "suid": "nosuid"}
+	for _, d := range defaults {
+		drop := false
+		for _, u := range user {
+			if negates[u] == d || u == d {
+				drop = true
+			}
+		}
+		if !drop {
+			out = append(out, d)
+		}
+	}
+	return append(out, user...)
+}
+
+func setDevices(s *specs.Spec, hc *container.HostConfig) error {
+	for _, dm := range hc.Devices {
+		perms := dm.CgroupPermissions
+		if perms == "" {
+			perms = "rwm"
+		}
+		dst := dm.PathInContainer
+		if dst == "" {
+			dst = dm.PathOnHost
+		}
+		var st unix.Stat_t
+		if err := unix.Stat(dm.PathOnHost, &st); err != nil {
+			return errdefs.InvalidParameterf("error gathering device information while adding custom device %q: %v", dm.PathOnHost, err)
+		}
+		typ := "c"
+		switch st.Mode & unix.S_IFMT {
+		case unix.S_IFBLK:
+			typ = "b"
+		case unix.S_IFCHR:
+		default:
+			return errdefs.InvalidParameterf("error gathering device information while adding custom device %q: not a device node", dm.PathOnHost)
+		}
+		major, minor := int64(unix.Major(st.Rdev)), int64(unix.Minor(st.Rdev))
+		mode := os.FileMode(st.Mode & 0o777)
+		uid, gid := st.Uid, st.Gid
+		s.Linux.Devices = append(s.Linux.Devices, specs.LinuxDevice{Path: dst, Type: typ, Major: major, Minor: minor, FileMode: &mode, UID: &uid, GID: &gid})
+		s.Linux.Resources.Devices = append(s.Linux.Resources.Devices, specs.LinuxDeviceCgroup{Allow: true, Type: typ, Major: &major, Minor: &minor, Access: perms})
+	}
+	for _, rule := range hc.DeviceCgroupRules {
+		r, err := parseDeviceRule(rule)
+		if err != nil {
+			return err
+		}
+		s.Linux.Resources.Devices = append(s.Linux.Resources.Devices, r)
+	}
+	return nil
+}
+
+// parseDeviceRule reads "c 1:3 rwm" (with * wildcards).
+func parseDeviceRule(rule string) (specs.LinuxDeviceCgroup, error) {
+	bad := errdefs.InvalidParameterf("invalid device cgroup rule format: '%s'", rule)
+	f := strings.Fields(rule)
+	if len(f) != 3 || (f[0] != "a" && f[0] != "b" && f[0] != "c") {
+		return specs.LinuxDeviceCgroup{}, bad
+	}
+	majS, minS, ok := strings.Cut(f[1], ":")
+	if !ok || strings.Trim(f[2], "rwm") != "" {
+		return specs.LinuxDeviceCgroup{}, bad
+	}
+	num := func(s string) (*int64, bool) {
+		if s == "*" {
+			v := int64(-1)
+			return &v, true
+		}
+		v, err := strconv.ParseInt(s, 10, 64)
+		return &v, err == nil
+	}
+	maj, ok1 := num(majS)
+	min, ok2 := num(minS)
+	if !ok1 || !ok2 {
+		return specs.LinuxDeviceCgroup{}, bad
+	}
+	return specs.LinuxDeviceCgroup{Allow: true, Type: f[0], Major: maj, Minor: min, Access: f[2]}, nil
+}
+
+// setPrivileges applies --privileged, --cap-add/--cap-drop and the
+// security options (seccomp, no-new-privileges, label, apparmor).
+func setPrivileges(s *specs.Spec, hc *container.HostConfig) error {
+	seccompProfile := ""
+	for _, opt := range hc.SecurityOpt {
+		k, v, _ := strings.Cut(opt, "=")
+		if !strings.Contains(opt, "=") {
+			k, v, _ = strings.Cut(opt, ":") // legacy "no-new-privileges:true"
+		}
+		switch k {
+		case "no-new-privileges":
+			b := v == "" || v == "true"
+			if v != "" && v != "true" && v != "false" {
+				return errdefs.InvalidParameterf("invalid --security-opt 2: %q", opt)
+			}
+			s.Process.NoNewPrivileges = b
+		case "seccomp":
+			seccompProfile = v
+		case "apparmor", "label", "systempaths", "writable-cgroups":
+			// AppArmor and SELinux labels are applied by the runtime where
+			// the host has them; systempaths=unconfined lifts the masks.
+			if k == "systempaths" && v == "unconfined" {
+				s.Linux.MaskedPaths, s.Linux.ReadonlyPaths = nil, nil
+			}
+		default:
+			return errdefs.InvalidParameterf("invalid --security-opt 1: %q", opt)
+		}
+	}
+	capsList, err := effectiveCaps(hc)
+	if err != nil {
+		return err
+	}
+	s.Process.Capabilities = &specs.LinuxCapabilities{Bounding: capsList, Effective: capsList, Permitted: capsList}
+	if hc.Privileged {
+		s.Linux.MaskedPaths, s.Linux.ReadonlyPaths = nil, nil
+		s.Linux.Resources.Devices = []specs.LinuxDeviceCgroup{{Allow: true, Access: "rwm"}}
+		for i, m := range s.Mounts {
+			if m.Type == "sysfs" || m.Type == "cgroup" {
+				s.Mounts[i].Options = slices.DeleteFunc(append([]string{}, m.Options...), func(o string) bool { return o == "ro" })
+			}
+		}
+		s.Linux.Devices = append(s.Linux.Devices, hostDevices()...)
+	}
+	switch {
+	case hc.Privileged || seccompProfile == "unconfined":
+		s.Linux.Seccomp = nil
+	case seccompProfile == "" || seccompProfile == "builtin":
+		sc, err := profiles.GetDefaultProfile(s)
+		if err != nil {
+			return errdefs.System(err)
+		}
+		s.Linux.Seccomp = sc
+	default:
+		sc, err := profiles.LoadProfile(seccompProfile, s)
+		if err != nil {
+			return errdefs.InvalidParameterf("Decoding seccomp profile failed: %v", err)
+		}
+		s.Linux.Seccomp = sc
+	}
+	return nil
+}
+
+// effectiveCaps is dockerd's capability arithmetic: all for --privileged,
+// else the defaults plus --cap-add minus --cap-drop, with ALL on either side.
+func effectiveCaps(hc *container.HostConfig) ([]string, error) {
+	if hc.Privileged {
+		return caps.Names(), nil
+	}
+	norm := func(list []string) ([]string, error) {
+		var out []string
+		for _, c := range list {
+			u := strings.ToUpper(c)
+			if u == "ALL" {
+				out = append(out, "ALL")
+				continue
+			}
+			if !strings.HasPrefix(u, "CAP_") {
+				u = "CAP_" + u
+			}
+			if _, err := caps.Parse(u); err != nil {
+				return nil, errdefs.InvalidParameterf("unknown capability: %q", c)
+			}
+			out = append(out, u)
+		}
+		return out, nil
+	}
+	add, err := norm(hc.CapAdd)
+	if err != nil {
+		return nil, err
+	}
+	drop, err := norm(hc.CapDrop)
+	if err != nil {
+		return nil, err
+	}
+	var set []string
+	if slices.Contains(add, "ALL") {
+		set = caps.Names()
+	} else {
+		set = append(set, caps.DefaultDocker...)
+		for _, c := range add {
+			if !slices.Contains(set, c) {
+				set = append(set, c)
+			}
+		}
+	}
+	if slices.Contains(drop, "ALL") {
+		keep := []string{}
+		for _, c := range add {
+			if c != "ALL" {
+				keep = append(keep, c)
+			}
+		}
+		if slices.Contains(add, "ALL") {
+			keep = caps.Names()
+		}
+		set = keep
+	} else {
+		set = slices.DeleteFunc(set, func(c string) bool { return slices.Contains(drop, c) })
+	}
+	return set, nil
+}
+
+// hostDevices lists the host's device nodes for --privileged.
+func hostDevices() []specs.LinuxDevice {
+	var out []specs.LinuxDevice
+	filepath.WalkDir("/dev", func(p string, de os.DirEntry, err error) error {
+		if err != nil {
+			return nil
+		}
+		if de.IsDir() {
+			switch p {
+			case "/dev/pts", "/dev/shm", "/dev/mqueue", "/dev/.lxc", "/dev/.udev":
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		if p == "/dev/console" || p == "/dev/ptmx" {
+			return nil
+		}
+		var st unix.Stat_t
+		if unix.Lstat(p, &st) != nil {
+			return nil
+		}
+		typ := ""
+		switch st.Mode & unix.S_IFMT {
+		case unix.S_IFCHR:
+			typ = "c"
+		case unix.S_IFBLK:
+			typ = "b"
+		default:
+			return nil
+		}
+		mode := os.FileMode(st.Mode & 0o777)
+		uid, gid := st.Uid, st.Gid
+		out = append(out, specs.LinuxDevice{Path: p, Type: typ, Major: int64(unix.Major(st.Rdev)), Minor: int64(unix.Minor(st.Rdev)), FileMode: &mode, UID: &uid, GID: &gid})
+		return nil
+	})
+	return out
+}
