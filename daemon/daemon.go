@@ -17,6 +17,7 @@ import (
 	"github.com/berthd/berth/container"
 	"github.com/berthd/berth/daemon/config"
 	daemonevents "github.com/berthd/berth/daemon/events"
+	"github.com/berthd/berth/image"
 	"github.com/berthd/berth/pkg/atomicfile"
 )
 
@@ -29,6 +30,7 @@ type Daemon struct {
 	lock   *os.File
 	start  time.Time
 
+	images     *image.Service
 	containers *container.Store
 	// containerReleasers free what a removed container held.
 	containerReleasers []containerReleaser
@@ -52,6 +54,7 @@ func New(cfg *config.Config) (*Daemon, error) {
 		return nil, err
 	}
 	d := &Daemon{cfg: cfg, id: id, events: daemonevents.New(), lock: lock, start: time.Now()}
+	d.images = d.newImageService()
 	if err := d.initContainers(); err != nil {
 		lock.Close()
 		return nil, err

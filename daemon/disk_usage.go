@@ -9,6 +9,7 @@ import (
 	"github.com/moby/moby/api/types/volume"
 
 	"github.com/berthd/berth/daemon/backend"
+	imagesvc "github.com/berthd/berth/image"
 )
 
 // SystemDiskUsage answers GET /system/df. Each manager adds its figures as
@@ -16,7 +17,12 @@ import (
 func (d *Daemon) SystemDiskUsage(ctx context.Context, opts backend.DiskUsageOptions) (*backend.DiskUsage, error) {
 	du := &backend.DiskUsage{}
 	if opts.Images {
-		du.Images = []*image.Summary{}
+		imgs, err := d.images.List(imagesvc.ListOptions{SharedSize: true, ContainerCount: true})
+		if err != nil {
+			return nil, err
+		}
+		du.Images = append([]*image.Summary{}, imgs...)
+		du.LayersSize = d.images.LayersSize()
 	}
 	if opts.Containers {
 		du.Containers = []*container.Summary{}

@@ -25,6 +25,7 @@ func (d *Daemon) SystemInfo(ctx context.Context) (*system.Info, error) {
 
 	info := &system.Info{
 		ID:     d.id,
+		Images: d.images.Count(),
 		Driver: config.DefaultStorage,
 		DriverStatus: [][2]string{
 			{"Backing Filesystem", sysinfo.BackingFilesystem(cfg.DataRoot)},

@@ -51,12 +51,8 @@ func truncID(s string) string {
 	return s
 }
 
-func (s *Service) usedBy(id digest.Digest) []Usage {
-	if s.usage == nil {
-		return nil
-	}
-	return s.usage(id)
-}
+// usedBy reads the snapshot taken before mu; callers hold mu.
+func (s *Service) usedBy(id digest.Digest) []Usage { return s.snap[id] }
 
 // checkConflict reports the first conflict in mask that deleting id hits,
 // in dockerd's order.
@@ -115,8 +111,10 @@ func (s *Service) Delete(refOrID string, force, prune bool) ([]imagetypes.Delete
 	if err := s.ready(); err != nil {
 		return nil, err
 	}
+	snap := s.usageSnapshot()
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.snap = snap
 	return s.deleteLocked(refOrID, force, prune)
 }
 

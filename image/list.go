@@ -81,6 +81,10 @@ func (s *Service) List(opts ListOptions) ([]*imagetypes.Summary, error) {
 		until = t
 	}
 
+	snap := map[digest.Digest][]Usage{}
+	if opts.ContainerCount {
+		snap = s.usageSnapshot()
+	}
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	allRefs := s.refs.All()
@@ -163,7 +167,7 @@ func (s *Service) List(opts ListOptions) ([]*imagetypes.Summary, error) {
 			sum.SharedSize = shared
 		}
 		if opts.ContainerCount {
-			sum.Containers = int64(len(s.usedBy(id)))
+			sum.Containers = int64(len(snap[id]))
 		}
 		out = append(out, sum)
 	}
@@ -302,8 +306,10 @@ func (s *Service) Prune(f filters.Args) (*imagetypes.PruneReport, error) {
 			return nil, err
 		}
 	}
+	snap := s.usageSnapshot()
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.snap = snap
 	sizes := map[digest.Digest]int64{}
 	for _, l := range s.layers.All() {
 		sizes[l.ChainID] = l.Size

@@ -48,7 +48,11 @@ type Service struct {
 	mu     sync.RWMutex
 	images map[digest.Digest]*Image
 
-	usage  func(digest.Digest) []Usage
+	// usage lists, per image ID, the containers using it. It is called
+	// before mu is taken (a container lock may be held by a caller that
+	// waits for mu), and the snapshot is kept in snap while mu is held.
+	usage  func() map[digest.Digest][]Usage
+	snap   map[digest.Digest][]Usage
 	events EventFunc
 }
 
@@ -57,8 +61,16 @@ func New(root string) *Service {
 	return &Service{root: root, images: map[digest.Digest]*Image{}}
 }
 
-// SetUsage installs the function that lists the containers using an image.
-func (s *Service) SetUsage(f func(digest.Digest) []Usage) { s.usage = f }
+// SetUsage installs the function that maps image IDs to the containers
+// using them.
+func (s *Service) SetUsage(f func() map[digest.Digest][]Usage) { s.usage = f }
+
+func (s *Service) usageSnapshot() map[digest.Digest][]Usage {
+	if s.usage == nil {
+		return nil
+	}
+	return s.usage()
+}
 
 // SetEvents installs the event sink.
 func (s *Service) SetEvents(f EventFunc) { s.events = f }

@@ -3,6 +3,7 @@ package main
 import (
 	"github.com/berthd/berth/api/router"
 	containerrouter "github.com/berthd/berth/api/router/container"
+	imagerouter "github.com/berthd/berth/api/router/image"
 	"github.com/berthd/berth/api/router/system"
 	"github.com/berthd/berth/daemon"
 )
@@ -12,6 +13,7 @@ import (
 func routers(d *daemon.Daemon) []router.Router {
 	return []router.Router{
 		system.New(d),
+		imagerouter.New(d),
 		containerrouter.New(d),
 	}
 }

@@ -1,0 +1,100 @@
+package daemon
+
+import (
+	"context"
+	"io"
+	"path/filepath"
+
+	"github.com/moby/moby/api/types/events"
+	imagetypes "github.com/moby/moby/api/types/image"
+	"github.com/opencontainers/go-digest"
+
+	"github.com/berthd/berth/daemon/backend"
+	"github.com/berthd/berth/image"
+	"github.com/berthd/berth/image/tarexport"
+	"github.com/berthd/berth/pkg/filters"
+)
+
+// newImageService builds the image service on DATA_ROOT/image and starts
+// loading it in the background, so that start-up does not wait for it.
+func (d *Daemon) newImageService() *image.Service {
+	image.Version = Version
+	svc := image.New(filepath.Join(d.cfg.DataRoot, "image"))
+	svc.SetEvents(func(action events.Action, id string, attrs map[string]string) {
+		d.events.Log(events.ImageEventType, action, events.Actor{ID: id, Attributes: attrs})
+	})
+	svc.SetUsage(d.imageUsers)
+	svc.Start()
+	return svc
+}
+
+// imageUsers maps image IDs to the containers created from them, for the
+// conflicts `docker rmi` reports and the counts of `docker system df`.
+func (d *Daemon) imageUsers() map[digest.Digest][]image.Usage {
+	if d.containers == nil {
+		return nil
+	}
+	out := map[digest.Digest][]image.Usage{}
+	for _, c := range d.containers.List() {
+		c.Lock()
+		id, running := digest.Digest(c.Image), c.State != nil && c.State.IsRunning()
+		c.Unlock()
+		out[id] = append(out[id], image.Usage{ContainerID: c.ID, Running: running})
+	}
+	return out
+}
+
+// ImageService is the image manager other managers (containers) use.
+func (d *Daemon) ImageService() *image.Service { return d.images }
+
+// Images answers GET /images/json.
+func (d *Daemon) Images(ctx context.Context, opts backend.ImageListOptions) ([]*imagetypes.Summary, error) {
+	return d.images.List(image.ListOptions{All: opts.All, SharedSize: opts.SharedSize, Filters: opts.Filters})
+}
+
+// ImageInspect answers GET /images/{name}/json.
+func (d *Daemon) ImageInspect(ctx context.Context, name string) (*imagetypes.InspectResponse, error) {
+	return d.images.Inspect(name)
+}
+
+// ImageHistory answers GET /images/{name}/history.
+func (d *Daemon) ImageHistory(ctx context.Context, name string) ([]*imagetypes.HistoryResponseItem, error) {
+	return d.images.History(name)
+}
+
+// TagImage answers POST /images/{name}/tag.
+func (d *Daemon) TagImage(ctx context.Context, name, repo, tag string) error {
+	return d.images.TagName(name, repo, tag)
+}
+
+// ImageDelete answers DELETE /images/{name}.
+func (d *Daemon) ImageDelete(ctx context.Context, name string, force, prune bool) ([]imagetypes.DeleteResponse, error) {
+	return d.images.Delete(name, force, prune)
+}
+
+// ImagesPrune answers POST /images/prune.
+func (d *Daemon) ImagesPrune(ctx context.Context, f filters.Args) (*imagetypes.PruneReport, error) {
+	return d.images.Prune(f)
+}
+
+// LoadImage answers POST /images/load.
+func (d *Daemon) LoadImage(ctx context.Context, r io.Reader, quiet bool) ([]string, error) {
+	return tarexport.Load(ctx, d.images, r)
+}
+
+// PrepareExport answers GET /images/get and /images/{name}/get.
+func (d *Daemon) PrepareExport(ctx context.Context, names []string) (func(io.Writer) error, error) {
+	items, err := tarexport.Resolve(d.images, names)
+	if err != nil {
+		return nil, err
+	}
+	return func(w io.Writer) error { return tarexport.Save(ctx, d.images, items, w) }, nil
+}
+
+// ImportImage answers POST /images/create?fromSrc=-.
+func (d *Daemon) ImportImage(ctx context.Context, r io.Reader, opts backend.ImageImportOptions) (string, error) {
+	id, err := d.images.Import(ctx, r, image.ImportOptions{
+		Repo: opts.Repo, Tag: opts.Tag, Message: opts.Message, Changes: opts.Changes, Platform: opts.Platform,
+	})
+	return id.String(), err
+}
