@@ -116,7 +116,8 @@ func commandOf(cfg *container.Config) (string, []string) {
 // mode, the log driver and its options, the default ulimits.
 func (d *Daemon) applyHostConfigDefaults(hc *container.HostConfig) {
 	cfg := d.Config()
-	if hc.NetworkMode == "" {
+	// The CLI sends "default"; dockerd records the network it means.
+	if hc.NetworkMode == "" || hc.NetworkMode == "default" {
 		hc.NetworkMode = "bridge"
 	}
 	if hc.LogConfig.Type == "" {
