@@ -1,0 +1,294 @@
+package shim
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"github.com/berthd/berth/pkg/atomicfile"
+	"github.com/berthd/berth/pkg/runtime"
+)
+
+// LaunchOpts start a shim.
+type LaunchOpts struct {
+	// Dir is the shim's own directory (config, socket, exit status).
+	Dir    string
+	Config Config
+	// Args are the shim's argv after the binary, e.g. ["shim", dir] for
+	// berthd; Env is its environment.
+	Args []string
+	Env  []string
+}
+
+// Launch starts a shim from the sealed copy of this binary and returns
+// once the container is created and the socket is listening. The shim is
+// our child only until we exit: it has its own session and is reaped here
+// in the background.
+func Launch(ctx context.Context, o LaunchOpts) (pid int, err error) {
+	if err := os.MkdirAll(o.Dir, 0o711); err != nil {
+		return 0, err
+	}
+	_ = os.Remove(filepath.Join(o.Dir, ExitFile))
+	b, err := json.Marshal(o.Config)
+	if err != nil {
+		return 0, err
+	}
+	if err := atomicfile.WriteFile(filepath.Join(o.Dir, ConfigFile), b, 0o600); err != nil {
+		return 0, err
+	}
+	exe, err := runtime.SealedExecutable()
+	if err != nil {
+		return 0, err
+	}
+	logf, err := os.OpenFile(filepath.Join(o.Dir, LogFile), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		return 0, err
+	}
+	defer logf.Close()
+	devnull, err := os.Open(os.DevNull)
+	if err != nil {
+		return 0, err
+	}
+	defer devnull.Close()
+	r, w, err := os.Pipe()
+	if err != nil {
+		return 0, err
+	}
+	defer r.Close()
+	p, err := os.StartProcess(fmt.Sprintf("/proc/self/fd/%d", exe.Fd()), append([]string{"berthd"}, o.Args...), &os.ProcAttr{
+		Dir: o.Dir, Env: o.Env, Files: []*os.File{devnull, devnull, logf, w},
+		Sys: &syscall.SysProcAttr{Setsid: true},
+	})
+	w.Close()
+	if err != nil {
+		return 0, err
+	}
+	go func() { _, _ = p.Wait() }()
+	type result struct {
+		line string
+		err  error
+	}
+	ch := make(chan result, 1)
+	go func() {
+		line, err := bufio.NewReader(r).ReadString('\n')
+		ch <- result{line, err}
+	}()
+	select {
+	case res := <-ch:
+		line := strings.TrimSpace(res.line)
+		if line == "ok" {
+			return p.Pid, nil
+		}
+		if line == "" {
+			log, _ := os.ReadFile(filepath.Join(o.Dir, LogFile))
+			return 0, fmt.Errorf("shim died: %v: %s", res.err, strings.TrimSpace(string(log)))
+		}
+		return 0, errors.New(strings.TrimPrefix(line, "error: "))
+	case <-ctx.Done():
+		_ = p.Kill()
+		return 0, ctx.Err()
+	}
+}
+
+// Client talks to one shim.
+type Client struct {
+	Dir string
+}
+
+// Dial returns a client for the shim in dir; the socket is opened per call,
+// so a client survives neither more nor less than the shim does.
+func Dial(dir string) *Client { return &Client{Dir: dir} }
+
+func (c *Client) conn(ctx context.Context, req Request) (*net.UnixConn, *json.Decoder, Response, error) {
+	var d net.Dialer
+	nc, err := d.DialContext(ctx, "unix", filepath.Join(c.Dir, SocketFile))
+	if err != nil {
+		return nil, nil, Response{}, err
+	}
+	uc := nc.(*net.UnixConn)
+	if err := json.NewEncoder(uc).Encode(req); err != nil {
+		uc.Close()
+		return nil, nil, Response{}, err
+	}
+	dec := json.NewDecoder(uc)
+	var resp Response
+	done := make(chan struct{})
+	go func() {
+		select {
+		case <-ctx.Done():
+			_ = uc.SetReadDeadline(time.Now())
+		case <-done:
+		}
+	}()
+	err = dec.Decode(&resp)
+	close(done)
+	if err != nil {
+		uc.Close()
+		if ctx.Err() != nil {
+			return nil, nil, resp, ctx.Err()
+		}
+		return nil, nil, resp, err
+	}
+	if resp.Error != "" {
+		uc.Close()
+		return nil, nil, resp, errors.New(resp.Error)
+	}
+	return uc, dec, resp, nil
+}
+
+func (c *Client) call(ctx context.Context, req Request) (Response, error) {
+	uc, _, resp, err := c.conn(ctx, req)
+	if uc != nil {
+		uc.Close()
+	}
+	return resp, err
+}
+
+// State asks the shim for the container's status and PIDs.
+func (c *Client) State(ctx context.Context) (Response, error) {
+	return c.call(ctx, Request{Op: "state"})
+}
+
+// Start starts the created container.
+func (c *Client) Start(ctx context.Context) error {
+	_, err := c.call(ctx, Request{Op: "start"})
+	return err
+}
+
+// Kill signals init, or every process when all is set.
+func (c *Client) Kill(ctx context.Context, sig syscall.Signal, all bool) error {
+	_, err := c.call(ctx, Request{Op: "kill", Signal: int(sig), All: all})
+	return err
+}
+
+// Pause freezes the container; Resume thaws it.
+func (c *Client) Pause(ctx context.Context) error {
+	_, err := c.call(ctx, Request{Op: "pause"})
+	return err
+}
+
+// Resume thaws a paused container.
+func (c *Client) Resume(ctx context.Context) error {
+	_, err := c.call(ctx, Request{Op: "resume"})
+	return err
+}
+
+// Resize sets the terminal size of the container (execID "") or an exec.
+func (c *Client) Resize(ctx context.Context, execID string, width, height uint16) error {
+	_, err := c.call(ctx, Request{Op: "resize", ExecID: execID, Width: width, Height: height})
+	return err
+}
+
+// Wait returns the exit status once the container has exited. If the shim
+// is already gone it reads the status the shim left on disk.
+func (c *Client) Wait(ctx context.Context) (*Exit, error) {
+	resp, err := c.call(ctx, Request{Op: "wait"})
+	if err == nil && resp.Exit != nil {
+		return resp.Exit, nil
+	}
+	if ctx.Err() != nil {
+		return nil, ctx.Err()
+	}
+	// The shim may have exited between our dial and its answer.
+	for i := 0; i < 100; i++ {
+		if ex, rerr := ReadExit(c.Dir); rerr == nil {
+			return ex, nil
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if err == nil {
+		err = errors.New("shim answered wait without an exit status")
+	}
+	return nil, err
+}
+
+// ReadExit reads the exit status a shim recorded.
+func ReadExit(dir string) (*Exit, error) {
+	b, err := os.ReadFile(filepath.Join(dir, ExitFile))
+	if err != nil {
+		return nil, err
+	}
+	var ex Exit
+	return &ex, json.Unmarshal(b, &ex)
+}
+
+// Stream is an attach or exec connection: Write sends stdin, CloseStdin
+// ends it, Next reads output frames.
+type Stream struct {
+	conn *net.UnixConn
+	r    io.Reader
+	Pid  int
+}
+
+// Write sends bytes to the process's stdin.
+func (s *Stream) Write(p []byte) (int, error) { return s.conn.Write(p) }
+
+// CloseStdin half-closes the connection: the process sees EOF.
+func (s *Stream) CloseStdin() error { return s.conn.CloseWrite() }
+
+// Next returns the next output frame (Stdout, Stderr or ExitFrame).
+func (s *Stream) Next() (byte, []byte, error) { return ReadFrame(s.r) }
+
+// Close drops the connection.
+func (s *Stream) Close() error { return s.conn.Close() }
+
+// Collect reads frames until the exit frame (exec) or EOF (attach) and
+// returns stdout, stderr and, for exec, the exit code (-1 otherwise).
+func (s *Stream) Collect() (stdout, stderr string, code int, err error) {
+	var o, e strings.Builder
+	code = -1
+	for {
+		st, p, err := s.Next()
+		if err == io.EOF || errors.Is(err, io.ErrUnexpectedEOF) {
+			return o.String(), e.String(), code, nil
+		}
+		if err != nil {
+			return o.String(), e.String(), code, err
+		}
+		switch st {
+		case Stdout:
+			o.Write(p)
+		case Stderr:
+			e.Write(p)
+		case ExitFrame:
+			code, _ = strconv.Atoi(string(p))
+		}
+	}
+}
+
+// Attach connects to the container's output and, with stdin, its input.
+func (c *Client) Attach(ctx context.Context, stdin bool) (*Stream, error) {
+	uc, dec, resp, err := c.conn(ctx, Request{Op: "attach", Stdin: stdin})
+	if err != nil {
+		return nil, err
+	}
+	return &Stream{conn: uc, r: afterJSON(dec, uc), Pid: resp.Pid}, nil
+}
+
+// Exec starts a process in the container; its streams and exit code come
+// back on the returned Stream.
+func (c *Client) Exec(ctx context.Context, id string, p specs.Process) (*Stream, error) {
+	uc, dec, resp, err := c.conn(ctx, Request{Op: "exec", ExecID: id, Process: &p})
+	if err != nil {
+		return nil, err
+	}
+	return &Stream{conn: uc, r: afterJSON(dec, uc), Pid: resp.Pid}, nil
+}
+
+// Stats returns the cgroup statistics as JSON (cgroups.Stats).
+func (c *Client) Stats(ctx context.Context) (json.RawMessage, error) {
+	resp, err := c.call(ctx, Request{Op: "stats"})
+	return resp.Stats, err
+}

@@ -1,0 +1,107 @@
+package shim
+
+import (
+	"bufio"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"io"
+	"time"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+)
+
+// Config is <dir>/shim.json, written by the launcher.
+type Config struct {
+	ID          string `json:"id"`
+	Bundle      string `json:"bundle"`
+	RuntimeRoot string `json:"runtimeRoot"`
+	// Spec overrides Bundle/config.json when set.
+	Spec *specs.Spec `json:"spec,omitempty"`
+	// LogPath is the json-file log; empty disables logging.
+	LogPath    string `json:"logPath,omitempty"`
+	LogMaxSize int64  `json:"logMaxSize,omitempty"`
+	LogMaxFile int    `json:"logMaxFile,omitempty"`
+	// OpenStdin keeps a stdin pipe for attach (docker run -i).
+	OpenStdin bool `json:"openStdin,omitempty"`
+	NoPivot   bool `json:"noPivot,omitempty"`
+}
+
+// Exit is <dir>/exit.json.
+type Exit struct {
+	Code      int       `json:"exitCode"`
+	OOMKilled bool      `json:"oomKilled"`
+	ExitedAt  time.Time `json:"exitedAt"`
+	Error     string    `json:"error,omitempty"`
+}
+
+// Request is one control call.
+type Request struct {
+	Op     string `json:"op"` // state start kill wait attach resize exec pause resume stats
+	Signal int    `json:"signal,omitempty"`
+	All    bool   `json:"all,omitempty"`
+	ExecID string `json:"execID,omitempty"`
+	Width  uint16 `json:"width,omitempty"`
+	Height uint16 `json:"height,omitempty"`
+	// Process is the exec'd process.
+	Process *specs.Process `json:"process,omitempty"`
+	// Stdin asks attach to forward the client's bytes to the container.
+	Stdin bool `json:"stdin,omitempty"`
+}
+
+// Response answers a Request.
+type Response struct {
+	Error  string `json:"error,omitempty"`
+	Status string `json:"status,omitempty"`
+	Pid    int    `json:"pid,omitempty"`
+	// ShimPid lets the daemon measure and signal the shim.
+	ShimPid int   `json:"shimPid,omitempty"`
+	Exit    *Exit `json:"exit,omitempty"`
+	// Stats is filled for "stats".
+	Stats json.RawMessage `json:"stats,omitempty"`
+}
+
+// Stream numbers in the framing.
+const (
+	Stdout = 1
+	Stderr = 2
+	// ExitFrame ends an exec stream with the exit code.
+	ExitFrame = 3
+)
+
+func writeFrame(w io.Writer, stream byte, p []byte) error {
+	var hdr [8]byte
+	hdr[0] = stream
+	binary.BigEndian.PutUint32(hdr[4:], uint32(len(p)))
+	if _, err := w.Write(hdr[:]); err != nil {
+		return err
+	}
+	_, err := w.Write(p)
+	return err
+}
+
+// ReadFrame reads one frame.
+func ReadFrame(r io.Reader) (stream byte, p []byte, err error) {
+	var hdr [8]byte
+	if _, err := io.ReadFull(r, hdr[:]); err != nil {
+		return 0, nil, err
+	}
+	n := binary.BigEndian.Uint32(hdr[4:])
+	if n > 1<<24 {
+		return 0, nil, errors.New("shim: frame too large")
+	}
+	p = make([]byte, n)
+	_, err = io.ReadFull(r, p)
+	return hdr[0], p, err
+}
+
+// afterJSON returns what follows a JSON message on a connection. The
+// encoder ends each message with a newline that the decoder leaves
+// unread; it is not part of the stream.
+func afterJSON(dec *json.Decoder, conn io.Reader) io.Reader {
+	r := bufio.NewReader(io.MultiReader(dec.Buffered(), conn))
+	if b, err := r.Peek(1); err == nil && b[0] == '\n' {
+		_, _ = r.ReadByte()
+	}
+	return r
+}

@@ -1,0 +1,588 @@
+package shim
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/berthd/berth/pkg/atomicfile"
+	"github.com/berthd/berth/pkg/jsonlog"
+	"github.com/berthd/berth/pkg/runtime"
+)
+
+// File names in the shim's directory.
+const (
+	ConfigFile = "shim.json"
+	SocketFile = "shim.sock"
+	ExitFile   = "exit.json"
+	PidFile    = "shim.pid"
+	LogFile    = "shim.log"
+)
+
+// readyFd is where the launcher waits for "ok" or an error line.
+const readyFd = 3
+
+type server struct {
+	dir string
+	cfg Config
+	ctr *runtime.Container
+
+	stdin   *os.File // pipe write end or pty master; nil without stdin
+	console *os.File // pty master for a terminal container
+
+	mu     sync.Mutex
+	subs   map[chan frame]struct{}
+	execs  map[string]*os.File // exec id -> pty master, for resize
+	exit   *Exit
+	exited chan struct{}
+	conns  sync.WaitGroup
+}
+
+type frame struct {
+	stream byte
+	data   []byte
+}
+
+// Main runs the shim for the container described by dir/shim.json. It
+// returns when the container's exit has been recorded and reported.
+func Main(dir string) error {
+	ready := os.NewFile(readyFd, "ready")
+	err := run(dir, ready)
+	if err != nil && ready != nil {
+		fmt.Fprintf(ready, "error: %v\n", err)
+	}
+	return err
+}
+
+func run(dir string, ready *os.File) error {
+	// Detached from the daemon's session and its signals; orphans of a
+	// container without its own PID namespace come to us, not to init.
+	if os.Getpid() != unix.Getpgrp() {
+		_, _ = unix.Setsid()
+	}
+	if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
+		return fmt.Errorf("subreaper: %w", err)
+	}
+	b, err := os.ReadFile(filepath.Join(dir, ConfigFile))
+	if err != nil {
+		return err
+	}
+	s := &server{dir: dir, subs: map[chan frame]struct{}{}, execs: map[string]*os.File{}, exited: make(chan struct{})}
+	if err := json.Unmarshal(b, &s.cfg); err != nil {
+		return fmt.Errorf("%s: %w", ConfigFile, err)
+	}
+	sock := filepath.Join(dir, SocketFile)
+	_ = os.Remove(sock)
+	l, err := net.ListenUnix("unix", &net.UnixAddr{Name: sock, Net: "unix"})
+	if err != nil {
+		return err
+	}
+	defer l.Close()
+
+	var logw *jsonlog.Writer
+	if s.cfg.LogPath != "" {
+		if logw, err = jsonlog.Open(s.cfg.LogPath, s.cfg.LogMaxSize, s.cfg.LogMaxFile); err != nil {
+			return err
+		}
+		defer logw.Close()
+	}
+	copiers, err := s.create(logw)
+	if err != nil {
+		return err
+	}
+	if err := atomicfile.WriteFile(filepath.Join(dir, PidFile), []byte(strconv.Itoa(os.Getpid())), 0o644); err != nil {
+		return err
+	}
+	go s.serve(l)
+	if ready != nil {
+		fmt.Fprintln(ready, "ok")
+		ready.Close()
+	}
+	// Never die of the daemon's terminal going away.
+	signalIgnore()
+
+	st, werr := s.ctr.Init.Wait()
+	// Output written just before exit is still in the pipes: drain it, but
+	// do not hang on a descendant that kept a copy of the pipe open.
+	drained := make(chan struct{})
+	go func() { copiers.Wait(); close(drained) }()
+	select {
+	case <-drained:
+	case <-time.After(2 * time.Second):
+	}
+	ex := &Exit{ExitedAt: time.Now().UTC()}
+	if werr != nil {
+		ex.Code, ex.Error = 255, werr.Error()
+	} else if ws, ok := st.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+		ex.Code = 128 + int(ws.Signal())
+	} else {
+		ex.Code = st.ExitCode()
+	}
+	if cg, err := s.ctr.Cgroup(); err == nil {
+		if n, err := cg.OOMKills(); err == nil && n > 0 {
+			ex.OOMKilled = true
+		}
+	}
+	if err := s.ctr.Delete(true); err != nil {
+		ex.Error = err.Error()
+	}
+	data, _ := json.Marshal(ex)
+	if err := atomicfile.WriteFile(filepath.Join(dir, ExitFile), data, 0o644); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	s.exit = ex
+	close(s.exited)
+	for ch := range s.subs {
+		close(ch)
+		delete(s.subs, ch)
+	}
+	s.mu.Unlock()
+	// Let the connections that were waiting read their answer.
+	l.Close()
+	done := make(chan struct{})
+	go func() { s.conns.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(time.Second):
+	}
+	_ = os.Remove(sock)
+	return nil
+}
+
+func signalIgnore() {
+	// SIGHUP/SIGPIPE from a vanished client must not kill the shim.
+	ignore(unix.SIGHUP, unix.SIGPIPE, unix.SIGINT, unix.SIGTERM)
+}
+
+func (s *server) create(logw *jsonlog.Writer) (*sync.WaitGroup, error) {
+	spec := s.cfg.Spec
+	var err error
+	if spec == nil {
+		if spec, err = runtime.LoadSpec(s.cfg.Bundle); err != nil {
+			return nil, err
+		}
+	}
+	opts := runtime.CreateOpts{ID: s.cfg.ID, Bundle: s.cfg.Bundle, Spec: spec, NoPivot: s.cfg.NoPivot}
+	var wg sync.WaitGroup
+	pump := func(r *os.File, stream byte, name string) {
+		wg.Add(1)
+		var lw *jsonlog.StreamWriter
+		if logw != nil {
+			lw = logw.Stream(name)
+		}
+		go func() {
+			defer wg.Done()
+			defer r.Close()
+			buf := make([]byte, 32*1024)
+			for {
+				n, err := r.Read(buf)
+				if n > 0 {
+					if lw != nil {
+						_, _ = lw.Write(buf[:n])
+					}
+					s.broadcast(stream, buf[:n])
+				}
+				if err != nil {
+					break
+				}
+			}
+			if lw != nil {
+				_ = lw.Flush()
+			}
+		}()
+	}
+	rt := runtime.New(s.cfg.RuntimeRoot)
+	if spec.Process.Terminal {
+		parent, child, err := runtime.NewConsoleSocketPair()
+		if err != nil {
+			return nil, err
+		}
+		defer parent.Close()
+		opts.ConsoleSocket = child
+		s.ctr, err = rt.Create(context.Background(), opts)
+		child.Close()
+		if err != nil {
+			return nil, err
+		}
+		if s.console, err = runtime.RecvConsole(parent); err != nil {
+			_ = s.ctr.Delete(true)
+			return nil, err
+		}
+		if cs := spec.Process.ConsoleSize; cs != nil {
+			_ = resize(s.console, uint16(cs.Width), uint16(cs.Height))
+		}
+		s.stdin = s.console
+		// The pty gives one stream; a dup keeps reading independent of
+		// stdin writes being closed.
+		out, err := dupFile(s.console)
+		if err != nil {
+			return nil, err
+		}
+		pump(out, Stdout, "stdout")
+		return &wg, nil
+	}
+	outR, outW, err := os.Pipe()
+	if err != nil {
+		return nil, err
+	}
+	errR, errW, err := os.Pipe()
+	if err != nil {
+		return nil, err
+	}
+	opts.Stdout, opts.Stderr = outW, errW
+	var inR *os.File
+	if s.cfg.OpenStdin {
+		if inR, s.stdin, err = os.Pipe(); err != nil {
+			return nil, err
+		}
+		opts.Stdin = inR
+	}
+	s.ctr, err = rt.Create(context.Background(), opts)
+	outW.Close()
+	errW.Close()
+	if inR != nil {
+		inR.Close()
+	}
+	if err != nil {
+		outR.Close()
+		errR.Close()
+		return nil, err
+	}
+	pump(outR, Stdout, "stdout")
+	pump(errR, Stderr, "stderr")
+	return &wg, nil
+}
+
+func dupFile(f *os.File) (*os.File, error) {
+	fd, err := unix.FcntlInt(f.Fd(), unix.F_DUPFD_CLOEXEC, 0)
+	if err != nil {
+		return nil, err
+	}
+	return os.NewFile(uintptr(fd), f.Name()), nil
+}
+
+func resize(f *os.File, w, h uint16) error {
+	return unix.IoctlSetWinsize(int(f.Fd()), unix.TIOCSWINSZ, &unix.Winsize{Col: w, Row: h})
+}
+
+// broadcast hands output to every attached client. A client that cannot
+// keep up loses output rather than stalling the container.
+func (s *server) broadcast(stream byte, p []byte) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.subs) == 0 {
+		return
+	}
+	data := append([]byte(nil), p...)
+	for ch := range s.subs {
+		select {
+		case ch <- frame{stream, data}:
+		default:
+		}
+	}
+}
+
+func (s *server) serve(l *net.UnixListener) {
+	for {
+		c, err := l.AcceptUnix()
+		if err != nil {
+			return
+		}
+		s.conns.Add(1)
+		go func() {
+			defer s.conns.Done()
+			defer c.Close()
+			s.handle(c)
+		}()
+	}
+}
+
+func (s *server) handle(c *net.UnixConn) {
+	var req Request
+	dec := json.NewDecoder(c)
+	if err := dec.Decode(&req); err != nil {
+		return
+	}
+	reply := func(r Response) error { return json.NewEncoder(c).Encode(r) }
+	fail := func(err error) { _ = reply(Response{Error: err.Error()}) }
+	switch req.Op {
+	case "state":
+		r := Response{Pid: s.ctr.Pid(), ShimPid: os.Getpid(), Status: string(s.ctr.Status())}
+		s.mu.Lock()
+		if s.exit != nil {
+			r.Exit, r.Status = s.exit, "stopped"
+		}
+		s.mu.Unlock()
+		_ = reply(r)
+	case "start":
+		if err := s.ctr.Start(); err != nil {
+			fail(err)
+			return
+		}
+		_ = reply(Response{Pid: s.ctr.Pid()})
+	case "kill":
+		sig := unix.Signal(req.Signal)
+		if sig == 0 {
+			sig = unix.SIGKILL
+		}
+		if err := s.ctr.Signal(sig, req.All); err != nil {
+			fail(err)
+			return
+		}
+		_ = reply(Response{})
+	case "pause", "resume":
+		var err error
+		if req.Op == "pause" {
+			err = s.ctr.Pause()
+		} else {
+			err = s.ctr.Resume()
+		}
+		if err != nil {
+			fail(err)
+			return
+		}
+		_ = reply(Response{})
+	case "stats":
+		cg, err := s.ctr.Cgroup()
+		if err != nil {
+			fail(err)
+			return
+		}
+		st, err := cg.Stats()
+		if err != nil {
+			fail(err)
+			return
+		}
+		b, _ := json.Marshal(st)
+		_ = reply(Response{Stats: b})
+	case "wait":
+		// Ends when the exit is recorded, or when the client hangs up.
+		gone := make(chan struct{})
+		go func() { _, _ = io.Copy(io.Discard, c); close(gone) }()
+		select {
+		case <-s.exited:
+			_ = reply(Response{Exit: s.exit, Status: "stopped"})
+		case <-gone:
+		}
+	case "resize":
+		s.mu.Lock()
+		f := s.console
+		if req.ExecID != "" {
+			f = s.execs[req.ExecID]
+		}
+		s.mu.Unlock()
+		if f == nil {
+			fail(errors.New("no terminal to resize"))
+			return
+		}
+		if err := resize(f, req.Width, req.Height); err != nil {
+			fail(err)
+			return
+		}
+		_ = reply(Response{})
+	case "attach":
+		s.attach(c, dec, req)
+	case "exec":
+		s.exec(c, dec, req)
+	default:
+		fail(fmt.Errorf("unknown op %q", req.Op))
+	}
+}
+
+func (s *server) attach(c *net.UnixConn, dec *json.Decoder, req Request) {
+	ch := make(chan frame, 256)
+	s.mu.Lock()
+	if s.exit != nil {
+		s.mu.Unlock()
+		_ = json.NewEncoder(c).Encode(Response{Error: "container has exited"})
+		return
+	}
+	s.subs[ch] = struct{}{}
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		if _, ok := s.subs[ch]; ok {
+			delete(s.subs, ch)
+			close(ch)
+		}
+		s.mu.Unlock()
+	}()
+	if err := json.NewEncoder(c).Encode(Response{Pid: s.ctr.Pid()}); err != nil {
+		return
+	}
+	if req.Stdin && s.stdin != nil {
+		go func() {
+			// Bytes the decoder buffered after the request are stdin too.
+			_, _ = io.Copy(s.stdin, afterJSON(dec, c))
+			// Closing stdin of a terminal would hang up the pty; for
+			// pipes, the client's half-close is the container's EOF.
+			if s.console == nil {
+				s.stdin.Close()
+			}
+		}()
+	}
+	for f := range ch {
+		if err := writeFrame(c, f.stream, f.data); err != nil {
+			return
+		}
+	}
+}
+
+func (s *server) exec(c *net.UnixConn, dec *json.Decoder, req Request) {
+	enc := json.NewEncoder(c)
+	if req.Process == nil || req.ExecID == "" {
+		_ = enc.Encode(Response{Error: "exec needs a process and an id"})
+		return
+	}
+	opts := runtime.ExecOpts{Process: *req.Process}
+	var readers []struct {
+		f      *os.File
+		stream byte
+	}
+	var stdin *os.File
+	var pty *os.File
+	var closeAfter []*os.File
+	if req.Process.Terminal {
+		parent, child, err := runtime.NewConsoleSocketPair()
+		if err != nil {
+			_ = enc.Encode(Response{Error: err.Error()})
+			return
+		}
+		defer parent.Close()
+		opts.ConsoleSocket = child
+		closeAfter = append(closeAfter, child)
+		defer func() {
+			if pty != nil {
+				pty.Close()
+			}
+		}()
+		p, err := s.startExec(opts, closeAfter)
+		if err != nil {
+			_ = enc.Encode(Response{Error: err.Error()})
+			return
+		}
+		if pty, err = runtime.RecvConsole(parent); err != nil {
+			_ = p.Kill()
+			_, _ = p.Wait()
+			_ = enc.Encode(Response{Error: err.Error()})
+			return
+		}
+		if cs := req.Process.ConsoleSize; cs != nil {
+			_ = resize(pty, uint16(cs.Width), uint16(cs.Height))
+		}
+		s.mu.Lock()
+		s.execs[req.ExecID] = pty
+		s.mu.Unlock()
+		defer func() {
+			s.mu.Lock()
+			delete(s.execs, req.ExecID)
+			s.mu.Unlock()
+		}()
+		out, _ := dupFile(pty)
+		readers = append(readers, struct {
+			f      *os.File
+			stream byte
+		}{out, Stdout})
+		stdin = pty
+		s.streamExec(c, dec, enc, p, readers, stdin, false)
+		return
+	}
+	outR, outW, err := os.Pipe()
+	if err != nil {
+		_ = enc.Encode(Response{Error: err.Error()})
+		return
+	}
+	errR, errW, _ := os.Pipe()
+	inR, inW, _ := os.Pipe()
+	opts.Stdout, opts.Stderr, opts.Stdin = outW, errW, inR
+	p, err := s.startExec(opts, []*os.File{outW, errW, inR})
+	if err != nil {
+		outR.Close()
+		errR.Close()
+		inW.Close()
+		_ = enc.Encode(Response{Error: err.Error()})
+		return
+	}
+	readers = append(readers, struct {
+		f      *os.File
+		stream byte
+	}{outR, Stdout}, struct {
+		f      *os.File
+		stream byte
+	}{errR, Stderr})
+	s.streamExec(c, dec, enc, p, readers, inW, true)
+}
+
+func (s *server) startExec(opts runtime.ExecOpts, closeAfter []*os.File) (*os.Process, error) {
+	p, err := s.ctr.Exec(context.Background(), opts)
+	for _, f := range closeAfter {
+		f.Close()
+	}
+	return p, err
+}
+
+func (s *server) streamExec(c *net.UnixConn, dec *json.Decoder, enc *json.Encoder, p *os.Process, readers []struct {
+	f      *os.File
+	stream byte
+}, stdin *os.File, closeStdin bool) {
+	if err := enc.Encode(Response{Pid: p.Pid}); err != nil {
+		_ = p.Kill()
+	}
+	var wmu sync.Mutex
+	go func() {
+		_, _ = io.Copy(stdin, afterJSON(dec, c))
+		if closeStdin {
+			stdin.Close()
+		}
+	}()
+	var wg sync.WaitGroup
+	for _, r := range readers {
+		wg.Add(1)
+		go func(f *os.File, stream byte) {
+			defer wg.Done()
+			defer f.Close()
+			buf := make([]byte, 32*1024)
+			for {
+				n, err := f.Read(buf)
+				if n > 0 {
+					wmu.Lock()
+					_ = writeFrame(c, stream, buf[:n])
+					wmu.Unlock()
+				}
+				if err != nil {
+					return
+				}
+			}
+		}(r.f, r.stream)
+	}
+	st, err := p.Wait()
+	code := 255
+	if err == nil {
+		code = st.ExitCode()
+		if ws, ok := st.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+			code = 128 + int(ws.Signal())
+		}
+	}
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(2 * time.Second):
+	}
+	wmu.Lock()
+	_ = writeFrame(c, ExitFrame, []byte(strconv.Itoa(code)))
+	wmu.Unlock()
+	_ = c.CloseWrite()
+}
