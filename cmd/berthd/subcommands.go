@@ -6,5 +6,5 @@ import "github.com/spf13/cobra"
 // binary (the shim, the OCI runtime command line, the container init
 // stage). They are hidden from `berthd --help` where they are internal.
 func subcommands() []*cobra.Command {
-	return nil
+	return []*cobra.Command{runtimeCommand(), shimCommand()}
 }

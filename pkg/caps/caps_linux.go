@@ -150,7 +150,10 @@ func SetThread(s Sets) error {
 	}
 	for c := 0; c <= Last(); c++ {
 		if s.Ambient.Has(c) {
-			if err := unix.Prctl(unix.PR_CAP_AMBIENT, unix.PR_CAP_AMBIENT_RAISE, uintptr(c), 0, 0); err != nil {
+			// The kernel refuses a capability that is not also permitted
+			// and inheritable; runc skips those too, and specs (runc's
+			// own default) rely on it.
+			if err := unix.Prctl(unix.PR_CAP_AMBIENT, unix.PR_CAP_AMBIENT_RAISE, uintptr(c), 0, 0); err != nil && err != unix.EPERM {
 				return fmt.Errorf("raise ambient %s: %w", names[c], err)
 			}
 		}

@@ -276,10 +276,11 @@ func (r *Runtime) Create(ctx context.Context, o CreateOpts) (c *Container, retEr
 		// host uid 0 is unmapped in there and would have no privilege.
 		attr.Credential = &syscall.Credential{Uid: 0, Gid: 0}
 	}
+	resources := withDeviceAllows(spec)
 	p, err := spawn(ctx, spawnOpts{
 		stage: stageInit, attr: attr, join: joinEarly,
 		stdio: [3]*os.File{o.Stdin, o.Stdout, o.Stderr}, fifo: fifoFile, console: o.ConsoleSocket,
-		cfg: cfg, cgroup: cg, resources: spec.Linux.Resources,
+		cfg: cfg, cgroup: cg, resources: resources,
 	})
 	if p != nil {
 		child = p.proc
@@ -644,4 +645,23 @@ func hostID(maps []specs.LinuxIDMapping, id uint32) uint32 {
 		}
 	}
 	return 65534
+}
+
+// withDeviceAllows appends to the spec's device rules the nodes the
+// runtime itself always creates (and the spec's own devices), as runc
+// does: a spec that denies everything must still get a working /dev/null
+// and pty.
+func withDeviceAllows(spec *specs.Spec) *specs.LinuxResources {
+	r := spec.Linux.Resources
+	if r == nil || len(r.Devices) == 0 {
+		return r
+	}
+	out := *r
+	out.Devices = append([]specs.LinuxDeviceCgroup(nil), r.Devices...)
+	out.Devices = append(out.Devices, DefaultDeviceRules()[1:]...)
+	for _, d := range spec.Linux.Devices {
+		major, minor := d.Major, d.Minor
+		out.Devices = append(out.Devices, specs.LinuxDeviceCgroup{Allow: true, Type: d.Type, Major: &major, Minor: &minor, Access: "rwm"})
+	}
+	return &out
 }

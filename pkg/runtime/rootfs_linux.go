@@ -406,7 +406,7 @@ func finalizeRootfs(cfg *stageConfig) error {
 			continue
 		}
 		if st.IsDir() {
-			err = unix.Mount("tmpfs", p, "tmpfs", unix.MS_RDONLY, "size=0")
+			err = unix.Mount("tmpfs", p, "tmpfs", unix.MS_RDONLY, "")
 		} else {
 			err = unix.Mount("/dev/null", p, "", unix.MS_BIND, "")
 		}
