@@ -18,6 +18,7 @@ import (
 	"github.com/berthd/berth/daemon/config"
 	daemonevents "github.com/berthd/berth/daemon/events"
 	"github.com/berthd/berth/image"
+	berthnet "github.com/berthd/berth/network"
 	"github.com/berthd/berth/pkg/atomicfile"
 )
 
@@ -31,6 +32,7 @@ type Daemon struct {
 	start  time.Time
 
 	images     *image.Service
+	networks   *berthnet.Manager
 	containers *container.Store
 	// containerReleasers free what a removed container held.
 	containerReleasers []containerReleaser
@@ -55,6 +57,13 @@ func New(cfg *config.Config) (*Daemon, error) {
 	}
 	d := &Daemon{cfg: cfg, id: id, events: daemonevents.New(), lock: lock, start: time.Now()}
 	d.images = d.newImageService()
+	if d.networks, err = newNetworkManager(cfg, id); err != nil {
+		lock.Close()
+		return nil, err
+	}
+	// Bridges and netfilter are set up off the start path; network API
+	// calls wait for it, /_ping does not.
+	d.networks.Start()
 	if err := d.initContainers(); err != nil {
 		lock.Close()
 		return nil, err
@@ -168,6 +177,10 @@ func reloadAttributes(id string, c *config.Config) map[string]string {
 // Shutdown ends event subscriptions and releases the data-root lock.
 func (d *Daemon) Shutdown() {
 	d.events.Close()
+	if d.networks != nil {
+		// With live-restore the containers' NAT must outlive the daemon.
+		d.networks.Close(d.Config().LiveRestore)
+	}
 	if d.lock != nil {
 		d.lock.Close()
 	}

@@ -4,6 +4,7 @@ import (
 	"github.com/berthd/berth/api/router"
 	containerrouter "github.com/berthd/berth/api/router/container"
 	imagerouter "github.com/berthd/berth/api/router/image"
+	networkrouter "github.com/berthd/berth/api/router/network"
 	"github.com/berthd/berth/api/router/system"
 	"github.com/berthd/berth/daemon"
 )
@@ -15,5 +16,6 @@ func routers(d *daemon.Daemon) []router.Router {
 		system.New(d),
 		imagerouter.New(d),
 		containerrouter.New(d),
+		networkrouter.New(d),
 	}
 }

@@ -1,0 +1,171 @@
+package daemon
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"path/filepath"
+
+	"github.com/moby/moby/api/types/events"
+	"github.com/moby/moby/api/types/network"
+
+	networkrouter "github.com/berthd/berth/api/router/network"
+	"github.com/berthd/berth/daemon/config"
+	berthnet "github.com/berthd/berth/network"
+	"github.com/berthd/berth/network/ipam"
+	"github.com/berthd/berth/pkg/errdefs"
+	"github.com/berthd/berth/pkg/filters"
+)
+
+// netfilterTable names this daemon's nftables table: "berth" on the
+// default data-root, otherwise suffixed from the data-root so that test
+// daemons side by side never share (and flush) one table.
+func netfilterTable(cfg *config.Config) string {
+	if cfg.DataRoot == config.DefaultDataRoot {
+		return "berth"
+	}
+	h := sha256.Sum256([]byte(cfg.DataRoot))
+	return "berth-" + hex.EncodeToString(h[:4])
+}
+
+// newNetworkManager loads the network store; it is cheap (a few small
+// files). The bridge and netfilter setup run later, in the background, from
+// startNetworking.
+func newNetworkManager(cfg *config.Config, engineID string) (*berthnet.Manager, error) {
+	var pools []ipam.Pool
+	for _, p := range cfg.DefaultAddressPools {
+		pools = append(pools, ipam.Pool{Base: p.Base, Size: p.Size})
+	}
+	return berthnet.New(berthnet.Config{
+		Root:          filepath.Join(cfg.DataRoot, "network"),
+		EngineID:      engineID,
+		DefaultBridge: cfg.BridgeName,
+		BridgeIP:      cfg.BridgeIP,
+		FixedCIDR:     cfg.FixedCIDR,
+		FixedCIDRv6:   cfg.FixedCIDRv6,
+		EnableIPv6:    cfg.EnableIPv6,
+		MTU:           cfg.MTU,
+		IPTables:      config.BoolOr(cfg.EnableIPTables, true),
+		IPMasq:        config.BoolOr(cfg.EnableIPMasq, true),
+		ICC:           config.BoolOr(cfg.InterContainerComm, true),
+		UserlandProxy: config.BoolOr(cfg.UserlandProxy, true),
+		Pools:         pools,
+		Table:         netfilterTable(cfg),
+	})
+}
+
+// Networks is the network manager, for the container code: Join/Leave for
+// bridge networks, AttacherFor(ParseMode(...)) for every mode.
+func (d *Daemon) Networks() *berthnet.Manager { return d.networks }
+
+func (d *Daemon) logNetworkEvent(action events.Action, r *berthnet.Record) {
+	d.events.Log(events.NetworkEventType, action, events.Actor{
+		ID:         r.ID,
+		Attributes: map[string]string{"name": r.Name, "type": r.Driver},
+	})
+}
+
+func (d *Daemon) inspectNetwork(r *berthnet.Record, opts networkrouter.InspectOptions) network.Inspect {
+	out := network.Inspect{Network: r.Network(), Containers: r.Containers()}
+	if opts.WithStatus && r.Driver == berthnet.DriverBridge {
+		out.Status = d.networks.Status(r.ID)
+	}
+	return out
+}
+
+// NetworkList answers GET /networks.
+func (d *Daemon) NetworkList(ctx context.Context, f filters.Args) ([]network.Inspect, error) {
+	recs, err := d.networks.List(ctx, f)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]network.Inspect, 0, len(recs))
+	for _, r := range recs {
+		out = append(out, network.Inspect{Network: r.Network()})
+	}
+	return out, nil
+}
+
+// NetworkInspect answers GET /networks/{id}.
+func (d *Daemon) NetworkInspect(ctx context.Context, term string, opts networkrouter.InspectOptions) (network.Inspect, error) {
+	r, err := d.networks.Find(ctx, term)
+	if err != nil {
+		return network.Inspect{}, err
+	}
+	if opts.Scope != "" && opts.Scope != "local" {
+		return network.Inspect{}, errdefs.NotFoundf("network %s not found", term)
+	}
+	return d.inspectNetwork(r, opts), nil
+}
+
+// NetworkCreate answers POST /networks/create.
+func (d *Daemon) NetworkCreate(ctx context.Context, req network.CreateRequest) (network.CreateResponse, error) {
+	r, err := d.networks.Create(ctx, req)
+	if err != nil {
+		return network.CreateResponse{}, err
+	}
+	d.logNetworkEvent(events.ActionCreate, r)
+	return network.CreateResponse{ID: r.ID}, nil
+}
+
+// NetworkRemove answers DELETE /networks/{id}.
+func (d *Daemon) NetworkRemove(ctx context.Context, term string) error {
+	r, err := d.networks.Remove(ctx, term)
+	if err != nil {
+		return err
+	}
+	d.logNetworkEvent(events.ActionDestroy, r)
+	return nil
+}
+
+// NetworkConnect answers POST /networks/{id}/connect. Live connect needs
+// the container runtime's namespace, which is not wired yet: an unknown
+// container gets dockerd's error, a known one a clear 501.
+func (d *Daemon) NetworkConnect(ctx context.Context, term string, req network.ConnectRequest) error {
+	if _, err := d.networks.Find(ctx, term); err != nil {
+		return err
+	}
+	if _, err := d.containers.Get(req.Container); err != nil {
+		return err
+	}
+	return errdefs.NotImplemented(errNetworkConnectNotReady)
+}
+
+// NetworkDisconnect answers POST /networks/{id}/disconnect.
+func (d *Daemon) NetworkDisconnect(ctx context.Context, term string, req network.DisconnectRequest) error {
+	r, err := d.networks.Find(ctx, term)
+	if err != nil {
+		return err
+	}
+	if _, err := d.containers.Get(req.Container); err != nil {
+		if req.Force {
+			// dockerd's force disconnect removes a stale endpoint of a
+			// container that no longer exists.
+			for _, e := range r.Endpoints {
+				if e.ContainerID == req.Container || e.Name == req.Container {
+					return d.networks.Leave(ctx, r.ID, e.ContainerID)
+				}
+			}
+		}
+		return err
+	}
+	return errdefs.NotImplemented(errNetworkConnectNotReady)
+}
+
+var errNetworkConnectNotReady = errors.New("connecting a running container to a network is not supported yet")
+
+// NetworksPrune answers POST /networks/prune.
+func (d *Daemon) NetworksPrune(ctx context.Context, f filters.Args) (network.PruneReport, error) {
+	removed, err := d.networks.Prune(ctx, f)
+	rep := network.PruneReport{NetworksDeleted: []string{}}
+	for _, r := range removed {
+		rep.NetworksDeleted = append(rep.NetworksDeleted, r.Name)
+		d.logNetworkEvent(events.ActionDestroy, r)
+	}
+	if err != nil {
+		return rep, err
+	}
+	d.events.Log(events.NetworkEventType, events.ActionPrune, events.Actor{Attributes: map[string]string{"reclaimed": "0"}})
+	return rep, nil
+}

@@ -1,0 +1,221 @@
+package network
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/netip"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/berthd/berth/network/bridge"
+	"github.com/berthd/berth/pkg/errdefs"
+)
+
+// JoinOptions describe the container joining a network.
+type JoinOptions struct {
+	ContainerID string
+	// Name is the container's name without the leading slash; it and
+	// Aliases are what the embedded DNS answers for.
+	Name    string
+	Aliases []string
+	// IPv4 and IPv6 are static addresses (--ip, --ip6); zero means any.
+	IPv4, IPv6 netip.Addr
+	// MAC overrides the address derived from the IPv4 address.
+	MAC net.HardwareAddr
+	// NetnsPath or Pid names the container's network namespace.
+	NetnsPath string
+	Pid       int
+}
+
+// Join gives the container an endpoint on a bridge network: addresses from
+// IPAM, a veth pair with eth0 (eth1… for later networks) inside the
+// namespace, and its gateway routes. The endpoint is persisted so that a
+// restarted daemon knows it. On error nothing is kept.
+func (m *Manager) Join(ctx context.Context, term string, o JoinOptions) (*Endpoint, error) {
+	if err := m.waitReady(ctx); err != nil {
+		return nil, err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	r, err := m.findLocked(term)
+	if err != nil {
+		return nil, err
+	}
+	if r.Driver != DriverBridge {
+		return nil, errdefs.InvalidParameterf("network %s (driver %s) has no endpoints; use its mode instead", r.Name, r.Driver)
+	}
+	for _, e := range r.Endpoints {
+		if e.ContainerID == o.ContainerID {
+			return nil, errdefs.Forbidden(fmt.Errorf("endpoint with name %s already exists in network %s", o.Name, r.Name))
+		}
+	}
+	if o.IPv6.IsValid() && !r.EnableIPv6 {
+		return nil, errdefs.InvalidParameterf("invalid IPv6 address %s: network %s does not have IPv6 enabled", o.IPv6, r.Name)
+	}
+	epID := newID()
+	ep := &Endpoint{ID: epID, NetworkID: r.ID, ContainerID: o.ContainerID, Name: o.Name, Aliases: slices.Clone(o.Aliases),
+		NetnsPath: o.NetnsPath}
+	release := func() { m.ipam.ReleaseOwner(r.ID, epID) }
+	for _, s := range m.ipam.Subnets(r.ID) {
+		want := o.IPv4
+		if s.Is6() {
+			want = o.IPv6
+		}
+		if (s.Is6() && ep.IPv6.IsValid()) || (!s.Is6() && ep.IPv4.IsValid()) {
+			continue
+		}
+		if want.IsValid() && !s.Prefix.Contains(want) {
+			continue
+		}
+		p, err := m.ipam.RequestAddress(r.ID, s.Is6(), want, epID)
+		if err != nil {
+			release()
+			return nil, err
+		}
+		if s.Is6() {
+			ep.IPv6, ep.Gateway6 = p, s.Gateway
+		} else {
+			ep.IPv4, ep.Gateway4 = p, s.Gateway
+		}
+	}
+	if o.IPv4.IsValid() && ep.IPv4.Addr() != o.IPv4 || o.IPv6.IsValid() && ep.IPv6.Addr() != o.IPv6 {
+		release()
+		return nil, errdefs.InvalidParameterf("Invalid address: It does not belong to any of this network's subnets")
+	}
+	if r.Internal {
+		// An internal network has no way out, so no default route.
+		ep.Gateway4, ep.Gateway6 = netip.Addr{}, netip.Addr{}
+	}
+	ep.MAC = o.MAC
+	if len(ep.MAC) == 0 {
+		a := ep.IPv4.Addr()
+		if !a.IsValid() {
+			a = ep.IPv6.Addr()
+		}
+		ep.MAC = bridge.MACFromIP(a)
+	}
+	ep.MTU, _ = strconv.Atoi(r.Options[OptMTU])
+	if ep.MTU == 0 {
+		ep.MTU = m.cfg.MTU
+	}
+	ep.HostIface = "veth" + epID[:7]
+	v := bridge.Veth{HostName: ep.HostIface, Bridge: r.Bridge, NetnsPath: o.NetnsPath, Pid: o.Pid,
+		IfName: m.nextIfNameLocked(o.ContainerID), MTU: ep.MTU, MAC: ep.MAC,
+		Gateway4: ep.Gateway4, Gateway6: ep.Gateway6, Hairpin: !m.cfg.UserlandProxy}
+	for _, p := range []netip.Prefix{ep.IPv4, ep.IPv6} {
+		if p.IsValid() {
+			v.Addrs = append(v.Addrs, p)
+		}
+	}
+	if m.containerEndpointCountLocked(o.ContainerID) > 0 {
+		// Only the first network gives the default route, as with dockerd's
+		// default gateway priority.
+		v.Gateway4, v.Gateway6 = netip.Addr{}, netip.Addr{}
+	}
+	if err := bridge.Attach(v); err != nil {
+		release()
+		return nil, errdefs.System(fmt.Errorf("failed to set up container networking: %w", err))
+	}
+	r.Endpoints[epID] = ep
+	if err := m.persistLocked(r); err != nil {
+		delete(r.Endpoints, epID)
+		bridge.Detach(ep.HostIface)
+		release()
+		return nil, err
+	}
+	c := *ep
+	return &c, nil
+}
+
+func (m *Manager) containerEndpointCountLocked(containerID string) int {
+	n := 0
+	for _, r := range m.nets {
+		for _, e := range r.Endpoints {
+			if e.ContainerID == containerID {
+				n++
+			}
+		}
+	}
+	return n
+}
+
+func (m *Manager) nextIfNameLocked(containerID string) string {
+	return "eth" + strconv.Itoa(m.containerEndpointCountLocked(containerID))
+}
+
+// Leave removes the container's endpoint from a network: the veth pair, its
+// addresses and the record. Leaving a network the container is not on is
+// not an error, so cleanup can repeat.
+func (m *Manager) Leave(ctx context.Context, term, containerID string) error {
+	m.waitReady(ctx)
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	r, err := m.findLocked(term)
+	if err != nil {
+		return err
+	}
+	for id, e := range r.Endpoints {
+		if e.ContainerID != containerID {
+			continue
+		}
+		if err := bridge.Detach(e.HostIface); err != nil {
+			return err
+		}
+		if _, err := m.ipam.ReleaseOwner(r.ID, id); err != nil {
+			return err
+		}
+		delete(r.Endpoints, id)
+		return m.persistLocked(r)
+	}
+	return nil
+}
+
+// Resolve answers the embedded DNS for a container: the addresses of every
+// endpoint named name (container name, alias, or short ID) on the
+// user-defined networks the asking container shares with it. The default
+// bridge has no name resolution, as in dockerd.
+func (m *Manager) Resolve(containerID, name string) []netip.Addr {
+	name = strings.TrimSuffix(strings.ToLower(name), ".")
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	var out []netip.Addr
+	for _, r := range m.nets {
+		if r.Predefined {
+			continue
+		}
+		member := false
+		for _, e := range r.Endpoints {
+			if e.ContainerID == containerID {
+				member = true
+			}
+		}
+		if !member {
+			continue
+		}
+		for _, e := range r.Endpoints {
+			if !endpointAnswers(e, name) {
+				continue
+			}
+			for _, p := range []netip.Prefix{e.IPv4, e.IPv6} {
+				if p.IsValid() {
+					out = append(out, p.Addr())
+				}
+			}
+		}
+	}
+	return out
+}
+
+func endpointAnswers(e *Endpoint, name string) bool {
+	if strings.EqualFold(e.Name, name) || len(e.ContainerID) >= 12 && strings.EqualFold(e.ContainerID[:12], name) {
+		return true
+	}
+	for _, a := range e.Aliases {
+		if strings.EqualFold(a, name) {
+			return true
+		}
+	}
+	return false
+}

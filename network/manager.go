@@ -1,0 +1,397 @@
+package network
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/moby/moby/api/types/network"
+	"github.com/sirupsen/logrus"
+
+	"github.com/berthd/berth/network/bridge"
+	"github.com/berthd/berth/network/firewall"
+	"github.com/berthd/berth/network/ipam"
+	"github.com/berthd/berth/pkg/atomicfile"
+	"github.com/berthd/berth/pkg/errdefs"
+)
+
+// Config is what the manager needs from the daemon configuration.
+type Config struct {
+	// Root holds the network store (DATA_ROOT/network).
+	Root     string
+	EngineID string
+	// DefaultBridge is --bridge; "none" means no default bridge network.
+	DefaultBridge string
+	BridgeIP      string // --bip
+	FixedCIDR     string
+	FixedCIDRv6   string
+	EnableIPv6    bool
+	MTU           int
+	IPTables      bool
+	IPMasq        bool
+	ICC           bool
+	UserlandProxy bool
+	// Pools are default-address-pools, IPv4 and IPv6 mixed; empty means
+	// dockerd's built-in ones.
+	Pools []ipam.Pool
+	// Table is berth's nftables table for this daemon.
+	Table string
+}
+
+// Manager owns the networks of one daemon.
+type Manager struct {
+	cfg  Config
+	ipam *ipam.Allocator
+	fw   *firewall.Firewall // nil with --iptables=false
+
+	mu   sync.RWMutex
+	nets map[string]*Record
+
+	ready   chan struct{}
+	initErr error
+	start   sync.Once
+}
+
+// New loads the network store. It does no netlink or netfilter work, so
+// daemon start stays fast; Start does that in the background.
+func New(cfg Config) (*Manager, error) {
+	if cfg.Table == "" {
+		cfg.Table = "berth"
+	}
+	if err := os.MkdirAll(filepath.Join(cfg.Root, "networks"), 0o700); err != nil {
+		return nil, err
+	}
+	var pools4, pools6 []ipam.Pool
+	for _, p := range cfg.Pools {
+		if p.Base.Addr().Is6() {
+			pools6 = append(pools6, p)
+		} else {
+			pools4 = append(pools4, p)
+		}
+	}
+	if len(pools4) == 0 {
+		pools4 = ipam.DefaultPools()
+	}
+	if len(pools6) == 0 {
+		pools6 = []ipam.Pool{ipam.DefaultV6Pool(cfg.EngineID)}
+	}
+	alloc, err := ipam.Open(filepath.Join(cfg.Root, "ipam.json"), pools4, pools6)
+	if err != nil {
+		return nil, err
+	}
+	alloc.HostConflict = bridge.HostConflict
+	m := &Manager{cfg: cfg, ipam: alloc, nets: map[string]*Record{}, ready: make(chan struct{})}
+	if cfg.IPTables {
+		m.fw = firewall.New(cfg.Table)
+	}
+	entries, err := os.ReadDir(filepath.Join(cfg.Root, "networks"))
+	if err != nil {
+		return nil, err
+	}
+	for _, e := range entries {
+		if !strings.HasSuffix(e.Name(), ".json") {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join(cfg.Root, "networks", e.Name()))
+		if err != nil {
+			return nil, err
+		}
+		r := &Record{}
+		if err := json.Unmarshal(b, r); err != nil {
+			logrus.WithError(err).WithField("file", e.Name()).Warn("skipping unreadable network record")
+			continue
+		}
+		if r.Endpoints == nil {
+			r.Endpoints = map[string]*Endpoint{}
+		}
+		m.nets[r.ID] = r
+	}
+	m.addPredefined()
+	return m, nil
+}
+
+// predefinedID derives a predefined network's ID from the engine ID: stable
+// across restarts without writing anything at start.
+func predefinedID(engineID, name string) string {
+	h := sha256.Sum256([]byte("berth-network:" + engineID + ":" + name))
+	return hex.EncodeToString(h[:])
+}
+
+func (m *Manager) addPredefined() {
+	created := time.Now()
+	if fi, err := os.Stat(m.cfg.Root); err == nil {
+		created = fi.ModTime()
+	}
+	mk := func(name, driver string) *Record {
+		id := predefinedID(m.cfg.EngineID, name)
+		if r, ok := m.nets[id]; ok {
+			return r
+		}
+		r := &Record{ID: id, Name: name, Driver: driver, Created: created, EnableIPv4: true,
+			IPAMDriver: "default", Predefined: true, Endpoints: map[string]*Endpoint{}}
+		m.nets[id] = r
+		return r
+	}
+	mk(NameHost, DriverHost)
+	none := mk(NameNone, DriverNull)
+	none.EnableIPv4 = false
+	bridgeID := predefinedID(m.cfg.EngineID, NameBridge)
+	if m.cfg.DefaultBridge == "none" || m.cfg.DefaultBridge == "" {
+		delete(m.nets, bridgeID)
+		return
+	}
+	br := mk(NameBridge, DriverBridge)
+	br.Bridge = m.cfg.DefaultBridge
+	br.EnableIPv6 = m.cfg.EnableIPv6
+	mtu := m.cfg.MTU
+	if mtu == 0 {
+		mtu = 1500
+	}
+	br.Options = map[string]string{
+		OptDefaultBridge: "true",
+		OptEnableICC:     strconv.FormatBool(m.cfg.ICC),
+		OptEnableIPMasq:  strconv.FormatBool(m.cfg.IPMasq),
+		OptHostBindingV4: "0.0.0.0",
+		OptBridgeName:    m.cfg.DefaultBridge,
+		OptMTU:           strconv.Itoa(mtu),
+	}
+	// Until Start has allocated it, the default bridge shows the subnet
+	// it had last time (from IPAM's persisted state).
+	br.IPAMConfig = ipamConfigFor(m.ipam.Subnets(bridgeID), nil)
+}
+
+// Start does the slow setup in the background: clear what a crashed run
+// left in netfilter, create the default bridge, make sure every bridge
+// network's device and rules exist. API calls about networks wait for it;
+// nothing else does.
+func (m *Manager) Start() {
+	m.start.Do(func() {
+		go func() {
+			defer close(m.ready)
+			m.initErr = m.init()
+			if m.initErr != nil {
+				logrus.WithError(m.initErr).Error("network setup failed")
+			}
+		}()
+	})
+}
+
+// Ready waits for Start's work (at most until ctx ends).
+func (m *Manager) Ready(ctx context.Context) error {
+	m.Start()
+	select {
+	case <-m.ready:
+		return m.initErr
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (m *Manager) init() error {
+	if m.fw != nil {
+		// A daemon killed -9 left its table; start from nothing.
+		if err := firewall.DeleteTable(m.cfg.Table); err != nil {
+			return fmt.Errorf("clear nftables table %s: %w", m.cfg.Table, err)
+		}
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var errs []error
+	if br, ok := m.nets[predefinedID(m.cfg.EngineID, NameBridge)]; ok {
+		if err := m.setupDefaultBridge(br); err != nil {
+			errs = append(errs, fmt.Errorf("default bridge %s: %w", br.Bridge, err))
+		}
+	}
+	// Drop IPAM state of networks whose record is gone (a crash between
+	// the two writes).
+	for _, id := range m.ipam.Networks() {
+		if _, ok := m.nets[id]; !ok {
+			m.ipam.RemoveNetwork(id)
+		}
+	}
+	for _, r := range m.sortedLocked() {
+		if r.Driver != DriverBridge || (r.Predefined && r.Name == NameBridge) {
+			continue
+		}
+		if err := m.ensureBridgeLocked(r); err != nil {
+			errs = append(errs, fmt.Errorf("network %s: %w", r.Name, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func (m *Manager) setupDefaultBridge(r *Record) error {
+	if len(m.ipam.Subnets(r.ID)) == 0 {
+		var reqs []ipam.Request
+		if m.cfg.BridgeIP != "" {
+			bip, err := netip.ParsePrefix(m.cfg.BridgeIP)
+			if err != nil {
+				return err
+			}
+			req := ipam.Request{Subnet: bip.Masked(), Gateway: bip.Addr()}
+			if m.cfg.FixedCIDR != "" {
+				fc, err := netip.ParsePrefix(m.cfg.FixedCIDR)
+				if err != nil {
+					return err
+				}
+				req.IPRange = fc.Masked()
+			}
+			reqs = append(reqs, req)
+		} else if m.cfg.FixedCIDR != "" {
+			fc, err := netip.ParsePrefix(m.cfg.FixedCIDR)
+			if err != nil {
+				return err
+			}
+			reqs = append(reqs, ipam.Request{Subnet: fc.Masked()})
+		}
+		if m.cfg.EnableIPv6 && m.cfg.FixedCIDRv6 != "" {
+			p, err := netip.ParsePrefix(m.cfg.FixedCIDRv6)
+			if err != nil {
+				return err
+			}
+			reqs = append(reqs, ipam.Request{Subnet: p.Masked()})
+		}
+		if _, err := m.ipam.AddNetwork(r.ID, reqs, true, m.cfg.EnableIPv6); err != nil {
+			return err
+		}
+	}
+	r.IPAMConfig = ipamConfigFor(m.ipam.Subnets(r.ID), nil)
+	if err := m.ensureBridgeLocked(r); err != nil {
+		return err
+	}
+	if !m.cfg.UserlandProxy {
+		if err := bridge.SetRouteLocalnet(r.Bridge, true); err != nil {
+			logrus.WithError(err).Warn("cannot enable route_localnet on the default bridge")
+		}
+	}
+	return nil
+}
+
+// ensureBridgeLocked creates the network's bridge if missing and programs
+// its rules.
+func (m *Manager) ensureBridgeLocked(r *Record) error {
+	subs := m.ipam.Subnets(r.ID)
+	var addrs []netip.Prefix
+	for _, s := range subs {
+		if s.Gateway.IsValid() {
+			addrs = append(addrs, netip.PrefixFrom(s.Gateway, s.Prefix.Bits()))
+		}
+	}
+	mtu, _ := strconv.Atoi(r.Options[OptMTU])
+	if mtu == 0 {
+		mtu = m.cfg.MTU
+	}
+	if err := bridge.Ensure(bridge.Config{Name: r.Bridge, MTU: mtu, Addrs: addrs}); err != nil {
+		return err
+	}
+	if m.fw == nil {
+		return nil
+	}
+	return m.fw.SetNetwork(m.firewallNetwork(r, subs))
+}
+
+func (m *Manager) firewallNetwork(r *Record, subs []ipam.Subnet) firewall.Network {
+	n := firewall.Network{ID: r.ID, Bridge: r.Bridge, Internal: r.Internal, ICC: true, Masquerade: m.cfg.IPMasq}
+	if v, ok := r.Options[OptEnableICC]; ok {
+		n.ICC, _ = strconv.ParseBool(v)
+	}
+	if v, ok := r.Options[OptEnableIPMasq]; ok {
+		b, _ := strconv.ParseBool(v)
+		n.Masquerade = n.Masquerade && b
+	}
+	for _, s := range subs {
+		n.Subnets = append(n.Subnets, s.Prefix)
+	}
+	return n
+}
+
+// ipamConfigFor renders allocated subnets as inspect's IPAM.Config,
+// keeping the ip-range and aux addresses the user asked for.
+func ipamConfigFor(subs []ipam.Subnet, requested []network.IPAMConfig) []network.IPAMConfig {
+	out := make([]network.IPAMConfig, 0, len(subs))
+	for _, s := range subs {
+		c := network.IPAMConfig{Subnet: s.Prefix, IPRange: s.IPRange, Gateway: s.Gateway}
+		for _, rq := range requested {
+			if rq.Subnet == s.Prefix && len(rq.AuxAddress) > 0 {
+				c.AuxAddress = rq.AuxAddress
+			}
+		}
+		out = append(out, c)
+	}
+	return out
+}
+
+func (m *Manager) sortedLocked() []*Record {
+	out := make([]*Record, 0, len(m.nets))
+	for _, r := range m.nets {
+		out = append(out, r)
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Created.Equal(out[j].Created) {
+			return out[i].Name < out[j].Name
+		}
+		return out[i].Created.Before(out[j].Created)
+	})
+	return out
+}
+
+func (m *Manager) persistLocked(r *Record) error {
+	if r.Predefined {
+		// Predefined networks are rebuilt from configuration; only their
+		// endpoints need saving, once containers exist.
+		if len(r.Endpoints) == 0 {
+			os.Remove(filepath.Join(m.cfg.Root, "networks", r.ID+".json"))
+			return nil
+		}
+	}
+	b, err := json.Marshal(r)
+	if err != nil {
+		return err
+	}
+	return atomicfile.WriteFile(filepath.Join(m.cfg.Root, "networks", r.ID+".json"), b, 0o600)
+}
+
+// Close removes berth's netfilter table, unless containers are meant to
+// keep running (live-restore), in which case their NAT must survive too.
+func (m *Manager) Close(keepRules bool) {
+	select {
+	case <-m.ready:
+	case <-time.After(5 * time.Second):
+	}
+	if m.fw != nil && !keepRules {
+		if err := m.fw.Remove(); err != nil {
+			logrus.WithError(err).Warn("removing nftables table")
+		}
+	}
+}
+
+// FirewallBackend names what programs netfilter, for `docker info`.
+func (m *Manager) FirewallBackend() string {
+	if m.fw == nil {
+		return ""
+	}
+	return "nftables"
+}
+
+func newID() string {
+	b := make([]byte, 32)
+	rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// errNoSuchNetwork is dockerd's not-found message.
+func errNoSuchNetwork(term string) error {
+	return errdefs.NotFoundf("network %s not found", term)
+}

@@ -1,0 +1,152 @@
+package network
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"strings"
+
+	"github.com/moby/moby/api/types/network"
+)
+
+// ValidateIPAMConfig checks a create request's IPAM configuration the way
+// dockerd does (API 1.44+), collecting every problem into one message:
+// "invalid network config:\n…". IPv6 entries are ignored unless IPv6 is on.
+func ValidateIPAMConfig(cfgs []network.IPAMConfig, enableIPv6 bool) error {
+	var errs []error
+	for _, cfg := range cfgs {
+		fam := 4
+		if cfg.Subnet.Addr().Is6() {
+			fam = 6
+		}
+		if !enableIPv6 && fam == 6 {
+			continue
+		}
+		if cfg.Subnet != cfg.Subnet.Masked() {
+			errs = append(errs, fmt.Errorf("invalid subnet %s: it should be %s", cfg.Subnet, cfg.Subnet.Masked()))
+		}
+		if cfg.IPRange.IsValid() {
+			rf := 4
+			if cfg.IPRange.Addr().Is6() {
+				rf = 6
+			}
+			switch {
+			case rf != fam:
+				errs = append(errs, fmt.Errorf("invalid ip-range %s: parent subnet is an IPv%d block", cfg.IPRange, fam))
+			default:
+				if cfg.IPRange.Bits() < cfg.Subnet.Bits() {
+					errs = append(errs, fmt.Errorf("invalid ip-range %s: CIDR block is bigger than its parent subnet %s", cfg.IPRange, cfg.Subnet))
+				}
+				if cfg.IPRange != cfg.IPRange.Masked() {
+					errs = append(errs, fmt.Errorf("invalid ip-range %s: it should be %s", cfg.IPRange, cfg.IPRange.Masked()))
+				}
+				if !cfg.Subnet.Overlaps(cfg.IPRange) {
+					errs = append(errs, fmt.Errorf("invalid ip-range %s: parent subnet %s doesn't contain ip-range", cfg.IPRange, cfg.Subnet))
+				}
+			}
+		}
+		if err := validateAddress(cfg.Gateway, cfg.Subnet, fam); err != nil {
+			errs = append(errs, fmt.Errorf("invalid gateway %s: %w", cfg.Gateway, err))
+		}
+		for name, aux := range cfg.AuxAddress {
+			if err := validateAddress(aux, cfg.Subnet, fam); err != nil {
+				errs = append(errs, fmt.Errorf("invalid auxiliary address %s: %w", name, err))
+			}
+		}
+	}
+	return joinInvalid(errs)
+}
+
+func validateAddress(a netip.Addr, subnet netip.Prefix, fam int) error {
+	if !a.IsValid() {
+		return nil
+	}
+	af := 4
+	if a.Is6() {
+		af = 6
+	}
+	if af != fam {
+		return fmt.Errorf("parent subnet is an IPv%d block", fam)
+	}
+	if !subnet.Contains(a) {
+		return fmt.Errorf("parent subnet %s doesn't contain this address", subnet)
+	}
+	return nil
+}
+
+// joinInvalid formats errors as dockerd's multierror does: one error
+// alone, several as a "* " list.
+func joinInvalid(errs []error) error {
+	switch len(errs) {
+	case 0:
+		return nil
+	case 1:
+		return fmt.Errorf("invalid network config:\n%s", strings.TrimSpace(errs[0].Error()))
+	}
+	parts := make([]string, len(errs))
+	for i, e := range errs {
+		parts[i] = strings.ReplaceAll(e.Error(), "\n", "\n\t")
+	}
+	return errors.New("invalid network config:\n* " + strings.Join(parts, "\n* "))
+}
+
+// RawIPAMConfig is one IPAM config entry with its addresses still as the
+// client sent them. The API layer decodes into it so that a malformed
+// address gets dockerd's "invalid network config" message rather than a
+// JSON decoding error; ParseIPAMConfig turns it into the official type.
+type RawIPAMConfig struct {
+	Subnet     string            `json:"Subnet,omitempty"`
+	IPRange    string            `json:"IPRange,omitempty"`
+	Gateway    string            `json:"Gateway,omitempty"`
+	AuxAddress map[string]string `json:"AuxiliaryAddresses,omitempty"`
+}
+
+// ParseIPAMConfig converts raw entries, reporting every malformed value
+// with dockerd's wording.
+func ParseIPAMConfig(raw []RawIPAMConfig) ([]network.IPAMConfig, error) {
+	var errs []error
+	out := make([]network.IPAMConfig, 0, len(raw))
+	for _, r := range raw {
+		var c network.IPAMConfig
+		if r.Subnet != "" {
+			p, err := netip.ParsePrefix(r.Subnet)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("invalid subnet %s: invalid CIDR block notation", r.Subnet))
+				continue
+			}
+			c.Subnet = netip.PrefixFrom(p.Addr().Unmap(), p.Bits())
+		}
+		if r.IPRange != "" {
+			p, err := netip.ParsePrefix(r.IPRange)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("invalid ip-range %s: invalid CIDR block notation", r.IPRange))
+			} else {
+				c.IPRange = netip.PrefixFrom(p.Addr().Unmap(), p.Bits())
+			}
+		}
+		if r.Gateway != "" {
+			a, err := netip.ParseAddr(r.Gateway)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("invalid gateway %s: invalid address", r.Gateway))
+			} else {
+				c.Gateway = a.Unmap()
+			}
+		}
+		for name, s := range r.AuxAddress {
+			a, err := netip.ParseAddr(s)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("invalid auxiliary address %s: invalid address", name))
+				continue
+			}
+			if c.AuxAddress == nil {
+				c.AuxAddress = map[string]netip.Addr{}
+			}
+			c.AuxAddress[name] = a.Unmap()
+		}
+		out = append(out, c)
+	}
+	if err := joinInvalid(errs); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
