@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strconv"
 	"sync"
 
 	"golang.org/x/sys/unix"
@@ -16,6 +17,9 @@ const seals = unix.F_SEAL_SEAL | unix.F_SEAL_SHRINK | unix.F_SEAL_GROW | unix.F_
 // that was itself executed from such a copy (the shim) reuses it without
 // copying again.
 var sealedExe = sync.OnceValues(func() (*os.File, error) {
+	if f := inheritedSealedExe(); f != nil {
+		return f, nil
+	}
 	self, err := os.Open("/proc/self/exe")
 	if err != nil {
 		return nil, err
@@ -45,3 +49,33 @@ var sealedExe = sync.OnceValues(func() (*os.File, error) {
 // SealedExecutable returns the sealed copy of the running binary, for
 // callers (the daemon starting a shim) that want their children to run it.
 func SealedExecutable() (*os.File, error) { return sealedExe() }
+
+// EnvSealedExeFd names the descriptor of a sealed copy handed down by the
+// parent (the daemon to its shims), so that a shim can run from the
+// on-disk binary, whose pages it shares with the daemon and every other
+// shim, and still start init stages only from the sealed copy.
+const EnvSealedExeFd = "_BERTH_SEALED_EXE_FD"
+
+func inheritedSealedExe() *os.File {
+	v := os.Getenv(EnvSealedExeFd)
+	if v == "" {
+		return nil
+	}
+	os.Unsetenv(EnvSealedExeFd)
+	fd, err := strconv.Atoi(v)
+	if err != nil || fd < 3 {
+		return nil
+	}
+	// Trust it only if it really is sealed against writes.
+	if s, err := unix.FcntlInt(uintptr(fd), unix.F_GET_SEALS, 0); err != nil || s&seals != seals {
+		return nil
+	}
+	// Move it out of the low numbers: spawn lays the stage's descriptors
+	// out over 0..6 before the kernel resolves /proc/self/fd/N.
+	high, err := unix.FcntlInt(uintptr(fd), unix.F_DUPFD_CLOEXEC, 64)
+	if err != nil {
+		return nil
+	}
+	unix.Close(fd)
+	return os.NewFile(uintptr(high), "memfd:berthd-init")
+}

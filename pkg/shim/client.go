@@ -67,8 +67,14 @@ func Launch(ctx context.Context, o LaunchOpts) (pid int, err error) {
 		return 0, err
 	}
 	defer r.Close()
-	p, err := os.StartProcess(fmt.Sprintf("/proc/self/fd/%d", exe.Fd()), append([]string{"berthd"}, o.Args...), &os.ProcAttr{
-		Dir: o.Dir, Env: o.Env, Files: []*os.File{devnull, devnull, logf, w},
+	// The shim itself runs from the binary on disk: its code pages are
+	// then page cache shared with the daemon and every other shim. It is
+	// never inside a container's namespaces, so a container cannot reach
+	// it through /proc; the stages it starts run from the sealed copy it
+	// inherits as fd 4.
+	env := append(append([]string(nil), o.Env...), runtime.EnvSealedExeFd+"=4")
+	p, err := os.StartProcess("/proc/self/exe", append([]string{"berthd"}, o.Args...), &os.ProcAttr{
+		Dir: o.Dir, Env: env, Files: []*os.File{devnull, devnull, logf, w, exe},
 		Sys: &syscall.SysProcAttr{Setsid: true},
 	})
 	w.Close()

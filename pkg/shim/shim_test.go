@@ -63,7 +63,7 @@ func launchOpts(dir string, cfg shim.Config) shim.LaunchOpts {
 
 // launch starts a shim for the bundle and registers the cleanup that
 // kills whatever is left.
-func launch(t *testing.T, b *bundletest.Bundle, mod func(*shim.Config)) (*shim.Client, string) {
+func launch(t testing.TB, b *bundletest.Bundle, mod func(*shim.Config)) (*shim.Client, string) {
 	t.Helper()
 	dir := t.TempDir()
 	cfg := shim.Config{
@@ -84,7 +84,7 @@ func launch(t *testing.T, b *bundletest.Bundle, mod func(*shim.Config)) (*shim.C
 	return c, dir
 }
 
-func cleanup(t *testing.T, c *shim.Client, dir string, pid int) {
+func cleanup(t testing.TB, c *shim.Client, dir string, pid int) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if _, err := shim.ReadExit(dir); err != nil {
