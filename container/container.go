@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/network"
 
 	"github.com/berthd/berth/pkg/atomicfile"
 )
@@ -58,6 +59,9 @@ type Container struct {
 
 	MountPoints     map[string]*container.MountPoint
 	NetworkSettings *container.NetworkSettings `json:",omitempty"`
+	// NetworkConfig is the create request's NetworkingConfig: aliases,
+	// static addresses and further networks to join at start.
+	NetworkConfig *network.NetworkingConfig `json:",omitempty"`
 
 	// root is DATA_ROOT/containers/<id>.
 	root string
@@ -125,4 +129,18 @@ func Load(dir string) (*Container, error) {
 		c.State = &State{}
 	}
 	return c, nil
+}
+
+// PrimaryIP is the IPv4 address of the container's first network, "" when
+// it has none (host, none, not running).
+func (c *Container) PrimaryIP() string {
+	if c.NetworkSettings == nil {
+		return ""
+	}
+	for _, ep := range c.NetworkSettings.Networks {
+		if ep != nil && ep.IPAddress.IsValid() {
+			return ep.IPAddress.String()
+		}
+	}
+	return ""
 }

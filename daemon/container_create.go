@@ -75,6 +75,7 @@ func (d *Daemon) ContainerCreate(ctx context.Context, p backend.ContainerCreateC
 	c.Name = name
 	c.Config = &cfg
 	c.HostConfig = p.HostConfig
+	c.NetworkConfig = p.NetworkingConfig
 	c.Image = img.ID
 	c.ImageName = p.Config.Image
 	c.Path, c.Args = commandOf(&cfg)

@@ -1,19 +1,219 @@
 package daemon
 
 import (
+	"context"
+	"errors"
+	"strconv"
+	"time"
+
+	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/events"
 	"golang.org/x/sys/unix"
 
 	ctr "github.com/berthd/berth/container"
 	"github.com/berthd/berth/pkg/errdefs"
+	"github.com/berthd/berth/pkg/signal"
 )
 
-// killContainer delivers sig to c's process through the runtime.
+func itoa(n int) string { return strconv.Itoa(n) }
+
+// defaultStopTimeout is how long stop waits before SIGKILL.
+const defaultStopTimeout = 10
+
+// killContainer delivers sig to c's init process through its shim.
 func (d *Daemon) killContainer(c *ctr.Container, sig unix.Signal) error {
 	c.Lock()
 	running := c.State.Running
+	paused := c.State.Paused
 	c.Unlock()
 	if !running {
 		return errdefs.Conflictf("Container %s is not running", c.ID)
 	}
-	return errdefs.NotImplemented(errNoRuntime)
+	client := d.shimFor(c)
+	if err := client.Kill(context.Background(), sig, false); err != nil {
+		return errdefs.System(err)
+	}
+	// A frozen process cannot act on a signal; SIGKILL must still work,
+	// so thaw it after.
+	if paused && sig == unix.SIGKILL {
+		client.Resume(context.Background())
+	}
+	return nil
+}
+
+// ContainerKill answers POST /containers/{id}/kill.
+func (d *Daemon) ContainerKill(ctx context.Context, ref, sigName string) error {
+	c, err := d.containers.Get(ref)
+	if err != nil {
+		return err
+	}
+	sig := unix.SIGKILL
+	if sigName != "" {
+		if sig, err = signal.Parse(sigName); err != nil {
+			return errdefs.InvalidParameter(err)
+		}
+	}
+	c.Lock()
+	running := c.State.Running && !c.State.Restarting
+	c.Unlock()
+	if !running {
+		return errdefs.Conflictf("cannot kill container: %s: container %s is not running", ref, c.ID)
+	}
+	if sig == unix.SIGKILL || sig == unix.SIGTERM || sig == unix.SIGINT {
+		// A kill the user asked for is not a failure to restart from,
+		// unless the policy says always.
+		l := d.liveState(c)
+		l.mu.Lock()
+		l.stopping = !c.HostConfig.RestartPolicy.IsAlways() && !c.HostConfig.RestartPolicy.IsUnlessStopped()
+		l.mu.Unlock()
+	}
+	d.logContainerEvent(c, events.ActionKill, map[string]string{"signal": strconv.Itoa(int(sig))})
+	return d.killContainer(c, sig)
+}
+
+// ContainerStop answers POST /containers/{id}/stop: the stop signal, then
+// SIGKILL after the timeout (?t=, else the container's StopTimeout, else 10 s).
+func (d *Daemon) ContainerStop(ctx context.Context, ref string, sigName string, timeout *int) error {
+	c, err := d.containers.Get(ref)
+	if err != nil {
+		return err
+	}
+	c.Lock()
+	if !c.State.Running {
+		c.Unlock()
+		return notModified{errors.New("container already stopped")}
+	}
+	c.HasBeenManuallyStopped = true
+	c.Save()
+	c.Unlock()
+	return d.stopContainer(ctx, c, sigName, timeout)
+}
+
+func (d *Daemon) stopContainer(ctx context.Context, c *ctr.Container, sigName string, timeout *int) error {
+	c.Lock()
+	stopSig := c.Config.StopSignal
+	t := defaultStopTimeout
+	if c.Config.StopTimeout != nil {
+		t = *c.Config.StopTimeout
+	}
+	restarting := c.State.Restarting
+	c.Unlock()
+	if sigName != "" {
+		stopSig = sigName
+	}
+	if timeout != nil {
+		t = *timeout
+	}
+	sig := unix.SIGTERM
+	if stopSig != "" {
+		s, err := signal.Parse(stopSig)
+		if err != nil {
+			return errdefs.InvalidParameter(err)
+		}
+		sig = s
+	}
+	l := d.liveState(c)
+	l.mu.Lock()
+	l.stopping = true
+	l.mu.Unlock()
+	c.Lock()
+	wait := c.State.Wait(context.Background(), container.WaitConditionNotRunning)
+	c.Unlock()
+	if restarting {
+		// Between two runs: the restart loop sees `stopping` and stays down.
+		c.Lock()
+		c.State.SetStopped(c.State.ExitCode, false)
+		c.Save()
+		c.Unlock()
+		d.logContainerEvent(c, events.ActionStop, nil)
+		return nil
+	}
+	d.logContainerEvent(c, events.ActionKill, map[string]string{"signal": strconv.Itoa(int(sig))})
+	if err := d.killContainer(c, sig); err != nil && !errdefs.Is(err, errdefs.Conflict) {
+		return err
+	}
+	if t < 0 {
+		<-wait
+	} else {
+		select {
+		case <-wait:
+		case <-time.After(time.Duration(t) * time.Second):
+			d.logContainerEvent(c, events.ActionKill, map[string]string{"signal": "9"})
+			if err := d.killContainer(c, unix.SIGKILL); err != nil && !errdefs.Is(err, errdefs.Conflict) {
+				return err
+			}
+			<-wait
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	d.logContainerEvent(c, events.ActionStop, nil)
+	return nil
+}
+
+// ContainerRestart answers POST /containers/{id}/restart.
+func (d *Daemon) ContainerRestart(ctx context.Context, ref string, sigName string, timeout *int) error {
+	c, err := d.containers.Get(ref)
+	if err != nil {
+		return err
+	}
+	c.Lock()
+	running := c.State.Running
+	c.Unlock()
+	if running {
+		if err := d.stopContainer(ctx, c, sigName, timeout); err != nil {
+			return err
+		}
+	}
+	var already notModified
+	if err := d.ContainerStart(ctx, c.ID); err != nil && !errors.As(err, &already) {
+		return err
+	}
+	d.logContainerEvent(c, events.ActionRestart, nil)
+	return nil
+}
+
+// ContainerPause answers POST /containers/{id}/pause (the freezer).
+func (d *Daemon) ContainerPause(ctx context.Context, ref string) error {
+	c, err := d.containers.Get(ref)
+	if err != nil {
+		return err
+	}
+	c.Lock()
+	defer c.Unlock()
+	switch {
+	case !c.State.Running:
+		return errdefs.Conflictf("Container %s is not running", c.ID)
+	case c.State.Paused:
+		return errdefs.Conflictf("Container %s is already paused", c.ID)
+	case c.State.Restarting:
+		return errdefs.Conflictf("Container %s is restarting, wait until the container is running", c.ID)
+	}
+	if err := d.shimFor(c).Pause(ctx); err != nil {
+		return errdefs.System(err)
+	}
+	c.State.SetPaused()
+	c.Save()
+	d.logContainerEvent(c, events.ActionPause, nil)
+	return nil
+}
+
+// ContainerUnpause answers POST /containers/{id}/unpause.
+func (d *Daemon) ContainerUnpause(ctx context.Context, ref string) error {
+	c, err := d.containers.Get(ref)
+	if err != nil {
+		return err
+	}
+	c.Lock()
+	defer c.Unlock()
+	if !c.State.Paused {
+		return errdefs.Conflictf("Container %s is not paused", c.ID)
+	}
+	if err := d.shimFor(c).Resume(ctx); err != nil {
+		return errdefs.System(err)
+	}
+	c.State.SetUnpaused()
+	c.Save()
+	d.logContainerEvent(c, events.ActionUnPause, nil)
+	return nil
 }

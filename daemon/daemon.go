@@ -20,6 +20,7 @@ import (
 	"github.com/berthd/berth/image"
 	berthnet "github.com/berthd/berth/network"
 	"github.com/berthd/berth/pkg/atomicfile"
+	volumesvc "github.com/berthd/berth/volume/service"
 )
 
 // Daemon is one running engine.
@@ -32,10 +33,13 @@ type Daemon struct {
 	start  time.Time
 
 	images     *image.Service
+	volumes    *volumesvc.Service
 	networks   *berthnet.Manager
 	containers *container.Store
 	// containerReleasers free what a removed container held.
 	containerReleasers []containerReleaser
+	liveMu             sync.Mutex
+	lives              map[string]*live
 }
 
 // New prepares the data and exec roots and takes the data-root lock, so that
@@ -57,6 +61,10 @@ func New(cfg *config.Config) (*Daemon, error) {
 	}
 	d := &Daemon{cfg: cfg, id: id, events: daemonevents.New(), lock: lock, start: time.Now()}
 	d.images = d.newImageService()
+	if err := d.initVolumes(); err != nil {
+		lock.Close()
+		return nil, err
+	}
 	if d.networks, err = newNetworkManager(cfg, id); err != nil {
 		lock.Close()
 		return nil, err

@@ -36,3 +36,9 @@ type ContainerLogsOptions struct {
 	Tail                   string
 	Details                bool
 }
+
+// ContainerAttachOptions is POST /containers/{id}/attach's query.
+type ContainerAttachOptions struct {
+	Stream, Logs, Stdin, Stdout, Stderr bool
+	DetachKeys                          string
+}

@@ -19,9 +19,22 @@ type Backend interface {
 	ContainerWait(ctx context.Context, ref string, cond container.WaitCondition, ready func()) (container.WaitResponse, error)
 	ContainersPrune(ctx context.Context, filters string) (*container.PruneReport, error)
 	logsBackend
+	lifecycleBackend
 }
 
 // logsBackend serves GET /containers/{id}/logs.
 type logsBackend interface {
 	ContainerLogs(ctx context.Context, ref string, o backend.ContainerLogsOptions, begin func(tty bool) io.Writer) error
+}
+
+// lifecycleBackend starts, stops and signals containers.
+type lifecycleBackend interface {
+	ContainerStart(ctx context.Context, ref string) error
+	ContainerStop(ctx context.Context, ref, signal string, timeout *int) error
+	ContainerRestart(ctx context.Context, ref, signal string, timeout *int) error
+	ContainerKill(ctx context.Context, ref, signal string) error
+	ContainerPause(ctx context.Context, ref string) error
+	ContainerUnpause(ctx context.Context, ref string) error
+	ContainerResize(ctx context.Context, ref string, height, width int) error
+	ContainerAttach(ctx context.Context, ref string, o backend.ContainerAttachOptions, begin func(multiplexed bool) (io.ReadWriteCloser, error)) error
 }

@@ -1,0 +1,183 @@
+package container
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+
+	"github.com/berthd/berth/api/server/httputils"
+	"github.com/berthd/berth/daemon/backend"
+	"github.com/berthd/berth/pkg/errdefs"
+)
+
+// formTimeout reads ?t= (seconds before SIGKILL); absent is nil.
+func formTimeout(req *http.Request) (*int, error) {
+	s := req.Form.Get("t")
+	if s == "" {
+		return nil, nil
+	}
+	v, err := strconv.Atoi(s)
+	if err != nil {
+		return nil, errdefs.InvalidParameterf("invalid value for t: %s", s)
+	}
+	return &v, nil
+}
+
+func noContent(w http.ResponseWriter) error {
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+func (r *containerRouter) start(ctx context.Context, w http.ResponseWriter, req *http.Request, vars map[string]string) error {
+	// Old clients sent a HostConfig here; API 1.24+ must not.
+	if req.ContentLength > 0 {
+		var body map[string]any
+		if err := httputils.ReadJSON(req, &body); err != nil {
+			return err
+		}
+		if len(body) > 0 {
+			return errdefs.InvalidParameterf("starting container with non-empty request body was deprecated since API v1.22 and removed in v1.24")
+		}
+	}
+	if err := r.backend.ContainerStart(ctx, vars["name"]); err != nil {
+		return err
+	}
+	return noContent(w)
+}
+
+func (r *containerRouter) stop(ctx context.Context, w http.ResponseWriter, req *http.Request, vars map[string]string) error {
+	if err := httputils.ParseForm(req); err != nil {
+		return err
+	}
+	t, err := formTimeout(req)
+	if err != nil {
+		return err
+	}
+	if err := r.backend.ContainerStop(ctx, vars["name"], req.Form.Get("signal"), t); err != nil {
+		return err
+	}
+	return noContent(w)
+}
+
+func (r *containerRouter) restart(ctx context.Context, w http.ResponseWriter, req *http.Request, vars map[string]string) error {
+	if err := httputils.ParseForm(req); err != nil {
+		return err
+	}
+	t, err := formTimeout(req)
+	if err != nil {
+		return err
+	}
+	if err := r.backend.ContainerRestart(ctx, vars["name"], req.Form.Get("signal"), t); err != nil {
+		return err
+	}
+	return noContent(w)
+}
+
+func (r *containerRouter) kill(ctx context.Context, w http.ResponseWriter, req *http.Request, vars map[string]string) error {
+	if err := httputils.ParseForm(req); err != nil {
+		return err
+	}
+	if err := r.backend.ContainerKill(ctx, vars["name"], req.Form.Get("signal")); err != nil {
+		return err
+	}
+	return noContent(w)
+}
+
+func (r *containerRouter) pause(ctx context.Context, w http.ResponseWriter, req *http.Request, vars map[string]string) error {
+	if err := r.backend.ContainerPause(ctx, vars["name"]); err != nil {
+		return err
+	}
+	return noContent(w)
+}
+
+func (r *containerRouter) unpause(ctx context.Context, w http.ResponseWriter, req *http.Request, vars map[string]string) error {
+	if err := r.backend.ContainerUnpause(ctx, vars["name"]); err != nil {
+		return err
+	}
+	return noContent(w)
+}
+
+func (r *containerRouter) resize(ctx context.Context, w http.ResponseWriter, req *http.Request, vars map[string]string) error {
+	if err := httputils.ParseForm(req); err != nil {
+		return err
+	}
+	h, err := strconv.Atoi(req.Form.Get("h"))
+	if err != nil {
+		return errdefs.InvalidParameterf("invalid resize height %q: %v", req.Form.Get("h"), err)
+	}
+	wd, err := strconv.Atoi(req.Form.Get("w"))
+	if err != nil {
+		return errdefs.InvalidParameterf("invalid resize width %q: %v", req.Form.Get("w"), err)
+	}
+	if err := r.backend.ContainerResize(ctx, vars["name"], h, wd); err != nil {
+		return err
+	}
+	return nil
+}
+
+// attach hijacks the connection, as dockerd does: 101 UPGRADED when the
+// client asked to upgrade, else a plain 200 followed by the raw stream.
+func (r *containerRouter) attach(ctx context.Context, w http.ResponseWriter, req *http.Request, vars map[string]string) error {
+	if err := httputils.ParseForm(req); err != nil {
+		return err
+	}
+	o := backend.ContainerAttachOptions{
+		Stream:     httputils.BoolValue(req, "stream"),
+		Logs:       httputils.BoolValue(req, "logs"),
+		Stdin:      httputils.BoolValue(req, "stdin"),
+		Stdout:     httputils.BoolValue(req, "stdout"),
+		Stderr:     httputils.BoolValue(req, "stderr"),
+		DetachKeys: req.Form.Get("detachKeys"),
+	}
+	return r.backend.ContainerAttach(ctx, vars["name"], o, func(multiplexed bool) (io.ReadWriteCloser, error) {
+		return hijack(w, req, multiplexed)
+	})
+}
+
+// hijack takes over the connection and writes the upgrade response.
+func hijack(w http.ResponseWriter, req *http.Request, multiplexed bool) (io.ReadWriteCloser, error) {
+	conn, buf, err := http.NewResponseController(w).Hijack()
+	if err != nil {
+		return nil, errdefs.System(fmt.Errorf("error attaching: %w", err))
+	}
+	ct := "application/vnd.docker.raw-stream"
+	if multiplexed && !httputils.VersionLessThan(req.Context(), "1.42") {
+		ct = "application/vnd.docker.multiplexed-stream"
+	}
+	if _, upgrade := req.Header["Upgrade"]; upgrade {
+		fmt.Fprintf(conn, "HTTP/1.1 101 UPGRADED\r\nContent-Type: %s\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n\r\n", ct)
+	} else {
+		fmt.Fprintf(conn, "HTTP/1.1 200 OK\r\nContent-Type: %s\r\n\r\n", ct)
+	}
+	// Bytes the client sent right after the request (stdin) may already
+	// sit in the server's buffer.
+	if n := buf.Reader.Buffered(); n > 0 {
+		pre, _ := buf.Reader.Peek(n)
+		return &prefixedConn{ReadWriteCloser: conn, pre: append([]byte(nil), pre...)}, nil
+	}
+	return conn, nil
+}
+
+type prefixedConn struct {
+	io.ReadWriteCloser
+	pre []byte
+}
+
+func (p *prefixedConn) Read(b []byte) (int, error) {
+	if len(p.pre) > 0 {
+		n := copy(b, p.pre)
+		p.pre = p.pre[n:]
+		return n, nil
+	}
+	return p.ReadWriteCloser.Read(b)
+}
+
+// CloseWrite half-closes, so a client waiting for EOF sees the end of output.
+func (p *prefixedConn) CloseWrite() error {
+	if cw, ok := p.ReadWriteCloser.(interface{ CloseWrite() error }); ok {
+		return cw.CloseWrite()
+	}
+	return nil
+}

@@ -1,0 +1,62 @@
+package daemon
+
+import (
+	"path/filepath"
+	"sync"
+	"time"
+
+	ctr "github.com/berthd/berth/container"
+	"github.com/berthd/berth/pkg/shim"
+)
+
+// live is what the daemon keeps in memory about a container whose process
+// exists (or is about to): its shim, the attaches waiting for it to start,
+// its execs. Nothing here is persisted; after a restart it is rebuilt from
+// the shims' sockets.
+type live struct {
+	mu       sync.Mutex
+	shim     *shim.Client
+	pending  []*pendingAttach
+	stopping bool // a stop or kill by the user: no restart policy
+	// backoff is the delay before the next policy restart.
+	backoff time.Duration
+}
+
+// liveState returns (creating) the live record of c.
+func (d *Daemon) liveState(c *ctr.Container) *live {
+	d.liveMu.Lock()
+	defer d.liveMu.Unlock()
+	if d.lives == nil {
+		d.lives = map[string]*live{}
+	}
+	l := d.lives[c.ID]
+	if l == nil {
+		l = &live{}
+		d.lives[c.ID] = l
+	}
+	return l
+}
+
+func (d *Daemon) dropLive(id string) {
+	d.liveMu.Lock()
+	defer d.liveMu.Unlock()
+	delete(d.lives, id)
+}
+
+// shimDir is where a container's shim keeps its socket, config and exit
+// status: under the exec-root, which is tmpfs on most hosts and so is
+// empty after a reboot, when no shim can be alive.
+func (d *Daemon) shimDir(id string) string {
+	return filepath.Join(d.cfg.ExecRoot, "containers", id)
+}
+
+// shimFor returns a client for c's shim.
+func (d *Daemon) shimFor(c *ctr.Container) *shim.Client {
+	l := d.liveState(c)
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.shim == nil {
+		l.shim = shim.Dial(d.shimDir(c.ID))
+	}
+	return l.shim
+}

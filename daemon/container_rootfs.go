@@ -1,0 +1,88 @@
+package daemon
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/opencontainers/go-digest"
+	"golang.org/x/sys/unix"
+
+	ctr "github.com/berthd/berth/container"
+	"github.com/berthd/berth/pkg/errdefs"
+)
+
+// A container's writable layer lives in its own directory:
+//
+//	DATA_ROOT/containers/<id>/fs/upper   the container's changes (docker diff)
+//	DATA_ROOT/containers/<id>/fs/work    overlayfs' work directory
+//	DATA_ROOT/containers/<id>/fs/merged  the mounted root while it runs
+//	DATA_ROOT/containers/<id>/fs/empty   lower layer for images without layers
+func fsDir(c *ctr.Container, sub string) string { return filepath.Join(c.Root(), "fs", sub) }
+
+// createRWLayer takes a hold on the image's layers for c and makes its
+// writable layer. The hold is persistent, so the layers outlive an rmi -f.
+func (d *Daemon) createRWLayer(c *ctr.Container) error {
+	if _, err := d.images.Hold(c.ID, digest.Digest(c.Image)); err != nil {
+		return err
+	}
+	for _, sub := range []string{"upper", "work", "merged", "empty"} {
+		if err := os.MkdirAll(fsDir(c, sub), 0o755); err != nil {
+			d.images.Release(c.ID)
+			return errdefs.System(err)
+		}
+	}
+	return nil
+}
+
+// mountRootfs mounts c's overlay root and returns its path. Mounting an
+// already mounted root is a no-op, for restarts.
+func (d *Daemon) mountRootfs(c *ctr.Container) (string, error) {
+	merged := fsDir(c, "merged")
+	if mounted(merged) {
+		return merged, nil
+	}
+	held, err := d.images.Hold(c.ID, digest.Digest(c.Image))
+	if err != nil {
+		return "", err
+	}
+	lowers := held.LowerDirs
+	if len(lowers) == 0 {
+		lowers = []string{fsDir(c, "empty")}
+	}
+	opts := fmt.Sprintf("lowerdir=%s,upperdir=%s,workdir=%s", strings.Join(lowers, ":"), fsDir(c, "upper"), fsDir(c, "work"))
+	if len(opts) > unix.Getpagesize()-1 {
+		return "", errdefs.System(fmt.Errorf("too many image layers for one overlay mount (%d)", len(lowers)))
+	}
+	if err := unix.Mount("overlay", merged, "overlay", 0, opts); err != nil {
+		return "", errdefs.System(fmt.Errorf("mount container root: %w", err))
+	}
+	return merged, nil
+}
+
+// unmountRootfs unmounts c's root after its process is gone.
+func (d *Daemon) unmountRootfs(c *ctr.Container) {
+	merged := fsDir(c, "merged")
+	for mounted(merged) {
+		if err := unix.Unmount(merged, unix.MNT_DETACH); err != nil {
+			return
+		}
+	}
+}
+
+// releaseRWLayer drops c's hold on its image's layers.
+func (d *Daemon) releaseRWLayer(c *ctr.Container) {
+	d.unmountRootfs(c)
+	d.images.Release(c.ID)
+}
+
+// mounted reports whether dir is a mount point (its device differs from
+// its parent's, or it is listed; overlay shows a distinct device).
+func mounted(dir string) bool {
+	var st, pst unix.Stat_t
+	if unix.Lstat(dir, &st) != nil || unix.Lstat(filepath.Dir(dir), &pst) != nil {
+		return false
+	}
+	return st.Dev != pst.Dev
+}

@@ -1,0 +1,343 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	units "github.com/docker/go-units"
+	"github.com/moby/moby/api/types/events"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"github.com/sirupsen/logrus"
+
+	ctr "github.com/berthd/berth/container"
+	"github.com/berthd/berth/pkg/errdefs"
+	"github.com/berthd/berth/pkg/shim"
+)
+
+// errNotModified is dockerd's 304 for starting a started container or
+// stopping a stopped one.
+type notModified struct{ error }
+
+func (notModified) NotModified() {}
+
+// ContainerStart answers POST /containers/{id}/start.
+func (d *Daemon) ContainerStart(ctx context.Context, ref string) error {
+	c, err := d.containers.Get(ref)
+	if err != nil {
+		return err
+	}
+	c.Lock()
+	defer c.Unlock()
+	switch {
+	case c.State.Paused:
+		return errdefs.Conflictf("cannot start a paused container, try unpause instead")
+	case c.State.Running:
+		return notModified{errors.New("container already started")}
+	case c.State.RemovalInProgress || c.State.Dead:
+		return errdefs.Conflictf("container is marked for removal and cannot be started")
+	}
+	l := d.liveState(c)
+	l.mu.Lock()
+	l.stopping = false
+	l.mu.Unlock()
+	c.HasBeenManuallyStopped = false
+	return d.startLocked(ctx, c, false)
+}
+
+// startLocked starts c's process. The caller holds c's lock. restart
+// marks a start by the restart policy (no reset of the start time).
+func (d *Daemon) startLocked(ctx context.Context, c *ctr.Container, restart bool) (retErr error) {
+	rootfs, err := d.mountRootfs(c)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if retErr != nil {
+			d.unmountRootfs(c)
+			d.cleanupNetwork(c)
+			c.State.SetError(retErr, exitCodeFor(retErr))
+			c.Save()
+		}
+	}()
+	mounts, err := d.containerMounts(c)
+	if err != nil {
+		return err
+	}
+	nsPaths, err := d.namespacePaths(c)
+	if err != nil {
+		return err
+	}
+	spec, err := d.buildSpec(c, specInput{
+		Rootfs:         rootfs,
+		NamespacePaths: nsPaths,
+		Mounts:         mounts,
+		CgroupsPath:    d.cgroupPath(c),
+	})
+	if err != nil {
+		return err
+	}
+	if c.HostConfig.LogConfig.Type == "json-file" || c.HostConfig.LogConfig.Type == "local" {
+		c.LogPath = logPathFor(c)
+	} else {
+		c.LogPath = ""
+	}
+	maxSize, maxFile, err := logRotation(c.HostConfig.LogConfig.Config)
+	if err != nil {
+		return err
+	}
+	dir := d.shimDir(c.ID)
+	os.RemoveAll(dir)
+	_, err = shim.Launch(ctx, shim.LaunchOpts{
+		Dir: dir,
+		Config: shim.Config{
+			ID:          c.ID,
+			Bundle:      dir,
+			RuntimeRoot: filepath.Join(d.cfg.ExecRoot, "runtime"),
+			Spec:        spec,
+			LogPath:     c.LogPath,
+			LogMaxSize:  maxSize,
+			LogMaxFile:  maxFile,
+			OpenStdin:   c.Config.OpenStdin,
+		},
+		Args: []string{"shim", dir},
+		Env:  []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"},
+	})
+	if err != nil {
+		return startError(err)
+	}
+	client := d.shimFor(c)
+	st, err := client.State(ctx)
+	if err != nil {
+		client.Kill(context.Background(), 9, true)
+		return errdefs.System(err)
+	}
+	// The process exists but has not run yet: give it its network, then
+	// connect the attaches that arrived before the start, so they see
+	// its first byte of output.
+	if err := d.joinNetworks(ctx, c, st.Pid); err != nil {
+		client.Kill(context.Background(), 9, true)
+		return err
+	}
+	if ip := c.PrimaryIP(); ip != "" {
+		writeInPlace(c.HostsPath, d.hostsContent(c, ip))
+	}
+	d.connectPendingAttaches(c, client)
+	if err := client.Start(ctx); err != nil {
+		client.Kill(context.Background(), 9, true)
+		return startError(err)
+	}
+	c.State.SetRunning(st.Pid, !restart)
+	c.HasBeenStartedBefore = true
+	if err := c.Save(); err != nil {
+		logrus.WithError(err).WithField("container", c.ID[:12]).Error("could not save container state")
+	}
+	d.logContainerEvent(c, events.ActionStart, nil)
+	go d.monitor(c, client)
+	return nil
+}
+
+// startError classifies a failure to create or start the process the way
+// the docker CLI expects: a missing or non-executable command is the
+// user's error (400) with the runtime's words, which the CLI maps to exit
+// codes 127 and 126.
+func startError(err error) error {
+	msg := err.Error()
+	if strings.Contains(msg, "no such file or directory") || strings.Contains(msg, "executable file not found") ||
+		strings.Contains(msg, "permission denied") || strings.Contains(msg, "is a directory") {
+		return errdefs.InvalidParameter(fmt.Errorf("failed to create task for container: failed to create shim task: OCI runtime create failed: %s: unknown", msg))
+	}
+	return errdefs.System(fmt.Errorf("failed to start container: %w", err))
+}
+
+// exitCodeFor is the exit code dockerd records for a container that could
+// not start.
+func exitCodeFor(err error) int {
+	msg := err.Error()
+	switch {
+	case strings.Contains(msg, "executable file not found") || strings.Contains(msg, "no such file or directory"):
+		return 127
+	case strings.Contains(msg, "permission denied") || strings.Contains(msg, "is a directory"):
+		return 126
+	}
+	return 128
+}
+
+// logRotation reads max-size and max-file from the log options.
+func logRotation(opts map[string]string) (int64, int, error) {
+	var size int64
+	files := 1
+	if v := opts["max-size"]; v != "" && v != "-1" {
+		n, err := parseSize(v)
+		if err != nil {
+			return 0, 0, errdefs.InvalidParameterf("invalid max-size %q: %v", v, err)
+		}
+		size = n
+	}
+	if v := opts["max-file"]; v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 {
+			return 0, 0, errdefs.InvalidParameterf("max-file cannot be less than 1")
+		}
+		if size == 0 && n > 1 {
+			return 0, 0, errdefs.InvalidParameterf("max-file cannot be set without max-size")
+		}
+		files = n
+	}
+	return size, files, nil
+}
+
+// cgroupPath is where c's cgroup goes: under --cgroup-parent, else /berth.
+func (d *Daemon) cgroupPath(c *ctr.Container) string {
+	parent := c.HostConfig.CgroupParent
+	if parent == "" {
+		parent = "/berth"
+	}
+	return filepath.Join(parent, c.ID)
+}
+
+// monitor waits for c's process to exit and records it. It runs once per
+// start, and again for running containers found after a daemon restart.
+func (d *Daemon) monitor(c *ctr.Container, client *shim.Client) {
+	ex, err := client.Wait(context.Background())
+	if err != nil {
+		// The shim vanished without recording an exit (killed with the
+		// container): record the container as killed.
+		logrus.WithError(err).WithField("container", c.ID[:12]).Warn("lost the container's shim")
+		ex = &shim.Exit{Code: 137, ExitedAt: time.Now()}
+	}
+	d.handleExit(c, ex)
+}
+
+// handleExit records an exit, tears down what the process used, logs
+// `die`, and then restarts or auto-removes the container as its policy says.
+func (d *Daemon) handleExit(c *ctr.Container, ex *shim.Exit) {
+	c.Lock()
+	if !c.State.Running && !c.State.Restarting {
+		c.Unlock()
+		return
+	}
+	l := d.liveState(c)
+	l.mu.Lock()
+	userStop := l.stopping
+	l.mu.Unlock()
+
+	d.unmountRootfs(c)
+	d.cleanupNetwork(c)
+	if ex.OOMKilled {
+		d.logContainerEvent(c, events.ActionOOM, nil)
+	}
+	restart, delay := d.shouldRestart(c, ex.Code, userStop)
+	if restart {
+		c.State.SetRestarting(ex.Code, ex.OOMKilled)
+	} else {
+		c.State.SetStopped(ex.Code, ex.OOMKilled)
+	}
+	c.Save()
+	d.logContainerEvent(c, events.ActionDie, map[string]string{"exitCode": strconv.Itoa(ex.Code), "execDuration": strconv.Itoa(int(time.Since(c.State.StartedAt).Seconds()))})
+	autoRemove := c.HostConfig.AutoRemove && !restart
+	c.Unlock()
+	os.RemoveAll(d.shimDir(c.ID))
+
+	if autoRemove {
+		if err := d.removeContainer(context.Background(), c, true, true); err != nil {
+			logrus.WithError(err).WithField("container", c.ID[:12]).Warn("auto-remove failed")
+		}
+		return
+	}
+	if restart {
+		go d.restartAfter(c, delay)
+	}
+}
+
+// containerMounts gathers the bind mounts, volumes and generated files
+// (hosts, resolv.conf, hostname) the process sees.
+func (d *Daemon) containerMounts(c *ctr.Container) ([]specs.Mount, error) {
+	var out []specs.Mount
+	files, err := d.writeEtcFiles(c)
+	if err != nil {
+		return nil, err
+	}
+	out = append(out, files...)
+	vols, err := d.volumeMounts(c)
+	if err != nil {
+		return nil, err
+	}
+	return append(out, vols...), nil
+}
+
+// restartState is how dockerd spaces restarts: 100 ms doubling to a
+// minute, reset once a run lasted 10 s.
+const (
+	restartBackoffMin = 100 * time.Millisecond
+	restartBackoffMax = time.Minute
+	restartResetAfter = 10 * time.Second
+)
+
+// shouldRestart applies the restart policy to an exit. The caller holds
+// c's lock.
+func (d *Daemon) shouldRestart(c *ctr.Container, exitCode int, userStop bool) (bool, time.Duration) {
+	p := c.HostConfig.RestartPolicy
+	if userStop || c.HasBeenManuallyStopped || p.IsNone() || c.State.RemovalInProgress {
+		return false, 0
+	}
+	switch {
+	case p.IsAlways(), p.IsUnlessStopped():
+	case p.IsOnFailure():
+		if exitCode == 0 {
+			return false, 0
+		}
+		if p.MaximumRetryCount > 0 && c.RestartCount >= p.MaximumRetryCount {
+			return false, 0
+		}
+	default:
+		return false, 0
+	}
+	ran := time.Since(c.State.StartedAt)
+	l := d.liveState(c)
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if ran >= restartResetAfter || l.backoff == 0 {
+		l.backoff = restartBackoffMin
+	} else {
+		l.backoff = min(2*l.backoff, restartBackoffMax)
+	}
+	return true, l.backoff
+}
+
+// restartAfter starts c again after delay unless the user stopped or
+// removed it meanwhile.
+func (d *Daemon) restartAfter(c *ctr.Container, delay time.Duration) {
+	time.Sleep(delay)
+	c.Lock()
+	defer c.Unlock()
+	l := d.liveState(c)
+	l.mu.Lock()
+	stopped := l.stopping
+	l.mu.Unlock()
+	if !c.State.Restarting || stopped || c.State.RemovalInProgress {
+		if c.State.Restarting {
+			c.State.SetStopped(c.State.ExitCode, c.State.OOMKilled)
+			c.Save()
+		}
+		return
+	}
+	c.RestartCount++
+	if err := d.startLocked(context.Background(), c, true); err != nil {
+		logrus.WithError(err).WithField("container", c.ID[:12]).Warn("restart failed")
+		c.State.SetStopped(c.State.ExitCode, false)
+		c.Save()
+		return
+	}
+	d.logContainerEvent(c, events.ActionRestart, nil)
+}
+
+// parseSize reads a size like "10m" or "1g" (docker's RAM-in-bytes units).
+func parseSize(s string) (int64, error) {
+	return units.RAMInBytes(s)
+}
