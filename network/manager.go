@@ -21,6 +21,7 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"github.com/berthd/berth/network/bridge"
+	"github.com/berthd/berth/network/dns"
 	"github.com/berthd/berth/network/firewall"
 	"github.com/berthd/berth/network/ipam"
 	"github.com/berthd/berth/pkg/atomicfile"
@@ -62,6 +63,12 @@ type Manager struct {
 	ready   chan struct{}
 	initErr error
 	start   sync.Once
+
+	// pubs are the published ports per container, held in memory: the
+	// container code publishes again when it restores a container.
+	pubs map[string][]*publication
+	// dns are the embedded DNS servers per container.
+	dns map[string]*dns.Server
 }
 
 // New loads the network store. It does no netlink or netfilter work, so
@@ -268,15 +275,7 @@ func (m *Manager) setupDefaultBridge(r *Record) error {
 		}
 	}
 	r.IPAMConfig = ipamConfigFor(m.ipam.Subnets(r.ID), nil)
-	if err := m.ensureBridgeLocked(r); err != nil {
-		return err
-	}
-	if !m.cfg.UserlandProxy {
-		if err := bridge.SetRouteLocalnet(r.Bridge, true); err != nil {
-			logrus.WithError(err).Warn("cannot enable route_localnet on the default bridge")
-		}
-	}
-	return nil
+	return m.ensureBridgeLocked(r)
 }
 
 // ensureBridgeLocked creates the network's bridge if missing and programs
@@ -295,6 +294,12 @@ func (m *Manager) ensureBridgeLocked(r *Record) error {
 	}
 	if err := bridge.Ensure(bridge.Config{Name: r.Bridge, MTU: mtu, Addrs: addrs}); err != nil {
 		return err
+	}
+	// Ports published on 127.0.0.1 are DNATed to the container; the kernel
+	// only routes such packets out of a device with route_localnet. It is
+	// set on berth's own bridges, never host-wide.
+	if err := bridge.SetRouteLocalnet(r.Bridge, true); err != nil {
+		logrus.WithError(err).WithField("bridge", r.Bridge).Warn("cannot enable route_localnet")
 	}
 	if m.fw == nil {
 		return nil

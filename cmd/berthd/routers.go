@@ -5,6 +5,7 @@ import (
 	containerrouter "github.com/berthd/berth/api/router/container"
 	imagerouter "github.com/berthd/berth/api/router/image"
 	networkrouter "github.com/berthd/berth/api/router/network"
+	networkrouter "github.com/berthd/berth/api/router/network"
 	"github.com/berthd/berth/api/router/system"
 	"github.com/berthd/berth/daemon"
 )
@@ -16,6 +17,7 @@ func routers(d *daemon.Daemon) []router.Router {
 		system.New(d),
 		imagerouter.New(d),
 		containerrouter.New(d),
+		networkrouter.New(d),
 		networkrouter.New(d),
 	}
 }

@@ -1,0 +1,45 @@
+package network
+
+import (
+	"net/netip"
+
+	"github.com/berthd/berth/network/dns"
+)
+
+// StartDNS starts the embedded DNS server inside a container's namespace:
+// it answers the names and aliases of containers sharing a user-defined
+// network with it and forwards the rest to upstreams (resolvconf.Build's
+// Upstreams; port 53 is assumed when a bare address is given). Starting
+// it twice for one container replaces the first.
+func (m *Manager) StartDNS(containerID, netnsPath string, upstreams []netip.Addr) error {
+	ups := make([]netip.AddrPort, 0, len(upstreams))
+	for _, u := range upstreams {
+		ups = append(ups, netip.AddrPortFrom(u, 53))
+	}
+	m.StopDNS(containerID)
+	srv, err := dns.Start(netnsPath, dns.Config{
+		Lookup:    func(name string) []netip.Addr { return m.Resolve(containerID, name) },
+		Upstreams: ups,
+	})
+	if err != nil {
+		return err
+	}
+	m.mu.Lock()
+	if m.dns == nil {
+		m.dns = map[string]*dns.Server{}
+	}
+	m.dns[containerID] = srv
+	m.mu.Unlock()
+	return nil
+}
+
+// StopDNS stops a container's embedded DNS server, if it has one.
+func (m *Manager) StopDNS(containerID string) {
+	m.mu.Lock()
+	srv := m.dns[containerID]
+	delete(m.dns, containerID)
+	m.mu.Unlock()
+	if srv != nil {
+		srv.Close()
+	}
+}
