@@ -19,7 +19,6 @@ import (
 	daemonevents "github.com/berthd/berth/daemon/events"
 	"github.com/berthd/berth/image"
 	berthnet "github.com/berthd/berth/network"
-	berthnet "github.com/berthd/berth/network"
 	"github.com/berthd/berth/pkg/atomicfile"
 	volumesvc "github.com/berthd/berth/volume/service"
 )
@@ -34,7 +33,6 @@ type Daemon struct {
 	start  time.Time
 
 	images     *image.Service
-	networks   *berthnet.Manager
 	volumes    *volumesvc.Service
 	networks   *berthnet.Manager
 	containers *container.Store
@@ -63,13 +61,6 @@ func New(cfg *config.Config) (*Daemon, error) {
 	}
 	d := &Daemon{cfg: cfg, id: id, events: daemonevents.New(), lock: lock, start: time.Now()}
 	d.images = d.newImageService()
-	if d.networks, err = newNetworkManager(cfg, id); err != nil {
-		lock.Close()
-		return nil, err
-	}
-	// Bridges and netfilter are set up off the start path; network API
-	// calls wait for it, /_ping does not.
-	d.networks.Start()
 	if err := d.initVolumes(); err != nil {
 		lock.Close()
 		return nil, err
@@ -194,10 +185,6 @@ func reloadAttributes(id string, c *config.Config) map[string]string {
 // Shutdown ends event subscriptions and releases the data-root lock.
 func (d *Daemon) Shutdown() {
 	d.events.Close()
-	if d.networks != nil {
-		// With live-restore the containers' NAT must outlive the daemon.
-		d.networks.Close(d.Config().LiveRestore)
-	}
 	if d.networks != nil {
 		// With live-restore the containers' NAT must outlive the daemon.
 		d.networks.Close(d.Config().LiveRestore)

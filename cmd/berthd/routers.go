@@ -5,7 +5,6 @@ import (
 	containerrouter "github.com/berthd/berth/api/router/container"
 	imagerouter "github.com/berthd/berth/api/router/image"
 	networkrouter "github.com/berthd/berth/api/router/network"
-	networkrouter "github.com/berthd/berth/api/router/network"
 	"github.com/berthd/berth/api/router/system"
 	"github.com/berthd/berth/daemon"
 )
@@ -17,7 +16,6 @@ func routers(d *daemon.Daemon) []router.Router {
 		system.New(d),
 		imagerouter.New(d),
 		containerrouter.New(d),
-		networkrouter.New(d),
 		networkrouter.New(d),
 	}
 }
