@@ -24,7 +24,10 @@ type Config struct {
 	LogMaxFile int    `json:"logMaxFile,omitempty"`
 	// OpenStdin keeps a stdin pipe for attach (docker run -i).
 	OpenStdin bool `json:"openStdin,omitempty"`
-	NoPivot   bool `json:"noPivot,omitempty"`
+	// Runtime is an external OCI runtime binary (e.g. /usr/sbin/runc,
+	// from the daemon's --add-runtime); empty runs berth's own.
+	Runtime string `json:"runtime,omitempty"`
+	NoPivot bool   `json:"noPivot,omitempty"`
 }
 
 // Exit is <dir>/exit.json.

@@ -36,7 +36,7 @@ const readyFd = 3
 type server struct {
 	dir string
 	cfg Config
-	ctr *runtime.Container
+	ctr container
 
 	stdin   *os.File // pipe write end or pty master; nil without stdin
 	console *os.File // pty master for a terminal container
@@ -112,7 +112,7 @@ func run(dir string, ready *os.File) error {
 	// Never die of the daemon's terminal going away.
 	signalIgnore()
 
-	st, werr := s.ctr.Init.Wait()
+	st, werr := s.ctr.Wait()
 	// Output written just before exit is still in the pipes: drain it, but
 	// do not hang on a descendant that kept a copy of the pipe open.
 	drained := make(chan struct{})
@@ -211,7 +211,7 @@ func (s *server) create(logw *jsonlog.Writer) (*sync.WaitGroup, error) {
 		}
 		defer parent.Close()
 		opts.ConsoleSocket = child
-		s.ctr, err = rt.Create(context.Background(), opts)
+		s.ctr, err = s.newContainer(rt, opts)
 		child.Close()
 		if err != nil {
 			return nil, err
@@ -249,7 +249,7 @@ func (s *server) create(logw *jsonlog.Writer) (*sync.WaitGroup, error) {
 		}
 		opts.Stdin = inR
 	}
-	s.ctr, err = rt.Create(context.Background(), opts)
+	s.ctr, err = s.newContainer(rt, opts)
 	outW.Close()
 	errW.Close()
 	if inR != nil {
@@ -319,7 +319,7 @@ func (s *server) handle(c *net.UnixConn) {
 	fail := func(err error) { _ = reply(Response{Error: err.Error()}) }
 	switch req.Op {
 	case "state":
-		r := Response{Pid: s.ctr.Pid(), ShimPid: os.Getpid(), Status: string(s.ctr.Status())}
+		r := Response{Pid: s.ctr.Pid(), ShimPid: os.Getpid(), Status: s.ctr.Status()}
 		s.mu.Lock()
 		if s.exit != nil {
 			r.Exit, r.Status = s.exit, "stopped"
@@ -585,4 +585,43 @@ func (s *server) streamExec(c *net.UnixConn, dec *json.Decoder, enc *json.Encode
 	_ = writeFrame(c, ExitFrame, []byte(strconv.Itoa(code)))
 	wmu.Unlock()
 	_ = c.CloseWrite()
+}
+
+// newContainer creates the container with the built-in runtime or, when
+// the config names one, an external OCI runtime binary.
+func (s *server) newContainer(rt *runtime.Runtime, o runtime.CreateOpts) (container, error) {
+	if s.cfg.Runtime == "" {
+		c, err := rt.Create(context.Background(), o)
+		if err != nil {
+			return nil, err
+		}
+		return builtin{c}, nil
+	}
+	var consoleSock string
+	var relay chan error
+	if o.Spec.Process.Terminal {
+		consoleSock = filepath.Join(s.dir, "console.sock")
+		_ = os.Remove(consoleSock)
+		l, err := net.ListenUnix("unix", &net.UnixAddr{Name: consoleSock, Net: "unix"})
+		if err != nil {
+			return nil, err
+		}
+		defer l.Close()
+		relay = relayConsole(l, o.ConsoleSocket)
+	}
+	root := s.cfg.RuntimeRoot
+	if root == "" {
+		root = filepath.Join(s.dir, "runtime")
+	}
+	c, err := createExternal(s.cfg.Runtime, root, s.dir, o, consoleSock)
+	if err != nil {
+		return nil, err
+	}
+	if relay != nil {
+		if err := <-relay; err != nil {
+			_ = c.Delete(true)
+			return nil, err
+		}
+	}
+	return c, nil
 }
