@@ -111,6 +111,9 @@ func run(dir string, ready *os.File) error {
 	}
 	// Never die of the daemon's terminal going away.
 	signalIgnore()
+	stopReaper := make(chan struct{})
+	defer close(stopReaper)
+	go reapOrphans(stopReaper)
 
 	st, werr := s.ctr.Wait()
 	// Output written just before exit is still in the pipes: drain it, but

@@ -284,3 +284,59 @@ func TestShimSurvivesDaemonKill(t *testing.T) {
 		t.Fatalf("exit %+v %v", ex, err)
 	}
 }
+
+// A container in the host's PID namespace leaves orphans to the shim (its
+// subreaper): they must be reaped, not left as zombies.
+func TestShimReapsOrphans(t *testing.T) {
+	b := sh(t, "sh -c 'sleep 0.1 &' ; echo spawned; read x")
+	var ns []specs.LinuxNamespace
+	for _, n := range b.Spec.Linux.Namespaces {
+		if n.Type != specs.PIDNamespace {
+			ns = append(ns, n)
+		}
+	}
+	b.Spec.Linux.Namespaces = ns
+	c, _ := launch(t, b, func(cfg *shim.Config) { cfg.OpenStdin = true })
+	ctx := context.Background()
+	a, err := c.Attach(ctx, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	if err := c.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, p, err := a.Next(); err != nil || string(p) != "spawned\n" {
+		t.Fatalf("%q %v", p, err)
+	}
+	st, err := c.State(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		zombies := 0
+		entries, _ := os.ReadDir("/proc")
+		for _, e := range entries {
+			b, err := os.ReadFile("/proc/" + e.Name() + "/stat")
+			if err != nil {
+				continue
+			}
+			f := strings.Fields(string(b)[strings.LastIndexByte(string(b), ')')+1:])
+			if len(f) > 1 && f[0] == "Z" && f[1] == fmt.Sprint(st.ShimPid) {
+				zombies++
+			}
+		}
+		if zombies == 0 && time.Since(deadline) > -3*time.Second {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d zombies left under the shim", zombies)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	a.Write([]byte("\n"))
+	if ex, err := c.Wait(ctx); err != nil || ex.Code != 0 {
+		t.Fatalf("%+v %v", ex, err)
+	}
+}
