@@ -44,7 +44,10 @@ func Host(addr string) string {
 	return a
 }
 
-func isInsecure(host string, insecure []string) bool {
+// IsInsecure reports whether host (host[:port]) may be reached over plain
+// HTTP or unverified TLS: loopback always (as in dockerd), and whatever the
+// insecure list names by host, host:port or CIDR.
+func IsInsecure(host string, insecure []string) bool {
 	h := host
 	if hh, _, err := net.SplitHostPort(host); err == nil {
 		h = hh
@@ -76,13 +79,13 @@ func Login(ctx context.Context, c Credentials, o Options) (identityToken string,
 		client = &http.Client{Timeout: 30 * time.Second}
 	}
 	schemes := []string{"https"}
-	if isInsecure(host, o.Insecure) {
+	if IsInsecure(host, o.Insecure) {
 		schemes = append(schemes, "http")
 	}
 	var lastErr error
 	for _, scheme := range schemes {
 		endpoint := scheme + "://" + host + "/v2/"
-		token, err := loginAt(ctx, client, endpoint, c)
+		token, err := LoginAt(ctx, client, endpoint, c)
 		if err == nil {
 			return token, nil
 		}
@@ -99,7 +102,17 @@ type deniedError struct{ error }
 
 func (deniedError) Unauthorized() {}
 
-func loginAt(ctx context.Context, client *http.Client, endpoint string, c Credentials) (string, error) {
+// IsDenied reports whether err is the registry refusing the credentials
+// (as opposed to the registry being unreachable), after which trying
+// another endpoint of the same registry is pointless.
+func IsDenied(err error) bool {
+	var d deniedError
+	return errors.As(err, &d)
+}
+
+// LoginAt checks the credentials against one /v2/ endpoint URL with the
+// given client (which carries the endpoint's TLS settings).
+func LoginAt(ctx context.Context, client *http.Client, endpoint string, c Credentials) (string, error) {
 	resp, err := get(ctx, client, endpoint, nil)
 	if err != nil {
 		return "", errdefs.Unavailable(fmt.Errorf("Get %q: %w", endpoint, err))
@@ -111,7 +124,7 @@ func loginAt(ctx context.Context, client *http.Client, endpoint string, c Creden
 	if resp.StatusCode != http.StatusUnauthorized {
 		return "", errdefs.Unavailable(fmt.Errorf("login attempt to %s failed with status: %d %s", endpoint, resp.StatusCode, http.StatusText(resp.StatusCode)))
 	}
-	scheme, params := parseChallenge(resp.Header.Get("WWW-Authenticate"))
+	scheme, params := ParseChallenge(resp.Header.Get("WWW-Authenticate"))
 	switch strings.ToLower(scheme) {
 	case "basic":
 		resp, err := get(ctx, client, endpoint, func(r *http.Request) { r.SetBasicAuth(c.Username, c.Password) })
@@ -141,17 +154,47 @@ func get(ctx context.Context, client *http.Client, u string, decorate func(*http
 }
 
 func bearerLogin(ctx context.Context, client *http.Client, params map[string]string, c Credentials) (string, error) {
+	tok, err := FetchToken(ctx, client, params, c, nil)
+	if err != nil {
+		return "", err
+	}
+	return tok.RefreshToken, nil
+}
+
+// Token is a token service's answer.
+type Token struct {
+	Token        string `json:"token"`
+	AccessToken  string `json:"access_token"`
+	RefreshToken string `json:"refresh_token"`
+	ExpiresIn    int    `json:"expires_in"`
+}
+
+// Bearer is the token to send: token services may fill either field.
+func (t Token) Bearer() string {
+	if t.Token != "" {
+		return t.Token
+	}
+	return t.AccessToken
+}
+
+// FetchToken asks the token service named by a bearer challenge for a
+// token covering scopes (e.g. "repository:library/busybox:pull"), with the
+// credentials when there are any and anonymously otherwise.
+func FetchToken(ctx context.Context, client *http.Client, params map[string]string, c Credentials, scopes []string) (Token, error) {
 	realm := params["realm"]
 	if realm == "" {
-		return "", errdefs.Unavailable(errors.New("bearer challenge without realm"))
+		return Token{}, errdefs.Unavailable(errors.New("bearer challenge without realm"))
 	}
 	u, err := url.Parse(realm)
 	if err != nil {
-		return "", errdefs.Unavailable(fmt.Errorf("invalid token realm %q: %w", realm, err))
+		return Token{}, errdefs.Unavailable(fmt.Errorf("invalid token realm %q: %w", realm, err))
 	}
 	q := u.Query()
 	if s := params["service"]; s != "" {
 		q.Set("service", s)
+	}
+	for _, sc := range scopes {
+		q.Add("scope", sc)
 	}
 	q.Set("client_id", "berth")
 	if c.Username != "" {
@@ -167,24 +210,22 @@ func bearerLogin(ctx context.Context, client *http.Client, params map[string]str
 		}
 	})
 	if err != nil {
-		return "", errdefs.Unavailable(err)
+		return Token{}, errdefs.Unavailable(err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden {
-		return "", deniedError{errors.New("unauthorized: incorrect username or password")}
+		return Token{}, deniedError{errors.New("unauthorized: incorrect username or password")}
 	}
 	if resp.StatusCode != http.StatusOK {
-		return "", errdefs.Unavailable(fmt.Errorf("token request to %s failed with status: %d %s", realm, resp.StatusCode, http.StatusText(resp.StatusCode)))
+		return Token{}, errdefs.Unavailable(fmt.Errorf("token request to %s failed with status: %d %s", realm, resp.StatusCode, http.StatusText(resp.StatusCode)))
 	}
-	var body struct {
-		RefreshToken string `json:"refresh_token"`
-	}
+	var body Token
 	_ = json.NewDecoder(resp.Body).Decode(&body)
-	return body.RefreshToken, nil
+	return body, nil
 }
 
-// parseChallenge splits `Bearer realm="x",service="y"` into scheme and params.
-func parseChallenge(h string) (string, map[string]string) {
+// ParseChallenge splits `Bearer realm="x",service="y"` into scheme and params.
+func ParseChallenge(h string) (string, map[string]string) {
 	scheme, rest, _ := strings.Cut(strings.TrimSpace(h), " ")
 	params := map[string]string{}
 	for rest != "" {

@@ -25,7 +25,7 @@ func TestHost(t *testing.T) {
 }
 
 func TestParseChallenge(t *testing.T) {
-	s, p := parseChallenge(`Bearer realm="https://auth.example/token",service="registry.example",scope="a,b"`)
+	s, p := ParseChallenge(`Bearer realm="https://auth.example/token",service="registry.example",scope="a,b"`)
 	if s != "Bearer" || p["realm"] != "https://auth.example/token" || p["service"] != "registry.example" || p["scope"] != "a,b" {
 		t.Fatalf("got %s %v", s, p)
 	}

@@ -32,6 +32,8 @@ func (ir *imageRouter) Routes() []router.Route {
 		router.Post("/images/create", ir.create),
 		router.Post("/images/prune", ir.prune),
 		router.Post("/images/{name:.*}/tag", ir.tag),
+		router.Post("/images/{name:.*}/push", ir.push),
+		router.Get("/distribution/{name:.*}/json", ir.distributionInspect),
 		router.Delete("/images/{name:.*}", ir.remove),
 	}
 }
@@ -192,7 +194,7 @@ func (ir *imageRouter) create(ctx context.Context, w http.ResponseWriter, r *htt
 	src := r.Form.Get("fromSrc")
 	if src == "" {
 		if r.Form.Get("fromImage") != "" {
-			return errdefs.NotImplemented(errNoPull)
+			return ir.pull(ctx, w, r)
 		}
 		return errdefs.InvalidParameterf("either fromSrc or fromImage is required")
 	}

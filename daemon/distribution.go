@@ -1,0 +1,103 @@
+package daemon
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"sync"
+
+	"github.com/moby/moby/api/types/events"
+	"github.com/moby/moby/api/types/jsonstream"
+	"github.com/moby/moby/api/types/registry"
+
+	"github.com/berthd/berth/image/distribution"
+)
+
+// CertsDirEnv overrides the certs.d directory (tests point it at a private
+// one; dockerd has no flag for it either).
+const CertsDirEnv = "BERTH_CERTS_D"
+
+// distServices holds each daemon's distribution service, made on first
+// use so that start-up does not pay for it. It lives beside the Daemon
+// rather than in it so that this file stays the whole of the wiring.
+var distServices sync.Map // *Daemon → *distribution.Service
+
+// distribution returns the service with the current configuration
+// applied (insecure registries, mirrors and limits are reloadable).
+func (d *Daemon) distribution() *distribution.Service {
+	cfg := d.Config()
+	certs := os.Getenv(CertsDirEnv)
+	if certs == "" {
+		certs = distribution.DefaultCertsDir
+	}
+	dc := distribution.Config{
+		Insecure:     cfg.InsecureRegistries,
+		Mirrors:      cfg.RegistryMirrors,
+		CertsDir:     certs,
+		MaxDownloads: cfg.MaxConcurrentDownloads,
+		MaxUploads:   cfg.MaxConcurrentUploads,
+		UserAgent:    "berth/" + Version,
+	}
+	if v, ok := distServices.Load(d); ok {
+		svc := v.(*distribution.Service)
+		svc.SetConfig(dc)
+		return svc
+	}
+	svc := distribution.New(d.images, filepath.Join(cfg.DataRoot, "image", "distribution"), dc)
+	svc.SetEvents(func(action events.Action, id string, attrs map[string]string) {
+		d.events.Log(events.ImageEventType, action, events.Actor{ID: id, Attributes: attrs})
+	})
+	v, _ := distServices.LoadOrStore(d, svc)
+	return v.(*distribution.Service)
+}
+
+// PullImage answers POST /images/create?fromImage=…: progress goes to out
+// from a goroutine of its own, and everything written is written before it
+// returns.
+func (d *Daemon) PullImage(ctx context.Context, img, tag, platform, authHeader string, out func(jsonstream.Message) error) error {
+	auth, err := distribution.DecodeAuthHeader(authHeader)
+	if err != nil {
+		return err
+	}
+	stream := distribution.NewStream(out)
+	defer stream.Close()
+	return d.distribution().Pull(ctx, distribution.PullOptions{Image: img, Tag: tag, Platform: platform, Auth: auth, Output: stream.Output()})
+}
+
+// PushImage answers POST /images/{name}/push.
+func (d *Daemon) PushImage(ctx context.Context, name, tag, authHeader string, out func(jsonstream.Message) error) error {
+	auth, err := distribution.DecodeAuthHeader(authHeader)
+	if err != nil {
+		return err
+	}
+	stream := distribution.NewStream(out)
+	defer stream.Close()
+	return d.distribution().Push(ctx, distribution.PushOptions{Name: name, Tag: tag, Auth: auth, Output: stream.Output()})
+}
+
+// DistributionInspect answers GET /distribution/{name}/json.
+func (d *Daemon) DistributionInspect(ctx context.Context, name, authHeader string) (*registry.DistributionInspect, error) {
+	auth, err := distribution.DecodeAuthHeader(authHeader)
+	if err != nil {
+		return nil, err
+	}
+	desc, platforms, err := d.distribution().Inspect(ctx, name, auth)
+	if err != nil {
+		return nil, err
+	}
+	return &registry.DistributionInspect{Descriptor: desc, Platforms: platforms}, nil
+}
+
+// AuthenticateToRegistry answers POST /auth by logging in to the registry
+// with the same endpoints and TLS settings pulls use.
+func (d *Daemon) AuthenticateToRegistry(ctx context.Context, auth *registry.AuthConfig) (string, string, error) {
+	a, err := distribution.FromAuthConfig(auth.Username, auth.Password, auth.Auth, auth.ServerAddress, auth.IdentityToken, auth.RegistryToken)
+	if err != nil {
+		return "", "", err
+	}
+	token, err := d.distribution().Login(ctx, a)
+	if err != nil {
+		return "", "", err
+	}
+	return "Login Succeeded", token, nil
+}
