@@ -28,7 +28,11 @@ func (d *Daemon) SystemDiskUsage(ctx context.Context, opts backend.DiskUsageOpti
 		du.Containers = []*container.Summary{}
 	}
 	if opts.Volumes {
-		du.Volumes = []*volume.Volume{}
+		vols, err := d.volumes.LocalVolumesSize(ctx)
+		if err != nil {
+			return nil, err
+		}
+		du.Volumes = append([]*volume.Volume{}, vols...)
 	}
 	if opts.BuildCache {
 		du.BuildCache = []*build.CacheRecord{}

@@ -6,6 +6,7 @@ import (
 	imagerouter "github.com/berthd/berth/api/router/image"
 	networkrouter "github.com/berthd/berth/api/router/network"
 	"github.com/berthd/berth/api/router/system"
+	volumerouter "github.com/berthd/berth/api/router/volume"
 	"github.com/berthd/berth/daemon"
 )
 
@@ -16,6 +17,7 @@ func routers(d *daemon.Daemon) []router.Router {
 		system.New(d),
 		imagerouter.New(d),
 		containerrouter.New(d),
+		volumerouter.New(d),
 		networkrouter.New(d),
 	}
 }
