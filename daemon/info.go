@@ -82,6 +82,13 @@ func (d *Daemon) SystemInfo(ctx context.Context) (*system.Info, error) {
 		CDISpecDirs:        []string{},
 		Warnings:           warnings(cfg, cg, fwd),
 	}
+	if d.networks != nil {
+		if fb := d.networks.FirewallBackend(); fb != "" {
+			// berth programs netfilter through nftables only, in its own
+			// table; say which, as the issue asks.
+			info.FirewallBackend = &system.FirewallInfo{Driver: fb, Info: [][2]string{{"Table", "inet " + d.networks.FirewallTable()}}}
+		}
+	}
 	for _, p := range cfg.DefaultAddressPools {
 		info.DefaultAddressPools = append(info.DefaultAddressPools, system.NetworkAddressPool{Base: p.Base, Size: p.Size})
 	}

@@ -390,6 +390,9 @@ func (m *Manager) FirewallBackend() string {
 	return "nftables"
 }
 
+// FirewallTable is the name of berth's nftables table (family inet).
+func (m *Manager) FirewallTable() string { return m.cfg.Table }
+
 func newID() string {
 	b := make([]byte, 32)
 	rand.Read(b)
