@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"context"
+	"os"
 	"crypto/rand"
 	"encoding/hex"
 	"strconv"
@@ -84,7 +85,12 @@ func (d *Daemon) ContainerCreate(ctx context.Context, p backend.ContainerCreateC
 		cfg.Hostname = id[:12]
 	}
 	c.Lock()
-	err = c.Save()
+	if err = d.createRWLayer(c); err == nil {
+		if err = c.Save(); err != nil {
+			d.releaseRWLayer(c)
+			os.RemoveAll(c.Root())
+		}
+	}
 	c.Unlock()
 	if err != nil {
 		d.containers.ReleaseName(name, id)

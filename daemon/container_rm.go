@@ -57,7 +57,10 @@ func (d *Daemon) removeContainer(ctx context.Context, c *ctr.Container, force, r
 
 	c.Lock()
 	defer c.Unlock()
+	d.dropPendingAttaches(c)
+	d.releaseRWLayer(c)
 	d.releaseContainerResources(c, removeVolumes)
+	os.RemoveAll(d.shimDir(c.ID))
 	if err := os.RemoveAll(c.Root()); err != nil {
 		c.State.SetDead()
 		c.State.ResetRemovalInProgress()
@@ -65,6 +68,7 @@ func (d *Daemon) removeContainer(ctx context.Context, c *ctr.Container, force, r
 		return errdefs.System(fmt.Errorf("unable to remove filesystem for %s: %w", c.ID, err))
 	}
 	d.containers.Delete(c)
+	d.dropLive(c.ID)
 	c.State.SetRemoved()
 	d.logContainerEvent(c, events.ActionDestroy, nil)
 	logrus.WithField("container", c.ID[:12]).Debug("container removed")

@@ -61,8 +61,15 @@ func (d *Daemon) startLocked(ctx context.Context, c *ctr.Container, restart bool
 		if retErr != nil {
 			d.unmountRootfs(c)
 			d.cleanupNetwork(c)
+			// Attaches waiting for this start end now; waiters see the
+			// error and the exit code dockerd records for it.
+			d.dropPendingAttaches(c)
 			c.State.SetError(retErr, exitCodeFor(retErr))
 			c.Save()
+			if c.HostConfig.AutoRemove {
+				// After the caller releases the lock.
+				go d.removeContainer(context.Background(), c, true, true)
+			}
 		}
 	}()
 	mounts, err := d.containerMounts(c)

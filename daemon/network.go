@@ -50,6 +50,7 @@ func newNetworkManager(cfg *config.Config, engineID string) (*berthnet.Manager, 
 		IPMasq:        config.BoolOr(cfg.EnableIPMasq, true),
 		ICC:           config.BoolOr(cfg.InterContainerComm, true),
 		UserlandProxy: config.BoolOr(cfg.UserlandProxy, true),
+		IPForward:     config.BoolOr(cfg.EnableIPForward, true),
 		Pools:         pools,
 		Table:         netfilterTable(cfg),
 	})

@@ -23,9 +23,16 @@ import (
 )
 
 // defaultNofile is the open-files limit containers get when neither the
-// container nor the daemon sets one: what a container under dockerd and
-// containerd inherits on common hosts.
-const defaultNofile = 1048576
+// container nor the daemon sets one: the daemon's own, which is what a
+// container under dockerd and containerd inherits (1048576 under the
+// systemd unit's LimitNOFILE=infinity).
+func defaultNofile() (soft, hard uint64) {
+	var rl unix.Rlimit
+	if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &rl); err != nil {
+		return 1024, 4096
+	}
+	return rl.Max, rl.Max
+}
 
 // initPath is where --init's reaper is mounted inside the container.
 const initPath = "/sbin/docker-init"
@@ -284,7 +291,8 @@ func setNamespaces(s *specs.Spec, hc *container.HostConfig, paths map[specs.Linu
 
 func (d *Daemon) setRlimits(s *specs.Spec, hc *container.HostConfig) error {
 	limits := map[string]specs.POSIXRlimit{}
-	limits["RLIMIT_NOFILE"] = specs.POSIXRlimit{Type: "RLIMIT_NOFILE", Soft: defaultNofile, Hard: defaultNofile}
+	soft, hard := defaultNofile()
+	limits["RLIMIT_NOFILE"] = specs.POSIXRlimit{Type: "RLIMIT_NOFILE", Soft: soft, Hard: hard}
 	add := func(name string, soft, hard int64) error {
 		t := "RLIMIT_" + strings.ToUpper(name)
 		if _, ok := rlimitNames[t]; !ok {

@@ -54,7 +54,7 @@ func TestSpecDefaults(t *testing.T) {
 	if len(s.Process.Capabilities.Bounding) != 14 || s.Linux.Seccomp == nil || len(s.Linux.MaskedPaths) == 0 {
 		t.Fatalf("confinement: caps %d seccomp %v", len(s.Process.Capabilities.Bounding), s.Linux.Seccomp != nil)
 	}
-	if s.Process.Rlimits[0].Type != "RLIMIT_NOFILE" || s.Process.Rlimits[0].Hard != defaultNofile {
+	if _, hard := defaultNofile(); s.Process.Rlimits[0].Type != "RLIMIT_NOFILE" || s.Process.Rlimits[0].Hard != hard {
 		t.Fatalf("rlimits: %+v", s.Process.Rlimits)
 	}
 	for _, m := range s.Mounts {
