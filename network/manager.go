@@ -44,6 +44,10 @@ type Config struct {
 	IPMasq        bool
 	ICC           bool
 	UserlandProxy bool
+	// IPForward turns on the kernel's IPv4 forwarding (dockerd's
+	// --ip-forward, default true), without which containers on a bridge
+	// reach nothing beyond it.
+	IPForward bool
 	// Pools are default-address-pools, IPv4 and IPv6 mixed; empty means
 	// dockerd's built-in ones.
 	Pools []ipam.Pool
@@ -211,6 +215,11 @@ func (m *Manager) init() error {
 		// A daemon killed -9 left its table; start from nothing.
 		if err := firewall.DeleteTable(m.cfg.Table); err != nil {
 			return fmt.Errorf("clear nftables table %s: %w", m.cfg.Table, err)
+		}
+	}
+	if m.cfg.IPForward {
+		if err := enableIPForward(); err != nil {
+			logrus.WithError(err).Warn("cannot enable IPv4 forwarding; containers may not reach other networks")
 		}
 	}
 	m.mu.Lock()
@@ -388,6 +397,21 @@ func (m *Manager) FirewallBackend() string {
 		return ""
 	}
 	return "nftables"
+}
+
+// enableIPForward sets net.ipv4.ip_forward to 1 unless it already is, as
+// dockerd does at start; it is never turned off again, since other
+// software on the host may rely on it by then.
+func enableIPForward() error {
+	const p = "/proc/sys/net/ipv4/ip_forward"
+	b, err := os.ReadFile(p)
+	if err != nil {
+		return err
+	}
+	if strings.TrimSpace(string(b)) == "1" {
+		return nil
+	}
+	return os.WriteFile(p, []byte("1"), 0o644)
 }
 
 // FirewallTable is the name of berth's nftables table (family inet).

@@ -62,10 +62,10 @@ func createNet(t *testing.T, m *Manager, name string, sub netip.Prefix) *Record 
 func TestManagerEndToEnd(t *testing.T) {
 	busybox := nettest.RequireTool(t, "busybox", "busybox-static")
 	nettest.RequireTool(t, "nft", "nftables")
-	before, _ := exec.Command("nft", "list", "ruleset").Output()
 	ctx := context.Background()
 	root := t.TempDir()
 	m, cfg := newManager(t, root, true)
+	before := nettest.Ruleset(t, cfg.Table)
 	if err := m.Ready(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -194,8 +194,7 @@ func TestManagerEndToEnd(t *testing.T) {
 		t.Fatal("bridges left")
 	}
 	m2.Close(false)
-	after, _ := exec.Command("nft", "list", "ruleset").Output()
-	if string(after) != string(before) {
+	if after := nettest.Ruleset(t, cfg.Table); after != before {
 		t.Fatalf("ruleset changed:\nbefore:\n%s\nafter:\n%s", before, after)
 	}
 }

@@ -59,14 +59,9 @@ func (n testNet) join(t *testing.T, i int) nettest.Netns {
 	return ns
 }
 
-func ruleset(t *testing.T) string {
-	t.Helper()
-	out, err := exec.Command("nft", "list", "ruleset").CombinedOutput()
-	if err != nil {
-		t.Fatalf("nft list ruleset: %v: %s", err, out)
-	}
-	return string(out)
-}
+// ruleset is the host's ruleset with, of all berth tables, only this
+// package's test tables (named berthtest…).
+func ruleset(t *testing.T, own string) string { return nettest.Ruleset(t, own) }
 
 func newFirewall(t *testing.T) *Firewall {
 	t.Helper()
@@ -88,7 +83,7 @@ func ping(ns nettest.Netns, busybox string, to netip.Addr) error {
 func TestIsolationBetweenBridgesAndTeardown(t *testing.T) {
 	f := newFirewall(t)
 	busybox := nettest.RequireTool(t, "busybox", "busybox-static")
-	before := ruleset(t)
+	before := ruleset(t, f.Table())
 	a, b := newNet(t), newNet(t)
 	nsA, nsA2, nsB := a.join(t, 2), a.join(t, 3), b.join(t, 2)
 
@@ -97,7 +92,7 @@ func TestIsolationBetweenBridgesAndTeardown(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	rs := ruleset(t)
+	rs := ruleset(t, f.Table())
 	if !strings.Contains(rs, "table inet "+f.Table()) || !strings.Contains(rs, `iifname "`+a.bridge+`" oifname "`+b.bridge+`" drop`) || !strings.Contains(rs, "masquerade") {
 		t.Fatalf("rules not in berth's table:\n%s", rs)
 	}
@@ -126,7 +121,7 @@ func TestIsolationBetweenBridgesAndTeardown(t *testing.T) {
 	if err := f.RemoveNetwork(b.bridge); err != nil {
 		t.Fatal(err)
 	}
-	if after := ruleset(t); after != before {
+	if after := ruleset(t, f.Table()); after != before {
 		t.Fatalf("ruleset differs after teardown:\nbefore:\n%s\nafter:\n%s", before, after)
 	}
 	if ok, _ := TableExists(f.Table()); ok {
@@ -174,7 +169,7 @@ func TestPublishedPortFromLoopbackAndHairpin(t *testing.T) {
 	if err := f.AddPorts(p); err != nil {
 		t.Fatal(err)
 	}
-	rs := ruleset(t)
+	rs := ruleset(t, f.Table())
 	if !strings.Contains(rs, fmt.Sprintf("dnat ip to %s:8080", n.addr(2))) {
 		t.Fatalf("no DNAT rule:\n%s", rs)
 	}
@@ -203,7 +198,7 @@ func TestPublishedPortFromLoopbackAndHairpin(t *testing.T) {
 	if err := f.RemovePorts(p); err != nil {
 		t.Fatal(err)
 	}
-	if strings.Contains(ruleset(t), "dnat") {
+	if strings.Contains(ruleset(t, f.Table()), "dnat") {
 		t.Fatal("DNAT rule left after RemovePorts")
 	}
 	if err := f.Remove(); err != nil {
