@@ -21,7 +21,7 @@
 //	img, err := svc.Get("busybox")          // resolve name, tag, digest or ID prefix
 //	img.Config.Config                       // Env, Cmd, Entrypoint, WorkingDir, User…
 //	rootfs, err := svc.Hold(ctrID, img.ID)  // persistent reference on the layers
-//	rootfs.LowerDirs                        // overlay lowerdir=, top layer first
+//	rootfs.Mount(merged, upper, work)       // overlay of the layers (any depth)
 //	…
 //	svc.Release(ctrID)                      // when the container is removed
 //

@@ -99,6 +99,19 @@ type RootFS struct {
 	// LowerDirs are the layer directories for overlay's lowerdir option,
 	// top layer first. Empty for an image without layers.
 	LowerDirs []string
+	// Links are the same directories as short aliases relative to
+	// LayerRoot. Absolute LowerDirs of a deep image overflow the one page
+	// the kernel takes for mount options; Mount uses these instead.
+	Links     []string
+	LayerRoot string
+}
+
+// Mount mounts the image's layers as an overlay at target with the given
+// upper and work directories (absolute; both empty for a read-only
+// overlay of two or more layers). It works for images of more than 100
+// layers, where a mount with LowerDirs fails.
+func (r RootFS) Mount(target, upper, work string) error {
+	return layer.MountOverlay(r.LayerRoot, r.Links, upper, work, target)
 }
 
 func (r RootFS) String() string { return fmt.Sprintf("%s %v", r.ChainID, r.LowerDirs) }

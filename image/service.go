@@ -449,12 +449,12 @@ func (s *Service) Hold(owner string, id digest.Digest) (RootFS, error) {
 	if err := s.layers.Hold(owner, img.TopChain); err != nil {
 		return RootFS{}, err
 	}
-	dirs, err := s.layers.DiffDirs(img.TopChain)
+	rootfs, err := s.rootFS(img.TopChain)
 	if err != nil {
 		s.layers.Unhold(owner)
 		return RootFS{}, err
 	}
-	return RootFS{ChainID: img.TopChain, LowerDirs: dirs}, nil
+	return rootfs, nil
 }
 
 // Release drops owner's hold; layers no image or holder needs are removed.
@@ -475,11 +475,19 @@ func (s *Service) RootFS(chain digest.Digest) (RootFS, error) {
 	if chain == "" {
 		return RootFS{}, nil
 	}
+	return s.rootFS(chain)
+}
+
+func (s *Service) rootFS(chain digest.Digest) (RootFS, error) {
 	dirs, err := s.layers.DiffDirs(chain)
 	if err != nil {
 		return RootFS{}, err
 	}
-	return RootFS{ChainID: chain, LowerDirs: dirs}, nil
+	links, err := s.layers.Links(chain)
+	if err != nil {
+		return RootFS{}, err
+	}
+	return RootFS{ChainID: chain, LowerDirs: dirs, Links: links, LayerRoot: s.layers.Root()}, nil
 }
 
 // InRepository lists the references of a repository (save by name).

@@ -4,11 +4,13 @@ import (
 	"compress/flate"
 	"context"
 	"crypto/rand"
+	"encoding/base32"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -35,6 +37,10 @@ type Layer struct {
 	Size int64 `json:"size"`
 	// TarSize is the length of the uncompressed layer tar.
 	TarSize int64 `json:"tarSize"`
+	// Link names the layer's short alias l/<Link> -> ../<chain hex>/diff,
+	// which keeps overlay's lowerdir option under the page-size limit
+	// for deep images (dockerd's overlay2 does the same).
+	Link string `json:"link,omitempty"`
 
 	refs int
 }
@@ -64,7 +70,7 @@ func ChainID(diffIDs []digest.Digest) digest.Digest {
 // New returns the store at root. It only creates directories; Load reads
 // the layers.
 func New(root string) (*Store, error) {
-	for _, d := range []string{root, filepath.Join(root, "tmp"), filepath.Join(root, "holds")} {
+	for _, d := range []string{root, filepath.Join(root, "tmp"), filepath.Join(root, "holds"), filepath.Join(root, linkDir)} {
 		if err := os.MkdirAll(d, 0o700); err != nil {
 			return nil, err
 		}
@@ -76,6 +82,32 @@ func (s *Store) dir(chain digest.Digest) string { return filepath.Join(s.root, c
 
 // DiffDir is the directory holding a layer's files.
 func (s *Store) DiffDir(chain digest.Digest) string { return filepath.Join(s.dir(chain), "diff") }
+
+// linkDir holds the short aliases of the layers' diff directories.
+const linkDir = "l"
+
+// newLink returns a random short alias: 26 base32 characters, as dockerd
+// names its own, so 120 lowerdirs fit in one page of mount options.
+func newLink() string {
+	b := make([]byte, 16)
+	rand.Read(b)
+	return base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(b)[:26]
+}
+
+func (s *Store) linkPath(link string) string { return filepath.Join(s.root, linkDir, link) }
+
+// makeLink (re)creates l/<link> for chain.
+func (s *Store) makeLink(l *Layer) error {
+	target := filepath.Join("..", l.ChainID.Encoded(), "diff")
+	p := s.linkPath(l.Link)
+	if cur, err := os.Readlink(p); err == nil {
+		if cur == target {
+			return nil
+		}
+		os.Remove(p)
+	}
+	return os.Symlink(target, p)
+}
 
 func randomName(prefix string) string {
 	b := make([]byte, 8)
@@ -159,30 +191,83 @@ func (s *Store) Load(tops []digest.Digest) (missing []digest.Digest, err error) 
 			orphans = append(orphans, id)
 		}
 	}
+	var trash []string
 	for _, id := range orphans {
 		logrus.WithField("layer", id).Info("removing layer no image holds")
 		s.layers[id].refs = 1
-		s.releaseLocked(id)
+		_, t := s.releaseLocked(id)
+		trash = append(trash, t...)
 	}
+	removeAll(trash)
+	s.repairLinksLocked()
 	return missing, nil
 }
 
-// removeDir moves a layer directory into tmp/ (atomic) and deletes it.
-func (s *Store) removeDir(_ digest.Digest, name string) {
+// repairLinksLocked gives every layer its short alias (layers stored
+// before aliases existed get a new one) and removes aliases of layers that
+// are gone: a crash between a layer's rename and its alias, or between an
+// alias' removal and the layer's, leaves one of the two behind.
+func (s *Store) repairLinksLocked() {
+	want := map[string]bool{}
+	for _, l := range s.layers {
+		if l.Link == "" {
+			l.Link = newLink()
+			b, _ := json.Marshal(l)
+			if err := atomicfile.WriteFile(filepath.Join(s.dir(l.ChainID), "layer.json"), b, 0o600); err != nil {
+				logrus.WithError(err).WithField("layer", l.ChainID).Warn("could not record the layer's short link")
+			}
+		}
+		want[l.Link] = true
+		if err := s.makeLink(l); err != nil {
+			logrus.WithError(err).WithField("layer", l.ChainID).Warn("could not make the layer's short link")
+		}
+	}
+	ents, _ := os.ReadDir(filepath.Join(s.root, linkDir))
+	for _, e := range ents {
+		if !want[e.Name()] {
+			os.Remove(s.linkPath(e.Name()))
+		}
+	}
+}
+
+// removeAll deletes directories already renamed into tmp/, outside the
+// store lock: deleting a big layer takes long and must not stall loads.
+func removeAll(dirs []string) {
+	for _, d := range dirs {
+		os.RemoveAll(d)
+	}
+}
+
+// removeDir deletes a layer directory by moving it into tmp/ first, so a
+// crash never leaves half a layer in place.
+func (s *Store) removeDir(chain digest.Digest, name string) {
+	if t := s.trashDir(name); t != "" {
+		os.RemoveAll(t)
+	}
+}
+
+// trashDir moves a layer directory into tmp/ (atomic) and returns where it
+// went, for the caller to delete once it has dropped the lock.
+func (s *Store) trashDir(name string) string {
 	trash := filepath.Join(s.root, "tmp", randomName("rm-"))
 	if err := os.Rename(filepath.Join(s.root, name), trash); err != nil {
 		if !errors.Is(err, os.ErrNotExist) {
 			logrus.WithError(err).WithField("layer", name).Warn("could not remove layer")
 		}
-		return
+		return ""
 	}
-	os.RemoveAll(trash)
+	return trash
 }
 
 // Pending is an unpacked layer not yet in the store.
 type Pending struct {
 	dir    string
 	Result unpack.Result
+	// DiskSize is dockerd's size of the layer: the bytes of its files as
+	// stored (regular files, and symlinks by the length of their target),
+	// each inode once. It is what `docker inspect` and `docker history`
+	// show, so it must be counted the way dockerd's overlay2 counts it.
+	DiskSize int64
 }
 
 // Discard deletes a pending layer.
@@ -226,8 +311,37 @@ func (s *Store) Unpack(ctx context.Context, r io.Reader) (*Pending, error) {
 		return nil, err
 	}
 	p.Result = res
+	if p.DiskSize, err = diskSize(filepath.Join(dir, "diff")); err != nil {
+		return nil, err
+	}
 	ok = true
 	return p, nil
+}
+
+// diskSize is dockerd's directory.Size: every non-directory's st_size,
+// hard-linked inodes once; directories count nothing.
+func diskSize(dir string) (int64, error) {
+	var n int64
+	seen := map[uint64]bool{}
+	err := filepath.WalkDir(dir, func(p string, e fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if e.IsDir() {
+			return nil
+		}
+		var st unix.Stat_t
+		if err := unix.Lstat(p, &st); err != nil {
+			return err
+		}
+		if st.Size == 0 || seen[st.Ino] {
+			return nil
+		}
+		seen[st.Ino] = true
+		n += st.Size
+		return nil
+	})
+	return n, err
 }
 
 // Commit stores a pending layer on top of parent ("" for a base layer) and
@@ -252,7 +366,7 @@ func (s *Store) Commit(p *Pending, parent digest.Digest) (digest.Digest, error) 
 	}
 	s.mu.Unlock()
 
-	l := &Layer{ChainID: chain, DiffID: p.Result.DiffID, Parent: parent, Size: p.Result.Size, TarSize: p.Result.TarSize}
+	l := &Layer{ChainID: chain, DiffID: p.Result.DiffID, Parent: parent, Size: p.DiskSize, TarSize: p.Result.TarSize, Link: newLink()}
 	b, _ := json.Marshal(l)
 	if err := os.WriteFile(filepath.Join(p.dir, "layer.json"), b, 0o600); err != nil {
 		return "", err
@@ -279,6 +393,12 @@ func (s *Store) Commit(p *Pending, parent digest.Digest) (digest.Digest, error) 
 		return "", err
 	}
 	p.dir = ""
+	// The alias is made after the rename: a crash in between leaves a
+	// layer without alias, which Load repairs, never a dangling alias.
+	if err := s.makeLink(l); err != nil {
+		s.removeDir(chain, chain.Encoded())
+		return "", err
+	}
 	if err := atomicfile.SyncDir(s.root); err != nil {
 		return "", err
 	}
@@ -323,12 +443,16 @@ func (s *Store) Acquire(chain digest.Digest) error {
 // have any, which are removed.
 func (s *Store) Release(chain digest.Digest) []Layer {
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.releaseLocked(chain)
+	removed, trash := s.releaseLocked(chain)
+	s.mu.Unlock()
+	removeAll(trash)
+	return removed
 }
 
-func (s *Store) releaseLocked(chain digest.Digest) []Layer {
-	var removed []Layer
+// releaseLocked unpublishes the layers that lose their last reference
+// (alias, then directory moved into tmp/) and returns them with the tmp/
+// paths the caller deletes after unlocking.
+func (s *Store) releaseLocked(chain digest.Digest) (removed []Layer, trash []string) {
 	for chain != "" {
 		l := s.layers[chain]
 		if l == nil {
@@ -339,11 +463,16 @@ func (s *Store) releaseLocked(chain digest.Digest) []Layer {
 			break
 		}
 		delete(s.layers, chain)
-		s.removeDir(chain, chain.Encoded())
+		if l.Link != "" {
+			os.Remove(s.linkPath(l.Link))
+		}
+		if t := s.trashDir(chain.Encoded()); t != "" {
+			trash = append(trash, t)
+		}
 		removed = append(removed, *l)
 		chain = l.Parent
 	}
-	return removed
+	return removed, trash
 }
 
 // Stack returns the layers from chain down to the base, top first.
@@ -375,6 +504,27 @@ func (s *Store) DiffDirs(chain digest.Digest) ([]string, error) {
 	}
 	return dirs, nil
 }
+
+// Links returns the short aliases of the layers from chain down to the
+// base, top first, relative to Root: "l/<link>". Mount with them from Root
+// (see MountOverlay) to keep deep images under the mount options' limit.
+func (s *Store) Links(chain digest.Digest) ([]string, error) {
+	stack, err := s.Stack(chain)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]string, len(stack))
+	for i, l := range stack {
+		if l.Link == "" {
+			return nil, fmt.Errorf("layer %s has no short link", l.ChainID)
+		}
+		out[i] = linkDir + "/" + l.Link
+	}
+	return out, nil
+}
+
+// Root is the store's directory, the base of Links.
+func (s *Store) Root() string { return s.root }
 
 // WriteTar writes the layer's original uncompressed tar to w. The caller
 // holds a reference on chain.
@@ -439,16 +589,20 @@ func (s *Store) Unhold(owner string) ([]Layer, error) {
 		return nil, errdefs.InvalidParameterf("invalid layer holder %q", owner)
 	}
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	chain, ok := s.holds[owner]
 	if !ok {
+		s.mu.Unlock()
 		return nil, nil
 	}
 	if err := os.Remove(filepath.Join(s.root, "holds", owner)); err != nil && !errors.Is(err, os.ErrNotExist) {
+		s.mu.Unlock()
 		return nil, err
 	}
 	delete(s.holds, owner)
-	return s.releaseLocked(chain), nil
+	removed, trash := s.releaseLocked(chain)
+	s.mu.Unlock()
+	removeAll(trash)
+	return removed, nil
 }
 
 // Held reports the chain owner holds.
