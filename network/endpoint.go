@@ -2,6 +2,7 @@ package network
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/netip"
@@ -218,4 +219,28 @@ func endpointAnswers(e *Endpoint, name string) bool {
 		}
 	}
 	return false
+}
+
+// LeaveAll is the container code's one teardown call: it stops the
+// container's DNS server, unpublishes its ports and leaves every network it
+// is on. Like Leave it can repeat, e.g. for a container found dead after a
+// daemon crash, whose veths the kernel already removed with its namespace.
+func (m *Manager) LeaveAll(ctx context.Context, containerID string) error {
+	m.StopDNS(containerID)
+	errs := []error{m.Unpublish(ctx, containerID)}
+	m.mu.RLock()
+	var nets []string
+	for id, r := range m.nets {
+		for _, e := range r.Endpoints {
+			if e.ContainerID == containerID {
+				nets = append(nets, id)
+				break
+			}
+		}
+	}
+	m.mu.RUnlock()
+	for _, id := range nets {
+		errs = append(errs, m.Leave(ctx, id, containerID))
+	}
+	return errors.Join(errs...)
 }

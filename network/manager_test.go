@@ -177,8 +177,13 @@ func TestManagerEndToEnd(t *testing.T) {
 	}
 
 	// Teardown leaves nothing.
-	for _, l := range []struct{ net, id string }{{"front", web.ContainerID}, {"front", cli.ContainerID}, {"back", other.ContainerID}} {
+	for _, l := range []struct{ net, id string }{{"front", web.ContainerID}, {"back", other.ContainerID}} {
 		if err := m2.Leave(ctx, l.net, l.id); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := 0; i < 2; i++ { // repeatable
+		if err := m2.LeaveAll(ctx, cli.ContainerID); err != nil {
 			t.Fatal(err)
 		}
 	}
