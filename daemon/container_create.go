@@ -2,9 +2,9 @@ package daemon
 
 import (
 	"context"
-	"os"
 	"crypto/rand"
 	"encoding/hex"
+	"os"
 	"strconv"
 
 	"github.com/moby/moby/api/types/container"

@@ -45,9 +45,11 @@ func (d *Daemon) dropLive(id string) {
 
 // shimDir is where a container's shim keeps its socket, config and exit
 // status: under the exec-root, which is tmpfs on most hosts and so is
-// empty after a reboot, when no shim can be alive.
+// empty after a reboot, when no shim can be alive. The name is a prefix of
+// the ID because a unix socket path must fit in 108 bytes; 20 hex digits
+// (80 bits) cannot collide among one host's containers.
 func (d *Daemon) shimDir(id string) string {
-	return filepath.Join(d.cfg.ExecRoot, "containers", id)
+	return filepath.Join(d.cfg.ExecRoot, "s", id[:20])
 }
 
 // shimFor returns a client for c's shim.
