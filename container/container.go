@@ -57,7 +57,11 @@ type Container struct {
 	HostsPath      string
 	LogPath        string
 
-	MountPoints     map[string]*container.MountPoint
+	MountPoints map[string]*container.MountPoint
+	// VolumeMounts is the volume layer's full record of the mount points
+	// (with what the API form drops: the request, copy-up, subpath). The
+	// container package keeps it opaque so it does not depend on volume/.
+	VolumeMounts    json.RawMessage            `json:",omitempty"`
 	NetworkSettings *container.NetworkSettings `json:",omitempty"`
 	// NetworkConfig is the create request's NetworkingConfig: aliases,
 	// static addresses and further networks to join at start.

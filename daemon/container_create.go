@@ -72,7 +72,17 @@ func (d *Daemon) ContainerCreate(ctx context.Context, p backend.ContainerCreateC
 		return container.CreateResponse{}, err
 	}
 
+	mps, err := d.createVolumeMounts(ctx, id, &cfg, p.HostConfig)
+	if err != nil {
+		d.containers.ReleaseName(name, id)
+		return container.CreateResponse{}, err
+	}
 	c := ctr.New(id, d.containers.Dir(id))
+	if err := setVolumeMounts(c, mps); err != nil {
+		d.volumes.ReleaseAll(ctx, id)
+		d.containers.ReleaseName(name, id)
+		return container.CreateResponse{}, err
+	}
 	c.Name = name
 	c.Config = &cfg
 	c.HostConfig = p.HostConfig
@@ -93,6 +103,7 @@ func (d *Daemon) ContainerCreate(ctx context.Context, p backend.ContainerCreateC
 	}
 	c.Unlock()
 	if err != nil {
+		d.volumes.ReleaseAll(ctx, id)
 		d.containers.ReleaseName(name, id)
 		return container.CreateResponse{}, errdefs.System(err)
 	}

@@ -72,10 +72,20 @@ func (d *Daemon) startLocked(ctx context.Context, c *ctr.Container, restart bool
 			}
 		}
 	}()
-	mounts, err := d.containerMounts(c)
+	mounts, err := d.etcFileMounts(c)
 	if err != nil {
 		return err
 	}
+	volMounts, volsMounted, err := d.volumeSpecMounts(ctx, c, rootfs)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if retErr != nil {
+			d.releaseVolumeMounts(c)
+		}
+	}()
+	mounts = append(mounts, volMounts...)
 	nsPaths, err := d.namespacePaths(c)
 	if err != nil {
 		return err
@@ -115,6 +125,8 @@ func (d *Daemon) startLocked(ctx context.Context, c *ctr.Container, restart bool
 		Args: []string{"shim", dir},
 		Env:  []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"},
 	})
+	// The runtime has made its mounts: subpath sources may be let go.
+	volsMounted()
 	if err != nil {
 		return startError(err)
 	}
@@ -236,6 +248,7 @@ func (d *Daemon) handleExit(c *ctr.Container, ex *shim.Exit) {
 
 	d.unmountRootfs(c)
 	d.cleanupNetwork(c)
+	d.releaseVolumeMounts(c)
 	if ex.OOMKilled {
 		d.logContainerEvent(c, events.ActionOOM, nil)
 	}
@@ -262,20 +275,10 @@ func (d *Daemon) handleExit(c *ctr.Container, ex *shim.Exit) {
 	}
 }
 
-// containerMounts gathers the bind mounts, volumes and generated files
-// (hosts, resolv.conf, hostname) the process sees.
-func (d *Daemon) containerMounts(c *ctr.Container) ([]specs.Mount, error) {
-	var out []specs.Mount
-	files, err := d.writeEtcFiles(c)
-	if err != nil {
-		return nil, err
-	}
-	out = append(out, files...)
-	vols, err := d.volumeMounts(c)
-	if err != nil {
-		return nil, err
-	}
-	return append(out, vols...), nil
+// etcFileMounts writes the generated files (hosts, resolv.conf,
+// hostname) and returns their bind mounts.
+func (d *Daemon) etcFileMounts(c *ctr.Container) ([]specs.Mount, error) {
+	return d.writeEtcFiles(c)
 }
 
 // restartState is how dockerd spaces restarts: 100 ms doubling to a

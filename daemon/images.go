@@ -77,9 +77,14 @@ func (d *Daemon) ImagesPrune(ctx context.Context, f filters.Args) (*imagetypes.P
 	return d.images.Prune(f)
 }
 
-// LoadImage answers POST /images/load.
-func (d *Daemon) LoadImage(ctx context.Context, r io.Reader, quiet bool) ([]string, error) {
-	return tarexport.Load(ctx, d.images, r)
+// LoadImage answers POST /images/load. Like dockerd, a quiet load reports
+// only the images it loaded, not the layers' progress.
+func (d *Daemon) LoadImage(ctx context.Context, r io.Reader, quiet bool, out backend.LoadOutput) error {
+	o := tarexport.Output{Line: out.Line}
+	if !quiet {
+		o.Progress = out.Progress
+	}
+	return tarexport.Load(ctx, d.images, r, o)
 }
 
 // PrepareExport answers GET /images/get and /images/{name}/get.

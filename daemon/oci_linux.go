@@ -92,6 +92,10 @@ func (d *Daemon) buildSpec(c *ctr.Container, in specInput) (*specs.Spec, error) 
 		s.Mounts = append(s.Mounts, specs.Mount{Destination: initPath, Type: "bind", Source: reaper, Options: []string{"bind", "ro"}})
 		s.Process.Args = append([]string{initPath, "--"}, s.Process.Args...)
 	}
+	// A user mount replaces a default one at the same place (/dev/shm…).
+	for _, m := range in.Mounts {
+		s.Mounts = slices.DeleteFunc(s.Mounts, func(d specs.Mount) bool { return d.Destination == m.Destination })
+	}
 	s.Mounts = append(s.Mounts, in.Mounts...)
 	if hc.OomScoreAdj != 0 {
 		v := hc.OomScoreAdj
@@ -478,33 +482,8 @@ func setShmAndTmpfs(s *specs.Spec, hc *container.HostConfig) {
 			s.Mounts[i].Options = []string{"nosuid", "noexec", "nodev", "mode=1777", "size=" + strconv.FormatInt(hc.ShmSize, 10)}
 		}
 	}
-	for _, dest := range sortedKeys(hc.Tmpfs) {
-		opts := []string{"nosuid", "nodev", "noexec"}
-		if o := hc.Tmpfs[dest]; o != "" {
-			opts = mergeTmpfsOptions(opts, strings.Split(o, ","))
-		}
-		s.Mounts = slices.DeleteFunc(s.Mounts, func(m specs.Mount) bool { return m.Destination == dest })
-		s.Mounts = append(s.Mounts, specs.Mount{Destination: dest, Type: "tmpfs", Source: "tmpfs", Options: opts})
-	}
-}
-
-// mergeTmpfsOptions lets user options (exec, dev, suid, size=…) override
-// the defaults they negate.
-func mergeTmpfsOptions(defaults, user []string) []string {
-	out := []string{}
-	negates := map[string]string{"exec": "noexec", "dev": "nodev", "suid": "nosuid"}
-	for _, d := range defaults {
-		drop := false
-		for _, u := range user {
-			if negates[u] == d || u == d {
-				drop = true
-			}
-		}
-		if !drop {
-			out = append(out, d)
-		}
-	}
-	return append(out, user...)
+	// --tmpfs mounts come with the other mounts from the volume layer,
+	// which validates them against -v and --mount.
 }
 
 func setDevices(s *specs.Spec, hc *container.HostConfig) error {

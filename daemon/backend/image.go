@@ -16,3 +16,11 @@ type ImageImportOptions struct {
 	Changes   []string
 	Platform  string
 }
+
+// LoadOutput receives what POST /images/load reports while it runs: a
+// layer's progress (dockerd's "Loading layer", id being the layer's short
+// ID) and lines for the user ("Loaded image: …"). Either may be nil.
+type LoadOutput struct {
+	Progress func(id string, current, total int64)
+	Line     func(string)
+}
