@@ -90,6 +90,12 @@ func newImage(raw []byte, meta record) (*Image, error) {
 type record struct {
 	Parent      digest.Digest `json:"parent,omitempty"`
 	LastTagTime time.Time     `json:"lastTagTime,omitzero"`
+	// PendingRefs are names the image is being given as it is created
+	// (docker load). Writing the record is the image's commit point; a
+	// crash before the names are in the reference store leaves them here,
+	// and the next start applies them, so a loaded image never comes back
+	// without its names.
+	PendingRefs []string `json:"pendingRefs,omitempty"`
 }
 
 // RootFS is what Hold gives a container.

@@ -108,6 +108,7 @@ func (s *Service) load() error {
 		return err
 	}
 	var tops []digest.Digest
+	pending := map[digest.Digest][]string{}
 	for _, e := range ents {
 		hex, ok := strings.CutSuffix(e.Name(), ".json")
 		if !ok {
@@ -119,7 +120,10 @@ func (s *Service) load() error {
 		if id.Validate() != nil {
 			continue
 		}
-		img, err := s.readImage(id)
+		img, refs, err := s.readImage(id)
+		if len(refs) > 0 {
+			pending[id] = refs
+		}
 		if err != nil {
 			logrus.WithField("image", id).WithError(err).Warn("dropping unreadable image")
 			os.Remove(filepath.Join(s.imagesDir(), e.Name()))
@@ -143,6 +147,11 @@ func (s *Service) load() error {
 			}
 		}
 	}
+	for id, refs := range pending {
+		if img := s.images[id]; img != nil {
+			s.applyPendingRefs(img, refs)
+		}
+	}
 	if err := s.refs.Prune(func(id digest.Digest) bool { return s.images[id] != nil }); err != nil {
 		return err
 	}
@@ -150,24 +159,27 @@ func (s *Service) load() error {
 	return nil
 }
 
-func (s *Service) readImage(id digest.Digest) (*Image, error) {
+func (s *Service) readImage(id digest.Digest) (*Image, []string, error) {
 	var meta record
 	b, err := os.ReadFile(filepath.Join(s.imagesDir(), id.Encoded()+".json"))
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if err := json.Unmarshal(b, &meta); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	raw, err := s.content.Get(id)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return newImage(raw, meta)
+	img, err := newImage(raw, meta)
+	return img, meta.PendingRefs, err
 }
 
-func (s *Service) writeRecord(img *Image) error {
-	b, _ := json.Marshal(record{Parent: img.Parent, LastTagTime: img.LastTagTime})
+func (s *Service) writeRecord(img *Image) error { return s.writeRecordPending(img, nil) }
+
+func (s *Service) writeRecordPending(img *Image, pending []string) error {
+	b, _ := json.Marshal(record{Parent: img.Parent, LastTagTime: img.LastTagTime, PendingRefs: pending})
 	return atomicfile.WriteFile(filepath.Join(s.imagesDir(), img.ID.Encoded()+".json"), b, 0o600)
 }
 
@@ -292,12 +304,28 @@ func (s *Service) Size(img *Image) int64 {
 // passes to the image (or is dropped when the image already exists).
 // It reports whether the image is new.
 func (s *Service) Register(raw []byte, parent digest.Digest) (*Image, bool, error) {
+	img, created, _, err := s.RegisterNamed(raw, parent, nil)
+	return img, created, err
+}
+
+// RegisterNamed is Register that also points refs at the image, in one
+// step a crash cannot split: a new image is on disk with its names or not
+// at all. olds are the images the refs pointed at before ("" for none),
+// in the order of refs.
+func (s *Service) RegisterNamed(raw []byte, parent digest.Digest, refs []reference.Named) (img *Image, created bool, olds []digest.Digest, err error) {
 	if err := s.ready(); err != nil {
-		return nil, false, err
+		return nil, false, nil, err
 	}
-	img, err := newImage(raw, record{Parent: parent})
+	for _, r := range refs {
+		if _, tagged := r.(reference.NamedTagged); !tagged {
+			if _, canonical := r.(reference.Canonical); !canonical {
+				return nil, false, nil, errdefs.InvalidParameterf("reference %s has neither tag nor digest", r)
+			}
+		}
+	}
+	img, err = newImage(raw, record{Parent: parent})
 	if err != nil {
-		return nil, false, err
+		return nil, false, nil, err
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -305,19 +333,61 @@ func (s *Service) Register(raw []byte, parent digest.Digest) (*Image, bool, erro
 		if img.TopChain != "" {
 			s.layers.Release(img.TopChain)
 		}
-		return existing, false, nil
+		olds, err = s.addRefsLocked(existing, refs)
+		return existing, false, olds, err
 	}
 	if img.TopChain != "" && !s.layers.Exists(img.TopChain) {
-		return nil, false, errdefs.NotFoundf("layers of image %s are missing", img.ID)
+		return nil, false, nil, errdefs.NotFoundf("layers of image %s are missing", img.ID)
 	}
 	if _, err := s.content.Put(raw); err != nil {
-		return nil, false, err
+		return nil, false, nil, err
 	}
-	if err := s.writeRecord(img); err != nil {
-		return nil, false, err
+	pending := make([]string, len(refs))
+	for i, r := range refs {
+		pending[i] = r.String()
+	}
+	if err := s.writeRecordPending(img, pending); err != nil {
+		return nil, false, nil, err
 	}
 	s.images[img.ID] = img
-	return img, true, nil
+	if olds, err = s.addRefsLocked(img, refs); err != nil {
+		return img, true, olds, err
+	}
+	if len(refs) > 0 {
+		if err := s.writeRecord(img); err != nil {
+			return img, true, olds, err
+		}
+	}
+	return img, true, olds, nil
+}
+
+func (s *Service) addRefsLocked(img *Image, refs []reference.Named) ([]digest.Digest, error) {
+	olds := make([]digest.Digest, 0, len(refs))
+	for _, r := range refs {
+		old, err := s.refs.Add(r, img.ID)
+		if err != nil {
+			return olds, err
+		}
+		olds = append(olds, old)
+	}
+	return olds, nil
+}
+
+// applyPendingRefs finishes the naming of an image whose creation a crash
+// interrupted (see record.PendingRefs).
+func (s *Service) applyPendingRefs(img *Image, pending []string) {
+	for _, p := range pending {
+		r, err := reference.ParseNormalizedNamed(p)
+		if err == nil {
+			_, err = s.refs.Add(r, img.ID)
+		}
+		if err != nil {
+			logrus.WithFields(logrus.Fields{"image": img.ID, "ref": p}).WithError(err).Warn("could not restore a name of an interrupted load")
+		}
+	}
+	if err := s.writeRecord(img); err != nil {
+		logrus.WithField("image", img.ID).WithError(err).Warn("could not finish an interrupted load")
+	}
 }
 
 // Tag points ref at the image and returns the image it pointed at before

@@ -12,6 +12,7 @@ import (
 	"path"
 	"runtime"
 	"strings"
+	"time"
 
 	"github.com/distribution/reference"
 	"github.com/moby/moby/api/types/events"
@@ -55,6 +56,7 @@ type entry struct {
 
 type loader struct {
 	ctx     context.Context
+	out     Output
 	svc     *image.Service
 	layers  *layer.Store
 	entries map[string]*entry
@@ -64,44 +66,107 @@ type loader struct {
 
 func cleanPath(p string) string { return strings.TrimPrefix(path.Clean("/"+p), "/") }
 
-// Loaded is what Load reports per image, in order, for the progress
-// stream: messages like "Loaded image: busybox:latest".
-type Loaded struct {
-	Messages []string
+// Output receives what a load reports while it runs. Either function may
+// be nil.
+type Output struct {
+	// Progress reports the bytes of one layer read so far, as dockerd's
+	// "Loading layer" messages: id is the layer's short ID. It is called
+	// at most every 1% (or 512 KiB) and 100 ms, and always at the end.
+	Progress func(id string, current, total int64)
+	// Line is a message for the user, e.g. "Loaded image: busybox:latest".
+	Line func(string)
 }
 
-// Load reads an image archive from r into svc. It returns the lines to
-// show the user.
-func Load(ctx context.Context, svc *image.Service, r io.Reader) ([]string, error) {
+func (o Output) line(s string) {
+	if o.Line != nil {
+		o.Line(s)
+	}
+}
+
+// Load reads an image archive from r into svc, reporting to out as it
+// goes. Each image is committed whole, with its names, or not at all.
+func Load(ctx context.Context, svc *image.Service, r io.Reader, out Output) error {
 	ls, err := svc.Layers()
 	if err != nil {
-		return nil, err
+		return err
 	}
 	rc, _, err := unpack.Decompress(r)
 	if err != nil {
-		return nil, errdefs.InvalidParameterf("invalid archive: %v", err)
+		return errdefs.InvalidParameterf("invalid archive: %v", err)
 	}
 	defer rc.Close()
-	l := &loader{ctx: ctx, svc: svc, layers: ls, entries: map[string]*entry{}, links: map[string]string{}}
+	l := &loader{ctx: ctx, out: out, svc: svc, layers: ls, entries: map[string]*entry{}, links: map[string]string{}}
 	defer func() {
 		for _, e := range l.entries {
 			e.pending.Discard()
 		}
 	}()
 	if err := l.read(rc); err != nil {
-		return nil, err
+		return err
 	}
 	if e := l.get("manifest.json"); e != nil && e.data != nil {
 		var items []manifestItem
 		if err := json.Unmarshal(e.data, &items); err != nil {
-			return nil, errdefs.InvalidParameterf("invalid manifest.json: %v", err)
+			return errdefs.InvalidParameterf("invalid manifest.json: %v", err)
 		}
 		return l.loadDocker(items)
 	}
 	if e := l.get("index.json"); e != nil && e.data != nil {
 		return l.loadOCI(e.data)
 	}
-	return nil, errdefs.InvalidParameterf("invalid archive: no manifest.json or index.json found (is it a docker save or OCI layout tarball?)")
+	return errdefs.InvalidParameterf("invalid archive: no manifest.json or index.json found (is it a docker save or OCI layout tarball?)")
+}
+
+// progressReader reports reads the way dockerd's progress.Reader does.
+type progressReader struct {
+	r                   io.Reader
+	id                  string
+	report              func(id string, current, total int64)
+	total, cur, lastCur int64
+	every               int64
+	lastAt              time.Time
+	done                bool
+}
+
+func newProgressReader(r io.Reader, id string, total int64, report func(string, int64, int64)) io.Reader {
+	if report == nil {
+		return r
+	}
+	every := int64(512 << 10)
+	if pct := total / 100; total > 0 && pct < every {
+		every = pct
+	}
+	return &progressReader{r: r, id: id, report: report, total: total, every: every}
+}
+
+func (p *progressReader) Read(b []byte) (int, error) {
+	n, err := p.r.Read(b)
+	p.cur += int64(n)
+	end := err != nil || (p.total > 0 && p.cur >= p.total)
+	if (p.cur-p.lastCur > p.every || end) && !p.done {
+		if end || time.Since(p.lastAt) >= 100*time.Millisecond {
+			p.report(p.id, p.cur, p.total)
+			p.lastAt = time.Now()
+			p.done = end
+		}
+		p.lastCur = p.cur
+	}
+	return n, err
+}
+
+// shortLayerID names a layer entry for progress before its diff ID is
+// known: the blob's hex for an OCI-style "blobs/sha256/<hex>" (the diff ID
+// itself for an uncompressed layer, as dockerd shows), else the entry's
+// directory ("<v1 id>/layer.tar").
+func shortLayerID(name string) string {
+	base := path.Base(name)
+	if base == "layer.tar" && path.Dir(name) != "." {
+		base = path.Base(path.Dir(name))
+	}
+	if len(base) > 12 {
+		base = base[:12]
+	}
+	return base
 }
 
 func (l *loader) get(name string) *entry {
@@ -156,7 +221,7 @@ func (l *loader) read(r io.Reader) error {
 			l.entries[name] = &entry{data: b, digest: digest.FromBytes(b), size: hdr.Size}
 			continue
 		}
-		e, err := l.readLarge(tr, hdr.Size)
+		e, err := l.readLarge(newProgressReader(tr, shortLayerID(name), hdr.Size, l.out.Progress), hdr.Size)
 		if err != nil {
 			return err
 		}
@@ -207,13 +272,17 @@ func layerError(err error) error {
 // layerFor returns a pending layer for an entry, unpacking a small one
 // from memory. A pending layer is consumed by Commit, so a blob used twice
 // is unpacked again from the committed copy.
-func (l *loader) layerFor(e *entry, committed map[digest.Digest]digest.Digest) (*layer.Pending, error) {
+func (l *loader) layerFor(e *entry, diffID digest.Digest, committed map[digest.Digest]digest.Digest) (*layer.Pending, error) {
 	if e.pending != nil && !e.used {
 		e.used = true
 		return e.pending, nil
 	}
 	if e.data != nil {
-		dec, _, err := unpack.Decompress(bytes.NewReader(e.data))
+		var src io.Reader = bytes.NewReader(e.data)
+		if l.out.Progress != nil {
+			src = newProgressReader(src, truncate(diffID.Encoded()), int64(len(e.data)), l.out.Progress)
+		}
+		dec, _, err := unpack.Decompress(src)
 		if err != nil {
 			return nil, errdefs.InvalidParameterf("invalid layer: %v", err)
 		}
@@ -235,16 +304,23 @@ func (l *loader) layerFor(e *entry, committed map[digest.Digest]digest.Digest) (
 	return p, err
 }
 
+func truncate(s string) string {
+	if len(s) > 12 {
+		return s[:12]
+	}
+	return s
+}
+
 // commitImage unpacks and commits the layers of one image, checks them
-// against its config and registers it.
-func (l *loader) commitImage(raw []byte, layerEntries []*entry) (*image.Image, error) {
+// against its config and registers it with its names.
+func (l *loader) commitImage(raw []byte, layerEntries []*entry, refs []reference.Named) (*image.Image, []digest.Digest, error) {
 	cfg, err := image.ParseConfig(raw)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	diffIDs := cfg.RootFS.DiffIDs
 	if len(diffIDs) != len(layerEntries) {
-		return nil, errdefs.InvalidParameterf("invalid manifest, layers length mismatch: expected %d, got %d", len(diffIDs), len(layerEntries))
+		return nil, nil, errdefs.InvalidParameterf("invalid manifest, layers length mismatch: expected %d, got %d", len(diffIDs), len(layerEntries))
 	}
 	committed := map[digest.Digest]digest.Digest{}
 	var top digest.Digest
@@ -259,53 +335,52 @@ func (l *loader) commitImage(raw []byte, layerEntries []*entry) (*image.Image, e
 		// but the entry's content must still match.
 		if e.pending == nil && e.data == nil {
 			release()
-			return nil, errdefs.InvalidParameterf("invalid archive: missing layer %d", i)
+			return nil, nil, errdefs.InvalidParameterf("invalid archive: missing layer %d", i)
 		}
 		if e.pending != nil && e.pending.Result.DiffID != diffIDs[i] {
 			release()
-			return nil, errdefs.InvalidParameterf("invalid diffID for layer %d: expected %q, got %q", i, diffIDs[i], e.pending.Result.DiffID)
+			return nil, nil, errdefs.InvalidParameterf("invalid diffID for layer %d: expected %q, got %q", i, diffIDs[i], e.pending.Result.DiffID)
 		}
 		if l.layers.Acquire(chains[i]) == nil {
 			if e.data != nil {
 				if err := l.verifySmall(e, diffIDs[i], i); err != nil {
 					l.layers.Release(chains[i])
 					release()
-					return nil, err
+					return nil, nil, err
 				}
 			}
 			release()
 			top = chains[i]
 			continue
 		}
-		p, err := l.layerFor(e, committed)
+		p, err := l.layerFor(e, diffIDs[i], committed)
 		if err != nil {
 			release()
-			return nil, err
+			return nil, nil, err
 		}
 		if p.Result.DiffID != diffIDs[i] {
 			if p != e.pending {
 				p.Discard()
 			}
 			release()
-			return nil, errdefs.InvalidParameterf("invalid diffID for layer %d: expected %q, got %q", i, diffIDs[i], p.Result.DiffID)
+			return nil, nil, errdefs.InvalidParameterf("invalid diffID for layer %d: expected %q, got %q", i, diffIDs[i], p.Result.DiffID)
 		}
 		chain, err := l.layers.Commit(p, top)
 		if err != nil {
 			p.Discard()
 			release()
-			return nil, err
+			return nil, nil, err
 		}
 		release()
 		top = chain
 		committed[diffIDs[i]] = chain
 	}
 	// The reference on top passes to the image.
-	img, _, err := l.svc.Register(raw, "")
-	if err != nil {
+	img, created, olds, err := l.svc.RegisterNamed(raw, "", refs)
+	if err != nil && !created {
 		release()
-		return nil, err
 	}
-	return img, nil
+	return img, olds, err
 }
 
 // verifySmall checks an in-memory layer's diff ID without unpacking it.
@@ -325,55 +400,61 @@ func (l *loader) verifySmall(e *entry, want digest.Digest, i int) error {
 	return nil
 }
 
-func (l *loader) tagAll(img *image.Image, names []string, out *[]string) error {
-	if len(names) == 0 {
-		*out = append(*out, "Loaded image ID: "+img.ID.String())
-		return nil
-	}
+// parseNames keeps the tagged names of an image, as dockerd does.
+func parseNames(names []string) ([]reference.Named, error) {
+	var refs []reference.Named
 	for _, n := range names {
 		ref, err := refstore.ParseNamed(n)
 		if err != nil {
-			return err
+			return nil, err
 		}
-		if _, ok := ref.(reference.NamedTagged); !ok {
-			continue
+		if _, ok := ref.(reference.NamedTagged); ok {
+			refs = append(refs, ref)
 		}
-		if old, ok := l.svc.Lookup(ref); ok && old != img.ID {
-			*out = append(*out, fmt.Sprintf("The image %s already exists, renaming the old one with ID %s to empty string", reference.FamiliarString(ref), old))
-		}
-		if err := l.svc.AddReference(img, ref); err != nil {
-			return err
-		}
-		*out = append(*out, "Loaded image: "+reference.FamiliarString(ref))
 	}
-	return nil
+	return refs, nil
 }
 
-func (l *loader) loadDocker(items []manifestItem) ([]string, error) {
-	var out []string
+// report logs the load event and tells the user what was loaded.
+func (l *loader) report(img *image.Image, refs []reference.Named, olds []digest.Digest) {
+	l.svc.LogEvent(events.ActionLoad, img, img.ID.String())
+	if len(refs) == 0 {
+		l.out.line("Loaded image ID: " + img.ID.String())
+		return
+	}
+	for i, ref := range refs {
+		if i < len(olds) && olds[i] != "" && olds[i] != img.ID {
+			l.out.line(fmt.Sprintf("The image %s already exists, renaming the old one with ID %s to empty string", reference.FamiliarString(ref), olds[i]))
+		}
+		l.out.line("Loaded image: " + reference.FamiliarString(ref))
+	}
+}
+
+func (l *loader) loadDocker(items []manifestItem) error {
 	for _, m := range items {
 		ce := l.get(m.Config)
 		if ce == nil || ce.data == nil {
-			return out, errdefs.InvalidParameterf("invalid archive: config %q not found", m.Config)
+			return errdefs.InvalidParameterf("invalid archive: config %q not found", m.Config)
 		}
 		var les []*entry
 		for _, lp := range m.Layers {
 			e := l.get(lp)
 			if e == nil {
-				return out, errdefs.InvalidParameterf("invalid archive: layer %q not found", lp)
+				return errdefs.InvalidParameterf("invalid archive: layer %q not found", lp)
 			}
 			les = append(les, e)
 		}
-		img, err := l.commitImage(ce.data, les)
+		refs, err := parseNames(m.RepoTags)
 		if err != nil {
-			return out, err
+			return err
 		}
-		l.svc.LogEvent(events.ActionLoad, img, img.ID.String())
-		if err := l.tagAll(img, m.RepoTags, &out); err != nil {
-			return out, err
+		img, olds, err := l.commitImage(ce.data, les, refs)
+		if err != nil {
+			return err
 		}
+		l.report(img, refs, olds)
 	}
-	return out, nil
+	return nil
 }
 
 func (l *loader) blob(d ocispec.Descriptor) (*entry, error) {
@@ -390,21 +471,20 @@ func (l *loader) blob(d ocispec.Descriptor) (*entry, error) {
 	return e, nil
 }
 
-func (l *loader) loadOCI(indexData []byte) ([]string, error) {
+func (l *loader) loadOCI(indexData []byte) error {
 	var idx ocispec.Index
 	if err := json.Unmarshal(indexData, &idx); err != nil {
-		return nil, errdefs.InvalidParameterf("invalid index.json: %v", err)
+		return errdefs.InvalidParameterf("invalid index.json: %v", err)
 	}
-	var out []string
 	for _, d := range idx.Manifests {
-		if err := l.loadDescriptor(d, d.Annotations, &out, 0); err != nil {
-			return out, err
+		if err := l.loadDescriptor(d, d.Annotations, 0); err != nil {
+			return err
 		}
 	}
-	return out, nil
+	return nil
 }
 
-func (l *loader) loadDescriptor(d ocispec.Descriptor, ann map[string]string, out *[]string, depth int) error {
+func (l *loader) loadDescriptor(d ocispec.Descriptor, ann map[string]string, depth int) error {
 	if depth > 4 {
 		return errdefs.InvalidParameterf("invalid archive: indexes nested too deep")
 	}
@@ -431,7 +511,7 @@ func (l *loader) loadDescriptor(d ocispec.Descriptor, ann map[string]string, out
 		if pick == nil {
 			return errdefs.NotFoundf("no image for linux/%s in %s", runtime.GOARCH, d.Digest)
 		}
-		return l.loadDescriptor(*pick, ann, out, depth+1)
+		return l.loadDescriptor(*pick, ann, depth+1)
 	case ocispec.MediaTypeImageManifest, mediaTypeDockerManifest, "":
 	default:
 		return errdefs.InvalidParameterf("unsupported media type %q", d.MediaType)
@@ -452,11 +532,6 @@ func (l *loader) loadDescriptor(d ocispec.Descriptor, ann map[string]string, out
 		}
 		les = append(les, le)
 	}
-	img, err := l.commitImage(ce.data, les)
-	if err != nil {
-		return err
-	}
-	l.svc.LogEvent(events.ActionLoad, img, img.ID.String())
 	var names []string
 	if n := ann[annotationImageName]; n != "" {
 		names = append(names, n)
@@ -467,5 +542,14 @@ func (l *loader) loadDescriptor(d ocispec.Descriptor, ann map[string]string, out
 			names = append(names, r.String())
 		}
 	}
-	return l.tagAll(img, names, out)
+	refs, err := parseNames(names)
+	if err != nil {
+		return err
+	}
+	img, olds, err := l.commitImage(ce.data, les, refs)
+	if err != nil {
+		return err
+	}
+	l.report(img, refs, olds)
+	return nil
 }

@@ -18,8 +18,8 @@ type Backend interface {
 	TagImage(ctx context.Context, name, repo, tag string) error
 	ImageDelete(ctx context.Context, name string, force, prune bool) ([]imagetypes.DeleteResponse, error)
 	ImagesPrune(ctx context.Context, f filters.Args) (*imagetypes.PruneReport, error)
-	// LoadImage reads an archive and returns the lines to report.
-	LoadImage(ctx context.Context, r io.Reader, quiet bool) ([]string, error)
+	// LoadImage reads an archive, reporting to out as it goes.
+	LoadImage(ctx context.Context, r io.Reader, quiet bool, out backend.LoadOutput) error
 	// PrepareExport resolves the names to save; the returned function
 	// writes the archive. Splitting the two lets a bad name be a clean
 	// error status instead of a broken tar stream.

@@ -3,8 +3,11 @@ package image
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
+	"strings"
 
+	units "github.com/docker/go-units"
 	"github.com/moby/moby/api/types/jsonstream"
 
 	"github.com/berthd/berth/api/router"
@@ -144,19 +147,94 @@ func writeStream(w http.ResponseWriter, msgs []jsonstream.Message) error {
 	return nil
 }
 
+// loadMessage is a message of the load stream. dockerd still sends the
+// rendered "progress" bar and the plain "error" beside progressDetail and
+// errorDetail, which older clients read; the API types no longer carry
+// those two fields.
+type loadMessage struct {
+	jsonstream.Message
+	ProgressMessage string `json:"progress,omitempty"`
+	ErrorMessage    string `json:"error,omitempty"`
+}
+
+// loadStream writes the JSON message stream of POST /images/load. The
+// status line goes out with the first message, so that an archive
+// rejected before anything was reported still gets its 4xx status.
+type loadStream struct {
+	w       http.ResponseWriter
+	enc     *json.Encoder
+	started bool
+	broken  bool
+}
+
+func (s *loadStream) send(m loadMessage) {
+	if s.broken {
+		return
+	}
+	if !s.started {
+		s.started = true
+		s.w.Header().Set("Content-Type", "application/json")
+		s.w.WriteHeader(http.StatusOK)
+		s.enc = json.NewEncoder(s.w)
+		s.enc.SetEscapeHTML(false)
+	}
+	if err := s.enc.Encode(m); err != nil {
+		// The client is gone; the load goes on to a consistent end.
+		s.broken = true
+		return
+	}
+	httputils.Flush(s.w)
+}
+
+// progressBar renders a progress the way dockerd does for a client that
+// is not a terminal (200 columns, no time estimate).
+func progressBar(current, total int64) string {
+	if current <= 0 && total <= 0 {
+		return ""
+	}
+	if total <= 0 {
+		return fmt.Sprintf("%8v", units.HumanSize(float64(current)))
+	}
+	pct := int(float64(current)/float64(total)*100) / 2
+	if pct > 50 {
+		pct = 50
+	}
+	bar := "[" + strings.Repeat("=", pct) + ">" + strings.Repeat(" ", 50-pct) + "] "
+	numbers := fmt.Sprintf("%8v/%v", units.HumanSize(float64(current)), units.HumanSize(float64(total)))
+	if current > total {
+		numbers = fmt.Sprintf("%8v", units.HumanSize(float64(current)))
+	}
+	return bar + numbers
+}
+
 func (ir *imageRouter) load(ctx context.Context, w http.ResponseWriter, r *http.Request, _ map[string]string) error {
 	if err := httputils.ParseForm(r); err != nil {
 		return err
 	}
-	lines, err := ir.backend.LoadImage(ctx, r.Body, httputils.BoolValueOrDefault(r, "quiet", true))
+	s := &loadStream{w: w}
+	out := backend.LoadOutput{
+		Progress: func(id string, current, total int64) {
+			s.send(loadMessage{
+				Message:         jsonstream.Message{Status: "Loading layer", ID: id, Progress: &jsonstream.Progress{Current: current, Total: total}},
+				ProgressMessage: progressBar(current, total),
+			})
+		},
+		Line: func(line string) { s.send(loadMessage{Message: jsonstream.Message{Stream: line + "\n"}}) },
+	}
+	err := ir.backend.LoadImage(ctx, r.Body, httputils.BoolValueOrDefault(r, "quiet", true), out)
+	if err == nil && !s.started {
+		// An archive without images: an empty 200 stream, as dockerd.
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusOK)
+		return nil
+	}
 	if err != nil {
-		return err
+		if !s.started {
+			return err
+		}
+		s.send(loadMessage{Message: jsonstream.Message{Error: &jsonstream.Error{Message: err.Error()}}, ErrorMessage: err.Error()})
 	}
-	msgs := make([]jsonstream.Message, 0, len(lines))
-	for _, l := range lines {
-		msgs = append(msgs, jsonstream.Message{Stream: l + "\n"})
-	}
-	return writeStream(w, msgs)
+	return nil
 }
 
 func (ir *imageRouter) export(ctx context.Context, w http.ResponseWriter, names []string) error {
