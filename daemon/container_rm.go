@@ -58,6 +58,7 @@ func (d *Daemon) removeContainer(ctx context.Context, c *ctr.Container, force, r
 	c.Lock()
 	defer c.Unlock()
 	d.dropPendingAttaches(c)
+	d.forgetExecs(c)
 	d.releaseRWLayer(c)
 	d.releaseContainerResources(c, removeVolumes)
 	os.RemoveAll(d.shimDir(c.ID))

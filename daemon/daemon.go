@@ -40,6 +40,9 @@ type Daemon struct {
 	containerReleasers []containerReleaser
 	liveMu             sync.Mutex
 	lives              map[string]*live
+	execMu             sync.Mutex
+	execs              map[string]*execConfig
+	execWaits          map[string]chan struct{}
 }
 
 // New prepares the data and exec roots and takes the data-root lock, so that

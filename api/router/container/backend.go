@@ -20,6 +20,7 @@ type Backend interface {
 	ContainersPrune(ctx context.Context, filters string) (*container.PruneReport, error)
 	logsBackend
 	lifecycleBackend
+	execBackend
 }
 
 // logsBackend serves GET /containers/{id}/logs.
@@ -37,4 +38,12 @@ type lifecycleBackend interface {
 	ContainerUnpause(ctx context.Context, ref string) error
 	ContainerResize(ctx context.Context, ref string, height, width int) error
 	ContainerAttach(ctx context.Context, ref string, o backend.ContainerAttachOptions, begin func(multiplexed bool) (io.ReadWriteCloser, error)) error
+}
+
+// execBackend runs processes in running containers.
+type execBackend interface {
+	ContainerExecCreate(ctx context.Context, ref string, cfg container.ExecCreateRequest) (string, error)
+	ContainerExecStart(ctx context.Context, id string, req container.ExecStartRequest, begin func(multiplexed bool) (io.ReadWriteCloser, error)) error
+	ContainerExecInspect(id string) (*container.ExecInspectResponse, error)
+	ContainerExecResize(ctx context.Context, id string, height, width int) error
 }

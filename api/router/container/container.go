@@ -37,6 +37,10 @@ func (r *containerRouter) Routes() []router.Route {
 		router.Post("/containers/{name:.*}/unpause", r.unpause),
 		router.Post("/containers/{name:.*}/resize", r.resize),
 		router.Post("/containers/{name:.*}/attach", r.attach),
+		router.Post("/containers/{name:.*}/exec", r.execCreate),
+		router.Post("/exec/{id:.*}/start", r.execStart),
+		router.Get("/exec/{id:.*}/json", r.execInspect),
+		router.Post("/exec/{id:.*}/resize", r.execResize),
 		router.Post("/containers/{name:.*}/wait", r.wait),
 		router.Delete("/containers/{name:.*}", r.remove),
 	}

@@ -1,0 +1,67 @@
+package container
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"strconv"
+
+	"github.com/moby/moby/api/types/common"
+	"github.com/moby/moby/api/types/container"
+
+	"github.com/berthd/berth/api/server/httputils"
+	"github.com/berthd/berth/pkg/errdefs"
+)
+
+func (r *containerRouter) execCreate(ctx context.Context, w http.ResponseWriter, req *http.Request, vars map[string]string) error {
+	var cfg container.ExecCreateRequest
+	if err := httputils.ReadJSON(req, &cfg); err != nil {
+		return err
+	}
+	id, err := r.backend.ContainerExecCreate(ctx, vars["name"], cfg)
+	if err != nil {
+		return err
+	}
+	return httputils.WriteJSON(w, http.StatusCreated, &common.IDResponse{ID: id})
+}
+
+func (r *containerRouter) execStart(ctx context.Context, w http.ResponseWriter, req *http.Request, vars map[string]string) error {
+	var body container.ExecStartRequest
+	if err := httputils.ReadJSON(req, &body); err != nil {
+		return err
+	}
+	detached := body.Detach
+	err := r.backend.ContainerExecStart(ctx, vars["id"], body, func(multiplexed bool) (io.ReadWriteCloser, error) {
+		return hijack(w, req, multiplexed)
+	})
+	if err != nil {
+		return err
+	}
+	if detached {
+		w.WriteHeader(http.StatusOK)
+	}
+	return nil
+}
+
+func (r *containerRouter) execInspect(ctx context.Context, w http.ResponseWriter, req *http.Request, vars map[string]string) error {
+	resp, err := r.backend.ContainerExecInspect(vars["id"])
+	if err != nil {
+		return err
+	}
+	return httputils.WriteJSON(w, http.StatusOK, resp)
+}
+
+func (r *containerRouter) execResize(ctx context.Context, w http.ResponseWriter, req *http.Request, vars map[string]string) error {
+	if err := httputils.ParseForm(req); err != nil {
+		return err
+	}
+	h, err := strconv.Atoi(req.Form.Get("h"))
+	if err != nil {
+		return errdefs.InvalidParameterf("invalid resize height %q", req.Form.Get("h"))
+	}
+	wd, err := strconv.Atoi(req.Form.Get("w"))
+	if err != nil {
+		return errdefs.InvalidParameterf("invalid resize width %q", req.Form.Get("w"))
+	}
+	return r.backend.ContainerExecResize(ctx, vars["id"], h, wd)
+}

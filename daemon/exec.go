@@ -1,0 +1,371 @@
+package daemon
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"io"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/events"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"github.com/sirupsen/logrus"
+
+	ctr "github.com/berthd/berth/container"
+	"github.com/berthd/berth/pkg/caps"
+	"github.com/berthd/berth/pkg/errdefs"
+	"github.com/berthd/berth/pkg/shim"
+)
+
+// execConfig is one `docker exec`: created, then started once.
+type execConfig struct {
+	mu          sync.Mutex
+	ID          string
+	ContainerID string
+	Config      container.ExecCreateRequest
+	DetachKeys  []byte
+	Running     bool
+	Started     bool
+	ExitCode    *int
+	Pid         int
+}
+
+func newExecID() string {
+	b := make([]byte, 32)
+	rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// getExec finds an exec by ID, with dockerd's message.
+func (d *Daemon) getExec(id string) (*execConfig, error) {
+	d.execMu.Lock()
+	defer d.execMu.Unlock()
+	if e, ok := d.execs[id]; ok {
+		return e, nil
+	}
+	return nil, errdefs.NotFoundf("No such exec instance: %s", id)
+}
+
+// forgetExecs drops the execs of a container that stopped or went away.
+func (d *Daemon) forgetExecs(c *ctr.Container) {
+	d.execMu.Lock()
+	defer d.execMu.Unlock()
+	for _, id := range c.ExecIDs {
+		delete(d.execs, id)
+		delete(d.execWaits, id)
+	}
+	c.ExecIDs = nil
+}
+
+func execAction(base string, cmd []string) events.Action {
+	return events.Action(base + ": " + strings.Join(cmd, " "))
+}
+
+// ContainerExecCreate answers POST /containers/{id}/exec.
+func (d *Daemon) ContainerExecCreate(ctx context.Context, ref string, cfg container.ExecCreateRequest) (string, error) {
+	if len(cfg.Cmd) == 0 {
+		return "", errdefs.InvalidParameterf("No exec command specified")
+	}
+	keys := defaultDetachKeys
+	if cfg.DetachKeys != "" {
+		k, err := parseDetachKeys(cfg.DetachKeys)
+		if err != nil {
+			return "", errdefs.InvalidParameter(err)
+		}
+		keys = k
+	}
+	for _, e := range cfg.Env {
+		if k, _, _ := strings.Cut(e, "="); k == "" {
+			return "", errdefs.InvalidParameterf("invalid environment variable: %s", e)
+		}
+	}
+	c, err := d.containers.Get(ref)
+	if err != nil {
+		return "", err
+	}
+	c.Lock()
+	defer c.Unlock()
+	switch {
+	case !c.State.Running:
+		return "", errdefs.Conflictf("container %s is not running", c.ID)
+	case c.State.Paused:
+		return "", errdefs.Conflictf("container %s is paused, unpause the container before exec", c.ID)
+	case c.State.Restarting:
+		return "", errdefs.Conflictf("container %s is restarting, wait until the container is running", c.ID)
+	}
+	e := &execConfig{ID: newExecID(), ContainerID: c.ID, Config: cfg, DetachKeys: keys}
+	d.execMu.Lock()
+	if d.execs == nil {
+		d.execs = map[string]*execConfig{}
+	}
+	d.execs[e.ID] = e
+	d.execMu.Unlock()
+	c.ExecIDs = append(c.ExecIDs, e.ID)
+	d.logContainerEvent(c, execAction("exec_create", cfg.Cmd), map[string]string{"execID": e.ID})
+	return e.ID, nil
+}
+
+// execProcess builds the process of an exec from the container's settings
+// and the exec's own (user, env, workdir, privileges, terminal).
+func (d *Daemon) execProcess(c *ctr.Container, e *execConfig, tty bool, size *[2]uint) (specs.Process, error) {
+	cfg := c.Config
+	p := specs.Process{Args: e.Config.Cmd, Terminal: tty}
+	p.Cwd = e.Config.WorkingDir
+	if p.Cwd == "" {
+		p.Cwd = cfg.WorkingDir
+	}
+	if p.Cwd == "" {
+		p.Cwd = "/"
+	}
+	env := []string{}
+	hasPath := false
+	for _, v := range append(append([]string{}, cfg.Env...), e.Config.Env...) {
+		if strings.HasPrefix(v, "PATH=") {
+			hasPath = true
+		}
+	}
+	if !hasPath {
+		env = append(env, "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
+	}
+	env = append(env, "HOSTNAME="+cfg.Hostname)
+	if tty {
+		env = append(env, "TERM=xterm")
+	}
+	p.Env = mergeEnv(append(env, cfg.Env...), e.Config.Env)
+	user := e.Config.User
+	if user == "" {
+		user = cfg.User
+	}
+	uid, gid, extra, err := resolveUser(fsDir(c, "merged"), user)
+	if err != nil {
+		return p, err
+	}
+	p.User = specs.User{UID: uid, GID: gid, AdditionalGids: extra}
+	capList := caps.Names()
+	if !e.Config.Privileged && !c.HostConfig.Privileged {
+		if capList, err = effectiveCaps(c.HostConfig); err != nil {
+			return p, err
+		}
+	}
+	p.Capabilities = &specs.LinuxCapabilities{Bounding: capList, Effective: capList, Permitted: capList}
+	for _, opt := range c.HostConfig.SecurityOpt {
+		if opt == "no-new-privileges" || opt == "no-new-privileges=true" || opt == "no-new-privileges:true" {
+			p.NoNewPrivileges = true
+		}
+	}
+	if size != nil && tty {
+		p.ConsoleSize = &specs.Box{Height: size[0], Width: size[1]}
+	}
+	return p, nil
+}
+
+// mergeEnv applies overrides by key.
+func mergeEnv(base, over []string) []string {
+	out := append([]string{}, base...)
+	for _, o := range over {
+		k, _, _ := strings.Cut(o, "=")
+		replaced := false
+		for i, b := range out {
+			if bk, _, _ := strings.Cut(b, "="); bk == k {
+				out[i] = o
+				replaced = true
+			}
+		}
+		if !replaced {
+			out = append(out, o)
+		}
+	}
+	return out
+}
+
+// ContainerExecStart answers POST /exec/{id}/start. Without detach, begin
+// hijacks the connection; with it, output is discarded.
+func (d *Daemon) ContainerExecStart(ctx context.Context, id string, req container.ExecStartRequest, begin func(multiplexed bool) (io.ReadWriteCloser, error)) error {
+	e, err := d.getExec(id)
+	if err != nil {
+		return err
+	}
+	e.mu.Lock()
+	if e.Started {
+		e.mu.Unlock()
+		return errdefs.Conflictf("Error: Exec command %s has already run", id)
+	}
+	e.Started = true
+	e.mu.Unlock()
+	c, err := d.containers.Get(e.ContainerID)
+	if err != nil {
+		return err
+	}
+	tty := e.Config.Tty || req.Tty
+	size := e.Config.ConsoleSize
+	if req.ConsoleSize != nil {
+		size = req.ConsoleSize
+	}
+	c.Lock()
+	if !c.State.Running || c.State.Paused {
+		c.Unlock()
+		return errdefs.Conflictf("container %s is not running", c.ID)
+	}
+	proc, err := d.execProcess(c, e, tty, size)
+	if err != nil {
+		c.Unlock()
+		return err
+	}
+	client := d.shimFor(c)
+	c.Unlock()
+
+	// Hijack first, as dockerd does: a process that cannot start is then
+	// reported on the stream and in the exit code (126/127), which is how
+	// the CLI tells the user.
+	var conn io.ReadWriteCloser
+	if !req.Detach {
+		if conn, err = begin(!tty); err != nil {
+			return err
+		}
+	}
+	stream, err := client.Exec(ctx, e.ID, proc)
+	if err != nil {
+		code := exitCodeFor(err)
+		if code == 128 {
+			code = 126
+		}
+		e.mu.Lock()
+		e.ExitCode = &code
+		e.mu.Unlock()
+		close(d.execDone(e))
+		msg := "OCI runtime exec failed: exec failed: unable to start container process: " + err.Error() + ": unknown\r\n"
+		if conn == nil {
+			return startError(err)
+		}
+		out := &attachWriter{w: conn, tty: tty, stdout: true, stderr: true}
+		out.frame(shim.Stderr, []byte(msg))
+		conn.Close()
+		return nil
+	}
+	e.mu.Lock()
+	e.Running, e.Pid = true, stream.Pid
+	e.mu.Unlock()
+	d.logContainerEvent(c, execAction("exec_start", e.Config.Cmd), map[string]string{"execID": e.ID})
+
+	go d.runExec(c, e, stream, conn, tty)
+	if conn == nil {
+		return nil
+	}
+	// Keep the handler (and its connection) alive until the exec ends.
+	<-d.execDone(e)
+	return nil
+}
+
+// execDone returns a channel closed when e has exited.
+func (d *Daemon) execDone(e *execConfig) chan struct{} {
+	d.execMu.Lock()
+	defer d.execMu.Unlock()
+	if d.execWaits == nil {
+		d.execWaits = map[string]chan struct{}{}
+	}
+	ch, ok := d.execWaits[e.ID]
+	if !ok {
+		ch = make(chan struct{})
+		d.execWaits[e.ID] = ch
+	}
+	return ch
+}
+
+// runExec pumps the exec's streams and records its exit code before the
+// client's connection closes, so its follow-up inspect sees it.
+func (d *Daemon) runExec(c *ctr.Container, e *execConfig, stream *shim.Stream, conn io.ReadWriteCloser, tty bool) {
+	done := d.execDone(e)
+	defer stream.Close()
+	var out *attachWriter
+	if conn != nil {
+		out = &attachWriter{w: conn, tty: tty, stdout: e.Config.AttachStdout, stderr: e.Config.AttachStderr}
+		if e.Config.AttachStdin {
+			go func() {
+				err := copyStdin(stream, conn, e.DetachKeys)
+				if errors.Is(err, errDetached) {
+					d.logContainerEvent(c, execAction("exec_detach", e.Config.Cmd), map[string]string{"execID": e.ID})
+					conn.Close()
+					return
+				}
+				stream.CloseStdin()
+			}()
+		}
+	}
+	code := -1
+	for {
+		st, p, err := stream.Next()
+		if err != nil {
+			break
+		}
+		switch st {
+		case shim.ExitFrame:
+			code, _ = strconv.Atoi(string(p))
+		case shim.Stdout, shim.Stderr:
+			if out != nil {
+				out.frame(st, p)
+			}
+		}
+	}
+	if code < 0 {
+		code = 137 // the stream broke: the process was killed with its container
+	}
+	e.mu.Lock()
+	e.Running, e.ExitCode = false, &code
+	e.mu.Unlock()
+	d.logContainerEvent(c, events.ActionExecDie, map[string]string{"execID": e.ID, "exitCode": strconv.Itoa(code)})
+	if conn != nil {
+		conn.Close()
+	}
+	close(done)
+	logrus.WithFields(logrus.Fields{"container": c.ID[:12], "exec": e.ID[:12], "exitCode": code}).Debug("exec exited")
+}
+
+// ContainerExecInspect answers GET /exec/{id}/json.
+func (d *Daemon) ContainerExecInspect(id string) (*container.ExecInspectResponse, error) {
+	e, err := d.getExec(id)
+	if err != nil {
+		return nil, err
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	entry, args := "", []string{}
+	if len(e.Config.Cmd) > 0 {
+		entry, args = e.Config.Cmd[0], e.Config.Cmd[1:]
+	}
+	priv := e.Config.Privileged
+	return &container.ExecInspectResponse{
+		ID:       e.ID,
+		Running:  e.Running,
+		ExitCode: e.ExitCode,
+		ProcessConfig: &container.ExecProcessConfig{
+			Tty: e.Config.Tty, Entrypoint: entry, Arguments: args, Privileged: &priv, User: e.Config.User,
+		},
+		OpenStdin:   e.Config.AttachStdin,
+		OpenStdout:  e.Config.AttachStdout,
+		OpenStderr:  e.Config.AttachStderr,
+		CanRemove:   !e.Running && e.Started,
+		ContainerID: e.ContainerID,
+		DetachKeys:  e.DetachKeys,
+		Pid:         e.Pid,
+	}, nil
+}
+
+// ContainerExecResize answers POST /exec/{id}/resize.
+func (d *Daemon) ContainerExecResize(ctx context.Context, id string, height, width int) error {
+	e, err := d.getExec(id)
+	if err != nil {
+		return err
+	}
+	c, err := d.containers.Get(e.ContainerID)
+	if err != nil {
+		return err
+	}
+	if err := d.shimFor(c).Resize(ctx, e.ID, uint16(width), uint16(height)); err != nil {
+		return errdefs.System(err)
+	}
+	return nil
+}
