@@ -122,6 +122,13 @@ func initContainer(sync *os.File, cfg *stageConfig) error {
 	if err != nil {
 		return err
 	}
+	// A WORKDIR that the image lacks is created, as dockerd does; on a
+	// read-only root the chdir in finalize reports the problem.
+	if cwd := cfg.Process.Cwd; cwd != "" && cwd != "/" {
+		if _, err := os.Stat(cwd); os.IsNotExist(err) {
+			_ = os.MkdirAll(cwd, 0o755)
+		}
+	}
 	if err := json.NewEncoder(sync).Encode(syncMsg{Type: "ready"}); err != nil {
 		return err
 	}

@@ -116,10 +116,7 @@ func TestSysctlRlimitOomScoreCwdUser(t *testing.T) {
 	b.Spec.Process.User = specs.User{UID: 1000, GID: 1000, AdditionalGids: []uint32{5, 1001}}
 	mask := uint32(0o077)
 	b.Spec.Process.User.Umask = &mask
-	// Created by the runtime if missing, as dockerd does for WORKDIR.
-	if err := os.MkdirAll(filepath.Join(b.Dir, "rootfs", "work", "dir"), 0o777); err != nil {
-		t.Fatal(err)
-	}
+	// /work/dir does not exist in the image: the runtime creates it.
 	r := run(t, b)
 	want := "1\n1000\n123\n/work/dir\nuid=1000 gid=1000 groups=5(tty),1001\n0077\n"
 	if r.stdout != want {
@@ -414,4 +411,22 @@ func ownCaps(t *testing.T) []string {
 		}
 	}
 	return names
+}
+
+func TestSpecDevicesAndLabelsWithoutLSM(t *testing.T) {
+	b := sh(t, "stat -c '%F %t:%T %a %u:%g' /dev/mynull; echo x > /dev/mynull && echo writable")
+	mode := os.FileMode(0o620)
+	uid, gid := uint32(12), uint32(34)
+	b.Spec.Linux.Devices = []specs.LinuxDevice{{Path: "/dev/mynull", Type: "c", Major: 1, Minor: 3, FileMode: &mode, UID: &uid, GID: &gid}}
+	// This host has neither AppArmor nor SELinux: the labels are skipped
+	// with a warning, the container still runs.
+	b.Spec.Process.ApparmorProfile = "docker-default"
+	b.Spec.Process.SelinuxLabel = "system_u:system_r:container_t:s0"
+	r := run(t, b)
+	if r.code != 0 || r.stdout != "character special file 1:3 620 12:34\nwritable\n" {
+		t.Fatalf("%+v", r)
+	}
+	if _, err := os.Stat("/sys/module/apparmor/parameters/enabled"); err != nil && !strings.Contains(r.stderr, "AppArmor is not enabled") {
+		t.Errorf("no AppArmor warning: %q", r.stderr)
+	}
 }
