@@ -61,7 +61,7 @@ func New(path string) (Manager, error) {
 	}
 	path = filepath.Clean("/" + path)
 	if IsV2() {
-		return &v2Manager{dir: filepath.Join(Root, path)}, nil
+		return &v2Manager{root: Root, dir: filepath.Join(Root, path)}, nil
 	}
 	return newV1(path)
 }

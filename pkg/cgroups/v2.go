@@ -13,7 +13,8 @@ import (
 )
 
 type v2Manager struct {
-	dir string
+	root string // the cgroup2 mount point
+	dir  string
 }
 
 func (m *v2Manager) Path(string) string { return m.dir }
@@ -22,15 +23,15 @@ func (m *v2Manager) Path(string) string { return m.dir }
 // controller the root offers, so that the leaf gets memory.max, pids.max …
 // Controllers a parent cannot delegate are skipped rather than fatal.
 func (m *v2Manager) enableControllers() error {
-	avail, err := readString(Root, "cgroup.controllers")
+	avail, err := readString(m.root, "cgroup.controllers")
 	if err != nil {
 		return err
 	}
-	rel, err := filepath.Rel(Root, m.dir)
+	rel, err := filepath.Rel(m.root, m.dir)
 	if err != nil {
 		return err
 	}
-	dir := Root
+	dir := m.root
 	for _, part := range strings.Split(rel, string(filepath.Separator)) {
 		for _, c := range strings.Fields(avail) {
 			_ = writeFile(dir, "cgroup.subtree_control", "+"+c)
