@@ -43,6 +43,8 @@ type Daemon struct {
 	execMu             sync.Mutex
 	execs              map[string]*execConfig
 	execWaits          map[string]chan struct{}
+	restoreOnce        sync.Once
+	restored           chan struct{}
 }
 
 // New prepares the data and exec roots and takes the data-root lock, so that
@@ -79,6 +81,7 @@ func New(cfg *config.Config) (*Daemon, error) {
 		lock.Close()
 		return nil, err
 	}
+	go d.restoreContainers()
 	return d, nil
 }
 

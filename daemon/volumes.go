@@ -107,10 +107,8 @@ func (d *Daemon) initVolumes() error {
 		return err
 	}
 	d.volumes = svc
-	// A backing mount (tmpfs, bind) left by a daemon that was killed is
-	// undone here; once containers are restored at start (live-restore),
-	// this belongs after their mounts are taken again.
-	svc.UnmountUnused()
+	// Backing mounts (tmpfs, bind) a killed daemon left are undone by
+	// restoreContainers, once running containers have taken theirs back.
 	d.containerReleasers = append(d.containerReleasers, d.releaseContainerVolumes)
 	return nil
 }

@@ -175,6 +175,7 @@ func shutdown(d *daemon.Daemon, srv *server.Server) {
 	// finish, so the drain below only waits for real work.
 	d.Events().Close()
 	srv.Shutdown(requestDrainTimeout)
+	d.StopContainersForShutdown()
 	logrus.Info("berthd shutdown complete")
 }
 

