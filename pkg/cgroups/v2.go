@@ -1,7 +1,6 @@
 package cgroups
 
 import (
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -145,19 +144,12 @@ func (m *v2Manager) Set(r *specs.LinuxResources) error {
 			return err
 		}
 	}
-	// Device rules on v2 need an eBPF program attached to the cgroup; that
-	// is not implemented yet, so say so instead of pretending.
-	if len(r.Devices) > 0 && !defaultDeviceRules(r.Devices) {
-		return errors.New("cgroups v2: device rules are not supported yet")
+	if len(r.Devices) > 0 {
+		if err := attachDeviceFilter(m.dir, r.Devices); err != nil {
+			return err
+		}
 	}
 	return nil
-}
-
-// defaultDeviceRules reports whether the rules are only the deny-all plus
-// the standard allow-list every container gets, which the v2 path can
-// accept without eBPF because the runtime creates only those nodes.
-func defaultDeviceRules(rules []specs.LinuxDeviceCgroup) bool {
-	return len(rules) > 0 && !rules[0].Allow && (rules[0].Type == "" || rules[0].Type == "a")
 }
 
 func (m *v2Manager) Pids() ([]int, error) { return readPids(m.dir) }

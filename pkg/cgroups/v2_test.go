@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 )
 
@@ -67,5 +68,56 @@ func TestV2CoreOnPrivateMount(t *testing.T) {
 	b, _ := os.ReadFile("/proc/self/cgroup")
 	if !strings.Contains(string(b), "0::") {
 		t.Logf("/proc/self/cgroup: %s", b)
+	}
+}
+
+// The compiled device filter, attached to a cgroup2 directory, decides
+// what the processes in it may open, whatever v1 says.
+func TestV2DeviceFilter(t *testing.T) {
+	requireRoot(t)
+	root := t.TempDir()
+	if err := unix.Mount("cgroup2", root, "cgroup2", 0, ""); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("mount cgroup2: %v", err)
+		}
+		t.Skipf("mount cgroup2: %v", err)
+	}
+	t.Cleanup(func() { _ = unix.Unmount(root, unix.MNT_DETACH) })
+	m := &v2Manager{root: root, dir: filepath.Join(root, "berth-test-dev")}
+	t.Cleanup(func() { _ = m.Destroy() })
+	if err := m.Apply(0); err != nil {
+		t.Fatal(err)
+	}
+	i := func(n int64) *int64 { return &n }
+	rules := []specs.LinuxDeviceCgroup{
+		{Allow: false, Access: "rwm"},
+		{Allow: true, Type: "c", Major: i(1), Minor: i(3), Access: "rwm"}, // /dev/null
+		{Allow: true, Type: "c", Major: i(1), Minor: i(5), Access: "r"},   // /dev/zero, read only
+	}
+	if err := m.Set(&specs.LinuxResources{Devices: rules}); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command("/bin/sh", "-c", `read x
+echo hi > /dev/null && echo null-write-ok
+head -c 1 /dev/zero > /dev/null && echo zero-read-ok
+echo hi > /dev/zero || echo zero-write-denied
+head -c 1 /dev/urandom > /dev/null || echo urandom-denied`)
+	stdin, _ := cmd.StdinPipe()
+	var out strings.Builder
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Apply(cmd.Process.Pid); err != nil {
+		_ = cmd.Process.Kill()
+		t.Fatal(err)
+	}
+	stdin.Write([]byte("go\n"))
+	stdin.Close()
+	_ = cmd.Wait()
+	for _, want := range []string{"null-write-ok", "zero-read-ok", "zero-write-denied", "urandom-denied"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("missing %s in:\n%s", want, out.String())
+		}
 	}
 }
