@@ -298,3 +298,30 @@ func (c *Client) Stats(ctx context.Context) (json.RawMessage, error) {
 	resp, err := c.call(ctx, Request{Op: "stats"})
 	return resp.Stats, err
 }
+
+// Events streams the container's events (oom, then exit) to fn until the
+// container exits, ctx ends, or fn returns false.
+func (c *Client) Events(ctx context.Context, fn func(Event) bool) error {
+	uc, dec, _, err := c.conn(ctx, Request{Op: "events"})
+	if err != nil {
+		return err
+	}
+	defer uc.Close()
+	stop := context.AfterFunc(ctx, func() { _ = uc.SetReadDeadline(time.Now()) })
+	defer stop()
+	for {
+		var e Event
+		if err := dec.Decode(&e); err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			if err == io.EOF {
+				return nil
+			}
+			return err
+		}
+		if !fn(e) || e.Type == "exit" {
+			return nil
+		}
+	}
+}

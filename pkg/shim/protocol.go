@@ -38,9 +38,17 @@ type Exit struct {
 	Error     string    `json:"error,omitempty"`
 }
 
+// Event is one line of an "events" stream: "oom" when the kernel
+// OOM-kills a process of the container (it may go on running), "exit"
+// (with the status) last.
+type Event struct {
+	Type string `json:"type"`
+	Exit *Exit  `json:"exit,omitempty"`
+}
+
 // Request is one control call.
 type Request struct {
-	Op     string `json:"op"` // state start kill wait attach resize exec pause resume stats
+	Op     string `json:"op"` // state start kill wait attach resize exec pause resume stats events
 	Signal int    `json:"signal,omitempty"`
 	All    bool   `json:"all,omitempty"`
 	ExecID string `json:"execID,omitempty"`

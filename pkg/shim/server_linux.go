@@ -17,6 +17,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/berthd/berth/pkg/atomicfile"
+	"github.com/berthd/berth/pkg/cgroups"
 	"github.com/berthd/berth/pkg/jsonlog"
 	"github.com/berthd/berth/pkg/runtime"
 )
@@ -43,6 +44,7 @@ type server struct {
 
 	mu     sync.Mutex
 	subs   map[chan frame]struct{}
+	evsubs map[chan Event]struct{}
 	execs  map[string]*os.File // exec id -> pty master, for resize
 	exit   *Exit
 	exited chan struct{}
@@ -78,7 +80,7 @@ func run(dir string, ready *os.File) error {
 	if err != nil {
 		return err
 	}
-	s := &server{dir: dir, subs: map[chan frame]struct{}{}, execs: map[string]*os.File{}, exited: make(chan struct{})}
+	s := &server{dir: dir, subs: map[chan frame]struct{}{}, evsubs: map[chan Event]struct{}{}, execs: map[string]*os.File{}, exited: make(chan struct{})}
 	if err := json.Unmarshal(b, &s.cfg); err != nil {
 		return fmt.Errorf("%s: %w", ConfigFile, err)
 	}
@@ -114,6 +116,17 @@ func run(dir string, ready *os.File) error {
 	stopReaper := make(chan struct{})
 	defer close(stopReaper)
 	go reapOrphans(stopReaper)
+	oomCtx, stopOOM := context.WithCancel(context.Background())
+	defer stopOOM()
+	if cg, err := s.ctr.Cgroup(); err == nil {
+		if ch, err := cgroups.OOMEvents(oomCtx, cg); err == nil {
+			go func() {
+				for range ch {
+					s.publish(Event{Type: "oom"})
+				}
+			}()
+		}
+	}
 
 	st, werr := s.ctr.Wait()
 	// Output written just before exit is still in the pipes: drain it, but
@@ -144,12 +157,17 @@ func run(dir string, ready *os.File) error {
 	if err := atomicfile.WriteFile(filepath.Join(dir, ExitFile), data, 0o644); err != nil {
 		return err
 	}
+	s.publish(Event{Type: "exit", Exit: ex})
 	s.mu.Lock()
 	s.exit = ex
 	close(s.exited)
 	for ch := range s.subs {
 		close(ch)
 		delete(s.subs, ch)
+	}
+	for ch := range s.evsubs {
+		close(ch)
+		delete(s.evsubs, ch)
 	}
 	s.mu.Unlock()
 	// Let the connections that were waiting read their answer.
@@ -395,6 +413,8 @@ func (s *server) handle(c *net.UnixConn) {
 			return
 		}
 		_ = reply(Response{})
+	case "events":
+		s.events(c)
 	case "attach":
 		s.attach(c, dec, req)
 	case "exec":
@@ -627,4 +647,48 @@ func (s *server) newContainer(rt *runtime.Runtime, o runtime.CreateOpts) (contai
 		}
 	}
 	return c, nil
+}
+
+func (s *server) publish(e Event) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for ch := range s.evsubs {
+		select {
+		case ch <- e:
+		default:
+		}
+	}
+}
+
+// events streams Event lines until the container has exited.
+func (s *server) events(c *net.UnixConn) {
+	ch := make(chan Event, 64)
+	s.mu.Lock()
+	if s.exit != nil {
+		ex := s.exit
+		s.mu.Unlock()
+		enc := json.NewEncoder(c)
+		_ = enc.Encode(Response{})
+		_ = enc.Encode(Event{Type: "exit", Exit: ex})
+		return
+	}
+	s.evsubs[ch] = struct{}{}
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		if _, ok := s.evsubs[ch]; ok {
+			delete(s.evsubs, ch)
+			close(ch)
+		}
+		s.mu.Unlock()
+	}()
+	enc := json.NewEncoder(c)
+	if err := enc.Encode(Response{}); err != nil {
+		return
+	}
+	for e := range ch {
+		if err := enc.Encode(e); err != nil {
+			return
+		}
+	}
 }

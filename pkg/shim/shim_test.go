@@ -154,12 +154,26 @@ func TestShimReportsOOMKill(t *testing.T) {
 	c, _ := launch(t, b, nil)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
+	events := make(chan []string, 1)
+	go func() {
+		var seen []string
+		_ = c.Events(ctx, func(e shim.Event) bool {
+			seen = append(seen, e.Type)
+			return true
+		})
+		events <- seen
+	}()
+	// Let the events connection register before the container runs.
+	time.Sleep(100 * time.Millisecond)
 	if err := c.Start(ctx); err != nil {
 		t.Fatal(err)
 	}
 	ex, err := c.Wait(ctx)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if seen := <-events; strings.Join(seen, ",") != "oom,exit" {
+		t.Errorf("events %v, want oom then exit", seen)
 	}
 	if !ex.OOMKilled || ex.Code != 137 {
 		t.Fatalf("exit %+v, want OOM kill with 137", ex)
