@@ -53,8 +53,12 @@ func (d *Daemon) Images(ctx context.Context, opts backend.ImageListOptions) ([]*
 }
 
 // ImageInspect answers GET /images/{name}/json.
-func (d *Daemon) ImageInspect(ctx context.Context, name string) (*imagetypes.InspectResponse, error) {
-	return d.images.Inspect(name)
+func (d *Daemon) ImageInspect(ctx context.Context, name string) (*backend.ImageInspectResponse, error) {
+	resp, legacy, err := d.images.Inspect(name)
+	if err != nil {
+		return nil, err
+	}
+	return &backend.ImageInspectResponse{InspectResponse: resp, Parent: legacy.Parent, DockerVersion: legacy.DockerVersion}, nil
 }
 
 // ImageHistory answers GET /images/{name}/history.

@@ -29,19 +29,45 @@ want runc runc                        # runtime comparison tests
 [ -e /usr/include/seccomp.h ] || need_pkgs+=(libseccomp-dev)
 want gcc gcc                          # cgo: namespace entry before the Go runtime starts
 want pkg-config pkg-config
-# The docker CLI: Debian ships it in docker.io. Its dockerd must not take
-# /var/run/docker.sock from berth, so its units are disabled below.
+# The docker CLI, and dockerd for the compatibility tests and the bench's
+# comparison figures: Debian ships both in docker.io (with containerd).
+# Installed when either is missing (a docker CLI from elsewhere does not
+# bring dockerd). Its dockerd must never take /var/run/docker.sock from
+# berth, so its units are disabled right after the install below; the
+# tests start their own dockerd on a private socket and roots.
+# A docker CLI already on PATH (e.g. a newer one in /usr/local/bin) stays
+# first on PATH; docker.io's own CLI lands in /usr/bin.
 installed_docker_io=0
-if ! have docker; then need_pkgs+=(docker.io); installed_docker_io=1; fi
+if ! have docker || { ! have dockerd && [ ! -x /usr/sbin/dockerd ]; }; then
+  need_pkgs+=(docker.io); installed_docker_io=1
+fi
 
 if [ ${#need_pkgs[@]} -gt 0 ]; then
   echo "installing Debian packages: ${need_pkgs[*]}"
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
-  apt-get install -y -qq --no-install-recommends "${need_pkgs[@]}" >/dev/null
+  # While docker.io installs, a policy-rc.d that refuses every start keeps
+  # its postinst from starting dockerd, even for a moment, on the host's
+  # /var/run/docker.sock (where berth may be serving). An existing
+  # policy-rc.d is the administrator's and is left alone.
+  policy_added=0
+  if [ "$installed_docker_io" = 1 ] && [ ! -e /usr/sbin/policy-rc.d ]; then
+    printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d
+    chmod 0755 /usr/sbin/policy-rc.d
+    policy_added=1
+  fi
+  status=0
+  apt-get install -y -qq --no-install-recommends "${need_pkgs[@]}" >/dev/null || status=$?
+  [ "$policy_added" = 1 ] && rm -f /usr/sbin/policy-rc.d
+  [ "$status" = 0 ] || exit "$status"
 fi
 if [ "$installed_docker_io" = 1 ] && [ -d /run/systemd/system ]; then
-  systemctl disable --now docker.socket docker.service >/dev/null 2>&1 || true
+  # The package's postinst enables (and, without the policy above, starts)
+  # docker.socket and docker.service; stop and disable both (the socket
+  # first, or it would start the service again) so that neither ever holds
+  # /var/run/docker.sock.
+  systemctl disable --now docker.socket >/dev/null 2>&1 || true
+  systemctl disable --now docker.service >/dev/null 2>&1 || true
 fi
 
 # Go tools the test runner uses, kept inside the checkout.
@@ -54,6 +80,7 @@ fi
 missing=()
 for c in busybox docker docker-registry curl python3 ip script; do have "$c" || missing+=("$c"); done
 [ -e /bin/busybox ] || missing+=(/bin/busybox)
+have dockerd || [ -x /usr/sbin/dockerd ] || missing+=(dockerd)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "missing after install: ${missing[*]}" >&2
   exit 1

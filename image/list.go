@@ -192,12 +192,20 @@ func (s *Service) LayersSize() int64 {
 	return n
 }
 
+// InspectLegacy are the inspect fields the current API types dropped but
+// API versions before 1.52 still return (dockerd fills them when set).
+type InspectLegacy struct {
+	Parent        string
+	DockerVersion string
+}
+
 // Inspect answers GET /images/{name}/json.
-func (s *Service) Inspect(refOrID string) (*imagetypes.InspectResponse, error) {
+func (s *Service) Inspect(refOrID string) (*imagetypes.InspectResponse, InspectLegacy, error) {
 	img, err := s.Get(refOrID)
 	if err != nil {
-		return nil, err
+		return nil, InspectLegacy{}, err
 	}
+	legacy := InspectLegacy{Parent: string(img.Parent), DockerVersion: img.Config.DockerVersion}
 	tags, digests := s.RepoTagsDigests(img.ID)
 	c := img.Config
 	resp := &imagetypes.InspectResponse{
@@ -235,7 +243,7 @@ func (s *Service) Inspect(refOrID string) (*imagetypes.InspectResponse, error) {
 			resp.GraphDriver = &storage.DriverData{Name: "overlay2", Data: data}
 		}
 	}
-	return resp, nil
+	return resp, legacy, nil
 }
 
 // History answers GET /images/{name}/history, newest first.

@@ -1,6 +1,10 @@
 package backend
 
-import "github.com/berthd/berth/pkg/filters"
+import (
+	imagetypes "github.com/moby/moby/api/types/image"
+
+	"github.com/berthd/berth/pkg/filters"
+)
 
 // ImageListOptions are GET /images/json's query options.
 type ImageListOptions struct {
@@ -23,4 +27,12 @@ type ImageImportOptions struct {
 type LoadOutput struct {
 	Progress func(id string, current, total int64)
 	Line     func(string)
+}
+
+// ImageInspectResponse is GET /images/{name}/json: the current response,
+// and the fields API versions before 1.52 add to it when set.
+type ImageInspectResponse struct {
+	*imagetypes.InspectResponse
+	Parent        string
+	DockerVersion string
 }

@@ -79,7 +79,11 @@ func (ir *imageRouter) inspect(ctx context.Context, w http.ResponseWriter, r *ht
 	if err != nil {
 		return err
 	}
-	return httputils.WriteJSON(w, http.StatusOK, resp)
+	shaped, err := inspectForVersion(ctx, resp)
+	if err != nil {
+		return err
+	}
+	return httputils.WriteJSON(w, http.StatusOK, shaped)
 }
 
 func (ir *imageRouter) history(ctx context.Context, w http.ResponseWriter, r *http.Request, vars map[string]string) error {
