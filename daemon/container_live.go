@@ -20,6 +20,8 @@ type live struct {
 	stopping bool // a stop or kill by the user: no restart policy
 	// backoff is the delay before the next policy restart.
 	backoff time.Duration
+	// healthCancel stops the healthcheck loop.
+	healthCancel func()
 }
 
 // liveState returns (creating) the live record of c.

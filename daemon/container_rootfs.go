@@ -71,6 +71,9 @@ func (d *Daemon) unmountRootfs(c *ctr.Container) {
 	}
 }
 
+// digestOf is the image ID of c as the image service takes it.
+func digestOf(c *ctr.Container) digest.Digest { return digest.Digest(c.Image) }
+
 // releaseRWLayer drops c's hold on its image's layers.
 func (d *Daemon) releaseRWLayer(c *ctr.Container) {
 	d.unmountRootfs(c)

@@ -153,6 +153,7 @@ func (d *Daemon) startLocked(ctx context.Context, c *ctr.Container, restart bool
 	}
 	c.State.SetRunning(st.Pid, !restart)
 	c.HasBeenStartedBefore = true
+	d.startHealthMonitor(c)
 	if err := c.Save(); err != nil {
 		logrus.WithError(err).WithField("container", c.ID[:12]).Error("could not save container state")
 	}
@@ -246,6 +247,7 @@ func (d *Daemon) handleExit(c *ctr.Container, ex *shim.Exit) {
 	userStop := l.stopping
 	l.mu.Unlock()
 
+	d.stopHealthMonitor(c)
 	d.unmountRootfs(c)
 	d.cleanupNetwork(c)
 	d.releaseVolumeMounts(c)

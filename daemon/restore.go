@@ -101,6 +101,13 @@ func (d *Daemon) restoreContainer(c *ctr.Container) {
 			logrus.WithError(err).WithField("container", c.ID[:12]).Warn("could not restore the container's network")
 		}
 		go d.monitor(c, client)
+		if healthProbe(c) != nil {
+			health := c.State.Health
+			d.startHealthMonitor(c)
+			if health != nil {
+				c.State.Health = health // keep the status the last daemon saw
+			}
+		}
 		logrus.WithField("container", c.ID[:12]).Debug("reattached to running container")
 		return
 	}

@@ -21,6 +21,7 @@ type Backend interface {
 	logsBackend
 	lifecycleBackend
 	execBackend
+	inspectBackend
 }
 
 // logsBackend serves GET /containers/{id}/logs.
@@ -46,4 +47,11 @@ type execBackend interface {
 	ContainerExecStart(ctx context.Context, id string, req container.ExecStartRequest, begin func(multiplexed bool) (io.ReadWriteCloser, error)) error
 	ContainerExecInspect(id string) (*container.ExecInspectResponse, error)
 	ContainerExecResize(ctx context.Context, id string, height, width int) error
+}
+
+// inspectBackend answers questions about a container's processes and files.
+type inspectBackend interface {
+	ContainerTop(ctx context.Context, ref, psArgs string) (*container.TopResponse, error)
+	ContainerStats(ctx context.Context, ref string, stream, oneShot bool, w io.Writer) error
+	ContainerChanges(ctx context.Context, ref string) ([]container.FilesystemChange, error)
 }

@@ -1,0 +1,194 @@
+package daemon
+
+import (
+	"context"
+	"strings"
+	"time"
+
+	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/events"
+	"github.com/sirupsen/logrus"
+
+	ctr "github.com/berthd/berth/container"
+)
+
+// Healthcheck defaults and limits, dockerd's.
+const (
+	defaultProbeInterval     = 30 * time.Second
+	defaultProbeTimeout      = 30 * time.Second
+	defaultStartInterval     = 5 * time.Second
+	defaultProbeRetries      = 3
+	maxHealthLogEntries      = 5
+	maxHealthOutput          = 4096
+	probeExitTimeoutExitCode = -1
+)
+
+// healthProbe is the command a healthcheck runs, or nil for none.
+func healthProbe(c *ctr.Container) []string {
+	hc := c.Config.Healthcheck
+	if hc == nil || len(hc.Test) == 0 {
+		return nil
+	}
+	switch hc.Test[0] {
+	case "CMD":
+		return hc.Test[1:]
+	case "CMD-SHELL":
+		shell := c.Config.Shell
+		if len(shell) == 0 {
+			shell = []string{"/bin/sh", "-c"}
+		}
+		return append(append([]string{}, shell...), strings.Join(hc.Test[1:], " "))
+	}
+	return nil // NONE
+}
+
+// startHealthMonitor begins probing a container that just started. The
+// caller holds c's lock.
+func (d *Daemon) startHealthMonitor(c *ctr.Container) {
+	probe := healthProbe(c)
+	if probe == nil {
+		c.State.Health = nil
+		return
+	}
+	c.State.Health = &container.Health{Status: container.Starting, Log: []*container.HealthcheckResult{}}
+	ctx, cancel := context.WithCancel(context.Background())
+	l := d.liveState(c)
+	l.mu.Lock()
+	if l.healthCancel != nil {
+		l.healthCancel()
+	}
+	l.healthCancel = cancel
+	l.mu.Unlock()
+	go d.healthLoop(ctx, c, probe)
+}
+
+// stopHealthMonitor ends probing when the container stops.
+func (d *Daemon) stopHealthMonitor(c *ctr.Container) {
+	l := d.liveState(c)
+	l.mu.Lock()
+	if l.healthCancel != nil {
+		l.healthCancel()
+		l.healthCancel = nil
+	}
+	l.mu.Unlock()
+}
+
+func (d *Daemon) healthLoop(ctx context.Context, c *ctr.Container, probe []string) {
+	c.Lock()
+	hc := *c.Config.Healthcheck
+	started := c.State.StartedAt
+	c.Unlock()
+	interval := orDefault(hc.Interval, defaultProbeInterval)
+	timeout := orDefault(hc.Timeout, defaultProbeTimeout)
+	startInterval := orDefault(hc.StartInterval, defaultStartInterval)
+	retries := hc.Retries
+	if retries == 0 {
+		retries = defaultProbeRetries
+	}
+	for {
+		wait := interval
+		inStartPeriod := hc.StartPeriod > 0 && time.Since(started) < hc.StartPeriod
+		if inStartPeriod && hc.StartInterval > 0 {
+			wait = startInterval
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(wait):
+		}
+		res := d.runProbe(ctx, c, probe, timeout)
+		if ctx.Err() != nil {
+			return
+		}
+		d.recordProbe(c, res, retries, hc.StartPeriod > 0 && time.Since(started) < hc.StartPeriod)
+	}
+}
+
+func orDefault(v, def time.Duration) time.Duration {
+	if v == 0 {
+		return def
+	}
+	return v
+}
+
+// runProbe runs the probe as an exec and returns its result; a probe that
+// outlives its timeout is killed and counts as a failure.
+func (d *Daemon) runProbe(ctx context.Context, c *ctr.Container, probe []string, timeout time.Duration) *container.HealthcheckResult {
+	res := &container.HealthcheckResult{Start: time.Now()}
+	c.Lock()
+	if !c.State.Running || c.State.Paused {
+		c.Unlock()
+		res.End, res.ExitCode, res.Output = time.Now(), probeExitTimeoutExitCode, "container is not running"
+		return res
+	}
+	e := &execConfig{ID: newExecID(), ContainerID: c.ID, Config: container.ExecCreateRequest{Cmd: probe}}
+	proc, err := d.execProcess(c, e, false, nil)
+	client := d.shimFor(c)
+	c.Unlock()
+	if err != nil {
+		res.End, res.ExitCode, res.Output = time.Now(), probeExitTimeoutExitCode, err.Error()
+		return res
+	}
+	pctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	stream, err := client.Exec(pctx, e.ID, proc)
+	if err != nil {
+		res.End, res.ExitCode, res.Output = time.Now(), probeExitTimeoutExitCode, err.Error()
+		return res
+	}
+	done := make(chan struct{})
+	var out, errOut string
+	code := -1
+	go func() {
+		out, errOut, code, _ = stream.Collect()
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-pctx.Done():
+		stream.Close()
+		<-done
+		res.End, res.ExitCode = time.Now(), probeExitTimeoutExitCode
+		res.Output = "Health check exceeded timeout (" + timeout.String() + ")"
+		return res
+	}
+	res.End, res.ExitCode = time.Now(), code
+	output := out + errOut
+	if len(output) > maxHealthOutput {
+		output = output[:maxHealthOutput]
+	}
+	res.Output = output
+	return res
+}
+
+// recordProbe updates the health state with one result and logs a
+// health_status event when the status changes.
+func (d *Daemon) recordProbe(c *ctr.Container, res *container.HealthcheckResult, retries int, inStartPeriod bool) {
+	c.Lock()
+	defer c.Unlock()
+	h := c.State.Health
+	if h == nil || !c.State.Running {
+		return
+	}
+	h.Log = append(h.Log, res)
+	if len(h.Log) > maxHealthLogEntries {
+		h.Log = h.Log[len(h.Log)-maxHealthLogEntries:]
+	}
+	old := h.Status
+	if res.ExitCode == 0 {
+		h.FailingStreak = 0
+		h.Status = container.Healthy
+	} else if !inStartPeriod {
+		// Failures during the start period do not count, as in dockerd.
+		h.FailingStreak++
+		if h.FailingStreak >= retries {
+			h.Status = container.Unhealthy
+		}
+	}
+	if err := c.Save(); err != nil {
+		logrus.WithError(err).WithField("container", c.ID[:12]).Warn("could not save health state")
+	}
+	if h.Status != old {
+		d.logContainerEvent(c, events.Action(string(events.ActionHealthStatus)+": "+string(h.Status)), nil)
+	}
+}
