@@ -48,7 +48,6 @@ func (m *v1Manager) oomEvents(ctx context.Context) (<-chan struct{}, error) {
 	go func() {
 		defer close(ch)
 		defer ctl.Close()
-		var last uint64
 		buf := make([]byte, 8)
 		for {
 			if _, err := ev.Read(buf); err != nil {
@@ -57,16 +56,11 @@ func (m *v1Manager) oomEvents(ctx context.Context) (<-chan struct{}, error) {
 			if _, err := os.Stat(filepath.Join(dir, "memory.oom_control")); err != nil {
 				return // the cgroup went away
 			}
-			// The notification fires for OOM conditions; report kills.
-			n, err := m.OOMKills()
-			if err != nil {
-				return
-			}
-			for ; last < n; last++ {
-				select {
-				case ch <- struct{}{}:
-				default:
-				}
+			// The notification comes when the cgroup hits OOM, before the
+			// kill is counted; dockerd reports it as the OOM event too.
+			select {
+			case ch <- struct{}{}:
+			default:
 			}
 		}
 	}()

@@ -45,10 +45,12 @@ type server struct {
 	mu     sync.Mutex
 	subs   map[chan frame]struct{}
 	evsubs map[chan Event]struct{}
-	execs  map[string]*os.File // exec id -> pty master, for resize
-	exit   *Exit
-	exited chan struct{}
-	conns  sync.WaitGroup
+	// oomSent records that an "oom" event went out.
+	oomSent bool
+	execs   map[string]*os.File // exec id -> pty master, for resize
+	exit    *Exit
+	exited  chan struct{}
+	conns   sync.WaitGroup
 }
 
 type frame struct {
@@ -122,6 +124,9 @@ func run(dir string, ready *os.File) error {
 		if ch, err := cgroups.OOMEvents(oomCtx, cg); err == nil {
 			go func() {
 				for range ch {
+					s.mu.Lock()
+					s.oomSent = true
+					s.mu.Unlock()
 					s.publish(Event{Type: "oom"})
 				}
 			}()
@@ -156,6 +161,13 @@ func run(dir string, ready *os.File) error {
 	data, _ := json.Marshal(ex)
 	if err := atomicfile.WriteFile(filepath.Join(dir, ExitFile), data, 0o644); err != nil {
 		return err
+	}
+	s.mu.Lock()
+	missed := ex.OOMKilled && !s.oomSent
+	s.mu.Unlock()
+	if missed {
+		// The kill raced the notification: still say it before "exit".
+		s.publish(Event{Type: "oom"})
 	}
 	s.publish(Event{Type: "exit", Exit: ex})
 	s.mu.Lock()
