@@ -45,7 +45,26 @@ func nextID(t *testing.T) string {
 
 // create creates a container with pipes for stdio and registers its
 // removal.
-func create(t *testing.T, rt *runtime.Runtime, b *bundletest.Bundle) (*runtime.Container, *os.File, *bytes.Buffer, *bytes.Buffer, func()) {
+// syncBuf is a buffer that the copying goroutine and the test may use at
+// the same time.
+type syncBuf struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuf) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuf) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func create(t *testing.T, rt *runtime.Runtime, b *bundletest.Bundle) (*runtime.Container, *os.File, *syncBuf, *syncBuf, func()) {
 	t.Helper()
 	inR, inW, _ := os.Pipe()
 	outR, outW, _ := os.Pipe()
@@ -62,7 +81,7 @@ func create(t *testing.T, rt *runtime.Runtime, b *bundletest.Bundle) (*runtime.C
 		errR.Close()
 		t.Fatalf("create: %v", err)
 	}
-	var stdout, stderr bytes.Buffer
+	var stdout, stderr syncBuf
 	var wg sync.WaitGroup
 	wg.Add(2)
 	go func() { defer wg.Done(); _, _ = io.Copy(&stdout, outR) }()
