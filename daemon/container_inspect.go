@@ -57,7 +57,7 @@ func (d *Daemon) inspect(c *ctr.Container, size bool) *container.InspectResponse
 		resp.NetworkSettings = &container.NetworkSettings{}
 	}
 	if size {
-		var rw, rootfs int64
+		rw, rootfs := d.containerSize(c)
 		resp.SizeRw, resp.SizeRootFs = &rw, &rootfs
 	}
 	return resp

@@ -2,6 +2,8 @@ package daemon
 
 import (
 	"context"
+	"io/fs"
+	"path/filepath"
 	"strconv"
 	"strings"
 
@@ -223,9 +225,30 @@ func (d *Daemon) summary(c *ctr.Container, size bool) *container.Summary {
 	if c.State.Health != nil {
 		s.Health = &container.HealthSummary{Status: c.State.Health.Status, FailingStreak: c.State.Health.FailingStreak}
 	}
+	if size {
+		s.SizeRw, s.SizeRootFs = d.containerSize(c)
+	}
 	s.NetworkSettings = &container.NetworkSettingsSummary{}
 	if c.NetworkSettings != nil {
 		s.NetworkSettings.Networks = c.NetworkSettings.Networks
 	}
 	return s
+}
+
+// containerSize is the size of c's writable layer and of its whole root
+// (writable layer plus image), as ps -s and system df show them.
+func (d *Daemon) containerSize(c *ctr.Container) (rw, rootfs int64) {
+	filepath.WalkDir(fsDir(c, "upper"), func(p string, de fs.DirEntry, err error) error {
+		if err == nil && de.Type().IsRegular() {
+			if info, err := de.Info(); err == nil {
+				rw += info.Size()
+			}
+		}
+		return nil
+	})
+	rootfs = rw
+	if img, err := d.images.Get(c.Image); err == nil {
+		rootfs += d.images.Size(img)
+	}
+	return rw, rootfs
 }

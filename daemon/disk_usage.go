@@ -26,6 +26,11 @@ func (d *Daemon) SystemDiskUsage(ctx context.Context, opts backend.DiskUsageOpti
 	}
 	if opts.Containers {
 		du.Containers = []*container.Summary{}
+		for _, c := range d.containers.List() {
+			c.Lock()
+			du.Containers = append(du.Containers, d.summary(c, true))
+			c.Unlock()
+		}
 	}
 	if opts.Volumes {
 		vols, err := d.volumes.LocalVolumesSize(ctx)

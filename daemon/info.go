@@ -89,6 +89,19 @@ func (d *Daemon) SystemInfo(ctx context.Context) (*system.Info, error) {
 			info.FirewallBackend = &system.FirewallInfo{Driver: fb, Info: [][2]string{{"Table", "inet " + d.networks.FirewallTable()}}}
 		}
 	}
+	for _, c := range d.containers.List() {
+		c.Lock()
+		info.Containers++
+		switch {
+		case c.State.Paused:
+			info.ContainersPaused++
+		case c.State.Running:
+			info.ContainersRunning++
+		default:
+			info.ContainersStopped++
+		}
+		c.Unlock()
+	}
 	for _, p := range cfg.DefaultAddressPools {
 		info.DefaultAddressPools = append(info.DefaultAddressPools, system.NetworkAddressPool{Base: p.Base, Size: p.Size})
 	}

@@ -22,6 +22,7 @@ type Backend interface {
 	lifecycleBackend
 	execBackend
 	inspectBackend
+	updateBackend
 }
 
 // logsBackend serves GET /containers/{id}/logs.
@@ -54,4 +55,8 @@ type inspectBackend interface {
 	ContainerTop(ctx context.Context, ref, psArgs string) (*container.TopResponse, error)
 	ContainerStats(ctx context.Context, ref string, stream, oneShot bool, w io.Writer) error
 	ContainerChanges(ctx context.Context, ref string) ([]container.FilesystemChange, error)
+}
+
+type updateBackend interface {
+	ContainerUpdate(ctx context.Context, ref string, u container.UpdateConfig) (container.UpdateResponse, error)
 }

@@ -39,6 +39,7 @@ func (r *containerRouter) Routes() []router.Route {
 		router.Post("/containers/{name:.*}/pause", r.pause),
 		router.Post("/containers/{name:.*}/unpause", r.unpause),
 		router.Post("/containers/{name:.*}/resize", r.resize),
+		router.Post("/containers/{name:.*}/update", r.update),
 		router.Post("/containers/{name:.*}/attach", r.attach),
 		router.Post("/containers/{name:.*}/exec", r.execCreate),
 		router.Post("/exec/{id:.*}/start", r.execStart),

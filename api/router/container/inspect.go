@@ -4,6 +4,8 @@ import (
 	"context"
 	"net/http"
 
+	"github.com/moby/moby/api/types/container"
+
 	"github.com/berthd/berth/api/server/httputils"
 )
 
@@ -40,4 +42,16 @@ func (r *containerRouter) changes(ctx context.Context, w http.ResponseWriter, re
 		return err
 	}
 	return httputils.WriteJSON(w, http.StatusOK, changes)
+}
+
+func (r *containerRouter) update(ctx context.Context, w http.ResponseWriter, req *http.Request, vars map[string]string) error {
+	var u container.UpdateConfig
+	if err := httputils.ReadJSON(req, &u); err != nil {
+		return err
+	}
+	resp, err := r.backend.ContainerUpdate(ctx, vars["name"], u)
+	if err != nil {
+		return err
+	}
+	return httputils.WriteJSON(w, http.StatusOK, resp)
 }

@@ -1,0 +1,101 @@
+package daemon
+
+import (
+	"context"
+
+	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/events"
+
+	"github.com/berthd/berth/pkg/cgroups"
+	"github.com/berthd/berth/pkg/errdefs"
+)
+
+// ContainerUpdate answers POST /containers/{id}/update: resources and the
+// restart policy change in place; a running container's cgroup is
+// rewritten at once.
+func (d *Daemon) ContainerUpdate(ctx context.Context, ref string, u container.UpdateConfig) (container.UpdateResponse, error) {
+	resp := container.UpdateResponse{Warnings: []string{}}
+	c, err := d.containers.Get(ref)
+	if err != nil {
+		return resp, err
+	}
+	c.Lock()
+	defer c.Unlock()
+	if c.State.RemovalInProgress || c.State.Dead {
+		return resp, errdefs.Conflictf("Cannot update container %s: container is marked for removal and cannot be \"update\"", c.ID)
+	}
+	next := *c.HostConfig
+	r := &next.Resources
+	// Only the fields the client set change (zero means "leave as is").
+	if u.Memory != 0 {
+		r.Memory = u.Memory
+	}
+	if u.MemorySwap != 0 {
+		r.MemorySwap = u.MemorySwap
+	}
+	if u.MemoryReservation != 0 {
+		r.MemoryReservation = u.MemoryReservation
+	}
+	if u.NanoCPUs != 0 {
+		r.NanoCPUs, r.CPUPeriod, r.CPUQuota = u.NanoCPUs, 0, 0
+	}
+	if u.CPUShares != 0 {
+		r.CPUShares = u.CPUShares
+	}
+	if u.CPUPeriod != 0 {
+		r.CPUPeriod = u.CPUPeriod
+	}
+	if u.CPUQuota != 0 {
+		r.CPUQuota = u.CPUQuota
+	}
+	if u.CpusetCpus != "" {
+		r.CpusetCpus = u.CpusetCpus
+	}
+	if u.CpusetMems != "" {
+		r.CpusetMems = u.CpusetMems
+	}
+	if u.BlkioWeight != 0 {
+		r.BlkioWeight = u.BlkioWeight
+	}
+	if u.PidsLimit != nil {
+		r.PidsLimit = u.PidsLimit
+	}
+	if u.RestartPolicy.Name != "" {
+		if next.AutoRemove && !u.RestartPolicy.IsNone() {
+			return resp, errdefs.InvalidParameterf("Restart policy cannot be updated because AutoRemove is enabled for the container")
+		}
+		next.RestartPolicy = u.RestartPolicy
+	}
+	if c.State.Running && r.Memory != 0 && r.MemorySwap == 0 && c.HostConfig.Resources.MemorySwap > 0 && r.Memory > c.HostConfig.Resources.MemorySwap {
+		return resp, errdefs.InvalidParameterf("Cannot update container %s: Memory limit should be smaller than already set memoryswap limit, update the memoryswap at the same time", c.ID)
+	}
+	if err := validateHostConfig(&next); err != nil {
+		return resp, err
+	}
+	if c.State.Running {
+		s, err := d.buildSpec(c, specInput{Rootfs: fsDir(c, "merged")})
+		if err != nil {
+			return resp, err
+		}
+		saved := c.HostConfig
+		c.HostConfig = &next
+		if err := setResources(s, &next); err != nil {
+			c.HostConfig = saved
+			return resp, err
+		}
+		cg, err := cgroups.New(d.cgroupPath(c))
+		if err == nil {
+			err = cg.Set(s.Linux.Resources)
+		}
+		if err != nil {
+			c.HostConfig = saved
+			return resp, errdefs.System(err)
+		}
+	}
+	c.HostConfig = &next
+	if err := c.Save(); err != nil {
+		return resp, errdefs.System(err)
+	}
+	d.logContainerEvent(c, events.ActionUpdate, nil)
+	return resp, nil
+}
