@@ -430,3 +430,26 @@ func TestSpecDevicesAndLabelsWithoutLSM(t *testing.T) {
 		t.Errorf("no AppArmor warning: %q", r.stderr)
 	}
 }
+
+// "ro" on a recursive bind leaves submounts writable; "rro" (mount_setattr
+// with AT_RECURSIVE) makes them read-only too.
+func TestRecursiveReadonlyBind(t *testing.T) {
+	host := t.TempDir()
+	sub := filepath.Join(host, "sub")
+	if err := os.Mkdir(sub, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Mount("tmpfs", sub, "tmpfs", 0, "size=1m"); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = syscall.Unmount(sub, syscall.MNT_DETACH) })
+	b := sh(t, "touch /ro/sub/a 2>/dev/null && echo ro-sub-writable; touch /rro/sub/b 2>/dev/null || echo rro-sub-readonly; touch /rro/c 2>/dev/null || echo rro-top-readonly")
+	b.Spec.Mounts = append(b.Spec.Mounts,
+		specs.Mount{Destination: "/ro", Type: "bind", Source: host, Options: []string{"rbind", "ro"}},
+		specs.Mount{Destination: "/rro", Type: "bind", Source: host, Options: []string{"rbind", "rro"}},
+	)
+	r := run(t, b)
+	if r.stdout != "ro-sub-writable\nrro-sub-readonly\nrro-top-readonly\n" {
+		t.Fatalf("%+v", r)
+	}
+}

@@ -354,3 +354,23 @@ func TestShimReapsOrphans(t *testing.T) {
 		t.Fatalf("%+v %v", ex, err)
 	}
 }
+
+// Nothing the shim holds (socket, log file, pipes of other streams)
+// reaches the container: only stdio, plus the directory ls itself opens.
+func TestShimLeaksNoDescriptors(t *testing.T) {
+	c, dir := launch(t, sh(t, "ls /proc/self/fd | tr '\\n' ' '"), nil)
+	ctx := context.Background()
+	if err := c.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Wait(ctx); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(filepath.Join(dir, "container.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(b), `"log":"0 1 2 3 "`) {
+		t.Fatalf("container saw descriptors: %s", b)
+	}
+}
