@@ -50,6 +50,9 @@ func (d *Daemon) ContainerCreate(ctx context.Context, p backend.ContainerCreateC
 	if p.Config.Image == "" {
 		return container.CreateResponse{}, errdefs.InvalidParameterf("No image was specified")
 	}
+	if err := d.validateContainerNetworking(ctx, p.Config, p.HostConfig, p.NetworkingConfig); err != nil {
+		return container.CreateResponse{}, err
+	}
 	img, err := d.resolveContainerImage(ctx, p.Config.Image)
 	if err != nil {
 		return container.CreateResponse{}, err
@@ -94,6 +97,7 @@ func (d *Daemon) ContainerCreate(ctx context.Context, p backend.ContainerCreateC
 	if cfg.Hostname == "" && !p.HostConfig.NetworkMode.IsHost() && !p.HostConfig.NetworkMode.IsContainer() {
 		cfg.Hostname = id[:12]
 	}
+	d.initContainerNetworking(c)
 	c.Lock()
 	if err = d.createRWLayer(c); err == nil {
 		if err = c.Save(); err != nil {

@@ -1,21 +1,39 @@
 package daemon
 
 import (
-	"bytes"
 	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
 	"fmt"
+	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
+	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/events"
 	"github.com/moby/moby/api/types/network"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"github.com/sirupsen/logrus"
 
 	ctr "github.com/berthd/berth/container"
 	berthnet "github.com/berthd/berth/network"
+	"github.com/berthd/berth/network/etchosts"
+	"github.com/berthd/berth/network/resolvconf"
 	"github.com/berthd/berth/pkg/errdefs"
+)
+
+// dockerd's messages for network modes that cannot be combined.
+var (
+	errSharedNetwork     = errors.New("container sharing network namespace with another container or host cannot be connected to any other network")
+	errNoNetworkConflict = errors.New("container cannot be connected to multiple networks with one of the networks in private (none) mode")
+	errHostNetwork       = errors.New("container cannot be disconnected from host network or connected to host network")
+	errNetworkAndIP      = errors.New("user specified IP address is supported on user defined networks only")
+	errNetworkAndAlias   = errors.New("network-scoped alias is supported only for containers in user defined networks")
 )
 
 // namespacePaths resolves the container:<id> modes to the namespaces of
@@ -56,79 +74,451 @@ func (d *Daemon) namespacePaths(c *ctr.Container) (map[specs.LinuxNamespaceType]
 	return paths, nil
 }
 
-// joinNetworks connects a created (not yet started) container, whose
-// network namespace belongs to pid, to its networks, and records the
-// endpoints in its NetworkSettings. The caller holds c's lock.
-func (d *Daemon) joinNetworks(ctx context.Context, c *ctr.Container, pid int) error {
-	mode := berthnet.ParseMode(string(c.HostConfig.NetworkMode))
-	c.NetworkSettings = &container.NetworkSettings{Networks: map[string]*network.EndpointSettings{}}
-	if mode.Kind != "bridge" || d.networks == nil {
-		if mode.Kind == "host" || mode.Kind == "none" {
-			c.NetworkSettings.Networks[mode.Kind] = &network.EndpointSettings{}
+// validateContainerNetworking is the create-time check of a container's
+// networking: the networks exist, the endpoint settings fit them, the
+// ports and extra hosts parse. Bad input is refused with dockerd's
+// messages before anything is created.
+func (d *Daemon) validateContainerNetworking(ctx context.Context, cfg *container.Config, hc *container.HostConfig, nc *network.NetworkingConfig) error {
+	mode := berthnet.ParseMode(string(hc.NetworkMode))
+	if nc != nil && len(nc.EndpointsConfig) > 1 && mode.Kind != "bridge" {
+		if mode.Kind == "none" {
+			return errdefs.InvalidParameter(errNoNetworkConflict)
 		}
-		return nil
+		return errdefs.InvalidParameter(errSharedNetwork)
 	}
-	o := berthnet.JoinOptions{ContainerID: c.ID, Name: trimSlash(c.Name), Pid: pid}
-	if nc := c.NetworkConfig; nc != nil {
-		if es := nc.EndpointsConfig[mode.Network]; es != nil {
-			o.Aliases = es.Aliases
-			if es.IPAMConfig != nil {
-				o.IPv4, o.IPv6 = es.IPAMConfig.IPv4Address, es.IPAMConfig.IPv6Address
+	if mode.Kind == "container" {
+		if len(hc.PortBindings) > 0 || hc.PublishAllPorts {
+			return errdefs.InvalidParameterf("conflicting options: port publishing and the container type network mode")
+		}
+		if len(hc.DNS) > 0 || len(hc.DNSSearch) > 0 || len(hc.DNSOptions) > 0 {
+			return errdefs.InvalidParameterf("conflicting options: dns and the network mode")
+		}
+		if len(hc.ExtraHosts) > 0 {
+			return errdefs.InvalidParameterf("conflicting options: custom host-to-IP mapping and the network mode")
+		}
+		if _, err := d.containers.Get(mode.Container); err != nil {
+			return err
+		}
+	}
+	if mode.Kind == "host" && len(hc.Links) > 0 {
+		return errdefs.InvalidParameterf("conflicting options: host type networking can't be used with links. This would result in undefined behavior")
+	}
+	if mode.Kind == "bridge" && d.networks != nil {
+		if _, err := d.networks.Find(ctx, mode.Network); err != nil {
+			return err
+		}
+	}
+	if nc != nil && d.networks != nil {
+		for name, es := range nc.EndpointsConfig {
+			if es == nil {
+				continue
+			}
+			if name == "default" {
+				// The CLI names the network mode's network "default"
+				// when --network is not given.
+				if mode.Kind != "bridge" {
+					continue
+				}
+				name = mode.Network
+			}
+			r, err := d.networks.Find(ctx, name)
+			if err != nil {
+				return err
+			}
+			if err := validateEndpointSettings(r, es); err != nil {
+				return err
 			}
 		}
 	}
-	ep, err := d.networks.Join(ctx, mode.Network, o)
-	if err != nil {
+	for _, h := range hc.ExtraHosts {
+		if _, err := etchosts.ParseExtraHost(h, []netip.Addr{netip.IPv4Unspecified()}); err != nil {
+			return errdefs.InvalidParameter(err)
+		}
+	}
+	if _, err := portSpecs(cfg, hc); err != nil {
 		return err
 	}
-	c.NetworkSettings.Networks[mode.Network] = ep.Settings()
-	c.NetworkSettings.SandboxKey = fmt.Sprintf("/proc/%d/ns/net", pid)
+	for _, l := range hc.Links {
+		name, _, _ := strings.Cut(l, ":")
+		if _, err := d.containers.Get(strings.TrimPrefix(name, "/")); err != nil {
+			return errdefs.InvalidParameterf("could not get container for %s", strings.TrimPrefix(name, "/"))
+		}
+	}
 	return nil
 }
 
-// cleanupNetwork leaves every network the container joined. The caller
-// holds c's lock.
-func (d *Daemon) cleanupNetwork(c *ctr.Container) {
-	if c.NetworkSettings == nil || d.networks == nil {
+// validateEndpointSettings applies dockerd's rules for endpoint settings on
+// network r.
+func validateEndpointSettings(r *berthnet.Record, es *network.EndpointSettings) error {
+	var errs []error
+	userDefined := !r.Predefined
+	if !userDefined {
+		if es.IPAMConfig != nil && (es.IPAMConfig.IPv4Address.IsValid() || es.IPAMConfig.IPv6Address.IsValid()) {
+			errs = append(errs, errNetworkAndIP)
+		}
+		if len(es.Aliases) > 0 {
+			errs = append(errs, errNetworkAndAlias)
+		}
+	}
+	if r.Driver == berthnet.DriverBridge && es.IPAMConfig != nil {
+		check := func(a netip.Addr) {
+			if !a.IsValid() {
+				return
+			}
+			if a.Is6() && !r.EnableIPv6 {
+				errs = append(errs, fmt.Errorf("cannot use IPv6 address %s: IPv6 is not enabled on network %s", a, r.Name))
+				return
+			}
+			for _, cfg := range r.IPAMConfig {
+				p := cfg.Subnet
+				if cfg.IPRange.IsValid() {
+					p = cfg.IPRange
+				}
+				if p.Contains(a) {
+					return
+				}
+			}
+			errs = append(errs, fmt.Errorf("no configured subnet or ip-range contain the IP address %s", a))
+		}
+		if userDefined {
+			check(es.IPAMConfig.IPv4Address)
+			check(es.IPAMConfig.IPv6Address)
+		}
+	}
+	if len(es.MacAddress) > 0 && len(es.MacAddress) != 6 {
+		errs = append(errs, fmt.Errorf("invalid MAC address %s", es.MacAddress))
+	}
+	switch len(errs) {
+	case 0:
+		return nil
+	case 1:
+		return errdefs.InvalidParameterf("invalid endpoint settings:\n%s", errs[0])
+	}
+	parts := make([]string, len(errs))
+	for i, e := range errs {
+		parts[i] = e.Error()
+	}
+	return errdefs.InvalidParameterf("invalid endpoint settings:\n* %s", strings.Join(parts, "\n* "))
+}
+
+// initContainerNetworking fills a new container's NetworkSettings as
+// dockerd does at create: one entry per network with the configuration
+// only, no addresses.
+func (d *Daemon) initContainerNetworking(c *ctr.Container) {
+	ns := &container.NetworkSettings{Networks: map[string]*network.EndpointSettings{}}
+	c.NetworkSettings = ns
+	mode := berthnet.ParseMode(string(c.HostConfig.NetworkMode))
+	switch mode.Kind {
+	case "container":
+		return
+	case "host", "none":
+		ns.Networks[mode.Kind] = d.configuredEndpoint(c, mode.Kind)
 		return
 	}
-	for name := range c.NetworkSettings.Networks {
-		if name == "host" || name == "none" {
-			continue
-		}
-		if err := d.networks.Leave(context.Background(), name, c.ID); err != nil {
-			logrus.WithError(err).WithFields(logrus.Fields{"container": c.ID[:12], "network": name}).Warn("could not leave network")
+	for _, name := range networkNames(c) {
+		ns.Networks[name] = d.configuredEndpoint(c, name)
+	}
+}
+
+// configuredEndpoint is a network entry with the user's configuration and
+// no operational data.
+func (d *Daemon) configuredEndpoint(c *ctr.Container, name string) *network.EndpointSettings {
+	es := &network.EndpointSettings{}
+	if c.NetworkConfig != nil {
+		if cfg := c.NetworkConfig.EndpointsConfig[name]; cfg != nil {
+			es.IPAMConfig = cfg.IPAMConfig.Copy()
+			es.Links = slices.Clone(cfg.Links)
+			es.Aliases = slices.Clone(cfg.Aliases)
+			es.DriverOpts = cfg.DriverOpts
+			es.GwPriority = cfg.GwPriority
+			es.MacAddress = cfg.MacAddress
 		}
 	}
-	// dockerd keeps the network names but drops the addresses of a
-	// stopped container.
-	for name := range c.NetworkSettings.Networks {
-		c.NetworkSettings.Networks[name] = &network.EndpointSettings{}
+	if d.networks != nil {
+		if r, err := d.networks.Find(context.Background(), name); err == nil {
+			es.NetworkID = r.ID
+		}
 	}
+	return es
+}
+
+// networkNames lists the networks a bridge-mode container joins: its
+// NetworkMode first, then the other EndpointsConfig networks by name.
+func networkNames(c *ctr.Container) []string {
+	mode := berthnet.ParseMode(string(c.HostConfig.NetworkMode))
+	if mode.Kind != "bridge" {
+		return nil
+	}
+	out := []string{mode.Network}
+	if c.NetworkConfig != nil {
+		var rest []string
+		for name := range c.NetworkConfig.EndpointsConfig {
+			if name != mode.Network && !(mode.Network == berthnet.NameBridge && name == "default") {
+				rest = append(rest, name)
+			}
+		}
+		sort.Strings(rest)
+		out = append(out, rest...)
+	}
+	return out
+}
+
+func (d *Daemon) endpointConfig(c *ctr.Container, name string) *network.EndpointSettings {
+	if c.NetworkConfig == nil {
+		return nil
+	}
+	return c.NetworkConfig.EndpointsConfig[name]
+}
+
+// joinNetworks connects a created (not yet started) container, whose
+// network namespace belongs to pid, to its networks: every endpoint, the
+// published ports, the embedded DNS server, and the final /etc/hosts and
+// /etc/resolv.conf. The caller holds c's lock. On error what was set up
+// is undone by cleanupNetwork, which the caller runs.
+func (d *Daemon) joinNetworks(ctx context.Context, c *ctr.Container, pid int) error {
+	mode := berthnet.ParseMode(string(c.HostConfig.NetworkMode))
+	ns := &container.NetworkSettings{Networks: map[string]*network.EndpointSettings{}}
+	c.NetworkSettings = ns
+	if d.networks == nil {
+		return nil
+	}
+	switch mode.Kind {
+	case "container":
+		return nil
+	case "host":
+		ns.Networks[berthnet.NameHost] = d.configuredEndpoint(c, berthnet.NameHost)
+		return nil
+	case "none":
+		ns.Networks[berthnet.NameNone] = d.configuredEndpoint(c, berthnet.NameNone)
+		ns.SandboxID, ns.SandboxKey = newSandboxID(), netnsPath(pid)
+		_, err := d.networks.AttacherFor(mode).Attach(ctx, netnsPath(pid), berthnet.JoinOptions{ContainerID: c.ID, Pid: pid})
+		return err
+	}
+	ns.SandboxID, ns.SandboxKey = newSandboxID(), netnsPath(pid)
+	for _, name := range networkNames(c) {
+		if err := d.joinOne(ctx, c, name, pid); err != nil {
+			return err
+		}
+	}
+	if err := d.publishPorts(ctx, c, mode.Network); err != nil {
+		return err
+	}
+	if err := d.startDNSIfNeeded(c); err != nil {
+		return err
+	}
+	return d.rewriteEtcFiles(c)
+}
+
+// joinOne joins one bridge network and records the endpoint.
+func (d *Daemon) joinOne(ctx context.Context, c *ctr.Container, name string, pid int) error {
+	r, err := d.networks.Find(ctx, name)
+	if err != nil {
+		return err
+	}
+	if r.Driver != berthnet.DriverBridge {
+		if r.Driver == berthnet.DriverHost {
+			return errdefs.Forbidden(errHostNetwork)
+		}
+		return errdefs.Forbidden(errNoNetworkConflict)
+	}
+	cfg := d.endpointConfig(c, name)
+	if cfg == nil && name == berthnet.ParseMode(string(c.HostConfig.NetworkMode)).Network {
+		cfg = d.endpointConfig(c, "default")
+	}
+	o := berthnet.JoinOptions{ContainerID: c.ID, Name: trimSlash(c.Name), Pid: pid, NetnsPath: netnsPath(pid)}
+	if cfg != nil {
+		if err := validateEndpointSettings(r, cfg); err != nil {
+			return err
+		}
+		o.Aliases = slices.Clone(cfg.Aliases)
+		if cfg.IPAMConfig != nil {
+			o.IPv4, o.IPv6 = cfg.IPAMConfig.IPv4Address, cfg.IPAMConfig.IPv6Address
+		}
+		if len(cfg.MacAddress) == 6 {
+			o.MAC = append(o.MAC, cfg.MacAddress...)
+		}
+	}
+	if !r.Predefined {
+		// Links on a user-defined network are DNS aliases of the target
+		// for this container only; dockerd answers them for everyone on
+		// the network as well, and so does berth.
+		for _, l := range c.HostConfig.Links {
+			_, alias, ok := strings.Cut(l, ":")
+			if ok && alias != "" {
+				o.Aliases = append(o.Aliases, strings.TrimPrefix(alias[strings.LastIndex(alias, "/")+1:], "/"))
+			}
+		}
+	}
+	ep, err := d.networks.Join(ctx, r.ID, o)
+	if err != nil {
+		return err
+	}
+	es := ep.Settings()
+	if cfg != nil {
+		es.IPAMConfig = cfg.IPAMConfig.Copy()
+		es.Links = slices.Clone(cfg.Links)
+		es.DriverOpts = cfg.DriverOpts
+		es.GwPriority = cfg.GwPriority
+	}
+	if r.Predefined {
+		// The default bridge has no name resolution.
+		es.DNSNames = nil
+	} else {
+		es.DNSNames = append(es.DNSNames, c.ID[:12])
+	}
+	c.NetworkSettings.Networks[r.Name] = es
+	d.logNetworkContainerEvent(events.ActionConnect, r, c.ID)
+	return nil
+}
+
+func netnsPath(pid int) string { return fmt.Sprintf("/proc/%d/ns/net", pid) }
+
+func newSandboxID() string {
+	b := make([]byte, 32)
+	rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+func (d *Daemon) logNetworkContainerEvent(action events.Action, r *berthnet.Record, containerID string) {
+	d.events.Log(events.NetworkEventType, action, events.Actor{
+		ID:         r.ID,
+		Attributes: map[string]string{"container": containerID, "name": r.Name, "type": r.Driver},
+	})
+}
+
+// usesEmbeddedDNS reports whether any of the container's networks is a
+// user-defined one, which is when dockerd points resolv.conf at
+// 127.0.0.11.
+func (d *Daemon) usesEmbeddedDNS(c *ctr.Container) bool {
+	if c.NetworkSettings == nil {
+		return false
+	}
+	mode := berthnet.ParseMode(string(c.HostConfig.NetworkMode))
+	if mode.Kind != "bridge" {
+		return false
+	}
+	for name := range c.NetworkSettings.Networks {
+		if !berthnet.IsPredefined(name) {
+			return true
+		}
+	}
+	return false
+}
+
+// resolvConf builds the container's resolv.conf and the upstreams its
+// embedded DNS server forwards to.
+func (d *Daemon) resolvConf(c *ctr.Container) resolvconf.Result {
+	hc := c.HostConfig
+	hostPath := resolvconf.HostPath()
+	host, _ := os.ReadFile(hostPath)
+	cfg := d.Config()
+	p := resolvconf.Params{Host: host, HostPath: hostPath, DNSSearch: hc.DNSSearch, DNSOptions: hc.DNSOptions,
+		Internal: d.usesEmbeddedDNS(c)}
+	p.DNS = append(p.DNS, hc.DNS...)
+	if len(p.DNS) == 0 {
+		for _, s := range cfg.DNS {
+			if a, err := netip.ParseAddr(s); err == nil {
+				p.DNS = append(p.DNS, a)
+			}
+		}
+	}
+	if len(p.DNSSearch) == 0 {
+		p.DNSSearch = cfg.DNSSearch
+	}
+	if len(p.DNSOptions) == 0 {
+		p.DNSOptions = cfg.DNSOptions
+	}
+	if c.NetworkSettings != nil {
+		for _, es := range c.NetworkSettings.Networks {
+			if es != nil && es.GlobalIPv6Address.IsValid() {
+				p.IPv6 = true
+			}
+		}
+	}
+	return resolvconf.Build(p)
+}
+
+// startDNSIfNeeded starts the embedded DNS server in a container on a
+// user-defined network; its resolv.conf then names 127.0.0.11.
+func (d *Daemon) startDNSIfNeeded(c *ctr.Container) error {
+	if !d.usesEmbeddedDNS(c) || c.State == nil || c.NetworkSettings.SandboxKey == "" {
+		return nil
+	}
+	res := d.resolvConf(c)
+	if err := d.networks.StartDNS(c.ID, c.NetworkSettings.SandboxKey, res.Upstreams); err != nil {
+		return errdefs.System(fmt.Errorf("failed to start the embedded DNS server: %w", err))
+	}
+	return nil
+}
+
+// cleanupNetwork leaves every network the container joined, stops its DNS
+// server and unpublishes its ports. The caller holds c's lock.
+func (d *Daemon) cleanupNetwork(c *ctr.Container) {
+	if d.networks == nil {
+		return
+	}
+	if err := d.networks.LeaveAll(context.Background(), c.ID); err != nil {
+		logrus.WithError(err).WithField("container", shortID(c.ID)).Warn("could not leave networks")
+	}
+	if c.NetworkSettings == nil {
+		return
+	}
+	// dockerd keeps the networks with their configuration but drops the
+	// addresses and ports of a stopped container.
+	for name, es := range c.NetworkSettings.Networks {
+		if es != nil && es.EndpointID != "" {
+			if r, err := d.networks.Find(context.Background(), name); err == nil {
+				d.logNetworkContainerEvent(events.ActionDisconnect, r, c.ID)
+			}
+		}
+		c.NetworkSettings.Networks[name] = d.configuredEndpoint(c, name)
+	}
+	c.NetworkSettings.Ports = network.PortMap{}
 	c.NetworkSettings.SandboxKey = ""
+	c.NetworkSettings.SandboxID = ""
+}
+
+func shortID(id string) string {
+	if len(id) > 12 {
+		return id[:12]
+	}
+	return id
 }
 
 // writeEtcFiles writes the container's /etc/hostname, /etc/hosts and
 // /etc/resolv.conf into its directory and returns their bind mounts. They
 // are rewritten in place (never renamed) after the network is joined, so
-// the bind mounts see the final content.
+// the bind mounts see the final content. A container:<id> container gets
+// the target's files and hostname, as with dockerd.
 func (d *Daemon) writeEtcFiles(c *ctr.Container) ([]specs.Mount, error) {
 	hc := c.HostConfig
 	c.HostnamePath = filepath.Join(c.Root(), "hostname")
 	c.HostsPath = filepath.Join(c.Root(), "hosts")
 	c.ResolvConfPath = filepath.Join(c.Root(), "resolv.conf")
-	hostname := c.Config.Hostname
-	if hc.NetworkMode.IsHost() {
-		hostname, _ = os.Hostname()
+	mode := berthnet.ParseMode(string(hc.NetworkMode))
+	if mode.Kind == "container" {
+		target, err := d.containers.Get(mode.Container)
+		if err != nil {
+			return nil, err
+		}
+		if target.ID != c.ID {
+			target.Lock()
+			c.HostnamePath, c.HostsPath, c.ResolvConfPath = target.HostnamePath, target.HostsPath, target.ResolvConfPath
+			c.Config.Hostname, c.Config.Domainname = target.Config.Hostname, target.Config.Domainname
+			target.Unlock()
+		}
 	}
-	if err := writeInPlace(c.HostnamePath, []byte(hostname+"\n")); err != nil {
-		return nil, errdefs.System(err)
-	}
-	if err := writeInPlace(c.HostsPath, d.hostsContent(c, "")); err != nil {
-		return nil, errdefs.System(err)
-	}
-	if err := writeInPlace(c.ResolvConfPath, d.resolvConfContent(c)); err != nil {
-		return nil, errdefs.System(err)
+	if mode.Kind != "container" {
+		hostname := c.Config.Hostname
+		if mode.Kind == "host" {
+			hostname, _ = os.Hostname()
+		}
+		if err := writeInPlace(c.HostnamePath, etchosts.Hostname(hostname)); err != nil {
+			return nil, errdefs.System(err)
+		}
+		if err := d.rewriteEtcFiles(c); err != nil {
+			return nil, err
+		}
 	}
 	opts := []string{"rbind", "rprivate"}
 	if hc.ReadonlyRootfs {
@@ -136,9 +526,35 @@ func (d *Daemon) writeEtcFiles(c *ctr.Container) ([]specs.Mount, error) {
 	}
 	var mounts []specs.Mount
 	for _, f := range []struct{ src, dst string }{{c.ResolvConfPath, "/etc/resolv.conf"}, {c.HostnamePath, "/etc/hostname"}, {c.HostsPath, "/etc/hosts"}} {
+		if f.src == "" {
+			continue
+		}
 		mounts = append(mounts, specs.Mount{Destination: f.dst, Type: "bind", Source: f.src, Options: opts})
 	}
 	return mounts, nil
+}
+
+// rewriteEtcFiles writes /etc/hosts and /etc/resolv.conf from the
+// container's current networks. A file the user has changed since berth
+// wrote it is left alone, as dockerd leaves it.
+func (d *Daemon) rewriteEtcFiles(c *ctr.Container) error {
+	mode := berthnet.ParseMode(string(c.HostConfig.NetworkMode))
+	if mode.Kind == "container" || c.HostsPath == "" {
+		return nil
+	}
+	if err := writeInPlace(c.HostsPath, d.hostsContent(c, "")); err != nil {
+		return errdefs.System(err)
+	}
+	var content []byte
+	if mode.Kind == "host" {
+		content, _ = os.ReadFile(resolvconf.DefaultPath)
+	} else {
+		content = d.resolvConf(c).Content
+	}
+	if err := writeInPlace(c.ResolvConfPath, content); err != nil {
+		return errdefs.System(err)
+	}
+	return nil
 }
 
 func writeInPlace(path string, data []byte) error {
@@ -154,106 +570,501 @@ func writeInPlace(path string, data []byte) error {
 }
 
 // hostsContent is /etc/hosts as dockerd writes it: the loopback entries,
-// --add-host entries, then the container's own address and name.
-func (d *Daemon) hostsContent(c *ctr.Container, ip string) []byte {
+// --link and --add-host entries, then the container's own addresses and
+// name. The ip argument is ignored: the addresses come from the
+// container's NetworkSettings. The caller holds c's lock.
+func (d *Daemon) hostsContent(c *ctr.Container, _ string) []byte {
 	if c.HostConfig.NetworkMode.IsHost() {
-		if b, err := os.ReadFile("/etc/hosts"); err == nil {
-			return b
+		b, _ := os.ReadFile("/etc/hosts")
+		var extra []etchosts.Entry
+		for _, h := range c.HostConfig.ExtraHosts {
+			es, err := etchosts.ParseExtraHost(h, d.hostGatewayIPs())
+			if err == nil {
+				extra = append(extra, es...)
+			}
 		}
+		for _, e := range extra {
+			b = fmt.Appendf(b, "%s\t%s\n", e.Addr, strings.Join(e.Names, " "))
+		}
+		return b
 	}
-	var b bytes.Buffer
-	b.WriteString("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::\tip6-localnet\nff00::\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n")
+	p := etchosts.Params{IPv6: true, Hostname: c.Config.Hostname, Domainname: c.Config.Domainname}
+	p.Extra = append(p.Extra, d.linkHostEntries(c)...)
 	for _, h := range c.HostConfig.ExtraHosts {
-		name, addr, ok := strings.Cut(h, ":")
-		if !ok {
-			name, addr, _ = strings.Cut(h, "=")
+		es, err := etchosts.ParseExtraHost(h, d.hostGatewayIPs())
+		if err != nil {
+			logrus.WithError(err).WithField("container", shortID(c.ID)).Warn("skipping extra host")
+			continue
 		}
-		if addr == "host-gateway" {
-			addr = d.hostGatewayIP()
-		}
-		fmt.Fprintf(&b, "%s\t%s\n", addr, name)
+		p.Extra = append(p.Extra, es...)
 	}
-	if ip != "" {
-		names := c.Config.Hostname
-		if c.Config.Domainname != "" {
-			names = c.Config.Hostname + "." + c.Config.Domainname + " " + c.Config.Hostname
+	if c.NetworkSettings != nil {
+		for _, name := range d.sortedNetworkNames(c) {
+			es := c.NetworkSettings.Networks[name]
+			if es == nil {
+				continue
+			}
+			if es.IPAddress.IsValid() {
+				p.Self = append(p.Self, es.IPAddress)
+			}
+			if es.GlobalIPv6Address.IsValid() {
+				p.Self = append(p.Self, es.GlobalIPv6Address)
+			}
 		}
-		fmt.Fprintf(&b, "%s\t%s\n", ip, names)
 	}
-	return b.Bytes()
+	return etchosts.Build(p)
 }
 
-// hostGatewayIP is what host-gateway means: the default bridge's address.
-func (d *Daemon) hostGatewayIP() string {
+// sortedNetworkNames is the container's joined networks, primary first.
+func (d *Daemon) sortedNetworkNames(c *ctr.Container) []string {
+	primary := berthnet.ParseMode(string(c.HostConfig.NetworkMode)).Network
+	var out []string
+	for name := range c.NetworkSettings.Networks {
+		out = append(out, name)
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if (out[i] == primary) != (out[j] == primary) {
+			return out[i] == primary
+		}
+		return out[i] < out[j]
+	})
+	return out
+}
+
+// hostGatewayIPs is what host-gateway means: the default bridge's
+// address, as dockerd uses when --host-gateway-ip is not set.
+func (d *Daemon) hostGatewayIPs() []netip.Addr {
+	var out []netip.Addr
 	if d.networks != nil {
 		if r, err := d.networks.Find(context.Background(), berthnet.NameBridge); err == nil {
 			for _, cfg := range r.IPAMConfig {
 				if cfg.Gateway.IsValid() && cfg.Gateway.Is4() {
-					return cfg.Gateway.String()
+					out = append(out, cfg.Gateway)
 				}
 			}
 		}
 	}
-	return "172.17.0.1"
+	return out
 }
 
-// resolvConfContent derives the container's resolv.conf from the host's,
-// as dockerd does: --dns, --dns-search and --dns-option replace the host's
-// entries; loopback name servers (a host stub resolver) cannot be reached
-// from a container's namespace and are dropped, and if none remain the
-// public defaults are used.
-func (d *Daemon) resolvConfContent(c *ctr.Container) []byte {
-	hc := c.HostConfig
-	host, _ := os.ReadFile("/etc/resolv.conf")
-	if hc.NetworkMode.IsHost() {
-		return host
-	}
-	var ns, search, opts []string
-	for _, line := range strings.Split(string(host), "\n") {
-		f := strings.Fields(line)
-		if len(f) < 2 {
+// link is one --link, resolved.
+type link struct {
+	target *ctr.Container
+	name   string // the target's name without slash
+	alias  string
+}
+
+// links resolves the container's --link entries ("name" or
+// "name:alias") to existing containers.
+func (d *Daemon) links(c *ctr.Container) []link {
+	var out []link
+	for _, l := range c.HostConfig.Links {
+		name, alias, ok := strings.Cut(l, ":")
+		name = strings.TrimPrefix(name, "/")
+		if !ok || alias == "" {
+			alias = name
+		}
+		// dockerd records links as /target:/self/alias.
+		alias = alias[strings.LastIndex(alias, "/")+1:]
+		t, err := d.containers.Get(name)
+		if err != nil || t.ID == c.ID {
 			continue
 		}
-		switch f[0] {
-		case "nameserver":
-			if !strings.HasPrefix(f[1], "127.") && f[1] != "::1" {
-				ns = append(ns, f[1])
+		out = append(out, link{target: t, name: trimSlash(t.Name), alias: alias})
+	}
+	return out
+}
+
+// linkHostEntries are the hosts lines of legacy links on the default
+// bridge: "ip alias hostname name".
+func (d *Daemon) linkHostEntries(c *ctr.Container) []etchosts.Entry {
+	if berthnet.ParseMode(string(c.HostConfig.NetworkMode)).Network != berthnet.NameBridge {
+		return nil
+	}
+	var out []etchosts.Entry
+	for _, l := range d.links(c) {
+		ip, hostname := d.linkTargetIP(l.target)
+		if !ip.IsValid() {
+			continue
+		}
+		names := []string{l.alias}
+		if hostname != "" && hostname != l.alias {
+			names = append(names, hostname)
+		}
+		if l.name != l.alias {
+			names = append(names, l.name)
+		}
+		out = append(out, etchosts.Entry{Addr: ip, Names: names})
+	}
+	return out
+}
+
+// linkTargetIP is a link target's address on the default bridge.
+func (d *Daemon) linkTargetIP(t *ctr.Container) (netip.Addr, string) {
+	t.Lock()
+	defer t.Unlock()
+	if t.NetworkSettings == nil || t.Config == nil {
+		return netip.Addr{}, ""
+	}
+	if es := t.NetworkSettings.Networks[berthnet.NameBridge]; es != nil {
+		return es.IPAddress, t.Config.Hostname
+	}
+	return netip.Addr{}, t.Config.Hostname
+}
+
+// linkEnv is the environment legacy links give a container on the default
+// bridge, as dockerd writes it (ALIAS_NAME, ALIAS_PORT…, ALIAS_ENV_…).
+func (d *Daemon) linkEnv(c *ctr.Container) []string {
+	if berthnet.ParseMode(string(c.HostConfig.NetworkMode)).Network != berthnet.NameBridge {
+		return nil
+	}
+	var env []string
+	for _, l := range d.links(c) {
+		ip, _ := d.linkTargetIP(l.target)
+		if !ip.IsValid() {
+			continue
+		}
+		prefix := strings.ToUpper(strings.NewReplacer("-", "_", ".", "_").Replace(l.alias))
+		l.target.Lock()
+		var ports []network.Port
+		for p := range l.target.Config.ExposedPorts {
+			ports = append(ports, p)
+		}
+		for p := range l.target.HostConfig.PortBindings {
+			if _, ok := l.target.Config.ExposedPorts[p]; !ok {
+				ports = append(ports, p)
 			}
-		case "search", "domain":
-			search = append(search, f[1:]...)
-		case "options":
-			opts = append(opts, f[1:]...)
+		}
+		tenv := slices.Clone(l.target.Config.Env)
+		l.target.Unlock()
+		sort.Slice(ports, func(i, j int) bool {
+			if ports[i].Num() != ports[j].Num() {
+				return ports[i].Num() < ports[j].Num()
+			}
+			return ports[i].Proto() < ports[j].Proto()
+		})
+		if len(ports) > 0 {
+			env = append(env, fmt.Sprintf("%s_PORT=%s://%s:%d", prefix, ports[0].Proto(), ip, ports[0].Num()))
+		}
+		for _, p := range ports {
+			k := fmt.Sprintf("%s_PORT_%d_%s", prefix, p.Num(), strings.ToUpper(string(p.Proto())))
+			env = append(env,
+				fmt.Sprintf("%s=%s://%s:%d", k, p.Proto(), ip, p.Num()),
+				fmt.Sprintf("%s_ADDR=%s", k, ip),
+				fmt.Sprintf("%s_PORT=%d", k, p.Num()),
+				fmt.Sprintf("%s_PROTO=%s", k, p.Proto()))
+		}
+		env = append(env, fmt.Sprintf("%s_NAME=/%s/%s", prefix, trimSlash(c.Name), l.alias))
+		for _, kv := range tenv {
+			k, v, ok := strings.Cut(kv, "=")
+			if !ok || k == "HOME" || k == "PATH" {
+				continue
+			}
+			env = append(env, fmt.Sprintf("%s_ENV_%s=%s", prefix, k, v))
 		}
 	}
-	cfg := d.Config()
-	pick := func(container, daemon, host []string) []string {
-		if len(container) > 0 {
-			return container
+	return env
+}
+
+// portSpecs turns -p and -P into what the network manager publishes:
+// PortBindings, plus every exposed port with an ephemeral host port under
+// PublishAllPorts. Ranges of host ports ("8000-8010") become a choice
+// made at publish time, so they are returned apart.
+func portSpecs(cfg *container.Config, hc *container.HostConfig) ([]portRequest, error) {
+	var out []portRequest
+	keys := make([]network.Port, 0, len(hc.PortBindings))
+	for p := range hc.PortBindings {
+		keys = append(keys, p)
+	}
+	if hc.PublishAllPorts {
+		for p := range cfg.ExposedPorts {
+			if _, ok := hc.PortBindings[p]; !ok {
+				keys = append(keys, p)
+			}
 		}
-		if len(daemon) > 0 {
-			return daemon
+	}
+	sort.Slice(keys, func(i, j int) bool { return keys[i].String() < keys[j].String() })
+	for _, p := range keys {
+		proto := string(p.Proto())
+		switch proto {
+		case "tcp", "udp", "sctp":
+		default:
+			return nil, errdefs.InvalidParameterf("invalid proto: %s", proto)
 		}
-		return host
+		if p.Num() == 0 {
+			return nil, errdefs.InvalidParameterf("invalid port specification: %q", p.String())
+		}
+		bindings, ok := hc.PortBindings[p]
+		if !ok || len(bindings) == 0 {
+			bindings = []network.PortBinding{{}}
+		}
+		for _, b := range bindings {
+			req := portRequest{port: p, hostIP: b.HostIP}
+			if b.HostIP.IsValid() && b.HostIP.Is6() {
+				// berth publishes on IPv4 only.
+				continue
+			}
+			if b.HostPort != "" {
+				lo, hi, isRange := strings.Cut(b.HostPort, "-")
+				start, err := strconv.ParseUint(lo, 10, 16)
+				if err != nil {
+					return nil, errdefs.InvalidParameterf("invalid port specification: %q", b.HostPort)
+				}
+				end := start
+				if isRange {
+					if end, err = strconv.ParseUint(hi, 10, 16); err != nil || end < start {
+						return nil, errdefs.InvalidParameterf("invalid port specification: %q", b.HostPort)
+					}
+				}
+				req.hostStart, req.hostEnd = uint16(start), uint16(end)
+			}
+			out = append(out, req)
+		}
 	}
-	dnsList := make([]string, 0, len(hc.DNS))
-	for _, a := range hc.DNS {
-		dnsList = append(dnsList, a.String())
+	return out, nil
+}
+
+// portRequest is one binding to publish; hostStart 0 means ephemeral.
+type portRequest struct {
+	port               network.Port
+	hostIP             netip.Addr
+	hostStart, hostEnd uint16
+}
+
+// publishPorts publishes the container's ports on its primary network and
+// records them in NetworkSettings.Ports as dockerd does: every exposed or
+// bound port is a key, unpublished ones with no bindings.
+func (d *Daemon) publishPorts(ctx context.Context, c *ctr.Container, netName string) error {
+	ports := network.PortMap{}
+	for p := range c.Config.ExposedPorts {
+		ports[p] = nil
 	}
-	ns = pick(dnsList, cfg.DNS, ns)
-	search = pick(hc.DNSSearch, cfg.DNSSearch, search)
-	opts = pick(hc.DNSOptions, cfg.DNSOptions, opts)
-	if len(ns) == 0 {
-		ns = []string{"8.8.8.8", "8.8.4.4"}
+	for p := range c.HostConfig.PortBindings {
+		ports[p] = nil
 	}
-	var b bytes.Buffer
-	for _, n := range ns {
-		fmt.Fprintf(&b, "nameserver %s\n", n)
+	c.NetworkSettings.Ports = ports
+	reqs, err := portSpecs(c.Config, c.HostConfig)
+	if err != nil || len(reqs) == 0 {
+		return err
 	}
-	if len(search) > 0 && !(len(search) == 1 && search[0] == ".") {
-		fmt.Fprintf(&b, "search %s\n", strings.Join(search, " "))
+	bindings, err := d.publish(ctx, c.ID, netName, reqs)
+	if err != nil {
+		return err
 	}
-	if len(opts) > 0 {
-		fmt.Fprintf(&b, "options %s\n", strings.Join(opts, " "))
+	for _, b := range bindings {
+		p, _ := network.PortFrom(b.ContainerPort, network.IPProtocol(b.Proto))
+		hip := b.HostIP
+		if !hip.IsValid() {
+			hip = netip.IPv4Unspecified()
+		}
+		ports[p] = append(ports[p], network.PortBinding{HostIP: hip, HostPort: strconv.Itoa(int(b.HostPort))})
 	}
-	return b.Bytes()
+	return nil
+}
+
+// publish asks the manager for the bindings; a host-port range is tried
+// port by port until one is free, as dockerd's port allocator does.
+func (d *Daemon) publish(ctx context.Context, containerID, netName string, reqs []portRequest) ([]berthnet.PortBinding, error) {
+	var fixed []berthnet.PortSpec
+	var ranged []portRequest
+	for _, r := range reqs {
+		s := berthnet.PortSpec{Proto: string(r.port.Proto()), HostIP: r.hostIP, HostPort: r.hostStart, ContainerPort: r.port.Num()}
+		if r.hostEnd > r.hostStart {
+			ranged = append(ranged, r)
+			continue
+		}
+		fixed = append(fixed, s)
+	}
+	var out []berthnet.PortBinding
+	if len(fixed) > 0 {
+		b, err := d.networks.Publish(ctx, netName, containerID, fixed)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, b...)
+	}
+	for _, r := range ranged {
+		var lastErr error
+		done := false
+		for hp := int(r.hostStart); hp <= int(r.hostEnd); hp++ {
+			b, err := d.networks.Publish(ctx, netName, containerID, []berthnet.PortSpec{{Proto: string(r.port.Proto()), HostIP: r.hostIP, HostPort: uint16(hp), ContainerPort: r.port.Num()}})
+			if err == nil {
+				out = append(out, b...)
+				done = true
+				break
+			}
+			lastErr = err
+		}
+		if !done {
+			return nil, lastErr
+		}
+	}
+	return out, nil
+}
+
+// restoreContainerNetwork brings back what a daemon restart lost for a
+// container: a running one gets its published ports and its embedded DNS
+// server again (its endpoints and addresses are in the network store and
+// its namespace kept them); a stopped one leaves any endpoint a crash left
+// behind. The caller holds c's lock.
+func (d *Daemon) restoreContainerNetwork(c *ctr.Container) error {
+	if d.networks == nil {
+		return nil
+	}
+	ctx := context.Background()
+	if c.State == nil || !c.State.Running || c.State.Pid == 0 {
+		if err := d.networks.LeaveAll(ctx, c.ID); err != nil {
+			return err
+		}
+		if c.NetworkSettings != nil && c.NetworkSettings.SandboxKey != "" {
+			d.cleanupNetwork(c)
+		}
+		return nil
+	}
+	if c.NetworkSettings == nil {
+		return nil
+	}
+	mode := berthnet.ParseMode(string(c.HostConfig.NetworkMode))
+	if mode.Kind != "bridge" {
+		return nil
+	}
+	c.NetworkSettings.SandboxKey = netnsPath(c.State.Pid)
+	var errs []error
+	var specs []berthnet.PortSpec
+	for p, bs := range c.NetworkSettings.Ports {
+		for _, b := range bs {
+			hp, err := strconv.ParseUint(b.HostPort, 10, 16)
+			if err != nil {
+				continue
+			}
+			s := berthnet.PortSpec{Proto: string(p.Proto()), HostPort: uint16(hp), ContainerPort: p.Num()}
+			if b.HostIP.IsValid() && !b.HostIP.IsUnspecified() {
+				s.HostIP = b.HostIP
+			}
+			specs = append(specs, s)
+		}
+	}
+	if len(specs) > 0 {
+		if _, err := d.networks.Publish(ctx, mode.Network, c.ID, specs); err != nil {
+			errs = append(errs, fmt.Errorf("re-publishing ports: %w", err))
+		}
+	}
+	if err := d.startDNSIfNeeded(c); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+// connectContainer joins a container to one more network (docker network
+// connect). A running container gets the endpoint now; a created or
+// stopped one records the configuration for its next start.
+func (d *Daemon) connectContainer(ctx context.Context, r *berthnet.Record, ref string, es *network.EndpointSettings) error {
+	c, err := d.containers.Get(ref)
+	if err != nil {
+		return err
+	}
+	c.Lock()
+	defer c.Unlock()
+	mode := berthnet.ParseMode(string(c.HostConfig.NetworkMode))
+	switch {
+	case r.Driver == berthnet.DriverHost:
+		return errdefs.Forbidden(errHostNetwork)
+	case mode.Kind == "host" || mode.Kind == "container":
+		return errdefs.Forbidden(errSharedNetwork)
+	case mode.Kind == "none" || r.Driver == berthnet.DriverNull:
+		return errdefs.Forbidden(errNoNetworkConflict)
+	}
+	if c.State.RemovalInProgress || c.State.Dead {
+		return errdefs.Conflictf("container %s is marked for removal and cannot be connected or disconnected to the network", c.ID)
+	}
+	if es == nil {
+		es = &network.EndpointSettings{}
+	}
+	if err := validateEndpointSettings(r, es); err != nil {
+		return err
+	}
+	if c.NetworkSettings != nil {
+		if cur, ok := c.NetworkSettings.Networks[r.Name]; ok && (cur.EndpointID != "" || !c.State.Running) {
+			return errdefs.Forbidden(fmt.Errorf("endpoint with name %s already exists in network %s", trimSlash(c.Name), r.Name))
+		}
+	}
+	if c.NetworkConfig == nil {
+		c.NetworkConfig = &network.NetworkingConfig{}
+	}
+	if c.NetworkConfig.EndpointsConfig == nil {
+		c.NetworkConfig.EndpointsConfig = map[string]*network.EndpointSettings{}
+	}
+	c.NetworkConfig.EndpointsConfig[r.Name] = es.Copy()
+	if c.NetworkSettings == nil {
+		c.NetworkSettings = &container.NetworkSettings{Networks: map[string]*network.EndpointSettings{}}
+	}
+	if c.NetworkSettings.Networks == nil {
+		c.NetworkSettings.Networks = map[string]*network.EndpointSettings{}
+	}
+	if !c.State.Running {
+		c.NetworkSettings.Networks[r.Name] = d.configuredEndpoint(c, r.Name)
+		return c.Save()
+	}
+	if err := d.joinOne(ctx, c, r.Name, c.State.Pid); err != nil {
+		delete(c.NetworkConfig.EndpointsConfig, r.Name)
+		return err
+	}
+	wasDNS := d.networks.HasDNS(c.ID)
+	if !wasDNS {
+		if err := d.startDNSIfNeeded(c); err != nil {
+			logrus.WithError(err).WithField("container", shortID(c.ID)).Warn("embedded DNS")
+		}
+	}
+	if err := d.rewriteEtcFiles(c); err != nil {
+		logrus.WithError(err).WithField("container", shortID(c.ID)).Warn("rewriting /etc files")
+	}
+	return c.Save()
+}
+
+// disconnectContainer removes a container from a network (docker network
+// disconnect).
+func (d *Daemon) disconnectContainer(ctx context.Context, r *berthnet.Record, ref string, force bool) error {
+	c, err := d.containers.Get(ref)
+	if err != nil {
+		if force {
+			// dockerd's force disconnect removes a stale endpoint of a
+			// container that no longer exists.
+			for _, e := range r.Endpoints {
+				if e.ContainerID == ref || e.Name == ref || strings.HasPrefix(e.ContainerID, ref) {
+					if err := d.networks.Leave(ctx, r.ID, e.ContainerID); err != nil {
+						return err
+					}
+					d.logNetworkContainerEvent(events.ActionDisconnect, r, e.ContainerID)
+					return nil
+				}
+			}
+		}
+		return err
+	}
+	c.Lock()
+	defer c.Unlock()
+	mode := berthnet.ParseMode(string(c.HostConfig.NetworkMode))
+	if r.Driver == berthnet.DriverHost && mode.Kind == "host" {
+		return errdefs.Forbidden(errHostNetwork)
+	}
+	_, connected := c.NetworkSettings.Networks[r.Name]
+	if c.NetworkSettings == nil || !connected {
+		return errdefs.Forbidden(fmt.Errorf("container %s is not connected to network %s", c.ID, r.Name))
+	}
+	if c.State.Running {
+		if err := d.networks.Leave(ctx, r.ID, c.ID); err != nil {
+			return err
+		}
+		d.logNetworkContainerEvent(events.ActionDisconnect, r, c.ID)
+	}
+	delete(c.NetworkSettings.Networks, r.Name)
+	if c.NetworkConfig != nil {
+		delete(c.NetworkConfig.EndpointsConfig, r.Name)
+	}
+	if c.State.Running {
+		if err := d.rewriteEtcFiles(c); err != nil {
+			logrus.WithError(err).WithField("container", shortID(c.ID)).Warn("rewriting /etc files")
+		}
+	}
+	return c.Save()
 }

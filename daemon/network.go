@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
 	"path/filepath"
 
 	"github.com/moby/moby/api/types/events"
@@ -120,17 +119,13 @@ func (d *Daemon) NetworkRemove(ctx context.Context, term string) error {
 	return nil
 }
 
-// NetworkConnect answers POST /networks/{id}/connect. Live connect needs
-// the container runtime's namespace, which is not wired yet: an unknown
-// container gets dockerd's error, a known one a clear 501.
+// NetworkConnect answers POST /networks/{id}/connect.
 func (d *Daemon) NetworkConnect(ctx context.Context, term string, req network.ConnectRequest) error {
-	if _, err := d.networks.Find(ctx, term); err != nil {
+	r, err := d.networks.Find(ctx, term)
+	if err != nil {
 		return err
 	}
-	if _, err := d.containers.Get(req.Container); err != nil {
-		return err
-	}
-	return errdefs.NotImplemented(errNetworkConnectNotReady)
+	return d.connectContainer(ctx, r, req.Container, req.EndpointConfig)
 }
 
 // NetworkDisconnect answers POST /networks/{id}/disconnect.
@@ -139,22 +134,8 @@ func (d *Daemon) NetworkDisconnect(ctx context.Context, term string, req network
 	if err != nil {
 		return err
 	}
-	if _, err := d.containers.Get(req.Container); err != nil {
-		if req.Force {
-			// dockerd's force disconnect removes a stale endpoint of a
-			// container that no longer exists.
-			for _, e := range r.Endpoints {
-				if e.ContainerID == req.Container || e.Name == req.Container {
-					return d.networks.Leave(ctx, r.ID, e.ContainerID)
-				}
-			}
-		}
-		return err
-	}
-	return errdefs.NotImplemented(errNetworkConnectNotReady)
+	return d.disconnectContainer(ctx, r, req.Container, req.Force)
 }
-
-var errNetworkConnectNotReady = errors.New("connecting a running container to a network is not supported yet")
 
 // NetworksPrune answers POST /networks/prune.
 func (d *Daemon) NetworksPrune(ctx context.Context, f filters.Args) (network.PruneReport, error) {

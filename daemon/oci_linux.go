@@ -65,6 +65,9 @@ func (d *Daemon) buildSpec(c *ctr.Container, in specInput) (*specs.Spec, error) 
 	if err := setProcess(s, c, in.Rootfs); err != nil {
 		return nil, err
 	}
+	if le := d.linkEnv(c); len(le) > 0 {
+		s.Process.Env = append(le, s.Process.Env...)
+	}
 	if err := setNamespaces(s, hc, in.NamespacePaths); err != nil {
 		return nil, err
 	}

@@ -43,3 +43,10 @@ func (m *Manager) StopDNS(containerID string) {
 		srv.Close()
 	}
 }
+
+// HasDNS reports whether the container's embedded DNS server runs.
+func (m *Manager) HasDNS(containerID string) bool {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	return m.dns[containerID] != nil
+}

@@ -77,6 +77,10 @@ func (m *Manager) Publish(ctx context.Context, term, containerID string, specs [
 		if !hostIP.IsValid() {
 			hostIP = netip.IPv4Unspecified()
 		}
+		if s.HostPort != 0 && m.allocatedLocked(s.Proto, hostIP, s.HostPort, pub) {
+			return fail(errdefs.Conflict(fmt.Errorf("failed to set up container networking: driver failed programming external connectivity on endpoint %s (%s): Bind for %s:%d failed: port is already allocated",
+				ep.Name, ep.ID, hostIP, s.HostPort)))
+		}
 		port, hold, err := reservePort(s.Proto, hostIP, s.HostPort)
 		if err != nil {
 			return fail(errdefs.Conflict(fmt.Errorf("failed to set up container networking: driver failed programming external connectivity on endpoint %s (%s): failed to bind host port for %s:%d:%s:%d/%s: %w",
@@ -101,6 +105,37 @@ func (m *Manager) Publish(ctx context.Context, term, containerID string, specs [
 	}
 	m.pubs[containerID] = append(m.pubs[containerID], pub)
 	return append([]PortBinding(nil), pub.bindings...), nil
+}
+
+// allocatedLocked reports whether a port is already published by a
+// container of this daemon (or earlier in the same request), which dockerd
+// reports as "port is already allocated" rather than a bind error.
+func (m *Manager) allocatedLocked(proto string, ip netip.Addr, port uint16, pending *publication) bool {
+	overlaps := func(b PortBinding) bool {
+		if b.Proto != proto || b.HostPort != port {
+			return false
+		}
+		bip := b.HostIP
+		if !bip.IsValid() {
+			bip = netip.IPv4Unspecified()
+		}
+		return bip == ip || bip.IsUnspecified() || ip.IsUnspecified()
+	}
+	for _, pubs := range m.pubs {
+		for _, p := range pubs {
+			for _, b := range p.bindings {
+				if overlaps(b) {
+					return true
+				}
+			}
+		}
+	}
+	for _, b := range pending.bindings {
+		if overlaps(b) {
+			return true
+		}
+	}
+	return false
 }
 
 // Unpublish removes every published port of a container.

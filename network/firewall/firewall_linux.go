@@ -272,6 +272,13 @@ func (f *Firewall) apply() error {
 			// rewrite it so the container can answer (route_localnet).
 			rule(post, cat(nfproto(false), ipSaddr(netip.MustParsePrefix("127.0.0.0/8")), ifname(unix.NFT_META_OIFNAME, n.Bridge, true), []expr.Any{&expr.Masq{}})...)
 		}
+		// Hairpin between containers: one container reaching another's
+		// published port through the host's address is DNATed back out
+		// of the same bridge; without a new source the reply would go
+		// straight between the two and never be un-DNATed.
+		for _, s := range n.Subnets {
+			rule(post, cat(nfproto(s.Addr().Is6()), ctStatus(ipsDstNAT), ipSaddr(s), ifname(unix.NFT_META_OIFNAME, n.Bridge, true), []expr.Any{&expr.Masq{}})...)
+		}
 		if !n.Masquerade || n.Internal {
 			continue
 		}
@@ -299,6 +306,15 @@ func verdict(k expr.VerdictKind) []expr.Any { return []expr.Any{&expr.Verdict{Ki
 func ctState(bits uint32) []expr.Any {
 	return []expr.Any{
 		&expr.Ct{Register: 1, Key: expr.CtKeySTATE},
+		&expr.Bitwise{SourceRegister: 1, DestRegister: 1, Len: 4, Mask: binaryutilNative(bits), Xor: binaryutilNative(0)},
+		&expr.Cmp{Op: expr.CmpOpNeq, Register: 1, Data: binaryutilNative(0)},
+	}
+}
+
+// ctStatus matches connections with any of the conntrack status bits.
+func ctStatus(bits uint32) []expr.Any {
+	return []expr.Any{
+		&expr.Ct{Register: 1, Key: expr.CtKeySTATUS},
 		&expr.Bitwise{SourceRegister: 1, DestRegister: 1, Len: 4, Mask: binaryutilNative(bits), Xor: binaryutilNative(0)},
 		&expr.Cmp{Op: expr.CmpOpNeq, Register: 1, Data: binaryutilNative(0)},
 	}
@@ -418,3 +434,6 @@ func protoNum(p string) (byte, error) {
 	}
 	return 0, fmt.Errorf("unsupported protocol %q", p)
 }
+
+// ipsDstNAT is the kernel's IPS_DST_NAT conntrack status bit.
+const ipsDstNAT = 1 << 5
