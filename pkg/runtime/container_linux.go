@@ -277,10 +277,18 @@ func (r *Runtime) Create(ctx context.Context, o CreateOpts) (c *Container, retEr
 		attr.Credential = &syscall.Credential{Uid: 0, Gid: 0}
 	}
 	resources := withDeviceAllows(spec)
+	// Make the cgroup and write its limits before the stage exists, so
+	// that only the join is left between its start and its config.
+	if err := cg.Apply(0); err != nil {
+		return nil, fmt.Errorf("cgroup: %w", err)
+	}
+	if err := cg.Set(resources); err != nil {
+		return nil, fmt.Errorf("cgroup: %w", err)
+	}
 	p, err := spawn(ctx, spawnOpts{
 		stage: stageInit, attr: attr, join: joinEarly,
 		stdio: [3]*os.File{o.Stdin, o.Stdout, o.Stderr}, fifo: fifoFile, console: o.ConsoleSocket,
-		cfg: cfg, cgroup: cg, resources: resources,
+		cfg: cfg, cgroup: cg,
 	})
 	if p != nil {
 		child = p.proc
@@ -337,15 +345,14 @@ func v1CgroupMounts(cg cgroups.Manager) ([]cgroupMount, error) {
 }
 
 type spawnOpts struct {
-	stage     string
-	attr      *syscall.SysProcAttr
-	join      []string
-	stdio     [3]*os.File
-	fifo      *os.File
-	console   *os.File
-	cfg       *stageConfig
-	cgroup    cgroups.Manager
-	resources *specs.LinuxResources
+	stage   string
+	attr    *syscall.SysProcAttr
+	join    []string
+	stdio   [3]*os.File
+	fifo    *os.File
+	console *os.File
+	cfg     *stageConfig
+	cgroup  cgroups.Manager
 }
 
 type spawned struct {
@@ -429,9 +436,6 @@ func spawn(ctx context.Context, o spawnOpts) (*spawned, error) {
 	}
 	if o.cgroup != nil {
 		if err := o.cgroup.Apply(sp.pid); err != nil {
-			return sp, fmt.Errorf("cgroup: %w", err)
-		}
-		if err := o.cgroup.Set(o.resources); err != nil {
 			return sp, fmt.Errorf("cgroup: %w", err)
 		}
 	}
