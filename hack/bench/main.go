@@ -7,7 +7,10 @@
 //
 // Figures: daemon start to first /_ping, idle RSS and PSS of the daemon
 // process tree, /_ping round trips per second over the unix socket from a
-// Go client (one connection, and eight in parallel).
+// Go client (one connection, and eight in parallel), and `docker load` and
+// `docker save` throughput of a generated image (-image-mib MiB of random
+// files in 5 layers; -image-runs runs, 0 to skip) beside GNU tar's speed
+// at extracting the same layers (images.go).
 package main
 
 import (
@@ -266,6 +269,8 @@ func main() {
 	berthd := flag.String("berthd", "bin/berthd", "berthd binary")
 	dockerd := flag.String("dockerd", "", "dockerd binary to compare with (default: dockerd on PATH, if any)")
 	n := flag.Int("n", 20, "daemon starts to take the median of")
+	imageMiB := flag.Int("image-mib", 512, "size of the generated image for the load/save figures")
+	imageRuns := flag.Int("image-runs", 3, "load/save runs to take the median of (0: no image figures)")
 	flag.Parse()
 	if os.Geteuid() != 0 {
 		fmt.Fprintln(os.Stderr, "bench needs root")
@@ -311,5 +316,25 @@ func main() {
 	row("idle PSS, daemon process tree", func(f figures) float64 { return float64(f.pss) / 1024 }, "MiB", true)
 	row("/_ping round trips, 1 connection", func(f figures) float64 { return f.ping1 }, "/s", false)
 	row("/_ping round trips, 8 connections", func(f figures) float64 { return f.ping8 }, "/s", false)
+	if *imageRuns > 0 {
+		imgs, untar, err := measureImages(engines, *imageMiB, *imageRuns)
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "image figures: %v\n", err)
+			os.Exit(1)
+		}
+		img := func(name string, get func(imageFigures) float64) {
+			b := get(imgs["berthd"])
+			line := fmt.Sprintf("%-34s %14s", name, fmt.Sprintf("%.1f MB/s", b))
+			if dres, ok := imgs["dockerd"]; ok {
+				line += fmt.Sprintf(" %14s %9.1fx", fmt.Sprintf("%.1f MB/s", get(dres)), b/get(dres))
+			}
+			fmt.Println(line)
+		}
+		fmt.Printf("%-34s (median of %d runs, %d MiB, 5 layers, random content)\n", "image figures", *imageRuns, *imageMiB)
+		img("docker load throughput", func(f imageFigures) float64 { return f.load })
+		img("docker save throughput", func(f imageFigures) float64 { return f.save })
+		fmt.Printf("%-34s %14s\n", "untar of the same layers + sync", fmt.Sprintf("%.1f MB/s", untar))
+		fmt.Printf("%-34s %14s\n", "berthd load / untar", fmt.Sprintf("%.0f%%", 100*imgs["berthd"].load/untar))
+	}
 	fmt.Println("ratio: how many times better berthd is (dockerd/berthd for times and memory, berthd/dockerd for rates)")
 }
