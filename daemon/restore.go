@@ -172,5 +172,5 @@ func (d *Daemon) StopContainersForShutdown() {
 // restoreNetwork takes back a running container's network after a daemon
 // restart: its published ports and embedded DNS live in the daemon.
 func (d *Daemon) restoreNetwork(c *ctr.Container) error {
-	return nil
+	return d.restoreContainerNetwork(c)
 }
