@@ -229,7 +229,9 @@ func mountCgroup(cfg *stageConfig, dest string, o mountOpts) error {
 			return err
 		}
 		var err error
-		if ownCgroupNS {
+		// A user namespace may not mount cgroup v1 hierarchies: show the
+		// container's own directories by bind mount instead, as runc does.
+		if ownCgroupNS && !cfg.UserNS {
 			// Inside its own cgroup namespace a fresh mount shows the
 			// container's cgroup as the root.
 			err = unix.Mount("cgroup", sub, "cgroup", flags, c.Options)
