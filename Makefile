@@ -59,6 +59,7 @@ uninstall:
 # Performance figures, with dockerd beside them when one is installed.
 bench: deps build
 	$(GO) run ./hack/bench -berthd bin/berthd
+	hack/bench-engine.sh
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi

@@ -83,7 +83,26 @@ func (d *Daemon) ContainerLogs(ctx context.Context, ref string, o backend.Contai
 
 	w := begin(tty)
 	out := bufio.NewWriterSize(w, 64<<10)
+	// Consecutive lines of one stream travel in one frame: the docker CLI
+	// writes each frame's payload with its own syscall, so a frame per
+	// line would make it, not the daemon, the bottleneck.
+	const maxBatch = 32 << 10
+	var frame, batch []byte
+	batchStream := stdstream.Stdout
+	emit := func() {
+		if len(batch) == 0 {
+			return
+		}
+		if tty {
+			out.Write(batch)
+		} else {
+			frame = stdstream.AppendFrame(frame[:0], batchStream, batch)
+			out.Write(frame)
+		}
+		batch = batch[:0]
+	}
 	flush := func() {
+		emit()
 		out.Flush()
 		if f, ok := w.(interface{ Flush() }); ok {
 			f.Flush()
@@ -94,38 +113,28 @@ func (d *Daemon) ContainerLogs(ctx context.Context, ref string, o backend.Contai
 	if path == "" {
 		return nil // never started: no log yet
 	}
-	var frame, prefix []byte
 	return logs.Read(ctx, path, ro, func(e *jsonlog.Entry) error {
 		isErr := e.Stream == "stderr"
 		if (isErr && !o.ShowStderr) || (!isErr && !o.ShowStdout) {
 			return nil
 		}
-		prefix = prefix[:0]
-		if o.Details {
-			prefix = appendDetails(prefix, e.Attrs)
-		}
-		if o.Timestamps {
-			prefix = e.Time.UTC().AppendFormat(prefix, rfc3339NanoFixed)
-			prefix = append(prefix, ' ')
-		}
-		if tty {
-			if len(prefix) > 0 {
-				out.Write(prefix)
-			}
-			_, err := out.Write(e.Log)
-			return err
-		}
 		stream := stdstream.Stdout
 		if isErr {
 			stream = stdstream.Stderr
 		}
-		payload := e.Log
-		if len(prefix) > 0 {
-			payload = append(prefix, e.Log...)
+		if stream != batchStream || len(batch) >= maxBatch {
+			emit()
+			batchStream = stream
 		}
-		frame = stdstream.AppendFrame(frame[:0], stream, payload)
-		_, err := out.Write(frame)
-		return err
+		if o.Details {
+			batch = appendDetails(batch, e.Attrs)
+		}
+		if o.Timestamps {
+			batch = e.Time.UTC().AppendFormat(batch, rfc3339NanoFixed)
+			batch = append(batch, ' ')
+		}
+		batch = append(batch, e.Log...)
+		return nil
 	})
 }
 

@@ -1,6 +1,7 @@
 package jsonlog
 
 import (
+	"bytes"
 	"fmt"
 	"os"
 	"strconv"
@@ -45,17 +46,42 @@ func Open(path string, maxSize int64, maxFile int) (*Writer, error) {
 func (w *Writer) WriteEntry(stream string, msg []byte, t time.Time) error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	// Append encodes without reflection or allocation: the shim calls this
-	// for every line a container prints.
-	w.line = Append(w.line[:0], &Entry{Log: msg, Stream: stream, Time: t})
-	line := w.line
-	if w.maxSize > 0 && w.size > 0 && w.size+int64(len(line)) > w.maxSize {
+	if err := w.appendLocked(stream, msg, t); err != nil {
+		return err
+	}
+	return w.flushLocked()
+}
+
+// appendLocked encodes one entry into the pending buffer, rotating first
+// when it would not fit. Append encodes without reflection or allocation:
+// every line a container prints comes through here.
+func (w *Writer) appendLocked(stream string, msg []byte, t time.Time) error {
+	start := len(w.line)
+	w.line = Append(w.line, &Entry{Log: msg, Stream: stream, Time: t})
+	n := int64(len(w.line) - start)
+	if w.maxSize > 0 && w.size > 0 && w.size+n > w.maxSize {
+		// Everything before this entry belongs to the old file.
+		entry := append([]byte(nil), w.line[start:]...)
+		w.line = w.line[:start]
+		if err := w.flushLocked(); err != nil {
+			return err
+		}
 		if err := w.rotate(); err != nil {
 			return err
 		}
+		w.line = append(w.line[:0], entry...)
 	}
-	n, err := w.f.Write(line)
-	w.size += int64(n)
+	w.size += n
+	return nil
+}
+
+// flushLocked writes the pending entries in one write.
+func (w *Writer) flushLocked() error {
+	if len(w.line) == 0 {
+		return nil
+	}
+	_, err := w.f.Write(w.line)
+	w.line = w.line[:0]
 	return err
 }
 
@@ -110,21 +136,27 @@ func (w *Writer) Stream(name string) *StreamWriter { return &StreamWriter{w: w, 
 func (s *StreamWriter) Write(p []byte) (int, error) {
 	now := time.Now()
 	s.buf = append(s.buf, p...)
+	// All the lines of one read go to the file in one write.
+	s.w.mu.Lock()
+	defer s.w.mu.Unlock()
 	for {
-		i := indexByte(s.buf, '\n')
+		i := bytes.IndexByte(s.buf, '\n')
 		if i < 0 {
 			break
 		}
-		if err := s.w.WriteEntry(s.stream, s.buf[:i+1], now); err != nil {
+		if err := s.w.appendLocked(s.stream, s.buf[:i+1], now); err != nil {
 			return 0, err
 		}
 		s.buf = s.buf[i+1:]
 	}
 	for len(s.buf) >= maxLine {
-		if err := s.w.WriteEntry(s.stream, s.buf[:maxLine], now); err != nil {
+		if err := s.w.appendLocked(s.stream, s.buf[:maxLine], now); err != nil {
 			return 0, err
 		}
 		s.buf = s.buf[maxLine:]
+	}
+	if err := s.w.flushLocked(); err != nil {
+		return 0, err
 	}
 	if len(s.buf) == 0 {
 		s.buf = nil
@@ -140,13 +172,4 @@ func (s *StreamWriter) Flush() error {
 	err := s.w.WriteEntry(s.stream, s.buf, time.Now())
 	s.buf = nil
 	return err
-}
-
-func indexByte(b []byte, c byte) int {
-	for i, x := range b {
-		if x == c {
-			return i
-		}
-	}
-	return -1
 }
