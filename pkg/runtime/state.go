@@ -9,8 +9,6 @@ import (
 	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
-
-	"github.com/berthd/berth/pkg/atomicfile"
 )
 
 // DefaultRoot is where container state lives unless the caller says
@@ -36,7 +34,31 @@ func (s *state) save(dir string) error {
 	if err != nil {
 		return err
 	}
-	return atomicfile.WriteFile(filepath.Join(dir, "state.json"), b, 0o600)
+	return writeAtomic(filepath.Join(dir, "state.json"), b, 0o600)
+}
+
+// writeAtomic replaces a file by rename without fsync: the state describes
+// live processes, which a power loss ends anyway (runc keeps it on tmpfs).
+func writeAtomic(path string, data []byte, perm os.FileMode) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
+	if err != nil {
+		return err
+	}
+	name := tmp.Name()
+	_, err = tmp.Write(data)
+	if err == nil {
+		err = tmp.Chmod(perm)
+	}
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(name, path)
+	}
+	if err != nil {
+		os.Remove(name)
+	}
+	return err
 }
 
 func loadState(dir string) (*state, error) {

@@ -17,7 +17,6 @@ import (
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
-	"github.com/berthd/berth/pkg/atomicfile"
 	"github.com/berthd/berth/pkg/runtime"
 )
 
@@ -45,7 +44,7 @@ func Launch(ctx context.Context, o LaunchOpts) (pid int, err error) {
 	if err != nil {
 		return 0, err
 	}
-	if err := atomicfile.WriteFile(filepath.Join(o.Dir, ConfigFile), b, 0o600); err != nil {
+	if err := writeAtomic(filepath.Join(o.Dir, ConfigFile), b, 0o600); err != nil {
 		return 0, err
 	}
 	exe, err := runtime.SealedExecutable()

@@ -16,7 +16,6 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/berthd/berth/pkg/atomicfile"
 	"github.com/berthd/berth/pkg/cgroups"
 	"github.com/berthd/berth/pkg/jsonlog"
 	"github.com/berthd/berth/pkg/runtime"
@@ -105,7 +104,7 @@ func run(dir string, ready *os.File) error {
 	if err != nil {
 		return err
 	}
-	if err := atomicfile.WriteFile(filepath.Join(dir, PidFile), []byte(strconv.Itoa(os.Getpid())), 0o644); err != nil {
+	if err := writeAtomic(filepath.Join(dir, PidFile), []byte(strconv.Itoa(os.Getpid())), 0o644); err != nil {
 		return err
 	}
 	go s.serve(l)
@@ -159,7 +158,7 @@ func run(dir string, ready *os.File) error {
 		ex.Error = err.Error()
 	}
 	data, _ := json.Marshal(ex)
-	if err := atomicfile.WriteFile(filepath.Join(dir, ExitFile), data, 0o644); err != nil {
+	if err := writeAtomic(filepath.Join(dir, ExitFile), data, 0o644); err != nil {
 		return err
 	}
 	s.mu.Lock()
