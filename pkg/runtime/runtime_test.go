@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/berthd/berth/pkg/cgroups"
 	"github.com/berthd/berth/pkg/runtime"
 	"github.com/berthd/berth/pkg/runtime/bundletest"
 )
@@ -168,5 +169,16 @@ func TestMissingCommandFailsCreate(t *testing.T) {
 	ids, _ := rt.List()
 	if len(ids) != 0 {
 		t.Fatalf("failed create left state: %v", ids)
+	}
+	cg, err := cgroups.New(b.Spec.Linux.CgroupsPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []string{"memory", "pids", "cpu", "devices", "freezer"} {
+		if p := cg.Path(c); p != "" {
+			if _, err := os.Stat(p); !os.IsNotExist(err) {
+				t.Errorf("failed create left cgroup %s", p)
+			}
+		}
 	}
 }
