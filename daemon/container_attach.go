@@ -108,7 +108,7 @@ func (d *Daemon) ContainerAttach(ctx context.Context, ref string, o backend.Cont
 	}
 	c.Unlock()
 
-	conn, err := begin(!tty)
+	conn, err := begin(!tty && !o.Raw)
 	if err != nil {
 		if stream != nil {
 			stream.Close()
@@ -118,7 +118,7 @@ func (d *Daemon) ContainerAttach(ctx context.Context, ref string, o backend.Cont
 	defer conn.Close()
 	d.logContainerEvent(c, events.ActionAttach, nil)
 
-	out := &attachWriter{w: conn, tty: tty, stdout: o.Stdout, stderr: o.Stderr}
+	out := &attachWriter{w: conn, tty: tty || o.Raw, stdout: o.Stdout, stderr: o.Stderr}
 	if o.Logs && logPath != "" {
 		logs.Read(ctx, logPath, logs.Options{Tail: -1}, func(e *jsonlog.Entry) error {
 			s := byte(shim.Stdout)

@@ -1,8 +1,10 @@
 package server
 
 import (
+	"bufio"
 	"context"
 	"fmt"
+	"net"
 	"net/http"
 	"runtime"
 	"runtime/debug"
@@ -81,6 +83,12 @@ func (s *statusRecorder) Flush() {
 
 // Unwrap lets http.ResponseController reach Hijack on the real writer.
 func (s *statusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter }
+
+// Hijack is for libraries that assert http.Hijacker directly (websocket).
+func (s *statusRecorder) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	s.status = http.StatusSwitchingProtocols
+	return http.NewResponseController(s.ResponseWriter).Hijack()
+}
 
 // handler turns an APIFunc into an http.Handler with the middleware chain:
 // panic recovery (a 500, never a dropped connection), version negotiation,

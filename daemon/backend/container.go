@@ -41,4 +41,6 @@ type ContainerLogsOptions struct {
 type ContainerAttachOptions struct {
 	Stream, Logs, Stdin, Stdout, Stderr bool
 	DetachKeys                          string
+	// Raw sends output unframed even without a TTY (the websocket attach).
+	Raw bool
 }

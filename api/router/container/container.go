@@ -41,12 +41,18 @@ func (r *containerRouter) Routes() []router.Route {
 		router.Post("/containers/{name:.*}/resize", r.resize),
 		router.Post("/containers/{name:.*}/update", r.update),
 		router.Post("/containers/{name:.*}/attach", r.attach),
+		router.Get("/containers/{name:.*}/attach/ws", r.attachWebsocket),
 		router.Post("/containers/{name:.*}/exec", r.execCreate),
 		router.Post("/exec/{id:.*}/start", r.execStart),
 		router.Get("/exec/{id:.*}/json", r.execInspect),
 		router.Post("/exec/{id:.*}/resize", r.execResize),
 		router.Post("/containers/{name:.*}/wait", r.wait),
 		router.Delete("/containers/{name:.*}", r.remove),
+		router.Head("/containers/{name:.*}/archive", r.headArchive),
+		router.Get("/containers/{name:.*}/archive", r.getArchive),
+		router.Put("/containers/{name:.*}/archive", r.putArchive),
+		router.Get("/containers/{name:.*}/export", r.export),
+		router.Post("/commit", r.commit),
 	}
 }
 

@@ -2,7 +2,10 @@ package container
 
 import (
 	"context"
+
 	"fmt"
+	"github.com/sirupsen/logrus"
+	"golang.org/x/net/websocket"
 	"io"
 	"net/http"
 	"strconv"
@@ -179,5 +182,37 @@ func (p *prefixedConn) CloseWrite() error {
 	if cw, ok := p.ReadWriteCloser.(interface{ CloseWrite() error }); ok {
 		return cw.CloseWrite()
 	}
+	return nil
+}
+
+// attachWebsocket serves the attach over a websocket, unframed, as
+// dockerd's /attach/ws does. The websocket library checks the handshake
+// (including Origin); errors before the upgrade are plain HTTP errors.
+func (r *containerRouter) attachWebsocket(ctx context.Context, w http.ResponseWriter, req *http.Request, vars map[string]string) error {
+	if err := httputils.ParseForm(req); err != nil {
+		return err
+	}
+	o := backend.ContainerAttachOptions{
+		Stream:     httputils.BoolValue(req, "stream"),
+		Logs:       httputils.BoolValue(req, "logs"),
+		Stdin:      httputils.BoolValue(req, "stdin"),
+		Stdout:     httputils.BoolValue(req, "stdout"),
+		Stderr:     httputils.BoolValue(req, "stderr"),
+		DetachKeys: req.Form.Get("detachKeys"),
+		Raw:        true,
+	}
+	if _, err := r.backend.ContainerInspect(ctx, vars["name"], false); err != nil {
+		return err
+	}
+	websocket.Server{Handler: func(ws *websocket.Conn) {
+		ws.PayloadType = websocket.BinaryFrame
+		err := r.backend.ContainerAttach(ctx, vars["name"], o, func(bool) (io.ReadWriteCloser, error) {
+			return ws, nil
+		})
+		if err != nil {
+			// The connection is upgraded: the error can only be logged.
+			logrus.WithError(err).Warn("websocket attach failed")
+		}
+	}}.ServeHTTP(w, req)
 	return nil
 }
