@@ -1,7 +1,3 @@
-// Package archivetest writes image archives for tests and benchmarks:
-// layers of random (incompressible) files, and docker-save archives of
-// them in the layout dockerd 25+ writes (an OCI layout with manifest.json),
-// without a daemon.
 package archivetest
 
 import (
