@@ -1,0 +1,490 @@
+package daemon
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/events"
+	"github.com/moby/moby/api/types/mount"
+	"github.com/sirupsen/logrus"
+	"golang.org/x/sys/unix"
+
+	ctr "github.com/berthd/berth/container"
+	"github.com/berthd/berth/pkg/archive"
+	"github.com/berthd/berth/pkg/containerfs"
+	"github.com/berthd/berth/pkg/errdefs"
+	"github.com/berthd/berth/volume/mounts"
+)
+
+// docker cp works on a containerfs.View: a thread chrooted into the
+// container's root, so every path of the request, however the container
+// arranges its symlinks and however it swaps them while we work, resolves
+// inside the root (CVE-2018-15664). A running container is viewed through
+// its own init process's root (/proc/<pid>/root): its volumes, binds and
+// tmpfs mounts as it sees them. A stopped one gets its overlay root and its
+// volumes and binds mounted in the view's private mount namespace, which
+// dies with the view; nothing is mounted on the host.
+
+// fsView is an open view of a container's filesystem and what closing it
+// releases.
+type fsView struct {
+	*containerfs.View
+	release func()
+}
+
+func (v *fsView) close() {
+	v.View.Close()
+	v.release()
+}
+
+// openContainerFS opens a view of c's filesystem as its process sees (or
+// would see) it. The caller holds c's lock until the view is closed, so
+// the container neither starts nor exits underneath.
+func (d *Daemon) openContainerFS(ctx context.Context, c *ctr.Container, withVolumes bool) (*fsView, error) {
+	if c.State.Running && c.State.Pid > 0 && withVolumes {
+		pid := c.State.Pid
+		v, err := containerfs.Open(func() (*os.File, error) { return openProcessRoot(pid) })
+		if err != nil {
+			return nil, errdefs.System(err)
+		}
+		return &fsView{View: v, release: func() {}}, nil
+	}
+	if c.State.Running {
+		// The overlay root as mounted on the host, without the mounts
+		// the container made in its own namespace (export).
+		merged := fsDir(c, "merged")
+		v, err := containerfs.Open(func() (*os.File, error) { return openDir(merged) })
+		if err != nil {
+			return nil, errdefs.System(err)
+		}
+		return &fsView{View: v, release: func() {}}, nil
+	}
+	var mps []*mounts.MountPoint
+	if withVolumes {
+		var err error
+		if mps, err = containerVolumeMounts(c); err != nil {
+			return nil, err
+		}
+	}
+	specMounts, pinned, err := d.mountVolumes(ctx, c.ID, "", mps)
+	if err != nil {
+		return nil, err
+	}
+	release := func() {
+		if err := d.unmountVolumes(context.WithoutCancel(ctx), c.ID, mps); err != nil {
+			logrus.WithError(err).WithField("container", c.ID[:12]).Warn("unmounting volumes after a filesystem view")
+		}
+	}
+	merged := fsDir(c, "merged")
+	v, err := containerfs.Open(func() (*os.File, error) {
+		// Runs on the view's thread, in its private mount namespace.
+		if _, err := d.mountRootfs(c); err != nil {
+			return nil, err
+		}
+		root, err := openDir(merged)
+		if err != nil {
+			return nil, err
+		}
+		for i, m := range specMounts {
+			if err := mountInView(root, m.Type, m.Source, m.Destination, m.Options, mps[i]); err != nil {
+				root.Close()
+				return nil, err
+			}
+		}
+		return root, nil
+	})
+	pinned()
+	if err != nil {
+		release()
+		return nil, errdefs.System(err)
+	}
+	return &fsView{View: v, release: release}, nil
+}
+
+// mountInView mounts one of a stopped container's mounts into its root in
+// the view. Propagation stays private: the view must not reach the host.
+func mountInView(root *os.File, typ, src, dst string, opts []string, mp *mounts.MountPoint) error {
+	if typ == "tmpfs" {
+		// A stopped container's tmpfs is empty; what is copied there
+		// goes away with the view, as it would with the container.
+		target, err := containerfs.OpenIn(root, dst, false)
+		if err != nil {
+			return err
+		}
+		defer target.Close()
+		var data []string
+		for _, o := range opts {
+			if strings.Contains(o, "=") {
+				data = append(data, o)
+			}
+		}
+		return containerfs.Tmpfs(target, unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, strings.Join(data, ","))
+	}
+	fi, err := os.Stat(src)
+	if err != nil {
+		return err
+	}
+	target, err := containerfs.OpenIn(root, dst, !fi.IsDir())
+	if err != nil {
+		return err
+	}
+	defer target.Close()
+	return containerfs.Bind(src, target, !mp.Recursive(), !mp.RW)
+}
+
+// openProcessRoot opens pid's root directory, checking through a pidfd
+// that the process opened is the one meant and not a successor with a
+// reused PID.
+func openProcessRoot(pid int) (*os.File, error) {
+	pidfd, err := unix.PidfdOpen(pid, 0)
+	if err != nil {
+		return nil, fmt.Errorf("container process %d: %w", pid, err)
+	}
+	defer unix.Close(pidfd)
+	root, err := openDir(fmt.Sprintf("/proc/%d/root", pid))
+	if err != nil {
+		return nil, err
+	}
+	if err := unix.PidfdSendSignal(pidfd, 0, nil, 0); err != nil {
+		root.Close()
+		return nil, fmt.Errorf("container process %d exited: %w", pid, err)
+	}
+	return root, nil
+}
+
+func openDir(p string) (*os.File, error) {
+	fd, err := unix.Open(p, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, &os.PathError{Op: "open", Path: p, Err: err}
+	}
+	return os.NewFile(uintptr(fd), p), nil
+}
+
+// fileNotFound is dockerd's 404 for a path missing in a container.
+func fileNotFound(path, name string) error {
+	return errdefs.NotFoundf("Could not find the file %s in container %s", path, name)
+}
+
+// archiveError maps an error of a copy the way dockerd does: missing
+// files are 404 with its message, client mistakes stay 400, the rest 500.
+func archiveError(err error, path, name string) error {
+	var bo archive.BreakoutError
+	switch {
+	case err == nil:
+		return nil
+	case errdefs.Is(err, errdefs.InvalidParameter), errdefs.Is(err, errdefs.NotFound), errdefs.Is(err, errdefs.Conflict),
+		errdefs.Is(err, errdefs.System):
+		return err
+	case errors.Is(err, fs.ErrNotExist):
+		return fileNotFound(path, name)
+	case errors.As(err, &bo):
+		return errdefs.InvalidParameter(err)
+	}
+	return errdefs.System(err)
+}
+
+// preserveTrailingDotOrSeparator is dockerd's: the trailing "/" or "/."
+// of what the user typed means "the directory's contents" to the client,
+// so it survives the cleaning of the path.
+func preserveTrailingDotOrSeparator(cleaned, original string) string {
+	if !strings.HasSuffix(cleaned, "/.") && (original == "." || strings.HasSuffix(original, "/.")) {
+		if !strings.HasSuffix(cleaned, "/") {
+			cleaned += "/"
+		}
+		cleaned += "."
+	}
+	if !strings.HasSuffix(cleaned, "/") && strings.HasSuffix(original, "/") {
+		cleaned += "/"
+	}
+	return cleaned
+}
+
+func absContainerPath(p string) string {
+	return preserveTrailingDotOrSeparator(filepath.Join("/", p), p)
+}
+
+// statInView is HEAD's stat; it runs in the view. A symlink's target is
+// resolved as far as it exists, within the root.
+func statInView(abs string) (*container.PathStat, error) {
+	fi, err := os.Lstat(abs)
+	if err != nil {
+		return nil, err
+	}
+	var target string
+	if fi.Mode()&os.ModeSymlink != 0 {
+		if target, err = followInScope(abs); err != nil {
+			return nil, err
+		}
+	}
+	return &container.PathStat{
+		Name:       filepath.Base(abs),
+		Size:       fi.Size(),
+		Mode:       fi.Mode(),
+		Mtime:      fi.ModTime(),
+		LinkTarget: target,
+	}, nil
+}
+
+// followInScope evaluates every symlink of p; components that do not
+// exist are kept as they are (a dangling link still reports where it
+// points). The view's chroot is the scope.
+func followInScope(p string) (string, error) {
+	todo := strings.Split(filepath.Clean("/"+p), "/")
+	out := ""
+	links := 0
+	for len(todo) > 0 {
+		c := todo[0]
+		todo = todo[1:]
+		switch c {
+		case "", ".":
+			continue
+		case "..":
+			out = filepath.Dir("/" + out)
+			if out == "/" {
+				out = ""
+			}
+			continue
+		}
+		next := out + "/" + c
+		fi, err := os.Lstat(next)
+		if err != nil {
+			if errors.Is(err, fs.ErrNotExist) || errors.Is(err, unix.ENOTDIR) {
+				out = next
+				continue
+			}
+			return "", err
+		}
+		if fi.Mode()&os.ModeSymlink == 0 {
+			out = next
+			continue
+		}
+		if links++; links > 255 {
+			return "", fmt.Errorf("evaluating symlinks of %s: too many links", p)
+		}
+		dest, err := os.Readlink(next)
+		if err != nil {
+			return "", err
+		}
+		if filepath.IsAbs(dest) {
+			out = ""
+		}
+		todo = append(strings.Split(dest, "/"), todo...)
+	}
+	if out == "" {
+		return "/", nil
+	}
+	return out, nil
+}
+
+// ContainerStatPath answers HEAD /containers/{id}/archive.
+func (d *Daemon) ContainerStatPath(ctx context.Context, ref, path string) (*container.PathStat, error) {
+	c, err := d.containers.Get(ref)
+	if err != nil {
+		return nil, err
+	}
+	c.Lock()
+	defer c.Unlock()
+	v, err := d.openContainerFS(ctx, c, true)
+	if err != nil {
+		return nil, err
+	}
+	defer v.close()
+	var st *container.PathStat
+	err = v.Run(ctx, func() (err error) {
+		st, err = statInView(absContainerPath(path))
+		return err
+	})
+	return st, archiveError(err, path, ref)
+}
+
+// ContainerArchivePath answers GET /containers/{id}/archive: the tar of
+// path, named as the client's copy logic expects, and its stat. The
+// container stays locked until the stream is closed.
+func (d *Daemon) ContainerArchivePath(ctx context.Context, ref, path string) (_ io.ReadCloser, _ *container.PathStat, retErr error) {
+	c, err := d.containers.Get(ref)
+	if err != nil {
+		return nil, nil, err
+	}
+	c.Lock()
+	defer func() {
+		if retErr != nil {
+			c.Unlock()
+		}
+	}()
+	v, err := d.openContainerFS(ctx, c, true)
+	if err != nil {
+		return nil, nil, err
+	}
+	abs := absContainerPath(path)
+	var st *container.PathStat
+	if err := v.Run(ctx, func() (err error) {
+		st, err = statInView(abs)
+		return err
+	}); err != nil {
+		v.close()
+		return nil, nil, archiveError(err, path, ref)
+	}
+	srcDir, base := abs, "."
+	if !st.Mode.IsDir() {
+		srcDir, base = filepath.Split(abs)
+	}
+	opts := archive.TarOptions{Include: base, IncludeSourceDir: true, Rebase: filepath.Base(abs)}
+	pr, pw := io.Pipe()
+	if err := v.Go(func() { pw.CloseWithError(archive.Tar(pw, srcDir, opts)) }); err != nil {
+		v.close()
+		return nil, nil, errdefs.System(err)
+	}
+	d.logContainerEvent(c, events.ActionArchivePath, nil)
+	return &closeFunc{Reader: pr, close: func() error {
+		pr.Close()
+		v.close()
+		c.Unlock()
+		return nil
+	}}, st, nil
+}
+
+type closeFunc struct {
+	io.Reader
+	close func() error
+}
+
+func (c *closeFunc) Close() error { return c.close() }
+
+// ContainerExtractToDir answers PUT /containers/{id}/archive: content is
+// a tar extracted into the directory path (symlinks followed, in the
+// container's root).
+func (d *Daemon) ContainerExtractToDir(ctx context.Context, ref, path string, copyUIDGID, noOverwriteDirNonDir bool, content io.Reader) error {
+	c, err := d.containers.Get(ref)
+	if err != nil {
+		return err
+	}
+	c.Lock()
+	defer c.Unlock()
+	v, err := d.openContainerFS(ctx, c, true)
+	if err != nil {
+		return err
+	}
+	defer v.close()
+	err = v.Run(ctx, func() error {
+		abs, err := filepath.EvalSymlinks(filepath.Join("/", path))
+		if err != nil {
+			return err
+		}
+		abs = preserveTrailingDotOrSeparator(abs, path)
+		fi, err := os.Lstat(abs)
+		if err != nil {
+			return err
+		}
+		if !fi.IsDir() {
+			return errdefs.InvalidParameterf("extraction point is not a directory")
+		}
+		if err := checkWritablePath(c, abs); err != nil {
+			return err
+		}
+		opts := archive.UntarOptions{NoOverwriteDirNonDir: noOverwriteDirNonDir}
+		if copyUIDGID && c.Config.User != "" {
+			uid, gid, err := lookupUserInView(c.Config.User)
+			if err != nil {
+				return errdefs.InvalidParameter(err)
+			}
+			opts.Chown = &[2]int{uid, gid}
+		}
+		return archive.Untar(content, abs, opts)
+	})
+	if err != nil {
+		return archiveError(err, path, ref)
+	}
+	d.logContainerEvent(c, events.ActionExtractToDir, nil)
+	return nil
+}
+
+// checkWritablePath refuses, with dockerd's messages, to write under a
+// read-only mount or into a read-only root. The innermost mount decides.
+func checkWritablePath(c *ctr.Container, abs string) error {
+	var best *container.MountPoint
+	for _, mp := range c.MountPoints {
+		rel, err := filepath.Rel(mp.Destination, abs)
+		if err != nil || rel == ".." || strings.HasPrefix(rel, "../") {
+			continue
+		}
+		if best == nil || len(mp.Destination) > len(best.Destination) {
+			best = mp
+		}
+	}
+	if best != nil {
+		if best.RW {
+			return nil
+		}
+		if best.Type == mount.TypeVolume || best.Type == mount.TypeBind || best.Type == mount.TypeTmpfs {
+			return errdefs.InvalidParameterf("mounted volume is marked read-only")
+		}
+	}
+	if c.HostConfig.ReadonlyRootfs {
+		return errdefs.InvalidParameterf("container rootfs is marked read-only")
+	}
+	return nil
+}
+
+// lookupUserInView resolves user[:group] against the container's
+// /etc/passwd and /etc/group (it runs in the view), as dockerd does for
+// copyUIDGID: numeric IDs need no entry.
+func lookupUserInView(spec string) (uid, gid int, err error) {
+	u, g, _ := strings.Cut(spec, ":")
+	if u != "" {
+		if n, err := strconv.ParseUint(u, 10, 31); err == nil {
+			uid = int(n)
+			if e := findEntry("/etc/passwd", "", u); e != nil {
+				gid, _ = strconv.Atoi(e[3])
+			}
+		} else {
+			e := findEntry("/etc/passwd", u, "")
+			if e == nil {
+				return 0, 0, fmt.Errorf("failed to look up user %q in container: no matching entries in passwd file", u)
+			}
+			uid, _ = strconv.Atoi(e[2])
+			gid, _ = strconv.Atoi(e[3])
+		}
+	}
+	if g != "" {
+		if n, err := strconv.ParseUint(g, 10, 31); err == nil {
+			gid = int(n)
+		} else {
+			e := findEntry("/etc/group", g, "")
+			if e == nil {
+				return 0, 0, fmt.Errorf("failed to look up group %q in container: no matching entries in group file", g)
+			}
+			gid, _ = strconv.Atoi(e[2])
+		}
+	}
+	return uid, gid, nil
+}
+
+// findEntry finds the line of a passwd-style file by name (field 0) or by
+// ID (field 2).
+func findEntry(file, name, id string) []string {
+	f, err := os.Open(file)
+	if err != nil {
+		return nil
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(io.LimitReader(f, 16<<20))
+	for sc.Scan() {
+		fields := strings.Split(sc.Text(), ":")
+		if len(fields) < 4 {
+			continue
+		}
+		if (name != "" && fields[0] == name) || (id != "" && fields[2] == id) {
+			return fields
+		}
+	}
+	return nil
+}

@@ -1,0 +1,47 @@
+package daemon
+
+import (
+	"context"
+	"fmt"
+	"io"
+
+	"github.com/moby/moby/api/types/events"
+
+	"github.com/berthd/berth/pkg/archive"
+	"github.com/berthd/berth/pkg/errdefs"
+)
+
+// ContainerExport answers GET /containers/{id}/export: the container's
+// root filesystem (image layers and its changes, without its volumes) as
+// one tar. It is read in a view chrooted into the root, so the
+// container's symlinks cannot point the walk outside it.
+func (d *Daemon) ContainerExport(ctx context.Context, ref string, out io.Writer) error {
+	c, err := d.containers.Get(ref)
+	if err != nil {
+		return err
+	}
+	c.Lock()
+	defer c.Unlock()
+	switch {
+	case c.State.Dead:
+		return errdefs.Conflictf("You cannot export container %s which is Dead", c.ID)
+	case c.State.RemovalInProgress:
+		return errdefs.Conflictf("You cannot export container %s which is being removed", c.ID)
+	}
+	v, err := d.openContainerFS(ctx, c, false)
+	if err != nil {
+		return err
+	}
+	defer v.close()
+	err = v.Run(ctx, func() error {
+		return archive.Tar(out, "/", archive.TarOptions{})
+	})
+	if err != nil {
+		if ctx.Err() != nil {
+			return errdefs.System(ctx.Err())
+		}
+		return errdefs.System(fmt.Errorf("Error exporting container %s: %v", ref, err))
+	}
+	d.logContainerEvent(c, events.ActionExport, nil)
+	return nil
+}
