@@ -99,12 +99,23 @@ func (d *Daemon) startLocked(ctx context.Context, c *ctr.Container, restart bool
 	if err != nil {
 		return err
 	}
-	if c.HostConfig.LogConfig.Type == "json-file" || c.HostConfig.LogConfig.Type == "local" {
+	logOpts := c.HostConfig.LogConfig.Config
+	switch c.HostConfig.LogConfig.Type {
+	case "json-file":
 		c.LogPath = logPathFor(c)
-	} else {
+	case "local":
+		// The local driver rotates by default (20m × 5, dockerd's
+		// defaults). berth keeps its entries in the json-file encoding,
+		// uncompressed; only berth reads them.
+		if err := os.MkdirAll(filepath.Join(c.Root(), "local-logs"), 0o700); err != nil {
+			return errdefs.System(err)
+		}
+		c.LogPath = filepath.Join(c.Root(), "local-logs", "container.log")
+		logOpts = withLocalLogDefaults(logOpts)
+	default:
 		c.LogPath = ""
 	}
-	maxSize, maxFile, err := logRotation(c.HostConfig.LogConfig.Config)
+	maxSize, maxFile, err := logRotation(logOpts)
 	if err != nil {
 		return err
 	}
@@ -210,6 +221,15 @@ func logRotation(opts map[string]string) (int64, int, error) {
 		files = n
 	}
 	return size, files, nil
+}
+
+// withLocalLogDefaults fills the local driver's rotation defaults.
+func withLocalLogDefaults(opts map[string]string) map[string]string {
+	out := map[string]string{"max-size": "20m", "max-file": "5"}
+	for k, v := range opts {
+		out[k] = v
+	}
+	return out
 }
 
 // cgroupPath is where c's cgroup goes: under --cgroup-parent, else /berth.
