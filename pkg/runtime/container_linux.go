@@ -558,7 +558,12 @@ func (c *Container) Start() error {
 	if err := <-done; err != nil {
 		return err
 	}
-	return os.Remove(fifo)
+	// A process as quick as `true` may be gone, and its state deleted by
+	// the caller, before we get here.
+	if err := os.Remove(fifo); err != nil && !os.IsNotExist(err) {
+		return err
+	}
+	return nil
 }
 
 // Signal sends sig to the init process, or to every process in the
