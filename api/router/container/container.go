@@ -84,7 +84,7 @@ func (r *containerRouter) inspect(ctx context.Context, w http.ResponseWriter, re
 	if err != nil {
 		return err
 	}
-	return httputils.WriteJSON(w, http.StatusOK, resp)
+	return httputils.WriteJSON(w, http.StatusOK, inspectForVersion(ctx, resp))
 }
 
 func (r *containerRouter) create(ctx context.Context, w http.ResponseWriter, req *http.Request, _ map[string]string) error {
