@@ -282,6 +282,14 @@ func (r *Runtime) Create(ctx context.Context, o CreateOpts) (c *Container, retEr
 	if err := cg.Apply(0); err != nil {
 		return nil, fmt.Errorf("cgroup: %w", err)
 	}
+	// The pids limit waits for Start: the stage is a Go program whose
+	// runtime starts threads, and a low limit would kill it while it sets
+	// the container up.
+	if resources != nil && resources.Pids != nil {
+		r := *resources
+		r.Pids = nil
+		resources = &r
+	}
 	if err := cg.Set(resources); err != nil {
 		return nil, fmt.Errorf("cgroup: %w", err)
 	}
@@ -524,6 +532,17 @@ func (c *Container) Start() error {
 	fifo := filepath.Join(c.dir, "exec.fifo")
 	if c.Status() != specs.StateCreated {
 		return errdefs.Conflict(fmt.Errorf("container %s is not in created state", c.st.ID))
+	}
+	// The stage now waits on the FIFO with all its threads started; only
+	// execve is left for it, so the pids limit can apply from here.
+	if r := c.st.Spec.Linux.Resources; r != nil && r.Pids != nil {
+		cg, err := c.Cgroup()
+		if err != nil {
+			return err
+		}
+		if err := cg.Set(&specs.LinuxResources{Pids: r.Pids}); err != nil {
+			return fmt.Errorf("cgroup: %w", err)
+		}
 	}
 	// Non-blocking so a dead init cannot hang us; it is ready by now.
 	f, err := os.OpenFile(fifo, os.O_RDONLY|unix.O_NONBLOCK, 0)

@@ -444,3 +444,15 @@ func TestRecursiveReadonlyBind(t *testing.T) {
 		t.Fatalf("%+v", r)
 	}
 }
+
+// A limit lower than the init stage's thread count must not kill the
+// stage: it applies from Start on.
+func TestPidsLimitOneStillRuns(t *testing.T) {
+	b := sh(t, "echo alive; sleep 0 & wait")
+	limit := int64(1)
+	b.Spec.Linux.Resources.Pids = &specs.LinuxPids{Limit: &limit}
+	r := run(t, b)
+	if !strings.HasPrefix(r.stdout, "alive") || !strings.Contains(r.stderr, "can't fork") {
+		t.Fatalf("%+v", r)
+	}
+}
