@@ -321,9 +321,9 @@ func finalize(p *specs.Process, path string, filter *specs.LinuxSeccomp) error {
 	}
 	// CVE-2024-21626: a working directory reached through a leaked host
 	// descriptor shows up as "(unreachable)/..." or outside "/".
-	wd, err := unix.Getwd()
-	if err != nil || !strings.HasPrefix(wd, "/") {
-		return fmt.Errorf("working directory %q is outside the container: %v", wd, err)
+	// getcwd(2) fails with ENOENT (older kernels: "(unreachable)" prefix).
+	if wd, err := unix.Getwd(); err != nil || !strings.HasPrefix(wd, "/") {
+		return fmt.Errorf("working directory %q is outside the container (getcwd: %q, %v)", cwd, wd, err)
 	}
 	if p.NoNewPrivileges {
 		if err := unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {

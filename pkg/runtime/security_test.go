@@ -166,13 +166,20 @@ func TestSeccompDefaultProfile(t *testing.T) {
 	}
 }
 
-func TestNoDescriptorLeaks(t *testing.T) {
-	// An fd of ours without O_CLOEXEC must still not reach the container.
-	f, err := os.Open("/")
+// leakedDirFd opens a host directory without O_CLOEXEC, the way a
+// careless library in the daemon could: the stage inherits it.
+func leakedDirFd(t *testing.T, dir string) int {
+	fd, err := syscall.Open(dir, syscall.O_RDONLY|syscall.O_DIRECTORY, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer f.Close()
+	t.Cleanup(func() { syscall.Close(fd) })
+	return fd
+}
+
+func TestNoDescriptorLeaks(t *testing.T) {
+	// An fd of ours without O_CLOEXEC must still not reach the container.
+	leakedDirFd(t, "/")
 	r := run(t, sh(t, "ls /proc/self/fd | tr '\n' ' '"))
 	// ls itself opens one directory fd (3).
 	if got := strings.TrimSpace(r.stdout); got != "0 1 2 3" {
@@ -454,5 +461,22 @@ func TestPidsLimitOneStillRuns(t *testing.T) {
 	r := run(t, b)
 	if !strings.HasPrefix(r.stdout, "alive") || !strings.Contains(r.stderr, "can't fork") {
 		t.Fatalf("%+v", r)
+	}
+}
+
+// CVE-2024-21626: a working directory reached through an inherited host
+// descriptor (/proc/self/fd/N) would put the process outside its root.
+// The stage must refuse to exec.
+func TestCwdThroughLeakedFdRefused(t *testing.T) {
+	fd := leakedDirFd(t, t.TempDir())
+	b := sh(t, "echo escaped; pwd")
+	b.Spec.Process.Cwd = fmt.Sprintf("/proc/self/fd/%d", fd)
+	r := run(t, b)
+	if strings.Contains(r.stdout, "escaped") || r.code == 0 {
+		t.Fatalf("process ran with a host cwd: %+v", r)
+	}
+	t.Logf("stage refused: %s", strings.TrimSpace(r.stderr))
+	if !strings.Contains(r.stderr, "outside the container") && !strings.Contains(r.stderr, "chdir") {
+		t.Fatalf("unexpected failure: %+v", r)
 	}
 }
