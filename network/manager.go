@@ -272,6 +272,19 @@ func (m *Manager) setupDefaultBridge(r *Record) error {
 			}
 			reqs = append(reqs, ipam.Request{Subnet: fc.Masked()})
 		}
+		if len(reqs) == 0 {
+			// Like dockerd, an existing default bridge keeps the address it
+			// has (a previous run's, or one the admin gave it), instead of
+			// gaining one more subnet from the pools at every fresh start.
+			for _, a := range bridge.IPv4Addrs(r.Bridge) {
+				req := ipam.Request{Subnet: a.Masked(), Gateway: a.Addr()}
+				if _, err := m.ipam.AddNetwork(r.ID, []ipam.Request{req}, true, false); err == nil {
+					m.ipam.RemoveNetwork(r.ID)
+					reqs = append(reqs, req)
+					break
+				}
+			}
+		}
 		if m.cfg.EnableIPv6 && m.cfg.FixedCIDRv6 != "" {
 			p, err := netip.ParsePrefix(m.cfg.FixedCIDRv6)
 			if err != nil {

@@ -175,3 +175,24 @@ func prefixOf(n *net.IPNet) (netip.Prefix, bool) {
 	ones, _ := n.Mask.Size()
 	return netip.PrefixFrom(ip.Unmap(), ones).Masked(), true
 }
+
+// IPv4Addrs lists the IPv4 addresses (with prefix length) on a device; none
+// when it does not exist.
+func IPv4Addrs(name string) []netip.Prefix {
+	link, err := netlink.LinkByName(name)
+	if err != nil {
+		return nil
+	}
+	addrs, err := netlink.AddrList(link, netlink.FAMILY_V4)
+	if err != nil {
+		return nil
+	}
+	var out []netip.Prefix
+	for _, a := range addrs {
+		if ip, ok := netip.AddrFromSlice(a.IP.To4()); ok {
+			ones, _ := a.Mask.Size()
+			out = append(out, netip.PrefixFrom(ip, ones))
+		}
+	}
+	return out
+}
