@@ -369,8 +369,27 @@ func setUser(u *specs.User) error {
 }
 
 // closeExtraFds marks every descriptor above stderr close-on-exec, so
-// nothing of the daemon, shim or Go runtime reaches the user process.
+// nothing of the daemon, shim or Go runtime reaches the user process, and
+// really closes those that name a file or directory: execve resolves its
+// path before close-on-exec applies, so an inherited host directory would
+// otherwise let "/proc/self/fd/N/..." run a host binary (CVE-2024-21626).
+// The Go runtime's own descriptors (epoll, eventfd, pipes) stay open
+// until the exec, since the runtime may still use them.
 func closeExtraFds() error {
+	if entries, err := os.ReadDir("/proc/self/fd"); err == nil {
+		for _, e := range entries {
+			fd, err := strconv.Atoi(e.Name())
+			if err != nil || fd <= fdSync {
+				continue
+			}
+			var st unix.Stat_t
+			if unix.Fstat(fd, &st) == nil {
+				if t := st.Mode & unix.S_IFMT; t == unix.S_IFDIR || t == unix.S_IFREG || t == unix.S_IFLNK {
+					unix.Close(fd)
+				}
+			}
+		}
+	}
 	err := unix.CloseRange(3, ^uint(0), unix.CLOSE_RANGE_CLOEXEC)
 	if err == nil {
 		return nil

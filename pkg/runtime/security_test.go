@@ -391,7 +391,6 @@ func chownTree(root string, id int) error {
 	})
 }
 
-var _ = bundletest.Require
 
 func ownCaps(t *testing.T) []string {
 	status, err := os.ReadFile("/proc/self/status")
@@ -478,5 +477,16 @@ func TestCwdThroughLeakedFdRefused(t *testing.T) {
 	t.Logf("stage refused: %s", strings.TrimSpace(r.stderr))
 	if !strings.Contains(r.stderr, "outside the container") && !strings.Contains(r.stderr, "chdir") {
 		t.Fatalf("unexpected failure: %+v", r)
+	}
+}
+
+// The second CVE-2024-21626 path: a program run through an inherited host
+// directory descriptor. The descriptor is gone by the time of execve.
+func TestExecThroughLeakedFdRefused(t *testing.T) {
+	fd := leakedDirFd(t, "/bin")
+	b := bundletest.New(t, fmt.Sprintf("/proc/self/fd/%d/busybox", fd), "echo", "escaped")
+	r := run(t, b)
+	if strings.Contains(r.stdout, "escaped") || r.code == 0 {
+		t.Fatalf("a host binary ran: %+v", r)
 	}
 }
