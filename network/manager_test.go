@@ -153,7 +153,7 @@ func TestManagerEndToEnd(t *testing.T) {
 	if binds[0].HostPort == 0 {
 		t.Fatal("no ephemeral port")
 	}
-	if _, err := m.Publish(ctx, "front", cli.ContainerID, []PortSpec{{Proto: "tcp", HostIP: netip.MustParseAddr("127.0.0.1"), HostPort: binds[0].HostPort, ContainerPort: 80}}); err == nil || !strings.Contains(err.Error(), "address already in use") {
+	if _, err := m.Publish(ctx, "front", cli.ContainerID, []PortSpec{{Proto: "tcp", HostIP: netip.MustParseAddr("127.0.0.1"), HostPort: binds[0].HostPort, ContainerPort: 80}}); err == nil || !strings.Contains(err.Error(), "port is already allocated") {
 		t.Fatalf("port conflict: %v", err)
 	}
 	if err := waitHTTP(fmt.Sprintf("http://127.0.0.1:%d/", binds[0].HostPort), "published"); err != nil {

@@ -198,7 +198,7 @@ func TestPublishedPortFromLoopbackAndHairpin(t *testing.T) {
 	if err := f.RemovePorts(p); err != nil {
 		t.Fatal(err)
 	}
-	if strings.Contains(ruleset(t, f.Table()), "dnat") {
+	if strings.Contains(ruleset(t, f.Table()), "dnat to") {
 		t.Fatal("DNAT rule left after RemovePorts")
 	}
 	if err := f.Remove(); err != nil {
