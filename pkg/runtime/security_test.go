@@ -391,7 +391,6 @@ func chownTree(root string, id int) error {
 	})
 }
 
-
 func ownCaps(t *testing.T) []string {
 	status, err := os.ReadFile("/proc/self/status")
 	if err != nil {
