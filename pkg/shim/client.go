@@ -324,3 +324,15 @@ func (c *Client) Events(ctx context.Context, fn func(Event) bool) error {
 		}
 	}
 }
+
+// Update changes the container's resource limits (docker update).
+func (c *Client) Update(ctx context.Context, r *specs.LinuxResources) error {
+	_, err := c.call(ctx, Request{Op: "update", Resources: r})
+	return err
+}
+
+// Pids lists the host PIDs of the container's processes (docker top).
+func (c *Client) Pids(ctx context.Context) ([]int, error) {
+	resp, err := c.call(ctx, Request{Op: "pids"})
+	return resp.Pids, err
+}

@@ -48,7 +48,7 @@ type Event struct {
 
 // Request is one control call.
 type Request struct {
-	Op     string `json:"op"` // state start kill wait attach resize exec pause resume stats events
+	Op     string `json:"op"` // state start kill wait attach resize exec pause resume stats events update pids
 	Signal int    `json:"signal,omitempty"`
 	All    bool   `json:"all,omitempty"`
 	ExecID string `json:"execID,omitempty"`
@@ -58,6 +58,8 @@ type Request struct {
 	Process *specs.Process `json:"process,omitempty"`
 	// Stdin asks attach to forward the client's bytes to the container.
 	Stdin bool `json:"stdin,omitempty"`
+	// Resources are the new limits for "update" (docker update).
+	Resources *specs.LinuxResources `json:"resources,omitempty"`
 }
 
 // Response answers a Request.
@@ -70,6 +72,8 @@ type Response struct {
 	Exit    *Exit `json:"exit,omitempty"`
 	// Stats is filled for "stats".
 	Stats json.RawMessage `json:"stats,omitempty"`
+	// Pids lists the container's processes for "pids" (docker top).
+	Pids []int `json:"pids,omitempty"`
 }
 
 // Stream numbers in the framing.

@@ -424,6 +424,27 @@ func (s *server) handle(c *net.UnixConn) {
 			return
 		}
 		_ = reply(Response{})
+	case "update":
+		cg, err := s.ctr.Cgroup()
+		if err == nil {
+			err = cg.Set(req.Resources)
+		}
+		if err != nil {
+			fail(err)
+			return
+		}
+		_ = reply(Response{})
+	case "pids":
+		cg, err := s.ctr.Cgroup()
+		var pids []int
+		if err == nil {
+			pids, err = cg.Pids()
+		}
+		if err != nil {
+			fail(err)
+			return
+		}
+		_ = reply(Response{Pids: pids})
 	case "events":
 		s.events(c)
 	case "attach":

@@ -15,6 +15,7 @@ import (
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
+	"github.com/berthd/berth/pkg/cgroups"
 	"github.com/berthd/berth/pkg/runtime"
 	"github.com/berthd/berth/pkg/runtime/bundletest"
 	"github.com/berthd/berth/pkg/shim"
@@ -195,6 +196,22 @@ func TestShimExecAndKill(t *testing.T) {
 	out, errOut, code, err := s.Collect()
 	if err != nil || out != "out:in:berth-test\n" || errOut != "err\n" || code != 5 {
 		t.Fatalf("exec: %q %q %d %v", out, errOut, code, err)
+	}
+	st, _ := c.State(ctx)
+	if pids, err := c.Pids(ctx); err != nil || len(pids) != 1 || pids[0] != st.Pid {
+		t.Fatalf("pids %v %v, init %d", pids, err, st.Pid)
+	}
+	limit := int64(48 << 20)
+	if err := c.Update(ctx, &specs.LinuxResources{Memory: &specs.LinuxMemory{Limit: &limit}}); err != nil {
+		t.Fatal(err)
+	}
+	raw, err := c.Stats(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stats cgroups.Stats
+	if err := json.Unmarshal(raw, &stats); err != nil || stats.Memory.Limit != uint64(limit) || stats.Pids.Current != 1 {
+		t.Fatalf("stats after update: %+v %v", stats, err)
 	}
 	if err := c.Kill(ctx, syscall.SIGKILL, false); err != nil {
 		t.Fatal(err)
