@@ -3,13 +3,16 @@ package main
 import (
 	"encoding/json"
 	"io"
+	"net"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
+	"github.com/berthd/berth/pkg/runtime"
 	"github.com/berthd/berth/pkg/runtime/bundletest"
 )
 
@@ -100,5 +103,58 @@ func TestRuntimeCommandLifecycle(t *testing.T) {
 	}
 	if _, err := berthd(t, append(rt, "state", id)...); err == nil || !strings.Contains(err.Error(), "does not exist") {
 		t.Fatalf("state after delete: %v", err)
+	}
+}
+
+// --console-socket as runc has it: the runtime connects to the socket and
+// sends the pty master; the container's stdio is the slave.
+func TestRuntimeCommandConsoleSocket(t *testing.T) {
+	b := bundletest.New(t, "sh", "-c", "tty; stty size")
+	b.Spec.Process.Terminal = true
+	b.Spec.Process.ConsoleSize = &specs.Box{Height: 12, Width: 34}
+	b.Write(t)
+	root := t.TempDir()
+	sock := filepath.Join(t.TempDir(), "console.sock")
+	l, err := net.Listen("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	masters := make(chan *os.File, 1)
+	go func() {
+		c, err := l.Accept()
+		if err != nil {
+			masters <- nil
+			return
+		}
+		defer c.Close()
+		f, _ := c.(*net.UnixConn).File()
+		defer f.Close()
+		m, err := runtime.RecvConsole(f)
+		if err != nil {
+			t.Error(err)
+		}
+		masters <- m
+	}()
+	id := "cli-console"
+	rt := []string{"runtime", "--root", root}
+	if err := berthdNoCapture(t, append(rt, "create", "--bundle", b.Dir, "--console-socket", sock, id)...); err != nil {
+		t.Fatalf("create: %v", err)
+	}
+	t.Cleanup(func() { _, _ = berthd(t, append(rt, "delete", "--force", id)...) })
+	master := <-masters
+	if master == nil {
+		t.Fatal("no pty master received")
+	}
+	defer master.Close()
+	st := ociState(t, root, id)
+	if _, err := berthd(t, append(rt, "start", id)...); err != nil {
+		t.Fatalf("start: %v", err)
+	}
+	out, _ := io.ReadAll(master) // ends with EIO when the slave closes
+	p, _ := os.FindProcess(st.Pid)
+	_, _ = p.Wait()
+	if !strings.Contains(string(out), "/dev/pts/0") || !strings.Contains(string(out), "12 34") {
+		t.Fatalf("terminal output %q", out)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 )
 
@@ -11,7 +12,7 @@ import (
 // the master to the caller over the console socket and makes the slave the
 // stage's stdio and controlling terminal. For the init stage the slave is
 // also bound over /dev/console, as runc does.
-func setupConsole(bindConsole bool) error {
+func setupConsole(bindConsole bool, size *specs.Box) error {
 	master, err := unix.Open("/dev/ptmx", unix.O_RDWR|unix.O_NOCTTY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return fmt.Errorf("open /dev/ptmx: %w", err)
@@ -23,6 +24,13 @@ func setupConsole(bindConsole bool) error {
 	n, err := unix.IoctlGetUint32(master, unix.TIOCGPTN)
 	if err != nil {
 		return fmt.Errorf("ptsname: %w", err)
+	}
+	if size != nil && size.Width > 0 && size.Height > 0 {
+		// The initial size from the spec, as runc applies it.
+		ws := &unix.Winsize{Col: uint16(size.Width), Row: uint16(size.Height)}
+		if err := unix.IoctlSetWinsize(master, unix.TIOCSWINSZ, ws); err != nil {
+			return fmt.Errorf("set console size: %w", err)
+		}
 	}
 	slavePath := fmt.Sprintf("/dev/pts/%d", n)
 	slave, err := unix.Open(slavePath, unix.O_RDWR|unix.O_NOCTTY|unix.O_CLOEXEC, 0)

@@ -89,7 +89,7 @@ func initContainer(sync *os.File, cfg *stageConfig) error {
 		return err
 	}
 	if cfg.Console {
-		if err := setupConsole(true); err != nil {
+		if err := setupConsole(true, cfg.Process.ConsoleSize); err != nil {
 			return err
 		}
 	}
@@ -153,7 +153,7 @@ func execProcess(cfg *stageConfig) error {
 		return fmt.Errorf("setsid: %w", err)
 	}
 	if cfg.Console {
-		if err := setupConsole(false); err != nil {
+		if err := setupConsole(false, cfg.Process.ConsoleSize); err != nil {
 			return err
 		}
 	}
