@@ -10,7 +10,9 @@
 // Go client (one connection, and eight in parallel), and `docker load` and
 // `docker save` throughput of a generated image (-image-mib MiB of random
 // files in 5 layers; -image-runs runs, 0 to skip) beside GNU tar's speed
-// at extracting the same layers (images.go).
+// at extracting the same layers (images.go); network setup cost in
+// `docker run` and bridge vs loopback TCP throughput (network.go;
+// -net-runs, 0 to skip).
 package main
 
 import (
@@ -271,6 +273,8 @@ func main() {
 	n := flag.Int("n", 20, "daemon starts to take the median of")
 	imageMiB := flag.Int("image-mib", 512, "size of the generated image for the load/save figures")
 	imageRuns := flag.Int("image-runs", 3, "load/save runs to take the median of (0: no image figures)")
+	netRuns := flag.Int("net-runs", 20, "docker runs per network mode to take the median of (0: no network figures; network.go)")
+	netMiB := flag.Int("net-mib", 1024, "MiB per TCP throughput run")
 	flag.Parse()
 	if os.Geteuid() != 0 {
 		fmt.Fprintln(os.Stderr, "bench needs root")
@@ -335,6 +339,14 @@ func main() {
 		img("docker save throughput", func(f imageFigures) float64 { return f.save })
 		fmt.Printf("%-34s %14s\n", "untar of the same layers + sync", fmt.Sprintf("%.1f MB/s", untar))
 		fmt.Printf("%-34s %14s\n", "berthd load / untar", fmt.Sprintf("%.0f%%", 100*imgs["berthd"].load/untar))
+	}
+	if *netRuns > 0 {
+		nf, err := measureNetwork(*berthd, *netRuns, *netMiB)
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "network figures: %v\n", err)
+			os.Exit(1)
+		}
+		printNetwork(nf, *netRuns, *netMiB)
 	}
 	fmt.Println("ratio: how many times better berthd is (dockerd/berthd for times and memory, berthd/dockerd for rates)")
 }
