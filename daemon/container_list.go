@@ -212,7 +212,7 @@ func (d *Daemon) summary(c *ctr.Container, size bool) *container.Summary {
 		ImageID: c.Image,
 		Command: cmd,
 		Created: c.Created.Unix(),
-		Ports:   []container.PortSummary{},
+		Ports:   portSummaries(c),
 		Labels:  c.Config.Labels,
 		State:   c.State.Status(),
 		Status:  c.State.String(),

@@ -1068,3 +1068,34 @@ func (d *Daemon) disconnectContainer(ctx context.Context, r *berthnet.Record, re
 	}
 	return c.Save()
 }
+
+// portSummaries is `docker ps`'s PORTS column as dockerd fills it: every
+// port of NetworkSettings.Ports, once per host binding, or bare when it is
+// only exposed. The caller holds c's lock.
+func portSummaries(c *ctr.Container) []container.PortSummary {
+	out := []container.PortSummary{}
+	if c.NetworkSettings == nil {
+		return out
+	}
+	for p, bs := range c.NetworkSettings.Ports {
+		if len(bs) == 0 {
+			out = append(out, container.PortSummary{PrivatePort: p.Num(), Type: string(p.Proto())})
+			continue
+		}
+		for _, b := range bs {
+			hp, _ := strconv.ParseUint(b.HostPort, 10, 16)
+			out = append(out, container.PortSummary{IP: b.HostIP, PrivatePort: p.Num(), PublicPort: uint16(hp), Type: string(p.Proto())})
+		}
+	}
+	sort.Slice(out, func(i, j int) bool {
+		a, b := out[i], out[j]
+		if a.PrivatePort != b.PrivatePort {
+			return a.PrivatePort < b.PrivatePort
+		}
+		if a.Type != b.Type {
+			return a.Type < b.Type
+		}
+		return a.IP.Less(b.IP) || a.IP == b.IP && a.PublicPort < b.PublicPort
+	})
+	return out
+}

@@ -168,6 +168,9 @@ func TestPublishedPortFromHostAndOtherContainer(t *testing.T) {
 			t.Fatalf("docker port: want %q in\n%s", want, out)
 		}
 	}
+	if ps := d.DockerT(t, "ps", "--no-trunc", "--filter", "id="+id, "--format", "{{.Ports}}"); !strings.Contains(ps, fmt.Sprintf("127.0.0.1:%d->8080/tcp", p1)) || !strings.Contains(ps, fmt.Sprintf("0.0.0.0:%d->8080/tcp", p2)) {
+		t.Fatalf("docker ps ports: %s", ps)
+	}
 	// Hairpin: another container on the bridge reaches the port through
 	// the host's address on the bridge.
 	gw := inspect(t, "bridge").IPAM.Config[0].Gateway.String()
