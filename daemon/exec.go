@@ -16,7 +16,6 @@ import (
 	"github.com/sirupsen/logrus"
 
 	ctr "github.com/berthd/berth/container"
-	"github.com/berthd/berth/pkg/caps"
 	"github.com/berthd/berth/pkg/errdefs"
 	"github.com/berthd/berth/pkg/shim"
 )
@@ -145,7 +144,7 @@ func (d *Daemon) execProcess(c *ctr.Container, e *execConfig, tty bool, size *[2
 		return p, err
 	}
 	p.User = specs.User{UID: uid, GID: gid, AdditionalGids: extra}
-	capList := caps.Names()
+	capList := allowedCaps()
 	if !e.Config.Privileged && !c.HostConfig.Privileged {
 		if capList, err = effectiveCaps(c.HostConfig); err != nil {
 			return p, err

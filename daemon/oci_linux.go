@@ -620,7 +620,7 @@ func setPrivileges(s *specs.Spec, hc *container.HostConfig) error {
 // else the defaults plus --cap-add minus --cap-drop, with ALL on either side.
 func effectiveCaps(hc *container.HostConfig) ([]string, error) {
 	if hc.Privileged {
-		return caps.Names(), nil
+		return allowedCaps(), nil
 	}
 	norm := func(list []string) ([]string, error) {
 		var out []string
@@ -650,7 +650,7 @@ func effectiveCaps(hc *container.HostConfig) ([]string, error) {
 	}
 	var set []string
 	if slices.Contains(add, "ALL") {
-		set = caps.Names()
+		set = allowedCaps()
 	} else {
 		set = append(set, caps.DefaultDocker...)
 		for _, c := range add {
@@ -667,13 +667,42 @@ func effectiveCaps(hc *container.HostConfig) ([]string, error) {
 			}
 		}
 		if slices.Contains(add, "ALL") {
-			keep = caps.Names()
+			keep = allowedCaps()
 		}
 		set = keep
 	} else {
 		set = slices.DeleteFunc(set, func(c string) bool { return slices.Contains(drop, c) })
 	}
 	return set, nil
+}
+
+// allowedCaps is "all capabilities" for --privileged and --cap-add ALL:
+// every capability the kernel knows that the daemon itself holds in its
+// bounding set. A host (or an outer container) that withheld one, say
+// CAP_SYS_RESOURCE, would otherwise make every privileged start fail at
+// capset.
+func allowedCaps() []string {
+	all := caps.Names()
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return all
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "CapBnd:"); ok {
+			bnd, err := caps.ParseHex(v)
+			if err != nil {
+				return all
+			}
+			out := all[:0:0]
+			for i, name := range all {
+				if bnd.Has(i) {
+					out = append(out, name)
+				}
+			}
+			return out
+		}
+	}
+	return all
 }
 
 // hostDevices lists the host's device nodes for --privileged.
