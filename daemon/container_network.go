@@ -1052,6 +1052,15 @@ func (d *Daemon) disconnectContainer(ctx context.Context, r *berthnet.Record, re
 		return errdefs.Forbidden(fmt.Errorf("container %s is not connected to network %s", c.ID, r.Name))
 	}
 	if c.State.Running {
+		if r.Name == mode.Network && len(c.NetworkSettings.Ports) > 0 {
+			// The published ports go to the address on this network.
+			if err := d.networks.Unpublish(ctx, c.ID); err != nil {
+				logrus.WithError(err).WithField("container", shortID(c.ID)).Warn("unpublishing ports")
+			}
+			for p := range c.NetworkSettings.Ports {
+				c.NetworkSettings.Ports[p] = nil
+			}
+		}
 		if err := d.networks.Leave(ctx, r.ID, c.ID); err != nil {
 			return err
 		}
