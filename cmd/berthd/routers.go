@@ -2,6 +2,7 @@ package main
 
 import (
 	"github.com/berthd/berth/api/router"
+	buildrouter "github.com/berthd/berth/api/router/build"
 	containerrouter "github.com/berthd/berth/api/router/container"
 	imagerouter "github.com/berthd/berth/api/router/image"
 	networkrouter "github.com/berthd/berth/api/router/network"
@@ -19,5 +20,6 @@ func routers(d *daemon.Daemon) []router.Router {
 		containerrouter.New(d),
 		volumerouter.New(d),
 		networkrouter.New(d),
+		buildrouter.New(d),
 	}
 }

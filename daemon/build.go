@@ -1,0 +1,557 @@
+package daemon
+
+import (
+	"archive/tar"
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/distribution/reference"
+	buildtypes "github.com/moby/moby/api/types/build"
+	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/jsonstream"
+	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	"golang.org/x/sys/unix"
+
+	buildrouter "github.com/berthd/berth/api/router/build"
+	"github.com/berthd/berth/daemon/backend"
+	"github.com/berthd/berth/image"
+	"github.com/berthd/berth/image/build"
+	"github.com/berthd/berth/pkg/errdefs"
+)
+
+// buildCaches holds each daemon's build cache (opened on first use).
+var buildCaches sync.Map
+
+func (d *Daemon) buildRoot() string { return filepath.Join(d.cfg.DataRoot, "builder") }
+
+func (d *Daemon) buildCache() *build.Cache {
+	if c, ok := buildCaches.Load(d); ok {
+		return c.(*build.Cache)
+	}
+	c, _ := buildCaches.LoadOrStore(d, build.OpenCache(filepath.Join(d.buildRoot(), "cache.json")))
+	return c.(*build.Cache)
+}
+
+// stepError gives the router the failed RUN's exit code.
+type stepError struct{ *build.StepError }
+
+func (e stepError) ExitCode() int { return e.Code }
+
+// Build answers POST /build: it unpacks the context and runs the
+// classic builder with this daemon as its backend.
+func (d *Daemon) Build(ctx context.Context, body io.Reader, req buildrouter.Request, out buildrouter.Output) (string, error) {
+	tmp := filepath.Join(d.buildRoot(), "tmp")
+	if err := os.MkdirAll(tmp, 0o700); err != nil {
+		return "", errdefs.System(err)
+	}
+	bctx, err := build.ReadContext(ctx, tmp, body, req.Remote, req.Dockerfile)
+	if err != nil {
+		return "", err
+	}
+	defer bctx.Close()
+	opts := build.Options{
+		Tags: req.Tags, BuildArgs: req.BuildArgs, Labels: req.Labels, NoCache: req.NoCache,
+		CacheFrom: req.CacheFrom, Target: req.Target, Remove: req.Remove, ForceRemove: req.ForceRemove,
+		Pull: req.Pull, Squash: req.Squash, Platform: req.Platform, HostConfig: req.HostConfig,
+	}
+	b := build.New(&buildBackend{d: d}, d.buildCache(), bctx, opts, out)
+	id, err := b.Build(ctx)
+	var se *build.StepError
+	if errors.As(err, &se) {
+		return id, stepError{se}
+	}
+	return id, err
+}
+
+// BuildCachePrune answers POST /build/prune. The classic builder's cache
+// is its step index; the step images are ordinary images that image
+// prune removes, so nothing is reclaimed here, as with dockerd's classic
+// builder.
+func (d *Daemon) BuildCachePrune(ctx context.Context) (*buildtypes.CachePruneReport, error) {
+	d.buildCache().Prune()
+	return &buildtypes.CachePruneReport{CachesDeleted: []string{}, SpaceReclaimed: 0}, nil
+}
+
+// buildBackend is the builder's view of the daemon.
+type buildBackend struct{ d *Daemon }
+
+func toBuildImage(img *image.Image) *build.Image {
+	return &build.Image{
+		ID:     img.ID.String(),
+		Config: img.Config.Config,
+		Platform: ocispec.Platform{
+			OS: img.Config.OS, Architecture: img.Config.Architecture, Variant: img.Config.Variant,
+		},
+	}
+}
+
+func (b *buildBackend) GetImage(ctx context.Context, ref string) (*build.Image, error) {
+	img, err := b.d.images.Get(ref)
+	if err != nil {
+		return nil, err
+	}
+	return toBuildImage(img), nil
+}
+
+func (b *buildBackend) PullImage(ctx context.Context, ref, platform string, out func(jsonstream.Message) error) (*build.Image, error) {
+	named, err := reference.ParseNormalizedNamed(ref)
+	if err != nil {
+		return nil, errdefs.InvalidParameterf("invalid reference format")
+	}
+	named = reference.TagNameOnly(named)
+	tag := ""
+	name := reference.FamiliarName(named)
+	if t, ok := named.(reference.Tagged); ok {
+		tag = t.Tag()
+	}
+	if c, ok := named.(reference.Canonical); ok {
+		tag = c.Digest().String()
+	}
+	if err := b.d.PullImage(ctx, name, tag, platform, "", out); err != nil {
+		return nil, err
+	}
+	return b.GetImage(ctx, named.String())
+}
+
+func (b *buildBackend) CreateContainer(ctx context.Context, cfg *container.Config, hc *container.HostConfig) (string, error) {
+	resp, err := b.d.ContainerCreate(ctx, backend.ContainerCreateConfig{Config: cfg, HostConfig: hc})
+	if err != nil {
+		return "", err
+	}
+	return resp.ID, nil
+}
+
+// attachConn is the attach side of a RUN step: output arrives through
+// Write in stdcopy frames; there is no stdin, so Read waits for Close.
+type attachConn struct {
+	w      io.WriteCloser
+	closed chan struct{}
+	once   sync.Once
+}
+
+func (c *attachConn) Read(p []byte) (int, error)  { <-c.closed; return 0, io.EOF }
+func (c *attachConn) Write(p []byte) (int, error) { return c.w.Write(p) }
+func (c *attachConn) Close() error {
+	c.once.Do(func() { close(c.closed); c.w.Close() })
+	return nil
+}
+
+// demux copies stdcopy frames to stdout and stderr.
+func demux(r io.Reader, stdout, stderr io.Writer) {
+	hdr := make([]byte, 8)
+	buf := make([]byte, 32<<10)
+	for {
+		if _, err := io.ReadFull(r, hdr); err != nil {
+			io.Copy(io.Discard, r)
+			return
+		}
+		n := int(binary.BigEndian.Uint32(hdr[4:]))
+		w := stdout
+		if hdr[0] == 2 {
+			w = stderr
+		}
+		for n > 0 {
+			k := min(n, len(buf))
+			if _, err := io.ReadFull(r, buf[:k]); err != nil {
+				io.Copy(io.Discard, r)
+				return
+			}
+			w.Write(buf[:k])
+			n -= k
+		}
+	}
+}
+
+func (b *buildBackend) RunContainer(ctx context.Context, id string, stdout, stderr io.Writer) (int, error) {
+	pr, pw := io.Pipe()
+	conn := &attachConn{w: pw, closed: make(chan struct{})}
+	attached := make(chan struct{})
+	attachDone := make(chan error, 1)
+	demuxed := make(chan struct{})
+	go func() { demux(pr, stdout, stderr); close(demuxed) }()
+	go func() {
+		err := b.d.ContainerAttach(ctx, id, backend.ContainerAttachOptions{Stream: true, Stdout: true, Stderr: true},
+			func(bool) (io.ReadWriteCloser, error) { close(attached); return conn, nil })
+		conn.Close()
+		attachDone <- err
+	}()
+	select {
+	case <-attached:
+	case err := <-attachDone:
+		return 0, err
+	}
+	if err := b.d.ContainerStart(ctx, id); err != nil {
+		conn.Close()
+		<-attachDone
+		return 0, err
+	}
+	resp, err := b.d.ContainerWait(ctx, id, container.WaitConditionNotRunning, func() {})
+	if err != nil {
+		conn.Close()
+		return 0, err
+	}
+	select {
+	case <-attachDone:
+	case <-time.After(10 * time.Second):
+		conn.Close()
+	}
+	<-demuxed
+	if ctx.Err() != nil {
+		return 0, ctx.Err()
+	}
+	return int(resp.StatusCode), nil
+}
+
+func (b *buildBackend) RemoveContainer(ctx context.Context, id string) error {
+	return b.d.ContainerRm(ctx, id, backend.ContainerRmConfig{ForceRemove: true, RemoveVolume: true})
+}
+
+func (b *buildBackend) TagImage(ctx context.Context, id, ref string) error {
+	named, err := reference.ParseNormalizedNamed(ref)
+	if err != nil {
+		return errdefs.InvalidParameterf("invalid reference format")
+	}
+	tag := "latest"
+	if t, ok := named.(reference.Tagged); ok {
+		tag = t.Tag()
+	}
+	return b.d.images.TagName(id, reference.FamiliarName(named), tag)
+}
+
+// WithImageRoot gives fn the image's merged files read-only: a layer
+// directory itself for a one-layer image, else an overlay of the layers
+// (the image is held for the duration).
+func (b *buildBackend) WithImageRoot(ctx context.Context, id string, fn func(root string) error) error {
+	owner := "build-" + newContainerID()[:24]
+	rootfs, err := b.d.images.Hold(owner, digest.Digest(id))
+	if err != nil {
+		return err
+	}
+	defer b.d.images.Release(owner)
+	switch len(rootfs.LowerDirs) {
+	case 0:
+		dir, err := os.MkdirTemp(filepath.Join(b.d.buildRoot(), "tmp"), "empty-")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(dir)
+		return fn(dir)
+	case 1:
+		return fn(rootfs.LowerDirs[0])
+	}
+	dir, err := os.MkdirTemp(filepath.Join(b.d.buildRoot(), "tmp"), "ro-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	if err := rootfs.Mount(dir, "", ""); err != nil {
+		return errdefs.System(err)
+	}
+	defer unix.Unmount(dir, unix.MNT_DETACH)
+	return fn(dir)
+}
+
+// Commit makes a step's image: the layer is a RUN container's writable
+// layer or the files Fill wrote over the parent, or none (a config-only
+// step, marked empty_layer as dockerd marks it). A layer with no entries
+// is empty too, as in dockerd, where an empty diff is not appended.
+//
+// This is the builder's own small commit path: the `docker commit` code
+// (daemon/commit.go) was not in the tree when it was written; once it is,
+// the container case should call it.
+func (b *buildBackend) Commit(ctx context.Context, o build.CommitOptions) (string, error) {
+	d := b.d
+	var parent *image.Image
+	if o.Parent != "" {
+		p, err := d.images.Get(o.Parent)
+		if err != nil {
+			return "", err
+		}
+		parent = p
+	}
+	tmpRoot := filepath.Join(d.buildRoot(), "tmp")
+	os.MkdirAll(tmpRoot, 0o700)
+	var upper string
+	var skip func(rel string) bool
+	switch {
+	case o.ContainerID != "":
+		c, err := d.containers.Get(o.ContainerID)
+		if err != nil {
+			return "", err
+		}
+		c.Lock()
+		upper = fsDir(c, "upper")
+		c.Unlock()
+		skip = func(rel string) bool {
+			if runtimeOwnedPaths["/"+rel] {
+				return true
+			}
+			return rel == "etc" && onlyRuntimeOwned(filepath.Join(upper, rel))
+		}
+	case o.Fill != nil:
+		dir, err := os.MkdirTemp(tmpRoot, "fill-")
+		if err != nil {
+			return "", errdefs.System(err)
+		}
+		defer os.RemoveAll(dir)
+		upper = filepath.Join(dir, "upper")
+		work := filepath.Join(dir, "work")
+		merged := filepath.Join(dir, "merged")
+		for _, p := range []string{upper, work, merged} {
+			if err := os.Mkdir(p, 0o755); err != nil {
+				return "", errdefs.System(err)
+			}
+		}
+		if parent != nil && parent.TopChain != "" {
+			owner := "build-" + newContainerID()[:24]
+			rootfs, err := d.images.Hold(owner, parent.ID)
+			if err != nil {
+				return "", err
+			}
+			defer d.images.Release(owner)
+			if err := rootfs.Mount(merged, upper, work); err != nil {
+				return "", errdefs.System(err)
+			}
+			err = o.Fill(merged)
+			unix.Unmount(merged, unix.MNT_DETACH)
+			if err != nil {
+				return "", err
+			}
+		} else if err := o.Fill(upper); err != nil {
+			return "", err
+		}
+	}
+	layers, err := d.images.Layers()
+	if err != nil {
+		return "", err
+	}
+	var parentChain digest.Digest
+	var diffIDs []digest.Digest
+	var history []ocispec.History
+	plat := o.Platform
+	if parent != nil {
+		parentChain = parent.TopChain
+		diffIDs = append(diffIDs, parent.DiffIDs...)
+		history = append(history, parent.Config.History...)
+		plat = ocispec.Platform{OS: parent.Config.OS, Architecture: parent.Config.Architecture, Variant: parent.Config.Variant}
+	}
+	if plat.OS == "" {
+		plat.OS = "linux"
+	}
+	if plat.Architecture == "" {
+		plat.Architecture = runtime.GOARCH
+	}
+	empty := true
+	if upper != "" {
+		n, err := countEntries(upper, skip)
+		if err != nil {
+			return "", errdefs.System(err)
+		}
+		empty = n == 0
+	}
+	chain := parentChain
+	if !empty {
+		pr, pw := io.Pipe()
+		go func() { pw.CloseWithError(writeLayerTar(pw, upper, skip)) }()
+		p, err := layers.Unpack(ctx, pr)
+		pr.CloseWithError(io.ErrClosedPipe)
+		if err != nil {
+			return "", errdefs.System(err)
+		}
+		if chain, err = layers.Commit(p, parentChain); err != nil {
+			p.Discard()
+			return "", errdefs.System(err)
+		}
+		diffIDs = append(diffIDs, p.Result.DiffID)
+	} else if chain != "" {
+		if err := layers.Acquire(chain); err != nil {
+			return "", err
+		}
+	}
+	created := time.Now().UTC()
+	cfg := &image.Config{DockerVersion: image.Version}
+	cfg.Created = &created
+	cfg.Author = o.Author
+	cfg.Platform = plat
+	cfg.Config = o.Config
+	if cfg.RootFS.DiffIDs = diffIDs; cfg.RootFS.DiffIDs == nil {
+		cfg.RootFS.DiffIDs = []digest.Digest{}
+	}
+	cfg.RootFS.Type = "layers"
+	cfg.History = append(history, ocispec.History{Created: &created, CreatedBy: o.CreatedBy, Author: o.Author, EmptyLayer: empty})
+	raw, err := json.Marshal(cfg)
+	if err != nil {
+		if chain != "" {
+			layers.Release(chain)
+		}
+		return "", err
+	}
+	var parentID digest.Digest
+	if parent != nil {
+		parentID = parent.ID
+	}
+	img, _, err := d.images.Register(raw, parentID)
+	if err != nil {
+		if chain != "" {
+			layers.Release(chain)
+		}
+		return "", err
+	}
+	return img.ID.String(), nil
+}
+
+// countEntries counts what a layer made from dir would hold.
+func countEntries(dir string, skip func(string) bool) (int, error) {
+	n := 0
+	err := filepath.WalkDir(dir, func(p string, de fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if p == dir {
+			return nil
+		}
+		rel, _ := filepath.Rel(dir, p)
+		if skip != nil && skip(rel) {
+			if de.IsDir() {
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		n++
+		return nil
+	})
+	return n, err
+}
+
+// writeLayerTar writes an overlay upper directory as a layer tar: overlay
+// whiteouts (0/0 character devices) become .wh. files and opaque
+// directories get a .wh..wh..opq entry, which is how image layers carry
+// deletions.
+func writeLayerTar(w io.Writer, dir string, skip func(string) bool) error {
+	tw := tar.NewWriter(w)
+	links := map[uint64]string{}
+	var walk func(rel string) error
+	walk = func(rel string) error {
+		ents, err := os.ReadDir(filepath.Join(dir, rel))
+		if err != nil {
+			return err
+		}
+		names := make([]string, 0, len(ents))
+		for _, e := range ents {
+			names = append(names, e.Name())
+		}
+		sort.Strings(names)
+		for _, name := range names {
+			r := filepath.Join(rel, name)
+			if skip != nil && skip(r) {
+				continue
+			}
+			p := filepath.Join(dir, r)
+			fi, err := os.Lstat(p)
+			if err != nil {
+				if errors.Is(err, fs.ErrNotExist) {
+					continue
+				}
+				return err
+			}
+			st, _ := fi.Sys().(*syscall.Stat_t)
+			if fi.Mode()&os.ModeCharDevice != 0 && st != nil && st.Rdev == 0 {
+				hdr := &tar.Header{Name: filepath.Join(rel, ".wh."+name), Typeflag: tar.TypeReg, Mode: 0o600, ModTime: fi.ModTime(), Format: tar.FormatPAX}
+				if err := tw.WriteHeader(hdr); err != nil {
+					return err
+				}
+				continue
+			}
+			link := ""
+			if fi.Mode()&os.ModeSymlink != 0 {
+				if link, err = os.Readlink(p); err != nil {
+					return err
+				}
+			}
+			hdr, err := tar.FileInfoHeader(fi, link)
+			if err != nil {
+				return err
+			}
+			hdr.Name = r
+			hdr.Format = tar.FormatPAX
+			hdr.Uname, hdr.Gname = "", ""
+			hdr.AccessTime, hdr.ChangeTime = time.Time{}, time.Time{}
+			if st != nil {
+				hdr.Uid, hdr.Gid = int(st.Uid), int(st.Gid)
+			}
+			if fi.IsDir() {
+				hdr.Name += "/"
+			}
+			if caps, err := lgetxattr(p, "security.capability"); err == nil && len(caps) > 0 {
+				hdr.PAXRecords = map[string]string{"SCHILY.xattr.security.capability": string(caps)}
+			}
+			if fi.Mode().IsRegular() && st != nil && st.Nlink > 1 {
+				if first, ok := links[st.Ino]; ok {
+					hdr.Typeflag = tar.TypeLink
+					hdr.Linkname = first
+					hdr.Size = 0
+				} else {
+					links[st.Ino] = r
+				}
+			}
+			if err := tw.WriteHeader(hdr); err != nil {
+				return err
+			}
+			if fi.IsDir() {
+				if v, err := lgetxattr(p, "trusted.overlay.opaque"); err == nil && string(v) == "y" {
+					if err := tw.WriteHeader(&tar.Header{Name: filepath.Join(r, ".wh..wh..opq"), Typeflag: tar.TypeReg, Mode: 0o600, ModTime: fi.ModTime(), Format: tar.FormatPAX}); err != nil {
+						return err
+					}
+				}
+				if err := walk(r); err != nil {
+					return err
+				}
+				continue
+			}
+			if hdr.Typeflag == tar.TypeReg {
+				f, err := os.Open(p)
+				if err != nil {
+					return err
+				}
+				_, err = io.CopyN(tw, f, hdr.Size)
+				f.Close()
+				if err != nil {
+					return fmt.Errorf("%s: %w", r, err)
+				}
+			}
+		}
+		return nil
+	}
+	if err := walk(""); err != nil {
+		return err
+	}
+	return tw.Close()
+}
+
+func lgetxattr(p, attr string) ([]byte, error) {
+	buf := make([]byte, 256)
+	for {
+		n, err := unix.Lgetxattr(p, attr, buf)
+		if errors.Is(err, unix.ERANGE) {
+			buf = make([]byte, len(buf)*4)
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		return buf[:n], nil
+	}
+}

@@ -1,0 +1,705 @@
+package build
+
+import (
+	"archive/tar"
+	"bufio"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"io/fs"
+	"net/http"
+	"net/url"
+	"os"
+	"path"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/cyphar/filepath-securejoin"
+	"github.com/moby/buildkit/frontend/dockerfile/instructions"
+	"github.com/ulikunitz/xz"
+
+	"github.com/berthd/berth/image/unpack"
+	"github.com/berthd/berth/pkg/errdefs"
+)
+
+type copyRequest struct {
+	name         string // COPY or ADD
+	sd           instructions.SourcesAndDest
+	chown, chmod string
+	from         string
+	add          bool
+}
+
+// source is one resolved COPY/ADD source.
+type source struct {
+	// path is the absolute path of the resolved source on the host
+	// (inside the context or the --from image's root).
+	path string
+	// name is the base name the destination gets when it is a directory
+	// (the source's own name, not its symlink target's).
+	name  string
+	isDir bool
+	// url sources are downloaded into a temporary file first.
+	tmp    string
+	remote bool
+	mtime  time.Time
+	hash   string
+	// inline is heredoc content (COPY <<EOF).
+	inline *string
+}
+
+// copy is COPY and ADD.
+func (b *Builder) copy(ctx context.Context, st *state, r copyRequest) error {
+	if !st.hasFrom {
+		return errdefs.InvalidParameterf("Please provide a source image with `from` prior to commit")
+	}
+	if r.from != "" {
+		id, err := b.stageRef(ctx, r.from)
+		if err != nil {
+			return err
+		}
+		if id == "" {
+			// FROM scratch without files: an empty root.
+			dir, err := os.MkdirTemp("", "scratch-")
+			if err != nil {
+				return err
+			}
+			defer os.RemoveAll(dir)
+			return b.copyFrom(ctx, st, r, dir, true)
+		}
+		return b.backend.WithImageRoot(ctx, id, func(root string) error {
+			return b.copyFrom(ctx, st, r, root, true)
+		})
+	}
+	return b.copyFrom(ctx, st, r, b.ctx.Dir, false)
+}
+
+func (b *Builder) copyFrom(ctx context.Context, st *state, r copyRequest, root string, fromImage bool) error {
+	var srcs []source
+	var cleanups []string
+	defer func() {
+		for _, p := range cleanups {
+			os.RemoveAll(p)
+		}
+	}()
+	wildcards := false
+	for _, p := range r.sd.SourcePaths {
+		if r.add && (strings.HasPrefix(p, "http://") || strings.HasPrefix(p, "https://")) {
+			s, err := download(ctx, p)
+			if err != nil {
+				return err
+			}
+			cleanups = append(cleanups, filepath.Dir(s.tmp))
+			srcs = append(srcs, s)
+			continue
+		}
+		if strings.HasPrefix(p, "http://") || strings.HasPrefix(p, "https://") {
+			return errdefs.InvalidParameterf("source can't be a URL for COPY")
+		}
+		if strings.ContainsAny(p, "*?[") {
+			wildcards = true
+		}
+		found, err := resolveSources(root, p, fromImage)
+		if err != nil {
+			return errdefs.InvalidParameterf("%s failed: %v", r.name, err)
+		}
+		srcs = append(srcs, found...)
+	}
+	for i := range r.sd.SourceContents {
+		sc := r.sd.SourceContents[i]
+		data := sc.Data
+		srcs = append(srcs, source{name: path.Base(sc.Path), inline: &data, hash: "file:" + sha(data)})
+	}
+	if len(srcs) == 0 {
+		return errdefs.InvalidParameterf("%s failed: no source files were specified", r.name)
+	}
+	dest := r.sd.DestPath
+	if !path.IsAbs(dest) {
+		slash := strings.HasSuffix(dest, "/") || dest == "." || strings.HasSuffix(dest, "/.")
+		dest = path.Join("/", st.cfg.WorkingDir, dest)
+		if slash && dest != "/" {
+			dest += "/"
+		}
+	}
+	if (len(srcs) > 1 || wildcards && len(r.sd.SourcePaths) > 1) && !strings.HasSuffix(dest, "/") {
+		return errdefs.InvalidParameterf("When using %s with more than one source file, the destination must be a directory and end with a /", r.name)
+	}
+	for i := range srcs {
+		if srcs[i].hash == "" {
+			h, err := hashSource(srcs[i])
+			if err != nil {
+				return errdefs.System(err)
+			}
+			srcs[i].hash = h
+		}
+	}
+	hash := srcs[0].hash
+	if len(srcs) > 1 {
+		hs := make([]string, len(srcs))
+		for i, s := range srcs {
+			hs[i] = s.hash
+		}
+		hash = "multi:" + sha(strings.Join(hs, ","))
+	}
+	chownComment := ""
+	if r.chown != "" {
+		chownComment = "--chown=" + r.chown
+	}
+	if r.chmod != "" {
+		chownComment += "--chmod=" + r.chmod
+	}
+	comment := fmt.Sprintf("%s %s%s in %s ", r.name, chownComment, hash, dest)
+	preserve := fromImage && r.chown == ""
+	var mode *os.FileMode
+	if r.chmod != "" {
+		m, err := strconv.ParseUint(r.chmod, 8, 32)
+		if err != nil || m > 0o7777 {
+			return errdefs.InvalidParameterf("invalid chmod parameter: %s", r.chmod)
+		}
+		fm := os.FileMode(m)
+		mode = &fm
+	}
+	return b.commitFiles(ctx, st, comment, func(dst string) error {
+		uid, gid := 0, 0
+		if r.chown != "" {
+			var err error
+			if uid, gid, err = parseChown(dst, r.chown); err != nil {
+				return errdefs.InvalidParameterf("unable to convert uid/gid chown string to host mapping: %v", err)
+			}
+		}
+		own := &owner{uid: uid, gid: gid, preserve: preserve, mode: mode}
+		for _, s := range srcs {
+			if err := copySource(dst, s, dest, own, r.add); err != nil {
+				return errdefs.System(fmt.Errorf("failed to copy files: %w", err))
+			}
+		}
+		return nil
+	})
+}
+
+func sha(s string) string {
+	h := sha256.Sum256([]byte(s))
+	return hex.EncodeToString(h[:])
+}
+
+// resolveSources finds a source path (with wildcards) under root.
+// Symlinks resolve inside root; a path that leaves root is an error, as
+// in dockerd.
+func resolveSources(root, p string, fromImage bool) ([]source, error) {
+	clean := path.Clean("/" + p)
+	if joined := filepath.Join(root, p); !within(root, joined) && !fromImage {
+		return nil, fmt.Errorf("forbidden path outside the build context: %s ()", p)
+	}
+	rel := strings.TrimPrefix(clean, "/")
+	if strings.ContainsAny(rel, "*?[") {
+		var out []source
+		err := filepath.WalkDir(root, func(full string, d fs.DirEntry, err error) error {
+			if err != nil {
+				return nil
+			}
+			r, _ := filepath.Rel(root, full)
+			if r == "." {
+				return nil
+			}
+			if ok, _ := filepath.Match(rel, r); !ok {
+				return nil
+			}
+			s, err := statSource(root, r)
+			if err != nil {
+				return err
+			}
+			out = append(out, s)
+			if d.IsDir() {
+				return filepath.SkipDir
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, err
+		}
+		return out, nil
+	}
+	s, err := statSource(root, rel)
+	if err != nil {
+		if os.IsNotExist(err) {
+			if fromImage {
+				return nil, fmt.Errorf("stat %s: file does not exist", clean)
+			}
+			return nil, fmt.Errorf("file not found in build context or excluded by .dockerignore: stat %s: file does not exist", rel)
+		}
+		return nil, err
+	}
+	return []source{s}, nil
+}
+
+func statSource(root, rel string) (source, error) {
+	full, err := securejoin.SecureJoin(root, rel)
+	if err != nil {
+		return source{}, err
+	}
+	fi, err := os.Stat(full)
+	if err != nil {
+		return source{}, err
+	}
+	name := path.Base("/" + rel)
+	return source{path: full, name: name, isDir: fi.IsDir(), mtime: fi.ModTime()}, nil
+}
+
+// hashSource is the content checksum that keys the cache: names, modes,
+// owners, link targets and contents (not times, as dockerd's tarsum).
+func hashSource(s source) (string, error) {
+	if s.remote {
+		return "", nil
+	}
+	h := sha256.New()
+	prefix := "file:"
+	if s.isDir {
+		prefix = "dir:"
+	}
+	err := filepath.Walk(s.path, func(p string, fi os.FileInfo, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(s.path, p)
+		uid, gid := fileOwner(fi)
+		fmt.Fprintf(h, "%s\x00%o\x00%d\x00%d\x00", rel, fi.Mode(), uid, gid)
+		switch {
+		case fi.Mode()&os.ModeSymlink != 0:
+			t, _ := os.Readlink(p)
+			fmt.Fprintf(h, "%s\x00", t)
+		case fi.Mode().IsRegular():
+			f, err := os.Open(p)
+			if err != nil {
+				return err
+			}
+			_, err = io.Copy(h, f)
+			f.Close()
+			if err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return "", err
+	}
+	return prefix + hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// download fetches an ADD URL into a temporary file. The file is named
+// after the URL's last path element and gets mode 0600 and the
+// Last-Modified time, as in dockerd.
+func download(ctx context.Context, rawURL string) (source, error) {
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return source{}, errdefs.InvalidParameter(err)
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, rawURL, nil)
+	if err != nil {
+		return source{}, errdefs.InvalidParameter(err)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return source{}, errdefs.InvalidParameterf("failed to GET %s: %v", rawURL, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode >= 400 {
+		return source{}, errdefs.InvalidParameterf("failed to GET %s with status %s: %s", rawURL, resp.Status, "")
+	}
+	name := path.Base(u.Path)
+	if name == "/" || name == "." || name == "" {
+		return source{}, errdefs.InvalidParameterf("cannot determine filename from url: %s", rawURL)
+	}
+	dir, err := os.MkdirTemp("", "add-url-")
+	if err != nil {
+		return source{}, err
+	}
+	tmp := filepath.Join(dir, name)
+	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_WRONLY, 0o600)
+	if err != nil {
+		return source{}, err
+	}
+	h := sha256.New()
+	_, err = io.Copy(io.MultiWriter(f, h), resp.Body)
+	f.Close()
+	if err != nil {
+		return source{}, err
+	}
+	mt := time.Time{}
+	if lm := resp.Header.Get("Last-Modified"); lm != "" {
+		if t, err := http.ParseTime(lm); err == nil {
+			mt = t
+			os.Chtimes(tmp, t, t)
+		}
+	}
+	return source{path: tmp, name: name, tmp: tmp, remote: true, mtime: mt, hash: "file:" + hex.EncodeToString(h.Sum(nil))}, nil
+}
+
+type owner struct {
+	uid, gid int
+	preserve bool
+	mode     *os.FileMode
+}
+
+func (o *owner) apply(p string, fi os.FileInfo) {
+	if o.preserve {
+		uid, gid := fileOwner(fi)
+		os.Lchown(p, uid, gid)
+	} else {
+		os.Lchown(p, o.uid, o.gid)
+	}
+	if o.mode != nil && fi.Mode()&os.ModeSymlink == 0 {
+		os.Chmod(p, *o.mode)
+	}
+}
+
+// mkdirInRoot creates dir (an absolute path in the image) under root,
+// resolving symlinks inside root, with 0755 root-owned directories.
+func mkdirInRoot(root, dir string) error {
+	p, err := securejoin.SecureJoin(root, dir)
+	if err != nil {
+		return err
+	}
+	return os.MkdirAll(p, 0o755)
+}
+
+// mkdirParents creates the missing parents of the image path dir, owned
+// by o when new.
+func mkdirParents(root, dir string, o *owner) error {
+	dir = path.Clean(dir)
+	if dir == "/" {
+		return nil
+	}
+	p, err := securejoin.SecureJoin(root, dir)
+	if err != nil {
+		return err
+	}
+	if fi, err := os.Stat(p); err == nil {
+		if !fi.IsDir() {
+			return fmt.Errorf("mkdir %s: not a directory", dir)
+		}
+		return nil
+	}
+	if err := mkdirParents(root, path.Dir(dir), o); err != nil {
+		return err
+	}
+	if err := os.Mkdir(p, 0o755); err != nil && !os.IsExist(err) {
+		return err
+	}
+	if !o.preserve {
+		os.Lchown(p, o.uid, o.gid)
+	}
+	return nil
+}
+
+// copySource copies one source to dest (an image path) under root.
+func copySource(root string, s source, dest string, o *owner, add bool) error {
+	destIsDir := strings.HasSuffix(dest, "/")
+	destClean := path.Clean(dest)
+	target, err := securejoin.SecureJoin(root, destClean)
+	if err != nil {
+		return err
+	}
+	if fi, err := os.Stat(target); err == nil && fi.IsDir() {
+		destIsDir = true
+	}
+	if s.inline != nil {
+		if destIsDir {
+			destClean = path.Join(destClean, s.name)
+		}
+		if err := mkdirParents(root, path.Dir(destClean), o); err != nil {
+			return err
+		}
+		p, err := securejoin.SecureJoin(root, destClean)
+		if err != nil {
+			return err
+		}
+		os.RemoveAll(p)
+		if err := os.WriteFile(p, []byte(*s.inline), 0o644); err != nil {
+			return err
+		}
+		fi, _ := os.Lstat(p)
+		o.apply(p, fi)
+		return nil
+	}
+	if s.isDir {
+		if err := mkdirParents(root, destClean, o); err != nil {
+			return err
+		}
+		return copyTree(root, s.path, destClean, o)
+	}
+	if add && !s.remote && isArchive(s.path) {
+		if err := mkdirParents(root, destClean, o); err != nil {
+			return err
+		}
+		return extractArchive(root, s.path, destClean)
+	}
+	if destIsDir {
+		destClean = path.Join(destClean, s.name)
+	}
+	if err := mkdirParents(root, path.Dir(destClean), o); err != nil {
+		return err
+	}
+	fi, err := os.Stat(s.path)
+	if err != nil {
+		return err
+	}
+	return copyOne(root, s.path, destClean, fi, o)
+}
+
+// copyTree copies the contents of src into the image directory dest.
+func copyTree(root, src, dest string, o *owner) error {
+	return filepath.Walk(src, func(p string, fi os.FileInfo, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(src, p)
+		if rel == "." {
+			t, err := securejoin.SecureJoin(root, dest)
+			if err != nil {
+				return err
+			}
+			if !o.preserve {
+				os.Lchown(t, o.uid, o.gid)
+			}
+			return nil
+		}
+		return copyOne(root, p, path.Join(dest, filepath.ToSlash(rel)), fi, o)
+	})
+}
+
+// copyOne copies one file, directory, symlink or device node to the image
+// path dest, keeping the mode and modification time.
+func copyOne(root, src, dest string, fi os.FileInfo, o *owner) error {
+	parent, err := securejoin.SecureJoin(root, path.Dir(dest))
+	if err != nil {
+		return err
+	}
+	t := filepath.Join(parent, path.Base(dest))
+	switch {
+	case fi.IsDir():
+		if cur, err := os.Lstat(t); err == nil && !cur.IsDir() {
+			os.RemoveAll(t)
+		}
+		if err := os.Mkdir(t, fi.Mode().Perm()); err != nil && !os.IsExist(err) {
+			return err
+		}
+		os.Chmod(t, fi.Mode()&(os.ModePerm|os.ModeSetuid|os.ModeSetgid|os.ModeSticky))
+	case fi.Mode()&os.ModeSymlink != 0:
+		link, err := os.Readlink(src)
+		if err != nil {
+			return err
+		}
+		os.RemoveAll(t)
+		if err := os.Symlink(link, t); err != nil {
+			return err
+		}
+	case fi.Mode().IsRegular():
+		if cur, err := os.Lstat(t); err == nil && cur.IsDir() {
+			os.RemoveAll(t)
+		} else if err == nil {
+			os.Remove(t)
+		}
+		in, err := os.Open(src)
+		if err != nil {
+			return err
+		}
+		out, err := os.OpenFile(t, os.O_CREATE|os.O_WRONLY|os.O_TRUNC|os.O_EXCL, 0o600)
+		if err != nil {
+			in.Close()
+			return err
+		}
+		_, err = io.Copy(out, in)
+		in.Close()
+		if cerr := out.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			return err
+		}
+		os.Chmod(t, fi.Mode()&(os.ModePerm|os.ModeSetuid|os.ModeSetgid|os.ModeSticky))
+	default:
+		return nil // sockets, devices and fifos are not copied
+	}
+	o.apply(t, fi)
+	if fi.Mode()&os.ModeSymlink == 0 {
+		os.Chtimes(t, fi.ModTime(), fi.ModTime())
+	}
+	return nil
+}
+
+// isArchive reports whether ADD extracts the file: a tar, plain or
+// compressed with gzip, bzip2 or xz.
+func isArchive(p string) bool {
+	f, err := os.Open(p)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	r, err := decompress(f)
+	if err != nil {
+		return false
+	}
+	head := make([]byte, 512)
+	n, _ := io.ReadFull(r, head)
+	return n == 512 && unpack.LooksLikeTar(head)
+}
+
+func decompress(r io.Reader) (io.Reader, error) {
+	br := bufio.NewReaderSize(r, 64<<10)
+	head, _ := br.Peek(6)
+	if strings.HasPrefix(string(head), "\xfd7zXZ\x00") {
+		return xz.NewReader(br)
+	}
+	rc, _, err := unpack.Decompress(br)
+	return rc, err
+}
+
+// extractArchive unpacks a local tar into the image directory dest,
+// keeping the entries' owners (ADD of an archive does not chown).
+func extractArchive(root, archive, dest string) error {
+	f, err := os.Open(archive)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	r, err := decompress(f)
+	if err != nil {
+		return err
+	}
+	tr := tar.NewReader(r)
+	type dirTime struct {
+		p string
+		t time.Time
+	}
+	var dirs []dirTime
+	for {
+		hdr, err := tr.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return err
+		}
+		name := path.Clean("/" + hdr.Name)
+		if name == "/" {
+			continue
+		}
+		full := path.Join(dest, name)
+		parent, err := securejoin.SecureJoin(root, path.Dir(full))
+		if err != nil {
+			return err
+		}
+		if err := os.MkdirAll(parent, 0o755); err != nil {
+			return err
+		}
+		t := filepath.Join(parent, path.Base(full))
+		mode := os.FileMode(hdr.Mode) & os.ModePerm
+		switch hdr.Typeflag {
+		case tar.TypeDir:
+			if cur, err := os.Lstat(t); err == nil && !cur.IsDir() {
+				os.RemoveAll(t)
+			}
+			if err := os.Mkdir(t, mode); err != nil && !os.IsExist(err) {
+				return err
+			}
+			os.Chmod(t, mode)
+			dirs = append(dirs, dirTime{t, hdr.ModTime})
+		case tar.TypeReg, tar.TypeRegA:
+			os.RemoveAll(t)
+			out, err := os.OpenFile(t, os.O_CREATE|os.O_WRONLY|os.O_EXCL, mode)
+			if err != nil {
+				return err
+			}
+			_, err = io.Copy(out, tr)
+			out.Close()
+			if err != nil {
+				return err
+			}
+			os.Chmod(t, mode)
+		case tar.TypeSymlink:
+			os.RemoveAll(t)
+			if err := os.Symlink(hdr.Linkname, t); err != nil {
+				return err
+			}
+		case tar.TypeLink:
+			src, err := securejoin.SecureJoin(root, path.Join(dest, path.Clean("/"+hdr.Linkname)))
+			if err != nil {
+				return err
+			}
+			os.RemoveAll(t)
+			if err := os.Link(src, t); err != nil {
+				return err
+			}
+		default:
+			continue
+		}
+		os.Lchown(t, hdr.Uid, hdr.Gid)
+		if hdr.Typeflag == tar.TypeReg || hdr.Typeflag == tar.TypeRegA {
+			os.Chtimes(t, hdr.ModTime, hdr.ModTime)
+		}
+	}
+	sort.Slice(dirs, func(i, j int) bool { return len(dirs[i].p) > len(dirs[j].p) })
+	for _, d := range dirs {
+		os.Chtimes(d.p, d.t, d.t)
+	}
+	return nil
+}
+
+// parseChown resolves --chown=user[:group] against the image's
+// /etc/passwd and /etc/group (numbers are taken as they are).
+func parseChown(root, spec string) (int, int, error) {
+	u, g, hasGroup := strings.Cut(spec, ":")
+	uid, ugid, err := lookupID(root, "/etc/passwd", u, true)
+	if err != nil {
+		return 0, 0, err
+	}
+	gid := ugid
+	if hasGroup {
+		if gid, _, err = lookupID(root, "/etc/group", g, false); err != nil {
+			return 0, 0, err
+		}
+	}
+	return uid, gid, nil
+}
+
+func lookupID(root, file, name string, user bool) (int, int, error) {
+	if n, err := strconv.Atoi(name); err == nil {
+		if user {
+			// A numeric user keeps its number as the group too.
+			return n, n, nil
+		}
+		return n, 0, nil
+	}
+	p, err := securejoin.SecureJoin(root, file)
+	if err != nil {
+		return 0, 0, err
+	}
+	b, err := os.ReadFile(p)
+	if err != nil {
+		return 0, 0, fmt.Errorf("no such user: %s", name)
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		f := strings.Split(line, ":")
+		if len(f) >= 3 && f[0] == name {
+			id, err := strconv.Atoi(f[2])
+			if err != nil {
+				break
+			}
+			gid := 0
+			if user && len(f) >= 4 {
+				gid, _ = strconv.Atoi(f[3])
+			}
+			return id, gid, nil
+		}
+	}
+	if user {
+		return 0, 0, fmt.Errorf("no such user: %s", name)
+	}
+	return 0, 0, fmt.Errorf("no such group: %s", name)
+}
