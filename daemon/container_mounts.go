@@ -3,9 +3,15 @@ package daemon
 import (
 	"context"
 	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
 
 	"github.com/moby/moby/api/types/container"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
 
 	ctr "github.com/berthd/berth/container"
 	"github.com/berthd/berth/pkg/errdefs"
@@ -81,13 +87,65 @@ func (d *Daemon) volumeSpecMounts(ctx context.Context, c *ctr.Container, rootfs 
 	if err != nil {
 		return nil, nil, err
 	}
+	// A volume-subpath comes pinned as the daemon's /proc/self/fd path,
+	// which the runtime cannot bind from inside the container's new mount
+	// namespace. Bind it here, in the daemon's namespace (where the fd path
+	// resolves without races), onto a stable directory the runtime can use.
+	for i := range out {
+		if !strings.HasPrefix(out[i].Source, "/proc/") {
+			continue
+		}
+		target := filepath.Join(c.Root(), "subpaths", strconv.Itoa(i))
+		if err := bindSubpath(out[i].Source, target); err != nil {
+			done()
+			d.releaseVolumeMounts(c)
+			return nil, nil, errdefs.System(fmt.Errorf("mount volume subpath: %w", err))
+		}
+		out[i].Source = target
+	}
 	// Copy-up happens once; remember that it did.
 	setVolumeMounts(c, mps)
 	return out, done, nil
 }
 
+// bindSubpath bind-mounts src (a directory or a file) onto target.
+func bindSubpath(src, target string) error {
+	var st unix.Stat_t
+	if err := unix.Stat(src, &st); err != nil {
+		return err
+	}
+	if err := os.MkdirAll(filepath.Dir(target), 0o700); err != nil {
+		return err
+	}
+	unix.Unmount(target, unix.MNT_DETACH)
+	if st.Mode&unix.S_IFMT == unix.S_IFDIR {
+		if err := os.MkdirAll(target, 0o700); err != nil {
+			return err
+		}
+	} else if f, err := os.OpenFile(target, os.O_CREATE|os.O_RDONLY, 0o600); err == nil {
+		f.Close()
+	} else {
+		return err
+	}
+	return unix.Mount(src, target, "", unix.MS_BIND, "")
+}
+
+// unbindSubpaths undoes bindSubpath for c.
+func unbindSubpaths(c *ctr.Container) {
+	dir := filepath.Join(c.Root(), "subpaths")
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return
+	}
+	for _, e := range entries {
+		unix.Unmount(filepath.Join(dir, e.Name()), unix.MNT_DETACH)
+	}
+	os.RemoveAll(dir)
+}
+
 // releaseVolumeMounts unmounts c's volumes after its process is gone.
 func (d *Daemon) releaseVolumeMounts(c *ctr.Container) {
+	unbindSubpaths(c)
 	mps, err := containerVolumeMounts(c)
 	if err != nil || len(mps) == 0 {
 		return
