@@ -1,6 +1,7 @@
 package distribution
 
 import (
+	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
@@ -175,7 +176,7 @@ func tlsConfig(host string, cfg Config) (*tls.Config, string, error) {
 					return nil, "", fmt.Errorf("certs.d: no certificate found in %s", p)
 				}
 				hasCA = true
-				fmt.Fprintf(&key, "|ca:%s:%d", p, len(b))
+				fmt.Fprintf(&key, "|ca:%s:%x", p, sha256.Sum256(b))
 			case strings.HasSuffix(e.Name(), ".cert"):
 				keyFile := strings.TrimSuffix(p, ".cert") + ".key"
 				pair, err := tls.LoadX509KeyPair(p, keyFile)
@@ -183,7 +184,7 @@ func tlsConfig(host string, cfg Config) (*tls.Config, string, error) {
 					return nil, "", fmt.Errorf("certs.d: client certificate %s: %w", p, err)
 				}
 				t.Certificates = append(t.Certificates, pair)
-				fmt.Fprintf(&key, "|cert:%s", p)
+				fmt.Fprintf(&key, "|cert:%s:%x", p, sha256.Sum256(pair.Certificate[0]))
 			}
 		}
 	}

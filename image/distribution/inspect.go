@@ -60,5 +60,5 @@ func (s *Service) Inspect(ctx context.Context, name string, a Auth) (ocispec.Des
 		platforms = append(platforms, ocispec.Platform{OS: cfg.OS, Architecture: cfg.Architecture, Variant: cfg.Variant, OSVersion: cfg.OSVersion})
 		return nil
 	})
-	return desc, platforms, err
+	return desc, platforms, noPrompt(err)
 }

@@ -97,6 +97,17 @@ func (s *Service) forEachEndpoint(ctx context.Context, named reference.Named, a 
 	return firstErr
 }
 
+// noPrompt keeps registry refusals off HTTP 401: the docker CLI answers a
+// 401 to pull or push by prompting for credentials on stdin, which hangs a
+// script. dockerd answers 404 for "pull access denied" and 500 for the
+// rest, and so does berth.
+func noPrompt(err error) error {
+	if err == nil || !errdefs.Is(err, errdefs.Unauthorized) {
+		return err
+	}
+	return errdefs.System(errors.New(err.Error()))
+}
+
 // Pull fetches an image (or every tag of a repository) into the store.
 func (s *Service) Pull(ctx context.Context, o PullOptions) error {
 	named, err := ParseReference(o.Image, o.Tag)
@@ -114,7 +125,7 @@ func (s *Service) Pull(ctx context.Context, o PullOptions) error {
 	if out == nil {
 		out = func(jsonstream.Message) {}
 	}
-	return s.forEachEndpoint(ctx, named, o.Auth, false, func(repo *repository) error {
+	return noPrompt(s.forEachEndpoint(ctx, named, o.Auth, false, func(repo *repository) error {
 		if !reference.IsNameOnly(named) {
 			res, err := s.pullOne(ctx, repo, named, plat, out)
 			if err != nil {
@@ -147,7 +158,7 @@ func (s *Service) Pull(ctx context.Context, o PullOptions) error {
 			out(jsonstream.Message{Status: "Status: Image is up to date for " + reference.FamiliarName(named)})
 		}
 		return nil
-	})
+	}))
 }
 
 type pullResult struct {
@@ -174,7 +185,7 @@ func (s *Service) pullError(repo *repository, ref reference.Named, err error) er
 	case he.Status == http.StatusUnauthorized && repo.scheme == "basic" && repo.creds.Username == "":
 		return errdefs.Unauthorized(fmt.Errorf("%s %q: no basic auth credentials", he.Method, he.URL))
 	case he.Status == http.StatusUnauthorized || he.Status == http.StatusForbidden || he.has(codeDenied) || he.has(codeNameUnknown):
-		return errdefs.Unauthorized(fmt.Errorf("pull access denied for %s, repository does not exist or may require 'docker login': %w", reference.FamiliarName(ref), err))
+		return errdefs.NotFound(fmt.Errorf("pull access denied for %s, repository does not exist or may require 'docker login': %s", reference.FamiliarName(ref), err))
 	case he.has(codeManifestUnknown) || he.Status == http.StatusNotFound:
 		return errdefs.NotFound(fmt.Errorf("manifest for %s not found: %w", reference.FamiliarString(ref), err))
 	}

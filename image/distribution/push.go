@@ -77,7 +77,7 @@ func (s *Service) Push(ctx context.Context, o PushOptions) error {
 			return errdefs.NotFoundf("An image does not exist locally with the tag: %s", reference.FamiliarName(named))
 		}
 	}
-	return s.forEachEndpoint(ctx, named, o.Auth, true, func(repo *repository) error {
+	return noPrompt(s.forEachEndpoint(ctx, named, o.Auth, true, func(repo *repository) error {
 		out(jsonstream.Message{Status: "The push refers to repository [" + named.Name() + "]"})
 		p := &pusher{s: s, repo: repo, out: out, done: map[digest.Digest]*layerPush{}}
 		for _, t := range targets {
@@ -86,7 +86,7 @@ func (s *Service) Push(ctx context.Context, o PushOptions) error {
 			}
 		}
 		return nil
-	})
+	}))
 }
 
 func (s *Service) pushError(repo *repository, ref reference.Named, err error) error {
