@@ -673,10 +673,12 @@ func parsePorts(specs []string) ([]string, error) {
 // probe looks the step up in the cache. On a hit the step's image is
 // the cached one and " ---> Using cache" is printed.
 func (b *Builder) probe(ctx context.Context, st *state, probeCfg *dockerspec.DockerOCIImageConfig) (string, bool) {
-	if b.opts.NoCache || st.busted {
-		return "", false
-	}
+	// The key is computed even when the lookup is skipped, so that the
+	// step's image is remembered for the next build.
 	key := cacheKey(st.imageID, probeCfg)
+	if b.opts.NoCache || st.busted {
+		return key, false
+	}
 	id := b.cache.get(key)
 	if id == "" {
 		st.busted = true
