@@ -50,11 +50,11 @@ func (d *Daemon) ContainerCreate(ctx context.Context, p backend.ContainerCreateC
 	if p.Config.Image == "" {
 		return container.CreateResponse{}, errdefs.InvalidParameterf("No image was specified")
 	}
-	if err := d.validateContainerNetworking(ctx, p.Config, p.HostConfig, p.NetworkingConfig); err != nil {
-		return container.CreateResponse{}, err
-	}
 	img, err := d.resolveContainerImage(ctx, p.Config.Image)
 	if err != nil {
+		return container.CreateResponse{}, err
+	}
+	if err := d.validateContainerNetworking(ctx, p.Config, p.HostConfig, p.NetworkingConfig); err != nil {
 		return container.CreateResponse{}, err
 	}
 	cfg := *p.Config
