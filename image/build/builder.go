@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"path"
+	"regexp"
 	"runtime"
 	"sort"
 	"strconv"
@@ -30,6 +31,8 @@ import (
 const defaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 var defaultShell = []string{"/bin/sh", "-c"}
+
+var parseErrorRE = regexp.MustCompile(`(?s)^dockerfile parse error on line (\d+): (.*)$`)
 
 // Options are POST /build's parameters that the builder uses.
 type Options struct {
@@ -134,7 +137,12 @@ func (b *Builder) Build(ctx context.Context) (string, error) {
 		if errors.As(err, &unknown) {
 			return "", errdefs.InvalidParameterf("dockerfile parse error line %d: unknown instruction: %s", unknown.Line, strings.ToUpper(unknown.Instruction))
 		}
-		return "", errdefs.InvalidParameterf("dockerfile parse error %v", err)
+		// dockerd 20.10 words it "dockerfile parse error line N: …".
+		msg := err.Error()
+		if m := parseErrorRE.FindStringSubmatch(msg); m != nil {
+			msg = "line " + m[1] + ": " + m[2]
+		}
+		return "", errdefs.InvalidParameterf("dockerfile parse error %s", msg)
 	}
 	if len(stages) == 0 {
 		return "", errdefs.InvalidParameterf("No image was generated. Is your Dockerfile empty?")
