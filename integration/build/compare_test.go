@@ -8,6 +8,8 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/berthd/berth/integration/internal/harness"
 )
 
 // configFields are the Config fields whose equality with dockerd's the
@@ -15,9 +17,9 @@ import (
 var configFields = []string{"Env", "Cmd", "Entrypoint", "WorkingDir", "User", "Volumes", "ExposedPorts",
 	"Labels", "Healthcheck", "OnBuild", "StopSignal", "Shell"}
 
-func (r *realDockerd) dockerOut(args ...string) (string, error) {
+func dockerOut(r *harness.Dockerd, args ...string) (string, error) {
 	cmd := exec.Command("docker", args...)
-	cmd.Env = append(os.Environ(), "DOCKER_HOST="+r.host(), "DOCKER_CONFIG="+r.cliDir())
+	cmd.Env = append(os.Environ(), "DOCKER_HOST="+r.Host(), "DOCKER_CONFIG="+r.CLIDir())
 	b, err := cmd.Output()
 	return string(b), err
 }
@@ -32,13 +34,13 @@ func lastLine(s string) string {
 // Dockerfiles fail with the same message.
 func TestBuildMatchesDockerd(t *testing.T) {
 	setup(t)
-	dd := startDockerd(t)
+	dd := harness.StartDockerd(t)
 	if dd == nil {
 		return
 	}
 	for _, ref := range []string{"busybox:latest", "busybox2:latest"} {
 		p, _ := d.WriteTestImage(t, ref, ref == "busybox2:latest")
-		dd.docker(t, "load", "-i", p)
+		dd.Docker(t, "load", "-i", p)
 	}
 	url := serveLoopback(t, "remote\n")
 	cases := map[string]string{
@@ -62,11 +64,11 @@ ENTRYPOINT echo hi
 		}
 		tag := "it-cmp-" + name + ":1"
 		args := []string{"--network", "none", "--build-arg", "V=given", "-t", tag, ctx}
-		if out, errs, code := build(dd.host(), dd.cliDir(), args...); code != 0 {
+		if out, errs, code := build(dd.Host(), dd.CLIDir(), args...); code != 0 {
 			t.Fatalf("%s: dockerd build: %d\n%s\n%s", name, code, out, errs)
 		}
 		mustBuild(t, args...)
-		theirs := inspectConfig(t, func(a ...string) string { return dd.docker(t, a...) }, tag)
+		theirs := inspectConfig(t, func(a ...string) string { return dd.Docker(t, a...) }, tag)
 		ours := inspectConfig(t, func(a ...string) string { return d.DockerT(t, a...) }, tag)
 		for _, k := range configFields {
 			if !reflect.DeepEqual(theirs[k], ours[k]) {
@@ -76,12 +78,12 @@ ENTRYPOINT echo hi
 			}
 		}
 		layers := func(out string) string { return strings.TrimSpace(out) }
-		tl := layers(dd.docker(t, "image", "inspect", "-f", "{{len .RootFS.Layers}} {{len .RootFS.Layers}}", tag))
+		tl := layers(dd.Docker(t, "image", "inspect", "-f", "{{len .RootFS.Layers}} {{len .RootFS.Layers}}", tag))
 		ol := layers(d.DockerT(t, "image", "inspect", "-f", "{{len .RootFS.Layers}} {{len .RootFS.Layers}}", tag))
 		if tl != ol {
 			t.Errorf("%s: layer count dockerd %s, berthd %s", name, tl, ol)
 		}
-		th, _ := dd.dockerOut("history", "--format", "{{.Size}}", tag)
+		th, _ := dockerOut(dd, "history", "--format", "{{.Size}}", tag)
 		oh := d.DockerT(t, "history", "--format", "{{.Size}}", tag)
 		if strings.Count(th, "\n") != strings.Count(oh, "\n") || strings.Count(th, "0B") != strings.Count(oh, "0B") {
 			t.Errorf("%s: history (sizes) differ:\n  dockerd: %q\n  berthd:  %q", name, th, oh)
@@ -97,7 +99,7 @@ ENTRYPOINT echo hi
 	}
 	for name, files := range bad {
 		ctx := writeContext(t, files)
-		_, theirs, tc := build(dd.host(), dd.cliDir(), "--network", "none", ctx)
+		_, theirs, tc := build(dd.Host(), dd.CLIDir(), "--network", "none", ctx)
 		before := d.DockerT(t, "ps", "-aq")
 		_, ours, oc := berthBuild(t, "--network", "none", ctx)
 		if tc == 0 || oc == 0 {
@@ -112,7 +114,7 @@ ENTRYPOINT echo hi
 	}
 	// --target of a stage that does not exist.
 	ctx := writeContext(t, map[string]string{"Dockerfile": "FROM busybox AS one\n"})
-	_, theirs, _ := build(dd.host(), dd.cliDir(), "--target", "nosuch", ctx)
+	_, theirs, _ := build(dd.Host(), dd.CLIDir(), "--target", "nosuch", ctx)
 	_, ours, _ := berthBuild(t, "--target", "nosuch", ctx)
 	if lastLine(theirs) != lastLine(ours) {
 		t.Errorf("missing target: error differs:\n  dockerd: %s\n  berthd:  %s", lastLine(theirs), lastLine(ours))

@@ -1,4 +1,4 @@
-package build
+package harness
 
 import (
 	"bytes"
@@ -14,23 +14,21 @@ import (
 	"syscall"
 	"testing"
 	"time"
-
-	"github.com/berthd/berth/integration/internal/harness"
 )
 
-// realDockerd is a dockerd (Debian's docker.io) started for one test on
+// Dockerd is a real dockerd (Debian's docker.io) started for one test on
 // its own socket, data-root, exec-root and pidfile, with no bridge and no
 // netfilter rules, so it never touches the host's daemon or network.
-type realDockerd struct {
-	root, sock string
+type Dockerd struct {
+	Root, Sock string
 	cmd        *exec.Cmd
 	done       chan struct{}
 }
 
-func startDockerd(t *testing.T) *realDockerd {
+func StartDockerd(t *testing.T) *Dockerd {
 	t.Helper()
 	bin, err := exec.LookPath("dockerd")
-	harness.Require(t, err == nil, "dockerd (Debian package docker.io)")
+	Require(t, err == nil, "dockerd (Debian package docker.io)")
 	if err != nil {
 		return nil
 	}
@@ -39,11 +37,11 @@ func startDockerd(t *testing.T) *realDockerd {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := &realDockerd{root: root, sock: filepath.Join(root, "d.sock"), done: make(chan struct{})}
+	r := &Dockerd{Root: root, Sock: filepath.Join(root, "d.sock"), done: make(chan struct{})}
 	os.WriteFile(filepath.Join(root, "daemon.json"), []byte("{}"), 0o644)
 	logf, _ := os.Create(filepath.Join(root, "dockerd.log"))
 	r.cmd = exec.Command(bin,
-		"-H", "unix://"+r.sock,
+		"-H", "unix://"+r.Sock,
 		"--data-root", filepath.Join(root, "data"),
 		"--exec-root", filepath.Join(root, "exec"),
 		"--pidfile", filepath.Join(root, "d.pid"),
@@ -58,7 +56,7 @@ func startDockerd(t *testing.T) *realDockerd {
 	t.Cleanup(func() { r.stop(t) })
 	deadline := time.Now().Add(60 * time.Second)
 	for {
-		if resp, err := r.client().Get("http://d/_ping"); err == nil {
+		if resp, err := r.Client().Get("http://d/_ping"); err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == 200 {
 				return r
@@ -101,7 +99,7 @@ func children(pid int) []int {
 
 // stop ends dockerd by its PID and then the containerd it started (its
 // child), by PID too, then removes its root.
-func (r *realDockerd) stop(t *testing.T) {
+func (r *Dockerd) stop(t *testing.T) {
 	pid := r.cmd.Process.Pid
 	kids := children(pid)
 	syscall.Kill(pid, syscall.SIGTERM)
@@ -119,30 +117,31 @@ func (r *realDockerd) stop(t *testing.T) {
 			time.Sleep(100 * time.Millisecond)
 		}
 	}
-	harness.UnmountUnder(r.root)
+	UnmountUnder(r.Root)
 	if t.Failed() {
-		b, _ := os.ReadFile(filepath.Join(r.root, "dockerd.log"))
+		b, _ := os.ReadFile(filepath.Join(r.Root, "dockerd.log"))
 		lines := strings.Split(string(b), "\n")
 		if len(lines) > 30 {
 			lines = lines[len(lines)-30:]
 		}
 		t.Logf("dockerd log tail:\n%s", strings.Join(lines, "\n"))
 	}
-	os.RemoveAll(r.root)
+	os.RemoveAll(r.Root)
 }
 
-func (r *realDockerd) client() *http.Client {
+// Client talks HTTP to the dockerd socket (any host name in URLs).
+func (r *Dockerd) Client() *http.Client {
 	return &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
 		var d net.Dialer
-		return d.DialContext(ctx, "unix", r.sock)
+		return d.DialContext(ctx, "unix", r.Sock)
 	}}}
 }
 
-// docker runs the docker CLI against this dockerd.
-func (r *realDockerd) docker(t *testing.T, args ...string) string {
+// Docker runs the docker CLI against this dockerd and fails t on error.
+func (r *Dockerd) Docker(t *testing.T, args ...string) string {
 	t.Helper()
 	cmd := exec.Command("docker", args...)
-	cmd.Env = append(os.Environ(), "DOCKER_HOST=unix://"+r.sock, "DOCKER_CONFIG="+filepath.Join(r.root, "cli"))
+	cmd.Env = append(os.Environ(), "DOCKER_HOST=unix://"+r.Sock, "DOCKER_CONFIG="+filepath.Join(r.Root, "cli"))
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	if err := cmd.Run(); err != nil {
@@ -151,5 +150,8 @@ func (r *realDockerd) docker(t *testing.T, args ...string) string {
 	return out.String()
 }
 
-func (r *realDockerd) host() string   { return "unix://" + r.sock }
-func (r *realDockerd) cliDir() string { return filepath.Join(r.root, "cli") }
+// Host is the DOCKER_HOST value for this dockerd.
+func (r *Dockerd) Host() string { return "unix://" + r.Sock }
+
+// CLIDir is the private DOCKER_CONFIG of this dockerd's CLI calls.
+func (r *Dockerd) CLIDir() string { return filepath.Join(r.Root, "cli") }
