@@ -12,7 +12,9 @@
 // files in 5 layers; -image-runs runs, 0 to skip) beside GNU tar's speed
 // at extracting the same layers (images.go); network setup cost in
 // `docker run` and bridge vs loopback TCP throughput (network.go;
-// -net-runs, 0 to skip).
+// -net-runs, 0 to skip); `docker push` and `docker pull` of a generated
+// 512 MiB, 5-layer image to and from docker-registry on 127.0.0.1
+// (registry.go; -registry-runs, 0 to skip).
 package main
 
 import (
@@ -275,6 +277,8 @@ func main() {
 	imageRuns := flag.Int("image-runs", 3, "load/save runs to take the median of (0: no image figures)")
 	netRuns := flag.Int("net-runs", 20, "docker runs per network mode to take the median of (0: no network figures; network.go)")
 	netMiB := flag.Int("net-mib", 1024, "MiB per TCP throughput run")
+	buildRuns := flag.Int("build-runs", 5, "cold and cached builds to take the median of (0: no build figures; build.go)")
+	regRuns := flag.Int("registry-runs", 3, "pushes and pulls to take the median of (0: no registry figures; registry.go)")
 	flag.Parse()
 	if os.Geteuid() != 0 {
 		fmt.Fprintln(os.Stderr, "bench needs root")
@@ -347,6 +351,18 @@ func main() {
 			os.Exit(1)
 		}
 		printNetwork(nf, *netRuns, *netMiB)
+	}
+	if *regRuns > 0 {
+		if err := registryFigures(engines, *regRuns); err != nil {
+			fmt.Fprintf(os.Stderr, "registry figures: %v\n", err)
+			os.Exit(1)
+		}
+	}
+	if *buildRuns > 0 {
+		if err := buildBenchFigures(engines, *buildRuns); err != nil {
+			fmt.Fprintf(os.Stderr, "build figures: %v\n", err)
+			os.Exit(1)
+		}
 	}
 	fmt.Println("ratio: how many times better berthd is (dockerd/berthd for times and memory, berthd/dockerd for rates)")
 }

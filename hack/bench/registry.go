@@ -1,0 +1,208 @@
+package main
+
+// The registry figures: push and pull of a generated 512 MiB, 5-layer
+// image of random files (the generator of the image figures) to and from
+// Debian's docker-registry on 127.0.0.1, through the docker CLI, for each
+// engine in the same run. Each push goes to a registry with empty storage
+// (so nothing is mounted or skipped) and each pull starts from a daemon
+// without the image's layers.
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"syscall"
+	"time"
+
+	"github.com/berthd/berth/image/tarexport/archivetest"
+)
+
+// benchRegistry is a docker-registry on 127.0.0.1 with throw-away storage.
+type benchRegistry struct {
+	addr string
+	dir  string
+	cmd  *exec.Cmd
+	done chan struct{}
+}
+
+func freeLoopbackPort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// startRegistry runs docker-registry on port with empty storage under root.
+func startRegistry(root string, port int) (*benchRegistry, error) {
+	dir, err := os.MkdirTemp(root, "registry-")
+	if err != nil {
+		return nil, err
+	}
+	r := &benchRegistry{addr: fmt.Sprintf("127.0.0.1:%d", port), dir: dir, done: make(chan struct{})}
+	cfg := fmt.Sprintf("version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: %s/data\nhttp:\n  addr: %s\n", dir, r.addr)
+	if err := os.WriteFile(filepath.Join(dir, "config.yml"), []byte(cfg), 0o600); err != nil {
+		return nil, err
+	}
+	logf, _ := os.Create(filepath.Join(dir, "log"))
+	r.cmd = exec.Command("docker-registry", "serve", filepath.Join(dir, "config.yml"))
+	r.cmd.Stdout, r.cmd.Stderr = logf, logf
+	r.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := r.cmd.Start(); err != nil {
+		logf.Close()
+		return nil, err
+	}
+	go func() { r.cmd.Wait(); logf.Close(); close(r.done) }()
+	for i := 0; ; i++ {
+		resp, err := http.Get("http://" + r.addr + "/v2/")
+		if err == nil {
+			resp.Body.Close()
+			return r, nil
+		}
+		if i > 200 {
+			r.stop()
+			return nil, fmt.Errorf("docker-registry did not answer: %v", err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// stop ends the registry by its PID and deletes its storage.
+func (r *benchRegistry) stop() {
+	syscall.Kill(r.cmd.Process.Pid, syscall.SIGTERM)
+	select {
+	case <-r.done:
+	case <-time.After(10 * time.Second):
+		syscall.Kill(r.cmd.Process.Pid, syscall.SIGKILL)
+		<-r.done
+	}
+	os.RemoveAll(r.dir)
+}
+
+func dockerCLI(sock, cfgDir string, args ...string) error {
+	cmd := exec.Command("docker", append([]string{"-H", "unix://" + sock}, args...)...)
+	cmd.Env = append(os.Environ(), "DOCKER_CONFIG="+cfgDir, "DOCKER_CLI_HINTS=false")
+	var errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = io.Discard, &errb
+	if err := cmd.Run(); err != nil {
+		return fmt.Errorf("docker %v: %v: %s", args, err, errb.String())
+	}
+	return nil
+}
+
+type registryResult struct {
+	push, pull time.Duration
+}
+
+// measureRegistry starts the engine with extra flags, loads the image and
+// times n pushes (each to an empty registry) and n pulls (each into a
+// daemon without the image).
+func measureRegistry(e engine, n int, imagePath, ref string, port int, extra []string) (registryResult, error) {
+	var f registryResult
+	root, err := os.MkdirTemp("", "bench-reg-"+e.name+"-")
+	if err != nil {
+		return f, err
+	}
+	defer os.RemoveAll(root)
+	args := e.args
+	e.args = func(r string) []string { return append(args(r), extra...) }
+	r, _, err := start(e, root)
+	if err != nil {
+		return f, err
+	}
+	defer r.stop()
+	cli := filepath.Join(root, "cli")
+	os.MkdirAll(cli, 0o700)
+	if err := dockerCLI(r.sock, cli, "load", "-i", imagePath); err != nil {
+		return f, err
+	}
+	remote := fmt.Sprintf("127.0.0.1:%d/bench/big:%s", port, e.name)
+	if err := dockerCLI(r.sock, cli, "tag", ref, remote); err != nil {
+		return f, err
+	}
+	var pushes, pulls []time.Duration
+	for i := 0; i < n; i++ {
+		reg, err := startRegistry(root, port)
+		if err != nil {
+			return f, err
+		}
+		t0 := time.Now()
+		err = dockerCLI(r.sock, cli, "push", remote)
+		pushes = append(pushes, time.Since(t0))
+		if err == nil {
+			// Drop every name so that the layers go too.
+			if err = dockerCLI(r.sock, cli, "rmi", remote, ref); err == nil {
+				t0 = time.Now()
+				err = dockerCLI(r.sock, cli, "pull", remote)
+				pulls = append(pulls, time.Since(t0))
+			}
+			if err == nil {
+				err = dockerCLI(r.sock, cli, "tag", remote, ref)
+			}
+		}
+		reg.stop()
+		if err != nil {
+			return f, err
+		}
+	}
+	f.push, f.pull = median(pushes), median(pulls)
+	return f, nil
+}
+
+// registryFigures prints the push and pull figures of every engine.
+func registryFigures(engines []engine, n int) error {
+	if _, err := exec.LookPath("docker-registry"); err != nil {
+		return fmt.Errorf("docker-registry (Debian package docker-registry) is not installed")
+	}
+	dir, err := os.MkdirTemp("", "bench-registry-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	const ref = "bench-registry:512"
+	fmt.Fprintln(os.Stderr, "writing a 512 MiB image of 5 random layers for the registry figures...")
+	img, _, _, err := archivetest.RandomImage(dir, "reg", ref, 2, 5, 8, 512<<20/5)
+	if err != nil {
+		return err
+	}
+	port, err := freeLoopbackPort()
+	if err != nil {
+		return err
+	}
+	// Loopback is insecure by default for both; the flag says it anyway.
+	extra := []string{"--insecure-registry", fmt.Sprintf("127.0.0.1:%d", port)}
+	res := map[string]registryResult{}
+	for _, e := range engines {
+		f, err := measureRegistry(e, n, img, ref, port, extra)
+		if err != nil {
+			if e.name == "berthd" {
+				return err
+			}
+			fmt.Fprintf(os.Stderr, "%s registry figures: %v\n", e.name, err)
+			continue
+		}
+		res[e.name] = f
+	}
+	fmt.Printf("%-34s %14s %14s %10s\n", "registry, 512 MiB 5 layers (median of "+strconv.Itoa(n)+")", "berthd", "dockerd", "ratio")
+	row := func(name string, get func(registryResult) time.Duration) {
+		b, ok := res["berthd"]
+		if !ok {
+			return
+		}
+		line := fmt.Sprintf("%-34s %14s", name, fmt.Sprintf("%.2f s", get(b).Seconds()))
+		if dres, ok := res["dockerd"]; ok {
+			line += fmt.Sprintf(" %14s %9.2fx", fmt.Sprintf("%.2f s", get(dres).Seconds()), get(dres).Seconds()/get(b).Seconds())
+		}
+		fmt.Println(line)
+	}
+	row("docker push", func(f registryResult) time.Duration { return f.push })
+	row("docker pull", func(f registryResult) time.Duration { return f.pull })
+	return nil
+}
