@@ -90,6 +90,11 @@ type message struct {
 // status and the body of an error response.
 func apiPull(t *testing.T, ctx context.Context, query url.Values, auth string, each func(message)) (int, string) {
 	t.Helper()
+	return apiPullOn(t, d, ctx, query, auth, each)
+}
+
+func apiPullOn(t *testing.T, d *harness.Daemon, ctx context.Context, query url.Values, auth string, each func(message)) (int, string) {
+	t.Helper()
 	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, "http://d/v1.50/images/create?"+query.Encode(), nil)
 	if auth != "" {
 		req.Header.Set("X-Registry-Auth", auth)
@@ -512,3 +517,28 @@ func TestSharedAndRetriedDownloads(t *testing.T) {
 }
 
 func strconvI(n int64) string { return strconv.FormatInt(n, 10) }
+
+// TestMaxConcurrentDownloads: with max-concurrent-downloads 1 in
+// daemon.json, the second layer of a pull waits for the first.
+func TestMaxConcurrentDownloads(t *testing.T) {
+	r := startRegistry(t, plainHTTP)
+	fd := harness.Fresh(t, harness.Options{Config: `{"max-concurrent-downloads": 1}`})
+	fd.LoadTestImages(t)
+	ref := r.Addr + "/limit/busybox2:v1"
+	fd.DockerT(t, "tag", harness.TwoLayerImage, ref)
+	fd.DockerT(t, "push", ref)
+	ids := strings.Fields(fd.DockerT(t, "images", "-aq"))
+	fd.DockerT(t, append([]string{"rmi", "-f"}, ids...)...)
+	waiting := 0
+	code, body := apiPullOn(t, fd, context.Background(), url.Values{"fromImage": {r.Addr + "/limit/busybox2"}, "tag": {"v1"}}, "", func(m message) {
+		if m.Status == "Waiting" {
+			waiting++
+		}
+	})
+	if code != 200 {
+		t.Fatalf("pull: %d %s", code, body)
+	}
+	if waiting != 1 {
+		t.Errorf("%d layers waited, want 1", waiting)
+	}
+}
