@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -355,6 +356,22 @@ func TestPlainHTTPRegistry(t *testing.T) {
 		expectContains(t, errOut, "127.0.0.1:1", "connection refused")
 		_, errOut, _ = d.Docker("push", r.Addr+"/nothing/here:v1")
 		expectContains(t, errOut, "An image does not exist locally with the tag: "+r.Addr+"/nothing/here")
+	})
+	t.Run("tty-render", func(t *testing.T) {
+		// On a terminal the CLI draws byte progress bars per layer.
+		_, err := exec.LookPath("script")
+		harness.Require(t, err == nil, "script (Debian package bsdutils)")
+		ref := r.Addr + "/test/busybox2:v1"
+		removeAllImages(t)
+		cmd := d.DockerCmd()
+		cmd.Path, _ = exec.LookPath("script")
+		cmd.Args = []string{"script", "-qec", "docker pull " + ref, os.DevNull}
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("%v: %s", err, out)
+		}
+		expectContains(t, string(out), "Pulling fs layer", "Downloading", "Pull complete", "Status: Downloaded newer image for "+ref)
+		d.LoadTestImages(t)
 	})
 	t.Run("manifest-list", func(t *testing.T) { manifestList(t, r, "") })
 	t.Run("corrupt-blob", func(t *testing.T) { corruptBlob(t, r) })
