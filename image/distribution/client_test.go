@@ -132,3 +132,20 @@ func TestChunkedUpload(t *testing.T) {
 		t.Fatalf("patches %d, %d bytes, digest %s", f.patches, f.uploaded.Len(), f.final)
 	}
 }
+
+// TestBlobRedirect: registries hand blobs off to storage elsewhere.
+func TestBlobRedirect(t *testing.T) {
+	blob := []byte("layer bytes served by the storage backend")
+	storage := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write(blob) }))
+	defer storage.Close()
+	r := testRepo(t, http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		http.Redirect(w, req, storage.URL+"/signed?x=1", http.StatusTemporaryRedirect)
+	}))
+	got, err := r.getBlobBytes(context.Background(), digest.FromBytes(blob))
+	if err != nil || !bytes.Equal(got, blob) {
+		t.Fatalf("%q %v", got, err)
+	}
+	if _, err := r.getBlobBytes(context.Background(), digest.FromString("other")); err == nil {
+		t.Fatal("blob with the wrong digest accepted")
+	}
+}

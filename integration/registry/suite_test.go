@@ -269,6 +269,32 @@ func manifestList(t *testing.T, r *testRegistry, auth string) {
 	}
 	expectContains(t, string(b), listDigest, `"architecture":"arm64"`, `"architecture":"amd64"`, "manifest.list.v2+json")
 
+	// The same image as an OCI manifest, and an OCI index of it.
+	var om map[string]any
+	json.Unmarshal(mb, &om)
+	om["mediaType"] = "application/vnd.oci.image.manifest.v1+json"
+	om["config"].(map[string]any)["mediaType"] = "application/vnd.oci.image.config.v1+json"
+	for _, l := range om["layers"].([]any) {
+		l.(map[string]any)["mediaType"] = "application/vnd.oci.image.layer.v1.tar+gzip"
+	}
+	ociManifest, _ := json.Marshal(om)
+	ociDigest := r.putManifest(t, repo, "oci", "application/vnd.oci.image.manifest.v1+json", ociManifest)
+	ociIndex, _ := json.Marshal(map[string]any{
+		"schemaVersion": 2,
+		"mediaType":     "application/vnd.oci.image.index.v1+json",
+		"manifests": []map[string]any{{"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": ociDigest, "size": len(ociManifest),
+			"platform": map[string]string{"architecture": "amd64", "os": "linux"}}},
+	})
+	r.putManifest(t, repo, "oci-index", "application/vnd.oci.image.index.v1+json", ociIndex)
+
+	removeAllImages(t)
+	for _, tag := range []string{"oci", "oci-index"} {
+		d.DockerT(t, "pull", ref+":"+tag)
+		if got := imageID(t, ref+":"+tag); got != amdID {
+			t.Errorf("%s pulled %s, want %s", tag, got, amdID)
+		}
+	}
+
 	removeAllImages(t)
 	out := d.DockerT(t, "pull", ref+":multi")
 	expectContains(t, out, "Digest: "+listDigest)
@@ -356,6 +382,19 @@ func TestPlainHTTPRegistry(t *testing.T) {
 		expectContains(t, errOut, "127.0.0.1:1", "connection refused")
 		_, errOut, _ = d.Docker("push", r.Addr+"/nothing/here:v1")
 		expectContains(t, errOut, "An image does not exist locally with the tag: "+r.Addr+"/nothing/here")
+	})
+	t.Run("all-tags", func(t *testing.T) {
+		d.LoadTestImages(t)
+		for _, tag := range []string{"a", "b"} {
+			d.DockerT(t, "tag", harness.BusyboxImage, r.Addr+"/tags/bb:"+tag)
+			push(t, r.Addr+"/tags/bb:"+tag)
+		}
+		removeAllImages(t)
+		out := d.DockerT(t, "pull", "--all-tags", r.Addr+"/tags/bb")
+		expectContains(t, out, "a: Pulling from", "b: Pulling from", "Status: Downloaded newer image for "+r.Addr+"/tags/bb")
+		imageID(t, r.Addr+"/tags/bb:a")
+		imageID(t, r.Addr+"/tags/bb:b")
+		d.LoadTestImages(t)
 	})
 	t.Run("tty-render", func(t *testing.T) {
 		// On a terminal the CLI draws byte progress bars per layer.
