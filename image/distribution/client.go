@@ -92,6 +92,13 @@ func (r *repository) ping(ctx context.Context) error {
 	return lastErr
 }
 
+// authScheme is what the ping learned: "basic", "bearer" or "".
+func (r *repository) authScheme() string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.scheme
+}
+
 // scopes are the token scopes a request needs; mountFrom adds pull on the
 // repository a blob is mounted from.
 func (r *repository) scopes(mountFrom string) []string {
@@ -236,7 +243,7 @@ func (r *repository) do(ctx context.Context, rq request) (*http.Response, error)
 			}
 			return nil, errdefs.Unavailable(err)
 		}
-		if resp.StatusCode == http.StatusUnauthorized && !refreshed && r.scheme == "bearer" && (rq.body == nil || rq.retry) {
+		if resp.StatusCode == http.StatusUnauthorized && !refreshed && r.authScheme() == "bearer" && (rq.body == nil || rq.retry) {
 			// A token for other scopes, or one that expired.
 			resp.Body.Close()
 			refreshed = true

@@ -182,7 +182,7 @@ func (s *Service) pullError(repo *repository, ref reference.Named, err error) er
 		return err
 	}
 	switch {
-	case he.Status == http.StatusUnauthorized && repo.scheme == "basic" && repo.creds.Username == "":
+	case he.Status == http.StatusUnauthorized && repo.authScheme() == "basic" && repo.creds.Username == "":
 		return errdefs.Unauthorized(fmt.Errorf("%s %q: no basic auth credentials", he.Method, he.URL))
 	case he.Status == http.StatusUnauthorized || he.Status == http.StatusForbidden || he.has(codeDenied) || he.has(codeNameUnknown):
 		return errdefs.NotFound(fmt.Errorf("pull access denied for %s, repository does not exist or may require 'docker login': %s", reference.FamiliarName(ref), err))

@@ -94,7 +94,7 @@ func (s *Service) pushError(repo *repository, ref reference.Named, err error) er
 	if he == nil {
 		return err
 	}
-	if he.Status == 401 && repo.scheme == "basic" && repo.creds.Username == "" {
+	if he.Status == 401 && repo.authScheme() == "basic" && repo.creds.Username == "" {
 		return errdefs.Unauthorized(fmt.Errorf("%s %q: no basic auth credentials", he.Method, he.URL))
 	}
 	return err
