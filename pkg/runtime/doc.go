@@ -13,9 +13,9 @@
 // the working directory is checked to lie inside the container (the
 // CVE-2024-21626 class).
 //
-// A program that embeds this package must call InitStage first thing in
-// main (and in TestMain for tests): in an init-stage process it runs the
-// stage and never returns.
+// A program that links this package becomes able to act as the stage: the
+// package's init function runs it (and never returns) when the process was
+// started as one, before the rest of the program initialises.
 //
 // Containers are created in two steps like runc: Create leaves the init
 // stage waiting on an exec FIFO in the state directory with everything
