@@ -18,6 +18,7 @@ import (
 	"github.com/berthd/berth/daemon/config"
 	daemonevents "github.com/berthd/berth/daemon/events"
 	"github.com/berthd/berth/image"
+	"github.com/berthd/berth/image/distribution"
 	berthnet "github.com/berthd/berth/network"
 	"github.com/berthd/berth/pkg/atomicfile"
 	volumesvc "github.com/berthd/berth/volume/service"
@@ -45,6 +46,8 @@ type Daemon struct {
 	execWaits          map[string]chan struct{}
 	restoreOnce        sync.Once
 	restored           chan struct{}
+	distOnce           sync.Once
+	dist               *distribution.Service
 }
 
 // New prepares the data and exec roots and takes the data-root lock, so that

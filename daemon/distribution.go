@@ -4,7 +4,6 @@ import (
 	"context"
 	"os"
 	"path/filepath"
-	"sync"
 
 	"github.com/moby/moby/api/types/events"
 	"github.com/moby/moby/api/types/jsonstream"
@@ -16,11 +15,6 @@ import (
 // CertsDirEnv overrides the certs.d directory (tests point it at a private
 // one; dockerd has no flag for it either).
 const CertsDirEnv = "BERTH_CERTS_D"
-
-// distServices holds each daemon's distribution service, made on first
-// use so that start-up does not pay for it. It lives beside the Daemon
-// rather than in it so that this file stays the whole of the wiring.
-var distServices sync.Map // *Daemon → *distribution.Service
 
 // distribution returns the service with the current configuration
 // applied (insecure registries, mirrors and limits are reloadable).
@@ -38,17 +32,15 @@ func (d *Daemon) distribution() *distribution.Service {
 		MaxUploads:   cfg.MaxConcurrentUploads,
 		UserAgent:    "berth/" + Version,
 	}
-	if v, ok := distServices.Load(d); ok {
-		svc := v.(*distribution.Service)
-		svc.SetConfig(dc)
-		return svc
-	}
-	svc := distribution.New(d.images, filepath.Join(cfg.DataRoot, "image", "distribution"), dc)
-	svc.SetEvents(func(action events.Action, id string, attrs map[string]string) {
-		d.events.Log(events.ImageEventType, action, events.Actor{ID: id, Attributes: attrs})
+	// Made on first use, so that start-up does not pay for it.
+	d.distOnce.Do(func() {
+		d.dist = distribution.New(d.images, filepath.Join(cfg.DataRoot, "image", "distribution"), dc)
+		d.dist.SetEvents(func(action events.Action, id string, attrs map[string]string) {
+			d.events.Log(events.ImageEventType, action, events.Actor{ID: id, Attributes: attrs})
+		})
 	})
-	v, _ := distServices.LoadOrStore(d, svc)
-	return v.(*distribution.Service)
+	d.dist.SetConfig(dc)
+	return d.dist
 }
 
 // PullImage answers POST /images/create?fromImage=…: progress goes to out
