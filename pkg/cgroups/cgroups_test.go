@@ -1,6 +1,7 @@
 package cgroups
 
 import (
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -9,6 +10,7 @@ import (
 	"testing"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
 )
 
 func requireRoot(t *testing.T) {
@@ -102,5 +104,38 @@ func TestLimitsStatsFreezeDestroy(t *testing.T) {
 		if _, err := os.Stat(m.Path(c)); !os.IsNotExist(err) {
 			t.Errorf("%s left behind: %v", m.Path(c), err)
 		}
+	}
+}
+
+func TestBlkioThrottle(t *testing.T) {
+	requireRoot(t)
+	if IsV2() {
+		t.Skip("v1 file names")
+	}
+	var st unix.Stat_t
+	if err := unix.Stat("/", &st); err != nil {
+		t.Fatal(err)
+	}
+	major, minor := int64(unix.Major(st.Dev)), int64(unix.Minor(st.Dev))
+	if major == 0 {
+		t.Skip("root is not on a block device")
+	}
+	m, err := New("/berth-test-blkio-" + strconv.Itoa(os.Getpid()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = m.Destroy() })
+	if err := m.Apply(0); err != nil {
+		t.Fatal(err)
+	}
+	r := &specs.LinuxResources{BlockIO: &specs.LinuxBlockIO{
+		ThrottleReadBpsDevice: []specs.LinuxThrottleDevice{{LinuxBlockIODevice: specs.LinuxBlockIODevice{Major: major, Minor: minor}, Rate: 1 << 20}},
+	}}
+	if err := m.Set(r); err != nil {
+		t.Fatal(err)
+	}
+	got, _ := readString(m.Path("blkio"), "blkio.throttle.read_bps_device")
+	if got != fmt.Sprintf("%d:%d 1048576", major, minor) {
+		t.Fatalf("read_bps_device = %q", got)
 	}
 }

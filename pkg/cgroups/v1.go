@@ -182,14 +182,24 @@ func (m *v1Manager) Set(r *specs.LinuxResources) error {
 	}
 	if b := r.BlockIO; b != nil {
 		dir := m.paths["blkio"]
+		// CFQ had blkio.weight; with BFQ it is blkio.bfq.weight; with
+		// neither (mq-deadline, none) the kernel has no weights at all.
+		weightFile := "blkio.weight"
+		if _, err := os.Stat(filepath.Join(dir, weightFile)); err != nil {
+			weightFile = "blkio.bfq.weight"
+		}
+		_, statErr := os.Stat(filepath.Join(dir, weightFile))
+		if (b.Weight != nil && *b.Weight != 0 || len(b.WeightDevice) > 0) && statErr != nil {
+			return errors.New("cgroups: this kernel's I/O scheduler does not support blkio weights")
+		}
 		if b.Weight != nil && *b.Weight != 0 {
-			if err := writeFile(dir, "blkio.weight", strconv.Itoa(int(*b.Weight))); err != nil {
+			if err := writeFile(dir, weightFile, strconv.Itoa(int(*b.Weight))); err != nil {
 				return err
 			}
 		}
 		for _, d := range b.WeightDevice {
 			if d.Weight != nil {
-				if err := writeFile(dir, "blkio.weight_device", fmt.Sprintf("%d:%d %d", d.Major, d.Minor, *d.Weight)); err != nil {
+				if err := writeFile(dir, weightFile+"_device", fmt.Sprintf("%d:%d %d", d.Major, d.Minor, *d.Weight)); err != nil {
 					return err
 				}
 			}
