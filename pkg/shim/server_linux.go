@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -41,15 +42,27 @@ type server struct {
 	stdin   *os.File // pipe write end or pty master; nil without stdin
 	console *os.File // pty master for a terminal container
 
-	mu     sync.Mutex
-	subs   map[chan frame]struct{}
-	evsubs map[chan Event]struct{}
+	mu   sync.Mutex
+	subs map[*subscriber]struct{}
+	// delivered counts output chunks handed to attached clients, so the
+	// exit path can tell a slow client from a stuck pipe.
+	delivered atomic.Int64
+	evsubs    map[chan Event]struct{}
 	// oomSent records that an "oom" event went out.
 	oomSent bool
 	execs   map[string]*os.File // exec id -> pty master, for resize
 	exit    *Exit
 	exited  chan struct{}
 	conns   sync.WaitGroup
+}
+
+// subscriber is one attached client's output queue. ended is closed when
+// the container has exited (deliver what is queued, then stop); gone when
+// the client's handler returned (stop sending to it).
+type subscriber struct {
+	ch    chan frame
+	ended chan struct{}
+	gone  chan struct{}
 }
 
 type frame struct {
@@ -81,7 +94,7 @@ func run(dir string, ready *os.File) error {
 	if err != nil {
 		return err
 	}
-	s := &server{dir: dir, subs: map[chan frame]struct{}{}, evsubs: map[chan Event]struct{}{}, execs: map[string]*os.File{}, exited: make(chan struct{})}
+	s := &server{dir: dir, subs: map[*subscriber]struct{}{}, evsubs: map[chan Event]struct{}{}, execs: map[string]*os.File{}, exited: make(chan struct{})}
 	if err := json.Unmarshal(b, &s.cfg); err != nil {
 		return fmt.Errorf("%s: %w", ConfigFile, err)
 	}
@@ -135,11 +148,18 @@ func run(dir string, ready *os.File) error {
 	st, werr := s.ctr.Wait()
 	// Output written just before exit is still in the pipes: drain it, but
 	// do not hang on a descendant that kept a copy of the pipe open.
+	// A slow attached client slows the copiers down (output to it is
+	// never dropped), so only give up once they stop making progress.
 	drained := make(chan struct{})
 	go func() { copiers.Wait(); close(drained) }()
-	select {
-	case <-drained:
-	case <-time.After(2 * time.Second):
+	for waiting := true; waiting; {
+		before := s.delivered.Load()
+		select {
+		case <-drained:
+			waiting = false
+		case <-time.After(2 * time.Second):
+			waiting = s.delivered.Load() != before
+		}
 	}
 	ex := &Exit{ExitedAt: time.Now().UTC()}
 	if werr != nil {
@@ -172,9 +192,9 @@ func run(dir string, ready *os.File) error {
 	s.mu.Lock()
 	s.exit = ex
 	close(s.exited)
-	for ch := range s.subs {
-		close(ch)
-		delete(s.subs, ch)
+	for sub := range s.subs {
+		close(sub.ended)
+		delete(s.subs, sub)
 	}
 	for ch := range s.evsubs {
 		close(ch)
@@ -310,20 +330,28 @@ func resize(f *os.File, w, h uint16) error {
 }
 
 // broadcast hands output to every attached client. A client that cannot
-// keep up loses output rather than stalling the container.
+// keep up slows the container's output down, as with dockerd: attached
+// output is never dropped. The lock is not held while sending, so a
+// client that goes away cannot wedge the others.
 func (s *server) broadcast(stream byte, p []byte) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	if len(s.subs) == 0 {
+		s.mu.Unlock()
 		return
 	}
+	subs := make([]*subscriber, 0, len(s.subs))
+	for sub := range s.subs {
+		subs = append(subs, sub)
+	}
+	s.mu.Unlock()
 	data := append([]byte(nil), p...)
-	for ch := range s.subs {
+	for _, sub := range subs {
 		select {
-		case ch <- frame{stream, data}:
-		default:
+		case sub.ch <- frame{stream, data}:
+		case <-sub.gone:
 		}
 	}
+	s.delivered.Add(1)
 }
 
 func (s *server) serve(l *net.UnixListener) {
@@ -457,22 +485,20 @@ func (s *server) handle(c *net.UnixConn) {
 }
 
 func (s *server) attach(c *net.UnixConn, dec *json.Decoder, req Request) {
-	ch := make(chan frame, 256)
+	sub := &subscriber{ch: make(chan frame, 256), ended: make(chan struct{}), gone: make(chan struct{})}
 	s.mu.Lock()
 	if s.exit != nil {
 		s.mu.Unlock()
 		_ = json.NewEncoder(c).Encode(Response{Error: "container has exited"})
 		return
 	}
-	s.subs[ch] = struct{}{}
+	s.subs[sub] = struct{}{}
 	s.mu.Unlock()
 	defer func() {
 		s.mu.Lock()
-		if _, ok := s.subs[ch]; ok {
-			delete(s.subs, ch)
-			close(ch)
-		}
+		delete(s.subs, sub)
 		s.mu.Unlock()
+		close(sub.gone)
 	}()
 	if err := json.NewEncoder(c).Encode(Response{Pid: s.ctr.Pid()}); err != nil {
 		return
@@ -488,9 +514,24 @@ func (s *server) attach(c *net.UnixConn, dec *json.Decoder, req Request) {
 			}
 		}()
 	}
-	for f := range ch {
-		if err := writeFrame(c, f.stream, f.data); err != nil {
-			return
+	for {
+		select {
+		case f := <-sub.ch:
+			if err := writeFrame(c, f.stream, f.data); err != nil {
+				return
+			}
+		case <-sub.ended:
+			// The container exited: send what is still queued, then end.
+			for {
+				select {
+				case f := <-sub.ch:
+					if err := writeFrame(c, f.stream, f.data); err != nil {
+						return
+					}
+				default:
+					return
+				}
+			}
 		}
 	}
 }
