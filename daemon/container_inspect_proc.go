@@ -58,6 +58,7 @@ func (d *Daemon) ContainerTop(ctx context.Context, ref, psArgs string) (*contain
 	if err != nil {
 		return nil, errdefs.System(err)
 	}
+	waitExecDone(pids)
 	out, err := exec.CommandContext(ctx, "ps", strings.Fields(psArgs)...).Output()
 	if err != nil {
 		return nil, errdefs.System(fmt.Errorf("ps: %w", err))
@@ -68,6 +69,22 @@ func (d *Daemon) ContainerTop(ctx context.Context, ref, psArgs string) (*contain
 	}
 	d.logContainerEvent(c, events.ActionTop, nil)
 	return resp, nil
+}
+
+// waitExecDone gives a process that is still berth's init stage (a start
+// returns once the process is released, a moment before its execve) up to
+// 100 ms to become the user's command, so that top shows the command.
+func waitExecDone(pids []int) {
+	deadline := time.Now().Add(100 * time.Millisecond)
+	for _, pid := range pids {
+		for time.Now().Before(deadline) {
+			exe, err := os.Readlink(fmt.Sprintf("/proc/%d/exe", pid))
+			if err != nil || !strings.HasPrefix(exe, "/memfd:") {
+				break
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}
 }
 
 // parsePS keeps the ps lines whose PID column names one of pids.
