@@ -12,6 +12,7 @@ import (
 	"github.com/sirupsen/logrus"
 
 	ctr "github.com/berthd/berth/container"
+	"github.com/berthd/berth/daemon/config"
 	"github.com/berthd/berth/daemon/backend"
 	"github.com/berthd/berth/pkg/errdefs"
 )
@@ -63,6 +64,9 @@ func (d *Daemon) ContainerCreate(ctx context.Context, p backend.ContainerCreateC
 		return container.CreateResponse{}, errdefs.InvalidParameterf("no command specified")
 	}
 	d.applyHostConfigDefaults(p.HostConfig)
+	if _, err := d.runtimePath(p.HostConfig.Runtime); err != nil {
+		return container.CreateResponse{}, err
+	}
 
 	id := newContainerID()
 	var name string
@@ -151,6 +155,9 @@ func (d *Daemon) applyHostConfigDefaults(hc *container.HostConfig) {
 			}
 		}
 	}
+	if hc.Runtime == "" {
+		hc.Runtime = cfg.DefaultRuntime
+	}
 	if hc.RestartPolicy.Name == "" {
 		hc.RestartPolicy.Name = container.RestartPolicyDisabled
 	}
@@ -183,4 +190,17 @@ func (d *Daemon) logContainerEvent(c *ctr.Container, action events.Action, extra
 		attrs[k] = v
 	}
 	d.events.Log(events.ContainerEventType, action, events.Actor{ID: c.ID, Attributes: attrs})
+}
+
+// runtimePath is the binary of an --add-runtime runtime, "" for berth's
+// own, or dockerd's error for a name the daemon does not know.
+func (d *Daemon) runtimePath(name string) (string, error) {
+	cfg := d.Config()
+	if name == "" || name == config.DefaultRuntime {
+		return "", nil
+	}
+	if r, ok := cfg.Runtimes[name]; ok {
+		return r.Path, nil
+	}
+	return "", errdefs.InvalidParameterf("unknown or invalid runtime name: %s", name)
 }

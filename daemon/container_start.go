@@ -119,6 +119,10 @@ func (d *Daemon) startLocked(ctx context.Context, c *ctr.Container, restart bool
 	if err != nil {
 		return err
 	}
+	runtimeBin, err := d.runtimePath(c.HostConfig.Runtime)
+	if err != nil {
+		return err
+	}
 	dir := d.shimDir(c.ID)
 	os.RemoveAll(dir)
 	_, err = shim.Launch(ctx, shim.LaunchOpts{
@@ -132,6 +136,7 @@ func (d *Daemon) startLocked(ctx context.Context, c *ctr.Container, restart bool
 			LogMaxSize:  maxSize,
 			LogMaxFile:  maxFile,
 			OpenStdin:   c.Config.OpenStdin,
+			Runtime:     runtimeBin,
 		},
 		Args: []string{"shim", dir},
 		Env:  []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"},
