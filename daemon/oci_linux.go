@@ -100,11 +100,29 @@ func (d *Daemon) buildSpec(c *ctr.Container, in specInput) (*specs.Spec, error) 
 		s.Mounts = slices.DeleteFunc(s.Mounts, func(d specs.Mount) bool { return d.Destination == m.Destination })
 	}
 	s.Mounts = append(s.Mounts, in.Mounts...)
+	setRootfsPropagation(s)
 	if hc.OomScoreAdj != 0 {
 		v := hc.OomScoreAdj
 		s.Process.OOMScoreAdj = &v
 	}
 	return s, nil
+}
+
+// setRootfsPropagation makes the container's root mount shared (or slave)
+// when a bind mount asks for rshared (rslave) propagation, as dockerd
+// does: under a private root a shared bind cannot propagate anything.
+func setRootfsPropagation(s *specs.Spec) {
+	for _, m := range s.Mounts {
+		for _, o := range m.Options {
+			switch o {
+			case "shared", "rshared":
+				s.Linux.RootfsPropagation = "rshared"
+				return
+			case "slave", "rslave":
+				s.Linux.RootfsPropagation = "rslave"
+			}
+		}
+	}
 }
 
 // findInit locates the static tini that Debian's tini package installs.

@@ -91,6 +91,14 @@ func prepareRootfs(cfg *stageConfig) error {
 		return fmt.Errorf("make / %s: %w", spec.Linux.RootfsPropagation, err)
 	}
 	rootfs := cfg.Rootfs
+	// pivot_root refuses a new root whose mount (or its parent) is shared,
+	// which it is when the spec asks for rshared propagation. Making the
+	// mount that holds rootfs private first (in our own mount namespace,
+	// so nothing changes on the host) keeps the bind below private, as
+	// runc does.
+	if err := parentMountPrivate(rootfs); err != nil {
+		return err
+	}
 	// pivot_root needs the new root to be a mount point.
 	if err := unix.Mount(rootfs, rootfs, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
 		return fmt.Errorf("bind rootfs: %w", err)
@@ -420,6 +428,46 @@ func finalizeRootfs(cfg *stageConfig) error {
 		if err := remount("/", unix.MS_RDONLY); err != nil {
 			return fmt.Errorf("read-only root: %w", err)
 		}
+	}
+	return nil
+}
+
+// parentMountPrivate makes the mount that holds dir (dir itself when it is
+// a mount point) private if it is shared.
+func parentMountPrivate(dir string) error {
+	data, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		return err
+	}
+	parent := filepath.Clean(dir)
+	best, shared := "", false
+	for _, line := range strings.Split(string(data), "\n") {
+		f := strings.Fields(line)
+		if len(f) < 7 {
+			continue
+		}
+		mp := f[4]
+		if mp != "/" && parent != mp && !strings.HasPrefix(parent, mp+"/") {
+			continue
+		}
+		if len(mp) >= len(best) {
+			best = mp
+			shared = false
+			for _, opt := range f[6:] {
+				if opt == "-" {
+					break
+				}
+				if strings.HasPrefix(opt, "shared:") {
+					shared = true
+				}
+			}
+		}
+	}
+	if best == "" || !shared {
+		return nil
+	}
+	if err := unix.Mount("", best, "", unix.MS_PRIVATE, ""); err != nil {
+		return fmt.Errorf("make %s private: %w", best, err)
 	}
 	return nil
 }

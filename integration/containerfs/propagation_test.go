@@ -1,0 +1,40 @@
+package containerfs
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/berthd/berth/integration/internal/harness"
+)
+
+// TestBindPropagationRshared mounts a tmpfs inside a container below an
+// rshared bind mount and finds it on the host. As with dockerd, the
+// source must sit on a shared mount; the test makes one.
+func TestBindPropagationRshared(t *testing.T) {
+	dd := setup(t)
+	src := filepath.Join(t.TempDir(), "src")
+	os.MkdirAll(src, 0o755)
+	if err := unix.Mount(src, src, "", unix.MS_BIND, ""); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { harness.UnmountUnder(src) })
+	if err := unix.Mount("", src, "", unix.MS_SHARED, ""); err != nil {
+		t.Fatal(err)
+	}
+	dd.DockerT(t, "run", "--pull=never", "--rm", "--network", "none", "--privileged", "-v", src+":/x:rshared", "busybox",
+		"sh", "-c", "mkdir -p /x/sub && mount -t tmpfs t /x/sub && echo propagated > /x/sub/f")
+	b, err := os.ReadFile(filepath.Join(src, "sub", "f"))
+	if err != nil || strings.TrimSpace(string(b)) != "propagated" {
+		t.Fatalf("mount made in the container is not visible on the host: %q %v", b, err)
+	}
+	// rprivate (the default) keeps the container's mounts to itself.
+	dd.DockerT(t, "run", "--pull=never", "--rm", "--network", "none", "--privileged", "-v", src+":/x", "busybox",
+		"sh", "-c", "mkdir -p /x/other && mount -t tmpfs t /x/other && echo hidden > /x/other/f")
+	if _, err := os.Stat(filepath.Join(src, "other", "f")); err == nil {
+		t.Fatal("a mount under a private bind reached the host")
+	}
+}
