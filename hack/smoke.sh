@@ -10,6 +10,9 @@ suite=${SMOKE_SUITE:-$top/../shared/acceptance/smoke.sh}
 if [ ! -f "$suite" ]; then echo "no acceptance suite at $suite" >&2; exit 2; fi
 root=$(mktemp -d /tmp/berth-smoke.XXXXXX)
 echo '{}' > "$root/daemon.json"
+# No registry off this machine is ever reached: non-loopback requests go to
+# a proxy address where nothing listens (the suite's registry is loopback).
+HTTP_PROXY=http://127.0.0.1:9 HTTPS_PROXY=http://127.0.0.1:9 NO_PROXY=localhost,127.0.0.1,::1 \
 "$top/bin/berthd" -H "unix://$root/d.sock" --data-root "$root/data" --exec-root "$root/exec" \
   --pidfile "$root/d.pid" --config-file "$root/daemon.json" --bridge btsmoke0 >"$root/berthd.log" 2>&1 &
 pid=$!

@@ -92,6 +92,16 @@ func Binary() (string, error) {
 	return binPath, buildErr
 }
 
+// NoEgressEnv keeps a test daemon from ever reaching a registry off this
+// machine: a mistyped image name would otherwise send the CLI's implicit
+// pull to Docker Hub. Every non-loopback request goes to a proxy address
+// where nothing listens; loopback registries (the tests') are not proxied.
+var NoEgressEnv = []string{
+	"HTTP_PROXY=http://127.0.0.1:9", "HTTPS_PROXY=http://127.0.0.1:9",
+	"http_proxy=http://127.0.0.1:9", "https_proxy=http://127.0.0.1:9",
+	"NO_PROXY=localhost,127.0.0.1,::1", "no_proxy=localhost,127.0.0.1,::1",
+}
+
 // Options shape a daemon.
 type Options struct {
 	// Args are extra berthd flags.
@@ -198,6 +208,7 @@ func (d *Daemon) Spawn(extra ...string) error {
 	}
 	fmt.Fprintf(logf, "---- berthd %s\n", strings.Join(args, " "))
 	cmd := exec.Command(bin, args...)
+	cmd.Env = append(os.Environ(), NoEgressEnv...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	// Its own process group, so a test's Ctrl-C does not reach it before
 	// Cleanup does.
