@@ -160,7 +160,7 @@ func TestSaveLoadAndCrashLeftovers(t *testing.T) {
 	}
 	// A directory whose config was never written: a crash during create.
 	os.MkdirAll(filepath.Join(root, "half"), 0o700)
-	loaded, err := NewStore(root).LoadAll()
+	loaded, err := NewStore(root).LoadAll(func(dir string) { os.RemoveAll(dir) })
 	if err != nil || len(loaded) != 1 {
 		t.Fatalf("LoadAll: %v %v", loaded, err)
 	}

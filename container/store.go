@@ -32,9 +32,10 @@ func NewStore(root string) *Store {
 func (s *Store) Dir(id string) string { return filepath.Join(s.root, id) }
 
 // LoadAll reads every container on disk. A directory that cannot be read
-// (a crash during create) is removed and logged: a container is visible
-// only once its config was written completely.
-func (s *Store) LoadAll() ([]*Container, error) {
+// (a crash during create or removal) is handed to cleanup, which must
+// remove it (after undoing any mount left inside), and is logged: a
+// container is visible only once its config was written completely.
+func (s *Store) LoadAll(cleanup func(dir string)) ([]*Container, error) {
 	entries, err := os.ReadDir(s.root)
 	if err != nil {
 		if os.IsNotExist(err) {
@@ -53,7 +54,7 @@ func (s *Store) LoadAll() ([]*Container, error) {
 		c, err := Load(dir)
 		if err != nil || c.ID != e.Name() {
 			logrus.WithError(err).WithField("container", e.Name()).Warn("removing unreadable container directory")
-			os.RemoveAll(dir)
+			cleanup(dir)
 			continue
 		}
 		s.byID[c.ID] = c

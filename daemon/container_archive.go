@@ -86,8 +86,9 @@ func (d *Daemon) openContainerFS(ctx context.Context, c *ctr.Container, withVolu
 	}
 	merged := fsDir(c, "merged")
 	v, err := containerfs.Open(func() (*os.File, error) {
-		// Runs on the view's thread, in its private mount namespace.
-		if _, err := d.mountRootfs(c); err != nil {
+		// Runs on the view's thread, in its private mount namespace: the
+		// mount must be made from this thread to land there.
+		if _, err := d.mountRootfsOn(c, true); err != nil {
 			return nil, err
 		}
 		root, err := openDir(merged)

@@ -12,8 +12,8 @@ import (
 	"github.com/sirupsen/logrus"
 
 	ctr "github.com/berthd/berth/container"
-	"github.com/berthd/berth/daemon/config"
 	"github.com/berthd/berth/daemon/backend"
+	"github.com/berthd/berth/daemon/config"
 	"github.com/berthd/berth/pkg/errdefs"
 )
 

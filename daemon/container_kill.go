@@ -31,6 +31,11 @@ func (d *Daemon) killContainer(c *ctr.Container, sig unix.Signal) error {
 	}
 	client := d.shimFor(c)
 	if err := client.Kill(context.Background(), sig, false); err != nil {
+		// The process may have exited between the check and the signal;
+		// that is the same "not running", not a fault.
+		if st, serr := client.State(context.Background()); serr != nil || st.Status == "stopped" || st.Pid == 0 {
+			return errdefs.Conflictf("Container %s is not running", c.ID)
+		}
 		return errdefs.System(err)
 	}
 	// A frozen process cannot act on a signal; SIGKILL must still work,

@@ -131,8 +131,11 @@ func bindSubpath(src, target string) error {
 }
 
 // unbindSubpaths undoes bindSubpath for c.
-func unbindSubpaths(c *ctr.Container) {
-	dir := filepath.Join(c.Root(), "subpaths")
+func unbindSubpaths(c *ctr.Container) { unbindSubpathsIn(c.Root()) }
+
+// unbindSubpathsIn undoes bindSubpath for the container directory root.
+func unbindSubpathsIn(root string) {
+	dir := filepath.Join(root, "subpaths")
 	entries, err := os.ReadDir(dir)
 	if err != nil {
 		return

@@ -38,6 +38,13 @@ func (d *Daemon) createRWLayer(c *ctr.Container) error {
 // mountRootfs mounts c's overlay root and returns its path. Mounting an
 // already mounted root is a no-op, for restarts.
 func (d *Daemon) mountRootfs(c *ctr.Container) (string, error) {
+	return d.mountRootfsOn(c, false)
+}
+
+// mountRootfsOn mounts c's root; here mounts from the calling thread (which
+// must be locked, with its own filesystem context), so that a view in a
+// private mount namespace gets the mount in that namespace.
+func (d *Daemon) mountRootfsOn(c *ctr.Container, here bool) (string, error) {
 	merged := fsDir(c, "merged")
 	if mounted(merged) {
 		return merged, nil
@@ -56,7 +63,11 @@ func (d *Daemon) mountRootfs(c *ctr.Container) (string, error) {
 	}
 	// The image service mounts through short layer links, so deep images
 	// fit in the kernel's one page of mount options.
-	if err := held.Mount(merged, fsDir(c, "upper"), fsDir(c, "work")); err != nil {
+	mount := held.Mount
+	if here {
+		mount = held.MountHere
+	}
+	if err := mount(merged, fsDir(c, "upper"), fsDir(c, "work")); err != nil {
 		return "", errdefs.System(fmt.Errorf("mount container root: %w", err))
 	}
 	return merged, nil

@@ -1,7 +1,11 @@
 package daemon
 
 import (
+	"os"
+
 	"path/filepath"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/sirupsen/logrus"
 
@@ -14,7 +18,18 @@ import (
 // after the API is up.
 func (d *Daemon) initContainers() error {
 	d.containers = container.NewStore(filepath.Join(d.cfg.DataRoot, "containers"))
-	loaded, err := d.containers.LoadAll()
+	loaded, err := d.containers.LoadAll(func(dir string) {
+		// A removal or create the last daemon did not finish: its root may
+		// still be mounted, and its layer hold is still taken.
+		unix.Unmount(filepath.Join(dir, "fs", "merged"), unix.MNT_DETACH)
+		unbindSubpathsIn(dir)
+		if d.images != nil {
+			d.images.Release(filepath.Base(dir))
+		}
+		if err := os.RemoveAll(dir); err != nil {
+			logrus.WithError(err).WithField("dir", dir).Warn("could not remove a broken container directory")
+		}
+	})
 	if err != nil {
 		return err
 	}

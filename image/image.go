@@ -120,4 +120,9 @@ func (r RootFS) Mount(target, upper, work string) error {
 	return layer.MountOverlay(r.LayerRoot, r.Links, upper, work, target)
 }
 
+// MountHere is Mount on the calling thread; see layer.MountOverlayHere.
+func (r RootFS) MountHere(target, upper, work string) error {
+	return layer.MountOverlayHere(r.LayerRoot, r.Links, upper, work, target)
+}
+
 func (r RootFS) String() string { return fmt.Sprintf("%s %v", r.ChainID, r.LowerDirs) }

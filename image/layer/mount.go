@@ -21,23 +21,9 @@ import (
 // every other goroutine, never changes. That thread is not handed back
 // to the Go scheduler; it exits with its goroutine.
 func MountOverlay(dir string, lowers []string, upper, work, target string) error {
-	if len(lowers) == 0 {
-		return fmt.Errorf("overlay mount of %s: no lower layers", target)
-	}
-	if (upper == "") != (work == "") {
-		return fmt.Errorf("overlay mount of %s: upperdir and workdir go together", target)
-	}
-	for _, l := range lowers {
-		if strings.ContainsAny(l, ":,") {
-			return fmt.Errorf("overlay mount of %s: lower layer path %q has a ':' or ','", target, l)
-		}
-	}
-	opts := "lowerdir=" + strings.Join(lowers, ":")
-	if upper != "" {
-		opts += ",upperdir=" + upper + ",workdir=" + work
-	}
-	if len(opts) > unix.Getpagesize()-1 {
-		return fmt.Errorf("overlay mount of %s: %d layers need %d bytes of mount options, over the %d the kernel takes", target, len(lowers), len(opts), unix.Getpagesize()-1)
+	opts, err := overlayOptions(lowers, upper, work, target)
+	if err != nil {
+		return err
 	}
 	errc := make(chan error, 1)
 	go func() {
@@ -48,15 +34,52 @@ func MountOverlay(dir string, lowers []string, upper, work, target string) error
 			errc <- fmt.Errorf("unshare fs context: %w", err)
 			return
 		}
-		if err := unix.Chdir(dir); err != nil {
-			errc <- fmt.Errorf("chdir %s: %w", dir, err)
-			return
-		}
-		if err := unix.Mount("overlay", target, "overlay", 0, opts); err != nil {
-			errc <- fmt.Errorf("mount overlay on %s: %w", target, err)
-			return
-		}
-		errc <- nil
+		errc <- mountFromDir(dir, opts, target)
 	}()
 	return <-errc
+}
+
+// MountOverlayHere is MountOverlay on the calling thread, for a caller
+// whose mount must land in the thread's own mount namespace (a filesystem
+// view of a stopped container). The thread must be locked and have its
+// own filesystem context (unshare(CLONE_FS)), since it changes directory.
+func MountOverlayHere(dir string, lowers []string, upper, work, target string) error {
+	opts, err := overlayOptions(lowers, upper, work, target)
+	if err != nil {
+		return err
+	}
+	return mountFromDir(dir, opts, target)
+}
+
+func mountFromDir(dir, opts, target string) error {
+	if err := unix.Chdir(dir); err != nil {
+		return fmt.Errorf("chdir %s: %w", dir, err)
+	}
+	if err := unix.Mount("overlay", target, "overlay", 0, opts); err != nil {
+		return fmt.Errorf("mount overlay on %s: %w", target, err)
+	}
+	return nil
+}
+
+// overlayOptions builds and checks the mount data.
+func overlayOptions(lowers []string, upper, work, target string) (string, error) {
+	if len(lowers) == 0 {
+		return "", fmt.Errorf("overlay mount of %s: no lower layers", target)
+	}
+	if (upper == "") != (work == "") {
+		return "", fmt.Errorf("overlay mount of %s: upperdir and workdir go together", target)
+	}
+	for _, l := range lowers {
+		if strings.ContainsAny(l, ":,") {
+			return "", fmt.Errorf("overlay mount of %s: lower layer path %q has a ':' or ','", target, l)
+		}
+	}
+	opts := "lowerdir=" + strings.Join(lowers, ":")
+	if upper != "" {
+		opts += ",upperdir=" + upper + ",workdir=" + work
+	}
+	if len(opts) > unix.Getpagesize()-1 {
+		return "", fmt.Errorf("overlay mount of %s: %d layers need %d bytes of mount options, over the %d the kernel takes", target, len(lowers), len(opts), unix.Getpagesize()-1)
+	}
+	return opts, nil
 }
