@@ -1,0 +1,183 @@
+package container
+
+import (
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/berthd/berth/integration/internal/harness"
+)
+
+func TestRestartPolicyOnFailure(t *testing.T) {
+	setup(t, d)
+	name := uniqueName(t, "of")
+	since := time.Now()
+	id := runD(t, d, "--name", name, "--restart", "on-failure:2", "busybox", "sh", "-c", "echo run; exit 1")
+	// Back-off is 100ms then 200ms: the third run is the last.
+	waitFor(t, 15*time.Second, "on-failure:2 to give up", func() bool {
+		return format(t, d, id, "{{.State.Status}} {{.RestartCount}}") == "exited 2"
+	})
+	time.Sleep(time.Second)
+	if got := format(t, d, id, "{{.State.Status}} {{.RestartCount}} {{.State.ExitCode}}"); got != "exited 2 1" {
+		t.Fatalf("after giving up: %s", got)
+	}
+	if n := strings.Count(docker(t, "logs", id), "run"); n != 3 {
+		t.Fatalf("%d runs, want 3", n)
+	}
+	var starts, dies int
+	for _, e := range eventsBetween(t, d, id, since) {
+		switch e.Action {
+		case "start":
+			starts++
+		case "die":
+			dies++
+			if e.Actor.Attributes["exitCode"] != "1" {
+				t.Errorf("die event exitCode %q", e.Actor.Attributes["exitCode"])
+			}
+		}
+	}
+	if starts != 3 || dies != 3 {
+		t.Fatalf("%d start and %d die events, want 3 each", starts, dies)
+	}
+	// A successful exit is not restarted by on-failure.
+	id2 := runD(t, d, "--restart", "on-failure", "busybox", "true")
+	waitState(t, d, id2, "exited", 5*time.Second)
+	time.Sleep(500 * time.Millisecond)
+	if got := format(t, d, id2, "{{.State.Status}} {{.RestartCount}}"); got != "exited 0" {
+		t.Fatalf("on-failure after exit 0: %s", got)
+	}
+}
+
+func TestRestartPolicyAlways(t *testing.T) {
+	setup(t, d)
+	id := runD(t, d, "--restart", "always", "busybox", "sh", "-c", "sleep 0.2; exit 0")
+	waitFor(t, 20*time.Second, "two restarts", func() bool {
+		n, _ := strconv.Atoi(format(t, d, id, "{{.RestartCount}}"))
+		return n >= 2
+	})
+	// docker stop ends the loop for good.
+	docker(t, "stop", "-t", "1", id)
+	n1 := format(t, d, id, "{{.RestartCount}}")
+	time.Sleep(time.Second)
+	if got := format(t, d, id, "{{.State.Status}} {{.RestartCount}}"); got != "exited "+n1 {
+		t.Fatalf("after docker stop: %s (count was %s)", got, n1)
+	}
+	// The restarting state shows in ps while it backs off.
+	id2 := runD(t, d, "--restart", "always", "busybox", "sh", "-c", "exit 2")
+	waitFor(t, 10*time.Second, "a restarting status", func() bool {
+		return strings.HasPrefix(strings.TrimSpace(docker(t, "ps", "-a", "--filter", "id="+id2, "--format", "{{.Status}}")), "Restarting (2)")
+	})
+}
+
+// TestRestartPoliciesAcrossDaemonRestart: without live-restore the daemon
+// stops containers when it shuts down (--stop-timeout 1 keeps that
+// short); on start, always comes back even after a docker stop,
+// unless-stopped only if it was not stopped, no stays down.
+func TestRestartPoliciesAcrossDaemonRestart(t *testing.T) {
+	dd := harness.Fresh(t, harness.Options{})
+	setup(t, dd)
+	always := runD(t, dd, "--stop-timeout", "1", "--restart", "always", "busybox", "sleep", "600")
+	alwaysStopped := runD(t, dd, "--stop-timeout", "1", "--restart", "always", "busybox", "sleep", "600")
+	unless := runD(t, dd, "--stop-timeout", "1", "--restart", "unless-stopped", "busybox", "sleep", "600")
+	unlessStopped := runD(t, dd, "--stop-timeout", "1", "--restart", "unless-stopped", "busybox", "sleep", "600")
+	none := runD(t, dd, "--stop-timeout", "1", "busybox", "sleep", "600")
+	dockerOn(t, dd, "stop", "-t", "0", alwaysStopped, unlessStopped)
+	if err := dd.Restart(false); err != nil {
+		t.Fatal(err)
+	}
+	for id, want := range map[string]string{always: "running", alwaysStopped: "running", unless: "running", unlessStopped: "exited", none: "exited"} {
+		waitState(t, dd, id, want, 15*time.Second)
+	}
+	// They work after the restart.
+	if got := strings.TrimSpace(dockerOn(t, dd, "exec", unless, "echo", "ok")); got != "ok" {
+		t.Fatalf("exec after daemon restart: %q", got)
+	}
+	dockerOn(t, dd, "stop", "-t", "0", always, alwaysStopped, unless)
+}
+
+// TestRunRmAcrossDaemonRestart: --rm containers that end while the daemon
+// is down, or are stopped by its shutdown, are removed when it is back.
+func TestRunRmAcrossDaemonRestart(t *testing.T) {
+	dd := harness.Fresh(t, harness.Options{})
+	setup(t, dd)
+	short := runD(t, dd, "--rm", "busybox", "sleep", "1")
+	long := runD(t, dd, "--rm", "--stop-timeout", "1", "busybox", "sleep", "600")
+	dd.Kill()
+	time.Sleep(1500 * time.Millisecond)
+	if err := dd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 15*time.Second, "the --rm container that exited during the outage to be removed", func() bool {
+		_, _, code := dockerRes(t, dd, "inspect", short)
+		return code != 0
+	})
+	// A graceful restart stops the other one, and it goes too.
+	if err := dd.Restart(false); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 15*time.Second, "the --rm container stopped by shutdown to be removed", func() bool {
+		_, _, code := dockerRes(t, dd, "inspect", long)
+		return code != 0
+	})
+}
+
+// signalFile makes a container's waiting loop end from the host, by
+// writing into its root through /proc (the daemon may be down).
+func signalFile(t *testing.T, pid int, path string) {
+	t.Helper()
+	if err := os.WriteFile(filepath.Join("/proc", strconv.Itoa(pid), "root", path), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func pidAlive(pid int) bool { return syscall.Kill(pid, 0) == nil }
+
+// TestLiveRestoreKill9: with live-restore, a kill -9 of the daemon leaves
+// containers running; the restarted daemon controls them again, and one
+// that exited during the outage is reported with its exit code.
+func TestLiveRestoreKill9(t *testing.T) {
+	dd := harness.Fresh(t, harness.Options{Config: `{"live-restore": true}`})
+	setup(t, dd)
+	keep := runD(t, dd, "busybox", "sleep", "600")
+	quit := runD(t, dd, "busybox", "sh", "-c", "while [ ! -f /tmp/go ]; do sleep 0.05; done; exit 7")
+	keepPid, _ := strconv.Atoi(format(t, dd, keep, "{{.State.Pid}}"))
+	quitPid, _ := strconv.Atoi(format(t, dd, quit, "{{.State.Pid}}"))
+	dd.Kill()
+	signalFile(t, quitPid, "/tmp/go")
+	waitFor(t, 5*time.Second, "the container to exit during the outage", func() bool { return !pidAlive(quitPid) })
+	if !pidAlive(keepPid) {
+		t.Fatal("live-restore: the container died with the daemon")
+	}
+	if err := dd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	waitState(t, dd, quit, "exited", 10*time.Second)
+	if got := format(t, dd, quit, "{{.State.ExitCode}}"); got != "7" {
+		t.Fatalf("exit during the outage reported as %s, want 7", got)
+	}
+	if got := format(t, dd, keep, "{{.State.Status}} {{.State.Pid}}"); got != "running "+strconv.Itoa(keepPid) {
+		t.Fatalf("kept container: %s (pid was %d)", got, keepPid)
+	}
+	if got := strings.TrimSpace(dockerOn(t, dd, "exec", keep, "echo", "still")); got != "still" {
+		t.Fatalf("exec after restore: %q", got)
+	}
+	dockerOn(t, dd, "pause", keep)
+	dockerOn(t, dd, "unpause", keep)
+	// Its exit is seen by the new daemon.
+	since := time.Now()
+	dockerOn(t, dd, "stop", "-t", "1", keep)
+	if got := format(t, dd, keep, "{{.State.Status}} {{.State.ExitCode}}"); got != "exited 137" {
+		t.Fatalf("after stop: %s", got)
+	}
+	if pidAlive(keepPid) {
+		t.Fatal("process alive after stop")
+	}
+	evs := eventsBetween(t, dd, keep, since)
+	if !contains(actions(evs), "die") {
+		t.Fatalf("no die event after restore: %v", actions(evs))
+	}
+}
