@@ -208,7 +208,7 @@ func TestEventsDieBeforeStop(t *testing.T) {
 // a crash, shuts down the containers still running and restarts those with
 // a policy; an exit during the outage is reported with its code.
 func TestKill9WithoutLiveRestore(t *testing.T) {
-	dd := harness.Fresh(t, harness.Options{})
+	dd := fresh(t, harness.Options{})
 	setup(t, dd)
 	plain := runD(t, dd, "--stop-timeout", "1", "busybox", "sleep", "600")
 	always := runD(t, dd, "--restart", "always", "--stop-timeout", "1", "busybox", "sleep", "600")

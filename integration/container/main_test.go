@@ -3,11 +3,14 @@ package container
 import (
 	"bufio"
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
 	"os"
+	"os/exec"
 	"regexp"
 	"strings"
 	"sync"
@@ -22,7 +25,27 @@ import (
 var d *harness.Daemon
 
 func TestMain(m *testing.M) {
-	os.Exit(harness.Main(m, harness.Options{}, &d))
+	code := harness.Main(m, harness.Options{}, &d)
+	if d != nil {
+		dropTable(d)
+	}
+	os.Exit(code)
+}
+
+// dropTable removes the daemon's nftables table: a daemon stopped with
+// live-restore keeps it for its containers' NAT, and one that crashed
+// cannot remove it. Same naming as the daemon (see integration/network).
+func dropTable(dd *harness.Daemon) {
+	h := sha256.Sum256([]byte(dd.DataRoot))
+	exec.Command("nft", "delete", "table", "inet", "berth-"+hex.EncodeToString(h[:4])).Run()
+}
+
+// fresh starts a daemon of its own for one test, cleaned up with it.
+func fresh(t *testing.T, o harness.Options) *harness.Daemon {
+	t.Helper()
+	dd := harness.Fresh(t, o)
+	dd.AddCleanup(func() { dropTable(dd) })
+	return dd
 }
 
 var imagesOnce = map[*harness.Daemon]bool{}

@@ -78,7 +78,7 @@ func TestRestartPolicyAlways(t *testing.T) {
 // short); on start, always comes back even after a docker stop,
 // unless-stopped only if it was not stopped, no stays down.
 func TestRestartPoliciesAcrossDaemonRestart(t *testing.T) {
-	dd := harness.Fresh(t, harness.Options{})
+	dd := fresh(t, harness.Options{})
 	setup(t, dd)
 	always := runD(t, dd, "--stop-timeout", "1", "--restart", "always", "busybox", "sleep", "600")
 	alwaysStopped := runD(t, dd, "--stop-timeout", "1", "--restart", "always", "busybox", "sleep", "600")
@@ -102,7 +102,7 @@ func TestRestartPoliciesAcrossDaemonRestart(t *testing.T) {
 // TestRunRmAcrossDaemonRestart: --rm containers that end while the daemon
 // is down, or are stopped by its shutdown, are removed when it is back.
 func TestRunRmAcrossDaemonRestart(t *testing.T) {
-	dd := harness.Fresh(t, harness.Options{})
+	dd := fresh(t, harness.Options{})
 	setup(t, dd)
 	short := runD(t, dd, "--rm", "busybox", "sleep", "1")
 	long := runD(t, dd, "--rm", "--stop-timeout", "1", "busybox", "sleep", "600")
@@ -140,7 +140,7 @@ func pidAlive(pid int) bool { return syscall.Kill(pid, 0) == nil }
 // containers running; the restarted daemon controls them again, and one
 // that exited during the outage is reported with its exit code.
 func TestLiveRestoreKill9(t *testing.T) {
-	dd := harness.Fresh(t, harness.Options{Config: `{"live-restore": true}`})
+	dd := fresh(t, harness.Options{Config: `{"live-restore": true}`})
 	setup(t, dd)
 	keep := runD(t, dd, "busybox", "sleep", "600")
 	quit := runD(t, dd, "busybox", "sh", "-c", "while [ ! -f /tmp/go ]; do sleep 0.05; done; exit 7")
