@@ -146,8 +146,7 @@ func TestStopTimeoutAndSignal(t *testing.T) {
 	if got := format(t, d, id2, "{{.State.ExitCode}}"); got != "4" {
 		t.Fatalf("stop -s USR2: exit %s", got)
 	}
-	// -t 0 kills at once. (Right after the start it races in berth: see
-	// TestStopRightAfterStart in known_gaps_test.go.)
+	// -t 0 kills at once.
 	id3 := runD(t, d, "busybox", "sleep", "600")
 	time.Sleep(300 * time.Millisecond)
 	start = time.Now()
@@ -157,6 +156,23 @@ func TestStopTimeoutAndSignal(t *testing.T) {
 	}
 	// Stop of a stopped container is fine and changes nothing.
 	docker(t, "stop", id3)
+}
+
+// TestStopRightAfterStart: `docker stop -t 0` straight after `docker run
+// -d` succeeds, as in dockerd (berth answered 500 "is not running" at
+// times before b358956).
+func TestStopRightAfterStart(t *testing.T) {
+	setup(t, d)
+	for i := 0; i < 8; i++ {
+		id := runD(t, d, "busybox", "sleep", "600")
+		if _, e, code := dockerRes(t, d, "stop", "-t", "0", id); code != 0 {
+			t.Fatalf("run %d: stop -t 0: %q", i, e)
+		}
+		// Stop of a stopped container succeeds too (304 to the CLI).
+		if _, e, code := dockerRes(t, d, "stop", id); code != 0 {
+			t.Fatalf("stop of stopped: %q", e)
+		}
+	}
 }
 
 func TestRestartCommand(t *testing.T) {
