@@ -37,19 +37,20 @@ func mergeImageConfig(user, img *container.Config) {
 		}
 	}
 	if len(img.Env) > 0 {
-		merged := append([]string{}, img.Env...)
-		for _, e := range user.Env {
-			k, _, _ := strings.Cut(e, "=")
-			replaced := false
-			for i, ie := range merged {
-				if ik, _, _ := strings.Cut(ie, "="); ik == k {
-					merged[i] = e
-					replaced = true
+		// dockerd's order: the user's variables, then the image's that
+		// the user did not set.
+		merged := append([]string{}, user.Env...)
+		for _, ie := range img.Env {
+			ik, _, _ := strings.Cut(ie, "=")
+			set := false
+			for _, e := range user.Env {
+				if k, _, _ := strings.Cut(e, "="); k == ik {
+					set = true
 					break
 				}
 			}
-			if !replaced {
-				merged = append(merged, e)
+			if !set {
+				merged = append(merged, ie)
 			}
 		}
 		user.Env = merged
@@ -165,6 +166,11 @@ func validateHostConfig(hc *container.HostConfig) error {
 	}
 	if err := validateRestartPolicy(hc.RestartPolicy); err != nil {
 		return err
+	}
+	switch t := hc.LogConfig.Type; t {
+	case "", "json-file", "local", "none":
+	default:
+		return errdefs.InvalidParameterf("error looking up logging plugin %s: plugin %q not found", t, t)
 	}
 	if hc.AutoRemove && !hc.RestartPolicy.IsNone() {
 		return errdefs.InvalidParameterf("can't create 'AutoRemove' container with restart policy")

@@ -29,7 +29,7 @@ func TestMergeImageConfig(t *testing.T) {
 	if user.User != "app" || user.WorkingDir != "/srv" || user.StopSignal != "SIGQUIT" {
 		t.Fatalf("scalars: %+v", user)
 	}
-	if strings.Join(user.Env, ",") != "PATH=/bin,A=user,B=user" {
+	if strings.Join(user.Env, ",") != "A=user,B=user,PATH=/bin" {
 		t.Fatalf("env: %v", user.Env)
 	}
 	if user.Labels["l1"] != "img" || user.Labels["l2"] != "user" {

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"os"
+	"path/filepath"
 	"strconv"
 
 	"github.com/moby/moby/api/types/container"
@@ -64,6 +65,7 @@ func (d *Daemon) ContainerCreate(ctx context.Context, p backend.ContainerCreateC
 		return container.CreateResponse{}, errdefs.InvalidParameterf("no command specified")
 	}
 	d.applyHostConfigDefaults(p.HostConfig)
+	warnings := discardUnsupported(p.HostConfig)
 	if _, err := d.runtimePath(p.HostConfig.Runtime); err != nil {
 		return container.CreateResponse{}, err
 	}
@@ -118,7 +120,7 @@ func (d *Daemon) ContainerCreate(ctx context.Context, p backend.ContainerCreateC
 	d.containers.Add(c)
 	d.logContainerEvent(c, events.ActionCreate, nil)
 	logrus.WithField("container", id[:12]).Debug("container created")
-	return container.CreateResponse{ID: id, Warnings: []string{}}, nil
+	return container.CreateResponse{ID: id, Warnings: warnings}, nil
 }
 
 func trimSlash(name string) string {
@@ -203,4 +205,29 @@ func (d *Daemon) runtimePath(name string) (string, error) {
 		return r.Path, nil
 	}
 	return "", errdefs.InvalidParameterf("unknown or invalid runtime name: %s", name)
+}
+
+// discardUnsupported drops resource settings this host's cgroups cannot
+// enforce, with dockerd's warnings, instead of failing the start.
+func discardUnsupported(hc *container.HostConfig) []string {
+	warnings := []string{}
+	if hc.BlkioWeight > 0 && !blkioWeightSupported() {
+		warnings = append(warnings, "Your kernel does not support Block I/O weight or the cgroup is not mounted. Weight discarded.")
+		hc.BlkioWeight = 0
+	}
+	if len(hc.BlkioWeightDevice) > 0 && !blkioWeightSupported() {
+		warnings = append(warnings, "Your kernel does not support Block I/O weight_device or the cgroup is not mounted. Weight-device discarded.")
+		hc.BlkioWeightDevice = nil
+	}
+	return warnings
+}
+
+// blkioWeightSupported reports whether the cgroup offers the weight file
+// the runtime writes (v1 blkio.weight, v2 io.weight).
+func blkioWeightSupported() bool {
+	if _, err := os.Stat("/sys/fs/cgroup/blkio/blkio.weight"); err == nil {
+		return true
+	}
+	matches, _ := filepath.Glob("/sys/fs/cgroup/*/io.weight")
+	return len(matches) > 0
 }

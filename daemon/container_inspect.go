@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"context"
+	"strings"
 	"time"
 
 	"github.com/moby/moby/api/types/container"
@@ -45,10 +46,7 @@ func (d *Daemon) inspect(c *ctr.Container, size bool) *container.InspectResponse
 		AppArmorProfile: c.AppArmorProfile,
 		ExecIDs:         c.ExecIDs,
 		HostConfig:      &hc,
-		GraphDriver: &storage.DriverData{
-			Name: "overlay2",
-			Data: map[string]string{},
-		},
+		GraphDriver:     d.graphDriverData(c),
 		Mounts:          mountPoints(c),
 		Config:          &cfg,
 		NetworkSettings: c.NetworkSettings,
@@ -76,4 +74,18 @@ func mountPoints(c *ctr.Container) []container.MountPoint {
 		out = append(out, *m)
 	}
 	return out
+}
+
+// graphDriverData is inspect's GraphDriver: the overlay directories of the
+// container's root, as dockerd's overlay2 driver reports them.
+func (d *Daemon) graphDriverData(c *ctr.Container) *storage.DriverData {
+	data := map[string]string{
+		"MergedDir": fsDir(c, "merged"),
+		"UpperDir":  fsDir(c, "upper"),
+		"WorkDir":   fsDir(c, "work"),
+	}
+	if held, err := d.images.Hold(c.ID, digestOf(c)); err == nil && len(held.LowerDirs) > 0 {
+		data["LowerDir"] = strings.Join(held.LowerDirs, ":")
+	}
+	return &storage.DriverData{Name: "overlay2", Data: data}
 }

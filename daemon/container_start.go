@@ -280,13 +280,15 @@ func (d *Daemon) handleExit(c *ctr.Container, ex *shim.Exit) {
 		d.logContainerEvent(c, events.ActionOOM, nil)
 	}
 	restart, delay := d.shouldRestart(c, ex.Code, userStop)
+	// die goes out before the state change wakes waiters, so that a
+	// `docker stop` logs its stop after the die, as dockerd's does.
+	d.logContainerEvent(c, events.ActionDie, map[string]string{"exitCode": strconv.Itoa(ex.Code), "execDuration": strconv.Itoa(int(time.Since(c.State.StartedAt).Seconds()))})
 	if restart {
 		c.State.SetRestarting(ex.Code, ex.OOMKilled)
 	} else {
 		c.State.SetStopped(ex.Code, ex.OOMKilled)
 	}
 	c.Save()
-	d.logContainerEvent(c, events.ActionDie, map[string]string{"exitCode": strconv.Itoa(ex.Code), "execDuration": strconv.Itoa(int(time.Since(c.State.StartedAt).Seconds()))})
 	autoRemove := c.HostConfig.AutoRemove && !restart
 	c.Unlock()
 	os.RemoveAll(d.shimDir(c.ID))

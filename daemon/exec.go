@@ -144,6 +144,7 @@ func (d *Daemon) execProcess(c *ctr.Container, e *execConfig, tty bool, size *[2
 		return p, err
 	}
 	p.User = specs.User{UID: uid, GID: gid, AdditionalGids: extra}
+	p.Env = withHome(p.Env, fsDir(c, "merged"), uid)
 	capList := allowedCaps()
 	if !e.Config.Privileged && !c.HostConfig.Privileged {
 		if capList, err = effectiveCaps(c.HostConfig); err != nil {

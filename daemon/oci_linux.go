@@ -164,6 +164,7 @@ func setProcess(s *specs.Spec, c *ctr.Container, rootfs string) error {
 		return err
 	}
 	p.User = specs.User{UID: uid, GID: gid, AdditionalGids: extra}
+	p.Env = withHome(p.Env, rootfs, uid)
 	for _, g := range c.HostConfig.GroupAdd {
 		id, err := resolveGroup(rootfs, g)
 		if err != nil {
@@ -259,6 +260,24 @@ func resolveUser(rootfs, spec string) (uint32, uint32, []uint32, error) {
 		}
 	}
 	return uid, gid, extra, nil
+}
+
+// withHome adds HOME from the container's /etc/passwd entry for uid (or
+// "/" without one) unless the environment sets it, as dockerd does.
+func withHome(env []string, rootfs string, uid uint32) []string {
+	for _, e := range env {
+		if strings.HasPrefix(e, "HOME=") {
+			return env
+		}
+	}
+	home := "/"
+	for _, e := range readDB(rootfs, "/etc/passwd") {
+		if len(e) >= 6 && e[2] == strconv.FormatUint(uint64(uid), 10) && e[5] != "" {
+			home = e[5]
+			break
+		}
+	}
+	return append(env, "HOME="+home)
 }
 
 func resolveGroup(rootfs, g string) (uint32, error) {

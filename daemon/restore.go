@@ -85,7 +85,19 @@ func (d *Daemon) restoreContainer(c *ctr.Container) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	st, err := client.State(ctx)
 	cancel()
-	if err == nil && st.Pid > 0 {
+	alive := err == nil && st.Pid > 0
+	if alive && !d.Config().LiveRestore {
+		// Without live-restore, dockerd stops the containers a crashed
+		// daemon left running; their restart policy then brings back the
+		// ones that should run.
+		logrus.WithField("container", c.ID[:12]).Info("stopping container left running by the previous daemon (live-restore is off)")
+		kctx, kcancel := context.WithTimeout(context.Background(), 10*time.Second)
+		client.Kill(kctx, 9, true)
+		client.Wait(kctx)
+		kcancel()
+		alive = false
+	}
+	if alive {
 		// Alive: take back what the running process holds.
 		if c.State.Paused != (st.Status == "paused") {
 			c.State.Paused = st.Status == "paused"

@@ -464,7 +464,9 @@ func TestContainerBadNetworkInput(t *testing.T) {
 }
 
 func TestRestartKeepsAddressesPortsAndNames(t *testing.T) {
-	dd := harness.Fresh(t, harness.Options{Args: poolArgs})
+	// With live-restore the containers outlive the daemon's crash and keep
+	// their network; without it they are stopped, as with dockerd.
+	dd := harness.Fresh(t, harness.Options{Args: poolArgs, Config: `{"live-restore": true}`})
 	dd.LoadTestImages(t)
 	n := uniq("rs")
 	freshNet(t, dd, n)
