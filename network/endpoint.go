@@ -120,7 +120,7 @@ func (m *Manager) Join(ctx context.Context, term string, o JoinOptions) (*Endpoi
 		return nil, errdefs.System(fmt.Errorf("failed to set up container networking: %w", err))
 	}
 	r.Endpoints[epID] = ep
-	if err := m.persistLocked(r); err != nil {
+	if err := m.persistEndpointsLocked(r); err != nil {
 		delete(r.Endpoints, epID)
 		bridge.Detach(ep.HostIface)
 		release()
@@ -168,7 +168,7 @@ func (m *Manager) Leave(ctx context.Context, term, containerID string) error {
 			return err
 		}
 		delete(r.Endpoints, id)
-		return m.persistLocked(r)
+		return m.persistEndpointsLocked(r)
 	}
 	return nil
 }

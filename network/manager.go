@@ -374,7 +374,13 @@ func (m *Manager) sortedLocked() []*Record {
 	return out
 }
 
-func (m *Manager) persistLocked(r *Record) error {
+func (m *Manager) persistLocked(r *Record) error { return m.writeRecordLocked(r, true) }
+
+// persistEndpointsLocked saves r after an endpoint change (container start
+// or stop) without fsync: endpoints describe running containers.
+func (m *Manager) persistEndpointsLocked(r *Record) error { return m.writeRecordLocked(r, false) }
+
+func (m *Manager) writeRecordLocked(r *Record, durable bool) error {
 	if r.Predefined {
 		// Predefined networks are rebuilt from configuration; only their
 		// endpoints need saving, once containers exist.
@@ -387,7 +393,11 @@ func (m *Manager) persistLocked(r *Record) error {
 	if err != nil {
 		return err
 	}
-	return atomicfile.WriteFile(filepath.Join(m.cfg.Root, "networks", r.ID+".json"), b, 0o600)
+	path := filepath.Join(m.cfg.Root, "networks", r.ID+".json")
+	if !durable {
+		return atomicfile.WriteFileVolatile(path, b, 0o600)
+	}
+	return atomicfile.WriteFile(path, b, 0o600)
 }
 
 // Close removes berth's netfilter table, unless containers are meant to

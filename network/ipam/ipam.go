@@ -164,7 +164,14 @@ func Open(path string, pools4, pools6 []Pool) (*Allocator, error) {
 
 // save persists the whole state. Callers hold a.mu. The file is small (one
 // entry per endpoint), and writing it whole keeps it trivially consistent.
-func (a *Allocator) save() error {
+// Subnet changes (network create and remove) are synced to disk; address
+// changes, made at every container start and stop, are not (see
+// atomicfile.WriteFileVolatile): they describe running containers.
+func (a *Allocator) save() error { return a.write(true) }
+
+func (a *Allocator) saveVolatile() error { return a.write(false) }
+
+func (a *Allocator) write(durable bool) error {
 	if a.path == "" {
 		return nil
 	}
@@ -174,6 +181,9 @@ func (a *Allocator) save() error {
 	}
 	if err := os.MkdirAll(filepath.Dir(a.path), 0o700); err != nil {
 		return err
+	}
+	if !durable {
+		return atomicfile.WriteFileVolatile(a.path, b, 0o600)
 	}
 	return atomicfile.WriteFile(a.path, b, 0o600)
 }
@@ -390,7 +400,7 @@ func (a *Allocator) RequestAddress(id string, v6 bool, want netip.Addr, owner st
 				return netip.Prefix{}, ErrIPInUse
 			}
 			s.Addrs[want] = owner
-			if err := a.save(); err != nil {
+			if err := a.saveVolatile(); err != nil {
 				delete(s.Addrs, want)
 				return netip.Prefix{}, err
 			}
@@ -409,7 +419,7 @@ func (a *Allocator) RequestAddress(id string, v6 bool, want netip.Addr, owner st
 		s.Addrs[addr] = owner
 		prevNext := s.Next
 		s.Next = addr.Next()
-		if err := a.save(); err != nil {
+		if err := a.saveVolatile(); err != nil {
 			delete(s.Addrs, addr)
 			s.Next = prevNext
 			return netip.Prefix{}, err
@@ -461,7 +471,7 @@ func (a *Allocator) ReleaseAddress(id string, addr netip.Addr) error {
 			continue
 		}
 		delete(s.Addrs, addr)
-		if err := a.save(); err != nil {
+		if err := a.saveVolatile(); err != nil {
 			s.Addrs[addr] = owner
 			return err
 		}
@@ -486,7 +496,7 @@ func (a *Allocator) ReleaseOwner(id, owner string) ([]netip.Addr, error) {
 	if len(freed) == 0 {
 		return nil, nil
 	}
-	return freed, a.save()
+	return freed, a.saveVolatile()
 }
 
 // Status counts the addresses in use and still free for dynamic

@@ -50,32 +50,22 @@ func (r *containerRouter) start(ctx context.Context, w http.ResponseWriter, req 
 	return noContent(w)
 }
 
-func (r *containerRouter) stop(ctx context.Context, w http.ResponseWriter, req *http.Request, vars map[string]string) error {
-	if err := httputils.ParseForm(req); err != nil {
-		return err
+// stopLike serves stop and restart, which take the same query (?t=,
+// ?signal=) and differ only in the backend call.
+func stopLike(call func(ctx context.Context, ref, signal string, timeout *int) error) func(ctx context.Context, w http.ResponseWriter, req *http.Request, vars map[string]string) error {
+	return func(ctx context.Context, w http.ResponseWriter, req *http.Request, vars map[string]string) error {
+		if err := httputils.ParseForm(req); err != nil {
+			return err
+		}
+		t, err := formTimeout(req)
+		if err != nil {
+			return err
+		}
+		if err := call(ctx, vars["name"], req.Form.Get("signal"), t); err != nil {
+			return err
+		}
+		return noContent(w)
 	}
-	t, err := formTimeout(req)
-	if err != nil {
-		return err
-	}
-	if err := r.backend.ContainerStop(ctx, vars["name"], req.Form.Get("signal"), t); err != nil {
-		return err
-	}
-	return noContent(w)
-}
-
-func (r *containerRouter) restart(ctx context.Context, w http.ResponseWriter, req *http.Request, vars map[string]string) error {
-	if err := httputils.ParseForm(req); err != nil {
-		return err
-	}
-	t, err := formTimeout(req)
-	if err != nil {
-		return err
-	}
-	if err := r.backend.ContainerRestart(ctx, vars["name"], req.Form.Get("signal"), t); err != nil {
-		return err
-	}
-	return noContent(w)
 }
 
 func (r *containerRouter) kill(ctx context.Context, w http.ResponseWriter, req *http.Request, vars map[string]string) error {
