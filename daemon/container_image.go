@@ -7,7 +7,6 @@ import (
 	"github.com/moby/moby/api/types/network"
 
 	"github.com/berthd/berth/image"
-	"github.com/berthd/berth/pkg/errdefs"
 )
 
 // containerImage is what creating a container needs from an image: its ID
@@ -60,11 +59,3 @@ func imageRuntimeConfig(img *image.Image) *container.Config {
 	}
 	return cfg
 }
-
-// errNoRuntime is returned by operations that need a running process
-// until the runtime is wired to the daemon.
-var errNoRuntime = errdefs.NotImplemented(errorString("the container runtime is not available in this build"))
-
-type errorString string
-
-func (e errorString) Error() string { return string(e) }
