@@ -156,13 +156,12 @@ func measureImages(engines []engine, mib, runs int) (map[string]imageFigures, fl
 		layerBytes += l.Size
 	}
 	type eng struct {
-		e          engine
-		r          *running
-		loads      []float64
-		saves      []float64
-		err        error
-		root       string
-		savedBytes int64
+		e     engine
+		r     *running
+		loads []float64
+		saves []float64
+		err   error
+		root  string
 	}
 	var es []*eng
 	defer func() {

@@ -9,7 +9,6 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -625,13 +624,4 @@ func (r *repository) tags(ctx context.Context) ([]string, error) {
 		}
 	}
 	return all, nil
-}
-
-// contentLength parses a header value, -1 when absent or bad.
-func contentLength(h string) int64 {
-	n, err := strconv.ParseInt(h, 10, 64)
-	if err != nil {
-		return -1
-	}
-	return n
 }

@@ -436,14 +436,3 @@ func TestStopSignalAndTimeout(t *testing.T) {
 		t.Fatalf("exit code %s, want 137 (SIGKILL)", got)
 	}
 }
-
-// allCaps is the mask of every capability the kernel knows.
-func allCaps(t *testing.T) string {
-	t.Helper()
-	b, err := os.ReadFile("/proc/sys/kernel/cap_last_cap")
-	if err != nil {
-		t.Fatal(err)
-	}
-	last, _ := strconv.Atoi(strings.TrimSpace(string(b)))
-	return fmt.Sprintf("%016x", uint64(1)<<(last+1)-1)
-}

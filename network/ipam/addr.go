@@ -34,14 +34,6 @@ func (v u128) add(w u128) u128 {
 	return u128{hi, lo}
 }
 
-// shl1 returns 1<<n for n < 128.
-func shl1(n int) u128 {
-	if n >= 64 {
-		return u128{1 << (n - 64), 0}
-	}
-	return u128{0, 1 << n}
-}
-
 func (v u128) or(w u128) u128 { return u128{v.hi | w.hi, v.lo | w.lo} }
 
 // hostMask is the mask of the host bits of a prefix of the given length
