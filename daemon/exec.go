@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/events"
@@ -58,6 +59,25 @@ func (d *Daemon) forgetExecs(c *ctr.Container) {
 		delete(d.execWaits, id)
 	}
 	c.ExecIDs = nil
+}
+
+// execRetention is how long a finished exec stays inspectable.
+const execRetention = 5 * time.Minute
+
+// forgetExec drops one finished exec.
+func (d *Daemon) forgetExec(c *ctr.Container, id string) {
+	d.execMu.Lock()
+	delete(d.execs, id)
+	delete(d.execWaits, id)
+	d.execMu.Unlock()
+	c.Lock()
+	for i, x := range c.ExecIDs {
+		if x == id {
+			c.ExecIDs = append(c.ExecIDs[:i], c.ExecIDs[i+1:]...)
+			break
+		}
+	}
+	c.Unlock()
 }
 
 func execAction(base string, cmd []string) events.Action {
@@ -321,6 +341,10 @@ func (d *Daemon) runExec(c *ctr.Container, e *execConfig, stream *shim.Stream, c
 		conn.Close()
 	}
 	close(done)
+	// Keep the finished exec inspectable for a while (the CLI reads its exit
+	// code right after), then forget it, so a container that is exec'd
+	// into all day does not grow without bound.
+	time.AfterFunc(execRetention, func() { d.forgetExec(c, e.ID) })
 	logrus.WithFields(logrus.Fields{"container": c.ID[:12], "exec": e.ID[:12], "exitCode": code}).Debug("exec exited")
 }
 
