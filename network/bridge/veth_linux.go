@@ -73,21 +73,22 @@ func Attach(v Veth) (err error) {
 		}
 	}
 
-	// The peer gets a temporary host-side name: eth0 may already exist in
-	// the host namespace, and a name clash there would fail the create.
-	tmpPeer := v.HostName + "c"
-	if len(tmpPeer) > 15 {
-		tmpPeer = tmpPeer[len(tmpPeer)-15:]
-	}
+	// The peer is created directly inside the container's namespace, under
+	// its final name: moving a device between namespaces afterwards costs
+	// the kernel an RCU grace period (milliseconds on every start), and no
+	// name in the host namespace can clash with it there.
 	la := netlink.NewLinkAttrs()
 	la.Name = v.HostName
 	la.MasterIndex = br.Attrs().Index
 	if v.MTU > 0 {
 		la.MTU = v.MTU
 	}
-	veth := &netlink.Veth{LinkAttrs: la, PeerName: tmpPeer}
+	veth := &netlink.Veth{LinkAttrs: la, PeerName: v.IfName, PeerNamespace: netlink.NsFd(int(ns))}
 	if v.MTU > 0 {
 		veth.PeerMTU = uint32(v.MTU)
+	}
+	if len(v.MAC) == 6 {
+		veth.PeerHardwareAddr = v.MAC
 	}
 	if err := netlink.LinkAdd(veth); err != nil {
 		return fmt.Errorf("create veth %s: %w", v.HostName, err)
@@ -100,14 +101,7 @@ func Attach(v Veth) (err error) {
 			}
 		}
 	}()
-	peer, err := netlink.LinkByName(tmpPeer)
-	if err != nil {
-		return err
-	}
-	if err := netlink.LinkSetNsFd(peer, int(ns)); err != nil {
-		return fmt.Errorf("move %s into namespace: %w", tmpPeer, err)
-	}
-	if err := configureInside(ns, tmpPeer, v); err != nil {
+	if err := configureInside(ns, v); err != nil {
 		return err
 	}
 	host, err := netlink.LinkByName(v.HostName)
@@ -122,23 +116,15 @@ func Attach(v Veth) (err error) {
 	return netlink.LinkSetUp(host)
 }
 
-func configureInside(ns netns.NsHandle, tmpName string, v Veth) error {
+func configureInside(ns netns.NsHandle, v Veth) error {
 	h, err := netlink.NewHandleAt(ns)
 	if err != nil {
 		return err
 	}
 	defer h.Close()
-	link, err := h.LinkByName(tmpName)
+	link, err := h.LinkByName(v.IfName)
 	if err != nil {
 		return err
-	}
-	if err := h.LinkSetName(link, v.IfName); err != nil {
-		return fmt.Errorf("rename to %s: %w", v.IfName, err)
-	}
-	if len(v.MAC) == 6 {
-		if err := h.LinkSetHardwareAddr(link, v.MAC); err != nil {
-			return fmt.Errorf("set MAC: %w", err)
-		}
 	}
 	for _, p := range v.Addrs {
 		addr := &netlink.Addr{IPNet: toIPNet(p)}
