@@ -280,6 +280,8 @@ func main() {
 	buildRuns := flag.Int("build-runs", 5, "cold and cached builds to take the median of (0: no build figures; build.go)")
 	regRuns := flag.Int("registry-runs", 3, "pushes and pulls to take the median of (0: no registry figures; registry.go)")
 	flag.Parse()
+	// berthd creates the bridge it is given; leave none behind.
+	defer exec.Command("ip", "link", "del", "btbench0").Run()
 	if os.Geteuid() != 0 {
 		fmt.Fprintln(os.Stderr, "bench needs root")
 		os.Exit(1)
