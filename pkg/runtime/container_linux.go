@@ -20,6 +20,7 @@ import (
 	"github.com/berthd/berth/pkg/cgroups"
 	"github.com/berthd/berth/pkg/errdefs"
 	"github.com/berthd/berth/pkg/nsenter"
+	"github.com/berthd/berth/pkg/seccomp"
 )
 
 // Runtime manages the containers whose state is under Root.
@@ -50,6 +51,9 @@ type CreateOpts struct {
 	// NoPivot moves the root with MS_MOVE instead of pivot_root, which is
 	// needed when the host root is on ramfs.
 	NoPivot bool
+	// Seccomp is Spec.Linux.Seccomp already compiled (seccomp.Compile),
+	// e.g. by a daemon that caches it per profile; nil compiles it here.
+	Seccomp *seccomp.Program
 }
 
 // Container is a created container, running or not.
@@ -60,6 +64,9 @@ type Container struct {
 	// Init is set for the caller that created the container: it is this
 	// process's child and can be waited for.
 	Init *os.Process
+	// seccomp is the compiled filter of the spec, kept for execs; nil
+	// when the container was loaded rather than created here.
+	seccomp *seccomp.Program
 }
 
 var validID = func(id string) bool {
@@ -221,6 +228,13 @@ func (r *Runtime) Create(ctx context.Context, o CreateOpts) (c *Container, retEr
 	cfg := &stageConfig{
 		ID: o.ID, Rootfs: rootfs, Spec: spec, Process: *spec.Process,
 		NoPivot: o.NoPivot, Console: spec.Process.Terminal, CgroupV2: cgroups.IsV2(),
+		Seccomp: o.Seccomp,
+	}
+	if cfg.Seccomp == nil && spec.Linux.Seccomp != nil {
+		// A bad profile now fails create, before any process exists.
+		if cfg.Seccomp, err = seccomp.Compile(spec.Linux.Seccomp, spec.Process.NoNewPrivileges); err != nil {
+			return nil, errdefs.InvalidParameter(err)
+		}
 	}
 	var cloneFlags uintptr
 	var joinEarly []string // namespaces the nsenter constructor must join
@@ -311,7 +325,7 @@ func (r *Runtime) Create(ctx context.Context, o CreateOpts) (c *Container, retEr
 	if err := st.save(dir); err != nil {
 		return nil, err
 	}
-	return &Container{rt: r, dir: dir, st: st, Init: p.proc}, nil
+	return &Container{rt: r, dir: dir, st: st, Init: p.proc, seccomp: cfg.Seccomp}, nil
 }
 
 // v1CgroupMounts lists, for a "cgroup" spec mount on a v1 host, one

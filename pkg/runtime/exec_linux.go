@@ -12,6 +12,7 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
 	"github.com/berthd/berth/pkg/errdefs"
+	"github.com/berthd/berth/pkg/seccomp"
 )
 
 // ExecOpts describe a new process in a running container.
@@ -43,6 +44,16 @@ func (c *Container) Exec(ctx context.Context, o ExecOpts) (*os.Process, error) {
 		return nil, err
 	}
 	cfg := &stageConfig{ID: c.st.ID, Process: o.Process, Console: o.Process.Terminal, Spec: c.st.Spec}
+	if c.st.Spec != nil && c.st.Spec.Linux != nil && c.st.Spec.Linux.Seccomp != nil {
+		// The container's own program when it was created here (the
+		// shim): the code does not depend on no_new_privs, which the
+		// stage applies from o.Process at load time.
+		if cfg.Seccomp = c.seccomp; cfg.Seccomp == nil {
+			if cfg.Seccomp, err = seccomp.Compile(c.st.Spec.Linux.Seccomp, o.Process.NoNewPrivileges); err != nil {
+				return nil, err
+			}
+		}
+	}
 	p, err := spawn(ctx, spawnOpts{
 		stage: stageExec, attr: &syscall.SysProcAttr{}, join: join,
 		stdio: [3]*os.File{o.Stdin, o.Stdout, o.Stderr}, console: o.ConsoleSocket,

@@ -155,7 +155,7 @@ func initContainer(sync *os.File, cfg *stageConfig) error {
 	}
 	unix.Close(fifo)
 	unix.Close(fdFifo)
-	return finalize(&cfg.Process, path, spec.Linux.Seccomp)
+	return finalize(&cfg.Process, path, spec.Linux.Seccomp, cfg.Seccomp)
 }
 
 func execProcess(cfg *stageConfig) error {
@@ -181,7 +181,7 @@ func execProcess(cfg *stageConfig) error {
 	if cfg.Spec != nil && cfg.Spec.Linux != nil {
 		filter = cfg.Spec.Linux.Seccomp
 	}
-	return finalize(&cfg.Process, path, filter)
+	return finalize(&cfg.Process, path, filter, cfg.Seccomp)
 }
 
 var rlimits = map[string]int{
@@ -292,7 +292,7 @@ func checkExecutable(path string) error {
 // finalize drops to the process's user, capabilities and filters, checks
 // the descriptors and working directory, and execs. Everything here acts on
 // the locked thread, whose credentials execve keeps.
-func finalize(p *specs.Process, path string, filter *specs.LinuxSeccomp) error {
+func finalize(p *specs.Process, path string, filter *specs.LinuxSeccomp, prog *seccomp.Program) error {
 	sets, err := caps.FromSpec(p.Capabilities)
 	if err != nil {
 		return err
@@ -301,7 +301,7 @@ func finalize(p *specs.Process, path string, filter *specs.LinuxSeccomp) error {
 	// while we still have it (the filter then also covers the calls below,
 	// which every sane profile allows).
 	if !p.NoNewPrivileges {
-		if err := seccomp.Load(filter, false); err != nil {
+		if err := seccomp.LoadCompiled(filter, prog, false); err != nil {
 			return err
 		}
 	}
@@ -339,7 +339,7 @@ func finalize(p *specs.Process, path string, filter *specs.LinuxSeccomp) error {
 		if err := unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
 			return fmt.Errorf("no_new_privs: %w", err)
 		}
-		if err := seccomp.Load(filter, true); err != nil {
+		if err := seccomp.LoadCompiled(filter, prog, true); err != nil {
 			return err
 		}
 	}

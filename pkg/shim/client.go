@@ -18,6 +18,7 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
 	"github.com/berthd/berth/pkg/runtime"
+	"github.com/berthd/berth/pkg/seccomp"
 )
 
 // LaunchOpts start a shim.
@@ -40,6 +41,13 @@ func Launch(ctx context.Context, o LaunchOpts) (pid int, err error) {
 		return 0, err
 	}
 	_ = os.Remove(filepath.Join(o.Dir, ExitFile))
+	if sp := o.Config.Spec; o.Config.Seccomp == nil && o.Config.Runtime == "" && sp != nil && sp.Linux != nil && sp.Linux.Seccomp != nil && sp.Process != nil {
+		// Compiled here, where the cache outlives the container; the
+		// shim's init stage then only loads it.
+		if o.Config.Seccomp, err = seccomp.Compile(sp.Linux.Seccomp, sp.Process.NoNewPrivileges); err != nil {
+			return 0, err
+		}
+	}
 	b, err := json.Marshal(o.Config)
 	if err != nil {
 		return 0, err

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"github.com/berthd/berth/pkg/seccomp"
 )
 
 // Config is <dir>/shim.json, written by the launcher.
@@ -28,6 +30,10 @@ type Config struct {
 	// from the daemon's --add-runtime); empty runs berth's own.
 	Runtime string `json:"runtime,omitempty"`
 	NoPivot bool   `json:"noPivot,omitempty"`
+	// Seccomp is Spec's seccomp profile compiled to BPF. Launch fills it
+	// from a cache in the launching process, so that a daemon compiles
+	// each distinct profile once instead of every container doing so.
+	Seccomp *seccomp.Program `json:"seccompProgram,omitempty"`
 }
 
 // Exit is <dir>/exit.json.

@@ -227,6 +227,10 @@ func (s *server) create(logw *jsonlog.Writer) (*sync.WaitGroup, error) {
 		}
 	}
 	opts := runtime.CreateOpts{ID: s.cfg.ID, Bundle: s.cfg.Bundle, Spec: spec, NoPivot: s.cfg.NoPivot}
+	if s.cfg.Spec != nil {
+		// Only when it was compiled from the very spec used here.
+		opts.Seccomp = s.cfg.Seccomp
+	}
 	var wg sync.WaitGroup
 	pump := func(r *os.File, stream byte, name string) {
 		wg.Add(1)
