@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/sirupsen/logrus"
+
 	"github.com/berthd/berth/network/bridge"
 	"github.com/berthd/berth/pkg/errdefs"
 )
@@ -150,6 +152,13 @@ func (m *Manager) nextIfNameLocked(containerID string) string {
 // addresses and the record. Leaving a network the container is not on is
 // not an error, so cleanup can repeat.
 func (m *Manager) Leave(ctx context.Context, term, containerID string) error {
+	return m.leave(ctx, term, containerID, false)
+}
+
+// leave removes the endpoint; with background set (the container's process
+// is gone, so its namespace and the veth names in it die with it) the veth
+// pair is deleted after leave returns.
+func (m *Manager) leave(ctx context.Context, term, containerID string, background bool) error {
 	m.waitReady(ctx)
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -161,7 +170,20 @@ func (m *Manager) Leave(ctx context.Context, term, containerID string) error {
 		if e.ContainerID != containerID {
 			continue
 		}
-		if err := bridge.Detach(e.HostIface); err != nil {
+		if background {
+			// Deleting a device waits for an RCU grace period in the
+			// kernel (milliseconds, on the path of every container exit
+			// and `run --rm`). The host name is unique to this endpoint
+			// and the container's end dies with its namespace, so nothing
+			// needs the pair gone first.
+			m.detaching.Add(1)
+			go func(name string) {
+				defer m.detaching.Done()
+				if err := bridge.Detach(name); err != nil {
+					logrus.WithError(err).WithField("veth", name).Warn("could not delete a container's veth")
+				}
+			}(e.HostIface)
+		} else if err := bridge.Detach(e.HostIface); err != nil {
 			return err
 		}
 		if _, err := m.ipam.ReleaseOwner(r.ID, id); err != nil {
@@ -225,6 +247,8 @@ func endpointAnswers(e *Endpoint, name string) bool {
 // container's DNS server, unpublishes its ports and leaves every network it
 // is on. Like Leave it can repeat, e.g. for a container found dead after a
 // daemon crash, whose veths the kernel already removed with its namespace.
+// It is for a container whose process is gone: the veth pairs are deleted
+// in the background (WaitDetached waits for them).
 func (m *Manager) LeaveAll(ctx context.Context, containerID string) error {
 	m.StopDNS(containerID)
 	errs := []error{m.Unpublish(ctx, containerID)}
@@ -240,7 +264,7 @@ func (m *Manager) LeaveAll(ctx context.Context, containerID string) error {
 	}
 	m.mu.RUnlock()
 	for _, id := range nets {
-		errs = append(errs, m.Leave(ctx, id, containerID))
+		errs = append(errs, m.leave(ctx, id, containerID, true))
 	}
 	return errors.Join(errs...)
 }

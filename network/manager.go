@@ -64,6 +64,10 @@ type Manager struct {
 	mu   sync.RWMutex
 	nets map[string]*Record
 
+	// detaching counts veth pairs being deleted in the background (see
+	// Leave); Close and WaitDetached wait for them.
+	detaching sync.WaitGroup
+
 	ready   chan struct{}
 	initErr error
 	start   sync.Once
@@ -407,12 +411,17 @@ func (m *Manager) Close(keepRules bool) {
 	case <-m.ready:
 	case <-time.After(5 * time.Second):
 	}
+	m.WaitDetached()
 	if m.fw != nil && !keepRules {
 		if err := m.fw.Remove(); err != nil {
 			logrus.WithError(err).Warn("removing nftables table")
 		}
 	}
 }
+
+// WaitDetached waits until every veth pair Leave handed to the background
+// is gone.
+func (m *Manager) WaitDetached() { m.detaching.Wait() }
 
 // FirewallBackend names what programs netfilter, for `docker info`.
 func (m *Manager) FirewallBackend() string {

@@ -187,6 +187,8 @@ func TestManagerEndToEnd(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	// Leave deletes the veth pairs in the background.
+	m2.WaitDetached()
 	if _, err := nsCli.Exec("ip", "link", "show", "eth0"); err == nil {
 		t.Fatal("eth0 left after Leave")
 	}
