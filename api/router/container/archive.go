@@ -6,7 +6,6 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
-	"errors"
 	"io"
 	"net/http"
 	"strings"
@@ -18,22 +17,12 @@ import (
 )
 
 // FSBackend serves the container filesystem routes: docker cp (archive)
-// and docker export. It is separate from Backend so that the
-// routes can be served by a backend that grew them later; the daemon
-// implements it (a test there checks).
+// and docker export. Backend embeds it.
 type FSBackend interface {
 	ContainerStatPath(ctx context.Context, ref, path string) (*container.PathStat, error)
 	ContainerArchivePath(ctx context.Context, ref, path string) (io.ReadCloser, *container.PathStat, error)
 	ContainerExtractToDir(ctx context.Context, ref, path string, copyUIDGID, noOverwriteDirNonDir bool, content io.Reader) error
 	ContainerExport(ctx context.Context, ref string, out io.Writer) error
-}
-
-func (r *containerRouter) fsBackend() (FSBackend, error) {
-	b, ok := r.backend.(FSBackend)
-	if !ok {
-		return nil, errdefs.NotImplemented(errors.New("this daemon does not serve the container filesystem"))
-	}
-	return b, nil
 }
 
 // archiveParams reads the name and path of the archive routes with
@@ -62,10 +51,7 @@ func setPathStat(h http.Header, st *container.PathStat) error {
 }
 
 func (r *containerRouter) headArchive(ctx context.Context, w http.ResponseWriter, req *http.Request, vars map[string]string) error {
-	b, err := r.fsBackend()
-	if err != nil {
-		return err
-	}
+	b := r.backend
 	name, path, err := archiveParams(req, vars)
 	if err != nil {
 		return err
@@ -82,10 +68,7 @@ func (r *containerRouter) headArchive(ctx context.Context, w http.ResponseWriter
 }
 
 func (r *containerRouter) getArchive(ctx context.Context, w http.ResponseWriter, req *http.Request, vars map[string]string) error {
-	b, err := r.fsBackend()
-	if err != nil {
-		return err
-	}
+	b := r.backend
 	name, path, err := archiveParams(req, vars)
 	if err != nil {
 		return err
@@ -140,10 +123,7 @@ func negotiateEncoding(accept string) string {
 }
 
 func (r *containerRouter) putArchive(ctx context.Context, w http.ResponseWriter, req *http.Request, vars map[string]string) error {
-	b, err := r.fsBackend()
-	if err != nil {
-		return err
-	}
+	b := r.backend
 	name, path, err := archiveParams(req, vars)
 	if err != nil {
 		return err
@@ -158,10 +138,7 @@ func (r *containerRouter) putArchive(ctx context.Context, w http.ResponseWriter,
 }
 
 func (r *containerRouter) export(ctx context.Context, w http.ResponseWriter, req *http.Request, vars map[string]string) error {
-	b, err := r.fsBackend()
-	if err != nil {
-		return err
-	}
+	b := r.backend
 	return b.ContainerExport(ctx, vars["name"], &lazyHeader{w: w})
 }
 

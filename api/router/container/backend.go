@@ -23,6 +23,8 @@ type Backend interface {
 	execBackend
 	inspectBackend
 	updateBackend
+	FSBackend
+	CommitBackend
 }
 
 // logsBackend serves GET /containers/{id}/logs.

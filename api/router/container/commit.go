@@ -2,27 +2,21 @@ package container
 
 import (
 	"context"
-	"errors"
 	"net/http"
 
 	"github.com/moby/moby/api/types/container"
 
 	"github.com/berthd/berth/api/server/httputils"
 	"github.com/berthd/berth/daemon/backend"
-	"github.com/berthd/berth/pkg/errdefs"
 )
 
-// CommitBackend serves POST /commit (docker commit). Like FSBackend it is
-// apart from Backend; the daemon implements it (a test there checks).
+// CommitBackend serves POST /commit (docker commit).
 type CommitBackend interface {
 	ContainerCommit(ctx context.Context, cfg backend.CommitConfig) (string, error)
 }
 
 func (r *containerRouter) commit(ctx context.Context, w http.ResponseWriter, req *http.Request, _ map[string]string) error {
-	b, ok := r.backend.(CommitBackend)
-	if !ok {
-		return errdefs.NotImplemented(errors.New("this daemon does not serve docker commit"))
-	}
+	b := r.backend
 	if err := httputils.ParseForm(req); err != nil {
 		return err
 	}

@@ -4,11 +4,12 @@ import (
 	"context"
 
 	"fmt"
-	"github.com/sirupsen/logrus"
-	"golang.org/x/net/websocket"
 	"io"
 	"net/http"
 	"strconv"
+
+	"github.com/sirupsen/logrus"
+	"golang.org/x/net/websocket"
 
 	"github.com/berthd/berth/api/server/httputils"
 	"github.com/berthd/berth/daemon/backend"
