@@ -38,3 +38,33 @@ func TestBindPropagationRshared(t *testing.T) {
 		t.Fatal("a mount under a private bind reached the host")
 	}
 }
+
+// TestVolumeSubpath mounts one directory of a named volume with
+// --mount volume-subpath, and refuses a subpath that climbs out of it.
+func TestVolumeSubpath(t *testing.T) {
+	dd := setup(t)
+	vol := "subvol-" + filepath.Base(t.TempDir())
+	t.Cleanup(func() { dd.Docker("volume", "rm", "-f", vol) })
+	dd.DockerT(t, "run", "--pull=never", "--rm", "--network", "none", "-v", vol+":/data", "busybox",
+		"sh", "-c", "mkdir -p /data/sub && echo inner > /data/sub/f && echo outer > /data/top")
+	out := dd.DockerT(t, "run", "--pull=never", "--rm", "--network", "none",
+		"--mount", "type=volume,src="+vol+",dst=/sp,volume-subpath=sub", "busybox", "sh", "-c", "cat /sp/f; ls /sp")
+	if strings.TrimSpace(out) != "inner\nf" {
+		t.Fatalf("subpath view: %q", out)
+	}
+	if _, _, err := dd.Docker("run", "--pull=never", "--rm", "--network", "none",
+		"--mount", "type=volume,src="+vol+",dst=/sp,volume-subpath=../..", "busybox", "true"); err == nil {
+		t.Fatal("a subpath outside the volume was mounted")
+	}
+	if strings.Contains(readMountinfo(t), "subpaths") {
+		t.Fatal("a subpath bind mount was left behind")
+	}
+}
+
+func readMountinfo(t *testing.T) string {
+	b, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
