@@ -2,8 +2,6 @@ package daemon
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"path/filepath"
 
 	"github.com/moby/moby/api/types/events"
@@ -12,20 +10,15 @@ import (
 	networkrouter "github.com/berthd/berth/api/router/network"
 	"github.com/berthd/berth/daemon/config"
 	berthnet "github.com/berthd/berth/network"
+	"github.com/berthd/berth/network/firewall"
 	"github.com/berthd/berth/network/ipam"
 	"github.com/berthd/berth/pkg/errdefs"
 	"github.com/berthd/berth/pkg/filters"
 )
 
-// netfilterTable names this daemon's nftables table: "berth" on the
-// default data-root, otherwise suffixed from the data-root so that test
-// daemons side by side never share (and flush) one table.
+// netfilterTable names this daemon's nftables table.
 func netfilterTable(cfg *config.Config) string {
-	if cfg.DataRoot == config.DefaultDataRoot {
-		return "berth"
-	}
-	h := sha256.Sum256([]byte(cfg.DataRoot))
-	return "berth-" + hex.EncodeToString(h[:4])
+	return firewall.TableName(cfg.DataRoot, config.DefaultDataRoot)
 }
 
 // newNetworkManager loads the network store; it is cheap (a few small

@@ -100,15 +100,17 @@ func run(fs *pflag.FlagSet, flagCfg *config.Config, o *options) error {
 	signal.Ignore(syscall.SIGPIPE)
 	logrus.WithFields(logrus.Fields{"version": daemon.Version, "data-root": cfg.DataRoot}).Info("starting berthd")
 
+	// The pidfile first: a daemon refused here must not have started
+	// anything (daemon.New begins bridge and netfilter setup).
+	if err := pidfile.Write(cfg.Pidfile); err != nil {
+		return err
+	}
+	defer pidfile.Remove(cfg.Pidfile)
 	d, err := daemon.New(cfg)
 	if err != nil {
 		return err
 	}
 	defer d.Shutdown()
-	if err := pidfile.Write(cfg.Pidfile); err != nil {
-		return err
-	}
-	defer pidfile.Remove(cfg.Pidfile)
 
 	lopts, err := tlsOptions(cfg)
 	if err != nil {

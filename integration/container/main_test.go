@@ -3,8 +3,6 @@ package container
 import (
 	"bufio"
 	"bytes"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -34,10 +32,9 @@ func TestMain(m *testing.M) {
 
 // dropTable removes the daemon's nftables table: a daemon stopped with
 // live-restore keeps it for its containers' NAT, and one that crashed
-// cannot remove it. Same naming as the daemon (see integration/network).
+// cannot remove it.
 func dropTable(dd *harness.Daemon) {
-	h := sha256.Sum256([]byte(dd.DataRoot))
-	exec.Command("nft", "delete", "table", "inet", "berth-"+hex.EncodeToString(h[:4])).Run()
+	exec.Command("nft", "delete", "table", "inet", dd.NftTable()).Run()
 }
 
 // fresh starts a daemon of its own for one test, cleaned up with it.

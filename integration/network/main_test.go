@@ -1,8 +1,6 @@
 package network
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
 	"os"
 	"os/exec"
@@ -66,8 +64,5 @@ func hostRuleset() (string, error) {
 	return b.String(), nil
 }
 
-// tableName mirrors the daemon's choice of nftables table for a data-root.
-func tableName(d *harness.Daemon) string {
-	h := sha256.Sum256([]byte(d.DataRoot))
-	return "berth-" + hex.EncodeToString(h[:4])
-}
+// tableName is the daemon's nftables table.
+func tableName(d *harness.Daemon) string { return d.NftTable() }

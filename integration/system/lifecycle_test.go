@@ -135,13 +135,13 @@ func TestSecondDaemonOnSameDataRootRefused(t *testing.T) {
 	// Same data-root, everything else private.
 	bin, _ := harness.Binary()
 	out, err := exec.Command(bin, "-H", second.Host(), "--data-root", dd.DataRoot, "--exec-root", second.ExecRoot,
-		"--pidfile", second.Pidfile, "--config-file", second.ConfigFile).CombinedOutput()
+		"--pidfile", second.Pidfile, "--config-file", second.ConfigFile, "--bridge", second.Bridge).CombinedOutput()
 	if err == nil || !strings.Contains(string(out), "is in use by another berthd") {
 		t.Fatalf("second daemon: %v %s", err, out)
 	}
 	// Same pidfile, other data-root.
 	out, err = exec.Command(bin, "-H", second.Host(), "--data-root", second.DataRoot, "--exec-root", second.ExecRoot,
-		"--pidfile", dd.Pidfile, "--config-file", second.ConfigFile).CombinedOutput()
+		"--pidfile", dd.Pidfile, "--config-file", second.ConfigFile, "--bridge", second.Bridge).CombinedOutput()
 	if err == nil || !strings.Contains(string(out), "pid file found") {
 		t.Fatalf("second daemon on same pidfile: %v %s", err, out)
 	}
@@ -237,7 +237,7 @@ func TestSocketActivation(t *testing.T) {
 	}
 	l.Close()
 	bin, _ := harness.Binary()
-	args := []string{"-H", "fd://", "--data-root", dd.DataRoot, "--exec-root", dd.ExecRoot, "--pidfile", dd.Pidfile, "--config-file", dd.ConfigFile}
+	args := []string{"-H", "fd://", "--data-root", dd.DataRoot, "--exec-root", dd.ExecRoot, "--pidfile", dd.Pidfile, "--config-file", dd.ConfigFile, "--bridge", dd.Bridge}
 	// LISTEN_PID must be the daemon's own PID: the shell learns it with $$
 	// and keeps it through exec.
 	cmd := exec.Command("sh", append([]string{"-c", `LISTEN_PID=$$ LISTEN_FDS=1 exec "$0" "$@"`, bin}, args...)...)

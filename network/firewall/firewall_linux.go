@@ -1,7 +1,9 @@
 package firewall
 
 import (
+	"crypto/sha256"
 	"encoding/binary"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"maps"
@@ -54,6 +56,18 @@ type Firewall struct {
 	ports    map[string]Port
 	// applied is true once the table exists in the kernel.
 	applied bool
+}
+
+// TableName is the nftables table of the daemon whose data-root is
+// dataRoot: "berth" for the default one, otherwise suffixed from the
+// data-root so that daemons side by side (tests) never share, and flush,
+// one table.
+func TableName(dataRoot, defaultDataRoot string) string {
+	if dataRoot == defaultDataRoot {
+		return "berth"
+	}
+	h := sha256.Sum256([]byte(dataRoot))
+	return "berth-" + hex.EncodeToString(h[:4])
 }
 
 // New returns a firewall that writes to the inet table named table.

@@ -21,6 +21,9 @@ import (
 	"time"
 
 	"github.com/moby/moby/client"
+
+	"github.com/berthd/berth/daemon/config"
+	"github.com/berthd/berth/network/firewall"
 	"golang.org/x/sys/unix"
 )
 
@@ -165,6 +168,9 @@ func New(o Options) (*Daemon, error) {
 	}
 	return d, nil
 }
+
+// NftTable is the nftables table this daemon uses (the daemon's own rule).
+func (d *Daemon) NftTable() string { return firewall.TableName(d.DataRoot, config.DefaultDataRoot) }
 
 // Host is the DOCKER_HOST value for this daemon.
 func (d *Daemon) Host() string { return "unix://" + d.Socket }
@@ -409,6 +415,9 @@ func (d *Daemon) Cleanup() {
 		d.cleanups[i]()
 	}
 	UnmountUnder(d.Root)
+	// A daemon stopped with live-restore keeps its table for its
+	// containers' NAT, and one that crashed cannot remove it.
+	exec.Command("nft", "delete", "table", "inet", d.NftTable()).Run()
 	if _, err := net.InterfaceByName(d.Bridge); err == nil {
 		exec.Command("ip", "link", "del", d.Bridge).Run()
 	}
