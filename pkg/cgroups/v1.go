@@ -23,15 +23,22 @@ type v1Manager struct {
 	paths map[string]string // controller -> directory
 }
 
-// v1Mounts reads /proc/self/mountinfo once per call: a controller's mount
-// point is the cgroup mount whose super options name it.
-func v1Mounts() (map[string]string, error) {
+// Hierarchy is one mounted cgroup v1 hierarchy: where it is mounted and
+// its super options (the controllers, "name=…", "rw"…).
+type Hierarchy struct {
+	MountPoint string
+	Options    []string
+}
+
+// V1Hierarchies lists the cgroup v1 hierarchies mounted in this mount
+// namespace, in /proc/self/mountinfo's order.
+func V1Hierarchies() ([]Hierarchy, error) {
 	f, err := os.Open("/proc/self/mountinfo")
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
-	m := map[string]string{}
+	var out []Hierarchy
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
 		fields := strings.Fields(sc.Text())
@@ -45,17 +52,31 @@ func v1Mounts() (map[string]string, error) {
 		if sep < 0 || len(fields) < sep+3 || fields[sep+1] != "cgroup" {
 			continue
 		}
-		for _, opt := range strings.Split(fields[sep+3], ",") {
+		out = append(out, Hierarchy{MountPoint: fields[4], Options: strings.Split(fields[sep+3], ",")})
+	}
+	return out, sc.Err()
+}
+
+// v1Mounts maps each controller to its mount point: the cgroup mount whose
+// super options name it.
+func v1Mounts() (map[string]string, error) {
+	hs, err := V1Hierarchies()
+	if err != nil {
+		return nil, err
+	}
+	m := map[string]string{}
+	for _, h := range hs {
+		for _, opt := range h.Options {
 			for _, c := range v1Controllers {
 				if opt == c {
 					if _, ok := m[c]; !ok {
-						m[c] = fields[4]
+						m[c] = h.MountPoint
 					}
 				}
 			}
 		}
 	}
-	return m, sc.Err()
+	return m, nil
 }
 
 func newV1(path string) (*v1Manager, error) {

@@ -331,28 +331,15 @@ func (r *Runtime) Create(ctx context.Context, o CreateOpts) (c *Container, retEr
 // v1CgroupMounts lists, for a "cgroup" spec mount on a v1 host, one
 // sub-mount per distinct hierarchy.
 func v1CgroupMounts(cg cgroups.Manager) ([]cgroupMount, error) {
-	f, err := os.Open("/proc/self/mountinfo")
+	hs, err := cgroups.V1Hierarchies()
 	if err != nil {
 		return nil, err
 	}
-	defer f.Close()
 	var out []cgroupMount
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		fields := strings.Fields(sc.Text())
-		sep := -1
-		for i, x := range fields {
-			if x == "-" {
-				sep = i
-				break
-			}
-		}
-		if sep < 0 || len(fields) < sep+3 || fields[sep+1] != "cgroup" {
-			continue
-		}
-		name := filepath.Base(fields[4])
+	for _, h := range hs {
+		name := filepath.Base(h.MountPoint)
 		var opts []string
-		for _, o := range strings.Split(fields[sep+3], ",") {
+		for _, o := range h.Options {
 			if o != "rw" && o != "ro" {
 				opts = append(opts, o)
 			}
@@ -363,7 +350,7 @@ func v1CgroupMounts(cg cgroups.Manager) ([]cgroupMount, error) {
 		}
 		out = append(out, cgroupMount{Name: name, Options: strings.Join(opts, ","), HostPath: cg.Path(ctrl)})
 	}
-	return out, sc.Err()
+	return out, nil
 }
 
 type spawnOpts struct {
