@@ -84,7 +84,7 @@ func (d *Daemon) graphDriverData(c *ctr.Container) *storage.DriverData {
 		"UpperDir":  fsDir(c, "upper"),
 		"WorkDir":   fsDir(c, "work"),
 	}
-	if held, err := d.images.Hold(c.ID, digestOf(c)); err == nil && len(held.LowerDirs) > 0 {
+	if held, err := d.images.HeldRootFS(c.ID); err == nil && len(held.LowerDirs) > 0 {
 		data["LowerDir"] = strings.Join(held.LowerDirs, ":")
 	}
 	return &storage.DriverData{Name: "overlay2", Data: data}

@@ -305,7 +305,7 @@ func (d *Daemon) ContainerChanges(ctx context.Context, ref string) ([]container.
 	c.Lock()
 	upper := fsDir(c, "upper")
 	c.Unlock()
-	held, err := d.images.Hold(c.ID, digestOf(c))
+	held, err := d.images.HeldRootFS(c.ID)
 	if err != nil {
 		return nil, err
 	}

@@ -49,7 +49,9 @@ func (d *Daemon) mountRootfsOn(c *ctr.Container, here bool) (string, error) {
 	if mounted(merged) {
 		return merged, nil
 	}
-	held, err := d.images.Hold(c.ID, digest.Digest(c.Image))
+	// The hold taken at create, not the image: a container keeps its
+	// layers (and starts) after its image was force-removed.
+	held, err := d.images.HeldRootFS(c.ID)
 	if err != nil {
 		return "", err
 	}
@@ -82,9 +84,6 @@ func (d *Daemon) unmountRootfs(c *ctr.Container) {
 		}
 	}
 }
-
-// digestOf is the image ID of c as the image service takes it.
-func digestOf(c *ctr.Container) digest.Digest { return digest.Digest(c.Image) }
 
 // releaseRWLayer drops c's hold on its image's layers.
 func (d *Daemon) releaseRWLayer(c *ctr.Container) {

@@ -548,6 +548,21 @@ func (s *Service) RootFS(chain digest.Digest) (RootFS, error) {
 	return s.rootFS(chain)
 }
 
+// HeldRootFS returns the layer directories owner holds (see Hold). It
+// needs no image: a container keeps its layers after its image is
+// force-removed. An owner that holds nothing (its image has no layers)
+// gets an empty RootFS.
+func (s *Service) HeldRootFS(owner string) (RootFS, error) {
+	if err := s.ready(); err != nil {
+		return RootFS{}, err
+	}
+	chain, ok := s.layers.HeldBy(owner)
+	if !ok {
+		return RootFS{}, nil
+	}
+	return s.rootFS(chain)
+}
+
 func (s *Service) rootFS(chain digest.Digest) (RootFS, error) {
 	dirs, err := s.layers.DiffDirs(chain)
 	if err != nil {

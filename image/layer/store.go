@@ -583,6 +583,14 @@ func (s *Store) Hold(owner string, chain digest.Digest) error {
 	return nil
 }
 
+// HeldBy returns the chain owner holds, if any.
+func (s *Store) HeldBy(owner string) (digest.Digest, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	chain, ok := s.holds[owner]
+	return chain, ok
+}
+
 // Unhold drops owner's reference; without one it does nothing.
 func (s *Store) Unhold(owner string) ([]Layer, error) {
 	if !validOwner(owner) {
