@@ -15,6 +15,7 @@ import (
 	ctr "github.com/berthd/berth/container"
 	"github.com/berthd/berth/daemon/backend"
 	"github.com/berthd/berth/daemon/config"
+	"github.com/berthd/berth/pkg/cgroups"
 	"github.com/berthd/berth/pkg/errdefs"
 )
 
@@ -168,7 +169,7 @@ func (d *Daemon) applyHostConfigDefaults(hc *container.HostConfig) {
 	}
 	if hc.CgroupnsMode == "" {
 		hc.CgroupnsMode = container.CgroupnsModeHost
-		if d.cgroupVersion() == "2" {
+		if cgroups.IsV2() { // probed once per process
 			hc.CgroupnsMode = container.CgroupnsModePrivate
 		}
 	}

@@ -194,6 +194,3 @@ func warnings(cfg *config.Config, cg sysinfo.Cgroups, fwd bool) []string {
 	}
 	return w
 }
-
-// cgroupVersion is "1" or "2" for this host.
-func (d *Daemon) cgroupVersion() string { return sysinfo.ReadCgroups().Version }
