@@ -32,17 +32,40 @@ import (
 	"github.com/berthd/berth/pkg/errdefs"
 )
 
-// buildCaches holds each daemon's build cache (opened on first use).
-var buildCaches sync.Map
+// buildStates holds each daemon's builder state (made on first use).
+var buildStates sync.Map
+
+type buildState struct {
+	once  sync.Once
+	cache *build.Cache
+}
 
 func (d *Daemon) buildRoot() string { return filepath.Join(d.cfg.DataRoot, "builder") }
 
+// buildCache opens the step cache on first use. The first use also
+// clears what builds of an earlier run left in the builder's tmp (the
+// contexts are removed after the response, so a daemon that stops right
+// then leaves them); no build has started yet, since every build waits
+// for this.
 func (d *Daemon) buildCache() *build.Cache {
-	if c, ok := buildCaches.Load(d); ok {
-		return c.(*build.Cache)
-	}
-	c, _ := buildCaches.LoadOrStore(d, build.OpenCache(filepath.Join(d.buildRoot(), "cache.json")))
-	return c.(*build.Cache)
+	v, _ := buildStates.LoadOrStore(d, &buildState{})
+	st := v.(*buildState)
+	st.once.Do(func() {
+		tmp := filepath.Join(d.buildRoot(), "tmp")
+		if ents, err := os.ReadDir(tmp); err == nil {
+			for _, e := range ents {
+				p := filepath.Join(tmp, e.Name())
+				// A fill- or ro- directory may still hold the overlay a
+				// crashed step mounted: unmount before removing, so the
+				// removal cannot reach into an image's layers.
+				unix.Unmount(filepath.Join(p, "merged"), unix.MNT_DETACH)
+				unix.Unmount(p, unix.MNT_DETACH)
+				os.RemoveAll(p)
+			}
+		}
+		st.cache = build.OpenCache(filepath.Join(d.buildRoot(), "cache.json"))
+	})
+	return st.cache
 }
 
 // stepError gives the router the failed RUN's exit code.
@@ -53,6 +76,7 @@ func (e stepError) ExitCode() int { return e.Code }
 // Build answers POST /build: it unpacks the context and runs the
 // classic builder with this daemon as its backend.
 func (d *Daemon) Build(ctx context.Context, body io.Reader, req buildrouter.Request, out buildrouter.Output) (string, error) {
+	cache := d.buildCache()
 	tmp := filepath.Join(d.buildRoot(), "tmp")
 	if err := os.MkdirAll(tmp, 0o700); err != nil {
 		return "", errdefs.System(err)
@@ -61,13 +85,15 @@ func (d *Daemon) Build(ctx context.Context, body io.Reader, req buildrouter.Requ
 	if err != nil {
 		return "", err
 	}
-	defer bctx.Close()
+	// The context is removed after the response: the client need not
+	// wait for it.
+	defer func() { go bctx.Close() }()
 	opts := build.Options{
 		Tags: req.Tags, BuildArgs: req.BuildArgs, Labels: req.Labels, NoCache: req.NoCache,
 		CacheFrom: req.CacheFrom, Target: req.Target, Remove: req.Remove, ForceRemove: req.ForceRemove,
 		Pull: req.Pull, Squash: req.Squash, Platform: req.Platform, HostConfig: req.HostConfig,
 	}
-	b := build.New(&buildBackend{d: d}, d.buildCache(), bctx, opts, out)
+	b := build.New(&buildBackend{d: d}, cache, bctx, opts, out)
 	id, err := b.Build(ctx)
 	var se *build.StepError
 	if errors.As(err, &se) {

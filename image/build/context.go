@@ -129,9 +129,18 @@ func (c *Context) fromStream(r io.Reader, bareOK bool) error {
 // untar extracts a context tar. Names that would land outside dir are an
 // error; ownership is kept (COPY without --chown resets it anyway) and
 // modes and times are kept.
+//
+// It runs on every build, cached or not, so it avoids the system calls
+// it can: a parent directory this extraction made itself needs no
+// symlink check, and a new file is made with O_EXCL (which also refuses
+// to follow a symlink) before anything is removed.
 func untar(r io.Reader, dir string) error {
 	tr := tar.NewReader(r)
 	var dirTimes []func()
+	// made holds the real directories this extraction created; an entry
+	// whose parent is one of them cannot be redirected by a symlink.
+	made := map[string]bool{dir: true}
+	root := os.Geteuid() == 0
 	for {
 		hdr, err := tr.Next()
 		if err == io.EOF {
@@ -145,33 +154,63 @@ func untar(r io.Reader, dir string) error {
 			continue
 		}
 		p := filepath.Join(dir, name)
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			return err
+		if parent := filepath.Dir(p); !made[parent] {
+			if err := os.MkdirAll(parent, 0o755); err != nil {
+				return err
+			}
+			// A symlink planted by an earlier entry must not redirect this one.
+			if real, err := filepath.EvalSymlinks(parent); err != nil || !within(dir, real) {
+				return errdefs.InvalidParameterf("invalid build context: %s is outside the context", hdr.Name)
+			}
 		}
-		// A symlink planted by an earlier entry must not redirect this one.
-		if parent, err := filepath.EvalSymlinks(filepath.Dir(p)); err != nil || !within(dir, parent) {
-			return errdefs.InvalidParameterf("invalid build context: %s is outside the context", hdr.Name)
+		if hdr.Typeflag != tar.TypeDir && made[p] {
+			// A directory is replaced: what was made below it is gone.
+			made = map[string]bool{dir: true}
 		}
-		mode := os.FileMode(hdr.Mode & 0o7777)
+		mode := tarMode(hdr.Mode)
+		chown := !root || hdr.Uid != 0 || hdr.Gid != 0
 		switch hdr.Typeflag {
 		case tar.TypeDir:
-			if err := os.Mkdir(p, 0o755); err != nil && !os.IsExist(err) {
+			if err := os.Mkdir(p, 0o755); err == nil {
+				made[p] = true
+			} else if !os.IsExist(err) {
 				return err
+			} else if fi, err := os.Lstat(p); err != nil || !fi.IsDir() {
+				// Never chmod or chtime through a symlink an earlier
+				// entry planted.
+				continue
 			}
 			mt := hdr.ModTime
 			dirTimes = append(dirTimes, func() { os.Chmod(p, mode); os.Chtimes(p, mt, mt) })
+			if chown {
+				os.Lchown(p, hdr.Uid, hdr.Gid)
+			}
+			continue
 		case tar.TypeReg, tar.TypeRegA:
-			os.RemoveAll(p)
 			f, err := os.OpenFile(p, os.O_CREATE|os.O_WRONLY|os.O_EXCL, 0o600)
+			if os.IsExist(err) {
+				os.RemoveAll(p)
+				f, err = os.OpenFile(p, os.O_CREATE|os.O_WRONLY|os.O_EXCL, 0o600)
+			}
 			if err != nil {
 				return err
 			}
-			_, err = io.Copy(f, tr)
+			if hdr.Size > 0 {
+				_, err = io.Copy(f, tr)
+			}
+			if err == nil && chown {
+				f.Chown(hdr.Uid, hdr.Gid)
+			}
+			if err == nil {
+				// After the chown, which clears set-id bits.
+				err = f.Chmod(mode)
+			}
 			f.Close()
 			if err != nil {
 				return errdefs.InvalidParameterf("invalid build context: %v", err)
 			}
-			os.Chmod(p, mode)
+			os.Chtimes(p, hdr.ModTime, hdr.ModTime)
+			continue
 		case tar.TypeSymlink:
 			os.RemoveAll(p)
 			if err := os.Symlink(hdr.Linkname, p); err != nil {
@@ -187,7 +226,7 @@ func untar(r io.Reader, dir string) error {
 			continue // devices and fifos have no place in a context
 		}
 		os.Lchown(p, hdr.Uid, hdr.Gid)
-		if hdr.Typeflag != tar.TypeDir && hdr.Typeflag != tar.TypeSymlink {
+		if hdr.Typeflag != tar.TypeSymlink {
 			os.Chmod(p, mode)
 			os.Chtimes(p, hdr.ModTime, hdr.ModTime)
 		}
@@ -196,6 +235,22 @@ func untar(r io.Reader, dir string) error {
 		dirTimes[i]()
 	}
 	return nil
+}
+
+// tarMode is a tar header's mode as os.FileMode, whose set-id and sticky
+// bits are not the Unix ones.
+func tarMode(m int64) os.FileMode {
+	mode := os.FileMode(m & 0o777)
+	if m&0o4000 != 0 {
+		mode |= os.ModeSetuid
+	}
+	if m&0o2000 != 0 {
+		mode |= os.ModeSetgid
+	}
+	if m&0o1000 != 0 {
+		mode |= os.ModeSticky
+	}
+	return mode
 }
 
 func within(root, p string) bool {
