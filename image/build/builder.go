@@ -569,7 +569,7 @@ func (b *Builder) dispatch(ctx context.Context, st *state, cmd instructions.Comm
 		}
 		h := *c.Health
 		st.cfg.Healthcheck = &h
-		return b.commit(ctx, st, fmt.Sprintf("HEALTHCHECK %q", healthString(&h)))
+		return b.commit(ctx, st, "HEALTHCHECK "+healthString(&h))
 	case *instructions.EntrypointCommand:
 		st.cfg.Entrypoint = st.resolveCmdLine(c.ShellDependantCmdLine)
 		st.cfg.ArgsEscaped = false
@@ -639,8 +639,12 @@ func (b *Builder) dispatch(ctx context.Context, st *state, cmd instructions.Comm
 	return errdefs.InvalidParameterf("unsupported command %s", cmd.Name())
 }
 
+// healthString is HEALTHCHECK's history text as dockerd 20.10 writes it:
+// its HealthConfig (Test, Interval, Timeout, StartPeriod, Retries; no
+// StartInterval) printed with %q, field by field.
 func healthString(h *dockerspec.HealthcheckConfig) string {
-	return fmt.Sprintf("&{%q %v %v %v %v %d}", h.Test, h.Interval, h.Timeout, h.StartPeriod, h.StartInterval, h.Retries)
+	return fmt.Sprintf("&{%q %s %s %s %s}", h.Test, strconv.Quote(h.Interval.String()), strconv.Quote(h.Timeout.String()),
+		strconv.Quote(h.StartPeriod.String()), strconv.QuoteRune(rune(h.Retries)))
 }
 
 // parsePorts turns EXPOSE arguments into port/proto keys (ranges

@@ -34,6 +34,9 @@ type Context struct {
 	Dockerfile []byte
 	// Name is the Dockerfile's path in the context as the request gave it.
 	Name string
+	// FSSums: the context was not sent as a tar (a git clone), so COPY
+	// sums its files the way dockerd sums files it reads from disk.
+	FSSums bool
 }
 
 // Close removes the context's directory.
@@ -70,6 +73,7 @@ func (c *Context) fill(ctx context.Context, body io.Reader, remote string) error
 	case remote == "" || remote == "context":
 		return c.fromStream(body, true)
 	case isGitURL(remote):
+		c.FSSums = true
 		return c.fromGit(ctx, remote)
 	case strings.HasPrefix(remote, "http://") || strings.HasPrefix(remote, "https://"):
 		return c.fromURL(ctx, remote)

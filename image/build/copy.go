@@ -22,6 +22,7 @@ import (
 	"github.com/cyphar/filepath-securejoin"
 	"github.com/moby/buildkit/frontend/dockerfile/instructions"
 	"github.com/ulikunitz/xz"
+	"golang.org/x/sys/unix"
 
 	"github.com/berthd/berth/image/unpack"
 	"github.com/berthd/berth/pkg/errdefs"
@@ -38,8 +39,8 @@ type copyRequest struct {
 // source is one resolved COPY/ADD source.
 type source struct {
 	// path is the absolute path of the resolved source on the host
-	// (inside the context or the --from image's root).
-	path string
+	// (inside root: the context or the --from image's root).
+	path, root string
 	// name is the base name the destination gets when it is a directory
 	// (the source's own name, not its symlink target's).
 	name  string
@@ -49,6 +50,10 @@ type source struct {
 	remote bool
 	mtime  time.Time
 	hash   string
+	// fsSums: summed as dockerd sums files it reads from a directory (an
+	// image's root, a download, a git context) rather than from the
+	// context tar the client sent (see entrySum).
+	fsSums bool
 	// inline is heredoc content (COPY <<EOF).
 	inline *string
 }
@@ -108,6 +113,9 @@ func (b *Builder) copyFrom(ctx context.Context, st *state, r copyRequest, root s
 		if err != nil {
 			return errdefs.InvalidParameterf("%s failed: %v", r.name, err)
 		}
+		for i := range found {
+			found[i].fsSums = fromImage || b.ctx.FSSums
+		}
 		srcs = append(srcs, found...)
 	}
 	for i := range r.sd.SourceContents {
@@ -153,7 +161,8 @@ func (b *Builder) copyFrom(ctx context.Context, st *state, r copyRequest, root s
 	if r.chmod != "" {
 		chownComment += "--chmod=" + r.chmod
 	}
-	comment := fmt.Sprintf("%s %s%s in %s ", r.name, chownComment, hash, dest)
+	// The history names the destination as written (dockerd does).
+	comment := fmt.Sprintf("%s %s%s in %s ", r.name, chownComment, hash, r.sd.DestPath)
 	preserve := fromImage && r.chown == ""
 	var mode *os.FileMode
 	if r.chmod != "" {
@@ -247,48 +256,146 @@ func statSource(root, rel string) (source, error) {
 		return source{}, err
 	}
 	name := path.Base("/" + rel)
-	return source{path: full, name: name, isDir: fi.IsDir(), mtime: fi.ModTime()}, nil
+	return source{root: root, path: full, name: name, isDir: fi.IsDir(), mtime: fi.ModTime()}, nil
 }
 
-// hashSource is the content checksum that keys the cache: names, modes,
-// owners, link targets and contents (not times, as dockerd's tarsum).
+// hashSource is dockerd's checksum of a COPY/ADD source (its
+// builder/remotecontext), so that the history names the files as
+// dockerd's does and --cache-from of an image dockerd built matches: a
+// file is "file:" + the sha256 of its tarsum v1 header (path in the
+// source's root, mode, owner, size, type, link target; not the time) and
+// content; a directory is "dir:" + the sha256 of the sorted sums of the
+// directory (unless it is the root) and everything below it, joined with
+// commas, a symlink below it summed as its target in the root, as dockerd
+// resolves it.
 func hashSource(s source) (string, error) {
-	if s.remote {
-		return "", nil
+	if !s.isDir {
+		sum, err := entrySum(s.root, s.path, s.fsSums)
+		if err != nil {
+			return "", err
+		}
+		return "file:" + sum, nil
 	}
-	h := sha256.New()
-	prefix := "file:"
-	if s.isDir {
-		prefix = "dir:"
-	}
+	var sums []string
 	err := filepath.Walk(s.path, func(p string, fi os.FileInfo, err error) error {
 		if err != nil {
 			return err
 		}
-		rel, _ := filepath.Rel(s.path, p)
-		uid, gid := fileOwner(fi)
-		fmt.Fprintf(h, "%s\x00%o\x00%d\x00%d\x00", rel, fi.Mode(), uid, gid)
-		switch {
-		case fi.Mode()&os.ModeSymlink != 0:
-			t, _ := os.Readlink(p)
-			fmt.Fprintf(h, "%s\x00", t)
-		case fi.Mode().IsRegular():
-			f, err := os.Open(p)
-			if err != nil {
-				return err
-			}
-			_, err = io.Copy(h, f)
-			f.Close()
-			if err != nil {
-				return err
-			}
+		rel, err := filepath.Rel(s.root, p)
+		if err != nil {
+			return err
+		}
+		if rel == "." {
+			return nil
+		}
+		full, err := securejoin.SecureJoin(s.root, rel)
+		if err != nil {
+			return nil
+		}
+		// What cannot be summed (a dangling link) is left out, as in dockerd.
+		if sum, err := entrySum(s.root, full, s.fsSums); err == nil {
+			sums = append(sums, sum)
 		}
 		return nil
 	})
 	if err != nil {
 		return "", err
 	}
-	return prefix + hex.EncodeToString(h.Sum(nil)), nil
+	sort.Strings(sums)
+	return "dir:" + sha(strings.Join(sums, ",")), nil
+}
+
+// entrySum is the tarsum v1 of one file: its header fields in tarsum's
+// order (mtime left out, security.capability as the one xattr) and its
+// content. dockerd 20.10 sums a context file from the header the client
+// sent (the docker CLI's: permission bits only, no user or group names);
+// with fs it sums a file it reads from a directory, whose header it makes
+// itself: the file type bits in the mode and the names looked up.
+func entrySum(root, full string, fs bool) (string, error) {
+	fi, err := os.Lstat(full)
+	if err != nil {
+		return "", err
+	}
+	rel, err := filepath.Rel(root, full)
+	if err != nil {
+		return "", err
+	}
+	link := ""
+	if fi.Mode()&os.ModeSymlink != 0 {
+		if link, err = os.Readlink(full); err != nil {
+			return "", err
+		}
+	}
+	hdr, err := tar.FileInfoHeader(fi, link)
+	if err != nil {
+		return "", err
+	}
+	name := filepath.ToSlash(rel)
+	if fi.IsDir() && !strings.HasSuffix(name, "/") {
+		name += "/"
+	}
+	uid, gid := fileOwner(fi)
+	mode, uname, gname := hdr.Mode, "", ""
+	if fs {
+		mode |= fileTypeBits(fi.Mode())
+		uname, gname = hdr.Uname, hdr.Gname
+	}
+	h := sha256.New()
+	for _, kv := range [][2]string{
+		{"name", name},
+		{"mode", strconv.FormatInt(mode, 10)},
+		{"uid", strconv.Itoa(uid)},
+		{"gid", strconv.Itoa(gid)},
+		{"size", strconv.FormatInt(hdr.Size, 10)},
+		{"typeflag", string([]byte{hdr.Typeflag})},
+		{"linkname", hdr.Linkname},
+		{"uname", uname},
+		{"gname", gname},
+		{"devmajor", strconv.FormatInt(hdr.Devmajor, 10)},
+		{"devminor", strconv.FormatInt(hdr.Devminor, 10)},
+	} {
+		h.Write([]byte(kv[0] + kv[1]))
+	}
+	if caps, err := unix.Lgetxattr(full, "security.capability", nil); err == nil && caps > 0 {
+		buf := make([]byte, caps)
+		if n, err := unix.Lgetxattr(full, "security.capability", buf); err == nil {
+			h.Write([]byte("security.capability" + string(buf[:n])))
+		}
+	}
+	if fi.Mode().IsRegular() && fi.Size() > 0 {
+		f, err := os.Open(full)
+		if err != nil {
+			return "", err
+		}
+		_, err = io.Copy(h, f)
+		f.Close()
+		if err != nil {
+			return "", err
+		}
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// fileTypeBits are the S_IF* bits of a mode, which dockerd 20.10's
+// archive.FileInfoHeader adds to a header's mode.
+func fileTypeBits(m os.FileMode) int64 {
+	switch {
+	case m.IsRegular():
+		return unix.S_IFREG
+	case m.IsDir():
+		return unix.S_IFDIR
+	case m&os.ModeSymlink != 0:
+		return unix.S_IFLNK
+	case m&os.ModeNamedPipe != 0:
+		return unix.S_IFIFO
+	case m&os.ModeSocket != 0:
+		return unix.S_IFSOCK
+	case m&os.ModeCharDevice != 0:
+		return unix.S_IFCHR
+	case m&os.ModeDevice != 0:
+		return unix.S_IFBLK
+	}
+	return 0
 }
 
 // download fetches an ADD URL into a temporary file. The file is named
@@ -324,8 +431,7 @@ func download(ctx context.Context, rawURL string) (source, error) {
 	if err != nil {
 		return source{}, err
 	}
-	h := sha256.New()
-	_, err = io.Copy(io.MultiWriter(f, h), resp.Body)
+	_, err = io.Copy(f, resp.Body)
 	f.Close()
 	if err != nil {
 		return source{}, err
@@ -337,7 +443,14 @@ func download(ctx context.Context, rawURL string) (source, error) {
 			os.Chtimes(tmp, t, t)
 		}
 	}
-	return source{path: tmp, name: name, tmp: tmp, remote: true, mtime: mt, hash: "file:" + hex.EncodeToString(h.Sum(nil))}, nil
+	// Summed as dockerd sums it: a file of that name alone in a
+	// directory, and named by the bare sum (no "file:").
+	sum, err := entrySum(dir, tmp, true)
+	if err != nil {
+		os.RemoveAll(dir)
+		return source{}, err
+	}
+	return source{path: tmp, name: name, tmp: tmp, remote: true, mtime: mt, hash: sum}, nil
 }
 
 type owner struct {

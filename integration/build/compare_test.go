@@ -83,6 +83,13 @@ ENTRYPOINT echo hi
 		if tl != ol {
 			t.Errorf("%s: layer count dockerd %s, berthd %s", name, tl, ol)
 		}
+		// The history's commands are dockerd's too, COPY and ADD sums
+		// included (which --cache-from of dockerd's images relies on).
+		tc, _ := dockerOut(dd, "history", "--no-trunc", "--format", "{{.CreatedBy}}", tag)
+		oc := d.DockerT(t, "history", "--no-trunc", "--format", "{{.CreatedBy}}", tag)
+		if tc != oc {
+			t.Errorf("%s: history commands differ:\n  dockerd: %q\n  berthd:  %q", name, tc, oc)
+		}
 		th, _ := dockerOut(dd, "history", "--format", "{{.Size}}", tag)
 		oh := d.DockerT(t, "history", "--format", "{{.Size}}", tag)
 		if strings.Count(th, "\n") != strings.Count(oh, "\n") || strings.Count(th, "0B") != strings.Count(oh, "0B") {
