@@ -62,11 +62,25 @@ func setupConsole(bindConsole bool, size *specs.Box) error {
 	return nil
 }
 
-// RecvConsole reads the pty master that a stage sent over sock.
+// RecvConsole reads the pty master that a stage sent over sock. A
+// non-blocking sock (one the poller watches) is waited on through it, so
+// its deadline bounds the wait.
 func RecvConsole(sock *os.File) (*os.File, error) {
 	buf := make([]byte, 256)
 	oob := make([]byte, unix.CmsgSpace(4))
-	n, oobn, _, _, err := unix.Recvmsg(int(sock.Fd()), buf, oob, 0)
+	rc, err := sock.SyscallConn()
+	if err != nil {
+		return nil, fmt.Errorf("receive pty master: %w", err)
+	}
+	var n, oobn int
+	var rerr error
+	err = rc.Read(func(fd uintptr) bool {
+		n, oobn, _, _, rerr = unix.Recvmsg(int(fd), buf, oob, 0)
+		return rerr != unix.EAGAIN && rerr != unix.EINTR
+	})
+	if err == nil {
+		err = rerr
+	}
 	if err != nil {
 		return nil, fmt.Errorf("receive pty master: %w", err)
 	}

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -27,7 +26,8 @@ type LaunchOpts struct {
 	Dir    string
 	Config Config
 	// Args are the shim's argv after the binary, e.g. ["shim", dir] for
-	// berthd; Env is its environment.
+	// berthd (the process runs as a shim from pkg/shim's initialisation
+	// whatever they are; they name it in ps); Env is its environment.
 	Args []string
 	Env  []string
 }
@@ -79,7 +79,9 @@ func Launch(ctx context.Context, o LaunchOpts) (pid int, err error) {
 	// never inside a container's namespaces, so a container cannot reach
 	// it through /proc; the stages it starts run from the sealed copy it
 	// inherits as fd 4.
-	env := append(append([]string(nil), o.Env...), runtime.EnvSealedExeFd+"=4")
+	// EnvShimDir makes the process a shim from pkg/shim's initialisation
+	// (entry_linux.go); one P is all a shim needs.
+	env := append(append([]string(nil), o.Env...), runtime.EnvSealedExeFd+"=4", EnvShimDir+"="+o.Dir, "GOMAXPROCS=1")
 	p, err := os.StartProcess("/proc/self/exe", append([]string{"berthd"}, o.Args...), &os.ProcAttr{
 		Dir: o.Dir, Env: env, Files: []*os.File{devnull, devnull, logf, w, exe},
 		Sys: &syscall.SysProcAttr{Setsid: true},
@@ -124,13 +126,11 @@ type Client struct {
 // so a client survives neither more nor less than the shim does.
 func Dial(dir string) *Client { return &Client{Dir: dir} }
 
-func (c *Client) conn(ctx context.Context, req Request) (*net.UnixConn, *json.Decoder, Response, error) {
-	var d net.Dialer
-	nc, err := d.DialContext(ctx, "unix", filepath.Join(c.Dir, SocketFile))
+func (c *Client) conn(ctx context.Context, req Request) (*unixConn, *json.Decoder, Response, error) {
+	uc, err := dialUnix(ctx, filepath.Join(c.Dir, SocketFile))
 	if err != nil {
 		return nil, nil, Response{}, err
 	}
-	uc := nc.(*net.UnixConn)
 	if err := json.NewEncoder(uc).Encode(req); err != nil {
 		uc.Close()
 		return nil, nil, Response{}, err
@@ -240,7 +240,7 @@ func ReadExit(dir string) (*Exit, error) {
 // Stream is an attach or exec connection: Write sends stdin, CloseStdin
 // ends it, Next reads output frames.
 type Stream struct {
-	conn *net.UnixConn
+	conn *unixConn
 	r    io.Reader
 	Pid  int
 }

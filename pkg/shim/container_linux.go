@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -186,8 +185,8 @@ func (e *external) Exec(ctx context.Context, o runtime.ExecOpts) (*os.Process, e
 	var console chan error
 	if o.Process.Terminal {
 		sock := filepath.Join(tmp, "console.sock")
-		var l *net.UnixListener
-		if l, err = net.ListenUnix("unix", &net.UnixAddr{Name: sock, Net: "unix"}); err != nil {
+		var l *unixListener
+		if l, err = listenUnix(sock); err != nil {
 			return nil, err
 		}
 		defer l.Close()
@@ -218,23 +217,18 @@ func (e *external) Exec(ctx context.Context, o runtime.ExecOpts) (*os.Process, e
 
 // relayConsole accepts the runtime's connection on l and forwards the pty
 // master it sends to dst, the socket the shim reads masters from.
-func relayConsole(l *net.UnixListener, dst *os.File) chan error {
+func relayConsole(l *unixListener, dst *os.File) chan error {
 	ch := make(chan error, 1)
 	_ = l.SetDeadline(time.Now().Add(30 * time.Second))
 	go func() {
-		conn, err := l.AcceptUnix()
+		conn, err := l.Accept()
 		if err != nil {
 			ch <- fmt.Errorf("console socket: %w", err)
 			return
 		}
 		defer conn.Close()
-		f, err := conn.File()
-		if err != nil {
-			ch <- err
-			return
-		}
-		defer f.Close()
-		master, err := runtime.RecvConsole(f)
+		_ = conn.SetReadDeadline(time.Now().Add(30 * time.Second))
+		master, err := runtime.RecvConsole(conn.File)
 		if err != nil {
 			ch <- err
 			return

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -100,7 +99,7 @@ func run(dir string, ready *os.File) error {
 	}
 	sock := filepath.Join(dir, SocketFile)
 	_ = os.Remove(sock)
-	l, err := net.ListenUnix("unix", &net.UnixAddr{Name: sock, Net: "unix"})
+	l, err := listenUnix(sock)
 	if err != nil {
 		return err
 	}
@@ -358,9 +357,9 @@ func (s *server) broadcast(stream byte, p []byte) {
 	s.delivered.Add(1)
 }
 
-func (s *server) serve(l *net.UnixListener) {
+func (s *server) serve(l *unixListener) {
 	for {
-		c, err := l.AcceptUnix()
+		c, err := l.Accept()
 		if err != nil {
 			return
 		}
@@ -373,7 +372,7 @@ func (s *server) serve(l *net.UnixListener) {
 	}
 }
 
-func (s *server) handle(c *net.UnixConn) {
+func (s *server) handle(c *unixConn) {
 	var req Request
 	dec := json.NewDecoder(c)
 	if err := dec.Decode(&req); err != nil {
@@ -488,7 +487,7 @@ func (s *server) handle(c *net.UnixConn) {
 	}
 }
 
-func (s *server) attach(c *net.UnixConn, dec *json.Decoder, req Request) {
+func (s *server) attach(c *unixConn, dec *json.Decoder, req Request) {
 	sub := &subscriber{ch: make(chan frame, 256), ended: make(chan struct{}), gone: make(chan struct{})}
 	s.mu.Lock()
 	if s.exit != nil {
@@ -540,7 +539,7 @@ func (s *server) attach(c *net.UnixConn, dec *json.Decoder, req Request) {
 	}
 }
 
-func (s *server) exec(c *net.UnixConn, dec *json.Decoder, req Request) {
+func (s *server) exec(c *unixConn, dec *json.Decoder, req Request) {
 	enc := json.NewEncoder(c)
 	if req.Process == nil || req.ExecID == "" {
 		_ = enc.Encode(Response{Error: "exec needs a process and an id"})
@@ -633,7 +632,7 @@ func (s *server) startExec(opts runtime.ExecOpts, closeAfter []*os.File) (*os.Pr
 	return p, err
 }
 
-func (s *server) streamExec(c *net.UnixConn, dec *json.Decoder, enc *json.Encoder, p *os.Process, readers []struct {
+func (s *server) streamExec(c *unixConn, dec *json.Decoder, enc *json.Encoder, p *os.Process, readers []struct {
 	f      *os.File
 	stream byte
 }, stdin *os.File, closeStdin bool) {
@@ -702,7 +701,7 @@ func (s *server) newContainer(rt *runtime.Runtime, o runtime.CreateOpts) (contai
 	if o.Spec.Process.Terminal {
 		consoleSock = filepath.Join(s.dir, "console.sock")
 		_ = os.Remove(consoleSock)
-		l, err := net.ListenUnix("unix", &net.UnixAddr{Name: consoleSock, Net: "unix"})
+		l, err := listenUnix(consoleSock)
 		if err != nil {
 			return nil, err
 		}
@@ -738,7 +737,7 @@ func (s *server) publish(e Event) {
 }
 
 // events streams Event lines until the container has exited.
-func (s *server) events(c *net.UnixConn) {
+func (s *server) events(c *unixConn) {
 	ch := make(chan Event, 64)
 	s.mu.Lock()
 	if s.exit != nil {

@@ -23,13 +23,6 @@ import (
 
 func TestMain(m *testing.M) {
 	runtime.InitStage()
-	if dir := os.Getenv("BERTH_TEST_SHIM"); dir != "" {
-		if err := shim.Main(dir); err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			os.Exit(1)
-		}
-		os.Exit(0)
-	}
 	if dir := os.Getenv("BERTH_TEST_DAEMON"); dir != "" {
 		fakeDaemon(dir)
 	}
@@ -59,7 +52,8 @@ func fakeDaemon(dir string) {
 }
 
 func launchOpts(dir string, cfg shim.Config) shim.LaunchOpts {
-	return shim.LaunchOpts{Dir: dir, Config: cfg, Args: []string{"shim-test"}, Env: []string{"BERTH_TEST_SHIM=" + dir}}
+	// The test binary becomes the shim in pkg/shim's init, as berthd does.
+	return shim.LaunchOpts{Dir: dir, Config: cfg, Args: []string{"shim-test"}, Env: []string{"X=1"}}
 }
 
 // launch starts a shim for the bundle and registers the cleanup that
