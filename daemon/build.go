@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/distribution/reference"
+	dockerspec "github.com/moby/docker-image-spec/specs-go/v1"
 	buildtypes "github.com/moby/moby/api/types/build"
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/jsonstream"
@@ -29,6 +30,7 @@ import (
 	"github.com/berthd/berth/daemon/backend"
 	"github.com/berthd/berth/image"
 	"github.com/berthd/berth/image/build"
+	"github.com/berthd/berth/image/layer"
 	"github.com/berthd/berth/pkg/errdefs"
 )
 
@@ -102,26 +104,114 @@ func (d *Daemon) Build(ctx context.Context, body io.Reader, req buildrouter.Requ
 	return id, err
 }
 
-// BuildCachePrune answers POST /build/prune. The classic builder's cache
-// is its step index; the step images are ordinary images that image
-// prune removes, so nothing is reclaimed here, as with dockerd's classic
-// builder.
+// BuildCachePrune answers POST /build/prune as dockerd 20.10 does for
+// the classic builder: its cache is the step images themselves, ordinary
+// images that rmi and image prune remove, and BuildKit's cache, which
+// build prune empties, has nothing of them. So nothing is removed, the
+// report is empty ({"CachesDeleted":null,"SpaceReclaimed":0}) and the
+// next build still hits the cache. Only step index entries whose image is
+// already gone are dropped.
 func (d *Daemon) BuildCachePrune(ctx context.Context) (*buildtypes.CachePruneReport, error) {
-	d.buildCache().Prune()
-	return &buildtypes.CachePruneReport{CachesDeleted: []string{}, SpaceReclaimed: 0}, nil
+	d.buildCache().Tidy(func(id string) bool {
+		_, err := d.images.Get(id)
+		return err == nil
+	})
+	return &buildtypes.CachePruneReport{}, nil
 }
 
 // buildBackend is the builder's view of the daemon.
 type buildBackend struct{ d *Daemon }
 
 func toBuildImage(img *image.Image) *build.Image {
-	return &build.Image{
+	bi := &build.Image{
 		ID:     img.ID.String(),
 		Config: img.Config.Config,
 		Platform: ocispec.Platform{
 			OS: img.Config.OS, Architecture: img.Config.Architecture, Variant: img.Config.Variant,
 		},
+		Parent:  img.Parent.String(),
+		History: img.Config.History,
 	}
+	for _, d := range img.DiffIDs {
+		bi.DiffIDs = append(bi.DiffIDs, d.String())
+	}
+	return bi
+}
+
+// RestoreCached registers the image that stands for a step --cache-from
+// matched, as dockerd's imageCache.restoreCachedImage does: parent's
+// history and layers plus target's history entry for the step and its
+// layer (target's own, already in the layer store), with target's author
+// and the entry's creation time. Its config is the step's config (dockerd
+// stores the cache probe's, whose Cmd is the step's "#(nop)" text; no
+// client sees the difference, as the build's last image is target
+// itself).
+func (b *buildBackend) RestoreCached(ctx context.Context, parentID, targetID string, config dockerspec.DockerOCIImageConfig) (string, error) {
+	d := b.d
+	target, err := d.images.Get(targetID)
+	if err != nil {
+		return "", err
+	}
+	var history []ocispec.History
+	var diffIDs []digest.Digest
+	var parentDigest digest.Digest
+	if parentID != "" {
+		parent, err := d.images.Get(parentID)
+		if err != nil {
+			return "", err
+		}
+		history = append(history, parent.Config.History...)
+		diffIDs = append(diffIDs, parent.DiffIDs...)
+		parentDigest = parent.ID
+	}
+	n := len(history)
+	if n >= len(target.Config.History) {
+		return "", errdefs.InvalidParameterf("cache source %s has no history entry %d", targetID, n)
+	}
+	entry := target.Config.History[n]
+	if !entry.EmptyLayer {
+		ix := 0
+		for _, h := range target.Config.History[:n] {
+			if !h.EmptyLayer {
+				ix++
+			}
+		}
+		if ix >= len(target.DiffIDs) {
+			return "", errdefs.InvalidParameterf("cache source %s has no layer for history entry %d", targetID, n)
+		}
+		diffIDs = append(diffIDs, target.DiffIDs[ix])
+	}
+	layers, err := d.images.Layers()
+	if err != nil {
+		return "", err
+	}
+	chain := layer.ChainID(diffIDs)
+	if chain != "" {
+		if err := layers.Acquire(chain); err != nil {
+			return "", err
+		}
+	}
+	cfg := &image.Config{DockerVersion: image.Version}
+	cfg.Created = entry.Created
+	cfg.Author = target.Config.Author
+	cfg.Platform = target.Config.Platform
+	cfg.Config = config
+	if cfg.RootFS.DiffIDs = diffIDs; cfg.RootFS.DiffIDs == nil {
+		cfg.RootFS.DiffIDs = []digest.Digest{}
+	}
+	cfg.RootFS.Type = "layers"
+	cfg.History = append(history, entry)
+	raw, err := json.Marshal(cfg)
+	if err == nil {
+		var img *image.Image
+		if img, _, err = d.images.Register(raw, parentDigest); err == nil {
+			return img.ID.String(), nil
+		}
+	}
+	if chain != "" {
+		layers.Release(chain)
+	}
+	return "", err
 }
 
 func (b *buildBackend) GetImage(ctx context.Context, ref string) (*build.Image, error) {

@@ -16,6 +16,13 @@ type Image struct {
 	ID       string
 	Config   dockerspec.DockerOCIImageConfig
 	Platform ocispec.Platform
+	// Parent is the image it was built on, when the store knows it ("" for
+	// an image that was pulled or loaded). --cache-from walks it.
+	Parent string
+	// History and DiffIDs are the config's, which --cache-from matches
+	// steps against.
+	History []ocispec.History
+	DiffIDs []string
 }
 
 // CommitOptions describe one new image: a step's result. Exactly one of
@@ -58,6 +65,12 @@ type Backend interface {
 	// WithImageRoot calls fn with a read-only view of an image's files
 	// (COPY --from).
 	WithImageRoot(ctx context.Context, id string, fn func(root string) error) error
+	// RestoreCached makes the image a --cache-from match stands for: the
+	// step matched entry len(parent's history) of target's history, so the
+	// new image is parent (its history and layers; none for "") plus that
+	// entry and, unless the entry is empty_layer, target's layer for it,
+	// with config as its config. The layers are target's; nothing runs.
+	RestoreCached(ctx context.Context, parent, target string, config dockerspec.DockerOCIImageConfig) (string, error)
 	// TagImage points ref at the image.
 	TagImage(ctx context.Context, id, ref string) error
 }

@@ -79,14 +79,22 @@ func (c *Cache) Len() int {
 	return len(c.m)
 }
 
-// Prune forgets every cached step and reports how many there were. The
-// images themselves are ordinary (dangling) images that image prune
-// removes.
-func (c *Cache) Prune() int {
+// Tidy drops the entries whose image is gone (removed by rmi or image
+// prune) and reports how many are left. The entries that still name an
+// image stay: they are how the classic builder finds that image again,
+// and dockerd's classic cache (the images' parent links and configs) is
+// not touched by build prune either.
+func (c *Cache) Tidy(exists func(id string) bool) int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	n := len(c.m)
-	c.m = map[string]string{}
-	c.saveLocked()
-	return n
+	for k, id := range c.m {
+		if !exists(id) {
+			delete(c.m, k)
+		}
+	}
+	if len(c.m) != n {
+		c.saveLocked()
+	}
+	return len(c.m)
 }

@@ -51,7 +51,7 @@ type Output interface {
 type Backend interface {
 	// Build reads the context from body, builds and returns the image ID.
 	Build(ctx context.Context, body io.Reader, req Request, out Output) (string, error)
-	// BuildCachePrune forgets the build cache.
+	// BuildCachePrune answers POST /build/prune.
 	BuildCachePrune(ctx context.Context) (*build.CachePruneReport, error)
 }
 
