@@ -49,10 +49,15 @@ type stageConfig struct {
 	// stage only loads it (microseconds) instead of compiling it with
 	// libseccomp after the exec FIFO (milliseconds).
 	Seccomp *seccomp.Program `json:"seccompProgram,omitempty"`
+	// AwaitCgroup tells the stage that the parent moves it into the
+	// container's cgroup after sending this config and then sends a
+	// "cgroup" message: the stage sets the container up meanwhile and
+	// waits for the message only where being in the cgroup matters.
+	AwaitCgroup bool `json:"awaitCgroup,omitempty"`
 }
 
 // syncMsg is what the stage answers.
 type syncMsg struct {
-	Type  string `json:"type"` // "ready" or "error"
+	Type  string `json:"type"` // "ready" or "error"; "cgroup" to the stage
 	Error string `json:"error,omitempty"`
 }

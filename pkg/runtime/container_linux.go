@@ -236,6 +236,7 @@ func (r *Runtime) Create(ctx context.Context, o CreateOpts) (c *Container, retEr
 			return nil, errdefs.InvalidParameter(err)
 		}
 	}
+	cfg.Spec = withoutSeccompProfile(spec, cfg.Seccomp != nil)
 	var cloneFlags uintptr
 	var joinEarly []string // namespaces the nsenter constructor must join
 	for _, ns := range spec.Linux.Namespaces {
@@ -443,13 +444,28 @@ func spawn(ctx context.Context, o spawnOpts) (*spawned, error) {
 		}
 		sp.pid, sp.proc = pid, proc
 	}
+	o.cfg.AwaitCgroup = o.cgroup != nil
+	enc := json.NewEncoder(parent)
+	if err := enc.Encode(o.cfg); err != nil {
+		return sp, fmt.Errorf("send config to %s stage: %w", o.stage, err)
+	}
 	if o.cgroup != nil {
-		if err := o.cgroup.Apply(sp.pid); err != nil {
+		// While the stage works on its config (see awaitCgroup).
+		err := o.cgroup.Apply(sp.pid)
+		if err == nil {
+			err = enc.Encode(syncMsg{Type: "cgroup"})
+		}
+		if err != nil {
+			// A stage that failed on its own (a command not found) said
+			// why before it exited, which is the error to report. Once
+			// it is killed, what it said or EOF is all there is to read.
+			_ = sp.proc.Kill()
+			var msg syncMsg
+			if json.NewDecoder(parent).Decode(&msg) == nil && msg.Type == "error" {
+				return sp, errors.New(msg.Error)
+			}
 			return sp, fmt.Errorf("cgroup: %w", err)
 		}
-	}
-	if err := json.NewEncoder(parent).Encode(o.cfg); err != nil {
-		return sp, fmt.Errorf("send config to %s stage: %w", o.stage, err)
 	}
 	// The stage answers with one message; EOF without one means it
 	// exec'd (the socket is close-on-exec) which is success for exec.
@@ -693,4 +709,17 @@ func withDeviceAllows(spec *specs.Spec) *specs.LinuxResources {
 		out.Devices = append(out.Devices, specs.LinuxDeviceCgroup{Allow: true, Type: d.Type, Major: &major, Minor: &minor, Access: "rwm"})
 	}
 	return &out
+}
+
+// withoutSeccompProfile returns spec without its seccomp profile when the
+// stage gets the compiled program instead: the profile is most of a
+// spec's JSON, which the stage would decode for nothing.
+func withoutSeccompProfile(spec *specs.Spec, compiled bool) *specs.Spec {
+	if !compiled || spec.Linux == nil || spec.Linux.Seccomp == nil {
+		return spec
+	}
+	s, l := *spec, *spec.Linux
+	l.Seccomp = nil
+	s.Linux = &l
+	return &s
 }

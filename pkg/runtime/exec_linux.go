@@ -53,6 +53,8 @@ func (c *Container) Exec(ctx context.Context, o ExecOpts) (*os.Process, error) {
 				return nil, err
 			}
 		}
+		// The stage loads the program; the spec was only its source.
+		cfg.Spec = nil
 	}
 	p, err := spawn(ctx, spawnOpts{
 		stage: stageExec, attr: &syscall.SysProcAttr{}, join: join,

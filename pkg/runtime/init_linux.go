@@ -40,7 +40,8 @@ func InitStage() {
 	os.Unsetenv(envStage)
 	sync := os.NewFile(fdSync, "sync")
 	var cfg stageConfig
-	err := json.NewDecoder(sync).Decode(&cfg)
+	syncDecoder = json.NewDecoder(sync)
+	err := syncDecoder.Decode(&cfg)
 	if err == nil {
 		switch stage {
 		case stageInit:
@@ -64,6 +65,28 @@ func InitStage() {
 // readySent records that the parent stopped listening on the sync socket.
 var readySent bool
 
+// syncDecoder reads the parent's messages: the config, then "cgroup".
+var syncDecoder *json.Decoder
+
+// awaitCgroup returns once the parent has moved this process into the
+// container's cgroup. That move costs the parent an RCU grace period on
+// a cgroup v1 host (about 10 ms, most of a container's start), which the
+// stage spends setting the container up instead of waiting.
+func awaitCgroup(cfg *stageConfig) error {
+	if !cfg.AwaitCgroup {
+		return nil
+	}
+	cfg.AwaitCgroup = false
+	var m syncMsg
+	if err := syncDecoder.Decode(&m); err != nil {
+		return fmt.Errorf("wait for the cgroup: %w", err)
+	}
+	if m.Type != "cgroup" {
+		return fmt.Errorf("unexpected message %q while waiting for the cgroup", m.Type)
+	}
+	return nil
+}
+
 func initContainer(sync *os.File, cfg *stageConfig) error {
 	spec := cfg.Spec
 	// Namespaces given by path that a multi-threaded process can still
@@ -86,6 +109,10 @@ func initContainer(sync *os.File, cfg *stageConfig) error {
 		}
 	}
 	if cfg.NewCgroupNS {
+		// The namespace is rooted at the cgroup we are in.
+		if err := awaitCgroup(cfg); err != nil {
+			return err
+		}
 		// Per-thread, like everything else here; the exec'ing thread is
 		// the one that counts.
 		if err := unix.Unshare(unix.CLONE_NEWCGROUP); err != nil {
@@ -139,6 +166,10 @@ func initContainer(sync *os.File, cfg *stageConfig) error {
 			_ = os.MkdirAll(cwd, 0o755)
 		}
 	}
+	// Nothing of the container's runs before it is in its cgroup.
+	if err := awaitCgroup(cfg); err != nil {
+		return err
+	}
 	if err := json.NewEncoder(sync).Encode(syncMsg{Type: "ready"}); err != nil {
 		return err
 	}
@@ -180,6 +211,9 @@ func execProcess(cfg *stageConfig) error {
 	var filter *specs.LinuxSeccomp
 	if cfg.Spec != nil && cfg.Spec.Linux != nil {
 		filter = cfg.Spec.Linux.Seccomp
+	}
+	if err := awaitCgroup(cfg); err != nil {
+		return err
 	}
 	return finalize(&cfg.Process, path, filter, cfg.Seccomp)
 }

@@ -489,3 +489,54 @@ func TestExecThroughLeakedFdRefused(t *testing.T) {
 		t.Fatalf("a host binary ran: %+v", r)
 	}
 }
+
+// An exec'd process is in the container's cgroup and under its seccomp
+// filter before it runs a single instruction of its own: the stage joins
+// the cgroup while it works (awaitCgroup) and gets the compiled program
+// instead of the profile.
+func TestExecInCgroupUnderSeccomp(t *testing.T) {
+	rt := newRuntime(t)
+	b := sh(t, "echo started; read x")
+	b.Spec.Linux.Seccomp = &specs.LinuxSeccomp{
+		DefaultAction: specs.ActAllow,
+		Syscalls:      []specs.LinuxSyscall{{Names: []string{"mkdir", "mkdirat"}, Action: specs.ActErrno}},
+	}
+	c, in, stdout, _, _ := create(t, rt, b)
+	defer in.Close()
+	if err := c.Start(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, func() bool { return strings.Contains(stdout.String(), "started") })
+	outR, outW, _ := os.Pipe()
+	p, err := c.Exec(context.Background(), runtime.ExecOpts{
+		Process: specs.Process{Args: []string{"sh", "-c", "grep Seccomp: /proc/self/status; mkdir /tmp/x 2>&1; sleep 10"},
+			Env: []string{"PATH=/bin"}, Cwd: "/", Capabilities: c.Spec().Process.Capabilities},
+		Stdout: outW, Stderr: outW,
+	})
+	outW.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Exec returns once the process runs the program: it is where it
+	// will stay.
+	got, err := os.ReadFile(fmt.Sprintf("/proc/%d/cgroup", p.Pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := os.ReadFile(fmt.Sprintf("/proc/%d/cgroup", c.Pid()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(got) != string(want) {
+		t.Errorf("exec cgroups:\n%s\ncontainer's:\n%s", got, want)
+	}
+	var buf syncBuf
+	go io.Copy(&buf, outR)
+	waitFor(t, func() bool { return strings.Contains(buf.String(), "mkdir") })
+	_ = p.Kill()
+	_, _ = p.Wait()
+	out := buf.String()
+	if !strings.Contains(out, "Seccomp:\t2") || !strings.Contains(out, "Operation not permitted") {
+		t.Errorf("exec not under the container's seccomp filter: %s", out)
+	}
+}
