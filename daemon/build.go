@@ -1,20 +1,15 @@
 package daemon
 
 import (
-	"archive/tar"
 	"context"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"runtime"
-	"sort"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/distribution/reference"
@@ -31,6 +26,7 @@ import (
 	"github.com/berthd/berth/image"
 	"github.com/berthd/berth/image/build"
 	"github.com/berthd/berth/image/layer"
+	"github.com/berthd/berth/pkg/archive"
 	"github.com/berthd/berth/pkg/errdefs"
 )
 
@@ -380,15 +376,95 @@ func (b *buildBackend) WithImageRoot(ctx context.Context, id string, fn func(roo
 	return fn(dir)
 }
 
-// Commit makes a step's image: the layer is a RUN container's writable
-// layer or the files Fill wrote over the parent, or none (a config-only
-// step, marked empty_layer as dockerd marks it). A layer with no entries
-// is empty too, as in dockerd, where an empty diff is not appended.
-//
-// This is the builder's own small commit path: the `docker commit` code
-// (daemon/commit.go) was not in the tree when it was written; once it is,
-// the container case should call it.
+// Commit makes a step's image. A RUN step's container is committed as
+// `docker commit` commits one (commitLayer: its writable layer read from
+// a view chrooted into it, the runtime's stubs left out, through the
+// image service's commit); files a COPY, ADD or WORKDIR wrote over the
+// parent go through the same image service commit as a layer tar of the
+// overlay's upper directory. Only what that commit does not take stays
+// here: a step with no layer at all (a config-only step, marked
+// empty_layer as dockerd marks it) and files written on scratch (no
+// parent image).
 func (b *buildBackend) Commit(ctx context.Context, o build.CommitOptions) (string, error) {
+	d := b.d
+	co := image.CommitOptions{Parent: digest.Digest(o.Parent), Config: o.Config, Author: o.Author, CreatedBy: o.CreatedBy}
+	if o.ContainerID != "" {
+		c, err := d.containers.Get(o.ContainerID)
+		if err != nil {
+			return "", err
+		}
+		c.Lock()
+		img, err := d.commitLayer(ctx, c, co)
+		c.Unlock()
+		if err != nil {
+			return "", err
+		}
+		return img.ID.String(), nil
+	}
+	if o.Fill == nil {
+		return b.register(ctx, o, "")
+	}
+	tmpRoot := filepath.Join(d.buildRoot(), "tmp")
+	os.MkdirAll(tmpRoot, 0o700)
+	dir, err := os.MkdirTemp(tmpRoot, "fill-")
+	if err != nil {
+		return "", errdefs.System(err)
+	}
+	defer os.RemoveAll(dir)
+	upper := filepath.Join(dir, "upper")
+	work := filepath.Join(dir, "work")
+	merged := filepath.Join(dir, "merged")
+	for _, p := range []string{upper, work, merged} {
+		if err := os.Mkdir(p, 0o755); err != nil {
+			return "", errdefs.System(err)
+		}
+	}
+	if o.Parent == "" {
+		if err := o.Fill(upper); err != nil {
+			return "", err
+		}
+		return b.register(ctx, o, upper)
+	}
+	parent, err := d.images.Get(o.Parent)
+	if err != nil {
+		return "", err
+	}
+	if parent.TopChain != "" {
+		owner := "build-" + newContainerID()[:24]
+		rootfs, err := d.images.Hold(owner, parent.ID)
+		if err != nil {
+			return "", err
+		}
+		defer d.images.Release(owner)
+		if err := rootfs.Mount(merged, upper, work); err != nil {
+			return "", errdefs.System(err)
+		}
+		err = o.Fill(merged)
+		unix.Unmount(merged, unix.MNT_DETACH)
+		if err != nil {
+			return "", err
+		}
+	} else if err := o.Fill(upper); err != nil {
+		return "", err
+	}
+	pr, pw := io.Pipe()
+	go func() { pw.CloseWithError(archive.Tar(pw, upper, archive.TarOptions{Overlay: true})) }()
+	img, err := d.images.Commit(ctx, pr, co)
+	pr.CloseWithError(io.ErrClosedPipe)
+	if err != nil {
+		return "", err
+	}
+	return img.ID.String(), nil
+}
+
+// emptyTarDiffID is the diff ID of a layer tar with no entries.
+const emptyTarDiffID = digest.Digest("sha256:5f70bf18a086007016e948b04aed3b82103a36bea41755b6cddfaf10ace3c6ef")
+
+// register makes the images the image service's commit does not: one on
+// o.Parent with no layer (upper ""), or one on scratch whose layer is
+// upper (none if upper is empty, as in dockerd, where an empty diff adds
+// no layer).
+func (b *buildBackend) register(ctx context.Context, o build.CommitOptions, upper string) (string, error) {
 	d := b.d
 	var parent *image.Image
 	if o.Parent != "" {
@@ -397,58 +473,6 @@ func (b *buildBackend) Commit(ctx context.Context, o build.CommitOptions) (strin
 			return "", err
 		}
 		parent = p
-	}
-	tmpRoot := filepath.Join(d.buildRoot(), "tmp")
-	os.MkdirAll(tmpRoot, 0o700)
-	var upper string
-	var skip func(rel string) bool
-	switch {
-	case o.ContainerID != "":
-		c, err := d.containers.Get(o.ContainerID)
-		if err != nil {
-			return "", err
-		}
-		c.Lock()
-		upper = fsDir(c, "upper")
-		c.Unlock()
-		skip = func(rel string) bool {
-			if runtimeOwnedPaths["/"+rel] {
-				return true
-			}
-			return rel == "etc" && onlyRuntimeOwned(filepath.Join(upper, rel))
-		}
-	case o.Fill != nil:
-		dir, err := os.MkdirTemp(tmpRoot, "fill-")
-		if err != nil {
-			return "", errdefs.System(err)
-		}
-		defer os.RemoveAll(dir)
-		upper = filepath.Join(dir, "upper")
-		work := filepath.Join(dir, "work")
-		merged := filepath.Join(dir, "merged")
-		for _, p := range []string{upper, work, merged} {
-			if err := os.Mkdir(p, 0o755); err != nil {
-				return "", errdefs.System(err)
-			}
-		}
-		if parent != nil && parent.TopChain != "" {
-			owner := "build-" + newContainerID()[:24]
-			rootfs, err := d.images.Hold(owner, parent.ID)
-			if err != nil {
-				return "", err
-			}
-			defer d.images.Release(owner)
-			if err := rootfs.Mount(merged, upper, work); err != nil {
-				return "", errdefs.System(err)
-			}
-			err = o.Fill(merged)
-			unix.Unmount(merged, unix.MNT_DETACH)
-			if err != nil {
-				return "", err
-			}
-		} else if err := o.Fill(upper); err != nil {
-			return "", err
-		}
 	}
 	layers, err := d.images.Layers()
 	if err != nil {
@@ -471,28 +495,27 @@ func (b *buildBackend) Commit(ctx context.Context, o build.CommitOptions) (strin
 		plat.Architecture = runtime.GOARCH
 	}
 	empty := true
-	if upper != "" {
-		n, err := countEntries(upper, skip)
-		if err != nil {
-			return "", errdefs.System(err)
-		}
-		empty = n == 0
-	}
 	chain := parentChain
-	if !empty {
+	if upper != "" {
 		pr, pw := io.Pipe()
-		go func() { pw.CloseWithError(writeLayerTar(pw, upper, skip)) }()
+		go func() { pw.CloseWithError(archive.Tar(pw, upper, archive.TarOptions{Overlay: true})) }()
 		p, err := layers.Unpack(ctx, pr)
 		pr.CloseWithError(io.ErrClosedPipe)
 		if err != nil {
 			return "", errdefs.System(err)
 		}
-		if chain, err = layers.Commit(p, parentChain); err != nil {
+		if p.Result.DiffID == emptyTarDiffID {
 			p.Discard()
-			return "", errdefs.System(err)
+		} else {
+			empty = false
+			if chain, err = layers.Commit(p, parentChain); err != nil {
+				p.Discard()
+				return "", errdefs.System(err)
+			}
+			diffIDs = append(diffIDs, p.Result.DiffID)
 		}
-		diffIDs = append(diffIDs, p.Result.DiffID)
-	} else if chain != "" {
+	}
+	if empty && chain != "" {
 		if err := layers.Acquire(chain); err != nil {
 			return "", err
 		}
@@ -527,147 +550,4 @@ func (b *buildBackend) Commit(ctx context.Context, o build.CommitOptions) (strin
 		return "", err
 	}
 	return img.ID.String(), nil
-}
-
-// countEntries counts what a layer made from dir would hold.
-func countEntries(dir string, skip func(string) bool) (int, error) {
-	n := 0
-	err := filepath.WalkDir(dir, func(p string, de fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		if p == dir {
-			return nil
-		}
-		rel, _ := filepath.Rel(dir, p)
-		if skip != nil && skip(rel) {
-			if de.IsDir() {
-				return filepath.SkipDir
-			}
-			return nil
-		}
-		n++
-		return nil
-	})
-	return n, err
-}
-
-// writeLayerTar writes an overlay upper directory as a layer tar: overlay
-// whiteouts (0/0 character devices) become .wh. files and opaque
-// directories get a .wh..wh..opq entry, which is how image layers carry
-// deletions.
-func writeLayerTar(w io.Writer, dir string, skip func(string) bool) error {
-	tw := tar.NewWriter(w)
-	links := map[uint64]string{}
-	var walk func(rel string) error
-	walk = func(rel string) error {
-		ents, err := os.ReadDir(filepath.Join(dir, rel))
-		if err != nil {
-			return err
-		}
-		names := make([]string, 0, len(ents))
-		for _, e := range ents {
-			names = append(names, e.Name())
-		}
-		sort.Strings(names)
-		for _, name := range names {
-			r := filepath.Join(rel, name)
-			if skip != nil && skip(r) {
-				continue
-			}
-			p := filepath.Join(dir, r)
-			fi, err := os.Lstat(p)
-			if err != nil {
-				if errors.Is(err, fs.ErrNotExist) {
-					continue
-				}
-				return err
-			}
-			st, _ := fi.Sys().(*syscall.Stat_t)
-			if fi.Mode()&os.ModeCharDevice != 0 && st != nil && st.Rdev == 0 {
-				hdr := &tar.Header{Name: filepath.Join(rel, ".wh."+name), Typeflag: tar.TypeReg, Mode: 0o600, ModTime: fi.ModTime(), Format: tar.FormatPAX}
-				if err := tw.WriteHeader(hdr); err != nil {
-					return err
-				}
-				continue
-			}
-			link := ""
-			if fi.Mode()&os.ModeSymlink != 0 {
-				if link, err = os.Readlink(p); err != nil {
-					return err
-				}
-			}
-			hdr, err := tar.FileInfoHeader(fi, link)
-			if err != nil {
-				return err
-			}
-			hdr.Name = r
-			hdr.Format = tar.FormatPAX
-			hdr.Uname, hdr.Gname = "", ""
-			hdr.AccessTime, hdr.ChangeTime = time.Time{}, time.Time{}
-			if st != nil {
-				hdr.Uid, hdr.Gid = int(st.Uid), int(st.Gid)
-			}
-			if fi.IsDir() {
-				hdr.Name += "/"
-			}
-			if caps, err := lgetxattr(p, "security.capability"); err == nil && len(caps) > 0 {
-				hdr.PAXRecords = map[string]string{"SCHILY.xattr.security.capability": string(caps)}
-			}
-			if fi.Mode().IsRegular() && st != nil && st.Nlink > 1 {
-				if first, ok := links[st.Ino]; ok {
-					hdr.Typeflag = tar.TypeLink
-					hdr.Linkname = first
-					hdr.Size = 0
-				} else {
-					links[st.Ino] = r
-				}
-			}
-			if err := tw.WriteHeader(hdr); err != nil {
-				return err
-			}
-			if fi.IsDir() {
-				if v, err := lgetxattr(p, "trusted.overlay.opaque"); err == nil && string(v) == "y" {
-					if err := tw.WriteHeader(&tar.Header{Name: filepath.Join(r, ".wh..wh..opq"), Typeflag: tar.TypeReg, Mode: 0o600, ModTime: fi.ModTime(), Format: tar.FormatPAX}); err != nil {
-						return err
-					}
-				}
-				if err := walk(r); err != nil {
-					return err
-				}
-				continue
-			}
-			if hdr.Typeflag == tar.TypeReg {
-				f, err := os.Open(p)
-				if err != nil {
-					return err
-				}
-				_, err = io.CopyN(tw, f, hdr.Size)
-				f.Close()
-				if err != nil {
-					return fmt.Errorf("%s: %w", r, err)
-				}
-			}
-		}
-		return nil
-	}
-	if err := walk(""); err != nil {
-		return err
-	}
-	return tw.Close()
-}
-
-func lgetxattr(p, attr string) ([]byte, error) {
-	buf := make([]byte, 256)
-	for {
-		n, err := unix.Lgetxattr(p, attr, buf)
-		if errors.Is(err, unix.ERANGE) {
-			buf = make([]byte, len(buf)*4)
-			continue
-		}
-		if err != nil {
-			return nil, err
-		}
-		return buf[:n], nil
-	}
 }

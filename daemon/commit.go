@@ -14,6 +14,7 @@ import (
 	"github.com/moby/moby/api/types/events"
 	"github.com/opencontainers/go-digest"
 	"github.com/sirupsen/logrus"
+	"golang.org/x/sys/unix"
 
 	ctr "github.com/berthd/berth/container"
 	"github.com/berthd/berth/daemon/backend"
@@ -121,17 +122,36 @@ func (d *Daemon) commitLayer(ctx context.Context, c *ctr.Container, o image.Comm
 // container's root as mount points for what the daemon provides. dockerd
 // keeps them in an init layer under the container's writable layer, so
 // they are never part of a commit; here they share the writable layer and
-// are left out when they are what the runtime made (empty).
+// are left out when they are what the runtime made: an empty file, or a
+// directory holding nothing but such stubs (/etc for /etc/hosts, a
+// mount point dir that is empty), unless the container made it opaque
+// (deleted what was below). So an unchanged container commits no layer,
+// as in dockerd. It runs in the view chrooted into the upper directory
+// (rel is relative to it, "/" is it). docker commit and the builder's
+// RUN steps share it.
 func runtimeStub(rel string, fi os.FileInfo) bool {
 	switch rel {
 	case "etc/hosts", "etc/hostname", "etc/resolv.conf", ".dockerenv", "dev/console", "etc/mtab":
 		return fi.Mode().IsRegular() && fi.Size() == 0
-	case "dev", "dev/pts", "dev/shm", "dev/mqueue", "proc", "sys":
+	case "etc", "dev", "dev/pts", "dev/shm", "dev/mqueue", "proc", "sys":
 		if !fi.IsDir() {
 			return false
 		}
+		var opq [1]byte
+		if n, err := unix.Lgetxattr("/"+rel, "trusted.overlay.opaque", opq[:]); err == nil && n == 1 && opq[0] == 'y' {
+			return false
+		}
 		ents, err := os.ReadDir("/" + rel)
-		return err == nil && len(ents) == 0
+		if err != nil {
+			return false
+		}
+		for _, e := range ents {
+			info, err := e.Info()
+			if err != nil || !runtimeStub(rel+"/"+e.Name(), info) {
+				return false
+			}
+		}
+		return true
 	}
 	return false
 }
