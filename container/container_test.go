@@ -186,3 +186,31 @@ func TestValidateName(t *testing.T) {
 		}
 	}
 }
+
+// SaveState replaces the config (and so the State) and keeps the host
+// config as Save last wrote it.
+func TestSaveStateKeepsHostConfig(t *testing.T) {
+	root := t.TempDir()
+	s := NewStore(root)
+	c := New("abc123", s.Dir("abc123"))
+	c.Name = "/x"
+	c.Config = &container.Config{Image: "busybox"}
+	c.HostConfig = &container.HostConfig{NetworkMode: "none"}
+	if err := c.Save(); err != nil {
+		t.Fatal(err)
+	}
+	c.State.SetRunning(7, true)
+	if err := c.SaveState(); err != nil {
+		t.Fatal(err)
+	}
+	loaded, err := NewStore(root).LoadAll(func(string) {})
+	if err != nil || len(loaded) != 1 {
+		t.Fatalf("LoadAll: %v %v", loaded, err)
+	}
+	if got := loaded[0]; got.State.Pid != 7 || !got.State.Running || got.HostConfig.NetworkMode != "none" {
+		t.Fatalf("after SaveState: %+v %+v", got.State, got.HostConfig)
+	}
+	if tmp, _ := filepath.Glob(filepath.Join(s.Dir("abc123"), ".*tmp*")); len(tmp) != 0 {
+		t.Fatalf("temporary files left: %v", tmp)
+	}
+}

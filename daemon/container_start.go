@@ -125,7 +125,7 @@ func (d *Daemon) startLocked(ctx context.Context, c *ctr.Container, restart bool
 	}
 	dir := d.shimDir(c.ID)
 	os.RemoveAll(dir)
-	_, err = shim.Launch(ctx, shim.LaunchOpts{
+	launched, err := shim.Launch(ctx, shim.LaunchOpts{
 		Dir: dir,
 		Config: shim.Config{
 			ID:          c.ID,
@@ -147,15 +147,11 @@ func (d *Daemon) startLocked(ctx context.Context, c *ctr.Container, restart bool
 		return startError(err)
 	}
 	client := d.shimFor(c)
-	st, err := client.State(ctx)
-	if err != nil {
-		client.Kill(context.Background(), 9, true)
-		return errdefs.System(err)
-	}
+	pid := launched.InitPid
 	// The process exists but has not run yet: give it its network, then
 	// connect the attaches that arrived before the start, so they see
 	// its first byte of output.
-	if err := d.joinNetworks(ctx, c, st.Pid); err != nil {
+	if err := d.joinNetworks(ctx, c, pid); err != nil {
 		client.Kill(context.Background(), 9, true)
 		return err
 	}
@@ -167,10 +163,10 @@ func (d *Daemon) startLocked(ctx context.Context, c *ctr.Container, restart bool
 		client.Kill(context.Background(), 9, true)
 		return startError(err)
 	}
-	c.State.SetRunning(st.Pid, !restart)
+	c.State.SetRunning(pid, !restart)
 	c.HasBeenStartedBefore = true
 	d.startHealthMonitor(c)
-	if err := c.Save(); err != nil {
+	if err := c.SaveState(); err != nil {
 		logrus.WithError(err).WithField("container", c.ID[:12]).Error("could not save container state")
 	}
 	d.logContainerEvent(c, events.ActionStart, nil)

@@ -185,7 +185,7 @@ func (d *Daemon) recordProbe(c *ctr.Container, res *container.HealthcheckResult,
 			h.Status = container.Unhealthy
 		}
 	}
-	if err := c.Save(); err != nil {
+	if err := c.SaveState(); err != nil {
 		logrus.WithError(err).WithField("container", c.ID[:12]).Warn("could not save health state")
 	}
 	if h.Status != old {

@@ -32,46 +32,53 @@ type LaunchOpts struct {
 	Env  []string
 }
 
+// Launched describes a shim that Launch started.
+type Launched struct {
+	// Pid is the shim's; InitPid is the container's init process, created
+	// but not started.
+	Pid, InitPid int
+}
+
 // Launch starts a shim from the sealed copy of this binary and returns
 // once the container is created and the socket is listening. The shim is
 // our child only until we exit: it has its own session and is reaped here
 // in the background.
-func Launch(ctx context.Context, o LaunchOpts) (pid int, err error) {
+func Launch(ctx context.Context, o LaunchOpts) (l Launched, err error) {
 	if err := os.MkdirAll(o.Dir, 0o711); err != nil {
-		return 0, err
+		return l, err
 	}
 	_ = os.Remove(filepath.Join(o.Dir, ExitFile))
 	if sp := o.Config.Spec; o.Config.Seccomp == nil && o.Config.Runtime == "" && sp != nil && sp.Linux != nil && sp.Linux.Seccomp != nil && sp.Process != nil {
 		// Compiled here, where the cache outlives the container; the
 		// shim's init stage then only loads it.
 		if o.Config.Seccomp, err = seccomp.Compile(sp.Linux.Seccomp, sp.Process.NoNewPrivileges); err != nil {
-			return 0, err
+			return l, err
 		}
 	}
 	b, err := json.Marshal(o.Config)
 	if err != nil {
-		return 0, err
+		return l, err
 	}
 	if err := writeAtomic(filepath.Join(o.Dir, ConfigFile), b, 0o600); err != nil {
-		return 0, err
+		return l, err
 	}
 	exe, err := runtime.SealedExecutable()
 	if err != nil {
-		return 0, err
+		return l, err
 	}
 	logf, err := os.OpenFile(filepath.Join(o.Dir, LogFile), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
-		return 0, err
+		return l, err
 	}
 	defer logf.Close()
 	devnull, err := os.Open(os.DevNull)
 	if err != nil {
-		return 0, err
+		return l, err
 	}
 	defer devnull.Close()
 	r, w, err := os.Pipe()
 	if err != nil {
-		return 0, err
+		return l, err
 	}
 	defer r.Close()
 	// The shim itself runs from the binary on disk: its code pages are
@@ -88,7 +95,7 @@ func Launch(ctx context.Context, o LaunchOpts) (pid int, err error) {
 	})
 	w.Close()
 	if err != nil {
-		return 0, err
+		return l, err
 	}
 	go func() { _, _ = p.Wait() }()
 	type result struct {
@@ -103,17 +110,19 @@ func Launch(ctx context.Context, o LaunchOpts) (pid int, err error) {
 	select {
 	case res := <-ch:
 		line := strings.TrimSpace(res.line)
-		if line == "ok" {
-			return p.Pid, nil
+		if rest, ok := strings.CutPrefix(line, "ok"); ok {
+			// "ok <init pid>": saves the caller a State call.
+			init, _ := strconv.Atoi(strings.TrimSpace(rest))
+			return Launched{Pid: p.Pid, InitPid: init}, nil
 		}
 		if line == "" {
 			log, _ := os.ReadFile(filepath.Join(o.Dir, LogFile))
-			return 0, fmt.Errorf("shim died: %v: %s", res.err, strings.TrimSpace(string(log)))
+			return l, fmt.Errorf("shim died: %v: %s", res.err, strings.TrimSpace(string(log)))
 		}
-		return 0, errors.New(strings.TrimPrefix(line, "error: "))
+		return l, errors.New(strings.TrimPrefix(line, "error: "))
 	case <-ctx.Done():
 		_ = p.Kill()
-		return 0, ctx.Err()
+		return l, ctx.Err()
 	}
 }
 

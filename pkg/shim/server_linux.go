@@ -30,7 +30,7 @@ const (
 	LogFile    = "shim.log"
 )
 
-// readyFd is where the launcher waits for "ok" or an error line.
+// readyFd is where the launcher waits for "ok <init pid>" or an error line.
 const readyFd = 3
 
 type server struct {
@@ -121,7 +121,7 @@ func run(dir string, ready *os.File) error {
 	}
 	go s.serve(l)
 	if ready != nil {
-		fmt.Fprintln(ready, "ok")
+		fmt.Fprintln(ready, "ok", s.ctr.Pid())
 		ready.Close()
 	}
 	// Never die of the daemon's terminal going away.

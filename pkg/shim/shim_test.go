@@ -70,12 +70,15 @@ func launch(t testing.TB, b *bundletest.Bundle, mod func(*shim.Config)) (*shim.C
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	pid, err := shim.Launch(ctx, launchOpts(dir, cfg))
+	l, err := shim.Launch(ctx, launchOpts(dir, cfg))
 	if err != nil {
 		t.Fatalf("launch: %v", err)
 	}
 	c := shim.Dial(dir)
-	t.Cleanup(func() { cleanup(t, c, dir, pid) })
+	t.Cleanup(func() { cleanup(t, c, dir, l.Pid) })
+	if st, err := c.State(ctx); err != nil || st.Pid != l.InitPid || st.ShimPid != l.Pid {
+		t.Fatalf("launched %+v, state %+v %v", l, st, err)
+	}
 	return c, dir
 }
 
