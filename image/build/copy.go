@@ -181,7 +181,7 @@ func (b *Builder) copyFrom(ctx context.Context, st *state, r copyRequest, root s
 				return errdefs.InvalidParameterf("unable to convert uid/gid chown string to host mapping: %v", err)
 			}
 		}
-		own := &owner{uid: uid, gid: gid, preserve: preserve, mode: mode}
+		own := &owner{uid: uid, gid: gid, preserve: preserve, mode: mode, keepSetID: fromImage}
 		for _, s := range srcs {
 			if err := copySource(dst, s, dest, own, r.add); err != nil {
 				return errdefs.System(fmt.Errorf("failed to copy files: %w", err))
@@ -457,6 +457,10 @@ type owner struct {
 	uid, gid int
 	preserve bool
 	mode     *os.FileMode
+	// keepSetID: set-id bits survive the chown. dockerd 20.10 keeps them
+	// when it copies from an image (COPY --from) and loses them when it
+	// copies from the context.
+	keepSetID bool
 }
 
 func (o *owner) apply(p string, fi os.FileInfo) {
@@ -466,8 +470,14 @@ func (o *owner) apply(p string, fi os.FileInfo) {
 	} else {
 		os.Lchown(p, o.uid, o.gid)
 	}
-	if o.mode != nil && fi.Mode()&os.ModeSymlink == 0 {
+	if fi.Mode()&os.ModeSymlink != 0 {
+		return
+	}
+	if o.mode != nil {
 		os.Chmod(p, *o.mode)
+	} else if m := fi.Mode(); o.keepSetID && m&(os.ModeSetuid|os.ModeSetgid) != 0 {
+		// The chown cleared the set-id bits the copy gave it.
+		os.Chmod(p, m&(os.ModePerm|os.ModeSetuid|os.ModeSetgid|os.ModeSticky))
 	}
 }
 
@@ -712,7 +722,7 @@ func extractArchive(root, archive, dest string) error {
 			return err
 		}
 		t := filepath.Join(parent, path.Base(full))
-		mode := os.FileMode(hdr.Mode) & os.ModePerm
+		mode := tarMode(hdr.Mode)
 		switch hdr.Typeflag {
 		case tar.TypeDir:
 			if cur, err := os.Lstat(t); err == nil && !cur.IsDir() {
@@ -753,6 +763,9 @@ func extractArchive(root, archive, dest string) error {
 			continue
 		}
 		os.Lchown(t, hdr.Uid, hdr.Gid)
+		if mode&(os.ModeSetuid|os.ModeSetgid) != 0 && hdr.Typeflag != tar.TypeSymlink && hdr.Typeflag != tar.TypeLink {
+			os.Chmod(t, mode) // the chown cleared them
+		}
 		if hdr.Typeflag == tar.TypeReg || hdr.Typeflag == tar.TypeRegA {
 			os.Chtimes(t, hdr.ModTime, hdr.ModTime)
 		}
