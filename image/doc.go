@@ -8,7 +8,9 @@
 //
 // On disk, under DATA_ROOT/image:
 //
-//	content/          blobs by digest (configs)
+//	content/          blobs by digest: image configs only; a start removes
+//	                  those no image record names (a load killed between
+//	                  the config and the record)
 //	layers/           the layer store
 //	images/<hex>.json per-image metadata (last tag time, parent)
 //	references.json   the reference store

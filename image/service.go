@@ -152,11 +152,36 @@ func (s *Service) load() error {
 			s.applyPendingRefs(img, refs)
 		}
 	}
+	s.removeOrphanConfigs()
 	if err := s.refs.Prune(func(id digest.Digest) bool { return s.images[id] != nil }); err != nil {
 		return err
 	}
 	logrus.WithFields(logrus.Fields{"images": len(s.images), "took": time.Since(start)}).Debug("image store loaded")
 	return nil
+}
+
+// removeOrphanConfigs deletes the blobs no image record names. The
+// content store holds only image configs (an image's ID is its config's
+// digest), and RegisterNamed writes the config before the record that
+// commits the image: a daemon killed in between, or an image dropped above
+// or deleted in part, leaves a config nothing will ever use.
+func (s *Service) removeOrphanConfigs() {
+	var orphans []digest.Digest
+	if err := s.content.Walk(func(d digest.Digest) error {
+		if s.images[d] == nil {
+			orphans = append(orphans, d)
+		}
+		return nil
+	}); err != nil {
+		logrus.WithError(err).Warn("could not list the image configs")
+		return
+	}
+	for _, d := range orphans {
+		logrus.WithField("image", d).Info("removing the config of an image that was never recorded")
+		if err := s.content.Delete(d); err != nil {
+			logrus.WithField("image", d).WithError(err).Warn("could not remove an orphan image config")
+		}
+	}
 }
 
 func (s *Service) readImage(id digest.Digest) (*Image, []string, error) {
