@@ -230,7 +230,7 @@ func (l *loader) read(r io.Reader) error {
 }
 
 func (l *loader) readLarge(r io.Reader, size int64) (*entry, error) {
-	br := bufio.NewReaderSize(r, 1<<20)
+	br := bufio.NewReaderSize(r, 64<<10)
 	head, _ := br.Peek(512)
 	c := unpack.Detect(head)
 	if c == unpack.Uncompressed && !unpack.LooksLikeTar(head) {
@@ -254,9 +254,14 @@ func (l *loader) readLarge(r io.Reader, size int64) (*entry, error) {
 		dg = digest.SHA256.Digester()
 		src = io.TeeReader(br, dg.Hash())
 	}
-	dec, _, err := unpack.Decompress(src)
-	if err != nil {
-		return nil, errdefs.InvalidParameterf("invalid layer: %v", err)
+	// An uncompressed layer is read straight from br: another buffer
+	// would copy every byte once more.
+	var dec io.ReadCloser = io.NopCloser(br)
+	if c != unpack.Uncompressed {
+		var err error
+		if dec, _, err = unpack.Decompress(src); err != nil {
+			return nil, errdefs.InvalidParameterf("invalid layer: %v", err)
+		}
 	}
 	p, err := l.layers.Unpack(l.ctx, dec)
 	dec.Close()

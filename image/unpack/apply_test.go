@@ -266,3 +266,57 @@ func TestSparseFile(t *testing.T) {
 		}
 	}
 }
+
+// dribble returns at most n bytes a read, as a network stream does.
+type dribble struct {
+	r io.Reader
+	n int
+}
+
+func (d dribble) Read(p []byte) (int, error) {
+	if len(p) > d.n {
+		p = p[:d.n]
+	}
+	return d.r.Read(p)
+}
+
+// Files bigger than the copy buffer and than the writeback step, read in
+// odd-sized pieces, come out whole, and the stream's diff ID and
+// reassembly still cover every byte.
+func TestApplyBigFilesInPieces(t *testing.T) {
+	requireRoot(t)
+	big := make([]byte, flushEvery+copyBuf+12345)
+	for i := range big {
+		big[i] = byte(i*7 + i/4096)
+	}
+	data := mktar(t,
+		ent{name: "a", typ: tar.TypeReg, data: string(big)},
+		ent{name: "small", typ: tar.TypeReg, data: "x"},
+		ent{name: "b", typ: tar.TypeReg, data: string(big[:copyBuf])},
+		ent{name: "c", typ: tar.TypeReg, data: string(big[:flushMin+1])},
+	)
+	for _, piece := range []int{1000, 32 << 10, 1 << 20} {
+		dir := t.TempDir()
+		var rec bytes.Buffer
+		res, err := Apply(context.Background(), dir, dribble{bytes.NewReader(data), piece}, &rec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if sum := sha256.Sum256(data); res.DiffID.Encoded() != hex.EncodeToString(sum[:]) || res.TarSize != int64(len(data)) {
+			t.Fatalf("pieces of %d: diff ID %s size %d", piece, res.DiffID, res.TarSize)
+		}
+		for name, want := range map[string][]byte{"a": big, "small": []byte("x"), "b": big[:copyBuf], "c": big[:flushMin+1]} {
+			got, err := os.ReadFile(filepath.Join(dir, name))
+			if err != nil || !bytes.Equal(got, want) {
+				t.Fatalf("pieces of %d: %s differs (%d bytes, want %d): %v", piece, name, len(got), len(want), err)
+			}
+		}
+		var out bytes.Buffer
+		if err := Reassemble(dir, bytes.NewReader(rec.Bytes()), &out); err != nil || !bytes.Equal(out.Bytes(), data) {
+			t.Fatalf("pieces of %d: reassembly differs: %v", piece, err)
+		}
+		if _, err := Apply(context.Background(), t.TempDir(), dribble{bytes.NewReader(data[:flushEvery+100]), piece}, io.Discard); err == nil {
+			t.Fatalf("pieces of %d: a layer cut inside a file was applied", piece)
+		}
+	}
+}
