@@ -14,7 +14,9 @@
 // `docker run` and bridge vs loopback TCP throughput (network.go;
 // -net-runs, 0 to skip); `docker push` and `docker pull` of a generated
 // 512 MiB, 5-layer image to and from docker-registry on 127.0.0.1
-// (registry.go; -registry-runs, 0 to skip).
+// (registry.go; -registry-runs, 0 to skip); memory per running container
+// from its shim's smaps_rollup and the runtime's create-to-exit time
+// (shim.go; -shim-containers, 0 to skip).
 package main
 
 import (
@@ -279,6 +281,7 @@ func main() {
 	netMiB := flag.Int("net-mib", 1024, "MiB per TCP throughput run")
 	buildRuns := flag.Int("build-runs", 5, "cold and cached builds to take the median of (0: no build figures; build.go)")
 	regRuns := flag.Int("registry-runs", 3, "pushes and pulls to take the median of (0: no registry figures; registry.go)")
+	shimContainers := flag.Int("shim-containers", 10, "containers running at once for the per-container memory figures (0: none; shim.go)")
 	flag.Parse()
 	// berthd creates the bridge it is given; leave none behind.
 	defer exec.Command("ip", "link", "del", "btbench0").Run()
@@ -345,6 +348,12 @@ func main() {
 		img("docker save throughput", func(f imageFigures) float64 { return f.save })
 		fmt.Printf("%-34s %14s\n", "untar of the same layers + sync", fmt.Sprintf("%.1f MB/s", untar))
 		fmt.Printf("%-34s %14s\n", "berthd load / untar", fmt.Sprintf("%.0f%%", 100*imgs["berthd"].load/untar))
+	}
+	if *shimContainers > 0 {
+		if err := shimFigures(engines, *shimContainers); err != nil {
+			fmt.Fprintf(os.Stderr, "shim figures: %v\n", err)
+			os.Exit(1)
+		}
 	}
 	if *netRuns > 0 {
 		nf, err := measureNetwork(*berthd, *netRuns, *netMiB)

@@ -395,6 +395,8 @@ func (s *server) handle(c *unixConn) {
 			return
 		}
 		_ = reply(Response{Pid: s.ctr.Pid()})
+		// From here on the shim mostly waits.
+		trimMemory()
 	case "kill":
 		sig := unix.Signal(req.Signal)
 		if sig == 0 {
