@@ -41,6 +41,13 @@ type Manager interface {
 	Path(controller string) string
 }
 
+// SelfJoiner is a Manager that a new single-threaded process can join
+// on its own, cheaper than Apply(pid) from its parent: see
+// v1Manager.TaskFiles.
+type SelfJoiner interface {
+	TaskFiles() []string
+}
+
 var v2 = sync.OnceValue(func() bool {
 	var st unix.Statfs_t
 	if err := unix.Statfs(Root, &st); err != nil {

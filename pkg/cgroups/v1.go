@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -116,6 +117,27 @@ func (m *v1Manager) Apply(pid int) error {
 		}
 	}
 	return nil
+}
+
+// TaskFiles lists the tasks file of each hierarchy the cgroup is in
+// (once per hierarchy, also where controllers share one). A
+// single-threaded process joins the cgroup by writing "0" to each of
+// them: moving only the calling thread, the kernel then skips the global
+// threadgroup lock that a write to cgroup.procs takes, and with it an RCU
+// grace period (about 10 ms here) per container start and exec. Apply(0)
+// must have made the directories.
+func (m *v1Manager) TaskFiles() []string {
+	seen := map[string]bool{}
+	var files []string
+	for _, dir := range m.paths {
+		if seen[dir] {
+			continue
+		}
+		seen[dir] = true
+		files = append(files, filepath.Join(dir, "tasks"))
+	}
+	sort.Strings(files)
+	return files
 }
 
 func fillCpuset(dir string) error {

@@ -14,6 +14,11 @@
 // writes "error: <reason>" and exits 1. The child continues into the Go
 // runtime with both variables removed from its environment.
 //
+// Before that, a process started with EnvCgroupTasks joins the listed
+// cgroup v1 hierarchies by writing "0" to their tasks files while it is
+// single-threaded: the kernel's cheap path for a thread that moves itself
+// (see cgroups.SelfJoiner).
+//
 // Importing this package (even blank) links the constructor in; without the
 // variables it does nothing.
 package nsenter

@@ -60,13 +60,61 @@ static void join(struct ns *list, int n, int type)
 	}
 }
 
+/* Join the cgroups whose v1 tasks files are listed, one per line, in
+ * _BERTH_CGROUP_TASKS, by writing "0" (the calling thread) to each. The
+ * process is still single-threaded here, so moving the thread moves the
+ * process; and a thread that moves itself does not take the kernel's
+ * global threadgroup lock, whose RCU grace period a write of a PID to
+ * cgroup.procs waits out. On failure the error goes to the namespace
+ * pipe when there is one, else to the stage's sync socket (fd 3) as the
+ * JSON message the parent reads. */
+static void join_cgroups(void)
+{
+	const char *list = getenv("_BERTH_CGROUP_TASKS");
+	if (list == NULL)
+		return;
+	char *copy = strdup(list);
+	if (copy == NULL)
+		_exit(1);
+	for (char *save = NULL, *path = strtok_r(copy, "\n", &save); path; path = strtok_r(NULL, "\n", &save)) {
+		int fd = open(path, O_WRONLY | O_CLOEXEC);
+		int err = 0;
+		if (fd < 0)
+			err = errno;
+		else if (write(fd, "0", 1) != 1)
+			err = errno ? errno : EIO;
+		if (fd >= 0)
+			close(fd);
+		if (err && pipefd >= 0) {
+			char what[512];
+			snprintf(what, sizeof what, "join cgroup %s", path);
+			fail(what, err);
+		}
+		if (err) {
+			char buf[1024];
+			/* Paths are the daemon's own (no quotes or backslashes). */
+			int n = snprintf(buf, sizeof buf, "{\"type\":\"error\",\"error\":\"join cgroup %s: %s\"}\n", path, strerror(err));
+			if (n > 0 && write(3, buf, n) < 0) {
+				/* nothing more can be reported */
+			}
+			_exit(1);
+		}
+	}
+	free(copy);
+	unsetenv("_BERTH_CGROUP_TASKS");
+}
+
 void berth_nsenter(void)
 {
+	/* First, while paths still resolve in the host's mount namespace and
+	 * before a fork, so that the child starts in the cgroups. */
 	const char *spec = getenv("_BERTH_NSENTER");
 	const char *pipestr = getenv("_BERTH_NSENTER_PIPE");
+	if (spec != NULL && pipestr != NULL)
+		pipefd = atoi(pipestr);
+	join_cgroups();
 	if (spec == NULL || pipestr == NULL)
 		return;
-	pipefd = atoi(pipestr);
 
 	struct ns list[MAXNS];
 	int n = 0;

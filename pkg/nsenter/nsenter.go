@@ -11,4 +11,8 @@ const (
 	EnvNamespaces = "_BERTH_NSENTER"
 	// EnvPipe is the fd number to which the intermediate writes the PID.
 	EnvPipe = "_BERTH_NSENTER_PIPE"
+	// EnvCgroupTasks lists, one per line, cgroup v1 tasks files that the
+	// process joins before anything else (cgroups.SelfJoiner); a failure
+	// is reported on fd 3 as {"type":"error","error":...}.
+	EnvCgroupTasks = "_BERTH_CGROUP_TASKS"
 )

@@ -403,6 +403,14 @@ func spawn(ctx context.Context, o spawnOpts) (*spawned, error) {
 	files[fdFifo] = o.fifo
 	files[fdConsole] = o.console
 	env := []string{envStage + "=" + o.stage}
+	// Where it can, the stage joins its cgroup itself, before the Go
+	// runtime starts (nsenter, cgroups.SelfJoiner); a stage in a new user
+	// namespace is not host root and cannot, so its parent moves it.
+	var selfJoin []string
+	if sj, ok := o.cgroup.(cgroups.SelfJoiner); ok && o.attr.Cloneflags&unix.CLONE_NEWUSER == 0 {
+		selfJoin = sj.TaskFiles()
+		env = append(env, nsenter.EnvCgroupTasks+"="+strings.Join(selfJoin, "\n"))
+	}
 
 	var pidR, pidW *os.File
 	if len(o.join) > 0 {
@@ -444,12 +452,19 @@ func spawn(ctx context.Context, o spawnOpts) (*spawned, error) {
 		}
 		sp.pid, sp.proc = pid, proc
 	}
-	o.cfg.AwaitCgroup = o.cgroup != nil
+	parentMoves := o.cgroup != nil && selfJoin == nil
+	o.cfg.AwaitCgroup = parentMoves
 	enc := json.NewEncoder(parent)
 	if err := enc.Encode(o.cfg); err != nil {
+		// A stage that could not join its cgroup said why and exited.
+		_ = sp.proc.Kill()
+		var msg syncMsg
+		if json.NewDecoder(parent).Decode(&msg) == nil && msg.Type == "error" {
+			return sp, errors.New(msg.Error)
+		}
 		return sp, fmt.Errorf("send config to %s stage: %w", o.stage, err)
 	}
-	if o.cgroup != nil {
+	if parentMoves {
 		// While the stage works on its config (see awaitCgroup).
 		err := o.cgroup.Apply(sp.pid)
 		if err == nil {

@@ -3,7 +3,12 @@ package shim
 import (
 	"fmt"
 	"os"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
 )
+
+var shimComm = []byte("berthd-shim\x00")
 
 // EnvShimDir is set by Launch to the shim's directory. A process started
 // with it is a shim and runs as one from this package's initialisation.
@@ -24,6 +29,9 @@ func init() {
 	// output and waits, and every P costs it a cache of spans and stacks.
 	// The setting is for this process only, not for what it starts.
 	os.Unsetenv("GOMAXPROCS")
+	// Executed as /proc/self/fd/4 (the sealed copy), the process would
+	// show as "4" in ps and top.
+	_ = unix.Prctl(unix.PR_SET_NAME, uintptr(unsafe.Pointer(&shimComm[0])), 0, 0, 0)
 	if err := Main(dir); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
