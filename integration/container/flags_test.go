@@ -256,6 +256,16 @@ func TestSecurityOpt(t *testing.T) {
 	if capLine(t, st, "NoNewPrivs") != "0" || capLine(t, st, "Seccomp") != "2" {
 		t.Fatalf("defaults: NoNewPrivs %s Seccomp %s, want 0 and 2", capLine(t, st, "NoNewPrivs"), capLine(t, st, "Seccomp"))
 	}
+	// docker exec runs under the container's filter too (the shim keeps
+	// the compiled program, not the profile).
+	id := runD(t, d, "busybox", "sleep", "60")
+	ex := docker(t, "exec", id, "cat", "/proc/self/status")
+	if capLine(t, ex, "Seccomp") != "2" {
+		t.Errorf("exec: Seccomp %s, want 2", capLine(t, ex, "Seccomp"))
+	}
+	if _, stderr, code := dockerRes(t, d, "exec", id, "unshare", "-n", "true"); code == 0 || !strings.Contains(stderr, "Operation not permitted") {
+		t.Errorf("exec: unshare not refused by the default profile: %d %s", code, stderr)
+	}
 	st = runOut(t, "--security-opt", "no-new-privileges", "busybox", "cat", "/proc/self/status")
 	if got := capLine(t, st, "NoNewPrivs"); got != "1" {
 		t.Errorf("no-new-privileges: NoNewPrivs %s", got)

@@ -111,6 +111,13 @@ func TestUnknownRouteAndBadJSON(t *testing.T) {
 	if resp.StatusCode != 400 {
 		t.Errorf("bad df type: %d %s", resp.StatusCode, body)
 	}
+	// BuilderSize until API 1.42 removed it, as dockerd 20.10 sends it.
+	for v, want := range map[string]bool{"v1.41": true, "v1.42": false, "v1.50": false} {
+		resp, body = get(t, "GET", "/"+v+"/system/df", "")
+		if resp.StatusCode != 200 || strings.Contains(body, `"BuilderSize":0`) != want || !strings.Contains(body, `"LayersSize"`) {
+			t.Errorf("%s system df: %d %s", v, resp.StatusCode, body)
+		}
+	}
 }
 
 func TestDockerVersionAndInfo(t *testing.T) {

@@ -108,7 +108,7 @@ func (r *Runtime) Load(id string) (*Container, error) {
 		}
 		return nil, err
 	}
-	return &Container{rt: r, dir: r.dir(id), st: st}, nil
+	return &Container{rt: r, dir: r.dir(id), st: st, seccomp: st.Seccomp}, nil
 }
 
 // List returns the IDs of every container with state under Root.
@@ -322,6 +322,7 @@ func (r *Runtime) Create(ctx context.Context, o CreateOpts) (c *Container, retEr
 	st := &state{
 		ID: o.ID, Bundle: bundle, Rootfs: rootfs, Pid: p.pid, StartTime: procStartTime(p.pid),
 		Created: time.Now().UTC(), CgroupPath: cgPath, Annotations: spec.Annotations, Spec: spec,
+		Seccomp: cfg.Seccomp,
 	}
 	if err := st.save(dir); err != nil {
 		return nil, err

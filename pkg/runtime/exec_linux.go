@@ -44,15 +44,16 @@ func (c *Container) Exec(ctx context.Context, o ExecOpts) (*os.Process, error) {
 		return nil, err
 	}
 	cfg := &stageConfig{ID: c.st.ID, Process: o.Process, Console: o.Process.Terminal, Spec: c.st.Spec}
-	if c.st.Spec != nil && c.st.Spec.Linux != nil && c.st.Spec.Linux.Seccomp != nil {
-		// The container's own program when it was created here (the
-		// shim): the code does not depend on no_new_privs, which the
-		// stage applies from o.Process at load time.
-		if cfg.Seccomp = c.seccomp; cfg.Seccomp == nil {
-			if cfg.Seccomp, err = seccomp.Compile(c.st.Spec.Linux.Seccomp, o.Process.NoNewPrivileges); err != nil {
-				return nil, err
-			}
+	// The container's own program (the code does not depend on
+	// no_new_privs, which the stage applies from o.Process at load time),
+	// else one compiled from the spec's profile.
+	cfg.Seccomp = c.seccomp
+	if cfg.Seccomp == nil && c.st.Spec != nil && c.st.Spec.Linux != nil && c.st.Spec.Linux.Seccomp != nil {
+		if cfg.Seccomp, err = seccomp.Compile(c.st.Spec.Linux.Seccomp, o.Process.NoNewPrivileges); err != nil {
+			return nil, err
 		}
+	}
+	if cfg.Seccomp != nil {
 		// The stage loads the program; the spec was only its source.
 		cfg.Spec = nil
 	}

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"github.com/berthd/berth/pkg/seccomp"
 )
 
 // DefaultRoot is where container state lives unless the caller says
@@ -27,6 +29,10 @@ type state struct {
 	Annotations map[string]string `json:"annotations,omitempty"`
 	// Spec is kept so that exec can default to the container's settings.
 	Spec *specs.Spec `json:"spec"`
+	// Seccomp is the container's compiled filter, which execs get too. A
+	// caller that passed the program may have left the profile out of
+	// Spec (the shim does: it is most of a spec's JSON).
+	Seccomp *seccomp.Program `json:"seccompProgram,omitempty"`
 }
 
 func (s *state) save(dir string) error {

@@ -95,6 +95,18 @@ func (s *systemRouter) diskUsage(ctx context.Context, w http.ResponseWriter, r *
 	if err != nil {
 		return err
 	}
+	if httputils.VersionLessThan(ctx, "1.42") {
+		// API 1.42 removed BuilderSize; before it dockerd sends the
+		// build cache's total there.
+		var size int64
+		for _, b := range du.BuildCache {
+			size += b.Size
+		}
+		return httputils.WriteJSON(w, http.StatusOK, struct {
+			*backend.DiskUsage
+			BuilderSize int64
+		}{du, size})
+	}
 	return httputils.WriteJSON(w, http.StatusOK, du)
 }
 
