@@ -74,38 +74,17 @@ func Launch(ctx context.Context, o LaunchOpts) (l Launched, err error) {
 	if err != nil {
 		return l, err
 	}
-	logf, err := os.OpenFile(filepath.Join(o.Dir, LogFile), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
-	if err != nil {
-		return l, err
-	}
-	defer logf.Close()
-	devnull, err := os.Open(os.DevNull)
-	if err != nil {
-		return l, err
-	}
-	defer devnull.Close()
-	r, w, err := os.Pipe()
-	if err != nil {
+	var p *os.Process
+	var r *os.File
+	if s := takeSpare(o.Env, o.Dir); s != nil {
+		p, r = s.p, s.ready
+	} else if p, r, err = startShim(o, exe); err != nil {
 		return l, err
 	}
 	defer r.Close()
-	// The shim runs from the sealed copy (fd 4 in the child), as the
-	// stages it starts do. Its code pages are then shared with every other
-	// shim in small pages: from the binary on disk the kernel mapped them
-	// in large folios, 16 MiB of a 21 MiB binary per shim, and trimMemory
-	// could not take them back.
-	// EnvShimDir makes the process a shim from pkg/shim's initialisation
-	// (entry_linux.go); one P is all a shim needs.
-	env := append(append([]string(nil), o.Env...), runtime.EnvSealedExeFd+"=4", EnvShimDir+"="+o.Dir, "GOMAXPROCS=1")
-	p, err := os.StartProcess("/proc/self/fd/4", append([]string{"berthd"}, o.Args...), &os.ProcAttr{
-		Dir: o.Dir, Env: env, Files: []*os.File{devnull, devnull, logf, w, exe},
-		Sys: &syscall.SysProcAttr{Setsid: true},
-	})
-	w.Close()
-	if err != nil {
-		return l, err
-	}
-	go func() { _, _ = p.Wait() }()
+	// The next start finds a spare (spare_linux.go), made once this one
+	// no longer needs the CPU.
+	defer func() { go refillSpare(o.Env, exe) }()
 	type result struct {
 		line string
 		err  error
@@ -132,6 +111,49 @@ func Launch(ctx context.Context, o LaunchOpts) (l Launched, err error) {
 		_ = p.Kill()
 		return l, ctx.Err()
 	}
+}
+
+// startShim starts a shim for o from the sealed copy exe and returns it
+// with the read end of its ready pipe.
+func startShim(o LaunchOpts, exe *os.File) (*os.Process, *os.File, error) {
+	logf, err := os.OpenFile(filepath.Join(o.Dir, LogFile), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer logf.Close()
+	devnull, err := os.Open(os.DevNull)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer devnull.Close()
+	r, w, err := os.Pipe()
+	if err != nil {
+		return nil, nil, err
+	}
+	defer w.Close()
+	// The shim runs from the sealed copy (fd 4 in the child), as the
+	// stages it starts do. Its code pages are then shared with every other
+	// shim in small pages: from the binary on disk the kernel mapped them
+	// in large folios, 16 MiB of a 21 MiB binary per shim, and trimMemory
+	// could not take them back.
+	env := append(append([]string(nil), o.Env...), shimEnv(o.Dir)...)
+	p, err := os.StartProcess("/proc/self/fd/4", append([]string{"berthd"}, o.Args...), &os.ProcAttr{
+		Dir: o.Dir, Env: env, Files: []*os.File{devnull, devnull, logf, w, exe},
+		Sys: &syscall.SysProcAttr{Setsid: true},
+	})
+	if err != nil {
+		r.Close()
+		return nil, nil, err
+	}
+	go func() { _, _ = p.Wait() }()
+	return p, r, nil
+}
+
+// shimEnv is what makes a process started from the sealed copy a shim
+// for dir (entry_linux.go), with the copy as fd 4 for its stages and one
+// P, all a shim needs.
+func shimEnv(dir string) []string {
+	return []string{runtime.EnvSealedExeFd + "=4", EnvShimDir + "=" + dir, "GOMAXPROCS=1"}
 }
 
 // Client talks to one shim.

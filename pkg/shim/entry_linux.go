@@ -32,6 +32,13 @@ func init() {
 	// Executed as /proc/self/fd/4 (the sealed copy), the process would
 	// show as "4" in ps and top.
 	_ = unix.Prctl(unix.PR_SET_NAME, uintptr(unsafe.Pointer(&shimComm[0])), 0, 0, 0)
+	if dir == spareDir {
+		var err error
+		if dir, err = awaitContainer(); err != nil {
+			// Nobody will hand us a container (the launcher exited).
+			os.Exit(0)
+		}
+	}
 	if err := Main(dir); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)

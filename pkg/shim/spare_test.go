@@ -1,0 +1,139 @@
+package shim_test
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/berthd/berth/pkg/runtime/bundletest"
+	"github.com/berthd/berth/pkg/shim"
+)
+
+// spares lists the waiting spare shims among parent's children: argv
+// "berthd shim" without a directory.
+func spares(parent int) []int {
+	var pids []int
+	ents, _ := os.ReadDir("/proc")
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		stat, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
+		if err != nil {
+			continue
+		}
+		f := strings.Fields(string(stat[bytes.LastIndexByte(stat, ')')+1:]))
+		if len(f) < 2 || f[1] != strconv.Itoa(parent) {
+			continue
+		}
+		if cmd, _ := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline")); string(cmd) == "berthd\x00shim\x00" {
+			pids = append(pids, pid)
+		}
+	}
+	return pids
+}
+
+// A launch leaves a spare shim behind, the next launch makes it the
+// container's shim, and it works as one started for the container.
+func TestLaunchUsesSpare(t *testing.T) {
+	b := bundletest.New(t, "sh", "-c", "echo hi; exit 3")
+	first, _ := launch(t, b, nil)
+	if err := first.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	var spare int
+	for i := 0; i < 200 && spare == 0; i++ {
+		if s := spares(os.Getpid()); len(s) == 1 {
+			spare = s[0]
+		} else {
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	if spare == 0 {
+		t.Fatalf("no spare shim after a launch: %v", spares(os.Getpid()))
+	}
+	c, dir := launch(t, b, nil)
+	st, err := c.State(context.Background())
+	if err != nil || st.ShimPid != spare {
+		t.Fatalf("second container's shim is %d (%v), the spare was %d", st.ShimPid, err, spare)
+	}
+	if cwd, _ := os.Readlink("/proc/" + strconv.Itoa(spare) + "/cwd"); cwd != dir {
+		t.Errorf("spare's working directory %q, want %q", cwd, dir)
+	}
+	a, err := c.Attach(context.Background(), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	out, _, _, err := a.Collect()
+	if err != nil || out != "hi\n" {
+		t.Fatalf("attach: %q %v", out, err)
+	}
+	ex, err := c.Wait(context.Background())
+	if err != nil || ex.Code != 3 {
+		t.Fatalf("exit %+v %v", ex, err)
+	}
+}
+
+// A spare whose launcher is gone exits instead of waiting for ever.
+func TestSpareExitsWithItsLauncher(t *testing.T) {
+	b := sh(t, "sleep 60")
+	dir := t.TempDir()
+	cfg := shim.Config{ID: fmt.Sprintf("shim-%d-spare", os.Getpid()), Bundle: b.Dir, Spec: b.Spec, RuntimeRoot: filepath.Join(dir, "runtime")}
+	data, _ := json.Marshal(cfg)
+	if err := os.WriteFile(filepath.Join(dir, "want.json"), data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	// A fake daemon launches once, which leaves a spare, then idles.
+	daemon := exec.Command(os.Args[0])
+	daemon.Env = append(os.Environ(), "BERTH_TEST_DAEMON="+dir)
+	out, _ := daemon.StdoutPipe()
+	if err := daemon.Start(); err != nil {
+		t.Fatal(err)
+	}
+	line, _ := bufio.NewReader(out).ReadString('\n')
+	c := shim.Dial(dir)
+	t.Cleanup(func() {
+		_ = c.Kill(context.Background(), syscall.SIGKILL, true)
+		_, _ = c.Wait(context.Background())
+	})
+	if strings.TrimSpace(line) != "launched" {
+		_ = daemon.Process.Kill()
+		_ = daemon.Wait()
+		t.Fatalf("fake daemon: %q", line)
+	}
+	var spare int
+	for i := 0; i < 300 && spare == 0; i++ {
+		if s := spares(daemon.Process.Pid); len(s) == 1 {
+			spare = s[0]
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	_ = daemon.Process.Kill()
+	_ = daemon.Wait()
+	if spare == 0 {
+		t.Fatal("the fake daemon has no spare shim")
+	}
+	for i := 0; i < 300; i++ {
+		// Gone, or a zombie that its new parent has yet to reap.
+		if st, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", spare)); err != nil || strings.Contains(string(st), ") Z ") {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Errorf("spare %d still running after its launcher died", spare)
+	_ = syscall.Kill(spare, syscall.SIGKILL)
+}
