@@ -204,7 +204,11 @@ func (s *Service) deleteHelperLocked(img *Image, records *[]imagetypes.DeleteRes
 		mask |= conflictSoft
 	}
 	if c := s.checkConflictLocked(img.ID, mask); c != nil {
-		dangling := len(s.refs.References(img.ID)) == 0
+		// Dangling is dockerd's imageIsDangling: no names and no
+		// children. An untagged parent that other images build on is
+		// not dangling, so pruning stops there without an error, as
+		// the untag of an image whose children keep it does.
+		dangling := len(s.refs.References(img.ID)) == 0 && len(s.childrenLocked(img.ID)) == 0
 		if quiet && (!dangling || c.used) {
 			// The untag the user asked for happened; the image stays.
 			return nil
