@@ -248,6 +248,9 @@ func (s *Service) removeImageLocked(img *Image) ([]layer.Layer, error) {
 		return nil, err
 	}
 	delete(s.images, img.ID)
+	// After the record: a crash in between leaves a file the next
+	// start removes (readTagTimes).
+	os.Remove(filepath.Join(s.tagTimesDir(), img.ID.Encoded()))
 	s.content.Delete(img.ID)
 	if img.TopChain == "" {
 		return nil, nil

@@ -86,16 +86,26 @@ func newImage(raw []byte, meta record) (*Image, error) {
 	return img, nil
 }
 
-// record is an image's metadata file, images/<hex>.json.
+// record is an image's metadata file, images/<hex>.json. It is written
+// once, when the image is created; the tag time, which docker tag changes,
+// lives in tagtimes/<hex> (see Service.writeTagTime).
 type record struct {
-	Parent      digest.Digest `json:"parent,omitempty"`
-	LastTagTime time.Time     `json:"lastTagTime,omitzero"`
+	Parent digest.Digest `json:"parent,omitempty"`
+	// LastTagTime is read from records of older versions, which kept the
+	// tag time here; tagtimes/<hex> wins over it.
+	LastTagTime time.Time `json:"lastTagTime,omitzero"`
 	// PendingRefs are names the image is being given as it is created
 	// (docker load). Writing the record is the image's commit point; a
 	// crash before the names are in the reference store leaves them here,
 	// and the next start applies them, so a loaded image never comes back
 	// without its names.
 	PendingRefs []string `json:"pendingRefs,omitempty"`
+	// RefsSeq is the save count references.json has once PendingRefs are
+	// in it. A start applies PendingRefs only while references.json is
+	// older than that: after it, the names are there or were moved or
+	// removed by the user since, and the record need not be rewritten to
+	// say so. 0 (records of older versions) means apply and rewrite.
+	RefsSeq uint64 `json:"refsSeq,omitempty"`
 }
 
 // RootFS is what Hold gives a container.

@@ -85,6 +85,8 @@ func (s *Service) ready() error {
 
 func (s *Service) imagesDir() string { return filepath.Join(s.root, "images") }
 
+func (s *Service) tagTimesDir() string { return filepath.Join(s.root, "tagtimes") }
+
 func (s *Service) load() error {
 	start := time.Now()
 	var err error
@@ -100,15 +102,17 @@ func (s *Service) load() error {
 	if s.refs, err = refstore.New(filepath.Join(s.root, "references.json")); err != nil {
 		return err
 	}
-	if err := os.MkdirAll(s.imagesDir(), 0o700); err != nil {
-		return err
+	for _, dir := range []string{s.imagesDir(), s.tagTimesDir()} {
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return err
+		}
 	}
 	ents, err := os.ReadDir(s.imagesDir())
 	if err != nil {
 		return err
 	}
 	var tops []digest.Digest
-	pending := map[digest.Digest][]string{}
+	pending := map[digest.Digest]record{}
 	for _, e := range ents {
 		hex, ok := strings.CutSuffix(e.Name(), ".json")
 		if !ok {
@@ -120,9 +124,9 @@ func (s *Service) load() error {
 		if id.Validate() != nil {
 			continue
 		}
-		img, refs, err := s.readImage(id)
-		if len(refs) > 0 {
-			pending[id] = refs
+		img, meta, err := s.readImage(id)
+		if len(meta.PendingRefs) > 0 {
+			pending[id] = meta
 		}
 		if err != nil {
 			logrus.WithField("image", id).WithError(err).Warn("dropping unreadable image")
@@ -147,11 +151,23 @@ func (s *Service) load() error {
 			}
 		}
 	}
-	for id, refs := range pending {
-		if img := s.images[id]; img != nil {
-			s.applyPendingRefs(img, refs)
+	refsSeq := s.refs.Seq()
+	for id, meta := range pending {
+		img := s.images[id]
+		if img == nil {
+			continue
+		}
+		switch {
+		case meta.RefsSeq == 0:
+			// An older version's record: it cleared the names by
+			// rewriting the record once they were stored.
+			s.applyPendingRefs(img, meta.PendingRefs, true)
+		case meta.RefsSeq > refsSeq:
+			// Killed between the record and references.json.
+			s.applyPendingRefs(img, meta.PendingRefs, false)
 		}
 	}
+	s.readTagTimes()
 	s.removeOrphanConfigs()
 	if err := s.refs.Prune(func(id digest.Digest) bool { return s.images[id] != nil }); err != nil {
 		return err
@@ -184,28 +200,83 @@ func (s *Service) removeOrphanConfigs() {
 	}
 }
 
-func (s *Service) readImage(id digest.Digest) (*Image, []string, error) {
+// readTagTimes sets the tag times of the loaded images and removes those
+// of images that are gone (a crash between removing an image's record and
+// its tag time).
+func (s *Service) readTagTimes() {
+	ents, err := os.ReadDir(s.tagTimesDir())
+	if err != nil {
+		logrus.WithError(err).Warn("could not list the image tag times")
+		return
+	}
+	for _, e := range ents {
+		p := filepath.Join(s.tagTimesDir(), e.Name())
+		id := digest.NewDigestFromEncoded(digest.SHA256, e.Name())
+		img := s.images[id]
+		if id.Validate() != nil || img == nil {
+			// Temp files of an interrupted write, or an image's that is
+			// gone.
+			os.Remove(p)
+			continue
+		}
+		b, err := os.ReadFile(p)
+		var t time.Time
+		if err == nil {
+			err = t.UnmarshalText(b)
+		}
+		if err != nil {
+			// An empty or stale file after a power loss (it is written
+			// without fsync): the tag time is lost, nothing else.
+			logrus.WithField("image", id).WithError(err).Debug("ignoring an unreadable tag time")
+			continue
+		}
+		img.LastTagTime = t
+	}
+}
+
+func (s *Service) readImage(id digest.Digest) (*Image, record, error) {
 	var meta record
 	b, err := os.ReadFile(filepath.Join(s.imagesDir(), id.Encoded()+".json"))
 	if err != nil {
-		return nil, nil, err
+		return nil, meta, err
 	}
 	if err := json.Unmarshal(b, &meta); err != nil {
-		return nil, nil, err
+		return nil, meta, err
 	}
 	raw, err := s.content.Get(id)
 	if err != nil {
-		return nil, nil, err
+		return nil, meta, err
 	}
 	img, err := newImage(raw, meta)
-	return img, meta.PendingRefs, err
+	return img, meta, err
 }
 
 func (s *Service) writeRecord(img *Image) error { return s.writeRecordPending(img, nil) }
 
+// writeRecordPending writes the image record durably (fsync of the file
+// and of images/): the record is the commit point of an image, whose
+// config and layers are durable before it; names are added to
+// references.json (durable too) only after it, so no name survives a power
+// loss that the image does not. pending are the names being added (see
+// record.RefsSeq); callers hold mu, under which references.json changes,
+// so its next save is the one that stores them.
 func (s *Service) writeRecordPending(img *Image, pending []string) error {
-	b, _ := json.Marshal(record{Parent: img.Parent, LastTagTime: img.LastTagTime, PendingRefs: pending})
+	rec := record{Parent: img.Parent, LastTagTime: img.LastTagTime, PendingRefs: pending}
+	if len(pending) > 0 {
+		rec.RefsSeq = s.refs.Seq() + 1
+	}
+	b, _ := json.Marshal(rec)
 	return atomicfile.WriteFile(filepath.Join(s.imagesDir(), img.ID.Encoded()+".json"), b, 0o600)
+}
+
+// writeTagTime records when the image was last tagged, by rename without
+// fsync: after a power loss the file may hold the previous time, or be
+// empty, which loses only the time (readTagTimes ignores it); the image
+// and its names are in other, durable files. A docker tag, which every
+// build -t ends with, pays no fsync for it.
+func (s *Service) writeTagTime(img *Image) error {
+	b, _ := img.LastTagTime.MarshalText()
+	return atomicfile.WriteFileVolatile(filepath.Join(s.tagTimesDir(), img.ID.Encoded()), b, 0o600)
 }
 
 func (s *Service) log(action events.Action, img *Image, name string) {
@@ -358,7 +429,7 @@ func (s *Service) RegisterNamed(raw []byte, parent digest.Digest, refs []referen
 		if img.TopChain != "" {
 			s.layers.Release(img.TopChain)
 		}
-		olds, err = s.addRefsLocked(existing, refs)
+		olds, err = s.refs.AddAll(refs, existing.ID)
 		return existing, false, olds, err
 	}
 	if img.TopChain != "" && !s.layers.Exists(img.TopChain) {
@@ -375,40 +446,34 @@ func (s *Service) RegisterNamed(raw []byte, parent digest.Digest, refs []referen
 		return nil, false, nil, err
 	}
 	s.images[img.ID] = img
-	if olds, err = s.addRefsLocked(img, refs); err != nil {
+	// All names in one save; the record keeps listing them, which
+	// record.RefsSeq makes harmless, instead of a second write to clear
+	// them.
+	if olds, err = s.refs.AddAll(refs, img.ID); err != nil {
 		return img, true, olds, err
-	}
-	if len(refs) > 0 {
-		if err := s.writeRecord(img); err != nil {
-			return img, true, olds, err
-		}
 	}
 	return img, true, olds, nil
 }
 
-func (s *Service) addRefsLocked(img *Image, refs []reference.Named) ([]digest.Digest, error) {
-	olds := make([]digest.Digest, 0, len(refs))
-	for _, r := range refs {
-		old, err := s.refs.Add(r, img.ID)
-		if err != nil {
-			return olds, err
-		}
-		olds = append(olds, old)
-	}
-	return olds, nil
-}
-
 // applyPendingRefs finishes the naming of an image whose creation a crash
-// interrupted (see record.PendingRefs).
-func (s *Service) applyPendingRefs(img *Image, pending []string) {
+// interrupted (see record.PendingRefs). rewrite clears them from a record
+// of an older version, which has no RefsSeq.
+func (s *Service) applyPendingRefs(img *Image, pending []string, rewrite bool) {
+	var refs []reference.Named
 	for _, p := range pending {
 		r, err := reference.ParseNormalizedNamed(p)
-		if err == nil {
-			_, err = s.refs.Add(r, img.ID)
-		}
 		if err != nil {
 			logrus.WithFields(logrus.Fields{"image": img.ID, "ref": p}).WithError(err).Warn("could not restore a name of an interrupted load")
+			continue
 		}
+		refs = append(refs, r)
+	}
+	if _, err := s.refs.AddAll(refs, img.ID); err != nil {
+		logrus.WithField("image", img.ID).WithError(err).Warn("could not restore the names of an interrupted load")
+		return
+	}
+	if !rewrite {
+		return
 	}
 	if err := s.writeRecord(img); err != nil {
 		logrus.WithField("image", img.ID).WithError(err).Warn("could not finish an interrupted load")
@@ -443,13 +508,15 @@ func (s *Service) addReference(img *Image, ref reference.Named, touch bool) (dig
 	if s.images[img.ID] == nil {
 		return "", notFound(img.ID.String())
 	}
+	// The name is durable (see refstore's save); it is written only when
+	// it moves, so re-tagging (a cached build -t) writes nothing durable.
 	old, err := s.refs.Add(ref, img.ID)
 	if err != nil {
 		return "", err
 	}
 	if touch {
 		img.LastTagTime = time.Now().UTC()
-		if err := s.writeRecord(img); err != nil {
+		if err := s.writeTagTime(img); err != nil {
 			return "", err
 		}
 	}

@@ -1,7 +1,14 @@
 package image
 
 import (
+	"encoding/json"
+	"os"
+	"path/filepath"
 	"testing"
+
+	"github.com/distribution/reference"
+
+	refstore "github.com/berthd/berth/image/reference"
 )
 
 // A config whose image was never recorded (the daemon was killed between
@@ -31,5 +38,68 @@ func TestStartRemovesOrphanConfigs(t *testing.T) {
 	}
 	if _, err := s.Get(kept.ID.String()); err != nil {
 		t.Fatal(err)
+	}
+}
+
+func mustNamed(t *testing.T, s string) reference.Named {
+	t.Helper()
+	r, err := refstore.ParseNamed(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+// The names a load gives an image stay in its record (it is written once);
+// a start applies them only after a crash that kept them out of
+// references.json, never over what the user did with them since.
+func TestPendingRefsAppliedOnlyAfterACrash(t *testing.T) {
+	root := t.TempDir()
+	s := New(root)
+	loaded, _, _, err := s.RegisterNamed([]byte(`{"os":"linux","rootfs":{"type":"layers","diff_ids":[]}}`), "", []reference.Named{mustNamed(t, "it-a:1"), mustNamed(t, "it-b:1")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Delete("it-a:1", false, true); err != nil {
+		t.Fatal(err)
+	}
+
+	// A load killed after its record and before references.json.
+	raw := []byte(`{"os":"linux","rootfs":{"type":"layers","diff_ids":[]},"comment":"killed"}`)
+	killed, err := s.content.Put(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := json.Marshal(record{PendingRefs: []string{mustNamed(t, "it-c:1").String()}, RefsSeq: s.refs.Seq() + 1})
+	if err := os.WriteFile(filepath.Join(s.imagesDir(), killed.Encoded()+".json"), b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	restart := func() {
+		s = New(root)
+		if err := s.ready(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	restart()
+	if img, err := s.Get("it-a:1"); err == nil {
+		t.Fatalf("a name the user removed came back (%s)", img.ID)
+	}
+	if img, err := s.Get("it-b:1"); err != nil || img.ID != loaded.ID {
+		t.Fatalf("it-b:1: %v %v", img, err)
+	}
+	if img, err := s.Get("it-c:1"); err != nil || img.ID != killed {
+		t.Fatalf("the name of the interrupted load: %v %v", img, err)
+	}
+	// Moved by the user after the start that restored it: stays moved.
+	if _, err := s.Tag(loaded, mustNamed(t, "it-c:1")); err != nil {
+		t.Fatal(err)
+	}
+	restart()
+	if img, err := s.Get("it-c:1"); err != nil || img.ID != loaded.ID {
+		t.Fatalf("a start undid the user's tag: %v %v", img, err)
+	}
+	if img, _ := s.Get(loaded.ID.String()); img.LastTagTime.IsZero() {
+		t.Fatal("tag time lost over a restart")
 	}
 }

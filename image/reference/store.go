@@ -20,10 +20,17 @@ type Store struct {
 	path string
 	mu   sync.RWMutex
 	refs map[string]digest.Digest
+	seq  uint64
 }
 
 type onDisk struct {
 	Refs map[string]digest.Digest `json:"refs"`
+	// Seq counts the saves of the file. An image record that names the
+	// references it is being given (docker load) carries the Seq the file
+	// has once they are in it, so a start can tell a crash before that
+	// save (apply them) from any state after it (leave the names alone:
+	// the user may have moved or removed them since).
+	Seq uint64 `json:"seq,omitempty"`
 }
 
 // New loads the store kept in the file at path (absent means empty).
@@ -40,6 +47,7 @@ func New(path string) (*Store, error) {
 	if err := json.Unmarshal(b, &d); err != nil {
 		return nil, fmt.Errorf("reading %s: %w", path, err)
 	}
+	s.seq = d.Seq
 	for k, v := range d.Refs {
 		if _, err := reference.ParseNormalizedNamed(k); err == nil && v.Validate() == nil {
 			s.refs[k] = v
@@ -48,21 +56,86 @@ func New(path string) (*Store, error) {
 	return s, nil
 }
 
+// saveLocked replaces the file durably (fsync of the file and of its
+// directory). The file is every name of every image: a torn or empty file
+// after a power loss would lose them all, and a name the user was told
+// exists (tag, load, build -t) must survive one. It is written only when a
+// name changes.
 func (s *Store) saveLocked() error {
-	b, err := json.Marshal(onDisk{Refs: s.refs})
+	b, err := json.Marshal(onDisk{Refs: s.refs, Seq: s.seq + 1})
 	if err != nil {
 		return err
 	}
-	return atomicfile.WriteFile(s.path, b, 0o600)
+	if err := atomicfile.WriteFile(s.path, b, 0o600); err != nil {
+		return err
+	}
+	s.seq++
+	return nil
+}
+
+// Seq is the number of saves the file on disk has had (see onDisk.Seq).
+// The next save makes it Seq()+1.
+func (s *Store) Seq() uint64 {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.seq
+}
+
+// AddAll points every ref (tagged or digested) at id with one save of the
+// file, and returns the images they pointed at before ("" for none), in
+// the order of refs. Nothing is saved when every ref already points at id.
+func (s *Store) AddAll(refs []reference.Named, id digest.Digest) ([]digest.Digest, error) {
+	for _, ref := range refs {
+		if err := checkTaggedOrDigested(ref); err != nil {
+			return nil, err
+		}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	olds := make([]digest.Digest, len(refs))
+	prev := map[string]digest.Digest{}
+	changed := false
+	for i, ref := range refs {
+		k := ref.String()
+		olds[i] = s.refs[k]
+		if _, seen := prev[k]; !seen {
+			prev[k] = s.refs[k]
+		}
+		if s.refs[k] != id {
+			s.refs[k] = id
+			changed = true
+		}
+	}
+	if !changed {
+		return olds, nil
+	}
+	if err := s.saveLocked(); err != nil {
+		for k, old := range prev {
+			if old == "" {
+				delete(s.refs, k)
+			} else {
+				s.refs[k] = old
+			}
+		}
+		return nil, err
+	}
+	return olds, nil
+}
+
+func checkTaggedOrDigested(ref reference.Named) error {
+	if _, tagged := ref.(reference.NamedTagged); !tagged {
+		if _, canonical := ref.(reference.Canonical); !canonical {
+			return errdefs.InvalidParameterf("reference %s has neither tag nor digest", ref)
+		}
+	}
+	return nil
 }
 
 // Add points ref (tagged or digested) at id and returns the image it
 // pointed at before, "" if none.
 func (s *Store) Add(ref reference.Named, id digest.Digest) (digest.Digest, error) {
-	if _, tagged := ref.(reference.NamedTagged); !tagged {
-		if _, canonical := ref.(reference.Canonical); !canonical {
-			return "", errdefs.InvalidParameterf("reference %s has neither tag nor digest", ref)
-		}
+	if err := checkTaggedOrDigested(ref); err != nil {
+		return "", err
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
