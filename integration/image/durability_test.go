@@ -24,6 +24,13 @@ type syscallTrace struct {
 
 func traceDaemon(t *testing.T, dd *harness.Daemon) *syscallTrace {
 	t.Helper()
+	return traceDaemonWith(t, dd, "-e", "trace=fsync,fdatasync,syncfs,rename,renameat,renameat2")
+}
+
+// traceDaemonWith attaches strace with the given filter and tampering
+// options to every thread of the daemon.
+func traceDaemonWith(t *testing.T, dd *harness.Daemon, opts ...string) *syscallTrace {
+	t.Helper()
 	bin, err := exec.LookPath("strace")
 	harness.Require(t, err == nil, "strace (Debian package strace)")
 	if err != nil {
@@ -31,8 +38,8 @@ func traceDaemon(t *testing.T, dd *harness.Daemon) *syscallTrace {
 	}
 	pid := dd.Pid()
 	tr := &syscallTrace{out: filepath.Join(t.TempDir(), "strace.out")}
-	tr.cmd = exec.Command(bin, "-f", "-qq", "-y", "-s", "512", "-o", tr.out,
-		"-e", "trace=fsync,fdatasync,syncfs,rename,renameat,renameat2", "-p", strconv.Itoa(pid))
+	args := append([]string{"-f", "-qq", "-y", "-s", "512", "-o", tr.out}, opts...)
+	tr.cmd = exec.Command(bin, append(args, "-p", strconv.Itoa(pid))...)
 	if err := tr.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}

@@ -385,6 +385,8 @@ func TestKillDuringLoad(t *testing.T) {
 	type point struct {
 		name string
 		when func() bool
+		// arm, when set, runs before the load and returns what undoes it.
+		arm func() func()
 	}
 	countLayers := func() int { return len(stateOf(dd).dirs) }
 	var points []point
@@ -396,19 +398,30 @@ func TestKillDuringLoad(t *testing.T) {
 				start = time.Now()
 			}
 			return time.Since(start) >= deadline
-		}})
+		}, nil})
 	}
 	points = append(points,
-		point{"first unpack", func() bool { e, _ := os.ReadDir(filepath.Join(layersDir, "tmp")); return len(e) > 0 }},
-		point{"first commit", func() bool { return countLayers() >= 1 }},
-		point{"last commit", func() bool { return countLayers() >= len(layers) }},
+		point{"first unpack", func() bool { e, _ := os.ReadDir(filepath.Join(layersDir, "tmp")); return len(e) > 0 }, nil},
+		point{"first commit", func() bool { return countLayers() >= 1 }, nil},
+		point{"last commit", func() bool { return countLayers() >= len(layers) }, nil},
 		point{"image record", func() bool {
 			_, err := os.Stat(filepath.Join(imagesDir, strings.TrimPrefix(id, "sha256:")+".json"))
 			return err == nil
+		}, nil},
+		// The one instant a poll cannot hit: the config blob is written
+		// and the record is not. strace kills the daemon as it renames
+		// the record into place (the rename fails first, so it never
+		// happens).
+		point{"before the record", func() bool { return dd.Exited() }, func() func() {
+			return killAtRename(t, dd, filepath.Join(imagesDir, strings.TrimPrefix(id, "sha256:")+".json"))
 		}},
 	)
 	outcomes := map[string]int{}
 	for _, p := range points {
+		disarm := func() {}
+		if p.arm != nil {
+			disarm = p.arm()
+		}
 		cmd := dd.DockerCmd("load", "-i", archive)
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
@@ -429,8 +442,13 @@ func TestKillDuringLoad(t *testing.T) {
 			}
 			time.Sleep(200 * time.Microsecond)
 		}
+		if p.arm != nil {
+			// Killed by strace, or the load got by it.
+			fired = dd.Exited()
+		}
 		dd.Kill()
 		<-done
+		disarm()
 		if err := dd.Restart(true); err != nil {
 			t.Fatal(err)
 		}
@@ -440,6 +458,9 @@ func TestKillDuringLoad(t *testing.T) {
 		switch out {
 		case "":
 			checkStore(t, dd, 0)
+			// No config blob either: the start removes the config of an
+			// image whose record was never written.
+			checkNoConfigs(t, dd, p.name)
 		case id:
 			outcome = "whole"
 			if got := strings.TrimSpace(dd.DockerT(t, "inspect", "-f", "{{.Id}}", ref)); got != id {
@@ -449,6 +470,7 @@ func TestKillDuringLoad(t *testing.T) {
 			verifySaved(t, dd, ref, layers)
 			dd.DockerT(t, "rmi", ref)
 			checkStore(t, dd, 0)
+			checkNoConfigs(t, dd, p.name+", then rmi")
 		default:
 			t.Fatalf("%s: images after restart: %q", p.name, out)
 		}
@@ -461,7 +483,35 @@ func TestKillDuringLoad(t *testing.T) {
 		outcomes[outcome]++
 		t.Logf("kill %s: %s", p.name, outcome)
 	}
-	if outcomes["whole"] == 0 || outcomes["none"] == 0 {
+	if outcomes["none"] == 0 || outcomes["whole"] == 0 {
 		t.Fatalf("kills never split the load both ways: %v", outcomes)
 	}
+}
+
+// checkNoConfigs fails if the content store (where image configs live)
+// holds any blob or ingest file.
+func checkNoConfigs(t *testing.T, dd *harness.Daemon, when string) {
+	t.Helper()
+	for _, sub := range []string{"blobs/sha256", "ingest"} {
+		ents, err := os.ReadDir(filepath.Join(dd.DataRoot, "image", "content", sub))
+		if err != nil {
+			t.Fatalf("%s: %v", when, err)
+		}
+		if len(ents) != 0 {
+			var names []string
+			for _, e := range ents {
+				names = append(names, e.Name())
+			}
+			t.Fatalf("%s: content/%s holds %v with no image", when, sub, names)
+		}
+	}
+}
+
+// killAtRename has strace SIGKILL the daemon when it renames a file onto
+// target, failing the rename first, and returns what stops strace.
+func killAtRename(t *testing.T, dd *harness.Daemon, target string) func() {
+	t.Helper()
+	tr := traceDaemonWith(t, dd, "-P", target, "-e", "trace=rename,renameat,renameat2",
+		"-e", "inject=rename,renameat,renameat2:error=EIO:signal=SIGKILL")
+	return func() { tr.stop(t) }
 }
