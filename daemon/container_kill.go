@@ -3,11 +3,15 @@ package daemon
 import (
 	"context"
 	"errors"
+	"fmt"
+	"os"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/events"
+	"github.com/sirupsen/logrus"
 	"golang.org/x/sys/unix"
 
 	ctr "github.com/berthd/berth/container"
@@ -33,7 +37,18 @@ func (d *Daemon) killContainer(c *ctr.Container, sig unix.Signal) error {
 	if err := client.Kill(context.Background(), sig, false); err != nil {
 		// The process may have exited between the check and the signal;
 		// that is the same "not running", not a fault.
-		if st, serr := client.State(context.Background()); serr != nil || st.Status == "stopped" || st.Pid == 0 {
+		st, serr := client.State(context.Background())
+		if serr != nil {
+			// The shim cannot be reached (its socket is gone with the
+			// exec-root, or it hangs): signal the process ourselves, or
+			// stop and kill could never end it. Its shim, or the
+			// monitor when the shim goes too, records the exit.
+			if d.signalDirectly(c, sig) {
+				return nil
+			}
+			return errdefs.Conflictf("Container %s is not running", c.ID)
+		}
+		if st.Status == "stopped" || st.Pid == 0 {
 			return errdefs.Conflictf("Container %s is not running", c.ID)
 		}
 		return errdefs.System(err)
@@ -44,6 +59,23 @@ func (d *Daemon) killContainer(c *ctr.Container, sig unix.Signal) error {
 		client.Resume(context.Background())
 	}
 	return nil
+}
+
+// signalDirectly sends sig to c's init process when the PID still is that
+// process: one in c's cgroup (a PID reused by another process is not).
+func (d *Daemon) signalDirectly(c *ctr.Container, sig unix.Signal) bool {
+	c.Lock()
+	pid := c.State.Pid
+	c.Unlock()
+	if pid <= 0 {
+		return false
+	}
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/cgroup", pid))
+	if err != nil || !strings.Contains(string(b), c.ID) {
+		return false
+	}
+	logrus.WithField("container", c.ID[:12]).Warnf("shim unreachable: sending signal %d to PID %d directly", sig, pid)
+	return unix.Kill(pid, sig) == nil
 }
 
 // ContainerKill answers POST /containers/{id}/kill.

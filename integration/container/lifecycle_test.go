@@ -158,6 +158,36 @@ func TestStopTimeoutAndSignal(t *testing.T) {
 	docker(t, "stop", id3)
 }
 
+// TestStopWithoutShimSocket: when the shim's socket is gone (its
+// directory under the exec-root removed), stop and kill still end the
+// container (the daemon signals its PID itself) and the exit is recorded,
+// and a daemon shutdown is not held up for ever.
+func TestStopWithoutShimSocket(t *testing.T) {
+	setup(t, d)
+	id := runD(t, d, "busybox", "sh", "-c", "trap '' TERM; while true; do sleep 0.1; done")
+	time.Sleep(300 * time.Millisecond)
+	if err := os.RemoveAll(filepath.Join(d.ExecRoot, "s", id[:20])); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	if _, e, code := dockerRes(t, d, "stop", "-t", "1", id); code != 0 {
+		t.Fatalf("stop: %q", e)
+	}
+	if el := time.Since(start); el > 8*time.Second {
+		t.Fatalf("stop -t 1 took %s", el)
+	}
+	if got := format(t, d, id, "{{.State.Status}} {{.State.ExitCode}}"); got != "exited 137" {
+		t.Fatalf("after stop: %s, want exited 137", got)
+	}
+	id2 := runD(t, d, "busybox", "sleep", "600")
+	time.Sleep(300 * time.Millisecond)
+	if err := os.RemoveAll(filepath.Join(d.ExecRoot, "s", id2[:20])); err != nil {
+		t.Fatal(err)
+	}
+	docker(t, "kill", id2)
+	waitState(t, d, id2, "exited", 10*time.Second)
+}
+
 // TestStopRightAfterStart: `docker stop -t 0` straight after `docker run
 // -d` succeeds, as in dockerd (berth answered 500 "is not running" at
 // times before b358956).
