@@ -109,18 +109,20 @@ func (c *Container) Save() error {
 	return atomicfile.WriteFile(filepath.Join(c.root, configFileName), cfg, 0o600)
 }
 
-// SaveState writes the container's config, which holds its State, by
-// rename but without fsync, and leaves its host config alone. It is for
-// transitions into live state (running with a PID, a health status) that
-// a power loss ends anyway: after one, the previous state is as good, and
-// a daemon killed without a power loss still finds the new one. Save's
-// four fsyncs were the largest part of a start after the runtime's.
+// SaveState writes the container's config, which holds its State, with
+// one fsync (of the data, not the directory), and leaves its host config
+// alone. It is for transitions into live state (running with a PID, a
+// health status) that a power loss ends anyway: after one the file holds
+// the previous state or the new one, never an unreadable file (which
+// LoadAll would take for a half-created container and remove), and a
+// daemon killed without a power loss finds the new one. Save's four
+// fsyncs were the largest part of a start after the runtime's.
 func (c *Container) SaveState() error {
 	cfg, err := json.Marshal(c)
 	if err != nil {
 		return err
 	}
-	return atomicfile.WriteFileVolatile(filepath.Join(c.root, configFileName), cfg, 0o600)
+	return atomicfile.WriteFileNoDirSync(filepath.Join(c.root, configFileName), cfg, 0o600)
 }
 
 // Load reads a container saved under dir.

@@ -381,7 +381,9 @@ func (m *Manager) sortedLocked() []*Record {
 func (m *Manager) persistLocked(r *Record) error { return m.writeRecordLocked(r, true) }
 
 // persistEndpointsLocked saves r after an endpoint change (container start
-// or stop) without fsync: endpoints describe running containers.
+// or stop) with an fsync of the data only (atomicfile.WriteFileNoDirSync):
+// endpoints describe running containers, but the record also defines the
+// network, so it must never be left empty by a power loss.
 func (m *Manager) persistEndpointsLocked(r *Record) error { return m.writeRecordLocked(r, false) }
 
 func (m *Manager) writeRecordLocked(r *Record, durable bool) error {
@@ -399,7 +401,7 @@ func (m *Manager) writeRecordLocked(r *Record, durable bool) error {
 	}
 	path := filepath.Join(m.cfg.Root, "networks", r.ID+".json")
 	if !durable {
-		return atomicfile.WriteFileVolatile(path, b, 0o600)
+		return atomicfile.WriteFileNoDirSync(path, b, 0o600)
 	}
 	return atomicfile.WriteFile(path, b, 0o600)
 }

@@ -164,9 +164,11 @@ func Open(path string, pools4, pools6 []Pool) (*Allocator, error) {
 
 // save persists the whole state. Callers hold a.mu. The file is small (one
 // entry per endpoint), and writing it whole keeps it trivially consistent.
-// Subnet changes (network create and remove) are synced to disk; address
-// changes, made at every container start and stop, are not (see
-// atomicfile.WriteFileVolatile): they describe running containers.
+// Subnet changes (network create and remove) are synced to disk with the
+// directory; address changes, made at every container start and stop,
+// only with the data (atomicfile.WriteFileNoDirSync): they describe
+// running containers, whose latest change a power loss makes moot, but
+// the file also holds the subnets, so it must never be left empty.
 func (a *Allocator) save() error { return a.write(true) }
 
 func (a *Allocator) saveVolatile() error { return a.write(false) }
@@ -183,7 +185,7 @@ func (a *Allocator) write(durable bool) error {
 		return err
 	}
 	if !durable {
-		return atomicfile.WriteFileVolatile(a.path, b, 0o600)
+		return atomicfile.WriteFileNoDirSync(a.path, b, 0o600)
 	}
 	return atomicfile.WriteFile(a.path, b, 0o600)
 }

@@ -7,10 +7,18 @@ import (
 )
 
 func TestWriteFileReplacesAndLeavesNoTemp(t *testing.T) {
+	for name, write := range map[string]func(string, []byte, os.FileMode) error{
+		"WriteFile": WriteFile, "WriteFileNoDirSync": WriteFileNoDirSync, "WriteFileVolatile": WriteFileVolatile,
+	} {
+		t.Run(name, func(t *testing.T) { testReplaces(t, write) })
+	}
+}
+
+func testReplaces(t *testing.T, write func(string, []byte, os.FileMode) error) {
 	dir := t.TempDir()
 	p := filepath.Join(dir, "state.json")
 	for _, content := range []string{"one", "two"} {
-		if err := WriteFile(p, []byte(content), 0o600); err != nil {
+		if err := write(p, []byte(content), 0o600); err != nil {
 			t.Fatal(err)
 		}
 		got, err := os.ReadFile(p)
