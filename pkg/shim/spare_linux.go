@@ -116,6 +116,8 @@ func startSpare(env []string, exe *os.File) (*spare, error) {
 // then takes the directory as its working directory and its log as
 // stderr, as Launch gives a shim started for one container.
 func awaitContainer() (string, error) {
+	// A spare may wait long: it keeps only what it needs to wait.
+	trim(true)
 	ctl := os.NewFile(spareFd, "spare")
 	line, err := bufio.NewReader(ctl).ReadString('\n')
 	ctl.Close()
