@@ -39,6 +39,10 @@ import (
 	"time"
 )
 
+// benchBridge is the bridge the benchmark's berthd creates, named per
+// process so that two benchmarks at once do not share (and delete) one.
+var benchBridge = fmt.Sprintf("btb%d", os.Getpid()%1000000)
+
 type engine struct {
 	name string
 	bin  string
@@ -52,7 +56,7 @@ func berthArgs(root string) []string {
 		"--exec-root", filepath.Join(root, "exec"),
 		"--pidfile", filepath.Join(root, "d.pid"),
 		"--config-file", filepath.Join(root, "daemon.json"),
-		"--bridge", "btbench0",
+		"--bridge", benchBridge,
 	}
 }
 
@@ -284,7 +288,7 @@ func main() {
 	shimContainers := flag.Int("shim-containers", 10, "containers running at once for the per-container memory figures (0: none; shim.go)")
 	flag.Parse()
 	// berthd creates the bridge it is given; leave none behind.
-	defer exec.Command("ip", "link", "del", "btbench0").Run()
+	defer exec.Command("ip", "link", "del", benchBridge).Run()
 	if os.Geteuid() != 0 {
 		fmt.Fprintln(os.Stderr, "bench needs root")
 		os.Exit(1)

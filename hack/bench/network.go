@@ -1,7 +1,7 @@
 package main
 
 // Network figures of issue 7, through the docker CLI against a berthd of
-// their own (private roots, bridge btbenchnet0 and address pool):
+// their own (private roots, bridge benchBridge+"n" and address pool):
 //
 //   - the cost of network setup inside `docker run --rm busybox true`: the
 //     median on the default bridge minus the median with --network none;
@@ -31,7 +31,7 @@ func netBenchArgs(root string) []string {
 	args := berthArgs(root)
 	for i, a := range args {
 		if a == "--bridge" {
-			args[i+1] = "btbenchnet0"
+			args[i+1] = benchBridge + "n"
 		}
 	}
 	return append(args, "--default-address-pool", "base=10.176.0.0/12,size=24")
@@ -56,7 +56,7 @@ func measureNetwork(berthd string, runs, mib int) (nf netFigures, err error) {
 	}
 	defer func() {
 		r.stop()
-		exec.Command("ip", "link", "del", "btbenchnet0").Run()
+		exec.Command("ip", "link", "del", benchBridge+"n").Run()
 	}()
 	docker := func(args ...string) (string, error) {
 		cmd := exec.Command("docker", args...)
