@@ -48,6 +48,15 @@ type SelfJoiner interface {
 	TaskFiles() []string
 }
 
+// CloneTarget is a Manager that a process can be created in directly:
+// clone3 with CLONE_INTO_CGROUP (cgroup v2, Linux 5.7) and the directory
+// it opens. The process then never moves, which on a write of its PID to
+// cgroup.procs would take the kernel's global threadgroup lock and wait
+// out an RCU grace period (about 10 ms) per container start and exec.
+type CloneTarget interface {
+	OpenForClone() (*os.File, error)
+}
+
 var v2 = sync.OnceValue(func() bool {
 	var st unix.Statfs_t
 	if err := unix.Statfs(Root, &st); err != nil {

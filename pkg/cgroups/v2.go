@@ -9,6 +9,7 @@ import (
 	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
 )
 
 type v2Manager struct {
@@ -17,6 +18,16 @@ type v2Manager struct {
 }
 
 func (m *v2Manager) Path(string) string { return m.dir }
+
+// OpenForClone opens the cgroup's directory for clone3's
+// CLONE_INTO_CGROUP (see CloneTarget). Apply(0) must have made it.
+func (m *v2Manager) OpenForClone() (*os.File, error) {
+	fd, err := unix.Open(m.dir, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, &os.PathError{Op: "open", Path: m.dir, Err: err}
+	}
+	return os.NewFile(uintptr(fd), m.dir), nil
+}
 
 // enableControllers turns on, in every ancestor's subtree_control, each
 // controller the root offers, so that the leaf gets memory.max, pids.max …

@@ -5,6 +5,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -119,5 +120,42 @@ head -c 1 /dev/urandom > /dev/null || echo urandom-denied`)
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("missing %s in:\n%s", want, out.String())
 		}
+	}
+}
+
+// A process cloned with CLONE_INTO_CGROUP into the directory that
+// OpenForClone opens starts in the cgroup: nothing has to move it.
+func TestV2CloneIntoCgroup(t *testing.T) {
+	requireRoot(t)
+	root := t.TempDir()
+	if err := unix.Mount("cgroup2", root, "cgroup2", 0, ""); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("cannot mount cgroup2 on this host: %v", err)
+		}
+		t.Skipf("cannot mount cgroup2: %v", err)
+	}
+	t.Cleanup(func() { _ = unix.Unmount(root, unix.MNT_DETACH) })
+	m := &v2Manager{root: root, dir: filepath.Join(root, "berth-test-clone", "c1")}
+	if err := m.Apply(0); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = removeTree(filepath.Join(root, "berth-test-clone")) })
+	var target CloneTarget = m
+	dir, err := target.OpenForClone()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dir.Close()
+	cmd := exec.Command("sleep", "30")
+	cmd.SysProcAttr = &syscall.SysProcAttr{UseCgroupFD: true, CgroupFD: int(dir.Fd())}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+	}()
+	if pids, err := m.Pids(); err != nil || len(pids) != 1 || pids[0] != cmd.Process.Pid {
+		t.Fatalf("pids in the cgroup %v %v, want [%d]", pids, err, cmd.Process.Pid)
 	}
 }

@@ -426,11 +426,29 @@ func spawn(ctx context.Context, o spawnOpts) (*spawned, error) {
 	for len(files) > 0 && files[len(files)-1] == nil {
 		files = files[:len(files)-1]
 	}
-	first, err := os.StartProcess(fmt.Sprintf("/proc/self/fd/%d", exe.Fd()), []string{"berthd-" + o.stage}, &os.ProcAttr{
-		Env: env, Files: files, Sys: o.attr,
-	})
-	if err != nil {
-		return nil, fmt.Errorf("start %s stage: %w", o.stage, err)
+	start := func(attr *syscall.SysProcAttr) (*os.Process, error) {
+		return os.StartProcess(fmt.Sprintf("/proc/self/fd/%d", exe.Fd()), []string{"berthd-" + o.stage}, &os.ProcAttr{
+			Env: env, Files: files, Sys: attr,
+		})
+	}
+	// On cgroup v2 the stage is created in its cgroup (CLONE_INTO_CGROUP,
+	// cgroups.CloneTarget); a kernel without it (before 5.7) refuses the
+	// clone, and the parent moves the stage instead.
+	var intoCgroup bool
+	var first *os.Process
+	if ct, ok := o.cgroup.(cgroups.CloneTarget); ok && selfJoin == nil {
+		if dir, derr := ct.OpenForClone(); derr == nil {
+			a := *o.attr
+			a.UseCgroupFD, a.CgroupFD = true, int(dir.Fd())
+			first, err = start(&a)
+			dir.Close()
+			intoCgroup = err == nil
+		}
+	}
+	if first == nil {
+		if first, err = start(o.attr); err != nil {
+			return nil, fmt.Errorf("start %s stage: %w", o.stage, err)
+		}
 	}
 	childEnd.Close()
 	sp := &spawned{pid: first.Pid, proc: first}
@@ -453,7 +471,7 @@ func spawn(ctx context.Context, o spawnOpts) (*spawned, error) {
 		}
 		sp.pid, sp.proc = pid, proc
 	}
-	parentMoves := o.cgroup != nil && selfJoin == nil
+	parentMoves := o.cgroup != nil && selfJoin == nil && !intoCgroup
 	o.cfg.AwaitCgroup = parentMoves
 	enc := json.NewEncoder(parent)
 	if err := enc.Encode(o.cfg); err != nil {
