@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	units "github.com/docker/go-units"
@@ -125,6 +126,24 @@ func (d *Daemon) startLocked(ctx context.Context, c *ctr.Container, restart bool
 	}
 	dir := d.shimDir(c.ID)
 	os.RemoveAll(dir)
+	// The network is wired as soon as the init's namespaces exist, while
+	// the init prepares its root (about 3 ms each, side by side); with an
+	// external runtime the shim does not say so early, and it is wired
+	// after the launch.
+	var (
+		netMu     sync.Mutex
+		netErr    chan error
+		launchEnd bool
+	)
+	initStarted := func(pid int) {
+		netMu.Lock()
+		defer netMu.Unlock()
+		if launchEnd || netErr != nil {
+			return
+		}
+		netErr = make(chan error, 1)
+		go func() { netErr <- d.joinNetworks(ctx, c, pid) }()
+	}
 	launched, err := shim.Launch(ctx, shim.LaunchOpts{
 		Dir: dir,
 		Config: shim.Config{
@@ -138,12 +157,21 @@ func (d *Daemon) startLocked(ctx context.Context, c *ctr.Container, restart bool
 			OpenStdin:   c.Config.OpenStdin,
 			Runtime:     runtimeBin,
 		},
-		Args: []string{"shim", dir},
-		Env:  []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"},
+		Args:        []string{"shim", dir},
+		Env:         []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"},
+		InitStarted: initStarted,
 	})
+	netMu.Lock()
+	launchEnd = true
+	early := netErr
+	netMu.Unlock()
 	// The runtime has made its mounts: subpath sources may be let go.
 	volsMounted()
 	if err != nil {
+		if early != nil {
+			// Let it finish before the deferred clean-up undoes it.
+			<-early
+		}
 		return startError(err)
 	}
 	client := d.shimFor(c)
@@ -151,7 +179,12 @@ func (d *Daemon) startLocked(ctx context.Context, c *ctr.Container, restart bool
 	// The process exists but has not run yet: give it its network, then
 	// connect the attaches that arrived before the start, so they see
 	// its first byte of output.
-	if err := d.joinNetworks(ctx, c, pid); err != nil {
+	if early != nil {
+		err = <-early
+	} else {
+		err = d.joinNetworks(ctx, c, pid)
+	}
+	if err != nil {
 		client.Kill(context.Background(), 9, true)
 		return err
 	}

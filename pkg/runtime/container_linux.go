@@ -54,6 +54,10 @@ type CreateOpts struct {
 	// Seccomp is Spec.Linux.Seccomp already compiled (seccomp.Compile),
 	// e.g. by a daemon that caches it per profile; nil compiles it here.
 	Seccomp *seccomp.Program
+	// Started, when set, is called with the init's PID as soon as the
+	// process exists (its namespaces made), before it has prepared the
+	// root and reported ready: a caller can set up its network meanwhile.
+	Started func(pid int)
 }
 
 // Container is a created container, running or not.
@@ -311,7 +315,7 @@ func (r *Runtime) Create(ctx context.Context, o CreateOpts) (c *Container, retEr
 	p, err := spawn(ctx, spawnOpts{
 		stage: stageInit, attr: attr, join: joinEarly,
 		stdio: [3]*os.File{o.Stdin, o.Stdout, o.Stderr}, fifo: fifoFile, console: o.ConsoleSocket,
-		cfg: cfg, cgroup: cg,
+		cfg: cfg, cgroup: cg, started: o.Started,
 	})
 	if p != nil {
 		child = p.proc
@@ -364,6 +368,7 @@ type spawnOpts struct {
 	console *os.File
 	cfg     *stageConfig
 	cgroup  cgroups.Manager
+	started func(pid int)
 }
 
 type spawned struct {
@@ -470,6 +475,9 @@ func spawn(ctx context.Context, o spawnOpts) (*spawned, error) {
 			return nil, err
 		}
 		sp.pid, sp.proc = pid, proc
+	}
+	if o.started != nil {
+		o.started(sp.pid)
 	}
 	parentMoves := o.cgroup != nil && selfJoin == nil && !intoCgroup
 	o.cfg.AwaitCgroup = parentMoves

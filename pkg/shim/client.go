@@ -30,6 +30,11 @@ type LaunchOpts struct {
 	// whatever they are; they name it in ps); Env is its environment.
 	Args []string
 	Env  []string
+	// InitStarted, when set, is called (on Launch's own goroutine) with
+	// the container's init PID as soon as its namespaces exist, before the
+	// init has prepared its root: the caller can wire its network
+	// meanwhile. It is not called when the shim drives an external runtime.
+	InitStarted func(pid int)
 }
 
 // Launched describes a shim that Launch started.
@@ -91,8 +96,18 @@ func Launch(ctx context.Context, o LaunchOpts) (l Launched, err error) {
 	}
 	ch := make(chan result, 1)
 	go func() {
-		line, err := bufio.NewReader(r).ReadString('\n')
-		ch <- result{line, err}
+		br := bufio.NewReader(r)
+		for {
+			line, err := br.ReadString('\n')
+			if rest, ok := strings.CutPrefix(line, "pid "); ok && err == nil {
+				if pid, perr := strconv.Atoi(strings.TrimSpace(rest)); perr == nil && o.InitStarted != nil {
+					o.InitStarted(pid)
+				}
+				continue
+			}
+			ch <- result{line, err}
+			return
+		}
 	}()
 	select {
 	case res := <-ch:

@@ -30,13 +30,15 @@ const (
 	LogFile    = "shim.log"
 )
 
-// readyFd is where the launcher waits for "ok <init pid>" or an error line.
+// readyFd is where the launcher waits for "ok <init pid>" or an error line,
+// after an optional "pid <init pid>" line as soon as the init exists.
 const readyFd = 3
 
 type server struct {
-	dir string
-	cfg Config
-	ctr container
+	dir   string
+	ready *os.File // the launcher's pipe, until the container is created
+	cfg   Config
+	ctr   container
 
 	stdin   *os.File // pipe write end or pty master; nil without stdin
 	console *os.File // pty master for a terminal container
@@ -93,7 +95,7 @@ func run(dir string, ready *os.File) error {
 	if err != nil {
 		return err
 	}
-	s := &server{dir: dir, subs: map[*subscriber]struct{}{}, evsubs: map[chan Event]struct{}{}, execs: map[string]*os.File{}, exited: make(chan struct{})}
+	s := &server{dir: dir, ready: ready, subs: map[*subscriber]struct{}{}, evsubs: map[chan Event]struct{}{}, execs: map[string]*os.File{}, exited: make(chan struct{})}
 	if err := json.Unmarshal(b, &s.cfg); err != nil {
 		return fmt.Errorf("%s: %w", ConfigFile, err)
 	}
@@ -226,6 +228,11 @@ func (s *server) create(logw *jsonlog.Writer) (*sync.WaitGroup, error) {
 		}
 	}
 	opts := runtime.CreateOpts{ID: s.cfg.ID, Bundle: s.cfg.Bundle, Spec: spec, NoPivot: s.cfg.NoPivot}
+	if s.ready != nil {
+		// "pid <init pid>" as soon as the namespaces exist: the launcher
+		// sets up the network while the init prepares its root.
+		opts.Started = func(pid int) { fmt.Fprintln(s.ready, "pid", pid) }
+	}
 	if s.cfg.Spec != nil {
 		// Only when it was compiled from the very spec used here.
 		opts.Seccomp = s.cfg.Seccomp
