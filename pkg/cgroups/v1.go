@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -32,8 +33,15 @@ type Hierarchy struct {
 }
 
 // V1Hierarchies lists the cgroup v1 hierarchies mounted in this mount
-// namespace, in /proc/self/mountinfo's order.
-func V1Hierarchies() ([]Hierarchy, error) {
+// namespace, in /proc/self/mountinfo's order. They are read once per
+// process (cgroup hierarchies are mounted at boot, not while berth runs):
+// a shim asked for them twice per container start. Callers must not
+// modify the result.
+func V1Hierarchies() ([]Hierarchy, error) { return v1Hierarchies() }
+
+var v1Hierarchies = sync.OnceValues(readV1Hierarchies)
+
+func readV1Hierarchies() ([]Hierarchy, error) {
 	f, err := os.Open("/proc/self/mountinfo")
 	if err != nil {
 		return nil, err

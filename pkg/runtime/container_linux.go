@@ -744,13 +744,46 @@ func withDeviceAllows(spec *specs.Spec) *specs.LinuxResources {
 		return r
 	}
 	out := *r
-	out.Devices = append([]specs.LinuxDeviceCgroup(nil), r.Devices...)
-	out.Devices = append(out.Devices, DefaultDeviceRules()[1:]...)
+	all := append([]specs.LinuxDeviceCgroup(nil), r.Devices...)
+	all = append(all, DefaultDeviceRules()[1:]...)
 	for _, d := range spec.Linux.Devices {
 		major, minor := d.Major, d.Minor
-		out.Devices = append(out.Devices, specs.LinuxDeviceCgroup{Allow: true, Type: d.Type, Major: &major, Minor: &minor, Access: "rwm"})
+		all = append(all, specs.LinuxDeviceCgroup{Allow: true, Type: d.Type, Major: &major, Minor: &minor, Access: "rwm"})
 	}
+	out.Devices = dedupeAllows(all)
 	return &out
+}
+
+// dedupeAllows drops an allow rule that repeats one made since the last
+// deny: a daemon's spec (dockerd's) already lists the default devices
+// that a runtime adds again, and on cgroup v1 each rule is a write.
+func dedupeAllows(rules []specs.LinuxDeviceCgroup) []specs.LinuxDeviceCgroup {
+	key := func(d specs.LinuxDeviceCgroup) string {
+		k := fmt.Sprintf("%s:%s", d.Type, d.Access)
+		for _, n := range []*int64{d.Major, d.Minor} {
+			if n == nil {
+				k += ":*"
+			} else {
+				k += ":" + strconv.FormatInt(*n, 10)
+			}
+		}
+		return k
+	}
+	seen := map[string]bool{}
+	out := rules[:0:0]
+	for _, d := range rules {
+		if !d.Allow {
+			// A deny may revoke what an earlier allow gave.
+			clear(seen)
+			out = append(out, d)
+			continue
+		}
+		if k := key(d); !seen[k] {
+			seen[k] = true
+			out = append(out, d)
+		}
+	}
+	return out
 }
 
 // withoutSeccompProfile returns spec without its seccomp profile when the
