@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"runtime"
+	"strings"
 	"unsafe"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -150,23 +151,17 @@ func attachDeviceFilter(dir string, rules []specs.LinuxDeviceCgroup) error {
 	}
 	license := heapBytes(16)
 	copy(license, "Apache-2.0")
-	logBuf := heapBytes(4096)
-	// union bpf_attr, BPF_PROG_LOAD: prog_type, insn_cnt, insns, license,
-	// log_level, log_size, log_buf.
-	attr := make([]byte, 128)
-	binary.LittleEndian.PutUint32(attr[0:], unix.BPF_PROG_TYPE_CGROUP_DEVICE)
-	binary.LittleEndian.PutUint32(attr[4:], uint32(len(prog)))
-	binary.LittleEndian.PutUint64(attr[8:], uint64(uintptr(unsafe.Pointer(&code[0]))))
-	binary.LittleEndian.PutUint64(attr[16:], uint64(uintptr(unsafe.Pointer(&license[0]))))
-	binary.LittleEndian.PutUint32(attr[24:], 1)
-	binary.LittleEndian.PutUint32(attr[28:], uint32(len(logBuf)))
-	binary.LittleEndian.PutUint64(attr[32:], uint64(uintptr(unsafe.Pointer(&logBuf[0]))))
-	fd, _, errno := unix.Syscall(unix.SYS_BPF, unix.BPF_PROG_LOAD, uintptr(unsafe.Pointer(&attr[0])), uintptr(len(attr)))
-	runtime.KeepAlive(code)
-	runtime.KeepAlive(license)
-	runtime.KeepAlive(logBuf)
+	// Loaded without a verifier log first: with one, a log longer than its
+	// buffer (a few rules make one longer than 4 KiB) fails the load with
+	// ENOSPC. Only a program the verifier refuses is loaded again, with a
+	// big log, to say why.
+	fd, errno := loadDeviceProgram(code, len(prog), license, nil)
 	if errno != 0 {
-		return fmt.Errorf("load device filter: %w: %s", errno, cString(logBuf))
+		logBuf := heapBytes(1 << 20)
+		if _, lerr := loadDeviceProgram(code, len(prog), license, logBuf); lerr != 0 {
+			errno = lerr
+		}
+		return fmt.Errorf("load device filter: %w: %s", errno, strings.TrimSpace(cString(logBuf)))
 	}
 	defer unix.Close(int(fd))
 	cg, err := os.Open(dir)
@@ -183,6 +178,28 @@ func attachDeviceFilter(dir string, rules []specs.LinuxDeviceCgroup) error {
 		return fmt.Errorf("attach device filter to %s: %w", dir, errno)
 	}
 	return nil
+}
+
+// loadDeviceProgram runs BPF_PROG_LOAD for a cgroup device program of n
+// instructions, with the verifier's log in logBuf when it is not nil.
+func loadDeviceProgram(code []byte, n int, license, logBuf []byte) (uintptr, unix.Errno) {
+	// union bpf_attr, BPF_PROG_LOAD: prog_type, insn_cnt, insns, license,
+	// log_level, log_size, log_buf.
+	attr := make([]byte, 128)
+	binary.LittleEndian.PutUint32(attr[0:], unix.BPF_PROG_TYPE_CGROUP_DEVICE)
+	binary.LittleEndian.PutUint32(attr[4:], uint32(n))
+	binary.LittleEndian.PutUint64(attr[8:], uint64(uintptr(unsafe.Pointer(&code[0]))))
+	binary.LittleEndian.PutUint64(attr[16:], uint64(uintptr(unsafe.Pointer(&license[0]))))
+	if logBuf != nil {
+		binary.LittleEndian.PutUint32(attr[24:], 1)
+		binary.LittleEndian.PutUint32(attr[28:], uint32(len(logBuf)))
+		binary.LittleEndian.PutUint64(attr[32:], uint64(uintptr(unsafe.Pointer(&logBuf[0]))))
+	}
+	fd, _, errno := unix.Syscall(unix.SYS_BPF, unix.BPF_PROG_LOAD, uintptr(unsafe.Pointer(&attr[0])), uintptr(len(attr)))
+	runtime.KeepAlive(code)
+	runtime.KeepAlive(license)
+	runtime.KeepAlive(logBuf)
+	return fd, errno
 }
 
 //go:noinline
