@@ -111,6 +111,11 @@ type Options struct {
 	Args []string
 	// Config is the daemon.json content; "{}" when empty.
 	Config string
+	// CgroupV2 runs the daemon, on a cgroup v1 host, in a private mount
+	// namespace with the unified hierarchy mounted on /sys/fs/cgroup, so
+	// that it takes the host for a v2 one. That hierarchy carries no
+	// resource controllers on a v1 host: limits cannot be tested so.
+	CgroupV2 bool
 }
 
 // Daemon is one berthd under test.
@@ -214,6 +219,11 @@ func (d *Daemon) Spawn(extra ...string) error {
 	}
 	fmt.Fprintf(logf, "---- berthd %s\n", strings.Join(args, " "))
 	cmd := exec.Command(bin, args...)
+	if d.Options.CgroupV2 {
+		// sh execs berthd: the PID stays the daemon's.
+		cmd = exec.Command("unshare", append([]string{"--mount", "--propagation", "private", "--",
+			"sh", "-c", `mount -t cgroup2 none /sys/fs/cgroup && exec "$0" "$@"`, bin}, args...)...)
+	}
 	cmd.Env = append(os.Environ(), NoEgressEnv...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	// Its own process group, so a test's Ctrl-C does not reach it before
