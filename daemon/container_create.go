@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"sync"
 
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/events"
@@ -17,6 +18,7 @@ import (
 	"github.com/berthd/berth/daemon/config"
 	"github.com/berthd/berth/pkg/cgroups"
 	"github.com/berthd/berth/pkg/errdefs"
+	"github.com/berthd/berth/pkg/sysinfo"
 )
 
 // newContainerID returns 64 hex digits whose 12-digit short form is not all
@@ -67,6 +69,9 @@ func (d *Daemon) ContainerCreate(ctx context.Context, p backend.ContainerCreateC
 	}
 	d.applyHostConfigDefaults(p.HostConfig)
 	warnings := discardUnsupported(p.HostConfig)
+	if p.HostConfig.NanoCPUs > 0 && !hostCgroups().CPUCfsQuota {
+		return container.CreateResponse{}, errdefs.InvalidParameterf("NanoCPUs can not be set, as your kernel does not support CPU CFS scheduler or the cgroup is not mounted")
+	}
 	if _, err := d.runtimePath(p.HostConfig.Runtime); err != nil {
 		return container.CreateResponse{}, err
 	}
@@ -212,6 +217,52 @@ func (d *Daemon) runtimePath(name string) (string, error) {
 // enforce, with dockerd's warnings, instead of failing the start.
 func discardUnsupported(hc *container.HostConfig) []string {
 	warnings := []string{}
+	// What the host's cgroups cannot enforce is dropped with dockerd's
+	// warning (its verifyPlatformContainerResources), not left to fail
+	// the start: a v2 host whose daemon cgroup was not given the memory
+	// or pids controller, a kernel without swap accounting.
+	cg := hostCgroups()
+	r := &hc.Resources
+	if r.Memory > 0 && !cg.MemoryLimit {
+		warnings = append(warnings, "Your kernel does not support memory limit capabilities or the cgroup is not mounted. Limitation discarded.")
+		r.Memory = 0
+		r.MemorySwap = -1
+	}
+	if r.Memory > 0 && r.MemorySwap != -1 && !cg.SwapLimit {
+		warnings = append(warnings, "Your kernel does not support swap limit capabilities or the cgroup is not mounted. Memory limited without swap.")
+		r.MemorySwap = -1
+	}
+	if r.MemoryReservation > 0 && !cg.MemoryReservation {
+		warnings = append(warnings, "Your kernel does not support memory soft limit capabilities or the cgroup is not mounted. Limitation discarded.")
+		r.MemoryReservation = 0
+	}
+	if r.OomKillDisable != nil && !cg.OomKillDisable {
+		if *r.OomKillDisable {
+			warnings = append(warnings, "Your kernel does not support OomKillDisable. OomKillDisable discarded.")
+		}
+		r.OomKillDisable = nil
+	}
+	if r.OomKillDisable != nil && *r.OomKillDisable && r.Memory == 0 {
+		warnings = append(warnings, "OOM killer is disabled for the container, but no memory limit is set, this can result in the system running out of resources.")
+	}
+	if r.PidsLimit != nil && !cg.PidsLimit {
+		if *r.PidsLimit > 0 {
+			warnings = append(warnings, "Your kernel does not support PIDs limit capabilities or the cgroup is not mounted. PIDs limit discarded.")
+		}
+		r.PidsLimit = nil
+	}
+	if r.CPUShares > 0 && !cg.CPUShares {
+		warnings = append(warnings, "Your kernel does not support CPU shares or the cgroup is not mounted. Shares discarded.")
+		r.CPUShares = 0
+	}
+	if (r.CPUPeriod != 0 || r.CPUQuota != 0) && !cg.CPUCfsQuota {
+		warnings = append(warnings, "Your kernel does not support CPU CFS scheduler. CPU period/quota discarded.")
+		r.CPUPeriod, r.CPUQuota = 0, 0
+	}
+	if (r.CpusetCpus != "" || r.CpusetMems != "") && !cg.CPUSet {
+		warnings = append(warnings, "Your kernel does not support cpuset or the cgroup is not mounted. Cpuset discarded.")
+		r.CpusetCpus, r.CpusetMems = "", ""
+	}
 	if hc.BlkioWeight > 0 && !blkioWeightSupported() {
 		warnings = append(warnings, "Your kernel does not support Block I/O weight or the cgroup is not mounted. Weight discarded.")
 		hc.BlkioWeight = 0
@@ -222,6 +273,10 @@ func discardUnsupported(hc *container.HostConfig) []string {
 	}
 	return warnings
 }
+
+// hostCgroups is what the host's cgroups can enforce, probed once: the
+// controllers a daemon's cgroup has do not change while it runs.
+var hostCgroups = sync.OnceValue(sysinfo.ReadCgroups)
 
 // blkioWeightSupported reports whether the cgroup offers the weight file
 // the runtime writes (v1 blkio.weight, v2 io.weight).

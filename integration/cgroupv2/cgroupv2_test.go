@@ -47,3 +47,32 @@ func TestContainersOnCgroupV2(t *testing.T) {
 	}
 	d.DockerT(t, "rm", "-f", id)
 }
+
+// Limits whose controller the daemon's cgroup lacks (the unified
+// hierarchy of this v1 host has none) are dropped with dockerd's
+// warnings, and the container runs; --cpus is refused as by dockerd.
+func TestUnsupportedLimitsDiscarded(t *testing.T) {
+	d.LoadTestImages(t)
+	name := "v2-limits"
+	out, stderr, err := d.Docker("run", "--name", name, "--pull=never", "--memory", "64m", "--pids-limit", "10", "--cpu-shares", "512", "busybox", "echo", "ran")
+	t.Cleanup(func() { d.Docker("rm", "-f", name) })
+	if err != nil || strings.TrimSpace(out) != "ran" {
+		t.Fatalf("run: %v %q %q", err, out, stderr)
+	}
+	for _, w := range []string{
+		"WARNING: Your kernel does not support memory limit capabilities or the cgroup is not mounted. Limitation discarded.",
+		"WARNING: Your kernel does not support PIDs limit capabilities or the cgroup is not mounted. PIDs limit discarded.",
+		"WARNING: Your kernel does not support CPU shares or the cgroup is not mounted. Shares discarded.",
+	} {
+		if !strings.Contains(stderr, w) {
+			t.Errorf("missing %q in:\n%s", w, stderr)
+		}
+	}
+	if got := strings.TrimSpace(d.DockerT(t, "inspect", "-f", "{{.HostConfig.Memory}} {{.HostConfig.MemorySwap}} {{.HostConfig.PidsLimit}} {{.HostConfig.CPUShares}}", name)); got != "0 -1 <nil> 0" {
+		t.Errorf("host config after discarding: %q", got)
+	}
+	_, stderr, err = d.Docker("run", "--rm", "--pull=never", "--cpus", "0.5", "busybox", "true")
+	if err == nil || !strings.Contains(stderr, "NanoCPUs can not be set, as your kernel does not support CPU CFS scheduler or the cgroup is not mounted") {
+		t.Errorf("--cpus without the cpu controller: %v %q", err, stderr)
+	}
+}

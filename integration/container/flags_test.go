@@ -67,6 +67,14 @@ func TestResourceFlags(t *testing.T) {
 		if !strings.Contains(got, "oom_kill_disable 1") {
 			t.Fatalf("memory.oom_control:\n%s", got)
 		}
+		// Without a memory limit dockerd warns, and runs it.
+		const warn = "WARNING: OOM killer is disabled for the container, but no memory limit is set, this can result in the system running out of resources."
+		if _, stderr, code := dockerRes(t, d, runArgs(t, []string{"run", "--rm", "--oom-kill-disable", "busybox", "true"})...); code != 0 || !strings.Contains(stderr, warn) {
+			t.Errorf("--oom-kill-disable without -m: %d %q", code, stderr)
+		}
+		if _, stderr, _ := dockerRes(t, d, runArgs(t, []string{"run", "--rm", "-m", "64m", "--oom-kill-disable", "busybox", "true"})...); strings.Contains(stderr, "WARNING") {
+			t.Errorf("--oom-kill-disable with -m warned: %q", stderr)
+		}
 	})
 }
 

@@ -74,7 +74,10 @@ type Cgroups struct {
 	Version        string // "1" or "2"
 	MemoryLimit    bool
 	SwapLimit      bool
-	OomKillDisable bool
+	// MemoryReservation is a soft limit: v1 memory.soft_limit_in_bytes,
+	// v2 memory.low.
+	MemoryReservation bool
+	OomKillDisable    bool
 	CPUCfsPeriod   bool
 	CPUCfsQuota    bool
 	CPUShares      bool
@@ -103,6 +106,7 @@ func readV1() Cgroups {
 	mem := filepath.Join(cgroupRoot, "memory")
 	c.MemoryLimit = exists(filepath.Join(mem, "memory.limit_in_bytes"))
 	c.SwapLimit = exists(filepath.Join(mem, "memory.memsw.limit_in_bytes"))
+	c.MemoryReservation = exists(filepath.Join(mem, "memory.soft_limit_in_bytes"))
 	c.OomKillDisable = exists(filepath.Join(mem, "memory.oom_control"))
 	cpu := filepath.Join(cgroupRoot, "cpu")
 	c.CPUCfsPeriod = exists(filepath.Join(cpu, "cpu.cfs_period_us"))
@@ -121,6 +125,7 @@ func readV2() Cgroups {
 		ctrls[f] = true
 	}
 	c.MemoryLimit = ctrls["memory"]
+	c.MemoryReservation = ctrls["memory"]
 	// memory.swap.max exists only below the root; any child tells.
 	if c.MemoryLimit {
 		matches, _ := filepath.Glob(filepath.Join(cgroupRoot, "*", "memory.swap.max"))
