@@ -71,18 +71,18 @@ func osRelease() (name, version string) {
 
 // Cgroups describes the cgroup hierarchy and the limits it can enforce.
 type Cgroups struct {
-	Version        string // "1" or "2"
-	MemoryLimit    bool
-	SwapLimit      bool
+	Version     string // "1" or "2"
+	MemoryLimit bool
+	SwapLimit   bool
 	// MemoryReservation is a soft limit: v1 memory.soft_limit_in_bytes,
 	// v2 memory.low.
 	MemoryReservation bool
 	OomKillDisable    bool
-	CPUCfsPeriod   bool
-	CPUCfsQuota    bool
-	CPUShares      bool
-	CPUSet         bool
-	PidsLimit      bool
+	CPUCfsPeriod      bool
+	CPUCfsQuota       bool
+	CPUShares         bool
+	CPUSet            bool
+	PidsLimit         bool
 }
 
 const cgroupRoot = "/sys/fs/cgroup"
