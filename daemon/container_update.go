@@ -72,6 +72,12 @@ func (d *Daemon) ContainerUpdate(ctx context.Context, ref string, u container.Up
 	if err := validateHostConfig(&next); err != nil {
 		return resp, err
 	}
+	// As at create: what the host's cgroups cannot enforce is dropped
+	// with dockerd's warning.
+	resp.Warnings = append(resp.Warnings, discardUnsupported(&next)...)
+	if next.NanoCPUs > 0 && !hostCgroups().CPUCfsQuota {
+		return resp, errdefs.InvalidParameterf("NanoCPUs can not be set, as your kernel does not support CPU CFS scheduler or the cgroup is not mounted")
+	}
 	if c.State.Running {
 		s, err := d.buildSpec(c, specInput{Rootfs: fsDir(c, "merged")})
 		if err != nil {

@@ -76,3 +76,21 @@ func TestUnsupportedLimitsDiscarded(t *testing.T) {
 		t.Errorf("--cpus without the cpu controller: %v %q", err, stderr)
 	}
 }
+
+// docker update drops what it cannot enforce with the same warnings.
+func TestUpdateDiscardsUnsupported(t *testing.T) {
+	d.LoadTestImages(t)
+	id := strings.TrimSpace(d.DockerT(t, "run", "-d", "--pull=never", "busybox", "sleep", "60"))
+	t.Cleanup(func() { d.Docker("rm", "-f", id) })
+	stdout, stderr, err := d.Docker("update", "--memory", "64m", "--memory-swap", "-1", id)
+	if err != nil {
+		t.Fatalf("update: %v %q", err, stderr)
+	}
+	// The CLI prints an update's warnings among its output.
+	if !strings.Contains(stdout+stderr, "Your kernel does not support memory limit capabilities or the cgroup is not mounted. Limitation discarded.") {
+		t.Errorf("update output: %q %q", stdout, stderr)
+	}
+	if got := strings.TrimSpace(d.DockerT(t, "inspect", "-f", "{{.HostConfig.Memory}}", id)); got != "0" {
+		t.Errorf("Memory after update: %s", got)
+	}
+}
