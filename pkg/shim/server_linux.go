@@ -55,6 +55,9 @@ type server struct {
 	exit    *Exit
 	exited  chan struct{}
 	conns   sync.WaitGroup
+
+	trimMu    sync.Mutex
+	trimTimer *time.Timer
 }
 
 // subscriber is one attached client's output queue. ended is closed when
@@ -375,8 +378,24 @@ func (s *server) serve(l *unixListener) {
 			defer s.conns.Done()
 			defer c.Close()
 			s.handle(c)
+			s.scheduleTrim()
 		}()
 	}
+}
+
+// scheduleTrim gives back the code pages a request took (trimMemory) a
+// second after the last request ended: once the start's burst (wait,
+// events, inspect) or an exec is over, only what waiting touches comes
+// back. Requests in a row (a stats stream, execs in a loop) keep
+// pushing it back, so they do not fault their code in again each time.
+func (s *server) scheduleTrim() {
+	s.trimMu.Lock()
+	defer s.trimMu.Unlock()
+	if s.trimTimer == nil {
+		s.trimTimer = time.AfterFunc(time.Second, trimMemory)
+		return
+	}
+	s.trimTimer.Reset(time.Second)
 }
 
 func (s *server) handle(c *unixConn) {
@@ -402,8 +421,6 @@ func (s *server) handle(c *unixConn) {
 			return
 		}
 		_ = reply(Response{Pid: s.ctr.Pid()})
-		// From here on the shim mostly waits.
-		trimMemory()
 	case "kill":
 		sig := unix.Signal(req.Signal)
 		if sig == 0 {
