@@ -2,7 +2,6 @@ package shim
 
 import (
 	"context"
-	"errors"
 	"os"
 	"time"
 
@@ -125,7 +124,3 @@ func (c *unixConn) CloseWrite() error {
 	}
 	return nil
 }
-
-// isClosed reports an error of using a connection or listener that was
-// closed (the os package's counterpart of net.ErrClosed).
-func isClosed(err error) bool { return errors.Is(err, os.ErrClosed) }
