@@ -604,37 +604,36 @@ func (c *Container) Start() error {
 		}
 	}
 	// Non-blocking so a dead init cannot hang us; it is ready by now.
-	f, err := os.OpenFile(fifo, os.O_RDONLY|unix.O_NONBLOCK, 0)
+	fd, err := unix.Open(fifo, unix.O_RDONLY|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
 	if err != nil {
-		return err
+		return &os.PathError{Op: "open", Path: fifo, Err: err}
 	}
-	defer f.Close()
-	if _, err := unix.FcntlInt(f.Fd(), unix.F_SETFL, 0); err != nil {
-		return err
-	}
-	// Reading with a deadline: the writer may not have opened yet.
+	defer unix.Close(fd)
+	// Wait in poll(2) for the init's byte rather than in sleeps between
+	// reads: the init opens its end as soon as ours is open and writes
+	// at once, and a start should not wait out a sleep's granularity.
+	// (Before any writer has opened a FIFO, poll reports no hang-up.)
+	// The timeout only paces the check that the init is still there.
 	buf := make([]byte, 1)
-	done := make(chan error, 1)
-	go func() {
-		for {
-			n, err := f.Read(buf)
-			if n > 0 {
-				done <- nil
-				return
-			}
-			if err != nil && err != io.EOF {
-				done <- err
-				return
-			}
-			if !c.alive() {
-				done <- errors.New("container init exited before start")
-				return
-			}
-			time.Sleep(200 * time.Microsecond)
+	for {
+		fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
+		n, err := unix.Poll(fds, 10)
+		if err != nil && err != unix.EINTR {
+			return fmt.Errorf("wait for the init: %w", err)
 		}
-	}()
-	if err := <-done; err != nil {
-		return err
+		if n > 0 && fds[0].Revents&(unix.POLLIN|unix.POLLHUP) != 0 {
+			if r, rerr := unix.Read(fd, buf); r > 0 {
+				break
+			} else if rerr != nil && rerr != unix.EAGAIN {
+				return fmt.Errorf("wait for the init: %w", rerr)
+			}
+			if fds[0].Revents&unix.POLLHUP != 0 {
+				return errors.New("container init exited before start")
+			}
+		}
+		if !c.alive() {
+			return errors.New("container init exited before start")
+		}
 	}
 	// A process as quick as `true` may be gone, and its state deleted by
 	// the caller, before we get here.
