@@ -102,11 +102,11 @@ func (c *Container) Save() error {
 		return err
 	}
 	// hostconfig first: a crash between the two writes leaves the new
-	// hostconfig with the old config, which is always loadable.
-	if err := atomicfile.WriteFile(filepath.Join(c.root, hostConfigFileName), hc, 0o600); err != nil {
-		return err
-	}
-	return atomicfile.WriteFile(filepath.Join(c.root, configFileName), cfg, 0o600)
+	// hostconfig with the old config, which is always loadable. One
+	// directory fsync covers both.
+	return atomicfile.WriteFiles(c.root,
+		atomicfile.File{Name: hostConfigFileName, Data: hc, Perm: 0o600},
+		atomicfile.File{Name: configFileName, Data: cfg, Perm: 0o600})
 }
 
 // SaveState writes the container's config, which holds its State, with
