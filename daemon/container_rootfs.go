@@ -26,7 +26,9 @@ func (d *Daemon) createRWLayer(c *ctr.Container) error {
 	if _, err := d.images.Hold(c.ID, digest.Digest(c.Image)); err != nil {
 		return err
 	}
-	for _, sub := range []string{"upper", "work", "merged", "empty"} {
+	// "empty", the lower directory of an image without layers, is made
+	// when such a root is mounted: one directory less per container.
+	for _, sub := range []string{"upper", "work", "merged"} {
 		if err := os.MkdirAll(fsDir(c, sub), 0o755); err != nil {
 			d.images.Release(c.ID)
 			return errdefs.System(err)
@@ -57,6 +59,9 @@ func (d *Daemon) mountRootfsOn(c *ctr.Container, here bool) (string, error) {
 	}
 	if len(held.LowerDirs) == 0 {
 		// An image without layers: overlay needs one lower directory.
+		if err := os.MkdirAll(fsDir(c, "empty"), 0o755); err != nil {
+			return "", errdefs.System(err)
+		}
 		opts := fmt.Sprintf("lowerdir=%s,upperdir=%s,workdir=%s", fsDir(c, "empty"), fsDir(c, "upper"), fsDir(c, "work"))
 		if err := unix.Mount("overlay", merged, "overlay", 0, opts); err != nil {
 			return "", errdefs.System(fmt.Errorf("mount container root: %w", err))
