@@ -5,38 +5,10 @@ import (
 	"path/filepath"
 )
 
-// WriteFile atomically replaces path with data, created with perm.
+// WriteFile atomically replaces path with data, created with perm: the
+// data and the directory entry are both fsync'd.
 func WriteFile(path string, data []byte, perm os.FileMode) error {
-	dir := filepath.Dir(path)
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return err
-	}
-	tmpName := tmp.Name()
-	ok := false
-	defer func() {
-		if !ok {
-			tmp.Close()
-			os.Remove(tmpName)
-		}
-	}()
-	if err := tmp.Chmod(perm); err != nil {
-		return err
-	}
-	if _, err := tmp.Write(data); err != nil {
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmpName, path); err != nil {
-		return err
-	}
-	ok = true
-	return SyncDir(dir)
+	return WriteFiles(filepath.Dir(path), File{Name: filepath.Base(path), Data: data, Perm: perm})
 }
 
 // File is one file of a WriteFiles batch.
@@ -59,24 +31,11 @@ func WriteFiles(dir string, files ...File) error {
 		}
 	}()
 	for _, f := range files {
-		tmp, err := os.CreateTemp(dir, "."+f.Name+".tmp*")
+		tmp, err := writeTemp(dir, f.Name, f.Data, f.Perm, true)
 		if err != nil {
 			return err
 		}
-		tmps = append(tmps, tmp.Name())
-		err = tmp.Chmod(f.Perm)
-		if err == nil {
-			_, err = tmp.Write(f.Data)
-		}
-		if err == nil {
-			err = tmp.Sync()
-		}
-		if cerr := tmp.Close(); err == nil {
-			err = cerr
-		}
-		if err != nil {
-			return err
-		}
+		tmps = append(tmps, tmp)
 	}
 	for i, f := range files {
 		if err := os.Rename(tmps[i], filepath.Join(dir, f.Name)); err != nil {
@@ -84,7 +43,6 @@ func WriteFiles(dir string, files ...File) error {
 		}
 		tmps[i] = ""
 	}
-	tmps = tmps[:0]
 	return SyncDir(dir)
 }
 
@@ -96,25 +54,7 @@ func WriteFiles(dir string, files ...File) error {
 // loss makes moot (the container's running state): one fsync instead of
 // WriteFile's two.
 func WriteFileNoDirSync(path string, data []byte, perm os.FileMode) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return err
-	}
-	tmpName := tmp.Name()
-	if err := tmp.Chmod(perm); err == nil {
-		if _, err = tmp.Write(data); err == nil {
-			if err = tmp.Sync(); err == nil {
-				if err = tmp.Close(); err == nil {
-					if err = os.Rename(tmpName, path); err == nil {
-						return nil
-					}
-				}
-			}
-		}
-	}
-	tmp.Close()
-	os.Remove(tmpName)
-	return err
+	return replace(path, data, perm, true)
 }
 
 // SyncDir fsyncs a directory so that entries created, renamed or removed in
@@ -137,21 +77,44 @@ func SyncDir(dir string) error {
 // processes, their addresses) which a power loss ends anyway, on paths
 // where an fsync's milliseconds are paid per container start or stop.
 func WriteFileVolatile(path string, data []byte, perm os.FileMode) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
+	return replace(path, data, perm, false)
+}
+
+// replace renames a temporary file with data, fsync'd when sync is set,
+// over path, and leaves the directory alone.
+func replace(path string, data []byte, perm os.FileMode, sync bool) error {
+	tmp, err := writeTemp(filepath.Dir(path), filepath.Base(path), data, perm, sync)
 	if err != nil {
 		return err
 	}
-	tmpName := tmp.Name()
-	if err := tmp.Chmod(perm); err == nil {
-		if _, err = tmp.Write(data); err == nil {
-			if err = tmp.Close(); err == nil {
-				if err = os.Rename(tmpName, path); err == nil {
-					return nil
-				}
-			}
-		}
+	if err := os.Rename(tmp, path); err != nil {
+		os.Remove(tmp)
+		return err
 	}
-	tmp.Close()
-	os.Remove(tmpName)
-	return err
+	return nil
+}
+
+// writeTemp writes data to a new temporary file beside name in dir, with
+// perm, fsync'd when sync is set, and returns its path; on failure it
+// leaves nothing behind.
+func writeTemp(dir, name string, data []byte, perm os.FileMode, sync bool) (string, error) {
+	tmp, err := os.CreateTemp(dir, "."+name+".tmp*")
+	if err != nil {
+		return "", err
+	}
+	err = tmp.Chmod(perm)
+	if err == nil {
+		_, err = tmp.Write(data)
+	}
+	if err == nil && sync {
+		err = tmp.Sync()
+	}
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		os.Remove(tmp.Name())
+		return "", err
+	}
+	return tmp.Name(), nil
 }
