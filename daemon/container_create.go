@@ -68,9 +68,9 @@ func (d *Daemon) ContainerCreate(ctx context.Context, p backend.ContainerCreateC
 		return container.CreateResponse{}, errdefs.InvalidParameterf("no command specified")
 	}
 	d.applyHostConfigDefaults(p.HostConfig)
-	warnings := discardUnsupported(p.HostConfig)
-	if p.HostConfig.NanoCPUs > 0 && !hostCgroups().CPUCfsQuota {
-		return container.CreateResponse{}, errdefs.InvalidParameterf("NanoCPUs can not be set, as your kernel does not support CPU CFS scheduler or the cgroup is not mounted")
+	warnings, err := discardUnsupported(p.HostConfig)
+	if err != nil {
+		return container.CreateResponse{}, err
 	}
 	if _, err := d.runtimePath(p.HostConfig.Runtime); err != nil {
 		return container.CreateResponse{}, err
@@ -213,14 +213,14 @@ func (d *Daemon) runtimePath(name string) (string, error) {
 	return "", errdefs.InvalidParameterf("unknown or invalid runtime name: %s", name)
 }
 
-// discardUnsupported drops resource settings this host's cgroups cannot
-// enforce, with dockerd's warnings, instead of failing the start.
-func discardUnsupported(hc *container.HostConfig) []string {
+// discardUnsupported drops the resource settings this host's cgroups
+// cannot enforce, with dockerd's warnings (its
+// verifyPlatformContainerResources), instead of leaving them to fail the
+// start: a v2 host whose daemon cgroup was not given the memory or pids
+// controller, a kernel without swap accounting. --cpus without CFS is
+// refused, as by dockerd. Create and update both use it.
+func discardUnsupported(hc *container.HostConfig) ([]string, error) {
 	warnings := []string{}
-	// What the host's cgroups cannot enforce is dropped with dockerd's
-	// warning (its verifyPlatformContainerResources), not left to fail
-	// the start: a v2 host whose daemon cgroup was not given the memory
-	// or pids controller, a kernel without swap accounting.
 	cg := hostCgroups()
 	r := &hc.Resources
 	if r.Memory > 0 && !cg.MemoryLimit {
@@ -251,6 +251,9 @@ func discardUnsupported(hc *container.HostConfig) []string {
 		}
 		r.PidsLimit = nil
 	}
+	if r.NanoCPUs > 0 && !cg.CPUCfsQuota {
+		return warnings, errdefs.InvalidParameterf("NanoCPUs can not be set, as your kernel does not support CPU CFS scheduler or the cgroup is not mounted")
+	}
 	if r.CPUShares > 0 && !cg.CPUShares {
 		warnings = append(warnings, "Your kernel does not support CPU shares or the cgroup is not mounted. Shares discarded.")
 		r.CPUShares = 0
@@ -271,7 +274,7 @@ func discardUnsupported(hc *container.HostConfig) []string {
 		warnings = append(warnings, "Your kernel does not support Block I/O weight_device or the cgroup is not mounted. Weight-device discarded.")
 		hc.BlkioWeightDevice = nil
 	}
-	return warnings
+	return warnings, nil
 }
 
 // hostCgroups is what the host's cgroups can enforce, probed once: the

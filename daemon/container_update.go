@@ -74,9 +74,10 @@ func (d *Daemon) ContainerUpdate(ctx context.Context, ref string, u container.Up
 	}
 	// As at create: what the host's cgroups cannot enforce is dropped
 	// with dockerd's warning.
-	resp.Warnings = append(resp.Warnings, discardUnsupported(&next)...)
-	if next.NanoCPUs > 0 && !hostCgroups().CPUCfsQuota {
-		return resp, errdefs.InvalidParameterf("NanoCPUs can not be set, as your kernel does not support CPU CFS scheduler or the cgroup is not mounted")
+	warnings, err := discardUnsupported(&next)
+	resp.Warnings = append(resp.Warnings, warnings...)
+	if err != nil {
+		return resp, err
 	}
 	if c.State.Running {
 		s, err := d.buildSpec(c, specInput{Rootfs: fsDir(c, "merged")})

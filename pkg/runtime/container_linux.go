@@ -240,7 +240,9 @@ func (r *Runtime) Create(ctx context.Context, o CreateOpts) (c *Container, retEr
 			return nil, errdefs.InvalidParameter(err)
 		}
 	}
-	cfg.Spec = withoutSeccompProfile(spec, cfg.Seccomp != nil)
+	if cfg.Seccomp != nil {
+		cfg.Spec = WithoutSeccompProfile(spec)
+	}
 	var cloneFlags uintptr
 	var joinEarly []string // namespaces the nsenter constructor must join
 	for _, ns := range spec.Linux.Namespaces {
@@ -482,14 +484,20 @@ func spawn(ctx context.Context, o spawnOpts) (*spawned, error) {
 	parentMoves := o.cgroup != nil && selfJoin == nil && !intoCgroup
 	o.cfg.AwaitCgroup = parentMoves
 	enc := json.NewEncoder(parent)
-	if err := enc.Encode(o.cfg); err != nil {
-		// A stage that could not join its cgroup said why and exited.
+	// A stage that failed on its own (it could not join its cgroup, a
+	// command was not found) said why before it exited, which is the
+	// error to report rather than our broken pipe. Once it is killed,
+	// what it said or EOF is all there is to read.
+	stageError := func(ours error) error {
 		_ = sp.proc.Kill()
 		var msg syncMsg
 		if json.NewDecoder(parent).Decode(&msg) == nil && msg.Type == "error" {
-			return sp, errors.New(msg.Error)
+			return errors.New(msg.Error)
 		}
-		return sp, fmt.Errorf("send config to %s stage: %w", o.stage, err)
+		return ours
+	}
+	if err := enc.Encode(o.cfg); err != nil {
+		return sp, stageError(fmt.Errorf("send config to %s stage: %w", o.stage, err))
 	}
 	if parentMoves {
 		// While the stage works on its config (see awaitCgroup).
@@ -498,15 +506,7 @@ func spawn(ctx context.Context, o spawnOpts) (*spawned, error) {
 			err = enc.Encode(syncMsg{Type: "cgroup"})
 		}
 		if err != nil {
-			// A stage that failed on its own (a command not found) said
-			// why before it exited, which is the error to report. Once
-			// it is killed, what it said or EOF is all there is to read.
-			_ = sp.proc.Kill()
-			var msg syncMsg
-			if json.NewDecoder(parent).Decode(&msg) == nil && msg.Type == "error" {
-				return sp, errors.New(msg.Error)
-			}
-			return sp, fmt.Errorf("cgroup: %w", err)
+			return sp, stageError(fmt.Errorf("cgroup: %w", err))
 		}
 	}
 	// The stage answers with one message; EOF without one means it
@@ -785,11 +785,11 @@ func dedupeAllows(rules []specs.LinuxDeviceCgroup) []specs.LinuxDeviceCgroup {
 	return out
 }
 
-// withoutSeccompProfile returns spec without its seccomp profile when the
-// stage gets the compiled program instead: the profile is most of a
-// spec's JSON, which the stage would decode for nothing.
-func withoutSeccompProfile(spec *specs.Spec, compiled bool) *specs.Spec {
-	if !compiled || spec.Linux == nil || spec.Linux.Seccomp == nil {
+// WithoutSeccompProfile returns a shallow copy of spec without its seccomp
+// profile, for a process that gets the compiled program instead: the
+// profile is most of a spec's JSON, which it would decode for nothing.
+func WithoutSeccompProfile(spec *specs.Spec) *specs.Spec {
+	if spec.Linux == nil || spec.Linux.Seccomp == nil {
 		return spec
 	}
 	s, l := *spec, *spec.Linux

@@ -59,14 +59,9 @@ func Launch(ctx context.Context, o LaunchOpts) (l Launched, err error) {
 		if o.Config.Seccomp, err = seccomp.Compile(sp.Linux.Seccomp, sp.Process.NoNewPrivileges); err != nil {
 			return l, err
 		}
-		// The shim gets the program, not the profile it came from: the
-		// profile is most of a spec's JSON, which the shim would decode
-		// at every start for nothing (the runtime keeps the program for
-		// execs).
-		s, lx := *sp, *sp.Linux
-		lx.Seccomp = nil
-		s.Linux = &lx
-		o.Config.Spec = &s
+		// The shim gets the program, not the profile it came from (the
+		// runtime keeps the program for execs).
+		o.Config.Spec = runtime.WithoutSeccompProfile(sp)
 	}
 	b, err := json.Marshal(o.Config)
 	if err != nil {
