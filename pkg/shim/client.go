@@ -131,25 +131,39 @@ func startShim(o LaunchOpts, exe *os.File) (*os.Process, *os.File, error) {
 		return nil, nil, err
 	}
 	defer logf.Close()
+	return spawnShim(o.Args, o.Dir, append(append([]string(nil), o.Env...), shimEnv(o.Dir)...), logf, exe, nil)
+}
+
+// spawnShim starts the sealed copy exe as a shim process in its own
+// session: working directory dir, stdin and stdout /dev/null, stderr
+// stderr (/dev/null when nil), the ready pipe's write end as fd 3, exe as
+// fd 4 and extra, if any, as fd 5. It returns the process, reaped in the
+// background, and the ready pipe's read end.
+//
+// The shim runs from the sealed copy, as the stages it starts do. Its
+// code pages are then shared with every other shim in small pages: from
+// the binary on disk the kernel mapped them in large folios, 16 MiB of a
+// 21 MiB binary per shim, and trimMemory could not take them back.
+func spawnShim(args []string, dir string, env []string, stderr, exe, extra *os.File) (*os.Process, *os.File, error) {
 	devnull, err := os.Open(os.DevNull)
 	if err != nil {
 		return nil, nil, err
 	}
 	defer devnull.Close()
+	if stderr == nil {
+		stderr = devnull
+	}
 	r, w, err := os.Pipe()
 	if err != nil {
 		return nil, nil, err
 	}
 	defer w.Close()
-	// The shim runs from the sealed copy (fd 4 in the child), as the
-	// stages it starts do. Its code pages are then shared with every other
-	// shim in small pages: from the binary on disk the kernel mapped them
-	// in large folios, 16 MiB of a 21 MiB binary per shim, and trimMemory
-	// could not take them back.
-	env := append(append([]string(nil), o.Env...), shimEnv(o.Dir)...)
-	p, err := os.StartProcess("/proc/self/fd/4", append([]string{"berthd"}, o.Args...), &os.ProcAttr{
-		Dir: o.Dir, Env: env, Files: []*os.File{devnull, devnull, logf, w, exe},
-		Sys: &syscall.SysProcAttr{Setsid: true},
+	files := []*os.File{devnull, devnull, stderr, w, exe}
+	if extra != nil {
+		files = append(files, extra)
+	}
+	p, err := os.StartProcess("/proc/self/fd/4", append([]string{"berthd"}, args...), &os.ProcAttr{
+		Dir: dir, Env: env, Files: files, Sys: &syscall.SysProcAttr{Setsid: true},
 	})
 	if err != nil {
 		r.Close()

@@ -7,7 +7,6 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
 
 	"golang.org/x/sys/unix"
 )
@@ -82,34 +81,17 @@ func refillSpare(env []string, exe *os.File) {
 }
 
 func startSpare(env []string, exe *os.File) (*spare, error) {
-	devnull, err := os.Open(os.DevNull)
-	if err != nil {
-		return nil, err
-	}
-	defer devnull.Close()
-	readyR, readyW, err := os.Pipe()
-	if err != nil {
-		return nil, err
-	}
-	defer readyW.Close()
 	ctlR, ctlW, err := os.Pipe()
 	if err != nil {
-		readyR.Close()
 		return nil, err
 	}
 	defer ctlR.Close()
-	full := append(append([]string(nil), env...), shimEnv(spareDir)...)
-	p, err := os.StartProcess("/proc/self/fd/4", []string{"berthd", "shim"}, &os.ProcAttr{
-		Dir: "/", Env: full, Files: []*os.File{devnull, devnull, devnull, readyW, exe, ctlR},
-		Sys: &syscall.SysProcAttr{Setsid: true},
-	})
+	p, ready, err := spawnShim([]string{"shim"}, "/", append(append([]string(nil), env...), shimEnv(spareDir)...), nil, exe, ctlR)
 	if err != nil {
-		readyR.Close()
 		ctlW.Close()
 		return nil, err
 	}
-	go func() { _, _ = p.Wait() }()
-	return &spare{p: p, ctl: ctlW, ready: readyR, env: strings.Join(env, "\x00")}, nil
+	return &spare{p: p, ctl: ctlW, ready: ready, env: strings.Join(env, "\x00")}, nil
 }
 
 // awaitContainer is a spare's wait for its container's directory. It
