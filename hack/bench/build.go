@@ -36,17 +36,6 @@ CMD ["sh"]
 // context packing are the rest (see cliFloor).
 type buildFigures struct{ cold, cached, api time.Duration }
 
-func cliRun(sock, cfgDir string, env []string, args ...string) error {
-	cmd := exec.Command("docker", append([]string{"-H", "unix://" + sock}, args...)...)
-	cmd.Env = append(append(os.Environ(), "DOCKER_CONFIG="+cfgDir, "DOCKER_CLI_HINTS=false"), env...)
-	var errb bytes.Buffer
-	cmd.Stderr = &errb
-	if err := cmd.Run(); err != nil {
-		return fmt.Errorf("docker %v: %v: %s", args, err, errb.String())
-	}
-	return nil
-}
-
 // measureBuild starts the engine, loads the busybox image that the
 // acceptance suite's mkimage.py writes and times runs cold and cached
 // builds.
@@ -64,7 +53,7 @@ func measureBuild(e engine, runs int, imageTar string) (buildFigures, error) {
 	defer r.stop()
 	cli := filepath.Join(root, "cli")
 	os.MkdirAll(cli, 0o700)
-	if err := cliRun(r.sock, cli, nil, "load", "-i", imageTar); err != nil {
+	if _, err := dockerOut(r.sock, cli, nil, "load", "-i", imageTar); err != nil {
 		return f, err
 	}
 	ctx := filepath.Join(root, "ctx")
@@ -76,12 +65,12 @@ func measureBuild(e engine, runs int, imageTar string) (buildFigures, error) {
 	var cold, cached []time.Duration
 	for i := 0; i < runs; i++ {
 		t0 := time.Now()
-		if err := cliRun(r.sock, cli, env, "build", "-q", "--no-cache", "--network", "none", "-t", "bench-built:1", ctx); err != nil {
+		if _, err := dockerOut(r.sock, cli, env, "build", "-q", "--no-cache", "--network", "none", "-t", "bench-built:1", ctx); err != nil {
 			return f, err
 		}
 		cold = append(cold, time.Since(t0))
 		t0 = time.Now()
-		if err := cliRun(r.sock, cli, env, "build", "-q", "--network", "none", "-t", "bench-built:1", ctx); err != nil {
+		if _, err := dockerOut(r.sock, cli, env, "build", "-q", "--network", "none", "-t", "bench-built:1", ctx); err != nil {
 			return f, err
 		}
 		cached = append(cached, time.Since(t0))
@@ -151,9 +140,8 @@ func buildBenchFigures(engines []engine, runs int) error {
 	}
 	defer os.RemoveAll(dir)
 	tarPath := filepath.Join(dir, "bb.tar")
-	mk := filepath.Join("..", "shared", "acceptance", "mkimage.py")
-	if out, err := exec.Command("python3", mk, tarPath, "bench-busybox:latest").CombinedOutput(); err != nil {
-		return fmt.Errorf("mkimage.py: %v: %s", err, out)
+	if err := writeTestImage(tarPath, "bench-busybox:latest"); err != nil {
+		return err
 	}
 	res := map[string]buildFigures{}
 	for _, e := range engines {

@@ -18,7 +18,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"time"
 )
 
@@ -58,18 +57,10 @@ func measureNetwork(berthd string, runs, mib int) (nf netFigures, err error) {
 		r.stop()
 		exec.Command("ip", "link", "del", benchBridge+"n").Run()
 	}()
-	docker := func(args ...string) (string, error) {
-		cmd := exec.Command("docker", args...)
-		cmd.Env = append(os.Environ(), "DOCKER_HOST=unix://"+r.sock, "DOCKER_CONFIG="+filepath.Join(work, "cli"))
-		out, err := cmd.Output()
-		if ee, ok := err.(*exec.ExitError); ok {
-			err = fmt.Errorf("docker %s: %v: %s", strings.Join(args, " "), err, ee.Stderr)
-		}
-		return strings.TrimSpace(string(out)), err
-	}
+	docker := dockerOn(r.sock, filepath.Join(work, "cli"))
 	tar := filepath.Join(work, "bb.tar")
-	if out, err := exec.Command("python3", "../shared/acceptance/mkimage.py", tar, "netbench:latest").CombinedOutput(); err != nil {
-		return nf, fmt.Errorf("mkimage: %v %s", err, out)
+	if err := writeTestImage(tar, "netbench:latest"); err != nil {
+		return nf, err
 	}
 	if _, err := docker("load", "-i", tar); err != nil {
 		return nf, err

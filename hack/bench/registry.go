@@ -8,9 +8,7 @@ package main
 // without the image's layers.
 
 import (
-	"bytes"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"os"
@@ -86,17 +84,6 @@ func (r *benchRegistry) stop() {
 	os.RemoveAll(r.dir)
 }
 
-func dockerCLI(sock, cfgDir string, args ...string) error {
-	cmd := exec.Command("docker", append([]string{"-H", "unix://" + sock}, args...)...)
-	cmd.Env = append(os.Environ(), "DOCKER_CONFIG="+cfgDir, "DOCKER_CLI_HINTS=false")
-	var errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = io.Discard, &errb
-	if err := cmd.Run(); err != nil {
-		return fmt.Errorf("docker %v: %v: %s", args, err, errb.String())
-	}
-	return nil
-}
-
 type registryResult struct {
 	push, pull time.Duration
 }
@@ -120,11 +107,11 @@ func measureRegistry(e engine, n int, imagePath, ref string, port int, extra []s
 	defer r.stop()
 	cli := filepath.Join(root, "cli")
 	os.MkdirAll(cli, 0o700)
-	if err := dockerCLI(r.sock, cli, "load", "-i", imagePath); err != nil {
+	if _, err := dockerOut(r.sock, cli, nil, "load", "-i", imagePath); err != nil {
 		return f, err
 	}
 	remote := fmt.Sprintf("127.0.0.1:%d/bench/big:%s", port, e.name)
-	if err := dockerCLI(r.sock, cli, "tag", ref, remote); err != nil {
+	if _, err := dockerOut(r.sock, cli, nil, "tag", ref, remote); err != nil {
 		return f, err
 	}
 	var pushes, pulls []time.Duration
@@ -134,17 +121,17 @@ func measureRegistry(e engine, n int, imagePath, ref string, port int, extra []s
 			return f, err
 		}
 		t0 := time.Now()
-		err = dockerCLI(r.sock, cli, "push", remote)
+		_, err = dockerOut(r.sock, cli, nil, "push", remote)
 		pushes = append(pushes, time.Since(t0))
 		if err == nil {
 			// Drop every name so that the layers go too.
-			if err = dockerCLI(r.sock, cli, "rmi", remote, ref); err == nil {
+			if _, err = dockerOut(r.sock, cli, nil, "rmi", remote, ref); err == nil {
 				t0 = time.Now()
-				err = dockerCLI(r.sock, cli, "pull", remote)
+				_, err = dockerOut(r.sock, cli, nil, "pull", remote)
 				pulls = append(pulls, time.Since(t0))
 			}
 			if err == nil {
-				err = dockerCLI(r.sock, cli, "tag", remote, ref)
+				_, err = dockerOut(r.sock, cli, nil, "tag", remote, ref)
 			}
 		}
 		reg.stop()

@@ -35,18 +35,10 @@ func measureShimMemory(e engine, n int) (shimMemory, error) {
 		return m, err
 	}
 	defer r.stop()
-	docker := func(args ...string) (string, error) {
-		cmd := exec.Command("docker", args...)
-		cmd.Env = append(os.Environ(), "DOCKER_HOST=unix://"+r.sock, "DOCKER_CONFIG="+filepath.Join(root, "cli"))
-		out, err := cmd.Output()
-		if ee, ok := err.(*exec.ExitError); ok {
-			err = fmt.Errorf("docker %s: %v: %s", strings.Join(args, " "), err, ee.Stderr)
-		}
-		return strings.TrimSpace(string(out)), err
-	}
+	docker := dockerOn(r.sock, filepath.Join(root, "cli"))
 	tar := filepath.Join(root, "bb.tar")
-	if out, err := exec.Command("python3", "../shared/acceptance/mkimage.py", tar, "shimbench:latest").CombinedOutput(); err != nil {
-		return m, fmt.Errorf("mkimage: %v %s", err, out)
+	if err := writeTestImage(tar, "shimbench:latest"); err != nil {
+		return m, err
 	}
 	if _, err := docker("load", "-i", tar); err != nil {
 		return m, err
