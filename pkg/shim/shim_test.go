@@ -267,10 +267,10 @@ func TestShimExecWithPty(t *testing.T) {
 	}
 }
 
-func TestShimSurvivesDaemonKill(t *testing.T) {
-	b := sh(t, "read x; exit 4")
-	dir := t.TempDir()
-	cfg := shim.Config{ID: fmt.Sprintf("shim-%d-survive", os.Getpid()), Bundle: b.Dir, Spec: b.Spec, RuntimeRoot: filepath.Join(dir, "runtime"), OpenStdin: true}
+// startFakeDaemon runs this test binary as a daemon (fakeDaemon) that
+// launches and starts a shim for cfg in dir, and returns it once it has.
+func startFakeDaemon(t *testing.T, dir string, cfg shim.Config) *exec.Cmd {
+	t.Helper()
 	data, _ := json.Marshal(cfg)
 	if err := os.WriteFile(filepath.Join(dir, "want.json"), data, 0o600); err != nil {
 		t.Fatal(err)
@@ -287,6 +287,13 @@ func TestShimSurvivesDaemonKill(t *testing.T) {
 		_ = daemon.Wait()
 		t.Fatalf("fake daemon: %q", line)
 	}
+	return daemon
+}
+
+func TestShimSurvivesDaemonKill(t *testing.T) {
+	b := sh(t, "read x; exit 4")
+	dir := t.TempDir()
+	daemon := startFakeDaemon(t, dir, shim.Config{ID: fmt.Sprintf("shim-%d-survive", os.Getpid()), Bundle: b.Dir, Spec: b.Spec, RuntimeRoot: filepath.Join(dir, "runtime"), OpenStdin: true})
 	c := shim.Dial(dir)
 	pidb, _ := os.ReadFile(filepath.Join(dir, shim.PidFile))
 	var shimPid int

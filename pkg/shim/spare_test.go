@@ -1,13 +1,10 @@
 package shim_test
 
 import (
-	"bufio"
 	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -92,29 +89,13 @@ func TestLaunchUsesSpare(t *testing.T) {
 func TestSpareExitsWithItsLauncher(t *testing.T) {
 	b := sh(t, "sleep 60")
 	dir := t.TempDir()
-	cfg := shim.Config{ID: fmt.Sprintf("shim-%d-spare", os.Getpid()), Bundle: b.Dir, Spec: b.Spec, RuntimeRoot: filepath.Join(dir, "runtime")}
-	data, _ := json.Marshal(cfg)
-	if err := os.WriteFile(filepath.Join(dir, "want.json"), data, 0o600); err != nil {
-		t.Fatal(err)
-	}
 	// A fake daemon launches once, which leaves a spare, then idles.
-	daemon := exec.Command(os.Args[0])
-	daemon.Env = append(os.Environ(), "BERTH_TEST_DAEMON="+dir)
-	out, _ := daemon.StdoutPipe()
-	if err := daemon.Start(); err != nil {
-		t.Fatal(err)
-	}
-	line, _ := bufio.NewReader(out).ReadString('\n')
+	daemon := startFakeDaemon(t, dir, shim.Config{ID: fmt.Sprintf("shim-%d-spare", os.Getpid()), Bundle: b.Dir, Spec: b.Spec, RuntimeRoot: filepath.Join(dir, "runtime")})
 	c := shim.Dial(dir)
 	t.Cleanup(func() {
 		_ = c.Kill(context.Background(), syscall.SIGKILL, true)
 		_, _ = c.Wait(context.Background())
 	})
-	if strings.TrimSpace(line) != "launched" {
-		_ = daemon.Process.Kill()
-		_ = daemon.Wait()
-		t.Fatalf("fake daemon: %q", line)
-	}
 	var spare int
 	for i := 0; i < 300 && spare == 0; i++ {
 		if s := spares(daemon.Process.Pid); len(s) == 1 {
