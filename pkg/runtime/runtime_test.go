@@ -14,6 +14,7 @@ import (
 	"github.com/berthd/berth/pkg/cgroups"
 	"github.com/berthd/berth/pkg/runtime"
 	"github.com/berthd/berth/pkg/runtime/bundletest"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
 
 func TestMain(m *testing.M) {
@@ -97,6 +98,39 @@ func create(t *testing.T, rt *runtime.Runtime, b *bundletest.Bundle) (*runtime.C
 		}
 	})
 	return c, inW, &stdout, &stderr, wg.Wait
+}
+
+// startWaiting creates and starts b, whose process prints "started" and
+// then waits on stdin, and returns once it has printed it; the stdin pipe
+// (for the test to close) ends it.
+func startWaiting(t *testing.T, rt *runtime.Runtime, b *bundletest.Bundle) (*runtime.Container, *os.File) {
+	t.Helper()
+	c, in, stdout, _, _ := create(t, rt, b)
+	if err := c.Start(); err != nil {
+		in.Close()
+		t.Fatal(err)
+	}
+	waitFor(t, func() bool { return strings.Contains(stdout.String(), "started") })
+	return c, in
+}
+
+// execPiped runs script with sh in c, with the container's capabilities,
+// cwd and PATH=/bin, and returns the process and the read end of the pipe
+// its stdout and stderr go to.
+func execPiped(t *testing.T, c *runtime.Container, cwd, script string) (*os.Process, *os.File) {
+	t.Helper()
+	outR, outW, _ := os.Pipe()
+	p, err := c.Exec(context.Background(), runtime.ExecOpts{
+		Process: specs.Process{Args: []string{"sh", "-c", script}, Env: []string{"PATH=/bin"}, Cwd: cwd,
+			Capabilities: c.Spec().Process.Capabilities},
+		Stdout: outW, Stderr: outW,
+	})
+	outW.Close()
+	if err != nil {
+		outR.Close()
+		t.Fatal(err)
+	}
+	return p, outR
 }
 
 // run runs the bundle to completion.

@@ -265,23 +265,9 @@ func waitFor(t *testing.T, cond func() bool) {
 
 func TestExecJoinsNamespaces(t *testing.T) {
 	rt := newRuntime(t)
-	b := sh(t, "echo started; read x")
-	c, in, stdout, _, _ := create(t, rt, b)
+	c, in := startWaiting(t, rt, sh(t, "echo started; read x"))
 	defer in.Close()
-	if err := c.Start(); err != nil {
-		t.Fatal(err)
-	}
-	waitFor(t, func() bool { return strings.Contains(stdout.String(), "started") })
-	outR, outW, _ := os.Pipe()
-	p, err := c.Exec(context.Background(), runtime.ExecOpts{
-		Process: specs.Process{Args: []string{"sh", "-c", "hostname; echo $$; ps -o pid,comm | grep -c sh; for ns in mnt pid net uts ipc; do readlink /proc/self/ns/$ns; done; grep Cap[BE] /proc/self/status"},
-			Env: []string{"PATH=/bin"}, Cwd: "/tmp", Capabilities: c.Spec().Process.Capabilities},
-		Stdout: outW, Stderr: outW,
-	})
-	outW.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
+	p, outR := execPiped(t, c, "/tmp", "hostname; echo $$; ps -o pid,comm | grep -c sh; for ns in mnt pid net uts ipc; do readlink /proc/self/ns/$ns; done; grep Cap[BE] /proc/self/status")
 	out, _ := io.ReadAll(outR)
 	st, err := p.Wait()
 	if err != nil || st.ExitCode() != 0 {
@@ -501,22 +487,9 @@ func TestExecInCgroupUnderSeccomp(t *testing.T) {
 		DefaultAction: specs.ActAllow,
 		Syscalls:      []specs.LinuxSyscall{{Names: []string{"mkdir", "mkdirat"}, Action: specs.ActErrno}},
 	}
-	c, in, stdout, _, _ := create(t, rt, b)
+	c, in := startWaiting(t, rt, b)
 	defer in.Close()
-	if err := c.Start(); err != nil {
-		t.Fatal(err)
-	}
-	waitFor(t, func() bool { return strings.Contains(stdout.String(), "started") })
-	outR, outW, _ := os.Pipe()
-	p, err := c.Exec(context.Background(), runtime.ExecOpts{
-		Process: specs.Process{Args: []string{"sh", "-c", "grep Seccomp: /proc/self/status; mkdir /tmp/x 2>&1; sleep 10"},
-			Env: []string{"PATH=/bin"}, Cwd: "/", Capabilities: c.Spec().Process.Capabilities},
-		Stdout: outW, Stderr: outW,
-	})
-	outW.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
+	p, outR := execPiped(t, c, "/", "grep Seccomp: /proc/self/status; mkdir /tmp/x 2>&1; sleep 10")
 	// Exec returns once the process runs the program: it is where it
 	// will stay.
 	got, err := os.ReadFile(fmt.Sprintf("/proc/%d/cgroup", p.Pid))

@@ -1,7 +1,6 @@
 package runtime_test
 
 import (
-	"context"
 	"io"
 	"os"
 	"path/filepath"
@@ -9,8 +8,6 @@ import (
 	"testing"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
-
-	"github.com/berthd/berth/pkg/runtime"
 )
 
 // Exec joins the user namespace first (nsenter), then becomes its root.
@@ -26,22 +23,9 @@ func TestExecIntoUserNamespace(t *testing.T) {
 		os.Chmod(d, 0o755)
 	}
 	rt := newRuntime(t)
-	c, in, stdout, _, _ := create(t, rt, b)
+	c, in := startWaiting(t, rt, b)
 	defer in.Close()
-	if err := c.Start(); err != nil {
-		t.Fatal(err)
-	}
-	waitFor(t, func() bool { return strings.Contains(stdout.String(), "started") })
-	outR, outW, _ := os.Pipe()
-	p, err := c.Exec(context.Background(), runtime.ExecOpts{
-		Process: specs.Process{Args: []string{"sh", "-c", "id -u; cat /proc/self/uid_map; touch /tmp/by-exec && echo wrote"}, Env: []string{"PATH=/bin"}, Cwd: "/",
-			Capabilities: c.Spec().Process.Capabilities},
-		Stdout: outW, Stderr: outW,
-	})
-	outW.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
+	p, outR := execPiped(t, c, "/", "id -u; cat /proc/self/uid_map; touch /tmp/by-exec && echo wrote")
 	out, _ := io.ReadAll(outR)
 	st, _ := p.Wait()
 	if st.ExitCode() != 0 || !strings.HasPrefix(string(out), "0\n") || !strings.Contains(string(out), "100000") || !strings.Contains(string(out), "wrote") {
