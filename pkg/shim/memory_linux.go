@@ -6,6 +6,7 @@ import (
 	"debug/elf"
 	"os"
 	"strconv"
+	"sync"
 
 	"golang.org/x/sys/unix"
 )
@@ -32,7 +33,7 @@ func trim(faultAround bool) {
 	if err != nil {
 		return
 	}
-	keep, err := writtenRanges()
+	keep, err := binaryWrittenRanges()
 	if err != nil {
 		return
 	}
@@ -89,6 +90,10 @@ type keptRanges struct {
 	// ranges are [start, end) link-time addresses that must stay.
 	ranges [][2]uint64
 }
+
+// binaryWrittenRanges is writtenRanges, read once per process: a shim
+// trims after every burst of requests, and its binary does not change.
+var binaryWrittenRanges = sync.OnceValues(writtenRanges)
 
 // writtenRanges lists the running binary's RELRO and writable segments.
 func writtenRanges() (keptRanges, error) {
