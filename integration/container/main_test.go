@@ -5,8 +5,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"io"
-	"net/http"
 	"os"
 	"os/exec"
 	"regexp"
@@ -206,24 +204,8 @@ func waitState(t testing.TB, dd *harness.Daemon, id, want string, timeout time.D
 // api sends a raw Engine API request and returns the status and body.
 func api(t testing.TB, dd *harness.Daemon, method, path, body string) (int, string) {
 	t.Helper()
-	var r io.Reader
-	if body != "" {
-		r = strings.NewReader(body)
-	}
-	req, err := http.NewRequest(method, "http://berthd"+path, r)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if body != "" {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	resp, err := dd.HTTPClient().Do(req)
-	if err != nil {
-		t.Fatalf("%s %s: %v", method, path, err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(b)
+	resp, b := dd.Do(t, method, path, body)
+	return resp.StatusCode, b
 }
 
 // apiMessage extracts the message of an error body.

@@ -3,9 +3,7 @@ package network
 import (
 	"encoding/json"
 	"fmt"
-	"io"
 	"math/rand/v2"
-	"net/http"
 	"os/exec"
 	"strings"
 	"testing"
@@ -91,17 +89,8 @@ func dockerErr(t *testing.T, args ...string) string {
 
 func httpDo(t *testing.T, method, path, body string) (int, string) {
 	t.Helper()
-	req, _ := http.NewRequest(method, "http://berthd"+path, strings.NewReader(body))
-	if body != "" {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	resp, err := d.HTTPClient().Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(b)
+	resp, b := d.Do(t, method, path, body)
+	return resp.StatusCode, b
 }
 
 func names(t *testing.T, args ...string) []string {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"runtime"
 	"strings"
@@ -16,20 +15,7 @@ import (
 
 func get(t *testing.T, method, path string, body string) (*http.Response, string) {
 	t.Helper()
-	req, err := http.NewRequest(method, "http://berthd"+path, strings.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if body != "" {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	resp, err := d.HTTPClient().Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp, string(b)
+	return d.Do(t, method, path, body)
 }
 
 func errorMessage(t *testing.T, body string) string {

@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -374,6 +375,26 @@ func (d *Daemon) HTTPClient() *http.Client {
 			DisableKeepAlives: true,
 		},
 	}
+}
+
+// Do sends one request to the daemon's API over its socket, body as JSON
+// when there is one, and returns the response with its body read.
+func (d *Daemon) Do(t testing.TB, method, path, body string) (*http.Response, string) {
+	t.Helper()
+	req, err := http.NewRequest(method, "http://berthd"+path, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := d.HTTPClient().Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp, string(b)
 }
 
 // Client returns a Go Engine API client for this daemon.
