@@ -171,7 +171,7 @@ func untar(r io.Reader, dir string) error {
 			// A directory is replaced: what was made below it is gone.
 			made = map[string]bool{dir: true}
 		}
-		mode := tarMode(hdr.Mode)
+		mode := unpack.FileMode(hdr)
 		chown := !root || hdr.Uid != 0 || hdr.Gid != 0
 		switch hdr.Typeflag {
 		case tar.TypeDir:
@@ -239,22 +239,6 @@ func untar(r io.Reader, dir string) error {
 		dirTimes[i]()
 	}
 	return nil
-}
-
-// tarMode is a tar header's mode as os.FileMode, whose set-id and sticky
-// bits are not the Unix ones.
-func tarMode(m int64) os.FileMode {
-	mode := os.FileMode(m & 0o777)
-	if m&0o4000 != 0 {
-		mode |= os.ModeSetuid
-	}
-	if m&0o2000 != 0 {
-		mode |= os.ModeSetgid
-	}
-	if m&0o1000 != 0 {
-		mode |= os.ModeSticky
-	}
-	return mode
 }
 
 func within(root, p string) bool {

@@ -19,7 +19,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/cyphar/filepath-securejoin"
+	securejoin "github.com/cyphar/filepath-securejoin"
 	"github.com/moby/buildkit/frontend/dockerfile/instructions"
 	"github.com/ulikunitz/xz"
 	"golang.org/x/sys/unix"
@@ -722,7 +722,7 @@ func extractArchive(root, archive, dest string) error {
 			return err
 		}
 		t := filepath.Join(parent, path.Base(full))
-		mode := tarMode(hdr.Mode)
+		mode := unpack.FileMode(hdr)
 		switch hdr.Typeflag {
 		case tar.TypeDir:
 			if cur, err := os.Lstat(t); err == nil && !cur.IsDir() {

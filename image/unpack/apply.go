@@ -263,7 +263,7 @@ func (a *applier) entry(tr *tar.Reader, rec *recorder, rw *recordWriter, hdr *ta
 		if err := os.Lchown(a.root, hdr.Uid, hdr.Gid); err != nil {
 			return err
 		}
-		if err := os.Chmod(a.root, os.FileMode(hdr.Mode&0o777)|modeBits(hdr.Mode)); err != nil {
+		if err := os.Chmod(a.root, FileMode(hdr)); err != nil {
 			return err
 		}
 		a.dirs = append(a.dirs, dirTime{rel: "", atime: hdr.AccessTime, mtime: hdr.ModTime})
@@ -421,18 +421,10 @@ func (a *applier) entry(tr *tar.Reader, rec *recorder, rw *recordWriter, hdr *ta
 	return nil
 }
 
-func modeBits(m int64) os.FileMode {
-	var fm os.FileMode
-	if m&0o4000 != 0 {
-		fm |= os.ModeSetuid
-	}
-	if m&0o2000 != 0 {
-		fm |= os.ModeSetgid
-	}
-	if m&0o1000 != 0 {
-		fm |= os.ModeSticky
-	}
-	return fm
+// FileMode is a tar header's permission, set-id and sticky bits as an
+// os.FileMode, whose set-id and sticky bits are not the Unix ones.
+func FileMode(hdr *tar.Header) os.FileMode {
+	return hdr.FileInfo().Mode() & (os.ModePerm | os.ModeSetuid | os.ModeSetgid | os.ModeSticky)
 }
 
 func (a *applier) whiteout(hdr *tar.Header, rel, dir, base string) error {
