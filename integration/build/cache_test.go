@@ -87,12 +87,10 @@ CMD ["sh"]
 // each case are dockerd's.
 func TestBuildCacheFromMatchesDockerd(t *testing.T) {
 	setup(t)
-	dd := harness.StartDockerd(t)
+	dd := dockerdWithBusybox(t)
 	if dd == nil {
 		return
 	}
-	p, _ := d.WriteTestImage(t, "busybox:latest", false)
-	dd.Docker(t, "load", "-i", p)
 	es := engines(t, dd)
 	if a, b := es[0].id(t, "busybox"), es[1].id(t, "busybox"); a != b {
 		t.Fatalf("the engines' busybox images differ: %s, %s", a, b)
@@ -148,12 +146,10 @@ func TestBuildCacheFromMatchesDockerd(t *testing.T) {
 // answers the same, field for field.
 func TestBuildCachePruneMatchesDockerd(t *testing.T) {
 	setup(t)
-	dd := harness.StartDockerd(t)
+	dd := dockerdWithBusybox(t)
 	if dd == nil {
 		return
 	}
-	p, _ := d.WriteTestImage(t, "busybox:latest", false)
-	dd.Docker(t, "load", "-i", p)
 	ctx := writeContext(t, map[string]string{"Dockerfile": cacheDockerfile("prune"), "f1": "prune\n", "f2": "two\n"})
 	type seen struct {
 		dfLine, dfAPI, pruneCLI, pruneAPI string

@@ -7,8 +7,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/berthd/berth/integration/internal/harness"
 )
 
 // layersDockerfile exercises what a step's layer must carry: a RUN that
@@ -42,12 +40,10 @@ done`
 // container that changed nothing adds no layer in either.
 func TestBuildLayersMatchDockerd(t *testing.T) {
 	setup(t)
-	dd := harness.StartDockerd(t)
+	dd := dockerdWithBusybox(t)
 	if dd == nil {
 		return
 	}
-	p, _ := d.WriteTestImage(t, "busybox:latest", false)
-	dd.Docker(t, "load", "-i", p)
 	ctx := writeContext(t, map[string]string{"Dockerfile": layersDockerfile, "suid": "s\n"})
 	if err := os.Chmod(filepath.Join(ctx, "suid"), os.ModeSetuid|0o755); err != nil {
 		t.Fatal(err)

@@ -73,3 +73,17 @@ func mustBuild(t *testing.T, args ...string) string {
 	}
 	return out
 }
+
+// dockerdWithBusybox starts a real dockerd for the test with the test
+// busybox:latest loaded; nil when there is none (StartDockerd has skipped
+// or failed the test).
+func dockerdWithBusybox(t *testing.T) *harness.Dockerd {
+	t.Helper()
+	dd := harness.StartDockerd(t)
+	if dd == nil {
+		return nil
+	}
+	p, _ := d.WriteTestImage(t, "busybox:latest", false)
+	dd.Docker(t, "load", "-i", p)
+	return dd
+}
