@@ -84,8 +84,11 @@ func (d *Daemon) graphDriverData(c *ctr.Container) *storage.DriverData {
 		"UpperDir":  fsDir(c, "upper"),
 		"WorkDir":   fsDir(c, "work"),
 	}
-	if held, err := d.images.HeldRootFS(c.ID); err == nil && len(held.LowerDirs) > 0 {
-		data["LowerDir"] = strings.Join(held.LowerDirs, ":")
+	// Init layer first, as dockerd lists its per-container one.
+	if held, err := d.images.HeldRootFS(c.ID); err == nil {
+		if root, err := d.withInitLayer(held); err == nil {
+			data["LowerDir"] = strings.Join(root.LowerDirs, ":")
+		}
 	}
 	return &storage.DriverData{Name: "overlay2", Data: data}
 }

@@ -68,6 +68,10 @@ func New(cfg *config.Config) (*Daemon, error) {
 		return nil, err
 	}
 	d := &Daemon{cfg: cfg, id: id, events: daemonevents.New(), lock: lock, start: time.Now()}
+	if err := d.ensureInitLayer(); err != nil {
+		lock.Close()
+		return nil, fmt.Errorf("init layer: %w", err)
+	}
 	d.images = d.newImageService()
 	if err := d.initVolumes(); err != nil {
 		lock.Close()
