@@ -157,7 +157,6 @@ func (d *Daemon) startLocked(ctx context.Context, c *ctr.Container, restart bool
 			OpenStdin:   c.Config.OpenStdin,
 			Runtime:     runtimeBin,
 		},
-		Args:        []string{"shim", dir},
 		Env:         []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"},
 		InitStarted: initStarted,
 	})

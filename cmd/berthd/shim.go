@@ -1,21 +1,22 @@
 package main
 
 import (
-	"github.com/spf13/cobra"
+	"errors"
 
-	"github.com/berthd/berth/pkg/shim"
+	"github.com/spf13/cobra"
 )
 
-// shimCommand is the per-container monitor the daemon starts through
-// shim.Launch with the arguments ["shim", DIR].
+// shimCommand names the per-container monitor in ps ("berthd shim"). The
+// daemon starts shims through shim.Launch, and a shim runs from pkg/shim's
+// initialisation with its container handed over on a pipe: it never gets
+// here. By hand there is nothing to hand over.
 func shimCommand() *cobra.Command {
 	return &cobra.Command{
-		Use:    "shim DIR",
+		Use:    "shim",
 		Short:  "Per-container monitor (internal; started by the daemon)",
 		Hidden: true,
-		Args:   cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return shim.Main(args[0])
+			return errors.New("the shim is started by berthd for a container, not by hand")
 		},
 	}
 }

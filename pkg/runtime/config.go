@@ -17,7 +17,7 @@ const (
 // Fixed descriptor numbers in a stage process.
 const (
 	fdSync    = 3 // socketpair end: config in, ready/error out
-	fdFifo    = 4 // O_PATH exec FIFO (init only)
+	fdFifo    = 4 // O_PATH exec FIFO, or the start pipe's read end (init only)
 	fdConsole = 5 // unix socket that receives the pty master (terminal only)
 )
 
@@ -54,6 +54,9 @@ type stageConfig struct {
 	// "cgroup" message: the stage sets the container up meanwhile and
 	// waits for the message only where being in the cgroup matters.
 	AwaitCgroup bool `json:"awaitCgroup,omitempty"`
+	// StartPipe says that fdFifo is the read end of a pipe on which
+	// Start writes one byte (CreateOpts.Ephemeral), not the exec FIFO.
+	StartPipe bool `json:"startPipe,omitempty"`
 }
 
 // syncMsg is what the stage answers.

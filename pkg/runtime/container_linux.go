@@ -58,6 +58,13 @@ type CreateOpts struct {
 	// process exists (its namespaces made), before it has prepared the
 	// root and reported ready: a caller can set up its network meanwhile.
 	Started func(pid int)
+	// Ephemeral keeps the container in the returned Container only: no
+	// state directory under Root (Load and List do not see it), and the
+	// init waits for Start on a pipe instead of the exec FIFO. For a
+	// caller that lives as long as the container and is its only user,
+	// a shim: the state directory, its state file and the FIFO were
+	// three inodes made and dropped per container.
+	Ephemeral bool
 }
 
 // Container is a created container, running or not.
@@ -71,6 +78,9 @@ type Container struct {
 	// seccomp is the compiled filter of the spec, kept for execs; nil
 	// when the container was loaded rather than created here.
 	seccomp *seccomp.Program
+	// startW is an ephemeral container's start pipe (dir is empty), nil
+	// once Start has written to it.
+	startW *os.File
 }
 
 var validID = func(id string) bool {
@@ -187,15 +197,18 @@ func (r *Runtime) Create(ctx context.Context, o CreateOpts) (c *Container, retEr
 		return nil, errdefs.InvalidParameter(errors.New("terminal requested without a console socket"))
 	}
 
-	dir := r.dir(o.ID)
-	if err := os.MkdirAll(r.Root, 0o711); err != nil {
-		return nil, err
-	}
-	if err := os.Mkdir(dir, 0o711); err != nil {
-		if os.IsExist(err) {
-			return nil, errdefs.Conflict(fmt.Errorf("container %s already exists", o.ID))
+	var dir string
+	if !o.Ephemeral {
+		dir = r.dir(o.ID)
+		if err := os.MkdirAll(r.Root, 0o711); err != nil {
+			return nil, err
 		}
-		return nil, err
+		if err := os.Mkdir(dir, 0o711); err != nil {
+			if os.IsExist(err) {
+				return nil, errdefs.Conflict(fmt.Errorf("container %s already exists", o.ID))
+			}
+			return nil, err
+		}
 	}
 	cgPath := spec.Linux.CgroupsPath
 	if cgPath == "" {
@@ -203,10 +216,13 @@ func (r *Runtime) Create(ctx context.Context, o CreateOpts) (c *Container, retEr
 	}
 	cg, err := cgroups.New(cgPath)
 	if err != nil {
-		os.RemoveAll(dir)
+		if dir != "" {
+			os.RemoveAll(dir)
+		}
 		return nil, err
 	}
 	var child *os.Process
+	var startW *os.File
 	defer func() {
 		if retErr != nil {
 			if child != nil {
@@ -214,25 +230,42 @@ func (r *Runtime) Create(ctx context.Context, o CreateOpts) (c *Container, retEr
 				_, _ = child.Wait()
 			}
 			_ = cg.Destroy()
-			_ = os.RemoveAll(dir)
+			if dir != "" {
+				_ = os.RemoveAll(dir)
+			}
+			if startW != nil {
+				startW.Close()
+			}
 		}
 	}()
 
-	fifo := filepath.Join(dir, "exec.fifo")
-	if err := unix.Mkfifo(fifo, 0o600); err != nil {
-		return nil, fmt.Errorf("mkfifo: %w", err)
+	// What the init waits on until Start: the start pipe's read end, or
+	// an O_PATH descriptor of the exec FIFO.
+	var startFile *os.File
+	var fifo string
+	if o.Ephemeral {
+		var startR *os.File
+		if startR, startW, err = os.Pipe(); err != nil {
+			return nil, err
+		}
+		startFile = startR
+	} else {
+		fifo = filepath.Join(dir, "exec.fifo")
+		if err := unix.Mkfifo(fifo, 0o600); err != nil {
+			return nil, fmt.Errorf("mkfifo: %w", err)
+		}
+		fifoFd, err := unix.Open(fifo, unix.O_PATH|unix.O_CLOEXEC, 0)
+		if err != nil {
+			return nil, err
+		}
+		startFile = os.NewFile(uintptr(fifoFd), fifo)
 	}
-	fifoFd, err := unix.Open(fifo, unix.O_PATH|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return nil, err
-	}
-	fifoFile := os.NewFile(uintptr(fifoFd), fifo)
-	defer fifoFile.Close()
+	defer startFile.Close()
 
 	cfg := &stageConfig{
 		ID: o.ID, Rootfs: rootfs, Spec: spec, Process: *spec.Process,
 		NoPivot: o.NoPivot, Console: spec.Process.Terminal, CgroupV2: cgroups.IsV2(),
-		Seccomp: o.Seccomp,
+		Seccomp: o.Seccomp, StartPipe: o.Ephemeral,
 	}
 	if cfg.Seccomp == nil && spec.Linux.Seccomp != nil {
 		// A bad profile now fails create, before any process exists.
@@ -272,6 +305,8 @@ func (r *Runtime) Create(ctx context.Context, o CreateOpts) (c *Container, retEr
 	}
 	if cloneFlags&unix.CLONE_NEWUSER != 0 {
 		cfg.UserNS = true
+	}
+	if cfg.UserNS && fifo != "" {
 		// The stage opens the FIFO as the container's root, which is
 		// nobody to a root-owned file.
 		if err := unix.Chown(fifo, int(hostID(spec.Linux.UIDMappings, 0)), int(hostID(spec.Linux.GIDMappings, 0))); err != nil {
@@ -316,7 +351,7 @@ func (r *Runtime) Create(ctx context.Context, o CreateOpts) (c *Container, retEr
 	}
 	p, err := spawn(ctx, spawnOpts{
 		stage: stageInit, attr: attr, join: joinEarly,
-		stdio: [3]*os.File{o.Stdin, o.Stdout, o.Stderr}, fifo: fifoFile, console: o.ConsoleSocket,
+		stdio: [3]*os.File{o.Stdin, o.Stdout, o.Stderr}, fifo: startFile, console: o.ConsoleSocket,
 		cfg: cfg, cgroup: cg, started: o.Started,
 	})
 	if p != nil {
@@ -330,10 +365,12 @@ func (r *Runtime) Create(ctx context.Context, o CreateOpts) (c *Container, retEr
 		Created: time.Now().UTC(), CgroupPath: cgPath, Annotations: spec.Annotations, Spec: spec,
 		Seccomp: cfg.Seccomp,
 	}
-	if err := st.save(dir); err != nil {
-		return nil, err
+	if dir != "" {
+		if err := st.save(dir); err != nil {
+			return nil, err
+		}
 	}
-	return &Container{rt: r, dir: dir, st: st, Init: p.proc, seccomp: cfg.Seccomp}, nil
+	return &Container{rt: r, dir: dir, st: st, Init: p.proc, seccomp: cfg.Seccomp, startW: startW}, nil
 }
 
 // v1CgroupMounts lists, for a "cgroup" spec mount on a v1 host, one
@@ -562,7 +599,7 @@ func (c *Container) Status() specs.ContainerState {
 	if !c.alive() {
 		return specs.StateStopped
 	}
-	if _, err := os.Stat(filepath.Join(c.dir, "exec.fifo")); err == nil {
+	if c.created() {
 		return specs.StateCreated
 	}
 	if cg, err := c.Cgroup(); err == nil {
@@ -571,6 +608,16 @@ func (c *Container) Status() specs.ContainerState {
 		}
 	}
 	return specs.StateRunning
+}
+
+// created reports that Start has not run: the start pipe is still ours,
+// or the exec FIFO still exists.
+func (c *Container) created() bool {
+	if c.dir == "" {
+		return c.startW != nil
+	}
+	_, err := os.Stat(filepath.Join(c.dir, "exec.fifo"))
+	return err == nil
 }
 
 // State is the OCI state document.
@@ -585,10 +632,9 @@ func (c *Container) State() *specs.State {
 	return st
 }
 
-// Start lets the user process run: opening the FIFO's read side releases
-// the init stage blocked opening the write side.
+// Start lets the user process run: a byte on the start pipe, or opening
+// the FIFO's read side, releases the init stage blocked on it.
 func (c *Container) Start() error {
-	fifo := filepath.Join(c.dir, "exec.fifo")
 	if c.Status() != specs.StateCreated {
 		return errdefs.Conflict(fmt.Errorf("container %s is not in created state", c.st.ID))
 	}
@@ -603,7 +649,18 @@ func (c *Container) Start() error {
 			return fmt.Errorf("cgroup: %w", err)
 		}
 	}
+	if c.dir == "" {
+		_, err := c.startW.Write([]byte{'0'})
+		c.startW.Close()
+		c.startW = nil
+		if err != nil {
+			// EPIPE: the init is gone.
+			return errors.New("container init exited before start")
+		}
+		return nil
+	}
 	// Non-blocking so a dead init cannot hang us; it is ready by now.
+	fifo := filepath.Join(c.dir, "exec.fifo")
 	fd, err := unix.Open(fifo, unix.O_RDONLY|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return &os.PathError{Op: "open", Path: fifo, Err: err}
@@ -716,6 +773,13 @@ func (c *Container) Delete(force bool) error {
 			}
 		}
 		err = cg.Destroy()
+	}
+	if c.startW != nil {
+		c.startW.Close()
+		c.startW = nil
+	}
+	if c.dir == "" {
+		return err
 	}
 	if rerr := os.RemoveAll(c.dir); rerr != nil {
 		return rerr

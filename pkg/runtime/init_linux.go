@@ -87,6 +87,36 @@ func awaitCgroup(cfg *stageConfig) error {
 	return nil
 }
 
+// awaitStart blocks until Start: until it writes its byte on the start
+// pipe, or opens the exec FIFO's read side. The FIFO lives in the host's
+// state directory; the O_PATH descriptor reaches it through our own
+// /proc/self/fd after pivot_root.
+func awaitStart(cfg *stageConfig) error {
+	if cfg.StartPipe {
+		var b [1]byte
+		n, err := unix.Read(fdFifo, b[:])
+		for err == unix.EINTR {
+			n, err = unix.Read(fdFifo, b[:])
+		}
+		unix.Close(fdFifo)
+		if n != 1 {
+			// The creator is gone, or deleted the container unstarted.
+			return fmt.Errorf("start pipe closed before start: %v", err)
+		}
+		return nil
+	}
+	fifo, err := unix.Open("/proc/self/fd/"+strconv.Itoa(fdFifo), unix.O_WRONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("open exec fifo: %w", err)
+	}
+	if _, err := unix.Write(fifo, []byte{'0'}); err != nil {
+		return fmt.Errorf("write exec fifo: %w", err)
+	}
+	unix.Close(fifo)
+	unix.Close(fdFifo)
+	return nil
+}
+
 func initContainer(sync *os.File, cfg *stageConfig) error {
 	spec := cfg.Spec
 	// Namespaces given by path that a multi-threaded process can still
@@ -174,18 +204,9 @@ func initContainer(sync *os.File, cfg *stageConfig) error {
 		return err
 	}
 	readySent = true
-	// Block until Start opens the FIFO's read side. The FIFO lives in the
-	// host's state directory; the O_PATH descriptor reaches it through
-	// our own /proc/self/fd after pivot_root.
-	fifo, err := unix.Open("/proc/self/fd/"+strconv.Itoa(fdFifo), unix.O_WRONLY|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return fmt.Errorf("open exec fifo: %w", err)
+	if err := awaitStart(cfg); err != nil {
+		return err
 	}
-	if _, err := unix.Write(fifo, []byte{'0'}); err != nil {
-		return fmt.Errorf("write exec fifo: %w", err)
-	}
-	unix.Close(fifo)
-	unix.Close(fdFifo)
 	return finalize(&cfg.Process, path, spec.Linux.Seccomp, cfg.Seccomp)
 }
 

@@ -22,14 +22,11 @@ import (
 
 // LaunchOpts start a shim.
 type LaunchOpts struct {
-	// Dir is the shim's own directory (config, socket, exit status).
+	// Dir is the shim's own directory (socket, log, exit status).
 	Dir    string
 	Config Config
-	// Args are the shim's argv after the binary, e.g. ["shim", dir] for
-	// berthd (the process runs as a shim from pkg/shim's initialisation
-	// whatever they are; they name it in ps); Env is its environment.
-	Args []string
-	Env  []string
+	// Env is the shim's environment.
+	Env []string
 	// InitStarted, when set, is called (on Launch's own goroutine) with
 	// the container's init PID as soon as its namespaces exist, before the
 	// init has prepared its root: the caller can wire its network
@@ -67,19 +64,23 @@ func Launch(ctx context.Context, o LaunchOpts) (l Launched, err error) {
 	if err != nil {
 		return l, err
 	}
-	if err := writeAtomic(filepath.Join(o.Dir, ConfigFile), b, 0o600); err != nil {
-		return l, err
-	}
 	exe, err := runtime.SealedExecutable()
 	if err != nil {
 		return l, err
 	}
-	var p *os.Process
-	var r *os.File
-	if s := takeSpare(o.Env, o.Dir); s != nil {
-		p, r = s.p, s.ready
-	} else if p, r, err = startShim(o, exe); err != nil {
-		return l, err
+	s := takeSpare(o.Env)
+	if s == nil {
+		// No spare waiting (the first start, or starts in quick
+		// succession): start one for this container now.
+		if s, err = startSpare(o.Env, exe); err != nil {
+			return l, err
+		}
+	}
+	p, r := s.p, s.ready
+	if err := s.handOver(o.Dir, b); err != nil {
+		r.Close()
+		_ = p.Kill()
+		return l, fmt.Errorf("hand the container to its shim: %w", err)
 	}
 	defer r.Close()
 	// The next start finds a spare (spare_linux.go), made once this one
@@ -123,47 +124,30 @@ func Launch(ctx context.Context, o LaunchOpts) (l Launched, err error) {
 	}
 }
 
-// startShim starts a shim for o from the sealed copy exe and returns it
-// with the read end of its ready pipe.
-func startShim(o LaunchOpts, exe *os.File) (*os.Process, *os.File, error) {
-	logf, err := os.OpenFile(filepath.Join(o.Dir, LogFile), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
-	if err != nil {
-		return nil, nil, err
-	}
-	defer logf.Close()
-	return spawnShim(o.Args, o.Dir, append(append([]string(nil), o.Env...), shimEnv(o.Dir)...), logf, exe, nil)
-}
-
 // spawnShim starts the sealed copy exe as a shim process in its own
-// session: working directory dir, stdin and stdout /dev/null, stderr
-// stderr (/dev/null when nil), the ready pipe's write end as fd 3, exe as
-// fd 4 and extra, if any, as fd 5. It returns the process, reaped in the
-// background, and the ready pipe's read end.
+// session, working directory /, stdin, stdout and stderr /dev/null (it
+// takes its container's log as stderr once it has one), the ready pipe's
+// write end as fd 3, exe as fd 4 and ctl, the control pipe's read end, as
+// fd 5. It returns the process, reaped in the background, and the ready
+// pipe's read end.
 //
 // The shim runs from the sealed copy, as the stages it starts do. Its
 // code pages are then shared with every other shim in small pages: from
 // the binary on disk the kernel mapped them in large folios, 16 MiB of a
 // 21 MiB binary per shim, and trimMemory could not take them back.
-func spawnShim(args []string, dir string, env []string, stderr, exe, extra *os.File) (*os.Process, *os.File, error) {
+func spawnShim(env []string, exe, ctl *os.File) (*os.Process, *os.File, error) {
 	devnull, err := os.Open(os.DevNull)
 	if err != nil {
 		return nil, nil, err
 	}
 	defer devnull.Close()
-	if stderr == nil {
-		stderr = devnull
-	}
 	r, w, err := os.Pipe()
 	if err != nil {
 		return nil, nil, err
 	}
 	defer w.Close()
-	files := []*os.File{devnull, devnull, stderr, w, exe}
-	if extra != nil {
-		files = append(files, extra)
-	}
-	p, err := os.StartProcess("/proc/self/fd/4", append([]string{"berthd"}, args...), &os.ProcAttr{
-		Dir: dir, Env: env, Files: files, Sys: &syscall.SysProcAttr{Setsid: true},
+	p, err := os.StartProcess("/proc/self/fd/4", []string{"berthd", "shim"}, &os.ProcAttr{
+		Dir: "/", Env: env, Files: []*os.File{devnull, devnull, devnull, w, exe, ctl}, Sys: &syscall.SysProcAttr{Setsid: true},
 	})
 	if err != nil {
 		r.Close()
@@ -174,10 +158,10 @@ func spawnShim(args []string, dir string, env []string, stderr, exe, extra *os.F
 }
 
 // shimEnv is what makes a process started from the sealed copy a shim
-// for dir (entry_linux.go), with the copy as fd 4 for its stages and one
-// P, all a shim needs.
-func shimEnv(dir string) []string {
-	return []string{runtime.EnvSealedExeFd + "=4", EnvShimDir + "=" + dir, "GOMAXPROCS=1"}
+// (entry_linux.go), with the copy as fd 4 for its stages and one P, all a
+// shim needs.
+func shimEnv() []string {
+	return []string{runtime.EnvSealedExeFd + "=4", EnvShim + "=1", "GOMAXPROCS=1"}
 }
 
 // Client talks to one shim.

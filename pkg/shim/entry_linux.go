@@ -10,9 +10,10 @@ import (
 
 var shimComm = []byte("berthd-shim\x00")
 
-// EnvShimDir is set by Launch to the shim's directory. A process started
-// with it is a shim and runs as one from this package's initialisation.
-const EnvShimDir = "_BERTH_SHIM_DIR"
+// EnvShim is set by Launch. A process started with it is a shim and runs
+// as one from this package's initialisation: it waits for its container
+// on its control pipe (spare_linux.go).
+const EnvShim = "_BERTH_SHIM"
 
 // The shim takes over from this package's initialisation, not from main,
 // as the init stage does in pkg/runtime: the packages a large program
@@ -20,11 +21,10 @@ const EnvShimDir = "_BERTH_SHIM_DIR"
 // HTTP stacks, about 0.7 MiB of heap and 3 ms) are never initialised in
 // a process that lives as long as its container, once per container.
 func init() {
-	dir := os.Getenv(EnvShimDir)
-	if dir == "" {
+	if os.Getenv(EnvShim) == "" {
 		return
 	}
-	os.Unsetenv(EnvShimDir)
+	os.Unsetenv(EnvShim)
 	// Launch starts the runtime with one P (GOMAXPROCS=1): a shim copies
 	// output and waits, and every P costs it a cache of spans and stacks.
 	// The setting is for this process only, not for what it starts.
@@ -32,14 +32,15 @@ func init() {
 	// Executed as /proc/self/fd/4 (the sealed copy), the process would
 	// show as "4" in ps and top.
 	_ = unix.Prctl(unix.PR_SET_NAME, uintptr(unsafe.Pointer(&shimComm[0])), 0, 0, 0)
-	if dir == spareDir {
-		var err error
-		if dir, err = awaitContainer(); err != nil {
-			// Nobody will hand us a container (the launcher exited).
-			os.Exit(0)
-		}
+	dir, cfg, err := awaitContainer()
+	if err == errLauncherGone {
+		// Nobody will hand us a container (the launcher exited).
+		os.Exit(0)
 	}
-	if err := Main(dir); err != nil {
+	if err == nil {
+		err = Main(dir, cfg)
+	}
+	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}

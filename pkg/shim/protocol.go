@@ -13,7 +13,8 @@ import (
 	"github.com/berthd/berth/pkg/seccomp"
 )
 
-// Config is <dir>/shim.json, written by the launcher.
+// Config describes a shim's container; Launch hands it to the shim over
+// its control pipe.
 type Config struct {
 	ID          string `json:"id"`
 	Bundle      string `json:"bundle"`

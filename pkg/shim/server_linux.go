@@ -23,10 +23,8 @@ import (
 
 // File names in the shim's directory.
 const (
-	ConfigFile = "shim.json"
 	SocketFile = "shim.sock"
 	ExitFile   = "exit.json"
-	PidFile    = "shim.pid"
 	LogFile    = "shim.log"
 )
 
@@ -74,18 +72,18 @@ type frame struct {
 	data   []byte
 }
 
-// Main runs the shim for the container described by dir/shim.json. It
-// returns when the container's exit has been recorded and reported.
-func Main(dir string) error {
+// Main runs the shim for the container cfg in dir. It returns when the
+// container's exit has been recorded and reported.
+func Main(dir string, cfg Config) error {
 	ready := os.NewFile(readyFd, "ready")
-	err := run(dir, ready)
+	err := run(dir, cfg, ready)
 	if err != nil && ready != nil {
 		fmt.Fprintf(ready, "error: %v\n", err)
 	}
 	return err
 }
 
-func run(dir string, ready *os.File) error {
+func run(dir string, cfg Config, ready *os.File) error {
 	// Detached from the daemon's session and its signals; orphans of a
 	// container without its own PID namespace come to us, not to init.
 	if os.Getpid() != unix.Getpgrp() {
@@ -94,14 +92,7 @@ func run(dir string, ready *os.File) error {
 	if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
 		return fmt.Errorf("subreaper: %w", err)
 	}
-	b, err := os.ReadFile(filepath.Join(dir, ConfigFile))
-	if err != nil {
-		return err
-	}
-	s := &server{dir: dir, ready: ready, subs: map[*subscriber]struct{}{}, evsubs: map[chan Event]struct{}{}, execs: map[string]*os.File{}, exited: make(chan struct{})}
-	if err := json.Unmarshal(b, &s.cfg); err != nil {
-		return fmt.Errorf("%s: %w", ConfigFile, err)
-	}
+	s := &server{dir: dir, cfg: cfg, ready: ready, subs: map[*subscriber]struct{}{}, evsubs: map[chan Event]struct{}{}, execs: map[string]*os.File{}, exited: make(chan struct{})}
 	sock := filepath.Join(dir, SocketFile)
 	_ = os.Remove(sock)
 	l, err := listenUnix(sock)
@@ -119,9 +110,6 @@ func run(dir string, ready *os.File) error {
 	}
 	copiers, err := s.create(logw)
 	if err != nil {
-		return err
-	}
-	if err := writeAtomic(filepath.Join(dir, PidFile), []byte(strconv.Itoa(os.Getpid())), 0o644); err != nil {
 		return err
 	}
 	go s.serve(l)
@@ -230,7 +218,8 @@ func (s *server) create(logw *jsonlog.Writer) (*sync.WaitGroup, error) {
 			return nil, err
 		}
 	}
-	opts := runtime.CreateOpts{ID: s.cfg.ID, Bundle: s.cfg.Bundle, Spec: spec, NoPivot: s.cfg.NoPivot}
+	// The shim holds the container for its whole life: no state on disk.
+	opts := runtime.CreateOpts{ID: s.cfg.ID, Bundle: s.cfg.Bundle, Spec: spec, NoPivot: s.cfg.NoPivot, Ephemeral: true}
 	if s.ready != nil {
 		// "pid <init pid>" as soon as the namespaces exist: the launcher
 		// sets up the network while the init prepares its root.

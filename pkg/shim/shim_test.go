@@ -53,7 +53,7 @@ func fakeDaemon(dir string) {
 
 func launchOpts(dir string, cfg shim.Config) shim.LaunchOpts {
 	// The test binary becomes the shim in pkg/shim's init, as berthd does.
-	return shim.LaunchOpts{Dir: dir, Config: cfg, Args: []string{"shim-test"}, Env: []string{"X=1"}}
+	return shim.LaunchOpts{Dir: dir, Config: cfg, Env: []string{"X=1"}}
 }
 
 // launch starts a shim for the bundle and registers the cleanup that
@@ -295,9 +295,10 @@ func TestShimSurvivesDaemonKill(t *testing.T) {
 	dir := t.TempDir()
 	daemon := startFakeDaemon(t, dir, shim.Config{ID: fmt.Sprintf("shim-%d-survive", os.Getpid()), Bundle: b.Dir, Spec: b.Spec, RuntimeRoot: filepath.Join(dir, "runtime"), OpenStdin: true})
 	c := shim.Dial(dir)
-	pidb, _ := os.ReadFile(filepath.Join(dir, shim.PidFile))
 	var shimPid int
-	fmt.Sscan(string(pidb), &shimPid)
+	if st, err := c.State(context.Background()); err == nil {
+		shimPid = st.ShimPid
+	}
 	t.Cleanup(func() { cleanup(t, c, dir, shimPid) })
 	if err := daemon.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)

@@ -2,7 +2,9 @@ package shim
 
 import (
 	"bufio"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -11,23 +13,25 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// A spare is a shim process started ahead of need: it has done its exec
-// and its runtime's start-up (about 3 ms) and waits for the directory of
-// the container it is to watch. Launch hands the next container to the
-// spare and starts another in the background, so that a container start
-// pays for neither. There is at most one spare, made on first use by
+// Every shim starts as a spare: a shim process that has done its exec
+// and its runtime's start-up (about 3 ms) and waits on its control pipe
+// for the container it is to watch. Launch hands the next container to
+// the waiting spare and starts another in the background, so that a
+// container start pays for neither; without a spare it starts one and
+// hands over at once. There is at most one spare, made on first use by
 // Launch; it exits when its launcher does (its control pipe ends).
+//
+// The hand-over is the container's directory on one line, then its
+// Config as JSON, then the end of the pipe: the config is never written
+// to disk (a file per container start is an inode made and dropped, a
+// cost on a busy ext4), and a shim needs it only while it starts.
 
-// spareDir is EnvShimDir's value for a spare; spareFd is the control pipe
-// it reads the real directory from.
-const (
-	spareDir = "-"
-	spareFd  = 5
-)
+// spareFd is the control pipe a spare reads its container from.
+const spareFd = 5
 
 type spare struct {
 	p     *os.Process
-	ctl   *os.File // write end: the container's directory, one line
+	ctl   *os.File // write end of the control pipe
 	ready *os.File // read end of the shim's ready line
 	env   string   // the LaunchOpts.Env it was started with
 }
@@ -38,9 +42,9 @@ var spares struct {
 	starting bool
 }
 
-// takeSpare hands dir to the spare if one started with env is waiting,
-// and returns its process and ready pipe; nil if there is none.
-func takeSpare(env []string, dir string) *spare {
+// takeSpare returns the waiting spare if it was started with env; nil if
+// there is none.
+func takeSpare(env []string) *spare {
 	spares.mu.Lock()
 	s := spares.next
 	spares.next = nil
@@ -49,17 +53,25 @@ func takeSpare(env []string, dir string) *spare {
 		return nil
 	}
 	if s.env == strings.Join(env, "\x00") {
-		_, err := s.ctl.WriteString(dir + "\n")
-		s.ctl.Close()
-		if err == nil {
-			return s
-		}
+		return s
 	}
-	// A spare for another environment, or one that died: let it go.
+	// A spare for another environment: let it go.
 	s.ctl.Close()
 	s.ready.Close()
 	_ = s.p.Kill()
 	return nil
+}
+
+// handOver gives the spare its container: the directory and the config.
+// A spare that died meanwhile fails the write (EPIPE).
+func (s *spare) handOver(dir string, config []byte) error {
+	msg := make([]byte, 0, len(dir)+1+len(config))
+	msg = append(append(append(msg, dir...), '\n'), config...)
+	_, err := s.ctl.Write(msg)
+	if cerr := s.ctl.Close(); err == nil {
+		err = cerr
+	}
+	return err
 }
 
 // refillSpare starts a spare for env unless one is waiting or starting.
@@ -86,7 +98,7 @@ func startSpare(env []string, exe *os.File) (*spare, error) {
 		return nil, err
 	}
 	defer ctlR.Close()
-	p, ready, err := spawnShim([]string{"shim"}, "/", append(append([]string(nil), env...), shimEnv(spareDir)...), nil, exe, ctlR)
+	p, ready, err := spawnShim(append(append([]string(nil), env...), shimEnv()...), exe, ctlR)
 	if err != nil {
 		ctlW.Close()
 		return nil, err
@@ -94,26 +106,33 @@ func startSpare(env []string, exe *os.File) (*spare, error) {
 	return &spare{p: p, ctl: ctlW, ready: ready, env: strings.Join(env, "\x00")}, nil
 }
 
-// awaitContainer is a spare's wait for its container's directory. It
-// then takes the directory as its working directory and its log as
-// stderr, as Launch gives a shim started for one container.
-func awaitContainer() (string, error) {
+// awaitContainer is a spare's wait for its container. It then takes the
+// container's directory as its working directory and its log as stderr.
+func awaitContainer() (string, Config, error) {
+	var cfg Config
 	// A spare may wait long: it keeps only what it needs to wait.
 	trim(true)
 	ctl := os.NewFile(spareFd, "spare")
-	line, err := bufio.NewReader(ctl).ReadString('\n')
-	ctl.Close()
+	defer ctl.Close()
+	br := bufio.NewReader(ctl)
+	line, err := br.ReadString('\n')
 	dir := strings.TrimSuffix(line, "\n")
 	if err != nil || dir == "" {
-		return "", errors.New("launcher gone")
+		return "", cfg, errLauncherGone
+	}
+	if err := json.NewDecoder(br).Decode(&cfg); err != nil {
+		return "", cfg, fmt.Errorf("read the container's config: %w", err)
 	}
 	if err := os.Chdir(dir); err != nil {
-		return "", err
+		return "", cfg, err
 	}
 	logf, err := os.OpenFile(filepath.Join(dir, LogFile), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
-		return "", err
+		return "", cfg, err
 	}
 	defer logf.Close()
-	return dir, unix.Dup3(int(logf.Fd()), 2, 0)
+	return dir, cfg, unix.Dup3(int(logf.Fd()), 2, 0)
 }
+
+// errLauncherGone: the control pipe ended without a container.
+var errLauncherGone = errors.New("launcher gone")

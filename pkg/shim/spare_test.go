@@ -17,7 +17,8 @@ import (
 )
 
 // spares lists the waiting spare shims among parent's children: argv
-// "berthd shim" without a directory.
+// "berthd shim", still in "/" (a shim with a container is in its
+// directory).
 func spares(parent int) []int {
 	var pids []int
 	ents, _ := os.ReadDir("/proc")
@@ -34,7 +35,8 @@ func spares(parent int) []int {
 		if len(f) < 2 || f[1] != strconv.Itoa(parent) {
 			continue
 		}
-		if cmd, _ := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline")); string(cmd) == "berthd\x00shim\x00" {
+		cmd, _ := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
+		if cwd, _ := os.Readlink(filepath.Join("/proc", e.Name(), "cwd")); string(cmd) == "berthd\x00shim\x00" && cwd == "/" {
 			pids = append(pids, pid)
 		}
 	}
