@@ -10,6 +10,7 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"github.com/berthd/berth/container"
+	"github.com/berthd/berth/pkg/topdir"
 )
 
 // initContainers loads every container recorded under the data-root. It
@@ -17,6 +18,13 @@ import (
 // reattaching to running ones (live-restore) is done by the runtime code
 // after the API is up.
 func (d *Daemon) initContainers() error {
+	// One directory per container under each: spread over the
+	// filesystem's block groups (pkg/topdir).
+	for _, dir := range []string{filepath.Join(d.cfg.DataRoot, "containers"), filepath.Join(d.cfg.ExecRoot, "s")} {
+		if err := topdir.Mark(dir, 0o711); err != nil {
+			return err
+		}
+	}
 	d.containers = container.NewStore(filepath.Join(d.cfg.DataRoot, "containers"))
 	loaded, err := d.containers.LoadAll(func(dir string) {
 		// A removal or create the last daemon did not finish: its root may

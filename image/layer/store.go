@@ -25,6 +25,7 @@ import (
 	"github.com/berthd/berth/image/unpack"
 	"github.com/berthd/berth/pkg/atomicfile"
 	"github.com/berthd/berth/pkg/errdefs"
+	"github.com/berthd/berth/pkg/topdir"
 )
 
 // Layer is one stored layer.
@@ -70,10 +71,15 @@ func ChainID(diffIDs []digest.Digest) digest.Digest {
 // New returns the store at root. It only creates directories; Load reads
 // the layers.
 func New(root string) (*Store, error) {
-	for _, d := range []string{root, filepath.Join(root, "tmp"), filepath.Join(root, "holds"), filepath.Join(root, linkDir)} {
+	for _, d := range []string{root, filepath.Join(root, "holds"), filepath.Join(root, linkDir)} {
 		if err := os.MkdirAll(d, 0o700); err != nil {
 			return nil, err
 		}
+	}
+	// New layers are made in tmp, one directory each: spread over the
+	// filesystem's block groups (pkg/topdir).
+	if err := topdir.Mark(filepath.Join(root, "tmp"), 0o700); err != nil {
+		return nil, err
 	}
 	return &Store{root: root, layers: map[digest.Digest]*Layer{}, holds: map[string]digest.Digest{}}, nil
 }

@@ -1,0 +1,55 @@
+package topdir
+
+import (
+	"errors"
+	"os"
+
+	"golang.org/x/sys/unix"
+)
+
+// fsTopdirFl is FS_TOPDIR_FL of linux/fs.h ("top of directory
+// hierarchies"); x/sys/unix does not name it.
+const fsTopdirFl = 0x00020000
+
+// Mark creates dir (and its parents, mode perm) if needed and sets its
+// top-directory attribute. A filesystem without inode attributes or
+// without this one is not an error: the mark is only a placement hint.
+func Mark(dir string, perm os.FileMode) error {
+	if err := os.MkdirAll(dir, perm); err != nil {
+		return err
+	}
+	fd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(fd)
+	flags, err := unix.IoctlGetInt(fd, unix.FS_IOC_GETFLAGS)
+	if err != nil {
+		return ignoreUnsupported(err)
+	}
+	if flags&fsTopdirFl != 0 {
+		return nil
+	}
+	return ignoreUnsupported(unix.IoctlSetPointerInt(fd, unix.FS_IOC_SETFLAGS, flags|fsTopdirFl))
+}
+
+// IsMarked reports whether dir has the attribute.
+func IsMarked(dir string) (bool, error) {
+	fd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return false, err
+	}
+	defer unix.Close(fd)
+	flags, err := unix.IoctlGetInt(fd, unix.FS_IOC_GETFLAGS)
+	if err != nil {
+		return false, err
+	}
+	return flags&fsTopdirFl != 0, nil
+}
+
+func ignoreUnsupported(err error) error {
+	if errors.Is(err, unix.ENOTTY) || errors.Is(err, unix.EOPNOTSUPP) || errors.Is(err, unix.EINVAL) || errors.Is(err, unix.ENOSYS) {
+		return nil
+	}
+	return err
+}
