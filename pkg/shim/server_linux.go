@@ -239,19 +239,12 @@ func (s *server) create(logw *jsonlog.Writer) (*sync.WaitGroup, error) {
 		go func() {
 			defer wg.Done()
 			defer r.Close()
-			buf := make([]byte, 32*1024)
-			for {
-				n, err := r.Read(buf)
-				if n > 0 {
-					if lw != nil {
-						_, _ = lw.Write(buf[:n])
-					}
-					s.broadcast(stream, buf[:n])
+			copyOutput(r, func(p []byte) {
+				if lw != nil {
+					_, _ = lw.Write(p)
 				}
-				if err != nil {
-					break
-				}
-			}
+				s.broadcast(stream, p)
+			})
 			if lw != nil {
 				_ = lw.Flush()
 			}
@@ -317,6 +310,50 @@ func (s *server) create(logw *jsonlog.Writer) (*sync.WaitGroup, error) {
 	pump(outR, Stdout, "stdout")
 	pump(errR, Stderr, "stderr")
 	return &wg, nil
+}
+
+// outputBuffers are the output copiers' read buffers, held only while
+// there is output to read: the shim of a quiet container holds none. (A
+// buffer per stream on each copier's stack was 64 KiB of memory touched
+// per shim, zeroed at start.)
+var outputBuffers = sync.Pool{New: func() any { b := make([]byte, 32*1024); return &b }}
+
+// copyOutput hands what r delivers to fn until r ends or fails. It waits
+// for data in the runtime's poller with no buffer, and reads into a
+// pooled one.
+func copyOutput(r *os.File, fn func([]byte)) {
+	rc, err := r.SyscallConn()
+	if err != nil {
+		return
+	}
+	for {
+		var buf *[]byte
+		var n int
+		var rerr error
+		err := rc.Read(func(fd uintptr) bool {
+			buf = outputBuffers.Get().(*[]byte)
+			n, rerr = unix.Read(int(fd), *buf)
+			for rerr == unix.EINTR {
+				n, rerr = unix.Read(int(fd), *buf)
+			}
+			if rerr == unix.EAGAIN {
+				outputBuffers.Put(buf)
+				return false
+			}
+			return true
+		})
+		if n > 0 {
+			fn((*buf)[:n])
+		}
+		if buf != nil {
+			outputBuffers.Put(buf)
+		}
+		// n == 0 is the end of the stream (all writers gone); EIO is
+		// how a pty master reports that its slave side has closed.
+		if err != nil || rerr != nil || n == 0 {
+			return
+		}
+	}
 }
 
 func dupFile(f *os.File) (*os.File, error) {
