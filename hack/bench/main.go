@@ -286,6 +286,7 @@ func main() {
 	buildRuns := flag.Int("build-runs", 5, "cold and cached builds to take the median of (0: no build figures; build.go)")
 	regRuns := flag.Int("registry-runs", 3, "pushes and pulls to take the median of (0: no registry figures; registry.go)")
 	shimContainers := flag.Int("shim-containers", 10, "containers running at once for the per-container memory figures (0: none; shim.go)")
+	psContainers := flag.Int("ps-containers", 1000, "created containers for the docker ps -a figure (0: none; ps.go)")
 	flag.Parse()
 	// berthd creates the bridge it is given; leave none behind.
 	defer exec.Command("ip", "link", "del", benchBridge).Run()
@@ -356,6 +357,12 @@ func main() {
 	if *shimContainers > 0 {
 		if err := shimFigures(engines, *shimContainers); err != nil {
 			fmt.Fprintf(os.Stderr, "shim figures: %v\n", err)
+			os.Exit(1)
+		}
+	}
+	if *psContainers > 0 {
+		if err := printPsFigures(engines, *psContainers, 10); err != nil {
+			fmt.Fprintf(os.Stderr, "ps figures: %v\n", err)
 			os.Exit(1)
 		}
 	}

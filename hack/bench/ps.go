@@ -1,0 +1,165 @@
+package main
+
+// Issue 6's listing figure: `docker ps -a` with -ps-containers created
+// containers (1000 by default), through the CLI; the daemon's part of it,
+// GET /containers/json?all=1 alone on a warm connection; and the CLI's
+// part, the same command against an engine that answers at once.
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+)
+
+// floor is the same `docker ps -a` against an engine that answers at
+// once with berthd's response: the CLI's own part (start-up, decoding,
+// formatting), which no engine can go below.
+type psFigures struct{ cli, api, floor time.Duration }
+
+func measurePs(e engine, n, runs int) (psFigures, error) {
+	var f psFigures
+	root, err := os.MkdirTemp("", "bench-ps-"+e.name+"-")
+	if err != nil {
+		return f, err
+	}
+	defer os.RemoveAll(root)
+	r, _, err := start(e, root)
+	if err != nil {
+		return f, err
+	}
+	defer r.stop()
+	cli := filepath.Join(root, "cli")
+	tar := filepath.Join(root, "bb.tar")
+	if err := writeTestImage(tar, "psbench:latest"); err != nil {
+		return f, err
+	}
+	if _, err := dockerOut(r.sock, cli, nil, "load", "-i", tar); err != nil {
+		return f, err
+	}
+	// Created, never started: what is listed is the same for every
+	// engine, and creating is quick enough on both to make 1000.
+	c := client(r.sock, 4)
+	var wg sync.WaitGroup
+	errs := make(chan error, 4)
+	for w := 0; w < 4; w++ {
+		wg.Add(1)
+		go func(w int) {
+			defer wg.Done()
+			for i := w; i < n; i += 4 {
+				body := fmt.Sprintf(`{"Image":"psbench","Cmd":["true"],"Labels":{"n":"%d"}}`, i)
+				resp, err := c.Post(fmt.Sprintf("http://d/v1.41/containers/create?name=ps%d", i), "application/json", bytes.NewReader([]byte(body)))
+				if err != nil {
+					errs <- err
+					return
+				}
+				out, _ := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode != http.StatusCreated {
+					errs <- fmt.Errorf("create: %d %s", resp.StatusCode, out)
+					return
+				}
+			}
+		}(w)
+	}
+	wg.Wait()
+	close(errs)
+	if err := <-errs; err != nil {
+		return f, err
+	}
+	var cliTimes, apiTimes []time.Duration
+	for i := 0; i < runs; i++ {
+		t0 := time.Now()
+		out, err := dockerOut(r.sock, cli, nil, "ps", "-a")
+		if err != nil {
+			return f, err
+		}
+		cliTimes = append(cliTimes, time.Since(t0))
+		if lines := bytes.Count([]byte(out), []byte("\n")); lines != n {
+			return f, fmt.Errorf("docker ps -a listed %d containers, want %d", lines, n)
+		}
+	}
+	api := client(r.sock, 1)
+	var list []byte
+	for i := 0; i < runs; i++ {
+		t0 := time.Now()
+		resp, err := api.Get("http://d/v1.41/containers/json?all=1")
+		if err != nil {
+			return f, err
+		}
+		list, _ = io.ReadAll(resp.Body)
+		resp.Body.Close()
+		apiTimes = append(apiTimes, time.Since(t0))
+	}
+	f.cli, f.api = median(cliTimes), median(apiTimes)
+	if e.name == "berthd" {
+		if f.floor, err = psFloor(root, list, runs); err != nil {
+			return f, err
+		}
+	}
+	return f, nil
+}
+
+// psFloor times docker ps -a against an HTTP server that answers the
+// ping and the listing at once with list.
+func psFloor(root string, list []byte, runs int) (time.Duration, error) {
+	sock := filepath.Join(root, "instant.sock")
+	l, err := net.Listen("unix", sock)
+	if err != nil {
+		return 0, err
+	}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Api-Version", "1.50")
+		w.Header().Set("Ostype", "linux")
+		if r.URL.Path == "/_ping" {
+			w.Write([]byte("OK"))
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.Write(list)
+	})}
+	go srv.Serve(l)
+	defer srv.Close()
+	var ds []time.Duration
+	for i := 0; i < runs; i++ {
+		t0 := time.Now()
+		if _, err := dockerOut(sock, filepath.Join(root, "cli-instant"), nil, "ps", "-a"); err != nil {
+			return 0, err
+		}
+		ds = append(ds, time.Since(t0))
+	}
+	return median(ds), nil
+}
+
+func printPsFigures(engines []engine, n, runs int) error {
+	res := map[string]psFigures{}
+	for _, e := range engines {
+		f, err := measurePs(e, n, runs)
+		if err != nil {
+			if e.name == "berthd" {
+				return err
+			}
+			fmt.Fprintf(os.Stderr, "%s ps figures: %v\n", e.name, err)
+			continue
+		}
+		res[e.name] = f
+	}
+	fmt.Printf("%-34s (median of %d runs, %d created containers)\n", "listing figures", runs, n)
+	row := func(name string, get func(psFigures) time.Duration) {
+		b := get(res["berthd"])
+		line := fmt.Sprintf("%-34s %14s", name, fmt.Sprintf("%.1f ms", ms(b)))
+		if d, ok := res["dockerd"]; ok {
+			line += fmt.Sprintf(" %14s %9.1fx", fmt.Sprintf("%.1f ms", ms(get(d))), ms(get(d))/ms(b))
+		}
+		fmt.Println(line)
+	}
+	row("docker ps -a", func(f psFigures) time.Duration { return f.cli })
+	row("GET /containers/json?all=1", func(f psFigures) time.Duration { return f.api })
+	fmt.Printf("%-34s %14s\n", "docker ps -a, instant engine", fmt.Sprintf("%.1f ms", ms(res["berthd"].floor)))
+	return nil
+}
