@@ -6,11 +6,36 @@ import (
 	"regexp"
 	"sort"
 	"strings"
+	"sync"
 )
 
 // Args is a parsed set of filters: name → set of values.
 type Args struct {
 	fields map[string]map[string]bool
+	// patterns caches Match's compiled expressions: a listing matches
+	// every container against the same few values.
+	patterns *patternCache
+}
+
+type patternCache struct {
+	mu sync.Mutex
+	re map[string]*regexp.Regexp // nil for a value that does not compile
+}
+
+// pattern returns v compiled, nil if it is not a valid expression.
+func (a Args) pattern(v string) *regexp.Regexp {
+	if a.patterns == nil {
+		re, _ := regexp.Compile(v)
+		return re
+	}
+	a.patterns.mu.Lock()
+	defer a.patterns.mu.Unlock()
+	re, ok := a.patterns.re[v]
+	if !ok {
+		re, _ = regexp.Compile(v)
+		a.patterns.re[v] = re
+	}
+	return re
 }
 
 // InvalidFilterError is returned for malformed filters or unknown names. The
@@ -24,7 +49,7 @@ func (e *InvalidFilterError) InvalidParameter() {}
 
 // NewArgs returns filters from name/value pairs.
 func NewArgs(pairs ...[2]string) Args {
-	a := Args{fields: map[string]map[string]bool{}}
+	a := Args{fields: map[string]map[string]bool{}, patterns: &patternCache{re: map[string]*regexp.Regexp{}}}
 	for _, p := range pairs {
 		a.Add(p[0], p[1])
 	}
@@ -158,7 +183,7 @@ func (a Args) Match(name, s string) bool {
 		return true
 	}
 	for v := range vals {
-		if re, err := regexp.Compile(v); err == nil && re.MatchString(s) {
+		if re := a.pattern(v); re != nil && re.MatchString(s) {
 			return true
 		}
 	}

@@ -51,3 +51,21 @@ func TestValidateAndMatchers(t *testing.T) {
 		t.Fatal("bad bool accepted")
 	}
 }
+
+// Match reads values as regular expressions, compiled once per Args; an
+// invalid one matches nothing, every time; a zero Args matches all.
+func TestMatchPatterns(t *testing.T) {
+	a := NewArgs([2]string{"name", "^web-[0-9]+$"}, [2]string{"name", "("})
+	for i := 0; i < 3; i++ {
+		if !a.Match("name", "web-12") || a.Match("name", "db-1") || a.Match("name", "(") {
+			t.Fatalf("round %d: wrong matches", i)
+		}
+	}
+	if len(a.patterns.re) != 2 || a.patterns.re["("] != nil {
+		t.Errorf("cache %v", a.patterns.re)
+	}
+	var zero Args
+	if !zero.Match("name", "anything") {
+		t.Error("zero Args does not match")
+	}
+}
