@@ -111,7 +111,7 @@ func startSpare(env []string, exe *os.File) (*spare, error) {
 func awaitContainer() (string, Config, error) {
 	var cfg Config
 	// A spare may wait long: it keeps only what it needs to wait.
-	trim(true)
+	trimMemory()
 	ctl := os.NewFile(spareFd, "spare")
 	defer ctl.Close()
 	br := bufio.NewReader(ctl)
