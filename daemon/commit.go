@@ -5,8 +5,10 @@ import (
 	"io"
 	"maps"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 
 	"github.com/distribution/reference"
 	dockerspec "github.com/moby/docker-image-spec/specs-go/v1"
@@ -101,6 +103,11 @@ func (d *Daemon) ContainerCommit(ctx context.Context, cc backend.CommitConfig) (
 // to host files.
 func (d *Daemon) commitLayer(ctx context.Context, c *ctr.Container, o image.CommitOptions) (*image.Image, error) {
 	upper := fsDir(c, "upper")
+	etc, err := d.imageEtc(c)
+	if err != nil {
+		return nil, err
+	}
+	skip := func(rel string, fi os.FileInfo) bool { return runtimeStub(rel, fi, etc) }
 	v, err := containerfs.Open(func() (*os.File, error) { return openDir(upper) })
 	if err != nil {
 		return nil, errdefs.System(err)
@@ -108,7 +115,7 @@ func (d *Daemon) commitLayer(ctx context.Context, c *ctr.Container, o image.Comm
 	defer v.Close()
 	pr, pw := io.Pipe()
 	err = v.Go(func() {
-		pw.CloseWithError(archive.Tar(pw, "/", archive.TarOptions{Overlay: true, Skip: runtimeStub}))
+		pw.CloseWithError(archive.Tar(pw, "/", archive.TarOptions{Overlay: true, Skip: skip}))
 	})
 	if err != nil {
 		return nil, errdefs.System(err)
@@ -129,12 +136,17 @@ func (d *Daemon) commitLayer(ctx context.Context, c *ctr.Container, o image.Comm
 // as in dockerd. It runs in the view chrooted into the upper directory
 // (rel is relative to it, "/" is it). docker commit and the builder's
 // RUN steps share it.
-func runtimeStub(rel string, fi os.FileInfo) bool {
+func runtimeStub(rel string, fi os.FileInfo, etc dirAttrs) bool {
 	switch rel {
 	case "etc/hosts", "etc/hostname", "etc/resolv.conf", ".dockerenv", "dev/console", "etc/mtab":
 		return fi.Mode().IsRegular() && fi.Size() == 0
 	case "etc", "dev", "dev/pts", "dev/shm", "dev/mqueue", "proc", "sys":
 		if !fi.IsDir() {
+			return false
+		}
+		// /etc copied up to hold the mount points has the image's
+		// attributes; a container that changed them changed /etc.
+		if rel == "etc" && !etc.same(fi) {
 			return false
 		}
 		var opq [1]byte
@@ -147,7 +159,7 @@ func runtimeStub(rel string, fi os.FileInfo) bool {
 		}
 		for _, e := range ents {
 			info, err := e.Info()
-			if err != nil || !runtimeStub(rel+"/"+e.Name(), info) {
+			if err != nil || !runtimeStub(rel+"/"+e.Name(), info, etc) {
 				return false
 			}
 		}
@@ -283,4 +295,41 @@ func mergeImageConfigs(u *dockerspec.DockerOCIImageConfig, c dockerspec.DockerOC
 	if u.StopSignal == "" {
 		u.StopSignal = c.StopSignal
 	}
+}
+
+// dirAttrs are the attributes of a directory as docker diff and commit
+// compare them: mode (with the type bits) and owner.
+type dirAttrs struct {
+	mode     os.FileMode
+	uid, gid uint32
+}
+
+func (a dirAttrs) same(fi os.FileInfo) bool {
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	return ok && fi.Mode() == a.mode && st.Uid == a.uid && st.Gid == a.gid
+}
+
+// imageEtc returns the attributes /etc has in c's image: those of the
+// topmost layer that has it, or those the runtime gives it when the image
+// has none (root, 0755). An /etc that the runtime copied up or made to
+// hold its mount points has them; one the container changed does not.
+func (d *Daemon) imageEtc(c *ctr.Container) (dirAttrs, error) {
+	made := dirAttrs{mode: os.ModeDir | 0o755}
+	held, err := d.images.HeldRootFS(c.ID)
+	if err != nil {
+		return made, err
+	}
+	for _, lower := range held.LowerDirs {
+		fi, err := os.Lstat(filepath.Join(lower, "etc"))
+		if err != nil {
+			continue
+		}
+		st, ok := fi.Sys().(*syscall.Stat_t)
+		if !ok || !fi.IsDir() {
+			// A whiteout or something else: the runtime makes one.
+			return made, nil
+		}
+		return dirAttrs{mode: fi.Mode(), uid: st.Uid, gid: st.Gid}, nil
+	}
+	return made, nil
 }

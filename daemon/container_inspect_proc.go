@@ -309,12 +309,26 @@ func (d *Daemon) ContainerChanges(ctx context.Context, ref string) ([]container.
 	if err != nil {
 		return nil, err
 	}
+	etc, err := d.imageEtc(c)
+	if err != nil {
+		return nil, err
+	}
 	var changes []container.FilesystemChange
 	err = filepath.WalkDir(upper, func(p string, de fs.DirEntry, err error) error {
 		if err != nil || p == upper {
 			return nil
 		}
 		rel := "/" + strings.TrimPrefix(p, upper+"/")
+		info, err := de.Info()
+		if err != nil {
+			return nil
+		}
+		// An overlay whiteout (0/0 char device) is a deletion, also of
+		// what the init layer provides (/.dockerenv).
+		if st, ok := info.Sys().(*syscall.Stat_t); ok && info.Mode()&os.ModeCharDevice != 0 && st.Rdev == 0 {
+			changes = append(changes, container.FilesystemChange{Kind: container.ChangeDelete, Path: rel})
+			return nil
+		}
 		if runtimeOwnedPaths[rel] {
 			// Made by the runtime, not the container: dockerd keeps these
 			// in an init layer below the writable one, so diff never
@@ -324,16 +338,7 @@ func (d *Daemon) ContainerChanges(ctx context.Context, ref string) ([]container.
 			}
 			return nil
 		}
-		info, err := de.Info()
-		if err != nil {
-			return nil
-		}
-		// An overlay whiteout (0/0 char device) is a deletion.
-		if st, ok := info.Sys().(*syscall.Stat_t); ok && info.Mode()&os.ModeCharDevice != 0 && st.Rdev == 0 {
-			changes = append(changes, container.FilesystemChange{Kind: container.ChangeDelete, Path: rel})
-			return nil
-		}
-		if rel == "/etc" && onlyRuntimeOwned(p) {
+		if rel == "/etc" && onlyRuntimeOwned(p) && etc.same(info) {
 			return nil
 		}
 		kind := container.ChangeAdd

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 
 	"github.com/opencontainers/go-digest"
+	"github.com/sirupsen/logrus"
 	"golang.org/x/sys/unix"
 
 	ctr "github.com/berthd/berth/container"
@@ -102,22 +103,33 @@ func mounted(dir string) bool {
 }
 
 // The init layer holds what every container's root needs as mount points
-// for what the daemon and the runtime put there (/proc, /sys, /dev, the
-// generated /etc files) and what dockerd's init layer adds (/.dockerenv,
-// /etc/mtab). dockerd makes one per container; berth makes it once per
-// data root and puts it below every writable layer, read-only. A start
-// then creates nothing in the writable layer: on ext4 every new inode
-// costs a scan of the recently deleted ones, up to a few hundred
-// microseconds each on a busy host, and a start made about ten of them.
+// for what the runtime mounts there (/proc, /sys, /dev) and dockerd's
+// /.dockerenv. dockerd makes an init layer per container; berth makes this
+// one once per data root and puts it below every writable layer,
+// read-only. A start then creates none of them in the writable layer: on
+// ext4 without a journal every new inode costs a scan of the recently
+// deleted ones.
+//
+// /etc is not in it. A directory of a lower layer hides the attributes
+// (mode, owner, labels) of the same directory in the layers below it, and
+// hides a symlink there completely, so a shared /etc would replace the
+// image's. The /etc mount points (hosts, hostname, resolv.conf) are made
+// by the runtime in the writable layer, which copies /etc up with the
+// image's attributes, as dockerd's per-container init layer does. /proc,
+// /sys and /dev are mounted over in every container, so theirs do not
+// show; only a stopped container's export shows this layer's.
+//
 // Its content never changes; a berth that needs other content must use
-// another directory name.
+// another directory name. ensureInitLayer repairs modes (a daemon started
+// under a restrictive umask) and rebuilds one that does not hold exactly
+// these entries.
 const initLayerName = "initlayer"
 
 // initLayerEntries are the init layer's entries, parents first: a
-// directory, an empty file, or a symlink (target set).
+// directory (mode 0755) or an empty file (mode 0755, as dockerd's).
 var initLayerEntries = []struct {
-	path, symlink string
-	dir           bool
+	path string
+	dir  bool
 }{
 	{path: "dev", dir: true},
 	{path: "dev/pts", dir: true},
@@ -125,51 +137,58 @@ var initLayerEntries = []struct {
 	{path: "dev/console"},
 	{path: "proc", dir: true},
 	{path: "sys", dir: true},
-	{path: "etc", dir: true},
-	{path: "etc/hosts"},
-	{path: "etc/hostname"},
-	{path: "etc/resolv.conf"},
-	{path: "etc/mtab", symlink: "/proc/mounts"},
 	{path: ".dockerenv"},
 }
 
+const initLayerMode = 0o755
+
 func (d *Daemon) initLayerDir() string { return filepath.Join(d.cfg.DataRoot, initLayerName) }
 
-// ensureInitLayer makes the init layer unless it exists. It is built
-// aside and renamed into place, so that a crash never leaves half of one;
-// what an interrupted build left behind is removed.
+// ensureInitLayer makes the init layer unless a complete one exists. It
+// is built aside and renamed into place, synced first, so that a crash
+// never leaves half of one; what an interrupted build left behind is
+// removed.
 func (d *Daemon) ensureInitLayer() error {
 	dir := d.initLayerDir()
 	stale, _ := filepath.Glob(filepath.Join(d.cfg.DataRoot, "."+initLayerName+"-*"))
 	for _, s := range stale {
 		os.RemoveAll(s)
 	}
-	if _, err := os.Stat(dir); err == nil {
+	switch err := checkInitLayer(dir); {
+	case err == nil:
 		return nil
+	case !os.IsNotExist(err):
+		logrus.WithError(err).WithField("dir", dir).Warn("rebuilding the init layer")
+		if err := os.RemoveAll(dir); err != nil {
+			return err
+		}
 	}
 	tmp, err := os.MkdirTemp(d.cfg.DataRoot, "."+initLayerName+"-")
 	if err != nil {
 		return err
 	}
 	defer os.RemoveAll(tmp)
-	if err := os.Chmod(tmp, 0o755); err != nil {
-		return err
-	}
 	for _, e := range initLayerEntries {
 		p := filepath.Join(tmp, e.path)
-		switch {
-		case e.dir:
-			err = os.Mkdir(p, 0o755)
-		case e.symlink != "":
-			err = os.Symlink(e.symlink, p)
-		default:
-			err = os.WriteFile(p, nil, 0o755)
+		if e.dir {
+			err = os.Mkdir(p, initLayerMode)
+		} else {
+			err = os.WriteFile(p, nil, initLayerMode)
 		}
 		if err != nil {
 			return err
 		}
 	}
-	if err := syncTree(tmp); err != nil {
+	// Modes as given, whatever the daemon's umask.
+	for _, p := range append([]string{""}, entryPaths()...) {
+		if err := os.Chmod(filepath.Join(tmp, p), initLayerMode); err != nil {
+			return err
+		}
+	}
+	// On ext4 without a journal a directory's fsync does not write its
+	// children's inodes: sync the whole filesystem once, before the
+	// rename makes the layer visible.
+	if err := syncFS(tmp); err != nil {
 		return err
 	}
 	if err := os.Rename(tmp, dir); err != nil {
@@ -178,27 +197,87 @@ func (d *Daemon) ensureInitLayer() error {
 	return atomicfile.SyncDir(d.cfg.DataRoot)
 }
 
-// syncTree makes a small directory tree durable: every directory's
-// entries (the files are empty).
-func syncTree(root string) error {
-	return filepath.WalkDir(root, func(p string, de os.DirEntry, err error) error {
-		if err != nil || !de.IsDir() {
+func entryPaths() []string {
+	out := make([]string, len(initLayerEntries))
+	for i, e := range initLayerEntries {
+		out[i] = e.path
+	}
+	return out
+}
+
+// checkInitLayer returns nil if dir holds exactly the init layer's
+// entries with their types; a wrong mode it repairs.
+func checkInitLayer(dir string) error {
+	want := map[string]bool{"": true}
+	for _, e := range initLayerEntries {
+		want[e.path] = e.dir
+	}
+	seen := 0
+	err := filepath.WalkDir(dir, func(p string, de os.DirEntry, err error) error {
+		if err != nil {
 			return err
 		}
-		return atomicfile.SyncDir(p)
+		rel, _ := filepath.Rel(dir, p)
+		if rel == "." {
+			rel = ""
+		}
+		isDir, ok := want[rel]
+		if !ok {
+			return fmt.Errorf("unexpected entry %q", rel)
+		}
+		fi, err := de.Info()
+		if err != nil {
+			return err
+		}
+		if isDir != fi.IsDir() || (!isDir && !fi.Mode().IsRegular()) || (!isDir && fi.Size() != 0) {
+			return fmt.Errorf("entry %q has the wrong type", rel)
+		}
+		if fi.Mode().Perm() != initLayerMode {
+			if err := os.Chmod(p, initLayerMode); err != nil {
+				return err
+			}
+		}
+		seen++
+		return nil
 	})
+	if err != nil {
+		return err
+	}
+	if seen != len(want) {
+		return fmt.Errorf("%d of %d entries", seen, len(want))
+	}
+	return nil
+}
+
+func syncFS(dir string) error {
+	fd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(fd)
+	return unix.Syncfs(fd)
 }
 
 // withInitLayer returns rootfs with the init layer on top of its layers,
 // for a container's root; an image without layers gets the init layer
 // alone. The init layer goes in as a path relative to the layer root,
-// which the mount is made from.
+// which the mount is made from: relative to where the layer root really
+// is, since an administrator may have moved it elsewhere behind a
+// symlink.
 func (d *Daemon) withInitLayer(rootfs image.RootFS) (image.RootFS, error) {
 	out := rootfs
 	if out.LayerRoot == "" {
 		out.LayerRoot = d.cfg.DataRoot
 	}
-	rel, err := filepath.Rel(out.LayerRoot, d.initLayerDir())
+	from, err := filepath.EvalSymlinks(out.LayerRoot)
+	if err != nil {
+		return out, err
+	}
+	to, err := filepath.EvalSymlinks(d.initLayerDir())
+	if err != nil {
+		return out, err
+	}
+	rel, err := filepath.Rel(from, to)
 	if err != nil {
 		return out, err
 	}

@@ -97,6 +97,11 @@ func run(fs *pflag.FlagSet, flagCfg *config.Config, o *options) error {
 		return nil
 	}
 	setupLogging(cfg)
+	// Whatever umask the daemon was started with (a hardened shell's 027
+	// or 077), the files and directories it makes for containers (their
+	// state, the mount points the runtime creates in their roots) must
+	// be readable as dockerd's are: dockerd sets 022 the same way.
+	syscall.Umask(0o022)
 	signal.Ignore(syscall.SIGPIPE)
 	logrus.WithFields(logrus.Fields{"version": daemon.Version, "data-root": cfg.DataRoot}).Info("starting berthd")
 
