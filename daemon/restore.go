@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"context"
+	"os"
 	"sync"
 	"time"
 
@@ -79,6 +80,7 @@ func (d *Daemon) restoreContainer(c *ctr.Container) {
 		c.Save()
 	}
 	if !c.State.Running {
+		d.endUnfinishedStart(c)
 		return
 	}
 	client := d.shimFor(c)
@@ -185,4 +187,29 @@ func (d *Daemon) StopContainersForShutdown() {
 // restart: its published ports and embedded DNS live in the daemon.
 func (d *Daemon) restoreNetwork(c *ctr.Container) error {
 	return d.restoreContainerNetwork(c)
+}
+
+// endUnfinishedStart undoes a start of c that the previous daemon did not
+// get to record (it died between launching the shim and saving the
+// running state): a shim still serving the container, created or already
+// running, its root mount and network. A later start would otherwise run
+// a second init in the same cgroup and shim directory, and the first
+// shim's exit would then be taken for the second's. The caller holds c's
+// lock; a container without a shim directory has nothing to undo.
+func (d *Daemon) endUnfinishedStart(c *ctr.Container) {
+	dir := d.shimDir(c.ID)
+	if _, err := os.Stat(dir); err != nil {
+		return
+	}
+	client := d.shimFor(c)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if st, err := client.State(ctx); err == nil && st.Pid > 0 {
+		logrus.WithField("container", c.ID[:12]).Info("ending a container start the previous daemon did not finish")
+		client.Kill(ctx, 9, true)
+		client.Wait(ctx)
+	}
+	d.unmountRootfs(c)
+	d.cleanupNetwork(c)
+	os.RemoveAll(dir)
 }

@@ -1,6 +1,7 @@
 package container
 
 import (
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -180,4 +181,54 @@ func TestLiveRestoreKill9(t *testing.T) {
 	if !contains(actions(evs), "die") {
 		t.Fatalf("no die event after restore: %v", actions(evs))
 	}
+}
+
+// TestUnfinishedStartEnded: a daemon killed after it launched a container
+// but before it recorded it as running (simulated by rewriting the saved
+// state) leaves a shim serving a container it does not know about. The
+// next daemon ends that shim and its process, and a start then runs the
+// container once.
+func TestUnfinishedStartEnded(t *testing.T) {
+	dd := fresh(t, harness.Options{})
+	setup(t, dd)
+	id := runD(t, dd, "busybox", "sleep", "600")
+	pid, _ := strconv.Atoi(format(t, dd, id, "{{.State.Pid}}"))
+	// Should the daemon not end it, the process must not outlive the
+	// test (its shim then records the exit and goes).
+	t.Cleanup(func() {
+		if pidAlive(pid) {
+			syscall.Kill(pid, syscall.SIGKILL)
+		}
+	})
+	dd.Kill()
+	cfgPath := filepath.Join(dd.DataRoot, "containers", id, "config.v2.json")
+	b, err := os.ReadFile(cfgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cfg map[string]any
+	if err := json.Unmarshal(b, &cfg); err != nil {
+		t.Fatal(err)
+	}
+	st := cfg["State"].(map[string]any)
+	st["Running"], st["Pid"], st["Status"] = false, 0, "created"
+	b, _ = json.Marshal(cfg)
+	if err := os.WriteFile(cfgPath, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if !pidAlive(pid) {
+		t.Fatal("the container died with the daemon")
+	}
+	if err := dd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, "the unrecorded container's process to be ended", func() bool { return !pidAlive(pid) })
+	dockerOn(t, dd, "start", id)
+	if got := format(t, dd, id, "{{.State.Status}}"); got != "running" {
+		t.Fatalf("after start: %s", got)
+	}
+	if top := strings.TrimSpace(dockerOn(t, dd, "top", id)); strings.Count(top, "sleep 600") != 1 {
+		t.Fatalf("docker top after the start:\n%s", top)
+	}
+	dockerOn(t, dd, "rm", "-f", id)
 }
