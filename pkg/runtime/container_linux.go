@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -79,8 +80,10 @@ type Container struct {
 	// when the container was loaded rather than created here.
 	seccomp *seccomp.Program
 	// startW is an ephemeral container's start pipe (dir is empty), nil
-	// once Start has written to it.
-	startW *os.File
+	// once Start has written to it. A shim serves state, start and delete
+	// requests concurrently: startMu guards it.
+	startMu sync.Mutex
+	startW  *os.File
 }
 
 var validID = func(id string) bool {
@@ -614,6 +617,8 @@ func (c *Container) Status() specs.ContainerState {
 // or the exec FIFO still exists.
 func (c *Container) created() bool {
 	if c.dir == "" {
+		c.startMu.Lock()
+		defer c.startMu.Unlock()
 		return c.startW != nil
 	}
 	_, err := os.Stat(filepath.Join(c.dir, "exec.fifo"))
@@ -650,6 +655,11 @@ func (c *Container) Start() error {
 		}
 	}
 	if c.dir == "" {
+		c.startMu.Lock()
+		defer c.startMu.Unlock()
+		if c.startW == nil {
+			return errdefs.Conflict(fmt.Errorf("container %s is not in created state", c.st.ID))
+		}
 		_, err := c.startW.Write([]byte{'0'})
 		c.startW.Close()
 		c.startW = nil
@@ -774,10 +784,12 @@ func (c *Container) Delete(force bool) error {
 		}
 		err = cg.Destroy()
 	}
+	c.startMu.Lock()
 	if c.startW != nil {
 		c.startW.Close()
 		c.startW = nil
 	}
+	c.startMu.Unlock()
 	if c.dir == "" {
 		return err
 	}

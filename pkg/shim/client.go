@@ -76,12 +76,22 @@ func Launch(ctx context.Context, o LaunchOpts) (l Launched, err error) {
 			return l, err
 		}
 	}
-	p, r := s.p, s.ready
-	if err := s.handOver(o.Dir, b); err != nil {
-		r.Close()
-		_ = p.Kill()
-		return l, fmt.Errorf("hand the container to its shim: %w", err)
+	if err := s.handOver(ctx, o.Dir, b); err != nil {
+		s.discard()
+		if ctx.Err() != nil {
+			return l, ctx.Err()
+		}
+		// The spare died while it waited: one started for this
+		// container now.
+		if s, err = startSpare(o.Env, exe); err != nil {
+			return l, err
+		}
+		if err := s.handOver(ctx, o.Dir, b); err != nil {
+			s.discard()
+			return l, fmt.Errorf("hand the container to its shim: %w", err)
+		}
 	}
+	p, r := s.p, s.ready
 	defer r.Close()
 	// The next start finds a spare (spare_linux.go), made once this one
 	// no longer needs the CPU.

@@ -338,6 +338,7 @@ func copyOutput(r *os.File, fn func([]byte)) {
 			}
 			if rerr == unix.EAGAIN {
 				outputBuffers.Put(buf)
+				buf = nil
 				return false
 			}
 			return true

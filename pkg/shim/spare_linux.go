@@ -2,6 +2,7 @@ package shim
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -9,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -56,17 +58,25 @@ func takeSpare(env []string) *spare {
 		return s
 	}
 	// A spare for another environment: let it go.
-	s.ctl.Close()
-	s.ready.Close()
-	_ = s.p.Kill()
+	s.discard()
 	return nil
 }
 
+// discard lets a spare go: it is killed and its pipes closed.
+func (s *spare) discard() {
+	s.ctl.Close()
+	s.ready.Close()
+	_ = s.p.Kill()
+}
+
 // handOver gives the spare its container: the directory and the config.
-// A spare that died meanwhile fails the write (EPIPE).
-func (s *spare) handOver(dir string, config []byte) error {
+// A spare that died meanwhile fails the write (EPIPE); one that does not
+// read a config larger than the pipe holds fails it when ctx ends.
+func (s *spare) handOver(ctx context.Context, dir string, config []byte) error {
 	msg := make([]byte, 0, len(dir)+1+len(config))
 	msg = append(append(append(msg, dir...), '\n'), config...)
+	stop := context.AfterFunc(ctx, func() { _ = s.ctl.SetWriteDeadline(time.Now()) })
+	defer stop()
 	_, err := s.ctl.Write(msg)
 	if cerr := s.ctl.Close(); err == nil {
 		err = cerr

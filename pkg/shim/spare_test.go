@@ -51,6 +51,11 @@ func TestLaunchUsesSpare(t *testing.T) {
 	if err := first.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}
+	// Both containers use b's cgroup: the first's shim removes it when
+	// its container exits, so the second is made after that.
+	if _, err := first.Wait(context.Background()); err != nil {
+		t.Fatal(err)
+	}
 	var spare int
 	for i := 0; i < 200 && spare == 0; i++ {
 		if s := spares(os.Getpid()); len(s) == 1 {
@@ -119,4 +124,50 @@ func TestSpareExitsWithItsLauncher(t *testing.T) {
 	}
 	t.Errorf("spare %d still running after its launcher died", spare)
 	_ = syscall.Kill(spare, syscall.SIGKILL)
+}
+
+// A spare that died while it waited costs a launch nothing but time: the
+// launch starts another shim for its container.
+func TestLaunchAfterSpareDied(t *testing.T) {
+	b := bundletest.New(t, "sh", "-c", "exit 5")
+	first, _ := launch(t, b, nil)
+	if err := first.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	// Both containers use b's cgroup: the first's shim removes it when
+	// its container exits, so the second is made after that.
+	if _, err := first.Wait(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	var spare int
+	for i := 0; i < 200 && spare == 0; i++ {
+		if s := spares(os.Getpid()); len(s) == 1 {
+			spare = s[0]
+		} else {
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	if spare == 0 {
+		t.Fatalf("no spare shim after a launch: %v", spares(os.Getpid()))
+	}
+	if err := syscall.Kill(spare, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 200; i++ {
+		if st, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", spare)); err != nil || strings.Contains(string(st), ") Z ") {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	c, _ := launch(t, b, nil)
+	st, err := c.State(context.Background())
+	if err != nil || st.ShimPid == spare {
+		t.Fatalf("second container's shim %d (%v), the dead spare was %d", st.ShimPid, err, spare)
+	}
+	if err := c.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if ex, err := c.Wait(context.Background()); err != nil || ex.Code != 5 {
+		t.Fatalf("exit %+v %v", ex, err)
+	}
 }
