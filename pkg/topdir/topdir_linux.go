@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 
+	"github.com/sirupsen/logrus"
 	"golang.org/x/sys/unix"
 )
 
@@ -12,12 +13,20 @@ import (
 const fsTopdirFl = 0x00020000
 
 // Mark creates dir (and its parents, mode perm) if needed and sets its
-// top-directory attribute. A filesystem without inode attributes or
-// without this one is not an error: the mark is only a placement hint.
+// top-directory attribute. Only the creation can fail: the mark is a
+// placement hint, so a filesystem without it is ignored and any other
+// failure to set it is logged.
 func Mark(dir string, perm os.FileMode) error {
 	if err := os.MkdirAll(dir, perm); err != nil {
 		return err
 	}
+	if err := ignoreUnsupported(setFlag(dir)); err != nil {
+		logrus.WithError(err).WithField("dir", dir).Warn("could not mark the directory as the top of its subdirectories")
+	}
+	return nil
+}
+
+func setFlag(dir string) error {
 	fd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return err
@@ -25,12 +34,12 @@ func Mark(dir string, perm os.FileMode) error {
 	defer unix.Close(fd)
 	flags, err := unix.IoctlGetInt(fd, unix.FS_IOC_GETFLAGS)
 	if err != nil {
-		return ignoreUnsupported(err)
+		return err
 	}
 	if flags&fsTopdirFl != 0 {
 		return nil
 	}
-	return ignoreUnsupported(unix.IoctlSetPointerInt(fd, unix.FS_IOC_SETFLAGS, flags|fsTopdirFl))
+	return unix.IoctlSetPointerInt(fd, unix.FS_IOC_SETFLAGS, flags|fsTopdirFl)
 }
 
 // IsMarked reports whether dir has the attribute.
