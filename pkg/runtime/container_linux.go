@@ -22,6 +22,7 @@ import (
 	"github.com/berthd/berth/pkg/errdefs"
 	"github.com/berthd/berth/pkg/nsenter"
 	"github.com/berthd/berth/pkg/seccomp"
+	"github.com/berthd/berth/pkg/topdir"
 )
 
 // Runtime manages the containers whose state is under Root.
@@ -203,7 +204,9 @@ func (r *Runtime) Create(ctx context.Context, o CreateOpts) (c *Container, retEr
 	var dir string
 	if !o.Ephemeral {
 		dir = r.dir(o.ID)
-		if err := os.MkdirAll(r.Root, 0o711); err != nil {
+		// One directory per container: spread over the filesystem's
+		// block groups (pkg/topdir).
+		if err := topdir.Mark(r.Root, 0o711); err != nil {
 			return nil, err
 		}
 		if err := os.Mkdir(dir, 0o711); err != nil {
