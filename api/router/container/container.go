@@ -73,7 +73,14 @@ func (r *containerRouter) list(ctx context.Context, w http.ResponseWriter, req *
 	if err != nil {
 		return err
 	}
-	return httputils.WriteJSON(w, http.StatusOK, list)
+	body, err := encodeSummaries(list)
+	if err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusOK)
+	_, err = w.Write(body)
+	return err
 }
 
 func (r *containerRouter) inspect(ctx context.Context, w http.ResponseWriter, req *http.Request, vars map[string]string) error {
