@@ -120,8 +120,17 @@ func startSpare(env []string, exe *os.File) (*spare, error) {
 // container's directory as its working directory and its log as stderr.
 func awaitContainer() (string, Config, error) {
 	var cfg Config
-	// A spare may wait long: it keeps only what it needs to wait.
+	// A spare may wait long: it keeps only what it needs to wait. It
+	// waits in poll(2) right after the trim, so that only the pages of a
+	// blocking system call come back while it waits, not those of the
+	// runtime's poller and scheduler.
 	trimMemory()
+	fds := []unix.PollFd{{Fd: spareFd, Events: unix.POLLIN}}
+	for {
+		if _, err := unix.Poll(fds, -1); err != unix.EINTR {
+			break
+		}
+	}
 	ctl := os.NewFile(spareFd, "spare")
 	defer ctl.Close()
 	br := bufio.NewReader(ctl)
