@@ -37,9 +37,13 @@ func init() {
 		// Nobody will hand us a container (the launcher exited).
 		os.Exit(0)
 	}
-	if err == nil {
-		err = Main(dir, cfg)
+	if err != nil {
+		// Before the container's log is our stderr: say it where
+		// Launch reads.
+		fmt.Fprintf(os.NewFile(readyFd, "ready"), "error: shim: %v\n", err)
+		os.Exit(1)
 	}
+	err = Main(dir, cfg)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
