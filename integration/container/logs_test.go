@@ -81,8 +81,15 @@ func TestLogsOptions(t *testing.T) {
 		t.Fatalf("timestamps out of order: %v", ts)
 	}
 	// --since and --until cut on those times (both inclusive in dockerd).
-	since := ts["line3"].Add(-time.Millisecond).Format(time.RFC3339Nano)
-	until := ts["eline3"].Add(time.Millisecond).Format(time.RFC3339Nano)
+	// The two streams are read and stamped by separate copiers, so
+	// eline3 may be stamped just before line3: cut around both (the
+	// neighbouring lines are 300 ms away).
+	first, last := ts["line3"], ts["eline3"]
+	if last.Before(first) {
+		first, last = last, first
+	}
+	since := first.Add(-time.Millisecond).Format(time.RFC3339Nano)
+	until := last.Add(time.Millisecond).Format(time.RFC3339Nano)
 	o, e, _ = dockerRes(t, d, "logs", "--since", since, name)
 	if o != "line3\nline4\nline5\n" || e != "eline3\neline4\neline5\n" {
 		t.Fatalf("--since: %q %q", o, e)
