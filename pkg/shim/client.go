@@ -1,7 +1,6 @@
 package shim
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
@@ -68,69 +67,42 @@ func Launch(ctx context.Context, o LaunchOpts) (l Launched, err error) {
 	if err != nil {
 		return l, err
 	}
-	s := takeSpare(o.Env)
-	if s == nil {
-		// No spare waiting (the first start, or starts in quick
-		// succession): start one for this container now.
-		if s, err = startSpare(o.Env, exe); err != nil {
-			return l, err
-		}
-	}
-	if err := s.handOver(ctx, o.Dir, b); err != nil {
-		s.discard()
-		if ctx.Err() != nil {
-			return l, ctx.Err()
-		}
-		// The spare died while it waited: one started for this
-		// container now.
-		if s, err = startSpare(o.Env, exe); err != nil {
-			return l, err
-		}
-		if err := s.handOver(ctx, o.Dir, b); err != nil {
-			s.discard()
-			return l, fmt.Errorf("hand the container to its shim: %w", err)
-		}
-	}
-	p, r := s.p, s.ready
-	defer r.Close()
 	// The next start finds a spare (spare_linux.go), made once this one
 	// no longer needs the CPU.
 	defer func() { go refillSpare(o.Env, exe) }()
-	type result struct {
-		line string
-		err  error
-	}
-	ch := make(chan result, 1)
-	go func() {
-		br := bufio.NewReader(r)
-		for {
-			line, err := br.ReadString('\n')
-			if rest, ok := strings.CutPrefix(line, "pid "); ok && err == nil {
-				if pid, perr := strconv.Atoi(strings.TrimSpace(rest)); perr == nil && o.InitStarted != nil {
-					o.InitStarted(pid)
-				}
-				continue
+	s, fresh := takeSpare(o.Env), false
+	for {
+		if s == nil {
+			// No spare waiting (the first start, or starts in quick
+			// succession): start one for this container now.
+			if s, err = startSpare(o.Env, exe); err != nil {
+				return l, err
 			}
-			ch <- result{line, err}
-			return
+			fresh = true
 		}
-	}()
-	select {
-	case res := <-ch:
-		line := strings.TrimSpace(res.line)
+		line, sawPid, err := s.run(ctx, o.Dir, b, o.InitStarted)
+		s.ready.Close()
+		switch {
+		case ctx.Err() != nil:
+			_ = s.p.Kill()
+			return l, ctx.Err()
+		case line == "" && !sawPid && !fresh:
+			// The spare died before it took the container: the
+			// hand-over failed, or it was dying as it was written to
+			// and ended before a word. A shim started for it now.
+			s.discard()
+			s = nil
+			continue
+		case line == "":
+			log, _ := os.ReadFile(filepath.Join(o.Dir, LogFile))
+			return l, fmt.Errorf("shim died: %v: %s", err, strings.TrimSpace(string(log)))
+		}
 		if rest, ok := strings.CutPrefix(line, "ok"); ok {
 			// "ok <init pid>": saves the caller a State call.
 			init, _ := strconv.Atoi(strings.TrimSpace(rest))
-			return Launched{Pid: p.Pid, InitPid: init}, nil
-		}
-		if line == "" {
-			log, _ := os.ReadFile(filepath.Join(o.Dir, LogFile))
-			return l, fmt.Errorf("shim died: %v: %s", res.err, strings.TrimSpace(string(log)))
+			return Launched{Pid: s.p.Pid, InitPid: init}, nil
 		}
 		return l, errors.New(strings.TrimPrefix(line, "error: "))
-	case <-ctx.Done():
-		_ = p.Kill()
-		return l, ctx.Err()
 	}
 }
 

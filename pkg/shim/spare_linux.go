@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -82,6 +83,44 @@ func (s *spare) handOver(ctx context.Context, dir string, config []byte) error {
 		err = cerr
 	}
 	return err
+}
+
+// run hands the spare its container and waits for its ready pipe's
+// answer: the "ok" or "error: " line, trimmed, or "" with the read error
+// if the pipe ended first. The "pid" line before it goes to initStarted;
+// sawPid says that one came. It returns early, with "", when ctx ends.
+func (s *spare) run(ctx context.Context, dir string, config []byte, initStarted func(pid int)) (line string, sawPid bool, err error) {
+	if err := s.handOver(ctx, dir, config); err != nil {
+		return "", false, err
+	}
+	type result struct {
+		line   string
+		sawPid bool
+		err    error
+	}
+	ch := make(chan result, 1)
+	go func() {
+		br := bufio.NewReader(s.ready)
+		saw := false
+		for {
+			line, err := br.ReadString('\n')
+			if rest, ok := strings.CutPrefix(line, "pid "); ok && err == nil {
+				saw = true
+				if pid, perr := strconv.Atoi(strings.TrimSpace(rest)); perr == nil && initStarted != nil {
+					initStarted(pid)
+				}
+				continue
+			}
+			ch <- result{strings.TrimSpace(line), saw, err}
+			return
+		}
+	}()
+	select {
+	case res := <-ch:
+		return res.line, res.sawPid, res.err
+	case <-ctx.Done():
+		return "", false, ctx.Err()
+	}
 }
 
 // refillSpare starts a spare for env unless one is waiting or starting.
