@@ -19,5 +19,7 @@
 //
 // Containers are created in two steps like runc: Create leaves the init
 // stage waiting on an exec FIFO in the state directory with everything
-// set up, Start releases it. State lives in Root/<id>/state.json.
+// set up, Start releases it. State lives in Root/<id>/state.json. An
+// Ephemeral container (the shim's: its creator holds it for its whole
+// life) has no state directory; its init waits on a pipe instead.
 package runtime
