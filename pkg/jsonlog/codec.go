@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"time"
 	"unicode/utf8"
+
+	"github.com/berthd/berth/pkg/jsonstr"
 )
 
 // Entry is one log line.
@@ -18,56 +20,10 @@ type Entry struct {
 	Attrs  map[string]string
 }
 
-const hexDigits = "0123456789abcdef"
-
 // appendString appends s as a JSON string body (without quotes), escaping
-// as encoding/json does, HTML characters included, so files read the same
-// by any JSON tool.
-func appendString(dst, s []byte) []byte {
-	start := 0
-	for i := 0; i < len(s); {
-		b := s[i]
-		if b < utf8.RuneSelf {
-			if b >= 0x20 && b != '"' && b != '\\' && b != '<' && b != '>' && b != '&' {
-				i++
-				continue
-			}
-			dst = append(dst, s[start:i]...)
-			switch b {
-			case '"', '\\':
-				dst = append(dst, '\\', b)
-			case '\n':
-				dst = append(dst, '\\', 'n')
-			case '\r':
-				dst = append(dst, '\\', 'r')
-			case '\t':
-				dst = append(dst, '\\', 't')
-			default:
-				dst = append(dst, '\\', 'u', '0', '0', hexDigits[b>>4], hexDigits[b&0xf])
-			}
-			i++
-			start = i
-			continue
-		}
-		r, size := utf8.DecodeRune(s[i:])
-		if r == utf8.RuneError && size == 1 {
-			dst = append(dst, s[start:i]...)
-			dst = append(dst, `\ufffd`...)
-			i++
-			start = i
-			continue
-		}
-		if r == '\u2028' || r == '\u2029' {
-			dst = append(dst, s[start:i]...)
-			dst = append(dst, '\\', 'u', '2', '0', '2', hexDigits[r&0xf])
-			i += size
-			start = i
-			continue
-		}
-		i += size
-	}
-	return append(dst, s[start:]...)
-}
+// as dockerd's json-file logs do (HTML characters included, \b and \f by
+// number), so files read the same by any JSON tool.
+func appendString(dst, s []byte) []byte { return jsonstr.Append(dst, s, jsonstr.Mode{HTML: true}) }
 
 // Append appends e as one json-file line, newline included, with the field
 // order dockerd writes: log, stream, attrs, time.
