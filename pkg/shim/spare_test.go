@@ -43,6 +43,19 @@ func spares(parent int) []int {
 	return pids
 }
 
+// waitForSpare returns the one spare shim a launch left behind.
+func waitForSpare(t *testing.T) int {
+	t.Helper()
+	for i := 0; i < 200; i++ {
+		if s := spares(os.Getpid()); len(s) == 1 {
+			return s[0]
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Fatalf("no spare shim after a launch: %v", spares(os.Getpid()))
+	return 0
+}
+
 // A launch leaves a spare shim behind, the next launch makes it the
 // container's shim, and it works as one started for the container.
 func TestLaunchUsesSpare(t *testing.T) {
@@ -56,17 +69,7 @@ func TestLaunchUsesSpare(t *testing.T) {
 	if _, err := first.Wait(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	var spare int
-	for i := 0; i < 200 && spare == 0; i++ {
-		if s := spares(os.Getpid()); len(s) == 1 {
-			spare = s[0]
-		} else {
-			time.Sleep(10 * time.Millisecond)
-		}
-	}
-	if spare == 0 {
-		t.Fatalf("no spare shim after a launch: %v", spares(os.Getpid()))
-	}
+	spare := waitForSpare(t)
 	c, dir := launch(t, b, nil)
 	st, err := c.State(context.Background())
 	if err != nil || st.ShimPid != spare {
@@ -140,17 +143,7 @@ func TestLaunchAfterSpareDied(t *testing.T) {
 	if _, err := first.Wait(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	var spare int
-	for i := 0; i < 200 && spare == 0; i++ {
-		if s := spares(os.Getpid()); len(s) == 1 {
-			spare = s[0]
-		} else {
-			time.Sleep(10 * time.Millisecond)
-		}
-	}
-	if spare == 0 {
-		t.Fatalf("no spare shim after a launch: %v", spares(os.Getpid()))
-	}
+	spare := waitForSpare(t)
 	if err := syscall.Kill(spare, syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}

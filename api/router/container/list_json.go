@@ -171,24 +171,16 @@ func (e *summaryEncoder) strings(v []string) {
 
 // stringMap appends m with its keys sorted, as encoding/json does.
 func (e *summaryEncoder) stringMap(m map[string]string) {
-	if m == nil {
-		e.b = append(e.b, "null"...)
-		return
-	}
-	e.b = append(e.b, '{')
-	var buf [8]string
-	for i, k := range sortedKeys(m, &buf) {
-		if i > 0 {
-			e.b = append(e.b, ',')
-		}
-		e.str(k)
-		e.b = append(e.b, ':')
-		e.str(m[k])
-	}
-	e.b = append(e.b, '}')
+	_ = appendMap(e, m, func(v string) error { e.str(v); return nil })
 }
 
 func (e *summaryEncoder) networks(m map[string]*network.EndpointSettings) error {
+	return appendMap(e, m, e.endpoint)
+}
+
+// appendMap appends m as encoding/json does: null when nil, else its
+// entries in key order, each value by value.
+func appendMap[V any](e *summaryEncoder, m map[string]V, value func(V) error) error {
 	if m == nil {
 		e.b = append(e.b, "null"...)
 		return nil
@@ -201,7 +193,7 @@ func (e *summaryEncoder) networks(m map[string]*network.EndpointSettings) error 
 		}
 		e.str(k)
 		e.b = append(e.b, ':')
-		if err := e.endpoint(m[k]); err != nil {
+		if err := value(m[k]); err != nil {
 			return err
 		}
 	}
