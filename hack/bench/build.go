@@ -37,26 +37,16 @@ CMD ["sh"]
 // context packing are the rest (cliFloor measures them).
 type buildFigures struct{ cold, cached, api time.Duration }
 
-// measureBuild starts the engine, loads the busybox image that the
-// acceptance suite's mkimage.py writes and times runs cold and cached
-// builds.
-func measureBuild(e engine, runs int, imageTar string) (buildFigures, error) {
+// measureBuild starts the engine, loads the busybox test image and times
+// runs cold and cached builds.
+func measureBuild(e engine, runs int) (buildFigures, error) {
 	var f buildFigures
-	root, err := os.MkdirTemp("", "bench-build-"+e.name+"-")
+	l, err := startLoaded(e, "bench-build-", "bench-busybox:latest")
 	if err != nil {
 		return f, err
 	}
-	defer os.RemoveAll(root)
-	r, _, err := start(e, root)
-	if err != nil {
-		return f, err
-	}
-	defer r.stop()
-	cli := filepath.Join(root, "cli")
-	os.MkdirAll(cli, 0o700)
-	if _, err := dockerOut(r.sock, cli, nil, "load", "-i", imageTar); err != nil {
-		return f, err
-	}
+	defer l.close()
+	r, root, cli := l.r, l.root, l.cli
 	ctx := filepath.Join(root, "ctx")
 	if err := writeBenchContext(ctx); err != nil {
 		return f, err
@@ -184,18 +174,9 @@ func cliFloor(runs int) (time.Duration, error) {
 
 // buildBenchFigures prints the build figures of every engine.
 func buildBenchFigures(engines []engine, runs int) error {
-	dir, err := os.MkdirTemp("", "bench-build-img-")
-	if err != nil {
-		return err
-	}
-	defer os.RemoveAll(dir)
-	tarPath := filepath.Join(dir, "bb.tar")
-	if err := writeTestImage(tarPath, "bench-busybox:latest"); err != nil {
-		return err
-	}
 	res := map[string]buildFigures{}
 	for _, e := range engines {
-		f, err := measureBuild(e, runs, tarPath)
+		f, err := measureBuild(e, runs)
 		if err != nil {
 			return fmt.Errorf("%s: %w", e.name, err)
 		}

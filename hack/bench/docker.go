@@ -37,3 +37,40 @@ func writeTestImage(path, ref string) error {
 	}
 	return nil
 }
+
+// loaded is an engine started on fresh private roots with the busybox
+// test image loaded, for a figure that needs containers.
+type loaded struct {
+	r    *running
+	root string // removed by close
+	cli  string // DOCKER_CONFIG for the engine's CLI calls
+}
+
+// startLoaded starts e on roots under a new temporary directory named
+// after prefix and loads the test image as ref.
+func startLoaded(e engine, prefix, ref string) (*loaded, error) {
+	root, err := os.MkdirTemp("", prefix+e.name+"-")
+	if err != nil {
+		return nil, err
+	}
+	r, _, err := start(e, root)
+	if err != nil {
+		os.RemoveAll(root)
+		return nil, err
+	}
+	l := &loaded{r: r, root: root, cli: filepath.Join(root, "cli")}
+	tar := filepath.Join(root, "image.tar")
+	if err := writeTestImage(tar, ref); err == nil {
+		_, err = dockerOut(r.sock, l.cli, nil, "load", "-i", tar)
+	}
+	if err != nil {
+		l.close()
+		return nil, err
+	}
+	return l, nil
+}
+
+func (l *loaded) close() {
+	l.r.stop()
+	os.RemoveAll(l.root)
+}

@@ -24,24 +24,12 @@ type psFigures struct{ cli, api, floor time.Duration }
 
 func measurePs(e engine, n, runs int) (psFigures, error) {
 	var f psFigures
-	root, err := os.MkdirTemp("", "bench-ps-"+e.name+"-")
+	l, err := startLoaded(e, "bench-ps-", "psbench:latest")
 	if err != nil {
 		return f, err
 	}
-	defer os.RemoveAll(root)
-	r, _, err := start(e, root)
-	if err != nil {
-		return f, err
-	}
-	defer r.stop()
-	cli := filepath.Join(root, "cli")
-	tar := filepath.Join(root, "bb.tar")
-	if err := writeTestImage(tar, "psbench:latest"); err != nil {
-		return f, err
-	}
-	if _, err := dockerOut(r.sock, cli, nil, "load", "-i", tar); err != nil {
-		return f, err
-	}
+	defer l.close()
+	r, root, cli := l.r, l.root, l.cli
 	// Created, never started: what is listed is the same for every
 	// engine, and creating is quick enough on both to make 1000.
 	c := client(r.sock, 4)

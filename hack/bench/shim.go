@@ -11,7 +11,6 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -25,24 +24,12 @@ type shimMemory struct {
 
 func measureShimMemory(e engine, n int) (shimMemory, error) {
 	var m shimMemory
-	root, err := os.MkdirTemp("", "bench-shim-"+e.name+"-")
+	l, err := startLoaded(e, "bench-shim-", "shimbench:latest")
 	if err != nil {
 		return m, err
 	}
-	defer os.RemoveAll(root)
-	r, _, err := start(e, root)
-	if err != nil {
-		return m, err
-	}
-	defer r.stop()
-	docker := dockerOn(r.sock, filepath.Join(root, "cli"))
-	tar := filepath.Join(root, "bb.tar")
-	if err := writeTestImage(tar, "shimbench:latest"); err != nil {
-		return m, err
-	}
-	if _, err := docker("load", "-i", tar); err != nil {
-		return m, err
-	}
+	defer l.close()
+	docker := dockerOn(l.r.sock, l.cli)
 	var ids []string
 	defer func() {
 		if len(ids) > 0 {

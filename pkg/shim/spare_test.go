@@ -43,6 +43,22 @@ func spares(parent int) []int {
 	return pids
 }
 
+// leaveSpare runs b to its end, which leaves a spare shim behind, and
+// returns the spare. The next container of b uses b's cgroup too: the
+// first's shim removes it when its container exits, so the next is made
+// after that.
+func leaveSpare(t *testing.T, b *bundletest.Bundle) int {
+	t.Helper()
+	first, _ := launch(t, b, nil)
+	if err := first.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := first.Wait(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	return waitForSpare(t)
+}
+
 // waitForSpare returns the one spare shim a launch left behind.
 func waitForSpare(t *testing.T) int {
 	t.Helper()
@@ -60,16 +76,7 @@ func waitForSpare(t *testing.T) int {
 // container's shim, and it works as one started for the container.
 func TestLaunchUsesSpare(t *testing.T) {
 	b := bundletest.New(t, "sh", "-c", "echo hi; exit 3")
-	first, _ := launch(t, b, nil)
-	if err := first.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	// Both containers use b's cgroup: the first's shim removes it when
-	// its container exits, so the second is made after that.
-	if _, err := first.Wait(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	spare := waitForSpare(t)
+	spare := leaveSpare(t, b)
 	c, dir := launch(t, b, nil)
 	st, err := c.State(context.Background())
 	if err != nil || st.ShimPid != spare {
@@ -134,16 +141,7 @@ func TestSpareExitsWithItsLauncher(t *testing.T) {
 // shim for its container.
 func TestLaunchAfterSpareDied(t *testing.T) {
 	b := bundletest.New(t, "sh", "-c", "exit 5")
-	first, _ := launch(t, b, nil)
-	if err := first.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	// Both containers use b's cgroup: the first's shim removes it when
-	// its container exits, so the second is made after that.
-	if _, err := first.Wait(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	spare := waitForSpare(t)
+	spare := leaveSpare(t, b)
 	if err := syscall.Kill(spare, syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
