@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -142,34 +141,24 @@ func cliFloor(runs int) (time.Duration, error) {
 	if err := writeBenchContext(ctx); err != nil {
 		return 0, err
 	}
-	sock := filepath.Join(root, "instant.sock")
-	l, err := net.Listen("unix", sock)
-	if err != nil {
-		return 0, err
-	}
-	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Api-Version", "1.51")
-		w.Header().Set("Ostype", "linux")
-		if r.URL.Path == "/_ping" {
-			w.Write([]byte("OK"))
-			return
-		}
+	sock, stop, err := instantEngine(root, "1.51", func(w http.ResponseWriter, r *http.Request) {
 		io.Copy(io.Discard, r.Body)
 		w.Header().Set("Content-Type", "application/json")
 		fmt.Fprintf(w, "{\"stream\":\"sha256:%064x\\n\"}\n", 1)
-	})}
-	go srv.Serve(l)
-	defer srv.Close()
-	cli := filepath.Join(root, "cli")
-	var ds []time.Duration
-	for i := 0; i < 4*runs; i++ {
-		t0 := time.Now()
-		if _, err := dockerOut(sock, cli, []string{"DOCKER_BUILDKIT=0"}, "build", "-q", "--network", "none", "-t", "bench-built:1", ctx); err != nil {
-			return 0, fmt.Errorf("build against the instant engine: %w", err)
-		}
-		ds = append(ds, time.Since(t0))
+	})
+	if err != nil {
+		return 0, err
 	}
-	return median(ds), nil
+	defer stop()
+	cli := filepath.Join(root, "cli")
+	d, err := medianOf(4*runs, func() error {
+		_, err := dockerOut(sock, cli, []string{"DOCKER_BUILDKIT=0"}, "build", "-q", "--network", "none", "-t", "bench-built:1", ctx)
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("build against the instant engine: %w", err)
+	}
+	return d, nil
 }
 
 // buildBenchFigures prints the build figures of every engine.
@@ -184,12 +173,8 @@ func buildBenchFigures(engines []engine, runs int) error {
 	}
 	fmt.Printf("%-34s (median of %d runs, 10-step Dockerfile, DOCKER_BUILDKIT=0)\n", "build figures", runs)
 	row := func(name string, get func(buildFigures) time.Duration) {
-		b := get(res["berthd"])
-		line := fmt.Sprintf("%-34s %14s", name, fmt.Sprintf("%.1f ms", ms(b)))
-		if dres, ok := res["dockerd"]; ok {
-			line += fmt.Sprintf(" %14s %9.1fx", fmt.Sprintf("%.1f ms", ms(get(dres))), ms(get(dres))/ms(b))
-		}
-		fmt.Println(line)
+		d, ok := res["dockerd"]
+		msRow(name, get(res["berthd"]), get(d), ok)
 	}
 	row("docker build, cold (--no-cache)", func(f buildFigures) time.Duration { return f.cold })
 	row("docker build, fully cached", func(f buildFigures) time.Duration { return f.cached })

@@ -9,7 +9,6 @@ import (
 	"bytes"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -96,32 +95,19 @@ func measurePs(e engine, n, runs int) (psFigures, error) {
 // psFloor times docker ps -a against an HTTP server that answers the
 // ping and the listing at once with list.
 func psFloor(root string, list []byte, runs int) (time.Duration, error) {
-	sock := filepath.Join(root, "instant.sock")
-	l, err := net.Listen("unix", sock)
+	sock, stop, err := instantEngine(root, "1.50", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.Write(list)
+	})
 	if err != nil {
 		return 0, err
 	}
-	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Api-Version", "1.50")
-		w.Header().Set("Ostype", "linux")
-		if r.URL.Path == "/_ping" {
-			w.Write([]byte("OK"))
-			return
-		}
-		w.Header().Set("Content-Type", "application/json")
-		w.Write(list)
-	})}
-	go srv.Serve(l)
-	defer srv.Close()
-	var ds []time.Duration
-	for i := 0; i < runs; i++ {
-		t0 := time.Now()
-		if _, err := dockerOut(sock, filepath.Join(root, "cli-instant"), nil, "ps", "-a"); err != nil {
-			return 0, err
-		}
-		ds = append(ds, time.Since(t0))
-	}
-	return median(ds), nil
+	defer stop()
+	cli := filepath.Join(root, "cli-instant")
+	return medianOf(runs, func() error {
+		_, err := dockerOut(sock, cli, nil, "ps", "-a")
+		return err
+	})
 }
 
 func printPsFigures(engines []engine, n, runs int) error {
@@ -139,12 +125,8 @@ func printPsFigures(engines []engine, n, runs int) error {
 	}
 	fmt.Printf("%-34s (median of %d runs, %d created containers)\n", "listing figures", runs, n)
 	row := func(name string, get func(psFigures) time.Duration) {
-		b := get(res["berthd"])
-		line := fmt.Sprintf("%-34s %14s", name, fmt.Sprintf("%.1f ms", ms(b)))
-		if d, ok := res["dockerd"]; ok {
-			line += fmt.Sprintf(" %14s %9.1fx", fmt.Sprintf("%.1f ms", ms(get(d))), ms(get(d))/ms(b))
-		}
-		fmt.Println(line)
+		d, ok := res["dockerd"]
+		msRow(name, get(res["berthd"]), get(d), ok)
 	}
 	row("docker ps -a", func(f psFigures) time.Duration { return f.cli })
 	row("GET /containers/json?all=1", func(f psFigures) time.Duration { return f.api })
