@@ -2,7 +2,6 @@ package build
 
 import (
 	"encoding/json"
-	"io"
 	"net/http"
 	"path/filepath"
 	"reflect"
@@ -44,17 +43,11 @@ func (e engine) id(t *testing.T, ref string) string {
 // api does one request and returns the body.
 func (e engine) api(t *testing.T, method, path string) string {
 	t.Helper()
-	req, _ := http.NewRequest(method, "http://d"+path, nil)
-	resp, err := e.http.Do(req)
-	if err != nil {
-		t.Fatalf("%s: %s %s: %v", e.name, method, path, err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
+	resp, b := harness.Request(t, e.http, method, path, "")
 	if resp.StatusCode != 200 {
 		t.Fatalf("%s: %s %s: %d %s", e.name, method, path, resp.StatusCode, b)
 	}
-	return string(b)
+	return b
 }
 
 func hits(out string) int { return strings.Count(out, " ---> Using cache") }

@@ -1,13 +1,10 @@
 package image
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"reflect"
 	"strings"
@@ -20,32 +17,15 @@ import (
 
 // rmiEngine is one daemon as TestRmiPrunesUntaggedParents drives it.
 type rmiEngine struct {
-	name, host, cli string
-	http            *http.Client
-}
-
-func (e rmiEngine) docker(t *testing.T, args ...string) string {
-	t.Helper()
-	cmd := exec.Command("docker", args...)
-	cmd.Env = append(os.Environ(), "DOCKER_HOST="+e.host, "DOCKER_CONFIG="+e.cli, "DOCKER_BUILDKIT=0", "DOCKER_CLI_HINTS=false")
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	if err := cmd.Run(); err != nil {
-		t.Fatalf("%s: docker %s: %v\nstdout: %s\nstderr: %s", e.name, strings.Join(args, " "), err, out.String(), errb.String())
-	}
-	return out.String()
+	name   string
+	docker func(args ...string) string
+	http   *http.Client
 }
 
 func (e rmiEngine) call(t *testing.T, method, path string) (int, []byte) {
 	t.Helper()
-	req, _ := http.NewRequest(method, "http://d"+path, nil)
-	resp, err := e.http.Do(req)
-	if err != nil {
-		t.Fatalf("%s: %s %s: %v", e.name, method, path, err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, b
+	resp, b := harness.Request(t, e.http, method, path, "")
+	return resp.StatusCode, []byte(b)
 }
 
 // names gives each image of the trees below refs a name that is the same
@@ -134,8 +114,8 @@ func TestRmiPrunesUntaggedParents(t *testing.T) {
 		}
 	}
 	engines := []rmiEngine{
-		{"berthd", d.Host(), d.DockerCfg, d.HTTPClient()},
-		{"dockerd", dd.Host(), dd.CLIDir(), dd.Client()},
+		{"berthd", func(a ...string) string { t.Helper(); return d.DockerT(t, a...) }, d.HTTPClient()},
+		{"dockerd", func(a ...string) string { t.Helper(); return dd.Docker(t, a...) }, dd.Client()},
 	}
 	type result struct {
 		cli        string
@@ -143,15 +123,15 @@ func TestRmiPrunesUntaggedParents(t *testing.T) {
 	}
 	var results []result
 	for _, e := range engines {
-		e.docker(t, "load", "-i", p)
+		e.docker("load", "-i", p)
 		for _, x := range []string{"a", "b", "c"} {
-			e.docker(t, "build", "--pull=false", "--network", "none", "-q", "-f", filepath.Join(ctx, "Dockerfile."+x), "-t", "it-rmip-"+x, ctx)
+			e.docker("build", "--pull=false", "--network", "none", "-q", "-f", filepath.Join(ctx, "Dockerfile."+x), "-t", "it-rmip-"+x, ctx)
 		}
 		names := e.names(t, "it-rmip-a", "it-rmip-b", "it-rmip-c")
 		var r result
 		// a's parent chain joins b's and c's at the COPY s.txt step: the
 		// CLI removes a, its LABEL step and its layer, and stops there.
-		r.cli = normalise(e.docker(t, "rmi", "it-rmip-a"), names)
+		r.cli = normalise(e.docker("rmi", "it-rmip-a"), names)
 		// b stops at the same step, which c still builds on.
 		code, body := e.call(t, "DELETE", "/v1.41/images/it-rmip-b")
 		if code != 200 {
@@ -164,13 +144,13 @@ func TestRmiPrunesUntaggedParents(t *testing.T) {
 			t.Fatalf("%s: DELETE it-rmip-c: %d %s", e.name, code, body)
 		}
 		json.Unmarshal([]byte(normalise(string(body), names)), &r.apiC)
-		left := strings.Fields(e.docker(t, "images", "-a", "-q", "--no-trunc"))
+		left := strings.Fields(e.docker("images", "-a", "-q", "--no-trunc"))
 		for _, id := range left {
 			if n := names[id]; n != "" && n != "it-rmip-a^4" {
 				t.Errorf("%s: image %s (%s) survived", e.name, id, n)
 			}
 		}
-		e.docker(t, "rmi", "it-rmip-base:1")
+		e.docker("rmi", "it-rmip-base:1")
 		results = append(results, r)
 	}
 	ours, theirs := results[0], results[1]

@@ -141,7 +141,9 @@ func (r *Dockerd) Client() *http.Client {
 func (r *Dockerd) Docker(t *testing.T, args ...string) string {
 	t.Helper()
 	cmd := exec.Command("docker", args...)
-	cmd.Env = append(os.Environ(), "DOCKER_HOST=unix://"+r.Sock, "DOCKER_CONFIG="+filepath.Join(r.Root, "cli"))
+	// As Daemon.DockerCmd: the classic builder, which berth compares with.
+	cmd.Env = append(os.Environ(), "DOCKER_HOST=unix://"+r.Sock, "DOCKER_CONFIG="+filepath.Join(r.Root, "cli"),
+		"DOCKER_CLI_HINTS=false", "DOCKER_BUILDKIT=0")
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	if err := cmd.Run(); err != nil {

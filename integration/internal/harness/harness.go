@@ -381,14 +381,23 @@ func (d *Daemon) HTTPClient() *http.Client {
 // when there is one, and returns the response with its body read.
 func (d *Daemon) Do(t testing.TB, method, path, body string) (*http.Response, string) {
 	t.Helper()
-	req, err := http.NewRequest(method, "http://berthd"+path, strings.NewReader(body))
+	return Request(t, d.HTTPClient(), method, path, body)
+}
+
+// Request sends one API request through c (a client bound to an engine's
+// socket: Daemon.HTTPClient, Dockerd.Client), body as JSON when there is
+// one, and returns the response with its body read; a failed round trip
+// fails t.
+func Request(t testing.TB, c *http.Client, method, path, body string) (*http.Response, string) {
+	t.Helper()
+	req, err := http.NewRequest(method, "http://engine"+path, strings.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if body != "" {
 		req.Header.Set("Content-Type", "application/json")
 	}
-	resp, err := d.HTTPClient().Do(req)
+	resp, err := c.Do(req)
 	if err != nil {
 		t.Fatalf("%s %s: %v", method, path, err)
 	}
