@@ -60,7 +60,8 @@ func startLoaded(e engine, prefix, ref string) (*loaded, error) {
 	}
 	l := &loaded{r: r, root: root, cli: filepath.Join(root, "cli")}
 	tar := filepath.Join(root, "image.tar")
-	if err := writeTestImage(tar, ref); err == nil {
+	err = writeTestImage(tar, ref)
+	if err == nil {
 		_, err = dockerOut(r.sock, l.cli, nil, "load", "-i", tar)
 	}
 	if err != nil {
