@@ -179,11 +179,10 @@ func (d *Daemon) ensureInitLayer() error {
 			return err
 		}
 	}
-	// Modes as given, whatever the daemon's umask.
-	for _, p := range append([]string{""}, entryPaths()...) {
-		if err := os.Chmod(filepath.Join(tmp, p), initLayerMode); err != nil {
-			return err
-		}
+	// Modes as given, whatever the daemon's umask: the check that
+	// repairs an existing layer sets them.
+	if err := checkInitLayer(tmp); err != nil {
+		return err
 	}
 	// On ext4 without a journal a directory's fsync does not write its
 	// children's inodes: sync the whole filesystem once, before the
@@ -195,14 +194,6 @@ func (d *Daemon) ensureInitLayer() error {
 		return err
 	}
 	return atomicfile.SyncDir(d.cfg.DataRoot)
-}
-
-func entryPaths() []string {
-	out := make([]string, len(initLayerEntries))
-	for i, e := range initLayerEntries {
-		out[i] = e.path
-	}
-	return out
 }
 
 // checkInitLayer returns nil if dir holds exactly the init layer's

@@ -27,7 +27,11 @@ func TestEnsureInitLayer(t *testing.T) {
 		t.Fatal(err)
 	}
 	dir := d.initLayerDir()
-	for _, p := range append([]string{""}, entryPaths()...) {
+	paths := []string{""}
+	for _, e := range initLayerEntries {
+		paths = append(paths, e.path)
+	}
+	for _, p := range paths {
 		fi, err := os.Stat(filepath.Join(dir, p))
 		if err != nil {
 			t.Fatal(err)
