@@ -103,10 +103,11 @@ func (d *Daemon) ContainerCommit(ctx context.Context, cc backend.CommitConfig) (
 // to host files.
 func (d *Daemon) commitLayer(ctx context.Context, c *ctr.Container, o image.CommitOptions) (*image.Image, error) {
 	upper := fsDir(c, "upper")
-	etc, err := d.imageEtc(c)
+	held, err := d.images.HeldRootFS(c.ID)
 	if err != nil {
 		return nil, err
 	}
+	etc := imageEtc(held)
 	skip := func(rel string, fi os.FileInfo) bool { return runtimeStub(rel, fi, etc) }
 	v, err := containerfs.Open(func() (*os.File, error) { return openDir(upper) })
 	if err != nil {
@@ -309,16 +310,13 @@ func (a dirAttrs) same(fi os.FileInfo) bool {
 	return ok && fi.Mode() == a.mode && st.Uid == a.uid && st.Gid == a.gid
 }
 
-// imageEtc returns the attributes /etc has in c's image: those of the
-// topmost layer that has it, or those the runtime gives it when the image
-// has none (root, 0755). An /etc that the runtime copied up or made to
-// hold its mount points has them; one the container changed does not.
-func (d *Daemon) imageEtc(c *ctr.Container) (dirAttrs, error) {
+// imageEtc returns the attributes /etc has in the image of a container's
+// layers: those of the topmost layer that has it, or those the runtime
+// gives it when the image has none (root, 0755). An /etc that the runtime
+// copied up or made to hold its mount points has them; one the container
+// changed does not.
+func imageEtc(held image.RootFS) dirAttrs {
 	made := dirAttrs{mode: os.ModeDir | 0o755}
-	held, err := d.images.HeldRootFS(c.ID)
-	if err != nil {
-		return made, err
-	}
 	for _, lower := range held.LowerDirs {
 		fi, err := os.Lstat(filepath.Join(lower, "etc"))
 		if err != nil {
@@ -327,9 +325,9 @@ func (d *Daemon) imageEtc(c *ctr.Container) (dirAttrs, error) {
 		st, ok := fi.Sys().(*syscall.Stat_t)
 		if !ok || !fi.IsDir() {
 			// A whiteout or something else: the runtime makes one.
-			return made, nil
+			return made
 		}
-		return dirAttrs{mode: fi.Mode(), uid: st.Uid, gid: st.Gid}, nil
+		return dirAttrs{mode: fi.Mode(), uid: st.Uid, gid: st.Gid}
 	}
-	return made, nil
+	return made
 }

@@ -309,10 +309,7 @@ func (d *Daemon) ContainerChanges(ctx context.Context, ref string) ([]container.
 	if err != nil {
 		return nil, err
 	}
-	etc, err := d.imageEtc(c)
-	if err != nil {
-		return nil, err
-	}
+	etc := imageEtc(held)
 	var changes []container.FilesystemChange
 	err = filepath.WalkDir(upper, func(p string, de fs.DirEntry, err error) error {
 		if err != nil || p == upper {
