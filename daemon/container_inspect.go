@@ -84,11 +84,8 @@ func (d *Daemon) graphDriverData(c *ctr.Container) *storage.DriverData {
 		"UpperDir":  fsDir(c, "upper"),
 		"WorkDir":   fsDir(c, "work"),
 	}
-	// Init layer first, as dockerd lists its per-container one.
 	if held, err := d.images.HeldRootFS(c.ID); err == nil {
-		if root, err := d.withInitLayer(held); err == nil {
-			data["LowerDir"] = strings.Join(root.LowerDirs, ":")
-		}
+		data["LowerDir"] = strings.Join(d.lowerDirs(held), ":")
 	}
 	return &storage.DriverData{Name: "overlay2", Data: data}
 }

@@ -273,6 +273,13 @@ func (d *Daemon) withInitLayer(rootfs image.RootFS) (image.RootFS, error) {
 		return out, err
 	}
 	out.Links = append([]string{rel}, rootfs.Links...)
-	out.LowerDirs = append([]string{d.initLayerDir()}, rootfs.LowerDirs...)
+	out.LowerDirs = d.lowerDirs(rootfs)
 	return out, nil
+}
+
+// lowerDirs are a container's lower directories, top first: the init
+// layer, then rootfs's (as dockerd lists its per-container init layer
+// first in inspect's LowerDir).
+func (d *Daemon) lowerDirs(rootfs image.RootFS) []string {
+	return append([]string{d.initLayerDir()}, rootfs.LowerDirs...)
 }
