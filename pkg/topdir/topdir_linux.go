@@ -27,33 +27,35 @@ func Mark(dir string, perm os.FileMode) error {
 }
 
 func setFlag(dir string) error {
-	fd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return err
-	}
-	defer unix.Close(fd)
-	flags, err := unix.IoctlGetInt(fd, unix.FS_IOC_GETFLAGS)
-	if err != nil {
-		return err
-	}
-	if flags&fsTopdirFl != 0 {
-		return nil
-	}
-	return unix.IoctlSetPointerInt(fd, unix.FS_IOC_SETFLAGS, flags|fsTopdirFl)
+	return withFlags(dir, func(fd, flags int) error {
+		if flags&fsTopdirFl != 0 {
+			return nil
+		}
+		return unix.IoctlSetPointerInt(fd, unix.FS_IOC_SETFLAGS, flags|fsTopdirFl)
+	})
 }
 
-// IsMarked reports whether dir has the attribute.
-func IsMarked(dir string) (bool, error) {
+// isMarked reports whether dir has the attribute.
+func isMarked(dir string) (marked bool, err error) {
+	err = withFlags(dir, func(_, flags int) error {
+		marked = flags&fsTopdirFl != 0
+		return nil
+	})
+	return marked, err
+}
+
+// withFlags calls fn with dir open and its inode attributes.
+func withFlags(dir string, fn func(fd, flags int) error) error {
 	fd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
-		return false, err
+		return err
 	}
 	defer unix.Close(fd)
 	flags, err := unix.IoctlGetInt(fd, unix.FS_IOC_GETFLAGS)
 	if err != nil {
-		return false, err
+		return err
 	}
-	return flags&fsTopdirFl != 0, nil
+	return fn(fd, flags)
 }
 
 func ignoreUnsupported(err error) error {

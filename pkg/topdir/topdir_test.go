@@ -24,7 +24,7 @@ func TestMark(t *testing.T) {
 		t.Logf("the test directory is not on ext2/3/4 (magic %#x): only its creation is checked", st.Type)
 		return
 	}
-	marked, err := IsMarked(dir)
+	marked, err := isMarked(dir)
 	if err != nil || !marked {
 		t.Fatalf("not marked: %v %v", marked, err)
 	}
