@@ -94,8 +94,7 @@ func (d *Daemon) restoreContainer(c *ctr.Container) {
 		// ones that should run.
 		logrus.WithField("container", c.ID[:12]).Info("stopping container left running by the previous daemon (live-restore is off)")
 		kctx, kcancel := context.WithTimeout(context.Background(), 10*time.Second)
-		client.Kill(kctx, 9, true)
-		client.Wait(kctx)
+		endShim(kctx, client)
 		kcancel()
 		alive = false
 	}
@@ -206,10 +205,16 @@ func (d *Daemon) endUnfinishedStart(c *ctr.Container) {
 	defer cancel()
 	if st, err := client.State(ctx); err == nil && st.Pid > 0 {
 		logrus.WithField("container", c.ID[:12]).Info("ending a container start the previous daemon did not finish")
-		client.Kill(ctx, 9, true)
-		client.Wait(ctx)
+		endShim(ctx, client)
 	}
 	d.unmountRootfs(c)
 	d.cleanupNetwork(c)
 	os.RemoveAll(dir)
+}
+
+// endShim kills every process of a shim's container and waits, until
+// ctx ends, for the shim to record the exit.
+func endShim(ctx context.Context, client *shim.Client) {
+	client.Kill(ctx, 9, true)
+	client.Wait(ctx)
 }
