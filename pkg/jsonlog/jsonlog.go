@@ -164,6 +164,14 @@ func (s *StreamWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
+// Pending is the start of a line not yet logged (no newline yet), for a
+// writer in another process to carry on from with Resume.
+func (s *StreamWriter) Pending() []byte { return s.buf }
+
+// Resume makes p, the Pending bytes of an earlier writer of this stream,
+// the start of the next line.
+func (s *StreamWriter) Resume(p []byte) { s.buf = append(s.buf[:0], p...) }
+
 // Flush writes a trailing partial line, at end of stream.
 func (s *StreamWriter) Flush() error {
 	if len(s.buf) == 0 {

@@ -68,3 +68,39 @@ func TestRotation(t *testing.T) {
 		f.Close()
 	}
 }
+
+// A writer in another process (a reborn shim) carries on a line that an
+// earlier writer began: one entry, not two.
+func TestResumePendingLine(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "c.log")
+	w, err := Open(p, 0, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := w.Stream("stdout")
+	first.Write([]byte("one\nhal"))
+	pending := append([]byte(nil), first.Pending()...)
+	w.Close()
+	if string(pending) != "hal" {
+		t.Fatalf("pending %q", pending)
+	}
+	w, err = Open(p, 0, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	next := w.Stream("stdout")
+	next.Resume(pending)
+	next.Write([]byte("f\n"))
+	w.Close()
+	b, _ := os.ReadFile(p)
+	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+	var logs []string
+	for _, l := range lines {
+		var e map[string]string
+		json.Unmarshal([]byte(l), &e)
+		logs = append(logs, e["log"])
+	}
+	if strings.Join(logs, "|") != "one\n|half\n" {
+		t.Fatalf("%q", logs)
+	}
+}

@@ -85,6 +85,10 @@ type Container struct {
 	// requests concurrently: startMu guards it.
 	startMu sync.Mutex
 	startW  *os.File
+	// specJSON is an adopted container's spec, not yet decoded (see
+	// Snapshot); specMu guards it and st.Spec, which it becomes.
+	specMu   sync.Mutex
+	specJSON []byte
 }
 
 var validID = func(id string) bool {
@@ -591,7 +595,10 @@ func (c *Container) Pid() int { return c.st.Pid }
 func (c *Container) Bundle() string { return c.st.Bundle }
 
 // Spec is the spec the container was created with.
-func (c *Container) Spec() *specs.Spec { return c.st.Spec }
+func (c *Container) Spec() *specs.Spec {
+	s, _ := c.spec()
+	return s
+}
 
 // Cgroup returns the container's cgroup manager.
 func (c *Container) Cgroup() (cgroups.Manager, error) { return cgroups.New(c.st.CgroupPath) }
@@ -648,7 +655,11 @@ func (c *Container) Start() error {
 	}
 	// The stage now waits on the FIFO with all its threads started; only
 	// execve is left for it, so the pids limit can apply from here.
-	if r := c.st.Spec.Linux.Resources; r != nil && r.Pids != nil {
+	spec, err := c.spec()
+	if err != nil {
+		return err
+	}
+	if r := spec.Linux.Resources; r != nil && r.Pids != nil {
 		cg, err := c.Cgroup()
 		if err != nil {
 			return err

@@ -43,13 +43,17 @@ func (c *Container) Exec(ctx context.Context, o ExecOpts) (*os.Process, error) {
 	if err != nil {
 		return nil, err
 	}
-	cfg := &stageConfig{ID: c.st.ID, Process: o.Process, Console: o.Process.Terminal, Spec: c.st.Spec}
+	spec, err := c.spec()
+	if err != nil {
+		return nil, err
+	}
+	cfg := &stageConfig{ID: c.st.ID, Process: o.Process, Console: o.Process.Terminal, Spec: spec}
 	// The container's own program (the code does not depend on
 	// no_new_privs, which the stage applies from o.Process at load time),
 	// else one compiled from the spec's profile.
 	cfg.Seccomp = c.seccomp
-	if cfg.Seccomp == nil && c.st.Spec != nil && c.st.Spec.Linux != nil && c.st.Spec.Linux.Seccomp != nil {
-		if cfg.Seccomp, err = seccomp.Compile(c.st.Spec.Linux.Seccomp, o.Process.NoNewPrivileges); err != nil {
+	if cfg.Seccomp == nil && spec.Linux != nil && spec.Linux.Seccomp != nil {
+		if cfg.Seccomp, err = seccomp.Compile(spec.Linux.Seccomp, o.Process.NoNewPrivileges); err != nil {
 			return nil, err
 		}
 	}

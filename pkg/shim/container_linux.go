@@ -33,6 +33,9 @@ type container interface {
 	Cgroup() (cgroups.Manager, error)
 	Delete(force bool) error
 	Wait() (*os.ProcessState, error)
+	// snapshot describes the started container for the next image of
+	// the shim (rebirth).
+	snapshot() (containerSnapshot, error)
 }
 
 type builtin struct{ *runtime.Container }

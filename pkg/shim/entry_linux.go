@@ -3,6 +3,7 @@ package shim
 import (
 	"fmt"
 	"os"
+	"strconv"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -21,17 +22,25 @@ const EnvShim = "_BERTH_SHIM"
 // HTTP stacks, about 0.7 MiB of heap and 3 ms) are never initialised in
 // a process that lives as long as its container, once per container.
 func init() {
+	if v := os.Getenv(envRebirth); v != "" {
+		// A shim's next image (rebirth_linux.go).
+		os.Unsetenv(envRebirth)
+		becomeShim()
+		fd, err := strconv.Atoi(v)
+		if err == nil {
+			err = resume(fd)
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "shim:", err)
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
 	if os.Getenv(EnvShim) == "" {
 		return
 	}
 	os.Unsetenv(EnvShim)
-	// Launch starts the runtime with one P (GOMAXPROCS=1): a shim copies
-	// output and waits, and every P costs it a cache of spans and stacks.
-	// The setting is for this process only, not for what it starts.
-	os.Unsetenv("GOMAXPROCS")
-	// Executed as /proc/self/fd/4 (the sealed copy), the process would
-	// show as "4" in ps and top.
-	_ = unix.Prctl(unix.PR_SET_NAME, uintptr(unsafe.Pointer(&shimComm[0])), 0, 0, 0)
+	becomeShim()
 	dir, cfg, err := awaitContainer()
 	if err == errLauncherGone {
 		// Nobody will hand us a container (the launcher exited).
@@ -49,4 +58,14 @@ func init() {
 		os.Exit(1)
 	}
 	os.Exit(0)
+}
+
+func becomeShim() {
+	// Launch starts the runtime with one P (GOMAXPROCS=1): a shim copies
+	// output and waits, and every P costs it a cache of spans and stacks.
+	// The setting is for this process only, not for what it starts.
+	os.Unsetenv("GOMAXPROCS")
+	// Executed as /proc/self/fd/N (the sealed copy), the process would
+	// show as "N" in ps and top.
+	_ = unix.Prctl(unix.PR_SET_NAME, uintptr(unsafe.Pointer(&shimComm[0])), 0, 0, 0)
 }

@@ -71,3 +71,35 @@ func TestShimWithExternalRuntime(t *testing.T) {
 		t.Fatalf("exit %+v %v", ex, err)
 	}
 }
+
+// A shim driving an external runtime is reborn too, and goes on driving
+// it: exec and kill go through runc from the new image.
+func TestShimRebornWithExternalRuntime(t *testing.T) {
+	runc := needRunc(t)
+	c, _ := launch(t, sh(t, "exec sleep 30"), func(cfg *shim.Config) { cfg.Runtime = runc })
+	ctx := context.Background()
+	if err := c.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	st, err := c.State(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	awaitImage(t, st.ShimPid, 1)
+	if st, err := c.State(ctx); err != nil || st.Status != "running" {
+		t.Fatalf("state after rebirth %+v %v", st, err)
+	}
+	s, err := c.Exec(ctx, "x1", specs.Process{Args: []string{"hostname"}, Env: []string{"PATH=/bin"}, Cwd: "/"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out, _, code, err := s.Collect(); err != nil || out != "berth-test\n" || code != 0 {
+		t.Fatalf("exec after rebirth: %q %d %v", out, code, err)
+	}
+	if err := c.Kill(ctx, syscall.SIGKILL, false); err != nil {
+		t.Fatal(err)
+	}
+	if ex, err := c.Wait(ctx); err != nil || ex.Code != 137 {
+		t.Fatalf("exit %+v %v", ex, err)
+	}
+}

@@ -37,25 +37,69 @@ type server struct {
 	ready *os.File // the launcher's pipe, until the container is created
 	cfg   Config
 	ctr   container
+	l     *unixListener
+	logw  *jsonlog.Writer
 
 	stdin   *os.File // pipe write end or pty master; nil without stdin
 	console *os.File // pty master for a terminal container
+
+	// outputs are the container's output streams, each read by a copier
+	// (pump). A copier holds outMu from its read until the bytes are
+	// logged and broadcast, so that whoever holds it knows no output is
+	// in flight (rebirth).
+	outputs []output
+	outMu   sync.Mutex
+	copiers sync.WaitGroup
 
 	mu   sync.Mutex
 	subs map[*subscriber]struct{}
 	// delivered counts output chunks handed to attached clients, so the
 	// exit path can tell a slow client from a stuck pipe.
 	delivered atomic.Int64
-	evsubs    map[chan Event]struct{}
+	evsubs    map[*eventSub]struct{}
 	// oomSent records that an "oom" event went out.
 	oomSent bool
 	execs   map[string]*os.File // exec id -> pty master, for resize
 	exit    *Exit
 	exited  chan struct{}
 	conns   sync.WaitGroup
+	// active counts the connections being handled; parked are those of
+	// them that only wait for the exit ("wait", "events"), which a
+	// rebirth hands over. grown says that a request was served since
+	// this program image began (see rebirth). exiting is set once the
+	// init has exited, before it is reaped.
+	active  int
+	parked  map[*unixConn]string
+	grown   bool
+	exiting bool
+	// started is set once the container has been started; inputs
+	// counts the attach clients' stdin copies under way.
+	started bool
+	inputs  int
+	// image counts this shim's rebirths: 0 for the image Launch started.
+	image int
 
-	trimMu    sync.Mutex
-	trimTimer *time.Timer
+	// idleTimer fires a second after the last request ended; it sets
+	// idleDue and wakes the accept loop, which then trims or is reborn.
+	idleMu    sync.Mutex
+	idleTimer *time.Timer
+	idleDue   bool
+}
+
+// output is one of the container's output streams.
+type output struct {
+	f      *os.File
+	stream byte
+	name   string
+	log    *jsonlog.StreamWriter
+}
+
+// eventSub is one "events" connection. inflight counts the events queued
+// on ch and not yet written: a rebirth waits for none.
+type eventSub struct {
+	ch       chan Event
+	conn     *unixConn
+	inflight int
 }
 
 // subscriber is one attached client's output queue. ended is closed when
@@ -65,6 +109,10 @@ type subscriber struct {
 	ch    chan frame
 	ended chan struct{}
 	gone  chan struct{}
+	conn  *unixConn
+	// queued counts the frames handed to ch and not yet written to
+	// conn: a rebirth waits for none.
+	queued atomic.Int32
 }
 
 type frame struct {
@@ -89,10 +137,11 @@ func run(dir string, cfg Config, ready *os.File) error {
 	if os.Getpid() != unix.Getpgrp() {
 		_, _ = unix.Setsid()
 	}
-	if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
-		return fmt.Errorf("subreaper: %w", err)
+	if err := becomeSubreaper(); err != nil {
+		return err
 	}
-	s := &server{dir: dir, cfg: cfg, ready: ready, subs: map[*subscriber]struct{}{}, evsubs: map[chan Event]struct{}{}, execs: map[string]*os.File{}, exited: make(chan struct{})}
+	s := newServer(dir, cfg)
+	s.ready = ready
 	sock := filepath.Join(dir, SocketFile)
 	_ = os.Remove(sock)
 	l, err := listenUnix(sock)
@@ -101,22 +150,46 @@ func run(dir string, cfg Config, ready *os.File) error {
 	}
 	defer l.Close()
 
-	var logw *jsonlog.Writer
 	if s.cfg.LogPath != "" {
-		if logw, err = jsonlog.Open(s.cfg.LogPath, s.cfg.LogMaxSize, s.cfg.LogMaxFile); err != nil {
+		if s.logw, err = jsonlog.Open(s.cfg.LogPath, s.cfg.LogMaxSize, s.cfg.LogMaxFile); err != nil {
 			return err
 		}
-		defer logw.Close()
+		defer s.logw.Close()
 	}
-	copiers, err := s.create(logw)
-	if err != nil {
+	if err := s.create(); err != nil {
 		return err
 	}
-	go s.serve(l)
+	// Creating the container left garbage and caches behind: the first
+	// idle second after the start is a rebirth.
+	s.grown = true
 	if ready != nil {
 		fmt.Fprintln(ready, "ok", s.ctr.Pid())
 		ready.Close()
 	}
+	return s.monitor(l)
+}
+
+func newServer(dir string, cfg Config) *server {
+	return &server{
+		dir: dir, cfg: cfg, subs: map[*subscriber]struct{}{}, evsubs: map[*eventSub]struct{}{},
+		execs: map[string]*os.File{}, parked: map[*unixConn]string{}, exited: make(chan struct{}),
+	}
+}
+
+// becomeSubreaper makes the container's orphans (of a container without
+// its own PID namespace) and an external runtime's init our children.
+func becomeSubreaper() error {
+	if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
+		return fmt.Errorf("subreaper: %w", err)
+	}
+	return nil
+}
+
+// monitor serves l and watches the container until its exit is recorded
+// and reported.
+func (s *server) monitor(l *unixListener) error {
+	s.l = l
+	go s.serve(l)
 	// Never die of the daemon's terminal going away.
 	signalIgnore()
 	stopReaper := make(chan struct{})
@@ -137,13 +210,19 @@ func run(dir string, cfg Config, ready *os.File) error {
 		}
 	}
 
+	// The init's exit is seen without reaping it first: a rebirth in
+	// progress must find it still a zombie, for its next image to reap.
+	awaitExit(s.ctr.Pid())
+	s.mu.Lock()
+	s.exiting = true
+	s.mu.Unlock()
 	st, werr := s.ctr.Wait()
 	// Output written just before exit is still in the pipes: drain it, but
 	// do not hang on a descendant that kept a copy of the pipe open.
 	// A slow attached client slows the copiers down (output to it is
 	// never dropped), so only give up once they stop making progress.
 	drained := make(chan struct{})
-	go func() { copiers.Wait(); close(drained) }()
+	go func() { s.copiers.Wait(); close(drained) }()
 	for waiting := true; waiting; {
 		before := s.delivered.Load()
 		select {
@@ -170,7 +249,7 @@ func run(dir string, cfg Config, ready *os.File) error {
 		ex.Error = err.Error()
 	}
 	data, _ := json.Marshal(ex)
-	if err := writeAtomic(filepath.Join(dir, ExitFile), data, 0o644); err != nil {
+	if err := writeAtomic(filepath.Join(s.dir, ExitFile), data, 0o644); err != nil {
 		return err
 	}
 	s.mu.Lock()
@@ -188,9 +267,9 @@ func run(dir string, cfg Config, ready *os.File) error {
 		close(sub.ended)
 		delete(s.subs, sub)
 	}
-	for ch := range s.evsubs {
-		close(ch)
-		delete(s.evsubs, ch)
+	for sub := range s.evsubs {
+		close(sub.ch)
+		delete(s.evsubs, sub)
 	}
 	s.mu.Unlock()
 	// Let the connections that were waiting read their answer.
@@ -201,8 +280,37 @@ func run(dir string, cfg Config, ready *os.File) error {
 	case <-done:
 	case <-time.After(time.Second):
 	}
-	_ = os.Remove(sock)
+	_ = os.Remove(filepath.Join(s.dir, SocketFile))
 	return nil
+}
+
+// awaitExit returns once the process pid has exited, leaving it a zombie.
+// It waits on a pidfd in the runtime's poller: a wait in a blocking
+// system call would hold a thread of its own for the container's life.
+func awaitExit(pid int) {
+	var info unix.Siginfo
+	if fd, err := unix.PidfdOpen(pid, unix.PIDFD_NONBLOCK); err == nil {
+		f := os.NewFile(uintptr(fd), "pidfd")
+		defer f.Close()
+		if rc, err := f.SyscallConn(); err == nil {
+			err = rc.Read(func(fd uintptr) bool {
+				info = unix.Siginfo{}
+				err := unix.Waitid(unix.P_PIDFD, int(fd), &info, unix.WEXITED|unix.WNOWAIT|unix.WNOHANG, nil)
+				// A process that runs on leaves info zeroed.
+				return err != nil && err != unix.EINTR || info.Signo != 0
+			})
+			if err == nil {
+				return
+			}
+		}
+	}
+	// No pidfd (Linux before 5.4) or no poller for it.
+	for {
+		err := unix.Waitid(unix.P_PID, pid, &info, unix.WEXITED|unix.WNOWAIT, nil)
+		if err != unix.EINTR {
+			return
+		}
+	}
 }
 
 func signalIgnore() {
@@ -210,12 +318,12 @@ func signalIgnore() {
 	ignore(unix.SIGHUP, unix.SIGPIPE, unix.SIGINT, unix.SIGTERM)
 }
 
-func (s *server) create(logw *jsonlog.Writer) (*sync.WaitGroup, error) {
+func (s *server) create() error {
 	spec := s.cfg.Spec
 	var err error
 	if spec == nil {
 		if spec, err = runtime.LoadSpec(s.cfg.Bundle); err != nil {
-			return nil, err
+			return err
 		}
 	}
 	// The shim holds the container for its whole life: no state on disk.
@@ -229,43 +337,25 @@ func (s *server) create(logw *jsonlog.Writer) (*sync.WaitGroup, error) {
 		// Only when it was compiled from the very spec used here.
 		opts.Seccomp = s.cfg.Seccomp
 	}
-	var wg sync.WaitGroup
-	pump := func(r *os.File, stream byte, name string) {
-		wg.Add(1)
-		var lw *jsonlog.StreamWriter
-		if logw != nil {
-			lw = logw.Stream(name)
-		}
-		go func() {
-			defer wg.Done()
-			defer r.Close()
-			copyOutput(r, func(p []byte) {
-				if lw != nil {
-					_, _ = lw.Write(p)
-				}
-				s.broadcast(stream, p)
-			})
-			if lw != nil {
-				_ = lw.Flush()
-			}
-		}()
-	}
 	rt := runtime.New(s.cfg.RuntimeRoot)
 	if spec.Process.Terminal {
 		parent, child, err := runtime.NewConsoleSocketPair()
 		if err != nil {
-			return nil, err
+			return err
 		}
 		defer parent.Close()
 		opts.ConsoleSocket = child
 		s.ctr, err = s.newContainer(rt, opts)
 		child.Close()
 		if err != nil {
-			return nil, err
+			return err
 		}
-		if s.console, err = runtime.RecvConsole(parent); err != nil {
+		if s.console, err = runtime.RecvConsole(parent); err == nil {
+			s.console, err = pollable(s.console)
+		}
+		if err != nil {
 			_ = s.ctr.Delete(true)
-			return nil, err
+			return err
 		}
 		if cs := spec.Process.ConsoleSize; cs != nil {
 			_ = resize(s.console, uint16(cs.Width), uint16(cs.Height))
@@ -275,24 +365,24 @@ func (s *server) create(logw *jsonlog.Writer) (*sync.WaitGroup, error) {
 		// stdin writes being closed.
 		out, err := dupFile(s.console)
 		if err != nil {
-			return nil, err
+			return err
 		}
-		pump(out, Stdout, "stdout")
-		return &wg, nil
+		s.pump(out, Stdout, "stdout", nil)
+		return nil
 	}
 	outR, outW, err := os.Pipe()
 	if err != nil {
-		return nil, err
+		return err
 	}
 	errR, errW, err := os.Pipe()
 	if err != nil {
-		return nil, err
+		return err
 	}
 	opts.Stdout, opts.Stderr = outW, errW
 	var inR *os.File
 	if s.cfg.OpenStdin {
 		if inR, s.stdin, err = os.Pipe(); err != nil {
-			return nil, err
+			return err
 		}
 		opts.Stdin = inR
 	}
@@ -305,11 +395,39 @@ func (s *server) create(logw *jsonlog.Writer) (*sync.WaitGroup, error) {
 	if err != nil {
 		outR.Close()
 		errR.Close()
-		return nil, err
+		return err
 	}
-	pump(outR, Stdout, "stdout")
-	pump(errR, Stderr, "stderr")
-	return &wg, nil
+	s.pump(outR, Stdout, "stdout", nil)
+	s.pump(errR, Stderr, "stderr", nil)
+	return nil
+}
+
+// pump starts the copier of one output stream: to the log and to the
+// attached clients. pending is the start of a line that an earlier image
+// of this shim read and did not log yet.
+func (s *server) pump(r *os.File, stream byte, name string, pending []byte) {
+	var lw *jsonlog.StreamWriter
+	if s.logw != nil {
+		lw = s.logw.Stream(name)
+		if len(pending) > 0 {
+			lw.Resume(pending)
+		}
+	}
+	s.outputs = append(s.outputs, output{f: r, stream: stream, name: name, log: lw})
+	s.copiers.Add(1)
+	go func() {
+		defer s.copiers.Done()
+		defer r.Close()
+		copyOutput(r, &s.outMu, func(p []byte) {
+			if lw != nil {
+				_, _ = lw.Write(p)
+			}
+			s.broadcast(stream, p)
+		})
+		if lw != nil {
+			_ = lw.Flush()
+		}
+	}()
 }
 
 // outputBuffers are the output copiers' read buffers, held only while
@@ -320,8 +438,8 @@ var outputBuffers = sync.Pool{New: func() any { b := make([]byte, 32*1024); retu
 
 // copyOutput hands what r delivers to fn until r ends or fails. It waits
 // for data in the runtime's poller with no buffer, and reads into a
-// pooled one.
-func copyOutput(r *os.File, fn func([]byte)) {
+// pooled one. It holds mu from each read until fn has returned.
+func copyOutput(r *os.File, mu *sync.Mutex, fn func([]byte)) {
 	rc, err := r.SyscallConn()
 	if err != nil {
 		return
@@ -330,7 +448,10 @@ func copyOutput(r *os.File, fn func([]byte)) {
 		var buf *[]byte
 		var n int
 		var rerr error
+		locked := false
 		err := rc.Read(func(fd uintptr) bool {
+			mu.Lock()
+			locked = true
 			buf = outputBuffers.Get().(*[]byte)
 			n, rerr = unix.Read(int(fd), *buf)
 			for rerr == unix.EINTR {
@@ -339,12 +460,17 @@ func copyOutput(r *os.File, fn func([]byte)) {
 			if rerr == unix.EAGAIN {
 				outputBuffers.Put(buf)
 				buf = nil
+				mu.Unlock()
+				locked = false
 				return false
 			}
 			return true
 		})
 		if n > 0 {
 			fn((*buf)[:n])
+		}
+		if locked {
+			mu.Unlock()
 		}
 		if buf != nil {
 			outputBuffers.Put(buf)
@@ -357,16 +483,58 @@ func copyOutput(r *os.File, fn func([]byte)) {
 	}
 }
 
+// dupFile duplicates f; the copy is on the runtime's poller if f is.
+// (Not through f.Fd, which would make f's descriptor blocking.)
 func dupFile(f *os.File) (*os.File, error) {
-	fd, err := unix.FcntlInt(f.Fd(), unix.F_DUPFD_CLOEXEC, 0)
+	var fd int
+	err := withFd(f, func(raw int) (err error) {
+		fd, err = unix.FcntlInt(uintptr(raw), unix.F_DUPFD_CLOEXEC, 0)
+		return err
+	})
 	if err != nil {
 		return nil, err
 	}
 	return os.NewFile(uintptr(fd), f.Name()), nil
 }
 
+// pollable replaces f, a blocking descriptor such as the pty master a
+// stage sends, by a non-blocking one on the runtime's poller: its readers
+// then wait in the poller, not in a read(2) that a rebirth would have to
+// wait out. (os.File decides this when it is made, so the file is made
+// anew.)
+func pollable(f *os.File) (*os.File, error) {
+	g, err := dupFile(f)
+	f.Close()
+	if err != nil {
+		return nil, err
+	}
+	var fd int
+	_ = withFd(g, func(raw int) error { fd = raw; return nil })
+	if err := unix.SetNonblock(fd, true); err != nil {
+		g.Close()
+		return nil, err
+	}
+	h, err := dupFile(g)
+	g.Close()
+	return h, err
+}
+
+func withFd(f *os.File, fn func(fd int) error) error {
+	rc, err := f.SyscallConn()
+	if err != nil {
+		return err
+	}
+	var ferr error
+	if err := rc.Control(func(fd uintptr) { ferr = fn(int(fd)) }); err != nil {
+		return err
+	}
+	return ferr
+}
+
 func resize(f *os.File, w, h uint16) error {
-	return unix.IoctlSetWinsize(int(f.Fd()), unix.TIOCSWINSZ, &unix.Winsize{Col: w, Row: h})
+	return withFd(f, func(fd int) error {
+		return unix.IoctlSetWinsize(fd, unix.TIOCSWINSZ, &unix.Winsize{Col: w, Row: h})
+	})
 }
 
 // broadcast hands output to every attached client. A client that cannot
@@ -386,9 +554,11 @@ func (s *server) broadcast(stream byte, p []byte) {
 	s.mu.Unlock()
 	data := append([]byte(nil), p...)
 	for _, sub := range subs {
+		sub.queued.Add(1)
 		select {
 		case sub.ch <- frame{stream, data}:
 		case <-sub.gone:
+			sub.queued.Add(-1)
 		}
 	}
 	s.delivered.Add(1)
@@ -397,32 +567,94 @@ func (s *server) broadcast(stream byte, p []byte) {
 func (s *server) serve(l *unixListener) {
 	for {
 		c, err := l.Accept()
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			s.idleMu.Lock()
+			due := s.idleDue
+			s.idleDue = false
+			_ = l.SetDeadline(time.Time{})
+			s.idleMu.Unlock()
+			if due {
+				// Here, between two accepts, no connection is half
+				// taken: one that comes now waits in the backlog for
+				// whichever image of the shim accepts next.
+				s.idle()
+			}
+			continue
+		}
 		if err != nil {
 			return
 		}
-		s.conns.Add(1)
-		go func() {
-			defer s.conns.Done()
-			defer c.Close()
-			s.handle(c)
-			s.scheduleTrim()
-		}()
+		s.mu.Lock()
+		s.active++
+		s.grown = true
+		s.mu.Unlock()
+		s.serveConn(c, s.handle)
 	}
 }
 
-// scheduleTrim gives back the code pages a request took (trimMemory) a
-// second after the last request ended: once the start's burst (wait,
-// events, inspect) or an exec is over, only what waiting touches comes
-// back. Requests in a row (a stats stream, execs in a loop) keep
-// pushing it back, so they do not fault their code in again each time.
-func (s *server) scheduleTrim() {
-	s.trimMu.Lock()
-	defer s.trimMu.Unlock()
-	if s.trimTimer == nil {
-		s.trimTimer = time.AfterFunc(time.Second, trimMemory)
+// serveConn runs fn on c in a goroutine of its own, as one of the
+// connections being handled.
+func (s *server) serveConn(c *unixConn, fn func(*unixConn)) {
+	s.conns.Add(1)
+	go func() {
+		defer s.conns.Done()
+		defer c.Close()
+		fn(c)
+		s.mu.Lock()
+		s.active--
+		delete(s.parked, c)
+		s.mu.Unlock()
+		s.scheduleIdle()
+	}()
+}
+
+// park marks c as waiting only for the exit (kind "wait" or "events"),
+// which a rebirth can hand over.
+func (s *server) park(c *unixConn, kind string) {
+	s.mu.Lock()
+	s.parked[c] = kind
+	s.mu.Unlock()
+}
+
+// idleAfter is how long after its last request the shim trims or is
+// reborn. Requests in a row (a stats stream, execs in a loop) keep
+// pushing it back, so they do not pay for it each time.
+const idleAfter = time.Second
+
+// scheduleIdle sets the idle timer a second ahead.
+func (s *server) scheduleIdle() {
+	s.idleMu.Lock()
+	defer s.idleMu.Unlock()
+	if s.idleTimer == nil {
+		s.idleTimer = time.AfterFunc(idleAfter, s.wakeIdle)
 		return
 	}
-	s.trimTimer.Reset(time.Second)
+	s.idleTimer.Reset(idleAfter)
+}
+
+// wakeIdle makes the accept loop return to run idle: through the
+// listener's deadline, as nothing else interrupts an Accept.
+func (s *server) wakeIdle() {
+	s.idleMu.Lock()
+	defer s.idleMu.Unlock()
+	s.idleDue = true
+	if s.l != nil {
+		_ = s.l.SetDeadline(time.Now())
+	}
+}
+
+// idle runs once the requests are over. A shim that served any since
+// its image began is reborn (rebirth): a fresh image of the binary holds
+// only what watching the container needs. When a rebirth cannot be done
+// now (a client is attached, an exec runs), the code pages the requests
+// touched are given back instead (trimMemory): only what waiting touches
+// comes back.
+func (s *server) idle() {
+	err := s.rebirth()
+	if err != nil && err != errNotIdle {
+		fmt.Fprintf(os.Stderr, "shim: rebirth: %v\n", err)
+	}
+	trimMemory()
 }
 
 func (s *server) handle(c *unixConn) {
@@ -447,6 +679,9 @@ func (s *server) handle(c *unixConn) {
 			fail(err)
 			return
 		}
+		s.mu.Lock()
+		s.started = true
+		s.mu.Unlock()
 		_ = reply(Response{Pid: s.ctr.Pid()})
 	case "kill":
 		sig := unix.Signal(req.Signal)
@@ -484,14 +719,7 @@ func (s *server) handle(c *unixConn) {
 		b, _ := json.Marshal(st)
 		_ = reply(Response{Stats: b})
 	case "wait":
-		// Ends when the exit is recorded, or when the client hangs up.
-		gone := make(chan struct{})
-		go func() { _, _ = io.Copy(io.Discard, c); close(gone) }()
-		select {
-		case <-s.exited:
-			_ = reply(Response{Exit: s.exit, Status: "stopped"})
-		case <-gone:
-		}
+		s.waitExit(c)
 	case "resize":
 		s.mu.Lock()
 		f := s.console
@@ -530,7 +758,7 @@ func (s *server) handle(c *unixConn) {
 		}
 		_ = reply(Response{Pids: pids})
 	case "events":
-		s.events(c)
+		s.events(c, true)
 	case "attach":
 		s.attach(c, dec, req)
 	case "exec":
@@ -541,7 +769,7 @@ func (s *server) handle(c *unixConn) {
 }
 
 func (s *server) attach(c *unixConn, dec *json.Decoder, req Request) {
-	sub := &subscriber{ch: make(chan frame, 256), ended: make(chan struct{}), gone: make(chan struct{})}
+	sub := &subscriber{ch: make(chan frame, 256), ended: make(chan struct{}), gone: make(chan struct{}), conn: c}
 	s.mu.Lock()
 	if s.exit != nil {
 		s.mu.Unlock()
@@ -550,17 +778,23 @@ func (s *server) attach(c *unixConn, dec *json.Decoder, req Request) {
 	}
 	s.subs[sub] = struct{}{}
 	s.mu.Unlock()
-	defer func() {
-		s.mu.Lock()
-		delete(s.subs, sub)
-		s.mu.Unlock()
-		close(sub.gone)
-	}()
+	defer s.unsubscribe(sub)
 	if err := json.NewEncoder(c).Encode(Response{Pid: s.ctr.Pid()}); err != nil {
 		return
 	}
 	if req.Stdin && s.stdin != nil {
+		// Until it ends, the copy may hold bytes read from the client
+		// and not yet written: no rebirth meanwhile.
+		s.mu.Lock()
+		s.inputs++
+		s.mu.Unlock()
 		go func() {
+			defer func() {
+				s.mu.Lock()
+				s.inputs--
+				s.mu.Unlock()
+				s.scheduleIdle()
+			}()
 			// Bytes the decoder buffered after the request are stdin too.
 			_, _ = io.Copy(s.stdin, afterJSON(dec, c))
 			// Closing stdin of a terminal would hang up the pty; for
@@ -570,10 +804,29 @@ func (s *server) attach(c *unixConn, dec *json.Decoder, req Request) {
 			}
 		}()
 	}
+	// From here on the connection only takes output, which a rebirth
+	// can hand over (once its stdin copy, if any, has ended).
+	s.park(c, "attach")
+	s.forward(sub)
+}
+
+func (s *server) unsubscribe(sub *subscriber) {
+	s.mu.Lock()
+	delete(s.subs, sub)
+	s.mu.Unlock()
+	close(sub.gone)
+}
+
+// forward writes the container's output to an attached client until the
+// container has exited or the client is gone.
+func (s *server) forward(sub *subscriber) {
+	c := sub.conn
 	for {
 		select {
 		case f := <-sub.ch:
-			if err := writeFrame(c, f.stream, f.data); err != nil {
+			err := writeFrame(c, f.stream, f.data)
+			sub.queued.Add(-1)
+			if err != nil {
 				return
 			}
 		case <-sub.ended:
@@ -581,7 +834,9 @@ func (s *server) attach(c *unixConn, dec *json.Decoder, req Request) {
 			for {
 				select {
 				case f := <-sub.ch:
-					if err := writeFrame(c, f.stream, f.data); err != nil {
+					err := writeFrame(c, f.stream, f.data)
+					sub.queued.Add(-1)
+					if err != nil {
 						return
 					}
 				default:
@@ -778,45 +1033,72 @@ func (s *server) newContainer(rt *runtime.Runtime, o runtime.CreateOpts) (contai
 	return c, nil
 }
 
+// waitExit answers a "wait" connection once the exit is recorded, or
+// ends when the client hangs up. The connection is parked meanwhile: a
+// rebirth hands it over, and the next image waits on it.
+func (s *server) waitExit(c *unixConn) {
+	gone := make(chan struct{})
+	go func() { _, _ = io.Copy(io.Discard, c); close(gone) }()
+	s.park(c, "wait")
+	select {
+	case <-s.exited:
+		_ = json.NewEncoder(c).Encode(Response{Exit: s.exit, Status: "stopped"})
+	case <-gone:
+	}
+}
+
 func (s *server) publish(e Event) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for ch := range s.evsubs {
+	for sub := range s.evsubs {
 		select {
-		case ch <- e:
+		case sub.ch <- e:
+			sub.inflight++
 		default:
 		}
 	}
 }
 
-// events streams Event lines until the container has exited.
-func (s *server) events(c *unixConn) {
-	ch := make(chan Event, 64)
+// events streams Event lines until the container has exited. The
+// answer to the request comes first, unless an earlier image of the shim
+// gave it (header false).
+func (s *server) events(c *unixConn, header bool) {
+	enc := json.NewEncoder(c)
 	s.mu.Lock()
 	if s.exit != nil {
 		ex := s.exit
 		s.mu.Unlock()
-		enc := json.NewEncoder(c)
-		_ = enc.Encode(Response{})
+		if header {
+			_ = enc.Encode(Response{})
+		}
 		_ = enc.Encode(Event{Type: "exit", Exit: ex})
 		return
 	}
-	s.evsubs[ch] = struct{}{}
+	sub := &eventSub{ch: make(chan Event, 64), conn: c}
+	s.evsubs[sub] = struct{}{}
 	s.mu.Unlock()
 	defer func() {
 		s.mu.Lock()
-		if _, ok := s.evsubs[ch]; ok {
-			delete(s.evsubs, ch)
-			close(ch)
+		if _, ok := s.evsubs[sub]; ok {
+			delete(s.evsubs, sub)
+			close(sub.ch)
 		}
 		s.mu.Unlock()
 	}()
-	enc := json.NewEncoder(c)
-	if err := enc.Encode(Response{}); err != nil {
-		return
+	if header {
+		if err := enc.Encode(Response{}); err != nil {
+			return
+		}
 	}
-	for e := range ch {
-		if err := enc.Encode(e); err != nil {
+	// Only now, with the answer written, can the next image take the
+	// connection over.
+	s.park(c, "events")
+	for e := range sub.ch {
+		err := enc.Encode(e)
+		s.mu.Lock()
+		sub.inflight--
+		s.mu.Unlock()
+		if err != nil {
 			return
 		}
 	}

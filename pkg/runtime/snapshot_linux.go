@@ -1,0 +1,104 @@
+package runtime
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"time"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"github.com/berthd/berth/pkg/errdefs"
+	"github.com/berthd/berth/pkg/seccomp"
+)
+
+// Snapshot is what a new program image needs to go on holding a started
+// ephemeral container that its process created: a shim that re-executes
+// itself (pkg/shim's rebirth) to drop the memory that creating the
+// container left behind. The init stays the process's child across the
+// execve, so Adopt can wait for it as Create's caller could.
+//
+// The spec travels as JSON and is decoded by the adopting process only
+// when an exec needs it: decoding it builds encoding/json's caches for
+// every runtime-spec type, a quarter of a MiB that an idle shim would
+// otherwise keep.
+type Snapshot struct {
+	ID          string            `json:"id"`
+	Bundle      string            `json:"bundle"`
+	Rootfs      string            `json:"rootfs"`
+	Pid         int               `json:"pid"`
+	StartTime   uint64            `json:"startTime"`
+	Created     time.Time         `json:"created"`
+	CgroupPath  string            `json:"cgroupPath"`
+	Annotations map[string]string `json:"annotations,omitempty"`
+	Spec        json.RawMessage   `json:"spec"`
+	Seccomp     *seccomp.Program  `json:"seccompProgram,omitempty"`
+}
+
+// Snapshot describes the container for Adopt. Only an ephemeral container
+// that has been started can be handed over: a created one still holds its
+// start pipe, and a container with a state directory is found by Load.
+func (c *Container) Snapshot() (*Snapshot, error) {
+	if c.dir != "" {
+		return nil, errors.New("only an ephemeral container can be handed over")
+	}
+	c.startMu.Lock()
+	created := c.startW != nil
+	c.startMu.Unlock()
+	if created {
+		return nil, errdefs.Conflict(fmt.Errorf("container %s has not been started", c.st.ID))
+	}
+	c.specMu.Lock()
+	raw := c.specJSON
+	spec := c.st.Spec
+	c.specMu.Unlock()
+	if raw == nil {
+		var err error
+		if raw, err = json.Marshal(spec); err != nil {
+			return nil, err
+		}
+	}
+	st := c.st
+	return &Snapshot{
+		ID: st.ID, Bundle: st.Bundle, Rootfs: st.Rootfs, Pid: st.Pid, StartTime: st.StartTime,
+		Created: st.Created, CgroupPath: st.CgroupPath, Annotations: st.Annotations,
+		Spec: raw, Seccomp: c.seccomp,
+	}, nil
+}
+
+// Adopt takes over the container that s describes, started by this
+// process before it re-executed itself: its init is this process's child.
+func (r *Runtime) Adopt(s *Snapshot) (*Container, error) {
+	if !validID(s.ID) || s.Pid <= 0 {
+		return nil, errdefs.InvalidParameter(fmt.Errorf("invalid snapshot of container %q", s.ID))
+	}
+	proc, err := os.FindProcess(s.Pid)
+	if err != nil {
+		return nil, err
+	}
+	st := &state{
+		ID: s.ID, Bundle: s.Bundle, Rootfs: s.Rootfs, Pid: s.Pid, StartTime: s.StartTime,
+		Created: s.Created, CgroupPath: s.CgroupPath, Annotations: s.Annotations,
+		Seccomp: s.Seccomp,
+	}
+	return &Container{rt: r, st: st, Init: proc, seccomp: s.Seccomp, specJSON: s.Spec}, nil
+}
+
+// spec is the container's spec, decoded from specJSON on first use in an
+// adopted container.
+func (c *Container) spec() (*specs.Spec, error) {
+	c.specMu.Lock()
+	defer c.specMu.Unlock()
+	if c.st.Spec == nil && c.specJSON != nil {
+		var s specs.Spec
+		if err := json.Unmarshal(c.specJSON, &s); err != nil {
+			return nil, fmt.Errorf("container %s: spec: %w", c.st.ID, err)
+		}
+		c.st.Spec, c.specJSON = &s, nil
+	}
+	if c.st.Spec == nil {
+		return nil, fmt.Errorf("container %s has no spec", c.st.ID)
+	}
+	return c.st.Spec, nil
+}

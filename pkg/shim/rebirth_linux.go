@@ -1,0 +1,403 @@
+package shim
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/berthd/berth/pkg/jsonlog"
+	"github.com/berthd/berth/pkg/runtime"
+)
+
+// A shim is reborn once it is idle after serving requests: it executes a
+// fresh image of the sealed binary in its own process, which takes the
+// container over (rebirthState) and goes on watching it. The process
+// stays the container init's parent, its socket stays bound, and a
+// connection that arrives meanwhile waits in the listener's backlog.
+//
+// Why: a Go program never gives its heap back without a collection, and
+// a collection costs a small heap more in its own metadata than it frees.
+// Creating the container (the config's and the spec's decoding, with
+// encoding/json's caches for every runtime-spec type; the stage's
+// config; the threads that its blocking calls took) left the first image
+// holding three times what watching needs. A new image starts with
+// only the runtime's and the packages' own memory, decodes the spec only
+// if an exec needs it, and after an exec or an attach is reborn again.
+//
+// Only an idle shim is reborn: no exec or other request under way, no
+// attached client's stdin being copied, no output between its read and
+// its log or on its way to a client, no event unwritten. The connections
+// that only wait for the exit or take output ("wait", "events", "attach"
+// without stdin or after its end) are handed over, as are the output
+// pipes (with the start of a line not yet logged), stdin and the pty
+// master.
+
+// envRebirth names the descriptor, in a reborn shim, of its rebirthState.
+// envImage, beside it, counts the shim's images: 1 after its first
+// rebirth. It stays in /proc/PID/environ, for a look from outside.
+const (
+	envRebirth = "_BERTH_SHIM_REBIRTH"
+	envImage   = "_BERTH_SHIM_IMAGE"
+)
+
+// errNotIdle: the shim has work under way, or nothing to gain.
+var errNotIdle = errors.New("shim is not idle")
+
+// rebirthState is what a shim hands to its next image. The numbers are
+// descriptors, kept open across the execve.
+type rebirthState struct {
+	Dir       string            `json:"dir"`
+	Config    rebirthConfig     `json:"config"`
+	Container containerSnapshot `json:"container"`
+	Listener  int               `json:"listener"`
+	Stdin     int               `json:"stdin"`   // -1: none
+	Console   int               `json:"console"` // -1: none
+	Outputs   []outputState     `json:"outputs"`
+	Waits     []int             `json:"waits,omitempty"`
+	Events    []int             `json:"events,omitempty"`
+	Attaches  []int             `json:"attaches,omitempty"`
+	OOMSent   bool              `json:"oomSent,omitempty"`
+}
+
+// rebirthConfig is the part of Config that outlives the container's
+// creation. Not Config itself: decoding a struct makes encoding/json
+// build the encoders of all its fields' types, and Config's Spec would
+// bring in every runtime-spec type.
+type rebirthConfig struct {
+	ID          string `json:"id"`
+	Bundle      string `json:"bundle"`
+	RuntimeRoot string `json:"runtimeRoot"`
+	LogPath     string `json:"logPath,omitempty"`
+	LogMaxSize  int64  `json:"logMaxSize,omitempty"`
+	LogMaxFile  int    `json:"logMaxFile,omitempty"`
+	OpenStdin   bool   `json:"openStdin,omitempty"`
+	Runtime     string `json:"runtime,omitempty"`
+	NoPivot     bool   `json:"noPivot,omitempty"`
+}
+
+func (c rebirthConfig) config() Config {
+	return Config{
+		ID: c.ID, Bundle: c.Bundle, RuntimeRoot: c.RuntimeRoot, LogPath: c.LogPath, LogMaxSize: c.LogMaxSize,
+		LogMaxFile: c.LogMaxFile, OpenStdin: c.OpenStdin, Runtime: c.Runtime, NoPivot: c.NoPivot,
+	}
+}
+
+type outputState struct {
+	Fd      int    `json:"fd"`
+	Stream  byte   `json:"stream"`
+	Name    string `json:"name"`
+	Pending []byte `json:"pending,omitempty"`
+}
+
+// containerSnapshot is one of the two kinds of container.
+type containerSnapshot struct {
+	Builtin  *runtime.Snapshot `json:"builtin,omitempty"`
+	External *externalState    `json:"external,omitempty"`
+}
+
+type externalState struct {
+	Bin        string `json:"bin"`
+	Root       string `json:"root"`
+	ID         string `json:"id"`
+	Dir        string `json:"dir"`
+	CgroupPath string `json:"cgroupPath"`
+	Pid        int    `json:"pid"`
+}
+
+func (b builtin) snapshot() (containerSnapshot, error) {
+	sn, err := b.Container.Snapshot()
+	return containerSnapshot{Builtin: sn}, err
+}
+
+func (e *external) snapshot() (containerSnapshot, error) {
+	return containerSnapshot{External: &externalState{
+		Bin: e.bin, Root: e.root, ID: e.id, Dir: e.dir, CgroupPath: e.cgroupPath, Pid: e.pid,
+	}}, nil
+}
+
+// rebirth executes the next image of the shim when the shim is idle. It
+// returns only if it did not: errNotIdle, or why the execve failed.
+func (s *server) rebirth() error {
+	exe, err := runtime.SealedExecutable()
+	if err != nil {
+		return err
+	}
+	// Output copiers hold outMu from a read until it is logged; one that
+	// is slowed down by an attached client is not idle either.
+	if !s.outMu.TryLock() {
+		return errNotIdle
+	}
+	defer s.outMu.Unlock()
+	// Held until the execve: no request, event or exit moves on meanwhile.
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.grown || !s.started || s.exiting || s.exit != nil || s.inputs > 0 || s.active != len(s.parked) {
+		return errNotIdle
+	}
+	for sub := range s.evsubs {
+		if sub.inflight > 0 {
+			return errNotIdle
+		}
+	}
+	for sub := range s.subs {
+		// With outMu held no frame is being queued: one in the queue
+		// or being written would be lost.
+		if s.parked[sub.conn] != "attach" || sub.queued.Load() != 0 {
+			return errNotIdle
+		}
+	}
+	snap, err := s.ctr.snapshot()
+	if err != nil {
+		return err
+	}
+	c := s.cfg
+	cfg := rebirthConfig{
+		ID: c.ID, Bundle: c.Bundle, RuntimeRoot: c.RuntimeRoot, LogPath: c.LogPath, LogMaxSize: c.LogMaxSize,
+		LogMaxFile: c.LogMaxFile, OpenStdin: c.OpenStdin, Runtime: c.Runtime, NoPivot: c.NoPivot,
+	}
+	st := rebirthState{
+		Dir: s.dir, Config: cfg, Container: snap, Listener: fdOf(s.l.f),
+		Stdin: fdOf(s.stdin), Console: fdOf(s.console), OOMSent: s.oomSent,
+	}
+	keep := []int{st.Listener, st.Stdin, st.Console}
+	for _, o := range s.outputs {
+		out := outputState{Fd: fdOf(o.f), Stream: o.stream, Name: o.name}
+		if o.log != nil {
+			out.Pending = o.log.Pending()
+		}
+		st.Outputs = append(st.Outputs, out)
+		keep = append(keep, out.Fd)
+	}
+	for c, kind := range s.parked {
+		fd := fdOf(c.File)
+		if fd < 0 || hungUp(fd) {
+			// The client is gone; its handler would only learn so on
+			// its next write, which may never come.
+			continue
+		}
+		switch kind {
+		case "wait":
+			st.Waits = append(st.Waits, fd)
+		case "events":
+			st.Events = append(st.Events, fd)
+		case "attach":
+			st.Attaches = append(st.Attaches, fd)
+		}
+		keep = append(keep, fd)
+	}
+	data, err := json.Marshal(&st)
+	if err != nil {
+		return err
+	}
+	mfd, err := unix.MemfdCreate("berthd-shim-state", 0)
+	if err != nil {
+		return fmt.Errorf("memfd_create: %w", err)
+	}
+	defer unix.Close(mfd)
+	if err := writeAll(mfd, data); err != nil {
+		return err
+	}
+	if _, err := unix.Seek(mfd, 0, io.SeekStart); err != nil {
+		return err
+	}
+	exeFd := int(exe.Fd())
+	keep = append(keep, exeFd)
+	var cleared []int
+	defer func() {
+		// Only reached when the execve failed: this image goes on.
+		for _, fd := range cleared {
+			_, _ = unix.FcntlInt(uintptr(fd), unix.F_SETFD, unix.FD_CLOEXEC)
+		}
+	}()
+	for _, fd := range keep {
+		if fd < 0 {
+			continue
+		}
+		if _, err := unix.FcntlInt(uintptr(fd), unix.F_SETFD, 0); err != nil {
+			return fmt.Errorf("keep descriptor %d: %w", fd, err)
+		}
+		cleared = append(cleared, fd)
+	}
+	env := append(os.Environ(),
+		envRebirth+"="+strconv.Itoa(mfd),
+		envImage+"="+strconv.Itoa(s.image+1),
+		runtime.EnvSealedExeFd+"="+strconv.Itoa(exeFd),
+		// One P, as Launch gives every shim (entry_linux.go).
+		"GOMAXPROCS=1")
+	err = unix.Exec("/proc/self/fd/"+strconv.Itoa(exeFd), []string{"berthd", "shim"}, env)
+	return fmt.Errorf("execve: %w", err)
+}
+
+// fdOf is f's descriptor, or -1 for a nil or closed file. Unlike Fd it
+// leaves a non-blocking descriptor so, for this image to go on with if
+// the execve fails.
+func fdOf(f *os.File) int {
+	if f == nil {
+		return -1
+	}
+	rc, err := f.SyscallConn()
+	if err != nil {
+		return -1
+	}
+	fd := -1
+	if rc.Control(func(u uintptr) { fd = int(u) }) != nil {
+		return -1
+	}
+	return fd
+}
+
+// hungUp reports that the peer of the socket fd has closed it: POLLHUP,
+// which a half-close (shutdown of its writing side) does not raise.
+func hungUp(fd int) bool {
+	p := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN | unix.POLLRDHUP}}
+	n, err := unix.Poll(p, 0)
+	return err == nil && n > 0 && p[0].Revents&unix.POLLHUP != 0
+}
+
+// readSized reads the whole of a file whose size does not change, into
+// one allocation.
+func readSized(f *os.File) ([]byte, error) {
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	data := make([]byte, fi.Size())
+	_, err = io.ReadFull(f, data)
+	return data, err
+}
+
+func writeAll(fd int, data []byte) error {
+	for len(data) > 0 {
+		n, err := unix.Write(fd, data)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		data = data[n:]
+	}
+	return nil
+}
+
+// resume is a reborn shim's start: it takes the container over from the
+// state its previous image left at descriptor fd, and watches it until
+// its exit is recorded.
+func resume(fd int) error {
+	f := os.NewFile(uintptr(fd), "rebirth-state")
+	data, err := readSized(f)
+	f.Close()
+	if err != nil {
+		return fmt.Errorf("read the state of the previous image: %w", err)
+	}
+	var st rebirthState
+	if err := json.Unmarshal(data, &st); err != nil {
+		return fmt.Errorf("read the state of the previous image: %w", err)
+	}
+	if err := st.resume(); err != nil {
+		st.abandon(err)
+		return err
+	}
+	return nil
+}
+
+func (st *rebirthState) resume() error {
+	// Kept across execve; set again in case a kernel does not.
+	if err := becomeSubreaper(); err != nil {
+		return err
+	}
+	s := newServer(st.Dir, st.Config.config())
+	s.oomSent = st.OOMSent
+	s.started = true
+	s.image, _ = strconv.Atoi(os.Getenv(envImage))
+	os.Unsetenv(envImage)
+	switch sn := st.Container; {
+	case sn.Builtin != nil:
+		c, err := runtime.New(st.Config.RuntimeRoot).Adopt(sn.Builtin)
+		if err != nil {
+			return err
+		}
+		s.ctr = builtin{c}
+	case sn.External != nil:
+		e := sn.External
+		proc, err := os.FindProcess(e.Pid)
+		if err != nil {
+			return err
+		}
+		s.ctr = &external{bin: e.Bin, root: e.Root, id: e.ID, dir: e.Dir, cgroupPath: e.CgroupPath, pid: e.Pid, proc: proc}
+	default:
+		return errors.New("no container in the state of the previous image")
+	}
+	sock := filepath.Join(st.Dir, SocketFile)
+	l := &unixListener{f: os.NewFile(uintptr(st.Listener), sock), path: sock}
+	defer l.Close()
+	if st.Config.LogPath != "" {
+		var err error
+		if s.logw, err = jsonlog.Open(st.Config.LogPath, st.Config.LogMaxSize, st.Config.LogMaxFile); err != nil {
+			return err
+		}
+		defer s.logw.Close()
+	}
+	if st.Console >= 0 {
+		s.console = os.NewFile(uintptr(st.Console), "console")
+	}
+	if st.Stdin >= 0 {
+		if st.Stdin == st.Console {
+			s.stdin = s.console
+		} else {
+			s.stdin = os.NewFile(uintptr(st.Stdin), "stdin")
+		}
+	}
+	for _, o := range st.Outputs {
+		s.pump(os.NewFile(uintptr(o.Fd), o.Name), o.Stream, o.Name, o.Pending)
+	}
+	s.mu.Lock()
+	s.active += len(st.Waits) + len(st.Events) + len(st.Attaches)
+	s.mu.Unlock()
+	for _, fd := range st.Attaches {
+		c := &unixConn{os.NewFile(uintptr(fd), sock)}
+		sub := &subscriber{ch: make(chan frame, 256), ended: make(chan struct{}), gone: make(chan struct{}), conn: c}
+		s.subs[sub] = struct{}{}
+		s.serveConn(c, func(*unixConn) {
+			defer s.unsubscribe(sub)
+			s.park(c, "attach")
+			s.forward(sub)
+		})
+	}
+	for _, fd := range st.Waits {
+		s.serveConn(&unixConn{os.NewFile(uintptr(fd), sock)}, s.waitExit)
+	}
+	for _, fd := range st.Events {
+		s.serveConn(&unixConn{os.NewFile(uintptr(fd), sock)}, func(c *unixConn) { s.events(c, false) })
+	}
+	return s.monitor(l)
+}
+
+// abandon is the end of a reborn shim that could not take its container
+// over: the container is killed rather than left running unwatched, and
+// the exit is recorded for the daemon, whose wait ends as the shim exits.
+func (st *rebirthState) abandon(cause error) {
+	pid := 0
+	switch {
+	case st.Container.Builtin != nil:
+		pid = st.Container.Builtin.Pid
+	case st.Container.External != nil:
+		pid = st.Container.External.Pid
+	}
+	if pid > 0 {
+		_ = unix.Kill(pid, unix.SIGKILL)
+	}
+	if st.Dir == "" {
+		return
+	}
+	data, _ := json.Marshal(&Exit{Code: 137, ExitedAt: time.Now().UTC(), Error: "shim: " + cause.Error()})
+	_ = writeAtomic(filepath.Join(st.Dir, ExitFile), data, 0o644)
+	_ = os.Remove(filepath.Join(st.Dir, SocketFile))
+}

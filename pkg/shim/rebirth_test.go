@@ -1,0 +1,247 @@
+package shim_test
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"github.com/berthd/berth/pkg/shim"
+)
+
+// shimImage reads from the shim's environment how many times it has
+// re-executed itself (rebirth_linux.go): 0 for the image Launch started.
+func shimImage(t *testing.T, pid int) int {
+	t.Helper()
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/environ", pid))
+	if err != nil {
+		t.Fatalf("shim %d: %v", pid, err)
+	}
+	for _, kv := range bytes.Split(b, []byte{0}) {
+		if v, ok := bytes.CutPrefix(kv, []byte("_BERTH_SHIM_IMAGE=")); ok {
+			n, _ := strconv.Atoi(string(v))
+			return n
+		}
+	}
+	return 0
+}
+
+// awaitImage waits until the shim has been reborn n times in all. An
+// idle shim is reborn a second after its last request.
+func awaitImage(t *testing.T, pid, n int) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for shimImage(t, pid) < n {
+		if time.Now().After(deadline) {
+			t.Fatalf("shim %d: still image %d after 10 s, want %d", pid, shimImage(t, pid), n)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// openFiles lists what the process has open, sorted, without the
+// descriptor numbers (a new image may number them otherwise).
+func openFiles(t *testing.T, pid int) []string {
+	t.Helper()
+	entries, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, e := range entries {
+		target, _ := os.Readlink(fmt.Sprintf("/proc/%d/fd/%s", pid, e.Name()))
+		out = append(out, target)
+	}
+	sort.Strings(out)
+	return out
+}
+
+func readLog(t *testing.T, path string) []string {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var got []string
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		var e struct{ Log, Stream string }
+		if err := json.Unmarshal(sc.Bytes(), &e); err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, e.Stream+":"+e.Log)
+	}
+	return got
+}
+
+// An idle shim re-executes itself and goes on as before: the wait and
+// events connections taken by the first image are answered by a later
+// one, the line half logged before a rebirth is completed after it, stdin
+// and exec (which needs the spec the new image has not decoded) work, and
+// every rebirth after requests leaves the same descriptors open.
+func TestShimRebornWhenIdle(t *testing.T) {
+	c, dir := launch(t, sh(t, `printf 'half '; read x; echo "$x"; echo line2; exec sleep 600`), func(cfg *shim.Config) { cfg.OpenStdin = true })
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	if err := c.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	st, err := c.State(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waited := make(chan *shim.Exit, 1)
+	go func() {
+		ex, err := c.Wait(ctx)
+		if err != nil {
+			t.Errorf("wait: %v", err)
+		}
+		waited <- ex
+	}()
+	events := make(chan shim.Event, 8)
+	go func() {
+		if err := c.Events(ctx, func(e shim.Event) bool { events <- e; return true }); err != nil {
+			t.Errorf("events: %v", err)
+		}
+		close(events)
+	}()
+	awaitImage(t, st.ShimPid, 1)
+
+	s, err := c.Exec(ctx, "e1", specs.Process{Args: []string{"sh", "-c", "echo in-exec; exit 7"}, Env: []string{"PATH=/bin"}, Cwd: "/"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out, _, code, err := s.Collect(); err != nil || out != "in-exec\n" || code != 7 {
+		t.Fatalf("exec after rebirth: %q %d %v", out, code, err)
+	}
+	a, err := c.Attach(ctx, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fmt.Fprint(a, "whole\n")
+	var out strings.Builder
+	for !strings.Contains(out.String(), "line2\n") {
+		_, p, err := a.Next()
+		if err != nil {
+			t.Fatalf("attach after rebirth: %q %v", out.String(), err)
+		}
+		out.Write(p)
+	}
+	if out.String() != "whole\nline2\n" {
+		t.Fatalf("attach after rebirth: %q", out.String())
+	}
+	a.Close()
+
+	// The exec and the attach were requests: the shim is reborn again,
+	// and without the attach connection that the client closed.
+	awaitImage(t, st.ShimPid, 2)
+	files := openFiles(t, st.ShimPid)
+	if now, err := c.State(ctx); err != nil || now.Status != "running" || now.Pid != st.Pid || now.ShimPid != st.ShimPid {
+		t.Fatalf("state after rebirths: %+v %v, was %+v", now, err, st)
+	}
+	awaitImage(t, st.ShimPid, 3)
+	if now := openFiles(t, st.ShimPid); strings.Join(now, " ") != strings.Join(files, " ") {
+		t.Fatalf("open after the third rebirth:\n%v\nafter the second:\n%v", now, files)
+	}
+	if err := c.Kill(ctx, syscall.SIGKILL, false); err != nil {
+		t.Fatal(err)
+	}
+	if ex := <-waited; ex == nil || ex.Code != 137 {
+		t.Fatalf("wait across rebirths: %+v", ex)
+	}
+	var last shim.Event
+	for e := range events {
+		last = e
+	}
+	if last.Type != "exit" || last.Exit == nil || last.Exit.Code != 137 {
+		t.Fatalf("last event across rebirths: %+v", last)
+	}
+	if got := readLog(t, filepath.Join(dir, "container.log")); strings.Join(got, "|") != "stdout:half whole\n|stdout:line2\n" {
+		t.Fatalf("log across rebirths: %q", got)
+	}
+}
+
+// A terminal container keeps its pty master across a rebirth: resize and
+// attach reach it.
+func TestShimRebornKeepsTerminal(t *testing.T) {
+	b := sh(t, `read x; stty size; echo "[$x]"; exec sleep 600`)
+	b.Spec.Process.Terminal = true
+	c, _ := launch(t, b, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := c.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	st, err := c.State(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	awaitImage(t, st.ShimPid, 1)
+	if err := c.Resize(ctx, "", 81, 27); err != nil {
+		t.Fatal(err)
+	}
+	a, err := c.Attach(ctx, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	fmt.Fprint(a, "go\n")
+	var out strings.Builder
+	for !strings.Contains(out.String(), "[go]") {
+		_, p, err := a.Next()
+		if err != nil {
+			t.Fatalf("terminal after rebirth: %q %v", out.String(), err)
+		}
+		out.Write(p)
+	}
+	if !strings.Contains(out.String(), "27 81") {
+		t.Fatalf("terminal size after rebirth: %q", out.String())
+	}
+	if err := c.Kill(ctx, syscall.SIGKILL, false); err != nil {
+		t.Fatal(err)
+	}
+	if ex, err := c.Wait(ctx); err != nil || ex.Code != 137 {
+		t.Fatalf("exit %+v %v", ex, err)
+	}
+}
+
+// A container that exits on its own while its shim is a later image
+// has its status recorded by that image.
+func TestShimRebornRecordsExit(t *testing.T) {
+	c, dir := launch(t, sh(t, "read x; exit 9"), func(cfg *shim.Config) { cfg.OpenStdin = true })
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := c.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	st, err := c.State(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	awaitImage(t, st.ShimPid, 1)
+	a, err := c.Attach(ctx, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.CloseStdin()
+	ex, err := c.Wait(ctx)
+	a.Close()
+	if err != nil || ex.Code != 9 {
+		t.Fatalf("exit %+v %v", ex, err)
+	}
+	if onDisk, err := shim.ReadExit(dir); err != nil || onDisk.Code != 9 {
+		t.Fatalf("exit.json %+v %v", onDisk, err)
+	}
+}
