@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
 	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -68,21 +67,18 @@ func (c *Container) Snapshot() (*Snapshot, error) {
 }
 
 // Adopt takes over the container that s describes, started by this
-// process before it re-executed itself: its init is this process's child.
+// process before it re-executed itself: its init is this process's child,
+// to be reaped by its PID (Init is nil).
 func (r *Runtime) Adopt(s *Snapshot) (*Container, error) {
 	if !validID(s.ID) || s.Pid <= 0 {
 		return nil, errdefs.InvalidParameter(fmt.Errorf("invalid snapshot of container %q", s.ID))
-	}
-	proc, err := os.FindProcess(s.Pid)
-	if err != nil {
-		return nil, err
 	}
 	st := &state{
 		ID: s.ID, Bundle: s.Bundle, Rootfs: s.Rootfs, Pid: s.Pid, StartTime: s.StartTime,
 		Created: s.Created, CgroupPath: s.CgroupPath, Annotations: s.Annotations,
 		Seccomp: s.Seccomp,
 	}
-	return &Container{rt: r, st: st, Init: proc, seccomp: s.Seccomp, specJSON: s.Spec}, nil
+	return &Container{rt: r, st: st, seccomp: s.Seccomp, specJSON: s.Spec}, nil
 }
 
 // spec is the container's spec, decoded from specJSON on first use in an

@@ -32,7 +32,8 @@ type container interface {
 	Exec(ctx context.Context, o runtime.ExecOpts) (*os.Process, error)
 	Cgroup() (cgroups.Manager, error)
 	Delete(force bool) error
-	Wait() (*os.ProcessState, error)
+	// Wait reaps the container's init, which has exited.
+	Wait() (unix.WaitStatus, error)
 	// snapshot describes the started container for the next image of
 	// the shim (rebirth).
 	snapshot() (containerSnapshot, error)
@@ -41,7 +42,7 @@ type container interface {
 type builtin struct{ *runtime.Container }
 
 func (b builtin) Status() string                       { return string(b.Container.Status()) }
-func (b builtin) Wait() (*os.ProcessState, error)      { return b.Init.Wait() }
+func (b builtin) Wait() (unix.WaitStatus, error)       { return reap(b.Pid()) }
 func (b builtin) Signal(s unix.Signal, all bool) error { return b.Container.Signal(s, all) }
 
 // external drives `RUNTIME --root ROOT create|start|kill|…` the way
@@ -52,7 +53,6 @@ type external struct {
 	bin, root, id, dir string
 	cgroupPath         string
 	pid                int
-	proc               *os.Process
 }
 
 func (e *external) cmd(args ...string) *exec.Cmd {
@@ -115,9 +115,6 @@ func createExternal(bin, root, dir string, o runtime.CreateOpts, consoleSock str
 	if e.pid, err = readPid(pidFile); err != nil {
 		return nil, err
 	}
-	if e.proc, err = os.FindProcess(e.pid); err != nil {
-		return nil, err
-	}
 	return e, nil
 }
 
@@ -165,7 +162,21 @@ func (e *external) Delete(force bool) error {
 	return e.run("delete", e.id)
 }
 
-func (e *external) Wait() (*os.ProcessState, error) { return e.proc.Wait() }
+func (e *external) Wait() (unix.WaitStatus, error) { return reap(e.pid) }
+
+// reap collects the exit status of pid, a child of ours: the init we
+// created, or, being a subreaper, the one an external runtime left us.
+// By its number, not through an os.Process: a reborn shim has none, and
+// making one would start os's pidfd probe (a vfork) in every shim.
+func reap(pid int) (unix.WaitStatus, error) {
+	var ws unix.WaitStatus
+	for {
+		_, err := unix.Wait4(pid, &ws, 0, nil)
+		if err != unix.EINTR {
+			return ws, err
+		}
+	}
+}
 
 // Exec runs `exec --detach` and then waits for the process itself, which
 // the runtime leaves to us.

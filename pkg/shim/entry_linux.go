@@ -27,14 +27,22 @@ func init() {
 		os.Unsetenv(envRebirth)
 		becomeShim()
 		fd, err := strconv.Atoi(v)
-		if err == nil {
-			err = resume(fd)
-		}
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "shim:", err)
 			os.Exit(1)
 		}
-		os.Exit(0)
+		// Not on this goroutine: during package initialisation it is
+		// locked to the main thread, and every time it woke up the
+		// scheduler would hand that thread the processor and leave
+		// another one idle. It waits here for good instead.
+		go func() {
+			if err := resume(fd); err != nil {
+				fmt.Fprintln(os.Stderr, "shim:", err)
+				os.Exit(1)
+			}
+			os.Exit(0)
+		}()
+		select {}
 	}
 	if os.Getenv(EnvShim) == "" {
 		return

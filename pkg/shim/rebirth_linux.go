@@ -327,11 +327,7 @@ func (st *rebirthState) resume() error {
 		s.ctr = builtin{c}
 	case sn.External != nil:
 		e := sn.External
-		proc, err := os.FindProcess(e.Pid)
-		if err != nil {
-			return err
-		}
-		s.ctr = &external{bin: e.Bin, root: e.Root, id: e.ID, dir: e.Dir, cgroupPath: e.CgroupPath, pid: e.Pid, proc: proc}
+		s.ctr = &external{bin: e.Bin, root: e.Root, id: e.ID, dir: e.Dir, cgroupPath: e.CgroupPath, pid: e.Pid}
 	default:
 		return errors.New("no container in the state of the previous image")
 	}

@@ -216,7 +216,7 @@ func (s *server) monitor(l *unixListener) error {
 	s.mu.Lock()
 	s.exiting = true
 	s.mu.Unlock()
-	st, werr := s.ctr.Wait()
+	ws, werr := s.ctr.Wait()
 	// Output written just before exit is still in the pipes: drain it, but
 	// do not hang on a descendant that kept a copy of the pipe open.
 	// A slow attached client slows the copiers down (output to it is
@@ -235,10 +235,10 @@ func (s *server) monitor(l *unixListener) error {
 	ex := &Exit{ExitedAt: time.Now().UTC()}
 	if werr != nil {
 		ex.Code, ex.Error = 255, werr.Error()
-	} else if ws, ok := st.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+	} else if ws.Signaled() {
 		ex.Code = 128 + int(ws.Signal())
 	} else {
-		ex.Code = st.ExitCode()
+		ex.Code = ws.ExitStatus()
 	}
 	if cg, err := s.ctr.Cgroup(); err == nil {
 		if n, err := cg.OOMKills(); err == nil && n > 0 {
