@@ -10,6 +10,7 @@ import (
 
 	"github.com/berthd/berth/pkg/errdefs"
 	"github.com/berthd/berth/pkg/seccomp"
+	"github.com/berthd/berth/pkg/wire"
 )
 
 // Snapshot is what a new program image needs to go on holding a started
@@ -33,6 +34,53 @@ type Snapshot struct {
 	Annotations map[string]string `json:"annotations,omitempty"`
 	Spec        json.RawMessage   `json:"spec"`
 	Seccomp     *seccomp.Program  `json:"seccompProgram,omitempty"`
+}
+
+// AppendBinary appends the snapshot in pkg/wire's encoding, for a
+// process that must not build encoding/json's caches to read it.
+func (s *Snapshot) AppendBinary(b []byte) ([]byte, error) {
+	w := wire.NewWriter(b)
+	w.String(s.ID)
+	w.String(s.Bundle)
+	w.String(s.Rootfs)
+	w.Int(int64(s.Pid))
+	w.Uint(s.StartTime)
+	w.Int(s.Created.UnixNano())
+	w.String(s.CgroupPath)
+	w.Uint(uint64(len(s.Annotations)))
+	for k, v := range s.Annotations {
+		w.String(k)
+		w.String(v)
+	}
+	w.Bytes(s.Spec)
+	w.Bool(s.Seccomp != nil)
+	if s.Seccomp != nil {
+		w.Bytes(s.Seccomp.BPF)
+		w.Uint(uint64(s.Seccomp.Flags))
+	}
+	return w.Data(), nil
+}
+
+// ReadSnapshot reads a snapshot that AppendBinary wrote from r. Its Spec
+// and seccomp program alias r's input.
+func ReadSnapshot(r *wire.Reader) (*Snapshot, error) {
+	s := &Snapshot{
+		ID: r.String(), Bundle: r.String(), Rootfs: r.String(), Pid: int(r.Int()), StartTime: r.Uint(),
+	}
+	s.Created = time.Unix(0, r.Int()).UTC()
+	s.CgroupPath = r.String()
+	if n := r.Uint(); n > 0 && r.Err(false) == nil {
+		s.Annotations = make(map[string]string, min(n, 1024))
+		for i := uint64(0); i < n && r.Err(false) == nil; i++ {
+			k := r.String()
+			s.Annotations[k] = r.String()
+		}
+	}
+	s.Spec = r.Bytes()
+	if r.Bool() {
+		s.Seccomp = &seccomp.Program{BPF: r.Bytes(), Flags: uint(r.Uint())}
+	}
+	return s, r.Err(false)
 }
 
 // Snapshot describes the container for Adopt. Only an ephemeral container

@@ -1,6 +1,7 @@
 package shim
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/berthd/berth/pkg/jsonlog"
 	"github.com/berthd/berth/pkg/runtime"
+	"github.com/berthd/berth/pkg/wire"
 )
 
 // A shim is reborn once it is idle after serving requests: it executes a
@@ -50,65 +52,138 @@ const (
 // errNotIdle: the shim has work under way, or nothing to gain.
 var errNotIdle = errors.New("shim is not idle")
 
-// rebirthState is what a shim hands to its next image. The numbers are
+// rebirthState is what a shim hands to its next image, in pkg/wire's
+// encoding (marshal, unmarshalRebirthState). The numbers are
 // descriptors, kept open across the execve.
 type rebirthState struct {
-	Dir       string            `json:"dir"`
-	Config    rebirthConfig     `json:"config"`
-	Container containerSnapshot `json:"container"`
-	Listener  int               `json:"listener"`
-	Stdin     int               `json:"stdin"`   // -1: none
-	Console   int               `json:"console"` // -1: none
-	Outputs   []outputState     `json:"outputs"`
-	Waits     []int             `json:"waits,omitempty"`
-	Events    []int             `json:"events,omitempty"`
-	Attaches  []int             `json:"attaches,omitempty"`
-	OOMSent   bool              `json:"oomSent,omitempty"`
-}
-
-// rebirthConfig is the part of Config that outlives the container's
-// creation. Not Config itself: decoding a struct makes encoding/json
-// build the encoders of all its fields' types, and Config's Spec would
-// bring in every runtime-spec type.
-type rebirthConfig struct {
-	ID          string `json:"id"`
-	Bundle      string `json:"bundle"`
-	RuntimeRoot string `json:"runtimeRoot"`
-	LogPath     string `json:"logPath,omitempty"`
-	LogMaxSize  int64  `json:"logMaxSize,omitempty"`
-	LogMaxFile  int    `json:"logMaxFile,omitempty"`
-	OpenStdin   bool   `json:"openStdin,omitempty"`
-	Runtime     string `json:"runtime,omitempty"`
-	NoPivot     bool   `json:"noPivot,omitempty"`
-}
-
-func (c rebirthConfig) config() Config {
-	return Config{
-		ID: c.ID, Bundle: c.Bundle, RuntimeRoot: c.RuntimeRoot, LogPath: c.LogPath, LogMaxSize: c.LogMaxSize,
-		LogMaxFile: c.LogMaxFile, OpenStdin: c.OpenStdin, Runtime: c.Runtime, NoPivot: c.NoPivot,
-	}
+	Dir       string
+	Config    Config // without Spec and Seccomp
+	Container containerSnapshot
+	Listener  int
+	Stdin     int // -1: none
+	Console   int // -1: none
+	Outputs   []outputState
+	Waits     []int
+	Events    []int
+	Attaches  []int
+	OOMSent   bool
 }
 
 type outputState struct {
-	Fd      int    `json:"fd"`
-	Stream  byte   `json:"stream"`
-	Name    string `json:"name"`
-	Pending []byte `json:"pending,omitempty"`
+	Fd      int
+	Stream  byte
+	Name    string
+	Pending []byte
 }
 
 // containerSnapshot is one of the two kinds of container.
 type containerSnapshot struct {
-	Builtin  *runtime.Snapshot `json:"builtin,omitempty"`
-	External *externalState    `json:"external,omitempty"`
+	Builtin  *runtime.Snapshot
+	External *externalState
 }
 
 type externalState struct {
-	Bin        string `json:"bin"`
-	Root       string `json:"root"`
-	ID         string `json:"id"`
-	Dir        string `json:"dir"`
-	CgroupPath string `json:"cgroupPath"`
-	Pid        int    `json:"pid"`
+	Bin, Root, ID, Dir, CgroupPath string
+	Pid                            int
+}
+
+// stateMagic starts an encoded rebirthState.
+const stateMagic = "berth-shim-state-1\n"
+
+func (st *rebirthState) marshal() ([]byte, error) {
+	w := wire.NewWriter([]byte(stateMagic))
+	w.String(st.Dir)
+	c := st.Config
+	w.String(c.ID)
+	w.String(c.Bundle)
+	w.String(c.RuntimeRoot)
+	w.String(c.LogPath)
+	w.Int(c.LogMaxSize)
+	w.Int(int64(c.LogMaxFile))
+	w.Bool(c.OpenStdin)
+	w.String(c.Runtime)
+	w.Bool(c.NoPivot)
+	switch sn := st.Container; {
+	case sn.Builtin != nil:
+		w.Uint(1)
+		b, err := sn.Builtin.AppendBinary(w.Data())
+		if err != nil {
+			return nil, err
+		}
+		w = wire.NewWriter(b)
+	case sn.External != nil:
+		e := sn.External
+		w.Uint(2)
+		for _, f := range []string{e.Bin, e.Root, e.ID, e.Dir, e.CgroupPath} {
+			w.String(f)
+		}
+		w.Int(int64(e.Pid))
+	default:
+		return nil, errors.New("no container to hand over")
+	}
+	for _, fd := range []int{st.Listener, st.Stdin, st.Console} {
+		w.Int(int64(fd))
+	}
+	w.Uint(uint64(len(st.Outputs)))
+	for _, o := range st.Outputs {
+		w.Int(int64(o.Fd))
+		w.Uint(uint64(o.Stream))
+		w.String(o.Name)
+		w.Bytes(o.Pending)
+	}
+	for _, fds := range [][]int{st.Waits, st.Events, st.Attaches} {
+		w.Uint(uint64(len(fds)))
+		for _, fd := range fds {
+			w.Int(int64(fd))
+		}
+	}
+	w.Bool(st.OOMSent)
+	return w.Data(), nil
+}
+
+// unmarshalRebirthState reads what marshal wrote. The spec and the
+// pending output alias data.
+func unmarshalRebirthState(data []byte) (*rebirthState, error) {
+	rest, ok := bytes.CutPrefix(data, []byte(stateMagic))
+	if !ok {
+		return nil, errors.New("not a shim's state")
+	}
+	r := wire.NewReader(rest)
+	st := &rebirthState{Dir: r.String()}
+	st.Config = Config{
+		ID: r.String(), Bundle: r.String(), RuntimeRoot: r.String(), LogPath: r.String(),
+		LogMaxSize: r.Int(), LogMaxFile: int(r.Int()), OpenStdin: r.Bool(), Runtime: r.String(), NoPivot: r.Bool(),
+	}
+	switch r.Uint() {
+	case 1:
+		sn, err := runtime.ReadSnapshot(r)
+		if err != nil {
+			return nil, err
+		}
+		st.Container.Builtin = sn
+	case 2:
+		e := &externalState{Bin: r.String(), Root: r.String(), ID: r.String(), Dir: r.String(), CgroupPath: r.String()}
+		e.Pid = int(r.Int())
+		st.Container.External = e
+	default:
+		return nil, fmt.Errorf("bad container kind in a shim's state: %v", r.Err(false))
+	}
+	st.Listener, st.Stdin, st.Console = int(r.Int()), int(r.Int()), int(r.Int())
+	n := r.Uint()
+	for i := uint64(0); i < n && r.Err(false) == nil; i++ {
+		st.Outputs = append(st.Outputs, outputState{Fd: int(r.Int()), Stream: byte(r.Uint()), Name: r.String(), Pending: r.Bytes()})
+	}
+	for _, fds := range []*[]int{&st.Waits, &st.Events, &st.Attaches} {
+		n := r.Uint()
+		for i := uint64(0); i < n && r.Err(false) == nil; i++ {
+			*fds = append(*fds, int(r.Int()))
+		}
+	}
+	st.OOMSent = r.Bool()
+	if err := r.Err(true); err != nil {
+		return nil, fmt.Errorf("a shim's state: %w", err)
+	}
+	return st, nil
 }
 
 func (b builtin) snapshot() (containerSnapshot, error) {
@@ -157,11 +232,8 @@ func (s *server) rebirth() error {
 	if err != nil {
 		return err
 	}
-	c := s.cfg
-	cfg := rebirthConfig{
-		ID: c.ID, Bundle: c.Bundle, RuntimeRoot: c.RuntimeRoot, LogPath: c.LogPath, LogMaxSize: c.LogMaxSize,
-		LogMaxFile: c.LogMaxFile, OpenStdin: c.OpenStdin, Runtime: c.Runtime, NoPivot: c.NoPivot,
-	}
+	cfg := s.cfg
+	cfg.Spec, cfg.Seccomp = nil, nil
 	st := rebirthState{
 		Dir: s.dir, Config: cfg, Container: snap, Listener: fdOf(s.l.f),
 		Stdin: fdOf(s.stdin), Console: fdOf(s.console), OOMSent: s.oomSent,
@@ -192,7 +264,7 @@ func (s *server) rebirth() error {
 		}
 		keep = append(keep, fd)
 	}
-	data, err := json.Marshal(&st)
+	data, err := st.marshal()
 	if err != nil {
 		return err
 	}
@@ -297,8 +369,8 @@ func resume(fd int) error {
 	if err != nil {
 		return fmt.Errorf("read the state of the previous image: %w", err)
 	}
-	var st rebirthState
-	if err := json.Unmarshal(data, &st); err != nil {
+	st, err := unmarshalRebirthState(data)
+	if err != nil {
 		return fmt.Errorf("read the state of the previous image: %w", err)
 	}
 	if err := st.resume(); err != nil {
@@ -313,7 +385,7 @@ func (st *rebirthState) resume() error {
 	if err := becomeSubreaper(); err != nil {
 		return err
 	}
-	s := newServer(st.Dir, st.Config.config())
+	s := newServer(st.Dir, st.Config)
 	s.oomSent = st.OOMSent
 	s.started = true
 	s.image, _ = strconv.Atoi(os.Getenv(envImage))
