@@ -140,11 +140,18 @@ func spawnShim(env []string, exe, ctl *os.File) (*os.Process, *os.File, error) {
 }
 
 // shimEnv is what makes a process started from the sealed copy a shim
-// (entry_linux.go), with the copy as fd 4 for its stages and one P, all a
-// shim needs.
+// (entry_linux.go), with the copy as fd 4 for its stages, and the
+// runtime settings of every shim image (shimRuntimeEnv).
 func shimEnv() []string {
-	return []string{runtime.EnvSealedExeFd + "=4", EnvShim + "=1", "GOMAXPROCS=1"}
+	return append([]string{runtime.EnvSealedExeFd + "=4", EnvShim + "=1"}, shimRuntimeEnv...)
 }
+
+// shimRuntimeEnv sets up the Go runtime of a shim, which copies output
+// and waits: one P (every P costs a cache of spans and stacks), and no
+// stack buffers for profiles, which a shim never takes (a few KiB per
+// thread). becomeShim unsets them, so that what a shim starts does not
+// inherit them.
+var shimRuntimeEnv = []string{"GOMAXPROCS=1", "GODEBUG=profstackdepth=0"}
 
 // Client talks to one shim.
 type Client struct {

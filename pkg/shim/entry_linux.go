@@ -69,10 +69,10 @@ func init() {
 }
 
 func becomeShim() {
-	// Launch starts the runtime with one P (GOMAXPROCS=1): a shim copies
-	// output and waits, and every P costs it a cache of spans and stacks.
-	// The setting is for this process only, not for what it starts.
+	// The runtime settings (shimRuntimeEnv) are for this process only,
+	// not for what it starts.
 	os.Unsetenv("GOMAXPROCS")
+	os.Unsetenv("GODEBUG")
 	// Executed as /proc/self/fd/N (the sealed copy), the process would
 	// show as "N" in ps and top.
 	_ = unix.Prctl(unix.PR_SET_NAME, uintptr(unsafe.Pointer(&shimComm[0])), 0, 0, 0)

@@ -1,10 +1,8 @@
 package shim
 
 import (
-	"bufio"
 	"bytes"
 	"debug/elf"
-	"os"
 	"strconv"
 	"sync"
 
@@ -26,50 +24,108 @@ import (
 //
 // A spare trims too while it waits for a container.
 func trimMemory() {
-	exe, err := os.Readlink("/proc/self/exe")
-	if err != nil {
+	// System calls straight from x/sys/unix, not through os: this runs
+	// on goroutines with small stacks (the accept loop), and in a reborn
+	// shim (rebirth_linux.go) the first stack to grow past a size makes
+	// the runtime carve a whole 32 KiB span of stacks of that size,
+	// writing into each: resident memory for as long as the shim lives.
+	var exeBuf [512]byte
+	n, err := unix.Readlink("/proc/self/exe", exeBuf[:])
+	if err != nil || n == len(exeBuf) {
 		return
 	}
+	exe := string(exeBuf[:n])
 	keep, err := binaryWrittenRanges()
 	if err != nil {
 		return
 	}
-	maps, err := os.ReadFile("/proc/self/maps")
+	fd, err := unix.Open("/proc/self/maps", unix.O_RDONLY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return
 	}
+	defer unix.Close(fd)
+	// The output copiers' buffer, read again: a shim trims after every
+	// burst of requests, and each allocation here would stay in its
+	// heap. A read of /proc/PID/maps returns whole lines; one that does
+	// not fit is cut off at the buffer's end and kept for the next read.
+	pooled := outputBuffers.Get().(*[]byte)
+	defer outputBuffers.Put(pooled)
+	buf := (*pooled)[:4096]
 	var bias uint64
-	sc := bufio.NewScanner(bytes.NewReader(maps))
-	for sc.Scan() {
-		// "start-end perms offset dev inode path", the path last and
-		// possibly with spaces (" (deleted)").
-		f := bytes.Fields(sc.Bytes())
-		if len(f) < 6 || string(bytes.Join(f[5:], []byte(" "))) != exe {
+	held := 0
+	for {
+		n, err := unix.Read(fd, buf[held:])
+		if err == unix.EINTR {
 			continue
 		}
-		lo, hi, _ := bytes.Cut(f[0], []byte("-"))
-		start, _ := strconv.ParseUint(string(lo), 16, 64)
-		end, _ := strconv.ParseUint(string(hi), 16, 64)
-		if off, _ := strconv.ParseUint(string(f[2]), 16, 64); off == 0 && !keep.fixed && bias == 0 {
-			bias = start - keep.firstLoad
+		if err != nil {
+			n = 0
 		}
-		if f[1][1] == 'w' || f[1][3] != 'p' {
-			continue
+		n += held
+		data := buf[:n]
+		for {
+			nl := bytes.IndexByte(data, '\n')
+			if nl < 0 {
+				break
+			}
+			trimMapping(data[:nl], exe, &keep, &bias)
+			data = data[nl+1:]
 		}
-		for _, r := range keep.ranges {
-			// Shrink [start, end) so that it overlaps no kept range.
-			rs, re := (r[0]+bias)&^pageMask, (r[1]+bias+pageMask)&^pageMask
-			if rs < end && re > start {
-				if rs > start {
-					end = rs
-				} else {
-					start = re
-				}
+		held = copy(buf, data)
+		if held == len(buf) {
+			// A line longer than the buffer: not one of ours.
+			held = 0
+		}
+		if err != nil || n == 0 {
+			return
+		}
+	}
+}
+
+// trimMapping drops the pages of one line of /proc/self/maps ("start-end
+// perms offset dev inode path") if it maps the binary's read-only part.
+func trimMapping(line []byte, exe string, keep *keptRanges, bias *uint64) {
+	field := func() []byte {
+		line = bytes.TrimLeft(line, " ")
+		i := bytes.IndexByte(line, ' ')
+		if i < 0 {
+			f := line
+			line = nil
+			return f
+		}
+		f := line[:i]
+		line = line[i+1:]
+		return f
+	}
+	addr, perms, offset := field(), field(), field()
+	field() // dev
+	field() // inode
+	// The path is the rest, possibly with spaces (" (deleted)").
+	if string(bytes.TrimLeft(line, " ")) != exe || len(perms) < 4 {
+		return
+	}
+	lo, hi, _ := bytes.Cut(addr, []byte("-"))
+	start, _ := strconv.ParseUint(string(lo), 16, 64)
+	end, _ := strconv.ParseUint(string(hi), 16, 64)
+	if off, _ := strconv.ParseUint(string(offset), 16, 64); off == 0 && !keep.fixed && *bias == 0 {
+		*bias = start - keep.firstLoad
+	}
+	if perms[1] == 'w' || perms[3] != 'p' {
+		return
+	}
+	for _, r := range keep.ranges {
+		// Shrink [start, end) so that it overlaps no kept range.
+		rs, re := (r[0]+*bias)&^pageMask, (r[1]+*bias+pageMask)&^pageMask
+		if rs < end && re > start {
+			if rs > start {
+				end = rs
+			} else {
+				start = re
 			}
 		}
-		if end > start {
-			_, _, _ = unix.Syscall(unix.SYS_MADVISE, uintptr(start), uintptr(end-start), unix.MADV_DONTNEED)
-		}
+	}
+	if end > start {
+		_, _, _ = unix.Syscall(unix.SYS_MADVISE, uintptr(start), uintptr(end-start), unix.MADV_DONTNEED)
 	}
 }
 

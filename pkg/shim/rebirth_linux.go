@@ -67,6 +67,9 @@ type rebirthState struct {
 	Events    []int
 	Attaches  []int
 	OOMSent   bool
+	// Keep is what trimMemory must keep of the binary, which the new
+	// image then trims without parsing its ELF headers again.
+	Keep keptRanges
 }
 
 type outputState struct {
@@ -138,6 +141,13 @@ func (st *rebirthState) marshal() ([]byte, error) {
 		}
 	}
 	w.Bool(st.OOMSent)
+	w.Bool(st.Keep.fixed)
+	w.Uint(st.Keep.firstLoad)
+	w.Uint(uint64(len(st.Keep.ranges)))
+	for _, r := range st.Keep.ranges {
+		w.Uint(r[0])
+		w.Uint(r[1])
+	}
 	return w.Data(), nil
 }
 
@@ -180,6 +190,11 @@ func unmarshalRebirthState(data []byte) (*rebirthState, error) {
 		}
 	}
 	st.OOMSent = r.Bool()
+	st.Keep.fixed, st.Keep.firstLoad = r.Bool(), r.Uint()
+	n = r.Uint()
+	for i := uint64(0); i < n && r.Err(false) == nil; i++ {
+		st.Keep.ranges = append(st.Keep.ranges, [2]uint64{r.Uint(), r.Uint()})
+	}
 	if err := r.Err(true); err != nil {
 		return nil, fmt.Errorf("a shim's state: %w", err)
 	}
@@ -237,6 +252,9 @@ func (s *server) rebirth() error {
 	st := rebirthState{
 		Dir: s.dir, Config: cfg, Container: snap, Listener: fdOf(s.l.f),
 		Stdin: fdOf(s.stdin), Console: fdOf(s.console), OOMSent: s.oomSent,
+	}
+	if keep, err := binaryWrittenRanges(); err == nil {
+		st.Keep = keep
 	}
 	keep := []int{st.Listener, st.Stdin, st.Console}
 	for _, o := range s.outputs {
@@ -300,9 +318,8 @@ func (s *server) rebirth() error {
 	env := append(os.Environ(),
 		envRebirth+"="+strconv.Itoa(mfd),
 		envImage+"="+strconv.Itoa(s.image+1),
-		runtime.EnvSealedExeFd+"="+strconv.Itoa(exeFd),
-		// One P, as Launch gives every shim (entry_linux.go).
-		"GOMAXPROCS=1")
+		runtime.EnvSealedExeFd+"="+strconv.Itoa(exeFd))
+	env = append(env, shimRuntimeEnv...)
 	err = unix.Exec("/proc/self/fd/"+strconv.Itoa(exeFd), []string{"berthd", "shim"}, env)
 	return fmt.Errorf("execve: %w", err)
 }
@@ -445,6 +462,13 @@ func (st *rebirthState) resume() error {
 	for _, fd := range st.Events {
 		s.serveConn(&unixConn{os.NewFile(uintptr(fd), sock)}, func(c *unixConn) { s.events(c, false) })
 	}
+	if len(st.Keep.ranges) > 0 {
+		binaryWrittenRanges = func() (keptRanges, error) { return st.Keep, nil }
+	}
+	// The code that starting this image ran is shared with the other
+	// shims' but counts in this one's Rss until dropped: idle trims it,
+	// once the monitor has settled.
+	s.scheduleIdle()
 	return s.monitor(l)
 }
 
