@@ -35,7 +35,16 @@ type Config struct {
 	// from a cache in the launching process, so that a daemon compiles
 	// each distinct profile once instead of every container doing so.
 	Seccomp *seccomp.Program `json:"seccompProgram,omitempty"`
+	// ImageLife is how long an image of the shim that did not create the
+	// container lives at least before it is reborn again (rebirth_linux.go);
+	// 0 is DefaultImageLife. Tests shorten it.
+	ImageLife time.Duration `json:"imageLife,omitempty"`
 }
+
+// DefaultImageLife bounds how often requests can make a shim reborn: a
+// docker stats stream allocates enough for one every few seconds, at
+// about 8 ms of CPU each.
+const DefaultImageLife = 30 * time.Second
 
 // Exit is <dir>/exit.json.
 type Exit struct {

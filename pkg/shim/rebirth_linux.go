@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	goruntime "runtime"
 	"strconv"
 	"time"
 
@@ -106,6 +107,7 @@ func (st *rebirthState) marshal() ([]byte, error) {
 	w.Bool(c.OpenStdin)
 	w.String(c.Runtime)
 	w.Bool(c.NoPivot)
+	w.Int(int64(c.ImageLife))
 	switch sn := st.Container; {
 	case sn.Builtin != nil:
 		w.Uint(1)
@@ -163,6 +165,7 @@ func unmarshalRebirthState(data []byte) (*rebirthState, error) {
 	st.Config = Config{
 		ID: r.String(), Bundle: r.String(), RuntimeRoot: r.String(), LogPath: r.String(),
 		LogMaxSize: r.Int(), LogMaxFile: int(r.Int()), OpenStdin: r.Bool(), Runtime: r.String(), NoPivot: r.Bool(),
+		ImageLife: time.Duration(r.Int()),
 	}
 	switch r.Uint() {
 	case 1:
@@ -212,6 +215,41 @@ func (e *external) snapshot() (containerSnapshot, error) {
 	}}, nil
 }
 
+// rebirthAfter is how many bytes an image allocates (decoding an exec's
+// process and the spec, streaming stats, ...) before it is worth a
+// rebirth, about 8 ms of CPU. A request that allocates little (a state)
+// does not make one, and an image lives Config.ImageLife at least.
+const rebirthAfter = 256 << 10
+
+// memStats is ReadMemStats's result: not on the stack of the accept
+// loop, which would grow for it.
+var memStats goruntime.MemStats
+
+// hasGrown reports that this image holds more than a new one would, and
+// has lived long enough to be replaced.
+func (s *server) hasGrown() bool {
+	if s.grown {
+		return true
+	}
+	life := s.cfg.ImageLife
+	if life <= 0 {
+		life = DefaultImageLife
+	}
+	if time.Since(s.born) < life {
+		return false
+	}
+	goruntime.ReadMemStats(&memStats)
+	return memStats.TotalAlloc-s.allocBase > rebirthAfter
+}
+
+// markBirth records what this image has allocated by the end of its
+// start, which hasGrown counts from.
+func (s *server) markBirth() {
+	goruntime.ReadMemStats(&memStats)
+	s.allocBase = memStats.TotalAlloc
+	s.born = time.Now()
+}
+
 // rebirth executes the next image of the shim when the shim is idle. It
 // returns only if it did not: errNotIdle, or why the execve failed.
 func (s *server) rebirth() error {
@@ -228,7 +266,7 @@ func (s *server) rebirth() error {
 	// Held until the execve: no request, event or exit moves on meanwhile.
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if !s.grown || !s.started || s.exiting || s.exit != nil || s.inputs > 0 || s.active != len(s.parked) {
+	if !s.started || s.exiting || s.exit != nil || s.inputs > 0 || s.active != len(s.parked) || !s.hasGrown() {
 		return errNotIdle
 	}
 	for sub := range s.evsubs {
@@ -465,6 +503,7 @@ func (st *rebirthState) resume() error {
 	if len(st.Keep.ranges) > 0 {
 		binaryWrittenRanges = func() (keptRanges, error) { return st.Keep, nil }
 	}
+	s.markBirth()
 	// The code that starting this image ran is shared with the other
 	// shims' but counts in this one's Rss until dropped: idle trims it,
 	// once the monitor has settled.

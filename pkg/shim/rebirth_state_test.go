@@ -23,7 +23,7 @@ func nonZero(t *testing.T, v any, skip ...string) {
 }
 
 func TestRebirthStateRoundTrip(t *testing.T) {
-	cfg := Config{ID: "c", Bundle: "/b", RuntimeRoot: "/r", LogPath: "/l", LogMaxSize: 10, LogMaxFile: 3, OpenStdin: true, Runtime: "/usr/sbin/runc", NoPivot: true}
+	cfg := Config{ID: "c", Bundle: "/b", RuntimeRoot: "/r", LogPath: "/l", LogMaxSize: 10, LogMaxFile: 3, OpenStdin: true, Runtime: "/usr/sbin/runc", NoPivot: true, ImageLife: time.Second}
 	builtin := &runtime.Snapshot{ID: "c", Bundle: "/b", Rootfs: "/b/rootfs", Pid: 9, StartTime: 1, Created: time.Unix(5, 0).UTC(),
 		CgroupPath: "/berth/c", Annotations: map[string]string{"k": "v"}, Spec: []byte("{}")}
 	ext := &externalState{Bin: "/usr/sbin/runc", Root: "/r", ID: "c", Dir: "/d", CgroupPath: "/berth/c", Pid: 9}

@@ -92,7 +92,10 @@ func readLog(t *testing.T, path string) []string {
 // and exec (which needs the spec the new image has not decoded) work, and
 // every rebirth after requests leaves the same descriptors open.
 func TestShimRebornWhenIdle(t *testing.T) {
-	c, dir := launch(t, sh(t, `printf 'half '; read x; echo "$x"; echo line2; exec sleep 600`), func(cfg *shim.Config) { cfg.OpenStdin = true })
+	c, dir := launch(t, sh(t, `printf 'half '; read x; echo "$x"; echo line2; exec sleep 600`), func(cfg *shim.Config) {
+		cfg.OpenStdin = true
+		cfg.ImageLife = time.Millisecond
+	})
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	if err := c.Start(ctx); err != nil {
@@ -154,6 +157,23 @@ func TestShimRebornWhenIdle(t *testing.T) {
 	}
 	time.Sleep(100 * time.Millisecond)
 	files := openFiles(t, st.ShimPid)
+	// Requests that allocate little do not make a rebirth; an exec does.
+	for i := 0; i < 3; i++ {
+		if _, err := c.State(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	time.Sleep(1500 * time.Millisecond)
+	if n := shimImage(t, st.ShimPid); n != 2 {
+		t.Fatalf("reborn (image %d) after state requests only", n)
+	}
+	s, err = c.Exec(ctx, "e2", specs.Process{Args: []string{"true"}, Env: []string{"PATH=/bin"}, Cwd: "/"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, code, err := s.Collect(); err != nil || code != 0 {
+		t.Fatalf("second exec: %d %v", code, err)
+	}
 	awaitImage(t, st.ShimPid, 3)
 	if _, err := c.State(ctx); err != nil {
 		t.Fatal(err)
@@ -168,6 +188,9 @@ func TestShimRebornWhenIdle(t *testing.T) {
 		if time.Now().After(deadline) {
 			t.Fatalf("open after the third rebirth:\n%v\nafter the second:\n%v", now, files)
 		}
+	}
+	if raw, err := c.Stats(ctx); err != nil || len(raw) == 0 {
+		t.Fatalf("stats after rebirths: %s %v", raw, err)
 	}
 	if err := c.Kill(ctx, syscall.SIGKILL, false); err != nil {
 		t.Fatal(err)

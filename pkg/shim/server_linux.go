@@ -64,14 +64,17 @@ type server struct {
 	exited  chan struct{}
 	conns   sync.WaitGroup
 	// active counts the connections being handled; parked are those of
-	// them that only wait for the exit ("wait", "events"), which a
-	// rebirth hands over. grown says that a request was served since
-	// this program image began (see rebirth). exiting is set once the
-	// init has exited, before it is reaped.
-	active  int
-	parked  map[*unixConn]string
-	grown   bool
-	exiting bool
+	// them that only wait for the exit or take output ("wait", "events",
+	// "attach"), which a rebirth hands over. grown says that this image
+	// holds more than a new one would: it created the container, or it
+	// allocated rebirthAfter bytes since allocBase (see rebirth).
+	// exiting is set once the init has exited, before it is reaped.
+	active    int
+	parked    map[*unixConn]string
+	grown     bool
+	allocBase uint64
+	born      time.Time
+	exiting   bool
 	// started is set once the container has been started; inputs
 	// counts the attach clients' stdin copies under way.
 	started bool
@@ -586,7 +589,6 @@ func (s *server) serve(l *unixListener) {
 		}
 		s.mu.Lock()
 		s.active++
-		s.grown = true
 		s.mu.Unlock()
 		s.serveConn(c, s.handle)
 	}
