@@ -41,6 +41,15 @@ func V1Hierarchies() ([]Hierarchy, error) { return v1Hierarchies() }
 
 var v1Hierarchies = sync.OnceValues(readV1Hierarchies)
 
+// SetV1Hierarchies makes hs, what V1Hierarchies returned in an earlier
+// image of this process, this one's answer, before any other use of the
+// package. A reborn shim (pkg/shim) is handed them: /proc/self/mountinfo
+// grows with every container's mounts, and reading it again would cost
+// the shim the time and the memory of its parse.
+func SetV1Hierarchies(hs []Hierarchy) {
+	v1Hierarchies = func() ([]Hierarchy, error) { return hs, nil }
+}
+
 func readV1Hierarchies() ([]Hierarchy, error) {
 	f, err := os.Open("/proc/self/mountinfo")
 	if err != nil {

@@ -32,9 +32,9 @@ func init() {
 			os.Exit(1)
 		}
 		// Not on this goroutine: during package initialisation it is
-		// locked to the main thread, and every time it woke up the
-		// scheduler would hand that thread the processor and leave
-		// another one idle. It waits here for good instead.
+		// locked to the main thread, and every time it woke up (for
+		// each request) the scheduler would have to hand that thread
+		// the processor. It waits here for good instead.
 		go func() {
 			if err := resume(fd); err != nil {
 				fmt.Fprintln(os.Stderr, "shim:", err)
@@ -60,12 +60,15 @@ func init() {
 		fmt.Fprintf(os.NewFile(readyFd, "ready"), "error: shim: %v\n", err)
 		os.Exit(1)
 	}
-	err = Main(dir, cfg)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	os.Exit(0)
+	// Off the main goroutine, as for a reborn shim below.
+	go func() {
+		if err := Main(dir, cfg); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}()
+	select {}
 }
 
 func becomeShim() {

@@ -5,6 +5,7 @@ import (
 	"debug/elf"
 	"strconv"
 	"sync"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -54,7 +55,7 @@ func trimMemory() {
 	var bias uint64
 	held := 0
 	for {
-		n, err := unix.Read(fd, buf[held:])
+		n, err := rawRead(fd, buf[held:])
 		if err == unix.EINTR {
 			continue
 		}
@@ -125,8 +126,24 @@ func trimMapping(line []byte, exe string, keep *keptRanges, bias *uint64) {
 		}
 	}
 	if end > start {
-		_, _, _ = unix.Syscall(unix.SYS_MADVISE, uintptr(start), uintptr(end-start), unix.MADV_DONTNEED)
+		_, _, _ = unix.RawSyscall(unix.SYS_MADVISE, uintptr(start), uintptr(end-start), unix.MADV_DONTNEED)
 	}
+}
+
+// rawRead is read(2) without telling the scheduler: a read of /proc/self
+// that walks the page tables takes long enough (tens of µs) for the
+// runtime to hand the processor to another thread, and a thread made for
+// it idles on in a shim for good, with its stacks. For a short read that
+// cannot block.
+func rawRead(fd int, p []byte) (int, error) {
+	if len(p) == 0 {
+		return 0, nil
+	}
+	n, _, errno := unix.RawSyscall(unix.SYS_READ, uintptr(fd), uintptr(unsafe.Pointer(&p[0])), uintptr(len(p)))
+	if errno != 0 {
+		return 0, errno
+	}
+	return int(n), nil
 }
 
 const pageMask = 4095

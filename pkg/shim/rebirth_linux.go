@@ -8,12 +8,12 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	goruntime "runtime"
 	"strconv"
 	"time"
 
 	"golang.org/x/sys/unix"
 
+	"github.com/berthd/berth/pkg/cgroups"
 	"github.com/berthd/berth/pkg/jsonlog"
 	"github.com/berthd/berth/pkg/runtime"
 	"github.com/berthd/berth/pkg/wire"
@@ -68,9 +68,13 @@ type rebirthState struct {
 	Events    []int
 	Attaches  []int
 	OOMSent   bool
+	Orphans   bool
 	// Keep is what trimMemory must keep of the binary, which the new
 	// image then trims without parsing its ELF headers again.
 	Keep keptRanges
+	// V1 are the host's cgroup v1 hierarchies (none on a v2 host), which
+	// the new image then does not read from /proc/self/mountinfo again.
+	V1 []cgroups.Hierarchy
 }
 
 type outputState struct {
@@ -143,12 +147,21 @@ func (st *rebirthState) marshal() ([]byte, error) {
 		}
 	}
 	w.Bool(st.OOMSent)
+	w.Bool(st.Orphans)
 	w.Bool(st.Keep.fixed)
 	w.Uint(st.Keep.firstLoad)
 	w.Uint(uint64(len(st.Keep.ranges)))
 	for _, r := range st.Keep.ranges {
 		w.Uint(r[0])
 		w.Uint(r[1])
+	}
+	w.Uint(uint64(len(st.V1)))
+	for _, h := range st.V1 {
+		w.String(h.MountPoint)
+		w.Uint(uint64(len(h.Options)))
+		for _, o := range h.Options {
+			w.String(o)
+		}
 	}
 	return w.Data(), nil
 }
@@ -193,10 +206,20 @@ func unmarshalRebirthState(data []byte) (*rebirthState, error) {
 		}
 	}
 	st.OOMSent = r.Bool()
+	st.Orphans = r.Bool()
 	st.Keep.fixed, st.Keep.firstLoad = r.Bool(), r.Uint()
 	n = r.Uint()
 	for i := uint64(0); i < n && r.Err(false) == nil; i++ {
 		st.Keep.ranges = append(st.Keep.ranges, [2]uint64{r.Uint(), r.Uint()})
+	}
+	n = r.Uint()
+	for i := uint64(0); i < n && r.Err(false) == nil; i++ {
+		h := cgroups.Hierarchy{MountPoint: r.String()}
+		m := r.Uint()
+		for j := uint64(0); j < m && r.Err(false) == nil; j++ {
+			h.Options = append(h.Options, r.String())
+		}
+		st.V1 = append(st.V1, h)
 	}
 	if err := r.Err(true); err != nil {
 		return nil, fmt.Errorf("a shim's state: %w", err)
@@ -215,39 +238,62 @@ func (e *external) snapshot() (containerSnapshot, error) {
 	}}, nil
 }
 
-// rebirthAfter is how many bytes an image allocates (decoding an exec's
-// process and the spec, streaming stats, ...) before it is worth a
-// rebirth, about 8 ms of CPU. A request that allocates little (a state)
+// rebirthAfter is how much private memory an image gains (decoding an
+// exec's process and the spec, streaming stats, ...) before it is worth
+// a rebirth, about 8 ms of CPU. A request that takes little (a state)
 // does not make one, and an image lives Config.ImageLife at least.
 const rebirthAfter = 256 << 10
 
-// memStats is ReadMemStats's result: not on the stack of the accept
-// loop, which would grow for it.
-var memStats goruntime.MemStats
-
 // hasGrown reports that this image holds more than a new one would, and
-// has lived long enough to be replaced.
+// has lived long enough to be replaced. The measure is the kernel's, the
+// Anonymous memory of smaps_rollup (heap, stacks, written data; not the
+// code, which the other shims share, or which counts as private in the
+// only shim), against the baseline taken as the image began:
+// runtime.ReadMemStats would itself cost an idle shim 180 KiB.
 func (s *server) hasGrown() bool {
 	if s.grown {
 		return true
+	}
+	now, ok := anonymousMemory()
+	if !ok || s.baseline == 0 {
+		return false
 	}
 	life := s.cfg.ImageLife
 	if life <= 0 {
 		life = DefaultImageLife
 	}
-	if time.Since(s.born) < life {
-		return false
-	}
-	goruntime.ReadMemStats(&memStats)
-	return memStats.TotalAlloc-s.allocBase > rebirthAfter
+	return time.Since(s.born) >= life && now > s.baseline+rebirthAfter
 }
 
-// markBirth records what this image has allocated by the end of its
-// start, which hasGrown counts from.
-func (s *server) markBirth() {
-	goruntime.ReadMemStats(&memStats)
-	s.allocBase = memStats.TotalAlloc
-	s.born = time.Now()
+// anonymousMemory reads this process's anonymous memory, in bytes,
+// through the pooled output buffer and plain system calls (trimMemory).
+func anonymousMemory() (uint64, bool) {
+	fd, err := unix.Open("/proc/self/smaps_rollup", unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return 0, false
+	}
+	defer unix.Close(fd)
+	pooled := outputBuffers.Get().(*[]byte)
+	defer outputBuffers.Put(pooled)
+	buf := *pooled
+	n := 0
+	for n < len(buf) {
+		m, err := rawRead(fd, buf[n:])
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil || m == 0 {
+			break
+		}
+		n += m
+	}
+	_, rest, ok := bytes.Cut(buf[:n], []byte("\nAnonymous:"))
+	if !ok {
+		return 0, false
+	}
+	line, _, _ := bytes.Cut(rest, []byte("\n"))
+	kib, err := strconv.ParseUint(string(bytes.TrimSuffix(bytes.TrimSpace(line), []byte(" kB"))), 10, 64)
+	return kib << 10, err == nil
 }
 
 // rebirth executes the next image of the shim when the shim is idle. It
@@ -289,10 +335,15 @@ func (s *server) rebirth() error {
 	cfg.Spec, cfg.Seccomp = nil, nil
 	st := rebirthState{
 		Dir: s.dir, Config: cfg, Container: snap, Listener: fdOf(s.l.f),
-		Stdin: fdOf(s.stdin), Console: fdOf(s.console), OOMSent: s.oomSent,
+		Stdin: fdOf(s.stdin), Console: fdOf(s.console), OOMSent: s.oomSent, Orphans: s.orphans,
 	}
 	if keep, err := binaryWrittenRanges(); err == nil {
 		st.Keep = keep
+	}
+	if !cgroups.IsV2() {
+		if hs, err := cgroups.V1Hierarchies(); err == nil {
+			st.V1 = hs
+		}
 	}
 	keep := []int{st.Listener, st.Stdin, st.Console}
 	for _, o := range s.outputs {
@@ -436,12 +487,16 @@ func resume(fd int) error {
 }
 
 func (st *rebirthState) resume() error {
+	if len(st.V1) > 0 {
+		cgroups.SetV1Hierarchies(st.V1)
+	}
 	// Kept across execve; set again in case a kernel does not.
 	if err := becomeSubreaper(); err != nil {
 		return err
 	}
 	s := newServer(st.Dir, st.Config)
 	s.oomSent = st.OOMSent
+	s.orphans = st.Orphans
 	s.started = true
 	s.image, _ = strconv.Atoi(os.Getenv(envImage))
 	os.Unsetenv(envImage)
@@ -503,7 +558,8 @@ func (st *rebirthState) resume() error {
 	if len(st.Keep.ranges) > 0 {
 		binaryWrittenRanges = func() (keptRanges, error) { return st.Keep, nil }
 	}
-	s.markBirth()
+	s.born = time.Now()
+	s.baseline, _ = anonymousMemory()
 	// The code that starting this image ran is shared with the other
 	// shims' but counts in this one's Rss until dropped: idle trims it,
 	// once the monitor has settled.

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/berthd/berth/pkg/cgroups"
 	"github.com/berthd/berth/pkg/runtime"
 )
 
@@ -32,8 +33,9 @@ func TestRebirthStateRoundTrip(t *testing.T) {
 		in := &rebirthState{
 			Dir: "/d", Config: cfg, Container: sn, Listener: 5, Stdin: 6, Console: 7,
 			Outputs: []outputState{{Fd: 8, Stream: Stdout, Name: "stdout", Pending: []byte("half")}, {Fd: 9, Stream: Stderr, Name: "stderr"}},
-			Waits:   []int{10}, Events: []int{11, 12}, Attaches: []int{13}, OOMSent: true,
+			Waits:   []int{10}, Events: []int{11, 12}, Attaches: []int{13}, OOMSent: true, Orphans: true,
 			Keep: keptRanges{fixed: true, firstLoad: 0x400000, ranges: [][2]uint64{{0x1000, 0x2000}, {0x3000, 0x4000}}},
+			V1:   []cgroups.Hierarchy{{MountPoint: "/sys/fs/cgroup/memory", Options: []string{"rw", "memory"}}},
 		}
 		in2 := *in
 		in2.Container = containerSnapshot{Builtin: builtin}

@@ -14,6 +14,7 @@ import (
 	"syscall"
 	"time"
 
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 
 	"github.com/berthd/berth/pkg/cgroups"
@@ -66,19 +67,25 @@ type server struct {
 	// active counts the connections being handled; parked are those of
 	// them that only wait for the exit or take output ("wait", "events",
 	// "attach"), which a rebirth hands over. grown says that this image
-	// holds more than a new one would: it created the container, or it
-	// allocated rebirthAfter bytes since allocBase (see rebirth).
-	// exiting is set once the init has exited, before it is reaped.
-	active    int
-	parked    map[*unixConn]string
-	grown     bool
-	allocBase uint64
-	born      time.Time
-	exiting   bool
+	// created the container, and holds more than a new one would; a
+	// later image is compared with its baseline anonymous memory, taken
+	// when it was born (see hasGrown). exiting is set once the init has
+	// exited, before it is reaped.
+	active   int
+	parked   map[*unixConn]string
+	grown    bool
+	baseline uint64
+	born     time.Time
+	exiting  bool
 	// started is set once the container has been started; inputs
 	// counts the attach clients' stdin copies under way.
 	started bool
 	inputs  int
+	// orphans says the container shares the host's PID namespace: its
+	// orphans come to the shim, a subreaper, to be reaped (reapOrphans).
+	// In a PID namespace of its own, or another container's, they go
+	// to that namespace's init.
+	orphans bool
 	// image counts this shim's rebirths: 0 for the image Launch started.
 	image int
 
@@ -189,15 +196,22 @@ func becomeSubreaper() error {
 }
 
 // monitor serves l and watches the container until its exit is recorded
-// and reported.
+// and reported. It serves on its caller's goroutine, whose stack grew
+// while the shim started: the idle work the accept loop does (rebirth,
+// trimMemory) then grows no new stack, which in a reborn image would
+// cost a span of stacks of a new size.
 func (s *server) monitor(l *unixListener) error {
 	s.l = l
-	go s.serve(l)
-	// Never die of the daemon's terminal going away.
-	signalIgnore()
-	stopReaper := make(chan struct{})
-	defer close(stopReaper)
-	go reapOrphans(stopReaper)
+	// No signal handling otherwise: os/signal keeps a thread blocked for
+	// the shim's life, and the shim needs none. It is alone in its
+	// session from its start (spawnShim), so no terminal's hang-up or
+	// interrupt reaches it, and a write to a client gone away fails with
+	// EPIPE (Go kills a program on SIGPIPE only for stdout and stderr).
+	if s.orphans {
+		stopReaper := make(chan struct{})
+		defer close(stopReaper)
+		go reapOrphans(stopReaper)
+	}
 	oomCtx, stopOOM := context.WithCancel(context.Background())
 	defer stopOOM()
 	if cg, err := s.ctr.Cgroup(); err == nil {
@@ -213,6 +227,16 @@ func (s *server) monitor(l *unixListener) error {
 		}
 	}
 
+	recorded := make(chan error, 1)
+	go func() { recorded <- s.recordExit(l) }()
+	// Until recordExit closes the listener.
+	s.serve(l)
+	return <-recorded
+}
+
+// recordExit waits for the container's exit, records and reports it, and
+// closes l once the connections waiting for it have their answer.
+func (s *server) recordExit(l *unixListener) error {
 	// The init's exit is seen without reaping it first: a rebirth in
 	// progress must find it still a zombie, for its next image to reap.
 	awaitExit(s.ctr.Pid())
@@ -253,6 +277,7 @@ func (s *server) monitor(l *unixListener) error {
 	}
 	data, _ := json.Marshal(ex)
 	if err := writeAtomic(filepath.Join(s.dir, ExitFile), data, 0o644); err != nil {
+		l.Close()
 		return err
 	}
 	s.mu.Lock()
@@ -316,11 +341,6 @@ func awaitExit(pid int) {
 	}
 }
 
-func signalIgnore() {
-	// SIGHUP/SIGPIPE from a vanished client must not kill the shim.
-	ignore(unix.SIGHUP, unix.SIGPIPE, unix.SIGINT, unix.SIGTERM)
-}
-
 func (s *server) create() error {
 	spec := s.cfg.Spec
 	var err error
@@ -339,6 +359,14 @@ func (s *server) create() error {
 	if s.cfg.Spec != nil {
 		// Only when it was compiled from the very spec used here.
 		opts.Seccomp = s.cfg.Seccomp
+	}
+	s.orphans = true
+	if spec.Linux != nil {
+		for _, ns := range spec.Linux.Namespaces {
+			if ns.Type == specs.PIDNamespace {
+				s.orphans = false
+			}
+		}
 	}
 	rt := runtime.New(s.cfg.RuntimeRoot)
 	if spec.Process.Terminal {
@@ -659,8 +687,25 @@ func (s *server) idle() {
 	trimMemory()
 }
 
+// request is a Request as the shim reads it: the exec's process and the
+// update's resources stay JSON until the operation that needs them.
+// Decoding a struct makes encoding/json build the encoders of every type
+// its fields reach, and runtime-spec's Process and LinuxResources would
+// cost a reborn shim a quarter of a MiB on its first request of any kind.
+type request struct {
+	Op        string          `json:"op"`
+	Signal    int             `json:"signal,omitempty"`
+	All       bool            `json:"all,omitempty"`
+	ExecID    string          `json:"execID,omitempty"`
+	Width     uint16          `json:"width,omitempty"`
+	Height    uint16          `json:"height,omitempty"`
+	Process   json.RawMessage `json:"process,omitempty"`
+	Stdin     bool            `json:"stdin,omitempty"`
+	Resources json.RawMessage `json:"resources,omitempty"`
+}
+
 func (s *server) handle(c *unixConn) {
-	var req Request
+	var req request
 	dec := json.NewDecoder(c)
 	if err := dec.Decode(&req); err != nil {
 		return
@@ -739,9 +784,14 @@ func (s *server) handle(c *unixConn) {
 		}
 		_ = reply(Response{})
 	case "update":
-		cg, err := s.ctr.Cgroup()
+		var res *specs.LinuxResources
+		err := json.Unmarshal(req.Resources, &res)
+		var cg cgroups.Manager
 		if err == nil {
-			err = cg.Set(req.Resources)
+			cg, err = s.ctr.Cgroup()
+		}
+		if err == nil {
+			err = cg.Set(res)
 		}
 		if err != nil {
 			fail(err)
@@ -770,7 +820,7 @@ func (s *server) handle(c *unixConn) {
 	}
 }
 
-func (s *server) attach(c *unixConn, dec *json.Decoder, req Request) {
+func (s *server) attach(c *unixConn, dec *json.Decoder, req request) {
 	sub := &subscriber{ch: make(chan frame, 256), ended: make(chan struct{}), gone: make(chan struct{}), conn: c}
 	s.mu.Lock()
 	if s.exit != nil {
@@ -849,13 +899,20 @@ func (s *server) forward(sub *subscriber) {
 	}
 }
 
-func (s *server) exec(c *unixConn, dec *json.Decoder, req Request) {
+func (s *server) exec(c *unixConn, dec *json.Decoder, req request) {
 	enc := json.NewEncoder(c)
-	if req.Process == nil || req.ExecID == "" {
+	var proc *specs.Process
+	if len(req.Process) > 0 {
+		if err := json.Unmarshal(req.Process, &proc); err != nil {
+			_ = enc.Encode(Response{Error: "exec: " + err.Error()})
+			return
+		}
+	}
+	if proc == nil || req.ExecID == "" {
 		_ = enc.Encode(Response{Error: "exec needs a process and an id"})
 		return
 	}
-	opts := runtime.ExecOpts{Process: *req.Process}
+	opts := runtime.ExecOpts{Process: *proc}
 	var readers []struct {
 		f      *os.File
 		stream byte
@@ -863,7 +920,7 @@ func (s *server) exec(c *unixConn, dec *json.Decoder, req Request) {
 	var stdin *os.File
 	var pty *os.File
 	var closeAfter []*os.File
-	if req.Process.Terminal {
+	if proc.Terminal {
 		parent, child, err := runtime.NewConsoleSocketPair()
 		if err != nil {
 			_ = enc.Encode(Response{Error: err.Error()})
@@ -888,7 +945,7 @@ func (s *server) exec(c *unixConn, dec *json.Decoder, req Request) {
 			_ = enc.Encode(Response{Error: err.Error()})
 			return
 		}
-		if cs := req.Process.ConsoleSize; cs != nil {
+		if cs := proc.ConsoleSize; cs != nil {
 			_ = resize(pty, uint16(cs.Width), uint16(cs.Height))
 		}
 		s.mu.Lock()
