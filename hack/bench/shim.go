@@ -43,8 +43,10 @@ func measureShimMemory(e engine, n int) (shimMemory, error) {
 		}
 		ids = append(ids, id)
 	}
-	// Let every shim settle into waiting.
-	time.Sleep(2 * time.Second)
+	// Let every shim settle into waiting: a shim re-executes itself a
+	// second after its last request (pkg/shim's rebirth), and its new
+	// image gives back the code it ran a second after that.
+	time.Sleep(3 * time.Second)
 	var rss, pss, dirty []float64
 	for _, id := range ids {
 		out, err := docker("inspect", "-f", "{{.State.Pid}}", id)

@@ -5,7 +5,9 @@
 // records the exit status and OOM kill atomically in exit.json, and serves
 // a small control socket. It exits once the container's exit is recorded,
 // so a daemon killed with SIGKILL finds either a live shim on the socket or
-// the exit status on disk.
+// the exit status on disk. Once idle, a shim re-executes itself into a
+// fresh image that takes the container over (rebirth_linux.go), to hold
+// only what watching it needs.
 //
 // Control protocol (unix socket <dir>/shim.sock): each connection sends one
 // JSON Request and reads one JSON Response. For "attach" and "exec" the

@@ -24,7 +24,9 @@ func reapOrphans(stop <-chan struct{}) {
 	defer tick.Stop()
 	self := strconv.Itoa(os.Getpid())
 	seen := map[int]bool{}
-	pending := false
+	// A sweep first: a reborn shim may have been handed zombies whose
+	// SIGCHLD its previous image took.
+	pending := true
 	for {
 		select {
 		case <-stop:
