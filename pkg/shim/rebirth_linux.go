@@ -257,15 +257,15 @@ func (s *server) hasGrown() bool {
 	if s.grown {
 		return true
 	}
-	now, ok := anonymousMemory()
-	if !ok || s.baseline == 0 {
-		return false
-	}
 	life := s.cfg.ImageLife
 	if life <= 0 {
 		life = DefaultImageLife
 	}
-	return time.Since(s.born) >= life && now > s.baseline+rebirthAfter
+	if time.Since(s.born) < life || s.baseline == 0 {
+		return false
+	}
+	now, ok := anonymousMemory()
+	return ok && now > s.baseline+rebirthAfter
 }
 
 // anonymousMemory reads this process's anonymous memory, in bytes,
@@ -566,7 +566,7 @@ func (st *rebirthState) resume() error {
 	// The code that starting this image ran is shared with the other
 	// shims' but counts in this one's Rss until dropped: idle trims it,
 	// once the monitor has settled.
-	s.scheduleIdle()
+	s.scheduleIdleIn(100 * time.Millisecond)
 	return s.monitor(l)
 }
 

@@ -652,14 +652,17 @@ func (s *server) park(c *unixConn, kind string) {
 const idleAfter = time.Second
 
 // scheduleIdle sets the idle timer a second ahead.
-func (s *server) scheduleIdle() {
+func (s *server) scheduleIdle() { s.scheduleIdleIn(idleAfter) }
+
+// scheduleIdleIn sets the idle timer d ahead.
+func (s *server) scheduleIdleIn(d time.Duration) {
 	s.idleMu.Lock()
 	defer s.idleMu.Unlock()
 	if s.idleTimer == nil {
-		s.idleTimer = time.AfterFunc(idleAfter, s.wakeIdle)
+		s.idleTimer = time.AfterFunc(d, s.wakeIdle)
 		return
 	}
-	s.idleTimer.Reset(idleAfter)
+	s.idleTimer.Reset(d)
 }
 
 // wakeIdle makes the accept loop return to run idle: through the
