@@ -53,8 +53,15 @@ const (
 	envImage   = "_BERTH_SHIM_IMAGE"
 )
 
-// errNotIdle: the shim has work under way, or nothing to gain.
+// errNotIdle: the shim has work under way, whose end schedules the next
+// idle check, or nothing to gain.
 var errNotIdle = errors.New("shim is not idle")
+
+// retryIn: not now, but the shim may be idle, or old enough, after this
+// long.
+type retryIn time.Duration
+
+func (r retryIn) Error() string { return "shim is busy for now" }
 
 // rebirthState is what a shim hands to its next image, in pkg/wire's
 // encoding (marshal, unmarshalRebirthState). The numbers are
@@ -247,25 +254,32 @@ func (e *external) snapshot() (containerSnapshot, error) {
 // does not make one, and an image lives Config.ImageLife at least.
 const rebirthAfter = 256 << 10
 
-// hasGrown reports that this image holds more than a new one would, and
-// has lived long enough to be replaced. The measure is the kernel's, the
-// Anonymous memory of smaps_rollup (heap, stacks, written data; not the
-// code, which the other shims share, or which counts as private in the
-// only shim), against the baseline taken as the image began:
-// runtime.ReadMemStats would itself cost an idle shim 180 KiB.
-func (s *server) hasGrown() bool {
+// hasGrown says (nil) that this image holds more than a new one would,
+// and has lived long enough to be replaced; errNotIdle or a retryIn if
+// not. The measure is the kernel's, the Anonymous memory of smaps_rollup
+// (heap, stacks, written data; not the code, which the other shims share,
+// or which counts as private in the only shim), against the baseline
+// taken as the image began: runtime.ReadMemStats would itself cost an
+// idle shim 180 KiB.
+func (s *server) hasGrown() error {
 	if s.grown {
-		return true
+		return nil
+	}
+	if !s.served || s.baseline == 0 {
+		return errNotIdle
 	}
 	life := s.cfg.ImageLife
 	if life <= 0 {
 		life = DefaultImageLife
 	}
-	if time.Since(s.born) < life || s.baseline == 0 {
-		return false
+	if age := time.Since(s.born); age < life {
+		// Come back when it is old enough: nothing else may wake it.
+		return retryIn(max(life-age, 100*time.Millisecond))
 	}
-	now, ok := anonymousMemory()
-	return ok && now > s.baseline+rebirthAfter
+	if now, ok := anonymousMemory(); ok && now > s.baseline+rebirthAfter {
+		return nil
+	}
+	return errNotIdle
 }
 
 // anonymousMemory reads this process's anonymous memory, in bytes,
@@ -308,27 +322,37 @@ func (s *server) rebirth() error {
 	}
 	// Output copiers hold outMu from a read until it is logged; one that
 	// is slowed down by an attached client is not idle either.
+	busy := retryIn(idleAfter)
 	if !s.outMu.TryLock() {
-		return errNotIdle
+		return busy
 	}
 	defer s.outMu.Unlock()
 	// Held until the execve: no request, event or exit moves on meanwhile.
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if !s.started || s.exiting || s.exit != nil || s.inputs > 0 || s.active != len(s.parked) || !s.hasGrown() {
+	if !s.started || s.exiting || s.exit != nil || s.inputs > 0 || s.execOutputs > 0 || s.active != len(s.parked) {
 		return errNotIdle
 	}
 	for sub := range s.evsubs {
 		if sub.inflight > 0 {
-			return errNotIdle
+			return busy
 		}
+	}
+	if s.oomEvents != nil && len(s.oomEvents) > 0 {
+		return busy
 	}
 	for sub := range s.subs {
 		// With outMu held no frame is being queued: one in the queue
 		// or being written would be lost.
-		if s.parked[sub.conn] != "attach" || sub.queued.Load() != 0 {
+		if s.parked[sub.conn] != "attach" {
 			return errNotIdle
 		}
+		if sub.queued.Load() != 0 {
+			return busy
+		}
+	}
+	if err := s.hasGrown(); err != nil {
+		return err
 	}
 	snap, err := s.ctr.snapshot()
 	if err != nil {
@@ -350,6 +374,9 @@ func (s *server) rebirth() error {
 	}
 	keep := []int{st.Listener, st.Stdin, st.Console}
 	for _, o := range s.outputs {
+		if o.f == nil {
+			continue // ended
+		}
 		out := outputState{Fd: fdOf(o.f), Stream: o.stream, Name: o.name}
 		if o.log != nil {
 			out.Pending = o.log.Pending()
@@ -482,20 +509,34 @@ func resume(fd int) error {
 	if err != nil {
 		return fmt.Errorf("read the state of the previous image: %w", err)
 	}
-	if err := st.resume(); err != nil {
+	s, l, err := st.resume()
+	if err != nil {
+		// Nothing has reaped the init yet: its PID is still its own.
 		st.abandon(err)
 		return err
 	}
-	return nil
+	defer l.Close()
+	if s.logw != nil {
+		defer s.logw.Close()
+	}
+	return s.monitor(l)
 }
 
-func (st *rebirthState) resume() error {
+// resume sets up the server of a reborn shim from its state. On error
+// nothing has been started.
+func (st *rebirthState) resume() (*server, *unixListener, error) {
+	// The descriptors handed over were kept open across the execve, and
+	// must not go further: to an exec stage, runc, or the next image
+	// (which gets those it needs again).
+	for _, fd := range st.fds() {
+		unix.CloseOnExec(fd)
+	}
 	if len(st.V1) > 0 {
 		cgroups.SetV1Hierarchies(st.V1)
 	}
 	// Kept across execve; set again in case a kernel does not.
 	if err := becomeSubreaper(); err != nil {
-		return err
+		return nil, nil, err
 	}
 	s := newServer(st.Dir, st.Config)
 	s.oomSent = st.OOMSent
@@ -507,24 +548,26 @@ func (st *rebirthState) resume() error {
 	case sn.Builtin != nil:
 		c, err := runtime.New(st.Config.RuntimeRoot).Adopt(sn.Builtin)
 		if err != nil {
-			return err
+			return nil, nil, err
 		}
 		s.ctr = builtin{c}
 	case sn.External != nil:
 		e := sn.External
 		s.ctr = &external{bin: e.Bin, root: e.Root, id: e.ID, dir: e.Dir, cgroupPath: e.CgroupPath, pid: e.Pid}
 	default:
-		return errors.New("no container in the state of the previous image")
+		return nil, nil, errors.New("no container in the state of the previous image")
 	}
 	sock := filepath.Join(st.Dir, SocketFile)
 	l := &unixListener{f: os.NewFile(uintptr(st.Listener), sock), path: sock}
-	defer l.Close()
+	s.l = l
 	if st.Config.LogPath != "" {
 		var err error
 		if s.logw, err = jsonlog.Open(st.Config.LogPath, st.Config.LogMaxSize, st.Config.LogMaxFile); err != nil {
-			return err
+			// Not worth the container: it goes on, unlogged, and the
+			// reason is in the shim's log.
+			fmt.Fprintf(os.Stderr, "shim: container log: %v\n", err)
+			s.logw = nil
 		}
-		defer s.logw.Close()
 	}
 	if st.Console >= 0 {
 		s.console = os.NewFile(uintptr(st.Console), "console")
@@ -536,27 +579,33 @@ func (st *rebirthState) resume() error {
 			s.stdin = os.NewFile(uintptr(st.Stdin), "stdin")
 		}
 	}
-	for _, o := range st.Outputs {
-		s.pump(os.NewFile(uintptr(o.Fd), o.Name), o.Stream, o.Name, o.Pending)
-	}
+	// The clients come back before the output does: output that came
+	// during the execve, waiting in the pipes, reaches them too.
 	s.mu.Lock()
 	s.active += len(st.Waits) + len(st.Events) + len(st.Attaches)
 	s.mu.Unlock()
 	for _, fd := range st.Attaches {
 		c := &unixConn{os.NewFile(uintptr(fd), sock)}
 		sub := &subscriber{ch: make(chan frame, 256), ended: make(chan struct{}), gone: make(chan struct{}), conn: c}
+		s.mu.Lock()
 		s.subs[sub] = struct{}{}
+		s.mu.Unlock()
 		s.serveConn(c, func(*unixConn) {
 			defer s.unsubscribe(sub)
 			s.park(c, "attach")
 			s.forward(sub)
 		})
 	}
+	for _, fd := range st.Events {
+		c := &unixConn{os.NewFile(uintptr(fd), sock)}
+		sub := s.subscribeEvents(c)
+		s.serveConn(c, func(c *unixConn) { s.streamEvents(c, sub, false) })
+	}
 	for _, fd := range st.Waits {
 		s.serveConn(&unixConn{os.NewFile(uintptr(fd), sock)}, s.waitExit)
 	}
-	for _, fd := range st.Events {
-		s.serveConn(&unixConn{os.NewFile(uintptr(fd), sock)}, func(c *unixConn) { s.events(c, false) })
+	for _, o := range st.Outputs {
+		s.pump(os.NewFile(uintptr(o.Fd), o.Name), o.Stream, o.Name, o.Pending)
 	}
 	if len(st.Keep.ranges) > 0 {
 		binaryWrittenRanges = func() (keptRanges, error) { return st.Keep, nil }
@@ -567,7 +616,25 @@ func (st *rebirthState) resume() error {
 	// shims' but counts in this one's Rss until dropped: idle trims it,
 	// once the monitor has settled.
 	s.scheduleIdleIn(100 * time.Millisecond)
-	return s.monitor(l)
+	return s, l, nil
+}
+
+// fds lists the descriptors the state hands over.
+func (st *rebirthState) fds() []int {
+	fds := []int{st.Listener, st.Stdin, st.Console}
+	for _, o := range st.Outputs {
+		fds = append(fds, o.Fd)
+	}
+	fds = append(fds, st.Waits...)
+	fds = append(fds, st.Events...)
+	fds = append(fds, st.Attaches...)
+	out := fds[:0]
+	for _, fd := range fds {
+		if fd >= 0 {
+			out = append(out, fd)
+		}
+	}
+	return out
 }
 
 // abandon is the end of a reborn shim that could not take its container

@@ -8,6 +8,7 @@ import (
 
 	"github.com/berthd/berth/pkg/cgroups"
 	"github.com/berthd/berth/pkg/runtime"
+	"github.com/berthd/berth/pkg/seccomp"
 )
 
 // nonZero fails the test for a zero field of v (a struct) other than
@@ -26,7 +27,8 @@ func nonZero(t *testing.T, v any, skip ...string) {
 func TestRebirthStateRoundTrip(t *testing.T) {
 	cfg := Config{ID: "c", Bundle: "/b", RuntimeRoot: "/r", LogPath: "/l", LogMaxSize: 10, LogMaxFile: 3, OpenStdin: true, Runtime: "/usr/sbin/runc", NoPivot: true, ImageLife: time.Second}
 	builtin := &runtime.Snapshot{ID: "c", Bundle: "/b", Rootfs: "/b/rootfs", Pid: 9, StartTime: 1, Created: time.Unix(5, 0).UTC(),
-		CgroupPath: "/berth/c", Annotations: map[string]string{"k": "v"}, Spec: []byte("{}")}
+		CgroupPath: "/berth/c", Annotations: map[string]string{"k": "v"}, Spec: []byte("{}"),
+		Seccomp: &seccomp.Program{BPF: []byte{1, 2, 3, 4, 5, 6, 7, 8}, Flags: 1}}
 	ext := &externalState{Bin: "/usr/sbin/runc", Root: "/r", ID: "c", Dir: "/d", CgroupPath: "/berth/c", Pid: 9}
 	nonZero(t, *ext)
 	for _, sn := range []containerSnapshot{{Builtin: builtin}, {External: ext}} {

@@ -282,3 +282,137 @@ func TestShimRebornRecordsExit(t *testing.T) {
 		t.Fatalf("exit.json %+v %v", onDisk, err)
 	}
 }
+
+// ignoresTerm reads from /proc whether the process ignores SIGTERM.
+func ignoresTerm(t *testing.T, pid int) bool {
+	t.Helper()
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "SigIgn:"); ok {
+			mask, _ := strconv.ParseUint(strings.TrimSpace(v), 16, 64)
+			return mask&(1<<(syscall.SIGTERM-1)) != 0
+		}
+	}
+	t.Fatalf("no SigIgn in /proc/%d/status", pid)
+	return false
+}
+
+// A SIGTERM for the shim (pkill berthd matches it too) does not end it,
+// and the container's processes, started after the shim ignored it, get
+// the default disposition back: docker stop must reach them.
+func TestShimSurvivesSIGTERM(t *testing.T) {
+	c, _ := launch(t, sh(t, "exec sleep 600"), nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := c.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	st, err := c.State(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Kill(st.ShimPid, syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(200 * time.Millisecond)
+	if now, err := c.State(ctx); err != nil || now.Status != "running" {
+		t.Fatalf("after SIGTERM to the shim: %+v %v", now, err)
+	}
+	if !ignoresTerm(t, st.ShimPid) {
+		t.Fatal("the shim does not ignore SIGTERM")
+	}
+	if ignoresTerm(t, st.Pid) {
+		t.Fatal("the container's process inherited the shim's ignored SIGTERM")
+	}
+	s, err := c.Exec(ctx, "e", specs.Process{Args: []string{"sh", "-c", "grep SigIgn /proc/self/status"}, Env: []string{"PATH=/bin"}, Cwd: "/"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, _, code, err := s.Collect()
+	if err != nil || code != 0 {
+		t.Fatalf("exec: %q %d %v", out, code, err)
+	}
+	mask, _ := strconv.ParseUint(strings.TrimSpace(strings.TrimPrefix(out, "SigIgn:")), 16, 64)
+	if mask&(1<<(syscall.SIGTERM-1)) != 0 {
+		t.Fatalf("an exec'd process inherited the shim's ignored SIGTERM: %q", out)
+	}
+}
+
+// A client attached while the container writes on is handed over with
+// its connection: across the rebirth it and the log get every line once,
+// in order, none lost or doubled.
+func TestShimRebornWhileOutputFlows(t *testing.T) {
+	c, dir := launch(t, sh(t, `i=0; while true; do echo $i; i=$((i+1)); sleep 0.01; done`), nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	a, err := c.Attach(ctx, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	if err := c.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	st, err := c.State(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var attached strings.Builder
+	frames := make(chan []byte, 1024)
+	go func() {
+		defer close(frames)
+		for {
+			_, p, err := a.Next()
+			if err != nil {
+				return
+			}
+			frames <- p
+		}
+	}()
+	// Busy output may put the rebirth off, but not for long.
+	deadline := time.After(15 * time.Second)
+	for shimImage(t, st.ShimPid) < 1 {
+		select {
+		case p := <-frames:
+			attached.Write(p)
+		case <-deadline:
+			t.Fatal("no rebirth in 15 s of output")
+		}
+	}
+	for end := time.After(500 * time.Millisecond); ; {
+		select {
+		case p := <-frames:
+			attached.Write(p)
+			continue
+		case <-end:
+		}
+		break
+	}
+	if err := c.Kill(ctx, syscall.SIGKILL, false); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Wait(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for p := range frames {
+		attached.Write(p)
+	}
+	lines := strings.Split(strings.TrimSuffix(attached.String(), "\n"), "\n")
+	for i, l := range lines {
+		if l != strconv.Itoa(i) {
+			t.Fatalf("attached output, line %d: %q (of %d lines)", i, l, len(lines))
+		}
+	}
+	logged := readLog(t, filepath.Join(dir, "container.log"))
+	if len(logged) < len(lines) {
+		t.Fatalf("%d lines logged, %d seen attached", len(logged), len(lines))
+	}
+	for i, l := range logged {
+		if l != "stdout:"+strconv.Itoa(i)+"\n" {
+			t.Fatalf("log line %d: %q (of %d)", i, l, len(logged))
+		}
+	}
+}

@@ -89,6 +89,10 @@ func TestShimRebornWithExternalRuntime(t *testing.T) {
 	if st, err := c.State(ctx); err != nil || st.Status != "running" {
 		t.Fatalf("state after rebirth %+v %v", st, err)
 	}
+	// runc, started by a shim that ignores SIGTERM, does not pass that on.
+	if ignoresTerm(t, st.Pid) {
+		t.Fatal("the container's process inherited the shim's ignored SIGTERM through runc")
+	}
 	s, err := c.Exec(ctx, "x1", specs.Process{Args: []string{"hostname"}, Env: []string{"PATH=/bin"}, Cwd: "/"})
 	if err != nil {
 		t.Fatal(err)

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"strconv"
 	"sync"
@@ -48,7 +49,7 @@ type server struct {
 	// (pump). A copier holds outMu from its read until the bytes are
 	// logged and broadcast, so that whoever holds it knows no output is
 	// in flight (rebirth).
-	outputs []output
+	outputs []*output
 	outMu   sync.Mutex
 	copiers sync.WaitGroup
 
@@ -58,12 +59,14 @@ type server struct {
 	// exit path can tell a slow client from a stuck pipe.
 	delivered atomic.Int64
 	evsubs    map[*eventSub]struct{}
-	// oomSent records that an "oom" event went out.
-	oomSent bool
-	execs   map[string]*os.File // exec id -> pty master, for resize
-	exit    *Exit
-	exited  chan struct{}
-	conns   sync.WaitGroup
+	// oomSent records that an "oom" event went out; oomEvents are the
+	// cgroup's notifications, which a rebirth waits to see delivered.
+	oomSent   bool
+	oomEvents <-chan struct{}
+	execs     map[string]*os.File // exec id -> pty master, for resize
+	exit      *Exit
+	exited    chan struct{}
+	conns     sync.WaitGroup
 	// active counts the connections being handled; parked are those of
 	// them that only wait for the exit or take output ("wait", "events",
 	// "attach"), which a rebirth hands over. grown says that this image
@@ -78,9 +81,14 @@ type server struct {
 	born     time.Time
 	exiting  bool
 	// started is set once the container has been started; inputs
-	// counts the attach clients' stdin copies under way.
-	started bool
-	inputs  int
+	// counts the attach clients' stdin copies under way, and execOutputs
+	// the output copies of execs that outlived their request (a process
+	// the exec left in the background holds its pipes). served says a
+	// request came since this image began.
+	started     bool
+	inputs      int
+	execOutputs int
+	served      bool
 	// orphans says the container shares the host's PID namespace: its
 	// orphans come to the shim, a subreaper, to be reaped (reapOrphans).
 	// In a PID namespace of its own, or another container's, they go
@@ -96,7 +104,8 @@ type server struct {
 	idleDue   bool
 }
 
-// output is one of the container's output streams.
+// output is one of the container's output streams. f is nil once the
+// stream has ended (under outMu).
 type output struct {
 	f      *os.File
 	stream byte
@@ -201,12 +210,23 @@ func becomeSubreaper() error {
 // trimMemory) then grows no new stack, which in a reborn image would
 // cost a span of stacks of a new size.
 func (s *server) monitor(l *unixListener) error {
+	s.idleMu.Lock()
 	s.l = l
-	// No signal handling otherwise: os/signal keeps a thread blocked for
-	// the shim's life, and the shim needs none. It is alone in its
-	// session from its start (spawnShim), so no terminal's hang-up or
-	// interrupt reaches it, and a write to a client gone away fails with
-	// EPIPE (Go kills a program on SIGPIPE only for stdout and stderr).
+	s.idleMu.Unlock()
+	// A SIGTERM meant for the daemon (pkill berthd matches berthd-shim
+	// too, shutdown scripts signal everything) must not leave the
+	// container unwatched. Ignored, not handled: handling a signal keeps
+	// a thread of os/signal's blocked for the shim's life. A stage or
+	// runc that the shim starts inherits the ignored SIGTERM, but the Go
+	// runtime installs its own handler for it at start (it keeps an
+	// inherited SIG_IGN only for SIGHUP and SIGINT), so the container's
+	// process starts with the default.
+	//
+	// Nothing else is handled. The shim is alone in its session from its
+	// start (spawnShim), so no terminal's hang-up or interrupt reaches
+	// it, and a write to a client gone away fails with EPIPE (Go kills a
+	// program on SIGPIPE only for stdout and stderr).
+	signal.Ignore(unix.SIGTERM)
 	if s.orphans {
 		stopReaper := make(chan struct{})
 		defer close(stopReaper)
@@ -216,12 +236,15 @@ func (s *server) monitor(l *unixListener) error {
 	defer stopOOM()
 	if cg, err := s.ctr.Cgroup(); err == nil {
 		if ch, err := cgroups.OOMEvents(oomCtx, cg); err == nil {
+			s.mu.Lock()
+			s.oomEvents = ch
+			s.mu.Unlock()
 			go func() {
 				for range ch {
 					s.mu.Lock()
 					s.oomSent = true
+					s.publishLocked(Event{Type: "oom"})
 					s.mu.Unlock()
-					s.publish(Event{Type: "oom"})
 				}
 			}()
 		}
@@ -281,14 +304,13 @@ func (s *server) recordExit(l *unixListener) error {
 		return err
 	}
 	s.mu.Lock()
-	missed := ex.OOMKilled && !s.oomSent
-	s.mu.Unlock()
-	if missed {
+	if ex.OOMKilled && !s.oomSent {
 		// The kill raced the notification: still say it before "exit".
-		s.publish(Event{Type: "oom"})
+		s.publishLocked(Event{Type: "oom"})
 	}
-	s.publish(Event{Type: "exit", Exit: ex})
-	s.mu.Lock()
+	// With the exit set in the same critical section, an events
+	// connection either gets the "exit" line queued or sees the exit.
+	s.publishLocked(Event{Type: "exit", Exit: ex})
 	s.exit = ex
 	close(s.exited)
 	for sub := range s.subs {
@@ -444,20 +466,27 @@ func (s *server) pump(r *os.File, stream byte, name string, pending []byte) {
 			lw.Resume(pending)
 		}
 	}
-	s.outputs = append(s.outputs, output{f: r, stream: stream, name: name, log: lw})
+	o := &output{f: r, stream: stream, name: name, log: lw}
+	s.outputs = append(s.outputs, o)
 	s.copiers.Add(1)
 	go func() {
 		defer s.copiers.Done()
-		defer r.Close()
 		copyOutput(r, &s.outMu, func(p []byte) {
 			if lw != nil {
 				_, _ = lw.Write(p)
 			}
 			s.broadcast(stream, p)
 		})
+		// The end of the stream, under outMu as a read is: a rebirth
+		// then finds the line either pending or logged, and the
+		// descriptor either open or gone, never half-way.
+		s.outMu.Lock()
+		defer s.outMu.Unlock()
 		if lw != nil {
 			_ = lw.Flush()
 		}
+		r.Close()
+		o.f = nil
 	}()
 }
 
@@ -617,6 +646,7 @@ func (s *server) serve(l *unixListener) {
 		}
 		s.mu.Lock()
 		s.active++
+		s.served = true
 		s.mu.Unlock()
 		s.serveConn(c, s.handle)
 	}
@@ -684,7 +714,12 @@ func (s *server) wakeIdle() {
 // comes back.
 func (s *server) idle() {
 	err := s.rebirth()
-	if err != nil && err != errNotIdle {
+	var again retryIn
+	switch {
+	case err == nil, err == errNotIdle:
+	case errors.As(err, &again):
+		s.scheduleIdleIn(time.Duration(again))
+	default:
 		fmt.Fprintf(os.Stderr, "shim: rebirth: %v\n", err)
 	}
 	trimMemory()
@@ -1019,7 +1054,18 @@ func (s *server) streamExec(c *unixConn, dec *json.Decoder, enc *json.Encoder, p
 	var wg sync.WaitGroup
 	for _, r := range readers {
 		wg.Add(1)
+		// A reader may outlive the request (see below): a rebirth would
+		// close its pipe under a process the exec left running.
+		s.mu.Lock()
+		s.execOutputs++
+		s.mu.Unlock()
 		go func(f *os.File, stream byte) {
+			defer func() {
+				s.mu.Lock()
+				s.execOutputs--
+				s.mu.Unlock()
+				s.scheduleIdle()
+			}()
 			defer wg.Done()
 			defer f.Close()
 			buf := make([]byte, 32*1024)
@@ -1109,9 +1155,8 @@ func (s *server) waitExit(c *unixConn) {
 	}
 }
 
-func (s *server) publish(e Event) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+// publishLocked queues e on every events connection; s.mu is held.
+func (s *server) publishLocked(e Event) {
 	for sub := range s.evsubs {
 		select {
 		case sub.ch <- e:
@@ -1125,9 +1170,28 @@ func (s *server) publish(e Event) {
 // answer to the request comes first, unless an earlier image of the shim
 // gave it (header false).
 func (s *server) events(c *unixConn, header bool) {
-	enc := json.NewEncoder(c)
+	s.streamEvents(c, s.subscribeEvents(c), header)
+}
+
+// subscribeEvents registers c for the events to come; nil once the
+// container has exited.
+func (s *server) subscribeEvents(c *unixConn) *eventSub {
 	s.mu.Lock()
+	defer s.mu.Unlock()
 	if s.exit != nil {
+		return nil
+	}
+	sub := &eventSub{ch: make(chan Event, 64), conn: c}
+	s.evsubs[sub] = struct{}{}
+	return sub
+}
+
+// streamEvents writes sub's events to c (with the answer to the request
+// first, when header is set) until the exit. A nil sub: the exit is past.
+func (s *server) streamEvents(c *unixConn, sub *eventSub, header bool) {
+	enc := json.NewEncoder(c)
+	if sub == nil {
+		s.mu.Lock()
 		ex := s.exit
 		s.mu.Unlock()
 		if header {
@@ -1136,9 +1200,6 @@ func (s *server) events(c *unixConn, header bool) {
 		_ = enc.Encode(Event{Type: "exit", Exit: ex})
 		return
 	}
-	sub := &eventSub{ch: make(chan Event, 64), conn: c}
-	s.evsubs[sub] = struct{}{}
-	s.mu.Unlock()
 	defer func() {
 		s.mu.Lock()
 		if _, ok := s.evsubs[sub]; ok {
@@ -1155,6 +1216,7 @@ func (s *server) events(c *unixConn, header bool) {
 	// Only now, with the answer written, can the next image take the
 	// connection over.
 	s.park(c, "events")
+	s.scheduleIdle()
 	for e := range sub.ch {
 		err := enc.Encode(e)
 		s.mu.Lock()
