@@ -37,6 +37,28 @@ func shimImage(t *testing.T, pid int) int {
 	return 0
 }
 
+// startState starts the container and returns its state.
+func startState(ctx context.Context, t *testing.T, c *shim.Client) shim.Response {
+	t.Helper()
+	if err := c.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	st, err := c.State(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st
+}
+
+// startReborn starts the container and waits for its shim's first
+// rebirth, a second later; it returns the state from before.
+func startReborn(ctx context.Context, t *testing.T, c *shim.Client) shim.Response {
+	t.Helper()
+	st := startState(ctx, t, c)
+	awaitImage(t, st.ShimPid, 1)
+	return st
+}
+
 // awaitImage waits until the shim has been reborn n times in all. An
 // idle shim is reborn a second after its last request.
 func awaitImage(t *testing.T, pid, n int) {
@@ -98,13 +120,7 @@ func TestShimRebornWhenIdle(t *testing.T) {
 	})
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	if err := c.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	st, err := c.State(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
+	st := startState(ctx, t, c)
 	waited := make(chan *shim.Exit, 1)
 	go func() {
 		ex, err := c.Wait(ctx)
@@ -218,14 +234,7 @@ func TestShimRebornKeepsTerminal(t *testing.T) {
 	c, _ := launch(t, b, nil)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if err := c.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	st, err := c.State(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	awaitImage(t, st.ShimPid, 1)
+	startReborn(ctx, t, c)
 	if err := c.Resize(ctx, "", 81, 27); err != nil {
 		t.Fatal(err)
 	}
@@ -260,14 +269,7 @@ func TestShimRebornRecordsExit(t *testing.T) {
 	c, dir := launch(t, sh(t, "read x; exit 9"), func(cfg *shim.Config) { cfg.OpenStdin = true })
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if err := c.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	st, err := c.State(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	awaitImage(t, st.ShimPid, 1)
+	startReborn(ctx, t, c)
 	a, err := c.Attach(ctx, true)
 	if err != nil {
 		t.Fatal(err)
@@ -307,13 +309,7 @@ func TestShimSurvivesSIGTERM(t *testing.T) {
 	c, _ := launch(t, sh(t, "exec sleep 600"), nil)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if err := c.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	st, err := c.State(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
+	st := startState(ctx, t, c)
 	if err := syscall.Kill(st.ShimPid, syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
@@ -353,13 +349,7 @@ func TestShimRebornWhileOutputFlows(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer a.Close()
-	if err := c.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	st, err := c.State(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
+	st := startState(ctx, t, c)
 	var attached strings.Builder
 	frames := make(chan []byte, 1024)
 	go func() {

@@ -78,16 +78,9 @@ func TestShimRebornWithExternalRuntime(t *testing.T) {
 	runc := needRunc(t)
 	c, _ := launch(t, sh(t, "exec sleep 30"), func(cfg *shim.Config) { cfg.Runtime = runc })
 	ctx := context.Background()
-	if err := c.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	st, err := c.State(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	awaitImage(t, st.ShimPid, 1)
-	if st, err := c.State(ctx); err != nil || st.Status != "running" {
-		t.Fatalf("state after rebirth %+v %v", st, err)
+	st := startReborn(ctx, t, c)
+	if now, err := c.State(ctx); err != nil || now.Status != "running" {
+		t.Fatalf("state after rebirth %+v %v", now, err)
 	}
 	// runc, started by a shim that ignores SIGTERM, does not pass that on.
 	if ignoresTerm(t, st.Pid) {

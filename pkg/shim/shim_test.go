@@ -126,20 +126,7 @@ func TestShimRunsLogsAndRecordsExit(t *testing.T) {
 	if err != nil || onDisk.Code != 3 {
 		t.Fatalf("exit.json %+v %v", onDisk, err)
 	}
-	f, err := os.Open(filepath.Join(dir, "container.log"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	var got []string
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		var e struct{ Log, Stream, Time string }
-		if err := json.Unmarshal(sc.Bytes(), &e); err != nil {
-			t.Fatal(err)
-		}
-		got = append(got, e.Stream+":"+e.Log)
-	}
+	got := readLog(t, filepath.Join(dir, "container.log"))
 	if strings.Join(got, "|") != "stdout:hello\n|stderr:oops\n" && strings.Join(got, "|") != "stderr:oops\n|stdout:hello\n" {
 		t.Fatalf("log %q", got)
 	}
