@@ -22,18 +22,19 @@ import (
 // The spec travels as JSON and is decoded by the adopting process only
 // when an exec needs it: decoding it builds encoding/json's caches for
 // every runtime-spec type, a quarter of a MiB that an idle shim would
-// otherwise keep.
+// otherwise keep. The snapshot itself goes in pkg/wire's encoding
+// (AppendBinary, ReadSnapshot), for the same reason.
 type Snapshot struct {
-	ID          string            `json:"id"`
-	Bundle      string            `json:"bundle"`
-	Rootfs      string            `json:"rootfs"`
-	Pid         int               `json:"pid"`
-	StartTime   uint64            `json:"startTime"`
-	Created     time.Time         `json:"created"`
-	CgroupPath  string            `json:"cgroupPath"`
-	Annotations map[string]string `json:"annotations,omitempty"`
-	Spec        json.RawMessage   `json:"spec"`
-	Seccomp     *seccomp.Program  `json:"seccompProgram,omitempty"`
+	ID          string
+	Bundle      string
+	Rootfs      string
+	Pid         int
+	StartTime   uint64
+	Created     time.Time
+	CgroupPath  string
+	Annotations map[string]string
+	Spec        json.RawMessage
+	Seccomp     *seccomp.Program
 }
 
 // AppendBinary appends the snapshot in pkg/wire's encoding, for a

@@ -31,18 +31,12 @@ func init() {
 			fmt.Fprintln(os.Stderr, "shim:", err)
 			os.Exit(1)
 		}
-		// Not on this goroutine: during package initialisation it is
-		// locked to the main thread, and every time it woke up (for
-		// each request) the scheduler would have to hand that thread
-		// the processor. It waits here for good instead.
-		go func() {
+		runOffMain(func() error {
 			if err := resume(fd); err != nil {
-				fmt.Fprintln(os.Stderr, "shim:", err)
-				os.Exit(1)
+				return fmt.Errorf("shim: %w", err)
 			}
-			os.Exit(0)
-		}()
-		select {}
+			return nil
+		})
 	}
 	if os.Getenv(EnvShim) == "" {
 		return
@@ -60,9 +54,17 @@ func init() {
 		fmt.Fprintf(os.NewFile(readyFd, "ready"), "error: shim: %v\n", err)
 		os.Exit(1)
 	}
-	// Off the main goroutine, as for a reborn shim below.
+	runOffMain(func() error { return Main(dir, cfg) })
+}
+
+// runOffMain runs a shim's life, fn, and exits with its outcome. Not on
+// the calling goroutine: during package initialisation it is locked to
+// the main thread, and every time it woke up (for each request) the
+// scheduler would have to hand that thread the processor. It waits here
+// for good instead.
+func runOffMain(fn func() error) {
 	go func() {
-		if err := Main(dir, cfg); err != nil {
+		if err := fn(); err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			os.Exit(1)
 		}

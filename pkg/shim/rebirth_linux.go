@@ -68,7 +68,7 @@ func (r retryIn) Error() string { return "shim is busy for now" }
 // descriptors, kept open across the execve.
 type rebirthState struct {
 	Dir       string
-	Config    Config // without Spec and Seccomp
+	Config    Config // but for Spec and Seccomp, which serve the creation only
 	Container containerSnapshot
 	Listener  int
 	Stdin     int // -1: none
@@ -338,7 +338,7 @@ func (s *server) rebirth() error {
 			return busy
 		}
 	}
-	if s.oomEvents != nil && len(s.oomEvents) > 0 {
+	if len(s.oomEvents) > 0 {
 		return busy
 	}
 	for sub := range s.subs {
@@ -358,10 +358,8 @@ func (s *server) rebirth() error {
 	if err != nil {
 		return err
 	}
-	cfg := s.cfg
-	cfg.Spec, cfg.Seccomp = nil, nil
 	st := rebirthState{
-		Dir: s.dir, Config: cfg, Container: snap, Listener: fdOf(s.l.f),
+		Dir: s.dir, Config: s.cfg, Container: snap, Listener: fdOf(s.l.f),
 		Stdin: fdOf(s.stdin), Console: fdOf(s.console), OOMSent: s.oomSent, Orphans: s.orphans,
 	}
 	if keep, err := binaryWrittenRanges(); err == nil {
@@ -372,7 +370,6 @@ func (s *server) rebirth() error {
 			st.V1 = hs
 		}
 	}
-	keep := []int{st.Listener, st.Stdin, st.Console}
 	for _, o := range s.outputs {
 		if o.f == nil {
 			continue // ended
@@ -382,7 +379,6 @@ func (s *server) rebirth() error {
 			out.Pending = o.log.Pending()
 		}
 		st.Outputs = append(st.Outputs, out)
-		keep = append(keep, out.Fd)
 	}
 	for c, kind := range s.parked {
 		fd := fdOf(c.File)
@@ -399,7 +395,6 @@ func (s *server) rebirth() error {
 		case "attach":
 			st.Attaches = append(st.Attaches, fd)
 		}
-		keep = append(keep, fd)
 	}
 	data, err := st.marshal()
 	if err != nil {
@@ -417,7 +412,7 @@ func (s *server) rebirth() error {
 		return err
 	}
 	exeFd := int(exe.Fd())
-	keep = append(keep, exeFd)
+	keep := append(st.fds(), exeFd)
 	var cleared []int
 	defer func() {
 		// Only reached when the execve failed: this image goes on.
@@ -426,9 +421,6 @@ func (s *server) rebirth() error {
 		}
 	}()
 	for _, fd := range keep {
-		if fd < 0 {
-			continue
-		}
 		if _, err := unix.FcntlInt(uintptr(fd), unix.F_SETFD, 0); err != nil {
 			return fmt.Errorf("keep descriptor %d: %w", fd, err)
 		}

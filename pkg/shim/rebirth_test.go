@@ -59,6 +59,20 @@ func startReborn(ctx context.Context, t *testing.T, c *shim.Client) shim.Respons
 	return st
 }
 
+// readUntil reads a's output until it holds marker, and returns it.
+func readUntil(t *testing.T, a *shim.Stream, marker, what string) string {
+	t.Helper()
+	var out strings.Builder
+	for !strings.Contains(out.String(), marker) {
+		_, p, err := a.Next()
+		if err != nil {
+			t.Fatalf("%s: %q %v", what, out.String(), err)
+		}
+		out.Write(p)
+	}
+	return out.String()
+}
+
 // awaitImage waits until the shim has been reborn n times in all. An
 // idle shim is reborn a second after its last request.
 func awaitImage(t *testing.T, pid, n int) {
@@ -150,16 +164,8 @@ func TestShimRebornWhenIdle(t *testing.T) {
 		t.Fatal(err)
 	}
 	fmt.Fprint(a, "whole\n")
-	var out strings.Builder
-	for !strings.Contains(out.String(), "line2\n") {
-		_, p, err := a.Next()
-		if err != nil {
-			t.Fatalf("attach after rebirth: %q %v", out.String(), err)
-		}
-		out.Write(p)
-	}
-	if out.String() != "whole\nline2\n" {
-		t.Fatalf("attach after rebirth: %q", out.String())
+	if out := readUntil(t, a, "line2\n", "attach after rebirth"); out != "whole\nline2\n" {
+		t.Fatalf("attach after rebirth: %q", out)
 	}
 	a.Close()
 
@@ -244,16 +250,8 @@ func TestShimRebornKeepsTerminal(t *testing.T) {
 	}
 	defer a.Close()
 	fmt.Fprint(a, "go\n")
-	var out strings.Builder
-	for !strings.Contains(out.String(), "[go]") {
-		_, p, err := a.Next()
-		if err != nil {
-			t.Fatalf("terminal after rebirth: %q %v", out.String(), err)
-		}
-		out.Write(p)
-	}
-	if !strings.Contains(out.String(), "27 81") {
-		t.Fatalf("terminal size after rebirth: %q", out.String())
+	if out := readUntil(t, a, "[go]", "terminal after rebirth"); !strings.Contains(out, "27 81") {
+		t.Fatalf("terminal size after rebirth: %q", out)
 	}
 	if err := c.Kill(ctx, syscall.SIGKILL, false); err != nil {
 		t.Fatal(err)

@@ -563,20 +563,12 @@ func dupFile(f *os.File) (*os.File, error) {
 // wait out. (os.File decides this when it is made, so the file is made
 // anew.)
 func pollable(f *os.File) (*os.File, error) {
-	g, err := dupFile(f)
-	f.Close()
-	if err != nil {
+	defer f.Close()
+	// O_NONBLOCK is the open file's, which the copy shares.
+	if err := withFd(f, func(fd int) error { return unix.SetNonblock(fd, true) }); err != nil {
 		return nil, err
 	}
-	var fd int
-	_ = withFd(g, func(raw int) error { fd = raw; return nil })
-	if err := unix.SetNonblock(fd, true); err != nil {
-		g.Close()
-		return nil, err
-	}
-	h, err := dupFile(g)
-	g.Close()
-	return h, err
+	return dupFile(f)
 }
 
 func withFd(f *os.File, fn func(fd int) error) error {
@@ -668,8 +660,8 @@ func (s *server) serveConn(c *unixConn, fn func(*unixConn)) {
 	}()
 }
 
-// park marks c as waiting only for the exit (kind "wait" or "events"),
-// which a rebirth can hand over.
+// park marks c as one that only waits for the exit or takes output (kind
+// "wait", "events" or "attach"), which a rebirth can hand over.
 func (s *server) park(c *unixConn, kind string) {
 	s.mu.Lock()
 	s.parked[c] = kind
@@ -706,12 +698,12 @@ func (s *server) wakeIdle() {
 	}
 }
 
-// idle runs once the requests are over. A shim that served any since
-// its image began is reborn (rebirth): a fresh image of the binary holds
-// only what watching the container needs. When a rebirth cannot be done
-// now (a client is attached, an exec runs), the code pages the requests
-// touched are given back instead (trimMemory): only what waiting touches
-// comes back.
+// idle runs once the requests are over. A shim whose image holds more
+// than a new one would (hasGrown) is reborn (rebirth): a fresh image of
+// the binary holds only what watching the container needs. When there is
+// no rebirth (nothing to gain, or work under way, which is retried), the
+// code pages the requests touched are given back instead (trimMemory):
+// only what waiting touches comes back.
 func (s *server) idle() {
 	err := s.rebirth()
 	var again retryIn
@@ -848,7 +840,7 @@ func (s *server) handle(c *unixConn) {
 		}
 		_ = reply(Response{Pids: pids})
 	case "events":
-		s.events(c, true)
+		s.streamEvents(c, s.subscribeEvents(c), true)
 	case "attach":
 		s.attach(c, dec, req)
 	case "exec":
@@ -1169,10 +1161,6 @@ func (s *server) publishLocked(e Event) {
 // events streams Event lines until the container has exited. The
 // answer to the request comes first, unless an earlier image of the shim
 // gave it (header false).
-func (s *server) events(c *unixConn, header bool) {
-	s.streamEvents(c, s.subscribeEvents(c), header)
-}
-
 // subscribeEvents registers c for the events to come; nil once the
 // container has exited.
 func (s *server) subscribeEvents(c *unixConn) *eventSub {
