@@ -114,15 +114,22 @@ func trimMapping(line []byte, exe string, keep *keptRanges, bias *uint64) {
 	if perms[1] == 'w' || perms[3] != 'p' {
 		return
 	}
-	for _, r := range keep.ranges {
-		// Shrink [start, end) so that it overlaps no kept range.
-		rs, re := (r[0]+*bias)&^pageMask, (r[1]+*bias+pageMask)&^pageMask
+	dropExcept(start, end, keep.ranges, *bias)
+}
+
+// dropExcept drops the pages of [start, end) but those of the kept
+// ranges (link-time addresses, plus bias), on either side of each.
+func dropExcept(start, end uint64, ranges [][2]uint64, bias uint64) {
+	for _, r := range ranges {
+		rs, re := (r[0]+bias)&^pageMask, (r[1]+bias+pageMask)&^pageMask
 		if rs < end && re > start {
 			if rs > start {
-				end = rs
-			} else {
-				start = re
+				dropExcept(start, rs, ranges, bias)
 			}
+			if re < end {
+				dropExcept(re, end, ranges, bias)
+			}
+			return
 		}
 	}
 	if end > start {
