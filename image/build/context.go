@@ -9,7 +9,6 @@ import (
 	"io"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"time"
@@ -78,7 +77,7 @@ func (c *Context) fill(ctx context.Context, body io.Reader, remote string) error
 	case strings.HasPrefix(remote, "http://") || strings.HasPrefix(remote, "https://"):
 		return c.fromURL(ctx, remote)
 	}
-	return errdefs.InvalidParameterf("remote context %q is neither a git repository nor an http(s) URL", remote)
+	return errdefs.InvalidParameterf("remoteURL (%s) could not be recognized as URL", remote)
 }
 
 // fromStream unpacks a tar stream, compressed or not. A stream that is not
@@ -243,75 +242,6 @@ func untar(r io.Reader, dir string) error {
 
 func within(root, p string) bool {
 	return p == root || strings.HasPrefix(p, root+string(filepath.Separator))
-}
-
-// isGitURL follows dockerd's rule for remote contexts.
-func isGitURL(s string) bool {
-	if strings.HasPrefix(s, "git://") || strings.HasPrefix(s, "git@") || strings.HasPrefix(s, "github.com/") {
-		return true
-	}
-	if strings.HasPrefix(s, "http://") || strings.HasPrefix(s, "https://") {
-		u := s
-		if i := strings.IndexByte(u, '#'); i >= 0 {
-			u = u[:i]
-		}
-		return strings.HasSuffix(u, ".git")
-	}
-	return false
-}
-
-// fromGit clones the repository (shallow where the server allows it) and
-// keeps the subdirectory the fragment names: url#ref:dir.
-func (c *Context) fromGit(ctx context.Context, remote string) error {
-	url, frag, _ := strings.Cut(remote, "#")
-	ref, sub, _ := strings.Cut(frag, ":")
-	if strings.HasPrefix(url, "github.com/") {
-		url = "https://" + url
-	}
-	clone := c.Dir + ".git"
-	defer os.RemoveAll(clone)
-	git := func(dir string, args ...string) error {
-		cmd := exec.CommandContext(ctx, "git", args...)
-		cmd.Dir = dir
-		cmd.Env = append(os.Environ(), "GIT_TERMINAL_PROMPT=0")
-		out, err := cmd.CombinedOutput()
-		if err != nil {
-			return errdefs.InvalidParameterf("error fetching git context %s: %v: %s", remote, err, strings.TrimSpace(string(out)))
-		}
-		return nil
-	}
-	if err := git("", "init", "-q", clone); err != nil {
-		return err
-	}
-	if err := git(clone, "remote", "add", "origin", url); err != nil {
-		return err
-	}
-	fetchRef := ref
-	if fetchRef == "" {
-		fetchRef = "HEAD"
-	}
-	if err := git(clone, "fetch", "-q", "--depth=1", "origin", fetchRef); err != nil {
-		// Servers that refuse shallow fetches of a commit: fetch all.
-		if err := git(clone, "fetch", "-q", "origin"); err != nil {
-			return err
-		}
-		if err := git(clone, "checkout", "-q", ref); err != nil {
-			return err
-		}
-	} else if err := git(clone, "checkout", "-q", "FETCH_HEAD"); err != nil {
-		return err
-	}
-	git(clone, "submodule", "update", "--init", "--recursive", "--depth=1")
-	src := filepath.Join(clone, filepath.Clean("/"+sub))
-	if real, err := filepath.EvalSymlinks(src); err != nil || !within(clone, real) {
-		return errdefs.InvalidParameterf("subdirectory %q of the git context does not exist", sub)
-	}
-	os.RemoveAll(filepath.Join(src, ".git"))
-	os.Remove(c.Dir)
-	if err := os.Rename(src, c.Dir); err != nil {
-		return errdefs.System(err)
-	}
-	return nil
 }
 
 // fromURL downloads a remote context: a tarball, or a Dockerfile as text.
