@@ -172,9 +172,19 @@ func securityOptions(cg sysinfo.Cgroups) []string {
 // warnings are the lines `docker info` prints at its end, as dockerd words them.
 func warnings(cfg *config.Config, cg sysinfo.Cgroups, fwd bool) []string {
 	var w []string
+	const attack = "\n         Access to the remote API is equivalent to root access on the host. Refer\n         to the 'Docker daemon attack surface' section in the documentation for\n         more information: https://docs.docker.com/go/attack-surface/"
+	useTLS, verify := cfg.APITLS()
 	for _, h := range cfg.Hosts {
-		if len(h) > 6 && h[:6] == "tcp://" && !config.BoolOr(cfg.TLS, false) && !config.BoolOr(cfg.TLSVerify, false) {
-			w = append(w, "WARNING: API is accessible on http://"+h[6:]+" without encryption.\n         Access to the remote API is equivalent to root access on the host. Refer\n         to the 'Docker daemon attack surface' section in the documentation for\n         more information: https://docs.docker.com/go/attack-surface/")
+		const tcp = "tcp://"
+		if len(h) <= len(tcp) || h[:len(tcp)] != tcp {
+			continue
+		}
+		addr := h[len(tcp):]
+		switch {
+		case !useTLS:
+			w = append(w, "WARNING: API is accessible on http://"+addr+" without encryption."+attack)
+		case !verify:
+			w = append(w, "WARNING: API is accessible on https://"+addr+" without TLS client verification."+attack)
 		}
 	}
 	if !cg.MemoryLimit {

@@ -53,12 +53,12 @@ func setupLogging(cfg *config.Config) {
 	logrus.SetLevel(lvl)
 }
 
-// tlsOptions turns the TLS settings into listener options. --tlsverify
-// implies --tls; certificate paths default to DOCKER_CERT_PATH or ~/.docker.
+// tlsOptions turns the TLS settings into listener options (see
+// Config.APITLS); certificate paths default to DOCKER_CERT_PATH or
+// ~/.docker.
 func tlsOptions(cfg *config.Config) (listeners.Options, error) {
 	o := listeners.Options{Group: cfg.Group, GroupExplicit: cfg.Group != config.DefaultGroup}
-	verify := config.BoolOr(cfg.TLSVerify, false)
-	useTLS := verify || config.BoolOr(cfg.TLS, false)
+	useTLS, verify := cfg.APITLS()
 	if !useTLS {
 		o.InsecureTCP = cfg.TLS != nil && !*cfg.TLS
 		return o, nil

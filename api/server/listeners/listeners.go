@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/coreos/go-systemd/v22/activation"
 	"github.com/sirupsen/logrus"
@@ -28,6 +29,19 @@ type Options struct {
 	// InsecureTCP is true only when the operator passed --tls=false.
 	InsecureTCP bool
 }
+
+// InsecureTCPWarnings are dockerd's warnings, word for word, for a TCP
+// listener that does not verify clients' certificates (no TLS, or
+// --tlsverify=false): whoever reaches it is root on this host.
+var InsecureTCPWarnings = []string{
+	"Binding to IP address without --tlsverify is insecure and gives root access on this machine to everyone who has access to your network.",
+	"Binding to an IP address, even on localhost, can also give access to scripts run in a browser. Be safe out there!",
+	"[DEPRECATION NOTICE] In future versions this will be a hard failure preventing the daemon from starting! Learn more at: https://docs.docker.com/go/api-security/",
+}
+
+// insecureTCPDelay is the pause after those warnings, as dockerd makes
+// it: a start that is a second slower gets the log read.
+var insecureTCPDelay = time.Second
 
 // TLSFiles are the PEM files for the server's TLS config.
 type TLSFiles struct {
@@ -110,14 +124,18 @@ func Open(host string, o Options) ([]net.Listener, error) {
 			return nil, fmt.Errorf("API is accessible on http://%s without encryption: access to the remote API is equivalent to root access on the host; "+
 				"use --tlsverify with --tlscacert, --tlscert and --tlskey, or pass --tls=false to allow it explicitly", addr)
 		}
+		if o.TLS == nil || o.TLS.ClientAuth != tls.RequireAndVerifyClientCert {
+			for _, w := range InsecureTCPWarnings {
+				logrus.WithField("host", "tcp://"+addr).Warn(w)
+			}
+			time.Sleep(insecureTCPDelay)
+		}
 		l, err := net.Listen("tcp", addr)
 		if err != nil {
 			return nil, err
 		}
 		if o.TLS != nil {
 			l = tls.NewListener(l, o.TLS)
-		} else {
-			logrus.WithField("address", addr).Warn("API is accessible without encryption; anyone who can reach it is root on this host")
 		}
 		return []net.Listener{l}, nil
 	case "fd":

@@ -1,9 +1,14 @@
 package listeners
 
 import (
+	"crypto/tls"
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
+
+	"github.com/sirupsen/logrus"
+	logtest "github.com/sirupsen/logrus/hooks/test"
 )
 
 func TestParseHost(t *testing.T) {
@@ -60,4 +65,51 @@ func TestPlainTCPNeedsExplicitOptOut(t *testing.T) {
 		t.Fatal(err)
 	}
 	l[0].Close()
+}
+
+// TestInsecureTCPWarns: a TCP listener that lets in clients without a
+// verified certificate logs dockerd's warnings and pauses, as dockerd
+// does; one that verifies them says nothing.
+func TestInsecureTCPWarns(t *testing.T) {
+	old := insecureTCPDelay
+	insecureTCPDelay = 50 * time.Millisecond
+	defer func() { insecureTCPDelay = old }()
+	hook := logtest.NewGlobal()
+	defer hook.Reset()
+	for _, tc := range []struct {
+		name string
+		o    Options
+		warn bool
+	}{
+		{"--tls=false", Options{InsecureTCP: true}, true},
+		{"--tlsverify=false", Options{TLS: &tls.Config{ClientAuth: tls.NoClientCert}}, true},
+		{"--tlsverify", Options{TLS: &tls.Config{ClientAuth: tls.RequireAndVerifyClientCert}}, false},
+	} {
+		hook.Reset()
+		start := time.Now()
+		l, err := Open("tcp://127.0.0.1:0", tc.o)
+		if err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		l[0].Close()
+		var got []string
+		for _, e := range hook.AllEntries() {
+			if e.Level == logrus.WarnLevel {
+				got = append(got, e.Message)
+				if e.Data["host"] != "tcp://127.0.0.1:0" {
+					t.Errorf("%s: host field %v", tc.name, e.Data["host"])
+				}
+			}
+		}
+		slept := time.Since(start) >= insecureTCPDelay
+		if !tc.warn {
+			if len(got) != 0 || slept {
+				t.Errorf("%s: warned %q, slept %v", tc.name, got, slept)
+			}
+			continue
+		}
+		if !slept || len(got) != 3 || got[0] != "Binding to IP address without --tlsverify is insecure and gives root access on this machine to everyone who has access to your network." {
+			t.Errorf("%s: warned %q, slept %v", tc.name, got, slept)
+		}
+	}
 }
