@@ -37,7 +37,10 @@ type repository struct {
 	mu        sync.Mutex
 	scheme    string // "basic", "bearer" or "" (no auth asked for)
 	challenge map[string]string
-	tokens    map[string]string // scope list → bearer token
+	// challengedAt is the URL whose 401 carried the challenge (after
+	// redirects): it decides where a token realm may take credentials.
+	challengedAt *url.URL
+	tokens       map[string]string // scope list → bearer token
 }
 
 func (r *repository) url(path string) string {
@@ -78,7 +81,7 @@ func (r *repository) ping(ctx context.Context) error {
 		case resp.StatusCode == http.StatusUnauthorized:
 			scheme, params := registryauth.ParseChallenge(resp.Header.Get("WWW-Authenticate"))
 			r.mu.Lock()
-			r.scheme, r.challenge = strings.ToLower(scheme), params
+			r.scheme, r.challenge, r.challengedAt = strings.ToLower(scheme), params, resp.Request.URL
 			r.mu.Unlock()
 			return nil
 		case resp.StatusCode >= 500:
@@ -112,9 +115,25 @@ func (r *repository) scopes(mountFrom string) []string {
 	return s
 }
 
+// challengeURL is where the challenge came from; before a ping, the
+// endpoint itself.
+func (r *repository) challengeURL() *url.URL {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.challengedAt != nil {
+		return r.challengedAt
+	}
+	return r.ep.base
+}
+
 // authorize adds credentials to req. refresh forces a new bearer token
-// (the registry refused the cached one).
+// (the registry refused the cached one). A request to another origin
+// than the endpoint's (a Link to the next page of tags, an upload
+// Location on a storage host) gets none: they are the registry's.
 func (r *repository) authorize(ctx context.Context, req *http.Request, mountFrom string, refresh bool) error {
+	if !registryauth.SameOrigin(req.URL, r.ep.base) {
+		return nil
+	}
 	r.mu.Lock()
 	scheme, params := r.scheme, r.challenge
 	r.mu.Unlock()
@@ -133,7 +152,7 @@ func (r *repository) authorize(ctx context.Context, req *http.Request, mountFrom
 			if r.creds.RegistryToken != "" {
 				tok = r.creds.RegistryToken
 			} else {
-				t, err := registryauth.FetchToken(ctx, r.ep.client, params, r.creds.Credentials, scopes)
+				t, err := registryauth.FetchToken(ctx, r.ep.client, r.challengeURL(), params, r.creds.Credentials, scopes)
 				if err != nil {
 					if registryauth.IsDenied(err) {
 						return errdefs.Unauthorized(err)
@@ -229,7 +248,7 @@ func (r *repository) do(ctx context.Context, rq request) (*http.Response, error)
 		if err := r.authorize(ctx, req, rq.mountFrom, refreshed); err != nil {
 			return nil, err
 		}
-		resp, err := r.ep.client.Do(req)
+		resp, err := registryauth.KeepCredentialsHome(r.ep.client).Do(req)
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil, ctx.Err()

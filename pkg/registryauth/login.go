@@ -113,6 +113,7 @@ func IsDenied(err error) bool {
 // LoginAt checks the credentials against one /v2/ endpoint URL with the
 // given client (which carries the endpoint's TLS settings).
 func LoginAt(ctx context.Context, client *http.Client, endpoint string, c Credentials) (string, error) {
+	client = KeepCredentialsHome(client)
 	resp, err := get(ctx, client, endpoint, nil)
 	if err != nil {
 		return "", errdefs.Unavailable(fmt.Errorf("Get %q: %w", endpoint, err))
@@ -137,7 +138,7 @@ func LoginAt(ctx context.Context, client *http.Client, endpoint string, c Creden
 		}
 		return "", deniedError{fmt.Errorf("login attempt to %s failed with status: %d %s", endpoint, resp.StatusCode, http.StatusText(resp.StatusCode))}
 	case "bearer":
-		return bearerLogin(ctx, client, params, c)
+		return bearerLogin(ctx, client, resp.Request.URL, params, c)
 	}
 	return "", errdefs.Unavailable(fmt.Errorf("login attempt to %s: unsupported authentication challenge %q", endpoint, scheme))
 }
@@ -153,8 +154,8 @@ func get(ctx context.Context, client *http.Client, u string, decorate func(*http
 	return client.Do(req)
 }
 
-func bearerLogin(ctx context.Context, client *http.Client, params map[string]string, c Credentials) (string, error) {
-	tok, err := FetchToken(ctx, client, params, c, nil)
+func bearerLogin(ctx context.Context, client *http.Client, registry *url.URL, params map[string]string, c Credentials) (string, error) {
+	tok, err := FetchToken(ctx, client, registry, params, c, nil)
 	if err != nil {
 		return "", err
 	}
@@ -179,8 +180,10 @@ func (t Token) Bearer() string {
 
 // FetchToken asks the token service named by a bearer challenge for a
 // token covering scopes (e.g. "repository:library/busybox:pull"), with the
-// credentials when there are any and anonymously otherwise.
-func FetchToken(ctx context.Context, client *http.Client, params map[string]string, c Credentials, scopes []string) (Token, error) {
+// credentials when there are any and anonymously otherwise. registry is
+// the URL whose answer carried the challenge: the credentials go to the
+// realm only if checkRealm allows it.
+func FetchToken(ctx context.Context, client *http.Client, registry *url.URL, params map[string]string, c Credentials, scopes []string) (Token, error) {
 	realm := params["realm"]
 	if realm == "" {
 		return Token{}, errdefs.Unavailable(errors.New("bearer challenge without realm"))
@@ -188,6 +191,15 @@ func FetchToken(ctx context.Context, client *http.Client, params map[string]stri
 	u, err := url.Parse(realm)
 	if err != nil {
 		return Token{}, errdefs.Unavailable(fmt.Errorf("invalid token realm %q: %w", realm, err))
+	}
+	if u.Scheme != "https" && u.Scheme != "http" {
+		return Token{}, errdefs.Unavailable(fmt.Errorf("invalid token realm %q: not an http(s) URL", realm))
+	}
+	withCreds := c.IdentityToken != "" || c.Username != "" || c.Password != ""
+	if withCreds {
+		if err := checkRealm(registry, u); err != nil {
+			return Token{}, errdefs.Forbidden(err)
+		}
 	}
 	q := u.Query()
 	if s := params["service"]; s != "" {
@@ -202,7 +214,7 @@ func FetchToken(ctx context.Context, client *http.Client, params map[string]stri
 		q.Set("offline_token", "true")
 	}
 	u.RawQuery = q.Encode()
-	resp, err := get(ctx, client, u.String(), func(r *http.Request) {
+	resp, err := get(ctx, KeepCredentialsHome(client), u.String(), func(r *http.Request) {
 		if c.IdentityToken != "" {
 			r.Header.Set("Authorization", "Bearer "+c.IdentityToken)
 		} else if c.Username != "" || c.Password != "" {
