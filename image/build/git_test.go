@@ -245,7 +245,12 @@ func TestGitContextTransports(t *testing.T) {
 	}
 	// Were one of them to reach git (a future caller, a form isGitURL
 	// lets through), git itself must refuse the transport.
-	for _, remote := range []string{ext, "file://" + local, local, "git@x"} {
+	// ssh gets the host as an argument: one that reads as an option
+	// (-oProxyCommand=CMD) must not reach ssh as one. No "/" before the
+	// ":", or git would take it for a local path.
+	t.Setenv("BERTH_GIT_VICTIM", victim)
+	proxy := "git@-oProxyCommand=touch${IFS}$BERTH_GIT_VICTIM:x"
+	for _, remote := range []string{ext, "file://" + local, local, "git@x", proxy} {
 		err := gitClone(context.Background(), filepath.Join(t.TempDir(), "clone"), gitRemote{url: remote, ref: "master"})
 		if err == nil {
 			t.Errorf("%s: cloned", remote)
