@@ -26,7 +26,8 @@ func gitT(t *testing.T, dir string, args ...string) string {
 
 // gitTRepo makes base/name.git, a bare repository with one commit on
 // master holding files (a value starting with "->" is a symlink's target)
-// and gitlinks (path -> url, a submodule at an arbitrary commit).
+// and gitlinks (path -> "url" or "url#commit"; without a commit, an
+// arbitrary one).
 func gitTRepo(t *testing.T, base, name string, files, submodules map[string]string) string {
 	t.Helper()
 	work := filepath.Join(t.TempDir(), name)
@@ -51,6 +52,7 @@ func gitTRepo(t *testing.T, base, name string, files, submodules map[string]stri
 	}
 	var gm strings.Builder
 	for p, u := range submodules {
+		u, _, _ = strings.Cut(u, "#")
 		gm.WriteString("[submodule \"" + p + "\"]\n\tpath = " + p + "\n\turl = " + u + "\n")
 	}
 	if gm.Len() > 0 {
@@ -60,8 +62,12 @@ func gitTRepo(t *testing.T, base, name string, files, submodules map[string]stri
 	}
 	gitT(t, work, "add", "-A")
 	// After add -A, which would drop a gitlink that has no directory.
-	for p := range submodules {
-		gitT(t, work, "update-index", "--add", "--cacheinfo", "160000,0123456789abcdef0123456789abcdef01234567,"+p)
+	for p, u := range submodules {
+		commit := "0123456789abcdef0123456789abcdef01234567"
+		if _, c, ok := strings.Cut(u, "#"); ok {
+			commit = c
+		}
+		gitT(t, work, "update-index", "--add", "--cacheinfo", "160000,"+commit+","+p)
 	}
 	gitT(t, work, "commit", "-q", "-m", "c")
 	bare := filepath.Join(base, name+".git")
@@ -284,6 +290,24 @@ func TestGitContextSubmodules(t *testing.T) {
 			t.Errorf("%s: %v", name, err)
 		}
 		gitTNoVictim(t, victim)
+	}
+}
+
+// TestGitContextSubmoduleOverGit: a submodule on an allowed transport
+// is still fetched.
+func TestGitContextSubmoduleOverGit(t *testing.T) {
+	base := t.TempDir()
+	lib := gitTRepo(t, base, "lib", map[string]string{"lib.txt": "lib"}, nil)
+	srv := gitTServe(t, base)
+	gitTRepo(t, base, "main", map[string]string{"Dockerfile": "FROM scratch\n"},
+		map[string]string{"vendor/lib": srv + "/lib.git#" + gitT(t, lib, "rev-parse", "master")})
+	c, err := ReadContext(context.Background(), t.TempDir(), nil, srv+"/main.git", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if b, err := os.ReadFile(filepath.Join(c.Dir, "vendor/lib/lib.txt")); err != nil || string(b) != "lib" {
+		t.Fatalf("submodule content %q %v", b, err)
 	}
 }
 
