@@ -139,8 +139,13 @@ func gitClone(ctx context.Context, clone string, r gitRemote) error {
 	if ref == "" {
 		ref = "HEAD"
 	}
-	if _, err := gitRun(ctx, clone, "fetch", "-q", "--depth=1", "origin", "--", ref); err != nil {
-		// Servers that refuse shallow fetches of a commit: fetch all.
+	_, err := gitRun(ctx, clone, "fetch", "-q", "--depth=1", "origin", "--", ref)
+	if err != nil {
+		// A server without shallow fetches (dumb HTTP): the ref in full.
+		_, err = gitRun(ctx, clone, "fetch", "-q", "origin", "--", ref)
+	}
+	if err != nil {
+		// A commit the server will not send by name: fetch all.
 		if out, err := gitRun(ctx, clone, "fetch", "-q", "origin"); err != nil {
 			return fail("fetch", out, err)
 		}

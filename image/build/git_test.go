@@ -3,6 +3,8 @@ package build
 import (
 	"context"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -402,5 +404,28 @@ func TestGitContextRemoteConfigIsInert(t *testing.T) {
 	gitTNoVictim(t, victim)
 	if string(c.Dockerfile) != "FROM scratch\n" {
 		t.Errorf("Dockerfile %q", c.Dockerfile)
+	}
+}
+
+// TestGitContextDumbHTTP: a server without shallow fetches (a static
+// directory over http) still serves every form of ref.
+func TestGitContextDumbHTTP(t *testing.T) {
+	base := t.TempDir()
+	bare := gitTRepo(t, base, "repo", map[string]string{"Dockerfile": "FROM scratch\n"}, nil)
+	gitT(t, bare, "branch", "dev")
+	gitT(t, bare, "tag", "v1")
+	gitT(t, bare, "update-server-info")
+	srv := httptest.NewServer(http.FileServer(http.Dir(base)))
+	defer srv.Close()
+	for _, frag := range []string{"", "#master", "#dev", "#v1"} {
+		c, err := ReadContext(context.Background(), t.TempDir(), nil, srv.URL+"/repo.git"+frag, "")
+		if err != nil {
+			t.Errorf("%q: %v", frag, err)
+			continue
+		}
+		if string(c.Dockerfile) != "FROM scratch\n" {
+			t.Errorf("%q: Dockerfile %q", frag, c.Dockerfile)
+		}
+		c.Close()
 	}
 }
