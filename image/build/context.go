@@ -270,17 +270,12 @@ func (c *Context) readDockerfile() error {
 	if name == "" {
 		name = DefaultDockerfileName
 	}
-	p := filepath.Join(c.Dir, filepath.Clean("/"+name))
-	real, err := filepath.EvalSymlinks(p)
-	if err != nil && c.Name == "" {
-		if real2, err2 := filepath.EvalSymlinks(filepath.Join(c.Dir, "dockerfile")); err2 == nil {
-			real, err, name = real2, nil, "dockerfile"
+	b, err := readContextFile(c.Dir, filepath.Clean("/"+name))
+	if errors.Is(err, os.ErrNotExist) && c.Name == "" {
+		if b2, err2 := readContextFile(c.Dir, "/dockerfile"); err2 == nil {
+			b, err, name = b2, nil, "dockerfile"
 		}
 	}
-	if err != nil || !within(c.Dir, real) {
-		return errdefs.InvalidParameterf("Cannot locate specified Dockerfile: %s", name)
-	}
-	b, err := os.ReadFile(real)
 	if err != nil {
 		return errdefs.InvalidParameterf("Cannot locate specified Dockerfile: %s", name)
 	}
@@ -293,15 +288,14 @@ func (c *Context) readDockerfile() error {
 // before it sends, but remote contexts and API clients do not; applying
 // it again is harmless.
 func (c *Context) applyDockerignore() error {
-	f, err := os.Open(filepath.Join(c.Dir, ".dockerignore"))
+	b, err := readContextFile(c.Dir, ".dockerignore")
 	if errors.Is(err, os.ErrNotExist) {
 		return nil
 	}
 	if err != nil {
-		return errdefs.System(err)
+		return errdefs.InvalidParameterf("error reading .dockerignore: %v", err)
 	}
-	patterns, err := ignorefile.ReadAll(f)
-	f.Close()
+	patterns, err := ignorefile.ReadAll(bytes.NewReader(b))
 	if err != nil {
 		return errdefs.InvalidParameterf("error reading .dockerignore: %v", err)
 	}
