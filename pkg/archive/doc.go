@@ -6,7 +6,9 @@
 // follow dockerd's archive package, so the docker CLI's copy logic, which
 // is written against it, sees the same streams.
 //
-// The functions work on ordinary paths. Callers that handle a container's
-// files run them inside a containerfs.View, where "/" is the container's
-// root and no path can resolve outside it.
+// Tar walks by directory descriptors, each entry opened by its one name
+// in its parent without following a symlink, so TarAt on a descriptor
+// resolved beneath a container's root (containerfs.OpenInRoot) reads
+// nothing outside it however the container swaps its files. Untar works
+// on paths, in a containerfs.View.
 package archive
