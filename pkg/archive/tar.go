@@ -9,10 +9,12 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
 
+	"github.com/cyphar/filepath-securejoin/pathrs-lite/procfs"
 	"golang.org/x/sys/unix"
 )
 
@@ -68,12 +70,17 @@ func Tar(w io.Writer, src string, o TarOptions) error {
 // cannot lead the walk, or a read, anywhere else, whatever the thread's
 // root is. Only regular files are opened for reading, non-blocking, and
 // what the open returned decides the entry, so a FIFO or a device swapped
-// in after the stat is archived as what it is, never read or waited on.
+// in after the stat is archived as what it is, never opened for reading.
 func TarAt(w io.Writer, dir *os.File, o TarOptions) error {
 	if o.Include == "" {
 		o.Include = "."
 	}
 	t := &tarWalk{tw: tar.NewWriter(w), o: o, seen: map[[2]uint64]string{}, buf: make([]byte, 128<<10)}
+	defer func() {
+		if t.procFD != nil {
+			t.procFD.Close()
+		}
+	}()
 	if err := t.walk(int(dir.Fd()), o.Include, o.Include, true); err != nil {
 		return err
 	}
@@ -89,6 +96,9 @@ type tarWalk struct {
 	o    TarOptions
 	seen map[[2]uint64]string // hard links: (dev, ino) to the first name
 	buf  []byte
+
+	procTried bool
+	procFD    *os.File
 }
 
 // gone are the errors of an entry that vanished or changed type under a
@@ -132,14 +142,12 @@ func (t *tarWalk) walk(dirfd int, name, rel string, top bool) error {
 		}
 		f = os.NewFile(uintptr(fd), rel)
 	case unix.S_IFREG:
-		fd, err := unix.Openat(dirfd, name, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_NOCTTY|unix.O_CLOEXEC, 0)
-		if err != nil {
+		if f, err = t.openRegular(dirfd, name, rel); err != nil {
 			if !top && gone(err) {
 				return nil
 			}
-			return &os.PathError{Op: "open", Path: rel, Err: err}
+			return err
 		}
-		f = os.NewFile(uintptr(fd), rel)
 	}
 	if f != nil {
 		defer f.Close()
@@ -178,6 +186,55 @@ func (t *tarWalk) walk(dirfd int, name, rel string, top bool) error {
 		}
 	}
 	return nil
+}
+
+// openRegular opens the entry name of dirfd for reading. It is first
+// opened O_PATH, which opens nothing, and read only when that is still a
+// regular file, through the trusted /proc/self/fd (a private procfs):
+// a device or FIFO swapped in after the stat is never opened for real
+// (opening some devices acts: a watchdog arms, a tape rewinds). Without
+// such a procfs it opens by name, non-blocking.
+func (t *tarWalk) openRegular(dirfd int, name, rel string) (*os.File, error) {
+	pfd, err := unix.Openat(dirfd, name, unix.O_PATH|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, &os.PathError{Op: "open", Path: rel, Err: err}
+	}
+	handle := os.NewFile(uintptr(pfd), rel)
+	var st unix.Stat_t
+	if err := unix.Fstat(pfd, &st); err != nil {
+		handle.Close()
+		return nil, &os.PathError{Op: "fstat", Path: rel, Err: err}
+	}
+	if st.Mode&unix.S_IFMT != unix.S_IFREG {
+		return handle, nil // stat'ed as what it now is, and not read
+	}
+	if fds := t.selfFD(); fds != nil {
+		fd, err := unix.Openat(int(fds.Fd()), strconv.Itoa(pfd), unix.O_RDONLY|unix.O_NONBLOCK|unix.O_NOCTTY|unix.O_CLOEXEC, 0)
+		handle.Close()
+		if err != nil {
+			return nil, &os.PathError{Op: "open", Path: rel, Err: err}
+		}
+		return os.NewFile(uintptr(fd), rel), nil
+	}
+	handle.Close()
+	fd, err := unix.Openat(dirfd, name, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_NOCTTY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, &os.PathError{Op: "open", Path: rel, Err: err}
+	}
+	return os.NewFile(uintptr(fd), rel), nil
+}
+
+// selfFD is /proc/self/fd of a procfs that no container controls, opened
+// once per walk; nil when there is none.
+func (t *tarWalk) selfFD() *os.File {
+	if !t.procTried {
+		t.procTried = true
+		if proc, err := procfs.OpenProcRoot(); err == nil {
+			t.procFD, _ = proc.OpenSelf("fd")
+			proc.Close()
+		}
+	}
+	return t.procFD
 }
 
 // writeEntry writes the header of the entry (and a regular file's data,

@@ -173,3 +173,13 @@ func TestTarVanished(t *testing.T) {
 		t.Fatalf("names: %s", n)
 	}
 }
+
+// Regular files are read through a private procfs's /proc/self/fd, not
+// reopened by name; the walk must find one (the daemon runs as root).
+func TestTarHasPrivateProcfs(t *testing.T) {
+	w := &tarWalk{}
+	if w.selfFD() == nil {
+		t.Fatal("no /proc/self/fd handle")
+	}
+	w.procFD.Close()
+}
