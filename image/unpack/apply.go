@@ -88,9 +88,3 @@ func Apply(ctx context.Context, dir string, r io.Reader, record io.Writer) (Resu
 	res.TarSize = counter.n
 	return res, nil
 }
-
-// FileMode is a tar header's permission, set-id and sticky bits as an
-// os.FileMode, whose set-id and sticky bits are not the Unix ones.
-func FileMode(hdr *tar.Header) os.FileMode {
-	return hdr.FileInfo().Mode() & (os.ModePerm | os.ModeSetuid | os.ModeSetgid | os.ModeSticky)
-}

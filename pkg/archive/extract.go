@@ -91,6 +91,24 @@ func (e *EntryError) Error() string {
 // InvalidParameter marks the error as bad input (see containerd/errdefs).
 func (e *EntryError) InvalidParameter() {}
 
+// ReadError is a failure to read the tar stream itself: a malformed
+// header, a truncated or corrupt (compressed) stream, or the reader's own
+// error.
+type ReadError struct {
+	Kind string
+	Err  error
+}
+
+func (e *ReadError) Error() string {
+	kind := ""
+	if e.Kind != "" {
+		kind = e.Kind + " "
+	}
+	return fmt.Sprintf("reading %star: %v", kind, e.Err)
+}
+
+func (e *ReadError) Unwrap() error { return e.Err }
+
 // Whiteout markers beyond the ones Tar writes.
 const (
 	whiteoutMeta       = ".wh..wh."
@@ -175,7 +193,7 @@ func Extract(ctx context.Context, r io.Reader, root *os.File, o ExtractOptions) 
 			break
 		}
 		if err != nil {
-			return fmt.Errorf("reading %star: %w", e.kind(), err)
+			return &ReadError{Kind: o.Kind, Err: err}
 		}
 		if o.OnHeader != nil {
 			o.OnHeader(hdr)
@@ -188,13 +206,6 @@ func Extract(ctx context.Context, r io.Reader, root *os.File, o ExtractOptions) 
 		}
 	}
 	return e.setDirTimes()
-}
-
-func (e *extractor) kind() string {
-	if e.o.Kind == "" {
-		return ""
-	}
-	return e.o.Kind + " "
 }
 
 func (e *extractor) rootName() string {
