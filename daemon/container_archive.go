@@ -462,7 +462,7 @@ func (c *closeFunc) Close() error { return c.close() }
 
 // ContainerExtractToDir answers PUT /containers/{id}/archive: content is
 // a tar extracted into the directory path (symlinks followed, in the
-// container's root).
+// container's root) by archive.UntarAt on the view's root descriptor.
 func (d *Daemon) ContainerExtractToDir(ctx context.Context, ref, path string, copyUIDGID, noOverwriteDirNonDir bool, content io.Reader) error {
 	c, err := d.containers.Get(ref)
 	if err != nil {
@@ -509,9 +509,9 @@ func (d *Daemon) ContainerExtractToDir(ctx context.Context, ref, path string, co
 			}
 			opts.Chown = &[2]int{uid, gid}
 		}
-		// TODO(sec-extract): extract on dst with the hardened extractor.
-		// Until then the path is used again, in the view.
-		return archive.Untar(content, abs, opts)
+		// The extractor resolves the destination and every entry on the
+		// root descriptor too, never by path from the view's root.
+		return archive.UntarAt(ctx, content, v.Root(), resolved, opts)
 	})
 	if err != nil {
 		return archiveError(err, path, ref)

@@ -161,10 +161,13 @@ func cpIntoMagicLink(t *testing.T, dd *harness.Daemon, c, root, victim string) {
 	}
 	cpExpectNothingNew(t, vdir)
 	dd.Docker("exec", c, "mkdir", "-p", "/cpdst")
-	cpPut(t, dd, c, "/cpdst", cpTar(t,
+	st, msg = cpPut(t, dd, c, "/cpdst", cpTar(t,
 		&tar.Header{Name: "l", Typeflag: tar.TypeSymlink, Linkname: root + vdir},
 		&tar.Header{Name: "l/through-link", Typeflag: tar.TypeReg}), 0)
 	cpExpectNothingNew(t, vdir)
+	if st != http.StatusBadRequest {
+		t.Errorf("PUT of an archive writing through a magic link: %d %s, want a refusal of the entry", st, msg)
+	}
 	// Stream through the CLI too (docker cp - reads a tar from stdin).
 	cmd := dd.DockerCmd("cp", "-", c+":/cpdst")
 	cmd.Stdin = bytes.NewReader(cpTar(t,
