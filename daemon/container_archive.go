@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/events"
@@ -25,14 +26,24 @@ import (
 	"github.com/berthd/berth/volume/mounts"
 )
 
-// docker cp works on a containerfs.View: a thread chrooted into the
-// container's root, so every path of the request, however the container
-// arranges its symlinks and however it swaps them while we work, resolves
-// inside the root (CVE-2018-15664). A running container is viewed through
-// its own init process's root (/proc/<pid>/root): its volumes, binds and
-// tmpfs mounts as it sees them. A stopped one gets its overlay root and its
-// volumes and binds mounted in the view's private mount namespace, which
-// dies with the view; nothing is mounted on the host.
+// docker cp works on a containerfs.View of the container's filesystem. A
+// running container is viewed through its own init process's root
+// (/proc/<pid>/root): its volumes, binds and tmpfs mounts as it sees
+// them. A stopped one gets its overlay root and its volumes and binds
+// mounted in the view's private mount namespace, which dies with the
+// view; nothing is mounted on the host.
+//
+// The view's chroot is not what keeps a copy inside the container: a
+// container whose /proc shows host processes (--pid host, a bind of the
+// host's /proc) has /proc/<pid>/root, a magic link to the host's root,
+// and the kernel follows magic links out of any chroot. Every path of a
+// request is resolved on the view's root descriptor with openat2
+// RESOLVE_IN_ROOT|RESOLVE_NO_MAGICLINKS, once, to a descriptor, and the
+// work is done on descriptors from there (the archive walk opens each
+// entry by its one name in its parent, never following a symlink): a
+// directory the container swaps for a symlink meanwhile changes nothing
+// (CVE-2018-15664). A magic link on the way is a missing file, as it is
+// for dockerd, whose view of a container has no /proc.
 
 // fsView is an open view of a container's filesystem and what closing it
 // releases.
@@ -185,7 +196,9 @@ func archiveError(err error, path, name string) error {
 	case errdefs.Is(err, errdefs.InvalidParameter), errdefs.Is(err, errdefs.NotFound), errdefs.Is(err, errdefs.Conflict),
 		errdefs.Is(err, errdefs.System):
 		return err
-	case errors.Is(err, fs.ErrNotExist):
+	case errors.Is(err, fs.ErrNotExist), containerfs.IsMagicLinkRefusal(err):
+		// A magic link is as good as missing: dockerd's view of a
+		// container has no /proc to follow one in.
 		return fileNotFound(path, name)
 	case errors.As(err, &bo):
 		return errdefs.InvalidParameter(err)
@@ -213,32 +226,101 @@ func absContainerPath(p string) string {
 	return preserveTrailingDotOrSeparator(filepath.Join("/", p), p)
 }
 
-// statInView is HEAD's stat; it runs in the view. A symlink's target is
-// resolved as far as it exists, within the root.
-func statInView(abs string) (*container.PathStat, error) {
-	fi, err := os.Lstat(abs)
+// lookupInRoot resolves abs on root as lstat(2) resolves a path: every
+// component but the last followed (inside the root), the last one not,
+// unless abs ends in "/" or "/.". It returns the directory the entry is
+// in and the entry's name there, "." for the directory itself.
+func lookupInRoot(root *os.File, abs string) (*os.File, string, error) {
+	dir, name := abs, "."
+	if abs != "/" && !strings.HasSuffix(abs, "/") && !strings.HasSuffix(abs, "/.") {
+		dir, name = filepath.Split(abs)
+	}
+	f, err := containerfs.OpenInRoot(root, dir, unix.O_PATH|unix.O_DIRECTORY, 0, "lstat")
+	if err != nil {
+		var pe *os.PathError
+		if errors.As(err, &pe) {
+			pe.Path = abs
+		}
+		return nil, "", err
+	}
+	return f, name, nil
+}
+
+// lstatAt is fstatat(dir, name) without following a last symlink.
+func lstatAt(dir *os.File, name, abs string) (unix.Stat_t, error) {
+	var st unix.Stat_t
+	var err error
+	if name == "." {
+		err = unix.Fstat(int(dir.Fd()), &st)
+	} else {
+		err = unix.Fstatat(int(dir.Fd()), name, &st, unix.AT_SYMLINK_NOFOLLOW)
+	}
+	if err != nil {
+		return st, &os.PathError{Op: "lstat", Path: abs, Err: err}
+	}
+	return st, nil
+}
+
+// lstatInRoot is lstat(2) of a container path.
+func lstatInRoot(root *os.File, abs string) (unix.Stat_t, error) {
+	dir, name, err := lookupInRoot(root, abs)
+	if err != nil {
+		return unix.Stat_t{}, err
+	}
+	defer dir.Close()
+	return lstatAt(dir, name, abs)
+}
+
+// readlinkInRoot is readlink(2) of a container path. A magic link reads
+// as what it names from the daemon's root ("/" for the host's init) and
+// is then resolved as an ordinary link would be: inside the container.
+func readlinkInRoot(root *os.File, abs string) (string, error) {
+	dir, name, err := lookupInRoot(root, abs)
+	if err != nil {
+		return "", err
+	}
+	defer dir.Close()
+	for n := 256; ; n *= 2 {
+		buf := make([]byte, n)
+		k, err := unix.Readlinkat(int(dir.Fd()), name, buf)
+		if err != nil {
+			return "", &os.PathError{Op: "readlink", Path: abs, Err: err}
+		}
+		if k < n {
+			return string(buf[:k]), nil
+		}
+	}
+}
+
+// pathStat is HEAD's stat of the entry name in dir. A symlink's target
+// is resolved as far as it exists, within the root.
+func pathStat(root, dir *os.File, name, abs string) (*container.PathStat, error) {
+	st, err := lstatAt(dir, name, abs)
 	if err != nil {
 		return nil, err
 	}
+	mode := archive.FileMode(st.Mode)
 	var target string
-	if fi.Mode()&os.ModeSymlink != 0 {
-		if target, err = followInScope(abs); err != nil {
+	if mode&os.ModeSymlink != 0 {
+		if target, err = followInScope(root, abs); err != nil {
 			return nil, err
 		}
 	}
 	return &container.PathStat{
 		Name:       filepath.Base(abs),
-		Size:       fi.Size(),
-		Mode:       fi.Mode(),
-		Mtime:      fi.ModTime(),
+		Size:       st.Size,
+		Mode:       mode,
+		Mtime:      time.Unix(st.Mtim.Unix()),
 		LinkTarget: target,
 	}, nil
 }
 
 // followInScope evaluates every symlink of p; components that do not
 // exist are kept as they are (a dangling link still reports where it
-// points). The view's chroot is the scope.
-func followInScope(p string) (string, error) {
+// points). The container's root is the scope: each step is looked up on
+// the root descriptor, and a link's text is followed lexically, so a
+// magic link (whose text is a host path) stays in the container too.
+func followInScope(root *os.File, p string) (string, error) {
 	todo := strings.Split(filepath.Clean("/"+p), "/")
 	out := ""
 	links := 0
@@ -256,7 +338,7 @@ func followInScope(p string) (string, error) {
 			continue
 		}
 		next := out + "/" + c
-		fi, err := os.Lstat(next)
+		st, err := lstatInRoot(root, next)
 		if err != nil {
 			if errors.Is(err, fs.ErrNotExist) || errors.Is(err, unix.ENOTDIR) {
 				out = next
@@ -264,14 +346,14 @@ func followInScope(p string) (string, error) {
 			}
 			return "", err
 		}
-		if fi.Mode()&os.ModeSymlink == 0 {
+		if st.Mode&unix.S_IFMT != unix.S_IFLNK {
 			out = next
 			continue
 		}
 		if links++; links > 255 {
 			return "", fmt.Errorf("evaluating symlinks of %s: too many links", p)
 		}
-		dest, err := os.Readlink(next)
+		dest, err := readlinkInRoot(root, next)
 		if err != nil {
 			return "", err
 		}
@@ -299,11 +381,13 @@ func (d *Daemon) ContainerStatPath(ctx context.Context, ref, path string) (*cont
 		return nil, err
 	}
 	defer v.close()
-	var st *container.PathStat
-	err = v.Run(ctx, func() (err error) {
-		st, err = statInView(absContainerPath(path))
-		return err
-	})
+	abs := absContainerPath(path)
+	dir, name, err := lookupInRoot(v.Root(), abs)
+	if err != nil {
+		return nil, archiveError(err, path, ref)
+	}
+	defer dir.Close()
+	st, err := pathStat(v.Root(), dir, name, abs)
 	return st, archiveError(err, path, ref)
 }
 
@@ -326,21 +410,37 @@ func (d *Daemon) ContainerArchivePath(ctx context.Context, ref, path string) (_ 
 		return nil, nil, err
 	}
 	abs := absContainerPath(path)
-	var st *container.PathStat
-	if err := v.Run(ctx, func() (err error) {
-		st, err = statInView(abs)
-		return err
-	}); err != nil {
+	dir, name, err := lookupInRoot(v.Root(), abs)
+	if err != nil {
 		v.close()
 		return nil, nil, archiveError(err, path, ref)
 	}
-	srcDir, base := abs, "."
-	if !st.Mode.IsDir() {
-		srcDir, base = filepath.Split(abs)
+	st, err := pathStat(v.Root(), dir, name, abs)
+	if err != nil {
+		dir.Close()
+		v.close()
+		return nil, nil, archiveError(err, path, ref)
 	}
-	opts := archive.TarOptions{Include: base, IncludeSourceDir: true, Rebase: filepath.Base(abs)}
+	// The archive is of what was stat'ed: a directory from its own
+	// descriptor, anything else by its name in the directory resolved
+	// above, never by the path again.
+	src, include := dir, name
+	if st.Mode.IsDir() && name != "." {
+		fd, err := unix.Openat(int(dir.Fd()), name, unix.O_PATH|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+		dir.Close()
+		if err != nil {
+			v.close()
+			return nil, nil, archiveError(&os.PathError{Op: "open", Path: abs, Err: err}, path, ref)
+		}
+		src, include = os.NewFile(uintptr(fd), abs), "."
+	}
+	opts := archive.TarOptions{Include: include, IncludeSourceDir: true, Rebase: filepath.Base(abs)}
 	pr, pw := io.Pipe()
-	if err := v.Go(func() { pw.CloseWithError(archive.Tar(pw, srcDir, opts)) }); err != nil {
+	if err := v.Go(func() {
+		pw.CloseWithError(archive.TarAt(pw, src, opts))
+		src.Close()
+	}); err != nil {
+		src.Close()
 		v.close()
 		return nil, nil, errdefs.System(err)
 	}
@@ -362,7 +462,7 @@ func (c *closeFunc) Close() error { return c.close() }
 
 // ContainerExtractToDir answers PUT /containers/{id}/archive: content is
 // a tar extracted into the directory path (symlinks followed, in the
-// container's root).
+// container's root) by archive.UntarAt on the view's root descriptor.
 func (d *Daemon) ContainerExtractToDir(ctx context.Context, ref, path string, copyUIDGID, noOverwriteDirNonDir bool, content io.Reader) error {
 	c, err := d.containers.Get(ref)
 	if err != nil {
@@ -376,16 +476,26 @@ func (d *Daemon) ContainerExtractToDir(ctx context.Context, ref, path string, co
 	}
 	defer v.close()
 	err = v.Run(ctx, func() error {
-		abs, err := filepath.EvalSymlinks(filepath.Join("/", path))
+		// The destination is resolved with all its symlinks followed,
+		// the last one too (an archive may be extracted into a symlink
+		// to a directory), inside the root; what that resolved to is
+		// then opened with no symlink allowed at all, so the descriptor
+		// is of the very directory whose path the read-only checks see.
+		resolved, err := followInScope(v.Root(), filepath.Join("/", path))
 		if err != nil {
 			return err
 		}
-		abs = preserveTrailingDotOrSeparator(abs, path)
-		fi, err := os.Lstat(abs)
+		abs := preserveTrailingDotOrSeparator(resolved, path)
+		dst, err := containerfs.OpenInRoot(v.Root(), resolved, unix.O_PATH, unix.RESOLVE_NO_SYMLINKS, "lstat")
 		if err != nil {
 			return err
 		}
-		if !fi.IsDir() {
+		defer dst.Close()
+		var st unix.Stat_t
+		if err := unix.Fstat(int(dst.Fd()), &st); err != nil {
+			return err
+		}
+		if st.Mode&unix.S_IFMT != unix.S_IFDIR {
 			return errdefs.InvalidParameterf("extraction point is not a directory")
 		}
 		if err := checkWritablePath(c, abs); err != nil {
@@ -399,7 +509,9 @@ func (d *Daemon) ContainerExtractToDir(ctx context.Context, ref, path string, co
 			}
 			opts.Chown = &[2]int{uid, gid}
 		}
-		return archive.Untar(content, abs, opts)
+		// The extractor resolves the destination and every entry on the
+		// root descriptor too, never by path from the view's root.
+		return archive.UntarAt(ctx, content, v.Root(), resolved, opts)
 	})
 	if err != nil {
 		return archiveError(err, path, ref)

@@ -8,9 +8,13 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"sort"
+	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
+	"github.com/cyphar/filepath-securejoin/pathrs-lite/procfs"
 	"golang.org/x/sys/unix"
 )
 
@@ -46,141 +50,277 @@ type TarOptions struct {
 	Skip func(rel string, fi fs.FileInfo) bool
 }
 
-// Tar writes src's entries to w as an uncompressed PAX tar stream.
+// Tar writes src's entries to w as an uncompressed PAX tar stream. src is
+// opened once; the walk below it goes by directory descriptors (see TarAt).
 func Tar(w io.Writer, src string, o TarOptions) error {
+	fd, err := unix.Open(src, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return &os.PathError{Op: "open", Path: src, Err: err}
+	}
+	dir := os.NewFile(uintptr(fd), src)
+	defer dir.Close()
+	return TarAt(w, dir, o)
+}
+
+// TarAt writes the entries of o.Include in the directory dir (any open
+// descriptor of it, O_PATH will do) to w as an uncompressed PAX tar
+// stream. Every entry is reached from its parent's descriptor by its one
+// name, without following a symlink (symlinks are archived as symlinks):
+// a directory that a running container swaps for a symlink meanwhile
+// cannot lead the walk, or a read, anywhere else, whatever the thread's
+// root is. Only regular files are opened for reading, non-blocking, and
+// what the open returned decides the entry, so a FIFO or a device swapped
+// in after the stat is archived as what it is, never opened for reading.
+func TarAt(w io.Writer, dir *os.File, o TarOptions) error {
 	if o.Include == "" {
 		o.Include = "."
 	}
-	tw := tar.NewWriter(w)
-	seen := map[uint64]string{}
-	buf := make([]byte, 128<<10)
-	walkRoot := filepath.Join(src, o.Include)
-	err := filepath.WalkDir(walkRoot, func(p string, de fs.DirEntry, err error) error {
-		if err != nil {
-			// Entries may vanish under a running container; dockerd
-			// skips what it cannot stat too.
-			if errors.Is(err, fs.ErrNotExist) && p != walkRoot {
-				return nil
-			}
-			return err
+	t := &tarWalk{tw: tar.NewWriter(w), o: o, seen: map[[2]uint64]string{}, buf: make([]byte, 128<<10)}
+	defer func() {
+		if t.procFD != nil {
+			t.procFD.Close()
 		}
-		rel, err := filepath.Rel(src, p)
-		if err != nil {
-			return err
-		}
-		if rel == "." && !o.IncludeSourceDir && de.IsDir() {
-			return nil
-		}
-		fi, err := de.Info()
-		if err != nil {
-			if errors.Is(err, fs.ErrNotExist) {
-				return nil
-			}
-			return err
-		}
-		if o.Skip != nil && o.Skip(rel, fi) {
-			if de.IsDir() {
-				return filepath.SkipDir
-			}
-			return nil
-		}
-		name := rel
-		if o.IncludeSourceDir && o.Include == "." && rel != "." {
-			name = "./" + rel
-		}
-		if o.Rebase != "" {
-			repl := o.Rebase
-			if repl == "/" {
-				repl = ""
-			}
-			name = strings.Replace(name, o.Include, repl, 1)
-		}
-		return writeEntry(tw, p, name, fi, seen, buf, o.Overlay)
-	})
-	if err != nil {
+	}()
+	if err := t.walk(int(dir.Fd()), o.Include, o.Include, true); err != nil {
 		return err
 	}
-	return tw.Close()
+	return t.tw.Close()
 }
 
-func writeEntry(tw *tar.Writer, p, name string, fi fs.FileInfo, seen map[uint64]string, buf []byte, overlay bool) error {
-	st, _ := fi.Sys().(*unix.Stat_t)
-	if st == nil {
-		var s unix.Stat_t
-		if err := unix.Lstat(p, &s); err != nil {
+// testHookAfterStat runs between an entry's stat and its open: a test
+// swaps the entry there, as a running container can.
+var testHookAfterStat func(rel string)
+
+type tarWalk struct {
+	tw   *tar.Writer
+	o    TarOptions
+	seen map[[2]uint64]string // hard links: (dev, ino) to the first name
+	buf  []byte
+
+	procTried bool
+	procFD    *os.File
+}
+
+// gone are the errors of an entry that vanished or changed type under a
+// running container between the listing and the open: dockerd skips what
+// it cannot stat too.
+func gone(err error) bool {
+	return errors.Is(err, unix.ENOENT) || errors.Is(err, unix.ELOOP) || errors.Is(err, unix.ENOTDIR) || errors.Is(err, unix.ENXIO)
+}
+
+// walk writes the entry name of the directory dirfd ("." for the
+// directory itself) and what is below it; rel is its name relative to
+// the source directory.
+func (t *tarWalk) walk(dirfd int, name, rel string, top bool) error {
+	var st unix.Stat_t
+	var err error
+	if name == "." {
+		err = unix.Fstat(dirfd, &st)
+	} else {
+		err = unix.Fstatat(dirfd, name, &st, unix.AT_SYMLINK_NOFOLLOW)
+	}
+	if err != nil {
+		if !top && gone(err) {
 			return nil
 		}
-		st = &s
+		return &os.PathError{Op: "lstat", Path: rel, Err: err}
 	}
-	mode := fi.Mode()
-	if mode&fs.ModeSocket != 0 {
+	if testHookAfterStat != nil {
+		testHookAfterStat(rel)
+	}
+	var f *os.File // the entry, open, for a directory or a regular file
+	switch st.Mode & unix.S_IFMT {
+	case unix.S_IFSOCK:
 		return nil // dockerd skips sockets too
+	case unix.S_IFDIR:
+		fd, err := unix.Openat(dirfd, name, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+		if err != nil {
+			if !top && gone(err) {
+				return nil
+			}
+			return &os.PathError{Op: "open", Path: rel, Err: err}
+		}
+		f = os.NewFile(uintptr(fd), rel)
+	case unix.S_IFREG:
+		if f, err = t.openRegular(dirfd, name, rel); err != nil {
+			if !top && gone(err) {
+				return nil
+			}
+			return err
+		}
+	}
+	if f != nil {
+		defer f.Close()
+		if err := unix.Fstat(int(f.Fd()), &st); err != nil {
+			return &os.PathError{Op: "fstat", Path: rel, Err: err}
+		}
+		if st.Mode&unix.S_IFMT == unix.S_IFSOCK {
+			return nil
+		}
+	}
+	fi := statInfo{name: filepath.Base(rel), st: st}
+	isDir := st.Mode&unix.S_IFMT == unix.S_IFDIR
+	// The source directory has no entry of its own unless asked for.
+	if !(rel == "." && !t.o.IncludeSourceDir && isDir) {
+		if t.o.Skip != nil && t.o.Skip(rel, fi) {
+			return nil
+		}
+		if err := t.writeEntry(dirfd, name, rel, f, &st); err != nil {
+			return err
+		}
+	}
+	if !isDir || f == nil {
+		return nil
+	}
+	names, err := f.Readdirnames(-1)
+	if err != nil {
+		if gone(err) {
+			return nil
+		}
+		return &os.PathError{Op: "readdirent", Path: rel, Err: err}
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		if err := t.walk(int(f.Fd()), n, filepath.Join(rel, n), false); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// openRegular opens the entry name of dirfd for reading. It is first
+// opened O_PATH, which opens nothing, and read only when that is still a
+// regular file, through the trusted /proc/self/fd (a private procfs):
+// a device or FIFO swapped in after the stat is never opened for real
+// (opening some devices acts: a watchdog arms, a tape rewinds). Without
+// such a procfs it opens by name, non-blocking.
+func (t *tarWalk) openRegular(dirfd int, name, rel string) (*os.File, error) {
+	pfd, err := unix.Openat(dirfd, name, unix.O_PATH|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, &os.PathError{Op: "open", Path: rel, Err: err}
+	}
+	handle := os.NewFile(uintptr(pfd), rel)
+	var st unix.Stat_t
+	if err := unix.Fstat(pfd, &st); err != nil {
+		handle.Close()
+		return nil, &os.PathError{Op: "fstat", Path: rel, Err: err}
+	}
+	if st.Mode&unix.S_IFMT != unix.S_IFREG {
+		return handle, nil // stat'ed as what it now is, and not read
+	}
+	if fds := t.selfFD(); fds != nil {
+		fd, err := unix.Openat(int(fds.Fd()), strconv.Itoa(pfd), unix.O_RDONLY|unix.O_NONBLOCK|unix.O_NOCTTY|unix.O_CLOEXEC, 0)
+		handle.Close()
+		if err != nil {
+			return nil, &os.PathError{Op: "open", Path: rel, Err: err}
+		}
+		return os.NewFile(uintptr(fd), rel), nil
+	}
+	handle.Close()
+	fd, err := unix.Openat(dirfd, name, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_NOCTTY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, &os.PathError{Op: "open", Path: rel, Err: err}
+	}
+	return os.NewFile(uintptr(fd), rel), nil
+}
+
+// selfFD is /proc/self/fd of a procfs that no container controls, opened
+// once per walk; nil when there is none.
+func (t *tarWalk) selfFD() *os.File {
+	if !t.procTried {
+		t.procTried = true
+		if proc, err := procfs.OpenProcRoot(); err == nil {
+			t.procFD, _ = proc.OpenSelf("fd")
+			proc.Close()
+		}
+	}
+	return t.procFD
+}
+
+// writeEntry writes the header of the entry (and a regular file's data,
+// from f, the entry open).
+func (t *tarWalk) writeEntry(dirfd int, name, rel string, f *os.File, st *unix.Stat_t) error {
+	o := t.o
+	hname := rel
+	if o.IncludeSourceDir && o.Include == "." && rel != "." {
+		hname = "./" + rel
+	}
+	if o.Rebase != "" {
+		repl := o.Rebase
+		if repl == "/" {
+			repl = ""
+		}
+		hname = strings.Replace(hname, o.Include, repl, 1)
 	}
 	hdr := &tar.Header{
-		Name:    name,
+		Name:    hname,
 		Mode:    int64(st.Mode & 0o7777),
 		Uid:     int(st.Uid),
 		Gid:     int(st.Gid),
 		ModTime: time.Unix(st.Mtim.Unix()).Truncate(time.Second),
 		Format:  tar.FormatPAX,
 	}
-	switch {
-	case mode.IsDir():
+	switch st.Mode & unix.S_IFMT {
+	case unix.S_IFDIR:
 		hdr.Typeflag = tar.TypeDir
 		if !strings.HasSuffix(hdr.Name, "/") {
 			hdr.Name += "/"
 		}
-	case mode&fs.ModeSymlink != 0:
+	case unix.S_IFLNK:
 		hdr.Typeflag = tar.TypeSymlink
-		target, err := os.Readlink(p)
+		target, err := readlinkat(dirfd, name)
 		if err != nil {
 			return nil
 		}
 		hdr.Linkname = target
-	case mode&fs.ModeNamedPipe != 0:
+	case unix.S_IFIFO:
 		hdr.Typeflag = tar.TypeFifo
-	case mode&fs.ModeDevice != 0:
+	case unix.S_IFBLK, unix.S_IFCHR:
 		hdr.Typeflag = tar.TypeBlock
-		if mode&fs.ModeCharDevice != 0 {
+		if st.Mode&unix.S_IFMT == unix.S_IFCHR {
 			hdr.Typeflag = tar.TypeChar
 		}
 		hdr.Devmajor = int64(unix.Major(st.Rdev))
 		hdr.Devminor = int64(unix.Minor(st.Rdev))
-		if overlay && hdr.Typeflag == tar.TypeChar && st.Rdev == 0 {
+		if o.Overlay && hdr.Typeflag == tar.TypeChar && st.Rdev == 0 {
 			dir, base := filepath.Split(hdr.Name)
 			hdr.Name = dir + WhiteoutPrefix + base
 			hdr.Typeflag, hdr.Mode, hdr.Devmajor, hdr.Devminor = tar.TypeReg, 0o600, 0, 0
-			return tw.WriteHeader(hdr)
+			return t.tw.WriteHeader(hdr)
 		}
-	case mode.IsRegular():
+	case unix.S_IFREG:
+		if f == nil {
+			return nil
+		}
 		hdr.Typeflag = tar.TypeReg
 		hdr.Size = st.Size
 		if st.Nlink > 1 {
-			if first, ok := seen[st.Ino]; ok {
+			key := [2]uint64{uint64(st.Dev), uint64(st.Ino)}
+			if first, ok := t.seen[key]; ok {
 				hdr.Typeflag, hdr.Linkname, hdr.Size = tar.TypeLink, first, 0
 			} else {
-				seen[st.Ino] = name
+				t.seen[key] = hname
 			}
 		}
 	default:
 		return nil
 	}
-	if hdr.Typeflag != tar.TypeSymlink {
-		if v, err := lgetxattr(p, capabilityAttr); err == nil && len(v) > 0 {
+	if f != nil {
+		if v, err := fgetxattr(f, capabilityAttr); err == nil && len(v) > 0 {
 			hdr.PAXRecords = map[string]string{paxXattr + capabilityAttr: string(v)}
 		}
 	}
-	if err := tw.WriteHeader(hdr); err != nil {
+	if err := t.tw.WriteHeader(hdr); err != nil {
 		return err
 	}
 	if hdr.Typeflag == tar.TypeReg && hdr.Size > 0 {
-		if err := copyFile(tw, p, hdr.Size, buf); err != nil {
+		if err := copyFile(t.tw, f, hdr.Size, t.buf); err != nil {
 			return err
 		}
 	}
-	if overlay && hdr.Typeflag == tar.TypeDir {
-		if v, err := lgetxattr(p, overlayOpaque); err == nil && string(v) == "y" {
-			return tw.WriteHeader(&tar.Header{
+	if o.Overlay && hdr.Typeflag == tar.TypeDir && f != nil {
+		if v, err := fgetxattr(f, overlayOpaque); err == nil && string(v) == "y" {
+			return t.tw.WriteHeader(&tar.Header{
 				Typeflag: tar.TypeReg,
 				Name:     hdr.Name + WhiteoutOpaqueDir,
 				Mode:     hdr.Mode & 0o777,
@@ -194,17 +334,12 @@ func writeEntry(tw *tar.Writer, p, name string, fi fs.FileInfo, seen map[uint64]
 	return nil
 }
 
-// copyFile writes exactly size bytes of p: a file that a running
+// copyFile writes exactly size bytes of f: a file that a running
 // container grows or truncates meanwhile cannot corrupt the stream.
-func copyFile(w io.Writer, p string, size int64, buf []byte) error {
-	f, err := os.OpenFile(p, os.O_RDONLY|unix.O_NOFOLLOW|unix.O_NOCTTY, 0)
-	if err != nil {
-		return fmt.Errorf("open %s: %w", p, err)
-	}
-	defer f.Close()
+func copyFile(w io.Writer, f *os.File, size int64, buf []byte) error {
 	n, err := io.CopyBuffer(w, io.LimitReader(f, size), buf)
 	if err != nil {
-		return err
+		return fmt.Errorf("read %s: %w", f.Name(), err)
 	}
 	for n < size {
 		k := min(int64(len(buf)), size-n)
@@ -217,10 +352,23 @@ func copyFile(w io.Writer, p string, size int64, buf []byte) error {
 	return nil
 }
 
-func lgetxattr(p, attr string) ([]byte, error) {
+func readlinkat(dirfd int, name string) (string, error) {
+	for n := 256; ; n *= 2 {
+		buf := make([]byte, n)
+		k, err := unix.Readlinkat(dirfd, name, buf)
+		if err != nil {
+			return "", err
+		}
+		if k < n {
+			return string(buf[:k]), nil
+		}
+	}
+}
+
+func fgetxattr(f *os.File, attr string) ([]byte, error) {
 	buf := make([]byte, 128)
 	for {
-		n, err := unix.Lgetxattr(p, attr, buf)
+		n, err := unix.Fgetxattr(int(f.Fd()), attr, buf)
 		if errors.Is(err, unix.ERANGE) {
 			buf = make([]byte, len(buf)*4)
 			continue
@@ -230,4 +378,56 @@ func lgetxattr(p, attr string) ([]byte, error) {
 		}
 		return buf[:n], nil
 	}
+}
+
+// statInfo is an fs.FileInfo of a stat taken through a descriptor; Sys
+// is a *syscall.Stat_t, as os.Lstat's.
+type statInfo struct {
+	name string
+	st   unix.Stat_t
+}
+
+func (fi statInfo) Name() string       { return fi.name }
+func (fi statInfo) Size() int64        { return fi.st.Size }
+func (fi statInfo) ModTime() time.Time { return time.Unix(fi.st.Mtim.Unix()) }
+func (fi statInfo) IsDir() bool        { return fi.Mode().IsDir() }
+func (fi statInfo) Mode() fs.FileMode  { return FileMode(fi.st.Mode) }
+func (fi statInfo) Sys() any {
+	st := fi.st
+	return &syscall.Stat_t{
+		Dev: st.Dev, Ino: st.Ino, Nlink: st.Nlink, Mode: st.Mode, Uid: st.Uid, Gid: st.Gid,
+		Rdev: st.Rdev, Size: st.Size, Blksize: st.Blksize, Blocks: st.Blocks,
+		Atim: syscall.Timespec{Sec: st.Atim.Sec, Nsec: st.Atim.Nsec},
+		Mtim: syscall.Timespec{Sec: st.Mtim.Sec, Nsec: st.Mtim.Nsec},
+		Ctim: syscall.Timespec{Sec: st.Ctim.Sec, Nsec: st.Ctim.Nsec},
+	}
+}
+
+// FileMode is the fs.FileMode of a stat(2) mode, as os.Lstat gives it.
+func FileMode(m uint32) fs.FileMode {
+	mode := fs.FileMode(m & 0o777)
+	switch m & unix.S_IFMT {
+	case unix.S_IFBLK:
+		mode |= fs.ModeDevice
+	case unix.S_IFCHR:
+		mode |= fs.ModeDevice | fs.ModeCharDevice
+	case unix.S_IFDIR:
+		mode |= fs.ModeDir
+	case unix.S_IFIFO:
+		mode |= fs.ModeNamedPipe
+	case unix.S_IFLNK:
+		mode |= fs.ModeSymlink
+	case unix.S_IFSOCK:
+		mode |= fs.ModeSocket
+	}
+	if m&unix.S_ISGID != 0 {
+		mode |= fs.ModeSetgid
+	}
+	if m&unix.S_ISUID != 0 {
+		mode |= fs.ModeSetuid
+	}
+	if m&unix.S_ISVTX != 0 {
+		mode |= fs.ModeSticky
+	}
+	return mode
 }

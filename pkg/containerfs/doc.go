@@ -4,15 +4,20 @@
 //
 // A View is one OS thread, locked to one goroutine, that has left the
 // process's shared filesystem context (unshare CLONE_FS) and mount
-// namespace (CLONE_NEWNS) and chrooted into the container's root. Every
-// path the functions run in the view resolve (absolute symlinks, "..",
-// a directory swapped for a symlink between two calls) stays under that
-// root, which is the defence against the CVE-2018-15664 class: a check
-// done on a path string and the use that follows can disagree, but no
-// resolution on this thread can leave the root. Mounts made in the view
-// (a stopped container's root and volumes) live in the thread's private
-// mount namespace and vanish with the thread, so nothing leaks onto the
-// host even after a crash.
+// namespace (CLONE_NEWNS) and chrooted into the container's root. Mounts
+// made in the view (a stopped container's root and volumes) live in the
+// thread's private mount namespace and vanish with the thread, so nothing
+// leaks onto the host even after a crash.
+//
+// The chroot is not a boundary: the kernel follows /proc magic links out
+// of it, and a container whose /proc shows host processes (--pid host, a
+// bind of the host's /proc) has the host's root at /proc/<pid>/root. Paths
+// of a container are resolved on the view's root descriptor (View.Root)
+// with OpenInRoot: openat2 RESOLVE_IN_ROOT|RESOLVE_NO_MAGICLINKS keeps ".."
+// and absolute symlinks at the root and refuses magic links. Resolve once
+// to a descriptor and work on descriptors from there: a directory swapped
+// for a symlink between a check and a use (the CVE-2018-15664 class)
+// changes nothing then.
 //
 // The package imports nothing from berth; the daemon decides what to
 // mount.

@@ -14,13 +14,14 @@ import (
 type View struct {
 	todo chan func()
 	done chan struct{}
+	root *os.File
 }
 
 // Setup prepares the view's root. It runs on the view's thread after the
 // thread has its own mount namespace (private to it: nothing mounted here
 // propagates to the host) and before the chroot; it returns an open
-// directory whose inode becomes "/". The descriptor is closed after the
-// chroot.
+// directory whose inode becomes "/". The view keeps the descriptor (Root)
+// until it is closed.
 type Setup func() (root *os.File, err error)
 
 // Open starts a view. Close it when done: the thread, its mounts and its
@@ -35,10 +36,12 @@ func Open(setup Setup) (*View, error) {
 		// goroutines. New threads are cloned from the runtime's template
 		// thread, not this one, so none inherits the root.
 		runtime.LockOSThread()
-		if err := enter(setup); err != nil {
+		root, err := enter(setup)
+		if err != nil {
 			started <- err
 			return
 		}
+		v.root = root
 		started <- nil
 		for fn := range v.todo {
 			fn()
@@ -50,28 +53,40 @@ func Open(setup Setup) (*View, error) {
 	return v, nil
 }
 
-func enter(setup Setup) error {
+func enter(setup Setup) (*os.File, error) {
 	if err := unix.Unshare(unix.CLONE_FS | unix.CLONE_NEWNS); err != nil {
-		return fmt.Errorf("unshare: %w", err)
+		return nil, fmt.Errorf("unshare: %w", err)
 	}
 	// Slave, not private: unmounts on the host (a volume driver letting go)
 	// still reach this namespace, while nothing done here reaches the host.
 	if err := unix.Mount("", "/", "", unix.MS_SLAVE|unix.MS_REC, ""); err != nil {
-		return fmt.Errorf("make mounts slave: %w", err)
+		return nil, fmt.Errorf("make mounts slave: %w", err)
 	}
 	root, err := setup()
 	if err != nil {
-		return err
+		return nil, err
 	}
-	defer root.Close()
 	if err := unix.Fchdir(int(root.Fd())); err != nil {
-		return fmt.Errorf("fchdir: %w", err)
+		root.Close()
+		return nil, fmt.Errorf("fchdir: %w", err)
 	}
 	if err := unix.Chroot("."); err != nil {
-		return fmt.Errorf("chroot: %w", err)
+		root.Close()
+		return nil, fmt.Errorf("chroot: %w", err)
 	}
-	return unix.Chdir("/")
+	if err := unix.Chdir("/"); err != nil {
+		root.Close()
+		return nil, err
+	}
+	return root, nil
 }
+
+// Root is the view's root directory. Resolve paths of the container on
+// it with OpenInRoot, from any goroutine: the chroot does not stop /proc
+// magic links (a container whose /proc shows host processes has the
+// host's root at /proc/<pid>/root), openat2 does. The mounts of a view's
+// namespace stay reachable through it while the view is open.
+func (v *View) Root() *os.File { return v.root }
 
 // errClosed is returned for work submitted after Close.
 var errClosed = errors.New("container filesystem view is closed")
@@ -105,4 +120,5 @@ func (v *View) Go(fn func()) error {
 func (v *View) Close() {
 	close(v.todo)
 	<-v.done
+	v.root.Close()
 }
