@@ -51,12 +51,28 @@ func openInRoot(root int, p string, flags int) (int, error) {
 }
 
 // mkdirInRoot returns an O_PATH descriptor of the directory p beneath root,
-// creating what is missing of it.
+// creating what is missing of it. A dangling symlink on the way is followed
+// (inside the root) to create its target, as SecureJoin plus MkdirAll did.
 func mkdirInRoot(root int, p string) (int, error) {
 	rel := relPath(p)
+	for links := 0; ; links++ {
+		fd, redirect, err := mkdirInRootOnce(root, rel)
+		if redirect == "" {
+			return fd, err
+		}
+		if links == 40 {
+			return -1, unix.ELOOP
+		}
+		rel = redirect
+	}
+}
+
+// mkdirInRootOnce does the work of mkdirInRoot, or returns the path to try
+// instead when a dangling symlink is in the way.
+func mkdirInRootOnce(root int, rel string) (int, string, error) {
 	fd, err := openInRoot(root, rel, unix.O_PATH|unix.O_DIRECTORY)
 	if !errors.Is(err, unix.ENOENT) {
-		return fd, err
+		return fd, "", err
 	}
 	parts := strings.Split(rel, "/")
 	// The deepest part that exists...
@@ -68,12 +84,12 @@ func mkdirInRoot(root int, p string) (int, error) {
 			break
 		}
 		if !errors.Is(err, unix.ENOENT) {
-			return -1, err
+			return -1, "", err
 		}
 	}
 	if n == 0 {
 		if cur, err = openInRoot(root, ".", unix.O_PATH|unix.O_DIRECTORY); err != nil {
-			return -1, err
+			return -1, "", err
 		}
 	}
 	// ...then one directory at a time, made in the directory already
@@ -82,40 +98,76 @@ func mkdirInRoot(root int, p string) (int, error) {
 	for ; n < len(parts); n++ {
 		if err := unix.Mkdirat(cur, parts[n], 0o755); err != nil && err != unix.EEXIST {
 			unix.Close(cur)
-			return -1, err
+			return -1, "", err
 		}
 		next, err := openInRoot(root, strings.Join(parts[:n+1], "/"), unix.O_PATH|unix.O_DIRECTORY)
+		if errors.Is(err, unix.ENOENT) {
+			if target, lerr := readlinkat(cur, parts[n]); lerr == nil {
+				unix.Close(cur)
+				rest := strings.Join(parts[n+1:], "/")
+				if !filepath.IsAbs(target) {
+					target = filepath.Join(strings.Join(parts[:n], "/"), target)
+				}
+				return -1, relPath(target + "/" + rest), nil
+			}
+		}
 		unix.Close(cur)
 		if err != nil {
-			return -1, err
+			return -1, "", err
 		}
 		cur = next
 	}
-	return cur, nil
+	return cur, "", nil
+}
+
+func readlinkat(dir int, name string) (string, error) {
+	buf := make([]byte, unix.PathMax)
+	n, err := unix.Readlinkat(dir, name, buf)
+	if err != nil {
+		return "", err
+	}
+	return string(buf[:n]), nil
 }
 
 // fileInRoot returns an O_PATH descriptor of p beneath root, creating it as
 // an empty file (and its parents) when it does not exist: the mount point
-// of a bind-mounted file.
+// of a bind-mounted file. A dangling symlink (an image's /etc/resolv.conf)
+// is followed inside the root to create its target.
 func fileInRoot(root int, p string) (int, error) {
 	rel := relPath(p)
-	fd, err := openInRoot(root, rel, unix.O_PATH)
-	if !errors.Is(err, unix.ENOENT) {
-		return fd, err
+	for links := 0; ; links++ {
+		fd, err := openInRoot(root, rel, unix.O_PATH)
+		if !errors.Is(err, unix.ENOENT) {
+			return fd, err
+		}
+		dir, base := filepath.Dir(rel), filepath.Base(rel)
+		parent, err := mkdirInRoot(root, dir)
+		if err != nil {
+			return -1, err
+		}
+		// O_EXCL: never open (and block on) a FIFO that appeared meanwhile.
+		f, err := unix.Openat(parent, base, unix.O_CREAT|unix.O_EXCL|unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o644)
+		if err == nil {
+			unix.Close(f)
+		} else if err != unix.EEXIST {
+			unix.Close(parent)
+			return -1, err
+		}
+		fd, err = openInRoot(root, rel, unix.O_PATH)
+		if !errors.Is(err, unix.ENOENT) || links == 40 {
+			unix.Close(parent)
+			return fd, err
+		}
+		target, lerr := readlinkat(parent, base)
+		unix.Close(parent)
+		if lerr != nil {
+			return -1, err
+		}
+		if !filepath.IsAbs(target) {
+			target = filepath.Join(dir, target)
+		}
+		rel = relPath(target)
 	}
-	parent, err := mkdirInRoot(root, filepath.Dir(rel))
-	if err != nil {
-		return -1, err
-	}
-	defer unix.Close(parent)
-	// O_EXCL: never open (and block on) a FIFO that appeared meanwhile.
-	f, err := unix.Openat(parent, filepath.Base(rel), unix.O_CREAT|unix.O_EXCL|unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o644)
-	if err == nil {
-		unix.Close(f)
-	} else if err != unix.EEXIST {
-		return -1, err
-	}
-	return openInRoot(root, rel, unix.O_PATH)
 }
 
 // fdPath names an open descriptor for mount(2), which then mounts on the
