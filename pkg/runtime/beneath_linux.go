@@ -265,7 +265,7 @@ func mountedAt(root int, p string, under int) (int, error) {
 	}
 	if now.Mnt_id == was.Mnt_id || now.Attributes_mask&unix.STATX_ATTR_MOUNT_ROOT != 0 && now.Attributes&unix.STATX_ATTR_MOUNT_ROOT == 0 {
 		unix.Close(fd)
-		return -1, fmt.Errorf("%s changed while it was mounted on", p)
+		return -1, fmt.Errorf("%s changed while it was mounted on: refusing to change another mount", p)
 	}
 	return fd, nil
 }

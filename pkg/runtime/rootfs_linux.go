@@ -630,10 +630,12 @@ func maskOne(root, target int, null *int) error {
 		*null = fd
 	}
 	mnt, err := bindTree(*null, target, false, 0, 0, 0)
-	if err == nil {
-		unix.Close(mnt)
+	if err != nil {
+		// ENOENT: it was unlinked since it was opened.
+		return fmt.Errorf("bind /dev/null: %w", err)
 	}
-	return err
+	unix.Close(mnt)
+	return nil
 }
 
 // openDevNull opens the container's /dev/null and makes sure it is the
