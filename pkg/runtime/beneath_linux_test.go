@@ -392,3 +392,13 @@ func TestMaskedPathsForThermalThrottle(t *testing.T) {
 		}
 	}
 }
+
+// A missing per-LSM attribute directory reads as "does not exist", which
+// is what makes setLSMExecAttr fall back to attr/exec on older kernels.
+func TestProcWriteMissingIsNotExist(t *testing.T) {
+	requireRoot(t)
+	err := procWrite(procThreadSelf, "attr/berth-no-such-lsm/exec", []byte("x"))
+	if !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("missing attribute: %v", err)
+	}
+}
