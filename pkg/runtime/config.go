@@ -54,6 +54,10 @@ type stageConfig struct {
 	// "cgroup" message: the stage sets the container up meanwhile and
 	// waits for the message only where being in the cgroup matters.
 	AwaitCgroup bool `json:"awaitCgroup,omitempty"`
+	// AppArmor says that the host has AppArmor enabled, which the stage
+	// cannot tell from inside the container; only set when the process
+	// asks for a profile.
+	AppArmor bool `json:"apparmor,omitempty"`
 	// StartPipe says that fdFifo is the read end of a pipe on which
 	// Start writes one byte (CreateOpts.Ephemeral), not the exec FIFO.
 	StartPipe bool `json:"startPipe,omitempty"`

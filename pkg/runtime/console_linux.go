@@ -12,12 +12,30 @@ import (
 // the master to the caller over the console socket and makes the slave the
 // stage's stdio and controlling terminal. For the init stage the slave is
 // also bound over /dev/console, as runc does.
+//
+// Nothing here goes by a path the container could have changed: ptmx is
+// resolved beneath the root and must be the ptmx device, the slave comes
+// from the master itself (TIOCGPTPEER), not from /dev/pts/N, and it is
+// bound by descriptor onto a /dev/console that was opened without
+// following symlinks (CVE-2025-52565).
 func setupConsole(bindConsole bool, size *specs.Box) error {
-	master, err := unix.Open("/dev/ptmx", unix.O_RDWR|unix.O_NOCTTY|unix.O_CLOEXEC, 0)
+	root, err := unix.Open("/", unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(root)
+	master, err := openInRoot(root, "/dev/ptmx", unix.O_RDWR|unix.O_NOCTTY)
 	if err != nil {
 		return fmt.Errorf("open /dev/ptmx: %w", err)
 	}
 	defer unix.Close(master)
+	var st unix.Stat_t
+	if err := unix.Fstat(master, &st); err != nil {
+		return fmt.Errorf("stat /dev/ptmx: %w", err)
+	}
+	if st.Mode&unix.S_IFMT != unix.S_IFCHR || unix.Major(st.Rdev) != 5 || unix.Minor(st.Rdev) != 2 {
+		return fmt.Errorf("/dev/ptmx is not the pty multiplexer (device %d:%d)", unix.Major(st.Rdev), unix.Minor(st.Rdev))
+	}
 	if err := unix.IoctlSetPointerInt(master, unix.TIOCSPTLCK, 0); err != nil {
 		return fmt.Errorf("unlockpt: %w", err)
 	}
@@ -33,17 +51,14 @@ func setupConsole(bindConsole bool, size *specs.Box) error {
 		}
 	}
 	slavePath := fmt.Sprintf("/dev/pts/%d", n)
-	slave, err := unix.Open(slavePath, unix.O_RDWR|unix.O_NOCTTY|unix.O_CLOEXEC, 0)
+	slave, err := ptyPeer(master)
 	if err != nil {
 		return fmt.Errorf("open %s: %w", slavePath, err)
 	}
 	defer unix.Close(slave)
 	if bindConsole {
-		if f, err := os.OpenFile("/dev/console", os.O_CREATE|os.O_RDONLY, 0o600); err == nil {
-			f.Close()
-			if err := unix.Mount(slavePath, "/dev/console", "", unix.MS_BIND, ""); err != nil {
-				return fmt.Errorf("bind /dev/console: %w", err)
-			}
+		if err := bindConsoleDevice(root, slave); err != nil {
+			return fmt.Errorf("bind /dev/console: %w", err)
 		}
 	}
 	rights := unix.UnixRights(master)
@@ -60,6 +75,51 @@ func setupConsole(bindConsole bool, size *specs.Box) error {
 		return fmt.Errorf("set controlling terminal: %w", err)
 	}
 	return nil
+}
+
+// ptyPeer opens the slave of a pty master through the master.
+func ptyPeer(master int) (int, error) {
+	fd, _, errno := unix.Syscall(unix.SYS_IOCTL, uintptr(master), unix.TIOCGPTPEER,
+		uintptr(unix.O_RDWR|unix.O_NOCTTY|unix.O_CLOEXEC))
+	if errno != 0 {
+		return -1, errno
+	}
+	return int(fd), nil
+}
+
+// bindConsoleDevice binds the pty slave onto /dev/console, which is created
+// as an empty file if missing and must be a plain file or a device node,
+// never a symlink or anything else.
+func bindConsoleDevice(root, slave int) error {
+	dev, err := mkdirInRoot(root, "/dev")
+	if err != nil {
+		return err
+	}
+	defer unix.Close(dev)
+	f, err := unix.Openat(dev, "console", unix.O_CREAT|unix.O_EXCL|unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
+	if err == nil {
+		unix.Close(f)
+	} else if err != unix.EEXIST {
+		return err
+	}
+	target, err := openat2(dev, "console", unix.O_PATH|unix.O_NOFOLLOW,
+		unix.RESOLVE_BENEATH|unix.RESOLVE_NO_SYMLINKS|unix.RESOLVE_NO_MAGICLINKS)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(target)
+	var st unix.Stat_t
+	if err := unix.Fstat(target, &st); err != nil {
+		return err
+	}
+	if t := st.Mode & unix.S_IFMT; t != unix.S_IFREG && t != unix.S_IFCHR {
+		return fmt.Errorf("/dev/console is neither a file nor a device (mode %#o)", st.Mode)
+	}
+	mnt, err := bindTree(slave, target, false, 0, 0, 0)
+	if err == nil {
+		unix.Close(mnt)
+	}
+	return err
 }
 
 // RecvConsole reads the pty master that a stage sent over sock. A

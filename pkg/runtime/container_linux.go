@@ -530,6 +530,7 @@ func spawn(ctx context.Context, o spawnOpts) (*spawned, error) {
 	}
 	parentMoves := o.cgroup != nil && selfJoin == nil && !intoCgroup
 	o.cfg.AwaitCgroup = parentMoves
+	o.cfg.AppArmor = o.cfg.Process.ApparmorProfile != "" && apparmorEnabled()
 	enc := json.NewEncoder(parent)
 	// A stage that failed on its own (it could not join its cgroup, a
 	// command was not found) said why before it exited, which is the

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"unsafe"
 
+	pathrs "github.com/cyphar/filepath-securejoin/pathrs-lite"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 
@@ -105,15 +106,18 @@ func awaitStart(cfg *stageConfig) error {
 		}
 		return nil
 	}
-	fifo, err := unix.Open("/proc/self/fd/"+strconv.Itoa(fdFifo), unix.O_WRONLY|unix.O_CLOEXEC, 0)
+	// Reopened through the verified procfs handle, not the container's
+	// /proc, which a mount could have made point elsewhere.
+	handle := os.NewFile(fdFifo, "exec-fifo")
+	defer handle.Close()
+	fifo, err := pathrs.Reopen(handle, unix.O_WRONLY|unix.O_CLOEXEC)
 	if err != nil {
 		return fmt.Errorf("open exec fifo: %w", err)
 	}
-	if _, err := unix.Write(fifo, []byte{'0'}); err != nil {
+	defer fifo.Close()
+	if _, err := fifo.Write([]byte{'0'}); err != nil {
 		return fmt.Errorf("write exec fifo: %w", err)
 	}
-	unix.Close(fifo)
-	unix.Close(fdFifo)
 	return nil
 }
 
@@ -171,8 +175,7 @@ func initContainer(sync *os.File, cfg *stageConfig) error {
 		}
 	}
 	for k, v := range spec.Linux.Sysctl {
-		p := "/proc/sys/" + strings.ReplaceAll(k, ".", "/")
-		if err := os.WriteFile(p, []byte(v), 0); err != nil {
+		if err := writeSysctl(k, v); err != nil {
 			return fmt.Errorf("sysctl %s=%s: %w", k, v, err)
 		}
 	}
@@ -182,7 +185,7 @@ func initContainer(sync *os.File, cfg *stageConfig) error {
 	if err := applyProcessLimits(&cfg.Process); err != nil {
 		return err
 	}
-	if err := applyLabels(&cfg.Process); err != nil {
+	if err := applyLabels(&cfg.Process, cfg.AppArmor); err != nil {
 		return err
 	}
 	path, err := lookPath(&cfg.Process)
@@ -190,10 +193,14 @@ func initContainer(sync *os.File, cfg *stageConfig) error {
 		return err
 	}
 	// A WORKDIR that the image lacks is created, as dockerd does; on a
-	// read-only root the chdir in finalize reports the problem.
+	// read-only root the chdir in finalize reports the problem. Beneath
+	// the root: with --pid host, /proc/1/root in a symlink is the host's.
 	if cwd := cfg.Process.Cwd; cwd != "" && cwd != "/" {
-		if _, err := os.Stat(cwd); os.IsNotExist(err) {
-			_ = os.MkdirAll(cwd, 0o755)
+		if root, err := unix.Open("/", unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0); err == nil {
+			if fd, err := mkdirInRoot(root, cwd); err == nil {
+				unix.Close(fd)
+			}
+			unix.Close(root)
 		}
 	}
 	// Nothing of the container's runs before it is in its cgroup.
@@ -222,7 +229,7 @@ func execProcess(cfg *stageConfig) error {
 	if err := applyProcessLimits(&cfg.Process); err != nil {
 		return err
 	}
-	if err := applyLabels(&cfg.Process); err != nil {
+	if err := applyLabels(&cfg.Process, cfg.AppArmor); err != nil {
 		return err
 	}
 	path, err := lookPath(&cfg.Process)
@@ -259,7 +266,7 @@ func applyProcessLimits(p *specs.Process) error {
 		}
 	}
 	if p.OOMScoreAdj != nil {
-		if err := os.WriteFile("/proc/self/oom_score_adj", []byte(strconv.Itoa(*p.OOMScoreAdj)), 0); err != nil {
+		if err := procWrite(procThreadSelf, "oom_score_adj", []byte(strconv.Itoa(*p.OOMScoreAdj))); err != nil {
 			return fmt.Errorf("oom_score_adj: %w", err)
 		}
 	}
@@ -267,25 +274,17 @@ func applyProcessLimits(p *specs.Process) error {
 }
 
 // applyLabels sets the AppArmor profile or SELinux label that the next
-// execve enters. Hosts without the LSM get a warning on stderr, the way
-// dockerd degrades.
-func applyLabels(p *specs.Process) error {
-	if p.ApparmorProfile != "" && p.ApparmorProfile != "unconfined" {
-		if b, _ := os.ReadFile("/sys/module/apparmor/parameters/enabled"); strings.HasPrefix(string(b), "Y") {
-			attr := "/proc/self/attr/apparmor/exec"
-			if _, err := os.Stat(attr); err != nil {
-				attr = "/proc/self/attr/exec"
-			}
-			if err := os.WriteFile(attr, []byte("exec "+p.ApparmorProfile), 0); err != nil {
-				return fmt.Errorf("apparmor profile %q: %w", p.ApparmorProfile, err)
-			}
-		} else {
-			fmt.Fprintf(os.Stderr, "berth: warning: AppArmor is not enabled on this host; profile %q not applied\n", p.ApparmorProfile)
-		}
+// execve of this thread (the user process's) enters, through the verified
+// procfs writer. A profile on a host without AppArmor is an error, as in
+// runc (a daemon asks for one only where the host has it); a host without
+// SELinux gets a warning for a label, the way dockerd degrades.
+func applyLabels(p *specs.Process, apparmor bool) error {
+	if err := applyApparmor(p.ApparmorProfile, apparmor, setLSMExecAttr); err != nil {
+		return err
 	}
 	if p.SelinuxLabel != "" {
 		if _, err := os.Stat("/sys/fs/selinux/enforce"); err == nil {
-			if err := os.WriteFile("/proc/self/attr/exec", []byte(p.SelinuxLabel), 0); err != nil {
+			if err := procWrite(procThreadSelf, "attr/exec", []byte(p.SelinuxLabel)); err != nil {
 				return fmt.Errorf("selinux label %q: %w", p.SelinuxLabel, err)
 			}
 		} else {

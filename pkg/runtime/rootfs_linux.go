@@ -5,9 +5,9 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
-	securejoin "github.com/cyphar/filepath-securejoin"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 )
@@ -103,12 +103,17 @@ func prepareRootfs(cfg *stageConfig) error {
 	if err := unix.Mount(rootfs, rootfs, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
 		return fmt.Errorf("bind rootfs: %w", err)
 	}
+	root, err := unix.Open(rootfs, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("open rootfs: %w", err)
+	}
+	defer unix.Close(root)
 	for _, m := range spec.Mounts {
-		if err := mountEntry(cfg, m); err != nil {
+		if err := mountEntry(cfg, root, m); err != nil {
 			return fmt.Errorf("mount %s on %s: %w", m.Source, m.Destination, err)
 		}
 	}
-	if err := createDevices(cfg); err != nil {
+	if err := createDevices(cfg, root); err != nil {
 		return err
 	}
 	if cfg.NoPivot {
@@ -124,103 +129,177 @@ func prepareRootfs(cfg *stageConfig) error {
 	return nil
 }
 
-// join resolves a container path inside rootfs without letting symlinks
-// in the image escape it.
-func join(rootfs, p string) (string, error) {
-	return securejoin.SecureJoin(rootfs, p)
-}
+// cleanPath is a container path cleaned lexically, as runc cleans a mount
+// destination before resolving it.
+func cleanPath(p string) string { return filepath.Clean("/" + p) }
 
-func mountEntry(cfg *stageConfig, m specs.Mount) error {
-	dest, err := join(cfg.Rootfs, m.Destination)
-	if err != nil {
-		return err
-	}
+func mountEntry(cfg *stageConfig, root int, m specs.Mount) error {
+	dest := cleanPath(m.Destination)
 	o := parseMountOptions(m.Options)
 	if m.Type == "bind" {
 		o.bind = true
 		o.flags |= unix.MS_BIND
 	}
-	switch {
-	case o.bind:
-		st, err := os.Stat(m.Source)
-		if err != nil {
-			return err
+	if o.bind {
+		return bindEntry(root, dest, m, o)
+	}
+	if err := checkProcMount(dest, false, m.Type, -1); err != nil {
+		return err
+	}
+	target, err := mkdirInRoot(root, dest)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(target)
+	if err := checkProcTarget(root, target, false, m.Type, -1); err != nil {
+		return err
+	}
+	mnt := -1
+	if m.Type == "cgroup" {
+		mnt, err = mountCgroup(cfg, target, o)
+	} else {
+		err = unix.Mount(m.Source, fdPath(target), m.Type, o.flags, strings.Join(o.data, ","))
+	}
+	if err != nil {
+		return err
+	}
+	if len(o.propagate) == 0 && o.recAttr == 0 {
+		if mnt >= 0 {
+			unix.Close(mnt)
 		}
-		if err := ensureTarget(dest, st.IsDir()); err != nil {
-			return err
-		}
-		if err := unix.Mount(m.Source, dest, "", o.flags&(unix.MS_BIND|unix.MS_REC), ""); err != nil {
-			return err
-		}
-		// A bind mount ignores the other flags until it is remounted.
-		if extra := o.flags &^ (unix.MS_BIND | unix.MS_REC | unix.MS_REMOUNT); extra != 0 {
-			if err := remount(dest, extra); err != nil {
-				return err
-			}
-		}
-	case m.Type == "cgroup":
-		if err := os.MkdirAll(dest, 0o755); err != nil {
-			return err
-		}
-		if err := mountCgroup(cfg, dest, o); err != nil {
-			return err
-		}
-	default:
-		if err := os.MkdirAll(dest, 0o755); err != nil {
-			return err
-		}
-		if err := unix.Mount(m.Source, dest, m.Type, o.flags, strings.Join(o.data, ",")); err != nil {
+		return nil
+	}
+	if mnt < 0 {
+		if mnt, err = mountedAt(root, dest, target); err != nil {
 			return err
 		}
 	}
+	defer unix.Close(mnt)
+	return setPropagation(mnt, o)
+}
+
+// bindEntry bind-mounts a host path: the source is opened once, so what
+// was looked at is what is mounted, and the copy gets its flags before it
+// is attached.
+func bindEntry(root int, dest string, m specs.Mount, o mountOpts) error {
+	src, err := unix.Open(m.Source, unix.O_PATH|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return &os.PathError{Op: "stat", Path: m.Source, Err: err}
+	}
+	defer unix.Close(src)
+	var st unix.Stat_t
+	if err := unix.Fstat(src, &st); err != nil {
+		return err
+	}
+	if err := checkProcMount(dest, true, m.Type, src); err != nil {
+		return err
+	}
+	var target int
+	if st.Mode&unix.S_IFMT == unix.S_IFDIR {
+		target, err = mkdirInRoot(root, dest)
+	} else {
+		target, err = fileInRoot(root, dest)
+	}
+	if err != nil {
+		return err
+	}
+	defer unix.Close(target)
+	if err := checkProcTarget(root, target, true, m.Type, src); err != nil {
+		return err
+	}
+	// A bind mount takes no flags of its own: what the options add is set
+	// on the detached copy (never cleared: flags locked on the source stay).
+	set, clr := mountAttrs(o.flags &^ (unix.MS_BIND | unix.MS_REC | unix.MS_REMOUNT))
+	mnt, err := bindTree(src, target, o.flags&unix.MS_REC != 0, set, clr, o.recAttr)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(mnt)
+	o.recAttr = 0
+	return setPropagation(mnt, o)
+}
+
+// setPropagation applies the propagation options, then the recursive
+// attributes (rro, …), to the mount that mnt is the root of.
+func setPropagation(mnt int, o mountOpts) error {
 	for _, p := range o.propagate {
-		if err := unix.Mount("", dest, "", p, ""); err != nil {
+		if err := unix.Mount("", fdPath(mnt), "", p, ""); err != nil {
 			return err
 		}
 	}
 	if o.recAttr != 0 {
 		attr := &unix.MountAttr{Attr_set: o.recAttr}
-		if err := unix.MountSetattr(-1, dest, unix.AT_RECURSIVE, attr); err != nil {
+		if err := unix.MountSetattr(mnt, "", unix.AT_EMPTY_PATH|unix.AT_RECURSIVE, attr); err != nil {
 			return fmt.Errorf("mount_setattr: %w", err)
 		}
 	}
 	return nil
 }
 
-// remount applies flags to an existing (bind) mount, keeping the flags the
-// kernel locks on mounts inherited from a more privileged namespace.
-func remount(dest string, flags uintptr) error {
-	var st unix.Statfs_t
-	if err := unix.Statfs(dest, &st); err != nil {
-		return err
-	}
-	locked := uintptr(st.Flags) & (unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC | unix.MS_RDONLY |
-		unix.MS_NOATIME | unix.MS_NODIRATIME | unix.MS_RELATIME)
-	err := unix.Mount("", dest, "", unix.MS_BIND|unix.MS_REMOUNT|flags|locked, "")
-	if err != nil && locked&unix.MS_RDONLY != 0 && flags&unix.MS_RDONLY == 0 {
-		return fmt.Errorf("%w (the source is read-only)", err)
-	}
-	return err
+// procMountable are the files of /proc that a mount may cover, the ones
+// lxcfs emulates (and /proc/net/dev, /proc/sys/kernel/ns_last_pid), as
+// runc allows.
+var procMountable = []string{
+	"/proc/cpuinfo", "/proc/diskstats", "/proc/meminfo", "/proc/stat", "/proc/swaps",
+	"/proc/uptime", "/proc/loadavg", "/proc/slabinfo", "/proc/net/dev", "/proc/sys/kernel/ns_last_pid",
 }
 
-func ensureTarget(dest string, dir bool) error {
-	if dir {
-		return os.MkdirAll(dest, 0o755)
+// checkProcMount refuses a mount over a part of /proc, where it could hide
+// what the masks hide or redirect what the runtime writes there, as runc's
+// checkProcMount does: /proc itself takes only a procfs (a fresh one, or a
+// bind of one), below it only the procMountable files.
+func checkProcMount(dest string, bind bool, typ string, src int) error {
+	if dest == "/proc" {
+		if bind {
+			var st unix.Statfs_t
+			if err := unix.Fstatfs(src, &st); err != nil {
+				return err
+			}
+			if st.Type == unix.PROC_SUPER_MAGIC {
+				return nil
+			}
+		} else if typ == "proc" {
+			return nil
+		}
+		return fmt.Errorf("%q cannot be mounted because it is not of type proc", dest)
 	}
-	if err := os.MkdirAll(filepath.Dir(dest), 0o755); err != nil {
+	if !strings.HasPrefix(dest, "/proc/") || slices.Contains(procMountable, dest) {
+		return nil
+	}
+	return fmt.Errorf("%q cannot be mounted because it is inside /proc", dest)
+}
+
+// checkProcTarget runs checkProcMount on where the target really is when
+// it is on procfs: a symlink may have led a destination there.
+func checkProcTarget(root, target int, bind bool, typ string, src int) error {
+	var st unix.Statfs_t
+	if err := unix.Fstatfs(target, &st); err != nil {
 		return err
 	}
-	f, err := os.OpenFile(dest, os.O_CREATE|os.O_RDONLY, 0o644)
+	if st.Type != unix.PROC_SUPER_MAGIC {
+		return nil
+	}
+	rootPath, err := fdRealPath(root)
 	if err != nil {
 		return err
 	}
-	return f.Close()
+	targetPath, err := fdRealPath(target)
+	if err != nil {
+		return err
+	}
+	rel, ok := strings.CutPrefix(targetPath, strings.TrimSuffix(rootPath, "/")+"/")
+	if !ok {
+		return fmt.Errorf("mount target %s is outside the container", targetPath)
+	}
+	return checkProcMount(cleanPath(rel), bind, typ, src)
 }
 
-func mountCgroup(cfg *stageConfig, dest string, o mountOpts) error {
+// mountCgroup mounts the cgroup filesystem onto target and returns the
+// descriptor of the mount when it made one itself (v1), -1 otherwise.
+func mountCgroup(cfg *stageConfig, target int, o mountOpts) (int, error) {
 	flags := o.flags | unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC
 	if cfg.CgroupV2 {
-		return unix.Mount("cgroup2", dest, "cgroup2", flags, "")
+		return -1, unix.Mount("cgroup2", fdPath(target), "cgroup2", flags, "")
 	}
 	ownCgroupNS := false
 	for _, ns := range cfg.Spec.Linux.Namespaces {
@@ -228,41 +307,73 @@ func mountCgroup(cfg *stageConfig, dest string, o mountOpts) error {
 			ownCgroupNS = true
 		}
 	}
-	if err := unix.Mount("tmpfs", dest, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, "mode=755"); err != nil {
-		return err
+	// The tmpfs is ours alone from its creation: everything inside it is
+	// made relative to its descriptor.
+	tmp, err := newMount("tmpfs", "tmpfs", []string{"mode=755"}, unix.MOUNT_ATTR_NOSUID|unix.MOUNT_ATTR_NODEV|unix.MOUNT_ATTR_NOEXEC, target)
+	if err != nil {
+		return -1, err
 	}
-	for _, c := range cfg.Cgroups {
-		sub := filepath.Join(dest, c.Name)
-		if err := os.MkdirAll(sub, 0o755); err != nil {
-			return err
+	if err := populateCgroupV1(cfg, tmp, flags, ownCgroupNS); err != nil {
+		unix.Close(tmp)
+		return -1, err
+	}
+	if flags&unix.MS_RDONLY != 0 {
+		attr := &unix.MountAttr{Attr_set: unix.MOUNT_ATTR_RDONLY}
+		if err := unix.MountSetattr(tmp, "", unix.AT_EMPTY_PATH, attr); err != nil {
+			unix.Close(tmp)
+			return -1, fmt.Errorf("read-only cgroup tmpfs: %w", err)
 		}
-		var err error
+	}
+	return tmp, nil
+}
+
+func populateCgroupV1(cfg *stageConfig, tmp int, flags uintptr, ownCgroupNS bool) error {
+	for _, c := range cfg.Cgroups {
+		if err := unix.Mkdirat(tmp, c.Name, 0o755); err != nil && err != unix.EEXIST {
+			return fmt.Errorf("cgroup %s: %w", c.Name, err)
+		}
+		sub, err := openat2(tmp, c.Name, unix.O_PATH|unix.O_DIRECTORY|unix.O_NOFOLLOW,
+			unix.RESOLVE_BENEATH|unix.RESOLVE_NO_SYMLINKS|unix.RESOLVE_NO_XDEV)
+		if err != nil {
+			return fmt.Errorf("cgroup %s: %w", c.Name, err)
+		}
 		// A user namespace may not mount cgroup v1 hierarchies: show the
 		// container's own directories by bind mount instead, as runc does.
 		if ownCgroupNS && !cfg.UserNS {
 			// Inside its own cgroup namespace a fresh mount shows the
 			// container's cgroup as the root.
-			err = unix.Mount("cgroup", sub, "cgroup", flags, c.Options)
+			err = unix.Mount("cgroup", fdPath(sub), "cgroup", flags, c.Options)
 		} else if c.HostPath != "" {
 			// Without one, show only the container's own directory.
-			if err = unix.Mount(c.HostPath, sub, "", unix.MS_BIND|unix.MS_REC, ""); err == nil {
-				err = remount(sub, flags)
-			}
+			err = bindHostDir(c.HostPath, sub, flags)
 		}
+		unix.Close(sub)
 		if err != nil {
 			return fmt.Errorf("cgroup %s: %w", c.Name, err)
 		}
 		// cpu,cpuacct is also reachable as cpu and cpuacct.
 		if strings.Contains(c.Name, ",") {
 			for _, alias := range strings.Split(c.Name, ",") {
-				_ = os.Symlink(c.Name, filepath.Join(dest, alias))
+				_ = unix.Symlinkat(c.Name, tmp, alias)
 			}
 		}
 	}
-	if flags&unix.MS_RDONLY != 0 {
-		return remount(dest, unix.MS_RDONLY|unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC)
-	}
 	return nil
+}
+
+// bindHostDir binds a host directory recursively onto target with flags.
+func bindHostDir(host string, target int, flags uintptr) error {
+	src, err := unix.Open(host, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(src)
+	set, clr := mountAttrs(flags)
+	mnt, err := bindTree(src, target, true, set, clr, 0)
+	if err == nil {
+		unix.Close(mnt)
+	}
+	return err
 }
 
 type device struct {
@@ -282,7 +393,7 @@ var defaultDevices = []device{
 	{"/dev/tty", unix.S_IFCHR, 5, 0, 0o666, 0, 0},
 }
 
-func createDevices(cfg *stageConfig) error {
+func createDevices(cfg *stageConfig, root int) error {
 	devs := append([]device(nil), defaultDevices...)
 	for _, d := range cfg.Spec.Linux.Devices {
 		typ := map[string]uint32{"c": unix.S_IFCHR, "u": unix.S_IFCHR, "b": unix.S_IFBLK, "p": unix.S_IFIFO}[d.Type]
@@ -303,52 +414,86 @@ func createDevices(cfg *stageConfig) error {
 	}
 	old := unix.Umask(0)
 	defer unix.Umask(old)
-	for _, d := range devs {
-		dest, err := join(cfg.Rootfs, d.path)
-		if err != nil {
-			return err
+	// Nodes are made by name in their directory's descriptor, so that a
+	// directory swapped for a symlink (a /dev shared through a volume)
+	// cannot send a mknod, chown or unlink anywhere else.
+	dirs := map[string]int{}
+	defer func() {
+		for _, fd := range dirs {
+			unix.Close(fd)
 		}
-		if err := os.MkdirAll(filepath.Dir(dest), 0o755); err != nil {
-			return err
+	}()
+	dirFd := func(dir string) (int, error) {
+		if fd, ok := dirs[dir]; ok {
+			return fd, nil
+		}
+		fd, err := mkdirInRoot(root, dir)
+		if err == nil {
+			dirs[dir] = fd
+		}
+		return fd, err
+	}
+	for _, d := range devs {
+		rel := relPath(d.path)
+		name := filepath.Base(rel)
+		dir, err := dirFd(filepath.Dir(rel))
+		if err != nil {
+			return fmt.Errorf("device %s: %w", d.path, err)
 		}
 		if cfg.UserNS {
 			// mknod is refused in a user namespace: bind the host's node.
-			if err := ensureTarget(dest, false); err != nil {
-				return err
-			}
-			if err := unix.Mount(d.path, dest, "", unix.MS_BIND, ""); err != nil {
+			if err := bindHostDevice(root, d.path); err != nil {
 				return fmt.Errorf("bind device %s: %w", d.path, err)
 			}
 			continue
 		}
-		_ = unix.Unlink(dest)
-		if err := unix.Mknod(dest, d.typ|d.mode, int(unix.Mkdev(d.major, d.minor))); err != nil {
+		_ = unix.Unlinkat(dir, name, 0)
+		if err := unix.Mknodat(dir, name, d.typ|d.mode, int(unix.Mkdev(d.major, d.minor))); err != nil {
 			return fmt.Errorf("mknod %s: %w", d.path, err)
 		}
-		if err := unix.Lchown(dest, int(d.uid), int(d.gid)); err != nil {
+		if err := unix.Fchownat(dir, name, int(d.uid), int(d.gid), unix.AT_SYMLINK_NOFOLLOW); err != nil {
 			return fmt.Errorf("chown %s: %w", d.path, err)
 		}
 	}
-	devDir, err := join(cfg.Rootfs, "/dev")
+	devDir, err := dirFd("dev")
 	if err != nil {
-		return err
+		return fmt.Errorf("/dev: %w", err)
 	}
 	for _, l := range [][2]string{
 		{"/proc/self/fd", "fd"}, {"/proc/self/fd/0", "stdin"}, {"/proc/self/fd/1", "stdout"},
 		{"/proc/self/fd/2", "stderr"}, {"pts/ptmx", "ptmx"},
 	} {
-		dst := filepath.Join(devDir, l[1])
 		if l[1] == "ptmx" {
-			_ = os.Remove(dst)
+			_ = unix.Unlinkat(devDir, "ptmx", 0)
 		}
-		if err := os.Symlink(l[0], dst); err != nil && !os.IsExist(err) {
+		if err := unix.Symlinkat(l[0], devDir, l[1]); err != nil && err != unix.EEXIST {
 			return fmt.Errorf("symlink /dev/%s: %w", l[1], err)
 		}
 	}
 	if _, err := os.Stat("/proc/kcore"); err == nil {
-		_ = os.Symlink("/proc/kcore", filepath.Join(devDir, "core"))
+		_ = unix.Symlinkat("/proc/kcore", devDir, "core")
 	}
 	return nil
+}
+
+// bindHostDevice binds the host's device node at p onto the same path in
+// the container.
+func bindHostDevice(root int, p string) error {
+	src, err := unix.Open(p, unix.O_PATH|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(src)
+	target, err := fileInRoot(root, p)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(target)
+	mnt, err := bindTree(src, target, false, 0, 0, 0)
+	if err == nil {
+		unix.Close(mnt)
+	}
+	return err
 }
 
 func pivotRoot(rootfs string) error {
@@ -399,30 +544,18 @@ func moveRoot(rootfs string) error {
 // finalizeRootfs runs after pivot_root, with paths relative to the new /.
 func finalizeRootfs(cfg *stageConfig) error {
 	spec := cfg.Spec
+	root, err := unix.Open("/", unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(root)
 	for _, p := range spec.Linux.ReadonlyPaths {
-		if err := unix.Mount(p, p, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
-			if errors.Is(err, unix.ENOENT) {
-				continue
-			}
-			return fmt.Errorf("readonly path %s: %w", p, err)
-		}
-		if err := remount(p, unix.MS_RDONLY|unix.MS_REC); err != nil {
+		if err := readonlyPath(root, p); err != nil {
 			return fmt.Errorf("readonly path %s: %w", p, err)
 		}
 	}
-	for _, p := range spec.Linux.MaskedPaths {
-		st, err := os.Stat(p)
-		if err != nil {
-			continue
-		}
-		if st.IsDir() {
-			err = unix.Mount("tmpfs", p, "tmpfs", unix.MS_RDONLY, "")
-		} else {
-			err = unix.Mount("/dev/null", p, "", unix.MS_BIND, "")
-		}
-		if err != nil && !errors.Is(err, unix.ENOENT) {
-			return fmt.Errorf("mask %s: %w", p, err)
-		}
+	if err := maskPaths(root, spec.Linux.MaskedPaths); err != nil {
+		return err
 	}
 	if spec.Root.Readonly {
 		if err := remount("/", unix.MS_RDONLY); err != nil {
@@ -430,6 +563,125 @@ func finalizeRootfs(cfg *stageConfig) error {
 		}
 	}
 	return nil
+}
+
+// readonlyPath covers p with a read-only bind of itself. A path that this
+// kernel does not have needs nothing.
+func readonlyPath(root int, p string) error {
+	fd, err := openInRoot(root, p, unix.O_PATH)
+	if errors.Is(err, unix.ENOENT) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	defer unix.Close(fd)
+	mnt, err := bindTree(fd, fd, true, unix.MOUNT_ATTR_RDONLY, 0, 0)
+	if err == nil {
+		unix.Close(mnt)
+	}
+	return err
+}
+
+// maskPaths covers each path with the null device (files) or an empty
+// read-only tmpfs (directories), as runc does. Only a path that does not
+// exist is skipped: a mask that cannot be applied fails the start, since a
+// start without it would show what it hides (CVE-2025-31133).
+func maskPaths(root int, paths []string) error {
+	null := -1
+	defer func() {
+		if null >= 0 {
+			unix.Close(null)
+		}
+	}()
+	for _, p := range paths {
+		fd, err := openInRoot(root, p, unix.O_PATH)
+		if errors.Is(err, unix.ENOENT) {
+			continue
+		}
+		if err == nil {
+			err = maskOne(root, fd, &null)
+			unix.Close(fd)
+		}
+		if err != nil {
+			return fmt.Errorf("mask %s: %w", p, err)
+		}
+	}
+	return nil
+}
+
+func maskOne(root, target int, null *int) error {
+	var st unix.Stat_t
+	if err := unix.Fstat(target, &st); err != nil {
+		return err
+	}
+	if st.Mode&unix.S_IFMT == unix.S_IFDIR {
+		mnt, err := newMount("tmpfs", "tmpfs", nil, unix.MOUNT_ATTR_RDONLY, target)
+		if err == nil {
+			unix.Close(mnt)
+		}
+		return err
+	}
+	if *null < 0 {
+		fd, err := openDevNull(root)
+		if err != nil {
+			return err
+		}
+		*null = fd
+	}
+	mnt, err := bindTree(*null, target, false, 0, 0, 0)
+	if err != nil {
+		// ENOENT: it was unlinked since it was opened.
+		return fmt.Errorf("bind /dev/null: %w", err)
+	}
+	unix.Close(mnt)
+	return nil
+}
+
+// openDevNull opens the container's /dev/null and makes sure it is the
+// null device (character device 1:3) and no symlink: /dev may be a volume
+// that another container changes, and whatever it put there would be bound
+// over the masked files (CVE-2025-31133).
+func openDevNull(root int) (int, error) {
+	fd, err := openat2(root, "dev/null", unix.O_PATH|unix.O_NOFOLLOW,
+		unix.RESOLVE_IN_ROOT|unix.RESOLVE_NO_MAGICLINKS|unix.RESOLVE_NO_SYMLINKS)
+	if err != nil {
+		return -1, fmt.Errorf("open /dev/null: %w", err)
+	}
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		unix.Close(fd)
+		return -1, err
+	}
+	if err := isNullDevice(&st); err != nil {
+		unix.Close(fd)
+		return -1, err
+	}
+	return fd, nil
+}
+
+func isNullDevice(st *unix.Stat_t) error {
+	if st.Mode&unix.S_IFMT != unix.S_IFCHR || unix.Major(st.Rdev) != 1 || unix.Minor(st.Rdev) != 3 {
+		return fmt.Errorf("/dev/null is not the null device (mode %#o, device %d:%d)",
+			st.Mode, unix.Major(st.Rdev), unix.Minor(st.Rdev))
+	}
+	return nil
+}
+
+// remount applies flags to an existing (bind) mount, keeping the flags the
+// kernel locks on mounts inherited from a more privileged namespace.
+func remount(dest string, flags uintptr) error {
+	var st unix.Statfs_t
+	if err := unix.Statfs(dest, &st); err != nil {
+		return err
+	}
+	locked := uintptr(st.Flags) & (unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC | unix.MS_RDONLY |
+		unix.MS_NOATIME | unix.MS_NODIRATIME | unix.MS_RELATIME)
+	err := unix.Mount("", dest, "", unix.MS_BIND|unix.MS_REMOUNT|flags|locked, "")
+	if err != nil && locked&unix.MS_RDONLY != 0 && flags&unix.MS_RDONLY == 0 {
+		return fmt.Errorf("%w (the source is read-only)", err)
+	}
+	return err
 }
 
 // parentMountPrivate makes the mount that holds dir (dir itself when it is

@@ -400,16 +400,27 @@ func TestSpecDevicesAndLabelsWithoutLSM(t *testing.T) {
 	mode := os.FileMode(0o620)
 	uid, gid := uint32(12), uint32(34)
 	b.Spec.Linux.Devices = []specs.LinuxDevice{{Path: "/dev/mynull", Type: "c", Major: 1, Minor: 3, FileMode: &mode, UID: &uid, GID: &gid}}
-	// This host has neither AppArmor nor SELinux: the labels are skipped
-	// with a warning, the container still runs.
-	b.Spec.Process.ApparmorProfile = "docker-default"
+	// This host has no SELinux: the label is skipped with a warning, the
+	// container still runs.
 	b.Spec.Process.SelinuxLabel = "system_u:system_r:container_t:s0"
 	r := run(t, b)
 	if r.code != 0 || r.stdout != "character special file 1:3 620 12:34\nwritable\n" {
 		t.Fatalf("%+v", r)
 	}
-	if _, err := os.Stat("/sys/module/apparmor/parameters/enabled"); err != nil && !strings.Contains(r.stderr, "AppArmor is not enabled") {
-		t.Errorf("no AppArmor warning: %q", r.stderr)
+}
+
+// An AppArmor profile on a host without AppArmor fails create, as in
+// runc, rather than running the process unconfined.
+func TestApparmorProfileWithoutApparmorFailsCreate(t *testing.T) {
+	if b, _ := os.ReadFile("/sys/module/apparmor/parameters/enabled"); strings.HasPrefix(string(b), "Y") {
+		t.Skip("this host has AppArmor")
+	}
+	b := bundletest.New(t, "true")
+	b.Spec.Process.ApparmorProfile = "docker-default"
+	rt := newRuntime(t)
+	_, err := rt.Create(context.Background(), runtime.CreateOpts{ID: nextID(t), Bundle: b.Dir, Spec: b.Spec})
+	if err == nil || !strings.Contains(err.Error(), "apparmor: config provided but apparmor not supported") {
+		t.Fatalf("create: %v", err)
 	}
 }
 

@@ -1,6 +1,13 @@
 package runtime
 
 import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
 	"github.com/berthd/berth/pkg/caps"
@@ -33,11 +40,7 @@ func DefaultSpec() *specs.Spec {
 			{Destination: "/dev/shm", Type: "tmpfs", Source: "shm", Options: []string{"nosuid", "noexec", "nodev", "mode=1777", "size=65536k"}},
 		},
 		Linux: &specs.Linux{
-			MaskedPaths: []string{
-				"/proc/asound", "/proc/acpi", "/proc/interrupts", "/proc/kcore", "/proc/keys",
-				"/proc/latency_stats", "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug",
-				"/proc/scsi", "/sys/firmware", "/sys/devices/virtual/powercap",
-			},
+			MaskedPaths: DefaultMaskedPaths(),
 			ReadonlyPaths: []string{
 				"/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger",
 			},
@@ -72,4 +75,57 @@ func DefaultDeviceRules() []specs.LinuxDeviceCgroup {
 		{Allow: true, Type: "c", Major: i(136), Minor: &wild, Access: "rwm"}, // pts
 		{Allow: true, Type: "c", Major: i(10), Minor: i(200), Access: "rwm"}, // tun
 	}
+}
+
+// DefaultMaskedPaths is dockerd's default list of masked paths (moby's
+// oci.DefaultLinuxSpec), with the thermal_throttle directory of each
+// possible CPU that this host has: dockerd expands that glob on the host
+// too (GHSA-6fw5-f8r9-fgfm), since the container's sysfs shows the same
+// devices. The host's CPUs do not change while the daemon runs.
+func DefaultMaskedPaths() []string {
+	return append([]string(nil), defaultMaskedPaths()...)
+}
+
+var defaultMaskedPaths = sync.OnceValue(func() []string { return maskedPathsFor("/sys") })
+
+func maskedPathsFor(sys string) []string {
+	paths := []string{
+		"/proc/acpi", "/proc/asound", "/proc/interrupts", "/proc/kcore", "/proc/keys",
+		"/proc/latency_stats", "/proc/sched_debug", "/proc/scsi", "/proc/timer_list",
+		"/proc/timer_stats", "/sys/devices/virtual/powercap", "/sys/firmware",
+	}
+	for _, cpu := range possibleCPUs(sys) {
+		p := fmt.Sprintf("/sys/devices/system/cpu/cpu%d/thermal_throttle", cpu)
+		if _, err := os.Stat(filepath.Join(sys, strings.TrimPrefix(p, "/sys"))); err == nil {
+			paths = append(paths, p)
+		}
+	}
+	return paths
+}
+
+// possibleCPUs parses sys/devices/system/cpu/possible ("0-3,5"); nothing
+// when it cannot.
+func possibleCPUs(sys string) []int {
+	b, err := os.ReadFile(filepath.Join(sys, "devices/system/cpu/possible"))
+	if err != nil {
+		return nil
+	}
+	var cpus []int
+	for _, r := range strings.Split(strings.TrimSpace(string(b)), ",") {
+		lo, hi, isRange := strings.Cut(r, "-")
+		first, err := strconv.Atoi(lo)
+		if err != nil {
+			return nil
+		}
+		last := first
+		if isRange {
+			if last, err = strconv.Atoi(hi); err != nil || last < first || last-first > 1<<16 {
+				return nil
+			}
+		}
+		for c := first; c <= last; c++ {
+			cpus = append(cpus, c)
+		}
+	}
+	return cpus
 }
