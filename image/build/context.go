@@ -262,12 +262,12 @@ func (c *Context) readDockerfile() error {
 // before it sends, but remote contexts and API clients do not; applying
 // it again is harmless.
 func (c *Context) applyDockerignore() error {
-	f, err := os.Open(filepath.Join(c.Dir, ".dockerignore"))
+	f, err := openInContext(c.Dir, ".dockerignore")
 	if errors.Is(err, os.ErrNotExist) {
 		return nil
 	}
 	if err != nil {
-		return errdefs.System(err)
+		return err
 	}
 	patterns, err := ignorefile.ReadAll(f)
 	f.Close()
@@ -282,6 +282,30 @@ func (c *Context) applyDockerignore() error {
 		return errdefs.InvalidParameterf("invalid .dockerignore pattern: %v", err)
 	}
 	return filterDir(c.Dir, pm)
+}
+
+// openInContext opens the regular file name of the context, resolving
+// symlinks inside the context as dockerd does (a .dockerignore that is a
+// symlink to a host file or device must not be read).
+func openInContext(dir, name string) (*os.File, error) {
+	root, err := os.OpenFile(dir, unix.O_PATH|unix.O_DIRECTORY, 0)
+	if err != nil {
+		return nil, errdefs.System(err)
+	}
+	defer root.Close()
+	fd, err := unix.Openat2(int(root.Fd()), name, &unix.OpenHow{
+		Flags:   unix.O_RDONLY | unix.O_NONBLOCK | unix.O_CLOEXEC,
+		Resolve: unix.RESOLVE_IN_ROOT | unix.RESOLVE_NO_MAGICLINKS,
+	})
+	if err != nil {
+		return nil, &os.PathError{Op: "open", Path: name, Err: err}
+	}
+	f := os.NewFile(uintptr(fd), name)
+	if fi, err := f.Stat(); err != nil || !fi.Mode().IsRegular() {
+		f.Close()
+		return nil, errdefs.InvalidParameterf("error reading %s: not a regular file", name)
+	}
+	return f, nil
 }
 
 // filterDir removes the paths pm excludes. A directory that is excluded
