@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -683,8 +684,8 @@ var noFchmodat2 atomic.Bool
 // not to be a symlink.
 func chmodNoFollow(pfd int, base string, mode uint32) error {
 	if !noFchmodat2.Load() {
-		err := unix.Fchmodat(pfd, base, mode, unix.AT_SYMLINK_NOFOLLOW)
-		if !errors.Is(err, unix.ENOSYS) && !errors.Is(err, unix.EOPNOTSUPP) {
+		err := fchmodat2(pfd, base, mode, unix.AT_SYMLINK_NOFOLLOW)
+		if !errors.Is(err, unix.ENOSYS) {
 			return err
 		}
 		noFchmodat2.Store(true)
@@ -702,6 +703,21 @@ func chmodNoFollow(pfd int, base string, mode uint32) error {
 		return unix.ELOOP
 	}
 	return unix.Chmod(fdPath(fd), mode)
+}
+
+// fchmodat2 is the raw system call: x/sys's Fchmodat reports a missing
+// fchmodat2 as EOPNOTSUPP, which is also the kernel's answer for a
+// symlink.
+func fchmodat2(dirfd int, path string, mode uint32, flags int) error {
+	p, err := unix.BytePtrFromString(path)
+	if err != nil {
+		return err
+	}
+	_, _, errno := unix.Syscall6(unix.SYS_FCHMODAT2, uintptr(dirfd), uintptr(unsafe.Pointer(p)), uintptr(mode), uintptr(flags), 0, 0)
+	if errno != 0 {
+		return errno
+	}
+	return nil
 }
 
 func (e *extractor) xattrs(hdr *tar.Header, set func(name string, v []byte) error) error {

@@ -463,3 +463,59 @@ func TestExtractReplaceDirDoesNotFollow(t *testing.T) {
 type unixStat = syscall.Stat_t
 
 func itoa(i int) string { return strconv.Itoa(i) }
+
+// Kernels before 6.6 have no fchmodat2: the fallback through an O_PATH
+// descriptor sets the same modes and refuses a symlink.
+func TestChmodNoFollowFallback(t *testing.T) {
+	requireRoot(t)
+	noFchmodat2.Store(true)
+	defer noFchmodat2.Store(false)
+	v := newVictim(t)
+	dir := t.TempDir()
+	if err := unix.Mkfifo(filepath.Join(dir, "fifo"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	os.Symlink(v.file, filepath.Join(dir, "link"))
+	d, err := os.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	if err := chmodNoFollow(int(d.Fd()), "fifo", 0o4751); err != nil {
+		t.Fatal(err)
+	}
+	if fi, _ := os.Lstat(filepath.Join(dir, "fifo")); fi.Mode()&(os.ModePerm|os.ModeSetuid) != os.ModeSetuid|0o751 {
+		t.Fatalf("fifo mode %v", fi.Mode())
+	}
+	if err := chmodNoFollow(int(d.Fd()), "link", 0o4777); err == nil {
+		t.Fatal("chmod of a symlink succeeded")
+	}
+	v.check(t)
+}
+
+// fchmodat2 refuses a symlink and changes a node, without following.
+func TestChmodNoFollow(t *testing.T) {
+	requireRoot(t)
+	v := newVictim(t)
+	dir := t.TempDir()
+	unix.Mkfifo(filepath.Join(dir, "fifo"), 0o600)
+	os.Symlink(v.file, filepath.Join(dir, "link"))
+	d, err := os.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	if err := chmodNoFollow(int(d.Fd()), "link", 0o4777); err == nil {
+		t.Log("the kernel changed the symlink's own mode")
+	}
+	if err := chmodNoFollow(int(d.Fd()), "fifo", 0o2710); err != nil {
+		t.Fatal(err)
+	}
+	if fi, _ := os.Lstat(filepath.Join(dir, "fifo")); fi.Mode()&(os.ModePerm|os.ModeSetgid) != os.ModeSetgid|0o710 {
+		t.Fatalf("fifo mode %v", fi.Mode())
+	}
+	if noFchmodat2.Load() {
+		t.Log("no fchmodat2 on this kernel: the fallback ran")
+	}
+	v.check(t)
+}
