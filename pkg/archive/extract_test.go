@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"sort"
@@ -518,4 +519,31 @@ func TestChmodNoFollow(t *testing.T) {
 		t.Log("no fchmodat2 on this kernel: the fallback ran")
 	}
 	v.check(t)
+}
+
+// More directories than the descriptor cache holds: every one is dated,
+// and no descriptor is left open.
+func TestExtractManyDirs(t *testing.T) {
+	requireRoot(t)
+	var es []ent
+	mt := time.Unix(1400000000, 0)
+	for i := 0; i < 3*parentCacheMax; i++ {
+		es = append(es, ent{name: fmt.Sprintf("d%d/e/", i), typ: tar.TypeDir, mtime: mt, mode: 0o755},
+			ent{name: fmt.Sprintf("d%d/e/f", i), typ: tar.TypeReg, data: "x"})
+	}
+	before, _ := os.ReadDir("/proc/self/fd")
+	root := t.TempDir()
+	if err := extract(t, root, mktar(t, es...), modes["layer"]); err != nil {
+		t.Fatal(err)
+	}
+	after, _ := os.ReadDir("/proc/self/fd")
+	if len(after) != len(before) {
+		t.Fatalf("%d descriptors open before, %d after", len(before), len(after))
+	}
+	for i := 0; i < 3*parentCacheMax; i += 97 {
+		fi, err := os.Stat(filepath.Join(root, fmt.Sprintf("d%d/e", i)))
+		if err != nil || !fi.ModTime().Equal(mt) {
+			t.Fatalf("d%d/e: %v %v", i, fi.ModTime(), err)
+		}
+	}
 }
