@@ -122,3 +122,31 @@ func TestUntarReplaces(t *testing.T) {
 		t.Errorf("d = %q", b)
 	}
 }
+
+// A .dockerignore that is a symlink resolves inside the context: a host
+// file it names is never read.
+func TestDockerignoreSymlinkStaysInContext(t *testing.T) {
+	host := filepath.Join(t.TempDir(), "patterns")
+	os.WriteFile(host, []byte("keep\n"), 0o644)
+	dir := t.TempDir()
+	c := &Context{Dir: dir}
+	if err := untar(tarOf(t,
+		entry{name: "keep", typ: tar.TypeReg, body: "x"},
+		entry{name: ".dockerignore", typ: tar.TypeSymlink, link: host},
+	), dir); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.applyDockerignore(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "keep")); err != nil {
+		t.Fatal("the host file's patterns were applied")
+	}
+	os.Remove(filepath.Join(dir, ".dockerignore"))
+	os.Symlink("/dev/zero", filepath.Join(dir, ".dockerignore"))
+	os.MkdirAll(filepath.Join(dir, "dev"), 0o755)
+	os.Symlink("/proc/self/fd/0", filepath.Join(dir, "dev/zero"))
+	if err := c.applyDockerignore(); err != nil {
+		t.Fatal(err)
+	}
+}

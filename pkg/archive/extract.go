@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -137,7 +138,7 @@ const (
 
 type dirTime struct {
 	rel  string
-	hdr  *tar.Header
+	ts   []unix.Timespec
 	root bool
 }
 
@@ -501,7 +502,7 @@ func (e *extractor) entry(tr *tar.Reader, hdr *tar.Header) error {
 		}
 		// The next entries are most likely below it.
 		e.remember(rel, fd)
-		e.dirs = append(e.dirs, dirTime{rel: rel, hdr: hdr})
+		e.dirs = append(e.dirs, dirTime{rel: rel, ts: timespecs(hdr)})
 		return nil
 
 	case tar.TypeReg, tar.TypeRegA, tar.TypeGNUSparse:
@@ -633,7 +634,7 @@ func (e *extractor) rootEntry(hdr *tar.Header) error {
 	if err := e.applyFd(hdr, fd, uid, gid, uint32(hdr.Mode&0o7777)); err != nil {
 		return err
 	}
-	e.dirs = append(e.dirs, dirTime{rel: e.dir, hdr: hdr, root: true})
+	e.dirs = append(e.dirs, dirTime{rel: e.dir, ts: timespecs(hdr), root: true})
 	return nil
 }
 
@@ -683,8 +684,8 @@ var noFchmodat2 atomic.Bool
 // not to be a symlink.
 func chmodNoFollow(pfd int, base string, mode uint32) error {
 	if !noFchmodat2.Load() {
-		err := unix.Fchmodat(pfd, base, mode, unix.AT_SYMLINK_NOFOLLOW)
-		if !errors.Is(err, unix.ENOSYS) && !errors.Is(err, unix.EOPNOTSUPP) {
+		err := fchmodat2(pfd, base, mode, unix.AT_SYMLINK_NOFOLLOW)
+		if !errors.Is(err, unix.ENOSYS) {
 			return err
 		}
 		noFchmodat2.Store(true)
@@ -702,6 +703,21 @@ func chmodNoFollow(pfd int, base string, mode uint32) error {
 		return unix.ELOOP
 	}
 	return unix.Chmod(fdPath(fd), mode)
+}
+
+// fchmodat2 is the raw system call: x/sys's Fchmodat reports a missing
+// fchmodat2 as EOPNOTSUPP, which is also the kernel's answer for a
+// symlink.
+func fchmodat2(dirfd int, path string, mode uint32, flags int) error {
+	p, err := unix.BytePtrFromString(path)
+	if err != nil {
+		return err
+	}
+	_, _, errno := unix.Syscall6(unix.SYS_FCHMODAT2, uintptr(dirfd), uintptr(unsafe.Pointer(p)), uintptr(mode), uintptr(flags), 0, 0)
+	if errno != 0 {
+		return errno
+	}
+	return nil
 }
 
 func (e *extractor) xattrs(hdr *tar.Header, set func(name string, v []byte) error) error {
@@ -767,24 +783,28 @@ func (e *extractor) whiteout(hdr *tar.Header, rel, dir, base string) error {
 func (e *extractor) setDirTimes() error {
 	for i := len(e.dirs) - 1; i >= 0; i-- {
 		d := e.dirs[i]
+		hdr := &tar.Header{Name: "/" + d.rel}
+		if len(e.cache) >= parentCacheMax {
+			e.closeCache()
+		}
 		if d.root {
-			pfd, err := e.parent(d.hdr, d.rel, false)
+			pfd, err := e.parent(hdr, d.rel, false)
 			if err != nil {
 				continue
 			}
-			if err := unix.UtimesNanoAt(pfd, "", timespecs(d.hdr), unix.AT_EMPTY_PATH); err != nil && !errors.Is(err, unix.ENOTSUP) {
-				return fmt.Errorf("set times on %s: %w", d.hdr.Name, err)
+			if err := unix.UtimesNanoAt(pfd, "", d.ts, unix.AT_EMPTY_PATH); err != nil && !errors.Is(err, unix.ENOTSUP) {
+				return fmt.Errorf("set times on %s: %w", hdr.Name, err)
 			}
 			continue
 		}
-		pfd, err := e.parent(d.hdr, parentOf(d.rel), false)
+		pfd, err := e.parent(hdr, parentOf(d.rel), false)
 		if err != nil {
 			// Removed by a later entry: nothing to date.
 			continue
 		}
-		err = unix.UtimesNanoAt(pfd, path.Base(d.rel), timespecs(d.hdr), unix.AT_SYMLINK_NOFOLLOW)
+		err = unix.UtimesNanoAt(pfd, path.Base(d.rel), d.ts, unix.AT_SYMLINK_NOFOLLOW)
 		if err != nil && !errors.Is(err, unix.ENOENT) && !errors.Is(err, unix.ENOTSUP) {
-			return fmt.Errorf("set times on %s: %w", d.hdr.Name, err)
+			return fmt.Errorf("set times on %s: %w", hdr.Name, err)
 		}
 	}
 	return nil
