@@ -129,8 +129,10 @@ func (d *Daemon) ContainerExecCreate(ctx context.Context, ref string, cfg contai
 }
 
 // execProcess builds the process of an exec from the container's settings
-// and the exec's own (user, env, workdir, privileges, terminal).
-func (d *Daemon) execProcess(c *ctr.Container, e *execConfig, tty bool, size *[2]uint) (specs.Process, error) {
+// and the exec's own (env, workdir, privileges, terminal). The caller holds
+// c's lock, and resolves the user with the returned lookup after letting
+// it go: the container may have made its /etc/passwd anything.
+func (d *Daemon) execProcess(c *ctr.Container, e *execConfig, tty bool, size *[2]uint) (specs.Process, userLookup, error) {
 	cfg := c.Config
 	p := specs.Process{Args: e.Config.Cmd, Terminal: tty}
 	p.Cwd = e.Config.WorkingDir
@@ -159,16 +161,12 @@ func (d *Daemon) execProcess(c *ctr.Container, e *execConfig, tty bool, size *[2
 	if user == "" {
 		user = cfg.User
 	}
-	uid, gid, extra, err := resolveUser(fsDir(c, "merged"), user)
-	if err != nil {
-		return p, err
-	}
-	p.User = specs.User{UID: uid, GID: gid, AdditionalGids: extra}
-	p.Env = withHome(p.Env, fsDir(c, "merged"), uid)
+	lookup := lookupUser(fsDir(c, "merged"), user, c.HostConfig.GroupAdd)
 	capList := allowedCaps()
 	if !e.Config.Privileged && !c.HostConfig.Privileged {
+		var err error
 		if capList, err = effectiveCaps(c.HostConfig); err != nil {
-			return p, err
+			return p, lookup, err
 		}
 	}
 	p.Capabilities = &specs.LinuxCapabilities{Bounding: capList, Effective: capList, Permitted: capList}
@@ -180,7 +178,7 @@ func (d *Daemon) execProcess(c *ctr.Container, e *execConfig, tty bool, size *[2
 	if size != nil && tty {
 		p.ConsoleSize = &specs.Box{Height: size[0], Width: size[1]}
 	}
-	return p, nil
+	return p, lookup, nil
 }
 
 // mergeEnv applies overrides by key.
@@ -230,13 +228,15 @@ func (d *Daemon) ContainerExecStart(ctx context.Context, id string, req containe
 		c.Unlock()
 		return errdefs.Conflictf("container %s is not running", c.ID)
 	}
-	proc, err := d.execProcess(c, e, tty, size)
-	if err != nil {
-		c.Unlock()
-		return err
-	}
+	proc, lookup, err := d.execProcess(c, e, tty, size)
 	client := d.shimFor(c)
 	c.Unlock()
+	if err == nil {
+		err = lookup.apply(&proc)
+	}
+	if err != nil {
+		return err
+	}
 
 	// Hijack first, as dockerd does: a process that cannot start is then
 	// reported on the stream and in the exit code (126/127), which is how

@@ -122,9 +122,12 @@ func (d *Daemon) runProbe(ctx context.Context, c *ctr.Container, probe []string,
 		return res
 	}
 	e := &execConfig{ID: newExecID(), ContainerID: c.ID, Config: container.ExecCreateRequest{Cmd: probe}}
-	proc, err := d.execProcess(c, e, false, nil)
+	proc, lookup, err := d.execProcess(c, e, false, nil)
 	client := d.shimFor(c)
 	c.Unlock()
+	if err == nil {
+		err = lookup.apply(&proc)
+	}
 	if err != nil {
 		res.End, res.ExitCode, res.Output = time.Now(), probeExitTimeoutExitCode, err.Error()
 		return res
