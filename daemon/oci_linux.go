@@ -297,24 +297,64 @@ func sortedKeys[V any](m map[string]V) []string {
 	return keys
 }
 
-// setSysctls allows only namespaced sysctls, as dockerd does, and no net.*
-// in the host's network namespace.
+// setSysctls allows only namespaced sysctls, as dockerd does, and only
+// in a namespace of the container's own: the namespaces are decided by
+// then, and a joined one (--network container:X, where X may itself use
+// the host's network or join another's) is compared with the daemon's, as
+// runc does, so that a sysctl never lands on the host.
 func setSysctls(s *specs.Spec, hc *container.HostConfig) error {
-	for k, v := range hc.Sysctls {
+	for _, k := range sortedKeys(hc.Sysctls) {
 		namespaced := strings.HasPrefix(k, "net.") || strings.HasPrefix(k, "fs.mqueue.") ||
 			slices.Contains([]string{"kernel.msgmax", "kernel.msgmnb", "kernel.msgmni", "kernel.sem", "kernel.shmall", "kernel.shmmax", "kernel.shmmni", "kernel.shm_rmid_forced"}, k)
 		if !namespaced {
 			return errdefs.InvalidParameterf("sysctl '%s' is not allowed", k)
 		}
-		if strings.HasPrefix(k, "net.") && hc.NetworkMode.IsHost() {
-			return errdefs.InvalidParameterf("sysctl '%s' not allowed in host network namespace", k)
+		if strings.HasPrefix(k, "net.") {
+			host, err := inHostNamespace(s, specs.NetworkNamespace, "net")
+			if err != nil {
+				return errdefs.System(fmt.Errorf("invalid netns path: %w", err))
+			}
+			if host || hc.NetworkMode.IsHost() {
+				return errdefs.InvalidParameterf("sysctl %q not allowed in host network namespace", k)
+			}
+		} else {
+			host, err := inHostNamespace(s, specs.IPCNamespace, "ipc")
+			if err != nil {
+				return errdefs.System(fmt.Errorf("invalid ipc namespace path: %w", err))
+			}
+			if host || hc.IpcMode.IsHost() {
+				return errdefs.InvalidParameterf("sysctl %q is not allowed in the hosts ipc namespace", k)
+			}
 		}
-		if (strings.HasPrefix(k, "kernel.") || strings.HasPrefix(k, "fs.mqueue.")) && hc.IpcMode.IsHost() {
-			return errdefs.InvalidParameterf("sysctl '%s' not allowed with host IPC namespace", k)
-		}
-		s.Linux.Sysctl[k] = v
+		s.Linux.Sysctl[k] = hc.Sysctls[k]
 	}
 	return nil
+}
+
+// inHostNamespace reports whether the process of s runs in the daemon's
+// own namespace of type t: no new one, or a path that names the daemon's.
+func inHostNamespace(s *specs.Spec, t specs.LinuxNamespaceType, file string) (bool, error) {
+	for _, ns := range s.Linux.Namespaces {
+		if ns.Type != t {
+			continue
+		}
+		if ns.Path == "" {
+			return false, nil
+		}
+		joined, err := os.Stat(ns.Path)
+		if err != nil {
+			return false, err
+		}
+		// This thread's, not /proc/self's: the main thread may be one that
+		// a locked goroutine moved into a container's namespace for a
+		// while, and an unlocked goroutine never runs on such a thread.
+		own, err := os.Stat("/proc/thread-self/ns/" + file)
+		if err != nil {
+			return false, err
+		}
+		return os.SameFile(joined, own), nil
+	}
+	return true, nil
 }
 
 func setResources(s *specs.Spec, hc *container.HostConfig) error {
