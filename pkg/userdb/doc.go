@@ -10,9 +10,11 @@
 // opened beneath the container's root directory descriptor with openat2
 // (RESOLVE_IN_ROOT|RESOLVE_NO_MAGICLINKS, O_PATH|O_NOFOLLOW), checked with
 // fstat to be a regular file no larger than MaxFileSize, and only then
-// reopened for reading through its descriptor (O_NONBLOCK). A file that is
-// absent reads as no entries, as dockerd treats it; one that is there but
-// unusable is an error, so a lookup fails rather than guesses.
+// reopened for reading through its descriptor (O_NONBLOCK). A file that
+// cannot be opened that way reads as no entries, as dockerd treats a
+// missing or non-regular one (numeric IDs resolve, names do not); one that
+// was opened but not read whole makes the lookup fail rather than use a
+// part.
 //
 // Parsing and the user-spec rules are github.com/moby/sys/user's, the ones
 // runc and dockerd apply.

@@ -13,10 +13,11 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// MaxFileSize bounds what is read of one file. Real passwd and group files
-// are a few KiB; the bound keeps a hostile one from costing the daemon
-// memory or time.
-const MaxFileSize = 16 << 20
+// MaxFileSize bounds what is read of one file: github.com/moby/sys/user's
+// own cap for the files it opens. Real passwd and group files are a few
+// KiB; the bound keeps a hostile one from costing the daemon memory or
+// time.
+const MaxFileSize = 10 << 20
 
 const (
 	passwdPath = "/etc/passwd"
@@ -28,7 +29,7 @@ const (
 var ErrNotRegular = errors.New("not a regular file")
 
 // ErrTooLarge is returned for a file larger than MaxFileSize.
-var ErrTooLarge = fmt.Errorf("larger than %d bytes", MaxFileSize)
+var ErrTooLarge = fmt.Errorf("file exceeds %d bytes", MaxFileSize)
 
 // ReadFile returns the content of name, a path inside the container whose
 // root directory is root. A missing file (or a missing directory on the
@@ -49,19 +50,19 @@ func ReadFile(root *os.File, name string) ([]byte, error) {
 	defer handle.Close()
 	var st unix.Stat_t
 	if err := unix.Fstat(h, &st); err != nil {
-		return nil, &fs.PathError{Op: "stat", Path: name, Err: err}
+		return nil, &fs.PathError{Op: "open", Path: name, Err: err}
 	}
 	if st.Mode&unix.S_IFMT != unix.S_IFREG {
 		return nil, &fs.PathError{Op: "open", Path: name, Err: ErrNotRegular}
 	}
 	if st.Size > MaxFileSize {
-		return nil, &fs.PathError{Op: "open", Path: name, Err: ErrTooLarge}
+		return nil, &fs.PathError{Op: "read", Path: name, Err: ErrTooLarge}
 	}
 	// The handle pins the inode that was checked: reopening it cannot land
 	// on a FIFO or device swapped in at the path meanwhile.
 	f, err := pathrs.Reopen(handle, unix.O_RDONLY|unix.O_NONBLOCK|unix.O_CLOEXEC)
 	if err != nil {
-		return nil, &fs.PathError{Op: "open", Path: name, Err: err}
+		return nil, &fs.PathError{Op: "reopen", Path: name, Err: err}
 	}
 	defer f.Close()
 	// The file may grow after the fstat: read one byte past the bound to
@@ -112,13 +113,17 @@ func ReadPath(rootfs string) (*DB, error) {
 }
 
 // reader gives GetExecUser and friends what they expect: nil for a file
-// that is absent (no entries, numeric IDs still resolve), a reader that
-// fails for one that could not be read (the lookup fails with the reason).
+// that could not be opened as a regular file (no entries: numeric IDs
+// still resolve, names fail with "no matching entries"), which is how
+// dockerd, through moby/sys/user, treats one; a reader that fails for a
+// file that was opened but could not be read whole, so the lookup fails
+// with the reason rather than use a part.
 func reader(b []byte, err error) io.Reader {
+	var pe *fs.PathError
 	switch {
 	case err == nil:
 		return bytes.NewReader(b)
-	case errors.Is(err, fs.ErrNotExist) || errors.Is(err, unix.ENOTDIR):
+	case errors.As(err, &pe) && pe.Op == "open":
 		return nil
 	default:
 		return errReader{err}

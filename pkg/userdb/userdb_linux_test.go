@@ -119,9 +119,13 @@ func TestFIFODoesNotBlock(t *testing.T) {
 		if !errors.Is(err, ErrNotRegular) {
 			t.Errorf("FIFO: %v, want ErrNotRegular", err)
 		}
+		// dockerd's message for a passwd it cannot use.
 		_, err = readDB(t, root).ExecUser("alice")
-		if err == nil || !strings.Contains(err.Error(), "unable to find user alice: open /etc/passwd: not a regular file") {
+		if err == nil || err.Error() != "unable to find user alice: no matching entries in passwd file" {
 			t.Errorf("ExecUser over a FIFO: %v", err)
+		}
+		if u, err := readDB(t, root).ExecUser(""); err != nil || u.Uid != 0 {
+			t.Errorf("default user over a FIFO: %+v %v", u, err)
 		}
 	})
 }
@@ -182,6 +186,10 @@ func TestTooLarge(t *testing.T) {
 	}
 	if _, err := ReadFile(mustRoot(t, root), "/etc/passwd"); !errors.Is(err, ErrTooLarge) {
 		t.Errorf("large file: %v, want ErrTooLarge", err)
+	}
+	// A lookup does not go on with a part of the file.
+	if _, err := readDB(t, root).ExecUser("0"); err == nil || !strings.Contains(err.Error(), "file exceeds") {
+		t.Errorf("lookup in a large file: %v", err)
 	}
 }
 
