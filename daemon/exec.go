@@ -231,11 +231,14 @@ func (d *Daemon) ContainerExecStart(ctx context.Context, id string, req containe
 	proc, lookup, err := d.execProcess(c, e, tty, size)
 	client := d.shimFor(c)
 	c.Unlock()
-	if err == nil {
-		err = lookup.apply(&proc)
-	}
 	if err != nil {
 		return err
+	}
+	// A user the container's passwd does not name is, under dockerd, the
+	// runtime's failure to start the process: it is reported the same way.
+	userErr := lookup.apply(&proc)
+	if userErr != nil && req.Detach {
+		return userErr
 	}
 
 	// Hijack first, as dockerd does: a process that cannot start is then
@@ -247,7 +250,10 @@ func (d *Daemon) ContainerExecStart(ctx context.Context, id string, req containe
 			return err
 		}
 	}
-	stream, err := client.Exec(ctx, e.ID, proc)
+	var stream *shim.Stream
+	if err = userErr; err == nil {
+		stream, err = client.Exec(ctx, e.ID, proc)
+	}
 	if err != nil {
 		code := exitCodeFor(err)
 		if code == 128 {
