@@ -163,13 +163,17 @@ func (d *Daemon) execProcess(c *ctr.Container, e *execConfig, tty bool, size *[2
 	}
 	lookup := lookupUser(fsDir(c, "merged"), user, c.HostConfig.GroupAdd)
 	capList := allowedCaps()
+	var err error
 	if !e.Config.Privileged && !c.HostConfig.Privileged {
-		var err error
 		if capList, err = effectiveCaps(c.HostConfig); err != nil {
 			return p, lookup, err
 		}
 	}
 	p.Capabilities = &specs.LinuxCapabilities{Bounding: capList, Effective: capList, Permitted: capList}
+	// The container's profile, even for exec --privileged, as dockerd.
+	if p.ApparmorProfile, err = appArmorProfile(c.HostConfig); err != nil {
+		return p, lookup, err
+	}
 	for _, opt := range c.HostConfig.SecurityOpt {
 		if opt == "no-new-privileges" || opt == "no-new-privileges=true" || opt == "no-new-privileges:true" {
 			p.NoNewPrivileges = true

@@ -86,6 +86,12 @@ func (d *Daemon) buildSpec(c *ctr.Container, in specInput) (*specs.Spec, error) 
 	if err := setPrivileges(s, hc); err != nil {
 		return nil, err
 	}
+	// Inspect shows the profile in force, or on a host without AppArmor
+	// the one asked for, as dockerd does.
+	c.AppArmorProfile = s.Process.ApparmorProfile
+	if c.AppArmorProfile == "" {
+		c.AppArmorProfile = requestedAppArmor(hc.SecurityOpt)
+	}
 	if hc.Init != nil && *hc.Init {
 		reaper, err := findInit()
 		if err != nil {
@@ -569,8 +575,9 @@ func setPrivileges(s *specs.Spec, hc *container.HostConfig) error {
 		case "seccomp":
 			seccompProfile = v
 		case "apparmor", "label", "systempaths", "writable-cgroups":
-			// AppArmor and SELinux labels are applied by the runtime where
-			// the host has them; systempaths=unconfined lifts the masks.
+			// AppArmor is decided below; SELinux labels are applied by the
+			// runtime where the host has them; systempaths=unconfined lifts
+			// the masks.
 			if k == "systempaths" && v == "unconfined" {
 				s.Linux.MaskedPaths, s.Linux.ReadonlyPaths = nil, nil
 			}
@@ -593,6 +600,11 @@ func setPrivileges(s *specs.Spec, hc *container.HostConfig) error {
 		}
 		s.Linux.Devices = append(s.Linux.Devices, hostDevices()...)
 	}
+	aa, err := appArmorProfile(hc)
+	if err != nil {
+		return err
+	}
+	s.Process.ApparmorProfile = aa
 	switch {
 	case hc.Privileged || seccompProfile == "unconfined":
 		s.Linux.Seccomp = nil
