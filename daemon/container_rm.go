@@ -56,13 +56,20 @@ func (d *Daemon) removeContainer(ctx context.Context, c *ctr.Container, force, r
 	}
 
 	c.Lock()
-	defer c.Unlock()
 	d.dropPendingAttaches(c)
 	d.forgetExecs(c)
 	d.releaseRWLayer(c)
 	d.releaseContainerResources(c, removeVolumes)
+	c.Unlock()
+	// The container decided how many files its writable layer holds, and
+	// so how long deleting them takes: not under its lock, which every
+	// docker ps waits for. RemovalInProgress keeps starts and renames off
+	// meanwhile.
 	os.RemoveAll(d.shimDir(c.ID))
-	if err := os.RemoveAll(c.Root()); err != nil {
+	err := os.RemoveAll(c.Root())
+	c.Lock()
+	defer c.Unlock()
+	if err != nil {
 		c.State.SetDead()
 		c.State.ResetRemovalInProgress()
 		c.Save()

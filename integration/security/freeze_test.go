@@ -274,3 +274,42 @@ func TestSysctlNetRefusedInHostNamespace(t *testing.T) {
 		t.Errorf("--network none --sysctl %s=%s: read %q", key, want, out)
 	}
 }
+
+// docker export of a running container lasts as long as its files and the
+// client's reading make it: a client that stops reading must not hold up
+// docker ps, inspect or info for everyone else.
+func TestFreezeExportWithSlowReader(t *testing.T) {
+	dd := setup(t)
+	id := run(t, dd, harness.BusyboxImage, "sh", "-c", "dd if=/dev/zero of=/big bs=1M count=32 2>/dev/null; touch /ready; exec sleep 3600")
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		if _, _, err := dd.Docker("exec", id, "test", "-e", "/ready"); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the container did not write its file")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	// A pipe nobody reads: the CLI blocks on it, then the daemon on the
+	// connection.
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := dd.DockerCmd("export", id)
+	cmd.Stdout = w
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		r.Close()
+		cmd.Wait()
+		w.Close()
+	})
+	time.Sleep(2 * time.Second)
+	frzMustAnswer(t, dd, "ps")
+	frzMustAnswer(t, dd, "inspect", id)
+	frzMustAnswer(t, dd, "info")
+}
