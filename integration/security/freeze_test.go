@@ -313,3 +313,41 @@ func TestFreezeExportWithSlowReader(t *testing.T) {
 	frzMustAnswer(t, dd, "inspect", id)
 	frzMustAnswer(t, dd, "info")
 }
+
+// frzPeakRSS is the daemon's peak resident memory, in KiB.
+func frzPeakRSS(t *testing.T, dd *harness.Daemon) int {
+	t.Helper()
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", dd.Pid()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(l, "VmHWM:"); ok {
+			n, _ := strconv.Atoi(strings.TrimSuffix(strings.TrimSpace(v), " kB"))
+			return n
+		}
+	}
+	t.Fatal("no VmHWM")
+	return 0
+}
+
+// A health probe's output is the container's to write: one that writes
+// without end until its timeout must not grow the daemon's memory with it
+// (dockerd keeps its first 4 KiB).
+func TestFreezeHealthProbeFlood(t *testing.T) {
+	dd := setup(t)
+	before := frzPeakRSS(t, dd)
+	id := run(t, dd, "--health-cmd", "yes", "--health-timeout", "5s", "--health-interval", "1s", harness.BusyboxImage, "sleep", "3600")
+	time.Sleep(13 * time.Second)
+	grown := frzPeakRSS(t, dd) - before
+	t.Logf("peak memory grew by %d KiB", grown)
+	if grown > 64<<10 {
+		t.Errorf("the daemon's peak memory grew by %d MiB while a probe wrote", grown>>10)
+	}
+	r := frzMustAnswer(t, dd, "inspect", "-f", "{{range .State.Health.Log}}{{len .Output}} {{end}}", id)
+	for _, f := range strings.Fields(r.out) {
+		if n, _ := strconv.Atoi(f); n > 4096 {
+			t.Errorf("a probe's output of %d bytes was kept", n)
+		}
+	}
+}
