@@ -145,3 +145,42 @@ func (db *DB) ExecUser(spec string) (*user.ExecUser, error) {
 func (db *DB) AdditionalGroups(groups []string) ([]int, error) {
 	return user.GetAdditionalGroups(groups, reader(db.group, db.groupErr))
 }
+
+// LookupUser finds the first passwd entry named name (names only: the
+// caller decides what a number means). The error is
+// user.ErrNoPasswdEntries when there is none, or why the file could not
+// be read.
+func (db *DB) LookupUser(name string) (user.User, error) {
+	users, err := parseOrNone(reader(db.passwd, db.passwdErr), func(r io.Reader) ([]user.User, error) {
+		return user.ParsePasswdFilter(r, func(u user.User) bool { return u.Name == name })
+	})
+	if err != nil {
+		return user.User{}, err
+	}
+	if len(users) == 0 {
+		return user.User{}, user.ErrNoPasswdEntries
+	}
+	return users[0], nil
+}
+
+// LookupGroup finds the first group entry named name, as LookupUser.
+func (db *DB) LookupGroup(name string) (user.Group, error) {
+	groups, err := parseOrNone(reader(db.group, db.groupErr), func(r io.Reader) ([]user.Group, error) {
+		return user.ParseGroupFilter(r, func(g user.Group) bool { return g.Name == name })
+	})
+	if err != nil {
+		return user.Group{}, err
+	}
+	if len(groups) == 0 {
+		return user.Group{}, user.ErrNoGroupEntries
+	}
+	return groups[0], nil
+}
+
+// parseOrNone parses r, or finds nothing in a file that is not there.
+func parseOrNone[T any](r io.Reader, parse func(io.Reader) ([]T, error)) ([]T, error) {
+	if r == nil {
+		return nil, nil
+	}
+	return parse(r)
+}

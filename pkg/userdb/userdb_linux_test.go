@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/moby/sys/user"
 	"golang.org/x/sys/unix"
 )
 
@@ -212,4 +213,30 @@ func mustRoot(t *testing.T, root string) *os.File {
 	}
 	t.Cleanup(func() { f.Close() })
 	return f
+}
+
+func TestLookupByName(t *testing.T) {
+	db := readDB(t, rootWith(t, map[string]string{"etc/passwd": testPasswd, "etc/group": testGroup}))
+	if u, err := db.LookupUser("alice"); err != nil || u.Uid != 1000 || u.Gid != 1000 {
+		t.Errorf("alice: %+v %v", u, err)
+	}
+	if _, err := db.LookupUser("1000"); !errors.Is(err, user.ErrNoPasswdEntries) {
+		t.Errorf("a number is not a name: %v", err)
+	}
+	if g, err := db.LookupGroup("wheel"); err != nil || g.Gid != 10 {
+		t.Errorf("wheel: %+v %v", g, err)
+	}
+	if _, err := db.LookupGroup("nogroup"); !errors.Is(err, user.ErrNoGroupEntries) {
+		t.Errorf("nogroup: %v", err)
+	}
+	// No files, or unusable ones: nothing found, no error about them.
+	root := rootWith(t, nil)
+	unix.Mkfifo(filepath.Join(root, "etc/group"), 0o644)
+	empty := readDB(t, root)
+	if _, err := empty.LookupUser("alice"); !errors.Is(err, user.ErrNoPasswdEntries) {
+		t.Errorf("no passwd: %v", err)
+	}
+	if _, err := empty.LookupGroup("wheel"); !errors.Is(err, user.ErrNoGroupEntries) {
+		t.Errorf("FIFO group: %v", err)
+	}
 }
