@@ -40,7 +40,11 @@ func (d *Daemon) ContainerExport(ctx context.Context, ref string, out io.Writer)
 		// long as the container's files and the client's reading make it,
 		// runs without the lock every docker ps waits for. A stopped
 		// root is mounted by the view itself and must not be started
-		// meanwhile, so that one keeps the lock.
+		// meanwhile, so that one keeps the lock. A removal waits for the
+		// walk before it deletes the files.
+		fs := &d.liveState(c).fsReaders
+		fs.Add(1)
+		defer fs.Done()
 		c.Unlock()
 	} else {
 		defer c.Unlock()
