@@ -393,9 +393,10 @@ func (b *buildBackend) Commit(ctx context.Context, o build.CommitOptions) (strin
 		if err != nil {
 			return "", err
 		}
-		c.Lock()
+		// The step's container is the builder's alone, and its layer is
+		// as large as the step made it: it is read without the lock
+		// that every docker ps waits for.
 		img, err := d.commitLayer(ctx, c, co)
-		c.Unlock()
 		if err != nil {
 			return "", err
 		}

@@ -64,21 +64,30 @@ func (d *Daemon) ContainerCommit(ctx context.Context, cc backend.CommitConfig) (
 	}
 
 	c.Lock()
-	defer c.Unlock()
 	if c.State.RemovalInProgress || c.State.Dead {
+		c.Unlock()
 		return "", errdefs.Conflictf("You cannot commit container %s which is being removed", c.ID)
 	}
 	cfg, err := commitConfig(c.Config, cc.Config, cc.Changes)
 	if err != nil {
+		c.Unlock()
 		return "", err
 	}
-	img, err := d.commitLayer(ctx, c, image.CommitOptions{
+	opts := image.CommitOptions{
 		Parent:    digest.Digest(c.Image),
 		Config:    cfg,
 		Author:    cc.Author,
 		Comment:   cc.Comment,
 		CreatedBy: strings.Join(c.Config.Cmd, " "),
-	})
+	}
+	// The writable layer is as large as the container made it: it is read
+	// without the lock every docker ps waits for. A removal waits for the
+	// read before it deletes the files.
+	fs := &d.liveState(c).fsReaders
+	fs.Add(1)
+	c.Unlock()
+	img, err := d.commitLayer(ctx, c, opts)
+	fs.Done()
 	if err != nil {
 		return "", err
 	}

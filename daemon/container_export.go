@@ -21,16 +21,33 @@ func (d *Daemon) ContainerExport(ctx context.Context, ref string, out io.Writer)
 		return err
 	}
 	c.Lock()
-	defer c.Unlock()
 	switch {
 	case c.State.Dead:
+		c.Unlock()
 		return errdefs.Conflictf("You cannot export container %s which is Dead", c.ID)
 	case c.State.RemovalInProgress:
+		c.Unlock()
 		return errdefs.Conflictf("You cannot export container %s which is being removed", c.ID)
 	}
 	v, err := d.openContainerFS(ctx, c, false)
 	if err != nil {
+		c.Unlock()
 		return err
+	}
+	if c.State.Running {
+		// The view holds its own copy of the running root's mount, which
+		// the container's exit cannot take away: the walk, which lasts as
+		// long as the container's files and the client's reading make it,
+		// runs without the lock every docker ps waits for. A stopped
+		// root is mounted by the view itself and must not be started
+		// meanwhile, so that one keeps the lock. A removal waits for the
+		// walk before it deletes the files.
+		fs := &d.liveState(c).fsReaders
+		fs.Add(1)
+		defer fs.Done()
+		c.Unlock()
+	} else {
+		defer c.Unlock()
 	}
 	defer v.close()
 	err = v.Run(ctx, func() error {

@@ -18,12 +18,19 @@ func (d *Daemon) ContainerInspect(ctx context.Context, ref string, size bool) (*
 		return nil, err
 	}
 	c.Lock()
-	defer c.Unlock()
-	return d.inspect(c, size), nil
+	resp := d.inspect(c)
+	sz := sizeInputOf(c)
+	c.Unlock()
+	if size {
+		rw, rootfs := d.containerSize(sz)
+		resp.SizeRw, resp.SizeRootFs = &rw, &rootfs
+	}
+	return resp, nil
 }
 
-// inspect builds the full inspect document. The caller holds c's lock.
-func (d *Daemon) inspect(c *ctr.Container, size bool) *container.InspectResponse {
+// inspect builds the inspect document, sizes aside. The caller holds c's
+// lock.
+func (d *Daemon) inspect(c *ctr.Container) *container.InspectResponse {
 	hc := *c.HostConfig
 	cfg := *c.Config
 	resp := &container.InspectResponse{
@@ -53,10 +60,6 @@ func (d *Daemon) inspect(c *ctr.Container, size bool) *container.InspectResponse
 	}
 	if resp.NetworkSettings == nil {
 		resp.NetworkSettings = &container.NetworkSettings{}
-	}
-	if size {
-		rw, rootfs := d.containerSize(c)
-		resp.SizeRw, resp.SizeRootFs = &rw, &rootfs
 	}
 	return resp
 }

@@ -79,9 +79,13 @@ func (d *Daemon) Containers(ctx context.Context, opts backend.ContainerListOptio
 		}
 		c.Lock()
 		s, ok := d.summaryIfMatch(c, opts, args, exited, isTask)
+		sz := sizeInputOf(c)
 		c.Unlock()
 		if !ok {
 			continue
+		}
+		if opts.Size {
+			s.SizeRw, s.SizeRootFs = d.containerSize(sz)
 		}
 		out = append(out, s)
 		if opts.Limit > 0 && len(out) >= opts.Limit {
@@ -153,7 +157,7 @@ func (d *Daemon) summaryIfMatch(c *ctr.Container, opts backend.ContainerListOpti
 	if args.Contains("expose") && !anyPortMatches(c.Config, args.Get("expose")) {
 		return nil, false
 	}
-	return d.summary(c, opts.Size), true
+	return d.summary(c), true
 }
 
 func anyNetworkMatches(ns *container.NetworkSettings, args filters.Args) bool {
@@ -200,7 +204,7 @@ func (d *Daemon) matchesAncestor(c *ctr.Container, refs []string) bool {
 }
 
 // summary builds c's `docker ps` row. The caller holds c's lock.
-func (d *Daemon) summary(c *ctr.Container, size bool) *container.Summary {
+func (d *Daemon) summary(c *ctr.Container) *container.Summary {
 	cmd := c.Path
 	if len(c.Args) > 0 {
 		cmd += " " + strings.Join(c.Args, " ")
@@ -225,9 +229,6 @@ func (d *Daemon) summary(c *ctr.Container, size bool) *container.Summary {
 	if c.State.Health != nil {
 		s.Health = &container.HealthSummary{Status: c.State.Health.Status, FailingStreak: c.State.Health.FailingStreak}
 	}
-	if size {
-		s.SizeRw, s.SizeRootFs = d.containerSize(c)
-	}
 	s.NetworkSettings = &container.NetworkSettingsSummary{}
 	if c.NetworkSettings != nil {
 		s.NetworkSettings.Networks = c.NetworkSettings.Networks
@@ -235,10 +236,20 @@ func (d *Daemon) summary(c *ctr.Container, size bool) *container.Summary {
 	return s
 }
 
-// containerSize is the size of c's writable layer and of its whole root
-// (writable layer plus image), as ps -s and system df show them.
-func (d *Daemon) containerSize(c *ctr.Container) (rw, rootfs int64) {
-	filepath.WalkDir(fsDir(c, "upper"), func(p string, de fs.DirEntry, err error) error {
+// sizeInput is what containerSize needs, copied under the container's
+// lock: the walk itself runs without it, since the container decides how
+// many files its writable layer holds and so how long the walk takes.
+type sizeInput struct{ upper, image string }
+
+func sizeInputOf(c *ctr.Container) sizeInput {
+	return sizeInput{upper: fsDir(c, "upper"), image: c.Image}
+}
+
+// containerSize is the size of a container's writable layer and of its
+// whole root (writable layer plus image), as ps -s and system df show
+// them. The caller must not hold the container's lock.
+func (d *Daemon) containerSize(in sizeInput) (rw, rootfs int64) {
+	filepath.WalkDir(in.upper, func(p string, de fs.DirEntry, err error) error {
 		if err == nil && de.Type().IsRegular() {
 			if info, err := de.Info(); err == nil {
 				rw += info.Size()
@@ -247,7 +258,7 @@ func (d *Daemon) containerSize(c *ctr.Container) (rw, rootfs int64) {
 		return nil
 	})
 	rootfs = rw
-	if img, err := d.images.Get(c.Image); err == nil {
+	if img, err := d.images.Get(in.image); err == nil {
 		rootfs += d.images.Size(img)
 	}
 	return rw, rootfs

@@ -22,6 +22,11 @@ type live struct {
 	backoff time.Duration
 	// healthCancel stops the healthcheck loop.
 	healthCancel func()
+	// fsReaders are the reads of the container's files that run without
+	// its lock (commit, export): a removal waits for them before it
+	// deletes the files. They join only under the lock and while no
+	// removal is in progress.
+	fsReaders sync.WaitGroup
 }
 
 // liveState returns (creating) the live record of c.

@@ -56,13 +56,22 @@ func (d *Daemon) removeContainer(ctx context.Context, c *ctr.Container, force, r
 	}
 
 	c.Lock()
-	defer c.Unlock()
 	d.dropPendingAttaches(c)
 	d.forgetExecs(c)
 	d.releaseRWLayer(c)
 	d.releaseContainerResources(c, removeVolumes)
+	fs := &d.liveState(c).fsReaders
+	c.Unlock()
+	// The container decided how many files its writable layer holds, and
+	// so how long deleting them takes: not under its lock, which every
+	// docker ps waits for. RemovalInProgress keeps starts, renames and new
+	// readers off meanwhile; the readers already at work finish first.
+	fs.Wait()
 	os.RemoveAll(d.shimDir(c.ID))
-	if err := os.RemoveAll(c.Root()); err != nil {
+	err := os.RemoveAll(c.Root())
+	c.Lock()
+	defer c.Unlock()
+	if err != nil {
 		c.State.SetDead()
 		c.State.ResetRemovalInProgress()
 		c.Save()

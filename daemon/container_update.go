@@ -8,6 +8,7 @@ import (
 
 	"github.com/berthd/berth/pkg/cgroups"
 	"github.com/berthd/berth/pkg/errdefs"
+	"github.com/berthd/berth/pkg/runtime"
 )
 
 // ContainerUpdate answers POST /containers/{id}/update: resources and the
@@ -80,10 +81,9 @@ func (d *Daemon) ContainerUpdate(ctx context.Context, ref string, u container.Up
 		return resp, err
 	}
 	if c.State.Running {
-		s, err := d.buildSpec(c, specInput{Rootfs: fsDir(c, "merged")})
-		if err != nil {
-			return resp, err
-		}
+		// Only the resources are applied: a whole spec would read the
+		// running container's files under its lock.
+		s := runtime.DefaultSpec()
 		saved := c.HostConfig
 		c.HostConfig = &next
 		if err := setResources(s, &next); err != nil {

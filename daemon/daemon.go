@@ -88,6 +88,7 @@ func New(cfg *config.Config) (*Daemon, error) {
 		lock.Close()
 		return nil, err
 	}
+	go loadAppArmorDefault()
 	go d.restoreContainers()
 	return d, nil
 }

@@ -27,8 +27,11 @@ func (d *Daemon) SystemDiskUsage(ctx context.Context, opts backend.DiskUsageOpti
 		du.Containers = []*container.Summary{}
 		for _, c := range d.containers.List() {
 			c.Lock()
-			du.Containers = append(du.Containers, d.summary(c, true))
+			s := d.summary(c)
+			sz := sizeInputOf(c)
 			c.Unlock()
+			s.SizeRw, s.SizeRootFs = d.containerSize(sz)
+			du.Containers = append(du.Containers, s)
 		}
 	}
 	if opts.Volumes {

@@ -129,8 +129,10 @@ func (d *Daemon) ContainerExecCreate(ctx context.Context, ref string, cfg contai
 }
 
 // execProcess builds the process of an exec from the container's settings
-// and the exec's own (user, env, workdir, privileges, terminal).
-func (d *Daemon) execProcess(c *ctr.Container, e *execConfig, tty bool, size *[2]uint) (specs.Process, error) {
+// and the exec's own (env, workdir, privileges, terminal). The caller holds
+// c's lock, and resolves the user with the returned lookup after letting
+// it go: the container may have made its /etc/passwd anything.
+func (d *Daemon) execProcess(c *ctr.Container, e *execConfig, tty bool, size *[2]uint) (specs.Process, userLookup, error) {
 	cfg := c.Config
 	p := specs.Process{Args: e.Config.Cmd, Terminal: tty}
 	p.Cwd = e.Config.WorkingDir
@@ -159,19 +161,19 @@ func (d *Daemon) execProcess(c *ctr.Container, e *execConfig, tty bool, size *[2
 	if user == "" {
 		user = cfg.User
 	}
-	uid, gid, extra, err := resolveUser(fsDir(c, "merged"), user)
-	if err != nil {
-		return p, err
-	}
-	p.User = specs.User{UID: uid, GID: gid, AdditionalGids: extra}
-	p.Env = withHome(p.Env, fsDir(c, "merged"), uid)
+	lookup := lookupUser(fsDir(c, "merged"), user, c.HostConfig.GroupAdd)
 	capList := allowedCaps()
+	var err error
 	if !e.Config.Privileged && !c.HostConfig.Privileged {
 		if capList, err = effectiveCaps(c.HostConfig); err != nil {
-			return p, err
+			return p, lookup, err
 		}
 	}
 	p.Capabilities = &specs.LinuxCapabilities{Bounding: capList, Effective: capList, Permitted: capList}
+	// The container's profile, even for exec --privileged, as dockerd.
+	if p.ApparmorProfile, err = appArmorProfile(c.HostConfig); err != nil {
+		return p, lookup, err
+	}
 	for _, opt := range c.HostConfig.SecurityOpt {
 		if opt == "no-new-privileges" || opt == "no-new-privileges=true" || opt == "no-new-privileges:true" {
 			p.NoNewPrivileges = true
@@ -180,7 +182,7 @@ func (d *Daemon) execProcess(c *ctr.Container, e *execConfig, tty bool, size *[2
 	if size != nil && tty {
 		p.ConsoleSize = &specs.Box{Height: size[0], Width: size[1]}
 	}
-	return p, nil
+	return p, lookup, nil
 }
 
 // mergeEnv applies overrides by key.
@@ -230,13 +232,18 @@ func (d *Daemon) ContainerExecStart(ctx context.Context, id string, req containe
 		c.Unlock()
 		return errdefs.Conflictf("container %s is not running", c.ID)
 	}
-	proc, err := d.execProcess(c, e, tty, size)
-	if err != nil {
-		c.Unlock()
-		return err
-	}
+	proc, lookup, err := d.execProcess(c, e, tty, size)
 	client := d.shimFor(c)
 	c.Unlock()
+	if err != nil {
+		return err
+	}
+	// A user the container's passwd does not name is, under dockerd, the
+	// runtime's failure to start the process: it is reported the same way.
+	userErr := lookup.apply(&proc)
+	if userErr != nil && req.Detach {
+		return userErr
+	}
 
 	// Hijack first, as dockerd does: a process that cannot start is then
 	// reported on the stream and in the exit code (126/127), which is how
@@ -247,7 +254,10 @@ func (d *Daemon) ContainerExecStart(ctx context.Context, id string, req containe
 			return err
 		}
 	}
-	stream, err := client.Exec(ctx, e.ID, proc)
+	var stream *shim.Stream
+	if err = userErr; err == nil {
+		stream, err = client.Exec(ctx, e.ID, proc)
+	}
 	if err != nil {
 		code := exitCodeFor(err)
 		if code == 128 {

@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"context"
+	"strconv"
 	"strings"
 	"time"
 
@@ -10,6 +11,7 @@ import (
 	"github.com/sirupsen/logrus"
 
 	ctr "github.com/berthd/berth/container"
+	"github.com/berthd/berth/pkg/shim"
 )
 
 // Healthcheck defaults and limits, dockerd's.
@@ -122,9 +124,12 @@ func (d *Daemon) runProbe(ctx context.Context, c *ctr.Container, probe []string,
 		return res
 	}
 	e := &execConfig{ID: newExecID(), ContainerID: c.ID, Config: container.ExecCreateRequest{Cmd: probe}}
-	proc, err := d.execProcess(c, e, false, nil)
+	proc, lookup, err := d.execProcess(c, e, false, nil)
 	client := d.shimFor(c)
 	c.Unlock()
+	if err == nil {
+		err = lookup.apply(&proc)
+	}
 	if err != nil {
 		res.End, res.ExitCode, res.Output = time.Now(), probeExitTimeoutExitCode, err.Error()
 		return res
@@ -137,10 +142,10 @@ func (d *Daemon) runProbe(ctx context.Context, c *ctr.Container, probe []string,
 		return res
 	}
 	done := make(chan struct{})
-	var out, errOut string
+	var output probeOutput
 	code := -1
 	go func() {
-		out, errOut, code, _ = stream.Collect()
+		code = output.collect(stream)
 		close(done)
 	}()
 	select {
@@ -153,12 +158,38 @@ func (d *Daemon) runProbe(ctx context.Context, c *ctr.Container, probe []string,
 		return res
 	}
 	res.End, res.ExitCode = time.Now(), code
-	output := out + errOut
-	if len(output) > maxHealthOutput {
-		output = output[:maxHealthOutput]
-	}
-	res.Output = output
+	res.Output = string(output.b)
 	return res
+}
+
+// probeOutput keeps the first maxHealthOutput bytes of a probe's stdout
+// and stderr, in the order they came, as dockerd does, and drops the
+// rest as it arrives: the probe is the container's to write, and a
+// `yes` in it must not fill the daemon's memory before its timeout.
+type probeOutput struct{ b []byte }
+
+// collect reads the probe's frames to the end and returns its exit code
+// (-1 without one).
+func (o *probeOutput) collect(stream *shim.Stream) int {
+	code := -1
+	for {
+		st, p, err := stream.Next()
+		if err != nil {
+			return code
+		}
+		switch st {
+		case shim.Stdout, shim.Stderr:
+			o.write(p)
+		case shim.ExitFrame:
+			code, _ = strconv.Atoi(string(p))
+		}
+	}
+}
+
+func (o *probeOutput) write(p []byte) {
+	if room := maxHealthOutput - len(o.b); room > 0 {
+		o.b = append(o.b, p[:min(room, len(p))]...)
+	}
 }
 
 // recordProbe updates the health state with one result and logs a

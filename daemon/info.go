@@ -153,7 +153,9 @@ func runtimes(cfg *config.Config) map[string]system.RuntimeWithStatus {
 // dockerd's "name=…" form.
 func securityOptions(cg sysinfo.Cgroups) []string {
 	var opts []string
-	if b, err := os.ReadFile("/sys/module/apparmor/parameters/enabled"); err == nil && len(b) > 0 && b[0] == 'Y' {
+	// Only where profiles are applied: a host whose module is on but that
+	// has no apparmor_parser gets none, and must not be told otherwise.
+	if appArmor.supported() {
 		opts = append(opts, "name=apparmor")
 	}
 	if _, err := os.Stat("/proc/self/attr/current"); err == nil {

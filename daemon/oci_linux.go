@@ -1,7 +1,6 @@
 package daemon
 
 import (
-	"bufio"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -9,7 +8,6 @@ import (
 	"strconv"
 	"strings"
 
-	securejoin "github.com/cyphar/filepath-securejoin"
 	"github.com/moby/moby/api/types/blkiodev"
 	"github.com/moby/moby/api/types/container"
 	profiles "github.com/moby/profiles/seccomp"
@@ -20,6 +18,7 @@ import (
 	"github.com/berthd/berth/pkg/caps"
 	"github.com/berthd/berth/pkg/errdefs"
 	"github.com/berthd/berth/pkg/runtime"
+	"github.com/berthd/berth/pkg/userdb"
 )
 
 // defaultNofile is the open-files limit containers get when neither the
@@ -86,6 +85,12 @@ func (d *Daemon) buildSpec(c *ctr.Container, in specInput) (*specs.Spec, error) 
 	}
 	if err := setPrivileges(s, hc); err != nil {
 		return nil, err
+	}
+	// Inspect shows the profile in force, or on a host without AppArmor
+	// the one asked for, as dockerd does.
+	c.AppArmorProfile = s.Process.ApparmorProfile
+	if c.AppArmorProfile == "" {
+		c.AppArmorProfile = requestedAppArmor(hc.SecurityOpt)
 	}
 	if hc.Init != nil && *hc.Init {
 		reaper, err := findInit()
@@ -159,138 +164,58 @@ func setProcess(s *specs.Spec, c *ctr.Container, rootfs string) error {
 		env = append(env, "TERM=xterm")
 	}
 	p.Env = append(env, cfg.Env...)
-	uid, gid, extra, err := resolveUser(rootfs, cfg.User)
+	// The container has no process yet, so nothing in it can change the
+	// files while they are read; the reader is bounded and never blocks.
+	return lookupUser(rootfs, cfg.User, c.HostConfig.GroupAdd).apply(p)
+}
+
+// userLookup is what resolving a process's user needs, copied out of the
+// container so that the files are read without its lock: they are the
+// container's to shape, and a reader that waited on them under the lock
+// would stall every client that lists containers.
+type userLookup struct {
+	rootfs   string
+	spec     string
+	groupAdd []string
+}
+
+func lookupUser(rootfs, spec string, groupAdd []string) userLookup {
+	return userLookup{rootfs: rootfs, spec: spec, groupAdd: slices.Clone(groupAdd)}
+}
+
+// apply sets p's user, supplementary groups and HOME from the container's
+// /etc/passwd and /etc/group, with runc's rules and dockerd's messages.
+func (u userLookup) apply(p *specs.Process) error {
+	db, err := userdb.ReadPath(u.rootfs)
 	if err != nil {
-		return err
+		return errdefs.System(err)
 	}
-	p.User = specs.User{UID: uid, GID: gid, AdditionalGids: extra}
-	p.Env = withHome(p.Env, rootfs, uid)
-	for _, g := range c.HostConfig.GroupAdd {
-		id, err := resolveGroup(rootfs, g)
+	eu, err := db.ExecUser(u.spec)
+	if err != nil {
+		return errdefs.InvalidParameter(err)
+	}
+	p.User = specs.User{UID: uint32(eu.Uid), GID: uint32(eu.Gid)}
+	add := eu.Sgids
+	if len(u.groupAdd) > 0 {
+		extra, err := db.AdditionalGroups(u.groupAdd)
 		if err != nil {
-			return err
+			return errdefs.InvalidParameter(err)
 		}
-		if !slices.Contains(p.User.AdditionalGids, id) {
-			p.User.AdditionalGids = append(p.User.AdditionalGids, id)
+		add = append(add, extra...)
+	}
+	for _, g := range add {
+		if !slices.Contains(p.User.AdditionalGids, uint32(g)) {
+			p.User.AdditionalGids = append(p.User.AdditionalGids, uint32(g))
 		}
+	}
+	home := eu.Home
+	if home == "" {
+		home = "/"
+	}
+	if !slices.ContainsFunc(p.Env, func(e string) bool { return strings.HasPrefix(e, "HOME=") }) {
+		p.Env = append(p.Env, "HOME="+home)
 	}
 	return nil
-}
-
-// readDB reads a passwd- or group-style file of the container, resolving
-// the path inside its root so a symlink planted in the image cannot make
-// the daemon read a host file.
-func readDB(rootfs, name string) [][]string {
-	p, err := securejoin.SecureJoin(rootfs, name)
-	if err != nil {
-		return nil
-	}
-	f, err := os.Open(p)
-	if err != nil {
-		return nil
-	}
-	defer f.Close()
-	var out [][]string
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		line := strings.TrimSpace(sc.Text())
-		if line == "" || strings.HasPrefix(line, "#") {
-			continue
-		}
-		out = append(out, strings.Split(line, ":"))
-	}
-	return out
-}
-
-// resolveUser turns "user[:group]" (names or numbers) into IDs using the
-// container's /etc/passwd and /etc/group, with the supplementary groups
-// the user belongs to, as runc's user lookup does.
-func resolveUser(rootfs, spec string) (uint32, uint32, []uint32, error) {
-	userPart, groupPart, hasGroup := strings.Cut(spec, ":")
-	var uid, gid uint32
-	userName := ""
-	if userPart == "" {
-		userPart = "0"
-	}
-	if n, err := strconv.ParseUint(userPart, 10, 32); err == nil {
-		uid = uint32(n)
-		for _, e := range readDB(rootfs, "/etc/passwd") {
-			if len(e) >= 4 && e[2] == userPart {
-				userName = e[0]
-				g, _ := strconv.ParseUint(e[3], 10, 32)
-				gid = uint32(g)
-				break
-			}
-		}
-	} else {
-		found := false
-		for _, e := range readDB(rootfs, "/etc/passwd") {
-			if len(e) >= 4 && e[0] == userPart {
-				u, _ := strconv.ParseUint(e[2], 10, 32)
-				g, _ := strconv.ParseUint(e[3], 10, 32)
-				uid, gid, userName, found = uint32(u), uint32(g), e[0], true
-				break
-			}
-		}
-		if !found {
-			return 0, 0, nil, errdefs.InvalidParameterf("unable to find user %s: no matching entries in passwd file", userPart)
-		}
-	}
-	if hasGroup {
-		g, err := resolveGroup(rootfs, groupPart)
-		if err != nil {
-			return 0, 0, nil, err
-		}
-		gid = g
-	}
-	var extra []uint32
-	if userName != "" && !hasGroup {
-		for _, e := range readDB(rootfs, "/etc/group") {
-			if len(e) < 4 {
-				continue
-			}
-			for _, m := range strings.Split(e[3], ",") {
-				if m == userName {
-					g, _ := strconv.ParseUint(e[2], 10, 32)
-					if uint32(g) != gid {
-						extra = append(extra, uint32(g))
-					}
-				}
-			}
-		}
-	}
-	return uid, gid, extra, nil
-}
-
-// withHome adds HOME from the container's /etc/passwd entry for uid (or
-// "/" without one) unless the environment sets it, as dockerd does.
-func withHome(env []string, rootfs string, uid uint32) []string {
-	for _, e := range env {
-		if strings.HasPrefix(e, "HOME=") {
-			return env
-		}
-	}
-	home := "/"
-	for _, e := range readDB(rootfs, "/etc/passwd") {
-		if len(e) >= 6 && e[2] == strconv.FormatUint(uint64(uid), 10) && e[5] != "" {
-			home = e[5]
-			break
-		}
-	}
-	return append(env, "HOME="+home)
-}
-
-func resolveGroup(rootfs, g string) (uint32, error) {
-	if n, err := strconv.ParseUint(g, 10, 32); err == nil {
-		return uint32(n), nil
-	}
-	for _, e := range readDB(rootfs, "/etc/group") {
-		if len(e) >= 3 && e[0] == g {
-			n, _ := strconv.ParseUint(e[2], 10, 32)
-			return uint32(n), nil
-		}
-	}
-	return 0, errdefs.InvalidParameterf("unable to find group %s: no matching entries in group file", g)
 }
 
 func removeNamespace(s *specs.Spec, t specs.LinuxNamespaceType) {
@@ -378,24 +303,64 @@ func sortedKeys[V any](m map[string]V) []string {
 	return keys
 }
 
-// setSysctls allows only namespaced sysctls, as dockerd does, and no net.*
-// in the host's network namespace.
+// setSysctls allows only namespaced sysctls, as dockerd does, and only
+// in a namespace of the container's own: the namespaces are decided by
+// then, and a joined one (--network container:X, where X may itself use
+// the host's network or join another's) is compared with the daemon's, as
+// runc does, so that a sysctl never lands on the host.
 func setSysctls(s *specs.Spec, hc *container.HostConfig) error {
-	for k, v := range hc.Sysctls {
+	for _, k := range sortedKeys(hc.Sysctls) {
 		namespaced := strings.HasPrefix(k, "net.") || strings.HasPrefix(k, "fs.mqueue.") ||
 			slices.Contains([]string{"kernel.msgmax", "kernel.msgmnb", "kernel.msgmni", "kernel.sem", "kernel.shmall", "kernel.shmmax", "kernel.shmmni", "kernel.shm_rmid_forced"}, k)
 		if !namespaced {
 			return errdefs.InvalidParameterf("sysctl '%s' is not allowed", k)
 		}
-		if strings.HasPrefix(k, "net.") && hc.NetworkMode.IsHost() {
-			return errdefs.InvalidParameterf("sysctl '%s' not allowed in host network namespace", k)
+		if strings.HasPrefix(k, "net.") {
+			host, err := inHostNamespace(s, specs.NetworkNamespace, "net")
+			if err != nil {
+				return errdefs.System(fmt.Errorf("invalid netns path: %w", err))
+			}
+			if host || hc.NetworkMode.IsHost() {
+				return errdefs.InvalidParameterf("sysctl %q not allowed in host network namespace", k)
+			}
+		} else {
+			host, err := inHostNamespace(s, specs.IPCNamespace, "ipc")
+			if err != nil {
+				return errdefs.System(fmt.Errorf("invalid ipc namespace path: %w", err))
+			}
+			if host || hc.IpcMode.IsHost() {
+				return errdefs.InvalidParameterf("sysctl %q is not allowed in the hosts ipc namespace", k)
+			}
 		}
-		if (strings.HasPrefix(k, "kernel.") || strings.HasPrefix(k, "fs.mqueue.")) && hc.IpcMode.IsHost() {
-			return errdefs.InvalidParameterf("sysctl '%s' not allowed with host IPC namespace", k)
-		}
-		s.Linux.Sysctl[k] = v
+		s.Linux.Sysctl[k] = hc.Sysctls[k]
 	}
 	return nil
+}
+
+// inHostNamespace reports whether the process of s runs in the daemon's
+// own namespace of type t: no new one, or a path that names the daemon's.
+func inHostNamespace(s *specs.Spec, t specs.LinuxNamespaceType, file string) (bool, error) {
+	for _, ns := range s.Linux.Namespaces {
+		if ns.Type != t {
+			continue
+		}
+		if ns.Path == "" {
+			return false, nil
+		}
+		joined, err := os.Stat(ns.Path)
+		if err != nil {
+			return false, err
+		}
+		// This thread's, not /proc/self's: the main thread may be one that
+		// a locked goroutine moved into a container's namespace for a
+		// while, and an unlocked goroutine never runs on such a thread.
+		own, err := os.Stat("/proc/thread-self/ns/" + file)
+		if err != nil {
+			return false, err
+		}
+		return os.SameFile(joined, own), nil
+	}
+	return true, nil
 }
 
 func setResources(s *specs.Spec, hc *container.HostConfig) error {
@@ -610,8 +575,9 @@ func setPrivileges(s *specs.Spec, hc *container.HostConfig) error {
 		case "seccomp":
 			seccompProfile = v
 		case "apparmor", "label", "systempaths", "writable-cgroups":
-			// AppArmor and SELinux labels are applied by the runtime where
-			// the host has them; systempaths=unconfined lifts the masks.
+			// AppArmor is decided below; SELinux labels are applied by the
+			// runtime where the host has them; systempaths=unconfined lifts
+			// the masks.
 			if k == "systempaths" && v == "unconfined" {
 				s.Linux.MaskedPaths, s.Linux.ReadonlyPaths = nil, nil
 			}
@@ -634,6 +600,11 @@ func setPrivileges(s *specs.Spec, hc *container.HostConfig) error {
 		}
 		s.Linux.Devices = append(s.Linux.Devices, hostDevices()...)
 	}
+	aa, err := appArmorProfile(hc)
+	if err != nil {
+		return err
+	}
+	s.Process.ApparmorProfile = aa
 	switch {
 	case hc.Privileged || seccompProfile == "unconfined":
 		s.Linux.Seccomp = nil

@@ -1,8 +1,10 @@
 package daemon
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
+	goruntime "runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -10,6 +12,7 @@ import (
 	units "github.com/docker/go-units"
 	"github.com/moby/moby/api/types/container"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
 
 	ctr "github.com/berthd/berth/container"
 	"github.com/berthd/berth/daemon/config"
@@ -122,7 +125,7 @@ func TestSpecResourcesNamespacesSysctlsUlimits(t *testing.T) {
 		Tmpfs:          map[string]string{"/scratch": "size=1m,exec"},
 		ReadonlyRootfs: true,
 	}
-	if _, err := specFor(t, &container.Config{Cmd: []string{"x"}}, hc); err == nil || !strings.Contains(err.Error(), "not allowed with host IPC namespace") {
+	if _, err := specFor(t, &container.Config{Cmd: []string{"x"}}, hc); err == nil || !strings.Contains(err.Error(), "is not allowed in the hosts ipc namespace") {
 		t.Fatalf("sysctl with host ipc: %v", err)
 	}
 	hc.IpcMode = ""
@@ -157,5 +160,55 @@ func TestSpecResourcesNamespacesSysctlsUlimits(t *testing.T) {
 	}
 	if _, err := specFor(t, &container.Config{Cmd: []string{"x"}}, &container.HostConfig{Resources: container.Resources{DeviceCgroupRules: []string{"c 1:3 rwm", "x y z"}}}); err == nil {
 		t.Fatal("bad device rule accepted")
+	}
+}
+
+// A net.* sysctl is refused wherever the process would share the daemon's
+// network namespace: host mode, and a joined namespace (container:X) that
+// turns out to be the host's, whatever chain of modes led there.
+func TestSysctlsOnlyInPrivateNamespaces(t *testing.T) {
+	hc := &container.HostConfig{Sysctls: map[string]string{"net.ipv4.ip_forward": "1", "kernel.shmmax": "1"}}
+	for _, tc := range []struct {
+		name   string
+		ns     []specs.LinuxNamespace
+		refuse string
+	}{
+		{"private", []specs.LinuxNamespace{{Type: specs.NetworkNamespace}, {Type: specs.IPCNamespace}}, ""},
+		{"no netns", []specs.LinuxNamespace{{Type: specs.IPCNamespace}}, `sysctl "net.ipv4.ip_forward" not allowed in host network namespace`},
+		{"joined host netns", []specs.LinuxNamespace{{Type: specs.NetworkNamespace, Path: "/proc/thread-self/ns/net"}, {Type: specs.IPCNamespace}}, `sysctl "net.ipv4.ip_forward" not allowed in host network namespace`},
+		{"joined host ipc", []specs.LinuxNamespace{{Type: specs.NetworkNamespace}, {Type: specs.IPCNamespace, Path: "/proc/thread-self/ns/ipc"}}, `sysctl "kernel.shmmax" is not allowed in the hosts ipc namespace`},
+		{"bad path", []specs.LinuxNamespace{{Type: specs.NetworkNamespace, Path: "/nonexistent/ns"}, {Type: specs.IPCNamespace}}, "invalid netns path"},
+	} {
+		s := &specs.Spec{Linux: &specs.Linux{Namespaces: tc.ns, Sysctl: map[string]string{}}}
+		err := setSysctls(s, hc)
+		switch {
+		case tc.refuse == "" && err != nil:
+			t.Errorf("%s: %v", tc.name, err)
+		case tc.refuse != "" && (err == nil || !strings.Contains(err.Error(), tc.refuse)):
+			t.Errorf("%s: got %v, want %q", tc.name, err, tc.refuse)
+		}
+	}
+	// The daemon's own namespace compared with a joined one that is not
+	// the host's: a fresh network namespace on a thread of this test.
+	if os.Getuid() == 0 {
+		path := make(chan string)
+		release := make(chan struct{})
+		go func() {
+			goruntime.LockOSThread() // never unlocked: the thread dies with its namespace
+			if err := unix.Unshare(unix.CLONE_NEWNET); err != nil {
+				path <- ""
+				return
+			}
+			path <- fmt.Sprintf("/proc/%d/task/%d/ns/net", os.Getpid(), unix.Gettid())
+			<-release
+		}()
+		p := <-path
+		defer close(release)
+		if p != "" {
+			s := &specs.Spec{Linux: &specs.Linux{Namespaces: []specs.LinuxNamespace{{Type: specs.NetworkNamespace, Path: p}, {Type: specs.IPCNamespace}}, Sysctl: map[string]string{}}}
+			if err := setSysctls(s, hc); err != nil {
+				t.Errorf("joined private netns: %v", err)
+			}
+		}
 	}
 }
