@@ -26,6 +26,7 @@ want bc bc                            # benchmark arithmetic
 want openssl openssl
 want tini tini                        # `docker run --init`
 want runc runc                        # runtime comparison tests
+want apparmor_parser apparmor          # compiles the docker-default profile in its test
 [ -e /usr/include/seccomp.h ] || need_pkgs+=(libseccomp-dev)
 want gcc gcc                          # cgo: namespace entry before the Go runtime starts
 want pkg-config pkg-config
