@@ -1,7 +1,6 @@
 package daemon
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -23,6 +22,7 @@ import (
 	"github.com/berthd/berth/pkg/archive"
 	"github.com/berthd/berth/pkg/containerfs"
 	"github.com/berthd/berth/pkg/errdefs"
+	"github.com/berthd/berth/pkg/userdb"
 	"github.com/berthd/berth/volume/mounts"
 )
 
@@ -503,7 +503,7 @@ func (d *Daemon) ContainerExtractToDir(ctx context.Context, ref, path string, co
 		}
 		opts := archive.UntarOptions{NoOverwriteDirNonDir: noOverwriteDirNonDir}
 		if copyUIDGID && c.Config.User != "" {
-			uid, gid, err := lookupUserInView(c.Config.User)
+			uid, gid, err := lookupUserInView(v.Root(), c.Config.User)
 			if err != nil {
 				return errdefs.InvalidParameter(err)
 			}
@@ -548,56 +548,36 @@ func checkWritablePath(c *ctr.Container, abs string) error {
 }
 
 // lookupUserInView resolves user[:group] against the container's
-// /etc/passwd and /etc/group (it runs in the view), as dockerd does for
-// copyUIDGID: numeric IDs need no entry.
-func lookupUserInView(spec string) (uid, gid int, err error) {
+// /etc/passwd and /etc/group, read beneath its root through pkg/userdb (a
+// FIFO or a link to a host file there neither stalls the copy nor names a
+// host user), as dockerd does for copyUIDGID: numeric IDs need no entry.
+func lookupUserInView(root *os.File, spec string) (uid, gid int, err error) {
+	db := userdb.Read(root)
 	u, g, _ := strings.Cut(spec, ":")
 	if u != "" {
 		if n, err := strconv.ParseUint(u, 10, 31); err == nil {
 			uid = int(n)
-			if e := findEntry("/etc/passwd", "", u); e != nil {
-				gid, _ = strconv.Atoi(e[3])
+			if eu, err := db.ExecUser(u); err == nil {
+				gid = eu.Gid
 			}
 		} else {
-			e := findEntry("/etc/passwd", u, "")
-			if e == nil {
+			e, err := db.LookupUser(u)
+			if err != nil {
 				return 0, 0, fmt.Errorf("failed to look up user %q in container: no matching entries in passwd file", u)
 			}
-			uid, _ = strconv.Atoi(e[2])
-			gid, _ = strconv.Atoi(e[3])
+			uid, gid = e.Uid, e.Gid
 		}
 	}
 	if g != "" {
 		if n, err := strconv.ParseUint(g, 10, 31); err == nil {
 			gid = int(n)
 		} else {
-			e := findEntry("/etc/group", g, "")
-			if e == nil {
+			e, err := db.LookupGroup(g)
+			if err != nil {
 				return 0, 0, fmt.Errorf("failed to look up group %q in container: no matching entries in group file", g)
 			}
-			gid, _ = strconv.Atoi(e[2])
+			gid = e.Gid
 		}
 	}
 	return uid, gid, nil
-}
-
-// findEntry finds the line of a passwd-style file by name (field 0) or by
-// ID (field 2).
-func findEntry(file, name, id string) []string {
-	f, err := os.Open(file)
-	if err != nil {
-		return nil
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(io.LimitReader(f, 16<<20))
-	for sc.Scan() {
-		fields := strings.Split(sc.Text(), ":")
-		if len(fields) < 4 {
-			continue
-		}
-		if (name != "" && fields[0] == name) || (id != "" && fields[2] == id) {
-			return fields
-		}
-	}
-	return nil
 }

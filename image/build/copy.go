@@ -24,6 +24,7 @@ import (
 
 	"github.com/berthd/berth/pkg/archive"
 	"github.com/berthd/berth/pkg/errdefs"
+	"github.com/berthd/berth/pkg/userdb"
 )
 
 type copyRequest struct {
@@ -715,54 +716,51 @@ func openInRoot(root, dir string) (*os.File, error) {
 }
 
 // parseChown resolves --chown=user[:group] against the image's
-// /etc/passwd and /etc/group (numbers are taken as they are).
+// /etc/passwd and /etc/group (numbers are taken as they are). The files
+// are read through pkg/userdb: the image is untrusted, and a FIFO or a
+// link to a host file at /etc/passwd must neither stall the build nor
+// name a host user.
 func parseChown(root, spec string) (int, int, error) {
 	u, g, hasGroup := strings.Cut(spec, ":")
-	uid, ugid, err := lookupID(root, "/etc/passwd", u, true)
-	if err != nil {
-		return 0, 0, err
+	var db *userdb.DB
+	names := func() (*userdb.DB, error) {
+		if db == nil {
+			var err error
+			if db, err = userdb.ReadPath(root); err != nil {
+				return nil, err
+			}
+		}
+		return db, nil
 	}
-	gid := ugid
-	if hasGroup {
-		if gid, _, err = lookupID(root, "/etc/group", g, false); err != nil {
+	uid, gid := 0, 0
+	if n, err := strconv.Atoi(u); err == nil {
+		// A numeric user keeps its number as the group too.
+		uid, gid = n, n
+	} else {
+		db, err := names()
+		if err != nil {
 			return 0, 0, err
+		}
+		e, err := db.LookupUser(u)
+		if err != nil {
+			return 0, 0, fmt.Errorf("no such user: %s", u)
+		}
+		uid, gid = e.Uid, e.Gid
+	}
+	if hasGroup {
+		if n, err := strconv.Atoi(g); err == nil {
+			gid = n
+		} else {
+			db, err := names()
+			if err != nil {
+				return 0, 0, err
+			}
+			e, err := db.LookupGroup(g)
+			if err != nil {
+				return 0, 0, fmt.Errorf("no such group: %s", g)
+			}
+			gid = e.Gid
 		}
 	}
 	return uid, gid, nil
-}
-
-func lookupID(root, file, name string, user bool) (int, int, error) {
-	if n, err := strconv.Atoi(name); err == nil {
-		if user {
-			// A numeric user keeps its number as the group too.
-			return n, n, nil
-		}
-		return n, 0, nil
-	}
-	p, err := securejoin.SecureJoin(root, file)
-	if err != nil {
-		return 0, 0, err
-	}
-	b, err := os.ReadFile(p)
-	if err != nil {
-		return 0, 0, fmt.Errorf("no such user: %s", name)
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		f := strings.Split(line, ":")
-		if len(f) >= 3 && f[0] == name {
-			id, err := strconv.Atoi(f[2])
-			if err != nil {
-				break
-			}
-			gid := 0
-			if user && len(f) >= 4 {
-				gid, _ = strconv.Atoi(f[3])
-			}
-			return id, gid, nil
-		}
-	}
-	if user {
-		return 0, 0, fmt.Errorf("no such user: %s", name)
-	}
-	return 0, 0, fmt.Errorf("no such group: %s", name)
 }

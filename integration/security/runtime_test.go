@@ -198,18 +198,3 @@ func TestRuntimeRefusesMountsOverProc(t *testing.T) {
 		t.Errorf("-v %s:/proc/cpuinfo: %v %q %q", f, err, out, errOut)
 	}
 }
-
-// dockerd masks each CPU's thermal_throttle directory (GHSA-6fw5-f8r9-fgfm).
-func TestRuntimeMasksThermalThrottle(t *testing.T) {
-	dirs, _ := filepath.Glob("/sys/devices/system/cpu/cpu*/thermal_throttle")
-	if len(dirs) == 0 {
-		// Nothing to mask here: dockerd masks only the directories the
-		// host has. pkg/runtime's unit test covers the list.
-		t.Skip("this host has no /sys/devices/system/cpu/cpu*/thermal_throttle")
-	}
-	dd := setup(t)
-	out, errOut, err := rtRun(dd, harness.BusyboxImage, "sh", "-c", "ls -A "+strings.Join(dirs, " ")+" | grep -v : | grep -c . ; true")
-	if err != nil || strings.TrimSpace(out) != "0" {
-		t.Fatalf("thermal_throttle not masked: %v %q %q", err, out, errOut)
-	}
-}
