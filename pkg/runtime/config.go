@@ -58,8 +58,9 @@ type stageConfig struct {
 	// cannot tell from inside the container; only set when the process
 	// asks for a profile.
 	AppArmor bool `json:"apparmor,omitempty"`
-	// StartPipe says that fdFifo is the read end of a pipe on which
-	// Start writes one byte (CreateOpts.Ephemeral), not the exec FIFO.
+	// StartPipe says that fdFifo is the init's end of a socket pair on
+	// which Start writes one byte (CreateOpts.Ephemeral), not the exec
+	// FIFO; the init keeps it open, close-on-exec, until its execve.
 	StartPipe bool `json:"startPipe,omitempty"`
 }
 

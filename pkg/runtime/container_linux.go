@@ -254,11 +254,15 @@ func (r *Runtime) Create(ctx context.Context, o CreateOpts) (c *Container, retEr
 	var startFile *os.File
 	var fifo string
 	if o.Ephemeral {
-		var startR *os.File
-		if startR, startW, err = os.Pipe(); err != nil {
-			return nil, err
+		// A socket pair rather than a pipe: the init keeps its end open,
+		// close-on-exec, after reading the start byte, so Start can wait
+		// for the hang-up that the user process's execve causes.
+		pair, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+		if err != nil {
+			return nil, fmt.Errorf("start socket: %w", err)
 		}
-		startFile = startR
+		startW = os.NewFile(uintptr(pair[0]), "start")
+		startFile = os.NewFile(uintptr(pair[1]), "start-init")
 	} else {
 		fifo = filepath.Join(dir, "exec.fifo")
 		if err := unix.Mkfifo(fifo, 0o600); err != nil {
@@ -648,6 +652,42 @@ func (c *Container) State() *specs.State {
 	return st
 }
 
+// execWait bounds how long Start waits for the user process's execve. It
+// is normally well under a millisecond; the bound keeps a stage that is
+// stuck on the container's own files (a lookup on a FUSE mount) from
+// holding Start, and the caller's locks, for longer.
+const execWait = time.Second
+
+// awaitExec waits until the init's end of the start socket is closed:
+// by its execve (the descriptor is close-on-exec by then) or by its exit.
+// Start then returns with the user's command running, as runc's start
+// followed by dockerd's bookkeeping appears to clients: `docker top` right
+// after `docker run -d` shows the command, not the init stage.
+func awaitExec(start *os.File) {
+	deadline := time.Now().Add(execWait)
+	buf := make([]byte, 1)
+	for {
+		left := time.Until(deadline)
+		if left <= 0 {
+			return
+		}
+		fds := []unix.PollFd{{Fd: int32(start.Fd()), Events: unix.POLLIN}}
+		n, err := unix.Poll(fds, int(left/time.Millisecond)+1)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil || n == 0 {
+			return
+		}
+		if fds[0].Revents&(unix.POLLHUP|unix.POLLERR) != 0 {
+			return
+		}
+		if r, err := unix.Read(int(start.Fd()), buf); r == 0 || (err != nil && err != unix.EAGAIN && err != unix.EINTR) {
+			return
+		}
+	}
+}
+
 // Start lets the user process run: a byte on the start pipe, or opening
 // the FIFO's read side, releases the init stage blocked on it.
 func (c *Container) Start() error {
@@ -676,6 +716,9 @@ func (c *Container) Start() error {
 			return errdefs.Conflict(fmt.Errorf("container %s is not in created state", c.st.ID))
 		}
 		_, err := c.startW.Write([]byte{'0'})
+		if err == nil {
+			awaitExec(c.startW)
+		}
 		c.startW.Close()
 		c.startW = nil
 		if err != nil {

@@ -3,6 +3,7 @@ package runtime_test
 import (
 	"context"
 	"os"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -75,5 +76,34 @@ func TestEphemeralDeleteUnstarted(t *testing.T) {
 	case <-done:
 	case <-time.After(10 * time.Second):
 		t.Fatal("the init still waits after delete")
+	}
+}
+
+// Start of an ephemeral container returns once the user's command runs:
+// its /proc/<pid>/comm is the command's, never the init stage's, and the
+// wait for that stays far below the bound (execWait).
+func TestEphemeralStartReturnsAfterExec(t *testing.T) {
+	rt := newRuntime(t)
+	b := bundletest.New(t, "sleep", "30")
+	var slowest time.Duration
+	for i := 0; i < 10; i++ {
+		c, err := rt.Create(context.Background(), runtime.CreateOpts{ID: nextID(t), Bundle: b.Dir, Spec: b.Spec, Ephemeral: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		start := time.Now()
+		if err := c.Start(); err != nil {
+			c.Delete(true)
+			t.Fatal(err)
+		}
+		slowest = max(slowest, time.Since(start))
+		comm, _ := os.ReadFile("/proc/" + strconv.Itoa(c.Init.Pid) + "/comm")
+		c.Delete(true)
+		if got := strings.TrimSpace(string(comm)); got != "sleep" {
+			t.Fatalf("start %d: comm %q right after Start, want sleep", i, got)
+		}
+	}
+	if slowest > 500*time.Millisecond {
+		t.Errorf("slowest start took %v: waited out the bound instead of the execve", slowest)
 	}
 }

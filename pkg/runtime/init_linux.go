@@ -99,10 +99,15 @@ func awaitStart(cfg *stageConfig) error {
 		for err == unix.EINTR {
 			n, err = unix.Read(fdFifo, b[:])
 		}
-		unix.Close(fdFifo)
 		if n != 1 {
+			unix.Close(fdFifo)
 			// The creator is gone, or deleted the container unstarted.
 			return fmt.Errorf("start pipe closed before start: %v", err)
+		}
+		// Kept open until the execve closes it: Start waits for that
+		// hang-up (awaitExec) so that it returns with the command running.
+		if _, err := unix.FcntlInt(fdFifo, unix.F_SETFD, unix.FD_CLOEXEC); err != nil {
+			unix.Close(fdFifo)
 		}
 		return nil
 	}
