@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -24,7 +25,17 @@ import (
 // re-executed itself (rebirth_linux.go): 0 for the image Launch started.
 func shimImage(t *testing.T, pid int) int {
 	t.Helper()
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/environ", pid))
+	var b []byte
+	var err error
+	// While the shim is in its execve, its other threads exit and the
+	// exec'ing one takes over the PID: /proc/<pid> answers ESRCH for that
+	// moment, which is longer on a loaded machine. Not an exit: wait.
+	for i := 0; i < 200; i++ {
+		if b, err = os.ReadFile(fmt.Sprintf("/proc/%d/environ", pid)); !errors.Is(err, syscall.ESRCH) {
+			break
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 	if err != nil {
 		t.Fatalf("shim %d: %v", pid, err)
 	}
