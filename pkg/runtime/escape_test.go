@@ -2,6 +2,7 @@ package runtime_test
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -264,5 +265,35 @@ func TestPtmxCheckedBeforeOpen(t *testing.T) {
 	}
 	if err == nil || !strings.Contains(err.Error(), "/dev/pts/ptmx is not on a devpts mount") {
 		t.Errorf("start: %v, want the ptmx check to refuse it", err)
+	}
+}
+
+// A net.* sysctl for a container whose network namespace path names a
+// process in the host's (the engine checked that PID, which then exited
+// and was reused) must not reach the host: the stage checks again where
+// it is. The value is the host's own, so a failure changes nothing.
+func TestNetSysctlRefusedInHostNetns(t *testing.T) {
+	const key = "net.core.somaxconn"
+	cur, err := os.ReadFile("/proc/sys/net/core/somaxconn")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := bundletest.New(t, "true")
+	for i, ns := range b.Spec.Linux.Namespaces {
+		if ns.Type == specs.NetworkNamespace {
+			b.Spec.Linux.Namespaces[i].Path = fmt.Sprintf("/proc/%d/ns/net", os.Getpid())
+		}
+	}
+	b.Spec.Linux.Sysctl = map[string]string{key: strings.TrimSpace(string(cur))}
+	_, err = attempt(t, newRuntime(t), b)
+	if err == nil || !strings.Contains(err.Error(), `sysctl "net.core.somaxconn" not allowed in host network namespace`) {
+		t.Fatalf("start: %v, want the sysctl refused", err)
+	}
+	// In a namespace of its own, it is written.
+	b.Spec.Linux.Namespaces = bundletest.New(t, "true").Spec.Linux.Namespaces
+	b.Spec.Process.Args = []string{"cat", "/proc/sys/net/core/somaxconn"}
+	b.Spec.Linux.Sysctl = map[string]string{key: "77"}
+	if out, err := attempt(t, newRuntime(t), b); err != nil || strings.TrimSpace(out) != "77" {
+		t.Fatalf("own namespace: %q %v", out, err)
 	}
 }
