@@ -8,6 +8,7 @@ import (
 	"github.com/moby/moby/api/types/container"
 	"github.com/sirupsen/logrus"
 
+	ctr "github.com/berthd/berth/container"
 	"github.com/berthd/berth/pkg/apparmor"
 	"github.com/berthd/berth/pkg/errdefs"
 )
@@ -27,7 +28,7 @@ func loadAppArmorDefault() {
 		return
 	}
 	if err := appArmor.ensureDefault(); err != nil {
-		logrus.WithError(err).Error("AppArmor")
+		logrus.Error(err.Error())
 	}
 }
 
@@ -74,4 +75,21 @@ func appArmorProfile(hc *container.HostConfig) (string, error) {
 		}
 	}
 	return p, nil
+}
+
+// execAppArmorProfile is the profile an exec or a health probe of c runs
+// under: the one its start chose and stored, as dockerd takes
+// c.AppArmorProfile. Nothing is checked or loaded here: an exec runs with
+// the container's lock held, and must not wait on apparmor_parser; a
+// profile unloaded meanwhile fails the exec in the runtime, as under
+// dockerd.
+func execAppArmorProfile(c *ctr.Container) string {
+	if !appArmor.supported() {
+		return ""
+	}
+	if c.AppArmorProfile != "" {
+		return c.AppArmorProfile
+	}
+	// Never started by this engine version: what its start would choose.
+	return apparmor.Select(true, requestedAppArmor(c.HostConfig.SecurityOpt), c.HostConfig.Privileged)
 }

@@ -136,3 +136,60 @@ func TestInfoSecurityOptionsAppArmor(t *testing.T) {
 		t.Errorf("a host with AppArmor does not list it: %v", opts)
 	}
 }
+
+// An exec or a health probe takes the profile its container's start
+// stored, and neither checks nor loads a profile: it runs with the
+// container's lock held, and apparmor_parser may take seconds.
+func TestAppArmorExecUsesStoredProfile(t *testing.T) {
+	fakeAppArmor(t, true)
+	appArmor.ensureDefault = func() error { t.Error("exec ran apparmor_parser"); return nil }
+	appArmor.isLoaded = func(string) (bool, error) { t.Error("exec read the loaded profiles"); return true, nil }
+	for _, tc := range []struct {
+		stored string
+		hc     container.HostConfig
+		want   string
+	}{
+		{"docker-default", container.HostConfig{}, "docker-default"},
+		{"custom", container.HostConfig{SecurityOpt: []string{"apparmor=custom"}}, "custom"},
+		{"unconfined", container.HostConfig{Privileged: true}, "unconfined"},
+		// Started by an engine that did not store it.
+		{"", container.HostConfig{}, "docker-default"},
+	} {
+		c := ctr.New(strings.Repeat("c", 64), t.TempDir())
+		hc := tc.hc
+		c.Config, c.HostConfig, c.AppArmorProfile = &container.Config{}, &hc, tc.stored
+		e := &execConfig{Config: container.ExecCreateRequest{Cmd: []string{"x"}}}
+		p, _, err := testDaemon().execProcess(c, e, false, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p.ApparmorProfile != tc.want {
+			t.Errorf("stored %q: exec under %q, want %q", tc.stored, p.ApparmorProfile, tc.want)
+		}
+	}
+	// On a host without AppArmor, the name inspect shows is not applied.
+	fakeAppArmor(t, false)
+	c := ctr.New(strings.Repeat("c", 64), t.TempDir())
+	c.Config, c.HostConfig, c.AppArmorProfile = &container.Config{}, &container.HostConfig{}, "custom"
+	p, _, err := testDaemon().execProcess(c, &execConfig{Config: container.ExecCreateRequest{Cmd: []string{"x"}}}, false, nil)
+	if err != nil || p.ApparmorProfile != "" {
+		t.Errorf("host without AppArmor: %q %v", p.ApparmorProfile, err)
+	}
+}
+
+// A host with AppArmor where docker-default cannot be loaded (no
+// apparmor_parser): a container that needs it fails to start with the
+// reason, and inspect records the profile chosen at start.
+func TestAppArmorDefaultUnloadable(t *testing.T) {
+	fakeAppArmor(t, true)
+	appArmor.ensureDefault = func() error {
+		return errors.New("AppArmor enabled on system but the docker-default profile could not be loaded: exec: \"apparmor_parser\": executable file not found in $PATH")
+	}
+	_, err := specFor(t, &container.Config{Cmd: []string{"x"}}, &container.HostConfig{})
+	if err == nil || !strings.Contains(err.Error(), "docker-default profile could not be loaded") {
+		t.Errorf("start: %v", err)
+	}
+	if _, err := specFor(t, &container.Config{Cmd: []string{"x"}}, &container.HostConfig{Privileged: true}); err != nil {
+		t.Errorf("privileged (unconfined) start: %v", err)
+	}
+}

@@ -22,6 +22,7 @@ import (
 
 	ctr "github.com/berthd/berth/container"
 	"github.com/berthd/berth/pkg/cgroups"
+	"github.com/berthd/berth/pkg/containerfs"
 	"github.com/berthd/berth/pkg/errdefs"
 )
 
@@ -310,6 +311,12 @@ func (d *Daemon) ContainerChanges(ctx context.Context, ref string) ([]container.
 		return nil, err
 	}
 	etc := imageEtc(held)
+	lowers := openLowerDirs(held.LowerDirs)
+	defer func() {
+		for _, l := range lowers {
+			l.Close()
+		}
+	}()
 	var changes []container.FilesystemChange
 	err = filepath.WalkDir(upper, func(p string, de fs.DirEntry, err error) error {
 		if err != nil || p == upper {
@@ -339,11 +346,8 @@ func (d *Daemon) ContainerChanges(ctx context.Context, ref string) ([]container.
 			return nil
 		}
 		kind := container.ChangeAdd
-		for _, lower := range held.LowerDirs {
-			if _, err := os.Lstat(filepath.Join(lower, rel)); err == nil {
-				kind = container.ChangeModify
-				break
-			}
+		if inLowerDirs(lowers, rel) {
+			kind = container.ChangeModify
 		}
 		changes = append(changes, container.FilesystemChange{Kind: kind, Path: rel})
 		return nil
@@ -353,4 +357,40 @@ func (d *Daemon) ContainerChanges(ctx context.Context, ref string) ([]container.
 	}
 	sort.Slice(changes, func(i, j int) bool { return changes[i].Path < changes[j].Path })
 	return changes, nil
+}
+
+// openLowerDirs opens an image's layer directories for inLowerDirs; one
+// that cannot be opened is left out.
+func openLowerDirs(dirs []string) []*os.File {
+	var out []*os.File
+	for _, d := range dirs {
+		if f, err := os.OpenFile(d, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0); err == nil {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+// inLowerDirs reports whether a layer has rel. The layers are image
+// content: a symlink on the way (etc -> /host/path) is resolved beneath
+// the layer, never on the host, whose paths it would otherwise probe (and
+// whose automounts it could trigger); the last component is not followed.
+func inLowerDirs(lowers []*os.File, rel string) bool {
+	dir, base := filepath.Split(filepath.Clean("/" + rel))
+	if base == "" {
+		return false
+	}
+	for _, lower := range lowers {
+		parent, err := containerfs.OpenInRoot(lower, dir, unix.O_PATH|unix.O_DIRECTORY, 0, "lstat")
+		if err != nil {
+			continue
+		}
+		var st unix.Stat_t
+		err = unix.Fstatat(int(parent.Fd()), base, &st, unix.AT_SYMLINK_NOFOLLOW)
+		parent.Close()
+		if err == nil {
+			return true
+		}
+	}
+	return false
 }

@@ -171,9 +171,7 @@ func (d *Daemon) execProcess(c *ctr.Container, e *execConfig, tty bool, size *[2
 	}
 	p.Capabilities = &specs.LinuxCapabilities{Bounding: capList, Effective: capList, Permitted: capList}
 	// The container's profile, even for exec --privileged, as dockerd.
-	if p.ApparmorProfile, err = appArmorProfile(c.HostConfig); err != nil {
-		return p, lookup, err
-	}
+	p.ApparmorProfile = execAppArmorProfile(c)
 	for _, opt := range c.HostConfig.SecurityOpt {
 		if opt == "no-new-privileges" || opt == "no-new-privileges=true" || opt == "no-new-privileges:true" {
 			p.NoNewPrivileges = true

@@ -37,10 +37,7 @@ type repository struct {
 	mu        sync.Mutex
 	scheme    string // "basic", "bearer" or "" (no auth asked for)
 	challenge map[string]string
-	// challengedAt is the URL whose 401 carried the challenge (after
-	// redirects): it decides where a token realm may take credentials.
-	challengedAt *url.URL
-	tokens       map[string]string // scope list → bearer token
+	tokens    map[string]string // scope list → bearer token
 }
 
 func (r *repository) url(path string) string {
@@ -79,9 +76,18 @@ func (r *repository) ping(ctx context.Context) error {
 		case resp.StatusCode == http.StatusOK:
 			return nil
 		case resp.StatusCode == http.StatusUnauthorized:
+			if !registryauth.SameOrigin(resp.Request.URL, r.ep.base) {
+				// A redirect took /v2/ to another origin (another host,
+				// or https to http): its challenge is not the
+				// registry's, and the realm it names would be judged
+				// against the wrong host. As dockerd, whose challenges
+				// are kept per origin, it is ignored: requests go
+				// without credentials.
+				return nil
+			}
 			scheme, params := registryauth.ParseChallenge(resp.Header.Get("WWW-Authenticate"))
 			r.mu.Lock()
-			r.scheme, r.challenge, r.challengedAt = strings.ToLower(scheme), params, resp.Request.URL
+			r.scheme, r.challenge = strings.ToLower(scheme), params
 			r.mu.Unlock()
 			return nil
 		case resp.StatusCode >= 500:
@@ -115,17 +121,6 @@ func (r *repository) scopes(mountFrom string) []string {
 	return s
 }
 
-// challengeURL is where the challenge came from; before a ping, the
-// endpoint itself.
-func (r *repository) challengeURL() *url.URL {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.challengedAt != nil {
-		return r.challengedAt
-	}
-	return r.ep.base
-}
-
 // authorize adds credentials to req. refresh forces a new bearer token
 // (the registry refused the cached one). A request to another origin
 // than the endpoint's (a Link to the next page of tags, an upload
@@ -152,7 +147,7 @@ func (r *repository) authorize(ctx context.Context, req *http.Request, mountFrom
 			if r.creds.RegistryToken != "" {
 				tok = r.creds.RegistryToken
 			} else {
-				t, err := registryauth.FetchToken(ctx, r.ep.client, r.challengeURL(), params, r.creds.Credentials, scopes)
+				t, err := registryauth.FetchToken(ctx, r.ep.client, r.ep.base, params, r.creds.Credentials, scopes)
 				if err != nil {
 					if registryauth.IsDenied(err) {
 						return errdefs.Unauthorized(err)

@@ -205,3 +205,36 @@ func TestTokenRealmOnAnotherPlainHost(t *testing.T) {
 		t.Fatalf("anonymous: %v", err)
 	}
 }
+
+// TestChallengeFromRedirectTarget: the registry's /v2/ redirects to
+// another origin whose 401 names a plain-HTTP realm on itself. That
+// challenge is not the registry's: the realm must not be judged "the
+// registry itself" and get the password.
+func TestChallengeFromRedirectTarget(t *testing.T) {
+	var spy *credSpy
+	spy = newCredSpy(t, "127.0.0.2:0", func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/token" {
+			w.Write([]byte(`{"token":"T0K"}`))
+			return
+		}
+		w.Header().Set("WWW-Authenticate", `Bearer realm="`+spy.URL+`/token",service="reg"`)
+		w.WriteHeader(http.StatusUnauthorized)
+	})
+	r := testRepo(t, http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		if req.URL.Path == "/v2/" {
+			http.Redirect(w, req, spy.URL+"/v2/", http.StatusFound)
+			return
+		}
+		w.Header().Set("Content-Type", MediaTypeDockerManifest)
+		w.Write([]byte(`{"schemaVersion":2,"mediaType":"` + MediaTypeDockerManifest + `","config":{"digest":"sha256:00"},"layers":[]}`))
+	}))
+	r.creds.Username, r.creds.Password = "alice", "pw"
+	if err := r.ping(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	_, _, _, err := r.getManifest(context.Background(), "v1")
+	spy.check(t, "challenge after a redirect to 127.0.0.2")
+	if err != nil {
+		t.Errorf("manifest: %v", err)
+	}
+}

@@ -35,26 +35,26 @@ var (
 	hostSupported bool
 )
 
-// HostSupports reports whether the host confines with AppArmor and the
-// engine can load profiles: the module is enabled, securityfs shows it,
-// and apparmor_parser is installed. It is decided once per process.
+// HostSupports reports whether the host confines with AppArmor: the
+// kernel decides, as for runc, containerd and dockerd (the module is
+// enabled and securityfs shows it). apparmor_parser is needed only to load
+// docker-default; a host without it still applies profiles that are
+// loaded, and a container that needs docker-default fails to start with
+// the reason, rather than running unconfined. It is decided once per
+// process.
 func HostSupports() bool {
 	hostOnce.Do(func() {
-		hostSupported = hostSupports(enabledFile, securityDir, exec.LookPath)
+		hostSupported = hostSupports(enabledFile, securityDir)
 	})
 	return hostSupported
 }
 
-func hostSupports(enabled, secDir string, lookPath func(string) (string, error)) bool {
-	b, err := os.ReadFile(enabled)
-	if err != nil || !bytes.HasPrefix(b, []byte("Y")) {
-		return false
-	}
+func hostSupports(enabled, secDir string) bool {
 	if _, err := os.Stat(secDir); err != nil {
 		return false
 	}
-	_, err = lookPath(parserName)
-	return err == nil
+	b, err := os.ReadFile(enabled)
+	return err == nil && bytes.HasPrefix(b, []byte("Y"))
 }
 
 // Select is the profile for a process of a container: what the container
@@ -227,16 +227,20 @@ var ensureMu sync.Mutex
 // upgrade reloading AppArmor), so it is checked again before each use, as
 // dockerd does.
 func EnsureDefault() error {
+	return ensureDefault(profilesFile, func() error { return InstallDefault(DefaultProfile) })
+}
+
+func ensureDefault(profiles string, install func() error) error {
 	ensureMu.Lock()
 	defer ensureMu.Unlock()
-	loaded, err := IsLoaded(DefaultProfile)
+	loaded, err := isLoaded(DefaultProfile, profiles)
 	if err != nil {
 		return fmt.Errorf("Could not check if %s AppArmor profile was loaded: %s", DefaultProfile, err)
 	}
 	if loaded {
 		return nil
 	}
-	if err := InstallDefault(DefaultProfile); err != nil {
+	if err := install(); err != nil {
 		return fmt.Errorf("AppArmor enabled on system but the %s profile could not be loaded: %s", DefaultProfile, err)
 	}
 	return nil

@@ -151,30 +151,47 @@ func TestIsLoaded(t *testing.T) {
 	}
 }
 
+// Support is the kernel's to decide: a host with AppArmor but without
+// apparmor_parser still confines (the default profile then fails to load,
+// loudly), rather than running every container unconfined.
 func TestHostSupports(t *testing.T) {
 	dir := t.TempDir()
 	enabled := filepath.Join(dir, "enabled")
 	sec := filepath.Join(dir, "apparmor")
-	found := func(string) (string, error) { return "/sbin/apparmor_parser", nil }
-	missing := func(string) (string, error) { return "", exec.ErrNotFound }
-	if hostSupports(enabled, sec, found) {
+	t.Setenv("PATH", t.TempDir())
+	if hostSupports(enabled, sec) {
 		t.Error("supported without the module")
 	}
 	os.WriteFile(enabled, []byte("N\n"), 0o644)
 	os.Mkdir(sec, 0o755)
-	if hostSupports(enabled, sec, found) {
+	if hostSupports(enabled, sec) {
 		t.Error("supported with the module disabled")
 	}
 	os.WriteFile(enabled, []byte("Y\n"), 0o644)
-	if !hostSupports(enabled, sec, found) {
-		t.Error("not supported with module, securityfs and parser")
-	}
-	if hostSupports(enabled, sec, missing) {
-		t.Error("supported without apparmor_parser")
+	if !hostSupports(enabled, sec) {
+		t.Error("not supported with the module and securityfs, and no apparmor_parser")
 	}
 	os.Remove(sec)
-	if hostSupports(enabled, sec, found) {
+	if hostSupports(enabled, sec) {
 		t.Error("supported without securityfs")
+	}
+}
+
+// Without apparmor_parser, docker-default cannot be loaded: the error is
+// dockerd's, and a loaded profile needs no parser.
+func TestEnsureDefaultWithoutParser(t *testing.T) {
+	t.Setenv("PATH", t.TempDir())
+	profiles := filepath.Join(t.TempDir(), "profiles")
+	os.WriteFile(profiles, []byte("other (enforce)\n"), 0o644)
+	install := func() error { return InstallDefault(DefaultProfile) }
+	err := ensureDefault(profiles, install)
+	if err == nil || !strings.HasPrefix(err.Error(), "AppArmor enabled on system but the docker-default profile could not be loaded: ") ||
+		!strings.Contains(err.Error(), parserName) {
+		t.Errorf("got %v", err)
+	}
+	os.WriteFile(profiles, []byte("docker-default (enforce)\n"), 0o644)
+	if err := ensureDefault(profiles, install); err != nil {
+		t.Errorf("loaded profile: %v", err)
 	}
 }
 

@@ -125,6 +125,17 @@ func LoginAt(ctx context.Context, client *http.Client, endpoint string, c Creden
 	if resp.StatusCode != http.StatusUnauthorized {
 		return "", errdefs.Unavailable(fmt.Errorf("login attempt to %s failed with status: %d %s", endpoint, resp.StatusCode, http.StatusText(resp.StatusCode)))
 	}
+	base, err := url.Parse(endpoint)
+	if err != nil {
+		return "", errdefs.InvalidParameter(err)
+	}
+	if !SameOrigin(resp.Request.URL, base) {
+		// The challenge came from where a redirect led (another host,
+		// or https to http), not from the registry: as dockerd, which
+		// keeps challenges per origin, it is not answered with the
+		// credentials.
+		return "", deniedError{fmt.Errorf("login attempt to %s failed with status: %d %s", endpoint, resp.StatusCode, http.StatusText(resp.StatusCode))}
+	}
 	scheme, params := ParseChallenge(resp.Header.Get("WWW-Authenticate"))
 	switch strings.ToLower(scheme) {
 	case "basic":
@@ -138,7 +149,7 @@ func LoginAt(ctx context.Context, client *http.Client, endpoint string, c Creden
 		}
 		return "", deniedError{fmt.Errorf("login attempt to %s failed with status: %d %s", endpoint, resp.StatusCode, http.StatusText(resp.StatusCode))}
 	case "bearer":
-		return bearerLogin(ctx, client, resp.Request.URL, params, c)
+		return bearerLogin(ctx, client, base, params, c)
 	}
 	return "", errdefs.Unavailable(fmt.Errorf("login attempt to %s: unsupported authentication challenge %q", endpoint, scheme))
 }
@@ -181,8 +192,8 @@ func (t Token) Bearer() string {
 // FetchToken asks the token service named by a bearer challenge for a
 // token covering scopes (e.g. "repository:library/busybox:pull"), with the
 // credentials when there are any and anonymously otherwise. registry is
-// the URL whose answer carried the challenge: the credentials go to the
-// realm only if checkRealm allows it.
+// the registry's own endpoint, never where a redirect led: the
+// credentials go to the realm only if checkRealm allows it.
 func FetchToken(ctx context.Context, client *http.Client, registry *url.URL, params map[string]string, c Credentials, scopes []string) (Token, error) {
 	realm := params["realm"]
 	if realm == "" {

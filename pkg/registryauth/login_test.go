@@ -2,6 +2,7 @@ package registryauth
 
 import (
 	"context"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -74,5 +75,43 @@ func TestBearerLogin(t *testing.T) {
 	}
 	if _, err := Login(context.Background(), Credentials{Username: "bob", Password: "no", ServerAddress: addr}, Options{}); err == nil || !strings.Contains(err.Error(), "incorrect username or password") {
 		t.Fatalf("bad password: %v", err)
+	}
+}
+
+// A login whose /v2/ redirects to another origin does not answer that
+// origin's challenge with the credentials, even when it names a realm on
+// itself.
+func TestLoginChallengeFromRedirectTarget(t *testing.T) {
+	var got []string
+	other := httptest.NewUnstartedServer(nil)
+	l, err := net.Listen("tcp", "127.0.0.2:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	other.Listener.Close()
+	other.Listener = l
+	other.Config.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if a := r.Header.Get("Authorization"); a != "" {
+			got = append(got, a)
+		}
+		if r.URL.Path == "/token" {
+			w.Write([]byte(`{"token":"t","refresh_token":"refresh"}`))
+			return
+		}
+		w.Header().Set("WWW-Authenticate", `Bearer realm="`+other.URL+`/token",service="x"`)
+		w.WriteHeader(http.StatusUnauthorized)
+	})
+	other.Start()
+	defer other.Close()
+	reg := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, other.URL+"/v2/", http.StatusFound)
+	}))
+	defer reg.Close()
+	_, err = LoginAt(context.Background(), reg.Client(), reg.URL+"/v2/", Credentials{Username: "bob", Password: "pw"})
+	if len(got) > 0 {
+		t.Errorf("credentials went to %s: %q", other.URL, got)
+	}
+	if err == nil || !strings.Contains(err.Error(), "401 Unauthorized") {
+		t.Errorf("login: %v", err)
 	}
 }

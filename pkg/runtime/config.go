@@ -54,6 +54,10 @@ type stageConfig struct {
 	// "cgroup" message: the stage sets the container up meanwhile and
 	// waits for the message only where being in the cgroup matters.
 	AwaitCgroup bool `json:"awaitCgroup,omitempty"`
+	// HostNetNS is the creator's network namespace, set when the spec has
+	// net.* sysctls: the stage refuses to write them where it finds
+	// itself in that namespace.
+	HostNetNS *nsID `json:"hostNetNS,omitempty"`
 	// AppArmor says that the host has AppArmor enabled, which the stage
 	// cannot tell from inside the container; only set when the process
 	// asks for a profile.
@@ -62,6 +66,12 @@ type stageConfig struct {
 	// which Start writes one byte (CreateOpts.Ephemeral), not the exec
 	// FIFO; the init keeps it open, close-on-exec, until its execve.
 	StartPipe bool `json:"startPipe,omitempty"`
+}
+
+// nsID names a namespace by the device and inode of its nsfs file.
+type nsID struct {
+	Dev uint64 `json:"dev"`
+	Ino uint64 `json:"ino"`
 }
 
 // syncMsg is what the stage answers.

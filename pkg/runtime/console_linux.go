@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 
+	pathrs "github.com/cyphar/filepath-securejoin/pathrs-lite"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 )
@@ -14,7 +15,7 @@ import (
 // also bound over /dev/console, as runc does.
 //
 // Nothing here goes by a path the container could have changed: ptmx is
-// resolved beneath the root and must be the ptmx device, the slave comes
+// resolved beneath the root and verified before it is opened, the slave comes
 // from the master itself (TIOCGPTPEER), not from /dev/pts/N, and it is
 // bound by descriptor onto a /dev/console that was opened without
 // following symlinks (CVE-2025-52565).
@@ -24,18 +25,11 @@ func setupConsole(bindConsole bool, size *specs.Box) error {
 		return err
 	}
 	defer unix.Close(root)
-	master, err := openInRoot(root, "/dev/ptmx", unix.O_RDWR|unix.O_NOCTTY)
+	master, err := openPtmx(root)
 	if err != nil {
-		return fmt.Errorf("open /dev/ptmx: %w", err)
+		return err
 	}
 	defer unix.Close(master)
-	var st unix.Stat_t
-	if err := unix.Fstat(master, &st); err != nil {
-		return fmt.Errorf("stat /dev/ptmx: %w", err)
-	}
-	if st.Mode&unix.S_IFMT != unix.S_IFCHR || unix.Major(st.Rdev) != 5 || unix.Minor(st.Rdev) != 2 {
-		return fmt.Errorf("/dev/ptmx is not the pty multiplexer (device %d:%d)", unix.Major(st.Rdev), unix.Minor(st.Rdev))
-	}
 	if err := unix.IoctlSetPointerInt(master, unix.TIOCSPTLCK, 0); err != nil {
 		return fmt.Errorf("unlockpt: %w", err)
 	}
@@ -75,6 +69,50 @@ func setupConsole(bindConsole bool, size *specs.Box) error {
 		return fmt.Errorf("set controlling terminal: %w", err)
 	}
 	return nil
+}
+
+// openPtmx opens the multiplexer of the container's devpts instance, as
+// runc does: /dev/pts/ptmx is resolved beneath the root without following
+// a symlink, must be the char device 5:2 of a devpts mount, and only then
+// is opened read-write, through procfs. A container sharing /dev through a
+// volume (CAP_MKNOD is a default) could otherwise have put any device
+// there, or a directory of its own in place of /dev/pts, and opening a
+// device can act (a watchdog arms when opened) before any check and
+// before the device cgroup applies.
+func openPtmx(root int) (int, error) {
+	fd, err := openInRoot(root, "/dev/pts/ptmx", unix.O_PATH|unix.O_NOFOLLOW)
+	if err != nil {
+		return -1, fmt.Errorf("open /dev/pts/ptmx: %w", err)
+	}
+	h := os.NewFile(uintptr(fd), "/dev/pts/ptmx")
+	defer h.Close()
+	var fs unix.Statfs_t
+	if err := unix.Fstatfs(fd, &fs); err != nil {
+		return -1, fmt.Errorf("statfs /dev/pts/ptmx: %w", err)
+	}
+	if fs.Type != unix.DEVPTS_SUPER_MAGIC {
+		return -1, fmt.Errorf("/dev/pts/ptmx is not on a devpts mount (filesystem type %#x)", fs.Type)
+	}
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		return -1, fmt.Errorf("stat /dev/pts/ptmx: %w", err)
+	}
+	if st.Mode&unix.S_IFMT != unix.S_IFCHR || unix.Major(st.Rdev) != 5 || unix.Minor(st.Rdev) != 2 {
+		return -1, fmt.Errorf("/dev/pts/ptmx is not the pty multiplexer (mode %#o, device %d:%d)",
+			st.Mode&unix.S_IFMT, unix.Major(st.Rdev), unix.Minor(st.Rdev))
+	}
+	f, err := pathrs.Reopen(h, unix.O_RDWR|unix.O_NOCTTY|unix.O_CLOEXEC)
+	if err != nil {
+		return -1, fmt.Errorf("open /dev/pts/ptmx: %w", err)
+	}
+	// The descriptor outlives f: Fd's finalizer must not close it.
+	master, err := unix.Dup(int(f.Fd()))
+	f.Close()
+	if err != nil {
+		return -1, err
+	}
+	unix.CloseOnExec(master)
+	return master, nil
 }
 
 // ptyPeer opens the slave of a pty master through the master.

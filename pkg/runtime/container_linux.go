@@ -320,6 +320,9 @@ func (r *Runtime) Create(ctx context.Context, o CreateOpts) (c *Container, retEr
 	if cloneFlags&unix.CLONE_NEWUSER != 0 {
 		cfg.UserNS = true
 	}
+	if cfg.HostNetNS, err = hostNetNSFor(spec); err != nil {
+		return nil, err
+	}
 	if cfg.UserNS && fifo != "" {
 		// The stage opens the FIFO as the container's root, which is
 		// nobody to a root-owned file.

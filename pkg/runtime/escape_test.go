@@ -2,6 +2,7 @@ package runtime_test
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -210,5 +211,89 @@ func TestProcMountsRefused(t *testing.T) {
 		if c.want == "" && err != nil || c.want != "" && (err == nil || !strings.Contains(err.Error(), c.want)) {
 			t.Errorf("%s: %v, want %q", c.dest, err, c.want)
 		}
+	}
+}
+
+// CVE-2025-52565 class: a container sharing /dev through a volume puts a
+// device of its choice where the pty multiplexer is looked up (here
+// /dev/null's numbers; a watchdog arms when opened). The runtime must
+// refuse it before opening it: the node must never be opened for I/O.
+func TestPtmxCheckedBeforeOpen(t *testing.T) {
+	b := sh(t, "true")
+	b.Spec.Process.Terminal = true
+	dev := bindDev(t, b)
+	// No devpts of the container's own: /dev/pts is the sharer's directory.
+	mounts := b.Spec.Mounts[:0]
+	for _, m := range b.Spec.Mounts {
+		if m.Destination != "/dev/pts" {
+			mounts = append(mounts, m)
+		}
+	}
+	b.Spec.Mounts = mounts
+	fake := filepath.Join(dev, "pts", "ptmx")
+	if err := os.Mkdir(filepath.Dir(fake), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Mknod(fake, unix.S_IFCHR|0o666, int(unix.Mkdev(1, 3))); err != nil {
+		t.Fatal(err)
+	}
+	in, err := unix.InotifyInit1(unix.IN_NONBLOCK | unix.IN_CLOEXEC)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(in)
+	if _, err := unix.InotifyAddWatch(in, fake, unix.IN_OPEN); err != nil {
+		t.Fatal(err)
+	}
+	parent, child, err := runtime.NewConsoleSocketPair()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer parent.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	rt := newRuntime(t)
+	c, err := rt.Create(ctx, runtime.CreateOpts{ID: nextID(t), Bundle: b.Dir, Spec: b.Spec, ConsoleSocket: child})
+	child.Close()
+	if err == nil {
+		defer c.Delete(true)
+		err = c.Start()
+	}
+	buf := make([]byte, 4096)
+	if n, _ := unix.Read(in, buf); n > 0 {
+		t.Errorf("the fake /dev/pts/ptmx (1:3) was opened")
+	}
+	if err == nil || !strings.Contains(err.Error(), "/dev/pts/ptmx is not on a devpts mount") {
+		t.Errorf("start: %v, want the ptmx check to refuse it", err)
+	}
+}
+
+// A net.* sysctl for a container whose network namespace path names a
+// process in the host's (the engine checked that PID, which then exited
+// and was reused) must not reach the host: the stage checks again where
+// it is. The value is the host's own, so a failure changes nothing.
+func TestNetSysctlRefusedInHostNetns(t *testing.T) {
+	const key = "net.core.somaxconn"
+	cur, err := os.ReadFile("/proc/sys/net/core/somaxconn")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := bundletest.New(t, "true")
+	for i, ns := range b.Spec.Linux.Namespaces {
+		if ns.Type == specs.NetworkNamespace {
+			b.Spec.Linux.Namespaces[i].Path = fmt.Sprintf("/proc/%d/ns/net", os.Getpid())
+		}
+	}
+	b.Spec.Linux.Sysctl = map[string]string{key: strings.TrimSpace(string(cur))}
+	_, err = attempt(t, newRuntime(t), b)
+	if err == nil || !strings.Contains(err.Error(), `sysctl "net.core.somaxconn" not allowed in host network namespace`) {
+		t.Fatalf("start: %v, want the sysctl refused", err)
+	}
+	// In a namespace of its own, it is written.
+	b.Spec.Linux.Namespaces = bundletest.New(t, "true").Spec.Linux.Namespaces
+	b.Spec.Process.Args = []string{"cat", "/proc/sys/net/core/somaxconn"}
+	b.Spec.Linux.Sysctl = map[string]string{key: "77"}
+	if out, err := attempt(t, newRuntime(t), b); err != nil || strings.TrimSpace(out) != "77" {
+		t.Fatalf("own namespace: %q %v", out, err)
 	}
 }

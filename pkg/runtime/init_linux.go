@@ -179,6 +179,9 @@ func initContainer(sync *os.File, cfg *stageConfig) error {
 			return fmt.Errorf("setdomainname: %w", err)
 		}
 	}
+	if err := checkNetSysctls(cfg); err != nil {
+		return err
+	}
 	for k, v := range spec.Linux.Sysctl {
 		if err := writeSysctl(k, v); err != nil {
 			return fmt.Errorf("sysctl %s=%s: %w", k, v, err)

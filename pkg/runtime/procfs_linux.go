@@ -9,6 +9,7 @@ import (
 
 	pathrs "github.com/cyphar/filepath-securejoin/pathrs-lite"
 	"github.com/cyphar/filepath-securejoin/pathrs-lite/procfs"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 )
 
@@ -109,4 +110,60 @@ func setLSMExecAttr(lsm, value string) error {
 		err = procWrite(procThreadSelf, "attr/exec", []byte(value))
 	}
 	return err
+}
+
+// netSysctl returns a sysctl of the network namespace among sysctls, or "".
+func netSysctl(sysctls map[string]string) string {
+	for k := range sysctls {
+		if strings.HasPrefix(k, "net.") {
+			return k
+		}
+	}
+	return ""
+}
+
+// hostNetNSFor returns the creator's network namespace when spec has
+// net.* sysctls, for the stage's own check (checkNetSysctls).
+func hostNetNSFor(spec *specs.Spec) (*nsID, error) {
+	if spec.Linux == nil || netSysctl(spec.Linux.Sysctl) == "" {
+		return nil, nil
+	}
+	// This thread's: a goroutine that is not locked never runs on a
+	// thread moved into a container's namespace.
+	var st unix.Stat_t
+	if err := unix.Stat("/proc/thread-self/ns/net", &st); err != nil {
+		return nil, fmt.Errorf("network namespace: %w", err)
+	}
+	return &nsID{Dev: st.Dev, Ino: st.Ino}, nil
+}
+
+// checkNetSysctls refuses net.* sysctls when the stage, now in the
+// namespaces it runs in, is in its creator's network namespace. The
+// engine checks the spec before, by the path of a namespace that names a
+// process (/proc/<pid>/ns/net); the process may have exited and its PID
+// gone to one in the host's namespace meanwhile, and the sysctl would
+// then change the host. The namespace is read through the verified
+// procfs handle.
+func checkNetSysctls(cfg *stageConfig) error {
+	if cfg.HostNetNS == nil {
+		return nil
+	}
+	key := netSysctl(cfg.Spec.Linux.Sysctl)
+	if key == "" {
+		return nil
+	}
+	ns, err := openProc(procThreadSelf, "ns", unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC)
+	if err != nil {
+		return fmt.Errorf("network namespace: %w", err)
+	}
+	defer ns.Close()
+	var st unix.Stat_t
+	// Followed: the magic link leads to the namespace's nsfs inode.
+	if err := unix.Fstatat(int(ns.Fd()), "net", &st, 0); err != nil {
+		return fmt.Errorf("network namespace: %w", err)
+	}
+	if st.Dev == cfg.HostNetNS.Dev && st.Ino == cfg.HostNetNS.Ino {
+		return fmt.Errorf("sysctl %q not allowed in host network namespace", key)
+	}
+	return nil
 }

@@ -25,7 +25,8 @@ const (
 )
 
 // ErrNotRegular is returned for a file that exists but is not a regular
-// file (a FIFO, a device, a socket, a directory or a symlink).
+// file (a FIFO, a device, a socket or a directory, also at the end of a
+// symlink), or is reached through a symlink loop or a magic link.
 var ErrNotRegular = errors.New("not a regular file")
 
 // ErrTooLarge is returned for a file larger than MaxFileSize.
@@ -34,9 +35,16 @@ var ErrTooLarge = fmt.Errorf("file exceeds %d bytes", MaxFileSize)
 // ReadFile returns the content of name, a path inside the container whose
 // root directory is root. A missing file (or a missing directory on the
 // way) gives an error matching fs.ErrNotExist.
+//
+// Symlinks are followed, the last one included, but only inside the root
+// (an image's /etc/passwd may link into /nix/store, and runc and dockerd
+// read it there): RESOLVE_IN_ROOT makes an absolute or climbing link
+// resolve beneath root, never on the host, and magic links are refused.
+// What is opened is an O_PATH handle, checked to be a regular file before
+// it is read.
 func ReadFile(root *os.File, name string) ([]byte, error) {
 	h, err := unix.Openat2(int(root.Fd()), name, &unix.OpenHow{
-		Flags:   unix.O_PATH | unix.O_NOFOLLOW | unix.O_CLOEXEC,
+		Flags:   unix.O_PATH | unix.O_CLOEXEC,
 		Resolve: unix.RESOLVE_IN_ROOT | unix.RESOLVE_NO_MAGICLINKS,
 	})
 	if err != nil {

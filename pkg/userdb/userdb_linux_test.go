@@ -143,8 +143,7 @@ func TestDeviceIsNotOpened(t *testing.T) {
 	}
 }
 
-// An absolute symlink must not reach the host's file of that name, and a
-// final symlink is refused even when it stays inside.
+// An absolute symlink must not reach the host's file of that name.
 func TestSymlinksStayInside(t *testing.T) {
 	victim := filepath.Join(t.TempDir(), "victim")
 	if err := os.WriteFile(victim, []byte("victim:x:4711:4711::/victim:/bin/sh\n"), 0o644); err != nil {
@@ -239,4 +238,62 @@ func TestLookupByName(t *testing.T) {
 	if _, err := empty.LookupGroup("wheel"); !errors.Is(err, user.ErrNoGroupEntries) {
 		t.Errorf("FIFO group: %v", err)
 	}
+}
+
+// A passwd that is a symlink inside the root (Nix images: /etc/passwd ->
+// /nix/store/...-passwd) is read where it points, as runc and dockerd do;
+// an absolute link naming a host file resolves inside the root; a FIFO at
+// the end of a link is still refused without blocking.
+func TestSymlinkFollowedInsideRoot(t *testing.T) {
+	root := rootWith(t, map[string]string{"etc/group": testGroup})
+	store := filepath.Join(root, "nix/store")
+	if err := os.MkdirAll(store, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(store, "abc-passwd"), []byte(testPasswd), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("/nix/store/abc-passwd", filepath.Join(root, "etc/passwd")); err != nil {
+		t.Fatal(err)
+	}
+	if u, err := readDB(t, root).ExecUser("alice"); err != nil || u.Uid != 1000 {
+		t.Errorf("in-root symlink: %+v %v", u, err)
+	}
+
+	// The link names a file that exists on the host and, with other
+	// content, at the same path inside the root: the root's is read.
+	host := filepath.Join(t.TempDir(), "passwd")
+	if err := os.WriteFile(host, []byte("victim:x:4711:4711::/victim:/bin/sh\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	root2 := rootWith(t, nil)
+	if err := os.MkdirAll(filepath.Join(root2, filepath.Dir(host)), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(root2, host), []byte(testPasswd), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(host, filepath.Join(root2, "etc/passwd")); err != nil {
+		t.Fatal(err)
+	}
+	db := readDB(t, root2)
+	if _, err := db.ExecUser("victim"); err == nil {
+		t.Error("read the host's file through an absolute symlink")
+	}
+	if u, err := db.ExecUser("alice"); err != nil || u.Uid != 1000 {
+		t.Errorf("absolute symlink resolved in the root: %+v %v", u, err)
+	}
+
+	root3 := rootWith(t, nil)
+	if err := unix.Mkfifo(filepath.Join(root3, "fifo"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("/fifo", filepath.Join(root3, "etc/passwd")); err != nil {
+		t.Fatal(err)
+	}
+	within(t, func() {
+		if _, err := ReadFile(mustRoot(t, root3), "/etc/passwd"); !errors.Is(err, ErrNotRegular) {
+			t.Errorf("symlink to a FIFO: %v, want ErrNotRegular", err)
+		}
+	})
 }
