@@ -101,10 +101,20 @@ func TestArchiveReviewCpOutStoppedDoesNotStallDaemon(t *testing.T) {
 	id := arvStopped(t, dd)
 	s := arvStartSlow(t, dd, nil, "cp", id+":/big", "-")
 	arvCheckDaemon(t, dd, id)
+	// The view mounted the container's writable layer: a start waits for
+	// it to close (as dockerd's waits on the container's lock), without
+	// holding anyone else up, and then goes ahead.
+	start := make(chan frzResult, 1)
+	go func() { start <- frzTimed(dd, 30*time.Second, "", "start", "-a", id) }()
+	time.Sleep(time.Second)
+	select {
+	case r := <-start:
+		t.Errorf("start while a view of the stopped container was open: %v %v\n%s", r.timedOut, r.err, r.out)
+	default:
+	}
+	arvCheckDaemon(t, dd, id)
 	s.stop()
-	// The view is gone with the copy: the container starts and goes.
-	r := frzTimed(dd, 20*time.Second, "", "start", "-a", id)
-	if r.timedOut || r.err != nil {
+	if r := <-start; r.timedOut || r.err != nil {
 		t.Fatalf("start after the copy: %v %v\n%s", r.timedOut, r.err, r.out)
 	}
 	dd.DockerT(t, "rm", id)

@@ -131,7 +131,8 @@ func (t *tarWalk) walk(dirfd int, name, rel string, top bool, depth int) error {
 	var f *os.File // the entry, open, for a directory or a regular file
 	openDir := func() error {
 		if depth >= maxDepth {
-			return &os.PathError{Op: "open", Path: rel, Err: errTooDeep}
+			// rel is some 8 KiB long here: its start names the tree.
+			return &os.PathError{Op: "open", Path: rel[:min(len(rel), 256)] + "...", Err: errTooDeep}
 		}
 		fd, err := unix.Openat(dirfd, name, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
 		if err != nil {
