@@ -57,9 +57,37 @@ func (v *fsView) close() {
 	v.release()
 }
 
+// openUnlocked opens a view of c's files with volumes (openContainerFS)
+// to be used without c's lock, which every docker ps and inspect wait
+// for, while the container decides how long the use lasts (a petabyte
+// of sparse file, a slow client). holdFS keeps a removal, and where it
+// matters a start, off until done is called, after the view's close.
+func (d *Daemon) openUnlocked(ctx context.Context, c *ctr.Container, write bool) (*fsView, func(), error) {
+	c.Lock()
+	defer c.Unlock()
+	done, err := d.holdFS(c, write)
+	if err != nil {
+		return nil, nil, err
+	}
+	v, err := d.openContainerFS(ctx, c, true)
+	if err != nil {
+		c.Unlock()
+		done()
+		c.Lock()
+		return nil, nil, err
+	}
+	return v, func() {
+		if done != nil {
+			done()
+			done = nil
+		}
+	}, nil
+}
+
 // openContainerFS opens a view of c's filesystem as its process sees (or
-// would see) it. The caller holds c's lock until the view is closed, so
-// the container neither starts nor exits underneath.
+// would see) it. The caller holds c's lock while it opens, and holds the
+// lock or holdFS until the view is closed, so that the view's mounts
+// never meet the container's own.
 func (d *Daemon) openContainerFS(ctx context.Context, c *ctr.Container, withVolumes bool) (*fsView, error) {
 	if c.State.Running && c.State.Pid > 0 && withVolumes {
 		pid := c.State.Pid
@@ -374,12 +402,11 @@ func (d *Daemon) ContainerStatPath(ctx context.Context, ref, path string) (*cont
 	if err != nil {
 		return nil, err
 	}
-	c.Lock()
-	defer c.Unlock()
-	v, err := d.openContainerFS(ctx, c, true)
+	v, done, err := d.openUnlocked(ctx, c, false)
 	if err != nil {
 		return nil, err
 	}
+	defer done()
 	defer v.close()
 	abs := absContainerPath(path)
 	dir, name, err := lookupInRoot(v.Root(), abs)
@@ -393,22 +420,22 @@ func (d *Daemon) ContainerStatPath(ctx context.Context, ref, path string) (*cont
 
 // ContainerArchivePath answers GET /containers/{id}/archive: the tar of
 // path, named as the client's copy logic expects, and its stat. The
-// container stays locked until the stream is closed.
+// stream lasts as long as the container's files and the client make it:
+// it runs without the container's lock (see openUnlocked) until closed.
 func (d *Daemon) ContainerArchivePath(ctx context.Context, ref, path string) (_ io.ReadCloser, _ *container.PathStat, retErr error) {
 	c, err := d.containers.Get(ref)
 	if err != nil {
 		return nil, nil, err
 	}
-	c.Lock()
-	defer func() {
-		if retErr != nil {
-			c.Unlock()
-		}
-	}()
-	v, err := d.openContainerFS(ctx, c, true)
+	v, done, err := d.openUnlocked(ctx, c, false)
 	if err != nil {
 		return nil, nil, err
 	}
+	defer func() {
+		if retErr != nil {
+			done()
+		}
+	}()
 	abs := absContainerPath(path)
 	dir, name, err := lookupInRoot(v.Root(), abs)
 	if err != nil {
@@ -448,7 +475,7 @@ func (d *Daemon) ContainerArchivePath(ctx context.Context, ref, path string) (_ 
 	return &closeFunc{Reader: pr, close: func() error {
 		pr.Close()
 		v.close()
-		c.Unlock()
+		done()
 		return nil
 	}}, st, nil
 }
@@ -468,14 +495,22 @@ func (d *Daemon) ContainerExtractToDir(ctx context.Context, ref, path string, co
 	if err != nil {
 		return err
 	}
-	c.Lock()
-	defer c.Unlock()
-	v, err := d.openContainerFS(ctx, c, true)
+	v, done, err := d.openUnlocked(ctx, c, true)
 	if err != nil {
 		return err
 	}
+	defer done()
 	defer v.close()
-	err = v.Run(ctx, func() error {
+	c.Lock()
+	user := c.Config.User
+	c.Unlock()
+	// Not in v.Run: the view's thread is chrooted into the container,
+	// where /proc is the container's own (or, stopped, the image's
+	// directory), and the extractor reaches FIFOs, devices and symlinks
+	// through /proc/thread-self/fd. Everything below works on the
+	// view's root descriptor, which crosses the view's mounts from any
+	// thread.
+	err = func() error {
 		// The destination is resolved with all its symlinks followed,
 		// the last one too (an archive may be extracted into a symlink
 		// to a directory), inside the root; what that resolved to is
@@ -498,12 +533,15 @@ func (d *Daemon) ContainerExtractToDir(ctx context.Context, ref, path string, co
 		if st.Mode&unix.S_IFMT != unix.S_IFDIR {
 			return errdefs.InvalidParameterf("extraction point is not a directory")
 		}
-		if err := checkWritablePath(c, abs); err != nil {
+		c.Lock()
+		err = checkWritablePath(c, abs)
+		c.Unlock()
+		if err != nil {
 			return err
 		}
 		opts := archive.UntarOptions{NoOverwriteDirNonDir: noOverwriteDirNonDir}
-		if copyUIDGID && c.Config.User != "" {
-			uid, gid, err := lookupUserInView(v.Root(), c.Config.User)
+		if copyUIDGID && user != "" {
+			uid, gid, err := lookupUserInView(v.Root(), user)
 			if err != nil {
 				return errdefs.InvalidParameter(err)
 			}
@@ -512,7 +550,7 @@ func (d *Daemon) ContainerExtractToDir(ctx context.Context, ref, path string, co
 		// The extractor resolves the destination and every entry on the
 		// root descriptor too, never by path from the view's root.
 		return archive.UntarAt(ctx, content, v.Root(), resolved, opts)
-	})
+	}()
 	if err != nil {
 		return archiveError(err, path, ref)
 	}

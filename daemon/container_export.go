@@ -29,26 +29,25 @@ func (d *Daemon) ContainerExport(ctx context.Context, ref string, out io.Writer)
 		c.Unlock()
 		return errdefs.Conflictf("You cannot export container %s which is being removed", c.ID)
 	}
-	v, err := d.openContainerFS(ctx, c, false)
+	// The walk lasts as long as the container's files and the client's
+	// reading make it: it runs without the lock every docker ps waits
+	// for. A running root is the view's own copy of the mount, which the
+	// container's exit cannot take away; a stopped root is mounted by the
+	// view itself, and holdFS keeps a start (and the next such view) off
+	// until it is closed. A removal waits for the walk before it deletes
+	// the files.
+	done, err := d.holdFS(c, false)
 	if err != nil {
 		c.Unlock()
 		return err
 	}
-	if c.State.Running {
-		// The view holds its own copy of the running root's mount, which
-		// the container's exit cannot take away: the walk, which lasts as
-		// long as the container's files and the client's reading make it,
-		// runs without the lock every docker ps waits for. A stopped
-		// root is mounted by the view itself and must not be started
-		// meanwhile, so that one keeps the lock. A removal waits for the
-		// walk before it deletes the files.
-		fs := &d.liveState(c).fsReaders
-		fs.Add(1)
-		defer fs.Done()
-		c.Unlock()
-	} else {
-		defer c.Unlock()
+	v, err := d.openContainerFS(ctx, c, false)
+	c.Unlock()
+	if err != nil {
+		done()
+		return err
 	}
+	defer done()
 	defer v.close()
 	err = v.Run(ctx, func() error {
 		return archive.Tar(out, "/", archive.TarOptions{})

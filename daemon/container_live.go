@@ -6,6 +6,7 @@ import (
 	"time"
 
 	ctr "github.com/berthd/berth/container"
+	"github.com/berthd/berth/pkg/errdefs"
 	"github.com/berthd/berth/pkg/shim"
 )
 
@@ -27,6 +28,67 @@ type live struct {
 	// deletes the files. They join only under the lock and while no
 	// removal is in progress.
 	fsReaders sync.WaitGroup
+	// fsBusy marks a use of the container's files that must not overlap
+	// a start or another such use: a view of a stopped container mounts
+	// its own overlay of the writable layer (two overlays writing one
+	// upper directory is undefined), and a copy into a running one
+	// writes through the mount the container's exit leaves behind. It
+	// is guarded by the container's lock; fsFree (whose lock is the
+	// container's) wakes who waits for it.
+	fsBusy bool
+	fsFree *sync.Cond
+}
+
+// holdFS registers a use of c's files that runs without c's lock, which
+// the caller holds: a removal waits for it before it deletes the files,
+// and, when write or c is not running, so do a start and the next such
+// use (see live.fsBusy). Waiting releases c's lock meanwhile, as
+// sync.Cond does, so docker ps and inspect are not held up; dockerd's
+// starts wait on its copies the same way, behind the container's lock.
+// The returned func ends the use; it takes c's lock.
+func (d *Daemon) holdFS(c *ctr.Container, write bool) (func(), error) {
+	l := d.liveState(c)
+	for {
+		if c.State.RemovalInProgress || c.State.Dead {
+			return nil, errdefs.Conflictf("container %s is being removed", c.ID)
+		}
+		if !write && c.State.Running {
+			l.fsReaders.Add(1)
+			return l.fsReaders.Done, nil
+		}
+		if !l.fsBusy {
+			break
+		}
+		l.waitFS(c)
+	}
+	l.fsBusy = true
+	l.fsReaders.Add(1)
+	return func() {
+		c.Lock()
+		l.fsBusy = false
+		if l.fsFree != nil {
+			l.fsFree.Broadcast()
+		}
+		c.Unlock()
+		l.fsReaders.Done()
+	}, nil
+}
+
+// waitFSFree returns, with c's lock held as on entry, once no exclusive
+// use of c's files (holdFS) is in progress. A start calls it first: it
+// must not mount the writable layer a view still has mounted.
+func (d *Daemon) waitFSFree(c *ctr.Container) {
+	l := d.liveState(c)
+	for l.fsBusy {
+		l.waitFS(c)
+	}
+}
+
+func (l *live) waitFS(c *ctr.Container) {
+	if l.fsFree == nil {
+		l.fsFree = sync.NewCond(c)
+	}
+	l.fsFree.Wait()
 }
 
 // liveState returns (creating) the live record of c.

@@ -55,18 +55,23 @@ func (d *Daemon) removeContainer(ctx context.Context, c *ctr.Container, force, r
 		}
 	}
 
+	// The readers already at work (cp, export, commit, without the lock)
+	// finish first, before the layers and volumes they may have mounted
+	// in a view are released; RemovalInProgress keeps new ones off.
+	c.Lock()
+	fs := &d.liveState(c).fsReaders
+	c.Unlock()
+	fs.Wait()
 	c.Lock()
 	d.dropPendingAttaches(c)
 	d.forgetExecs(c)
 	d.releaseRWLayer(c)
 	d.releaseContainerResources(c, removeVolumes)
-	fs := &d.liveState(c).fsReaders
 	c.Unlock()
 	// The container decided how many files its writable layer holds, and
 	// so how long deleting them takes: not under its lock, which every
 	// docker ps waits for. RemovalInProgress keeps starts, renames and new
-	// readers off meanwhile; the readers already at work finish first.
-	fs.Wait()
+	// readers off meanwhile.
 	os.RemoveAll(d.shimDir(c.ID))
 	err := os.RemoveAll(c.Root())
 	c.Lock()

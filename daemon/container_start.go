@@ -35,6 +35,7 @@ func (d *Daemon) ContainerStart(ctx context.Context, ref string) error {
 	}
 	c.Lock()
 	defer c.Unlock()
+	d.waitFSFree(c)
 	switch {
 	case c.State.Paused:
 		return errdefs.Conflictf("cannot start a paused container, try unpause instead")
@@ -383,6 +384,7 @@ func (d *Daemon) restartAfter(c *ctr.Container, delay time.Duration) {
 	time.Sleep(delay)
 	c.Lock()
 	defer c.Unlock()
+	d.waitFSFree(c)
 	l := d.liveState(c)
 	l.mu.Lock()
 	stopped := l.stopping

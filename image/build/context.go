@@ -120,8 +120,9 @@ func (c *Context) fromStream(r io.Reader, bareOK bool) error {
 // rules: no entry is reached through a symlink (the docker CLI never sends
 // one below a symlink; such an entry is an attack and refused), names
 // that climb above the root are taken as below it (as dockerd's
-// chrootarchive does), owners, modes and times are kept, and device
-// nodes and FIFOs are left out.
+// chrootarchive does), owners, modes, times and xattrs (file
+// capabilities: the docker CLI sends security.capability) are kept as
+// dockerd keeps them, and device nodes and FIFOs are left out.
 func untar(r io.Reader, dir string) error {
 	root, err := os.OpenFile(dir, unix.O_PATH|unix.O_DIRECTORY, 0)
 	if err != nil {
@@ -132,6 +133,7 @@ func untar(r io.Reader, dir string) error {
 		Kind:        "build context",
 		ClampNames:  true,
 		SkipSpecial: true,
+		Xattrs:      true,
 	})
 	var re *archive.ReadError
 	if errors.As(err, &re) {

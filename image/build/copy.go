@@ -677,7 +677,8 @@ func isArchive(p string) bool {
 // keeping the entries' owners (ADD of an archive does not chown), with
 // archive.Extract and dest as its root, the way dockerd's chrootarchive
 // extracts it: symlinks, the archive's own included, resolve inside dest
-// and names cannot climb above it. Device nodes and FIFOs are left out.
+// and names cannot climb above it. Xattrs are kept (dockerd keeps a
+// tarball's file capabilities); device nodes and FIFOs are left out.
 func extractArchive(root, src, dest string) error {
 	f, err := os.Open(src)
 	if err != nil {
@@ -694,7 +695,7 @@ func extractArchive(root, src, dest string) error {
 		return err
 	}
 	defer d.Close()
-	return archive.Extract(context.Background(), r, d, archive.ExtractOptions{InRoot: true, ClampNames: true, SkipSpecial: true})
+	return archive.Extract(context.Background(), r, d, archive.ExtractOptions{InRoot: true, ClampNames: true, SkipSpecial: true, Xattrs: true})
 }
 
 // openInRoot opens the directory dir, an image path, resolving it inside

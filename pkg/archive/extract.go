@@ -143,6 +143,7 @@ type dirTime struct {
 }
 
 type extractor struct {
+	ctx     context.Context
 	o       *ExtractOptions
 	rootfd  int
 	resolve uint64
@@ -173,6 +174,7 @@ type extractor struct {
 // far stays.
 func Extract(ctx context.Context, r io.Reader, root *os.File, o ExtractOptions) error {
 	e := &extractor{
+		ctx:     ctx,
 		o:       &o,
 		rootfd:  int(root.Fd()),
 		resolve: beneath,
@@ -387,10 +389,24 @@ func (e *extractor) clear(hdr *tar.Header, pfd int, dir, base string, newIsDir b
 	return pfd, false, nil
 }
 
+// maxDepth bounds how deep removeAllAt and TarAt descend: each level
+// holds a directory descriptor, and a container (or an archive) decides
+// how deep its tree is. A path of PATH_MAX bytes has at most 2048
+// levels, and dockerd's path-based walks fail there with ENAMETOOLONG,
+// so no tree dockerd handles is refused.
+const maxDepth = unix.PathMax
+
+// errTooDeep is returned for a tree deeper than maxDepth.
+var errTooDeep = fmt.Errorf("directory tree deeper than %d levels: %w", maxDepth, unix.ENAMETOOLONG)
+
 // removeAllAt removes base in the directory pfd and, when it is a
 // directory, everything below it, through descriptors: a symlink met on
 // the way is removed, never followed.
 func removeAllAt(pfd int, base string) error {
+	return removeAllDepth(pfd, base, 0)
+}
+
+func removeAllDepth(pfd int, base string, depth int) error {
 	err := unix.Unlinkat(pfd, base, unix.AT_REMOVEDIR)
 	if err == nil || errors.Is(err, unix.ENOENT) {
 		return nil
@@ -401,6 +417,9 @@ func removeAllAt(pfd int, base string) error {
 	if !errors.Is(err, unix.ENOTEMPTY) && !errors.Is(err, unix.EEXIST) {
 		return err
 	}
+	if depth >= maxDepth {
+		return errTooDeep
+	}
 	fd, err := unix.Openat(pfd, base, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return err
@@ -409,7 +428,7 @@ func removeAllAt(pfd int, base string) error {
 	for {
 		names, err := d.Readdirnames(1024)
 		for _, n := range names {
-			if err := removeAllAt(fd, n); err != nil {
+			if err := removeAllDepth(fd, n, depth+1); err != nil {
 				d.Close()
 				return err
 			}
@@ -519,7 +538,7 @@ func (e *extractor) entry(tr *tar.Reader, hdr *tar.Header) error {
 		if isSparse(hdr) {
 			// The archive holds only the data fragments: leave holes in
 			// the file.
-			if err := copySparse(f, tr, hdr.Size, e.buf); err != nil {
+			if err := copySparse(e.ctx, f, tr, hdr.Size, e.buf); err != nil {
 				return fmt.Errorf("write %s: %w", rel, err)
 			}
 		} else {
@@ -896,12 +915,21 @@ func writeAll(fd int, b []byte) error {
 }
 
 // copySparse writes size bytes from r into f, seeking over all-zero blocks
-// so that holes stay holes.
-func copySparse(f *os.File, r io.Reader, size int64, buf []byte) error {
+// so that holes stay holes. The archive chooses size freely (its holes
+// cost it nothing, archive/tar expands them into zeros for us), so a
+// petabyte takes days of CPU: ctx is checked every few blocks, so that
+// a client going away or a cancel ends it.
+func copySparse(ctx context.Context, f *os.File, r io.Reader, size int64, buf []byte) error {
 	const blk = 64 << 10
+	const checkEvery = 256 // blocks, 16 MiB
 	b := buf[:blk]
 	var written int64
-	for written < size {
+	for i := 0; written < size; i++ {
+		if i%checkEvery == 0 {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+		}
 		n, err := io.ReadFull(r, b[:min(int64(blk), size-written)])
 		if n > 0 {
 			if allZero(b[:n]) {

@@ -81,7 +81,7 @@ func TarAt(w io.Writer, dir *os.File, o TarOptions) error {
 			t.procFD.Close()
 		}
 	}()
-	if err := t.walk(int(dir.Fd()), o.Include, o.Include, true); err != nil {
+	if err := t.walk(int(dir.Fd()), o.Include, o.Include, true, 0); err != nil {
 		return err
 	}
 	return t.tw.Close()
@@ -111,7 +111,7 @@ func gone(err error) bool {
 // walk writes the entry name of the directory dirfd ("." for the
 // directory itself) and what is below it; rel is its name relative to
 // the source directory.
-func (t *tarWalk) walk(dirfd int, name, rel string, top bool) error {
+func (t *tarWalk) walk(dirfd int, name, rel string, top bool, depth int) error {
 	var st unix.Stat_t
 	var err error
 	if name == "." {
@@ -129,18 +129,28 @@ func (t *tarWalk) walk(dirfd int, name, rel string, top bool) error {
 		testHookAfterStat(rel)
 	}
 	var f *os.File // the entry, open, for a directory or a regular file
+	openDir := func() error {
+		if depth >= maxDepth {
+			// rel is some 8 KiB long here: its start names the tree.
+			return &os.PathError{Op: "open", Path: rel[:min(len(rel), 256)] + "...", Err: errTooDeep}
+		}
+		fd, err := unix.Openat(dirfd, name, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+		if err != nil {
+			return &os.PathError{Op: "open", Path: rel, Err: err}
+		}
+		f = os.NewFile(uintptr(fd), rel)
+		return nil
+	}
 	switch st.Mode & unix.S_IFMT {
 	case unix.S_IFSOCK:
 		return nil // dockerd skips sockets too
 	case unix.S_IFDIR:
-		fd, err := unix.Openat(dirfd, name, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
-		if err != nil {
+		if err := openDir(); err != nil {
 			if !top && gone(err) {
 				return nil
 			}
-			return &os.PathError{Op: "open", Path: rel, Err: err}
+			return err
 		}
-		f = os.NewFile(uintptr(fd), rel)
 	case unix.S_IFREG:
 		if f, err = t.openRegular(dirfd, name, rel); err != nil {
 			if !top && gone(err) {
@@ -150,12 +160,28 @@ func (t *tarWalk) walk(dirfd int, name, rel string, top bool) error {
 		}
 	}
 	if f != nil {
-		defer f.Close()
+		defer func() { f.Close() }()
 		if err := unix.Fstat(int(f.Fd()), &st); err != nil {
 			return &os.PathError{Op: "fstat", Path: rel, Err: err}
 		}
 		if st.Mode&unix.S_IFMT == unix.S_IFSOCK {
 			return nil
+		}
+		// A regular file swapped for a directory after the stat is
+		// only an O_PATH handle here, which cannot be listed: open the
+		// directory for real, and archive it as what it then is.
+		if st.Mode&unix.S_IFMT == unix.S_IFDIR && isPathOnly(f) {
+			f.Close()
+			f = nil
+			if err := openDir(); err != nil {
+				if !top && gone(err) {
+					return nil
+				}
+				return err
+			}
+			if err := unix.Fstat(int(f.Fd()), &st); err != nil {
+				return &os.PathError{Op: "fstat", Path: rel, Err: err}
+			}
 		}
 	}
 	fi := statInfo{name: filepath.Base(rel), st: st}
@@ -181,11 +207,17 @@ func (t *tarWalk) walk(dirfd int, name, rel string, top bool) error {
 	}
 	sort.Strings(names)
 	for _, n := range names {
-		if err := t.walk(int(f.Fd()), n, filepath.Join(rel, n), false); err != nil {
+		if err := t.walk(int(f.Fd()), n, filepath.Join(rel, n), false, depth+1); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// isPathOnly reports whether f was opened O_PATH.
+func isPathOnly(f *os.File) bool {
+	fl, err := unix.FcntlInt(f.Fd(), unix.F_GETFL, 0)
+	return err == nil && fl&unix.O_PATH != 0
 }
 
 // openRegular opens the entry name of dirfd for reading. It is first
