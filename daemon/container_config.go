@@ -260,6 +260,27 @@ func validateRestartPolicy(p container.RestartPolicy) error {
 
 // validateCPUSet parses "0-2,4" and checks every CPU exists.
 func validateCPUSet(set string, n int, what string) error {
+	var set2 unix.CPUSet
+	available := []int{}
+	if unix.SchedGetaffinity(0, &set2) == nil {
+		for i := 0; i < 1024; i++ {
+			if set2.IsSet(i) {
+				available = append(available, i)
+			}
+		}
+	} else {
+		for i := 0; i < n; i++ {
+			available = append(available, i)
+		}
+	}
+	// dockerd's bound (isCpusetListAvailable): 8192 is Linux's usual
+	// maximum number of CPUs, or more where the host has more. Without
+	// it a range such as 0-9999999999 is listed in full, and the daemon
+	// runs out of memory (found by FuzzContainerCreateConfig).
+	maxCPU := 8192
+	if len(available) > 0 {
+		maxCPU = max(maxCPU, available[len(available)-1])
+	}
 	var requested []int
 	for _, part := range strings.Split(set, ",") {
 		lo, hi, isRange := strings.Cut(part, "-")
@@ -273,21 +294,11 @@ func validateCPUSet(set string, n int, what string) error {
 				return errdefs.InvalidParameterf("Invalid value %s for cpuset %s", set, what)
 			}
 		}
+		if b > maxCPU {
+			return errdefs.InvalidParameterf("Invalid value %s for cpuset %s: value of out range, maximum is %d", set, what, maxCPU)
+		}
 		for i := a; i <= b; i++ {
 			requested = append(requested, i)
-		}
-	}
-	var set2 unix.CPUSet
-	available := []int{}
-	if unix.SchedGetaffinity(0, &set2) == nil {
-		for i := 0; i < 1024; i++ {
-			if set2.IsSet(i) {
-				available = append(available, i)
-			}
-		}
-	} else {
-		for i := 0; i < n; i++ {
-			available = append(available, i)
 		}
 	}
 	for _, c := range requested {

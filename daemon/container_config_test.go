@@ -114,3 +114,24 @@ func TestNewContainerID(t *testing.T) {
 		}
 	}
 }
+
+// A cpuset range is bounded as dockerd bounds it: listing every CPU of
+// "0-9999999999" ran the daemon out of memory, and a range ending at
+// MaxInt never ended.
+func TestValidateCPUSetBoundsRanges(t *testing.T) {
+	for _, set := range []string{"0-9999999999", "0-9223372036854775807", "8193", "1,2,0-100000"} {
+		done := make(chan error, 1)
+		go func() { done <- validateCPUSet(set, 2, "cpus") }()
+		select {
+		case err := <-done:
+			if err == nil || !strings.Contains(err.Error(), "value of out range, maximum is") {
+				t.Errorf("%s: %v", set, err)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("%s: still listing CPUs after 5 s", set)
+		}
+	}
+	if err := validateCPUSet("0", 1, "cpus"); err != nil {
+		t.Errorf("0: %v", err)
+	}
+}
