@@ -1,12 +1,11 @@
 package build
 
 import (
-	"errors"
-	"fmt"
-	"io"
 	"os"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/berthd/berth/pkg/containerfs"
 )
 
 // maxContextFile bounds what the daemon reads of a context's Dockerfile
@@ -14,46 +13,17 @@ import (
 // repository's): its files are read as untrusted input.
 const maxContextFile = 16 << 20
 
-// errNotRegular is a context file that is not a regular file: a FIFO
-// would block the read for good, a device could be read without end.
-var errNotRegular = errors.New("not a regular file")
-
 // readContextFile reads the file name of the context in dir. Symlinks are
 // followed as a chroot at dir would follow them (dockerd resolves the
 // Dockerfile in the context's scope), so a link can never name a host
-// file; /proc magic links are refused. The file must be regular and at
-// most maxContextFile long.
+// file; the file must be regular (a FIFO would block the build for good, a
+// device be read without end) and at most maxContextFile long.
 func readContextFile(dir, name string) ([]byte, error) {
-	root, err := unix.Open(dir, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	fd, err := unix.Open(dir, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return nil, &os.PathError{Op: "open", Path: dir, Err: err}
 	}
-	defer unix.Close(root)
-	fd, err := unix.Openat2(root, name, &unix.OpenHow{
-		Flags:   unix.O_RDONLY | unix.O_NONBLOCK | unix.O_NOCTTY | unix.O_CLOEXEC,
-		Resolve: unix.RESOLVE_IN_ROOT | unix.RESOLVE_NO_MAGICLINKS | unix.RESOLVE_NO_XDEV,
-	})
-	if err != nil {
-		return nil, &os.PathError{Op: "open", Path: name, Err: err}
-	}
-	f := os.NewFile(uintptr(fd), name)
-	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return nil, err
-	}
-	if !fi.Mode().IsRegular() {
-		return nil, &os.PathError{Op: "read", Path: name, Err: errNotRegular}
-	}
-	if fi.Size() > maxContextFile {
-		return nil, fmt.Errorf("%s is larger than %d bytes", name, maxContextFile)
-	}
-	b, err := io.ReadAll(io.LimitReader(f, maxContextFile+1))
-	if err != nil {
-		return nil, err
-	}
-	if len(b) > maxContextFile {
-		return nil, fmt.Errorf("%s is larger than %d bytes", name, maxContextFile)
-	}
-	return b, nil
+	root := os.NewFile(uintptr(fd), dir)
+	defer root.Close()
+	return containerfs.ReadFileInRoot(root, name, maxContextFile)
 }

@@ -3,14 +3,14 @@ package userdb
 import (
 	"bytes"
 	"errors"
-	"fmt"
 	"io"
 	"io/fs"
 	"os"
 
-	pathrs "github.com/cyphar/filepath-securejoin/pathrs-lite"
 	"github.com/moby/sys/user"
 	"golang.org/x/sys/unix"
+
+	"github.com/berthd/berth/pkg/containerfs"
 )
 
 // MaxFileSize bounds what is read of one file: github.com/moby/sys/user's
@@ -27,62 +27,19 @@ const (
 // ErrNotRegular is returned for a file that exists but is not a regular
 // file (a FIFO, a device, a socket or a directory, also at the end of a
 // symlink), or is reached through a symlink loop or a magic link.
-var ErrNotRegular = errors.New("not a regular file")
+var ErrNotRegular = containerfs.ErrNotRegular
 
 // ErrTooLarge is returned for a file larger than MaxFileSize.
-var ErrTooLarge = fmt.Errorf("file exceeds %d bytes", MaxFileSize)
+var ErrTooLarge = containerfs.ErrTooLarge
 
 // ReadFile returns the content of name, a path inside the container whose
-// root directory is root. A missing file (or a missing directory on the
-// way) gives an error matching fs.ErrNotExist.
-//
-// Symlinks are followed, the last one included, but only inside the root
-// (an image's /etc/passwd may link into /nix/store, and runc and dockerd
-// read it there): RESOLVE_IN_ROOT makes an absolute or climbing link
-// resolve beneath root, never on the host, and magic links are refused.
-// What is opened is an O_PATH handle, checked to be a regular file before
-// it is read.
+// root directory is root, read by containerfs.ReadFileInRoot (inside the
+// root only, a regular file, non-blocking, at most MaxFileSize). Symlinks
+// are followed inside the root, the last one included: an image's
+// /etc/passwd may link into /nix/store, and runc and dockerd read it
+// there. A missing file gives an error matching fs.ErrNotExist.
 func ReadFile(root *os.File, name string) ([]byte, error) {
-	h, err := unix.Openat2(int(root.Fd()), name, &unix.OpenHow{
-		Flags:   unix.O_PATH | unix.O_CLOEXEC,
-		Resolve: unix.RESOLVE_IN_ROOT | unix.RESOLVE_NO_MAGICLINKS,
-	})
-	if err != nil {
-		if errors.Is(err, unix.ELOOP) {
-			// A symlink loop, or a magic link, on the way.
-			return nil, &fs.PathError{Op: "open", Path: name, Err: ErrNotRegular}
-		}
-		return nil, &fs.PathError{Op: "open", Path: name, Err: err}
-	}
-	handle := os.NewFile(uintptr(h), name)
-	defer handle.Close()
-	var st unix.Stat_t
-	if err := unix.Fstat(h, &st); err != nil {
-		return nil, &fs.PathError{Op: "open", Path: name, Err: err}
-	}
-	if st.Mode&unix.S_IFMT != unix.S_IFREG {
-		return nil, &fs.PathError{Op: "open", Path: name, Err: ErrNotRegular}
-	}
-	if st.Size > MaxFileSize {
-		return nil, &fs.PathError{Op: "read", Path: name, Err: ErrTooLarge}
-	}
-	// The handle pins the inode that was checked: reopening it cannot land
-	// on a FIFO or device swapped in at the path meanwhile.
-	f, err := pathrs.Reopen(handle, unix.O_RDONLY|unix.O_NONBLOCK|unix.O_CLOEXEC)
-	if err != nil {
-		return nil, &fs.PathError{Op: "reopen", Path: name, Err: err}
-	}
-	defer f.Close()
-	// The file may grow after the fstat: read one byte past the bound to
-	// tell.
-	b, err := io.ReadAll(io.LimitReader(f, MaxFileSize+1))
-	if err != nil {
-		return nil, &fs.PathError{Op: "read", Path: name, Err: err}
-	}
-	if len(b) > MaxFileSize {
-		return nil, &fs.PathError{Op: "read", Path: name, Err: ErrTooLarge}
-	}
-	return b, nil
+	return containerfs.ReadFileInRoot(root, name, MaxFileSize)
 }
 
 // OpenRoot opens a container's root directory (a path on the host, owned

@@ -188,7 +188,7 @@ func TestTooLarge(t *testing.T) {
 		t.Errorf("large file: %v, want ErrTooLarge", err)
 	}
 	// A lookup does not go on with a part of the file.
-	if _, err := readDB(t, root).ExecUser("0"); err == nil || !strings.Contains(err.Error(), "file exceeds") {
+	if _, err := readDB(t, root).ExecUser("0"); err == nil || !strings.Contains(err.Error(), "file too large") {
 		t.Errorf("lookup in a large file: %v", err)
 	}
 }
