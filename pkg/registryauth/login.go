@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/url"
@@ -243,7 +244,9 @@ func FetchToken(ctx context.Context, client *http.Client, registry *url.URL, par
 		return Token{}, errdefs.Unavailable(fmt.Errorf("token request to %s failed with status: %d %s", realm, resp.StatusCode, http.StatusText(resp.StatusCode)))
 	}
 	var body Token
-	_ = json.NewDecoder(resp.Body).Decode(&body)
+	// The token server is the registry's to name: bound what is read of
+	// its answer: a token is a few KiB, 1 MiB is far beyond any.
+	_ = json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&body)
 	return body, nil
 }
 

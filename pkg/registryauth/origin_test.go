@@ -1,6 +1,7 @@
 package registryauth
 
 import (
+	"bytes"
 	"context"
 	"net/http"
 	"net/http/httptest"
@@ -8,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/berthd/berth/pkg/errdefs"
 )
@@ -171,5 +173,34 @@ func TestRealmRedirectKeepsCredentialsHome(t *testing.T) {
 	}
 	if sent := other.sent(); len(sent) != 1 || sent[0] != "" {
 		t.Fatalf("the host the realm redirected to saw %q", sent)
+	}
+}
+
+// A token server's answer is read to a bound: one that streams without
+// end costs the daemon neither unbounded memory nor an endless request.
+func TestTokenAnswerIsBounded(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Write([]byte(`{"token":"`))
+		chunk := bytes.Repeat([]byte("a"), 64<<10)
+		for i := 0; i < 1<<14; i++ { // 1 GiB, if it were all read
+			if _, err := w.Write(chunk); err != nil {
+				return
+			}
+		}
+	}))
+	defer srv.Close()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		reg, _ := url.Parse(srv.URL)
+		tok, err := FetchToken(context.Background(), srv.Client(), reg, map[string]string{"realm": srv.URL + "/token"}, Credentials{}, nil)
+		if err != nil || len(tok.Token) > 1<<20 {
+			t.Errorf("token of %d bytes, %v", len(tok.Token), err)
+		}
+	}()
+	select {
+	case <-done:
+	case <-time.After(20 * time.Second):
+		t.Fatal("still reading the token answer after 20 s")
 	}
 }
