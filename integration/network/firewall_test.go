@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/netip"
+	"os"
 	"os/exec"
 	"strconv"
 	"strings"
@@ -338,6 +339,28 @@ func TestFirewallGuarantees(t *testing.T) {
 			fmt.Sprintf("ip route add default via "+gwI+"; printf 'GET /hostname HTTP/1.0\\r\\n\\r\\n' | nc -w 2 %s %d; printf 'GET /hostname HTTP/1.0\\r\\n\\r\\n' | nc -w 2 %s 8080", nb.peerIP, pPub, webIP))
 		if strings.Contains(out, web[:12]) {
 			t.Fatalf("an internal network's container got out: %q", out)
+		}
+		// Nor does anything get in from a neighbour.
+		srv := runD(t, d, "--network", netI, img, "httpd", "-f", "-p", "8080", "-h", "/etc")
+		ip := ipOn(t, d, srv, netI)
+		if out, err := exec.Command("ip", "-n", nb.ns, "route", "add", inspect(t, netI).IPAM.Config[0].Subnet.String(), "via", nb.hostIP.String()).CombinedOutput(); err != nil {
+			t.Fatalf("route to the internal network: %v %s", err, out)
+		}
+		if got := nb.get(ip, 8080); strings.Contains(got, srv[:12]) {
+			t.Fatalf("a neighbour reached a container on an internal network: %q", got)
+		}
+	})
+	t.Run("route_localnet only where needed", func(t *testing.T) {
+		// netA has ports the host reaches through 127.0.0.1; netB has none,
+		// so its bridge must not route loopback addresses at all.
+		for _, c := range []struct {
+			net  string
+			want string
+		}{{netA, "1"}, {netB, "0"}} {
+			b, err := os.ReadFile("/proc/sys/net/ipv4/conf/br-" + inspect(t, c.net).ID[:12] + "/route_localnet")
+			if err != nil || strings.TrimSpace(string(b)) != c.want {
+				t.Fatalf("route_localnet on %s's bridge: %v %q, want %s", c.net, err, b, c.want)
+			}
 		}
 	})
 }
