@@ -195,8 +195,8 @@ func (f *Firewall) Apply() error {
 }
 
 // Reconcile puts the table back if it vanished from the kernel (someone
-// ran `nft flush ruleset`, or deleted berth's table), for SIGHUP. It
-// reports whether it had to.
+// ran `nft flush ruleset`, or deleted berth's table) or lost its base
+// rules (`nft flush table`), for SIGHUP. It reports whether it had to.
 func (f *Firewall) Reconcile() (bool, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -205,16 +205,28 @@ func (f *Firewall) Reconcile() (bool, error) {
 	}
 	if ok, err := TableExists(f.table); err != nil {
 		return false, err
-	} else if ok && f.applied {
+	} else if ok && f.applied && f.baseIntact() {
 		return false, nil
 	}
 	f.logRestore()
 	return true, f.applyAll()
 }
 
+// baseIntact checks the forward chain, whose rules only a whole rewrite
+// writes: a flushed table has none.
+func (f *Firewall) baseIntact() bool {
+	c, err := nftables.New()
+	if err != nil {
+		return true
+	}
+	l := f.layout()
+	rules, err := c.GetRules(l.t, l.forward)
+	return err == nil && len(rules) == forwardRules
+}
+
 func (f *Firewall) logRestore() {
 	logrus.WithFields(logrus.Fields{"table": f.table, "networks": len(f.networks), "ports": len(f.ports)}).
-		Warn("nftables table missing (removed by someone else?); re-applying berth's rules")
+		Warn("nftables table missing or flushed (by someone else?); re-applying berth's rules")
 }
 
 // commit makes the kernel agree with a change already made to the state:
@@ -350,6 +362,9 @@ func TableExists(name string) (bool, error) {
 // prerouting) hook at a priority below 0 (e.g. "priority filter - 1")
 // runs first, is never flushed by berth and survives daemon restarts; its
 // drop is final. See README ("Firewall").
+
+// forwardRules is the number of rules in the forward chain.
+const forwardRules = 3
 
 const (
 	setBridges  = "bridges"
@@ -564,6 +579,7 @@ func (x *tx) baseRules() {
 	x.rule(l.forward, "", cat(ctState(expr.CtStateBitESTABLISHED|expr.CtStateBitRELATED), accept)...)
 	x.rule(l.forward, "", cat(ifnameIn(unix.NFT_META_OIFNAME, l.bridges), []expr.Any{&expr.Verdict{Kind: expr.VerdictJump, Chain: l.fwdIn.Name}})...)
 	x.rule(l.forward, "", cat(ifnameIn(unix.NFT_META_IIFNAME, l.internal), drop)...)
+	// (forwardRules counts the three rules above.)
 
 	x.rule(l.fwdIn, "", cat([]expr.Any{
 		&expr.Meta{Key: expr.MetaKeyIIFNAME, Register: reg32_00},

@@ -303,3 +303,26 @@ func TestScaleAndRewrite(t *testing.T) {
 		t.Fatal("table left after the last network")
 	}
 }
+
+// SIGHUP's Reconcile puts back a table that was deleted or flushed.
+func TestReconcile(t *testing.T) {
+	f := newFirewall(t)
+	if err := f.SetNetwork(Network{ID: "r", Bridge: "btr0", ICC: true, Subnets: []netip.Prefix{netip.MustParsePrefix("10.202.0.0/24")}}); err != nil {
+		t.Fatal(err)
+	}
+	if again, err := f.Reconcile(); again || err != nil {
+		t.Fatalf("intact table rewritten: %v %v", again, err)
+	}
+	want := ruleset(t, f.Table())
+	for _, how := range [][]string{{"delete", "table"}, {"flush", "table"}} {
+		if out, err := exec.Command("nft", append(how, "inet", f.Table())...).CombinedOutput(); err != nil {
+			t.Fatalf("nft %v: %v %s", how, err, out)
+		}
+		if again, err := f.Reconcile(); !again || err != nil {
+			t.Fatalf("after nft %v: %v %v", how, again, err)
+		}
+		if got := ruleset(t, f.Table()); got != want {
+			t.Fatalf("after nft %v and Reconcile:\n%s\nwant:\n%s", how, got, want)
+		}
+	}
+}
