@@ -350,6 +350,33 @@ func TestFirewallGuarantees(t *testing.T) {
 			t.Fatalf("a neighbour reached a container on an internal network: %q", got)
 		}
 	})
+	t.Run("administrator's chain", func(t *testing.T) {
+		// What berth offers instead of DOCKER-USER: the administrator's
+		// own table, with a base chain before berth's. Its drop is final,
+		// and berth's changes leave it alone.
+		admin := fmt.Sprintf("fwadmin%06x", rand.IntN(1<<24))
+		t.Cleanup(func() { exec.Command("nft", "delete", "table", "inet", admin).Run() })
+		script := fmt.Sprintf("table inet %s {\n chain forward {\n  type filter hook forward priority filter - 10; policy accept;\n  ip saddr %s tcp dport 8080 drop\n }\n}\n", admin, nb.peerIP)
+		cmd := exec.Command("nft", "-f", "-")
+		cmd.Stdin = strings.NewReader(script)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("nft -f: %v %s", err, out)
+		}
+		before, _ := exec.Command("nft", "list", "table", "inet", admin).CombinedOutput()
+		if got := nb.get(nb.hostIP.String(), pPub); strings.Contains(got, web[:12]) {
+			t.Fatalf("the administrator's drop did not hold: %q", got)
+		}
+		// Berth changes its table; the administrator's stays as it was.
+		createNet(t, uniq("fwx"))
+		after, _ := exec.Command("nft", "list", "table", "inet", admin).CombinedOutput()
+		if string(after) != string(before) {
+			t.Fatalf("berth changed the administrator's table:\n%s\nwas:\n%s", after, before)
+		}
+		exec.Command("nft", "delete", "table", "inet", admin).Run()
+		if got := nb.get(nb.hostIP.String(), pPub); !strings.Contains(got, web[:12]) {
+			t.Fatalf("published port after the administrator's table went: %q", got)
+		}
+	})
 	t.Run("route_localnet only where needed", func(t *testing.T) {
 		// netA has ports the host reaches through 127.0.0.1; netB has none,
 		// so its bridge must not route loopback addresses at all.
