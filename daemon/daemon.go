@@ -164,6 +164,13 @@ func (d *Daemon) Reload(next *config.Config) error {
 		logrus.SetLevel(lvl)
 	}
 	logrus.WithField("changed", changed).Info("configuration reloaded")
+	if d.networks != nil {
+		// SIGHUP is also how an administrator who flushed the ruleset gets
+		// berth's rules back without waiting for the next network change.
+		if err := d.networks.ReconcileFirewall(); err != nil {
+			logrus.WithError(err).Error("re-applying nftables rules")
+		}
+	}
 	d.events.Log(events.DaemonEventType, events.ActionReload, events.Actor{
 		ID:         d.id,
 		Attributes: reloadAttributes(d.id, updated),

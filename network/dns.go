@@ -20,6 +20,7 @@ func (m *Manager) StartDNS(containerID, netnsPath string, upstreams []netip.Addr
 	srv, err := dns.Start(netnsPath, dns.Config{
 		Lookup:    func(name string) []netip.Addr { return m.Resolve(containerID, name) },
 		Upstreams: ups,
+		Forward:   func() bool { return !m.internalOnly(containerID) },
 	})
 	if err != nil {
 		return err
@@ -49,4 +50,25 @@ func (m *Manager) HasDNS(containerID string) bool {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
 	return m.dns[containerID] != nil
+}
+
+// internalOnly reports whether every network the container is on is
+// internal; it is asked per query, so connecting the container to a
+// non-internal network (or disconnecting it) takes effect at once.
+func (m *Manager) internalOnly(containerID string) bool {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	found := false
+	for _, r := range m.nets {
+		for _, e := range r.Endpoints {
+			if e.ContainerID != containerID {
+				continue
+			}
+			if !r.Internal {
+				return false
+			}
+			found = true
+		}
+	}
+	return found
 }

@@ -321,16 +321,55 @@ func (m *Manager) ensureBridgeLocked(r *Record) error {
 	if err := bridge.Ensure(bridge.Config{Name: r.Bridge, MTU: mtu, Addrs: addrs}); err != nil {
 		return err
 	}
-	// Ports published on 127.0.0.1 are DNATed to the container; the kernel
-	// only routes such packets out of a device with route_localnet. It is
-	// set on berth's own bridges, never host-wide.
-	if err := bridge.SetRouteLocalnet(r.Bridge, true); err != nil {
-		logrus.WithError(err).WithField("bridge", r.Bridge).Warn("cannot enable route_localnet")
-	}
+	m.syncRouteLocalnetLocked(r.Bridge)
 	if m.fw == nil {
 		return nil
 	}
 	return m.fw.SetNetwork(m.firewallNetwork(r, subs))
+}
+
+// syncRouteLocalnetLocked sets route_localnet on a bridge only while a
+// container on it has a port the host can reach through 127.0.0.1 (one
+// published on every address or on a loopback address): the host's
+// connection is DNATed in output and leaves through the bridge with its
+// loopback source, which the kernel routes only with route_localnet. With
+// it on, a container could also reach the host's loopback services; the
+// firewall's raw-prerouting chain drops any packet from a bridge to
+// 127.0.0.0/8, so it is never set without berth's rules (--iptables=false).
+func (m *Manager) syncRouteLocalnetLocked(bridgeName string) {
+	need := false
+	if m.fw != nil {
+		for _, pubs := range m.pubs {
+			for _, p := range pubs {
+				for _, rl := range p.rules {
+					if rl.Bridge == bridgeName && (!rl.HostIP.IsValid() || rl.HostIP.IsUnspecified() || rl.HostIP.IsLoopback()) {
+						need = true
+					}
+				}
+			}
+		}
+	}
+	if err := bridge.SetRouteLocalnet(bridgeName, need); err != nil && bridge.Exists(bridgeName) {
+		logrus.WithError(err).WithField("bridge", bridgeName).Warn("cannot set route_localnet")
+	}
+}
+
+// ReconcileFirewall puts berth's nftables table back if someone removed
+// it (`nft flush ruleset`); the daemon calls it on SIGHUP. Any change to
+// networks or ports does the same on its own.
+func (m *Manager) ReconcileFirewall() error {
+	if m.fw == nil {
+		return nil
+	}
+	select {
+	case <-m.ready:
+	default:
+		return nil
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	_, err := m.fw.Reconcile()
+	return err
 }
 
 func (m *Manager) firewallNetwork(r *Record, subs []ipam.Subnet) firewall.Network {

@@ -104,6 +104,7 @@ func (m *Manager) Publish(ctx context.Context, term, containerID string, specs [
 		m.pubs = map[string][]*publication{}
 	}
 	m.pubs[containerID] = append(m.pubs[containerID], pub)
+	m.syncRouteLocalnetLocked(r.Bridge)
 	return append([]PortBinding(nil), pub.bindings...), nil
 }
 
@@ -143,6 +144,7 @@ func (m *Manager) Unpublish(ctx context.Context, containerID string) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	var errs []error
+	bridges := map[string]bool{}
 	for _, pub := range m.pubs[containerID] {
 		if m.fw != nil {
 			errs = append(errs, m.fw.RemovePorts(pub.rules...))
@@ -150,8 +152,14 @@ func (m *Manager) Unpublish(ctx context.Context, containerID string) error {
 		for _, h := range pub.holds {
 			h.Close()
 		}
+		for _, rl := range pub.rules {
+			bridges[rl.Bridge] = true
+		}
 	}
 	delete(m.pubs, containerID)
+	for b := range bridges {
+		m.syncRouteLocalnetLocked(b)
+	}
 	return errors.Join(errs...)
 }
 

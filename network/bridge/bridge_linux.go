@@ -70,7 +70,7 @@ func Ensure(cfg Config) error {
 			}
 		}
 	}
-	existing, err := netlink.AddrList(link, netlink.FAMILY_ALL)
+	existing, err := retryDump(func() ([]netlink.Addr, error) { return netlink.AddrList(link, netlink.FAMILY_ALL) })
 	if err != nil {
 		return err
 	}
@@ -141,7 +141,7 @@ func HostConflict(p netip.Prefix) bool {
 	if p.Addr().Is6() {
 		fam = netlink.FAMILY_V6
 	}
-	routes, err := netlink.RouteList(nil, fam)
+	routes, err := retryDump(func() ([]netlink.Route, error) { return netlink.RouteList(nil, fam) })
 	if err == nil {
 		for _, r := range routes {
 			if r.Dst == nil {
@@ -156,7 +156,7 @@ func HostConflict(p netip.Prefix) bool {
 			}
 		}
 	}
-	addrs, err := netlink.AddrList(nil, fam)
+	addrs, err := retryDump(func() ([]netlink.Addr, error) { return netlink.AddrList(nil, fam) })
 	if err == nil {
 		for _, a := range addrs {
 			if ip, ok := netip.AddrFromSlice(a.IP); ok && p.Contains(ip.Unmap()) {
@@ -195,4 +195,20 @@ func IPv4Addrs(name string) []netip.Prefix {
 		}
 	}
 	return out
+}
+
+// retryDump repeats a netlink dump that the kernel interrupted because the
+// table changed under it (netlink.ErrDumpInterrupted, with partial
+// results): on a host that creates hundreds of bridges, or where other
+// software changes routes, that is routine and not an error.
+func retryDump[T any](dump func() ([]T, error)) ([]T, error) {
+	var out []T
+	var err error
+	for i := 0; i < 10; i++ {
+		out, err = dump()
+		if !errors.Is(err, netlink.ErrDumpInterrupted) {
+			return out, err
+		}
+	}
+	return out, err
 }

@@ -33,6 +33,11 @@ type Config struct {
 	Lookup func(name string) []netip.Addr
 	// Upstreams receive every query Lookup does not answer, in order.
 	Upstreams []netip.AddrPort
+	// Forward, when set, is asked before each forward: false answers
+	// SERVFAIL instead. A container only on internal networks must not
+	// reach outside resolvers through the daemon, which forwards from
+	// the host's namespace (CVE-2024-29018).
+	Forward func() bool
 }
 
 // Server is one container's embedded DNS server.
@@ -170,6 +175,11 @@ func (s *Server) serve(w mdns.ResponseWriter, q *mdns.Msg) {
 // forward asks each upstream in turn over the transport the client used
 // (TCP when it came over TCP, so large answers survive).
 func (s *Server) forward(w mdns.ResponseWriter, q *mdns.Msg) *mdns.Msg {
+	if s.cfg.Forward != nil && !s.cfg.Forward() {
+		m := new(mdns.Msg)
+		m.SetRcode(q, mdns.RcodeServerFailure)
+		return m
+	}
 	proto := "udp"
 	if _, ok := w.RemoteAddr().(*net.TCPAddr); ok {
 		proto = "tcp"

@@ -4,6 +4,7 @@ import (
 	"net"
 	"net/netip"
 	"runtime"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -124,4 +125,29 @@ func TestServerAnswersNamesAndForwards(t *testing.T) {
 		t.Fatalf("no upstreams should SERVFAIL: %v", r)
 	}
 	srv2.Close()
+}
+
+// A server whose container is only on internal networks must not forward
+// (CVE-2024-29018), and must again once Forward says so.
+func TestServerForwardGate(t *testing.T) {
+	nettest.RequireRoot(t)
+	ns := nettest.NewNetns(t)
+	up := upstream(t)
+	var allow atomic.Bool
+	srv, err := Start(ns.Path, Config{
+		Lookup:    func(name string) []netip.Addr { return nil },
+		Upstreams: []netip.AddrPort{up},
+		Forward:   allow.Load,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Close() })
+	if r := queryFrom(t, ns, "udp", "outside.example", mdns.TypeA); r.Rcode != mdns.RcodeServerFailure || len(r.Answer) != 0 {
+		t.Fatalf("internal-only container's query was forwarded: %v", r)
+	}
+	allow.Store(true)
+	if r := queryFrom(t, ns, "udp", "outside.example", mdns.TypeA); len(r.Answer) != 1 {
+		t.Fatalf("forwarding not restored: %v", r)
+	}
 }

@@ -12,7 +12,10 @@ import (
 	"sync"
 
 	"github.com/google/nftables"
+	"github.com/google/nftables/binaryutil"
 	"github.com/google/nftables/expr"
+	"github.com/google/nftables/userdata"
+	"github.com/sirupsen/logrus"
 	"golang.org/x/sys/unix"
 )
 
@@ -48,13 +51,17 @@ func (p Port) key() string {
 	return fmt.Sprintf("%s/%s/%d/%s", p.Proto, p.HostIP, p.HostPort, p.ContainerIP)
 }
 
+// anyHost reports whether the port is published on every local address.
+func (p Port) anyHost() bool { return !p.HostIP.IsValid() || p.HostIP.IsUnspecified() }
+
 // Firewall keeps the desired rules and programs them into the table.
 type Firewall struct {
 	mu       sync.Mutex
 	table    string
 	networks map[string]Network
 	ports    map[string]Port
-	// applied is true once the table exists in the kernel.
+	// applied is true once the table exists in the kernel with every
+	// network and port of the state above.
 	applied bool
 }
 
@@ -84,16 +91,23 @@ func (f *Firewall) SetNetwork(n Network) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	old, had := f.networks[n.ID]
+	if had && slices.Equal(old.Subnets, n.Subnets) && old.Bridge == n.Bridge && old.Internal == n.Internal &&
+		old.ICC == n.ICC && old.Masquerade == n.Masquerade && f.applied {
+		return nil
+	}
 	f.networks[n.ID] = n
-	if err := f.apply(); err != nil {
+	return f.commit(func(x *tx) {
+		if had {
+			x.delNetwork(old)
+		}
+		x.addNetwork(n)
+	}, func() {
 		if had {
 			f.networks[n.ID] = old
 		} else {
 			delete(f.networks, n.ID)
 		}
-		return err
-	}
-	return nil
+	})
 }
 
 // RemoveNetwork drops a network's rules and its published ports.
@@ -105,52 +119,162 @@ func (f *Firewall) RemoveNetwork(id string) error {
 		return nil
 	}
 	delete(f.networks, id)
+	var gone []Port
 	for k, p := range f.ports {
 		if p.Bridge == n.Bridge {
+			gone = append(gone, p)
 			delete(f.ports, k)
 		}
 	}
-	return f.apply()
+	return f.commit(func(x *tx) {
+		x.delPorts(gone)
+		x.delNetwork(n)
+	}, func() {
+		f.networks[id] = n
+		for _, p := range gone {
+			f.ports[p.key()] = p
+		}
+	})
 }
 
 // AddPorts publishes ports; on error none of them is.
 func (f *Firewall) AddPorts(ports ...Port) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	var add []Port
 	for _, p := range ports {
 		if _, err := protoNum(p.Proto); err != nil {
 			return err
 		}
-		if p.HostIP.IsValid() && p.HostIP.Is4() != p.ContainerIP.Is4() {
-			return fmt.Errorf("port %d: host address %s and container address %s differ in family", p.HostPort, p.HostIP, p.ContainerIP)
+		if !p.ContainerIP.Is4() || p.HostIP.IsValid() && !p.HostIP.Is4() {
+			return fmt.Errorf("port %d: only IPv4 ports can be published (host %s, container %s)", p.HostPort, p.HostIP, p.ContainerIP)
+		}
+		if _, ok := f.ports[p.key()]; !ok && !slices.ContainsFunc(add, func(q Port) bool { return q.key() == p.key() }) {
+			add = append(add, p)
 		}
 	}
-	prev := maps.Clone(f.ports)
-	for _, p := range ports {
+	if len(add) == 0 {
+		return nil
+	}
+	for _, p := range add {
 		f.ports[p.key()] = p
 	}
-	if err := f.apply(); err != nil {
-		f.ports = prev
-		return err
-	}
-	return nil
+	return f.commit(func(x *tx) { x.addPorts(add) }, func() {
+		for _, p := range add {
+			delete(f.ports, p.key())
+		}
+	})
 }
 
 // RemovePorts unpublishes ports.
 func (f *Firewall) RemovePorts(ports ...Port) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	var del []Port
 	for _, p := range ports {
-		delete(f.ports, p.key())
+		if _, ok := f.ports[p.key()]; ok {
+			del = append(del, p)
+			delete(f.ports, p.key())
+		}
 	}
-	return f.apply()
+	if len(del) == 0 {
+		return nil
+	}
+	return f.commit(func(x *tx) { x.delPorts(del) }, func() {
+		for _, p := range del {
+			f.ports[p.key()] = p
+		}
+	})
 }
 
 // Apply (re)writes the table from the current state, for daemon start.
 func (f *Firewall) Apply() error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return f.apply()
+	return f.applyAll()
+}
+
+// Reconcile puts the table back if it vanished from the kernel (someone
+// ran `nft flush ruleset`, or deleted berth's table) or lost its base
+// rules (`nft flush table`), for SIGHUP. It reports whether it had to.
+func (f *Firewall) Reconcile() (bool, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if len(f.networks) == 0 && len(f.ports) == 0 {
+		return false, nil
+	}
+	if ok, err := TableExists(f.table); err != nil {
+		return false, err
+	} else if ok && f.applied && f.baseIntact() {
+		return false, nil
+	}
+	f.logRestore()
+	return true, f.applyAll()
+}
+
+// baseIntact checks the forward chain, whose rules only a whole rewrite
+// writes: a flushed table has none.
+func (f *Firewall) baseIntact() bool {
+	c, err := nftables.New()
+	if err != nil {
+		return true
+	}
+	l := f.layout()
+	rules, err := c.GetRules(l.t, l.forward)
+	return err == nil && len(rules) == forwardRules
+}
+
+func (f *Firewall) logRestore() {
+	logrus.WithFields(logrus.Fields{"table": f.table, "networks": len(f.networks), "ports": len(f.ports)}).
+		Warn("nftables table missing or flushed (by someone else?); re-applying berth's rules")
+}
+
+// commit makes the kernel agree with a change already made to the state:
+// incrementally when it can. A change is one or more netlink batches, so
+// when one fails (usually because someone flushed the ruleset) only a
+// whole rewrite is sure to leave the kernel matching berth's state; if
+// even that fails, the change is undone and the old state rewritten.
+func (f *Firewall) commit(ops func(*tx), undo func()) error {
+	err := f.change(ops)
+	if err == nil {
+		return nil
+	}
+	if ok, terr := TableExists(f.table); terr == nil && !ok {
+		f.logRestore()
+	} else {
+		logrus.WithError(err).WithField("table", f.table).Warn("incremental nftables update failed; rewriting berth's table")
+	}
+	if f.applyAll() == nil {
+		return nil
+	}
+	undo()
+	if rerr := f.applyAll(); rerr != nil {
+		logrus.WithError(rerr).WithField("table", f.table).Error("re-applying nftables rules")
+	}
+	return err
+}
+
+// change runs one incremental update. Before the table exists it writes
+// the whole state instead.
+func (f *Firewall) change(ops func(*tx)) error {
+	if len(f.networks) == 0 && len(f.ports) == 0 {
+		// Nothing to enforce: no table at all, so a daemon with no
+		// networks leaves the ruleset exactly as it found it.
+		if !f.applied {
+			return nil
+		}
+		f.applied = false
+		return DeleteTable(f.table)
+	}
+	if !f.applied {
+		return f.applyAll()
+	}
+	x, err := f.newTx()
+	if err != nil {
+		return err
+	}
+	ops(x)
+	return x.flush()
 }
 
 // Remove deletes berth's table and forgets nothing: a later Apply puts it
@@ -193,118 +317,423 @@ func TableExists(name string) (bool, error) {
 	return false, err
 }
 
-// Chain priorities as nft names them: dstnat -100, filter 0, srcnat 100.
+// The table's layout. Every per-network and per-port fact is an element
+// of a named set or map, or (for source NAT, whose "leaves its own bridge"
+// test has no set form) a couple of rules tagged with the network's ID, so
+// the ruleset grows linearly and a change touches only its own elements:
+//
+//	set bridges    ifname             every berth bridge
+//	set icc        ifname . ifname    "br" . "br" for bridges with ICC on
+//	set internal   ifname             internal networks' bridges
+//	set loopback4  ipv4_addr . inet_proto . inet_service
+//	                                  ports published on a loopback address
+//	map dnat4      ipv4_addr . inet_proto . inet_service : ipv4_addr . inet_service
+//	                                  ports published on one host address
+//	map dnat4any   inet_proto . inet_service : ipv4_addr . inet_service
+//	                                  ports published on every address
+//
+// Chains, compared with dockerd 28's nftables backend (nftabler):
+//
+//	raw-prerouting  (filter, prerouting, raw): nothing from a bridge reaches
+//	    127.0.0.0/8 (berth's bridges may have route_localnet, which would
+//	    otherwise let a container talk to the host's loopback services);
+//	    a port published on a loopback address is dropped when it comes in
+//	    on any interface but lo ("drop remote loopback", dockerd's per-port
+//	    raw-PREROUTING rule).
+//	forward  (filter, forward, filter): replies pass; anything going into a
+//	    berth bridge goes through fwd-in; an internal bridge's traffic
+//	    goes nowhere else.
+//	fwd-in: same bridge with ICC passes; internal bridges take nothing
+//	    from outside; DNATed (published) traffic passes; everything else
+//	    is dropped, which is network isolation, --icc=false and "drop
+//	    direct access" to unpublished container ports at once (dockerd's
+//	    filter-forward-in__<bridge> chains end the same way). The base
+//	    chain's policy stays accept, so berth never decides for traffic
+//	    that is not its own.
+//	prerouting, output (nat, dstnat): DNAT through dnat4, then dnat4any
+//	    for local destinations.
+//	postrouting (nat, srcnat): loopback-sourced (DNATed from the host's
+//	    127.0.0.1) traffic into a bridge is masqueraded; per network:
+//	    hairpin (DNATed back into its own bridge) and outbound masquerade.
+//
+// Administrators' rules: dockerd's nftables backend has no DOCKER-USER
+// chain, and neither has berth. Berth only ever writes its own table, so
+// a table of the administrator's with a base chain on the forward (or
+// prerouting) hook at a priority below 0 (e.g. "priority filter - 1")
+// runs first, is never flushed by berth and survives daemon restarts; its
+// drop is final. See README ("Firewall").
+
+// forwardRules is the number of rules in the forward chain.
+const forwardRules = 3
+
+const (
+	setBridges  = "bridges"
+	setICC      = "icc"
+	setInternal = "internal"
+	setLoop4    = "loopback4"
+	mapDNAT4    = "dnat4"
+	mapDNAT4Any = "dnat4any"
+)
+
+// Concatenations are laid out in 32-bit registers (NFT_REG32_00 is 8); a
+// 16-byte register such as 1 overlaps NFT_REG32_00..03.
+const (
+	reg32_00 = 8
+	reg32_01 = 9
+	reg32_02 = 10
+	reg32_04 = 12
+)
+
 var (
+	keyIfPair   = nftables.MustConcatSetType(nftables.TypeIFName, nftables.TypeIFName)
+	keyAddrPort = nftables.MustConcatSetType(nftables.TypeIPAddr, nftables.TypeInetProto, nftables.TypeInetService)
+	keyPort     = nftables.MustConcatSetType(nftables.TypeInetProto, nftables.TypeInetService)
+	valAddrPort = nftables.MustConcatSetType(nftables.TypeIPAddr, nftables.TypeInetService)
+)
+
+// Chain priorities as nft names them: raw -300, dstnat -100, filter 0,
+// srcnat 100.
+var (
+	prioRaw    = nftables.ChainPriorityRef(*nftables.ChainPriorityRaw)
 	prioDstNAT = nftables.ChainPriorityRef(*nftables.ChainPriorityNATDest)
 	prioFilter = nftables.ChainPriorityRef(*nftables.ChainPriorityFilter)
 	prioSrcNAT = nftables.ChainPriorityRef(*nftables.ChainPriorityNATSource)
 )
 
-func (f *Firewall) apply() error {
-	if len(f.networks) == 0 && len(f.ports) == 0 {
-		// Nothing to enforce: no table at all, so a daemon with no
-		// networks leaves the ruleset exactly as it found it.
-		if !f.applied {
-			return nil
+type layout struct {
+	t                                   *nftables.Table
+	bridges, icc, internal, loop4       *nftables.Set
+	dnat4, dnat4any                     *nftables.Set
+	raw, forward, fwdIn, pre, out, post *nftables.Chain
+}
+
+func (f *Firewall) layout() *layout {
+	t := &nftables.Table{Family: nftables.TableFamilyINet, Name: f.table}
+	accept := nftables.ChainPolicyAccept
+	return &layout{
+		t:        t,
+		bridges:  &nftables.Set{Table: t, Name: setBridges, KeyType: nftables.TypeIFName, KeyByteOrder: binaryutil.NativeEndian},
+		icc:      &nftables.Set{Table: t, Name: setICC, KeyType: keyIfPair, Concatenation: true},
+		internal: &nftables.Set{Table: t, Name: setInternal, KeyType: nftables.TypeIFName, KeyByteOrder: binaryutil.NativeEndian},
+		loop4:    &nftables.Set{Table: t, Name: setLoop4, KeyType: keyAddrPort, Concatenation: true},
+		dnat4:    &nftables.Set{Table: t, Name: mapDNAT4, KeyType: keyAddrPort, Concatenation: true, IsMap: true, DataType: valAddrPort},
+		dnat4any: &nftables.Set{Table: t, Name: mapDNAT4Any, KeyType: keyPort, Concatenation: true, IsMap: true, DataType: valAddrPort},
+		raw:      &nftables.Chain{Name: "raw-prerouting", Table: t, Type: nftables.ChainTypeFilter, Hooknum: nftables.ChainHookPrerouting, Priority: prioRaw, Policy: &accept},
+		forward:  &nftables.Chain{Name: "forward", Table: t, Type: nftables.ChainTypeFilter, Hooknum: nftables.ChainHookForward, Priority: prioFilter, Policy: &accept},
+		fwdIn:    &nftables.Chain{Name: "fwd-in", Table: t},
+		pre:      &nftables.Chain{Name: "prerouting", Table: t, Type: nftables.ChainTypeNAT, Hooknum: nftables.ChainHookPrerouting, Priority: prioDstNAT, Policy: &accept},
+		out:      &nftables.Chain{Name: "output", Table: t, Type: nftables.ChainTypeNAT, Hooknum: nftables.ChainHookOutput, Priority: prioDstNAT, Policy: &accept},
+		post:     &nftables.Chain{Name: "postrouting", Table: t, Type: nftables.ChainTypeNAT, Hooknum: nftables.ChainHookPostrouting, Priority: prioSrcNAT, Policy: &accept},
+	}
+}
+
+// A netlink batch is sent with one sendmsg, which must fit the socket's
+// send buffer (net.core.wmem_default, 208 KiB on most hosts), and every
+// message in it is acknowledged into the receive buffer of the same size,
+// each ack costing about a page of buffer: too many messages is the
+// ENOBUFS that made network creation fail. Batches are cut well below
+// both, and element lists are split across messages.
+const (
+	maxBatchMsgs   = 96
+	maxBatchBytes  = 64 << 10
+	maxElemsPerMsg = 256
+	costRule       = 512
+	costElem       = 64
+	costObject     = 256
+)
+
+// tx queues changes and flushes them in bounded batches. A change that
+// fits one batch is atomic; a bigger one is not, and a failure part-way
+// is repaired by rewriting the whole table (Firewall.commit).
+type tx struct {
+	f     *Firewall
+	l     *layout
+	c     *nftables.Conn
+	msgs  int
+	bytes int
+	err   error
+}
+
+func (f *Firewall) newTx() (*tx, error) {
+	c, err := nftables.New()
+	if err != nil {
+		return nil, err
+	}
+	return &tx{f: f, l: f.layout(), c: c}, nil
+}
+
+// room makes space for a message of the given size, sending what is
+// queued if it would not fit.
+func (x *tx) room(bytes int) bool {
+	if x.err != nil {
+		return false
+	}
+	if x.msgs > 0 && (x.msgs+1 > maxBatchMsgs || x.bytes+bytes > maxBatchBytes) {
+		x.send()
+	}
+	x.msgs++
+	x.bytes += bytes
+	return x.err == nil
+}
+
+func (x *tx) send() {
+	if x.err != nil || x.msgs == 0 {
+		return
+	}
+	if err := x.c.Flush(); err != nil {
+		x.err = fmt.Errorf("program nftables table %s: %w", x.f.table, err)
+	}
+	x.msgs, x.bytes = 0, 0
+}
+
+func (x *tx) flush() error {
+	x.send()
+	return x.err
+}
+
+func (x *tx) rule(ch *nftables.Chain, tag string, exprs ...expr.Any) {
+	if !x.room(costRule) {
+		return
+	}
+	r := &nftables.Rule{Table: x.l.t, Chain: ch, Exprs: exprs}
+	if tag != "" {
+		r.UserData = userdata.AppendString(nil, userdata.TypeComment, tag)
+	}
+	x.c.AddRule(r)
+}
+
+func (x *tx) elems(s *nftables.Set, add bool, els []nftables.SetElement) {
+	for len(els) > 0 {
+		n := min(len(els), maxElemsPerMsg)
+		if !x.room(costObject + n*costElem) {
+			return
 		}
-		f.applied = false
+		var err error
+		if add {
+			err = x.c.SetAddElements(s, els[:n])
+		} else {
+			err = x.c.SetDeleteElements(s, els[:n])
+		}
+		if err != nil {
+			x.err = err
+			return
+		}
+		els = els[n:]
+	}
+}
+
+// applyAll replaces the table with one built from the whole state.
+func (f *Firewall) applyAll() error {
+	f.applied = false
+	if len(f.networks) == 0 && len(f.ports) == 0 {
 		return DeleteTable(f.table)
 	}
-	c, err := nftables.New()
+	x, err := f.newTx()
 	if err != nil {
 		return err
 	}
-	t := &nftables.Table{Family: nftables.TableFamilyINet, Name: f.table}
-	c.AddTable(t)
-	c.DelTable(t)
-	c.AddTable(t)
-	accept := nftables.ChainPolicyAccept
-	forward := c.AddChain(&nftables.Chain{Name: "forward", Table: t, Type: nftables.ChainTypeFilter, Hooknum: nftables.ChainHookForward, Priority: prioFilter, Policy: &accept})
-	pre := c.AddChain(&nftables.Chain{Name: "prerouting", Table: t, Type: nftables.ChainTypeNAT, Hooknum: nftables.ChainHookPrerouting, Priority: prioDstNAT, Policy: &accept})
-	out := c.AddChain(&nftables.Chain{Name: "output", Table: t, Type: nftables.ChainTypeNAT, Hooknum: nftables.ChainHookOutput, Priority: prioDstNAT, Policy: &accept})
-	post := c.AddChain(&nftables.Chain{Name: "postrouting", Table: t, Type: nftables.ChainTypeNAT, Hooknum: nftables.ChainHookPostrouting, Priority: prioSrcNAT, Policy: &accept})
-
-	rule := func(ch *nftables.Chain, exprs ...expr.Any) {
-		c.AddRule(&nftables.Rule{Table: t, Chain: ch, Exprs: exprs})
-	}
-	ids := slices.Sorted(maps.Keys(f.networks))
-	bridges := map[string]bool{}
-	for _, id := range ids {
-		bridges[f.networks[id].Bridge] = true
-	}
-
-	// Forward filter. Replies to connections a container opened (or that
-	// were published) pass first, so the drops below only stop new flows.
-	rule(forward, cat(ctState(expr.CtStateBitESTABLISHED|expr.CtStateBitRELATED), verdict(expr.VerdictAccept))...)
-	for _, id := range ids {
-		n := f.networks[id]
-		if n.Internal {
-			rule(forward, cat(ifname(unix.NFT_META_IIFNAME, n.Bridge, true), ifname(unix.NFT_META_OIFNAME, n.Bridge, false), verdict(expr.VerdictDrop))...)
-			rule(forward, cat(ifname(unix.NFT_META_OIFNAME, n.Bridge, true), ifname(unix.NFT_META_IIFNAME, n.Bridge, false), verdict(expr.VerdictDrop))...)
-		}
-		if !n.ICC {
-			rule(forward, cat(ifname(unix.NFT_META_IIFNAME, n.Bridge, true), ifname(unix.NFT_META_OIFNAME, n.Bridge, true), verdict(expr.VerdictDrop))...)
-		}
-		// Isolation: nothing from this bridge reaches another of berth's
-		// bridges, whichever way round.
-		for _, other := range ids {
-			ob := f.networks[other].Bridge
-			if ob == n.Bridge {
-				continue
-			}
-			rule(forward, cat(ifname(unix.NFT_META_IIFNAME, n.Bridge, true), ifname(unix.NFT_META_OIFNAME, ob, true), verdict(expr.VerdictDrop))...)
+	l := x.l
+	// The table, its sets and base rules go in one batch, so the kernel
+	// never runs a half-built table's chains.
+	x.c.AddTable(l.t)
+	x.c.DelTable(l.t)
+	x.c.AddTable(l.t)
+	x.msgs += 3
+	for _, s := range []*nftables.Set{l.bridges, l.icc, l.internal, l.loop4, l.dnat4, l.dnat4any} {
+		x.msgs++
+		x.bytes += costObject
+		if err := x.c.AddSet(s, nil); err != nil {
+			return err
 		}
 	}
-
-	// Published ports.
+	for _, ch := range []*nftables.Chain{l.raw, l.forward, l.fwdIn, l.pre, l.out, l.post} {
+		x.msgs++
+		x.bytes += costObject
+		x.c.AddChain(ch)
+	}
+	x.baseRules()
+	for _, id := range slices.Sorted(maps.Keys(f.networks)) {
+		x.addNetwork(f.networks[id])
+	}
+	var ports []Port
 	for _, k := range slices.Sorted(maps.Keys(f.ports)) {
-		p := f.ports[k]
-		proto, _ := protoNum(p.Proto)
-		v6 := p.ContainerIP.Is6()
-		var match []expr.Any
-		match = append(match, nfproto(v6)...)
-		if p.HostIP.IsValid() && !p.HostIP.IsUnspecified() {
-			match = append(match, ipDaddr(p.HostIP)...)
-		} else {
-			match = append(match, localDaddr()...)
-		}
-		match = append(match, l4dport(proto, p.HostPort)...)
-		dnat := dnatTo(p.ContainerIP, p.ContainerPort)
-		rule(pre, cat(match, dnat)...)
-		rule(out, cat(match, dnat)...)
-		// Hairpin: a container reaching its own published port through
-		// the host needs its source rewritten, or the reply would go
-		// straight back without un-DNAT.
-		rule(post, cat(nfproto(v6), ipSaddr(netip.PrefixFrom(p.ContainerIP, p.ContainerIP.BitLen())), ipDaddrExact(p.ContainerIP), l4dport(proto, p.ContainerPort), []expr.Any{&expr.Masq{}})...)
+		ports = append(ports, f.ports[k])
 	}
+	x.addPorts(ports)
+	if err := x.flush(); err != nil {
+		return err
+	}
+	f.applied = true
+	return nil
+}
 
-	// Source NAT.
-	for _, id := range ids {
-		n := f.networks[id]
-		if !n.Internal {
-			// Traffic DNATed from 127.0.0.1 keeps its loopback source;
-			// rewrite it so the container can answer (route_localnet).
-			rule(post, cat(nfproto(false), ipSaddr(netip.MustParsePrefix("127.0.0.0/8")), ifname(unix.NFT_META_OIFNAME, n.Bridge, true), []expr.Any{&expr.Masq{}})...)
-		}
+func (x *tx) baseRules() {
+	l := x.l
+	loopNet := netip.MustParsePrefix("127.0.0.0/8")
+	drop := verdict(expr.VerdictDrop)
+	accept := verdict(expr.VerdictAccept)
+
+	x.rule(l.raw, "", cat(nfproto(false), ifnameIn(unix.NFT_META_IIFNAME, l.bridges), ipDaddrPrefix(loopNet), drop)...)
+	x.rule(l.raw, "", cat(nfproto(false), ifname(unix.NFT_META_IIFNAME, "lo", false), addrProtoPortKey(), lookup(l.loop4, reg32_00), drop)...)
+
+	x.rule(l.forward, "", cat(ctState(expr.CtStateBitESTABLISHED|expr.CtStateBitRELATED), accept)...)
+	x.rule(l.forward, "", cat(ifnameIn(unix.NFT_META_OIFNAME, l.bridges), []expr.Any{&expr.Verdict{Kind: expr.VerdictJump, Chain: l.fwdIn.Name}})...)
+	x.rule(l.forward, "", cat(ifnameIn(unix.NFT_META_IIFNAME, l.internal), drop)...)
+	// (forwardRules counts the three rules above.)
+
+	x.rule(l.fwdIn, "", cat([]expr.Any{
+		&expr.Meta{Key: expr.MetaKeyIIFNAME, Register: reg32_00},
+		&expr.Meta{Key: expr.MetaKeyOIFNAME, Register: reg32_04},
+	}, lookup(l.icc, reg32_00), accept)...)
+	x.rule(l.fwdIn, "", cat(ifnameIn(unix.NFT_META_OIFNAME, l.internal), drop)...)
+	x.rule(l.fwdIn, "", cat(ctStatus(ipsDstNAT), accept)...)
+	x.rule(l.fwdIn, "", drop...)
+
+	for _, ch := range []*nftables.Chain{l.pre, l.out} {
+		x.rule(ch, "", cat(nfproto(false), addrProtoPortKey(), lookupMap(l.dnat4, reg32_00, 1), dnatReg())...)
+		x.rule(ch, "", cat(nfproto(false), localDaddr(), []expr.Any{
+			&expr.Meta{Key: expr.MetaKeyL4PROTO, Register: reg32_00},
+			&expr.Payload{DestRegister: reg32_01, Base: expr.PayloadBaseTransportHeader, Offset: 2, Len: 2},
+		}, lookupMap(l.dnat4any, reg32_00, 1), dnatReg())...)
+	}
+	// Traffic DNATed from the host's 127.0.0.1 keeps its loopback source;
+	// rewrite it so the container can answer.
+	x.rule(l.post, "", cat(nfproto(false), ipSaddr(loopNet), ifnameIn(unix.NFT_META_OIFNAME, l.bridges), []expr.Any{&expr.Masq{}})...)
+}
+
+func netTag(id string) string { return "berth-net " + id }
+
+func (x *tx) addNetwork(n Network) {
+	l := x.l
+	x.elems(l.bridges, true, []nftables.SetElement{{Key: ifkey(n.Bridge)}})
+	if n.ICC {
+		x.elems(l.icc, true, []nftables.SetElement{{Key: append(ifkey(n.Bridge), ifkey(n.Bridge)...)}})
+	}
+	if n.Internal {
+		x.elems(l.internal, true, []nftables.SetElement{{Key: ifkey(n.Bridge)}})
+	}
+	tag := netTag(n.ID)
+	for _, s := range n.Subnets {
 		// Hairpin between containers: one container reaching another's
 		// published port through the host's address is DNATed back out
 		// of the same bridge; without a new source the reply would go
 		// straight between the two and never be un-DNATed.
-		for _, s := range n.Subnets {
-			rule(post, cat(nfproto(s.Addr().Is6()), ctStatus(ipsDstNAT), ipSaddr(s), ifname(unix.NFT_META_OIFNAME, n.Bridge, true), []expr.Any{&expr.Masq{}})...)
+		x.rule(l.post, tag, cat(nfproto(s.Addr().Is6()), ctStatus(ipsDstNAT), ipSaddr(s), ifname(unix.NFT_META_OIFNAME, n.Bridge, true), []expr.Any{&expr.Masq{}})...)
+		if n.Masquerade && !n.Internal {
+			x.rule(l.post, tag, cat(nfproto(s.Addr().Is6()), ipSaddr(s), ifname(unix.NFT_META_OIFNAME, n.Bridge, false), []expr.Any{&expr.Masq{}})...)
 		}
-		if !n.Masquerade || n.Internal {
+	}
+}
+
+func (x *tx) delNetwork(n Network) {
+	l := x.l
+	if x.err != nil {
+		return
+	}
+	// Rules first: they are found by their tag, in the kernel's copy.
+	rules, err := x.c.GetRules(l.t, l.post)
+	if err != nil {
+		x.err = err
+		return
+	}
+	tag := netTag(n.ID)
+	for _, r := range rules {
+		if c, ok := userdata.GetString(r.UserData, userdata.TypeComment); ok && c == tag {
+			if !x.room(costObject) {
+				return
+			}
+			if err := x.c.DelRule(r); err != nil {
+				x.err = err
+				return
+			}
+		}
+	}
+	if n.Internal {
+		x.elems(l.internal, false, []nftables.SetElement{{Key: ifkey(n.Bridge)}})
+	}
+	if n.ICC {
+		x.elems(l.icc, false, []nftables.SetElement{{Key: append(ifkey(n.Bridge), ifkey(n.Bridge)...)}})
+	}
+	x.elems(l.bridges, false, []nftables.SetElement{{Key: ifkey(n.Bridge)}})
+}
+
+func (x *tx) portElems(ports []Port) (specific, any, loop []nftables.SetElement) {
+	for _, p := range ports {
+		proto, _ := protoNum(p.Proto)
+		val := append(p.ContainerIP.AsSlice(), port32(p.ContainerPort)...)
+		if p.anyHost() {
+			any = append(any, nftables.SetElement{Key: append(proto32(proto), port32(p.HostPort)...), Val: val})
 			continue
 		}
-		for _, s := range n.Subnets {
-			rule(post, cat(nfproto(s.Addr().Is6()), ipSaddr(s), ifname(unix.NFT_META_OIFNAME, n.Bridge, false), []expr.Any{&expr.Masq{}})...)
+		key := slices.Concat(p.HostIP.AsSlice(), proto32(proto), port32(p.HostPort))
+		specific = append(specific, nftables.SetElement{Key: key, Val: val})
+		if p.HostIP.IsLoopback() {
+			loop = append(loop, nftables.SetElement{Key: key})
 		}
 	}
-	if err := c.Flush(); err != nil {
-		return fmt.Errorf("program nftables table %s: %w", f.table, err)
+	return
+}
+
+func (x *tx) addPorts(ports []Port) {
+	s, a, lo := x.portElems(ports)
+	x.elems(x.l.loop4, true, lo)
+	x.elems(x.l.dnat4, true, s)
+	x.elems(x.l.dnat4any, true, a)
+}
+
+func (x *tx) delPorts(ports []Port) {
+	s, a, lo := x.portElems(ports)
+	x.elems(x.l.dnat4any, false, a)
+	x.elems(x.l.dnat4, false, s)
+	x.elems(x.l.loop4, false, lo)
+}
+
+func ifkey(name string) []byte {
+	b := make([]byte, 16)
+	copy(b, name)
+	return b
+}
+
+// port32 and proto32 are a port and a protocol as concatenations hold
+// them: network byte order, padded to 4 bytes.
+func port32(p uint16) []byte {
+	b := make([]byte, 4)
+	binary.BigEndian.PutUint16(b, p)
+	return b
+}
+
+func proto32(p byte) []byte { return []byte{p, 0, 0, 0} }
+
+// addrProtoPortKey loads "ip daddr . meta l4proto . th dport".
+func addrProtoPortKey() []expr.Any {
+	return []expr.Any{
+		&expr.Payload{DestRegister: reg32_00, Base: expr.PayloadBaseNetworkHeader, Offset: 16, Len: 4},
+		&expr.Meta{Key: expr.MetaKeyL4PROTO, Register: reg32_01},
+		&expr.Payload{DestRegister: reg32_02, Base: expr.PayloadBaseTransportHeader, Offset: 2, Len: 2},
 	}
-	f.applied = true
-	return nil
+}
+
+func lookup(s *nftables.Set, sreg uint32) []expr.Any {
+	return []expr.Any{&expr.Lookup{SourceRegister: sreg, SetName: s.Name, SetID: s.ID}}
+}
+
+func lookupMap(s *nftables.Set, sreg, dreg uint32) []expr.Any {
+	return []expr.Any{&expr.Lookup{SourceRegister: sreg, DestRegister: dreg, IsDestRegSet: true, SetName: s.Name, SetID: s.ID}}
+}
+
+// dnatReg is "dnat ip to" the address in register 1 and the port right
+// after it, where a map lookup of "ipv4_addr . inet_service" leaves them.
+func dnatReg() []expr.Any {
+	return []expr.Any{&expr.NAT{Type: expr.NATTypeDestNAT, Family: unix.NFPROTO_IPV4, RegAddrMin: 1, RegProtoMin: reg32_01, Specified: true}}
+}
+
+func ifnameIn(key uint32, s *nftables.Set) []expr.Any {
+	return cat([]expr.Any{&expr.Meta{Key: expr.MetaKey(key), Register: 1}}, lookup(s, 1))
+}
+
+func ipDaddrPrefix(p netip.Prefix) []expr.Any {
+	_, dst, l := addrOffsets(p.Addr().Is6())
+	return prefixMatch(dst, l, p)
 }
 
 func cat(parts ...[]expr.Any) []expr.Any {
@@ -377,18 +806,6 @@ func ipSaddr(p netip.Prefix) []expr.Any {
 	return prefixMatch(src, l, p)
 }
 
-func ipDaddr(a netip.Addr) []expr.Any {
-	return ipDaddrExact(a)
-}
-
-func ipDaddrExact(a netip.Addr) []expr.Any {
-	_, dst, l := addrOffsets(a.Is6())
-	return []expr.Any{
-		&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseNetworkHeader, Offset: dst, Len: l},
-		&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: a.AsSlice()},
-	}
-}
-
 func prefixMatch(off, l uint32, p netip.Prefix) []expr.Any {
 	p = p.Masked()
 	a := p.Addr()
@@ -409,31 +826,6 @@ func localDaddr() []expr.Any {
 	return []expr.Any{
 		&expr.Fib{Register: 1, FlagDADDR: true, ResultADDRTYPE: true},
 		&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: binaryutilNative(unix.RTN_LOCAL)},
-	}
-}
-
-func l4dport(proto byte, port uint16) []expr.Any {
-	pb := make([]byte, 2)
-	binary.BigEndian.PutUint16(pb, port)
-	return []expr.Any{
-		&expr.Meta{Key: expr.MetaKeyL4PROTO, Register: 1},
-		&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: []byte{proto}},
-		&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseTransportHeader, Offset: 2, Len: 2},
-		&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: pb},
-	}
-}
-
-func dnatTo(a netip.Addr, port uint16) []expr.Any {
-	pb := make([]byte, 2)
-	binary.BigEndian.PutUint16(pb, port)
-	fam := uint32(unix.NFPROTO_IPV4)
-	if a.Is6() {
-		fam = unix.NFPROTO_IPV6
-	}
-	return []expr.Any{
-		&expr.Immediate{Register: 1, Data: a.AsSlice()},
-		&expr.Immediate{Register: 2, Data: pb},
-		&expr.NAT{Type: expr.NATTypeDestNAT, Family: fam, RegAddrMin: 1, RegProtoMin: 2, Specified: true},
 	}
 }
 

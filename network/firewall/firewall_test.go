@@ -93,7 +93,7 @@ func TestIsolationBetweenBridgesAndTeardown(t *testing.T) {
 		}
 	}
 	rs := ruleset(t, f.Table())
-	if !strings.Contains(rs, "table inet "+f.Table()) || !strings.Contains(rs, `iifname "`+a.bridge+`" oifname "`+b.bridge+`" drop`) || !strings.Contains(rs, "masquerade") {
+	if !strings.Contains(rs, "table inet "+f.Table()) || !strings.Contains(rs, `"`+a.bridge+`" . "`+a.bridge+`"`) || !strings.Contains(rs, "masquerade") {
 		t.Fatalf("rules not in berth's table:\n%s", rs)
 	}
 	if err := ping(nsA, busybox, a.addr(3)); err != nil {
@@ -170,7 +170,7 @@ func TestPublishedPortFromLoopbackAndHairpin(t *testing.T) {
 		t.Fatal(err)
 	}
 	rs := ruleset(t, f.Table())
-	if !strings.Contains(rs, fmt.Sprintf("dnat ip to %s:8080", n.addr(2))) {
+	if !strings.Contains(rs, fmt.Sprintf("tcp . %d : %s . 8080", hostPort, n.addr(2))) {
 		t.Fatalf("no DNAT rule:\n%s", rs)
 	}
 	url := fmt.Sprintf("http://127.0.0.1:%d/", hostPort)
@@ -198,7 +198,7 @@ func TestPublishedPortFromLoopbackAndHairpin(t *testing.T) {
 	if err := f.RemovePorts(p); err != nil {
 		t.Fatal(err)
 	}
-	if strings.Contains(ruleset(t, f.Table()), "dnat to") {
+	if strings.Contains(ruleset(t, f.Table()), fmt.Sprintf(" . %d : ", hostPort)) {
 		t.Fatal("DNAT rule left after RemovePorts")
 	}
 	if err := f.Remove(); err != nil {
@@ -224,5 +224,105 @@ func TestBadPort(t *testing.T) {
 	f := New("unused")
 	if err := f.AddPorts(Port{Proto: "icmp"}); err == nil {
 		t.Fatal("icmp accepted")
+	}
+}
+
+// nftCount is the number of rules and set or map elements in a table.
+func nftCount(t *testing.T, table string) (rules, elems int) {
+	t.Helper()
+	out, err := exec.Command("nft", "-j", "list", "table", "inet", table).Output()
+	if err != nil {
+		t.Fatalf("nft list table: %v", err)
+	}
+	rules = strings.Count(string(out), `{"rule":`)
+	// Elements are listed per set; count them with the plain listing.
+	plain, _ := exec.Command("nft", "list", "table", "inet", table).Output()
+	for _, block := range strings.Split(string(plain), "elements = {")[1:] {
+		block = block[:strings.Index(block, "}")]
+		elems += strings.Count(block, ",") + 1
+	}
+	return rules, elems
+}
+
+// Hundreds of networks and a thousand ports: no netlink batch overflows
+// (ENOBUFS), the table grows linearly, and a whole rewrite (after the
+// table vanished) brings every element back.
+func TestScaleAndRewrite(t *testing.T) {
+	f := newFirewall(t)
+	const nets = 300
+	var r100, e100 int
+	for i := 0; i < nets; i++ {
+		n := Network{ID: fmt.Sprint(i), Bridge: fmt.Sprintf("bts%d", i), ICC: true, Masquerade: true,
+			Subnets: []netip.Prefix{netip.PrefixFrom(netip.AddrFrom4([4]byte{10, 201, byte(i >> 8), byte(i)}), 32)}}
+		if err := f.SetNetwork(n); err != nil {
+			t.Fatalf("network %d: %v", i, err)
+		}
+		if i == 99 {
+			r100, e100 = nftCount(t, f.Table())
+		}
+	}
+	if r, e := nftCount(t, f.Table()); r-r100 != 2*(nets-100) || e-e100 != 2*(nets-100) {
+		t.Fatalf("not linear: 100 networks %d rules %d elements, %d networks %d rules %d elements", r100, e100, nets, r, e)
+	}
+	var ports []Port
+	for i := 0; i < 1000; i++ {
+		p := Port{Proto: "tcp", HostPort: uint16(30000 + i), Bridge: "bts0", ContainerIP: netip.MustParseAddr("10.201.0.0"), ContainerPort: uint16(i + 1)}
+		if i%2 == 1 {
+			p.HostIP = netip.MustParseAddr("127.0.0.1")
+		}
+		ports = append(ports, p)
+	}
+	if err := f.AddPorts(ports...); err != nil {
+		t.Fatalf("1000 ports: %v", err)
+	}
+	r, e := nftCount(t, f.Table())
+	if err := DeleteTable(f.Table()); err != nil {
+		t.Fatal(err)
+	}
+	// The next change finds the table gone and writes everything again.
+	if err := f.RemovePorts(ports[0]); err != nil {
+		t.Fatal(err)
+	}
+	if r2, e2 := nftCount(t, f.Table()); r2 != r || e2 != e-1 {
+		t.Fatalf("after the rewrite: %d rules %d elements, want %d and %d", r2, e2, r, e-1)
+	}
+	if err := f.RemoveNetwork("0"); err != nil {
+		t.Fatal(err)
+	}
+	// Its two set elements, its two rules, and every port: 499 on every
+	// address, 500 on 127.0.0.1 (a map and a set element each).
+	if r2, e2 := nftCount(t, f.Table()); r2 != r-2 || e2 != e-1-2-499-1000 {
+		t.Fatalf("removing a network with 999 ports left %d rules %d elements, want %d and %d", r2, e2, r-2, e-1-2-499-1000)
+	}
+	for i := 1; i < nets; i++ {
+		if err := f.RemoveNetwork(fmt.Sprint(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if ok, _ := TableExists(f.Table()); ok {
+		t.Fatal("table left after the last network")
+	}
+}
+
+// SIGHUP's Reconcile puts back a table that was deleted or flushed.
+func TestReconcile(t *testing.T) {
+	f := newFirewall(t)
+	if err := f.SetNetwork(Network{ID: "r", Bridge: "btr0", ICC: true, Subnets: []netip.Prefix{netip.MustParsePrefix("10.202.0.0/24")}}); err != nil {
+		t.Fatal(err)
+	}
+	if again, err := f.Reconcile(); again || err != nil {
+		t.Fatalf("intact table rewritten: %v %v", again, err)
+	}
+	want := ruleset(t, f.Table())
+	for _, how := range [][]string{{"delete", "table"}, {"flush", "table"}} {
+		if out, err := exec.Command("nft", append(how, "inet", f.Table())...).CombinedOutput(); err != nil {
+			t.Fatalf("nft %v: %v %s", how, err, out)
+		}
+		if again, err := f.Reconcile(); !again || err != nil {
+			t.Fatalf("after nft %v: %v %v", how, again, err)
+		}
+		if got := ruleset(t, f.Table()); got != want {
+			t.Fatalf("after nft %v and Reconcile:\n%s\nwant:\n%s", how, got, want)
+		}
 	}
 }
