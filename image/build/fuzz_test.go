@@ -49,8 +49,10 @@ func (b *fuzzBackend) CreateContainer(_ context.Context, cfg *container.Config, 
 	return fmt.Sprint("c", b.n), nil
 }
 
-func (*fuzzBackend) RunContainer(context.Context, string, io.Writer, io.Writer) (int, error) { return 0, nil }
-func (*fuzzBackend) RemoveContainer(context.Context, string) error                          { return nil }
+func (*fuzzBackend) RunContainer(context.Context, string, io.Writer, io.Writer) (int, error) {
+	return 0, nil
+}
+func (*fuzzBackend) RemoveContainer(context.Context, string) error { return nil }
 
 func (*fuzzBackend) Commit(_ context.Context, o CommitOptions) (string, error) {
 	b, err := json.Marshal(o.Config)
