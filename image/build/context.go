@@ -1,9 +1,7 @@
 package build
 
 import (
-	"archive/tar"
 	"bufio"
-	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -16,9 +14,9 @@ import (
 
 	"github.com/moby/patternmatcher"
 	"github.com/moby/patternmatcher/ignorefile"
-	"github.com/ulikunitz/xz"
+	"golang.org/x/sys/unix"
 
-	"github.com/berthd/berth/image/unpack"
+	"github.com/berthd/berth/pkg/archive"
 	"github.com/berthd/berth/pkg/errdefs"
 )
 
@@ -85,29 +83,17 @@ func (c *Context) fill(ctx context.Context, body io.Reader, remote string) error
 // a tar is taken as the Dockerfile itself when bareOK (docker build - <
 // Dockerfile through the API, a URL that serves a Dockerfile).
 func (c *Context) fromStream(r io.Reader, bareOK bool) error {
-	br := bufio.NewReaderSize(r, 64<<10)
-	head, _ := br.Peek(6)
-	var dec io.Reader
-	if bytes.HasPrefix(head, []byte{0xfd, '7', 'z', 'X', 'Z', 0}) {
-		xr, err := xz.NewReader(br)
-		if err != nil {
-			return errdefs.InvalidParameterf("invalid xz context: %v", err)
-		}
-		dec = xr
-	} else {
-		rc, _, err := unpack.Decompress(br)
-		if err != nil {
-			return errdefs.InvalidParameterf("invalid build context: %v", err)
-		}
-		defer rc.Close()
-		dec = rc
+	dec, _, err := archive.Decompress(r)
+	if err != nil {
+		return errdefs.InvalidParameterf("invalid build context: %v", err)
 	}
+	defer dec.Close()
 	bdec := bufio.NewReaderSize(dec, 64<<10)
 	blk, _ := bdec.Peek(512)
 	if len(blk) == 0 {
 		return nil // an empty context
 	}
-	if !unpack.LooksLikeTar(blk) {
+	if !archive.LooksLikeTar(blk) {
 		if !bareOK {
 			return errdefs.InvalidParameterf("the build context is not a tar archive")
 		}
@@ -130,115 +116,28 @@ func (c *Context) fromStream(r io.Reader, bareOK bool) error {
 	return untar(bdec, c.Dir)
 }
 
-// untar extracts a context tar. Names that would land outside dir are an
-// error; ownership is kept (COPY without --chown resets it anyway) and
-// modes and times are kept.
-//
-// It runs on every build, cached or not, so it avoids the system calls
-// it can: a parent directory this extraction made itself needs no
-// symlink check, and a new file is made with O_EXCL (which also refuses
-// to follow a symlink) before anything is removed.
+// untar extracts a context tar with archive.Extract under a context's
+// rules: no entry is reached through a symlink (the docker CLI never sends
+// one below a symlink; such an entry is an attack and refused), names
+// that climb above the root are taken as below it (as dockerd's
+// chrootarchive does), owners, modes and times are kept, and device
+// nodes and FIFOs are left out.
 func untar(r io.Reader, dir string) error {
-	tr := tar.NewReader(r)
-	var dirTimes []func()
-	// made holds the real directories this extraction created; an entry
-	// whose parent is one of them cannot be redirected by a symlink.
-	made := map[string]bool{dir: true}
-	root := os.Geteuid() == 0
-	for {
-		hdr, err := tr.Next()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			return errdefs.InvalidParameterf("invalid build context: %v", err)
-		}
-		name := filepath.Clean("/" + hdr.Name)
-		if name == "/" {
-			continue
-		}
-		p := filepath.Join(dir, name)
-		if parent := filepath.Dir(p); !made[parent] {
-			if err := os.MkdirAll(parent, 0o755); err != nil {
-				return err
-			}
-			// A symlink planted by an earlier entry must not redirect this one.
-			if real, err := filepath.EvalSymlinks(parent); err != nil || !within(dir, real) {
-				return errdefs.InvalidParameterf("invalid build context: %s is outside the context", hdr.Name)
-			}
-		}
-		if hdr.Typeflag != tar.TypeDir && made[p] {
-			// A directory is replaced: what was made below it is gone.
-			made = map[string]bool{dir: true}
-		}
-		mode := unpack.FileMode(hdr)
-		chown := !root || hdr.Uid != 0 || hdr.Gid != 0
-		switch hdr.Typeflag {
-		case tar.TypeDir:
-			if err := os.Mkdir(p, 0o755); err == nil {
-				made[p] = true
-			} else if !os.IsExist(err) {
-				return err
-			} else if fi, err := os.Lstat(p); err != nil || !fi.IsDir() {
-				// Never chmod or chtime through a symlink an earlier
-				// entry planted.
-				continue
-			}
-			mt := hdr.ModTime
-			dirTimes = append(dirTimes, func() { os.Chmod(p, mode); os.Chtimes(p, mt, mt) })
-			if chown {
-				os.Lchown(p, hdr.Uid, hdr.Gid)
-			}
-			continue
-		case tar.TypeReg, tar.TypeRegA:
-			f, err := os.OpenFile(p, os.O_CREATE|os.O_WRONLY|os.O_EXCL, 0o600)
-			if os.IsExist(err) {
-				os.RemoveAll(p)
-				f, err = os.OpenFile(p, os.O_CREATE|os.O_WRONLY|os.O_EXCL, 0o600)
-			}
-			if err != nil {
-				return err
-			}
-			if hdr.Size > 0 {
-				_, err = io.Copy(f, tr)
-			}
-			if err == nil && chown {
-				f.Chown(hdr.Uid, hdr.Gid)
-			}
-			if err == nil {
-				// After the chown, which clears set-id bits.
-				err = f.Chmod(mode)
-			}
-			f.Close()
-			if err != nil {
-				return errdefs.InvalidParameterf("invalid build context: %v", err)
-			}
-			os.Chtimes(p, hdr.ModTime, hdr.ModTime)
-			continue
-		case tar.TypeSymlink:
-			os.RemoveAll(p)
-			if err := os.Symlink(hdr.Linkname, p); err != nil {
-				return err
-			}
-		case tar.TypeLink:
-			target := filepath.Join(dir, filepath.Clean("/"+hdr.Linkname))
-			os.RemoveAll(p)
-			if err := os.Link(target, p); err != nil {
-				return errdefs.InvalidParameterf("invalid build context: %v", err)
-			}
-		default:
-			continue // devices and fifos have no place in a context
-		}
-		os.Lchown(p, hdr.Uid, hdr.Gid)
-		if hdr.Typeflag != tar.TypeSymlink {
-			os.Chmod(p, mode)
-			os.Chtimes(p, hdr.ModTime, hdr.ModTime)
-		}
+	root, err := os.OpenFile(dir, unix.O_PATH|unix.O_DIRECTORY, 0)
+	if err != nil {
+		return errdefs.System(err)
 	}
-	for i := len(dirTimes) - 1; i >= 0; i-- {
-		dirTimes[i]()
+	defer root.Close()
+	err = archive.Extract(context.Background(), r, root, archive.ExtractOptions{
+		Kind:        "build context",
+		ClampNames:  true,
+		SkipSpecial: true,
+	})
+	var re *archive.ReadError
+	if errors.As(err, &re) {
+		return errdefs.InvalidParameterf("invalid build context: %v", re.Err)
 	}
-	return nil
+	return err
 }
 
 func within(root, p string) bool {
@@ -363,12 +262,12 @@ func (c *Context) readDockerfile() error {
 // before it sends, but remote contexts and API clients do not; applying
 // it again is harmless.
 func (c *Context) applyDockerignore() error {
-	f, err := os.Open(filepath.Join(c.Dir, ".dockerignore"))
+	f, err := openInContext(c.Dir, ".dockerignore")
 	if errors.Is(err, os.ErrNotExist) {
 		return nil
 	}
 	if err != nil {
-		return errdefs.System(err)
+		return err
 	}
 	patterns, err := ignorefile.ReadAll(f)
 	f.Close()
@@ -383,6 +282,30 @@ func (c *Context) applyDockerignore() error {
 		return errdefs.InvalidParameterf("invalid .dockerignore pattern: %v", err)
 	}
 	return filterDir(c.Dir, pm)
+}
+
+// openInContext opens the regular file name of the context, resolving
+// symlinks inside the context as dockerd does (a .dockerignore that is a
+// symlink to a host file or device must not be read).
+func openInContext(dir, name string) (*os.File, error) {
+	root, err := os.OpenFile(dir, unix.O_PATH|unix.O_DIRECTORY, 0)
+	if err != nil {
+		return nil, errdefs.System(err)
+	}
+	defer root.Close()
+	fd, err := unix.Openat2(int(root.Fd()), name, &unix.OpenHow{
+		Flags:   unix.O_RDONLY | unix.O_NONBLOCK | unix.O_CLOEXEC,
+		Resolve: unix.RESOLVE_IN_ROOT | unix.RESOLVE_NO_MAGICLINKS,
+	})
+	if err != nil {
+		return nil, &os.PathError{Op: "open", Path: name, Err: err}
+	}
+	f := os.NewFile(uintptr(fd), name)
+	if fi, err := f.Stat(); err != nil || !fi.Mode().IsRegular() {
+		f.Close()
+		return nil, errdefs.InvalidParameterf("error reading %s: not a regular file", name)
+	}
+	return f, nil
 }
 
 // filterDir removes the paths pm excludes. A directory that is excluded

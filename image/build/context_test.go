@@ -64,7 +64,8 @@ func TestUntarKeepsModesAndTimes(t *testing.T) {
 }
 
 // An entry below a symlink that an earlier entry planted is refused, even
-// where the name was a directory this extraction made before.
+// where the name was a directory this extraction made before; a directory
+// entry replaces the symlink.
 func TestUntarRefusesPlantedSymlink(t *testing.T) {
 	outside := t.TempDir()
 	for name, ents := range map[string][]entry{
@@ -85,7 +86,12 @@ func TestUntarRefusesPlantedSymlink(t *testing.T) {
 		},
 	} {
 		dir := t.TempDir()
-		if err := untar(tarOf(t, ents...), dir); err == nil {
+		err := untar(tarOf(t, ents...), dir)
+		if name == "dir over symlink" {
+			if fi, lerr := os.Lstat(filepath.Join(dir, "a")); err != nil || lerr != nil || !fi.IsDir() {
+				t.Errorf("%s: %v, a is %v", name, err, fi)
+			}
+		} else if err == nil {
 			t.Errorf("%s: no error", name)
 		}
 		if _, err := os.Stat(filepath.Join(outside, "x")); err == nil {
@@ -114,5 +120,33 @@ func TestUntarReplaces(t *testing.T) {
 	}
 	if b, _ := os.ReadFile(filepath.Join(dir, "d")); string(b) != "file now" {
 		t.Errorf("d = %q", b)
+	}
+}
+
+// A .dockerignore that is a symlink resolves inside the context: a host
+// file it names is never read.
+func TestDockerignoreSymlinkStaysInContext(t *testing.T) {
+	host := filepath.Join(t.TempDir(), "patterns")
+	os.WriteFile(host, []byte("keep\n"), 0o644)
+	dir := t.TempDir()
+	c := &Context{Dir: dir}
+	if err := untar(tarOf(t,
+		entry{name: "keep", typ: tar.TypeReg, body: "x"},
+		entry{name: ".dockerignore", typ: tar.TypeSymlink, link: host},
+	), dir); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.applyDockerignore(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "keep")); err != nil {
+		t.Fatal("the host file's patterns were applied")
+	}
+	os.Remove(filepath.Join(dir, ".dockerignore"))
+	os.Symlink("/dev/zero", filepath.Join(dir, ".dockerignore"))
+	os.MkdirAll(filepath.Join(dir, "dev"), 0o755)
+	os.Symlink("/proc/self/fd/0", filepath.Join(dir, "dev/zero"))
+	if err := c.applyDockerignore(); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -2,7 +2,6 @@ package build
 
 import (
 	"archive/tar"
-	"bufio"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -21,10 +20,9 @@ import (
 
 	securejoin "github.com/cyphar/filepath-securejoin"
 	"github.com/moby/buildkit/frontend/dockerfile/instructions"
-	"github.com/ulikunitz/xz"
 	"golang.org/x/sys/unix"
 
-	"github.com/berthd/berth/image/unpack"
+	"github.com/berthd/berth/pkg/archive"
 	"github.com/berthd/berth/pkg/errdefs"
 )
 
@@ -657,124 +655,63 @@ func copyOne(root, src, dest string, fi os.FileInfo, o *owner) error {
 }
 
 // isArchive reports whether ADD extracts the file: a tar, plain or
-// compressed with gzip, bzip2 or xz.
+// compressed with gzip, bzip2, xz or zstd.
 func isArchive(p string) bool {
 	f, err := os.Open(p)
 	if err != nil {
 		return false
 	}
 	defer f.Close()
-	r, err := decompress(f)
+	r, _, err := archive.Decompress(f)
 	if err != nil {
 		return false
 	}
+	defer r.Close()
 	head := make([]byte, 512)
 	n, _ := io.ReadFull(r, head)
-	return n == 512 && unpack.LooksLikeTar(head)
-}
-
-func decompress(r io.Reader) (io.Reader, error) {
-	br := bufio.NewReaderSize(r, 64<<10)
-	head, _ := br.Peek(6)
-	if strings.HasPrefix(string(head), "\xfd7zXZ\x00") {
-		return xz.NewReader(br)
-	}
-	rc, _, err := unpack.Decompress(br)
-	return rc, err
+	return n == 512 && archive.LooksLikeTar(head)
 }
 
 // extractArchive unpacks a local tar into the image directory dest,
-// keeping the entries' owners (ADD of an archive does not chown).
-func extractArchive(root, archive, dest string) error {
-	f, err := os.Open(archive)
+// keeping the entries' owners (ADD of an archive does not chown), with
+// archive.Extract and dest as its root, the way dockerd's chrootarchive
+// extracts it: symlinks, the archive's own included, resolve inside dest
+// and names cannot climb above it. Device nodes and FIFOs are left out.
+func extractArchive(root, src, dest string) error {
+	f, err := os.Open(src)
 	if err != nil {
 		return err
 	}
 	defer f.Close()
-	r, err := decompress(f)
+	r, _, err := archive.Decompress(f)
 	if err != nil {
 		return err
 	}
-	tr := tar.NewReader(r)
-	type dirTime struct {
-		p string
-		t time.Time
+	defer r.Close()
+	d, err := openInRoot(root, dest)
+	if err != nil {
+		return err
 	}
-	var dirs []dirTime
-	for {
-		hdr, err := tr.Next()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			return err
-		}
-		name := path.Clean("/" + hdr.Name)
-		if name == "/" {
-			continue
-		}
-		full := path.Join(dest, name)
-		parent, err := securejoin.SecureJoin(root, path.Dir(full))
-		if err != nil {
-			return err
-		}
-		if err := os.MkdirAll(parent, 0o755); err != nil {
-			return err
-		}
-		t := filepath.Join(parent, path.Base(full))
-		mode := unpack.FileMode(hdr)
-		switch hdr.Typeflag {
-		case tar.TypeDir:
-			if cur, err := os.Lstat(t); err == nil && !cur.IsDir() {
-				os.RemoveAll(t)
-			}
-			if err := os.Mkdir(t, mode); err != nil && !os.IsExist(err) {
-				return err
-			}
-			os.Chmod(t, mode)
-			dirs = append(dirs, dirTime{t, hdr.ModTime})
-		case tar.TypeReg, tar.TypeRegA:
-			os.RemoveAll(t)
-			out, err := os.OpenFile(t, os.O_CREATE|os.O_WRONLY|os.O_EXCL, mode)
-			if err != nil {
-				return err
-			}
-			_, err = io.Copy(out, tr)
-			out.Close()
-			if err != nil {
-				return err
-			}
-			os.Chmod(t, mode)
-		case tar.TypeSymlink:
-			os.RemoveAll(t)
-			if err := os.Symlink(hdr.Linkname, t); err != nil {
-				return err
-			}
-		case tar.TypeLink:
-			src, err := securejoin.SecureJoin(root, path.Join(dest, path.Clean("/"+hdr.Linkname)))
-			if err != nil {
-				return err
-			}
-			os.RemoveAll(t)
-			if err := os.Link(src, t); err != nil {
-				return err
-			}
-		default:
-			continue
-		}
-		os.Lchown(t, hdr.Uid, hdr.Gid)
-		if mode&(os.ModeSetuid|os.ModeSetgid) != 0 && hdr.Typeflag != tar.TypeSymlink && hdr.Typeflag != tar.TypeLink {
-			os.Chmod(t, mode) // the chown cleared them
-		}
-		if hdr.Typeflag == tar.TypeReg || hdr.Typeflag == tar.TypeRegA {
-			os.Chtimes(t, hdr.ModTime, hdr.ModTime)
-		}
+	defer d.Close()
+	return archive.Extract(context.Background(), r, d, archive.ExtractOptions{InRoot: true, ClampNames: true, SkipSpecial: true})
+}
+
+// openInRoot opens the directory dir, an image path, resolving it inside
+// root as the image would see it.
+func openInRoot(root, dir string) (*os.File, error) {
+	r, err := os.OpenFile(root, unix.O_PATH|unix.O_DIRECTORY, 0)
+	if err != nil {
+		return nil, err
 	}
-	sort.Slice(dirs, func(i, j int) bool { return len(dirs[i].p) > len(dirs[j].p) })
-	for _, d := range dirs {
-		os.Chtimes(d.p, d.t, d.t)
+	defer r.Close()
+	fd, err := unix.Openat2(int(r.Fd()), "."+path.Clean("/"+dir), &unix.OpenHow{
+		Flags:   unix.O_PATH | unix.O_DIRECTORY | unix.O_CLOEXEC,
+		Resolve: unix.RESOLVE_IN_ROOT | unix.RESOLVE_NO_MAGICLINKS,
+	})
+	if err != nil {
+		return nil, &os.PathError{Op: "open", Path: dir, Err: err}
 	}
-	return nil
+	return os.NewFile(uintptr(fd), dir), nil
 }
 
 // parseChown resolves --chown=user[:group] against the image's

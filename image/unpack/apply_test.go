@@ -280,6 +280,13 @@ func (d dribble) Read(p []byte) (int, error) {
 	return d.r.Read(p)
 }
 
+// archive.Extract's copy buffer and writeback steps.
+const (
+	copyBuf    = 256 << 10
+	flushEvery = 4 << 20
+	flushMin   = 1 << 20
+)
+
 // Files bigger than the copy buffer and than the writeback step, read in
 // odd-sized pieces, come out whole, and the stream's diff ID and
 // reassembly still cover every byte.

@@ -1,7 +1,8 @@
 // Package unpack owns the conversion between a layer tar stream and an
 // overlay2 layer directory, in both directions.
 //
-// Apply extracts an uncompressed layer tar into an empty directory:
+// Apply extracts an uncompressed layer tar into an empty directory with
+// pkg/archive's Extract under a layer's rules:
 //
 //   - securely: every path is resolved with openat2(RESOLVE_BENEATH |
 //     RESOLVE_NO_SYMLINKS) against the layer root and the final component is
@@ -23,5 +24,6 @@
 // `docker load` gives the same image ID, without keeping a second copy of
 // every layer.
 //
-// Decompress detects gzip, zstd and bzip2 streams by their magic bytes.
+// Decompress detects gzip, zstd and bzip2 streams by their magic bytes
+// (pkg/archive's detection; xz is refused for layers).
 package unpack
