@@ -13,7 +13,7 @@ LDFLAGS := -X github.com/berthd/berth/daemon.Version=$(VERSION) \
 # Flags for `make run`, e.g. make run ARGS='--debug'.
 ARGS ?=
 
-.PHONY: all build run test unit integration smoke deps install uninstall bench lint clean FORCE
+.PHONY: all build run test unit integration smoke deps install uninstall bench lint fuzz clean FORCE
 
 all: build
 
@@ -55,6 +55,13 @@ install: build
 
 uninstall:
 	rm -f $(DESTDIR)$(PREFIX)/bin/berthd $(DESTDIR)$(UNITDIR)/berth.service $(DESTDIR)$(UNITDIR)/berth.socket
+
+# Every native fuzz target for FUZZTIME each, one after another, stopping
+# at the first crash (which go test writes to testdata/fuzz/). As root: the
+# archive targets chown and mknod. make fuzz [FUZZTIME=30s] [FUZZ=regexp]
+FUZZTIME ?= 10m
+fuzz:
+	FUZZTIME=$(FUZZTIME) GO=$(GO) hack/fuzz.sh '$(FUZZ)'
 
 # Performance figures, with dockerd beside them when one is installed.
 bench: deps build

@@ -80,7 +80,9 @@ func ReadJSON(r *http.Request, out any) error {
 		}
 		return errdefs.InvalidParameterf("invalid JSON: %v", err)
 	}
-	if dec.More() {
+	// dec.More alone misses a stray closing bracket ("{}}"): it reports
+	// only whether another element follows inside a value.
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
 		return errdefs.InvalidParameterf("unexpected content after JSON")
 	}
 	return nil
