@@ -393,10 +393,21 @@ func (b *buildBackend) Commit(ctx context.Context, o build.CommitOptions) (strin
 		if err != nil {
 			return "", err
 		}
-		// The step's container is the builder's alone, and its layer is
-		// as large as the step made it: it is read without the lock
-		// that every docker ps waits for.
+		// The step's layer is as large as the step made it: it is read
+		// without the lock that every docker ps waits for. The step's
+		// container is the builder's, but docker rm and container prune
+		// can reach it: as for docker commit, a removal waits for the
+		// read before it deletes the files.
+		c.Lock()
+		if c.State.RemovalInProgress || c.State.Dead {
+			c.Unlock()
+			return "", errdefs.Conflictf("You cannot commit container %s which is being removed", c.ID)
+		}
+		fs := &d.liveState(c).fsReaders
+		fs.Add(1)
+		c.Unlock()
 		img, err := d.commitLayer(ctx, c, co)
+		fs.Done()
 		if err != nil {
 			return "", err
 		}

@@ -89,7 +89,7 @@ func (d *Daemon) openUnlocked(ctx context.Context, c *ctr.Container, write bool)
 // lock or holdFS until the view is closed, so that the view's mounts
 // never meet the container's own.
 func (d *Daemon) openContainerFS(ctx context.Context, c *ctr.Container, withVolumes bool) (*fsView, error) {
-	if c.State.Running && c.State.Pid > 0 && withVolumes {
+	if runningForView(c) && withVolumes {
 		pid := c.State.Pid
 		v, err := containerfs.Open(func() (*os.File, error) { return openProcessRoot(pid) })
 		if err != nil {
@@ -97,7 +97,7 @@ func (d *Daemon) openContainerFS(ctx context.Context, c *ctr.Container, withVolu
 		}
 		return &fsView{View: v, release: func() {}}, nil
 	}
-	if c.State.Running {
+	if runningForView(c) {
 		// The overlay root as mounted on the host, without the mounts
 		// the container made in its own namespace (export).
 		merged := fsDir(c, "merged")

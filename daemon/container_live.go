@@ -36,7 +36,22 @@ type live struct {
 	// is guarded by the container's lock; fsFree (whose lock is the
 	// container's) wakes who waits for it.
 	fsBusy bool
-	fsFree *sync.Cond
+	// fsShared counts the reads of a running container's files (copy
+	// out, export) in progress. They may overlap each other, but a view
+	// keeps the container's overlay mounted after its exit, so a start
+	// (a restart, a policy's) waits for them too, as for fsBusy: it
+	// would mount a second overlay of the same upper directory.
+	fsShared int
+	fsFree   *sync.Cond
+}
+
+// runningForView says whether a view of c sees its running process's
+// files. A container waiting for its policy's restart is still Running,
+// but its overlay is unmounted and it has no process: it is viewed as a
+// stopped one, so a copy into it lands in its layer, not in a bare mount
+// point that the restart would then cover.
+func runningForView(c *ctr.Container) bool {
+	return c.State.Running && !c.State.Restarting && c.State.Pid > 0
 }
 
 // holdFS registers a use of c's files that runs without c's lock, which
@@ -52,9 +67,17 @@ func (d *Daemon) holdFS(c *ctr.Container, write bool) (func(), error) {
 		if c.State.RemovalInProgress || c.State.Dead {
 			return nil, errdefs.Conflictf("container %s is being removed", c.ID)
 		}
-		if !write && c.State.Running {
+		if !write && runningForView(c) {
+			l.fsShared++
 			l.fsReaders.Add(1)
-			return l.fsReaders.Done, nil
+			return func() {
+				c.Lock()
+				if l.fsShared--; l.fsShared == 0 && l.fsFree != nil {
+					l.fsFree.Broadcast()
+				}
+				c.Unlock()
+				l.fsReaders.Done()
+			}, nil
 		}
 		if !l.fsBusy {
 			break
@@ -74,12 +97,13 @@ func (d *Daemon) holdFS(c *ctr.Container, write bool) (func(), error) {
 	}, nil
 }
 
-// waitFSFree returns, with c's lock held as on entry, once no exclusive
-// use of c's files (holdFS) is in progress. A start calls it first: it
-// must not mount the writable layer a view still has mounted.
+// waitFSFree returns, with c's lock held as on entry, once no use of c's
+// files through a view (holdFS) is in progress. A start calls it first:
+// it must not mount the writable layer while a view still holds a mount
+// of it.
 func (d *Daemon) waitFSFree(c *ctr.Container) {
 	l := d.liveState(c)
-	for l.fsBusy {
+	for l.fsBusy || l.fsShared > 0 {
 		l.waitFS(c)
 	}
 }

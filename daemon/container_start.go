@@ -27,6 +27,19 @@ type notModified struct{ error }
 
 func (notModified) NotModified() {}
 
+// startable says why c cannot be started now, with dockerd's answers.
+func startable(c *ctr.Container) error {
+	switch {
+	case c.State.Paused:
+		return errdefs.Conflictf("cannot start a paused container, try unpause instead")
+	case c.State.Running:
+		return notModified{errors.New("container already started")}
+	case c.State.RemovalInProgress || c.State.Dead:
+		return errdefs.Conflictf("container is marked for removal and cannot be started")
+	}
+	return nil
+}
+
 // ContainerStart answers POST /containers/{id}/start.
 func (d *Daemon) ContainerStart(ctx context.Context, ref string) error {
 	c, err := d.containers.Get(ref)
@@ -35,14 +48,15 @@ func (d *Daemon) ContainerStart(ctx context.Context, ref string) error {
 	}
 	c.Lock()
 	defer c.Unlock()
+	// Checked before waiting for views of c's files as well as after:
+	// a start of a running container answers at once, not once someone
+	// else's slow copy out of it ends.
+	if err := startable(c); err != nil {
+		return err
+	}
 	d.waitFSFree(c)
-	switch {
-	case c.State.Paused:
-		return errdefs.Conflictf("cannot start a paused container, try unpause instead")
-	case c.State.Running:
-		return notModified{errors.New("container already started")}
-	case c.State.RemovalInProgress || c.State.Dead:
-		return errdefs.Conflictf("container is marked for removal and cannot be started")
+	if err := startable(c); err != nil {
+		return err
 	}
 	l := d.liveState(c)
 	l.mu.Lock()

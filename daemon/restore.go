@@ -52,22 +52,34 @@ func (d *Daemon) restoreContainers() {
 	}
 	for _, c := range d.containers.List() {
 		c.Lock()
-		p := c.HostConfig.RestartPolicy
-		want := !c.State.Running && !c.State.RemovalInProgress && !c.State.Dead &&
-			(p.IsAlways() || (p.IsUnlessStopped() && !c.HasBeenManuallyStopped)) && c.HasBeenStartedBefore
+		want := restartAtDaemonStart(c)
 		autoRemove := !c.State.Running && c.HostConfig.AutoRemove && c.HasBeenStartedBefore
 		c.Unlock()
 		switch {
 		case autoRemove:
 			d.removeContainer(context.Background(), c, true, true)
 		case want:
+			// The API serves while restore runs: a view of c (a copy,
+			// an export), a removal or a start may have come in since
+			// the check above.
 			c.Lock()
-			if err := d.startLocked(context.Background(), c, false); err != nil {
-				logrus.WithError(err).WithField("container", c.ID[:12]).Warn("could not restart container at daemon start")
+			d.waitFSFree(c)
+			if restartAtDaemonStart(c) {
+				if err := d.startLocked(context.Background(), c, false); err != nil {
+					logrus.WithError(err).WithField("container", c.ID[:12]).Warn("could not restart container at daemon start")
+				}
 			}
 			c.Unlock()
 		}
 	}
+}
+
+// restartAtDaemonStart says whether c's restart policy starts it when the
+// daemon starts. The caller holds c's lock.
+func restartAtDaemonStart(c *ctr.Container) bool {
+	p := c.HostConfig.RestartPolicy
+	return !c.State.Running && !c.State.RemovalInProgress && !c.State.Dead &&
+		(p.IsAlways() || (p.IsUnlessStopped() && !c.HasBeenManuallyStopped)) && c.HasBeenStartedBefore
 }
 
 func (d *Daemon) restoreContainer(c *ctr.Container) {
