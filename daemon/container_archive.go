@@ -90,8 +90,8 @@ func (d *Daemon) openUnlocked(ctx context.Context, c *ctr.Container, write bool)
 // never meet the container's own.
 func (d *Daemon) openContainerFS(ctx context.Context, c *ctr.Container, withVolumes bool) (*fsView, error) {
 	if runningForView(c) && withVolumes {
-		pid := c.State.Pid
-		v, err := containerfs.Open(func() (*os.File, error) { return openProcessRoot(pid) })
+		pid, id := c.State.Pid, c.ID
+		v, err := containerfs.Open(func() (*os.File, error) { return openProcessRoot(pid, id) })
 		if err != nil {
 			return nil, errdefs.System(err)
 		}
@@ -183,17 +183,25 @@ func mountInView(root *os.File, typ, src, dst string, opts []string, mp *mounts.
 
 // openProcessRoot opens pid's root directory, checking through a pidfd
 // that the process opened is the one meant and not a successor with a
-// reused PID.
-func openProcessRoot(pid int) (*os.File, error) {
+// reused PID, and that it is in the container's cgroup: until restore
+// reaches a container, its PID on disk may be a stale one (after a reboot,
+// any host process's), and a view of a host process's root is the host.
+func openProcessRoot(pid int, id string) (*os.File, error) {
 	pidfd, err := unix.PidfdOpen(pid, 0)
 	if err != nil {
 		return nil, fmt.Errorf("container process %d: %w", pid, err)
 	}
 	defer unix.Close(pidfd)
+	cg, err := os.ReadFile(fmt.Sprintf("/proc/%d/cgroup", pid))
+	if err != nil || !strings.Contains(string(cg), id) {
+		return nil, fmt.Errorf("process %d is not container %s's", pid, id)
+	}
 	root, err := openDir(fmt.Sprintf("/proc/%d/root", pid))
 	if err != nil {
 		return nil, err
 	}
+	// Still alive: the cgroup read and the root opened were this
+	// process's, not a successor's with its PID.
 	if err := unix.PidfdSendSignal(pidfd, 0, nil, 0); err != nil {
 		root.Close()
 		return nil, fmt.Errorf("container process %d exited: %w", pid, err)
