@@ -270,15 +270,16 @@ func TestNetworkModes(t *testing.T) {
 		}
 	})
 	t.Run("host", func(t *testing.T) {
-		out := strings.Fields(runRm(t, "--network", "host", img, "ls", "/sys/class/net"))
-		entries, err := os.ReadDir("/sys/class/net")
+		before, err := os.ReadDir("/sys/class/net")
 		if err != nil {
 			t.Fatal(err)
 		}
-		// Compare the devices that exist on both sides of the listing:
-		// other tests add and remove veths meanwhile.
+		out := strings.Fields(runRm(t, "--network", "host", img, "ls", "/sys/class/net"))
+		// Compare the devices that existed before the listing and still
+		// do after it: tests in other packages add and remove veths and
+		// their daemons' bridges meanwhile.
 		var missing []string
-		for _, e := range entries {
+		for _, e := range before {
 			if (e.Name() == "lo" || !strings.HasPrefix(e.Name(), "veth")) && !slices.Contains(out, e.Name()) {
 				if _, err := os.Stat("/sys/class/net/" + e.Name()); err == nil {
 					missing = append(missing, e.Name())
