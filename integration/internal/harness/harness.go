@@ -15,6 +15,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -454,6 +455,7 @@ func (d *Daemon) Cleanup() {
 	for i := len(d.cleanups) - 1; i >= 0; i-- {
 		d.cleanups[i]()
 	}
+	KillContainers(d.DataRoot)
 	UnmountUnder(d.Root)
 	// A daemon stopped with live-restore keeps its table for its
 	// containers' NAT, and one that crashed cannot remove it.
@@ -462,6 +464,50 @@ func (d *Daemon) Cleanup() {
 		exec.Command("ip", "link", "del", d.Bridge).Run()
 	}
 	os.RemoveAll(d.Root)
+}
+
+// KillContainers ends what is left of the containers of the daemon whose
+// data-root is dataRoot: a daemon stopped with live-restore, killed, or
+// stopped while a container was paused leaves them running (a frozen one
+// for good), and their shims with them. Each container's cgroup (the
+// default parent, /berth/<id>, in every hierarchy) is thawed, its
+// processes are killed, and it is removed; the shims then record the exit
+// and go. Only processes of this daemon's containers are touched.
+func KillContainers(dataRoot string) {
+	ents, err := os.ReadDir(filepath.Join(dataRoot, "containers"))
+	if err != nil {
+		return
+	}
+	for _, e := range ents {
+		id := e.Name()
+		if len(id) != 64 {
+			continue
+		}
+		dirs, _ := filepath.Glob("/sys/fs/cgroup/*/berth/" + id)
+		if v2, err := os.Stat("/sys/fs/cgroup/berth/" + id); err == nil && v2.IsDir() {
+			dirs = append(dirs, "/sys/fs/cgroup/berth/"+id)
+		}
+		for _, dir := range dirs {
+			os.WriteFile(filepath.Join(dir, "freezer.state"), []byte("THAWED"), 0)
+			os.WriteFile(filepath.Join(dir, "cgroup.freeze"), []byte("0"), 0)
+		}
+		for _, dir := range dirs {
+			b, _ := os.ReadFile(filepath.Join(dir, "cgroup.procs"))
+			for _, f := range strings.Fields(string(b)) {
+				if pid, err := strconv.Atoi(f); err == nil && pid > 1 {
+					unix.Kill(pid, unix.SIGKILL)
+				}
+			}
+		}
+		for _, dir := range dirs {
+			for i := 0; i < 100; i++ {
+				if err := unix.Rmdir(dir); err == nil || errors.Is(err, unix.ENOENT) {
+					break
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
+		}
+	}
 }
 
 // UnmountUnder lazily unmounts every mount point below dir, deepest first.
