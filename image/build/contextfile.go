@@ -1,10 +1,6 @@
 package build
 
 import (
-	"os"
-
-	"golang.org/x/sys/unix"
-
 	"github.com/berthd/berth/pkg/containerfs"
 )
 
@@ -19,11 +15,10 @@ const maxContextFile = 16 << 20
 // file; the file must be regular (a FIFO would block the build for good, a
 // device be read without end) and at most maxContextFile long.
 func readContextFile(dir, name string) ([]byte, error) {
-	fd, err := unix.Open(dir, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	root, err := containerfs.OpenRoot(dir)
 	if err != nil {
-		return nil, &os.PathError{Op: "open", Path: dir, Err: err}
+		return nil, err
 	}
-	root := os.NewFile(uintptr(fd), dir)
 	defer root.Close()
 	return containerfs.ReadFileInRoot(root, name, maxContextFile)
 }

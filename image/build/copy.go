@@ -23,6 +23,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/berthd/berth/pkg/archive"
+	"github.com/berthd/berth/pkg/containerfs"
 	"github.com/berthd/berth/pkg/errdefs"
 	"github.com/berthd/berth/pkg/userdb"
 )
@@ -701,19 +702,12 @@ func extractArchive(root, src, dest string) error {
 // openInRoot opens the directory dir, an image path, resolving it inside
 // root as the image would see it.
 func openInRoot(root, dir string) (*os.File, error) {
-	r, err := os.OpenFile(root, unix.O_PATH|unix.O_DIRECTORY, 0)
+	r, err := containerfs.OpenRoot(root)
 	if err != nil {
 		return nil, err
 	}
 	defer r.Close()
-	fd, err := unix.Openat2(int(r.Fd()), "."+path.Clean("/"+dir), &unix.OpenHow{
-		Flags:   unix.O_PATH | unix.O_DIRECTORY | unix.O_CLOEXEC,
-		Resolve: unix.RESOLVE_IN_ROOT | unix.RESOLVE_NO_MAGICLINKS,
-	})
-	if err != nil {
-		return nil, &os.PathError{Op: "open", Path: dir, Err: err}
-	}
-	return os.NewFile(uintptr(fd), dir), nil
+	return containerfs.OpenInRoot(r, dir, unix.O_PATH|unix.O_DIRECTORY, 0, "open")
 }
 
 // parseChown resolves --chown=user[:group] against the image's

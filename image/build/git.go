@@ -13,6 +13,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/berthd/berth/pkg/containerfs"
 	"github.com/berthd/berth/pkg/errdefs"
 )
 
@@ -166,27 +167,20 @@ func gitClone(ctx context.Context, clone string, r gitRemote) error {
 // the clone would: a symlink in the repository (sub -> /, sub -> ../..)
 // cannot lead out of it. It returns the directory's real path.
 func gitSubdir(clone, sub string) (string, error) {
-	root, err := os.Open(clone)
+	root, err := containerfs.OpenRoot(clone)
 	if err != nil {
 		return "", errdefs.System(err)
 	}
 	defer root.Close()
-	rel := strings.TrimLeft(filepath.Clean("/"+sub), "/")
-	if rel == "" {
-		rel = "."
-	}
-	fd, err := unix.Openat2(int(root.Fd()), rel, &unix.OpenHow{
-		Flags:   unix.O_PATH | unix.O_DIRECTORY | unix.O_CLOEXEC,
-		Resolve: unix.RESOLVE_IN_ROOT | unix.RESOLVE_NO_MAGICLINKS | unix.RESOLVE_NO_XDEV,
-	})
+	d, err := containerfs.OpenInRoot(root, filepath.Clean("/"+sub), unix.O_PATH|unix.O_DIRECTORY, unix.RESOLVE_NO_XDEV, "open")
 	switch {
 	case errors.Is(err, unix.ENOTDIR):
 		return "", errdefs.InvalidParameterf("error setting git context, not a directory: %s", sub)
 	case err != nil:
 		return "", errdefs.InvalidParameterf("subdirectory %q of the git context does not exist", sub)
 	}
-	defer unix.Close(fd)
-	real, err := os.Readlink("/proc/self/fd/" + strconv.Itoa(fd))
+	defer d.Close()
+	real, err := os.Readlink("/proc/self/fd/" + strconv.Itoa(int(d.Fd())))
 	if err != nil {
 		return "", errdefs.System(err)
 	}

@@ -15,6 +15,17 @@ import (
 // root, for a host process), are refused with ELOOP.
 const InRoot = unix.RESOLVE_IN_ROOT | unix.RESOLVE_NO_MAGICLINKS
 
+// OpenRoot opens dir, a tree's root directory given by its host path (a
+// path the engine owns: a container's rootfs, a build context), as the
+// O_PATH descriptor OpenInRoot and ReadFileInRoot resolve beneath.
+func OpenRoot(dir string) (*os.File, error) {
+	fd, err := unix.Open(dir, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, &os.PathError{Op: "open", Path: dir, Err: err}
+	}
+	return os.NewFile(uintptr(fd), dir), nil
+}
+
 // OpenInRoot opens path, a container path, on root with open(2) flags and
 // resolve flags InRoot|extra. Symlinks on the way are followed inside the
 // root; the last one too unless flags hold O_NOFOLLOW (with O_PATH that

@@ -8,7 +8,6 @@ import (
 	"os"
 
 	"github.com/moby/sys/user"
-	"golang.org/x/sys/unix"
 
 	"github.com/berthd/berth/pkg/containerfs"
 )
@@ -42,16 +41,6 @@ func ReadFile(root *os.File, name string) ([]byte, error) {
 	return containerfs.ReadFileInRoot(root, name, MaxFileSize)
 }
 
-// OpenRoot opens a container's root directory (a path on the host, owned
-// by the engine) for the lookups below.
-func OpenRoot(rootfs string) (*os.File, error) {
-	fd, err := unix.Open(rootfs, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return nil, &fs.PathError{Op: "open", Path: rootfs, Err: err}
-	}
-	return os.NewFile(uintptr(fd), rootfs), nil
-}
-
 // DB is a container's passwd and group files, read once.
 type DB struct {
 	passwd, group       []byte
@@ -69,7 +58,7 @@ func Read(root *os.File) *DB {
 
 // ReadPath is Read for a root given by its host path.
 func ReadPath(rootfs string) (*DB, error) {
-	root, err := OpenRoot(rootfs)
+	root, err := containerfs.OpenRoot(rootfs)
 	if err != nil {
 		return nil, err
 	}

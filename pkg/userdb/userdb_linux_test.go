@@ -12,6 +12,8 @@ import (
 
 	"github.com/moby/sys/user"
 	"golang.org/x/sys/unix"
+
+	"github.com/berthd/berth/pkg/containerfs"
 )
 
 const testPasswd = "root:x:0:0:root:/root:/bin/sh\n# comment\n\nalice:x:1000:1000:Alice:/home/alice:/bin/sh\n"
@@ -206,7 +208,7 @@ func TestDirectory(t *testing.T) {
 
 func mustRoot(t *testing.T, root string) *os.File {
 	t.Helper()
-	f, err := OpenRoot(root)
+	f, err := containerfs.OpenRoot(root)
 	if err != nil {
 		t.Fatal(err)
 	}
