@@ -192,8 +192,7 @@ func openProcessRoot(pid int, id string) (*os.File, error) {
 		return nil, fmt.Errorf("container process %d: %w", pid, err)
 	}
 	defer unix.Close(pidfd)
-	cg, err := os.ReadFile(fmt.Sprintf("/proc/%d/cgroup", pid))
-	if err != nil || !strings.Contains(string(cg), id) {
+	if !inContainerCgroup(pid, id) {
 		return nil, fmt.Errorf("process %d is not container %s's", pid, id)
 	}
 	root, err := openDir(fmt.Sprintf("/proc/%d/root", pid))

@@ -70,12 +70,19 @@ func (d *Daemon) signalDirectly(c *ctr.Container, sig unix.Signal) bool {
 	if pid <= 0 {
 		return false
 	}
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/cgroup", pid))
-	if err != nil || !strings.Contains(string(b), c.ID) {
+	if !inContainerCgroup(pid, c.ID) {
 		return false
 	}
 	logrus.WithField("container", c.ID[:12]).Warnf("shim unreachable: sending signal %d to PID %d directly", sig, pid)
 	return unix.Kill(pid, sig) == nil
+}
+
+// inContainerCgroup says whether pid is in the cgroup of container id, so
+// is the container's process and not one that was given its recorded PID
+// after it exited (or after a reboot, before restore reached it).
+func inContainerCgroup(pid int, id string) bool {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/cgroup", pid))
+	return err == nil && strings.Contains(string(b), id)
 }
 
 // ContainerKill answers POST /containers/{id}/kill.
