@@ -103,17 +103,6 @@ func hostGet(t *testing.T, url string) string {
 	return ""
 }
 
-// freePort is a TCP port on 127.0.0.1 nobody listens on right now.
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp4", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
 func TestUserNetworkReachByNameAliasAndIP(t *testing.T) {
 	withImages(t)
 	net1 := uniq("cn")
@@ -154,7 +143,7 @@ func TestDifferentNetworksCannotReachEachOther(t *testing.T) {
 
 func TestPublishedPortFromHostAndOtherContainer(t *testing.T) {
 	withImages(t)
-	p1, p2 := freePort(t), freePort(t)
+	p1, p2 := harness.FreePort(t), harness.FreePort(t)
 	id := runD(t, d, "-p", fmt.Sprintf("127.0.0.1:%d:8080", p1), "-p", fmt.Sprintf("%d:8080", p2), img, httpd[0], httpd[1], httpd[2], httpd[3], httpd[4], httpd[5])
 	for _, p := range []int{p1, p2} {
 		if got := hostGet(t, fmt.Sprintf("http://127.0.0.1:%d/hostname", p)); !strings.Contains(got, id[:12]) {
@@ -207,7 +196,7 @@ func TestPublishAllAndRanges(t *testing.T) {
 	}
 	// A host range publishes on the first free port of the range; a
 	// range on both sides maps port by port.
-	lo := freePort(t)
+	lo := harness.FreePort(t)
 	id2 := runD(t, d, "-p", fmt.Sprintf("127.0.0.1:%d-%d:8080", lo, lo+5), "-p", fmt.Sprintf("127.0.0.1:%d-%d:9000-9001/udp", lo+10, lo+11), img, "sleep", "300")
 	out := d.DockerT(t, "port", id2)
 	for _, want := range []string{"8080/tcp -> 127.0.0.1:", fmt.Sprintf("9000/udp -> 127.0.0.1:%d", lo+10), fmt.Sprintf("9001/udp -> 127.0.0.1:%d", lo+11)} {
@@ -408,7 +397,7 @@ func TestIPv6BetweenContainers(t *testing.T) {
 
 func TestPortConflict(t *testing.T) {
 	withImages(t)
-	p := freePort(t)
+	p := harness.FreePort(t)
 	runD(t, d, "-p", fmt.Sprintf("127.0.0.1:%d:80", p), img, "sleep", "300")
 	name := uniq("conflict")
 	t.Cleanup(func() { d.Docker("rm", "-f", name) })
@@ -472,7 +461,7 @@ func TestRestartKeepsAddressesPortsAndNames(t *testing.T) {
 	n := uniq("rs")
 	freshNet(t, dd, n)
 	web := uniq("web")
-	p := freePort(t)
+	p := harness.FreePort(t)
 	id := runD(t, dd, "--network", n, "--name", web, "-p", fmt.Sprintf("127.0.0.1:%d:8080", p), img, httpd[0], httpd[1], httpd[2], httpd[3], httpd[4], httpd[5])
 	client := runD(t, dd, "--network", n, img, "sleep", "300")
 	ip := ipOn(t, dd, id, n)

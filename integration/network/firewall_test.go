@@ -238,7 +238,7 @@ func TestFirewallGuarantees(t *testing.T) {
 	netA, netB := uniq("fwa"), uniq("fwb")
 	createNet(t, netA)
 	createNet(t, netB)
-	pPub, pLoop := freePort(t), freePort(t)
+	pPub, pLoop := harness.FreePort(t), harness.FreePort(t)
 	web := runD(t, d, "--network", netA, "-p", fmt.Sprintf("%d:8080", pPub), "-p", fmt.Sprintf("127.0.0.1:%d:8080", pLoop),
 		img, "sh", "-c", "httpd -p 8081 -h /etc; exec httpd -f -p 8080 -h /etc")
 	webIP := ipOn(t, d, web, netA)

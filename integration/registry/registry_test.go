@@ -56,16 +56,6 @@ type testRegistry struct {
 	cmd    *exec.Cmd
 }
 
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
 // startRegistry runs docker-registry in the given mode and stops it by
 // PID (and removes its files) when the test ends.
 func startRegistry(t *testing.T, m mode) *testRegistry {
@@ -76,7 +66,7 @@ func startRegistry(t *testing.T, m mode) *testRegistry {
 	if err != nil {
 		t.Fatal(err)
 	}
-	port := freePort(t)
+	port := harness.FreePort(t)
 	r := &testRegistry{Addr: fmt.Sprintf("127.0.0.1:%d", port), Root: root, Mode: m}
 	var cfg strings.Builder
 	fmt.Fprintf(&cfg, "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: %s/data\n  delete:\n    enabled: true\nhttp:\n  addr: %s\n", root, r.Addr)

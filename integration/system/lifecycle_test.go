@@ -189,7 +189,7 @@ func TestPlainTCPRefusedWithoutTLSOptOut(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(dd.Cleanup)
-	port := freePort(t)
+	port := harness.FreePort(t)
 	if err := dd.Start("-H", fmt.Sprintf("tcp://127.0.0.1:%d", port)); err == nil {
 		t.Fatal("daemon started on plain TCP without --tls=false")
 	}
@@ -206,15 +206,6 @@ func TestPlainTCPRefusedWithoutTLSOptOut(t *testing.T) {
 	if err != nil || !strings.Contains(string(out), "without encryption") {
 		t.Fatalf("plain TCP info: %v %s", err, out)
 	}
-}
-
-func freePort(t *testing.T) int {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
 }
 
 // TestSocketActivation hands berthd a listening unix socket the way systemd

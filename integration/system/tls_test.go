@@ -1,16 +1,9 @@
 package system
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"fmt"
-	"math/big"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -22,53 +15,6 @@ import (
 	"github.com/berthd/berth/integration/internal/harness"
 )
 
-type certPair struct {
-	cert              *x509.Certificate
-	key               *ecdsa.PrivateKey
-	certFile, keyFile string
-}
-
-// issue makes a certificate signed by parent (self-signed when nil) and
-// writes it and its key as PEM files under dir.
-func issue(t *testing.T, dir, name string, parent *certPair, isCA bool, usage x509.ExtKeyUsage) *certPair {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	serial, _ := rand.Int(rand.Reader, big.NewInt(1<<62))
-	tmpl := &x509.Certificate{
-		SerialNumber: serial,
-		Subject:      pkix.Name{CommonName: name},
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(24 * time.Hour),
-		KeyUsage:     x509.KeyUsageDigitalSignature | x509.KeyUsageKeyEncipherment,
-	}
-	if isCA {
-		tmpl.IsCA = true
-		tmpl.BasicConstraintsValid = true
-		tmpl.KeyUsage |= x509.KeyUsageCertSign
-	} else {
-		tmpl.ExtKeyUsage = []x509.ExtKeyUsage{usage}
-		tmpl.IPAddresses = []net.IP{net.ParseIP("127.0.0.1")}
-		tmpl.DNSNames = []string{"localhost"}
-	}
-	signer, signerKey := tmpl, key
-	if parent != nil {
-		signer, signerKey = parent.cert, parent.key
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, signer, &key.PublicKey, signerKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, _ := x509.ParseCertificate(der)
-	kb, _ := x509.MarshalECPrivateKey(key)
-	p := &certPair{cert: cert, key: key, certFile: filepath.Join(dir, name+".pem"), keyFile: filepath.Join(dir, name+"-key.pem")}
-	os.WriteFile(p.certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644)
-	os.WriteFile(p.keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kb}), 0o600)
-	return p
-}
-
 func TestTCPWithTLSVerify(t *testing.T) {
 	dd, err := harness.New(harness.Options{})
 	if err != nil {
@@ -77,19 +23,19 @@ func TestTCPWithTLSVerify(t *testing.T) {
 	t.Cleanup(dd.Cleanup)
 	dir := filepath.Join(dd.Root, "certs")
 	os.MkdirAll(dir, 0o700)
-	ca := issue(t, dir, "ca", nil, true, 0)
-	server := issue(t, dir, "server", ca, false, x509.ExtKeyUsageServerAuth)
-	clientCert := issue(t, dir, "client", ca, false, x509.ExtKeyUsageClientAuth)
-	otherCA := issue(t, dir, "other-ca", nil, true, 0)
-	stranger := issue(t, dir, "stranger", otherCA, false, x509.ExtKeyUsageClientAuth)
+	ca := harness.IssueCert(t, dir, "ca", nil, true, 0)
+	server := harness.IssueCert(t, dir, "server", ca, false, x509.ExtKeyUsageServerAuth)
+	clientCert := harness.IssueCert(t, dir, "client", ca, false, x509.ExtKeyUsageClientAuth)
+	otherCA := harness.IssueCert(t, dir, "other-ca", nil, true, 0)
+	stranger := harness.IssueCert(t, dir, "stranger", otherCA, false, x509.ExtKeyUsageClientAuth)
 
-	addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
-	if err := dd.Start("-H", "tcp://"+addr, "--tlsverify", "--tlscacert", ca.certFile, "--tlscert", server.certFile, "--tlskey", server.keyFile); err != nil {
+	addr := fmt.Sprintf("127.0.0.1:%d", harness.FreePort(t))
+	if err := dd.Start("-H", "tcp://"+addr, "--tlsverify", "--tlscacert", ca.CertFile, "--tlscert", server.CertFile, "--tlskey", server.KeyFile); err != nil {
 		t.Fatal(err)
 	}
 
 	// The docker CLI with a client certificate signed by the CA works.
-	cmd := exec.Command("docker", "--tlsverify", "--tlscacert", ca.certFile, "--tlscert", clientCert.certFile, "--tlskey", clientCert.keyFile,
+	cmd := exec.Command("docker", "--tlsverify", "--tlscacert", ca.CertFile, "--tlscert", clientCert.CertFile, "--tlskey", clientCert.KeyFile,
 		"-H", "tcp://"+addr, "version", "--format", "{{.Server.APIVersion}}")
 	cmd.Env = append(os.Environ(), "DOCKER_CONFIG="+dd.DockerCfg)
 	out, err := cmd.CombinedOutput()
@@ -98,7 +44,7 @@ func TestTCPWithTLSVerify(t *testing.T) {
 	}
 
 	pool := x509.NewCertPool()
-	pool.AddCert(ca.cert)
+	pool.AddCert(ca.Cert)
 	try := func(certs []tls.Certificate) error {
 		hc := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, Certificates: certs}}}
 		resp, err := hc.Get("https://" + addr + "/_ping")
@@ -107,14 +53,14 @@ func TestTCPWithTLSVerify(t *testing.T) {
 		}
 		return err
 	}
-	good, _ := tls.LoadX509KeyPair(clientCert.certFile, clientCert.keyFile)
+	good, _ := tls.LoadX509KeyPair(clientCert.CertFile, clientCert.KeyFile)
 	if err := try([]tls.Certificate{good}); err != nil {
 		t.Fatalf("client with CA-signed cert refused: %v", err)
 	}
 	if err := try(nil); err == nil {
 		t.Fatal("client without a certificate was served")
 	}
-	bad, _ := tls.LoadX509KeyPair(stranger.certFile, stranger.keyFile)
+	bad, _ := tls.LoadX509KeyPair(stranger.CertFile, stranger.KeyFile)
 	if err := try([]tls.Certificate{bad}); err == nil {
 		t.Fatal("client with a certificate from another CA was served")
 	}
