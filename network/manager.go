@@ -38,6 +38,9 @@ type Config struct {
 	BridgeIP      string // --bip
 	FixedCIDR     string
 	FixedCIDRv6   string
+	// DefaultIP is --ip, the default bridge's host_binding_ipv4: where its
+	// containers' ports are published when -p names no host address.
+	DefaultIP     string
 	EnableIPv6    bool
 	MTU           int
 	IPTables      bool
@@ -178,13 +181,21 @@ func (m *Manager) addPredefined() {
 		OptDefaultBridge: "true",
 		OptEnableICC:     strconv.FormatBool(m.cfg.ICC),
 		OptEnableIPMasq:  strconv.FormatBool(m.cfg.IPMasq),
-		OptHostBindingV4: "0.0.0.0",
+		OptHostBindingV4: m.defaultIP(),
 		OptBridgeName:    m.cfg.DefaultBridge,
 		OptMTU:           strconv.Itoa(mtu),
 	}
 	// Until Start has allocated it, the default bridge shows the subnet
 	// it had last time (from IPAM's persisted state).
 	br.IPAMConfig = ipamConfigFor(m.ipam.Subnets(bridgeID), nil)
+}
+
+// defaultIP is the default bridge's binding address, 0.0.0.0 unless --ip.
+func (m *Manager) defaultIP() string {
+	if m.cfg.DefaultIP == "" {
+		return "0.0.0.0"
+	}
+	return m.cfg.DefaultIP
 }
 
 // Start does the slow setup in the background: clear what a crashed run

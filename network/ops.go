@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -230,6 +231,11 @@ func (m *Manager) Create(ctx context.Context, req network.CreateRequest) (*Recor
 			if _, err := strconv.ParseBool(v); err != nil {
 				return nil, errdefs.InvalidParameterf("failed to parse %s value: %q: invalid syntax", k, v)
 			}
+		}
+	}
+	if v, ok := opts[OptHostBindingV4]; ok {
+		if _, err := netip.ParseAddr(v); err != nil {
+			return nil, errdefs.InvalidParameterf("failed to parse %s value: %v (nil ip)", OptHostBindingV4, v)
 		}
 	}
 	if v, ok := opts[OptMTU]; ok {

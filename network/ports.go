@@ -73,6 +73,9 @@ func (m *Manager) Publish(ctx context.Context, term, containerID string, specs [
 		if s.Proto == "" {
 			s.Proto = "tcp"
 		}
+		if !s.HostIP.IsValid() {
+			s.HostIP = r.hostBinding()
+		}
 		hostIP := s.HostIP
 		if !hostIP.IsValid() {
 			hostIP = netip.IPv4Unspecified()

@@ -169,6 +169,17 @@ func (r *Record) Containers() map[string]network.EndpointResource {
 	return out
 }
 
+// hostBinding is where the network's ports are published when -p names
+// no host address: its host_binding_ipv4 option (--ip for the default
+// bridge); zero means every address.
+func (r *Record) hostBinding() netip.Addr {
+	a, err := netip.ParseAddr(r.Options[OptHostBindingV4])
+	if err != nil || a.IsUnspecified() {
+		return netip.Addr{}
+	}
+	return a
+}
+
 func (r *Record) clone() *Record {
 	c := *r
 	c.Options = maps.Clone(r.Options)

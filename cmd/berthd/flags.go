@@ -53,6 +53,7 @@ func installFlags(fs *pflag.FlagSet, cfg *config.Config, o *options) {
 	fs.StringVar(&cfg.BridgeIP, "bip", "", "IPv4 address and prefix of the default bridge network")
 	fs.StringVar(&cfg.FixedCIDR, "fixed-cidr", "", "IPv4 subnet for the default bridge network")
 	fs.StringVar(&cfg.FixedCIDRv6, "fixed-cidr-v6", "", "IPv6 subnet for the default bridge network")
+	fs.StringVar(&cfg.DefaultIP, "ip", "0.0.0.0", "Host IP for port publishing from the default bridge network")
 	fs.BoolVar(&cfg.EnableIPv6, "ipv6", false, "Enable IPv6 networking on the default bridge network")
 	fs.IntVar(&cfg.MTU, "mtu", 0, "Set the MTU for the default bridge network")
 	fs.Var(&boolPtrValue{target: &cfg.EnableIPTables}, "iptables", "Enable addition of netfilter rules (default true)")

@@ -68,10 +68,13 @@ type Config struct {
 	TLSCert   string `json:"tlscert,omitempty"`
 	TLSKey    string `json:"tlskey,omitempty"`
 
-	BridgeName          string        `json:"bridge,omitempty"`
-	BridgeIP            string        `json:"bip,omitempty"`
-	FixedCIDR           string        `json:"fixed-cidr,omitempty"`
-	FixedCIDRv6         string        `json:"fixed-cidr-v6,omitempty"`
+	BridgeName  string `json:"bridge,omitempty"`
+	BridgeIP    string `json:"bip,omitempty"`
+	FixedCIDR   string `json:"fixed-cidr,omitempty"`
+	FixedCIDRv6 string `json:"fixed-cidr-v6,omitempty"`
+	// DefaultIP is --ip: where ports of containers on the default bridge
+	// are published when -p names no host address.
+	DefaultIP           string        `json:"ip,omitempty"`
 	EnableIPv6          bool          `json:"ipv6,omitempty"`
 	MTU                 int           `json:"mtu,omitempty"`
 	EnableIPTables      *bool         `json:"iptables,omitempty"`
@@ -109,7 +112,7 @@ var ignoredKeys = map[string]bool{
 	"cgroup-parent": true, "exec-opts": true, "seccomp-profile": true,
 	"selinux-enabled": true, "userns-remap": true, "no-new-privileges": true,
 	"init": true, "init-path": true, "default-shm-size": true,
-	"default-cgroupns-mode": true, "default-ipc-mode": true, "ip": true,
+	"default-cgroupns-mode": true, "default-ipc-mode": true,
 	"ip6tables": true, "max-download-attempts": true, "raw-logs": true,
 	"log-format": true, "authorization-plugins": true, "oom-score-adjust": true,
 	"proxies": true, "userland-proxy-path": true, "default-gateway": true,
@@ -292,6 +295,11 @@ func (c *Config) Validate() error {
 	if c.BridgeIP != "" {
 		if _, err := netip.ParsePrefix(c.BridgeIP); err != nil {
 			return fmt.Errorf("invalid bip %q: %v", c.BridgeIP, err)
+		}
+	}
+	if c.DefaultIP != "" {
+		if _, err := netip.ParseAddr(c.DefaultIP); err != nil {
+			return fmt.Errorf("invalid ip %q: must be an IP address", c.DefaultIP)
 		}
 	}
 	for _, cidr := range []string{c.FixedCIDR, c.FixedCIDRv6} {
