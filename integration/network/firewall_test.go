@@ -487,3 +487,63 @@ func TestFirewallRestoredAfterFlush(t *testing.T) {
 		dd.DockerT(t, "network", "rm", id)
 	}
 }
+
+// Administrators' rules go in berth's "-user" table (its DOCKER-USER):
+// berth makes it with an empty forward chain that runs before its own,
+// and never flushes it, through network changes, a rewrite of its own
+// table after a flush, and a daemon restart.
+func TestFirewallUserTableSurvives(t *testing.T) {
+	harness.Require(t, exec.Command("busybox", "true").Run() == nil, "busybox on the host")
+	dd := harness.Fresh(t, harness.Options{Args: poolArgs})
+	dd.LoadTestImages(t)
+	user := tableName(dd) + "-user"
+	t.Cleanup(func() { exec.Command("nft", "delete", "table", "inet", user).Run() })
+	if _, err := fwCreateNet(t, dd, uniq("fwu")); err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command("nft", "list", "table", "inet", user).CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "hook forward priority filter - 1; policy accept;") {
+		t.Fatalf("no administrators' table after the first network: %v\n%s", err, out)
+	}
+	port := harness.FreePort(t)
+	web := runD(t, dd, "-p", fmt.Sprintf("%d:8080", port), img, "httpd", "-f", "-p", "8080", "-h", "/etc")
+	nb := fwNewNeighbour(t)
+	reach := func() bool { return strings.Contains(nb.get(nb.hostIP.String(), port), web[:12]) }
+	waitFor := func(want bool, what string) {
+		t.Helper()
+		deadline := time.Now().Add(5 * time.Second)
+		for reach() != want {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: published port reachable=%v, want %v\n%s", what, !want, want, dd.LogTail(20))
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+	waitFor(true, "before any administrator's rule")
+	if out, err := exec.Command("nft", "add", "rule", "inet", user, "forward", "tcp", "dport", "8080", "drop").CombinedOutput(); err != nil {
+		t.Fatalf("%v %s", err, out)
+	}
+	waitFor(false, "with the administrator's drop")
+
+	if _, err := fwCreateNet(t, dd, uniq("fwu")); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(false, "after another network was created")
+	if out, err := exec.Command("nft", "delete", "table", "inet", tableName(dd)).CombinedOutput(); err != nil {
+		t.Fatalf("%v %s", err, out)
+	}
+	if err := dd.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(500 * time.Millisecond)
+	waitFor(false, "after berth rewrote its flushed table")
+	if err := dd.Restart(false); err != nil {
+		t.Fatal(err)
+	}
+	dd.DockerT(t, "start", web)
+	waitFor(false, "after a daemon restart")
+	if out, err := exec.Command("nft", "flush", "chain", "inet", user, "forward").CombinedOutput(); err != nil {
+		t.Fatalf("%v %s", err, out)
+	}
+	waitFor(true, "after the administrator removed the rule")
+}

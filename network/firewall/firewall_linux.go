@@ -356,12 +356,11 @@ func TableExists(name string) (bool, error) {
 //	    127.0.0.1) traffic into a bridge is masqueraded; per network:
 //	    hairpin (DNATed back into its own bridge) and outbound masquerade.
 //
-// Administrators' rules: dockerd's nftables backend has no DOCKER-USER
-// chain, and neither has berth. Berth only ever writes its own table, so
-// a table of the administrator's with a base chain on the forward (or
-// prerouting) hook at a priority below 0 (e.g. "priority filter - 1")
-// runs first, is never flushed by berth and survives daemon restarts; its
-// drop is final. See README ("Firewall").
+// Administrators' rules: berth's DOCKER-USER is a second table, "<table>-user",
+// with an empty base chain on the forward hook at priority filter - 1, so
+// it runs first. Berth creates it when missing and never touches it after
+// (see EnsureUserTable), so its rules survive restarts and rewrites of
+// berth's table; its drop is final. See README ("Firewall").
 
 // forwardRules is the number of rules in the forward chain.
 const forwardRules = 3
@@ -564,7 +563,40 @@ func (f *Firewall) applyAll() error {
 		return err
 	}
 	f.applied = true
+	if err := EnsureUserTable(f.table); err != nil {
+		logrus.WithError(err).WithField("table", UserTable(f.table)).Warn("creating the table for administrators' rules")
+	}
 	return nil
+}
+
+// UserTable is the table berth makes for administrators' rules beside
+// its own table: berth's DOCKER-USER.
+func UserTable(table string) string { return table + "-user" }
+
+// userForwardPriority runs the administrators' chain just before berth's
+// forward chain (priority filter), as DOCKER-USER runs first in dockerd's
+// FORWARD chain.
+var userForwardPriority = nftables.ChainPriorityRef(*nftables.ChainPriorityFilter - 1)
+
+// EnsureUserTable creates the administrators' table, with an empty base
+// chain "forward" at priority filter - 1, if it does not exist. An existing
+// one is never touched: not its rules, not its chains' policies, even if
+// the administrator changed them; berth never flushes or deletes it, so its
+// rules outlive restarts of berth and rewrites of berth's table.
+func EnsureUserTable(table string) error {
+	name := UserTable(table)
+	if ok, err := TableExists(name); err != nil || ok {
+		return err
+	}
+	c, err := nftables.New()
+	if err != nil {
+		return err
+	}
+	accept := nftables.ChainPolicyAccept
+	t := c.AddTable(&nftables.Table{Family: nftables.TableFamilyINet, Name: name})
+	c.AddChain(&nftables.Chain{Name: "forward", Table: t, Type: nftables.ChainTypeFilter,
+		Hooknum: nftables.ChainHookForward, Priority: userForwardPriority, Policy: &accept})
+	return c.Flush()
 }
 
 func (x *tx) baseRules() {

@@ -68,7 +68,7 @@ func newFirewall(t *testing.T) *Firewall {
 	nettest.RequireRoot(t)
 	nettest.RequireTool(t, "nft", "nftables")
 	f := New(nettest.Name("berthtest"))
-	t.Cleanup(func() { DeleteTable(f.Table()) })
+	t.Cleanup(func() { DeleteTable(f.Table()); DeleteTable(UserTable(f.Table())) })
 	return f
 }
 
@@ -324,5 +324,30 @@ func TestReconcile(t *testing.T) {
 		if got := ruleset(t, f.Table()); got != want {
 			t.Fatalf("after nft %v and Reconcile:\n%s\nwant:\n%s", how, got, want)
 		}
+	}
+}
+
+// The administrators' table is made once and then left alone: the rules
+// and chains they added stay.
+func TestUserTableLeftAlone(t *testing.T) {
+	f := newFirewall(t)
+	user := UserTable(f.Table())
+	if err := EnsureUserTable(f.Table()); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range [][]string{
+		{"add", "rule", "inet", user, "forward", "tcp", "dport", "9", "drop"},
+		{"add", "chain", "inet", user, "mine"},
+	} {
+		if out, err := exec.Command("nft", c...).CombinedOutput(); err != nil {
+			t.Fatalf("nft %v: %v %s", c, err, out)
+		}
+	}
+	if err := EnsureUserTable(f.Table()); err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command("nft", "list", "table", "inet", user).CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "chain mine") || !strings.Contains(string(out), "tcp dport 9 drop") {
+		t.Fatalf("the administrators' table was changed: %v\n%s", err, out)
 	}
 }

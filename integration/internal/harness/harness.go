@@ -460,6 +460,9 @@ func (d *Daemon) Cleanup() {
 	// A daemon stopped with live-restore keeps its table for its
 	// containers' NAT, and one that crashed cannot remove it.
 	exec.Command("nft", "delete", "table", "inet", d.NftTable()).Run()
+	// The administrators' table outlives berth by design; a test
+	// daemon's goes with its test.
+	exec.Command("nft", "delete", "table", "inet", firewall.UserTable(d.NftTable())).Run()
 	if _, err := net.InterfaceByName(d.Bridge); err == nil {
 		exec.Command("ip", "link", "del", d.Bridge).Run()
 	}
