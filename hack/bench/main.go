@@ -16,7 +16,8 @@
 // 512 MiB, 5-layer image to and from docker-registry on 127.0.0.1
 // (registry.go; -registry-runs, 0 to skip); memory per running container
 // from its shim's smaps_rollup and the runtime's create-to-exit time
-// (shim.go; -shim-containers, 0 to skip).
+// (shim.go; -shim-containers, 0 to skip); networks, ports and containers
+// at scale (netscale.go; -netscale-networks, 0 to skip).
 package main
 
 import (
@@ -287,6 +288,9 @@ func main() {
 	regRuns := flag.Int("registry-runs", 3, "pushes and pulls to take the median of (0: no registry figures; registry.go)")
 	shimContainers := flag.Int("shim-containers", 10, "containers running at once for the per-container memory figures (0: none; shim.go)")
 	psContainers := flag.Int("ps-containers", 1000, "created containers for the docker ps -a figure (0: none; ps.go)")
+	scaleNets := flag.Int("netscale-networks", 500, "user networks for the network scale figures (0: none; netscale.go)")
+	scalePorts := flag.Int("netscale-ports", 1000, "published ports on one container for the network scale figures")
+	scaleCtrs := flag.Int("netscale-containers", 200, "containers on one network for the network scale figures")
 	flag.Parse()
 	// berthd creates the bridge it is given; leave none behind.
 	defer exec.Command("ip", "link", "del", benchBridge).Run()
@@ -373,6 +377,12 @@ func main() {
 			os.Exit(1)
 		}
 		printNetwork(nf, *netRuns, *netMiB)
+	}
+	if *scaleNets > 0 {
+		if err := printNetScale(engines, *scaleNets, *scalePorts, *scaleCtrs); err != nil {
+			fmt.Fprintf(os.Stderr, "network scale figures: %v\n", err)
+			os.Exit(1)
+		}
 	}
 	if *regRuns > 0 {
 		if err := registryFigures(engines, *regRuns); err != nil {

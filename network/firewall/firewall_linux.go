@@ -278,11 +278,16 @@ func (f *Firewall) change(ops func(*tx)) error {
 }
 
 // Remove deletes berth's table and forgets nothing: a later Apply puts it
-// back. Used at daemon shutdown and by tests.
+// back. Used at daemon shutdown and by tests. The administrators' table
+// goes too if nobody put anything in it, so that a daemon stopped leaves
+// the ruleset as it found it; one holding rules stays.
 func (f *Firewall) Remove() error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.applied = false
+	if err := removeUnusedUserTable(f.table); err != nil {
+		logrus.WithError(err).WithField("table", UserTable(f.table)).Warn("checking the table for administrators' rules")
+	}
 	return DeleteTable(f.table)
 }
 
@@ -577,6 +582,42 @@ func UserTable(table string) string { return table + "-user" }
 // forward chain (priority filter), as DOCKER-USER runs first in dockerd's
 // FORWARD chain.
 var userForwardPriority = nftables.ChainPriorityRef(*nftables.ChainPriorityFilter - 1)
+
+// removeUnusedUserTable deletes the administrators' table only while it is
+// exactly what EnsureUserTable made: one chain, no rule, no set.
+func removeUnusedUserTable(table string) error {
+	name := UserTable(table)
+	c, err := nftables.New()
+	if err != nil {
+		return err
+	}
+	t, err := c.ListTableOfFamily(name, nftables.TableFamilyINet)
+	if errors.Is(err, unix.ENOENT) {
+		return nil
+	} else if err != nil {
+		return err
+	}
+	chains, err := c.ListChainsOfTableFamily(nftables.TableFamilyINet)
+	if err != nil {
+		return err
+	}
+	var mine []*nftables.Chain
+	for _, ch := range chains {
+		if ch.Table.Name == name {
+			mine = append(mine, ch)
+		}
+	}
+	if len(mine) != 1 || mine[0].Name != "forward" {
+		return nil
+	}
+	if rules, err := c.GetRules(t, mine[0]); err != nil || len(rules) > 0 {
+		return err
+	}
+	if sets, err := c.GetSets(t); err != nil || len(sets) > 0 {
+		return err
+	}
+	return DeleteTable(name)
+}
 
 // EnsureUserTable creates the administrators' table, with an empty base
 // chain "forward" at priority filter - 1, if it does not exist. An existing

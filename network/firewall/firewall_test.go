@@ -351,3 +351,38 @@ func TestUserTableLeftAlone(t *testing.T) {
 		t.Fatalf("the administrators' table was changed: %v\n%s", err, out)
 	}
 }
+
+// A daemon that stops removes the administrators' table only if it is
+// still empty.
+func TestUserTableRemovedOnlyWhenUnused(t *testing.T) {
+	f := newFirewall(t)
+	user := UserTable(f.Table())
+	exists := func() bool {
+		ok, err := TableExists(user)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ok
+	}
+	if err := EnsureUserTable(f.Table()); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Remove(); err != nil {
+		t.Fatal(err)
+	}
+	if exists() {
+		t.Fatal("an unused administrators' table outlived Remove")
+	}
+	if err := EnsureUserTable(f.Table()); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command("nft", "add", "rule", "inet", user, "forward", "tcp", "dport", "9", "drop").CombinedOutput(); err != nil {
+		t.Fatalf("%v %s", err, out)
+	}
+	if err := f.Remove(); err != nil {
+		t.Fatal(err)
+	}
+	if !exists() {
+		t.Fatal("Remove deleted the administrators' table holding a rule")
+	}
+}
