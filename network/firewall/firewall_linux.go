@@ -365,7 +365,8 @@ func TableExists(name string) (bool, error) {
 // with an empty base chain on the forward hook at priority filter - 1, so
 // it runs first. Berth creates it when missing and never touches it after
 // (see EnsureUserTable), so its rules survive restarts and rewrites of
-// berth's table; its drop is final. See README ("Firewall").
+// berth's table; its drop is final. Only an empty one is deleted, when the
+// daemon stops. See README ("Firewall").
 
 // forwardRules is the number of rules in the forward chain.
 const forwardRules = 3
