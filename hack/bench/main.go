@@ -106,6 +106,12 @@ type running struct {
 
 // start runs the engine and returns once /_ping answers, with the time that took.
 func start(e engine, root string) (*running, time.Duration, error) {
+	return startWithin(e, root, 60*time.Second)
+}
+
+// startWithin is start with a bound other than a minute (a dockerd
+// restoring hundreds of networks takes minutes).
+func startWithin(e engine, root string, limit time.Duration) (*running, time.Duration, error) {
 	os.MkdirAll(root, 0o700)
 	os.WriteFile(filepath.Join(root, "daemon.json"), []byte("{}"), 0o644)
 	logf, _ := os.OpenFile(filepath.Join(root, "log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
@@ -130,9 +136,9 @@ func start(e engine, root string) (*running, time.Duration, error) {
 			return nil, 0, fmt.Errorf("%s exited during start; see %s", e.name, filepath.Join(root, "log"))
 		default:
 		}
-		if time.Since(t0) > 60*time.Second {
-			cmd.Process.Kill()
-			return nil, 0, fmt.Errorf("%s did not answer /_ping in 60s", e.name)
+		if time.Since(t0) > limit {
+			syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+			return nil, 0, fmt.Errorf("%s did not answer /_ping in %s", e.name, limit)
 		}
 		time.Sleep(time.Millisecond)
 	}

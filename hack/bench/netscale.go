@@ -30,12 +30,15 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/vishvananda/netlink"
 
 	"github.com/berthd/berth/daemon/config"
 	"github.com/berthd/berth/network/firewall"
@@ -151,6 +154,9 @@ func measureNetScale(e engine, nets, ports, ctrs int) (f netScaleFigures, err er
 	if e.name == "dockerd" {
 		saved := saveIptables()
 		defer saved.restore()
+		// A dockerd that fails part-way leaves its bridges: every bridge
+		// with an address of its pool is its own.
+		defer deleteBridgesIn(netip.MustParsePrefix("10.164.0.0/14"))
 	}
 	l, err := startLoaded(e, "bench-netscale-", "netscale:latest")
 	if err != nil {
@@ -195,7 +201,7 @@ func measureNetScale(e engine, nets, ports, ctrs int) (f netScaleFigures, err er
 	// Restart with every network.
 	l.r.stop()
 	t0 := time.Now()
-	r, ping, err := start(e, l.root)
+	r, ping, err := startWithin(e, l.root, 10*time.Minute)
 	if err != nil {
 		return f, err
 	}
@@ -316,6 +322,26 @@ func measureNetScale(e engine, nets, ports, ctrs int) (f netScaleFigures, err er
 		apiCall(c, "DELETE", "/networks/many", "", http.StatusNoContent)
 	}
 	return f, nil
+}
+
+// deleteBridgesIn deletes the bridges that have an address in p.
+func deleteBridgesIn(p netip.Prefix) {
+	links, err := netlink.LinkList()
+	if err != nil {
+		return
+	}
+	for _, l := range links {
+		if l.Type() != "bridge" {
+			continue
+		}
+		addrs, _ := netlink.AddrList(l, netlink.FAMILY_V4)
+		for _, a := range addrs {
+			if ip, ok := netip.AddrFromSlice(a.IP.To4()); ok && p.Contains(ip) {
+				netlink.LinkDel(l)
+				break
+			}
+		}
+	}
 }
 
 // freePortRange finds n consecutive TCP ports from 20000 up that nothing

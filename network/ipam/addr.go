@@ -34,6 +34,38 @@ func (v u128) add(w u128) u128 {
 	return u128{hi, lo}
 }
 
+func (v u128) sub(w u128) u128 {
+	lo := v.lo - w.lo
+	hi := v.hi - w.hi
+	if v.lo < w.lo {
+		hi--
+	}
+	return u128{hi, lo}
+}
+
+func (v u128) shr(s int) u128 {
+	switch {
+	case s <= 0:
+		return v
+	case s >= 128:
+		return u128{}
+	case s >= 64:
+		return u128{0, v.hi >> (s - 64)}
+	default:
+		return u128{v.hi >> s, v.lo>>s | v.hi<<(64-s)}
+	}
+}
+
+// subnetIndex is the index (as nthSubnet counts) of the prefix of length
+// size inside base that holds a, which must be in base; capped at limit.
+func subnetIndex(base netip.Prefix, size int, a netip.Addr, limit uint64) uint64 {
+	d := toU128(a).sub(toU128(base.Masked().Addr())).shr(base.Addr().BitLen() - size)
+	if d.hi != 0 || d.lo > limit {
+		return limit
+	}
+	return d.lo
+}
+
 func (v u128) or(w u128) u128 { return u128{v.hi | w.hi, v.lo | w.lo} }
 
 // hostMask is the mask of the host bits of a prefix of the given length

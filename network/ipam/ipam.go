@@ -1,6 +1,7 @@
 package ipam
 
 import (
+	"cmp"
 	"crypto/sha256"
 	"encoding/json"
 	"errors"
@@ -289,24 +290,64 @@ func reqFor(reqs []Request, is6 bool) *Request {
 	return nil
 }
 
+// pickFromPools returns the first subnet of the pools that no network has
+// and the host does not route. The subnets taken in a pool are turned into
+// spans of candidate indexes once, so that a pick costs O(networks log
+// networks) and not, as a scan testing every candidate against every
+// network would, O(networks²): the 500th network is made as fast as the
+// first.
 func (a *Allocator) pickFromPools(pools []Pool) (netip.Prefix, error) {
 	for _, pool := range pools {
 		n := subnetCount(pool.Base, pool.Size)
-		for i := uint64(0); i < n; i++ {
-			cand := nthSubnet(pool.Base, pool.Size, i)
-			if !pool.Base.Contains(cand.Addr()) {
-				break
+		taken := a.takenSpans(pool, n)
+		next := uint64(0) // first index not known to be taken
+		for _, sp := range append(taken, span{n, n}) {
+			for ; next < sp.lo && next < n; next++ {
+				cand := nthSubnet(pool.Base, pool.Size, next)
+				if !pool.Base.Contains(cand.Addr()) {
+					break
+				}
+				if a.HostConflict != nil && a.HostConflict(cand) {
+					continue
+				}
+				return cand, nil
 			}
-			if a.overlapsAny(cand) {
-				continue
-			}
-			if a.HostConflict != nil && a.HostConflict(cand) {
-				continue
-			}
-			return cand, nil
+			next = max(next, sp.hi+1)
 		}
 	}
 	return netip.Prefix{}, ErrNoMoreSubnets
+}
+
+// span is an inclusive range of candidate indexes.
+type span struct{ lo, hi uint64 }
+
+// takenSpans lists, sorted, the candidate indexes of pool (n of them)
+// that overlap a network's subnet.
+func (a *Allocator) takenSpans(pool Pool, n uint64) []span {
+	var out []span
+	base := pool.Base.Masked()
+	for _, subs := range a.st.Networks {
+		for _, s := range subs {
+			p := s.Prefix.Masked()
+			if !p.Overlaps(base) || p.Addr().Is4() != base.Addr().Is4() {
+				continue
+			}
+			switch {
+			case p.Bits() <= base.Bits():
+				// It holds the whole pool.
+				out = append(out, span{0, n})
+			case p.Bits() >= pool.Size:
+				i := subnetIndex(base, pool.Size, p.Addr(), n)
+				out = append(out, span{i, i})
+			default:
+				lo := subnetIndex(base, pool.Size, p.Addr(), n)
+				hi := subnetIndex(base, pool.Size, lastAddr(p), n)
+				out = append(out, span{lo, hi})
+			}
+		}
+	}
+	slices.SortFunc(out, func(x, y span) int { return cmp.Compare(x.lo, y.lo) })
+	return out
 }
 
 func (a *Allocator) makeSubnet(r Request, auto bool) (*Subnet, error) {

@@ -11,7 +11,7 @@ import (
 func pfx(s string) netip.Prefix { return netip.MustParsePrefix(s) }
 func ip(s string) netip.Addr    { return netip.MustParseAddr(s) }
 
-func open(t *testing.T, pools4, pools6 []Pool) (*Allocator, string) {
+func open(t testing.TB, pools4, pools6 []Pool) (*Allocator, string) {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "ipam.json")
 	a, err := Open(path, pools4, pools6)

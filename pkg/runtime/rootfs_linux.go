@@ -96,8 +96,13 @@ func prepareRootfs(cfg *stageConfig) error {
 	// mount that holds rootfs private first (in our own mount namespace,
 	// so nothing changes on the host) keeps the bind below private, as
 	// runc does.
-	if err := parentMountPrivate(rootfs); err != nil {
-		return err
+	// After a recursive slave or private (the default), nothing in this
+	// namespace is shared, and the mount table, which holds every other
+	// container's mounts, need not be read.
+	if prop != unix.MS_SLAVE|unix.MS_REC && prop != unix.MS_PRIVATE|unix.MS_REC {
+		if err := parentMountPrivate(rootfs); err != nil {
+			return err
+		}
 	}
 	// pivot_root needs the new root to be a mount point.
 	if err := unix.Mount(rootfs, rootfs, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {

@@ -15,6 +15,7 @@ import (
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
+	"github.com/berthd/berth/pkg/cgroups"
 	"github.com/berthd/berth/pkg/runtime"
 	"github.com/berthd/berth/pkg/seccomp"
 )
@@ -58,6 +59,12 @@ func Launch(ctx context.Context, o LaunchOpts) (l Launched, err error) {
 		// The shim gets the program, not the profile it came from (the
 		// runtime keeps the program for execs).
 		o.Config.Spec = runtime.WithoutSeccompProfile(sp)
+	}
+	if !cgroups.IsV2() && o.Config.CgroupV1 == nil {
+		// Read once by this process, handed to every shim.
+		if hs, err := cgroups.V1Hierarchies(); err == nil {
+			o.Config.CgroupV1 = hs
+		}
 	}
 	b, err := json.Marshal(o.Config)
 	if err != nil {

@@ -10,6 +10,7 @@ import (
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
+	"github.com/berthd/berth/pkg/cgroups"
 	"github.com/berthd/berth/pkg/seccomp"
 )
 
@@ -39,6 +40,11 @@ type Config struct {
 	// container lives at least before it is reborn again (rebirth_linux.go);
 	// 0 is DefaultImageLife. Tests shorten it.
 	ImageLife time.Duration `json:"imageLife,omitempty"`
+	// CgroupV1 are the launcher's cgroup v1 hierarchies (cgroup v1 hosts
+	// only). The shim would otherwise find them in /proc/self/mountinfo,
+	// which holds every running container's mounts: each start would cost
+	// more the more containers run.
+	CgroupV1 []cgroups.Hierarchy `json:"cgroupV1,omitempty"`
 }
 
 // DefaultImageLife bounds how often requests can make a shim reborn: a

@@ -142,6 +142,9 @@ type frame struct {
 // Main runs the shim for the container cfg in dir. It returns when the
 // container's exit has been recorded and reported.
 func Main(dir string, cfg Config) error {
+	if len(cfg.CgroupV1) > 0 {
+		cgroups.SetV1Hierarchies(cfg.CgroupV1)
+	}
 	ready := os.NewFile(readyFd, "ready")
 	err := run(dir, cfg, ready)
 	if err != nil && ready != nil {
