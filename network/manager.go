@@ -68,6 +68,10 @@ type Manager struct {
 	// Leave); Close and WaitDetached wait for them.
 	detaching sync.WaitGroup
 
+	// ip6Forward enables IPv6 forwarding once, with the first IPv6
+	// network.
+	ip6Forward sync.Once
+
 	ready   chan struct{}
 	initErr error
 	start   sync.Once
@@ -322,6 +326,13 @@ func (m *Manager) ensureBridgeLocked(r *Record) error {
 		return err
 	}
 	m.syncRouteLocalnetLocked(r.Bridge)
+	if m.cfg.IPForward && len(addrs) > 0 && addrs[len(addrs)-1].Addr().Is6() {
+		m.ip6Forward.Do(func() {
+			if err := enableIPv6Forward(); err != nil {
+				logrus.WithError(err).Warn("cannot enable IPv6 forwarding; containers may not reach other networks over IPv6")
+			}
+		})
+	}
 	if m.fw == nil {
 		return nil
 	}
@@ -342,7 +353,7 @@ func (m *Manager) syncRouteLocalnetLocked(bridgeName string) {
 		for _, pubs := range m.pubs {
 			for _, p := range pubs {
 				for _, rl := range p.rules {
-					if rl.Bridge == bridgeName && (!rl.HostIP.IsValid() || rl.HostIP.IsUnspecified() || rl.HostIP.IsLoopback()) {
+					if rl.Bridge == bridgeName && !rl.HostIP.Is6() && (!rl.HostIP.IsValid() || rl.HostIP.IsUnspecified() || rl.HostIP.IsLoopback()) {
 						need = true
 					}
 				}
@@ -485,6 +496,26 @@ func enableIPForward() error {
 		return nil
 	}
 	return os.WriteFile(p, []byte("1"), 0o644)
+}
+
+// enableIPv6Forward turns on IPv6 forwarding, as dockerd does when it
+// sets up its first IPv6 bridge network with ip-forward on. A host
+// interface with accept_ra=1 stops taking router advertisements then;
+// dockerd warns about the same.
+func enableIPv6Forward() error {
+	for _, p := range []string{"/proc/sys/net/ipv6/conf/default/forwarding", "/proc/sys/net/ipv6/conf/all/forwarding"} {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		if strings.TrimSpace(string(b)) == "1" {
+			continue
+		}
+		if err := os.WriteFile(p, []byte("1"), 0o644); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // FirewallTable is the name of berth's nftables table (family inet).
