@@ -257,6 +257,26 @@ func (m *Manager) init() error {
 }
 
 func (m *Manager) setupDefaultBridge(r *Record) error {
+	if old := m.ipam.Subnets(r.ID); len(old) > 0 && m.defaultBridgeStale(old) {
+		// dockerd builds the default bridge from its flags at every
+		// start: --ipv6 or --fixed-cidr-v6 changed since the last run.
+		if len(r.Endpoints) > 0 {
+			logrus.WithField("bridge", r.Bridge).Warn("IPv6 settings of the default bridge changed, but containers still use it; keeping its old subnets")
+		} else {
+			var gws []netip.Prefix
+			for _, s := range old {
+				if s.Is6() && s.Gateway.IsValid() {
+					gws = append(gws, netip.PrefixFrom(s.Gateway, s.Prefix.Bits()))
+				}
+			}
+			if err := m.ipam.RemoveNetwork(r.ID); err != nil {
+				return err
+			}
+			if err := bridge.DelAddrs(r.Bridge, gws); err != nil {
+				logrus.WithError(err).WithField("bridge", r.Bridge).Warn("cannot remove the default bridge's old IPv6 address")
+			}
+		}
+	}
 	if len(m.ipam.Subnets(r.ID)) == 0 {
 		var reqs []ipam.Request
 		if m.cfg.BridgeIP != "" {
@@ -306,6 +326,25 @@ func (m *Manager) setupDefaultBridge(r *Record) error {
 	}
 	r.IPAMConfig = ipamConfigFor(m.ipam.Subnets(r.ID), nil)
 	return m.ensureBridgeLocked(r)
+}
+
+// defaultBridgeStale reports whether the default bridge's allocated IPv6
+// subnet no longer matches --ipv6 and --fixed-cidr-v6.
+func (m *Manager) defaultBridgeStale(subs []ipam.Subnet) bool {
+	var v6 netip.Prefix
+	for _, s := range subs {
+		if s.Is6() {
+			v6 = s.Prefix
+		}
+	}
+	if v6.IsValid() != m.cfg.EnableIPv6 {
+		return true
+	}
+	if m.cfg.EnableIPv6 && m.cfg.FixedCIDRv6 != "" {
+		p, err := netip.ParsePrefix(m.cfg.FixedCIDRv6)
+		return err == nil && p.Masked() != v6
+	}
+	return false
 }
 
 // ensureBridgeLocked creates the network's bridge if missing and programs

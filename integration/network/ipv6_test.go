@@ -354,6 +354,29 @@ func TestIPv6DefaultBridge(t *testing.T) {
 		t.Fatalf("IPv6 subnet %v not from the pool %s (%s)", got6, pool, sub)
 	}
 
+	// The default bridge follows the flags of each start, as dockerd's
+	// does: without --ipv6 it loses its IPv6 subnet and address, with
+	// another --fixed-cidr-v6 it takes that one.
+	dd.DockerT(t, "rm", "-f", id)
+	brDev := dd.Bridge
+	for _, want := range []netip.Prefix{{}, v6Subnet()} {
+		var args []string
+		if want.IsValid() {
+			args = []string{"--ipv6", "--fixed-cidr-v6", want.String()}
+		}
+		if err := dd.Restart(false, args...); err != nil {
+			t.Fatal(err)
+		}
+		got := dd.DockerT(t, "network", "inspect", "-f", "{{.EnableIPv6}} {{range .IPAM.Config}}{{.Subnet}} {{end}}", "bridge")
+		if want.IsValid() != strings.HasPrefix(got, "true ") || strings.Contains(got, fixed.String()) ||
+			want.IsValid() && !strings.Contains(got, want.String()) {
+			t.Fatalf("default bridge after a restart with %v: %s", args, got)
+		}
+		if a := v6HostAddrs(t, fixed); a != "" {
+			t.Fatalf("the old --fixed-cidr-v6 gateway stayed on %s: %s", brDev, a)
+		}
+	}
+
 	// dockerd refuses a multicast or link-local --fixed-cidr-v6 at start.
 	bad := harness.Options{Args: append(append([]string{}, poolArgs...), "--ipv6", "--fixed-cidr-v6", "fe80::/80")}
 	bd, err := harness.New(bad)

@@ -97,6 +97,27 @@ func Ensure(cfg Config) error {
 	return netlink.LinkSetUp(link)
 }
 
+// DelAddrs removes addresses from a device; absent ones (or an absent
+// device) are not an error.
+func DelAddrs(name string, addrs []netip.Prefix) error {
+	if len(addrs) == 0 {
+		return nil
+	}
+	link, err := netlink.LinkByName(name)
+	if err != nil {
+		if isNotFound(err) {
+			return nil
+		}
+		return err
+	}
+	for _, p := range addrs {
+		if err := netlink.AddrDel(link, &netlink.Addr{IPNet: toIPNet(p)}); err != nil && !errors.Is(err, unix.EADDRNOTAVAIL) && !errors.Is(err, unix.ENOENT) {
+			return fmt.Errorf("remove %s from %s: %w", p, name, err)
+		}
+	}
+	return nil
+}
+
 // Delete removes the bridge. A missing bridge is not an error.
 func Delete(name string) error {
 	link, err := netlink.LinkByName(name)
