@@ -539,8 +539,8 @@ func enableIPForward() error {
 
 // enableIPv6Forward turns on IPv6 forwarding, as dockerd does when it
 // sets up its first IPv6 bridge network with ip-forward on. A host
-// interface with accept_ra=1 stops taking router advertisements then;
-// dockerd warns about the same.
+// interface with accept_ra=1 stops taking router advertisements then
+// (it needs accept_ra=2), which is worth a warning, as dockerd gives.
 func enableIPv6Forward() error {
 	for _, p := range []string{"/proc/sys/net/ipv6/conf/default/forwarding", "/proc/sys/net/ipv6/conf/all/forwarding"} {
 		b, err := os.ReadFile(p)
@@ -553,8 +553,24 @@ func enableIPv6Forward() error {
 		if err := os.WriteFile(p, []byte("1"), 0o644); err != nil {
 			return err
 		}
+		if strings.HasSuffix(p, "all/forwarding") {
+			warnAcceptRA()
+		}
 	}
 	return nil
+}
+
+func warnAcceptRA() {
+	paths, _ := filepath.Glob("/proc/sys/net/ipv6/conf/*/accept_ra")
+	for _, p := range paths {
+		dev := filepath.Base(filepath.Dir(p))
+		if dev == "all" || dev == "default" || dev == "lo" {
+			continue
+		}
+		if b, err := os.ReadFile(p); err == nil && strings.TrimSpace(string(b)) == "1" {
+			logrus.WithField("interface", dev).Warn("IPv6 forwarding is now on: this interface (accept_ra=1) ignores router advertisements; set accept_ra=2 to keep them")
+		}
+	}
 }
 
 // FirewallTable is the name of berth's nftables table (family inet).

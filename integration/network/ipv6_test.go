@@ -391,3 +391,31 @@ func TestIPv6DefaultBridge(t *testing.T) {
 		t.Fatalf("log of the refused start:\n%s", log)
 	}
 }
+
+// Across a daemon crash (live-restore) a container keeps both bindings of
+// a port, each for its own family, and both still answer.
+func TestIPv6PortsSurviveRestart(t *testing.T) {
+	dd := harness.Fresh(t, harness.Options{Args: poolArgs, Config: `{"live-restore": true}`})
+	dd.LoadTestImages(t)
+	n := uniq("r6")
+	freshNet(t, dd, n, "--ipv6", "--subnet", v6Subnet().String())
+	id := runD(t, dd, "--network", n, "-p", "8080", img, httpd[0], httpd[1], httpd[2], httpd[3], httpd[4], httpd[5])
+	before := dd.DockerT(t, "port", id)
+	p4, p6 := v6HostPort(t, dd, id, "8080/tcp", "0.0.0.0"), v6HostPort(t, dd, id, "8080/tcp", "::")
+	hostGet(t, "http://[::1]:"+p6+"/hostname")
+	if err := dd.Restart(true); err != nil {
+		t.Fatal(err)
+	}
+	if after := dd.DockerT(t, "port", id); after != before {
+		t.Fatalf("docker port changed across a restart:\n%s\n%s", before, after)
+	}
+	for _, url := range []string{"http://127.0.0.1:" + p4, "http://[::1]:" + p6} {
+		if got := hostGet(t, url+"/hostname"); !strings.Contains(got, id[:12]) {
+			t.Fatalf("GET %s after restart: %q", url, got)
+		}
+	}
+	if tbl := v6Table(t, dd); !strings.Contains(tbl, fmt.Sprintf("tcp . %s : %s . 8080", p6, v6Addr(t, dd, id, n))) {
+		t.Fatalf("IPv6 DNAT not restored:\n%s", tbl)
+	}
+	dd.DockerT(t, "rm", "-f", id)
+}
