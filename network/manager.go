@@ -561,12 +561,10 @@ func enableIPv6Forward() error {
 }
 
 func warnAcceptRA() {
-	paths, _ := filepath.Glob("/proc/sys/net/ipv6/conf/*/accept_ra")
-	for _, p := range paths {
-		dev := filepath.Base(filepath.Dir(p))
-		if dev == "all" || dev == "default" || dev == "lo" {
-			continue
-		}
+	// Only interfaces with an IPv6 default route: the ones whose routers'
+	// advertisements matter (berth's own bridges have accept_ra=1 too).
+	for _, dev := range bridge.DefaultRouteDevs6() {
+		p := filepath.Join("/proc/sys/net/ipv6/conf", dev, "accept_ra")
 		if b, err := os.ReadFile(p); err == nil && strings.TrimSpace(string(b)) == "1" {
 			logrus.WithField("interface", dev).Warn("IPv6 forwarding is now on: this interface (accept_ra=1) ignores router advertisements; set accept_ra=2 to keep them")
 		}
