@@ -800,10 +800,6 @@ func portSpecs(cfg *container.Config, hc *container.HostConfig) ([]portRequest, 
 		}
 		for _, b := range bindings {
 			req := portRequest{port: p, hostIP: b.HostIP}
-			if b.HostIP.IsValid() && b.HostIP.Is6() {
-				// berth publishes on IPv4 only.
-				continue
-			}
 			if b.HostPort != "" {
 				lo, hi, isRange := strings.Cut(b.HostPort, "-")
 				start, err := strconv.ParseUint(lo, 10, 16)
@@ -937,10 +933,9 @@ func (d *Daemon) restoreContainerNetwork(c *ctr.Container) error {
 			if err != nil {
 				continue
 			}
-			s := berthnet.PortSpec{Proto: string(p.Proto()), HostPort: uint16(hp), ContainerPort: p.Num()}
-			if b.HostIP.IsValid() && !b.HostIP.IsUnspecified() {
-				s.HostIP = b.HostIP
-			}
+			// The recorded address (0.0.0.0 or :: for "every address")
+			// names the family: a zero one would publish both again.
+			s := berthnet.PortSpec{Proto: string(p.Proto()), HostIP: b.HostIP, HostPort: uint16(hp), ContainerPort: p.Num()}
 			specs = append(specs, s)
 		}
 	}

@@ -71,6 +71,10 @@ type Manager struct {
 	// Leave); Close and WaitDetached wait for them.
 	detaching sync.WaitGroup
 
+	// ip6Forward enables IPv6 forwarding once, with the first IPv6
+	// network.
+	ip6Forward sync.Once
+
 	ready   chan struct{}
 	initErr error
 	start   sync.Once
@@ -264,6 +268,26 @@ func (m *Manager) init() error {
 }
 
 func (m *Manager) setupDefaultBridge(r *Record) error {
+	if old := m.ipam.Subnets(r.ID); len(old) > 0 && m.defaultBridgeStale(old) {
+		// dockerd builds the default bridge from its flags at every
+		// start: --ipv6 or --fixed-cidr-v6 changed since the last run.
+		if len(r.Endpoints) > 0 {
+			logrus.WithField("bridge", r.Bridge).Warn("IPv6 settings of the default bridge changed, but containers still use it; keeping its old subnets")
+		} else {
+			var gws []netip.Prefix
+			for _, s := range old {
+				if s.Is6() && s.Gateway.IsValid() {
+					gws = append(gws, netip.PrefixFrom(s.Gateway, s.Prefix.Bits()))
+				}
+			}
+			if err := m.ipam.RemoveNetwork(r.ID); err != nil {
+				return err
+			}
+			if err := bridge.DelAddrs(r.Bridge, gws); err != nil {
+				logrus.WithError(err).WithField("bridge", r.Bridge).Warn("cannot remove the default bridge's old IPv6 address")
+			}
+		}
+	}
 	if len(m.ipam.Subnets(r.ID)) == 0 {
 		var reqs []ipam.Request
 		if m.cfg.BridgeIP != "" {
@@ -315,6 +339,25 @@ func (m *Manager) setupDefaultBridge(r *Record) error {
 	return m.ensureBridgeLocked(r)
 }
 
+// defaultBridgeStale reports whether the default bridge's allocated IPv6
+// subnet no longer matches --ipv6 and --fixed-cidr-v6.
+func (m *Manager) defaultBridgeStale(subs []ipam.Subnet) bool {
+	var v6 netip.Prefix
+	for _, s := range subs {
+		if s.Is6() {
+			v6 = s.Prefix
+		}
+	}
+	if v6.IsValid() != m.cfg.EnableIPv6 {
+		return true
+	}
+	if m.cfg.EnableIPv6 && m.cfg.FixedCIDRv6 != "" {
+		p, err := netip.ParsePrefix(m.cfg.FixedCIDRv6)
+		return err == nil && p.Masked() != v6
+	}
+	return false
+}
+
 // ensureBridgeLocked creates the network's bridge if missing and programs
 // its rules.
 func (m *Manager) ensureBridgeLocked(r *Record) error {
@@ -333,6 +376,13 @@ func (m *Manager) ensureBridgeLocked(r *Record) error {
 		return err
 	}
 	m.syncRouteLocalnetLocked(r.Bridge)
+	if m.cfg.IPForward && len(addrs) > 0 && addrs[len(addrs)-1].Addr().Is6() {
+		m.ip6Forward.Do(func() {
+			if err := enableIPv6Forward(); err != nil {
+				logrus.WithError(err).Warn("cannot enable IPv6 forwarding; containers may not reach other networks over IPv6")
+			}
+		})
+	}
 	if m.fw == nil {
 		return nil
 	}
@@ -353,7 +403,7 @@ func (m *Manager) syncRouteLocalnetLocked(bridgeName string) {
 		for _, pubs := range m.pubs {
 			for _, p := range pubs {
 				for _, rl := range p.rules {
-					if rl.Bridge == bridgeName && (!rl.HostIP.IsValid() || rl.HostIP.IsUnspecified() || rl.HostIP.IsLoopback()) {
+					if rl.Bridge == bridgeName && !rl.HostIP.Is6() && (!rl.HostIP.IsValid() || rl.HostIP.IsUnspecified() || rl.HostIP.IsLoopback()) {
 						need = true
 					}
 				}
@@ -496,6 +546,40 @@ func enableIPForward() error {
 		return nil
 	}
 	return os.WriteFile(p, []byte("1"), 0o644)
+}
+
+// enableIPv6Forward turns on IPv6 forwarding, as dockerd does when it
+// sets up its first IPv6 bridge network with ip-forward on. A host
+// interface with accept_ra=1 stops taking router advertisements then
+// (it needs accept_ra=2), which is worth a warning, as dockerd gives.
+func enableIPv6Forward() error {
+	for _, p := range []string{"/proc/sys/net/ipv6/conf/default/forwarding", "/proc/sys/net/ipv6/conf/all/forwarding"} {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		if strings.TrimSpace(string(b)) == "1" {
+			continue
+		}
+		if err := os.WriteFile(p, []byte("1"), 0o644); err != nil {
+			return err
+		}
+		if strings.HasSuffix(p, "all/forwarding") {
+			warnAcceptRA()
+		}
+	}
+	return nil
+}
+
+func warnAcceptRA() {
+	// Only interfaces with an IPv6 default route: the ones whose routers'
+	// advertisements matter (berth's own bridges have accept_ra=1 too).
+	for _, dev := range bridge.DefaultRouteDevs6() {
+		p := filepath.Join("/proc/sys/net/ipv6/conf", dev, "accept_ra")
+		if b, err := os.ReadFile(p); err == nil && strings.TrimSpace(string(b)) == "1" {
+			logrus.WithField("interface", dev).Warn("IPv6 forwarding is now on: this interface (accept_ra=1) ignores router advertisements; set accept_ra=2 to keep them")
+		}
+	}
 }
 
 // FirewallTable is the name of berth's nftables table (family inet).

@@ -226,6 +226,15 @@ func (m *Manager) Create(ctx context.Context, req network.CreateRequest) (*Recor
 			return nil, errdefs.InvalidParameterf("invalid network config:\nIPv4 subnet %s given but IPv4 is disabled", c.Subnet)
 		}
 	}
+	if driver == DriverBridge && enable6 {
+		for _, c := range ipamCfg {
+			if c.Subnet.Addr().Is6() {
+				if err := ValidateIPv6Subnet(c.Subnet); err != nil {
+					return nil, errdefs.InvalidParameter(err)
+				}
+			}
+		}
+	}
 	for _, k := range []string{OptEnableICC, OptEnableIPMasq} {
 		if v, ok := opts[k]; ok {
 			if _, err := strconv.ParseBool(v); err != nil {

@@ -8,9 +8,11 @@ import (
 	"net"
 	"net/netip"
 	"strconv"
+	"sync"
 	"syscall"
 
 	"github.com/berthd/berth/network/firewall"
+	"github.com/berthd/berth/network/portproxy"
 	"github.com/berthd/berth/pkg/errdefs"
 )
 
@@ -18,7 +20,8 @@ import (
 type PortSpec struct {
 	// Proto is tcp, udp or sctp.
 	Proto string
-	// HostIP is where to publish; zero means every IPv4 address.
+	// HostIP is where to publish; zero means every address of each
+	// family the container has ("0.0.0.0" and "::", as dockerd does).
 	HostIP netip.Addr
 	// HostPort 0 asks the kernel for an ephemeral port (-P, or -p with
 	// no host port).
@@ -30,6 +33,8 @@ type PortSpec struct {
 type PortBinding struct {
 	PortSpec
 	ContainerIP netip.Addr
+	// nat is false for a binding only the userland proxy carries.
+	nat bool
 }
 
 type publication struct {
@@ -59,8 +64,8 @@ func (m *Manager) Publish(ctx context.Context, term, containerID string, specs [
 			ep = e
 		}
 	}
-	if ep == nil || !ep.IPv4.IsValid() {
-		return nil, errdefs.NotFoundf("container %s has no IPv4 endpoint on network %s", containerID, r.Name)
+	if ep == nil || !ep.IPv4.IsValid() && !ep.IPv6.IsValid() {
+		return nil, errdefs.NotFoundf("container %s has no endpoint on network %s", containerID, r.Name)
 	}
 	pub := &publication{}
 	fail := func(err error) ([]PortBinding, error) {
@@ -74,29 +79,28 @@ func (m *Manager) Publish(ctx context.Context, term, containerID string, specs [
 			s.Proto = "tcp"
 		}
 		if !s.HostIP.IsValid() {
+			// The network's host_binding_ipv4 (--ip for the default bridge).
 			s.HostIP = r.hostBinding()
 		}
-		hostIP := s.HostIP
-		if !hostIP.IsValid() {
-			hostIP = netip.IPv4Unspecified()
+		s.HostIP = s.HostIP.Unmap()
+		targets := m.bindTargets(ep, s.HostIP)
+		var err error
+		for try := 0; ; try++ {
+			nh, nb, nr := len(pub.holds), len(pub.bindings), len(pub.rules)
+			err = m.publishOne(r, ep, s, targets, pub)
+			if err == nil || s.HostPort != 0 || try == 10 || !errors.Is(err, syscall.EADDRINUSE) {
+				break
+			}
+			// An ephemeral port free for IPv4 was taken for IPv6: start
+			// again with another, as every family shares one port number.
+			for _, h := range pub.holds[nh:] {
+				h.Close()
+			}
+			pub.holds, pub.bindings, pub.rules = pub.holds[:nh], pub.bindings[:nb], pub.rules[:nr]
 		}
-		if s.HostPort != 0 && m.allocatedLocked(s.Proto, hostIP, s.HostPort, pub) {
-			return fail(errdefs.Conflict(fmt.Errorf("failed to set up container networking: driver failed programming external connectivity on endpoint %s (%s): Bind for %s:%d failed: port is already allocated",
-				ep.Name, ep.ID, hostIP, s.HostPort)))
-		}
-		port, hold, err := reservePort(s.Proto, hostIP, s.HostPort)
 		if err != nil {
-			return fail(errdefs.Conflict(fmt.Errorf("failed to set up container networking: driver failed programming external connectivity on endpoint %s (%s): failed to bind host port for %s:%d:%s:%d/%s: %w",
-				ep.Name, ep.ID, hostIP, s.HostPort, ep.IPv4.Addr(), s.ContainerPort, s.Proto, err)))
+			return fail(err)
 		}
-		if hold != nil {
-			pub.holds = append(pub.holds, hold)
-		}
-		s.HostPort = port
-		b := PortBinding{PortSpec: s, ContainerIP: ep.IPv4.Addr()}
-		pub.bindings = append(pub.bindings, b)
-		pub.rules = append(pub.rules, firewall.Port{Proto: s.Proto, HostIP: s.HostIP, HostPort: port, Bridge: r.Bridge,
-			ContainerIP: ep.IPv4.Addr(), ContainerPort: s.ContainerPort})
 	}
 	if m.fw != nil {
 		if err := m.fw.AddPorts(pub.rules...); err != nil {
@@ -111,6 +115,102 @@ func (m *Manager) Publish(ctx context.Context, term, containerID string, specs [
 	return append([]PortBinding(nil), pub.bindings...), nil
 }
 
+// bindTarget is one host address a port is published on and the
+// container address it leads to; nat is false where only the userland
+// proxy can carry it (an IPv6 host address to an IPv4-only container).
+type bindTarget struct {
+	hostIP, ctrIP netip.Addr
+	nat           bool
+}
+
+// bindTargets follows dockerd: with no host address a port is published
+// on 0.0.0.0 for the container's IPv4 address and on :: for its IPv6
+// address; an IPv4-only container gets :: too, through the userland
+// proxy, unless that is off (or the host has no IPv6). A host address
+// of a family the container lacks publishes nothing.
+func (m *Manager) bindTargets(ep *Endpoint, hostIP netip.Addr) []bindTarget {
+	v4, v6 := ep.IPv4.Addr(), ep.IPv6.Addr()
+	var out []bindTarget
+	if v4.IsValid() && (!hostIP.IsValid() || hostIP.Is4()) {
+		h := hostIP
+		if !h.IsValid() {
+			h = netip.IPv4Unspecified()
+		}
+		out = append(out, bindTarget{hostIP: h, ctrIP: v4, nat: true})
+	}
+	if !hostIP.IsValid() || hostIP.Is6() {
+		h := hostIP
+		if !h.IsValid() {
+			if !ipv6Listenable() {
+				return out
+			}
+			h = netip.IPv6Unspecified()
+		}
+		switch {
+		case v6.IsValid():
+			out = append(out, bindTarget{hostIP: h, ctrIP: v6, nat: true})
+		case v4.IsValid() && m.cfg.UserlandProxy:
+			out = append(out, bindTarget{hostIP: h, ctrIP: v4})
+		}
+	}
+	return out
+}
+
+// ipv6Listenable reports whether the host can listen on IPv6 at all
+// (dockerd's netutils.IsV6Listenable).
+var ipv6Listenable = sync.OnceValue(func() bool {
+	l, err := net.Listen("tcp6", "[::1]:0")
+	if err != nil {
+		return false
+	}
+	l.Close()
+	return true
+})
+
+// publishOne reserves one spec's host port on every target, with the
+// same port number on each.
+func (m *Manager) publishOne(r *Record, ep *Endpoint, s PortSpec, targets []bindTarget, pub *publication) error {
+	port := s.HostPort
+	for _, tg := range targets {
+		if port != 0 && m.allocatedLocked(s.Proto, tg.hostIP, port, pub) {
+			return errdefs.Conflict(fmt.Errorf("failed to set up container networking: driver failed programming external connectivity on endpoint %s (%s): Bind for %s failed: port is already allocated",
+				ep.Name, ep.ID, netip.AddrPortFrom(tg.hostIP, port)))
+		}
+		got, hold, err := reservePort(s.Proto, tg.hostIP, port)
+		if err != nil {
+			return errdefs.Conflict(fmt.Errorf("failed to set up container networking: driver failed programming external connectivity on endpoint %s (%s): failed to bind host port for %s:%s/%s: %w",
+				ep.Name, ep.ID, netip.AddrPortFrom(tg.hostIP, port), netip.AddrPortFrom(tg.ctrIP, s.ContainerPort), s.Proto, err))
+		}
+		port = got
+		if hold != nil {
+			if tg.hostIP.Is6() && m.cfg.UserlandProxy {
+				// Connections NAT does not take (from ::1, or to an
+				// IPv4-only container) reach this socket.
+				hold = proxyOn(hold, netip.AddrPortFrom(tg.ctrIP, s.ContainerPort))
+			}
+			pub.holds = append(pub.holds, hold)
+		}
+		b := s
+		b.HostIP, b.HostPort = tg.hostIP, port
+		pub.bindings = append(pub.bindings, PortBinding{PortSpec: b, ContainerIP: tg.ctrIP, nat: tg.nat})
+		if tg.nat {
+			pub.rules = append(pub.rules, firewall.Port{Proto: s.Proto, HostIP: tg.hostIP, HostPort: port, Bridge: r.Bridge,
+				ContainerIP: tg.ctrIP, ContainerPort: s.ContainerPort})
+		}
+	}
+	return nil
+}
+
+func proxyOn(hold io.Closer, target netip.AddrPort) io.Closer {
+	switch h := hold.(type) {
+	case net.Listener:
+		return portproxy.TCP(h, target)
+	case net.PacketConn:
+		return portproxy.UDP(h, target)
+	}
+	return hold
+}
+
 // allocatedLocked reports whether a port is already published by a
 // container of this daemon (or earlier in the same request), which dockerd
 // reports as "port is already allocated" rather than a bind error.
@@ -123,7 +223,8 @@ func (m *Manager) allocatedLocked(proto string, ip netip.Addr, port uint16, pend
 		if !bip.IsValid() {
 			bip = netip.IPv4Unspecified()
 		}
-		return bip == ip || bip.IsUnspecified() || ip.IsUnspecified()
+		// IPv6 sockets are IPV6_V6ONLY: :: and 0.0.0.0 do not overlap.
+		return bip.Is6() == ip.Is6() && (bip == ip || bip.IsUnspecified() || ip.IsUnspecified())
 	}
 	for _, pubs := range m.pubs {
 		for _, p := range pubs {
@@ -171,15 +272,21 @@ func (m *Manager) Unpublish(ctx context.Context, containerID string) error {
 // must be given.
 func reservePort(proto string, ip netip.Addr, port uint16) (uint16, io.Closer, error) {
 	addr := net.JoinHostPort(ip.String(), strconv.Itoa(int(port)))
+	fam := "4"
+	if ip.Is6() {
+		// Go sets IPV6_V6ONLY on "tcp6"/"udp6" sockets, so :: leaves
+		// 0.0.0.0 to the IPv4 binding.
+		fam = "6"
+	}
 	switch proto {
 	case "tcp":
-		l, err := net.Listen("tcp4", addr)
+		l, err := net.Listen("tcp"+fam, addr)
 		if err != nil {
 			return 0, nil, unwrapSyscall(err)
 		}
 		return uint16(l.Addr().(*net.TCPAddr).Port), l, nil
 	case "udp":
-		c, err := net.ListenPacket("udp4", addr)
+		c, err := net.ListenPacket("udp"+fam, addr)
 		if err != nil {
 			return 0, nil, unwrapSyscall(err)
 		}

@@ -150,3 +150,25 @@ func ParseIPAMConfig(raw []RawIPAMConfig) ([]network.IPAMConfig, error) {
 	}
 	return out, nil
 }
+
+// linkLocal6 is the prefix Linux gives every interface's link-local
+// address.
+var linkLocal6 = netip.MustParsePrefix("fe80::/64")
+
+// ValidateIPv6Subnet is the bridge driver's check of an IPv6 subnet, with
+// dockerd's messages. Like dockerd 28 it accepts prefixes longer than
+// /64: addresses come from IPAM, not from SLAAC. A prefix inside
+// fe80::/64 other than fe80::/64 itself would give every interface two
+// link-local addresses of different lengths.
+func ValidateIPv6Subnet(p netip.Prefix) error {
+	if !p.Addr().Is6() || p.Addr().Is4In6() {
+		return fmt.Errorf("'%s' is not a valid IPv6 subnet", p)
+	}
+	if p.Addr().IsMulticast() {
+		return fmt.Errorf("multicast subnet '%s' is not allowed", p)
+	}
+	if p.Masked() != linkLocal6 && linkLocal6.Overlaps(p) {
+		return fmt.Errorf("'%s' clashes with the Link-Local prefix 'fe80::/64'", p)
+	}
+	return nil
+}

@@ -14,6 +14,8 @@ import (
 
 	units "github.com/docker/go-units"
 	"github.com/sirupsen/logrus"
+
+	"github.com/berthd/berth/network"
 )
 
 // Defaults for the built-in configuration. berth keeps its own roots so it
@@ -302,12 +304,18 @@ func (c *Config) Validate() error {
 			return fmt.Errorf("invalid ip %q: must be an IP address", c.DefaultIP)
 		}
 	}
-	for _, cidr := range []string{c.FixedCIDR, c.FixedCIDRv6} {
-		if cidr == "" {
-			continue
+	if c.FixedCIDR != "" {
+		if _, err := netip.ParsePrefix(c.FixedCIDR); err != nil {
+			return fmt.Errorf("invalid fixed-cidr %q: %v", c.FixedCIDR, err)
 		}
-		if _, err := netip.ParsePrefix(cidr); err != nil {
-			return fmt.Errorf("invalid fixed-cidr %q: %v", cidr, err)
+	}
+	if c.FixedCIDRv6 != "" {
+		p, err := netip.ParsePrefix(c.FixedCIDRv6)
+		if err == nil {
+			err = network.ValidateIPv6Subnet(p)
+		}
+		if err != nil {
+			return fmt.Errorf("invalid fixed-cidr-v6: %v", err)
 		}
 	}
 	for _, p := range c.DefaultAddressPools {

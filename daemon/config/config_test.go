@@ -69,6 +69,9 @@ func TestValidate(t *testing.T) {
 		func(c *Config) { c.Runtimes = map[string]Runtime{"berth": {Path: "/x"}} },
 		func(c *Config) { c.StorageDriver = "vfs" },
 		func(c *Config) { c.LogDriver = "syslog" },
+		func(c *Config) { c.FixedCIDRv6 = "fe80::/80" },
+		func(c *Config) { c.FixedCIDRv6 = "ff05::/64" },
+		func(c *Config) { c.FixedCIDRv6 = "10.0.0.0/24" },
 	}
 	for i, mutate := range bad {
 		c := Default()
@@ -79,6 +82,11 @@ func TestValidate(t *testing.T) {
 	}
 	if err := Default().Validate(); err != nil {
 		t.Fatal(err)
+	}
+	c := Default()
+	c.FixedCIDRv6 = "fd12:3456::/80"
+	if err := c.Validate(); err != nil {
+		t.Fatalf("a /80 --fixed-cidr-v6 (dockerd takes it): %v", err)
 	}
 }
 

@@ -182,13 +182,16 @@ func TestPublishAllAndRanges(t *testing.T) {
 	withImages(t)
 	id := runD(t, d, "-P", "--expose", "8080", "--expose", "7000/udp", img, httpd[0], httpd[1], httpd[2], httpd[3], httpd[4], httpd[5])
 	ports := ctrInspect(t, d, id).NetworkSettings.Ports
+	// As with dockerd on a host with IPv6: one binding on 0.0.0.0 and
+	// one on :: (the userland proxy's, for this IPv4-only container),
+	// with one port number.
 	var hostPort string
 	for p, bs := range ports {
-		if p.String() == "8080/tcp" && len(bs) == 1 {
+		if p.String() == "8080/tcp" && len(bs) == 2 && bs[0].HostIP.String() == "0.0.0.0" && bs[1].HostIP.String() == "::" && bs[0].HostPort == bs[1].HostPort {
 			hostPort = bs[0].HostPort
 		}
 	}
-	if hostPort == "" || len(ports) != 2 || len(ports[network.MustParsePort("7000/udp")]) != 1 {
+	if hostPort == "" || len(ports) != 2 || len(ports[network.MustParsePort("7000/udp")]) != 2 {
 		t.Fatalf("-P ports: %v", ports)
 	}
 	if got := hostGet(t, "http://127.0.0.1:"+hostPort+"/hostname"); !strings.Contains(got, id[:12]) {

@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
@@ -97,6 +98,27 @@ func Ensure(cfg Config) error {
 	return netlink.LinkSetUp(link)
 }
 
+// DelAddrs removes addresses from a device; absent ones (or an absent
+// device) are not an error.
+func DelAddrs(name string, addrs []netip.Prefix) error {
+	if len(addrs) == 0 {
+		return nil
+	}
+	link, err := netlink.LinkByName(name)
+	if err != nil {
+		if isNotFound(err) {
+			return nil
+		}
+		return err
+	}
+	for _, p := range addrs {
+		if err := netlink.AddrDel(link, &netlink.Addr{IPNet: toIPNet(p)}); err != nil && !errors.Is(err, unix.EADDRNOTAVAIL) && !errors.Is(err, unix.ENOENT) {
+			return fmt.Errorf("remove %s from %s: %w", p, name, err)
+		}
+	}
+	return nil
+}
+
 // Delete removes the bridge. A missing bridge is not an error.
 func Delete(name string) error {
 	link, err := netlink.LinkByName(name)
@@ -174,6 +196,27 @@ func prefixOf(n *net.IPNet) (netip.Prefix, bool) {
 	}
 	ones, _ := n.Mask.Size()
 	return netip.PrefixFrom(ip.Unmap(), ones).Masked(), true
+}
+
+// DefaultRouteDevs6 names the devices the host's IPv6 default routes
+// leave through.
+func DefaultRouteDevs6() []string {
+	routes, err := retryDump(func() ([]netlink.Route, error) { return netlink.RouteList(nil, netlink.FAMILY_V6) })
+	if err != nil {
+		return nil
+	}
+	var out []string
+	for _, r := range routes {
+		if r.Dst != nil {
+			if ones, _ := r.Dst.Mask.Size(); ones != 0 {
+				continue
+			}
+		}
+		if l, err := netlink.LinkByIndex(r.LinkIndex); err == nil && !slices.Contains(out, l.Attrs().Name) {
+			out = append(out, l.Attrs().Name)
+		}
+	}
+	return out
 }
 
 // IPv4Addrs lists the IPv4 addresses (with prefix length) on a device; none

@@ -176,3 +176,11 @@ func TestDeleteMissingIsNoError(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+func TestDefaultRouteDevs6(t *testing.T) {
+	for _, dev := range DefaultRouteDevs6() {
+		if !Exists(dev) {
+			t.Fatalf("%s: not a device", dev)
+		}
+	}
+}

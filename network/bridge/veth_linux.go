@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"runtime"
 
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
@@ -126,6 +127,13 @@ func configureInside(ns netns.NsHandle, v Veth) error {
 	if err != nil {
 		return err
 	}
+	has6 := false
+	for _, p := range v.Addrs {
+		has6 = has6 || p.Addr().Is6()
+	}
+	if err := setIPv6(ns, v.IfName, has6); err != nil && has6 {
+		return fmt.Errorf("enable IPv6 on %s: %w", v.IfName, err)
+	}
 	for _, p := range v.Addrs {
 		addr := &netlink.Addr{IPNet: toIPNet(p)}
 		if p.Addr().Is6() {
@@ -157,6 +165,48 @@ func configureInside(ns netns.NsHandle, v Veth) error {
 		}
 	}
 	return nil
+}
+
+// setIPv6 turns IPv6 on or off on a device in the namespace, as dockerd
+// does: on for an endpoint with an IPv6 address (a namespace can start
+// with it off where the host's default is off), and off for one without,
+// so that it does not even get a link-local address. Sysctls under
+// /proc/sys/net belong to the namespace of the thread that opens them.
+func setIPv6(ns netns.NsHandle, ifName string, on bool) error {
+	v := "1"
+	if on {
+		v = "0"
+	}
+	// A goroutine of its own: if the thread cannot return to the host's
+	// namespace it stays locked and ends with the goroutine, instead of
+	// running the caller's code in the container's namespace.
+	errc := make(chan error, 1)
+	go func() { errc <- setIPv6In(ns, ifName, v, on) }()
+	return <-errc
+}
+
+func setIPv6In(ns netns.NsHandle, ifName, v string, on bool) error {
+	runtime.LockOSThread()
+	origin, err := netns.Get()
+	if err != nil {
+		runtime.UnlockOSThread()
+		return err
+	}
+	defer origin.Close()
+	if err := netns.Set(ns); err != nil {
+		runtime.UnlockOSThread()
+		return err
+	}
+	err = writeSysctl(filepath.Join("/proc/sys/net/ipv6/conf", ifName, "disable_ipv6"), v)
+	if on && err == nil {
+		// ::1 on lo, for the container's own IPv6 services.
+		err = writeSysctl("/proc/sys/net/ipv6/conf/lo/disable_ipv6", "0")
+	}
+	if serr := netns.Set(origin); serr != nil {
+		return serr
+	}
+	runtime.UnlockOSThread()
+	return err
 }
 
 // Detach deletes the veth pair by its host end. A missing device is not an

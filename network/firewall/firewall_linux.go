@@ -38,7 +38,8 @@ type Port struct {
 	// Proto is "tcp", "udp" or "sctp".
 	Proto string
 	// HostIP is the address the port is published on; zero means every
-	// local address.
+	// local IPv4 address, "::" every local IPv6 address. The family of
+	// HostIP (IPv4 when zero) must be the family of ContainerIP.
 	HostIP   netip.Addr
 	HostPort uint16
 	// Bridge is the container's network's bridge.
@@ -51,8 +52,12 @@ func (p Port) key() string {
 	return fmt.Sprintf("%s/%s/%d/%s", p.Proto, p.HostIP, p.HostPort, p.ContainerIP)
 }
 
-// anyHost reports whether the port is published on every local address.
+// anyHost reports whether the port is published on every local address
+// of its family.
 func (p Port) anyHost() bool { return !p.HostIP.IsValid() || p.HostIP.IsUnspecified() }
+
+// is6 reports whether the port is published on IPv6 host addresses.
+func (p Port) is6() bool { return p.HostIP.Is6() }
 
 // Firewall keeps the desired rules and programs them into the table.
 type Firewall struct {
@@ -146,8 +151,10 @@ func (f *Firewall) AddPorts(ports ...Port) error {
 		if _, err := protoNum(p.Proto); err != nil {
 			return err
 		}
-		if !p.ContainerIP.Is4() || p.HostIP.IsValid() && !p.HostIP.Is4() {
-			return fmt.Errorf("port %d: only IPv4 ports can be published (host %s, container %s)", p.HostPort, p.HostIP, p.ContainerIP)
+		if !p.ContainerIP.IsValid() || p.ContainerIP.Is4In6() || p.HostIP.Is4In6() || p.ContainerIP.Is6() != p.is6() {
+			// NAT cannot change the family; mapping an IPv6 host address
+			// to an IPv4-only container is the userland proxy's job.
+			return fmt.Errorf("port %d: host address %s and container address %s are not of one family", p.HostPort, p.HostIP, p.ContainerIP)
 		}
 		if _, ok := f.ports[p.key()]; !ok && !slices.ContainsFunc(add, func(q Port) bool { return q.key() == p.key() }) {
 			add = append(add, p)
@@ -336,6 +343,8 @@ func TableExists(name string) (bool, error) {
 //	                                  ports published on one host address
 //	map dnat4any   inet_proto . inet_service : ipv4_addr . inet_service
 //	                                  ports published on every address
+//	set loopback6, map dnat6, map dnat6any
+//	                                  the same for IPv6, with ipv6_addr
 //
 // Chains, compared with dockerd 28's nftables backend (nftabler):
 //
@@ -356,7 +365,12 @@ func TableExists(name string) (bool, error) {
 //	    chain's policy stays accept, so berth never decides for traffic
 //	    that is not its own.
 //	prerouting, output (nat, dstnat): DNAT through dnat4, then dnat4any
-//	    for local destinations.
+//	    for local destinations; the same through dnat6 and dnat6any, but
+//	    never for ::1: IPv6 has no route_localnet, a packet from ::1 is
+//	    dropped by the container's kernel, so the port's own socket on
+//	    the host takes those connections (dockerd's userland proxy;
+//	    dockerd's rules skip ::1 in the same way). A port published on
+//	    ::1 is in loopback6 only, for the guard in raw-prerouting.
 //	postrouting (nat, srcnat): loopback-sourced (DNATed from the host's
 //	    127.0.0.1) traffic into a bridge is masqueraded; per network:
 //	    hairpin (DNATed back into its own bridge) and outbound masquerade.
@@ -378,6 +392,9 @@ const (
 	setLoop4    = "loopback4"
 	mapDNAT4    = "dnat4"
 	mapDNAT4Any = "dnat4any"
+	setLoop6    = "loopback6"
+	mapDNAT6    = "dnat6"
+	mapDNAT6Any = "dnat6any"
 )
 
 // Concatenations are laid out in 32-bit registers (NFT_REG32_00 is 8); a
@@ -387,6 +404,7 @@ const (
 	reg32_01 = 9
 	reg32_02 = 10
 	reg32_04 = 12
+	reg32_05 = 13
 )
 
 var (
@@ -394,6 +412,9 @@ var (
 	keyAddrPort = nftables.MustConcatSetType(nftables.TypeIPAddr, nftables.TypeInetProto, nftables.TypeInetService)
 	keyPort     = nftables.MustConcatSetType(nftables.TypeInetProto, nftables.TypeInetService)
 	valAddrPort = nftables.MustConcatSetType(nftables.TypeIPAddr, nftables.TypeInetService)
+
+	keyAddrPort6 = nftables.MustConcatSetType(nftables.TypeIP6Addr, nftables.TypeInetProto, nftables.TypeInetService)
+	valAddrPort6 = nftables.MustConcatSetType(nftables.TypeIP6Addr, nftables.TypeInetService)
 )
 
 // Chain priorities as nft names them: raw -300, dstnat -100, filter 0,
@@ -409,6 +430,7 @@ type layout struct {
 	t                                   *nftables.Table
 	bridges, icc, internal, loop4       *nftables.Set
 	dnat4, dnat4any                     *nftables.Set
+	loop6, dnat6, dnat6any              *nftables.Set
 	raw, forward, fwdIn, pre, out, post *nftables.Chain
 }
 
@@ -423,6 +445,9 @@ func (f *Firewall) layout() *layout {
 		loop4:    &nftables.Set{Table: t, Name: setLoop4, KeyType: keyAddrPort, Concatenation: true},
 		dnat4:    &nftables.Set{Table: t, Name: mapDNAT4, KeyType: keyAddrPort, Concatenation: true, IsMap: true, DataType: valAddrPort},
 		dnat4any: &nftables.Set{Table: t, Name: mapDNAT4Any, KeyType: keyPort, Concatenation: true, IsMap: true, DataType: valAddrPort},
+		loop6:    &nftables.Set{Table: t, Name: setLoop6, KeyType: keyAddrPort6, Concatenation: true},
+		dnat6:    &nftables.Set{Table: t, Name: mapDNAT6, KeyType: keyAddrPort6, Concatenation: true, IsMap: true, DataType: valAddrPort6},
+		dnat6any: &nftables.Set{Table: t, Name: mapDNAT6Any, KeyType: keyPort, Concatenation: true, IsMap: true, DataType: valAddrPort6},
 		raw:      &nftables.Chain{Name: "raw-prerouting", Table: t, Type: nftables.ChainTypeFilter, Hooknum: nftables.ChainHookPrerouting, Priority: prioRaw, Policy: &accept},
 		forward:  &nftables.Chain{Name: "forward", Table: t, Type: nftables.ChainTypeFilter, Hooknum: nftables.ChainHookForward, Priority: prioFilter, Policy: &accept},
 		fwdIn:    &nftables.Chain{Name: "fwd-in", Table: t},
@@ -544,7 +569,7 @@ func (f *Firewall) applyAll() error {
 	x.c.DelTable(l.t)
 	x.c.AddTable(l.t)
 	x.msgs += 3
-	for _, s := range []*nftables.Set{l.bridges, l.icc, l.internal, l.loop4, l.dnat4, l.dnat4any} {
+	for _, s := range []*nftables.Set{l.bridges, l.icc, l.internal, l.loop4, l.dnat4, l.dnat4any, l.loop6, l.dnat6, l.dnat6any} {
 		x.msgs++
 		x.bytes += costObject
 		if err := x.c.AddSet(s, nil); err != nil {
@@ -649,6 +674,7 @@ func (x *tx) baseRules() {
 
 	x.rule(l.raw, "", cat(nfproto(false), ifnameIn(unix.NFT_META_IIFNAME, l.bridges), ipDaddrPrefix(loopNet), drop)...)
 	x.rule(l.raw, "", cat(nfproto(false), ifname(unix.NFT_META_IIFNAME, "lo", false), addrProtoPortKey(), lookup(l.loop4, reg32_00), drop)...)
+	x.rule(l.raw, "", cat(nfproto(true), ifname(unix.NFT_META_IIFNAME, "lo", false), addrProtoPortKey6(), lookup(l.loop6, reg32_00), drop)...)
 
 	x.rule(l.forward, "", cat(ctState(expr.CtStateBitESTABLISHED|expr.CtStateBitRELATED), accept)...)
 	x.rule(l.forward, "", cat(ifnameIn(unix.NFT_META_OIFNAME, l.bridges), []expr.Any{&expr.Verdict{Kind: expr.VerdictJump, Chain: l.fwdIn.Name}})...)
@@ -669,6 +695,11 @@ func (x *tx) baseRules() {
 			&expr.Meta{Key: expr.MetaKeyL4PROTO, Register: reg32_00},
 			&expr.Payload{DestRegister: reg32_01, Base: expr.PayloadBaseTransportHeader, Offset: 2, Len: 2},
 		}, lookupMap(l.dnat4any, reg32_00, 1), dnatReg())...)
+		x.rule(ch, "", cat(nfproto(true), notIP6Loopback(), addrProtoPortKey6(), lookupMap(l.dnat6, reg32_00, 1), dnatReg6())...)
+		x.rule(ch, "", cat(nfproto(true), notIP6Loopback(), localDaddr(), []expr.Any{
+			&expr.Meta{Key: expr.MetaKeyL4PROTO, Register: reg32_00},
+			&expr.Payload{DestRegister: reg32_01, Base: expr.PayloadBaseTransportHeader, Offset: 2, Len: 2},
+		}, lookupMap(l.dnat6any, reg32_00, 1), dnatReg6())...)
 	}
 	// Traffic DNATed from the host's 127.0.0.1 keeps its loopback source;
 	// rewrite it so the container can answer.
@@ -731,8 +762,12 @@ func (x *tx) delNetwork(n Network) {
 	x.elems(l.bridges, false, []nftables.SetElement{{Key: ifkey(n.Bridge)}})
 }
 
-func (x *tx) portElems(ports []Port) (specific, any, loop []nftables.SetElement) {
+// portElems sorts ports into the elements of one family's sets.
+func (x *tx) portElems(ports []Port, v6 bool) (specific, any, loop []nftables.SetElement) {
 	for _, p := range ports {
+		if p.is6() != v6 {
+			continue
+		}
 		proto, _ := protoNum(p.Proto)
 		val := append(p.ContainerIP.AsSlice(), port32(p.ContainerPort)...)
 		if p.anyHost() {
@@ -740,26 +775,42 @@ func (x *tx) portElems(ports []Port) (specific, any, loop []nftables.SetElement)
 			continue
 		}
 		key := slices.Concat(p.HostIP.AsSlice(), proto32(proto), port32(p.HostPort))
-		specific = append(specific, nftables.SetElement{Key: key, Val: val})
 		if p.HostIP.IsLoopback() {
 			loop = append(loop, nftables.SetElement{Key: key})
+			if v6 {
+				// Never DNATed (see the layout): its socket serves it.
+				continue
+			}
 		}
+		specific = append(specific, nftables.SetElement{Key: key, Val: val})
 	}
 	return
 }
 
 func (x *tx) addPorts(ports []Port) {
-	s, a, lo := x.portElems(ports)
-	x.elems(x.l.loop4, true, lo)
-	x.elems(x.l.dnat4, true, s)
-	x.elems(x.l.dnat4any, true, a)
+	l := x.l
+	for _, fam := range []struct {
+		v6                  bool
+		loop, dnat, dnatAny *nftables.Set
+	}{{false, l.loop4, l.dnat4, l.dnat4any}, {true, l.loop6, l.dnat6, l.dnat6any}} {
+		s, a, lo := x.portElems(ports, fam.v6)
+		x.elems(fam.loop, true, lo)
+		x.elems(fam.dnat, true, s)
+		x.elems(fam.dnatAny, true, a)
+	}
 }
 
 func (x *tx) delPorts(ports []Port) {
-	s, a, lo := x.portElems(ports)
-	x.elems(x.l.dnat4any, false, a)
-	x.elems(x.l.dnat4, false, s)
-	x.elems(x.l.loop4, false, lo)
+	l := x.l
+	for _, fam := range []struct {
+		v6                  bool
+		loop, dnat, dnatAny *nftables.Set
+	}{{false, l.loop4, l.dnat4, l.dnat4any}, {true, l.loop6, l.dnat6, l.dnat6any}} {
+		s, a, lo := x.portElems(ports, fam.v6)
+		x.elems(fam.dnatAny, false, a)
+		x.elems(fam.dnat, false, s)
+		x.elems(fam.loop, false, lo)
+	}
 }
 
 func ifkey(name string) []byte {
@@ -787,6 +838,24 @@ func addrProtoPortKey() []expr.Any {
 	}
 }
 
+// addrProtoPortKey6 loads "ip6 daddr . meta l4proto . th dport": the
+// address fills four 32-bit registers.
+func addrProtoPortKey6() []expr.Any {
+	return []expr.Any{
+		&expr.Payload{DestRegister: reg32_00, Base: expr.PayloadBaseNetworkHeader, Offset: 24, Len: 16},
+		&expr.Meta{Key: expr.MetaKeyL4PROTO, Register: reg32_04},
+		&expr.Payload{DestRegister: reg32_05, Base: expr.PayloadBaseTransportHeader, Offset: 2, Len: 2},
+	}
+}
+
+// notIP6Loopback is "ip6 daddr != ::1".
+func notIP6Loopback() []expr.Any {
+	return []expr.Any{
+		&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseNetworkHeader, Offset: 24, Len: 16},
+		&expr.Cmp{Op: expr.CmpOpNeq, Register: 1, Data: netip.IPv6Loopback().AsSlice()},
+	}
+}
+
 func lookup(s *nftables.Set, sreg uint32) []expr.Any {
 	return []expr.Any{&expr.Lookup{SourceRegister: sreg, SetName: s.Name, SetID: s.ID}}
 }
@@ -799,6 +868,12 @@ func lookupMap(s *nftables.Set, sreg, dreg uint32) []expr.Any {
 // after it, where a map lookup of "ipv4_addr . inet_service" leaves them.
 func dnatReg() []expr.Any {
 	return []expr.Any{&expr.NAT{Type: expr.NATTypeDestNAT, Family: unix.NFPROTO_IPV4, RegAddrMin: 1, RegProtoMin: reg32_01, Specified: true}}
+}
+
+// dnatReg6 is "dnat ip6 to" the address in register 1 (16 bytes) and the
+// port after it, where a lookup of "ipv6_addr . inet_service" leaves them.
+func dnatReg6() []expr.Any {
+	return []expr.Any{&expr.NAT{Type: expr.NATTypeDestNAT, Family: unix.NFPROTO_IPV6, RegAddrMin: 1, RegProtoMin: reg32_04, Specified: true}}
 }
 
 func ifnameIn(key uint32, s *nftables.Set) []expr.Any {

@@ -386,3 +386,120 @@ func TestUserTableRemovedOnlyWhenUnused(t *testing.T) {
 		t.Fatal("Remove deleted the administrators' table holding a rule")
 	}
 }
+
+// newNet6 is a bridge with an IPv6 unique-local /64 (never the host's
+// own prefix) and, unlike newNet, no IPv4 address.
+func newNet6(t *testing.T) testNet {
+	t.Helper()
+	var sub netip.Prefix
+	for i := 0; i < 50 && !sub.IsValid(); i++ {
+		p := netip.MustParsePrefix(fmt.Sprintf("fd%02x:%04x:%04x::/64", 0x10+rand.IntN(0xe0), rand.IntN(1<<16), rand.IntN(1<<16)))
+		if !bridge.HostConflict(p) {
+			sub = p
+		}
+	}
+	n := testNet{bridge: nettest.Name("btf6"), subnet: sub}
+	nettest.CleanupLink(t, n.bridge)
+	if err := bridge.Ensure(bridge.Config{Name: n.bridge, Addrs: []netip.Prefix{netip.PrefixFrom(n.addr(1), 64)}}); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+func (n testNet) join6(t *testing.T, i int) nettest.Netns {
+	t.Helper()
+	ns := nettest.NewNetns(t)
+	host := nettest.Name("vbf")
+	nettest.CleanupLink(t, host)
+	if err := bridge.Attach(bridge.Veth{HostName: host, Bridge: n.bridge, NetnsPath: ns.Path,
+		Addrs: []netip.Prefix{netip.PrefixFrom(n.addr(i), 64)}, Gateway6: n.addr(1), Hairpin: true}); err != nil {
+		t.Fatal(err)
+	}
+	return ns
+}
+
+// IPv6 ports: published on every address (reached through the bridge's
+// own address, which is local to the host) and on one host address; one
+// on ::1 is guarded and never DNATed; hairpin and masquerade work as for
+// IPv4.
+func TestPublishedPortIPv6(t *testing.T) {
+	f := newFirewall(t)
+	busybox := nettest.RequireTool(t, "busybox", "busybox-static")
+	n := newNet6(t)
+	ns := n.join6(t, 2)
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "index.html"), []byte("hello from netns6\n"), 0o644)
+	srv := exec.Command("ip", "netns", "exec", ns.Name, busybox, "httpd", "-f", "-p", "[::]:8080", "-h", dir)
+	if err := srv.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Process.Kill(); srv.Wait() })
+
+	if err := f.SetNetwork(Network{ID: "n6", Bridge: n.bridge, Subnets: []netip.Prefix{n.subnet}, ICC: true, Masquerade: true}); err != nil {
+		t.Fatal(err)
+	}
+	base := uint16(20000 + rand.IntN(20000))
+	anyPort := Port{Proto: "tcp", HostIP: netip.IPv6Unspecified(), HostPort: base, Bridge: n.bridge, ContainerIP: n.addr(2), ContainerPort: 8080}
+	onePort := Port{Proto: "tcp", HostIP: n.addr(1), HostPort: base + 1, Bridge: n.bridge, ContainerIP: n.addr(2), ContainerPort: 8080}
+	loopPort := Port{Proto: "tcp", HostIP: netip.IPv6Loopback(), HostPort: base + 2, Bridge: n.bridge, ContainerIP: n.addr(2), ContainerPort: 8080}
+	if err := f.AddPorts(anyPort, onePort, loopPort); err != nil {
+		t.Fatal(err)
+	}
+	rs := ruleset(t, f.Table())
+	for _, want := range []string{
+		fmt.Sprintf("tcp . %d : %s . 8080", base, n.addr(2)),
+		fmt.Sprintf("%s . tcp . %d : %s . 8080", n.addr(1), base+1, n.addr(2)),
+		fmt.Sprintf("::1 . tcp . %d", base+2),
+		"ip6 daddr != ::1",
+		fmt.Sprintf("ip6 saddr %s", n.subnet),
+	} {
+		if !strings.Contains(rs, want) {
+			t.Fatalf("no %q in the ruleset:\n%s", want, rs)
+		}
+	}
+	if strings.Contains(rs, fmt.Sprintf("tcp . %d : ", base+2)) {
+		t.Fatalf("a port on ::1 is DNATed (the kernel drops such packets):\n%s", rs)
+	}
+	for _, port := range []uint16{base, base + 1} {
+		url := fmt.Sprintf("http://[%s]:%d/", n.addr(1), port)
+		var body string
+		var err error
+		for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+			if body, err = get(url); err == nil {
+				break
+			}
+		}
+		if err != nil || !strings.Contains(body, "hello from netns6") {
+			t.Fatalf("GET %s from the host: %v %q", url, err, body)
+		}
+	}
+	cmd := exec.Command("ip", "netns", "exec", ns.Name, busybox, "nc", "-w", "3", n.addr(1).String(), fmt.Sprint(base))
+	cmd.Stdin = strings.NewReader("GET / HTTP/1.0\r\n\r\n")
+	if out, err := cmd.CombinedOutput(); err != nil || !strings.Contains(string(out), "hello from netns6") {
+		t.Fatalf("hairpin over IPv6: %v %s", err, out)
+	}
+	if err := f.RemovePorts(anyPort, onePort, loopPort); err != nil {
+		t.Fatal(err)
+	}
+	rs = ruleset(t, f.Table())
+	for _, p := range []uint16{base, base + 1, base + 2} {
+		if strings.Contains(rs, fmt.Sprintf("tcp . %d", p)) {
+			t.Fatalf("port %d left after RemovePorts:\n%s", p, rs)
+		}
+	}
+}
+
+func TestPortFamilies(t *testing.T) {
+	f := New("unused")
+	v4, v6 := netip.MustParseAddr("10.0.0.2"), netip.MustParseAddr("fd12::2")
+	for _, p := range []Port{
+		{Proto: "tcp", HostPort: 1, ContainerIP: v6},
+		{Proto: "tcp", HostIP: netip.IPv6Unspecified(), HostPort: 1, ContainerIP: v4},
+		{Proto: "tcp", HostIP: netip.IPv4Unspecified(), HostPort: 1, ContainerIP: v6},
+		{Proto: "tcp", HostPort: 1},
+	} {
+		if err := f.AddPorts(p); err == nil {
+			t.Fatalf("%+v accepted", p)
+		}
+	}
+}
