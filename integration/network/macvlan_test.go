@@ -381,3 +381,68 @@ func TestMacvlanBadInputLeavesNothing(t *testing.T) {
 	}
 	mvCreateNet(t, uniq("mvok"), "-d", "macvlan", "-o", "parent="+parent, "--subnet", free)
 }
+
+func TestMacvlanPrivateModeAndConnectDisconnect(t *testing.T) {
+	withImages(t)
+	parent := mvDummy(t)
+	subnet, _, _ := testSubnet()
+	priv := uniq("mvp")
+	mvCreateNet(t, priv, "-d", "macvlan", "-o", "parent="+parent, "-o", "macvlan_mode=private", "--subnet", subnet)
+	a := uniq("mva")
+	idA := mvSleeper(t, priv, a)
+	ipA := ipOn(t, d, idA, priv)
+	// Private ports do not talk to each other, though the embedded DNS
+	// still answers for the network.
+	out, errOut, err := d.Docker("run", "--rm", "--network", priv, img, "sh", "-c", "nslookup "+a+" 127.0.0.11; ping -c1 -W1 "+a)
+	if err == nil || !strings.Contains(out, ipA) {
+		t.Fatalf("private mode: ping succeeded or name unresolved: %v\n%s%s", err, out, errOut)
+	}
+
+	// docker network connect gives a running container on a bridge its
+	// macvlan device as eth1; disconnect takes it away.
+	br := uniq("mvbr")
+	createNet(t, br)
+	parent2 := mvDummy(t)
+	subnet2, _, _ := testSubnet()
+	mv := uniq("mvc")
+	mvCreateNet(t, mv, "-d", "macvlan", "-o", "parent="+parent2, "--subnet", subnet2)
+	c := uniq("mvc")
+	idC := mvSleeper(t, br, c)
+	d.DockerT(t, "network", "connect", mv, c)
+	ipC := ipOn(t, d, idC, mv)
+	if out := mvExec(t, idC, "ip", "-o", "addr", "show", "eth1"); !strings.Contains(out, ipC+"/24") {
+		t.Fatalf("eth1 after connect:\n%s", out)
+	}
+	mvPing(t, mv, c, false)
+	d.DockerT(t, "network", "disconnect", mv, c)
+	if out, _, err := d.Docker("exec", idC, "ip", "link", "show", "eth1"); err == nil {
+		t.Fatalf("eth1 survived disconnect:\n%s", out)
+	}
+	if n := inspect(t, mv); len(n.Containers) != 0 {
+		t.Fatalf("endpoints after disconnect: %+v", n.Containers)
+	}
+}
+
+func TestMacvlanSurvivesDaemonRestart(t *testing.T) {
+	dd := harness.Fresh(t, harness.Options{Args: poolArgs, Config: `{"live-restore": true}`})
+	dd.LoadTestImages(t)
+	parent := mvDummy(t)
+	subnet, _, _ := testSubnet()
+	n := uniq("mvr")
+	dd.DockerT(t, "network", "create", "-d", "macvlan", "-o", "parent="+parent, "--subnet", subnet, n)
+	a := uniq("mva")
+	id := runD(t, dd, "--network", n, "--name", a, img, "sleep", "300")
+	ip := ipOn(t, dd, id, n)
+	if err := dd.Restart(true); err != nil {
+		t.Fatal(err)
+	}
+	if got := ipOn(t, dd, id, n); got != ip {
+		t.Fatalf("address changed across a restart: %s -> %s", ip, got)
+	}
+	out, errOut, err := dd.Docker("run", "--rm", "--network", n, img, "sh", "-c", "for i in 1 2 3; do ping -c1 -W2 "+a+" && exit 0; sleep 0.3; done; exit 1")
+	if err != nil {
+		t.Fatalf("ping %s after restart: %v\n%s%s", a, err, out, errOut)
+	}
+	dd.DockerT(t, "rm", "-f", id)
+	dd.DockerT(t, "network", "rm", n)
+}
