@@ -160,7 +160,7 @@ func validateEndpointSettings(r *berthnet.Record, es *network.EndpointSettings) 
 			errs = append(errs, errNetworkAndAlias)
 		}
 	}
-	if r.Driver == berthnet.DriverBridge && es.IPAMConfig != nil {
+	if berthnet.HasEndpoints(r.Driver) && es.IPAMConfig != nil {
 		check := func(a netip.Addr) {
 			if !a.IsValid() {
 				return
@@ -315,7 +315,7 @@ func (d *Daemon) joinOne(ctx context.Context, c *ctr.Container, name string, pid
 	if err != nil {
 		return err
 	}
-	if r.Driver != berthnet.DriverBridge {
+	if !berthnet.HasEndpoints(r.Driver) {
 		if r.Driver == berthnet.DriverHost {
 			return errdefs.Forbidden(errHostNetwork)
 		}
@@ -832,6 +832,16 @@ type portRequest struct {
 // bound port is a key, unpublished ones with no bindings.
 func (d *Daemon) publishPorts(ctx context.Context, c *ctr.Container, netName string) error {
 	ports := network.PortMap{}
+	if r, err := d.networks.Find(ctx, netName); err == nil && r.Driver != berthnet.DriverBridge {
+		// macvlan and ipvlan containers sit on the parent's wire with
+		// addresses of their own: dockerd maps and lists no ports for
+		// them and only warns.
+		if len(c.HostConfig.PortBindings) > 0 || c.HostConfig.PublishAllPorts {
+			logrus.WithField("container", shortID(c.ID)).Warnf("%s driver does not support port mappings", r.Driver)
+		}
+		c.NetworkSettings.Ports = ports
+		return nil
+	}
 	for p := range c.Config.ExposedPorts {
 		ports[p] = nil
 	}

@@ -62,7 +62,7 @@ func (d *Daemon) logNetworkEvent(action events.Action, r *berthnet.Record) {
 
 func (d *Daemon) inspectNetwork(r *berthnet.Record, opts networkrouter.InspectOptions) network.Inspect {
 	out := network.Inspect{Network: r.Network(), Containers: r.Containers()}
-	if opts.WithStatus && r.Driver == berthnet.DriverBridge {
+	if opts.WithStatus && berthnet.HasEndpoints(r.Driver) {
 		out.Status = d.networks.Status(r.ID)
 	}
 	return out

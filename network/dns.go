@@ -64,7 +64,7 @@ func (m *Manager) internalOnly(containerID string) bool {
 			if e.ContainerID != containerID {
 				continue
 			}
-			if !r.Internal {
+			if !r.isolated() {
 				return false
 			}
 			found = true

@@ -13,6 +13,7 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"github.com/berthd/berth/network/bridge"
+	"github.com/berthd/berth/network/vlan"
 	"github.com/berthd/berth/pkg/errdefs"
 )
 
@@ -46,7 +47,7 @@ func (m *Manager) Join(ctx context.Context, term string, o JoinOptions) (*Endpoi
 	if err != nil {
 		return nil, err
 	}
-	if r.Driver != DriverBridge {
+	if !HasEndpoints(r.Driver) {
 		return nil, errdefs.InvalidParameterf("network %s (driver %s) has no endpoints; use its mode instead", r.Name, r.Driver)
 	}
 	for _, e := range r.Endpoints {
@@ -90,6 +91,9 @@ func (m *Manager) Join(ctx context.Context, term string, o JoinOptions) (*Endpoi
 	if r.Internal {
 		// An internal network has no way out, so no default route.
 		ep.Gateway4, ep.Gateway6 = netip.Addr{}, netip.Addr{}
+	}
+	if isVlanDriver(r.Driver) {
+		return m.joinVlanLocked(r, ep, o, release)
 	}
 	ep.MAC = o.MAC
 	if len(ep.MAC) == 0 {
@@ -170,7 +174,15 @@ func (m *Manager) leave(ctx context.Context, term, containerID string, backgroun
 		if e.ContainerID != containerID {
 			continue
 		}
-		if background {
+		if isVlanDriver(r.Driver) {
+			// A container's macvlan or ipvlan device dies with its
+			// namespace; only a running container's needs deleting.
+			if !background {
+				if err := vlan.Detach(e.NetnsPath, 0, e.IfName); err != nil {
+					return err
+				}
+			}
+		} else if background {
 			// Deleting a device waits for an RCU grace period in the
 			// kernel (milliseconds, on the path of every container exit
 			// and `run --rm`). The host name is unique to this endpoint

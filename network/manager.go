@@ -257,6 +257,12 @@ func (m *Manager) init() error {
 		}
 	}
 	for _, r := range m.sortedLocked() {
+		if isVlanDriver(r.Driver) {
+			if err := m.restoreParentLocked(r); err != nil {
+				errs = append(errs, fmt.Errorf("network %s: %w", r.Name, err))
+			}
+			continue
+		}
 		if r.Driver != DriverBridge || (r.Predefined && r.Name == NameBridge) {
 			continue
 		}

@@ -163,7 +163,7 @@ func (m *Manager) Create(ctx context.Context, req network.CreateRequest) (*Recor
 		driver = DriverBridge
 	}
 	switch driver {
-	case DriverBridge:
+	case DriverBridge, DriverMacvlan, DriverIPvlan:
 	case DriverHost, DriverNull:
 		return nil, errdefs.Forbidden(fmt.Errorf("only one instance of %q network is allowed", driver))
 	case "overlay":
@@ -256,6 +256,13 @@ func (m *Manager) Create(ctx context.Context, req network.CreateRequest) (*Recor
 	if v, ok := opts[OptBridgeName]; ok && (v == "" || len(v) > 15 || strings.ContainsAny(v, "/ \t\n:")) {
 		return nil, errdefs.InvalidParameterf("invalid bridge name %q", v)
 	}
+	var vc *vlanConfig
+	if isVlanDriver(driver) {
+		var err error
+		if vc, err = parseVlanOptions(driver, opts); err != nil {
+			return nil, err
+		}
+	}
 
 	if err := m.waitReady(ctx); err != nil {
 		return nil, err
@@ -268,12 +275,20 @@ func (m *Manager) Create(ctx context.Context, req network.CreateRequest) (*Recor
 		}
 	}
 	id := newID()
-	brName := opts[OptBridgeName]
-	if brName == "" {
+	brName, parent := opts[OptBridgeName], ""
+	if vc != nil {
+		brName, parent = "", vc.parent
+		if parent == "" {
+			parent = dummyParent(driver, id)
+		}
+		if err := m.checkParentLocked(vc, parent); err != nil {
+			return nil, err
+		}
+	} else if brName == "" {
 		brName = "br-" + id[:12]
 	}
 	for _, r := range m.nets {
-		if r.Bridge == brName {
+		if brName != "" && r.Bridge == brName {
 			return nil, errdefs.Conflictf("bridge name %s is already in use by network %s", brName, r.Name)
 		}
 	}
@@ -281,6 +296,7 @@ func (m *Manager) Create(ctx context.Context, req network.CreateRequest) (*Recor
 	for _, c := range ipamCfg {
 		reqs = append(reqs, ipam.Request{Subnet: c.Subnet, IPRange: c.IPRange, Gateway: c.Gateway, Aux: c.AuxAddress})
 	}
+	reqs = ipamRequestsFor(vc, req.Internal, reqs)
 	subs, err := m.ipam.AddNetwork(id, reqs, enable4, enable6)
 	if err != nil {
 		return nil, err
@@ -290,8 +306,11 @@ func (m *Manager) Create(ctx context.Context, req network.CreateRequest) (*Recor
 		EnableIPv4: enable4, EnableIPv6: enable6,
 		Internal: req.Internal, Attachable: req.Attachable,
 		IPAMDriver: ipamDriver, IPAMOptions: ipamOpts, IPAMConfig: ipamConfigFor(subs, ipamCfg),
-		Options: opts, Labels: maps.Clone(req.Labels), Bridge: brName,
+		Options: opts, Labels: maps.Clone(req.Labels), Bridge: brName, Parent: parent,
 		Endpoints: map[string]*Endpoint{},
+	}
+	if vc != nil {
+		return m.createVlanLocked(r)
 	}
 	existed := bridge.Exists(brName)
 	undo := func() {
@@ -345,6 +364,9 @@ func (m *Manager) removeLocked(r *Record) error {
 		if err := bridge.Delete(r.Bridge); err != nil {
 			return errdefs.System(fmt.Errorf("error while removing network: %w", err))
 		}
+	}
+	if r.Parent != "" {
+		m.releaseParentLocked(r)
 	}
 	if err := m.ipam.RemoveNetwork(r.ID); err != nil {
 		return err

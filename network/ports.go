@@ -58,6 +58,10 @@ func (m *Manager) Publish(ctx context.Context, term, containerID string, specs [
 	if err != nil {
 		return nil, err
 	}
+	if r.Bridge == "" {
+		// macvlan and ipvlan endpoints are reached on their own address.
+		return nil, errdefs.InvalidParameterf("%s driver does not support port mappings", r.Driver)
+	}
 	var ep *Endpoint
 	for _, e := range r.Endpoints {
 		if e.ContainerID == containerID {

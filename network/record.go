@@ -70,6 +70,11 @@ type Record struct {
 
 	// Bridge is the Linux bridge of a bridge network.
 	Bridge string `json:"bridge,omitempty"`
+	// Parent is the host link of a macvlan or ipvlan network: the one
+	// given, or the dummy berth made when none was; ParentCreated says
+	// berth made it, so that removing the last network on it deletes it.
+	Parent        string `json:"parent,omitempty"`
+	ParentCreated bool   `json:"parentCreated,omitempty"`
 	// Predefined marks bridge, host and none.
 	Predefined bool `json:"predefined,omitempty"`
 
@@ -90,6 +95,9 @@ type Endpoint struct {
 	MAC         net.HardwareAddr `json:"mac,omitempty"`
 	// HostIface is the host end of the veth pair.
 	HostIface string `json:"hostIface,omitempty"`
+	// IfName is the device's name in the container, kept for macvlan and
+	// ipvlan endpoints, which have no host end to delete them by.
+	IfName string `json:"ifName,omitempty"`
 	// NetnsPath is where the container's end lives, for DNS and detach.
 	NetnsPath string `json:"netnsPath,omitempty"`
 	MTU       int    `json:"mtu,omitempty"`

@@ -53,6 +53,12 @@ type Request struct {
 	IPRange netip.Prefix
 	Gateway netip.Addr
 	Aux     map[string]netip.Addr
+	// NoGateway leaves the subnet without a gateway address unless Gateway
+	// names one: dockerd reserves none for internal macvlan and ipvlan
+	// networks nor for ipvlan l3, whose default route is the device. On a
+	// request without a subnet it applies to the subnets taken from the
+	// pools.
+	NoGateway bool
 }
 
 // Subnet is one allocated subnet of a network.
@@ -249,7 +255,7 @@ func (a *Allocator) AddNetwork(id string, reqs []Request, want4, want6 bool) ([]
 		if err != nil {
 			return fail(err)
 		}
-		r := Request{Subnet: p}
+		r := Request{Subnet: p, NoGateway: poolNoGateway(reqs)}
 		if fam.req != nil {
 			// A gateway or aux address given without a subnet cannot be
 			// honoured reliably; dockerd's CLI refuses it before here.
@@ -288,6 +294,17 @@ func reqFor(reqs []Request, is6 bool) *Request {
 		}
 	}
 	return nil
+}
+
+// poolNoGateway reports whether a request without a subnet asks for
+// gateway-less pool subnets.
+func poolNoGateway(reqs []Request) bool {
+	for _, r := range reqs {
+		if !r.Subnet.IsValid() && r.NoGateway {
+			return true
+		}
+	}
+	return false
 }
 
 // pickFromPools returns the first subnet of the pools that no network has
@@ -359,7 +376,7 @@ func (a *Allocator) makeSubnet(r Request, auto bool) (*Subnet, error) {
 	if !r.IPRange.IsValid() {
 		s.IPRange = netip.Prefix{}
 	}
-	if !s.Gateway.IsValid() {
+	if !s.Gateway.IsValid() && !r.NoGateway {
 		// dockerd's bridge takes the first address of the subnet.
 		s.Gateway = p.Addr().Next()
 		if !s.usable(s.Gateway) {
