@@ -256,6 +256,15 @@ func (m *Manager) init() error {
 			m.ipam.RemoveNetwork(id)
 		}
 	}
+	// Hundreds of bridges: the host's links and addresses are dumped once,
+	// and their rules go to the kernel in a few batches, so that a restart
+	// costs little more per network than a stat.
+	snap, err := bridge.TakeSnapshot()
+	if err != nil {
+		logrus.WithError(err).Warn("listing the host's links; checking each bridge on its own")
+		snap = nil
+	}
+	var rules []firewall.Network
 	for _, r := range m.sortedLocked() {
 		if isVlanDriver(r.Driver) {
 			if err := m.restoreParentLocked(r); err != nil {
@@ -266,8 +275,13 @@ func (m *Manager) init() error {
 		if r.Driver != DriverBridge || (r.Predefined && r.Name == NameBridge) {
 			continue
 		}
-		if err := m.ensureBridgeLocked(r); err != nil {
+		if err := m.ensureBridgeWith(r, snap, &rules); err != nil {
 			errs = append(errs, fmt.Errorf("network %s: %w", r.Name, err))
+		}
+	}
+	if m.fw != nil && len(rules) > 0 {
+		if err := m.fw.SetNetworks(rules...); err != nil {
+			errs = append(errs, fmt.Errorf("program the networks' rules: %w", err))
 		}
 	}
 	return errors.Join(errs...)
@@ -366,7 +380,12 @@ func (m *Manager) defaultBridgeStale(subs []ipam.Subnet) bool {
 
 // ensureBridgeLocked creates the network's bridge if missing and programs
 // its rules.
-func (m *Manager) ensureBridgeLocked(r *Record) error {
+func (m *Manager) ensureBridgeLocked(r *Record) error { return m.ensureBridgeWith(r, nil, nil) }
+
+// ensureBridgeWith is ensureBridgeLocked with the host's links taken from
+// snap (if not nil) and the network's rules appended to rules (if not
+// nil) for the caller to program with others.
+func (m *Manager) ensureBridgeWith(r *Record, snap *bridge.Snapshot, rules *[]firewall.Network) error {
 	subs := m.ipam.Subnets(r.ID)
 	var addrs []netip.Prefix
 	for _, s := range subs {
@@ -378,7 +397,7 @@ func (m *Manager) ensureBridgeLocked(r *Record) error {
 	if mtu == 0 {
 		mtu = m.cfg.MTU
 	}
-	if err := bridge.Ensure(bridge.Config{Name: r.Bridge, MTU: mtu, Addrs: addrs}); err != nil {
+	if err := snap.Ensure(bridge.Config{Name: r.Bridge, MTU: mtu, Addrs: addrs}); err != nil {
 		return err
 	}
 	m.syncRouteLocalnetLocked(r.Bridge)
@@ -390,6 +409,10 @@ func (m *Manager) ensureBridgeLocked(r *Record) error {
 		})
 	}
 	if m.fw == nil {
+		return nil
+	}
+	if rules != nil {
+		*rules = append(*rules, m.firewallNetwork(r, subs))
 		return nil
 	}
 	return m.fw.SetNetwork(m.firewallNetwork(r, subs))

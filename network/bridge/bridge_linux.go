@@ -32,15 +32,58 @@ func isNotFound(err error) bool {
 	return errors.As(err, &nf) || errors.Is(err, unix.ENODEV) || errors.Is(err, unix.ENOENT)
 }
 
+// Snapshot is the host's links and addresses from one dump each. The
+// kernel answers a dump of one link's addresses by dumping every address
+// on the host, so ensuring N bridges one by one costs O(N²); with a
+// snapshot, a daemon start with hundreds of networks costs two dumps.
+type Snapshot struct {
+	links map[string]netlink.Link
+	addrs map[int][]netlink.Addr
+}
+
+// TakeSnapshot dumps the host's links and addresses.
+func TakeSnapshot() (*Snapshot, error) {
+	links, err := retryDump(netlink.LinkList)
+	if err != nil {
+		return nil, err
+	}
+	addrs, err := retryDump(func() ([]netlink.Addr, error) { return netlink.AddrList(nil, netlink.FAMILY_ALL) })
+	if err != nil {
+		return nil, err
+	}
+	s := &Snapshot{links: map[string]netlink.Link{}, addrs: map[int][]netlink.Addr{}}
+	for _, l := range links {
+		s.links[l.Attrs().Name] = l
+	}
+	for _, a := range addrs {
+		s.addrs[a.LinkIndex] = append(s.addrs[a.LinkIndex], a)
+	}
+	return s, nil
+}
+
 // Ensure creates the bridge if it does not exist and makes its MTU,
 // addresses and up state match cfg. It is idempotent, so the daemon calls
 // it at every start for the bridges it owns.
-func Ensure(cfg Config) error {
-	link, err := netlink.LinkByName(cfg.Name)
+func Ensure(cfg Config) error { return (*Snapshot)(nil).Ensure(cfg) }
+
+// Ensure is the package's Ensure, with what the host had when s was taken;
+// a nil s asks the kernel.
+func (s *Snapshot) Ensure(cfg Config) error {
+	var link netlink.Link
+	var err error
+	if s != nil {
+		if link = s.links[cfg.Name]; link == nil {
+			err = netlink.LinkNotFoundError{}
+		}
+	} else {
+		link, err = netlink.LinkByName(cfg.Name)
+	}
 	if err != nil && !isNotFound(err) {
 		return err
 	}
+	created := false
 	if err != nil {
+		created = true
 		la := netlink.NewLinkAttrs()
 		la.Name = cfg.Name
 		if cfg.MTU > 0 {
@@ -71,9 +114,17 @@ func Ensure(cfg Config) error {
 			}
 		}
 	}
-	existing, err := retryDump(func() ([]netlink.Addr, error) { return netlink.AddrList(link, netlink.FAMILY_ALL) })
-	if err != nil {
-		return err
+	// A bridge just made has no address; one in the snapshot has the
+	// snapshot's.
+	var existing []netlink.Addr
+	switch {
+	case created:
+	case s != nil:
+		existing = s.addrs[link.Attrs().Index]
+	default:
+		if existing, err = retryDump(func() ([]netlink.Addr, error) { return netlink.AddrList(link, netlink.FAMILY_ALL) }); err != nil {
+			return err
+		}
 	}
 	for _, p := range cfg.Addrs {
 		want := toIPNet(p)
@@ -94,6 +145,9 @@ func Ensure(cfg Config) error {
 		if err := netlink.AddrAdd(link, addr); err != nil && !errors.Is(err, unix.EEXIST) {
 			return fmt.Errorf("add %s to %s: %w", p, cfg.Name, err)
 		}
+	}
+	if !created && link.Attrs().Flags&net.FlagUp != 0 {
+		return nil
 	}
 	return netlink.LinkSetUp(link)
 }

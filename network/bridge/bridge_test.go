@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/netip"
+	"slices"
 	"strings"
 	"testing"
 
@@ -181,6 +182,39 @@ func TestDefaultRouteDevs6(t *testing.T) {
 	for _, dev := range DefaultRouteDevs6() {
 		if !Exists(dev) {
 			t.Fatalf("%s: not a device", dev)
+		}
+	}
+}
+
+// Ensuring from a snapshot is Ensure: a bridge in it keeps its one
+// address, a missing one is made, and an address the snapshot lacks is
+// added.
+func TestSnapshotEnsure(t *testing.T) {
+	name, sub := newBridge(t, 0)
+	gw := netip.PrefixFrom(nth(sub, 1), 24)
+	missing := nettest.Name("btb")
+	nettest.CleanupLink(t, missing)
+	sub2 := testSubnet(t)
+	snap, err := TakeSnapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	extra := netip.PrefixFrom(nth(sub, 2), 24)
+	if err := snap.Ensure(Config{Name: name, Addrs: []netip.Prefix{gw, extra}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := snap.Ensure(Config{Name: missing, Addrs: []netip.Prefix{netip.PrefixFrom(nth(sub2, 1), 24)}}); err != nil {
+		t.Fatal(err)
+	}
+	for br, want := range map[string][]netip.Prefix{name: {gw, extra}, missing: {netip.PrefixFrom(nth(sub2, 1), 24)}} {
+		got := IPv4Addrs(br)
+		if len(got) != len(want) {
+			t.Fatalf("%s: addresses %v, want %v", br, got, want)
+		}
+		for _, w := range want {
+			if !slices.Contains(got, w) {
+				t.Fatalf("%s: addresses %v, want %v", br, got, want)
+			}
 		}
 	}
 }

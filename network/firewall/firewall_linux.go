@@ -115,6 +115,36 @@ func (f *Firewall) SetNetwork(n Network) error {
 	})
 }
 
+// SetNetworks adds or replaces the rules of many networks in as few
+// batches as they fit: the daemon's start, with hundreds of networks.
+func (f *Firewall) SetNetworks(ns ...Network) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	old := map[string]Network{}
+	for _, n := range ns {
+		if o, ok := f.networks[n.ID]; ok {
+			old[n.ID] = o
+		}
+		f.networks[n.ID] = n
+	}
+	return f.commit(func(x *tx) {
+		for _, n := range ns {
+			if o, ok := old[n.ID]; ok {
+				x.delNetwork(o)
+			}
+			x.addNetwork(n)
+		}
+	}, func() {
+		for _, n := range ns {
+			if o, ok := old[n.ID]; ok {
+				f.networks[n.ID] = o
+			} else {
+				delete(f.networks, n.ID)
+			}
+		}
+	})
+}
+
 // RemoveNetwork drops a network's rules and its published ports.
 func (f *Firewall) RemoveNetwork(id string) error {
 	f.mu.Lock()
