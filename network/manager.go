@@ -47,6 +47,9 @@ type Config struct {
 	IPMasq        bool
 	ICC           bool
 	UserlandProxy bool
+	// IPForwardNoDrop is dockerd's --ip-forward-no-drop: when berth turns
+	// forwarding on, it does not drop the host's other forwarded traffic.
+	IPForwardNoDrop bool
 	// IPForward turns on the kernel's IPv4 forwarding (dockerd's
 	// --ip-forward, default true), without which containers on a bridge
 	// reach nothing beyond it.
@@ -237,9 +240,11 @@ func (m *Manager) init() error {
 		}
 	}
 	if m.cfg.IPForward {
-		if err := enableIPForward(); err != nil {
+		changed, err := enableIPForward()
+		if err != nil {
 			logrus.WithError(err).Warn("cannot enable IPv4 forwarding; containers may not reach other networks")
 		}
+		m.dropForwarded(changed, false)
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -403,9 +408,11 @@ func (m *Manager) ensureBridgeWith(r *Record, snap *bridge.Snapshot, rules *[]fi
 	m.syncRouteLocalnetLocked(r.Bridge)
 	if m.cfg.IPForward && len(addrs) > 0 && addrs[len(addrs)-1].Addr().Is6() {
 		m.ip6Forward.Do(func() {
-			if err := enableIPv6Forward(); err != nil {
+			changed, err := enableIPv6Forward()
+			if err != nil {
 				logrus.WithError(err).Warn("cannot enable IPv6 forwarding; containers may not reach other networks over IPv6")
 			}
+			m.dropForwarded(false, changed)
 		})
 	}
 	if m.fw == nil {
@@ -565,39 +572,78 @@ func (m *Manager) FirewallBackend() string {
 // enableIPForward sets net.ipv4.ip_forward to 1 unless it already is, as
 // dockerd does at start; it is never turned off again, since other
 // software on the host may rely on it by then.
-func enableIPForward() error {
-	const p = "/proc/sys/net/ipv4/ip_forward"
-	b, err := os.ReadFile(p)
+// ipForwardSysctl is the IPv4 forwarding switch (a variable for tests).
+var ipForwardSysctl = "/proc/sys/net/ipv4/ip_forward"
+
+// enableIPForward turns IPv4 forwarding on and reports whether it was
+// off.
+func enableIPForward() (changed bool, err error) {
+	b, err := os.ReadFile(ipForwardSysctl)
 	if err != nil {
-		return err
+		return false, err
 	}
 	if strings.TrimSpace(string(b)) == "1" {
-		return nil
+		return false, nil
 	}
-	return os.WriteFile(p, []byte("1"), 0o644)
+	return true, os.WriteFile(ipForwardSysctl, []byte("1"), 0o644)
+}
+
+// forwardingFile records which families' forwarding berth turned on, so
+// that the forward drop (DropForwarded) outlives a restart, when the
+// switch is found on.
+const forwardingFile = "forwarding-set-by-berth"
+
+// dropForwarded tells the firewall to drop foreign forwarded traffic of
+// the families berth turned forwarding on for, now or in an earlier run
+// (dockerd's FORWARD policy drop; --ip-forward-no-drop turns it off).
+func (m *Manager) dropForwarded(v4, v6 bool) {
+	if m.fw == nil || m.cfg.IPForwardNoDrop {
+		return
+	}
+	path := filepath.Join(m.cfg.Root, forwardingFile)
+	b, _ := os.ReadFile(path)
+	had4, had6 := strings.Contains(string(b), "ipv4"), strings.Contains(string(b), "ipv6")
+	if (v4 && !had4) || (v6 && !had6) {
+		var fams []string
+		if v4 || had4 {
+			fams = append(fams, "ipv4")
+		}
+		if v6 || had6 {
+			fams = append(fams, "ipv6")
+		}
+		if err := atomicfile.WriteFile(path, []byte(strings.Join(fams, "\n")+"\n"), 0o600); err != nil {
+			logrus.WithError(err).Warn("recording that berth turned on IP forwarding")
+		}
+	}
+	if v4 || had4 || v6 || had6 {
+		if err := m.fw.DropForwarded(v4 || had4, v6 || had6); err != nil {
+			logrus.WithError(err).Warn("dropping forwarded traffic that is not berth's")
+		}
+	}
 }
 
 // enableIPv6Forward turns on IPv6 forwarding, as dockerd does when it
 // sets up its first IPv6 bridge network with ip-forward on. A host
 // interface with accept_ra=1 stops taking router advertisements then
 // (it needs accept_ra=2), which is worth a warning, as dockerd gives.
-func enableIPv6Forward() error {
+func enableIPv6Forward() (changed bool, err error) {
 	for _, p := range []string{"/proc/sys/net/ipv6/conf/default/forwarding", "/proc/sys/net/ipv6/conf/all/forwarding"} {
 		b, err := os.ReadFile(p)
 		if err != nil {
-			return err
+			return changed, err
 		}
 		if strings.TrimSpace(string(b)) == "1" {
 			continue
 		}
 		if err := os.WriteFile(p, []byte("1"), 0o644); err != nil {
-			return err
+			return changed, err
 		}
 		if strings.HasSuffix(p, "all/forwarding") {
+			changed = true
 			warnAcceptRA()
 		}
 	}
-	return nil
+	return changed, nil
 }
 
 func warnAcceptRA() {

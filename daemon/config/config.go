@@ -81,6 +81,7 @@ type Config struct {
 	MTU                 int           `json:"mtu,omitempty"`
 	EnableIPTables      *bool         `json:"iptables,omitempty"`
 	EnableIPForward     *bool         `json:"ip-forward,omitempty"`
+	IPForwardNoDrop     bool          `json:"ip-forward-no-drop,omitempty"`
 	EnableIPMasq        *bool         `json:"ip-masq,omitempty"`
 	InterContainerComm  *bool         `json:"icc,omitempty"`
 	UserlandProxy       *bool         `json:"userland-proxy,omitempty"`

@@ -68,6 +68,39 @@ type Firewall struct {
 	// applied is true once the table exists in the kernel with every
 	// network and port of the state above.
 	applied bool
+	// dropForward4 and dropForward6 end the forward chain with a drop
+	// for the family: berth turned that family's forwarding on, so the
+	// host now routes between all its interfaces, which it did not before
+	// (dockerd's FORWARD policy drop).
+	dropForward4, dropForward6 bool
+}
+
+// DropForwarded makes the forward chain drop what is forwarded in a
+// family and is not berth's: a host berth turned forwarding on for routes
+// only its containers' traffic, as dockerd's FORWARD policy drop does.
+func (f *Firewall) DropForwarded(v4, v6 bool) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.dropForward4 == (f.dropForward4 || v4) && f.dropForward6 == (f.dropForward6 || v6) {
+		return nil
+	}
+	f.dropForward4, f.dropForward6 = f.dropForward4 || v4, f.dropForward6 || v6
+	if !f.applied {
+		return nil
+	}
+	return f.applyAll()
+}
+
+// forwardRules is the number of rules the forward chain has.
+func (f *Firewall) forwardRules() int {
+	n := 4
+	if f.dropForward4 {
+		n++
+	}
+	if f.dropForward6 {
+		n++
+	}
+	return n
 }
 
 // TableName is the nftables table of the daemon whose data-root is
@@ -258,7 +291,7 @@ func (f *Firewall) baseIntact() bool {
 	}
 	l := f.layout()
 	rules, err := c.GetRules(l.t, l.forward)
-	return err == nil && len(rules) == forwardRules
+	return err == nil && len(rules) == f.forwardRules()
 }
 
 func (f *Firewall) logRestore() {
@@ -386,14 +419,16 @@ func TableExists(name string) (bool, error) {
 //	    raw-PREROUTING rule).
 //	forward  (filter, forward, filter): replies pass; anything going into a
 //	    berth bridge goes through fwd-in; an internal bridge's traffic
-//	    goes nowhere else.
+//	    goes nowhere else; other bridges' traffic goes out. For a family
+//	    whose forwarding berth turned on, everything else is dropped
+//	    (DropForwarded: dockerd sets its FORWARD policy to drop then).
 //	fwd-in: same bridge with ICC passes; internal bridges take nothing
 //	    from outside; DNATed (published) traffic passes; everything else
 //	    is dropped, which is network isolation, --icc=false and "drop
 //	    direct access" to unpublished container ports at once (dockerd's
 //	    filter-forward-in__<bridge> chains end the same way). The base
-//	    chain's policy stays accept, so berth never decides for traffic
-//	    that is not its own.
+//	    chain's policy stays accept, so that berth decides for traffic
+//	    that is not its own only when it turned forwarding on.
 //	prerouting, output (nat, dstnat): DNAT through dnat4, then dnat4any
 //	    for local destinations; the same through dnat6 and dnat6any, but
 //	    never for ::1: IPv6 has no route_localnet, a packet from ::1 is
@@ -411,9 +446,6 @@ func TableExists(name string) (bool, error) {
 // (see EnsureUserTable), so its rules survive restarts and rewrites of
 // berth's table; its drop is final. Only an empty one is deleted, when the
 // daemon stops. See README ("Firewall").
-
-// forwardRules is the number of rules in the forward chain.
-const forwardRules = 3
 
 const (
 	setBridges  = "bridges"
@@ -709,7 +741,14 @@ func (x *tx) baseRules() {
 	x.rule(l.forward, "", cat(ctState(expr.CtStateBitESTABLISHED|expr.CtStateBitRELATED), accept)...)
 	x.rule(l.forward, "", cat(ifnameIn(unix.NFT_META_OIFNAME, l.bridges), []expr.Any{&expr.Verdict{Kind: expr.VerdictJump, Chain: l.fwdIn.Name}})...)
 	x.rule(l.forward, "", cat(ifnameIn(unix.NFT_META_IIFNAME, l.internal), drop)...)
-	// (forwardRules counts the three rules above.)
+	x.rule(l.forward, "", cat(ifnameIn(unix.NFT_META_IIFNAME, l.bridges), accept)...)
+	if x.f.dropForward4 {
+		x.rule(l.forward, "", cat(nfproto(false), drop)...)
+	}
+	if x.f.dropForward6 {
+		x.rule(l.forward, "", cat(nfproto(true), drop)...)
+	}
+	// (Firewall.forwardRules counts the rules above.)
 
 	x.rule(l.fwdIn, "", cat([]expr.Any{
 		&expr.Meta{Key: expr.MetaKeyIIFNAME, Register: reg32_00},

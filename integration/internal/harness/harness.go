@@ -118,6 +118,11 @@ type Options struct {
 	// that it takes the host for a v2 one. That hierarchy carries no
 	// resource controllers on a v1 host: limits cannot be tested so.
 	CgroupV2 bool
+	// Netns runs the daemon in that named network namespace (ip netns),
+	// a host of its own: its bridges, rules and sysctls are the
+	// namespace's, so a test may change what it would not on the host
+	// (turning IP forwarding off and letting berth turn it on).
+	Netns string
 }
 
 // Daemon is one berthd under test.
@@ -146,6 +151,7 @@ func randomHex(n int) string {
 
 // New prepares a daemon's private root. Nothing runs until Start.
 func New(o Options) (*Daemon, error) {
+	hostForwarding()
 	// Short paths: a unix socket path must fit in 108 bytes.
 	root, err := os.MkdirTemp("", "bt-")
 	if err != nil {
@@ -225,6 +231,11 @@ func (d *Daemon) Spawn(extra ...string) error {
 		// sh execs berthd: the PID stays the daemon's.
 		cmd = exec.Command("unshare", append([]string{"--mount", "--propagation", "private", "--",
 			"sh", "-c", `mount -t cgroup2 none /sys/fs/cgroup && exec "$0" "$@"`, bin}, args...)...)
+	}
+	if d.Options.Netns != "" {
+		// nsenter execs berthd: the PID stays the daemon's. (Not ip
+		// netns exec, whose fresh /sys has no cgroup mounts.)
+		cmd = exec.Command("nsenter", append([]string{"--net=/run/netns/" + d.Options.Netns, "--", cmd.Path}, cmd.Args[1:]...)...)
 	}
 	cmd.Env = append(os.Environ(), NoEgressEnv...)
 	cmd.Stdout, cmd.Stderr = logf, logf
@@ -576,6 +587,20 @@ func Main(m *testing.M, o Options, out **Daemon) int {
 		fmt.Fprintf(os.Stderr, "---- berthd log tail (%s)\n%s\n", d.LogFile, d.LogTail(60))
 	}
 	return code
+}
+
+// hostForwarding turns the host's IP forwarding on before any test
+// daemon does. A daemon that turns it on itself drops the forwarded
+// traffic that is not its own (dockerd's FORWARD policy drop), and on a
+// fresh CI machine the first daemon to start would then drop the traffic
+// of every other test daemon running beside it. Tests of that drop run a
+// daemon in a network namespace of their own (Options.Netns).
+func hostForwarding() {
+	for _, p := range []string{"/proc/sys/net/ipv4/ip_forward", "/proc/sys/net/ipv6/conf/default/forwarding", "/proc/sys/net/ipv6/conf/all/forwarding"} {
+		if b, err := os.ReadFile(p); err == nil && strings.TrimSpace(string(b)) == "0" {
+			os.WriteFile(p, []byte("1"), 0o644)
+		}
+	}
 }
 
 // Fresh starts a separate daemon for one test (config, TLS and restart
