@@ -2,14 +2,13 @@ package vlan
 
 import (
 	"crypto/rand"
-	"errors"
 	"fmt"
 	"net"
 	"net/netip"
 
 	"github.com/vishvananda/netlink"
-	"github.com/vishvananda/netns"
-	"golang.org/x/sys/unix"
+
+	"github.com/berthd/berth/network/netif"
 )
 
 // Link kinds.
@@ -96,20 +95,10 @@ func RandomMAC() net.HardwareAddr {
 	return hw
 }
 
-func openNetns(path string, pid int) (netns.NsHandle, error) {
-	switch {
-	case path != "":
-		return netns.GetFromPath(path)
-	case pid > 0:
-		return netns.GetFromPid(pid)
-	}
-	return netns.None(), errors.New("no network namespace given (path or pid)")
-}
-
 // Attach creates the container's device on the parent inside its
 // namespace, under its final name, and configures it there. On error
 // nothing is left behind.
-func Attach(l Link) (err error) {
+func Attach(l Link) error {
 	if l.IfName == "" {
 		l.IfName = "eth0"
 	}
@@ -117,22 +106,14 @@ func Attach(l Link) (err error) {
 	if err != nil {
 		return fmt.Errorf("the requested parent interface %s was not found on the host", l.Parent)
 	}
-	ns, err := openNetns(l.NetnsPath, l.Pid)
+	ns, err := netif.OpenContainer(l.NetnsPath, l.Pid)
 	if err != nil {
-		return fmt.Errorf("open network namespace: %w", err)
+		return err
 	}
 	defer ns.Close()
-	if self, err := netns.Get(); err == nil {
-		same := ns.Equal(self)
-		self.Close()
-		if same {
-			return errors.New("refusing to attach: the target is the host's network namespace")
-		}
-	}
 	// Created straight inside the namespace (the parent is looked up in
-	// ours): no temporary name in the host namespace to clash with, and
-	// no move between namespaces, which costs an RCU grace period.
-	la := netlink.LinkAttrs{Name: l.IfName, ParentIndex: parent.Attrs().Index, Namespace: netlink.NsFd(int(ns))}
+	// ours), under its final name: see Netns.Configure in netif.
+	la := netlink.LinkAttrs{Name: l.IfName, ParentIndex: parent.Attrs().Index, Namespace: ns.Fd()}
 	var link netlink.Link
 	switch l.Kind {
 	case Macvlan:
@@ -157,79 +138,19 @@ func Attach(l Link) (err error) {
 	default:
 		return fmt.Errorf("unknown link kind %q", l.Kind)
 	}
-	h, err := netlink.NewHandleAt(ns)
-	if err != nil {
-		return err
-	}
-	defer h.Close()
 	if err := netlink.LinkAdd(link); err != nil {
 		// A parent has either macvlan or ipvlan ports, never both.
 		return fmt.Errorf("failed to create the %s port: %w", l.Kind, err)
 	}
-	defer func() {
-		if err != nil {
-			if dev, e := h.LinkByName(l.IfName); e == nil {
-				h.LinkDel(dev)
-			}
-		}
-	}()
-	return configure(h, l)
-}
-
-func configure(h *netlink.Handle, l Link) error {
-	link, err := h.LinkByName(l.IfName)
-	if err != nil {
-		return err
-	}
-	for _, p := range l.Addrs {
-		a := p.Addr().Unmap()
-		addr := &netlink.Addr{IPNet: &net.IPNet{IP: a.AsSlice(), Mask: net.CIDRMask(p.Bits(), a.BitLen())}}
-		if a.Is6() {
-			// IPAM guarantees uniqueness on the network; DAD would hold
-			// the address tentative for a second or more.
-			addr.Flags = unix.IFA_F_NODAD
-		}
-		if err := h.AddrAdd(link, addr); err != nil {
-			return fmt.Errorf("add address %s: %w", p, err)
-		}
-	}
-	if lo, err := h.LinkByName("lo"); err == nil {
-		h.LinkSetUp(lo)
-	}
-	if err := h.LinkSetUp(link); err != nil {
-		return err
-	}
-	var routes []*netlink.Route
-	for _, gw := range []netip.Addr{l.Gateway4, l.Gateway6} {
-		if gw.IsValid() {
-			r := &netlink.Route{LinkIndex: link.Attrs().Index, Gw: gw.AsSlice(), Family: netlink.FAMILY_V4}
-			if gw.Is6() {
-				r.Family = netlink.FAMILY_V6
-			}
-			routes = append(routes, r)
-		}
-	}
-	if l.DeviceRoute4 {
-		routes = append(routes, &netlink.Route{LinkIndex: link.Attrs().Index, Scope: netlink.SCOPE_LINK, Family: netlink.FAMILY_V4,
-			Dst: &net.IPNet{IP: net.IPv4zero, Mask: net.CIDRMask(0, 32)}})
-	}
-	if l.DeviceRoute6 {
-		routes = append(routes, &netlink.Route{LinkIndex: link.Attrs().Index, Scope: netlink.SCOPE_LINK, Family: netlink.FAMILY_V6,
-			Dst: &net.IPNet{IP: net.IPv6zero, Mask: net.CIDRMask(0, 128)}})
-	}
-	for _, r := range routes {
-		if err := h.RouteAdd(r); err != nil && !errors.Is(err, unix.EEXIST) {
-			return fmt.Errorf("default route on %s: %w", l.IfName, err)
-		}
-	}
-	return nil
+	return ns.Configure(netif.Config{Name: l.IfName, Addrs: l.Addrs, Gateway4: l.Gateway4, Gateway6: l.Gateway6,
+		DeviceRoute4: l.DeviceRoute4, DeviceRoute6: l.DeviceRoute6})
 }
 
 // Detach deletes a container's device by its name inside the namespace.
 // A namespace or device that is gone is no error: the kernel deletes
 // macvlan and ipvlan devices with their namespace.
 func Detach(netnsPath string, pid int, ifName string) error {
-	ns, err := openNetns(netnsPath, pid)
+	ns, err := netif.OpenNetns(netnsPath, pid)
 	if err != nil {
 		return nil
 	}
