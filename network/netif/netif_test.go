@@ -33,7 +33,9 @@ func eth0In(t *testing.T, n *Netns) {
 	}
 }
 
-func TestConfigureAddressesRoutesAndIPv6(t *testing.T) {
+// openWithEth0 opens a throw-away namespace that has an eth0 to configure.
+func openWithEth0(t *testing.T) (nettest.Netns, *Netns) {
+	t.Helper()
 	nettest.RequireRoot(t)
 	nettest.RequireTool(t, "ip", "iproute2")
 	ns := nettest.NewNetns(t)
@@ -41,8 +43,13 @@ func TestConfigureAddressesRoutesAndIPv6(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer n.Close()
+	t.Cleanup(n.Close)
 	eth0In(t, n)
+	return ns, n
+}
+
+func TestConfigureAddressesRoutesAndIPv6(t *testing.T) {
+	ns, n := openWithEth0(t)
 	c := Config{Name: "eth0",
 		Addrs:    []netip.Prefix{netip.MustParsePrefix("10.251.79.2/24"), netip.MustParsePrefix("fd00:79::2/64")},
 		Gateway4: netip.MustParseAddr("10.251.79.1"), Gateway6: netip.MustParseAddr("fd00:79::1")}
@@ -79,15 +86,7 @@ func TestConfigureAddressesRoutesAndIPv6(t *testing.T) {
 }
 
 func TestConfigureDeviceRoutesAndIPv4Only(t *testing.T) {
-	nettest.RequireRoot(t)
-	nettest.RequireTool(t, "ip", "iproute2")
-	ns := nettest.NewNetns(t)
-	n, err := OpenContainer(ns.Path, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer n.Close()
-	eth0In(t, n)
+	ns, n := openWithEth0(t)
 	c := Config{Name: "eth0", Addrs: []netip.Prefix{netip.MustParsePrefix("10.251.80.2/24")}, DeviceRoute4: true, DeviceRoute6: true}
 	if err := n.SetIPv6(c); err != nil {
 		t.Fatal(err)
