@@ -856,29 +856,32 @@ func (x *tx) portElems(ports []Port, v6 bool) (specific, any, loop []nftables.Se
 	return
 }
 
-func (x *tx) addPorts(ports []Port) {
-	l := x.l
-	for _, fam := range []struct {
-		v6                  bool
-		loop, dnat, dnatAny *nftables.Set
-	}{{false, l.loop4, l.dnat4, l.dnat4any}, {true, l.loop6, l.dnat6, l.dnat6any}} {
-		s, a, lo := x.portElems(ports, fam.v6)
-		x.elems(fam.loop, true, lo)
-		x.elems(fam.dnat, true, s)
-		x.elems(fam.dnatAny, true, a)
-	}
-}
+func (x *tx) addPorts(ports []Port) { x.setPorts(ports, true) }
 
-func (x *tx) delPorts(ports []Port) {
+func (x *tx) delPorts(ports []Port) { x.setPorts(ports, false) }
+
+// setPorts adds or deletes the ports' elements in both families' sets. A
+// large change is sent in more than one batch, so the order is kept safe
+// at every batch boundary: the drop-remote-loopback guard is filled before
+// the DNAT maps, and emptied after them, so that a port published on
+// loopback is never DNATed without its guard.
+func (x *tx) setPorts(ports []Port, add bool) {
 	l := x.l
 	for _, fam := range []struct {
 		v6                  bool
 		loop, dnat, dnatAny *nftables.Set
 	}{{false, l.loop4, l.dnat4, l.dnat4any}, {true, l.loop6, l.dnat6, l.dnat6any}} {
 		s, a, lo := x.portElems(ports, fam.v6)
-		x.elems(fam.dnatAny, false, a)
-		x.elems(fam.dnat, false, s)
-		x.elems(fam.loop, false, lo)
+		steps := []struct {
+			set *nftables.Set
+			els []nftables.SetElement
+		}{{fam.loop, lo}, {fam.dnat, s}, {fam.dnatAny, a}}
+		if !add {
+			slices.Reverse(steps)
+		}
+		for _, st := range steps {
+			x.elems(st.set, add, st.els)
+		}
 	}
 }
 
