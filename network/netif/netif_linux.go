@@ -72,6 +72,20 @@ func OpenContainer(path string, pid int) (*Netns, error) {
 	return &Netns{ns: ns, h: h}, nil
 }
 
+// Delete removes the device named name inside the namespace; one that is
+// gone is no error.
+func (n *Netns) Delete(name string) error {
+	link, err := n.h.LinkByName(name)
+	if err != nil {
+		var nf netlink.LinkNotFoundError
+		if errors.As(err, &nf) {
+			return nil
+		}
+		return err
+	}
+	return n.h.LinkDel(link)
+}
+
 // Fd names the namespace to netlink, for a device to be created in it
 // (LinkAttrs.Namespace, Veth.PeerNamespace).
 func (n *Netns) Fd() netlink.NsFd { return netlink.NsFd(int(n.ns)) }

@@ -142,33 +142,27 @@ func Attach(l Link) error {
 		// A parent has either macvlan or ipvlan ports, never both.
 		return fmt.Errorf("failed to create the %s port: %w", l.Kind, err)
 	}
-	return ns.Configure(netif.Config{Name: l.IfName, Addrs: l.Addrs, Gateway4: l.Gateway4, Gateway6: l.Gateway6,
-		DeviceRoute4: l.DeviceRoute4, DeviceRoute6: l.DeviceRoute6})
+	cfg := netif.Config{Name: l.IfName, Addrs: l.Addrs, Gateway4: l.Gateway4, Gateway6: l.Gateway6,
+		DeviceRoute4: l.DeviceRoute4, DeviceRoute6: l.DeviceRoute6}
+	// As for a veth (and in dockerd, for every driver): IPv6 on only
+	// where the endpoint has an IPv6 address.
+	if err := ns.SetIPv6(cfg); err != nil {
+		ns.Delete(l.IfName)
+		return err
+	}
+	return ns.Configure(cfg)
 }
 
 // Detach deletes a container's device by its name inside the namespace.
 // A namespace or device that is gone is no error: the kernel deletes
 // macvlan and ipvlan devices with their namespace.
 func Detach(netnsPath string, pid int, ifName string) error {
-	ns, err := netif.OpenNetns(netnsPath, pid)
+	// OpenContainer refuses the host's own namespace: a stale path must
+	// never delete a host device that happens to be named eth0.
+	ns, err := netif.OpenContainer(netnsPath, pid)
 	if err != nil {
 		return nil
 	}
 	defer ns.Close()
-	h, err := netlink.NewHandleAt(ns)
-	if err != nil {
-		return nil
-	}
-	defer h.Close()
-	link, err := h.LinkByName(ifName)
-	if err != nil {
-		if isNotFound(err) {
-			return nil
-		}
-		return err
-	}
-	if err := h.LinkDel(link); err != nil && !isNotFound(err) {
-		return err
-	}
-	return nil
+	return ns.Delete(ifName)
 }
