@@ -68,7 +68,7 @@ func (r retryIn) Error() string { return "shim is busy for now" }
 // descriptors, kept open across the execve.
 type rebirthState struct {
 	Dir       string
-	Config    Config // but for Spec and Seccomp, which serve the creation only
+	Config    Config // but for Spec, Seccomp and CgroupV1, which serve the creation only (V1 below carries the hierarchies)
 	Container containerSnapshot
 	Listener  int
 	Stdin     int // -1: none

@@ -43,7 +43,7 @@ func TestRebirthStateRoundTrip(t *testing.T) {
 		in2.Container = containerSnapshot{Builtin: builtin}
 		nonZero(t, in2)
 		// A config's spec and seccomp program serve only the creation.
-		nonZero(t, in.Config, "Spec", "Seccomp")
+		nonZero(t, in.Config, "Spec", "Seccomp", "CgroupV1")
 		nonZero(t, in.Outputs[0])
 		data, err := in.marshal()
 		if err != nil {
