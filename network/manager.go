@@ -112,7 +112,7 @@ func New(cfg Config) (*Manager, error) {
 	if len(pools6) == 0 {
 		pools6 = []ipam.Pool{ipam.DefaultV6Pool(cfg.EngineID)}
 	}
-	alloc, err := ipam.Open(filepath.Join(cfg.Root, "ipam.json"), pools4, pools6)
+	alloc, err := ipam.Open(filepath.Join(cfg.Root, "ipam"), pools4, pools6)
 	if err != nil {
 		return nil, err
 	}

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"slices"
 	"sort"
+	"strings"
 	"sync"
 
 	"github.com/berthd/berth/pkg/atomicfile"
@@ -142,59 +143,107 @@ type Allocator struct {
 	HostConflict func(netip.Prefix) bool
 }
 
-// Open loads the allocations persisted at path (none if the file does not
-// exist) and serves new ones from pools4 and pools6.
-func Open(path string, pools4, pools6 []Pool) (*Allocator, error) {
-	a := &Allocator{path: path, pools4: pools4, pools6: pools6, st: state{Networks: map[string][]*Subnet{}}}
-	b, err := os.ReadFile(path)
-	switch {
-	case errors.Is(err, os.ErrNotExist):
-	case err != nil:
+// Open loads the allocations persisted in dir, one file per network
+// (none if dir does not exist), and serves new ones from pools4 and
+// pools6. The state of older versions, all networks in one file beside
+// dir (dir + ".json"), is moved into dir.
+func Open(dir string, pools4, pools6 []Pool) (*Allocator, error) {
+	a := &Allocator{path: dir, pools4: pools4, pools6: pools6, st: state{Networks: map[string][]*Subnet{}}}
+	ents, err := os.ReadDir(dir)
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
 		return nil, err
-	default:
-		if err := json.Unmarshal(b, &a.st); err != nil {
-			return nil, fmt.Errorf("ipam state %s: %w", path, err)
+	}
+	for _, e := range ents {
+		id, ok := strings.CutSuffix(e.Name(), ".json")
+		if !ok || e.IsDir() {
+			continue
 		}
-		if a.st.Networks == nil {
-			a.st.Networks = map[string][]*Subnet{}
+		b, err := os.ReadFile(filepath.Join(dir, e.Name()))
+		if err != nil {
+			return nil, err
 		}
-		for _, subs := range a.st.Networks {
-			for _, s := range subs {
-				if s.Addrs == nil {
-					s.Addrs = map[netip.Addr]string{}
-				}
+		var subs []*Subnet
+		if err := json.Unmarshal(b, &subs); err != nil {
+			return nil, fmt.Errorf("ipam state %s: %w", filepath.Join(dir, e.Name()), err)
+		}
+		a.st.Networks[id] = subs
+	}
+	if err := a.migrate(dir + ".json"); err != nil {
+		return nil, err
+	}
+	for _, subs := range a.st.Networks {
+		for _, s := range subs {
+			if s.Addrs == nil {
+				s.Addrs = map[netip.Addr]string{}
 			}
 		}
 	}
 	return a, nil
 }
 
-// save persists the whole state. Callers hold a.mu. The file is small (one
-// entry per endpoint), and writing it whole keeps it trivially consistent.
+// migrate moves the networks of an older version's single state file
+// into their own files, then removes it.
+func (a *Allocator) migrate(legacy string) error {
+	b, err := os.ReadFile(legacy)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	} else if err != nil {
+		return err
+	}
+	var old state
+	if err := json.Unmarshal(b, &old); err != nil {
+		return fmt.Errorf("ipam state %s: %w", legacy, err)
+	}
+	for id, subs := range old.Networks {
+		if _, ok := a.st.Networks[id]; ok {
+			continue
+		}
+		a.st.Networks[id] = subs
+		if err := a.write(id, true); err != nil {
+			return err
+		}
+	}
+	return os.Remove(legacy)
+}
+
+// save persists network id's state in a file of its own (or removes the
+// file of a network that is gone). Callers hold a.mu. One file per
+// network makes a change cost the same with 500 networks as with one.
 // Subnet changes (network create and remove) are synced to disk with the
 // directory; address changes, made at every container start and stop,
 // only with the data (atomicfile.WriteFileNoDirSync): they describe
 // running containers, whose latest change a power loss makes moot, but
 // the file also holds the subnets, so it must never be left empty.
-func (a *Allocator) save() error { return a.write(true) }
+func (a *Allocator) save(id string) error { return a.write(id, true) }
 
-func (a *Allocator) saveVolatile() error { return a.write(false) }
+func (a *Allocator) saveVolatile(id string) error { return a.write(id, false) }
 
-func (a *Allocator) write(durable bool) error {
+func (a *Allocator) write(id string, durable bool) error {
 	if a.path == "" {
 		return nil
 	}
-	b, err := json.Marshal(&a.st)
+	path := filepath.Join(a.path, id+".json")
+	subs, ok := a.st.Networks[id]
+	if !ok {
+		if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return err
+		}
+		if durable {
+			return atomicfile.SyncDir(a.path)
+		}
+		return nil
+	}
+	b, err := json.Marshal(subs)
 	if err != nil {
 		return err
 	}
-	if err := os.MkdirAll(filepath.Dir(a.path), 0o700); err != nil {
+	if err := os.MkdirAll(a.path, 0o700); err != nil {
 		return err
 	}
 	if !durable {
-		return atomicfile.WriteFileNoDirSync(a.path, b, 0o600)
+		return atomicfile.WriteFileNoDirSync(path, b, 0o600)
 	}
-	return atomicfile.WriteFile(a.path, b, 0o600)
+	return atomicfile.WriteFile(path, b, 0o600)
 }
 
 func (a *Allocator) overlapsAny(p netip.Prefix) bool {
@@ -269,7 +318,7 @@ func (a *Allocator) AddNetwork(id string, reqs []Request, want4, want6 bool) ([]
 		a.st.Networks[id] = subs
 	}
 	a.st.Networks[id] = subs
-	if err := a.save(); err != nil {
+	if err := a.save(id); err != nil {
 		return fail(err)
 	}
 	out := make([]Subnet, len(subs))
@@ -408,7 +457,7 @@ func (a *Allocator) RemoveNetwork(id string) error {
 	}
 	old := a.st.Networks[id]
 	delete(a.st.Networks, id)
-	if err := a.save(); err != nil {
+	if err := a.save(id); err != nil {
 		a.st.Networks[id] = old
 		return err
 	}
@@ -460,7 +509,7 @@ func (a *Allocator) RequestAddress(id string, v6 bool, want netip.Addr, owner st
 				return netip.Prefix{}, ErrIPInUse
 			}
 			s.Addrs[want] = owner
-			if err := a.saveVolatile(); err != nil {
+			if err := a.saveVolatile(id); err != nil {
 				delete(s.Addrs, want)
 				return netip.Prefix{}, err
 			}
@@ -479,7 +528,7 @@ func (a *Allocator) RequestAddress(id string, v6 bool, want netip.Addr, owner st
 		s.Addrs[addr] = owner
 		prevNext := s.Next
 		s.Next = addr.Next()
-		if err := a.saveVolatile(); err != nil {
+		if err := a.saveVolatile(id); err != nil {
 			delete(s.Addrs, addr)
 			s.Next = prevNext
 			return netip.Prefix{}, err
@@ -531,7 +580,7 @@ func (a *Allocator) ReleaseAddress(id string, addr netip.Addr) error {
 			continue
 		}
 		delete(s.Addrs, addr)
-		if err := a.saveVolatile(); err != nil {
+		if err := a.saveVolatile(id); err != nil {
 			s.Addrs[addr] = owner
 			return err
 		}
@@ -556,7 +605,7 @@ func (a *Allocator) ReleaseOwner(id, owner string) ([]netip.Addr, error) {
 	if len(freed) == 0 {
 		return nil, nil
 	}
-	return freed, a.saveVolatile()
+	return freed, a.saveVolatile(id)
 }
 
 // Status counts the addresses in use and still free for dynamic

@@ -13,7 +13,7 @@ func ip(s string) netip.Addr    { return netip.MustParseAddr(s) }
 
 func open(t testing.TB, pools4, pools6 []Pool) (*Allocator, string) {
 	t.Helper()
-	path := filepath.Join(t.TempDir(), "ipam.json")
+	path := filepath.Join(t.TempDir(), "ipam")
 	a, err := Open(path, pools4, pools6)
 	if err != nil {
 		t.Fatal(err)

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/netip"
+	"os"
+	"path/filepath"
 	"testing"
 )
 
@@ -71,5 +73,48 @@ func BenchmarkPickWithManyNetworks(b *testing.B) {
 		if _, err := a.pickFromPools(a.pools4); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// One file per network; the single file of older versions is moved in.
+func TestPerNetworkFilesAndMigration(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "ipam")
+	legacy := `{"networks":{"old1":[{"prefix":"10.77.1.0/24","gateway":"10.77.1.1","addrs":{"10.77.1.1":"gateway","10.77.1.2":"ep1"}}]}}`
+	if err := os.WriteFile(dir+".json", []byte(legacy), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	a, err := Open(dir, []Pool{{Base: pfx("10.77.0.0/16"), Size: 24}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if subs := a.Subnets("old1"); len(subs) != 1 || subs[0].Prefix != pfx("10.77.1.0/24") {
+		t.Fatalf("migrated subnets: %+v", subs)
+	}
+	if _, err := os.Stat(dir + ".json"); !os.IsNotExist(err) {
+		t.Fatalf("the old state file is still there: %v", err)
+	}
+	if _, err := a.AddNetwork("new1", nil, true, false); err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range []string{"old1", "new1"} {
+		if _, err := os.Stat(filepath.Join(dir, id+".json")); err != nil {
+			t.Fatalf("no file for %s: %v", id, err)
+		}
+	}
+	if err := a.RemoveNetwork("old1"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "old1.json")); !os.IsNotExist(err) {
+		t.Fatalf("a removed network's file stayed: %v", err)
+	}
+	b, err := Open(dir, []Pool{{Base: pfx("10.77.0.0/16"), Size: 24}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(b.Subnets("old1")) != 0 || len(b.Subnets("new1")) != 1 {
+		t.Fatalf("reopened: old1 %v new1 %v", b.Subnets("old1"), b.Subnets("new1"))
+	}
+	if got := b.Subnets("new1")[0].Prefix; got == pfx("10.77.1.0/24") {
+		t.Fatalf("new1 got the migrated network's subnet %s", got)
 	}
 }
