@@ -85,6 +85,9 @@ type Manager struct {
 	// pubs are the published ports per container, held in memory: the
 	// container code publishes again when it restores a container.
 	pubs map[string][]*publication
+	// hostView follows the host's routes and addresses for IPAM's check
+	// that a new subnet shadows none of the host's networks.
+	hostView *bridge.HostView
 	// dns are the embedded DNS servers per container.
 	dns map[string]*dns.Server
 }
@@ -116,8 +119,14 @@ func New(cfg Config) (*Manager, error) {
 	if err != nil {
 		return nil, err
 	}
-	alloc.HostConflict = bridge.HostConflict
 	m := &Manager{cfg: cfg, ipam: alloc, nets: map[string]*Record{}, ready: make(chan struct{})}
+	alloc.HostConflict = bridge.HostConflict
+	if v, err := bridge.WatchHost(); err == nil {
+		m.hostView = v
+		alloc.HostConflict = v.Conflict
+	} else {
+		logrus.WithError(err).Warn("cannot follow the host's routes; each network create dumps them")
+	}
 	if cfg.IPTables {
 		m.fw = firewall.New(cfg.Table)
 	}
@@ -550,6 +559,9 @@ func (m *Manager) Close(keepRules bool) {
 	case <-time.After(5 * time.Second):
 	}
 	m.WaitDetached()
+	if m.hostView != nil {
+		m.hostView.Close()
+	}
 	if m.fw != nil && !keepRules {
 		if err := m.fw.Remove(); err != nil {
 			logrus.WithError(err).Warn("removing nftables table")
