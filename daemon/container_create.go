@@ -18,6 +18,7 @@ import (
 	"github.com/berthd/berth/daemon/config"
 	"github.com/berthd/berth/pkg/cgroups"
 	"github.com/berthd/berth/pkg/errdefs"
+	"github.com/berthd/berth/pkg/runtime"
 	"github.com/berthd/berth/pkg/sysinfo"
 )
 
@@ -171,6 +172,17 @@ func (d *Daemon) applyHostConfigDefaults(hc *container.HostConfig) {
 	}
 	if hc.ShmSize == 0 {
 		hc.ShmSize = 64 << 20
+	}
+	// dockerd records the default masked and read-only paths at create,
+	// so inspect shows them and a daemon upgrade does not change them.
+	if !hc.Privileged && (hc.MaskedPaths == nil || hc.ReadonlyPaths == nil) {
+		def := runtime.DefaultSpec().Linux
+		if hc.MaskedPaths == nil {
+			hc.MaskedPaths = def.MaskedPaths
+		}
+		if hc.ReadonlyPaths == nil {
+			hc.ReadonlyPaths = def.ReadonlyPaths
+		}
 	}
 	if hc.CgroupnsMode == "" {
 		hc.CgroupnsMode = container.CgroupnsModeHost

@@ -103,16 +103,43 @@ func (d *Daemon) ContainerKill(ctx context.Context, ref, sigName string) error {
 	if !running {
 		return errdefs.Conflictf("cannot kill container: %s: container %s is not running", ref, c.ID)
 	}
-	if sig == unix.SIGKILL || sig == unix.SIGTERM || sig == unix.SIGINT {
-		// A kill the user asked for is not a failure to restart from,
-		// unless the policy says always.
+	// dockerd's rule: the exit that follows a SIGKILL, or the container's
+	// own stop signal (any signal when it has none), is the user's stop
+	// and no restart policy brings the container back from it.
+	exitOnNext := sig == unix.SIGKILL || c.Config.StopSignal == ""
+	if !exitOnNext {
+		if ss, err := signal.Parse(c.Config.StopSignal); err == nil && ss == sig {
+			exitOnNext = true
+		}
+	}
+	if exitOnNext {
 		l := d.liveState(c)
 		l.mu.Lock()
-		l.stopping = !c.HostConfig.RestartPolicy.IsAlways() && !c.HostConfig.RestartPolicy.IsUnlessStopped()
+		l.stopping = true
 		l.mu.Unlock()
 	}
 	d.logContainerEvent(c, events.ActionKill, map[string]string{"signal": strconv.Itoa(int(sig))})
-	return d.killContainer(c, sig)
+	if sig != unix.SIGKILL {
+		return d.killContainer(c, sig)
+	}
+	// A SIGKILL answers once the container has exited, as dockerd's does:
+	// the client's next request sees it stopped.
+	c.Lock()
+	wait := c.State.Wait(context.Background(), container.WaitConditionNotRunning)
+	c.Unlock()
+	if err := d.killContainer(c, sig); err != nil {
+		if errdefs.Is(err, errdefs.Conflict) {
+			return nil
+		}
+		return err
+	}
+	select {
+	case <-wait:
+	case <-time.After(10 * time.Second):
+		logrus.WithField("container", c.ID).Warn("container did not exit within 10s of SIGKILL")
+	case <-ctx.Done():
+	}
+	return nil
 }
 
 // ContainerStop answers POST /containers/{id}/stop: the stop signal, then

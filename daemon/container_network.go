@@ -141,7 +141,8 @@ func (d *Daemon) validateContainerNetworking(ctx context.Context, cfg *container
 	for _, l := range hc.Links {
 		name, _, _ := strings.Cut(l, ":")
 		if _, err := d.containers.Get(strings.TrimPrefix(name, "/")); err != nil {
-			return errdefs.NotFound(fmt.Errorf("could not get container for %s: %w", strings.TrimPrefix(name, "/"), err))
+			// A bad reference in the request, as dockerd classes it: 400.
+			return errdefs.InvalidParameterf("could not get container for %s: %v", strings.TrimPrefix(name, "/"), err)
 		}
 	}
 	return nil

@@ -145,6 +145,9 @@ func setProcess(s *specs.Spec, c *ctr.Container, rootfs string) error {
 	p := s.Process
 	p.Args = append(append([]string{}, cfg.Entrypoint...), cfg.Cmd...)
 	p.Terminal = cfg.Tty
+	if cs := c.HostConfig.ConsoleSize; cfg.Tty && (cs[0] > 0 || cs[1] > 0) {
+		p.ConsoleSize = &specs.Box{Height: uint(cs[0]), Width: uint(cs[1])}
+	}
 	p.Cwd = cfg.WorkingDir
 	if p.Cwd == "" {
 		p.Cwd = "/"
@@ -559,6 +562,14 @@ func parseDeviceRule(rule string) (specs.LinuxDeviceCgroup, error) {
 // setPrivileges applies --privileged, --cap-add/--cap-drop and the
 // security options (seccomp, no-new-privileges, label, apparmor).
 func setPrivileges(s *specs.Spec, hc *container.HostConfig) error {
+	// Containers created before the defaults were recorded have nil
+	// here and keep the spec's defaults.
+	if hc.MaskedPaths != nil {
+		s.Linux.MaskedPaths = hc.MaskedPaths
+	}
+	if hc.ReadonlyPaths != nil {
+		s.Linux.ReadonlyPaths = hc.ReadonlyPaths
+	}
 	seccompProfile := ""
 	for _, opt := range hc.SecurityOpt {
 		k, v, _ := strings.Cut(opt, "=")

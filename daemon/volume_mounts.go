@@ -97,14 +97,16 @@ func apiMountPoint(mp *mounts.MountPoint) container.MountPoint {
 func (d *Daemon) mountVolumes(ctx context.Context, containerID, rootfs string, mps []*mounts.MountPoint) (out []specs.Mount, done func(), retErr error) {
 	var pinned []*os.File
 	var mounted []string
-	done = func() {
+	// The deferred clean-up must not call the named result: a failing
+	// return sets it to nil before the defer runs.
+	release := func() {
 		for _, f := range pinned {
 			f.Close()
 		}
 	}
 	defer func() {
 		if retErr != nil {
-			done()
+			release()
 			for _, name := range mounted {
 				d.volumes.Unmount(context.WithoutCancel(ctx), name, containerID)
 			}
@@ -161,7 +163,7 @@ func (d *Daemon) mountVolumes(ctx context.Context, containerID, rootfs string, m
 			return nil, nil, errdefs.NotImplemented(fmt.Errorf("mount type %q is not supported", mp.Type))
 		}
 	}
-	return out, done, nil
+	return out, release, nil
 }
 
 // openSubpath opens volume-subpath inside the volume without following

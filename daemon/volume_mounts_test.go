@@ -178,3 +178,14 @@ func newTestContainerWithMounts(id string, mps []*mounts.MountPoint) *ctr.Contai
 	}
 	return c
 }
+
+// A mount point mountVolumes cannot serve is an error, not a panic: the
+// clean-up after a failure once called the nil done it had just returned.
+func TestMountVolumesFailureDoesNotPanic(t *testing.T) {
+	ctx := context.Background()
+	d := volumeTestDaemon(t)
+	mps := []*mounts.MountPoint{{Type: "bogus", Destination: "/x"}}
+	if _, _, err := d.mountVolumes(ctx, "c1", "", mps); err == nil {
+		t.Fatal("an unknown mount type was accepted")
+	}
+}

@@ -1,8 +1,10 @@
 package container
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 
@@ -97,6 +99,24 @@ func (r *containerRouter) inspect(ctx context.Context, w http.ResponseWriter, re
 func (r *containerRouter) create(ctx context.Context, w http.ResponseWriter, req *http.Request, _ map[string]string) error {
 	if err := httputils.ParseForm(req); err != nil {
 		return err
+	}
+	if err := httputils.CheckForJSON(req); err != nil {
+		return err
+	}
+	// dockerd decodes the create body strictly: no body at all is
+	// malformed JSON, not an empty config.
+	if req.ContentLength == 0 || req.Body == nil {
+		return errdefs.InvalidParameterf("invalid JSON: EOF")
+	}
+	if req.ContentLength < 0 {
+		br := bufio.NewReader(req.Body)
+		if _, err := br.Peek(1); errors.Is(err, io.EOF) {
+			return errdefs.InvalidParameterf("invalid JSON: EOF")
+		}
+		req.Body = struct {
+			io.Reader
+			io.Closer
+		}{br, req.Body}
 	}
 	var body container.CreateRequest
 	if err := httputils.ReadJSON(req, &body); err != nil {

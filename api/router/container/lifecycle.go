@@ -97,15 +97,15 @@ func (r *containerRouter) resize(ctx context.Context, w http.ResponseWriter, req
 	if err := httputils.ParseForm(req); err != nil {
 		return err
 	}
-	h, err := strconv.Atoi(req.Form.Get("h"))
+	h, err := httputils.Uint32Value(req, "h")
 	if err != nil {
 		return errdefs.InvalidParameterf("invalid resize height %q: %v", req.Form.Get("h"), err)
 	}
-	wd, err := strconv.Atoi(req.Form.Get("w"))
+	wd, err := httputils.Uint32Value(req, "w")
 	if err != nil {
 		return errdefs.InvalidParameterf("invalid resize width %q: %v", req.Form.Get("w"), err)
 	}
-	if err := r.backend.ContainerResize(ctx, vars["name"], h, wd); err != nil {
+	if err := r.backend.ContainerResize(ctx, vars["name"], int(h), int(wd)); err != nil {
 		return err
 	}
 	return nil
@@ -126,18 +126,19 @@ func (r *containerRouter) attach(ctx context.Context, w http.ResponseWriter, req
 		DetachKeys: req.Form.Get("detachKeys"),
 	}
 	return r.backend.ContainerAttach(ctx, vars["name"], o, func(multiplexed bool) (io.ReadWriteCloser, error) {
-		return hijack(w, req, multiplexed)
+		return hijack(ctx, w, req, multiplexed)
 	})
 }
 
 // hijack takes over the connection and writes the upgrade response.
-func hijack(w http.ResponseWriter, req *http.Request, multiplexed bool) (io.ReadWriteCloser, error) {
+// ctx carries the negotiated API version (req's own context does not).
+func hijack(ctx context.Context, w http.ResponseWriter, req *http.Request, multiplexed bool) (io.ReadWriteCloser, error) {
 	conn, buf, err := http.NewResponseController(w).Hijack()
 	if err != nil {
 		return nil, errdefs.System(fmt.Errorf("error attaching: %w", err))
 	}
 	ct := "application/vnd.docker.raw-stream"
-	if multiplexed && !httputils.VersionLessThan(req.Context(), "1.42") {
+	if multiplexed && !httputils.VersionLessThan(ctx, "1.42") {
 		ct = "application/vnd.docker.multiplexed-stream"
 	}
 	if _, upgrade := req.Header["Upgrade"]; upgrade {

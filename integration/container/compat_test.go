@@ -1,0 +1,248 @@
+package container
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/moby/moby/api/pkg/stdcopy"
+	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/mount"
+	"github.com/moby/moby/client"
+)
+
+// Behaviours moby's own integration suite checks (issue 17), through the
+// Go client and plain HTTP as that suite does.
+
+func compatClient(t *testing.T) *client.Client {
+	t.Helper()
+	setup(t, d)
+	c, err := d.Client()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+func compatCreate(t *testing.T, c *client.Client, cfg *container.Config, hc *container.HostConfig) string {
+	t.Helper()
+	if cfg.Labels == nil {
+		cfg.Labels = map[string]string{}
+	}
+	k, v, _ := strings.Cut(testLabel(t), "=")
+	cfg.Labels[k] = v
+	res, err := c.ContainerCreate(context.Background(), client.ContainerCreateOptions{Config: cfg, HostConfig: hc})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res.ID
+}
+
+func compatMessage(t *testing.T, body string) string {
+	t.Helper()
+	var e struct{ Message string }
+	if err := json.Unmarshal([]byte(body), &e); err != nil {
+		t.Fatalf("error body is not JSON: %q", body)
+	}
+	return e.Message
+}
+
+// TestCompatAttachMediaType: a non-TTY attach is announced as multiplexed
+// (the API version came from the request's path, not its context).
+func TestCompatAttachMediaType(t *testing.T) {
+	c := compatClient(t)
+	for tty, want := range map[bool]string{false: "application/vnd.docker.multiplexed-stream", true: "application/vnd.docker.raw-stream"} {
+		id := compatCreate(t, c, &container.Config{Image: "busybox", Cmd: []string{"echo", "hi"}, Tty: tty}, nil)
+		res, err := c.ContainerAttach(context.Background(), id, client.ContainerAttachOptions{Stream: true, Stdout: true, Stderr: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		mt, _ := res.MediaType()
+		res.Close()
+		if mt != want {
+			t.Errorf("tty=%v: media type %q, want %q", tty, mt, want)
+		}
+	}
+}
+
+// TestCompatAttachInvalidDetachKeys: detach key names are dockerd's,
+// case-sensitive; a bad one is a 400 before the upgrade.
+func TestCompatAttachInvalidDetachKeys(t *testing.T) {
+	c := compatClient(t)
+	id := compatCreate(t, c, &container.Config{Image: "busybox", Cmd: []string{"true"}}, nil)
+	resp, body := d.Do(t, "POST", "/containers/"+id+"/attach?stream=1&stdout=1&detachKeys=ctrl-A,a", "")
+	if resp.StatusCode != http.StatusBadRequest || compatMessage(t, body) != "Invalid detach keys (ctrl-A,a) provided" {
+		t.Fatalf("%d %s", resp.StatusCode, body)
+	}
+}
+
+// TestCompatExecTTYFraming: the start request's Tty decides the framing,
+// the exec's own Tty the terminal (moby's client attaches a TTY exec with
+// Tty false and reads it multiplexed); ConsoleSize sizes that terminal.
+func TestCompatExecTTYFraming(t *testing.T) {
+	c := compatClient(t)
+	ctx := context.Background()
+	id := compatCreate(t, c, &container.Config{Image: "busybox", Cmd: []string{"sleep", "60"}}, nil)
+	if _, err := c.ContainerStart(ctx, id, client.ContainerStartOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	ex, err := c.ExecCreate(ctx, id, client.ExecCreateOptions{TTY: true, AttachStdout: true, AttachStderr: true,
+		ConsoleSize: client.ConsoleSize{Height: 57, Width: 123}, Cmd: []string{"stty", "size"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	att, err := c.ExecAttach(ctx, ex.ID, client.ExecAttachOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer att.Close()
+	var out, errOut bytes.Buffer
+	if _, err := stdcopy.StdCopy(&out, &errOut, att.Reader); err != nil {
+		t.Fatalf("not multiplexed: %v (%q)", err, out.String())
+	}
+	if got := strings.TrimSpace(out.String()); got != "57 123" {
+		t.Fatalf("stty size %q (stderr %q)", got, errOut.String())
+	}
+}
+
+// TestCompatRunConsoleSize: HostConfig.ConsoleSize sizes the container's
+// terminal from its first instruction.
+func TestCompatRunConsoleSize(t *testing.T) {
+	c := compatClient(t)
+	ctx := context.Background()
+	id := compatCreate(t, c, &container.Config{Image: "busybox", Tty: true, Cmd: []string{"stty", "size"}},
+		&container.HostConfig{ConsoleSize: [2]uint{57, 123}})
+	wait := c.ContainerWait(ctx, id, client.ContainerWaitOptions{Condition: container.WaitConditionNextExit})
+	if _, err := c.ContainerStart(ctx, id, client.ContainerStartOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-wait.Result:
+	case err := <-wait.Error:
+		t.Fatal(err)
+	}
+	logs, err := c.ContainerLogs(ctx, id, client.ContainerLogsOptions{ShowStdout: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b bytes.Buffer
+	b.ReadFrom(logs)
+	logs.Close()
+	if got := strings.TrimSpace(b.String()); got != "57 123" {
+		t.Fatalf("stty size %q", got)
+	}
+}
+
+// TestCompatResizeErrors: dockerd's texts for bad sizes, and a conflict
+// for an exec whose container has stopped (a SIGKILL answers once the
+// container is down).
+func TestCompatResizeErrors(t *testing.T) {
+	c := compatClient(t)
+	ctx := context.Background()
+	id := compatCreate(t, c, &container.Config{Image: "busybox", Tty: true, Cmd: []string{"sleep", "60"}}, nil)
+	if _, err := c.ContainerStart(ctx, id, client.ContainerStartOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	for q, want := range map[string]string{
+		"w=10":              `invalid resize height "": invalid syntax`,
+		"h=-100&w=10":       `invalid resize height "-100": value out of range`,
+		"h=10&w=4294967296": `invalid resize width "4294967296": value out of range`,
+		"h=10&w=x":          `invalid resize width "x": invalid syntax`,
+	} {
+		resp, body := d.Do(t, "POST", "/containers/"+id+"/resize?"+q, "")
+		if resp.StatusCode != 400 || compatMessage(t, body) != want {
+			t.Errorf("%s: %d %s, want %q", q, resp.StatusCode, body, want)
+		}
+	}
+	ex, err := c.ExecCreate(ctx, id, client.ExecCreateOptions{TTY: true, Cmd: []string{"sleep", "60"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.ExecStart(ctx, ex.ID, client.ExecStartOptions{Detach: true}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.ContainerKill(ctx, id, client.ContainerKillOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if st, _ := c.ContainerInspect(ctx, id, client.ContainerInspectOptions{}); st.Container.State.Running {
+		t.Fatal("still running once the SIGKILL was answered")
+	}
+	resp, body := d.Do(t, "POST", "/exec/"+ex.ID+"/resize?h=10&w=10", "")
+	if resp.StatusCode != http.StatusConflict || !strings.Contains(body, "is not running") {
+		t.Fatalf("exec resize after kill: %d %s", resp.StatusCode, body)
+	}
+}
+
+// TestCompatCreateValidation: dockerd's 400s at create, its defaults
+// recorded, and its normalisation.
+func TestCompatCreateValidation(t *testing.T) {
+	c := compatClient(t)
+	ctx := context.Background()
+	for _, tc := range []struct {
+		hc   container.HostConfig
+		want string
+	}{
+		{container.HostConfig{IpcMode: "invalid"}, "invalid IPC mode: invalid"},
+		{container.HostConfig{PidMode: "container"}, "invalid PID mode: container"},
+		{container.HostConfig{UTSMode: "invalid"}, "invalid UTS mode: invalid"},
+		{container.HostConfig{Annotations: map[string]string{"": "a"}}, "invalid Annotations: the empty string is not permitted as an annotation key"},
+		{container.HostConfig{Links: []string{"compat-no-such"}}, "could not get container for compat-no-such: No such container: compat-no-such"},
+		{container.HostConfig{VolumesFrom: []string{"compat-no-such"}}, "No such container: compat-no-such"},
+	} {
+		hc := tc.hc
+		_, err := c.ContainerCreate(ctx, client.ContainerCreateOptions{Config: &container.Config{Image: "busybox"}, HostConfig: &hc})
+		if err == nil || !strings.HasSuffix(err.Error(), tc.want) || !strings.Contains(err.Error(), "Error response from daemon") {
+			t.Errorf("%+v: %v, want %q", tc.hc, err, tc.want)
+		}
+	}
+	resp, body := d.Do(t, "POST", "/containers/create", "")
+	if resp.StatusCode != 400 || compatMessage(t, body) != "invalid JSON: EOF" {
+		t.Errorf("empty body: %d %s", resp.StatusCode, body)
+	}
+	id := compatCreate(t, c, &container.Config{Image: "busybox", WorkingDir: "/tmp/"}, nil)
+	ins, err := c.ContainerInspect(ctx, id, client.ContainerInspectOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ins.Container.Config.WorkingDir != "/tmp" {
+		t.Errorf("WorkingDir %q", ins.Container.Config.WorkingDir)
+	}
+	if !contains(ins.Container.HostConfig.MaskedPaths, "/proc/kcore") || !contains(ins.Container.HostConfig.ReadonlyPaths, "/proc/sys") {
+		t.Errorf("defaults not recorded: %v %v", ins.Container.HostConfig.MaskedPaths, ins.Container.HostConfig.ReadonlyPaths)
+	}
+	// Custom paths are the ones the container gets.
+	id = compatCreate(t, c, &container.Config{Image: "busybox", Cmd: []string{"cat", "/proc/kcore", "/etc/hostname"}},
+		&container.HostConfig{MaskedPaths: []string{"/etc/hostname"}, ReadonlyPaths: []string{}})
+	out, _, _ := dockerRes(t, d, "start", "-a", id)
+	if strings.TrimSpace(out) != "" {
+		t.Errorf("custom masked path readable: %q", out)
+	}
+}
+
+// TestCompatImageMountNoPanic: a mount type berth cannot serve fails the
+// start with an error, not a recovered panic, and --rm removes it.
+func TestCompatImageMountNoPanic(t *testing.T) {
+	c := compatClient(t)
+	ctx := context.Background()
+	id := compatCreate(t, c, &container.Config{Image: "busybox", Cmd: []string{"true"}},
+		&container.HostConfig{AutoRemove: true, Mounts: []mount.Mount{{Type: mount.TypeImage, Source: "busybox", Target: "/img"}}})
+	_, err := c.ContainerStart(ctx, id, client.ContainerStartOptions{})
+	if err == nil || strings.Contains(err.Error(), "nil pointer") || strings.Contains(err.Error(), "internal error") {
+		t.Fatalf("start: %v", err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		if _, err := c.ContainerInspect(ctx, id, client.ContainerInspectOptions{}); err != nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("--rm container left after its failed start")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
