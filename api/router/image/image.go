@@ -27,6 +27,7 @@ func New(b Backend) router.Router { return &imageRouter{backend: b} }
 func (ir *imageRouter) Routes() []router.Route {
 	return []router.Route{
 		router.Get("/images/json", ir.list),
+		router.Get("/images/search", ir.search),
 		router.Get("/images/get", ir.getMany),
 		router.Get("/images/{name:.*}/get", ir.getOne),
 		router.Get("/images/{name:.*}/history", ir.history),

@@ -1,0 +1,72 @@
+package image
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/moby/moby/client"
+)
+
+// TestCompatSearch: GET /images/search speaks the registry's v1 search
+// API (here a loopback fake, insecure by being loopback) and filters as
+// dockerd does; the docker CLI prints the results.
+func TestCompatSearch(t *testing.T) {
+	var asked string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/v1/_ping":
+			w.Write([]byte("true"))
+		case "/v1/search":
+			asked = r.URL.RawQuery
+			w.Header().Set("Content-Type", "application/json")
+			w.Write([]byte(`{"query":"x","num_results":2,"results":[
+				{"name":"team/tool","description":"a tool","star_count":3,"is_official":false},
+				{"name":"base","description":"official","star_count":50,"is_official":true}]}`))
+		default:
+			http.NotFound(w, r)
+		}
+	}))
+	defer srv.Close()
+	host := strings.TrimPrefix(srv.URL, "http://")
+
+	resp, body := d.Do(t, "GET", "/images/search?term="+host+"/tool&limit=10", "")
+	if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "application/json" {
+		t.Fatalf("%d %s %s", resp.StatusCode, resp.Header.Get("Content-Type"), body)
+	}
+	var res []map[string]any
+	if err := json.Unmarshal([]byte(body), &res); err != nil || len(res) != 2 {
+		t.Fatalf("results %s: %v", body, err)
+	}
+	if asked != "q=tool&n=10" {
+		t.Errorf("registry asked %q", asked)
+	}
+	c, err := d.Client()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	got, err := c.ImageSearch(context.Background(), host+"/tool", client.ImageSearchOptions{
+		Filters: make(client.Filters).Add("is-official", "true").Add("stars", "10"),
+	})
+	if err != nil || len(got.Items) != 1 || got.Items[0].Name != "base" {
+		t.Fatalf("filtered: %+v %v", got, err)
+	}
+	out, stderr, err := d.Docker("search", host+"/tool")
+	if err != nil || !strings.Contains(out, "team/tool") {
+		t.Fatalf("docker search: %v %s %s", err, out, stderr)
+	}
+	for q, want := range map[string]string{
+		"term=x&filters=%7B%22bogus%22%3A%7B%22a%22%3Atrue%7D%7D": "invalid filter 'bogus'",
+		"term=" + host + "/x&limit=101":                           "limit 101 is outside the range of [1, 100]",
+		"term=http://x":                                           "invalid repository name: repository name (http://x) should not have a scheme",
+	} {
+		resp, body := d.Do(t, "GET", "/images/search?"+q, "")
+		if resp.StatusCode != 400 || !strings.Contains(body, want) {
+			t.Errorf("%s: %d %s", q, resp.StatusCode, body)
+		}
+	}
+}
