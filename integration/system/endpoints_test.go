@@ -35,7 +35,7 @@ func TestPingHeaders(t *testing.T) {
 			t.Fatalf("%s /_ping: %d", method, resp.StatusCode)
 		}
 		want := map[string]string{
-			"API-Version":         "1.50",
+			"API-Version":         "1.56",
 			"Builder-Version":     "1",
 			"Docker-Experimental": "false",
 			"OSType":              "linux",
@@ -108,7 +108,7 @@ func TestUnknownRouteAndBadJSON(t *testing.T) {
 
 func TestDockerVersionAndInfo(t *testing.T) {
 	out := d.DockerT(t, "version", "--format", "{{.Server.APIVersion}} {{.Server.MinAPIVersion}} {{.Server.Os}} {{.Server.Arch}}")
-	if strings.TrimSpace(out) != "1.50 1.24 linux "+runtime.GOARCH {
+	if strings.TrimSpace(out) != "1.56 1.24 linux "+runtime.GOARCH {
 		t.Fatalf("docker version: %q", out)
 	}
 	out = d.DockerT(t, "info", "--format", "{{.OSType}}|{{.Driver}}|{{.DockerRootDir}}|{{.CgroupDriver}}|{{.NCPU}}|{{.ID}}")
