@@ -246,3 +246,26 @@ func TestCompatImageMountNoPanic(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 }
+
+// TestCompatListCommandAndAnnotations: the list quotes arguments with
+// spaces as dockerd does, and carries annotations from API 1.46 on.
+func TestCompatListCommandAndAnnotations(t *testing.T) {
+	c := compatClient(t)
+	ctx := context.Background()
+	id := compatCreate(t, c, &container.Config{Image: "busybox", Cmd: []string{"sh", "-c", "sleep 60"}},
+		&container.HostConfig{Annotations: map[string]string{"foo": "bar"}})
+	l, err := c.ContainerList(ctx, client.ContainerListOptions{All: true, Filters: make(client.Filters).Add("id", id)})
+	if err != nil || len(l.Items) != 1 {
+		t.Fatalf("list: %+v %v", l, err)
+	}
+	if l.Items[0].Command != "sh -c 'sleep 60'" {
+		t.Errorf("Command %q", l.Items[0].Command)
+	}
+	if l.Items[0].HostConfig.Annotations["foo"] != "bar" {
+		t.Errorf("annotations %v", l.Items[0].HostConfig.Annotations)
+	}
+	resp, body := d.Do(t, "GET", "/v1.45/containers/json?all=1&filters=%7B%22id%22%3A%5B%22"+id+"%22%5D%7D", "")
+	if resp.StatusCode != 200 || strings.Contains(body, `"Annotations":`) {
+		t.Errorf("1.45 list: %d %s", resp.StatusCode, body)
+	}
+}

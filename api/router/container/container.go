@@ -75,6 +75,7 @@ func (r *containerRouter) list(ctx context.Context, w http.ResponseWriter, req *
 	if err != nil {
 		return err
 	}
+	summariesForVersion(ctx, list)
 	body, err := encodeSummaries(list)
 	if err != nil {
 		return err
@@ -227,4 +228,21 @@ func (r *containerRouter) logs(ctx context.Context, w http.ResponseWriter, req *
 		httputils.Flush(w)
 		return w
 	})
+}
+
+// summariesForVersion drops what the request's API version predates:
+// HostConfig.Annotations (1.46) and the health summary (1.52).
+func summariesForVersion(ctx context.Context, list []*container.Summary) {
+	oldAnnotations, oldHealth := httputils.VersionLessThan(ctx, "1.46"), httputils.VersionLessThan(ctx, "1.52")
+	for _, s := range list {
+		if s == nil {
+			continue
+		}
+		if oldAnnotations {
+			s.HostConfig.Annotations = nil
+		}
+		if oldHealth {
+			s.Health = nil
+		}
+	}
 }
