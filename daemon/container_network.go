@@ -103,8 +103,10 @@ func (d *Daemon) validateContainerNetworking(ctx context.Context, cfg *container
 	if mode.Kind == "host" && len(hc.Links) > 0 {
 		return errdefs.InvalidParameterf("conflicting options: host type networking can't be used with links. This would result in undefined behavior")
 	}
+	// A network that does not exist yet is no error at create: dockerd
+	// fails the start instead (a 404 here makes the CLI pull the image).
 	if mode.Kind == "bridge" && d.networks != nil {
-		if _, err := d.networks.Find(ctx, mode.Network); err != nil {
+		if _, err := d.networks.Find(ctx, mode.Network); err != nil && !errdefs.Is(err, errdefs.NotFound) {
 			return err
 		}
 	}
@@ -122,6 +124,9 @@ func (d *Daemon) validateContainerNetworking(ctx context.Context, cfg *container
 				name = mode.Network
 			}
 			r, err := d.networks.Find(ctx, name)
+			if errdefs.Is(err, errdefs.NotFound) {
+				continue
+			}
 			if err != nil {
 				return err
 			}

@@ -63,7 +63,7 @@ func (d *Daemon) ContainerUpdate(ctx context.Context, ref string, u container.Up
 	}
 	if u.RestartPolicy.Name != "" {
 		if next.AutoRemove && !u.RestartPolicy.IsNone() {
-			return resp, errdefs.InvalidParameterf("Restart policy cannot be updated because AutoRemove is enabled for the container")
+			return resp, errdefs.Conflictf("Restart policy cannot be updated because AutoRemove is enabled for the container")
 		}
 		next.RestartPolicy = u.RestartPolicy
 	}

@@ -269,3 +269,27 @@ func TestCompatListCommandAndAnnotations(t *testing.T) {
 		t.Errorf("1.45 list: %d %s", resp.StatusCode, body)
 	}
 }
+
+// TestCompatRunMissingNetwork: a missing network fails the start, not the
+// create, so the CLI reports it instead of trying to pull the image.
+func TestCompatRunMissingNetwork(t *testing.T) {
+	setup(t, d)
+	_, stderr, code := dockerRes(t, d, "run", "--name", uniqueName(t, "a"), "--network", "compat-no-such-net", "busybox", "true")
+	if code != 125 || !strings.Contains(stderr, "network compat-no-such-net not found") || strings.Contains(stderr, "Unable to find image") {
+		t.Fatalf("run: %d %s", code, stderr)
+	}
+	if out := docker(t, "ps", "-a", "--filter", "name="+uniqueName(t, "a"), "--format", "{{.Status}}"); strings.TrimSpace(out) != "Created" {
+		t.Fatalf("container after the failed start: %q", out)
+	}
+	// Restart policies cannot be set on --rm containers: a conflict.
+	c := compatClient(t)
+	id := compatCreate(t, c, &container.Config{Image: "busybox"}, &container.HostConfig{AutoRemove: true})
+	_, err := c.ContainerUpdate(context.Background(), id, client.ContainerUpdateOptions{RestartPolicy: &container.RestartPolicy{Name: "always"}})
+	if err == nil || !strings.Contains(err.Error(), "AutoRemove is enabled") {
+		t.Fatalf("update: %v", err)
+	}
+	resp, _ := d.Do(t, "POST", "/containers/"+id+"/update", `{"RestartPolicy":{"Name":"always"}}`)
+	if resp.StatusCode != http.StatusConflict {
+		t.Fatalf("update status %d", resp.StatusCode)
+	}
+}

@@ -126,6 +126,9 @@ func (r *containerRouter) create(ctx context.Context, w http.ResponseWriter, req
 	if body.Config == nil {
 		return errdefs.InvalidParameterf("config cannot be empty in order to create a container")
 	}
+	if err := createForVersion(ctx, &body); err != nil {
+		return err
+	}
 	resp, err := r.backend.ContainerCreate(ctx, backend.ContainerCreateConfig{
 		Name:             req.Form.Get("name"),
 		Platform:         req.Form.Get("platform"),
