@@ -68,6 +68,9 @@ func (d *Daemon) ContainerCreate(ctx context.Context, p backend.ContainerCreateC
 	if len(cfg.Entrypoint) == 0 && len(cfg.Cmd) == 0 {
 		return container.CreateResponse{}, errdefs.InvalidParameterf("no command specified")
 	}
+	if err := d.resolveSharedNamespaces(p.HostConfig); err != nil {
+		return container.CreateResponse{}, err
+	}
 	d.applyHostConfigDefaults(p.HostConfig)
 	warnings, err := discardUnsupported(p.HostConfig)
 	if err != nil {
@@ -149,6 +152,26 @@ func commandOf(cfg *container.Config) (string, []string) {
 
 // applyHostConfigDefaults fills what dockerd fills at create: the network
 // mode, the log driver and its options, the default ulimits.
+// resolveSharedNamespaces records the container whose PID or IPC
+// namespace hc shares by ID, as dockerd does, so that a rename of that
+// container keeps the link; a PID container that does not exist is bad
+// input (400).
+func (d *Daemon) resolveSharedNamespaces(hc *container.HostConfig) error {
+	if hc.PidMode.IsContainer() {
+		c, err := d.containers.Get(hc.PidMode.Container())
+		if err != nil {
+			return errdefs.InvalidParameterf("%v", err)
+		}
+		hc.PidMode = container.PidMode("container:" + c.ID)
+	}
+	if hc.IpcMode.IsContainer() {
+		if c, err := d.containers.Get(hc.IpcMode.Container()); err == nil {
+			hc.IpcMode = container.IpcMode("container:" + c.ID)
+		}
+	}
+	return nil
+}
+
 func (d *Daemon) applyHostConfigDefaults(hc *container.HostConfig) {
 	cfg := d.Config()
 	// The CLI sends "default"; dockerd records the network it means.

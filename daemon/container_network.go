@@ -56,6 +56,12 @@ func (d *Daemon) namespacePaths(c *ctr.Container) (map[specs.LinuxNamespaceType]
 		pid, running := target.State.Pid, target.State.Running
 		target.Unlock()
 		if !running || pid == 0 {
+			switch t {
+			case specs.PIDNamespace:
+				return errdefs.System(fmt.Errorf("failed to join PID namespace: container %s is not running", target.ID))
+			case specs.IPCNamespace:
+				return errdefs.System(fmt.Errorf("failed to join IPC namespace: container %s is not running", target.ID))
+			}
 			return errdefs.Conflictf("cannot join network namespace of a non running container: container %s is exited", target.ID)
 		}
 		paths[t] = fmt.Sprintf("/proc/%d/ns/%s", pid, file)

@@ -293,3 +293,34 @@ func TestCompatRunMissingNetwork(t *testing.T) {
 		t.Fatalf("update status %d", resp.StatusCode)
 	}
 }
+
+// TestCompatPIDModeContainer: a missing PID container is a 400 at create,
+// a stopped one fails the start with dockerd's text, and the link is kept
+// by ID.
+func TestCompatPIDModeContainer(t *testing.T) {
+	c := compatClient(t)
+	ctx := context.Background()
+	_, err := c.ContainerCreate(ctx, client.ContainerCreateOptions{Config: &container.Config{Image: "busybox"},
+		HostConfig: &container.HostConfig{PidMode: "container:compat-no-such"}})
+	if err == nil || !strings.HasSuffix(err.Error(), "No such container: compat-no-such") {
+		t.Fatalf("create: %v", err)
+	}
+	resp, _ := d.Do(t, "POST", "/containers/create", `{"Image":"busybox","HostConfig":{"PidMode":"container:compat-no-such"}}`)
+	if resp.StatusCode != 400 {
+		t.Fatalf("status %d", resp.StatusCode)
+	}
+	name := uniqueName(t, "donor")
+	donor := compatCreate(t, c, &container.Config{Image: "busybox"}, nil)
+	if _, err := c.ContainerRename(ctx, donor, client.ContainerRenameOptions{NewName: name}); err != nil {
+		t.Fatal(err)
+	}
+	id := compatCreate(t, c, &container.Config{Image: "busybox"}, &container.HostConfig{PidMode: container.PidMode("container:" + name)})
+	ins, _ := c.ContainerInspect(ctx, id, client.ContainerInspectOptions{})
+	if string(ins.Container.HostConfig.PidMode) != "container:"+donor {
+		t.Errorf("PidMode %q", ins.Container.HostConfig.PidMode)
+	}
+	_, err = c.ContainerStart(ctx, id, client.ContainerStartOptions{})
+	if err == nil || !strings.Contains(err.Error(), "failed to join PID namespace: container "+donor+" is not running") {
+		t.Fatalf("start: %v", err)
+	}
+}
