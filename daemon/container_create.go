@@ -195,6 +195,9 @@ func (d *Daemon) applyHostConfigDefaults(hc *container.HostConfig) {
 	}
 	if hc.ShmSize == 0 {
 		hc.ShmSize = 64 << 20
+		if cfg.DefaultShmSize > 0 {
+			hc.ShmSize = int64(cfg.DefaultShmSize)
+		}
 	}
 	// dockerd records the default masked and read-only paths at create,
 	// so inspect shows them and a daemon upgrade does not change them.

@@ -3,6 +3,8 @@ package main
 import (
 	"github.com/sirupsen/logrus"
 	"github.com/spf13/pflag"
+
+	"github.com/berthd/berth/daemon/config"
 )
 
 // dockerdOnlyFlags are dockerd flags about its containerd, which berth
@@ -14,7 +16,8 @@ var dockerdOnlyFlags = []struct{ name, key, usage string }{
 	{"containerd-plugins-namespace", "containerd-plugin-namespace", "containerd plugins namespace (ignored: berth runs no containerd)"},
 }
 
-func installDockerdOnlyFlags(fs *pflag.FlagSet) {
+func installDockerdOnlyFlags(fs *pflag.FlagSet, cfg *config.Config) {
+	fs.Var(&cfg.DefaultShmSize, "default-shm-size", "Default shm size for containers (default 64MiB)")
 	for _, f := range dockerdOnlyFlags {
 		fs.String(f.name, "", f.usage)
 		_ = fs.SetAnnotation(f.name, configKeyAnnotation, []string{f.key})

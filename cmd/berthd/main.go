@@ -37,6 +37,6 @@ func newCommand() *cobra.Command {
 	cmd.AddCommand(subcommands()...)
 	cmd.Flags().SortFlags = false
 	installFlags(cmd.Flags(), cfg, opts)
-	installDockerdOnlyFlags(cmd.Flags())
+	installDockerdOnlyFlags(cmd.Flags(), cfg)
 	return cmd
 }

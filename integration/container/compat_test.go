@@ -13,6 +13,8 @@ import (
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/mount"
 	"github.com/moby/moby/client"
+
+	"github.com/berthd/berth/integration/internal/harness"
 )
 
 // Behaviours moby's own integration suite checks (issue 17), through the
@@ -322,5 +324,20 @@ func TestCompatPIDModeContainer(t *testing.T) {
 	_, err = c.ContainerStart(ctx, id, client.ContainerStartOptions{})
 	if err == nil || !strings.Contains(err.Error(), "failed to join PID namespace: container "+donor+" is not running") {
 		t.Fatalf("start: %v", err)
+	}
+}
+
+// TestCompatDefaultShmSize: --default-shm-size sizes /dev/shm of the
+// containers that set none; dockerd's containerd flags are accepted.
+func TestCompatDefaultShmSize(t *testing.T) {
+	dd := fresh(t, harness.Options{Args: []string{"--default-shm-size=1024k", "--containerd", "/run/none.sock", "--containerd-namespace", "x"}})
+	setup(t, dd)
+	out := dockerOn(t, dd, "run", "--rm", "busybox", "df", "-k", "/dev/shm")
+	if !strings.Contains(out, " 1024 ") {
+		t.Fatalf("df /dev/shm: %s", out)
+	}
+	out = dockerOn(t, dd, "run", "--rm", "--shm-size", "2m", "busybox", "df", "-k", "/dev/shm")
+	if !strings.Contains(out, " 2048 ") {
+		t.Fatalf("df /dev/shm with --shm-size: %s", out)
 	}
 }
