@@ -341,3 +341,12 @@ func TestCompatDefaultShmSize(t *testing.T) {
 		t.Fatalf("df /dev/shm with --shm-size: %s", out)
 	}
 }
+
+// TestCompatStartCheckpointID: a checkpoint ID that could leave its
+// directory is refused before anything is looked up.
+func TestCompatStartCheckpointID(t *testing.T) {
+	resp, body := d.Do(t, "POST", "/containers/compat-missing/start?checkpoint=..%2Foutside", "")
+	if resp.StatusCode != 400 || !strings.Contains(body, `invalid checkpoint ID \"../outside\"`) {
+		t.Fatalf("%d %s", resp.StatusCode, body)
+	}
+}

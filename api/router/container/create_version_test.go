@@ -2,6 +2,7 @@ package container
 
 import (
 	"context"
+	"strings"
 	"testing"
 
 	"github.com/moby/moby/api/types/container"
@@ -40,5 +41,13 @@ func TestCreateForVersion(t *testing.T) {
 	}
 	if err := createForVersion(at("1.41"), bad); err != nil || bad.HostConfig.Mounts[0].VolumeOptions != nil {
 		t.Errorf("1.41 VolumeOptions on bind: %v", err)
+	}
+}
+
+func TestStartCheckpointID(t *testing.T) {
+	for id, ok := range map[string]bool{"cp1": true, "a.b-c_d": true, "../outside": false, "x.": false, "-x": false, "a": false} {
+		if got := checkpointID.MatchString(id) && !strings.HasSuffix(id, "."); got != ok {
+			t.Errorf("%q: %v", id, got)
+		}
 	}
 }

@@ -2,11 +2,14 @@ package container
 
 import (
 	"context"
+	"errors"
 
 	"fmt"
 	"io"
 	"net/http"
+	"regexp"
 	"strconv"
+	"strings"
 
 	"github.com/sirupsen/logrus"
 	"golang.org/x/net/websocket"
@@ -45,11 +48,25 @@ func (r *containerRouter) start(ctx context.Context, w http.ResponseWriter, req 
 			return errdefs.InvalidParameterf("starting container with non-empty request body was deprecated since API v1.22 and removed in v1.24")
 		}
 	}
+	if err := httputils.ParseForm(req); err != nil {
+		return err
+	}
+	// Checked before the container is looked up, as dockerd does: the ID
+	// names a directory.
+	if id := req.Form.Get("checkpoint"); id != "" {
+		if !checkpointID.MatchString(id) || strings.HasSuffix(id, ".") {
+			return errdefs.InvalidParameterf("invalid checkpoint ID %q, only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed", id)
+		}
+		return errdefs.NotImplemented(errors.New("checkpoint restore is not supported by berth"))
+	}
 	if err := r.backend.ContainerStart(ctx, vars["name"]); err != nil {
 		return err
 	}
 	return noContent(w)
 }
+
+// checkpointID is dockerd's restricted name pattern.
+var checkpointID = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]+$`)
 
 // stopLike serves stop and restart, which take the same query (?t=,
 // ?signal=) and differ only in the backend call.
