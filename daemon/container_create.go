@@ -56,7 +56,7 @@ func (d *Daemon) ContainerCreate(ctx context.Context, p backend.ContainerCreateC
 	if p.Config.Image == "" {
 		return container.CreateResponse{}, errdefs.InvalidParameterf("No image was specified")
 	}
-	img, err := d.resolveContainerImage(ctx, p.Config.Image)
+	img, err := d.resolveContainerImageFor(ctx, p.Config.Image, p.Platform)
 	if err != nil {
 		return container.CreateResponse{}, err
 	}

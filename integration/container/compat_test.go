@@ -350,3 +350,15 @@ func TestCompatStartCheckpointID(t *testing.T) {
 		t.Fatalf("%d %s", resp.StatusCode, body)
 	}
 }
+
+// TestCompatCreatePlatform: create honours ?platform=: another platform's
+// image is not found, a malformed one is a 400.
+func TestCompatCreatePlatform(t *testing.T) {
+	setup(t, d)
+	for q, want := range map[string]int{"linux/arm64DifferentArch": 404, "linuxDifferentOS/amd64": 404, "foobar": 400, "linux": 201} {
+		resp, body := d.Do(t, "POST", "/containers/create?platform="+q, `{"Image":"busybox","Labels":{"`+strings.Replace(testLabel(t), "=", `":"`, 1)+`"}}`)
+		if resp.StatusCode != want {
+			t.Errorf("%s: %d %s, want %d", q, resp.StatusCode, body, want)
+		}
+	}
+}

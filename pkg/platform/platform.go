@@ -2,6 +2,7 @@ package platform
 
 import (
 	"fmt"
+	"regexp"
 	"strings"
 
 	"github.com/berthd/berth/pkg/errdefs"
@@ -13,6 +14,7 @@ var knownOS = map[string]bool{
 	"aix": true, "android": true, "darwin": true, "dragonfly": true, "freebsd": true, "hurd": true,
 	"illumos": true, "ios": true, "js": true, "linux": true, "nacl": true, "netbsd": true,
 	"openbsd": true, "plan9": true, "solaris": true, "wasip1": true, "windows": true, "zos": true,
+	"macos": true,
 }
 
 var knownArch = map[string]bool{
@@ -25,33 +27,44 @@ var knownArch = map[string]bool{
 	"i386": true, "x86_64": true, "x86-64": true, "aarch64": true, "armhf": true, "armel": true,
 }
 
-// Check rejects a specifier containerd's parser would refuse, with its
-// message ("...: unknown operating system or architecture: invalid
-// argument"). An empty specifier is valid (the daemon's own platform).
+var (
+	osAndVersion = regexp.MustCompile(`^([A-Za-z0-9_-]+)(?:\(([A-Za-z0-9_.-]*)\))?$`)
+	component    = regexp.MustCompile(`^[A-Za-z0-9_.-]+$`)
+)
+
+// Check rejects a specifier containerd's platforms.Parse would refuse,
+// with its message: bad characters anywhere, and a lone word that is
+// neither a known OS nor a known architecture ("...: unknown operating
+// system or architecture: invalid argument"). An os/arch pair is taken as
+// given, known or not: whether an image has it is another question. An
+// empty specifier is valid (the daemon's own platform).
 func Check(s string) error {
 	if s == "" {
 		return nil
 	}
-	bad := errdefs.InvalidParameter(fmt.Errorf("%q: unknown operating system or architecture: invalid argument", s))
-	parts := strings.Split(strings.ToLower(s), "/")
-	if len(parts) > 3 {
-		return bad
+	if strings.Contains(s, "*") {
+		return errdefs.InvalidParameter(fmt.Errorf("%q: wildcards not yet supported: invalid argument", s))
 	}
-	for _, p := range parts {
-		if p == "" {
-			return bad
+	parts := strings.SplitN(s, "/", 4)
+	for i, p := range parts {
+		if i == 0 {
+			if !osAndVersion.MatchString(p) {
+				return errdefs.InvalidParameter(fmt.Errorf("%q is an invalid OS component of %q: OSAndVersion specifier component must match %q: invalid argument", p, s, osAndVersion.String()))
+			}
+			continue
+		}
+		if !component.MatchString(p) {
+			return errdefs.InvalidParameter(fmt.Errorf("%q is an invalid component of %q: platform specifier component must match %q: invalid argument", p, s, component.String()))
 		}
 	}
 	switch len(parts) {
 	case 1:
-		// A lone word is an OS or an architecture.
-		if !knownOS[parts[0]] && !knownArch[parts[0]] {
-			return bad
+		w := strings.ToLower(osAndVersion.FindStringSubmatch(parts[0])[1])
+		if !knownOS[w] && !knownArch[w] {
+			return errdefs.InvalidParameter(fmt.Errorf("%q: unknown operating system or architecture: invalid argument", s))
 		}
-	default:
-		if !knownOS[parts[0]] || !knownArch[parts[1]] {
-			return bad
-		}
+	case 4:
+		return errdefs.InvalidParameter(fmt.Errorf("%q: cannot parse platform specifier: invalid argument", s))
 	}
 	return nil
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/berthd/berth/api/server/httputils"
 	"github.com/berthd/berth/daemon/backend"
 	"github.com/berthd/berth/pkg/errdefs"
+	platformpkg "github.com/berthd/berth/pkg/platform"
 )
 
 type containerRouter struct {
@@ -129,9 +130,16 @@ func (r *containerRouter) create(ctx context.Context, w http.ResponseWriter, req
 	if err := createForVersion(ctx, &body); err != nil {
 		return err
 	}
+	platform := req.Form.Get("platform")
+	if httputils.VersionLessThan(ctx, "1.41") {
+		platform = ""
+	}
+	if err := platformpkg.Check(platform); err != nil {
+		return err
+	}
 	resp, err := r.backend.ContainerCreate(ctx, backend.ContainerCreateConfig{
 		Name:             req.Form.Get("name"),
-		Platform:         req.Form.Get("platform"),
+		Platform:         platform,
 		Config:           body.Config,
 		HostConfig:       body.HostConfig,
 		NetworkingConfig: body.NetworkingConfig,
