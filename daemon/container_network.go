@@ -361,11 +361,23 @@ func (d *Daemon) joinOne(ctx context.Context, c *ctr.Container, name string, pid
 			}
 		}
 	}
+	// dockerd's embedded DNS also answers the container's hostname on
+	// user-defined networks (a name it lists last among DNSNames, and not
+	// among the aliases).
+	hostAlias := ""
+	if h := c.Config.Hostname; !r.Predefined && h != "" && h != trimSlash(c.Name) && h != c.ID[:12] && !slices.Contains(o.Aliases, h) {
+		hostAlias = h
+		o.Aliases = append(o.Aliases, h)
+	}
 	ep, err := d.networks.Join(ctx, r.ID, o)
 	if err != nil {
 		return err
 	}
 	es := ep.Settings()
+	if hostAlias != "" {
+		es.Aliases = slices.DeleteFunc(es.Aliases, func(a string) bool { return a == hostAlias })
+		es.DNSNames = slices.DeleteFunc(es.DNSNames, func(a string) bool { return a == hostAlias })
+	}
 	if cfg != nil {
 		es.IPAMConfig = cfg.IPAMConfig.Copy()
 		es.Links = slices.Clone(cfg.Links)
@@ -377,6 +389,9 @@ func (d *Daemon) joinOne(ctx context.Context, c *ctr.Container, name string, pid
 		es.DNSNames = nil
 	} else {
 		es.DNSNames = append(es.DNSNames, c.ID[:12])
+		if hostAlias != "" {
+			es.DNSNames = append(es.DNSNames, hostAlias)
+		}
 	}
 	c.NetworkSettings.Networks[r.Name] = es
 	d.logNetworkContainerEvent(events.ActionConnect, r, c.ID)

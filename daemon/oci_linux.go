@@ -312,6 +312,16 @@ func sortedKeys[V any](m map[string]V) []string {
 // the host's network or join another's) is compared with the daemon's, as
 // runc does, so that a sysctl never lands on the host.
 func setSysctls(s *specs.Spec, hc *container.HostConfig) error {
+	// dockerd's defaults for a network namespace of the container's own:
+	// unprivileged ICMP echo sockets and low ports without the
+	// capabilities the container is granted anyway. --sysctl overrides.
+	if hc.NetworkMode.IsPrivate() {
+		for k, v := range map[string]string{"net.ipv4.ping_group_range": "0 2147483647", "net.ipv4.ip_unprivileged_port_start": "0"} {
+			if _, err := os.Stat("/proc/sys/" + strings.ReplaceAll(k, ".", "/")); err == nil {
+				s.Linux.Sysctl[k] = v
+			}
+		}
+	}
 	for _, k := range sortedKeys(hc.Sysctls) {
 		namespaced := strings.HasPrefix(k, "net.") || strings.HasPrefix(k, "fs.mqueue.") ||
 			slices.Contains([]string{"kernel.msgmax", "kernel.msgmnb", "kernel.msgmni", "kernel.sem", "kernel.shmall", "kernel.shmmax", "kernel.shmmni", "kernel.shm_rmid_forced"}, k)

@@ -362,3 +362,27 @@ func TestCompatCreatePlatform(t *testing.T) {
 		}
 	}
 }
+
+// TestCompatNetDefaults: a container's own network namespace has
+// dockerd's ping and low-port sysctls, and on a user-defined network its
+// hostname resolves through the embedded DNS (not listed as an alias).
+func TestCompatNetDefaults(t *testing.T) {
+	setup(t, d)
+	out := docker(t, "run", "--rm", "-u", "1000:1000", "busybox", "cat", "/proc/sys/net/ipv4/ping_group_range", "/proc/sys/net/ipv4/ip_unprivileged_port_start")
+	if f := strings.Fields(out); len(f) != 3 || f[0] != "0" || f[1] != "2147483647" || f[2] != "0" {
+		t.Fatalf("sysctls: %q", out)
+	}
+	net := uniqueName(t, "net")
+	docker(t, "network", "create", net)
+	t.Cleanup(func() { d.Docker("network", "rm", net) })
+	name := uniqueName(t, "c")
+	docker(t, "run", "-d", "--name", name, "--network", net, "--hostname", "compathost", "busybox", "sleep", "60")
+	out = docker(t, "exec", name, "sh", "-c", "echo 127.0.0.1 localhost > /etc/hosts && nslookup compathost 127.0.0.11")
+	if !strings.Contains(out, "Address: ") || strings.Count(out, "Address") < 2 {
+		t.Fatalf("nslookup: %s", out)
+	}
+	aliases := docker(t, "inspect", "-f", "{{json (index .NetworkSettings.Networks \""+net+"\").Aliases}} {{json (index .NetworkSettings.Networks \""+net+"\").DNSNames}}", name)
+	if strings.Contains(strings.Fields(aliases)[0], "compathost") || !strings.HasSuffix(strings.TrimSpace(aliases), `"compathost"]`) {
+		t.Fatalf("aliases, DNS names: %s", aliases)
+	}
+}
