@@ -237,6 +237,9 @@ func validateHostConfig(hc *container.HostConfig) error {
 	if r.PidsLimit != nil && *r.PidsLimit < -1 {
 		return errdefs.InvalidParameterf("invalid pids limit: %d", *r.PidsLimit)
 	}
+	if _, err := parseSecurityOpts(hc.SecurityOpt); err != nil {
+		return err
+	}
 	if !hc.IpcMode.Valid() {
 		return errdefs.InvalidParameterf("invalid IPC mode: %v", hc.IpcMode)
 	}

@@ -172,10 +172,8 @@ func (d *Daemon) execProcess(c *ctr.Container, e *execConfig, tty bool, size *[2
 	p.Capabilities = &specs.LinuxCapabilities{Bounding: capList, Effective: capList, Permitted: capList}
 	// The container's profile, even for exec --privileged, as dockerd.
 	p.ApparmorProfile = execAppArmorProfile(c)
-	for _, opt := range c.HostConfig.SecurityOpt {
-		if opt == "no-new-privileges" || opt == "no-new-privileges=true" || opt == "no-new-privileges:true" {
-			p.NoNewPrivileges = true
-		}
+	if so, err := parseSecurityOpts(c.HostConfig.SecurityOpt); err == nil && so.noNewPrivileges != nil {
+		p.NoNewPrivileges = *so.noNewPrivileges
 	}
 	if size != nil && tty {
 		p.ConsoleSize = &specs.Box{Height: size[0], Width: size[1]}

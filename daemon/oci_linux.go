@@ -580,30 +580,24 @@ func setPrivileges(s *specs.Spec, hc *container.HostConfig) error {
 	if hc.ReadonlyPaths != nil {
 		s.Linux.ReadonlyPaths = hc.ReadonlyPaths
 	}
-	seccompProfile := ""
-	for _, opt := range hc.SecurityOpt {
-		k, v, _ := strings.Cut(opt, "=")
-		if !strings.Contains(opt, "=") {
-			k, v, _ = strings.Cut(opt, ":") // legacy "no-new-privileges:true"
-		}
-		switch k {
-		case "no-new-privileges":
-			b := v == "" || v == "true"
-			if v != "" && v != "true" && v != "false" {
-				return errdefs.InvalidParameterf("invalid --security-opt 2: %q", opt)
+	so, err := parseSecurityOpts(hc.SecurityOpt)
+	if err != nil {
+		return err
+	}
+	if so.noNewPrivileges != nil {
+		s.Process.NoNewPrivileges = *so.noNewPrivileges
+	}
+	if so.unconfinedPaths {
+		s.Linux.MaskedPaths, s.Linux.ReadonlyPaths = nil, nil
+	}
+	seccompProfile, writableCgroups := so.seccomp, so.writableCgroups
+	// The cgroup mount is writable when asked, by default only for
+	// --privileged (handled below).
+	if writableCgroups != nil && *writableCgroups {
+		for i, m := range s.Mounts {
+			if m.Type == "cgroup" {
+				s.Mounts[i].Options = slices.DeleteFunc(append([]string{}, m.Options...), func(o string) bool { return o == "ro" })
 			}
-			s.Process.NoNewPrivileges = b
-		case "seccomp":
-			seccompProfile = v
-		case "apparmor", "label", "systempaths", "writable-cgroups":
-			// AppArmor is decided below; SELinux labels are applied by the
-			// runtime where the host has them; systempaths=unconfined lifts
-			// the masks.
-			if k == "systempaths" && v == "unconfined" {
-				s.Linux.MaskedPaths, s.Linux.ReadonlyPaths = nil, nil
-			}
-		default:
-			return errdefs.InvalidParameterf("invalid --security-opt 1: %q", opt)
 		}
 	}
 	capsList, err := effectiveCaps(hc)
@@ -615,7 +609,7 @@ func setPrivileges(s *specs.Spec, hc *container.HostConfig) error {
 		s.Linux.MaskedPaths, s.Linux.ReadonlyPaths = nil, nil
 		s.Linux.Resources.Devices = []specs.LinuxDeviceCgroup{{Allow: true, Access: "rwm"}}
 		for i, m := range s.Mounts {
-			if m.Type == "sysfs" || m.Type == "cgroup" {
+			if m.Type == "sysfs" || (m.Type == "cgroup" && (writableCgroups == nil || *writableCgroups)) {
 				s.Mounts[i].Options = slices.DeleteFunc(append([]string{}, m.Options...), func(o string) bool { return o == "ro" })
 			}
 		}
@@ -626,23 +620,88 @@ func setPrivileges(s *specs.Spec, hc *container.HostConfig) error {
 		return err
 	}
 	s.Process.ApparmorProfile = aa
+	// dockerd's order: a custom profile applies even with --privileged,
+	// which otherwise lifts the default one.
 	switch {
-	case hc.Privileged || seccompProfile == "unconfined":
+	case seccompProfile == "unconfined":
 		s.Linux.Seccomp = nil
-	case seccompProfile == "" || seccompProfile == "builtin":
-		sc, err := profiles.GetDefaultProfile(s)
-		if err != nil {
-			return errdefs.System(err)
-		}
-		s.Linux.Seccomp = sc
-	default:
+	case seccompProfile != "" && seccompProfile != "builtin":
 		sc, err := profiles.LoadProfile(seccompProfile, s)
 		if err != nil {
 			return errdefs.InvalidParameterf("Decoding seccomp profile failed: %v", err)
 		}
 		s.Linux.Seccomp = sc
+	case hc.Privileged:
+		s.Linux.Seccomp = nil
+	default:
+		sc, err := profiles.GetDefaultProfile(s)
+		if err != nil {
+			return errdefs.System(err)
+		}
+		s.Linux.Seccomp = sc
 	}
 	return nil
+}
+
+// securityOpts are the --security-opt values berth acts on. AppArmor is
+// decided by appArmorProfile; SELinux labels are applied by the runtime
+// where the host has them.
+type securityOpts struct {
+	noNewPrivileges *bool
+	writableCgroups *bool
+	seccomp         string
+	// unconfinedPaths is systempaths=unconfined: no masked or read-only
+	// paths.
+	unconfinedPaths bool
+}
+
+// parseSecurityOpts is dockerd's parse of the security options, with its
+// error numbers; create runs it too, so that bad options fail there.
+func parseSecurityOpts(opts []string) (securityOpts, error) {
+	var so securityOpts
+	yes := true
+	for _, opt := range opts {
+		switch opt {
+		case "no-new-privileges":
+			so.noNewPrivileges = &yes
+			continue
+		case "writable-cgroups":
+			so.writableCgroups = &yes
+			continue
+		case "disable":
+			continue
+		}
+		var k, v string
+		var ok bool
+		if strings.Contains(opt, "=") {
+			k, v, ok = strings.Cut(opt, "=")
+		} else if strings.Contains(opt, ":") {
+			k, v, ok = strings.Cut(opt, ":") // legacy "no-new-privileges:true"
+		}
+		if !ok {
+			return so, errdefs.InvalidParameterf("invalid --security-opt 1: %q", opt)
+		}
+		switch k {
+		case "no-new-privileges", "writable-cgroups":
+			b, err := strconv.ParseBool(v)
+			if err != nil {
+				return so, errdefs.InvalidParameterf("invalid --security-opt 2: %q", opt)
+			}
+			if k == "no-new-privileges" {
+				so.noNewPrivileges = &b
+			} else {
+				so.writableCgroups = &b
+			}
+		case "seccomp":
+			so.seccomp = v
+		case "apparmor", "label":
+		case "systempaths":
+			so.unconfinedPaths = v == "unconfined"
+		default:
+			return so, errdefs.InvalidParameterf("invalid --security-opt 2: %q", opt)
+		}
+	}
+	return so, nil
 }
 
 // effectiveCaps is dockerd's capability arithmetic: all for --privileged,

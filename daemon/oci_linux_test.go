@@ -232,3 +232,20 @@ func TestDefaultNetSysctls(t *testing.T) {
 		t.Fatalf("host: %v %v", s.Linux.Sysctl, err)
 	}
 }
+
+func TestParseSecurityOptsLikeDockerd(t *testing.T) {
+	for opt, want := range map[string]string{
+		"writeable-cgroups=true":  `invalid --security-opt 2: "writeable-cgroups=true"`,
+		"writable-cgroups=potato": `invalid --security-opt 2: "writable-cgroups=potato"`,
+		"no-new-privileges=maybe": `invalid --security-opt 2: "no-new-privileges=maybe"`,
+		"unknown":                 `invalid --security-opt 1: "unknown"`,
+	} {
+		if _, err := parseSecurityOpts([]string{opt}); err == nil || err.Error() != want {
+			t.Errorf("%s: %v", opt, err)
+		}
+	}
+	so, err := parseSecurityOpts([]string{"writable-cgroups=1", "no-new-privileges:true", "label=disable", "disable", "systempaths=unconfined"})
+	if err != nil || so.writableCgroups == nil || !*so.writableCgroups || so.noNewPrivileges == nil || !*so.noNewPrivileges || !so.unconfinedPaths {
+		t.Fatalf("%+v %v", so, err)
+	}
+}

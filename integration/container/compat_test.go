@@ -5,6 +5,8 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -384,5 +386,30 @@ func TestCompatNetDefaults(t *testing.T) {
 	aliases := docker(t, "inspect", "-f", "{{json (index .NetworkSettings.Networks \""+net+"\").Aliases}} {{json (index .NetworkSettings.Networks \""+net+"\").DNSNames}}", name)
 	if strings.Contains(strings.Fields(aliases)[0], "compathost") || !strings.HasSuffix(strings.TrimSpace(aliases), `"compathost"]`) {
 		t.Fatalf("aliases, DNS names: %s", aliases)
+	}
+}
+
+// TestCompatSecurityOpts: a custom seccomp profile applies even with
+// --privileged; writable-cgroups makes the cgroup mount writable; bad
+// values fail the create with dockerd's text.
+func TestCompatSecurityOpts(t *testing.T) {
+	setup(t, d)
+	// The CLI reads the profile from a file and sends its content.
+	profile := filepath.Join(t.TempDir(), "profile.json")
+	os.WriteFile(profile, []byte(`{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[{"names":["chown","chown32","fchownat"],"action":"SCMP_ACT_ERRNO"}]}`), 0o644)
+	_, stderr, code := dockerRes(t, d, "run", "--rm", "--privileged", "--security-opt", "seccomp="+profile, "busybox", "chown", "42", "/bin/true")
+	if code != 1 || !strings.Contains(stderr, "Operation not permitted") {
+		t.Errorf("privileged with a custom profile: %d %s", code, stderr)
+	}
+	mkdir := `d=/sys/fs/cgroup/pids; [ -d $d ] || d=/sys/fs/cgroup; mkdir $d/compatfoo && rmdir $d/compatfoo`
+	if _, stderr, code := dockerRes(t, d, "run", "--rm", "--security-opt", "writable-cgroups=true", "busybox", "sh", "-c", mkdir); code != 0 {
+		t.Errorf("writable-cgroups: %d %s", code, stderr)
+	}
+	if _, _, code := dockerRes(t, d, "run", "--rm", "busybox", "sh", "-c", mkdir); code == 0 {
+		t.Errorf("cgroups writable by default")
+	}
+	_, stderr, _ = dockerRes(t, d, "create", "--security-opt", "writable-cgroups=potato", "busybox")
+	if !strings.Contains(stderr, `invalid --security-opt 2: "writable-cgroups=potato"`) {
+		t.Errorf("bad value: %s", stderr)
 	}
 }
