@@ -413,3 +413,27 @@ func TestCompatSecurityOpts(t *testing.T) {
 		t.Errorf("bad value: %s", stderr)
 	}
 }
+
+// TestCompatUpdatePidsLimit: 0 or any negative value lifts the limit (in
+// the cgroup too); API versions before 1.40 cannot change it.
+func TestCompatUpdatePidsLimit(t *testing.T) {
+	setup(t, d)
+	name := uniqueName(t, "p")
+	docker(t, "run", "-d", "--name", name, "--pids-limit", "32", "busybox", "sleep", "60")
+	pidsMax := `f=/sys/fs/cgroup/pids/pids.max; [ -f $f ] || f=/sys/fs/cgroup/pids.max; cat $f`
+	if resp, body := d.Do(t, "POST", "/v1.24/containers/"+name+"/update", `{"PidsLimit":16}`); resp.StatusCode != 200 {
+		t.Fatalf("1.24 update: %d %s", resp.StatusCode, body)
+	}
+	if got := strings.TrimSpace(docker(t, "inspect", "-f", "{{.HostConfig.PidsLimit}}", name)); got != "32" {
+		t.Fatalf("1.24 changed the limit: %s", got)
+	}
+	if resp, body := d.Do(t, "POST", "/containers/"+name+"/update", `{"PidsLimit":-2}`); resp.StatusCode != 200 {
+		t.Fatalf("update: %d %s", resp.StatusCode, body)
+	}
+	if got := strings.TrimSpace(docker(t, "inspect", "-f", "{{.HostConfig.PidsLimit}}", name)); got != "0" {
+		t.Fatalf("PidsLimit %s", got)
+	}
+	if got := strings.TrimSpace(docker(t, "exec", name, "sh", "-c", pidsMax)); got != "max" {
+		t.Fatalf("pids.max %s", got)
+	}
+}

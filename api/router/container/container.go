@@ -130,6 +130,10 @@ func (r *containerRouter) create(ctx context.Context, w http.ResponseWriter, req
 	if err := createForVersion(ctx, &body); err != nil {
 		return err
 	}
+	// No limit, or "unlimited" said as 0, -1 or any negative value.
+	if hc := body.HostConfig; hc.PidsLimit != nil && *hc.PidsLimit <= 0 {
+		hc.PidsLimit = nil
+	}
 	platform := req.Form.Get("platform")
 	if httputils.VersionLessThan(ctx, "1.41") {
 		platform = ""
