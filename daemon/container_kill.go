@@ -230,7 +230,16 @@ func (d *Daemon) ContainerRestart(ctx context.Context, ref string, sigName strin
 	}
 	c.Lock()
 	running := c.State.Running
+	l := d.liveState(c)
 	c.Unlock()
+	l.mu.Lock()
+	l.restarting = true
+	l.mu.Unlock()
+	defer func() {
+		l.mu.Lock()
+		l.restarting = false
+		l.mu.Unlock()
+	}()
 	if running {
 		if err := d.stopContainer(ctx, c, sigName, timeout); err != nil {
 			return err

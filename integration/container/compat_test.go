@@ -437,3 +437,28 @@ func TestCompatUpdatePidsLimit(t *testing.T) {
 		t.Fatalf("pids.max %s", got)
 	}
 }
+
+// TestCompatRestartKeepsRmContainer: a restart of an --rm container does
+// not remove it, and its new process starts even though the old exit's
+// clean-up runs at the same time (repeated to catch the race).
+func TestCompatRestartKeepsRmContainer(t *testing.T) {
+	setup(t, d)
+	name := uniqueName(t, "rm")
+	docker(t, "run", "-d", "--rm", "--name", name, "busybox", "sh", "-c", "trap 'exit 5' TERM; while true; do sleep 0.1; done")
+	for i := 0; i < 5; i++ {
+		if _, stderr, code := dockerRes(t, d, "restart", "-t", "10", name); code != 0 {
+			t.Fatalf("restart %d: %s", i, stderr)
+		}
+		if st := strings.TrimSpace(docker(t, "inspect", "-f", "{{.State.Status}}", name)); st != "running" {
+			t.Fatalf("after restart %d: %s", i, st)
+		}
+	}
+	docker(t, "kill", name)
+	for i := 0; i < 100; i++ {
+		if _, _, code := dockerRes(t, d, "inspect", name); code != 0 {
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatal("--rm container left after its kill")
+}
