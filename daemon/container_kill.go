@@ -203,27 +203,39 @@ func (d *Daemon) stopContainer(ctx context.Context, c *ctr.Container, sigName st
 	if err := d.killContainer(c, sig); err != nil && !errdefs.Is(err, errdefs.Conflict) {
 		return err
 	}
-	if t < 0 {
-		<-wait
-	} else {
-		select {
-		case <-wait:
-		case <-time.After(time.Duration(t) * time.Second):
-			d.logContainerEvent(c, events.ActionKill, map[string]string{"signal": "9"})
-			if err := d.killContainer(c, unix.SIGKILL); err != nil && !errdefs.Is(err, errdefs.Conflict) {
-				return err
-			}
+	// The stop runs to its end even when the client goes away, as in
+	// dockerd: a cancelled request only stops waiting for it.
+	done := make(chan error, 1)
+	go func() {
+		if t < 0 {
 			<-wait
-		case <-ctx.Done():
-			return ctx.Err()
+		} else {
+			select {
+			case <-wait:
+			case <-time.After(time.Duration(t) * time.Second):
+				d.logContainerEvent(c, events.ActionKill, map[string]string{"signal": "9"})
+				if err := d.killContainer(c, unix.SIGKILL); err != nil && !errdefs.Is(err, errdefs.Conflict) {
+					done <- err
+					return
+				}
+				<-wait
+			}
 		}
+		d.logContainerEvent(c, events.ActionStop, nil)
+		done <- nil
+	}()
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
 	}
-	d.logContainerEvent(c, events.ActionStop, nil)
-	return nil
 }
 
 // ContainerRestart answers POST /containers/{id}/restart.
 func (d *Daemon) ContainerRestart(ctx context.Context, ref string, sigName string, timeout *int) error {
+	// A restart the client stops waiting for still happens, as in dockerd.
+	ctx = context.WithoutCancel(ctx)
 	c, err := d.containers.Get(ref)
 	if err != nil {
 		return err

@@ -462,3 +462,25 @@ func TestCompatRestartKeepsRmContainer(t *testing.T) {
 	}
 	t.Fatal("--rm container left after its kill")
 }
+
+// TestCompatStopOutlivesItsRequest: a stop whose client gave up still
+// kills the container once its timeout passes, as dockerd's does.
+func TestCompatStopOutlivesItsRequest(t *testing.T) {
+	setup(t, d)
+	name := uniqueName(t, "s")
+	docker(t, "run", "-d", "--name", name, "busybox", "sh", "-c", "trap '' TERM; while true; do sleep 0.1; done")
+	hc := d.HTTPClient()
+	hc.Timeout = 300 * time.Millisecond
+	req, _ := http.NewRequest("POST", "http://engine/containers/"+name+"/stop?t=1", nil)
+	if resp, err := hc.Do(req); err == nil {
+		resp.Body.Close()
+		t.Fatalf("stop answered before its timeout: %d", resp.StatusCode)
+	}
+	for i := 0; i < 60; i++ {
+		if strings.TrimSpace(docker(t, "inspect", "-f", "{{.State.Running}}", name)) == "false" {
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatal("the container outlived the abandoned stop")
+}
