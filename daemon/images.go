@@ -49,7 +49,7 @@ func (d *Daemon) ImageService() *image.Service { return d.images }
 
 // Images answers GET /images/json.
 func (d *Daemon) Images(ctx context.Context, opts backend.ImageListOptions) ([]*imagetypes.Summary, error) {
-	return d.images.List(image.ListOptions{All: opts.All, SharedSize: opts.SharedSize, Filters: opts.Filters})
+	return d.images.List(image.ListOptions{All: opts.All, SharedSize: opts.SharedSize, ContainerCount: opts.ContainerCount, Filters: opts.Filters})
 }
 
 // ImageInspect answers GET /images/{name}/json.

@@ -70,3 +70,35 @@ func TestCompatSearch(t *testing.T) {
 		}
 	}
 }
+
+// TestCompatImageListByVersion: identity needs manifests (1.54), and the
+// container count is filled from 1.51 on (-1 before).
+func TestCompatImageListByVersion(t *testing.T) {
+	d.LoadTestImages(t)
+	resp, body := d.Do(t, "GET", "/v1.54/images/json?identity=1", "")
+	if resp.StatusCode != 400 || !strings.Contains(body, "conflicting options: identity requires manifests=1") {
+		t.Fatalf("identity: %d %s", resp.StatusCode, body)
+	}
+	count := func(v string) []float64 {
+		_, body := d.Do(t, "GET", v+"/images/json", "")
+		var l []map[string]any
+		if err := json.Unmarshal([]byte(body), &l); err != nil || len(l) == 0 {
+			t.Fatalf("%s list: %v %s", v, err, body)
+		}
+		var out []float64
+		for _, i := range l {
+			out = append(out, i["Containers"].(float64))
+		}
+		return out
+	}
+	for _, c := range count("/v1.50") {
+		if c != -1 {
+			t.Errorf("1.50 Containers %v", c)
+		}
+	}
+	for _, c := range count("/v1.51") {
+		if c < 0 {
+			t.Errorf("1.51 Containers %v", c)
+		}
+	}
+}

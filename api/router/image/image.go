@@ -54,10 +54,16 @@ func (ir *imageRouter) list(ctx context.Context, w http.ResponseWriter, r *http.
 	if v := r.Form.Get("filter"); v != "" && httputils.VersionLessThan(ctx, "1.41") {
 		f.Add("reference", v)
 	}
+	// shared-size arrived in 1.42, manifests in 1.47, identity in 1.54.
+	manifests := !httputils.VersionLessThan(ctx, "1.47") && httputils.BoolValue(r, "manifests")
+	if !httputils.VersionLessThan(ctx, "1.54") && httputils.BoolValue(r, "identity") && !manifests {
+		return errdefs.InvalidParameterf("conflicting options: identity requires manifests=1")
+	}
 	imgs, err := ir.backend.Images(ctx, backend.ImageListOptions{
-		All:        httputils.BoolValue(r, "all"),
-		SharedSize: httputils.BoolValue(r, "shared-size"),
-		Filters:    f,
+		All:            httputils.BoolValue(r, "all"),
+		SharedSize:     !httputils.VersionLessThan(ctx, "1.42") && httputils.BoolValue(r, "shared-size"),
+		ContainerCount: !httputils.VersionLessThan(ctx, "1.51"),
+		Filters:        f,
 	})
 	if err != nil {
 		return err
