@@ -1,12 +1,17 @@
 package image
 
 import (
+	"archive/tar"
+	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/moby/moby/client"
 )
@@ -99,6 +104,40 @@ func TestCompatImageListByVersion(t *testing.T) {
 	for _, c := range count("/v1.51") {
 		if c < 0 {
 			t.Errorf("1.51 Containers %v", c)
+		}
+	}
+}
+
+// TestCompatImportFromURL: fromSrc may name a URL (http:// when no scheme
+// is given); the server's 404 stays a 404, a malformed source is a 400.
+func TestCompatImportFromURL(t *testing.T) {
+	var tarball bytes.Buffer
+	tw := tar.NewWriter(&tarball)
+	tw.WriteHeader(&tar.Header{Name: "hello.txt", Mode: 0o644, Size: 5, Typeflag: tar.TypeReg})
+	tw.Write([]byte("hello"))
+	tw.Close()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/rootfs.tar" {
+			http.NotFound(w, r)
+			return
+		}
+		w.Write(tarball.Bytes())
+	}))
+	defer srv.Close()
+	host := strings.TrimPrefix(srv.URL, "http://")
+	ref := "compat-url-import:" + fmt.Sprint(time.Now().UnixNano()%1_000_000)
+	defer d.Docker("rmi", ref)
+	resp, body := d.Do(t, "POST", "/images/create?fromSrc="+url.QueryEscape(host+"/rootfs.tar")+"&repo="+strings.Replace(ref, ":", "&tag=", 1), "")
+	if resp.StatusCode != 200 || !strings.Contains(body, "Downloading from http://"+host+"/rootfs.tar") || !strings.Contains(body, "sha256:") {
+		t.Fatalf("import: %d %s", resp.StatusCode, body)
+	}
+	if out := d.DockerT(t, "image", "inspect", "-f", "{{.Id}}", ref); !strings.HasPrefix(out, "sha256:") {
+		t.Fatalf("imported image: %s", out)
+	}
+	for src, want := range map[string]int{srv.URL + "/nofile.tar": 404, host + "/nofile.tar": 404, "%2Fdata%2Ffile.tar": 400} {
+		resp, body := d.Do(t, "POST", "/images/create?fromSrc="+url.QueryEscape(src)+"&repo=compat-bad-src&tag=x", "")
+		if resp.StatusCode != want {
+			t.Errorf("%s: %d %s, want %d", src, resp.StatusCode, body, want)
 		}
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"strings"
 
@@ -287,10 +288,22 @@ func (ir *imageRouter) create(ctx context.Context, w http.ResponseWriter, r *htt
 		}
 		return errdefs.InvalidParameterf("either fromSrc or fromImage is required")
 	}
+	body := io.Reader(r.Body)
+	var msgs []jsonstream.Message
 	if src != "-" {
-		return errdefs.NotImplemented(errNoURLImport)
+		ub, ok := ir.backend.(URLImportBackend)
+		if !ok {
+			return errdefs.NotImplemented(errNoURLImport)
+		}
+		rc, u, err := ub.OpenImportURL(ctx, src)
+		if err != nil {
+			return err
+		}
+		defer rc.Close()
+		body = rc
+		msgs = append(msgs, jsonstream.Message{Status: "Downloading from " + u})
 	}
-	id, err := ir.backend.ImportImage(ctx, r.Body, backend.ImageImportOptions{
+	id, err := ir.backend.ImportImage(ctx, body, backend.ImageImportOptions{
 		Repo:     r.Form.Get("repo"),
 		Tag:      r.Form.Get("tag"),
 		Message:  r.Form.Get("message"),
@@ -300,5 +313,11 @@ func (ir *imageRouter) create(ctx context.Context, w http.ResponseWriter, r *htt
 	if err != nil {
 		return err
 	}
-	return writeStream(w, []jsonstream.Message{{Status: id}})
+	return writeStream(w, append(msgs, jsonstream.Message{Status: id}))
+}
+
+// URLImportBackend fetches the tarball of an import from a URL
+// (fromSrc=URL); the caller closes it.
+type URLImportBackend interface {
+	OpenImportURL(ctx context.Context, src string) (io.ReadCloser, string, error)
 }
