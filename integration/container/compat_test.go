@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -483,4 +484,27 @@ func TestCompatStopOutlivesItsRequest(t *testing.T) {
 		time.Sleep(100 * time.Millisecond)
 	}
 	t.Fatal("the container outlived the abandoned stop")
+}
+
+// TestCompatMainThreadKeepsHostNamespace: the views of container files
+// (docker cp, export) unshare a mount namespace on a thread of their own;
+// none may be the daemon's main thread, or /proc/<daemon>/mountinfo (the
+// cgroup discovery reads it) shows the view's mounts from then on.
+func TestCompatMainThreadKeepsHostNamespace(t *testing.T) {
+	dd := fresh(t, harness.Options{})
+	setup(t, dd)
+	name := uniqueName(t, "cp")
+	dockerOn(t, dd, "create", "--name", name, "busybox", "true")
+	dst := t.TempDir()
+	for i := 0; i < 30; i++ {
+		dockerOn(t, dd, "cp", name+":/etc/passwd", filepath.Join(dst, fmt.Sprint(i)))
+	}
+	self, _ := os.Readlink("/proc/self/ns/mnt")
+	leader, err := os.Readlink(fmt.Sprintf("/proc/%d/ns/mnt", dd.Pid()))
+	if err != nil || leader != self {
+		t.Fatalf("daemon main thread in %s, host in %s (%v)", leader, self, err)
+	}
+	// And the daemon still finds the host's cgroups.
+	dockerOn(t, dd, "run", "-d", "--name", name+"2", "busybox", "sleep", "30")
+	dockerOn(t, dd, "update", "--memory", "64m", name+"2")
 }
