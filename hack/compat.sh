@@ -8,6 +8,10 @@
 # built test binaries between runs and the per-component logs. The tally is
 # printed per component, then the failures not listed in
 # integration/compat/moby-known.txt.
+# Many of the suite's tests start daemons of their own with the `dockerd`
+# found on PATH and a dockerd command line; berthd is put there under that
+# name (COMPAT_DOCKERD=system keeps the host's dockerd instead), so those
+# tests run against berthd too.
 set -uo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 suite=${COMPAT_SUITE:-$top/../shared/compat/moby-integration.sh}
@@ -21,24 +25,33 @@ fi
 mkdir -p "$out"
 root=$(mktemp -d /tmp/berth-compat.XXXXXX)
 echo '{}' > "$root/daemon.json"
+mkdir -p "$root/bin"
+if [ "${COMPAT_DOCKERD:-berthd}" = berthd ]; then
+	ln -s "$top/bin/berthd" "$root/bin/dockerd"
+fi
+# The suite's own daemons use the default bridge, docker0: removed at the
+# end unless it was there before.
+had_docker0=false
+ip link show docker0 >/dev/null 2>&1 && had_docker0=true
 # No registry off this machine is ever reached: non-loopback requests go to
 # a proxy address where nothing listens.
 HTTP_PROXY=http://127.0.0.1:9 HTTPS_PROXY=http://127.0.0.1:9 NO_PROXY=localhost,127.0.0.1,::1 \
 "$top/bin/berthd" -H "unix://$root/d.sock" --data-root "$root/data" --exec-root "$root/exec" \
-	--pidfile "$root/d.pid" --config-file "$root/daemon.json" --bridge btcompat0 >"$root/berthd.log" 2>&1 &
+	--pidfile "$root/d.pid" --config-file "$root/daemon.json" --bridge btcompat0 --bip 10.213.0.1/24 >"$root/berthd.log" 2>&1 &
 pid=$!
 cleanup() {
 	kill -TERM "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
 	cp "$root/berthd.log" "$out/berthd.log" 2>/dev/null
-	grep -o " $root[^ ]*" /proc/self/mountinfo 2>/dev/null | sort -r | xargs -r -n1 umount -l 2>/dev/null
+	grep -oE " ($root|$out/dest|/tmp/dxr)/[^ ]*" /proc/self/mountinfo 2>/dev/null | sort -r | xargs -r -n1 umount -l 2>/dev/null
 	ip link del btcompat0 2>/dev/null
+	$had_docker0 || ip link del docker0 2>/dev/null
 	rm -rf "$root"
 }
 trap cleanup EXIT
 for _ in $(seq 200); do curl -sf --unix-socket "$root/d.sock" http://x/_ping >/dev/null && break; sleep 0.05; done
 # The suite's own clean-up between tests only spares what existed when it
 # started, so each component sees the daemon as the previous one left it.
-DOCKER_HOST="unix://$root/d.sock" DOCKER_CONFIG="$root/cli" bash "$suite" "$src" "$out" $comps
+PATH="$root/bin:$PATH" DOCKER_HOST="unix://$root/d.sock" DOCKER_CONFIG="$root/cli" bash "$suite" "$src" "$out" $comps
 known="$top/integration/compat/moby-known.txt"
 echo "---- failures not in ${known#$top/}:"
 for c in $comps; do
