@@ -45,6 +45,13 @@ cleanup() {
 	grep -oE " ($root|$out/dest|/tmp/dxr)/[^ ]*" /proc/self/mountinfo 2>/dev/null | sort -r | xargs -r -n1 umount -l 2>/dev/null
 	ip link del btcompat0 2>/dev/null
 	$had_docker0 || ip link del docker0 2>/dev/null
+	# The suite's own daemons stopped with live-restore leave their
+	# nftables table (berth-<hash of the data root>) and bridges behind.
+	find "$out/dest" -maxdepth 5 -type d -name root 2>/dev/null | while read -r r; do
+		nft delete table inet "berth-$(printf '%s' "$r" | sha256sum | cut -c1-8)" 2>/dev/null
+		cat "$r"/network/networks/*.json 2>/dev/null | grep -o '"bridge":"br-[0-9a-f]*"' | cut -d'"' -f4 |
+			while read -r b; do ip link del "$b" 2>/dev/null; done
+	done
 	rm -rf "$root"
 }
 trap cleanup EXIT
