@@ -13,7 +13,7 @@ LDFLAGS := -X github.com/berthd/berth/daemon.Version=$(VERSION) \
 # Flags for `make run`, e.g. make run ARGS='--debug'.
 ARGS ?=
 
-.PHONY: all build run test unit integration smoke deps install uninstall bench lint fuzz clean FORCE
+.PHONY: all build run test unit integration smoke compat deps install uninstall bench lint fuzz clean FORCE
 
 all: build
 
@@ -44,6 +44,11 @@ integration: build
 # The shared acceptance suite against a fresh berthd: make smoke [PATTERN=...]
 smoke: build
 	hack/smoke.sh $(PATTERN)
+
+# moby's own integration suite against a fresh berthd: make compat
+# MOBY_SRC=/path/to/moby [COMPONENTS="container image"]. Takes many minutes.
+compat: build
+	MOBY_SRC=$(MOBY_SRC) hack/compat.sh $(COMPONENTS)
 
 install: build
 	install -D -m 0755 bin/berthd $(DESTDIR)$(PREFIX)/bin/berthd

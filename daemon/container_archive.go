@@ -245,7 +245,9 @@ func archiveError(err error, path, name string) error {
 // of what the user typed means "the directory's contents" to the client,
 // so it survives the cleaning of the path.
 func preserveTrailingDotOrSeparator(cleaned, original string) string {
-	if !strings.HasSuffix(cleaned, "/.") && (original == "." || strings.HasSuffix(original, "/.")) {
+	// "Specifies the current directory" is dockerd's test: the last
+	// element is ".", so "./" and "/./" count as much as "/.".
+	if filepath.Base(cleaned) != "." && filepath.Base(original) == "." {
 		if !strings.HasSuffix(cleaned, "/") {
 			cleaned += "/"
 		}

@@ -17,3 +17,14 @@ func TestOpenProcessRootRefusesAnotherCgroup(t *testing.T) {
 		t.Fatal("opened the root of a process outside the container's cgroup")
 	}
 }
+
+func TestAbsContainerPathLikeDockerd(t *testing.T) {
+	for in, want := range map[string]string{
+		"/": "/", ".": "/.", "/.": "/.", "./": "/./", "/./": "/./", "bar/quux/": "/bar/quux/",
+		"bar/quux/.": "/bar/quux/.", "bar/quux": "/bar/quux", "/bar/root/.": "/bar/root/.",
+	} {
+		if got := absContainerPath(in); got != want {
+			t.Errorf("%q: %q, want %q", in, got, want)
+		}
+	}
+}

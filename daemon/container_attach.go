@@ -251,14 +251,16 @@ func copyStdin(dst io.Writer, src io.Reader, keys []byte) error {
 }
 
 // parseDetachKeys reads dockerd's detach-keys syntax: "ctrl-p,ctrl-q",
-// "a,b", "ctrl-@"…
+// "a,b", "ctrl-@", "DEL". As in dockerd, names are case-sensitive and
+// untrimmed: "ctrl-A" is invalid.
 func parseDetachKeys(s string) ([]byte, error) {
 	var out []byte
 	for _, k := range strings.Split(s, ",") {
-		k = strings.ToLower(strings.TrimSpace(k))
 		switch {
 		case len(k) == 1:
 			out = append(out, k[0])
+		case k == "DEL":
+			out = append(out, 127)
 		case strings.HasPrefix(k, "ctrl-") && len(k) == 6:
 			c := k[5]
 			switch {
@@ -266,16 +268,9 @@ func parseDetachKeys(s string) ([]byte, error) {
 				out = append(out, c-'a'+1)
 			case c == '@':
 				out = append(out, 0)
-			case c == '[':
-				out = append(out, 27)
-			case c == '\\':
-				out = append(out, 28)
-			case c == ']':
-				out = append(out, 29)
-			case c == '^':
-				out = append(out, 30)
-			case c == '_':
-				out = append(out, 31)
+			case c >= '[' && c <= '_':
+				// ctrl-[ ctrl-\ ctrl-] ctrl-^ ctrl-_
+				out = append(out, c-'['+27)
 			default:
 				return nil, errors.New("Invalid detach keys (" + s + ") provided")
 			}

@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"fmt"
+	"path"
 	"runtime"
 	"slices"
 	"strings"
@@ -127,8 +128,12 @@ func validateConfig(cfg *container.Config) error {
 	if cfg == nil {
 		return errdefs.InvalidParameterf("config cannot be empty in order to create a container")
 	}
-	if cfg.WorkingDir != "" && !strings.HasPrefix(cfg.WorkingDir, "/") {
-		return errdefs.InvalidParameterf("the working directory '%s' is invalid, it needs to be an absolute path", cfg.WorkingDir)
+	if cfg.WorkingDir != "" {
+		if !strings.HasPrefix(cfg.WorkingDir, "/") {
+			return errdefs.InvalidParameterf("the working directory '%s' is invalid, it needs to be an absolute path", cfg.WorkingDir)
+		}
+		// dockerd stores it cleaned ("/tmp/" is "/tmp" in inspect).
+		cfg.WorkingDir = path.Clean(cfg.WorkingDir)
 	}
 	for _, e := range cfg.Env {
 		if k, _, _ := strings.Cut(e, "="); k == "" {
@@ -174,6 +179,11 @@ func validateHostConfig(hc *container.HostConfig) error {
 	}
 	if hc.AutoRemove && !hc.RestartPolicy.IsNone() {
 		return errdefs.InvalidParameterf("can't create 'AutoRemove' container with restart policy")
+	}
+	for k := range hc.Annotations {
+		if k == "" {
+			return errdefs.InvalidParameterf("invalid Annotations: the empty string is not permitted as an annotation key")
+		}
 	}
 	r := hc.Resources
 	if r.Memory != 0 && r.Memory < minMemory {
@@ -226,6 +236,18 @@ func validateHostConfig(hc *container.HostConfig) error {
 	}
 	if r.PidsLimit != nil && *r.PidsLimit < -1 {
 		return errdefs.InvalidParameterf("invalid pids limit: %d", *r.PidsLimit)
+	}
+	if _, err := parseSecurityOpts(hc.SecurityOpt); err != nil {
+		return err
+	}
+	if !hc.IpcMode.Valid() {
+		return errdefs.InvalidParameterf("invalid IPC mode: %v", hc.IpcMode)
+	}
+	if !hc.PidMode.Valid() {
+		return errdefs.InvalidParameterf("invalid PID mode: %v", hc.PidMode)
+	}
+	if !hc.UTSMode.Valid() {
+		return errdefs.InvalidParameterf("invalid UTS mode: %v", hc.UTSMode)
 	}
 	if hc.OomScoreAdj < -1000 || hc.OomScoreAdj > 1000 {
 		return errdefs.InvalidParameterf("Invalid value %d, range for oom score adj is [-1000, 1000]", hc.OomScoreAdj)

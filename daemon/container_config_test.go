@@ -78,6 +78,11 @@ func TestValidateHostConfigMessages(t *testing.T) {
 		{container.HostConfig{Resources: container.Resources{NanoCPUs: 1e12}}, "Range of CPUs is from 0.01 to "},
 		{container.HostConfig{Resources: container.Resources{BlkioWeight: 5}}, "Range of blkio weight is from 10 to 1000"},
 		{container.HostConfig{Resources: container.Resources{PidsLimit: &neg}}, "invalid pids limit: -5"},
+		{container.HostConfig{IpcMode: "invalid"}, "invalid IPC mode: invalid"},
+		{container.HostConfig{PidMode: "invalid"}, "invalid PID mode: invalid"},
+		{container.HostConfig{PidMode: "container"}, "invalid PID mode: container"},
+		{container.HostConfig{UTSMode: "invalid"}, "invalid UTS mode: invalid"},
+		{container.HostConfig{Annotations: map[string]string{"": "a"}}, "invalid Annotations: the empty string is not permitted as an annotation key"},
 	}
 	for _, c := range cases {
 		err := validateHostConfig(&c.hc)
@@ -100,6 +105,10 @@ func TestValidateConfigMessages(t *testing.T) {
 	}
 	if err := validateConfig(&container.Config{WorkingDir: "rel"}); err == nil {
 		t.Fatal("relative workdir accepted")
+	}
+	cfg := &container.Config{WorkingDir: "/tmp/"}
+	if err := validateConfig(cfg); err != nil || cfg.WorkingDir != "/tmp" {
+		t.Fatalf("workdir %q kept uncleaned: %v", cfg.WorkingDir, err)
 	}
 	if err := validateConfig(&container.Config{Healthcheck: &container.HealthConfig{Interval: time.Microsecond}}); err == nil || err.Error() != "Interval in Healthcheck cannot be less than 1ms" {
 		t.Fatalf("healthcheck: %v", err)

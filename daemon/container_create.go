@@ -18,6 +18,7 @@ import (
 	"github.com/berthd/berth/daemon/config"
 	"github.com/berthd/berth/pkg/cgroups"
 	"github.com/berthd/berth/pkg/errdefs"
+	"github.com/berthd/berth/pkg/runtime"
 	"github.com/berthd/berth/pkg/sysinfo"
 )
 
@@ -55,7 +56,7 @@ func (d *Daemon) ContainerCreate(ctx context.Context, p backend.ContainerCreateC
 	if p.Config.Image == "" {
 		return container.CreateResponse{}, errdefs.InvalidParameterf("No image was specified")
 	}
-	img, err := d.resolveContainerImage(ctx, p.Config.Image)
+	img, err := d.resolveContainerImageFor(ctx, p.Config.Image, p.Platform)
 	if err != nil {
 		return container.CreateResponse{}, err
 	}
@@ -66,6 +67,9 @@ func (d *Daemon) ContainerCreate(ctx context.Context, p backend.ContainerCreateC
 	mergeImageConfig(&cfg, img.Config)
 	if len(cfg.Entrypoint) == 0 && len(cfg.Cmd) == 0 {
 		return container.CreateResponse{}, errdefs.InvalidParameterf("no command specified")
+	}
+	if err := d.resolveSharedNamespaces(p.HostConfig); err != nil {
+		return container.CreateResponse{}, err
 	}
 	d.applyHostConfigDefaults(p.HostConfig)
 	warnings, err := discardUnsupported(p.HostConfig)
@@ -148,6 +152,26 @@ func commandOf(cfg *container.Config) (string, []string) {
 
 // applyHostConfigDefaults fills what dockerd fills at create: the network
 // mode, the log driver and its options, the default ulimits.
+// resolveSharedNamespaces records the container whose PID or IPC
+// namespace hc shares by ID, as dockerd does, so that a rename of that
+// container keeps the link; a PID container that does not exist is bad
+// input (400).
+func (d *Daemon) resolveSharedNamespaces(hc *container.HostConfig) error {
+	if hc.PidMode.IsContainer() {
+		c, err := d.containers.Get(hc.PidMode.Container())
+		if err != nil {
+			return errdefs.InvalidParameterf("%v", err)
+		}
+		hc.PidMode = container.PidMode("container:" + c.ID)
+	}
+	if hc.IpcMode.IsContainer() {
+		if c, err := d.containers.Get(hc.IpcMode.Container()); err == nil {
+			hc.IpcMode = container.IpcMode("container:" + c.ID)
+		}
+	}
+	return nil
+}
+
 func (d *Daemon) applyHostConfigDefaults(hc *container.HostConfig) {
 	cfg := d.Config()
 	// The CLI sends "default"; dockerd records the network it means.
@@ -171,6 +195,20 @@ func (d *Daemon) applyHostConfigDefaults(hc *container.HostConfig) {
 	}
 	if hc.ShmSize == 0 {
 		hc.ShmSize = 64 << 20
+		if cfg.DefaultShmSize > 0 {
+			hc.ShmSize = int64(cfg.DefaultShmSize)
+		}
+	}
+	// dockerd records the default masked and read-only paths at create,
+	// so inspect shows them and a daemon upgrade does not change them.
+	if !hc.Privileged && (hc.MaskedPaths == nil || hc.ReadonlyPaths == nil) {
+		def := runtime.DefaultSpec().Linux
+		if hc.MaskedPaths == nil {
+			hc.MaskedPaths = def.MaskedPaths
+		}
+		if hc.ReadonlyPaths == nil {
+			hc.ReadonlyPaths = def.ReadonlyPaths
+		}
 	}
 	if hc.CgroupnsMode == "" {
 		hc.CgroupnsMode = container.CgroupnsModeHost

@@ -74,9 +74,29 @@ func nonNil(s []string) []string {
 func mountPoints(c *ctr.Container) []container.MountPoint {
 	out := []container.MountPoint{}
 	for _, m := range c.MountPoints {
+		if fromTmpfsMap(c, m) {
+			continue
+		}
 		out = append(out, *m)
 	}
 	return out
+}
+
+// fromTmpfsMap tells a tmpfs of HostConfig.Tmpfs (--tmpfs) from one of
+// HostConfig.Mounts: dockerd lists only the latter among the mounts.
+func fromTmpfsMap(c *ctr.Container, m *container.MountPoint) bool {
+	if m.Type != "tmpfs" || c.HostConfig == nil {
+		return false
+	}
+	if _, ok := c.HostConfig.Tmpfs[m.Destination]; !ok {
+		return false
+	}
+	for _, hm := range c.HostConfig.Mounts {
+		if hm.Target == m.Destination {
+			return false
+		}
+	}
+	return true
 }
 
 // graphDriverData is inspect's GraphDriver: the overlay directories of the

@@ -103,16 +103,43 @@ func (d *Daemon) ContainerKill(ctx context.Context, ref, sigName string) error {
 	if !running {
 		return errdefs.Conflictf("cannot kill container: %s: container %s is not running", ref, c.ID)
 	}
-	if sig == unix.SIGKILL || sig == unix.SIGTERM || sig == unix.SIGINT {
-		// A kill the user asked for is not a failure to restart from,
-		// unless the policy says always.
+	// dockerd's rule: the exit that follows a SIGKILL, or the container's
+	// own stop signal (any signal when it has none), is the user's stop
+	// and no restart policy brings the container back from it.
+	exitOnNext := sig == unix.SIGKILL || c.Config.StopSignal == ""
+	if !exitOnNext {
+		if ss, err := signal.Parse(c.Config.StopSignal); err == nil && ss == sig {
+			exitOnNext = true
+		}
+	}
+	if exitOnNext {
 		l := d.liveState(c)
 		l.mu.Lock()
-		l.stopping = !c.HostConfig.RestartPolicy.IsAlways() && !c.HostConfig.RestartPolicy.IsUnlessStopped()
+		l.stopping = true
 		l.mu.Unlock()
 	}
 	d.logContainerEvent(c, events.ActionKill, map[string]string{"signal": strconv.Itoa(int(sig))})
-	return d.killContainer(c, sig)
+	if sig != unix.SIGKILL {
+		return d.killContainer(c, sig)
+	}
+	// A SIGKILL answers once the container has exited, as dockerd's does:
+	// the client's next request sees it stopped.
+	c.Lock()
+	wait := c.State.Wait(context.Background(), container.WaitConditionNotRunning)
+	c.Unlock()
+	if err := d.killContainer(c, sig); err != nil {
+		if errdefs.Is(err, errdefs.Conflict) {
+			return nil
+		}
+		return err
+	}
+	select {
+	case <-wait:
+	case <-time.After(10 * time.Second):
+		logrus.WithField("container", c.ID).Warn("container did not exit within 10s of SIGKILL")
+	case <-ctx.Done():
+	}
+	return nil
 }
 
 // ContainerStop answers POST /containers/{id}/stop: the stop signal, then
@@ -176,34 +203,55 @@ func (d *Daemon) stopContainer(ctx context.Context, c *ctr.Container, sigName st
 	if err := d.killContainer(c, sig); err != nil && !errdefs.Is(err, errdefs.Conflict) {
 		return err
 	}
-	if t < 0 {
-		<-wait
-	} else {
-		select {
-		case <-wait:
-		case <-time.After(time.Duration(t) * time.Second):
-			d.logContainerEvent(c, events.ActionKill, map[string]string{"signal": "9"})
-			if err := d.killContainer(c, unix.SIGKILL); err != nil && !errdefs.Is(err, errdefs.Conflict) {
-				return err
-			}
+	// The stop runs to its end even when the client goes away, as in
+	// dockerd: a cancelled request only stops waiting for it.
+	done := make(chan error, 1)
+	go func() {
+		if t < 0 {
 			<-wait
-		case <-ctx.Done():
-			return ctx.Err()
+		} else {
+			select {
+			case <-wait:
+			case <-time.After(time.Duration(t) * time.Second):
+				d.logContainerEvent(c, events.ActionKill, map[string]string{"signal": "9"})
+				if err := d.killContainer(c, unix.SIGKILL); err != nil && !errdefs.Is(err, errdefs.Conflict) {
+					done <- err
+					return
+				}
+				<-wait
+			}
 		}
+		d.logContainerEvent(c, events.ActionStop, nil)
+		done <- nil
+	}()
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
 	}
-	d.logContainerEvent(c, events.ActionStop, nil)
-	return nil
 }
 
 // ContainerRestart answers POST /containers/{id}/restart.
 func (d *Daemon) ContainerRestart(ctx context.Context, ref string, sigName string, timeout *int) error {
+	// A restart the client stops waiting for still happens, as in dockerd.
+	ctx = context.WithoutCancel(ctx)
 	c, err := d.containers.Get(ref)
 	if err != nil {
 		return err
 	}
 	c.Lock()
 	running := c.State.Running
+	l := d.liveState(c)
 	c.Unlock()
+	l.mu.Lock()
+	l.restarting = true
+	l.mu.Unlock()
+	defer func() {
+		l.mu.Lock()
+		l.restarting = false
+		l.mu.Unlock()
+	}()
 	if running {
 		if err := d.stopContainer(ctx, c, sigName, timeout); err != nil {
 			return err

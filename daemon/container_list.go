@@ -205,9 +205,13 @@ func (d *Daemon) matchesAncestor(c *ctr.Container, refs []string) bool {
 
 // summary builds c's `docker ps` row. The caller holds c's lock.
 func (d *Daemon) summary(c *ctr.Container) *container.Summary {
+	// dockerd quotes the arguments that hold a space: sh -c 'sleep 60'.
 	cmd := c.Path
-	if len(c.Args) > 0 {
-		cmd += " " + strings.Join(c.Args, " ")
+	for _, a := range c.Args {
+		if strings.Contains(a, " ") {
+			a = "'" + a + "'"
+		}
+		cmd += " " + a
 	}
 	s := &container.Summary{
 		ID:      c.ID,
@@ -226,6 +230,7 @@ func (d *Daemon) summary(c *ctr.Container) *container.Summary {
 		s.Labels = map[string]string{}
 	}
 	s.HostConfig.NetworkMode = string(c.HostConfig.NetworkMode)
+	s.HostConfig.Annotations = c.HostConfig.Annotations
 	if c.State.Health != nil {
 		s.Health = &container.HealthSummary{Status: c.State.Health.Status, FailingStreak: c.State.Health.FailingStreak}
 	}

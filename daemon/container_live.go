@@ -19,6 +19,9 @@ type live struct {
 	shim     *shim.Client
 	pending  []*pendingAttach
 	stopping bool // a stop or kill by the user: no restart policy
+	// restarting is a restart by the user in progress: its stop must not
+	// remove an --rm container, as in dockerd.
+	restarting bool
 	// backoff is the delay before the next policy restart.
 	backoff time.Duration
 	// healthCancel stops the healthcheck loop.

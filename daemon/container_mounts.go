@@ -63,7 +63,8 @@ func (d *Daemon) createVolumeMounts(ctx context.Context, id string, cfg *contain
 		}
 		src, err := d.containers.Get(ref)
 		if err != nil {
-			return nil, err
+			// A bad reference in the request, as dockerd classes it: 400.
+			return nil, errdefs.InvalidParameterf("%v", err)
 		}
 		src.Lock()
 		mps, err := containerVolumeMounts(src)

@@ -56,6 +56,12 @@ func (d *Daemon) namespacePaths(c *ctr.Container) (map[specs.LinuxNamespaceType]
 		pid, running := target.State.Pid, target.State.Running
 		target.Unlock()
 		if !running || pid == 0 {
+			switch t {
+			case specs.PIDNamespace:
+				return errdefs.System(fmt.Errorf("failed to join PID namespace: container %s is not running", target.ID))
+			case specs.IPCNamespace:
+				return errdefs.System(fmt.Errorf("failed to join IPC namespace: container %s is not running", target.ID))
+			}
 			return errdefs.Conflictf("cannot join network namespace of a non running container: container %s is exited", target.ID)
 		}
 		paths[t] = fmt.Sprintf("/proc/%d/ns/%s", pid, file)
@@ -103,8 +109,10 @@ func (d *Daemon) validateContainerNetworking(ctx context.Context, cfg *container
 	if mode.Kind == "host" && len(hc.Links) > 0 {
 		return errdefs.InvalidParameterf("conflicting options: host type networking can't be used with links. This would result in undefined behavior")
 	}
+	// A network that does not exist yet is no error at create: dockerd
+	// fails the start instead (a 404 here makes the CLI pull the image).
 	if mode.Kind == "bridge" && d.networks != nil {
-		if _, err := d.networks.Find(ctx, mode.Network); err != nil {
+		if _, err := d.networks.Find(ctx, mode.Network); err != nil && !errdefs.Is(err, errdefs.NotFound) {
 			return err
 		}
 	}
@@ -122,6 +130,9 @@ func (d *Daemon) validateContainerNetworking(ctx context.Context, cfg *container
 				name = mode.Network
 			}
 			r, err := d.networks.Find(ctx, name)
+			if errdefs.Is(err, errdefs.NotFound) {
+				continue
+			}
 			if err != nil {
 				return err
 			}
@@ -141,7 +152,8 @@ func (d *Daemon) validateContainerNetworking(ctx context.Context, cfg *container
 	for _, l := range hc.Links {
 		name, _, _ := strings.Cut(l, ":")
 		if _, err := d.containers.Get(strings.TrimPrefix(name, "/")); err != nil {
-			return errdefs.NotFound(fmt.Errorf("could not get container for %s: %w", strings.TrimPrefix(name, "/"), err))
+			// A bad reference in the request, as dockerd classes it: 400.
+			return errdefs.InvalidParameterf("could not get container for %s: %v", strings.TrimPrefix(name, "/"), err)
 		}
 	}
 	return nil
@@ -349,11 +361,23 @@ func (d *Daemon) joinOne(ctx context.Context, c *ctr.Container, name string, pid
 			}
 		}
 	}
+	// dockerd's embedded DNS also answers the container's hostname on
+	// user-defined networks (a name it lists last among DNSNames, and not
+	// among the aliases).
+	hostAlias := ""
+	if h := c.Config.Hostname; !r.Predefined && h != "" && h != trimSlash(c.Name) && h != c.ID[:12] && !slices.Contains(o.Aliases, h) {
+		hostAlias = h
+		o.Aliases = append(o.Aliases, h)
+	}
 	ep, err := d.networks.Join(ctx, r.ID, o)
 	if err != nil {
 		return err
 	}
 	es := ep.Settings()
+	if hostAlias != "" {
+		es.Aliases = slices.DeleteFunc(es.Aliases, func(a string) bool { return a == hostAlias })
+		es.DNSNames = slices.DeleteFunc(es.DNSNames, func(a string) bool { return a == hostAlias })
+	}
 	if cfg != nil {
 		es.IPAMConfig = cfg.IPAMConfig.Copy()
 		es.Links = slices.Clone(cfg.Links)
@@ -365,6 +389,9 @@ func (d *Daemon) joinOne(ctx context.Context, c *ctr.Container, name string, pid
 		es.DNSNames = nil
 	} else {
 		es.DNSNames = append(es.DNSNames, c.ID[:12])
+		if hostAlias != "" {
+			es.DNSNames = append(es.DNSNames, hostAlias)
+		}
 	}
 	c.NetworkSettings.Networks[r.Name] = es
 	d.logNetworkContainerEvent(events.ActionConnect, r, c.ID)

@@ -332,9 +332,15 @@ func (d *Daemon) handleExit(c *ctr.Container, ex *shim.Exit) {
 		c.State.SetStopped(ex.Code, ex.OOMKilled)
 	}
 	c.Save()
-	autoRemove := c.HostConfig.AutoRemove && !restart
-	c.Unlock()
+	l.mu.Lock()
+	userRestart := l.restarting
+	l.mu.Unlock()
+	autoRemove := c.HostConfig.AutoRemove && !restart && !userRestart
+	// Under the lock: a start woken by the state change above (a
+	// restart, docker wait then start) makes its shim in the same
+	// directory as soon as the lock is free.
 	os.RemoveAll(d.shimDir(c.ID))
+	c.Unlock()
 
 	if autoRemove {
 		if err := d.removeContainer(context.Background(), c, true, true); err != nil {

@@ -5,6 +5,7 @@ import (
 
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/events"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 
 	"github.com/berthd/berth/pkg/cgroups"
 	"github.com/berthd/berth/pkg/errdefs"
@@ -61,9 +62,25 @@ func (d *Daemon) ContainerUpdate(ctx context.Context, ref string, u container.Up
 	if u.PidsLimit != nil {
 		r.PidsLimit = u.PidsLimit
 	}
+	// Per-device blkio rules (API 1.55): nil leaves them, empty clears.
+	if u.BlkioWeightDevice != nil {
+		r.BlkioWeightDevice = u.BlkioWeightDevice
+	}
+	if u.BlkioDeviceReadBps != nil {
+		r.BlkioDeviceReadBps = u.BlkioDeviceReadBps
+	}
+	if u.BlkioDeviceWriteBps != nil {
+		r.BlkioDeviceWriteBps = u.BlkioDeviceWriteBps
+	}
+	if u.BlkioDeviceReadIOps != nil {
+		r.BlkioDeviceReadIOps = u.BlkioDeviceReadIOps
+	}
+	if u.BlkioDeviceWriteIOps != nil {
+		r.BlkioDeviceWriteIOps = u.BlkioDeviceWriteIOps
+	}
 	if u.RestartPolicy.Name != "" {
 		if next.AutoRemove && !u.RestartPolicy.IsNone() {
-			return resp, errdefs.InvalidParameterf("Restart policy cannot be updated because AutoRemove is enabled for the container")
+			return resp, errdefs.Conflictf("Restart policy cannot be updated because AutoRemove is enabled for the container")
 		}
 		next.RestartPolicy = u.RestartPolicy
 	}
@@ -89,6 +106,10 @@ func (d *Daemon) ContainerUpdate(ctx context.Context, ref string, u container.Up
 		if err := setResources(s, &next); err != nil {
 			c.HostConfig = saved
 			return resp, err
+		}
+		// A limit the update removed must be lifted in the cgroup too.
+		if u.PidsLimit != nil && *u.PidsLimit <= 0 && s.Linux.Resources.Pids == nil {
+			s.Linux.Resources.Pids = &specs.LinuxPids{}
 		}
 		cg, err := cgroups.New(d.cgroupPath(c))
 		if err == nil {

@@ -10,6 +10,7 @@ import (
 	"github.com/moby/moby/api/types/registry"
 
 	"github.com/berthd/berth/image/distribution"
+	"github.com/berthd/berth/pkg/filters"
 )
 
 // CertsDirEnv overrides the certs.d directory (tests point it at a private
@@ -65,6 +66,15 @@ func (d *Daemon) PushImage(ctx context.Context, name, tag, authHeader string, ou
 	stream := distribution.NewStream(out)
 	defer stream.Close()
 	return d.distribution().Push(ctx, distribution.PushOptions{Name: name, Tag: tag, Auth: auth, Output: stream.Output()})
+}
+
+// SearchRegistry answers GET /images/search.
+func (d *Daemon) SearchRegistry(ctx context.Context, args filters.Args, term string, limit int, authHeader string) ([]registry.SearchResult, error) {
+	auth, err := distribution.DecodeAuthHeader(authHeader)
+	if err != nil {
+		return nil, err
+	}
+	return d.distribution().Search(ctx, args, term, limit, auth)
 }
 
 // DistributionInspect answers GET /distribution/{name}/json.

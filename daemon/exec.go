@@ -172,10 +172,8 @@ func (d *Daemon) execProcess(c *ctr.Container, e *execConfig, tty bool, size *[2
 	p.Capabilities = &specs.LinuxCapabilities{Bounding: capList, Effective: capList, Permitted: capList}
 	// The container's profile, even for exec --privileged, as dockerd.
 	p.ApparmorProfile = execAppArmorProfile(c)
-	for _, opt := range c.HostConfig.SecurityOpt {
-		if opt == "no-new-privileges" || opt == "no-new-privileges=true" || opt == "no-new-privileges:true" {
-			p.NoNewPrivileges = true
-		}
+	if so, err := parseSecurityOpts(c.HostConfig.SecurityOpt); err == nil && so.noNewPrivileges != nil {
+		p.NoNewPrivileges = *so.noNewPrivileges
 	}
 	if size != nil && tty {
 		p.ConsoleSize = &specs.Box{Height: size[0], Width: size[1]}
@@ -220,7 +218,10 @@ func (d *Daemon) ContainerExecStart(ctx context.Context, id string, req containe
 	if err != nil {
 		return err
 	}
-	tty := e.Config.Tty || req.Tty
+	// As in dockerd, the exec's own Tty gives the process a terminal and
+	// the start request's Tty alone decides the framing: a TTY exec
+	// attached with Tty false (moby's Go client does that) is multiplexed.
+	tty, raw := e.Config.Tty, req.Tty
 	size := e.Config.ConsoleSize
 	if req.ConsoleSize != nil {
 		size = req.ConsoleSize
@@ -248,7 +249,7 @@ func (d *Daemon) ContainerExecStart(ctx context.Context, id string, req containe
 	// the CLI tells the user.
 	var conn io.ReadWriteCloser
 	if !req.Detach {
-		if conn, err = begin(!tty); err != nil {
+		if conn, err = begin(!raw); err != nil {
 			return err
 		}
 	}
@@ -269,7 +270,7 @@ func (d *Daemon) ContainerExecStart(ctx context.Context, id string, req containe
 		if conn == nil {
 			return startError(err)
 		}
-		out := &attachWriter{w: conn, tty: tty, stdout: true, stderr: true}
+		out := &attachWriter{w: conn, tty: raw, stdout: true, stderr: true}
 		out.frame(shim.Stderr, []byte(msg))
 		conn.Close()
 		return nil
@@ -279,7 +280,7 @@ func (d *Daemon) ContainerExecStart(ctx context.Context, id string, req containe
 	e.mu.Unlock()
 	d.logContainerEvent(c, execAction("exec_start", e.Config.Cmd), map[string]string{"execID": e.ID})
 
-	go d.runExec(c, e, stream, conn, tty)
+	go d.runExec(c, e, stream, conn, raw)
 	if conn == nil {
 		return nil
 	}
@@ -305,12 +306,12 @@ func (d *Daemon) execDone(e *execConfig) chan struct{} {
 
 // runExec pumps the exec's streams and records its exit code before the
 // client's connection closes, so its follow-up inspect sees it.
-func (d *Daemon) runExec(c *ctr.Container, e *execConfig, stream *shim.Stream, conn io.ReadWriteCloser, tty bool) {
+func (d *Daemon) runExec(c *ctr.Container, e *execConfig, stream *shim.Stream, conn io.ReadWriteCloser, raw bool) {
 	done := d.execDone(e)
 	defer stream.Close()
 	var out *attachWriter
 	if conn != nil {
-		out = &attachWriter{w: conn, tty: tty, stdout: e.Config.AttachStdout, stderr: e.Config.AttachStderr}
+		out = &attachWriter{w: conn, tty: raw, stdout: e.Config.AttachStdout, stderr: e.Config.AttachStderr}
 		if e.Config.AttachStdin {
 			go func() {
 				err := copyStdin(stream, conn, e.DetachKeys)
@@ -395,6 +396,17 @@ func (d *Daemon) ContainerExecResize(ctx context.Context, id string, height, wid
 	c, err := d.containers.Get(e.ContainerID)
 	if err != nil {
 		return err
+	}
+	c.Lock()
+	running, paused, restarting := c.State.Running, c.State.Paused, c.State.Restarting
+	c.Unlock()
+	switch {
+	case !running:
+		return errdefs.Conflictf("container %s is not running", c.ID)
+	case paused:
+		return errdefs.Conflictf("Container %s is paused, unpause the container before exec", c.ID)
+	case restarting:
+		return errdefs.Conflictf("Container %s is restarting, wait until the container is running", c.ID)
 	}
 	if err := d.shimFor(c).Resize(ctx, e.ID, uint16(width), uint16(height)); err != nil {
 		return errdefs.System(err)

@@ -154,7 +154,12 @@ func (d *Daemon) runProbe(ctx context.Context, c *ctr.Container, probe []string,
 		stream.Close()
 		<-done
 		res.End, res.ExitCode = time.Now(), probeExitTimeoutExitCode
+		// What the probe wrote before it was stopped helps tell why it
+		// hung; dockerd reports it after the message.
 		res.Output = "Health check exceeded timeout (" + timeout.String() + ")"
+		if len(output.b) > 0 {
+			res.Output += ": " + string(output.b)
+		}
 		return res
 	}
 	res.End, res.ExitCode = time.Now(), code

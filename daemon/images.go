@@ -1,9 +1,16 @@
 package daemon
 
 import (
+	"bytes"
 	"context"
+	"errors"
+	"fmt"
 	"io"
+	"net"
+	"net/http"
+	"net/url"
 	"path/filepath"
+	"strings"
 
 	"github.com/moby/moby/api/types/events"
 	imagetypes "github.com/moby/moby/api/types/image"
@@ -12,6 +19,7 @@ import (
 	"github.com/berthd/berth/daemon/backend"
 	"github.com/berthd/berth/image"
 	"github.com/berthd/berth/image/tarexport"
+	"github.com/berthd/berth/pkg/errdefs"
 	"github.com/berthd/berth/pkg/filters"
 )
 
@@ -49,7 +57,7 @@ func (d *Daemon) ImageService() *image.Service { return d.images }
 
 // Images answers GET /images/json.
 func (d *Daemon) Images(ctx context.Context, opts backend.ImageListOptions) ([]*imagetypes.Summary, error) {
-	return d.images.List(image.ListOptions{All: opts.All, SharedSize: opts.SharedSize, Filters: opts.Filters})
+	return d.images.List(image.ListOptions{All: opts.All, SharedSize: opts.SharedSize, ContainerCount: opts.ContainerCount, Filters: opts.Filters})
 }
 
 // ImageInspect answers GET /images/{name}/json.
@@ -106,4 +114,47 @@ func (d *Daemon) ImportImage(ctx context.Context, r io.Reader, opts backend.Imag
 		Repo: opts.Repo, Tag: opts.Tag, Message: opts.Message, Changes: opts.Changes, Platform: opts.Platform,
 	})
 	return id.String(), err
+}
+
+// OpenImportURL fetches the tarball of POST /images/create?fromSrc=URL, as
+// dockerd does: a source without a scheme is taken as http://, and the
+// server's refusal keeps its class (a 404 is not found, a 400 a bad
+// parameter). The caller closes the body.
+func (d *Daemon) OpenImportURL(ctx context.Context, src string) (io.ReadCloser, string, error) {
+	if !strings.Contains(src, "://") {
+		src = "http://" + src
+	}
+	u, err := url.Parse(src)
+	if err != nil {
+		return nil, "", errdefs.InvalidParameter(err)
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), http.NoBody)
+	if err != nil {
+		return nil, "", errdefs.InvalidParameter(err)
+	}
+	resp, err := (&http.Client{Transport: &http.Transport{Proxy: http.ProxyFromEnvironment}}).Do(req)
+	if err != nil {
+		var dnsErr *net.DNSError
+		if errors.As(err, &dnsErr) && !dnsErr.IsTimeout {
+			return nil, "", errdefs.NotFound(err)
+		}
+		return nil, "", errdefs.System(err)
+	}
+	if resp.StatusCode < http.StatusBadRequest {
+		return resp.Body, u.String(), nil
+	}
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+	resp.Body.Close()
+	msg := fmt.Errorf("failed to GET %s with status %s: %s", u, resp.Status, bytes.TrimSpace(body))
+	switch resp.StatusCode {
+	case http.StatusNotFound:
+		return nil, "", errdefs.NotFound(msg)
+	case http.StatusBadRequest:
+		return nil, "", errdefs.InvalidParameter(msg)
+	case http.StatusUnauthorized:
+		return nil, "", errdefs.Unauthorized(msg)
+	case http.StatusForbidden:
+		return nil, "", errdefs.Forbidden(msg)
+	}
+	return nil, "", errdefs.System(msg)
 }

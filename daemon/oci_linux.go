@@ -145,6 +145,9 @@ func setProcess(s *specs.Spec, c *ctr.Container, rootfs string) error {
 	p := s.Process
 	p.Args = append(append([]string{}, cfg.Entrypoint...), cfg.Cmd...)
 	p.Terminal = cfg.Tty
+	if cs := c.HostConfig.ConsoleSize; cfg.Tty && (cs[0] > 0 || cs[1] > 0) {
+		p.ConsoleSize = &specs.Box{Height: uint(cs[0]), Width: uint(cs[1])}
+	}
 	p.Cwd = cfg.WorkingDir
 	if p.Cwd == "" {
 		p.Cwd = "/"
@@ -309,6 +312,16 @@ func sortedKeys[V any](m map[string]V) []string {
 // the host's network or join another's) is compared with the daemon's, as
 // runc does, so that a sysctl never lands on the host.
 func setSysctls(s *specs.Spec, hc *container.HostConfig) error {
+	// dockerd's defaults for a network namespace of the container's own:
+	// unprivileged ICMP echo sockets and low ports without the
+	// capabilities the container is granted anyway. --sysctl overrides.
+	if hc.NetworkMode.IsPrivate() {
+		for k, v := range map[string]string{"net.ipv4.ping_group_range": "0 2147483647", "net.ipv4.ip_unprivileged_port_start": "0"} {
+			if _, err := os.Stat("/proc/sys/" + strings.ReplaceAll(k, ".", "/")); err == nil {
+				s.Linux.Sysctl[k] = v
+			}
+		}
+	}
 	for _, k := range sortedKeys(hc.Sysctls) {
 		namespaced := strings.HasPrefix(k, "net.") || strings.HasPrefix(k, "fs.mqueue.") ||
 			slices.Contains([]string{"kernel.msgmax", "kernel.msgmnb", "kernel.msgmni", "kernel.sem", "kernel.shmall", "kernel.shmmax", "kernel.shmmni", "kernel.shm_rmid_forced"}, k)
@@ -559,30 +572,32 @@ func parseDeviceRule(rule string) (specs.LinuxDeviceCgroup, error) {
 // setPrivileges applies --privileged, --cap-add/--cap-drop and the
 // security options (seccomp, no-new-privileges, label, apparmor).
 func setPrivileges(s *specs.Spec, hc *container.HostConfig) error {
-	seccompProfile := ""
-	for _, opt := range hc.SecurityOpt {
-		k, v, _ := strings.Cut(opt, "=")
-		if !strings.Contains(opt, "=") {
-			k, v, _ = strings.Cut(opt, ":") // legacy "no-new-privileges:true"
-		}
-		switch k {
-		case "no-new-privileges":
-			b := v == "" || v == "true"
-			if v != "" && v != "true" && v != "false" {
-				return errdefs.InvalidParameterf("invalid --security-opt 2: %q", opt)
+	// Containers created before the defaults were recorded have nil
+	// here and keep the spec's defaults.
+	if hc.MaskedPaths != nil {
+		s.Linux.MaskedPaths = hc.MaskedPaths
+	}
+	if hc.ReadonlyPaths != nil {
+		s.Linux.ReadonlyPaths = hc.ReadonlyPaths
+	}
+	so, err := parseSecurityOpts(hc.SecurityOpt)
+	if err != nil {
+		return err
+	}
+	if so.noNewPrivileges != nil {
+		s.Process.NoNewPrivileges = *so.noNewPrivileges
+	}
+	if so.unconfinedPaths {
+		s.Linux.MaskedPaths, s.Linux.ReadonlyPaths = nil, nil
+	}
+	seccompProfile, writableCgroups := so.seccomp, so.writableCgroups
+	// The cgroup mount is writable when asked, by default only for
+	// --privileged (handled below).
+	if writableCgroups != nil && *writableCgroups {
+		for i, m := range s.Mounts {
+			if m.Type == "cgroup" {
+				s.Mounts[i].Options = slices.DeleteFunc(append([]string{}, m.Options...), func(o string) bool { return o == "ro" })
 			}
-			s.Process.NoNewPrivileges = b
-		case "seccomp":
-			seccompProfile = v
-		case "apparmor", "label", "systempaths", "writable-cgroups":
-			// AppArmor is decided below; SELinux labels are applied by the
-			// runtime where the host has them; systempaths=unconfined lifts
-			// the masks.
-			if k == "systempaths" && v == "unconfined" {
-				s.Linux.MaskedPaths, s.Linux.ReadonlyPaths = nil, nil
-			}
-		default:
-			return errdefs.InvalidParameterf("invalid --security-opt 1: %q", opt)
 		}
 	}
 	capsList, err := effectiveCaps(hc)
@@ -594,7 +609,7 @@ func setPrivileges(s *specs.Spec, hc *container.HostConfig) error {
 		s.Linux.MaskedPaths, s.Linux.ReadonlyPaths = nil, nil
 		s.Linux.Resources.Devices = []specs.LinuxDeviceCgroup{{Allow: true, Access: "rwm"}}
 		for i, m := range s.Mounts {
-			if m.Type == "sysfs" || m.Type == "cgroup" {
+			if m.Type == "sysfs" || (m.Type == "cgroup" && (writableCgroups == nil || *writableCgroups)) {
 				s.Mounts[i].Options = slices.DeleteFunc(append([]string{}, m.Options...), func(o string) bool { return o == "ro" })
 			}
 		}
@@ -605,23 +620,88 @@ func setPrivileges(s *specs.Spec, hc *container.HostConfig) error {
 		return err
 	}
 	s.Process.ApparmorProfile = aa
+	// dockerd's order: a custom profile applies even with --privileged,
+	// which otherwise lifts the default one.
 	switch {
-	case hc.Privileged || seccompProfile == "unconfined":
+	case seccompProfile == "unconfined":
 		s.Linux.Seccomp = nil
-	case seccompProfile == "" || seccompProfile == "builtin":
-		sc, err := profiles.GetDefaultProfile(s)
-		if err != nil {
-			return errdefs.System(err)
-		}
-		s.Linux.Seccomp = sc
-	default:
+	case seccompProfile != "" && seccompProfile != "builtin":
 		sc, err := profiles.LoadProfile(seccompProfile, s)
 		if err != nil {
 			return errdefs.InvalidParameterf("Decoding seccomp profile failed: %v", err)
 		}
 		s.Linux.Seccomp = sc
+	case hc.Privileged:
+		s.Linux.Seccomp = nil
+	default:
+		sc, err := profiles.GetDefaultProfile(s)
+		if err != nil {
+			return errdefs.System(err)
+		}
+		s.Linux.Seccomp = sc
 	}
 	return nil
+}
+
+// securityOpts are the --security-opt values berth acts on. AppArmor is
+// decided by appArmorProfile; SELinux labels are applied by the runtime
+// where the host has them.
+type securityOpts struct {
+	noNewPrivileges *bool
+	writableCgroups *bool
+	seccomp         string
+	// unconfinedPaths is systempaths=unconfined: no masked or read-only
+	// paths.
+	unconfinedPaths bool
+}
+
+// parseSecurityOpts is dockerd's parse of the security options, with its
+// error numbers; create runs it too, so that bad options fail there.
+func parseSecurityOpts(opts []string) (securityOpts, error) {
+	var so securityOpts
+	yes := true
+	for _, opt := range opts {
+		switch opt {
+		case "no-new-privileges":
+			so.noNewPrivileges = &yes
+			continue
+		case "writable-cgroups":
+			so.writableCgroups = &yes
+			continue
+		case "disable":
+			continue
+		}
+		var k, v string
+		var ok bool
+		if strings.Contains(opt, "=") {
+			k, v, ok = strings.Cut(opt, "=")
+		} else if strings.Contains(opt, ":") {
+			k, v, ok = strings.Cut(opt, ":") // legacy "no-new-privileges:true"
+		}
+		if !ok {
+			return so, errdefs.InvalidParameterf("invalid --security-opt 1: %q", opt)
+		}
+		switch k {
+		case "no-new-privileges", "writable-cgroups":
+			b, err := strconv.ParseBool(v)
+			if err != nil {
+				return so, errdefs.InvalidParameterf("invalid --security-opt 2: %q", opt)
+			}
+			if k == "no-new-privileges" {
+				so.noNewPrivileges = &b
+			} else {
+				so.writableCgroups = &b
+			}
+		case "seccomp":
+			so.seccomp = v
+		case "apparmor", "label":
+		case "systempaths":
+			so.unconfinedPaths = v == "unconfined"
+		default:
+			return so, errdefs.InvalidParameterf("invalid --security-opt 2: %q", opt)
+		}
+	}
+	return so, nil
 }
 
 // effectiveCaps is dockerd's capability arithmetic: all for --privileged,

@@ -212,3 +212,40 @@ func TestSysctlsOnlyInPrivateNamespaces(t *testing.T) {
 		}
 	}
 }
+
+// A network namespace of the container's own gets dockerd's default
+// sysctls; --sysctl overrides them, host networking gets none.
+func TestDefaultNetSysctls(t *testing.T) {
+	if _, err := os.Stat("/proc/sys/net/ipv4/ping_group_range"); err != nil {
+		t.Skip("no ping_group_range on this kernel")
+	}
+	ns := []specs.LinuxNamespace{{Type: specs.NetworkNamespace}, {Type: specs.IPCNamespace}}
+	s := &specs.Spec{Linux: &specs.Linux{Namespaces: ns, Sysctl: map[string]string{}}}
+	if err := setSysctls(s, &container.HostConfig{NetworkMode: "bridge", Sysctls: map[string]string{"net.ipv4.ip_unprivileged_port_start": "1024"}}); err != nil {
+		t.Fatal(err)
+	}
+	if s.Linux.Sysctl["net.ipv4.ping_group_range"] != "0 2147483647" || s.Linux.Sysctl["net.ipv4.ip_unprivileged_port_start"] != "1024" {
+		t.Fatalf("bridge: %v", s.Linux.Sysctl)
+	}
+	s = &specs.Spec{Linux: &specs.Linux{Namespaces: ns[1:], Sysctl: map[string]string{}}}
+	if err := setSysctls(s, &container.HostConfig{NetworkMode: "host"}); err != nil || len(s.Linux.Sysctl) != 0 {
+		t.Fatalf("host: %v %v", s.Linux.Sysctl, err)
+	}
+}
+
+func TestParseSecurityOptsLikeDockerd(t *testing.T) {
+	for opt, want := range map[string]string{
+		"writeable-cgroups=true":  `invalid --security-opt 2: "writeable-cgroups=true"`,
+		"writable-cgroups=potato": `invalid --security-opt 2: "writable-cgroups=potato"`,
+		"no-new-privileges=maybe": `invalid --security-opt 2: "no-new-privileges=maybe"`,
+		"unknown":                 `invalid --security-opt 1: "unknown"`,
+	} {
+		if _, err := parseSecurityOpts([]string{opt}); err == nil || err.Error() != want {
+			t.Errorf("%s: %v", opt, err)
+		}
+	}
+	so, err := parseSecurityOpts([]string{"writable-cgroups=1", "no-new-privileges:true", "label=disable", "disable", "systempaths=unconfined"})
+	if err != nil || so.writableCgroups == nil || !*so.writableCgroups || so.noNewPrivileges == nil || !*so.noNewPrivileges || !so.unconfinedPaths {
+		t.Fatalf("%+v %v", so, err)
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strconv"
 
 	"github.com/moby/moby/api/types/container"
@@ -97,14 +98,16 @@ func apiMountPoint(mp *mounts.MountPoint) container.MountPoint {
 func (d *Daemon) mountVolumes(ctx context.Context, containerID, rootfs string, mps []*mounts.MountPoint) (out []specs.Mount, done func(), retErr error) {
 	var pinned []*os.File
 	var mounted []string
-	done = func() {
+	// The deferred clean-up must not call the named result: a failing
+	// return sets it to nil before the defer runs.
+	release := func() {
 		for _, f := range pinned {
 			f.Close()
 		}
 	}
 	defer func() {
 		if retErr != nil {
-			done()
+			release()
 			for _, name := range mounted {
 				d.volumes.Unmount(context.WithoutCancel(ctx), name, containerID)
 			}
@@ -124,13 +127,6 @@ func (d *Daemon) mountVolumes(ctx context.Context, containerID, rootfs string, m
 			}
 			mounted = append(mounted, mp.Name)
 			mp.Source = path
-			if mp.CopyData && rootfs != "" && mp.Subpath() == "" {
-				if _, err := copyup.IntoVolume(ctx, rootfs, mp.Destination, path, false); err != nil {
-					return nil, nil, fmt.Errorf("copying image content into volume %s: %w", mp.Name, err)
-				}
-				// Seeded once: a volume the user empties later stays empty.
-				mp.CopyData = false
-			}
 			src := path
 			if sub := mp.Subpath(); sub != "" {
 				f, err := openSubpath(path, sub)
@@ -139,6 +135,15 @@ func (d *Daemon) mountVolumes(ctx context.Context, containerID, rootfs string, m
 				}
 				pinned = append(pinned, f)
 				src = fmt.Sprintf("/proc/%d/fd/%d", os.Getpid(), f.Fd())
+			}
+			// The image's content goes where the mount shows it: into the
+			// subpath when there is one, as in dockerd.
+			if mp.CopyData && rootfs != "" {
+				if _, err := copyup.IntoVolume(ctx, rootfs, mp.Destination, src, false); err != nil {
+					return nil, nil, fmt.Errorf("copying image content into volume %s: %w", mp.Name, err)
+				}
+				// Seeded once: a volume the user empties later stays empty.
+				mp.CopyData = false
 			}
 			out = append(out, bindSpec(src, mp))
 		case mount.TypeBind:
@@ -161,25 +166,49 @@ func (d *Daemon) mountVolumes(ctx context.Context, containerID, rootfs string, m
 			return nil, nil, errdefs.NotImplemented(fmt.Errorf("mount type %q is not supported", mp.Type))
 		}
 	}
-	return out, done, nil
+	return out, release, nil
 }
 
-// openSubpath opens volume-subpath inside the volume without following
-// anything out of it, and keeps it open: the runtime bind-mounts the
-// descriptor, so swapping a path component for a symlink after the check
-// (the CVE-2021-30465 class) changes nothing.
+// openSubpath opens volume-subpath inside the volume and keeps it open:
+// the runtime bind-mounts the descriptor, so swapping a path component for
+// a symlink after the check (the CVE-2021-30465 class) changes nothing.
+// As in dockerd, symlinks in the subpath are followed while they stay in
+// the volume; one that leads out of it is refused, and the final open
+// follows no symlink at all.
 func openSubpath(volumePath, sub string) (*os.File, error) {
-	dir, err := os.Open(volumePath)
+	notAccessible := func(p string, err error) error {
+		return errdefs.NotFound(fmt.Errorf("cannot access path %s: %w", p, err))
+	}
+	base, err := filepath.EvalSymlinks(volumePath)
 	if err != nil {
-		return nil, err
+		return nil, notAccessible(volumePath, err)
+	}
+	escapes := errdefs.InvalidParameterf("path concatenation escapes the base directory, base: %s, subpath: %s", base, sub)
+	combined := filepath.Join(base, sub)
+	resolved, err := filepath.EvalSymlinks(combined)
+	if err != nil {
+		return nil, notAccessible(combined, err)
+	}
+	rel, err := filepath.Rel(base, resolved)
+	if err != nil || !filepath.IsLocal(rel) {
+		return nil, escapes
+	}
+	dir, err := os.OpenFile(base, unix.O_PATH|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, notAccessible(base, err)
 	}
 	defer dir.Close()
-	fd, err := unix.Openat2(int(dir.Fd()), sub, &unix.OpenHow{
+	fd, err := unix.Openat2(int(dir.Fd()), rel, &unix.OpenHow{
 		Flags:   unix.O_PATH | unix.O_CLOEXEC,
-		Resolve: unix.RESOLVE_IN_ROOT | unix.RESOLVE_NO_MAGICLINKS | unix.RESOLVE_NO_XDEV,
+		Resolve: unix.RESOLVE_BENEATH | unix.RESOLVE_NO_MAGICLINKS | unix.RESOLVE_NO_SYMLINKS | unix.RESOLVE_NO_XDEV,
 	})
-	if err != nil {
-		return nil, errdefs.InvalidParameter(fmt.Errorf("cannot access path %s in volume: %w", sub, err))
+	switch {
+	case errors.Is(err, unix.EXDEV):
+		return nil, escapes
+	case errors.Is(err, unix.ENOENT), errors.Is(err, unix.ELOOP):
+		return nil, notAccessible(filepath.Join(base, rel), err)
+	case err != nil:
+		return nil, errdefs.System(&os.PathError{Op: "openat2", Path: sub, Err: err})
 	}
 	return os.NewFile(uintptr(fd), sub), nil
 }

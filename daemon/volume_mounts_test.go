@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -177,4 +178,43 @@ func newTestContainerWithMounts(id string, mps []*mounts.MountPoint) *ctr.Contai
 		c.MountPoints[mp.Destination] = &m
 	}
 	return c
+}
+
+// A mount point mountVolumes cannot serve is an error, not a panic: the
+// clean-up after a failure once called the nil done it had just returned.
+func TestMountVolumesFailureDoesNotPanic(t *testing.T) {
+	ctx := context.Background()
+	d := volumeTestDaemon(t)
+	mps := []*mounts.MountPoint{{Type: "bogus", Destination: "/x"}}
+	if _, _, err := d.mountVolumes(ctx, "c1", "", mps); err == nil {
+		t.Fatal("an unknown mount type was accepted")
+	}
+}
+
+// Subpath symlinks are followed inside the volume and refused when they
+// lead out of it, with dockerd's texts.
+func TestOpenSubpathLikeDockerd(t *testing.T) {
+	vol := t.TempDir()
+	os.MkdirAll(filepath.Join(vol, "subdir"), 0o755)
+	os.MkdirAll(filepath.Join(vol, "hack"), 0o755)
+	os.Symlink("/", filepath.Join(vol, "hack", "root"))
+	os.Symlink("../subdir", filepath.Join(vol, "hack", "good"))
+	os.Symlink("root", filepath.Join(vol, "hack", "bad"))
+	f, err := openSubpath(vol, "hack/good")
+	if err != nil {
+		t.Fatalf("link inside: %v", err)
+	}
+	target, _ := os.Readlink(fmt.Sprintf("/proc/self/fd/%d", f.Fd()))
+	f.Close()
+	if real, _ := filepath.EvalSymlinks(filepath.Join(vol, "subdir")); target != real {
+		t.Fatalf("hack/good opened %s", target)
+	}
+	for _, sub := range []string{"hack/root", "hack/bad", ".."} {
+		if _, err := openSubpath(vol, sub); err == nil || !strings.Contains(err.Error(), "path concatenation escapes the base directory") {
+			t.Errorf("%s: %v", sub, err)
+		}
+	}
+	if _, err := openSubpath(vol, "missing"); err == nil || !strings.HasPrefix(err.Error(), "cannot access path ") || !errdefs.Is(err, errdefs.NotFound) {
+		t.Errorf("missing: %v", err)
+	}
 }

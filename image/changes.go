@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/moby/buildkit/frontend/dockerfile/shell"
 	dockerspec "github.com/moby/docker-image-spec/specs-go/v1"
 
 	"github.com/berthd/berth/pkg/errdefs"
@@ -43,7 +44,7 @@ func applyChange(c *dockerspec.DockerOCIImageConfig, line string) error {
 	case "entrypoint":
 		c.Entrypoint = cmdForm(rest)
 	case "env":
-		kvs, err := keyValues(rest, "ENV")
+		kvs, err := envKeyValues(rest, c.Env)
 		if err != nil {
 			return err
 		}
@@ -199,6 +200,42 @@ func keyValues(s, inst string) ([][2]string, error) {
 			return nil, errdefs.InvalidParameterf("%s must have two arguments", inst)
 		}
 		return [][2]string{{k, strings.TrimSpace(v)}}, nil
+	}
+	var out [][2]string
+	for _, w := range ws {
+		k, v, ok := strings.Cut(w, "=")
+		if !ok || k == "" {
+			return nil, errdefs.InvalidParameterf("Syntax error - can't find = in %q. Must be of the form: name=value", w)
+		}
+		out = append(out, [2]string{k, v})
+	}
+	return out, nil
+}
+
+// envKeyValues reads an ENV change with the variables of env expanded,
+// as dockerd does ("ENV PATH=/usr/bin:$PATH"): quoting and escapes follow
+// the Dockerfile's shell rules.
+func envKeyValues(s string, env []string) ([][2]string, error) {
+	lex := shell.NewLex('\\')
+	getter := shell.EnvsFromSlice(env)
+	ws, err := lex.ProcessWords(s, getter)
+	if err != nil {
+		return nil, errdefs.InvalidParameter(err)
+	}
+	if len(ws) == 0 {
+		return nil, errdefs.InvalidParameterf("ENV requires at least one argument")
+	}
+	if !strings.Contains(ws[0], "=") {
+		if len(ws) < 2 {
+			return nil, errdefs.InvalidParameterf("ENV must have two arguments")
+		}
+		// The legacy "ENV key value..." form: the value is the rest.
+		k, v, _ := strings.Cut(strings.TrimSpace(s), " ")
+		v, _, err := lex.ProcessWord(strings.TrimSpace(v), getter)
+		if err != nil {
+			return nil, errdefs.InvalidParameter(err)
+		}
+		return [][2]string{{k, v}}, nil
 	}
 	var out [][2]string
 	for _, w := range ws {

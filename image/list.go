@@ -2,6 +2,7 @@ package image
 
 import (
 	"fmt"
+	"path"
 	"path/filepath"
 	"sort"
 	"strconv"
@@ -78,7 +79,10 @@ func (s *Service) List(opts ListOptions) ([]*imagetypes.Summary, error) {
 		if err != nil {
 			return nil, err
 		}
-		until = t
+		// Several untils: the earliest wins, as in dockerd.
+		if until.IsZero() || t.Before(until) {
+			until = t
+		}
 	}
 
 	snap := map[digest.Digest][]Usage{}
@@ -133,7 +137,9 @@ func (s *Service) List(opts ListOptions) ([]*imagetypes.Summary, error) {
 			if f.Contains("reference") {
 				match := false
 				for _, pat := range f.Get("reference") {
-					if ok, _ := reference.FamiliarMatch(pat, r); ok {
+					if ok, err := referenceMatch(pat, r); err != nil {
+						return nil, err
+					} else if ok {
 						match = true
 					}
 				}
@@ -388,4 +394,26 @@ func matchNegLabels(vals []string, labels map[string]string) bool {
 		}
 	}
 	return true
+}
+
+// referenceMatch matches a reference filter the way dockerd does: the
+// pattern against the familiar and the canonical forms, with and without
+// the tag, so "utest", "docker.io/library/utest" and
+// "docker.io/library/utest:*" all find utest:latest.
+func referenceMatch(pattern string, r reference.Named) (bool, error) {
+	for _, target := range []string{
+		reference.FamiliarString(r),
+		reference.FamiliarName(r),
+		reference.TagNameOnly(r).String(),
+		r.Name(),
+	} {
+		ok, err := path.Match(pattern, target)
+		if err != nil {
+			return false, errdefs.InvalidParameter(err)
+		}
+		if ok {
+			return true, nil
+		}
+	}
+	return false, nil
 }

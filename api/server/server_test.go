@@ -56,17 +56,17 @@ func message(t *testing.T, body string) string {
 
 func TestVersionNegotiation(t *testing.T) {
 	h := New(Config{ServerVersion: "test"}, testRouter{}).Handler()
-	for path, want := range map[string]string{"/echo-version": "1.50", "/v1.24/echo-version": "1.24", "/v1.41/echo-version": "1.41", "/v1.50/echo-version": "1.50"} {
+	for path, want := range map[string]string{"/echo-version": "1.56", "/v1.24/echo-version": "1.24", "/v1.41/echo-version": "1.41", "/v1.50/echo-version": "1.50"} {
 		code, body, hdr := do(t, h, "GET", path, "")
 		if code != 200 || body != want {
 			t.Errorf("%s: %d %q, want 200 %q", path, code, body, want)
 		}
-		if hdr.Get("API-Version") != "1.50" || hdr.Get("OSType") != "linux" || hdr.Get("Docker-Experimental") != "false" {
+		if hdr.Get("API-Version") != "1.56" || hdr.Get("OSType") != "linux" || hdr.Get("Docker-Experimental") != "false" {
 			t.Errorf("%s: headers %v", path, hdr)
 		}
 	}
-	code, body, _ := do(t, h, "GET", "/v1.51/echo-version", "")
-	if code != 400 || message(t, body) != "client version 1.51 is too new. Maximum supported API version is 1.50" {
+	code, body, _ := do(t, h, "GET", "/v1.57/echo-version", "")
+	if code != 400 || message(t, body) != "client version 1.57 is too new. Maximum supported API version is 1.56" {
 		t.Errorf("too new: %d %s", code, body)
 	}
 	code, body, _ = do(t, h, "GET", "/v1.12/echo-version", "")

@@ -3,12 +3,25 @@ package main
 import (
 	"fmt"
 	"os"
+	"runtime"
 
 	"github.com/spf13/cobra"
 
 	"github.com/berthd/berth/daemon"
 	"github.com/berthd/berth/daemon/config"
 )
+
+func init() {
+	// The main thread is the process as /proc/self shows it. A goroutine
+	// that locks a thread and unshares its mount namespace or changes its
+	// root (a pkg/containerfs view) must never run there: when such a
+	// goroutine ends, the runtime parks the main thread instead of ending
+	// it, and /proc/self/mountinfo (cgroup discovery), /proc/self/root
+	// and the rest would show the view's namespace from then on. Locked
+	// to the main goroutine, which lives as long as the process, the main
+	// thread is out of their reach.
+	runtime.LockOSThread()
+}
 
 func main() {
 	if err := newCommand().Execute(); err != nil {
@@ -37,5 +50,6 @@ func newCommand() *cobra.Command {
 	cmd.AddCommand(subcommands()...)
 	cmd.Flags().SortFlags = false
 	installFlags(cmd.Flags(), cfg, opts)
+	installDockerdOnlyFlags(cmd.Flags(), cfg)
 	return cmd
 }

@@ -6,6 +6,8 @@ import (
 	containerrouter "github.com/berthd/berth/api/router/container"
 	imagerouter "github.com/berthd/berth/api/router/image"
 	networkrouter "github.com/berthd/berth/api/router/network"
+	pluginrouter "github.com/berthd/berth/api/router/plugin"
+	swarmrouter "github.com/berthd/berth/api/router/swarm"
 	"github.com/berthd/berth/api/router/system"
 	volumerouter "github.com/berthd/berth/api/router/volume"
 	"github.com/berthd/berth/daemon"
@@ -21,5 +23,7 @@ func routers(d *daemon.Daemon) []router.Router {
 		volumerouter.New(d),
 		networkrouter.New(d),
 		buildrouter.New(d),
+		pluginrouter.New(d),
+		swarmrouter.New(),
 	}
 }

@@ -97,6 +97,7 @@ func run(fs *pflag.FlagSet, flagCfg *config.Config, o *options) error {
 		return nil
 	}
 	setupLogging(cfg)
+	warnDockerdOnlyFlags(fs)
 	// Whatever umask the daemon was started with (a hardened shell's 027
 	// or 077), the files and directories it makes for containers (their
 	// state, the mount points the runtime creates in their roots) must

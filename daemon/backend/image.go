@@ -10,7 +10,9 @@ import (
 type ImageListOptions struct {
 	All        bool
 	SharedSize bool
-	Filters    filters.Args
+	// ContainerCount fills each image's Containers (API 1.51+; -1 before).
+	ContainerCount bool
+	Filters        filters.Args
 }
 
 // ImageImportOptions are POST /images/create?fromSrc=-'s query options.

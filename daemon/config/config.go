@@ -105,6 +105,48 @@ type Config struct {
 
 	ShutdownTimeout int  `json:"shutdown-timeout,omitempty"`
 	Experimental    bool `json:"experimental,omitempty"`
+
+	// DefaultShmSize is /dev/shm's size for containers that set none
+	// (0: 64 MiB, dockerd's default).
+	DefaultShmSize MemBytes `json:"default-shm-size,omitempty"`
+}
+
+// MemBytes is a size in bytes written as dockerd writes it: "64M",
+// "1g", or a plain number.
+type MemBytes int64
+
+// Set parses a flag value.
+func (m *MemBytes) Set(s string) error {
+	v, err := units.RAMInBytes(s)
+	if err != nil {
+		return err
+	}
+	*m = MemBytes(v)
+	return nil
+}
+
+func (m *MemBytes) String() string {
+	if *m == 0 {
+		return ""
+	}
+	return units.BytesSize(float64(*m))
+}
+
+// Type names the flag value's kind in help.
+func (m *MemBytes) Type() string { return "bytes" }
+
+// UnmarshalJSON accepts a string with a unit or a number of bytes.
+func (m *MemBytes) UnmarshalJSON(b []byte) error {
+	var n int64
+	if err := json.Unmarshal(b, &n); err == nil {
+		*m = MemBytes(n)
+		return nil
+	}
+	var s string
+	if err := json.Unmarshal(b, &s); err != nil {
+		return err
+	}
+	return m.Set(s)
 }
 
 // ignoredKeys are daemon.json keys dockerd knows and berth does not act on
@@ -114,7 +156,7 @@ var ignoredKeys = map[string]bool{
 	"containerd-namespace": true, "containerd-plugin-namespace": true,
 	"cgroup-parent": true, "exec-opts": true, "seccomp-profile": true,
 	"selinux-enabled": true, "userns-remap": true, "no-new-privileges": true,
-	"init": true, "init-path": true, "default-shm-size": true,
+	"init": true, "init-path": true,
 	"default-cgroupns-mode": true, "default-ipc-mode": true,
 	"ip6tables": true, "max-download-attempts": true, "raw-logs": true,
 	"log-format": true, "authorization-plugins": true, "oom-score-adjust": true,

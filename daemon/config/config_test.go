@@ -104,3 +104,22 @@ func TestApplyReloadOnlyReloadable(t *testing.T) {
 		t.Fatalf("reload applied wrong keys: %+v", c)
 	}
 }
+
+func TestDefaultShmSizeParses(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "daemon.json")
+	for in, want := range map[string]MemBytes{`"1m"`: 1 << 20, `"64M"`: 64 << 20, `1048576`: 1 << 20} {
+		os.WriteFile(p, []byte(`{"default-shm-size":`+in+`}`), 0o644)
+		c := Default()
+		if err := MergeFile(c, p, nil); err != nil || c.DefaultShmSize != want {
+			t.Errorf("%s: %d %v, want %d", in, c.DefaultShmSize, err, want)
+		}
+	}
+	var m MemBytes
+	if err := m.Set("1024k"); err != nil || m != 1<<20 {
+		t.Errorf("flag: %d %v", m, err)
+	}
+	if err := m.Set("lots"); err == nil {
+		t.Error("bad size accepted")
+	}
+}

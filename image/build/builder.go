@@ -121,6 +121,9 @@ func (b *Builder) Build(ctx context.Context) (string, error) {
 	if err != nil {
 		return "", err
 	}
+	if len(b.ctx.Dockerfile) == 0 {
+		return "", errdefs.InvalidParameterf("the Dockerfile (%s) cannot be empty", b.ctx.Name)
+	}
 	res, err := parser.Parse(bytes.NewReader(b.ctx.Dockerfile))
 	if err != nil {
 		return "", errdefs.InvalidParameterf("failed to parse dockerfile: %v", err)

@@ -11,6 +11,7 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/berthd/berth/pkg/errdefs"
+	"github.com/berthd/berth/pkg/platform"
 )
 
 // Media types berth reads and writes.
@@ -102,10 +103,10 @@ func ParsePlatform(s string) (Platform, error) {
 	if strings.TrimSpace(s) == "" {
 		return DefaultPlatform(), nil
 	}
-	parts := strings.Split(strings.ToLower(strings.TrimSpace(s)), "/")
-	if len(parts) > 3 || parts[0] == "" {
-		return Platform{}, errdefs.InvalidParameterf("%q: unknown operating system or architecture: invalid argument", s)
+	if err := platform.Check(strings.TrimSpace(s)); err != nil {
+		return Platform{}, err
 	}
+	parts := strings.Split(strings.ToLower(strings.TrimSpace(s)), "/")
 	p := Platform{OS: parts[0], Explicit: true}
 	if len(parts) == 1 {
 		// "linux" alone: the daemon's own architecture.

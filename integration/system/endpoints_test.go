@@ -35,7 +35,7 @@ func TestPingHeaders(t *testing.T) {
 			t.Fatalf("%s /_ping: %d", method, resp.StatusCode)
 		}
 		want := map[string]string{
-			"API-Version":         "1.50",
+			"API-Version":         "1.56",
 			"Builder-Version":     "1",
 			"Docker-Experimental": "false",
 			"OSType":              "linux",
@@ -58,14 +58,14 @@ func TestPingHeaders(t *testing.T) {
 }
 
 func TestVersionPrefixes(t *testing.T) {
-	for _, p := range []string{"/version", "/v1.24/version", "/v1.41/version", "/v1.50/version"} {
+	for _, p := range []string{"/version", "/v1.24/version", "/v1.41/version", "/v1.50/version", "/v1.56/version"} {
 		resp, body := get(t, "GET", p, "")
-		if resp.StatusCode != 200 || !strings.Contains(body, `"ApiVersion":"1.50"`) {
+		if resp.StatusCode != 200 || !strings.Contains(body, `"ApiVersion":"1.56"`) {
 			t.Errorf("%s: %d %s", p, resp.StatusCode, body)
 		}
 	}
 	resp, body := get(t, "GET", "/v1.99/version", "")
-	if resp.StatusCode != 400 || errorMessage(t, body) != "client version 1.99 is too new. Maximum supported API version is 1.50" {
+	if resp.StatusCode != 400 || errorMessage(t, body) != "client version 1.99 is too new. Maximum supported API version is 1.56" {
 		t.Errorf("too new: %d %s", resp.StatusCode, body)
 	}
 	resp, body = get(t, "GET", "/v1.23/info", "")
@@ -108,7 +108,7 @@ func TestUnknownRouteAndBadJSON(t *testing.T) {
 
 func TestDockerVersionAndInfo(t *testing.T) {
 	out := d.DockerT(t, "version", "--format", "{{.Server.APIVersion}} {{.Server.MinAPIVersion}} {{.Server.Os}} {{.Server.Arch}}")
-	if strings.TrimSpace(out) != "1.50 1.24 linux "+runtime.GOARCH {
+	if strings.TrimSpace(out) != "1.56 1.24 linux "+runtime.GOARCH {
 		t.Fatalf("docker version: %q", out)
 	}
 	out = d.DockerT(t, "info", "--format", "{{.OSType}}|{{.Driver}}|{{.DockerRootDir}}|{{.CgroupDriver}}|{{.NCPU}}|{{.ID}}")
@@ -146,7 +146,7 @@ func TestGoClient(t *testing.T) {
 	defer c.Close()
 	ctx := context.Background()
 	ping, err := c.Ping(ctx, client.PingOptions{})
-	if err != nil || ping.APIVersion != "1.50" || ping.OSType != "linux" {
+	if err != nil || ping.APIVersion != "1.56" || ping.OSType != "linux" {
 		t.Fatalf("ping: %+v %v", ping, err)
 	}
 	info, err := c.Info(ctx, client.InfoOptions{})
@@ -154,7 +154,7 @@ func TestGoClient(t *testing.T) {
 		t.Fatalf("info: %+v %v", info, err)
 	}
 	v, err := c.ServerVersion(ctx, client.ServerVersionOptions{})
-	if err != nil || v.APIVersion != "1.50" {
+	if err != nil || v.APIVersion != "1.56" {
 		t.Fatalf("version: %+v %v", v, err)
 	}
 }

@@ -39,7 +39,7 @@ func TestTCPWithTLSVerify(t *testing.T) {
 		"-H", "tcp://"+addr, "version", "--format", "{{.Server.APIVersion}}")
 	cmd.Env = append(os.Environ(), "DOCKER_CONFIG="+dd.DockerCfg)
 	out, err := cmd.CombinedOutput()
-	if err != nil || strings.TrimSpace(string(out)) != "1.50" {
+	if err != nil || strings.TrimSpace(string(out)) != "1.56" {
 		t.Fatalf("docker with client cert: %v %s", err, out)
 	}
 

@@ -17,6 +17,7 @@ import (
 	"github.com/berthd/berth/api/router"
 	"github.com/berthd/berth/api/server/httputils"
 	"github.com/berthd/berth/pkg/errdefs"
+	"github.com/berthd/berth/pkg/platform"
 )
 
 // Request is one POST /build.
@@ -120,6 +121,10 @@ func parseRequest(r *http.Request) (Request, error) {
 	}
 	if req.ForceRemove {
 		req.Remove = true
+	}
+	// dockerd parses the platform before it reads the context.
+	if err := platform.Check(req.Platform); err != nil {
+		return req, err
 	}
 	if v := q.Get("version"); v == "2" {
 		return req, errdefs.InvalidParameterf("BuildKit is not supported by this daemon: use the classic builder (DOCKER_BUILDKIT=0)")

@@ -1,8 +1,10 @@
 package container
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 
@@ -12,6 +14,7 @@ import (
 	"github.com/berthd/berth/api/server/httputils"
 	"github.com/berthd/berth/daemon/backend"
 	"github.com/berthd/berth/pkg/errdefs"
+	platformpkg "github.com/berthd/berth/pkg/platform"
 )
 
 type containerRouter struct {
@@ -73,6 +76,7 @@ func (r *containerRouter) list(ctx context.Context, w http.ResponseWriter, req *
 	if err != nil {
 		return err
 	}
+	summariesForVersion(ctx, list)
 	body, err := encodeSummaries(list)
 	if err != nil {
 		return err
@@ -98,6 +102,24 @@ func (r *containerRouter) create(ctx context.Context, w http.ResponseWriter, req
 	if err := httputils.ParseForm(req); err != nil {
 		return err
 	}
+	if err := httputils.CheckForJSON(req); err != nil {
+		return err
+	}
+	// dockerd decodes the create body strictly: no body at all is
+	// malformed JSON, not an empty config.
+	if req.ContentLength == 0 || req.Body == nil {
+		return errdefs.InvalidParameterf("invalid JSON: EOF")
+	}
+	if req.ContentLength < 0 {
+		br := bufio.NewReader(req.Body)
+		if _, err := br.Peek(1); errors.Is(err, io.EOF) {
+			return errdefs.InvalidParameterf("invalid JSON: EOF")
+		}
+		req.Body = struct {
+			io.Reader
+			io.Closer
+		}{br, req.Body}
+	}
 	var body container.CreateRequest
 	if err := httputils.ReadJSON(req, &body); err != nil {
 		return err
@@ -105,9 +127,23 @@ func (r *containerRouter) create(ctx context.Context, w http.ResponseWriter, req
 	if body.Config == nil {
 		return errdefs.InvalidParameterf("config cannot be empty in order to create a container")
 	}
+	if err := createForVersion(ctx, &body); err != nil {
+		return err
+	}
+	// No limit, or "unlimited" said as 0, -1 or any negative value.
+	if hc := body.HostConfig; hc.PidsLimit != nil && *hc.PidsLimit <= 0 {
+		hc.PidsLimit = nil
+	}
+	platform := req.Form.Get("platform")
+	if httputils.VersionLessThan(ctx, "1.41") {
+		platform = ""
+	}
+	if err := platformpkg.Check(platform); err != nil {
+		return err
+	}
 	resp, err := r.backend.ContainerCreate(ctx, backend.ContainerCreateConfig{
 		Name:             req.Form.Get("name"),
-		Platform:         req.Form.Get("platform"),
+		Platform:         platform,
 		Config:           body.Config,
 		HostConfig:       body.HostConfig,
 		NetworkingConfig: body.NetworkingConfig,
@@ -207,4 +243,21 @@ func (r *containerRouter) logs(ctx context.Context, w http.ResponseWriter, req *
 		httputils.Flush(w)
 		return w
 	})
+}
+
+// summariesForVersion drops what the request's API version predates:
+// HostConfig.Annotations (1.46) and the health summary (1.52).
+func summariesForVersion(ctx context.Context, list []*container.Summary) {
+	oldAnnotations, oldHealth := httputils.VersionLessThan(ctx, "1.46"), httputils.VersionLessThan(ctx, "1.52")
+	for _, s := range list {
+		if s == nil {
+			continue
+		}
+		if oldAnnotations {
+			s.HostConfig.Annotations = nil
+		}
+		if oldHealth {
+			s.Health = nil
+		}
+	}
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"io"
 	"net/http"
-	"strconv"
 
 	"github.com/moby/moby/api/types/common"
 	"github.com/moby/moby/api/types/container"
@@ -32,7 +31,7 @@ func (r *containerRouter) execStart(ctx context.Context, w http.ResponseWriter, 
 	}
 	detached := body.Detach
 	err := r.backend.ContainerExecStart(ctx, vars["id"], body, func(multiplexed bool) (io.ReadWriteCloser, error) {
-		return hijack(w, req, multiplexed)
+		return hijack(ctx, w, req, multiplexed)
 	})
 	if err != nil {
 		return err
@@ -55,13 +54,13 @@ func (r *containerRouter) execResize(ctx context.Context, w http.ResponseWriter,
 	if err := httputils.ParseForm(req); err != nil {
 		return err
 	}
-	h, err := strconv.Atoi(req.Form.Get("h"))
+	h, err := httputils.Uint32Value(req, "h")
 	if err != nil {
-		return errdefs.InvalidParameterf("invalid resize height %q", req.Form.Get("h"))
+		return errdefs.InvalidParameterf("invalid resize height %q: %v", req.Form.Get("h"), err)
 	}
-	wd, err := strconv.Atoi(req.Form.Get("w"))
+	wd, err := httputils.Uint32Value(req, "w")
 	if err != nil {
-		return errdefs.InvalidParameterf("invalid resize width %q", req.Form.Get("w"))
+		return errdefs.InvalidParameterf("invalid resize width %q: %v", req.Form.Get("w"), err)
 	}
-	return r.backend.ContainerExecResize(ctx, vars["id"], h, wd)
+	return r.backend.ContainerExecResize(ctx, vars["id"], int(h), int(wd))
 }

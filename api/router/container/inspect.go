@@ -49,6 +49,19 @@ func (r *containerRouter) update(ctx context.Context, w http.ResponseWriter, req
 	if err := httputils.ReadJSON(req, &u); err != nil {
 		return err
 	}
+	if httputils.VersionLessThan(ctx, "1.40") {
+		u.PidsLimit = nil
+	}
+	if httputils.VersionLessThan(ctx, "1.55") {
+		// Present in the schema before 1.55, but ignored.
+		u.BlkioWeightDevice, u.BlkioDeviceReadBps, u.BlkioDeviceWriteBps = nil, nil, nil
+		u.BlkioDeviceReadIOps, u.BlkioDeviceWriteIOps = nil, nil
+	}
+	// 0, -1 and, historically, any negative value unset the limit.
+	if u.PidsLimit != nil && *u.PidsLimit <= 0 {
+		var unlimited int64
+		u.PidsLimit = &unlimited
+	}
 	resp, err := r.backend.ContainerUpdate(ctx, vars["name"], u)
 	if err != nil {
 		return err

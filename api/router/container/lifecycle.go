@@ -2,11 +2,14 @@ package container
 
 import (
 	"context"
+	"errors"
 
 	"fmt"
 	"io"
 	"net/http"
+	"regexp"
 	"strconv"
+	"strings"
 
 	"github.com/sirupsen/logrus"
 	"golang.org/x/net/websocket"
@@ -45,11 +48,25 @@ func (r *containerRouter) start(ctx context.Context, w http.ResponseWriter, req 
 			return errdefs.InvalidParameterf("starting container with non-empty request body was deprecated since API v1.22 and removed in v1.24")
 		}
 	}
+	if err := httputils.ParseForm(req); err != nil {
+		return err
+	}
+	// Checked before the container is looked up, as dockerd does: the ID
+	// names a directory.
+	if id := req.Form.Get("checkpoint"); id != "" {
+		if !checkpointID.MatchString(id) || strings.HasSuffix(id, ".") {
+			return errdefs.InvalidParameterf("invalid checkpoint ID %q, only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed", id)
+		}
+		return errdefs.NotImplemented(errors.New("checkpoint restore is not supported by berth"))
+	}
 	if err := r.backend.ContainerStart(ctx, vars["name"]); err != nil {
 		return err
 	}
 	return noContent(w)
 }
+
+// checkpointID is dockerd's restricted name pattern.
+var checkpointID = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]+$`)
 
 // stopLike serves stop and restart, which take the same query (?t=,
 // ?signal=) and differ only in the backend call.
@@ -97,15 +114,15 @@ func (r *containerRouter) resize(ctx context.Context, w http.ResponseWriter, req
 	if err := httputils.ParseForm(req); err != nil {
 		return err
 	}
-	h, err := strconv.Atoi(req.Form.Get("h"))
+	h, err := httputils.Uint32Value(req, "h")
 	if err != nil {
 		return errdefs.InvalidParameterf("invalid resize height %q: %v", req.Form.Get("h"), err)
 	}
-	wd, err := strconv.Atoi(req.Form.Get("w"))
+	wd, err := httputils.Uint32Value(req, "w")
 	if err != nil {
 		return errdefs.InvalidParameterf("invalid resize width %q: %v", req.Form.Get("w"), err)
 	}
-	if err := r.backend.ContainerResize(ctx, vars["name"], h, wd); err != nil {
+	if err := r.backend.ContainerResize(ctx, vars["name"], int(h), int(wd)); err != nil {
 		return err
 	}
 	return nil
@@ -126,18 +143,19 @@ func (r *containerRouter) attach(ctx context.Context, w http.ResponseWriter, req
 		DetachKeys: req.Form.Get("detachKeys"),
 	}
 	return r.backend.ContainerAttach(ctx, vars["name"], o, func(multiplexed bool) (io.ReadWriteCloser, error) {
-		return hijack(w, req, multiplexed)
+		return hijack(ctx, w, req, multiplexed)
 	})
 }
 
 // hijack takes over the connection and writes the upgrade response.
-func hijack(w http.ResponseWriter, req *http.Request, multiplexed bool) (io.ReadWriteCloser, error) {
+// ctx carries the negotiated API version (req's own context does not).
+func hijack(ctx context.Context, w http.ResponseWriter, req *http.Request, multiplexed bool) (io.ReadWriteCloser, error) {
 	conn, buf, err := http.NewResponseController(w).Hijack()
 	if err != nil {
 		return nil, errdefs.System(fmt.Errorf("error attaching: %w", err))
 	}
 	ct := "application/vnd.docker.raw-stream"
-	if multiplexed && !httputils.VersionLessThan(req.Context(), "1.42") {
+	if multiplexed && !httputils.VersionLessThan(ctx, "1.42") {
 		ct = "application/vnd.docker.multiplexed-stream"
 	}
 	if _, upgrade := req.Header["Upgrade"]; upgrade {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"strconv"
 	"sync"
 
 	"github.com/moby/moby/api/types/jsonstream"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/berthd/berth/api/server/httputils"
 	"github.com/berthd/berth/pkg/errdefs"
+	"github.com/berthd/berth/pkg/filters"
 )
 
 // DistributionBackend is what the registry routes (pull, push, inspect a
@@ -20,6 +22,33 @@ type DistributionBackend interface {
 	PullImage(ctx context.Context, image, tag, platform, authHeader string, out func(jsonstream.Message) error) error
 	PushImage(ctx context.Context, name, tag, authHeader string, out func(jsonstream.Message) error) error
 	DistributionInspect(ctx context.Context, name, authHeader string) (*registry.DistributionInspect, error)
+	SearchRegistry(ctx context.Context, args filters.Args, term string, limit int, authHeader string) ([]registry.SearchResult, error)
+}
+
+// search answers GET /images/search.
+func (ir *imageRouter) search(ctx context.Context, w http.ResponseWriter, r *http.Request, _ map[string]string) error {
+	if err := httputils.ParseForm(r); err != nil {
+		return err
+	}
+	b, err := ir.distribution()
+	if err != nil {
+		return err
+	}
+	limit := 0
+	if v := r.Form.Get("limit"); v != "" {
+		if limit, err = strconv.Atoi(v); err != nil {
+			return errdefs.InvalidParameterf("invalid limit: %v", err)
+		}
+	}
+	args, err := filters.FromJSON(r.Form.Get("filters"))
+	if err != nil {
+		return err
+	}
+	res, err := b.SearchRegistry(ctx, args, r.Form.Get("term"), limit, r.Header.Get(registry.AuthHeader))
+	if err != nil {
+		return err
+	}
+	return httputils.WriteJSON(w, http.StatusOK, res)
 }
 
 func (ir *imageRouter) distribution() (DistributionBackend, error) {

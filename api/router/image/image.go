@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"strings"
 
@@ -27,6 +28,7 @@ func New(b Backend) router.Router { return &imageRouter{backend: b} }
 func (ir *imageRouter) Routes() []router.Route {
 	return []router.Route{
 		router.Get("/images/json", ir.list),
+		router.Get("/images/search", ir.search),
 		router.Get("/images/get", ir.getMany),
 		router.Get("/images/{name:.*}/get", ir.getOne),
 		router.Get("/images/{name:.*}/history", ir.history),
@@ -53,10 +55,16 @@ func (ir *imageRouter) list(ctx context.Context, w http.ResponseWriter, r *http.
 	if v := r.Form.Get("filter"); v != "" && httputils.VersionLessThan(ctx, "1.41") {
 		f.Add("reference", v)
 	}
+	// shared-size arrived in 1.42, manifests in 1.47, identity in 1.54.
+	manifests := !httputils.VersionLessThan(ctx, "1.47") && httputils.BoolValue(r, "manifests")
+	if !httputils.VersionLessThan(ctx, "1.54") && httputils.BoolValue(r, "identity") && !manifests {
+		return errdefs.InvalidParameterf("conflicting options: identity requires manifests=1")
+	}
 	imgs, err := ir.backend.Images(ctx, backend.ImageListOptions{
-		All:        httputils.BoolValue(r, "all"),
-		SharedSize: httputils.BoolValue(r, "shared-size"),
-		Filters:    f,
+		All:            httputils.BoolValue(r, "all"),
+		SharedSize:     !httputils.VersionLessThan(ctx, "1.42") && httputils.BoolValue(r, "shared-size"),
+		ContainerCount: !httputils.VersionLessThan(ctx, "1.51"),
+		Filters:        f,
 	})
 	if err != nil {
 		return err
@@ -280,10 +288,22 @@ func (ir *imageRouter) create(ctx context.Context, w http.ResponseWriter, r *htt
 		}
 		return errdefs.InvalidParameterf("either fromSrc or fromImage is required")
 	}
+	body := io.Reader(r.Body)
+	var msgs []jsonstream.Message
 	if src != "-" {
-		return errdefs.NotImplemented(errNoURLImport)
+		ub, ok := ir.backend.(URLImportBackend)
+		if !ok {
+			return errdefs.NotImplemented(errNoURLImport)
+		}
+		rc, u, err := ub.OpenImportURL(ctx, src)
+		if err != nil {
+			return err
+		}
+		defer rc.Close()
+		body = rc
+		msgs = append(msgs, jsonstream.Message{Status: "Downloading from " + u})
 	}
-	id, err := ir.backend.ImportImage(ctx, r.Body, backend.ImageImportOptions{
+	id, err := ir.backend.ImportImage(ctx, body, backend.ImageImportOptions{
 		Repo:     r.Form.Get("repo"),
 		Tag:      r.Form.Get("tag"),
 		Message:  r.Form.Get("message"),
@@ -293,5 +313,11 @@ func (ir *imageRouter) create(ctx context.Context, w http.ResponseWriter, r *htt
 	if err != nil {
 		return err
 	}
-	return writeStream(w, []jsonstream.Message{{Status: id}})
+	return writeStream(w, append(msgs, jsonstream.Message{Status: id}))
+}
+
+// URLImportBackend fetches the tarball of an import from a URL
+// (fromSrc=URL); the caller closes it.
+type URLImportBackend interface {
+	OpenImportURL(ctx context.Context, src string) (io.ReadCloser, string, error)
 }

@@ -65,7 +65,11 @@ func (s *systemRouter) info(ctx context.Context, w http.ResponseWriter, r *http.
 	if err != nil {
 		return err
 	}
-	return httputils.WriteJSON(w, http.StatusOK, info)
+	out, err := infoForVersion(ctx, info)
+	if err != nil {
+		return err
+	}
+	return httputils.WriteJSON(w, http.StatusOK, out)
 }
 
 func (s *systemRouter) diskUsage(ctx context.Context, w http.ResponseWriter, r *http.Request, _ map[string]string) error {

@@ -171,6 +171,24 @@ func Int64ValueOrDefault(r *http.Request, k string, d int64) (int64, error) {
 	return v, nil
 }
 
+// Uint32Value reads a required unsigned 32-bit form value, with the bare
+// strconv error dockerd reports: "invalid syntax" for empty or non-numeric
+// values, "value out of range" for negative or too large ones.
+func Uint32Value(r *http.Request, k string) (uint32, error) {
+	v, neg := strings.CutPrefix(r.Form.Get(k), "-")
+	if v == "" || v[0] == '+' {
+		return 0, strconv.ErrSyntax
+	}
+	i, err := strconv.ParseUint(v, 10, 32)
+	if err != nil {
+		return 0, errors.Unwrap(err)
+	}
+	if neg {
+		return 0, strconv.ErrRange
+	}
+	return uint32(i), nil
+}
+
 // Flush pushes buffered bytes of a streaming response to the client.
 func Flush(w http.ResponseWriter) {
 	if f, ok := w.(http.Flusher); ok {

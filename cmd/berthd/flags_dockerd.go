@@ -1,0 +1,34 @@
+package main
+
+import (
+	"github.com/sirupsen/logrus"
+	"github.com/spf13/pflag"
+
+	"github.com/berthd/berth/daemon/config"
+)
+
+// dockerdOnlyFlags are dockerd flags about its containerd, which berth
+// does not run: they are accepted, so that a dockerd command line (moby's
+// test daemons pass them all) starts berthd, and have no effect.
+var dockerdOnlyFlags = []struct{ name, key, usage string }{
+	{"containerd", "containerd", "containerd socket (ignored: berth runs no containerd)"},
+	{"containerd-namespace", "containerd-namespace", "containerd namespace (ignored: berth runs no containerd)"},
+	{"containerd-plugins-namespace", "containerd-plugin-namespace", "containerd plugins namespace (ignored: berth runs no containerd)"},
+}
+
+func installDockerdOnlyFlags(fs *pflag.FlagSet, cfg *config.Config) {
+	fs.Var(&cfg.DefaultShmSize, "default-shm-size", "Default shm size for containers (default 64MiB)")
+	for _, f := range dockerdOnlyFlags {
+		fs.String(f.name, "", f.usage)
+		_ = fs.SetAnnotation(f.name, configKeyAnnotation, []string{f.key})
+	}
+}
+
+// warnDockerdOnlyFlags logs each of those flags the operator gave.
+func warnDockerdOnlyFlags(fs *pflag.FlagSet) {
+	for _, f := range dockerdOnlyFlags {
+		if fs.Changed(f.name) {
+			logrus.WithField("flag", "--"+f.name).Warn("flag has no effect: berth runs no containerd")
+		}
+	}
+}

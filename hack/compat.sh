@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# Runs moby's own integration suite (../shared/compat/moby-integration.sh)
+# against a freshly started berthd on private roots, socket and bridge, and
+# stops it afterwards by its PID.
+# Usage: MOBY_SRC=/path/to/moby hack/compat.sh [COMPONENTS...]
+# MOBY_SRC is a checkout of github.com/moby/moby with its vendor/ tree, kept
+# outside this repository. COMPAT_OUT (default /tmp/berth-compat) keeps the
+# built test binaries between runs and the per-component logs. The tally is
+# printed per component, then the failures not listed in
+# integration/compat/moby-known.txt.
+# Many of the suite's tests start daemons of their own with the `dockerd`
+# found on PATH and a dockerd command line; berthd is put there under that
+# name (COMPAT_DOCKERD=system keeps the host's dockerd instead), so those
+# tests run against berthd too.
+set -uo pipefail
+top=$(cd "$(dirname "$0")/.." && pwd)
+suite=${COMPAT_SUITE:-$top/../shared/compat/moby-integration.sh}
+src=${MOBY_SRC:?set MOBY_SRC to a moby checkout}
+out=${COMPAT_OUT:-/tmp/berth-compat}
+comps=${*:-container image network networking volume system build}
+if [ ! -f "$suite" ]; then echo "no compat suite at $suite" >&2; exit 2; fi
+if [ ! -d "$src/integration" ] || [ ! -d "$src/vendor" ]; then
+	echo "MOBY_SRC=$src is not a moby checkout with its vendor tree" >&2; exit 2
+fi
+mkdir -p "$out"
+root=$(mktemp -d /tmp/berth-compat.XXXXXX)
+echo '{}' > "$root/daemon.json"
+mkdir -p "$root/bin"
+if [ "${COMPAT_DOCKERD:-berthd}" = berthd ]; then
+	ln -s "$top/bin/berthd" "$root/bin/dockerd"
+fi
+# The suite's own daemons use the default bridge, docker0: removed at the
+# end unless it was there before.
+had_docker0=false
+ip link show docker0 >/dev/null 2>&1 && had_docker0=true
+# No registry off this machine is ever reached: non-loopback requests go to
+# a proxy address where nothing listens.
+HTTP_PROXY=http://127.0.0.1:9 HTTPS_PROXY=http://127.0.0.1:9 NO_PROXY=localhost,127.0.0.1,::1 \
+"$top/bin/berthd" -H "unix://$root/d.sock" --data-root "$root/data" --exec-root "$root/exec" \
+	--pidfile "$root/d.pid" --config-file "$root/daemon.json" --bridge btcompat0 --bip 10.213.0.1/24 >"$root/berthd.log" 2>&1 &
+pid=$!
+cleanup() {
+	kill -TERM "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
+	cp "$root/berthd.log" "$out/berthd.log" 2>/dev/null
+	grep -oE " ($root|$out/dest|/tmp/dxr)/[^ ]*" /proc/self/mountinfo 2>/dev/null | sort -r | xargs -r -n1 umount -l 2>/dev/null
+	ip link del btcompat0 2>/dev/null
+	$had_docker0 || ip link del docker0 2>/dev/null
+	# The suite's own daemons stopped with live-restore leave their
+	# nftables table (berth-<hash of the data root>) and bridges behind.
+	find "$out/dest" -maxdepth 5 -type d -name root 2>/dev/null | while read -r r; do
+		nft delete table inet "berth-$(printf '%s' "$r" | sha256sum | cut -c1-8)" 2>/dev/null
+		cat "$r"/network/networks/*.json 2>/dev/null | grep -o '"bridge":"br-[0-9a-f]*"' | cut -d'"' -f4 |
+			while read -r b; do ip link del "$b" 2>/dev/null; done
+	done
+	rm -rf "$root"
+}
+trap cleanup EXIT
+for _ in $(seq 200); do curl -sf --unix-socket "$root/d.sock" http://x/_ping >/dev/null && break; sleep 0.05; done
+# The suite's own clean-up between tests only spares what existed when it
+# started, so each component sees the daemon as the previous one left it.
+PATH="$root/bin:$PATH" DOCKER_HOST="unix://$root/d.sock" DOCKER_CONFIG="$root/cli" bash "$suite" "$src" "$out" $comps
+known="$top/integration/compat/moby-known.txt"
+echo "---- failures not in ${known#$top/}:"
+for c in $comps; do
+	grep -o -- '^--- FAIL: [^ ]*' "$out/$c.log" 2>/dev/null | sed "s/^--- FAIL: //;s|^|$c |"
+done | while read -r c t; do
+	grep -qE "^$c $t( |\$)" "$known" 2>/dev/null || echo "$c $t"
+done
