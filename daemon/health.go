@@ -158,12 +158,12 @@ func (d *Daemon) runProbe(ctx context.Context, c *ctr.Container, probe []string,
 		// hung; dockerd reports it after the message.
 		res.Output = "Health check exceeded timeout (" + timeout.String() + ")"
 		if len(output.b) > 0 {
-			res.Output += ": " + string(output.b)
+			res.Output += ": " + output.String()
 		}
 		return res
 	}
 	res.End, res.ExitCode = time.Now(), code
-	res.Output = string(output.b)
+	res.Output = output.String()
 	return res
 }
 
@@ -171,7 +171,19 @@ func (d *Daemon) runProbe(ctx context.Context, c *ctr.Container, probe []string,
 // and stderr, in the order they came, as dockerd does, and drops the
 // rest as it arrives: the probe is the container's to write, and a
 // `yes` in it must not fill the daemon's memory before its timeout.
-type probeOutput struct{ b []byte }
+type probeOutput struct {
+	b         []byte
+	truncated bool
+}
+
+// String is the kept output, with "..." when some was dropped, as
+// dockerd's limitedBuffer shows it.
+func (o *probeOutput) String() string {
+	if o.truncated {
+		return string(o.b) + "..."
+	}
+	return string(o.b)
+}
 
 // collect reads the probe's frames to the end and returns its exit code
 // (-1 without one).
@@ -192,8 +204,10 @@ func (o *probeOutput) collect(stream *shim.Stream) int {
 }
 
 func (o *probeOutput) write(p []byte) {
-	if room := maxHealthOutput - len(o.b); room > 0 {
-		o.b = append(o.b, p[:min(room, len(p))]...)
+	room := max(maxHealthOutput-len(o.b), 0)
+	o.b = append(o.b, p[:min(room, len(p))]...)
+	if len(p) > room {
+		o.truncated = true
 	}
 }
 

@@ -21,4 +21,12 @@ func TestProbeOutputBounded(t *testing.T) {
 	if cap(o.b) > 2*maxHealthOutput {
 		t.Fatalf("grew to %d bytes of capacity", cap(o.b))
 	}
+	if s := o.String(); len(s) != maxHealthOutput+3 || s[len(s)-3:] != "..." {
+		t.Fatalf("truncated output shown as %d bytes ending %q, want dockerd's \"...\"", len(s), s[len(s)-8:])
+	}
+	var whole probeOutput
+	whole.write(bytes.Repeat([]byte("x"), maxHealthOutput))
+	if whole.String() != string(bytes.Repeat([]byte("x"), maxHealthOutput)) {
+		t.Fatal("an output of exactly the limit was marked truncated")
+	}
 }
