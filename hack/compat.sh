@@ -48,7 +48,9 @@ cleanup() {
 	# The suite's own daemons stopped with live-restore leave their
 	# nftables table (berth-<hash of the data root>) and bridges behind.
 	find "$out/dest" -maxdepth 5 -type d -name root 2>/dev/null | while read -r r; do
-		nft delete table inet "berth-$(printf '%s' "$r" | sha256sum | cut -c1-8)" 2>/dev/null
+		t="berth-$(printf '%s' "$r" | sha256sum | cut -c1-8)"
+		nft delete table inet "$t" 2>/dev/null
+		nft delete table inet "$t-user" 2>/dev/null
 		cat "$r"/network/networks/*.json 2>/dev/null | grep -o '"bridge":"br-[0-9a-f]*"' | cut -d'"' -f4 |
 			while read -r b; do ip link del "$b" 2>/dev/null; done
 	done
@@ -58,7 +60,10 @@ trap cleanup EXIT
 for _ in $(seq 200); do curl -sf --unix-socket "$root/d.sock" http://x/_ping >/dev/null && break; sleep 0.05; done
 # The suite's own clean-up between tests only spares what existed when it
 # started, so each component sees the daemon as the previous one left it.
-PATH="$root/bin:$PATH" DOCKER_HOST="unix://$root/d.sock" DOCKER_CONFIG="$root/cli" bash "$suite" "$src" "$out" $comps
+# berth's firewall is nftables, always: the suite's way of saying which
+# backend the daemon under test uses (its default is iptables).
+PATH="$root/bin:$PATH" DOCKER_HOST="unix://$root/d.sock" DOCKER_CONFIG="$root/cli" DOCKER_FIREWALL_BACKEND=nftables \
+  bash "$suite" "$src" "$out" $comps
 known="$top/integration/compat/moby-known.txt"
 echo "---- failures not in ${known#$top/}:"
 for c in $comps; do
