@@ -108,8 +108,9 @@ func (m *Manager) Join(ctx context.Context, term string, o JoinOptions) (*Endpoi
 		ep.MTU = m.cfg.MTU
 	}
 	ep.HostIface = "veth" + epID[:7]
+	ep.IfName = m.nextIfNameLocked(o.ContainerID)
 	v := bridge.Veth{HostName: ep.HostIface, Bridge: r.Bridge, NetnsPath: o.NetnsPath, Pid: o.Pid,
-		IfName: m.nextIfNameLocked(o.ContainerID), MTU: ep.MTU, MAC: ep.MAC,
+		IfName: ep.IfName, MTU: ep.MTU, MAC: ep.MAC,
 		Gateway4: ep.Gateway4, Gateway6: ep.Gateway6, Hairpin: !m.cfg.UserlandProxy}
 	for _, p := range []netip.Prefix{ep.IPv4, ep.IPv6} {
 		if p.IsValid() {
@@ -148,8 +149,33 @@ func (m *Manager) containerEndpointCountLocked(containerID string) int {
 	return n
 }
 
+// nextIfNameLocked is the first ethN the container has no device of, as
+// dockerd picks it: after a disconnect, the next connect takes the freed
+// name instead of one a later network's device already has (which failed
+// with "file exists"). Endpoints recorded before names were kept count as
+// eth0, eth1… in order, as they were named then.
 func (m *Manager) nextIfNameLocked(containerID string) string {
-	return "eth" + strconv.Itoa(m.containerEndpointCountLocked(containerID))
+	used, n, unnamed := map[string]bool{}, 0, false
+	for _, r := range m.nets {
+		for _, e := range r.Endpoints {
+			if e.ContainerID != containerID {
+				continue
+			}
+			n++
+			if e.IfName == "" {
+				unnamed = true
+			}
+			used[e.IfName] = true
+		}
+	}
+	if unnamed {
+		return "eth" + strconv.Itoa(n)
+	}
+	for i := 0; ; i++ {
+		if name := "eth" + strconv.Itoa(i); !used[name] {
+			return name
+		}
+	}
 }
 
 // Leave removes the container's endpoint from a network: the veth pair, its

@@ -95,8 +95,9 @@ type Endpoint struct {
 	MAC         net.HardwareAddr `json:"mac,omitempty"`
 	// HostIface is the host end of the veth pair.
 	HostIface string `json:"hostIface,omitempty"`
-	// IfName is the device's name in the container, kept for macvlan and
-	// ipvlan endpoints, which have no host end to delete them by.
+	// IfName is the device's name in the container: the next endpoint of
+	// the container takes the first free ethN, and macvlan and ipvlan
+	// endpoints, which have no host end, are deleted by it.
 	IfName string `json:"ifName,omitempty"`
 	// NetnsPath is where the container's end lives, for DNS and detach.
 	NetnsPath string `json:"netnsPath,omitempty"`
