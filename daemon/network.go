@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"context"
+	"github.com/sirupsen/logrus"
 	"path/filepath"
 
 	"github.com/moby/moby/api/types/events"
@@ -28,6 +29,9 @@ func newNetworkManager(cfg *config.Config, engineID string) (*berthnet.Manager, 
 	var pools []ipam.Pool
 	for _, p := range cfg.DefaultAddressPools {
 		pools = append(pools, ipam.Pool{Base: p.Base, Size: p.Size})
+	}
+	if cfg.FirewallBackend == "iptables" {
+		logrus.Warn("firewall-backend=iptables: berth has only the nftables backend; its rules go into nftables")
 	}
 	return berthnet.New(berthnet.Config{
 		Root:            filepath.Join(cfg.DataRoot, "network"),

@@ -60,6 +60,7 @@ func installFlags(fs *pflag.FlagSet, cfg *config.Config, o *options) {
 	fs.Lookup("iptables").NoOptDefVal = "true"
 	fs.Var(&boolPtrValue{target: &cfg.EnableIPForward}, "ip-forward", "Enable IP forwarding in system configuration (default true)")
 	fs.Lookup("ip-forward").NoOptDefVal = "true"
+	fs.StringVar(&cfg.FirewallBackend, "firewall-backend", "", "Firewall backend to use, iptables or nftables (berth always uses nftables)")
 	fs.BoolVar(&cfg.IPForwardNoDrop, "ip-forward-no-drop", false, "Do not set the filter-FORWARD policy to DROP when enabling IP forwarding")
 	fs.Var(&boolPtrValue{target: &cfg.EnableIPMasq}, "ip-masq", "Enable IP masquerading for the default bridge network (default true)")
 	fs.Lookup("ip-masq").NoOptDefVal = "true"

@@ -76,12 +76,16 @@ type Config struct {
 	FixedCIDRv6 string `json:"fixed-cidr-v6,omitempty"`
 	// DefaultIP is --ip: where ports of containers on the default bridge
 	// are published when -p names no host address.
-	DefaultIP           string        `json:"ip,omitempty"`
-	EnableIPv6          bool          `json:"ipv6,omitempty"`
-	MTU                 int           `json:"mtu,omitempty"`
-	EnableIPTables      *bool         `json:"iptables,omitempty"`
-	EnableIPForward     *bool         `json:"ip-forward,omitempty"`
-	IPForwardNoDrop     bool          `json:"ip-forward-no-drop,omitempty"`
+	DefaultIP       string `json:"ip,omitempty"`
+	EnableIPv6      bool   `json:"ipv6,omitempty"`
+	MTU             int    `json:"mtu,omitempty"`
+	EnableIPTables  *bool  `json:"iptables,omitempty"`
+	EnableIPForward *bool  `json:"ip-forward,omitempty"`
+	IPForwardNoDrop bool   `json:"ip-forward-no-drop,omitempty"`
+	// FirewallBackend is dockerd's --firewall-backend. berth has one
+	// backend, nftables; "iptables" is accepted, so that a dockerd
+	// configuration loads, with a warning at start.
+	FirewallBackend     string        `json:"firewall-backend,omitempty"`
 	EnableIPMasq        *bool         `json:"ip-masq,omitempty"`
 	InterContainerComm  *bool         `json:"icc,omitempty"`
 	UserlandProxy       *bool         `json:"userland-proxy,omitempty"`
@@ -163,7 +167,7 @@ var ignoredKeys = map[string]bool{
 	"proxies": true, "userland-proxy-path": true, "default-gateway": true,
 	"default-gateway-v6": true, "cpu-rt-period": true, "cpu-rt-runtime": true,
 	"allow-nondistributable-artifacts": true, "default-network-opts": true,
-	"bridge-accept-fwmark": true, "firewall-backend": true, "cdi-spec-dirs": true,
+	"bridge-accept-fwmark": true, "cdi-spec-dirs": true,
 }
 
 // Default returns the built-in configuration.
@@ -341,6 +345,11 @@ func (c *Config) Validate() error {
 		if _, err := netip.ParsePrefix(c.BridgeIP); err != nil {
 			return fmt.Errorf("invalid bip %q: %v", c.BridgeIP, err)
 		}
+	}
+	switch c.FirewallBackend {
+	case "", "iptables", "nftables":
+	default:
+		return errors.New(`invalid firewall-backend: allowed values are "iptables" and "nftables"`)
 	}
 	if c.DefaultIP != "" {
 		if _, err := netip.ParseAddr(c.DefaultIP); err != nil {

@@ -72,6 +72,8 @@ func TestValidate(t *testing.T) {
 		func(c *Config) { c.FixedCIDRv6 = "fe80::/80" },
 		func(c *Config) { c.FixedCIDRv6 = "ff05::/64" },
 		func(c *Config) { c.FixedCIDRv6 = "10.0.0.0/24" },
+		func(c *Config) { c.FirewallBackend = "ebtables" },
+		func(c *Config) { c.DefaultIP = "not-an-ip" },
 	}
 	for i, mutate := range bad {
 		c := Default()
@@ -82,6 +84,13 @@ func TestValidate(t *testing.T) {
 	}
 	if err := Default().Validate(); err != nil {
 		t.Fatal(err)
+	}
+	for _, fb := range []string{"iptables", "nftables"} {
+		c := Default()
+		c.FirewallBackend = fb
+		if err := c.Validate(); err != nil {
+			t.Fatalf("firewall-backend %s (a dockerd configuration): %v", fb, err)
+		}
 	}
 	c := Default()
 	c.FixedCIDRv6 = "fd12:3456::/80"
