@@ -615,7 +615,11 @@ func (d *Daemon) hostsContent(c *ctr.Container, _ string) []byte {
 		}
 		return b
 	}
-	p := etchosts.Params{IPv6: true, Hostname: c.Config.Hostname, Domainname: c.Config.Domainname}
+	// A container that turns IPv6 off (--sysctl
+	// net.ipv6.conf.all.disable_ipv6=1) gets no IPv6 names or addresses,
+	// as dockerd writes them only where IPv6 is on.
+	ipv6 := c.HostConfig.Sysctls["net.ipv6.conf.all.disable_ipv6"] != "1"
+	p := etchosts.Params{IPv6: ipv6, Hostname: c.Config.Hostname, Domainname: c.Config.Domainname}
 	p.Extra = append(p.Extra, d.linkHostEntries(c)...)
 	for _, h := range c.HostConfig.ExtraHosts {
 		es, err := etchosts.ParseExtraHost(h, d.hostGatewayIPs())
@@ -634,7 +638,7 @@ func (d *Daemon) hostsContent(c *ctr.Container, _ string) []byte {
 			if es.IPAddress.IsValid() {
 				p.Self = append(p.Self, es.IPAddress)
 			}
-			if es.GlobalIPv6Address.IsValid() {
+			if es.GlobalIPv6Address.IsValid() && ipv6 {
 				p.Self = append(p.Self, es.GlobalIPv6Address)
 			}
 		}

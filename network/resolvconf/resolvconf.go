@@ -71,10 +71,18 @@ func Parse(b []byte) File {
 	return f
 }
 
+// EnvTestPath names another host resolv.conf, as dockerd's test hook of the
+// same name does: moby's integration suite gives its daemons one that
+// points at a DNS server of its own.
+const EnvTestPath = "DOCKER_TEST_RESOLV_CONF_PATH"
+
 // HostPath is the host file to base containers' resolv.conf on: the
 // systemd-resolved upstream list when the host uses its 127.0.0.53 stub
 // and that list exists, else /etc/resolv.conf.
 func HostPath() string {
+	if p := os.Getenv(EnvTestPath); p != "" {
+		return p
+	}
 	b, err := os.ReadFile(DefaultPath)
 	if err != nil {
 		return DefaultPath

@@ -74,3 +74,11 @@ func TestParse(t *testing.T) {
 		t.Fatalf("%+v", f)
 	}
 }
+
+// dockerd's test hook names the host file, for moby's suite.
+func TestHostPathTestHook(t *testing.T) {
+	t.Setenv(EnvTestPath, "/tmp/some-resolv.conf")
+	if got := HostPath(); got != "/tmp/some-resolv.conf" {
+		t.Fatalf("HostPath() = %q", got)
+	}
+}
