@@ -6,6 +6,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"slices"
 
 	"github.com/moby/sys/user"
 
@@ -97,7 +98,11 @@ func (db *DB) ExecUser(spec string) (*user.ExecUser, error) {
 
 // AdditionalGroups resolves --group-add entries (names or numeric IDs).
 func (db *DB) AdditionalGroups(groups []string) ([]int, error) {
-	return user.GetAdditionalGroups(groups, reader(db.group, db.groupErr))
+	gids, err := user.GetAdditionalGroups(groups, reader(db.group, db.groupErr))
+	// The library collects them in a map: sorted, the same request gives
+	// the same list every time.
+	slices.Sort(gids)
+	return gids, err
 }
 
 // LookupUser finds the first passwd entry named name (names only: the
