@@ -49,6 +49,7 @@ func newNetworkManager(cfg *config.Config, engineID string) (*berthnet.Manager, 
 		UserlandProxy:   config.BoolOr(cfg.UserlandProxy, true),
 		IPForward:       config.BoolOr(cfg.EnableIPForward, true),
 		IPForwardNoDrop: cfg.IPForwardNoDrop,
+		NoIPv6NAT:       !config.BoolOr(cfg.EnableIP6Tables, true),
 		Pools:           pools,
 		Table:           netfilterTable(cfg),
 	})

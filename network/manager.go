@@ -47,6 +47,12 @@ type Config struct {
 	IPMasq        bool
 	ICC           bool
 	UserlandProxy bool
+	// NoIPv6NAT is --ip6tables=false: no IPv6 NAT rules (no masquerade,
+	// no DNAT); IPv6 published ports are served by the userland proxy,
+	// as dockerd's docker-proxy serves them then. Filtering (isolation,
+	// direct access) stays, as it lives in the same table for both
+	// families.
+	NoIPv6NAT bool
 	// IPForwardNoDrop is dockerd's --ip-forward-no-drop: when berth turns
 	// forwarding on, it does not drop the host's other forwarded traffic.
 	IPForwardNoDrop bool
@@ -488,6 +494,9 @@ func (m *Manager) firewallNetwork(r *Record, subs []ipam.Subnet) firewall.Networ
 		n.Masquerade = n.Masquerade && b
 	}
 	for _, s := range subs {
+		if s.Prefix.Addr().Is6() && m.cfg.NoIPv6NAT {
+			continue // no masquerade for IPv6 (--ip6tables=false)
+		}
 		n.Subnets = append(n.Subnets, s.Prefix)
 	}
 	return n

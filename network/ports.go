@@ -151,6 +151,11 @@ func (m *Manager) bindTargets(ep *Endpoint, hostIP netip.Addr) []bindTarget {
 			h = netip.IPv6Unspecified()
 		}
 		switch {
+		case v6.IsValid() && m.cfg.NoIPv6NAT:
+			// --ip6tables=false: no DNAT for IPv6; the proxy, if any.
+			if m.cfg.UserlandProxy {
+				out = append(out, bindTarget{hostIP: h, ctrIP: v6})
+			}
 		case v6.IsValid():
 			out = append(out, bindTarget{hostIP: h, ctrIP: v6, nat: true})
 		case v4.IsValid() && m.cfg.UserlandProxy:

@@ -58,6 +58,8 @@ func installFlags(fs *pflag.FlagSet, cfg *config.Config, o *options) {
 	fs.IntVar(&cfg.MTU, "mtu", 0, "Set the MTU for the default bridge network")
 	fs.Var(&boolPtrValue{target: &cfg.EnableIPTables}, "iptables", "Enable addition of netfilter rules (default true)")
 	fs.Lookup("iptables").NoOptDefVal = "true"
+	fs.Var(&boolPtrValue{target: &cfg.EnableIP6Tables}, "ip6tables", "Enable addition of IPv6 NAT rules (default true)")
+	fs.Lookup("ip6tables").NoOptDefVal = "true"
 	fs.Var(&boolPtrValue{target: &cfg.EnableIPForward}, "ip-forward", "Enable IP forwarding in system configuration (default true)")
 	fs.Lookup("ip-forward").NoOptDefVal = "true"
 	fs.StringVar(&cfg.FirewallBackend, "firewall-backend", "", "Firewall backend to use, iptables or nftables (berth always uses nftables)")

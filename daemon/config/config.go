@@ -82,6 +82,9 @@ type Config struct {
 	EnableIPTables  *bool  `json:"iptables,omitempty"`
 	EnableIPForward *bool  `json:"ip-forward,omitempty"`
 	IPForwardNoDrop bool   `json:"ip-forward-no-drop,omitempty"`
+	// EnableIP6Tables is --ip6tables (default true): false leaves IPv6
+	// without NAT rules, as dockerd's ip6tables=false does.
+	EnableIP6Tables *bool `json:"ip6tables,omitempty"`
 	// FirewallBackend is dockerd's --firewall-backend. berth has one
 	// backend, nftables; "iptables" is accepted, so that a dockerd
 	// configuration loads, with a warning at start.
@@ -162,7 +165,7 @@ var ignoredKeys = map[string]bool{
 	"selinux-enabled": true, "userns-remap": true, "no-new-privileges": true,
 	"init": true, "init-path": true,
 	"default-cgroupns-mode": true, "default-ipc-mode": true,
-	"ip6tables": true, "max-download-attempts": true, "raw-logs": true,
+	"max-download-attempts": true, "raw-logs": true,
 	"log-format": true, "authorization-plugins": true, "oom-score-adjust": true,
 	"proxies": true, "userland-proxy-path": true, "default-gateway": true,
 	"default-gateway-v6": true, "cpu-rt-period": true, "cpu-rt-runtime": true,
