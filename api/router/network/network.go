@@ -118,6 +118,11 @@ func (n *networkRouter) create(ctx context.Context, w http.ResponseWriter, r *ht
 		}
 		req.IPAM = &network.IPAM{Driver: body.IPAM.Driver, Options: body.IPAM.Options, Config: cfg}
 	}
+	// EnableIPv4 came with API 1.48: an older client's is ignored, as
+	// dockerd ignores it.
+	if httputils.VersionLessThan(ctx, "1.48") {
+		req.EnableIPv4 = nil
+	}
 	resp, err := n.backend.NetworkCreate(ctx, req)
 	if err != nil {
 		return err
