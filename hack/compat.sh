@@ -41,6 +41,14 @@ HTTP_PROXY=http://127.0.0.1:9 HTTPS_PROXY=http://127.0.0.1:9 NO_PROXY=localhost,
 pid=$!
 cleanup() {
 	kill -TERM "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
+	# A daemon the suite started and a failed test left running (its
+	# pidfile is under dest/): stopped by its PID if it is this run's
+	# berthd, then given a moment to end.
+	find "$out/dest" -maxdepth 4 -name docker.pid 2>/dev/null | while read -r f; do
+		p=$(cat "$f" 2>/dev/null)
+		[ -n "$p" ] && tr '\0' ' ' < "/proc/$p/cmdline" 2>/dev/null | grep -q "^$root/bin/dockerd " && kill -TERM "$p" 2>/dev/null
+	done
+	sleep 1
 	cp "$root/berthd.log" "$out/berthd.log" 2>/dev/null
 	grep -oE " ($root|$out/dest|/tmp/dxr)/[^ ]*" /proc/self/mountinfo 2>/dev/null | sort -r | xargs -r -n1 umount -l 2>/dev/null
 	ip link del btcompat0 2>/dev/null
