@@ -201,6 +201,11 @@ func keyValues(s, inst string) ([][2]string, error) {
 		}
 		return [][2]string{{k, strings.TrimSpace(v)}}, nil
 	}
+	return pairs(ws)
+}
+
+// pairs splits "k=v" words, as the Dockerfile parser does.
+func pairs(ws []string) ([][2]string, error) {
 	var out [][2]string
 	for _, w := range ws {
 		k, v, ok := strings.Cut(w, "=")
@@ -237,15 +242,7 @@ func envKeyValues(s string, env []string) ([][2]string, error) {
 		}
 		return [][2]string{{k, v}}, nil
 	}
-	var out [][2]string
-	for _, w := range ws {
-		k, v, ok := strings.Cut(w, "=")
-		if !ok || k == "" {
-			return nil, errdefs.InvalidParameterf("Syntax error - can't find = in %q. Must be of the form: name=value", w)
-		}
-		out = append(out, [2]string{k, v})
-	}
-	return out, nil
+	return pairs(ws)
 }
 
 func healthcheck(s string) (*dockerspec.HealthcheckConfig, error) {
