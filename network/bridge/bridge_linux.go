@@ -220,14 +220,8 @@ func HostConflict(p netip.Prefix) bool {
 	routes, err := retryDump(func() ([]netlink.Route, error) { return netlink.RouteList(nil, fam) })
 	if err == nil {
 		for _, r := range routes {
-			if r.Dst == nil {
-				continue // the default route covers everything
-			}
-			ones, _ := r.Dst.Mask.Size()
-			if ones == 0 {
-				continue
-			}
-			if rp, ok := prefixOf(r.Dst); ok && rp.Overlaps(p) {
+			// A default route covers everything and counts for nothing.
+			if rp, ok := routePrefix(r); ok && rp.Overlaps(p) {
 				return true
 			}
 		}

@@ -81,8 +81,8 @@ type Firewall struct {
 func (f *Firewall) DropForwarded(v4, v6 bool) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if f.dropForward4 == (f.dropForward4 || v4) && f.dropForward6 == (f.dropForward6 || v6) {
-		return nil
+	if (!v4 || f.dropForward4) && (!v6 || f.dropForward6) {
+		return nil // nothing new to drop
 	}
 	f.dropForward4, f.dropForward6 = f.dropForward4 || v4, f.dropForward6 || v6
 	if !f.applied {
