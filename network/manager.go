@@ -624,20 +624,21 @@ func (m *Manager) dropForwarded(v4, v6 bool) {
 	path := filepath.Join(m.cfg.Root, forwardingFile)
 	b, _ := os.ReadFile(path)
 	had4, had6 := strings.Contains(string(b), "ipv4"), strings.Contains(string(b), "ipv6")
-	if (v4 && !had4) || (v6 && !had6) {
+	drop4, drop6 := v4 || had4, v6 || had6
+	if drop4 != had4 || drop6 != had6 {
 		var fams []string
-		if v4 || had4 {
+		if drop4 {
 			fams = append(fams, "ipv4")
 		}
-		if v6 || had6 {
+		if drop6 {
 			fams = append(fams, "ipv6")
 		}
 		if err := atomicfile.WriteFile(path, []byte(strings.Join(fams, "\n")+"\n"), 0o600); err != nil {
 			logrus.WithError(err).Warn("recording that berth turned on IP forwarding")
 		}
 	}
-	if v4 || had4 || v6 || had6 {
-		if err := m.fw.DropForwarded(v4 || had4, v6 || had6); err != nil {
+	if drop4 || drop6 {
+		if err := m.fw.DropForwarded(drop4, drop6); err != nil {
 			logrus.WithError(err).Warn("dropping forwarded traffic that is not berth's")
 		}
 	}
