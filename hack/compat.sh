@@ -2,7 +2,9 @@
 # Runs moby's own integration suite (../shared/compat/moby-integration.sh)
 # against a freshly started berthd on private roots, socket and bridge, and
 # stops it afterwards by its PID.
-# Usage: MOBY_SRC=/path/to/moby hack/compat.sh [COMPONENTS...]
+# Usage: MOBY_SRC=/path/to/moby [COMPAT_RUN=regexp] hack/compat.sh [COMPONENTS...]
+# COMPAT_RUN runs only the tests whose names match (go test's -run), for
+# work on a few tests; the tally then counts those alone.
 # MOBY_SRC is a checkout of github.com/moby/moby with its vendor/ tree, kept
 # outside this repository. COMPAT_OUT (default /tmp/berth-compat) keeps the
 # built test binaries between runs and the per-component logs. The tally is
@@ -23,6 +25,11 @@ if [ ! -d "$src/integration" ] || [ ! -d "$src/vendor" ]; then
 	echo "MOBY_SRC=$src is not a moby checkout with its vendor tree" >&2; exit 2
 fi
 mkdir -p "$out"
+# One run at a time on this machine: the suite's own daemons all use the
+# default bridge docker0 and its pool, and this script's bridge and address
+# are fixed, so two runs side by side would fight over them.
+exec 9>/run/berth-compat.lock
+if ! flock -n 9; then echo "waiting for another compat run (/run/berth-compat.lock)" >&2; flock 9; fi
 root=$(mktemp -d /tmp/berth-compat.XXXXXX)
 echo '{}' > "$root/daemon.json"
 mkdir -p "$root/bin"
@@ -37,7 +44,7 @@ ip link show docker0 >/dev/null 2>&1 && had_docker0=true
 # a proxy address where nothing listens.
 HTTP_PROXY=http://127.0.0.1:9 HTTPS_PROXY=http://127.0.0.1:9 NO_PROXY=localhost,127.0.0.1,::1 \
 "$top/bin/berthd" -H "unix://$root/d.sock" --data-root "$root/data" --exec-root "$root/exec" \
-	--pidfile "$root/d.pid" --config-file "$root/daemon.json" --bridge btcompat0 --bip 10.213.0.1/24 >"$root/berthd.log" 2>&1 &
+	--pidfile "$root/d.pid" --config-file "$root/daemon.json" --bridge btcompat0 --bip 10.213.0.1/24 >"$root/berthd.log" 2>&1 9>&- &
 pid=$!
 cleanup() {
 	kill -TERM "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
@@ -70,8 +77,27 @@ for _ in $(seq 200); do curl -sf --unix-socket "$root/d.sock" http://x/_ping >/d
 # started, so each component sees the daemon as the previous one left it.
 # berth's firewall is nftables, always: the suite's way of saying which
 # backend the daemon under test uses (its default is iptables).
-PATH="$root/bin:$PATH" DOCKER_HOST="unix://$root/d.sock" DOCKER_CONFIG="$root/cli" DOCKER_FIREWALL_BACKEND=nftables \
-  bash "$suite" "$src" "$out" $comps
+export PATH="$root/bin:$PATH" DOCKER_HOST="unix://$root/d.sock" DOCKER_CONFIG="$root/cli" DOCKER_FIREWALL_BACKEND=nftables
+if [ -n "${COMPAT_RUN:-}" ]; then
+	# The shared script's steps, with -test.run: load the frozen image
+	# names, build each component's binary once, run the matching tests.
+	export DOCKER_REMOTE_DAEMON=1 DOCKER_INTEGRATION_DAEMON_DEST="$out/dest"
+	mkdir -p "$out/dest"
+	python3 "$(dirname "$suite")/../acceptance/mkimage.py" "$out/bb.tar" busybox:latest >/dev/null
+	docker load -i "$out/bb.tar" >/dev/null
+	for t in busybox:glibc debian:trixie-slim hello-world:frozen hello-world:amd64 hello-world:arm64 hello-world:latest; do
+		docker tag busybox:latest "$t"
+	done
+	for c in $comps; do
+		[ -x "$out/$c.test" ] || (cd "$src" && GOFLAGS=-mod=vendor go test -c -o "$out/$c.test" "./integration/$c/") ||
+			{ echo "$c: build failed"; continue; }
+		(cd "$src/integration/$c" && timeout 1500 "$out/$c.test" -test.v -test.timeout 1450s -test.run "$COMPAT_RUN" >"$out/$c.log" 2>&1 9>&-)
+		p=$(grep -c -- '^--- PASS' "$out/$c.log"); f=$(grep -c -- '^--- FAIL' "$out/$c.log"); s=$(grep -c -- '^--- SKIP' "$out/$c.log")
+		echo "$c: $p passed, $f failed, $s skipped (log $out/$c.log)"
+	done
+else
+	bash "$suite" "$src" "$out" $comps 9>&-
+fi
 known="$top/integration/compat/moby-known.txt"
 echo "---- failures not in ${known#$top/}:"
 for c in $comps; do
