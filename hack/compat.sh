@@ -75,9 +75,15 @@ trap cleanup EXIT
 for _ in $(seq 200); do curl -sf --unix-socket "$root/d.sock" http://x/_ping >/dev/null && break; sleep 0.05; done
 # The suite's own clean-up between tests only spares what existed when it
 # started, so each component sees the daemon as the previous one left it.
-# berth's firewall is nftables, always: the suite's way of saying which
-# backend the daemon under test uses (its default is iptables).
+# berth's firewall is nftables, always: DOCKER_FIREWALL_BACKEND is the
+# suite's way of saying which backend the daemon under test uses (its
+# default is iptables).
 export PATH="$root/bin:$PATH" DOCKER_HOST="unix://$root/d.sock" DOCKER_CONFIG="$root/cli" DOCKER_FIREWALL_BACKEND=nftables
+# berth's image store is the graphdriver kind (overlay2 layers, an image's
+# ID is its config digest, one platform per image), so the suite is told
+# so, as moby's own CI tells it for its graphdriver runs; its default is the
+# containerd image store. COMPAT_STORE=snapshotter runs it the default way.
+if [ "${COMPAT_STORE:-graphdriver}" = graphdriver ]; then export TEST_INTEGRATION_USE_GRAPHDRIVER=1; fi
 if [ -n "${COMPAT_RUN:-}" ]; then
 	# The shared script's steps, with -test.run: load the frozen image
 	# names, build each component's binary once, run the matching tests.
