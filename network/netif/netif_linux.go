@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strings"
 
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
@@ -173,54 +174,85 @@ func addDefaultRoutes(h *netlink.Handle, index int, c Config) error {
 // can start with it off where the host's default is off), and off for one
 // without, so that it does not even get a link-local address. It must run
 // before Configure, which could not add an IPv6 address to a device where
-// IPv6 is off. Failing to turn IPv6 off is not an error.
+// IPv6 is off. A kernel without IPv6 is no error; failing to turn it off
+// is, with dockerd's message, since the container would then have IPv6
+// its configuration says it has not.
 func (n *Netns) SetIPv6(c Config) error {
 	has6 := false
 	for _, p := range c.Addrs {
 		has6 = has6 || p.Addr().Is6()
 	}
-	if err := setIPv6(n.ns, c.Name, has6); err != nil && has6 {
+	err := n.Do(func() error { return setIPv6In(c.Name, has6) })
+	if err != nil && has6 {
 		return fmt.Errorf("enable IPv6 on %s: %w", c.Name, err)
+	}
+	if err != nil {
+		return fmt.Errorf("failed to disable IPv6 on container's interface %s: %w", c.Name, err)
 	}
 	return nil
 }
 
-// setIPv6 writes the sysctls: those under /proc/sys/net belong to the
-// namespace of the thread that opens them.
-func setIPv6(ns netns.NsHandle, ifName string, on bool) error {
-	v := "1"
-	if on {
-		v = "0"
-	}
+// Do runs fn on an OS thread inside the namespace: sysctls under
+// /proc/sys/net, and sockets made there, belong to the namespace of the
+// thread that opens them.
+func (n *Netns) Do(fn func() error) error { return inNetns(n.ns, fn) }
+
+func inNetns(ns netns.NsHandle, fn func() error) error {
 	// A goroutine of its own: if the thread cannot return to the host's
 	// namespace it stays locked and ends with the goroutine, instead of
 	// running the caller's code in the container's namespace.
 	errc := make(chan error, 1)
-	go func() { errc <- setIPv6In(ns, ifName, v, on) }()
+	go func() {
+		runtime.LockOSThread()
+		origin, err := netns.Get()
+		if err != nil {
+			runtime.UnlockOSThread()
+			errc <- err
+			return
+		}
+		defer origin.Close()
+		if err := netns.Set(ns); err != nil {
+			runtime.UnlockOSThread()
+			errc <- err
+			return
+		}
+		err = fn()
+		if serr := netns.Set(origin); serr != nil {
+			errc <- serr
+			return
+		}
+		runtime.UnlockOSThread()
+		errc <- err
+	}()
 	return <-errc
 }
 
-func setIPv6In(ns netns.NsHandle, ifName, v string, on bool) error {
-	runtime.LockOSThread()
-	origin, err := netns.Get()
-	if err != nil {
-		runtime.UnlockOSThread()
-		return err
+// roDisableIPv6 is dockerd's test hook (DOCKER_TEST_RO_DISABLE_IPV6),
+// which moby's suite sets to stand for a read-only /proc/sys: turning
+// IPv6 off on an interface then fails.
+var roDisableIPv6 = os.Getenv("DOCKER_TEST_RO_DISABLE_IPV6") != ""
+
+func setIPv6In(ifName string, on bool) error {
+	v := "1"
+	if on {
+		v = "0"
 	}
-	defer origin.Close()
-	if err := netns.Set(ns); err != nil {
-		runtime.UnlockOSThread()
-		return err
+	path := filepath.Join("/proc/sys/net/ipv6/conf", ifName, "disable_ipv6")
+	cur, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		// No IPv6 in this kernel: nothing to turn off, and turning it on
+		// fails later, where the address is added.
+		return nil
 	}
-	err = writeSysctl(filepath.Join("/proc/sys/net/ipv6/conf", ifName, "disable_ipv6"), v)
+	if err == nil && strings.TrimSpace(string(cur)) == v {
+		err = nil
+	} else if err = writeSysctl(path, v); err == nil && !on && roDisableIPv6 {
+		err = errors.New("read-only /proc/sys (DOCKER_TEST_RO_DISABLE_IPV6)")
+	}
 	if on && err == nil {
 		// ::1 on lo, for the container's own IPv6 services.
 		err = writeSysctl("/proc/sys/net/ipv6/conf/lo/disable_ipv6", "0")
 	}
-	if serr := netns.Set(origin); serr != nil {
-		return serr
-	}
-	runtime.UnlockOSThread()
 	return err
 }
 
