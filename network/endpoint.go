@@ -31,6 +31,17 @@ type JoinOptions struct {
 	// NetnsPath or Pid names the container's network namespace.
 	NetnsPath string
 	Pid       int
+	// IfName is the device's name in the container
+	// (com.docker.network.endpoint.ifname); empty takes the next free ethN.
+	IfName string
+	// Sysctls are the interface's sysctls, "net.X.Y.IFNAME.Z=V"
+	// (com.docker.network.endpoint.sysctls).
+	Sysctls []string
+	// NoIPv6 gives the endpoint no IPv6 address on an IPv6 network: the
+	// container or the interface has IPv6 turned off.
+	NoIPv6 bool
+	// GwPriority ranks the endpoint for the container's default gateway.
+	GwPriority int
 }
 
 // Join gives the container an endpoint on a bridge network: addresses from
@@ -60,14 +71,14 @@ func (m *Manager) Join(ctx context.Context, term string, o JoinOptions) (*Endpoi
 	}
 	epID := newID()
 	ep := &Endpoint{ID: epID, NetworkID: r.ID, ContainerID: o.ContainerID, Name: o.Name, Aliases: slices.Clone(o.Aliases),
-		NetnsPath: o.NetnsPath}
+		NetnsPath: o.NetnsPath, GwPriority: o.GwPriority}
 	release := func() { m.ipam.ReleaseOwner(r.ID, epID) }
 	for _, s := range m.ipam.Subnets(r.ID) {
 		want := o.IPv4
 		if s.Is6() {
 			want = o.IPv6
 		}
-		if (s.Is6() && ep.IPv6.IsValid()) || (!s.Is6() && ep.IPv4.IsValid()) {
+		if (s.Is6() && (ep.IPv6.IsValid() || o.NoIPv6)) || (!s.Is6() && ep.IPv4.IsValid()) {
 			continue
 		}
 		if want.IsValid() && !s.Prefix.Contains(want) {
@@ -97,29 +108,26 @@ func (m *Manager) Join(ctx context.Context, term string, o JoinOptions) (*Endpoi
 	}
 	ep.MAC = o.MAC
 	if len(ep.MAC) == 0 {
-		a := ep.IPv4.Addr()
-		if !a.IsValid() {
-			a = ep.IPv6.Addr()
-		}
-		ep.MAC = bridge.MACFromIP(a)
+		ep.MAC = bridge.RandomMAC()
 	}
 	ep.MTU, _ = strconv.Atoi(r.Options[OptMTU])
 	if ep.MTU == 0 {
 		ep.MTU = m.cfg.MTU
 	}
 	ep.HostIface = "veth" + epID[:7]
-	ep.IfName = m.nextIfNameLocked(o.ContainerID)
+	ep.IfName = m.ifNameLocked(o)
 	v := bridge.Veth{HostName: ep.HostIface, Bridge: r.Bridge, NetnsPath: o.NetnsPath, Pid: o.Pid,
 		IfName: ep.IfName, MTU: ep.MTU, MAC: ep.MAC,
-		Gateway4: ep.Gateway4, Gateway6: ep.Gateway6, Hairpin: !m.cfg.UserlandProxy}
+		Gateway4: ep.Gateway4, Gateway6: ep.Gateway6, Hairpin: !m.cfg.UserlandProxy, Sysctls: o.Sysctls}
 	for _, p := range []netip.Prefix{ep.IPv4, ep.IPv6} {
 		if p.IsValid() {
 			v.Addrs = append(v.Addrs, p)
 		}
 	}
-	if m.containerEndpointCountLocked(o.ContainerID) > 0 {
-		// Only the first network gives the default route, as with dockerd's
-		// default gateway priority.
+	first := m.containerEndpointCountLocked(o.ContainerID) == 0
+	if !first {
+		// The container's default gateway is chosen among all its
+		// endpoints once this one is in (see gateway.go).
 		v.Gateway4, v.Gateway6 = netip.Addr{}, netip.Addr{}
 	}
 	if err := bridge.Attach(v); err != nil {
@@ -133,6 +141,10 @@ func (m *Manager) Join(ctx context.Context, term string, o JoinOptions) (*Endpoi
 		release()
 		return nil, err
 	}
+	if !first {
+		m.selectGatewayLocked(o.ContainerID)
+	}
+	m.advertiseLocked(r, ep)
 	c := *ep
 	return &c, nil
 }
@@ -147,6 +159,15 @@ func (m *Manager) containerEndpointCountLocked(containerID string) int {
 		}
 	}
 	return n
+}
+
+// ifNameLocked is the device name a new endpoint gets in the container:
+// the one asked for, or the next free ethN.
+func (m *Manager) ifNameLocked(o JoinOptions) string {
+	if o.IfName != "" {
+		return o.IfName
+	}
+	return m.nextIfNameLocked(o.ContainerID)
 }
 
 // nextIfNameLocked is the first ethN the container has no device of, as
@@ -224,11 +245,20 @@ func (m *Manager) leave(ctx context.Context, term, containerID string, backgroun
 		} else if err := bridge.Detach(e.HostIface); err != nil {
 			return err
 		}
+		m.stopAdvertLocked(id)
 		if _, err := m.ipam.ReleaseOwner(r.ID, id); err != nil {
 			return err
 		}
 		delete(r.Endpoints, id)
-		return m.persistEndpointsLocked(r)
+		if err := m.persistEndpointsLocked(r); err != nil {
+			return err
+		}
+		if !background {
+			// The container lives on: if this endpoint was its gateway,
+			// the next best takes over.
+			m.selectGatewayLocked(containerID)
+		}
+		return nil
 	}
 	return nil
 }

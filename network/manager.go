@@ -11,6 +11,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -96,6 +97,9 @@ type Manager struct {
 	hostView *bridge.HostView
 	// dns are the embedded DNS servers per container.
 	dns map[string]*dns.Server
+	// adverts stop the unsolicited ARP/NA messages still to be sent for
+	// an endpoint, by endpoint ID (see advertise.go).
+	adverts map[string]chan struct{}
 }
 
 // New loads the network store. It does no netlink or netfilter work, so
@@ -308,6 +312,7 @@ func (m *Manager) init() error {
 }
 
 func (m *Manager) setupDefaultBridge(r *Record) error {
+	var staleGws []netip.Prefix
 	if old := m.ipam.Subnets(r.ID); len(old) > 0 && m.defaultBridgeStale(old) {
 		// dockerd builds the default bridge from its flags at every
 		// start: --ipv6 or --fixed-cidr-v6 changed since the last run.
@@ -323,9 +328,7 @@ func (m *Manager) setupDefaultBridge(r *Record) error {
 			if err := m.ipam.RemoveNetwork(r.ID); err != nil {
 				return err
 			}
-			if err := bridge.DelAddrs(r.Bridge, gws); err != nil {
-				logrus.WithError(err).WithField("bridge", r.Bridge).Warn("cannot remove the default bridge's old IPv6 address")
-			}
+			staleGws = gws
 		}
 	}
 	if len(m.ipam.Subnets(r.ID)) == 0 {
@@ -376,6 +379,20 @@ func (m *Manager) setupDefaultBridge(r *Record) error {
 		}
 	}
 	r.IPAMConfig = ipamConfigFor(m.ipam.Subnets(r.ID), nil)
+	// The old IPv6 address goes, unless the new subnet's gateway is the
+	// same address: dockerd keeps it then, with its old prefix length,
+	// rather than delete and add it again.
+	staleGws = slices.DeleteFunc(staleGws, func(p netip.Prefix) bool {
+		for _, s := range m.ipam.Subnets(r.ID) {
+			if s.Gateway == p.Addr() {
+				return true
+			}
+		}
+		return false
+	})
+	if err := bridge.DelAddrs(r.Bridge, staleGws); err != nil {
+		logrus.WithError(err).WithField("bridge", r.Bridge).Warn("cannot remove the default bridge's old IPv6 address")
+	}
 	return m.ensureBridgeLocked(r)
 }
 

@@ -242,6 +242,9 @@ func (m *Manager) Create(ctx context.Context, req network.CreateRequest) (*Recor
 			}
 		}
 	}
+	if err := validateAdvertiseOpts(opts); err != nil {
+		return nil, errdefs.InvalidParameter(err)
+	}
 	if v, ok := opts[OptHostBindingV4]; ok {
 		if _, err := netip.ParseAddr(v); err != nil {
 			return nil, errdefs.InvalidParameterf("failed to parse %s value: %v (nil ip)", OptHostBindingV4, v)

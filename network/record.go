@@ -102,6 +102,9 @@ type Endpoint struct {
 	// NetnsPath is where the container's end lives, for DNS and detach.
 	NetnsPath string `json:"netnsPath,omitempty"`
 	MTU       int    `json:"mtu,omitempty"`
+	// GwPriority ranks the container's endpoints for its default
+	// gateway (EndpointSettings.GwPriority, highest first).
+	GwPriority int `json:"gwPriority,omitempty"`
 }
 
 // Settings renders the endpoint as a container's

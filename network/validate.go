@@ -7,6 +7,8 @@ import (
 	"strings"
 
 	"github.com/moby/moby/api/types/network"
+
+	"github.com/berthd/berth/network/netif"
 )
 
 // ValidateIPAMConfig checks a create request's IPAM configuration the way
@@ -171,4 +173,11 @@ func ValidateIPv6Subnet(p netip.Prefix) error {
 		return fmt.Errorf("'%s' clashes with the Link-Local prefix 'fe80::/64'", p)
 	}
 	return nil
+}
+
+// ValidateEndpointSysctl checks one of an endpoint's interface sysctls
+// (com.docker.network.endpoint.sysctls), "net.X.Y.IFNAME.Z=V".
+func ValidateEndpointSysctl(sc string) error {
+	_, _, err := netif.SysctlPath(sc, "eth0")
+	return err
 }

@@ -130,7 +130,11 @@ func (s *Snapshot) Ensure(cfg Config) error {
 		want := toIPNet(p)
 		found := false
 		for _, e := range existing {
-			if e.IPNet.IP.Equal(want.IP) && e.IPNet.Mask.String() == want.Mask.String() {
+			// An IPv6 address already there counts whatever its prefix
+			// length, as with dockerd: the length is informational, and
+			// changing it would mean deleting the address and adding it
+			// again under the containers' feet.
+			if e.IPNet.IP.Equal(want.IP) && (p.Addr().Is6() || e.IPNet.Mask.String() == want.Mask.String()) {
 				found = true
 				break
 			}

@@ -3,6 +3,7 @@ package bridge
 import (
 	"fmt"
 	"math/rand/v2"
+	"net"
 	"net/netip"
 	"slices"
 	"strings"
@@ -11,16 +12,24 @@ import (
 	"github.com/berthd/berth/network/internal/nettest"
 )
 
-func TestMACFromIP(t *testing.T) {
-	for ip, want := range map[string]string{
-		"172.17.0.2":      "02:42:ac:11:00:02",
-		"10.0.255.1":      "02:42:0a:00:ff:01",
-		"fd00::aabb:ccdd": "02:42:aa:bb:cc:dd",
-	} {
-		if got := MACFromIP(netip.MustParseAddr(ip)).String(); got != want {
-			t.Errorf("MACFromIP(%s) = %s, want %s", ip, got, want)
+// A container that reuses an address must get a new MAC, as with
+// dockerd: locally administered, unicast, and different every time.
+func TestRandomMAC(t *testing.T) {
+	a, b := RandomMAC(), RandomMAC()
+	for _, m := range []net.HardwareAddr{a, b} {
+		if len(m) != 6 || m[0]&0x02 == 0 || m[0]&0x01 != 0 {
+			t.Fatalf("MAC %s is not a locally administered unicast address", m)
 		}
 	}
+	if a.String() == b.String() {
+		t.Fatalf("two random MACs are both %s", a)
+	}
+}
+
+// testMAC is the fixed MAC the tests give an endpoint on ip.
+func testMAC(ip netip.Addr) net.HardwareAddr {
+	b := ip.As4()
+	return net.HardwareAddr{0x02, 0x42, b[0], b[1], b[2], b[3]}
 }
 
 // testSubnet picks a /24 that no host route or address uses, so the test
@@ -74,7 +83,7 @@ func attach(t *testing.T, br string, sub netip.Prefix, n int, ns nettest.Netns, 
 		Addrs:     []netip.Prefix{netip.PrefixFrom(ip, 24)},
 		Gateway4:  nth(sub, 1),
 		MTU:       mtu,
-		MAC:       MACFromIP(ip),
+		MAC:       testMAC(ip),
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -92,7 +101,7 @@ func TestAttachGivesEth0WithAddressRouteMTUAndMAC(t *testing.T) {
 		t.Fatalf("eth0 address: %v %s", err, out)
 	}
 	out, _ = ns.Exec("ip", "-o", "link", "show", "dev", "eth0")
-	if !strings.Contains(out, "mtu 1400") || !strings.Contains(out, MACFromIP(ip).String()) || !strings.Contains(out, "UP") {
+	if !strings.Contains(out, "mtu 1400") || !strings.Contains(out, testMAC(ip).String()) || !strings.Contains(out, "UP") {
 		t.Fatalf("eth0 link: %s", out)
 	}
 	out, _ = ns.Exec("ip", "route", "show", "default")

@@ -33,6 +33,9 @@ type Veth struct {
 	// a container needs to reach its own published port through the
 	// host's address when the userland proxy is off.
 	Hairpin bool
+	// Sysctls are the endpoint's interface sysctls, "net.X.Y.IFNAME.Z=V"
+	// (com.docker.network.endpoint.sysctls), set before the addresses.
+	Sysctls []string
 }
 
 // Attach creates the veth pair, puts the inner end into the namespace as
@@ -80,6 +83,9 @@ func Attach(v Veth) (err error) {
 	}()
 	inside := netif.Config{Name: v.IfName, Addrs: v.Addrs, Gateway4: v.Gateway4, Gateway6: v.Gateway6}
 	if err := ns.SetIPv6(inside); err != nil {
+		return err
+	}
+	if err := ns.SetSysctls(v.IfName, v.Sysctls); err != nil {
 		return err
 	}
 	if err := ns.Configure(inside); err != nil {

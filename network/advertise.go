@@ -1,0 +1,120 @@
+package network
+
+import (
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/sirupsen/logrus"
+
+	"github.com/berthd/berth/network/bridge"
+	"github.com/berthd/berth/network/netif"
+)
+
+// Network options for the unsolicited ARP and neighbour advertisements
+// of a new endpoint, as dockerd spells and bounds them.
+const (
+	OptAdvertiseAddrNMsgs = "com.docker.network.advertise_addr_nmsgs"
+	OptAdvertiseAddrMs    = "com.docker.network.advertise_addr_ms"
+
+	advertiseNMsgsDefault   = 3
+	advertiseNMsgsMin       = 0
+	advertiseNMsgsMax       = 3
+	advertiseIntervalMinMs  = 100
+	advertiseIntervalMaxMs  = 2000
+	advertiseIntervalDefMs  = 1000
+	bridgePortForwardingMax = 200 * time.Millisecond
+)
+
+// advertiseSettings reads the network's options; validateAdvertiseOpts has
+// refused bad ones at create, so anything unreadable here is the default.
+func advertiseSettings(opts map[string]string) (n int, interval time.Duration) {
+	n, interval = advertiseNMsgsDefault, advertiseIntervalDefMs*time.Millisecond
+	if v, err := strconv.Atoi(opts[OptAdvertiseAddrNMsgs]); err == nil && v >= advertiseNMsgsMin && v <= advertiseNMsgsMax {
+		n = v
+	}
+	if v, err := strconv.Atoi(opts[OptAdvertiseAddrMs]); err == nil && v >= advertiseIntervalMinMs && v <= advertiseIntervalMaxMs {
+		interval = time.Duration(v) * time.Millisecond
+	}
+	return n, interval
+}
+
+// validateAdvertiseOpts refuses the options with dockerd's messages.
+func validateAdvertiseOpts(opts map[string]string) error {
+	if s, ok := opts[OptAdvertiseAddrNMsgs]; ok {
+		v, err := strconv.Atoi(s)
+		if err != nil {
+			return fmt.Errorf("value for option %s %q must be an integer", OptAdvertiseAddrNMsgs, s)
+		}
+		if v < advertiseNMsgsMin || v > advertiseNMsgsMax {
+			return fmt.Errorf("%s must be in the range %d to %d", OptAdvertiseAddrNMsgs, advertiseNMsgsMin, advertiseNMsgsMax)
+		}
+	}
+	if s, ok := opts[OptAdvertiseAddrMs]; ok {
+		v, err := strconv.Atoi(s)
+		if err != nil {
+			return fmt.Errorf("value for option %s %q must be integer milliseconds", OptAdvertiseAddrMs, s)
+		}
+		if v < advertiseIntervalMinMs || v > advertiseIntervalMaxMs {
+			return fmt.Errorf("%s must be in the range %d to %d", OptAdvertiseAddrMs, advertiseIntervalMinMs, advertiseIntervalMaxMs)
+		}
+	}
+	return nil
+}
+
+// advertiseLocked announces ep's addresses from inside its namespace; the
+// messages after the first stop when the endpoint leaves. Nothing here
+// fails the join: neighbours still learn the address by asking.
+func (m *Manager) advertiseLocked(r *Record, ep *Endpoint) {
+	n, interval := advertiseSettings(r.Options)
+	if n == 0 || ep.NetnsPath == "" || len(ep.MAC) != 6 {
+		return
+	}
+	if ep.HostIface != "" {
+		bridge.WaitForwarding(ep.HostIface, bridgePortForwardingMax)
+	}
+	ns, err := netif.OpenContainer(ep.NetnsPath, 0)
+	if err != nil {
+		logrus.WithError(err).WithField("endpoint", ep.ID[:12]).Debug("no unsolicited ARP/NA")
+		return
+	}
+	defer ns.Close()
+	stop := make(chan struct{})
+	a := netif.Advert{IfName: ep.IfName, MAC: ep.MAC, IPv4: ep.IPv4.Addr(), IPv6: ep.IPv6.Addr(), Count: n, Interval: interval}
+	if err := ns.Advertise(a, stop); err != nil {
+		logrus.WithError(err).WithField("endpoint", ep.ID[:12]).Debug("no unsolicited ARP/NA")
+		close(stop)
+		return
+	}
+	if m.adverts == nil {
+		m.adverts = map[string]chan struct{}{}
+	}
+	if old := m.adverts[ep.ID]; old != nil {
+		close(old)
+	}
+	m.adverts[ep.ID] = stop
+}
+
+// stopAdvertLocked ends the messages still to be sent for an endpoint
+// that leaves: its address may go to another container at once.
+func (m *Manager) stopAdvertLocked(epID string) {
+	if stop := m.adverts[epID]; stop != nil {
+		close(stop)
+		delete(m.adverts, epID)
+	}
+}
+
+// Readvertise announces the addresses of a running container's endpoints
+// again, for a daemon that took the container back after a restart
+// (live-restore), as dockerd does when it restores the sandbox.
+func (m *Manager) Readvertise(containerID string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, r := range m.nets {
+		for _, e := range r.Endpoints {
+			if e.ContainerID == containerID && e.IfName != "" {
+				m.advertiseLocked(r, e)
+			}
+		}
+	}
+}
