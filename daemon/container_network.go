@@ -200,6 +200,7 @@ func validateEndpointSettings(r *berthnet.Record, es *network.EndpointSettings) 
 	if len(es.MacAddress) > 0 && len(es.MacAddress) != 6 {
 		errs = append(errs, fmt.Errorf("invalid MAC address %s", es.MacAddress))
 	}
+	errs = append(errs, endpointSysctlErrors(es)...)
 	switch len(errs) {
 	case 0:
 		return nil
@@ -261,6 +262,9 @@ func networkNames(c *ctr.Container) []string {
 	if mode.Kind != "bridge" {
 		return nil
 	}
+	if names := endpointsOnlyNetworks(c); len(names) > 0 {
+		return names
+	}
 	out := []string{mode.Network}
 	if c.NetworkConfig != nil {
 		var rest []string
@@ -307,12 +311,13 @@ func (d *Daemon) joinNetworks(ctx context.Context, c *ctr.Container, pid int) er
 		return err
 	}
 	ns.SandboxID, ns.SandboxKey = newSandboxID(), netnsPath(pid)
-	for _, name := range networkNames(c) {
+	names := networkNames(c)
+	for _, name := range names {
 		if err := d.joinOne(ctx, c, name, pid); err != nil {
 			return err
 		}
 	}
-	if err := d.publishPorts(ctx, c, mode.Network); err != nil {
+	if err := d.publishPorts(ctx, c, names[0]); err != nil {
 		return err
 	}
 	if err := d.startDNSIfNeeded(c); err != nil {
@@ -338,6 +343,7 @@ func (d *Daemon) joinOne(ctx context.Context, c *ctr.Container, name string, pid
 		cfg = d.endpointConfig(c, "default")
 	}
 	o := berthnet.JoinOptions{ContainerID: c.ID, Name: trimSlash(c.Name), Pid: pid, NetnsPath: netnsPath(pid)}
+	endpointJoinOptions(&o, cfg, c.HostConfig)
 	if cfg != nil {
 		if err := validateEndpointSettings(r, cfg); err != nil {
 			return err
@@ -988,6 +994,9 @@ func (d *Daemon) restoreContainerNetwork(c *ctr.Container) error {
 	if err := d.startDNSIfNeeded(c); err != nil {
 		errs = append(errs, err)
 	}
+	// Neighbours may have cached another MAC for these addresses while
+	// the daemon was down; dockerd announces them again on restore.
+	go d.networks.Readvertise(c.ID)
 	return errors.Join(errs...)
 }
 

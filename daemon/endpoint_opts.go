@@ -1,0 +1,83 @@
+package daemon
+
+import (
+	"sort"
+	"strings"
+
+	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/network"
+
+	ctr "github.com/berthd/berth/container"
+	berthnet "github.com/berthd/berth/network"
+)
+
+// Endpoint driver options (EndpointSettings.DriverOpts) that dockerd reads
+// itself, whatever the network's driver.
+const (
+	epOptIfName  = "com.docker.network.endpoint.ifname"
+	epOptSysctls = "com.docker.network.endpoint.sysctls"
+)
+
+// endpointJoinOptions adds to o what the endpoint settings and the
+// container's own sysctls say about its interface: its name, its sysctls,
+// its gateway priority, and whether it gets an IPv6 address at all.
+func endpointJoinOptions(o *berthnet.JoinOptions, cfg *network.EndpointSettings, hc *container.HostConfig) {
+	// A container that turns IPv6 off everywhere has no IPv6 address on
+	// any network, in inspect or in DNS, as with dockerd.
+	o.NoIPv6 = hc != nil && strings.TrimSpace(hc.Sysctls["net.ipv6.conf.all.disable_ipv6"]) == "1"
+	if cfg == nil {
+		return
+	}
+	o.GwPriority = cfg.GwPriority
+	o.IfName = cfg.DriverOpts[epOptIfName]
+	o.Sysctls = endpointSysctls(cfg)
+	for _, sc := range o.Sysctls {
+		k, v, _ := strings.Cut(sc, "=")
+		k = strings.ToLower(strings.TrimSpace(k))
+		if k == "net.ipv6.conf.ifname.disable_ipv6" && strings.TrimSpace(v) == "1" {
+			o.NoIPv6 = true
+		}
+	}
+}
+
+func endpointSysctls(cfg *network.EndpointSettings) []string {
+	s, ok := cfg.DriverOpts[epOptSysctls]
+	if !ok || s == "" {
+		return nil
+	}
+	return strings.Split(s, ",")
+}
+
+// endpointSysctlErrors checks the endpoint's interface sysctls at create,
+// with dockerd's message for each bad one.
+func endpointSysctlErrors(cfg *network.EndpointSettings) []error {
+	var errs []error
+	for _, sc := range endpointSysctls(cfg) {
+		if err := berthnet.ValidateEndpointSysctl(sc); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errs
+}
+
+// endpointsOnlyNetworks is, for a container on the default bridge whose
+// EndpointsConfig names other networks only, those networks (sorted):
+// dockerd joins the networks EndpointsConfig lists when it lists any, and
+// the network mode's only when it lists none. Otherwise it is nil.
+func endpointsOnlyNetworks(c *ctr.Container) []string {
+	if c.NetworkConfig == nil || len(c.NetworkConfig.EndpointsConfig) == 0 {
+		return nil
+	}
+	if m := c.HostConfig.NetworkMode; m != "" && m != "default" && m != berthnet.NameBridge {
+		return nil
+	}
+	var out []string
+	for name := range c.NetworkConfig.EndpointsConfig {
+		if name == "default" || name == berthnet.NameBridge {
+			return nil
+		}
+		out = append(out, name)
+	}
+	sort.Strings(out)
+	return out
+}
