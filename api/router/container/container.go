@@ -2,6 +2,7 @@ package container
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -95,7 +96,7 @@ func (r *containerRouter) inspect(ctx context.Context, w http.ResponseWriter, re
 	if err != nil {
 		return err
 	}
-	return httputils.WriteJSON(w, http.StatusOK, inspectForVersion(ctx, resp))
+	return httputils.WriteJSON(w, http.StatusOK, withConfiguredMAC(ctx, r.backend, vars["name"], resp, inspectForVersion(ctx, resp)))
 }
 
 func (r *containerRouter) create(ctx context.Context, w http.ResponseWriter, req *http.Request, _ map[string]string) error {
@@ -121,6 +122,16 @@ func (r *containerRouter) create(ctx context.Context, w http.ResponseWriter, req
 		}{br, req.Body}
 	}
 	var body container.CreateRequest
+	// Before API 1.52 the body may carry a container-wide MacAddress,
+	// which CreateRequest no longer has: keep the raw body to read it.
+	var raw *bytes.Buffer
+	if httputils.VersionLessThan(ctx, "1.52") && req.Body != nil {
+		raw = &bytes.Buffer{}
+		req.Body = struct {
+			io.Reader
+			io.Closer
+		}{io.TeeReader(req.Body, raw), req.Body}
+	}
 	if err := httputils.ReadJSON(req, &body); err != nil {
 		return err
 	}
@@ -129,6 +140,14 @@ func (r *containerRouter) create(ctx context.Context, w http.ResponseWriter, req
 	}
 	if err := createForVersion(ctx, &body); err != nil {
 		return err
+	}
+	var macWarning string
+	if raw != nil {
+		w, err := migrateLegacyMAC(ctx, &body, legacyMAC(raw.Bytes()))
+		if err != nil {
+			return err
+		}
+		macWarning = w
 	}
 	// No limit, or "unlimited" said as 0, -1 or any negative value.
 	if hc := body.HostConfig; hc.PidsLimit != nil && *hc.PidsLimit <= 0 {
@@ -150,6 +169,9 @@ func (r *containerRouter) create(ctx context.Context, w http.ResponseWriter, req
 	})
 	if err != nil {
 		return err
+	}
+	if macWarning != "" {
+		resp.Warnings = append(resp.Warnings, macWarning)
 	}
 	return httputils.WriteJSON(w, http.StatusCreated, resp)
 }
