@@ -169,8 +169,19 @@ func DelAddrs(name string, addrs []netip.Prefix) error {
 		}
 		return err
 	}
+	// The kernel deletes an IPv6 address only under its own prefix
+	// length, which Ensure may have kept from an earlier configuration.
+	have, _ := netlink.AddrList(link, netlink.FAMILY_V6)
 	for _, p := range addrs {
-		if err := netlink.AddrDel(link, &netlink.Addr{IPNet: toIPNet(p)}); err != nil && !errors.Is(err, unix.EADDRNOTAVAIL) && !errors.Is(err, unix.ENOENT) {
+		want := toIPNet(p)
+		if p.Addr().Is6() {
+			for _, a := range have {
+				if a.IPNet.IP.Equal(want.IP) {
+					want = a.IPNet
+				}
+			}
+		}
+		if err := netlink.AddrDel(link, &netlink.Addr{IPNet: want}); err != nil && !errors.Is(err, unix.EADDRNOTAVAIL) && !errors.Is(err, unix.ENOENT) {
 			return fmt.Errorf("remove %s from %s: %w", p, name, err)
 		}
 	}
