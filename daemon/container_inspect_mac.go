@@ -1,6 +1,8 @@
 package daemon
 
 import (
+	"context"
+
 	"github.com/moby/moby/api/types/network"
 
 	berthnet "github.com/berthd/berth/network"
@@ -20,7 +22,13 @@ func (d *Daemon) ContainerConfiguredMAC(ref string) (network.HardwareAddr, error
 	if mode.Kind != "bridge" || c.NetworkConfig == nil {
 		return nil, nil
 	}
-	cfg := c.NetworkConfig.EndpointsConfig[mode.Network]
+	name := mode.Network
+	if d.networks != nil {
+		if r, err := d.networks.Find(context.Background(), name); err == nil {
+			name = r.Name
+		}
+	}
+	cfg := d.endpointConfig(c, name)
 	if cfg == nil && mode.Network == berthnet.NameBridge {
 		cfg = c.NetworkConfig.EndpointsConfig["default"]
 	}

@@ -228,7 +228,7 @@ func (d *Daemon) initContainerNetworking(c *ctr.Container) {
 		ns.Networks[mode.Kind] = d.configuredEndpoint(c, mode.Kind)
 		return
 	}
-	for _, name := range networkNames(c) {
+	for _, name := range d.joinNames(c) {
 		ns.Networks[name] = d.configuredEndpoint(c, name)
 	}
 }
@@ -283,7 +283,10 @@ func (d *Daemon) endpointConfig(c *ctr.Container, name string) *network.Endpoint
 	if c.NetworkConfig == nil {
 		return nil
 	}
-	return c.NetworkConfig.EndpointsConfig[name]
+	if cfg := c.NetworkConfig.EndpointsConfig[name]; cfg != nil {
+		return cfg
+	}
+	return d.endpointConfigByID(c, name)
 }
 
 // joinNetworks connects a created (not yet started) container, whose
@@ -311,7 +314,7 @@ func (d *Daemon) joinNetworks(ctx context.Context, c *ctr.Container, pid int) er
 		return err
 	}
 	ns.SandboxID, ns.SandboxKey = newSandboxID(), netnsPath(pid)
-	names := networkNames(c)
+	names := d.joinNames(c)
 	for _, name := range names {
 		if err := d.joinOne(ctx, c, name, pid); err != nil {
 			return err

@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"context"
 	"sort"
 	"strings"
 
@@ -80,4 +81,45 @@ func endpointsOnlyNetworks(c *ctr.Container) []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// joinNames is networkNames with each network named by its name and
+// listed once: NetworkMode may give a network by ID while EndpointsConfig
+// keys its settings by name (moby#47441, as Watchtower creates
+// containers), and dockerd then joins it once, under its name.
+func (d *Daemon) joinNames(c *ctr.Container) []string {
+	names := networkNames(c)
+	if d.networks == nil {
+		return names
+	}
+	seen := map[string]bool{}
+	out := names[:0:0]
+	for _, n := range names {
+		if r, err := d.networks.Find(context.Background(), n); err == nil {
+			n = r.Name
+		}
+		if !seen[n] {
+			seen[n] = true
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+// endpointConfigByID finds the endpoint settings of the network named
+// name when EndpointsConfig keys them by another reference to it (its ID
+// or a short ID).
+func (d *Daemon) endpointConfigByID(c *ctr.Container, name string) *network.EndpointSettings {
+	if d.networks == nil || c.NetworkConfig == nil {
+		return nil
+	}
+	for key, cfg := range c.NetworkConfig.EndpointsConfig {
+		if key == "default" || cfg == nil {
+			continue
+		}
+		if r, err := d.networks.Find(context.Background(), key); err == nil && r.Name == name {
+			return cfg
+		}
+	}
+	return nil
 }

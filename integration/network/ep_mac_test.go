@@ -54,3 +54,31 @@ func TestEpInspectConfiguredMAC(t *testing.T) {
 	json.Unmarshal([]byte(out), &cr)
 	d.Docker("rm", "-f", cr.Id)
 }
+
+// A container created the way Watchtower does (API 1.25, NetworkMode the
+// network's ID, EndpointsConfig keyed by its name, a container-wide MAC
+// address) joins the network once, under its name, with the static
+// address and the MAC address (moby#47441).
+func TestEpNetworkModeByIDSettingsByName(t *testing.T) {
+	withImages(t)
+	n := uniq("wt")
+	sub, _, octets := testSubnet()
+	netID := createNet(t, n, "--subnet", sub)
+	const mac = "02:42:ac:11:00:43"
+	ip := octets + ".9"
+	body := `{"Image":"` + img + `","Cmd":["sleep","300"],"MacAddress":"` + mac + `","HostConfig":{"NetworkMode":"` + netID +
+		`"},"NetworkingConfig":{"EndpointsConfig":{"` + n + `":{"IPAMConfig":{"IPv4Address":"` + ip + `"}}}}}`
+	resp, out := d.Do(t, "POST", "/v1.25/containers/create", body)
+	if resp.StatusCode != 201 {
+		t.Fatalf("create: %d %s", resp.StatusCode, out)
+	}
+	var cr struct{ Id string }
+	json.Unmarshal([]byte(out), &cr)
+	t.Cleanup(func() { d.Docker("rm", "-f", cr.Id) })
+	d.DockerT(t, "start", cr.Id)
+	nets := ctrInspect(t, d, cr.Id).NetworkSettings.Networks
+	es := nets[n]
+	if len(nets) != 1 || es == nil || es.IPAddress.String() != ip || es.MacAddress.String() != mac {
+		t.Fatalf("networks %v, endpoint %+v: want only %s with %s and %s", nets, es, n, ip, mac)
+	}
+}
