@@ -6,7 +6,11 @@
 // host's own, add the addresses, bring lo and the device up, add the
 // default routes, and delete the device again if any of that fails.
 // SetIPv6 matches the device's disable_ipv6 sysctl to its addresses, as
-// dockerd does; the bridge driver calls it before Configure.
+// dockerd does; the bridge driver calls it, then SetSysctls (the
+// endpoint's own interface sysctls), before Configure. SetDefaultRoute
+// moves the namespace's default route when the container's gateway
+// endpoint changes, and Advertise announces a new interface's addresses
+// with unsolicited ARP and neighbour advertisements.
 //
 // It lives apart from the drivers so that they cannot drift: what a
 // container sees inside its namespace (NODAD addresses, default routes,
