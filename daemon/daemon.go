@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"context"
 	"crypto/rand"
 	"errors"
 	"fmt"
@@ -21,6 +22,7 @@ import (
 	"github.com/berthd/berth/image/distribution"
 	berthnet "github.com/berthd/berth/network"
 	"github.com/berthd/berth/pkg/atomicfile"
+	berthplugin "github.com/berthd/berth/plugin"
 	volumesvc "github.com/berthd/berth/volume/service"
 )
 
@@ -35,6 +37,7 @@ type Daemon struct {
 
 	images     *image.Service
 	volumes    *volumesvc.Service
+	plugins    *berthplugin.Manager
 	networks   *berthnet.Manager
 	containers *container.Store
 	// containerReleasers free what a removed container held.
@@ -73,6 +76,10 @@ func New(cfg *config.Config) (*Daemon, error) {
 		return nil, fmt.Errorf("init layer: %w", err)
 	}
 	d.images = d.newImageService()
+	if d.plugins, err = d.newPluginManager(); err != nil {
+		lock.Close()
+		return nil, fmt.Errorf("plugins: %w", err)
+	}
 	if err := d.initVolumes(); err != nil {
 		lock.Close()
 		return nil, err
@@ -89,7 +96,11 @@ func New(cfg *config.Config) (*Daemon, error) {
 		return nil, err
 	}
 	go loadAppArmorDefault()
-	go d.restoreContainers()
+	go func() {
+		// Enabled plugins first: containers' volumes may need them.
+		d.plugins.Restore(context.Background())
+		d.restoreContainers()
+	}()
 	return d, nil
 }
 
@@ -205,6 +216,9 @@ func reloadAttributes(id string, c *config.Config) map[string]string {
 
 // Shutdown ends event subscriptions and releases the data-root lock.
 func (d *Daemon) Shutdown() {
+	if d.plugins != nil {
+		d.plugins.Shutdown()
+	}
 	d.events.Close()
 	if d.networks != nil {
 		// With live-restore the containers' NAT must outlive the daemon.

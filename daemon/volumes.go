@@ -16,6 +16,7 @@ import (
 	"github.com/berthd/berth/pkg/errdefs"
 	"github.com/berthd/berth/pkg/filters"
 	volumepkg "github.com/berthd/berth/volume"
+	berthplugin "github.com/berthd/berth/plugin"
 	"github.com/berthd/berth/volume/plugin"
 	volumesvc "github.com/berthd/berth/volume/service"
 )
@@ -48,12 +49,33 @@ func dirList(env string) []string {
 // newVolumeService opens DATA_ROOT/volumes and wires volume events to the
 // daemon's bus. It only reads the volumes directory: plugins are found
 // and activated when a volume asks for one.
+//
+// Managed plugins (`docker plugin install`) are looked up first, as dockerd
+// looks them up before the legacy ones found by socket or spec file.
 func newVolumeService(dataRoot string, bus interface {
 	Log(events.Type, events.Action, events.Actor)
-}) (*volumesvc.Service, error) {
+}, managed *berthplugin.Manager) (*volumesvc.Service, error) {
+	reg := plugin.NewRegistry(dirList(envPluginSocketDirs), dirList(envPluginSpecDirs))
+	if managed != nil {
+		reg.Managed = func(name, kind string) (*plugin.Managed, bool, error) {
+			full, addr, scope, found, err := managed.Lookup(name, kind)
+			if !found || err != nil {
+				return nil, found, err
+			}
+			return &plugin.Managed{Name: full, Addr: addr, Scope: scope}, true, nil
+		}
+		reg.ManagedNames = func(capability string) []string {
+			var names []string
+			on := true
+			for _, p := range managed.List(&on, capability) {
+				names = append(names, p.Name)
+			}
+			return names
+		}
+	}
 	return volumesvc.New(volumesvc.Options{
 		Root:    filepath.Join(dataRoot, "volumes"),
-		Plugins: plugin.NewRegistry(dirList(envPluginSocketDirs), dirList(envPluginSpecDirs)),
+		Plugins: reg,
 		OnEvent: func(action, name string, attrs map[string]string) {
 			bus.Log(events.VolumeEventType, events.Action(action), events.Actor{ID: name, Attributes: attrs})
 		},
@@ -102,7 +124,7 @@ func (d *Daemon) VolumesPrune(ctx context.Context, args filters.Args) (*volume.P
 // initVolumes opens the volume service and registers its part of
 // container removal.
 func (d *Daemon) initVolumes() error {
-	svc, err := newVolumeService(d.cfg.DataRoot, d.events)
+	svc, err := newVolumeService(d.cfg.DataRoot, d.events, d.plugins)
 	if err != nil {
 		return err
 	}

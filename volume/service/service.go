@@ -123,10 +123,14 @@ func (s *Service) driver(ctx context.Context, name string) (volume.Driver, error
 	p, err := s.plugins.Get(ctx, name, plugin.VolumeDriverKind)
 	if err != nil {
 		err = fmt.Errorf("error looking up volume plugin %s: %w", name, err)
-		if errdefs.Is(err, errdefs.NotFound) || errdefs.Is(err, errdefs.InvalidParameter) {
+		if errdefs.Is(err, errdefs.NotFound) || errdefs.Is(err, errdefs.InvalidParameter) || errdefs.Is(err, errdefs.Conflict) {
 			return nil, err
 		}
 		return nil, errdefs.Unavailable(err)
+	}
+	if p.Managed() {
+		// Looked up each time: the API disables and removes it.
+		return plugin.NewDriver(p), nil
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
