@@ -12,8 +12,6 @@ import (
 	"syscall"
 	"testing"
 	"time"
-
-	"github.com/berthd/berth/integration/internal/harness"
 )
 
 var (
@@ -261,5 +259,3 @@ func pluginPid(t *testing.T, id string) int {
 	t.Fatalf("no process in the plugin's cgroup")
 	return 0
 }
-
-var _ = harness.InCI
