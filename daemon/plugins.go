@@ -188,3 +188,14 @@ func blobOf(d ocispec.Descriptor) berthplugin.Blob {
 func descOf(b berthplugin.Blob) ocispec.Descriptor {
 	return ocispec.Descriptor{MediaType: b.MediaType, Digest: digest.Digest(b.Digest), Size: b.Size}
 }
+
+// volumeDriverNames lists, for /info, the local driver and the enabled
+// managed volume plugins, as dockerd's driver list does.
+func (d *Daemon) volumeDriverNames() []string {
+	names := []string{"local"}
+	on := true
+	for _, p := range d.plugins.List(&on, "volumedriver") {
+		names = append(names, p.Name)
+	}
+	return names
+}
