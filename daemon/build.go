@@ -21,7 +21,6 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"golang.org/x/sys/unix"
 
-	buildrouter "github.com/berthd/berth/api/router/build"
 	"github.com/berthd/berth/daemon/backend"
 	"github.com/berthd/berth/image"
 	"github.com/berthd/berth/image/build"
@@ -73,7 +72,7 @@ func (e stepError) ExitCode() int { return e.Code }
 
 // Build answers POST /build: it unpacks the context and runs the
 // classic builder with this daemon as its backend.
-func (d *Daemon) Build(ctx context.Context, body io.Reader, req buildrouter.Request, out buildrouter.Output) (string, error) {
+func (d *Daemon) Build(ctx context.Context, body io.Reader, req backend.BuildRequest, out backend.BuildOutput) (string, error) {
 	cache := d.buildCache()
 	tmp := filepath.Join(d.buildRoot(), "tmp")
 	if err := os.MkdirAll(tmp, 0o700); err != nil {
