@@ -27,6 +27,7 @@ import (
 	"github.com/berthd/berth/image/layer"
 	"github.com/berthd/berth/pkg/archive"
 	"github.com/berthd/berth/pkg/errdefs"
+	"github.com/berthd/berth/pkg/stringid"
 )
 
 // buildStates holds each daemon's builder state (made on first use).
@@ -346,7 +347,7 @@ func (b *buildBackend) TagImage(ctx context.Context, id, ref string) error {
 // directory itself for a one-layer image, else an overlay of the layers
 // (the image is held for the duration).
 func (b *buildBackend) WithImageRoot(ctx context.Context, id string, fn func(root string) error) error {
-	owner := "build-" + newContainerID()[:24]
+	owner := "build-" + stringid.GenerateRandomID()[:24]
 	rootfs, err := b.d.images.Hold(owner, digest.Digest(id))
 	if err != nil {
 		return err
@@ -441,7 +442,7 @@ func (b *buildBackend) Commit(ctx context.Context, o build.CommitOptions) (strin
 		return "", err
 	}
 	if parent.TopChain != "" {
-		owner := "build-" + newContainerID()[:24]
+		owner := "build-" + stringid.GenerateRandomID()[:24]
 		rootfs, err := d.images.Hold(owner, parent.ID)
 		if err != nil {
 			return "", err
