@@ -2,8 +2,6 @@ package service
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"maps"
@@ -17,6 +15,7 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"github.com/berthd/berth/pkg/errdefs"
+	"github.com/berthd/berth/pkg/stringid"
 	"github.com/berthd/berth/volume"
 	"github.com/berthd/berth/volume/local"
 	"github.com/berthd/berth/volume/plugin"
@@ -142,12 +141,6 @@ func (s *Service) driver(ctx context.Context, name string) (volume.Driver, error
 	return d, nil
 }
 
-func randomName() string {
-	var b [32]byte
-	rand.Read(b[:])
-	return hex.EncodeToString(b[:])
-}
-
 // opErr prefixes err with the operation and volume, as dockerd's OpErr
 // does ("create foo: …"), keeping its class.
 func opErr(op, name string, err error) error {
@@ -196,7 +189,7 @@ func (s *Service) Create(ctx context.Context, name, driverName string, opts ...C
 		o(&cfg)
 	}
 	if name == "" {
-		name = randomName()
+		name = stringid.GenerateRandomID()
 		labels := make(map[string]string, len(cfg.labels)+1)
 		maps.Copy(labels, cfg.labels)
 		labels[volume.AnonymousLabel] = ""
