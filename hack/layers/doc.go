@@ -1,6 +1,6 @@
 // Command layers fails when a package of the module imports across the
 // layers that DESIGN.md draws: arrows point down only, api → daemon
-// (through daemon/backend) → container|image|network|volume → pkg. It reads
+// (through daemon/backend) → container|image|network|plugin|volume → pkg. It reads
 // `go list -json` so that it sees exactly what the compiler builds, and is
 // run by `make lint` (and so by CI).
 //

@@ -14,11 +14,11 @@ const (
 	layerAPI           // api/: the engine's faces
 	layerBackend       // daemon/backend: the shapes api/ and daemon/ share
 	layerDaemon        // daemon/: the engine
-	layerManager       // container/, image/, network/, volume/
+	layerManager       // container/, image/, network/, plugin/, volume/
 	layerPkg           // pkg/: engine-agnostic libraries
 )
 
-var managers = map[string]bool{"container": true, "image": true, "network": true, "volume": true}
+var managers = map[string]bool{"container": true, "image": true, "network": true, "plugin": true, "volume": true}
 
 // classify returns a module-relative package path's layer and, for a
 // manager, which one.

@@ -37,6 +37,8 @@ func TestCheck(t *testing.T) {
 		{"network/bridge", "network/internal/nettest", true},
 		{"network", "pkg/errdefs", true},
 		{"network", "volume", false},
+		{"plugin", "volume/plugin", false},
+		{"plugin", "pkg/shim", true},
 		{"image/distribution", "container", false},
 		{"volume/service", "daemon", false},
 		{"container", "api/router", false},
