@@ -15,8 +15,8 @@ import (
 	ctr "github.com/berthd/berth/container"
 	"github.com/berthd/berth/pkg/errdefs"
 	"github.com/berthd/berth/pkg/filters"
-	volumepkg "github.com/berthd/berth/volume"
 	berthplugin "github.com/berthd/berth/plugin"
+	volumepkg "github.com/berthd/berth/volume"
 	"github.com/berthd/berth/volume/plugin"
 	volumesvc "github.com/berthd/berth/volume/service"
 )
