@@ -23,6 +23,7 @@ import (
 	berthnet "github.com/berthd/berth/network"
 	"github.com/berthd/berth/pkg/atomicfile"
 	berthplugin "github.com/berthd/berth/plugin"
+	volumeplugin "github.com/berthd/berth/volume/plugin"
 	volumesvc "github.com/berthd/berth/volume/service"
 )
 
@@ -35,9 +36,16 @@ type Daemon struct {
 	lock   *os.File
 	start  time.Time
 
-	images     *image.Service
-	volumes    *volumesvc.Service
-	plugins    *berthplugin.Manager
+	images  *image.Service
+	volumes *volumesvc.Service
+	plugins *berthplugin.Manager
+	// pluginRegistry finds the plugins the engine calls: volume drivers
+	// and authorization plugins, managed or legacy.
+	pluginRegistry *volumeplugin.Registry
+	// authzOff are the authorization plugins taken out of the chain by
+	// `docker plugin disable` until the next reload, as dockerd takes
+	// them out; under mu.
+	authzOff   map[string]bool
 	networks   *berthnet.Manager
 	containers *container.Store
 	// containerReleasers free what a removed container held.
@@ -166,6 +174,8 @@ func (d *Daemon) Reload(next *config.Config) error {
 	updated := d.cfg.Clone()
 	changed := updated.ApplyReload(next)
 	d.cfg = updated
+	// The chain is the configuration's again, as dockerd's SetPlugins.
+	d.authzOff = nil
 	d.mu.Unlock()
 
 	if lvl, err := logrus.ParseLevel(updated.LogLevel); err == nil {

@@ -124,7 +124,15 @@ func (d *Daemon) PluginEnable(ctx context.Context, name string, timeout int) err
 
 // PluginDisable answers POST /plugins/{name}/disable.
 func (d *Daemon) PluginDisable(ctx context.Context, name string, force bool) error {
-	return d.plugins.Disable(name, force)
+	p, err := d.plugins.Get(name)
+	if err != nil {
+		return err
+	}
+	if err := d.plugins.Disable(name, force); err != nil {
+		return err
+	}
+	d.authzDisabled(p.Name)
+	return nil
 }
 
 // PluginRemove answers DELETE /plugins/{name}.

@@ -46,15 +46,11 @@ func dirList(env string) []string {
 	return out
 }
 
-// newVolumeService opens DATA_ROOT/volumes and wires volume events to the
-// daemon's bus. It only reads the volumes directory: plugins are found
-// and activated when a volume asks for one.
-//
-// Managed plugins (`docker plugin install`) are looked up first, as dockerd
-// looks them up before the legacy ones found by socket or spec file.
-func newVolumeService(dataRoot string, bus interface {
-	Log(events.Type, events.Action, events.Actor)
-}, managed *berthplugin.Manager) (*volumesvc.Service, error) {
+// newPluginRegistry finds the plugins the engine calls (volume drivers,
+// authorization): managed plugins (`docker plugin install`) first, as
+// dockerd looks them up before the legacy ones found by socket or spec
+// file.
+func newPluginRegistry(managed *berthplugin.Manager) *plugin.Registry {
 	reg := plugin.NewRegistry(dirList(envPluginSocketDirs), dirList(envPluginSpecDirs))
 	if managed != nil {
 		reg.Managed = func(name, kind string) (*plugin.Managed, bool, error) {
@@ -73,6 +69,15 @@ func newVolumeService(dataRoot string, bus interface {
 			return names
 		}
 	}
+	return reg
+}
+
+// newVolumeService opens DATA_ROOT/volumes and wires volume events to the
+// daemon's bus. It only reads the volumes directory: plugins are found
+// and activated when a volume asks for one.
+func newVolumeService(dataRoot string, bus interface {
+	Log(events.Type, events.Action, events.Actor)
+}, reg *plugin.Registry) (*volumesvc.Service, error) {
 	return volumesvc.New(volumesvc.Options{
 		Root:    filepath.Join(dataRoot, "volumes"),
 		Plugins: reg,
@@ -124,7 +129,8 @@ func (d *Daemon) VolumesPrune(ctx context.Context, args filters.Args) (*volume.P
 // initVolumes opens the volume service and registers its part of
 // container removal.
 func (d *Daemon) initVolumes() error {
-	svc, err := newVolumeService(d.cfg.DataRoot, d.events, d.plugins)
+	d.pluginRegistry = newPluginRegistry(d.plugins)
+	svc, err := newVolumeService(d.cfg.DataRoot, d.events, d.pluginRegistry)
 	if err != nil {
 		return err
 	}

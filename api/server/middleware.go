@@ -91,10 +91,12 @@ func (s *statusRecorder) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 }
 
 // handler turns an APIFunc into an http.Handler with the middleware chain:
-// panic recovery (a 500, never a dropped connection), version negotiation,
-// debug request logging and error writing.
+// panic recovery (a 500, never a dropped connection), the authorization
+// plugins (outermost, as in dockerd: they see every request, a refused
+// version too), version negotiation, debug request logging and error
+// writing.
 func (s *Server) handler(h router.APIFunc) http.Handler {
-	wrapped := s.withVersion(h)
+	wrapped := s.cfg.Authz.Wrap(s.withVersion(h))
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		rec := &statusRecorder{ResponseWriter: w}
