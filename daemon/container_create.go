@@ -31,6 +31,10 @@ func (d *Daemon) ContainerCreate(ctx context.Context, p backend.ContainerCreateC
 	if err := validateHostConfig(p.HostConfig); err != nil {
 		return container.CreateResponse{}, err
 	}
+	// The built-in drivers, or a plugin offering one.
+	if err := d.checkLogDriver(ctx, p.HostConfig.LogConfig.Type); err != nil {
+		return container.CreateResponse{}, err
+	}
 	if p.Name != "" {
 		if err := ctr.ValidateName(p.Name); err != nil {
 			return container.CreateResponse{}, err

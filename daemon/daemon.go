@@ -45,9 +45,11 @@ type Daemon struct {
 	// authzOff are the authorization plugins taken out of the chain by
 	// `docker plugin disable` until the next reload, as dockerd takes
 	// them out; under mu.
-	authzOff   map[string]bool
-	networks   *berthnet.Manager
-	containers *container.Store
+	authzOff map[string]bool
+	// logForwards stream the logs of containers whose driver is a plugin.
+	logForwards logForwarders
+	networks    *berthnet.Manager
+	containers  *container.Store
 	// containerReleasers free what a removed container held.
 	containerReleasers []containerReleaser
 	liveMu             sync.Mutex
@@ -226,6 +228,7 @@ func reloadAttributes(id string, c *config.Config) map[string]string {
 
 // Shutdown ends event subscriptions and releases the data-root lock.
 func (d *Daemon) Shutdown() {
+	d.endLogForwarders()
 	if d.plugins != nil {
 		d.plugins.Shutdown()
 	}

@@ -15,46 +15,63 @@ import (
 )
 
 var (
-	pluginBinOnce sync.Once
-	pluginBin     string
-	pluginBinErr  error
+	pluginBinMu sync.Mutex
+	pluginBins  = map[string]string{}
 )
 
-// volPluginContext writes a plugin build context (config.json and a root
-// filesystem holding testdata/volplugin, built static) in a temporary
-// directory; config changes the config before it is written.
-func volPluginContext(t *testing.T, config func(map[string]any)) string {
+// pluginBinary builds testdata/<name>, static, once per test run.
+func pluginBinary(t *testing.T, name string) string {
 	t.Helper()
-	pluginBinOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "bt-volplugin-")
-		if err != nil {
-			pluginBinErr = err
-			return
-		}
-		pluginBin = filepath.Join(dir, "volplugin")
-		cmd := exec.Command("go", "build", "-o", pluginBin, "./testdata/volplugin")
-		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-		if out, err := cmd.CombinedOutput(); err != nil {
-			pluginBinErr = fmt.Errorf("building volplugin: %v: %s", err, out)
-		}
-	})
-	if pluginBinErr != nil {
-		t.Fatal(pluginBinErr)
+	pluginBinMu.Lock()
+	defer pluginBinMu.Unlock()
+	if p, ok := pluginBins[name]; ok {
+		return p
 	}
+	dir, err := os.MkdirTemp("", "bt-"+name+"-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(dir, name)
+	cmd := exec.Command("go", "build", "-o", p, "./testdata/"+name)
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("building %s: %v: %s", name, err, out)
+	}
+	pluginBins[name] = p
+	return p
+}
+
+// pluginContext writes a plugin build context: config.json, and a root
+// filesystem holding testdata/<binary> as /<binary>, its entrypoint.
+func pluginContext(t *testing.T, binary string, cfg map[string]any) string {
+	t.Helper()
 	ctx := t.TempDir()
 	if err := os.MkdirAll(filepath.Join(ctx, "rootfs"), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	b, err := os.ReadFile(pluginBin)
+	b, err := os.ReadFile(pluginBinary(t, binary))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(filepath.Join(ctx, "rootfs", "volplugin"), b, 0o755); err != nil {
+	if err := os.WriteFile(filepath.Join(ctx, "rootfs", binary), b, 0o755); err != nil {
 		t.Fatal(err)
 	}
+	if _, ok := cfg["Entrypoint"]; !ok {
+		cfg["Entrypoint"] = []string{"/" + binary}
+	}
+	cb, _ := json.Marshal(cfg)
+	if err := os.WriteFile(filepath.Join(ctx, "config.json"), cb, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return ctx
+}
+
+// volPluginContext is the context of the volume plugin testdata/volplugin;
+// config changes its config before it is written.
+func volPluginContext(t *testing.T, config func(map[string]any)) string {
+	t.Helper()
 	cfg := map[string]any{
 		"Description": "test volume plugin", "Documentation": "https://example.invalid",
-		"Entrypoint":      []string{"/volplugin"},
 		"Env":             []map[string]any{{"Name": "GREETING", "Description": "what the file says", "Settable": []string{"value"}, "Value": "hello"}},
 		"Interface":       map[string]any{"Socket": "vol.sock", "Types": []string{"docker.volumedriver/1.0"}},
 		"Linux":           map[string]any{"Capabilities": []string{"CAP_SYS_ADMIN"}},
@@ -63,11 +80,7 @@ func volPluginContext(t *testing.T, config func(map[string]any)) string {
 	if config != nil {
 		config(cfg)
 	}
-	cb, _ := json.Marshal(cfg)
-	if err := os.WriteFile(filepath.Join(ctx, "config.json"), cb, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return ctx
+	return pluginContext(t, "volplugin", cfg)
 }
 
 // removePlugin force-removes a plugin, and its volumes first, at the end

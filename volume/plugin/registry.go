@@ -92,8 +92,10 @@ type Plugin struct {
 // Managed reports whether the plugin is a managed (v2) one.
 func (p *Plugin) Managed() bool { return p.managed }
 
-// hostPath is path, reported by the plugin, as the host sees it.
-func (p *Plugin) hostPath(path string) string {
+// HostPath is path, in the plugin's mount namespace, as the host sees
+// it: beneath a managed plugin's root or propagated mount; unchanged for a
+// legacy plugin, which runs on the host.
+func (p *Plugin) HostPath(path string) string {
 	if p.scope == nil || path == "" {
 		return path
 	}

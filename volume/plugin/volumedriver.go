@@ -129,7 +129,7 @@ func (d *Driver) List(ctx context.Context) ([]volume.Volume, error) {
 }
 
 func (d *Driver) fromWire(w *wireVolume) *pluginVolume {
-	v := &pluginVolume{d: d, name: w.Name, mountpoint: d.p.hostPath(w.Mountpoint), status: w.Status}
+	v := &pluginVolume{d: d, name: w.Name, mountpoint: d.p.HostPath(w.Mountpoint), status: w.Status}
 	if w.CreatedAt != "" {
 		v.createdAt, _ = time.Parse(time.RFC3339Nano, w.CreatedAt)
 	}
@@ -172,7 +172,7 @@ func (v *pluginVolume) Mount(ctx context.Context, id string) (string, error) {
 		return "", err
 	}
 	v.mu.Lock()
-	v.mountpoint = v.d.p.hostPath(ret.Mountpoint)
+	v.mountpoint = v.d.p.HostPath(ret.Mountpoint)
 	mp := v.mountpoint
 	v.mu.Unlock()
 	return mp, nil
@@ -200,7 +200,7 @@ func (v *pluginVolume) RefreshPath(ctx context.Context) (string, error) {
 		return "", err
 	}
 	v.mu.Lock()
-	v.mountpoint = v.d.p.hostPath(ret.Mountpoint)
+	v.mountpoint = v.d.p.HostPath(ret.Mountpoint)
 	mp := v.mountpoint
 	v.mu.Unlock()
 	return mp, nil
