@@ -73,9 +73,11 @@ bench: deps build
 	$(GO) run ./hack/bench -berthd bin/berthd
 	hack/bench-engine.sh
 
+# gofmt, go vet, and DESIGN.md's import layers (hack/layers).
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
+	$(GO) run ./hack/layers
 
 clean:
 	rm -rf bin .cache

@@ -21,13 +21,13 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"golang.org/x/sys/unix"
 
-	buildrouter "github.com/berthd/berth/api/router/build"
 	"github.com/berthd/berth/daemon/backend"
 	"github.com/berthd/berth/image"
 	"github.com/berthd/berth/image/build"
 	"github.com/berthd/berth/image/layer"
 	"github.com/berthd/berth/pkg/archive"
 	"github.com/berthd/berth/pkg/errdefs"
+	"github.com/berthd/berth/pkg/stringid"
 )
 
 // buildStates holds each daemon's builder state (made on first use).
@@ -73,7 +73,7 @@ func (e stepError) ExitCode() int { return e.Code }
 
 // Build answers POST /build: it unpacks the context and runs the
 // classic builder with this daemon as its backend.
-func (d *Daemon) Build(ctx context.Context, body io.Reader, req buildrouter.Request, out buildrouter.Output) (string, error) {
+func (d *Daemon) Build(ctx context.Context, body io.Reader, req backend.BuildRequest, out backend.BuildOutput) (string, error) {
 	cache := d.buildCache()
 	tmp := filepath.Join(d.buildRoot(), "tmp")
 	if err := os.MkdirAll(tmp, 0o700); err != nil {
@@ -347,7 +347,7 @@ func (b *buildBackend) TagImage(ctx context.Context, id, ref string) error {
 // directory itself for a one-layer image, else an overlay of the layers
 // (the image is held for the duration).
 func (b *buildBackend) WithImageRoot(ctx context.Context, id string, fn func(root string) error) error {
-	owner := "build-" + newContainerID()[:24]
+	owner := "build-" + stringid.GenerateRandomID()[:24]
 	rootfs, err := b.d.images.Hold(owner, digest.Digest(id))
 	if err != nil {
 		return err
@@ -442,7 +442,7 @@ func (b *buildBackend) Commit(ctx context.Context, o build.CommitOptions) (strin
 		return "", err
 	}
 	if parent.TopChain != "" {
-		owner := "build-" + newContainerID()[:24]
+		owner := "build-" + stringid.GenerateRandomID()[:24]
 		rootfs, err := d.images.Hold(owner, parent.ID)
 		if err != nil {
 			return "", err

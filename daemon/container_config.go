@@ -172,11 +172,6 @@ func validateHostConfig(hc *container.HostConfig) error {
 	if err := validateRestartPolicy(hc.RestartPolicy); err != nil {
 		return err
 	}
-	switch t := hc.LogConfig.Type; t {
-	case "", "json-file", "local", "none":
-	default:
-		return errdefs.InvalidParameterf("error looking up logging plugin %s: plugin %q not found", t, t)
-	}
 	if hc.AutoRemove && !hc.RestartPolicy.IsNone() {
 		return errdefs.InvalidParameterf("can't create 'AutoRemove' container with restart policy")
 	}

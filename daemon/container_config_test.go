@@ -115,15 +115,6 @@ func TestValidateConfigMessages(t *testing.T) {
 	}
 }
 
-func TestNewContainerID(t *testing.T) {
-	for i := 0; i < 100; i++ {
-		id := newContainerID()
-		if len(id) != 64 || strings.Trim(id[:12], "0123456789") == "" {
-			t.Fatalf("bad id %s", id)
-		}
-	}
-}
-
 // A cpuset range is bounded as dockerd bounds it: listing every CPU of
 // "0-9999999999" ran the daemon out of memory, and a range ending at
 // MaxInt never ended.

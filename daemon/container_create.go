@@ -2,11 +2,8 @@ package daemon
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"os"
 	"path/filepath"
-	"strconv"
 	"sync"
 
 	"github.com/moby/moby/api/types/container"
@@ -19,23 +16,9 @@ import (
 	"github.com/berthd/berth/pkg/cgroups"
 	"github.com/berthd/berth/pkg/errdefs"
 	"github.com/berthd/berth/pkg/runtime"
+	"github.com/berthd/berth/pkg/stringid"
 	"github.com/berthd/berth/pkg/sysinfo"
 )
-
-// newContainerID returns 64 hex digits whose 12-digit short form is not all
-// decimal digits, so that a short ID can never be mistaken for a number
-// (dockerd's rule).
-func newContainerID() string {
-	b := make([]byte, 32)
-	for {
-		rand.Read(b)
-		id := hex.EncodeToString(b)
-		if _, err := strconv.ParseUint(id[:12], 10, 64); err == nil {
-			continue
-		}
-		return id
-	}
-}
 
 // ContainerCreate answers POST /containers/create.
 func (d *Daemon) ContainerCreate(ctx context.Context, p backend.ContainerCreateConfig) (container.CreateResponse, error) {
@@ -46,6 +29,10 @@ func (d *Daemon) ContainerCreate(ctx context.Context, p backend.ContainerCreateC
 		p.HostConfig = &container.HostConfig{}
 	}
 	if err := validateHostConfig(p.HostConfig); err != nil {
+		return container.CreateResponse{}, err
+	}
+	// The built-in drivers, or a plugin offering one.
+	if err := d.checkLogDriver(ctx, p.HostConfig.LogConfig.Type); err != nil {
 		return container.CreateResponse{}, err
 	}
 	if p.Name != "" {
@@ -80,7 +67,7 @@ func (d *Daemon) ContainerCreate(ctx context.Context, p backend.ContainerCreateC
 		return container.CreateResponse{}, err
 	}
 
-	id := newContainerID()
+	id := stringid.GenerateRandomID()
 	var name string
 	if p.Name != "" {
 		name = "/" + trimSlash(p.Name)

@@ -51,7 +51,8 @@ func (d *Daemon) ContainerLogs(ctx context.Context, ref string, o backend.Contai
 		}()
 	}
 	c.Unlock()
-	if driver != "json-file" && driver != "local" && driver != "" {
+	// A plugin driver's logs are read from the local cache (dual logging).
+	if driver == "none" {
 		return errdefs.NotImplemented(errors.New("configured logging driver does not support reading"))
 	}
 

@@ -128,8 +128,14 @@ func (d *Daemon) startLocked(ctx context.Context, c *ctr.Container, restart bool
 		}
 		c.LogPath = filepath.Join(c.Root(), "local-logs", "container.log")
 		logOpts = withLocalLogDefaults(logOpts)
-	default:
+	case "none", "":
 		c.LogPath = ""
+	default:
+		// A plugin's: the shim keeps a local cache, which a forwarder
+		// sends to the plugin (log_plugin.go).
+		if c.LogPath, logOpts, err = pluginLogCache(c, logOpts); err != nil {
+			return err
+		}
 	}
 	maxSize, maxFile, err := logRotation(logOpts)
 	if err != nil {
@@ -206,9 +212,16 @@ func (d *Daemon) startLocked(ctx context.Context, c *ctr.Container, restart bool
 		writeInPlace(c.HostsPath, d.hostsContent(c, ip))
 	}
 	d.connectPendingAttaches(c, client)
+	startedAt := time.Now()
 	if err := client.Start(ctx); err != nil {
 		client.Kill(context.Background(), 9, true)
 		return startError(err)
+	}
+	if !builtinLogDrivers[c.HostConfig.LogConfig.Type] {
+		if err := d.startLogForwarder(c, startedAt); err != nil {
+			client.Kill(context.Background(), 9, true)
+			return err
+		}
 	}
 	c.State.SetRunning(pid, !restart)
 	c.HasBeenStartedBefore = true
@@ -316,6 +329,7 @@ func (d *Daemon) handleExit(c *ctr.Container, ex *shim.Exit) {
 	l.mu.Unlock()
 
 	d.stopHealthMonitor(c)
+	d.stopLogForwarder(c.ID)
 	d.unmountRootfs(c)
 	d.cleanupNetwork(c)
 	d.releaseVolumeMounts(c)

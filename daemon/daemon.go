@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"context"
 	"crypto/rand"
 	"errors"
 	"fmt"
@@ -21,6 +22,8 @@ import (
 	"github.com/berthd/berth/image/distribution"
 	berthnet "github.com/berthd/berth/network"
 	"github.com/berthd/berth/pkg/atomicfile"
+	berthplugin "github.com/berthd/berth/plugin"
+	volumeplugin "github.com/berthd/berth/volume/plugin"
 	volumesvc "github.com/berthd/berth/volume/service"
 )
 
@@ -33,10 +36,20 @@ type Daemon struct {
 	lock   *os.File
 	start  time.Time
 
-	images     *image.Service
-	volumes    *volumesvc.Service
-	networks   *berthnet.Manager
-	containers *container.Store
+	images  *image.Service
+	volumes *volumesvc.Service
+	plugins *berthplugin.Manager
+	// pluginRegistry finds the plugins the engine calls: volume drivers
+	// and authorization plugins, managed or legacy.
+	pluginRegistry *volumeplugin.Registry
+	// authzOff are the authorization plugins taken out of the chain by
+	// `docker plugin disable` until the next reload, as dockerd takes
+	// them out; under mu.
+	authzOff map[string]bool
+	// logForwards stream the logs of containers whose driver is a plugin.
+	logForwards logForwarders
+	networks    *berthnet.Manager
+	containers  *container.Store
 	// containerReleasers free what a removed container held.
 	containerReleasers []containerReleaser
 	liveMu             sync.Mutex
@@ -73,6 +86,10 @@ func New(cfg *config.Config) (*Daemon, error) {
 		return nil, fmt.Errorf("init layer: %w", err)
 	}
 	d.images = d.newImageService()
+	if d.plugins, err = d.newPluginManager(); err != nil {
+		lock.Close()
+		return nil, fmt.Errorf("plugins: %w", err)
+	}
 	if err := d.initVolumes(); err != nil {
 		lock.Close()
 		return nil, err
@@ -89,7 +106,11 @@ func New(cfg *config.Config) (*Daemon, error) {
 		return nil, err
 	}
 	go loadAppArmorDefault()
-	go d.restoreContainers()
+	go func() {
+		// Enabled plugins first: containers' volumes may need them.
+		d.plugins.Restore(context.Background())
+		d.restoreContainers()
+	}()
 	return d, nil
 }
 
@@ -155,6 +176,8 @@ func (d *Daemon) Reload(next *config.Config) error {
 	updated := d.cfg.Clone()
 	changed := updated.ApplyReload(next)
 	d.cfg = updated
+	// The chain is the configuration's again, as dockerd's SetPlugins.
+	d.authzOff = nil
 	d.mu.Unlock()
 
 	if lvl, err := logrus.ParseLevel(updated.LogLevel); err == nil {
@@ -205,6 +228,10 @@ func reloadAttributes(id string, c *config.Config) map[string]string {
 
 // Shutdown ends event subscriptions and releases the data-root lock.
 func (d *Daemon) Shutdown() {
+	d.endLogForwarders()
+	if d.plugins != nil {
+		d.plugins.Shutdown()
+	}
 	d.events.Close()
 	if d.networks != nil {
 		// With live-restore the containers' NAT must outlive the daemon.

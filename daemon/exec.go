@@ -2,8 +2,6 @@ package daemon
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"io"
 	"strconv"
@@ -19,6 +17,7 @@ import (
 	ctr "github.com/berthd/berth/container"
 	"github.com/berthd/berth/pkg/errdefs"
 	"github.com/berthd/berth/pkg/shim"
+	"github.com/berthd/berth/pkg/stringid"
 )
 
 // execConfig is one `docker exec`: created, then started once.
@@ -32,12 +31,6 @@ type execConfig struct {
 	Started     bool
 	ExitCode    *int
 	Pid         int
-}
-
-func newExecID() string {
-	b := make([]byte, 32)
-	rand.Read(b)
-	return hex.EncodeToString(b)
 }
 
 // getExec finds an exec by ID, with dockerd's message.
@@ -116,7 +109,7 @@ func (d *Daemon) ContainerExecCreate(ctx context.Context, ref string, cfg contai
 	case c.State.Restarting:
 		return "", errdefs.Conflictf("container %s is restarting, wait until the container is running", c.ID)
 	}
-	e := &execConfig{ID: newExecID(), ContainerID: c.ID, Config: cfg, DetachKeys: keys}
+	e := &execConfig{ID: stringid.GenerateRandomID(), ContainerID: c.ID, Config: cfg, DetachKeys: keys}
 	d.execMu.Lock()
 	if d.execs == nil {
 		d.execs = map[string]*execConfig{}

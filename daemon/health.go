@@ -12,6 +12,7 @@ import (
 
 	ctr "github.com/berthd/berth/container"
 	"github.com/berthd/berth/pkg/shim"
+	"github.com/berthd/berth/pkg/stringid"
 )
 
 // Healthcheck defaults and limits, dockerd's.
@@ -123,7 +124,7 @@ func (d *Daemon) runProbe(ctx context.Context, c *ctr.Container, probe []string,
 		res.End, res.ExitCode, res.Output = time.Now(), probeExitTimeoutExitCode, "container is not running"
 		return res
 	}
-	e := &execConfig{ID: newExecID(), ContainerID: c.ID, Config: container.ExecCreateRequest{Cmd: probe}}
+	e := &execConfig{ID: stringid.GenerateRandomID(), ContainerID: c.ID, Config: container.ExecCreateRequest{Cmd: probe}}
 	proc, lookup, err := d.execProcess(c, e, false, nil)
 	client := d.shimFor(c)
 	c.Unlock()

@@ -35,7 +35,7 @@ func (d *Daemon) SystemInfo(ctx context.Context) (*system.Info, error) {
 			{"userxattr", "false"},
 		},
 		Plugins: system.PluginsInfo{
-			Volume:  []string{"local"},
+			Volume:  d.volumeDriverNames(),
 			Network: []string{"bridge", "host", "none"},
 			Log:     []string{"json-file", "local", "none"},
 		},

@@ -8,7 +8,7 @@ import (
 	"github.com/moby/moby/api/types/events"
 	"github.com/moby/moby/api/types/network"
 
-	networkrouter "github.com/berthd/berth/api/router/network"
+	"github.com/berthd/berth/daemon/backend"
 	"github.com/berthd/berth/daemon/config"
 	berthnet "github.com/berthd/berth/network"
 	"github.com/berthd/berth/network/firewall"
@@ -66,7 +66,7 @@ func (d *Daemon) logNetworkEvent(action events.Action, r *berthnet.Record) {
 	})
 }
 
-func (d *Daemon) inspectNetwork(r *berthnet.Record, opts networkrouter.InspectOptions) network.Inspect {
+func (d *Daemon) inspectNetwork(r *berthnet.Record, opts backend.NetworkInspectOptions) network.Inspect {
 	out := network.Inspect{Network: r.Network(), Containers: r.Containers()}
 	if opts.WithStatus && berthnet.HasEndpoints(r.Driver) {
 		out.Status = d.networks.Status(r.ID)
@@ -88,7 +88,7 @@ func (d *Daemon) NetworkList(ctx context.Context, f filters.Args) ([]network.Ins
 }
 
 // NetworkInspect answers GET /networks/{id}.
-func (d *Daemon) NetworkInspect(ctx context.Context, term string, opts networkrouter.InspectOptions) (network.Inspect, error) {
+func (d *Daemon) NetworkInspect(ctx context.Context, term string, opts backend.NetworkInspectOptions) (network.Inspect, error) {
 	r, err := d.networks.Find(ctx, term)
 	if err != nil {
 		return network.Inspect{}, err

@@ -126,6 +126,11 @@ func (d *Daemon) restoreContainer(c *ctr.Container) {
 			logrus.WithError(err).WithField("container", c.ID[:12]).Warn("could not restore the container's network")
 		}
 		go d.monitor(c, client)
+		if !builtinLogDrivers[c.HostConfig.LogConfig.Type] {
+			if err := d.startLogForwarder(c, forwardedSince(c)); err != nil {
+				logrus.WithError(err).WithField("container", c.ID[:12]).Warn("could not reconnect the container's log plugin")
+			}
+		}
 		if healthProbe(c) != nil {
 			health := c.State.Health
 			d.startHealthMonitor(c)

@@ -5,7 +5,7 @@ import (
 
 	"github.com/moby/moby/api/types/system"
 
-	"github.com/berthd/berth/api"
+	"github.com/berthd/berth/daemon/backend"
 	"github.com/berthd/berth/pkg/sysinfo"
 )
 
@@ -26,8 +26,8 @@ func (d *Daemon) SystemVersion() system.VersionResponse {
 	return system.VersionResponse{
 		Platform:      system.PlatformInfo{Name: "berth " + Version},
 		Version:       Version,
-		APIVersion:    api.DefaultVersion,
-		MinAPIVersion: api.MinVersion,
+		APIVersion:    backend.DefaultAPIVersion,
+		MinAPIVersion: backend.MinAPIVersion,
 		GitCommit:     GitCommit,
 		GoVersion:     runtime.Version(),
 		Os:            runtime.GOOS,
@@ -39,8 +39,8 @@ func (d *Daemon) SystemVersion() system.VersionResponse {
 			Name:    "Engine",
 			Version: Version,
 			Details: map[string]string{
-				"ApiVersion":    api.DefaultVersion,
-				"MinAPIVersion": api.MinVersion,
+				"ApiVersion":    backend.DefaultAPIVersion,
+				"MinAPIVersion": backend.MinAPIVersion,
 				"GitCommit":     GitCommit,
 				"GoVersion":     runtime.Version(),
 				"Os":            runtime.GOOS,

@@ -15,6 +15,7 @@ import (
 	ctr "github.com/berthd/berth/container"
 	"github.com/berthd/berth/pkg/errdefs"
 	"github.com/berthd/berth/pkg/filters"
+	berthplugin "github.com/berthd/berth/plugin"
 	volumepkg "github.com/berthd/berth/volume"
 	"github.com/berthd/berth/volume/plugin"
 	volumesvc "github.com/berthd/berth/volume/service"
@@ -45,15 +46,41 @@ func dirList(env string) []string {
 	return out
 }
 
+// newPluginRegistry finds the plugins the engine calls (volume drivers,
+// authorization): managed plugins (`docker plugin install`) first, as
+// dockerd looks them up before the legacy ones found by socket or spec
+// file.
+func newPluginRegistry(managed *berthplugin.Manager) *plugin.Registry {
+	reg := plugin.NewRegistry(dirList(envPluginSocketDirs), dirList(envPluginSpecDirs))
+	if managed != nil {
+		reg.Managed = func(name, kind string) (*plugin.Managed, bool, error) {
+			full, addr, scope, found, err := managed.Lookup(name, kind)
+			if !found || err != nil {
+				return nil, found, err
+			}
+			return &plugin.Managed{Name: full, Addr: addr, Scope: scope}, true, nil
+		}
+		reg.ManagedNames = func(capability string) []string {
+			var names []string
+			on := true
+			for _, p := range managed.List(&on, capability) {
+				names = append(names, p.Name)
+			}
+			return names
+		}
+	}
+	return reg
+}
+
 // newVolumeService opens DATA_ROOT/volumes and wires volume events to the
 // daemon's bus. It only reads the volumes directory: plugins are found
 // and activated when a volume asks for one.
 func newVolumeService(dataRoot string, bus interface {
 	Log(events.Type, events.Action, events.Actor)
-}) (*volumesvc.Service, error) {
+}, reg *plugin.Registry) (*volumesvc.Service, error) {
 	return volumesvc.New(volumesvc.Options{
 		Root:    filepath.Join(dataRoot, "volumes"),
-		Plugins: plugin.NewRegistry(dirList(envPluginSocketDirs), dirList(envPluginSpecDirs)),
+		Plugins: reg,
 		OnEvent: func(action, name string, attrs map[string]string) {
 			bus.Log(events.VolumeEventType, events.Action(action), events.Actor{ID: name, Attributes: attrs})
 		},
@@ -102,7 +129,8 @@ func (d *Daemon) VolumesPrune(ctx context.Context, args filters.Args) (*volume.P
 // initVolumes opens the volume service and registers its part of
 // container removal.
 func (d *Daemon) initVolumes() error {
-	svc, err := newVolumeService(d.cfg.DataRoot, d.events)
+	d.pluginRegistry = newPluginRegistry(d.plugins)
+	svc, err := newVolumeService(d.cfg.DataRoot, d.events, d.pluginRegistry)
 	if err != nil {
 		return err
 	}

@@ -95,6 +95,7 @@ if [ -n "${COMPAT_RUN:-}" ]; then
 		docker tag busybox:latest "$t"
 	done
 	for c in $comps; do
+		mkdir -p "$(dirname "$out/$c.test")"
 		[ -x "$out/$c.test" ] || (cd "$src" && GOFLAGS=-mod=vendor go test -c -o "$out/$c.test" "./integration/$c/") ||
 			{ echo "$c: build failed"; continue; }
 		(cd "$src/integration/$c" && timeout 1500 "$out/$c.test" -test.v -test.timeout 1450s -test.run "$COMPAT_RUN" >"$out/$c.log" 2>&1 9>&-)

@@ -13,9 +13,9 @@ import (
 
 	"github.com/sirupsen/logrus"
 
-	"github.com/berthd/berth/api"
 	"github.com/berthd/berth/api/router"
 	"github.com/berthd/berth/api/server/httputils"
+	"github.com/berthd/berth/daemon/backend"
 	"github.com/berthd/berth/pkg/errdefs"
 	"github.com/berthd/berth/pkg/versions"
 )
@@ -37,18 +37,18 @@ func (versionError) InvalidParameter() {}
 func (s *Server) withVersion(h router.APIFunc) router.APIFunc {
 	return func(ctx context.Context, w http.ResponseWriter, r *http.Request, vars map[string]string) error {
 		w.Header().Set("Server", "berth/"+s.cfg.ServerVersion+" ("+runtime.GOOS+")")
-		w.Header().Set("API-Version", api.DefaultVersion)
+		w.Header().Set("API-Version", backend.DefaultAPIVersion)
 		w.Header().Set("OSType", runtime.GOOS)
 		w.Header().Set("Docker-Experimental", strconv.FormatBool(s.cfg.Experimental != nil && s.cfg.Experimental()))
 		v := vars["version"]
 		if v == "" {
-			v = api.DefaultVersion
+			v = backend.DefaultAPIVersion
 		}
-		if versions.LessThan(v, api.MinVersion) {
-			return versionError{version: v, min: api.MinVersion}
+		if versions.LessThan(v, backend.MinAPIVersion) {
+			return versionError{version: v, min: backend.MinAPIVersion}
 		}
-		if versions.GreaterThan(v, api.DefaultVersion) {
-			return versionError{version: v, max: api.DefaultVersion}
+		if versions.GreaterThan(v, backend.DefaultAPIVersion) {
+			return versionError{version: v, max: backend.DefaultAPIVersion}
 		}
 		return h(httputils.WithVersion(ctx, v), w, r, vars)
 	}
@@ -91,10 +91,12 @@ func (s *statusRecorder) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 }
 
 // handler turns an APIFunc into an http.Handler with the middleware chain:
-// panic recovery (a 500, never a dropped connection), version negotiation,
-// debug request logging and error writing.
+// panic recovery (a 500, never a dropped connection), the authorization
+// plugins (outermost, as in dockerd: they see every request, a refused
+// version too), version negotiation, debug request logging and error
+// writing.
 func (s *Server) handler(h router.APIFunc) http.Handler {
-	wrapped := s.withVersion(h)
+	wrapped := s.cfg.Authz.Wrap(s.withVersion(h))
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		rec := &statusRecorder{ResponseWriter: w}

@@ -12,6 +12,7 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"github.com/berthd/berth/api/router"
+	"github.com/berthd/berth/api/server/authz"
 	"github.com/berthd/berth/api/server/httputils"
 )
 
@@ -21,6 +22,9 @@ type Config struct {
 	// Experimental reports the live setting for the Docker-Experimental
 	// header; it can change on reload.
 	Experimental func() bool
+	// Authz is the authorization plugin chain; nil lets every request
+	// through.
+	Authz *authz.Middleware
 }
 
 // Server serves the Engine API on any number of listeners.

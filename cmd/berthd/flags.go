@@ -91,6 +91,8 @@ func installFlags(fs *pflag.FlagSet, cfg *config.Config, o *options) {
 	keyed("insecure-registry", "insecure-registries")
 	fs.Var(&listValue{target: &cfg.RegistryMirrors}, "registry-mirror", "Preferred Docker registry mirror")
 	keyed("registry-mirror", "registry-mirrors")
+	fs.Var(&listValue{target: &cfg.AuthorizationPlugins}, "authorization-plugin", "Authorization plugins to load")
+	keyed("authorization-plugin", "authorization-plugins")
 	fs.IntVar(&cfg.MaxConcurrentDownloads, "max-concurrent-downloads", cfg.MaxConcurrentDownloads, "Set the max concurrent downloads")
 	fs.IntVar(&cfg.MaxConcurrentUploads, "max-concurrent-uploads", cfg.MaxConcurrentUploads, "Set the max concurrent uploads")
 }

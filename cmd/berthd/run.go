@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net"
@@ -15,6 +16,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/berthd/berth/api/server"
+	"github.com/berthd/berth/api/server/authz"
 	"github.com/berthd/berth/api/server/listeners"
 	"github.com/berthd/berth/daemon"
 	"github.com/berthd/berth/daemon/config"
@@ -140,6 +142,12 @@ func run(fs *pflag.FlagSet, flagCfg *config.Config, o *options) error {
 	srv := server.New(server.Config{
 		ServerVersion: daemon.Version,
 		Experimental:  func() bool { return d.Config().Experimental },
+		Authz: &authz.Middleware{
+			Chain: d.AuthzChain,
+			Get: func(ctx context.Context, name string) (authz.Plugin, error) {
+				return d.AuthzPlugin(ctx, name)
+			},
+		},
 	}, routers(d)...)
 	// Catch signals before telling anyone we are ready: a SIGTERM that
 	// arrives right after READY=1 must shut down gracefully, not kill.

@@ -105,8 +105,10 @@ type Config struct {
 	Runtimes       map[string]Runtime `json:"runtimes,omitempty"`
 	DefaultRuntime string             `json:"default-runtime,omitempty"`
 
-	InsecureRegistries     []string `json:"insecure-registries,omitempty"`
-	RegistryMirrors        []string `json:"registry-mirrors,omitempty"`
+	InsecureRegistries []string `json:"insecure-registries,omitempty"`
+	RegistryMirrors    []string `json:"registry-mirrors,omitempty"`
+	// AuthorizationPlugins is the authorization plugin chain, in order.
+	AuthorizationPlugins   []string `json:"authorization-plugins,omitempty"`
 	MaxConcurrentDownloads int      `json:"max-concurrent-downloads,omitempty"`
 	MaxConcurrentUploads   int      `json:"max-concurrent-uploads,omitempty"`
 
@@ -166,7 +168,7 @@ var ignoredKeys = map[string]bool{
 	"init": true, "init-path": true,
 	"default-cgroupns-mode": true, "default-ipc-mode": true,
 	"max-download-attempts": true, "raw-logs": true,
-	"log-format": true, "authorization-plugins": true, "oom-score-adjust": true,
+	"log-format": true, "oom-score-adjust": true,
 	"proxies": true, "userland-proxy-path": true, "default-gateway": true,
 	"default-gateway-v6": true, "cpu-rt-period": true, "cpu-rt-runtime": true,
 	"allow-nondistributable-artifacts": true, "default-network-opts": true,

@@ -12,6 +12,7 @@ var reloadable = []string{
 	"debug", "log-level", "labels", "live-restore", "max-concurrent-downloads",
 	"max-concurrent-uploads", "insecure-registries", "registry-mirrors",
 	"runtimes", "default-runtime", "shutdown-timeout", "experimental",
+	"authorization-plugins",
 }
 
 // Reloadable reports whether a daemon.json key is applied by SIGHUP.

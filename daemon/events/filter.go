@@ -9,14 +9,6 @@ import (
 	"github.com/berthd/berth/pkg/filters"
 )
 
-// AcceptedFilters are the filter names GET /events takes.
-var AcceptedFilters = map[string]bool{
-	"config": true, "container": true, "daemon": true, "event": true,
-	"image": true, "label": true, "network": true, "node": true,
-	"plugin": true, "scope": true, "secret": true, "service": true,
-	"type": true, "volume": true,
-}
-
 // Filter is a subscription's selection: a time window and dockerd's filters.
 type Filter struct {
 	Since, Until time.Time

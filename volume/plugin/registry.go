@@ -42,6 +42,14 @@ var ErrNotImplements = errors.New("Plugin does not implement the requested drive
 type Registry struct {
 	SocketDirs []string
 	SpecDirs   []string
+	// Managed, when set, finds an enabled managed (v2) plugin by name
+	// before the directories are searched: it returns the plugin's
+	// name, address and the function that turns a path the plugin reports
+	// (a volume's mountpoint) into the host's, or found false when no
+	// managed plugin has the name.
+	Managed func(name, kind string) (m *Managed, found bool, err error)
+	// ManagedNames lists the enabled managed plugins offering kind.
+	ManagedNames func(kind string) []string
 
 	mu      sync.Mutex
 	plugins map[string]*Plugin
@@ -59,6 +67,15 @@ func NewRegistry(socketDirs, specDirs []string) *Registry {
 	return &Registry{SocketDirs: socketDirs, SpecDirs: specDirs, plugins: map[string]*Plugin{}}
 }
 
+// Managed is a managed plugin as Registry.Managed finds it.
+type Managed struct {
+	// Name is the plugin's full name (with its tag), which volumes
+	// record as their driver, as dockerd's do.
+	Name, Addr string
+	// Scope maps a path the plugin reports to the host's.
+	Scope func(string) string
+}
+
 // Plugin is one activated v1 plugin.
 type Plugin struct {
 	name       string
@@ -66,6 +83,23 @@ type Plugin struct {
 	client     *http.Client
 	base       string
 	implements []string
+	// scope maps a path in the plugin's mount namespace to the host's;
+	// nil for a legacy plugin, which runs on the host.
+	scope   func(string) string
+	managed bool
+}
+
+// Managed reports whether the plugin is a managed (v2) one.
+func (p *Plugin) Managed() bool { return p.managed }
+
+// HostPath is path, in the plugin's mount namespace, as the host sees
+// it: beneath a managed plugin's root or propagated mount; unchanged for a
+// legacy plugin, which runs on the host.
+func (p *Plugin) HostPath(path string) string {
+	if p.scope == nil || path == "" {
+		return path
+	}
+	return p.scope(path)
 }
 
 // Name is the plugin's name.
@@ -92,6 +126,23 @@ type specJSON struct {
 // Get returns the plugin named name, activating it on first use, and
 // checks that it implements kind ("VolumeDriver").
 func (r *Registry) Get(ctx context.Context, name, kind string) (*Plugin, error) {
+	if r.Managed != nil {
+		// Not cached: a managed plugin is disabled, enabled and removed
+		// by the API, and needs no activation.
+		m, found, err := r.Managed(name, kind)
+		if err != nil {
+			return nil, err
+		}
+		if found {
+			p, err := newPlugin(m.Name, m.Addr, nil)
+			if err != nil {
+				return nil, err
+			}
+			p.implements = []string{kind}
+			p.scope, p.managed = m.Scope, true
+			return p, nil
+		}
+	}
 	r.mu.Lock()
 	p, ok := r.plugins[name]
 	r.mu.Unlock()
@@ -163,6 +214,11 @@ func (r *Registry) Scan() []string {
 		add(n)
 	}
 	r.mu.Unlock()
+	if r.ManagedNames != nil {
+		for _, n := range r.ManagedNames("VolumeDriver") {
+			add(n)
+		}
+	}
 	return names
 }
 

@@ -129,7 +129,7 @@ func (d *Driver) List(ctx context.Context) ([]volume.Volume, error) {
 }
 
 func (d *Driver) fromWire(w *wireVolume) *pluginVolume {
-	v := &pluginVolume{d: d, name: w.Name, mountpoint: w.Mountpoint, status: w.Status}
+	v := &pluginVolume{d: d, name: w.Name, mountpoint: d.p.HostPath(w.Mountpoint), status: w.Status}
 	if w.CreatedAt != "" {
 		v.createdAt, _ = time.Parse(time.RFC3339Nano, w.CreatedAt)
 	}
@@ -172,9 +172,10 @@ func (v *pluginVolume) Mount(ctx context.Context, id string) (string, error) {
 		return "", err
 	}
 	v.mu.Lock()
-	v.mountpoint = ret.Mountpoint
+	v.mountpoint = v.d.p.HostPath(ret.Mountpoint)
+	mp := v.mountpoint
 	v.mu.Unlock()
-	return ret.Mountpoint, nil
+	return mp, nil
 }
 
 // Unmount tells the plugin id no longer uses the volume.
@@ -199,7 +200,8 @@ func (v *pluginVolume) RefreshPath(ctx context.Context) (string, error) {
 		return "", err
 	}
 	v.mu.Lock()
-	v.mountpoint = ret.Mountpoint
+	v.mountpoint = v.d.p.HostPath(ret.Mountpoint)
+	mp := v.mountpoint
 	v.mu.Unlock()
-	return ret.Mountpoint, nil
+	return mp, nil
 }

@@ -2,8 +2,6 @@ package service
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"maps"
@@ -17,6 +15,7 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"github.com/berthd/berth/pkg/errdefs"
+	"github.com/berthd/berth/pkg/stringid"
 	"github.com/berthd/berth/volume"
 	"github.com/berthd/berth/volume/local"
 	"github.com/berthd/berth/volume/plugin"
@@ -123,10 +122,14 @@ func (s *Service) driver(ctx context.Context, name string) (volume.Driver, error
 	p, err := s.plugins.Get(ctx, name, plugin.VolumeDriverKind)
 	if err != nil {
 		err = fmt.Errorf("error looking up volume plugin %s: %w", name, err)
-		if errdefs.Is(err, errdefs.NotFound) || errdefs.Is(err, errdefs.InvalidParameter) {
+		if errdefs.Is(err, errdefs.NotFound) || errdefs.Is(err, errdefs.InvalidParameter) || errdefs.Is(err, errdefs.Conflict) {
 			return nil, err
 		}
 		return nil, errdefs.Unavailable(err)
+	}
+	if p.Managed() {
+		// Looked up each time: the API disables and removes it.
+		return plugin.NewDriver(p), nil
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -136,12 +139,6 @@ func (s *Service) driver(ctx context.Context, name string) (volume.Driver, error
 	d = plugin.NewDriver(p)
 	s.drivers[name] = d
 	return d, nil
-}
-
-func randomName() string {
-	var b [32]byte
-	rand.Read(b[:])
-	return hex.EncodeToString(b[:])
 }
 
 // opErr prefixes err with the operation and volume, as dockerd's OpErr
@@ -192,7 +189,7 @@ func (s *Service) Create(ctx context.Context, name, driverName string, opts ...C
 		o(&cfg)
 	}
 	if name == "" {
-		name = randomName()
+		name = stringid.GenerateRandomID()
 		labels := make(map[string]string, len(cfg.labels)+1)
 		maps.Copy(labels, cfg.labels)
 		labels[volume.AnonymousLabel] = ""

@@ -16,42 +16,15 @@ import (
 
 	"github.com/berthd/berth/api/router"
 	"github.com/berthd/berth/api/server/httputils"
+	"github.com/berthd/berth/daemon/backend"
 	"github.com/berthd/berth/pkg/errdefs"
 	"github.com/berthd/berth/pkg/platform"
 )
 
-// Request is one POST /build.
-type Request struct {
-	Tags        []string
-	Remote      string
-	Dockerfile  string
-	Quiet       bool
-	NoCache     bool
-	CacheFrom   []string
-	Pull        bool
-	Remove      bool
-	ForceRemove bool
-	Squash      bool
-	BuildArgs   map[string]*string
-	Labels      map[string]string
-	Target      string
-	Platform    string
-	// HostConfig carries the RUN steps' resources, network mode, extra
-	// hosts, shm size and ulimits.
-	HostConfig container.HostConfig
-}
-
-// Output is where a build reports: Stream for the text the CLI prints,
-// Message for whole messages (aux IDs, pull progress).
-type Output interface {
-	io.Writer
-	Message(m jsonstream.Message) error
-}
-
 // Backend is what the build routes need from the daemon.
 type Backend interface {
 	// Build reads the context from body, builds and returns the image ID.
-	Build(ctx context.Context, body io.Reader, req Request, out Output) (string, error)
+	Build(ctx context.Context, body io.Reader, req backend.BuildRequest, out backend.BuildOutput) (string, error)
 	// BuildCachePrune answers POST /build/prune.
 	BuildCachePrune(ctx context.Context) (*build.CachePruneReport, error)
 }
@@ -104,9 +77,9 @@ func jsonParam(r *http.Request, key string, out any) error {
 	return nil
 }
 
-func parseRequest(r *http.Request) (Request, error) {
+func parseRequest(r *http.Request) (backend.BuildRequest, error) {
 	q := r.Form
-	req := Request{
+	req := backend.BuildRequest{
 		Tags:        q["t"],
 		Remote:      q.Get("remote"),
 		Dockerfile:  q.Get("dockerfile"),

@@ -5,22 +5,14 @@ import (
 
 	"github.com/moby/moby/api/types/network"
 
+	"github.com/berthd/berth/daemon/backend"
 	"github.com/berthd/berth/pkg/filters"
 )
-
-// InspectOptions shape GET /networks/{id}.
-type InspectOptions struct {
-	Verbose bool
-	// Scope, when set, must match the network's ("local").
-	Scope string
-	// WithStatus adds IPAM usage figures (API 1.52+).
-	WithStatus bool
-}
 
 // Backend is what the network routes need from the daemon.
 type Backend interface {
 	NetworkList(ctx context.Context, f filters.Args) ([]network.Inspect, error)
-	NetworkInspect(ctx context.Context, term string, opts InspectOptions) (network.Inspect, error)
+	NetworkInspect(ctx context.Context, term string, opts backend.NetworkInspectOptions) (network.Inspect, error)
 	NetworkCreate(ctx context.Context, req network.CreateRequest) (network.CreateResponse, error)
 	NetworkRemove(ctx context.Context, term string) error
 	NetworkConnect(ctx context.Context, term string, req network.ConnectRequest) error

@@ -9,7 +9,7 @@ import (
 
 	"github.com/berthd/berth/api/router"
 	"github.com/berthd/berth/api/server/httputils"
-	berthnet "github.com/berthd/berth/network"
+	"github.com/berthd/berth/daemon/backend"
 	"github.com/berthd/berth/pkg/errdefs"
 	"github.com/berthd/berth/pkg/filters"
 )
@@ -70,7 +70,7 @@ func (n *networkRouter) inspect(ctx context.Context, w http.ResponseWriter, r *h
 	if err := httputils.ParseForm(r); err != nil {
 		return err
 	}
-	opts := InspectOptions{Scope: r.Form.Get("scope"), WithStatus: !httputils.VersionLessThan(ctx, "1.52")}
+	opts := backend.NetworkInspectOptions{Scope: r.Form.Get("scope"), WithStatus: !httputils.VersionLessThan(ctx, "1.52")}
 	if v := r.Form.Get("verbose"); v != "" {
 		b, err := strconv.ParseBool(v)
 		if err != nil {
@@ -89,7 +89,7 @@ func (n *networkRouter) inspect(ctx context.Context, w http.ResponseWriter, r *h
 }
 
 // createBody decodes a create request with its IPAM addresses still as
-// strings (see berthnet.RawIPAMConfig): the outer IPAM field shadows the
+// strings (see rawIPAMConfig): the outer IPAM field shadows the
 // embedded request's during decoding.
 type createBody struct {
 	network.CreateRequest
@@ -99,7 +99,7 @@ type createBody struct {
 type rawIPAM struct {
 	Driver  string
 	Options map[string]string
-	Config  []berthnet.RawIPAMConfig
+	Config  []rawIPAMConfig
 }
 
 func (n *networkRouter) create(ctx context.Context, w http.ResponseWriter, r *http.Request, _ map[string]string) error {
@@ -112,7 +112,7 @@ func (n *networkRouter) create(ctx context.Context, w http.ResponseWriter, r *ht
 	}
 	req := body.CreateRequest
 	if body.IPAM != nil {
-		cfg, err := berthnet.ParseIPAMConfig(body.IPAM.Config)
+		cfg, err := parseIPAMConfig(body.IPAM.Config)
 		if err != nil {
 			return errdefs.InvalidParameter(err)
 		}

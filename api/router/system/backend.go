@@ -8,7 +8,6 @@ import (
 	"github.com/moby/moby/api/types/system"
 
 	"github.com/berthd/berth/daemon/backend"
-	daemonevents "github.com/berthd/berth/daemon/events"
 )
 
 // Backend is what the system routes need from the daemon.
@@ -16,6 +15,6 @@ type Backend interface {
 	SystemInfo(ctx context.Context) (*system.Info, error)
 	SystemVersion() system.VersionResponse
 	SystemDiskUsage(ctx context.Context, opts backend.DiskUsageOptions) (*backend.DiskUsage, error)
-	SubscribeToEvents(f daemonevents.Filter) ([]events.Message, <-chan events.Message, func())
+	SubscribeToEvents(f backend.EventFilter) ([]events.Message, <-chan events.Message, func())
 	AuthenticateToRegistry(ctx context.Context, auth *registry.AuthConfig) (status, identityToken string, err error)
 }

@@ -12,7 +12,6 @@ import (
 	"github.com/berthd/berth/api/router"
 	"github.com/berthd/berth/api/server/httputils"
 	"github.com/berthd/berth/daemon/backend"
-	daemonevents "github.com/berthd/berth/daemon/events"
 	"github.com/berthd/berth/pkg/errdefs"
 	"github.com/berthd/berth/pkg/filters"
 	"github.com/berthd/berth/pkg/timestamp"
@@ -134,6 +133,15 @@ func withLegacyFields(m events.Message) legacyMessage {
 	return out
 }
 
+// eventFilters are the filter names GET /events takes; the daemon's event
+// bus matches on each of them.
+var eventFilters = map[string]bool{
+	"config": true, "container": true, "daemon": true, "event": true,
+	"image": true, "label": true, "network": true, "node": true,
+	"plugin": true, "scope": true, "secret": true, "service": true,
+	"type": true, "volume": true,
+}
+
 func (s *systemRouter) events(ctx context.Context, w http.ResponseWriter, r *http.Request, _ map[string]string) error {
 	if err := httputils.ParseForm(r); err != nil {
 		return err
@@ -153,11 +161,11 @@ func (s *systemRouter) events(ctx context.Context, w http.ResponseWriter, r *htt
 	if err != nil {
 		return err
 	}
-	if err := args.Validate(daemonevents.AcceptedFilters); err != nil {
+	if err := args.Validate(eventFilters); err != nil {
 		return err
 	}
 
-	past, live, cancel := s.backend.SubscribeToEvents(daemonevents.Filter{Since: since, Until: until, Args: args})
+	past, live, cancel := s.backend.SubscribeToEvents(backend.EventFilter{Since: since, Until: until, Args: args})
 	defer cancel()
 
 	var deadline <-chan time.Time

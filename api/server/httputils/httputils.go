@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 
+	cerrdefs "github.com/containerd/errdefs"
 	"github.com/containerd/errdefs/pkg/errhttp"
 	"github.com/moby/moby/api/types/common"
 	"github.com/sirupsen/logrus"
@@ -107,7 +108,11 @@ func StatusFor(err error) int {
 		// The client went away; the status is never seen.
 		return 499
 	}
-	return errhttp.ToHTTP(err)
+	// The outermost classified error decides, as in dockerd: an
+	// invalid-parameter error that wraps a not-found one (a bad reference
+	// to a missing image) is the client's mistake, a 400, where a plain
+	// search of the chain would find the not-found and answer 404.
+	return errhttp.ToHTTP(cerrdefs.Resolve(err))
 }
 
 // WriteError writes err as {"message": "..."} with its mapped status.

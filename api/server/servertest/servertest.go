@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"strings"
 	"testing"
 
 	"github.com/sirupsen/logrus"
@@ -50,5 +51,53 @@ func CheckBody(t *testing.T, rec *httptest.ResponseRecorder, body []byte) {
 	if len(bytes.TrimSpace(body)) > 0 && !json.Valid(body) && rec.Code != http.StatusBadRequest &&
 		rec.Code != http.StatusNotFound && rec.Code != http.StatusMovedPermanently {
 		t.Fatalf("status %d for invalid JSON body %q: %s", rec.Code, body, rec.Body.String())
+	}
+}
+
+// Case is one request of a router's table test and what must come back.
+type Case struct {
+	Name string
+	// Method defaults to GET; Version, when set, is the /vN prefix.
+	Method, Version, Path, Query string
+	Body                         string
+	Status                       int
+	// Contains are substrings the response body must hold (the message
+	// of an error, a field of a JSON answer).
+	Contains []string
+	// Check, when set, looks at the response once the status matched:
+	// what the fake backend was asked, the decoded body.
+	Check func(t *testing.T, rec *httptest.ResponseRecorder)
+}
+
+// Run sends each case through h and checks its status and body. before,
+// when set, runs ahead of each case (to reset a fake backend).
+func Run(t *testing.T, h http.Handler, before func(), cases []Case) {
+	t.Helper()
+	for _, tc := range cases {
+		t.Run(tc.Name, func(t *testing.T) {
+			if before != nil {
+				before()
+			}
+			method := tc.Method
+			if method == "" {
+				method = http.MethodGet
+			}
+			var body []byte
+			if tc.Body != "" {
+				body = []byte(tc.Body)
+			}
+			rec := Do(h, method, tc.Version, tc.Path, tc.Query, body)
+			if rec.Code != tc.Status {
+				t.Fatalf("%s %s?%s: status %d, want %d: %s", method, tc.Path, tc.Query, rec.Code, tc.Status, rec.Body.String())
+			}
+			for _, s := range tc.Contains {
+				if !strings.Contains(rec.Body.String(), s) {
+					t.Errorf("body %q does not contain %q", rec.Body.String(), s)
+				}
+			}
+			if tc.Check != nil {
+				tc.Check(t, rec)
+			}
+		})
 	}
 }

@@ -486,9 +486,18 @@ func (d *Daemon) Cleanup() {
 // for good), and their shims with them. Each container's cgroup (the
 // default parent, /berth/<id>, in every hierarchy) is thawed, its
 // processes are killed, and it is removed; the shims then record the exit
-// and go. Only processes of this daemon's containers are touched.
+// and go. Only processes of this daemon's containers (and managed
+// plugins) are touched.
 func KillContainers(dataRoot string) {
-	ents, err := os.ReadDir(filepath.Join(dataRoot, "containers"))
+	killCgroups(filepath.Join(dataRoot, "containers"), "berth")
+	// Managed plugins run as containers of their own, in /berth-plugins.
+	killCgroups(filepath.Join(dataRoot, "plugins"), "berth-plugins")
+}
+
+// killCgroups ends the processes of the cgroups parent/<id> for each ID
+// directory in dir, and removes the cgroups.
+func killCgroups(dir, parent string) {
+	ents, err := os.ReadDir(dir)
 	if err != nil {
 		return
 	}
@@ -497,9 +506,9 @@ func KillContainers(dataRoot string) {
 		if len(id) != 64 {
 			continue
 		}
-		dirs, _ := filepath.Glob("/sys/fs/cgroup/*/berth/" + id)
-		if v2, err := os.Stat("/sys/fs/cgroup/berth/" + id); err == nil && v2.IsDir() {
-			dirs = append(dirs, "/sys/fs/cgroup/berth/"+id)
+		dirs, _ := filepath.Glob("/sys/fs/cgroup/*/" + parent + "/" + id)
+		if v2, err := os.Stat("/sys/fs/cgroup/" + parent + "/" + id); err == nil && v2.IsDir() {
+			dirs = append(dirs, "/sys/fs/cgroup/"+parent+"/"+id)
 		}
 		for _, dir := range dirs {
 			os.WriteFile(filepath.Join(dir, "freezer.state"), []byte("THAWED"), 0)

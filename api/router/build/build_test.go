@@ -1,0 +1,149 @@
+package build
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	buildtypes "github.com/moby/moby/api/types/build"
+	"github.com/moby/moby/api/types/jsonstream"
+
+	"github.com/berthd/berth/api/server/servertest"
+	"github.com/berthd/berth/daemon/backend"
+	"github.com/berthd/berth/pkg/errdefs"
+)
+
+// fakeBackend records the parsed request and plays one build: its text,
+// then its result.
+type fakeBackend struct {
+	req     backend.BuildRequest
+	called  bool
+	context string
+	// write is the text the build prints before it ends; err its failure.
+	write string
+	err   error
+}
+
+func (f *fakeBackend) Build(_ context.Context, body io.Reader, req backend.BuildRequest, out backend.BuildOutput) (string, error) {
+	f.called, f.req = true, req
+	b, _ := io.ReadAll(body)
+	f.context = string(b)
+	if f.write != "" {
+		_, _ = out.Write([]byte(f.write))
+	}
+	if f.err != nil {
+		return "", f.err
+	}
+	return "sha256:abc", nil
+}
+
+func (f *fakeBackend) BuildCachePrune(context.Context) (*buildtypes.CachePruneReport, error) {
+	return &buildtypes.CachePruneReport{SpaceReclaimed: 42}, nil
+}
+
+type stepFailed struct{}
+
+func (stepFailed) Error() string { return "The command '/bin/sh -c false' returned a non-zero code: 1" }
+func (stepFailed) ExitCode() int { return 1 }
+
+// messages decodes a build's JSON message stream.
+func messages(t *testing.T, rec *httptest.ResponseRecorder) []jsonstream.Message {
+	t.Helper()
+	var out []jsonstream.Message
+	dec := json.NewDecoder(rec.Body)
+	for dec.More() {
+		var m jsonstream.Message
+		if err := dec.Decode(&m); err != nil {
+			t.Fatalf("stream %q: %v", rec.Body.String(), err)
+		}
+		out = append(out, m)
+	}
+	return out
+}
+
+func TestBuildRoutes(t *testing.T) {
+	f := &fakeBackend{}
+	notCalled := func(t *testing.T, _ *httptest.ResponseRecorder) {
+		if f.called {
+			t.Error("the backend was called for a request the router refuses")
+		}
+	}
+	playing := func(write string, err error) func() {
+		return func() { *f = fakeBackend{write: write, err: err} }
+	}
+	h := servertest.Handler(New(f))
+	servertest.Run(t, h, playing("", nil), []servertest.Case{
+		{Name: "query parsed", Method: "POST", Path: "/build", Body: "ctx",
+			Query:  `t=a:1&t=b:2&dockerfile=D&nocache=1&pull=true&forcerm=1&rm=0&target=t&buildargs={"X":"1","Y":null}&labels={"l":"v"}&cachefrom=["c"]&memory=1024&cpushares=2&networkmode=default&extrahosts=h1:1.2.3.4,h2:5.6.7.8&shmsize=64&ulimits=[{"Name":"nofile","Soft":1,"Hard":2}]`,
+			Status: http.StatusOK,
+			Check: func(t *testing.T, _ *httptest.ResponseRecorder) {
+				r := f.req
+				if len(r.Tags) != 2 || r.Dockerfile != "D" || !r.NoCache || !r.Pull || !r.ForceRemove || !r.Remove || r.Target != "t" {
+					t.Errorf("request = %+v", r)
+				}
+				if v := r.BuildArgs["X"]; v == nil || *v != "1" || r.BuildArgs["Y"] != nil || r.Labels["l"] != "v" || len(r.CacheFrom) != 1 {
+					t.Errorf("JSON parameters = %v %v %v", r.BuildArgs, r.Labels, r.CacheFrom)
+				}
+				hc := r.HostConfig
+				if hc.Memory != 1024 || hc.CPUShares != 2 || hc.NetworkMode != "" || hc.ShmSize != 64 || len(hc.ExtraHosts) != 2 || len(hc.Ulimits) != 1 {
+					t.Errorf("host config = %+v", hc)
+				}
+				if f.context != "ctx" {
+					t.Errorf("context = %q", f.context)
+				}
+			}},
+		{Name: "rm defaults to true", Method: "POST", Path: "/build", Status: http.StatusOK,
+			Check: func(t *testing.T, _ *httptest.ResponseRecorder) {
+				if !f.req.Remove {
+					t.Error("rm is true unless the client says otherwise")
+				}
+			}},
+		{Name: "BuildKit refused", Method: "POST", Path: "/build", Query: "version=2", Status: http.StatusBadRequest, Contains: []string{"BuildKit is not supported"}, Check: notCalled},
+		{Name: "bad platform", Method: "POST", Path: "/build", Query: "platform=linux/*", Status: http.StatusBadRequest, Check: notCalled},
+		{Name: "bad buildargs", Method: "POST", Path: "/build", Query: "buildargs={", Status: http.StatusBadRequest, Contains: []string{"invalid buildargs"}, Check: notCalled},
+		{Name: "bad memory", Method: "POST", Path: "/build", Query: "memory=lots", Status: http.StatusBadRequest, Contains: []string{"invalid memory"}, Check: notCalled},
+		{Name: "isolation", Method: "POST", Path: "/build", Query: "isolation=hyperv", Status: http.StatusBadRequest, Contains: []string{"invalid isolation: hyperv"}, Check: notCalled},
+		{Name: "prune", Method: "POST", Path: "/build/prune", Status: http.StatusOK, Contains: []string{`"SpaceReclaimed":42`}},
+		{Name: "cancel", Method: "POST", Path: "/build/cancel", Query: "id=x", Status: http.StatusOK},
+	})
+
+	servertest.Run(t, h, playing("Step 1/1 : FROM scratch\n", nil), []servertest.Case{
+		{Name: "streams the text", Method: "POST", Path: "/build", Status: http.StatusOK,
+			Check: func(t *testing.T, rec *httptest.ResponseRecorder) {
+				ms := messages(t, rec)
+				if len(ms) != 1 || ms[0].Stream != "Step 1/1 : FROM scratch\n" || rec.Header().Get("Content-Type") != "application/json" {
+					t.Errorf("stream = %+v", ms)
+				}
+			}},
+		{Name: "quiet sends only the ID", Method: "POST", Path: "/build", Query: "q=1", Status: http.StatusOK,
+			Check: func(t *testing.T, rec *httptest.ResponseRecorder) {
+				if ms := messages(t, rec); len(ms) != 1 || ms[0].Stream != "sha256:abc\n" {
+					t.Errorf("quiet stream = %+v", ms)
+				}
+			}},
+	})
+
+	// A failure before any output is a plain HTTP error with the class's
+	// status; after output, the stream carries it, with the step's code.
+	servertest.Run(t, h, playing("", errdefs.NotFoundf("No such image: base")), []servertest.Case{
+		{Name: "error before output", Method: "POST", Path: "/build", Status: http.StatusNotFound, Contains: []string{"No such image: base"}},
+	})
+	servertest.Run(t, h, playing("Step 1/2 : RUN false\n", stepFailed{}), []servertest.Case{
+		{Name: "error after output", Method: "POST", Path: "/build", Status: http.StatusOK,
+			Check: func(t *testing.T, rec *httptest.ResponseRecorder) {
+				ms := messages(t, rec)
+				last := ms[len(ms)-1]
+				if len(ms) != 2 || last.Error == nil || last.Error.Code != 1 || !strings.Contains(last.Error.Message, "non-zero code: 1") {
+					t.Errorf("stream = %+v", ms)
+				}
+			}},
+	})
+	servertest.Run(t, h, playing("Step 1/2 : RUN false\n", stepFailed{}), []servertest.Case{
+		{Name: "quiet error shows the held text", Method: "POST", Path: "/build", Query: "q=1", Status: http.StatusOK,
+			Contains: []string{"Step 1/2 : RUN false", "non-zero code: 1"}},
+	})
+}

@@ -1,0 +1,36 @@
+package backend
+
+import (
+	"io"
+
+	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/jsonstream"
+)
+
+// BuildRequest is one POST /build, its query parsed by the router.
+type BuildRequest struct {
+	Tags        []string
+	Remote      string
+	Dockerfile  string
+	Quiet       bool
+	NoCache     bool
+	CacheFrom   []string
+	Pull        bool
+	Remove      bool
+	ForceRemove bool
+	Squash      bool
+	BuildArgs   map[string]*string
+	Labels      map[string]string
+	Target      string
+	Platform    string
+	// HostConfig carries the RUN steps' resources, network mode, extra
+	// hosts, shm size and ulimits.
+	HostConfig container.HostConfig
+}
+
+// BuildOutput is where a build reports: Write for the text the CLI prints,
+// Message for whole messages (aux IDs, pull progress).
+type BuildOutput interface {
+	io.Writer
+	Message(m jsonstream.Message) error
+}
