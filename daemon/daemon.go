@@ -94,7 +94,7 @@ func New(cfg *config.Config) (*Daemon, error) {
 		lock.Close()
 		return nil, err
 	}
-	if d.networks, err = newNetworkManager(cfg, id); err != nil {
+	if d.networks, err = newNetworkManager(cfg, id, d.pluginRegistry); err != nil {
 		lock.Close()
 		return nil, err
 	}

@@ -36,7 +36,7 @@ func (d *Daemon) SystemInfo(ctx context.Context) (*system.Info, error) {
 		},
 		Plugins: system.PluginsInfo{
 			Volume:  d.volumeDriverNames(),
-			Network: []string{"bridge", "host", "none"},
+			Network: d.networkDriverNames(),
 			Log:     []string{"json-file", "local", "none"},
 		},
 		MemoryLimit:        cg.MemoryLimit,

@@ -2,11 +2,11 @@ package daemon
 
 import (
 	"context"
-	"github.com/sirupsen/logrus"
 	"path/filepath"
 
 	"github.com/moby/moby/api/types/events"
 	"github.com/moby/moby/api/types/network"
+	"github.com/sirupsen/logrus"
 
 	"github.com/berthd/berth/daemon/backend"
 	"github.com/berthd/berth/daemon/config"
@@ -15,6 +15,7 @@ import (
 	"github.com/berthd/berth/network/ipam"
 	"github.com/berthd/berth/pkg/errdefs"
 	"github.com/berthd/berth/pkg/filters"
+	volumeplugin "github.com/berthd/berth/volume/plugin"
 )
 
 // netfilterTable names this daemon's nftables table.
@@ -25,7 +26,7 @@ func netfilterTable(cfg *config.Config) string {
 // newNetworkManager loads the network store; it is cheap (a few small
 // files). The bridge and netfilter setup run later, in the background, from
 // startNetworking.
-func newNetworkManager(cfg *config.Config, engineID string) (*berthnet.Manager, error) {
+func newNetworkManager(cfg *config.Config, engineID string, plugins *volumeplugin.Registry) (*berthnet.Manager, error) {
 	var pools []ipam.Pool
 	for _, p := range cfg.DefaultAddressPools {
 		pools = append(pools, ipam.Pool{Base: p.Base, Size: p.Size})
@@ -52,6 +53,17 @@ func newNetworkManager(cfg *config.Config, engineID string) (*berthnet.Manager, 
 		NoIPv6NAT:       !config.BoolOr(cfg.EnableIP6Tables, true),
 		Pools:           pools,
 		Table:           netfilterTable(cfg),
+		// Network driver plugins, managed or legacy.
+		RemoteDriver: func(ctx context.Context, name string) (berthnet.RemoteDriver, error) {
+			if plugins == nil {
+				return nil, errdefs.NotFoundf("plugin %q not found", name)
+			}
+			p, err := plugins.Get(ctx, name, "NetworkDriver")
+			if err != nil {
+				return nil, err
+			}
+			return p, nil
+		},
 	})
 }
 

@@ -197,6 +197,17 @@ func descOf(b berthplugin.Blob) ocispec.Descriptor {
 	return ocispec.Descriptor{MediaType: b.MediaType, Digest: digest.Digest(b.Digest), Size: b.Size}
 }
 
+// networkDriverNames lists, for /info, the built-in network drivers and
+// the enabled managed network driver plugins.
+func (d *Daemon) networkDriverNames() []string {
+	names := []string{"bridge", "host", "ipvlan", "macvlan", "null"}
+	on := true
+	for _, p := range d.plugins.List(&on, "networkdriver") {
+		names = append(names, p.Name)
+	}
+	return names
+}
+
 // volumeDriverNames lists, for /info, the local driver and the enabled
 // managed volume plugins, as dockerd's driver list does.
 func (d *Daemon) volumeDriverNames() []string {

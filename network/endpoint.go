@@ -106,6 +106,9 @@ func (m *Manager) Join(ctx context.Context, term string, o JoinOptions) (*Endpoi
 	if isVlanDriver(r.Driver) {
 		return m.joinVlanLocked(r, ep, o, release)
 	}
+	if isRemoteDriver(r.Driver) {
+		return m.joinRemoteLocked(r, ep, o, release)
+	}
 	ep.MAC = o.MAC
 	if len(ep.MAC) == 0 {
 		ep.MAC = bridge.RandomMAC()
@@ -221,7 +224,9 @@ func (m *Manager) leave(ctx context.Context, term, containerID string, backgroun
 		if e.ContainerID != containerID {
 			continue
 		}
-		if isVlanDriver(r.Driver) {
+		if isRemoteDriver(r.Driver) {
+			m.leaveRemoteLocked(r, e, background)
+		} else if isVlanDriver(r.Driver) {
 			// A container's macvlan or ipvlan device dies with its
 			// namespace; only a running container's needs deleting.
 			if !background {

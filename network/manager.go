@@ -66,6 +66,9 @@ type Config struct {
 	Pools []ipam.Pool
 	// Table is berth's nftables table for this daemon.
 	Table string
+	// RemoteDriver finds the network driver plugin named name, for
+	// networks whose driver is not built in; nil refuses them.
+	RemoteDriver func(ctx context.Context, name string) (RemoteDriver, error)
 }
 
 // Manager owns the networks of one daemon.

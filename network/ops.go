@@ -169,7 +169,10 @@ func (m *Manager) Create(ctx context.Context, req network.CreateRequest) (*Recor
 	case "overlay":
 		return nil, errdefs.Forbidden(errors.New(`This node is not a swarm manager. Use "docker swarm init" or "docker swarm join" to connect this node to swarm and try again.`))
 	default:
-		return nil, errdefs.NotFoundf("could not find plugin %s in v1 plugin registry: plugin not found", driver)
+		// A network driver plugin's (remote.go).
+		if _, err := m.remoteDriver(ctx, driver); err != nil {
+			return nil, err
+		}
 	}
 	if req.ConfigOnly || req.ConfigFrom != nil && req.ConfigFrom.Network != "" {
 		return nil, errdefs.NotImplemented(errors.New("config-only networks are not supported by berth"))
@@ -287,6 +290,8 @@ func (m *Manager) Create(ctx context.Context, req network.CreateRequest) (*Recor
 		if err := m.checkParentLocked(vc, parent); err != nil {
 			return nil, err
 		}
+	} else if isRemoteDriver(driver) {
+		brName = ""
 	} else if brName == "" {
 		brName = "br-" + id[:12]
 	}
@@ -314,6 +319,9 @@ func (m *Manager) Create(ctx context.Context, req network.CreateRequest) (*Recor
 	}
 	if vc != nil {
 		return m.createVlanLocked(r)
+	}
+	if isRemoteDriver(driver) {
+		return m.createRemoteLocked(ctx, r)
 	}
 	existed := bridge.Exists(brName)
 	undo := func() {
@@ -357,6 +365,11 @@ func (m *Manager) removeLocked(r *Record) error {
 	}
 	if len(r.Endpoints) > 0 {
 		return errdefs.Forbidden(fmt.Errorf("error while removing network: network %s id %s has active endpoints", r.Name, r.ID))
+	}
+	if isRemoteDriver(r.Driver) {
+		if err := m.deleteRemoteLocked(r); err != nil {
+			return err
+		}
 	}
 	if m.fw != nil {
 		if err := m.fw.RemoveNetwork(r.ID); err != nil {

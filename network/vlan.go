@@ -31,7 +31,7 @@ const (
 // through an endpoint of their own (bridge, macvlan, ipvlan) rather than by
 // a network mode (host, none).
 func HasEndpoints(driver string) bool {
-	return driver == DriverBridge || isVlanDriver(driver)
+	return driver == DriverBridge || isVlanDriver(driver) || isRemoteDriver(driver)
 }
 
 func isVlanDriver(driver string) bool { return driver == DriverMacvlan || driver == DriverIPvlan }
