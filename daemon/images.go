@@ -46,8 +46,12 @@ func (d *Daemon) imageUsers() map[digest.Digest][]image.Usage {
 	for _, c := range d.containers.List() {
 		c.Lock()
 		id, running := digest.Digest(c.Image), c.State != nil && c.State.IsRunning()
+		mps, _ := containerVolumeMounts(c)
 		c.Unlock()
 		out[id] = append(out[id], image.Usage{ContainerID: c.ID, Running: running})
+		for _, m := range imageMountImages(mps) {
+			out[m] = append(out[m], image.Usage{ContainerID: c.ID, Running: running, Mount: true})
+		}
 	}
 	return out
 }
