@@ -45,6 +45,13 @@ func (d *Daemon) resolveVolumeMounts(ctx context.Context, containerID string, cf
 	if err != nil {
 		return nil, err
 	}
+	// An image mount inherited with --volumes-from gets a mount of its
+	// own; until then it names nothing of this container's to release.
+	for _, mp := range mps {
+		if mp.Type == mount.TypeImage {
+			mp.Source = ""
+		}
+	}
 	var taken []string
 	defer func() {
 		if retErr != nil {
