@@ -80,6 +80,9 @@ func TestMiscImageMount(t *testing.T) {
 	if out := strings.TrimSpace(d.DockerT(t, "start", "-a", id)); out != "bar" {
 		t.Fatalf("first run: %q", out)
 	}
+	if out := run("--volumes-from", id, "busybox", "cat", "/image/foo"); out != "bar" {
+		t.Errorf("image mount through --volumes-from: %q", out)
+	}
 	if msg := dockerErr(t, d, "rmi", img); !strings.Contains(msg, "container "+id[:12]+" is using its referenced image") {
 		t.Errorf("rmi of the mounted image: %q", msg)
 	}
