@@ -132,7 +132,18 @@ func (d *Daemon) commitLayer(ctx context.Context, c *ctr.Container, o image.Comm
 	}
 	img, err := d.images.Commit(ctx, pr, o)
 	pr.Close()
-	return img, err
+	if err != nil {
+		return nil, err
+	}
+	// A container committed into an image (docker commit, a RUN step of a
+	// build) makes an image `create` event, as dockerd's commit does.
+	attrs := map[string]string{}
+	for k, v := range img.Labels() {
+		attrs[k] = v
+	}
+	attrs["name"] = img.ID.String()
+	d.events.Log(events.ImageEventType, events.ActionCreate, events.Actor{ID: img.ID.String(), Attributes: attrs})
+	return img, nil
 }
 
 // runtimeStub reports the files and directories the runtime creates in a

@@ -129,6 +129,9 @@ func (d *Daemon) ContainerAttach(ctx context.Context, ref string, o backend.Cont
 		})
 	}
 	if !o.Stream {
+		// As dockerd does: end the output and keep the connection until
+		// the client hangs up, rather than closing under its feet.
+		waitClientDone(conn)
 		return nil
 	}
 	if pending != nil {
@@ -183,6 +186,16 @@ func (d *Daemon) ContainerAttach(ctx context.Context, ref string, o backend.Cont
 	case <-ctx.Done():
 	}
 	return nil
+}
+
+// waitClientDone half-closes conn, so the client reads the end of the
+// output, and waits until the client has closed its side.
+func waitClientDone(conn io.ReadWriteCloser) {
+	if cw, ok := conn.(interface{ CloseWrite() error }); ok {
+		if cw.CloseWrite() == nil {
+			io.Copy(io.Discard, conn)
+		}
+	}
 }
 
 // attachWriter writes output frames in the connection's format: raw for

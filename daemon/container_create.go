@@ -86,6 +86,7 @@ func (d *Daemon) ContainerCreate(ctx context.Context, p backend.ContainerCreateC
 	c := ctr.New(id, d.containers.Dir(id))
 	if err := setVolumeMounts(c, mps); err != nil {
 		d.volumes.ReleaseAll(ctx, id)
+		d.releaseImageMounts(id, mps)
 		d.containers.ReleaseName(name, id)
 		return container.CreateResponse{}, err
 	}
@@ -111,6 +112,7 @@ func (d *Daemon) ContainerCreate(ctx context.Context, p backend.ContainerCreateC
 	c.Unlock()
 	if err != nil {
 		d.volumes.ReleaseAll(ctx, id)
+		d.releaseImageMounts(id, mps)
 		d.containers.ReleaseName(name, id)
 		return container.CreateResponse{}, errdefs.System(err)
 	}

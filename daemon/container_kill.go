@@ -33,6 +33,9 @@ func (d *Daemon) killContainer(c *ctr.Container, sig unix.Signal) error {
 	if !running {
 		return errdefs.Conflictf("Container %s is not running", c.ID)
 	}
+	if sig != unix.SIGKILL {
+		d.awaitSignalHandler(c, sig)
+	}
 	client := d.shimFor(c)
 	if err := client.Kill(context.Background(), sig, false); err != nil {
 		// The process may have exited between the check and the signal;
@@ -59,6 +62,34 @@ func (d *Daemon) killContainer(c *ctr.Container, sig unix.Signal) error {
 		client.Resume(context.Background())
 	}
 	return nil
+}
+
+// handlerGrace is how long after its start a container's init may still
+// be setting up its signal handlers.
+const handlerGrace = time.Second
+
+// awaitSignalHandler holds a signal for a container that has only just
+// started until its init process handles it. The kernel discards a signal
+// that a namespace's init has left at the default action, so a SIGTERM
+// sent between the exec and the program's own signal set-up (`docker run
+// -d` then `docker kill -s TERM`) would be lost and the container keep
+// running. Past the grace time the signal goes as it is: a program that
+// never handles it is told nothing, as with dockerd.
+func (d *Daemon) awaitSignalHandler(c *ctr.Container, sig unix.Signal) {
+	c.Lock()
+	pid, started := c.State.Pid, c.State.StartedAt
+	c.Unlock()
+	if pid <= 0 {
+		return
+	}
+	deadline := started.Add(handlerGrace)
+	for time.Now().Before(deadline) {
+		dropped, err := signal.DroppedByInit(pid, sig)
+		if err != nil || !dropped {
+			return
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
 }
 
 // signalDirectly sends sig to c's init process when the PID still is that

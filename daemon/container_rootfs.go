@@ -86,10 +86,14 @@ func (d *Daemon) unmountRootfs(c *ctr.Container) {
 	}
 }
 
-// releaseRWLayer drops c's hold on its image's layers.
+// releaseRWLayer drops c's hold on its image's layers, and the holds of
+// its image mounts.
 func (d *Daemon) releaseRWLayer(c *ctr.Container) {
 	d.unmountRootfs(c)
 	d.images.Release(c.ID)
+	if mps, err := containerVolumeMounts(c); err == nil {
+		d.releaseImageMounts(c.ID, mps)
+	}
 }
 
 // mounted reports whether dir is a mount point (its device differs from

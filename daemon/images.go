@@ -12,9 +12,11 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/distribution/reference"
 	"github.com/moby/moby/api/types/events"
 	imagetypes "github.com/moby/moby/api/types/image"
 	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/berthd/berth/daemon/backend"
 	"github.com/berthd/berth/image"
@@ -46,10 +48,28 @@ func (d *Daemon) imageUsers() map[digest.Digest][]image.Usage {
 	for _, c := range d.containers.List() {
 		c.Lock()
 		id, running := digest.Digest(c.Image), c.State != nil && c.State.IsRunning()
+		mps, _ := containerVolumeMounts(c)
 		c.Unlock()
 		out[id] = append(out[id], image.Usage{ContainerID: c.ID, Running: running})
+		for _, m := range imageMountImages(mps) {
+			out[m] = append(out[m], image.Usage{ContainerID: c.ID, Running: running, Mount: true})
+		}
 	}
 	return out
+}
+
+// formatPlatform writes a platform as containerd's FormatAll does:
+// os[(osversion)]/arch[/variant].
+func formatPlatform(p ocispec.Platform) string {
+	s := p.OS
+	if p.OSVersion != "" {
+		s += "(" + p.OSVersion + ")"
+	}
+	s += "/" + p.Architecture
+	if p.Variant != "" {
+		s += "/" + p.Variant
+	}
+	return s
 }
 
 // ImageService is the image manager other managers (containers) use.
@@ -61,10 +81,26 @@ func (d *Daemon) Images(ctx context.Context, opts backend.ImageListOptions) ([]*
 }
 
 // ImageInspect answers GET /images/{name}/json.
-func (d *Daemon) ImageInspect(ctx context.Context, name string) (*backend.ImageInspectResponse, error) {
+func (d *Daemon) ImageInspect(ctx context.Context, name string, opts backend.ImageInspectOptions) (*backend.ImageInspectResponse, error) {
 	resp, legacy, err := d.images.Inspect(name)
 	if err != nil {
 		return nil, err
+	}
+	if p := opts.Platform; p != nil {
+		// One platform per image: another platform's is not here.
+		img, err := d.images.Get(name)
+		if err != nil {
+			return nil, err
+		}
+		want := formatPlatform(*p)
+		if matchPlatform(name, img, want) != nil {
+			shown := name
+			if ref, err := reference.ParseNormalizedNamed(name); err == nil {
+				shown = reference.FamiliarString(ref)
+			}
+			have := formatPlatform(ocispec.Platform{OS: resp.Os, OSVersion: resp.OsVersion, Architecture: resp.Architecture, Variant: resp.Variant})
+			return nil, errdefs.NotFoundf("image with reference %s was found but its platform (%s) does not match the specified platform (%s)", shown, have, want)
+		}
 	}
 	return &backend.ImageInspectResponse{InspectResponse: resp, Parent: legacy.Parent, DockerVersion: legacy.DockerVersion}, nil
 }

@@ -79,7 +79,7 @@ func (d *Daemon) SystemInfo(ctx context.Context) (*system.Info, error) {
 		LiveRestoreEnabled: cfg.LiveRestore,
 		InitBinary:         "",
 		SecurityOptions:    securityOptions(cg),
-		CDISpecDirs:        []string{},
+		CDISpecDirs:        cfg.CDISpecDirsInUse(),
 		Warnings:           warnings(cfg, cg, fwd),
 	}
 	if d.networks != nil {

@@ -45,15 +45,29 @@ func (d *Daemon) resolveVolumeMounts(ctx context.Context, containerID string, cf
 	if err != nil {
 		return nil, err
 	}
+	// An image mount inherited with --volumes-from gets a mount of its
+	// own; until then it names nothing of this container's to release.
+	for _, mp := range mps {
+		if mp.Type == mount.TypeImage {
+			mp.Source = ""
+		}
+	}
 	var taken []string
 	defer func() {
 		if retErr != nil {
 			for _, name := range taken {
 				d.volumes.Release(context.WithoutCancel(ctx), name, containerID)
 			}
+			d.releaseImageMounts(containerID, mps)
 		}
 	}()
 	for _, mp := range mps {
+		if mp.Type == mount.TypeImage {
+			if err := d.resolveImageMount(containerID, mp); err != nil {
+				return nil, err
+			}
+			continue
+		}
 		if mp.Type != mount.TypeVolume {
 			continue
 		}
@@ -97,7 +111,7 @@ func apiMountPoint(mp *mounts.MountPoint) container.MountPoint {
 // runtime has made its mounts (or gave up).
 func (d *Daemon) mountVolumes(ctx context.Context, containerID, rootfs string, mps []*mounts.MountPoint) (out []specs.Mount, done func(), retErr error) {
 	var pinned []*os.File
-	var mounted []string
+	var mounted, imagesMounted []string
 	// The deferred clean-up must not call the named result: a failing
 	// return sets it to nil before the defer runs.
 	release := func() {
@@ -110,6 +124,9 @@ func (d *Daemon) mountVolumes(ctx context.Context, containerID, rootfs string, m
 			release()
 			for _, name := range mounted {
 				d.volumes.Unmount(context.WithoutCancel(ctx), name, containerID)
+			}
+			for _, dir := range imagesMounted {
+				unmountAll(dir)
 			}
 		}
 	}()
@@ -155,6 +172,21 @@ func (d *Daemon) mountVolumes(ctx context.Context, containerID, rootfs string, m
 				}
 			}
 			out = append(out, bindSpec(mp.Source, mp))
+		case mount.TypeImage:
+			if err := d.mountImage(containerID, mp); err != nil {
+				return nil, nil, err
+			}
+			imagesMounted = append(imagesMounted, mp.Source)
+			src := mp.Source
+			if sub := mp.Subpath(); sub != "" {
+				f, err := openSubpath(mp.Source, sub)
+				if err != nil {
+					return nil, nil, err
+				}
+				pinned = append(pinned, f)
+				src = fmt.Sprintf("/proc/%d/fd/%d", os.Getpid(), f.Fd())
+			}
+			out = append(out, bindSpec(src, mp))
 		case mount.TypeTmpfs:
 			out = append(out, specs.Mount{
 				Destination: mp.Destination,
@@ -236,6 +268,10 @@ func bindSpec(src string, mp *mounts.MountPoint) specs.Mount {
 func (d *Daemon) unmountVolumes(ctx context.Context, containerID string, mps []*mounts.MountPoint) error {
 	var errs []error
 	for _, mp := range mps {
+		if mp.Type == mount.TypeImage && mp.Source != "" {
+			unmountAll(mp.Source)
+			continue
+		}
 		if mp.Type != mount.TypeVolume || mp.Name == "" {
 			continue
 		}

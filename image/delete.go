@@ -54,13 +54,25 @@ func truncID(s string) string {
 // usedBy reads the snapshot taken before mu; callers hold mu.
 func (s *Service) usedBy(id digest.Digest) []Usage { return s.snap[id] }
 
+// asImage keeps the containers that use an image as their own, leaving
+// out image mounts.
+func asImage(users []Usage) []Usage {
+	var out []Usage
+	for _, u := range users {
+		if !u.Mount {
+			out = append(out, u)
+		}
+	}
+	return out
+}
+
 // checkConflict reports the first conflict in mask that deleting id hits,
 // in dockerd's order.
 func (s *Service) checkConflictLocked(id digest.Digest, mask conflictKind) *deleteConflict {
 	if mask&conflictDependentChild != 0 && len(s.childrenLocked(id)) > 0 {
 		return &deleteConflict{id: id, hard: true, message: "image has dependent child images"}
 	}
-	users := s.usedBy(id)
+	users := asImage(s.usedBy(id))
 	if mask&conflictRunningContainer != 0 {
 		for _, u := range users {
 			if u.Running {

@@ -16,6 +16,7 @@ import (
 	refstore "github.com/berthd/berth/image/reference"
 	"github.com/berthd/berth/image/unpack"
 	"github.com/berthd/berth/pkg/errdefs"
+	"github.com/berthd/berth/pkg/platform"
 )
 
 // ImportOptions are POST /images/create?fromSrc=-'s options.
@@ -44,9 +45,17 @@ func (s *Service) Import(ctx context.Context, r io.Reader, o ImportOptions) (dig
 	}
 	plat := ocispec.Platform{OS: "linux", Architecture: runtime.GOARCH}
 	if o.Platform != "" {
+		// dockerd parses the specifier (containerd's rules and texts),
+		// then takes only its own operating system.
+		if err := platform.Check(o.Platform); err != nil {
+			return "", err
+		}
+		if os := platform.OS(o.Platform); os != "" && os != "linux" {
+			return "", errdefs.InvalidParameterf("operating system is not supported")
+		}
 		parts := strings.Split(strings.ToLower(o.Platform), "/")
-		if len(parts) > 3 || parts[0] != "linux" {
-			return "", errdefs.InvalidParameterf("invalid platform %q: only linux images can be imported", o.Platform)
+		if platform.OS(o.Platform) == "" {
+			parts = append([]string{"linux"}, parts...)
 		}
 		if len(parts) > 1 {
 			plat.Architecture = normArch(parts[1])

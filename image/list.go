@@ -173,7 +173,7 @@ func (s *Service) List(opts ListOptions) ([]*imagetypes.Summary, error) {
 			sum.SharedSize = shared
 		}
 		if opts.ContainerCount {
-			sum.Containers = int64(len(snap[id]))
+			sum.Containers = int64(len(asImage(snap[id])))
 		}
 		out = append(out, sum)
 	}

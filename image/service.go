@@ -25,6 +25,12 @@ import (
 type Usage struct {
 	ContainerID string
 	Running     bool
+	// Mount is a use by an image mount (`--mount type=image`), not as the
+	// container's image. As in dockerd it keeps a last tag from an
+	// unforced rmi and the image from a prune, but no container counts
+	// it as its image, nor does it stop an rmi by ID (the mount holds
+	// the layers itself).
+	Mount bool
 }
 
 // EventFunc receives image events: the action, the image ID, and the

@@ -39,6 +39,10 @@ func installFlags(fs *pflag.FlagSet, cfg *config.Config, o *options) {
 	keyed("label", "labels")
 	fs.BoolVar(&cfg.LiveRestore, "live-restore", false, "Enable live restore of containers when the daemon stops")
 	fs.BoolVar(&cfg.Experimental, "experimental", false, "Enable experimental features")
+	fs.Var(&featureValue{target: &cfg.Features}, "feature", "Enable feature in the daemon")
+	keyed("feature", "features")
+	fs.Var(&listValue{target: &cfg.CDISpecDirs}, "cdi-spec-dir", "CDI specification directories to use")
+	keyed("cdi-spec-dir", "cdi-spec-dirs")
 	fs.IntVar(&cfg.ShutdownTimeout, "shutdown-timeout", cfg.ShutdownTimeout, "Default shutdown timeout in seconds for containers")
 
 	fs.Var(&boolPtrValue{target: &cfg.TLS}, "tls", "Use TLS; implied by --tlsverify")

@@ -46,6 +46,31 @@ func (m *mapValue) Set(s string) error {
 func (m *mapValue) String() string { return fmt.Sprint(*m.target) }
 func (m *mapValue) Type() string   { return "map" }
 
+// featureValue is a repeatable --feature flag: "name" turns a feature on,
+// "name=false" off, as dockerd reads it.
+type featureValue struct{ target *map[string]bool }
+
+func (f *featureValue) Set(s string) error {
+	k, v, found := strings.Cut(s, "=")
+	if k == "" {
+		return fmt.Errorf("invalid option name: %s", s)
+	}
+	on := true
+	if found {
+		var err error
+		if on, err = strconv.ParseBool(v); err != nil {
+			return err
+		}
+	}
+	if *f.target == nil {
+		*f.target = map[string]bool{}
+	}
+	(*f.target)[k] = on
+	return nil
+}
+func (f *featureValue) String() string { return fmt.Sprint(*f.target) }
+func (f *featureValue) Type() string   { return "map" }
+
 // boolPtrValue is a boolean flag whose absence is distinguishable from false.
 type boolPtrValue struct{ target **bool }
 

@@ -2,6 +2,7 @@ package backend
 
 import (
 	imagetypes "github.com/moby/moby/api/types/image"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/berthd/berth/pkg/filters"
 )
@@ -29,6 +30,14 @@ type ImageImportOptions struct {
 type LoadOutput struct {
 	Progress func(id string, current, total int64)
 	Line     func(string)
+}
+
+// ImageInspectOptions are GET /images/{name}/json's query options.
+type ImageInspectOptions struct {
+	// Platform (API 1.49) is the platform the image must be: a store of
+	// one platform per image answers not-found for another, as dockerd's
+	// graphdriver store does.
+	Platform *ocispec.Platform
 }
 
 // ImageInspectResponse is GET /images/{name}/json: the current response,

@@ -7,14 +7,21 @@ import (
 	"github.com/moby/moby/api/types/volume"
 )
 
-// DiskUsage is GET /system/df as API 1.50 returns it (the per-object lists;
-// API 1.52 moved to summary objects, which berth does not serve yet).
+// DiskUsage is GET /system/df: the per-object lists API versions before
+// 1.52 return, and the summaries of each requested type (nil when not
+// requested) that API 1.52 added. The summaries' Items are left for the
+// router to fill from the lists when the client asks for verbose output.
 type DiskUsage struct {
 	LayersSize int64
 	Images     []*image.Summary
 	Containers []*container.Summary
 	Volumes    []*volume.Volume
 	BuildCache []*build.CacheRecord
+
+	ImageUsage      *image.DiskUsage     `json:"-"`
+	ContainerUsage  *container.DiskUsage `json:"-"`
+	VolumeUsage     *volume.DiskUsage    `json:"-"`
+	BuildCacheUsage *build.DiskUsage     `json:"-"`
 }
 
 // DiskUsageOptions selects which object types to compute (the `type`

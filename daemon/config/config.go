@@ -118,6 +118,42 @@ type Config struct {
 	// DefaultShmSize is /dev/shm's size for containers that set none
 	// (0: 64 MiB, dockerd's default).
 	DefaultShmSize MemBytes `json:"default-shm-size,omitempty"`
+
+	// Features are dockerd's feature switches (--feature, "features");
+	// berth reads "cdi" from them.
+	Features map[string]bool `json:"features,omitempty"`
+	// CDISpecDirs is --cdi-spec-dir / "cdi-spec-dirs". Not omitempty: an
+	// empty list (no directories) and an absent one (the defaults) differ,
+	// and Clone must keep that difference.
+	CDISpecDirs []string `json:"cdi-spec-dirs"`
+}
+
+// DefaultCDISpecDirs are the directories CDI specifications are read from
+// when the configuration names none (the CDI specification's defaults).
+var DefaultCDISpecDirs = []string{"/etc/cdi", "/var/run/cdi"}
+
+// CDIEnabled says whether CDI is on: it is unless "features" turns "cdi"
+// off, as in dockerd.
+func (c *Config) CDIEnabled() bool {
+	v, ok := c.Features["cdi"]
+	return !ok || v
+}
+
+// CDISpecDirsInUse are the CDI specification directories in effect, as
+// dockerd works them out: the defaults when none were configured, none when
+// CDI is off or the only directory given is "" (dockerd's way of disabling
+// CDI from the command line).
+func (c *Config) CDISpecDirsInUse() []string {
+	if !c.CDIEnabled() {
+		return []string{}
+	}
+	if c.CDISpecDirs == nil {
+		return append([]string{}, DefaultCDISpecDirs...)
+	}
+	if len(c.CDISpecDirs) == 1 && c.CDISpecDirs[0] == "" {
+		return []string{}
+	}
+	return append([]string{}, c.CDISpecDirs...)
 }
 
 // MemBytes is a size in bytes written as dockerd writes it: "64M",
@@ -161,7 +197,7 @@ func (m *MemBytes) UnmarshalJSON(b []byte) error {
 // ignoredKeys are daemon.json keys dockerd knows and berth does not act on
 // (yet). A daemon.json written for dockerd still loads; each is logged.
 var ignoredKeys = map[string]bool{
-	"features": true, "builder": true, "metrics-addr": true, "containerd": true,
+	"builder": true, "metrics-addr": true, "containerd": true,
 	"containerd-namespace": true, "containerd-plugin-namespace": true,
 	"cgroup-parent": true, "exec-opts": true, "seccomp-profile": true,
 	"selinux-enabled": true, "userns-remap": true, "no-new-privileges": true,
@@ -172,7 +208,7 @@ var ignoredKeys = map[string]bool{
 	"proxies": true, "userland-proxy-path": true, "default-gateway": true,
 	"default-gateway-v6": true, "cpu-rt-period": true, "cpu-rt-runtime": true,
 	"allow-nondistributable-artifacts": true, "default-network-opts": true,
-	"bridge-accept-fwmark": true, "cdi-spec-dirs": true,
+	"bridge-accept-fwmark": true,
 }
 
 // Default returns the built-in configuration.

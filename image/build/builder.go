@@ -178,8 +178,6 @@ func (b *Builder) Build(ctx context.Context) (string, error) {
 			b.cacheFrom = append(b.cacheFrom, img)
 		}
 	}
-	defer b.removeContainers(true)
-
 	total := len(metaArgs)
 	for _, s := range stages {
 		total += 1 + len(s.Commands)
@@ -507,7 +505,7 @@ func (b *Builder) dispatch(ctx context.Context, st *state, cmd instructions.Comm
 	}
 	defer func() {
 		if b.opts.ForceRemove || (b.opts.Remove && err == nil) {
-			b.removeContainers(false)
+			b.removeContainers()
 		}
 	}()
 	switch c := cmd.(type) {
@@ -945,18 +943,18 @@ func (b *Builder) run(ctx context.Context, st *state, c *instructions.RunCommand
 	return nil
 }
 
-// removeContainers removes the step containers made so far. The final
-// call (deferred for the whole build) removes what a failed step left
-// too: the issue asks that a failed build leave no container behind.
-func (b *Builder) removeContainers(final bool) {
+// removeContainers removes the step containers made so far. It runs after
+// each step, as dockerd's does: after every step with --force-rm, after a
+// step that succeeded with --rm (the default). So without --rm every step
+// container stays, and with it a failed step's container stays for the
+// user to look into; only --force-rm leaves none.
+func (b *Builder) removeContainers() {
 	for _, id := range b.containers {
 		if err := b.backend.RemoveContainer(context.Background(), id); err != nil {
 			fmt.Fprintf(b.out, "Failed to remove intermediate container %s: %v\n", shortID(id), err)
 			continue
 		}
-		if !final || b.opts.Remove || b.opts.ForceRemove {
-			fmt.Fprintf(b.out, "Removing intermediate container %s\n", shortID(id))
-		}
+		fmt.Fprintf(b.out, "Removing intermediate container %s\n", shortID(id))
 	}
 	b.containers = nil
 }

@@ -309,9 +309,12 @@ func TestBuildFailingRun(t *testing.T) {
 	if !strings.Contains(errs, "The command '/bin/sh -c echo before-failure && exit 3' returned a non-zero code: 3") {
 		t.Errorf("error: %s", errs)
 	}
-	if after := d.DockerT(t, "ps", "-aq"); after != before {
-		t.Errorf("the failed build left containers: before %q after %q", before, after)
+	// As dockerd does with --rm (the CLI's default): the failed step's
+	// container stays for the user to look into (see TestMiscBuildRemove).
+	if left := newContainers(t, before); len(left) != 1 || format(t, left[0], "{{.State.ExitCode}}") != "3" {
+		t.Errorf("the failed build left %v, want the failed step's container", left)
 	}
+	d.Docker(append([]string{"rm", "-f"}, newContainers(t, before)...)...)
 }
 
 func TestBuildQuietIidfileLabel(t *testing.T) {

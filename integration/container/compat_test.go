@@ -229,15 +229,16 @@ func TestCompatCreateValidation(t *testing.T) {
 	}
 }
 
-// TestCompatImageMountNoPanic: a mount type berth cannot serve fails the
-// start with an error, not a recovered panic, and --rm removes it.
+// TestCompatImageMountNoPanic: an image mount starts (no recovered panic;
+// integration/volume's TestMiscImageMount tests what it shows), and --rm
+// removes the container once it has run.
 func TestCompatImageMountNoPanic(t *testing.T) {
 	c := compatClient(t)
 	ctx := context.Background()
 	id := compatCreate(t, c, &container.Config{Image: "busybox", Cmd: []string{"true"}},
 		&container.HostConfig{AutoRemove: true, Mounts: []mount.Mount{{Type: mount.TypeImage, Source: "busybox", Target: "/img"}}})
 	_, err := c.ContainerStart(ctx, id, client.ContainerStartOptions{})
-	if err == nil || strings.Contains(err.Error(), "nil pointer") || strings.Contains(err.Error(), "internal error") {
+	if err != nil {
 		t.Fatalf("start: %v", err)
 	}
 	deadline := time.Now().Add(5 * time.Second)
@@ -246,7 +247,7 @@ func TestCompatImageMountNoPanic(t *testing.T) {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatal("--rm container left after its failed start")
+			t.Fatal("--rm container left after its run")
 		}
 		time.Sleep(50 * time.Millisecond)
 	}

@@ -68,3 +68,22 @@ func Check(s string) error {
 	}
 	return nil
 }
+
+// OS is the operating system a specifier that Check accepts names, in
+// lower case, with containerd's alias "macos" read as "darwin"; a lone
+// architecture ("arm64") names none and gets "".
+func OS(s string) string {
+	parts := strings.SplitN(s, "/", 4)
+	m := osAndVersion.FindStringSubmatch(parts[0])
+	if m == nil {
+		return ""
+	}
+	w := strings.ToLower(m[1])
+	if len(parts) == 1 && !knownOS[w] {
+		return ""
+	}
+	if w == "macos" {
+		return "darwin"
+	}
+	return w
+}

@@ -47,9 +47,15 @@ func (m *MountPoint) Anonymous() bool {
 	return m.Type == mount.TypeVolume && m.Name == ""
 }
 
-// Subpath is the volume-subpath the mount asks for, "" for the whole
-// volume.
+// Subpath is the volume-subpath (image-subpath for an image mount) the
+// mount asks for, "" for the whole volume or image.
 func (m *MountPoint) Subpath() string {
+	if m.Type == mount.TypeImage {
+		if m.Spec.ImageOptions != nil {
+			return m.Spec.ImageOptions.Subpath
+		}
+		return ""
+	}
 	if m.Spec.VolumeOptions != nil {
 		return m.Spec.VolumeOptions.Subpath
 	}

@@ -239,6 +239,9 @@ func validateMountConfig(m *mount.Mount, checkBindSource bool) error {
 		if m.Source == "" {
 			return configErr(m, errMissingField("Source"))
 		}
+		if m.ImageOptions != nil && m.ImageOptions.Subpath != "" && !filepath.IsLocal(m.ImageOptions.Subpath) {
+			return configErr(m, errInvalidSubpath)
+		}
 	default:
 		return configErr(m, errors.New("mount type unknown"))
 	}
@@ -339,11 +342,10 @@ func parseMountSpec(m mount.Mount, checkBindSource bool) (*MountPoint, error) {
 		data, _ := ConvertTmpfsOptions(m.TmpfsOptions, m.ReadOnly)
 		mp.TmpfsOptions = data
 	case mount.TypeImage:
+		// Read-only always; propagation is not configurable, as in dockerd.
 		mp.Source = m.Source
+		mp.RW = false
 		mp.Propagation = DefaultPropagation
-		if m.BindOptions != nil && m.BindOptions.Propagation != "" {
-			mp.Propagation = m.BindOptions.Propagation
-		}
 	}
 	return mp, nil
 }

@@ -6,6 +6,7 @@ import (
 
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"regexp"
 	"strconv"
@@ -17,6 +18,7 @@ import (
 	"github.com/berthd/berth/api/server/httputils"
 	"github.com/berthd/berth/daemon/backend"
 	"github.com/berthd/berth/pkg/errdefs"
+	"github.com/berthd/berth/pkg/hangup"
 )
 
 // formTimeout reads ?t= (seconds before SIGKILL); absent is nil.
@@ -142,9 +144,30 @@ func (r *containerRouter) attach(ctx context.Context, w http.ResponseWriter, req
 		Stderr:     httputils.BoolValue(req, "stderr"),
 		DetachKeys: req.Form.Get("detachKeys"),
 	}
+	// Once hijacked, the request's context no longer ends when the client
+	// goes away: a hang-up on the socket ends the attach instead, so that
+	// an attach waiting for output or for the container to start does not
+	// outlive its client.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	stop := func() {}
+	defer func() { stop() }()
 	return r.backend.ContainerAttach(ctx, vars["name"], o, func(multiplexed bool) (io.ReadWriteCloser, error) {
-		return hijack(ctx, w, req, multiplexed)
+		conn, err := hijack(ctx, w, req, multiplexed)
+		if err == nil {
+			stop = hangup.Watch(netConnOf(conn), cancel)
+		}
+		return conn, err
 	})
+}
+
+// netConnOf is the socket under what hijack returned.
+func netConnOf(rwc io.ReadWriteCloser) net.Conn {
+	if p, ok := rwc.(*prefixedConn); ok {
+		rwc = p.ReadWriteCloser
+	}
+	c, _ := rwc.(net.Conn)
+	return c
 }
 
 // hijack takes over the connection and writes the upgrade response.

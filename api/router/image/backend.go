@@ -13,7 +13,7 @@ import (
 // Backend is what the image routes need from the daemon.
 type Backend interface {
 	Images(ctx context.Context, opts backend.ImageListOptions) ([]*imagetypes.Summary, error)
-	ImageInspect(ctx context.Context, name string) (*backend.ImageInspectResponse, error)
+	ImageInspect(ctx context.Context, name string, opts backend.ImageInspectOptions) (*backend.ImageInspectResponse, error)
 	ImageHistory(ctx context.Context, name string) ([]*imagetypes.HistoryResponseItem, error)
 	TagImage(ctx context.Context, name, repo, tag string) error
 	ImageDelete(ctx context.Context, name string, force, prune bool) ([]imagetypes.DeleteResponse, error)

@@ -10,6 +10,7 @@ import (
 
 	units "github.com/docker/go-units"
 	"github.com/moby/moby/api/types/jsonstream"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/berthd/berth/api/router"
 	"github.com/berthd/berth/api/server/httputils"
@@ -83,7 +84,21 @@ func (ir *imageRouter) list(ctx context.Context, w http.ResponseWriter, r *http.
 }
 
 func (ir *imageRouter) inspect(ctx context.Context, w http.ResponseWriter, r *http.Request, vars map[string]string) error {
-	resp, err := ir.backend.ImageInspect(ctx, vars["name"])
+	if err := httputils.ParseForm(r); err != nil {
+		return err
+	}
+	var opts backend.ImageInspectOptions
+	if r.Form.Get("platform") != "" && !httputils.VersionLessThan(ctx, "1.49") {
+		p, err := decodePlatform(r.Form.Get("platform"))
+		if err != nil {
+			return err
+		}
+		opts.Platform = p
+		if httputils.BoolValue(r, "manifests") && !httputils.VersionLessThan(ctx, "1.48") {
+			return errdefs.InvalidParameterf("conflicting options: manifests and platform options cannot both be set")
+		}
+	}
+	resp, err := ir.backend.ImageInspect(ctx, vars["name"], opts)
 	if err != nil {
 		return err
 	}
@@ -320,4 +335,21 @@ func (ir *imageRouter) create(ctx context.Context, w http.ResponseWriter, r *htt
 // (fromSrc=URL); the caller closes it.
 type URLImportBackend interface {
 	OpenImportURL(ctx context.Context, src string) (io.ReadCloser, string, error)
+}
+
+// decodePlatform reads a platform query parameter given as OCI platform
+// JSON, with dockerd's checks and messages.
+func decodePlatform(s string) (*ocispec.Platform, error) {
+	var p ocispec.Platform
+	if err := json.Unmarshal([]byte(s), &p); err != nil {
+		return nil, errdefs.InvalidParameterf("failed to parse platform: %v", err)
+	}
+	optional := p.Variant != "" || p.OSVersion != "" || len(p.OSFeatures) > 0
+	if p.OS == "" && p.Architecture == "" && optional {
+		return nil, errdefs.InvalidParameterf("optional platform fields provided, but OS and Architecture are missing")
+	}
+	if p.OS == "" || p.Architecture == "" {
+		return nil, errdefs.InvalidParameterf("both OS and Architecture must be provided")
+	}
+	return &p, nil
 }

@@ -6,8 +6,13 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/moby/moby/api/types/build"
+	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/events"
+	"github.com/moby/moby/api/types/image"
 	"github.com/moby/moby/api/types/registry"
+	"github.com/moby/moby/api/types/system"
+	"github.com/moby/moby/api/types/volume"
 
 	"github.com/berthd/berth/api/router"
 	"github.com/berthd/berth/api/server/httputils"
@@ -98,6 +103,9 @@ func (s *systemRouter) diskUsage(ctx context.Context, w http.ResponseWriter, r *
 	if err != nil {
 		return err
 	}
+	if !httputils.VersionLessThan(ctx, "1.52") {
+		return httputils.WriteJSON(w, http.StatusOK, diskUsageV152(du, httputils.BoolValue(r, "verbose")))
+	}
 	if httputils.VersionLessThan(ctx, "1.42") {
 		// API 1.42 removed BuilderSize; before it dockerd sends the
 		// build cache's total there.
@@ -111,6 +119,79 @@ func (s *systemRouter) diskUsage(ctx context.Context, w http.ResponseWriter, r *
 		}{du, size})
 	}
 	return httputils.WriteJSON(w, http.StatusOK, du)
+}
+
+// diskUsageResponse is GET /system/df from API 1.52: a summary per
+// requested type, with the lists of earlier versions beside them unless
+// the client asked for verbose output (which says it knows 1.52), as
+// dockerd does; with verbose, the lists move into the summaries' Items.
+type diskUsageResponse struct {
+	LayersSize int64                `json:"LayersSize,omitempty"`
+	Images     []*image.Summary     `json:"Images,omitzero"`
+	Containers []*container.Summary `json:"Containers,omitzero"`
+	Volumes    []*volume.Volume     `json:"Volumes,omitzero"`
+	BuildCache []*build.CacheRecord `json:"BuildCache,omitzero"`
+	system.DiskUsage
+}
+
+func diskUsageV152(du *backend.DiskUsage, verbose bool) *diskUsageResponse {
+	out := &diskUsageResponse{DiskUsage: system.DiskUsage{
+		ImageUsage:      du.ImageUsage,
+		ContainerUsage:  du.ContainerUsage,
+		VolumeUsage:     du.VolumeUsage,
+		BuildCacheUsage: du.BuildCacheUsage,
+	}}
+	if verbose {
+		if u := out.ImageUsage; u != nil {
+			c := *u
+			c.Items = derefAll(du.Images)
+			out.ImageUsage = &c
+		}
+		if u := out.ContainerUsage; u != nil {
+			c := *u
+			c.Items = derefAll(du.Containers)
+			out.ContainerUsage = &c
+		}
+		if u := out.VolumeUsage; u != nil {
+			c := *u
+			c.Items = derefAll(du.Volumes)
+			out.VolumeUsage = &c
+		}
+		return out
+	}
+	// The lists, present (if empty) for each requested type.
+	if du.ImageUsage != nil {
+		out.LayersSize = du.LayersSize
+		out.Images = nonNil(du.Images)
+	}
+	if du.ContainerUsage != nil {
+		out.Containers = nonNil(du.Containers)
+	}
+	if du.VolumeUsage != nil {
+		out.Volumes = nonNil(du.Volumes)
+	}
+	if du.BuildCacheUsage != nil {
+		out.BuildCache = nonNil(du.BuildCache)
+	}
+	return out
+}
+
+func derefAll[T any](in []*T) []T {
+	if len(in) == 0 {
+		return nil
+	}
+	out := make([]T, len(in))
+	for i, p := range in {
+		out[i] = *p
+	}
+	return out
+}
+
+func nonNil[T any](s []T) []T {
+	if s == nil {
+		return []T{}
+	}
+	return s
 }
 
 // legacyMessage adds the fields API versions before 1.52 carry for
