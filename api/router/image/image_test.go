@@ -41,7 +41,7 @@ func (f *fakeBackend) Images(_ context.Context, opts backend.ImageListOptions) (
 	return []*imagetypes.Summary{{ID: "sha256:b1", RepoTags: []string{"busybox:latest"}}, {ID: "sha256:u1"}}, nil
 }
 
-func (f *fakeBackend) ImageInspect(_ context.Context, name string) (*backend.ImageInspectResponse, error) {
+func (f *fakeBackend) ImageInspect(_ context.Context, name string, _ backend.ImageInspectOptions) (*backend.ImageInspectResponse, error) {
 	if name != "busybox:latest" {
 		return nil, errNoImage
 	}
