@@ -66,6 +66,11 @@ type Container struct {
 	// NetworkConfig is the create request's NetworkingConfig: aliases,
 	// static addresses and further networks to join at start.
 	NetworkConfig *network.NetworkingConfig `json:",omitempty"`
+	// LinkTargets are the legacy links (--link, off user-defined
+	// networks) bound at create: alias → the linked container's ID. Like
+	// dockerd's link graph they follow the container, not its name, across
+	// renames; the store reserves "/<name>/<alias>" for each.
+	LinkTargets map[string]string `json:",omitempty"`
 
 	// root is DATA_ROOT/containers/<id>.
 	root string

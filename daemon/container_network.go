@@ -688,6 +688,9 @@ type link struct {
 // links resolves the container's --link entries ("name" or
 // "name:alias") to existing containers.
 func (d *Daemon) links(c *ctr.Container) []link {
+	if c.LinkTargets != nil {
+		return d.boundLinks(c)
+	}
 	var out []link
 	for _, l := range c.HostConfig.Links {
 		name, alias, ok := strings.Cut(l, ":")
@@ -746,7 +749,7 @@ func (d *Daemon) linkTargetIP(t *ctr.Container) (netip.Addr, string) {
 // linkEnv is the environment legacy links give a container on the default
 // bridge, as dockerd writes it (ALIAS_NAME, ALIAS_PORT…, ALIAS_ENV_…).
 func (d *Daemon) linkEnv(c *ctr.Container) []string {
-	if berthnet.ParseMode(string(c.HostConfig.NetworkMode)).Network != berthnet.NameBridge {
+	if berthnet.ParseMode(string(c.HostConfig.NetworkMode)).Network != berthnet.NameBridge || !keepLegacyLinkEnv() {
 		return nil
 	}
 	var env []string
