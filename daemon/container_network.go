@@ -436,11 +436,16 @@ func (d *Daemon) usesEmbeddedDNS(c *ctr.Container) bool {
 // embedded DNS server forwards to.
 func (d *Daemon) resolvConf(c *ctr.Container) resolvconf.Result {
 	hc := c.HostConfig
-	hostPath := resolvconf.HostPath()
+	mode := resolvconf.ModeLegacy
+	if hc.NetworkMode.IsHost() {
+		mode = resolvconf.ModeHostNetwork
+	} else if d.usesEmbeddedDNS(c) {
+		mode = resolvconf.ModeInternal
+	}
+	hostPath := resolvconf.HostPathFor(mode)
 	host, _ := os.ReadFile(hostPath)
 	cfg := d.Config()
-	p := resolvconf.Params{Host: host, HostPath: hostPath, DNSSearch: hc.DNSSearch, DNSOptions: hc.DNSOptions,
-		Internal: d.usesEmbeddedDNS(c)}
+	p := resolvconf.Params{Host: host, HostPath: hostPath, DNSSearch: hc.DNSSearch, DNSOptions: hc.DNSOptions, Mode: mode}
 	p.DNS = append(p.DNS, hc.DNS...)
 	if len(p.DNS) == 0 {
 		for _, s := range cfg.DNS {
@@ -471,8 +476,7 @@ func (d *Daemon) startDNSIfNeeded(c *ctr.Container) error {
 	if !d.usesEmbeddedDNS(c) || c.State == nil || c.NetworkSettings.SandboxKey == "" {
 		return nil
 	}
-	res := d.resolvConf(c)
-	if err := d.networks.StartDNS(c.ID, c.NetworkSettings.SandboxKey, res.Upstreams); err != nil {
+	if err := d.networks.StartDNS(c.ID, c.NetworkSettings.SandboxKey, d.resolvConf(c)); err != nil {
 		return errdefs.System(fmt.Errorf("failed to start the embedded DNS server: %w", err))
 	}
 	return nil
@@ -572,13 +576,7 @@ func (d *Daemon) rewriteEtcFiles(c *ctr.Container) error {
 	if err := writeInPlace(c.HostsPath, d.hostsContent(c, "")); err != nil {
 		return errdefs.System(err)
 	}
-	var content []byte
-	if mode.Kind == "host" {
-		content, _ = os.ReadFile(resolvconf.DefaultPath)
-	} else {
-		content = d.resolvConf(c).Content
-	}
-	if err := writeInPlace(c.ResolvConfPath, content); err != nil {
+	if err := writeInPlace(c.ResolvConfPath, d.resolvConf(c).Content); err != nil {
 		return errdefs.System(err)
 	}
 	return nil
