@@ -71,6 +71,10 @@ type Container struct {
 	// dockerd's link graph they follow the container, not its name, across
 	// renames; the store reserves "/<name>/<alias>" for each.
 	LinkTargets map[string]string `json:",omitempty"`
+	// JoinOrder names the networks of the running container in the order
+	// it joined them: /etc/hosts lists its addresses so, as dockerd's
+	// file does, which appends a network's lines when it joins.
+	JoinOrder []string `json:",omitempty"`
 
 	// root is DATA_ROOT/containers/<id>.
 	root string

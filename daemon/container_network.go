@@ -219,6 +219,7 @@ func validateEndpointSettings(r *berthnet.Record, es *network.EndpointSettings) 
 func (d *Daemon) initContainerNetworking(c *ctr.Container) {
 	ns := &container.NetworkSettings{Networks: map[string]*network.EndpointSettings{}}
 	c.NetworkSettings = ns
+	c.JoinOrder = nil
 	mode := berthnet.ParseMode(string(c.HostConfig.NetworkMode))
 	switch mode.Kind {
 	case "container":
@@ -394,6 +395,7 @@ func (d *Daemon) joinOne(ctx context.Context, c *ctr.Container, name string, pid
 		}
 	}
 	c.NetworkSettings.Networks[r.Name] = es
+	c.JoinOrder = append(slices.DeleteFunc(c.JoinOrder, func(n string) bool { return n == r.Name }), r.Name)
 	d.logNetworkContainerEvent(events.ActionConnect, r, c.ID)
 	return nil
 }
@@ -644,14 +646,24 @@ func (d *Daemon) hostsContent(c *ctr.Container, _ string) []byte {
 	return etchosts.Build(p)
 }
 
-// sortedNetworkNames is the container's joined networks, primary first.
+// sortedNetworkNames is the container's networks in the order it joined
+// them, then any others primary first.
 func (d *Daemon) sortedNetworkNames(c *ctr.Container) []string {
 	primary := berthnet.ParseMode(string(c.HostConfig.NetworkMode)).Network
 	var out []string
 	for name := range c.NetworkSettings.Networks {
 		out = append(out, name)
 	}
+	joined := func(n string) int {
+		if i := slices.Index(c.JoinOrder, n); i >= 0 {
+			return i
+		}
+		return len(c.JoinOrder)
+	}
 	sort.Slice(out, func(i, j int) bool {
+		if ji, jj := joined(out[i]), joined(out[j]); ji != jj {
+			return ji < jj
+		}
 		if (out[i] == primary) != (out[j] == primary) {
 			return out[i] == primary
 		}
@@ -1104,6 +1116,7 @@ func (d *Daemon) disconnectContainer(ctx context.Context, r *berthnet.Record, re
 		d.logNetworkContainerEvent(events.ActionDisconnect, r, c.ID)
 	}
 	delete(c.NetworkSettings.Networks, r.Name)
+	c.JoinOrder = slices.DeleteFunc(c.JoinOrder, func(n string) bool { return n == r.Name })
 	if c.NetworkConfig != nil {
 		delete(c.NetworkConfig.EndpointsConfig, r.Name)
 	}

@@ -74,9 +74,14 @@ func Build(p Params) []byte {
 		fmt.Fprintf(&b, "%s\t%s\n", e.Addr, strings.Join(e.Names, " "))
 	}
 	if p.Hostname != "" {
+		// The fully qualified name, then the bare one: a dotted hostname
+		// (--hostname c1.example) counts as qualified, as with dockerd.
 		names := p.Hostname
 		if p.Domainname != "" {
-			names = p.Hostname + "." + p.Domainname + " " + p.Hostname
+			names += "." + p.Domainname
+		}
+		if short, _, ok := strings.Cut(names, "."); ok {
+			names += " " + short
 		}
 		for _, a := range p.Self {
 			fmt.Fprintf(&b, "%s\t%s\n", a, names)
