@@ -672,17 +672,31 @@ func (d *Daemon) sortedNetworkNames(c *ctr.Container) []string {
 	return out
 }
 
-// hostGatewayIPs is what host-gateway means: the default bridge's
-// address, as dockerd uses when --host-gateway-ip is not set.
+// hostGatewayIPs is what host-gateway means: --host-gateway-ip, else the
+// default bridge's gateways, its IPv4 one and, when it has IPv6, its IPv6
+// one, as dockerd uses them.
 func (d *Daemon) hostGatewayIPs() []netip.Addr {
-	var out []netip.Addr
+	if addrs, _ := d.Config().HostGatewayAddrs(); len(addrs) > 0 {
+		return addrs
+	}
+	var v4, v6 netip.Addr
 	if d.networks != nil {
 		if r, err := d.networks.Find(context.Background(), berthnet.NameBridge); err == nil {
 			for _, cfg := range r.IPAMConfig {
-				if cfg.Gateway.IsValid() && cfg.Gateway.Is4() {
-					out = append(out, cfg.Gateway)
+				switch gw := cfg.Gateway; {
+				case !gw.IsValid():
+				case gw.Is4() && !v4.IsValid():
+					v4 = gw
+				case gw.Is6() && !v6.IsValid():
+					v6 = gw
 				}
 			}
+		}
+	}
+	var out []netip.Addr
+	for _, a := range []netip.Addr{v4, v6} {
+		if a.IsValid() {
+			out = append(out, a)
 		}
 	}
 	return out

@@ -21,3 +21,19 @@ func TestSelfNamesDottedHostname(t *testing.T) {
 		}
 	}
 }
+
+// A container without IPv6 gets no IPv6 extra entries (host-gateway's
+// IPv6 address among them).
+func TestNoIPv6DropsIPv6Extras(t *testing.T) {
+	extra := []Entry{
+		{Addr: netip.MustParseAddr("192.0.2.1"), Names: []string{"hg"}},
+		{Addr: netip.MustParseAddr("fd00::1"), Names: []string{"hg"}},
+	}
+	got := string(Build(Params{Extra: extra}))
+	if !strings.Contains(got, "192.0.2.1\thg\n") || strings.Contains(got, "fd00::1") {
+		t.Fatalf("without IPv6:\n%s", got)
+	}
+	if got := string(Build(Params{IPv6: true, Extra: extra})); !strings.Contains(got, "fd00::1\thg\n") {
+		t.Fatalf("with IPv6:\n%s", got)
+	}
+}

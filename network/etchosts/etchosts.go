@@ -47,8 +47,8 @@ func ParseExtraHost(s string, hostGateway []netip.Addr) ([]Entry, error) {
 
 // Params are the inputs of Build.
 type Params struct {
-	// IPv6 includes the IPv6 loopback and multicast names (dockerd drops
-	// them when the container has no IPv6).
+	// IPv6 includes the IPv6 loopback and multicast names and the IPv6
+	// extra entries (dockerd drops them when the container has no IPv6).
 	IPv6 bool
 	// Extra are the --add-host entries, already parsed.
 	Extra []Entry
@@ -71,6 +71,12 @@ func Build(p Params) []byte {
 		b.WriteString("ff02::2\tip6-allrouters\n")
 	}
 	for _, e := range p.Extra {
+		// Without IPv6 the container could not use an IPv6 entry
+		// (host-gateway's IPv6 address, an --add-host one): dockerd
+		// leaves them out.
+		if e.Addr.Is6() && !e.Addr.Is4In6() && !p.IPv6 {
+			continue
+		}
 		fmt.Fprintf(&b, "%s\t%s\n", e.Addr, strings.Join(e.Names, " "))
 	}
 	if p.Hostname != "" {
