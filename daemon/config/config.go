@@ -88,20 +88,21 @@ type Config struct {
 	// FirewallBackend is dockerd's --firewall-backend. berth has one
 	// backend, nftables; "iptables" is accepted, so that a dockerd
 	// configuration loads, with a warning at start.
-	FirewallBackend    string   `json:"firewall-backend,omitempty"`
-	EnableIPMasq       *bool    `json:"ip-masq,omitempty"`
-	InterContainerComm *bool    `json:"icc,omitempty"`
-	UserlandProxy      *bool    `json:"userland-proxy,omitempty"`
-	DNS                []string `json:"dns,omitempty"`
-	DNSSearch          []string `json:"dns-search,omitempty"`
-	DNSOptions         []string `json:"dns-opts,omitempty"`
+	FirewallBackend     string        `json:"firewall-backend,omitempty"`
+	EnableIPMasq        *bool         `json:"ip-masq,omitempty"`
+	InterContainerComm  *bool         `json:"icc,omitempty"`
+	UserlandProxy       *bool         `json:"userland-proxy,omitempty"`
+	DNS                 []string      `json:"dns,omitempty"`
+	DNSSearch           []string      `json:"dns-search,omitempty"`
+	DNSOptions          []string      `json:"dns-opts,omitempty"`
+	DefaultAddressPools []AddressPool `json:"default-address-pools,omitempty"`
+
 	// HostGatewayIPs are what "host-gateway" in --add-host stands for (at
 	// most one IPv4 and one IPv6 address); empty means the default
 	// bridge's gateways. HostGatewayIP is dockerd's older single-address
 	// key, still read.
-	HostGatewayIPs      []string      `json:"host-gateway-ips,omitempty"`
-	HostGatewayIP       string        `json:"host-gateway-ip,omitempty"`
-	DefaultAddressPools []AddressPool `json:"default-address-pools,omitempty"`
+	HostGatewayIPs []string `json:"host-gateway-ips,omitempty"`
+	HostGatewayIP  string   `json:"host-gateway-ip,omitempty"`
 
 	StorageDriver  string                   `json:"storage-driver,omitempty"`
 	LogDriver      string                   `json:"log-driver,omitempty"`
