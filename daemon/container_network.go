@@ -219,7 +219,6 @@ func validateEndpointSettings(r *berthnet.Record, es *network.EndpointSettings) 
 func (d *Daemon) initContainerNetworking(c *ctr.Container) {
 	ns := &container.NetworkSettings{Networks: map[string]*network.EndpointSettings{}}
 	c.NetworkSettings = ns
-	c.JoinOrder = nil
 	mode := berthnet.ParseMode(string(c.HostConfig.NetworkMode))
 	switch mode.Kind {
 	case "container":
@@ -292,6 +291,7 @@ func (d *Daemon) joinNetworks(ctx context.Context, c *ctr.Container, pid int) er
 	mode := berthnet.ParseMode(string(c.HostConfig.NetworkMode))
 	ns := &container.NetworkSettings{Networks: map[string]*network.EndpointSettings{}}
 	c.NetworkSettings = ns
+	c.JoinOrder = nil
 	if d.networks == nil {
 		return nil
 	}
