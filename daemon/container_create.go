@@ -112,6 +112,7 @@ func (d *Daemon) ContainerCreate(ctx context.Context, p backend.ContainerCreateC
 	c.Name = name
 	c.Config = &cfg
 	c.HostConfig = p.HostConfig
+	normalizeNetworkingConfig(p.NetworkingConfig)
 	c.NetworkConfig = p.NetworkingConfig
 	c.LinkTargets = linkTargets
 	c.Image = img.ID

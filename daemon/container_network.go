@@ -254,25 +254,28 @@ func (d *Daemon) configuredEndpoint(c *ctr.Container, name string) *network.Endp
 	return es
 }
 
-// networkNames lists the networks a bridge-mode container joins: its
-// NetworkMode first, then the other EndpointsConfig networks by name.
+// networkNames lists the networks a bridge-mode container joins, as
+// dockerd decides them: the EndpointsConfig networks when there are any
+// (its NetworkMode's first, and only if listed: the CLI lists it, an API
+// client need not), else the NetworkMode's network alone.
 func networkNames(c *ctr.Container) []string {
 	mode := berthnet.ParseMode(string(c.HostConfig.NetworkMode))
 	if mode.Kind != "bridge" {
 		return nil
 	}
-	out := []string{mode.Network}
-	if c.NetworkConfig != nil {
-		var rest []string
-		for name := range c.NetworkConfig.EndpointsConfig {
-			if name != mode.Network && !(mode.Network == berthnet.NameBridge && name == "default") {
-				rest = append(rest, name)
-			}
-		}
-		sort.Strings(rest)
-		out = append(out, rest...)
+	if c.NetworkConfig == nil || c.NetworkConfig.EndpointsConfig == nil {
+		return []string{mode.Network}
 	}
-	return out
+	var out, rest []string
+	for name := range c.NetworkConfig.EndpointsConfig {
+		if name == mode.Network || mode.Network == berthnet.NameBridge && name == "default" {
+			out = []string{mode.Network}
+		} else {
+			rest = append(rest, name)
+		}
+	}
+	sort.Strings(rest)
+	return append(out, rest...)
 }
 
 func (d *Daemon) endpointConfig(c *ctr.Container, name string) *network.EndpointSettings {
@@ -350,6 +353,7 @@ func (d *Daemon) joinOne(ctx context.Context, c *ctr.Container, name string, pid
 		if len(cfg.MacAddress) == 6 {
 			o.MAC = append(o.MAC, cfg.MacAddress...)
 		}
+		o.IfName = cfg.DriverOpts[optEndpointIfname]
 	}
 	if !r.Predefined {
 		// Links on a user-defined network are DNS aliases of the target
@@ -1051,12 +1055,7 @@ func (d *Daemon) connectContainer(ctx context.Context, r *berthnet.Record, ref s
 			return errdefs.Forbidden(fmt.Errorf("endpoint with name %s already exists in network %s", trimSlash(c.Name), r.Name))
 		}
 	}
-	if c.NetworkConfig == nil {
-		c.NetworkConfig = &network.NetworkingConfig{}
-	}
-	if c.NetworkConfig.EndpointsConfig == nil {
-		c.NetworkConfig.EndpointsConfig = map[string]*network.EndpointSettings{}
-	}
+	explicitNetworks(c)
 	c.NetworkConfig.EndpointsConfig[r.Name] = es.Copy()
 	if c.NetworkSettings == nil {
 		c.NetworkSettings = &container.NetworkSettings{Networks: map[string]*network.EndpointSettings{}}
@@ -1131,9 +1130,8 @@ func (d *Daemon) disconnectContainer(ctx context.Context, r *berthnet.Record, re
 	}
 	delete(c.NetworkSettings.Networks, r.Name)
 	c.JoinOrder = slices.DeleteFunc(c.JoinOrder, func(n string) bool { return n == r.Name })
-	if c.NetworkConfig != nil {
-		delete(c.NetworkConfig.EndpointsConfig, r.Name)
-	}
+	explicitNetworks(c)
+	delete(c.NetworkConfig.EndpointsConfig, r.Name)
 	if c.State.Running {
 		if err := d.rewriteEtcFiles(c); err != nil {
 			logrus.WithError(err).WithField("container", shortID(c.ID)).Warn("rewriting /etc files")

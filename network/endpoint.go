@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 
 	"github.com/sirupsen/logrus"
 
@@ -31,6 +32,10 @@ type JoinOptions struct {
 	// NetnsPath or Pid names the container's network namespace.
 	NetnsPath string
 	Pid       int
+	// IfName is the device's name in the container that the user chose
+	// (dockerd's com.docker.network.endpoint.ifname driver option); empty
+	// means the first free ethN.
+	IfName string
 }
 
 // Join gives the container an endpoint on a bridge network: addresses from
@@ -108,7 +113,7 @@ func (m *Manager) Join(ctx context.Context, term string, o JoinOptions) (*Endpoi
 		ep.MTU = m.cfg.MTU
 	}
 	ep.HostIface = "veth" + epID[:7]
-	ep.IfName = m.nextIfNameLocked(o.ContainerID)
+	ep.IfName = m.ifNameLocked(o)
 	v := bridge.Veth{HostName: ep.HostIface, Bridge: r.Bridge, NetnsPath: o.NetnsPath, Pid: o.Pid,
 		IfName: ep.IfName, MTU: ep.MTU, MAC: ep.MAC,
 		Gateway4: ep.Gateway4, Gateway6: ep.Gateway6, Hairpin: !m.cfg.UserlandProxy}
@@ -124,6 +129,10 @@ func (m *Manager) Join(ctx context.Context, term string, o JoinOptions) (*Endpoi
 	}
 	if err := bridge.Attach(v); err != nil {
 		release()
+		if o.IfName != "" && errors.Is(err, syscall.EEXIST) {
+			// dockerd's words: it renames a device to the chosen name.
+			err = fmt.Errorf("error renaming interface %q to %q: %w", ep.HostIface, o.IfName, syscall.EEXIST)
+		}
 		return nil, errdefs.System(fmt.Errorf("failed to set up container networking: %w", err))
 	}
 	r.Endpoints[epID] = ep
@@ -147,6 +156,14 @@ func (m *Manager) containerEndpointCountLocked(containerID string) int {
 		}
 	}
 	return n
+}
+
+// ifNameLocked is the name the endpoint's device gets in the container.
+func (m *Manager) ifNameLocked(o JoinOptions) string {
+	if o.IfName != "" {
+		return o.IfName
+	}
+	return m.nextIfNameLocked(o.ContainerID)
 }
 
 // nextIfNameLocked is the first ethN the container has no device of, as

@@ -231,7 +231,7 @@ func (m *Manager) joinVlanLocked(r *Record, ep *Endpoint, o JoinOptions, release
 	if isolated || c.deviceRouted() {
 		ep.Gateway4, ep.Gateway6 = netip.Addr{}, netip.Addr{}
 	}
-	ep.IfName = m.nextIfNameLocked(o.ContainerID)
+	ep.IfName = m.ifNameLocked(o)
 	l := vlan.Link{Kind: c.driver, Parent: r.Parent, Mode: c.mode, Flag: c.flag, NetnsPath: o.NetnsPath, Pid: o.Pid,
 		IfName: ep.IfName, MAC: ep.MAC}
 	for _, p := range []netip.Prefix{ep.IPv4, ep.IPv6} {
