@@ -93,3 +93,25 @@ func TestLegacyLinksSurviveReload(t *testing.T) {
 		t.Fatal("a link to a missing container holds a name")
 	}
 }
+
+// A container whose links were all removed keeps an empty set across a
+// reload, which is not the nil of a container from before links were
+// bound.
+func TestEmptyLinkTargetsSurviveSave(t *testing.T) {
+	root := t.TempDir()
+	c := New("eeee2222", NewStore(root).Dir("eeee2222"))
+	c.Name = "/web"
+	c.Config = &container.Config{Image: "busybox"}
+	c.HostConfig = &container.HostConfig{Links: []string{"db"}}
+	c.LinkTargets = map[string]string{}
+	if err := c.Save(); err != nil {
+		t.Fatal(err)
+	}
+	got, err := Load(c.Root())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.LinkTargets == nil {
+		t.Fatal("an empty set of links came back as nil")
+	}
+}

@@ -93,6 +93,11 @@ func (d *Daemon) legacyLinkTargets(hc *container.HostConfig) (map[string]string,
 // inspectLinks is HostConfig.Links as dockerd's inspect shows it:
 // "/target:/self/alias" for each legacy link whose target still exists.
 func (d *Daemon) inspectLinks(c *ctr.Container) []string {
+	if !usesLegacyLinks(c.HostConfig) {
+		// Links on a user-defined network are DNS aliases: dockerd
+		// shows none.
+		return nil
+	}
 	if c.LinkTargets == nil {
 		// A container from before links were bound keeps what it was
 		// created with.

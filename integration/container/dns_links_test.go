@@ -88,3 +88,25 @@ func TestLegacyLinkEnvVars(t *testing.T) {
 		}
 	}
 }
+
+// On a user-defined network a --link is a DNS alias, not a legacy link:
+// dockerd binds nothing and inspect shows no links.
+func TestLegacyLinkNotOnUserNetwork(t *testing.T) {
+	setup(t, d)
+	n := uniqueName(t, "net")
+	docker(t, "network", "create", n)
+	t.Cleanup(func() {
+		// The containers go first: a network with endpoints stays.
+		removeTestContainers(d, t)
+		d.Docker("network", "rm", n)
+	})
+	a := uniqueName(t, "a")
+	runD(t, d, "--name", a, "--network", n, "busybox", "sleep", "600")
+	b := runD(t, d, "--network", n, "--link", a+":db", "busybox", "sleep", "600")
+	if got := format(t, d, b, "{{json .HostConfig.Links}}"); got != "null" {
+		t.Fatalf("links on a user-defined network: %s", got)
+	}
+	if out, _, code := dockerRes(t, d, "exec", b, "nslookup", "db"); code != 0 {
+		t.Fatalf("the link alias does not resolve:\n%s", out)
+	}
+}
