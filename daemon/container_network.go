@@ -553,6 +553,7 @@ func (d *Daemon) writeEtcFiles(c *ctr.Container) ([]specs.Mount, error) {
 		if err := writeInPlace(c.HostnamePath, etchosts.Hostname(hostname)); err != nil {
 			return nil, errdefs.System(err)
 		}
+		forgetResolvConf(c)
 		if err := d.rewriteEtcFiles(c); err != nil {
 			return nil, err
 		}
@@ -582,7 +583,7 @@ func (d *Daemon) rewriteEtcFiles(c *ctr.Container) error {
 	if err := writeInPlace(c.HostsPath, d.hostsContent(c, "")); err != nil {
 		return errdefs.System(err)
 	}
-	if err := writeInPlace(c.ResolvConfPath, d.resolvConf(c).Content); err != nil {
+	if err := updateResolvConf(c.ResolvConfPath, d.resolvConf(c).Content); err != nil {
 		return errdefs.System(err)
 	}
 	return nil

@@ -124,3 +124,22 @@ func TestDNSResolvConfLoopbackHost(t *testing.T) {
 		}
 	}
 }
+
+// resolv.conf says berth will not change it once it has been edited: a
+// connect leaves an edited file alone; a restart writes a fresh one.
+func TestDNSResolvConfEditedIsKept(t *testing.T) {
+	withImages(t)
+	n1, n2 := uniq("rce"), uniq("rce")
+	createNet(t, n1)
+	createNet(t, n2, "--internal")
+	id := runD(t, d, "--network", n1, img, "sleep", "300")
+	d.DockerT(t, "exec", id, "sh", "-c", "echo '# edited' >> /etc/resolv.conf")
+	d.DockerT(t, "network", "connect", n2, id)
+	if out := d.DockerT(t, "exec", id, "cat", "/etc/resolv.conf"); !strings.Contains(out, "# edited") {
+		t.Fatalf("a connect overwrote the edited resolv.conf:\n%s", out)
+	}
+	d.DockerT(t, "restart", "-t", "0", id)
+	if out := d.DockerT(t, "exec", id, "cat", "/etc/resolv.conf"); strings.Contains(out, "# edited") || !strings.Contains(out, "nameserver 127.0.0.11") {
+		t.Fatalf("a restart did not write a fresh resolv.conf:\n%s", out)
+	}
+}
