@@ -12,7 +12,7 @@ import (
 // host-gateway stands for both of the default bridge's gateways when it
 // has IPv6, and for --host-gateway-ip when that is given, as with dockerd.
 func TestDNSHostGatewayBothFamilies(t *testing.T) {
-	v6 := fmt.Sprintf("fd%02x:%04x:%04x::", rand.IntN(256), rand.IntN(1<<16), rand.IntN(1<<16))
+	v6 := fmt.Sprintf("fd%02x:%x:%x::", rand.IntN(256), 1+rand.IntN(1<<16-1), 1+rand.IntN(1<<16-1))
 	dd := harness.Fresh(t, harness.Options{Args: poolArgs}, "--ipv6", "--fixed-cidr-v6", v6+"/64")
 	dd.LoadTestImages(t)
 	gw4 := ""
