@@ -66,6 +66,17 @@ type Container struct {
 	// NetworkConfig is the create request's NetworkingConfig: aliases,
 	// static addresses and further networks to join at start.
 	NetworkConfig *network.NetworkingConfig `json:",omitempty"`
+	// LinkTargets are the legacy links (--link, off user-defined
+	// networks) bound at create: alias → the linked container's ID. Like
+	// dockerd's link graph they follow the container, not its name, across
+	// renames; the store reserves "/<name>/<alias>" for each. An empty map
+	// (every link removed) is kept as such, apart from nil: a container
+	// from before links were bound.
+	LinkTargets map[string]string
+	// JoinOrder names the networks of the running container in the order
+	// it joined them: /etc/hosts lists its addresses so, as dockerd's
+	// file does, which appends a network's lines when it joins.
+	JoinOrder []string `json:",omitempty"`
 
 	// root is DATA_ROOT/containers/<id>.
 	root string

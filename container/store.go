@@ -20,12 +20,16 @@ type Store struct {
 	root   string
 	byID   map[string]*Container
 	byName map[string]string // "/name" → ID (reservations included)
+	// links are the legacy links' names, "/parent/alias" → the linked
+	// container's ID. They never collide with byName: a container's own
+	// name has no inner slash.
+	links map[string]string
 }
 
 // NewStore returns a store for containers under root
 // (DATA_ROOT/containers).
 func NewStore(root string) *Store {
-	return &Store{root: root, byID: map[string]*Container{}, byName: map[string]string{}}
+	return &Store{root: root, byID: map[string]*Container{}, byName: map[string]string{}, links: map[string]string{}}
 }
 
 // Dir is where container id keeps its state.
@@ -63,7 +67,66 @@ func (s *Store) LoadAll(cleanup func(dir string)) ([]*Container, error) {
 		}
 		out = append(out, c)
 	}
+	for _, c := range out {
+		s.reserveLinksLocked(c)
+	}
 	return out, nil
+}
+
+// ReserveLinks reserves the names of c's legacy links, "/<name>/<alias>",
+// for the linked containers. The caller holds c's lock.
+func (s *Store) ReserveLinks(c *Container) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.reserveLinksLocked(c)
+}
+
+func (s *Store) reserveLinksLocked(c *Container) {
+	for alias, id := range c.LinkTargets {
+		// A link to a container that is gone holds no name.
+		if _, ok := s.byID[id]; ok && c.Name != "" {
+			s.links[c.Name+"/"+alias] = id
+		}
+	}
+}
+
+// ReleaseLink frees the name of one legacy link ("/parent/alias").
+func (s *Store) ReleaseLink(name string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.links, normalizeName(name))
+}
+
+// NameOf is the name of the container with that ID ("" when there is
+// none), read under the store's lock rather than the container's.
+func (s *Store) NameOf(id string) string {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if _, ok := s.byID[id]; !ok {
+		return ""
+	}
+	for name, holder := range s.byName {
+		if holder == id {
+			return name
+		}
+	}
+	return ""
+}
+
+// Names are every name of c as dockerd lists them: its own, then one per
+// legacy link to it ("/parent/alias"), sorted.
+func (s *Store) Names(c *Container) []string {
+	names := []string{c.Name}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	var links []string
+	for name, id := range s.links {
+		if id == c.ID {
+			links = append(links, name)
+		}
+	}
+	sort.Strings(links)
+	return append(names, links...)
 }
 
 func normalizeName(name string) string {
@@ -124,6 +187,13 @@ func (s *Store) Delete(c *Container) {
 	if s.byName[c.Name] == c.ID {
 		delete(s.byName, c.Name)
 	}
+	// Its own links go with it, and so do the names other containers'
+	// links gave it.
+	for name, id := range s.links {
+		if id == c.ID || strings.HasPrefix(name, c.Name+"/") {
+			delete(s.links, name)
+		}
+	}
 }
 
 // Get finds a container by full ID, name (with or without /) or unique ID
@@ -138,6 +208,11 @@ func (s *Store) Get(ref string) (*Container, error) {
 		return c, nil
 	}
 	if id, ok := s.byName[normalizeName(ref)]; ok {
+		if c, ok := s.byID[id]; ok {
+			return c, nil
+		}
+	}
+	if id, ok := s.links[normalizeName(ref)]; ok {
 		if c, ok := s.byID[id]; ok {
 			return c, nil
 		}
@@ -179,5 +254,12 @@ func (s *Store) Rename(c *Container, newName string) error {
 	}
 	delete(s.byName, c.Name)
 	s.byName[newName] = c.ID
+	// The container's links are named after it: they move with it.
+	for name, id := range s.links {
+		if alias, ok := strings.CutPrefix(name, c.Name+"/"); ok {
+			delete(s.links, name)
+			s.links[newName+"/"+alias] = id
+		}
+	}
 	return nil
 }

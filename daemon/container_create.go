@@ -66,6 +66,13 @@ func (d *Daemon) ContainerCreate(ctx context.Context, p backend.ContainerCreateC
 	if _, err := d.runtimePath(p.HostConfig.Runtime); err != nil {
 		return container.CreateResponse{}, err
 	}
+	linkTargets, err := d.legacyLinkTargets(p.HostConfig)
+	if err != nil {
+		return container.CreateResponse{}, err
+	}
+	if len(p.HostConfig.Links) > 0 && p.HostConfig.NetworkMode.IsBridge() {
+		warnings = append(warnings, warnLegacyLinks)
+	}
 
 	id := stringid.GenerateRandomID()
 	var name string
@@ -93,7 +100,9 @@ func (d *Daemon) ContainerCreate(ctx context.Context, p backend.ContainerCreateC
 	c.Name = name
 	c.Config = &cfg
 	c.HostConfig = p.HostConfig
+	normalizeNetworkingConfig(p.NetworkingConfig)
 	c.NetworkConfig = p.NetworkingConfig
+	c.LinkTargets = linkTargets
 	c.Image = img.ID
 	c.ImageName = p.Config.Image
 	c.Path, c.Args = commandOf(&cfg)
@@ -117,6 +126,7 @@ func (d *Daemon) ContainerCreate(ctx context.Context, p backend.ContainerCreateC
 		return container.CreateResponse{}, errdefs.System(err)
 	}
 	d.containers.Add(c)
+	d.containers.ReserveLinks(c)
 	d.logContainerEvent(c, events.ActionCreate, nil)
 	logrus.WithField("container", id[:12]).Debug("container created")
 	return container.CreateResponse{ID: id, Warnings: warnings}, nil

@@ -32,6 +32,7 @@ func (d *Daemon) ContainerInspect(ctx context.Context, ref string, size bool) (*
 // lock.
 func (d *Daemon) inspect(c *ctr.Container) *container.InspectResponse {
 	hc := *c.HostConfig
+	hc.Links = d.inspectLinks(c)
 	cfg := *c.Config
 	resp := &container.InspectResponse{
 		ID:              c.ID,

@@ -215,7 +215,7 @@ func (d *Daemon) summary(c *ctr.Container) *container.Summary {
 	}
 	s := &container.Summary{
 		ID:      c.ID,
-		Names:   []string{c.Name},
+		Names:   d.containers.Names(c),
 		Image:   c.Config.Image,
 		ImageID: c.Image,
 		Command: cmd,

@@ -255,28 +255,28 @@ func (d *Daemon) configuredEndpoint(c *ctr.Container, name string) *network.Endp
 	return es
 }
 
-// networkNames lists the networks a bridge-mode container joins: its
-// NetworkMode first, then the other EndpointsConfig networks by name.
+// networkNames lists the networks a bridge-mode container joins, as
+// dockerd decides them: the EndpointsConfig networks when there are any
+// (its NetworkMode's first, and only if listed: the CLI lists it, an API
+// client need not), else the NetworkMode's network alone.
 func networkNames(c *ctr.Container) []string {
 	mode := berthnet.ParseMode(string(c.HostConfig.NetworkMode))
 	if mode.Kind != "bridge" {
 		return nil
 	}
-	if names := endpointsOnlyNetworks(c); len(names) > 0 {
-		return names
+	if c.NetworkConfig == nil || c.NetworkConfig.EndpointsConfig == nil {
+		return []string{mode.Network}
 	}
-	out := []string{mode.Network}
-	if c.NetworkConfig != nil {
-		var rest []string
-		for name := range c.NetworkConfig.EndpointsConfig {
-			if name != mode.Network && !(mode.Network == berthnet.NameBridge && name == "default") {
-				rest = append(rest, name)
-			}
+	var out, rest []string
+	for name := range c.NetworkConfig.EndpointsConfig {
+		if name == mode.Network || mode.Network == berthnet.NameBridge && name == "default" {
+			out = []string{mode.Network}
+		} else {
+			rest = append(rest, name)
 		}
-		sort.Strings(rest)
-		out = append(out, rest...)
 	}
-	return out
+	sort.Strings(rest)
+	return append(out, rest...)
 }
 
 func (d *Daemon) endpointConfig(c *ctr.Container, name string) *network.EndpointSettings {
@@ -298,6 +298,7 @@ func (d *Daemon) joinNetworks(ctx context.Context, c *ctr.Container, pid int) er
 	mode := berthnet.ParseMode(string(c.HostConfig.NetworkMode))
 	ns := &container.NetworkSettings{Networks: map[string]*network.EndpointSettings{}}
 	c.NetworkSettings = ns
+	c.JoinOrder = nil
 	if d.networks == nil {
 		return nil
 	}
@@ -403,6 +404,7 @@ func (d *Daemon) joinOne(ctx context.Context, c *ctr.Container, name string, pid
 		}
 	}
 	c.NetworkSettings.Networks[r.Name] = es
+	c.JoinOrder = append(slices.DeleteFunc(c.JoinOrder, func(n string) bool { return n == r.Name }), r.Name)
 	d.logNetworkContainerEvent(events.ActionConnect, r, c.ID)
 	return nil
 }
@@ -445,11 +447,16 @@ func (d *Daemon) usesEmbeddedDNS(c *ctr.Container) bool {
 // embedded DNS server forwards to.
 func (d *Daemon) resolvConf(c *ctr.Container) resolvconf.Result {
 	hc := c.HostConfig
-	hostPath := resolvconf.HostPath()
+	mode := resolvconf.ModeLegacy
+	if hc.NetworkMode.IsHost() {
+		mode = resolvconf.ModeHostNetwork
+	} else if d.usesEmbeddedDNS(c) {
+		mode = resolvconf.ModeInternal
+	}
+	hostPath := resolvconf.HostPathFor(mode)
 	host, _ := os.ReadFile(hostPath)
 	cfg := d.Config()
-	p := resolvconf.Params{Host: host, HostPath: hostPath, DNSSearch: hc.DNSSearch, DNSOptions: hc.DNSOptions,
-		Internal: d.usesEmbeddedDNS(c)}
+	p := resolvconf.Params{Host: host, HostPath: hostPath, DNSSearch: hc.DNSSearch, DNSOptions: hc.DNSOptions, Mode: mode}
 	p.DNS = append(p.DNS, hc.DNS...)
 	if len(p.DNS) == 0 {
 		for _, s := range cfg.DNS {
@@ -480,8 +487,7 @@ func (d *Daemon) startDNSIfNeeded(c *ctr.Container) error {
 	if !d.usesEmbeddedDNS(c) || c.State == nil || c.NetworkSettings.SandboxKey == "" {
 		return nil
 	}
-	res := d.resolvConf(c)
-	if err := d.networks.StartDNS(c.ID, c.NetworkSettings.SandboxKey, res.Upstreams); err != nil {
+	if err := d.networks.StartDNS(c.ID, c.NetworkSettings.SandboxKey, d.resolvConf(c)); err != nil {
 		return errdefs.System(fmt.Errorf("failed to start the embedded DNS server: %w", err))
 	}
 	return nil
@@ -552,6 +558,7 @@ func (d *Daemon) writeEtcFiles(c *ctr.Container) ([]specs.Mount, error) {
 		if err := writeInPlace(c.HostnamePath, etchosts.Hostname(hostname)); err != nil {
 			return nil, errdefs.System(err)
 		}
+		forgetResolvConf(c)
 		if err := d.rewriteEtcFiles(c); err != nil {
 			return nil, err
 		}
@@ -581,13 +588,7 @@ func (d *Daemon) rewriteEtcFiles(c *ctr.Container) error {
 	if err := writeInPlace(c.HostsPath, d.hostsContent(c, "")); err != nil {
 		return errdefs.System(err)
 	}
-	var content []byte
-	if mode.Kind == "host" {
-		content, _ = os.ReadFile(resolvconf.DefaultPath)
-	} else {
-		content = d.resolvConf(c).Content
-	}
-	if err := writeInPlace(c.ResolvConfPath, content); err != nil {
+	if err := updateResolvConf(c.ResolvConfPath, d.resolvConf(c).Content); err != nil {
 		return errdefs.System(err)
 	}
 	return nil
@@ -655,14 +656,24 @@ func (d *Daemon) hostsContent(c *ctr.Container, _ string) []byte {
 	return etchosts.Build(p)
 }
 
-// sortedNetworkNames is the container's joined networks, primary first.
+// sortedNetworkNames is the container's networks in the order it joined
+// them, then any others primary first.
 func (d *Daemon) sortedNetworkNames(c *ctr.Container) []string {
 	primary := berthnet.ParseMode(string(c.HostConfig.NetworkMode)).Network
 	var out []string
 	for name := range c.NetworkSettings.Networks {
 		out = append(out, name)
 	}
+	joined := func(n string) int {
+		if i := slices.Index(c.JoinOrder, n); i >= 0 {
+			return i
+		}
+		return len(c.JoinOrder)
+	}
 	sort.Slice(out, func(i, j int) bool {
+		if ji, jj := joined(out[i]), joined(out[j]); ji != jj {
+			return ji < jj
+		}
 		if (out[i] == primary) != (out[j] == primary) {
 			return out[i] == primary
 		}
@@ -671,17 +682,31 @@ func (d *Daemon) sortedNetworkNames(c *ctr.Container) []string {
 	return out
 }
 
-// hostGatewayIPs is what host-gateway means: the default bridge's
-// address, as dockerd uses when --host-gateway-ip is not set.
+// hostGatewayIPs is what host-gateway means: --host-gateway-ip, else the
+// default bridge's gateways, its IPv4 one and, when it has IPv6, its IPv6
+// one, as dockerd uses them.
 func (d *Daemon) hostGatewayIPs() []netip.Addr {
-	var out []netip.Addr
+	if addrs, _ := d.Config().HostGatewayAddrs(); len(addrs) > 0 {
+		return addrs
+	}
+	var v4, v6 netip.Addr
 	if d.networks != nil {
 		if r, err := d.networks.Find(context.Background(), berthnet.NameBridge); err == nil {
 			for _, cfg := range r.IPAMConfig {
-				if cfg.Gateway.IsValid() && cfg.Gateway.Is4() {
-					out = append(out, cfg.Gateway)
+				switch gw := cfg.Gateway; {
+				case !gw.IsValid():
+				case gw.Is4() && !v4.IsValid():
+					v4 = gw
+				case gw.Is6() && !v6.IsValid():
+					v6 = gw
 				}
 			}
+		}
+	}
+	var out []netip.Addr
+	for _, a := range []netip.Addr{v4, v6} {
+		if a.IsValid() {
+			out = append(out, a)
 		}
 	}
 	return out
@@ -697,6 +722,9 @@ type link struct {
 // links resolves the container's --link entries ("name" or
 // "name:alias") to existing containers.
 func (d *Daemon) links(c *ctr.Container) []link {
+	if c.LinkTargets != nil {
+		return d.boundLinks(c)
+	}
 	var out []link
 	for _, l := range c.HostConfig.Links {
 		name, alias, ok := strings.Cut(l, ":")
@@ -755,7 +783,7 @@ func (d *Daemon) linkTargetIP(t *ctr.Container) (netip.Addr, string) {
 // linkEnv is the environment legacy links give a container on the default
 // bridge, as dockerd writes it (ALIAS_NAME, ALIAS_PORT…, ALIAS_ENV_…).
 func (d *Daemon) linkEnv(c *ctr.Container) []string {
-	if berthnet.ParseMode(string(c.HostConfig.NetworkMode)).Network != berthnet.NameBridge {
+	if berthnet.ParseMode(string(c.HostConfig.NetworkMode)).Network != berthnet.NameBridge || !keepLegacyLinkEnv() {
 		return nil
 	}
 	var env []string
@@ -1036,12 +1064,7 @@ func (d *Daemon) connectContainer(ctx context.Context, r *berthnet.Record, ref s
 			return errdefs.Forbidden(fmt.Errorf("endpoint with name %s already exists in network %s", trimSlash(c.Name), r.Name))
 		}
 	}
-	if c.NetworkConfig == nil {
-		c.NetworkConfig = &network.NetworkingConfig{}
-	}
-	if c.NetworkConfig.EndpointsConfig == nil {
-		c.NetworkConfig.EndpointsConfig = map[string]*network.EndpointSettings{}
-	}
+	explicitNetworks(c)
 	c.NetworkConfig.EndpointsConfig[r.Name] = es.Copy()
 	if c.NetworkSettings == nil {
 		c.NetworkSettings = &container.NetworkSettings{Networks: map[string]*network.EndpointSettings{}}
@@ -1115,9 +1138,9 @@ func (d *Daemon) disconnectContainer(ctx context.Context, r *berthnet.Record, re
 		d.logNetworkContainerEvent(events.ActionDisconnect, r, c.ID)
 	}
 	delete(c.NetworkSettings.Networks, r.Name)
-	if c.NetworkConfig != nil {
-		delete(c.NetworkConfig.EndpointsConfig, r.Name)
-	}
+	c.JoinOrder = slices.DeleteFunc(c.JoinOrder, func(n string) bool { return n == r.Name })
+	explicitNetworks(c)
+	delete(c.NetworkConfig.EndpointsConfig, r.Name)
 	if c.State.Running {
 		if err := d.rewriteEtcFiles(c); err != nil {
 			logrus.WithError(err).WithField("container", shortID(c.ID)).Warn("rewriting /etc files")

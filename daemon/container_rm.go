@@ -24,7 +24,7 @@ func (d *Daemon) ContainerRm(ctx context.Context, ref string, cfg backend.Contai
 		return err
 	}
 	if cfg.RemoveLink {
-		return errdefs.InvalidParameterf("Conflict, cannot remove the default link name of the container")
+		return d.removeLink(ref)
 	}
 	return d.removeContainer(ctx, c, cfg.ForceRemove, cfg.RemoveVolume)
 }
@@ -148,8 +148,9 @@ func (d *Daemon) ContainerRename(ref, newName string) error {
 	}
 	c.Name = newName
 	if err := c.Save(); err != nil {
-		c.Name = oldName
+		// The store renames from c.Name, so it goes back first.
 		d.containers.Rename(c, oldName)
+		c.Name = oldName
 		return errdefs.System(err)
 	}
 	d.logContainerEvent(c, events.ActionRename, map[string]string{"oldName": oldName})

@@ -2,7 +2,6 @@ package daemon
 
 import (
 	"context"
-	"sort"
 	"strings"
 
 	"github.com/moby/moby/api/types/container"
@@ -59,28 +58,6 @@ func endpointSysctlErrors(cfg *network.EndpointSettings) []error {
 		}
 	}
 	return errs
-}
-
-// endpointsOnlyNetworks is, for a container on the default bridge whose
-// EndpointsConfig names other networks only, those networks (sorted):
-// dockerd joins the networks EndpointsConfig lists when it lists any, and
-// the network mode's only when it lists none. Otherwise it is nil.
-func endpointsOnlyNetworks(c *ctr.Container) []string {
-	if c.NetworkConfig == nil || len(c.NetworkConfig.EndpointsConfig) == 0 {
-		return nil
-	}
-	if m := c.HostConfig.NetworkMode; m != "" && m != "default" && m != berthnet.NameBridge {
-		return nil
-	}
-	var out []string
-	for name := range c.NetworkConfig.EndpointsConfig {
-		if name == "default" || name == berthnet.NameBridge {
-			return nil
-		}
-		out = append(out, name)
-	}
-	sort.Strings(out)
-	return out
 }
 
 // joinNames is networkNames with each network named by its name and

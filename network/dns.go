@@ -4,23 +4,25 @@ import (
 	"net/netip"
 
 	"github.com/berthd/berth/network/dns"
+	"github.com/berthd/berth/network/resolvconf"
 )
 
 // StartDNS starts the embedded DNS server inside a container's namespace:
 // it answers the names and aliases of containers sharing a user-defined
-// network with it and forwards the rest to upstreams (resolvconf.Build's
-// Upstreams; port 53 is assumed when a bare address is given). Starting
-// it twice for one container replaces the first.
-func (m *Manager) StartDNS(containerID, netnsPath string, upstreams []netip.Addr) error {
-	ups := make([]netip.AddrPort, 0, len(upstreams))
-	for _, u := range upstreams {
-		ups = append(ups, netip.AddrPortFrom(u, 53))
+// network with it and forwards the rest to the upstreams of its
+// resolv.conf (port 53), each from the namespace Build chose for it.
+// Starting it twice for one container replaces the first.
+func (m *Manager) StartDNS(containerID, netnsPath string, rc resolvconf.Result) error {
+	ups := make([]dns.Upstream, 0, len(rc.Upstreams))
+	for _, u := range rc.Upstreams {
+		ups = append(ups, dns.Upstream{AddrPort: netip.AddrPortFrom(u.Addr, 53), InContainer: !u.HostNS})
 	}
 	m.StopDNS(containerID)
 	srv, err := dns.Start(netnsPath, dns.Config{
 		Lookup:    func(name string) []netip.Addr { return m.Resolve(containerID, name) },
 		Upstreams: ups,
 		Forward:   func() bool { return !m.internalOnly(containerID) },
+		NdotsSet:  rc.NdotsSet,
 	})
 	if err != nil {
 		return err

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 
 	"github.com/sirupsen/logrus"
 
@@ -135,6 +136,10 @@ func (m *Manager) Join(ctx context.Context, term string, o JoinOptions) (*Endpoi
 	}
 	if err := bridge.Attach(v); err != nil {
 		release()
+		if o.IfName != "" && errors.Is(err, syscall.EEXIST) {
+			// dockerd's words: it renames a device to the chosen name.
+			err = fmt.Errorf("error renaming interface %q to %q: %w", ep.HostIface, o.IfName, syscall.EEXIST)
+		}
 		return nil, errdefs.System(fmt.Errorf("failed to set up container networking: %w", err))
 	}
 	r.Endpoints[epID] = ep

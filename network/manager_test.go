@@ -16,6 +16,7 @@ import (
 	"github.com/berthd/berth/network/bridge"
 	"github.com/berthd/berth/network/firewall"
 	"github.com/berthd/berth/network/internal/nettest"
+	"github.com/berthd/berth/network/resolvconf"
 	"github.com/berthd/berth/pkg/errdefs"
 	"github.com/berthd/berth/pkg/filters"
 )
@@ -121,7 +122,7 @@ func TestManagerEndToEnd(t *testing.T) {
 
 	// Embedded DNS inside the client's namespace resolves names and aliases
 	// on its networks only.
-	if err := m.StartDNS(cli.ContainerID, nsCli.Path, nil); err != nil {
+	if err := m.StartDNS(cli.ContainerID, nsCli.Path, resolvconf.Result{}); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { m.StopDNS(cli.ContainerID) })

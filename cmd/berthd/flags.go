@@ -78,6 +78,8 @@ func installFlags(fs *pflag.FlagSet, cfg *config.Config, o *options) {
 	fs.Var(&listValue{target: &cfg.DNSSearch}, "dns-search", "DNS search domains to use")
 	fs.Var(&listValue{target: &cfg.DNSOptions}, "dns-opt", "DNS options to use")
 	keyed("dns-opt", "dns-opts")
+	fs.Var(&listValue{target: &cfg.HostGatewayIPs}, "host-gateway-ip", "IP addresses that the special 'host-gateway' string in --add-host resolves to. Defaults to the IP addresses of the default bridge")
+	keyed("host-gateway-ip", "host-gateway-ips")
 	fs.Var(&poolValue{target: &cfg.DefaultAddressPools}, "default-address-pool", "Default address pools for node specific local networks")
 	keyed("default-address-pool", "default-address-pools")
 

@@ -97,6 +97,13 @@ type Config struct {
 	DNSOptions          []string      `json:"dns-opts,omitempty"`
 	DefaultAddressPools []AddressPool `json:"default-address-pools,omitempty"`
 
+	// HostGatewayIPs are what "host-gateway" in --add-host stands for (at
+	// most one IPv4 and one IPv6 address); empty means the default
+	// bridge's gateways. HostGatewayIP is dockerd's older single-address
+	// key, still read.
+	HostGatewayIPs []string `json:"host-gateway-ips,omitempty"`
+	HostGatewayIP  string   `json:"host-gateway-ip,omitempty"`
+
 	StorageDriver  string                   `json:"storage-driver,omitempty"`
 	LogDriver      string                   `json:"log-driver,omitempty"`
 	LogOpts        map[string]string        `json:"log-opts,omitempty"`
@@ -365,6 +372,9 @@ func (c *Config) Validate() error {
 			return fmt.Errorf("%s is not an ip address", d)
 		}
 	}
+	if _, err := c.HostGatewayAddrs(); err != nil {
+		return err
+	}
 	for _, l := range c.Labels {
 		if k, _, ok := strings.Cut(l, "="); !ok || k == "" {
 			return fmt.Errorf("bad attribute format: %s", l)
@@ -441,4 +451,35 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("logging driver %q is not supported: use json-file, local or none", c.LogDriver)
 	}
 	return nil
+}
+
+// HostGatewayAddrs are the configured host-gateway addresses, with
+// dockerd's checks: at most one of each family.
+func (c *Config) HostGatewayAddrs() ([]netip.Addr, error) {
+	raw := c.HostGatewayIPs
+	if len(raw) == 0 && c.HostGatewayIP != "" {
+		raw = []string{c.HostGatewayIP}
+	}
+	var out []netip.Addr
+	var have4, have6 bool
+	for _, r := range raw {
+		a, err := netip.ParseAddr(r)
+		if err != nil {
+			return nil, fmt.Errorf("invalid host-gateway-ip %q: %v", r, err)
+		}
+		a = a.Unmap()
+		if a.Is4() {
+			if have4 {
+				return nil, errors.New("only one IPv4 host gateway IP address can be specified")
+			}
+			have4 = true
+		} else {
+			if have6 {
+				return nil, errors.New("only one IPv6 host gateway IP address can be specified")
+			}
+			have6 = true
+		}
+		out = append(out, a)
+	}
+	return out, nil
 }

@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -420,21 +421,32 @@ func fwDNSUpstream(t *testing.T) (netip.Addr, func() int) {
 	return addr, func() int { return len(queries) }
 }
 
-// CVE-2024-29018: the embedded DNS server forwards from the host's
-// namespace, so for a container that is only on internal networks it
-// must not forward at all; on a normal network it does.
+// CVE-2024-29018: the embedded DNS server forwards to the host's own
+// resolvers from the host's namespace, so for a container that is only on
+// internal networks it must not forward to them; on a normal network it
+// does. (--dns servers are asked from the container's namespace instead:
+// dns_resolv_test.go.)
 func TestFirewallInternalNetworkNoDNSForwarding(t *testing.T) {
 	withImages(t)
 	up, count := fwDNSUpstream(t)
+	rc := filepath.Join(t.TempDir(), "resolv.conf")
+	if err := os.WriteFile(rc, []byte("nameserver "+up.String()+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("DOCKER_TEST_RESOLV_CONF_PATH", rc)
+	dd := harness.Fresh(t, harness.Options{Args: poolArgs})
+	dd.LoadTestImages(t)
 	netI, netN := uniq("fwdi"), uniq("fwdn")
-	createNet(t, netI, "--internal")
-	createNet(t, netN)
-	out, _, _ := d.Docker("run", "--rm", "--network", netN, "--dns", up.String(), img, "nslookup", "exfil.example", "127.0.0.11")
+	for _, a := range [][]string{{netI, "--internal"}, {netN}} {
+		dd.DockerT(t, append([]string{"network", "create"}, a...)...)
+		t.Cleanup(func() { dd.Docker("network", "rm", a[0]) })
+	}
+	out, _, _ := dd.Docker("run", "--rm", "--network", netN, img, "nslookup", "exfil.example", "127.0.0.11")
 	if !strings.Contains(out, "192.0.2.99") {
 		t.Fatalf("a normal network's container does not get forwarded answers: %q", out)
 	}
 	before := count()
-	out, _, _ = d.Docker("run", "--rm", "--network", netI, "--dns", up.String(), img, "nslookup", "exfil.example", "127.0.0.11")
+	out, _, _ = dd.Docker("run", "--rm", "--network", netI, img, "nslookup", "exfil.example", "127.0.0.11")
 	if strings.Contains(out, "192.0.2.99") || count() != before {
 		t.Fatalf("an internal network's container had its query forwarded (%d queries): %q", count()-before, out)
 	}

@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/netip"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -26,23 +27,40 @@ const ttl = 600
 // forwardTimeout bounds one upstream attempt.
 const forwardTimeout = 2 * time.Second
 
+// Upstream is a server queries are forwarded to.
+type Upstream struct {
+	netip.AddrPort
+	// InContainer sends the query from the container's namespace, as
+	// dockerd does for --dns servers: they may sit on one of the
+	// container's networks, an internal one too. Otherwise it leaves from
+	// the host's namespace, where a host-loopback stub is reachable.
+	InContainer bool
+}
+
 // Config says what a server answers.
 type Config struct {
 	// Lookup returns the addresses of a container name or alias, as seen
 	// from this container's networks; nil when the name is not local.
 	Lookup func(name string) []netip.Addr
 	// Upstreams receive every query Lookup does not answer, in order.
-	Upstreams []netip.AddrPort
-	// Forward, when set, is asked before each forward: false answers
-	// SERVFAIL instead. A container only on internal networks must not
-	// reach outside resolvers through the daemon, which forwards from
-	// the host's namespace (CVE-2024-29018).
+	Upstreams []Upstream
+	// Forward, when set, is asked before each forward from the host's
+	// namespace: false skips those upstreams (SERVFAIL when none is
+	// left). A container only on internal networks must not reach
+	// outside resolvers through the daemon (CVE-2024-29018); from its
+	// own namespace it reaches what its networks reach, no more.
 	Forward func() bool
+	// NdotsSet keeps single-label A and AAAA names that Lookup does not
+	// know from the upstreams: they get an empty answer, so the client
+	// goes on with its search domains (the user chose ndots, dockerd's
+	// rule).
+	NdotsSet bool
 }
 
 // Server is one container's embedded DNS server.
 type Server struct {
 	cfg  Config
+	ns   netns.NsHandle // the container's namespace, for InContainer upstreams
 	udp  *mdns.Server
 	tcp  *mdns.Server
 	wg   sync.WaitGroup
@@ -56,7 +74,14 @@ func Start(netnsPath string, cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg}
+	s := &Server{cfg: cfg, ns: netns.None()}
+	if slices.ContainsFunc(cfg.Upstreams, func(u Upstream) bool { return u.InContainer }) {
+		if s.ns, err = netns.GetFromPath(netnsPath); err != nil {
+			pc.Close()
+			l.Close()
+			return nil, fmt.Errorf("open %s: %w", netnsPath, err)
+		}
+	}
 	h := mdns.HandlerFunc(s.serve)
 	s.udp = &mdns.Server{PacketConn: pc, Handler: h}
 	s.tcp = &mdns.Server{Listener: l, Handler: h}
@@ -135,6 +160,9 @@ func (s *Server) Close() error {
 		defer cancel()
 		err = errors.Join(s.udp.ShutdownContext(ctx), s.tcp.ShutdownContext(ctx))
 		s.wg.Wait()
+		if s.ns.IsOpen() {
+			s.ns.Close()
+		}
 	})
 	return err
 }
@@ -147,9 +175,13 @@ func (s *Server) serve(w mdns.ResponseWriter, q *mdns.Msg) {
 		return
 	}
 	qq := q.Question[0]
-	if qq.Qclass == mdns.ClassINET && (qq.Qtype == mdns.TypeA || qq.Qtype == mdns.TypeAAAA) && s.cfg.Lookup != nil {
+	if qq.Qclass == mdns.ClassINET && (qq.Qtype == mdns.TypeA || qq.Qtype == mdns.TypeAAAA) {
 		name := strings.ToLower(strings.TrimSuffix(qq.Name, "."))
-		if addrs := s.cfg.Lookup(name); len(addrs) > 0 {
+		var addrs []netip.Addr
+		if s.cfg.Lookup != nil {
+			addrs = s.cfg.Lookup(name)
+		}
+		if len(addrs) > 0 {
 			m := new(mdns.Msg)
 			m.SetReply(q)
 			m.Authoritative = true
@@ -168,34 +200,106 @@ func (s *Server) serve(w mdns.ResponseWriter, q *mdns.Msg) {
 			w.WriteMsg(m)
 			return
 		}
+		if s.cfg.NdotsSet && !strings.Contains(name, ".") {
+			m := new(mdns.Msg)
+			m.SetReply(q)
+			m.RecursionAvailable = true
+			w.WriteMsg(m)
+			return
+		}
 	}
 	w.WriteMsg(s.forward(w, q))
 }
 
 // forward asks each upstream in turn over the transport the client used
-// (TCP when it came over TCP, so large answers survive).
+// (TCP when it came over TCP, so large answers survive). A SERVFAIL or REFUSED answer moves on to the next upstream, as dockerd
+// does; the last one is passed on when no upstream does better.
 func (s *Server) forward(w mdns.ResponseWriter, q *mdns.Msg) *mdns.Msg {
-	if s.cfg.Forward != nil && !s.cfg.Forward() {
-		m := new(mdns.Msg)
-		m.SetRcode(q, mdns.RcodeServerFailure)
-		return m
-	}
+	hostOK := s.cfg.Forward == nil || s.cfg.Forward()
 	proto := "udp"
 	if _, ok := w.RemoteAddr().(*net.TCPAddr); ok {
 		proto = "tcp"
 	}
-	c := &mdns.Client{Net: proto, Timeout: forwardTimeout}
+	c := &mdns.Client{Net: proto, Timeout: forwardTimeout, UDPSize: mdns.MaxMsgSize}
+	var failed *mdns.Msg
 	for _, up := range s.cfg.Upstreams {
-		r, _, err := c.Exchange(q, up.String())
+		if !up.InContainer && !hostOK {
+			continue
+		}
+		conn, err := s.dial(proto, up)
+		if err != nil {
+			logrus.WithError(err).WithField("upstream", up.String()).Debug("embedded DNS: cannot reach upstream")
+			continue
+		}
+		r, _, err := c.ExchangeWithConn(q, &mdns.Conn{Conn: conn, UDPSize: mdns.MaxMsgSize})
+		conn.Close()
 		if err != nil {
 			continue
 		}
 		// A truncated UDP answer is passed on as is: the client then
 		// retries over TCP, which is forwarded over TCP.
 		r.Id = q.Id
+		if r.Rcode == mdns.RcodeServerFailure || r.Rcode == mdns.RcodeRefused {
+			failed = r
+			continue
+		}
 		return r
+	}
+	if failed != nil {
+		return failed
 	}
 	m := new(mdns.Msg)
 	m.SetRcode(q, mdns.RcodeServerFailure)
 	return m
+}
+
+// dial connects to an upstream from the namespace it is to be asked from.
+func (s *Server) dial(proto string, up Upstream) (net.Conn, error) {
+	addr := up.AddrPort.String()
+	if !up.InContainer || !s.ns.IsOpen() {
+		return net.DialTimeout(proto, addr, forwardTimeout)
+	}
+	var conn net.Conn
+	var dialErr error
+	err := inNamespace(s.ns, func() {
+		conn, dialErr = net.DialTimeout(proto, addr, forwardTimeout)
+	})
+	if err != nil {
+		if conn != nil {
+			conn.Close()
+		}
+		return nil, err
+	}
+	return conn, dialErr
+}
+
+// inNamespace runs fn on a thread moved into ns, in a goroutine of its
+// own: a socket fn opens belongs to ns for good. If the thread cannot be
+// moved back it stays locked, and the Go runtime retires it with the
+// goroutine instead of reusing a thread in the wrong namespace.
+func inNamespace(ns netns.NsHandle, fn func()) error {
+	errc := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread()
+		orig, err := netns.Get()
+		if err != nil {
+			runtime.UnlockOSThread()
+			errc <- err
+			return
+		}
+		defer orig.Close()
+		if err := netns.Set(ns); err != nil {
+			runtime.UnlockOSThread()
+			errc <- fmt.Errorf("enter the container's namespace: %w", err)
+			return
+		}
+		fn()
+		if err := netns.Set(orig); err != nil {
+			errc <- fmt.Errorf("return to the daemon's namespace: %w", err)
+			return
+		}
+		runtime.UnlockOSThread()
+		errc <- nil
+	}()
+	return <-errc
 }

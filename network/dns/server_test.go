@@ -87,7 +87,7 @@ func TestServerAnswersNamesAndForwards(t *testing.T) {
 			}
 			return nil
 		},
-		Upstreams: []netip.AddrPort{up},
+		Upstreams: []Upstream{{AddrPort: up}},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -136,7 +136,7 @@ func TestServerForwardGate(t *testing.T) {
 	var allow atomic.Bool
 	srv, err := Start(ns.Path, Config{
 		Lookup:    func(name string) []netip.Addr { return nil },
-		Upstreams: []netip.AddrPort{up},
+		Upstreams: []Upstream{{AddrPort: up}},
 		Forward:   allow.Load,
 	})
 	if err != nil {

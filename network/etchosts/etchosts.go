@@ -47,8 +47,8 @@ func ParseExtraHost(s string, hostGateway []netip.Addr) ([]Entry, error) {
 
 // Params are the inputs of Build.
 type Params struct {
-	// IPv6 includes the IPv6 loopback and multicast names (dockerd drops
-	// them when the container has no IPv6).
+	// IPv6 includes the IPv6 loopback and multicast names and the IPv6
+	// extra entries (dockerd drops them when the container has no IPv6).
 	IPv6 bool
 	// Extra are the --add-host entries, already parsed.
 	Extra []Entry
@@ -71,12 +71,23 @@ func Build(p Params) []byte {
 		b.WriteString("ff02::2\tip6-allrouters\n")
 	}
 	for _, e := range p.Extra {
+		// Without IPv6 the container could not use an IPv6 entry
+		// (host-gateway's IPv6 address, an --add-host one): dockerd
+		// leaves them out.
+		if e.Addr.Is6() && !e.Addr.Is4In6() && !p.IPv6 {
+			continue
+		}
 		fmt.Fprintf(&b, "%s\t%s\n", e.Addr, strings.Join(e.Names, " "))
 	}
 	if p.Hostname != "" {
+		// The fully qualified name, then the bare one: a dotted hostname
+		// (--hostname c1.example) counts as qualified, as with dockerd.
 		names := p.Hostname
 		if p.Domainname != "" {
-			names = p.Hostname + "." + p.Domainname + " " + p.Hostname
+			names += "." + p.Domainname
+		}
+		if short, _, ok := strings.Cut(names, "."); ok {
+			names += " " + short
 		}
 		for _, a := range p.Self {
 			fmt.Fprintf(&b, "%s\t%s\n", a, names)

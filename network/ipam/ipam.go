@@ -73,8 +73,10 @@ type Subnet struct {
 	Auto bool `json:"auto,omitempty"`
 	// Addrs maps every address given out to its owner.
 	Addrs map[netip.Addr]string `json:"addrs"`
-	// Next is where the dynamic search resumes, so that a released
-	// address is not handed out again at once (dockerd does the same).
+	// Next was where the dynamic search resumed. dockerd's local IPAM
+	// hands out the lowest free address instead (a released one comes
+	// back at once; only swarm's allocator goes serially), and so does
+	// berth now: kept so that older state files load.
 	Next netip.Addr `json:"next,omitzero"`
 }
 
@@ -526,11 +528,8 @@ func (a *Allocator) RequestAddress(id string, v6 bool, want netip.Addr, owner st
 			continue
 		}
 		s.Addrs[addr] = owner
-		prevNext := s.Next
-		s.Next = addr.Next()
 		if err := a.saveVolatile(id); err != nil {
 			delete(s.Addrs, addr)
-			s.Next = prevNext
 			return netip.Prefix{}, err
 		}
 		return netip.PrefixFrom(addr, s.Prefix.Bits()), nil
@@ -542,28 +541,19 @@ func (a *Allocator) RequestAddress(id string, v6 bool, want netip.Addr, owner st
 // in practice, and an IPv4 subnet is at most 2^24 addresses.
 const maxScan = 1 << 24
 
-// nextFree searches the dynamic range from Next, wrapping once.
+// nextFree is the lowest free address of the dynamic range.
 func (s *Subnet) nextFree() (netip.Addr, bool) {
 	r := s.dynamicRange()
-	first := r.Masked().Addr()
 	last := lastAddr(r)
-	start := s.Next
-	if !start.IsValid() || !r.Contains(start) {
-		start = first
-	}
-	a := start
+	a := r.Masked().Addr()
 	for n := 0; n < maxScan; n++ {
 		if _, taken := s.Addrs[a]; !taken && s.usable(a) {
 			return a, true
 		}
 		if a == last {
-			a = first
-		} else {
-			a = a.Next()
-		}
-		if a == start {
 			break
 		}
+		a = a.Next()
 	}
 	return netip.Addr{}, false
 }

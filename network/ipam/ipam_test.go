@@ -125,7 +125,7 @@ func TestDynamicStaticNoDoubleAllocation(t *testing.T) {
 	if _, err := a.RequestAddress("n", false, ip("192.168.50.255"), "x"); !errdefs.Is(err, errdefs.InvalidParameter) {
 		t.Fatalf("broadcast static: %v", err)
 	}
-	// A released address is not handed out again at once.
+	// A released address is free again (the only one here).
 	if err := a.ReleaseAddress("n", ip("192.168.50.130")); err != nil {
 		t.Fatal(err)
 	}

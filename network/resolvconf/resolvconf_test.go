@@ -43,9 +43,9 @@ func TestLegacyKeepsRealServersAndFiltersIPv6(t *testing.T) {
 }
 
 func TestInternalResolver(t *testing.T) {
-	r := Build(Params{Host: []byte(systemdStub), HostPath: "/etc/resolv.conf", Internal: true})
+	r := Build(Params{Host: []byte(systemdStub), HostPath: "/etc/resolv.conf", Mode: ModeInternal})
 	eq(t, lines(r.Content), "nameserver 127.0.0.11", "search corp.example", "options edns0 trust-ad ndots:0")
-	if len(r.Upstreams) != 1 || r.Upstreams[0] != netip.MustParseAddr("127.0.0.53") {
+	if len(r.Upstreams) != 1 || r.Upstreams[0] != (Upstream{Addr: netip.MustParseAddr("127.0.0.53"), HostNS: true}) {
 		t.Fatalf("upstreams %v", r.Upstreams)
 	}
 	if !strings.Contains(string(r.Content), "# ExtServers: [host(127.0.0.53)]") || !strings.Contains(string(r.Content), "(internal resolver)") {
@@ -61,9 +61,10 @@ func TestOverrides(t *testing.T) {
 		DNSOptions: []string{"ndots:2", "timeout:1"},
 	})
 	eq(t, lines(r.Content), "nameserver 198.51.100.1", "options ndots:2 timeout:1")
-	r = Build(Params{Host: []byte(systemdStub), DNS: []netip.Addr{netip.MustParseAddr("198.51.100.1")}, DNSOptions: []string{"ndots:3"}, Internal: true})
+	r = Build(Params{Host: []byte(systemdStub), DNS: []netip.Addr{netip.MustParseAddr("198.51.100.1")}, DNSOptions: []string{"ndots:3"}, Mode: ModeInternal})
 	eq(t, lines(r.Content), "nameserver 127.0.0.11", "search corp.example", "options ndots:3")
-	if len(r.Upstreams) != 1 || r.Upstreams[0].String() != "198.51.100.1" {
+	// --dns servers are asked from the container's namespace.
+	if len(r.Upstreams) != 1 || r.Upstreams[0] != (Upstream{Addr: netip.MustParseAddr("198.51.100.1")}) || !r.NdotsSet {
 		t.Fatalf("upstreams %v", r.Upstreams)
 	}
 }
