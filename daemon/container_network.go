@@ -321,8 +321,12 @@ func (d *Daemon) joinNetworks(ctx context.Context, c *ctr.Container, pid int) er
 			return err
 		}
 	}
-	if err := d.publishPorts(ctx, c, names[0]); err != nil {
-		return err
+	// A container may be on no network at all (all of them disconnected
+	// while it was stopped): nothing to publish on then.
+	if len(names) > 0 {
+		if err := d.publishPorts(ctx, c, names[0]); err != nil {
+			return err
+		}
 	}
 	if err := d.startDNSIfNeeded(c); err != nil {
 		return err
