@@ -312,13 +312,57 @@ func (d *Daemon) joinNetworks(ctx context.Context, c *ctr.Container, pid int) er
 			return err
 		}
 	}
-	if err := d.publishPorts(ctx, c, mode.Network); err != nil {
+	gw := d.gatewayNetwork(c)
+	if err := d.publishPorts(ctx, c, gw); err != nil {
+		return err
+	}
+	if err := d.openRoutedPorts(ctx, c, gw); err != nil {
 		return err
 	}
 	if err := d.startDNSIfNeeded(c); err != nil {
 		return err
 	}
 	return d.rewriteEtcFiles(c)
+}
+
+// gatewayNetwork is the network whose endpoint gives the container its
+// gateway, where its ports are published: the one of highest gw-priority,
+// NetworkMode's on a tie.
+func (d *Daemon) gatewayNetwork(c *ctr.Container) string {
+	names := networkNames(c)
+	best, prio := names[0], 0
+	if es := d.endpointConfig(c, best); es != nil {
+		prio = es.GwPriority
+	}
+	for _, n := range names[1:] {
+		if es := d.endpointConfig(c, n); es != nil && es.GwPriority > prio {
+			best, prio = n, es.GwPriority
+		}
+	}
+	return best
+}
+
+// openRoutedPorts opens the container's ports on its endpoints other than
+// the gateway's, for the families in gateway mode routed there (dockerd
+// does the same; nothing is mapped on the host for them).
+func (d *Daemon) openRoutedPorts(ctx context.Context, c *ctr.Container, gw string) error {
+	reqs, err := portSpecs(c.Config, c.HostConfig)
+	if err != nil || len(reqs) == 0 {
+		return err
+	}
+	var specs []berthnet.PortSpec
+	for _, r := range reqs {
+		specs = append(specs, berthnet.PortSpec{Proto: string(r.port.Proto()), HostIP: r.hostIP, ContainerPort: r.port.Num()})
+	}
+	for _, name := range networkNames(c) {
+		if name == gw {
+			continue
+		}
+		if _, err := d.networks.OpenRouted(ctx, name, c.ID, specs); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // joinOne joins one bridge network and records the endpoint.
@@ -894,7 +938,11 @@ func (d *Daemon) publishPorts(ctx context.Context, c *ctr.Container, netName str
 		if !hip.IsValid() {
 			hip = netip.IPv4Unspecified()
 		}
-		ports[p] = append(ports[p], network.PortBinding{HostIP: hip, HostPort: strconv.Itoa(int(b.HostPort))})
+		hp := strconv.Itoa(int(b.HostPort))
+		if b.HostPort == 0 {
+			hp = "" // gateway mode routed: the port is open, not mapped
+		}
+		ports[p] = append(ports[p], network.PortBinding{HostIP: hip, HostPort: hp})
 	}
 	return nil
 }
@@ -971,19 +1019,24 @@ func (d *Daemon) restoreContainerNetwork(c *ctr.Container) error {
 	for p, bs := range c.NetworkSettings.Ports {
 		for _, b := range bs {
 			hp, err := strconv.ParseUint(b.HostPort, 10, 16)
-			if err != nil {
+			if err != nil && b.HostPort != "" {
 				continue
 			}
+			// No host port is a port opened in gateway mode routed.
 			// The recorded address (0.0.0.0 or :: for "every address")
 			// names the family: a zero one would publish both again.
 			s := berthnet.PortSpec{Proto: string(p.Proto()), HostIP: b.HostIP, HostPort: uint16(hp), ContainerPort: p.Num()}
 			specs = append(specs, s)
 		}
 	}
+	gw := d.gatewayNetwork(c)
 	if len(specs) > 0 {
-		if _, err := d.networks.Publish(ctx, mode.Network, c.ID, specs); err != nil {
+		if _, err := d.networks.Publish(ctx, gw, c.ID, specs); err != nil {
 			errs = append(errs, fmt.Errorf("re-publishing ports: %w", err))
 		}
+	}
+	if err := d.openRoutedPorts(ctx, c, gw); err != nil {
+		errs = append(errs, fmt.Errorf("re-opening ports: %w", err))
 	}
 	if err := d.startDNSIfNeeded(c); err != nil {
 		errs = append(errs, err)

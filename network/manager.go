@@ -65,6 +65,12 @@ type Config struct {
 	Pools []ipam.Pool
 	// Table is berth's nftables table for this daemon.
 	Table string
+	// AllowDirectRouting is dockerd's --allow-direct-routing: other hosts
+	// and networks may address containers of nat networks directly.
+	AllowDirectRouting bool
+	// AcceptFwMark is dockerd's --bridge-accept-fwmark: packets with this
+	// mark ("mark" or "mark/mask") may enter any non-internal bridge.
+	AcceptFwMark string
 }
 
 // Manager owns the networks of one daemon.
@@ -135,6 +141,9 @@ func New(cfg Config) (*Manager, error) {
 	}
 	if cfg.IPTables {
 		m.fw = firewall.New(cfg.Table)
+		if err := m.fw.SetOptions(firewall.Options{AllowDirectRouting: cfg.AllowDirectRouting, AcceptFwMark: cfg.AcceptFwMark}); err != nil {
+			return nil, err
+		}
 	}
 	entries, err := os.ReadDir(filepath.Join(cfg.Root, "networks"))
 	if err != nil {
@@ -493,11 +502,17 @@ func (m *Manager) firewallNetwork(r *Record, subs []ipam.Subnet) firewall.Networ
 		b, _ := strconv.ParseBool(v)
 		n.Masquerade = n.Masquerade && b
 	}
+	n.Routed4, n.Routed6 = r.gwMode(false) == GwModeRouted, r.gwMode(true) == GwModeRouted
+	n.Unprotected4, n.Unprotected6 = r.gwMode(false) == GwModeUnprotected, r.gwMode(true) == GwModeUnprotected
+	n.Trusted = r.trustedIfaces()
 	for _, s := range subs {
 		if s.Prefix.Addr().Is6() && m.cfg.NoIPv6NAT {
 			continue // no masquerade for IPv6 (--ip6tables=false)
 		}
 		n.Subnets = append(n.Subnets, s.Prefix)
+		if s.Gateway.IsValid() {
+			n.Gateways = append(n.Gateways, s.Gateway)
+		}
 	}
 	return n
 }

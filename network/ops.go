@@ -242,6 +242,21 @@ func (m *Manager) Create(ctx context.Context, req network.CreateRequest) (*Recor
 			}
 		}
 	}
+	for _, k := range []string{OptGwModeIPv4, OptGwModeIPv6} {
+		v, ok := opts[k]
+		if !ok || driver != DriverBridge {
+			continue
+		}
+		switch v {
+		case GwModeNAT, GwModeUnprotected, GwModeRouted:
+		case GwModeIsolated:
+			if !req.Internal {
+				return nil, errdefs.InvalidParameterf("gateway mode 'isolated' can only be used for an internal network")
+			}
+		default:
+			return nil, errdefs.InvalidParameterf("failed to parse %s value: %s (unknown gateway mode %s)", k, v, v)
+		}
+	}
 	if v, ok := opts[OptHostBindingV4]; ok {
 		if _, err := netip.ParseAddr(v); err != nil {
 			return nil, errdefs.InvalidParameterf("failed to parse %s value: %v (nil ip)", OptHostBindingV4, v)

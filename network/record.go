@@ -4,6 +4,7 @@ import (
 	"maps"
 	"net"
 	"net/netip"
+	"strings"
 	"time"
 
 	"github.com/moby/moby/api/types/network"
@@ -33,7 +34,37 @@ const (
 	OptMTU           = "com.docker.network.driver.mtu"
 	OptEnableIPv4    = "com.docker.network.enable_ipv4"
 	OptEnableIPv6    = "com.docker.network.enable_ipv6"
+	OptGwModeIPv4    = "com.docker.network.bridge.gateway_mode_ipv4"
+	OptGwModeIPv6    = "com.docker.network.bridge.gateway_mode_ipv6"
+	OptTrustedIfaces = "com.docker.network.bridge.trusted_host_interfaces"
 )
+
+// Gateway modes of a bridge network's address family, as dockerd names
+// them (options gateway_mode_ipv4 and gateway_mode_ipv6).
+const (
+	GwModeNAT         = "nat"
+	GwModeUnprotected = "nat-unprotected"
+	GwModeRouted      = "routed"
+	GwModeIsolated    = "isolated"
+)
+
+// gwMode is the network's gateway mode for a family; nat by default.
+func (r *Record) gwMode(v6 bool) string {
+	k := OptGwModeIPv4
+	if v6 {
+		k = OptGwModeIPv6
+	}
+	if m := r.Options[k]; m != "" {
+		return m
+	}
+	return GwModeNAT
+}
+
+// trustedIfaces are the host interfaces whose traffic may address the
+// network's containers directly (colon-separated, as dockerd reads them).
+func (r *Record) trustedIfaces() []string {
+	return strings.FieldsFunc(r.Options[OptTrustedIfaces], func(c rune) bool { return c == ':' })
+}
 
 // IsPredefined reports whether name is one of the networks a user cannot
 // create or remove (dockerd also reserves "default").
