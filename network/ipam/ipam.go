@@ -73,9 +73,6 @@ type Subnet struct {
 	Auto bool `json:"auto,omitempty"`
 	// Addrs maps every address given out to its owner.
 	Addrs map[netip.Addr]string `json:"addrs"`
-	// Next is where the dynamic search resumes, so that a released
-	// address is not handed out again at once (dockerd does the same).
-	Next netip.Addr `json:"next,omitzero"`
 }
 
 // Is6 reports whether this is an IPv6 subnet.
@@ -526,11 +523,8 @@ func (a *Allocator) RequestAddress(id string, v6 bool, want netip.Addr, owner st
 			continue
 		}
 		s.Addrs[addr] = owner
-		prevNext := s.Next
-		s.Next = addr.Next()
 		if err := a.saveVolatile(id); err != nil {
 			delete(s.Addrs, addr)
-			s.Next = prevNext
 			return netip.Prefix{}, err
 		}
 		return netip.PrefixFrom(addr, s.Prefix.Bits()), nil
@@ -542,28 +536,22 @@ func (a *Allocator) RequestAddress(id string, v6 bool, want netip.Addr, owner st
 // in practice, and an IPv4 subnet is at most 2^24 addresses.
 const maxScan = 1 << 24
 
-// nextFree searches the dynamic range from Next, wrapping once.
+// nextFree is the lowest free address of the dynamic range: dockerd's
+// IPAM for local networks hands a released address out again at once
+// (only swarm's allocates serially), and clients rely on a new container
+// taking the address a removed one had.
 func (s *Subnet) nextFree() (netip.Addr, bool) {
 	r := s.dynamicRange()
-	first := r.Masked().Addr()
+	a := r.Masked().Addr()
 	last := lastAddr(r)
-	start := s.Next
-	if !start.IsValid() || !r.Contains(start) {
-		start = first
-	}
-	a := start
 	for n := 0; n < maxScan; n++ {
 		if _, taken := s.Addrs[a]; !taken && s.usable(a) {
 			return a, true
 		}
 		if a == last {
-			a = first
-		} else {
-			a = a.Next()
-		}
-		if a == start {
 			break
 		}
+		a = a.Next()
 	}
 	return netip.Addr{}, false
 }

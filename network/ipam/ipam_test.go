@@ -125,7 +125,8 @@ func TestDynamicStaticNoDoubleAllocation(t *testing.T) {
 	if _, err := a.RequestAddress("n", false, ip("192.168.50.255"), "x"); !errdefs.Is(err, errdefs.InvalidParameter) {
 		t.Fatalf("broadcast static: %v", err)
 	}
-	// A released address is not handed out again at once.
+	// A released address is handed out again at once, as dockerd does:
+	// the lowest free one.
 	if err := a.ReleaseAddress("n", ip("192.168.50.130")); err != nil {
 		t.Fatal(err)
 	}
@@ -236,5 +237,27 @@ func TestStatus(t *testing.T) {
 	// 256 - network - broadcast - gateway - one endpoint.
 	if st[0] != 2 || st[1] != 252 {
 		t.Fatalf("status %v", st)
+	}
+}
+
+// The lowest free address goes out, so a new container takes the address
+// of one just removed, as with dockerd's local networks.
+func TestLowestFreeAddress(t *testing.T) {
+	a, _ := open(t, nil, nil)
+	if _, err := a.AddNetwork("n", []Request{{Subnet: pfx("172.24.10.0/24"), Gateway: ip("172.24.10.1")}}, true, false); err != nil {
+		t.Fatal(err)
+	}
+	first, err := a.RequestAddress("n", false, netip.Addr{}, "a")
+	if err != nil || first.Addr() != ip("172.24.10.2") {
+		t.Fatalf("first: %v %v", first, err)
+	}
+	if p, err := a.RequestAddress("n", false, netip.Addr{}, "b"); err != nil || p.Addr() != ip("172.24.10.3") {
+		t.Fatalf("second: %v %v", p, err)
+	}
+	if err := a.ReleaseAddress("n", first.Addr()); err != nil {
+		t.Fatal(err)
+	}
+	if p, err := a.RequestAddress("n", false, netip.Addr{}, "c"); err != nil || p != first {
+		t.Fatalf("after release: %v %v, want %v", p, err, first)
 	}
 }
