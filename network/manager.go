@@ -694,6 +694,16 @@ func warnAcceptRA() {
 	}
 }
 
+// ValidateFwMark checks a --bridge-accept-fwmark value ("mark" or
+// "mark/mask").
+func ValidateFwMark(v string) error {
+	if v == "" {
+		return nil
+	}
+	_, _, err := firewall.ParseFwMark(v)
+	return err
+}
+
 // FirewallTable is the name of berth's nftables table (family inet).
 func (m *Manager) FirewallTable() string { return m.cfg.Table }
 

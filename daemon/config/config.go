@@ -347,6 +347,9 @@ func (c *Config) Validate() error {
 	if c.MTU < 0 {
 		return fmt.Errorf("invalid default MTU: %d", c.MTU)
 	}
+	if err := network.ValidateFwMark(c.BridgeAcceptFwMark); err != nil {
+		return fmt.Errorf("invalid bridge-accept-fwmark: %w", err)
+	}
 	if c.ShutdownTimeout < -1 {
 		return errors.New("invalid shutdown-timeout: must be -1 or more")
 	}
