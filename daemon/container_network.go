@@ -346,6 +346,20 @@ func (d *Daemon) gatewayNetwork(c *ctr.Container) string {
 // the gateway's, for the families in gateway mode routed there (dockerd
 // does the same; nothing is mapped on the host for them).
 func (d *Daemon) openRoutedPorts(ctx context.Context, c *ctr.Container, gw string) error {
+	for _, name := range networkNames(c) {
+		if name == gw {
+			continue
+		}
+		if err := d.openRoutedOn(ctx, c, name); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// openRoutedOn opens the container's ports on its endpoint on one network
+// that is not its gateway's.
+func (d *Daemon) openRoutedOn(ctx context.Context, c *ctr.Container, name string) error {
 	reqs, err := portSpecs(c.Config, c.HostConfig)
 	if err != nil || len(reqs) == 0 {
 		return err
@@ -354,15 +368,8 @@ func (d *Daemon) openRoutedPorts(ctx context.Context, c *ctr.Container, gw strin
 	for _, r := range reqs {
 		specs = append(specs, berthnet.PortSpec{Proto: string(r.port.Proto()), HostIP: r.hostIP, ContainerPort: r.port.Num()})
 	}
-	for _, name := range networkNames(c) {
-		if name == gw {
-			continue
-		}
-		if _, err := d.networks.OpenRouted(ctx, name, c.ID, specs); err != nil {
-			return err
-		}
-	}
-	return nil
+	_, err = d.networks.OpenRouted(ctx, name, c.ID, specs)
+	return err
 }
 
 // joinOne joins one bridge network and records the endpoint.
@@ -1098,6 +1105,9 @@ func (d *Daemon) connectContainer(ctx context.Context, r *berthnet.Record, ref s
 		delete(c.NetworkConfig.EndpointsConfig, r.Name)
 		return err
 	}
+	if err := d.openRoutedOn(ctx, c, r.Name); err != nil {
+		logrus.WithError(err).WithField("container", shortID(c.ID)).Warn("opening ports on a routed network")
+	}
 	wasDNS := d.networks.HasDNS(c.ID)
 	if !wasDNS {
 		if err := d.startDNSIfNeeded(c); err != nil {
@@ -1141,7 +1151,12 @@ func (d *Daemon) disconnectContainer(ctx context.Context, r *berthnet.Record, re
 		return errdefs.Forbidden(fmt.Errorf("container %s is not connected to network %s", c.ID, r.Name))
 	}
 	if c.State.Running {
-		if r.Name == mode.Network && len(c.NetworkSettings.Ports) > 0 {
+		if r.Name != d.gatewayNetwork(c) {
+			// Ports opened on a routed network's address.
+			if err := d.networks.UnpublishOn(ctx, c.ID, r.ID); err != nil {
+				logrus.WithError(err).WithField("container", shortID(c.ID)).Warn("closing ports")
+			}
+		} else if len(c.NetworkSettings.Ports) > 0 {
 			// The published ports go to the address on this network.
 			if err := d.networks.Unpublish(ctx, c.ID); err != nil {
 				logrus.WithError(err).WithField("container", shortID(c.ID)).Warn("unpublishing ports")

@@ -334,6 +334,39 @@ func (m *Manager) Unpublish(ctx context.Context, containerID string) error {
 	return errors.Join(errs...)
 }
 
+// UnpublishOn removes what a container published or opened on one
+// network (docker network disconnect of a network that is not its
+// gateway's).
+func (m *Manager) UnpublishOn(ctx context.Context, containerID, term string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	r, err := m.findLocked(term)
+	if err != nil || r.Bridge == "" {
+		return err
+	}
+	var keep []*publication
+	var errs []error
+	for _, pub := range m.pubs[containerID] {
+		if !slices.ContainsFunc(pub.rules, func(p firewall.Port) bool { return p.Bridge == r.Bridge }) {
+			keep = append(keep, pub)
+			continue
+		}
+		if m.fw != nil {
+			errs = append(errs, m.fw.RemovePorts(pub.rules...))
+		}
+		for _, h := range pub.holds {
+			h.Close()
+		}
+	}
+	if len(keep) == 0 {
+		delete(m.pubs, containerID)
+	} else {
+		m.pubs[containerID] = keep
+	}
+	m.syncRouteLocalnetLocked(r.Bridge)
+	return errors.Join(errs...)
+}
+
 // reservePort binds the host port (the kernel picks one for port 0) and
 // returns the socket to hold it. SCTP ports are not reserved: the port
 // must be given.

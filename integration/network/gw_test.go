@@ -165,6 +165,24 @@ func TestGwRoutedNonGatewayEndpoint(t *testing.T) {
 	if gwReach(t, d, client, ipOn(t, d, id, natNet), "80") {
 		t.Error("published port reached directly on the nat endpoint")
 	}
+
+	// A routed network connected later opens the ports too, until it is
+	// disconnected.
+	later := uniq("gwr")
+	gwCreate(t, d, later, "-o", gwOpt4+"routed")
+	d.DockerT(t, "network", "connect", later, id)
+	ip := ipOn(t, d, id, later)
+	if !gwReach(t, d, client, ip, "80") {
+		t.Error("published port not open on a routed network connected later")
+	}
+	d.DockerT(t, "network", "disconnect", later, id)
+	rs := ruleset(t)
+	if strings.Contains(rs, ip+" . tcp . 80") {
+		t.Errorf("port still open on %s after disconnect:\n%s", ip, rs)
+	}
+	if !gwReach(t, d, client, ipOn(t, d, id, routed), "80") {
+		t.Error("disconnecting one routed network closed the port on another")
+	}
 }
 
 // --allow-direct-routing lets other networks address a nat network's
@@ -212,4 +230,17 @@ func TestGwTrustedHostInterfaces(t *testing.T) {
 	if gwReach(t, d, client, ip, "81") {
 		t.Error("trusted interface: unpublished port reached")
 	}
+}
+
+// gwInICCSet reports whether any berth table's icc set (bridges whose
+// containers may talk to each other) holds the bridge dev; a bridge with
+// icc=false is in the noicc set instead.
+func gwInICCSet(rs, dev string) bool {
+	pair := fmt.Sprintf("%q . %q", dev, dev)
+	for _, block := range strings.Split(rs, "set icc {")[1:] {
+		if end := strings.Index(block, "}"); end >= 0 && strings.Contains(block[:end], pair) {
+			return true
+		}
+	}
+	return false
 }
