@@ -418,7 +418,7 @@ func (m *Manager) ensureBridgeWith(r *Record, snap *bridge.Snapshot, rules *[]fi
 	subs := m.ipam.Subnets(r.ID)
 	var addrs []netip.Prefix
 	for _, s := range subs {
-		if s.Gateway.IsValid() {
+		if s.Gateway.IsValid() && !(s.Prefix.Addr().Is4() && r.inhibitIPv4()) {
 			addrs = append(addrs, netip.PrefixFrom(s.Gateway, s.Prefix.Bits()))
 		}
 	}
@@ -426,7 +426,8 @@ func (m *Manager) ensureBridgeWith(r *Record, snap *bridge.Snapshot, rules *[]fi
 	if mtu == 0 {
 		mtu = m.cfg.MTU
 	}
-	if err := snap.Ensure(bridge.Config{Name: r.Bridge, MTU: mtu, Addrs: addrs}); err != nil {
+	noIPv6 := r.EnableIPv6 && r.gwMode(true) == GwModeIsolated
+	if err := snap.Ensure(bridge.Config{Name: r.Bridge, MTU: mtu, Addrs: addrs, NoIPv6: noIPv6}); err != nil {
 		return err
 	}
 	m.syncRouteLocalnetLocked(r.Bridge)

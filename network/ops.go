@@ -235,7 +235,7 @@ func (m *Manager) Create(ctx context.Context, req network.CreateRequest) (*Recor
 			}
 		}
 	}
-	for _, k := range []string{OptEnableICC, OptEnableIPMasq} {
+	for _, k := range []string{OptEnableICC, OptEnableIPMasq, OptInhibitIPv4} {
 		if v, ok := opts[k]; ok {
 			if _, err := strconv.ParseBool(v); err != nil {
 				return nil, errdefs.InvalidParameterf("failed to parse %s value: %q: invalid syntax", k, v)
@@ -312,6 +312,9 @@ func (m *Manager) Create(ctx context.Context, req network.CreateRequest) (*Recor
 		reqs = append(reqs, ipam.Request{Subnet: c.Subnet, IPRange: c.IPRange, Gateway: c.Gateway, Aux: c.AuxAddress})
 	}
 	reqs = ipamRequestsFor(vc, req.Internal, reqs)
+	if vc == nil {
+		reqs = bridgeGatewayless(opts, req.Internal, reqs)
+	}
 	subs, err := m.ipam.AddNetwork(id, reqs, enable4, enable6)
 	if err != nil {
 		return nil, err

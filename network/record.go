@@ -4,6 +4,7 @@ import (
 	"maps"
 	"net"
 	"net/netip"
+	"strconv"
 	"strings"
 	"time"
 
@@ -37,6 +38,7 @@ const (
 	OptGwModeIPv4    = "com.docker.network.bridge.gateway_mode_ipv4"
 	OptGwModeIPv6    = "com.docker.network.bridge.gateway_mode_ipv6"
 	OptTrustedIfaces = "com.docker.network.bridge.trusted_host_interfaces"
+	OptInhibitIPv4   = "com.docker.network.bridge.inhibit_ipv4"
 )
 
 // Gateway modes of a bridge network's address family, as dockerd names
@@ -58,6 +60,13 @@ func (r *Record) gwMode(v6 bool) string {
 		return m
 	}
 	return GwModeNAT
+}
+
+// inhibitIPv4 is the inhibit_ipv4 option: berth does not put the IPv4
+// gateway address on the bridge (someone else manages it).
+func (r *Record) inhibitIPv4() bool {
+	b, _ := strconv.ParseBool(r.Options[OptInhibitIPv4])
+	return b
 }
 
 // trustedIfaces are the host interfaces whose traffic may address the

@@ -244,3 +244,37 @@ func gwInICCSet(rs, dev string) bool {
 	}
 	return false
 }
+
+// Gateway mode isolated (internal networks only) puts no address on the
+// bridge, not even IPv6 link-local; a /31 internal network with
+// inhibit_ipv4 keeps both addresses for containers.
+func TestGwIsolatedAndInhibitIPv4(t *testing.T) {
+	withImages(t)
+	name := uniq("gwiso")
+	br := "br-" + name
+	createNet(t, name, "--internal", "--ipv6", "-o", gwOpt4+"isolated", "-o", gwOpt6+"isolated",
+		"-o", "com.docker.network.bridge.name="+br)
+	if out, _ := exec.Command("ip", "-o", "addr", "show", "dev", br).CombinedOutput(); strings.TrimSpace(string(out)) != "" {
+		t.Errorf("isolated bridge has addresses:\n%s", out)
+	}
+	peer := uniq("gwp")
+	runD(t, d, "--network", name, "--name", peer, img, "sleep", "300")
+	for _, fam := range []string{"-4", "-6"} {
+		if out, _, err := d.Docker("run", "--rm", "--network", name, img, "ping", fam, "-c1", "-W3", peer); err != nil {
+			t.Errorf("isolated, ping %s: %v %s", fam, err, out)
+		}
+	}
+
+	p2p := uniq("gwp2p")
+	_, _, octets := testSubnet()
+	createNet(t, p2p, "--internal", "--subnet", octets+".0/31", "-o", "com.docker.network.bridge.inhibit_ipv4=true")
+	other := uniq("gwp")
+	runD(t, d, "--network", p2p, "--name", other, img, "sleep", "300")
+	if out, _, err := d.Docker("run", "--rm", "--network", p2p, img, "ping", "-c1", "-W3", other); err != nil {
+		t.Errorf("/31 with inhibit_ipv4: %v %s", err, out)
+	}
+	_, stderr, err := d.Docker("network", "create", "-o", "com.docker.network.bridge.inhibit_ipv4=maybe", uniq("gwbad"))
+	if err == nil || !strings.Contains(stderr, "inhibit_ipv4") {
+		t.Errorf("bad inhibit_ipv4: %v %s", err, stderr)
+	}
+}

@@ -261,3 +261,28 @@ func TestLowestFreeAddress(t *testing.T) {
 		t.Fatalf("after release: %v %v, want %v", p, err, first)
 	}
 }
+
+// A /31 without a gateway (gateway mode isolated, or internal with
+// inhibit_ipv4) gives both its addresses to containers, as dockerd does.
+func TestPointToPointSubnet(t *testing.T) {
+	a, _ := open(t, nil, nil)
+	if _, err := a.AddNetwork("n", []Request{{Subnet: pfx("192.168.135.0/31"), NoGateway: true}}, true, false); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"192.168.135.0", "192.168.135.1"} {
+		if p, err := a.RequestAddress("n", false, netip.Addr{}, "ep"); err != nil || p.Addr() != ip(want) {
+			t.Fatalf("got %v %v, want %s", p, err, want)
+		}
+	}
+	// Only the pool subnets of the family asked for go without a gateway.
+	b, _ := open(t, []Pool{{Base: pfx("10.9.0.0/16"), Size: 24}}, []Pool{{Base: pfx("fd00:9::/48"), Size: 64}})
+	subs, err := b.AddNetwork("m", []Request{{NoGateway: true, Family: 6}}, true, true)
+	if err != nil || len(subs) != 2 {
+		t.Fatalf("%v %v", subs, err)
+	}
+	for _, s := range subs {
+		if s.Gateway.IsValid() == s.Is6() {
+			t.Errorf("%s: gateway %v", s.Prefix, s.Gateway)
+		}
+	}
+}
