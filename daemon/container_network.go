@@ -1151,16 +1151,12 @@ func (d *Daemon) disconnectContainer(ctx context.Context, r *berthnet.Record, re
 		return errdefs.Forbidden(fmt.Errorf("container %s is not connected to network %s", c.ID, r.Name))
 	}
 	if c.State.Running {
-		if r.Name != d.gatewayNetwork(c) {
-			// Ports opened on a routed network's address.
-			if err := d.networks.UnpublishOn(ctx, c.ID, r.ID); err != nil {
-				logrus.WithError(err).WithField("container", shortID(c.ID)).Warn("closing ports")
-			}
-		} else if len(c.NetworkSettings.Ports) > 0 {
-			// The published ports go to the address on this network.
-			if err := d.networks.Unpublish(ctx, c.ID); err != nil {
-				logrus.WithError(err).WithField("container", shortID(c.ID)).Warn("unpublishing ports")
-			}
+		// What was published (on the gateway's network) or opened (on a
+		// routed one) on this network's address goes with it.
+		if err := d.networks.UnpublishOn(ctx, c.ID, r.ID); err != nil {
+			logrus.WithError(err).WithField("container", shortID(c.ID)).Warn("unpublishing ports")
+		}
+		if r.Name == d.gatewayNetwork(c) {
 			for p := range c.NetworkSettings.Ports {
 				c.NetworkSettings.Ports[p] = nil
 			}
