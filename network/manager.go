@@ -141,7 +141,8 @@ func New(cfg Config) (*Manager, error) {
 	}
 	if cfg.IPTables {
 		m.fw = firewall.New(cfg.Table)
-		if err := m.fw.SetOptions(firewall.Options{AllowDirectRouting: cfg.AllowDirectRouting, AcceptFwMark: cfg.AcceptFwMark}); err != nil {
+		if err := m.fw.SetOptions(firewall.Options{AllowDirectRouting: cfg.AllowDirectRouting, AcceptFwMark: cfg.AcceptFwMark,
+			UserlandProxy: cfg.UserlandProxy}); err != nil {
 			return nil, err
 		}
 	}

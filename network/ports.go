@@ -250,9 +250,10 @@ func (m *Manager) publishOne(r *Record, ep *Endpoint, s PortSpec, targets []bind
 		}
 		port = got
 		if hold != nil {
-			if tg.hostIP.Is6() && m.cfg.UserlandProxy {
-				// Connections NAT does not take (from ::1, or to an
-				// IPv4-only container) reach this socket.
+			if m.cfg.UserlandProxy {
+				// Connections NAT does not take (from ::1, to an
+				// IPv4-only container, or from the container itself)
+				// reach this socket.
 				hold = proxyOn(hold, netip.AddrPortFrom(tg.ctrIP, s.ContainerPort))
 			}
 			pub.holds = append(pub.holds, hold)

@@ -278,3 +278,25 @@ func TestGwIsolatedAndInhibitIPv4(t *testing.T) {
 		t.Errorf("bad inhibit_ipv4: %v %s", err, stderr)
 	}
 }
+
+// With the userland proxy (the default), a container reaches its own
+// published port through the host's address: its connection is not
+// DNATed back into its own bridge port (which has no hairpin mode then)
+// but taken by the proxy, as with dockerd.
+func TestGwOwnPublishedPortThroughProxy(t *testing.T) {
+	withImages(t)
+	name := uniq("gwown")
+	createNet(t, name)
+	id := runD(t, d, "--network", name, "-p", "80", img, "httpd", "-f", "-p", "80", "-h", "/etc")
+	var hostPort string
+	for _, b := range ctrInspect(t, d, id).NetworkSettings.Ports[network.MustParsePort("80/tcp")] {
+		if b.HostIP.Is4() {
+			hostPort = b.HostPort
+		}
+	}
+	gw := strings.TrimSuffix(strings.TrimSpace(d.DockerT(t, "network", "inspect", "-f", "{{range .IPAM.Config}}{{.Gateway}}{{end}}", name)), "\n")
+	out, _, err := d.Docker("exec", id, "sh", "-c", ncGet(gw, hostPort, "/hostname"))
+	if err != nil || !strings.Contains(out, "HTTP/1.") {
+		t.Fatalf("own published port through %s:%s: %v %s", gw, hostPort, err, out)
+	}
+}

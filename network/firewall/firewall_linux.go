@@ -71,6 +71,11 @@ type Options struct {
 	// non-internal bridge (dockerd's --bridge-accept-fwmark), as
 	// "mark" or "mark/mask".
 	AcceptFwMark string
+	// UserlandProxy is on: a container's connection to its own published
+	// port is not DNATed (it would have to leave and re-enter its bridge
+	// port, which needs hairpin mode) but taken by the proxy's socket on
+	// the host, as dockerd skips DNAT from the bridge then.
+	UserlandProxy bool
 }
 
 // ParseFwMark reads "mark" or "mark/mask" (decimal, 0x hex or 0 octal),
@@ -543,6 +548,12 @@ func TableExists(name string) (bool, error) {
 //	                                  routed mode, opened): what may reach
 //	                                  a container from outside its bridge
 //	set open6      the same for IPv6
+//	set self4, self6
+//	               addr . inet_proto . inet_service
+//	                                  with the userland proxy: a container
+//	                                  and the host ports published for it,
+//	                                  which its own connections to them
+//	                                  skip DNAT for (the proxy takes them)
 //
 // Chains, compared with dockerd 28's nftables backend (nftabler):
 //
@@ -608,6 +619,8 @@ const (
 	setUnprot6  = "unprot6"
 	setOpen4    = "open4"
 	setOpen6    = "open6"
+	setSelf4    = "self4"
+	setSelf6    = "self6"
 )
 
 // Concatenations are laid out in 32-bit registers (NFT_REG32_00 is 8); a
@@ -646,6 +659,7 @@ type layout struct {
 	loop6, dnat6, dnat6any              *nftables.Set
 	noicc, routed4, routed6             *nftables.Set
 	unprot4, unprot6, open4, open6      *nftables.Set
+	self4, self6                        *nftables.Set
 	raw, forward, fwdIn, pre, out, post *nftables.Chain
 }
 
@@ -670,6 +684,8 @@ func (f *Firewall) layout() *layout {
 		unprot6:  &nftables.Set{Table: t, Name: setUnprot6, KeyType: nftables.TypeIFName, KeyByteOrder: binaryutil.NativeEndian},
 		open4:    &nftables.Set{Table: t, Name: setOpen4, KeyType: keyAddrPort, Concatenation: true},
 		open6:    &nftables.Set{Table: t, Name: setOpen6, KeyType: keyAddrPort6, Concatenation: true},
+		self4:    &nftables.Set{Table: t, Name: setSelf4, KeyType: keyAddrPort, Concatenation: true},
+		self6:    &nftables.Set{Table: t, Name: setSelf6, KeyType: keyAddrPort6, Concatenation: true},
 		raw:      &nftables.Chain{Name: "raw-prerouting", Table: t, Type: nftables.ChainTypeFilter, Hooknum: nftables.ChainHookPrerouting, Priority: prioRaw, Policy: &accept},
 		forward:  &nftables.Chain{Name: "forward", Table: t, Type: nftables.ChainTypeFilter, Hooknum: nftables.ChainHookForward, Priority: prioFilter, Policy: &accept},
 		fwdIn:    &nftables.Chain{Name: "fwd-in", Table: t},
@@ -792,7 +808,7 @@ func (f *Firewall) applyAll() error {
 	x.c.AddTable(l.t)
 	x.msgs += 3
 	for _, s := range []*nftables.Set{l.bridges, l.icc, l.internal, l.loop4, l.dnat4, l.dnat4any, l.loop6, l.dnat6, l.dnat6any,
-		l.noicc, l.routed4, l.routed6, l.unprot4, l.unprot6, l.open4, l.open6} {
+		l.noicc, l.routed4, l.routed6, l.unprot4, l.unprot6, l.open4, l.open6, l.self4, l.self6} {
 		x.msgs++
 		x.bytes += costObject
 		if err := x.c.AddSet(s, nil); err != nil {
@@ -945,6 +961,10 @@ func (x *tx) baseRules() {
 	x.rule(l.fwdIn, "", cat(nfproto(true), addrProtoPortKey6(), lookup(l.open6, reg32_00), accept)...)
 	x.rule(l.fwdIn, "", drop...)
 
+	if x.f.opts.UserlandProxy {
+		x.rule(l.pre, "", cat(nfproto(false), saddrProtoPortKey(false), lookup(l.self4, reg32_00), verdict(expr.VerdictReturn))...)
+		x.rule(l.pre, "", cat(nfproto(true), saddrProtoPortKey(true), lookup(l.self6, reg32_00), verdict(expr.VerdictReturn))...)
+	}
 	for _, ch := range []*nftables.Chain{l.pre, l.out} {
 		x.rule(ch, "", cat(nfproto(false), addrProtoPortKey(), lookupMap(l.dnat4, reg32_00, 1), dnatReg())...)
 		x.rule(ch, "", cat(nfproto(false), localDaddr(), []expr.Any{
@@ -1119,14 +1139,20 @@ func (x *tx) delPorts(ports []Port) { x.setPorts(ports, false) }
 func (x *tx) setPorts(ports []Port, add bool) {
 	l := x.l
 	for _, fam := range []struct {
-		v6                  bool
-		loop, dnat, dnatAny *nftables.Set
-	}{{false, l.loop4, l.dnat4, l.dnat4any}, {true, l.loop6, l.dnat6, l.dnat6any}} {
+		v6                        bool
+		loop, dnat, dnatAny, self *nftables.Set
+	}{{false, l.loop4, l.dnat4, l.dnat4any, l.self4}, {true, l.loop6, l.dnat6, l.dnat6any, l.self6}} {
 		s, a, lo := x.portElems(ports, fam.v6)
 		steps := []struct {
 			set *nftables.Set
 			els []nftables.SetElement
 		}{{fam.loop, lo}, {fam.dnat, s}, {fam.dnatAny, a}}
+		if x.f.opts.UserlandProxy {
+			steps = append(steps, struct {
+				set *nftables.Set
+				els []nftables.SetElement
+			}{fam.self, x.selfElems(ports, fam.v6, add)})
+		}
 		if !add {
 			slices.Reverse(steps)
 		}
@@ -1134,6 +1160,29 @@ func (x *tx) setPorts(ports []Port, add bool) {
 			x.elems(st.set, add, st.els)
 		}
 	}
+}
+
+// selfElems are the self-set elements of ports of a family: the
+// container's address, the protocol and the host port, once each. When
+// deleting, an element another published port still needs is kept.
+func (x *tx) selfElems(ports []Port, v6, add bool) []nftables.SetElement {
+	key := func(p Port) string { return fmt.Sprintf("%s/%s/%d", p.Proto, p.ContainerIP, p.HostPort) }
+	keep := map[string]bool{}
+	if !add {
+		for _, p := range x.f.ports {
+			keep[key(p)] = true
+		}
+	}
+	var out []nftables.SetElement
+	for _, p := range ports {
+		if p.OpenOnly || p.is6() != v6 || p.ContainerIP.Is6() != v6 || keep[key(p)] {
+			continue
+		}
+		keep[key(p)] = true
+		proto, _ := protoNum(p.Proto)
+		out = append(out, nftables.SetElement{Key: slices.Concat(p.ContainerIP.AsSlice(), proto32(proto), port32(p.HostPort))})
+	}
+	return out
 }
 
 // setOpen adds or deletes the open-port elements of ports (one each).
@@ -1192,6 +1241,20 @@ func notIP6Loopback() []expr.Any {
 	return []expr.Any{
 		&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseNetworkHeader, Offset: 24, Len: 16},
 		&expr.Cmp{Op: expr.CmpOpNeq, Register: 1, Data: netip.IPv6Loopback().AsSlice()},
+	}
+}
+
+// saddrProtoPortKey loads "ip saddr . meta l4proto . th dport" (or ip6).
+func saddrProtoPortKey(v6 bool) []expr.Any {
+	src, _, l := addrOffsets(v6)
+	protoReg, portReg := uint32(reg32_01), uint32(reg32_02)
+	if v6 {
+		protoReg, portReg = reg32_04, reg32_05
+	}
+	return []expr.Any{
+		&expr.Payload{DestRegister: reg32_00, Base: expr.PayloadBaseNetworkHeader, Offset: src, Len: l},
+		&expr.Meta{Key: expr.MetaKeyL4PROTO, Register: protoReg},
+		&expr.Payload{DestRegister: portReg, Base: expr.PayloadBaseTransportHeader, Offset: 2, Len: 2},
 	}
 }
 
