@@ -321,10 +321,11 @@ func (d *Daemon) joinNetworks(ctx context.Context, c *ctr.Container, pid int) er
 			return err
 		}
 	}
-	// A container may be on no network at all (all of them disconnected
-	// while it was stopped): nothing to publish on then.
-	if len(names) > 0 {
-		if err := d.publishPorts(ctx, c, names[0]); err != nil {
+	if gw := d.gatewayNetwork(c); gw != "" {
+		if err := d.publishPorts(ctx, c, gw); err != nil {
+			return err
+		}
+		if err := d.openRoutedPorts(ctx, c, gw); err != nil {
 			return err
 		}
 	}
@@ -332,6 +333,65 @@ func (d *Daemon) joinNetworks(ctx context.Context, c *ctr.Container, pid int) er
 		return err
 	}
 	return d.rewriteEtcFiles(c)
+}
+
+// gatewayNetwork is the network whose endpoint gives the container its
+// gateway, where its ports are published: the one the network manager
+// chose, else (no network gives a gateway) the one of highest
+// gw-priority, NetworkMode's on a tie; empty on no network at all.
+func (d *Daemon) gatewayNetwork(c *ctr.Container) string {
+	// The endpoint the network manager made the container's gateway
+	// (dockerd's order: priority, not internal, dual-stack, name).
+	if d.networks != nil {
+		if name := d.networks.GatewayNetwork(c.ID); name != "" {
+			return name
+		}
+	}
+	names := networkNames(c)
+	if len(names) == 0 {
+		// On no network at all (all disconnected while it was stopped).
+		return ""
+	}
+	best, prio := names[0], 0
+	if es := d.endpointConfig(c, best); es != nil {
+		prio = es.GwPriority
+	}
+	for _, n := range names[1:] {
+		if es := d.endpointConfig(c, n); es != nil && es.GwPriority > prio {
+			best, prio = n, es.GwPriority
+		}
+	}
+	return best
+}
+
+// openRoutedPorts opens the container's ports on its endpoints other than
+// the gateway's, for the families in gateway mode routed there (dockerd
+// does the same; nothing is mapped on the host for them).
+func (d *Daemon) openRoutedPorts(ctx context.Context, c *ctr.Container, gw string) error {
+	for _, name := range networkNames(c) {
+		if name == gw {
+			continue
+		}
+		if err := d.openRoutedOn(ctx, c, name); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// openRoutedOn opens the container's ports on its endpoint on one network
+// that is not its gateway's.
+func (d *Daemon) openRoutedOn(ctx context.Context, c *ctr.Container, name string) error {
+	reqs, err := portSpecs(c.Config, c.HostConfig)
+	if err != nil || len(reqs) == 0 {
+		return err
+	}
+	var specs []berthnet.PortSpec
+	for _, r := range reqs {
+		specs = append(specs, berthnet.PortSpec{Proto: string(r.port.Proto()), HostIP: r.hostIP, ContainerPort: r.port.Num()})
+	}
+	_, err = d.networks.OpenRouted(ctx, name, c.ID, specs)
+	return err
 }
 
 // joinOne joins one bridge network and records the endpoint.
@@ -935,7 +995,11 @@ func (d *Daemon) publishPorts(ctx context.Context, c *ctr.Container, netName str
 		if !hip.IsValid() {
 			hip = netip.IPv4Unspecified()
 		}
-		ports[p] = append(ports[p], network.PortBinding{HostIP: hip, HostPort: strconv.Itoa(int(b.HostPort))})
+		hp := strconv.Itoa(int(b.HostPort))
+		if b.HostPort == 0 {
+			hp = "" // gateway mode routed: the port is open, not mapped
+		}
+		ports[p] = append(ports[p], network.PortBinding{HostIP: hip, HostPort: hp})
 	}
 	return nil
 }
@@ -1012,19 +1076,24 @@ func (d *Daemon) restoreContainerNetwork(c *ctr.Container) error {
 	for p, bs := range c.NetworkSettings.Ports {
 		for _, b := range bs {
 			hp, err := strconv.ParseUint(b.HostPort, 10, 16)
-			if err != nil {
+			if err != nil && b.HostPort != "" {
 				continue
 			}
+			// No host port is a port opened in gateway mode routed.
 			// The recorded address (0.0.0.0 or :: for "every address")
 			// names the family: a zero one would publish both again.
 			s := berthnet.PortSpec{Proto: string(p.Proto()), HostIP: b.HostIP, HostPort: uint16(hp), ContainerPort: p.Num()}
 			specs = append(specs, s)
 		}
 	}
+	gw := d.gatewayNetwork(c)
 	if len(specs) > 0 {
-		if _, err := d.networks.Publish(ctx, mode.Network, c.ID, specs); err != nil {
+		if _, err := d.networks.Publish(ctx, gw, c.ID, specs); err != nil {
 			errs = append(errs, fmt.Errorf("re-publishing ports: %w", err))
 		}
+	}
+	if err := d.openRoutedPorts(ctx, c, gw); err != nil {
+		errs = append(errs, fmt.Errorf("re-opening ports: %w", err))
 	}
 	if err := d.startDNSIfNeeded(c); err != nil {
 		errs = append(errs, err)
@@ -1084,6 +1153,9 @@ func (d *Daemon) connectContainer(ctx context.Context, r *berthnet.Record, ref s
 		delete(c.NetworkConfig.EndpointsConfig, r.Name)
 		return err
 	}
+	if err := d.openRoutedOn(ctx, c, r.Name); err != nil {
+		logrus.WithError(err).WithField("container", shortID(c.ID)).Warn("opening ports on a routed network")
+	}
 	wasDNS := d.networks.HasDNS(c.ID)
 	if !wasDNS {
 		if err := d.startDNSIfNeeded(c); err != nil {
@@ -1127,11 +1199,12 @@ func (d *Daemon) disconnectContainer(ctx context.Context, r *berthnet.Record, re
 		return errdefs.Forbidden(fmt.Errorf("container %s is not connected to network %s", c.ID, r.Name))
 	}
 	if c.State.Running {
-		if r.Name == mode.Network && len(c.NetworkSettings.Ports) > 0 {
-			// The published ports go to the address on this network.
-			if err := d.networks.Unpublish(ctx, c.ID); err != nil {
-				logrus.WithError(err).WithField("container", shortID(c.ID)).Warn("unpublishing ports")
-			}
+		// What was published (on the gateway's network) or opened (on a
+		// routed one) on this network's address goes with it.
+		if err := d.networks.UnpublishOn(ctx, c.ID, r.ID); err != nil {
+			logrus.WithError(err).WithField("container", shortID(c.ID)).Warn("unpublishing ports")
+		}
+		if r.Name == d.gatewayNetwork(c) {
 			for p := range c.NetworkSettings.Ports {
 				c.NetworkSettings.Ports[p] = nil
 			}

@@ -17,6 +17,10 @@ want() { # want COMMAND_OR_PATH PACKAGE
 want /bin/busybox busybox-static      # the test image's only binary
 want docker-registry docker-registry  # local registry for push/pull tests
 want curl curl                        # acceptance suite, socket tests
+# moby compat suite: pings from a simulated remote host with GNU long options
+# (--numeric --count --timeout), which Debian's iputils ping lacks
+dpkg -s inetutils-ping >/dev/null 2>&1 || need_pkgs+=(inetutils-ping)
+want nc netcat-openbsd                # moby compat suite: UDP probes from a simulated remote host
 want python3 python3                  # acceptance suite's image writer
 want ip iproute2                      # bridge and veth clean-up
 want nft nftables                     # netfilter inspection in tests

@@ -82,6 +82,22 @@ func (m *Manager) gatewaysLocked(containerID string) (gw4, gw6 *gwCandidate) {
 	return gw4, gw6
 }
 
+// GatewayNetwork names the network of the container's gateway endpoint
+// (the IPv4 one's, else the IPv6 one's), where dockerd publishes its
+// ports; empty when it has no gateway.
+func (m *Manager) GatewayNetwork(containerID string) string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	gw4, gw6 := m.gatewaysLocked(containerID)
+	if gw4 != nil {
+		return gw4.net
+	}
+	if gw6 != nil {
+		return gw6.net
+	}
+	return ""
+}
+
 // selectGatewayLocked points the container's default routes at its best
 // gateway endpoints, after an endpoint joined or left. A route that
 // cannot be added (the chosen interface is down, say) is logged, not

@@ -35,7 +35,10 @@ func TestBindTargets(t *testing.T) {
 		var out []string
 		for _, tg := range ts {
 			s := tg.hostIP.String() + ">" + tg.ctrIP.String()
-			if !tg.nat {
+			switch {
+			case tg.open:
+				s += "(open)"
+			case !tg.nat:
 				s += "(proxy)"
 			}
 			out = append(out, s)
@@ -47,24 +50,41 @@ func TestBindTargets(t *testing.T) {
 		proxy  bool
 		hostIP string
 		want   string
+		gw4    string
+		gw6    string
 	}{
-		{Endpoint{IPv4: v4, IPv6: v6}, true, "", "0.0.0.0>10.1.2.3 ::>fd12::3"},
-		{Endpoint{IPv4: v4}, true, "", "0.0.0.0>10.1.2.3 ::>10.1.2.3(proxy)"},
-		{Endpoint{IPv4: v4}, false, "", "0.0.0.0>10.1.2.3"},
-		{Endpoint{IPv6: v6}, true, "", "::>fd12::3"},
-		{Endpoint{IPv4: v4, IPv6: v6}, true, "127.0.0.1", "127.0.0.1>10.1.2.3"},
-		{Endpoint{IPv4: v4, IPv6: v6}, true, "::1", "::1>fd12::3"},
-		{Endpoint{IPv4: v4, IPv6: v6}, true, "0.0.0.0", "0.0.0.0>10.1.2.3"},
-		{Endpoint{IPv6: v6}, true, "0.0.0.0", ""},
-		{Endpoint{IPv4: v4}, false, "::", ""},
+		{Endpoint{IPv4: v4, IPv6: v6}, true, "", "0.0.0.0>10.1.2.3 ::>fd12::3", "", ""},
+		{Endpoint{IPv4: v4}, true, "", "0.0.0.0>10.1.2.3 ::>10.1.2.3(proxy)", "", ""},
+		{Endpoint{IPv4: v4}, false, "", "0.0.0.0>10.1.2.3", "", ""},
+		{Endpoint{IPv6: v6}, true, "", "::>fd12::3", "", ""},
+		{Endpoint{IPv4: v4, IPv6: v6}, true, "127.0.0.1", "127.0.0.1>10.1.2.3", "", ""},
+		{Endpoint{IPv4: v4, IPv6: v6}, true, "::1", "::1>fd12::3", "", ""},
+		{Endpoint{IPv4: v4, IPv6: v6}, true, "0.0.0.0", "0.0.0.0>10.1.2.3", "", ""},
+		{Endpoint{IPv6: v6}, true, "0.0.0.0", "", "", ""},
+		{Endpoint{IPv4: v4}, false, "::", "", "", ""},
+		// Gateway mode routed maps nothing on the host for its family;
+		// its binding comes after the mapped ones (dockerd's inspect).
+		{Endpoint{IPv4: v4, IPv6: v6}, true, "", "0.0.0.0>10.1.2.3 ::>fd12::3(open)", "nat", "routed"},
+		{Endpoint{IPv4: v4, IPv6: v6}, true, "", "::>fd12::3 0.0.0.0>10.1.2.3(open)", "routed", "nat"},
+		{Endpoint{IPv4: v4, IPv6: v6}, true, "", "0.0.0.0>10.1.2.3(open) ::>fd12::3(open)", "routed", "routed"},
+		{Endpoint{IPv4: v4}, true, "", "0.0.0.0>10.1.2.3(open)", "routed", ""},
+		{Endpoint{IPv4: v4, IPv6: v6}, true, "", "0.0.0.0>10.1.2.3 ::>fd12::3", "nat-unprotected", "nat-unprotected"},
+		{Endpoint{IPv4: v4, IPv6: v6}, true, "::", "::>fd12::3(open)", "nat", "routed"},
 	} {
 		m := &Manager{cfg: Config{UserlandProxy: tc.proxy}}
 		var h netip.Addr
 		if tc.hostIP != "" {
 			h = netip.MustParseAddr(tc.hostIP)
 		}
-		if got := show(m.bindTargets(&tc.ep, h)); got != tc.want {
-			t.Errorf("%+v proxy=%v host %q: got %q, want %q", tc.ep, tc.proxy, tc.hostIP, got, tc.want)
+		r := &Record{Options: map[string]string{}}
+		if tc.gw4 != "" {
+			r.Options[OptGwModeIPv4] = tc.gw4
+		}
+		if tc.gw6 != "" {
+			r.Options[OptGwModeIPv6] = tc.gw6
+		}
+		if got := show(m.bindTargets(r, &tc.ep, h)); got != tc.want {
+			t.Errorf("%+v proxy=%v host %q modes %q/%q: got %q, want %q", tc.ep, tc.proxy, tc.hostIP, tc.gw4, tc.gw6, got, tc.want)
 		}
 	}
 }

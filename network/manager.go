@@ -69,6 +69,12 @@ type Config struct {
 	// RemoteDriver finds the network driver plugin named name, for
 	// networks whose driver is not built in; nil refuses them.
 	RemoteDriver func(ctx context.Context, name string) (RemoteDriver, error)
+	// AllowDirectRouting is dockerd's --allow-direct-routing: other hosts
+	// and networks may address containers of nat networks directly.
+	AllowDirectRouting bool
+	// AcceptFwMark is dockerd's --bridge-accept-fwmark: packets with this
+	// mark ("mark" or "mark/mask") may enter any non-internal bridge.
+	AcceptFwMark string
 }
 
 // Manager owns the networks of one daemon.
@@ -142,6 +148,10 @@ func New(cfg Config) (*Manager, error) {
 	}
 	if cfg.IPTables {
 		m.fw = firewall.New(cfg.Table)
+		if err := m.fw.SetOptions(firewall.Options{AllowDirectRouting: cfg.AllowDirectRouting, AcceptFwMark: cfg.AcceptFwMark,
+			UserlandProxy: cfg.UserlandProxy}); err != nil {
+			return nil, err
+		}
 	}
 	entries, err := os.ReadDir(filepath.Join(cfg.Root, "networks"))
 	if err != nil {
@@ -429,7 +439,7 @@ func (m *Manager) ensureBridgeWith(r *Record, snap *bridge.Snapshot, rules *[]fi
 	subs := m.ipam.Subnets(r.ID)
 	var addrs []netip.Prefix
 	for _, s := range subs {
-		if s.Gateway.IsValid() {
+		if s.Gateway.IsValid() && !(s.Prefix.Addr().Is4() && r.inhibitIPv4()) {
 			addrs = append(addrs, netip.PrefixFrom(s.Gateway, s.Prefix.Bits()))
 		}
 	}
@@ -437,7 +447,8 @@ func (m *Manager) ensureBridgeWith(r *Record, snap *bridge.Snapshot, rules *[]fi
 	if mtu == 0 {
 		mtu = m.cfg.MTU
 	}
-	if err := snap.Ensure(bridge.Config{Name: r.Bridge, MTU: mtu, Addrs: addrs}); err != nil {
+	noIPv6 := r.EnableIPv6 && r.gwMode(true) == GwModeIsolated
+	if err := snap.Ensure(bridge.Config{Name: r.Bridge, MTU: mtu, Addrs: addrs, NoIPv6: noIPv6}); err != nil {
 		return err
 	}
 	m.syncRouteLocalnetLocked(r.Bridge)
@@ -513,11 +524,17 @@ func (m *Manager) firewallNetwork(r *Record, subs []ipam.Subnet) firewall.Networ
 		b, _ := strconv.ParseBool(v)
 		n.Masquerade = n.Masquerade && b
 	}
+	n.Routed4, n.Routed6 = r.gwMode(false) == GwModeRouted, r.gwMode(true) == GwModeRouted
+	n.Unprotected4, n.Unprotected6 = r.gwMode(false) == GwModeUnprotected, r.gwMode(true) == GwModeUnprotected
+	n.Trusted = r.trustedIfaces()
 	for _, s := range subs {
 		if s.Prefix.Addr().Is6() && m.cfg.NoIPv6NAT {
 			continue // no masquerade for IPv6 (--ip6tables=false)
 		}
 		n.Subnets = append(n.Subnets, s.Prefix)
+		if s.Gateway.IsValid() {
+			n.Gateways = append(n.Gateways, s.Gateway)
+		}
 	}
 	return n
 }
@@ -697,6 +714,16 @@ func warnAcceptRA() {
 			logrus.WithField("interface", dev).Warn("IPv6 forwarding is now on: this interface (accept_ra=1) ignores router advertisements; set accept_ra=2 to keep them")
 		}
 	}
+}
+
+// ValidateFwMark checks a --bridge-accept-fwmark value ("mark" or
+// "mark/mask").
+func ValidateFwMark(v string) error {
+	if v == "" {
+		return nil
+	}
+	_, _, err := firewall.ParseFwMark(v)
+	return err
 }
 
 // FirewallTable is the name of berth's nftables table (family inet).

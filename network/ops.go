@@ -238,7 +238,7 @@ func (m *Manager) Create(ctx context.Context, req network.CreateRequest) (*Recor
 			}
 		}
 	}
-	for _, k := range []string{OptEnableICC, OptEnableIPMasq} {
+	for _, k := range []string{OptEnableICC, OptEnableIPMasq, OptInhibitIPv4} {
 		if v, ok := opts[k]; ok {
 			if _, err := strconv.ParseBool(v); err != nil {
 				return nil, errdefs.InvalidParameterf("failed to parse %s value: %q: invalid syntax", k, v)
@@ -247,6 +247,21 @@ func (m *Manager) Create(ctx context.Context, req network.CreateRequest) (*Recor
 	}
 	if err := validateAdvertiseOpts(opts); err != nil {
 		return nil, errdefs.InvalidParameter(err)
+	}
+	for _, k := range []string{OptGwModeIPv4, OptGwModeIPv6} {
+		v, ok := opts[k]
+		if !ok || driver != DriverBridge {
+			continue
+		}
+		switch v {
+		case GwModeNAT, GwModeUnprotected, GwModeRouted:
+		case GwModeIsolated:
+			if !req.Internal {
+				return nil, errdefs.InvalidParameterf("gateway mode 'isolated' can only be used for an internal network")
+			}
+		default:
+			return nil, errdefs.InvalidParameterf("failed to parse %s value: %s (unknown gateway mode %s)", k, v, v)
+		}
 	}
 	if v, ok := opts[OptHostBindingV4]; ok {
 		if _, err := netip.ParseAddr(v); err != nil {
@@ -305,6 +320,9 @@ func (m *Manager) Create(ctx context.Context, req network.CreateRequest) (*Recor
 		reqs = append(reqs, ipam.Request{Subnet: c.Subnet, IPRange: c.IPRange, Gateway: c.Gateway, Aux: c.AuxAddress})
 	}
 	reqs = ipamRequestsFor(vc, req.Internal, reqs)
+	if vc == nil {
+		reqs = bridgeGatewayless(opts, req.Internal, reqs)
+	}
 	subs, err := m.ipam.AddNetwork(id, reqs, enable4, enable6)
 	if err != nil {
 		return nil, err

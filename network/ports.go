@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/netip"
+	"slices"
 	"strconv"
 	"sync"
 	"syscall"
@@ -49,6 +50,18 @@ type publication struct {
 // Publish reserves the host ports of a container's endpoint on a network
 // and DNATs them to the container. It is all or nothing.
 func (m *Manager) Publish(ctx context.Context, term, containerID string, specs []PortSpec) ([]PortBinding, error) {
+	return m.publish(ctx, term, containerID, specs, false)
+}
+
+// OpenRouted opens the ports on a container's endpoint that does not give
+// it its gateway: only a family in gateway mode routed has anything to
+// open there (the ports are reachable on the container's address), as in
+// dockerd; nothing is mapped on the host.
+func (m *Manager) OpenRouted(ctx context.Context, term, containerID string, specs []PortSpec) ([]PortBinding, error) {
+	return m.publish(ctx, term, containerID, specs, true)
+}
+
+func (m *Manager) publish(ctx context.Context, term, containerID string, specs []PortSpec, openOnly bool) ([]PortBinding, error) {
 	if err := m.waitReady(ctx); err != nil {
 		return nil, err
 	}
@@ -59,6 +72,9 @@ func (m *Manager) Publish(ctx context.Context, term, containerID string, specs [
 		return nil, err
 	}
 	if r.Bridge == "" {
+		if openOnly {
+			return nil, nil
+		}
 		// macvlan and ipvlan endpoints are reached on their own address.
 		return nil, errdefs.InvalidParameterf("%s driver does not support port mappings", r.Driver)
 	}
@@ -87,7 +103,10 @@ func (m *Manager) Publish(ctx context.Context, term, containerID string, specs [
 			s.HostIP = r.hostBinding()
 		}
 		s.HostIP = s.HostIP.Unmap()
-		targets := m.bindTargets(ep, s.HostIP)
+		targets := m.bindTargets(r, ep, s.HostIP)
+		if openOnly {
+			targets = slices.DeleteFunc(targets, func(tg bindTarget) bool { return !tg.open })
+		}
 		var err error
 		for try := 0; ; try++ {
 			nh, nb, nr := len(pub.holds), len(pub.bindings), len(pub.rules)
@@ -125,22 +144,53 @@ func (m *Manager) Publish(ctx context.Context, term, containerID string, specs [
 type bindTarget struct {
 	hostIP, ctrIP netip.Addr
 	nat           bool
+	// open is gateway mode routed: the container's port is opened to
+	// direct access and nothing is bound or DNATed on the host.
+	open bool
 }
 
 // bindTargets follows dockerd: with no host address a port is published
 // on 0.0.0.0 for the container's IPv4 address and on :: for its IPv6
 // address; an IPv4-only container gets :: too, through the userland
 // proxy, unless that is off (or the host has no IPv6). A host address
-// of a family the container lacks publishes nothing.
-func (m *Manager) bindTargets(ep *Endpoint, hostIP netip.Addr) []bindTarget {
+// of a family the container lacks publishes nothing. A family in gateway
+// mode routed maps nothing on the host: its binding only opens the port,
+// and comes after the mapped ones, as in dockerd's inspect.
+func (m *Manager) bindTargets(r *Record, ep *Endpoint, hostIP netip.Addr) []bindTarget {
+	out := m.natTargets(r, ep, hostIP)
+	for _, v6 := range []bool{false, true} {
+		a := ep.IPv4.Addr()
+		h := netip.IPv4Unspecified()
+		if v6 {
+			a, h = ep.IPv6.Addr(), netip.IPv6Unspecified()
+		}
+		if !a.IsValid() || r.gwMode(v6) != GwModeRouted || hostIP.IsValid() && hostIP.Is6() != v6 {
+			continue
+		}
+		if hostIP.IsValid() {
+			h = hostIP
+		}
+		out = append(out, bindTarget{hostIP: h, ctrIP: a, open: true})
+	}
+	return out
+}
+
+// natTargets are bindTargets' host bindings, of the families not routed.
+func (m *Manager) natTargets(r *Record, ep *Endpoint, hostIP netip.Addr) []bindTarget {
 	v4, v6 := ep.IPv4.Addr(), ep.IPv6.Addr()
+	routed4, routed6 := r.gwMode(false) == GwModeRouted, r.gwMode(true) == GwModeRouted
 	var out []bindTarget
-	if v4.IsValid() && (!hostIP.IsValid() || hostIP.Is4()) {
+	if v4.IsValid() && !routed4 && (!hostIP.IsValid() || hostIP.Is4()) {
 		h := hostIP
 		if !h.IsValid() {
 			h = netip.IPv4Unspecified()
 		}
 		out = append(out, bindTarget{hostIP: h, ctrIP: v4, nat: true})
+	}
+	if v6.IsValid() && routed6 || !v6.IsValid() && routed4 {
+		// Nothing mapped on IPv6 host addresses: the family is routed,
+		// or the proxy would lead to a routed IPv4 address.
+		return out
 	}
 	if !hostIP.IsValid() || hostIP.Is6() {
 		h := hostIP
@@ -181,6 +231,14 @@ var ipv6Listenable = sync.OnceValue(func() bool {
 func (m *Manager) publishOne(r *Record, ep *Endpoint, s PortSpec, targets []bindTarget, pub *publication) error {
 	port := s.HostPort
 	for _, tg := range targets {
+		if tg.open {
+			b := s
+			b.HostIP, b.HostPort = tg.hostIP, 0
+			pub.bindings = append(pub.bindings, PortBinding{PortSpec: b, ContainerIP: tg.ctrIP})
+			pub.rules = append(pub.rules, firewall.Port{Proto: s.Proto, HostIP: tg.hostIP, Bridge: r.Bridge,
+				ContainerIP: tg.ctrIP, ContainerPort: s.ContainerPort, OpenOnly: true})
+			continue
+		}
 		if port != 0 && m.allocatedLocked(s.Proto, tg.hostIP, port, pub) {
 			return errdefs.Conflict(fmt.Errorf("failed to set up container networking: driver failed programming external connectivity on endpoint %s (%s): Bind for %s failed: port is already allocated",
 				ep.Name, ep.ID, netip.AddrPortFrom(tg.hostIP, port)))
@@ -192,9 +250,10 @@ func (m *Manager) publishOne(r *Record, ep *Endpoint, s PortSpec, targets []bind
 		}
 		port = got
 		if hold != nil {
-			if tg.hostIP.Is6() && m.cfg.UserlandProxy {
-				// Connections NAT does not take (from ::1, or to an
-				// IPv4-only container) reach this socket.
+			if m.cfg.UserlandProxy {
+				// Connections NAT does not take (from ::1, to an
+				// IPv4-only container, or from the container itself)
+				// reach this socket.
 				hold = proxyOn(hold, netip.AddrPortFrom(tg.ctrIP, s.ContainerPort))
 			}
 			pub.holds = append(pub.holds, hold)
@@ -273,6 +332,39 @@ func (m *Manager) Unpublish(ctx context.Context, containerID string) error {
 	for b := range bridges {
 		m.syncRouteLocalnetLocked(b)
 	}
+	return errors.Join(errs...)
+}
+
+// UnpublishOn removes what a container published or opened on one
+// network (docker network disconnect of a network that is not its
+// gateway's).
+func (m *Manager) UnpublishOn(ctx context.Context, containerID, term string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	r, err := m.findLocked(term)
+	if err != nil || r.Bridge == "" {
+		return err
+	}
+	var keep []*publication
+	var errs []error
+	for _, pub := range m.pubs[containerID] {
+		if !slices.ContainsFunc(pub.rules, func(p firewall.Port) bool { return p.Bridge == r.Bridge }) {
+			keep = append(keep, pub)
+			continue
+		}
+		if m.fw != nil {
+			errs = append(errs, m.fw.RemovePorts(pub.rules...))
+		}
+		for _, h := range pub.holds {
+			h.Close()
+		}
+	}
+	if len(keep) == 0 {
+		delete(m.pubs, containerID)
+	} else {
+		m.pubs[containerID] = keep
+	}
+	m.syncRouteLocalnetLocked(r.Bridge)
 	return errors.Join(errs...)
 }
 

@@ -4,6 +4,8 @@ import (
 	"maps"
 	"net"
 	"net/netip"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/moby/moby/api/types/network"
@@ -33,7 +35,45 @@ const (
 	OptMTU           = "com.docker.network.driver.mtu"
 	OptEnableIPv4    = "com.docker.network.enable_ipv4"
 	OptEnableIPv6    = "com.docker.network.enable_ipv6"
+	OptGwModeIPv4    = "com.docker.network.bridge.gateway_mode_ipv4"
+	OptGwModeIPv6    = "com.docker.network.bridge.gateway_mode_ipv6"
+	OptTrustedIfaces = "com.docker.network.bridge.trusted_host_interfaces"
+	OptInhibitIPv4   = "com.docker.network.bridge.inhibit_ipv4"
 )
+
+// Gateway modes of a bridge network's address family, as dockerd names
+// them (options gateway_mode_ipv4 and gateway_mode_ipv6).
+const (
+	GwModeNAT         = "nat"
+	GwModeUnprotected = "nat-unprotected"
+	GwModeRouted      = "routed"
+	GwModeIsolated    = "isolated"
+)
+
+// gwMode is the network's gateway mode for a family; nat by default.
+func (r *Record) gwMode(v6 bool) string {
+	k := OptGwModeIPv4
+	if v6 {
+		k = OptGwModeIPv6
+	}
+	if m := r.Options[k]; m != "" {
+		return m
+	}
+	return GwModeNAT
+}
+
+// inhibitIPv4 is the inhibit_ipv4 option: berth does not put the IPv4
+// gateway address on the bridge (someone else manages it).
+func (r *Record) inhibitIPv4() bool {
+	b, _ := strconv.ParseBool(r.Options[OptInhibitIPv4])
+	return b
+}
+
+// trustedIfaces are the host interfaces whose traffic may address the
+// network's containers directly (colon-separated, as dockerd reads them).
+func (r *Record) trustedIfaces() []string {
+	return strings.FieldsFunc(r.Options[OptTrustedIfaces], func(c rune) bool { return c == ':' })
+}
 
 // IsPredefined reports whether name is one of the networks a user cannot
 // create or remove (dockerd also reserves "default").

@@ -68,6 +68,8 @@ func installFlags(fs *pflag.FlagSet, cfg *config.Config, o *options) {
 	fs.Lookup("ip-forward").NoOptDefVal = "true"
 	fs.StringVar(&cfg.FirewallBackend, "firewall-backend", "", "Firewall backend to use, iptables or nftables (berth always uses nftables)")
 	fs.BoolVar(&cfg.IPForwardNoDrop, "ip-forward-no-drop", false, "Do not set the filter-FORWARD policy to DROP when enabling IP forwarding")
+	fs.BoolVar(&cfg.AllowDirectRouting, "allow-direct-routing", false, "Allow remote access to published ports on container IP addresses")
+	fs.StringVar(&cfg.BridgeAcceptFwMark, "bridge-accept-fwmark", "", "In bridge networks, accept packets with this firewall mark/mask")
 	fs.Var(&boolPtrValue{target: &cfg.EnableIPMasq}, "ip-masq", "Enable IP masquerading for the default bridge network (default true)")
 	fs.Lookup("ip-masq").NoOptDefVal = "true"
 	fs.Var(&boolPtrValue{target: &cfg.InterContainerComm}, "icc", "Enable inter-container communication for the default bridge network (default true)")

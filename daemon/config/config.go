@@ -82,6 +82,12 @@ type Config struct {
 	EnableIPTables  *bool  `json:"iptables,omitempty"`
 	EnableIPForward *bool  `json:"ip-forward,omitempty"`
 	IPForwardNoDrop bool   `json:"ip-forward-no-drop,omitempty"`
+	// AllowDirectRouting is dockerd's --allow-direct-routing: other hosts
+	// and networks may address containers of nat networks directly.
+	AllowDirectRouting bool `json:"allow-direct-routing,omitempty"`
+	// BridgeAcceptFwMark is dockerd's --bridge-accept-fwmark: packets with
+	// this firewall mark ("mark" or "mark/mask") may enter any bridge.
+	BridgeAcceptFwMark string `json:"bridge-accept-fwmark,omitempty"`
 	// EnableIP6Tables is --ip6tables (default true): false leaves IPv6
 	// without NAT rules, as dockerd's ip6tables=false does.
 	EnableIP6Tables *bool `json:"ip6tables,omitempty"`
@@ -388,6 +394,9 @@ func (c *Config) Validate() error {
 	}
 	if c.MTU < 0 {
 		return fmt.Errorf("invalid default MTU: %d", c.MTU)
+	}
+	if err := network.ValidateFwMark(c.BridgeAcceptFwMark); err != nil {
+		return fmt.Errorf("invalid bridge-accept-fwmark: %w", err)
 	}
 	if c.ShutdownTimeout < -1 {
 		return errors.New("invalid shutdown-timeout: must be -1 or more")

@@ -74,6 +74,7 @@ func TestValidate(t *testing.T) {
 		func(c *Config) { c.FixedCIDRv6 = "10.0.0.0/24" },
 		func(c *Config) { c.FirewallBackend = "ebtables" },
 		func(c *Config) { c.DefaultIP = "not-an-ip" },
+		func(c *Config) { c.BridgeAcceptFwMark = "0x1/mask" },
 	}
 	for i, mutate := range bad {
 		c := Default()
@@ -93,6 +94,11 @@ func TestValidate(t *testing.T) {
 		}
 	}
 	c := Default()
+	c.BridgeAcceptFwMark = "0x2/0x3"
+	if err := c.Validate(); err != nil {
+		t.Fatalf("bridge-accept-fwmark 0x2/0x3: %v", err)
+	}
+	c = Default()
 	c.FixedCIDRv6 = "fd12:3456::/80"
 	if err := c.Validate(); err != nil {
 		t.Fatalf("a /80 --fixed-cidr-v6 (dockerd takes it): %v", err)

@@ -20,6 +20,9 @@ type Config struct {
 	MTU int
 	// Addrs are the gateway addresses with the subnet's prefix length.
 	Addrs []netip.Prefix
+	// NoIPv6 turns IPv6 off on the bridge, so that it has not even a
+	// link-local address (gateway mode isolated).
+	NoIPv6 bool
 }
 
 func toIPNet(p netip.Prefix) *net.IPNet {
@@ -104,7 +107,11 @@ func (s *Snapshot) Ensure(cfg Config) error {
 			return fmt.Errorf("set MTU of %s: %w", cfg.Name, err)
 		}
 	}
-	if len(cfg.Addrs) > 0 {
+	if cfg.NoIPv6 {
+		if err := writeSysctl(filepath.Join("/proc/sys/net/ipv6/conf", cfg.Name, "disable_ipv6"), "1"); err != nil {
+			return fmt.Errorf("disable IPv6 on %s: %w", cfg.Name, err)
+		}
+	} else if len(cfg.Addrs) > 0 {
 		// IPv6 on the bridge needs the per-device sysctl on; it is off on
 		// hosts that disable IPv6 by default.
 		for _, p := range cfg.Addrs {

@@ -9,6 +9,8 @@ import (
 	"maps"
 	"net/netip"
 	"slices"
+	"strconv"
+	"strings"
 	"sync"
 
 	"github.com/google/nftables"
@@ -31,6 +33,66 @@ type Network struct {
 	ICC bool
 	// Masquerade outbound traffic (dockerd's enable_ip_masquerade).
 	Masquerade bool
+	// Routed4 and Routed6 are gateway mode "routed" for the family: no
+	// masquerade, no guard against direct access, ICMP passes in, and
+	// published ports are open on the containers' own addresses.
+	Routed4, Routed6 bool
+	// Unprotected4 and Unprotected6 are gateway mode "nat-unprotected":
+	// every port of the containers is reachable from outside the bridge.
+	Unprotected4, Unprotected6 bool
+	// Gateways are the bridge's own addresses, which the guard against
+	// direct access leaves alone: they are the host's.
+	Gateways []netip.Addr
+	// Trusted are host interfaces whose traffic may address containers
+	// directly (trusted_host_interfaces).
+	Trusted []string
+}
+
+func (n Network) routed(v6 bool) bool {
+	if v6 {
+		return n.Routed6
+	}
+	return n.Routed4
+}
+
+func (n Network) unprotected(v6 bool) bool {
+	if v6 {
+		return n.Unprotected6
+	}
+	return n.Unprotected4
+}
+
+// Options are the daemon-wide switches of the firewall.
+type Options struct {
+	// AllowDirectRouting drops no packet for addressing a container
+	// directly (dockerd's --allow-direct-routing).
+	AllowDirectRouting bool
+	// AcceptFwMark lets packets with this firewall mark into any
+	// non-internal bridge (dockerd's --bridge-accept-fwmark), as
+	// "mark" or "mark/mask".
+	AcceptFwMark string
+	// UserlandProxy is on: a container's connection to its own published
+	// port is not DNATed (it would have to leave and re-enter its bridge
+	// port, which needs hairpin mode) but taken by the proxy's socket on
+	// the host, as dockerd skips DNAT from the bridge then.
+	UserlandProxy bool
+}
+
+// ParseFwMark reads "mark" or "mark/mask" (decimal, 0x hex or 0 octal),
+// as dockerd's --bridge-accept-fwmark takes it; no mask is all bits.
+func ParseFwMark(v string) (mark, mask uint32, err error) {
+	ms, ks, hasMask := strings.Cut(v, "/")
+	m, err := strconv.ParseUint(ms, 0, 32)
+	if err != nil {
+		return 0, 0, fmt.Errorf("invalid firewall mark %q: %w", v, err)
+	}
+	k := uint64(0xffffffff)
+	if hasMask {
+		if k, err = strconv.ParseUint(ks, 0, 32); err != nil {
+			return 0, 0, fmt.Errorf("invalid firewall mask %q: %w", v, err)
+		}
+	}
+	return uint32(m), uint32(k), nil
 }
 
 // Port is one published port.
@@ -46,10 +108,20 @@ type Port struct {
 	Bridge        string
 	ContainerIP   netip.Addr
 	ContainerPort uint16
+	// OpenOnly opens the container's port to direct access without any
+	// DNAT from the host (gateway mode "routed"); HostIP and HostPort
+	// are then unused.
+	OpenOnly bool
 }
 
 func (p Port) key() string {
-	return fmt.Sprintf("%s/%s/%d/%s", p.Proto, p.HostIP, p.HostPort, p.ContainerIP)
+	return fmt.Sprintf("%s/%s/%d/%s/%d/%t", p.Proto, p.HostIP, p.HostPort, p.ContainerIP, p.ContainerPort, p.OpenOnly)
+}
+
+// openKey is the container address, protocol and port a published port
+// opens in the forward chain; several host bindings share one.
+func (p Port) openKey() string {
+	return fmt.Sprintf("%s/%s/%d", p.Proto, p.ContainerIP, p.ContainerPort)
 }
 
 // anyHost reports whether the port is published on every local address
@@ -73,6 +145,29 @@ type Firewall struct {
 	// host now routes between all its interfaces, which it did not before
 	// (dockerd's FORWARD policy drop).
 	dropForward4, dropForward6 bool
+	opts                       Options
+	// mark and mask are opts.AcceptFwMark parsed; markSet says there is one.
+	mark, mask uint32
+	markSet    bool
+}
+
+// SetOptions sets the daemon-wide switches; it must come before the first
+// change.
+func (f *Firewall) SetOptions(o Options) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.opts = o
+	f.markSet = o.AcceptFwMark != ""
+	if f.markSet {
+		var err error
+		if f.mark, f.mask, err = ParseFwMark(o.AcceptFwMark); err != nil {
+			return err
+		}
+	}
+	if f.applied {
+		return f.applyAll()
+	}
+	return nil
 }
 
 // DropForwarded makes the forward chain drop what is forwarded in a
@@ -129,8 +224,7 @@ func (f *Firewall) SetNetwork(n Network) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	old, had := f.networks[n.ID]
-	if had && slices.Equal(old.Subnets, n.Subnets) && old.Bridge == n.Bridge && old.Internal == n.Internal &&
-		old.ICC == n.ICC && old.Masquerade == n.Masquerade && f.applied {
+	if had && sameNetwork(old, n) && f.applied {
 		return nil
 	}
 	f.networks[n.ID] = n
@@ -146,6 +240,13 @@ func (f *Firewall) SetNetwork(n Network) error {
 			delete(f.networks, n.ID)
 		}
 	})
+}
+
+func sameNetwork(a, b Network) bool {
+	return slices.Equal(a.Subnets, b.Subnets) && a.Bridge == b.Bridge && a.Internal == b.Internal &&
+		a.ICC == b.ICC && a.Masquerade == b.Masquerade && a.Routed4 == b.Routed4 && a.Routed6 == b.Routed6 &&
+		a.Unprotected4 == b.Unprotected4 && a.Unprotected6 == b.Unprotected6 &&
+		slices.Equal(a.Gateways, b.Gateways) && slices.Equal(a.Trusted, b.Trusted)
 }
 
 // SetNetworks adds or replaces the rules of many networks in as few
@@ -194,8 +295,10 @@ func (f *Firewall) RemoveNetwork(id string) error {
 			delete(f.ports, k)
 		}
 	}
+	closed := f.unopened(gone)
 	return f.commit(func(x *tx) {
 		x.delPorts(gone)
+		x.setOpen(closed, false)
 		x.delNetwork(n)
 	}, func() {
 		f.networks[id] = n
@@ -214,7 +317,9 @@ func (f *Firewall) AddPorts(ports ...Port) error {
 		if _, err := protoNum(p.Proto); err != nil {
 			return err
 		}
-		if !p.ContainerIP.IsValid() || p.ContainerIP.Is4In6() || p.HostIP.Is4In6() || p.ContainerIP.Is6() != p.is6() {
+		if p.OpenOnly && p.ContainerIP.IsValid() && !p.ContainerIP.Is4In6() {
+			// Nothing on the host: the family check below is about DNAT.
+		} else if !p.ContainerIP.IsValid() || p.ContainerIP.Is4In6() || p.HostIP.Is4In6() || p.ContainerIP.Is6() != p.is6() {
 			// NAT cannot change the family; mapping an IPv6 host address
 			// to an IPv4-only container is the userland proxy's job.
 			return fmt.Errorf("port %d: host address %s and container address %s are not of one family", p.HostPort, p.HostIP, p.ContainerIP)
@@ -226,10 +331,14 @@ func (f *Firewall) AddPorts(ports ...Port) error {
 	if len(add) == 0 {
 		return nil
 	}
+	opened := f.unopened(add)
 	for _, p := range add {
 		f.ports[p.key()] = p
 	}
-	return f.commit(func(x *tx) { x.addPorts(add) }, func() {
+	return f.commit(func(x *tx) {
+		x.setOpen(opened, true)
+		x.addPorts(add)
+	}, func() {
 		for _, p := range add {
 			delete(f.ports, p.key())
 		}
@@ -250,11 +359,33 @@ func (f *Firewall) RemovePorts(ports ...Port) error {
 	if len(del) == 0 {
 		return nil
 	}
-	return f.commit(func(x *tx) { x.delPorts(del) }, func() {
+	closed := f.unopened(del)
+	return f.commit(func(x *tx) {
+		x.delPorts(del)
+		x.setOpen(closed, false)
+	}, func() {
 		for _, p := range del {
 			f.ports[p.key()] = p
 		}
 	})
+}
+
+// unopened picks, from ports, one of each container port that no port
+// in the state opens: the open-port elements to add before ports join the
+// state, or to delete after they left it.
+func (f *Firewall) unopened(ports []Port) []Port {
+	have := map[string]bool{}
+	for _, p := range f.ports {
+		have[p.openKey()] = true
+	}
+	var out []Port
+	for _, p := range ports {
+		if !have[p.openKey()] {
+			have[p.openKey()] = true
+			out = append(out, p)
+		}
+	}
+	return out
 }
 
 // Apply (re)writes the table from the current state, for daemon start.
@@ -408,10 +539,30 @@ func TableExists(name string) (bool, error) {
 //	                                  ports published on every address
 //	set loopback6, map dnat6, map dnat6any
 //	                                  the same for IPv6, with ipv6_addr
+//	set noicc      ifname . ifname    "br" . "br" for bridges with ICC off
+//	set routed4, routed6, unprot4, unprot6
+//	               ifname             bridges whose family's gateway mode
+//	                                  is routed, or nat-unprotected
+//	set open4      ipv4_addr . inet_proto . inet_service
+//	                                  container ports published (or, in
+//	                                  routed mode, opened): what may reach
+//	                                  a container from outside its bridge
+//	set open6      the same for IPv6
+//	set self4, self6
+//	               addr . inet_proto . inet_service
+//	                                  with the userland proxy: a container
+//	                                  and the host ports published for it,
+//	                                  which its own connections to them
+//	                                  skip DNAT for (the proxy takes them)
 //
 // Chains, compared with dockerd 28's nftables backend (nftabler):
 //
-//	raw-prerouting  (filter, prerouting, raw): nothing from a bridge reaches
+//	raw-prerouting  (filter, prerouting, raw): per network in gateway mode
+//	    nat (not nat-unprotected, routed or internal, and unless
+//	    --allow-direct-routing), a rule tagged with the network's ID drops
+//	    what addresses its subnet, other than the bridge's own address,
+//	    from any interface but the bridge and its trusted host interfaces
+//	    (dockerd's per-endpoint "DROP DIRECT ACCESS"); nothing from a bridge reaches
 //	    127.0.0.0/8 (berth's bridges may have route_localnet, which would
 //	    otherwise let a container talk to the host's loopback services);
 //	    a port published on a loopback address is dropped when it comes in
@@ -423,15 +574,19 @@ func TableExists(name string) (bool, error) {
 //	    whose forwarding berth turned on, everything else is dropped
 //	    (DropForwarded: dockerd sets its FORWARD policy to drop then).
 //	fwd-in: same bridge with ICC passes; internal bridges take nothing
-//	    from outside; DNATed (published) traffic passes; everything else
-//	    is dropped, which is network isolation, --icc=false and "drop
-//	    direct access" to unpublished container ports at once (dockerd's
+//	    from outside; DNATed (published) traffic passes; same bridge with
+//	    ICC off is dropped; the --bridge-accept-fwmark mark passes; ICMP
+//	    into a routed bridge, anything into a nat-unprotected one, and
+//	    published (or opened) container ports pass; everything else is
+//	    dropped, which is network isolation, --icc=false and "drop direct
+//	    access" to unpublished container ports at once (dockerd's
 //	    filter-forward-in__<bridge> chains end the same way). The base
 //	    chain's policy stays accept, so that berth decides for traffic
 //	    that is not its own only when it turned forwarding on.
 //	prerouting, output (nat, dstnat): DNAT through dnat4, then dnat4any
 //	    for local destinations; the same through dnat6 and dnat6any, but
-//	    never for ::1: IPv6 has no route_localnet, a packet from ::1 is
+//	    never from a link-local source (the container could not answer
+//	    it; the userland proxy's socket does, as in dockerd) and never for ::1: IPv6 has no route_localnet, a packet from ::1 is
 //	    dropped by the container's kernel, so the port's own socket on
 //	    the host takes those connections (dockerd's userland proxy;
 //	    dockerd's rules skip ::1 in the same way). A port published on
@@ -457,6 +612,15 @@ const (
 	setLoop6    = "loopback6"
 	mapDNAT6    = "dnat6"
 	mapDNAT6Any = "dnat6any"
+	setNoICC    = "noicc"
+	setRouted4  = "routed4"
+	setRouted6  = "routed6"
+	setUnprot4  = "unprot4"
+	setUnprot6  = "unprot6"
+	setOpen4    = "open4"
+	setOpen6    = "open6"
+	setSelf4    = "self4"
+	setSelf6    = "self6"
 )
 
 // Concatenations are laid out in 32-bit registers (NFT_REG32_00 is 8); a
@@ -493,6 +657,9 @@ type layout struct {
 	bridges, icc, internal, loop4       *nftables.Set
 	dnat4, dnat4any                     *nftables.Set
 	loop6, dnat6, dnat6any              *nftables.Set
+	noicc, routed4, routed6             *nftables.Set
+	unprot4, unprot6, open4, open6      *nftables.Set
+	self4, self6                        *nftables.Set
 	raw, forward, fwdIn, pre, out, post *nftables.Chain
 }
 
@@ -510,6 +677,15 @@ func (f *Firewall) layout() *layout {
 		loop6:    &nftables.Set{Table: t, Name: setLoop6, KeyType: keyAddrPort6, Concatenation: true},
 		dnat6:    &nftables.Set{Table: t, Name: mapDNAT6, KeyType: keyAddrPort6, Concatenation: true, IsMap: true, DataType: valAddrPort6},
 		dnat6any: &nftables.Set{Table: t, Name: mapDNAT6Any, KeyType: keyPort, Concatenation: true, IsMap: true, DataType: valAddrPort6},
+		noicc:    &nftables.Set{Table: t, Name: setNoICC, KeyType: keyIfPair, Concatenation: true},
+		routed4:  &nftables.Set{Table: t, Name: setRouted4, KeyType: nftables.TypeIFName, KeyByteOrder: binaryutil.NativeEndian},
+		routed6:  &nftables.Set{Table: t, Name: setRouted6, KeyType: nftables.TypeIFName, KeyByteOrder: binaryutil.NativeEndian},
+		unprot4:  &nftables.Set{Table: t, Name: setUnprot4, KeyType: nftables.TypeIFName, KeyByteOrder: binaryutil.NativeEndian},
+		unprot6:  &nftables.Set{Table: t, Name: setUnprot6, KeyType: nftables.TypeIFName, KeyByteOrder: binaryutil.NativeEndian},
+		open4:    &nftables.Set{Table: t, Name: setOpen4, KeyType: keyAddrPort, Concatenation: true},
+		open6:    &nftables.Set{Table: t, Name: setOpen6, KeyType: keyAddrPort6, Concatenation: true},
+		self4:    &nftables.Set{Table: t, Name: setSelf4, KeyType: keyAddrPort, Concatenation: true},
+		self6:    &nftables.Set{Table: t, Name: setSelf6, KeyType: keyAddrPort6, Concatenation: true},
 		raw:      &nftables.Chain{Name: "raw-prerouting", Table: t, Type: nftables.ChainTypeFilter, Hooknum: nftables.ChainHookPrerouting, Priority: prioRaw, Policy: &accept},
 		forward:  &nftables.Chain{Name: "forward", Table: t, Type: nftables.ChainTypeFilter, Hooknum: nftables.ChainHookForward, Priority: prioFilter, Policy: &accept},
 		fwdIn:    &nftables.Chain{Name: "fwd-in", Table: t},
@@ -631,7 +807,8 @@ func (f *Firewall) applyAll() error {
 	x.c.DelTable(l.t)
 	x.c.AddTable(l.t)
 	x.msgs += 3
-	for _, s := range []*nftables.Set{l.bridges, l.icc, l.internal, l.loop4, l.dnat4, l.dnat4any, l.loop6, l.dnat6, l.dnat6any} {
+	for _, s := range []*nftables.Set{l.bridges, l.icc, l.internal, l.loop4, l.dnat4, l.dnat4any, l.loop6, l.dnat6, l.dnat6any,
+		l.noicc, l.routed4, l.routed6, l.unprot4, l.unprot6, l.open4, l.open6, l.self4, l.self6} {
 		x.msgs++
 		x.bytes += costObject
 		if err := x.c.AddSet(s, nil); err != nil {
@@ -652,6 +829,15 @@ func (f *Firewall) applyAll() error {
 		ports = append(ports, f.ports[k])
 	}
 	x.addPorts(ports)
+	seen := map[string]bool{}
+	var open []Port
+	for _, p := range ports {
+		if !seen[p.openKey()] {
+			seen[p.openKey()] = true
+			open = append(open, p)
+		}
+	}
+	x.setOpen(open, true)
 	if err := x.flush(); err != nil {
 		return err
 	}
@@ -756,16 +942,37 @@ func (x *tx) baseRules() {
 	}, lookup(l.icc, reg32_00), accept)...)
 	x.rule(l.fwdIn, "", cat(ifnameIn(unix.NFT_META_OIFNAME, l.internal), drop)...)
 	x.rule(l.fwdIn, "", cat(ctStatus(ipsDstNAT), accept)...)
+	x.rule(l.fwdIn, "", cat([]expr.Any{
+		&expr.Meta{Key: expr.MetaKeyIIFNAME, Register: reg32_00},
+		&expr.Meta{Key: expr.MetaKeyOIFNAME, Register: reg32_04},
+	}, lookup(l.noicc, reg32_00), drop)...)
+	if x.f.markSet {
+		x.rule(l.fwdIn, "", cat([]expr.Any{
+			&expr.Meta{Key: expr.MetaKeyMARK, Register: 1},
+			&expr.Bitwise{SourceRegister: 1, DestRegister: 1, Len: 4, Mask: binaryutilNative(x.f.mask), Xor: binaryutilNative(0)},
+			&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: binaryutilNative(x.f.mark & x.f.mask)},
+		}, accept)...)
+	}
+	x.rule(l.fwdIn, "", cat(nfproto(false), l4proto(unix.IPPROTO_ICMP), ifnameIn(unix.NFT_META_OIFNAME, l.routed4), accept)...)
+	x.rule(l.fwdIn, "", cat(nfproto(true), l4proto(unix.IPPROTO_ICMPV6), ifnameIn(unix.NFT_META_OIFNAME, l.routed6), accept)...)
+	x.rule(l.fwdIn, "", cat(nfproto(false), ifnameIn(unix.NFT_META_OIFNAME, l.unprot4), accept)...)
+	x.rule(l.fwdIn, "", cat(nfproto(true), ifnameIn(unix.NFT_META_OIFNAME, l.unprot6), accept)...)
+	x.rule(l.fwdIn, "", cat(nfproto(false), addrProtoPortKey(), lookup(l.open4, reg32_00), accept)...)
+	x.rule(l.fwdIn, "", cat(nfproto(true), addrProtoPortKey6(), lookup(l.open6, reg32_00), accept)...)
 	x.rule(l.fwdIn, "", drop...)
 
+	if x.f.opts.UserlandProxy {
+		x.rule(l.pre, "", cat(nfproto(false), saddrProtoPortKey(false), lookup(l.self4, reg32_00), verdict(expr.VerdictReturn))...)
+		x.rule(l.pre, "", cat(nfproto(true), saddrProtoPortKey(true), lookup(l.self6, reg32_00), verdict(expr.VerdictReturn))...)
+	}
 	for _, ch := range []*nftables.Chain{l.pre, l.out} {
 		x.rule(ch, "", cat(nfproto(false), addrProtoPortKey(), lookupMap(l.dnat4, reg32_00, 1), dnatReg())...)
 		x.rule(ch, "", cat(nfproto(false), localDaddr(), []expr.Any{
 			&expr.Meta{Key: expr.MetaKeyL4PROTO, Register: reg32_00},
 			&expr.Payload{DestRegister: reg32_01, Base: expr.PayloadBaseTransportHeader, Offset: 2, Len: 2},
 		}, lookupMap(l.dnat4any, reg32_00, 1), dnatReg())...)
-		x.rule(ch, "", cat(nfproto(true), notIP6Loopback(), addrProtoPortKey6(), lookupMap(l.dnat6, reg32_00, 1), dnatReg6())...)
-		x.rule(ch, "", cat(nfproto(true), notIP6Loopback(), localDaddr(), []expr.Any{
+		x.rule(ch, "", cat(nfproto(true), notIP6Loopback(), notLinkLocalSaddr6(), addrProtoPortKey6(), lookupMap(l.dnat6, reg32_00, 1), dnatReg6())...)
+		x.rule(ch, "", cat(nfproto(true), notIP6Loopback(), notLinkLocalSaddr6(), localDaddr(), []expr.Any{
 			&expr.Meta{Key: expr.MetaKeyL4PROTO, Register: reg32_00},
 			&expr.Payload{DestRegister: reg32_01, Base: expr.PayloadBaseTransportHeader, Offset: 2, Len: 2},
 		}, lookupMap(l.dnat6any, reg32_00, 1), dnatReg6())...)
@@ -786,14 +993,25 @@ func (x *tx) addNetwork(n Network) {
 	if n.Internal {
 		x.elems(l.internal, true, []nftables.SetElement{{Key: ifkey(n.Bridge)}})
 	}
+	for _, s := range x.modeSets(n) {
+		x.elems(s, true, []nftables.SetElement{{Key: ifkey(n.Bridge)}})
+	}
+	if !n.ICC {
+		x.elems(l.noicc, true, []nftables.SetElement{{Key: append(ifkey(n.Bridge), ifkey(n.Bridge)...)}})
+	}
 	tag := netTag(n.ID)
+	for _, s := range n.Subnets {
+		if x.guarded(n, s.Addr().Is6()) {
+			x.rule(l.raw, tag, x.directAccessDrop(n, s)...)
+		}
+	}
 	for _, s := range n.Subnets {
 		// Hairpin between containers: one container reaching another's
 		// published port through the host's address is DNATed back out
 		// of the same bridge; without a new source the reply would go
 		// straight between the two and never be un-DNATed.
 		x.rule(l.post, tag, cat(nfproto(s.Addr().Is6()), ctStatus(ipsDstNAT), ipSaddr(s), ifname(unix.NFT_META_OIFNAME, n.Bridge, true), []expr.Any{&expr.Masq{}})...)
-		if n.Masquerade && !n.Internal {
+		if n.Masquerade && !n.Internal && !n.routed(s.Addr().Is6()) {
 			x.rule(l.post, tag, cat(nfproto(s.Addr().Is6()), ipSaddr(s), ifname(unix.NFT_META_OIFNAME, n.Bridge, false), []expr.Any{&expr.Masq{}})...)
 		}
 	}
@@ -810,6 +1028,12 @@ func (x *tx) delNetwork(n Network) {
 		x.err = err
 		return
 	}
+	raw, err := x.c.GetRules(l.t, l.raw)
+	if err != nil {
+		x.err = err
+		return
+	}
+	rules = append(rules, raw...)
 	tag := netTag(n.ID)
 	for _, r := range rules {
 		if c, ok := userdata.GetString(r.UserData, userdata.TypeComment); ok && c == tag {
@@ -827,14 +1051,61 @@ func (x *tx) delNetwork(n Network) {
 	}
 	if n.ICC {
 		x.elems(l.icc, false, []nftables.SetElement{{Key: append(ifkey(n.Bridge), ifkey(n.Bridge)...)}})
+	} else {
+		x.elems(l.noicc, false, []nftables.SetElement{{Key: append(ifkey(n.Bridge), ifkey(n.Bridge)...)}})
+	}
+	for _, s := range x.modeSets(n) {
+		x.elems(s, false, []nftables.SetElement{{Key: ifkey(n.Bridge)}})
 	}
 	x.elems(l.bridges, false, []nftables.SetElement{{Key: ifkey(n.Bridge)}})
+}
+
+// modeSets are the gateway-mode sets the network's bridge belongs in.
+func (x *tx) modeSets(n Network) []*nftables.Set {
+	var out []*nftables.Set
+	for _, m := range []struct {
+		in  bool
+		set *nftables.Set
+	}{{n.Routed4, x.l.routed4}, {n.Routed6, x.l.routed6}, {n.Unprotected4, x.l.unprot4}, {n.Unprotected6, x.l.unprot6}} {
+		if m.in && !n.Internal {
+			out = append(out, m.set)
+		}
+	}
+	return out
+}
+
+// guarded reports whether the network's family gets the guard against
+// direct access: gateway mode nat, as dockerd's filterDirectAccess.
+func (x *tx) guarded(n Network, v6 bool) bool {
+	return !n.Internal && !n.routed(v6) && !n.unprotected(v6) && !x.f.opts.AllowDirectRouting
+}
+
+// directAccessDrop drops what addresses subnet s (but not the bridge's
+// own addresses) and comes in on neither the bridge nor a trusted host
+// interface: other hosts and other networks reach a nat network's
+// containers only through their published ports on the host.
+func (x *tx) directAccessDrop(n Network, s netip.Prefix) []expr.Any {
+	v6 := s.Addr().Is6()
+	_, dst, l := addrOffsets(v6)
+	out := cat(nfproto(v6), ipDaddrPrefix(s))
+	for _, gw := range n.Gateways {
+		if gw.Is6() == v6 && s.Contains(gw) {
+			out = append(out,
+				&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseNetworkHeader, Offset: dst, Len: l},
+				&expr.Cmp{Op: expr.CmpOpNeq, Register: 1, Data: gw.AsSlice()})
+		}
+	}
+	out = append(out, ifname(unix.NFT_META_IIFNAME, n.Bridge, false)...)
+	for _, t := range n.Trusted {
+		out = append(out, ifname(unix.NFT_META_IIFNAME, t, false)...)
+	}
+	return append(out, &expr.Verdict{Kind: expr.VerdictDrop})
 }
 
 // portElems sorts ports into the elements of one family's sets.
 func (x *tx) portElems(ports []Port, v6 bool) (specific, any, loop []nftables.SetElement) {
 	for _, p := range ports {
-		if p.is6() != v6 {
+		if p.OpenOnly || p.is6() != v6 {
 			continue
 		}
 		proto, _ := protoNum(p.Proto)
@@ -868,14 +1139,20 @@ func (x *tx) delPorts(ports []Port) { x.setPorts(ports, false) }
 func (x *tx) setPorts(ports []Port, add bool) {
 	l := x.l
 	for _, fam := range []struct {
-		v6                  bool
-		loop, dnat, dnatAny *nftables.Set
-	}{{false, l.loop4, l.dnat4, l.dnat4any}, {true, l.loop6, l.dnat6, l.dnat6any}} {
+		v6                        bool
+		loop, dnat, dnatAny, self *nftables.Set
+	}{{false, l.loop4, l.dnat4, l.dnat4any, l.self4}, {true, l.loop6, l.dnat6, l.dnat6any, l.self6}} {
 		s, a, lo := x.portElems(ports, fam.v6)
 		steps := []struct {
 			set *nftables.Set
 			els []nftables.SetElement
 		}{{fam.loop, lo}, {fam.dnat, s}, {fam.dnatAny, a}}
+		if x.f.opts.UserlandProxy {
+			steps = append(steps, struct {
+				set *nftables.Set
+				els []nftables.SetElement
+			}{fam.self, x.selfElems(ports, fam.v6, add)})
+		}
 		if !add {
 			slices.Reverse(steps)
 		}
@@ -883,6 +1160,45 @@ func (x *tx) setPorts(ports []Port, add bool) {
 			x.elems(st.set, add, st.els)
 		}
 	}
+}
+
+// selfElems are the self-set elements of ports of a family: the
+// container's address, the protocol and the host port, once each. When
+// deleting, an element another published port still needs is kept.
+func (x *tx) selfElems(ports []Port, v6, add bool) []nftables.SetElement {
+	key := func(p Port) string { return fmt.Sprintf("%s/%s/%d", p.Proto, p.ContainerIP, p.HostPort) }
+	keep := map[string]bool{}
+	if !add {
+		for _, p := range x.f.ports {
+			keep[key(p)] = true
+		}
+	}
+	var out []nftables.SetElement
+	for _, p := range ports {
+		if p.OpenOnly || p.is6() != v6 || p.ContainerIP.Is6() != v6 || keep[key(p)] {
+			continue
+		}
+		keep[key(p)] = true
+		proto, _ := protoNum(p.Proto)
+		out = append(out, nftables.SetElement{Key: slices.Concat(p.ContainerIP.AsSlice(), proto32(proto), port32(p.HostPort))})
+	}
+	return out
+}
+
+// setOpen adds or deletes the open-port elements of ports (one each).
+func (x *tx) setOpen(ports []Port, add bool) {
+	var e4, e6 []nftables.SetElement
+	for _, p := range ports {
+		proto, _ := protoNum(p.Proto)
+		key := slices.Concat(p.ContainerIP.AsSlice(), proto32(proto), port32(p.ContainerPort))
+		if p.ContainerIP.Is6() {
+			e6 = append(e6, nftables.SetElement{Key: key})
+		} else {
+			e4 = append(e4, nftables.SetElement{Key: key})
+		}
+	}
+	x.elems(x.l.open4, add, e4)
+	x.elems(x.l.open6, add, e6)
 }
 
 func ifkey(name string) []byte {
@@ -925,6 +1241,35 @@ func notIP6Loopback() []expr.Any {
 	return []expr.Any{
 		&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseNetworkHeader, Offset: 24, Len: 16},
 		&expr.Cmp{Op: expr.CmpOpNeq, Register: 1, Data: netip.IPv6Loopback().AsSlice()},
+	}
+}
+
+// saddrProtoPortKey loads "ip saddr . meta l4proto . th dport" (or ip6).
+func saddrProtoPortKey(v6 bool) []expr.Any {
+	src, _, l := addrOffsets(v6)
+	protoReg, portReg := uint32(reg32_01), uint32(reg32_02)
+	if v6 {
+		protoReg, portReg = reg32_04, reg32_05
+	}
+	return []expr.Any{
+		&expr.Payload{DestRegister: reg32_00, Base: expr.PayloadBaseNetworkHeader, Offset: src, Len: l},
+		&expr.Meta{Key: expr.MetaKeyL4PROTO, Register: protoReg},
+		&expr.Payload{DestRegister: portReg, Base: expr.PayloadBaseTransportHeader, Offset: 2, Len: 2},
+	}
+}
+
+// notLinkLocalSaddr6 is "ip6 saddr != fe80::/10".
+func notLinkLocalSaddr6() []expr.Any {
+	m := prefixMatch(8, 16, netip.MustParsePrefix("fe80::/10"))
+	m[len(m)-1].(*expr.Cmp).Op = expr.CmpOpNeq
+	return m
+}
+
+// l4proto is "meta l4proto p".
+func l4proto(p byte) []expr.Any {
+	return []expr.Any{
+		&expr.Meta{Key: expr.MetaKeyL4PROTO, Register: 1},
+		&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: []byte{p}},
 	}
 }
 

@@ -60,6 +60,9 @@ type Request struct {
 	// request without a subnet it applies to the subnets taken from the
 	// pools.
 	NoGateway bool
+	// Family limits a request without a subnet to one family's pool
+	// subnets: 4 or 6, 0 for both.
+	Family int
 }
 
 // Subnet is one allocated subnet of a network.
@@ -100,9 +103,14 @@ func (s *Subnet) dynamicRange() netip.Prefix {
 
 // usable reports whether a may be given to an endpoint: inside the subnet,
 // not the IPv4 network or broadcast address, not the IPv6 subnet-router
-// anycast address.
+// anycast address (none of which a point-to-point subnet has).
 func (s *Subnet) usable(a netip.Addr) bool {
-	if !s.Prefix.Contains(a) || a == s.Prefix.Masked().Addr() {
+	if !s.Prefix.Contains(a) {
+		return false
+	}
+	// A point-to-point subnet (/31, /127 or longer) has no network
+	// address to keep free (RFC 3021); dockerd gives both out.
+	if a == s.Prefix.Masked().Addr() && s.Prefix.Bits() < s.Prefix.Addr().BitLen()-1 {
 		return false
 	}
 	if a.Is4() && s.Prefix.Bits() < 31 && a == lastAddr(s.Prefix) {
@@ -306,7 +314,7 @@ func (a *Allocator) AddNetwork(id string, reqs []Request, want4, want6 bool) ([]
 		if err != nil {
 			return fail(err)
 		}
-		r := Request{Subnet: p, NoGateway: poolNoGateway(reqs)}
+		r := Request{Subnet: p, NoGateway: poolNoGateway(reqs, p.Addr().Is6())}
 		if fam.req != nil {
 			// A gateway or aux address given without a subnet cannot be
 			// honoured reliably; dockerd's CLI refuses it before here.
@@ -348,10 +356,14 @@ func reqFor(reqs []Request, is6 bool) *Request {
 }
 
 // poolNoGateway reports whether a request without a subnet asks for
-// gateway-less pool subnets.
-func poolNoGateway(reqs []Request) bool {
+// gateway-less pool subnets of the family.
+func poolNoGateway(reqs []Request, is6 bool) bool {
+	fam := 4
+	if is6 {
+		fam = 6
+	}
 	for _, r := range reqs {
-		if !r.Subnet.IsValid() && r.NoGateway {
+		if !r.Subnet.IsValid() && r.NoGateway && (r.Family == 0 || r.Family == fam) {
 			return true
 		}
 	}

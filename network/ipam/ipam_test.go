@@ -125,7 +125,8 @@ func TestDynamicStaticNoDoubleAllocation(t *testing.T) {
 	if _, err := a.RequestAddress("n", false, ip("192.168.50.255"), "x"); !errdefs.Is(err, errdefs.InvalidParameter) {
 		t.Fatalf("broadcast static: %v", err)
 	}
-	// A released address is free again (the only one here).
+	// A released address is handed out again at once, as dockerd does:
+	// the lowest free one.
 	if err := a.ReleaseAddress("n", ip("192.168.50.130")); err != nil {
 		t.Fatal(err)
 	}
@@ -236,5 +237,52 @@ func TestStatus(t *testing.T) {
 	// 256 - network - broadcast - gateway - one endpoint.
 	if st[0] != 2 || st[1] != 252 {
 		t.Fatalf("status %v", st)
+	}
+}
+
+// The lowest free address goes out, so a new container takes the address
+// of one just removed, as with dockerd's local networks.
+func TestLowestFreeAddress(t *testing.T) {
+	a, _ := open(t, nil, nil)
+	if _, err := a.AddNetwork("n", []Request{{Subnet: pfx("172.24.10.0/24"), Gateway: ip("172.24.10.1")}}, true, false); err != nil {
+		t.Fatal(err)
+	}
+	first, err := a.RequestAddress("n", false, netip.Addr{}, "a")
+	if err != nil || first.Addr() != ip("172.24.10.2") {
+		t.Fatalf("first: %v %v", first, err)
+	}
+	if p, err := a.RequestAddress("n", false, netip.Addr{}, "b"); err != nil || p.Addr() != ip("172.24.10.3") {
+		t.Fatalf("second: %v %v", p, err)
+	}
+	if err := a.ReleaseAddress("n", first.Addr()); err != nil {
+		t.Fatal(err)
+	}
+	if p, err := a.RequestAddress("n", false, netip.Addr{}, "c"); err != nil || p != first {
+		t.Fatalf("after release: %v %v, want %v", p, err, first)
+	}
+}
+
+// A /31 without a gateway (gateway mode isolated, or internal with
+// inhibit_ipv4) gives both its addresses to containers, as dockerd does.
+func TestPointToPointSubnet(t *testing.T) {
+	a, _ := open(t, nil, nil)
+	if _, err := a.AddNetwork("n", []Request{{Subnet: pfx("192.168.135.0/31"), NoGateway: true}}, true, false); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"192.168.135.0", "192.168.135.1"} {
+		if p, err := a.RequestAddress("n", false, netip.Addr{}, "ep"); err != nil || p.Addr() != ip(want) {
+			t.Fatalf("got %v %v, want %s", p, err, want)
+		}
+	}
+	// Only the pool subnets of the family asked for go without a gateway.
+	b, _ := open(t, []Pool{{Base: pfx("10.9.0.0/16"), Size: 24}}, []Pool{{Base: pfx("fd00:9::/48"), Size: 64}})
+	subs, err := b.AddNetwork("m", []Request{{NoGateway: true, Family: 6}}, true, true)
+	if err != nil || len(subs) != 2 {
+		t.Fatalf("%v %v", subs, err)
+	}
+	for _, s := range subs {
+		if s.Gateway.IsValid() == s.Is6() {
+			t.Errorf("%s: gateway %v", s.Prefix, s.Gateway)
+		}
 	}
 }
