@@ -61,8 +61,11 @@ cleanup() {
 	ip link del btcompat0 2>/dev/null
 	$had_docker0 || ip link del docker0 2>/dev/null
 	# The suite's own daemons stopped with live-restore leave their
-	# nftables table (berth-<hash of the data root>) and bridges behind.
-	find "$out/dest" -maxdepth 5 -type d -name root 2>/dev/null | while read -r r; do
+	# nftables table (berth-<hash of the data root>) and bridges behind,
+	# and so does this script's daemon for the networks tests left on it
+	# (a daemon keeps its networks' bridges when it stops, as dockerd
+	# does): on the default pools, a few runs' worth would exhaust them.
+	{ echo "$root/data"; find "$out/dest" -maxdepth 5 -type d -name root 2>/dev/null; } | while read -r r; do
 		t="berth-$(printf '%s' "$r" | sha256sum | cut -c1-8)"
 		nft delete table inet "$t" 2>/dev/null
 		nft delete table inet "$t-user" 2>/dev/null
