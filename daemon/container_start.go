@@ -204,6 +204,9 @@ func (d *Daemon) startLocked(ctx context.Context, c *ctr.Container, restart bool
 	} else {
 		err = d.joinNetworks(ctx, c, pid)
 	}
+	if err == nil {
+		err = setInterfaceSysctls(c.HostConfig, pid)
+	}
 	if err != nil {
 		client.Kill(context.Background(), 9, true)
 		return err

@@ -345,6 +345,10 @@ func setSysctls(s *specs.Spec, hc *container.HostConfig) error {
 				return errdefs.InvalidParameterf("sysctl %q is not allowed in the hosts ipc namespace", k)
 			}
 		}
+		if _, _, perIf := interfaceSysctl(k); perIf {
+			// Written after the network is up (interface_sysctls.go).
+			continue
+		}
 		s.Linux.Sysctl[k] = hc.Sysctls[k]
 	}
 	return nil
