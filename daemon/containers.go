@@ -7,6 +7,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/moby/moby/api/types/mount"
 	"github.com/sirupsen/logrus"
 
 	"github.com/berthd/berth/container"
@@ -43,6 +44,20 @@ func (d *Daemon) initContainers() error {
 	}
 	if len(loaded) > 0 {
 		logrus.WithField("count", len(loaded)).Info("loaded containers")
+	}
+	// Volume references live in memory: take them again before the API
+	// serves, or a volume rm or prune could take a volume a stopped
+	// container names (dockerd answers "volume is in use").
+	for _, c := range d.containers.List() {
+		mps, err := containerVolumeMounts(c)
+		if err != nil {
+			continue
+		}
+		for _, mp := range mps {
+			if mp != nil && mp.Type == mount.TypeVolume && mp.Name != "" {
+				d.volumes.Restore(mp.Name, c.ID)
+			}
+		}
 	}
 	return nil
 }

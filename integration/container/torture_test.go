@@ -1,0 +1,76 @@
+package container
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/berthd/berth/integration/internal/harness"
+)
+
+// TestTortureCreatedRmContainerGoesAtRestart: a `docker run --rm` whose
+// daemon died between create and start leaves a created --rm container;
+// the restarted daemon removes it, as dockerd's restore does (found by
+// hack/torture).
+func TestTortureCreatedRmContainerGoesAtRestart(t *testing.T) {
+	dd := fresh(t, harness.Options{})
+	setup(t, dd)
+	id := dockerOn(t, dd, "create", "--rm", "busybox", "true")
+	keep := dockerOn(t, dd, "create", "busybox", "true")
+	dd.Kill()
+	if err := dd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 15*time.Second, "the created --rm container to be removed", func() bool {
+		_, _, code := dockerRes(t, dd, "inspect", id)
+		return code != 0
+	})
+	if _, _, code := dockerRes(t, dd, "inspect", keep); code != 0 {
+		t.Fatal("a created container without --rm was removed")
+	}
+}
+
+// TestTortureDisconnectSurvivesKill: a container disconnected from its
+// last network stays without one across a kill -9 of the daemon (found by
+// hack/torture: the restarted daemon showed it on bridge again).
+func TestTortureDisconnectSurvivesKill(t *testing.T) {
+	dd := fresh(t, harness.Options{})
+	setup(t, dd)
+	created := dockerOn(t, dd, "create", "busybox", "sleep", "1000")
+	dockerOn(t, dd, "network", "disconnect", "bridge", created)
+	running := dockerOn(t, dd, "run", "-d", "busybox", "sleep", "1000")
+	dockerOn(t, dd, "network", "disconnect", "bridge", running)
+	stopped := dockerOn(t, dd, "run", "-d", "busybox", "sleep", "1000")
+	dockerOn(t, dd, "network", "disconnect", "bridge", stopped)
+	dockerOn(t, dd, "stop", "-t", "0", stopped)
+	dd.Kill()
+	if err := dd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range []string{created, running, stopped} {
+		if got := dockerOn(t, dd, "inspect", "-f", "{{range $k, $v := .NetworkSettings.Networks}}{{$k}} {{end}}", id); strings.TrimSpace(got) != "" {
+			t.Errorf("container %.12s: networks after the restart: %q", id, got)
+		}
+	}
+}
+
+// TestTortureVolumeInUseAfterRestart: a stopped container's named volume
+// stays "in use" across a daemon restart: volume rm and prune refuse it,
+// and the container still starts (found by hack/torture: after a restart
+// the references were gone, rm took the volume and start failed with
+// "no such volume").
+func TestTortureVolumeInUseAfterRestart(t *testing.T) {
+	dd := fresh(t, harness.Options{})
+	setup(t, dd)
+	vol := uniqueName(t, "vol")
+	id := dockerOn(t, dd, "create", "-v", vol+":/v", "busybox", "touch", "/v/x")
+	dd.Kill()
+	if err := dd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	if _, stderr, code := dockerRes(t, dd, "volume", "rm", vol); code == 0 || !strings.Contains(stderr, "volume is in use") {
+		t.Fatalf("volume rm of a volume a container uses: exit %d: %s", code, stderr)
+	}
+	dockerOn(t, dd, "volume", "prune", "-af")
+	dockerOn(t, dd, "start", "-a", id)
+}
