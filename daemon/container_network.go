@@ -217,6 +217,7 @@ func validateEndpointSettings(r *berthnet.Record, es *network.EndpointSettings) 
 // dockerd does at create: one entry per network with the configuration
 // only, no addresses.
 func (d *Daemon) initContainerNetworking(c *ctr.Container) {
+	names := networkNames(c) // before the settings it reads are reset
 	ns := &container.NetworkSettings{Networks: map[string]*network.EndpointSettings{}}
 	c.NetworkSettings = ns
 	mode := berthnet.ParseMode(string(c.HostConfig.NetworkMode))
@@ -227,7 +228,7 @@ func (d *Daemon) initContainerNetworking(c *ctr.Container) {
 		ns.Networks[mode.Kind] = d.configuredEndpoint(c, mode.Kind)
 		return
 	}
-	for _, name := range networkNames(c) {
+	for _, name := range names {
 		ns.Networks[name] = d.configuredEndpoint(c, name)
 	}
 }
@@ -261,7 +262,14 @@ func networkNames(c *ctr.Container) []string {
 	if mode.Kind != "bridge" {
 		return nil
 	}
-	out := []string{mode.Network}
+	// As dockerd: the NetworkMode network only while the container is
+	// on it; one disconnected from it starts without it.
+	var out []string
+	if c.NetworkSettings == nil || c.NetworkSettings.Networks == nil {
+		out = append(out, mode.Network)
+	} else if _, ok := c.NetworkSettings.Networks[mode.Network]; ok {
+		out = append(out, mode.Network)
+	}
 	if c.NetworkConfig != nil {
 		var rest []string
 		for name := range c.NetworkConfig.EndpointsConfig {
@@ -289,6 +297,7 @@ func (d *Daemon) endpointConfig(c *ctr.Container, name string) *network.Endpoint
 // is undone by cleanupNetwork, which the caller runs.
 func (d *Daemon) joinNetworks(ctx context.Context, c *ctr.Container, pid int) error {
 	mode := berthnet.ParseMode(string(c.HostConfig.NetworkMode))
+	names := networkNames(c) // before the settings it reads are reset
 	ns := &container.NetworkSettings{Networks: map[string]*network.EndpointSettings{}}
 	c.NetworkSettings = ns
 	if d.networks == nil {
@@ -307,7 +316,7 @@ func (d *Daemon) joinNetworks(ctx context.Context, c *ctr.Container, pid int) er
 		return err
 	}
 	ns.SandboxID, ns.SandboxKey = newSandboxID(), netnsPath(pid)
-	for _, name := range networkNames(c) {
+	for _, name := range names {
 		if err := d.joinOne(ctx, c, name, pid); err != nil {
 			return err
 		}

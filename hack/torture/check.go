@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	cerrdefs "github.com/containerd/errdefs"
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/client"
 )
@@ -89,8 +90,20 @@ func (w *world) check(round int, pinned map[string]int, liveRestore bool) {
 	defer w.mu.Unlock()
 	w.st.run("check: round")
 
-	// Containers: durability, then adopt the API's truth.
+	// Containers: durability, then adopt the API's truth. Connections
+	// are compared for the networks that exist: a network rm takes a
+	// stopped container's connection with it (dockerd then fails its
+	// start with "network not found").
 	snap := w.snapshot(round)
+	listedNets := map[string]bool{}
+	{
+		ctx, cancel := ctx30()
+		nl, _ := w.d.cli.NetworkList(ctx, client.NetworkListOptions{})
+		cancel()
+		for _, n := range nl.Items {
+			listedNets[n.Name] = true
+		}
+	}
 	for id, o := range w.conts {
 		ci, listed := snap[id]
 		switch {
@@ -105,17 +118,19 @@ func (w *world) check(round int, pinned map[string]int, liveRestore bool) {
 			have := map[string]bool{}
 			if ci.c.NetworkSettings != nil {
 				for n := range ci.c.NetworkSettings.Networks {
-					have[n] = true
+					if listedNets[n] {
+						have[n] = true
+					}
 				}
 			}
 			for n := range o.nets {
-				if !have[n] {
-					w.violate(round, "durability", "container %s: acknowledged connection to %s is gone (has %v)", id[:12], n, keys(have))
+				if !have[n] && listedNets[n] {
+					w.violate(round, "durability", "container %s (restart %q, running %v): acknowledged connection to %s is gone (has %v); history:\n    %s", id[:12], o.restart, ci.running, n, keys(have), strings.Join(o.hist, "\n    "))
 				}
 			}
 			for n := range have {
 				if !o.nets[n] {
-					w.violate(round, "durability", "container %s: acknowledged disconnect from %s undone", id[:12], n)
+					w.violate(round, "durability", "container %s (restart %q, running %v): acknowledged disconnect from %s undone; history:\n    %s", id[:12], o.restart, ci.running, n, strings.Join(o.hist, "\n    "))
 				}
 			}
 		}
@@ -214,7 +229,11 @@ func (w *world) check(round int, pinned map[string]int, liveRestore bool) {
 		id := stopped[k]
 		stopped = append(stopped[:k], stopped[k+1:]...)
 		w.st.run("check: start listed container")
-		if _, err := w.d.cli.ContainerStart(ctx, id, client.ContainerStartOptions{}); err != nil {
+		_, err := w.d.cli.ContainerStart(ctx, id, client.ContainerStartOptions{})
+		if err != nil && strings.Contains(err.Error(), "network") && cerrdefs.IsNotFound(err) {
+			continue // its network was removed: dockerd fails the same way
+		}
+		if err != nil {
 			w.violate(round, "start listed container", "%s (%s): %v", id[:12], snap[id].c.Name, err)
 		} else {
 			w.conts[id].running = true
@@ -438,7 +457,7 @@ func (w *world) orphans(round, attempt int) {
 		}
 		for a, owner := range addrs {
 			if len(owner) == 64 && !endpoints[owner] {
-				add("orphan ipam", "address %s held by %s, no running endpoint", a, owner[:12])
+				add("orphan ipam", "address %s held by %s, no running endpoint%s", a, owner[:12], w.whoHas(owner, snap))
 			}
 		}
 	}
@@ -461,3 +480,22 @@ func (w *world) orphans(round, attempt int) {
 }
 
 var _ = netip.Addr{}
+
+// whoHas names the container whose saved state mentions s (an endpoint
+// ID), with its state, for a violation's report.
+func (w *world) whoHas(s string, snap map[string]ctrInfo) string {
+	files, _ := filepath.Glob(filepath.Join(w.d.dataRoot, "containers", "*", "*.json"))
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil || !strings.Contains(string(b), s) {
+			continue
+		}
+		id := filepath.Base(filepath.Dir(f))
+		ci, ok := snap[id]
+		if !ok {
+			return fmt.Sprintf(" (in %s of unlisted container %s)", filepath.Base(f), id[:12])
+		}
+		return fmt.Sprintf(" (container %s %s, running=%v, restart %q, exit %d)", id[:12], ci.c.Name, ci.running, ci.c.HostConfig.RestartPolicy.Name, ci.c.State.ExitCode)
+	}
+	return " (no container mentions it)"
+}

@@ -84,6 +84,7 @@ type obj struct {
 	nets      map[string]bool // containers: acknowledged connections
 	pinned    bool            // containers the workload leaves alone
 	restart   string
+	hist      []string // the operations on it, for a violation's report
 }
 
 // world is the model and the workload's shared state.
@@ -170,12 +171,24 @@ func (w *world) call(name string, f func(ctx context.Context) error, objs ...*ob
 		for _, o := range objs {
 			if o != nil {
 				o.uncertain = true
+				o.hist = append(o.hist, fmt.Sprintf("%s %s: killed", t0.Format("15:04:05.000"), name))
 			}
 		}
 		w.mu.Unlock()
 		return false
 	}
 	w.st.record(name, d, err, err != nil && !expected(err))
+	w.mu.Lock()
+	for _, o := range objs {
+		if o != nil {
+			r := "ok"
+			if err != nil {
+				r = err.Error()
+			}
+			o.hist = append(o.hist, fmt.Sprintf("%s %s: %s", t0.Format("15:04:05.000"), name, r))
+		}
+	}
+	w.mu.Unlock()
 	return err == nil
 }
 
@@ -465,7 +478,7 @@ func (w *world) opConnect() {
 	if w.call("network connect", func(ctx context.Context) error {
 		_, err := w.d.cli.NetworkConnect(ctx, n.name, client.NetworkConnectOptions{Container: c.id, EndpointConfig: &network.EndpointSettings{}})
 		return err
-	}, c) {
+	}, c, n) {
 		w.mu.Lock()
 		c.nets[n.name] = true
 		w.mu.Unlock()
@@ -489,7 +502,7 @@ func (w *world) opDisconnect() {
 	if w.call("network disconnect", func(ctx context.Context) error {
 		_, err := w.d.cli.NetworkDisconnect(ctx, net, client.NetworkDisconnectOptions{Container: c.id})
 		return err
-	}, c) {
+	}, c, w.nets[net]) {
 		w.mu.Lock()
 		delete(c.nets, net)
 		w.mu.Unlock()

@@ -31,8 +31,7 @@ func TestTortureCreatedRmContainerGoesAtRestart(t *testing.T) {
 }
 
 // TestTortureDisconnectSurvivesKill: a container disconnected from its
-// last network stays without one across a kill -9 of the daemon (found by
-// hack/torture: the restarted daemon showed it on bridge again).
+// last network stays without one across a kill -9 of the daemon.
 func TestTortureDisconnectSurvivesKill(t *testing.T) {
 	dd := fresh(t, harness.Options{})
 	setup(t, dd)
@@ -73,4 +72,33 @@ func TestTortureVolumeInUseAfterRestart(t *testing.T) {
 	}
 	dockerOn(t, dd, "volume", "prune", "-af")
 	dockerOn(t, dd, "start", "-a", id)
+}
+
+// TestTortureDisconnectedStaysOffAtStart: a container disconnected from
+// its NetworkMode network starts without it, as with dockerd (found by
+// hack/torture: a start, by the API, a restart policy or the daemon's
+// restore, put it back on the network the acknowledged disconnect took).
+func TestTortureDisconnectedStaysOffAtStart(t *testing.T) {
+	dd := fresh(t, harness.Options{})
+	setup(t, dd)
+	net := uniqueName(t, "net")
+	dockerOn(t, dd, "network", "create", net)
+	none := dockerOn(t, dd, "create", "busybox", "sleep", "1000")
+	dockerOn(t, dd, "network", "disconnect", "bridge", none)
+	moved := dockerOn(t, dd, "create", "busybox", "sleep", "1000")
+	dockerOn(t, dd, "network", "disconnect", "bridge", moved)
+	dockerOn(t, dd, "network", "connect", net, moved)
+	dockerOn(t, dd, "start", none, moved)
+	nets := func(id string) string {
+		return strings.TrimSpace(dockerOn(t, dd, "inspect", "-f", "{{range $k, $v := .NetworkSettings.Networks}}{{$k}} {{end}}", id))
+	}
+	if got := nets(none); got != "" {
+		t.Errorf("disconnected container started on %q", got)
+	}
+	if got := nets(moved); got != net {
+		t.Errorf("container moved to %s started on %q", net, got)
+	}
+	if out := dockerOn(t, dd, "exec", none, "cat", "/proc/net/dev"); strings.Contains(out, "eth0") {
+		t.Errorf("disconnected container has eth0:\n%s", out)
+	}
 }
