@@ -334,7 +334,7 @@ var (
 // orphans looks on the host for what the daemon does not account for.
 // A finding is checked again after a second (a restart policy may have
 // started a container meanwhile) before it counts.
-func (w *world) orphans(round, attempt int) {
+func (w *world) orphans(round, attempt int, first ...string) {
 	snap := w.snapshot(round)
 	var found []string
 	add := func(check, format string, args ...any) {
@@ -472,9 +472,22 @@ func (w *world) orphans(round, attempt int) {
 	}
 	if attempt == 0 {
 		time.Sleep(time.Second)
-		w.orphans(round, 1)
+		w.orphans(round, 1, found...)
 		return
 	}
+	// Only what both looks found: a container in a restart loop shows a
+	// new endpoint (and address) at each look.
+	before := map[string]bool{}
+	for _, f := range first {
+		before[f] = true
+	}
+	kept := found[:0]
+	for _, f := range found {
+		if before[f] {
+			kept = append(kept, f)
+		}
+	}
+	found = kept
 	sort.Strings(found)
 	for _, f := range found {
 		c, msg, _ := strings.Cut(f, "\x00")
