@@ -18,6 +18,9 @@ import (
 
 // violate records an invariant violation of check and prints it.
 func (w *world) violate(round int, check, format string, args ...any) {
+	if stopping.Load() {
+		return // the daemon was killed by the interrupt, not by a fault
+	}
 	w.st.violation("check: " + check)
 	fmt.Printf("VIOLATION round %d [%s] %s\n", round, check, fmt.Sprintf(format, args...))
 }
@@ -404,7 +407,11 @@ func (w *world) orphans(round, attempt int, first ...string) {
 	// Bridges, veths, nft rules, IPAM.
 	ctx, cancel := ctx30()
 	defer cancel()
-	nl, _ := w.d.cli.NetworkList(ctx, client.NetworkListOptions{})
+	nl, err := w.d.cli.NetworkList(ctx, client.NetworkListOptions{})
+	if err != nil {
+		w.violate(round, "list networks", "%v", err)
+		return
+	}
 	netBr := map[string]bool{w.d.bridge: true}
 	netIDs := map[string]bool{}
 	gateways := map[string]bool{}

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -50,7 +51,13 @@ func newDaemon(bin, root string) *daemon {
 }
 
 // start runs berthd and waits for /_ping; it returns how long that took.
+// stopping is set on SIGINT/SIGTERM: no daemon is started from then on.
+var stopping atomic.Bool
+
 func (d *daemon) start(liveRestore bool) (time.Duration, error) {
+	if stopping.Load() {
+		return 0, fmt.Errorf("interrupted")
+	}
 	os.WriteFile(filepath.Join(d.root, "daemon.json"), []byte("{}"), 0o644)
 	args := []string{
 		"-H", "unix://" + d.sock,
@@ -81,6 +88,10 @@ func (d *daemon) start(liveRestore bool) (time.Duration, error) {
 	d.mu.Lock()
 	d.cmd, d.exited, d.liveRestore = cmd, exited, liveRestore
 	d.mu.Unlock()
+	if stopping.Load() {
+		d.kill()
+		return 0, fmt.Errorf("interrupted")
+	}
 	if d.cli == nil {
 		c, err := client.New(client.WithHost("unix://"+d.sock), client.WithAPIVersionNegotiation())
 		if err != nil {

@@ -55,15 +55,29 @@ func main() {
 	defer done()
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
+	finished := make(chan struct{})
 	go func() {
 		<-sigs
 		fmt.Println("torture: interrupted, cleaning up")
+		// The campaign stops at its next step and starts no daemon again;
+		// the cleanup runs once it has (or after a minute regardless).
+		stopping.Store(true)
+		w.dead.Store(true)
 		w.epoch.Add(1)
+		d.kill()
+		select {
+		case <-finished:
+		case <-time.After(time.Minute):
+		}
 		done()
 		os.Exit(130)
 	}()
 
 	violations := run(w, *rounds, *workers, *maxRun)
+	if stopping.Load() {
+		close(finished)
+		select {} // the signal handler cleans up and exits
+	}
 	report(st)
 	if *keep {
 		fmt.Printf("torture: root kept at %s\n", root)
@@ -91,7 +105,7 @@ func run(w *world, rounds, workers int, maxRun time.Duration) int {
 		return 1
 	}
 	containersDir := filepath.Join(d.dataRoot, "containers")
-	for round := 1; round <= rounds; round++ {
+	for round := 1; round <= rounds && !stopping.Load(); round++ {
 		// Pinned containers, to see what live-restore (or its absence) does.
 		pinned := map[string]int{}
 		ctx, cancel := ctx30()
@@ -139,6 +153,9 @@ func run(w *world, rounds, workers int, maxRun time.Duration) int {
 		w.ids.sampleDir(containersDir)
 		w.st.run("SIGKILL berthd")
 		live = w.intn(2) == 0
+		if stopping.Load() {
+			break
+		}
 		t, err := d.start(live)
 		w.dead.Store(false)
 		w.st.record("daemon restart", t, err, err != nil)
@@ -149,6 +166,9 @@ func run(w *world, rounds, workers int, maxRun time.Duration) int {
 		}
 		w.check(round, pinned, live)
 		fmt.Printf("torture: round %d/%d done (live-restore %v), %d violations so far\n", round, rounds, live, countViolations(w.st))
+	}
+	if stopping.Load() {
+		return 0
 	}
 	// Daemon shutdown itself, then a last start and check.
 	t0 := time.Now()
