@@ -102,3 +102,33 @@ func TestTortureDisconnectedStaysOffAtStart(t *testing.T) {
 		t.Errorf("disconnected container has eth0:\n%s", out)
 	}
 }
+
+// TestTortureFailedStartKeepsNetworks: a start that fails on a network
+// (removed while the container was stopped) leaves the container's
+// networks as they were; once the network is back, it starts on all of
+// them (found by hack/torture: inspect lost them after the failed start).
+func TestTortureFailedStartKeepsNetworks(t *testing.T) {
+	dd := fresh(t, harness.Options{})
+	setup(t, dd)
+	a, b := uniqueName(t, "a"), uniqueName(t, "b")
+	dockerOn(t, dd, "network", "create", a)
+	dockerOn(t, dd, "network", "create", b)
+	id := strings.TrimSpace(dockerOn(t, dd, "create", "--network", a, "busybox", "sleep", "1000"))
+	dockerOn(t, dd, "network", "connect", b, id)
+	dockerOn(t, dd, "network", "rm", a)
+	if _, _, code := dockerRes(t, dd, "start", id); code == 0 {
+		t.Fatal("start on a removed network succeeded")
+	}
+	nets := func() string {
+		return strings.TrimSpace(dockerOn(t, dd, "inspect", "-f", "{{range $k, $v := .NetworkSettings.Networks}}{{$k}} {{end}}", id))
+	}
+	want := a + " " + b
+	if got := nets(); got != want {
+		t.Errorf("networks after the failed start: %q, want %q", got, want)
+	}
+	dockerOn(t, dd, "network", "create", a)
+	dockerOn(t, dd, "start", id)
+	if got := nets(); got != want {
+		t.Errorf("networks after the start: %q, want %q", got, want)
+	}
+}
