@@ -8,6 +8,10 @@ import (
 	"github.com/berthd/berth/integration/internal/harness"
 )
 
+// tortureNetOptions gives a daemon whose networks come from a pool of
+// their own: the built-in pools may be taken by the host's other daemons.
+var tortureNetOptions = harness.Options{Args: []string{"--default-address-pool", "base=10.214.0.0/16,size=24"}}
+
 // TestTortureCreatedRmContainerGoesAtRestart: a `docker run --rm` whose
 // daemon died between create and start leaves a created --rm container;
 // the restarted daemon removes it, as dockerd's restore does (found by
@@ -79,7 +83,7 @@ func TestTortureVolumeInUseAfterRestart(t *testing.T) {
 // hack/torture: a start, by the API, a restart policy or the daemon's
 // restore, put it back on the network the acknowledged disconnect took).
 func TestTortureDisconnectedStaysOffAtStart(t *testing.T) {
-	dd := fresh(t, harness.Options{})
+	dd := fresh(t, tortureNetOptions)
 	setup(t, dd)
 	net := uniqueName(t, "net")
 	dockerOn(t, dd, "network", "create", net)
@@ -108,7 +112,7 @@ func TestTortureDisconnectedStaysOffAtStart(t *testing.T) {
 // networks as they were; once the network is back, it starts on all of
 // them (found by hack/torture: inspect lost them after the failed start).
 func TestTortureFailedStartKeepsNetworks(t *testing.T) {
-	dd := fresh(t, harness.Options{})
+	dd := fresh(t, tortureNetOptions)
 	setup(t, dd)
 	a, b := uniqueName(t, "a"), uniqueName(t, "b")
 	dockerOn(t, dd, "network", "create", a)
