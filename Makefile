@@ -78,7 +78,7 @@ bench: deps build
 # TORTURE=long for the long form. make torture [TORTURE_ARGS='-seed N -rounds M']
 TORTURE_ARGS ?=
 torture: build
-	$(GO) run ./hack/torture -berthd bin/berthd $(TORTURE_ARGS)
+	TORTURE=$(TORTURE) $(GO) run ./hack/torture -berthd bin/berthd $(TORTURE_ARGS)
 
 # gofmt, go vet, and DESIGN.md's import layers (hack/layers).
 lint:
