@@ -150,6 +150,25 @@ func (d *daemon) stop() {
 	}
 }
 
+// killDuringStop sends SIGTERM, then SIGKILL after delay unless the
+// daemon has stopped by then: a crash during the daemon's own shutdown.
+func (d *daemon) killDuringStop(delay time.Duration) {
+	d.mu.Lock()
+	cmd, exited := d.cmd, d.exited
+	d.cmd = nil
+	d.mu.Unlock()
+	if cmd == nil {
+		return
+	}
+	syscall.Kill(cmd.Process.Pid, syscall.SIGTERM)
+	select {
+	case <-exited:
+	case <-time.After(delay):
+		syscall.Kill(cmd.Process.Pid, syscall.SIGKILL)
+		<-exited
+	}
+}
+
 func (d *daemon) pid() int {
 	d.mu.Lock()
 	defer d.mu.Unlock()

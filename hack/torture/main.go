@@ -147,11 +147,22 @@ func run(w *world, rounds, workers int, maxRun time.Duration) int {
 		live := d.liveRestore
 		w.dead.Store(true)
 		w.epoch.Add(1)
-		d.kill()
+		if w.intn(4) == 0 {
+			// A crash during the daemon's own shutdown. Without
+			// live-restore the shutdown stops the containers, as far as
+			// it got: the pinned ones prove nothing then.
+			d.killDuringStop(time.Duration(w.intn(800)) * time.Millisecond)
+			w.st.run("SIGKILL during shutdown")
+			if !live {
+				pinned = map[string]int{}
+			}
+		} else {
+			d.kill()
+			w.st.run("SIGKILL berthd")
+		}
 		close(stop)
 		wg.Wait()
 		w.ids.sampleDir(containersDir)
-		w.st.run("SIGKILL berthd")
 		live = w.intn(2) == 0
 		if stopping.Load() {
 			break
