@@ -49,6 +49,12 @@ func (d *Daemon) initContainers() error {
 	// serves, or a volume rm or prune could take a volume a stopped
 	// container names (dockerd answers "volume is in use").
 	for _, c := range d.containers.List() {
+		if !c.State.Running {
+			// A root file system a killed daemon left mounted (a commit,
+			// cp or export of a stopped container, cut short): nothing
+			// else unmounts it before the container starts or goes.
+			d.unmountRootfs(c)
+		}
 		mps, err := containerVolumeMounts(c)
 		if err != nil {
 			continue

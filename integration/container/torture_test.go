@@ -1,9 +1,13 @@
 package container
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/berthd/berth/integration/internal/harness"
 )
@@ -135,4 +139,32 @@ func TestTortureFailedStartKeepsNetworks(t *testing.T) {
 	if got := nets(); got != want {
 		t.Errorf("networks after the start: %q, want %q", got, want)
 	}
+}
+
+// TestTortureStoppedRootfsUnmountedAtStart: the root file system of a
+// stopped container that a killed daemon left mounted (a commit, cp or
+// export cut short) is unmounted by the next start (found by
+// hack/torture as an overlay mount of no running container).
+func TestTortureStoppedRootfsUnmountedAtStart(t *testing.T) {
+	dd := fresh(t, harness.Options{})
+	setup(t, dd)
+	id := strings.TrimSpace(dockerOn(t, dd, "create", "busybox", "true"))
+	merged := filepath.Join(dd.DataRoot, "containers", id, "fs", "merged")
+	if err := os.MkdirAll(merged, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	// A stand-in for the overlay the killed daemon mounted there.
+	if err := unix.Mount("tmpfs", merged, "tmpfs", 0, ""); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { unix.Unmount(merged, unix.MNT_DETACH) })
+	dd.Kill()
+	if err := dd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	b, _ := os.ReadFile("/proc/self/mountinfo")
+	if strings.Contains(string(b), " "+merged+" ") {
+		t.Fatalf("%s still mounted after the restart", merged)
+	}
+	dockerOn(t, dd, "start", "-a", id)
 }
