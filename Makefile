@@ -13,7 +13,7 @@ LDFLAGS := -X github.com/berthd/berth/daemon.Version=$(VERSION) \
 # Flags for `make run`, e.g. make run ARGS='--debug'.
 ARGS ?=
 
-.PHONY: all build run test unit integration smoke compat deps install uninstall bench lint fuzz clean FORCE
+.PHONY: all build run test unit integration smoke compat deps install uninstall bench lint fuzz torture clean FORCE
 
 all: build
 
@@ -72,6 +72,13 @@ fuzz:
 bench: deps build
 	$(GO) run ./hack/bench -berthd bin/berthd
 	hack/bench-engine.sh
+
+# The crash-anywhere campaign (hack/torture): random workload, SIGKILL of
+# berthd at random instants, invariant checks after each restart. Minutes;
+# TORTURE=long for the long form. make torture [TORTURE_ARGS='-seed N -rounds M']
+TORTURE_ARGS ?=
+torture: build
+	TORTURE=$(TORTURE) $(GO) run ./hack/torture -berthd bin/berthd $(TORTURE_ARGS)
 
 # gofmt, go vet, and DESIGN.md's import layers (hack/layers).
 lint:

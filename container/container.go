@@ -136,6 +136,17 @@ func (c *Container) SaveState() error {
 	return atomicfile.WriteFileNoDirSync(filepath.Join(c.root, configFileName), cfg, 0o600)
 }
 
+// Forget removes the container's config, durably, at the start of its
+// removal: a daemon killed while the removal takes the writable layer and
+// the directory apart then finds a directory LoadAll hands to its cleanup,
+// not a container that loads without its root file system.
+func (c *Container) Forget() error {
+	if err := os.Remove(filepath.Join(c.root, configFileName)); err != nil && !os.IsNotExist(err) {
+		return err
+	}
+	return atomicfile.SyncDir(c.root)
+}
+
 // Load reads a container saved under dir.
 func Load(dir string) (*Container, error) {
 	b, err := os.ReadFile(filepath.Join(dir, configFileName))

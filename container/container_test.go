@@ -214,3 +214,25 @@ func TestSaveStateKeepsHostConfig(t *testing.T) {
 		t.Fatalf("temporary files left: %v", tmp)
 	}
 }
+
+// TestForgetLeavesCleanupWork: a container whose removal began (Forget)
+// and was cut short by a crash is a leftover for LoadAll's cleanup, not a
+// container without its files (found by hack/torture).
+func TestForgetLeavesCleanupWork(t *testing.T) {
+	root := t.TempDir()
+	s := NewStore(root)
+	c := New("abc123", s.Dir("abc123"))
+	c.Config = &container.Config{Image: "busybox"}
+	c.HostConfig = &container.HostConfig{}
+	if err := c.Save(); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Forget(); err != nil {
+		t.Fatal(err)
+	}
+	var cleaned []string
+	loaded, err := NewStore(root).LoadAll(func(dir string) { cleaned = append(cleaned, filepath.Base(dir)) })
+	if err != nil || len(loaded) != 0 || len(cleaned) != 1 || cleaned[0] != "abc123" {
+		t.Fatalf("LoadAll after Forget: loaded %v, cleaned %v, %v", loaded, cleaned, err)
+	}
+}

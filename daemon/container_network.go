@@ -316,8 +316,16 @@ func (d *Daemon) joinNetworks(ctx context.Context, c *ctr.Container, pid int) er
 	}
 	ns.SandboxID, ns.SandboxKey = newSandboxID(), netnsPath(pid)
 	names := d.joinNames(c)
-	for _, name := range names {
+	for i, name := range names {
 		if err := d.joinOne(ctx, c, name, pid); err != nil {
+			// The networks not joined stay in the settings, configured:
+			// a failed start must not take the container's connections
+			// (the next one joins what the settings name).
+			for _, rest := range names[i:] {
+				if _, ok := ns.Networks[rest]; !ok {
+					ns.Networks[rest] = d.configuredEndpoint(c, rest)
+				}
+			}
 			return err
 		}
 	}

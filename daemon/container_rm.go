@@ -63,6 +63,14 @@ func (d *Daemon) removeContainer(ctx context.Context, c *ctr.Container, force, r
 	c.Unlock()
 	fs.Wait()
 	c.Lock()
+	// From here on the container is taken apart: a daemon killed half way
+	// must not find it again without its writable layer (a start would
+	// fail to mount it, and its image could be pruned under it).
+	if err := c.Forget(); err != nil {
+		c.State.ResetRemovalInProgress()
+		c.Unlock()
+		return errdefs.System(fmt.Errorf("unable to remove container %s: %w", c.ID, err))
+	}
 	d.dropPendingAttaches(c)
 	d.forgetExecs(c)
 	d.releaseRWLayer(c)

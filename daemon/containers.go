@@ -7,6 +7,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/moby/moby/api/types/mount"
 	"github.com/sirupsen/logrus"
 
 	"github.com/berthd/berth/container"
@@ -43,6 +44,26 @@ func (d *Daemon) initContainers() error {
 	}
 	if len(loaded) > 0 {
 		logrus.WithField("count", len(loaded)).Info("loaded containers")
+	}
+	// Volume references live in memory: take them again before the API
+	// serves, or a volume rm or prune could take a volume a stopped
+	// container names (dockerd answers "volume is in use").
+	for _, c := range d.containers.List() {
+		if !c.State.Running {
+			// A root file system a killed daemon left mounted (a commit,
+			// cp or export of a stopped container, cut short): nothing
+			// else unmounts it before the container starts or goes.
+			d.unmountRootfs(c)
+		}
+		mps, err := containerVolumeMounts(c)
+		if err != nil {
+			continue
+		}
+		for _, mp := range mps {
+			if mp != nil && mp.Type == mount.TypeVolume && mp.Name != "" {
+				d.volumes.Restore(mp.Name, c.ID)
+			}
+		}
 	}
 	return nil
 }

@@ -53,7 +53,11 @@ func (d *Daemon) restoreContainers() {
 	for _, c := range d.containers.List() {
 		c.Lock()
 		want := restartAtDaemonStart(c)
-		autoRemove := !c.State.Running && c.HostConfig.AutoRemove && c.HasBeenStartedBefore
+		// As dockerd: an --rm container that is not running after the
+		// restart goes, also one never started (a `docker run --rm`
+		// whose daemon died between create and start), whose client is
+		// gone and which nothing would ever remove.
+		autoRemove := !c.State.Running && c.HostConfig.AutoRemove
 		c.Unlock()
 		switch {
 		case autoRemove:

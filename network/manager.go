@@ -176,7 +176,27 @@ func New(cfg Config) (*Manager, error) {
 		m.nets[r.ID] = r
 	}
 	m.addPredefined()
+	m.releaseUnjoinedLocked()
 	return m, nil
+}
+
+// releaseUnjoinedLocked frees the addresses IPAM gave to an endpoint that
+// no network record holds: a Join the last daemon did not finish (killed
+// between IPAM's write and the endpoint's). Nothing else would ever free
+// them (found by hack/torture).
+func (m *Manager) releaseUnjoinedLocked() {
+	for id, r := range m.nets {
+		for _, owner := range m.ipam.EndpointOwners(id) {
+			if _, ok := r.Endpoints[owner]; ok {
+				continue
+			}
+			if freed, err := m.ipam.ReleaseOwner(id, owner); err != nil {
+				logrus.WithError(err).WithField("network", id).Warn("releasing the addresses of an unfinished join")
+			} else if len(freed) > 0 {
+				logrus.WithFields(logrus.Fields{"network": id, "addresses": freed}).Info("released the addresses of an unfinished join")
+			}
+		}
+	}
 }
 
 // predefinedID derives a predefined network's ID from the engine ID: stable

@@ -590,6 +590,22 @@ func (a *Allocator) ReleaseAddress(id string, addr netip.Addr) error {
 	return nil
 }
 
+// EndpointOwners lists the owners of the addresses given out in network
+// id other than its gateway and auxiliary addresses: the endpoints.
+func (a *Allocator) EndpointOwners(id string) []string {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	set := map[string]bool{}
+	for _, s := range a.st.Networks[id] {
+		for _, o := range s.Addrs {
+			if o != OwnerGateway && !strings.HasPrefix(o, auxPrefix) {
+				set[o] = true
+			}
+		}
+	}
+	return slices.Sorted(maps.Keys(set))
+}
+
 // ReleaseOwner frees every address owner holds in network id and returns
 // them.
 func (a *Allocator) ReleaseOwner(id, owner string) ([]netip.Addr, error) {

@@ -404,6 +404,15 @@ func (s *Service) InUse(name string) []string {
 	return slices.Sorted(maps.Keys(s.refs[name]))
 }
 
+// Restore records that containerID uses the volume, as the container's
+// saved mount points say, when the daemon loads its containers at start:
+// references live in memory, and without them a restarted daemon would
+// let volume rm and prune take a stopped container's volumes. It does not
+// look the volume up (a plugin's driver may not be back yet).
+func (s *Service) Restore(name, containerID string) {
+	s.addRef(name, containerID)
+}
+
 // Acquire records that containerID uses the volume (a created container
 // that names it), without mounting it.
 func (s *Service) Acquire(ctx context.Context, name, containerID string) error {

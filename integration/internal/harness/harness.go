@@ -6,6 +6,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -477,7 +478,36 @@ func (d *Daemon) Cleanup() {
 	if _, err := net.InterfaceByName(d.Bridge); err == nil {
 		exec.Command("ip", "link", "del", d.Bridge).Run()
 	}
+	// The bridges of the networks a test left behind outlive the daemon
+	// (as dockerd's do); left on the host, they take the default address
+	// pools from every later daemon ("all predefined address pools have
+	// been fully subnetted").
+	for _, br := range networkBridges(d.DataRoot) {
+		if _, err := net.InterfaceByName(br); err == nil {
+			exec.Command("ip", "link", "del", br).Run()
+		}
+	}
 	os.RemoveAll(d.Root)
+}
+
+// networkBridges lists the bridges of the networks recorded under the
+// data-root dataRoot.
+func networkBridges(dataRoot string) []string {
+	files, _ := filepath.Glob(filepath.Join(dataRoot, "network", "networks", "*.json"))
+	var out []string
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			continue
+		}
+		var r struct {
+			Bridge string `json:"bridge"`
+		}
+		if json.Unmarshal(b, &r) == nil && r.Bridge != "" {
+			out = append(out, r.Bridge)
+		}
+	}
+	return out
 }
 
 // KillContainers ends what is left of the containers of the daemon whose

@@ -1,0 +1,301 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"syscall"
+	"text/tabwriter"
+	"time"
+
+	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/client"
+)
+
+func main() {
+	long := os.Getenv("TORTURE") == "long"
+	defRounds := 25
+	if long {
+		defRounds = 1000
+	}
+	bin := flag.String("berthd", "bin/berthd", "berthd binary to torture")
+	rounds := flag.Int("rounds", defRounds, "kill/restart rounds (TORTURE=long: 1000)")
+	seed := flag.Uint64("seed", uint64(time.Now().UnixNano()), "random seed (printed, to replay a run)")
+	workers := flag.Int("workers", 3, "workload goroutines")
+	maxRun := flag.Duration("max-run", 2*time.Second, "longest workload before a kill")
+	keep := flag.Bool("keep", false, "keep the run's root (log, data-root) at the end")
+	flag.Parse()
+	if os.Geteuid() != 0 {
+		fmt.Fprintln(os.Stderr, "torture needs root")
+		os.Exit(2)
+	}
+	b, err := filepath.Abs(*bin)
+	if err != nil {
+		fatal(err)
+	}
+	root, err := os.MkdirTemp("", "berth-torture-")
+	if err != nil {
+		fatal(err)
+	}
+	fmt.Printf("torture: seed %d, %d rounds, %d workers, root %s\n", *seed, *rounds, *workers, root)
+	d := newDaemon(b, root)
+	ids := &idSet{}
+	st := &stats{}
+	w := newWorld(d, st, ids, *seed)
+
+	var once sync.Once
+	done := func() { once.Do(func() { d.cleanup(ids, *keep) }) }
+	defer done()
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
+	finished := make(chan struct{})
+	go func() {
+		<-sigs
+		fmt.Println("torture: interrupted, cleaning up")
+		// The campaign stops at its next step and starts no daemon again;
+		// the cleanup runs once it has (or after a minute regardless).
+		stopping.Store(true)
+		w.dead.Store(true)
+		w.epoch.Add(1)
+		d.kill()
+		select {
+		case <-finished:
+		case <-time.After(time.Minute):
+		}
+		done()
+		os.Exit(130)
+	}()
+
+	violations := run(w, *rounds, *workers, *maxRun)
+	if stopping.Load() {
+		close(finished)
+		select {} // the signal handler cleans up and exits
+	}
+	report(st)
+	if *keep {
+		fmt.Printf("torture: root kept at %s\n", root)
+	}
+	done()
+	if violations > 0 {
+		os.Exit(1)
+	}
+}
+
+func fatal(err error) {
+	fmt.Fprintln(os.Stderr, "torture:", err)
+	os.Exit(2)
+}
+
+// run is the campaign; it returns the number of violations.
+func run(w *world, rounds, workers int, maxRun time.Duration) int {
+	d := w.d
+	if _, err := d.start(w.intn(2) == 0); err != nil {
+		fmt.Println("torture:", err)
+		return 1
+	}
+	if err := setup(w); err != nil {
+		fmt.Println("torture: setup:", err)
+		return 1
+	}
+	containersDir := filepath.Join(d.dataRoot, "containers")
+	for round := 1; round <= rounds && !stopping.Load(); round++ {
+		// Pinned containers, to see what live-restore (or its absence) does.
+		pinned := map[string]int{}
+		ctx, cancel := ctx30()
+		for id, o := range w.conts {
+			if !o.pinned {
+				continue
+			}
+			r, err := d.cli.ContainerInspect(ctx, id, client.ContainerInspectOptions{})
+			if err == nil && !r.Container.State.Running {
+				d.cli.ContainerStart(ctx, id, client.ContainerStartOptions{})
+				r, err = d.cli.ContainerInspect(ctx, id, client.ContainerInspectOptions{})
+			}
+			if err == nil && r.Container.State.Running {
+				pinned[id] = r.Container.State.Pid
+			}
+		}
+		cancel()
+
+		stop := make(chan struct{})
+		var wg sync.WaitGroup
+		for i := 0; i < workers; i++ {
+			wg.Add(1)
+			go func() { defer wg.Done(); w.worker(stop) }()
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-stop:
+					return
+				case <-time.After(50 * time.Millisecond):
+					w.ids.sampleDir(containersDir)
+				}
+			}
+		}()
+		time.Sleep(time.Duration(100+w.intn(int(maxRun/time.Millisecond))) * time.Millisecond)
+		// The daemon's restart decides whether it keeps what runs.
+		live := d.liveRestore
+		w.dead.Store(true)
+		w.epoch.Add(1)
+		if w.intn(4) == 0 {
+			// A crash during the daemon's own shutdown. Without
+			// live-restore the shutdown stops the containers, as far as
+			// it got: the pinned ones prove nothing then.
+			d.killDuringStop(time.Duration(w.intn(800)) * time.Millisecond)
+			w.st.run("SIGKILL during shutdown")
+			if !live {
+				pinned = map[string]int{}
+			}
+		} else {
+			d.kill()
+			w.st.run("SIGKILL berthd")
+		}
+		close(stop)
+		wg.Wait()
+		w.ids.sampleDir(containersDir)
+		live = w.intn(2) == 0
+		if stopping.Load() {
+			break
+		}
+		t, err := d.start(live)
+		w.dead.Store(false)
+		w.st.record("daemon restart", t, err, err != nil)
+		if err != nil {
+			w.st.violation("daemon restart")
+			fmt.Printf("VIOLATION round %d [daemon restart] %v\n%s\n", round, err, d.logTail(30))
+			return countViolations(w.st)
+		}
+		w.check(round, pinned, live)
+		fmt.Printf("torture: round %d/%d done (live-restore %v), %d violations so far\n", round, rounds, live, countViolations(w.st))
+	}
+	if stopping.Load() {
+		return 0
+	}
+	// Daemon shutdown itself, then a last start and check.
+	t0 := time.Now()
+	d.stop()
+	w.st.record("daemon shutdown", time.Since(t0), nil, false)
+	if _, err := d.start(d.liveRestore); err != nil {
+		w.st.violation("daemon restart")
+		fmt.Printf("VIOLATION after shutdown [daemon restart] %v\n", err)
+	} else {
+		w.check(rounds+1, map[string]int{}, d.liveRestore)
+	}
+	return countViolations(w.st)
+}
+
+// setup loads the busybox image and starts the pinned containers.
+func setup(w *world) error {
+	d := w.d
+	archive, err := writeBusybox(d.root, baseImage)
+	if err != nil {
+		return err
+	}
+	f, err := os.Open(archive)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	ctx, cancel := ctx30()
+	defer cancel()
+	r, err := d.cli.ImageLoad(ctx, f, client.ImageLoadWithQuiet(true))
+	if err != nil {
+		return err
+	}
+	out := new(strings.Builder)
+	_, err = fmt.Fprint(out)
+	buf := make([]byte, 4096)
+	for {
+		n, e := r.Read(buf)
+		out.Write(buf[:n])
+		if e != nil {
+			break
+		}
+	}
+	r.Close()
+	if strings.Contains(out.String(), `"error"`) {
+		return fmt.Errorf("load: %s", out)
+	}
+	for _, pol := range []container.RestartPolicyMode{container.RestartPolicyDisabled, container.RestartPolicyAlways} {
+		name := "tt-pinned-" + string(pol)
+		c, err := d.cli.ContainerCreate(ctx, client.ContainerCreateOptions{Name: name,
+			Config:     &container.Config{Image: baseImage, Cmd: []string{"sleep", "100000"}, StopTimeout: one()},
+			HostConfig: &container.HostConfig{RestartPolicy: container.RestartPolicy{Name: pol}}})
+		if err != nil {
+			return err
+		}
+		if _, err := d.cli.ContainerStart(ctx, c.ID, client.ContainerStartOptions{}); err != nil {
+			return err
+		}
+		o := w.addContainer(c.ID, name, "bridge")
+		o.pinned, o.restart, o.running = true, string(pol), true
+	}
+	return nil
+}
+
+func countViolations(st *stats) int {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	n := 0
+	for _, r := range st.rows {
+		n += r.violations
+	}
+	return n
+}
+
+func pct(ds []time.Duration, p float64) string {
+	if len(ds) == 0 {
+		return "-"
+	}
+	s := append([]time.Duration(nil), ds...)
+	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
+	d := s[int(float64(len(s)-1)*p)]
+	return d.Round(100 * time.Microsecond).String()
+}
+
+// report prints the table: one row per operation and per check.
+func report(st *stats) {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	var names []string
+	for n := range st.rows {
+		names = append(names, n)
+	}
+	sort.Slice(names, func(i, j int) bool {
+		ci, cj := strings.HasPrefix(names[i], "check: "), strings.HasPrefix(names[j], "check: ")
+		if ci != cj {
+			return cj
+		}
+		return names[i] < names[j]
+	})
+	fmt.Println()
+	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "scenario\truns\terrors\tviolations\tp50\tp99\t")
+	total := 0
+	for _, n := range names {
+		r := st.rows[n]
+		total += r.violations
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%s\t%s\t\n", n, r.runs, r.errors, r.violations, pct(r.lat, 0.5), pct(r.lat, 0.99))
+	}
+	tw.Flush()
+	fmt.Printf("total violations: %d\n", total)
+	for _, n := range names {
+		r := st.rows[n]
+		for m, c := range r.msgs {
+			fmt.Printf("  unexpected error in %s (x%d): %s\n", n, c, m)
+		}
+	}
+}
+
+var _ = context.Background
+var _ = rand.N[int]

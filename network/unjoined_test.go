@@ -1,0 +1,47 @@
+package network
+
+import (
+	"context"
+	"net/netip"
+	"strings"
+	"testing"
+
+	"github.com/berthd/berth/network/internal/nettest"
+)
+
+// TestRestartReleasesUnfinishedJoin: an address IPAM gave to a Join that
+// never recorded its endpoint (the daemon was killed between the two
+// writes) is free again after a restart, and a finished join keeps its
+// own (found by hack/torture, which saw such addresses held for good).
+func TestRestartReleasesUnfinishedJoin(t *testing.T) {
+	ctx := context.Background()
+	root := t.TempDir()
+	m, cfg := newManager(t, root, false)
+	if err := m.Ready(ctx); err != nil {
+		t.Fatal(err)
+	}
+	r := createNet(t, m, "unjoined", freeSubnet(t))
+	ep, err := m.Join(ctx, r.ID, JoinOptions{ContainerID: strings.Repeat("a", 64), Name: "kept", NetnsPath: nettest.NewNetns(t).Path})
+	if err != nil {
+		t.Fatal(err)
+	}
+	lost, err := m.ipam.RequestAddress(r.ID, false, netip.Addr{}, newID())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := m.ipam.EndpointOwners(r.ID); len(got) != 2 {
+		t.Fatalf("owners before the restart: %v", got)
+	}
+
+	m2, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := m2.ipam.EndpointOwners(r.ID); len(got) != 1 || got[0] != ep.ID {
+		t.Fatalf("owners after the restart: %v, want only %s", got, ep.ID)
+	}
+	again, err := m2.ipam.RequestAddress(r.ID, false, lost.Addr(), newID())
+	if err != nil || again.Addr() != lost.Addr() {
+		t.Fatalf("the unfinished join's address %s is not free: %v %v", lost, again, err)
+	}
+}
