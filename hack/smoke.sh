@@ -20,6 +20,11 @@ cleanup() {
   kill -TERM "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
   grep -o " $root[^ ]*" /proc/self/mountinfo 2>/dev/null | sort -r | xargs -r -n1 umount -l 2>/dev/null
   ip link del btsmoke0 2>/dev/null
+  # A daemon keeps its networks' bridges when it stops (as dockerd does):
+  # those a scenario left on the default pools would take them from every
+  # later daemon on this host.
+  cat "$root"/data/network/networks/*.json 2>/dev/null | grep -o '"bridge":"br-[0-9a-f]*"' | cut -d'"' -f4 |
+    while read -r b; do ip link del "$b" 2>/dev/null; done
   rm -rf "$root"
 }
 trap cleanup EXIT
