@@ -1158,6 +1158,13 @@ func (d *Daemon) connectContainer(ctx context.Context, r *berthnet.Record, ref s
 		return c.Save()
 	}
 	if err := d.joinOne(ctx, c, r.Name, c.State.Pid); err != nil {
+		if _, serr := os.Stat(netnsPath(c.State.Pid)); os.IsNotExist(serr) {
+			// The process ended while the connect held the lock (its
+			// exit is recorded once the lock is free): connected as a
+			// stopped container is, joined at the next start.
+			c.NetworkSettings.Networks[r.Name] = d.configuredEndpoint(c, r.Name)
+			return c.Save()
+		}
 		delete(c.NetworkConfig.EndpointsConfig, r.Name)
 		return err
 	}
