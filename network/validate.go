@@ -92,67 +92,6 @@ func joinInvalid(errs []error) error {
 	return errors.New("invalid network config:\n* " + strings.Join(parts, "\n* "))
 }
 
-// RawIPAMConfig is one IPAM config entry with its addresses still as the
-// client sent them. The API layer decodes into it so that a malformed
-// address gets dockerd's "invalid network config" message rather than a
-// JSON decoding error; ParseIPAMConfig turns it into the official type.
-type RawIPAMConfig struct {
-	Subnet     string            `json:"Subnet,omitempty"`
-	IPRange    string            `json:"IPRange,omitempty"`
-	Gateway    string            `json:"Gateway,omitempty"`
-	AuxAddress map[string]string `json:"AuxiliaryAddresses,omitempty"`
-}
-
-// ParseIPAMConfig converts raw entries, reporting every malformed value
-// with dockerd's wording.
-func ParseIPAMConfig(raw []RawIPAMConfig) ([]network.IPAMConfig, error) {
-	var errs []error
-	out := make([]network.IPAMConfig, 0, len(raw))
-	for _, r := range raw {
-		var c network.IPAMConfig
-		if r.Subnet != "" {
-			p, err := netip.ParsePrefix(r.Subnet)
-			if err != nil {
-				errs = append(errs, fmt.Errorf("invalid subnet %s: invalid CIDR block notation", r.Subnet))
-				continue
-			}
-			c.Subnet = netip.PrefixFrom(p.Addr().Unmap(), p.Bits())
-		}
-		if r.IPRange != "" {
-			p, err := netip.ParsePrefix(r.IPRange)
-			if err != nil {
-				errs = append(errs, fmt.Errorf("invalid ip-range %s: invalid CIDR block notation", r.IPRange))
-			} else {
-				c.IPRange = netip.PrefixFrom(p.Addr().Unmap(), p.Bits())
-			}
-		}
-		if r.Gateway != "" {
-			a, err := netip.ParseAddr(r.Gateway)
-			if err != nil {
-				errs = append(errs, fmt.Errorf("invalid gateway %s: invalid address", r.Gateway))
-			} else {
-				c.Gateway = a.Unmap()
-			}
-		}
-		for name, s := range r.AuxAddress {
-			a, err := netip.ParseAddr(s)
-			if err != nil {
-				errs = append(errs, fmt.Errorf("invalid auxiliary address %s: invalid address", name))
-				continue
-			}
-			if c.AuxAddress == nil {
-				c.AuxAddress = map[string]netip.Addr{}
-			}
-			c.AuxAddress[name] = a.Unmap()
-		}
-		out = append(out, c)
-	}
-	if err := joinInvalid(errs); err != nil {
-		return nil, err
-	}
-	return out, nil
-}
-
 // linkLocal6 is the prefix Linux gives every interface's link-local
 // address.
 var linkLocal6 = netip.MustParsePrefix("fe80::/64")

@@ -115,14 +115,11 @@ func (m *Manager) List(enabled *bool, capability string) []plugin.Plugin {
 
 // Get finds an installed plugin by name, ID or ID prefix.
 func (m *Manager) Get(nameOrID string) (*plugin.Plugin, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	e, err := m.resolve(nameOrID)
+	_, r, err := m.find(nameOrID)
 	if err != nil {
 		return nil, err
 	}
-	p := e.rec.Plugin
-	return &p, nil
+	return &r.Plugin, nil
 }
 
 // Lookup finds the enabled plugin named name that offers capability, for
@@ -190,20 +187,27 @@ func (m *Manager) Name(nameOrID string) (string, bool) {
 	return "", false
 }
 
+// find resolves nameOrID and returns the entry with a copy of its
+// record, taken under mu.
+func (m *Manager) find(nameOrID string) (*entry, record, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	e, err := m.resolve(nameOrID)
+	if err != nil {
+		return nil, record{}, err
+	}
+	return e, e.rec, nil
+}
+
 // Set changes a disabled plugin's settings.
 func (m *Manager) Set(nameOrID string, args []string) error {
 	m.opMu.Lock()
 	defer m.opMu.Unlock()
-	m.mu.Lock()
-	e, err := m.resolve(nameOrID)
+	e, r, err := m.find(nameOrID)
 	if err != nil {
-		m.mu.Unlock()
 		return err
 	}
-	r := e.rec
-	err = applySettings(&r, args)
-	m.mu.Unlock()
-	if err != nil {
+	if err := applySettings(&r, args); err != nil {
 		return err
 	}
 	if err := m.save(&r); err != nil {
@@ -220,14 +224,10 @@ func (m *Manager) Set(nameOrID string, args []string) error {
 func (m *Manager) Remove(nameOrID string, force bool) error {
 	m.opMu.Lock()
 	defer m.opMu.Unlock()
-	m.mu.Lock()
-	e, err := m.resolve(nameOrID)
+	e, r, err := m.find(nameOrID)
 	if err != nil {
-		m.mu.Unlock()
 		return err
 	}
-	r := e.rec
-	m.mu.Unlock()
 	if !force {
 		if m.inUse(r.Name) {
 			return errdefs.Conflictf("plugin %s is in use", r.Name)
@@ -258,18 +258,13 @@ func (m *Manager) Remove(nameOrID string, force bool) error {
 func (m *Manager) Enable(ctx context.Context, nameOrID string, timeout int) error {
 	m.opMu.Lock()
 	defer m.opMu.Unlock()
-	m.mu.Lock()
-	e, err := m.resolve(nameOrID)
+	e, r, err := m.find(nameOrID)
 	if err != nil {
-		m.mu.Unlock()
 		return err
 	}
-	if e.rec.Enabled {
-		name := e.rec.Name
-		m.mu.Unlock()
-		return errdefs.Conflictf("plugin already enabled: plugin %s is enabled", name)
+	if r.Enabled {
+		return errdefs.Conflictf("plugin already enabled: plugin %s is enabled", r.Name)
 	}
-	m.mu.Unlock()
 	if err := m.start(ctx, e, timeout); err != nil {
 		return err
 	}
@@ -284,14 +279,10 @@ func (m *Manager) Enable(ctx context.Context, nameOrID string, timeout int) erro
 func (m *Manager) Disable(nameOrID string, force bool) error {
 	m.opMu.Lock()
 	defer m.opMu.Unlock()
-	m.mu.Lock()
-	e, err := m.resolve(nameOrID)
+	e, r, err := m.find(nameOrID)
 	if err != nil {
-		m.mu.Unlock()
 		return err
 	}
-	r := e.rec
-	m.mu.Unlock()
 	if !r.Enabled {
 		return errdefs.Conflictf("plugin is already disabled: plugin %s found but disabled", r.Name)
 	}

@@ -157,14 +157,10 @@ func (m *Manager) download(ctx context.Context, remote, auth string, accepted pl
 func (m *Manager) Upgrade(ctx context.Context, nameOrID, remote string, accepted plugin.Privileges, auth string, status func(string)) error {
 	m.opMu.Lock()
 	defer m.opMu.Unlock()
-	m.mu.Lock()
-	e, err := m.resolve(nameOrID)
+	e, old, err := m.find(nameOrID)
 	if err != nil {
-		m.mu.Unlock()
 		return err
 	}
-	old := e.rec
-	m.mu.Unlock()
 	if old.Enabled {
 		return errdefs.Conflictf("plugin must be disabled before upgrading: plugin %s is enabled", old.Name)
 	}
@@ -214,14 +210,10 @@ func (m *Manager) Push(ctx context.Context, nameOrID, auth string, status func(s
 	if m.remote == nil {
 		return errdefs.NotImplemented(errors.New("plugin push needs a registry client"))
 	}
-	m.mu.Lock()
-	e, err := m.resolve(nameOrID)
+	_, r, err := m.find(nameOrID)
 	if err != nil {
-		m.mu.Unlock()
 		return err
 	}
-	r := e.rec
-	m.mu.Unlock()
 	ref, err := remoteRef(r.Name)
 	if err != nil {
 		return err
