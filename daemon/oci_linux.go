@@ -518,23 +518,12 @@ func setDevices(s *specs.Spec, hc *container.HostConfig) error {
 		if dst == "" {
 			dst = dm.PathOnHost
 		}
-		var st unix.Stat_t
-		if err := unix.Stat(dm.PathOnHost, &st); err != nil {
-			return errdefs.InvalidParameterf("error gathering device information while adding custom device %q: %v", dm.PathOnHost, err)
+		dev, rule, err := runtime.DeviceFromPath(dm.PathOnHost, dst, perms)
+		if err != nil {
+			return err
 		}
-		typ := "c"
-		switch st.Mode & unix.S_IFMT {
-		case unix.S_IFBLK:
-			typ = "b"
-		case unix.S_IFCHR:
-		default:
-			return errdefs.InvalidParameterf("error gathering device information while adding custom device %q: not a device node", dm.PathOnHost)
-		}
-		major, minor := int64(unix.Major(st.Rdev)), int64(unix.Minor(st.Rdev))
-		mode := os.FileMode(st.Mode & 0o777)
-		uid, gid := st.Uid, st.Gid
-		s.Linux.Devices = append(s.Linux.Devices, specs.LinuxDevice{Path: dst, Type: typ, Major: major, Minor: minor, FileMode: &mode, UID: &uid, GID: &gid})
-		s.Linux.Resources.Devices = append(s.Linux.Resources.Devices, specs.LinuxDeviceCgroup{Allow: true, Type: typ, Major: &major, Minor: &minor, Access: perms})
+		s.Linux.Devices = append(s.Linux.Devices, dev)
+		s.Linux.Resources.Devices = append(s.Linux.Resources.Devices, rule)
 	}
 	for _, rule := range hc.DeviceCgroupRules {
 		r, err := parseDeviceRule(rule)

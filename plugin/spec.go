@@ -2,14 +2,11 @@ package plugin
 
 import (
 	"errors"
-	"fmt"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
-	"golang.org/x/sys/unix"
 
 	"github.com/berthd/berth/pkg/caps"
 	"github.com/berthd/berth/pkg/runtime"
@@ -75,7 +72,7 @@ func (m *Manager) spec(r *record) (*specs.Spec, error) {
 		if dev.Path == nil {
 			continue
 		}
-		d, rule, err := deviceFromPath(*dev.Path)
+		d, rule, err := runtime.DeviceFromPath(*dev.Path, *dev.Path, "rwm")
 		if err != nil {
 			return nil, err
 		}
@@ -108,27 +105,4 @@ func (m *Manager) spec(r *record) (*specs.Spec, error) {
 
 func removeNamespace(s *specs.Spec, t specs.LinuxNamespaceType) {
 	s.Linux.Namespaces = slices.DeleteFunc(s.Linux.Namespaces, func(n specs.LinuxNamespace) bool { return n.Type == t })
-}
-
-// deviceFromPath is a host device node for the plugin and the cgroup rule
-// that lets it use the node.
-func deviceFromPath(path string) (specs.LinuxDevice, specs.LinuxDeviceCgroup, error) {
-	var st unix.Stat_t
-	if err := unix.Stat(path, &st); err != nil {
-		return specs.LinuxDevice{}, specs.LinuxDeviceCgroup{}, fmt.Errorf("error gathering device information while adding custom device %q: %w", path, err)
-	}
-	var typ string
-	switch st.Mode & unix.S_IFMT {
-	case unix.S_IFCHR:
-		typ = "c"
-	case unix.S_IFBLK:
-		typ = "b"
-	default:
-		return specs.LinuxDevice{}, specs.LinuxDeviceCgroup{}, fmt.Errorf("error gathering device information while adding custom device %q: not a device node", path)
-	}
-	major, minor := int64(unix.Major(st.Rdev)), int64(unix.Minor(st.Rdev))
-	mode := os.FileMode(st.Mode & 0o777)
-	uid, gid := st.Uid, st.Gid
-	return specs.LinuxDevice{Path: path, Type: typ, Major: major, Minor: minor, FileMode: &mode, UID: &uid, GID: &gid},
-		specs.LinuxDeviceCgroup{Allow: true, Type: typ, Major: &major, Minor: &minor, Access: "rwm"}, nil
 }
