@@ -214,16 +214,22 @@ func (d *Daemon) forwardLog(ctx context.Context, id, root, path string, since ti
 		last time.Time
 		kept time.Time
 	)
-	keep := func() {
-		if !last.After(kept) {
+	var keptAt time.Time
+	// keep records the last entry sent: at most once a second while the
+	// container logs (a chatty container is idle after every burst, and
+	// each record is a synced write), and at the end. A daemon killed in
+	// between sends at most that second's entries again.
+	keep := func(final bool) {
+		if !last.After(kept) || !final && time.Since(keptAt) < time.Second {
 			return
 		}
 		b, _ := json.Marshal(struct{ Time time.Time }{last})
 		if err := atomicfile.WriteFile(filepath.Join(root, logForwardFile), b, 0o600); err == nil {
-			kept = last
+			kept, keptAt = last, time.Now()
 		}
 	}
-	err := logs.Read(ctx, path, logs.Options{Tail: -1, Follow: true, Stopped: f.stopped, Since: since, NeedTime: true, Idle: keep},
+	idle := func() { keep(false) }
+	err := logs.Read(ctx, path, logs.Options{Tail: -1, Follow: true, Stopped: f.stopped, Since: since, NeedTime: true, Idle: idle},
 		func(e *jsonlog.Entry) error {
 			buf = appendLogEntry(buf[:0], e)
 			if _, err := fifo.Write(buf); err != nil {
@@ -235,7 +241,7 @@ func (d *Daemon) forwardLog(ctx context.Context, id, root, path string, since ti
 	if err != nil && ctx.Err() == nil {
 		logrus.WithError(err).WithField("container", id[:12]).Warn("forwarding the log to its plugin")
 	}
-	keep()
+	keep(true)
 	sctx, scancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer scancel()
 	var ret struct{ Err string }

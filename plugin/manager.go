@@ -136,7 +136,12 @@ func (m *Manager) Get(nameOrID string) (*plugin.Plugin, error) {
 func (m *Manager) Lookup(name, capability string) (fullName, addr string, scope func(string) string, found bool, err error) {
 	select {
 	case <-m.restored:
-	case <-time.After(restoreWait):
+	default:
+		// Only until the restore is done: no timer on every lookup.
+		select {
+		case <-m.restored:
+		case <-time.After(restoreWait):
+		}
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
