@@ -107,16 +107,25 @@ func (s *staging) addLayer(ctx context.Context, r io.Reader, want string) (Blob,
 	return Blob{MediaType: MediaTypeLayer, Digest: d, Size: n}, "sha256:" + hex.EncodeToString(diff.Sum(nil)), nil
 }
 
-// commit makes the staged plugin installed under name.
-func (s *staging) commit(rec record) error {
-	m := s.m
-	rec.ID = s.id
+// writeRecord puts rec in the staged directory, which a rename then makes
+// the plugin's.
+func (s *staging) writeRecord(rec record) error {
 	b, err := json.Marshal(rec)
 	if err != nil {
 		return err
 	}
 	if err := os.WriteFile(filepath.Join(s.dir, recordFile), b, 0o600); err != nil {
 		return errdefs.System(err)
+	}
+	return nil
+}
+
+// commit makes the staged plugin installed under name.
+func (s *staging) commit(rec record) error {
+	m := s.m
+	rec.ID = s.id
+	if err := s.writeRecord(rec); err != nil {
+		return err
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()

@@ -317,7 +317,11 @@ func (m *Manager) setEnabled(e *entry, on bool) error {
 // Privileges fetches a plugin's config from its registry and returns what
 // it asks of the host.
 func (m *Manager) Privileges(ctx context.Context, remote, auth string) (plugin.Privileges, error) {
-	a, err := m.fetchConfig(ctx, remote, auth)
+	ref, err := remoteRef(remote)
+	if err != nil {
+		return nil, err
+	}
+	a, err := m.fetchConfig(ctx, ref, auth)
 	if err != nil {
 		return nil, err
 	}

@@ -2,7 +2,6 @@ package plugin
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -47,13 +46,9 @@ func remoteRef(remote string) (reference.Named, error) {
 	return reference.TagNameOnly(ref), nil
 }
 
-func (m *Manager) fetchConfig(ctx context.Context, remote, auth string) (*Artifact, error) {
+func (m *Manager) fetchConfig(ctx context.Context, ref reference.Named, auth string) (*Artifact, error) {
 	if m.remote == nil {
 		return nil, errdefs.NotImplemented(errors.New("plugin install needs a registry client"))
-	}
-	ref, err := remoteRef(remote)
-	if err != nil {
-		return nil, err
 	}
 	a, err := m.remote.Fetch(ctx, ref, auth)
 	if err != nil {
@@ -85,8 +80,7 @@ func (m *Manager) Pull(ctx context.Context, remote, name string, accepted plugin
 	if err := m.exists(full); err != nil {
 		return err
 	}
-	writeStatus(status, "Pulling from %s", reference.FamiliarName(ref))
-	s, cfg, bl, manifestDigest, err := m.download(ctx, remote, auth, accepted)
+	s, cfg, bl, manifestDigest, err := m.download(ctx, ref, auth, accepted, status)
 	if err != nil {
 		return err
 	}
@@ -98,17 +92,23 @@ func (m *Manager) Pull(ctx context.Context, remote, name string, accepted plugin
 	if err := s.commit(rec); err != nil {
 		return err
 	}
-	writeStatus(status, "Digest: %s", manifestDigest)
-	writeStatus(status, "Status: Downloaded newer image for %s", reference.FamiliarString(ref))
+	downloaded(status, ref, manifestDigest)
 	m.event(ActionPull, reference.FamiliarString(ref), name)
 	return nil
 }
 
-// download fetches remote into a staging directory and checks the
-// privileges the client accepted.
-func (m *Manager) download(ctx context.Context, remote, auth string, accepted plugin.Privileges) (*staging, plugin.Config, blobs, string, error) {
+// downloaded ends a pull's progress as dockerd's does.
+func downloaded(status func(string), ref reference.Named, manifestDigest string) {
+	writeStatus(status, "Digest: %s", manifestDigest)
+	writeStatus(status, "Status: Downloaded newer image for %s", reference.FamiliarString(ref))
+}
+
+// download fetches ref into a staging directory and checks the privileges
+// the client accepted.
+func (m *Manager) download(ctx context.Context, ref reference.Named, auth string, accepted plugin.Privileges, status func(string)) (*staging, plugin.Config, blobs, string, error) {
 	var cfg plugin.Config
-	a, err := m.fetchConfig(ctx, remote, auth)
+	writeStatus(status, "Pulling from %s", reference.FamiliarName(ref))
+	a, err := m.fetchConfig(ctx, ref, auth)
 	if err != nil {
 		return nil, cfg, blobs{}, "", err
 	}
@@ -153,7 +153,8 @@ func (m *Manager) download(ctx context.Context, remote, auth string, accepted pl
 }
 
 // Upgrade replaces a disabled plugin's root filesystem and config with
-// those of remote, keeping its ID, name and settings that still apply.
+// those of remote, keeping its ID and name; its settings start again from
+// the new config's defaults.
 func (m *Manager) Upgrade(ctx context.Context, nameOrID, remote string, accepted plugin.Privileges, auth string, status func(string)) error {
 	m.opMu.Lock()
 	defer m.opMu.Unlock()
@@ -168,8 +169,7 @@ func (m *Manager) Upgrade(ctx context.Context, nameOrID, remote string, accepted
 	if err != nil {
 		return err
 	}
-	writeStatus(status, "Pulling from %s", reference.FamiliarName(ref))
-	s, cfg, bl, manifestDigest, err := m.download(ctx, remote, auth, accepted)
+	s, cfg, bl, manifestDigest, err := m.download(ctx, ref, auth, accepted, status)
 	if err != nil {
 		return err
 	}
@@ -179,12 +179,8 @@ func (m *Manager) Upgrade(ctx context.Context, nameOrID, remote string, accepted
 	rec.Settings = initialSettings(cfg)
 	// The new record goes in the staged directory, which then takes the
 	// old one's place.
-	b, err := json.Marshal(rec)
-	if err != nil {
+	if err := s.writeRecord(rec); err != nil {
 		return err
-	}
-	if err := os.WriteFile(filepath.Join(s.dir, recordFile), b, 0o600); err != nil {
-		return errdefs.System(err)
 	}
 	m.unmountPropagated(old.ID)
 	gone := filepath.Join(m.root, ".removing-"+old.ID)
@@ -199,8 +195,7 @@ func (m *Manager) Upgrade(ctx context.Context, nameOrID, remote string, accepted
 	m.mu.Lock()
 	e.rec = rec
 	m.mu.Unlock()
-	writeStatus(status, "Digest: %s", manifestDigest)
-	writeStatus(status, "Status: Downloaded newer image for %s", reference.FamiliarString(ref))
+	downloaded(status, ref, manifestDigest)
 	m.event(ActionPull, reference.FamiliarString(ref), nameOrID)
 	return nil
 }
