@@ -133,22 +133,7 @@ func (d *daemon) kill() {
 }
 
 // stop ends the daemon with SIGTERM (SIGKILL after 30 s).
-func (d *daemon) stop() {
-	d.mu.Lock()
-	cmd, exited := d.cmd, d.exited
-	d.cmd = nil
-	d.mu.Unlock()
-	if cmd == nil {
-		return
-	}
-	syscall.Kill(cmd.Process.Pid, syscall.SIGTERM)
-	select {
-	case <-exited:
-	case <-time.After(30 * time.Second):
-		syscall.Kill(cmd.Process.Pid, syscall.SIGKILL)
-		<-exited
-	}
-}
+func (d *daemon) stop() { d.killDuringStop(30 * time.Second) }
 
 // killDuringStop sends SIGTERM, then SIGKILL after delay unless the
 // daemon has stopped by then: a crash during the daemon's own shutdown.

@@ -1,7 +1,6 @@
 package netif
 
 import (
-	"errors"
 	"fmt"
 	"net"
 
@@ -42,12 +41,8 @@ func (n *Netns) Adopt(hostName, name string, mac net.HardwareAddr) error {
 // hostName, where the plugin that made it deletes it. One that is gone
 // (with its namespace) is no error.
 func (n *Netns) Release(name, hostName string) error {
-	link, err := n.h.LinkByName(name)
-	if err != nil {
-		var nf netlink.LinkNotFoundError
-		if errors.As(err, &nf) {
-			return nil
-		}
+	link, err := n.existing(name)
+	if link == nil {
 		return err
 	}
 	n.h.LinkSetDown(link)

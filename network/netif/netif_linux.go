@@ -76,15 +76,22 @@ func OpenContainer(path string, pid int) (*Netns, error) {
 // Delete removes the device named name inside the namespace; one that is
 // gone is no error.
 func (n *Netns) Delete(name string) error {
-	link, err := n.h.LinkByName(name)
-	if err != nil {
-		var nf netlink.LinkNotFoundError
-		if errors.As(err, &nf) {
-			return nil
-		}
+	link, err := n.existing(name)
+	if link == nil {
 		return err
 	}
 	return n.h.LinkDel(link)
+}
+
+// existing finds the device named name inside the namespace: nil, and no
+// error, when there is none.
+func (n *Netns) existing(name string) (netlink.Link, error) {
+	link, err := n.h.LinkByName(name)
+	var nf netlink.LinkNotFoundError
+	if errors.As(err, &nf) {
+		return nil, nil
+	}
+	return link, err
 }
 
 // Fd names the namespace to netlink, for a device to be created in it

@@ -252,13 +252,15 @@ func (s *server) unsubscribe(sub *subscriber) {
 // forward writes the container's output to an attached client until the
 // container has exited or the client is gone.
 func (s *server) forward(sub *subscriber) {
-	c := sub.conn
+	send := func(f frame) bool {
+		err := writeFrame(sub.conn, f.stream, f.data)
+		sub.queued.Add(-1)
+		return err == nil
+	}
 	for {
 		select {
 		case f := <-sub.ch:
-			err := writeFrame(c, f.stream, f.data)
-			sub.queued.Add(-1)
-			if err != nil {
+			if !send(f) {
 				return
 			}
 		case <-sub.ended:
@@ -266,9 +268,7 @@ func (s *server) forward(sub *subscriber) {
 			for {
 				select {
 				case f := <-sub.ch:
-					err := writeFrame(c, f.stream, f.data)
-					sub.queued.Add(-1)
-					if err != nil {
+					if !send(f) {
 						return
 					}
 				default:
