@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	securejoin "github.com/cyphar/filepath-securejoin"
 	"github.com/moby/moby/api/types/plugin"
 	"github.com/sirupsen/logrus"
 
@@ -123,16 +124,11 @@ func (m *Manager) Get(nameOrID string) (*plugin.Plugin, error) {
 }
 
 // Lookup finds the enabled plugin named name that offers capability, for
-// the engine's plugin clients: it returns its full name and the address
-// to call it at.
+// the engine's plugin clients: it returns its full name, the address to
+// call it at and its scope (see scope).
 // found is false when no managed plugin has that name, so that the caller
 // may look for a legacy one; a managed plugin that is disabled is an
 // error, as in dockerd, not a reason to look further.
-//
-// scope maps a path the plugin reports (a volume's mountpoint, in the
-// plugin's mount namespace) to the host's: beneath the propagated mount's
-// host directory when the path is beneath the PropagatedMount, else
-// beneath the plugin's root.
 func (m *Manager) Lookup(name, capability string) (fullName, addr string, scope func(string) string, found bool, err error) {
 	select {
 	case <-m.restored:
@@ -156,16 +152,31 @@ func (m *Manager) Lookup(name, capability string) (fullName, addr string, scope 
 	if !implements(r.Config, capability) {
 		return "", "", nil, true, errdefs.InvalidParameterf("plugin %q does not implement the %s capability", r.Name, capability)
 	}
+	return r.Name, "unix://" + m.socketPath(&r), m.scope(&r), true, nil
+}
+
+// scope is the function that maps a path the plugin reports (a volume's
+// mountpoint, a log FIFO) to the host's: beneath the propagated mount's
+// host directory when the path is beneath the PropagatedMount, else
+// beneath the plugin's root. Symlinks the plugin made there resolve inside
+// that directory: the engine then mounts or creates what the path names,
+// and a plugin's link to / must not hand it the host's root.
+func (m *Manager) scope(r *record) func(string) string {
 	dir := m.dir(r.ID)
-	scope = func(p string) string {
+	return func(p string) string {
+		root, rest := filepath.Join(dir, rootfsDir), p
 		if pm := r.Config.PropagatedMount; pm != "" {
-			if rest, ok := cutPathPrefix(p, pm); ok {
-				return filepath.Join(dir, propagatedDir, rest)
+			if below, ok := cutPathPrefix(p, pm); ok {
+				root, rest = filepath.Join(dir, propagatedDir), below
 			}
 		}
-		return filepath.Join(dir, rootfsDir, filepath.Clean("/"+p))
+		if resolved, err := securejoin.SecureJoin(root, rest); err == nil {
+			return resolved
+		}
+		// Unresolvable (a symlink loop): lexically beneath root all the
+		// same, so that nothing outside it is named.
+		return filepath.Join(root, filepath.Clean("/"+rest))
 	}
-	return r.Name, "unix://" + m.socketPath(&r), scope, true, nil
 }
 
 // cutPathPrefix is p below dir, if it is.
