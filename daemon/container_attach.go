@@ -6,6 +6,7 @@ import (
 	"io"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/moby/moby/api/types/events"
 	"github.com/sirupsen/logrus"
@@ -149,9 +150,11 @@ func (d *Daemon) ContainerAttach(ctx context.Context, ref string, o backend.Cont
 
 	// stdin: client → container, watching for the detach keys.
 	detached := make(chan struct{})
+	stdinDone := make(chan struct{})
 	var once sync.Once
 	if useStdin {
 		go func() {
+			defer close(stdinDone)
 			err := copyStdin(stream, conn, keys)
 			if errors.Is(err, errDetached) {
 				d.logContainerEvent(c, events.ActionDetach, nil)
@@ -184,6 +187,15 @@ func (d *Daemon) ContainerAttach(ctx context.Context, ref string, o backend.Cont
 	case <-done:
 	case <-detached:
 	case <-ctx.Done():
+		// A client that hangs up may have sent keys just before (the
+		// docker CLI closes as soon as it reads its own detach keys):
+		// they reach the container before the stream closes.
+		if useStdin {
+			select {
+			case <-stdinDone:
+			case <-time.After(time.Second):
+			}
+		}
 	}
 	return nil
 }

@@ -97,3 +97,27 @@ func TestMiscAttachEndsWithItsClient(t *testing.T) {
 		t.Fatalf("inspect: %s", body)
 	}
 }
+
+// What a client typed just before it hung up still reaches the container:
+// the docker CLI closes its connection as soon as it reads a detach
+// sequence of its own, and the keys before it (ctrl-u to clear a line,
+// say) must not be lost with the connection.
+func TestMiscAttachInputBeforeHangUpArrives(t *testing.T) {
+	setup(t, d)
+	id := runD(t, d, "-i", "busybox", "sh", "-c", "while read l; do echo \"$l\" >> /tmp/got; done")
+	const rounds = 20
+	for i := 0; i < rounds; i++ {
+		c, _ := miscAttachConn(t, d, id, "stream=1&stdin=1&stdout=1")
+		fmt.Fprintf(c, "line-%d\n", i)
+		c.Close()
+	}
+	waitFor(t, 10*time.Second, "every line written before a hang-up", func() bool {
+		got := docker(t, "exec", id, "cat", "/tmp/got")
+		for i := 0; i < rounds; i++ {
+			if !strings.Contains(got, fmt.Sprintf("line-%d\n", i)) {
+				return false
+			}
+		}
+		return true
+	})
+}

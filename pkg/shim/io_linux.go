@@ -230,8 +230,11 @@ func (s *server) attach(c *unixConn, dec *json.Decoder, req request) {
 			// Bytes the decoder buffered after the request are stdin too.
 			_, _ = io.Copy(s.stdin, afterJSON(dec, c))
 			// Closing stdin of a terminal would hang up the pty; for
-			// pipes, the client's half-close is the container's EOF.
-			if s.console == nil {
+			// pipes, the client's half-close is the container's EOF. A
+			// client that closed the whole connection detached or went
+			// away: the container's stdin stays open for the next attach,
+			// as in dockerd.
+			if s.console == nil && !c.peerClosed() {
 				s.stdin.Close()
 			}
 		}()

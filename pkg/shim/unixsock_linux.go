@@ -124,3 +124,25 @@ func (c *unixConn) CloseWrite() error {
 	}
 	return nil
 }
+
+// peerClosed reports whether the connection is shut in both directions
+// (POLLHUP), as when the peer has closed it, rather than only half-closed
+// its sending side. Call it once a read has returned EOF.
+func (c *unixConn) peerClosed() bool {
+	rc, err := c.SyscallConn()
+	if err != nil {
+		return false
+	}
+	hup := false
+	_ = rc.Control(func(fd uintptr) {
+		fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
+		for {
+			_, err := unix.Poll(fds, 0)
+			if err != unix.EINTR {
+				break
+			}
+		}
+		hup = fds[0].Revents&unix.POLLHUP != 0
+	})
+	return hup
+}
