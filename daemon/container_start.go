@@ -18,6 +18,7 @@ import (
 
 	ctr "github.com/berthd/berth/container"
 	"github.com/berthd/berth/pkg/errdefs"
+	"github.com/berthd/berth/pkg/phases"
 	"github.com/berthd/berth/pkg/shim"
 )
 
@@ -46,8 +47,17 @@ func (d *Daemon) ContainerStart(ctx context.Context, ref string) error {
 	if err != nil {
 		return err
 	}
+	// In debug mode, the log says where each start's time went.
+	if logrus.IsLevelEnabled(logrus.DebugLevel) {
+		tr := phases.New()
+		ctx = phases.With(ctx, tr)
+		defer func() {
+			logrus.WithField("container", c.ID[:12]).Debugf("start phases: %s", tr)
+		}()
+	}
 	c.Lock()
 	defer c.Unlock()
+	phases.From(ctx).Mark("lock")
 	// Checked before waiting for views of c's files as well as after:
 	// a start of a running container answers at once, not once someone
 	// else's slow copy out of it ends.
@@ -69,10 +79,12 @@ func (d *Daemon) ContainerStart(ctx context.Context, ref string) error {
 // startLocked starts c's process. The caller holds c's lock. restart
 // marks a start by the restart policy (no reset of the start time).
 func (d *Daemon) startLocked(ctx context.Context, c *ctr.Container, restart bool) (retErr error) {
+	tr := phases.From(ctx)
 	rootfs, err := d.mountRootfs(c)
 	if err != nil {
 		return err
 	}
+	tr.Mark("rootfs")
 	defer func() {
 		if retErr != nil {
 			d.unmountRootfs(c)
@@ -92,10 +104,12 @@ func (d *Daemon) startLocked(ctx context.Context, c *ctr.Container, restart bool
 	if err != nil {
 		return err
 	}
+	tr.Mark("etc-files")
 	volMounts, volsMounted, err := d.volumeSpecMounts(ctx, c, rootfs)
 	if err != nil {
 		return err
 	}
+	tr.Mark("volumes")
 	defer func() {
 		if retErr != nil {
 			d.releaseVolumeMounts(c)
@@ -115,6 +129,7 @@ func (d *Daemon) startLocked(ctx context.Context, c *ctr.Container, restart bool
 	if err != nil {
 		return err
 	}
+	tr.Mark("spec")
 	logOpts := c.HostConfig.LogConfig.Config
 	switch c.HostConfig.LogConfig.Type {
 	case "json-file":
@@ -147,6 +162,7 @@ func (d *Daemon) startLocked(ctx context.Context, c *ctr.Container, restart bool
 	}
 	dir := d.shimDir(c.ID)
 	os.RemoveAll(dir)
+	tr.Mark("log-setup")
 	// The network is wired as soon as the init's namespaces exist, while
 	// the init prepares its root (about 3 ms each, side by side); with an
 	// external runtime the shim does not say so early, and it is wired
@@ -163,7 +179,11 @@ func (d *Daemon) startLocked(ctx context.Context, c *ctr.Container, restart bool
 			return
 		}
 		netErr = make(chan error, 1)
-		go func() { netErr <- d.joinNetworks(ctx, c, pid) }()
+		go func() {
+			began := time.Now()
+			netErr <- d.joinNetworks(ctx, c, pid)
+			tr.Since("network", began)
+		}()
 	}
 	launched, err := shim.Launch(ctx, shim.LaunchOpts{
 		Dir: dir,
@@ -185,6 +205,7 @@ func (d *Daemon) startLocked(ctx context.Context, c *ctr.Container, restart bool
 	launchEnd = true
 	early := netErr
 	netMu.Unlock()
+	tr.Mark("launch")
 	// The runtime has made its mounts: subpath sources may be let go.
 	volsMounted()
 	if err != nil {
@@ -207,6 +228,7 @@ func (d *Daemon) startLocked(ctx context.Context, c *ctr.Container, restart bool
 	if err == nil {
 		err = setInterfaceSysctls(c.HostConfig, pid)
 	}
+	tr.Mark("network-wait")
 	if err != nil {
 		client.Kill(context.Background(), 9, true)
 		return err
@@ -215,11 +237,13 @@ func (d *Daemon) startLocked(ctx context.Context, c *ctr.Container, restart bool
 		writeInPlace(c.HostsPath, d.hostsContent(c, ip))
 	}
 	d.connectPendingAttaches(c, client)
+	tr.Mark("hosts+attaches")
 	startedAt := time.Now()
 	if err := client.Start(ctx); err != nil {
 		client.Kill(context.Background(), 9, true)
 		return startError(err)
 	}
+	tr.Mark("shim-start")
 	if !builtinLogDrivers[c.HostConfig.LogConfig.Type] {
 		if err := d.startLogForwarder(c, startedAt); err != nil {
 			client.Kill(context.Background(), 9, true)
@@ -229,11 +253,14 @@ func (d *Daemon) startLocked(ctx context.Context, c *ctr.Container, restart bool
 	c.State.SetRunning(pid, !restart)
 	c.HasBeenStartedBefore = true
 	d.startHealthMonitor(c)
+	tr.Mark("health+forwarder")
 	if err := c.SaveState(); err != nil {
 		logrus.WithError(err).WithField("container", c.ID[:12]).Error("could not save container state")
 	}
+	tr.Mark("save-state")
 	d.logContainerEvent(c, events.ActionStart, nil)
 	go d.monitor(c, client)
+	tr.Mark("event")
 	return nil
 }
 

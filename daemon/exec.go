@@ -16,6 +16,7 @@ import (
 
 	ctr "github.com/berthd/berth/container"
 	"github.com/berthd/berth/pkg/errdefs"
+	"github.com/berthd/berth/pkg/phases"
 	"github.com/berthd/berth/pkg/shim"
 	"github.com/berthd/berth/pkg/stringid"
 )
@@ -27,10 +28,12 @@ type execConfig struct {
 	ContainerID string
 	Config      container.ExecCreateRequest
 	DetachKeys  []byte
-	Running     bool
-	Started     bool
-	ExitCode    *int
-	Pid         int
+	// trace times the exec's phases in debug mode; nil otherwise.
+	trace    *phases.Trace
+	Running  bool
+	Started  bool
+	ExitCode *int
+	Pid      int
 }
 
 // getExec finds an exec by ID, with dockerd's message.
@@ -200,12 +203,19 @@ func (d *Daemon) ContainerExecStart(ctx context.Context, id string, req containe
 	if err != nil {
 		return err
 	}
+	began := time.Now()
 	e.mu.Lock()
 	if e.Started {
 		e.mu.Unlock()
 		return errdefs.Conflictf("Error: Exec command %s has already run", id)
 	}
 	e.Started = true
+	// In debug mode, the log says where each exec's time went (from
+	// this call to the exit recorded, in runExec).
+	if logrus.IsLevelEnabled(logrus.DebugLevel) {
+		e.trace = phases.New()
+		e.trace.Since("lookup", began)
+	}
 	e.mu.Unlock()
 	c, err := d.containers.Get(e.ContainerID)
 	if err != nil {
@@ -230,6 +240,7 @@ func (d *Daemon) ContainerExecStart(ctx context.Context, id string, req containe
 	if err != nil {
 		return err
 	}
+	e.trace.Mark("process")
 	// A user the container's passwd does not name is, under dockerd, the
 	// runtime's failure to start the process: it is reported the same way.
 	userErr := lookup.apply(&proc)
@@ -245,6 +256,7 @@ func (d *Daemon) ContainerExecStart(ctx context.Context, id string, req containe
 		if conn, err = begin(!raw); err != nil {
 			return err
 		}
+		e.trace.Mark("hijack")
 	}
 	var stream *shim.Stream
 	if err = userErr; err == nil {
@@ -268,6 +280,7 @@ func (d *Daemon) ContainerExecStart(ctx context.Context, id string, req containe
 		conn.Close()
 		return nil
 	}
+	e.trace.Mark("shim-exec")
 	e.mu.Lock()
 	e.Running, e.Pid = true, stream.Pid
 	e.mu.Unlock()
@@ -325,6 +338,7 @@ func (d *Daemon) runExec(c *ctr.Container, e *execConfig, stream *shim.Stream, c
 		}
 		switch st {
 		case shim.ExitFrame:
+			e.trace.Mark("to-exit")
 			code, _ = strconv.Atoi(string(p))
 		case shim.Stdout, shim.Stderr:
 			if out != nil {
@@ -343,6 +357,10 @@ func (d *Daemon) runExec(c *ctr.Container, e *execConfig, stream *shim.Stream, c
 		conn.Close()
 	}
 	close(done)
+	if e.trace != nil {
+		e.trace.Mark("recorded")
+		logrus.WithFields(logrus.Fields{"container": c.ID[:12], "exec": e.ID[:12]}).Debugf("exec phases: %s", e.trace)
+	}
 	// Keep the finished exec inspectable for a while (the CLI reads its exit
 	// code right after), then forget it, so a container that is exec'd
 	// into all day does not grow without bound.

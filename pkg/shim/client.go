@@ -16,6 +16,7 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
 	"github.com/berthd/berth/pkg/cgroups"
+	"github.com/berthd/berth/pkg/phases"
 	"github.com/berthd/berth/pkg/runtime"
 	"github.com/berthd/berth/pkg/seccomp"
 )
@@ -66,6 +67,8 @@ func Launch(ctx context.Context, o LaunchOpts) (l Launched, err error) {
 			o.Config.CgroupV1 = hs
 		}
 	}
+	tr := phases.From(ctx)
+	tr.Mark("seccomp+cgroups")
 	b, err := json.Marshal(o.Config)
 	if err != nil {
 		return l, err
@@ -78,6 +81,9 @@ func Launch(ctx context.Context, o LaunchOpts) (l Launched, err error) {
 	// no longer needs the CPU.
 	defer func() { go refillSpare(o.Env, exe) }()
 	s, fresh := takeSpare(o.Env), false
+	if s == nil {
+		tr.Mark("no-spare")
+	}
 	for {
 		if s == nil {
 			// No spare waiting (the first start, or starts in quick

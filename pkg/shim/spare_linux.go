@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/berthd/berth/pkg/phases"
 	"golang.org/x/sys/unix"
 )
 
@@ -93,6 +94,8 @@ func (s *spare) run(ctx context.Context, dir string, config []byte, initStarted 
 	if err := s.handOver(ctx, dir, config); err != nil {
 		return "", false, err
 	}
+	tr := phases.From(ctx)
+	tr.Mark("shim-hand-over")
 	type result struct {
 		line   string
 		sawPid bool
@@ -106,6 +109,7 @@ func (s *spare) run(ctx context.Context, dir string, config []byte, initStarted 
 			line, err := br.ReadString('\n')
 			if rest, ok := strings.CutPrefix(line, "pid "); ok && err == nil {
 				saw = true
+				tr.Mark("init-namespaces")
 				if pid, perr := strconv.Atoi(strings.TrimSpace(rest)); perr == nil && initStarted != nil {
 					initStarted(pid)
 				}
