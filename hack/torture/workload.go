@@ -253,21 +253,35 @@ var cmds = [][]string{{"sleep", "1000"}, {"sleep", "1000"}, {"true"}, {"sh", "-c
 
 func one() *int { i := 1; return &i }
 
-func (w *world) createSpec(name string, cmd []string) client.ContainerCreateOptions {
+// createSpec is a container create of cmd, sometimes with a volume or
+// on a network of the model. The volume and network it names stay busy
+// until release is called, after the create: a volume removed meanwhile
+// would be made again by the create (as dockerd does), which the model
+// would take for a removal lost.
+func (w *world) createSpec(name string, cmd []string) (spec client.ContainerCreateOptions, release func()) {
 	hc := &container.HostConfig{}
+	var held []*obj
 	if w.intn(4) == 0 {
 		if v := w.pick(w.vols, nil); v != nil {
 			hc.Binds = []string{v.name + ":/v"}
-			w.release(v)
+			held = append(held, v)
 		}
 	}
 	if w.intn(4) == 0 {
 		if n := w.pick(w.nets, nil); n != nil {
 			hc.NetworkMode = container.NetworkMode(n.name)
-			w.release(n)
+			held = append(held, n)
 		}
 	}
-	return client.ContainerCreateOptions{Name: name, Config: &container.Config{Image: baseImage, Cmd: cmd, StopTimeout: one()}, HostConfig: hc}
+	var once sync.Once
+	release = func() {
+		once.Do(func() {
+			for _, o := range held {
+				w.release(o)
+			}
+		})
+	}
+	return client.ContainerCreateOptions{Name: name, Config: &container.Config{Image: baseImage, Cmd: cmd, StopTimeout: one()}, HostConfig: hc}, release
 }
 
 func (w *world) addContainer(id, name string, nets ...string) *obj {
@@ -284,13 +298,15 @@ func (w *world) addContainer(id, name string, nets ...string) *obj {
 
 func (w *world) opCreate() {
 	name := w.next("c")
-	spec := w.createSpec(name, cmds[w.intn(len(cmds))])
+	spec, release := w.createSpec(name, cmds[w.intn(len(cmds))])
 	var id string
-	if w.call("container create", func(ctx context.Context) error {
+	ok := w.call("container create", func(ctx context.Context) error {
 		r, err := w.d.cli.ContainerCreate(ctx, spec)
 		id = r.ID
 		return err
-	}) {
+	})
+	release()
+	if ok {
 		nm := string(spec.HostConfig.NetworkMode)
 		if nm == "" {
 			nm = "bridge"
@@ -347,10 +363,12 @@ func (w *world) opRmForce() { w.rm("container rm -f", true) }
 
 // opRunRm is `docker run --rm busybox true`: create, start, wait.
 func (w *world) opRunRm() {
-	spec := w.createSpec(w.next("r"), []string{"true"})
+	spec, release := w.createSpec(w.next("r"), []string{"true"})
+	defer release()
 	spec.HostConfig.AutoRemove = true
 	w.call("run --rm", func(ctx context.Context) error {
 		r, err := w.d.cli.ContainerCreate(ctx, spec)
+		release()
 		if err != nil {
 			return err
 		}
@@ -423,12 +441,14 @@ func (w *world) opRename() {
 // policy, so that the policy fires while the daemon may die.
 func (w *world) opRestartPolicy() {
 	name := w.next("p")
-	spec := w.createSpec(name, []string{"sh", "-c", "sleep 0.3; exit 1"})
+	spec, release := w.createSpec(name, []string{"sh", "-c", "sleep 0.3; exit 1"})
+	defer release()
 	pol := []container.RestartPolicy{{Name: container.RestartPolicyAlways}, {Name: container.RestartPolicyOnFailure, MaximumRetryCount: 3}, {Name: container.RestartPolicyUnlessStopped}}[w.intn(3)]
 	spec.HostConfig.RestartPolicy = pol
 	var id string
 	ok := w.call("restart policy", func(ctx context.Context) error {
 		r, err := w.d.cli.ContainerCreate(ctx, spec)
+		release()
 		if err != nil {
 			return err
 		}
