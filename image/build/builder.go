@@ -94,54 +94,9 @@ func (b *Builder) Build(ctx context.Context) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	if len(b.ctx.Dockerfile) == 0 {
-		return "", errdefs.InvalidParameterf("the Dockerfile (%s) cannot be empty", b.ctx.Name)
-	}
-	res, err := parser.Parse(bytes.NewReader(b.ctx.Dockerfile))
+	stages, metaArgs, err := b.parse()
 	if err != nil {
-		return "", errdefs.InvalidParameterf("failed to parse dockerfile: %v", err)
-	}
-	if len(res.AST.Children) == 0 {
-		return "", errdefs.InvalidParameterf("the Dockerfile (%s) cannot be empty", b.ctx.Name)
-	}
-	b.escape = res.EscapeToken
-	var warn bytes.Buffer
-	res.PrintWarnings(&warn)
-	if warn.Len() > 0 {
-		b.out.Write(warn.Bytes())
-	}
-	stages, metaArgs, err := instructions.Parse(res.AST, nil)
-	if err != nil {
-		var unknown *instructions.UnknownInstructionError
-		if errors.As(err, &unknown) {
-			return "", errdefs.InvalidParameterf("dockerfile parse error line %d: unknown instruction: %s", unknown.Line, strings.ToUpper(unknown.Instruction))
-		}
-		// dockerd 20.10 words it "dockerfile parse error line N: …".
-		msg := err.Error()
-		if m := parseErrorRE.FindStringSubmatch(msg); m != nil {
-			msg = "line " + m[1] + ": " + m[2]
-		}
-		return "", errdefs.InvalidParameterf("dockerfile parse error %s", msg)
-	}
-	if len(stages) == 0 {
-		return "", errdefs.InvalidParameterf("No image was generated. Is your Dockerfile empty?")
-	}
-	if b.opts.Target != "" {
-		ix, found := instructions.HasStage(stages, b.opts.Target)
-		if !found {
-			return "", errdefs.InvalidParameterf("failed to reach build target %s in Dockerfile", b.opts.Target)
-		}
-		stages = stages[:ix+1]
-	}
-	if len(b.opts.Labels) > 0 {
-		keys := make([]string, 0, len(b.opts.Labels))
-		for k := range b.opts.Labels {
-			keys = append(keys, k)
-		}
-		sort.Strings(keys)
-		for _, k := range keys {
-			stages[len(stages)-1].AddCommand(instructions.NewLabelCommand(k, b.opts.Labels[k], true))
-		}
+		return "", err
 	}
 	for _, cf := range b.opts.CacheFrom {
 		// Only images the daemon has can feed the cache; dockerd skips
@@ -216,6 +171,62 @@ func (b *Builder) Build(ctx context.Context) (string, error) {
 		fmt.Fprintf(b.out, "Successfully tagged %s\n", reference.FamiliarString(t))
 	}
 	return last.imageID, nil
+}
+
+// parse reads the Dockerfile into its stages (up to the --target one,
+// with the --label options as the last stage's last instruction) and the
+// ARGs before the first FROM.
+func (b *Builder) parse() ([]instructions.Stage, []instructions.ArgCommand, error) {
+	if len(b.ctx.Dockerfile) == 0 {
+		return nil, nil, errdefs.InvalidParameterf("the Dockerfile (%s) cannot be empty", b.ctx.Name)
+	}
+	res, err := parser.Parse(bytes.NewReader(b.ctx.Dockerfile))
+	if err != nil {
+		return nil, nil, errdefs.InvalidParameterf("failed to parse dockerfile: %v", err)
+	}
+	if len(res.AST.Children) == 0 {
+		return nil, nil, errdefs.InvalidParameterf("the Dockerfile (%s) cannot be empty", b.ctx.Name)
+	}
+	b.escape = res.EscapeToken
+	var warn bytes.Buffer
+	res.PrintWarnings(&warn)
+	if warn.Len() > 0 {
+		b.out.Write(warn.Bytes())
+	}
+	stages, metaArgs, err := instructions.Parse(res.AST, nil)
+	if err != nil {
+		var unknown *instructions.UnknownInstructionError
+		if errors.As(err, &unknown) {
+			return nil, nil, errdefs.InvalidParameterf("dockerfile parse error line %d: unknown instruction: %s", unknown.Line, strings.ToUpper(unknown.Instruction))
+		}
+		// dockerd 20.10 words it "dockerfile parse error line N: …".
+		msg := err.Error()
+		if m := parseErrorRE.FindStringSubmatch(msg); m != nil {
+			msg = "line " + m[1] + ": " + m[2]
+		}
+		return nil, nil, errdefs.InvalidParameterf("dockerfile parse error %s", msg)
+	}
+	if len(stages) == 0 {
+		return nil, nil, errdefs.InvalidParameterf("No image was generated. Is your Dockerfile empty?")
+	}
+	if b.opts.Target != "" {
+		ix, found := instructions.HasStage(stages, b.opts.Target)
+		if !found {
+			return nil, nil, errdefs.InvalidParameterf("failed to reach build target %s in Dockerfile", b.opts.Target)
+		}
+		stages = stages[:ix+1]
+	}
+	if len(b.opts.Labels) > 0 {
+		keys := make([]string, 0, len(b.opts.Labels))
+		for k := range b.opts.Labels {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			stages[len(stages)-1].AddCommand(instructions.NewLabelCommand(k, b.opts.Labels[k], true))
+		}
+	}
+	return stages, metaArgs, nil
 }
 
 func auxID(id string) *json.RawMessage {

@@ -81,16 +81,7 @@ func (b *Builder) run(ctx context.Context, st *state, c *instructions.RunCommand
 			Code:    code,
 		}
 	}
-	newID, err := b.backend.Commit(ctx, CommitOptions{
-		ContainerID: id, Parent: st.imageID, Config: cloneConfig(st.cfg), CreatedBy: strings.Join(saveCmd, " "),
-		Author: st.maintainer, Platform: st.platform,
-	})
-	if err != nil {
-		return err
-	}
-	st.imageID = newID
-	b.remember(key, newID)
-	return nil
+	return b.save(ctx, st, key, CommitOptions{ContainerID: id, CreatedBy: strings.Join(saveCmd, " ")})
 }
 
 // removeContainers removes the step containers made so far. It runs after

@@ -8,7 +8,6 @@ import (
 	"strings"
 
 	"github.com/moby/buildkit/frontend/dockerfile/instructions"
-	"github.com/moby/buildkit/frontend/dockerfile/parser"
 	"github.com/moby/buildkit/frontend/dockerfile/shell"
 	dockerspec "github.com/moby/docker-image-spec/specs-go/v1"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -86,31 +85,7 @@ func (b *Builder) from(ctx context.Context, st *state, stage *instructions.Stage
 	if !hasPath {
 		st.cfg.Env = append(st.cfg.Env, "PATH="+defaultPath)
 	}
-	if triggers := st.cfg.OnBuild; len(triggers) > 0 {
-		st.cfg.OnBuild = nil
-		s := ""
-		if len(triggers) > 1 {
-			s = "s"
-		}
-		fmt.Fprintf(b.out, "# Executing %d build trigger%s\n", len(triggers), s)
-		for _, t := range triggers {
-			res, err := parser.Parse(strings.NewReader(t))
-			if err != nil {
-				return errdefs.InvalidParameter(err)
-			}
-			if len(res.AST.Children) != 1 {
-				return errdefs.InvalidParameterf("onbuild trigger should be a single expression")
-			}
-			cmd, err := instructions.ParseCommand(res.AST.Children[0])
-			if err != nil {
-				return errdefs.InvalidParameter(err)
-			}
-			if err := b.dispatch(ctx, st, cmd); err != nil {
-				return err
-			}
-		}
-	}
-	return nil
+	return b.runTriggers(ctx, st)
 }
 
 func parsePlatform(p string) (ocispec.Platform, error) {
