@@ -19,6 +19,7 @@ import (
 	"github.com/moby/moby/api/types/jsonstream"
 
 	"github.com/berthd/berth/pkg/errdefs"
+	"github.com/berthd/berth/pkg/stringid"
 )
 
 var parseErrorRE = regexp.MustCompile(`(?s)^dockerfile parse error on line (\d+): (.*)$`)
@@ -140,7 +141,7 @@ func (b *Builder) Build(ctx context.Context) (string, error) {
 		if err := b.from(ctx, st, stage); err != nil {
 			return "", err
 		}
-		fmt.Fprintf(b.out, " ---> %s\n", shortID(st.imageID))
+		fmt.Fprintf(b.out, " ---> %s\n", stringid.TruncateID(st.imageID))
 		for _, cmd := range stage.Commands {
 			if err := ctx.Err(); err != nil {
 				return "", err
@@ -149,7 +150,7 @@ func (b *Builder) Build(ctx context.Context) (string, error) {
 			if err := b.dispatch(ctx, st, cmd); err != nil {
 				return "", err
 			}
-			fmt.Fprintf(b.out, " ---> %s\n", shortID(st.imageID))
+			fmt.Fprintf(b.out, " ---> %s\n", stringid.TruncateID(st.imageID))
 		}
 		if st.imageID != "" {
 			b.out.Message(jsonstream.Message{Aux: auxID(st.imageID)})
@@ -163,7 +164,7 @@ func (b *Builder) Build(ctx context.Context) (string, error) {
 	if last == nil || last.imageID == "" {
 		return "", errdefs.InvalidParameterf("No image was generated. Is your Dockerfile empty?")
 	}
-	fmt.Fprintf(b.out, "Successfully built %s\n", shortID(last.imageID))
+	fmt.Fprintf(b.out, "Successfully built %s\n", stringid.TruncateID(last.imageID))
 	for _, t := range tags {
 		if err := b.backend.TagImage(ctx, last.imageID, t.String()); err != nil {
 			return last.imageID, err
@@ -257,13 +258,4 @@ func cmdString(c instructions.Command) string {
 		return s.String()
 	}
 	return c.Name()
-}
-
-// shortID is the 12-digit form the CLI shows.
-func shortID(id string) string {
-	id = strings.TrimPrefix(id, "sha256:")
-	if len(id) > 12 {
-		id = id[:12]
-	}
-	return id
 }

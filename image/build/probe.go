@@ -6,6 +6,7 @@ import (
 	"reflect"
 	"strings"
 
+	"github.com/berthd/berth/pkg/stringid"
 	dockerspec "github.com/moby/docker-image-spec/specs-go/v1"
 )
 
@@ -94,7 +95,7 @@ func (b *Builder) probeSources(ctx context.Context, st *state, probeCfg *dockers
 		}
 		id, err := b.backend.RestoreCached(ctx, st.imageID, src.ID, cloneConfig(st.cfg))
 		if err != nil {
-			fmt.Fprintf(b.out, "[Warning] cannot use %s as cache: %v\n", shortID(src.ID), err)
+			fmt.Fprintf(b.out, "[Warning] cannot use %s as cache: %v\n", stringid.TruncateID(src.ID), err)
 			return ""
 		}
 		b.cacheFrom = []*Image{src}

@@ -9,6 +9,7 @@ import (
 	"github.com/moby/moby/api/types/container"
 
 	"github.com/berthd/berth/pkg/errdefs"
+	"github.com/berthd/berth/pkg/stringid"
 )
 
 // run is RUN: the command runs in a container of the current image and
@@ -70,7 +71,7 @@ func (b *Builder) run(ctx context.Context, st *state, c *instructions.RunCommand
 		return err
 	}
 	b.containers = append(b.containers, id)
-	fmt.Fprintf(b.out, " ---> Running in %s\n", shortID(id))
+	fmt.Fprintf(b.out, " ---> Running in %s\n", stringid.TruncateID(id))
 	code, err := b.backend.RunContainer(ctx, id, b.out, b.out)
 	if err != nil {
 		return err
@@ -92,10 +93,10 @@ func (b *Builder) run(ctx context.Context, st *state, c *instructions.RunCommand
 func (b *Builder) removeContainers() {
 	for _, id := range b.containers {
 		if err := b.backend.RemoveContainer(context.Background(), id); err != nil {
-			fmt.Fprintf(b.out, "Failed to remove intermediate container %s: %v\n", shortID(id), err)
+			fmt.Fprintf(b.out, "Failed to remove intermediate container %s: %v\n", stringid.TruncateID(id), err)
 			continue
 		}
-		fmt.Fprintf(b.out, "Removing intermediate container %s\n", shortID(id))
+		fmt.Fprintf(b.out, "Removing intermediate container %s\n", stringid.TruncateID(id))
 	}
 	b.containers = nil
 }
