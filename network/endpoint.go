@@ -14,8 +14,10 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"github.com/berthd/berth/network/bridge"
+	"github.com/berthd/berth/network/netif"
 	"github.com/berthd/berth/network/vlan"
 	"github.com/berthd/berth/pkg/errdefs"
+	"github.com/berthd/berth/pkg/stringid"
 )
 
 // JoinOptions describe the container joining a network.
@@ -70,7 +72,7 @@ func (m *Manager) Join(ctx context.Context, term string, o JoinOptions) (*Endpoi
 	if o.IPv6.IsValid() && !r.EnableIPv6 {
 		return nil, errdefs.InvalidParameterf("invalid IPv6 address %s: network %s does not have IPv6 enabled", o.IPv6, r.Name)
 	}
-	epID := newID()
+	epID := stringid.GenerateRandomID()
 	ep := &Endpoint{ID: epID, NetworkID: r.ID, ContainerID: o.ContainerID, Name: o.Name, Aliases: slices.Clone(o.Aliases),
 		NetnsPath: o.NetnsPath, GwPriority: o.GwPriority}
 	release := func() { m.ipam.ReleaseOwner(r.ID, epID) }
@@ -112,7 +114,7 @@ func (m *Manager) Join(ctx context.Context, term string, o JoinOptions) (*Endpoi
 	}
 	ep.MAC = o.MAC
 	if len(ep.MAC) == 0 {
-		ep.MAC = bridge.RandomMAC()
+		ep.MAC = netif.RandomMAC()
 	}
 	ep.MTU, _ = strconv.Atoi(r.Options[OptMTU])
 	if ep.MTU == 0 {

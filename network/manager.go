@@ -2,7 +2,6 @@ package network
 
 import (
 	"context"
-	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -748,12 +747,6 @@ func ValidateFwMark(v string) error {
 
 // FirewallTable is the name of berth's nftables table (family inet).
 func (m *Manager) FirewallTable() string { return m.cfg.Table }
-
-func newID() string {
-	b := make([]byte, 32)
-	rand.Read(b)
-	return hex.EncodeToString(b)
-}
 
 // errNoSuchNetwork is dockerd's not-found message.
 func errNoSuchNetwork(term string) error {

@@ -18,6 +18,7 @@ import (
 	"github.com/berthd/berth/network/ipam"
 	"github.com/berthd/berth/pkg/errdefs"
 	"github.com/berthd/berth/pkg/filters"
+	"github.com/berthd/berth/pkg/stringid"
 	"github.com/berthd/berth/pkg/timestamp"
 )
 
@@ -295,7 +296,7 @@ func (m *Manager) Create(ctx context.Context, req network.CreateRequest) (*Recor
 			return nil, errdefs.Conflictf("network with name %s already exists", req.Name)
 		}
 	}
-	id := newID()
+	id := stringid.GenerateRandomID()
 	brName, parent := opts[OptBridgeName], ""
 	if vc != nil {
 		brName, parent = "", vc.parent

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/berthd/berth/network/internal/nettest"
+	"github.com/berthd/berth/pkg/stringid"
 )
 
 // TestRestartReleasesUnfinishedJoin: an address IPAM gave to a Join that
@@ -25,7 +26,7 @@ func TestRestartReleasesUnfinishedJoin(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	lost, err := m.ipam.RequestAddress(r.ID, false, netip.Addr{}, newID())
+	lost, err := m.ipam.RequestAddress(r.ID, false, netip.Addr{}, stringid.GenerateRandomID())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -40,7 +41,7 @@ func TestRestartReleasesUnfinishedJoin(t *testing.T) {
 	if got := m2.ipam.EndpointOwners(r.ID); len(got) != 1 || got[0] != ep.ID {
 		t.Fatalf("owners after the restart: %v, want only %s", got, ep.ID)
 	}
-	again, err := m2.ipam.RequestAddress(r.ID, false, lost.Addr(), newID())
+	again, err := m2.ipam.RequestAddress(r.ID, false, lost.Addr(), stringid.GenerateRandomID())
 	if err != nil || again.Addr() != lost.Addr() {
 		t.Fatalf("the unfinished join's address %s is not free: %v %v", lost, again, err)
 	}

@@ -8,6 +8,7 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"github.com/berthd/berth/network/ipam"
+	"github.com/berthd/berth/network/netif"
 	"github.com/berthd/berth/network/vlan"
 	"github.com/berthd/berth/pkg/errdefs"
 )
@@ -223,7 +224,7 @@ func (m *Manager) joinVlanLocked(r *Record, ep *Endpoint, o JoinOptions, release
 	if c.driver == DriverMacvlan {
 		ep.MAC = o.MAC
 		if len(ep.MAC) == 0 {
-			ep.MAC = vlan.RandomMAC()
+			ep.MAC = netif.RandomMAC()
 		}
 	}
 	first := m.containerEndpointCountLocked(o.ContainerID) == 0

@@ -19,6 +19,7 @@ import (
 
 	"github.com/berthd/berth/pkg/archive"
 	"github.com/berthd/berth/pkg/errdefs"
+	"github.com/berthd/berth/pkg/stringid"
 )
 
 // maxConfigSize bounds a plugin config read into memory.
@@ -40,7 +41,7 @@ type staging struct {
 }
 
 func (m *Manager) newStaging() (*staging, error) {
-	id := newID()
+	id := stringid.GenerateRandomID()
 	dir := filepath.Join(m.root, ".new-"+id)
 	if err := os.MkdirAll(filepath.Join(dir, blobsDir), 0o700); err != nil {
 		return nil, errdefs.System(err)

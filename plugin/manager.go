@@ -2,8 +2,6 @@ package plugin
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -345,15 +343,6 @@ func (m *Manager) Privileges(ctx context.Context, remote, auth string) (plugin.P
 		p = plugin.Privileges{}
 	}
 	return p, nil
-}
-
-// newID is a plugin ID: 32 random bytes in hex, as dockerd's.
-func newID() string {
-	var b [32]byte
-	if _, err := rand.Read(b[:]); err != nil {
-		panic(err)
-	}
-	return hex.EncodeToString(b[:])
 }
 
 // Restore starts the plugins that were enabled when the daemon stopped;

@@ -15,6 +15,7 @@ import (
 	"github.com/berthd/berth/image"
 	"github.com/berthd/berth/image/layer"
 	"github.com/berthd/berth/pkg/errdefs"
+	"github.com/berthd/berth/pkg/stringid"
 )
 
 // PullOptions are POST /images/create's pull parameters.
@@ -333,10 +334,10 @@ func (s *Service) fetchLayersAndRegister(ctx context.Context, repo *repository, 
 	for i, l := range layers {
 		if t := s.transfers[chains[i]]; t == nil && ls.Acquire(chains[i]) == nil {
 			held = append(held, chains[i])
-			out(jsonstream.Message{ID: shortID(l.Digest), Status: "Already exists"})
+			out(jsonstream.Message{ID: stringid.TruncateID(string(l.Digest)), Status: "Already exists"})
 			continue
 		}
-		out(jsonstream.Message{ID: shortID(l.Digest), Status: "Pulling fs layer"})
+		out(jsonstream.Message{ID: stringid.TruncateID(string(l.Digest)), Status: "Pulling fs layer"})
 		parent := digest.Digest("")
 		if i > 0 {
 			parent = chains[i-1]

@@ -20,6 +20,7 @@ import (
 	"github.com/berthd/berth/image"
 	"github.com/berthd/berth/image/layer"
 	"github.com/berthd/berth/pkg/errdefs"
+	"github.com/berthd/berth/pkg/stringid"
 )
 
 // PushOptions are POST /images/{name}/push's parameters.
@@ -142,7 +143,7 @@ func (p *pusher) pushTag(ctx context.Context, t pushTarget) error {
 	}
 	// Stack is top first, which is also the order dockerd lists them in.
 	for _, l := range stack {
-		p.out(jsonstream.Message{ID: shortID(l.DiffID), Status: "Preparing"})
+		p.out(jsonstream.Message{ID: stringid.TruncateID(string(l.DiffID)), Status: "Preparing"})
 	}
 	descs := make([]ocispec.Descriptor, len(stack))
 	errs := make([]error, len(stack))
@@ -219,7 +220,7 @@ func (p *pusher) pushLayer(ctx context.Context, l layer.Layer) (ocispec.Descript
 }
 
 func (p *pusher) pushLayerOnce(ctx context.Context, l layer.Layer) (ocispec.Descriptor, error) {
-	id := shortID(l.DiffID)
+	id := stringid.TruncateID(string(l.DiffID))
 	host := p.repo.ep.host
 	var mountLoc string
 	// What berth pulled from or pushed to this registry before: the blob
@@ -309,7 +310,7 @@ func (c *countWriter) Write(b []byte) (int, error) {
 // upload compresses the layer from the store while it uploads, computing
 // the blob digest on the way, and returns digest and compressed size.
 func (p *pusher) upload(ctx context.Context, l layer.Layer, loc string) (digest.Digest, int64, error) {
-	id := shortID(l.DiffID)
+	id := stringid.TruncateID(string(l.DiffID))
 	ls := p.s.layerStore()
 	pr, pw := io.Pipe()
 	go func() {

@@ -16,6 +16,7 @@ import (
 	"github.com/berthd/berth/image/layer"
 	"github.com/berthd/berth/image/unpack"
 	"github.com/berthd/berth/pkg/errdefs"
+	"github.com/berthd/berth/pkg/stringid"
 )
 
 // transfer downloads, extracts and commits one layer. It is keyed by the
@@ -55,18 +56,8 @@ type transfer struct {
 	last   *jsonstream.Message
 }
 
-// shortID is how progress lines name a layer: the first 12 hex digits of
-// its blob digest, as dockerd shows them.
-func shortID(d digest.Digest) string {
-	e := d.Encoded()
-	if len(e) > 12 {
-		e = e[:12]
-	}
-	return e
-}
-
 func (t *transfer) emit(status string, p *jsonstream.Progress) {
-	m := jsonstream.Message{ID: shortID(t.desc.Digest), Status: status, Progress: p}
+	m := jsonstream.Message{ID: stringid.TruncateID(string(t.desc.Digest)), Status: status, Progress: p}
 	t.pmu.Lock()
 	defer t.pmu.Unlock()
 	t.last = &m

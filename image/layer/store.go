@@ -115,6 +115,8 @@ func (s *Store) makeLink(l *Layer) error {
 	return os.Symlink(target, p)
 }
 
+// randomName is a name for a staging directory beside the layers: short,
+// not an object ID (stringid's 64 digits would be), and never shown.
 func randomName(prefix string) string {
 	b := make([]byte, 8)
 	rand.Read(b)

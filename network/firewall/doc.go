@@ -14,7 +14,7 @@
 // (and, for source NAT, a network's two tagged rules) in netlink batches
 // small enough never to overflow the socket. The table layout and how it
 // compares with dockerd's nftables backend is described in
-// firewall_linux.go. If the table is gone (someone flushed the ruleset) or
+// layout_linux.go. If the table is gone (someone flushed the ruleset) or
 // an update fails part-way, the whole table is rewritten from berth's
 // state; removing the last network and port removes the table, so a
 // daemon with no networks leaves the ruleset as it found it. Established

@@ -1,7 +1,6 @@
 package vlan
 
 import (
-	"crypto/rand"
 	"fmt"
 	"net"
 	"net/netip"
@@ -82,17 +81,6 @@ func IPvlanFlag(s string) (netlink.IPVlanFlag, bool) {
 		return netlink.IPVLAN_FLAG_VEPA, true
 	}
 	return 0, false
-}
-
-// RandomMAC returns a locally administered unicast address, which is what
-// dockerd gives a macvlan endpoint that asked for none: macvlan devices
-// share a wire with the host's neighbours, where an address derived from
-// the IP (as on a bridge) could collide with another host's container.
-func RandomMAC() net.HardwareAddr {
-	hw := make(net.HardwareAddr, 6)
-	rand.Read(hw)
-	hw[0] = hw[0]&^0x01 | 0x02
-	return hw
 }
 
 // Attach creates the container's device on the parent inside its

@@ -7,6 +7,9 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/berthd/berth/pkg/errdefs"
+
+	"fmt"
+	"strconv"
 )
 
 // DeviceFromPath describes the host's device node hostPath as a device of
@@ -33,4 +36,56 @@ func DeviceFromPath(hostPath, containerPath, perms string) (specs.LinuxDevice, s
 	uid, gid := st.Uid, st.Gid
 	return specs.LinuxDevice{Path: containerPath, Type: typ, Major: major, Minor: minor, FileMode: &mode, UID: &uid, GID: &gid},
 		specs.LinuxDeviceCgroup{Allow: true, Type: typ, Major: &major, Minor: &minor, Access: perms}, nil
+}
+
+// withDeviceAllows appends to the spec's device rules the nodes the
+// runtime itself always creates (and the spec's own devices), as runc
+// does: a spec that denies everything must still get a working /dev/null
+// and pty.
+func withDeviceAllows(spec *specs.Spec) *specs.LinuxResources {
+	r := spec.Linux.Resources
+	if r == nil || len(r.Devices) == 0 {
+		return r
+	}
+	out := *r
+	all := append([]specs.LinuxDeviceCgroup(nil), r.Devices...)
+	all = append(all, DefaultDeviceRules()[1:]...)
+	for _, d := range spec.Linux.Devices {
+		major, minor := d.Major, d.Minor
+		all = append(all, specs.LinuxDeviceCgroup{Allow: true, Type: d.Type, Major: &major, Minor: &minor, Access: "rwm"})
+	}
+	out.Devices = dedupeAllows(all)
+	return &out
+}
+
+// dedupeAllows drops an allow rule that repeats one made since the last
+// deny: a daemon's spec (dockerd's) already lists the default devices
+// that a runtime adds again, and on cgroup v1 each rule is a write.
+func dedupeAllows(rules []specs.LinuxDeviceCgroup) []specs.LinuxDeviceCgroup {
+	key := func(d specs.LinuxDeviceCgroup) string {
+		k := fmt.Sprintf("%s:%s", d.Type, d.Access)
+		for _, n := range []*int64{d.Major, d.Minor} {
+			if n == nil {
+				k += ":*"
+			} else {
+				k += ":" + strconv.FormatInt(*n, 10)
+			}
+		}
+		return k
+	}
+	seen := map[string]bool{}
+	out := rules[:0:0]
+	for _, d := range rules {
+		if !d.Allow {
+			// A deny may revoke what an earlier allow gave.
+			clear(seen)
+			out = append(out, d)
+			continue
+		}
+		if k := key(d); !seen[k] {
+			seen[k] = true
+			out = append(out, d)
+		}
+	}
+	return out
 }

@@ -129,3 +129,16 @@ func possibleCPUs(sys string) []int {
 	}
 	return cpus
 }
+
+// WithoutSeccompProfile returns a shallow copy of spec without its seccomp
+// profile, for a process that gets the compiled program instead: the
+// profile is most of a spec's JSON, which it would decode for nothing.
+func WithoutSeccompProfile(spec *specs.Spec) *specs.Spec {
+	if spec.Linux == nil || spec.Linux.Seccomp == nil {
+		return spec
+	}
+	s, l := *spec, *spec.Linux
+	l.Seccomp = nil
+	s.Linux = &l
+	return &s
+}

@@ -328,6 +328,8 @@ func (r *Root) Remove(ctx context.Context, vol volume.Volume) error {
 	}
 	v.mounted = false
 
+	// A short suffix, not an ID: it only keeps two removals of volumes
+	// with one name apart.
 	var suffix [6]byte
 	rand.Read(suffix[:])
 	gone := filepath.Join(base, removingPrefix+v.name+"-"+hex.EncodeToString(suffix[:]))

@@ -144,6 +144,8 @@ type Daemon struct {
 	cleanups []func()
 }
 
+// randomHex is n random bytes in hex: a short suffix, not a stringid ID,
+// because a bridge name must fit in 15 bytes.
 func randomHex(n int) string {
 	b := make([]byte, n)
 	rand.Read(b)
