@@ -298,11 +298,12 @@ func main() {
 	scalePorts := flag.Int("netscale-ports", 1000, "published ports on one container for the network scale figures")
 	scaleCtrs := flag.Int("netscale-containers", 200, "containers on one network for the network scale figures")
 	flag.Parse()
-	// berthd creates the bridge it is given; leave none behind.
-	defer exec.Command("ip", "link", "del", benchBridge).Run()
+	// berthd creates the bridge it is given; leave none behind, also on
+	// a failure (fail runs this before it exits).
+	defer removeBenchBridge()
 	if os.Geteuid() != 0 {
 		fmt.Fprintln(os.Stderr, "bench needs root")
-		os.Exit(1)
+		fail()
 	}
 	engines := []engine{{name: "berthd", bin: *berthd, args: berthArgs}}
 	if *dockerd == "" {
@@ -319,7 +320,7 @@ func main() {
 		if err != nil {
 			fmt.Fprintf(os.Stderr, "%s: %v\n", e.name, err)
 			if e.name == "berthd" {
-				os.Exit(1)
+				fail()
 			}
 			continue
 		}
@@ -348,7 +349,7 @@ func main() {
 		imgs, untar, err := measureImages(engines, *imageMiB, *imageRuns)
 		if err != nil {
 			fmt.Fprintf(os.Stderr, "image figures: %v\n", err)
-			os.Exit(1)
+			fail()
 		}
 		img := func(name string, get func(imageFigures) float64) {
 			b := get(imgs["berthd"])
@@ -367,40 +368,50 @@ func main() {
 	if *shimContainers > 0 {
 		if err := shimFigures(engines, *shimContainers); err != nil {
 			fmt.Fprintf(os.Stderr, "shim figures: %v\n", err)
-			os.Exit(1)
+			fail()
 		}
 	}
 	if *psContainers > 0 {
 		if err := printPsFigures(engines, *psContainers, 10); err != nil {
 			fmt.Fprintf(os.Stderr, "ps figures: %v\n", err)
-			os.Exit(1)
+			fail()
 		}
 	}
 	if *netRuns > 0 {
 		nf, err := measureNetwork(*berthd, *netRuns, *netMiB)
 		if err != nil {
 			fmt.Fprintf(os.Stderr, "network figures: %v\n", err)
-			os.Exit(1)
+			fail()
 		}
 		printNetwork(nf, *netRuns, *netMiB)
 	}
 	if *scaleNets > 0 {
 		if err := printNetScale(engines, *scaleNets, *scalePorts, *scaleCtrs); err != nil {
 			fmt.Fprintf(os.Stderr, "network scale figures: %v\n", err)
-			os.Exit(1)
+			fail()
 		}
 	}
 	if *regRuns > 0 {
 		if err := registryFigures(engines, *regRuns); err != nil {
 			fmt.Fprintf(os.Stderr, "registry figures: %v\n", err)
-			os.Exit(1)
+			fail()
 		}
 	}
 	if *buildRuns > 0 {
 		if err := buildBenchFigures(engines, *buildRuns); err != nil {
 			fmt.Fprintf(os.Stderr, "build figures: %v\n", err)
-			os.Exit(1)
+			fail()
 		}
 	}
 	fmt.Println("ratio: how many times better berthd is (dockerd/berthd for times and memory, berthd/dockerd for rates)")
+}
+
+// removeBenchBridge deletes the bridge the benchmark's berthd made.
+func removeBenchBridge() { _ = exec.Command("ip", "link", "del", benchBridge).Run() }
+
+// fail ends the benchmark with status 1, leaving no bridge behind (a
+// deferred call does not run on os.Exit).
+func fail() {
+	removeBenchBridge()
+	os.Exit(1)
 }
