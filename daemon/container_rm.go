@@ -113,7 +113,7 @@ func (d *Daemon) killAndWait(ctx context.Context, c *ctr.Container, timeout time
 	c.Lock()
 	wait := c.State.Wait(context.Background(), container.WaitConditionNotRunning)
 	c.Unlock()
-	if err := d.killContainer(c, 9); err != nil && !errdefs.Is(err, errdefs.Conflict) {
+	if err := d.killContainer(ctx, c, 9); err != nil && !errdefs.Is(err, errdefs.Conflict) {
 		// Conflict: the process ended between the caller's check and
 		// the signal (someone else's kill); its exit is being recorded,
 		// so wait for that as dockerd's rm -f does.

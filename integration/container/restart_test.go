@@ -100,6 +100,39 @@ func TestRestartPoliciesAcrossDaemonRestart(t *testing.T) {
 	dockerOn(t, dd, "stop", "-t", "0", always, alwaysStopped, unless)
 }
 
+// TestDaemonShutdownDuringRestartBackoff: a daemon told to stop while a
+// container waits out a long restart back-off exits at once (it neither
+// waits the back-off out nor restarts the container), and its next start
+// brings the container back by its policy.
+func TestDaemonShutdownDuringRestartBackoff(t *testing.T) {
+	dd := fresh(t, harness.Options{})
+	setup(t, dd)
+	id := runD(t, dd, "--restart", "always", "busybox", "sh", "-c", "exit 3")
+	// 100 ms doubling: after the sixth restart the back-off is 6.4 s.
+	waitFor(t, 30*time.Second, "six restarts", func() bool {
+		n, _ := strconv.Atoi(format(t, dd, id, "{{.RestartCount}}"))
+		return n >= 6
+	})
+	waitFor(t, 5*time.Second, "a restarting status", func() bool {
+		return format(t, dd, id, "{{.State.Status}}") == "restarting"
+	})
+	began := time.Now()
+	if err := dd.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	if took := time.Since(began); took > 3*time.Second {
+		t.Fatalf("shutdown took %s with a container in a restart back-off", took)
+	}
+	if err := dd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 15*time.Second, "the container to run again after the daemon restart", func() bool {
+		started, err := time.Parse(time.RFC3339Nano, format(t, dd, id, "{{.State.StartedAt}}"))
+		return err == nil && started.After(began)
+	})
+	dockerOn(t, dd, "stop", "-t", "0", id)
+}
+
 // TestRunRmAcrossDaemonRestart: --rm containers that end while the daemon
 // is down, or are stopped by its shutdown, are removed when it is back.
 func TestRunRmAcrossDaemonRestart(t *testing.T) {
