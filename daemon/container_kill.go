@@ -188,7 +188,7 @@ func (d *Daemon) ContainerStop(ctx context.Context, ref string, sigName string, 
 		return notModified{errors.New("container already stopped")}
 	}
 	c.HasBeenManuallyStopped = true
-	c.Save()
+	saveOrLog(c)
 	c.Unlock()
 	return d.stopContainer(ctx, c, sigName, timeout)
 }
@@ -227,7 +227,7 @@ func (d *Daemon) stopContainer(ctx context.Context, c *ctr.Container, sigName st
 		// Between two runs: the restart loop sees `stopping` and stays down.
 		c.Lock()
 		c.State.SetStopped(c.State.ExitCode, false)
-		c.Save()
+		saveOrLog(c)
 		c.Unlock()
 		d.logContainerEvent(c, events.ActionStop, nil)
 		return nil
@@ -327,7 +327,7 @@ func (d *Daemon) ContainerPause(ctx context.Context, ref string) error {
 		return errdefs.System(err)
 	}
 	c.State.SetPaused()
-	c.Save()
+	saveOrLog(c)
 	d.logContainerEvent(c, events.ActionPause, nil)
 	return nil
 }
@@ -347,7 +347,7 @@ func (d *Daemon) ContainerUnpause(ctx context.Context, ref string) error {
 		return errdefs.System(err)
 	}
 	c.State.SetUnpaused()
-	c.Save()
+	saveOrLog(c)
 	d.logContainerEvent(c, events.ActionUnPause, nil)
 	return nil
 }

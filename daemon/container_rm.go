@@ -87,7 +87,7 @@ func (d *Daemon) removeContainer(ctx context.Context, c *ctr.Container, force, r
 	if err != nil {
 		c.State.SetDead()
 		c.State.ResetRemovalInProgress()
-		c.Save()
+		saveOrLog(c)
 		return errdefs.System(fmt.Errorf("unable to remove filesystem for %s: %w", c.ID, err))
 	}
 	d.containers.Delete(c)

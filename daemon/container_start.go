@@ -81,7 +81,7 @@ func (d *Daemon) startLocked(ctx context.Context, c *ctr.Container, restart bool
 			// error and the exit code dockerd records for it.
 			d.dropPendingAttaches(c)
 			c.State.SetError(retErr, exitCodeFor(retErr))
-			c.Save()
+			saveOrLog(c)
 			if c.HostConfig.AutoRemove {
 				// After the caller releases the lock; it outlives the
 				// request, and once begun it is finished.
@@ -358,7 +358,7 @@ func (d *Daemon) handleExit(ctx context.Context, c *ctr.Container, ex *shim.Exit
 	} else {
 		c.State.SetStopped(ex.Code, ex.OOMKilled)
 	}
-	c.Save()
+	saveOrLog(c)
 	l.mu.Lock()
 	userRestart := l.restarting
 	l.mu.Unlock()
@@ -447,7 +447,7 @@ func (d *Daemon) restartAfter(ctx context.Context, c *ctr.Container, delay time.
 	if !c.State.Restarting || stopped || c.State.RemovalInProgress || d.life.isClosing() {
 		if c.State.Restarting {
 			c.State.SetStopped(c.State.ExitCode, c.State.OOMKilled)
-			c.Save()
+			saveOrLog(c)
 		}
 		return
 	}
@@ -455,7 +455,7 @@ func (d *Daemon) restartAfter(ctx context.Context, c *ctr.Container, delay time.
 	if err := d.startLocked(ctx, c, true); err != nil {
 		logrus.WithError(err).WithField("container", c.ID[:12]).Warn("restart failed")
 		c.State.SetStopped(c.State.ExitCode, false)
-		c.Save()
+		saveOrLog(c)
 		return
 	}
 	d.logContainerEvent(c, events.ActionRestart, nil)

@@ -97,7 +97,7 @@ func (d *Daemon) restoreContainer(ctx context.Context, c *ctr.Container) {
 		// A removal the previous daemon did not finish.
 		c.State.ResetRemovalInProgress()
 		c.State.SetDead()
-		c.Save()
+		saveOrLog(c)
 	}
 	if !c.State.Running {
 		d.endUnfinishedStart(ctx, c)
@@ -163,7 +163,7 @@ func (d *Daemon) restoreContainer(ctx context.Context, c *ctr.Container) {
 	if !ex.ExitedAt.IsZero() {
 		c.State.FinishedAt = ex.ExitedAt.UTC()
 	}
-	c.Save()
+	saveOrLog(c)
 }
 
 // StopContainersForShutdown stops every running container as the daemon
