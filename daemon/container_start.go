@@ -7,8 +7,8 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	units "github.com/docker/go-units"
@@ -245,10 +245,8 @@ func (d *Daemon) startLocked(ctx context.Context, c *ctr.Container, restart bool
 // user's error (400) with the runtime's words, which the CLI maps to exit
 // codes 127 and 126.
 func startError(err error) error {
-	msg := err.Error()
-	if strings.Contains(msg, "no such file or directory") || strings.Contains(msg, "executable file not found") ||
-		strings.Contains(msg, "permission denied") || strings.Contains(msg, "is a directory") {
-		return errdefs.InvalidParameter(fmt.Errorf("failed to create task for container: failed to create shim task: OCI runtime create failed: %s: unknown", msg))
+	if commandExitCode(err) != 0 {
+		return errdefs.InvalidParameter(fmt.Errorf("failed to create task for container: failed to create shim task: OCI runtime create failed: %w: unknown", err))
 	}
 	return errdefs.System(fmt.Errorf("failed to start container: %w", err))
 }
@@ -256,14 +254,24 @@ func startError(err error) error {
 // exitCodeFor is the exit code dockerd records for a container that could
 // not start.
 func exitCodeFor(err error) int {
-	msg := err.Error()
-	switch {
-	case strings.Contains(msg, "executable file not found") || strings.Contains(msg, "no such file or directory"):
-		return 127
-	case strings.Contains(msg, "permission denied") || strings.Contains(msg, "is a directory"):
-		return 126
+	if code := commandExitCode(err); code != 0 {
+		return code
 	}
 	return 128
+}
+
+// commandExitCode is a shell's exit code for a command it could not run,
+// by the errno the runtime reported for it (pkg/runtime.Error): 127 for
+// one that does not exist, 126 for one it may not run, 0 for a failure
+// that is not the command's.
+func commandExitCode(err error) int {
+	switch {
+	case errors.Is(err, syscall.ENOENT):
+		return 127
+	case errors.Is(err, syscall.EACCES), errors.Is(err, syscall.EISDIR):
+		return 126
+	}
+	return 0
 }
 
 // logRotation reads max-size and max-file from the log options.

@@ -251,9 +251,9 @@ func (d *Daemon) ContainerExecStart(ctx context.Context, id string, req containe
 		stream, err = client.Exec(ctx, e.ID, proc)
 	}
 	if err != nil {
-		code := exitCodeFor(err)
-		if code == 128 {
-			code = 126
+		code := commandExitCode(err)
+		if code == 0 {
+			code = 126 // dockerd's for any exec that did not start
 		}
 		e.mu.Lock()
 		e.ExitCode = &code
