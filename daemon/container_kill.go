@@ -156,9 +156,11 @@ func (d *Daemon) ContainerKill(ctx context.Context, ref, sigName string) error {
 		return d.killContainer(ctx, c, sig)
 	}
 	// A SIGKILL answers once the container has exited, as dockerd's does:
-	// the client's next request sees it stopped.
+	// the client's next request sees it stopped. (The wait is not the
+	// request's: a context without cancel costs State.Wait no goroutine,
+	// and the select below ends on the request's.)
 	c.Lock()
-	wait := c.State.Wait(context.Background(), container.WaitConditionNotRunning)
+	wait := c.State.Wait(context.WithoutCancel(ctx), container.WaitConditionNotRunning)
 	c.Unlock()
 	if err := d.killContainer(ctx, c, sig); err != nil {
 		if errdefs.Is(err, errdefs.Conflict) {
@@ -220,8 +222,9 @@ func (d *Daemon) stopContainer(ctx context.Context, c *ctr.Container, sigName st
 	l.mu.Lock()
 	l.stopping = true
 	l.mu.Unlock()
+	// The stop below outlives the request, and so does its wait.
 	c.Lock()
-	wait := c.State.Wait(context.Background(), container.WaitConditionNotRunning)
+	wait := c.State.Wait(context.WithoutCancel(ctx), container.WaitConditionNotRunning)
 	c.Unlock()
 	if restarting {
 		// Between two runs: the restart loop sees `stopping` and stays down.

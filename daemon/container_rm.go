@@ -111,7 +111,7 @@ func (d *Daemon) releaseContainerResources(c *ctr.Container, removeVolumes bool)
 // killAndWait sends SIGKILL and waits for the exit to be recorded.
 func (d *Daemon) killAndWait(ctx context.Context, c *ctr.Container, timeout time.Duration) error {
 	c.Lock()
-	wait := c.State.Wait(context.Background(), container.WaitConditionNotRunning)
+	wait := c.State.Wait(context.WithoutCancel(ctx), container.WaitConditionNotRunning) // the select ends on ctx
 	c.Unlock()
 	if err := d.killContainer(ctx, c, 9); err != nil && !errdefs.Is(err, errdefs.Conflict) {
 		// Conflict: the process ended between the caller's check and
