@@ -216,6 +216,51 @@ func TestLiveRestoreKill9(t *testing.T) {
 	}
 }
 
+// TestLiveRestoreGracefulShutdown: with live-restore, a daemon told to
+// stop ends its own background work at once (the exit watchers, a
+// health check, a detached exec's stream, a restart back-off) and leaves
+// the containers running: none is recorded as exited, and the next daemon
+// takes them back.
+func TestLiveRestoreGracefulShutdown(t *testing.T) {
+	dd := fresh(t, harness.Options{Config: `{"live-restore": true}`})
+	setup(t, dd)
+	keep := runD(t, dd, "--health-cmd", "true", "--health-interval", "1s", "busybox", "sleep", "600")
+	keepPid, _ := strconv.Atoi(format(t, dd, keep, "{{.State.Pid}}"))
+	dockerOn(t, dd, "exec", "-d", keep, "sleep", "600")
+	flapping := runD(t, dd, "--restart", "always", "busybox", "sh", "-c", "exit 3")
+	waitFor(t, 20*time.Second, "a restart back-off of seconds", func() bool {
+		n, _ := strconv.Atoi(format(t, dd, flapping, "{{.RestartCount}}"))
+		return n >= 5
+	})
+	began := time.Now()
+	if err := dd.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	if took := time.Since(began); took > 3*time.Second {
+		t.Fatalf("a live-restore shutdown took %s", took)
+	}
+	if !pidAlive(keepPid) {
+		t.Fatal("live-restore: the container died with the daemon")
+	}
+	if log := dd.Log(); strings.Contains(log, "lost the container's shim") || strings.Contains(log, "background work still running") {
+		t.Fatalf("shutdown log:\n%s", dd.LogTail(20))
+	}
+	if err := dd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	if got := format(t, dd, keep, "{{.State.Status}} {{.State.Pid}}"); got != "running "+strconv.Itoa(keepPid) {
+		t.Fatalf("kept container after the restart: %s (pid was %d)", got, keepPid)
+	}
+	if got := strings.TrimSpace(dockerOn(t, dd, "top", keep)); strings.Count(got, "sleep 600") != 2 {
+		t.Fatalf("the detached exec did not outlive the daemon:\n%s", got)
+	}
+	waitFor(t, 15*time.Second, "the restart policy to bring the flapping container back", func() bool {
+		started, err := time.Parse(time.RFC3339Nano, format(t, dd, flapping, "{{.State.StartedAt}}"))
+		return err == nil && started.After(began)
+	})
+	dockerOn(t, dd, "rm", "-f", keep, flapping)
+}
+
 // TestUnfinishedStartEnded: a daemon killed after it launched a container
 // but before it recorded it as running (simulated by rewriting the saved
 // state) leaves a shim serving a container it does not know about. The
