@@ -1,12 +1,12 @@
 package daemon
 
 import (
-	"errors"
 	"fmt"
 	"strings"
 
 	"github.com/moby/moby/api/types/container"
 	"github.com/sirupsen/logrus"
+	"golang.org/x/sys/unix"
 
 	ctr "github.com/berthd/berth/container"
 	"github.com/berthd/berth/pkg/apparmor"
@@ -50,7 +50,8 @@ func requestedAppArmor(opts []string) string {
 
 // errAppArmorNotLoaded is what a dockerd host answers for a profile the
 // kernel does not have: the runtime's failure to apply it.
-var errAppArmorNotLoaded = errors.New("unable to apply apparmor profile: apparmor failed to apply profile: write /proc/self/attr/apparmor/exec: no such file or directory")
+// The errno is the one the write would fail with, which classifies it.
+var errAppArmorNotLoaded = fmt.Errorf("unable to apply apparmor profile: apparmor failed to apply profile: write /proc/self/attr/apparmor/exec: %w", unix.ENOENT)
 
 // appArmorProfile is the profile the processes of a container with hc
 // run under ("" on a host without AppArmor, where a requested one is

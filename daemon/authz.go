@@ -36,15 +36,20 @@ func (d *Daemon) AuthzPlugin(ctx context.Context, name string) (*volumeplugin.Pl
 // authzDisabled takes a disabled managed plugin out of the chain, under
 // whichever name the chain gives it, as dockerd's disable does.
 func (d *Daemon) authzDisabled(fullName string) {
-	chain := d.AuthzChain()
+	// The names are resolved before d.mu is taken: Daemon.mu is the last
+	// lock in the order (doc.go), and the plugin manager has its own.
+	var off []string
+	for _, n := range d.AuthzChain() {
+		if n == fullName {
+			off = append(off, n)
+		} else if full, ok := d.plugins.Name(n); ok && full == fullName {
+			off = append(off, n)
+		}
+	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	for _, n := range chain {
-		if n == fullName {
-			d.markAuthzOff(n)
-		} else if full, ok := d.plugins.Name(n); ok && full == fullName {
-			d.markAuthzOff(n)
-		}
+	for _, n := range off {
+		d.markAuthzOff(n)
 	}
 }
 

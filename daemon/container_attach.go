@@ -32,15 +32,15 @@ type pendingAttach struct {
 
 // connectPendingAttaches hands each waiting attach its shim stream. Called
 // by start between creating and starting the process; the caller holds
-// c's lock.
-func (d *Daemon) connectPendingAttaches(c *ctr.Container, client *shim.Client) {
+// c's lock; ctx is the start's.
+func (d *Daemon) connectPendingAttaches(ctx context.Context, c *ctr.Container, client *shim.Client) {
 	l := d.liveState(c)
 	l.mu.Lock()
 	pending := l.pending
 	l.pending = nil
 	l.mu.Unlock()
 	for _, p := range pending {
-		s, err := client.Attach(context.Background(), p.stdin)
+		s, err := client.Attach(ctx, p.stdin)
 		if err != nil {
 			logrus.WithError(err).WithField("container", c.ID[:12]).Warn("attach to shim failed")
 			close(p.ready)

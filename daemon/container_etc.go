@@ -1,7 +1,6 @@
 package daemon
 
 import (
-	"context"
 	"fmt"
 	"net/netip"
 	"os"
@@ -254,7 +253,7 @@ func (d *Daemon) hostGatewayIPs() []netip.Addr {
 	}
 	var v4, v6 netip.Addr
 	if d.networks != nil {
-		if r, err := d.networks.Find(context.Background(), berthnet.NameBridge); err == nil {
+		if r, err := d.networks.Find(d.life.Context(), berthnet.NameBridge); err == nil {
 			for _, cfg := range r.IPAMConfig {
 				switch gw := cfg.Gateway; {
 				case !gw.IsValid():

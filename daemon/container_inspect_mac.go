@@ -1,8 +1,6 @@
 package daemon
 
 import (
-	"context"
-
 	"github.com/moby/moby/api/types/network"
 
 	berthnet "github.com/berthd/berth/network"
@@ -24,7 +22,7 @@ func (d *Daemon) ContainerConfiguredMAC(ref string) (network.HardwareAddr, error
 	}
 	name := mode.Network
 	if d.networks != nil {
-		if r, err := d.networks.Find(context.Background(), name); err == nil {
+		if r, err := d.networks.Find(d.life.Context(), name); err == nil {
 			name = r.Name
 		}
 	}

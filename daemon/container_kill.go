@@ -24,8 +24,10 @@ func itoa(n int) string { return strconv.Itoa(n) }
 // defaultStopTimeout is how long stop waits before SIGKILL.
 const defaultStopTimeout = 10
 
-// killContainer delivers sig to c's init process through its shim.
-func (d *Daemon) killContainer(c *ctr.Container, sig unix.Signal) error {
+// killContainer delivers sig to c's init process through its shim. A
+// signal once decided on is delivered even if ctx's client hangs up.
+func (d *Daemon) killContainer(ctx context.Context, c *ctr.Container, sig unix.Signal) error {
+	ctx = context.WithoutCancel(ctx)
 	c.Lock()
 	running := c.State.Running
 	paused := c.State.Paused
@@ -37,10 +39,10 @@ func (d *Daemon) killContainer(c *ctr.Container, sig unix.Signal) error {
 		d.awaitSignalHandler(c, sig)
 	}
 	client := d.shimFor(c)
-	if err := client.Kill(context.Background(), sig, false); err != nil {
+	if err := client.Kill(ctx, sig, false); err != nil {
 		// The process may have exited between the check and the signal;
 		// that is the same "not running", not a fault.
-		st, serr := client.State(context.Background())
+		st, serr := client.State(ctx)
 		if serr != nil {
 			// The shim cannot be reached (its socket is gone with the
 			// exec-root, or it hangs): signal the process ourselves, or
@@ -59,7 +61,7 @@ func (d *Daemon) killContainer(c *ctr.Container, sig unix.Signal) error {
 	// A frozen process cannot act on a signal; SIGKILL must still work,
 	// so thaw it after.
 	if paused && sig == unix.SIGKILL {
-		client.Resume(context.Background())
+		client.Resume(ctx)
 	}
 	return nil
 }
@@ -151,14 +153,16 @@ func (d *Daemon) ContainerKill(ctx context.Context, ref, sigName string) error {
 	}
 	d.logContainerEvent(c, events.ActionKill, map[string]string{"signal": strconv.Itoa(int(sig))})
 	if sig != unix.SIGKILL {
-		return d.killContainer(c, sig)
+		return d.killContainer(ctx, c, sig)
 	}
 	// A SIGKILL answers once the container has exited, as dockerd's does:
-	// the client's next request sees it stopped.
+	// the client's next request sees it stopped. (The wait is not the
+	// request's: a context without cancel costs State.Wait no goroutine,
+	// and the select below ends on the request's.)
 	c.Lock()
-	wait := c.State.Wait(context.Background(), container.WaitConditionNotRunning)
+	wait := c.State.Wait(context.WithoutCancel(ctx), container.WaitConditionNotRunning)
 	c.Unlock()
-	if err := d.killContainer(c, sig); err != nil {
+	if err := d.killContainer(ctx, c, sig); err != nil {
 		if errdefs.Is(err, errdefs.Conflict) {
 			return nil
 		}
@@ -186,7 +190,7 @@ func (d *Daemon) ContainerStop(ctx context.Context, ref string, sigName string, 
 		return notModified{errors.New("container already stopped")}
 	}
 	c.HasBeenManuallyStopped = true
-	c.Save()
+	saveOrLog(c)
 	c.Unlock()
 	return d.stopContainer(ctx, c, sigName, timeout)
 }
@@ -218,43 +222,53 @@ func (d *Daemon) stopContainer(ctx context.Context, c *ctr.Container, sigName st
 	l.mu.Lock()
 	l.stopping = true
 	l.mu.Unlock()
+	// The stop below outlives the request, and so does its wait.
 	c.Lock()
-	wait := c.State.Wait(context.Background(), container.WaitConditionNotRunning)
+	wait := c.State.Wait(context.WithoutCancel(ctx), container.WaitConditionNotRunning)
 	c.Unlock()
 	if restarting {
 		// Between two runs: the restart loop sees `stopping` and stays down.
 		c.Lock()
 		c.State.SetStopped(c.State.ExitCode, false)
-		c.Save()
+		saveOrLog(c)
 		c.Unlock()
 		d.logContainerEvent(c, events.ActionStop, nil)
 		return nil
 	}
 	d.logContainerEvent(c, events.ActionKill, map[string]string{"signal": strconv.Itoa(int(sig))})
-	if err := d.killContainer(c, sig); err != nil && !errdefs.Is(err, errdefs.Conflict) {
+	if err := d.killContainer(ctx, c, sig); err != nil && !errdefs.Is(err, errdefs.Conflict) {
 		return err
 	}
 	// The stop runs to its end even when the client goes away, as in
-	// dockerd: a cancelled request only stops waiting for it.
+	// dockerd: a cancelled request only stops waiting for it. Only the
+	// daemon's own end (with the container left running) ends it sooner.
 	done := make(chan error, 1)
-	go func() {
-		if t < 0 {
-			<-wait
-		} else {
+	d.life.Go(func(life context.Context) {
+		var deadline <-chan time.Time
+		if t >= 0 {
+			deadline = time.After(time.Duration(t) * time.Second)
+		}
+		select {
+		case <-wait:
+		case <-deadline:
+			d.logContainerEvent(c, events.ActionKill, map[string]string{"signal": "9"})
+			if err := d.killContainer(ctx, c, unix.SIGKILL); err != nil && !errdefs.Is(err, errdefs.Conflict) {
+				done <- err
+				return
+			}
 			select {
 			case <-wait:
-			case <-time.After(time.Duration(t) * time.Second):
-				d.logContainerEvent(c, events.ActionKill, map[string]string{"signal": "9"})
-				if err := d.killContainer(c, unix.SIGKILL); err != nil && !errdefs.Is(err, errdefs.Conflict) {
-					done <- err
-					return
-				}
-				<-wait
+			case <-life.Done():
+				done <- life.Err()
+				return
 			}
+		case <-life.Done():
+			done <- life.Err()
+			return
 		}
 		d.logContainerEvent(c, events.ActionStop, nil)
 		done <- nil
-	}()
+	})
 	select {
 	case err := <-done:
 		return err
@@ -316,7 +330,7 @@ func (d *Daemon) ContainerPause(ctx context.Context, ref string) error {
 		return errdefs.System(err)
 	}
 	c.State.SetPaused()
-	c.Save()
+	saveOrLog(c)
 	d.logContainerEvent(c, events.ActionPause, nil)
 	return nil
 }
@@ -336,7 +350,7 @@ func (d *Daemon) ContainerUnpause(ctx context.Context, ref string) error {
 		return errdefs.System(err)
 	}
 	c.State.SetUnpaused()
-	c.Save()
+	saveOrLog(c)
 	d.logContainerEvent(c, events.ActionUnPause, nil)
 	return nil
 }

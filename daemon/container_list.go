@@ -196,7 +196,7 @@ func (d *Daemon) matchesAncestor(c *ctr.Container, refs []string) bool {
 		if ref == c.ImageName || ref == c.Config.Image || strings.HasPrefix(strings.TrimPrefix(c.Image, "sha256:"), strings.TrimPrefix(ref, "sha256:")) {
 			return true
 		}
-		if img, err := d.resolveContainerImage(context.Background(), ref); err == nil && img.ID == c.Image {
+		if img, err := d.resolveContainerImage(d.life.Context(), ref); err == nil && img.ID == c.Image {
 			return true
 		}
 	}

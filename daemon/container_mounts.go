@@ -154,5 +154,5 @@ func (d *Daemon) releaseVolumeMounts(c *ctr.Container) {
 	if err != nil || len(mps) == 0 {
 		return
 	}
-	d.unmountVolumes(context.Background(), c.ID, mps)
+	d.unmountVolumes(d.life.teardown(), c.ID, mps)
 }

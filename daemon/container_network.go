@@ -246,7 +246,7 @@ func (d *Daemon) configuredEndpoint(c *ctr.Container, name string) *network.Endp
 		}
 	}
 	if d.networks != nil {
-		if r, err := d.networks.Find(context.Background(), name); err == nil {
+		if r, err := d.networks.Find(d.life.Context(), name); err == nil {
 			es.NetworkID = r.ID
 		}
 	}
@@ -500,7 +500,7 @@ func (d *Daemon) cleanupNetwork(c *ctr.Container) {
 	if d.networks == nil {
 		return
 	}
-	if err := d.networks.LeaveAll(context.Background(), c.ID); err != nil {
+	if err := d.networks.LeaveAll(d.life.teardown(), c.ID); err != nil {
 		logrus.WithError(err).WithField("container", stringid.TruncateID(c.ID)).Warn("could not leave networks")
 	}
 	if c.NetworkSettings == nil {
@@ -510,7 +510,7 @@ func (d *Daemon) cleanupNetwork(c *ctr.Container) {
 	// addresses and ports of a stopped container.
 	for name, es := range c.NetworkSettings.Networks {
 		if es != nil && es.EndpointID != "" {
-			if r, err := d.networks.Find(context.Background(), name); err == nil {
+			if r, err := d.networks.Find(d.life.teardown(), name); err == nil {
 				d.logNetworkContainerEvent(events.ActionDisconnect, r, c.ID)
 			}
 		}
@@ -526,11 +526,10 @@ func (d *Daemon) cleanupNetwork(c *ctr.Container) {
 // server again (its endpoints and addresses are in the network store and
 // its namespace kept them); a stopped one leaves any endpoint a crash left
 // behind. The caller holds c's lock.
-func (d *Daemon) restoreContainerNetwork(c *ctr.Container) error {
+func (d *Daemon) restoreContainerNetwork(ctx context.Context, c *ctr.Container) error {
 	if d.networks == nil {
 		return nil
 	}
-	ctx := context.Background()
 	if c.State == nil || !c.State.Running || c.State.Pid == 0 {
 		if err := d.networks.LeaveAll(ctx, c.ID); err != nil {
 			return err
@@ -577,6 +576,6 @@ func (d *Daemon) restoreContainerNetwork(c *ctr.Container) error {
 	}
 	// Neighbours may have cached another MAC for these addresses while
 	// the daemon was down; dockerd announces them again on restore.
-	go d.networks.Readvertise(c.ID)
+	d.life.Go(func(context.Context) { d.networks.Readvertise(c.ID) })
 	return errors.Join(errs...)
 }

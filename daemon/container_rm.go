@@ -87,7 +87,7 @@ func (d *Daemon) removeContainer(ctx context.Context, c *ctr.Container, force, r
 	if err != nil {
 		c.State.SetDead()
 		c.State.ResetRemovalInProgress()
-		c.Save()
+		saveOrLog(c)
 		return errdefs.System(fmt.Errorf("unable to remove filesystem for %s: %w", c.ID, err))
 	}
 	d.containers.Delete(c)
@@ -111,9 +111,9 @@ func (d *Daemon) releaseContainerResources(c *ctr.Container, removeVolumes bool)
 // killAndWait sends SIGKILL and waits for the exit to be recorded.
 func (d *Daemon) killAndWait(ctx context.Context, c *ctr.Container, timeout time.Duration) error {
 	c.Lock()
-	wait := c.State.Wait(context.Background(), container.WaitConditionNotRunning)
+	wait := c.State.Wait(context.WithoutCancel(ctx), container.WaitConditionNotRunning) // the select ends on ctx
 	c.Unlock()
-	if err := d.killContainer(c, 9); err != nil && !errdefs.Is(err, errdefs.Conflict) {
+	if err := d.killContainer(ctx, c, 9); err != nil && !errdefs.Is(err, errdefs.Conflict) {
 		// Conflict: the process ended between the caller's check and
 		// the signal (someone else's kill); its exit is being recorded,
 		// so wait for that as dockerd's rm -f does.

@@ -7,8 +7,8 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	units "github.com/docker/go-units"
@@ -93,10 +93,13 @@ func (d *Daemon) startLocked(ctx context.Context, c *ctr.Container, restart bool
 			// error and the exit code dockerd records for it.
 			d.dropPendingAttaches(c)
 			c.State.SetError(retErr, exitCodeFor(retErr))
-			c.Save()
+			saveOrLog(c)
 			if c.HostConfig.AutoRemove {
-				// After the caller releases the lock.
-				go d.removeContainer(context.Background(), c, true, true)
+				// After the caller releases the lock; it outlives the
+				// request, and once begun it is finished.
+				d.life.Go(func(ctx context.Context) {
+					d.removeContainer(context.WithoutCancel(ctx), c, true, true)
+				})
 			}
 		}
 	}()
@@ -230,23 +233,23 @@ func (d *Daemon) startLocked(ctx context.Context, c *ctr.Container, restart bool
 	}
 	tr.Mark("network-wait")
 	if err != nil {
-		client.Kill(context.Background(), 9, true)
+		client.Kill(context.WithoutCancel(ctx), 9, true)
 		return err
 	}
 	if ip := c.PrimaryIP(); ip != "" {
 		writeInPlace(c.HostsPath, d.hostsContent(c, ip))
 	}
-	d.connectPendingAttaches(c, client)
+	d.connectPendingAttaches(ctx, c, client)
 	tr.Mark("hosts+attaches")
 	startedAt := time.Now()
 	if err := client.Start(ctx); err != nil {
-		client.Kill(context.Background(), 9, true)
+		client.Kill(context.WithoutCancel(ctx), 9, true)
 		return startError(err)
 	}
 	tr.Mark("shim-start")
 	if !builtinLogDrivers[c.HostConfig.LogConfig.Type] {
-		if err := d.startLogForwarder(c, startedAt); err != nil {
-			client.Kill(context.Background(), 9, true)
+		if err := d.startLogForwarder(ctx, c, startedAt); err != nil {
+			client.Kill(context.WithoutCancel(ctx), 9, true)
 			return err
 		}
 	}
@@ -259,7 +262,7 @@ func (d *Daemon) startLocked(ctx context.Context, c *ctr.Container, restart bool
 	}
 	tr.Mark("save-state")
 	d.logContainerEvent(c, events.ActionStart, nil)
-	go d.monitor(c, client)
+	d.life.Go(func(ctx context.Context) { d.monitor(ctx, c, client) })
 	tr.Mark("event")
 	return nil
 }
@@ -269,10 +272,8 @@ func (d *Daemon) startLocked(ctx context.Context, c *ctr.Container, restart bool
 // user's error (400) with the runtime's words, which the CLI maps to exit
 // codes 127 and 126.
 func startError(err error) error {
-	msg := err.Error()
-	if strings.Contains(msg, "no such file or directory") || strings.Contains(msg, "executable file not found") ||
-		strings.Contains(msg, "permission denied") || strings.Contains(msg, "is a directory") {
-		return errdefs.InvalidParameter(fmt.Errorf("failed to create task for container: failed to create shim task: OCI runtime create failed: %s: unknown", msg))
+	if commandExitCode(err) != 0 {
+		return errdefs.InvalidParameter(fmt.Errorf("failed to create task for container: failed to create shim task: OCI runtime create failed: %w: unknown", err))
 	}
 	return errdefs.System(fmt.Errorf("failed to start container: %w", err))
 }
@@ -280,14 +281,24 @@ func startError(err error) error {
 // exitCodeFor is the exit code dockerd records for a container that could
 // not start.
 func exitCodeFor(err error) int {
-	msg := err.Error()
-	switch {
-	case strings.Contains(msg, "executable file not found") || strings.Contains(msg, "no such file or directory"):
-		return 127
-	case strings.Contains(msg, "permission denied") || strings.Contains(msg, "is a directory"):
-		return 126
+	if code := commandExitCode(err); code != 0 {
+		return code
 	}
 	return 128
+}
+
+// commandExitCode is a shell's exit code for a command it could not run,
+// by the errno the runtime reported for it (pkg/runtime.Error): 127 for
+// one that does not exist, 126 for one it may not run, 0 for a failure
+// that is not the command's.
+func commandExitCode(err error) int {
+	switch {
+	case errors.Is(err, syscall.ENOENT):
+		return 127
+	case errors.Is(err, syscall.EACCES), errors.Is(err, syscall.EISDIR):
+		return 126
+	}
+	return 0
 }
 
 // logRotation reads max-size and max-file from the log options.
@@ -333,21 +344,28 @@ func (d *Daemon) cgroupPath(c *ctr.Container) string {
 }
 
 // monitor waits for c's process to exit and records it. It runs once per
-// start, and again for running containers found after a daemon restart.
-func (d *Daemon) monitor(c *ctr.Container, client *shim.Client) {
-	ex, err := client.Wait(context.Background())
+// start, and again for running containers found after a daemon restart,
+// until ctx (the daemon's lifetime) ends.
+func (d *Daemon) monitor(ctx context.Context, c *ctr.Container, client *shim.Client) {
+	ex, err := client.Wait(ctx)
 	if err != nil {
+		if ctx.Err() != nil {
+			// The daemon is going away and c still runs (live-restore):
+			// the next daemon watches it again.
+			return
+		}
 		// The shim vanished without recording an exit (killed with the
 		// container): record the container as killed.
 		logrus.WithError(err).WithField("container", c.ID[:12]).Warn("lost the container's shim")
 		ex = &shim.Exit{Code: 137, ExitedAt: time.Now()}
 	}
-	d.handleExit(c, ex)
+	d.handleExit(ctx, c, ex)
 }
 
 // handleExit records an exit, tears down what the process used, logs
 // `die`, and then restarts or auto-removes the container as its policy says.
-func (d *Daemon) handleExit(c *ctr.Container, ex *shim.Exit) {
+// ctx is the daemon's lifetime.
+func (d *Daemon) handleExit(ctx context.Context, c *ctr.Container, ex *shim.Exit) {
 	c.Lock()
 	if !c.State.Running && !c.State.Restarting {
 		c.Unlock()
@@ -375,7 +393,7 @@ func (d *Daemon) handleExit(c *ctr.Container, ex *shim.Exit) {
 	} else {
 		c.State.SetStopped(ex.Code, ex.OOMKilled)
 	}
-	c.Save()
+	saveOrLog(c)
 	l.mu.Lock()
 	userRestart := l.restarting
 	l.mu.Unlock()
@@ -387,13 +405,14 @@ func (d *Daemon) handleExit(c *ctr.Container, ex *shim.Exit) {
 	c.Unlock()
 
 	if autoRemove {
-		if err := d.removeContainer(context.Background(), c, true, true); err != nil {
+		// A removal once begun is finished, even by a daemon shutting down.
+		if err := d.removeContainer(context.WithoutCancel(ctx), c, true, true); err != nil {
 			logrus.WithError(err).WithField("container", c.ID[:12]).Warn("auto-remove failed")
 		}
 		return
 	}
 	if restart {
-		go d.restartAfter(c, delay)
+		d.life.Go(func(ctx context.Context) { d.restartAfter(ctx, c, delay) })
 	}
 }
 
@@ -412,10 +431,10 @@ const (
 )
 
 // shouldRestart applies the restart policy to an exit. The caller holds
-// c's lock.
+// c's lock. A daemon shutting down restarts nothing, as dockerd.
 func (d *Daemon) shouldRestart(c *ctr.Container, exitCode int, userStop bool) (bool, time.Duration) {
 	p := c.HostConfig.RestartPolicy
-	if userStop || c.HasBeenManuallyStopped || p.IsNone() || c.State.RemovalInProgress {
+	if userStop || c.HasBeenManuallyStopped || p.IsNone() || c.State.RemovalInProgress || d.life.isClosing() {
 		return false, 0
 	}
 	switch {
@@ -443,9 +462,16 @@ func (d *Daemon) shouldRestart(c *ctr.Container, exitCode int, userStop bool) (b
 }
 
 // restartAfter starts c again after delay unless the user stopped or
-// removed it meanwhile.
-func (d *Daemon) restartAfter(c *ctr.Container, delay time.Duration) {
-	time.Sleep(delay)
+// removed it meanwhile, or the daemon began to shut down: that ends the
+// wait at once, and c is recorded stopped (as dockerd's cancelled restart
+// manager does) for the next daemon's restart policy to bring back.
+func (d *Daemon) restartAfter(ctx context.Context, c *ctr.Container, delay time.Duration) {
+	backoff := time.NewTimer(delay)
+	defer backoff.Stop()
+	select {
+	case <-backoff.C:
+	case <-d.life.Closing():
+	}
 	c.Lock()
 	defer c.Unlock()
 	d.waitFSFree(c)
@@ -453,18 +479,18 @@ func (d *Daemon) restartAfter(c *ctr.Container, delay time.Duration) {
 	l.mu.Lock()
 	stopped := l.stopping
 	l.mu.Unlock()
-	if !c.State.Restarting || stopped || c.State.RemovalInProgress {
+	if !c.State.Restarting || stopped || c.State.RemovalInProgress || d.life.isClosing() {
 		if c.State.Restarting {
 			c.State.SetStopped(c.State.ExitCode, c.State.OOMKilled)
-			c.Save()
+			saveOrLog(c)
 		}
 		return
 	}
 	c.RestartCount++
-	if err := d.startLocked(context.Background(), c, true); err != nil {
+	if err := d.startLocked(ctx, c, true); err != nil {
 		logrus.WithError(err).WithField("container", c.ID[:12]).Warn("restart failed")
 		c.State.SetStopped(c.State.ExitCode, false)
-		c.Save()
+		saveOrLog(c)
 		return
 	}
 	d.logContainerEvent(c, events.ActionRestart, nil)

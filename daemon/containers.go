@@ -11,6 +11,7 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"github.com/berthd/berth/container"
+	"github.com/berthd/berth/pkg/stringid"
 	"github.com/berthd/berth/pkg/topdir"
 )
 
@@ -66,4 +67,16 @@ func (d *Daemon) initContainers() error {
 		}
 	}
 	return nil
+}
+
+// saveOrLog saves c after a change that has already happened, to its
+// process or in the memory every API call reads, and that no caller could
+// act on a failure to record: a stop or pause that took effect, an exit,
+// a failed start or removal whose own error is what the caller gets. As
+// dockerd does there, the failure is logged with c's ID and the change
+// stands; the next save of c records it. The caller holds c's lock.
+func saveOrLog(c *container.Container) {
+	if err := c.Save(); err != nil {
+		logrus.WithError(err).WithField("container", stringid.TruncateID(c.ID)).Error("could not save the container's state")
+	}
 }

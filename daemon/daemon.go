@@ -61,7 +61,14 @@ type Daemon struct {
 	restored           chan struct{}
 	distOnce           sync.Once
 	dist               *distribution.Service
+	// life owns the goroutines the daemon starts; Shutdown ends them.
+	life lifetime
 }
+
+// backgroundWaitTimeout bounds how long Shutdown waits for the background
+// work once its context has ended: a goroutine stuck in a call that does
+// not honour its context must not keep the daemon from exiting.
+const backgroundWaitTimeout = 10 * time.Second
 
 // New prepares the data and exec roots and takes the data-root lock, so that
 // a second daemon on the same data-root is refused whatever its pidfile.
@@ -105,12 +112,12 @@ func New(cfg *config.Config) (*Daemon, error) {
 		lock.Close()
 		return nil, err
 	}
-	go loadAppArmorDefault()
-	go func() {
+	d.life.Go(func(context.Context) { loadAppArmorDefault() })
+	d.life.Go(func(ctx context.Context) {
 		// Enabled plugins first: containers' volumes may need them.
-		d.plugins.Restore(context.Background())
-		d.restoreContainers()
-	}()
+		d.plugins.Restore(ctx)
+		d.restoreContainers(ctx)
+	})
 	return d, nil
 }
 
@@ -226,9 +233,16 @@ func reloadAttributes(id string, c *config.Config) map[string]string {
 	}
 }
 
-// Shutdown ends event subscriptions and releases the data-root lock.
+// Shutdown ends the daemon's background work (waiting for it a bounded
+// time), event subscriptions and plugins, and releases the data-root lock.
+// The containers are stopped before (StopContainersForShutdown), or left
+// running with live-restore.
 func (d *Daemon) Shutdown() {
+	d.life.beginShutdown()
 	d.endLogForwarders()
+	if !d.life.finish(backgroundWaitTimeout) {
+		logrus.Warnf("background work still running %s after shutdown began; exiting anyway", backgroundWaitTimeout)
+	}
 	if d.plugins != nil {
 		d.plugins.Shutdown()
 	}

@@ -1,7 +1,6 @@
 package daemon
 
 import (
-	"context"
 	"strings"
 
 	"github.com/moby/moby/api/types/container"
@@ -72,7 +71,7 @@ func (d *Daemon) joinNames(c *ctr.Container) []string {
 	seen := map[string]bool{}
 	out := names[:0:0]
 	for _, n := range names {
-		if r, err := d.networks.Find(context.Background(), n); err == nil {
+		if r, err := d.networks.Find(d.life.Context(), n); err == nil {
 			n = r.Name
 		}
 		if !seen[n] {
@@ -94,7 +93,7 @@ func (d *Daemon) endpointConfigByID(c *ctr.Container, name string) *network.Endp
 		if key == "default" || cfg == nil {
 			continue
 		}
-		if r, err := d.networks.Find(context.Background(), key); err == nil && r.Name == name {
+		if r, err := d.networks.Find(d.life.Context(), key); err == nil && r.Name == name {
 			return cfg
 		}
 	}

@@ -263,9 +263,9 @@ func (d *Daemon) ContainerExecStart(ctx context.Context, id string, req containe
 		stream, err = client.Exec(ctx, e.ID, proc)
 	}
 	if err != nil {
-		code := exitCodeFor(err)
-		if code == 128 {
-			code = 126
+		code := commandExitCode(err)
+		if code == 0 {
+			code = 126 // dockerd's for any exec that did not start
 		}
 		e.mu.Lock()
 		e.ExitCode = &code
@@ -286,7 +286,7 @@ func (d *Daemon) ContainerExecStart(ctx context.Context, id string, req containe
 	e.mu.Unlock()
 	d.logContainerEvent(c, execAction("exec_start", e.Config.Cmd), map[string]string{"execID": e.ID})
 
-	go d.runExec(c, e, stream, conn, raw)
+	d.life.Go(func(ctx context.Context) { d.runExec(ctx, c, e, stream, conn, raw) })
 	if conn == nil {
 		return nil
 	}
@@ -311,10 +311,13 @@ func (d *Daemon) execDone(e *execConfig) chan struct{} {
 }
 
 // runExec pumps the exec's streams and records its exit code before the
-// client's connection closes, so its follow-up inspect sees it.
-func (d *Daemon) runExec(c *ctr.Container, e *execConfig, stream *shim.Stream, conn io.ReadWriteCloser, raw bool) {
+// client's connection closes, so its follow-up inspect sees it. A daemon
+// shutting down (ctx ends) lets go of the stream; the exec runs on with
+// its container.
+func (d *Daemon) runExec(ctx context.Context, c *ctr.Container, e *execConfig, stream *shim.Stream, conn io.ReadWriteCloser, raw bool) {
 	done := d.execDone(e)
 	defer stream.Close()
+	defer context.AfterFunc(ctx, func() { stream.Close() })()
 	var out *attachWriter
 	if conn != nil {
 		out = &attachWriter{w: conn, tty: raw, stdout: e.Config.AttachStdout, stderr: e.Config.AttachStderr}

@@ -54,7 +54,7 @@ func (d *Daemon) startHealthMonitor(c *ctr.Container) {
 		return
 	}
 	c.State.Health = &container.Health{Status: container.Starting, Log: []*container.HealthcheckResult{}}
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancel := context.WithCancel(d.life.Context())
 	l := d.liveState(c)
 	l.mu.Lock()
 	if l.healthCancel != nil {
@@ -62,7 +62,7 @@ func (d *Daemon) startHealthMonitor(c *ctr.Container) {
 	}
 	l.healthCancel = cancel
 	l.mu.Unlock()
-	go d.healthLoop(ctx, c, probe)
+	d.life.Go(func(context.Context) { d.healthLoop(ctx, c, probe) })
 }
 
 // stopHealthMonitor ends probing when the container stops.

@@ -131,10 +131,12 @@ func containerLogInfo(c *ctr.Container) logInfo {
 }
 
 // startLogForwarder connects a started container to its log plugin and
-// forwards the cache's entries from since on. The caller holds c's lock.
-func (d *Daemon) startLogForwarder(c *ctr.Container, since time.Time) error {
+// forwards the cache's entries from since on. ctx bounds the set-up; the
+// forwarding lasts until the container exits or the daemon shuts down. The
+// caller holds c's lock.
+func (d *Daemon) startLogForwarder(ctx context.Context, c *ctr.Container, since time.Time) error {
 	driver := c.HostConfig.LogConfig.Type
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	p, err := d.pluginRegistry.Get(ctx, driver, logDriverKind)
 	if err != nil {
@@ -168,7 +170,7 @@ func (d *Daemon) startLogForwarder(c *ctr.Container, since time.Time) error {
 		os.Remove(host)
 		return errdefs.System(fmt.Errorf("failed to initialize logging driver: error creating logger: %w", err))
 	}
-	fctx, fcancel := context.WithCancel(context.Background())
+	fctx, fcancel := context.WithCancel(d.life.Context())
 	f := &logForwarder{stopped: make(chan struct{}), done: make(chan struct{}), cancel: fcancel}
 	d.logForwards.mu.Lock()
 	if d.logForwards.m == nil {
@@ -179,7 +181,8 @@ func (d *Daemon) startLogForwarder(c *ctr.Container, since time.Time) error {
 	}
 	d.logForwards.m[c.ID] = f
 	d.logForwards.mu.Unlock()
-	go d.forwardLog(fctx, c.ID, c.Root(), c.LogPath, since, p, file, host, fifo, f)
+	id, root, path := c.ID, c.Root(), c.LogPath
+	d.life.Go(func(context.Context) { d.forwardLog(fctx, id, root, path, since, p, file, host, fifo, f) })
 	return nil
 }
 
@@ -242,7 +245,8 @@ func (d *Daemon) forwardLog(ctx context.Context, id, root, path string, since ti
 		logrus.WithError(err).WithField("container", id[:12]).Warn("forwarding the log to its plugin")
 	}
 	keep(true)
-	sctx, scancel := context.WithTimeout(context.Background(), 30*time.Second)
+	// The plugin is told even when forwarding ended with the daemon.
+	sctx, scancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer scancel()
 	var ret struct{ Err string }
 	if err := p.Call(sctx, "LogDriver.StopLogging", struct{ File string }{file}, &ret); err != nil || ret.Err != "" {

@@ -41,7 +41,7 @@ func (d *Daemon) pluginInUse(name string) bool {
 	if d.volumes == nil {
 		return false
 	}
-	vols, _, err := d.volumes.List(context.Background(), filters.NewArgs())
+	vols, _, err := d.volumes.List(d.life.Context(), filters.NewArgs())
 	if err != nil {
 		return false
 	}

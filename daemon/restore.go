@@ -31,7 +31,9 @@ func (d *Daemon) restoreDone() chan struct{} {
 //   - then restart policies apply: always and unless-stopped (unless the
 //     user stopped it) come back up, and auto-remove containers that
 //     exited while the daemon was down are removed.
-func (d *Daemon) restoreContainers() {
+//
+// ctx is the daemon's lifetime: a daemon shutting down restarts nothing.
+func (d *Daemon) restoreContainers(ctx context.Context) {
 	defer close(d.restoreDone())
 	var wg sync.WaitGroup
 	sem := make(chan struct{}, 8)
@@ -41,7 +43,7 @@ func (d *Daemon) restoreContainers() {
 		go func(c *ctr.Container) {
 			defer wg.Done()
 			defer func() { <-sem }()
-			d.restoreContainer(c)
+			d.restoreContainer(ctx, c)
 		}(c)
 	}
 	wg.Wait()
@@ -61,15 +63,17 @@ func (d *Daemon) restoreContainers() {
 		c.Unlock()
 		switch {
 		case autoRemove:
-			d.removeContainer(context.Background(), c, true, true)
-		case want:
+			if err := d.removeContainer(context.WithoutCancel(ctx), c, true, true); err != nil {
+				logrus.WithError(err).WithField("container", c.ID[:12]).Warn("could not remove an --rm container at daemon start")
+			}
+		case want && !d.life.isClosing():
 			// The API serves while restore runs: a view of c (a copy,
 			// an export), a removal or a start may have come in since
 			// the check above.
 			c.Lock()
 			d.waitFSFree(c)
 			if restartAtDaemonStart(c) {
-				if err := d.startLocked(context.Background(), c, false); err != nil {
+				if err := d.startLocked(ctx, c, false); err != nil {
 					logrus.WithError(err).WithField("container", c.ID[:12]).Warn("could not restart container at daemon start")
 				}
 			}
@@ -86,22 +90,22 @@ func restartAtDaemonStart(c *ctr.Container) bool {
 		(p.IsAlways() || (p.IsUnlessStopped() && !c.HasBeenManuallyStopped)) && c.HasBeenStartedBefore
 }
 
-func (d *Daemon) restoreContainer(c *ctr.Container) {
+func (d *Daemon) restoreContainer(ctx context.Context, c *ctr.Container) {
 	c.Lock()
 	defer c.Unlock()
 	if c.State.RemovalInProgress {
 		// A removal the previous daemon did not finish.
 		c.State.ResetRemovalInProgress()
 		c.State.SetDead()
-		c.Save()
+		saveOrLog(c)
 	}
 	if !c.State.Running {
-		d.endUnfinishedStart(c)
+		d.endUnfinishedStart(ctx, c)
 		return
 	}
 	client := d.shimFor(c)
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	st, err := client.State(ctx)
+	sctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	st, err := client.State(sctx)
 	cancel()
 	alive := err == nil && st.Pid > 0
 	if alive && !d.Config().LiveRestore {
@@ -109,7 +113,7 @@ func (d *Daemon) restoreContainer(c *ctr.Container) {
 		// daemon left running; their restart policy then brings back the
 		// ones that should run.
 		logrus.WithField("container", c.ID[:12]).Info("stopping container left running by the previous daemon (live-restore is off)")
-		kctx, kcancel := context.WithTimeout(context.Background(), 10*time.Second)
+		kctx, kcancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 		endShim(kctx, client)
 		kcancel()
 		alive = false
@@ -122,16 +126,18 @@ func (d *Daemon) restoreContainer(c *ctr.Container) {
 		if mps, err := containerVolumeMounts(c); err == nil {
 			for _, mp := range mps {
 				if mp.Type == mount.TypeVolume && mp.Name != "" {
-					d.volumes.Mount(context.Background(), mp.Name, c.ID)
+					if _, err := d.volumes.Mount(ctx, mp.Name, c.ID); err != nil {
+						logrus.WithError(err).WithFields(logrus.Fields{"container": c.ID[:12], "volume": mp.Name}).Warn("could not take back the container's volume")
+					}
 				}
 			}
 		}
-		if err := d.restoreNetwork(c); err != nil {
+		if err := d.restoreContainerNetwork(ctx, c); err != nil {
 			logrus.WithError(err).WithField("container", c.ID[:12]).Warn("could not restore the container's network")
 		}
-		go d.monitor(c, client)
+		d.life.Go(func(ctx context.Context) { d.monitor(ctx, c, client) })
 		if !builtinLogDrivers[c.HostConfig.LogConfig.Type] {
-			if err := d.startLogForwarder(c, forwardedSince(c)); err != nil {
+			if err := d.startLogForwarder(ctx, c, forwardedSince(c)); err != nil {
 				logrus.WithError(err).WithField("container", c.ID[:12]).Warn("could not reconnect the container's log plugin")
 			}
 		}
@@ -157,13 +163,16 @@ func (d *Daemon) restoreContainer(c *ctr.Container) {
 	if !ex.ExitedAt.IsZero() {
 		c.State.FinishedAt = ex.ExitedAt.UTC()
 	}
-	c.Save()
+	saveOrLog(c)
 }
 
 // StopContainersForShutdown stops every running container as the daemon
 // exits without live-restore: the stop signal, then SIGKILL after the
 // container's stop timeout (or shutdown-timeout), all in parallel.
 func (d *Daemon) StopContainersForShutdown() {
+	// First: no restart policy may bring back what is being stopped, and
+	// a container waiting out a restart back-off stays down.
+	d.life.beginShutdown()
 	if d.Config().LiveRestore {
 		return
 	}
@@ -195,18 +204,12 @@ func (d *Daemon) StopContainersForShutdown() {
 			l.mu.Lock()
 			l.stopping = true
 			l.mu.Unlock()
-			if err := d.stopContainer(context.Background(), c, "", &t); err != nil {
+			if err := d.stopContainer(d.life.Context(), c, "", &t); err != nil {
 				logrus.WithError(err).WithField("container", c.ID[:12]).Warn("could not stop container at shutdown")
 			}
 		}(c)
 	}
 	wg.Wait()
-}
-
-// restoreNetwork takes back a running container's network after a daemon
-// restart: its published ports and embedded DNS live in the daemon.
-func (d *Daemon) restoreNetwork(c *ctr.Container) error {
-	return d.restoreContainerNetwork(c)
 }
 
 // endUnfinishedStart undoes a start of c that the previous daemon did not
@@ -216,13 +219,15 @@ func (d *Daemon) restoreNetwork(c *ctr.Container) error {
 // a second init in the same cgroup and shim directory, and the first
 // shim's exit would then be taken for the second's. The caller holds c's
 // lock; a container without a shim directory has nothing to undo.
-func (d *Daemon) endUnfinishedStart(c *ctr.Container) {
+func (d *Daemon) endUnfinishedStart(ctx context.Context, c *ctr.Container) {
 	dir := d.shimDir(c.ID)
 	if _, err := os.Stat(dir); err != nil {
 		return
 	}
 	client := d.shimFor(c)
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	// Finished even by a daemon shutting down: what it leaves, the next
+	// one would have to find again.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
 	if st, err := client.State(ctx); err == nil && st.Pid > 0 {
 		logrus.WithField("container", c.ID[:12]).Info("ending a container start the previous daemon did not finish")

@@ -145,7 +145,7 @@ func (d *Daemon) initVolumes() error {
 // mounts and, for `rm -v`, removes its anonymous volumes. A volume another
 // container still uses stays, as with dockerd.
 func (d *Daemon) releaseContainerVolumes(c *ctr.Container, removeVolumes bool) {
-	ctx := context.Background()
+	ctx := d.life.teardown()
 	if err := d.volumes.ReleaseAll(ctx, c.ID); err != nil {
 		logrus.WithError(err).WithField("container", c.ID).Warn("releasing volumes")
 	}

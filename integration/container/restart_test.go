@@ -100,6 +100,39 @@ func TestRestartPoliciesAcrossDaemonRestart(t *testing.T) {
 	dockerOn(t, dd, "stop", "-t", "0", always, alwaysStopped, unless)
 }
 
+// TestDaemonShutdownDuringRestartBackoff: a daemon told to stop while a
+// container waits out a long restart back-off exits at once (it neither
+// waits the back-off out nor restarts the container), and its next start
+// brings the container back by its policy.
+func TestDaemonShutdownDuringRestartBackoff(t *testing.T) {
+	dd := fresh(t, harness.Options{})
+	setup(t, dd)
+	id := runD(t, dd, "--restart", "always", "busybox", "sh", "-c", "exit 3")
+	// 100 ms doubling: after the sixth restart the back-off is 6.4 s.
+	waitFor(t, 30*time.Second, "six restarts", func() bool {
+		n, _ := strconv.Atoi(format(t, dd, id, "{{.RestartCount}}"))
+		return n >= 6
+	})
+	waitFor(t, 5*time.Second, "a restarting status", func() bool {
+		return format(t, dd, id, "{{.State.Status}}") == "restarting"
+	})
+	began := time.Now()
+	if err := dd.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	if took := time.Since(began); took > 3*time.Second {
+		t.Fatalf("shutdown took %s with a container in a restart back-off", took)
+	}
+	if err := dd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 15*time.Second, "the container to run again after the daemon restart", func() bool {
+		started, err := time.Parse(time.RFC3339Nano, format(t, dd, id, "{{.State.StartedAt}}"))
+		return err == nil && started.After(began)
+	})
+	dockerOn(t, dd, "stop", "-t", "0", id)
+}
+
 // TestRunRmAcrossDaemonRestart: --rm containers that end while the daemon
 // is down, or are stopped by its shutdown, are removed when it is back.
 func TestRunRmAcrossDaemonRestart(t *testing.T) {
@@ -181,6 +214,51 @@ func TestLiveRestoreKill9(t *testing.T) {
 	if !contains(actions(evs), "die") {
 		t.Fatalf("no die event after restore: %v", actions(evs))
 	}
+}
+
+// TestLiveRestoreGracefulShutdown: with live-restore, a daemon told to
+// stop ends its own background work at once (the exit watchers, a
+// health check, a detached exec's stream, a restart back-off) and leaves
+// the containers running: none is recorded as exited, and the next daemon
+// takes them back.
+func TestLiveRestoreGracefulShutdown(t *testing.T) {
+	dd := fresh(t, harness.Options{Config: `{"live-restore": true}`})
+	setup(t, dd)
+	keep := runD(t, dd, "--health-cmd", "true", "--health-interval", "1s", "busybox", "sleep", "600")
+	keepPid, _ := strconv.Atoi(format(t, dd, keep, "{{.State.Pid}}"))
+	dockerOn(t, dd, "exec", "-d", keep, "sleep", "600")
+	flapping := runD(t, dd, "--restart", "always", "busybox", "sh", "-c", "exit 3")
+	waitFor(t, 20*time.Second, "a restart back-off of seconds", func() bool {
+		n, _ := strconv.Atoi(format(t, dd, flapping, "{{.RestartCount}}"))
+		return n >= 5
+	})
+	began := time.Now()
+	if err := dd.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	if took := time.Since(began); took > 3*time.Second {
+		t.Fatalf("a live-restore shutdown took %s", took)
+	}
+	if !pidAlive(keepPid) {
+		t.Fatal("live-restore: the container died with the daemon")
+	}
+	if log := dd.Log(); strings.Contains(log, "lost the container's shim") || strings.Contains(log, "background work still running") {
+		t.Fatalf("shutdown log:\n%s", dd.LogTail(20))
+	}
+	if err := dd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	if got := format(t, dd, keep, "{{.State.Status}} {{.State.Pid}}"); got != "running "+strconv.Itoa(keepPid) {
+		t.Fatalf("kept container after the restart: %s (pid was %d)", got, keepPid)
+	}
+	if got := strings.TrimSpace(dockerOn(t, dd, "top", keep)); strings.Count(got, "sleep 600") != 2 {
+		t.Fatalf("the detached exec did not outlive the daemon:\n%s", got)
+	}
+	waitFor(t, 15*time.Second, "the restart policy to bring the flapping container back", func() bool {
+		started, err := time.Parse(time.RFC3339Nano, format(t, dd, flapping, "{{.State.StartedAt}}"))
+		return err == nil && started.After(began)
+	})
+	dockerOn(t, dd, "rm", "-f", keep, flapping)
 }
 
 // TestUnfinishedStartEnded: a daemon killed after it launched a container

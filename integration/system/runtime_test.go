@@ -1,6 +1,7 @@
 package system
 
 import (
+	"errors"
 	"os/exec"
 	"strings"
 	"testing"
@@ -19,6 +20,20 @@ func TestAddRuntime(t *testing.T) {
 	if strings.TrimSpace(out) != "via runc" {
 		t.Fatalf("output %q", out)
 	}
+	// An exec runc cannot start is classified by the errno the shim
+	// reads from runc's words: the shell's exit codes, as under berth's
+	// own runtime. (Without a terminal, runc says why on the exec's own
+	// stderr, and the shim hears only its exit status.)
+	id := strings.TrimSpace(dd.DockerT(t, "run", "--pull=never", "-d", "--network", "none", "--runtime", "runc", "busybox", "sleep", "60"))
+	for cmd, want := range map[string]int{"nosuchcmd": 127, "/etc/passwd": 126} {
+		c := dd.DockerCmd("exec", "-t", id, cmd)
+		out, err := c.CombinedOutput()
+		var exit *exec.ExitError
+		if !errors.As(err, &exit) || exit.ExitCode() != want {
+			t.Errorf("exec -t under runc, %s: %v %s; want exit code %d", cmd, err, out, want)
+		}
+	}
+	dd.DockerT(t, "rm", "-f", id)
 	if info := dd.DockerT(t, "info", "--format", "{{json .Runtimes}}"); !strings.Contains(info, `"runc"`) {
 		t.Fatalf("runtimes in info: %s", info)
 	}

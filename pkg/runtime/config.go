@@ -1,6 +1,8 @@
 package runtime
 
 import (
+	"syscall"
+
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
 	"github.com/berthd/berth/pkg/seccomp"
@@ -78,4 +80,9 @@ type nsID struct {
 type syncMsg struct {
 	Type  string `json:"type"` // "ready" or "error"; "cgroup" to the stage
 	Error string `json:"error,omitempty"`
+	// Errno is the errno behind Error, when it had one.
+	Errno syscall.Errno `json:"errno,omitempty"`
 }
+
+// err is the stage's failure as the runtime's callers get it.
+func (m syncMsg) err() error { return &Error{Msg: m.Error, Errno: m.Errno} }

@@ -2,7 +2,6 @@ package runtime
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"os"
 	goruntime "runtime"
@@ -59,7 +58,7 @@ func InitStage() {
 	if readySent {
 		fmt.Fprintf(os.Stderr, "berth: %v\n", err)
 	}
-	_ = json.NewEncoder(sync).Encode(syncMsg{Type: "error", Error: err.Error()})
+	_ = json.NewEncoder(sync).Encode(syncMsg{Type: "error", Error: err.Error(), Errno: ErrnoOf(err)})
 	os.Exit(1)
 }
 
@@ -334,7 +333,7 @@ func lookPath(p *specs.Process) (string, error) {
 			return cand, nil
 		}
 	}
-	return "", fmt.Errorf("exec: %q: executable file not found in $PATH", name)
+	return "", fmt.Errorf("exec: %q: %w", name, errNotInPath)
 }
 
 func checkExecutable(path string) error {
@@ -342,11 +341,12 @@ func checkExecutable(path string) error {
 	if err != nil {
 		return err
 	}
+	// The errnos execve would give, whose words dockerd's messages use.
 	if st.IsDir() {
-		return errors.New("is a directory")
+		return unix.EISDIR
 	}
 	if st.Mode()&0o111 == 0 {
-		return errors.New("permission denied")
+		return unix.EACCES
 	}
 	return nil
 }

@@ -3,11 +3,13 @@ package runtime_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -199,6 +201,9 @@ func TestMissingCommandFailsCreate(t *testing.T) {
 	_, err := rt.Create(context.Background(), runtime.CreateOpts{ID: nextID(t), Bundle: b.Dir, Spec: b.Spec})
 	if err == nil || !strings.Contains(err.Error(), "no such file") {
 		t.Fatalf("create: %v", err)
+	}
+	if !errors.Is(err, syscall.ENOENT) {
+		t.Fatalf("create: %v does not carry ENOENT", err)
 	}
 	ids, _ := rt.List()
 	if len(ids) != 0 {

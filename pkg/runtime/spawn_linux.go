@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -151,7 +150,7 @@ func spawn(ctx context.Context, o spawnOpts) (*spawned, error) {
 		_ = sp.proc.Kill()
 		var msg syncMsg
 		if json.NewDecoder(parent).Decode(&msg) == nil && msg.Type == "error" {
-			return errors.New(msg.Error)
+			return msg.err()
 		}
 		return ours
 	}
@@ -190,7 +189,7 @@ func spawn(ctx context.Context, o spawnOpts) (*spawned, error) {
 		}
 		return sp, fmt.Errorf("%s stage died before reporting: %w", o.stage, err)
 	case msg.Type == "error":
-		return sp, errors.New(msg.Error)
+		return sp, msg.err()
 	case msg.Type == "ready" && o.stage == stageInit:
 		return sp, nil
 	}

@@ -115,7 +115,7 @@ func Launch(ctx context.Context, o LaunchOpts) (l Launched, err error) {
 			init, _ := strconv.Atoi(strings.TrimSpace(rest))
 			return Launched{Pid: s.p.Pid, InitPid: init}, nil
 		}
-		return l, errors.New(strings.TrimPrefix(line, "error: "))
+		return l, readyError(line)
 	}
 }
 
@@ -205,7 +205,7 @@ func (c *Client) conn(ctx context.Context, req Request) (*unixConn, *json.Decode
 	}
 	if resp.Error != "" {
 		uc.Close()
-		return nil, nil, resp, errors.New(resp.Error)
+		return nil, nil, resp, responseError(resp)
 	}
 	return uc, dec, resp, nil
 }

@@ -139,7 +139,7 @@ func (s *server) handle(c *unixConn) {
 		return
 	}
 	reply := func(r Response) error { return json.NewEncoder(c).Encode(r) }
-	fail := func(err error) { _ = reply(Response{Error: err.Error()}) }
+	fail := func(err error) { _ = reply(errorResponse(err)) }
 	switch req.Op {
 	case "state":
 		r := Response{Pid: s.ctr.Pid(), ShimPid: os.Getpid(), Status: s.ctr.Status()}

@@ -64,9 +64,27 @@ func (e *external) run(args ...string) error {
 	c := e.cmd(args...)
 	c.Stderr = &stderr
 	if err := c.Run(); err != nil {
-		return fmt.Errorf("%s %s: %v: %s", filepath.Base(e.bin), args[0], err, strings.TrimSpace(stderr.String()))
+		words := strings.TrimSpace(stderr.String())
+		return &runtime.Error{Msg: fmt.Sprintf("%s %s: %v: %s", filepath.Base(e.bin), args[0], err, words), Errno: externalErrno(words)}
 	}
 	return nil
+}
+
+// externalErrno is the errno behind a failure that an external runtime
+// reported in words only, as runc does (`exec: "x": executable file not
+// found in $PATH`): the one place berth reads an error's words, at the
+// boundary with a runtime that gives nothing else, so that the daemon
+// sees the same errno from every runtime.
+func externalErrno(words string) unix.Errno {
+	switch {
+	case strings.Contains(words, "executable file not found"), strings.Contains(words, "no such file or directory"):
+		return unix.ENOENT
+	case strings.Contains(words, "permission denied"):
+		return unix.EACCES
+	case strings.Contains(words, "is a directory"):
+		return unix.EISDIR
+	}
+	return 0
 }
 
 // createExternal writes the spec into a bundle of our own (the runtime
@@ -215,7 +233,8 @@ func (e *external) Exec(ctx context.Context, o runtime.ExecOpts) (*os.Process, e
 		c.Stderr = o.Stderr
 	}
 	if err := c.Run(); err != nil {
-		return nil, fmt.Errorf("%s exec: %v %s", filepath.Base(e.bin), err, strings.TrimSpace(stderr.String()))
+		words := strings.TrimSpace(stderr.String())
+		return nil, &runtime.Error{Msg: fmt.Sprintf("%s exec: %v %s", filepath.Base(e.bin), err, words), Errno: externalErrno(words)}
 	}
 	if console != nil {
 		if err := <-console; err != nil {

@@ -51,7 +51,7 @@ func init() {
 	if err != nil {
 		// Before the container's log is our stderr: say it where
 		// Launch reads.
-		fmt.Fprintf(os.NewFile(readyFd, "ready"), "error: shim: %v\n", err)
+		fmt.Fprint(os.NewFile(readyFd, "ready"), readyErrorLine(fmt.Errorf("shim: %w", err)))
 		os.Exit(1)
 	}
 	runOffMain(func() error { return Main(dir, cfg) })

@@ -42,7 +42,7 @@ func (s *server) exec(c *unixConn, dec *json.Decoder, req request) {
 	if proc.Terminal {
 		parent, child, err := runtime.NewConsoleSocketPair()
 		if err != nil {
-			_ = enc.Encode(Response{Error: err.Error()})
+			_ = enc.Encode(errorResponse(err))
 			return
 		}
 		defer parent.Close()
@@ -55,13 +55,13 @@ func (s *server) exec(c *unixConn, dec *json.Decoder, req request) {
 		}()
 		p, err := s.startExec(opts, closeAfter)
 		if err != nil {
-			_ = enc.Encode(Response{Error: err.Error()})
+			_ = enc.Encode(errorResponse(err))
 			return
 		}
 		if pty, err = runtime.RecvConsole(parent); err != nil {
 			_ = p.Kill()
 			_, _ = p.Wait()
-			_ = enc.Encode(Response{Error: err.Error()})
+			_ = enc.Encode(errorResponse(err))
 			return
 		}
 		if cs := proc.ConsoleSize; cs != nil {
@@ -83,7 +83,7 @@ func (s *server) exec(c *unixConn, dec *json.Decoder, req request) {
 	}
 	outR, outW, err := os.Pipe()
 	if err != nil {
-		_ = enc.Encode(Response{Error: err.Error()})
+		_ = enc.Encode(errorResponse(err))
 		return
 	}
 	errR, errW, _ := os.Pipe()
@@ -94,7 +94,7 @@ func (s *server) exec(c *unixConn, dec *json.Decoder, req request) {
 		outR.Close()
 		errR.Close()
 		inW.Close()
-		_ = enc.Encode(Response{Error: err.Error()})
+		_ = enc.Encode(errorResponse(err))
 		return
 	}
 	readers = append(readers, execOutput{outR, Stdout}, execOutput{errR, Stderr})

@@ -5,12 +5,17 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
+	"strconv"
+	"strings"
+	"syscall"
 	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
 	"github.com/berthd/berth/pkg/cgroups"
+	"github.com/berthd/berth/pkg/runtime"
 	"github.com/berthd/berth/pkg/seccomp"
 )
 
@@ -86,9 +91,12 @@ type Request struct {
 
 // Response answers a Request.
 type Response struct {
-	Error  string `json:"error,omitempty"`
-	Status string `json:"status,omitempty"`
-	Pid    int    `json:"pid,omitempty"`
+	Error string `json:"error,omitempty"`
+	// Errno is the errno behind Error, when it had one: a client tells
+	// an exec's command not found (ENOENT) from one it may not run by it.
+	Errno  syscall.Errno `json:"errno,omitempty"`
+	Status string        `json:"status,omitempty"`
+	Pid    int           `json:"pid,omitempty"`
 	// ShimPid lets the daemon measure and signal the shim.
 	ShimPid int   `json:"shimPid,omitempty"`
 	Exit    *Exit `json:"exit,omitempty"`
@@ -96,6 +104,33 @@ type Response struct {
 	Stats json.RawMessage `json:"stats,omitempty"`
 	// Pids lists the container's processes for "pids" (docker top).
 	Pids []int `json:"pids,omitempty"`
+}
+
+// errorResponse answers a call that failed with err.
+func errorResponse(err error) Response {
+	return Response{Error: err.Error(), Errno: runtime.ErrnoOf(err)}
+}
+
+// responseError is the error a client gets for a failed call.
+func responseError(r Response) error {
+	return &runtime.Error{Msg: r.Error, Errno: r.Errno}
+}
+
+// readyErrorLine is what a shim that could not take or start its
+// container writes to the ready pipe: "error <errno>: <message>".
+func readyErrorLine(err error) string {
+	return fmt.Sprintf("error %d: %v\n", runtime.ErrnoOf(err), err)
+}
+
+// readyError reads a readyErrorLine (trimmed) back into an error.
+func readyError(line string) error {
+	rest, _ := strings.CutPrefix(line, "error")
+	var errno int
+	if n, msg, ok := strings.Cut(rest, ": "); ok {
+		errno, _ = strconv.Atoi(strings.TrimSpace(n))
+		rest = msg
+	}
+	return &runtime.Error{Msg: rest, Errno: syscall.Errno(errno)}
 }
 
 // Stream numbers in the framing.

@@ -120,7 +120,7 @@ func Main(dir string, cfg Config) error {
 	ready := os.NewFile(readyFd, "ready")
 	err := run(dir, cfg, ready)
 	if err != nil && ready != nil {
-		fmt.Fprintf(ready, "error: %v\n", err)
+		fmt.Fprint(ready, readyErrorLine(err))
 	}
 	return err
 }
