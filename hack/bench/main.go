@@ -297,6 +297,7 @@ func main() {
 	scaleNets := flag.Int("netscale-networks", 500, "user networks for the network scale figures (0: none; netscale.go)")
 	scalePorts := flag.Int("netscale-ports", 1000, "published ports on one container for the network scale figures")
 	scaleCtrs := flag.Int("netscale-containers", 200, "containers on one network for the network scale figures")
+	lifeRuns := flag.Int("lifecycle-runs", 20, "starts, execs, stops and run --rm at the API to take the median of (0: none; lifecycle.go)")
 	flag.Parse()
 	// berthd creates the bridge it is given; leave none behind, also on
 	// a failure (fail runs this before it exits).
@@ -364,6 +365,12 @@ func main() {
 		img("docker save throughput", func(f imageFigures) float64 { return f.save })
 		fmt.Printf("%-34s %14s\n", "untar of the same layers + sync", fmt.Sprintf("%.1f MB/s", untar))
 		fmt.Printf("%-34s %14s\n", "berthd load / untar", fmt.Sprintf("%.0f%%", 100*imgs["berthd"].load/untar))
+	}
+	if *lifeRuns > 0 {
+		if err := lifecycleBenchFigures(engines, *lifeRuns); err != nil {
+			fmt.Fprintf(os.Stderr, "lifecycle figures: %v\n", err)
+			fail()
+		}
 	}
 	if *shimContainers > 0 {
 		if err := shimFigures(engines, *shimContainers); err != nil {

@@ -52,3 +52,37 @@ func median(d []time.Duration) float64 {
 	sort.Slice(d, func(i, j int) bool { return d[i] < d[j] })
 	return float64(d[len(d)/2].Microseconds()) / 1000
 }
+
+// BenchmarkExecTrue measures `true` exec'd into a running container, from
+// Exec to its exit collected: the runtime's floor under `POST
+// /exec/{id}/start` (issue 20).
+func BenchmarkExecTrue(b *testing.B) {
+	bundle := bundletest.New(b, "sleep", "1000")
+	rt := runtime.New(b.TempDir())
+	ctx := context.Background()
+	c, err := rt.Create(ctx, runtime.CreateOpts{ID: fmt.Sprintf("bench-exec-%d", os.Getpid()), Bundle: bundle.Dir, Spec: bundle.Spec})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.Delete(true)
+	if err := c.Start(); err != nil {
+		b.Fatal(err)
+	}
+	proc := *bundle.Spec.Process
+	proc.Args = []string{"true"}
+	var toExit []time.Duration
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		t0 := time.Now()
+		p, err := c.Exec(ctx, runtime.ExecOpts{Process: proc})
+		if err != nil {
+			b.Fatal(err)
+		}
+		st, err := p.Wait()
+		if err != nil || st.ExitCode() != 0 {
+			b.Fatalf("wait: %v %v", st, err)
+		}
+		toExit = append(toExit, time.Since(t0))
+	}
+	b.ReportMetric(median(toExit), "ms-median-to-exit")
+}
