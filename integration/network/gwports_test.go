@@ -7,6 +7,8 @@ import (
 	"testing"
 
 	"github.com/moby/moby/api/types/network"
+
+	"github.com/berthd/berth/integration/internal/harness"
 )
 
 // gwPortsState is what the host maps for a container's published port
@@ -117,4 +119,40 @@ func freeDualPort(t *testing.T) int {
 	}
 	t.Fatal("no TCP port free on both families")
 	return 0
+}
+
+// A live-restored container whose IPv4 and IPv6 gateways are on different
+// networks gets each family's mapping back on its own network, on the
+// same host port.
+func TestGatewayPortsSurviveRestart(t *testing.T) {
+	dd := harness.Fresh(t, harness.Options{Args: poolArgs, Config: `{"live-restore": true}`})
+	dd.LoadTestImages(t)
+	net4, net6 := uniq("gr4"), uniq("gr6")
+	freshNet(t, dd, net4)
+	freshNet(t, dd, net6, "--ipv4=false", "--ipv6", "--subnet", v6Subnet().String())
+	id := runD(t, dd, "--network", net4, "-p", "8080", img, httpd[0], httpd[1], httpd[2], httpd[3], httpd[4], httpd[5])
+	dd.DockerT(t, "network", "connect", net6, id)
+	before := dd.DockerT(t, "port", id)
+	p4, p6 := v6HostPort(t, dd, id, "8080/tcp", "0.0.0.0"), v6HostPort(t, dd, id, "8080/tcp", "::")
+	if err := dd.Restart(true); err != nil {
+		t.Fatal(err)
+	}
+	if after := dd.DockerT(t, "port", id); after != before {
+		t.Fatalf("docker port changed across a restart:\n%s\n%s", before, after)
+	}
+	tbl := v6Table(t, dd)
+	for _, want := range []string{
+		fmt.Sprintf("tcp . %s : %s . 8080", p4, ipOn(t, dd, id, net4)),
+		fmt.Sprintf("tcp . %s : %s . 8080", p6, v6Addr(t, dd, id, net6)),
+	} {
+		if !strings.Contains(tbl, want) {
+			t.Fatalf("want %q in the table after restart:\n%s", want, tbl)
+		}
+	}
+	for _, url := range []string{"http://127.0.0.1:" + p4, "http://[::1]:" + p6} {
+		if got := hostGet(t, url+"/hostname"); !strings.Contains(got, id[:12]) {
+			t.Fatalf("GET %s after restart: %q", url, got)
+		}
+	}
+	dd.DockerT(t, "rm", "-f", id)
 }
