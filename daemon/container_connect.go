@@ -73,8 +73,8 @@ func (d *Daemon) connectContainer(ctx context.Context, r *berthnet.Record, ref s
 		delete(c.NetworkConfig.EndpointsConfig, r.Name)
 		return err
 	}
-	if err := d.openRoutedOn(ctx, c, r.Name); err != nil {
-		logrus.WithError(err).WithField("container", stringid.TruncateID(c.ID)).Warn("opening ports on a routed network")
+	if err := d.publishPorts(ctx, c, []string{r.Name}); err != nil {
+		logrus.WithError(err).WithField("container", stringid.TruncateID(c.ID)).Warn("publishing ports on a connected network")
 	}
 	wasDNS := d.networks.HasDNS(c.ID)
 	if !wasDNS {
@@ -119,16 +119,9 @@ func (d *Daemon) disconnectContainer(ctx context.Context, r *berthnet.Record, re
 		return errdefs.Forbidden(fmt.Errorf("container %s is not connected to network %s", c.ID, r.Name))
 	}
 	if c.State.Running {
-		// What was published (on the gateway's network) or opened (on a
-		// routed one) on this network's address goes with it.
-		if err := d.networks.UnpublishOn(ctx, c.ID, r.ID); err != nil {
-			logrus.WithError(err).WithField("container", stringid.TruncateID(c.ID)).Warn("unpublishing ports")
-		}
-		if r.Name == d.gatewayNetwork(c) {
-			for p := range c.NetworkSettings.Ports {
-				c.NetworkSettings.Ports[p] = nil
-			}
-		}
+		// What was published or opened on this network's address goes
+		// with the endpoint; if it was a gateway, the ports move to the
+		// next (network.Manager.Leave).
 		if err := d.networks.Leave(ctx, r.ID, c.ID); err != nil {
 			return err
 		}
@@ -139,6 +132,7 @@ func (d *Daemon) disconnectContainer(ctx context.Context, r *berthnet.Record, re
 	explicitNetworks(c)
 	delete(c.NetworkConfig.EndpointsConfig, r.Name)
 	if c.State.Running {
+		d.recordPorts(c)
 		if err := d.rewriteEtcFiles(c); err != nil {
 			logrus.WithError(err).WithField("container", stringid.TruncateID(c.ID)).Warn("rewriting /etc files")
 		}

@@ -9,7 +9,6 @@ import (
 	"net/netip"
 	"slices"
 	"sort"
-	"strconv"
 	"strings"
 
 	"github.com/moby/moby/api/types/container"
@@ -327,13 +326,8 @@ func (d *Daemon) joinNetworks(ctx context.Context, c *ctr.Container, pid int) er
 			return err
 		}
 	}
-	if gw := d.gatewayNetwork(c); gw != "" {
-		if err := d.publishPorts(ctx, c, gw); err != nil {
-			return err
-		}
-		if err := d.openRoutedPorts(ctx, c, gw); err != nil {
-			return err
-		}
+	if err := d.publishPorts(ctx, c, d.gatewayFirst(c, names)); err != nil {
+		return err
 	}
 	if err := d.startDNSIfNeeded(c); err != nil {
 		return err
@@ -370,34 +364,20 @@ func (d *Daemon) gatewayNetwork(c *ctr.Container) string {
 	return best
 }
 
-// openRoutedPorts opens the container's ports on its endpoints other than
-// the gateway's, for the families in gateway mode routed there (dockerd
-// does the same; nothing is mapped on the host for them).
-func (d *Daemon) openRoutedPorts(ctx context.Context, c *ctr.Container, gw string) error {
-	for _, name := range networkNames(c) {
-		if name == gw {
-			continue
+// gatewayFirst orders the container's networks names with its gateway's
+// first.
+func (d *Daemon) gatewayFirst(c *ctr.Container, names []string) []string {
+	gw := d.gatewayNetwork(c)
+	out := make([]string, 0, len(names))
+	if slices.Contains(names, gw) {
+		out = append(out, gw)
+	}
+	for _, n := range names {
+		if n != gw {
+			out = append(out, n)
 		}
-		if err := d.openRoutedOn(ctx, c, name); err != nil {
-			return err
-		}
 	}
-	return nil
-}
-
-// openRoutedOn opens the container's ports on its endpoint on one network
-// that is not its gateway's.
-func (d *Daemon) openRoutedOn(ctx context.Context, c *ctr.Container, name string) error {
-	reqs, err := portSpecs(c.Config, c.HostConfig)
-	if err != nil || len(reqs) == 0 {
-		return err
-	}
-	var specs []berthnet.PortSpec
-	for _, r := range reqs {
-		specs = append(specs, berthnet.PortSpec{Proto: string(r.port.Proto()), HostIP: r.hostIP, ContainerPort: r.port.Num()})
-	}
-	_, err = d.networks.OpenRouted(ctx, name, c.ID, specs)
-	return err
+	return out
 }
 
 // joinOne joins one bridge network and records the endpoint.
@@ -548,28 +528,14 @@ func (d *Daemon) restoreContainerNetwork(ctx context.Context, c *ctr.Container) 
 	}
 	c.NetworkSettings.SandboxKey = netnsPath(c.State.Pid)
 	var errs []error
-	var specs []berthnet.PortSpec
-	for p, bs := range c.NetworkSettings.Ports {
-		for _, b := range bs {
-			hp, err := strconv.ParseUint(b.HostPort, 10, 16)
-			if err != nil && b.HostPort != "" {
-				continue
-			}
-			// No host port is a port opened in gateway mode routed.
-			// The recorded address (0.0.0.0 or :: for "every address")
-			// names the family: a zero one would publish both again.
-			s := berthnet.PortSpec{Proto: string(p.Proto()), HostIP: b.HostIP, HostPort: uint16(hp), ContainerPort: p.Num()}
-			specs = append(specs, s)
-		}
-	}
-	gw := d.gatewayNetwork(c)
-	if len(specs) > 0 {
-		if _, err := d.networks.Publish(ctx, gw, c.ID, specs); err != nil {
-			errs = append(errs, fmt.Errorf("re-publishing ports: %w", err))
-		}
-	}
-	if err := d.openRoutedPorts(ctx, c, gw); err != nil {
-		errs = append(errs, fmt.Errorf("re-opening ports: %w", err))
+	// On the networks it is still joined to, with the host ports it had
+	// (chosenPorts).
+	joined := slices.DeleteFunc(d.joinNames(c), func(n string) bool {
+		es := c.NetworkSettings.Networks[n]
+		return es == nil || es.EndpointID == ""
+	})
+	if err := d.publishPorts(ctx, c, d.gatewayFirst(c, joined)); err != nil {
+		errs = append(errs, fmt.Errorf("re-publishing ports: %w", err))
 	}
 	if err := d.startDNSIfNeeded(c); err != nil {
 		errs = append(errs, err)

@@ -3,6 +3,7 @@ package daemon
 import (
 	"context"
 	"net/netip"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -78,20 +79,49 @@ type portRequest struct {
 	hostStart, hostEnd uint16
 }
 
-// publishPorts publishes the container's ports on its primary network and
-// records them in NetworkSettings.Ports as dockerd does: every exposed or
-// bound port is a key, unpublished ones with no bindings.
-func (d *Daemon) publishPorts(ctx context.Context, c *ctr.Container, netName string) error {
-	ports := network.PortMap{}
-	if r, err := d.networks.Find(ctx, netName); err == nil && r.Driver != berthnet.DriverBridge {
-		// macvlan and ipvlan containers sit on the parent's wire with
-		// addresses of their own: dockerd maps and lists no ports for
-		// them and only warns.
-		if len(c.HostConfig.PortBindings) > 0 || c.HostConfig.PublishAllPorts {
-			logrus.WithField("container", stringid.TruncateID(c.ID)).Warnf("%s driver does not support port mappings", r.Driver)
-		}
-		c.NetworkSettings.Ports = ports
+// publishPorts publishes the container's ports on each of its networks,
+// the gateway's first: the network manager maps them on the host through
+// the endpoints that give the container its gateways and opens them on
+// routed ones, as dockerd's driver does per endpoint. A port that one
+// network chose (an ephemeral one, or one of a range) is the one asked of
+// the next. Connect calls it for the new network alone: the others were
+// given their new share of the ports when it joined.
+func (d *Daemon) publishPorts(ctx context.Context, c *ctr.Container, names []string) error {
+	reqs, err := portSpecs(c.Config, c.HostConfig)
+	if err != nil {
+		return err
+	}
+	// The host ports the container has: on its other networks (a
+	// connect), or before the daemon restarted (a restore).
+	reqs = chosenPorts(reqs, c.NetworkSettings.Ports)
+	d.recordPorts(c)
+	if len(reqs) == 0 {
 		return nil
+	}
+	if drv := d.unmappedGatewayDriver(c); drv != "" {
+		logrus.WithField("container", stringid.TruncateID(c.ID)).Warnf("%s driver does not support port mappings", drv)
+		return nil
+	}
+	for _, name := range names {
+		if _, err := d.publish(ctx, c.ID, name, chosenPorts(reqs, c.NetworkSettings.Ports)); err != nil {
+			return err
+		}
+		d.recordPorts(c)
+	}
+	return nil
+}
+
+// recordPorts sets NetworkSettings.Ports as dockerd lists them: every
+// exposed or bound port is a key, with what the container's endpoints
+// publish, in the order they publish it (mapped families before routed
+// ones, as in dockerd's inspect). A container whose gateway is a
+// macvlan or ipvlan network, on the parent's wire with addresses of its
+// own, lists none: dockerd maps nothing there and only warns.
+func (d *Daemon) recordPorts(c *ctr.Container) {
+	ports := network.PortMap{}
+	c.NetworkSettings.Ports = ports
+	if d.unmappedGatewayDriver(c) != "" {
+		return
 	}
 	for p := range c.Config.ExposedPorts {
 		ports[p] = nil
@@ -99,16 +129,7 @@ func (d *Daemon) publishPorts(ctx context.Context, c *ctr.Container, netName str
 	for p := range c.HostConfig.PortBindings {
 		ports[p] = nil
 	}
-	c.NetworkSettings.Ports = ports
-	reqs, err := portSpecs(c.Config, c.HostConfig)
-	if err != nil || len(reqs) == 0 {
-		return err
-	}
-	bindings, err := d.publish(ctx, c.ID, netName, reqs)
-	if err != nil {
-		return err
-	}
-	for _, b := range bindings {
+	for _, b := range d.networks.PortBindings(c.ID) {
 		p, _ := network.PortFrom(b.ContainerPort, network.IPProtocol(b.Proto))
 		hip := b.HostIP
 		if !hip.IsValid() {
@@ -120,7 +141,44 @@ func (d *Daemon) publishPorts(ctx context.Context, c *ctr.Container, netName str
 		}
 		ports[p] = append(ports[p], network.PortBinding{HostIP: hip, HostPort: hp})
 	}
-	return nil
+}
+
+// unmappedGatewayDriver names the driver of the container's gateway
+// network when it maps no ports (macvlan, ipvlan); empty for a bridge.
+func (d *Daemon) unmappedGatewayDriver(c *ctr.Container) string {
+	gw := d.gatewayNetwork(c)
+	if gw == "" {
+		return ""
+	}
+	if r, err := d.networks.Find(context.Background(), gw); err == nil && r.Driver != berthnet.DriverBridge {
+		return r.Driver
+	}
+	return ""
+}
+
+// chosenPorts fixes each request for an ephemeral port or a range to the
+// host port the container already has for it (in ports, as recorded), so
+// that every network, a network connected later and a restarted daemon
+// publish the same one.
+func chosenPorts(reqs []portRequest, ports network.PortMap) []portRequest {
+	out := slices.Clone(reqs)
+	for i, r := range out {
+		if r.hostStart != 0 && r.hostEnd == r.hostStart {
+			continue
+		}
+		for _, b := range ports[r.port] {
+			hp, err := strconv.ParseUint(b.HostPort, 10, 16)
+			if err != nil || hp == 0 || r.hostIP.IsValid() && b.HostIP != r.hostIP {
+				continue
+			}
+			if r.hostStart != 0 && (uint16(hp) < r.hostStart || uint16(hp) > r.hostEnd) {
+				continue
+			}
+			out[i].hostStart, out[i].hostEnd = uint16(hp), uint16(hp)
+			break
+		}
+	}
+	return out
 }
 
 // publish asks the manager for the bindings; a host-port range is tried

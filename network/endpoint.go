@@ -152,7 +152,7 @@ func (m *Manager) Join(ctx context.Context, term string, o JoinOptions) (*Endpoi
 		return nil, err
 	}
 	if !first {
-		m.selectGatewayLocked(o.ContainerID)
+		m.regatewayLocked(o.ContainerID)
 	}
 	m.advertiseLocked(r, ep)
 	c := *ep
@@ -258,6 +258,11 @@ func (m *Manager) leave(ctx context.Context, term, containerID string, backgroun
 			return err
 		}
 		m.stopAdvertLocked(id)
+		// What the container published or opened on this network's
+		// address goes with the endpoint.
+		if err := m.unpublishLocked(containerID, func(p *publication) bool { return p.net == r.ID }); err != nil {
+			logrus.WithError(err).WithField("container", shortContainerID(containerID)).Warn("unpublishing ports")
+		}
 		if _, err := m.ipam.ReleaseOwner(r.ID, id); err != nil {
 			return err
 		}
@@ -267,8 +272,8 @@ func (m *Manager) leave(ctx context.Context, term, containerID string, backgroun
 		}
 		if !background {
 			// The container lives on: if this endpoint was its gateway,
-			// the next best takes over.
-			m.selectGatewayLocked(containerID)
+			// the next best takes over, with its ports.
+			m.regatewayLocked(containerID)
 		}
 		return nil
 	}

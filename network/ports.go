@@ -39,6 +39,15 @@ type PortBinding struct {
 }
 
 type publication struct {
+	// net is the ID of the network whose endpoint carries it.
+	net string
+	// specs are the requests as asked and ports the host port each got
+	// (0 where none was bound): when the endpoint's gateway role changes
+	// they are published again, the ephemeral ones on the same port.
+	specs []PortSpec
+	ports []uint16
+	// fams are the host address families mapped (see hostFamiliesLocked).
+	fams     hostFamilies
 	bindings []PortBinding
 	rules    []firewall.Port
 	// holds keeps each host port bound, so that no other process takes it
@@ -47,21 +56,16 @@ type publication struct {
 	holds []io.Closer
 }
 
-// Publish reserves the host ports of a container's endpoint on a network
-// and DNATs them to the container. It is all or nothing.
+// Publish programs a container's ports on its endpoint on a network, as
+// dockerd's bridge driver does for each endpoint: host ports of the
+// families the endpoint is the container's gateway for are reserved and
+// DNATed (or proxied) to it, and a family in gateway mode routed has its
+// ports opened on the container's address whatever the gateway. When the
+// container's gateways change (network connect or disconnect), the
+// manager moves what is mapped (see movePortsLocked). Macvlan and ipvlan
+// endpoints, reached on their own addresses, map nothing. It is all or
+// nothing.
 func (m *Manager) Publish(ctx context.Context, term, containerID string, specs []PortSpec) ([]PortBinding, error) {
-	return m.publish(ctx, term, containerID, specs, false)
-}
-
-// OpenRouted opens the ports on a container's endpoint that does not give
-// it its gateway: only a family in gateway mode routed has anything to
-// open there (the ports are reachable on the container's address), as in
-// dockerd; nothing is mapped on the host.
-func (m *Manager) OpenRouted(ctx context.Context, term, containerID string, specs []PortSpec) ([]PortBinding, error) {
-	return m.publish(ctx, term, containerID, specs, true)
-}
-
-func (m *Manager) publish(ctx context.Context, term, containerID string, specs []PortSpec, openOnly bool) ([]PortBinding, error) {
 	if err := m.waitReady(ctx); err != nil {
 		return nil, err
 	}
@@ -72,11 +76,7 @@ func (m *Manager) publish(ctx context.Context, term, containerID string, specs [
 		return nil, err
 	}
 	if r.Bridge == "" {
-		if openOnly {
-			return nil, nil
-		}
-		// macvlan and ipvlan endpoints are reached on their own address.
-		return nil, errdefs.InvalidParameterf("%s driver does not support port mappings", r.Driver)
+		return nil, nil
 	}
 	var ep *Endpoint
 	for _, e := range r.Endpoints {
@@ -87,14 +87,29 @@ func (m *Manager) publish(ctx context.Context, term, containerID string, specs [
 	if ep == nil || !ep.IPv4.IsValid() && !ep.IPv6.IsValid() {
 		return nil, errdefs.NotFoundf("container %s has no endpoint on network %s", containerID, r.Name)
 	}
-	pub := &publication{}
-	fail := func(err error) ([]PortBinding, error) {
-		for _, h := range pub.holds {
-			h.Close()
-		}
+	pub, err := m.publishLocked(r, ep, specs, nil, m.hostFamiliesLocked(containerID, ep))
+	if err != nil {
 		return nil, err
 	}
-	for _, s := range specs {
+	if m.pubs == nil {
+		m.pubs = map[string][]*publication{}
+	}
+	m.pubs[containerID] = append(m.pubs[containerID], pub)
+	m.syncRouteLocalnetLocked(r.Bridge)
+	return append([]PortBinding(nil), pub.bindings...), nil
+}
+
+// publishLocked reserves and programs specs on ep for the host families
+// fams. pin, when given, holds a host port for each spec that asked for
+// an ephemeral one: the port it had on the endpoint it moves from, taken
+// again if it is free.
+func (m *Manager) publishLocked(r *Record, ep *Endpoint, specs []PortSpec, pin []uint16, fams hostFamilies) (*publication, error) {
+	pub := &publication{net: r.ID, specs: slices.Clone(specs), fams: fams}
+	fail := func(err error) (*publication, error) {
+		closeAll(pub.holds)
+		return nil, err
+	}
+	for i, s := range specs {
 		if s.Proto == "" {
 			s.Proto = "tcp"
 		}
@@ -103,39 +118,52 @@ func (m *Manager) publish(ctx context.Context, term, containerID string, specs [
 			s.HostIP = r.hostBinding()
 		}
 		s.HostIP = s.HostIP.Unmap()
-		targets := m.bindTargets(r, ep, s.HostIP)
-		if openOnly {
-			targets = slices.DeleteFunc(targets, func(tg bindTarget) bool { return !tg.open })
+		targets := slices.DeleteFunc(m.bindTargets(r, ep, s.HostIP), func(tg bindTarget) bool {
+			return !tg.open && !fams.has(tg.hostIP)
+		})
+		if i < len(pin) && s.HostPort == 0 {
+			s.HostPort = pin[i]
 		}
+		var port uint16
 		var err error
 		for try := 0; ; try++ {
 			nh, nb, nr := len(pub.holds), len(pub.bindings), len(pub.rules)
-			err = m.publishOne(r, ep, s, targets, pub)
-			if err == nil || s.HostPort != 0 || try == 10 || !errors.Is(err, syscall.EADDRINUSE) {
+			if port, err = m.publishOne(r, ep, s, targets, pub); err == nil {
+				break
+			}
+			closeAll(pub.holds[nh:])
+			pub.holds, pub.bindings, pub.rules = pub.holds[:nh], pub.bindings[:nb], pub.rules[:nr]
+			if specs[i].HostPort != 0 || try == 10 {
+				break // a port the user chose is that port or nothing
+			}
+			if s.HostPort != 0 {
+				// The pinned port is taken: any will do, as for a new one.
+				s.HostPort = 0
+				continue
+			}
+			if !errors.Is(err, syscall.EADDRINUSE) {
 				break
 			}
 			// An ephemeral port free for IPv4 was taken for IPv6: start
 			// again with another, as every family shares one port number.
-			for _, h := range pub.holds[nh:] {
-				h.Close()
-			}
-			pub.holds, pub.bindings, pub.rules = pub.holds[:nh], pub.bindings[:nb], pub.rules[:nr]
 		}
 		if err != nil {
 			return fail(err)
 		}
+		pub.ports = append(pub.ports, port)
 	}
 	if m.fw != nil {
 		if err := m.fw.AddPorts(pub.rules...); err != nil {
 			return fail(errdefs.System(err))
 		}
 	}
-	if m.pubs == nil {
-		m.pubs = map[string][]*publication{}
+	return pub, nil
+}
+
+func closeAll(cs []io.Closer) {
+	for _, c := range cs {
+		c.Close()
 	}
-	m.pubs[containerID] = append(m.pubs[containerID], pub)
-	m.syncRouteLocalnetLocked(r.Bridge)
-	return append([]PortBinding(nil), pub.bindings...), nil
 }
 
 // bindTarget is one host address a port is published on and the
@@ -227,8 +255,8 @@ var ipv6Listenable = sync.OnceValue(func() bool {
 })
 
 // publishOne reserves one spec's host port on every target, with the
-// same port number on each.
-func (m *Manager) publishOne(r *Record, ep *Endpoint, s PortSpec, targets []bindTarget, pub *publication) error {
+// same port number on each, and returns it (0 when nothing was bound).
+func (m *Manager) publishOne(r *Record, ep *Endpoint, s PortSpec, targets []bindTarget, pub *publication) (uint16, error) {
 	port := s.HostPort
 	for _, tg := range targets {
 		if tg.open {
@@ -240,12 +268,12 @@ func (m *Manager) publishOne(r *Record, ep *Endpoint, s PortSpec, targets []bind
 			continue
 		}
 		if port != 0 && m.allocatedLocked(s.Proto, tg.hostIP, port, pub) {
-			return errdefs.Conflict(fmt.Errorf("failed to set up container networking: driver failed programming external connectivity on endpoint %s (%s): Bind for %s failed: port is already allocated",
+			return 0, errdefs.Conflict(fmt.Errorf("failed to set up container networking: driver failed programming external connectivity on endpoint %s (%s): Bind for %s failed: port is already allocated",
 				ep.Name, ep.ID, netip.AddrPortFrom(tg.hostIP, port)))
 		}
 		got, hold, err := reservePort(s.Proto, tg.hostIP, port)
 		if err != nil {
-			return errdefs.Conflict(fmt.Errorf("failed to set up container networking: driver failed programming external connectivity on endpoint %s (%s): failed to bind host port for %s:%s/%s: %w",
+			return 0, errdefs.Conflict(fmt.Errorf("failed to set up container networking: driver failed programming external connectivity on endpoint %s (%s): failed to bind host port for %s:%s/%s: %w",
 				ep.Name, ep.ID, netip.AddrPortFrom(tg.hostIP, port), netip.AddrPortFrom(tg.ctrIP, s.ContainerPort), s.Proto, err))
 		}
 		port = got
@@ -266,7 +294,7 @@ func (m *Manager) publishOne(r *Record, ep *Endpoint, s PortSpec, targets []bind
 				ContainerIP: tg.ctrIP, ContainerPort: s.ContainerPort})
 		}
 	}
-	return nil
+	return port, nil
 }
 
 func proxyOn(hold io.Closer, target netip.AddrPort) io.Closer {
@@ -315,48 +343,22 @@ func (m *Manager) allocatedLocked(proto string, ip netip.Addr, port uint16, pend
 func (m *Manager) Unpublish(ctx context.Context, containerID string) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	return m.unpublishLocked(containerID, func(*publication) bool { return true })
+}
+
+// unpublishLocked removes the container's publications that drop says.
+func (m *Manager) unpublishLocked(containerID string, drop func(*publication) bool) error {
+	var keep []*publication
 	var errs []error
 	bridges := map[string]bool{}
 	for _, pub := range m.pubs[containerID] {
-		if m.fw != nil {
-			errs = append(errs, m.fw.RemovePorts(pub.rules...))
-		}
-		for _, h := range pub.holds {
-			h.Close()
-		}
-		for _, rl := range pub.rules {
-			bridges[rl.Bridge] = true
-		}
-	}
-	delete(m.pubs, containerID)
-	for b := range bridges {
-		m.syncRouteLocalnetLocked(b)
-	}
-	return errors.Join(errs...)
-}
-
-// UnpublishOn removes what a container published or opened on one
-// network (docker network disconnect of a network that is not its
-// gateway's).
-func (m *Manager) UnpublishOn(ctx context.Context, containerID, term string) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	r, err := m.findLocked(term)
-	if err != nil || r.Bridge == "" {
-		return err
-	}
-	var keep []*publication
-	var errs []error
-	for _, pub := range m.pubs[containerID] {
-		if !slices.ContainsFunc(pub.rules, func(p firewall.Port) bool { return p.Bridge == r.Bridge }) {
+		if !drop(pub) {
 			keep = append(keep, pub)
 			continue
 		}
-		if m.fw != nil {
-			errs = append(errs, m.fw.RemovePorts(pub.rules...))
-		}
-		for _, h := range pub.holds {
-			h.Close()
+		errs = append(errs, m.closePublicationLocked(pub))
+		for _, rl := range pub.rules {
+			bridges[rl.Bridge] = true
 		}
 	}
 	if len(keep) == 0 {
@@ -364,8 +366,32 @@ func (m *Manager) UnpublishOn(ctx context.Context, containerID, term string) err
 	} else {
 		m.pubs[containerID] = keep
 	}
-	m.syncRouteLocalnetLocked(r.Bridge)
+	for b := range bridges {
+		m.syncRouteLocalnetLocked(b)
+	}
 	return errors.Join(errs...)
+}
+
+// closePublicationLocked frees a publication's host ports and rules.
+func (m *Manager) closePublicationLocked(pub *publication) error {
+	closeAll(pub.holds)
+	if m.fw == nil {
+		return nil
+	}
+	return m.fw.RemovePorts(pub.rules...)
+}
+
+// PortBindings are what the container has published on all its
+// endpoints, in the order they were published: dockerd lists every
+// endpoint's in NetworkSettings.Ports.
+func (m *Manager) PortBindings(containerID string) []PortBinding {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	var out []PortBinding
+	for _, pub := range m.pubs[containerID] {
+		out = append(out, pub.bindings...)
+	}
+	return out
 }
 
 // reservePort binds the host port (the kernel picks one for port 0) and

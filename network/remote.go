@@ -245,7 +245,7 @@ func (m *Manager) joinRemoteLocked(r *Record, ep *Endpoint, o JoinOptions, relea
 		return nil, err
 	}
 	if !first {
-		m.selectGatewayLocked(o.ContainerID)
+		m.regatewayLocked(o.ContainerID)
 	}
 	cp := *ep
 	return &cp, nil

@@ -259,7 +259,7 @@ func (m *Manager) joinVlanLocked(r *Record, ep *Endpoint, o JoinOptions, release
 		return nil, err
 	}
 	if !first {
-		m.selectGatewayLocked(o.ContainerID)
+		m.regatewayLocked(o.ContainerID)
 	}
 	m.advertiseLocked(r, ep)
 	cp := *ep

@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/netip"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/sirupsen/logrus"
@@ -13,6 +14,18 @@ import (
 
 // dialTimeout bounds the connection to a container that does not answer.
 const dialTimeout = 5 * time.Second
+
+// refusedWait bounds how long a connection the proxy has accepted waits
+// for the container's server to listen: published ports are in place
+// when the container's process starts, before its server binds, and a
+// client connected to the proxy would otherwise be reset (the container
+// refusing it) where, without the proxy, it would have been refused at
+// connect. The first retry comes soon, then less often.
+const (
+	refusedWait       = 2 * time.Second
+	refusedRetryFirst = 10 * time.Millisecond
+	refusedRetryMax   = 200 * time.Millisecond
+)
 
 // udpIdle is how long a UDP flow stays open without traffic (docker-proxy
 // uses 90 seconds as well).
@@ -25,6 +38,12 @@ type proxy struct {
 	sock   io.Closer
 	flows  map[io.Closer]struct{}
 	wg     sync.WaitGroup
+	// done is closed by Close: a dial waiting to retry gives up.
+	done chan struct{}
+}
+
+func newProxy(sock io.Closer) *proxy {
+	return &proxy{sock: sock, flows: map[io.Closer]struct{}{}, done: make(chan struct{})}
 }
 
 func (p *proxy) track(c io.Closer) bool {
@@ -47,6 +66,9 @@ func (p *proxy) untrack(c io.Closer) {
 
 func (p *proxy) Close() error {
 	p.mu.Lock()
+	if !p.closed {
+		close(p.done)
+	}
 	p.closed = true
 	err := p.sock.Close()
 	for c := range p.flows {
@@ -61,7 +83,7 @@ func (p *proxy) Close() error {
 // TCP accepts connections on l and joins each to a new connection to
 // target. The returned Closer closes l and every open connection.
 func TCP(l net.Listener, target netip.AddrPort) io.Closer {
-	p := &proxy{sock: l, flows: map[io.Closer]struct{}{}}
+	p := newProxy(l)
 	p.wg.Add(1)
 	go func() {
 		defer p.wg.Done()
@@ -89,7 +111,7 @@ func (p *proxy) joinTCP(in net.Conn, target netip.AddrPort) {
 		return
 	}
 	defer p.untrack(in)
-	out, err := net.DialTimeout("tcp", target.String(), dialTimeout)
+	out, err := p.dialTCP(target)
 	if err != nil {
 		logrus.WithError(err).WithField("target", target).Debug("port proxy: cannot reach the container")
 		return
@@ -114,11 +136,30 @@ func (p *proxy) joinTCP(in net.Conn, target netip.AddrPort) {
 	<-done
 }
 
+// dialTCP connects to the container, retrying while it refuses for up to
+// refusedWait (see there) or until the proxy closes.
+func (p *proxy) dialTCP(target netip.AddrPort) (net.Conn, error) {
+	deadline := time.Now().Add(refusedWait)
+	wait := refusedRetryFirst
+	for {
+		c, err := net.DialTimeout("tcp", target.String(), dialTimeout)
+		if err == nil || !errors.Is(err, syscall.ECONNREFUSED) || time.Now().Add(wait).After(deadline) {
+			return c, err
+		}
+		select {
+		case <-p.done:
+			return nil, err
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, refusedRetryMax)
+	}
+}
+
 // UDP relays datagrams received on c to target, with one socket per
 // client address so that replies find their way back. The returned
 // Closer closes c and every flow.
 func UDP(c net.PacketConn, target netip.AddrPort) io.Closer {
-	p := &proxy{sock: c, flows: map[io.Closer]struct{}{}}
+	p := newProxy(c)
 	p.wg.Add(1)
 	go func() {
 		defer p.wg.Done()
