@@ -165,7 +165,7 @@ func (d *Daemon) startLocked(ctx context.Context, c *ctr.Container, restart bool
 		netErr = make(chan error, 1)
 		go func() { netErr <- d.joinNetworks(ctx, c, pid) }()
 	}
-	launched, err := shim.Launch(ctx, shim.LaunchOpts{
+	launched, err := d.containerRuntime().launch(ctx, shim.LaunchOpts{
 		Dir: dir,
 		Config: shim.Config{
 			ID:          c.ID,
@@ -307,7 +307,7 @@ func (d *Daemon) cgroupPath(c *ctr.Container) string {
 
 // monitor waits for c's process to exit and records it. It runs once per
 // start, and again for running containers found after a daemon restart.
-func (d *Daemon) monitor(c *ctr.Container, client *shim.Client) {
+func (d *Daemon) monitor(c *ctr.Container, client shimClient) {
 	ex, err := client.Wait(context.Background())
 	if err != nil {
 		// The shim vanished without recording an exit (killed with the

@@ -235,7 +235,7 @@ func (d *Daemon) endUnfinishedStart(c *ctr.Container) {
 
 // endShim kills every process of a shim's container and waits, until
 // ctx ends, for the shim to record the exit.
-func endShim(ctx context.Context, client *shim.Client) {
+func endShim(ctx context.Context, client shimClient) {
 	client.Kill(ctx, 9, true)
 	client.Wait(ctx)
 }
