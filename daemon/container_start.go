@@ -228,6 +228,13 @@ func (d *Daemon) startLocked(ctx context.Context, c *ctr.Container, restart bool
 	}
 	c.State.SetRunning(pid, !restart)
 	c.HasBeenStartedBefore = true
+	if !restart {
+		// A start by the user or at daemon start gives the restart
+		// policy a fresh run, as dockerd's resetRestartManager: its
+		// retries again, and no stop by the user to remember.
+		c.RestartCount = 0
+		c.HasBeenManuallyStopped = false
+	}
 	d.startHealthMonitor(c)
 	if err := c.SaveState(); err != nil {
 		logrus.WithError(err).WithField("container", c.ID[:12]).Error("could not save container state")
