@@ -395,11 +395,18 @@ const (
 // c's lock.
 func (d *Daemon) shouldRestart(c *ctr.Container, exitCode int, userStop bool) (bool, time.Duration) {
 	p := c.HostConfig.RestartPolicy
-	if userStop || c.HasBeenManuallyStopped || p.IsNone() || c.State.RemovalInProgress {
+	if userStop || p.IsNone() || c.State.RemovalInProgress {
 		return false, 0
 	}
 	switch {
-	case p.IsAlways(), p.IsUnlessStopped():
+	case p.IsAlways():
+	case p.IsUnlessStopped():
+		// Only this policy heeds the manual-stop mark, as in dockerd's
+		// restart manager; any kill by the user sets it, also one with
+		// a signal the process survives (ContainerKill).
+		if c.HasBeenManuallyStopped {
+			return false, 0
+		}
 	case p.IsOnFailure():
 		if exitCode == 0 {
 			return false, 0
