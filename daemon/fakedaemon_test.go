@@ -6,6 +6,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -26,6 +27,8 @@ type fakeDaemon struct {
 	rt   *fakeRuntime
 	root string // parent of the data and exec roots
 }
+
+var newDaemonMu sync.Mutex
 
 // testImage is a layerless image every fake daemon has.
 const testImage = "busybox:latest"
@@ -49,7 +52,11 @@ func startFakeDaemon(t *testing.T, root string, rt *fakeRuntime, tune ...func(*c
 	for _, f := range tune {
 		f(cfg)
 	}
+	// New sets process-wide values (image.Version), once per process
+	// in production; parallel tests take turns.
+	newDaemonMu.Lock()
 	d, err := newDaemon(cfg, rt)
+	newDaemonMu.Unlock()
 	if err != nil {
 		t.Fatal(err)
 	}
