@@ -38,6 +38,25 @@ func (d *fakeDaemon) waitLaunches(t *testing.T, id string, n int) {
 	}
 }
 
+// byUser does to the container what a user did: "stop" (docker stop),
+// "kill" (docker kill), "hup" (docker kill -s HUP); "" is nothing.
+func (d *fakeDaemon) byUser(t *testing.T, id, action string) {
+	t.Helper()
+	ctx := context.Background()
+	var err error
+	switch action {
+	case "stop":
+		err = d.ContainerStop(ctx, id, "", nil)
+	case "kill":
+		err = d.ContainerKill(ctx, id, "KILL")
+	case "hup":
+		err = d.ContainerKill(ctx, id, "HUP")
+	}
+	if err != nil {
+		t.Fatalf("%s: %v", action, err)
+	}
+}
+
 // quietPeriod is how long a test watches for a restart that must not
 // come: twice the first back-off.
 const quietPeriod = 2 * restartBackoffMin
@@ -91,21 +110,7 @@ func TestRestartPolicyOnExit(t *testing.T) {
 			}
 			stopSignal := func(cfg *container.Config, _ *container.HostConfig) { cfg.StopSignal = "SIGTERM" }
 			id := d.run(t, "web", tune, stopSignal)
-			ctx := context.Background()
-			switch tc.user {
-			case "stop":
-				if err := d.ContainerStop(ctx, id, "", nil); err != nil {
-					t.Fatal(err)
-				}
-			case "kill":
-				if err := d.ContainerKill(ctx, id, "KILL"); err != nil {
-					t.Fatal(err)
-				}
-			case "hup":
-				if err := d.ContainerKill(ctx, id, "HUP"); err != nil {
-					t.Fatal(err)
-				}
-			}
+			d.byUser(t, id, tc.user)
 			for i, code := range tc.exits {
 				if i > tc.restarts {
 					break
@@ -218,7 +223,6 @@ func TestRestartPolicyAtDaemonStart(t *testing.T) {
 			t.Parallel()
 			live := func(cfg *config.Config) { cfg.LiveRestore = tc.liveRestore }
 			d := newFakeDaemon(t, live)
-			ctx := context.Background()
 			var id string
 			switch tc.left {
 			case "created":
@@ -228,13 +232,9 @@ func TestRestartPolicyAtDaemonStart(t *testing.T) {
 			}
 			switch tc.left {
 			case "stopped":
-				if err := d.ContainerStop(ctx, id, "", nil); err != nil {
-					t.Fatal(err)
-				}
+				d.byUser(t, id, "stop")
 			case "killed":
-				if err := d.ContainerKill(ctx, id, "KILL"); err != nil {
-					t.Fatal(err)
-				}
+				d.byUser(t, id, "kill")
 			case "exited 0":
 				d.exitOnItsOwn(t, id, 0)
 				d.waitState(t, id, exited)
