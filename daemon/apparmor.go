@@ -20,16 +20,21 @@ var appArmor = struct {
 	isLoaded      func(string) (bool, error)
 }{apparmor.HostSupports, apparmor.EnsureDefault, apparmor.IsLoaded}
 
-// loadAppArmorDefault loads docker-default at start-up where the host has
-// AppArmor, as dockerd does; a failure is logged, and the first container
-// that needs the profile tries again and fails with the reason.
+// loadAppArmorDefault loads docker-default in the background at start-up
+// where the host has AppArmor, as dockerd does; a failure is logged, and
+// the first container that needs the profile tries again and fails with
+// the reason. appArmor is read before it returns: tests replace it, and
+// the load may outlive the test whose daemon started it.
 func loadAppArmorDefault() {
-	if !appArmor.supported() {
-		return
-	}
-	if err := appArmor.ensureDefault(); err != nil {
-		logrus.Error(err.Error())
-	}
+	host := appArmor
+	go func() {
+		if !host.supported() {
+			return
+		}
+		if err := host.ensureDefault(); err != nil {
+			logrus.Error(err.Error())
+		}
+	}()
 }
 
 // requestedAppArmor is the profile --security-opt apparmor=NAME (or the

@@ -113,7 +113,7 @@ func newDaemon(cfg *config.Config, rt containerRuntime) (*Daemon, error) {
 		lock.Close()
 		return nil, err
 	}
-	go loadAppArmorDefault()
+	loadAppArmorDefault()
 	go func() {
 		// Enabled plugins first: containers' volumes may need them.
 		d.plugins.Restore(context.Background())
