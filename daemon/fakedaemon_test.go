@@ -24,8 +24,9 @@ import (
 // nothing it does needs root or outlives the test.
 type fakeDaemon struct {
 	*Daemon
-	rt   *fakeRuntime
-	root string // parent of the data and exec roots
+	rt      *fakeRuntime
+	root    string // parent of the data and exec roots
+	crashed sync.Once
 }
 
 var newDaemonMu sync.Mutex
@@ -72,8 +73,27 @@ func startFakeDaemon(t *testing.T, root string, rt *fakeRuntime, tune ...func(*c
 // crash stops the daemon as a kill would leave things: its containers'
 // processes and their shims go on, its goroutines that wait on them no
 // longer hear from them (see fakeRuntime.cutOff).
-func (d *fakeDaemon) crash() {
+//
+// A kill also ends the daemon's other goroutines, which Shutdown does not
+// wait for: the health loops and pending policy restarts would write into
+// the roots after the test, or race the next daemon on them. crash
+// disarms them through the dead daemon's memory, which nothing reads
+// again: no health record to update, no restart pending.
+func (d *fakeDaemon) crash() { d.crashed.Do(d.crashOnce) }
+
+func (d *fakeDaemon) crashOnce() {
 	d.rt.cutOff()
+	for _, c := range d.containers.List() {
+		d.stopHealthMonitor(c)
+		c.Lock()
+		l := d.liveState(c)
+		l.mu.Lock()
+		l.stopping = true
+		l.mu.Unlock()
+		c.State.Health = nil
+		c.State.Restarting = false
+		c.Unlock()
+	}
 	d.Shutdown()
 }
 
