@@ -127,8 +127,9 @@ func TestStartFailure(t *testing.T) {
 func TestRestartKeepsAutoRemoveContainer(t *testing.T) {
 	d := newFakeDaemon(t)
 	id := d.run(t, "web", autoRemove)
-	zero := 0
-	if err := d.ContainerRestart(context.Background(), id, "", &zero); err != nil {
+	// Time enough to end on SIGTERM: with 0 a SIGKILL may follow.
+	timeout := 10
+	if err := d.ContainerRestart(context.Background(), id, "", &timeout); err != nil {
 		t.Fatal(err)
 	}
 	if got := d.state(t, id); got != running {

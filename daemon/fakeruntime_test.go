@@ -283,16 +283,21 @@ func (c fakeDial) Wait(ctx context.Context) (*shim.Exit, error) {
 	}
 	select {
 	case <-c.epoch:
-		// The daemon holding this client crashed.
-		<-ctx.Done()
-		return nil, ctx.Err()
 	case <-s.exited:
-		s.mu.Lock()
-		defer s.mu.Unlock()
-		return s.exit, nil
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}
+	// A crash first: select picks at random among ready cases, and a
+	// dead daemon's monitor must not record an exit after it.
+	select {
+	case <-c.epoch:
+		<-ctx.Done()
+		return nil, ctx.Err()
+	default:
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.exit, nil
 }
 
 // Attach and Exec have no stream to give: a shim.Stream is a socket.
