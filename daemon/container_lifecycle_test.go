@@ -89,7 +89,7 @@ func TestStartFailure(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			d := newFakeDaemon(t)
-			d.rt.launchErr = errors.New(tc.err)
+			d.rt.setLaunchErr(errors.New(tc.err))
 			var id string
 			if tc.rm {
 				id = d.create(t, "web", autoRemove)
@@ -111,7 +111,7 @@ func TestStartFailure(t *testing.T) {
 				t.Errorf("exit code %d, error %q; want %d with %q", code, msg, tc.code, tc.err)
 			}
 			// The next start, with the fault gone, runs it.
-			d.rt.launchErr = nil
+			d.rt.setLaunchErr(nil)
 			if err := d.ContainerStart(context.Background(), id); err != nil {
 				t.Fatal(err)
 			}

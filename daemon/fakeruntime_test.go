@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -23,7 +24,7 @@ import (
 // host's pid_max, so no signal or /proc read can reach a real process);
 // its shim client simulates the process's life: start → running, a
 // signal it does not ignore → exit with 128+signal, pause and resume, an
-// exit of its own (exit). Every call is recorded, by shim directory.
+// exit of its own (exitWith). Every call is recorded, by shim directory.
 //
 // Its shims outlive a daemon, as real ones do: a second daemon on the
 // same roots, given the same fakeRuntime, finds them again.
@@ -32,7 +33,8 @@ type fakeRuntime struct {
 	nextPid int
 	shims   map[string]*fakeShim // by shim directory
 	calls   []string
-	// launchErr, when set, fails every launch with it.
+	// launchErr, when set, fails every launch with it (set it under mu
+	// once a daemon runs: setLaunchErr).
 	launchErr error
 	// ignore are the signals the next launched processes ignore, as an
 	// init without a handler ignores SIGTERM.
@@ -62,6 +64,12 @@ func (r *fakeRuntime) cutOff() {
 	r.epoch = make(chan struct{})
 }
 
+func (r *fakeRuntime) setLaunchErr(err error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.launchErr = err
+}
+
 func (r *fakeRuntime) record(format string, a ...any) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -74,7 +82,7 @@ func (r *fakeRuntime) callsOf(prefix string) []string {
 	defer r.mu.Unlock()
 	var out []string
 	for _, c := range r.calls {
-		if len(c) >= len(prefix) && c[:len(prefix)] == prefix {
+		if strings.HasPrefix(c, prefix) {
 			out = append(out, c)
 		}
 	}
@@ -88,8 +96,11 @@ func (r *fakeRuntime) mountRoot(root image.RootFS, target, upper, work string, h
 
 func (r *fakeRuntime) launch(ctx context.Context, o shim.LaunchOpts) (shim.Launched, error) {
 	r.record("launch %s", o.Config.ID)
-	if r.launchErr != nil {
-		return shim.Launched{}, r.launchErr
+	r.mu.Lock()
+	failure := r.launchErr
+	r.mu.Unlock()
+	if failure != nil {
+		return shim.Launched{}, failure
 	}
 	if err := os.MkdirAll(o.Dir, 0o711); err != nil {
 		return shim.Launched{}, err
@@ -118,18 +129,6 @@ func (r *fakeRuntime) shim(dir string) *fakeShim {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return r.shims[dir]
-}
-
-// shimOf returns the shim of the container whose ID starts with id.
-func (r *fakeRuntime) shimOf(id string) *fakeShim {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	for _, s := range r.shims {
-		if len(s.id) >= len(id) && s.id[:len(id)] == id {
-			return s
-		}
-	}
-	return nil
 }
 
 // vanish ends every shim without an exit status, as a reboot or a kill
