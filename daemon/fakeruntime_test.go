@@ -108,7 +108,7 @@ func (r *fakeRuntime) launch(ctx context.Context, o shim.LaunchOpts) (shim.Launc
 	r.mu.Lock()
 	r.nextPid++
 	s := &fakeShim{rt: r, dir: o.Dir, id: o.Config.ID, pid: r.nextPid, status: "created",
-		ignore: slices.Clone(r.ignore), exited: make(chan struct{})}
+		ignore: slices.Clone(r.ignore), exited: make(chan struct{}), namespaces: joinedNamespaces(o.Config.Spec)}
 	r.shims[o.Dir] = s
 	r.mu.Unlock()
 	if o.InitStarted != nil {
@@ -143,12 +143,27 @@ func (r *fakeRuntime) vanish() {
 	}
 }
 
+// joinedNamespaces are the namespace files a spec's process joins.
+func joinedNamespaces(spec *specs.Spec) []string {
+	var out []string
+	if spec != nil && spec.Linux != nil {
+		for _, ns := range spec.Linux.Namespaces {
+			if ns.Path != "" {
+				out = append(out, ns.Path)
+			}
+		}
+	}
+	return out
+}
+
 // fakeShim is one simulated container process.
 type fakeShim struct {
 	rt  *fakeRuntime
 	dir string
 	id  string
 	pid int
+	// namespaces are the ones its process joined (joinedNamespaces).
+	namespaces []string
 
 	mu     sync.Mutex
 	status string // created, running, paused, stopped

@@ -3,7 +3,9 @@ package daemon
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -249,4 +251,58 @@ func shimOps(calls []string) []string {
 		}
 	}
 	return out
+}
+
+// A container that joins another's namespaces (--network, --pid, --ipc
+// container:X) starts only while X runs: moby's getNetworkedContainer
+// (409) and createSpec (500, any spec error being the daemon's). Its
+// process gets X's namespace paths.
+func TestStartJoiningAnotherContainer(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		mode   func(hc *container.HostConfig)
+		target string // the state of the container joined
+		status int
+		msg    string // contained in the error
+		ns     string // the namespace file the started process joins
+	}{
+		// moby names the target and says its state ("is created");
+		// berth gives its ID and "is exited" either way.
+		{name: "network of an exited container", mode: func(hc *container.HostConfig) { hc.NetworkMode = "container:web" }, target: exited,
+			status: 409, msg: "cannot join network namespace of a non running container: container "},
+		{name: "network of a created container", mode: func(hc *container.HostConfig) { hc.NetworkMode = "container:web" }, target: created,
+			status: 409, msg: "cannot join network namespace of a non running container: container "},
+		{name: "pid of an exited container", mode: func(hc *container.HostConfig) { hc.PidMode = "container:web" }, target: exited,
+			status: 500, msg: "failed to join PID namespace: container {id} is not running"},
+		{name: "ipc of an exited container", mode: func(hc *container.HostConfig) { hc.IpcMode = "container:web" }, target: exited,
+			status: 500, msg: "failed to join IPC namespace: container {id} is not running"},
+		{name: "network of a running container", mode: func(hc *container.HostConfig) { hc.NetworkMode = "container:web" }, target: running, ns: "net"},
+		{name: "pid of a running container", mode: func(hc *container.HostConfig) { hc.PidMode = "container:web" }, target: running, ns: "pid"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			d := newFakeDaemon(t)
+			d.prepare(t, "web", tc.target)
+			web, _ := d.containers.Get("web")
+			joiner := d.create(t, "joiner", func(_ *container.Config, hc *container.HostConfig) { tc.mode(hc) })
+			err := d.ContainerStart(context.Background(), joiner)
+			want := strings.ReplaceAll(tc.msg, "{id}", web.ID)
+			if got := statusOf(err); got != tc.status || (err != nil && !strings.Contains(err.Error(), want)) {
+				t.Fatalf("start: %d %v, want %d with %q", got, err, tc.status, want)
+			}
+			if tc.ns == "" {
+				if got := d.state(t, joiner); got != created {
+					t.Errorf("joiner is %q, want created", got)
+				}
+				return
+			}
+			s := d.rt.shim(d.shimDir(joiner))
+			web.Lock()
+			path := fmt.Sprintf("/proc/%d/ns/%s", web.State.Pid, tc.ns)
+			web.Unlock()
+			if s == nil || !slices.Contains(s.namespaces, path) {
+				t.Errorf("joiner's namespaces %v, want %s", s.namespaces, path)
+			}
+		})
+	}
 }
