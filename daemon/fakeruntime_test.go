@@ -164,6 +164,9 @@ type fakeShim struct {
 	pid int
 	// namespaces are the ones its process joined (joinedNamespaces).
 	namespaces []string
+	// execs are the processes asked of it (docker exec, health probes),
+	// none of which runs.
+	execs []specs.Process
 
 	mu     sync.Mutex
 	status string // created, running, paused, stopped
@@ -314,14 +317,18 @@ func (c fakeDial) Wait(ctx context.Context) (*shim.Exit, error) {
 	return s.exit, nil
 }
 
-// Attach and Exec have no stream to give: a shim.Stream is a socket.
-// Tests reach them only to see that the daemon did not call them.
+// Attach and Exec have no stream to give (a shim.Stream is a socket):
+// they fail, Exec after it recorded the process the daemon built.
 func (c fakeDial) Attach(ctx context.Context, stdin bool) (*shim.Stream, error) {
 	c.get("attach")
 	return nil, errors.New("fake runtime: no attach streams")
 }
 
 func (c fakeDial) Exec(ctx context.Context, id string, p specs.Process) (*shim.Stream, error) {
-	c.get("exec")
+	if s, err := c.get("exec"); err == nil {
+		s.mu.Lock()
+		s.execs = append(s.execs, p)
+		s.mu.Unlock()
+	}
 	return nil, errors.New("fake runtime: no exec streams")
 }
