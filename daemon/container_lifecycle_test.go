@@ -9,6 +9,7 @@ import (
 
 	"github.com/moby/moby/api/types/events"
 
+	ctr "github.com/berthd/berth/container"
 	"github.com/berthd/berth/daemon/backend"
 	"github.com/berthd/berth/daemon/config"
 )
@@ -25,15 +26,10 @@ func (d *fakeDaemon) actions(id string) []string {
 }
 
 // exitCode returns the recorded exit code and error of a container.
-func (d *fakeDaemon) exitCode(t *testing.T, id string) (int, string) {
+func (d *fakeDaemon) exitCode(t *testing.T, id string) (code int, msg string) {
 	t.Helper()
-	c, err := d.containers.Get(id)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c.Lock()
-	defer c.Unlock()
-	return c.State.ExitCode, c.State.Error
+	d.locked(t, id, func(c *ctr.Container) { code, msg = c.State.ExitCode, c.State.Error })
+	return code, msg
 }
 
 // A stop logs kill, die and stop, in dockerd's order, and records the
@@ -244,11 +240,12 @@ func TestRestoreAfterCrash(t *testing.T) {
 		d := newFakeDaemon(t)
 		id := d.run(t, "web")
 		// The previous daemon died between the launch and the save.
-		c, _ := d.containers.Get(id)
-		c.Lock()
-		c.State.SetStopped(0, false)
-		c.Save()
-		c.Unlock()
+		d.locked(t, id, func(c *ctr.Container) {
+			c.State.SetStopped(0, false)
+			if err := c.Save(); err != nil {
+				t.Fatal(err)
+			}
+		})
 		first := d.rt.shim(d.shimDir(id))
 		d = d.restart(t)
 		if got := first.state(); got != "stopped" {

@@ -13,6 +13,7 @@ import (
 	"github.com/distribution/reference"
 	"github.com/moby/moby/api/types/container"
 
+	ctr "github.com/berthd/berth/container"
 	"github.com/berthd/berth/daemon/backend"
 	"github.com/berthd/berth/daemon/config"
 )
@@ -153,6 +154,18 @@ func (d *fakeDaemon) run(t *testing.T, name string, tune ...func(*container.Conf
 		t.Fatalf("start %s: %v", name, err)
 	}
 	return id
+}
+
+// locked runs fn on the container ref names, under its lock.
+func (d *fakeDaemon) locked(t *testing.T, ref string, fn func(c *ctr.Container)) {
+	t.Helper()
+	c, err := d.containers.Get(ref)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Lock()
+	defer c.Unlock()
+	fn(c)
 }
 
 // state returns the container's state as inspect names it ("running",

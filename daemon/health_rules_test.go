@@ -7,22 +7,19 @@ import (
 	"time"
 
 	"github.com/moby/moby/api/types/container"
+
+	ctr "github.com/berthd/berth/container"
 )
 
 // health returns a copy of the container's health record.
-func (d *fakeDaemon) health(t *testing.T, id string) container.Health {
+func (d *fakeDaemon) health(t *testing.T, id string) (h container.Health) {
 	t.Helper()
-	c, err := d.containers.Get(id)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c.Lock()
-	defer c.Unlock()
-	if c.State.Health == nil {
-		return container.Health{}
-	}
-	h := *c.State.Health
-	h.Log = slices.Clone(h.Log)
+	d.locked(t, id, func(c *ctr.Container) {
+		if c.State.Health != nil {
+			h = *c.State.Health
+			h.Log = slices.Clone(h.Log)
+		}
+	})
 	return h
 }
 

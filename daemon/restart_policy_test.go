@@ -8,6 +8,7 @@ import (
 
 	"github.com/moby/moby/api/types/container"
 
+	ctr "github.com/berthd/berth/container"
 	"github.com/berthd/berth/daemon/config"
 )
 
@@ -55,6 +56,12 @@ func (d *fakeDaemon) byUser(t *testing.T, id, action string) {
 	if err != nil {
 		t.Fatalf("%s: %v", action, err)
 	}
+}
+
+func (d *fakeDaemon) restartCount(t *testing.T, id string) (n int) {
+	t.Helper()
+	d.locked(t, id, func(c *ctr.Container) { n = c.RestartCount })
+	return n
 }
 
 // quietPeriod is how long a test watches for a restart that must not
@@ -137,11 +144,7 @@ func TestRestartPolicyOnExit(t *testing.T) {
 			if got := d.state(t, id); got != want {
 				t.Errorf("state %q, want %q", got, want)
 			}
-			c, _ := d.containers.Get(id)
-			c.Lock()
-			count := c.RestartCount
-			c.Unlock()
-			if count != tc.restarts {
+			if count := d.restartCount(t, id); count != tc.restarts {
 				t.Errorf("RestartCount %d, want %d", count, tc.restarts)
 			}
 		})
@@ -161,11 +164,7 @@ func TestStartResetsRestartCount(t *testing.T) {
 	if err := d.ContainerStart(context.Background(), id); err != nil {
 		t.Fatal(err)
 	}
-	c, _ := d.containers.Get(id)
-	c.Lock()
-	count := c.RestartCount
-	c.Unlock()
-	if count != 0 {
+	if count := d.restartCount(t, id); count != 0 {
 		t.Errorf("RestartCount after docker start: %d, want 0", count)
 	}
 	d.exitOnItsOwn(t, id, 1)
