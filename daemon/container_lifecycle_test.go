@@ -2,9 +2,10 @@ package daemon
 
 import (
 	"context"
-	"errors"
+	"fmt"
 	"os"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/moby/moby/api/types/events"
@@ -72,20 +73,20 @@ func TestStopEventsAndExitCode(t *testing.T) {
 func TestStartFailure(t *testing.T) {
 	for _, tc := range []struct {
 		name   string
-		err    string
+		err    error // as the runtime reports it: words and errno
 		status int
 		code   int
 		rm     bool
 	}{
-		{name: "missing command", err: `exec: "nosuch": executable file not found in $PATH`, status: 400, code: 127},
-		{name: "not executable", err: "exec /etc/passwd: permission denied", status: 400, code: 126},
-		{name: "runtime fault", err: "cgroup: no space left on device", status: 500, code: 128},
-		{name: "--rm container", err: `exec: "nosuch": executable file not found in $PATH`, status: 400, code: 127, rm: true},
+		{name: "missing command", err: fmt.Errorf(`exec: "nosuch": executable file not found in $PATH: %w`, syscall.ENOENT), status: 400, code: 127},
+		{name: "not executable", err: fmt.Errorf("exec /etc/passwd: %w", syscall.EACCES), status: 400, code: 126},
+		{name: "runtime fault", err: fmt.Errorf("cgroup: %w", syscall.ENOSPC), status: 500, code: 128},
+		{name: "--rm container", err: fmt.Errorf(`exec: "nosuch": executable file not found in $PATH: %w`, syscall.ENOENT), status: 400, code: 127, rm: true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			d := newFakeDaemon(t)
-			d.rt.setLaunchErr(errors.New(tc.err))
+			d.rt.setLaunchErr(tc.err)
 			var id string
 			if tc.rm {
 				id = d.create(t, "web", autoRemove)
@@ -93,7 +94,7 @@ func TestStartFailure(t *testing.T) {
 				id = d.create(t, "web")
 			}
 			err := d.ContainerStart(context.Background(), id)
-			if got := statusOf(err); got != tc.status || !strings.Contains(err.Error(), tc.err) {
+			if got := statusOf(err); got != tc.status || !strings.Contains(err.Error(), tc.err.Error()) {
 				t.Fatalf("start: %d %v, want %d with %q", got, err, tc.status, tc.err)
 			}
 			if tc.rm {
@@ -103,7 +104,7 @@ func TestStartFailure(t *testing.T) {
 			if got := d.state(t, id); got != created {
 				t.Errorf("state %q, want created (dockerd: never started)", got)
 			}
-			if code, msg := d.exitCode(t, id); code != tc.code || !strings.Contains(msg, tc.err) {
+			if code, msg := d.exitCode(t, id); code != tc.code || !strings.Contains(msg, tc.err.Error()) {
 				t.Errorf("exit code %d, error %q; want %d with %q", code, msg, tc.code, tc.err)
 			}
 			// The next start, with the fault gone, runs it.
