@@ -33,7 +33,7 @@ type pendingAttach struct {
 // connectPendingAttaches hands each waiting attach its shim stream. Called
 // by start between creating and starting the process; the caller holds
 // c's lock; ctx is the start's.
-func (d *Daemon) connectPendingAttaches(ctx context.Context, c *ctr.Container, client *shim.Client) {
+func (d *Daemon) connectPendingAttaches(ctx context.Context, c *ctr.Container, client shimClient) {
 	l := d.liveState(c)
 	l.mu.Lock()
 	pending := l.pending

@@ -132,6 +132,15 @@ func (d *Daemon) ContainerKill(ctx context.Context, ref, sigName string) error {
 	}
 	c.Lock()
 	running := c.State.Running && !c.State.Restarting
+	if running {
+		// dockerd takes any kill by the user for a manual stop: an
+		// unless-stopped container does not come back at the next
+		// daemon start.
+		c.HasBeenManuallyStopped = true
+		if err := c.Save(); err != nil {
+			logrus.WithError(err).WithField("container", c.ID[:12]).Warn("could not save container")
+		}
+	}
 	c.Unlock()
 	if !running {
 		return errdefs.Conflictf("cannot kill container: %s: container %s is not running", ref, c.ID)

@@ -7,7 +7,6 @@ import (
 
 	ctr "github.com/berthd/berth/container"
 	"github.com/berthd/berth/pkg/errdefs"
-	"github.com/berthd/berth/pkg/shim"
 )
 
 // live is what the daemon keeps in memory about a container whose process
@@ -16,7 +15,7 @@ import (
 // the shims' sockets.
 type live struct {
 	mu       sync.Mutex
-	shim     *shim.Client
+	shim     shimClient
 	pending  []*pendingAttach
 	stopping bool // a stop or kill by the user: no restart policy
 	// restarting is a restart by the user in progress: its stop must not
@@ -149,12 +148,12 @@ func (d *Daemon) shimDir(id string) string {
 }
 
 // shimFor returns a client for c's shim.
-func (d *Daemon) shimFor(c *ctr.Container) *shim.Client {
+func (d *Daemon) shimFor(c *ctr.Container) shimClient {
 	l := d.liveState(c)
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.shim == nil {
-		l.shim = shim.Dial(d.shimDir(c.ID))
+		l.shim = d.containerRuntime().dial(d.shimDir(c.ID))
 	}
 	return l.shim
 }

@@ -66,11 +66,7 @@ func (d *Daemon) mountRootfsOn(c *ctr.Container, here bool) (string, error) {
 	}
 	// The image service mounts through short layer links, so deep images
 	// fit in the kernel's one page of mount options.
-	mount := root.Mount
-	if here {
-		mount = root.MountHere
-	}
-	if err := mount(merged, fsDir(c, "upper"), fsDir(c, "work")); err != nil {
+	if err := d.containerRuntime().mountRoot(root, merged, fsDir(c, "upper"), fsDir(c, "work"), here); err != nil {
 		return "", errdefs.System(fmt.Errorf("mount container root: %w", err))
 	}
 	return merged, nil

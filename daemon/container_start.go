@@ -188,7 +188,7 @@ func (d *Daemon) startLocked(ctx context.Context, c *ctr.Container, restart bool
 			tr.Since("network", began)
 		}()
 	}
-	launched, err := shim.Launch(ctx, shim.LaunchOpts{
+	launched, err := d.containerRuntime().launch(ctx, shim.LaunchOpts{
 		Dir: dir,
 		Config: shim.Config{
 			ID:          c.ID,
@@ -255,6 +255,13 @@ func (d *Daemon) startLocked(ctx context.Context, c *ctr.Container, restart bool
 	}
 	c.State.SetRunning(pid, !restart)
 	c.HasBeenStartedBefore = true
+	if !restart {
+		// A start by the user or at daemon start gives the restart
+		// policy a fresh run, as dockerd's resetRestartManager: its
+		// retries again, and no stop by the user to remember.
+		c.RestartCount = 0
+		c.HasBeenManuallyStopped = false
+	}
 	d.startHealthMonitor(c)
 	tr.Mark("health+forwarder")
 	if err := c.SaveState(); err != nil {
@@ -346,7 +353,7 @@ func (d *Daemon) cgroupPath(c *ctr.Container) string {
 // monitor waits for c's process to exit and records it. It runs once per
 // start, and again for running containers found after a daemon restart,
 // until ctx (the daemon's lifetime) ends.
-func (d *Daemon) monitor(ctx context.Context, c *ctr.Container, client *shim.Client) {
+func (d *Daemon) monitor(ctx context.Context, c *ctr.Container, client shimClient) {
 	ex, err := client.Wait(ctx)
 	if err != nil {
 		if ctx.Err() != nil {
@@ -434,11 +441,18 @@ const (
 // c's lock. A daemon shutting down restarts nothing, as dockerd.
 func (d *Daemon) shouldRestart(c *ctr.Container, exitCode int, userStop bool) (bool, time.Duration) {
 	p := c.HostConfig.RestartPolicy
-	if userStop || c.HasBeenManuallyStopped || p.IsNone() || c.State.RemovalInProgress || d.life.isClosing() {
+	if userStop || p.IsNone() || c.State.RemovalInProgress || d.life.isClosing() {
 		return false, 0
 	}
 	switch {
-	case p.IsAlways(), p.IsUnlessStopped():
+	case p.IsAlways():
+	case p.IsUnlessStopped():
+		// Only this policy heeds the manual-stop mark, as in dockerd's
+		// restart manager; any kill by the user sets it, also one with
+		// a signal the process survives (ContainerKill).
+		if c.HasBeenManuallyStopped {
+			return false, 0
+		}
 	case p.IsOnFailure():
 		if exitCode == 0 {
 			return false, 0

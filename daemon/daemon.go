@@ -63,6 +63,9 @@ type Daemon struct {
 	dist               *distribution.Service
 	// life owns the goroutines the daemon starts; Shutdown ends them.
 	life lifetime
+	// ctrRuntime mounts containers' roots and runs their shims; nil is
+	// shimRuntime (see containerRuntime).
+	ctrRuntime containerRuntime
 }
 
 // backgroundWaitTimeout bounds how long Shutdown waits for the background
@@ -72,7 +75,11 @@ const backgroundWaitTimeout = 10 * time.Second
 
 // New prepares the data and exec roots and takes the data-root lock, so that
 // a second daemon on the same data-root is refused whatever its pidfile.
-func New(cfg *config.Config) (*Daemon, error) {
+func New(cfg *config.Config) (*Daemon, error) { return newDaemon(cfg, shimRuntime{}) }
+
+// newDaemon is New with the containers' runtime given: set before the
+// restore of the containers found on disk starts, which uses it.
+func newDaemon(cfg *config.Config, rt containerRuntime) (*Daemon, error) {
 	for _, dir := range []string{cfg.DataRoot, cfg.ExecRoot} {
 		if err := os.MkdirAll(dir, 0o711); err != nil {
 			return nil, err
@@ -88,6 +95,7 @@ func New(cfg *config.Config) (*Daemon, error) {
 		return nil, err
 	}
 	d := &Daemon{cfg: cfg, id: id, events: daemonevents.New(), lock: lock, start: time.Now()}
+	d.ctrRuntime = rt
 	if err := d.ensureInitLayer(); err != nil {
 		lock.Close()
 		return nil, fmt.Errorf("init layer: %w", err)

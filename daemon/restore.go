@@ -83,11 +83,24 @@ func (d *Daemon) restoreContainers(ctx context.Context) {
 }
 
 // restartAtDaemonStart says whether c's restart policy starts it when the
-// daemon starts. The caller holds c's lock.
+// daemon starts: as dockerd's restore asks its restart manager about the
+// last exit, on-failure brings back a container whose last exit was a
+// failure while retries remain, also one the user stopped (exit 143 or
+// 137; moby#35166). The caller holds c's lock.
 func restartAtDaemonStart(c *ctr.Container) bool {
+	if c.State.Running || c.State.RemovalInProgress || c.State.Dead || !c.HasBeenStartedBefore {
+		return false
+	}
 	p := c.HostConfig.RestartPolicy
-	return !c.State.Running && !c.State.RemovalInProgress && !c.State.Dead &&
-		(p.IsAlways() || (p.IsUnlessStopped() && !c.HasBeenManuallyStopped)) && c.HasBeenStartedBefore
+	switch {
+	case p.IsAlways():
+		return true
+	case p.IsUnlessStopped():
+		return !c.HasBeenManuallyStopped
+	case p.IsOnFailure():
+		return c.State.ExitCode != 0 && (p.MaximumRetryCount == 0 || c.RestartCount < p.MaximumRetryCount)
+	}
+	return false
 }
 
 func (d *Daemon) restoreContainer(ctx context.Context, c *ctr.Container) {
@@ -240,7 +253,7 @@ func (d *Daemon) endUnfinishedStart(ctx context.Context, c *ctr.Container) {
 
 // endShim kills every process of a shim's container and waits, until
 // ctx ends, for the shim to record the exit.
-func endShim(ctx context.Context, client *shim.Client) {
+func endShim(ctx context.Context, client shimClient) {
 	client.Kill(ctx, 9, true)
 	client.Wait(ctx)
 }
