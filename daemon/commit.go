@@ -25,6 +25,7 @@ import (
 	"github.com/berthd/berth/pkg/archive"
 	"github.com/berthd/berth/pkg/containerfs"
 	"github.com/berthd/berth/pkg/errdefs"
+	"github.com/berthd/berth/pkg/stringid"
 )
 
 // ContainerCommit answers POST /commit: the container's writable layer
@@ -57,7 +58,7 @@ func (d *Daemon) ContainerCommit(ctx context.Context, cc backend.CommitConfig) (
 		if err := d.ContainerPause(ctx, c.ID); err == nil {
 			defer func() {
 				if err := d.ContainerUnpause(context.WithoutCancel(ctx), c.ID); err != nil {
-					logrus.WithError(err).WithField("container", c.ID[:12]).Warn("unpause after commit")
+					logrus.WithError(err).WithField("container", stringid.TruncateID(c.ID)).Warn("unpause after commit")
 				}
 			}()
 		}

@@ -22,6 +22,7 @@ import (
 	"github.com/berthd/berth/pkg/archive"
 	"github.com/berthd/berth/pkg/containerfs"
 	"github.com/berthd/berth/pkg/errdefs"
+	"github.com/berthd/berth/pkg/stringid"
 	"github.com/berthd/berth/pkg/userdb"
 	"github.com/berthd/berth/volume/mounts"
 )
@@ -120,7 +121,7 @@ func (d *Daemon) openContainerFS(ctx context.Context, c *ctr.Container, withVolu
 	}
 	release := func() {
 		if err := d.unmountVolumes(context.WithoutCancel(ctx), c.ID, mps); err != nil {
-			logrus.WithError(err).WithField("container", c.ID[:12]).Warn("unmounting volumes after a filesystem view")
+			logrus.WithError(err).WithField("container", stringid.TruncateID(c.ID)).Warn("unmounting volumes after a filesystem view")
 		}
 	}
 	merged := fsDir(c, "merged")

@@ -18,6 +18,7 @@ import (
 	"github.com/berthd/berth/pkg/jsonlog"
 	"github.com/berthd/berth/pkg/shim"
 	"github.com/berthd/berth/pkg/stdstream"
+	"github.com/berthd/berth/pkg/stringid"
 )
 
 // defaultDetachKeys is ctrl-p ctrl-q, dockerd's default.
@@ -42,7 +43,7 @@ func (d *Daemon) connectPendingAttaches(ctx context.Context, c *ctr.Container, c
 	for _, p := range pending {
 		s, err := client.Attach(ctx, p.stdin)
 		if err != nil {
-			logrus.WithError(err).WithField("container", c.ID[:12]).Warn("attach to shim failed")
+			logrus.WithError(err).WithField("container", stringid.TruncateID(c.ID)).Warn("attach to shim failed")
 			close(p.ready)
 			continue
 		}

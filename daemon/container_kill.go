@@ -17,6 +17,7 @@ import (
 	ctr "github.com/berthd/berth/container"
 	"github.com/berthd/berth/pkg/errdefs"
 	"github.com/berthd/berth/pkg/signal"
+	"github.com/berthd/berth/pkg/stringid"
 )
 
 func itoa(n int) string { return strconv.Itoa(n) }
@@ -106,7 +107,7 @@ func (d *Daemon) signalDirectly(c *ctr.Container, sig unix.Signal) bool {
 	if !inContainerCgroup(pid, c.ID) {
 		return false
 	}
-	logrus.WithField("container", c.ID[:12]).Warnf("shim unreachable: sending signal %d to PID %d directly", sig, pid)
+	logrus.WithField("container", stringid.TruncateID(c.ID)).Warnf("shim unreachable: sending signal %d to PID %d directly", sig, pid)
 	return unix.Kill(pid, sig) == nil
 }
 
@@ -138,7 +139,7 @@ func (d *Daemon) ContainerKill(ctx context.Context, ref, sigName string) error {
 		// daemon start.
 		c.HasBeenManuallyStopped = true
 		if err := c.Save(); err != nil {
-			logrus.WithError(err).WithField("container", c.ID[:12]).Warn("could not save container")
+			logrus.WithError(err).WithField("container", stringid.TruncateID(c.ID)).Warn("could not save container")
 		}
 	}
 	c.Unlock()

@@ -2,8 +2,6 @@ package daemon
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -307,11 +305,11 @@ func (d *Daemon) joinNetworks(ctx context.Context, c *ctr.Container, pid int) er
 		return nil
 	case "none":
 		ns.Networks[berthnet.NameNone] = d.configuredEndpoint(c, berthnet.NameNone)
-		ns.SandboxID, ns.SandboxKey = newSandboxID(), netnsPath(pid)
+		ns.SandboxID, ns.SandboxKey = stringid.GenerateRandomID(), netnsPath(pid)
 		_, err := d.networks.AttacherFor(mode).Attach(ctx, netnsPath(pid), berthnet.JoinOptions{ContainerID: c.ID, Pid: pid})
 		return err
 	}
-	ns.SandboxID, ns.SandboxKey = newSandboxID(), netnsPath(pid)
+	ns.SandboxID, ns.SandboxKey = stringid.GenerateRandomID(), netnsPath(pid)
 	names := d.joinNames(c)
 	for i, name := range names {
 		if err := d.joinOne(ctx, c, name, pid); err != nil {
@@ -425,7 +423,7 @@ func (d *Daemon) joinOne(ctx context.Context, c *ctr.Container, name string, pid
 	// user-defined networks (a name it lists last among DNSNames, and not
 	// among the aliases).
 	hostAlias := ""
-	if h := c.Config.Hostname; !r.Predefined && h != "" && h != trimSlash(c.Name) && h != c.ID[:12] && !slices.Contains(o.Aliases, h) {
+	if h := c.Config.Hostname; !r.Predefined && h != "" && h != trimSlash(c.Name) && h != stringid.TruncateID(c.ID) && !slices.Contains(o.Aliases, h) {
 		hostAlias = h
 		o.Aliases = append(o.Aliases, h)
 	}
@@ -448,7 +446,7 @@ func (d *Daemon) joinOne(ctx context.Context, c *ctr.Container, name string, pid
 		// The default bridge has no name resolution.
 		es.DNSNames = nil
 	} else {
-		es.DNSNames = append(es.DNSNames, c.ID[:12])
+		es.DNSNames = append(es.DNSNames, stringid.TruncateID(c.ID))
 		if hostAlias != "" {
 			es.DNSNames = append(es.DNSNames, hostAlias)
 		}
@@ -460,12 +458,6 @@ func (d *Daemon) joinOne(ctx context.Context, c *ctr.Container, name string, pid
 }
 
 func netnsPath(pid int) string { return fmt.Sprintf("/proc/%d/ns/net", pid) }
-
-func newSandboxID() string {
-	b := make([]byte, 32)
-	rand.Read(b)
-	return hex.EncodeToString(b)
-}
 
 func (d *Daemon) logNetworkContainerEvent(action events.Action, r *berthnet.Record, containerID string) {
 	d.events.Log(events.NetworkEventType, action, events.Actor{

@@ -14,6 +14,7 @@ import (
 	"github.com/berthd/berth/daemon/backend"
 	"github.com/berthd/berth/pkg/errdefs"
 	"github.com/berthd/berth/pkg/filters"
+	"github.com/berthd/berth/pkg/stringid"
 	"github.com/berthd/berth/pkg/timestamp"
 )
 
@@ -94,7 +95,7 @@ func (d *Daemon) removeContainer(ctx context.Context, c *ctr.Container, force, r
 	d.dropLive(c.ID)
 	c.State.SetRemoved()
 	d.logContainerEvent(c, events.ActionDestroy, nil)
-	logrus.WithField("container", c.ID[:12]).Debug("container removed")
+	logrus.WithField("container", stringid.TruncateID(c.ID)).Debug("container removed")
 	return nil
 }
 
@@ -226,7 +227,7 @@ func (d *Daemon) ContainersPrune(ctx context.Context, rawFilters string) (*conta
 			continue
 		}
 		if err := d.removeContainer(ctx, c, false, false); err != nil {
-			logrus.WithError(err).WithField("container", c.ID[:12]).Warn("prune: could not remove container")
+			logrus.WithError(err).WithField("container", stringid.TruncateID(c.ID)).Warn("prune: could not remove container")
 			continue
 		}
 		report.ContainersDeleted = append(report.ContainersDeleted, c.ID)

@@ -20,6 +20,7 @@ import (
 	"github.com/berthd/berth/pkg/errdefs"
 	"github.com/berthd/berth/pkg/phases"
 	"github.com/berthd/berth/pkg/shim"
+	"github.com/berthd/berth/pkg/stringid"
 )
 
 // errNotModified is dockerd's 304 for starting a started container or
@@ -52,7 +53,7 @@ func (d *Daemon) ContainerStart(ctx context.Context, ref string) error {
 		tr := phases.New()
 		ctx = phases.With(ctx, tr)
 		defer func() {
-			logrus.WithField("container", c.ID[:12]).Debugf("start phases: %s", tr)
+			logrus.WithField("container", stringid.TruncateID(c.ID)).Debugf("start phases: %s", tr)
 		}()
 	}
 	c.Lock()
@@ -265,7 +266,7 @@ func (d *Daemon) startLocked(ctx context.Context, c *ctr.Container, restart bool
 	d.startHealthMonitor(c)
 	tr.Mark("health+forwarder")
 	if err := c.SaveState(); err != nil {
-		logrus.WithError(err).WithField("container", c.ID[:12]).Error("could not save container state")
+		logrus.WithError(err).WithField("container", stringid.TruncateID(c.ID)).Error("could not save container state")
 	}
 	tr.Mark("save-state")
 	d.logContainerEvent(c, events.ActionStart, nil)
@@ -363,7 +364,7 @@ func (d *Daemon) monitor(ctx context.Context, c *ctr.Container, client shimClien
 		}
 		// The shim vanished without recording an exit (killed with the
 		// container): record the container as killed.
-		logrus.WithError(err).WithField("container", c.ID[:12]).Warn("lost the container's shim")
+		logrus.WithError(err).WithField("container", stringid.TruncateID(c.ID)).Warn("lost the container's shim")
 		ex = &shim.Exit{Code: 137, ExitedAt: time.Now()}
 	}
 	d.handleExit(ctx, c, ex)
@@ -414,7 +415,7 @@ func (d *Daemon) handleExit(ctx context.Context, c *ctr.Container, ex *shim.Exit
 	if autoRemove {
 		// A removal once begun is finished, even by a daemon shutting down.
 		if err := d.removeContainer(context.WithoutCancel(ctx), c, true, true); err != nil {
-			logrus.WithError(err).WithField("container", c.ID[:12]).Warn("auto-remove failed")
+			logrus.WithError(err).WithField("container", stringid.TruncateID(c.ID)).Warn("auto-remove failed")
 		}
 		return
 	}
@@ -502,7 +503,7 @@ func (d *Daemon) restartAfter(ctx context.Context, c *ctr.Container, delay time.
 	}
 	c.RestartCount++
 	if err := d.startLocked(ctx, c, true); err != nil {
-		logrus.WithError(err).WithField("container", c.ID[:12]).Warn("restart failed")
+		logrus.WithError(err).WithField("container", stringid.TruncateID(c.ID)).Warn("restart failed")
 		c.State.SetStopped(c.State.ExitCode, false)
 		saveOrLog(c)
 		return

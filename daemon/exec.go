@@ -362,13 +362,13 @@ func (d *Daemon) runExec(ctx context.Context, c *ctr.Container, e *execConfig, s
 	close(done)
 	if e.trace != nil {
 		e.trace.Mark("recorded")
-		logrus.WithFields(logrus.Fields{"container": c.ID[:12], "exec": e.ID[:12]}).Debugf("exec phases: %s", e.trace)
+		logrus.WithFields(logrus.Fields{"container": stringid.TruncateID(c.ID), "exec": stringid.TruncateID(e.ID)}).Debugf("exec phases: %s", e.trace)
 	}
 	// Keep the finished exec inspectable for a while (the CLI reads its exit
 	// code right after), then forget it, so a container that is exec'd
 	// into all day does not grow without bound.
 	time.AfterFunc(execRetention, func() { d.forgetExec(c, e.ID) })
-	logrus.WithFields(logrus.Fields{"container": c.ID[:12], "exec": e.ID[:12], "exitCode": code}).Debug("exec exited")
+	logrus.WithFields(logrus.Fields{"container": stringid.TruncateID(c.ID), "exec": stringid.TruncateID(e.ID), "exitCode": code}).Debug("exec exited")
 }
 
 // ContainerExecInspect answers GET /exec/{id}/json.

@@ -237,7 +237,7 @@ func (d *Daemon) recordProbe(c *ctr.Container, res *container.HealthcheckResult,
 		}
 	}
 	if err := c.SaveState(); err != nil {
-		logrus.WithError(err).WithField("container", c.ID[:12]).Warn("could not save health state")
+		logrus.WithError(err).WithField("container", stringid.TruncateID(c.ID)).Warn("could not save health state")
 	}
 	if h.Status != old {
 		d.logContainerEvent(c, events.Action(string(events.ActionHealthStatus)+": "+string(h.Status)), nil)

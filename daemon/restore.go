@@ -11,6 +11,7 @@ import (
 
 	ctr "github.com/berthd/berth/container"
 	"github.com/berthd/berth/pkg/shim"
+	"github.com/berthd/berth/pkg/stringid"
 )
 
 // restoreDone is closed once restore has finished; tests and shutdown
@@ -64,7 +65,7 @@ func (d *Daemon) restoreContainers(ctx context.Context) {
 		switch {
 		case autoRemove:
 			if err := d.removeContainer(context.WithoutCancel(ctx), c, true, true); err != nil {
-				logrus.WithError(err).WithField("container", c.ID[:12]).Warn("could not remove an --rm container at daemon start")
+				logrus.WithError(err).WithField("container", stringid.TruncateID(c.ID)).Warn("could not remove an --rm container at daemon start")
 			}
 		case want && !d.life.isClosing():
 			// The API serves while restore runs: a view of c (a copy,
@@ -74,7 +75,7 @@ func (d *Daemon) restoreContainers(ctx context.Context) {
 			d.waitFSFree(c)
 			if restartAtDaemonStart(c) {
 				if err := d.startLocked(ctx, c, false); err != nil {
-					logrus.WithError(err).WithField("container", c.ID[:12]).Warn("could not restart container at daemon start")
+					logrus.WithError(err).WithField("container", stringid.TruncateID(c.ID)).Warn("could not restart container at daemon start")
 				}
 			}
 			c.Unlock()
@@ -125,7 +126,7 @@ func (d *Daemon) restoreContainer(ctx context.Context, c *ctr.Container) {
 		// Without live-restore, dockerd stops the containers a crashed
 		// daemon left running; their restart policy then brings back the
 		// ones that should run.
-		logrus.WithField("container", c.ID[:12]).Info("stopping container left running by the previous daemon (live-restore is off)")
+		logrus.WithField("container", stringid.TruncateID(c.ID)).Info("stopping container left running by the previous daemon (live-restore is off)")
 		kctx, kcancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 		endShim(kctx, client)
 		kcancel()
@@ -140,18 +141,18 @@ func (d *Daemon) restoreContainer(ctx context.Context, c *ctr.Container) {
 			for _, mp := range mps {
 				if mp.Type == mount.TypeVolume && mp.Name != "" {
 					if _, err := d.volumes.Mount(ctx, mp.Name, c.ID); err != nil {
-						logrus.WithError(err).WithFields(logrus.Fields{"container": c.ID[:12], "volume": mp.Name}).Warn("could not take back the container's volume")
+						logrus.WithError(err).WithFields(logrus.Fields{"container": stringid.TruncateID(c.ID), "volume": mp.Name}).Warn("could not take back the container's volume")
 					}
 				}
 			}
 		}
 		if err := d.restoreContainerNetwork(ctx, c); err != nil {
-			logrus.WithError(err).WithField("container", c.ID[:12]).Warn("could not restore the container's network")
+			logrus.WithError(err).WithField("container", stringid.TruncateID(c.ID)).Warn("could not restore the container's network")
 		}
 		d.life.Go(func(ctx context.Context) { d.monitor(ctx, c, client) })
 		if !builtinLogDrivers[c.HostConfig.LogConfig.Type] {
 			if err := d.startLogForwarder(ctx, c, forwardedSince(c)); err != nil {
-				logrus.WithError(err).WithField("container", c.ID[:12]).Warn("could not reconnect the container's log plugin")
+				logrus.WithError(err).WithField("container", stringid.TruncateID(c.ID)).Warn("could not reconnect the container's log plugin")
 			}
 		}
 		if healthProbe(c) != nil {
@@ -161,7 +162,7 @@ func (d *Daemon) restoreContainer(ctx context.Context, c *ctr.Container) {
 				c.State.Health = health // keep the status the last daemon saw
 			}
 		}
-		logrus.WithField("container", c.ID[:12]).Debug("reattached to running container")
+		logrus.WithField("container", stringid.TruncateID(c.ID)).Debug("reattached to running container")
 		return
 	}
 	// Gone: the shim recorded the exit before it went away, or both were
@@ -218,7 +219,7 @@ func (d *Daemon) StopContainersForShutdown() {
 			l.stopping = true
 			l.mu.Unlock()
 			if err := d.stopContainer(d.life.Context(), c, "", &t); err != nil {
-				logrus.WithError(err).WithField("container", c.ID[:12]).Warn("could not stop container at shutdown")
+				logrus.WithError(err).WithField("container", stringid.TruncateID(c.ID)).Warn("could not stop container at shutdown")
 			}
 		}(c)
 	}
@@ -243,7 +244,7 @@ func (d *Daemon) endUnfinishedStart(ctx context.Context, c *ctr.Container) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
 	if st, err := client.State(ctx); err == nil && st.Pid > 0 {
-		logrus.WithField("container", c.ID[:12]).Info("ending a container start the previous daemon did not finish")
+		logrus.WithField("container", stringid.TruncateID(c.ID)).Info("ending a container start the previous daemon did not finish")
 		endShim(ctx, client)
 	}
 	d.unmountRootfs(c)

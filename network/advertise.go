@@ -9,6 +9,7 @@ import (
 
 	"github.com/berthd/berth/network/bridge"
 	"github.com/berthd/berth/network/netif"
+	"github.com/berthd/berth/pkg/stringid"
 )
 
 // Network options for the unsolicited ARP and neighbour advertisements
@@ -75,14 +76,14 @@ func (m *Manager) advertiseLocked(r *Record, ep *Endpoint) {
 	}
 	ns, err := netif.OpenContainer(ep.NetnsPath, 0)
 	if err != nil {
-		logrus.WithError(err).WithField("endpoint", ep.ID[:12]).Debug("no unsolicited ARP/NA")
+		logrus.WithError(err).WithField("endpoint", stringid.TruncateID(ep.ID)).Debug("no unsolicited ARP/NA")
 		return
 	}
 	defer ns.Close()
 	stop := make(chan struct{})
 	a := netif.Advert{IfName: ep.IfName, MAC: ep.MAC, IPv4: ep.IPv4.Addr(), IPv6: ep.IPv6.Addr(), Count: n, Interval: interval}
 	if err := ns.Advertise(a, stop); err != nil {
-		logrus.WithError(err).WithField("endpoint", ep.ID[:12]).Debug("no unsolicited ARP/NA")
+		logrus.WithError(err).WithField("endpoint", stringid.TruncateID(ep.ID)).Debug("no unsolicited ARP/NA")
 		close(stop)
 		return
 	}
