@@ -492,15 +492,17 @@ func (m *Manager) ensureBridgeWith(r *Record, snap *bridge.Snapshot, rules *[]fi
 
 // syncRouteLocalnetLocked sets route_localnet on a bridge only while a
 // container on it has a port the host can reach through 127.0.0.1 (one
-// published on every address or on a loopback address): the host's
-// connection is DNATed in output and leaves through the bridge with its
-// loopback source, which the kernel routes only with route_localnet. With
-// it on, a container could also reach the host's loopback services; the
-// firewall's raw-prerouting chain drops any packet from a bridge to
-// 127.0.0.0/8, so it is never set without berth's rules (--iptables=false).
+// published on every address or on a loopback address) and the userland
+// proxy is off: the host's connection is then DNATed in output and leaves
+// through the bridge with its loopback source, which the kernel routes
+// only with route_localnet (with the proxy, as in dockerd, the port's own
+// socket takes it). With it on, a container could also reach the host's
+// loopback services; the firewall's raw-prerouting chain drops any packet
+// from a bridge to 127.0.0.0/8, so it is never set without berth's rules
+// (--iptables=false).
 func (m *Manager) syncRouteLocalnetLocked(bridgeName string) {
 	need := false
-	if m.fw != nil {
+	if m.fw != nil && !m.cfg.UserlandProxy {
 		for _, pubs := range m.pubs {
 			for _, p := range pubs {
 				for _, rl := range p.rules {

@@ -378,19 +378,47 @@ func TestFirewallGuarantees(t *testing.T) {
 			t.Fatalf("published port after the administrator's table went: %q", got)
 		}
 	})
-	t.Run("route_localnet only where needed", func(t *testing.T) {
-		// netA has ports the host reaches through 127.0.0.1; netB has none,
-		// so its bridge must not route loopback addresses at all.
+	t.Run("no route_localnet with the userland proxy", func(t *testing.T) {
+		// The host reached netA's ports through 127.0.0.1 above, but
+		// through the ports' own sockets (the proxy), as with dockerd:
+		// no bridge routes loopback addresses (see
+		// TestFirewallLoopbackWithoutUserlandProxy for the NAT path).
 		for _, c := range []struct {
 			net  string
 			want string
-		}{{netA, "1"}, {netB, "0"}} {
+		}{{netA, "0"}, {netB, "0"}} {
 			b, err := os.ReadFile("/proc/sys/net/ipv4/conf/br-" + inspect(t, c.net).ID[:12] + "/route_localnet")
 			if err != nil || strings.TrimSpace(string(b)) != c.want {
 				t.Fatalf("route_localnet on %s's bridge: %v %q, want %s", c.net, err, b, c.want)
 			}
 		}
 	})
+}
+
+// With --userland-proxy=false the host's connections to 127.0.0.1 are
+// DNATed, as dockerd's hairpin mode does: route_localnet is on only for a
+// bridge with such a port, and only while it has one.
+func TestFirewallLoopbackWithoutUserlandProxy(t *testing.T) {
+	dd := harness.Fresh(t, harness.Options{Args: poolArgs}, "--userland-proxy=false")
+	dd.LoadTestImages(t)
+	netA, netB := uniq("fwla"), uniq("fwlb")
+	idA, idB := freshNet(t, dd, netA), freshNet(t, dd, netB)
+	port := harness.FreePort(t)
+	web := runD(t, dd, "--network", netA, "-p", fmt.Sprintf("%d:8080", port), img, "httpd", "-f", "-p", "8080", "-h", "/etc")
+	if got := hostGet(t, fmt.Sprintf("http://127.0.0.1:%d/hostname", port)); !strings.Contains(got, web[:12]) {
+		t.Fatalf("published port through 127.0.0.1 without the proxy: %q", got)
+	}
+	localnet := func(id string) string {
+		b, _ := os.ReadFile("/proc/sys/net/ipv4/conf/br-" + id[:12] + "/route_localnet")
+		return strings.TrimSpace(string(b))
+	}
+	if a, b := localnet(idA), localnet(idB); a != "1" || b != "0" {
+		t.Fatalf("route_localnet: %s's bridge %q (want 1), %s's %q (want 0)", netA, a, netB, b)
+	}
+	dd.DockerT(t, "rm", "-f", web)
+	if a := localnet(idA); a != "0" {
+		t.Fatalf("route_localnet on %s's bridge after its port went: %q, want 0", netA, a)
+	}
 }
 
 // fwDNSUpstream is a resolver on a loopback address of the host that

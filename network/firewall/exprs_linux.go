@@ -95,6 +95,13 @@ func ipDaddrPrefix(p netip.Prefix) []expr.Any {
 	return prefixMatch(dst, l, p)
 }
 
+// notIPDaddrPrefix matches packets whose destination is outside p.
+func notIPDaddrPrefix(p netip.Prefix) []expr.Any {
+	m := ipDaddrPrefix(p)
+	m[len(m)-1].(*expr.Cmp).Op = expr.CmpOpNeq
+	return m
+}
+
 func cat(parts ...[]expr.Any) []expr.Any {
 	var out []expr.Any
 	for _, p := range parts {

@@ -66,7 +66,9 @@ import (
 //	    chain's policy stays accept, so that berth decides for traffic
 //	    that is not its own only when it turned forwarding on.
 //	prerouting, output (nat, dstnat): DNAT through dnat4, then dnat4any
-//	    for local destinations; the same through dnat6 and dnat6any, but
+//	    for local destinations (in output, not to 127.0.0.0/8 while the
+//	    userland proxy is on: the port's socket takes those, as
+//	    dockerd's docker-proxy does); the same through dnat6 and dnat6any, but
 //	    never from a link-local source (the container could not answer
 //	    it; the userland proxy's socket does, as in dockerd) and never for ::1: IPv6 has no route_localnet, a packet from ::1 is
 //	    dropped by the container's kernel, so the port's own socket on

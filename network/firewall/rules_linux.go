@@ -122,8 +122,19 @@ func (x *tx) baseRules() {
 		x.rule(l.pre, "", cat(nfproto(true), saddrProtoPortKey(true), lookup(l.self6, reg32_00), verdict(expr.VerdictReturn))...)
 	}
 	for _, ch := range []*nftables.Chain{l.pre, l.out} {
-		x.rule(ch, "", cat(nfproto(false), addrProtoPortKey(), lookupMap(l.dnat4, reg32_00, 1), dnatReg())...)
-		x.rule(ch, "", cat(nfproto(false), localDaddr(), []expr.Any{
+		// With the userland proxy, the host's own connections to
+		// 127.0.0.0/8 are not DNATed: the published port's socket takes
+		// them and its proxy connects to the container, as dockerd's
+		// docker-proxy does (its rules skip loopback unless the proxy is
+		// off). The proxy also waits for a container still starting its
+		// server, where NAT would have the connection refused, and no
+		// bridge needs route_localnet.
+		var v4 []expr.Any
+		if ch == l.out && x.f.opts.UserlandProxy {
+			v4 = notIPDaddrPrefix(loopNet)
+		}
+		x.rule(ch, "", cat(nfproto(false), v4, addrProtoPortKey(), lookupMap(l.dnat4, reg32_00, 1), dnatReg())...)
+		x.rule(ch, "", cat(nfproto(false), v4, localDaddr(), []expr.Any{
 			&expr.Meta{Key: expr.MetaKeyL4PROTO, Register: reg32_00},
 			&expr.Payload{DestRegister: reg32_01, Base: expr.PayloadBaseTransportHeader, Offset: 2, Len: 2},
 		}, lookupMap(l.dnat4any, reg32_00, 1), dnatReg())...)
