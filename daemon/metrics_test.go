@@ -1,0 +1,114 @@
+package daemon
+
+import (
+	"context"
+	"testing"
+
+	"github.com/moby/moby/api/types/container"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/berthd/berth/daemon/backend"
+)
+
+// sampleOf returns the value (a histogram's count) of the sample of family
+// name whose labels include every key=value of want, and whether there is
+// one.
+func sampleOf(t *testing.T, reg *prometheus.Registry, name string, want map[string]string) (float64, bool) {
+	t.Helper()
+	fams, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range fams {
+		if f.GetName() != name {
+			continue
+		}
+	metric:
+		for _, m := range f.GetMetric() {
+			have := map[string]string{}
+			for _, l := range m.GetLabel() {
+				have[l.GetName()] = l.GetValue()
+			}
+			for k, v := range want {
+				if have[k] != v {
+					continue metric
+				}
+			}
+			switch {
+			case m.GetHistogram() != nil:
+				return float64(m.GetHistogram().GetSampleCount()), true
+			case m.GetCounter() != nil:
+				return m.GetCounter().GetValue(), true
+			default:
+				return m.GetGauge().GetValue(), true
+			}
+		}
+	}
+	return 0, false
+}
+
+func TestMetricsFollowTheEngine(t *testing.T) {
+	d := newFakeDaemon(t)
+	reg := d.MetricsRegistry()
+	ctx := context.Background()
+
+	web := d.run(t, "web", func(c *container.Config, _ *container.HostConfig) {
+		c.Labels = map[string]string{"com.docker.compose.project": "shop", "com.docker.compose.service": "web"}
+	})
+	batch := d.run(t, "batch")
+	zero := 0
+	if err := d.ContainerStop(ctx, batch, "", &zero); err != nil {
+		t.Fatal(err)
+	}
+	d.waitState(t, batch, "exited")
+	d.create(t, "idle")
+	if err := d.ContainerRm(ctx, "idle", backend.ContainerRmConfig{}); err != nil {
+		t.Fatal(err)
+	}
+
+	for action, n := range map[string]float64{"create": 3, "start": 2, "stop": 1, "delete": 1, "commit": 0} {
+		got, ok := sampleOf(t, reg, "engine_daemon_container_actions_seconds", map[string]string{"action": action})
+		if !ok || got != n {
+			t.Errorf("container_actions{action=%s} = %v (present %v), want %v", action, got, ok, n)
+		}
+	}
+	for state, n := range map[string]float64{"running": 1, "stopped": 1, "paused": 0} {
+		if got, _ := sampleOf(t, reg, "engine_daemon_container_states_containers", map[string]string{"state": state}); got != n {
+			t.Errorf("container_states{state=%s} = %v, want %v", state, got, n)
+		}
+	}
+	if got, _ := sampleOf(t, reg, "engine_daemon_events_total", nil); got < 6 {
+		t.Errorf("events_total = %v, want at least the 6 events logged (create, start ×2, kill, die, stop, …)", got)
+	}
+	if _, ok := sampleOf(t, reg, "engine_daemon_engine_info", map[string]string{"daemon_id": d.id, "version": Version}); !ok {
+		t.Error("no engine_info for this daemon")
+	}
+	labels := map[string]string{"id": web, "name": "web", "image": testImage, "compose_project": "shop", "compose_service": "web"}
+	if got, ok := sampleOf(t, reg, "berth_container_running", labels); !ok || got != 1 {
+		t.Errorf("berth_container_running for web = %v (present %v)", got, ok)
+	}
+	if got, _ := sampleOf(t, reg, "berth_container_running", map[string]string{"id": batch}); got != 0 {
+		t.Errorf("berth_container_running for the stopped batch = %v", got)
+	}
+	if _, ok := sampleOf(t, reg, "berth_container_restarts_total", map[string]string{"name": "idle"}); ok {
+		t.Error("a removed container is still reported")
+	}
+}
+
+func TestOOMKillsAreCountedAndForgotten(t *testing.T) {
+	d := newFakeDaemon(t)
+	reg := d.MetricsRegistry()
+	id := d.run(t, "hog")
+	d.rt.shim(d.shimDir(id)).oomKill()
+	d.waitState(t, id, "exited")
+	if got, _ := sampleOf(t, reg, "berth_container_oom_kills_total", map[string]string{"id": id}); got != 1 {
+		t.Fatalf("oom_kills_total = %v, want 1", got)
+	}
+	if err := d.ContainerRm(context.Background(), id, backend.ContainerRmConfig{}); err != nil {
+		t.Fatal(err)
+	}
+	d.create(t, "hog")
+	if got, _ := sampleOf(t, reg, "berth_container_oom_kills_total", map[string]string{"name": "hog"}); got != 0 {
+		t.Fatalf("a new container inherits %v OOM kills", got)
+	}
+}
