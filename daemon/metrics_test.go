@@ -8,43 +8,17 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/berthd/berth/daemon/backend"
+	"github.com/berthd/berth/metrics/metricstest"
 )
 
-// sampleOf returns the value (a histogram's count) of the sample of family
-// name whose labels include every key=value of want, and whether there is
-// one.
+// sampleOf finds a sample in what reg gathers now (see metricstest.Sample).
 func sampleOf(t *testing.T, reg *prometheus.Registry, name string, want map[string]string) (float64, bool) {
 	t.Helper()
 	fams, err := reg.Gather()
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, f := range fams {
-		if f.GetName() != name {
-			continue
-		}
-	metric:
-		for _, m := range f.GetMetric() {
-			have := map[string]string{}
-			for _, l := range m.GetLabel() {
-				have[l.GetName()] = l.GetValue()
-			}
-			for k, v := range want {
-				if have[k] != v {
-					continue metric
-				}
-			}
-			switch {
-			case m.GetHistogram() != nil:
-				return float64(m.GetHistogram().GetSampleCount()), true
-			case m.GetCounter() != nil:
-				return m.GetCounter().GetValue(), true
-			default:
-				return m.GetGauge().GetValue(), true
-			}
-		}
-	}
-	return 0, false
+	return metricstest.Sample(fams, name, want)
 }
 
 func TestMetricsFollowTheEngine(t *testing.T) {

@@ -13,6 +13,8 @@ import (
 	"github.com/moby/moby/api/types/container"
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
+
+	"github.com/berthd/berth/metrics/metricstest"
 )
 
 // fakeSource is a Source with fixed answers; stats may block or count how
@@ -75,18 +77,6 @@ func gather(t *testing.T, reg *prometheus.Registry) map[string]*dto.Metric {
 	return out
 }
 
-func value(m *dto.Metric) float64 {
-	switch {
-	case m.GetGauge() != nil:
-		return m.GetGauge().GetValue()
-	case m.GetCounter() != nil:
-		return m.GetCounter().GetValue()
-	case m.GetHistogram() != nil:
-		return float64(m.GetHistogram().GetSampleCount())
-	}
-	return -1
-}
-
 func want(t *testing.T, got map[string]*dto.Metric, key string, v float64) {
 	t.Helper()
 	m, ok := got[key]
@@ -99,8 +89,8 @@ func want(t *testing.T, got map[string]*dto.Metric, key string, v float64) {
 		}
 		t.Fatalf("no sample %s; have %v", key, keys)
 	}
-	if value(m) != v {
-		t.Errorf("%s = %v, want %v", key, value(m), v)
+	if metricstest.Value(m) != v {
+		t.Errorf("%s = %v, want %v", key, metricstest.Value(m), v)
 	}
 }
 

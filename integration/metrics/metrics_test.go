@@ -15,10 +15,9 @@ import (
 
 	units "github.com/docker/go-units"
 	dto "github.com/prometheus/client_model/go"
-	"github.com/prometheus/common/expfmt"
-	"github.com/prometheus/common/model"
 
 	"github.com/berthd/berth/integration/internal/harness"
+	"github.com/berthd/berth/metrics/metricstest"
 )
 
 var imagesOnce sync.Once
@@ -28,7 +27,7 @@ func loadImages(t *testing.T) {
 }
 
 // scrape GETs /metrics from addr and parses it as Prometheus does.
-func scrape(t *testing.T, addr string) map[string]*dto.MetricFamily {
+func scrape(t *testing.T, addr string) []*dto.MetricFamily {
 	t.Helper()
 	c := &http.Client{Timeout: 15 * time.Second}
 	resp, err := c.Get("http://" + addr + "/metrics")
@@ -39,49 +38,16 @@ func scrape(t *testing.T, addr string) map[string]*dto.MetricFamily {
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("scrape: HTTP %d", resp.StatusCode)
 	}
-	p := expfmt.NewTextParser(model.UTF8Validation)
-	fams, err := p.TextToMetricFamilies(resp.Body)
+	fams, err := metricstest.Parse(resp.Body)
 	if err != nil {
 		t.Fatalf("parse /metrics: %v", err)
 	}
 	return fams
 }
 
-// sample is the value (a histogram's count) of the first sample of name
-// whose labels include all of want.
-func sample(fams map[string]*dto.MetricFamily, name string, want map[string]string) (float64, bool) {
-	f, ok := fams[name]
-	if !ok {
-		return 0, false
-	}
-metric:
-	for _, m := range f.GetMetric() {
-		for k, v := range want {
-			found := false
-			for _, l := range m.GetLabel() {
-				if l.GetName() == k && l.GetValue() == v {
-					found = true
-				}
-			}
-			if !found {
-				continue metric
-			}
-		}
-		switch {
-		case m.GetHistogram() != nil:
-			return float64(m.GetHistogram().GetSampleCount()), true
-		case m.GetCounter() != nil:
-			return m.GetCounter().GetValue(), true
-		case m.GetGauge() != nil:
-			return m.GetGauge().GetValue(), true
-		case m.GetUntyped() != nil:
-			return m.GetUntyped().GetValue(), true
-		}
-	}
-	return 0, false
-}
+var sample = metricstest.Sample
 
-func mustSample(t *testing.T, fams map[string]*dto.MetricFamily, name string, want map[string]string) float64 {
+func mustSample(t *testing.T, fams []*dto.MetricFamily, name string, want map[string]string) float64 {
 	t.Helper()
 	v, ok := sample(fams, name, want)
 	if !ok {
@@ -285,7 +251,7 @@ func TestEngineMetricsMatchDockerInfo(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { events.Process.Kill(); events.Wait() })
-	var fams map[string]*dto.MetricFamily
+	var fams []*dto.MetricFamily
 	eventually(t, 10*time.Second, "the events subscriber", func() bool {
 		fams = scrape(t, metricsAddr)
 		v, _ := sample(fams, "engine_daemon_events_subscribers_total", nil)
