@@ -86,3 +86,16 @@ func TestOOMKillsAreCountedAndForgotten(t *testing.T) {
 		t.Fatalf("a new container inherits %v OOM kills", got)
 	}
 }
+
+// An OOM kill while no daemon ran is counted by the daemon that finds it.
+func TestOOMKillWhileDownIsCounted(t *testing.T) {
+	d := newFakeDaemon(t)
+	id := d.run(t, "hog")
+	d.crash()
+	d.rt.shim(d.shimDir(id)).oomKill()
+	d = d.restart(t)
+	d.waitState(t, id, "exited")
+	if got, _ := sampleOf(t, d.MetricsRegistry(), "berth_container_oom_kills_total", map[string]string{"id": id}); got != 1 {
+		t.Fatalf("oom_kills_total = %v, want 1", got)
+	}
+}
