@@ -45,7 +45,7 @@ var (
 	blkReadDesc    = containerDesc("blkio_read_bytes_total", "Bytes the container read from block devices")
 	blkWriteDesc   = containerDesc("blkio_write_bytes_total", "Bytes the container wrote to block devices")
 	restartsDesc   = containerDesc("restarts_total", "Times the engine restarted the container (docker inspect's RestartCount)")
-	oomKillsDesc   = containerDesc("oom_kills_total", "OOM kills in the container since the engine started")
+	oomKillsDesc   = containerDesc("oom_kills_total", "OOM kills in the container that this engine saw, live or at restore")
 	healthDesc     = containerDesc("health_status", "1 for the container's current health status, 0 for the others; absent without a healthcheck", "status")
 	runningDesc    = containerDesc("running", "1 when the container is running (or paused), 0 otherwise")
 

@@ -129,7 +129,8 @@ func (r *Recorder) BuildFailed(reason string) {
 	}
 }
 
-// OOMKill counts an OOM kill in container id.
+// OOMKill counts an OOM kill in container id. The counts live in memory:
+// a restarted daemon counts afresh.
 func (r *Recorder) OOMKill(id string) {
 	if r == nil {
 		return
