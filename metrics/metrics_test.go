@@ -285,3 +285,41 @@ func TestServerServesAndCloses(t *testing.T) {
 		t.Fatal("the listener still answers after Close")
 	}
 }
+
+// hangingSource never returns from Stats until released, whatever its
+// context says: the collector must bound it anyway.
+type hangingSource struct {
+	fakeSource
+	release chan struct{}
+	calls   atomic.Int32
+}
+
+func (h *hangingSource) Stats(ctx context.Context, id string) (*container.StatsResponse, error) {
+	h.calls.Add(1)
+	<-h.release
+	return &container.StatsResponse{}, nil
+}
+
+func TestHangingStatsDoNotPileUp(t *testing.T) {
+	src := &hangingSource{release: make(chan struct{})}
+	defer close(src.release)
+	for i := range 10 {
+		id := string(rune('a' + i))
+		src.containers = append(src.containers, Container{ID: id, Name: "/" + id, State: container.StateRunning})
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(newContainerCollector(src, nil, 3, 50*time.Millisecond, 300*time.Millisecond))
+	for range 2 {
+		began := time.Now()
+		got := gather(t, reg)
+		if took := time.Since(began); took > time.Second {
+			t.Fatalf("a scrape over hanging reads took %v", took)
+		}
+		want(t, got, "berth_container_stats_errors{}", 10)
+	}
+	// The three reads of the first scrape still hold their slots: the
+	// second scrape started none.
+	if n := src.calls.Load(); n != 3 {
+		t.Fatalf("%d reads started, want the 3 slots' worth", n)
+	}
+}
