@@ -25,6 +25,7 @@ import (
 	"github.com/berthd/berth/image"
 	"github.com/berthd/berth/image/build"
 	"github.com/berthd/berth/image/layer"
+	"github.com/berthd/berth/metrics"
 	"github.com/berthd/berth/pkg/archive"
 	"github.com/berthd/berth/pkg/errdefs"
 	"github.com/berthd/berth/pkg/stringid"
@@ -92,7 +93,15 @@ func (d *Daemon) Build(ctx context.Context, body io.Reader, req backend.BuildReq
 		Pull: req.Pull, Squash: req.Squash, Platform: req.Platform, HostConfig: req.HostConfig,
 	}
 	b := build.New(&buildBackend{d: d}, cache, bctx, opts, out)
+	d.metrics.BuildTriggered()
 	id, err := b.Build(ctx)
+	if err != nil {
+		reason := metrics.BuildErrorProcessingCommands
+		if ctx.Err() != nil {
+			reason = metrics.BuildCanceled
+		}
+		d.metrics.BuildFailed(reason)
+	}
 	var se *build.StepError
 	if errors.As(err, &se) {
 		return id, stepError{se}

@@ -32,7 +32,8 @@ import (
 // becomes a new layer on top of its image's, with the container's
 // configuration (or the body's) plus the -c changes, merged as dockerd
 // merges them.
-func (d *Daemon) ContainerCommit(ctx context.Context, cc backend.CommitConfig) (string, error) {
+func (d *Daemon) ContainerCommit(ctx context.Context, cc backend.CommitConfig) (_ string, err error) {
+	defer timed(d.metrics.ContainerAction, "commit", &err)()
 	c, err := d.containers.Get(cc.Container)
 	if err != nil {
 		return "", err

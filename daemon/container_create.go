@@ -21,7 +21,8 @@ import (
 )
 
 // ContainerCreate answers POST /containers/create.
-func (d *Daemon) ContainerCreate(ctx context.Context, p backend.ContainerCreateConfig) (container.CreateResponse, error) {
+func (d *Daemon) ContainerCreate(ctx context.Context, p backend.ContainerCreateConfig) (_ container.CreateResponse, err error) {
+	defer timed(d.metrics.ContainerAction, "create", &err)()
 	if err := validateConfig(p.Config); err != nil {
 		return container.CreateResponse{}, err
 	}

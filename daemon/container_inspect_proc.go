@@ -298,7 +298,8 @@ func onlyRuntimeOwned(dir string) bool {
 
 // ContainerChanges answers GET /containers/{id}/changes: what the writable
 // layer holds against the image, as `docker diff` lists it.
-func (d *Daemon) ContainerChanges(ctx context.Context, ref string) ([]container.FilesystemChange, error) {
+func (d *Daemon) ContainerChanges(ctx context.Context, ref string) (_ []container.FilesystemChange, err error) {
+	defer timed(d.metrics.ContainerAction, "changes", &err)()
 	c, err := d.containers.Get(ref)
 	if err != nil {
 		return nil, err

@@ -120,7 +120,8 @@ func inContainerCgroup(pid int, id string) bool {
 }
 
 // ContainerKill answers POST /containers/{id}/kill.
-func (d *Daemon) ContainerKill(ctx context.Context, ref, sigName string) error {
+func (d *Daemon) ContainerKill(ctx context.Context, ref, sigName string) (err error) {
+	defer timed(d.metrics.ContainerAction, "kill", &err)()
 	c, err := d.containers.Get(ref)
 	if err != nil {
 		return err
@@ -189,7 +190,8 @@ func (d *Daemon) ContainerKill(ctx context.Context, ref, sigName string) error {
 
 // ContainerStop answers POST /containers/{id}/stop: the stop signal, then
 // SIGKILL after the timeout (?t=, else the container's StopTimeout, else 10 s).
-func (d *Daemon) ContainerStop(ctx context.Context, ref string, sigName string, timeout *int) error {
+func (d *Daemon) ContainerStop(ctx context.Context, ref string, sigName string, timeout *int) (err error) {
+	defer timed(d.metrics.ContainerAction, "stop", &err)()
 	c, err := d.containers.Get(ref)
 	if err != nil {
 		return err
@@ -288,7 +290,8 @@ func (d *Daemon) stopContainer(ctx context.Context, c *ctr.Container, sigName st
 }
 
 // ContainerRestart answers POST /containers/{id}/restart.
-func (d *Daemon) ContainerRestart(ctx context.Context, ref string, sigName string, timeout *int) error {
+func (d *Daemon) ContainerRestart(ctx context.Context, ref string, sigName string, timeout *int) (err error) {
+	defer timed(d.metrics.ContainerAction, "restart", &err)()
 	// A restart the client stops waiting for still happens, as in dockerd.
 	ctx = context.WithoutCancel(ctx)
 	c, err := d.containers.Get(ref)
@@ -321,7 +324,8 @@ func (d *Daemon) ContainerRestart(ctx context.Context, ref string, sigName strin
 }
 
 // ContainerPause answers POST /containers/{id}/pause (the freezer).
-func (d *Daemon) ContainerPause(ctx context.Context, ref string) error {
+func (d *Daemon) ContainerPause(ctx context.Context, ref string) (err error) {
+	defer timed(d.metrics.ContainerAction, "pause", &err)()
 	c, err := d.containers.Get(ref)
 	if err != nil {
 		return err
@@ -346,7 +350,8 @@ func (d *Daemon) ContainerPause(ctx context.Context, ref string) error {
 }
 
 // ContainerUnpause answers POST /containers/{id}/unpause.
-func (d *Daemon) ContainerUnpause(ctx context.Context, ref string) error {
+func (d *Daemon) ContainerUnpause(ctx context.Context, ref string) (err error) {
+	defer timed(d.metrics.ContainerAction, "unpause", &err)()
 	c, err := d.containers.Get(ref)
 	if err != nil {
 		return err

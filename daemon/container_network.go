@@ -8,6 +8,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/events"
@@ -289,7 +290,8 @@ func (d *Daemon) endpointConfig(c *ctr.Container, name string) *network.Endpoint
 // published ports, the embedded DNS server, and the final /etc/hosts and
 // /etc/resolv.conf. The caller holds c's lock. On error what was set up
 // is undone by cleanupNetwork, which the caller runs.
-func (d *Daemon) joinNetworks(ctx context.Context, c *ctr.Container, pid int) error {
+func (d *Daemon) joinNetworks(ctx context.Context, c *ctr.Container, pid int) (err error) {
+	defer timed(d.metrics.NetworkAction, "allocate", &err)()
 	mode := berthnet.ParseMode(string(c.HostConfig.NetworkMode))
 	ns := &container.NetworkSettings{Networks: map[string]*network.EndpointSettings{}}
 	c.NetworkSettings = ns
@@ -472,6 +474,7 @@ func (d *Daemon) cleanupNetwork(c *ctr.Container) {
 	if d.networks == nil {
 		return
 	}
+	defer d.metrics.NetworkAction("release", time.Now())
 	if err := d.networks.LeaveAll(d.life.teardown(), c.ID); err != nil {
 		logrus.WithError(err).WithField("container", stringid.TruncateID(c.ID)).Warn("could not leave networks")
 	}

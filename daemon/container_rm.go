@@ -19,7 +19,8 @@ import (
 )
 
 // ContainerRm answers DELETE /containers/{id}.
-func (d *Daemon) ContainerRm(ctx context.Context, ref string, cfg backend.ContainerRmConfig) error {
+func (d *Daemon) ContainerRm(ctx context.Context, ref string, cfg backend.ContainerRmConfig) (err error) {
+	defer timed(d.metrics.ContainerAction, "delete", &err)()
 	c, err := d.containers.Get(ref)
 	if err != nil {
 		return err
@@ -93,6 +94,7 @@ func (d *Daemon) removeContainer(ctx context.Context, c *ctr.Container, force, r
 	}
 	d.containers.Delete(c)
 	d.dropLive(c.ID)
+	d.metrics.Forget(c.ID)
 	c.State.SetRemoved()
 	d.logContainerEvent(c, events.ActionDestroy, nil)
 	logrus.WithField("container", stringid.TruncateID(c.ID)).Debug("container removed")

@@ -43,7 +43,8 @@ func startable(c *ctr.Container) error {
 }
 
 // ContainerStart answers POST /containers/{id}/start.
-func (d *Daemon) ContainerStart(ctx context.Context, ref string) error {
+func (d *Daemon) ContainerStart(ctx context.Context, ref string) (err error) {
+	defer timed(d.metrics.ContainerAction, "start", &err)()
 	c, err := d.containers.Get(ref)
 	if err != nil {
 		return err
@@ -390,6 +391,7 @@ func (d *Daemon) handleExit(ctx context.Context, c *ctr.Container, ex *shim.Exit
 	d.cleanupNetwork(c)
 	d.releaseVolumeMounts(c)
 	if ex.OOMKilled {
+		d.metrics.OOMKill(c.ID)
 		d.logContainerEvent(c, events.ActionOOM, nil)
 	}
 	restart, delay := d.shouldRestart(c, ex.Code, userStop)

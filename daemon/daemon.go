@@ -20,6 +20,7 @@ import (
 	daemonevents "github.com/berthd/berth/daemon/events"
 	"github.com/berthd/berth/image"
 	"github.com/berthd/berth/image/distribution"
+	"github.com/berthd/berth/metrics"
 	berthnet "github.com/berthd/berth/network"
 	"github.com/berthd/berth/pkg/atomicfile"
 	berthplugin "github.com/berthd/berth/plugin"
@@ -66,6 +67,9 @@ type Daemon struct {
 	// ctrRuntime mounts containers' roots and runs their shims; nil is
 	// shimRuntime (see containerRuntime).
 	ctrRuntime containerRuntime
+	// metrics records action timings, health checks and OOM kills for
+	// metrics-addr; nil records nothing.
+	metrics *metrics.Recorder
 }
 
 // backgroundWaitTimeout bounds how long Shutdown waits for the background
@@ -94,7 +98,7 @@ func newDaemon(cfg *config.Config, rt containerRuntime) (*Daemon, error) {
 		lock.Close()
 		return nil, err
 	}
-	d := &Daemon{cfg: cfg, id: id, events: daemonevents.New(), lock: lock, start: time.Now()}
+	d := &Daemon{cfg: cfg, id: id, events: daemonevents.New(), lock: lock, start: time.Now(), metrics: metrics.NewRecorder()}
 	d.ctrRuntime = rt
 	if err := d.ensureInitLayer(); err != nil {
 		lock.Close()

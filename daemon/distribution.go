@@ -47,7 +47,8 @@ func (d *Daemon) distribution() *distribution.Service {
 // PullImage answers POST /images/create?fromImage=…: progress goes to out
 // from a goroutine of its own, and everything written is written before it
 // returns.
-func (d *Daemon) PullImage(ctx context.Context, img, tag, platform, authHeader string, out func(jsonstream.Message) error) error {
+func (d *Daemon) PullImage(ctx context.Context, img, tag, platform, authHeader string, out func(jsonstream.Message) error) (err error) {
+	defer timed(d.metrics.ImageAction, "pull", &err)()
 	auth, err := distribution.DecodeAuthHeader(authHeader)
 	if err != nil {
 		return err
@@ -58,7 +59,8 @@ func (d *Daemon) PullImage(ctx context.Context, img, tag, platform, authHeader s
 }
 
 // PushImage answers POST /images/{name}/push.
-func (d *Daemon) PushImage(ctx context.Context, name, tag, authHeader string, out func(jsonstream.Message) error) error {
+func (d *Daemon) PushImage(ctx context.Context, name, tag, authHeader string, out func(jsonstream.Message) error) (err error) {
+	defer timed(d.metrics.ImageAction, "push", &err)()
 	auth, err := distribution.DecodeAuthHeader(authHeader)
 	if err != nil {
 		return err

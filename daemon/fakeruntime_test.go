@@ -179,14 +179,21 @@ type fakeShim struct {
 // and records the status where the real shim does.
 func (s *fakeShim) exitWith(code int) { s.end(code, true) }
 
-func (s *fakeShim) end(code int, writeStatus bool) {
+// oomKill ends the process as the kernel's OOM killer does, with the
+// status the real shim reports then.
+func (s *fakeShim) oomKill() { s.finish(shim.Exit{Code: 137, OOMKilled: true}, true) }
+
+func (s *fakeShim) end(code int, writeStatus bool) { s.finish(shim.Exit{Code: code}, writeStatus) }
+
+func (s *fakeShim) finish(ex shim.Exit, writeStatus bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.status == "stopped" {
 		return
 	}
 	s.status = "stopped"
-	s.exit = &shim.Exit{Code: code, ExitedAt: time.Now()}
+	ex.ExitedAt = time.Now()
+	s.exit = &ex
 	if writeStatus {
 		if b, err := json.Marshal(s.exit); err == nil {
 			os.WriteFile(filepath.Join(s.dir, shim.ExitFile), b, 0o600)

@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"context"
+	"errors"
 	"strconv"
 	"strings"
 	"time"
@@ -99,10 +100,13 @@ func (d *Daemon) healthLoop(ctx context.Context, c *ctr.Container, probe []strin
 			return
 		case <-time.After(wait):
 		}
-		res := d.runProbe(ctx, c, probe, timeout)
+		res, runErr := d.runProbe(ctx, c, probe, timeout)
 		if ctx.Err() != nil {
 			return
 		}
+		// dockerd's health_checks_failed counts probes that could not be
+		// run, not probes that ran and reported the container unhealthy.
+		d.metrics.HealthCheck(runErr != nil)
 		d.recordProbe(c, res, retries, hc.StartPeriod > 0 && time.Since(started) < hc.StartPeriod)
 	}
 }
@@ -115,14 +119,15 @@ func orDefault(v, def time.Duration) time.Duration {
 }
 
 // runProbe runs the probe as an exec and returns its result; a probe that
-// outlives its timeout is killed and counts as a failure.
-func (d *Daemon) runProbe(ctx context.Context, c *ctr.Container, probe []string, timeout time.Duration) *container.HealthcheckResult {
+// outlives its timeout is killed and counts as a failure. The error says
+// the probe could not be run at all (the result then tells why).
+func (d *Daemon) runProbe(ctx context.Context, c *ctr.Container, probe []string, timeout time.Duration) (*container.HealthcheckResult, error) {
 	res := &container.HealthcheckResult{Start: time.Now()}
 	c.Lock()
 	if !c.State.Running || c.State.Paused {
 		c.Unlock()
 		res.End, res.ExitCode, res.Output = time.Now(), probeExitTimeoutExitCode, "container is not running"
-		return res
+		return res, errors.New(res.Output)
 	}
 	e := &execConfig{ID: stringid.GenerateRandomID(), ContainerID: c.ID, Config: container.ExecCreateRequest{Cmd: probe}}
 	proc, lookup, err := d.execProcess(c, e, false, nil)
@@ -133,14 +138,14 @@ func (d *Daemon) runProbe(ctx context.Context, c *ctr.Container, probe []string,
 	}
 	if err != nil {
 		res.End, res.ExitCode, res.Output = time.Now(), probeExitTimeoutExitCode, err.Error()
-		return res
+		return res, err
 	}
 	pctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	stream, err := client.Exec(pctx, e.ID, proc)
 	if err != nil {
 		res.End, res.ExitCode, res.Output = time.Now(), probeExitTimeoutExitCode, err.Error()
-		return res
+		return res, err
 	}
 	done := make(chan struct{})
 	var output probeOutput
@@ -161,11 +166,11 @@ func (d *Daemon) runProbe(ctx context.Context, c *ctr.Container, probe []string,
 		if len(output.b) > 0 {
 			res.Output += ": " + output.String()
 		}
-		return res
+		return res, nil
 	}
 	res.End, res.ExitCode = time.Now(), code
 	res.Output = output.String()
-	return res
+	return res, nil
 }
 
 // probeOutput keeps the first maxHealthOutput bytes of a probe's stdout

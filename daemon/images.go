@@ -106,7 +106,8 @@ func (d *Daemon) ImageInspect(ctx context.Context, name string, opts backend.Ima
 }
 
 // ImageHistory answers GET /images/{name}/history.
-func (d *Daemon) ImageHistory(ctx context.Context, name string) ([]*imagetypes.HistoryResponseItem, error) {
+func (d *Daemon) ImageHistory(ctx context.Context, name string) (_ []*imagetypes.HistoryResponseItem, err error) {
+	defer timed(d.metrics.ImageAction, "history", &err)()
 	return d.images.History(name)
 }
 
@@ -116,7 +117,8 @@ func (d *Daemon) TagImage(ctx context.Context, name, repo, tag string) error {
 }
 
 // ImageDelete answers DELETE /images/{name}.
-func (d *Daemon) ImageDelete(ctx context.Context, name string, force, prune bool) ([]imagetypes.DeleteResponse, error) {
+func (d *Daemon) ImageDelete(ctx context.Context, name string, force, prune bool) (_ []imagetypes.DeleteResponse, err error) {
+	defer timed(d.metrics.ImageAction, "delete", &err)()
 	return d.images.Delete(name, force, prune)
 }
 

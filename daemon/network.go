@@ -114,7 +114,8 @@ func (d *Daemon) NetworkInspect(ctx context.Context, term string, opts backend.N
 }
 
 // NetworkCreate answers POST /networks/create.
-func (d *Daemon) NetworkCreate(ctx context.Context, req network.CreateRequest) (network.CreateResponse, error) {
+func (d *Daemon) NetworkCreate(ctx context.Context, req network.CreateRequest) (_ network.CreateResponse, err error) {
+	defer timed(d.metrics.NetworkAction, "create", &err)()
 	r, err := d.networks.Create(ctx, req)
 	if err != nil {
 		return network.CreateResponse{}, err
@@ -124,7 +125,8 @@ func (d *Daemon) NetworkCreate(ctx context.Context, req network.CreateRequest) (
 }
 
 // NetworkRemove answers DELETE /networks/{id}.
-func (d *Daemon) NetworkRemove(ctx context.Context, term string) error {
+func (d *Daemon) NetworkRemove(ctx context.Context, term string) (err error) {
+	defer timed(d.metrics.NetworkAction, "delete", &err)()
 	r, err := d.networks.Remove(ctx, term)
 	if err != nil {
 		return err
@@ -134,7 +136,8 @@ func (d *Daemon) NetworkRemove(ctx context.Context, term string) error {
 }
 
 // NetworkConnect answers POST /networks/{id}/connect.
-func (d *Daemon) NetworkConnect(ctx context.Context, term string, req network.ConnectRequest) error {
+func (d *Daemon) NetworkConnect(ctx context.Context, term string, req network.ConnectRequest) (err error) {
+	defer timed(d.metrics.NetworkAction, "connect", &err)()
 	r, err := d.networks.Find(ctx, term)
 	if err != nil {
 		return err
@@ -143,7 +146,8 @@ func (d *Daemon) NetworkConnect(ctx context.Context, term string, req network.Co
 }
 
 // NetworkDisconnect answers POST /networks/{id}/disconnect.
-func (d *Daemon) NetworkDisconnect(ctx context.Context, term string, req network.DisconnectRequest) error {
+func (d *Daemon) NetworkDisconnect(ctx context.Context, term string, req network.DisconnectRequest) (err error) {
+	defer timed(d.metrics.NetworkAction, "disconnect", &err)()
 	r, err := d.networks.Find(ctx, term)
 	if err != nil {
 		return err

@@ -173,6 +173,11 @@ func (d *Daemon) restoreContainer(ctx context.Context, c *ctr.Container) {
 	}
 	d.unmountRootfs(c)
 	d.cleanupNetwork(c)
+	if ex.OOMKilled {
+		// Killed while no daemon watched: this daemon is the first to
+		// learn of it, so its count includes it.
+		d.metrics.OOMKill(c.ID)
+	}
 	c.State.SetStopped(ex.Code, ex.OOMKilled)
 	if !ex.ExitedAt.IsZero() {
 		c.State.FinishedAt = ex.ExitedAt.UTC()

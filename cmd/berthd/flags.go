@@ -44,6 +44,7 @@ func installFlags(fs *pflag.FlagSet, cfg *config.Config, o *options) {
 	fs.Var(&listValue{target: &cfg.CDISpecDirs}, "cdi-spec-dir", "CDI specification directories to use")
 	keyed("cdi-spec-dir", "cdi-spec-dirs")
 	fs.IntVar(&cfg.ShutdownTimeout, "shutdown-timeout", cfg.ShutdownTimeout, "Default shutdown timeout in seconds for containers")
+	fs.StringVar(&cfg.MetricsAddress, "metrics-addr", "", "Set default address and port to serve the metrics api on")
 
 	fs.Var(&boolPtrValue{target: &cfg.TLS}, "tls", "Use TLS; implied by --tlsverify")
 	fs.Lookup("tls").NoOptDefVal = "true"

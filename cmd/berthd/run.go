@@ -20,6 +20,7 @@ import (
 	"github.com/berthd/berth/api/server/listeners"
 	"github.com/berthd/berth/daemon"
 	"github.com/berthd/berth/daemon/config"
+	"github.com/berthd/berth/metrics"
 	"github.com/berthd/berth/pkg/pidfile"
 )
 
@@ -149,6 +150,15 @@ func run(fs *pflag.FlagSet, flagCfg *config.Config, o *options) error {
 			},
 		},
 	}, routers(d)...)
+	// dockerd starts its metrics server once the engine is up, before the
+	// API serves; a bad or busy address stops the start.
+	var ms *metrics.Server
+	if cfg.MetricsAddress != "" {
+		if ms, err = metrics.Listen(cfg.MetricsAddress, metrics.Handler(d.MetricsRegistry())); err != nil {
+			closeAll()
+			return fmt.Errorf("failed to start metrics server: %w", err)
+		}
+	}
 	// Catch signals before telling anyone we are ready: a SIGTERM that
 	// arrives right after READY=1 must shut down gracefully, not kill.
 	sigs := make(chan os.Signal, 4)
@@ -161,7 +171,7 @@ func run(fs *pflag.FlagSet, flagCfg *config.Config, o *options) error {
 		select {
 		case err := <-serveErr:
 			logrus.WithError(err).Error("API listener failed; shutting down")
-			shutdown(d, srv)
+			shutdown(d, srv, ms)
 			return err
 		case sig := <-sigs:
 			if sig == syscall.SIGHUP {
@@ -179,17 +189,21 @@ func run(fs *pflag.FlagSet, flagCfg *config.Config, o *options) error {
 					}
 				}
 			}()
-			shutdown(d, srv)
+			shutdown(d, srv, ms)
 			return nil
 		}
 	}
 }
 
-func shutdown(d *daemon.Daemon, srv *server.Server) {
+func shutdown(d *daemon.Daemon, srv *server.Server, ms *metrics.Server) {
 	notify(sddaemon.SdNotifyStopping)
 	// Ending event subscriptions first lets streaming /events requests
 	// finish, so the drain below only waits for real work.
 	d.Events().Close()
+	if ms != nil {
+		// A scrape reads a few cgroup files; a short wait is plenty.
+		ms.Close(time.Second)
+	}
 	srv.Shutdown(requestDrainTimeout)
 	d.StopContainersForShutdown()
 	logrus.Info("berthd shutdown complete")

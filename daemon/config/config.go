@@ -128,6 +128,11 @@ type Config struct {
 	ShutdownTimeout int  `json:"shutdown-timeout,omitempty"`
 	Experimental    bool `json:"experimental,omitempty"`
 
+	// MetricsAddress is --metrics-addr / "metrics-addr": the host:port
+	// that serves Prometheus metrics at /metrics; empty (dockerd's
+	// default) serves none.
+	MetricsAddress string `json:"metrics-addr,omitempty"`
+
 	// DefaultShmSize is /dev/shm's size for containers that set none
 	// (0: 64 MiB, dockerd's default).
 	DefaultShmSize MemBytes `json:"default-shm-size,omitempty"`
@@ -210,7 +215,7 @@ func (m *MemBytes) UnmarshalJSON(b []byte) error {
 // ignoredKeys are daemon.json keys dockerd knows and berth does not act on
 // (yet). A daemon.json written for dockerd still loads; each is logged.
 var ignoredKeys = map[string]bool{
-	"builder": true, "metrics-addr": true, "containerd": true,
+	"builder": true, "containerd": true,
 	"containerd-namespace": true, "containerd-plugin-namespace": true,
 	"cgroup-parent": true, "exec-opts": true, "seccomp-profile": true,
 	"selinux-enabled": true, "userns-remap": true, "no-new-privileges": true,
@@ -372,6 +377,13 @@ var logLevels = map[string]bool{"debug": true, "info": true, "warn": true, "erro
 func (c *Config) Validate() error {
 	if !logLevels[c.LogLevel] {
 		return fmt.Errorf("invalid logging level: %s", c.LogLevel)
+	}
+	if c.MetricsAddress != "" {
+		// dockerd finds a bad address when it starts the metrics server;
+		// --validate finds it here, with dockerd's words.
+		if _, _, err := net.SplitHostPort(c.MetricsAddress); err != nil {
+			return fmt.Errorf("failed to start metrics server: error parsing tcp address: %w", err)
+		}
 	}
 	for _, d := range c.DNS {
 		if net.ParseIP(d) == nil {

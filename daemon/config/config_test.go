@@ -18,9 +18,12 @@ func writeFile(t *testing.T, content string) string {
 
 func TestMergeFileAppliesKeys(t *testing.T) {
 	c := Default()
-	p := writeFile(t, `{"log-level":"warn","labels":["a=b"],"live-restore":true,"max-concurrent-downloads":7,"iptables":false,"default-address-pools":[{"base":"10.10.0.0/16","size":24}],"features":{"buildkit":false}}`)
+	p := writeFile(t, `{"log-level":"warn","labels":["a=b"],"live-restore":true,"max-concurrent-downloads":7,"iptables":false,"default-address-pools":[{"base":"10.10.0.0/16","size":24}],"features":{"buildkit":false},"metrics-addr":"127.0.0.1:9323"}`)
 	if err := MergeFile(c, p, nil); err != nil {
 		t.Fatal(err)
+	}
+	if c.MetricsAddress != "127.0.0.1:9323" {
+		t.Fatalf("metrics-addr not applied: %q", c.MetricsAddress)
 	}
 	if c.LogLevel != "warn" || len(c.Labels) != 1 || !c.LiveRestore || c.MaxConcurrentDownloads != 7 || BoolOr(c.EnableIPTables, true) {
 		t.Fatalf("not applied: %+v", c)
@@ -75,6 +78,7 @@ func TestValidate(t *testing.T) {
 		func(c *Config) { c.FirewallBackend = "ebtables" },
 		func(c *Config) { c.DefaultIP = "not-an-ip" },
 		func(c *Config) { c.BridgeAcceptFwMark = "0x1/mask" },
+		func(c *Config) { c.MetricsAddress = "127.0.0.1" }, // no port
 	}
 	for i, mutate := range bad {
 		c := Default()
@@ -91,6 +95,14 @@ func TestValidate(t *testing.T) {
 		c.FirewallBackend = fb
 		if err := c.Validate(); err != nil {
 			t.Fatalf("firewall-backend %s (a dockerd configuration): %v", fb, err)
+		}
+	}
+	// dockerd serves metrics on any address, loopback or not.
+	for _, addr := range []string{"0.0.0.0:9323", "[::1]:9323", "localhost:0"} {
+		c := Default()
+		c.MetricsAddress = addr
+		if err := c.Validate(); err != nil {
+			t.Fatalf("metrics-addr %s: %v", addr, err)
 		}
 	}
 	c := Default()

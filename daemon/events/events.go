@@ -25,6 +25,9 @@ type Bus struct {
 	subs    map[*subscriber]struct{}
 	closed  bool
 	now     func() time.Time
+	// published counts every event since the bus was made, for
+	// engine_daemon_events_total.
+	published uint64
 }
 
 type subscriber struct {
@@ -64,6 +67,7 @@ func (b *Bus) Publish(m events.Message) {
 	if b.closed {
 		return
 	}
+	b.published++
 	b.history[b.next] = m
 	b.next = (b.next + 1) % len(b.history)
 	if b.next == 0 {
@@ -125,6 +129,13 @@ func (b *Bus) SubscriberCount() int {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return len(b.subs)
+}
+
+// Published is how many events the bus has recorded since it was made.
+func (b *Bus) Published() uint64 {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.published
 }
 
 // Close ends every subscription; later events are dropped. Called at

@@ -45,6 +45,10 @@ func TestHistoryRingKeepsNewest(t *testing.T) {
 	if len(past) != historySize {
 		t.Fatalf("history %d, want %d", len(past), historySize)
 	}
+	// The count goes on past what the ring keeps.
+	if n := b.Published(); n != historySize+10 {
+		t.Fatalf("Published() = %d, want %d", n, historySize+10)
+	}
 	for i := 1; i < len(past); i++ {
 		if past[i].TimeNano < past[i-1].TimeNano {
 			t.Fatal("history out of order")

@@ -14,11 +14,13 @@ const (
 	layerAPI           // api/: the engine's faces
 	layerBackend       // daemon/backend: the shapes api/ and daemon/ share
 	layerDaemon        // daemon/: the engine
-	layerManager       // container/, image/, network/, plugin/, volume/
+	layerManager       // container/, image/, metrics/, network/, plugin/, volume/
 	layerPkg           // pkg/: engine-agnostic libraries
 )
 
-var managers = map[string]bool{"container": true, "image": true, "network": true, "plugin": true, "volume": true}
+// metrics sits with the managers: the daemon feeds it through its small
+// interfaces, and it imports nothing of the engine.
+var managers = map[string]bool{"container": true, "image": true, "metrics": true, "network": true, "plugin": true, "volume": true}
 
 // classify returns a module-relative package path's layer and, for a
 // manager, which one.
