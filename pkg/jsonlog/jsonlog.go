@@ -80,7 +80,18 @@ func (w *Writer) flushLocked() error {
 	if len(w.line) == 0 {
 		return nil
 	}
-	_, err := w.f.Write(w.line)
+	n, err := w.f.Write(w.line)
+	if err != nil {
+		// A write cut short (ENOSPC, EDQUOT) leaves half an entry, to
+		// which the next one would be glued: one torn line in the file
+		// for good. Cut the file back to its whole entries and drop the
+		// ones that did not fit, as dockerd drops what it cannot log.
+		whole := w.size - int64(len(w.line))
+		if n > 0 {
+			_ = w.f.Truncate(whole)
+		}
+		w.size = whole
+	}
 	w.line = w.line[:0]
 	return err
 }
