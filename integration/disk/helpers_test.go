@@ -64,6 +64,8 @@ type state struct {
 	Store  []string
 }
 
+func equal(a, b state) bool { return reflect.DeepEqual(a, b) }
+
 func snapshot(t *testing.T, d *harness.Daemon) state {
 	t.Helper()
 	return state{Images: images(t, d), Store: d.StoreSnapshot(t)}
@@ -77,7 +79,7 @@ func wantUnchanged(t *testing.T, d *harness.Daemon, before state) {
 	t.Helper()
 	check := func(when string) {
 		t.Helper()
-		if now := snapshot(t, d); !reflect.DeepEqual(now, before) {
+		if now := snapshot(t, d); !equal(now, before) {
 			t.Fatalf("%s: the failed write changed the daemon's state\nbefore: %v\nafter:  %v", when, before, now)
 		}
 		d.CheckMetadata(t)
@@ -95,8 +97,16 @@ func wantUnchanged(t *testing.T, d *harness.Daemon, before state) {
 // daemon; it returns the tarball's path.
 func bigImage(t *testing.T, d *harness.Daemon, ref string, mib int) string {
 	t.Helper()
-	name := "big-" + strings.NewReplacer(":", "-", "/", "-").Replace(ref)
-	d.DockerT(t, "run", "--name", name, harness.BusyboxImage, "sh", "-c", writeCmd("/big", mib))
+	return savedImage(t, d, ref, writeCmd("/big", mib))
+}
+
+// savedImage commits a container that ran script as ref, saves it to a
+// tarball outside the data-root and removes it from the daemon; it
+// returns the tarball's path.
+func savedImage(t *testing.T, d *harness.Daemon, ref, script string) string {
+	t.Helper()
+	name := "img-" + strings.NewReplacer(":", "-", "/", "-").Replace(ref)
+	d.DockerT(t, "run", "--name", name, harness.BusyboxImage, "sh", "-c", script)
 	d.DockerT(t, "commit", name, ref)
 	p := filepath.Join(d.Root, name+".tar")
 	d.DockerT(t, "save", "-o", p, ref)
