@@ -20,14 +20,14 @@ func TestBuildNoSpace(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(ctx, "Dockerfile"), []byte(df), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	before := snapshot(t, d)
+	before := d.ImageState(t)
 	fs.Fill(8 << 20)
 	out, errOut, err := d.Docker("build", "--force-rm", "-t", "built:1", ctx)
 	wantNoSpace(t, "docker build", err, out, errOut)
 	if ps := d.DockerT(t, "ps", "-a", "-q"); strings.TrimSpace(ps) != "" {
 		t.Fatalf("the failed build left containers: %s", ps)
 	}
-	wantUnchanged(t, d, before)
+	d.WantImageState(t, before)
 
 	fs.Unfill()
 	d.DockerT(t, "build", "-t", "built:1", ctx)
@@ -42,11 +42,11 @@ func TestBuildNoSpace(t *testing.T) {
 func TestCommitNoSpace(t *testing.T) {
 	d, fs := newDaemon(t, loopfs.Options{})
 	d.DockerT(t, "run", "--name", "ctr", harness.BusyboxImage, "sh", "-c", writeCmd("/big", 24))
-	before := snapshot(t, d)
+	before := d.ImageState(t)
 	fs.Fill(8 << 20)
 	out, errOut, err := d.Docker("commit", "ctr", "committed:1")
 	wantNoSpace(t, "docker commit", err, out, errOut)
-	wantUnchanged(t, d, before)
+	d.WantImageState(t, before)
 
 	fs.Unfill()
 	d.DockerT(t, "commit", "ctr", "committed:1")

@@ -2,7 +2,6 @@ package disk
 
 import (
 	"path/filepath"
-	"reflect"
 	"strconv"
 	"strings"
 	"testing"
@@ -26,13 +25,7 @@ func newDaemon(t *testing.T, o loopfs.Options) (*harness.Daemon, *loopfs.FS) {
 	if o.Size == 0 {
 		o.Size = fsSize
 	}
-	fs := loopfs.New(t, o)
-	d := harness.Fresh(t, harness.Options{DataRoot: fs.DataRoot()})
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("berthd log tail:\n%s", d.LogTail(40))
-		}
-	})
+	d, fs := loopfs.Daemon(t, o)
 	p, _ := d.WriteTestImage(t, harness.BusyboxImage, false)
 	d.DockerT(t, "load", "-i", p)
 	return d, fs
@@ -41,55 +34,7 @@ func newDaemon(t *testing.T, o loopfs.Options) (*harness.Daemon, *loopfs.FS) {
 // wantNoSpace fails t unless err is a failure whose output names ENOSPC.
 func wantNoSpace(t *testing.T, what string, err error, out ...string) {
 	t.Helper()
-	all := strings.Join(out, "\n")
-	if err == nil {
-		t.Fatalf("%s succeeded on a full data-root:\n%s", what, all)
-	}
-	if !strings.Contains(strings.ToLower(all), noSpace) {
-		t.Fatalf("%s failed without saying %q: %v\n%s", what, noSpace, err, all)
-	}
-	t.Logf("%s failed as it should: %s", what, strings.TrimSpace(all))
-}
-
-// images lists every image ID the daemon reports.
-func images(t *testing.T, d *harness.Daemon) []string {
-	t.Helper()
-	return strings.Fields(d.DockerT(t, "images", "-a", "-q", "--no-trunc"))
-}
-
-// state is what a failed write must not change: the images the API
-// lists and the image store on disk.
-type state struct {
-	Images []string
-	Store  []string
-}
-
-func equal(a, b state) bool { return reflect.DeepEqual(a, b) }
-
-func snapshot(t *testing.T, d *harness.Daemon) state {
-	t.Helper()
-	return state{Images: images(t, d), Store: d.StoreSnapshot(t)}
-}
-
-// wantUnchanged fails t when the image side of the daemon differs from
-// before, or a metadata file is torn; then it restarts the daemon (still
-// on the full disk) and checks the same again: nothing half-written makes
-// the restart fail or show up.
-func wantUnchanged(t *testing.T, d *harness.Daemon, before state) {
-	t.Helper()
-	check := func(when string) {
-		t.Helper()
-		if now := snapshot(t, d); !equal(now, before) {
-			t.Fatalf("%s: the failed write changed the daemon's state\nbefore: %v\nafter:  %v", when, before, now)
-		}
-		d.CheckMetadata(t)
-	}
-	check("after the failure")
-	if err := d.Restart(false); err != nil {
-		t.Fatalf("restart on the full data-root: %v", err)
-	}
-	check("after a restart")
-	d.DockerT(t, "system", "df")
+	harness.WantFailure(t, what+" on a full data-root", err, noSpace, out...)
 }
 
 // bigImage commits a container that wrote mib MiB of random data as ref,

@@ -16,19 +16,19 @@ func TestInodesExhausted(t *testing.T) {
 	d, fs := newDaemon(t, loopfs.Options{Inodes: 4096})
 	tarball, _ := d.WriteTestImage(t, harness.TwoLayerImage, true)
 	many := savedImage(t, d, "many:1", "mkdir /many && cd /many && for i in $(seq 1000); do : >$i; done")
-	before := snapshot(t, d)
+	before := d.ImageState(t)
 
 	fs.FillInodes(300)
 	out, errOut, err := d.Docker("load", "-i", many)
 	wantNoSpace(t, "docker load half-way through a layer", err, out, errOut)
-	wantUnchanged(t, d, before)
+	d.WantImageState(t, before)
 
 	if left := fs.FillInodes(0); left != 0 {
 		t.Fatalf("%d inodes left after the fill", left)
 	}
 	out, errOut, err = d.Docker("load", "-i", tarball)
 	wantNoSpace(t, "docker load", err, out, errOut)
-	wantUnchanged(t, d, before)
+	d.WantImageState(t, before)
 	wantNothingCreated(t, d)
 
 	fs.Unfill()

@@ -12,13 +12,13 @@ import (
 func TestLoadNoSpace(t *testing.T) {
 	d, fs := newDaemon(t, loopfs.Options{})
 	tarball := bigImage(t, d, "big:1", 24)
-	before := snapshot(t, d)
+	before := d.ImageState(t)
 	if left := fs.Fill(8 << 20); left > 12<<20 {
 		t.Fatalf("fill left %d bytes", left)
 	}
 	out, errOut, err := d.Docker("load", "-i", tarball)
 	wantNoSpace(t, "docker load", err, out, errOut)
-	wantUnchanged(t, d, before)
+	d.WantImageState(t, before)
 
 	fs.Unfill()
 	d.DockerT(t, "load", "-i", tarball)

@@ -5,6 +5,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"reflect"
 	"sort"
 	"strings"
 	"testing"
@@ -67,4 +68,53 @@ func (d *Daemon) CheckMetadata(t testing.TB) {
 		}
 		return nil
 	})
+}
+
+// ImageState is what a failed load, pull, build or commit must not
+// change: the images the API lists and the image store on disk.
+type ImageState struct {
+	Images []string
+	Store  []string
+}
+
+// ImageState records the daemon's ImageState.
+func (d *Daemon) ImageState(t testing.TB) ImageState {
+	t.Helper()
+	ids := strings.Fields(d.DockerT(t, "images", "-a", "-q", "--no-trunc"))
+	return ImageState{Images: ids, Store: d.StoreSnapshot(t)}
+}
+
+// WantImageState fails t when the daemon's ImageState differs from
+// before or a metadata file is torn; then it restarts the daemon (on
+// the same, possibly still full, data-root) and checks the same again:
+// nothing half-written makes the restart fail or shows up after it.
+func (d *Daemon) WantImageState(t testing.TB, before ImageState) {
+	t.Helper()
+	check := func(when string) {
+		t.Helper()
+		if now := d.ImageState(t); !reflect.DeepEqual(now, before) {
+			t.Fatalf("%s: the image side changed\nbefore: %v\nafter:  %v", when, before, now)
+		}
+		d.CheckMetadata(t)
+	}
+	check("after the failure")
+	if err := d.Restart(false); err != nil {
+		t.Fatalf("restart: %v", err)
+	}
+	check("after a restart")
+	d.DockerT(t, "system", "df")
+}
+
+// WantFailure fails t unless err is a failure whose output (out, joined)
+// says want, case aside; it logs the failure for the record.
+func WantFailure(t testing.TB, what string, err error, want string, out ...string) {
+	t.Helper()
+	all := strings.TrimSpace(strings.Join(out, "\n"))
+	if err == nil {
+		t.Fatalf("%s succeeded: %s", what, all)
+	}
+	if !strings.Contains(strings.ToLower(all), strings.ToLower(want)) {
+		t.Fatalf("%s failed without saying %q: %v\n%s", what, want, err, all)
+	}
+	t.Logf("%s failed as it should: %s", what, all)
 }

@@ -198,3 +198,18 @@ func (fs *FS) remove() {
 	}
 	os.RemoveAll(fs.root)
 }
+
+// Daemon starts a fresh berthd (harness.Fresh) whose data-root is on a
+// new loop file system, and returns both; the file system outlives the
+// daemon, which is stopped first at cleanup.
+func Daemon(t testing.TB, o Options) (*harness.Daemon, *FS) {
+	t.Helper()
+	fs := New(t, o)
+	d := harness.Fresh(t, harness.Options{DataRoot: fs.DataRoot()})
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("berthd log tail:\n%s", d.LogTail(40))
+		}
+	})
+	return d, fs
+}
