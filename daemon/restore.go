@@ -11,6 +11,7 @@ import (
 
 	ctr "github.com/berthd/berth/container"
 	"github.com/berthd/berth/pkg/shim"
+	"github.com/berthd/berth/pkg/stringid"
 )
 
 // restoreDone is closed once restore has finished; tests and shutdown
@@ -45,6 +46,7 @@ func (d *Daemon) restoreContainers() {
 		}(c)
 	}
 	wg.Wait()
+	d.leaveGoneContainers()
 	// Backing mounts (tmpfs, bind volumes) no running container re-took
 	// were left by the previous daemon: undo them now.
 	if d.volumes != nil {
@@ -74,6 +76,27 @@ func (d *Daemon) restoreContainers() {
 				}
 			}
 			c.Unlock()
+		}
+	}
+}
+
+// leaveGoneContainers frees the endpoints (and addresses) of containers
+// that no longer exist: a removal whose leave could not be written (a
+// full or read-only data-root) or that a crash cut short. Nothing else
+// would ever free them.
+func (d *Daemon) leaveGoneContainers() {
+	if d.networks == nil {
+		return
+	}
+	for _, id := range d.networks.EndpointContainers() {
+		if _, err := d.containers.Get(id); err == nil {
+			continue
+		}
+		log := logrus.WithField("container", stringid.TruncateID(id))
+		if err := d.networks.LeaveAll(context.Background(), id); err != nil {
+			log.WithError(err).Warn("could not leave the networks of a removed container")
+		} else {
+			log.Info("left the networks of a removed container")
 		}
 	}
 }

@@ -33,6 +33,7 @@ func TestCpNoSpace(t *testing.T) {
 	if got := d.DockerT(t, "exec", "ctr", "sh", "-c", "wc -c </big"); got != "25165824\n" {
 		t.Fatalf("copied /big holds %q bytes", got)
 	}
+	d.DockerT(t, "rm", "-f", "ctr")
 }
 
 // TestVolumeNoSpace: a container writing more than the space left into
