@@ -75,10 +75,28 @@ func (w *Writer) appendLocked(stream string, msg []byte, t time.Time) error {
 	return nil
 }
 
+// openLog opens a log file; a variable so that a test can make it fail
+// as a full inode table would.
+var openLog = os.OpenFile
+
 // flushLocked writes the pending entries in one write.
 func (w *Writer) flushLocked() error {
 	if len(w.line) == 0 {
 		return nil
+	}
+	if w.f == nil {
+		// A rotation could not create the new file (no inode left):
+		// try again now, and drop these entries while it fails.
+		f, err := openLog(w.path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o640)
+		if err != nil {
+			w.size -= int64(len(w.line))
+			w.line = w.line[:0]
+			return fmt.Errorf("reopen log after rotation: %w", err)
+		}
+		w.f = f
+		if st, err := f.Stat(); err == nil {
+			w.size = st.Size() + int64(len(w.line))
+		}
 	}
 	n, err := w.f.Write(w.line)
 	if err != nil {
@@ -117,8 +135,12 @@ func (w *Writer) rotate() error {
 	if err := os.Rename(w.path, w.path+".1"); err != nil {
 		return err
 	}
-	f, err := os.OpenFile(w.path, os.O_WRONLY|os.O_APPEND|os.O_CREATE|os.O_TRUNC, 0o640)
+	f, err := openLog(w.path, os.O_WRONLY|os.O_APPEND|os.O_CREATE|os.O_TRUNC, 0o640)
 	if err != nil {
+		// The old file is closed and renamed: the next flush tries to
+		// create the new one again (flushLocked), so that logging
+		// resumes once an inode is free.
+		w.f, w.size = nil, 0
 		return fmt.Errorf("reopen log after rotation: %w", err)
 	}
 	w.f, w.size = f, 0
@@ -129,6 +151,9 @@ func (w *Writer) rotate() error {
 func (w *Writer) Close() error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	if w.f == nil {
+		return nil
+	}
 	return w.f.Close()
 }
 
