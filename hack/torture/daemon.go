@@ -34,11 +34,16 @@ type daemon struct {
 	cli                      *client.Client
 }
 
-func newDaemon(bin, root string) *daemon {
+// newDaemon prepares a daemon on roots under root; its data-root is
+// dataRoot, or root/data when that is empty.
+func newDaemon(bin, root, dataRoot string) *daemon {
+	if dataRoot == "" {
+		dataRoot = filepath.Join(root, "data")
+	}
 	d := &daemon{
 		bin:      bin,
 		root:     root,
-		dataRoot: filepath.Join(root, "data"),
+		dataRoot: dataRoot,
 		execRoot: filepath.Join(root, "exec"),
 		sock:     filepath.Join(root, "d.sock"),
 		pidfile:  filepath.Join(root, "d.pid"),

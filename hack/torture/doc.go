@@ -6,9 +6,13 @@
 // break: everything the API lists is inspectable and usable, what the API
 // acknowledged is still there, and nothing on the host (mounts, cgroups,
 // links, nft rules, IPAM addresses, shims, processes) is left that the
-// daemon does not account for. It prints one table at the end.
+// daemon does not account for. Its data-root is a loop-mounted ext4 of
+// its own (-disk MiB), which one round in four (-full-every) fills before the
+// workload starts: the operations then meet ENOSPC, the kill comes on the
+// full disk, and the same checks run once the space is back (issue #19,
+// "Full disk"). It prints one table at the end.
 //
-//	go run ./hack/torture -berthd bin/berthd [-rounds N] [-seed S]
+//	go run ./hack/torture -berthd bin/berthd [-rounds N] [-seed S] [-disk MiB] [-full-every N]
 //
 // `make torture` runs the short form; TORTURE=long the long one. The exit
 // status is 1 when any invariant was violated. Everything the run creates

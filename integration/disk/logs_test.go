@@ -84,6 +84,24 @@ func wantWholeEntries(t *testing.T, path string) {
 	t.Logf("%d whole entries in the log file", len(lines))
 }
 
+// TestLogRotationNoInodes: a json-file log that must rotate while the
+// data-root has no inode left for the new file drops lines meanwhile and
+// logs again once inodes are freed, also when the shim was reborn (a
+// fresh image of itself) in between: it used to stop logging for good.
+func TestLogRotationNoInodes(t *testing.T) {
+	d, fs := newDaemon(t, loopfs.Options{Inodes: 4096})
+	d.DockerT(t, "run", "-d", "--name", "logger", "--log-opt", "max-size=100k", "--log-opt", "max-file=2",
+		harness.BusyboxImage, "sh", "-c", logger)
+	waitFor(t, "the first lines", 10*time.Second, func() bool { return lastSeq(t, d) > 0 })
+	fs.FillInodes(0)
+	// Several rotations' worth of output (one every quarter second).
+	time.Sleep(2 * time.Second)
+	before := lastSeq(t, d)
+	fs.Unfill()
+	waitFor(t, "lines logged after inodes came back", 30*time.Second, func() bool { return lastSeq(t, d) > before+50 })
+	d.DockerT(t, "rm", "-f", "logger")
+}
+
 // lastSeq is the sequence number on the last line `docker logs` shows; it
 // fails t when docker logs fails, a line is garbled (a torn entry), or the
 // numbers go backwards.

@@ -2,10 +2,12 @@ package jsonlog
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"os"
 	"strconv"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -26,7 +28,7 @@ type Writer struct {
 // Open opens (appending) the log at path. maxSize <= 0 disables rotation;
 // maxFile < 1 counts as 1, as dockerd treats it.
 func Open(path string, maxSize int64, maxFile int) (*Writer, error) {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o640)
+	f, err := openLog(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o640)
 	if err != nil {
 		return nil, err
 	}
@@ -39,6 +41,20 @@ func Open(path string, maxSize int64, maxFile int) (*Writer, error) {
 		maxFile = 1
 	}
 	return &Writer{path: path, f: f, size: st.Size(), maxSize: maxSize, maxFile: maxFile}, nil
+}
+
+// Resume opens the log at path as Open does, for a writer that carries
+// on from an earlier one (a reborn shim). When the file cannot be created
+// for want of room (an earlier rotation could not create it either), the
+// writer creates it at its first write instead: the container is logged
+// again once there is room, where an error would leave it unlogged for
+// good.
+func Resume(path string, maxSize int64, maxFile int) (*Writer, error) {
+	w, err := Open(path, maxSize, maxFile)
+	if errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT) {
+		return &Writer{path: path, maxSize: maxSize, maxFile: max(maxFile, 1)}, nil
+	}
+	return w, err
 }
 
 // WriteEntry writes one message (a line with its newline, or a partial

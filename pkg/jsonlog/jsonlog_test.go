@@ -138,3 +138,27 @@ func TestRotationResumesAfterFailedReopen(t *testing.T) {
 		t.Fatalf("log after the failed rotation: %s", b)
 	}
 }
+
+// TestResumeWithoutRoom: a writer resumed while its file cannot be
+// created (no inode left) creates it at the first write once it can.
+func TestResumeWithoutRoom(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "c.log")
+	openLog = func(string, int, os.FileMode) (*os.File, error) { return nil, &os.PathError{Op: "open", Path: p, Err: syscall.ENOSPC} }
+	t.Cleanup(func() { openLog = os.OpenFile })
+	w, err := Resume(p, 0, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	s := w.Stream("stdout")
+	if _, err := s.Write([]byte("lost\n")); err == nil {
+		t.Fatal("a write without room reported no error")
+	}
+	openLog = os.OpenFile
+	if _, err := s.Write([]byte("back\n")); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := os.ReadFile(p); !strings.Contains(string(b), `"back\n"`) || strings.Contains(string(b), "lost") {
+		t.Fatalf("log: %s", b)
+	}
+}
