@@ -316,7 +316,7 @@ func (w *world) syncNamed(round int, kind string, m map[string]*obj, list func(c
 		case o.exists && !listed:
 			w.violate(round, "durability", "acknowledged %s %s is gone", kind, name)
 		case !o.exists && listed:
-			w.violate(round, "durability", "%s %s removed with an acknowledgement is back", kind, name)
+			w.violate(round, "durability", "%s %s is listed, though its removal was acknowledged or its creation failed", kind, name)
 		}
 	}
 	for name := range m {
