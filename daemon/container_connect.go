@@ -58,9 +58,28 @@ func (d *Daemon) connectContainer(ctx context.Context, r *berthnet.Record, ref s
 	if c.NetworkSettings.Networks == nil {
 		c.NetworkSettings.Networks = map[string]*network.EndpointSettings{}
 	}
+	// A connect whose container record cannot be saved (a full disk)
+	// is undone: it is answered with an error, so the container must
+	// not be on the network, now or after a restart (found by
+	// hack/torture's full-disk rounds).
+	prevNet, hadNet := c.NetworkSettings.Networks[r.Name]
+	prevOrder := slices.Clone(c.JoinOrder)
+	forget := func() {
+		delete(c.NetworkConfig.EndpointsConfig, r.Name)
+		if hadNet {
+			c.NetworkSettings.Networks[r.Name] = prevNet
+		} else {
+			delete(c.NetworkSettings.Networks, r.Name)
+		}
+		c.JoinOrder = prevOrder
+	}
 	if !c.State.Running {
 		c.NetworkSettings.Networks[r.Name] = d.configuredEndpoint(c, r.Name)
-		return c.Save()
+		if err := c.Save(); err != nil {
+			forget()
+			return err
+		}
+		return nil
 	}
 	if err := d.joinOne(ctx, c, r.Name, c.State.Pid); err != nil {
 		if _, serr := os.Stat(netnsPath(c.State.Pid)); os.IsNotExist(serr) {
@@ -68,9 +87,13 @@ func (d *Daemon) connectContainer(ctx context.Context, r *berthnet.Record, ref s
 			// exit is recorded once the lock is free): connected as a
 			// stopped container is, joined at the next start.
 			c.NetworkSettings.Networks[r.Name] = d.configuredEndpoint(c, r.Name)
-			return c.Save()
+			if err := c.Save(); err != nil {
+				forget()
+				return err
+			}
+			return nil
 		}
-		delete(c.NetworkConfig.EndpointsConfig, r.Name)
+		forget()
 		return err
 	}
 	if err := d.openRoutedOn(ctx, c, r.Name); err != nil {
@@ -85,7 +108,21 @@ func (d *Daemon) connectContainer(ctx context.Context, r *berthnet.Record, ref s
 	if err := d.rewriteEtcFiles(c); err != nil {
 		logrus.WithError(err).WithField("container", stringid.TruncateID(c.ID)).Warn("rewriting /etc files")
 	}
-	return c.Save()
+	if err := c.Save(); err != nil {
+		log := logrus.WithField("container", stringid.TruncateID(c.ID))
+		if uerr := d.networks.UnpublishOn(ctx, c.ID, r.ID); uerr != nil {
+			log.WithError(uerr).Warn("undoing a connect: unpublishing ports")
+		}
+		if lerr := d.networks.Leave(ctx, r.ID, c.ID); lerr != nil {
+			log.WithError(lerr).Warn("undoing a connect: leaving the network")
+		}
+		forget()
+		if rerr := d.rewriteEtcFiles(c); rerr != nil {
+			log.WithError(rerr).Warn("undoing a connect: rewriting /etc files")
+		}
+		return err
+	}
+	return nil
 }
 
 // disconnectContainer removes a container from a network (docker network

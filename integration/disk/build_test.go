@@ -10,9 +10,10 @@ import (
 	"github.com/berthd/berth/integration/internal/loopfs"
 )
 
-// TestBuildNoSpace: a build whose RUN writes more than the space left
-// fails with the step's ENOSPC, tags nothing, leaves no intermediate
-// container, layer or dangling image, and builds once the space is back.
+// TestBuildNoSpace: a build whose RUN writes more than the space left,
+// or whose step's layer does not fit, fails with ENOSPC, tags nothing,
+// leaves no intermediate container, layer or dangling image, and builds
+// once the space is back.
 func TestBuildNoSpace(t *testing.T) {
 	d, fs := newDaemon(t, loopfs.Options{})
 	ctx := t.TempDir()
@@ -21,15 +22,19 @@ func TestBuildNoSpace(t *testing.T) {
 		t.Fatal(err)
 	}
 	before := d.ImageState(t)
-	fs.Fill(8 << 20)
-	out, errOut, err := d.Docker("build", "--force-rm", "-t", "built:1", ctx)
-	wantNoSpace(t, "docker build", err, out, errOut)
-	if ps := d.DockerT(t, "ps", "-a", "-q"); strings.TrimSpace(ps) != "" {
-		t.Fatalf("the failed build left containers: %s", ps)
+	// First the RUN itself runs out of space; then it fits (24 of 36
+	// MiB) but the layer made of it does not.
+	for _, leave := range []int64{8 << 20, 36 << 20} {
+		fs.Fill(leave)
+		out, errOut, err := d.Docker("build", "--force-rm", "-t", "built:1", ctx)
+		wantNoSpace(t, "docker build", err, out, errOut)
+		if ps := d.DockerT(t, "ps", "-a", "-q"); strings.TrimSpace(ps) != "" {
+			t.Fatalf("the failed build left containers: %s", ps)
+		}
+		d.WantImageState(t, before)
+		fs.Unfill()
 	}
-	d.WantImageState(t, before)
 
-	fs.Unfill()
 	d.DockerT(t, "build", "-t", "built:1", ctx)
 	if got := d.DockerT(t, "run", "--rm", "built:1", "sh", "-c", "wc -c </big"); got != "25165824\n" {
 		t.Fatalf("built image's /big holds %q bytes", got)
