@@ -93,6 +93,9 @@ func main() {
 	report(st)
 	if *keep {
 		fmt.Printf("torture: root kept at %s\n", root)
+		if dk != nil {
+			fmt.Printf("torture: the data-root is on %s/disk.img (mount -o loop to look)\n", root)
+		}
 	}
 	done()
 	if violations > 0 {

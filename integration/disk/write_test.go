@@ -1,9 +1,12 @@
 package disk
 
 import (
+	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/berthd/berth/integration/internal/harness"
@@ -92,5 +95,40 @@ func wantNothingCreated(t *testing.T, d *harness.Daemon) {
 	check("after a restart")
 	if strings.Contains(d.DockerT(t, "volume", "ls", "-q"), "v2") {
 		t.Fatal("v2 listed")
+	}
+}
+
+// TestVolumeRmNoSpace: a volume is removable on a full data-root, also
+// when the volumes directory has no room for another entry (the rename
+// to a trash name that removal did first failed then), and stays removed
+// across a restart.
+func TestVolumeRmNoSpace(t *testing.T) {
+	d, fs := newDaemon(t, loopfs.Options{})
+	d.DockerT(t, "volume", "create", "vol")
+	d.DockerT(t, "run", "--rm", "-v", "vol:/data", harness.BusyboxImage, "sh", "-c", writeCmd("/data/f", 8))
+	fs.Fill(0)
+	// Entries the daemon takes for its own trash (and deletes at its
+	// next start) until the directory has no room left for one more.
+	dir := filepath.Join(d.DataRoot, "volumes")
+	for i := 0; ; i++ {
+		// Empty files: an entry and an inode each, no block.
+		f, err := os.Create(filepath.Join(dir, fmt.Sprintf("_removing-pad-%d", i)))
+		if errors.Is(err, syscall.ENOSPC) {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.Close()
+	}
+	d.DockerT(t, "volume", "rm", "vol")
+	if fs.Free() < 8<<20 {
+		t.Fatalf("the removed volume's data still takes its space (%d bytes free)", fs.Free())
+	}
+	if err := d.Restart(false); err != nil {
+		t.Fatal(err)
+	}
+	if vols := d.DockerT(t, "volume", "ls", "-q"); vols != "" {
+		t.Fatalf("volumes after a restart: %q", vols)
 	}
 }

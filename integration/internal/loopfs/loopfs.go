@@ -122,7 +122,7 @@ func (fs *FS) Fill(leave int64) int64 {
 	defer f.Close()
 	// Step down until it fits: the free count includes blocks that the
 	// extent tree of the filler itself needs.
-	for n := fs.Free() - leave; n > 0; n -= 256 << 10 {
+	for n := fs.Free() - leave; n > 0; n -= 16 << 10 {
 		if err := unix.Fallocate(int(f.Fd()), 0, 0, n); err == nil {
 			break
 		} else if !errors.Is(err, unix.ENOSPC) {
@@ -169,8 +169,10 @@ func (fs *FS) Unfill() {
 	}
 }
 
-// ReadOnly remounts the file system read-only, as the kernel does after
-// an I/O error with errors=remount-ro; Writable remounts it read-write.
+// ReadOnly remounts the file system read-only, as an administrator does
+// (the kernel's own remount after an I/O error aborts the journal: only
+// an unmount and fsck bring that back). It fails while a file on it is
+// open for writing or a container's overlay uses it.
 func (fs *FS) ReadOnly() { fs.t.Helper(); run(fs.t, "mount", "-o", "remount,ro", fs.Dir) }
 
 // Writable remounts the file system read-write.
