@@ -1,8 +1,16 @@
 package disk
 
 import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"syscall"
 	"testing"
 
+	"github.com/berthd/berth/integration/internal/harness"
 	"github.com/berthd/berth/integration/internal/loopfs"
 )
 
@@ -24,5 +32,45 @@ func TestLoadNoSpace(t *testing.T) {
 	d.DockerT(t, "load", "-i", tarball)
 	if got := d.DockerT(t, "run", "--rm", "big:1", "sh", "-c", "wc -c </big"); got != "25165824\n" {
 		t.Fatalf("loaded image's /big holds %q bytes", got)
+	}
+}
+
+// TestRmiNoSpace: on a full data-root, with the layer store's scratch
+// directory (where a removal moves a layer first) out of room for
+// another entry too, `docker rmi` removes a dangling image and gives its
+// space back at once; a restart finds the store as before the image.
+// (A tagged image's removal needs a block for the names' file: with
+// none at all left it fails, saying so, and changes nothing.)
+func TestRmiNoSpace(t *testing.T) {
+	d, fs := newDaemon(t, loopfs.Options{})
+	before := d.ImageState(t)
+	// A dangling image: removing it rewrites no name (references.json,
+	// which a disk with no block left cannot take).
+	d.DockerT(t, "run", "--name", "ctr", harness.BusyboxImage, "sh", "-c", writeCmd("/big", 24))
+	id := strings.TrimSpace(d.DockerT(t, "commit", "ctr"))
+	d.DockerT(t, "rm", "ctr")
+	fs.Fill(0)
+	tmp := filepath.Join(d.DataRoot, "image", "layers", "tmp")
+	for i := 0; ; i++ {
+		// Empty files: an entry and an inode each, no block. The next
+		// start empties tmp/.
+		f, err := os.Create(filepath.Join(tmp, fmt.Sprintf("pad-%d", i)))
+		if errors.Is(err, syscall.ENOSPC) {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.Close()
+	}
+	d.DockerT(t, "rmi", id)
+	if free := fs.Free(); free < 20<<20 {
+		t.Fatalf("the removed image's layer still takes its space (%d bytes free)", free)
+	}
+	if err := d.Restart(false); err != nil {
+		t.Fatal(err)
+	}
+	if now := d.ImageState(t); !reflect.DeepEqual(now, before) {
+		t.Fatalf("after rmi and a restart\nbefore: %v\nafter:  %v", before, now)
 	}
 }
