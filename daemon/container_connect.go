@@ -3,6 +3,7 @@ package daemon
 import (
 	"context"
 	"fmt"
+	"maps"
 	"os"
 	"slices"
 	"strings"
@@ -155,30 +156,49 @@ func (d *Daemon) disconnectContainer(ctx context.Context, r *berthnet.Record, re
 	if c.NetworkSettings == nil || !connected {
 		return errdefs.Forbidden(fmt.Errorf("container %s is not connected to network %s", c.ID, r.Name))
 	}
-	if c.State.Running {
-		// What was published (on the gateway's network) or opened (on a
-		// routed one) on this network's address goes with it.
-		if err := d.networks.UnpublishOn(ctx, c.ID, r.ID); err != nil {
-			logrus.WithError(err).WithField("container", stringid.TruncateID(c.ID)).Warn("unpublishing ports")
+	// The record is saved before the endpoint goes: a disconnect that
+	// cannot be saved (a full disk) is answered with an error and
+	// changes nothing, where it used to leave the container
+	// disconnected until its next save (found by hack/torture's
+	// full-disk rounds).
+	prevNet := c.NetworkSettings.Networks[r.Name]
+	prevOrder := slices.Clone(c.JoinOrder)
+	prevPorts := maps.Clone(c.NetworkSettings.Ports)
+	gateway := c.State.Running && r.Name == d.gatewayNetwork(c)
+	explicitNetworks(c)
+	prevCfg, hadCfg := c.NetworkConfig.EndpointsConfig[r.Name]
+	if gateway {
+		// What was published on the gateway's network goes with it.
+		for p := range c.NetworkSettings.Ports {
+			c.NetworkSettings.Ports[p] = nil
 		}
-		if r.Name == d.gatewayNetwork(c) {
-			for p := range c.NetworkSettings.Ports {
-				c.NetworkSettings.Ports[p] = nil
-			}
-		}
-		if err := d.networks.Leave(ctx, r.ID, c.ID); err != nil {
-			return err
-		}
-		d.logNetworkContainerEvent(events.ActionDisconnect, r, c.ID)
 	}
 	delete(c.NetworkSettings.Networks, r.Name)
 	c.JoinOrder = slices.DeleteFunc(c.JoinOrder, func(n string) bool { return n == r.Name })
-	explicitNetworks(c)
 	delete(c.NetworkConfig.EndpointsConfig, r.Name)
-	if c.State.Running {
-		if err := d.rewriteEtcFiles(c); err != nil {
-			logrus.WithError(err).WithField("container", stringid.TruncateID(c.ID)).Warn("rewriting /etc files")
+	if err := c.Save(); err != nil {
+		c.NetworkSettings.Networks[r.Name] = prevNet
+		c.JoinOrder = prevOrder
+		c.NetworkSettings.Ports = prevPorts
+		if hadCfg {
+			c.NetworkConfig.EndpointsConfig[r.Name] = prevCfg
 		}
+		return err
 	}
-	return c.Save()
+	if !c.State.Running {
+		return nil
+	}
+	// What was published (on the gateway's network) or opened (on a
+	// routed one) on this network's address goes with it.
+	if err := d.networks.UnpublishOn(ctx, c.ID, r.ID); err != nil {
+		logrus.WithError(err).WithField("container", stringid.TruncateID(c.ID)).Warn("unpublishing ports")
+	}
+	if err := d.networks.Leave(ctx, r.ID, c.ID); err != nil {
+		return err
+	}
+	d.logNetworkContainerEvent(events.ActionDisconnect, r, c.ID)
+	if err := d.rewriteEtcFiles(c); err != nil {
+		logrus.WithError(err).WithField("container", stringid.TruncateID(c.ID)).Warn("rewriting /etc files")
+	}
+	return nil
 }
