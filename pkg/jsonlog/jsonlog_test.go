@@ -143,7 +143,9 @@ func TestRotationResumesAfterFailedReopen(t *testing.T) {
 // created (no inode left) creates it at the first write once it can.
 func TestResumeWithoutRoom(t *testing.T) {
 	p := filepath.Join(t.TempDir(), "c.log")
-	openLog = func(string, int, os.FileMode) (*os.File, error) { return nil, &os.PathError{Op: "open", Path: p, Err: syscall.ENOSPC} }
+	openLog = func(string, int, os.FileMode) (*os.File, error) {
+		return nil, &os.PathError{Op: "open", Path: p, Err: syscall.ENOSPC}
+	}
 	t.Cleanup(func() { openLog = os.OpenFile })
 	w, err := Resume(p, 0, 1)
 	if err != nil {
