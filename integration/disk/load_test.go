@@ -1,13 +1,9 @@
 package disk
 
 import (
-	"errors"
-	"fmt"
-	"os"
 	"path/filepath"
 	"reflect"
 	"strings"
-	"syscall"
 	"testing"
 
 	"github.com/berthd/berth/integration/internal/harness"
@@ -50,19 +46,8 @@ func TestRmiNoSpace(t *testing.T) {
 	id := strings.TrimSpace(d.DockerT(t, "commit", "ctr"))
 	d.DockerT(t, "rm", "ctr")
 	fs.Fill(0)
-	tmp := filepath.Join(d.DataRoot, "image", "layers", "tmp")
-	for i := 0; ; i++ {
-		// Empty files: an entry and an inode each, no block. The next
-		// start empties tmp/.
-		f, err := os.Create(filepath.Join(tmp, fmt.Sprintf("pad-%d", i)))
-		if errors.Is(err, syscall.ENOSPC) {
-			break
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		f.Close()
-	}
+	// The next start empties tmp/.
+	fs.FillDir(filepath.Join(d.DataRoot, "image", "layers", "tmp"), "pad-")
 	d.DockerT(t, "rmi", id)
 	if free := fs.Free(); free < 20<<20 {
 		t.Fatalf("the removed image's layer still takes its space (%d bytes free)", free)

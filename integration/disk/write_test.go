@@ -1,12 +1,9 @@
 package disk
 
 import (
-	"errors"
-	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 
 	"github.com/berthd/berth/integration/internal/harness"
@@ -109,18 +106,7 @@ func TestVolumeRmNoSpace(t *testing.T) {
 	fs.Fill(0)
 	// Entries the daemon takes for its own trash (and deletes at its
 	// next start) until the directory has no room left for one more.
-	dir := filepath.Join(d.DataRoot, "volumes")
-	for i := 0; ; i++ {
-		// Empty files: an entry and an inode each, no block.
-		f, err := os.Create(filepath.Join(dir, fmt.Sprintf("_removing-pad-%d", i)))
-		if errors.Is(err, syscall.ENOSPC) {
-			break
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		f.Close()
-	}
+	fs.FillDir(filepath.Join(d.DataRoot, "volumes"), "_removing-pad-")
 	d.DockerT(t, "volume", "rm", "vol")
 	if fs.Free() < 8<<20 {
 		t.Fatalf("the removed volume's data still takes its space (%d bytes free)", fs.Free())

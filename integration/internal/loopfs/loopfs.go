@@ -215,3 +215,22 @@ func Daemon(t testing.TB, o Options) (*harness.Daemon, *FS) {
 	})
 	return d, fs
 }
+
+// FillDir adds empty files named prefix0, prefix1, … to dir until it has
+// no room for another entry: on a full file system, a new entry in dir
+// (a rename into it, a file created in it) then fails with ENOSPC. Empty
+// files take an entry and an inode each, no block. They are the test's to
+// remove, or the daemon's when prefix names its own scratch.
+func (fs *FS) FillDir(dir, prefix string) {
+	fs.t.Helper()
+	for i := 0; ; i++ {
+		f, err := os.Create(filepath.Join(dir, prefix+strconv.Itoa(i)))
+		if errors.Is(err, unix.ENOSPC) {
+			return
+		}
+		if err != nil {
+			fs.t.Fatal(err)
+		}
+		f.Close()
+	}
+}
