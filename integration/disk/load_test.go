@@ -59,3 +59,24 @@ func TestRmiNoSpace(t *testing.T) {
 		t.Fatalf("after rmi and a restart\nbefore: %v\nafter:  %v", before, now)
 	}
 }
+
+// TestRmiTaggedNoSpace: with no block left at all, `docker rmi` of a
+// tagged image still works (the names' file is rewritten whole, in the
+// room of a spare the daemon keeps for this), frees the image's space,
+// and stays done across a restart.
+func TestRmiTaggedNoSpace(t *testing.T) {
+	d, fs := newDaemon(t, loopfs.Options{})
+	before := d.ImageState(t)
+	d.DockerT(t, "load", "-i", bigImage(t, d, "big:1", 24))
+	fs.Fill(0)
+	d.DockerT(t, "rmi", "big:1")
+	if free := fs.Free(); free < 20<<20 {
+		t.Fatalf("the removed image's layer still takes its space (%d bytes free)", free)
+	}
+	if err := d.Restart(false); err != nil {
+		t.Fatal(err)
+	}
+	if now := d.ImageState(t); !reflect.DeepEqual(now, before) {
+		t.Fatalf("after rmi and a restart\nbefore: %v\nafter:  %v", before, now)
+	}
+}
