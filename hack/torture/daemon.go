@@ -17,9 +17,11 @@ import (
 	"github.com/moby/moby/client"
 )
 
-// pool is the address pool of the torture daemon: every bridge holding an
-// address in it is ours, and so is every nft rule naming one.
-const pool = "10.211.0.0/16"
+// pool is the address pool of the torture daemon (-pool): every bridge
+// holding an address in it is ours, and so is every nft rule naming one.
+// Two runs on one host need two pools, or each takes the other's bridges
+// for its own orphans (and its cleanup deletes them).
+var pool = "10.211.0.0/16"
 
 // daemon is the berthd under torture, on roots of its own under root.
 type daemon struct {

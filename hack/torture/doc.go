@@ -1,6 +1,6 @@
 // Command torture is the crash-anywhere campaign of issue #19: it starts a
 // berthd on private roots (data-root, exec-root, socket, pidfile, bridge,
-// nft table, address pool 10.211.0.0/16), drives a random workload at it
+// nft table, address pool 10.211.0.0/16 or -pool), drives a random workload at it
 // from a few goroutines through the Go client, SIGKILLs the daemon at a
 // random instant, restarts it and checks the invariants a crash must not
 // break: everything the API lists is inspectable and usable, what the API

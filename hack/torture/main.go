@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"math/rand/v2"
+	"net/netip"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -32,8 +33,12 @@ func main() {
 	maxRun := flag.Duration("max-run", 2*time.Second, "longest workload before a kill")
 	keep := flag.Bool("keep", false, "keep the run's root (log, data-root) at the end")
 	diskMiB := flag.Int("disk", 512, "data-root on a loop-mounted ext4 of this many MiB (0: on the host's file system, never full)")
+	flag.StringVar(&pool, "pool", pool, "address pool of the daemon's networks; another run on the host needs another")
 	fullEvery := flag.Int("full-every", 4, "with -disk, fill the data-root in one round out of this many on average")
 	flag.Parse()
+	if _, err := netip.ParsePrefix(pool); err != nil {
+		fatal(fmt.Errorf("-pool: %w", err))
+	}
 	if os.Geteuid() != 0 {
 		fmt.Fprintln(os.Stderr, "torture needs root")
 		os.Exit(2)
