@@ -74,8 +74,10 @@ bench: deps build
 	hack/bench-engine.sh
 
 # The crash-anywhere campaign (hack/torture): random workload, SIGKILL of
-# berthd at random instants, invariant checks after each restart. Minutes;
-# TORTURE=long for the long form. make torture [TORTURE_ARGS='-seed N -rounds M']
+# berthd at random instants, invariant checks after each restart; its
+# data-root is a loop-mounted ext4 (mkfs.ext4, make deps) that some rounds
+# fill. Minutes; TORTURE=long for the long form.
+# make torture [TORTURE_ARGS='-seed N -rounds M']
 TORTURE_ARGS ?=
 torture: build
 	TORTURE=$(TORTURE) $(GO) run ./hack/torture -berthd bin/berthd $(TORTURE_ARGS)

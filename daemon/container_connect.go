@@ -58,9 +58,28 @@ func (d *Daemon) connectContainer(ctx context.Context, r *berthnet.Record, ref s
 	if c.NetworkSettings.Networks == nil {
 		c.NetworkSettings.Networks = map[string]*network.EndpointSettings{}
 	}
+	// A connect whose container record cannot be saved (a full disk)
+	// is undone: it is answered with an error, so the container must
+	// not be on the network, now or after a restart (found by
+	// hack/torture's full-disk rounds).
+	prevNet, hadNet := c.NetworkSettings.Networks[r.Name]
+	prevOrder := slices.Clone(c.JoinOrder)
+	forget := func() {
+		delete(c.NetworkConfig.EndpointsConfig, r.Name)
+		if hadNet {
+			c.NetworkSettings.Networks[r.Name] = prevNet
+		} else {
+			delete(c.NetworkSettings.Networks, r.Name)
+		}
+		c.JoinOrder = prevOrder
+	}
 	if !c.State.Running {
 		c.NetworkSettings.Networks[r.Name] = d.configuredEndpoint(c, r.Name)
-		return c.Save()
+		if err := c.Save(); err != nil {
+			forget()
+			return err
+		}
+		return nil
 	}
 	if err := d.joinOne(ctx, c, r.Name, c.State.Pid); err != nil {
 		if _, serr := os.Stat(netnsPath(c.State.Pid)); os.IsNotExist(serr) {
@@ -68,9 +87,13 @@ func (d *Daemon) connectContainer(ctx context.Context, r *berthnet.Record, ref s
 			// exit is recorded once the lock is free): connected as a
 			// stopped container is, joined at the next start.
 			c.NetworkSettings.Networks[r.Name] = d.configuredEndpoint(c, r.Name)
-			return c.Save()
+			if err := c.Save(); err != nil {
+				forget()
+				return err
+			}
+			return nil
 		}
-		delete(c.NetworkConfig.EndpointsConfig, r.Name)
+		forget()
 		return err
 	}
 	if err := d.publishPorts(ctx, c, []string{r.Name}); err != nil {
@@ -85,7 +108,21 @@ func (d *Daemon) connectContainer(ctx context.Context, r *berthnet.Record, ref s
 	if err := d.rewriteEtcFiles(c); err != nil {
 		logrus.WithError(err).WithField("container", stringid.TruncateID(c.ID)).Warn("rewriting /etc files")
 	}
-	return c.Save()
+	if err := c.Save(); err != nil {
+		log := logrus.WithField("container", stringid.TruncateID(c.ID))
+		// Leave takes the ports published on the network with it and
+		// gives the gateway back.
+		if lerr := d.networks.Leave(ctx, r.ID, c.ID); lerr != nil {
+			log.WithError(lerr).Warn("undoing a connect: leaving the network")
+		}
+		forget()
+		d.recordPorts(c)
+		if rerr := d.rewriteEtcFiles(c); rerr != nil {
+			log.WithError(rerr).Warn("undoing a connect: rewriting /etc files")
+		}
+		return err
+	}
+	return nil
 }
 
 // disconnectContainer removes a container from a network (docker network
@@ -118,24 +155,42 @@ func (d *Daemon) disconnectContainer(ctx context.Context, r *berthnet.Record, re
 	if c.NetworkSettings == nil || !connected {
 		return errdefs.Forbidden(fmt.Errorf("container %s is not connected to network %s", c.ID, r.Name))
 	}
-	if c.State.Running {
-		// What was published or opened on this network's address goes
-		// with the endpoint; if it was a gateway, the ports move to the
-		// next (network.Manager.Leave).
-		if err := d.networks.Leave(ctx, r.ID, c.ID); err != nil {
-			return err
-		}
-		d.logNetworkContainerEvent(events.ActionDisconnect, r, c.ID)
-	}
+	// The record is saved before the endpoint goes: a disconnect that
+	// cannot be saved (a full disk) is answered with an error and
+	// changes nothing, where it used to leave the container
+	// disconnected until its next save (found by hack/torture's
+	// full-disk rounds).
+	prevNet := c.NetworkSettings.Networks[r.Name]
+	prevOrder := slices.Clone(c.JoinOrder)
+	explicitNetworks(c)
+	prevCfg, hadCfg := c.NetworkConfig.EndpointsConfig[r.Name]
 	delete(c.NetworkSettings.Networks, r.Name)
 	c.JoinOrder = slices.DeleteFunc(c.JoinOrder, func(n string) bool { return n == r.Name })
-	explicitNetworks(c)
 	delete(c.NetworkConfig.EndpointsConfig, r.Name)
-	if c.State.Running {
-		d.recordPorts(c)
-		if err := d.rewriteEtcFiles(c); err != nil {
-			logrus.WithError(err).WithField("container", stringid.TruncateID(c.ID)).Warn("rewriting /etc files")
+	if err := c.Save(); err != nil {
+		c.NetworkSettings.Networks[r.Name] = prevNet
+		c.JoinOrder = prevOrder
+		if hadCfg {
+			c.NetworkConfig.EndpointsConfig[r.Name] = prevCfg
 		}
+		return err
 	}
-	return c.Save()
+	if !c.State.Running {
+		return nil
+	}
+	// What was published or opened on this network's address goes with
+	// the endpoint; if it was a gateway, the ports move to the next
+	// (network.Manager.Leave).
+	if err := d.networks.Leave(ctx, r.ID, c.ID); err != nil {
+		return err
+	}
+	d.logNetworkContainerEvent(events.ActionDisconnect, r, c.ID)
+	d.recordPorts(c)
+	if err := d.rewriteEtcFiles(c); err != nil {
+		logrus.WithError(err).WithField("container", stringid.TruncateID(c.ID)).Warn("rewriting /etc files")
+	}
+	// The ports where the move put them; the disconnect itself is
+	// already recorded.
+	saveOrLog(c)
+	return nil
 }

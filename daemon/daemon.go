@@ -135,9 +135,11 @@ func newDaemon(cfg *config.Config, rt containerRuntime) (*Daemon, error) {
 
 // lockRoot takes an exclusive flock on DATA_ROOT/berthd.lock. The kernel
 // drops it when the process dies, so a daemon killed -9 never blocks the
-// next start.
+// next start. The file is open read-only (flock needs no more): a file
+// open for writing for the daemon's lifetime would keep an administrator
+// from remounting the data-root read-only ("mount point is busy").
 func lockRoot(root string) (*os.File, error) {
-	f, err := os.OpenFile(filepath.Join(root, "berthd.lock"), os.O_RDWR|os.O_CREATE|unix.O_CLOEXEC, 0o600)
+	f, err := os.OpenFile(filepath.Join(root, "berthd.lock"), os.O_RDONLY|os.O_CREATE|unix.O_CLOEXEC, 0o600)
 	if err != nil {
 		return nil, err
 	}

@@ -48,6 +48,7 @@ func (d *Daemon) restoreContainers(ctx context.Context) {
 		}(c)
 	}
 	wg.Wait()
+	d.leaveGoneContainers()
 	// Backing mounts (tmpfs, bind volumes) no running container re-took
 	// were left by the previous daemon: undo them now.
 	if d.volumes != nil {
@@ -79,6 +80,27 @@ func (d *Daemon) restoreContainers(ctx context.Context) {
 				}
 			}
 			c.Unlock()
+		}
+	}
+}
+
+// leaveGoneContainers frees the endpoints (and addresses) of containers
+// that no longer exist: a removal whose leave could not be written (a
+// full or read-only data-root) or that a crash cut short. Nothing else
+// would ever free them.
+func (d *Daemon) leaveGoneContainers() {
+	if d.networks == nil {
+		return
+	}
+	for _, id := range d.networks.EndpointContainers() {
+		if _, err := d.containers.Get(id); err == nil {
+			continue
+		}
+		log := logrus.WithField("container", stringid.TruncateID(id))
+		if err := d.networks.LeaveAll(context.Background(), id); err != nil {
+			log.WithError(err).Warn("could not leave the networks of a removed container")
+		} else {
+			log.Info("left the networks of a removed container")
 		}
 	}
 }

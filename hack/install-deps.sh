@@ -25,6 +25,8 @@ want python3 python3                  # acceptance suite's image writer
 want ip iproute2                      # bridge and veth clean-up
 want nft nftables                     # netfilter inspection in tests
 want script bsdutils                  # pty for `docker run -t` tests
+want mkfs.ext4 e2fsprogs              # full-disk tests: a small ext4 data-root (integration/disk)
+want losetup mount                    # full-disk tests: its loop device
 want pstree psmisc                    # benchmark memory figures
 want bc bc                            # benchmark arithmetic
 want openssl openssl
@@ -83,7 +85,7 @@ fi
 
 # Under CI a missing prerequisite fails the run here, with its name.
 missing=()
-for c in busybox docker docker-registry curl python3 ip script; do have "$c" || missing+=("$c"); done
+for c in busybox docker docker-registry curl python3 ip script mkfs.ext4 losetup; do have "$c" || missing+=("$c"); done
 [ -e /bin/busybox ] || missing+=(/bin/busybox)
 have dockerd || [ -x /usr/sbin/dockerd ] || missing+=(dockerd)
 if [ ${#missing[@]} -gt 0 ]; then

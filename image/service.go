@@ -451,13 +451,19 @@ func (s *Service) RegisterNamed(raw []byte, parent digest.Digest, refs []referen
 	if err := s.writeRecordPending(img, pending); err != nil {
 		return nil, false, nil, err
 	}
-	s.images[img.ID] = img
 	// All names in one save; the record keeps listing them, which
 	// record.RefsSeq makes harmless, instead of a second write to clear
 	// them.
 	if olds, err = s.refs.AddAll(refs, img.ID); err != nil {
-		return img, true, olds, err
+		// No room for the names (a full disk): the image goes too, as a
+		// load that failed must leave nothing, nor a record whose
+		// pending names a restart would apply. The caller keeps its
+		// reference on the top chain.
+		os.Remove(filepath.Join(s.imagesDir(), img.ID.Encoded()+".json"))
+		s.content.Delete(img.ID)
+		return nil, false, nil, err
 	}
+	s.images[img.ID] = img
 	return img, true, olds, nil
 }
 
@@ -522,8 +528,11 @@ func (s *Service) addReference(img *Image, ref reference.Named, touch bool) (dig
 	}
 	if touch {
 		img.LastTagTime = time.Now().UTC()
+		// The name is stored: failing the tag now (a full disk has no
+		// room for this small file) would report undone a tag that
+		// is done. The time is best effort, as after a power loss.
 		if err := s.writeTagTime(img); err != nil {
-			return "", err
+			logrus.WithField("image", img.ID).WithError(err).Warn("could not record the tag time")
 		}
 	}
 	return old, nil

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/distribution/reference"
+	"github.com/opencontainers/go-digest"
 
 	refstore "github.com/berthd/berth/image/reference"
 )
@@ -101,5 +102,69 @@ func TestPendingRefsAppliedOnlyAfterACrash(t *testing.T) {
 	}
 	if img, _ := s.Get(loaded.ID.String()); img.LastTagTime.IsZero() {
 		t.Fatal("tag time lost over a restart")
+	}
+}
+
+// A tag whose name is stored stands when its tag time cannot be written
+// (a full disk has room for one file and not the next): failing it would
+// report undone a tag that a restart shows (found by hack/torture's
+// full-disk rounds).
+func TestTagStandsWithoutItsTagTime(t *testing.T) {
+	root := t.TempDir()
+	s := New(root)
+	img, _, _, err := s.RegisterNamed([]byte(`{"os":"linux","rootfs":{"type":"layers","diff_ids":[]}}`), "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A file where the directory of tag times should be: every write
+	// there fails.
+	os.RemoveAll(s.tagTimesDir())
+	if err := os.WriteFile(s.tagTimesDir(), nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Tag(img, mustNamed(t, "it-tag:1")); err != nil {
+		t.Fatalf("tag failed on its tag time alone: %v", err)
+	}
+	os.Remove(s.tagTimesDir())
+	s = New(root)
+	if got, err := s.Get("it-tag:1"); err != nil || got.ID != img.ID {
+		t.Fatalf("it-tag:1 after a restart: %v %v", got, err)
+	}
+}
+
+// A load whose names cannot be stored (no room for references.json)
+// fails and leaves no image: no record whose pending names a restart
+// would apply, no config.
+func TestFailedNamingLeavesNoImage(t *testing.T) {
+	root := t.TempDir()
+	s := New(root)
+	if err := s.ready(); err != nil {
+		t.Fatal(err)
+	}
+	// A directory where references.json is replaced: its save fails.
+	refs := filepath.Join(root, "references.json")
+	os.Remove(refs)
+	if err := os.Mkdir(refs, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	raw := []byte(`{"os":"linux","rootfs":{"type":"layers","diff_ids":[]},"comment":"unnamed"}`)
+	img, created, _, err := s.RegisterNamed(raw, "", []reference.Named{mustNamed(t, "it-x:1")})
+	if err == nil || created || img != nil {
+		t.Fatalf("RegisterNamed without room for its names: %v, created %v, %v", img, created, err)
+	}
+	id := digest.FromBytes(raw)
+	if _, err := s.Get(id.String()); err == nil {
+		t.Fatal("the image of the failed load is listed")
+	}
+	if s.content.Has(id) {
+		t.Fatal("the config of the failed load is kept")
+	}
+	os.Remove(refs)
+	s = New(root)
+	if _, err := s.Get(id.String()); err == nil {
+		t.Fatal("the image of the failed load is back after a restart")
+	}
+	if _, err := s.Get("it-x:1"); err == nil {
+		t.Fatal("the name of the failed load is back after a restart")
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"net/netip"
 	"slices"
@@ -263,11 +264,16 @@ func (m *Manager) leave(ctx context.Context, term, containerID string, backgroun
 		if err := m.unpublishLocked(containerID, func(p *publication) bool { return p.net == r.ID }); err != nil {
 			logrus.WithError(err).WithField("container", shortContainerID(containerID)).Warn("unpublishing ports")
 		}
-		if _, err := m.ipam.ReleaseOwner(r.ID, id); err != nil {
-			return err
-		}
+		// The endpoint goes from memory even when its release cannot
+		// be written (a full or read-only data-root): kept, it would
+		// hold its address for good, its container being stopped or
+		// removed regardless. The next write of either file carries
+		// the change; a restart before that finds the endpoint of a
+		// container that is gone and leaves it then
+		// (LeaveGoneContainers).
+		_, relErr := m.ipam.ReleaseOwner(r.ID, id)
 		delete(r.Endpoints, id)
-		if err := m.persistEndpointsLocked(r); err != nil {
+		if err := errors.Join(relErr, m.persistEndpointsLocked(r)); err != nil {
 			return err
 		}
 		if !background {
@@ -278,6 +284,20 @@ func (m *Manager) leave(ctx context.Context, term, containerID string, backgroun
 		return nil
 	}
 	return nil
+}
+
+// EndpointContainers lists the containers that have an endpoint on some
+// network.
+func (m *Manager) EndpointContainers() []string {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	set := map[string]bool{}
+	for _, r := range m.nets {
+		for _, e := range r.Endpoints {
+			set[e.ContainerID] = true
+		}
+	}
+	return slices.Sorted(maps.Keys(set))
 }
 
 // Resolve answers the embedded DNS for a container: the addresses of every

@@ -316,7 +316,7 @@ func (w *world) syncNamed(round int, kind string, m map[string]*obj, list func(c
 		case o.exists && !listed:
 			w.violate(round, "durability", "acknowledged %s %s is gone", kind, name)
 		case !o.exists && listed:
-			w.violate(round, "durability", "%s %s removed with an acknowledgement is back", kind, name)
+			w.violate(round, "durability", "%s %s is listed, though its removal was acknowledged or its creation failed", kind, name)
 		}
 	}
 	for name := range m {
@@ -331,7 +331,7 @@ func (w *world) syncNamed(round int, kind string, m map[string]*obj, list func(c
 
 var (
 	nftIfRE = regexp.MustCompile(`"(br-[0-9a-f]{12}|btt[0-9]+)"`)
-	nftIPRE = regexp.MustCompile(`\b10\.211\.\d+\.\d+\b(/\d+)?`)
+	nftIPRE = regexp.MustCompile(`\b\d+\.\d+\.\d+\.\d+\b(/\d+)?`)
 )
 
 // orphans looks on the host for what the daemon does not account for.
@@ -457,8 +457,12 @@ func (w *world) orphans(round, attempt int, first ...string) {
 			add("orphan nft rule", "rule for interface %s of no network", m[1])
 		}
 	}
+	inPool := netip.MustParsePrefix(pool)
 	for _, m := range nftIPRE.FindAllString(rules, -1) {
 		if strings.Contains(m, "/") || ips[m] || gateways[m] {
+			continue
+		}
+		if a, err := netip.ParseAddr(m); err != nil || !inPool.Contains(a) {
 			continue
 		}
 		add("orphan nft rule", "rule for address %s of no running endpoint", m)

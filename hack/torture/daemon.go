@@ -17,9 +17,11 @@ import (
 	"github.com/moby/moby/client"
 )
 
-// pool is the address pool of the torture daemon: every bridge holding an
-// address in it is ours, and so is every nft rule naming one.
-const pool = "10.211.0.0/16"
+// pool is the address pool of the torture daemon (-pool): every bridge
+// holding an address in it is ours, and so is every nft rule naming one.
+// Two runs on one host need two pools, or each takes the other's bridges
+// for its own orphans (and its cleanup deletes them).
+var pool = "10.211.0.0/16"
 
 // daemon is the berthd under torture, on roots of its own under root.
 type daemon struct {
@@ -34,11 +36,16 @@ type daemon struct {
 	cli                      *client.Client
 }
 
-func newDaemon(bin, root string) *daemon {
+// newDaemon prepares a daemon on roots under root; its data-root is
+// dataRoot, or root/data when that is empty.
+func newDaemon(bin, root, dataRoot string) *daemon {
+	if dataRoot == "" {
+		dataRoot = filepath.Join(root, "data")
+	}
 	d := &daemon{
 		bin:      bin,
 		root:     root,
-		dataRoot: filepath.Join(root, "data"),
+		dataRoot: dataRoot,
 		execRoot: filepath.Join(root, "exec"),
 		sock:     filepath.Join(root, "d.sock"),
 		pidfile:  filepath.Join(root, "d.pid"),

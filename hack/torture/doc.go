@@ -1,14 +1,18 @@
 // Command torture is the crash-anywhere campaign of issue #19: it starts a
 // berthd on private roots (data-root, exec-root, socket, pidfile, bridge,
-// nft table, address pool 10.211.0.0/16), drives a random workload at it
+// nft table, address pool 10.211.0.0/16 or -pool), drives a random workload at it
 // from a few goroutines through the Go client, SIGKILLs the daemon at a
 // random instant, restarts it and checks the invariants a crash must not
 // break: everything the API lists is inspectable and usable, what the API
 // acknowledged is still there, and nothing on the host (mounts, cgroups,
 // links, nft rules, IPAM addresses, shims, processes) is left that the
-// daemon does not account for. It prints one table at the end.
+// daemon does not account for. Its data-root is a loop-mounted ext4 of
+// its own (-disk MiB), which one round in four (-full-every) fills before the
+// workload starts: the operations then meet ENOSPC, the kill comes on the
+// full disk, and the same checks run once the space is back (issue #19,
+// "Full disk"). It prints one table at the end.
 //
-//	go run ./hack/torture -berthd bin/berthd [-rounds N] [-seed S]
+//	go run ./hack/torture -berthd bin/berthd [-rounds N] [-seed S] [-disk MiB] [-full-every N]
 //
 // `make torture` runs the short form; TORTURE=long the long one. The exit
 // status is 1 when any invariant was violated. Everything the run creates

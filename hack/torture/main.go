@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"math/rand/v2"
+	"net/netip"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -31,7 +32,13 @@ func main() {
 	workers := flag.Int("workers", 3, "workload goroutines")
 	maxRun := flag.Duration("max-run", 2*time.Second, "longest workload before a kill")
 	keep := flag.Bool("keep", false, "keep the run's root (log, data-root) at the end")
+	diskMiB := flag.Int("disk", 512, "data-root on a loop-mounted ext4 of this many MiB (0: on the host's file system, never full)")
+	flag.StringVar(&pool, "pool", pool, "address pool of the daemon's networks; another run on the host needs another")
+	fullEvery := flag.Int("full-every", 4, "with -disk, fill the data-root in one round out of this many on average")
 	flag.Parse()
+	if _, err := netip.ParsePrefix(pool); err != nil {
+		fatal(fmt.Errorf("-pool: %w", err))
+	}
 	if os.Geteuid() != 0 {
 		fmt.Fprintln(os.Stderr, "torture needs root")
 		os.Exit(2)
@@ -45,10 +52,20 @@ func main() {
 		fatal(err)
 	}
 	fmt.Printf("torture: seed %d, %d rounds, %d workers, root %s\n", *seed, *rounds, *workers, root)
-	d := newDaemon(b, root)
+	var dk *disk
+	dataRoot := ""
+	if *diskMiB > 0 {
+		if dk, err = newDisk(root, int64(*diskMiB)<<20); err != nil {
+			os.RemoveAll(root)
+			fatal(err)
+		}
+		dataRoot = dk.dataRoot()
+	}
+	d := newDaemon(b, root, dataRoot)
 	ids := &idSet{}
 	st := &stats{}
 	w := newWorld(d, st, ids, *seed)
+	w.disk, w.fullEvery = dk, max(*fullEvery, 1)
 
 	var once sync.Once
 	done := func() { once.Do(func() { d.cleanup(ids, *keep) }) }
@@ -81,6 +98,9 @@ func main() {
 	report(st)
 	if *keep {
 		fmt.Printf("torture: root kept at %s\n", root)
+		if dk != nil {
+			fmt.Printf("torture: the data-root is on %s/disk.img (mount -o loop to look)\n", root)
+		}
 	}
 	done()
 	if violations > 0 {
@@ -124,6 +144,20 @@ func run(w *world, rounds, workers int, maxRun time.Duration) int {
 		}
 		cancel()
 
+		// A full-disk round: the workload meets ENOSPC (taken as an
+		// answer any engine gives), the kill comes on the full disk, and
+		// the space is back before the restart and the checks.
+		full := w.disk != nil && w.intn(w.fullEvery) == 0
+		if full {
+			// Mostly nothing left, at times a little: then some writes
+			// fit and the next ones do not.
+			leave := []int64{0, 0, 64 << 10, 1 << 20}[w.intn(4)]
+			if err := w.disk.fill(leave); err != nil {
+				fmt.Println("torture: fill:", err)
+				return 1
+			}
+			w.st.run("full disk round")
+		}
 		stop := make(chan struct{})
 		var wg sync.WaitGroup
 		for i := 0; i < workers; i++ {
@@ -162,6 +196,12 @@ func run(w *world, rounds, workers int, maxRun time.Duration) int {
 		}
 		close(stop)
 		wg.Wait()
+		if full {
+			if err := w.disk.unfill(); err != nil {
+				fmt.Println("torture: unfill:", err)
+				return 1
+			}
+		}
 		w.ids.sampleDir(containersDir)
 		live = w.intn(2) == 0
 		if stopping.Load() {

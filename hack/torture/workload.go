@@ -95,15 +95,17 @@ type world struct {
 	rng   *rand.Rand
 	rngMu sync.Mutex
 
-	mu    sync.Mutex
-	prune sync.RWMutex    // an op holds it shared, a prune exclusively
-	conts map[string]*obj // by ID
-	nets  map[string]*obj // by name
-	vols  map[string]*obj
-	imgs  map[string]*obj // by reference
-	seq   int
-	epoch atomic.Int64 // bumped before each kill
-	dead  atomic.Bool  // set from just before a kill until the restart
+	mu        sync.Mutex
+	prune     sync.RWMutex    // an op holds it shared, a prune exclusively
+	conts     map[string]*obj // by ID
+	nets      map[string]*obj // by name
+	vols      map[string]*obj
+	imgs      map[string]*obj // by reference
+	seq       int
+	disk      *disk        // the data-root's own file system; nil without -disk
+	fullEvery int          // a round fills it with a chance of one in fullEvery
+	epoch     atomic.Int64 // bumped before each kill
+	dead      atomic.Bool  // set from just before a kill until the restart
 }
 
 func newWorld(d *daemon, st *stats, ids *idSet, seed uint64) *world {
@@ -178,6 +180,9 @@ func (w *world) call(name string, f func(ctx context.Context) error, objs ...*ob
 		return false
 	}
 	w.st.record(name, d, err, err != nil && !expected(err))
+	if err != nil && strings.Contains(err.Error(), noSpace) {
+		w.st.run("full disk: ENOSPC answers")
+	}
 	w.mu.Lock()
 	for _, o := range objs {
 		if o != nil {
@@ -192,10 +197,14 @@ func (w *world) call(name string, f func(ctx context.Context) error, objs ...*ob
 	return err == nil
 }
 
+// noSpace is how an engine's error ends when the data-root is full.
+const noSpace = "no space left on device"
+
 // expected are the errors a racing workload gets from any engine: the
-// object went away, or is in the wrong state for the operation.
+// object went away, or is in the wrong state for the operation, or (in
+// a full-disk round) there is no room for it.
 func expected(err error) bool {
-	return cerrdefs.IsNotFound(err) || cerrdefs.IsConflict(err) || cerrdefs.IsPermissionDenied(err) || strings.Contains(err.Error(), "is not running") || strings.Contains(err.Error(), "is already in progress")
+	return cerrdefs.IsNotFound(err) || cerrdefs.IsConflict(err) || cerrdefs.IsPermissionDenied(err) || strings.Contains(err.Error(), "is not running") || strings.Contains(err.Error(), "is already in progress") || strings.Contains(err.Error(), noSpace)
 }
 
 var ops = []struct {

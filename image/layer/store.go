@@ -258,7 +258,18 @@ func (s *Store) removeDir(chain digest.Digest, name string) {
 // went, for the caller to delete once it has dropped the lock.
 func (s *Store) trashDir(name string) string {
 	trash := filepath.Join(s.root, "tmp", randomName("rm-"))
-	if err := os.Rename(filepath.Join(s.root, name), trash); err != nil {
+	err := os.Rename(filepath.Join(s.root, name), trash)
+	if errors.Is(err, unix.ENOSPC) || errors.Is(err, unix.EDQUOT) {
+		// No room in tmp/ for the entry (a full disk, which is when an
+		// rmi must free space): delete in place, the record first, so
+		// that what a crash leaves is unreadable and goes at the next
+		// start (Load).
+		dir := filepath.Join(s.root, name)
+		if rerr := os.Remove(filepath.Join(dir, "layer.json")); rerr == nil || errors.Is(rerr, os.ErrNotExist) {
+			return dir
+		}
+	}
+	if err != nil {
 		if !errors.Is(err, os.ErrNotExist) {
 			logrus.WithError(err).WithField("layer", name).Warn("could not remove layer")
 		}

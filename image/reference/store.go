@@ -7,9 +7,11 @@ import (
 	"os"
 	"sort"
 	"sync"
+	"syscall"
 
 	"github.com/distribution/reference"
 	"github.com/opencontainers/go-digest"
+	"golang.org/x/sys/unix"
 
 	"github.com/berthd/berth/pkg/atomicfile"
 	"github.com/berthd/berth/pkg/errdefs"
@@ -53,6 +55,7 @@ func New(path string) (*Store, error) {
 			s.refs[k] = v
 		}
 	}
+	s.keepSpareLocked(len(b))
 	return s, nil
 }
 
@@ -60,17 +63,51 @@ func New(path string) (*Store, error) {
 // directory). The file is every name of every image: a torn or empty file
 // after a power loss would lose them all, and a name the user was told
 // exists (tag, load, build -t) must survive one. It is written only when a
-// name changes.
-func (s *Store) saveLocked() error {
+// name changes. removing says the save only drops names: it may then use
+// the spare (see spareSize).
+func (s *Store) saveLocked(removing bool) error {
 	b, err := json.Marshal(onDisk{Refs: s.refs, Seq: s.seq + 1})
 	if err != nil {
 		return err
 	}
-	if err := atomicfile.WriteFile(s.path, b, 0o600); err != nil {
+	err = atomicfile.WriteFile(s.path, b, 0o600)
+	if removing && (errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT)) {
+		if os.Remove(s.sparePath()) == nil {
+			err = atomicfile.WriteFile(s.path, b, 0o600)
+		}
+	}
+	if err != nil {
 		return err
 	}
 	s.seq++
+	s.keepSpareLocked(len(b))
 	return nil
+}
+
+// spareSize is the least room kept in a preallocated file beside
+// references.json that a save dropping names deletes when the disk is
+// full: the file is rewritten whole, so without it an rmi, the way to
+// free space, would fail on a full disk for want of one block. It is
+// made again at the next save that finds room.
+const spareSize = 256 << 10
+
+func (s *Store) sparePath() string { return s.path + ".spare" }
+
+// keepSpareLocked makes the spare (twice the file's size, at least
+// spareSize) when it is missing or too small; best effort.
+func (s *Store) keepSpareLocked(fileSize int) {
+	want := max(int64(spareSize), 2*int64(fileSize))
+	if fi, err := os.Stat(s.sparePath()); err == nil && fi.Size() >= want {
+		return
+	}
+	f, err := os.OpenFile(s.sparePath(), os.O_CREATE|os.O_WRONLY, 0o600)
+	if err != nil {
+		return
+	}
+	defer f.Close()
+	if err := unix.Fallocate(int(f.Fd()), 0, 0, want); err != nil {
+		os.Remove(s.sparePath())
+	}
 }
 
 // Seq is the number of saves the file on disk has had (see onDisk.Seq).
@@ -109,7 +146,7 @@ func (s *Store) AddAll(refs []reference.Named, id digest.Digest) ([]digest.Diges
 	if !changed {
 		return olds, nil
 	}
-	if err := s.saveLocked(); err != nil {
+	if err := s.saveLocked(false); err != nil {
 		for k, old := range prev {
 			if old == "" {
 				delete(s.refs, k)
@@ -144,7 +181,7 @@ func (s *Store) Add(ref reference.Named, id digest.Digest) (digest.Digest, error
 		return old, nil
 	}
 	s.refs[ref.String()] = id
-	if err := s.saveLocked(); err != nil {
+	if err := s.saveLocked(false); err != nil {
 		if old == "" {
 			delete(s.refs, ref.String())
 		} else {
@@ -164,7 +201,7 @@ func (s *Store) Delete(ref reference.Named) (bool, error) {
 		return false, nil
 	}
 	delete(s.refs, ref.String())
-	if err := s.saveLocked(); err != nil {
+	if err := s.saveLocked(true); err != nil {
 		s.refs[ref.String()] = id
 		return false, err
 	}
@@ -254,7 +291,7 @@ func (s *Store) Prune(keep func(digest.Digest) bool) error {
 	if !changed {
 		return nil
 	}
-	return s.saveLocked()
+	return s.saveLocked(true)
 }
 
 // ParseNamed parses a repository reference the user typed, defaulting the

@@ -2,10 +2,12 @@ package jsonlog
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"os"
 	"strconv"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -26,7 +28,7 @@ type Writer struct {
 // Open opens (appending) the log at path. maxSize <= 0 disables rotation;
 // maxFile < 1 counts as 1, as dockerd treats it.
 func Open(path string, maxSize int64, maxFile int) (*Writer, error) {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o640)
+	f, err := openLog(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o640)
 	if err != nil {
 		return nil, err
 	}
@@ -39,6 +41,20 @@ func Open(path string, maxSize int64, maxFile int) (*Writer, error) {
 		maxFile = 1
 	}
 	return &Writer{path: path, f: f, size: st.Size(), maxSize: maxSize, maxFile: maxFile}, nil
+}
+
+// Resume opens the log at path as Open does, for a writer that carries
+// on from an earlier one (a reborn shim). When the file cannot be created
+// for want of room (an earlier rotation could not create it either), the
+// writer creates it at its first write instead: the container is logged
+// again once there is room, where an error would leave it unlogged for
+// good.
+func Resume(path string, maxSize int64, maxFile int) (*Writer, error) {
+	w, err := Open(path, maxSize, maxFile)
+	if errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT) {
+		return &Writer{path: path, maxSize: maxSize, maxFile: max(maxFile, 1)}, nil
+	}
+	return w, err
 }
 
 // WriteEntry writes one message (a line with its newline, or a partial
@@ -75,12 +91,41 @@ func (w *Writer) appendLocked(stream string, msg []byte, t time.Time) error {
 	return nil
 }
 
+// openLog opens a log file; a variable so that a test can make it fail
+// as a full inode table would.
+var openLog = os.OpenFile
+
 // flushLocked writes the pending entries in one write.
 func (w *Writer) flushLocked() error {
 	if len(w.line) == 0 {
 		return nil
 	}
-	_, err := w.f.Write(w.line)
+	if w.f == nil {
+		// A rotation could not create the new file (no inode left):
+		// try again now, and drop these entries while it fails.
+		f, err := openLog(w.path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o640)
+		if err != nil {
+			w.size -= int64(len(w.line))
+			w.line = w.line[:0]
+			return fmt.Errorf("reopen log after rotation: %w", err)
+		}
+		w.f = f
+		if st, err := f.Stat(); err == nil {
+			w.size = st.Size() + int64(len(w.line))
+		}
+	}
+	n, err := w.f.Write(w.line)
+	if err != nil {
+		// A write cut short (ENOSPC, EDQUOT) leaves half an entry, to
+		// which the next one would be glued: one torn line in the file
+		// for good. Cut the file back to its whole entries and drop the
+		// ones that did not fit, as dockerd drops what it cannot log.
+		whole := w.size - int64(len(w.line))
+		if n > 0 {
+			_ = w.f.Truncate(whole)
+		}
+		w.size = whole
+	}
 	w.line = w.line[:0]
 	return err
 }
@@ -106,8 +151,12 @@ func (w *Writer) rotate() error {
 	if err := os.Rename(w.path, w.path+".1"); err != nil {
 		return err
 	}
-	f, err := os.OpenFile(w.path, os.O_WRONLY|os.O_APPEND|os.O_CREATE|os.O_TRUNC, 0o640)
+	f, err := openLog(w.path, os.O_WRONLY|os.O_APPEND|os.O_CREATE|os.O_TRUNC, 0o640)
 	if err != nil {
+		// The old file is closed and renamed: the next flush tries to
+		// create the new one again (flushLocked), so that logging
+		// resumes once an inode is free.
+		w.f, w.size = nil, 0
 		return fmt.Errorf("reopen log after rotation: %w", err)
 	}
 	w.f, w.size = f, 0
@@ -118,6 +167,9 @@ func (w *Writer) rotate() error {
 func (w *Writer) Close() error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	if w.f == nil {
+		return nil
+	}
 	return w.f.Close()
 }
 

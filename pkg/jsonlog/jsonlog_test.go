@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 )
 
@@ -102,5 +103,64 @@ func TestResumePendingLine(t *testing.T) {
 	}
 	if strings.Join(logs, "|") != "one\n|half\n" {
 		t.Fatalf("%q", logs)
+	}
+}
+
+// TestRotationResumesAfterFailedReopen: a rotation that cannot create
+// the new file (no inode left) drops lines until it can, then logs
+// again, rather than writing to the closed file for good.
+func TestRotationResumesAfterFailedReopen(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "c.log")
+	w, err := Open(p, 250, 2) // two lines of x a file
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	s := w.Stream("stdout")
+	line := []byte(strings.Repeat("x", 50) + "\n")
+	s.Write(line)
+	s.Write(line)
+	openLog = func(string, int, os.FileMode) (*os.File, error) { return nil, syscall.ENOSPC }
+	if _, err := s.Write([]byte("lost\n")); err == nil {
+		t.Fatal("a write whose rotation failed reported no error")
+	}
+	s.Write([]byte("lost too\n"))
+	openLog = os.OpenFile
+	t.Cleanup(func() { openLog = os.OpenFile })
+	if _, err := s.Write([]byte("back\n")); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(b), `"back\n"`) || strings.Contains(string(b), "lost too") {
+		t.Fatalf("log after the failed rotation: %s", b)
+	}
+}
+
+// TestResumeWithoutRoom: a writer resumed while its file cannot be
+// created (no inode left) creates it at the first write once it can.
+func TestResumeWithoutRoom(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "c.log")
+	openLog = func(string, int, os.FileMode) (*os.File, error) {
+		return nil, &os.PathError{Op: "open", Path: p, Err: syscall.ENOSPC}
+	}
+	t.Cleanup(func() { openLog = os.OpenFile })
+	w, err := Resume(p, 0, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	s := w.Stream("stdout")
+	if _, err := s.Write([]byte("lost\n")); err == nil {
+		t.Fatal("a write without room reported no error")
+	}
+	openLog = os.OpenFile
+	if _, err := s.Write([]byte("back\n")); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := os.ReadFile(p); !strings.Contains(string(b), `"back\n"`) || strings.Contains(string(b), "lost") {
+		t.Fatalf("log: %s", b)
 	}
 }

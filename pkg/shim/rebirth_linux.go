@@ -554,7 +554,7 @@ func (st *rebirthState) resume() (*server, *unixListener, error) {
 	s.l = l
 	if st.Config.LogPath != "" {
 		var err error
-		if s.logw, err = jsonlog.Open(st.Config.LogPath, st.Config.LogMaxSize, st.Config.LogMaxFile); err != nil {
+		if s.logw, err = jsonlog.Resume(st.Config.LogPath, st.Config.LogMaxSize, st.Config.LogMaxFile); err != nil {
 			// Not worth the container: it goes on, unlogged, and the
 			// reason is in the shim's log.
 			fmt.Fprintf(os.Stderr, "shim: container log: %v\n", err)

@@ -333,7 +333,13 @@ func (r *Root) Remove(ctx context.Context, vol volume.Volume) error {
 	var suffix [6]byte
 	rand.Read(suffix[:])
 	gone := filepath.Join(base, removingPrefix+v.name+"-"+hex.EncodeToString(suffix[:]))
-	if err := os.Rename(real, gone); err != nil {
+	if err := os.Rename(real, gone); errors.Is(err, unix.ENOSPC) || errors.Is(err, unix.EDQUOT) {
+		// The longer name needs a directory block a full disk does
+		// not have. Removing in place needs none: a crash half-way
+		// may leave part of the volume, but a full disk is when a
+		// volume must be removable (and an undone create must go).
+		gone = real
+	} else if err != nil {
 		return err
 	}
 	// The volume is gone for good once the rename is durable; the data is

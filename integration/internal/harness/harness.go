@@ -124,6 +124,11 @@ type Options struct {
 	// namespace's, so a test may change what it would not on the host
 	// (turning IP forwarding off and letting berth turn it on).
 	Netns string
+	// DataRoot is a data-root of the test's own (a loop-mounted file
+	// system, say) instead of one under the daemon's root. The test owns
+	// it: Cleanup unmounts what the daemon left mounted below it but does
+	// not remove it.
+	DataRoot string
 }
 
 // Daemon is one berthd under test.
@@ -171,6 +176,9 @@ func New(o Options) (*Daemon, error) {
 		Bridge:     "bt" + randomHex(4),
 		DockerCfg:  filepath.Join(root, "docker-cli"),
 		Options:    o,
+	}
+	if o.DataRoot != "" {
+		d.DataRoot = o.DataRoot
 	}
 	if err := os.MkdirAll(d.DockerCfg, 0o700); err != nil {
 		return nil, err
@@ -471,6 +479,10 @@ func (d *Daemon) Cleanup() {
 	}
 	KillContainers(d.DataRoot)
 	UnmountUnder(d.Root)
+	if d.Options.DataRoot != "" {
+		// The data-root itself stays mounted: it is the test's.
+		UnmountBelow(d.DataRoot)
+	}
 	// A daemon stopped with live-restore keeps its table for its
 	// containers' NAT, and one that crashed cannot remove it.
 	exec.Command("nft", "delete", "table", "inet", d.NftTable()).Run()
@@ -565,8 +577,15 @@ func killCgroups(dir, parent string) {
 	}
 }
 
-// UnmountUnder lazily unmounts every mount point below dir, deepest first.
-func UnmountUnder(dir string) {
+// UnmountUnder lazily unmounts dir and every mount point below it,
+// deepest first.
+func UnmountUnder(dir string) { unmount(dir, true) }
+
+// UnmountBelow lazily unmounts every mount point strictly below dir,
+// deepest first, and leaves a mount on dir itself.
+func UnmountBelow(dir string) { unmount(dir, false) }
+
+func unmount(dir string, self bool) {
 	f, err := os.Open("/proc/self/mountinfo")
 	if err != nil {
 		return
@@ -578,7 +597,7 @@ func UnmountUnder(dir string) {
 		fields := strings.Fields(sc.Text())
 		if len(fields) > 4 {
 			mp := unescapeMount(fields[4])
-			if mp == dir || strings.HasPrefix(mp, dir+"/") {
+			if (self && mp == dir) || strings.HasPrefix(mp, dir+"/") {
 				points = append(points, mp)
 			}
 		}
@@ -594,23 +613,32 @@ func unescapeMount(s string) string {
 	return r.Replace(s)
 }
 
+// Preflight checks what every integration package needs (root, the
+// docker CLI). When something is missing it says so and returns false
+// with the exit code for os.Exit: 1 under CI, 0 (skipped) elsewhere.
+func Preflight() (code int, ok bool) {
+	missing := ""
+	if os.Geteuid() != 0 {
+		missing = "integration tests need root"
+	} else if _, err := exec.LookPath("docker"); err != nil {
+		missing = "integration tests need the docker CLI on PATH"
+	}
+	if missing == "" {
+		return 0, true
+	}
+	fmt.Fprintln(os.Stderr, missing)
+	if InCI() {
+		return 1, false
+	}
+	return 0, false
+}
+
 // Main is the body of an integration package's TestMain: it checks for
 // root, starts one daemon for the package into *out, runs the tests and
 // always cleans up. It returns the exit code for os.Exit.
 func Main(m *testing.M, o Options, out **Daemon) int {
-	if os.Geteuid() != 0 {
-		fmt.Fprintln(os.Stderr, "integration tests need root")
-		if InCI() {
-			return 1
-		}
-		return 0
-	}
-	if _, err := exec.LookPath("docker"); err != nil {
-		fmt.Fprintln(os.Stderr, "integration tests need the docker CLI on PATH")
-		if InCI() {
-			return 1
-		}
-		return 0
+	if code, ok := Preflight(); !ok {
+		return code
 	}
 	d, err := New(o)
 	if err != nil {
