@@ -75,3 +75,21 @@ func (l *loaded) close() {
 	l.r.stop()
 	os.RemoveAll(l.root)
 }
+
+// perEngine measures each engine in turn. A failure of berthd's ends the
+// figure; another engine's is reported and that engine left out.
+func perEngine[T any](engines []engine, what string, measure func(engine) (T, error)) (map[string]T, error) {
+	res := map[string]T{}
+	for _, e := range engines {
+		f, err := measure(e)
+		if err != nil {
+			if e.name == "berthd" {
+				return nil, err
+			}
+			fmt.Fprintf(os.Stderr, "%s %s figures: %v\n", e.name, what, err)
+			continue
+		}
+		res[e.name] = f
+	}
+	return res, nil
+}

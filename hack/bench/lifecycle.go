@@ -318,21 +318,15 @@ func runtimeFloor() (createToRunning, execToExit string, err error) {
 }
 
 func lifecycleBenchFigures(engines []engine, n int) error {
-	res := map[string]lifecycleFigures{}
-	for _, e := range engines {
+	res, err := perEngine(engines, "lifecycle", func(e engine) (lifecycleFigures, error) {
 		network := "bridge"
 		if e.name == "dockerd" {
 			network = "" // the benchmark's dockerd has no bridge
 		}
-		f, err := measureLifecycle(e, n, network)
-		if err != nil {
-			if e.name == "berthd" {
-				return err
-			}
-			fmt.Fprintf(os.Stderr, "%s lifecycle figures: %v\n", e.name, err)
-			continue
-		}
-		res[e.name] = f
+		return measureLifecycle(e, n, network)
+	})
+	if err != nil {
+		return err
 	}
 	fmt.Printf("%-34s (at the API, median of %d; busybox; --network none unless said)\n", "container lifecycle", n)
 	rows := []struct {

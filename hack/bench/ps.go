@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"os"
 	"path/filepath"
 	"sync"
 	"time"
@@ -111,17 +110,9 @@ func psFloor(root string, list []byte, runs int) (time.Duration, error) {
 }
 
 func printPsFigures(engines []engine, n, runs int) error {
-	res := map[string]psFigures{}
-	for _, e := range engines {
-		f, err := measurePs(e, n, runs)
-		if err != nil {
-			if e.name == "berthd" {
-				return err
-			}
-			fmt.Fprintf(os.Stderr, "%s ps figures: %v\n", e.name, err)
-			continue
-		}
-		res[e.name] = f
+	res, err := perEngine(engines, "ps", func(e engine) (psFigures, error) { return measurePs(e, n, runs) })
+	if err != nil {
+		return err
 	}
 	fmt.Printf("%-34s (median of %d runs, %d created containers)\n", "listing figures", runs, n)
 	row := func(name string, get func(psFigures) time.Duration) {

@@ -165,17 +165,9 @@ func registryFigures(engines []engine, n int) error {
 	}
 	// Loopback is insecure by default for both; the flag says it anyway.
 	extra := []string{"--insecure-registry", fmt.Sprintf("127.0.0.1:%d", port)}
-	res := map[string]registryResult{}
-	for _, e := range engines {
-		f, err := measureRegistry(e, n, img, ref, port, extra)
-		if err != nil {
-			if e.name == "berthd" {
-				return err
-			}
-			fmt.Fprintf(os.Stderr, "%s registry figures: %v\n", e.name, err)
-			continue
-		}
-		res[e.name] = f
+	res, err := perEngine(engines, "registry", func(e engine) (registryResult, error) { return measureRegistry(e, n, img, ref, port, extra) })
+	if err != nil {
+		return err
 	}
 	fmt.Printf("%-34s %14s %14s %10s\n", "registry, 512 MiB 5 layers (median of "+strconv.Itoa(n)+")", "berthd", "dockerd", "ratio")
 	row := func(name string, get func(registryResult) time.Duration) {

@@ -81,17 +81,9 @@ func parentPid(pid string) (int, error) {
 }
 
 func shimFigures(engines []engine, n int) error {
-	res := map[string]shimMemory{}
-	for _, e := range engines {
-		m, err := measureShimMemory(e, n)
-		if err != nil {
-			if e.name == "berthd" {
-				return err
-			}
-			fmt.Fprintf(os.Stderr, "%s shim figures: %v\n", e.name, err)
-			continue
-		}
-		res[e.name] = m
+	res, err := perEngine(engines, "shim", func(e engine) (shimMemory, error) { return measureShimMemory(e, n) })
+	if err != nil {
+		return err
 	}
 	fmt.Printf("%-34s (median over %d running containers)\n", "memory per running container", n)
 	for _, f := range []struct {
