@@ -1,0 +1,33 @@
+package logger
+
+import "time"
+
+// Message is one entry of a container's output, as a driver sends it.
+type Message struct {
+	// Line is the text without its newline.
+	Line []byte
+	// Source is "stdout" or "stderr".
+	Source string
+	Time   time.Time
+	// Partial marks a piece of a line longer than 16 KiB, or a last line
+	// without a newline.
+	Partial bool
+}
+
+// Logger sends one container's messages to a receiver.
+type Logger interface {
+	// Log sends m; an error means m was not delivered.
+	Log(m *Message) error
+	// Close flushes what is buffered and lets the receiver go.
+	Close() error
+}
+
+// Driver is a built-in log driver: how to check its options at create
+// and how to start it for a container.
+type Driver struct {
+	// Validate refuses an option the driver does not know or a value it
+	// cannot use, with dockerd's words. It sees the driver's own options
+	// and the common ones (tag, labels, env, …), not mode or cache-*.
+	Validate func(opts map[string]string) error
+	New      func(info Info) (Logger, error)
+}
