@@ -107,3 +107,23 @@ func (i *Info) ExtraAttributes(keyMod func(string) string) (map[string]string, e
 	}
 	return extra, nil
 }
+
+// DetailAttrs are the attributes `docker logs --details` shows on each
+// line: the extra attributes, and the tag when the `tag` option is set
+// (without it, no tag: dockerd's json-file and local drivers add none).
+func (i *Info) DetailAttrs() (map[string]string, error) {
+	attrs, err := i.ExtraAttributes(nil)
+	if err != nil {
+		return nil, err
+	}
+	if i.Config[AttrTag] != "" {
+		tag, err := Tag(i)
+		if err != nil {
+			return nil, err
+		}
+		if tag != "" {
+			attrs[AttrTag] = tag
+		}
+	}
+	return attrs, nil
+}

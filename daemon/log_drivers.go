@@ -1,0 +1,61 @@
+package daemon
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/sirupsen/logrus"
+
+	ctr "github.com/berthd/berth/container"
+	"github.com/berthd/berth/daemon/logger"
+	"github.com/berthd/berth/pkg/errdefs"
+	"github.com/berthd/berth/pkg/jsonlog"
+	"github.com/berthd/berth/pkg/stringid"
+)
+
+// driverSink hands entries to a built-in driver.
+type driverSink struct {
+	id string
+	l  logger.Logger
+	m  logger.Message
+	// failing counts the entries lost since the last warning, so that a
+	// receiver that is away costs one warning a minute, not one a line.
+	failing  int
+	warnedAt time.Time
+}
+
+// openDriverSink starts c's driver: it connects to the receiver, and a
+// receiver that cannot be reached fails the start, as with dockerd.
+func openDriverSink(c *ctr.Container, drv logger.Driver) (logSink, error) {
+	l, err := drv.New(containerLogInfo(c))
+	if err != nil {
+		return nil, errdefs.InvalidParameter(fmt.Errorf("failed to initialize logging driver: %w", err))
+	}
+	return &driverSink{id: c.ID, l: l}, nil
+}
+
+// send logs one entry. An entry the receiver does not take is dropped
+// with a warning — the forwarding goes on, since the container's output
+// is kept in the cache either way.
+func (s *driverSink) send(e *jsonlog.Entry) error {
+	s.m.Line = bytes.TrimSuffix(e.Log, []byte("\n"))
+	s.m.Partial = len(s.m.Line) == len(e.Log)
+	s.m.Source = e.Stream
+	s.m.Time = e.Time
+	if err := s.l.Log(&s.m); err != nil {
+		s.failing++
+		if time.Since(s.warnedAt) >= time.Minute {
+			logrus.WithError(err).WithField("container", stringid.TruncateID(s.id)).WithField("lost", s.failing).Warn("the log driver lost entries")
+			s.failing, s.warnedAt = 0, time.Now()
+		}
+	}
+	return nil
+}
+
+func (s *driverSink) close(context.Context) {
+	if err := s.l.Close(); err != nil {
+		logrus.WithError(err).WithField("container", stringid.TruncateID(s.id)).Warn("closing the log driver")
+	}
+}
