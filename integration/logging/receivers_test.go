@@ -246,24 +246,28 @@ func gelfDecompress(t *testing.T, b []byte) []byte {
 // fluentReceiver is a fluentd forward input on tcp or a unix socket; each
 // message is one event as msgpack.
 func fluentReceiver(t *testing.T, proto string) *receiver {
-	r := newReceiver()
-	var (
-		l   net.Listener
-		err error
-	)
 	if proto == "unix" {
-		path := filepath.Join(t.TempDir(), "fluent.sock")
-		l, err = net.Listen("unix", path)
-		r.addr = "unix://" + path
-	} else {
-		l, err = net.Listen("tcp", "127.0.0.1:0")
-		if err == nil {
-			r.addr = "tcp://" + l.Addr().String()
-		}
+		return fluentReceiverAt(t, filepath.Join(t.TempDir(), "fluent.sock"))
 	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
+	return serveFluent(t, l, "tcp://"+l.Addr().String())
+}
+
+// fluentReceiverAt is a forward input on the unix socket at path.
+func fluentReceiverAt(t *testing.T, path string) *receiver {
+	l, err := net.Listen("unix", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return serveFluent(t, l, "unix://"+path)
+}
+
+func serveFluent(t *testing.T, l net.Listener, addr string) *receiver {
+	r := newReceiver()
+	r.addr = addr
 	acceptEach(t, l, func(c net.Conn) {
 		dec := msgpack.NewDecoder(c)
 		for {
