@@ -2,8 +2,9 @@
 // gelf, fluentd, journald) share: the container facts a driver is given
 // (Info, dockerd's logger.Info), the message it sends (Message), the
 // `tag` template, the extra attributes chosen by the labels, labels-regex,
-// env and env-regex options, and the checks of the options every driver
-// accepts (mode, max-buffer-size, and the cache-* options of dual
-// logging). Each driver is a subpackage; the daemon feeds them from the
-// container's local cache (daemon/log_forward.go).
+// env and env-regex options, the connection that redials a receiver
+// (Conn), and the checks of the options every driver accepts (mode,
+// max-buffer-size, and the cache-* options of dual logging). Each driver
+// is a subpackage; the daemon feeds them from the container's local cache
+// (daemon/log_forward.go).
 package logger

@@ -21,8 +21,7 @@ type fluentd struct {
 	record map[string]string // the fields every event carries
 	closed chan struct{}
 
-	mu   sync.Mutex
-	conn net.Conn
+	conn logger.Conn
 
 	// async: events wait in queue (queued bytes in all) for sender.
 	qmu     sync.Mutex
@@ -53,35 +52,25 @@ func New(info logger.Info) (logger.Logger, error) {
 		record[k] = v
 	}
 	f := &fluentd{cfg: cfg, tag: tag, record: record, closed: make(chan struct{})}
+	f.conn.Dial, f.conn.WriteTimeout = f.dial, cfg.writeTimeout
 	if cfg.async {
 		f.wake = make(chan struct{}, 1)
 		f.stopped = make(chan struct{})
 		go f.send()
 		return f, nil
 	}
-	if err := f.connect(); err != nil {
+	if err := f.conn.Connect(); err != nil {
 		return nil, err
 	}
 	return f, nil
 }
 
-func (f *fluentd) connect() error {
+func (f *fluentd) dial() (net.Conn, error) {
 	const timeout = 3 * time.Second
-	var (
-		c   net.Conn
-		err error
-	)
-	switch f.cfg.network {
-	case "tls":
-		c, err = tls.DialWithDialer(&net.Dialer{Timeout: timeout}, "tcp", f.cfg.addr, &tls.Config{MinVersion: tls.VersionTLS12})
-	default:
-		c, err = net.DialTimeout(f.cfg.network, f.cfg.addr, timeout)
+	if f.cfg.network == "tls" {
+		return tls.DialWithDialer(&net.Dialer{Timeout: timeout}, "tcp", f.cfg.addr, &tls.Config{MinVersion: tls.VersionTLS12})
 	}
-	if err != nil {
-		return err
-	}
-	f.conn = c
-	return nil
+	return net.DialTimeout(f.cfg.network, f.cfg.addr, timeout)
 }
 
 // Log sends one event: at once, retrying as fluentd-max-retries and
@@ -102,8 +91,6 @@ func (f *fluentd) Log(m *logger.Message) error {
 		return err
 	}
 	if !f.cfg.async {
-		f.mu.Lock()
-		defer f.mu.Unlock()
 		return f.write(ev)
 	}
 	f.qmu.Lock()
@@ -121,36 +108,21 @@ func (f *fluentd) Log(m *logger.Message) error {
 	return nil
 }
 
-// write sends ev, reconnecting and retrying with a growing pause; it
-// gives up after maxRetries attempts or when the driver closes. The
-// caller holds f.mu.
+// write sends ev, reconnecting and retrying with a pause that grows by
+// half each time (from fluentd-retry-wait, at most a minute); it gives up
+// after fluentd-max-retries retries or when the driver closes.
 func (f *fluentd) write(ev []byte) error {
-	wait := f.cfg.retryWait
-	var err error
-	for i := 0; ; i++ {
-		if f.conn == nil {
-			err = f.connect()
+	err := f.conn.Write(ev, f.cfg.maxRetries, func(i int) time.Duration {
+		wait := f.cfg.retryWait
+		for ; i > 1 && wait < maxRetryWait; i-- {
+			wait = wait * 3 / 2
 		}
-		if f.conn != nil {
-			if f.cfg.writeTimeout > 0 {
-				f.conn.SetWriteDeadline(time.Now().Add(f.cfg.writeTimeout))
-			}
-			if _, err = f.conn.Write(ev); err == nil {
-				return nil
-			}
-			f.conn.Close()
-			f.conn = nil
-		}
-		if i >= f.cfg.maxRetries {
-			return fmt.Errorf("fluent#write: failed to reconnect, max retry: %v: %w", f.cfg.maxRetries, err)
-		}
-		select {
-		case <-f.closed:
-			return err
-		case <-time.After(wait):
-		}
-		wait = min(wait*3/2, maxRetryWait)
+		return min(wait, maxRetryWait)
+	})
+	if err != nil {
+		return fmt.Errorf("fluent#write: failed to send, max retry: %v: %w", f.cfg.maxRetries, err)
 	}
+	return nil
 }
 
 // send is the async sender: it writes the queue's events in order.
@@ -162,9 +134,7 @@ func (f *fluentd) send() {
 		f.queue = nil
 		f.qmu.Unlock()
 		for _, ev := range batch {
-			f.mu.Lock()
 			err := f.write(ev)
-			f.mu.Unlock()
 			f.qmu.Lock()
 			f.queued -= len(ev)
 			f.qmu.Unlock()
@@ -220,16 +190,12 @@ func (f *fluentd) Close() error {
 			case <-time.After(10 * time.Millisecond):
 			}
 		}
-		close(f.closed)
+	}
+	close(f.closed)
+	// Closing the connection also ends a pause between retries.
+	err := f.conn.Close()
+	if f.cfg.async {
 		<-f.stopped
-	} else {
-		close(f.closed)
 	}
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if f.conn != nil {
-		f.conn.Close()
-		f.conn = nil
-	}
-	return nil
+	return err
 }

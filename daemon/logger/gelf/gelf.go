@@ -86,10 +86,10 @@ type gelfLogger struct {
 	maxReconnect int
 	delay        time.Duration
 
-	mu   sync.Mutex
-	addr string
-	conn net.Conn
-	buf  []byte
+	conn logger.Conn
+
+	mu  sync.Mutex
+	buf []byte
 }
 
 // New connects to gelf-address.
@@ -131,8 +131,8 @@ func New(info logger.Info) (logger.Logger, error) {
 	if err != nil {
 		return nil, err
 	}
-	g := &gelfLogger{host: host, extra: raw, udp: u.Scheme == "udp", addr: u.Host,
-		level: defaultLevel, maxReconnect: 3, delay: time.Second}
+	g := &gelfLogger{host: host, extra: raw, udp: u.Scheme == "udp", level: defaultLevel, maxReconnect: 3, delay: time.Second}
+	g.conn.Dial = func() (net.Conn, error) { return net.DialTimeout(u.Scheme, u.Host, 10*time.Second) }
 	if v := info.Config["gelf-compression-type"]; v != "" {
 		c, ok := compressions[v]
 		if !ok {
@@ -157,23 +157,10 @@ func New(info logger.Info) (logger.Logger, error) {
 		}
 		g.delay = time.Duration(n) * time.Second
 	}
-	if err := g.connect(); err != nil {
+	if err := g.conn.Connect(); err != nil {
 		return nil, fmt.Errorf("gelf: cannot connect to GELF endpoint: %s %v", u.Host, err)
 	}
 	return g, nil
-}
-
-func (g *gelfLogger) connect() error {
-	proto := "tcp"
-	if g.udp {
-		proto = "udp"
-	}
-	c, err := net.DialTimeout(proto, g.addr, 10*time.Second)
-	if err != nil {
-		return err
-	}
-	g.conn = c
-	return nil
 }
 
 // Log sends one line; an empty one is not sent, as dockerd skips it.
@@ -192,7 +179,9 @@ func (g *gelfLogger) Log(m *logger.Message) error {
 	if g.udp {
 		err = g.sendUDP(g.buf)
 	} else {
-		err = g.sendTCP(append(g.buf, 0))
+		// Null-delimited; a broken connection is dialled again up to
+		// gelf-tcp-max-reconnect times, gelf-tcp-reconnect-delay apart.
+		err = g.conn.Write(append(g.buf, 0), g.maxReconnect, func(int) time.Duration { return g.delay })
 	}
 	if err != nil {
 		return fmt.Errorf("gelf: cannot send GELF message: %v", err)
@@ -210,42 +199,13 @@ func (g *gelfLogger) sendUDP(msg []byte) error {
 		return err
 	}
 	for _, d := range dgrams {
-		if _, err := g.conn.Write(d); err != nil {
+		if err := g.conn.Write(d, 0, nil); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-// sendTCP writes msg, reconnecting up to maxReconnect times when the
-// connection broke.
-func (g *gelfLogger) sendTCP(msg []byte) error {
-	var err error
-	for i := 0; i <= g.maxReconnect; i++ {
-		if g.conn == nil {
-			if i > 0 {
-				time.Sleep(g.delay)
-			}
-			if err = g.connect(); err != nil {
-				continue
-			}
-		}
-		if _, err = g.conn.Write(msg); err == nil {
-			return nil
-		}
-		g.conn.Close()
-		g.conn = nil
-	}
-	return err
-}
-
 func (g *gelfLogger) Close() error {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	if g.conn == nil {
-		return nil
-	}
-	err := g.conn.Close()
-	g.conn = nil
-	return err
+	return g.conn.Close()
 }

@@ -3,6 +3,7 @@ package syslog
 import (
 	"crypto/tls"
 	"crypto/x509"
+	"errors"
 	"fmt"
 	"net"
 	"net/url"
@@ -77,9 +78,10 @@ type syslogger struct {
 	tag        string
 	hostname   string
 
-	mu   sync.Mutex
-	conn net.Conn
-	buf  []byte
+	conn logger.Conn
+
+	mu  sync.Mutex
+	buf []byte
 }
 
 // New connects to the receiver the options name.
@@ -108,7 +110,8 @@ func New(info logger.Info) (logger.Logger, error) {
 		}
 		s.octetCount = strings.HasPrefix(info.Config["syslog-format"], "rfc5424")
 	}
-	if err := s.connect(); err != nil {
+	s.conn.Dial = s.dial
+	if err := s.conn.Connect(); err != nil {
 		return nil, err
 	}
 	return s, nil
@@ -143,37 +146,27 @@ func tlsConfig(opts map[string]string) (*tls.Config, error) {
 // the Go and srslog clients try them.
 var localSockets = []string{"/dev/log", "/var/run/syslog", "/var/run/log"}
 
-func (s *syslogger) connect() error {
+func (s *syslogger) dial() (net.Conn, error) {
 	const timeout = 10 * time.Second
-	var (
-		c   net.Conn
-		err error
-	)
 	switch s.proto {
 	case "":
 		for _, path := range localSockets {
 			for _, p := range []string{"unixgram", "unix"} {
-				if c, err = net.DialTimeout(p, path, timeout); err == nil {
-					s.conn = c
-					return nil
+				if c, err := net.DialTimeout(p, path, timeout); err == nil {
+					return c, nil
 				}
 			}
 		}
-		return fmt.Errorf("Unix syslog delivery error")
+		return nil, errors.New("Unix syslog delivery error")
 	case secureProto:
-		c, err = tls.DialWithDialer(&net.Dialer{Timeout: timeout}, "tcp", s.addr, s.tlsConfig)
-	default:
-		c, err = net.DialTimeout(s.proto, s.addr, timeout)
+		return tls.DialWithDialer(&net.Dialer{Timeout: timeout}, "tcp", s.addr, s.tlsConfig)
 	}
-	if err != nil {
-		return err
-	}
-	s.conn = c
-	return nil
+	return net.DialTimeout(s.proto, s.addr, timeout)
 }
 
 // Log sends one line; an empty line is not sent, as dockerd skips it. A
-// write that fails is tried once more on a new connection.
+// write that fails is tried once more on a new connection, as dockerd's
+// client does.
 func (s *syslogger) Log(m *logger.Message) error {
 	if len(m.Line) == 0 {
 		return nil
@@ -193,27 +186,9 @@ func (s *syslogger) Log(m *logger.Message) error {
 		s.buf = fmt.Appendf(s.buf, "%d ", len(msg))
 	}
 	s.buf = append(s.buf, msg...)
-	if s.conn != nil {
-		if _, err := s.conn.Write(s.buf); err == nil {
-			return nil
-		}
-		s.conn.Close()
-		s.conn = nil
-	}
-	if err := s.connect(); err != nil {
-		return err
-	}
-	_, err := s.conn.Write(s.buf)
-	return err
+	return s.conn.Write(s.buf, 1, nil)
 }
 
 func (s *syslogger) Close() error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.conn == nil {
-		return nil
-	}
-	err := s.conn.Close()
-	s.conn = nil
-	return err
+	return s.conn.Close()
 }
