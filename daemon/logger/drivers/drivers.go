@@ -1,6 +1,6 @@
 // Package drivers is the table of berth's built-in log drivers by name:
 // those the shim writes itself (json-file, local, none) and those a
-// forwarder feeds (syslog, gelf, fluentd, journald), with the check of a
+// forwarder feeds (syslog, gelf, fluentd, journald, splunk), with the check of a
 // log configuration that both a container's create and the daemon's
 // configuration use.
 package drivers
@@ -10,6 +10,7 @@ import (
 	"github.com/berthd/berth/daemon/logger/fluentd"
 	"github.com/berthd/berth/daemon/logger/gelf"
 	"github.com/berthd/berth/daemon/logger/journald"
+	"github.com/berthd/berth/daemon/logger/splunk"
 	"github.com/berthd/berth/daemon/logger/syslog"
 )
 
@@ -19,6 +20,7 @@ var Remote = map[string]logger.Driver{
 	"gelf":     gelf.Driver,
 	"fluentd":  fluentd.Driver,
 	"journald": journald.Driver,
+	"splunk":   splunk.Driver,
 }
 
 // Shim are the drivers the shim writes itself, with no forwarder.
