@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/sirupsen/logrus"
@@ -24,6 +25,7 @@ type driverSink struct {
 	// receiver that is away costs one warning a minute, not one a line.
 	failing  int
 	warnedAt time.Time
+	closed   sync.Once
 }
 
 // openDriverSink starts c's driver: it connects to the receiver, and a
@@ -55,7 +57,13 @@ func (s *driverSink) send(e *jsonlog.Entry) error {
 }
 
 func (s *driverSink) close(context.Context) {
-	if err := s.l.Close(); err != nil {
-		logrus.WithError(err).WithField("container", stringid.TruncateID(s.id)).Warn("closing the log driver")
-	}
+	s.closed.Do(func() {
+		if err := s.l.Close(); err != nil {
+			logrus.WithError(err).WithField("container", stringid.TruncateID(s.id)).Warn("closing the log driver")
+		}
+	})
 }
+
+// abort closes the driver from outside the forwarder, ending a send that
+// waits for the receiver.
+func (s *driverSink) abort() { s.close(context.Background()) }

@@ -177,6 +177,11 @@ func (d *Daemon) stopLogForwarder(id string) {
 func (d *Daemon) forwardLog(ctx context.Context, id, root, path string, since time.Time, sink logSink, f *logForwarder) {
 	defer close(f.done)
 	defer f.cancel()
+	// A driver that waits for an absent receiver (fluentd retrying) is
+	// cut short when the daemon shuts down.
+	if a, ok := sink.(interface{ abort() }); ok {
+		defer context.AfterFunc(ctx, a.abort)()
+	}
 	var last, kept, keptAt time.Time
 	// keep records the last entry sent: at most once a second while the
 	// container logs (a chatty container is idle after every burst, and
