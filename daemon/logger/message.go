@@ -31,3 +31,12 @@ type Driver struct {
 	Validate func(opts map[string]string) error
 	New      func(info Info) (Logger, error)
 }
+
+// Severity is the syslog severity of a stream's lines, which the syslog,
+// gelf and journald drivers send: err (3) for stderr, info (6) else.
+func Severity(source string) int {
+	if source == "stderr" {
+		return 3
+	}
+	return 6
+}

@@ -168,13 +168,9 @@ func (g *gelfLogger) Log(m *logger.Message) error {
 	if len(m.Line) == 0 {
 		return nil
 	}
-	level := levelInfo
-	if m.Source == "stderr" {
-		level = levelErr
-	}
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	g.buf = appendMessage(g.buf[:0], g.host, m.Line, m.Time, level, g.extra)
+	g.buf = appendMessage(g.buf[:0], g.host, m.Line, m.Time, logger.Severity(m.Source), g.extra)
 	var err error
 	if g.udp {
 		err = g.sendUDP(g.buf)

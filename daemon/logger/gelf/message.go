@@ -24,12 +24,6 @@ const (
 
 var chunkMagic = []byte{0x1e, 0x0f}
 
-// Levels of the two streams (syslog severities).
-const (
-	levelErr  = 3
-	levelInfo = 6
-)
-
 // compression is how a udp message is compressed.
 type compression int
 

@@ -17,7 +17,7 @@ import (
 
 func TestAppendMessage(t *testing.T) {
 	when := time.Date(2026, 1, 2, 3, 4, 5, 678900000, time.UTC)
-	b := appendMessage(nil, "box", []byte(`say "hi"`), when, levelErr, []byte(`{"_tag":"web","_team":"core"}`))
+	b := appendMessage(nil, "box", []byte(`say "hi"`), when, 3, []byte(`{"_tag":"web","_team":"core"}`))
 	var m map[string]any
 	if err := json.Unmarshal(b, &m); err != nil {
 		t.Fatalf("%s: %v", b, err)

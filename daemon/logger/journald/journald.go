@@ -15,12 +15,6 @@ import (
 // Driver is the journald driver's entry in the daemon's table.
 var Driver = logger.Driver{Validate: Validate, New: New}
 
-// Priorities of the two streams.
-const (
-	priorityErr  = 3
-	priorityInfo = 6
-)
-
 // SocketPath is where journald listens: BERTH_JOURNAL_SOCKET, else the
 // systemd default.
 func SocketPath() string {
@@ -94,11 +88,7 @@ func (j *journald) Log(m *logger.Message) error {
 		fields["CONTAINER_PARTIAL_MESSAGE"] = "true"
 	}
 	fields["CONTAINER_LOG_ORDINAL"] = strconv.FormatUint(j.ordinal, 10)
-	priority := priorityInfo
-	if m.Source == "stderr" {
-		priority = priorityErr
-	}
-	return send(j.conn, j.path, encode(string(m.Line), priority, fields))
+	return send(j.conn, j.path, encode(string(m.Line), logger.Severity(m.Source), fields))
 }
 
 func (j *journald) Close() error {

@@ -15,12 +15,6 @@ var facilities = map[string]int{
 	"local4": 20, "local5": 21, "local6": 22, "local7": 23,
 }
 
-// Severities of the two streams.
-const (
-	severityErr  = 3
-	severityInfo = 6
-)
-
 // parseFacility reads syslog-facility: a name or a number 0–23; daemon
 // by default.
 func parseFacility(s string) (int, error) {

@@ -8,7 +8,7 @@ import (
 
 func TestFormats(t *testing.T) {
 	when := time.Date(2026, 3, 4, 5, 6, 7, 891234000, time.UTC)
-	h := header{priority: 3<<3 | severityInfo, time: when, hostname: "box", tag: "web", pid: 42}
+	h := header{priority: 3<<3 | 6, time: when, hostname: "box", tag: "web", pid: 42}
 	for format, want := range map[string]string{
 		"":             "<30>Mar  4 05:06:07 web[42]: hello",
 		"rfc3164":      "<30>Mar  4 05:06:07 box web[42]: hello",

@@ -171,13 +171,9 @@ func (s *syslogger) Log(m *logger.Message) error {
 	if len(m.Line) == 0 {
 		return nil
 	}
-	severity := severityInfo
-	if m.Source == "stderr" {
-		severity = severityErr
-	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	h := header{priority: s.facility<<3 | severity, time: m.Time.Local(), hostname: s.hostname, tag: s.tag, pid: os.Getpid()}
+	h := header{priority: s.facility<<3 | logger.Severity(m.Source), time: m.Time.Local(), hostname: s.hostname, tag: s.tag, pid: os.Getpid()}
 	// Every message ends with a newline, also inside a datagram or an
 	// octet-counted frame, as dockerd's client writes it.
 	msg := append(s.format(nil, h, m.Line), '\n')
