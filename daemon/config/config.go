@@ -456,7 +456,7 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("storage driver %q is not supported: berth uses overlay2", c.StorageDriver)
 	}
 	if !drivers.Builtin(c.LogDriver) {
-		return fmt.Errorf("logging driver %q is not supported: use json-file, local, none, syslog, gelf, fluentd, journald or splunk", c.LogDriver)
+		return fmt.Errorf("logging driver %q is not supported: use json-file, local, none, syslog, gelf, fluentd, journald, splunk or awslogs", c.LogDriver)
 	}
 	if len(c.LogOpts) > 0 {
 		if err := drivers.Validate(c.LogDriver, c.LogOpts); err != nil {

@@ -68,7 +68,7 @@ func TestValidate(t *testing.T) {
 		func(c *Config) { c.DefaultRuntime = "nope" },
 		func(c *Config) { c.Runtimes = map[string]Runtime{"berth": {Path: "/x"}} },
 		func(c *Config) { c.StorageDriver = "vfs" },
-		func(c *Config) { c.LogDriver = "awslogs" },
+		func(c *Config) { c.LogDriver = "gcplogs" },
 		func(c *Config) { c.LogDriver, c.LogOpts = "syslog", map[string]string{"syslog-bogus": "1"} },
 		func(c *Config) { c.LogDriver, c.LogOpts = "gelf", map[string]string{"tag": "x"} },
 		func(c *Config) { c.FixedCIDRv6 = "fe80::/80" },

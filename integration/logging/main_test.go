@@ -30,5 +30,9 @@ func run(m *testing.M) int {
 	defer os.RemoveAll(dir)
 	journalSocket = filepath.Join(dir, "socket")
 	os.Setenv("BERTH_JOURNAL_SOCKET", journalSocket)
+	// The awslogs driver signs with the daemon's credentials; the fake
+	// CloudWatch Logs of TestAWSLogs checks they are these.
+	os.Setenv("AWS_ACCESS_KEY_ID", "BERTHTESTKEY")
+	os.Setenv("AWS_SECRET_ACCESS_KEY", "berth-test-secret")
 	return harness.Main(m, harness.Options{}, &d)
 }

@@ -1,12 +1,13 @@
 // Package drivers is the table of berth's built-in log drivers by name:
 // those the shim writes itself (json-file, local, none) and those a
-// forwarder feeds (syslog, gelf, fluentd, journald, splunk), with the check of a
+// forwarder feeds (syslog, gelf, fluentd, journald, splunk, awslogs), with the check of a
 // log configuration that both a container's create and the daemon's
 // configuration use.
 package drivers
 
 import (
 	"github.com/berthd/berth/daemon/logger"
+	"github.com/berthd/berth/daemon/logger/awslogs"
 	"github.com/berthd/berth/daemon/logger/fluentd"
 	"github.com/berthd/berth/daemon/logger/gelf"
 	"github.com/berthd/berth/daemon/logger/journald"
@@ -16,6 +17,7 @@ import (
 
 // Remote are the built-in drivers that send the output to a receiver.
 var Remote = map[string]logger.Driver{
+	"awslogs":  awslogs.Driver,
 	"syslog":   syslog.Driver,
 	"gelf":     gelf.Driver,
 	"fluentd":  fluentd.Driver,
