@@ -21,7 +21,8 @@ import (
 )
 
 // Log drivers that send a container's output elsewhere — a log driver
-// plugin, or the built-in syslog, gelf, fluentd and journald drivers —
+// plugin, or the built-in syslog, gelf, fluentd, journald, splunk and
+// awslogs drivers —
 // work the way dockerd 20.10+ runs them with dual logging: the shim
 // writes the output to a local cache, which `docker logs` reads, and a
 // forwarder in the daemon follows that cache and hands each entry to the

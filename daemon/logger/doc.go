@@ -1,5 +1,5 @@
 // Package logger owns what berth's built-in remote log drivers (syslog,
-// gelf, fluentd, journald) share: the container facts a driver is given
+// gelf, fluentd, journald, splunk, awslogs) share: the container facts a driver is given
 // (Info, dockerd's logger.Info), the message it sends (Message), the
 // `tag` template, the extra attributes chosen by the labels, labels-regex,
 // env and env-regex options, the connection that redials a receiver

@@ -1,8 +1,8 @@
 // Package drivers is the table of berth's built-in log drivers by name:
 // those the shim writes itself (json-file, local, none) and those a
-// forwarder feeds (syslog, gelf, fluentd, journald, splunk, awslogs), with the check of a
-// log configuration that both a container's create and the daemon's
-// configuration use.
+// forwarder feeds (syslog, gelf, fluentd, journald, splunk, awslogs),
+// with the check of a log configuration that both a container's create
+// and the daemon's configuration use.
 package drivers
 
 import (
