@@ -22,11 +22,10 @@ import (
 
 // Log drivers that send a container's output elsewhere — a log driver
 // plugin, or the built-in syslog, gelf, fluentd, journald, splunk and
-// awslogs drivers —
-// work the way dockerd 20.10+ runs them with dual logging: the shim
-// writes the output to a local cache, which `docker logs` reads, and a
-// forwarder in the daemon follows that cache and hands each entry to the
-// driver (a logSink). The container never waits for the driver: a slow or
+// awslogs drivers — work the way dockerd 20.10+ runs them with dual
+// logging: the shim writes the output to a local cache, which `docker
+// logs` reads, and a forwarder in the daemon follows that cache and hands
+// each entry to the driver (a logSink). The container never waits for the driver: a slow or
 // dead receiver only delays what it receives, so mode=non-blocking is how
 // every such driver runs. What the forwarder has sent is recorded, so
 // that a restarted daemon resumes where the last one stopped.
