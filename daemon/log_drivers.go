@@ -26,6 +26,35 @@ type driverSink struct {
 	failing  int
 	warnedAt time.Time
 	closed   sync.Once
+	partials partialLines
+}
+
+// partialLines numbers the pieces of the lines the shim split, per
+// stream, the way dockerd's copier does: the pieces of one line share a
+// random ID and count from 1; the piece that ends with the newline is
+// the last.
+type partialLines map[string]*logger.Partial
+
+// next is the metadata of the stream's next entry; whole tells whether
+// the entry ends with a newline.
+func (p *partialLines) next(stream string, whole bool) *logger.Partial {
+	if *p == nil {
+		*p = partialLines{}
+	}
+	open := (*p)[stream]
+	if whole {
+		if open == nil {
+			return nil
+		}
+		delete(*p, stream)
+		return &logger.Partial{ID: open.ID, Ordinal: open.Ordinal + 1, Last: true}
+	}
+	if open == nil {
+		open = &logger.Partial{ID: stringid.GenerateRandomID()}
+		(*p)[stream] = open
+	}
+	open.Ordinal++
+	return &logger.Partial{ID: open.ID, Ordinal: open.Ordinal}
 }
 
 // openDriverSink starts c's driver: it connects to the receiver, and a
@@ -43,9 +72,9 @@ func openDriverSink(c *ctr.Container, drv logger.Driver) (logSink, error) {
 // is kept in the cache either way.
 func (s *driverSink) send(e *jsonlog.Entry) error {
 	s.m.Line = bytes.TrimSuffix(e.Log, []byte("\n"))
-	s.m.Partial = len(s.m.Line) == len(e.Log)
 	s.m.Source = e.Stream
 	s.m.Time = e.Time
+	s.m.Partial = s.partials.next(e.Stream, len(s.m.Line) < len(e.Log))
 	if err := s.l.Log(&s.m); err != nil {
 		s.failing++
 		if time.Since(s.warnedAt) >= time.Minute {

@@ -69,3 +69,22 @@ func TestAppendDetails(t *testing.T) {
 		t.Fatalf("no attributes: %q", got)
 	}
 }
+
+// TestPartialLines: the pieces of a split line are numbered per stream,
+// as dockerd's copier numbers them; whole lines carry nothing.
+func TestPartialLines(t *testing.T) {
+	var p partialLines
+	if p.next("stdout", true) != nil {
+		t.Fatal("a whole line is partial")
+	}
+	a := p.next("stdout", false)
+	b := p.next("stderr", false)
+	c := p.next("stdout", false)
+	d := p.next("stdout", true)
+	if a.Ordinal != 1 || c.Ordinal != 2 || d.Ordinal != 3 || !d.Last || a.Last || c.ID != a.ID || d.ID != a.ID || b.ID == a.ID || b.Ordinal != 1 {
+		t.Fatalf("pieces %+v %+v %+v %+v", a, b, c, d)
+	}
+	if e := p.next("stdout", false); e.ID == a.ID || e.Ordinal != 1 {
+		t.Fatalf("the next split line continues the last: %+v", e)
+	}
+}

@@ -9,9 +9,19 @@ type Message struct {
 	// Source is "stdout" or "stderr".
 	Source string
 	Time   time.Time
-	// Partial marks a piece of a line longer than 16 KiB, or a last line
-	// without a newline.
-	Partial bool
+	// Partial, for a line the shim split (longer than 16 KiB, or cut by
+	// the container's end), says which piece this is; nil for a whole
+	// line.
+	Partial *Partial
+}
+
+// Partial identifies a piece of a split line, as dockerd's
+// PartialLogMetaData: the pieces share ID, count from Ordinal 1, and the
+// one that ends the line is Last.
+type Partial struct {
+	ID      string
+	Ordinal int
+	Last    bool
 }
 
 // Logger sends one container's messages to a receiver.

@@ -121,3 +121,27 @@ func TestFluentdReceiverAway(t *testing.T) {
 		t.Fatalf("late event %v", rec)
 	}
 }
+
+// TestFluentdPartial: a line longer than 16 KiB arrives in pieces marked
+// as dockerd marks them (partial_message, one partial_id, ordinals, the
+// last one last), which together give the line.
+func TestFluentdPartial(t *testing.T) {
+	r := fluentReceiver(t, "tcp")
+	runLogged(t, "fluent-long", "fluentd", []string{"fluentd-address=" + r.addr}, "head -c 20000 /dev/zero | tr '\\0' a; echo")
+	var line string
+	var id string
+	for i := 1; ; i++ {
+		_, _, rec := fluentEvent(t, r.waitFor(t, "partial_ordinal"))
+		if rec["partial_message"] != "true" || rec["partial_ordinal"] != fmt.Sprint(i) || id != "" && rec["partial_id"] != id {
+			t.Fatalf("piece %d: %v", i, map[string]string{"id": rec["partial_id"], "ordinal": rec["partial_ordinal"], "last": rec["partial_last"]})
+		}
+		id = rec["partial_id"]
+		line += rec["log"]
+		if rec["partial_last"] == "true" {
+			break
+		}
+	}
+	if line != strings.Repeat("a", 20000) {
+		t.Fatalf("the pieces make %d bytes", len(line))
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"strconv"
 	"sync"
 	"time"
 
@@ -83,8 +84,11 @@ func (f *fluentd) Log(m *logger.Message) error {
 	}
 	rec["source"] = m.Source
 	rec["log"] = string(m.Line)
-	if m.Partial {
+	if p := m.Partial; p != nil {
 		rec["partial_message"] = "true"
+		rec["partial_id"] = p.ID
+		rec["partial_ordinal"] = strconv.Itoa(p.Ordinal)
+		rec["partial_last"] = strconv.FormatBool(p.Last)
 	}
 	ev, err := encodeEvent(f.tag, m.Time, rec, f.cfg.subSecondPrecision)
 	if err != nil {

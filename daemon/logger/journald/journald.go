@@ -84,8 +84,13 @@ func (j *journald) Log(m *logger.Message) error {
 	if !m.Time.IsZero() {
 		fields["SYSLOG_TIMESTAMP"] = m.Time.Format(time.RFC3339Nano)
 	}
-	if m.Partial {
-		fields["CONTAINER_PARTIAL_MESSAGE"] = "true"
+	if p := m.Partial; p != nil {
+		fields["CONTAINER_PARTIAL_ID"] = p.ID
+		fields["CONTAINER_PARTIAL_ORDINAL"] = strconv.Itoa(p.Ordinal)
+		fields["CONTAINER_PARTIAL_LAST"] = strconv.FormatBool(p.Last)
+		if !p.Last {
+			fields["CONTAINER_PARTIAL_MESSAGE"] = "true"
+		}
 	}
 	fields["CONTAINER_LOG_ORDINAL"] = strconv.FormatUint(j.ordinal, 10)
 	return send(j.conn, j.path, encode(string(m.Line), logger.Severity(m.Source), fields))
