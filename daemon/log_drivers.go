@@ -58,11 +58,12 @@ func (p *partialLines) next(stream string, whole bool) *logger.Partial {
 }
 
 // openDriverSink starts c's driver: it connects to the receiver, and a
-// receiver that cannot be reached fails the start, as with dockerd.
+// receiver that cannot be reached fails the start, as with dockerd (an
+// unclassified error there: a 500).
 func openDriverSink(c *ctr.Container, drv logger.Driver) (logSink, error) {
 	l, err := drv.New(containerLogInfo(c))
 	if err != nil {
-		return nil, errdefs.InvalidParameter(fmt.Errorf("failed to initialize logging driver: %w", err))
+		return nil, errdefs.System(fmt.Errorf("failed to initialize logging driver: %w", err))
 	}
 	return &driverSink{id: c.ID, l: l}, nil
 }
