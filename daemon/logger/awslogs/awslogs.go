@@ -40,15 +40,14 @@ type awslogs struct {
 	// multi is the event a multiline pattern is still adding lines to.
 	multi    *inputEvent
 	multiAt  time.Time // when multi last had a line
-	wake     chan struct{}
-	closing  chan struct{}
-	done     chan struct{}
+	flusher  *logger.Flusher
+	closed   sync.Once
 	closeErr error
 }
 
 // New creates the group and stream (as the options ask) before the
 // container starts, so that missing credentials or a refused group fail
-// the start, as with dockerd; then it starts the batcher.
+// the start, as with dockerd; then it starts the flusher.
 func New(info logger.Info) (logger.Logger, error) {
 	cfg, err := parseConfig(&info)
 	if err != nil {
@@ -60,12 +59,11 @@ func New(info logger.Info) (logger.Logger, error) {
 	if err != nil {
 		return nil, err
 	}
-	a := &awslogs{cfg: cfg, client: &client{http: &http.Client{}, endpoint: cfg.endpoint, region: cfg.region, creds: creds, format: cfg.format},
-		wake: make(chan struct{}, 1), closing: make(chan struct{}), done: make(chan struct{})}
+	a := &awslogs{cfg: cfg, client: &client{http: &http.Client{}, endpoint: cfg.endpoint, region: cfg.region, creds: creds, format: cfg.format}}
 	if err := a.create(ctx); err != nil {
 		return nil, err
 	}
-	go a.batcher()
+	a.flusher = logger.StartFlusher(cfg.flushInterval, a.flush)
 	return a, nil
 }
 
@@ -98,10 +96,8 @@ func (a *awslogs) Log(m *logger.Message) error {
 	ms := m.Time.UnixMilli()
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	select {
-	case <-a.closing:
+	if a.flusher.Closed() {
 		return errors.New("awslogs is closed")
-	default:
 	}
 	if len(a.pending) >= a.cfg.maxBufferedEvents {
 		return errors.New("awslogs: too many events buffered")
@@ -123,10 +119,7 @@ func (a *awslogs) Log(m *logger.Message) error {
 		line = line[n:]
 	}
 	if len(a.pending) >= maxBatchEvents {
-		select {
-		case a.wake <- struct{}{}:
-		default:
-		}
+		a.flusher.Wake()
 	}
 	return nil
 }
@@ -138,37 +131,22 @@ func (a *awslogs) flushMultiLocked() {
 	}
 }
 
-// batcher sends the queue every awslogs-force-flush-interval-seconds,
+// flush sends the queue: every awslogs-force-flush-interval-seconds,
 // when a batch is full, and at Close.
-func (a *awslogs) batcher() {
-	defer close(a.done)
-	tick := time.NewTicker(a.cfg.flushInterval)
-	defer tick.Stop()
-	for {
-		last := false
-		select {
-		case <-tick.C:
-		case <-a.wake:
-		case <-a.closing:
-			last = true
-		}
-		a.mu.Lock()
-		if last || time.Since(a.multiAt) >= a.cfg.flushInterval {
-			// A multiline event is complete once a whole interval has
-			// passed without another line, as dockerd flushes it.
-			a.flushMultiLocked()
-		}
-		events := a.pending
-		a.pending = nil
-		a.mu.Unlock()
-		if err := a.put(events); err != nil {
-			logrus.WithError(err).WithField("events", len(events)).Error("awslogs: failed to put log events")
-			if last {
-				a.closeErr = err
-			}
-		}
+func (a *awslogs) flush(last bool) {
+	a.mu.Lock()
+	if last || time.Since(a.multiAt) >= a.cfg.flushInterval {
+		// A multiline event is complete once a whole interval has
+		// passed without another line, as dockerd flushes it.
+		a.flushMultiLocked()
+	}
+	events := a.pending
+	a.pending = nil
+	a.mu.Unlock()
+	if err := a.put(events); err != nil {
+		logrus.WithError(err).WithField("events", len(events)).Error("awslogs: failed to put log events")
 		if last {
-			return
+			a.closeErr = err
 		}
 	}
 }
@@ -197,17 +175,8 @@ func (a *awslogs) put(events []inputEvent) error {
 	return nil
 }
 
-// Close sends what is queued and stops the batcher.
+// Close sends what is queued and stops the flusher.
 func (a *awslogs) Close() error {
-	a.mu.Lock()
-	select {
-	case <-a.closing:
-		a.mu.Unlock()
-		return nil
-	default:
-		close(a.closing)
-	}
-	a.mu.Unlock()
-	<-a.done
+	a.closed.Do(a.flusher.Close)
 	return a.closeErr
 }

@@ -82,13 +82,12 @@ type splunkLogger struct {
 
 	mu      sync.Mutex
 	pending []message
-	wake    chan struct{}
-	closing chan struct{}
-	done    chan struct{}
+	flusher *logger.Flusher
+	closed  sync.Once
 }
 
 // New checks the options, verifies the collector answers (unless
-// splunk-verify-connection=false) and starts the poster.
+// splunk-verify-connection=false) and starts the flusher.
 func New(info logger.Info) (logger.Logger, error) {
 	cfg := info.Config
 	host, err := info.Hostname()
@@ -127,7 +126,6 @@ func New(info logger.Info) (logger.Logger, error) {
 		frequency: envDuration("SPLUNK_LOGGING_DRIVER_POST_MESSAGES_FREQUENCY", defaultFrequency),
 		batchSize: envInt("SPLUNK_LOGGING_DRIVER_POST_MESSAGES_BATCH_SIZE", defaultBatchSize),
 		maxBuf:    envInt("SPLUNK_LOGGING_DRIVER_BUFFER_MAX", defaultBufferMaximum),
-		wake:      make(chan struct{}, 1), closing: make(chan struct{}), done: make(chan struct{}),
 	}
 	if v, ok := cfg["splunk-gzip"]; ok {
 		if l.gzip, err = strconv.ParseBool(v); err != nil {
@@ -185,7 +183,7 @@ func New(info logger.Info) (logger.Logger, error) {
 			return nil, err
 		}
 	}
-	go l.poster()
+	l.flusher = logger.StartFlusher(l.frequency, l.flush)
 	return l, nil
 }
 
@@ -245,58 +243,41 @@ func (l *splunkLogger) Log(m *logger.Message) error {
 		msg.Event = ev
 	}
 	l.mu.Lock()
-	select {
-	case <-l.closing:
+	if l.flusher.Closed() {
 		l.mu.Unlock()
 		return fmt.Errorf("splunk: driver is closed")
-	default:
 	}
 	l.pending = append(l.pending, msg)
 	full := len(l.pending) >= l.batchSize
 	l.mu.Unlock()
 	if full {
-		select {
-		case l.wake <- struct{}{}:
-		default:
-		}
+		l.flusher.Wake()
 	}
 	return nil
 }
 
-// poster posts the queue every frequency, when a batch is full, and at
-// Close. Events the collector refuses stay queued for the next round, up
+// flush posts the queue (every frequency, when a batch is full, and at
+// Close). Events the collector refuses stay queued for the next round, up
 // to maxBuf of them; at Close they are dropped with an error logged.
-func (l *splunkLogger) poster() {
-	defer close(l.done)
-	tick := time.NewTicker(l.frequency)
-	defer tick.Stop()
-	for {
-		last := false
-		select {
-		case <-tick.C:
-		case <-l.wake:
-		case <-l.closing:
-			last = true
+func (l *splunkLogger) flush(last bool) {
+	l.mu.Lock()
+	batch := l.pending
+	l.pending = nil
+	l.mu.Unlock()
+	left := l.postAll(batch)
+	if last {
+		if len(left) > 0 {
+			logrus.WithField("lost", len(left)).Error("splunk: could not send the container's last log events")
 		}
-		l.mu.Lock()
-		batch := l.pending
-		l.pending = nil
-		l.mu.Unlock()
-		left := l.postAll(batch)
-		if last {
-			if len(left) > 0 {
-				logrus.WithField("lost", len(left)).Error("splunk: could not send the container's last log events")
-			}
-			return
-		}
-		if len(left) > l.maxBuf {
-			logrus.WithField("lost", len(left)-l.maxBuf).Error("splunk: the collector does not take events; dropping the oldest")
-			left = left[len(left)-l.maxBuf:]
-		}
-		l.mu.Lock()
-		l.pending = append(left, l.pending...)
-		l.mu.Unlock()
+		return
 	}
+	if len(left) > l.maxBuf {
+		logrus.WithField("lost", len(left)-l.maxBuf).Error("splunk: the collector does not take events; dropping the oldest")
+		left = left[len(left)-l.maxBuf:]
+	}
+	l.mu.Lock()
+	l.pending = append(left, l.pending...)
+	l.mu.Unlock()
 }
 
 // postAll posts batch in batchSize pieces and returns what was not sent.
@@ -357,16 +338,9 @@ func (l *splunkLogger) post(events []message) error {
 	return nil
 }
 
-// Close posts what is queued and stops the poster.
+// Close posts what is queued and stops the flusher.
 func (l *splunkLogger) Close() error {
-	l.mu.Lock()
-	select {
-	case <-l.closing:
-	default:
-		close(l.closing)
-	}
-	l.mu.Unlock()
-	<-l.done
+	l.closed.Do(l.flusher.Close)
 	l.client.CloseIdleConnections()
 	return nil
 }
