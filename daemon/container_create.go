@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 
 	"github.com/moby/moby/api/types/container"
@@ -32,8 +33,10 @@ func (d *Daemon) ContainerCreate(ctx context.Context, p backend.ContainerCreateC
 	if err := validateHostConfig(p.HostConfig); err != nil {
 		return container.CreateResponse{}, err
 	}
-	// The built-in drivers, or a plugin offering one.
-	if err := d.checkLogDriver(ctx, p.HostConfig.LogConfig.Type); err != nil {
+	// The built-in drivers, or a plugin offering one, with the daemon's
+	// default options merged in as dockerd merges them.
+	d.mergeLogConfig(&p.HostConfig.LogConfig)
+	if err := d.checkLogConfig(ctx, p.HostConfig.LogConfig.Type, p.HostConfig.LogConfig.Config); err != nil {
 		return container.CreateResponse{}, err
 	}
 	if p.Name != "" {
@@ -172,21 +175,35 @@ func (d *Daemon) resolveSharedNamespaces(hc *container.HostConfig) error {
 	return nil
 }
 
+// mergeLogConfig fills the daemon's log driver when lc names none, and
+// the daemon's log-opts when lc's driver is the daemon's (keys lc sets
+// win); the cache-* options of the daemon apply to any driver.
+func (d *Daemon) mergeLogConfig(lc *container.LogConfig) {
+	cfg := d.Config()
+	if lc.Type == "" {
+		lc.Type = cfg.LogDriver
+	}
+	for k, v := range cfg.LogOpts {
+		if lc.Type != cfg.LogDriver && !strings.HasPrefix(k, "cache-") {
+			continue
+		}
+		if _, ok := lc.Config[k]; ok {
+			continue
+		}
+		if lc.Config == nil {
+			lc.Config = map[string]string{}
+		}
+		lc.Config[k] = v
+	}
+}
+
 func (d *Daemon) applyHostConfigDefaults(hc *container.HostConfig) {
 	cfg := d.Config()
 	// The CLI sends "default"; dockerd records the network it means.
 	if hc.NetworkMode == "" || hc.NetworkMode == "default" {
 		hc.NetworkMode = "bridge"
 	}
-	if hc.LogConfig.Type == "" {
-		hc.LogConfig.Type = cfg.LogDriver
-		if len(hc.LogConfig.Config) == 0 && len(cfg.LogOpts) > 0 {
-			hc.LogConfig.Config = map[string]string{}
-			for k, v := range cfg.LogOpts {
-				hc.LogConfig.Config[k] = v
-			}
-		}
-	}
+	d.mergeLogConfig(&hc.LogConfig)
 	if hc.Runtime == "" {
 		hc.Runtime = cfg.DefaultRuntime
 	}

@@ -5,9 +5,9 @@ import (
 	"context"
 	"errors"
 	"io"
+	"net/url"
 	"sort"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/moby/moby/api/types/container"
@@ -15,6 +15,8 @@ import (
 	ctr "github.com/berthd/berth/container"
 	"github.com/berthd/berth/container/logs"
 	"github.com/berthd/berth/daemon/backend"
+	"github.com/berthd/berth/daemon/logger"
+	"github.com/berthd/berth/daemon/logger/drivers"
 	"github.com/berthd/berth/pkg/errdefs"
 	"github.com/berthd/berth/pkg/jsonlog"
 	"github.com/berthd/berth/pkg/stdstream"
@@ -50,10 +52,20 @@ func (d *Daemon) ContainerLogs(ctx context.Context, ref string, o backend.Contai
 			close(stopped)
 		}()
 	}
+	info := containerLogInfo(c)
 	c.Unlock()
-	// A plugin driver's logs are read from the local cache (dual logging).
-	if driver == "none" {
+	// A remote or plugin driver's logs are read from the local cache (dual
+	// logging), unless cache-disabled turned it off.
+	if driver == "none" || !drivers.Shim[driver] && logger.CacheDisabled(info.Config) {
 		return errdefs.NotImplemented(errors.New("configured logging driver does not support reading"))
+	}
+	// The attributes --details shows are the container's, the same on
+	// every line: they are worked out here rather than stored per line.
+	var details map[string]string
+	if o.Details {
+		if details, err = info.DetailAttrs(); err != nil {
+			return errdefs.InvalidParameter(err)
+		}
 	}
 
 	ro := logs.Options{Tail: -1, Follow: o.Follow && running, Stopped: stopped, NeedTime: o.Timestamps}
@@ -128,7 +140,7 @@ func (d *Daemon) ContainerLogs(ctx context.Context, ref string, o backend.Contai
 			batchStream = stream
 		}
 		if o.Details {
-			batch = appendDetails(batch, e.Attrs)
+			batch = appendDetails(batch, details, e.Attrs)
 		}
 		if o.Timestamps {
 			batch = e.Time.UTC().AppendFormat(batch, rfc3339NanoFixed)
@@ -139,22 +151,28 @@ func (d *Daemon) ContainerLogs(ctx context.Context, ref string, o backend.Contai
 	})
 }
 
-// appendDetails writes the entry's attributes as "k=v,k2=v2 ", dockerd's
-// --details prefix.
-func appendDetails(dst []byte, attrs map[string]string) []byte {
-	if len(attrs) == 0 {
-		return dst
+// appendDetails writes the line's attributes — the container's, and
+// any stored with the entry — as dockerd's --details prefix: sorted,
+// query-escaped "k=v,k2=v2", then a space (also when there are none).
+func appendDetails(dst []byte, container, entry map[string]string) []byte {
+	attrs := make(map[string]string, len(container)+len(entry))
+	for k, v := range container {
+		attrs[k] = v
+	}
+	for k, v := range entry {
+		attrs[k] = v
 	}
 	keys := make([]string, 0, len(attrs))
 	for k := range attrs {
 		keys = append(keys, k)
 	}
 	sort.Strings(keys)
-	parts := make([]string, len(keys))
 	for i, k := range keys {
-		parts[i] = k + "=" + attrs[k]
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		dst = append(append(append(dst, url.QueryEscape(k)...), '='), url.QueryEscape(attrs[k])...)
 	}
-	dst = append(dst, strings.Join(parts, ",")...)
 	return append(dst, ' ')
 }
 

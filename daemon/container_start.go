@@ -17,6 +17,7 @@ import (
 	"github.com/sirupsen/logrus"
 
 	ctr "github.com/berthd/berth/container"
+	"github.com/berthd/berth/daemon/logger/drivers"
 	"github.com/berthd/berth/pkg/errdefs"
 	"github.com/berthd/berth/pkg/phases"
 	"github.com/berthd/berth/pkg/shim"
@@ -151,9 +152,9 @@ func (d *Daemon) startLocked(ctx context.Context, c *ctr.Container, restart bool
 	case "none", "":
 		c.LogPath = ""
 	default:
-		// A plugin's: the shim keeps a local cache, which a forwarder
-		// sends to the plugin (log_plugin.go).
-		if c.LogPath, logOpts, err = pluginLogCache(c, logOpts); err != nil {
+		// A remote driver or a plugin: the shim keeps a local cache, which
+		// a forwarder sends to the driver (log_forward.go).
+		if c.LogPath, logOpts, err = logCache(c, logOpts); err != nil {
 			return err
 		}
 	}
@@ -249,7 +250,7 @@ func (d *Daemon) startLocked(ctx context.Context, c *ctr.Container, restart bool
 		return startError(err)
 	}
 	tr.Mark("shim-start")
-	if !builtinLogDrivers[c.HostConfig.LogConfig.Type] {
+	if !drivers.Shim[c.HostConfig.LogConfig.Type] {
 		if err := d.startLogForwarder(ctx, c, startedAt); err != nil {
 			client.Kill(context.WithoutCancel(ctx), 9, true)
 			return err

@@ -47,7 +47,8 @@ type Daemon struct {
 	// `docker plugin disable` until the next reload, as dockerd takes
 	// them out; under mu.
 	authzOff map[string]bool
-	// logForwards stream the logs of containers whose driver is a plugin.
+	// logForwards stream the logs of containers whose driver forwards
+	// (a remote driver or a plugin) from their local cache.
 	logForwards logForwarders
 	networks    *berthnet.Manager
 	containers  *container.Store

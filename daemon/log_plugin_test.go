@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/berthd/berth/pkg/errdefs"
 	"github.com/berthd/berth/pkg/jsonlog"
 )
 
@@ -31,11 +32,59 @@ func TestAppendLogEntry(t *testing.T) {
 	}
 }
 
-func TestCheckLogDriverBuiltins(t *testing.T) {
+func TestCheckLogConfigBuiltins(t *testing.T) {
 	d := &Daemon{}
-	for _, n := range []string{"", "json-file", "local", "none"} {
-		if err := d.checkLogDriver(context.Background(), n); err != nil {
+	for _, n := range []string{"", "json-file", "local", "none", "journald"} {
+		if err := d.checkLogConfig(context.Background(), n, nil); err != nil {
 			t.Errorf("%q: %v", n, err)
 		}
+	}
+	// The built-in remote drivers refuse what they do not know at
+	// create, with dockerd's words and a 400.
+	for _, c := range []struct {
+		driver string
+		opts   map[string]string
+		err    string
+	}{
+		{"syslog", map[string]string{"syslog-adress": "udp://127.0.0.1"}, "unknown log opt 'syslog-adress' for syslog log driver"},
+		{"gelf", nil, "gelf-address is a required parameter"},
+		{"fluentd", map[string]string{"mode": "non-blocking", "max-buffer-size": "1m", "fluentd-foo": "1"}, "unknown log opt 'fluentd-foo' for fluentd log driver"},
+		{"journald", map[string]string{"max-buffer-size": "1m"}, "logger: max-buffer-size option is only supported with 'mode=non-blocking'"},
+		{"syslog", map[string]string{"cache-disabled": "perhaps"}, "invalid value for option cache-disabled: perhaps"},
+	} {
+		err := d.checkLogConfig(context.Background(), c.driver, c.opts)
+		if err == nil || err.Error() != c.err || !errdefs.Is(err, errdefs.InvalidParameter) {
+			t.Errorf("%s %v: %v; want %q", c.driver, c.opts, err, c.err)
+		}
+	}
+}
+
+// TestAppendDetails: dockerd's --details prefix, sorted and escaped.
+func TestAppendDetails(t *testing.T) {
+	got := appendDetails(nil, map[string]string{"team": "core ops", "a": "1"}, map[string]string{"b": "x=y"})
+	if string(got) != "a=1,b=x%3Dy,team=core+ops " {
+		t.Fatalf("%q", got)
+	}
+	if got := appendDetails(nil, nil, nil); string(got) != " " {
+		t.Fatalf("no attributes: %q", got)
+	}
+}
+
+// TestPartialLines: the pieces of a split line are numbered per stream,
+// as dockerd's copier numbers them; whole lines carry nothing.
+func TestPartialLines(t *testing.T) {
+	var p partialLines
+	if p.next("stdout", true) != nil {
+		t.Fatal("a whole line is partial")
+	}
+	a := p.next("stdout", false)
+	b := p.next("stderr", false)
+	c := p.next("stdout", false)
+	d := p.next("stdout", true)
+	if a.Ordinal != 1 || c.Ordinal != 2 || d.Ordinal != 3 || !d.Last || a.Last || c.ID != a.ID || d.ID != a.ID || b.ID == a.ID || b.Ordinal != 1 {
+		t.Fatalf("pieces %+v %+v %+v %+v", a, b, c, d)
+	}
+	if e := p.next("stdout", false); e.ID == a.ID || e.Ordinal != 1 {
+		t.Fatalf("the next split line continues the last: %+v", e)
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/sirupsen/logrus"
 
 	ctr "github.com/berthd/berth/container"
+	"github.com/berthd/berth/daemon/logger/drivers"
 	"github.com/berthd/berth/pkg/shim"
 	"github.com/berthd/berth/pkg/stringid"
 )
@@ -172,9 +173,9 @@ func (d *Daemon) restoreContainer(ctx context.Context, c *ctr.Container) {
 			logrus.WithError(err).WithField("container", stringid.TruncateID(c.ID)).Warn("could not restore the container's network")
 		}
 		d.life.Go(func(ctx context.Context) { d.monitor(ctx, c, client) })
-		if !builtinLogDrivers[c.HostConfig.LogConfig.Type] {
+		if !drivers.Shim[c.HostConfig.LogConfig.Type] {
 			if err := d.startLogForwarder(ctx, c, forwardedSince(c)); err != nil {
-				logrus.WithError(err).WithField("container", stringid.TruncateID(c.ID)).Warn("could not reconnect the container's log plugin")
+				logrus.WithError(err).WithField("container", stringid.TruncateID(c.ID)).Warn("could not reconnect the container's log driver")
 			}
 		}
 		if healthProbe(c) != nil {

@@ -15,6 +15,7 @@ import (
 	units "github.com/docker/go-units"
 	"github.com/sirupsen/logrus"
 
+	"github.com/berthd/berth/daemon/logger/drivers"
 	"github.com/berthd/berth/network"
 )
 
@@ -466,10 +467,13 @@ func (c *Config) Validate() error {
 	if c.StorageDriver != "" && c.StorageDriver != DefaultStorage {
 		return fmt.Errorf("storage driver %q is not supported: berth uses overlay2", c.StorageDriver)
 	}
-	switch c.LogDriver {
-	case "json-file", "local", "none":
-	default:
-		return fmt.Errorf("logging driver %q is not supported: use json-file, local or none", c.LogDriver)
+	if !drivers.Builtin(c.LogDriver) {
+		return fmt.Errorf("logging driver %q is not supported: use json-file, local, none, syslog, gelf, fluentd, journald, splunk or awslogs", c.LogDriver)
+	}
+	if len(c.LogOpts) > 0 {
+		if err := drivers.Validate(c.LogDriver, c.LogOpts); err != nil {
+			return fmt.Errorf("failed to set log opts: %w", err)
+		}
 	}
 	return nil
 }

@@ -71,7 +71,9 @@ func TestValidate(t *testing.T) {
 		func(c *Config) { c.DefaultRuntime = "nope" },
 		func(c *Config) { c.Runtimes = map[string]Runtime{"berth": {Path: "/x"}} },
 		func(c *Config) { c.StorageDriver = "vfs" },
-		func(c *Config) { c.LogDriver = "syslog" },
+		func(c *Config) { c.LogDriver = "gcplogs" },
+		func(c *Config) { c.LogDriver, c.LogOpts = "syslog", map[string]string{"syslog-bogus": "1"} },
+		func(c *Config) { c.LogDriver, c.LogOpts = "gelf", map[string]string{"tag": "x"} },
 		func(c *Config) { c.FixedCIDRv6 = "fe80::/80" },
 		func(c *Config) { c.FixedCIDRv6 = "ff05::/64" },
 		func(c *Config) { c.FixedCIDRv6 = "10.0.0.0/24" },
@@ -89,6 +91,18 @@ func TestValidate(t *testing.T) {
 	}
 	if err := Default().Validate(); err != nil {
 		t.Fatal(err)
+	}
+	for _, drv := range []string{"syslog", "fluentd", "journald", "local", "none"} {
+		c := Default()
+		c.LogDriver = drv
+		if err := c.Validate(); err != nil {
+			t.Errorf("log-driver %s: %v", drv, err)
+		}
+	}
+	gelf := Default()
+	gelf.LogDriver, gelf.LogOpts = "gelf", map[string]string{"gelf-address": "udp://127.0.0.1:12201", "mode": "non-blocking"}
+	if err := gelf.Validate(); err != nil {
+		t.Errorf("log-driver gelf: %v", err)
 	}
 	for _, fb := range []string{"iptables", "nftables"} {
 		c := Default()
