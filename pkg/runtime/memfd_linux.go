@@ -6,6 +6,7 @@ import (
 	"os"
 	"strconv"
 	"sync"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -39,12 +40,29 @@ var sealedExe = sync.OnceValues(func() (*os.File, error) {
 		mem.Close()
 		return nil, fmt.Errorf("copy binary into memfd: %w", err)
 	}
-	if _, err := unix.FcntlInt(mem.Fd(), unix.F_ADD_SEALS, seals); err != nil {
+	if err := addSeals(mem); err != nil {
 		mem.Close()
 		return nil, fmt.Errorf("seal memfd: %w", err)
 	}
 	return mem, nil
 })
+
+// addSeals seals mem. The kernel refuses F_SEAL_WRITE with EBUSY while
+// something else holds an extra reference on one of its pages (page
+// migration or compaction does, for a moment, under memory pressure),
+// after waiting a little itself; a refusal then is tried again for a few
+// seconds rather than failing every container start of this process
+// (sealedExe is made once).
+func addSeals(mem *os.File) error {
+	var err error
+	for delay := 10 * time.Millisecond; ; delay *= 2 {
+		_, err = unix.FcntlInt(mem.Fd(), unix.F_ADD_SEALS, seals)
+		if err != unix.EBUSY || delay > 2*time.Second {
+			return err
+		}
+		time.Sleep(delay)
+	}
+}
 
 // SealedExecutable returns the sealed copy of the running binary, for
 // callers (the daemon starting a shim) that want their children to run it.
