@@ -14,6 +14,7 @@ import (
 
 	berthnet "github.com/berthd/berth/network"
 	"github.com/berthd/berth/pkg/errdefs"
+	"github.com/berthd/berth/pkg/faultpoint"
 	"github.com/berthd/berth/pkg/stringid"
 )
 
@@ -73,6 +74,7 @@ func (d *Daemon) connectContainer(ctx context.Context, r *berthnet.Record, ref s
 		delete(c.NetworkConfig.EndpointsConfig, r.Name)
 		return err
 	}
+	faultpoint.Hit("network.connect.after-join")
 	if err := d.publishPorts(ctx, c, []string{r.Name}); err != nil {
 		logrus.WithError(err).WithField("container", stringid.TruncateID(c.ID)).Warn("publishing ports on a connected network")
 	}
@@ -126,6 +128,7 @@ func (d *Daemon) disconnectContainer(ctx context.Context, r *berthnet.Record, re
 			return err
 		}
 		d.logNetworkContainerEvent(events.ActionDisconnect, r, c.ID)
+		faultpoint.Hit("network.disconnect.after-leave")
 	}
 	delete(c.NetworkSettings.Networks, r.Name)
 	c.JoinOrder = slices.DeleteFunc(c.JoinOrder, func(n string) bool { return n == r.Name })

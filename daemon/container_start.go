@@ -18,6 +18,7 @@ import (
 
 	ctr "github.com/berthd/berth/container"
 	"github.com/berthd/berth/pkg/errdefs"
+	"github.com/berthd/berth/pkg/faultpoint"
 	"github.com/berthd/berth/pkg/phases"
 	"github.com/berthd/berth/pkg/shim"
 	"github.com/berthd/berth/pkg/stringid"
@@ -202,7 +203,7 @@ func (d *Daemon) startLocked(ctx context.Context, c *ctr.Container, restart bool
 			OpenStdin:   c.Config.OpenStdin,
 			Runtime:     runtimeBin,
 		},
-		Env:         []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"},
+		Env:         append([]string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"}, faultpoint.Env()...),
 		InitStarted: initStarted,
 	})
 	netMu.Lock()
@@ -219,6 +220,7 @@ func (d *Daemon) startLocked(ctx context.Context, c *ctr.Container, restart bool
 		}
 		return startError(err)
 	}
+	faultpoint.Hit("container.start.after-shim")
 	client := d.shimFor(c)
 	pid := launched.InitPid
 	// The process exists but has not run yet: give it its network, then
@@ -233,6 +235,7 @@ func (d *Daemon) startLocked(ctx context.Context, c *ctr.Container, restart bool
 		err = setInterfaceSysctls(c.HostConfig, pid)
 	}
 	tr.Mark("network-wait")
+	faultpoint.Hit("container.start.after-network")
 	if err != nil {
 		client.Kill(context.WithoutCancel(ctx), 9, true)
 		return err
@@ -265,6 +268,7 @@ func (d *Daemon) startLocked(ctx context.Context, c *ctr.Container, restart bool
 	}
 	d.startHealthMonitor(c)
 	tr.Mark("health+forwarder")
+	faultpoint.Hit("container.start.before-state")
 	if err := c.SaveState(); err != nil {
 		logrus.WithError(err).WithField("container", stringid.TruncateID(c.ID)).Error("could not save container state")
 	}
@@ -389,6 +393,7 @@ func (d *Daemon) handleExit(ctx context.Context, c *ctr.Container, ex *shim.Exit
 	d.unmountRootfs(c)
 	d.cleanupNetwork(c)
 	d.releaseVolumeMounts(c)
+	faultpoint.Hit("container.exit.after-cleanup")
 	if ex.OOMKilled {
 		d.logContainerEvent(c, events.ActionOOM, nil)
 	}
@@ -402,6 +407,7 @@ func (d *Daemon) handleExit(ctx context.Context, c *ctr.Container, ex *shim.Exit
 		c.State.SetStopped(ex.Code, ex.OOMKilled)
 	}
 	saveOrLog(c)
+	faultpoint.Hit("container.exit.after-state")
 	l.mu.Lock()
 	userRestart := l.restarting
 	l.mu.Unlock()

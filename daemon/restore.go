@@ -10,6 +10,7 @@ import (
 	"github.com/sirupsen/logrus"
 
 	ctr "github.com/berthd/berth/container"
+	"github.com/berthd/berth/pkg/faultpoint"
 	"github.com/berthd/berth/pkg/shim"
 	"github.com/berthd/berth/pkg/stringid"
 )
@@ -74,6 +75,7 @@ func (d *Daemon) restoreContainers(ctx context.Context) {
 			c.Lock()
 			d.waitFSFree(c)
 			if restartAtDaemonStart(c) {
+				faultpoint.Hit("daemon.restore.before-restart")
 				if err := d.startLocked(ctx, c, false); err != nil {
 					logrus.WithError(err).WithField("container", stringid.TruncateID(c.ID)).Warn("could not restart container at daemon start")
 				}
@@ -173,6 +175,7 @@ func (d *Daemon) restoreContainer(ctx context.Context, c *ctr.Container) {
 	}
 	d.unmountRootfs(c)
 	d.cleanupNetwork(c)
+	faultpoint.Hit("daemon.restore.after-cleanup")
 	c.State.SetStopped(ex.Code, ex.OOMKilled)
 	if !ex.ExitedAt.IsZero() {
 		c.State.FinishedAt = ex.ExitedAt.UTC()
@@ -218,6 +221,7 @@ func (d *Daemon) StopContainersForShutdown() {
 			l.mu.Lock()
 			l.stopping = true
 			l.mu.Unlock()
+			faultpoint.Hit("daemon.shutdown.before-stop")
 			if err := d.stopContainer(d.life.Context(), c, "", &t); err != nil {
 				logrus.WithError(err).WithField("container", stringid.TruncateID(c.ID)).Warn("could not stop container at shutdown")
 			}
