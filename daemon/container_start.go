@@ -370,6 +370,9 @@ func (d *Daemon) monitor(ctx context.Context, c *ctr.Container, client shimClien
 		// container): record the container as killed.
 		logrus.WithError(err).WithField("container", stringid.TruncateID(c.ID)).Warn("lost the container's shim")
 		ex = &shim.Exit{Code: 137, ExitedAt: time.Now()}
+		c.Lock()
+		d.endOrphanedProcesses(c)
+		c.Unlock()
 	}
 	d.handleExit(ctx, c, ex)
 }

@@ -172,6 +172,7 @@ func (d *Daemon) restoreContainer(ctx context.Context, c *ctr.Container) {
 	ex, rerr := shim.ReadExit(d.shimDir(c.ID))
 	if rerr != nil {
 		ex = &shim.Exit{Code: 137, ExitedAt: time.Now()}
+		d.endOrphanedProcesses(c)
 	}
 	d.unmountRootfs(c)
 	d.cleanupNetwork(c)
