@@ -218,6 +218,10 @@ func (d *Daemon) startLocked(ctx context.Context, c *ctr.Container, restart bool
 			// Let it finish before the deferred clean-up undoes it.
 			<-early
 		}
+		// A shim that died before it answered left its container's
+		// cgroup, and what of the init it made is still in it (found
+		// by hack/torture -points at shim.create.before-ready).
+		d.endOrphanedProcesses(c)
 		return startError(err)
 	}
 	faultpoint.Hit("container.start.after-shim")
