@@ -361,27 +361,7 @@ func opShutdown(ctx context.Context, w *world, p *pointRun) error {
 }
 
 func opExecPoint(ctx context.Context, w *world, p *pointRun) error {
-	e, err := w.d.cli.ExecCreate(ctx, p.c.id, client.ExecCreateOptions{Cmd: []string{"true"}})
-	if err != nil {
-		return err
-	}
-	if _, err := w.d.cli.ExecStart(ctx, e.ID, client.ExecStartOptions{Detach: true}); err != nil {
-		return err
-	}
-	for i := 0; i < 100; i++ {
-		r, err := w.d.cli.ExecInspect(ctx, e.ID, client.ExecInspectOptions{})
-		if err != nil {
-			return err
-		}
-		if !r.Running {
-			if r.ExitCode != 0 {
-				return fmt.Errorf("exec: exit status %d", r.ExitCode)
-			}
-			return nil
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	return fmt.Errorf("exec still running after 5s")
+	return w.execWait(ctx, p.c.id, "true")
 }
 
 // expectStartFailed: a start whose shim or stage died fails, and leaves
