@@ -182,6 +182,9 @@ func (d *Daemon) restoreContainer(ctx context.Context, c *ctr.Container) {
 		c.State.FinishedAt = ex.ExitedAt.UTC()
 	}
 	saveOrLog(c)
+	// The exit is recorded: the shim's directory (its socket, its exit
+	// file) has served, as after an exit seen live (handleExit).
+	os.RemoveAll(d.shimDir(c.ID))
 }
 
 // StopContainersForShutdown stops every running container as the daemon

@@ -1,6 +1,7 @@
 package container
 
 import (
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -54,13 +55,71 @@ func containerCgroups(id string) []string {
 	return out
 }
 
-// assertCleanedUp fails while container id's process, cgroups, shim
-// directory or network endpoint are still there.
-func assertCleanedUp(t *testing.T, dd *harness.Daemon, id string, pid int) {
+// remains are what a running container holds on the host: its root
+// mount and its veth on the daemon's bridge.
+type remains struct {
+	merged string
+	veths  int
+}
+
+func remainsOf(t *testing.T, dd *harness.Daemon, id string) remains {
 	t.Helper()
-	waitFor(t, 10*time.Second, "the dead container's remains to go", func() bool {
-		return !pidAlive(pid) && len(containerCgroups(id)) == 0 && !fileExists(filepath.Join(dd.ExecRoot, "s", id[:20]))
-	})
+	r := remains{merged: format(t, dd, id, "{{.GraphDriver.Data.MergedDir}}"), veths: len(bridgePorts(t, dd.Bridge))}
+	if r.merged == "" || !mounted(r.merged) {
+		t.Fatalf("running container %.12s: root %q is not a mount", id, r.merged)
+	}
+	if len(containerCgroups(id)) == 0 {
+		t.Fatal("no cgroup found for a running container: the clean-up check would prove nothing")
+	}
+	return r
+}
+
+// bridgePorts lists the links enslaved to bridge.
+func bridgePorts(t *testing.T, bridge string) []string {
+	t.Helper()
+	out, err := exec.Command("ip", "-o", "link", "show", "master", bridge).Output()
+	if err != nil {
+		t.Fatalf("ip link show master %s: %v", bridge, err)
+	}
+	return strings.FieldsFunc(strings.TrimSpace(string(out)), func(r rune) bool { return r == '\n' })
+}
+
+func mounted(path string) bool {
+	b, _ := os.ReadFile("/proc/self/mountinfo")
+	return strings.Contains(string(b), " "+path+" ")
+}
+
+// assertCleanedUp fails while container id's process, cgroups, shim
+// directory, root mount, veth or network endpoint are still there; was
+// is what it held while it ran.
+func assertCleanedUp(t *testing.T, dd *harness.Daemon, id string, pid int, was remains) {
+	t.Helper()
+	left := func() []string {
+		var l []string
+		if pidAlive(pid) {
+			l = append(l, "process")
+		}
+		if cg := containerCgroups(id); len(cg) > 0 {
+			l = append(l, "cgroups "+strings.Join(cg, " "))
+		}
+		if fileExists(filepath.Join(dd.ExecRoot, "s", id[:20])) {
+			l = append(l, "shim directory")
+		}
+		if mounted(was.merged) {
+			l = append(l, "root mount")
+		}
+		if n := len(bridgePorts(t, dd.Bridge)); n != was.veths-1 {
+			l = append(l, fmt.Sprintf("%d veths on the bridge, want %d", n, was.veths-1))
+		}
+		return l
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for l := left(); len(l) > 0; l = left() {
+		if time.Now().After(deadline) {
+			t.Fatalf("the dead container's remains are still there: %s", strings.Join(l, "; "))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 	if got := format(t, dd, id, "{{range .NetworkSettings.Networks}}{{.EndpointID}}{{.IPAddress}}{{end}}"); got != "" {
 		t.Fatalf("a dead container keeps its endpoint: %q", got)
 	}
@@ -78,9 +137,7 @@ func TestCrashSideShimKilled(t *testing.T) {
 	other := newBystander(t, dd)
 	id := runD(t, dd, "busybox", "sleep", "600")
 	pid, _ := strconv.Atoi(format(t, dd, id, "{{.State.Pid}}"))
-	if len(containerCgroups(id)) == 0 {
-		t.Fatal("no cgroup found for a running container: the clean-up check would prove nothing")
-	}
+	was := remainsOf(t, dd, id)
 	shim := shimOf(t, pid)
 	if err := syscall.Kill(shim, syscall.SIGKILL); err != nil {
 		t.Fatal(err)
@@ -89,7 +146,7 @@ func TestCrashSideShimKilled(t *testing.T) {
 	if got := format(t, dd, id, "{{.State.ExitCode}}"); got != "137" {
 		t.Fatalf("exit code after the shim's death: %s", got)
 	}
-	assertCleanedUp(t, dd, id, pid)
+	assertCleanedUp(t, dd, id, pid, was)
 	other.untouched(t, dd)
 	// The container starts again, with a shim of its own.
 	dockerOn(t, dd, "start", id)
@@ -116,6 +173,36 @@ func TestCrashSideShimKilledRestartPolicy(t *testing.T) {
 	other.untouched(t, dd)
 }
 
+// TestCrashSideShimKilledWhileDaemonDown: a shim killed while the daemon
+// is down (live-restore) leaves the container's init running without it;
+// the restarted daemon ends it, records 137 and cleans up, and the
+// container kept alive by live-restore beside it is untouched.
+func TestCrashSideShimKilledWhileDaemonDown(t *testing.T) {
+	dd := fresh(t, harness.Options{Config: `{"live-restore": true}`})
+	setup(t, dd)
+	other := newBystander(t, dd)
+	id := runD(t, dd, "busybox", "sleep", "600")
+	pid, _ := strconv.Atoi(format(t, dd, id, "{{.State.Pid}}"))
+	was := remainsOf(t, dd, id)
+	shim := shimOf(t, pid)
+	dd.Kill()
+	if err := syscall.Kill(shim, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	if !waitGone(shim, 5*time.Second) {
+		t.Fatal("the shim outlived its SIGKILL")
+	}
+	if err := dd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	waitState(t, dd, id, "exited", 10*time.Second)
+	if got := format(t, dd, id, "{{.State.ExitCode}}"); got != "137" {
+		t.Fatalf("exit code after the shim's death: %s", got)
+	}
+	assertCleanedUp(t, dd, id, pid, was)
+	other.untouched(t, dd)
+}
+
 // TestCrashSideInitKilled: the container's init (PID 1 inside) killed
 // from the host is an exit 137 like dockerd's; the policy restarts it and
 // the old process's resources are gone.
@@ -125,6 +212,7 @@ func TestCrashSideInitKilled(t *testing.T) {
 	other := newBystander(t, dd)
 	plain := runD(t, dd, "busybox", "sleep", "600")
 	plainPid, _ := strconv.Atoi(format(t, dd, plain, "{{.State.Pid}}"))
+	was := remainsOf(t, dd, plain)
 	policy := runD(t, dd, "--restart", "on-failure:2", "busybox", "sleep", "600")
 	policyPid, _ := strconv.Atoi(format(t, dd, policy, "{{.State.Pid}}"))
 	for _, p := range []int{plainPid, policyPid} {
@@ -136,7 +224,9 @@ func TestCrashSideInitKilled(t *testing.T) {
 	if got := format(t, dd, plain, "{{.State.ExitCode}} {{.State.OOMKilled}}"); got != "137 false" {
 		t.Fatalf("killed init: %s", got)
 	}
-	assertCleanedUp(t, dd, plain, plainPid)
+	// The policy's container is back on the bridge: one veth more.
+	was.veths++
+	assertCleanedUp(t, dd, plain, plainPid, was)
 	waitFor(t, 10*time.Second, "on-failure to restart the killed container", func() bool {
 		return format(t, dd, policy, "{{.State.Status}} {{.RestartCount}}") == "running 1"
 	})
