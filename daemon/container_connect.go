@@ -128,7 +128,9 @@ func (d *Daemon) disconnectContainer(ctx context.Context, r *berthnet.Record, re
 			return err
 		}
 		d.logNetworkContainerEvent(events.ActionDisconnect, r, c.ID)
-		faultpoint.Hit("network.disconnect.after-leave")
+		// Between the endpoint's removal and the record's save, in
+		// whichever order they come.
+		faultpoint.Hit("network.disconnect.midway")
 	}
 	delete(c.NetworkSettings.Networks, r.Name)
 	c.JoinOrder = slices.DeleteFunc(c.JoinOrder, func(n string) bool { return n == r.Name })

@@ -36,7 +36,7 @@ var pointCases = []pointCase{
 	{name: "network.create.after-bridge", dies: "daemon", op: opNetCreatePoint},
 	{name: "network.rm.after-bridge", dies: "daemon", prep: prepNetwork, op: opNetRmPoint},
 	{name: "network.connect.after-join", dies: "daemon", prep: prepRunningAndNetwork, op: opConnectPoint},
-	{name: "network.disconnect.after-leave", dies: "daemon", prep: prepRunningOnNetwork, op: opDisconnectPoint},
+	{name: "network.disconnect.midway", dies: "daemon", prep: prepRunningOnNetwork, op: opDisconnectPoint},
 	{name: "volume.create.before-record", dies: "daemon", op: opVolCreatePoint},
 	{name: "volume.rm.before-record", dies: "daemon", prep: prepVolume, op: opVolRmPoint},
 	{name: "volume.prune.after-one", dies: "daemon", prep: prepVolume, op: opVolPrune},
