@@ -23,6 +23,7 @@ import (
 var pointCases = []pointCase{
 	{name: "image.load.after-layers", dies: "daemon", op: opLoadNew},
 	{name: "image.register.after-record", dies: "daemon", op: opLoadNew},
+	{name: "image.rm.after-record", dies: "daemon", prep: prepLoaded, op: opRmiPoint, expect: expectLayersFreed},
 	{name: "image.commit.after-layer", dies: "daemon", prep: prepCreated, op: opCommitPoint},
 	{name: "container.create.after-layer", dies: "daemon", op: opCreatePoint},
 	{name: "container.start.after-shim", dies: "daemon", prep: prepCreated, op: opStartPoint},
@@ -167,6 +168,44 @@ func killContainerSide(w *world, p *pointRun) {
 func pidExists(pid int) bool {
 	_, err := os.Stat(fmt.Sprintf("/proc/%d", pid))
 	return err == nil
+}
+
+// prepLoaded loads an image with a layer of its own, counting the
+// store's layers first.
+func prepLoaded(w *world, p *pointRun) error {
+	p.layers = layerCount(w)
+	ctx, cancel := ctx30()
+	defer cancel()
+	return opLoadNew(ctx, w, p)
+}
+
+// layerCount is how many layers the daemon's layer store holds.
+func layerCount(w *world) int {
+	m, _ := filepath.Glob(filepath.Join(w.d.dataRoot, "*", "layers", "*", "layer.json"))
+	return len(m)
+}
+
+func opRmiPoint(ctx context.Context, w *world, p *pointRun) error {
+	_, err := w.d.cli.ImageRemove(ctx, p.img.name, client.ImageRemoveOptions{})
+	if err == nil {
+		p.img.exists = false
+	}
+	return err
+}
+
+// expectLayersFreed: the removal whose record went is finished by the
+// restart, down to the layer only that image held.
+func expectLayersFreed(ctx context.Context, w *world, p *pointRun, opErr error) error {
+	if p.layers == 0 {
+		return fmt.Errorf("no layer found under %s: the count proves nothing", w.d.dataRoot)
+	}
+	if n := layerCount(w); n != p.layers {
+		return fmt.Errorf("%d layers in the store, %d before the image was loaded", n, p.layers)
+	}
+	if _, err := w.d.cli.ImageInspect(ctx, p.img.name); err == nil {
+		return fmt.Errorf("image %s whose record was removed is back", p.img.name)
+	}
+	return nil
 }
 
 // opLoadNew loads an image of busybox and a layer of its own, so that

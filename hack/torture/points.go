@@ -57,6 +57,8 @@ type pointRun struct {
 	v     *obj
 	img   *obj
 	pid   int // c's init, when prep started it
+	// layers is how many layers the store held before prep.
+	layers int
 }
 
 func (p *pointRun) objs() []*obj {
