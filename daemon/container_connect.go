@@ -14,6 +14,7 @@ import (
 
 	berthnet "github.com/berthd/berth/network"
 	"github.com/berthd/berth/pkg/errdefs"
+	"github.com/berthd/berth/pkg/faultpoint"
 	"github.com/berthd/berth/pkg/stringid"
 )
 
@@ -96,6 +97,7 @@ func (d *Daemon) connectContainer(ctx context.Context, r *berthnet.Record, ref s
 		forget()
 		return err
 	}
+	faultpoint.Hit("network.connect.after-join")
 	if err := d.publishPorts(ctx, c, []string{r.Name}); err != nil {
 		logrus.WithError(err).WithField("container", stringid.TruncateID(c.ID)).Warn("publishing ports on a connected network")
 	}
@@ -178,6 +180,9 @@ func (d *Daemon) disconnectContainer(ctx context.Context, r *berthnet.Record, re
 	if !c.State.Running {
 		return nil
 	}
+	// Between the record's save and the endpoint's removal: a restart
+	// leaves the endpoint the record no longer lists.
+	faultpoint.Hit("network.disconnect.midway")
 	// What was published or opened on this network's address goes with
 	// the endpoint; if it was a gateway, the ports move to the next
 	// (network.Manager.Leave).

@@ -16,6 +16,7 @@ import (
 	"github.com/berthd/berth/daemon/config"
 	"github.com/berthd/berth/pkg/cgroups"
 	"github.com/berthd/berth/pkg/errdefs"
+	"github.com/berthd/berth/pkg/faultpoint"
 	"github.com/berthd/berth/pkg/runtime"
 	"github.com/berthd/berth/pkg/stringid"
 	"github.com/berthd/berth/pkg/sysinfo"
@@ -117,6 +118,7 @@ func (d *Daemon) ContainerCreate(ctx context.Context, p backend.ContainerCreateC
 	d.initContainerNetworking(c)
 	c.Lock()
 	if err = d.createRWLayer(c); err == nil {
+		faultpoint.Hit("container.create.after-layer")
 		if err = c.Save(); err != nil {
 			d.releaseRWLayer(c)
 			os.RemoveAll(c.Root())

@@ -523,6 +523,17 @@ func (d *Daemon) restoreContainerNetwork(ctx context.Context, c *ctr.Container) 
 	}
 	c.NetworkSettings.SandboxKey = netnsPath(c.State.Pid)
 	var errs []error
+	// An endpoint the container's record does not know is a connect the
+	// last daemon did not get to save (it was not acknowledged): it goes,
+	// or its address, veth and rules would stay for good.
+	for id, name := range d.networks.JoinedNetworks(c.ID) {
+		if _, known := c.NetworkSettings.Networks[name]; !known {
+			logrus.WithFields(logrus.Fields{"container": stringid.TruncateID(c.ID), "network": name}).Info("leaving a network the container was not recorded to have joined")
+			if err := d.networks.Leave(ctx, id, c.ID); err != nil {
+				errs = append(errs, fmt.Errorf("leaving %s: %w", name, err))
+			}
+		}
+	}
 	// On the networks it is still joined to, with the host ports it had
 	// (chosenPorts).
 	joined := slices.DeleteFunc(d.joinNames(c), func(n string) bool {

@@ -13,6 +13,7 @@ import (
 	ctr "github.com/berthd/berth/container"
 	"github.com/berthd/berth/daemon/backend"
 	"github.com/berthd/berth/pkg/errdefs"
+	"github.com/berthd/berth/pkg/faultpoint"
 	"github.com/berthd/berth/pkg/filters"
 	"github.com/berthd/berth/pkg/stringid"
 	"github.com/berthd/berth/pkg/timestamp"
@@ -78,6 +79,7 @@ func (d *Daemon) removeContainer(ctx context.Context, c *ctr.Container, force, r
 	d.releaseRWLayer(c)
 	d.releaseContainerResources(c, removeVolumes)
 	c.Unlock()
+	faultpoint.Hit("container.rm.after-layer")
 	// The container decided how many files its writable layer holds, and
 	// so how long deleting them takes: not under its lock, which every
 	// docker ps waits for. RemovalInProgress keeps starts, renames and new
@@ -158,6 +160,7 @@ func (d *Daemon) ContainerRename(ref, newName string) error {
 		return err
 	}
 	c.Name = newName
+	faultpoint.Hit("container.rename.before-save")
 	if err := c.Save(); err != nil {
 		// The store renames from c.Name, so it goes back first.
 		d.containers.Rename(c, oldName)
@@ -233,6 +236,7 @@ func (d *Daemon) ContainersPrune(ctx context.Context, rawFilters string) (*conta
 			continue
 		}
 		report.ContainersDeleted = append(report.ContainersDeleted, c.ID)
+		faultpoint.Hit("container.prune.after-one")
 	}
 	d.events.Log(events.ContainerEventType, events.ActionPrune, events.Actor{Attributes: map[string]string{"reclaimed": fmt.Sprint(report.SpaceReclaimed)}})
 	return report, nil

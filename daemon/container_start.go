@@ -19,6 +19,7 @@ import (
 	ctr "github.com/berthd/berth/container"
 	"github.com/berthd/berth/daemon/logger/drivers"
 	"github.com/berthd/berth/pkg/errdefs"
+	"github.com/berthd/berth/pkg/faultpoint"
 	"github.com/berthd/berth/pkg/phases"
 	"github.com/berthd/berth/pkg/shim"
 	"github.com/berthd/berth/pkg/stringid"
@@ -204,7 +205,7 @@ func (d *Daemon) startLocked(ctx context.Context, c *ctr.Container, restart bool
 			OpenStdin:   c.Config.OpenStdin,
 			Runtime:     runtimeBin,
 		},
-		Env:         []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"},
+		Env:         append([]string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"}, faultpoint.Env()...),
 		InitStarted: initStarted,
 	})
 	netMu.Lock()
@@ -219,8 +220,13 @@ func (d *Daemon) startLocked(ctx context.Context, c *ctr.Container, restart bool
 			// Let it finish before the deferred clean-up undoes it.
 			<-early
 		}
+		// A shim that died before it answered left its container's
+		// cgroup, and what of the init it made is still in it (found
+		// by hack/torture -points at shim.create.before-ready).
+		d.endOrphanedProcesses(c)
 		return startError(err)
 	}
+	faultpoint.Hit("container.start.after-shim")
 	client := d.shimFor(c)
 	pid := launched.InitPid
 	// The process exists but has not run yet: give it its network, then
@@ -235,6 +241,7 @@ func (d *Daemon) startLocked(ctx context.Context, c *ctr.Container, restart bool
 		err = setInterfaceSysctls(c.HostConfig, pid)
 	}
 	tr.Mark("network-wait")
+	faultpoint.Hit("container.start.after-network")
 	if err != nil {
 		client.Kill(context.WithoutCancel(ctx), 9, true)
 		return err
@@ -267,6 +274,7 @@ func (d *Daemon) startLocked(ctx context.Context, c *ctr.Container, restart bool
 	}
 	d.startHealthMonitor(c)
 	tr.Mark("health+forwarder")
+	faultpoint.Hit("container.start.before-state")
 	if err := c.SaveState(); err != nil {
 		logrus.WithError(err).WithField("container", stringid.TruncateID(c.ID)).Error("could not save container state")
 	}
@@ -368,6 +376,9 @@ func (d *Daemon) monitor(ctx context.Context, c *ctr.Container, client shimClien
 		// container): record the container as killed.
 		logrus.WithError(err).WithField("container", stringid.TruncateID(c.ID)).Warn("lost the container's shim")
 		ex = &shim.Exit{Code: 137, ExitedAt: time.Now()}
+		c.Lock()
+		d.endOrphanedProcesses(c)
+		c.Unlock()
 	}
 	d.handleExit(ctx, c, ex)
 }
@@ -391,6 +402,7 @@ func (d *Daemon) handleExit(ctx context.Context, c *ctr.Container, ex *shim.Exit
 	d.unmountRootfs(c)
 	d.cleanupNetwork(c)
 	d.releaseVolumeMounts(c)
+	faultpoint.Hit("container.exit.after-cleanup")
 	if ex.OOMKilled {
 		d.metrics.OOMKill(c.ID)
 		d.logContainerEvent(c, events.ActionOOM, nil)
@@ -405,6 +417,7 @@ func (d *Daemon) handleExit(ctx context.Context, c *ctr.Container, ex *shim.Exit
 		c.State.SetStopped(ex.Code, ex.OOMKilled)
 	}
 	saveOrLog(c)
+	faultpoint.Hit("container.exit.after-state")
 	l.mu.Lock()
 	userRestart := l.restarting
 	l.mu.Unlock()

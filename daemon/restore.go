@@ -11,6 +11,7 @@ import (
 
 	ctr "github.com/berthd/berth/container"
 	"github.com/berthd/berth/daemon/logger/drivers"
+	"github.com/berthd/berth/pkg/faultpoint"
 	"github.com/berthd/berth/pkg/shim"
 	"github.com/berthd/berth/pkg/stringid"
 )
@@ -76,6 +77,7 @@ func (d *Daemon) restoreContainers(ctx context.Context) {
 			c.Lock()
 			d.waitFSFree(c)
 			if restartAtDaemonStart(c) {
+				faultpoint.Hit("daemon.restore.before-restart")
 				if err := d.startLocked(ctx, c, false); err != nil {
 					logrus.WithError(err).WithField("container", stringid.TruncateID(c.ID)).Warn("could not restart container at daemon start")
 				}
@@ -193,6 +195,7 @@ func (d *Daemon) restoreContainer(ctx context.Context, c *ctr.Container) {
 	ex, rerr := shim.ReadExit(d.shimDir(c.ID))
 	if rerr != nil {
 		ex = &shim.Exit{Code: 137, ExitedAt: time.Now()}
+		d.endOrphanedProcesses(c)
 	}
 	d.unmountRootfs(c)
 	d.cleanupNetwork(c)
@@ -201,11 +204,15 @@ func (d *Daemon) restoreContainer(ctx context.Context, c *ctr.Container) {
 		// learn of it, so its count includes it.
 		d.metrics.OOMKill(c.ID)
 	}
+	faultpoint.Hit("daemon.restore.after-cleanup")
 	c.State.SetStopped(ex.Code, ex.OOMKilled)
 	if !ex.ExitedAt.IsZero() {
 		c.State.FinishedAt = ex.ExitedAt.UTC()
 	}
 	saveOrLog(c)
+	// The exit is recorded: the shim's directory (its socket, its exit
+	// file) has served, as after an exit seen live (handleExit).
+	os.RemoveAll(d.shimDir(c.ID))
 }
 
 // StopContainersForShutdown stops every running container as the daemon
@@ -246,6 +253,7 @@ func (d *Daemon) StopContainersForShutdown() {
 			l.mu.Lock()
 			l.stopping = true
 			l.mu.Unlock()
+			faultpoint.Hit("daemon.shutdown.before-stop")
 			if err := d.stopContainer(d.life.Context(), c, "", &t); err != nil {
 				logrus.WithError(err).WithField("container", stringid.TruncateID(c.ID)).Warn("could not stop container at shutdown")
 			}

@@ -11,6 +11,7 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/berthd/berth/pkg/errdefs"
+	"github.com/berthd/berth/pkg/faultpoint"
 )
 
 // CommitOptions describe an image made from a container's changes
@@ -104,6 +105,7 @@ func (s *Service) Commit(ctx context.Context, diff io.Reader, o CommitOptions) (
 		release()
 		return nil, errdefs.System(err)
 	}
+	faultpoint.Hit("image.commit.after-layer")
 	img, _, err := s.Register(raw, parent.ID)
 	if err != nil {
 		release()

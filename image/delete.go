@@ -12,6 +12,7 @@ import (
 
 	"github.com/berthd/berth/image/layer"
 	"github.com/berthd/berth/pkg/errdefs"
+	"github.com/berthd/berth/pkg/faultpoint"
 )
 
 type conflictKind int
@@ -260,6 +261,7 @@ func (s *Service) removeImageLocked(img *Image) ([]layer.Layer, error) {
 		return nil, err
 	}
 	delete(s.images, img.ID)
+	faultpoint.Hit("image.rm.after-record")
 	// After the record: a crash in between leaves a file the next
 	// start removes (readTagTimes).
 	os.Remove(filepath.Join(s.tagTimesDir(), img.ID.Encoded()))

@@ -19,6 +19,7 @@ import (
 	refstore "github.com/berthd/berth/image/reference"
 	"github.com/berthd/berth/pkg/atomicfile"
 	"github.com/berthd/berth/pkg/errdefs"
+	"github.com/berthd/berth/pkg/faultpoint"
 )
 
 // Usage is one container using an image.
@@ -451,6 +452,7 @@ func (s *Service) RegisterNamed(raw []byte, parent digest.Digest, refs []referen
 	if err := s.writeRecordPending(img, pending); err != nil {
 		return nil, false, nil, err
 	}
+	faultpoint.Hit("image.register.after-record")
 	// All names in one save; the record keeps listing them, which
 	// record.RefsSeq makes harmless, instead of a second write to clear
 	// them.

@@ -357,19 +357,25 @@ func endpointAnswers(e *Endpoint, name string) bool {
 func (m *Manager) LeaveAll(ctx context.Context, containerID string) error {
 	m.StopDNS(containerID)
 	errs := []error{m.Unpublish(ctx, containerID)}
+	for id := range m.JoinedNetworks(containerID) {
+		errs = append(errs, m.leave(ctx, id, containerID, true))
+	}
+	return errors.Join(errs...)
+}
+
+// JoinedNetworks maps the ID of every network holding an endpoint of
+// containerID to the network's name.
+func (m *Manager) JoinedNetworks(containerID string) map[string]string {
 	m.mu.RLock()
-	var nets []string
+	defer m.mu.RUnlock()
+	nets := map[string]string{}
 	for id, r := range m.nets {
 		for _, e := range r.Endpoints {
 			if e.ContainerID == containerID {
-				nets = append(nets, id)
+				nets[id] = r.Name
 				break
 			}
 		}
 	}
-	m.mu.RUnlock()
-	for _, id := range nets {
-		errs = append(errs, m.leave(ctx, id, containerID, true))
-	}
-	return errors.Join(errs...)
+	return nets
 }

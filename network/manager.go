@@ -306,10 +306,18 @@ func (m *Manager) init() error {
 		}
 	}
 	// Drop IPAM state of networks whose record is gone (a crash between
-	// the two writes).
+	// the two writes), and the bridge such a create may have made: the
+	// IPAM state proves the ID ours, and so the bridge named after it
+	// (found by hack/torture -points; a bridge named by an option is not
+	// known here).
 	for _, id := range m.ipam.Networks() {
 		if _, ok := m.nets[id]; !ok {
 			m.ipam.RemoveNetwork(id)
+			if br := "br-" + id[:min(12, len(id))]; bridge.Exists(br) {
+				if err := bridge.Delete(br); err != nil {
+					logrus.WithError(err).WithField("bridge", br).Warn("removing the bridge of an unfinished network create")
+				}
+			}
 		}
 	}
 	// Hundreds of bridges: the host's links and addresses are dumped once,

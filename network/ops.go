@@ -17,6 +17,7 @@ import (
 	"github.com/berthd/berth/network/bridge"
 	"github.com/berthd/berth/network/ipam"
 	"github.com/berthd/berth/pkg/errdefs"
+	"github.com/berthd/berth/pkg/faultpoint"
 	"github.com/berthd/berth/pkg/filters"
 	"github.com/berthd/berth/pkg/stringid"
 	"github.com/berthd/berth/pkg/timestamp"
@@ -356,6 +357,7 @@ func (m *Manager) Create(ctx context.Context, req network.CreateRequest) (*Recor
 		undo()
 		return nil, errdefs.System(fmt.Errorf("failed to create network %s: %w", req.Name, err))
 	}
+	faultpoint.Hit("network.create.after-bridge")
 	if err := m.persistLocked(r); err != nil {
 		undo()
 		return nil, err
@@ -400,6 +402,7 @@ func (m *Manager) removeLocked(r *Record) error {
 			return errdefs.System(fmt.Errorf("error while removing network: %w", err))
 		}
 	}
+	faultpoint.Hit("network.rm.after-bridge")
 	if r.Parent != "" {
 		m.releaseParentLocked(r)
 	}

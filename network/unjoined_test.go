@@ -3,9 +3,13 @@ package network
 import (
 	"context"
 	"net/netip"
+	"os"
+	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
+	"github.com/berthd/berth/network/bridge"
 	"github.com/berthd/berth/network/internal/nettest"
 	"github.com/berthd/berth/pkg/stringid"
 )
@@ -45,4 +49,42 @@ func TestRestartReleasesUnfinishedJoin(t *testing.T) {
 	if err != nil || again.Addr() != lost.Addr() {
 		t.Fatalf("the unfinished join's address %s is not free: %v %v", lost, again, err)
 	}
+}
+
+// TestRestartRemovesBridgeOfUnrecordedNetwork: a network create killed
+// after its bridge was made but before its record was written leaves
+// neither the bridge nor its addresses after a restart (found by
+// hack/torture -points at network.create.after-bridge: the bridge stayed
+// for good).
+func TestRestartRemovesBridgeOfUnrecordedNetwork(t *testing.T) {
+	ctx := context.Background()
+	root := t.TempDir()
+	m, cfg := newManager(t, root, false)
+	if err := m.Ready(ctx); err != nil {
+		t.Fatal(err)
+	}
+	sub := freeSubnet(t)
+	r := createNet(t, m, "unrecorded", sub)
+	if !bridge.Exists(r.Bridge) {
+		t.Fatalf("bridge %s not made", r.Bridge)
+	}
+	// The crash: the record never reached the disk.
+	if err := os.Remove(filepath.Join(root, "networks", r.ID+".json")); err != nil {
+		t.Fatal(err)
+	}
+	m2, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m2.Ready(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if bridge.Exists(r.Bridge) {
+		t.Fatalf("bridge %s of the unrecorded network is still there", r.Bridge)
+	}
+	if slices.Contains(m2.ipam.Networks(), r.ID) {
+		t.Fatal("IPAM still holds the unrecorded network")
+	}
+	// Its subnet is free for the next create.
+	createNet(t, m2, "again", sub)
 }

@@ -18,4 +18,13 @@
 // status is 1 when any invariant was violated. Everything the run creates
 // is removed at the end, also on failure or interrupt; -keep leaves the
 // root (daemon log, data-root) for a post-mortem.
+//
+// -points (points.go, pointcases.go) kills at named places instead of at
+// random instants: it builds berthd with -tags berth_faults (the hook of
+// pkg/faultpoint), and for every fault point arms it through BERTH_FAULT,
+// runs the operation that reaches it, restarts the daemon unarmed and
+// runs the same checks. Points in the daemon must kill it; points in a
+// shim or a runtime stage kill that process, and the daemon must live on,
+// notice and clean up. It prints one row per point (-point REGEXP runs
+// some).
 package main

@@ -90,12 +90,19 @@ func main() {
 		os.Exit(130)
 	}()
 
-	violations := run(w, *rounds, *workers, *maxRun)
+	var violations int
+	if *pointsMode {
+		violations = runPoints(w)
+	} else {
+		violations = run(w, *rounds, *workers, *maxRun)
+	}
 	if stopping.Load() {
 		close(finished)
 		select {} // the signal handler cleans up and exits
 	}
-	report(st)
+	if !*pointsMode {
+		report(st)
+	}
 	if *keep {
 		fmt.Printf("torture: root kept at %s\n", root)
 		if dk != nil {

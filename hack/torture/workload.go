@@ -407,28 +407,34 @@ func (w *world) opExec() {
 	}
 	defer w.release(o)
 	w.call("exec", func(ctx context.Context) error {
-		e, err := w.d.cli.ExecCreate(ctx, o.id, client.ExecCreateOptions{Cmd: []string{"sh", "-c", "echo hi; sleep 0.2"}})
+		return w.execWait(ctx, o.id, "sh", "-c", "echo hi; sleep 0.2")
+	}, o)
+}
+
+// execWait runs cmd as a detached exec in container id and waits for it
+// (5 s at most); it fails unless the exec exits 0.
+func (w *world) execWait(ctx context.Context, id string, cmd ...string) error {
+	e, err := w.d.cli.ExecCreate(ctx, id, client.ExecCreateOptions{Cmd: cmd})
+	if err != nil {
+		return err
+	}
+	if _, err := w.d.cli.ExecStart(ctx, e.ID, client.ExecStartOptions{Detach: true}); err != nil {
+		return err
+	}
+	for i := 0; i < 100; i++ {
+		r, err := w.d.cli.ExecInspect(ctx, e.ID, client.ExecInspectOptions{})
 		if err != nil {
 			return err
 		}
-		if _, err := w.d.cli.ExecStart(ctx, e.ID, client.ExecStartOptions{Detach: true}); err != nil {
-			return err
-		}
-		for i := 0; i < 100; i++ {
-			r, err := w.d.cli.ExecInspect(ctx, e.ID, client.ExecInspectOptions{})
-			if err != nil {
-				return err
+		if !r.Running {
+			if r.ExitCode != 0 {
+				return fmt.Errorf("exec: exit status %d", r.ExitCode)
 			}
-			if !r.Running {
-				if r.ExitCode != 0 {
-					return fmt.Errorf("exec: exit status %d", r.ExitCode)
-				}
-				return nil
-			}
-			time.Sleep(50 * time.Millisecond)
+			return nil
 		}
-		return fmt.Errorf("exec still running after 5s")
-	}, o)
+		time.Sleep(50 * time.Millisecond)
+	}
+	return fmt.Errorf("exec still running after 5s")
 }
 
 func (w *world) opRename() {

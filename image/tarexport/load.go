@@ -24,6 +24,7 @@ import (
 	refstore "github.com/berthd/berth/image/reference"
 	"github.com/berthd/berth/image/unpack"
 	"github.com/berthd/berth/pkg/errdefs"
+	"github.com/berthd/berth/pkg/faultpoint"
 )
 
 const (
@@ -397,6 +398,7 @@ func (l *loader) commitImage(raw []byte, layerEntries []*entry, refs []reference
 		top = chain
 		committed[diffIDs[i]] = chain
 	}
+	faultpoint.Hit("image.load.after-layers")
 	// The reference on top passes to the image.
 	img, created, olds, err := l.svc.RegisterNamed(raw, "", refs)
 	if err != nil && !created {

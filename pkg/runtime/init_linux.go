@@ -14,6 +14,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/berthd/berth/pkg/caps"
+	"github.com/berthd/berth/pkg/faultpoint"
 	"github.com/berthd/berth/pkg/seccomp"
 )
 
@@ -160,9 +161,11 @@ func initContainer(sync *os.File, cfg *stageConfig) error {
 	if _, err := unix.Setsid(); err != nil {
 		return fmt.Errorf("setsid: %w", err)
 	}
+	faultpoint.Hit("stage.init.before-rootfs")
 	if err := prepareRootfs(cfg); err != nil {
 		return err
 	}
+	faultpoint.Hit("stage.init.after-rootfs")
 	if cfg.Console {
 		if err := setupConsole(true, cfg.Process.ConsoleSize); err != nil {
 			return err
@@ -221,6 +224,7 @@ func initContainer(sync *os.File, cfg *stageConfig) error {
 	if err := awaitStart(cfg); err != nil {
 		return err
 	}
+	faultpoint.Hit("stage.init.before-exec")
 	return finalize(&cfg.Process, path, spec.Linux.Seccomp, cfg.Seccomp)
 }
 
@@ -250,6 +254,7 @@ func execProcess(cfg *stageConfig) error {
 	if err := awaitCgroup(cfg); err != nil {
 		return err
 	}
+	faultpoint.Hit("stage.exec.before-exec")
 	return finalize(&cfg.Process, path, filter, cfg.Seccomp)
 }
 

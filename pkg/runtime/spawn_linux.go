@@ -15,6 +15,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/berthd/berth/pkg/cgroups"
+	"github.com/berthd/berth/pkg/faultpoint"
 	"github.com/berthd/berth/pkg/nsenter"
 )
 
@@ -67,7 +68,7 @@ func spawn(ctx context.Context, o spawnOpts) (*spawned, error) {
 	files[fdSync] = childEnd
 	files[fdFifo] = o.fifo
 	files[fdConsole] = o.console
-	env := []string{envStage + "=" + o.stage}
+	env := append([]string{envStage + "=" + o.stage}, faultpoint.Env()...)
 	// Where it can, the stage joins its cgroup itself, before the Go
 	// runtime starts (nsenter, cgroups.SelfJoiner); a stage in a new user
 	// namespace is not host root and cannot, so its parent moves it.

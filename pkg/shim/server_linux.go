@@ -15,6 +15,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/berthd/berth/pkg/cgroups"
+	"github.com/berthd/berth/pkg/faultpoint"
 	"github.com/berthd/berth/pkg/jsonlog"
 	"github.com/berthd/berth/pkg/runtime"
 )
@@ -156,6 +157,7 @@ func run(dir string, cfg Config, ready *os.File) error {
 	// Creating the container left garbage and caches behind: the first
 	// idle second after the start is a rebirth.
 	s.grown = true
+	faultpoint.Hit("shim.create.before-ready")
 	if ready != nil {
 		fmt.Fprintln(ready, "ok", s.ctr.Pid())
 		ready.Close()
@@ -270,6 +272,7 @@ func (s *server) recordExit(l *unixListener) error {
 			ex.OOMKilled = true
 		}
 	}
+	faultpoint.Hit("shim.exit.before-delete")
 	if err := s.ctr.Delete(true); err != nil {
 		ex.Error = err.Error()
 	}

@@ -13,6 +13,7 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"github.com/berthd/berth/pkg/errdefs"
+	"github.com/berthd/berth/pkg/faultpoint"
 	"github.com/berthd/berth/pkg/filters"
 	"github.com/berthd/berth/volume"
 	"github.com/berthd/berth/volume/plugin"
@@ -259,6 +260,7 @@ func (s *Service) Prune(ctx context.Context, args filters.Args) (*volumetypes.Pr
 			continue
 		}
 		rep.VolumesDeleted = append(rep.VolumesDeleted, name)
+		faultpoint.Hit("volume.prune.after-one")
 		if size > 0 {
 			rep.SpaceReclaimed += uint64(size)
 		}

@@ -15,6 +15,7 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"github.com/berthd/berth/pkg/errdefs"
+	"github.com/berthd/berth/pkg/faultpoint"
 	"github.com/berthd/berth/pkg/stringid"
 	"github.com/berthd/berth/volume"
 	"github.com/berthd/berth/volume/local"
@@ -216,6 +217,7 @@ func (s *Service) Create(ctx context.Context, name, driverName string, opts ...C
 	if err != nil {
 		return nil, opErr("create", name, err)
 	}
+	faultpoint.Hit("volume.create.before-record")
 	r := &record{Name: name, Driver: d.Name(), Labels: cfg.labels, Options: cfg.opts, CreatedAt: time.Now().UTC()}
 	if err := s.meta.put(r); err != nil {
 		// Without its record the volume would lose its labels on restart;
@@ -599,6 +601,7 @@ func (s *Service) removeLocked(ctx context.Context, name string, force bool) err
 		}
 		return err
 	}
+	faultpoint.Hit("volume.rm.before-record")
 	s.purge(name)
 	s.event(EventDestroy, name, r.Driver, nil)
 	return nil

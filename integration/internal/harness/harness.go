@@ -78,24 +78,43 @@ func Binary() (string, error) {
 			binPath = p
 			return
 		}
-		root, err := moduleRoot()
-		if err != nil {
-			buildErr = err
-			return
-		}
-		dir, err := os.MkdirTemp("", "berthd-bin-")
-		if err != nil {
-			buildErr = err
-			return
-		}
-		binPath = filepath.Join(dir, "berthd")
-		cmd := exec.Command("go", "build", "-o", binPath, "./cmd/berthd")
-		cmd.Dir = root
-		if out, err := cmd.CombinedOutput(); err != nil {
-			buildErr = fmt.Errorf("go build berthd: %v\n%s", err, out)
-		}
+		binPath, buildErr = buildBerthd()
 	})
 	return binPath, buildErr
+}
+
+var (
+	faultsOnce sync.Once
+	faultsPath string
+	faultsErr  error
+)
+
+// FaultsBinary returns a berthd built with the berth_faults tag (the
+// named fault points of pkg/faultpoint, armed by BERTH_FAULT in its
+// environment), once per test binary; use it through Options.Binary.
+func FaultsBinary() (string, error) {
+	faultsOnce.Do(func() { faultsPath, faultsErr = buildBerthd("-tags", "berth_faults") })
+	return faultsPath, faultsErr
+}
+
+// buildBerthd builds ./cmd/berthd of this source tree into a temporary
+// directory with the extra go build flags.
+func buildBerthd(flags ...string) (string, error) {
+	root, err := moduleRoot()
+	if err != nil {
+		return "", err
+	}
+	dir, err := os.MkdirTemp("", "berthd-bin-")
+	if err != nil {
+		return "", err
+	}
+	bin := filepath.Join(dir, "berthd")
+	cmd := exec.Command("go", append(append([]string{"build"}, flags...), "-o", bin, "./cmd/berthd")...)
+	cmd.Dir = root
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("go build berthd: %v\n%s", err, out)
+	}
+	return bin, nil
 }
 
 // NoEgressEnv keeps a test daemon from ever reaching a registry off this
@@ -112,6 +131,10 @@ var NoEgressEnv = []string{
 type Options struct {
 	// Args are extra berthd flags.
 	Args []string
+	// Binary, when set, is the berthd to run instead of Binary()'s.
+	Binary string
+	// Env is added to the daemon's environment.
+	Env []string
 	// Config is the daemon.json content; "{}" when empty.
 	Config string
 	// CgroupV2 runs the daemon, on a cgroup v1 host, in a private mount
@@ -230,6 +253,9 @@ func (d *Daemon) Spawn(extra ...string) error {
 	if err != nil {
 		return err
 	}
+	if d.Options.Binary != "" {
+		bin = d.Options.Binary
+	}
 	args := append(d.BaseArgs(), d.Options.Args...)
 	args = append(args, extra...)
 	logf, err := os.OpenFile(d.LogFile, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
@@ -248,7 +274,7 @@ func (d *Daemon) Spawn(extra ...string) error {
 		// netns exec, whose fresh /sys has no cgroup mounts.)
 		cmd = exec.Command("nsenter", append([]string{"--net=/run/netns/" + d.Options.Netns, "--", cmd.Path}, cmd.Args[1:]...)...)
 	}
-	cmd.Env = append(os.Environ(), NoEgressEnv...)
+	cmd.Env = append(append(os.Environ(), NoEgressEnv...), d.Options.Env...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	// Its own process group, so a test's Ctrl-C does not reach it before
 	// Cleanup does.
