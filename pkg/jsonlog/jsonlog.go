@@ -196,6 +196,16 @@ func (s *StreamWriter) Write(p []byte) (int, error) {
 		if i < 0 {
 			break
 		}
+		// A line longer than 16 KiB is cut into pieces whether or not
+		// its end came in the same read: dockerd's copier never holds
+		// more, so where a line splits does not depend on the pipe.
+		for i+1 > maxLine {
+			if err := s.w.appendLocked(s.stream, s.buf[:maxLine], now); err != nil {
+				return 0, err
+			}
+			s.buf = s.buf[maxLine:]
+			i -= maxLine
+		}
 		if err := s.w.appendLocked(s.stream, s.buf[:i+1], now); err != nil {
 			return 0, err
 		}

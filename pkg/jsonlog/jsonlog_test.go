@@ -164,3 +164,39 @@ func TestResumeWithoutRoom(t *testing.T) {
 		t.Fatalf("log: %s", b)
 	}
 }
+
+// A line longer than 16 KiB is logged in 16 KiB pieces, the last with
+// its newline, whether it arrives in one write or in several.
+func TestLongLineSplitsWhateverTheReads(t *testing.T) {
+	line := strings.Repeat("a", 20000) + "\n"
+	for _, chunks := range [][]string{{line}, {line[:17000], line[17000:]}, {line[:100], line[100:]}} {
+		p := filepath.Join(t.TempDir(), "c.log")
+		w, err := Open(p, 0, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := w.Stream("stdout")
+		for _, c := range chunks {
+			out.Write([]byte(c))
+		}
+		w.Close()
+		b, _ := os.ReadFile(p)
+		var logs []string
+		for _, l := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+			var e map[string]string
+			json.Unmarshal([]byte(l), &e)
+			logs = append(logs, e["log"])
+		}
+		if len(logs) != 2 || len(logs[0]) != 16384 || logs[1] != strings.Repeat("a", 20000-16384)+"\n" {
+			t.Fatalf("chunks of %d: %d entries, lengths %v", len(chunks), len(logs), lens(logs))
+		}
+	}
+}
+
+func lens(ss []string) []int {
+	var out []int
+	for _, s := range ss {
+		out = append(out, len(s))
+	}
+	return out
+}
