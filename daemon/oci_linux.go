@@ -78,7 +78,11 @@ func (d *Daemon) buildSpec(c *ctr.Container, in specInput) (*specs.Spec, error) 
 	if err := setDevices(s, hc); err != nil {
 		return nil, err
 	}
-	if err := setPrivileges(s, hc); err != nil {
+	secDefaults, err := d.securityDefaults()
+	if err != nil {
+		return nil, err
+	}
+	if err := setPrivileges(s, hc, secDefaults); err != nil {
 		return nil, err
 	}
 	// Inspect shows the profile in force, or on a host without AppArmor
@@ -87,8 +91,10 @@ func (d *Daemon) buildSpec(c *ctr.Container, in specInput) (*specs.Spec, error) 
 	if c.AppArmorProfile == "" {
 		c.AppArmorProfile = requestedAppArmor(hc.SecurityOpt)
 	}
-	if hc.Init != nil && *hc.Init {
-		reaper, err := findInit()
+	// A container that says nothing about --init gets the daemon's
+	// default, as in dockerd.
+	if (hc.Init != nil && *hc.Init) || (hc.Init == nil && d.Config().Init) {
+		reaper, err := findInit(d.Config().InitPath)
 		if err != nil {
 			return nil, err
 		}
@@ -125,8 +131,12 @@ func setRootfsPropagation(s *specs.Spec) {
 	}
 }
 
-// findInit locates the static tini that Debian's tini package installs.
-func findInit() (string, error) {
+// findInit locates the static tini that Debian's tini package installs,
+// or returns configured, daemon.json's init-path (checked at start).
+func findInit(configured string) (string, error) {
+	if configured != "" {
+		return configured, nil
+	}
 	for _, p := range []string{"/usr/bin/tini-static", "/usr/bin/docker-init", "/usr/libexec/docker/docker-init", "/usr/bin/tini"} {
 		if _, err := os.Stat(p); err == nil {
 			return p, nil

@@ -47,7 +47,13 @@ func loadConfig(fs *pflag.FlagSet, cfg *config.Config, o *options) (*config.Conf
 }
 
 func setupLogging(cfg *config.Config) {
-	logrus.SetFormatter(&logrus.TextFormatter{FullTimestamp: true, TimestampFormat: time.RFC3339Nano})
+	// log-format and raw-logs as dockerd reads them: json, or text whose
+	// colours raw-logs turns off even on a terminal.
+	if cfg.LogFormat == "json" {
+		logrus.SetFormatter(&logrus.JSONFormatter{TimestampFormat: time.RFC3339Nano})
+	} else {
+		logrus.SetFormatter(&logrus.TextFormatter{FullTimestamp: true, TimestampFormat: time.RFC3339Nano, DisableColors: cfg.RawLogs})
+	}
 	logrus.SetOutput(os.Stderr)
 	lvl, err := logrus.ParseLevel(cfg.LogLevel)
 	if err != nil {

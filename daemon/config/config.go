@@ -145,6 +145,20 @@ type Config struct {
 	// empty list (no directories) and an absent one (the defaults) differ,
 	// and Clone must keep that difference.
 	CDISpecDirs []string `json:"cdi-spec-dirs"`
+
+	// Defaults for containers that do not choose for themselves, as
+	// dockerd's daemon.json sets them.
+	Init                bool   `json:"init,omitempty"`
+	InitPath            string `json:"init-path,omitempty"`
+	NoNewPrivileges     bool   `json:"no-new-privileges,omitempty"`
+	SeccompProfile      string `json:"seccomp-profile,omitempty"`
+	DefaultIpcMode      string `json:"default-ipc-mode,omitempty"`
+	DefaultCgroupnsMode string `json:"default-cgroupns-mode,omitempty"`
+
+	// The daemon's own log: "text" (default) or "json", and raw-logs
+	// for text without colours and with full timestamps.
+	LogFormat string `json:"log-format,omitempty"`
+	RawLogs   bool   `json:"raw-logs,omitempty"`
 }
 
 // DefaultCDISpecDirs are the directories CDI specifications are read from
@@ -211,23 +225,6 @@ func (m *MemBytes) UnmarshalJSON(b []byte) error {
 		return err
 	}
 	return m.Set(s)
-}
-
-// ignoredKeys are daemon.json keys dockerd knows and berth does not act on
-// (yet). A daemon.json written for dockerd still loads; each is logged.
-var ignoredKeys = map[string]bool{
-	"builder": true, "containerd": true,
-	"containerd-namespace": true, "containerd-plugin-namespace": true,
-	"cgroup-parent": true, "exec-opts": true, "seccomp-profile": true,
-	"selinux-enabled": true, "userns-remap": true, "no-new-privileges": true,
-	"init": true, "init-path": true,
-	"default-cgroupns-mode": true, "default-ipc-mode": true,
-	"max-download-attempts": true, "raw-logs": true,
-	"log-format": true, "oom-score-adjust": true,
-	"proxies": true, "userland-proxy-path": true, "default-gateway": true,
-	"default-gateway-v6": true, "cpu-rt-period": true, "cpu-rt-runtime": true,
-	"allow-nondistributable-artifacts": true, "default-network-opts": true,
-	"bridge-accept-fwmark": true,
 }
 
 // Default returns the built-in configuration.
@@ -307,12 +304,15 @@ func MergeFile(c *Config, path string, flagValues map[string]string) error {
 		return wrap(err)
 	}
 	known := jsonKeys()
-	var unknown, conflicts, ignored []string
+	var unknown, conflicts, noEffect []string
 	for k, v := range raw {
 		switch {
 		case known[k]:
-		case ignoredKeys[k]:
-			ignored = append(ignored, k)
+		case refusedKeys[k] != nil:
+			if err := refusedKeys[k](v); err != nil {
+				return wrap(fmt.Errorf("%s: %w", k, err))
+			}
+			noEffect = append(noEffect, k)
 		default:
 			unknown = append(unknown, k)
 			continue
@@ -329,9 +329,9 @@ func MergeFile(c *Config, path string, flagValues map[string]string) error {
 	if len(conflicts) > 0 {
 		return wrap(fmt.Errorf("the following directives are specified both as a flag and in the configuration file: %s", strings.Join(conflicts, ", ")))
 	}
-	for _, k := range ignored {
+	for _, k := range noEffect {
 		delete(raw, k)
-		logrus.WithField("key", k).Warn("daemon.json option is not supported by berth and is ignored")
+		logrus.WithField("key", k).Warn(noEffectReason[k])
 	}
 	filtered, _ := json.Marshal(raw)
 	dec := json.NewDecoder(bytes.NewReader(filtered))
@@ -378,6 +378,14 @@ var logLevels = map[string]bool{"debug": true, "info": true, "warn": true, "erro
 func (c *Config) Validate() error {
 	if !logLevels[c.LogLevel] {
 		return fmt.Errorf("invalid logging level: %s", c.LogLevel)
+	}
+	if err := c.validateContainerDefaults(); err != nil {
+		return err
+	}
+	switch c.LogFormat {
+	case "", "text", "json":
+	default:
+		return fmt.Errorf("invalid log format: %s", c.LogFormat)
 	}
 	if c.MetricsAddress != "" {
 		// dockerd finds a bad address when it starts the metrics server;

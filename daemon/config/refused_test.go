@@ -1,0 +1,82 @@
+package config
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestMergeFileRefusesWhatBerthCannotHonour(t *testing.T) {
+	for _, tc := range []struct{ json, want string }{
+		{`{"userns-remap":"default"}`, "userns-remap: user namespace remapping is not supported"},
+		{`{"selinux-enabled":true}`, "selinux-enabled: SELinux labelling is not supported"},
+		{`{"exec-opts":["native.cgroupdriver=systemd"]}`, `exec-opts: cgroup driver "systemd" is not supported by berth yet`},
+		{`{"exec-opts":["isolation=hyperv"]}`, `exec-opts: exec-opt "isolation" is not supported`},
+		{`{"cgroup-parent":"/mine"}`, "cgroup-parent: a default cgroup parent is not supported"},
+		{`{"proxies":{"http-proxy":"http://127.0.0.1:3128"}}`, "proxies: registry proxies are not supported"},
+		{`{"builder":{"gc":{"enabled":true,"defaultKeepStorage":"20GB"}}}`, "builder: build cache garbage collection"},
+		{`{"cpu-rt-runtime":950000}`, "cpu-rt-runtime: realtime CPU"},
+		{`{"max-download-attempts":5}`, "max-download-attempts:"},
+		{`{"default-gateway":"172.17.0.2"}`, "default-gateway:"},
+		{`{"default-network-opts":{"bridge":{"com.docker.network.driver.mtu":"1400"}}}`, "default-network-opts:"},
+		{`{"userland-proxy-path":"/usr/bin/docker-proxy"}`, "userland-proxy-path:"},
+		// dockerd itself dropped it: the unknown-key message, as dockerd.
+		{`{"oom-score-adjust":-500}`, "the following directives don't match any configuration option: oom-score-adjust"},
+	} {
+		p := writeFile(t, tc.json)
+		err := MergeFile(Default(), p, nil)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: got %v, want %q", tc.json, err, tc.want)
+		}
+	}
+}
+
+func TestMergeFileAcceptsEmptyValuesOfRefusedKeys(t *testing.T) {
+	p := writeFile(t, `{"userns-remap":"","selinux-enabled":false,"exec-opts":["native.cgroupdriver=cgroupfs"],"cgroup-parent":"","proxies":{},"builder":{"gc":{}},"containerd":"/run/containerd/containerd.sock","allow-nondistributable-artifacts":["r.example"]}`)
+	if err := MergeFile(Default(), p, nil); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestMergeFileAppliesContainerDefaultsAndLogFormat(t *testing.T) {
+	initBin := filepath.Join(t.TempDir(), "docker-init")
+	if err := os.WriteFile(initBin, []byte("#!/bin/sh\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	c := Default()
+	p := writeFile(t, `{"init":true,"init-path":"`+initBin+`","no-new-privileges":true,"seccomp-profile":"unconfined","default-ipc-mode":"shareable","default-cgroupns-mode":"host","log-format":"json","raw-logs":true}`)
+	if err := MergeFile(c, p, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	if !c.Init || c.InitPath != initBin || !c.NoNewPrivileges || c.DefaultIpcMode != "shareable" || c.DefaultCgroupnsMode != "host" || c.LogFormat != "json" || !c.RawLogs {
+		t.Fatalf("not applied: %+v", c)
+	}
+	if body, err := c.SeccompProfileBody(); err != nil || body != "unconfined" {
+		t.Fatalf("seccomp body %q, %v", body, err)
+	}
+}
+
+func TestValidateContainerDefaultsWithDockerdMessages(t *testing.T) {
+	for _, tc := range []struct {
+		mutate func(*Config)
+		want   string
+	}{
+		{func(c *Config) { c.DefaultIpcMode = "host" }, `IPC mode "host" is not supported as default value; use "shareable" or "private"`},
+		{func(c *Config) { c.DefaultIpcMode = "bogus" }, `default IPC mode setting (bogus) is invalid; use "shareable" or "private"`},
+		{func(c *Config) { c.DefaultCgroupnsMode = "bogus" }, `invalid default cgroup namespace (bogus): use "host" or "private"`},
+		{func(c *Config) { c.LogFormat = "xml" }, "invalid log format: xml"},
+		{func(c *Config) { c.SeccompProfile = "/no/such/profile.json" }, "opening seccomp profile (/no/such/profile.json) failed"},
+		{func(c *Config) { c.InitPath = "/no/such/docker-init" }, "init-path /no/such/docker-init: not an executable file"},
+	} {
+		c := Default()
+		tc.mutate(c)
+		err := c.Validate()
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("got %v, want %q", err, tc.want)
+		}
+	}
+}
