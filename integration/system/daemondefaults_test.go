@@ -1,0 +1,57 @@
+package system
+
+import (
+	"os/exec"
+	"strings"
+	"testing"
+
+	"github.com/berthd/berth/integration/internal/harness"
+)
+
+// TestDaemonContainerDefaults starts a daemon whose daemon.json sets the
+// container defaults dockerd has (init, no-new-privileges, seccomp-profile,
+// default-ipc-mode) and checks a container that chooses nothing gets them,
+// while one that chooses gets its own choice.
+func TestDaemonContainerDefaults(t *testing.T) {
+	dd := harness.Fresh(t, harness.Options{Config: `{"init":true,"no-new-privileges":true,"seccomp-profile":"unconfined","default-ipc-mode":"shareable"}`})
+	dd.LoadTestImages(t)
+	out := dd.DockerT(t, "run", "--pull=never", "--rm", "--network", "none", "busybox", "sh", "-c", `cat /proc/1/comm; grep -E "^(NoNewPrivs|Seccomp):" /proc/self/status`)
+	for _, want := range []string{"docker-init\n", "NoNewPrivs:\t1", "Seccomp:\t0"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("defaults not applied: want %q in\n%s", want, out)
+		}
+	}
+	// The container's own choices win over the daemon's.
+	out = dd.DockerT(t, "run", "--pull=never", "--rm", "--network", "none", "--init=false", "--security-opt", "no-new-privileges=false", "--security-opt", "seccomp=builtin", "busybox", "sh", "-c", `cat /proc/1/comm; grep -E "^(NoNewPrivs|Seccomp):" /proc/self/status`)
+	for _, want := range []string{"sh\n", "NoNewPrivs:\t0", "Seccomp:\t2"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("container's choice lost: want %q in\n%s", want, out)
+		}
+	}
+	id := strings.TrimSpace(dd.DockerT(t, "create", "--pull=never", "--network", "none", "busybox", "true"))
+	if mode := strings.TrimSpace(dd.DockerT(t, "inspect", "-f", "{{.HostConfig.IpcMode}}", id)); mode != "shareable" {
+		t.Errorf("IpcMode %q, want shareable", mode)
+	}
+	dd.DockerT(t, "rm", id)
+}
+
+// TestConfigRefusesKeyBerthCannotHonour: --validate and the start both
+// name the key.
+func TestConfigRefusesKeyBerthCannotHonour(t *testing.T) {
+	dd, err := harness.New(harness.Options{Config: `{"userns-remap":"default"}`})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(dd.Cleanup)
+	bin, _ := harness.Binary()
+	out, err := exec.Command(bin, append(dd.BaseArgs(), "--validate")...).CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "userns-remap: user namespace remapping is not supported by berth yet") {
+		t.Fatalf("--validate: %v %s", err, out)
+	}
+	if err := dd.Start(); err == nil {
+		t.Fatal("daemon started with userns-remap")
+	}
+	if !strings.Contains(dd.Log(), "userns-remap:") {
+		t.Fatalf("log does not name the key:\n%s", dd.Log())
+	}
+}
