@@ -11,6 +11,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	ctr "github.com/berthd/berth/container"
+	"github.com/berthd/berth/daemon/config"
 	"github.com/berthd/berth/pkg/errdefs"
 	"github.com/berthd/berth/pkg/runtime"
 	"github.com/berthd/berth/pkg/userdb"
@@ -94,7 +95,7 @@ func (d *Daemon) buildSpec(c *ctr.Container, in specInput) (*specs.Spec, error) 
 	// A container that says nothing about --init gets the daemon's
 	// default, as in dockerd.
 	if (hc.Init != nil && *hc.Init) || (hc.Init == nil && d.Config().Init) {
-		reaper, err := findInit(d.Config().InitPath)
+		reaper, err := findInit(d.Config())
 		if err != nil {
 			return nil, err
 		}
@@ -131,11 +132,13 @@ func setRootfsPropagation(s *specs.Spec) {
 	}
 }
 
-// findInit locates the static tini that Debian's tini package installs,
-// or returns configured, daemon.json's init-path (checked at start).
-func findInit(configured string) (string, error) {
-	if configured != "" {
-		return configured, nil
+// findInit locates the init daemon.json names (init-path, default-init),
+// else the static tini that Debian's tini package installs.
+func findInit(cfg *config.Config) (string, error) {
+	if p, err := cfg.InitBinary(); err != nil {
+		return "", errdefs.System(err)
+	} else if p != "" {
+		return p, nil
 	}
 	for _, p := range []string{"/usr/bin/tini-static", "/usr/bin/docker-init", "/usr/libexec/docker/docker-init", "/usr/bin/tini"} {
 		if _, err := os.Stat(p); err == nil {

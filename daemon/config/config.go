@@ -148,8 +148,14 @@ type Config struct {
 
 	// Defaults for containers that do not choose for themselves, as
 	// dockerd's daemon.json sets them.
-	Init                bool   `json:"init,omitempty"`
-	InitPath            string `json:"init-path,omitempty"`
+	Init     bool   `json:"init,omitempty"`
+	InitPath string `json:"init-path,omitempty"`
+	// DefaultInit is dockerd's "default-init": the init binary's name,
+	// looked up in PATH, when init-path names none.
+	DefaultInit string `json:"default-init,omitempty"`
+	// DefaultStopTimeout is the seconds stop waits for a container that
+	// set no stop timeout (nil: 10, as dockerd; 0 is a real value).
+	DefaultStopTimeout  *int   `json:"default-stop-timeout,omitempty"`
 	NoNewPrivileges     bool   `json:"no-new-privileges,omitempty"`
 	SeccompProfile      string `json:"seccomp-profile,omitempty"`
 	DefaultIpcMode      string `json:"default-ipc-mode,omitempty"`

@@ -3,6 +3,7 @@ package config
 import (
 	"fmt"
 	"os"
+	"os/exec"
 )
 
 // validateContainerDefaults checks the container defaults with dockerd's
@@ -23,14 +24,34 @@ func (c *Config) validateContainerDefaults() error {
 	if _, err := c.SeccompProfileBody(); err != nil {
 		return err
 	}
-	if c.InitPath != "" {
-		// dockerd finds a missing init binary only when a container asks
-		// for --init; berth says so at start, where the operator is.
-		if st, err := os.Stat(c.InitPath); err != nil || st.IsDir() || st.Mode()&0o111 == 0 {
-			return fmt.Errorf("init-path %s: not an executable file", c.InitPath)
-		}
+	if _, err := c.InitBinary(); err != nil {
+		return err
+	}
+	if c.DefaultStopTimeout != nil && *c.DefaultStopTimeout < -1 {
+		return fmt.Errorf("invalid default-stop-timeout: %d", *c.DefaultStopTimeout)
 	}
 	return nil
+}
+
+// InitBinary is the init binary the configuration names (init-path, or
+// default-init looked up in PATH), "" when it names none. dockerd finds a
+// missing one only when a container asks for --init; berth says so at
+// start, where the operator is.
+func (c *Config) InitBinary() (string, error) {
+	switch {
+	case c.InitPath != "":
+		if st, err := os.Stat(c.InitPath); err != nil || st.IsDir() || st.Mode()&0o111 == 0 {
+			return "", fmt.Errorf("init-path %s: not an executable file", c.InitPath)
+		}
+		return c.InitPath, nil
+	case c.DefaultInit != "":
+		p, err := exec.LookPath(c.DefaultInit)
+		if err != nil {
+			return "", fmt.Errorf("default-init %s: %w", c.DefaultInit, err)
+		}
+		return p, nil
+	}
+	return "", nil
 }
 
 // SeccompProfileBody is the daemon's default seccomp profile: "" for

@@ -28,6 +28,21 @@ var refusedKeys = map[string]func(json.RawMessage) error{
 	"cpu-rt-runtime":        refuseUnlessEmpty("realtime CPU scheduling limits are not supported by berth"),
 	"default-network-opts":  refuseUnlessEmpty("default network driver options are not supported by berth yet"),
 	"builder":               refuseUnlessEmpty("build cache garbage collection settings are not supported by berth yet"),
+	"storage-opts":          refuseUnlessEmpty("overlay2 storage options are not supported by berth yet"),
+	"bip6":                  refuseUnlessEmpty("an IPv6 address for the default bridge is not supported by berth yet; use fixed-cidr-v6"),
+	"resolv-conf":           refuseUnlessEmpty("another host resolv.conf is not supported by berth yet"),
+	"rootless":              refuseUnlessEmpty("rootless mode is not supported by berth yet"),
+	"cri-containerd":        refuseUnlessEmpty("berth runs no containerd; its CRI server is its own"),
+	"nri-opts":              refuseUnlessEmpty("NRI is not supported by berth"),
+	"min-api-version":       refuseUnlessEmpty("berth serves API versions from 1.24; a higher minimum is not supported yet"),
+
+	// Swarm mode: berth has none, so these settings have nothing to act on.
+	"node-generic-resources":       refuseUnlessEmpty("swarm mode is not supported by berth"),
+	"network-control-plane-mtu":    refuseUnlessEmpty("swarm mode is not supported by berth"),
+	"network-diagnostic-port":      refuseUnlessEmpty("swarm mode is not supported by berth"),
+	"swarm-default-advertise-addr": refuseUnlessEmpty("swarm mode is not supported by berth"),
+	"swarm-raft-election-tick":     refuseUnlessEmpty("swarm mode is not supported by berth"),
+	"swarm-raft-heartbeat-tick":    refuseUnlessEmpty("swarm mode is not supported by berth"),
 
 	// berth runs no containerd: naming one changes nothing, so these are
 	// accepted (as the matching flags are) and logged.

@@ -21,6 +21,10 @@ func TestMergeFileRefusesWhatBerthCannotHonour(t *testing.T) {
 		{`{"default-gateway":"172.17.0.2"}`, "default-gateway:"},
 		{`{"default-network-opts":{"bridge":{"com.docker.network.driver.mtu":"1400"}}}`, "default-network-opts:"},
 		{`{"userland-proxy-path":"/usr/bin/docker-proxy"}`, "userland-proxy-path:"},
+		{`{"storage-opts":["overlay2.size=10G"]}`, "storage-opts: overlay2 storage options"},
+		{`{"rootless":true}`, "rootless: rootless mode"},
+		{`{"swarm-default-advertise-addr":"eth0"}`, "swarm-default-advertise-addr: swarm mode"},
+		{`{"bip6":"fd00::1/64"}`, "bip6:"},
 		// dockerd itself dropped it: the unknown-key message, as dockerd.
 		{`{"oom-score-adjust":-500}`, "the following directives don't match any configuration option: oom-score-adjust"},
 	} {
@@ -71,6 +75,8 @@ func TestValidateContainerDefaultsWithDockerdMessages(t *testing.T) {
 		{func(c *Config) { c.LogFormat = "xml" }, "invalid log format: xml"},
 		{func(c *Config) { c.SeccompProfile = "/no/such/profile.json" }, "opening seccomp profile (/no/such/profile.json) failed"},
 		{func(c *Config) { c.InitPath = "/no/such/docker-init" }, "init-path /no/such/docker-init: not an executable file"},
+		{func(c *Config) { c.DefaultInit = "no-such-docker-init" }, "default-init no-such-docker-init:"},
+		{func(c *Config) { n := -2; c.DefaultStopTimeout = &n }, "invalid default-stop-timeout: -2"},
 	} {
 		c := Default()
 		tc.mutate(c)
@@ -78,5 +84,25 @@ func TestValidateContainerDefaultsWithDockerdMessages(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("got %v, want %q", err, tc.want)
 		}
+	}
+}
+
+func TestDefaultInitLookedUpInPath(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "my-init"), []byte("#!/bin/sh\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("PATH", dir)
+	c := Default()
+	p := writeFile(t, `{"default-init":"my-init","default-stop-timeout":0}`)
+	if err := MergeFile(c, p, nil); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := c.InitBinary(); err != nil || got != filepath.Join(dir, "my-init") {
+		t.Fatalf("InitBinary %q, %v", got, err)
+	}
+	// 0 is a timeout, not "unset".
+	if c.DefaultStopTimeout == nil || *c.DefaultStopTimeout != 0 {
+		t.Fatalf("default-stop-timeout %v", c.DefaultStopTimeout)
 	}
 }
