@@ -24,6 +24,7 @@ func installDockerdOnlyFlags(fs *pflag.FlagSet, cfg *config.Config) {
 	fs.StringVar(&cfg.SeccompProfile, "seccomp-profile", "", `Path to seccomp profile. Set to "unconfined" to disable the default seccomp profile`)
 	fs.StringVar(&cfg.DefaultIpcMode, "default-ipc-mode", "", `Default mode for containers ipc ("shareable" | "private")`)
 	fs.StringVar(&cfg.DefaultCgroupnsMode, "default-cgroupns-mode", "", `Default mode for containers cgroup namespace ("host" | "private")`)
+	fs.StringVar(&cfg.CgroupParent, "cgroup-parent", "", "Set parent cgroup for all containers")
 	fs.StringVar(&cfg.LogFormat, "log-format", "", `Set the logging format ("text"|"json")`)
 	fs.BoolVar(&cfg.RawLogs, "raw-logs", false, "Full timestamps without ANSI coloring")
 	for _, f := range dockerdOnlyFlags {

@@ -160,6 +160,9 @@ type Config struct {
 	SeccompProfile      string `json:"seccomp-profile,omitempty"`
 	DefaultIpcMode      string `json:"default-ipc-mode,omitempty"`
 	DefaultCgroupnsMode string `json:"default-cgroupns-mode,omitempty"`
+	// CgroupParent is the parent of containers' cgroups (cgroupfs
+	// driver) for containers that name none; "" is /berth.
+	CgroupParent string `json:"cgroup-parent,omitempty"`
 
 	// The daemon's own log: "text" (default) or "json", and raw-logs
 	// for text without colours and with full timestamps.

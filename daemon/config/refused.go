@@ -17,7 +17,6 @@ import (
 var refusedKeys = map[string]func(json.RawMessage) error{
 	"userns-remap":          refuseUnlessEmpty("user namespace remapping is not supported by berth yet"),
 	"selinux-enabled":       refuseUnlessEmpty("SELinux labelling is not supported by berth yet"),
-	"cgroup-parent":         refuseUnlessEmpty("a default cgroup parent is not supported by berth yet"),
 	"exec-opts":             refuseExecOpts,
 	"max-download-attempts": refuseUnlessEmpty("berth makes one attempt per layer; a retry count is not supported yet"),
 	"proxies":               refuseUnlessEmpty("registry proxies are not supported by berth yet; set HTTP_PROXY/HTTPS_PROXY/NO_PROXY in berthd's environment"),

@@ -1,9 +1,14 @@
 package system
 
 import (
+	"fmt"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/berthd/berth/integration/internal/harness"
 )
@@ -54,4 +59,41 @@ func TestConfigRefusesKeyBerthCannotHonour(t *testing.T) {
 	if !strings.Contains(dd.Log(), "userns-remap:") {
 		t.Fatalf("log does not name the key:\n%s", dd.Log())
 	}
+}
+
+// TestDaemonCgroupParentAndCgroupnsMode: daemon.json's cgroup-parent holds
+// the cgroups of containers that name no parent, and default-cgroupns-mode
+// "host" lets the container see where its cgroup is.
+func TestDaemonCgroupParentAndCgroupnsMode(t *testing.T) {
+	parent := fmt.Sprintf("berth-test-parent-%d", os.Getpid())
+	t.Cleanup(func() {
+		dirs, _ := filepath.Glob("/sys/fs/cgroup/*/" + parent)
+		dirs = append(dirs, "/sys/fs/cgroup/"+parent)
+		for _, d := range dirs {
+			_ = unix.Rmdir(d)
+		}
+	})
+	dd := harness.Fresh(t, harness.Options{Config: `{"cgroup-parent":"/` + parent + `","default-cgroupns-mode":"host"}`})
+	dd.LoadTestImages(t)
+	out := dd.DockerT(t, "run", "--pull=never", "--rm", "--network", "none", "busybox", "cat", "/proc/self/cgroup")
+	if !strings.Contains(out, "/"+parent+"/") {
+		t.Fatalf("container's cgroups not under /%s:\n%s", parent, out)
+	}
+	// The container's own --cgroup-parent wins.
+	own := parent + "-own"
+	t.Cleanup(func() {
+		dirs, _ := filepath.Glob("/sys/fs/cgroup/*/" + own)
+		for _, d := range dirs {
+			_ = unix.Rmdir(d)
+		}
+	})
+	out = dd.DockerT(t, "run", "--pull=never", "--rm", "--network", "none", "--cgroup-parent", "/"+own, "busybox", "cat", "/proc/self/cgroup")
+	if !strings.Contains(out, "/"+own+"/") {
+		t.Fatalf("--cgroup-parent lost:\n%s", out)
+	}
+	id := strings.TrimSpace(dd.DockerT(t, "create", "--pull=never", "--network", "none", "busybox", "true"))
+	if mode := strings.TrimSpace(dd.DockerT(t, "inspect", "-f", "{{.HostConfig.CgroupnsMode}}", id)); mode != "host" {
+		t.Errorf("CgroupnsMode %q, want host", mode)
+	}
+	dd.DockerT(t, "rm", id)
 }
