@@ -25,6 +25,9 @@ func installDockerdOnlyFlags(fs *pflag.FlagSet, cfg *config.Config) {
 	fs.StringVar(&cfg.DefaultIpcMode, "default-ipc-mode", "", `Default mode for containers ipc ("shareable" | "private")`)
 	fs.StringVar(&cfg.DefaultCgroupnsMode, "default-cgroupns-mode", "", `Default mode for containers cgroup namespace ("host" | "private")`)
 	fs.StringVar(&cfg.CgroupParent, "cgroup-parent", "", "Set parent cgroup for all containers")
+	fs.StringVar(&cfg.Proxies.HTTPProxy, "http-proxy", "", "HTTP proxy URL to use for outgoing traffic")
+	fs.StringVar(&cfg.Proxies.HTTPSProxy, "https-proxy", "", "HTTPS proxy URL to use for outgoing traffic")
+	fs.StringVar(&cfg.Proxies.NoProxy, "no-proxy", "", "Comma-separated list of hosts or IP addresses for which the proxy is skipped")
 	fs.StringVar(&cfg.LogFormat, "log-format", "", `Set the logging format ("text"|"json")`)
 	fs.BoolVar(&cfg.RawLogs, "raw-logs", false, "Full timestamps without ANSI coloring")
 	for _, f := range dockerdOnlyFlags {

@@ -107,6 +107,7 @@ func run(fs *pflag.FlagSet, flagCfg *config.Config, o *options) error {
 	}
 	setupLogging(cfg)
 	warnDockerdOnlyFlags(fs)
+	configureProxyEnv(cfg.Proxies)
 	// Whatever umask the daemon was started with (a hardened shell's 027
 	// or 077), the files and directories it makes for containers (their
 	// state, the mount points the runtime creates in their roots) must

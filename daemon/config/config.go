@@ -168,6 +168,18 @@ type Config struct {
 	// for text without colours and with full timestamps.
 	LogFormat string `json:"log-format,omitempty"`
 	RawLogs   bool   `json:"raw-logs,omitempty"`
+
+	// Proxies are the proxies berthd's own HTTP clients (registries)
+	// use; they override the environment's, as in dockerd.
+	Proxies Proxies `json:"proxies"`
+}
+
+// Proxies is daemon.json's "proxies" (flags --http-proxy, --https-proxy,
+// --no-proxy).
+type Proxies struct {
+	HTTPProxy  string `json:"http-proxy,omitempty"`
+	HTTPSProxy string `json:"https-proxy,omitempty"`
+	NoProxy    string `json:"no-proxy,omitempty"`
 }
 
 // DefaultCDISpecDirs are the directories CDI specifications are read from
@@ -326,6 +338,10 @@ func MergeFile(c *Config, path string, flagValues map[string]string) error {
 			unknown = append(unknown, k)
 			continue
 		}
+		if k == "proxies" {
+			// Its keys are flags of their own (--http-proxy, …).
+			conflicts = append(conflicts, nestedConflicts(v, flagValues)...)
+		}
 		if fv, ok := flagValues[k]; ok {
 			conflicts = append(conflicts, fmt.Sprintf("%s: (from flag: %s, from file: %s)", k, fv, fileValueString(v)))
 		}
@@ -348,6 +364,21 @@ func MergeFile(c *Config, path string, flagValues map[string]string) error {
 		return wrap(err)
 	}
 	return nil
+}
+
+// nestedConflicts are the keys of an object-valued key that a flag set too.
+func nestedConflicts(v json.RawMessage, flagValues map[string]string) []string {
+	var sub map[string]json.RawMessage
+	if json.Unmarshal(v, &sub) != nil {
+		return nil
+	}
+	var out []string
+	for k, sv := range sub {
+		if fv, ok := flagValues[k]; ok {
+			out = append(out, fmt.Sprintf("%s: (from flag: %s, from file: %s)", k, fv, fileValueString(sv)))
+		}
+	}
+	return out
 }
 
 // fileValueString prints a daemon.json value the way dockerd's conflict

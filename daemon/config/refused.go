@@ -19,7 +19,6 @@ var refusedKeys = map[string]func(json.RawMessage) error{
 	"selinux-enabled":       refuseUnlessEmpty("SELinux labelling is not supported by berth yet"),
 	"exec-opts":             refuseExecOpts,
 	"max-download-attempts": refuseUnlessEmpty("berth makes one attempt per layer; a retry count is not supported yet"),
-	"proxies":               refuseUnlessEmpty("registry proxies are not supported by berth yet; set HTTP_PROXY/HTTPS_PROXY/NO_PROXY in berthd's environment"),
 	"userland-proxy-path":   refuseUnlessEmpty("berth's userland proxy runs inside berthd; there is no docker-proxy binary to name"),
 	"default-gateway":       refuseUnlessEmpty("a default bridge gateway other than the bridge's own address is not supported by berth yet"),
 	"default-gateway-v6":    refuseUnlessEmpty("a default bridge gateway other than the bridge's own address is not supported by berth yet"),

@@ -13,7 +13,6 @@ func TestMergeFileRefusesWhatBerthCannotHonour(t *testing.T) {
 		{`{"selinux-enabled":true}`, "selinux-enabled: SELinux labelling is not supported"},
 		{`{"exec-opts":["native.cgroupdriver=systemd"]}`, `exec-opts: cgroup driver "systemd" is not supported by berth yet`},
 		{`{"exec-opts":["isolation=hyperv"]}`, `exec-opts: exec-opt "isolation" is not supported`},
-		{`{"proxies":{"http-proxy":"http://127.0.0.1:3128"}}`, "proxies: registry proxies are not supported"},
 		{`{"builder":{"gc":{"enabled":true,"defaultKeepStorage":"20GB"}}}`, "builder: build cache garbage collection"},
 		{`{"cpu-rt-runtime":950000}`, "cpu-rt-runtime: realtime CPU"},
 		{`{"max-download-attempts":5}`, "max-download-attempts:"},
@@ -36,7 +35,7 @@ func TestMergeFileRefusesWhatBerthCannotHonour(t *testing.T) {
 }
 
 func TestMergeFileAcceptsEmptyValuesOfRefusedKeys(t *testing.T) {
-	p := writeFile(t, `{"userns-remap":"","selinux-enabled":false,"exec-opts":["native.cgroupdriver=cgroupfs"],"proxies":{},"builder":{"gc":{}},"containerd":"/run/containerd/containerd.sock","allow-nondistributable-artifacts":["r.example"]}`)
+	p := writeFile(t, `{"userns-remap":"","selinux-enabled":false,"exec-opts":["native.cgroupdriver=cgroupfs"],"builder":{"gc":{}},"containerd":"/run/containerd/containerd.sock","allow-nondistributable-artifacts":["r.example"]}`)
 	if err := MergeFile(Default(), p, nil); err != nil {
 		t.Fatal(err)
 	}
@@ -48,14 +47,14 @@ func TestMergeFileAppliesContainerDefaultsAndLogFormat(t *testing.T) {
 		t.Fatal(err)
 	}
 	c := Default()
-	p := writeFile(t, `{"init":true,"init-path":"`+initBin+`","no-new-privileges":true,"seccomp-profile":"unconfined","default-ipc-mode":"shareable","default-cgroupns-mode":"host","cgroup-parent":"/mine","log-format":"json","raw-logs":true}`)
+	p := writeFile(t, `{"init":true,"init-path":"`+initBin+`","no-new-privileges":true,"seccomp-profile":"unconfined","default-ipc-mode":"shareable","default-cgroupns-mode":"host","cgroup-parent":"/mine","proxies":{"http-proxy":"http://127.0.0.1:3128","no-proxy":"localhost"},"log-format":"json","raw-logs":true}`)
 	if err := MergeFile(c, p, nil); err != nil {
 		t.Fatal(err)
 	}
 	if err := c.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	if !c.Init || c.InitPath != initBin || !c.NoNewPrivileges || c.DefaultIpcMode != "shareable" || c.DefaultCgroupnsMode != "host" || c.CgroupParent != "/mine" || c.LogFormat != "json" || !c.RawLogs {
+	if !c.Init || c.InitPath != initBin || !c.NoNewPrivileges || c.DefaultIpcMode != "shareable" || c.DefaultCgroupnsMode != "host" || c.CgroupParent != "/mine" || c.Proxies.HTTPProxy != "http://127.0.0.1:3128" || c.Proxies.NoProxy != "localhost" || c.LogFormat != "json" || !c.RawLogs {
 		t.Fatalf("not applied: %+v", c)
 	}
 	if body, err := c.SeccompProfileBody(); err != nil || body != "unconfined" {
@@ -103,5 +102,17 @@ func TestDefaultInitLookedUpInPath(t *testing.T) {
 	// 0 is a timeout, not "unset".
 	if c.DefaultStopTimeout == nil || *c.DefaultStopTimeout != 0 {
 		t.Fatalf("default-stop-timeout %v", c.DefaultStopTimeout)
+	}
+}
+
+func TestProxyFlagConflictsWithFileKey(t *testing.T) {
+	p := writeFile(t, `{"proxies":{"https-proxy":"http://127.0.0.1:3128"}}`)
+	err := MergeFile(Default(), p, map[string]string{"https-proxy": "http://127.0.0.1:8080"})
+	if err == nil || !strings.Contains(err.Error(), "https-proxy: (from flag: http://127.0.0.1:8080, from file: http://127.0.0.1:3128)") {
+		t.Fatalf("got %v", err)
+	}
+	// Another proxy key by flag is no conflict.
+	if err := MergeFile(Default(), p, map[string]string{"http-proxy": "http://127.0.0.1:8080"}); err != nil {
+		t.Fatal(err)
 	}
 }

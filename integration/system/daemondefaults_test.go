@@ -97,3 +97,14 @@ func TestDaemonCgroupParentAndCgroupnsMode(t *testing.T) {
 	}
 	dd.DockerT(t, "rm", id)
 }
+
+// TestDaemonProxies: daemon.json's proxies become berthd's proxy
+// environment, which docker info reports (no request leaves the host: the
+// address is never dialled).
+func TestDaemonProxies(t *testing.T) {
+	dd := harness.Fresh(t, harness.Options{Config: `{"proxies":{"http-proxy":"http://127.0.0.1:3128","https-proxy":"http://127.0.0.1:3129","no-proxy":"example.internal"}}`})
+	out := strings.TrimSpace(dd.DockerT(t, "info", "--format", "{{.HTTPProxy}} {{.HTTPSProxy}} {{.NoProxy}}"))
+	if out != "http://127.0.0.1:3128 http://127.0.0.1:3129 example.internal" {
+		t.Fatalf("info proxies %q", out)
+	}
+}
