@@ -125,6 +125,9 @@ type Config struct {
 	AuthorizationPlugins   []string `json:"authorization-plugins,omitempty"`
 	MaxConcurrentDownloads int      `json:"max-concurrent-downloads,omitempty"`
 	MaxConcurrentUploads   int      `json:"max-concurrent-uploads,omitempty"`
+	// MaxDownloadAttempts is how many times a registry request is tried
+	// and a dropped layer download resumed (0: 5, dockerd's default).
+	MaxDownloadAttempts int `json:"max-download-attempts,omitempty"`
 
 	ShutdownTimeout int  `json:"shutdown-timeout,omitempty"`
 	Experimental    bool `json:"experimental,omitempty"`
@@ -449,6 +452,9 @@ func (c *Config) Validate() error {
 	}
 	if c.MaxConcurrentDownloads < 0 {
 		return fmt.Errorf("invalid max concurrent downloads: %d", c.MaxConcurrentDownloads)
+	}
+	if c.MaxDownloadAttempts < 0 {
+		return fmt.Errorf("invalid max download attempts: %d", c.MaxDownloadAttempts)
 	}
 	if c.MaxConcurrentUploads < 0 {
 		return fmt.Errorf("invalid max concurrent uploads: %d", c.MaxConcurrentUploads)

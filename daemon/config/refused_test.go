@@ -15,7 +15,6 @@ func TestMergeFileRefusesWhatBerthCannotHonour(t *testing.T) {
 		{`{"exec-opts":["isolation=hyperv"]}`, `exec-opts: exec-opt "isolation" is not supported`},
 		{`{"builder":{"gc":{"enabled":true,"defaultKeepStorage":"20GB"}}}`, "builder: build cache garbage collection"},
 		{`{"cpu-rt-runtime":950000}`, "cpu-rt-runtime: realtime CPU"},
-		{`{"max-download-attempts":5}`, "max-download-attempts:"},
 		{`{"default-gateway":"172.17.0.2"}`, "default-gateway:"},
 		{`{"default-network-opts":{"bridge":{"com.docker.network.driver.mtu":"1400"}}}`, "default-network-opts:"},
 		{`{"userland-proxy-path":"/usr/bin/docker-proxy"}`, "userland-proxy-path:"},
@@ -47,14 +46,14 @@ func TestMergeFileAppliesContainerDefaultsAndLogFormat(t *testing.T) {
 		t.Fatal(err)
 	}
 	c := Default()
-	p := writeFile(t, `{"init":true,"init-path":"`+initBin+`","no-new-privileges":true,"seccomp-profile":"unconfined","default-ipc-mode":"shareable","default-cgroupns-mode":"host","cgroup-parent":"/mine","proxies":{"http-proxy":"http://127.0.0.1:3128","no-proxy":"localhost"},"log-format":"json","raw-logs":true}`)
+	p := writeFile(t, `{"init":true,"init-path":"`+initBin+`","no-new-privileges":true,"seccomp-profile":"unconfined","default-ipc-mode":"shareable","default-cgroupns-mode":"host","cgroup-parent":"/mine","proxies":{"http-proxy":"http://127.0.0.1:3128","no-proxy":"localhost"},"log-format":"json","raw-logs":true,"max-download-attempts":2}`)
 	if err := MergeFile(c, p, nil); err != nil {
 		t.Fatal(err)
 	}
 	if err := c.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	if !c.Init || c.InitPath != initBin || !c.NoNewPrivileges || c.DefaultIpcMode != "shareable" || c.DefaultCgroupnsMode != "host" || c.CgroupParent != "/mine" || c.Proxies.HTTPProxy != "http://127.0.0.1:3128" || c.Proxies.NoProxy != "localhost" || c.LogFormat != "json" || !c.RawLogs {
+	if !c.Init || c.InitPath != initBin || !c.NoNewPrivileges || c.DefaultIpcMode != "shareable" || c.DefaultCgroupnsMode != "host" || c.CgroupParent != "/mine" || c.Proxies.HTTPProxy != "http://127.0.0.1:3128" || c.Proxies.NoProxy != "localhost" || c.LogFormat != "json" || !c.RawLogs || c.MaxDownloadAttempts != 2 {
 		t.Fatalf("not applied: %+v", c)
 	}
 	if body, err := c.SeccompProfileBody(); err != nil || body != "unconfined" {
@@ -70,6 +69,7 @@ func TestValidateContainerDefaultsWithDockerdMessages(t *testing.T) {
 		{func(c *Config) { c.DefaultIpcMode = "host" }, `IPC mode "host" is not supported as default value; use "shareable" or "private"`},
 		{func(c *Config) { c.DefaultIpcMode = "bogus" }, `default IPC mode setting (bogus) is invalid; use "shareable" or "private"`},
 		{func(c *Config) { c.DefaultCgroupnsMode = "bogus" }, `invalid default cgroup namespace (bogus): use "host" or "private"`},
+		{func(c *Config) { c.MaxDownloadAttempts = -1 }, "invalid max download attempts: -1"},
 		{func(c *Config) { c.LogFormat = "xml" }, "invalid log format: xml"},
 		{func(c *Config) { c.SeccompProfile = "/no/such/profile.json" }, "opening seccomp profile (/no/such/profile.json) failed"},
 		{func(c *Config) { c.InitPath = "/no/such/docker-init" }, "init-path /no/such/docker-init: not an executable file"},
