@@ -15,6 +15,8 @@ type options struct {
 	configFile string
 	validate   bool
 	version    bool
+	// refused are the values of dockerd's flags berth refuses.
+	refused refusedFlagValues
 }
 
 // installFlags binds dockerd's flags to cfg.

@@ -18,6 +18,7 @@ var dockerdOnlyFlags = []struct{ name, key, usage string }{
 
 func installDockerdOnlyFlags(fs *pflag.FlagSet, cfg *config.Config) {
 	fs.Var(&cfg.DefaultShmSize, "default-shm-size", "Default shm size for containers (default 64MiB)")
+	fs.Var(&intPtrValue{target: &cfg.DefaultStopTimeout}, "default-stop-timeout", "Set the default container stop timeout in seconds (0 to terminate immediately)")
 	fs.BoolVar(&cfg.Init, "init", false, "Run an init in the container to forward signals and reap processes")
 	fs.StringVar(&cfg.InitPath, "init-path", "", "Path to the docker-init binary")
 	fs.BoolVar(&cfg.NoNewPrivileges, "no-new-privileges", false, "Set no-new-privileges by default for new containers")

@@ -91,6 +91,25 @@ func (b *boolPtrValue) String() string {
 func (b *boolPtrValue) Type() string     { return "bool" }
 func (b *boolPtrValue) IsBoolFlag() bool { return true }
 
+// intPtrValue is an integer flag whose absence differs from 0.
+type intPtrValue struct{ target **int }
+
+func (n *intPtrValue) Set(s string) error {
+	v, err := strconv.Atoi(s)
+	if err != nil {
+		return err
+	}
+	*n.target = &v
+	return nil
+}
+func (n *intPtrValue) String() string {
+	if *n.target == nil {
+		return ""
+	}
+	return strconv.Itoa(**n.target)
+}
+func (n *intPtrValue) Type() string { return "int" }
+
 // ulimitValue is --default-ulimit name=soft[:hard].
 type ulimitValue struct{ target *map[string]*units.Ulimit }
 

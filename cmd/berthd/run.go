@@ -31,6 +31,9 @@ const requestDrainTimeout = 10 * time.Second
 // loadConfig applies daemon.json on top of the flags. A missing file is
 // fine unless --config-file named it.
 func loadConfig(fs *pflag.FlagSet, cfg *config.Config, o *options) (*config.Config, error) {
+	if err := o.refused.check(fs); err != nil {
+		return nil, err
+	}
 	merged := cfg.Clone()
 	if err := config.MergeFile(merged, o.configFile, changedFlags(fs)); err != nil {
 		if !errors.Is(err, os.ErrNotExist) || fs.Changed("config-file") {

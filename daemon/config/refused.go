@@ -109,3 +109,12 @@ func refuseExecOpts(v json.RawMessage) error {
 	}
 	return nil
 }
+
+// CheckRefused runs key's check on a value given another way (a flag),
+// as JSON; a key berth does not refuse passes.
+func CheckRefused(key string, value json.RawMessage) error {
+	if check := refusedKeys[key]; check != nil {
+		return check(value)
+	}
+	return nil
+}
