@@ -66,13 +66,7 @@ func TestConfigRefusesKeyBerthCannotHonour(t *testing.T) {
 // "host" lets the container see where its cgroup is.
 func TestDaemonCgroupParentAndCgroupnsMode(t *testing.T) {
 	parent := fmt.Sprintf("berth-test-parent-%d", os.Getpid())
-	t.Cleanup(func() {
-		dirs, _ := filepath.Glob("/sys/fs/cgroup/*/" + parent)
-		dirs = append(dirs, "/sys/fs/cgroup/"+parent)
-		for _, d := range dirs {
-			_ = unix.Rmdir(d)
-		}
-	})
+	removeCgroupParentAtEnd(t, parent)
 	dd := harness.Fresh(t, harness.Options{Config: `{"cgroup-parent":"/` + parent + `","default-cgroupns-mode":"host"}`})
 	dd.LoadTestImages(t)
 	out := dd.DockerT(t, "run", "--pull=never", "--rm", "--network", "none", "busybox", "cat", "/proc/self/cgroup")
@@ -81,12 +75,7 @@ func TestDaemonCgroupParentAndCgroupnsMode(t *testing.T) {
 	}
 	// The container's own --cgroup-parent wins.
 	own := parent + "-own"
-	t.Cleanup(func() {
-		dirs, _ := filepath.Glob("/sys/fs/cgroup/*/" + own)
-		for _, d := range dirs {
-			_ = unix.Rmdir(d)
-		}
-	})
+	removeCgroupParentAtEnd(t, own)
 	out = dd.DockerT(t, "run", "--pull=never", "--rm", "--network", "none", "--cgroup-parent", "/"+own, "busybox", "cat", "/proc/self/cgroup")
 	if !strings.Contains(out, "/"+own+"/") {
 		t.Fatalf("--cgroup-parent lost:\n%s", out)
@@ -96,6 +85,17 @@ func TestDaemonCgroupParentAndCgroupnsMode(t *testing.T) {
 		t.Errorf("CgroupnsMode %q, want host", mode)
 	}
 	dd.DockerT(t, "rm", id)
+}
+
+// removeCgroupParentAtEnd removes the (by then empty) cgroup parent the
+// daemon made, in every hierarchy, when t ends.
+func removeCgroupParentAtEnd(t *testing.T, parent string) {
+	t.Cleanup(func() {
+		dirs, _ := filepath.Glob("/sys/fs/cgroup/*/" + parent)
+		for _, d := range append(dirs, "/sys/fs/cgroup/"+parent) {
+			_ = unix.Rmdir(d)
+		}
+	})
 }
 
 // TestDaemonProxies: daemon.json's proxies become berthd's proxy
