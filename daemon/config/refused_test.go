@@ -116,3 +116,19 @@ func TestProxyFlagConflictsWithFileKey(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// SIGHUP applies the container defaults dockerd reloads, not the rest.
+func TestReloadsDockerdsContainerDefaults(t *testing.T) {
+	c, next := Default(), Default()
+	n := 3
+	next.MaxDownloadAttempts, next.DefaultStopTimeout, next.DefaultIpcMode, next.DefaultCgroupnsMode = 2, &n, "shareable", "host"
+	next.Init, next.CgroupParent = true, "/other"
+	changed := c.ApplyReload(next)
+	want := "default-cgroupns-mode default-ipc-mode default-stop-timeout max-download-attempts"
+	if got := strings.Join(changed, " "); got != want {
+		t.Fatalf("changed %q, want %q", got, want)
+	}
+	if c.Init || c.CgroupParent != "" || *c.DefaultStopTimeout != 3 {
+		t.Fatalf("reloaded: %+v", c)
+	}
+}
