@@ -29,6 +29,8 @@ func installDockerdOnlyFlags(fs *pflag.FlagSet, cfg *config.Config) {
 	fs.StringVar(&cfg.Proxies.HTTPProxy, "http-proxy", "", "HTTP proxy URL to use for outgoing traffic")
 	fs.StringVar(&cfg.Proxies.HTTPSProxy, "https-proxy", "", "HTTPS proxy URL to use for outgoing traffic")
 	fs.StringVar(&cfg.Proxies.NoProxy, "no-proxy", "", "Comma-separated list of hosts or IP addresses for which the proxy is skipped")
+	fs.Var(&mapMapValue{target: &cfg.DefaultNetworkOpts}, "default-network-opt", "Default network options (driver=key=value)")
+	_ = fs.SetAnnotation("default-network-opt", configKeyAnnotation, []string{"default-network-opts"})
 	fs.StringVar(&cfg.LogFormat, "log-format", "", `Set the logging format ("text"|"json")`)
 	fs.BoolVar(&cfg.RawLogs, "raw-logs", false, "Full timestamps without ANSI coloring")
 	for _, f := range dockerdOnlyFlags {

@@ -39,6 +39,7 @@ func TestRefusedFlags(t *testing.T) {
 		"--max-download-attempts -1":                  "invalid max download attempts: -1",
 		"--default-stop-timeout -2":                   "invalid default-stop-timeout: -2",
 		"--userns-remap= --selinux-enabled=false --x": "unknown flag: --x",
+		"--default-network-opt bridge":                "should be root-key=key=value",
 	} {
 		_, err := berthd(t, append(strings.Fields(args), "--config-file", "/dev/null", "--validate")...)
 		if err == nil || !strings.Contains(err.Error(), want) {
@@ -48,7 +49,7 @@ func TestRefusedFlags(t *testing.T) {
 	out, err := berthd(t, "--userns-remap=", "--selinux-enabled=false", "--exec-opt", "native.cgroupdriver=cgroupfs", "--cpu-rt-runtime", "0",
 		"--init", "--no-new-privileges", "--seccomp-profile", "unconfined", "--default-ipc-mode", "shareable", "--default-cgroupns-mode", "host",
 		"--cgroup-parent", "/p", "--log-format", "json", "--raw-logs", "--max-download-attempts", "3", "--default-stop-timeout", "0",
-		"--http-proxy", "http://127.0.0.1:3128", "--config-file", "/dev/null", "--validate")
+		"--http-proxy", "http://127.0.0.1:3128", "--default-network-opt", "bridge=com.docker.network.driver.mtu=1400", "--config-file", "/dev/null", "--validate")
 	if err != nil || !strings.Contains(out, "configuration OK") {
 		t.Fatalf("%q %v", out, err)
 	}

@@ -26,7 +26,6 @@ var refusedFlags = []struct {
 	{"default-gateway-v6", "default-gateway-v6", "string", "Default gateway IPv6 address for the default bridge network (not supported by berth)"},
 	{"bip6", "bip6", "string", "IPv6 address of the default bridge (not supported by berth)"},
 	{"userland-proxy-path", "userland-proxy-path", "string", "Path to the userland proxy binary (berth's proxy is built in)"},
-	{"default-network-opt", "default-network-opts", "list", "Default network options (not supported by berth)"},
 	{"cpu-rt-period", "cpu-rt-period", "int", "CPU real-time period for the parent cgroup (not supported by berth)"},
 	{"cpu-rt-runtime", "cpu-rt-runtime", "int", "CPU real-time runtime for the parent cgroup (not supported by berth)"},
 	{"rootless", "rootless", "bool", "Enable rootless mode (not supported by berth)"},

@@ -175,6 +175,10 @@ type Config struct {
 	// Proxies are the proxies berthd's own HTTP clients (registries)
 	// use; they override the environment's, as in dockerd.
 	Proxies Proxies `json:"proxies"`
+
+	// DefaultNetworkOpts are driver options, by driver, that networks
+	// created without them get (dockerd's default-network-opts).
+	DefaultNetworkOpts map[string]map[string]string `json:"default-network-opts,omitempty"`
 }
 
 // Proxies is daemon.json's "proxies" (flags --http-proxy, --https-proxy,
