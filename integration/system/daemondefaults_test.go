@@ -1,6 +1,7 @@
 package system
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -106,5 +107,29 @@ func TestDaemonProxies(t *testing.T) {
 	out := strings.TrimSpace(dd.DockerT(t, "info", "--format", "{{.HTTPProxy}} {{.HTTPSProxy}} {{.NoProxy}}"))
 	if out != "http://127.0.0.1:3128 http://127.0.0.1:3129 example.internal" {
 		t.Fatalf("info proxies %q", out)
+	}
+}
+
+// TestDaemonLogFormatJSON: log-format "json" makes every line of the
+// daemon's own log a JSON object, as dockerd's.
+func TestDaemonLogFormatJSON(t *testing.T) {
+	dd := harness.Fresh(t, harness.Options{Config: `{"log-format":"json"}`})
+	dd.DockerT(t, "version")
+	lines := strings.Split(strings.TrimSpace(dd.Log()), "\n")
+	sawStart := false
+	for _, l := range lines {
+		if strings.HasPrefix(l, "---- ") {
+			continue // the harness's header for each daemon it starts
+		}
+		var entry map[string]any
+		if err := json.Unmarshal([]byte(l), &entry); err != nil {
+			t.Fatalf("log line is not JSON: %q", l)
+		}
+		if entry["msg"] == "starting berthd" && entry["level"] == "info" {
+			sawStart = true
+		}
+	}
+	if !sawStart {
+		t.Fatalf("no start line in:\n%s", dd.Log())
 	}
 }
