@@ -153,6 +153,7 @@ func run(fs *pflag.FlagSet, flagCfg *config.Config, o *options) error {
 	srv := server.New(server.Config{
 		ServerVersion: daemon.Version,
 		Experimental:  func() bool { return d.Config().Experimental },
+		MinAPIVersion: func() string { return d.Config().MinAPIVersionInUse() },
 		Authz: &authz.Middleware{
 			Chain: d.AuthzChain,
 			Get: func(ctx context.Context, name string) (authz.Plugin, error) {

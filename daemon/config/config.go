@@ -179,6 +179,10 @@ type Config struct {
 	// DefaultNetworkOpts are driver options, by driver, that networks
 	// created without them get (dockerd's default-network-opts).
 	DefaultNetworkOpts map[string]map[string]string `json:"default-network-opts,omitempty"`
+
+	// MinAPIVersion raises the oldest API version clients may ask for
+	// (daemon.json only, as in dockerd); "" is berth's oldest, 1.24.
+	MinAPIVersion string `json:"min-api-version,omitempty"`
 }
 
 // Proxies is daemon.json's "proxies" (flags --http-proxy, --https-proxy,
@@ -363,7 +367,10 @@ func MergeFile(c *Config, path string, flagValues map[string]string) error {
 	}
 	for _, k := range noEffect {
 		delete(raw, k)
-		logrus.WithField("key", k).Warn(noEffectReason[k])
+		// The others passed because their value asks for nothing.
+		if reason, ok := noEffectReason[k]; ok {
+			logrus.WithField("key", k).Warn(reason)
+		}
 	}
 	filtered, _ := json.Marshal(raw)
 	dec := json.NewDecoder(bytes.NewReader(filtered))
@@ -425,6 +432,9 @@ var logLevels = map[string]bool{"debug": true, "info": true, "warn": true, "erro
 func (c *Config) Validate() error {
 	if !logLevels[c.LogLevel] {
 		return fmt.Errorf("invalid logging level: %s", c.LogLevel)
+	}
+	if err := c.validateMinAPIVersion(); err != nil {
+		return err
 	}
 	if err := c.validateContainerDefaults(); err != nil {
 		return err

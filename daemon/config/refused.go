@@ -31,7 +31,6 @@ var refusedKeys = map[string]func(json.RawMessage) error{
 	"rootless":             refuseUnlessEmpty("rootless mode is not supported by berth yet"),
 	"cri-containerd":       refuseUnlessEmpty("berth runs no containerd; its CRI server is its own"),
 	"nri-opts":             refuseUnlessEmpty("NRI is not supported by berth"),
-	"min-api-version":      refuseUnlessEmpty("berth serves API versions from 1.24; a higher minimum is not supported yet"),
 
 	// Swarm mode: berth has none, so these settings have nothing to act on.
 	"node-generic-resources":       refuseUnlessEmpty("swarm mode is not supported by berth"),

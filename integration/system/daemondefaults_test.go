@@ -133,3 +133,17 @@ func TestDaemonLogFormatJSON(t *testing.T) {
 		t.Fatalf("no start line in:\n%s", dd.Log())
 	}
 }
+
+// TestDaemonMinAPIVersion: min-api-version turns older clients away with
+// dockerd's message and is what /version reports.
+func TestDaemonMinAPIVersion(t *testing.T) {
+	dd := harness.Fresh(t, harness.Options{Config: `{"min-api-version":"1.44"}`})
+	resp, body := dd.Do(t, "GET", "/v1.43/version", "")
+	if resp.StatusCode != 400 || !strings.Contains(body, "client version 1.43 is too old. Minimum supported API version is 1.44") {
+		t.Fatalf("v1.43: %d %s", resp.StatusCode, body)
+	}
+	resp, body = dd.Do(t, "GET", "/v1.44/version", "")
+	if resp.StatusCode != 200 || !strings.Contains(body, `"MinAPIVersion":"1.44"`) {
+		t.Fatalf("v1.44: %d %s", resp.StatusCode, body)
+	}
+}
