@@ -183,6 +183,10 @@ type Config struct {
 	// MinAPIVersion raises the oldest API version clients may ask for
 	// (daemon.json only, as in dockerd); "" is berth's oldest, 1.24.
 	MinAPIVersion string `json:"min-api-version,omitempty"`
+
+	// ResolvConf is the file containers' resolv.conf (and the embedded
+	// DNS server's upstreams) start from instead of the host's.
+	ResolvConf string `json:"resolv-conf,omitempty"`
 }
 
 // Proxies is daemon.json's "proxies" (flags --http-proxy, --https-proxy,

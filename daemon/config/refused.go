@@ -27,7 +27,6 @@ var refusedKeys = map[string]func(json.RawMessage) error{
 	"builder":              refuseUnlessEmpty("build cache garbage collection settings are not supported by berth yet"),
 	"storage-opts":         refuseUnlessEmpty("overlay2 storage options are not supported by berth yet"),
 	"bip6":                 refuseUnlessEmpty("an IPv6 address for the default bridge is not supported by berth yet; use fixed-cidr-v6"),
-	"resolv-conf":          refuseUnlessEmpty("another host resolv.conf is not supported by berth yet"),
 	"rootless":             refuseUnlessEmpty("rootless mode is not supported by berth yet"),
 	"cri-containerd":       refuseUnlessEmpty("berth runs no containerd; its CRI server is its own"),
 	"nri-opts":             refuseUnlessEmpty("NRI is not supported by berth"),

@@ -45,14 +45,14 @@ func TestMergeFileAppliesContainerDefaultsAndLogFormat(t *testing.T) {
 		t.Fatal(err)
 	}
 	c := Default()
-	p := writeFile(t, `{"init":true,"init-path":"`+initBin+`","no-new-privileges":true,"seccomp-profile":"unconfined","default-ipc-mode":"shareable","default-cgroupns-mode":"host","cgroup-parent":"/mine","proxies":{"http-proxy":"http://127.0.0.1:3128","no-proxy":"localhost"},"log-format":"json","raw-logs":true,"max-download-attempts":2,"default-network-opts":{"bridge":{"com.docker.network.driver.mtu":"1400"}}}`)
+	p := writeFile(t, `{"init":true,"init-path":"`+initBin+`","no-new-privileges":true,"seccomp-profile":"unconfined","default-ipc-mode":"shareable","default-cgroupns-mode":"host","cgroup-parent":"/mine","proxies":{"http-proxy":"http://127.0.0.1:3128","no-proxy":"localhost"},"log-format":"json","raw-logs":true,"max-download-attempts":2,"resolv-conf":"/etc/hosts","default-network-opts":{"bridge":{"com.docker.network.driver.mtu":"1400"}}}`)
 	if err := MergeFile(c, p, nil); err != nil {
 		t.Fatal(err)
 	}
 	if err := c.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	if !c.Init || c.InitPath != initBin || !c.NoNewPrivileges || c.DefaultIpcMode != "shareable" || c.DefaultCgroupnsMode != "host" || c.CgroupParent != "/mine" || c.Proxies.HTTPProxy != "http://127.0.0.1:3128" || c.Proxies.NoProxy != "localhost" || c.LogFormat != "json" || !c.RawLogs || c.MaxDownloadAttempts != 2 || c.DefaultNetworkOpts["bridge"]["com.docker.network.driver.mtu"] != "1400" {
+	if !c.Init || c.InitPath != initBin || !c.NoNewPrivileges || c.DefaultIpcMode != "shareable" || c.DefaultCgroupnsMode != "host" || c.CgroupParent != "/mine" || c.Proxies.HTTPProxy != "http://127.0.0.1:3128" || c.Proxies.NoProxy != "localhost" || c.LogFormat != "json" || !c.RawLogs || c.MaxDownloadAttempts != 2 || c.ResolvConf != "/etc/hosts" || c.DefaultNetworkOpts["bridge"]["com.docker.network.driver.mtu"] != "1400" {
 		t.Fatalf("not applied: %+v", c)
 	}
 	if body, err := c.SeccompProfileBody(); err != nil || body != "unconfined" {

@@ -147,3 +147,18 @@ func TestDaemonMinAPIVersion(t *testing.T) {
 		t.Fatalf("v1.44: %d %s", resp.StatusCode, body)
 	}
 }
+
+// TestDaemonResolvConf: daemon.json's resolv-conf is the file containers'
+// resolv.conf starts from instead of the host's.
+func TestDaemonResolvConf(t *testing.T) {
+	f := filepath.Join(t.TempDir(), "resolv.conf")
+	if err := os.WriteFile(f, []byte("nameserver 192.0.2.53\nsearch berth-resolv.test\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	dd := harness.Fresh(t, harness.Options{Config: `{"resolv-conf":"` + f + `"}`})
+	dd.LoadTestImages(t)
+	out := dd.DockerT(t, "run", "--pull=never", "--rm", "busybox", "cat", "/etc/resolv.conf")
+	if !strings.Contains(out, "nameserver 192.0.2.53") || !strings.Contains(out, "search berth-resolv.test") {
+		t.Fatalf("container's resolv.conf:\n%s", out)
+	}
+}
