@@ -52,6 +52,11 @@ type Container struct {
 
 	ExecIDs []string `json:"-"`
 
+	// CgroupParent is the cgroup parent the last start used: the
+	// container's own, else the daemon's cgroup-parent, which may change
+	// between starts while the container's cgroup stays where it was.
+	CgroupParent string `json:",omitempty"`
+
 	ResolvConfPath string
 	HostnamePath   string
 	HostsPath      string

@@ -230,10 +230,16 @@ func (d *Daemon) applyHostConfigDefaults(hc *container.HostConfig) {
 		}
 	}
 	if hc.CgroupnsMode == "" {
+		hc.CgroupnsMode = container.CgroupnsMode(cfg.DefaultCgroupnsMode)
+	}
+	if hc.CgroupnsMode == "" {
 		hc.CgroupnsMode = container.CgroupnsModeHost
 		if cgroups.IsV2() { // probed once per process
 			hc.CgroupnsMode = container.CgroupnsModePrivate
 		}
+	}
+	if hc.IpcMode == "" {
+		hc.IpcMode = container.IpcMode(cfg.DefaultIpcMode)
 	}
 	if hc.IpcMode == "" {
 		hc.IpcMode = container.IPCModePrivate

@@ -49,9 +49,14 @@ func (d *Daemon) resolvConf(c *ctr.Container) resolvconf.Result {
 	} else if d.usesEmbeddedDNS(c) {
 		mode = resolvconf.ModeInternal
 	}
-	hostPath := resolvconf.HostPathFor(mode)
-	host, _ := os.ReadFile(hostPath)
 	cfg := d.Config()
+	hostPath := resolvconf.HostPathFor(mode)
+	if cfg.ResolvConf != "" {
+		// daemon.json's resolv-conf stands for the host's file in every
+		// mode, as dockerd's does.
+		hostPath = cfg.ResolvConf
+	}
+	host, _ := os.ReadFile(hostPath)
 	p := resolvconf.Params{Host: host, HostPath: hostPath, DNSSearch: hc.DNSSearch, DNSOptions: hc.DNSOptions, Mode: mode}
 	p.DNS = append(p.DNS, hc.DNS...)
 	if len(p.DNS) == 0 {

@@ -211,6 +211,9 @@ func (d *Daemon) stopContainer(ctx context.Context, c *ctr.Container, sigName st
 	c.Lock()
 	stopSig := c.Config.StopSignal
 	t := defaultStopTimeout
+	if dt := d.Config().DefaultStopTimeout; dt != nil {
+		t = *dt
+	}
 	if c.Config.StopTimeout != nil {
 		t = *c.Config.StopTimeout
 	}

@@ -127,6 +127,7 @@ func (d *Daemon) startLocked(ctx context.Context, c *ctr.Container, restart bool
 	if err != nil {
 		return err
 	}
+	c.CgroupParent = d.startCgroupParent(c)
 	spec, err := d.buildSpec(c, specInput{
 		Rootfs:         rootfs,
 		NamespacePaths: nsPaths,
@@ -352,11 +353,24 @@ func withLocalLogDefaults(opts map[string]string) map[string]string {
 	return out
 }
 
-// cgroupPath is where c's cgroup goes: under --cgroup-parent, else /berth.
+// startCgroupParent is the cgroup parent for c's next start: its
+// --cgroup-parent, else the daemon's cgroup-parent, else /berth.
+func (d *Daemon) startCgroupParent(c *ctr.Container) string {
+	if p := c.HostConfig.CgroupParent; p != "" {
+		return p
+	}
+	if p := d.Config().CgroupParent; p != "" {
+		return p
+	}
+	return "/berth"
+}
+
+// cgroupPath is where c's cgroup is: under the parent its last start
+// recorded (containers started before berth recorded it: as at start).
 func (d *Daemon) cgroupPath(c *ctr.Container) string {
-	parent := c.HostConfig.CgroupParent
+	parent := c.CgroupParent
 	if parent == "" {
-		parent = "/berth"
+		parent = d.startCgroupParent(c)
 	}
 	return filepath.Join(parent, c.ID)
 }

@@ -26,12 +26,13 @@ func (d *Daemon) distribution() *distribution.Service {
 		certs = distribution.DefaultCertsDir
 	}
 	dc := distribution.Config{
-		Insecure:     cfg.InsecureRegistries,
-		Mirrors:      cfg.RegistryMirrors,
-		CertsDir:     certs,
-		MaxDownloads: cfg.MaxConcurrentDownloads,
-		MaxUploads:   cfg.MaxConcurrentUploads,
-		UserAgent:    "berth/" + Version,
+		Insecure:            cfg.InsecureRegistries,
+		Mirrors:             cfg.RegistryMirrors,
+		CertsDir:            certs,
+		MaxDownloads:        cfg.MaxConcurrentDownloads,
+		MaxUploads:          cfg.MaxConcurrentUploads,
+		MaxDownloadAttempts: cfg.MaxDownloadAttempts,
+		UserAgent:           "berth/" + Version,
 	}
 	// Made on first use, so that start-up does not pay for it.
 	d.distOnce.Do(func() {

@@ -168,6 +168,7 @@ func (d *Daemon) execProcess(c *ctr.Container, e *execConfig, tty bool, size *[2
 	p.Capabilities = &specs.LinuxCapabilities{Bounding: capList, Effective: capList, Permitted: capList}
 	// The container's profile, even for exec --privileged, as dockerd.
 	p.ApparmorProfile = execAppArmorProfile(c)
+	p.NoNewPrivileges = d.Config().NoNewPrivileges
 	if so, err := parseSecurityOpts(c.HostConfig.SecurityOpt); err == nil && so.noNewPrivileges != nil {
 		p.NoNewPrivileges = *so.noNewPrivileges
 	}

@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"context"
+	"maps"
 	"path/filepath"
 
 	"github.com/moby/moby/api/types/events"
@@ -116,12 +117,42 @@ func (d *Daemon) NetworkInspect(ctx context.Context, term string, opts backend.N
 // NetworkCreate answers POST /networks/create.
 func (d *Daemon) NetworkCreate(ctx context.Context, req network.CreateRequest) (_ network.CreateResponse, err error) {
 	defer timed(d.metrics.NetworkAction, "create", &err)()
+	req.Options = d.withDefaultNetworkOpts(req)
 	r, err := d.networks.Create(ctx, req)
 	if err != nil {
 		return network.CreateResponse{}, err
 	}
 	d.logNetworkEvent(events.ActionCreate, r)
 	return network.CreateResponse{ID: r.ID}, nil
+}
+
+// withDefaultNetworkOpts is req's driver options with daemon.json's
+// default-network-opts for its driver added where req sets none, as
+// dockerd: not for a config-from network, and never the enable_ipv4/ipv6
+// options a request decides with its own fields.
+func (d *Daemon) withDefaultNetworkOpts(req network.CreateRequest) map[string]string {
+	driver := req.Driver
+	if driver == "" {
+		driver = "bridge"
+	}
+	defaults := d.Config().DefaultNetworkOpts[driver]
+	if len(defaults) == 0 || req.ConfigFrom != nil {
+		return req.Options
+	}
+	out := maps.Clone(req.Options)
+	if out == nil {
+		out = map[string]string{}
+	}
+	for k, v := range defaults {
+		if _, ok := out[k]; ok {
+			continue
+		}
+		if (k == "com.docker.network.enable_ipv4" && req.EnableIPv4 != nil) || (k == "com.docker.network.enable_ipv6" && req.EnableIPv6 != nil) {
+			continue
+		}
+		out[k] = v
+	}
+	return out
 }
 
 // NetworkRemove answers DELETE /networks/{id}.

@@ -11,6 +11,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	ctr "github.com/berthd/berth/container"
+	"github.com/berthd/berth/daemon/config"
 	"github.com/berthd/berth/pkg/errdefs"
 	"github.com/berthd/berth/pkg/runtime"
 	"github.com/berthd/berth/pkg/userdb"
@@ -78,7 +79,11 @@ func (d *Daemon) buildSpec(c *ctr.Container, in specInput) (*specs.Spec, error) 
 	if err := setDevices(s, hc); err != nil {
 		return nil, err
 	}
-	if err := setPrivileges(s, hc); err != nil {
+	secDefaults, err := d.securityDefaults()
+	if err != nil {
+		return nil, err
+	}
+	if err := setPrivileges(s, hc, secDefaults); err != nil {
 		return nil, err
 	}
 	// Inspect shows the profile in force, or on a host without AppArmor
@@ -87,8 +92,10 @@ func (d *Daemon) buildSpec(c *ctr.Container, in specInput) (*specs.Spec, error) 
 	if c.AppArmorProfile == "" {
 		c.AppArmorProfile = requestedAppArmor(hc.SecurityOpt)
 	}
-	if hc.Init != nil && *hc.Init {
-		reaper, err := findInit()
+	// A container that says nothing about --init gets the daemon's
+	// default, as in dockerd.
+	if (hc.Init != nil && *hc.Init) || (hc.Init == nil && d.Config().Init) {
+		reaper, err := findInit(d.Config())
 		if err != nil {
 			return nil, err
 		}
@@ -125,8 +132,14 @@ func setRootfsPropagation(s *specs.Spec) {
 	}
 }
 
-// findInit locates the static tini that Debian's tini package installs.
-func findInit() (string, error) {
+// findInit locates the init daemon.json names (init-path, default-init),
+// else the static tini that Debian's tini package installs.
+func findInit(cfg *config.Config) (string, error) {
+	if p, err := cfg.InitBinary(); err != nil {
+		return "", errdefs.System(err)
+	} else if p != "" {
+		return p, nil
+	}
 	for _, p := range []string{"/usr/bin/tini-static", "/usr/bin/docker-init", "/usr/libexec/docker/docker-init", "/usr/bin/tini"} {
 		if _, err := os.Stat(p); err == nil {
 			return p, nil

@@ -15,8 +15,9 @@ import (
 )
 
 // setPrivileges applies --privileged, --cap-add/--cap-drop and the
-// security options (seccomp, no-new-privileges, label, apparmor).
-func setPrivileges(s *specs.Spec, hc *container.HostConfig) error {
+// security options (seccomp, no-new-privileges, label, apparmor), and the
+// daemon's defaults where the container chose nothing.
+func setPrivileges(s *specs.Spec, hc *container.HostConfig, def securityDefaults) error {
 	// Containers created before the defaults were recorded have nil
 	// here and keep the spec's defaults.
 	if hc.MaskedPaths != nil {
@@ -29,8 +30,12 @@ func setPrivileges(s *specs.Spec, hc *container.HostConfig) error {
 	if err != nil {
 		return err
 	}
+	s.Process.NoNewPrivileges = def.noNewPrivileges
 	if so.noNewPrivileges != nil {
 		s.Process.NoNewPrivileges = *so.noNewPrivileges
+	}
+	if so.seccomp == "" && !hc.Privileged {
+		so.seccomp = def.seccomp
 	}
 	if so.unconfinedPaths {
 		s.Linux.MaskedPaths, s.Linux.ReadonlyPaths = nil, nil
@@ -86,6 +91,23 @@ func setPrivileges(s *specs.Spec, hc *container.HostConfig) error {
 		s.Linux.Seccomp = sc
 	}
 	return nil
+}
+
+// securityDefaults are daemon.json's no-new-privileges and seccomp-profile
+// (a profile's JSON or "unconfined"; "" for the built-in profile).
+type securityDefaults struct {
+	noNewPrivileges bool
+	seccomp         string
+}
+
+// securityDefaults reads them from the daemon's configuration.
+func (d *Daemon) securityDefaults() (securityDefaults, error) {
+	cfg := d.Config()
+	body, err := cfg.SeccompProfileBody()
+	if err != nil {
+		return securityDefaults{}, errdefs.System(err)
+	}
+	return securityDefaults{noNewPrivileges: cfg.NoNewPrivileges, seccomp: body}, nil
 }
 
 // securityOpts are the --security-opt values berth acts on. AppArmor is

@@ -23,11 +23,12 @@ func (d *Daemon) SystemVersion() system.VersionResponse {
 	if d.Config().Experimental {
 		exp = "true"
 	}
+	minVersion := d.Config().MinAPIVersionInUse()
 	return system.VersionResponse{
 		Platform:      system.PlatformInfo{Name: "berth " + Version},
 		Version:       Version,
 		APIVersion:    backend.DefaultAPIVersion,
-		MinAPIVersion: backend.MinAPIVersion,
+		MinAPIVersion: minVersion,
 		GitCommit:     GitCommit,
 		GoVersion:     runtime.Version(),
 		Os:            runtime.GOOS,
@@ -40,7 +41,7 @@ func (d *Daemon) SystemVersion() system.VersionResponse {
 			Version: Version,
 			Details: map[string]string{
 				"ApiVersion":    backend.DefaultAPIVersion,
-				"MinAPIVersion": backend.MinAPIVersion,
+				"MinAPIVersion": minVersion,
 				"GitCommit":     GitCommit,
 				"GoVersion":     runtime.Version(),
 				"Os":            runtime.GOOS,

@@ -44,8 +44,12 @@ func (s *Server) withVersion(h router.APIFunc) router.APIFunc {
 		if v == "" {
 			v = backend.DefaultAPIVersion
 		}
-		if versions.LessThan(v, backend.MinAPIVersion) {
-			return versionError{version: v, min: backend.MinAPIVersion}
+		minVersion := backend.MinAPIVersion
+		if s.cfg.MinAPIVersion != nil {
+			minVersion = s.cfg.MinAPIVersion()
+		}
+		if versions.LessThan(v, minVersion) {
+			return versionError{version: v, min: minVersion}
 		}
 		if versions.GreaterThan(v, backend.DefaultAPIVersion) {
 			return versionError{version: v, max: backend.DefaultAPIVersion}

@@ -22,6 +22,9 @@ type Config struct {
 	// Experimental reports the live setting for the Docker-Experimental
 	// header; it can change on reload.
 	Experimental func() bool
+	// MinAPIVersion is the oldest API version clients may ask for (the
+	// daemon's min-api-version); nil is backend.MinAPIVersion.
+	MinAPIVersion func() string
 	// Authz is the authorization plugin chain; nil lets every request
 	// through.
 	Authz *authz.Middleware

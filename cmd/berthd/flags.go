@@ -15,6 +15,8 @@ type options struct {
 	configFile string
 	validate   bool
 	version    bool
+	// refused are the values of dockerd's flags berth refuses.
+	refused refusedFlagValues
 }
 
 // installFlags binds dockerd's flags to cfg.
@@ -103,6 +105,7 @@ func installFlags(fs *pflag.FlagSet, cfg *config.Config, o *options) {
 	fs.Var(&listValue{target: &cfg.AuthorizationPlugins}, "authorization-plugin", "Authorization plugins to load")
 	keyed("authorization-plugin", "authorization-plugins")
 	fs.IntVar(&cfg.MaxConcurrentDownloads, "max-concurrent-downloads", cfg.MaxConcurrentDownloads, "Set the max concurrent downloads")
+	fs.IntVar(&cfg.MaxDownloadAttempts, "max-download-attempts", 5, "Set the max download attempts for each pull")
 	fs.IntVar(&cfg.MaxConcurrentUploads, "max-concurrent-uploads", cfg.MaxConcurrentUploads, "Set the max concurrent uploads")
 }
 

@@ -91,6 +91,52 @@ func (b *boolPtrValue) String() string {
 func (b *boolPtrValue) Type() string     { return "bool" }
 func (b *boolPtrValue) IsBoolFlag() bool { return true }
 
+// mapMapValue is a repeatable driver=key=value flag
+// (--default-network-opt).
+type mapMapValue struct{ target *map[string]map[string]string }
+
+func (m *mapMapValue) Set(s string) error {
+	root, rest, ok := strings.Cut(s, "=")
+	k, v, ok2 := strings.Cut(rest, "=")
+	if !ok || !ok2 {
+		return fmt.Errorf("invalid value %q for map option, should be root-key=key=value", s)
+	}
+	if *m.target == nil {
+		*m.target = map[string]map[string]string{}
+	}
+	if (*m.target)[root] == nil {
+		(*m.target)[root] = map[string]string{}
+	}
+	(*m.target)[root][k] = v
+	return nil
+}
+func (m *mapMapValue) String() string {
+	if *m.target == nil {
+		return "map[]"
+	}
+	return fmt.Sprint(*m.target)
+}
+func (m *mapMapValue) Type() string { return "mapmap" }
+
+// intPtrValue is an integer flag whose absence differs from 0.
+type intPtrValue struct{ target **int }
+
+func (n *intPtrValue) Set(s string) error {
+	v, err := strconv.Atoi(s)
+	if err != nil {
+		return err
+	}
+	*n.target = &v
+	return nil
+}
+func (n *intPtrValue) String() string {
+	if *n.target == nil {
+		return ""
+	}
+	return strconv.Itoa(**n.target)
+}
+func (n *intPtrValue) Type() string { return "int" }
+
 // ulimitValue is --default-ulimit name=soft[:hard].
 type ulimitValue struct{ target *map[string]*units.Ulimit }
 

@@ -51,5 +51,6 @@ func newCommand() *cobra.Command {
 	cmd.Flags().SortFlags = false
 	installFlags(cmd.Flags(), cfg, opts)
 	installDockerdOnlyFlags(cmd.Flags(), cfg)
+	opts.refused = installRefusedFlags(cmd.Flags())
 	return cmd
 }

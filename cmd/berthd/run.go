@@ -31,6 +31,9 @@ const requestDrainTimeout = 10 * time.Second
 // loadConfig applies daemon.json on top of the flags. A missing file is
 // fine unless --config-file named it.
 func loadConfig(fs *pflag.FlagSet, cfg *config.Config, o *options) (*config.Config, error) {
+	if err := o.refused.check(fs); err != nil {
+		return nil, err
+	}
 	merged := cfg.Clone()
 	if err := config.MergeFile(merged, o.configFile, changedFlags(fs)); err != nil {
 		if !errors.Is(err, os.ErrNotExist) || fs.Changed("config-file") {
@@ -47,7 +50,13 @@ func loadConfig(fs *pflag.FlagSet, cfg *config.Config, o *options) (*config.Conf
 }
 
 func setupLogging(cfg *config.Config) {
-	logrus.SetFormatter(&logrus.TextFormatter{FullTimestamp: true, TimestampFormat: time.RFC3339Nano})
+	// log-format and raw-logs as dockerd reads them: json, or text whose
+	// colours raw-logs turns off even on a terminal.
+	if cfg.LogFormat == "json" {
+		logrus.SetFormatter(&logrus.JSONFormatter{TimestampFormat: time.RFC3339Nano})
+	} else {
+		logrus.SetFormatter(&logrus.TextFormatter{FullTimestamp: true, TimestampFormat: time.RFC3339Nano, DisableColors: cfg.RawLogs})
+	}
 	logrus.SetOutput(os.Stderr)
 	lvl, err := logrus.ParseLevel(cfg.LogLevel)
 	if err != nil {
@@ -101,6 +110,7 @@ func run(fs *pflag.FlagSet, flagCfg *config.Config, o *options) error {
 	}
 	setupLogging(cfg)
 	warnDockerdOnlyFlags(fs)
+	configureProxyEnv(cfg.Proxies)
 	// Whatever umask the daemon was started with (a hardened shell's 027
 	// or 077), the files and directories it makes for containers (their
 	// state, the mount points the runtime creates in their roots) must
@@ -143,6 +153,7 @@ func run(fs *pflag.FlagSet, flagCfg *config.Config, o *options) error {
 	srv := server.New(server.Config{
 		ServerVersion: daemon.Version,
 		Experimental:  func() bool { return d.Config().Experimental },
+		MinAPIVersion: func() string { return d.Config().MinAPIVersionInUse() },
 		Authz: &authz.Middleware{
 			Chain: d.AuthzChain,
 			Get: func(ctx context.Context, name string) (authz.Plugin, error) {

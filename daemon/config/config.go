@@ -125,6 +125,9 @@ type Config struct {
 	AuthorizationPlugins   []string `json:"authorization-plugins,omitempty"`
 	MaxConcurrentDownloads int      `json:"max-concurrent-downloads,omitempty"`
 	MaxConcurrentUploads   int      `json:"max-concurrent-uploads,omitempty"`
+	// MaxDownloadAttempts is how many times a registry request is tried
+	// and a dropped layer download resumed (0: 5, dockerd's default).
+	MaxDownloadAttempts int `json:"max-download-attempts,omitempty"`
 
 	ShutdownTimeout int  `json:"shutdown-timeout,omitempty"`
 	Experimental    bool `json:"experimental,omitempty"`
@@ -145,6 +148,53 @@ type Config struct {
 	// empty list (no directories) and an absent one (the defaults) differ,
 	// and Clone must keep that difference.
 	CDISpecDirs []string `json:"cdi-spec-dirs"`
+
+	// Defaults for containers that do not choose for themselves, as
+	// dockerd's daemon.json sets them.
+	Init     bool   `json:"init,omitempty"`
+	InitPath string `json:"init-path,omitempty"`
+	// DefaultInit is dockerd's "default-init": the init binary's name,
+	// looked up in PATH, when init-path names none.
+	DefaultInit string `json:"default-init,omitempty"`
+	// DefaultStopTimeout is the seconds stop waits for a container that
+	// set no stop timeout (nil: 10, as dockerd; 0 is a real value).
+	DefaultStopTimeout  *int   `json:"default-stop-timeout,omitempty"`
+	NoNewPrivileges     bool   `json:"no-new-privileges,omitempty"`
+	SeccompProfile      string `json:"seccomp-profile,omitempty"`
+	DefaultIpcMode      string `json:"default-ipc-mode,omitempty"`
+	DefaultCgroupnsMode string `json:"default-cgroupns-mode,omitempty"`
+	// CgroupParent is the parent of containers' cgroups (cgroupfs
+	// driver) for containers that name none; "" is /berth.
+	CgroupParent string `json:"cgroup-parent,omitempty"`
+
+	// The daemon's own log: "text" (default) or "json", and raw-logs
+	// for text without colours and with full timestamps.
+	LogFormat string `json:"log-format,omitempty"`
+	RawLogs   bool   `json:"raw-logs,omitempty"`
+
+	// Proxies are the proxies berthd's own HTTP clients (registries)
+	// use; they override the environment's, as in dockerd.
+	Proxies Proxies `json:"proxies"`
+
+	// DefaultNetworkOpts are driver options, by driver, that networks
+	// created without them get (dockerd's default-network-opts).
+	DefaultNetworkOpts map[string]map[string]string `json:"default-network-opts,omitempty"`
+
+	// MinAPIVersion raises the oldest API version clients may ask for
+	// (daemon.json only, as in dockerd); "" is berth's oldest, 1.24.
+	MinAPIVersion string `json:"min-api-version,omitempty"`
+
+	// ResolvConf is the file containers' resolv.conf (and the embedded
+	// DNS server's upstreams) start from instead of the host's.
+	ResolvConf string `json:"resolv-conf,omitempty"`
+}
+
+// Proxies is daemon.json's "proxies" (flags --http-proxy, --https-proxy,
+// --no-proxy).
+type Proxies struct {
+	HTTPProxy  string `json:"http-proxy,omitempty"`
+	HTTPSProxy string `json:"https-proxy,omitempty"`
+	NoProxy    string `json:"no-proxy,omitempty"`
 }
 
 // DefaultCDISpecDirs are the directories CDI specifications are read from
@@ -211,23 +261,6 @@ func (m *MemBytes) UnmarshalJSON(b []byte) error {
 		return err
 	}
 	return m.Set(s)
-}
-
-// ignoredKeys are daemon.json keys dockerd knows and berth does not act on
-// (yet). A daemon.json written for dockerd still loads; each is logged.
-var ignoredKeys = map[string]bool{
-	"builder": true, "containerd": true,
-	"containerd-namespace": true, "containerd-plugin-namespace": true,
-	"cgroup-parent": true, "exec-opts": true, "seccomp-profile": true,
-	"selinux-enabled": true, "userns-remap": true, "no-new-privileges": true,
-	"init": true, "init-path": true,
-	"default-cgroupns-mode": true, "default-ipc-mode": true,
-	"max-download-attempts": true, "raw-logs": true,
-	"log-format": true, "oom-score-adjust": true,
-	"proxies": true, "userland-proxy-path": true, "default-gateway": true,
-	"default-gateway-v6": true, "cpu-rt-period": true, "cpu-rt-runtime": true,
-	"allow-nondistributable-artifacts": true, "default-network-opts": true,
-	"bridge-accept-fwmark": true,
 }
 
 // Default returns the built-in configuration.
@@ -307,15 +340,22 @@ func MergeFile(c *Config, path string, flagValues map[string]string) error {
 		return wrap(err)
 	}
 	known := jsonKeys()
-	var unknown, conflicts, ignored []string
+	var unknown, conflicts, noEffect []string
 	for k, v := range raw {
 		switch {
 		case known[k]:
-		case ignoredKeys[k]:
-			ignored = append(ignored, k)
+		case refusedKeys[k] != nil:
+			if err := refusedKeys[k](v); err != nil {
+				return wrap(fmt.Errorf("%s: %w", k, err))
+			}
+			noEffect = append(noEffect, k)
 		default:
 			unknown = append(unknown, k)
 			continue
+		}
+		if k == "proxies" {
+			// Its keys are flags of their own (--http-proxy, …).
+			conflicts = append(conflicts, nestedConflicts(v, flagValues)...)
 		}
 		if fv, ok := flagValues[k]; ok {
 			conflicts = append(conflicts, fmt.Sprintf("%s: (from flag: %s, from file: %s)", k, fv, fileValueString(v)))
@@ -329,9 +369,12 @@ func MergeFile(c *Config, path string, flagValues map[string]string) error {
 	if len(conflicts) > 0 {
 		return wrap(fmt.Errorf("the following directives are specified both as a flag and in the configuration file: %s", strings.Join(conflicts, ", ")))
 	}
-	for _, k := range ignored {
+	for _, k := range noEffect {
 		delete(raw, k)
-		logrus.WithField("key", k).Warn("daemon.json option is not supported by berth and is ignored")
+		// The others passed because their value asks for nothing.
+		if reason, ok := noEffectReason[k]; ok {
+			logrus.WithField("key", k).Warn(reason)
+		}
 	}
 	filtered, _ := json.Marshal(raw)
 	dec := json.NewDecoder(bytes.NewReader(filtered))
@@ -339,6 +382,21 @@ func MergeFile(c *Config, path string, flagValues map[string]string) error {
 		return wrap(err)
 	}
 	return nil
+}
+
+// nestedConflicts are the keys of an object-valued key that a flag set too.
+func nestedConflicts(v json.RawMessage, flagValues map[string]string) []string {
+	var sub map[string]json.RawMessage
+	if json.Unmarshal(v, &sub) != nil {
+		return nil
+	}
+	var out []string
+	for k, sv := range sub {
+		if fv, ok := flagValues[k]; ok {
+			out = append(out, fmt.Sprintf("%s: (from flag: %s, from file: %s)", k, fv, fileValueString(sv)))
+		}
+	}
+	return out
 }
 
 // fileValueString prints a daemon.json value the way dockerd's conflict
@@ -379,6 +437,17 @@ func (c *Config) Validate() error {
 	if !logLevels[c.LogLevel] {
 		return fmt.Errorf("invalid logging level: %s", c.LogLevel)
 	}
+	if err := c.validateMinAPIVersion(); err != nil {
+		return err
+	}
+	if err := c.validateContainerDefaults(); err != nil {
+		return err
+	}
+	switch c.LogFormat {
+	case "", "text", "json":
+	default:
+		return fmt.Errorf("invalid log format: %s", c.LogFormat)
+	}
 	if c.MetricsAddress != "" {
 		// dockerd finds a bad address when it starts the metrics server;
 		// --validate finds it here, with dockerd's words.
@@ -401,6 +470,9 @@ func (c *Config) Validate() error {
 	}
 	if c.MaxConcurrentDownloads < 0 {
 		return fmt.Errorf("invalid max concurrent downloads: %d", c.MaxConcurrentDownloads)
+	}
+	if c.MaxDownloadAttempts < 0 {
+		return fmt.Errorf("invalid max download attempts: %d", c.MaxDownloadAttempts)
 	}
 	if c.MaxConcurrentUploads < 0 {
 		return fmt.Errorf("invalid max concurrent uploads: %d", c.MaxConcurrentUploads)

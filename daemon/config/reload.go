@@ -12,7 +12,8 @@ var reloadable = []string{
 	"debug", "log-level", "labels", "live-restore", "max-concurrent-downloads",
 	"max-concurrent-uploads", "insecure-registries", "registry-mirrors",
 	"runtimes", "default-runtime", "shutdown-timeout", "experimental",
-	"authorization-plugins",
+	"authorization-plugins", "max-download-attempts", "default-stop-timeout",
+	"default-shm-size", "default-ipc-mode", "default-cgroupns-mode",
 }
 
 // Reloadable reports whether a daemon.json key is applied by SIGHUP.

@@ -23,8 +23,9 @@ import (
 // maxManifestSize bounds what berth reads as a manifest or config.
 const maxManifestSize = 8 << 20
 
-// attempts is how many times an idempotent request is tried.
-const attempts = 5
+// defaultAttempts is how many times an idempotent request is tried, and a
+// dropped blob download resumed, unless Config.MaxDownloadAttempts says.
+const defaultAttempts = 5
 
 // repository is one repository on one endpoint, with its credentials.
 type repository struct {
@@ -33,11 +34,22 @@ type repository struct {
 	creds     Auth
 	push      bool
 	userAgent string
+	// attempts is Config.MaxDownloadAttempts when the repository was
+	// opened (0: defaultAttempts).
+	attempts int
 
 	mu        sync.Mutex
 	scheme    string // "basic", "bearer" or "" (no auth asked for)
 	challenge map[string]string
 	tokens    map[string]string // scope list → bearer token
+}
+
+// tries is how many times an idempotent request is tried.
+func (r *repository) tries() int {
+	if r.attempts > 0 {
+		return r.attempts
+	}
+	return defaultAttempts
 }
 
 func (r *repository) url(path string) string {
@@ -248,7 +260,7 @@ func (r *repository) do(ctx context.Context, rq request) (*http.Response, error)
 			if ctx.Err() != nil {
 				return nil, ctx.Err()
 			}
-			if rq.retry && try < attempts-1 && retryable(err) {
+			if rq.retry && try < r.tries()-1 && retryable(err) {
 				if err := backoff(ctx, try); err != nil {
 					return nil, err
 				}
@@ -262,7 +274,7 @@ func (r *repository) do(ctx context.Context, rq request) (*http.Response, error)
 			refreshed = true
 			continue
 		}
-		if resp.StatusCode >= 500 && resp.StatusCode != http.StatusNotImplemented && rq.retry && try < attempts-1 {
+		if resp.StatusCode >= 500 && resp.StatusCode != http.StatusNotImplemented && rq.retry && try < r.tries()-1 {
 			io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 			resp.Body.Close()
 			if err := backoff(ctx, try); err != nil {
@@ -396,7 +408,7 @@ func (b *blobReader) Read(p []byte) (int, error) {
 		if b.ctx.Err() != nil {
 			return 0, b.ctx.Err()
 		}
-		if (err != io.EOF && !retryable(err)) || b.resumes >= attempts {
+		if (err != io.EOF && !retryable(err)) || b.resumes >= b.r.tries() {
 			return 0, err
 		}
 		b.body.Close()

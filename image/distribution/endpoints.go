@@ -42,6 +42,10 @@ type Config struct {
 	// MaxDownloads and MaxUploads bound the layers transferred at once,
 	// daemon-wide.
 	MaxDownloads, MaxUploads int
+	// MaxDownloadAttempts is how many times a registry request is tried
+	// and a blob download started (dockerd's max-download-attempts);
+	// 0 is 5.
+	MaxDownloadAttempts int
 	// ChunkSize, when positive, uploads layers in PATCH requests of this
 	// many bytes (Content-Range) instead of one streamed PATCH.
 	ChunkSize int64

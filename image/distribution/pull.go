@@ -65,13 +65,13 @@ func (s *Service) forEachEndpoint(ctx context.Context, named reference.Named, a 
 	if err != nil {
 		return err
 	}
-	ua := s.config().UserAgent
+	ua, attempts := s.config().UserAgent, s.config().MaxDownloadAttempts
 	var firstErr error
 	for _, ep := range eps {
 		if push && ep.mirror {
 			continue
 		}
-		repo := &repository{ep: ep, name: reference.Path(named), creds: a, push: push, userAgent: ua}
+		repo := &repository{ep: ep, name: reference.Path(named), creds: a, push: push, userAgent: ua, attempts: attempts}
 		repo.creds.ServerAddress = ep.host
 		err := repo.ping(ctx)
 		if err == nil {
