@@ -80,6 +80,9 @@ func (d *Daemon) removeContainer(ctx context.Context, c *ctr.Container, force, r
 	d.releaseContainerResources(c, removeVolumes)
 	c.Unlock()
 	faultpoint.Hit("container.rm.after-layer")
+	// A log forwarder still sending the last lines writes into the
+	// container's directory.
+	d.endLogForwarder(c.ID)
 	// The container decided how many files its writable layer holds, and
 	// so how long deleting them takes: not under its lock, which every
 	// docker ps waits for. RemovalInProgress keeps starts, renames and new

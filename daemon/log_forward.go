@@ -56,7 +56,10 @@ type logForwarder struct {
 	cancel context.CancelFunc
 }
 
-// logForwarders are the running forwarders by container ID.
+// logForwarders are the forwarders by container ID, from the start of
+// their container until they have finished (after its exit: they send
+// what is left and record where they got to, in the container's
+// directory, which a removal must therefore wait for).
 type logForwarders struct {
 	mu sync.Mutex
 	m  map[string]*logForwarder
@@ -164,10 +167,29 @@ func closeOnce(ch chan struct{}) {
 func (d *Daemon) stopLogForwarder(id string) {
 	d.logForwards.mu.Lock()
 	f := d.logForwards.m[id]
-	delete(d.logForwards.m, id)
 	d.logForwards.mu.Unlock()
 	if f != nil {
 		closeOnce(f.stopped)
+	}
+}
+
+// endLogForwarder waits for the forwarder of a container being removed
+// to finish, so that its last record is not written into a directory
+// being deleted ("directory not empty"); one still busy after a few
+// seconds (a receiver that does not answer) is cut short.
+func (d *Daemon) endLogForwarder(id string) {
+	d.logForwards.mu.Lock()
+	f := d.logForwards.m[id]
+	d.logForwards.mu.Unlock()
+	if f == nil {
+		return
+	}
+	closeOnce(f.stopped)
+	select {
+	case <-f.done:
+	case <-time.After(5 * time.Second):
+		f.cancel()
+		<-f.done
 	}
 }
 
@@ -175,6 +197,13 @@ func (d *Daemon) stopLogForwarder(id string) {
 // until the container has exited and the cache is read to its end; then
 // it closes the sink.
 func (d *Daemon) forwardLog(ctx context.Context, id, root, path string, since time.Time, sink logSink, f *logForwarder) {
+	defer func() {
+		d.logForwards.mu.Lock()
+		if d.logForwards.m[id] == f {
+			delete(d.logForwards.m, id)
+		}
+		d.logForwards.mu.Unlock()
+	}()
 	defer close(f.done)
 	defer f.cancel()
 	// A driver that waits for an absent receiver (fluentd retrying) is
