@@ -254,18 +254,9 @@ func hostDevices() []specs.LinuxDevice {
 		if unix.Lstat(p, &st) != nil {
 			return nil
 		}
-		typ := ""
-		switch st.Mode & unix.S_IFMT {
-		case unix.S_IFCHR:
-			typ = "c"
-		case unix.S_IFBLK:
-			typ = "b"
-		default:
-			return nil
+		if dev, ok := runtime.DeviceNode(p, &st); ok {
+			out = append(out, dev)
 		}
-		mode := os.FileMode(st.Mode & 0o777)
-		uid, gid := st.Uid, st.Gid
-		out = append(out, specs.LinuxDevice{Path: p, Type: typ, Major: int64(unix.Major(st.Rdev)), Minor: int64(unix.Minor(st.Rdev)), FileMode: &mode, UID: &uid, GID: &gid})
 		return nil
 	})
 	return out

@@ -1,15 +1,14 @@
 package runtime
 
 import (
+	"fmt"
 	"os"
+	"strconv"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 
 	"github.com/berthd/berth/pkg/errdefs"
-
-	"fmt"
-	"strconv"
 )
 
 // DeviceFromPath describes the host's device node hostPath as a device of
@@ -22,6 +21,17 @@ func DeviceFromPath(hostPath, containerPath, perms string) (specs.LinuxDevice, s
 	if err := unix.Stat(hostPath, &st); err != nil {
 		return specs.LinuxDevice{}, specs.LinuxDeviceCgroup{}, errdefs.InvalidParameterf("error gathering device information while adding custom device %q: %v", hostPath, err)
 	}
+	dev, ok := DeviceNode(containerPath, &st)
+	if !ok {
+		return specs.LinuxDevice{}, specs.LinuxDeviceCgroup{}, errdefs.InvalidParameterf("error gathering device information while adding custom device %q: not a device node", hostPath)
+	}
+	return dev, specs.LinuxDeviceCgroup{Allow: true, Type: dev.Type, Major: &dev.Major, Minor: &dev.Minor, Access: perms}, nil
+}
+
+// DeviceNode describes the node whose stat is st as the container's
+// device at path: its type, numbers, mode and owner. It reports false for
+// anything but a character or block device.
+func DeviceNode(path string, st *unix.Stat_t) (specs.LinuxDevice, bool) {
 	var typ string
 	switch st.Mode & unix.S_IFMT {
 	case unix.S_IFCHR:
@@ -29,13 +39,11 @@ func DeviceFromPath(hostPath, containerPath, perms string) (specs.LinuxDevice, s
 	case unix.S_IFBLK:
 		typ = "b"
 	default:
-		return specs.LinuxDevice{}, specs.LinuxDeviceCgroup{}, errdefs.InvalidParameterf("error gathering device information while adding custom device %q: not a device node", hostPath)
+		return specs.LinuxDevice{}, false
 	}
-	major, minor := int64(unix.Major(st.Rdev)), int64(unix.Minor(st.Rdev))
 	mode := os.FileMode(st.Mode & 0o777)
 	uid, gid := st.Uid, st.Gid
-	return specs.LinuxDevice{Path: containerPath, Type: typ, Major: major, Minor: minor, FileMode: &mode, UID: &uid, GID: &gid},
-		specs.LinuxDeviceCgroup{Allow: true, Type: typ, Major: &major, Minor: &minor, Access: perms}, nil
+	return specs.LinuxDevice{Path: path, Type: typ, Major: int64(unix.Major(st.Rdev)), Minor: int64(unix.Minor(st.Rdev)), FileMode: &mode, UID: &uid, GID: &gid}, true
 }
 
 // withDeviceAllows appends to the spec's device rules the nodes the
