@@ -126,12 +126,19 @@ func (d *daemon) start(liveRestore bool) (time.Duration, error) {
 	}
 }
 
-// kill SIGKILLs the daemon, by its PID only, and waits for it.
-func (d *daemon) kill() {
+// take hands over the running daemon's process (nil if there is none)
+// and the channel closed when it has exited, for the caller to end it.
+func (d *daemon) take() (*exec.Cmd, chan struct{}) {
 	d.mu.Lock()
+	defer d.mu.Unlock()
 	cmd, exited := d.cmd, d.exited
 	d.cmd = nil
-	d.mu.Unlock()
+	return cmd, exited
+}
+
+// kill SIGKILLs the daemon, by its PID only, and waits for it.
+func (d *daemon) kill() {
+	cmd, exited := d.take()
 	if cmd == nil {
 		return
 	}
@@ -145,10 +152,7 @@ func (d *daemon) stop() { d.killDuringStop(30 * time.Second) }
 // killDuringStop sends SIGTERM, then SIGKILL after delay unless the
 // daemon has stopped by then: a crash during the daemon's own shutdown.
 func (d *daemon) killDuringStop(delay time.Duration) {
-	d.mu.Lock()
-	cmd, exited := d.cmd, d.exited
-	d.cmd = nil
-	d.mu.Unlock()
+	cmd, exited := d.take()
 	if cmd == nil {
 		return
 	}
