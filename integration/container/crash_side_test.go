@@ -89,6 +89,19 @@ func mounted(path string) bool {
 	return strings.Contains(string(b), " "+path+" ")
 }
 
+// assertShimDeathRecorded waits for container id, whose shim was killed,
+// to be recorded exited with 137, then checks that it left nothing behind
+// and that other ran on untouched.
+func assertShimDeathRecorded(t *testing.T, dd *harness.Daemon, id string, pid int, was remains, other bystander) {
+	t.Helper()
+	waitState(t, dd, id, "exited", 10*time.Second)
+	if got := format(t, dd, id, "{{.State.ExitCode}}"); got != "137" {
+		t.Fatalf("exit code after the shim's death: %s", got)
+	}
+	assertCleanedUp(t, dd, id, pid, was)
+	other.untouched(t, dd)
+}
+
 // assertCleanedUp fails while container id's process, cgroups, shim
 // directory, root mount, veth or network endpoint are still there; was
 // is what it held while it ran.
@@ -142,12 +155,7 @@ func TestCrashSideShimKilled(t *testing.T) {
 	if err := syscall.Kill(shim, syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
-	waitState(t, dd, id, "exited", 10*time.Second)
-	if got := format(t, dd, id, "{{.State.ExitCode}}"); got != "137" {
-		t.Fatalf("exit code after the shim's death: %s", got)
-	}
-	assertCleanedUp(t, dd, id, pid, was)
-	other.untouched(t, dd)
+	assertShimDeathRecorded(t, dd, id, pid, was, other)
 	// The container starts again, with a shim of its own.
 	dockerOn(t, dd, "start", id)
 	waitState(t, dd, id, "running", 10*time.Second)
@@ -195,12 +203,7 @@ func TestCrashSideShimKilledWhileDaemonDown(t *testing.T) {
 	if err := dd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	waitState(t, dd, id, "exited", 10*time.Second)
-	if got := format(t, dd, id, "{{.State.ExitCode}}"); got != "137" {
-		t.Fatalf("exit code after the shim's death: %s", got)
-	}
-	assertCleanedUp(t, dd, id, pid, was)
-	other.untouched(t, dd)
+	assertShimDeathRecorded(t, dd, id, pid, was, other)
 }
 
 // TestCrashSideInitKilled: the container's init (PID 1 inside) killed
