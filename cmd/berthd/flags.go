@@ -48,6 +48,20 @@ func installFlags(fs *pflag.FlagSet, cfg *config.Config, o *options) {
 	fs.IntVar(&cfg.ShutdownTimeout, "shutdown-timeout", cfg.ShutdownTimeout, "Default shutdown timeout in seconds for containers")
 	fs.StringVar(&cfg.MetricsAddress, "metrics-addr", "", "Set default address and port to serve the metrics api on")
 
+	// The CRI face; the keys live in daemon.json's "cri" object.
+	fs.Var(&boolPtrValue{target: &cfg.CRI.Enabled}, "cri", "Serve the Kubernetes CRI on --cri-socket (default true)")
+	fs.Lookup("cri").NoOptDefVal = "true"
+	keyed("cri", "enabled")
+	fs.StringVar(&cfg.CRI.Socket, "cri-socket", "", "CRI socket (unix://PATH; default EXEC-ROOT/cri.sock)")
+	keyed("cri-socket", "socket")
+	fs.StringVar(&cfg.CRI.SandboxImage, "pod-sandbox-image", "", "Pause image of CRI pod sandboxes (default "+config.DefaultPodSandboxImage+")")
+	keyed("pod-sandbox-image", "sandbox-image")
+	fs.Var(&listValue{target: &cfg.CRI.CNIBinDirs}, "cni-bin-dir", "Directory of CNI plugins (repeatable; default /opt/cni/bin, /usr/lib/cni)")
+	fs.StringVar(&cfg.CRI.CNIConfDir, "cni-conf-dir", "", "Directory of CNI network configurations (default "+config.DefaultCNIConfDir+")")
+	fs.StringVar(&cfg.CRI.StreamAddress, "cri-stream-address", "", "host:port of the CRI streaming server (default 127.0.0.1:0)")
+	keyed("cri-stream-address", "stream-address")
+	fs.StringVar(&cfg.RegistryConfigDir, "registry-config-dir", "", "Directory of per-registry hosts.toml files (default "+config.DefaultRegistryConfigDir+")")
+
 	fs.Var(&boolPtrValue{target: &cfg.TLS}, "tls", "Use TLS; implied by --tlsverify")
 	fs.Lookup("tls").NoOptDefVal = "true"
 	fs.Var(&boolPtrValue{target: &cfg.TLSVerify}, "tlsverify", "Use TLS and verify the remote")

@@ -170,6 +170,15 @@ func run(fs *pflag.FlagSet, flagCfg *config.Config, o *options) error {
 			return fmt.Errorf("failed to start metrics server: %w", err)
 		}
 	}
+	crif, err := startCRI(cfg, d)
+	if err != nil {
+		closeAll()
+		if ms != nil {
+			ms.Close(time.Second)
+		}
+		return err
+	}
+	defer crif.stop()
 	// Catch signals before telling anyone we are ready: a SIGTERM that
 	// arrives right after READY=1 must shut down gracefully, not kill.
 	sigs := make(chan os.Signal, 4)

@@ -137,6 +137,15 @@ type Config struct {
 	// default) serves none.
 	MetricsAddress string `json:"metrics-addr,omitempty"`
 
+	// CRI configures the Kubernetes CRI face (api/cri): kubelet talks to
+	// the same engine that serves the Docker API.
+	CRI CRIConfig `json:"cri,omitempty"`
+
+	// RegistryConfigDir holds containerd's hosts.toml format, one
+	// directory per registry host (--registry-config-dir); it names
+	// mirrors for any registry, used by CRI and Docker API pulls alike.
+	RegistryConfigDir string `json:"registry-config-dir,omitempty"`
+
 	// DefaultShmSize is /dev/shm's size for containers that set none
 	// (0: 64 MiB, dockerd's default).
 	DefaultShmSize MemBytes `json:"default-shm-size,omitempty"`
@@ -353,8 +362,8 @@ func MergeFile(c *Config, path string, flagValues map[string]string) error {
 			unknown = append(unknown, k)
 			continue
 		}
-		if k == "proxies" {
-			// Its keys are flags of their own (--http-proxy, …).
+		if k == "proxies" || k == "cri" {
+			// Their keys are flags of their own (--http-proxy, --cri-socket, …).
 			conflicts = append(conflicts, nestedConflicts(v, flagValues)...)
 		}
 		if fv, ok := flagValues[k]; ok {
