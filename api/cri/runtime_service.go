@@ -5,8 +5,11 @@ import (
 )
 
 // RuntimeBackend is what the RuntimeService needs from the engine: pod
-// sandboxes and their containers.
-type RuntimeBackend interface{}
+// sandboxes (sandbox.go) and their containers (container.go).
+type RuntimeBackend interface {
+	SandboxBackend
+	ContainerBackend
+}
 
 // runtimeService implements runtimeapi.RuntimeServiceServer.
 type runtimeService struct {

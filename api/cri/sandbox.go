@@ -1,0 +1,4 @@
+package cri
+
+// SandboxBackend is what the pod sandbox calls need from the engine.
+type SandboxBackend interface{}
