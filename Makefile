@@ -13,7 +13,7 @@ LDFLAGS := -X github.com/berthd/berth/daemon.Version=$(VERSION) \
 # Flags for `make run`, e.g. make run ARGS='--debug'.
 ARGS ?=
 
-.PHONY: all build run test unit integration smoke compat deps install uninstall bench lint fuzz torture clean FORCE
+.PHONY: all build run test unit integration smoke compat critest deps install uninstall bench lint fuzz torture clean FORCE
 
 all: build
 
@@ -47,6 +47,10 @@ smoke: build
 
 # moby's own integration suite against a fresh berthd: make compat
 # MOBY_SRC=/path/to/moby [COMPONENTS="container image"]. Takes many minutes.
+# critest (the shared offline kit) against a berthd of this tree; see hack/critest.sh.
+critest: deps build
+	hack/critest.sh $(CRITEST_ARGS)
+
 compat: build
 	MOBY_SRC=$(MOBY_SRC) hack/compat.sh $(COMPONENTS)
 
