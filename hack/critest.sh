@@ -37,6 +37,9 @@ log() { echo "[critest] $*" >&2; }
 
 mkdir -p "$CRI_KIT_WORK"
 "$CRI_KIT/build-tools.sh" "$CRI_KIT_WORK" >/dev/null
+# A registry that already answers is someone else's: leave it running after.
+own_registry=1
+curl -sf -o /dev/null "http://$REGISTRY_ADDR/v2/" && own_registry=0
 "$CRI_KIT/prepare-images.sh" up "$CRI_KIT_WORK" >&2
 
 root=$(mktemp -d /tmp/berth-critest.XXXXXX)
@@ -50,7 +53,7 @@ cleanup() {
 	ip link del "$CNI_BRIDGE" 2>/dev/null || true
 	grep -o " $root[^ ]*" /proc/self/mountinfo | sort -r | while read -r m; do umount -l "$m" 2>/dev/null || true; done
 	rm -rf "$root"
-	"$CRI_KIT/prepare-images.sh" stop "$CRI_KIT_WORK" >/dev/null 2>&1 || true
+	if [ "$own_registry" = 1 ]; then "$CRI_KIT/prepare-images.sh" stop "$CRI_KIT_WORK" >/dev/null 2>&1 || true; fi
 }
 trap cleanup EXIT
 
