@@ -6,10 +6,14 @@ GO      ?= go
 PREFIX  ?= /usr/local
 UNITDIR ?= /etc/systemd/system
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo 0.1.0-dev)
+# One random stamp per make run, linked into berthd and berth-stage: the
+# daemon runs its stages only from a berth-stage of its own build.
+STAMP   := $(shell head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')
 COMMIT  ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
 LDFLAGS := -X github.com/berthd/berth/daemon.Version=$(VERSION) \
            -X github.com/berthd/berth/daemon.GitCommit=$(COMMIT) \
-           -X github.com/berthd/berth/daemon.BuildTime=$(shell date -u +%Y-%m-%dT%H:%M:%SZ)
+           -X github.com/berthd/berth/daemon.BuildTime=$(shell date -u +%Y-%m-%dT%H:%M:%SZ) \
+           -X github.com/berthd/berth/pkg/runtime.StageStamp=berth-stage-$(STAMP)
 # Flags for `make run`, e.g. make run ARGS='--debug'.
 ARGS ?=
 
@@ -17,10 +21,13 @@ ARGS ?=
 
 all: build
 
-build: bin/berthd
+build: bin/berthd bin/berth-stage
 
 bin/berthd: FORCE
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $@ ./cmd/berthd
+
+bin/berth-stage: FORCE
+	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $@ ./cmd/berth-stage
 
 # Build and run in the foreground on the built-in defaults
 # (/var/run/docker.sock, /var/lib/berth, /run/berth).
@@ -45,17 +52,18 @@ integration: build
 smoke: build
 	hack/smoke.sh $(PATTERN)
 
-# moby's own integration suite against a fresh berthd: make compat
-# MOBY_SRC=/path/to/moby [COMPONENTS="container image"]. Takes many minutes.
 # critest (the shared offline kit) against a berthd of this tree; see hack/critest.sh.
 critest: deps build
 	hack/critest.sh $(CRITEST_ARGS)
 
+# moby's own integration suite against a fresh berthd: make compat
+# MOBY_SRC=/path/to/moby [COMPONENTS="container image"]. Takes many minutes.
 compat: build
 	MOBY_SRC=$(MOBY_SRC) hack/compat.sh $(COMPONENTS)
 
 install: build
 	install -D -m 0755 bin/berthd $(DESTDIR)$(PREFIX)/bin/berthd
+	install -D -m 0755 bin/berth-stage $(DESTDIR)$(PREFIX)/bin/berth-stage
 	install -D -m 0644 contrib/systemd/berth.service $(DESTDIR)$(UNITDIR)/berth.service
 	install -D -m 0644 contrib/systemd/berth.socket $(DESTDIR)$(UNITDIR)/berth.socket
 	sed -i 's|/usr/local/bin/berthd|$(PREFIX)/bin/berthd|' $(DESTDIR)$(UNITDIR)/berth.service
@@ -63,7 +71,7 @@ install: build
 	@echo "installed; enable with: systemctl enable --now berth.socket berth.service"
 
 uninstall:
-	rm -f $(DESTDIR)$(PREFIX)/bin/berthd $(DESTDIR)$(UNITDIR)/berth.service $(DESTDIR)$(UNITDIR)/berth.socket
+	rm -f $(DESTDIR)$(PREFIX)/bin/berthd $(DESTDIR)$(PREFIX)/bin/berth-stage $(DESTDIR)$(UNITDIR)/berth.service $(DESTDIR)$(UNITDIR)/berth.socket
 
 # Every native fuzz target for FUZZTIME each, one after another, stopping
 # at the first crash (which go test writes to testdata/fuzz/). As root: the

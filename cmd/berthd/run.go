@@ -125,6 +125,7 @@ func run(fs *pflag.FlagSet, flagCfg *config.Config, o *options) error {
 		return err
 	}
 	defer pidfile.Remove(cfg.Pidfile)
+	useStageBinary()
 	d, err := daemon.New(cfg)
 	if err != nil {
 		return err

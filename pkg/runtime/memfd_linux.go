@@ -13,13 +13,17 @@ import (
 
 const seals = unix.F_SEAL_SEAL | unix.F_SEAL_SHRINK | unix.F_SEAL_GROW | unix.F_SEAL_WRITE
 
-// sealedExe is the sealed memfd copy of this binary that every init and
-// exec stage is executed from. It is made once per process; a process
+// sealedExe is the sealed memfd copy that every shim, init and exec
+// stage is executed from: of the stage binary when UseStageExecutable
+// chose one, else of this binary. It is made once per process; a process
 // that was itself executed from such a copy (the shim) reuses it without
 // copying again.
 var sealedExe = sync.OnceValues(func() (*os.File, error) {
 	if f := inheritedSealedExe(); f != nil {
 		return f, nil
+	}
+	if stageCopy != nil {
+		return stageCopy, nil
 	}
 	self, err := os.Open("/proc/self/exe")
 	if err != nil {
@@ -29,6 +33,11 @@ var sealedExe = sync.OnceValues(func() (*os.File, error) {
 		return self, nil
 	}
 	defer self.Close()
+	return sealedCopy(self)
+})
+
+// sealedCopy copies r into a new memfd and seals it against every change.
+func sealedCopy(r io.Reader) (*os.File, error) {
 	fd, err := unix.MemfdCreate("berthd-init", unix.MFD_CLOEXEC|unix.MFD_ALLOW_SEALING)
 	if err != nil {
 		return nil, fmt.Errorf("memfd_create: %w", err)
@@ -36,7 +45,7 @@ var sealedExe = sync.OnceValues(func() (*os.File, error) {
 	mem := os.NewFile(uintptr(fd), "memfd:berthd-init")
 	// io.Copy between two files uses copy_file_range/sendfile: the copy
 	// stays in the kernel.
-	if _, err := io.Copy(mem, self); err != nil {
+	if _, err := io.Copy(mem, r); err != nil {
 		mem.Close()
 		return nil, fmt.Errorf("copy binary into memfd: %w", err)
 	}
@@ -45,7 +54,7 @@ var sealedExe = sync.OnceValues(func() (*os.File, error) {
 		return nil, fmt.Errorf("seal memfd: %w", err)
 	}
 	return mem, nil
-})
+}
 
 // addSeals seals mem. The kernel refuses F_SEAL_WRITE with EBUSY while
 // something else holds an extra reference on one of its pages (page

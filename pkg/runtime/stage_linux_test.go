@@ -1,0 +1,49 @@
+package runtime
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"golang.org/x/sys/unix"
+)
+
+// TestUseStageExecutableChecksTheStamp: a stage binary is taken only from
+// a stamped build and only if it carries the same stamp; what is taken is
+// a sealed copy, not the file.
+func TestUseStageExecutableChecksTheStamp(t *testing.T) {
+	oldStamp, oldCopy := StageStamp, stageCopy
+	t.Cleanup(func() { StageStamp, stageCopy = oldStamp, oldCopy })
+	dir := t.TempDir()
+	other := filepath.Join(dir, "other")
+	mine := filepath.Join(dir, "mine")
+	os.WriteFile(other, []byte("\x7fELF...berth-stage-0000..."), 0o755)
+	os.WriteFile(mine, []byte("\x7fELF...berth-stage-1234..."), 0o755)
+
+	StageStamp, stageCopy = "", nil
+	if err := UseStageExecutable(mine); !errors.Is(err, ErrNoStageStamp) {
+		t.Fatalf("unstamped build: %v, want ErrNoStageStamp", err)
+	}
+	StageStamp = "berth-stage-1234"
+	if err := UseStageExecutable(other); err == nil || stageCopy != nil {
+		t.Fatalf("a stage of another build was taken (err %v)", err)
+	}
+	if err := UseStageExecutable(filepath.Join(dir, "missing")); err == nil {
+		t.Fatal("a missing stage was taken")
+	}
+	if err := UseStageExecutable(mine); err != nil || stageCopy == nil {
+		t.Fatalf("the stage of this build was refused: %v", err)
+	}
+	s, err := unix.FcntlInt(stageCopy.Fd(), unix.F_GET_SEALS, 0)
+	if err != nil || s&seals != seals {
+		t.Fatalf("stage copy seals %#x (%v), want %#x", s, err, seals)
+	}
+	// Changing the file afterwards changes nothing that runs.
+	os.WriteFile(mine, []byte("replaced"), 0o755)
+	var st unix.Stat_t
+	if err := unix.Fstat(int(stageCopy.Fd()), &st); err != nil || st.Size != int64(len("\x7fELF...berth-stage-1234...")) {
+		t.Fatalf("stage copy size %d (%v)", st.Size, err)
+	}
+	stageCopy.Close()
+}
