@@ -44,13 +44,39 @@ curl -sf -o /dev/null "http://$REGISTRY_ADDR/v2/" && own_registry=0
 
 root=$(mktemp -d /tmp/berth-critest.XXXXXX)
 pid=
+# portmap_chains_cleanup removes portmap's top-level nat chains, only when
+# they hold nothing but portmap's own static rules (no pod uses them).
+portmap_chains_cleanup() {
+	iptables -t nat -S 2>/dev/null | grep -q -- '^-N CNI-DN-' && return
+	local pair chain parent spec
+	for pair in "CNI-HOSTPORT-DNAT:PREROUTING OUTPUT" "CNI-HOSTPORT-MASQ:POSTROUTING" "CNI-HOSTPORT-SETMARK:"; do
+		chain=${pair%%:*}
+		iptables -t nat -S "$chain" >/dev/null 2>&1 || continue
+		if iptables -t nat -S "$chain" | grep -v -e "^-N $chain\$" -e 'CNI portfwd masquerade mark' \
+			-e "^-A CNI-HOSTPORT-MASQ -m mark --mark 0x2000/0x2000 -j MASQUERADE" | grep -q .; then
+			continue
+		fi
+		for parent in ${pair#*:}; do
+			while spec=$(iptables -t nat -S "$parent" | grep -- "-j $chain\$" | head -1) && [ -n "$spec" ]; do
+				eval "iptables -t nat -D ${spec#-A }" || break
+			done
+		done
+		iptables -t nat -F "$chain" && iptables -t nat -X "$chain" 2>/dev/null || true
+	done
+}
+
 cleanup() {
 	if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
+		# Pods critest left go first, so that CNI DEL runs for them.
+		"$CRI_KIT_WORK/bin/crictl" --runtime-endpoint "unix://$root/exec/cri.sock" --timeout 60s rmp -fa >/dev/null 2>&1 || true
 		kill -TERM "$pid"
 		for _ in $(seq 1 300); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
 		kill -0 "$pid" 2>/dev/null && kill -KILL "$pid"
 	fi
 	ip link del "$CNI_BRIDGE" 2>/dev/null || true
+	portmap_chains_cleanup
+	# critest's cgroup parent; rmdir removes it only when empty.
+	rmdir /sys/fs/cgroup/*/test.slice /sys/fs/cgroup/test.slice 2>/dev/null || true
 	grep -o " $root[^ ]*" /proc/self/mountinfo | sort -r | while read -r m; do umount -l "$m" 2>/dev/null || true; done
 	rm -rf "$root"
 	if [ "$own_registry" = 1 ]; then "$CRI_KIT/prepare-images.sh" stop "$CRI_KIT_WORK" >/dev/null 2>&1 || true; fi
