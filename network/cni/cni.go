@@ -98,12 +98,27 @@ func (m *Manager) network() (*libcni.NetworkConfigList, error) {
 	return m.conf.current(m.cfg.ConfDir)
 }
 
-// Ready is nil once a usable network configuration exists, else the
-// reason (CRI Status reports NetworkReady false with it). The reason wraps
-// ErrNotReady.
+// Ready is nil once a usable network configuration exists and its
+// plugins are installed, else the reason (CRI Status reports NetworkReady
+// false with it). The reason wraps ErrNotReady. A missing plugin binary is
+// reported here, where an operator reads node conditions, rather than
+// first as every pod's failed sandbox.
 func (m *Manager) Ready() error {
-	_, err := m.network()
-	return err
+	list, err := m.network()
+	if err != nil {
+		return err
+	}
+	for _, p := range list.Plugins {
+		for _, plugin := range []string{p.Network.Type, p.Network.IPAM.Type} {
+			if plugin == "" {
+				continue // no IPAM
+			}
+			if _, err := invoke.FindInPath(plugin, m.cfg.BinDirs); err != nil {
+				return fmt.Errorf("%w: network %q: %v", ErrNotReady, list.Name, err)
+			}
+		}
+	}
+	return nil
 }
 
 // Setup attaches p to the pod network (CNI ADD). When a plugin of the list

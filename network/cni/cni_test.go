@@ -58,6 +58,21 @@ func TestReadyWithoutConfig(t *testing.T) {
 	e.wantCalls() // and no plugin ran
 }
 
+func TestReadyNamesAMissingPlugin(t *testing.T) {
+	e := newFakeEnv(t, "fakenet", "fakeport")
+	e.writeConf("10-podnet.conflist", `{"cniVersion":"1.0.0","name":"podnet","plugins":[
+	  {"type":"fakenet","ipam":{"type":"fakeipam"}},{"type":"fakeport"}]}`)
+	m := e.manager()
+	if err := m.Ready(); !errors.Is(err, ErrNotReady) || !strings.Contains(err.Error(), `"fakeipam"`) {
+		t.Fatalf("Ready with the IPAM plugin missing = %v, want it named", err)
+	}
+	e.install(e.bin, "fakeipam")
+	if err := m.Ready(); err != nil {
+		t.Fatalf("Ready once it is installed: %v", err)
+	}
+	e.wantCalls() // Ready runs no plugin
+}
+
 func TestConfigIsReloadedAndFirstInLexicalOrderWins(t *testing.T) {
 	e := newFakeEnv(t, "fakenet", "fakeport")
 	m := e.manager()

@@ -39,7 +39,10 @@ func removeHostportChains() {
 		{"OUTPUT", "-m", "addrtype", "--dst-type", "LOCAL", "-j", "CNI-HOSTPORT-DNAT"},
 		{"POSTROUTING", "-m", "comment", "--comment", "CNI portfwd requiring masquerade", "-j", "CNI-HOSTPORT-MASQ"},
 	} {
-		exec.Command("iptables", append([]string{"-t", "nat", "-D"}, r...)...).Run()
+		// Pods attached at once can each insert the jump (portmap checks
+		// for it and inserts it in two steps), so delete every copy.
+		for i := 0; i < 100 && exec.Command("iptables", append([]string{"-t", "nat", "-D"}, r...)...).Run() == nil; i++ {
+		}
 	}
 	for _, c := range []string{"CNI-HOSTPORT-DNAT", "CNI-HOSTPORT-SETMARK", "CNI-HOSTPORT-MASQ"} {
 		exec.Command("iptables", "-t", "nat", "-F", c).Run()

@@ -281,3 +281,77 @@ func TestRealPluginsTeardownAfterTheNamespaceIsGone(t *testing.T) {
 		t.Errorf("bridge ports after Teardown = %v", got)
 	}
 }
+
+// Pods attached and detached at the same time get distinct addresses and
+// leave nothing behind: the Manager adds no shared state that concurrent
+// sandboxes could trip over, and host-local's store and portmap's
+// iptables calls take their own locks.
+func TestRealPluginsManyPodsAtOnce(t *testing.T) {
+	n := newRealNet(t)
+	const pods = 6
+	ps := make([]Pod, pods)
+	for i := range ps {
+		ns := nettest.NewNetns(t)
+		ps[i] = Pod{ID: fmt.Sprintf("berthcnimany%d%s", i, nettest.Name("")[:8]), Name: fmt.Sprintf("p%d", i), Namespace: "default",
+			UID: strconv.Itoa(i), NetnsPath: ns.Path,
+			PortMappings: []PortMapping{{HostPort: int32(freePort(t)), ContainerPort: 80, Protocol: "TCP", HostIP: "127.0.0.1"}}}
+		p := ps[i]
+		t.Cleanup(func() { n.m.Teardown(context.Background(), p) })
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+
+	type setup struct {
+		res *Result
+		err error
+	}
+	results := make(chan setup, pods)
+	start := time.Now()
+	for _, p := range ps {
+		go func() {
+			res, err := n.m.Setup(ctx, p)
+			results <- setup{res, err}
+		}()
+	}
+	seen := map[string]bool{}
+	for range ps {
+		r := <-results
+		if r.err != nil {
+			t.Fatalf("Setup: %v", r.err)
+		}
+		ip := r.res.IPs[0].String()
+		if seen[ip] {
+			t.Fatalf("address %s given twice", ip)
+		}
+		seen[ip] = true
+	}
+	t.Logf("%d concurrent Setups: %v", pods, time.Since(start))
+	for ip := range seen {
+		if out, err := exec.Command("ping", "-c", "1", "-w", "3", ip).CombinedOutput(); err != nil {
+			t.Fatalf("ping %s: %v: %s", ip, err, out)
+		}
+	}
+
+	errs := make(chan error, pods)
+	start = time.Now()
+	for _, p := range ps {
+		go func() { errs <- n.m.Teardown(ctx, p) }()
+	}
+	for range ps {
+		if err := <-errs; err != nil {
+			t.Fatalf("Teardown: %v", err)
+		}
+	}
+	t.Logf("%d concurrent Teardowns: %v", pods, time.Since(start))
+	if got := n.allocations(); len(got) != 0 {
+		t.Errorf("host-local allocations after Teardown = %v", got)
+	}
+	if got := n.bridgePorts(); len(got) != 0 {
+		t.Errorf("bridge ports after Teardown = %v", got)
+	}
+	for _, p := range ps {
+		if r := hostportRules(t, p.ID); len(r) != 0 {
+			t.Errorf("portmap rules of %s after Teardown: %q", p.Name, r)
+		}
+	}
+}
