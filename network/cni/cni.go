@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -209,6 +210,25 @@ func (m *Manager) Teardown(ctx context.Context, p Pod) error {
 		errs = append(errs, fmt.Errorf("cni: detaching pod %s from network %q: %w", p.ID, list.Name, err))
 	}
 	return errors.Join(errs...)
+}
+
+// Attached lists the sandbox IDs that libcni's cache holds an attachment
+// of this Manager's interface for: the pods set up and not yet torn down.
+// A daemon restarting after a crash tears down those whose sandbox is gone,
+// so their addresses and hostPort rules do not outlive them.
+func (m *Manager) Attached() ([]string, error) {
+	attachments, err := m.lib.GetCachedAttachments("")
+	if err != nil {
+		return nil, fmt.Errorf("cni: reading the attachment cache: %w", err)
+	}
+	var ids []string
+	for _, a := range attachments {
+		if a.IfName == IfName && !slices.Contains(ids, a.ContainerID) {
+			ids = append(ids, a.ContainerID)
+		}
+	}
+	slices.Sort(ids)
+	return ids, nil
 }
 
 // runtimeConf is one pod's invocation arguments: kubelet's CNI_ARGS and the

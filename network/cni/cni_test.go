@@ -303,3 +303,30 @@ func TestSetupRefusesAPodWithoutNamespace(t *testing.T) {
 	}
 	e.wantCalls()
 }
+
+func TestAttachedListsPodsSetUpAndNotTornDown(t *testing.T) {
+	e := newFakeEnv(t, "fakenet", "fakeport")
+	e.writeConf("10-podnet.conflist", chainConf)
+	m := e.manager()
+	if ids, err := m.Attached(); err != nil || len(ids) != 0 {
+		t.Fatalf("Attached before any pod = %q, %v", ids, err)
+	}
+	a, b := testPod(t), testPod(t)
+	a.ID, b.ID = "bbbb-second", "aaaa-first"
+	for _, p := range []Pod{a, b} {
+		if _, err := m.Setup(context.Background(), p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// A cache entry written half-way by a crash is no attachment.
+	os.WriteFile(filepath.Join(e.cache, "results", "podnet-cccc-eth0"), []byte(`{"kind":"cniCa`), 0o600)
+	if ids, err := m.Attached(); err != nil || !reflect.DeepEqual(ids, []string{"aaaa-first", "bbbb-second"}) {
+		t.Fatalf("Attached = %q, %v; want both pods", ids, err)
+	}
+	if err := m.Teardown(context.Background(), a); err != nil {
+		t.Fatal(err)
+	}
+	if ids, err := m.Attached(); err != nil || !reflect.DeepEqual(ids, []string{"aaaa-first"}) {
+		t.Fatalf("Attached after tearing one down = %q, %v", ids, err)
+	}
+}

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"fmt"
-	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
@@ -20,14 +19,20 @@ import (
 )
 
 // debianPlugins is where Debian's containernetworking-plugins (make deps)
-// puts the plugins this test uses.
+// puts the plugins these tests use.
 const debianPlugins = "/usr/lib/cni"
 
 // realNet is a bridge pod network of Debian's plugins, private to one
-// test: its own bridge name, subnet, host-local store and cache.
+// test: its own bridge, subnet, host-local store and cache, and its own
+// "host": a network namespace standing for the node, in which the plugins
+// run and make the bridge, the host ends of the veths and portmap's
+// iptables rules. The machine's own netfilter ruleset, which other
+// packages' tests compare before and after, is never touched, and deleting
+// that namespace removes whatever a failed test left in it.
 type realNet struct {
 	t       *testing.T
 	m       *Manager
+	host    nettest.Netns
 	name    string // network name
 	bridge  string
 	subnet  *net.IPNet
@@ -42,12 +47,15 @@ func newRealNet(t *testing.T) *realNet {
 		nettest.Require(t, err == nil, "CNI plugin %s/%s (Debian package containernetworking-plugins)", debianPlugins, p)
 	}
 	nettest.RequireTool(t, "iptables", "iptables")
-	leaveNetfilterAsFound(t)
+	nettest.RequireTool(t, "ping", "inetutils-ping")
 
 	dir := t.TempDir()
-	n := &realNet{t: t, name: nettest.Name("bcnitest"), bridge: nettest.Name("bcni"), subnet: freeSubnet(t)}
+	_, subnet, _ := net.ParseCIDR("10.244.7.0/24")
+	n := &realNet{t: t, host: nettest.NewNetns(t), name: nettest.Name("bcnitest"), bridge: nettest.Name("bcni"), subnet: subnet}
+	if out, err := exec.Command("ip", "-n", n.host.Name, "link", "set", "lo", "up").CombinedOutput(); err != nil {
+		t.Fatalf("lo up in the host namespace: %v: %s", err, out)
+	}
 	n.ipStore = filepath.Join(dir, "ipam")
-	nettest.CleanupLink(t, n.bridge)
 	conf := fmt.Sprintf(`{"cniVersion":"1.0.0","name":%q,"plugins":[
 	  {"type":"bridge","bridge":%q,"isGateway":true,"ipMasq":false,"hairpinMode":true,
 	   "ipam":{"type":"host-local","ranges":[[{"subnet":%q}]],"dataDir":%q}},
@@ -65,21 +73,57 @@ func newRealNet(t *testing.T) *realNet {
 	return n
 }
 
-// freeSubnet picks a /24 in 10.0.0.0/8 that no route on the host overlaps.
-func freeSubnet(t *testing.T) *net.IPNet {
-	t.Helper()
-	out, err := exec.Command("ip", "-4", "route", "show", "table", "all").Output()
-	if err != nil {
-		t.Fatalf("ip route: %v", err)
+// do runs f with the calling thread in the host namespace: sockets f
+// opens and processes it starts (the plugins) live there.
+func (n *realNet) do(f func()) {
+	n.t.Helper()
+	if err := inNetns(n.host.Path, f); err != nil {
+		n.t.Fatalf("entering the host namespace: %v", err)
 	}
-	for range 100 {
-		_, sn, _ := net.ParseCIDR(fmt.Sprintf("10.%d.%d.0/24", 200+rand.IntN(50), rand.IntN(256)))
-		if !strings.Contains(string(out), strings.TrimSuffix(sn.IP.String(), "0")) {
-			return sn
+}
+
+// inNetns runs f on a thread switched into the namespace at path. A
+// thread that cannot be switched back is not handed back to the runtime:
+// it stays locked and ends with the goroutine.
+func inNetns(path string, f func()) error {
+	errc := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread()
+		orig, err := netns.Get()
+		if err != nil {
+			errc <- err
+			return
 		}
-	}
-	t.Fatal("no free /24 in 10.200-249.x.0")
-	return nil
+		defer orig.Close()
+		target, err := netns.GetFromPath(path)
+		if err != nil {
+			errc <- err
+			return
+		}
+		defer target.Close()
+		if err := netns.Set(target); err != nil {
+			errc <- err
+			return
+		}
+		defer func() {
+			if netns.Set(orig) == nil {
+				runtime.UnlockOSThread()
+			}
+			errc <- nil
+		}()
+		f()
+	}()
+	return <-errc
+}
+
+func (n *realNet) setup(ctx context.Context, p Pod) (res *Result, err error) {
+	n.do(func() { res, err = n.m.Setup(ctx, p) })
+	return res, err
+}
+
+func (n *realNet) teardown(ctx context.Context, p Pod) (err error) {
+	n.do(func() { err = n.m.Teardown(ctx, p) })
+	return err
 }
 
 // allocations lists host-local's reserved addresses of this network.
@@ -95,18 +139,18 @@ func (n *realNet) allocations() []string {
 }
 
 // bridgePorts lists the host-side veths attached to the bridge.
-func (n *realNet) bridgePorts() []string {
-	entries, _ := os.ReadDir(filepath.Join("/sys/class/net", n.bridge, "brif"))
-	var out []string
-	for _, e := range entries {
-		out = append(out, e.Name())
+func (n *realNet) bridgePorts() string {
+	out, err := exec.Command("ip", "-n", n.host.Name, "-o", "link", "show", "master", n.bridge).CombinedOutput()
+	if err != nil {
+		n.t.Fatalf("ip link show master %s: %v: %s", n.bridge, err, out)
 	}
-	return out
+	return strings.TrimSpace(string(out))
 }
 
-// hostportRules lists portmap's per-pod rules for pod id.
-func hostportRules(t *testing.T, id string) []string {
-	out, _ := exec.Command("iptables", "-t", "nat", "-S").Output()
+// hostportRules lists portmap's nat rules for pod id.
+func (n *realNet) hostportRules(id string) []string {
+	var out []byte
+	n.do(func() { out, _ = exec.Command("iptables", "-t", "nat", "-S").Output() })
 	var rules []string
 	for _, l := range strings.Split(string(out), "\n") {
 		if strings.Contains(l, id) {
@@ -116,47 +160,45 @@ func hostportRules(t *testing.T, id string) []string {
 	return rules
 }
 
-// listenIn opens a TCP listener inside a network namespace and serves a
-// greeting on it until the test ends. The socket keeps the namespace it
-// was made in, so only its creation needs the thread switched.
+func (n *realNet) ping(ip string) error {
+	var out []byte
+	var err error
+	n.do(func() { out, err = exec.Command("ping", "-c", "1", "-w", "3", ip).CombinedOutput() })
+	if err != nil {
+		return fmt.Errorf("ping %s: %v: %s", ip, err, out)
+	}
+	return nil
+}
+
+// greeting dials addr from the host namespace and returns the first line
+// the listener sends.
+func (n *realNet) greeting(addr string) (line string, err error) {
+	n.do(func() {
+		var c net.Conn
+		if c, err = net.DialTimeout("tcp", addr, 3*time.Second); err != nil {
+			return
+		}
+		defer c.Close()
+		c.SetDeadline(time.Now().Add(3 * time.Second))
+		line, err = bufio.NewReader(c).ReadString('\n')
+	})
+	return line, err
+}
+
+// listenIn serves a greeting on a TCP port inside the pod's namespace
+// until the test ends. The socket keeps the namespace it was made in, so
+// only its creation needs the thread switched.
 func listenIn(t *testing.T, nsPath string, port int) {
 	t.Helper()
-	type made struct {
-		l   net.Listener
-		err error
+	var l net.Listener
+	var err error
+	if nsErr := inNetns(nsPath, func() { l, err = net.Listen("tcp", ":"+strconv.Itoa(port)) }); nsErr != nil || err != nil {
+		t.Fatalf("listening in %s: %v %v", nsPath, nsErr, err)
 	}
-	ch := make(chan made)
-	go func() {
-		runtime.LockOSThread()
-		orig, err := netns.Get()
-		if err != nil {
-			ch <- made{err: err}
-			return // the thread stays locked and dies with the goroutine
-		}
-		target, err := netns.GetFromPath(nsPath)
-		if err != nil {
-			ch <- made{err: err}
-			return
-		}
-		defer target.Close()
-		if err := netns.Set(target); err != nil {
-			ch <- made{err: err}
-			return
-		}
-		l, err := net.Listen("tcp", ":"+strconv.Itoa(port))
-		if netns.Set(orig) == nil {
-			runtime.UnlockOSThread()
-		}
-		ch <- made{l, err}
-	}()
-	mk := <-ch
-	if mk.err != nil {
-		t.Fatalf("listening in %s: %v", nsPath, mk.err)
-	}
-	t.Cleanup(func() { mk.l.Close() })
+	t.Cleanup(func() { l.Close() })
 	go func() {
 		for {
-			c, err := mk.l.Accept()
+			c, err := l.Accept()
 			if err != nil {
 				return
 			}
@@ -166,37 +208,19 @@ func listenIn(t *testing.T, nsPath string, port int) {
 	}()
 }
 
-// greeting dials addr and returns the first line it sends.
-func greeting(addr string) (string, error) {
-	c, err := net.DialTimeout("tcp", addr, 3*time.Second)
-	if err != nil {
-		return "", err
-	}
-	defer c.Close()
-	c.SetDeadline(time.Now().Add(3 * time.Second))
-	return bufio.NewReader(c).ReadString('\n')
-}
-
-func freePort(t *testing.T) int {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
+func podID(prefix string) string { return prefix + nettest.Name("")[:8] }
 
 func TestRealPluginsAttachAndDetachAPod(t *testing.T) {
 	n := newRealNet(t)
-	ns := nettest.NewNetns(t)
-	hostPort := freePort(t)
-	p := Pod{ID: "berthcnitest" + nettest.Name("")[:8], Name: "web", Namespace: "default", UID: "u1", NetnsPath: ns.Path,
-		PortMappings: []PortMapping{{HostPort: int32(hostPort), ContainerPort: 8080, Protocol: "TCP", HostIP: "127.0.0.1"}}}
-	t.Cleanup(func() { n.m.Teardown(context.Background(), p) }) // also when an assertion below fails
+	pod := nettest.NewNetns(t)
+	const hostPort = 18080
+	p := Pod{ID: podID("berthcnitest"), Name: "web", Namespace: "default", UID: "u1", NetnsPath: pod.Path,
+		PortMappings: []PortMapping{{HostPort: hostPort, ContainerPort: 8080, Protocol: "TCP", HostIP: "127.0.0.1"}}}
+	t.Cleanup(func() { n.teardown(context.Background(), p) }) // also when an assertion below fails
 
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	res, err := n.m.Setup(ctx, p)
+	res, err := n.setup(ctx, p)
 	if err != nil {
 		t.Fatalf("Setup: %v", err)
 	}
@@ -204,47 +228,47 @@ func TestRealPluginsAttachAndDetachAPod(t *testing.T) {
 		t.Fatalf("IPs = %v, want one in %v", res.IPs, n.subnet)
 	}
 	ip := res.IPs[0].String()
-	if out, err := ns.Exec("ip", "-4", "-o", "addr", "show", "dev", "eth0"); err != nil || !strings.Contains(out, " "+ip+"/24 ") {
+	if out, err := pod.Exec("ip", "-4", "-o", "addr", "show", "dev", "eth0"); err != nil || !strings.Contains(out, " "+ip+"/24 ") {
 		t.Fatalf("eth0 in the pod: %v: %s; want %s", err, out, ip)
 	}
 	if got := n.allocations(); len(got) != 1 || got[0] != ip {
 		t.Fatalf("host-local allocations = %v, want [%s]", got, ip)
 	}
-	if len(n.bridgePorts()) != 1 {
-		t.Fatalf("bridge %s ports = %v, want the pod's veth", n.bridge, n.bridgePorts())
+	if ports := n.bridgePorts(); strings.Count(ports, "\n") != 0 || ports == "" {
+		t.Fatalf("bridge %s ports = %q, want the pod's veth", n.bridge, ports)
 	}
 
-	if out, err := exec.Command("ping", "-c", "1", "-w", "3", ip).CombinedOutput(); err != nil {
-		t.Fatalf("ping %s from the host: %v: %s", ip, err, out)
+	if err := n.ping(ip); err != nil {
+		t.Fatal(err)
 	}
-	listenIn(t, ns.Path, 8080)
-	if g, err := greeting(net.JoinHostPort(ip, "8080")); err != nil || g != "hello from the pod\n" {
+	listenIn(t, pod.Path, 8080)
+	if g, err := n.greeting(net.JoinHostPort(ip, "8080")); err != nil || g != "hello from the pod\n" {
 		t.Fatalf("TCP from the host to the pod: %q, %v", g, err)
 	}
 	hp := net.JoinHostPort("127.0.0.1", strconv.Itoa(hostPort))
-	if g, err := greeting(hp); err != nil || g != "hello from the pod\n" {
-		t.Fatalf("hostPort %s (portmap) to the pod: %q, %v; rules: %q", hp, g, err, hostportRules(t, p.ID))
+	if g, err := n.greeting(hp); err != nil || g != "hello from the pod\n" {
+		t.Fatalf("hostPort %s (portmap) to the pod: %q, %v; rules: %q", hp, g, err, n.hostportRules(p.ID))
 	}
 
-	if err := n.m.Teardown(ctx, p); err != nil {
+	if err := n.teardown(ctx, p); err != nil {
 		t.Fatalf("Teardown: %v", err)
 	}
 	if got := n.allocations(); len(got) != 0 {
 		t.Errorf("host-local allocations after Teardown = %v", got)
 	}
-	if got := n.bridgePorts(); len(got) != 0 {
-		t.Errorf("bridge ports after Teardown = %v", got)
+	if got := n.bridgePorts(); got != "" {
+		t.Errorf("bridge ports after Teardown = %q", got)
 	}
-	if out, _ := ns.Exec("ip", "-o", "link", "show"); strings.Contains(out, "eth0") {
+	if out, _ := pod.Exec("ip", "-o", "link", "show"); strings.Contains(out, "eth0") {
 		t.Errorf("eth0 is still in the pod after Teardown: %s", out)
 	}
-	if r := hostportRules(t, p.ID); len(r) != 0 {
+	if r := n.hostportRules(p.ID); len(r) != 0 {
 		t.Errorf("portmap rules after Teardown: %q", r)
 	}
-	if _, err := greeting(hp); err == nil {
+	if _, err := n.greeting(hp); err == nil {
 		t.Errorf("hostPort %s still answers after Teardown", hp)
 	}
-	if err := n.m.Teardown(ctx, p); err != nil {
+	if err := n.teardown(ctx, p); err != nil {
 		t.Errorf("a second Teardown: %v", err)
 	}
 }
@@ -253,32 +277,32 @@ func TestRealPluginsAttachAndDetachAPod(t *testing.T) {
 // down: the address and the hostPort rules are released.
 func TestRealPluginsTeardownAfterTheNamespaceIsGone(t *testing.T) {
 	n := newRealNet(t)
-	ns := nettest.NewNetns(t)
-	p := Pod{ID: "berthcnitest" + nettest.Name("")[:8], Name: "gone", Namespace: "default", UID: "u2", NetnsPath: ns.Path,
-		PortMappings: []PortMapping{{HostPort: int32(freePort(t)), ContainerPort: 80, Protocol: "TCP", HostIP: "127.0.0.1"}}}
-	t.Cleanup(func() { n.m.Teardown(context.Background(), p) })
+	pod := nettest.NewNetns(t)
+	p := Pod{ID: podID("berthcnitest"), Name: "gone", Namespace: "default", UID: "u2", NetnsPath: pod.Path,
+		PortMappings: []PortMapping{{HostPort: 18081, ContainerPort: 80, Protocol: "TCP", HostIP: "127.0.0.1"}}}
+	t.Cleanup(func() { n.teardown(context.Background(), p) })
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	if _, err := n.m.Setup(ctx, p); err != nil {
+	if _, err := n.setup(ctx, p); err != nil {
 		t.Fatalf("Setup: %v", err)
 	}
-	if len(hostportRules(t, p.ID)) == 0 {
+	if len(n.hostportRules(p.ID)) == 0 {
 		t.Fatalf("portmap made no rule for the pod")
 	}
-	if out, err := exec.Command("ip", "netns", "del", ns.Name).CombinedOutput(); err != nil {
+	if out, err := exec.Command("ip", "netns", "del", pod.Name).CombinedOutput(); err != nil {
 		t.Fatalf("ip netns del: %v: %s", err, out)
 	}
-	if err := n.m.Teardown(ctx, p); err != nil {
+	if err := n.teardown(ctx, p); err != nil {
 		t.Fatalf("Teardown with the namespace gone: %v", err)
 	}
 	if got := n.allocations(); len(got) != 0 {
 		t.Errorf("host-local allocations after Teardown = %v", got)
 	}
-	if r := hostportRules(t, p.ID); len(r) != 0 {
+	if r := n.hostportRules(p.ID); len(r) != 0 {
 		t.Errorf("portmap rules after Teardown: %q", r)
 	}
-	if got := n.bridgePorts(); len(got) != 0 {
-		t.Errorf("bridge ports after Teardown = %v", got)
+	if got := n.bridgePorts(); got != "" {
+		t.Errorf("bridge ports after Teardown = %q", got)
 	}
 }
 
@@ -291,12 +315,11 @@ func TestRealPluginsManyPodsAtOnce(t *testing.T) {
 	const pods = 6
 	ps := make([]Pod, pods)
 	for i := range ps {
-		ns := nettest.NewNetns(t)
-		ps[i] = Pod{ID: fmt.Sprintf("berthcnimany%d%s", i, nettest.Name("")[:8]), Name: fmt.Sprintf("p%d", i), Namespace: "default",
-			UID: strconv.Itoa(i), NetnsPath: ns.Path,
-			PortMappings: []PortMapping{{HostPort: int32(freePort(t)), ContainerPort: 80, Protocol: "TCP", HostIP: "127.0.0.1"}}}
+		ps[i] = Pod{ID: podID(fmt.Sprintf("berthcnimany%d", i)), Name: fmt.Sprintf("p%d", i), Namespace: "default",
+			UID: strconv.Itoa(i), NetnsPath: nettest.NewNetns(t).Path,
+			PortMappings: []PortMapping{{HostPort: int32(18100 + i), ContainerPort: 80, Protocol: "TCP", HostIP: "127.0.0.1"}}}
 		p := ps[i]
-		t.Cleanup(func() { n.m.Teardown(context.Background(), p) })
+		t.Cleanup(func() { n.teardown(context.Background(), p) })
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
@@ -309,8 +332,11 @@ func TestRealPluginsManyPodsAtOnce(t *testing.T) {
 	start := time.Now()
 	for _, p := range ps {
 		go func() {
-			res, err := n.m.Setup(ctx, p)
-			results <- setup{res, err}
+			var s setup
+			if err := inNetns(n.host.Path, func() { s.res, s.err = n.m.Setup(ctx, p) }); err != nil {
+				s.err = err
+			}
+			results <- s
 		}()
 	}
 	seen := map[string]bool{}
@@ -327,15 +353,21 @@ func TestRealPluginsManyPodsAtOnce(t *testing.T) {
 	}
 	t.Logf("%d concurrent Setups: %v", pods, time.Since(start))
 	for ip := range seen {
-		if out, err := exec.Command("ping", "-c", "1", "-w", "3", ip).CombinedOutput(); err != nil {
-			t.Fatalf("ping %s: %v: %s", ip, err, out)
+		if err := n.ping(ip); err != nil {
+			t.Fatal(err)
 		}
 	}
 
 	errs := make(chan error, pods)
 	start = time.Now()
 	for _, p := range ps {
-		go func() { errs <- n.m.Teardown(ctx, p) }()
+		go func() {
+			var err error
+			if nsErr := inNetns(n.host.Path, func() { err = n.m.Teardown(ctx, p) }); nsErr != nil {
+				err = nsErr
+			}
+			errs <- err
+		}()
 	}
 	for range ps {
 		if err := <-errs; err != nil {
@@ -346,11 +378,11 @@ func TestRealPluginsManyPodsAtOnce(t *testing.T) {
 	if got := n.allocations(); len(got) != 0 {
 		t.Errorf("host-local allocations after Teardown = %v", got)
 	}
-	if got := n.bridgePorts(); len(got) != 0 {
-		t.Errorf("bridge ports after Teardown = %v", got)
+	if got := n.bridgePorts(); got != "" {
+		t.Errorf("bridge ports after Teardown = %q", got)
 	}
 	for _, p := range ps {
-		if r := hostportRules(t, p.ID); len(r) != 0 {
+		if r := n.hostportRules(p.ID); len(r) != 0 {
 			t.Errorf("portmap rules of %s after Teardown: %q", p.Name, r)
 		}
 	}
