@@ -13,6 +13,7 @@ import (
 
 	"github.com/containernetworking/cni/libcni"
 	"github.com/containernetworking/cni/pkg/invoke"
+	"github.com/containernetworking/cni/pkg/utils"
 	"github.com/containernetworking/cni/pkg/version"
 	"github.com/sirupsen/logrus"
 )
@@ -73,8 +74,9 @@ const cleanupTimeout = time.Minute
 // concurrent use; plugins serialise what they share (host-local's store,
 // iptables) themselves.
 type Manager struct {
-	cfg Config
-	lib *libcni.CNIConfig
+	cfg    Config
+	lib    *libcni.CNIConfig
+	netnss netnsRecords
 
 	mu   sync.Mutex // guards conf
 	conf confCache
@@ -88,7 +90,11 @@ func New(cfg Config) *Manager {
 		RawExec:       &invoke.RawExec{Stderr: os.Stderr},
 		PluginDecoder: version.PluginDecoder{},
 	}
-	return &Manager{cfg: cfg, lib: libcni.NewCNIConfigWithCacheDir(cfg.BinDirs, cfg.CacheDir, exec)}
+	cacheDir := cfg.CacheDir
+	if cacheDir == "" {
+		cacheDir = libcni.CacheDir
+	}
+	return &Manager{cfg: cfg, lib: libcni.NewCNIConfigWithCacheDir(cfg.BinDirs, cacheDir, exec), netnss: newNetnsRecords(cacheDir)}
 }
 
 // network is the pod network as the configuration directory describes it
@@ -126,12 +132,22 @@ func (m *Manager) Ready() error {
 // fails, the ones before it are undone (CNI DEL) before Setup returns, so
 // a failed Setup leaves no interface, address or port mapping behind.
 func (m *Manager) Setup(ctx context.Context, p Pod) (*Result, error) {
-	if p.ID == "" || p.NetnsPath == "" {
-		return nil, fmt.Errorf("cni: setup needs a sandbox ID and a network namespace (got %q, %q)", p.ID, p.NetnsPath)
+	if err := utils.ValidateContainerID(p.ID); err != nil {
+		return nil, fmt.Errorf("cni: setup: %w", err)
+	}
+	if p.NetnsPath == "" {
+		return nil, fmt.Errorf("cni: setup of pod %s needs a network namespace", p.ID)
 	}
 	list, err := m.network()
 	if err != nil {
 		return nil, err
+	}
+	identity, err := netnsIdentity(p.NetnsPath)
+	if err != nil {
+		return nil, fmt.Errorf("cni: the network namespace of pod %s: %w", p.ID, err)
+	}
+	if err := m.netnss.save(p.ID, identity); err != nil {
+		return nil, fmt.Errorf("cni: recording the network namespace of pod %s: %w", p.ID, err)
 	}
 	rt := runtimeConf(p, p.NetnsPath)
 	log := logrus.WithFields(logrus.Fields{"sandbox": p.ID, "network": list.Name})
@@ -150,6 +166,7 @@ func (m *Manager) Setup(ctx context.Context, p Pod) (*Result, error) {
 		log.WithError(delErr).Warn("cni: undoing a failed attach")
 		return nil, errors.Join(err, fmt.Errorf("cni: undoing it: %w", delErr))
 	}
+	m.netnss.remove(p.ID)
 	return nil, err
 }
 
@@ -164,15 +181,22 @@ func (m *Manager) Setup(ctx context.Context, p Pod) (*Result, error) {
 // empty, as containerd does: plugins then release what lives outside it
 // (addresses, host rules) and skip the interface, which went with it.
 func (m *Manager) Teardown(ctx context.Context, p Pod) error {
-	if p.ID == "" {
-		return errors.New("cni: teardown needs a sandbox ID")
+	if err := utils.ValidateContainerID(p.ID); err != nil {
+		return fmt.Errorf("cni: teardown: %w", err)
 	}
-	netns := p.NetnsPath
-	if netns != "" {
-		if _, err := os.Stat(netns); errors.Is(err, os.ErrNotExist) {
-			netns = ""
-		}
+	netns, why := m.netnss.teardownNetns(p.ID, p.NetnsPath)
+	if why != "" {
+		logrus.WithField("sandbox", p.ID).Infof("cni: detaching without the namespace: %s", why)
 	}
+	err := m.teardown(ctx, p, netns)
+	if err == nil {
+		m.netnss.remove(p.ID)
+	}
+	return err
+}
+
+// teardown runs the DELs with the namespace path already vetted.
+func (m *Manager) teardown(ctx context.Context, p Pod, netns string) error {
 	attachments, err := m.lib.GetCachedAttachments(p.ID)
 	if err != nil {
 		logrus.WithError(err).WithField("sandbox", p.ID).Warn("cni: reading the attachment cache; using the current config")

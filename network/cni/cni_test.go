@@ -298,6 +298,12 @@ func TestSetupRefusesAPodWithoutNamespace(t *testing.T) {
 	if _, err := e.manager().Setup(context.Background(), Pod{ID: "abc"}); err == nil {
 		t.Fatal("Setup without a netns succeeded")
 	}
+	if _, err := e.manager().Setup(context.Background(), Pod{ID: "abc", NetnsPath: "/nonexistent/netns"}); err == nil {
+		t.Fatal("Setup with a netns that does not exist succeeded")
+	}
+	if err := e.manager().Teardown(context.Background(), Pod{ID: "../../etc"}); err == nil {
+		t.Fatal("Teardown of an ID that is a path succeeded")
+	}
 	if err := e.manager().Teardown(context.Background(), Pod{}); err == nil {
 		t.Fatal("Teardown without an ID succeeded")
 	}
@@ -328,5 +334,49 @@ func TestAttachedListsPodsSetUpAndNotTornDown(t *testing.T) {
 	}
 	if ids, err := m.Attached(); err != nil || !reflect.DeepEqual(ids, []string{"aaaa-first"}) {
 		t.Fatalf("Attached after tearing one down = %q, %v", ids, err)
+	}
+}
+
+// A namespace path that names another namespace at teardown than at
+// setup (a /proc/PID path whose PID was given to a new process) is not
+// entered: DEL gets no namespace, as for one that is gone.
+func TestTeardownDoesNotEnterANamespaceThatIsNotThePods(t *testing.T) {
+	e := newFakeEnv(t, "fakenet", "fakeport")
+	e.writeConf("10-podnet.conflist", chainConf)
+	m := e.manager()
+	same, other := testPod(t), testPod(t)
+	same.ID, other.ID = "same-ns", "other-ns"
+	for _, p := range []Pod{same, other} {
+		if _, err := m.Setup(context.Background(), p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e.calls()
+	// other's path now names a new file: another inode at the same path
+	// (made before the old one goes, so it cannot reuse its number).
+	if err := os.WriteFile(other.NetnsPath+".new", nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(other.NetnsPath+".new", other.NetnsPath); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Teardown(context.Background(), other); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range e.wantCalls("DEL fakeport", "DEL fakenet") {
+		if c.env["CNI_NETNS"] != "" {
+			t.Errorf("%s entered %q, which is not the pod's namespace any more", c, c.env["CNI_NETNS"])
+		}
+	}
+	if err := m.Teardown(context.Background(), same); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range e.wantCalls("DEL fakeport", "DEL fakenet") {
+		if c.env["CNI_NETNS"] != same.NetnsPath {
+			t.Errorf("%s: CNI_NETNS=%q, want the pod's own %q", c, c.env["CNI_NETNS"], same.NetnsPath)
+		}
+	}
+	if left, _ := os.ReadDir(filepath.Join(e.cache, "netns")); len(left) != 0 {
+		t.Errorf("namespace records left after Teardown: %v", left)
 	}
 }
