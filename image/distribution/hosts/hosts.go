@@ -34,6 +34,20 @@ const (
 	All = Pull | Resolve | Push
 )
 
+// String names the capabilities as hosts.toml spells them.
+func (c Capabilities) String() string {
+	var names []string
+	for _, n := range []struct {
+		c    Capabilities
+		name string
+	}{{Pull, "pull"}, {Resolve, "resolve"}, {Push, "push"}} {
+		if c.Has(n.c) {
+			names = append(names, n.name)
+		}
+	}
+	return strings.Join(names, "+")
+}
+
 // Has reports whether c includes every capability of want.
 func (c Capabilities) Has(want Capabilities) bool { return c&want == want }
 
@@ -59,7 +73,7 @@ type Host struct {
 	// Scheme is http or https, Host is host[:port].
 	Scheme, Host string
 	// Path is the API root requests go under: /v2 unless override_path
-	// says the URL's own path is the root.
+	// says the URL's own path (at least "/") is the root.
 	Path         string
 	Capabilities Capabilities
 	TLS          TLS

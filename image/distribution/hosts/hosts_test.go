@@ -142,7 +142,7 @@ func TestApiRoot(t *testing.T) {
 		{"/v2/", false, "/v2"},
 		{"/proxy", false, "/proxy/v2"},
 		{"/proxy/", true, "/proxy"},
-		{"", true, ""},
+		{"", true, "/"},
 	} {
 		if got := apiRoot(tc.path, tc.override); got != tc.want {
 			t.Errorf("apiRoot(%q, %v) = %q, want %q", tc.path, tc.override, got, tc.want)

@@ -153,7 +153,7 @@ func parseEntry(server, dir string, e entry) (Host, error) {
 func apiRoot(p string, override bool) string {
 	if p == "" || p == "/" {
 		if override {
-			return ""
+			return "/"
 		}
 		return "/v2"
 	}
