@@ -10,6 +10,20 @@ import (
 	"github.com/berthd/berth/pkg/errdefs"
 )
 
+// errorCodes map the engine's error classes to gRPC codes.
+var errorCodes = []struct {
+	class func(error) error
+	code  codes.Code
+}{
+	{errdefs.NotFound, codes.NotFound},
+	{errdefs.InvalidParameter, codes.InvalidArgument},
+	{errdefs.Conflict, codes.FailedPrecondition},
+	{errdefs.Unauthorized, codes.Unauthenticated},
+	{errdefs.Forbidden, codes.PermissionDenied},
+	{errdefs.Unavailable, codes.Unavailable},
+	{errdefs.NotImplemented, codes.Unimplemented},
+}
+
 // imageError turns an engine error into a gRPC status whose code says
 // its class, so crictl and kubelet see NotFound, InvalidArgument, … and
 // the engine's message.
@@ -17,26 +31,16 @@ func imageError(err error) error {
 	if _, ok := status.FromError(err); ok {
 		return err
 	}
-	code := codes.Unknown
 	switch {
 	case errors.Is(err, context.Canceled):
-		code = codes.Canceled
+		return status.Error(codes.Canceled, err.Error())
 	case errors.Is(err, context.DeadlineExceeded):
-		code = codes.DeadlineExceeded
-	case errdefs.Is(err, errdefs.NotFound):
-		code = codes.NotFound
-	case errdefs.Is(err, errdefs.InvalidParameter):
-		code = codes.InvalidArgument
-	case errdefs.Is(err, errdefs.Conflict):
-		code = codes.FailedPrecondition
-	case errdefs.Is(err, errdefs.Unauthorized):
-		code = codes.Unauthenticated
-	case errdefs.Is(err, errdefs.Forbidden):
-		code = codes.PermissionDenied
-	case errdefs.Is(err, errdefs.Unavailable):
-		code = codes.Unavailable
-	case errdefs.Is(err, errdefs.NotImplemented):
-		code = codes.Unimplemented
+		return status.Error(codes.DeadlineExceeded, err.Error())
 	}
-	return status.Error(code, err.Error())
+	for _, c := range errorCodes {
+		if errdefs.Is(err, c.class) {
+			return status.Error(c.code, err.Error())
+		}
+	}
+	return status.Error(codes.Unknown, err.Error())
 }

@@ -43,7 +43,7 @@ func endpointURLs(t *testing.T, s *Service, ref string) []string {
 	for _, e := range eps {
 		u := *e.base
 		u.Path = e.apiRoot() + "/"
-		got = append(got, u.String()+" "+e.caps.String())
+		got = append(got, strings.TrimSpace(u.String()+" "+e.caps.String()))
 	}
 	return got
 }
@@ -75,7 +75,7 @@ server = "https://registry.k8s.io"
 		"busybox":                   {"https://hub-mirror.example/raw/ pull+resolve+push", "http://127.0.0.1:7000/v2/ pull+resolve", "https://registry-1.docker.io/v2/ pull+resolve+push"},
 		"127.0.0.1:6000/x":          {"http://127.0.0.1:6000/v2/ pull+resolve+push"},
 		"10.1.2.3:5000/x":           {"https://10.1.2.3:5443/v2/ push", "https://10.1.2.3:5000/v2/ pull+resolve+push", "http://10.1.2.3:5000/v2/ pull+resolve+push"},
-		"quay.example/x":            {"https://quay.example/v2/ "},
+		"quay.example/x":            {"https://quay.example/v2/"},
 	} {
 		if got := endpointURLs(t, s, ref); !reflect.DeepEqual(got, want) {
 			t.Errorf("%s:\n got %q\nwant %q", ref, got, want)

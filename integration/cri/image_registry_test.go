@@ -4,12 +4,9 @@ import (
 	"fmt"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
-	"time"
 
 	"golang.org/x/crypto/bcrypt"
 
@@ -26,8 +23,6 @@ type imageRegistry struct {
 
 func startImageRegistry(t *testing.T, user, pass string) *imageRegistry {
 	t.Helper()
-	bin, err := exec.LookPath("docker-registry")
-	harness.Require(t, err == nil, "docker-registry (Debian package docker-registry)")
 	root := t.TempDir()
 	r := &imageRegistry{Addr: fmt.Sprintf("127.0.0.1:%d", harness.FreePort(t)), user: user, pass: pass}
 	cfg := fmt.Sprintf("version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: %s/data\nhttp:\n  addr: %s\n", root, r.Addr)
@@ -44,48 +39,14 @@ func startImageRegistry(t *testing.T, user, pass string) *imageRegistry {
 	if err := os.WriteFile(filepath.Join(root, "config.yml"), []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	logf, err := os.Create(filepath.Join(root, "registry.log"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(bin, "serve", filepath.Join(root, "config.yml"))
-	cmd.Stdout, cmd.Stderr = logf, logf
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan struct{})
-	go func() { cmd.Wait(); logf.Close(); close(exited) }()
-	t.Cleanup(func() {
-		syscall.Kill(cmd.Process.Pid, syscall.SIGTERM)
-		select {
-		case <-exited:
-		case <-time.After(10 * time.Second):
-			syscall.Kill(cmd.Process.Pid, syscall.SIGKILL)
-			<-exited
-		}
-		if t.Failed() {
-			b, _ := os.ReadFile(filepath.Join(root, "registry.log"))
-			t.Logf("registry %s log:\n%s", r.Addr, b)
-		}
-	})
-	for deadline := time.Now().Add(15 * time.Second); ; {
+	harness.ServeRegistry(t, root, func() error {
 		resp, err := http.Get("http://" + r.Addr + "/v2/")
 		if err == nil {
 			resp.Body.Close()
-			return r
 		}
-		select {
-		case <-exited:
-			b, _ := os.ReadFile(filepath.Join(root, "registry.log"))
-			t.Fatalf("docker-registry exited: %s", b)
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("docker-registry on %s did not answer: %v", r.Addr, err)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return err
+	})
+	return r
 }
 
 // mirrorFor writes dir/<registry>/hosts.toml sending registry's pulls to
