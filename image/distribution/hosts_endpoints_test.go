@@ -2,6 +2,7 @@ package distribution
 
 import (
 	"context"
+	"encoding/pem"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -178,5 +179,43 @@ capabilities = ["pull", "resolve"]
 	seen = nil
 	if _, err := run(Auth{}, true); err == nil || !strings.Contains(err.Error(), "may push") || len(seen) != 0 {
 		t.Errorf("push with no push-capable host: %v, mirror saw %q", err, seen)
+	}
+}
+
+// TestHostsTomlTLS: a mirror's ca (relative to its directory) makes its
+// certificate trusted; skip_verify = false checks a loopback mirror
+// (insecure by default) and fails without the CA; true skips the check.
+func TestHostsTomlTLS(t *testing.T) {
+	mirror := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	defer mirror.Close()
+	root := t.TempDir()
+	caPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: mirror.Certificate().Raw})
+	if err := os.MkdirAll(filepath.Join(root, "secure.example"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(root, "secure.example", "mirror-ca.pem"), caPEM, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s := New(nil, t.TempDir(), Config{CertsDir: root})
+	named, _ := reference.ParseNormalizedNamed("secure.example/x@sha256:" + strings.Repeat("0", 64))
+	ping := func(entry string) error {
+		writeHostsToml(t, root, "secure.example", "capabilities = []\n[host.\""+mirror.URL+"\"]\n"+entry)
+		eps, err := s.endpoints(named)
+		if err != nil {
+			return err
+		}
+		return (&repository{ep: eps[0], name: "x"}).ping(context.Background())
+	}
+	if err := ping(`ca = "mirror-ca.pem"`); err != nil {
+		t.Errorf("mirror with its CA: %v", err)
+	}
+	if err := ping("skip_verify = false"); err == nil || !strings.Contains(err.Error(), "certificate") {
+		t.Errorf("mirror without its CA, verified: %v, want a certificate error", err)
+	}
+	if err := ping("skip_verify = true"); err != nil {
+		t.Errorf("mirror with skip_verify: %v", err)
+	}
+	if err := ping(`ca = "absent.pem"`); err == nil {
+		t.Error("a ca file that does not exist was ignored")
 	}
 }

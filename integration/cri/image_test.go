@@ -2,6 +2,7 @@ package cri
 
 import (
 	"encoding/json"
+	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
@@ -198,6 +199,28 @@ func TestCRIImagesThroughMirror(t *testing.T) {
 		st, err := images.ImageStatus(ctx, &runtimeapi.ImageStatusRequest{Image: spec(name)})
 		if err != nil || st.GetImage().GetId() != pulled.ImageRef {
 			t.Errorf("after docker pull, CRI status %+v %v", st, err)
+		}
+	})
+
+	t.Run("docker push goes to a host that may push", func(t *testing.T) {
+		dir := filepath.Join(confDir, "push.example")
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		toml := "server = \"https://push.example\"\n[host.\"http://" + reg.Addr + "\"]\n  capabilities = [\"pull\", \"resolve\", \"push\"]\n"
+		if err := os.WriteFile(filepath.Join(dir, "hosts.toml"), []byte(toml), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		dm.DockerT(t, "tag", name, "push.example/pushed/busybox:2")
+		dm.DockerT(t, "push", "push.example/pushed/busybox:2")
+		resp, err := http.Get("http://" + reg.Addr + "/v2/pushed/busybox/tags/list")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var tags struct{ Tags []string }
+		if err := json.NewDecoder(resp.Body).Decode(&tags); err != nil || !slices.Contains(tags.Tags, "2") {
+			t.Errorf("the push did not reach the mirror: %+v %v", tags, err)
 		}
 	})
 
