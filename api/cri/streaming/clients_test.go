@@ -137,21 +137,32 @@ type wsClient struct {
 
 func dialWS(t *testing.T, url, protocol string) *wsClient {
 	t.Helper()
-	cfg, err := websocket.NewConfig(strings.Replace(url, "http://", "ws://", 1), "http://localhost/")
+	ws, err := tryDialWS(url, protocol)
 	if err != nil {
 		t.Fatal(err)
+	}
+	t.Cleanup(func() { ws.Close() })
+	return &wsClient{ws: ws, base64: strings.Contains(protocol, "base64")}
+}
+
+func tryDialWS(url, protocol string) (*websocket.Conn, error) {
+	cfg, err := websocket.NewConfig(strings.Replace(url, "http://", "ws://", 1), "http://localhost/")
+	if err != nil {
+		return nil, err
 	}
 	if protocol != "" {
 		cfg.Protocol = []string{protocol}
 	}
 	ws, err := websocket.DialConfig(cfg)
 	if err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
 	ws.SetDeadline(time.Now().Add(10 * time.Second))
-	t.Cleanup(func() { ws.Close() })
-	return &wsClient{ws: ws, base64: strings.Contains(protocol, "base64")}
+	return ws, nil
 }
+
+// receive reads one binary message.
+func receive(c *wsClient, msg *[]byte) error { return websocket.Message.Receive(c.ws, msg) }
 
 func (c *wsClient) send(t *testing.T, channel byte, data []byte) {
 	t.Helper()
