@@ -17,6 +17,18 @@ type streamOptions struct {
 	stdin, stdout, stderr, tty bool
 }
 
+// streamRequest is what ExecRequest and AttachRequest share.
+type streamRequest interface {
+	GetStdin() bool
+	GetStdout() bool
+	GetStderr() bool
+	GetTty() bool
+}
+
+func optionsOf(r streamRequest) streamOptions {
+	return streamOptions{stdin: r.GetStdin(), stdout: r.GetStdout(), stderr: r.GetStderr(), tty: r.GetTty()}
+}
+
 // session is an upgraded exec or attach connection and its streams; a
 // stream the session was not granted is nil.
 type session struct {
@@ -40,8 +52,7 @@ func (s *Server) serveExec(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	o := streamOptions{stdin: req.Stdin, stdout: req.Stdout, stderr: req.Stderr, tty: req.Tty}
-	s.serveSession(w, r, o, func(ctx context.Context, stdin io.Reader, stdout, stderr io.WriteCloser, resize <-chan TermSize) error {
+	s.serveSession(w, r, optionsOf(req), func(ctx context.Context, stdin io.Reader, stdout, stderr io.WriteCloser, resize <-chan TermSize) error {
 		return s.rt.Exec(ctx, req.ContainerId, req.Cmd, stdin, stdout, stderr, req.Tty, resize)
 	})
 }
@@ -51,8 +62,7 @@ func (s *Server) serveAttach(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	o := streamOptions{stdin: req.Stdin, stdout: req.Stdout, stderr: req.Stderr, tty: req.Tty}
-	s.serveSession(w, r, o, func(ctx context.Context, stdin io.Reader, stdout, stderr io.WriteCloser, resize <-chan TermSize) error {
+	s.serveSession(w, r, optionsOf(req), func(ctx context.Context, stdin io.Reader, stdout, stderr io.WriteCloser, resize <-chan TermSize) error {
 		return s.rt.Attach(ctx, req.ContainerId, stdin, stdout, stderr, req.Tty, resize)
 	})
 }

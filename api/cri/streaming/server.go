@@ -131,7 +131,7 @@ func (s *Server) Addr() string { return s.base.Host }
 
 // GetExec validates req and returns a one-time URL that runs it.
 func (s *Server) GetExec(req *runtimeapi.ExecRequest) (*runtimeapi.ExecResponse, error) {
-	if err := validateStreams(req.GetContainerId(), req.GetTty(), req.GetStdin(), req.GetStdout(), req.GetStderr()); err != nil {
+	if err := validateStreams(req.GetContainerId(), optionsOf(req)); err != nil {
 		return nil, err
 	}
 	if len(req.GetCmd()) == 0 {
@@ -146,7 +146,7 @@ func (s *Server) GetExec(req *runtimeapi.ExecRequest) (*runtimeapi.ExecResponse,
 
 // GetAttach validates req and returns a one-time URL that attaches.
 func (s *Server) GetAttach(req *runtimeapi.AttachRequest) (*runtimeapi.AttachResponse, error) {
-	if err := validateStreams(req.GetContainerId(), req.GetTty(), req.GetStdin(), req.GetStdout(), req.GetStderr()); err != nil {
+	if err := validateStreams(req.GetContainerId(), optionsOf(req)); err != nil {
 		return nil, err
 	}
 	u, err := s.url("attach", req)
@@ -175,13 +175,13 @@ func (s *Server) GetPortForward(req *runtimeapi.PortForwardRequest) (*runtimeapi
 
 // validateStreams refuses what kubelet refuses: tty cannot carry stderr
 // apart from stdout, and a session needs at least one stream.
-func validateStreams(containerID string, tty, stdin, stdout, stderr bool) error {
+func validateStreams(containerID string, o streamOptions) error {
 	switch {
 	case containerID == "":
 		return status.Error(codes.InvalidArgument, "missing required container_id")
-	case tty && stderr:
+	case o.tty && o.stderr:
 		return status.Error(codes.InvalidArgument, "tty and stderr cannot both be true")
-	case !stdin && !stdout && !stderr:
+	case !o.stdin && !o.stdout && !o.stderr:
 		return status.Error(codes.InvalidArgument, "one of stdin, stdout, or stderr must be set")
 	}
 	return nil
