@@ -80,6 +80,7 @@ type Server struct {
 
 // New listens on cfg.Addr and serves rt's streams.
 func New(cfg Config, rt Runtime) (*Server, error) {
+	routeKlogToLogrus()
 	if cfg.Addr == "" {
 		cfg.Addr = DefaultAddr
 	}
