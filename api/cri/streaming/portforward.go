@@ -7,23 +7,29 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/sirupsen/logrus"
+	"golang.org/x/net/websocket"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 	"k8s.io/streaming/pkg/httpstream"
+	"k8s.io/streaming/pkg/httpstream/spdy"
 	"k8s.io/streaming/pkg/httpstream/wsstream"
 )
 
 // Port forwarding over SPDY: for every forwarded connection the client
 // opens a data and an error stream that share a requestID header and
-// carry the port in the port header. Over WebSocket the ports are fixed
-// at the start, a data and an error channel each.
+// carry the port in the port header. The same SPDY can run inside a
+// WebSocket (client-go's tunneling dialer, crictl --transport websocket).
+// Over plain channel WebSocket the ports are fixed at the start, a data
+// and an error channel each.
 const (
 	portForwardProtocolV1 = "portforward.k8s.io"
+	portForwardTunneled   = "SPDY/3.1+" + portForwardProtocolV1
 	portHeader            = "port"
 	requestIDHeader       = "requestID"
 )
@@ -33,11 +39,14 @@ func (s *Server) servePortForward(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	if wsstream.IsWebSocketRequest(r) {
+	switch {
+	case wsstream.IsWebSocketRequestWithTunnelingProtocol(r):
+		s.portForwardTunneled(w, r, req.PodSandboxId)
+	case wsstream.IsWebSocketRequest(r):
 		s.portForwardWebSocket(w, r, req)
-		return
+	default:
+		s.portForwardSPDY(w, r, req.PodSandboxId)
 	}
-	s.portForwardSPDY(w, r, req.PodSandboxId)
 }
 
 // forward runs one forwarded connection and reports its failure on
@@ -116,7 +125,7 @@ func requestID(st httpstream.Stream) string {
 	return strconv.Itoa(int(st.Identifier()))
 }
 
-// portForwardSPDY serves forwarded connections until the client leaves.
+// portForwardSPDY upgrades to SPDY and forwards.
 func (s *Server) portForwardSPDY(w http.ResponseWriter, r *http.Request, podSandboxID string) {
 	stop := make(chan struct{})
 	_, conn, streams := s.upgradeSPDY(w, r, []string{portForwardProtocolV1}, stop, checkPortForwardStream)
@@ -124,6 +133,41 @@ func (s *Server) portForwardSPDY(w http.ResponseWriter, r *http.Request, podSand
 		close(stop)
 		return
 	}
+	s.forwardStreams(conn, streams, stop, podSandboxID)
+}
+
+// portForwardTunneled upgrades to a binary WebSocket and speaks SPDY in
+// it, as kube-apiserver's tunneling proxy does towards kubectl.
+func (s *Server) portForwardTunneled(w http.ResponseWriter, r *http.Request, podSandboxID string) {
+	websocket.Server{
+		// Any origin: the one-time URL is the credential, and the
+		// clients are not browsers.
+		Handshake: func(cfg *websocket.Config, _ *http.Request) error {
+			if !slices.Contains(cfg.Protocol, portForwardTunneled) {
+				return fmt.Errorf("unsupported protocols %q", cfg.Protocol)
+			}
+			cfg.Protocol = []string{portForwardTunneled}
+			return nil
+		},
+		Handler: func(ws *websocket.Conn) {
+			ws.PayloadType = websocket.BinaryFrame
+			stop := make(chan struct{})
+			handler, streams := spdyStreamHandler(stop, checkPortForwardStream)
+			conn, err := spdy.NewServerConnection(ws, handler)
+			if err != nil {
+				close(stop)
+				logrus.WithError(err).WithField("url", r.URL.Path).Warn("CRI port-forward: no SPDY in the WebSocket")
+				return
+			}
+			conn.SetIdleTimeout(s.cfg.StreamIdleTimeout)
+			s.forwardStreams(conn, streams, stop, podSandboxID)
+		},
+	}.ServeHTTP(w, r)
+}
+
+// forwardStreams serves forwarded connections over a SPDY connection
+// until the client leaves, then closes stop.
+func (s *Server) forwardStreams(conn httpstream.Connection, streams <-chan acceptedStream, stop chan struct{}, podSandboxID string) {
 	ctx, cancel := context.WithCancel(s.ctx)
 	var running sync.WaitGroup
 	defer func() {

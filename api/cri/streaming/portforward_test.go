@@ -11,7 +11,9 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/net/websocket"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+	"k8s.io/streaming/pkg/httpstream/spdy"
 )
 
 // echoPods answers on every port of sandbox p1 with "<port>:" and then
@@ -160,5 +162,33 @@ func TestPortForwardWebSocketNeedsPorts(t *testing.T) {
 	var msg []byte
 	if err := receive(c, &msg); err != nil || len(msg) != 3 || binary.LittleEndian.Uint16(msg[1:]) != 8080 {
 		t.Fatalf("first message %v: %v", msg, err)
+	}
+}
+
+func TestPortForwardSPDYTunneledInWebSocket(t *testing.T) {
+	pods := &echoPods{}
+	s := newServer(t, Config{}, pods.runtime())
+	ws, err := tryDialWS(portForwardURL(t, s), portForwardTunneled)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ws.PayloadType = websocket.BinaryFrame
+	conn, err := spdy.NewClientConnection(ws)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	errs := createStream(t, conn, streamTypeError, portHeader, "5432", requestIDHeader, "0")
+	data := createStream(t, conn, streamTypeData, portHeader, "5432", requestIDHeader, "0")
+	io.WriteString(data, "select 1")
+	data.Close()
+	if got := readAll(t, data); got != "5432:select 1" {
+		t.Fatalf("data %q", got)
+	}
+	if got := readAll(t, errs); got != "" {
+		t.Fatalf("errors %q", got)
+	}
+	if _, err := tryDialWS(portForwardURL(t, s), "SPDY/3.1+v4.channel.k8s.io"); err == nil {
+		t.Fatal("tunneled remotecommand upgraded on a port-forward URL")
 	}
 }

@@ -52,8 +52,21 @@ func (s *Server) upgradeSPDY(w http.ResponseWriter, r *http.Request, protocols [
 	if err != nil {
 		return "", nil, nil
 	}
+	handler, streams := spdyStreamHandler(stop, accept)
+	conn := spdy.NewResponseUpgrader().UpgradeResponse(w, r, handler)
+	if conn == nil {
+		return "", nil, nil
+	}
+	conn.SetIdleTimeout(s.cfg.StreamIdleTimeout)
+	return protocol, conn, streams
+}
+
+// spdyStreamHandler hands the streams a SPDY connection's client opens
+// over the returned channel, after accept (if any) let them in, until
+// stop is closed.
+func spdyStreamHandler(stop <-chan struct{}, accept func(httpstream.Stream) error) (httpstream.NewStreamHandler, <-chan acceptedStream) {
 	streams := make(chan acceptedStream)
-	conn := spdy.NewResponseUpgrader().UpgradeResponse(w, r, func(st httpstream.Stream, replySent <-chan struct{}) error {
+	return func(st httpstream.Stream, replySent <-chan struct{}) error {
 		if accept != nil {
 			if err := accept(st); err != nil {
 				return err
@@ -65,12 +78,7 @@ func (s *Server) upgradeSPDY(w http.ResponseWriter, r *http.Request, protocols [
 		case <-stop:
 			return errors.New("no stream is expected now")
 		}
-	})
-	if conn == nil {
-		return "", nil, nil
-	}
-	conn.SetIdleTimeout(s.cfg.StreamIdleTimeout)
-	return protocol, conn, streams
+	}, streams
 }
 
 // openSPDYSession upgrades to SPDY and waits for the client's streams.
