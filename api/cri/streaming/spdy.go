@@ -144,6 +144,8 @@ func (s *Server) collectStreams(conn httpstream.Connection, streams <-chan accep
 			return nil, errors.New("timed out waiting for the client to create streams")
 		case <-conn.CloseChan():
 			return nil, errors.New("the client left before creating its streams")
+		case <-s.ctx.Done():
+			return nil, errors.New("the streaming server is closing")
 		}
 	}
 	if sess.errors == nil {
