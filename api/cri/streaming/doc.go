@@ -20,6 +20,5 @@
 //
 // The Runtime does the work. The context it gets ends when the client's
 // connection ends or the server closes; what that means for a running
-// process (an exec'd command keeps running in kubelet's world) is the
-// Runtime's call.
+// process is the Runtime's call.
 package streaming
