@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"strings"
 	"sync"
 	"testing"
@@ -190,5 +191,49 @@ func TestPortForwardSPDYTunneledInWebSocket(t *testing.T) {
 	}
 	if _, err := tryDialWS(portForwardURL(t, s), "SPDY/3.1+v4.channel.k8s.io"); err == nil {
 		t.Fatal("tunneled remotecommand upgraded on a port-forward URL")
+	}
+}
+
+func TestCloseEndsPortForwards(t *testing.T) {
+	forwarding := make(chan struct{}, 2)
+	ended := make(chan struct{}, 2)
+	// A forward that ignores its context: only closing the connection
+	// under it ends its read.
+	s, err := New(Config{}, &fakeRuntime{portForward: func(_ context.Context, _ string, _ int32, stream io.ReadWriteCloser) error {
+		forwarding <- struct{}{}
+		io.Copy(io.Discard, stream)
+		ended <- struct{}{}
+		return nil
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, _ := dialSPDY(t, portForwardURL(t, s), portForwardProtocolV1)
+	createStream(t, conn, streamTypeError, portHeader, "80", requestIDHeader, "0")
+	createStream(t, conn, streamTypeData, portHeader, "80", requestIDHeader, "0")
+	ws := dialWS(t, portForwardURL(t, s, 81), wsBinaryV4)
+	for range 2 {
+		<-forwarding
+	}
+	s.Close()
+	for range 2 {
+		select {
+		case <-ended:
+		case <-time.After(10 * time.Second):
+			t.Fatal("a forward outlived Close")
+		}
+	}
+	select {
+	case <-conn.CloseChan():
+	case <-time.After(10 * time.Second):
+		t.Fatal("the SPDY connection outlived Close")
+	}
+	// The WebSocket ends too (after the port prefixes it had sent).
+	var err2 error
+	for err2 == nil {
+		err2 = receive(ws, new([]byte))
+	}
+	if ne, ok := err2.(net.Error); ok && ne.Timeout() {
+		t.Fatal("the WebSocket outlived Close")
 	}
 }

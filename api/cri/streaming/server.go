@@ -118,6 +118,7 @@ func New(cfg Config, rt Runtime) (*Server, error) {
 		ReadHeaderTimeout: 30 * time.Second,
 		BaseContext:       func(net.Listener) context.Context { return ctx },
 	}
+	logrus.WithField("address", s.Addr()).Info("CRI streaming server listening")
 	go func() {
 		defer close(s.serving)
 		if err := s.http.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
