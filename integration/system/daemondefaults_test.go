@@ -101,11 +101,12 @@ func removeCgroupParentAtEnd(t *testing.T, parent string) {
 
 // TestDaemonProxies: daemon.json's proxies become berthd's proxy
 // environment, which docker info reports (no request leaves the host: the
-// address is never dialled).
+// address is never dialled), with any credentials masked as dockerd masks
+// them.
 func TestDaemonProxies(t *testing.T) {
-	dd := harness.Fresh(t, harness.Options{Config: `{"proxies":{"http-proxy":"http://127.0.0.1:3128","https-proxy":"http://127.0.0.1:3129","no-proxy":"example.internal"}}`})
+	dd := harness.Fresh(t, harness.Options{Config: `{"proxies":{"http-proxy":"http://127.0.0.1:3128","https-proxy":"http://me:secret@127.0.0.1:3129","no-proxy":"example.internal"}}`})
 	out := strings.TrimSpace(dd.DockerT(t, "info", "--format", "{{.HTTPProxy}} {{.HTTPSProxy}} {{.NoProxy}}"))
-	if out != "http://127.0.0.1:3128 http://127.0.0.1:3129 example.internal" {
+	if out != "http://127.0.0.1:3128 http://xxxxx:xxxxx@127.0.0.1:3129 example.internal" {
 		t.Fatalf("info proxies %q", out)
 	}
 }
