@@ -1,0 +1,55 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/berthd/berth/daemon/logger/crilog"
+	"github.com/berthd/berth/pkg/errdefs"
+)
+
+// What Kubernetes pod containers need beyond the Docker API's calls: the
+// CRI's ExecSync kills a command that outlives its timeout, and kubelet
+// has the CRI log file reopened after it rotates it.
+
+// ContainerExecKill kills a running exec's process; a finished one is
+// left alone.
+func (d *Daemon) ContainerExecKill(ctx context.Context, execID string) error {
+	e, err := d.getExec(execID)
+	if err != nil {
+		return err
+	}
+	e.mu.Lock()
+	running, pid := e.Running, e.Pid
+	e.mu.Unlock()
+	if !running || pid <= 0 {
+		return nil
+	}
+	if err := unix.Kill(pid, unix.SIGKILL); err != nil && !errors.Is(err, unix.ESRCH) {
+		return errdefs.System(err)
+	}
+	return nil
+}
+
+// ContainerReopenLog reopens a running container's CRI log file.
+func (d *Daemon) ContainerReopenLog(ctx context.Context, ref string) error {
+	c, err := d.containers.Get(ref)
+	if err != nil {
+		return err
+	}
+	c.Lock()
+	running, driver := c.State.Running, c.HostConfig.LogConfig.Type
+	c.Unlock()
+	switch {
+	case !running:
+		return errdefs.Conflictf("container %s is not running", c.ID)
+	case driver != crilog.Name:
+		return errdefs.InvalidParameterf("container %s has no CRI log file", c.ID)
+	}
+	if err := crilog.Reopen(c.ID); err != nil {
+		return errdefs.System(err)
+	}
+	return nil
+}
