@@ -12,6 +12,7 @@ import (
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"github.com/berthd/berth/daemon/backend"
+	"github.com/berthd/berth/pkg/errdefs"
 )
 
 // CreateContainer creates a pod container in a sandbox.
@@ -36,6 +37,10 @@ func (s *runtimeService) CreateContainer(ctx context.Context, req *runtimeapi.Cr
 		return nil, toStatus(err)
 	}
 	resp, err := s.b.ContainerCreate(ctx, p)
+	if errdefs.Is(err, errdefs.Conflict) {
+		// The name is taken: the same container and attempt again.
+		return nil, status.Errorf(codes.AlreadyExists, "failed to create container %q in sandbox %s: %v", cfg.GetMetadata().GetName(), sb.ID, err)
+	}
 	if err != nil {
 		return nil, toStatus(fmt.Errorf("failed to create container %q in sandbox %s: %w", cfg.GetMetadata().GetName(), sb.ID, err))
 	}
@@ -44,28 +49,27 @@ func (s *runtimeService) CreateContainer(ctx context.Context, req *runtimeapi.Cr
 
 // sandbox finds a pod sandbox's engine container by ID or prefix.
 func (s *runtimeService) sandbox(ctx context.Context, id string) (*container.InspectResponse, error) {
-	sb, err := s.b.ContainerInspect(ctx, id, false)
-	if err == nil && sb.Config.Labels[labelType] != typeSandbox {
-		err = fmt.Errorf("%s is not a pod sandbox", id)
-	}
-	if err != nil {
-		return nil, status.Errorf(codes.NotFound, "pod sandbox %s not found: %v", id, err)
-	}
-	return sb, nil
+	return s.engineContainer(ctx, id, typeSandbox, "pod sandbox")
 }
 
 // podContainer finds a pod container (not a sandbox, not a container
-// made through the Docker API) by ID or prefix: NotFound else.
+// made through the Docker API) by ID or prefix.
 func (s *runtimeService) podContainer(ctx context.Context, id string) (*container.InspectResponse, error) {
+	return s.engineContainer(ctx, id, typeContainer, "container")
+}
+
+// engineContainer finds the engine container of a CRI object of kind
+// (its type label): NotFound for any other container.
+func (s *runtimeService) engineContainer(ctx context.Context, id, kind, what string) (*container.InspectResponse, error) {
 	if id == "" {
-		return nil, status.Error(codes.InvalidArgument, "container ID is required")
+		return nil, status.Errorf(codes.InvalidArgument, "%s ID is required", what)
 	}
 	c, err := s.b.ContainerInspect(ctx, id, false)
-	if err == nil && c.Config.Labels[labelType] != typeContainer {
-		err = fmt.Errorf("%s is not a pod container", id)
+	if err == nil && c.Config.Labels[labelType] != kind {
+		err = fmt.Errorf("%s is not a %s", id, what)
 	}
 	if err != nil {
-		return nil, status.Errorf(codes.NotFound, "container %s not found: %v", id, err)
+		return nil, status.Errorf(codes.NotFound, "%s %s not found: %v", what, id, err)
 	}
 	return c, nil
 }
