@@ -1,6 +1,7 @@
 package cri
 
 import (
+	"encoding/json"
 	"strings"
 	"testing"
 	"time"
@@ -67,8 +68,19 @@ func TestContainerLifecycle(t *testing.T) {
 	if got := strings.TrimSpace(execSync(t, rt, id, "readlink", "/proc/self/ns/net")); got != sandboxNet {
 		t.Fatalf("net ns %s, sandbox's %s", got, sandboxNet)
 	}
+	verbose, err := rt.ContainerStatus(ctxT(t), &runtimeapi.ContainerStatusRequest{ContainerId: id, Verbose: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var info struct {
+		SandboxID string `json:"sandboxID"`
+		Pid       int    `json:"pid"`
+	}
+	if err := json.Unmarshal([]byte(verbose.GetInfo()["info"]), &info); err != nil || info.SandboxID != pod.ID || info.Pid <= 0 {
+		t.Fatalf("verbose info %v: %v", verbose.GetInfo(), err)
+	}
 	// A second start of a running container is refused.
-	_, err := rt.StartContainer(ctxT(t), &runtimeapi.StartContainerRequest{ContainerId: id})
+	_, err = rt.StartContainer(ctxT(t), &runtimeapi.StartContainerRequest{ContainerId: id})
 	wantCode(t, err, codes.FailedPrecondition)
 
 	if _, err := rt.StopContainer(ctxT(t), &runtimeapi.StopContainerRequest{ContainerId: id, Timeout: 10}); err != nil {
