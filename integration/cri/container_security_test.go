@@ -107,3 +107,27 @@ func TestContainerSeccompProfiles(t *testing.T) {
 		}
 	}
 }
+
+// TestContainerPrivilegedAndDevices: a privileged container has every
+// capability the host gives; a device is made in the container.
+func TestContainerPrivilegedAndDevices(t *testing.T) {
+	rt, _ := clients(t)
+	pod := newTestPod(t)
+	priv := pod.run(t, rt, withSecurity(containerConfig("priv", "sleep", "1000"), &runtimeapi.LinuxContainerSecurityContext{Privileged: true}))
+	host := ""
+	b, _ := os.ReadFile("/proc/self/status")
+	for _, l := range strings.Split(string(b), "\n") {
+		if k, v, ok := strings.Cut(l, ":"); ok && k == "CapBnd" {
+			host = strings.TrimSpace(v)
+		}
+	}
+	if got := statusField(t, rt, priv, "CapEff"); got != host {
+		t.Fatalf("privileged CapEff %s, host's bounding set %s", got, host)
+	}
+	cfg := containerConfig("dev", "sleep", "1000")
+	cfg.Devices = []*runtimeapi.Device{{HostPath: "/dev/null", ContainerPath: "/dev/mynull", Permissions: "rwm"}}
+	dev := pod.run(t, rt, cfg)
+	if got := execSync(t, rt, dev, "sh", "-c", "ls -l /dev/mynull; echo x > /dev/mynull && echo written"); !strings.HasPrefix(got, "c") || !strings.Contains(got, "1,") || !strings.HasSuffix(got, "written\n") {
+		t.Fatalf("device: %q", got)
+	}
+}
