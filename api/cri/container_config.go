@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/mount"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"github.com/berthd/berth/daemon/backend"
@@ -62,7 +63,7 @@ func createConfig(sandboxID string, cfg *runtimeapi.ContainerConfig, pod *runtim
 		if err != nil {
 			return none, err
 		}
-		hc.Binds = append(hc.Binds, b)
+		hc.Mounts = append(hc.Mounts, b)
 	}
 	for _, dev := range cfg.GetDevices() {
 		hc.Devices = append(hc.Devices, container.DeviceMapping{PathOnHost: dev.GetHostPath(), PathInContainer: dev.GetContainerPath(), CgroupPermissions: dev.GetPermissions()})
@@ -79,29 +80,38 @@ func createConfig(sandboxID string, cfg *runtimeapi.ContainerConfig, pod *runtim
 	}, nil
 }
 
-// bindOf is a CRI mount as a -v string. A missing host path is made a
-// directory at start, as -v does and kubelet expects; SELinux relabeling
-// is not asked for (berth has no SELinux support).
-func bindOf(m *runtimeapi.Mount) (string, error) {
+// bindOf is a CRI mount as an engine bind mount. A missing host path is
+// made a directory, as kubelet expects; a read-only mount is read-only
+// on its top mount only unless recursive_read_only asks for all, as
+// containerd does. SELinux relabeling is not asked for (berth has no
+// SELinux support).
+func bindOf(m *runtimeapi.Mount) (mount.Mount, error) {
+	var none mount.Mount
 	if m.GetHostPath() == "" || !filepath.IsAbs(m.GetContainerPath()) {
-		return "", errdefs.InvalidParameterf("mount %q -> %q: host path and absolute container path required", m.GetHostPath(), m.GetContainerPath())
+		return none, errdefs.InvalidParameterf("mount %q -> %q: host path and absolute container path required", m.GetHostPath(), m.GetContainerPath())
 	}
 	if m.GetImage().GetImage() != "" || len(m.GetUidMappings()) > 0 || len(m.GetGidMappings()) > 0 {
-		return "", errdefs.InvalidParameterf("mount %q: image volumes and idmapped mounts are not supported", m.GetContainerPath())
+		return none, errdefs.InvalidParameterf("mount %q: image volumes and idmapped mounts are not supported", m.GetContainerPath())
 	}
-	opts := []string{"rw"}
-	if m.GetReadonly() {
-		opts[0] = "ro"
-	}
+	o := &mount.BindOptions{CreateMountpoint: true, Propagation: mount.PropagationRPrivate}
 	switch m.GetPropagation() {
 	case runtimeapi.MountPropagation_PROPAGATION_HOST_TO_CONTAINER:
-		opts = append(opts, "rslave")
+		o.Propagation = mount.PropagationRSlave
 	case runtimeapi.MountPropagation_PROPAGATION_BIDIRECTIONAL:
-		opts = append(opts, "rshared")
-	default:
-		opts = append(opts, "rprivate")
+		o.Propagation = mount.PropagationRShared
 	}
-	return m.GetHostPath() + ":" + m.GetContainerPath() + ":" + strings.Join(opts, ","), nil
+	if m.GetRecursiveReadOnly() {
+		switch {
+		case !m.GetReadonly():
+			return none, errdefs.InvalidParameterf("mount %q: recursive read-only needs read-only", m.GetContainerPath())
+		case o.Propagation != mount.PropagationRPrivate:
+			return none, errdefs.InvalidParameterf("mount %q: recursive read-only needs private propagation, not %s", m.GetContainerPath(), o.Propagation)
+		}
+		o.ReadOnlyForceRecursive = true
+	} else if m.GetReadonly() {
+		o.ReadOnlyNonRecursive = true
+	}
+	return mount.Mount{Type: mount.TypeBind, Source: m.GetHostPath(), Target: m.GetContainerPath(), ReadOnly: m.GetReadonly(), BindOptions: o}, nil
 }
 
 // applyResources copies the CRI resources that the engine knows. Hugepage
@@ -124,8 +134,10 @@ func applyResources(r *container.Resources, res *runtimeapi.LinuxContainerResour
 // privileges, the PID namespace, seccomp, AppArmor, masked paths.
 func applySecurity(c *container.Config, hc *container.HostConfig, sandboxID string, sc *runtimeapi.LinuxContainerSecurityContext) error {
 	if sc == nil {
-		hc.PidMode = container.PidMode("container:" + sandboxID)
-		return nil
+		sc = &runtimeapi.LinuxContainerSecurityContext{}
+	}
+	if sc.GetRunAsGroup() != nil && sc.GetRunAsUser() == nil && sc.GetRunAsUsername() == "" {
+		return errdefs.InvalidParameterf("run_as_group needs run_as_user or run_as_username")
 	}
 	c.User = userOf(sc)
 	for _, g := range sc.GetSupplementalGroups() {
@@ -192,9 +204,11 @@ func userOf(sc *runtimeapi.LinuxContainerSecurityContext) string {
 // seccompOpt is the security option for the seccomp profile: none for the
 // runtime's default, "seccomp=unconfined", or the JSON of a localhost
 // profile file (read here, as the docker CLI reads --security-opt
-// seccomp=FILE). The deprecated seccomp_profile_path is read too.
+// seccomp=FILE). The deprecated seccomp_profile_path is read too. No
+// profile at all is unconfined, as with containerd: kubelet asks for
+// RuntimeDefault when it means it.
 func seccompOpt(sc *runtimeapi.LinuxContainerSecurityContext) (string, error) {
-	typ, file := runtimeapi.SecurityProfile_RuntimeDefault, ""
+	typ, file := runtimeapi.SecurityProfile_Unconfined, ""
 	if p := sc.GetSeccomp(); p != nil {
 		typ, file = p.GetProfileType(), p.GetLocalhostRef()
 	} else {
@@ -203,7 +217,9 @@ func seccompOpt(sc *runtimeapi.LinuxContainerSecurityContext) (string, error) {
 			typ = runtimeapi.SecurityProfile_Unconfined
 		case strings.HasPrefix(path, "localhost/"):
 			typ, file = runtimeapi.SecurityProfile_Localhost, strings.TrimPrefix(path, "localhost/")
-		case path == "", path == "runtime/default", path == "docker/default":
+		case path == "":
+		case path == "runtime/default", path == "docker/default":
+			typ = runtimeapi.SecurityProfile_RuntimeDefault
 		default:
 			return "", errdefs.InvalidParameterf("unknown seccomp profile path %q", path)
 		}

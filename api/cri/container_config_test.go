@@ -1,7 +1,9 @@
 package cri
 
 import (
+	"fmt"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/moby/moby/api/types/container"
@@ -70,8 +72,17 @@ func TestCreateConfigMapping(t *testing.T) {
 	if hc.NetworkMode != "container:sb1" || hc.IpcMode != "container:sb1" || hc.PidMode != "" || hc.CgroupParent != "/kubepods/pod1" {
 		t.Errorf("modes net %q ipc %q pid %q cgroup parent %q", hc.NetworkMode, hc.IpcMode, hc.PidMode, hc.CgroupParent)
 	}
-	if !slices.Equal(hc.Binds, []string{"/h1:/c1:ro,rslave", "/h2:/c2:rw,rshared", "/h3:/c3:rw,rprivate"}) {
-		t.Errorf("binds %q", hc.Binds)
+	var binds []string
+	for _, m := range hc.Mounts {
+		o := m.BindOptions
+		binds = append(binds, fmt.Sprintf("%s %s:%s ro=%v nonrec=%v create=%v %s", m.Type, m.Source, m.Target, m.ReadOnly, o.ReadOnlyNonRecursive, o.CreateMountpoint, o.Propagation))
+	}
+	if want := []string{
+		"bind /h1:/c1 ro=true nonrec=true create=true rslave",
+		"bind /h2:/c2 ro=false nonrec=false create=true rshared",
+		"bind /h3:/c3 ro=false nonrec=false create=true rprivate",
+	}; !slices.Equal(binds, want) {
+		t.Errorf("mounts\n%s\nwant\n%s", strings.Join(binds, "\n"), strings.Join(want, "\n"))
 	}
 	if hc.LogConfig.Type != "cri" || hc.LogConfig.Config[criLogPathOpt] != "/var/log/pods/ns_p_u1/c/3.log" {
 		t.Errorf("log config %v", hc.LogConfig)
@@ -84,6 +95,34 @@ func TestCreateConfigMapping(t *testing.T) {
 	}
 	if !slices.Equal(hc.SecurityOpt, []string{"no-new-privileges", "seccomp=unconfined"}) {
 		t.Errorf("security opts %q", hc.SecurityOpt)
+	}
+}
+
+func TestSeccompDefaults(t *testing.T) {
+	for name, tc := range map[string]struct {
+		sc   *runtimeapi.LinuxContainerSecurityContext
+		want string
+	}{
+		"nil context":     {nil, "seccomp=unconfined"},
+		"no profile":      {&runtimeapi.LinuxContainerSecurityContext{}, "seccomp=unconfined"},
+		"runtime default": {&runtimeapi.LinuxContainerSecurityContext{Seccomp: &runtimeapi.SecurityProfile{}}, ""},
+		"legacy default":  {&runtimeapi.LinuxContainerSecurityContext{SeccompProfilePath: "runtime/default"}, ""},
+		"privileged":      {&runtimeapi.LinuxContainerSecurityContext{Privileged: true}, ""},
+	} {
+		cfg := &runtimeapi.ContainerConfig{Metadata: &runtimeapi.ContainerMetadata{Name: "c"}, Linux: &runtimeapi.LinuxContainerConfig{SecurityContext: tc.sc}}
+		p, err := createConfig("sb1", cfg, testPodConfig())
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := ""
+		for _, o := range p.HostConfig.SecurityOpt {
+			if strings.HasPrefix(o, "seccomp") {
+				got = o
+			}
+		}
+		if got != tc.want {
+			t.Errorf("%s: %q, want %q", name, got, tc.want)
+		}
 	}
 }
 
@@ -105,19 +144,26 @@ func TestCreateConfigNamespaces(t *testing.T) {
 
 func TestCreateConfigRefuses(t *testing.T) {
 	for name, sc := range map[string]*runtimeapi.LinuxContainerSecurityContext{
-		"target without id": {NamespaceOptions: &runtimeapi.NamespaceOption{Pid: runtimeapi.NamespaceMode_TARGET}},
-		"relative seccomp":  {Seccomp: &runtimeapi.SecurityProfile{ProfileType: runtimeapi.SecurityProfile_Localhost, LocalhostRef: "x.json"}},
-		"missing seccomp":   {Seccomp: &runtimeapi.SecurityProfile{ProfileType: runtimeapi.SecurityProfile_Localhost, LocalhostRef: "/nonexistent/x.json"}},
-		"bad seccomp path":  {SeccompProfilePath: "bogus"},
+		"target without id":  {NamespaceOptions: &runtimeapi.NamespaceOption{Pid: runtimeapi.NamespaceMode_TARGET}},
+		"relative seccomp":   {Seccomp: &runtimeapi.SecurityProfile{ProfileType: runtimeapi.SecurityProfile_Localhost, LocalhostRef: "x.json"}},
+		"missing seccomp":    {Seccomp: &runtimeapi.SecurityProfile{ProfileType: runtimeapi.SecurityProfile_Localhost, LocalhostRef: "/nonexistent/x.json"}},
+		"bad seccomp path":   {SeccompProfilePath: "bogus"},
+		"group without user": {RunAsGroup: &runtimeapi.Int64Value{Value: 5}},
 	} {
 		cfg := &runtimeapi.ContainerConfig{Metadata: &runtimeapi.ContainerMetadata{Name: "c"}, Linux: &runtimeapi.LinuxContainerConfig{SecurityContext: sc}}
 		if _, err := createConfig("sb1", cfg, testPodConfig()); !errdefs.Is(err, errdefs.InvalidParameter) {
 			t.Errorf("%s: %v, want an invalid parameter", name, err)
 		}
 	}
-	cfg := &runtimeapi.ContainerConfig{Metadata: &runtimeapi.ContainerMetadata{Name: "c"}, Mounts: []*runtimeapi.Mount{{HostPath: "/h", ContainerPath: "rel"}}}
-	if _, err := createConfig("sb1", cfg, testPodConfig()); !errdefs.Is(err, errdefs.InvalidParameter) {
-		t.Errorf("relative container path: %v", err)
+	for name, m := range map[string]*runtimeapi.Mount{
+		"relative container path": {HostPath: "/h", ContainerPath: "rel"},
+		"rro not read-only":       {HostPath: "/h", ContainerPath: "/c", RecursiveReadOnly: true},
+		"rro rslave":              {HostPath: "/h", ContainerPath: "/c", RecursiveReadOnly: true, Readonly: true, Propagation: runtimeapi.MountPropagation_PROPAGATION_HOST_TO_CONTAINER},
+	} {
+		cfg := &runtimeapi.ContainerConfig{Metadata: &runtimeapi.ContainerMetadata{Name: "c"}, Mounts: []*runtimeapi.Mount{m}}
+		if _, err := createConfig("sb1", cfg, testPodConfig()); !errdefs.Is(err, errdefs.InvalidParameter) {
+			t.Errorf("%s: %v", name, err)
+		}
 	}
 }
 

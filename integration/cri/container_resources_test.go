@@ -81,8 +81,25 @@ func TestContainerBindMounts(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(plain, "hello"), []byte("hi"), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	// A directory with a mount of its own under it, for read-only binds:
+	// recursive or not.
+	withSub := t.TempDir()
+	if err := os.Mkdir(filepath.Join(withSub, "sub"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Mount("berth-test", filepath.Join(withSub, "sub"), "tmpfs", 0, "size=1m"); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { unix.Unmount(filepath.Join(withSub, "sub"), unix.MNT_DETACH) })
+	link := filepath.Join(t.TempDir(), "link")
+	if err := os.Symlink(plain, link); err != nil {
+		t.Fatal(err)
+	}
 	cfg := containerConfig("binds", "sleep", "1000")
 	cfg.Mounts = []*runtimeapi.Mount{
+		{HostPath: withSub, ContainerPath: "/nonrec", Readonly: true},
+		{HostPath: withSub, ContainerPath: "/rro", Readonly: true, RecursiveReadOnly: true},
+		{HostPath: link, ContainerPath: "/link"},
 		{HostPath: plain, ContainerPath: "/ro", Readonly: true},
 		{HostPath: plain, ContainerPath: "/rw"},
 		{HostPath: missing, ContainerPath: "/missing"},
@@ -97,7 +114,14 @@ func TestContainerBindMounts(t *testing.T) {
 	if err != nil || resp.GetExitCode() == 0 {
 		t.Fatalf("touch in a read-only bind: %v %v", resp, err)
 	}
-	execSync(t, rt, id, "touch", "/rw/x", "/missing/y")
+	execSync(t, rt, id, "touch", "/rw/x", "/missing/y", "/nonrec/sub/z")
+	if got := execSync(t, rt, id, "cat", "/link/hello"); got != "hi" {
+		t.Fatalf("through a symlinked host path: %q", got)
+	}
+	resp, err = rt.ExecSync(ctxT(t), &runtimeapi.ExecSyncRequest{ContainerId: id, Cmd: []string{"touch", "/rro/sub/z2"}, Timeout: 10})
+	if err != nil || resp.GetExitCode() == 0 {
+		t.Fatalf("touch under a recursive read-only bind: %v %v", resp, err)
+	}
 	if _, err := os.Stat(filepath.Join(plain, "x")); err != nil {
 		t.Fatal(err)
 	}
