@@ -139,6 +139,11 @@ func applySecurity(c *container.Config, hc *container.HostConfig, sandboxID stri
 	if sc.GetRunAsGroup() != nil && sc.GetRunAsUser() == nil && sc.GetRunAsUsername() == "" {
 		return errdefs.InvalidParameterf("run_as_group needs run_as_user or run_as_username")
 	}
+	if sc.GetSupplementalGroupsPolicy() == runtimeapi.SupplementalGroupsPolicy_Strict {
+		// The engine always adds the user's groups from the image's
+		// /etc/group; better refuse than run with groups not asked for.
+		return errdefs.InvalidParameterf("supplemental groups policy Strict is not supported")
+	}
 	c.User = userOf(sc)
 	for _, g := range sc.GetSupplementalGroups() {
 		hc.GroupAdd = append(hc.GroupAdd, strconv.FormatInt(g, 10))

@@ -149,6 +149,7 @@ func TestCreateConfigRefuses(t *testing.T) {
 		"missing seccomp":    {Seccomp: &runtimeapi.SecurityProfile{ProfileType: runtimeapi.SecurityProfile_Localhost, LocalhostRef: "/nonexistent/x.json"}},
 		"bad seccomp path":   {SeccompProfilePath: "bogus"},
 		"group without user": {RunAsGroup: &runtimeapi.Int64Value{Value: 5}},
+		"strict groups":      {SupplementalGroupsPolicy: runtimeapi.SupplementalGroupsPolicy_Strict},
 	} {
 		cfg := &runtimeapi.ContainerConfig{Metadata: &runtimeapi.ContainerMetadata{Name: "c"}, Linux: &runtimeapi.LinuxContainerConfig{SecurityContext: sc}}
 		if _, err := createConfig("sb1", cfg, testPodConfig()); !errdefs.Is(err, errdefs.InvalidParameter) {

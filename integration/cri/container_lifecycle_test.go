@@ -134,3 +134,29 @@ func TestContainerCompletedAndKilled(t *testing.T) {
 	_, err := rt.ContainerStatus(ctxT(t), &runtimeapi.ContainerStatusRequest{ContainerId: running})
 	wantCode(t, err, codes.NotFound)
 }
+
+// TestContainerOOMKilled: a container killed by its memory limit reports
+// exit code 137 and reason OOMKilled.
+func TestContainerOOMKilled(t *testing.T) {
+	rt, _ := clients(t)
+	pod := newTestPod(t)
+	cfg := containerConfig("hog", "sh", "-c", "tail /dev/zero")
+	cfg.Linux = &runtimeapi.LinuxContainerConfig{Resources: &runtimeapi.LinuxContainerResources{MemoryLimitInBytes: 16 << 20, MemorySwapLimitInBytes: 16 << 20}}
+	id := pod.run(t, rt, cfg)
+	st := waitState(t, rt, id, runtimeapi.ContainerState_CONTAINER_EXITED)
+	if st.GetExitCode() != 137 || st.GetReason() != "OOMKilled" {
+		t.Fatalf("exit %d reason %q, want 137 OOMKilled", st.GetExitCode(), st.GetReason())
+	}
+}
+
+// TestContainerRunAsUsername: a user name resolves in the image.
+func TestContainerRunAsUsername(t *testing.T) {
+	rt, _ := clients(t)
+	pod := newTestPod(t)
+	cfg := containerConfig("named", "sleep", "1000")
+	cfg.Linux = &runtimeapi.LinuxContainerConfig{SecurityContext: &runtimeapi.LinuxContainerSecurityContext{RunAsUsername: "nobody"}}
+	id := pod.run(t, rt, cfg)
+	if got := strings.TrimSpace(execSync(t, rt, id, "id", "-un")); got != "nobody" {
+		t.Fatalf("user %q", got)
+	}
+}
