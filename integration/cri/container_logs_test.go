@@ -82,3 +82,40 @@ func TestReopenContainerLog(t *testing.T) {
 	_, err := rt.ReopenContainerLog(ctxT(t), &runtimeapi.ReopenContainerLogRequest{ContainerId: id})
 	wantCode(t, err, codes.FailedPrecondition)
 }
+
+// TestContainerLogAfterDaemonKill: a pod container outlives a killed
+// daemon; the next one (live-restore) goes on writing its CRI log file,
+// and can reopen it.
+func TestContainerLogAfterDaemonKill(t *testing.T) {
+	rt, _ := clients(t)
+	pod := newTestPod(t)
+	id := pod.run(t, rt, containerConfig("survivor", "sh", "-c", `i=0; while true; do echo tick $i; i=$((i+1)); sleep 0.1; done`))
+	path := containerStatus(t, rt, id).GetLogPath()
+	waitFile(t, path, "tick 1\n")
+	if err := d.Restart(true, "--live-restore"); err != nil {
+		t.Fatal(err)
+	}
+	rt, _ = clients(t)
+	if st := containerStatus(t, rt, id); st.GetState() != runtimeapi.ContainerState_CONTAINER_RUNNING {
+		t.Fatalf("after the daemon's restart: %v", st)
+	}
+	before, _ := os.ReadFile(path)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		now, _ := os.ReadFile(path)
+		if len(now) > len(before) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the log file stopped growing after the restart:\n%s", now)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if err := os.Rename(path, path+".1"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := rt.ReopenContainerLog(ctxT(t), &runtimeapi.ReopenContainerLogRequest{ContainerId: id}); err != nil {
+		t.Fatal(err)
+	}
+	waitFile(t, path, "tick")
+}
