@@ -60,10 +60,7 @@ func TestContainerLogFile(t *testing.T) {
 // log cannot be reopened.
 func TestReopenContainerLog(t *testing.T) {
 	rt, _ := clients(t)
-	pod := newTestPod(t)
-	id := pod.run(t, rt, containerConfig("ticker", "sh", "-c", `i=0; while true; do echo tick $i; i=$((i+1)); sleep 0.1; done`))
-	path := containerStatus(t, rt, id).GetLogPath()
-	waitFile(t, path, "tick 1\n")
+	id, path := runTicker(t, rt, "ticker")
 	if err := os.Rename(path, path+".1"); err != nil {
 		t.Fatal(err)
 	}
@@ -88,10 +85,7 @@ func TestReopenContainerLog(t *testing.T) {
 // and can reopen it.
 func TestContainerLogAfterDaemonKill(t *testing.T) {
 	rt, _ := clients(t)
-	pod := newTestPod(t)
-	id := pod.run(t, rt, containerConfig("survivor", "sh", "-c", `i=0; while true; do echo tick $i; i=$((i+1)); sleep 0.1; done`))
-	path := containerStatus(t, rt, id).GetLogPath()
-	waitFile(t, path, "tick 1\n")
+	id, path := runTicker(t, rt, "survivor")
 	if err := d.Restart(true, "--live-restore"); err != nil {
 		t.Fatal(err)
 	}
@@ -118,4 +112,14 @@ func TestContainerLogAfterDaemonKill(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitFile(t, path, "tick")
+}
+
+// runTicker runs a pod container that logs a numbered line every 0.1 s,
+// and waits for its first lines in its CRI log file.
+func runTicker(t *testing.T, rt runtimeapi.RuntimeServiceClient, name string) (id, path string) {
+	t.Helper()
+	id = newTestPod(t).run(t, rt, containerConfig(name, "sh", "-c", `i=0; while true; do echo tick $i; i=$((i+1)); sleep 0.1; done`))
+	path = containerStatus(t, rt, id).GetLogPath()
+	waitFile(t, path, "tick 1\n")
+	return id, path
 }
