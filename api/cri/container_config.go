@@ -144,7 +144,7 @@ func applySecurity(c *container.Config, hc *container.HostConfig, sandboxID stri
 		// /etc/group; better refuse than run with groups not asked for.
 		return errdefs.InvalidParameterf("supplemental groups policy Strict is not supported")
 	}
-	c.User = userOf(sc)
+	c.User = userSpecOf(sc)
 	for _, g := range sc.GetSupplementalGroups() {
 		hc.GroupAdd = append(hc.GroupAdd, strconv.FormatInt(g, 10))
 	}
@@ -194,8 +194,8 @@ func applySecurity(c *container.Config, hc *container.HostConfig, sandboxID stri
 	return nil
 }
 
-// userOf is the engine's user string: uid[:gid] or name[:gid].
-func userOf(sc *runtimeapi.LinuxContainerSecurityContext) string {
+// userSpecOf is the engine's user string: uid[:gid] or name[:gid].
+func userSpecOf(sc *runtimeapi.LinuxContainerSecurityContext) string {
 	u := sc.GetRunAsUsername()
 	if sc.GetRunAsUser() != nil {
 		u = strconv.FormatInt(sc.GetRunAsUser().GetValue(), 10)

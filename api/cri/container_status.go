@@ -21,15 +21,15 @@ func (s *runtimeService) ContainerStatus(ctx context.Context, req *runtimeapi.Co
 	st := containerStatus(c)
 	resp := &runtimeapi.ContainerStatusResponse{Status: st}
 	if req.GetVerbose() {
-		info, _ := json.Marshal(verboseInfo{SandboxID: c.Config.Labels[labelSandboxID], Pid: c.State.Pid, Inspect: c})
+		info, _ := json.Marshal(containerVerboseInfo{SandboxID: c.Config.Labels[labelSandboxID], Pid: c.State.Pid, Inspect: c})
 		resp.Info = map[string]string{"info": string(info)}
 	}
 	return resp, nil
 }
 
-// verboseInfo is the verbose status's "info": what containerd's holds
+// containerVerboseInfo is the verbose status's "info": what containerd's holds
 // that berth has, and the engine's whole inspect.
-type verboseInfo struct {
+type containerVerboseInfo struct {
 	SandboxID string                     `json:"sandboxID"`
 	Pid       int                        `json:"pid"`
 	Inspect   *container.InspectResponse `json:"inspect"`
