@@ -30,7 +30,7 @@ func TestExecSync(t *testing.T) {
 
 	start := time.Now()
 	_, err = rt.ExecSync(ctxT(t), &runtimeapi.ExecSyncRequest{ContainerId: id, Cmd: []string{"sleep", "37"}, Timeout: 1})
-	wantCode(t, err, codes.DeadlineExceeded)
+	wantGRPCCode(t, err, codes.DeadlineExceeded)
 	if el := time.Since(start); el > 5*time.Second {
 		t.Fatalf("a 1 s timeout answered after %v", el)
 	}
@@ -42,7 +42,7 @@ func TestExecSync(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err = rt.ExecSync(ctxT(t), &runtimeapi.ExecSyncRequest{ContainerId: id, Cmd: []string{"true"}})
-	wantCode(t, err, codes.FailedPrecondition)
+	wantGRPCCode(t, err, codes.FailedPrecondition)
 }
 
 // TestExecAttachChecks: the requests kubelet would refuse are refused
@@ -52,20 +52,20 @@ func TestExecAttachChecks(t *testing.T) {
 	pod := newTestPod(t)
 	id := pod.run(t, rt, containerConfig("streams", "sleep", "1000"))
 	_, err := rt.Exec(ctxT(t), &runtimeapi.ExecRequest{ContainerId: id, Cmd: []string{"sh"}})
-	wantCode(t, err, codes.InvalidArgument)
+	wantGRPCCode(t, err, codes.InvalidArgument)
 	_, err = rt.Exec(ctxT(t), &runtimeapi.ExecRequest{ContainerId: id, Cmd: []string{"sh"}, Tty: true, Stdout: true, Stderr: true})
-	wantCode(t, err, codes.InvalidArgument)
+	wantGRPCCode(t, err, codes.InvalidArgument)
 	_, err = rt.Exec(ctxT(t), &runtimeapi.ExecRequest{ContainerId: id, Stdout: true})
-	wantCode(t, err, codes.InvalidArgument)
+	wantGRPCCode(t, err, codes.InvalidArgument)
 	_, err = rt.Attach(ctxT(t), &runtimeapi.AttachRequest{ContainerId: id, Tty: true, Stderr: true})
-	wantCode(t, err, codes.InvalidArgument)
+	wantGRPCCode(t, err, codes.InvalidArgument)
 	_, err = rt.Exec(ctxT(t), &runtimeapi.ExecRequest{ContainerId: "0123456789abcdef", Cmd: []string{"sh"}, Stdout: true})
-	wantCode(t, err, codes.NotFound)
+	wantGRPCCode(t, err, codes.NotFound)
 	created := pod.create(t, rt, containerConfig("created", "sleep", "1000"))
 	_, err = rt.Attach(ctxT(t), &runtimeapi.AttachRequest{ContainerId: created, Stdout: true})
-	wantCode(t, err, codes.FailedPrecondition)
+	wantGRPCCode(t, err, codes.FailedPrecondition)
 	_, err = rt.PortForward(ctxT(t), &runtimeapi.PortForwardRequest{PodSandboxId: id, Port: []int32{80}})
-	wantCode(t, err, codes.NotFound)
+	wantGRPCCode(t, err, codes.NotFound)
 }
 
 // TestContainerBadInput: malformed requests and unknown IDs are refused
@@ -79,31 +79,31 @@ func TestContainerBadInput(t *testing.T) {
 		_, err := rt.CreateContainer(ctxT(t), &runtimeapi.CreateContainerRequest{PodSandboxId: sandbox, Config: cfg, SandboxConfig: pod.Config})
 		return err
 	}
-	wantCode(t, create(pod.ID, &runtimeapi.ContainerConfig{Image: &runtimeapi.ImageSpec{Image: "busybox:latest"}}), codes.InvalidArgument)
-	wantCode(t, create(pod.ID, &runtimeapi.ContainerConfig{Metadata: &runtimeapi.ContainerMetadata{Name: "x"}}), codes.InvalidArgument)
-	wantCode(t, create("", containerConfig("x", "true")), codes.InvalidArgument)
-	wantCode(t, create("0123456789abcdef", containerConfig("x", "true")), codes.NotFound)
+	wantGRPCCode(t, create(pod.ID, &runtimeapi.ContainerConfig{Image: &runtimeapi.ImageSpec{Image: "busybox:latest"}}), codes.InvalidArgument)
+	wantGRPCCode(t, create(pod.ID, &runtimeapi.ContainerConfig{Metadata: &runtimeapi.ContainerMetadata{Name: "x"}}), codes.InvalidArgument)
+	wantGRPCCode(t, create("", containerConfig("x", "true")), codes.InvalidArgument)
+	wantGRPCCode(t, create("0123456789abcdef", containerConfig("x", "true")), codes.NotFound)
 	plain := strings.TrimSpace(d.DockerT(t, "create", "busybox:latest", "true"))
 	t.Cleanup(func() { d.Docker("rm", "-f", plain) })
-	wantCode(t, create(plain, containerConfig("x", "true")), codes.NotFound)
+	wantGRPCCode(t, create(plain, containerConfig("x", "true")), codes.NotFound)
 	bad := containerConfig("x", "true")
 	bad.Mounts = []*runtimeapi.Mount{{HostPath: "/tmp", ContainerPath: "relative"}}
-	wantCode(t, create(pod.ID, bad), codes.InvalidArgument)
-	wantCode(t, create(pod.ID, containerConfig("x", "true")), codes.OK)
-	wantCode(t, create(pod.ID, containerConfig("x", "true")), codes.AlreadyExists)
+	wantGRPCCode(t, create(pod.ID, bad), codes.InvalidArgument)
+	wantGRPCCode(t, create(pod.ID, containerConfig("x", "true")), codes.OK)
+	wantGRPCCode(t, create(pod.ID, containerConfig("x", "true")), codes.AlreadyExists)
 	if got := count(); got != before+2 {
 		t.Fatalf("%d engine containers, want %d (the sandbox-less one, the pod container)", got, before+2)
 	}
 	for _, id := range []string{"0123456789abcdef", plain} {
 		_, err := rt.ContainerStatus(ctxT(t), &runtimeapi.ContainerStatusRequest{ContainerId: id})
-		wantCode(t, err, codes.NotFound)
+		wantGRPCCode(t, err, codes.NotFound)
 		_, err = rt.StartContainer(ctxT(t), &runtimeapi.StartContainerRequest{ContainerId: id})
-		wantCode(t, err, codes.NotFound)
+		wantGRPCCode(t, err, codes.NotFound)
 		_, err = rt.ExecSync(ctxT(t), &runtimeapi.ExecSyncRequest{ContainerId: id, Cmd: []string{"true"}})
-		wantCode(t, err, codes.NotFound)
+		wantGRPCCode(t, err, codes.NotFound)
 	}
 	_, err := rt.StopContainer(ctxT(t), &runtimeapi.StopContainerRequest{ContainerId: "0123456789abcdef"})
-	wantCode(t, err, codes.OK)
+	wantGRPCCode(t, err, codes.OK)
 	_, err = rt.RemoveContainer(ctxT(t), &runtimeapi.RemoveContainerRequest{ContainerId: "0123456789abcdef"})
-	wantCode(t, err, codes.OK)
+	wantGRPCCode(t, err, codes.OK)
 }

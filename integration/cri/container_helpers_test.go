@@ -114,7 +114,7 @@ func execSync(t *testing.T, rt runtimeapi.RuntimeServiceClient, id string, cmd .
 	return string(resp.GetStdout())
 }
 
-func wantCode(t *testing.T, err error, code codes.Code) {
+func wantGRPCCode(t *testing.T, err error, code codes.Code) {
 	t.Helper()
 	if status.Code(err) != code {
 		t.Fatalf("got %v, want code %v", err, code)

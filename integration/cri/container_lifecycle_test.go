@@ -81,7 +81,7 @@ func TestContainerLifecycle(t *testing.T) {
 	}
 	// A second start of a running container is refused.
 	_, err = rt.StartContainer(ctxT(t), &runtimeapi.StartContainerRequest{ContainerId: id})
-	wantCode(t, err, codes.FailedPrecondition)
+	wantGRPCCode(t, err, codes.FailedPrecondition)
 
 	if _, err := rt.StopContainer(ctxT(t), &runtimeapi.StopContainerRequest{ContainerId: id, Timeout: 10}); err != nil {
 		t.Fatal(err)
@@ -100,7 +100,7 @@ func TestContainerLifecycle(t *testing.T) {
 		}
 	}
 	_, err = rt.ContainerStatus(ctxT(t), &runtimeapi.ContainerStatusRequest{ContainerId: id})
-	wantCode(t, err, codes.NotFound)
+	wantGRPCCode(t, err, codes.NotFound)
 	if _, _, err := d.Docker("inspect", id); err == nil {
 		t.Fatal("the engine container is still there")
 	}
@@ -132,7 +132,7 @@ func TestContainerCompletedAndKilled(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err := rt.ContainerStatus(ctxT(t), &runtimeapi.ContainerStatusRequest{ContainerId: running})
-	wantCode(t, err, codes.NotFound)
+	wantGRPCCode(t, err, codes.NotFound)
 }
 
 // TestContainerOOMKilled: a container killed by its memory limit reports

@@ -77,7 +77,7 @@ func TestReopenContainerLog(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err := rt.ReopenContainerLog(ctxT(t), &runtimeapi.ReopenContainerLogRequest{ContainerId: id})
-	wantCode(t, err, codes.FailedPrecondition)
+	wantGRPCCode(t, err, codes.FailedPrecondition)
 }
 
 // TestContainerLogAfterDaemonKill: a pod container outlives a killed
