@@ -87,11 +87,12 @@ func createConfig(sandboxID string, cfg *runtimeapi.ContainerConfig, pod *runtim
 // SELinux support).
 func bindOf(m *runtimeapi.Mount) (mount.Mount, error) {
 	var none mount.Mount
+	// Unimplemented, as kubelet and critest read "not supported here".
+	if m.GetImage().GetImage() != "" || len(m.GetUidMappings()) > 0 || len(m.GetGidMappings()) > 0 {
+		return none, errdefs.NotImplemented(fmt.Errorf("mount %q: image volumes and idmapped mounts are not supported", m.GetContainerPath()))
+	}
 	if m.GetHostPath() == "" || !filepath.IsAbs(m.GetContainerPath()) {
 		return none, errdefs.InvalidParameterf("mount %q -> %q: host path and absolute container path required", m.GetHostPath(), m.GetContainerPath())
-	}
-	if m.GetImage().GetImage() != "" || len(m.GetUidMappings()) > 0 || len(m.GetGidMappings()) > 0 {
-		return none, errdefs.InvalidParameterf("mount %q: image volumes and idmapped mounts are not supported", m.GetContainerPath())
 	}
 	o := &mount.BindOptions{CreateMountpoint: true, Propagation: mount.PropagationRPrivate}
 	switch m.GetPropagation() {

@@ -168,6 +168,13 @@ func TestCreateConfigRefuses(t *testing.T) {
 	}
 }
 
+func TestImageVolumesAreUnimplemented(t *testing.T) {
+	cfg := &runtimeapi.ContainerConfig{Metadata: &runtimeapi.ContainerMetadata{Name: "c"}, Mounts: []*runtimeapi.Mount{{ContainerPath: "/v", Image: &runtimeapi.ImageSpec{Image: "busybox"}}}}
+	if _, err := createConfig("sb1", cfg, testPodConfig()); !errdefs.Is(err, errdefs.NotImplemented) {
+		t.Fatalf("%v, want not implemented", err)
+	}
+}
+
 func TestContainerNameRoundTrip(t *testing.T) {
 	name := containerName(&runtimeapi.ContainerMetadata{Name: "c", Attempt: 7}, &runtimeapi.PodSandboxMetadata{Name: "p", Namespace: "ns", Uid: "u"})
 	md, err := containerMetadata("/" + name)
