@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 
+	"github.com/moby/moby/api/types/container"
+
 	"golang.org/x/sys/unix"
 
 	"github.com/berthd/berth/daemon/logger/crilog"
@@ -13,6 +15,24 @@ import (
 // What Kubernetes pod containers need beyond the Docker API's calls: the
 // CRI's ExecSync kills a command that outlives its timeout, and kubelet
 // has the CRI log file reopened after it rotates it.
+
+// PodExecCreate creates an exec whose stdin is passed on as it is, with
+// no detach keys: kubelet's streams carry any bytes (kubectl cp's tar
+// archive), where ctrl-p ctrl-q must not end the exec's input.
+func (d *Daemon) PodExecCreate(ctx context.Context, ref string, cfg container.ExecCreateRequest) (string, error) {
+	id, err := d.ContainerExecCreate(ctx, ref, cfg)
+	if err != nil {
+		return "", err
+	}
+	e, err := d.getExec(id)
+	if err != nil {
+		return "", err
+	}
+	e.mu.Lock()
+	e.DetachKeys = nil
+	e.mu.Unlock()
+	return id, nil
+}
 
 // ContainerExecKill kills a running exec's process; a finished one is
 // left alone.

@@ -21,7 +21,9 @@ type ContainerBackend interface {
 	ContainerInspect(ctx context.Context, ref string, size bool) (*container.InspectResponse, error)
 	Containers(ctx context.Context, opts backend.ContainerListOptions) ([]*container.Summary, error)
 	ContainerUpdate(ctx context.Context, ref string, u container.UpdateConfig) (container.UpdateResponse, error)
-	ContainerExecCreate(ctx context.Context, ref string, cfg container.ExecCreateRequest) (string, error)
+	// PodExecCreate is ContainerExecCreate without detach keys: the
+	// client's stdin reaches the process byte for byte.
+	PodExecCreate(ctx context.Context, ref string, cfg container.ExecCreateRequest) (string, error)
 	ContainerExecStart(ctx context.Context, id string, req container.ExecStartRequest, begin func(multiplexed bool) (io.ReadWriteCloser, error)) error
 	ContainerExecInspect(id string) (*container.ExecInspectResponse, error)
 	ContainerExecResize(ctx context.Context, id string, height, width int) error

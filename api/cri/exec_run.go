@@ -30,7 +30,7 @@ type execStreams struct {
 // the streams, until it exits; a ctx that ends first kills the process.
 // It answers the exit code.
 func runExec(ctx context.Context, b ContainerBackend, id string, cmd []string, s execStreams) (int, error) {
-	execID, err := b.ContainerExecCreate(ctx, id, container.ExecCreateRequest{
+	execID, err := b.PodExecCreate(ctx, id, container.ExecCreateRequest{
 		Cmd: cmd, Tty: s.tty,
 		AttachStdin: s.stdin != nil, AttachStdout: s.stdout != nil, AttachStderr: s.stderr != nil,
 	})

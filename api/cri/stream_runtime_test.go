@@ -30,7 +30,7 @@ type fakeExecs struct {
 
 func newFakeExecs(code int) *fakeExecs { return &fakeExecs{code: code, killed: make(chan struct{})} }
 
-func (f *fakeExecs) ContainerExecCreate(ctx context.Context, ref string, cfg container.ExecCreateRequest) (string, error) {
+func (f *fakeExecs) PodExecCreate(ctx context.Context, ref string, cfg container.ExecCreateRequest) (string, error) {
 	f.created = cfg
 	return "e1", nil
 }
