@@ -2,14 +2,18 @@ package cri
 
 import (
 	"context"
-	"errors"
+	"fmt"
 	"io"
+	"net"
+	"strconv"
 
 	"github.com/berthd/berth/api/cri/streaming"
+	"github.com/berthd/berth/pkg/nsdial"
 )
 
 // streamRuntime is what runs behind the streaming server's URLs: exec and
-// attach through the engine's, like `docker exec` and `docker attach`.
+// attach through the engine's, like `docker exec` and `docker attach`,
+// and port forwarding into the pod's network namespace.
 type streamRuntime struct{ b ContainerBackend }
 
 // NewStreamRuntime is the streaming.Runtime over the engine b.
@@ -33,10 +37,44 @@ func (r streamRuntime) Attach(ctx context.Context, id string, stdin io.Reader, s
 	return runAttach(ctx, r.b, id, streamsOf(stdin, stdout, stderr, tty, resize))
 }
 
-// PortForward is not served until the sandbox's network namespace can
-// be dialed into (pkg/nsdial).
+// PortForward connects to port on the pod's localhost, from inside the
+// sandbox's network namespace (the pause process's), and copies both
+// ways until either side ends.
 func (r streamRuntime) PortForward(ctx context.Context, podSandboxID string, port int32, stream io.ReadWriteCloser) error {
-	return errors.New("port forwarding is not supported yet")
+	defer stream.Close()
+	sb, err := r.b.ContainerInspect(ctx, podSandboxID, false)
+	switch {
+	case err != nil:
+		return err
+	case sb.Config.Labels[labelType] != typeSandbox:
+		return fmt.Errorf("%s is not a pod sandbox", podSandboxID)
+	case !sb.State.Running || sb.State.Pid <= 0:
+		return fmt.Errorf("pod sandbox %s is not running", sb.ID)
+	}
+	conn, err := nsdial.Dial(ctx, fmt.Sprintf("/proc/%d/ns/net", sb.State.Pid), "tcp", net.JoinHostPort("localhost", strconv.Itoa(int(port))))
+	if err != nil {
+		return fmt.Errorf("failed to connect to localhost:%d inside pod sandbox %s: %w", port, sb.ID, err)
+	}
+	defer conn.Close()
+	go func() {
+		io.Copy(conn, stream)
+		// The client is done sending: the server may still answer.
+		if cw, ok := conn.(interface{ CloseWrite() error }); ok {
+			cw.CloseWrite()
+		}
+	}()
+	// The forward lasts until the server has said everything (or the
+	// client went away, which fails the copy).
+	answered := make(chan struct{})
+	go func() {
+		io.Copy(stream, conn)
+		close(answered)
+	}()
+	select {
+	case <-answered:
+	case <-ctx.Done():
+	}
+	return nil
 }
 
 // streamsOf keeps nil streams nil: a typed nil WriteCloser in an

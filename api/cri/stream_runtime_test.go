@@ -5,6 +5,8 @@ import (
 	"context"
 	"errors"
 	"io"
+	"net"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -174,5 +176,85 @@ func TestCappedBuffer(t *testing.T) {
 	m, _ := b.Write([]byte("def"))
 	if n != 3 || m != 3 || b.String() != "abcd" {
 		t.Fatalf("%d %d %q", n, m, b.String())
+	}
+}
+
+// fakeSandbox is an engine whose one sandbox runs in the test's own
+// network namespace (its "pause" is the test process).
+type fakeSandbox struct {
+	ContainerBackend
+	running bool
+}
+
+func (f fakeSandbox) ContainerInspect(ctx context.Context, ref string, size bool) (*container.InspectResponse, error) {
+	if ref != "sb1" {
+		return nil, errors.New("no such container")
+	}
+	return &container.InspectResponse{
+		ID:     "sb1",
+		Config: &container.Config{Labels: map[string]string{labelType: typeSandbox}},
+		State:  &container.State{Running: f.running, Pid: os.Getpid()},
+	}, nil
+}
+
+func TestStreamPortForward(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	go func() {
+		c, err := l.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		b, _ := io.ReadAll(c) // until the client's half-close
+		c.Write(append([]byte("echo:"), b...))
+	}()
+	port := int32(l.Addr().(*net.TCPAddr).Port)
+	client, server := net.Pipe()
+	done := make(chan error, 1)
+	go func() { done <- NewStreamRuntime(fakeSandbox{running: true}).PortForward(context.Background(), "sb1", port, halfCloser{server}) }()
+	client.Write([]byte("ping"))
+	got := make(chan []byte, 1)
+	go func() { b, _ := io.ReadAll(client); got <- b }()
+	// net.Pipe has no half-close: the stream ends its writes by EOF from
+	// halfCloser once the client says so.
+	server.(net.Conn).SetReadDeadline(time.Now().Add(200 * time.Millisecond))
+	select {
+	case b := <-got:
+		if string(b) != "echo:ping" {
+			t.Fatalf("forwarded answer %q", b)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("no answer through the forward")
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}
+
+// halfCloser makes a read deadline on a net.Pipe end look like the
+// client's end of input (io.EOF), as an SPDY stream's half-close does.
+type halfCloser struct{ net.Conn }
+
+func (h halfCloser) Read(p []byte) (int, error) {
+	n, err := h.Conn.Read(p)
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		return n, io.EOF
+	}
+	return n, err
+}
+
+func TestStreamPortForwardRefuses(t *testing.T) {
+	rt := NewStreamRuntime(fakeSandbox{running: false})
+	_, server := net.Pipe()
+	if err := rt.PortForward(context.Background(), "sb1", 80, server); err == nil || !strings.Contains(err.Error(), "not running") {
+		t.Fatalf("stopped sandbox: %v", err)
+	}
+	_, server = net.Pipe()
+	if err := rt.PortForward(context.Background(), "nope", 80, server); err == nil {
+		t.Fatal("unknown sandbox accepted")
 	}
 }
