@@ -215,7 +215,9 @@ func TestStreamPortForward(t *testing.T) {
 	port := int32(l.Addr().(*net.TCPAddr).Port)
 	client, server := net.Pipe()
 	done := make(chan error, 1)
-	go func() { done <- NewStreamRuntime(fakeSandbox{running: true}).PortForward(context.Background(), "sb1", port, halfCloser{server}) }()
+	go func() {
+		done <- NewStreamRuntime(fakeSandbox{running: true}).PortForward(context.Background(), "sb1", port, halfCloser{server})
+	}()
 	client.Write([]byte("ping"))
 	got := make(chan []byte, 1)
 	go func() { b, _ := io.ReadAll(client); got <- b }()
