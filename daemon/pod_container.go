@@ -3,11 +3,13 @@ package daemon
 import (
 	"context"
 	"errors"
+	"io"
 
 	"github.com/moby/moby/api/types/container"
 
 	"golang.org/x/sys/unix"
 
+	"github.com/berthd/berth/daemon/backend"
 	"github.com/berthd/berth/daemon/logger/crilog"
 	"github.com/berthd/berth/pkg/errdefs"
 )
@@ -32,6 +34,12 @@ func (d *Daemon) PodExecCreate(ctx context.Context, ref string, cfg container.Ex
 	e.DetachKeys = nil
 	e.mu.Unlock()
 	return id, nil
+}
+
+// PodContainerAttach is ContainerAttach without detach keys, for the
+// same reason as PodExecCreate.
+func (d *Daemon) PodContainerAttach(ctx context.Context, ref string, o backend.ContainerAttachOptions, begin func(multiplexed bool) (io.ReadWriteCloser, error)) error {
+	return d.attach(ctx, ref, o, nil, begin)
 }
 
 // ContainerExecKill kills a running exec's process; a finished one is

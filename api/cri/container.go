@@ -27,7 +27,8 @@ type ContainerBackend interface {
 	ContainerExecStart(ctx context.Context, id string, req container.ExecStartRequest, begin func(multiplexed bool) (io.ReadWriteCloser, error)) error
 	ContainerExecInspect(id string) (*container.ExecInspectResponse, error)
 	ContainerExecResize(ctx context.Context, id string, height, width int) error
-	ContainerAttach(ctx context.Context, ref string, o backend.ContainerAttachOptions, begin func(multiplexed bool) (io.ReadWriteCloser, error)) error
+	// PodContainerAttach is ContainerAttach without detach keys.
+	PodContainerAttach(ctx context.Context, ref string, o backend.ContainerAttachOptions, begin func(multiplexed bool) (io.ReadWriteCloser, error)) error
 	ContainerResize(ctx context.Context, ref string, height, width int) error
 	// ContainerExecKill kills a running exec's process (ExecSync's
 	// timeout).

@@ -84,7 +84,7 @@ func runAttach(ctx context.Context, b ContainerBackend, id string, s execStreams
 	})
 	defer stopResize()
 	o := backend.ContainerAttachOptions{Stream: true, Stdin: s.stdin != nil, Stdout: s.stdout != nil, Stderr: s.stderr != nil}
-	err := b.ContainerAttach(ctx, id, o, conn.begin)
+	err := b.PodContainerAttach(ctx, id, o, conn.begin)
 	conn.Close()
 	conn.wait()
 	return err

@@ -92,7 +92,7 @@ func (f *fakeExecs) ContainerExecKill(ctx context.Context, id string) error {
 	return nil
 }
 
-func (f *fakeExecs) ContainerAttach(ctx context.Context, ref string, o backend.ContainerAttachOptions, begin func(bool) (io.ReadWriteCloser, error)) error {
+func (f *fakeExecs) PodContainerAttach(ctx context.Context, ref string, o backend.ContainerAttachOptions, begin func(bool) (io.ReadWriteCloser, error)) error {
 	conn, err := begin(true)
 	if err != nil {
 		return err

@@ -92,12 +92,12 @@ func TestStreamingExec(t *testing.T) {
 	}
 }
 
-// TestStreamingAttach: Attach's URL joins the main process's stdin and
-// output.
+// TestStreamingAttach: Attach's URL joins the main process's stdin, byte
+// for byte, and output.
 func TestStreamingAttach(t *testing.T) {
 	rt, _ := clients(t)
 	pod := newTestPod(t)
-	cfg := containerConfig("attached", "sh", "-c", "read x; echo got-$x; echo err-$x >&2")
+	cfg := containerConfig("attached", "sh", "-c", "read x; echo got-$x | od -c | head -1; echo err >&2")
 	cfg.Stdin, cfg.StdinOnce = true, true
 	id := pod.run(t, rt, cfg)
 	resp, err := rt.Attach(ctxT(t), &runtimeapi.AttachRequest{ContainerId: id, Stdin: true, Stdout: true, Stderr: true})
@@ -105,9 +105,10 @@ func TestStreamingAttach(t *testing.T) {
 		t.Fatal(err)
 	}
 	ws := dialStream(t, resp.GetUrl(), "v5.channel.k8s.io")
-	send(t, ws, append([]byte{chStdin}, "there\n"...)...)
+	// ctrl-p ctrl-q (docker's detach keys) are data here.
+	send(t, ws, append([]byte{chStdin}, "a\x10\x11b\n"...)...)
 	got := channels(ws)
-	if got[chStdout] != "got-there\n" || got[chStderr] != "err-there\n" {
+	if !strings.Contains(got[chStdout], "g   o   t   -   a 020 021   b") || got[chStderr] != "err\n" {
 		t.Fatalf("stdout %q stderr %q error %q", got[chStdout], got[chStderr], got[chError])
 	}
 }
