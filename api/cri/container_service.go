@@ -91,23 +91,39 @@ func (s *runtimeService) StartContainer(ctx context.Context, req *runtimeapi.Sta
 }
 
 // StopContainer stops a container within timeout seconds, then kills it.
-// An unknown or stopped container answers success, as containerd 2.
+// An unknown or stopped container answers success, as containerd 2; so
+// does an ID that is not a pod container's (a sandbox is StopPodSandbox's).
 func (s *runtimeService) StopContainer(ctx context.Context, req *runtimeapi.StopContainerRequest) (*runtimeapi.StopContainerResponse, error) {
+	c, err := s.podContainer(ctx, req.GetContainerId())
+	if status.Code(err) == codes.NotFound {
+		return &runtimeapi.StopContainerResponse{}, nil
+	}
+	if err != nil {
+		return nil, err
+	}
 	timeout := int(req.GetTimeout())
-	err := s.b.ContainerStop(ctx, req.GetContainerId(), "", &timeout)
+	err = s.b.ContainerStop(ctx, c.ID, "", &timeout)
 	if err != nil && !isNotFound(err) && !isNotModified(err) {
-		return nil, toStatus(fmt.Errorf("failed to stop container %s: %w", req.GetContainerId(), err))
+		return nil, toStatus(fmt.Errorf("failed to stop container %s: %w", c.ID, err))
 	}
 	return &runtimeapi.StopContainerResponse{}, nil
 }
 
 // RemoveContainer removes a container, running or not (kubelet removes
 // only stopped ones; a running one is killed first, as containerd does).
-// An unknown container answers success.
+// An unknown container answers success, and so does an ID that is not a
+// pod container's.
 func (s *runtimeService) RemoveContainer(ctx context.Context, req *runtimeapi.RemoveContainerRequest) (*runtimeapi.RemoveContainerResponse, error) {
-	err := s.b.ContainerRm(ctx, req.GetContainerId(), backend.ContainerRmConfig{ForceRemove: true, RemoveVolume: true})
+	c, err := s.podContainer(ctx, req.GetContainerId())
+	if status.Code(err) == codes.NotFound {
+		return &runtimeapi.RemoveContainerResponse{}, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	err = s.b.ContainerRm(ctx, c.ID, backend.ContainerRmConfig{ForceRemove: true, RemoveVolume: true})
 	if err != nil && !isNotFound(err) {
-		return nil, toStatus(fmt.Errorf("failed to remove container %s: %w", req.GetContainerId(), err))
+		return nil, toStatus(fmt.Errorf("failed to remove container %s: %w", c.ID, err))
 	}
 	return &runtimeapi.RemoveContainerResponse{}, nil
 }

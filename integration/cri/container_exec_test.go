@@ -102,8 +102,16 @@ func TestContainerBadInput(t *testing.T) {
 		_, err = rt.ExecSync(ctxT(t), &runtimeapi.ExecSyncRequest{ContainerId: id, Cmd: []string{"true"}})
 		wantGRPCCode(t, err, codes.NotFound)
 	}
-	_, err := rt.StopContainer(ctxT(t), &runtimeapi.StopContainerRequest{ContainerId: "0123456789abcdef"})
-	wantGRPCCode(t, err, codes.OK)
-	_, err = rt.RemoveContainer(ctxT(t), &runtimeapi.RemoveContainerRequest{ContainerId: "0123456789abcdef"})
-	wantGRPCCode(t, err, codes.OK)
+	// Unknown IDs, a sandbox's and a Docker API container's: nothing to
+	// stop or remove for the container calls.
+	for _, id := range []string{"0123456789abcdef", pod.ID, plain} {
+		_, err := rt.StopContainer(ctxT(t), &runtimeapi.StopContainerRequest{ContainerId: id})
+		wantGRPCCode(t, err, codes.OK)
+		_, err = rt.RemoveContainer(ctxT(t), &runtimeapi.RemoveContainerRequest{ContainerId: id})
+		wantGRPCCode(t, err, codes.OK)
+	}
+	if running := strings.TrimSpace(d.DockerT(t, "inspect", "-f", "{{.State.Running}}", pod.ID)); running != "true" {
+		t.Fatalf("the sandbox after the container calls: running %s", running)
+	}
+	d.DockerT(t, "inspect", plain)
 }
