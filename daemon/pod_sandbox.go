@@ -309,7 +309,7 @@ func (d *Daemon) waitPodsRestored(ctx context.Context) {
 
 // cniPod is what CNI is told about r.
 func cniPod(r *podRecord) cni.Pod {
-	p := cni.Pod{ID: r.ID, Name: r.Config.Name, Namespace: r.Config.Namespace, UID: r.Config.UID, NetnsPath: r.NetnsPath, CgroupParent: r.Config.CgroupParent}
+	p := cni.Pod{ID: r.ID, Name: r.Config.Name, Namespace: r.Config.Namespace, UID: r.Config.UID, NetnsPath: r.NetnsPath, CgroupParent: r.Config.CgroupParent, Annotations: r.Config.Annotations}
 	for _, m := range r.Config.PortMappings {
 		if m.HostPort == 0 {
 			continue
