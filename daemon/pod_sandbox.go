@@ -238,12 +238,17 @@ func (d *Daemon) RemovePodSandbox(ctx context.Context, id string) error {
 		}
 		return nil
 	}
-	if err := d.eachPodContainer(r.ID, func(c *ctr.Container) error { return rm(c.ID) }); err != nil {
+	if err := d.eachPodContainer(r.ID, func(c *ctr.Container) error {
+		d.podState.cpu.forget(c.ID)
+		return rm(c.ID)
+	}); err != nil {
 		return err
 	}
 	if err := rm(r.ID); err != nil {
 		return err
 	}
+	d.podState.cpu.forget(r.ID)
+	d.podState.cpu.forget("pod:" + r.ID)
 	if err := p.forget(r.ID); err != nil {
 		return errdefs.System(err)
 	}

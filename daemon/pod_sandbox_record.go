@@ -47,6 +47,7 @@ type podSandboxes struct {
 	records map[string]*podRecord
 	dir     string
 	network *cni.Manager
+	cpu     cpuSamples
 }
 
 // pods returns the sandboxes, loading the records a previous daemon left.

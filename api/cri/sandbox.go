@@ -16,6 +16,7 @@ type SandboxBackend interface {
 	PodSandboxStatus(ctx context.Context, id string) (backend.PodSandbox, error)
 	PodSandboxes(ctx context.Context, f backend.PodSandboxFilter) []backend.PodSandbox
 	StatusBackend
+	StatsBackend
 }
 
 func (s *runtimeService) RunPodSandbox(ctx context.Context, req *runtimeapi.RunPodSandboxRequest) (*runtimeapi.RunPodSandboxResponse, error) {

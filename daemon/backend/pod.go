@@ -135,6 +135,13 @@ type PodSandboxFilter struct {
 type PodStats struct {
 	ID        string
 	Timestamp time.Time
+	// Container only: its sandbox, the CRI name and attempt from its
+	// k8s_ name, and its CRI labels and annotations.
+	SandboxID   string            `json:",omitempty"`
+	Name        string            `json:",omitempty"`
+	Attempt     uint32            `json:",omitempty"`
+	Labels      map[string]string `json:",omitempty"`
+	Annotations map[string]string `json:",omitempty"`
 	// CPUUsageCoreNanoSeconds is the cumulative CPU time.
 	CPUUsageCoreNanoSeconds uint64
 	// UsageNanoCores is the CPU rate since the previous reading (0 on the
@@ -163,4 +170,19 @@ type PodInterfaceStats struct {
 	Name              string
 	RxBytes, RxErrors uint64
 	TxBytes, TxErrors uint64
+}
+
+// PodContainerStatsFilter selects pod containers; zero fields select all.
+type PodContainerStatsFilter struct {
+	ID        string // full ID or prefix
+	SandboxID string // full ID or prefix
+	Labels    map[string]string
+}
+
+// PodSandboxStats are a pod's figures: its own (the pause container's
+// and its containers' together, and its network) and each container's.
+type PodSandboxStats struct {
+	Sandbox    PodSandbox
+	Pod        PodStats
+	Containers []PodStats
 }

@@ -209,6 +209,14 @@ func TestSandboxPodNetwork(t *testing.T) {
 		}
 	}
 
+	ps, err := rt.PodSandboxStats(ctxT(t), &runtimeapi.PodSandboxStatsRequest{PodSandboxId: id})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if eth0 := ps.GetStats().GetLinux().GetNetwork().GetDefaultInterface(); eth0.GetName() != "eth0" || eth0.GetRxBytes().GetValue() == 0 || eth0.GetTxBytes().GetValue() == 0 {
+		t.Errorf("pod network figures after two requests: %v", ps.GetStats().GetLinux().GetNetwork())
+	}
+
 	if _, err := rt.StopPodSandbox(ctxT(t), &runtimeapi.StopPodSandboxRequest{PodSandboxId: id}); err != nil {
 		t.Fatal(err)
 	}
