@@ -241,4 +241,3 @@ func podContainerName(name string) (string, uint32) {
 	attempt, _ := strconv.ParseUint(parts[5], 10, 32)
 	return parts[1], uint32(attempt)
 }
-
