@@ -17,6 +17,7 @@ type SandboxBackend interface {
 	PodSandboxes(ctx context.Context, f backend.PodSandboxFilter) []backend.PodSandbox
 	StatusBackend
 	StatsBackend
+	EventsBackend
 }
 
 func (s *runtimeService) RunPodSandbox(ctx context.Context, req *runtimeapi.RunPodSandboxRequest) (*runtimeapi.RunPodSandboxResponse, error) {

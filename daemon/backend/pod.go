@@ -186,3 +186,27 @@ type PodSandboxStats struct {
 	Pod        PodStats
 	Containers []PodStats
 }
+
+// PodEventType is what happened to a pod container or a sandbox's pause
+// container.
+type PodEventType int
+
+// The CRI's container event types, in its order.
+const (
+	PodContainerCreated PodEventType = iota
+	PodContainerStarted
+	PodContainerStopped
+	PodContainerDeleted
+)
+
+// PodEvent is one lifecycle event of a pod container or sandbox, for
+// kubelet's evented PLEG.
+type PodEvent struct {
+	Type        PodEventType
+	ContainerID string // the sandbox ID for the pause container
+	SandboxID   string
+	Time        time.Time
+	// Sandbox is the pod's state right after the event; nil once it is
+	// gone.
+	Sandbox *PodSandbox
+}
