@@ -220,7 +220,7 @@ func criLabels(all map[string]string) (labels, annotations map[string]string) {
 	labels, annotations = map[string]string{}, map[string]string{}
 	for k, v := range all {
 		switch {
-		case k == backend.PodContainerTypeLabel || k == backend.PodSandboxIDLabel:
+		case k == backend.PodContainerTypeLabel || k == backend.PodSandboxIDLabel || k == backend.PodLogPathLabel:
 		case strings.HasPrefix(k, backend.PodAnnotationPrefix):
 			annotations[strings.TrimPrefix(k, backend.PodAnnotationPrefix)] = v
 		default:

@@ -10,9 +10,10 @@ import (
 	"github.com/berthd/berth/pkg/errdefs"
 )
 
-// toStatus maps the engine's typed errors onto gRPC codes, in one place,
-// as api/server maps them onto HTTP statuses.
-func toStatus(err error) error {
+// criError maps the engine's typed errors of the sandbox, runtime and
+// stats calls onto gRPC codes, keeping the message; a status passes as it
+// is.
+func criError(err error) error {
 	if err == nil {
 		return nil
 	}

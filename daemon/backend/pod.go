@@ -12,6 +12,8 @@ const (
 	PodTypeContainer      = "container"
 	// PodSandboxIDLabel names the sandbox a pod container belongs to.
 	PodSandboxIDLabel = "io.kubernetes.sandbox.id"
+	// PodLogPathLabel keeps a pod container's CRI log path.
+	PodLogPathLabel = "io.kubernetes.container.logpath"
 	// PodAnnotationPrefix prefixes CRI annotations stored as labels.
 	PodAnnotationPrefix = "annotation."
 )
