@@ -135,15 +135,20 @@ func (d *Daemon) runningPid(id string) (int, error) {
 // stops its pause container. Stopping twice, or a sandbox that does not
 // exist, succeeds, as in containerd 2.
 func (d *Daemon) StopPodSandbox(ctx context.Context, id string) error {
+	return d.withPodSandbox(ctx, id, d.stopPodSandbox)
+}
+
+// withPodSandbox runs f on sandbox id under its lock; an unknown sandbox
+// is nothing to do.
+func (d *Daemon) withPodSandbox(ctx context.Context, id string, f func(context.Context, *podRecord) error) error {
 	d.waitPodsRestored(ctx)
-	p := d.pods()
-	r := p.get(id)
+	r := d.pods().get(id)
 	if r == nil {
 		return nil
 	}
 	r.op.Lock()
 	defer r.op.Unlock()
-	return d.stopPodSandbox(ctx, r)
+	return f(ctx, r)
 }
 
 // stopPodSandbox is StopPodSandbox under r.op.
@@ -220,14 +225,12 @@ func (d *Daemon) eachPodContainer(id string, f func(*ctr.Container) error) error
 // RemovePodSandbox stops the sandbox if it runs, then removes its
 // containers, its pause container and its record. An unknown ID succeeds.
 func (d *Daemon) RemovePodSandbox(ctx context.Context, id string) error {
-	d.waitPodsRestored(ctx)
+	return d.withPodSandbox(ctx, id, d.removePodSandbox)
+}
+
+// removePodSandbox is RemovePodSandbox under r.op.
+func (d *Daemon) removePodSandbox(ctx context.Context, r *podRecord) error {
 	p := d.pods()
-	r := p.get(id)
-	if r == nil {
-		return nil
-	}
-	r.op.Lock()
-	defer r.op.Unlock()
 	if err := d.stopPodSandbox(ctx, r); err != nil {
 		return err
 	}
