@@ -67,8 +67,12 @@ func TestValidatePodSandboxConfig(t *testing.T) {
 		"bad namespace":      func(c *backend.PodSandboxConfig) { c.Namespaces.PID = "target" },
 		"group without user": func(c *backend.PodSandboxConfig) { c.Security.RunAsGroup = &gid },
 		"bad DNS":            func(c *backend.PodSandboxConfig) { c.DNS = &backend.PodDNSConfig{Servers: []string{"dns.example"}} },
-		"bad port":           func(c *backend.PodSandboxConfig) { c.PortMappings = []backend.PodPortMapping{{Protocol: "tcp", ContainerPort: 0}} },
-		"bad protocol":       func(c *backend.PodSandboxConfig) { c.PortMappings = []backend.PodPortMapping{{Protocol: "icmp", ContainerPort: 80}} },
+		"bad port": func(c *backend.PodSandboxConfig) {
+			c.PortMappings = []backend.PodPortMapping{{Protocol: "tcp", ContainerPort: 0}}
+		},
+		"bad protocol": func(c *backend.PodSandboxConfig) {
+			c.PortMappings = []backend.PodPortMapping{{Protocol: "icmp", ContainerPort: 80}}
+		},
 	} {
 		c := basePod()
 		mutate(&c)
