@@ -3,6 +3,8 @@ package cri
 import (
 	"context"
 
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"github.com/berthd/berth/daemon/backend"
@@ -10,7 +12,8 @@ import (
 
 // EventsBackend is what GetContainerEvents needs from the engine.
 type EventsBackend interface {
-	// PodEvents streams pod container and sandbox events until ctx ends.
+	// PodEvents streams pod container and sandbox events until ctx ends;
+	// the channel closes early when the reader fell too far behind.
 	PodEvents(ctx context.Context) <-chan backend.PodEvent
 }
 
@@ -40,7 +43,12 @@ func (s *runtimeService) GetContainerEvents(req *runtimeapi.GetEventsRequest, st
 			return err
 		}
 	}
-	return ctx.Err()
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	// The engine drops a subscriber that falls 1024 events behind rather
+	// than stall: kubelet relists and subscribes again.
+	return status.Error(codes.Unavailable, "the container event stream fell behind and was closed; subscribe again")
 }
 
 // podContainerStatuses are the statuses of the pod's containers as the

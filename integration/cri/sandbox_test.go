@@ -285,3 +285,22 @@ func hasCNIConfig() bool {
 	entries, _ := os.ReadDir(cniConfDir)
 	return len(entries) > 0
 }
+
+// TestSandboxPauseRemovedThroughDockerAPI: a pause container removed with
+// docker rm -f leaves a NOTREADY pod that stop and remove still clear.
+func TestSandboxPauseRemovedThroughDockerAPI(t *testing.T) {
+	rt, _ := clients(t)
+	id := runPod(t, rt, podConfig(t, true))
+	d.DockerT(t, "rm", "-f", id)
+	if s := podStatus(t, rt, id).GetStatus(); s.GetState() != runtimeapi.PodSandboxState_SANDBOX_NOTREADY {
+		t.Fatalf("pause removed: %v, want NOTREADY", s.GetState())
+	}
+	if _, err := rt.StopPodSandbox(ctxT(t), &runtimeapi.StopPodSandboxRequest{PodSandboxId: id}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := rt.RemovePodSandbox(ctxT(t), &runtimeapi.RemovePodSandboxRequest{PodSandboxId: id}); err != nil {
+		t.Fatal(err)
+	}
+	_, err := rt.PodSandboxStatus(ctxT(t), &runtimeapi.PodSandboxStatusRequest{PodSandboxId: id})
+	wantCode(t, "status after remove", err, codes.NotFound)
+}
