@@ -14,16 +14,18 @@ import (
 )
 
 // CertsDirEnv overrides the certs.d directory (tests point it at a private
-// one; dockerd has no flag for it either).
+// one); it wins over --registry-config-dir.
 const CertsDirEnv = "BERTH_CERTS_D"
 
 // distribution returns the service with the current configuration
 // applied (insecure registries, mirrors and limits are reloadable).
 func (d *Daemon) distribution() *distribution.Service {
 	cfg := d.Config()
+	// One directory serves dockerd's certs.d files and containerd's
+	// hosts.toml, for Docker API and CRI pulls alike.
 	certs := os.Getenv(CertsDirEnv)
 	if certs == "" {
-		certs = distribution.DefaultCertsDir
+		certs = cfg.RegistryConfigDirPath()
 	}
 	dc := distribution.Config{
 		Insecure:            cfg.InsecureRegistries,

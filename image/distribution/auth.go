@@ -99,7 +99,7 @@ func (s *Service) Login(ctx context.Context, a Auth) (string, error) {
 			continue
 		}
 		u := *ep.base
-		u.Path = "/v2/"
+		u.Path = ep.apiRoot() + "/"
 		tok, err := registryauth.LoginAt(ctx, ep.client, u.String(), a.Credentials)
 		if err == nil {
 			return tok, nil

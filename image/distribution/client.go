@@ -54,7 +54,7 @@ func (r *repository) tries() int {
 
 func (r *repository) url(path string) string {
 	u := *r.ep.base
-	u.Path = strings.TrimSuffix(u.Path, "/") + "/v2/" + r.name + path
+	u.Path = r.ep.apiRoot() + "/" + r.name + path
 	return u.String()
 }
 
@@ -62,13 +62,14 @@ func (r *repository) url(path string) string {
 // to be authenticated.
 func (r *repository) ping(ctx context.Context) error {
 	u := *r.ep.base
-	u.Path = strings.TrimSuffix(u.Path, "/") + "/v2/"
+	u.Path = r.ep.apiRoot() + "/"
 	var lastErr error
 	for i := 0; i < 2; i++ {
 		req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
 		if err != nil {
 			return err
 		}
+		r.ep.setHeader(req)
 		req.Header.Set("User-Agent", r.userAgent)
 		resp, err := r.ep.client.Do(req)
 		if err != nil {
@@ -248,6 +249,7 @@ func (r *repository) do(ctx context.Context, rq request) (*http.Response, error)
 				req.Body = http.NoBody
 			}
 		}
+		r.ep.setHeader(req)
 		for k, v := range rq.header {
 			req.Header[k] = v
 		}

@@ -5,9 +5,12 @@
 // downloads and streaming extraction need to sit inside the transfer
 // loop:
 //
-//   - endpoints.go: which URLs serve a registry (mirrors for docker.io,
-//     https then plain http for insecure registries) and the TLS settings
-//     from the certs.d directory (HOST:PORT/*.crt, client *.cert/*.key);
+//   - endpoints.go: which URLs serve a registry: the mirrors of its
+//     hosts.toml (package hosts, containerd's format) in order and as
+//     their capabilities allow, registry-mirrors for docker.io, then the
+//     server, https then plain http for insecure registries;
+//   - tls.go: the TLS settings from the certs.d directory (HOST:PORT/*.crt,
+//     client *.cert/*.key) and hosts.toml's ca, client and skip_verify;
 //   - client.go: one repository on one endpoint: the /v2/ ping, basic and
 //     bearer auth (registryauth does the token exchange), retries with
 //     back-off on 5xx and dropped connections, resumable blob reads,

@@ -1,16 +1,9 @@
 package distribution
 
 import (
-	"crypto/sha256"
-	"crypto/tls"
-	"crypto/x509"
-	"errors"
-	"fmt"
 	"net"
 	"net/http"
 	"net/url"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"time"
@@ -18,12 +11,10 @@ import (
 	"github.com/distribution/reference"
 	"github.com/sirupsen/logrus"
 
+	"github.com/berthd/berth/image/distribution/hosts"
+	"github.com/berthd/berth/pkg/errdefs"
 	"github.com/berthd/berth/pkg/registryauth"
 )
-
-// DefaultCertsDir is where per-registry CA directories live, as
-// /etc/docker/certs.d does for dockerd.
-const DefaultCertsDir = "/etc/berth/certs.d"
 
 // dockerHubHost is the registry behind "docker.io" names.
 const dockerHubHost = "registry-1.docker.io"
@@ -37,7 +28,7 @@ type Config struct {
 	// docker.io names.
 	Mirrors []string
 	// CertsDir holds HOST[:PORT]/ directories of *.crt CAs and client
-	// *.cert/*.key pairs.
+	// *.cert/*.key pairs, and of containerd's hosts.toml (mirrors).
 	CertsDir string
 	// MaxDownloads and MaxUploads bound the layers transferred at once,
 	// daemon-wide.
@@ -60,10 +51,40 @@ type endpoint struct {
 	host   string
 	base   *url.URL
 	client *http.Client
+	// mirror endpoints hand over to the next one whatever their error.
 	mirror bool
+	// root is the API root path (hosts.toml's path or override_path);
+	// empty means base's path + /v2.
+	root string
+	// caps says what the endpoint may be used for; 0 means anything.
+	caps hosts.Capabilities
+	// header is added to every request (hosts.toml's header).
+	header http.Header
+	// ownCredsOnly endpoints (hosts.toml mirrors) get the caller's
+	// credentials only when those name no registry or this very host:
+	// a password for registry.k8s.io is not the mirror's to see.
+	ownCredsOnly bool
 }
 
 func (e *endpoint) String() string { return e.base.String() }
+
+// apiRoot is the path /v2/ requests are made under, without its slash.
+func (e *endpoint) apiRoot() string {
+	if e.root == "" {
+		return strings.TrimSuffix(e.base.Path, "/") + "/v2"
+	}
+	return strings.TrimSuffix(e.root, "/")
+}
+
+// can reports whether the endpoint may serve an operation needing want.
+func (e *endpoint) can(want hosts.Capabilities) bool { return e.caps == 0 || e.caps.Has(want) }
+
+// setHeader adds the endpoint's configured headers to req.
+func (e *endpoint) setHeader(req *http.Request) {
+	for k, v := range e.header {
+		req.Header[k] = append([]string(nil), v...)
+	}
+}
 
 // hostFor is the registry host of a reference's domain.
 func hostFor(named reference.Named) string {
@@ -74,11 +95,25 @@ func hostFor(named reference.Named) string {
 	return d
 }
 
-// endpoints lists the URLs to try for a registry, in order.
+// endpoints lists the URLs to try for a registry, in order: the mirrors
+// of its hosts.toml, then (for docker.io) registry-mirrors, then its
+// server (https, and http when insecure), as containerd and dockerd
+// combined would.
 func (s *Service) endpoints(named reference.Named) ([]*endpoint, error) {
 	cfg := s.config()
 	domain := reference.Domain(named)
+	hc, err := hosts.Load(cfg.CertsDir, domain)
+	if err != nil {
+		return nil, errdefs.InvalidParameter(err)
+	}
 	var out []*endpoint
+	for _, h := range hc.Mirrors {
+		c, err := s.httpClient(h.Host, cfg, h.TLS, h.DialTimeout)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, &endpoint{host: h.Host, base: h.URL(), client: c, mirror: true, root: h.Path, caps: h.Capabilities, header: h.Header, ownCredsOnly: true})
+	}
 	if domain == "docker.io" {
 		for _, m := range cfg.Mirrors {
 			u, err := url.Parse(strings.TrimSuffix(m, "/"))
@@ -86,21 +121,28 @@ func (s *Service) endpoints(named reference.Named) ([]*endpoint, error) {
 				logrus.WithField("mirror", m).Warn("ignoring invalid registry mirror")
 				continue
 			}
-			c, err := s.httpClient(u.Host, cfg)
+			c, err := s.httpClient(u.Host, cfg, hosts.TLS{}, 0)
 			if err != nil {
 				return nil, err
 			}
-			out = append(out, &endpoint{host: u.Host, base: u, client: c, mirror: true})
+			out = append(out, &endpoint{host: u.Host, base: u, client: c, mirror: true, caps: hosts.Pull | hosts.Resolve})
 		}
 	}
-	host := hostFor(named)
-	c, err := s.httpClient(host, cfg)
+	srv := hc.Server
+	host, scheme := hostFor(named), "https"
+	if srv.Host != "" {
+		host, scheme = srv.Host, srv.Scheme
+	}
+	c, err := s.httpClient(host, cfg, srv.TLS, srv.DialTimeout)
 	if err != nil {
 		return nil, err
 	}
-	out = append(out, &endpoint{host: host, base: &url.URL{Scheme: "https", Host: host}, client: c})
-	if registryauth.IsInsecure(host, cfg.Insecure) {
-		out = append(out, &endpoint{host: host, base: &url.URL{Scheme: "http", Host: host}, client: c})
+	server := func(scheme string) *endpoint {
+		return &endpoint{host: host, base: &url.URL{Scheme: scheme, Host: host}, client: c, root: srv.Path, caps: srv.Capabilities, header: srv.Header}
+	}
+	out = append(out, server(scheme))
+	if scheme == "https" && registryauth.IsInsecure(host, cfg.Insecure) {
+		out = append(out, server("http"))
 	}
 	return out, nil
 }
@@ -112,11 +154,17 @@ type clientCache struct {
 	clients map[string]*http.Client
 }
 
-func (s *Service) httpClient(host string, cfg Config) (*http.Client, error) {
-	tlsCfg, key, err := tlsConfig(host, cfg)
+// httpClient is the client for host with certs.d's TLS settings, the
+// extra ones of hosts.toml and its dial timeout (0: 30s).
+func (s *Service) httpClient(host string, cfg Config, extra hosts.TLS, dialTimeout time.Duration) (*http.Client, error) {
+	tlsCfg, key, err := tlsConfig(host, cfg, extra)
 	if err != nil {
 		return nil, err
 	}
+	if dialTimeout <= 0 {
+		dialTimeout = 30 * time.Second
+	}
+	key += "|dial:" + dialTimeout.String()
 	s.clients.mu.Lock()
 	defer s.clients.mu.Unlock()
 	if c := s.clients.clients[key]; c != nil {
@@ -124,7 +172,7 @@ func (s *Service) httpClient(host string, cfg Config) (*http.Client, error) {
 	}
 	tr := &http.Transport{
 		Proxy:                 http.ProxyFromEnvironment,
-		DialContext:           (&net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+		DialContext:           (&net.Dialer{Timeout: dialTimeout, KeepAlive: 30 * time.Second}).DialContext,
 		TLSClientConfig:       tlsCfg,
 		TLSHandshakeTimeout:   10 * time.Second,
 		ResponseHeaderTimeout: 60 * time.Second,
@@ -141,60 +189,4 @@ func (s *Service) httpClient(host string, cfg Config) (*http.Client, error) {
 	}
 	s.clients.clients[key] = c
 	return c, nil
-}
-
-// tlsConfig builds the TLS settings for host from certs.d and the insecure
-// list. A registry that has a CA directory is verified against it even
-// when it is insecure by default (loopback): whoever put a CA there wants
-// it checked. The returned key identifies the settings for caching.
-func tlsConfig(host string, cfg Config) (*tls.Config, string, error) {
-	t := &tls.Config{MinVersion: tls.VersionTLS12}
-	dir := filepath.Join(cfg.CertsDir, host)
-	if cfg.CertsDir == "" || strings.ContainsAny(host, "/\\") || host == ".." {
-		dir = ""
-	}
-	var key strings.Builder
-	key.WriteString(host)
-	hasCA := false
-	if dir != "" {
-		ents, err := os.ReadDir(dir)
-		if err != nil && !errors.Is(err, os.ErrNotExist) {
-			return nil, "", err
-		}
-		for _, e := range ents {
-			p := filepath.Join(dir, e.Name())
-			switch {
-			case strings.HasSuffix(e.Name(), ".crt"):
-				b, err := os.ReadFile(p)
-				if err != nil {
-					return nil, "", err
-				}
-				if t.RootCAs == nil {
-					pool, err := x509.SystemCertPool()
-					if err != nil || pool == nil {
-						pool = x509.NewCertPool()
-					}
-					t.RootCAs = pool
-				}
-				if !t.RootCAs.AppendCertsFromPEM(b) {
-					return nil, "", fmt.Errorf("certs.d: no certificate found in %s", p)
-				}
-				hasCA = true
-				fmt.Fprintf(&key, "|ca:%s:%x", p, sha256.Sum256(b))
-			case strings.HasSuffix(e.Name(), ".cert"):
-				keyFile := strings.TrimSuffix(p, ".cert") + ".key"
-				pair, err := tls.LoadX509KeyPair(p, keyFile)
-				if err != nil {
-					return nil, "", fmt.Errorf("certs.d: client certificate %s: %w", p, err)
-				}
-				t.Certificates = append(t.Certificates, pair)
-				fmt.Fprintf(&key, "|cert:%s:%x", p, sha256.Sum256(pair.Certificate[0]))
-			}
-		}
-	}
-	if registryauth.IsInsecure(host, cfg.Insecure) && !hasCA {
-		t.InsecureSkipVerify = true
-		key.WriteString("|insecure")
-	}
-	return t, key.String(), nil
 }

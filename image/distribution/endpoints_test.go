@@ -5,39 +5,20 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"reflect"
 	"testing"
-
-	"github.com/distribution/reference"
 )
 
 func TestEndpoints(t *testing.T) {
 	s := New(nil, t.TempDir(), Config{Mirrors: []string{"http://127.0.0.1:7000/"}, Insecure: []string{"10.0.0.0/8"}, CertsDir: t.TempDir()})
 	for ref, want := range map[string][]string{
-		"busybox":                {"http://127.0.0.1:7000", "https://registry-1.docker.io"},
-		"127.0.0.1:5000/x/y":     {"https://127.0.0.1:5000", "http://127.0.0.1:5000"},
-		"10.1.2.3:5000/x":        {"https://10.1.2.3:5000", "http://10.1.2.3:5000"},
-		"registry.example.com/x": {"https://registry.example.com"},
+		"busybox":                {"http://127.0.0.1:7000/v2/ pull+resolve", "https://registry-1.docker.io/v2/"},
+		"127.0.0.1:5000/x/y":     {"https://127.0.0.1:5000/v2/", "http://127.0.0.1:5000/v2/"},
+		"10.1.2.3:5000/x":        {"https://10.1.2.3:5000/v2/", "http://10.1.2.3:5000/v2/"},
+		"registry.example.com/x": {"https://registry.example.com/v2/"},
 	} {
-		named, err := reference.ParseNormalizedNamed(ref)
-		if err != nil {
-			t.Fatal(err)
-		}
-		eps, err := s.endpoints(named)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var got []string
-		for _, e := range eps {
-			got = append(got, e.base.String())
-		}
-		if len(got) != len(want) {
-			t.Errorf("%s: %v, want %v", ref, got, want)
-			continue
-		}
-		for i := range got {
-			if got[i] != want[i] {
-				t.Errorf("%s: %v, want %v", ref, got, want)
-			}
+		if got := endpointURLs(t, s, ref); !reflect.DeepEqual(got, want) {
+			t.Errorf("%s: %q, want %q", ref, got, want)
 		}
 	}
 }

@@ -13,8 +13,10 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/berthd/berth/image"
+	"github.com/berthd/berth/image/distribution/hosts"
 	"github.com/berthd/berth/image/layer"
 	"github.com/berthd/berth/pkg/errdefs"
+	"github.com/berthd/berth/pkg/registryauth"
 	"github.com/berthd/berth/pkg/stringid"
 )
 
@@ -57,6 +59,18 @@ func ParseReference(img, tag string) (reference.Named, error) {
 	return r, nil
 }
 
+// needs is what an endpoint must be capable of to serve named: a push
+// pushes; a pull by digest only pulls, any other resolves a tag first.
+func needs(named reference.Named, push bool) hosts.Capabilities {
+	if push {
+		return hosts.Push
+	}
+	if _, ok := named.(reference.Digested); ok {
+		return hosts.Pull
+	}
+	return hosts.Pull | hosts.Resolve
+}
+
 // forEachEndpoint runs fn on each endpoint of a registry until one
 // answers: an endpoint that cannot be reached (or a mirror that fails in
 // any way) hands over to the next.
@@ -66,12 +80,19 @@ func (s *Service) forEachEndpoint(ctx context.Context, named reference.Named, a 
 		return err
 	}
 	ua, attempts := s.config().UserAgent, s.config().MaxDownloadAttempts
+	need := needs(named, push)
 	var firstErr error
+	tried := false
 	for _, ep := range eps {
-		if push && ep.mirror {
+		if !ep.can(need) {
 			continue
 		}
-		repo := &repository{ep: ep, name: reference.Path(named), creds: a, push: push, userAgent: ua, attempts: attempts}
+		tried = true
+		creds := a
+		if ep.ownCredsOnly && a.ServerAddress != "" && registryauth.Host(a.ServerAddress) != ep.host {
+			creds = Auth{}
+		}
+		repo := &repository{ep: ep, name: reference.Path(named), creds: creds, push: push, userAgent: ua, attempts: attempts}
 		repo.creds.ServerAddress = ep.host
 		err := repo.ping(ctx)
 		if err == nil {
@@ -90,6 +111,9 @@ func (s *Service) forEachEndpoint(ctx context.Context, named reference.Named, a 
 		if firstErr == nil || tlsToPlain(firstErr) {
 			firstErr = err
 		}
+	}
+	if !tried {
+		return errdefs.InvalidParameterf("no host configured for %s may %s it (hosts.toml capabilities)", reference.Domain(named), need)
 	}
 	var u unreachable
 	if errors.As(firstErr, &u) {

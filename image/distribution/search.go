@@ -11,6 +11,7 @@ import (
 
 	"github.com/moby/moby/api/types/registry"
 
+	"github.com/berthd/berth/image/distribution/hosts"
 	"github.com/berthd/berth/pkg/errdefs"
 	"github.com/berthd/berth/pkg/filters"
 	"github.com/berthd/berth/pkg/registryauth"
@@ -66,7 +67,7 @@ func (s *Service) Search(ctx context.Context, args filters.Args, term string, li
 		remote = strings.TrimPrefix(remote, "library/")
 	}
 	cfg := s.config()
-	c, err := s.httpClient(host, cfg)
+	c, err := s.httpClient(host, cfg, hosts.TLS{}, 0)
 	if err != nil {
 		return nil, err
 	}

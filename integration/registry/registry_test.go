@@ -19,12 +19,10 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -53,19 +51,17 @@ type testRegistry struct {
 	Mode   mode
 	CAPEM  []byte
 	client *http.Client
-	cmd    *exec.Cmd
 }
 
 // startRegistry runs docker-registry in the given mode and stops it by
 // PID (and removes its files) when the test ends.
 func startRegistry(t *testing.T, m mode) *testRegistry {
 	t.Helper()
-	bin, err := exec.LookPath("docker-registry")
-	harness.Require(t, err == nil, "docker-registry (Debian package docker-registry)")
 	root, err := os.MkdirTemp("", "bt-reg-")
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { os.RemoveAll(root) })
 	port := harness.FreePort(t)
 	r := &testRegistry{Addr: fmt.Sprintf("127.0.0.1:%d", port), Root: root, Mode: m}
 	var cfg strings.Builder
@@ -93,61 +89,14 @@ func startRegistry(t *testing.T, m mode) *testRegistry {
 	if err := os.WriteFile(filepath.Join(root, "config.yml"), []byte(cfg.String()), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	logf, err := os.Create(filepath.Join(root, "registry.log"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(bin, "serve", filepath.Join(root, "config.yml"))
-	cmd.Stdout, cmd.Stderr = logf, logf
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
-		logf.Close()
-		t.Fatal(err)
-	}
-	r.cmd = cmd
-	exited := make(chan struct{})
-	go func() { cmd.Wait(); logf.Close(); close(exited) }()
-	t.Cleanup(func() {
-		syscall.Kill(cmd.Process.Pid, syscall.SIGTERM)
-		select {
-		case <-exited:
-		case <-time.After(10 * time.Second):
-			syscall.Kill(cmd.Process.Pid, syscall.SIGKILL)
-			<-exited
-		}
-		if t.Failed() {
-			b, _ := os.ReadFile(filepath.Join(root, "registry.log"))
-			t.Logf("registry log tail:\n%s", tail(string(b), 30))
-		}
-		os.RemoveAll(root)
-	})
-	deadline := time.Now().Add(15 * time.Second)
-	for {
+	harness.ServeRegistry(t, root, func() error {
 		resp, err := r.client.Get(r.URL("/v2/"))
 		if err == nil {
 			resp.Body.Close()
-			break
 		}
-		select {
-		case <-exited:
-			b, _ := os.ReadFile(filepath.Join(root, "registry.log"))
-			t.Fatalf("docker-registry exited: %s", b)
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("docker-registry did not answer: %v", err)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return err
+	})
 	return r
-}
-
-func tail(s string, n int) string {
-	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "\n")
 }
 
 // URL is a registry API URL.
