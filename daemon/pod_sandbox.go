@@ -56,6 +56,9 @@ func (d *Daemon) RunPodSandbox(ctx context.Context, cfg backend.PodSandboxConfig
 		d.undoPodSandbox(r)
 		return cause
 	}
+	// A stop or remove arriving while the pod starts waits for it.
+	r.op.Lock()
+	defer r.op.Unlock()
 	// Recorded before it runs: a daemon killed from here on finds a pod
 	// kubelet can stop and remove.
 	if err := p.add(r); err != nil {

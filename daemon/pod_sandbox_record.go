@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"context"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -14,6 +15,8 @@ import (
 	"github.com/berthd/berth/daemon/backend"
 	"github.com/berthd/berth/network/cni"
 	"github.com/berthd/berth/pkg/atomicfile"
+	"github.com/berthd/berth/pkg/errdefs"
+	"github.com/berthd/berth/pkg/stringid"
 )
 
 // podRecord is what a pod sandbox is beyond its pause container: the
@@ -63,8 +66,37 @@ func (d *Daemon) pods() *podSandboxes {
 		})
 		p.records = map[string]*podRecord{}
 		p.load()
+		d.life.Go(d.removeOrphanPauseContainers)
 	})
 	return p
+}
+
+// removeOrphanPauseContainers removes the pause containers no record
+// claims: a daemon killed between creating one and recording it left it,
+// and its name would refuse kubelet's retry of the same pod.
+func (d *Daemon) removeOrphanPauseContainers(ctx context.Context) {
+	select {
+	case <-d.restoreDone():
+	case <-ctx.Done():
+		return
+	}
+	p := &d.podState
+	for _, c := range d.containers.List() {
+		// Only a previous daemon's: this one's may be between its create
+		// and its record.
+		c.Lock()
+		before := c.Created.Before(d.start)
+		c.Unlock()
+		if !before || podContainerType(c) != backend.PodTypeSandbox || p.get(c.ID) != nil {
+			continue
+		}
+		log := logrus.WithField("container", stringid.TruncateID(c.ID))
+		if err := d.ContainerRm(ctx, c.ID, backend.ContainerRmConfig{ForceRemove: true}); err != nil && !errdefs.Is(err, errdefs.NotFound) {
+			log.WithError(err).Warn("failed to remove a pause container no pod sandbox claims")
+			continue
+		}
+		log.Info("removed a pause container no pod sandbox claims")
+	}
 }
 
 // load reads every record; an unreadable one (a crash before its first

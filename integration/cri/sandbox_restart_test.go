@@ -2,7 +2,9 @@ package cri
 
 import (
 	"net"
+	"strings"
 	"testing"
+	"time"
 
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 )
@@ -41,11 +43,13 @@ func TestSandboxSurvivesRestart(t *testing.T) {
 
 // TestSandboxRestartWithoutLiveRestore: berthd stops the pause containers
 // when it stops; started again it lists the pods NOTREADY, and a stop
-// releases the address the dead pod still held.
+// releases the address the dead pod still held. A pause container no
+// record claims (a daemon killed between the two) is removed.
 func TestSandboxRestartWithoutLiveRestore(t *testing.T) {
 	pn := newPodNet(t, podNetOptions{})
 	rt, _ := clientsOf(t, pn.dd)
 	id := runPod(t, rt, podConfig(t, false))
+	orphan := strings.TrimSpace(pn.dd.DockerT(t, "create", "--name", "k8s_POD_orphan_ns_uid_0", "--label", "io.kubernetes.docker.type=podsandbox", pauseImage))
 	if ip := net.ParseIP(podStatus(t, rt, id).GetStatus().GetNetwork().GetIp()); ip == nil {
 		t.Fatal("no pod address")
 	}
@@ -66,4 +70,12 @@ func TestSandboxRestartWithoutLiveRestore(t *testing.T) {
 		t.Fatal(err)
 	}
 	pn.wantNothingLeft(t, 0)
+	for deadline := time.Now().Add(10 * time.Second); strings.Contains(dockerPsAll(t, pn.dd), orphan); time.Sleep(100 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the unclaimed pause container was not removed:\n%s", pn.dd.LogTail(30))
+		}
+	}
+	if !strings.Contains(dockerPsAll(t, pn.dd), id) {
+		t.Fatal("the recorded pod's pause container went with the orphan")
+	}
 }
