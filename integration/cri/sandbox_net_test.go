@@ -187,6 +187,7 @@ func TestSandboxPodNetwork(t *testing.T) {
 	hostPort := 12000 + int(randByte()%200)
 	cfg := podConfig(t, false)
 	cfg.Hostname = "web-0"
+	cfg.DnsConfig = &runtimeapi.DNSConfig{Servers: []string{"10.96.0.10"}, Searches: []string{"svc.cluster.local"}, Options: []string{"ndots:5"}}
 	cfg.PortMappings = []*runtimeapi.PortMapping{{Protocol: runtimeapi.Protocol_TCP, ContainerPort: 80, HostPort: int32(hostPort)}}
 	id := runPod(t, rt, cfg)
 	s := podStatus(t, rt, id).GetStatus()
@@ -199,6 +200,12 @@ func TestSandboxPodNetwork(t *testing.T) {
 	}
 	if lo := pn.dd.DockerT(t, "exec", id, "ip", "-o", "link", "show", "lo"); !strings.Contains(lo, ",UP") {
 		t.Errorf("the pod's loopback is down: %s", lo)
+	}
+	resolv := pn.dd.DockerT(t, "exec", id, "cat", "/etc/resolv.conf")
+	for _, want := range []string{"nameserver 10.96.0.10", "search svc.cluster.local", "options ndots:5"} {
+		if !strings.Contains(resolv, want) {
+			t.Errorf("resolv.conf lacks %q:\n%s", want, resolv)
+		}
 	}
 	// A server in the pod's network namespace answers with its hostname.
 	pn.dd.DockerT(t, "exec", id, "httpd", "-p", "80", "-h", "/etc")
