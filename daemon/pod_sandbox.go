@@ -24,6 +24,19 @@ import (
 // life; its ID is the sandbox ID, its record (pod_sandbox_record.go) what
 // the container does not hold. The network is CNI's: the pause container
 // starts with network none and its namespace is then attached.
+//
+// Why a pause process and not pinned namespace files: pod containers join
+// the sandbox through the engine's existing container:<id> modes, which
+// already share the network, IPC, PID and UTS namespaces and the
+// resolv.conf, hosts and hostname files, restore after a daemon restart,
+// and show in docker ps as cri-dockerd's pods do; a shared PID namespace
+// needs a PID 1 that reaps anyway. Pinned files would save one shim and
+// one sleeping process per pod but need a second join path for every
+// mode and a reaper of their own.
+//
+// Locks: a record's op (one stop, remove or run of that pod at a time)
+// is taken before any container's lock; the records' mu is a leaf, never
+// held while a container's lock is taken.
 
 // RunPodSandbox makes and starts a pod sandbox and attaches its network.
 // Whatever fails half-way undoes what was made, the network first.
