@@ -292,3 +292,54 @@ func randByte() byte {
 	rand.Read(b)
 	return b[0]
 }
+
+// TestSandboxesInParallel: kubelet starts and stops pods at once; each
+// gets its own address and nothing is left after.
+func TestSandboxesInParallel(t *testing.T) {
+	pn := newPodNet(t, podNetOptions{})
+	rt, _ := clientsOf(t, pn.dd)
+	const n = 5
+	ids := make([]string, n)
+	errs := make(chan error, n)
+	for i := 0; i < n; i++ {
+		go func(i int) {
+			cfg := podConfig(t, false)
+			cfg.Metadata.Name += fmt.Sprintf("-%d", i)
+			cfg.Metadata.Uid += fmt.Sprintf("-%d", i)
+			resp, err := rt.RunPodSandbox(ctxT(t), &runtimeapi.RunPodSandboxRequest{Config: cfg})
+			ids[i] = resp.GetPodSandboxId()
+			errs <- err
+		}(i)
+	}
+	for i := 0; i < n; i++ {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
+	}
+	seen := map[string]bool{}
+	for _, id := range ids {
+		if id == "" {
+			continue
+		}
+		ip := podStatus(t, rt, id).GetStatus().GetNetwork().GetIp()
+		if ip == "" || seen[ip] {
+			t.Errorf("pod %s address %q (empty or shared)", id[:12], ip)
+		}
+		seen[ip] = true
+	}
+	for _, id := range ids {
+		go func(id string) {
+			_, err := rt.RemovePodSandbox(ctxT(t), &runtimeapi.RemovePodSandboxRequest{PodSandboxId: id})
+			errs <- err
+		}(id)
+	}
+	for i := 0; i < n; i++ {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
+	}
+	pn.wantNothingLeft(t, 0)
+	if ps := strings.TrimSpace(dockerPsAll(t, pn.dd)); ps != "" {
+		t.Errorf("containers left:\n%s", ps)
+	}
+}
