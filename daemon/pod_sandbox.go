@@ -87,7 +87,7 @@ func (d *Daemon) RunPodSandbox(ctx context.Context, cfg backend.PodSandboxConfig
 	if err != nil {
 		return "", undo(err)
 	}
-	netns := fmt.Sprintf("/proc/%d/ns/net", pid)
+	netns := netnsPath(pid)
 	if err := p.update(r, func(r *podRecord) { r.NetnsPath, r.NetworkAttached = netns, true }); err != nil {
 		return "", undo(errdefs.System(err))
 	}
@@ -109,7 +109,7 @@ func (d *Daemon) undoPodSandbox(r *podRecord) {
 	defer cancel()
 	p := d.pods()
 	if r.NetworkAttached {
-		if err := p.network.Teardown(ctx, cniPod(r)); err != nil {
+		if err := p.network.Teardown(ctx, d.cniPodToDetach(r)); err != nil {
 			logrus.WithError(err).WithField("sandbox", stringid.TruncateID(r.ID)).Warn("failed to detach the network of a sandbox that did not start")
 		}
 	}
@@ -177,7 +177,7 @@ func (d *Daemon) stopPodSandbox(ctx context.Context, r *podRecord) error {
 		return err
 	}
 	if r.NetworkAttached {
-		if err := p.network.Teardown(ctx, cniPod(r)); err != nil {
+		if err := p.network.Teardown(ctx, d.cniPodToDetach(r)); err != nil {
 			return fmt.Errorf("failed to tear down the network of sandbox %s: %w", stringid.TruncateID(r.ID), err)
 		}
 		if err := p.update(r, func(r *podRecord) { r.NetworkAttached, r.IPs = false, nil }); err != nil {
@@ -339,6 +339,19 @@ func cniPod(r *podRecord) cni.Pod {
 			continue
 		}
 		p.PortMappings = append(p.PortMappings, cni.PortMapping{HostPort: m.HostPort, ContainerPort: m.ContainerPort, Protocol: m.Protocol, HostIP: m.HostIP})
+	}
+	return p
+}
+
+// cniPodToDetach is cniPod with the network namespace only while the
+// pause process that owns it still runs: once it died its PID may be
+// another process's, and a DEL in that namespace would take that
+// process's eth0. Without a namespace the plugins release the address and
+// host-side state only, which is all that is left.
+func (d *Daemon) cniPodToDetach(r *podRecord) cni.Pod {
+	p := cniPod(r)
+	if pid, err := d.runningPid(r.ID); err != nil || netnsPath(pid) != p.NetnsPath {
+		p.NetnsPath = ""
 	}
 	return p
 }
