@@ -1,9 +1,7 @@
 package cri
 
 import (
-	"context"
 	"encoding/json"
-	"fmt"
 	"testing"
 
 	"google.golang.org/grpc/codes"
@@ -11,7 +9,6 @@ import (
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"github.com/berthd/berth/daemon/backend"
-	"github.com/berthd/berth/pkg/errdefs"
 )
 
 func criPod() *runtimeapi.PodSandboxConfig {
@@ -87,22 +84,5 @@ func TestPodSandboxConfigRefusals(t *testing.T) {
 		if _, err := podSandboxConfig(p, ""); status.Code(err) != codes.InvalidArgument {
 			t.Errorf("%s: %v, want InvalidArgument", name, err)
 		}
-	}
-}
-
-func TestCriError(t *testing.T) {
-	for err, want := range map[error]codes.Code{
-		errdefs.NotFoundf("x"):                          codes.NotFound,
-		errdefs.InvalidParameterf("x"):                  codes.InvalidArgument,
-		errdefs.Unavailable(errdefs.NotFoundf("inner")): codes.Unavailable,
-		status.Error(codes.Aborted, "x"):                codes.Aborted,
-		fmt.Errorf("run: %w", context.DeadlineExceeded): codes.DeadlineExceeded,
-	} {
-		if got := status.Code(criError(err)); got != want {
-			t.Errorf("%v: %v, want %v", err, got, want)
-		}
-	}
-	if criError(nil) != nil {
-		t.Fatal("nil error mapped to a status")
 	}
 }
