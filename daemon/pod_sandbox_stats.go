@@ -144,15 +144,16 @@ func (d *Daemon) podContainerStats(c *ctr.Container) backend.PodStats {
 	s.SandboxID = labels[backend.PodSandboxIDLabel]
 	s.Labels, s.Annotations = criLabels(labels)
 	s.Name, s.Attempt = podContainerName(name)
-	s.WritableLayerPath = fsDir(c, "upper")
-	filepath.WalkDir(s.WritableLayerPath, func(p string, de fs.DirEntry, err error) error {
+	wl := &s.WritableLayer
+	wl.Mountpoint, wl.Timestamp = fsDir(c, "upper"), now
+	filepath.WalkDir(wl.Mountpoint, func(p string, de fs.DirEntry, err error) error {
 		if err != nil {
 			return nil
 		}
-		s.WritableLayerInodes++
+		wl.UsedInodes++
 		if de.Type().IsRegular() {
 			if info, err := de.Info(); err == nil {
-				s.WritableLayerBytes += uint64(info.Size())
+				wl.UsedBytes += uint64(info.Size())
 			}
 		}
 		return nil

@@ -64,7 +64,6 @@ func (s *runtimeService) ListPodSandboxStats(ctx context.Context, req *runtimeap
 }
 
 func containerStats(st backend.PodStats) *runtimeapi.ContainerStats {
-	ts := st.Timestamp.UnixNano()
 	return &runtimeapi.ContainerStats{
 		Attributes: &runtimeapi.ContainerAttributes{
 			Id:          st.ID,
@@ -72,14 +71,9 @@ func containerStats(st backend.PodStats) *runtimeapi.ContainerStats {
 			Labels:      st.Labels,
 			Annotations: st.Annotations,
 		},
-		Cpu:    cpuUsage(st),
-		Memory: memoryUsage(st),
-		WritableLayer: &runtimeapi.FilesystemUsage{
-			Timestamp:  ts,
-			FsId:       &runtimeapi.FilesystemIdentifier{Mountpoint: st.WritableLayerPath},
-			UsedBytes:  &runtimeapi.UInt64Value{Value: st.WritableLayerBytes},
-			InodesUsed: &runtimeapi.UInt64Value{Value: st.WritableLayerInodes},
-		},
+		Cpu:           cpuUsage(st),
+		Memory:        memoryUsage(st),
+		WritableLayer: toFilesystemUsage(st.WritableLayer),
 	}
 }
 

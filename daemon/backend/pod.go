@@ -155,11 +155,9 @@ type PodStats struct {
 	MemoryAvailable  uint64
 	PageFaults       uint64
 	MajorPageFaults  uint64
-	// WritableLayerBytes and WritableLayerInodes measure the container's
-	// writable layer (containers only).
-	WritableLayerBytes  uint64
-	WritableLayerInodes uint64
-	WritableLayerPath   string
+	// WritableLayer measures the container's writable layer (containers
+	// only).
+	WritableLayer CRIFilesystem
 	// Network is the pod's interfaces (sandboxes only).
 	Network []PodInterfaceStats
 	// Processes is how many processes the cgroup holds.
