@@ -32,6 +32,11 @@ want bc bc                            # benchmark arithmetic
 want openssl openssl
 want tini tini                        # `docker run --init`
 want runc runc                        # runtime comparison tests
+# CRI pod networks: bridge, host-local, portmap and loopback in /usr/lib/cni;
+# portmap programs its hostPort rules through the iptables command
+# (iptables-nft on Debian, so they land in nftables beside berth's own).
+want /usr/lib/cni/bridge containernetworking-plugins
+want iptables iptables
 want apparmor_parser apparmor          # compiles the docker-default profile in its test
 [ -e /usr/include/seccomp.h ] || need_pkgs+=(libseccomp-dev)
 want gcc gcc                          # cgo: namespace entry before the Go runtime starts
@@ -87,6 +92,7 @@ fi
 missing=()
 for c in busybox docker docker-registry curl python3 ip script mkfs.ext4 losetup; do have "$c" || missing+=("$c"); done
 [ -e /bin/busybox ] || missing+=(/bin/busybox)
+for p in bridge host-local portmap loopback; do [ -x "/usr/lib/cni/$p" ] || missing+=("/usr/lib/cni/$p"); done
 have dockerd || [ -x /usr/sbin/dockerd ] || missing+=(dockerd)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "missing after install: ${missing[*]}" >&2
