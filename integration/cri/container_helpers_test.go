@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -16,11 +15,11 @@ import (
 	"github.com/berthd/berth/integration/internal/harness"
 )
 
-var loadImages sync.Once
-
-// testPod is a pod sandbox for container tests: until pod sandboxes are
-// served, an engine container of the test image labelled as a sandbox
-// the way the CRI face labels them (what the container calls rely on).
+// testPod is a pod sandbox for container tests: an engine container of
+// the test image labelled as a sandbox the way the CRI face labels them
+// (what the container calls rely on), with no network at all, so that
+// tests may listen on fixed ports in it; TestContainersInPodSandbox runs
+// containers in a sandbox RunPodSandbox made.
 type testPod struct {
 	ID     string
 	Config *runtimeapi.PodSandboxConfig
@@ -28,11 +27,7 @@ type testPod struct {
 
 func newTestPod(t *testing.T) *testPod {
 	t.Helper()
-	loadImages.Do(func() {
-		if _, _, err := d.Docker("image", "inspect", harness.BusyboxImage); err != nil {
-			d.LoadTestImages(t)
-		}
-	})
+	setup(t, d)
 	uid := fmt.Sprintf("uid%d", time.Now().UnixNano())
 	md := &runtimeapi.PodSandboxMetadata{Name: "pod-" + t.Name(), Uid: uid, Namespace: "ns"}
 	md.Name = strings.ToLower(strings.ReplaceAll(md.Name, "/", "-"))

@@ -2,6 +2,7 @@ package cri
 
 import (
 	"encoding/json"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -158,5 +159,50 @@ func TestContainerRunAsUsername(t *testing.T) {
 	id := pod.run(t, rt, cfg)
 	if got := strings.TrimSpace(execSync(t, rt, id, "id", "-un")); got != "nobody" {
 		t.Fatalf("user %q", got)
+	}
+}
+
+// TestContainersInPodSandbox: containers in a sandbox RunPodSandbox made
+// (host network) share its namespaces, are listed by it, stop with
+// StopPodSandbox and go with RemovePodSandbox.
+func TestContainersInPodSandbox(t *testing.T) {
+	setup(t, d)
+	rt, _ := clients(t)
+	cfg := podConfig(t, true)
+	cfg.Hostname = "podhost"
+	cfg.LogDirectory = t.TempDir()
+	podID := runPod(t, rt, cfg)
+	pod := &testPod{ID: podID, Config: cfg}
+	a := pod.run(t, rt, containerConfig("a", "sleep", "1000"))
+	b := pod.run(t, rt, containerConfig("b", "sleep", "1000"))
+	hostNet, err := os.Readlink("/proc/self/ns/net")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.TrimSpace(execSync(t, rt, a, "readlink", "/proc/self/ns/net")); got != hostNet {
+		t.Fatalf("net ns %s, the host's %s", got, hostNet)
+	}
+	// The pod's PID namespace (POD, the default): b sees a's process.
+	if got := execSync(t, rt, b, "sh", "-c", "ps -o args | grep -c '^sleep 1000'"); strings.TrimSpace(got) != "2" {
+		t.Fatalf("sleep processes seen from b: %q", got)
+	}
+	resp, err := rt.ListContainers(ctxT(t), &runtimeapi.ListContainersRequest{Filter: &runtimeapi.ContainerFilter{PodSandboxId: podID}})
+	if err != nil || len(resp.GetContainers()) != 2 {
+		t.Fatalf("listed %v %v", resp, err)
+	}
+	if _, err := rt.StopPodSandbox(ctxT(t), &runtimeapi.StopPodSandboxRequest{PodSandboxId: podID}); err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range []string{a, b} {
+		if st := containerStatus(t, rt, id); st.GetState() != runtimeapi.ContainerState_CONTAINER_EXITED {
+			t.Fatalf("after StopPodSandbox: %v", st)
+		}
+	}
+	if _, err := rt.RemovePodSandbox(ctxT(t), &runtimeapi.RemovePodSandboxRequest{PodSandboxId: podID}); err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range []string{a, b} {
+		_, err := rt.ContainerStatus(ctxT(t), &runtimeapi.ContainerStatusRequest{ContainerId: id})
+		wantGRPCCode(t, err, codes.NotFound)
 	}
 }
