@@ -6,17 +6,20 @@ import (
 	"strings"
 
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+
+	"github.com/berthd/berth/daemon/backend"
 )
 
-// The labels that tie engine containers to pods, as cri-dockerd writes
-// them, so habits (`docker ps --filter label=...`) carry over.
+// The labels that tie engine containers to pods (daemon/backend's, as
+// cri-dockerd writes them, so habits like `docker ps --filter label=...`
+// carry over), and the prefix of a pod container's name.
 const (
-	labelType        = "io.kubernetes.docker.type"
-	typeContainer    = "container"
-	typeSandbox      = "podsandbox"
-	labelSandboxID   = "io.kubernetes.sandbox.id"
-	labelLogPath     = "io.kubernetes.container.logpath"
-	annotationPrefix = "annotation."
+	labelType        = backend.PodContainerTypeLabel
+	typeContainer    = backend.PodTypeContainer
+	typeSandbox      = backend.PodTypeSandbox
+	labelSandboxID   = backend.PodSandboxIDLabel
+	labelLogPath     = backend.PodLogPathLabel
+	annotationPrefix = backend.PodAnnotationPrefix
 	namePrefix       = "k8s"
 )
 
