@@ -68,15 +68,22 @@ func (d *Daemon) dropPendingAttaches(c *ctr.Container) {
 // headers and returns the raw connection; it is called only once the
 // request is known to be valid, so errors before that are still JSON.
 func (d *Daemon) ContainerAttach(ctx context.Context, ref string, o backend.ContainerAttachOptions, begin func(multiplexed bool) (io.ReadWriteCloser, error)) error {
-	c, err := d.containers.Get(ref)
-	if err != nil {
-		return err
-	}
 	keys := defaultDetachKeys
 	if o.DetachKeys != "" {
+		var err error
 		if keys, err = parseDetachKeys(o.DetachKeys); err != nil {
 			return errdefs.InvalidParameter(err)
 		}
+	}
+	return d.attach(ctx, ref, o, keys, begin)
+}
+
+// attach is ContainerAttach with the detach keys chosen (none: stdin is
+// passed on as it is).
+func (d *Daemon) attach(ctx context.Context, ref string, o backend.ContainerAttachOptions, keys []byte, begin func(multiplexed bool) (io.ReadWriteCloser, error)) error {
+	c, err := d.containers.Get(ref)
+	if err != nil {
+		return err
 	}
 	c.Lock()
 	if c.State.Paused {

@@ -71,6 +71,8 @@ type Daemon struct {
 	// metrics records action timings, health checks and OOM kills for
 	// metrics-addr; nil records nothing.
 	metrics *metrics.Recorder
+	// podState is the CRI's pod sandboxes (pod_sandbox*.go).
+	podState podSandboxes
 }
 
 // backgroundWaitTimeout bounds how long Shutdown waits for the background

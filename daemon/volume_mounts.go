@@ -255,6 +255,11 @@ func bindSpec(src string, mp *mounts.MountPoint) specs.Mount {
 	}
 	if !mp.RW {
 		opts = append(opts, "ro")
+		// Forced recursion (bind-recursive=readonly, the CRI's
+		// recursive_read_only) makes the mounts below read-only too.
+		if _, force := mp.ReadOnlyRecursion(); force {
+			opts = append(opts, "rro")
+		}
 	}
 	prop := mp.Propagation
 	if prop == "" {

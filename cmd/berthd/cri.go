@@ -42,8 +42,9 @@ func startCRI(cfg *config.Config, d *daemon.Daemon) (*criFace, error) {
 	return f, nil
 }
 
-// criStreamRuntime is what runs behind the streaming URLs.
-func criStreamRuntime(d *daemon.Daemon) streaming.Runtime { return nil }
+// criStreamRuntime is what runs behind the streaming URLs: the engine's
+// exec and attach.
+func criStreamRuntime(d *daemon.Daemon) streaming.Runtime { return cri.NewStreamRuntime(d) }
 
 // stop ends every CRI call and stream.
 func (f *criFace) stop() {

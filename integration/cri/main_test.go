@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
@@ -22,6 +23,10 @@ var (
 	cniConfDir string
 )
 
+// pauseImage is the daemon's --pod-sandbox-image: built by setup from the
+// test image, so no test reaches a registry.
+const pauseImage = "berth.test/pause:1"
+
 func TestMain(m *testing.M) {
 	dir, err := os.MkdirTemp("", "berth-cri-net.d-")
 	if err != nil {
@@ -29,18 +34,57 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	cniConfDir = dir
-	code := harness.Main(m, harness.Options{Args: []string{"--cni-conf-dir", cniConfDir}}, &d)
+	code := harness.Main(m, harness.Options{Args: []string{"--cni-conf-dir", cniConfDir, "--pod-sandbox-image", pauseImage}}, &d)
 	os.RemoveAll(dir)
 	os.Exit(code)
 }
 
 // criSocket is the daemon's CRI socket (EXEC-ROOT/cri.sock by default).
-func criSocket() string { return filepath.Join(d.ExecRoot, "cri.sock") }
+func criSocket() string { return criSocketOf(d) }
+
+func criSocketOf(dd *harness.Daemon) string { return filepath.Join(dd.ExecRoot, "cri.sock") }
+
+// setupDone remembers the daemons setup prepared.
+var (
+	setupMu   sync.Mutex
+	setupDone = map[*harness.Daemon]bool{}
+)
+
+// setup loads the test images into dd and builds the pause image from
+// them: a shell that sleeps until SIGTERM, as the real pause does.
+func setup(t testing.TB, dd *harness.Daemon) {
+	t.Helper()
+	setupMu.Lock()
+	defer setupMu.Unlock()
+	if setupDone[dd] {
+		return
+	}
+	dd.LoadTestImages(t)
+	dir := t.TempDir()
+	dockerfile := "FROM " + harness.BusyboxImage + "\n" +
+		`ENTRYPOINT ["/bin/sh", "-c", "trap 'exit 0' TERM INT; while :; do sleep 3600 & wait $!; done"]` + "\n"
+	if err := os.WriteFile(filepath.Join(dir, "Dockerfile"), []byte(dockerfile), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cmd := dd.DockerCmd("build", "-q", "-t", pauseImage, dir)
+	cmd.Env = append(cmd.Env, "DOCKER_BUILDKIT=0")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("building the pause image: %v\n%s", err, out)
+	}
+	setupDone[dd] = true
+}
 
 // clients dials the CRI socket; the connection closes with the test.
 func clients(t testing.TB) (runtimeapi.RuntimeServiceClient, runtimeapi.ImageServiceClient) {
 	t.Helper()
-	conn, err := grpc.NewClient("unix://"+criSocket(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	setup(t, d)
+	return clientsOf(t, d)
+}
+
+// clientsOf dials dd's CRI socket.
+func clientsOf(t testing.TB, dd *harness.Daemon) (runtimeapi.RuntimeServiceClient, runtimeapi.ImageServiceClient) {
+	t.Helper()
+	conn, err := grpc.NewClient("unix://"+criSocketOf(dd), grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,6 +1,7 @@
 // Package drivers is the table of berth's built-in log drivers by name:
 // those the shim writes itself (json-file, local, none) and those a
-// forwarder feeds (syslog, gelf, fluentd, journald, splunk, awslogs),
+// forwarder feeds (syslog, gelf, fluentd, journald, splunk, awslogs, and
+// cri, the Kubernetes log file of pod containers),
 // with the check of a log configuration that both a container's create
 // and the daemon's configuration use.
 package drivers
@@ -8,6 +9,7 @@ package drivers
 import (
 	"github.com/berthd/berth/daemon/logger"
 	"github.com/berthd/berth/daemon/logger/awslogs"
+	"github.com/berthd/berth/daemon/logger/crilog"
 	"github.com/berthd/berth/daemon/logger/fluentd"
 	"github.com/berthd/berth/daemon/logger/gelf"
 	"github.com/berthd/berth/daemon/logger/journald"
@@ -17,12 +19,13 @@ import (
 
 // Remote are the built-in drivers that send the output to a receiver.
 var Remote = map[string]logger.Driver{
-	"awslogs":  awslogs.Driver,
-	"syslog":   syslog.Driver,
-	"gelf":     gelf.Driver,
-	"fluentd":  fluentd.Driver,
-	"journald": journald.Driver,
-	"splunk":   splunk.Driver,
+	"awslogs":   awslogs.Driver,
+	crilog.Name: crilog.Driver,
+	"syslog":    syslog.Driver,
+	"gelf":      gelf.Driver,
+	"fluentd":   fluentd.Driver,
+	"journald":  journald.Driver,
+	"splunk":    splunk.Driver,
 }
 
 // Shim are the drivers the shim writes itself, with no forwarder.
