@@ -71,13 +71,13 @@ cleanup() {
 		"$CRI_KIT_WORK/bin/crictl" --runtime-endpoint "unix://$root/exec/cri.sock" --timeout 60s rmp -fa >/dev/null 2>&1 || true
 		kill -TERM "$pid"
 		for _ in $(seq 1 300); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-		kill -0 "$pid" 2>/dev/null && kill -KILL "$pid"
+		if kill -0 "$pid" 2>/dev/null; then kill -KILL "$pid"; fi
 	fi
 	ip link del "$CNI_BRIDGE" 2>/dev/null || true
 	portmap_chains_cleanup
 	# critest's cgroup parent; rmdir removes it only when empty.
 	rmdir /sys/fs/cgroup/*/test.slice /sys/fs/cgroup/test.slice 2>/dev/null || true
-	grep -o " $root[^ ]*" /proc/self/mountinfo | sort -r | while read -r m; do umount -l "$m" 2>/dev/null || true; done
+	{ grep -o " $root[^ ]*" /proc/self/mountinfo || true; } | sort -r | while read -r m; do umount -l "$m" 2>/dev/null || true; done
 	rm -rf "$root"
 	if [ "$own_registry" = 1 ]; then "$CRI_KIT/prepare-images.sh" stop "$CRI_KIT_WORK" >/dev/null 2>&1 || true; fi
 }
@@ -139,3 +139,4 @@ if [ -n "$unexpected" ]; then
 	echo "$unexpected" >&2
 	exit 1
 fi
+log "every failure is known (integration/cri/known.txt)"
