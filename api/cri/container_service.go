@@ -34,7 +34,7 @@ func (s *runtimeService) CreateContainer(ctx context.Context, req *runtimeapi.Cr
 	}
 	p, err := createConfig(sb.ID, cfg, pod)
 	if err != nil {
-		return nil, toStatus(err)
+		return nil, grpcError(err)
 	}
 	resp, err := s.b.ContainerCreate(ctx, p)
 	if errdefs.Is(err, errdefs.Conflict) {
@@ -42,7 +42,7 @@ func (s *runtimeService) CreateContainer(ctx context.Context, req *runtimeapi.Cr
 		return nil, status.Errorf(codes.AlreadyExists, "failed to create container %q in sandbox %s: %v", cfg.GetMetadata().GetName(), sb.ID, err)
 	}
 	if err != nil {
-		return nil, toStatus(fmt.Errorf("failed to create container %q in sandbox %s: %w", cfg.GetMetadata().GetName(), sb.ID, err))
+		return nil, grpcError(fmt.Errorf("failed to create container %q in sandbox %s: %w", cfg.GetMetadata().GetName(), sb.ID, err))
 	}
 	return &runtimeapi.CreateContainerResponse{ContainerId: resp.ID}, nil
 }
@@ -85,7 +85,7 @@ func (s *runtimeService) StartContainer(ctx context.Context, req *runtimeapi.Sta
 		return nil, status.Errorf(codes.FailedPrecondition, "container %s is %s, only a created container starts", c.ID, c.State.Status)
 	}
 	if err := s.b.ContainerStart(ctx, c.ID); err != nil {
-		return nil, toStatus(fmt.Errorf("failed to start container %s: %w", c.ID, err))
+		return nil, grpcError(fmt.Errorf("failed to start container %s: %w", c.ID, err))
 	}
 	return &runtimeapi.StartContainerResponse{}, nil
 }
@@ -104,7 +104,7 @@ func (s *runtimeService) StopContainer(ctx context.Context, req *runtimeapi.Stop
 	timeout := int(req.GetTimeout())
 	err = s.b.ContainerStop(ctx, c.ID, "", &timeout)
 	if err != nil && !isNotFound(err) && !isNotModified(err) {
-		return nil, toStatus(fmt.Errorf("failed to stop container %s: %w", c.ID, err))
+		return nil, grpcError(fmt.Errorf("failed to stop container %s: %w", c.ID, err))
 	}
 	return &runtimeapi.StopContainerResponse{}, nil
 }
@@ -123,7 +123,7 @@ func (s *runtimeService) RemoveContainer(ctx context.Context, req *runtimeapi.Re
 	}
 	err = s.b.ContainerRm(ctx, c.ID, backend.ContainerRmConfig{ForceRemove: true, RemoveVolume: true})
 	if err != nil && !isNotFound(err) {
-		return nil, toStatus(fmt.Errorf("failed to remove container %s: %w", c.ID, err))
+		return nil, grpcError(fmt.Errorf("failed to remove container %s: %w", c.ID, err))
 	}
 	return &runtimeapi.RemoveContainerResponse{}, nil
 }
@@ -147,7 +147,7 @@ func (s *runtimeService) ListContainers(ctx context.Context, req *runtimeapi.Lis
 	filters, _ := json.Marshal(map[string][]string{"label": labels})
 	list, err := s.b.Containers(ctx, backend.ContainerListOptions{All: true, Filters: string(filters)})
 	if err != nil {
-		return nil, toStatus(err)
+		return nil, grpcError(err)
 	}
 	out := &runtimeapi.ListContainersResponse{}
 	for _, c := range list {
@@ -206,7 +206,7 @@ func (s *runtimeService) UpdateContainerResources(ctx context.Context, req *runt
 	var u container.UpdateConfig
 	applyResources(&u.Resources, req.GetLinux())
 	if _, err := s.b.ContainerUpdate(ctx, c.ID, u); err != nil {
-		return nil, toStatus(fmt.Errorf("failed to update resources of container %s: %w", c.ID, err))
+		return nil, grpcError(fmt.Errorf("failed to update resources of container %s: %w", c.ID, err))
 	}
 	return &runtimeapi.UpdateContainerResourcesResponse{}, nil
 }
@@ -223,7 +223,7 @@ func (s *runtimeService) ReopenContainerLog(ctx context.Context, req *runtimeapi
 		return nil, status.Errorf(codes.FailedPrecondition, "container %s is not running", c.ID)
 	}
 	if err := s.b.ContainerReopenLog(ctx, c.ID); err != nil {
-		return nil, toStatus(fmt.Errorf("failed to reopen the log of container %s: %w", c.ID, err))
+		return nil, grpcError(fmt.Errorf("failed to reopen the log of container %s: %w", c.ID, err))
 	}
 	return &runtimeapi.ReopenContainerLogResponse{}, nil
 }

@@ -43,7 +43,7 @@ func (s *runtimeService) ExecSync(ctx context.Context, req *runtimeapi.ExecSyncR
 		return nil, status.Errorf(codes.DeadlineExceeded, "failed to exec in container %s: timeout %ds exceeded: %v", c.ID, req.GetTimeout(), context.DeadlineExceeded)
 	}
 	if err != nil {
-		return nil, toStatus(err)
+		return nil, grpcError(err)
 	}
 	return &runtimeapi.ExecSyncResponse{Stdout: stdout.Bytes(), Stderr: stderr.Bytes(), ExitCode: int32(code)}, nil
 }
@@ -75,7 +75,7 @@ func (s *runtimeService) Exec(ctx context.Context, req *runtimeapi.ExecRequest) 
 		return nil, status.Error(codes.Unavailable, "the streaming server is not running")
 	}
 	resp, err := s.streams.GetExec(req)
-	return resp, toStatus(err)
+	return resp, grpcError(err)
 }
 
 // Attach checks the request and answers the streaming URL that attaches.
@@ -87,7 +87,7 @@ func (s *runtimeService) Attach(ctx context.Context, req *runtimeapi.AttachReque
 		return nil, status.Error(codes.Unavailable, "the streaming server is not running")
 	}
 	resp, err := s.streams.GetAttach(req)
-	return resp, toStatus(err)
+	return resp, grpcError(err)
 }
 
 // checkStreams is kubelet's check of an exec or attach: a running
@@ -123,5 +123,5 @@ func (s *runtimeService) PortForward(ctx context.Context, req *runtimeapi.PortFo
 		return nil, status.Error(codes.Unavailable, "the streaming server is not running")
 	}
 	resp, err := s.streams.GetPortForward(req)
-	return resp, toStatus(err)
+	return resp, grpcError(err)
 }

@@ -44,13 +44,13 @@ func (s *imageService) ListImages(ctx context.Context, req *runtimeapi.ListImage
 			return &runtimeapi.ListImagesResponse{}, nil
 		}
 		if err != nil {
-			return nil, imageError(err)
+			return nil, grpcError(err)
 		}
 		return &runtimeapi.ListImagesResponse{Images: []*runtimeapi.Image{toCRIImage(img)}}, nil
 	}
 	imgs, err := s.b.CRIImages(ctx)
 	if err != nil {
-		return nil, imageError(err)
+		return nil, grpcError(err)
 	}
 	resp := &runtimeapi.ListImagesResponse{Images: make([]*runtimeapi.Image, 0, len(imgs))}
 	for i := range imgs {
@@ -71,7 +71,7 @@ func (s *imageService) ImageStatus(ctx context.Context, req *runtimeapi.ImageSta
 		return &runtimeapi.ImageStatusResponse{}, nil
 	}
 	if err != nil {
-		return nil, imageError(err)
+		return nil, grpcError(err)
 	}
 	resp := &runtimeapi.ImageStatusResponse{Image: toCRIImage(img)}
 	if req.GetVerbose() {
@@ -104,7 +104,7 @@ func (s *imageService) PullImage(ctx context.Context, req *runtimeapi.PullImageR
 	}
 	id, err := s.b.CRIPullImage(ctx, ref, auth)
 	if err != nil {
-		return nil, imageError(err)
+		return nil, grpcError(err)
 	}
 	return &runtimeapi.PullImageResponse{ImageRef: id}, nil
 }
@@ -115,7 +115,7 @@ func (s *imageService) RemoveImage(ctx context.Context, req *runtimeapi.RemoveIm
 		return nil, status.Error(codes.InvalidArgument, "image spec is required")
 	}
 	if err := s.b.CRIRemoveImage(ctx, ref); err != nil {
-		return nil, imageError(err)
+		return nil, grpcError(err)
 	}
 	return &runtimeapi.RemoveImageResponse{}, nil
 }
@@ -123,7 +123,7 @@ func (s *imageService) RemoveImage(ctx context.Context, req *runtimeapi.RemoveIm
 func (s *imageService) ImageFsInfo(ctx context.Context, req *runtimeapi.ImageFsInfoRequest) (*runtimeapi.ImageFsInfoResponse, error) {
 	fi, err := s.b.CRIImageFsInfo(ctx)
 	if err != nil {
-		return nil, imageError(err)
+		return nil, grpcError(err)
 	}
 	return &runtimeapi.ImageFsInfoResponse{
 		ImageFilesystems:     []*runtimeapi.FilesystemUsage{toFilesystemUsage(fi.Images)},

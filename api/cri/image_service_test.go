@@ -178,7 +178,7 @@ func TestImageErrorCodes(t *testing.T) {
 		context.Canceled:                          codes.Canceled,
 		errors.New("x"):                           codes.Unknown,
 	} {
-		if got := status.Code(imageError(err)); got != want {
+		if got := status.Code(grpcError(err)); got != want {
 			t.Errorf("%T: %v, want %v", err, got, want)
 		}
 	}

@@ -27,7 +27,7 @@ func (s *runtimeService) RunPodSandbox(ctx context.Context, req *runtimeapi.RunP
 	}
 	id, err := s.b.RunPodSandbox(ctx, cfg)
 	if err != nil {
-		return nil, imageError(err)
+		return nil, grpcError(err)
 	}
 	return &runtimeapi.RunPodSandboxResponse{PodSandboxId: id}, nil
 }
@@ -37,7 +37,7 @@ func (s *runtimeService) StopPodSandbox(ctx context.Context, req *runtimeapi.Sto
 		return nil, invalidArgument("pod sandbox ID is empty")
 	}
 	if err := s.b.StopPodSandbox(ctx, req.GetPodSandboxId()); err != nil {
-		return nil, imageError(err)
+		return nil, grpcError(err)
 	}
 	return &runtimeapi.StopPodSandboxResponse{}, nil
 }
@@ -47,7 +47,7 @@ func (s *runtimeService) RemovePodSandbox(ctx context.Context, req *runtimeapi.R
 		return nil, invalidArgument("pod sandbox ID is empty")
 	}
 	if err := s.b.RemovePodSandbox(ctx, req.GetPodSandboxId()); err != nil {
-		return nil, imageError(err)
+		return nil, grpcError(err)
 	}
 	return &runtimeapi.RemovePodSandboxResponse{}, nil
 }
@@ -58,7 +58,7 @@ func (s *runtimeService) PodSandboxStatus(ctx context.Context, req *runtimeapi.P
 	}
 	sb, err := s.b.PodSandboxStatus(ctx, req.GetPodSandboxId())
 	if err != nil {
-		return nil, imageError(err)
+		return nil, grpcError(err)
 	}
 	resp := &runtimeapi.PodSandboxStatusResponse{Status: podSandboxStatus(sb)}
 	if req.GetVerbose() {

@@ -23,7 +23,7 @@ func (s *runtimeService) ContainerStats(ctx context.Context, req *runtimeapi.Con
 	}
 	st, err := s.b.PodContainerStats(ctx, req.GetContainerId())
 	if err != nil {
-		return nil, imageError(err)
+		return nil, grpcError(err)
 	}
 	return &runtimeapi.ContainerStatsResponse{Stats: containerStats(st)}, nil
 }
@@ -46,7 +46,7 @@ func (s *runtimeService) PodSandboxStats(ctx context.Context, req *runtimeapi.Po
 	}
 	st, err := s.b.PodSandboxStats(ctx, req.GetPodSandboxId())
 	if err != nil {
-		return nil, imageError(err)
+		return nil, grpcError(err)
 	}
 	return &runtimeapi.PodSandboxStatsResponse{Stats: podSandboxStats(st)}, nil
 }

@@ -60,7 +60,7 @@ func (s *runtimeService) RuntimeConfig(ctx context.Context, req *runtimeapi.Runt
 func (s *runtimeService) UpdateRuntimeConfig(ctx context.Context, req *runtimeapi.UpdateRuntimeConfigRequest) (*runtimeapi.UpdateRuntimeConfigResponse, error) {
 	if nc := req.GetRuntimeConfig().GetNetworkConfig(); nc != nil {
 		if err := s.b.UpdatePodCIDR(nc.GetPodCidr()); err != nil {
-			return nil, imageError(err)
+			return nil, grpcError(err)
 		}
 	}
 	return &runtimeapi.UpdateRuntimeConfigResponse{}, nil

@@ -24,10 +24,13 @@ var errorCodes = []struct {
 	{errdefs.NotImplemented, codes.Unimplemented},
 }
 
-// imageError turns an engine error into a gRPC status whose code says
-// its class, so crictl and kubelet see NotFound, InvalidArgument, … and
-// the engine's message.
-func imageError(err error) error {
+// grpcError turns an engine error into a gRPC status whose code says its
+// class, so crictl and kubelet see NotFound, InvalidArgument, … and the
+// engine's message. Every CRI call answers its errors through it.
+func grpcError(err error) error {
+	if err == nil {
+		return nil
+	}
 	if _, ok := status.FromError(err); ok {
 		return err
 	}
@@ -43,4 +46,15 @@ func imageError(err error) error {
 		}
 	}
 	return status.Error(codes.Unknown, err.Error())
+}
+
+func invalidArgument(msg string) error { return status.Error(codes.InvalidArgument, msg) }
+
+func isNotFound(err error) bool { return errdefs.Is(err, errdefs.NotFound) }
+
+// isNotModified is the engine's "nothing to do" (HTTP 304): a stop of a
+// stopped container.
+func isNotModified(err error) bool {
+	var nm interface{ NotModified() }
+	return errors.As(err, &nm)
 }
