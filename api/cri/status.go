@@ -43,7 +43,12 @@ func (s *runtimeService) Status(ctx context.Context, req *runtimeapi.StatusReque
 	resp := &runtimeapi.StatusResponse{Status: &runtimeapi.RuntimeStatus{Conditions: []*runtimeapi.RuntimeCondition{
 		{Type: runtimeapi.RuntimeReady, Status: true},
 		network,
-	}}}
+	}},
+		// The default handler (berth has one runtime) makes recursive
+		// read-only binds with mount_setattr; user namespaces it does
+		// not offer pods.
+		RuntimeHandlers: []*runtimeapi.RuntimeHandler{{Name: "", Features: &runtimeapi.RuntimeHandlerFeatures{RecursiveReadOnlyMounts: true}}},
+	}
 	if req.GetVerbose() {
 		b, _ := json.Marshal(map[string]string{"name": runtimeName, "version": s.b.RuntimeVersion()})
 		resp.Info = map[string]string{"runtime": string(b)}
