@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 )
 
 // criOptions are the flags of the CRI figures.
@@ -28,13 +29,20 @@ func measureCRISide(start func() (*criSide, error), o criOptions) (criFigures, s
 	if err != nil {
 		return f, "", fmt.Errorf("%v (log: %s)", err, s.logPath)
 	}
-	phases := ""
+	var phases strings.Builder
 	if s.name == "berthd" {
 		if log, err := os.ReadFile(s.logPath); err == nil {
-			phases = medianPhases(log, "start phases: ")
+			for _, p := range []struct{ prefix, what string }{
+				{"pod run phases: ", "RunPodSandbox"},
+				{"start phases: ", "container starts, pause and sleep"},
+				{"pod stop phases: ", "StopPodSandbox"},
+				{"pod remove phases: ", "RemovePodSandbox"},
+			} {
+				fmt.Fprintf(&phases, "berthd %s phases (median ms): %s\n", p.what, medianPhases(log, p.prefix))
+			}
 		}
 	}
-	return f, phases, nil
+	return f, phases.String(), nil
 }
 
 // criBenchFigures prints the CRI figures: berthd's, and containerd's
@@ -90,9 +98,7 @@ func criBenchFigures(o criOptions) error {
 		row("daemon share + shim RSS per pod", "MiB", mib(func(f criFigures) float64 { return f.daemonPerPod + f.shimPerPod }))
 		row("shim Pss per pod", "MiB", mib(func(f criFigures) float64 { return f.shimPss }))
 	}
-	if phases != "" {
-		fmt.Printf("berthd CRI start phases, pause and containers (median ms): %s\n", phases)
-	}
+	fmt.Print(phases)
 	if skipped != "" {
 		fmt.Printf("%-34s skipped: %s\n", "containerd CRI figures", skipped)
 	}
