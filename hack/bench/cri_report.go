@@ -71,8 +71,12 @@ func criBenchFigures(o criOptions) error {
 			res["containerd"] = c
 		}
 	}
-	fmt.Printf("%-34s (CRI gRPC, median of %d pods; CNI bridge; busybox sleep) %14s %9s\n", "CRI pod figures", o.runs, "containerd", "ratio")
 	c, haveC := res["containerd"]
+	header := fmt.Sprintf("%-34s %14s", "CRI pod figures", "berthd")
+	if haveC {
+		header += fmt.Sprintf(" %14s %10s", "containerd", "ratio")
+	}
+	fmt.Printf("%s   (CRI gRPC, median of %d pods; CNI bridge; busybox sleep)\n", header, o.runs)
 	row := func(name, unit string, get func(criFigures) float64) {
 		line := fmt.Sprintf("%-34s %14s", name, fmt.Sprintf("%.2f %s", get(b), unit))
 		if haveC && get(b) > 0 {
