@@ -184,22 +184,26 @@ func (d *Daemon) withPodSandbox(ctx context.Context, id string, f func(context.C
 func (d *Daemon) stopPodSandbox(ctx context.Context, r *podRecord) error {
 	p := d.pods()
 	tr := phases.From(ctx)
-	// The pod is going away: no grace period, as containerd's stop.
-	if err := d.eachPodContainer(r.ID, func(c *ctr.Container) error {
-		return d.killPodContainer(ctx, c.ID)
-	}); err != nil {
+	// The pod is going away: no grace period, as containerd's stop. The
+	// kills run beside the CNI DEL, which needs only the pause process's
+	// namespace (killed after it), not the containers: a stop takes the
+	// longer of the two, not their sum.
+	killed := make(chan error, 1)
+	go func(start time.Time) {
+		err := d.eachPodContainer(r.ID, func(c *ctr.Container) error {
+			return d.killPodContainer(ctx, c.ID)
+		})
+		tr.Since("kill-containers", start)
+		killed <- err
+	}(time.Now())
+	netErr := d.detachPodNetwork(ctx, r)
+	tr.Mark("cni-del+record")
+	if err := <-killed; err != nil {
 		return err
 	}
-	tr.Mark("kill-containers")
-	if r.NetworkAttached {
-		if err := p.network.Teardown(ctx, d.cniPodToDetach(r)); err != nil {
-			return fmt.Errorf("failed to tear down the network of sandbox %s: %w", stringid.TruncateID(r.ID), err)
-		}
-		tr.Mark("cni-del")
-		if err := p.update(r, func(r *podRecord) { r.NetworkAttached, r.IPs = false, nil }); err != nil {
-			return errdefs.System(err)
-		}
-		tr.Mark("detached-record")
+	tr.Mark("kills-waited")
+	if netErr != nil {
+		return netErr
 	}
 	if err := d.killPodContainer(ctx, r.ID); err != nil {
 		return err
@@ -210,6 +214,22 @@ func (d *Daemon) stopPodSandbox(ctx context.Context, r *podRecord) error {
 			return errdefs.System(err)
 		}
 		tr.Mark("stopped-record")
+	}
+	return nil
+}
+
+// detachPodNetwork runs the CNI DEL of a pod whose network may be
+// attached and records that it no longer is.
+func (d *Daemon) detachPodNetwork(ctx context.Context, r *podRecord) error {
+	if !r.NetworkAttached {
+		return nil
+	}
+	p := d.pods()
+	if err := p.network.Teardown(ctx, d.cniPodToDetach(r)); err != nil {
+		return fmt.Errorf("failed to tear down the network of sandbox %s: %w", stringid.TruncateID(r.ID), err)
+	}
+	if err := p.update(r, func(r *podRecord) { r.NetworkAttached, r.IPs = false, nil }); err != nil {
+		return errdefs.System(err)
 	}
 	return nil
 }
