@@ -16,6 +16,7 @@ import (
 	"github.com/berthd/berth/daemon/backend"
 	"github.com/berthd/berth/network/cni"
 	"github.com/berthd/berth/pkg/errdefs"
+	"github.com/berthd/berth/pkg/phases"
 	"github.com/berthd/berth/pkg/stringid"
 )
 
@@ -40,10 +41,13 @@ import (
 
 // RunPodSandbox makes and starts a pod sandbox and attaches its network.
 // Whatever fails half-way undoes what was made, the network first.
-func (d *Daemon) RunPodSandbox(ctx context.Context, cfg backend.PodSandboxConfig) (string, error) {
+func (d *Daemon) RunPodSandbox(ctx context.Context, cfg backend.PodSandboxConfig) (id string, err error) {
 	if err := validatePodSandboxConfig(cfg); err != nil {
 		return "", err
 	}
+	// Not carried in ctx: the pause container's start keeps its own.
+	tr := podTrace()
+	defer func() { logPodPhases(tr, "pod run phases: ", id, err) }()
 	p := d.pods()
 	if !cfg.Namespaces.HostNetwork() {
 		// Checked first: nothing is made for a pod that cannot get a
@@ -56,6 +60,7 @@ func (d *Daemon) RunPodSandbox(ctx context.Context, cfg backend.PodSandboxConfig
 	if err := d.ensurePauseImage(ctx, image); err != nil {
 		return "", err
 	}
+	tr.Mark("image")
 	cc, err := podSandboxCreateConfig(cfg, image)
 	if err != nil {
 		return "", err
@@ -64,6 +69,7 @@ func (d *Daemon) RunPodSandbox(ctx context.Context, cfg backend.PodSandboxConfig
 	if err != nil {
 		return "", fmt.Errorf("failed to create the sandbox container %s: %w", cc.Name, err)
 	}
+	tr.Mark("create")
 	r := &podRecord{ID: created.ID, Config: cfg, Image: image, Created: time.Now().UTC()}
 	undo := func(cause error) error {
 		d.undoPodSandbox(r)
@@ -77,9 +83,11 @@ func (d *Daemon) RunPodSandbox(ctx context.Context, cfg backend.PodSandboxConfig
 	if err := p.add(r); err != nil {
 		return "", undo(errdefs.System(fmt.Errorf("failed to record the sandbox: %w", err)))
 	}
+	tr.Mark("record")
 	if err := d.ContainerStart(ctx, r.ID); err != nil {
 		return "", undo(fmt.Errorf("failed to start the sandbox container: %w", err))
 	}
+	tr.Mark("start")
 	if cfg.Namespaces.HostNetwork() {
 		return r.ID, nil
 	}
@@ -91,13 +99,16 @@ func (d *Daemon) RunPodSandbox(ctx context.Context, cfg backend.PodSandboxConfig
 	if err := p.update(r, func(r *podRecord) { r.NetnsPath, r.NetworkAttached = netns, true }); err != nil {
 		return "", undo(errdefs.System(err))
 	}
+	tr.Mark("netns-record")
 	res, err := p.network.Setup(ctx, cniPod(r))
 	if err != nil {
 		return "", undo(fmt.Errorf("failed to set up the network of pod %s_%s: %w", cfg.Name, cfg.Namespace, err))
 	}
+	tr.Mark("cni-add")
 	if err := p.update(r, func(r *podRecord) { r.IPs = ipStrings(res.IPs) }); err != nil {
 		return "", undo(errdefs.System(err))
 	}
+	tr.Mark("ips-record")
 	logrus.WithFields(logrus.Fields{"sandbox": stringid.TruncateID(r.ID), "pod": cfg.Namespace + "/" + cfg.Name, "ips": r.IPs}).Debug("pod sandbox running")
 	return r.ID, nil
 }
@@ -150,8 +161,10 @@ func (d *Daemon) runningPid(id string) (int, error) {
 // StopPodSandbox stops the pod's containers, detaches its network and
 // stops its pause container. Stopping twice, or a sandbox that does not
 // exist, succeeds, as in containerd 2.
-func (d *Daemon) StopPodSandbox(ctx context.Context, id string) error {
-	return d.withPodSandbox(ctx, id, d.stopPodSandbox)
+func (d *Daemon) StopPodSandbox(ctx context.Context, id string) (err error) {
+	tr := podTrace()
+	defer func() { logPodPhases(tr, "pod stop phases: ", id, err) }()
+	return d.withPodSandbox(phases.With(ctx, tr), id, d.stopPodSandbox)
 }
 
 // withPodSandbox runs f on sandbox id under its lock; an unknown sandbox
@@ -170,27 +183,53 @@ func (d *Daemon) withPodSandbox(ctx context.Context, id string, f func(context.C
 // stopPodSandbox is StopPodSandbox under r.op.
 func (d *Daemon) stopPodSandbox(ctx context.Context, r *podRecord) error {
 	p := d.pods()
-	// The pod is going away: no grace period, as containerd's stop.
-	if err := d.eachPodContainer(r.ID, func(c *ctr.Container) error {
-		return d.killPodContainer(ctx, c.ID)
-	}); err != nil {
+	tr := phases.From(ctx)
+	// The pod is going away: no grace period, as containerd's stop. The
+	// kills run beside the CNI DEL, which needs only the pause process's
+	// namespace (killed after it), not the containers: a stop takes the
+	// longer of the two, not their sum.
+	killed := make(chan error, 1)
+	go func(start time.Time) {
+		err := d.eachPodContainer(r.ID, func(c *ctr.Container) error {
+			return d.killPodContainer(ctx, c.ID)
+		})
+		tr.Since("kill-containers", start)
+		killed <- err
+	}(time.Now())
+	netErr := d.detachPodNetwork(ctx, r)
+	tr.Mark("cni-del+record")
+	if err := <-killed; err != nil {
 		return err
 	}
-	if r.NetworkAttached {
-		if err := p.network.Teardown(ctx, d.cniPodToDetach(r)); err != nil {
-			return fmt.Errorf("failed to tear down the network of sandbox %s: %w", stringid.TruncateID(r.ID), err)
-		}
-		if err := p.update(r, func(r *podRecord) { r.NetworkAttached, r.IPs = false, nil }); err != nil {
-			return errdefs.System(err)
-		}
+	tr.Mark("kills-waited")
+	if netErr != nil {
+		return netErr
 	}
 	if err := d.killPodContainer(ctx, r.ID); err != nil {
 		return err
 	}
+	tr.Mark("kill-pause")
 	if !r.Stopped {
 		if err := p.update(r, func(r *podRecord) { r.Stopped = true }); err != nil {
 			return errdefs.System(err)
 		}
+		tr.Mark("stopped-record")
+	}
+	return nil
+}
+
+// detachPodNetwork runs the CNI DEL of a pod whose network may be
+// attached and records that it no longer is.
+func (d *Daemon) detachPodNetwork(ctx context.Context, r *podRecord) error {
+	if !r.NetworkAttached {
+		return nil
+	}
+	p := d.pods()
+	if err := p.network.Teardown(ctx, d.cniPodToDetach(r)); err != nil {
+		return fmt.Errorf("failed to tear down the network of sandbox %s: %w", stringid.TruncateID(r.ID), err)
+	}
+	if err := p.update(r, func(r *podRecord) { r.NetworkAttached, r.IPs = false, nil }); err != nil {
+		return errdefs.System(err)
 	}
 	return nil
 }
@@ -240,8 +279,10 @@ func (d *Daemon) eachPodContainer(id string, f func(*ctr.Container) error) error
 
 // RemovePodSandbox stops the sandbox if it runs, then removes its
 // containers, its pause container and its record. An unknown ID succeeds.
-func (d *Daemon) RemovePodSandbox(ctx context.Context, id string) error {
-	return d.withPodSandbox(ctx, id, d.removePodSandbox)
+func (d *Daemon) RemovePodSandbox(ctx context.Context, id string) (err error) {
+	tr := podTrace()
+	defer func() { logPodPhases(tr, "pod remove phases: ", id, err) }()
+	return d.withPodSandbox(phases.With(ctx, tr), id, d.removePodSandbox)
 }
 
 // removePodSandbox is RemovePodSandbox under r.op.
@@ -263,15 +304,37 @@ func (d *Daemon) removePodSandbox(ctx context.Context, r *podRecord) error {
 	}); err != nil {
 		return err
 	}
+	tr := phases.From(ctx)
+	tr.Mark("rm-containers")
 	if err := rm(r.ID); err != nil {
 		return err
 	}
+	tr.Mark("rm-pause")
 	d.podState.cpu.forget(r.ID)
 	d.podState.cpu.forget("pod:" + r.ID)
 	if err := p.forget(r.ID); err != nil {
 		return errdefs.System(err)
 	}
+	tr.Mark("forget-record")
 	return nil
+}
+
+// podTrace times a pod call's phases in debug mode (nil otherwise: every
+// mark is then free), so that `berthd -D` says where a pod's start or
+// stop spent its time beside the CNI plugins' share.
+func podTrace() *phases.Trace {
+	if logrus.IsLevelEnabled(logrus.DebugLevel) {
+		return phases.New()
+	}
+	return nil
+}
+
+// logPodPhases logs a finished trace; a failed call's is not a figure.
+func logPodPhases(tr *phases.Trace, prefix, id string, err error) {
+	if tr == nil || err != nil {
+		return
+	}
+	logrus.WithField("sandbox", stringid.TruncateID(id)).Debug(prefix + tr.String())
 }
 
 // PodSandboxStatus is one sandbox (a full ID or a unique prefix).

@@ -17,7 +17,9 @@
 // (registry.go; -registry-runs, 0 to skip); memory per running container
 // from its shim's smaps_rollup and the runtime's create-to-exit time
 // (shim.go; -shim-containers, 0 to skip); networks, ports and containers
-// at scale (netscale.go; -netscale-networks, 0 to skip).
+// at scale (netscale.go; -netscale-networks, 0 to skip); pod start, stop
+// and memory per pod at the CRI beside containerd 1.6 started through the
+// offline critest kit (cri.go; -cri-runs, 0 to skip).
 package main
 
 import (
@@ -298,6 +300,10 @@ func main() {
 	scalePorts := flag.Int("netscale-ports", 1000, "published ports on one container for the network scale figures")
 	scaleCtrs := flag.Int("netscale-containers", 200, "containers on one network for the network scale figures")
 	lifeRuns := flag.Int("lifecycle-runs", 20, "starts, execs, stops and run --rm at the API to take the median of (0: none; lifecycle.go)")
+	criRuns := flag.Int("cri-runs", 20, "pods started and removed at the CRI to take the median of, beside containerd (0: none; cri.go)")
+	criPods := flag.Int("cri-pods", 20, "pods running at once for the CRI memory-per-pod figures (0: none)")
+	criKit := flag.String("cri-kit", filepath.Join("..", "shared", "cri"), "the offline critest kit (its registry and containerd-reference.sh)")
+	criKitWork := flag.String("cri-kit-work", "/var/tmp/berth-cri", "the kit's WORKDIR (built tools, stand-in images)")
 	flag.Parse()
 	// berthd creates the bridge it is given; leave none behind, also on
 	// a failure (fail runs this before it exits).
@@ -369,6 +375,13 @@ func main() {
 	if *lifeRuns > 0 {
 		if err := lifecycleBenchFigures(engines, *lifeRuns); err != nil {
 			fmt.Fprintf(os.Stderr, "lifecycle figures: %v\n", err)
+			fail()
+		}
+	}
+	if *criRuns > 0 {
+		o := criOptions{berthd: *berthd, kit: *criKit, kitWork: *criKitWork, registry: "127.0.0.1:5000", runs: *criRuns, pods: *criPods}
+		if err := criBenchFigures(o); err != nil {
+			fmt.Fprintf(os.Stderr, "CRI figures: %v\n", err)
 			fail()
 		}
 	}

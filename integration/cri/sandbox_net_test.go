@@ -343,3 +343,49 @@ func TestSandboxesInParallel(t *testing.T) {
 		t.Errorf("containers left:\n%s", ps)
 	}
 }
+
+// TestSandboxStopWithRunningContainers: StopPodSandbox of a pod on a CNI
+// network whose containers run (one ignores SIGTERM) answers only once
+// every container has exited and the network is detached — the kills
+// run beside the CNI DEL, and the stop still waits for both.
+func TestSandboxStopWithRunningContainers(t *testing.T) {
+	pn := newPodNet(t, podNetOptions{})
+	rt, _ := clientsOf(t, pn.dd)
+	cfg := podConfig(t, false)
+	cfg.LogDirectory = t.TempDir()
+	id := runPod(t, rt, cfg)
+	var ctrs []string
+	for _, c := range []*runtimeapi.ContainerConfig{
+		containerConfig("sleeper", "sleep", "100000"),
+		containerConfig("stubborn", "sh", "-c", `trap "" TERM; while :; do sleep 1; done`),
+	} {
+		resp, err := rt.CreateContainer(ctxT(t), &runtimeapi.CreateContainerRequest{PodSandboxId: id, Config: c, SandboxConfig: cfg})
+		if err != nil {
+			t.Fatalf("CreateContainer %s: %v", c.Metadata.Name, err)
+		}
+		if _, err := rt.StartContainer(ctxT(t), &runtimeapi.StartContainerRequest{ContainerId: resp.ContainerId}); err != nil {
+			t.Fatalf("StartContainer %s: %v", c.Metadata.Name, err)
+		}
+		ctrs = append(ctrs, resp.ContainerId)
+	}
+	if pn.veths(t) == "" {
+		t.Fatal("no veth in the node for the running pod")
+	}
+
+	if _, err := rt.StopPodSandbox(ctxT(t), &runtimeapi.StopPodSandboxRequest{PodSandboxId: id}); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range ctrs {
+		resp, err := rt.ContainerStatus(ctxT(t), &runtimeapi.ContainerStatusRequest{ContainerId: c})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st := resp.GetStatus(); st.GetState() != runtimeapi.ContainerState_CONTAINER_EXITED || st.GetExitCode() != 137 {
+			t.Errorf("container %s right after StopPodSandbox: %v exit %d, want EXITED 137 (killed)", st.GetMetadata().GetName(), st.GetState(), st.GetExitCode())
+		}
+	}
+	if s := podStatus(t, rt, id).GetStatus(); s.GetState() != runtimeapi.PodSandboxState_SANDBOX_NOTREADY || s.GetNetwork().GetIp() != "" {
+		t.Errorf("pod after StopPodSandbox: %v ip %q, want NOTREADY without an address", s.GetState(), s.GetNetwork().GetIp())
+	}
+	pn.wantNothingLeft(t, 0)
+}
