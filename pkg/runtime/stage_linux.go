@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 )
 
@@ -37,17 +38,47 @@ func UseStageExecutable(path string) error {
 	if stageCopy != nil {
 		return nil
 	}
-	b, err := os.ReadFile(path)
+	f, err := os.Open(path)
 	if err != nil {
 		return err
 	}
-	if !bytes.Contains(b, []byte(StageStamp)) {
-		return fmt.Errorf("%s is not from this build (stamp %s missing)", path, StageStamp)
-	}
-	mem, err := sealedCopy(bytes.NewReader(b))
+	defer f.Close()
+	// Copied in the kernel and checked in the sealed copy, never held
+	// on the heap: a 6 MB buffer read once at start would stay in the
+	// daemon's resident memory until a garbage collection, which an
+	// idle daemon may not run for a long time.
+	mem, err := sealedCopy(f)
 	if err != nil {
+		return err
+	}
+	ok, err := containsStamp(mem, []byte(StageStamp))
+	if err != nil || !ok {
+		mem.Close()
+		if err == nil {
+			err = fmt.Errorf("%s is not from this build (stamp %s missing)", path, StageStamp)
+		}
 		return err
 	}
 	stageCopy = mem
 	return nil
+}
+
+// containsStamp reads f in small pieces, each overlapping the last by
+// the stamp's length, and reports whether stamp occurs in it.
+func containsStamp(f *os.File, stamp []byte) (bool, error) {
+	buf := make([]byte, 64<<10+len(stamp))
+	var off int64
+	for {
+		n, err := f.ReadAt(buf, off)
+		if bytes.Contains(buf[:n], stamp) {
+			return true, nil
+		}
+		if err == io.EOF || n < len(buf) {
+			return false, nil
+		}
+		if err != nil {
+			return false, err
+		}
+		off += int64(n - len(stamp))
+	}
 }

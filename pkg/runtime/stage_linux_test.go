@@ -47,3 +47,25 @@ func TestUseStageExecutableChecksTheStamp(t *testing.T) {
 	}
 	stageCopy.Close()
 }
+
+// TestContainsStampAcrossPieces: a stamp that straddles the boundary of
+// two reads is still found.
+func TestContainsStampAcrossPieces(t *testing.T) {
+	stamp := []byte("berth-stage-abcdef")
+	for _, at := range []int{0, 64<<10 - 5, 64 << 10, 3*(64<<10) + 7} {
+		f, err := os.CreateTemp(t.TempDir(), "stage")
+		if err != nil {
+			t.Fatal(err)
+		}
+		b := make([]byte, 4*(64<<10))
+		copy(b[at:], stamp)
+		f.Write(b)
+		if ok, err := containsStamp(f, stamp); err != nil || !ok {
+			t.Errorf("stamp at %d: %v %v", at, ok, err)
+		}
+		if ok, _ := containsStamp(f, []byte("berth-stage-zzzzzz")); ok {
+			t.Errorf("a stamp that is not there was found")
+		}
+		f.Close()
+	}
+}
