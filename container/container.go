@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/moby/moby/api/types/container"
@@ -85,6 +86,8 @@ type Container struct {
 
 	// root is DATA_ROOT/containers/<id>.
 	root string
+	// view is the container as last saved (view.go).
+	view atomic.Pointer[Container]
 }
 
 // New returns a container in the created state, rooted under dir.
@@ -120,9 +123,13 @@ func (c *Container) Save() error {
 	// hostconfig first: a crash between the two writes leaves the new
 	// hostconfig with the old config, which is always loadable. One
 	// directory fsync covers both.
-	return atomicfile.WriteFiles(c.root,
+	if err := atomicfile.WriteFiles(c.root,
 		atomicfile.File{Name: hostConfigFileName, Data: hc, Perm: 0o600},
-		atomicfile.File{Name: configFileName, Data: cfg, Perm: 0o600})
+		atomicfile.File{Name: configFileName, Data: cfg, Perm: 0o600}); err != nil {
+		return err
+	}
+	c.publish(cfg, hc)
+	return nil
 }
 
 // SaveState writes the container's config, which holds its State, with
@@ -138,7 +145,11 @@ func (c *Container) SaveState() error {
 	if err != nil {
 		return err
 	}
-	return atomicfile.WriteFileNoDirSync(filepath.Join(c.root, configFileName), cfg, 0o600)
+	if err := atomicfile.WriteFileNoDirSync(filepath.Join(c.root, configFileName), cfg, 0o600); err != nil {
+		return err
+	}
+	c.publish(cfg, nil)
+	return nil
 }
 
 // Forget removes the container's config, durably, at the start of its

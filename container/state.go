@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	units "github.com/docker/go-units"
@@ -34,6 +35,9 @@ type State struct {
 	stopWaiters []chan StateStatus
 	rmWaiters   []chan StateStatus
 	removed     bool
+	// changes counts the transitions (the Set* methods): a container's
+	// view is current while the count is the one it was published at.
+	changes atomic.Uint64
 }
 
 // StateStatus is what a waiter receives: the exit code, and an error when
@@ -119,6 +123,7 @@ func (s *State) IsRunning() bool { return s.Running }
 
 // SetRunning records a started process.
 func (s *State) SetRunning(pid int, initial bool) {
+	s.changes.Add(1)
 	s.Error = ""
 	s.Running = true
 	s.Restarting = false
@@ -134,6 +139,7 @@ func (s *State) SetRunning(pid int, initial bool) {
 
 // SetStopped records the exit and wakes stop waiters.
 func (s *State) SetStopped(exitCode int, oomKilled bool) {
+	s.changes.Add(1)
 	s.Running = false
 	s.Paused = false
 	s.Restarting = false
@@ -149,6 +155,7 @@ func (s *State) SetStopped(exitCode int, oomKilled bool) {
 // SetRestarting records an exit after which the restart policy will start
 // the container again. Waiters for the next exit are woken.
 func (s *State) SetRestarting(exitCode int, oomKilled bool) {
+	s.changes.Add(1)
 	s.Running = true
 	s.Restarting = true
 	s.Paused = false
@@ -162,18 +169,20 @@ func (s *State) SetRestarting(exitCode int, oomKilled bool) {
 // SetError records a start failure (the exit code dockerd uses for it is
 // set by the caller: 125, 126 or 127).
 func (s *State) SetError(err error, exitCode int) {
+	s.changes.Add(1)
 	s.Error = err.Error()
 	s.ExitCode = exitCode
 	s.notifyStop(StateStatus{ExitCode: exitCode, Err: err})
 }
 
 // SetPaused and SetUnpaused follow the freezer.
-func (s *State) SetPaused()   { s.Paused = true }
-func (s *State) SetUnpaused() { s.Paused = false }
+func (s *State) SetPaused()   { s.changes.Add(1); s.Paused = true }
+func (s *State) SetUnpaused() { s.changes.Add(1); s.Paused = false }
 
 // SetRemovalInProgress marks the container as being removed; a second
 // removal at the same time is a conflict.
 func (s *State) SetRemovalInProgress() error {
+	s.changes.Add(1)
 	if s.RemovalInProgress {
 		return errdefs.Conflictf("removal of container is already in progress")
 	}
@@ -182,13 +191,14 @@ func (s *State) SetRemovalInProgress() error {
 }
 
 // ResetRemovalInProgress undoes SetRemovalInProgress after a failed removal.
-func (s *State) ResetRemovalInProgress() { s.RemovalInProgress = false }
+func (s *State) ResetRemovalInProgress() { s.changes.Add(1); s.RemovalInProgress = false }
 
 // SetDead marks a container whose removal failed half way.
-func (s *State) SetDead() { s.Dead = true }
+func (s *State) SetDead() { s.changes.Add(1); s.Dead = true }
 
 // SetRemoved wakes everyone waiting for the container to go away.
 func (s *State) SetRemoved() {
+	s.changes.Add(1)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.removed = true
