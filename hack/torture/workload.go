@@ -23,6 +23,7 @@ type stat struct {
 	runs, errors, violations int
 	lat                      []time.Duration
 	msgs                     map[string]int // distinct unexpected errors
+	rss, fds                 string         // the daemon's growth over the scenario, where measured
 }
 
 type stats struct {
@@ -63,6 +64,22 @@ func (s *stats) violation(name string) {
 	s.mu.Lock()
 	s.row(name).violations++
 	s.mu.Unlock()
+}
+
+// growth records how the daemon's RSS and fd count moved between two
+// samples (after warm-up and at the end) on the scenario's row.
+func (s *stats) growth(name string, a, b procSample) {
+	s.mu.Lock()
+	r := s.row(name)
+	r.rss, r.fds = growth(a.rss, b.rss, mib), growth(int64(a.fds), int64(b.fds), count)
+	s.mu.Unlock()
+}
+
+// latencies is a copy of a row's latencies.
+func (s *stats) latencies(name string) []time.Duration {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]time.Duration(nil), s.row(name).lat...)
 }
 
 func (s *stats) run(name string) {
