@@ -317,19 +317,30 @@ func (l *loadRun) events(c *client.Client, rng *rand.Rand) error {
 	}
 }
 
-// updateAfterRun is docker run -d, then at once docker update -m 96m
-// --memory-swap 192m (the issue's race: it once answered "cgroups: no
-// cgroup v1 controller is mounted"), then rm -f.
+// updateAfterRun is the issue's race: docker run -d, at once docker
+// update -m 96m --memory-swap 192m, then rm -f.
 func (l *loadRun) updateAfterRun(c *client.Client, rng *rand.Rand) error {
-	id, err := l.start(c, "", "sleep", "100")
-	if id != "" {
-		defer c.ContainerRemove(context.Background(), id, client.ContainerRemoveOptions{Force: true})
-	}
+	return runThenUpdate(c, l.ids, &container.HostConfig{NetworkMode: "none"})
+}
+
+// runThenUpdate is docker run -d busybox sleep 100 (with hc), then at
+// once docker update -m 96m --memory-swap 192m, then rm -f. The update
+// once answered "cgroups: no cgroup v1 controller is mounted" (the
+// daemon's main thread parked in a container file system view's mount
+// namespace, where /proc/self/mountinfo lists no cgroup mount).
+func runThenUpdate(c *client.Client, ids *idSet, hc *container.HostConfig) error {
+	ctx, cancel := ctx30()
+	defer cancel()
+	r, err := c.ContainerCreate(ctx, client.ContainerCreateOptions{
+		Config: &container.Config{Image: baseImage, Cmd: []string{"sleep", "100"}, StopTimeout: one()}, HostConfig: hc})
 	if err != nil {
 		return err
 	}
-	ctx, cancel := ctx30()
-	defer cancel()
-	_, err = c.ContainerUpdate(ctx, id, client.ContainerUpdateOptions{Resources: &container.Resources{Memory: 96 << 20, MemorySwap: 192 << 20}})
+	ids.add(r.ID)
+	defer c.ContainerRemove(context.Background(), r.ID, client.ContainerRemoveOptions{Force: true})
+	if _, err := c.ContainerStart(ctx, r.ID, client.ContainerStartOptions{}); err != nil {
+		return err
+	}
+	_, err = c.ContainerUpdate(ctx, r.ID, client.ContainerUpdateOptions{Resources: &container.Resources{Memory: 96 << 20, MemorySwap: 192 << 20}})
 	return err
 }

@@ -262,10 +262,16 @@ func run(w *world, rounds, workers int, maxRun time.Duration) int {
 
 // setup loads the busybox image and starts the pinned containers.
 func setup(w *world) error {
-	d := w.d
-	if err := loadBusybox(d); err != nil {
+	if err := loadBusybox(w.d); err != nil {
 		return err
 	}
+	return startPinned(w)
+}
+
+// startPinned starts the containers the workload leaves alone, one
+// without a restart policy and one with always.
+func startPinned(w *world) error {
+	d := w.d
 	ctx, cancel := ctx30()
 	defer cancel()
 	for _, pol := range []container.RestartPolicyMode{container.RestartPolicyDisabled, container.RestartPolicyAlways} {

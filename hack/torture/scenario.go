@@ -148,5 +148,8 @@ func (s *scenarios) run(bin, root string, st *stats, seed uint64) int {
 	if s.want("scale") && !stopping.Load() {
 		v += runScale(bin, root, st, *s.scale)
 	}
+	if s.want("soak") && !stopping.Load() {
+		v += runSoak(bin, root, st, *s.soakTime, *s.soakEvery, 3, seed)
+	}
 	return v
 }

@@ -123,6 +123,9 @@ type world struct {
 	fullEvery int          // a round fills it with a chance of one in fullEvery
 	epoch     atomic.Int64 // bumped before each kill
 	dead      atomic.Bool  // set from just before a kill until the restart
+	prefix    string       // of its rows in the table ("soak: "), "" in the crash campaign
+	more      []weightedOp // operations beside ops (the soak's build and pull)
+	pullRef   string       // the soak's image in its registry
 }
 
 func newWorld(d *daemon, st *stats, ids *idSet, seed uint64) *world {
@@ -177,6 +180,7 @@ func (w *world) call(name string, f func(ctx context.Context) error, objs ...*ob
 		// Between the kill and the end of the round: not a call at all.
 		return false
 	}
+	name = w.prefix + name
 	ep := w.epoch.Load()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
@@ -224,11 +228,13 @@ func expected(err error) bool {
 	return cerrdefs.IsNotFound(err) || cerrdefs.IsConflict(err) || cerrdefs.IsPermissionDenied(err) || strings.Contains(err.Error(), "is not running") || strings.Contains(err.Error(), "is already in progress") || strings.Contains(err.Error(), noSpace)
 }
 
-var ops = []struct {
+type weightedOp struct {
 	name   string
 	weight int
 	f      func(*world)
-}{
+}
+
+var ops = []weightedOp{
 	{"container create", 10, (*world).opCreate},
 	{"container start", 8, (*world).opStart},
 	{"container stop", 4, (*world).opStop},
@@ -252,6 +258,7 @@ var ops = []struct {
 
 // worker runs random operations until stop is closed.
 func (w *world) worker(stop <-chan struct{}) {
+	ops := append(append([]weightedOp(nil), ops...), w.more...)
 	total := 0
 	for _, o := range ops {
 		total += o.weight
