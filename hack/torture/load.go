@@ -100,13 +100,16 @@ func runLoad(bin, root string, st *stats, n int, dur time.Duration, think time.D
 	before := d.settle(clis...)
 	g0 := goroutines(d)
 	l.pause.Unlock()
+	cpu0, t0 := cpuTime(d.pid()), time.Now()
 	sleepUnlessStopping(dur - warm)
+	cpu1, t1 := cpuTime(d.pid()), time.Now()
 	close(stop)
 	wg.Wait()
 	after := d.settle(clis...)
 	g1 := goroutines(d)
 	st.growth("load: daemon", before, after)
 	st.run("load: daemon")
+	fmt.Printf("torture: load: the daemon used %.2f CPUs after warm-up\n", float64(cpu1-cpu0)/float64(t1.Sub(t0)))
 	fmt.Printf("torture: load: daemon after warm-up RSS %s, %d fds, %d goroutines; at the end RSS %s, %d fds, %d goroutines\n",
 		mib(before.rss), before.fds, g0, mib(after.rss), after.fds, g1)
 	v := 0
