@@ -60,9 +60,7 @@ func runLoad(bin, root string, st *stats, n int, dur time.Duration, think time.D
 	fmt.Printf("torture: load: %d clients for %s\n", n, dur)
 	d, ids, cleanup, err := scenarioDaemon(bin, root, "load", false)
 	if err != nil {
-		fmt.Println("torture: load:", err)
-		st.violation("load: setup")
-		return 1
+		return setupFailed(st, "load", err)
 	}
 	defer cleanup()
 	l := &loadRun{d: d, ids: ids, st: st}
@@ -194,26 +192,9 @@ func (l *loadRun) start(c *client.Client, name string, cmd ...string) (string, e
 func (l *loadRun) runRm(c *client.Client, rng *rand.Rand) error {
 	ctx, cancel := ctx30()
 	defer cancel()
-	r, err := c.ContainerCreate(ctx, client.ContainerCreateOptions{
+	return runRm(ctx, c, l.ids, client.ContainerCreateOptions{
 		Config:     &container.Config{Image: baseImage, Cmd: []string{"true"}},
-		HostConfig: &container.HostConfig{AutoRemove: true}})
-	if err != nil {
-		return err
-	}
-	l.ids.add(r.ID)
-	wr := c.ContainerWait(ctx, r.ID, client.ContainerWaitOptions{Condition: container.WaitConditionRemoved})
-	if _, err := c.ContainerStart(ctx, r.ID, client.ContainerStartOptions{}); err != nil {
-		return err
-	}
-	select {
-	case res := <-wr.Result:
-		if res.StatusCode != 0 {
-			return fmt.Errorf("run --rm true: exit status %d", res.StatusCode)
-		}
-		return nil
-	case err := <-wr.Error:
-		return err
-	}
+		HostConfig: &container.HostConfig{AutoRemove: true}}, func() {})
 }
 
 // exec is docker exec (attached): create, start on a hijacked

@@ -30,9 +30,7 @@ func runScale(bin, root string, st *stats, n int) int {
 	fmt.Printf("torture: scale: %d running containers\n", n)
 	d, ids, cleanup, err := scenarioDaemon(bin, root, "scale", true)
 	if err != nil {
-		fmt.Println("torture: scale:", err)
-		st.violation("scale: setup")
-		return 1
+		return setupFailed(st, "scale", err)
 	}
 	defer cleanup()
 	v := 0

@@ -153,3 +153,10 @@ func (s *scenarios) run(bin, root string, st *stats, seed uint64) int {
 	}
 	return v
 }
+
+// setupFailed records that scenario could not start: one violation.
+func setupFailed(st *stats, scenario string, err error) int {
+	fmt.Printf("VIOLATION [%s: setup] %v\n", scenario, err)
+	st.violation(scenario + ": setup")
+	return 1
+}

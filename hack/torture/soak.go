@@ -39,21 +39,16 @@ func runSoak(bin, root string, st *stats, dur, every time.Duration, workers int,
 	fmt.Printf("torture: soak: %s, leak checks every %s\n", dur, every)
 	port, err := registrytest.FreeLoopbackPort()
 	if err != nil {
-		fmt.Println("torture: soak:", err)
-		return 1
+		return setupFailed(st, "soak", err)
 	}
 	reg, err := registrytest.Start(root, port)
 	if err != nil {
-		fmt.Println("torture: soak:", err)
-		st.violation("soak: setup")
-		return 1
+		return setupFailed(st, "soak", err)
 	}
 	defer reg.Stop()
 	d, ids, cleanup, err := scenarioDaemon(bin, root, "soak", false)
 	if err != nil {
-		fmt.Println("torture: soak:", err)
-		st.violation("soak: setup")
-		return 1
+		return setupFailed(st, "soak", err)
 	}
 	defer cleanup()
 	w := newWorld(d, st, ids, seed)
@@ -64,9 +59,7 @@ func runSoak(bin, root string, st *stats, dur, every time.Duration, workers int,
 		err = pushPullImage(w)
 	}
 	if err != nil {
-		fmt.Println("torture: soak:", err)
-		st.violation("soak: setup")
-		return 1
+		return setupFailed(st, "soak", err)
 	}
 	var base *leakCount
 	end := time.Now().Add(dur)

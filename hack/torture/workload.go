@@ -400,26 +400,33 @@ func (w *world) opRunRm() {
 	defer release()
 	spec.HostConfig.AutoRemove = true
 	w.call("run --rm", func(ctx context.Context) error {
-		r, err := w.d.cli.ContainerCreate(ctx, spec)
-		release()
-		if err != nil {
-			return err
-		}
-		w.ids.add(r.ID)
-		wr := w.d.cli.ContainerWait(ctx, r.ID, client.ContainerWaitOptions{Condition: container.WaitConditionRemoved})
-		if _, err := w.d.cli.ContainerStart(ctx, r.ID, client.ContainerStartOptions{}); err != nil {
-			return err
-		}
-		select {
-		case res := <-wr.Result:
-			if res.StatusCode != 0 {
-				return fmt.Errorf("run --rm true: exit status %d", res.StatusCode)
-			}
-			return nil
-		case err := <-wr.Error:
-			return err
-		}
+		return runRm(ctx, w.d.cli, w.ids, spec, release)
 	})
+}
+
+// runRm is docker run --rm of spec (AutoRemove set): create, wait for
+// the removal, start; it fails unless the command exits 0. created runs
+// once the create has answered.
+func runRm(ctx context.Context, c *client.Client, ids *idSet, spec client.ContainerCreateOptions, created func()) error {
+	r, err := c.ContainerCreate(ctx, spec)
+	created()
+	if err != nil {
+		return err
+	}
+	ids.add(r.ID)
+	wr := c.ContainerWait(ctx, r.ID, client.ContainerWaitOptions{Condition: container.WaitConditionRemoved})
+	if _, err := c.ContainerStart(ctx, r.ID, client.ContainerStartOptions{}); err != nil {
+		return err
+	}
+	select {
+	case res := <-wr.Result:
+		if res.StatusCode != 0 {
+			return fmt.Errorf("run --rm %s: exit status %d", strings.Join(spec.Config.Cmd, " "), res.StatusCode)
+		}
+		return nil
+	case err := <-wr.Error:
+		return err
+	}
 }
 
 func (w *world) opExec() {
