@@ -92,7 +92,7 @@ type Container struct {
 
 // New returns a container in the created state, rooted under dir.
 func New(id, dir string) *Container {
-	return &Container{
+	c := &Container{
 		ID:          id,
 		Created:     time.Now().UTC(),
 		State:       &State{},
@@ -101,6 +101,8 @@ func New(id, dir string) *Container {
 		MountPoints: map[string]*container.MountPoint{},
 		root:        dir,
 	}
+	c.State.onChange = c.publishCurrent
+	return c
 }
 
 // Root is the container's state directory.
@@ -186,6 +188,7 @@ func Load(dir string) (*Container, error) {
 	if c.State == nil {
 		c.State = &State{}
 	}
+	c.State.onChange = c.publishCurrent
 	return c, nil
 }
 

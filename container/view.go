@@ -6,8 +6,8 @@ import (
 	"github.com/moby/moby/api/types/container"
 )
 
-// The view is a container as it was last saved, a copy no operation
-// changes: readers that list many containers (ps) take it when an
+// The view is a container as it was last saved or as its last state
+// transition left it, a copy no operation changes: readers that list many containers (ps) take it when an
 // operation holds the container's lock, instead of waiting for that
 // operation, as dockerd's ps reads its snapshot database and never
 // waits for a container. Under load a ps waited for every start in
@@ -45,6 +45,15 @@ func (c *Container) publish(cfg, hc []byte) {
 		}
 	}
 	c.view.Store(v)
+}
+
+// publishCurrent makes the container as it is now its view (its host
+// config as last published): a state transition's, before the
+// operation saves it. The caller holds the lock.
+func (c *Container) publishCurrent() {
+	if cfg, err := json.Marshal(c); err == nil {
+		c.publish(cfg, nil)
+	}
 }
 
 // View is the container as last saved (nil before its first save in

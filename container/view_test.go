@@ -36,18 +36,24 @@ func TestLockOrViewDoesNotWaitForAnOperation(t *testing.T) {
 	if v == c || v.State.Running || v.Name != "/v" || v.HostConfig.NetworkMode != "none" || v.Root() != c.Root() {
 		t.Fatalf("view during the operation: %+v %+v, want the saved, created container", v.State, v.HostConfig)
 	}
-	// A transition wakes waiters before it is saved (docker kill
-	// returns): from then on the view is too old, and LockOrView waits.
+	// A transition is in the view at once, before it is saved: it wakes
+	// waiters (docker kill returns), and the ps that follows sees it.
 	c.State.SetRunning(42, true)
+	if v := c.View(); !v.State.Running || v.State.Pid != 42 || v.Name != "/w" || v.HostConfig.NetworkMode != "none" {
+		t.Fatalf("view after a transition: %+v %+v, name %s", v.State, v.HostConfig, v.Name)
+	}
+	// While a transition is under way (begun, not yet published), the
+	// view is too old: LockOrView waits for the lock.
+	c.State.begin()
 	v, waiting := lockOrViewWithin(t, c, 200*time.Millisecond)
 	if v != nil {
-		t.Fatalf("LockOrView returned %+v for a state changed since its view", v.State)
+		t.Fatalf("LockOrView returned %+v during a transition", v.State)
 	}
 	// SaveState publishes the new state and keeps the host config saved last.
 	if err := c.SaveState(); err != nil {
 		t.Fatal(err)
 	}
-	if v := c.View(); !v.State.Running || v.State.Pid != 42 || v.HostConfig.NetworkMode != "none" {
+	if v := c.View(); !v.State.Running || v.State.Pid != 42 || v.HostConfig.NetworkMode != "none" || v.State.changes.Load() != c.State.changes.Load() {
 		t.Fatalf("view after SaveState: %+v %+v", v.State, v.HostConfig)
 	}
 	c.Unlock()
