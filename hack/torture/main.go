@@ -113,6 +113,7 @@ func main() {
 	}
 	if !*pointsMode {
 		done()
+		keepScenarioRoots = *keep
 		violations += sc.run(b, root, st, *seed)
 	}
 	if stopping.Load() {

@@ -16,6 +16,10 @@ import (
 // of their own (under the run's root, data-root on the host's file
 // system: they measure, they do not fill disks), one after the other.
 
+// keepScenarioRoots leaves each scenario's root (its daemon's log) in
+// place at its end (-keep).
+var keepScenarioRoots bool
+
 // current is the scenario daemon running now, for the interrupt handler.
 var current struct {
 	mu sync.Mutex
@@ -39,7 +43,7 @@ func scenarioDaemon(bin, root, name string, liveRestore bool, extra ...string) (
 	current.d = d
 	current.mu.Unlock()
 	cleanup := func() {
-		d.cleanup(ids, false)
+		d.cleanup(ids, keepScenarioRoots)
 		current.mu.Lock()
 		current.d = nil
 		current.mu.Unlock()
