@@ -146,7 +146,17 @@ func (d *Daemon) restoreContainer(ctx context.Context, c *ctr.Container) {
 	sctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	st, err := client.State(sctx)
 	cancel()
+	if err != nil && ctx.Err() != nil {
+		// The daemon began its shutdown while it restored: the shim was
+		// not asked, not found gone. Taken for gone, a live container
+		// was killed by a graceful stop right after a start (hack/torture
+		// scale). It stays as saved for the next daemon to find.
+		return
+	}
 	alive := err == nil && st.Pid > 0
+	if err != nil {
+		logrus.WithError(err).WithField("container", stringid.TruncateID(c.ID)).Warn("the container's shim does not answer: taking it for gone")
+	}
 	if alive && !d.Config().LiveRestore {
 		// Without live-restore, dockerd stops the containers a crashed
 		// daemon left running; their restart policy then brings back the
