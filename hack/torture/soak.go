@@ -307,6 +307,7 @@ func (w *world) opUpdateAfterRun() {
 	spec, release := w.createSpec("", nil)
 	defer release()
 	w.call("update right after run -d", func(ctx context.Context) error {
-		return runThenUpdate(w.d.cli, w.ids, spec.HostConfig)
+		_, err := runThenUpdate(w.d.cli, w.ids, spec.HostConfig)
+		return err
 	})
 }
