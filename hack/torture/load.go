@@ -23,14 +23,16 @@ import (
 // loadLimit is the p99 every request kind must stay under.
 const loadLimit = 2 * time.Second
 
-// loadOps are the request kinds, each a row "load: <name>", with weights.
-var loadOps = []struct {
+// loadOp is a request kind, a row "load: <name>", with its weight.
+type loadOp struct {
 	name   string
 	weight int
 	// f returns the request's latency when it is not the call's
 	// duration (a stream's time to its first bytes), else 0.
 	f func(*loadRun, *client.Client, *rand.Rand) (time.Duration, error)
-}{
+}
+
+var loadOps = []loadOp{
 	{"run --rm", 3, timed((*loadRun).runRm)},
 	{"exec", 3, timed((*loadRun).exec)},
 	{"logs -f", 2, (*loadRun).logsFollow},
@@ -137,10 +139,6 @@ func sleepUnlessStopping(d time.Duration) {
 
 // client runs random requests until stop is closed.
 func (l *loadRun) client(c *client.Client, rng *rand.Rand, think time.Duration, stop <-chan struct{}) {
-	total := 0
-	for _, op := range loadOps {
-		total += op.weight
-	}
 	for {
 		select {
 		case <-stop:
@@ -150,24 +148,17 @@ func (l *loadRun) client(c *client.Client, rng *rand.Rand, think time.Duration, 
 		if think > 0 {
 			time.Sleep(time.Duration(rng.Int64N(int64(2 * think))))
 		}
-		k := rng.IntN(total)
-		for _, op := range loadOps {
-			if k >= op.weight {
-				k -= op.weight
-				continue
-			}
-			l.pause.RLock()
-			t0 := time.Now()
-			lat, err := op.f(l, c, rng)
-			if lat == 0 {
-				lat = time.Since(t0)
-			}
-			// Every request here is on an object that exists and in
-			// the state it needs: any error is one dockerd would not give.
-			l.st.record("load: "+op.name, lat, err, err != nil)
-			l.pause.RUnlock()
-			break
+		op := pickWeighted(loadOps, func(o loadOp) int { return o.weight }, rng.IntN)
+		l.pause.RLock()
+		t0 := time.Now()
+		lat, err := op.f(l, c, rng)
+		if lat == 0 {
+			lat = time.Since(t0)
 		}
+		// Every request here is on an object that exists and in the
+		// state it needs: any error is one dockerd would not give.
+		l.st.record("load: "+op.name, lat, err, err != nil)
+		l.pause.RUnlock()
 	}
 }
 

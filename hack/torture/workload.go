@@ -259,27 +259,34 @@ var ops = []weightedOp{
 // worker runs random operations until stop is closed.
 func (w *world) worker(stop <-chan struct{}) {
 	ops := append(append([]weightedOp(nil), ops...), w.more...)
-	total := 0
-	for _, o := range ops {
-		total += o.weight
-	}
 	for {
 		select {
 		case <-stop:
 			return
 		default:
 		}
-		n := w.intn(total)
-		for _, o := range ops {
-			if n < o.weight {
-				w.prune.RLock()
-				o.f(w)
-				w.prune.RUnlock()
-				break
-			}
-			n -= o.weight
-		}
+		o := pickWeighted(ops, func(o weightedOp) int { return o.weight }, w.intn)
+		w.prune.RLock()
+		o.f(w)
+		w.prune.RUnlock()
 	}
+}
+
+// pickWeighted picks one of items, each with a chance proportional to its
+// weight; intn(n) draws in [0, n).
+func pickWeighted[T any](items []T, weight func(T) int, intn func(int) int) T {
+	total := 0
+	for _, it := range items {
+		total += weight(it)
+	}
+	k := intn(total)
+	for _, it := range items {
+		if k < weight(it) {
+			return it
+		}
+		k -= weight(it)
+	}
+	return items[len(items)-1]
 }
 
 var cmds = [][]string{{"sleep", "1000"}, {"sleep", "1000"}, {"true"}, {"sh", "-c", "exit 3"}, {"sleep", "1"}}
