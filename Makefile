@@ -88,8 +88,10 @@ bench: deps build
 # The crash-anywhere campaign (hack/torture): random workload, SIGKILL of
 # berthd at random instants, invariant checks after each restart; its
 # data-root is a loop-mounted ext4 (mkfs.ext4, make deps) that some rounds
-# fill. Minutes; TORTURE=long for the long form.
-# make torture [TORTURE_ARGS='-seed N -rounds M']
+# fill. Then the load, scale and soak scenarios (100 API clients, N running
+# containers and their restarts, churn with leak counts; docker-registry for
+# the soak's pulls). Minutes; TORTURE=long for the long form.
+# make torture [TORTURE_ARGS='-seed N -rounds M -scenarios crash,load,scale,soak']
 TORTURE_ARGS ?=
 torture: build
 	TORTURE=$(TORTURE) $(GO) run ./hack/torture -berthd bin/berthd $(TORTURE_ARGS)

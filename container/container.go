@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/moby/moby/api/types/container"
@@ -85,11 +86,13 @@ type Container struct {
 
 	// root is DATA_ROOT/containers/<id>.
 	root string
+	// view is the container as last saved (view.go).
+	view atomic.Pointer[Container]
 }
 
 // New returns a container in the created state, rooted under dir.
 func New(id, dir string) *Container {
-	return &Container{
+	c := &Container{
 		ID:          id,
 		Created:     time.Now().UTC(),
 		State:       &State{},
@@ -98,6 +101,8 @@ func New(id, dir string) *Container {
 		MountPoints: map[string]*container.MountPoint{},
 		root:        dir,
 	}
+	c.State.onChange = c.publishCurrent
+	return c
 }
 
 // Root is the container's state directory.
@@ -120,9 +125,13 @@ func (c *Container) Save() error {
 	// hostconfig first: a crash between the two writes leaves the new
 	// hostconfig with the old config, which is always loadable. One
 	// directory fsync covers both.
-	return atomicfile.WriteFiles(c.root,
+	if err := atomicfile.WriteFiles(c.root,
 		atomicfile.File{Name: hostConfigFileName, Data: hc, Perm: 0o600},
-		atomicfile.File{Name: configFileName, Data: cfg, Perm: 0o600})
+		atomicfile.File{Name: configFileName, Data: cfg, Perm: 0o600}); err != nil {
+		return err
+	}
+	c.publish(cfg, hc)
+	return nil
 }
 
 // SaveState writes the container's config, which holds its State, with
@@ -138,7 +147,11 @@ func (c *Container) SaveState() error {
 	if err != nil {
 		return err
 	}
-	return atomicfile.WriteFileNoDirSync(filepath.Join(c.root, configFileName), cfg, 0o600)
+	if err := atomicfile.WriteFileNoDirSync(filepath.Join(c.root, configFileName), cfg, 0o600); err != nil {
+		return err
+	}
+	c.publish(cfg, nil)
+	return nil
 }
 
 // Forget removes the container's config, durably, at the start of its
@@ -175,6 +188,7 @@ func Load(dir string) (*Container, error) {
 	if c.State == nil {
 		c.State = &State{}
 	}
+	c.State.onChange = c.publishCurrent
 	return c, nil
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	units "github.com/docker/go-units"
@@ -34,6 +35,23 @@ type State struct {
 	stopWaiters []chan StateStatus
 	rmWaiters   []chan StateStatus
 	removed     bool
+	// changes counts the transitions (the Set* methods): a container's
+	// view is current while the count is the one it was published at.
+	changes atomic.Uint64
+	// onChange publishes a transition to the container's view (view.go)
+	// before any waiter wakes; nil for a State of no container.
+	onChange func()
+}
+
+// begin marks a transition under way: until it is published, a reader
+// of the container's view waits for the container's lock instead.
+func (s *State) begin() { s.changes.Add(1) }
+
+// publish makes the transition the container's view.
+func (s *State) publish() {
+	if s.onChange != nil {
+		s.onChange()
+	}
 }
 
 // StateStatus is what a waiter receives: the exit code, and an error when
@@ -119,6 +137,7 @@ func (s *State) IsRunning() bool { return s.Running }
 
 // SetRunning records a started process.
 func (s *State) SetRunning(pid int, initial bool) {
+	s.begin()
 	s.Error = ""
 	s.Running = true
 	s.Restarting = false
@@ -130,10 +149,12 @@ func (s *State) SetRunning(pid int, initial bool) {
 		s.OOMKilled = false
 		s.StartedAt = time.Now().UTC()
 	}
+	s.publish()
 }
 
 // SetStopped records the exit and wakes stop waiters.
 func (s *State) SetStopped(exitCode int, oomKilled bool) {
+	s.begin()
 	s.Running = false
 	s.Paused = false
 	s.Restarting = false
@@ -143,12 +164,14 @@ func (s *State) SetStopped(exitCode int, oomKilled bool) {
 	if s.FinishedAt.IsZero() || !s.StartedAt.IsZero() {
 		s.FinishedAt = time.Now().UTC()
 	}
+	s.publish()
 	s.notifyStop(StateStatus{ExitCode: exitCode})
 }
 
 // SetRestarting records an exit after which the restart policy will start
 // the container again. Waiters for the next exit are woken.
 func (s *State) SetRestarting(exitCode int, oomKilled bool) {
+	s.begin()
 	s.Running = true
 	s.Restarting = true
 	s.Paused = false
@@ -156,20 +179,23 @@ func (s *State) SetRestarting(exitCode int, oomKilled bool) {
 	s.ExitCode = exitCode
 	s.OOMKilled = oomKilled
 	s.FinishedAt = time.Now().UTC()
+	s.publish()
 	s.notifyStop(StateStatus{ExitCode: exitCode})
 }
 
 // SetError records a start failure (the exit code dockerd uses for it is
 // set by the caller: 125, 126 or 127).
 func (s *State) SetError(err error, exitCode int) {
+	s.begin()
 	s.Error = err.Error()
 	s.ExitCode = exitCode
+	s.publish()
 	s.notifyStop(StateStatus{ExitCode: exitCode, Err: err})
 }
 
 // SetPaused and SetUnpaused follow the freezer.
-func (s *State) SetPaused()   { s.Paused = true }
-func (s *State) SetUnpaused() { s.Paused = false }
+func (s *State) SetPaused()   { s.begin(); s.Paused = true; s.publish() }
+func (s *State) SetUnpaused() { s.begin(); s.Paused = false; s.publish() }
 
 // SetRemovalInProgress marks the container as being removed; a second
 // removal at the same time is a conflict.
@@ -177,18 +203,25 @@ func (s *State) SetRemovalInProgress() error {
 	if s.RemovalInProgress {
 		return errdefs.Conflictf("removal of container is already in progress")
 	}
+	s.begin()
 	s.RemovalInProgress = true
+	s.publish()
 	return nil
 }
 
 // ResetRemovalInProgress undoes SetRemovalInProgress after a failed removal.
-func (s *State) ResetRemovalInProgress() { s.RemovalInProgress = false }
+func (s *State) ResetRemovalInProgress() {
+	s.begin()
+	s.RemovalInProgress = false
+	s.publish()
+}
 
 // SetDead marks a container whose removal failed half way.
-func (s *State) SetDead() { s.Dead = true }
+func (s *State) SetDead() { s.begin(); s.Dead = true; s.publish() }
 
 // SetRemoved wakes everyone waiting for the container to go away.
 func (s *State) SetRemoved() {
+	s.begin()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.removed = true

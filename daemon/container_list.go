@@ -77,10 +77,12 @@ func (d *Daemon) Containers(ctx context.Context, opts backend.ContainerListOptio
 		if sinceC != nil && !c.Created.After(sinceC.Created) {
 			continue
 		}
-		c.Lock()
-		s, ok := d.summaryIfMatch(c, opts, args, exited, isTask)
-		sz := sizeInputOf(c)
-		c.Unlock()
+		// A container an operation holds (a start waiting for the
+		// runtime) is listed as last saved, without waiting for it.
+		lc, unlock := c.LockOrView()
+		s, ok := d.summaryIfMatch(lc, opts, args, exited, isTask)
+		sz := sizeInputOf(lc)
+		unlock()
 		if !ok {
 			continue
 		}

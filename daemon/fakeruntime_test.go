@@ -228,6 +228,9 @@ func (c fakeDial) get(op string) (*fakeShim, error) {
 }
 
 func (c fakeDial) State(ctx context.Context) (shim.Response, error) {
+	if err := ctx.Err(); err != nil {
+		return shim.Response{}, err // as shim.Client: no answer is read
+	}
 	s, err := c.get("state")
 	if err != nil {
 		return shim.Response{}, err

@@ -184,6 +184,7 @@ func run(fs *pflag.FlagSet, flagCfg *config.Config, o *options) error {
 	// arrives right after READY=1 must shut down gracefully, not kill.
 	sigs := make(chan os.Signal, 4)
 	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGTERM, syscall.SIGINT)
+	dumpStacksOnSIGUSR1(cfg.ExecRoot)
 	serveErr := make(chan error, len(ls))
 	srv.Serve(ls, serveErr)
 	notify(sddaemon.SdNotifyReady)

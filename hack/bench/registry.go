@@ -9,80 +9,15 @@ package main
 
 import (
 	"fmt"
-	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
-	"syscall"
 	"time"
 
 	"github.com/berthd/berth/image/tarexport/archivetest"
+	"github.com/berthd/berth/pkg/registrytest"
 )
-
-// benchRegistry is a docker-registry on 127.0.0.1 with throw-away storage.
-type benchRegistry struct {
-	addr string
-	dir  string
-	cmd  *exec.Cmd
-	done chan struct{}
-}
-
-func freeLoopbackPort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
-}
-
-// startRegistry runs docker-registry on port with empty storage under root.
-func startRegistry(root string, port int) (*benchRegistry, error) {
-	dir, err := os.MkdirTemp(root, "registry-")
-	if err != nil {
-		return nil, err
-	}
-	r := &benchRegistry{addr: fmt.Sprintf("127.0.0.1:%d", port), dir: dir, done: make(chan struct{})}
-	cfg := fmt.Sprintf("version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: %s/data\nhttp:\n  addr: %s\n", dir, r.addr)
-	if err := os.WriteFile(filepath.Join(dir, "config.yml"), []byte(cfg), 0o600); err != nil {
-		return nil, err
-	}
-	logf, _ := os.Create(filepath.Join(dir, "log"))
-	r.cmd = exec.Command("docker-registry", "serve", filepath.Join(dir, "config.yml"))
-	r.cmd.Stdout, r.cmd.Stderr = logf, logf
-	r.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := r.cmd.Start(); err != nil {
-		logf.Close()
-		return nil, err
-	}
-	go func() { r.cmd.Wait(); logf.Close(); close(r.done) }()
-	for i := 0; ; i++ {
-		resp, err := http.Get("http://" + r.addr + "/v2/")
-		if err == nil {
-			resp.Body.Close()
-			return r, nil
-		}
-		if i > 200 {
-			r.stop()
-			return nil, fmt.Errorf("docker-registry did not answer: %v", err)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
-// stop ends the registry by its PID and deletes its storage.
-func (r *benchRegistry) stop() {
-	syscall.Kill(r.cmd.Process.Pid, syscall.SIGTERM)
-	select {
-	case <-r.done:
-	case <-time.After(10 * time.Second):
-		syscall.Kill(r.cmd.Process.Pid, syscall.SIGKILL)
-		<-r.done
-	}
-	os.RemoveAll(r.dir)
-}
 
 type registryResult struct {
 	push, pull time.Duration
@@ -116,7 +51,7 @@ func measureRegistry(e engine, n int, imagePath, ref string, port int, extra []s
 	}
 	var pushes, pulls []time.Duration
 	for i := 0; i < n; i++ {
-		reg, err := startRegistry(root, port)
+		reg, err := registrytest.Start(root, port)
 		if err != nil {
 			return f, err
 		}
@@ -134,7 +69,7 @@ func measureRegistry(e engine, n int, imagePath, ref string, port int, extra []s
 				_, err = dockerOut(r.sock, cli, nil, "tag", remote, ref)
 			}
 		}
-		reg.stop()
+		reg.Stop()
 		if err != nil {
 			return f, err
 		}
@@ -159,7 +94,7 @@ func registryFigures(engines []engine, n int) error {
 	if err != nil {
 		return err
 	}
-	port, err := freeLoopbackPort()
+	port, err := registrytest.FreeLoopbackPort()
 	if err != nil {
 		return err
 	}

@@ -21,7 +21,7 @@ func (w *world) violate(round int, check, format string, args ...any) {
 	if stopping.Load() {
 		return // the daemon was killed by the interrupt, not by a fault
 	}
-	w.st.violation("check: " + check)
+	w.st.violation(w.prefix + "check: " + check)
 	fmt.Printf("VIOLATION round %d [%s] %s\n", round, check, fmt.Sprintf(format, args...))
 }
 
@@ -91,7 +91,7 @@ func (w *world) check(round int, pinned map[string]int, liveRestore bool) {
 	time.Sleep(1500 * time.Millisecond) // restart policies and autoremove settle
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	w.st.run("check: round")
+	w.st.run(w.prefix + "check: round")
 
 	// Containers: durability, then adopt the API's truth. Connections
 	// are compared for the networks that exist: a network rm takes a
@@ -231,7 +231,7 @@ func (w *world) check(round int, pinned map[string]int, liveRestore bool) {
 		k := w.intn(len(stopped))
 		id := stopped[k]
 		stopped = append(stopped[:k], stopped[k+1:]...)
-		w.st.run("check: start listed container")
+		w.st.run(w.prefix + "check: start listed container")
 		_, err := w.d.cli.ContainerStart(ctx, id, client.ContainerStartOptions{})
 		if err != nil && strings.Contains(err.Error(), "network") && cerrdefs.IsNotFound(err) {
 			continue // its network was removed: dockerd fails the same way
@@ -244,7 +244,7 @@ func (w *world) check(round int, pinned map[string]int, liveRestore bool) {
 	}
 	nl, _ := w.d.cli.NetworkList(ctx, client.NetworkListOptions{})
 	for _, n := range nl.Items {
-		w.st.run("check: run on listed network")
+		w.st.run(w.prefix + "check: run on listed network")
 		if _, err := w.d.cli.NetworkInspect(ctx, n.ID, client.NetworkInspectOptions{}); err != nil {
 			w.violate(round, "inspect network", "%s: %v", n.Name, err)
 		}
@@ -261,7 +261,7 @@ func (w *world) check(round int, pinned map[string]int, liveRestore bool) {
 		binds = append(binds, fmt.Sprintf("%s:/vol%d", v.Name, i))
 	}
 	if len(binds) > 0 {
-		w.st.run("check: mount listed volumes")
+		w.st.run(w.prefix + "check: mount listed volumes")
 		if err := w.runIn(baseImage, &container.HostConfig{Binds: binds}, "sh", "-c", "for d in /vol*; do touch $d/t || exit 1; done"); err != nil {
 			w.violate(round, "mount listed volumes", "%v: %v", binds, err)
 		}
@@ -278,7 +278,7 @@ func (w *world) check(round int, pinned map[string]int, liveRestore bool) {
 		ids = append(ids[:k], ids[k+1:]...)
 	}
 	for _, id := range ids {
-		w.st.run("check: run listed image")
+		w.st.run(w.prefix + "check: run listed image")
 		if _, err := w.d.cli.ImageInspect(ctx, id); err != nil {
 			w.violate(round, "inspect image", "%s: %v", id, err)
 			continue

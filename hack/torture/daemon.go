@@ -33,6 +33,7 @@ type daemon struct {
 	cmd                      *exec.Cmd
 	exited                   chan struct{}
 	liveRestore              bool
+	extraArgs                []string // more daemon flags, for a scenario
 	cli                      *client.Client
 }
 
@@ -78,6 +79,7 @@ func (d *daemon) start(liveRestore bool) (time.Duration, error) {
 	if liveRestore {
 		args = append(args, "--live-restore")
 	}
+	args = append(args, d.extraArgs...)
 	logf, err := os.OpenFile(d.logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		return 0, err

@@ -27,4 +27,11 @@
 // shim or a runtime stage kill that process, and the daemon must live on,
 // notice and clean up. It prints one row per point (-point REGEXP runs
 // some).
+//
+// After the crash campaign come the load, scale and soak scenarios
+// (load.go, scale.go, soak.go; -scenarios picks among the four), each on
+// a berthd of its own under the run's root, measured rather than
+// killed: many API clients at once, many running containers and
+// restarts of their daemon, and long churn with leak counts. Their rows
+// go in the same table, with the daemon's RSS and fd growth.
 package main

@@ -35,6 +35,7 @@ func main() {
 	diskMiB := flag.Int("disk", 512, "data-root on a loop-mounted ext4 of this many MiB (0: on the host's file system, never full)")
 	flag.StringVar(&pool, "pool", pool, "address pool of the daemon's networks; another run on the host needs another")
 	fullEvery := flag.Int("full-every", 4, "with -disk, fill the data-root in one round out of this many on average")
+	sc := scenarioFlags(long)
 	flag.Parse()
 	if _, err := netip.ParsePrefix(pool); err != nil {
 		fatal(fmt.Errorf("-pool: %w", err))
@@ -67,9 +68,17 @@ func main() {
 	w := newWorld(d, st, ids, *seed)
 	w.disk, w.fullEvery = dk, max(*fullEvery, 1)
 
+	// The crash campaign's cleanup keeps the root: the other scenarios
+	// run under it afterwards, and finish removes it.
 	var once sync.Once
-	done := func() { once.Do(func() { d.cleanup(ids, *keep) }) }
-	defer done()
+	done := func() { once.Do(func() { d.cleanup(ids, true) }) }
+	finish := func() {
+		done()
+		if !*keep {
+			os.RemoveAll(root)
+		}
+	}
+	defer finish()
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
 	finished := make(chan struct{})
@@ -82,19 +91,30 @@ func main() {
 		w.dead.Store(true)
 		w.epoch.Add(1)
 		d.kill()
+		current.mu.Lock()
+		if current.d != nil {
+			current.d.kill()
+		}
+		current.mu.Unlock()
 		select {
 		case <-finished:
 		case <-time.After(time.Minute):
 		}
-		done()
+		finish()
 		os.Exit(130)
 	}()
 
 	var violations int
-	if *pointsMode {
+	switch {
+	case *pointsMode:
 		violations = runPoints(w)
-	} else {
+	case sc.want("crash"):
 		violations = run(w, *rounds, *workers, *maxRun)
+	}
+	if !*pointsMode {
+		done()
+		keepScenarioRoots = *keep
+		violations += sc.run(b, root, st, *seed)
 	}
 	if stopping.Load() {
 		close(finished)
@@ -109,7 +129,7 @@ func main() {
 			fmt.Printf("torture: the data-root is on %s/disk.img (mount -o loop to look)\n", root)
 		}
 	}
-	done()
+	finish()
 	if violations > 0 {
 		os.Exit(1)
 	}
@@ -243,36 +263,18 @@ func run(w *world, rounds, workers int, maxRun time.Duration) int {
 
 // setup loads the busybox image and starts the pinned containers.
 func setup(w *world) error {
+	if err := loadBusybox(w.d); err != nil {
+		return err
+	}
+	return startPinned(w)
+}
+
+// startPinned starts the containers the workload leaves alone, one
+// without a restart policy and one with always.
+func startPinned(w *world) error {
 	d := w.d
-	archive, err := writeBusybox(d.root, baseImage)
-	if err != nil {
-		return err
-	}
-	f, err := os.Open(archive)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
 	ctx, cancel := ctx30()
 	defer cancel()
-	r, err := d.cli.ImageLoad(ctx, f, client.ImageLoadWithQuiet(true))
-	if err != nil {
-		return err
-	}
-	out := new(strings.Builder)
-	_, err = fmt.Fprint(out)
-	buf := make([]byte, 4096)
-	for {
-		n, e := r.Read(buf)
-		out.Write(buf[:n])
-		if e != nil {
-			break
-		}
-	}
-	r.Close()
-	if strings.Contains(out.String(), `"error"`) {
-		return fmt.Errorf("load: %s", out)
-	}
 	for _, pol := range []container.RestartPolicyMode{container.RestartPolicyDisabled, container.RestartPolicyAlways} {
 		name := "tt-pinned-" + string(pol)
 		c, err := d.cli.ContainerCreate(ctx, client.ContainerCreateOptions{Name: name,
@@ -290,6 +292,13 @@ func setup(w *world) error {
 	return nil
 }
 
+func dash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
 func countViolations(st *stats) int {
 	st.mu.Lock()
 	defer st.mu.Unlock()
@@ -304,10 +313,17 @@ func pct(ds []time.Duration, p float64) string {
 	if len(ds) == 0 {
 		return "-"
 	}
+	return pctDur(ds, p).Round(100 * time.Microsecond).String()
+}
+
+// pctDur is the p-th percentile of ds (0 when empty).
+func pctDur(ds []time.Duration, p float64) time.Duration {
+	if len(ds) == 0 {
+		return 0
+	}
 	s := append([]time.Duration(nil), ds...)
 	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
-	d := s[int(float64(len(s)-1)*p)]
-	return d.Round(100 * time.Microsecond).String()
+	return s[int(float64(len(s)-1)*p)]
 }
 
 // report prints the table: one row per operation and per check.
@@ -327,12 +343,12 @@ func report(st *stats) {
 	})
 	fmt.Println()
 	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "scenario\truns\terrors\tviolations\tp50\tp99\t")
+	fmt.Fprintln(tw, "scenario\truns\terrors\tviolations\tp50\tp99\tRSS growth\tfd growth\t")
 	total := 0
 	for _, n := range names {
 		r := st.rows[n]
 		total += r.violations
-		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%s\t%s\t\n", n, r.runs, r.errors, r.violations, pct(r.lat, 0.5), pct(r.lat, 0.99))
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%s\t%s\t%s\t%s\t\n", n, r.runs, r.errors, r.violations, pct(r.lat, 0.5), pct(r.lat, 0.99), dash(r.rss), dash(r.fds))
 	}
 	tw.Flush()
 	fmt.Printf("total violations: %d\n", total)

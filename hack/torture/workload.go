@@ -23,6 +23,7 @@ type stat struct {
 	runs, errors, violations int
 	lat                      []time.Duration
 	msgs                     map[string]int // distinct unexpected errors
+	rss, fds                 string         // the daemon's growth over the scenario, where measured
 }
 
 type stats struct {
@@ -63,6 +64,22 @@ func (s *stats) violation(name string) {
 	s.mu.Lock()
 	s.row(name).violations++
 	s.mu.Unlock()
+}
+
+// growth records how the daemon's RSS and fd count moved between two
+// samples (after warm-up and at the end) on the scenario's row.
+func (s *stats) growth(name string, a, b procSample) {
+	s.mu.Lock()
+	r := s.row(name)
+	r.rss, r.fds = growth(a.rss, b.rss, mib), growth(int64(a.fds), int64(b.fds), count)
+	s.mu.Unlock()
+}
+
+// latencies is a copy of a row's latencies.
+func (s *stats) latencies(name string) []time.Duration {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]time.Duration(nil), s.row(name).lat...)
 }
 
 func (s *stats) run(name string) {
@@ -106,6 +123,9 @@ type world struct {
 	fullEvery int          // a round fills it with a chance of one in fullEvery
 	epoch     atomic.Int64 // bumped before each kill
 	dead      atomic.Bool  // set from just before a kill until the restart
+	prefix    string       // of its rows in the table ("soak: "), "" in the crash campaign
+	more      []weightedOp // operations beside ops (the soak's build and pull)
+	pullRef   string       // the soak's image in its registry
 }
 
 func newWorld(d *daemon, st *stats, ids *idSet, seed uint64) *world {
@@ -160,6 +180,7 @@ func (w *world) call(name string, f func(ctx context.Context) error, objs ...*ob
 		// Between the kill and the end of the round: not a call at all.
 		return false
 	}
+	name = w.prefix + name
 	ep := w.epoch.Load()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
@@ -207,11 +228,13 @@ func expected(err error) bool {
 	return cerrdefs.IsNotFound(err) || cerrdefs.IsConflict(err) || cerrdefs.IsPermissionDenied(err) || strings.Contains(err.Error(), "is not running") || strings.Contains(err.Error(), "is already in progress") || strings.Contains(err.Error(), noSpace)
 }
 
-var ops = []struct {
+type weightedOp struct {
 	name   string
 	weight int
 	f      func(*world)
-}{
+}
+
+var ops = []weightedOp{
 	{"container create", 10, (*world).opCreate},
 	{"container start", 8, (*world).opStart},
 	{"container stop", 4, (*world).opStop},
@@ -235,27 +258,35 @@ var ops = []struct {
 
 // worker runs random operations until stop is closed.
 func (w *world) worker(stop <-chan struct{}) {
-	total := 0
-	for _, o := range ops {
-		total += o.weight
-	}
+	ops := append(append([]weightedOp(nil), ops...), w.more...)
 	for {
 		select {
 		case <-stop:
 			return
 		default:
 		}
-		n := w.intn(total)
-		for _, o := range ops {
-			if n < o.weight {
-				w.prune.RLock()
-				o.f(w)
-				w.prune.RUnlock()
-				break
-			}
-			n -= o.weight
-		}
+		o := pickWeighted(ops, func(o weightedOp) int { return o.weight }, w.intn)
+		w.prune.RLock()
+		o.f(w)
+		w.prune.RUnlock()
 	}
+}
+
+// pickWeighted picks one of items, each with a chance proportional to its
+// weight; intn(n) draws in [0, n).
+func pickWeighted[T any](items []T, weight func(T) int, intn func(int) int) T {
+	total := 0
+	for _, it := range items {
+		total += weight(it)
+	}
+	k := intn(total)
+	for _, it := range items {
+		if k < weight(it) {
+			return it
+		}
+		k -= weight(it)
+	}
+	return items[len(items)-1]
 }
 
 var cmds = [][]string{{"sleep", "1000"}, {"sleep", "1000"}, {"true"}, {"sh", "-c", "exit 3"}, {"sleep", "1"}}
@@ -376,26 +407,33 @@ func (w *world) opRunRm() {
 	defer release()
 	spec.HostConfig.AutoRemove = true
 	w.call("run --rm", func(ctx context.Context) error {
-		r, err := w.d.cli.ContainerCreate(ctx, spec)
-		release()
-		if err != nil {
-			return err
-		}
-		w.ids.add(r.ID)
-		wr := w.d.cli.ContainerWait(ctx, r.ID, client.ContainerWaitOptions{Condition: container.WaitConditionRemoved})
-		if _, err := w.d.cli.ContainerStart(ctx, r.ID, client.ContainerStartOptions{}); err != nil {
-			return err
-		}
-		select {
-		case res := <-wr.Result:
-			if res.StatusCode != 0 {
-				return fmt.Errorf("run --rm true: exit status %d", res.StatusCode)
-			}
-			return nil
-		case err := <-wr.Error:
-			return err
-		}
+		return runRm(ctx, w.d.cli, w.ids, spec, release)
 	})
+}
+
+// runRm is docker run --rm of spec (AutoRemove set): create, wait for
+// the removal, start; it fails unless the command exits 0. created runs
+// once the create has answered.
+func runRm(ctx context.Context, c *client.Client, ids *idSet, spec client.ContainerCreateOptions, created func()) error {
+	r, err := c.ContainerCreate(ctx, spec)
+	created()
+	if err != nil {
+		return err
+	}
+	ids.add(r.ID)
+	wr := c.ContainerWait(ctx, r.ID, client.ContainerWaitOptions{Condition: container.WaitConditionRemoved})
+	if _, err := c.ContainerStart(ctx, r.ID, client.ContainerStartOptions{}); err != nil {
+		return err
+	}
+	select {
+	case res := <-wr.Result:
+		if res.StatusCode != 0 {
+			return fmt.Errorf("run --rm %s: exit status %d", strings.Join(spec.Config.Cmd, " "), res.StatusCode)
+		}
+		return nil
+	case err := <-wr.Error:
+		return err
+	}
 }
 
 func (w *world) opExec() {
