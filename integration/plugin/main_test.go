@@ -11,5 +11,7 @@ import (
 var d *harness.Daemon
 
 func TestMain(m *testing.M) {
-	os.Exit(harness.Main(m, harness.Options{}, &d))
+	code := harness.Main(m, harness.Options{}, &d)
+	removePluginBinaries()
+	os.Exit(code)
 }

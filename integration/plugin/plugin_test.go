@@ -41,6 +41,17 @@ func pluginBinary(t *testing.T, name string) string {
 	return p
 }
 
+// removePluginBinaries removes what pluginBinary built: a directory of
+// its own per binary, left in the temp directory otherwise, 9 MB a run.
+func removePluginBinaries() {
+	pluginBinMu.Lock()
+	defer pluginBinMu.Unlock()
+	for name, p := range pluginBins {
+		os.RemoveAll(filepath.Dir(p))
+		delete(pluginBins, name)
+	}
+}
+
 // pluginContext writes a plugin build context: config.json, and a root
 // filesystem holding testdata/<binary> as /<binary>, its entrypoint.
 func pluginContext(t *testing.T, binary string, cfg map[string]any) string {
