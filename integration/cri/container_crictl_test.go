@@ -46,25 +46,31 @@ func crictl(t *testing.T, args ...string) string {
 	return string(out)
 }
 
+// writeJSON writes v as dir/name for crictl's file arguments.
+func writeJSON(t *testing.T, dir, name string, v any) string {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(dir, name)
+	if err := os.WriteFile(p, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
 // TestCrictlContainerSmoke: the container commands of crictl, as an
 // operator types them: create, start, ps, inspect, exec -s, logs, exec
 // and exec -i (the streaming server), attach -i, stop, rm.
 func TestCrictlContainerSmoke(t *testing.T) {
 	pod := newTestPod(t)
 	dir := t.TempDir()
-	write := func(name string, v any) string {
-		b, _ := json.Marshal(v)
-		p := filepath.Join(dir, name)
-		if err := os.WriteFile(p, b, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return p
-	}
-	podJSON := write("pod.json", map[string]any{
+	podJSON := writeJSON(t, dir, "pod.json", map[string]any{
 		"metadata":      map[string]any{"name": pod.Config.Metadata.Name, "namespace": pod.Config.Metadata.Namespace, "uid": pod.Config.Metadata.Uid},
 		"log_directory": pod.Config.LogDirectory,
 	})
-	ctrJSON := write("ctr.json", map[string]any{
+	ctrJSON := writeJSON(t, dir, "ctr.json", map[string]any{
 		"metadata": map[string]any{"name": "smoke"},
 		"image":    map[string]any{"image": harness.BusyboxImage},
 		"command":  []string{"sh", "-c", "echo smoke-says-hi; exec sleep 1000"},
@@ -113,7 +119,7 @@ func TestCrictlContainerSmoke(t *testing.T) {
 		t.Fatalf("crictl exec -i with ctrl-p ctrl-q in stdin: %v %q", err, out)
 	}
 	// Attach to a TTY-less main process that echoes its stdin.
-	catCfg := write("cat.json", map[string]any{
+	catCfg := writeJSON(t, dir, "cat.json", map[string]any{
 		"metadata": map[string]any{"name": "cat"},
 		"image":    map[string]any{"image": harness.BusyboxImage},
 		"command":  []string{"sh", "-c", "read x; echo attached-$x"},

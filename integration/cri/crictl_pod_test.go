@@ -34,14 +34,6 @@ func crictlStdout(t *testing.T, args ...string) string {
 func TestCrictlPodAndImageCommands(t *testing.T) {
 	setup(t, d)
 	dir := t.TempDir()
-	write := func(name string, v any) string {
-		b, _ := json.Marshal(v)
-		p := filepath.Join(dir, name)
-		if err := os.WriteFile(p, b, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return p
-	}
 
 	var info struct {
 		Status struct {
@@ -63,7 +55,7 @@ func TestCrictlPodAndImageCommands(t *testing.T) {
 	}
 
 	uid := fmt.Sprintf("crictl-%d", time.Now().UnixNano())
-	podJSON := write("pod.json", map[string]any{
+	podJSON := writeJSON(t, dir, "pod.json", map[string]any{
 		"metadata":      map[string]any{"name": "crictl-pod", "namespace": "ns", "uid": uid},
 		"log_directory": filepath.Join(dir, "logs"),
 		// Host network: the shared test daemon has no pod network.
@@ -83,7 +75,7 @@ func TestCrictlPodAndImageCommands(t *testing.T) {
 		t.Fatalf("crictl inspectp: %v %+v", err, podInfo)
 	}
 
-	ctrJSON := write("ctr.json", map[string]any{
+	ctrJSON := writeJSON(t, dir, "ctr.json", map[string]any{
 		"metadata": map[string]any{"name": "ticker"},
 		"image":    map[string]any{"image": harness.BusyboxImage},
 		"command":  []string{"sh", "-c", "i=0; while :; do echo tick-$i; i=$((i+1)); sleep 0.2; done"},
