@@ -172,7 +172,7 @@ func TestCrashSideShimKilledRestartPolicy(t *testing.T) {
 	if err := syscall.Kill(shimOf(t, pid), syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 10*time.Second, "the policy to restart the container", func() bool {
+	harness.Eventually(t, 10*time.Second, "the policy to restart the container", func() bool {
 		return format(t, dd, id, "{{.State.Status}} {{.RestartCount}}") == "running 1"
 	})
 	if !waitGone(pid, 5*time.Second) {
@@ -230,7 +230,7 @@ func TestCrashSideInitKilled(t *testing.T) {
 	// The policy's container is back on the bridge: one veth more.
 	was.veths++
 	assertCleanedUp(t, dd, plain, plainPid, was)
-	waitFor(t, 10*time.Second, "on-failure to restart the killed container", func() bool {
+	harness.Eventually(t, 10*time.Second, "on-failure to restart the killed container", func() bool {
 		return format(t, dd, policy, "{{.State.Status}} {{.RestartCount}}") == "running 1"
 	})
 	if now, _ := strconv.Atoi(format(t, dd, policy, "{{.State.Pid}}")); now == policyPid {
@@ -260,7 +260,7 @@ func TestCrashSideExecKilled(t *testing.T) {
 		ExitCode *int
 		Pid      int
 	}
-	waitFor(t, 5*time.Second, "the exec's pid", func() bool {
+	harness.Eventually(t, 5*time.Second, "the exec's pid", func() bool {
 		_, body := api(t, dd, "GET", "/exec/"+created.Id+"/json", "")
 		jsonUnmarshal(t, body, &ex)
 		return ex.Running && ex.Pid > 0
@@ -268,7 +268,7 @@ func TestCrashSideExecKilled(t *testing.T) {
 	if err := syscall.Kill(ex.Pid, syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 5*time.Second, "the exec to be recorded as ended", func() bool {
+	harness.Eventually(t, 5*time.Second, "the exec to be recorded as ended", func() bool {
 		_, body := api(t, dd, "GET", "/exec/"+created.Id+"/json", "")
 		jsonUnmarshal(t, body, &ex)
 		return !ex.Running

@@ -132,7 +132,7 @@ func TestKill9WithoutLiveRestore(t *testing.T) {
 	quitPid, _ := strconv.Atoi(format(t, dd, quit, "{{.State.Pid}}"))
 	dd.Kill()
 	signalFile(t, quitPid, "/tmp/go")
-	waitFor(t, 5*time.Second, "the container to exit during the outage", func() bool { return !pidAlive(quitPid) })
+	harness.Eventually(t, 5*time.Second, "the container to exit during the outage", func() bool { return !pidAlive(quitPid) })
 	if err := dd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -144,7 +144,7 @@ func TestKill9WithoutLiveRestore(t *testing.T) {
 	if pidAlive(plainPid) {
 		t.Fatal("the container without a policy is still running after a restart without live-restore")
 	}
-	waitFor(t, 15*time.Second, "the always container to run a new process", func() bool {
+	harness.Eventually(t, 15*time.Second, "the always container to run a new process", func() bool {
 		return format(t, dd, always, "{{.State.Status}}") == "running" && format(t, dd, always, "{{.State.Pid}}") != strconv.Itoa(alwaysPid)
 	})
 	if got := strings.TrimSpace(dockerOn(t, dd, "exec", always, "echo", "ok")); got != "ok" {

@@ -40,7 +40,7 @@ func TestFaultShimDiesBeforeReady(t *testing.T) {
 	if got := format(t, dd, id, "{{.State.Running}}"); got != "false" {
 		t.Fatalf("running after a failed start: %s", got)
 	}
-	waitFor(t, 5*time.Second, "the container's cgroup to go", func() bool { return len(containerCgroups(id)) == 0 })
+	harness.Eventually(t, 5*time.Second, "the container's cgroup to go", func() bool { return len(containerCgroups(id)) == 0 })
 }
 
 // TestFaultInitStageDiesBeforeExec: a container's init stage killed
@@ -53,7 +53,7 @@ func TestFaultInitStageDiesBeforeExec(t *testing.T) {
 	if got := format(t, dd, id, "{{.State.ExitCode}}"); got != "137" {
 		t.Fatalf("exit code of the killed init stage: %s", got)
 	}
-	waitFor(t, 5*time.Second, "the container's cgroup to go", func() bool { return len(containerCgroups(id)) == 0 })
+	harness.Eventually(t, 5*time.Second, "the container's cgroup to go", func() bool { return len(containerCgroups(id)) == 0 })
 }
 
 // TestFaultExecStageDies: an exec whose stage is killed before its

@@ -4,6 +4,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/berthd/berth/integration/internal/harness"
 )
 
 // TestHealthcheckUnhealthyAndBack flips a healthcheck by a file in the
@@ -18,12 +20,12 @@ func TestHealthcheckUnhealthyAndBack(t *testing.T) {
 		t.Fatalf("initial health %q", got)
 	}
 	health := func() string { return format(t, d, id, "{{.State.Health.Status}}") }
-	waitFor(t, 10*time.Second, "healthy", func() bool { return health() == "healthy" })
+	harness.Eventually(t, 10*time.Second, "healthy", func() bool { return health() == "healthy" })
 	if got := format(t, d, id, "{{(index .State.Health.Log 0).ExitCode}} {{(index .State.Health.Log 0).Output}}"); got != "0 fine" {
 		t.Fatalf("health log: %q", got)
 	}
 	docker(t, "exec", name, "touch", "/tmp/bad")
-	waitFor(t, 10*time.Second, "unhealthy", func() bool { return health() == "unhealthy" })
+	harness.Eventually(t, 10*time.Second, "unhealthy", func() bool { return health() == "unhealthy" })
 	if got := format(t, d, id, "{{.State.Health.FailingStreak}}"); got < "2" {
 		t.Fatalf("FailingStreak %s", got)
 	}
@@ -34,7 +36,7 @@ func TestHealthcheckUnhealthyAndBack(t *testing.T) {
 		t.Fatalf("health=unhealthy filter: %v", got)
 	}
 	docker(t, "exec", name, "rm", "/tmp/bad")
-	waitFor(t, 10*time.Second, "healthy again", func() bool { return health() == "healthy" })
+	harness.Eventually(t, 10*time.Second, "healthy again", func() bool { return health() == "healthy" })
 	if got := docker(t, "ps", "--filter", "name="+name, "--format", "{{.Status}}"); !strings.Contains(got, "(healthy)") {
 		t.Fatalf("ps status %q", got)
 	}
@@ -54,7 +56,7 @@ func TestHealthcheckUnhealthyAndBack(t *testing.T) {
 func TestHealthcheckTimeoutAndNone(t *testing.T) {
 	setup(t, d)
 	id := runD(t, d, "--health-cmd", "sleep 5", "--health-interval", "200ms", "--health-timeout", "200ms", "--health-retries", "1", "busybox", "sleep", "600")
-	waitFor(t, 10*time.Second, "unhealthy by timeout", func() bool {
+	harness.Eventually(t, 10*time.Second, "unhealthy by timeout", func() bool {
 		return format(t, d, id, "{{.State.Health.Status}}") == "unhealthy"
 	})
 	if got := format(t, d, id, "{{(index .State.Health.Log 0).ExitCode}}"); got != "-1" {

@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/berthd/berth/integration/internal/harness"
 )
 
 // TestRunInteractive drives `docker run -it` through a pty: type a
@@ -196,7 +198,7 @@ func TestExecOptions(t *testing.T) {
 	if code, body := api(t, d, "POST", "/exec/"+ex.Id+"/start", `{"Detach":true}`); code != 200 {
 		t.Fatalf("exec start: %d %s", code, body)
 	}
-	waitFor(t, 5*time.Second, "the detached exec to end", func() bool {
+	harness.Eventually(t, 5*time.Second, "the detached exec to end", func() bool {
 		_, b := api(t, d, "GET", "/exec/"+ex.Id+"/json", "")
 		return strings.Contains(b, `"Running":false`) && strings.Contains(b, `"ExitCode":3`)
 	})

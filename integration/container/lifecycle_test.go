@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/berthd/berth/integration/internal/harness"
 )
 
 func TestExitCodes(t *testing.T) {
@@ -108,7 +110,7 @@ func TestKillSignals(t *testing.T) {
 	docker(t, "kill", "-s", "USR1", id)
 	docker(t, "kill", "-s", "SIGUSR2", id)
 	docker(t, "kill", "-s", "1", id)
-	waitFor(t, 5*time.Second, "the trapped signals in the logs", func() bool {
+	harness.Eventually(t, 5*time.Second, "the trapped signals in the logs", func() bool {
 		l := docker(t, "logs", id)
 		return strings.Contains(l, "usr1") && strings.Contains(l, "usr2") && strings.Contains(l, "hup")
 	})
@@ -288,7 +290,7 @@ func TestUpdateRunning(t *testing.T) {
 	pid, _ := strconv.Atoi(format(t, d, id, "{{.State.Pid}}"))
 	p, _ := os.FindProcess(pid)
 	p.Kill()
-	waitFor(t, 10*time.Second, "a restart by the updated policy", func() bool {
+	harness.Eventually(t, 10*time.Second, "a restart by the updated policy", func() bool {
 		return format(t, d, id, "{{.RestartCount}}") == "1"
 	})
 	// Memory below the current usage floor is refused like at create.
@@ -302,7 +304,7 @@ func TestTop(t *testing.T) {
 	setup(t, d)
 	id := runD(t, d, "busybox", "sleep", "600")
 	// berth answers start before the command is exec'd (known_gaps_test.go).
-	waitFor(t, 5*time.Second, "the command to run", func() bool { return strings.Contains(docker(t, "top", id), "sleep 600") })
+	harness.Eventually(t, 5*time.Second, "the command to run", func() bool { return strings.Contains(docker(t, "top", id), "sleep 600") })
 	out := docker(t, "top", id)
 	lines := strings.Split(strings.TrimSpace(out), "\n")
 	if !strings.HasPrefix(lines[0], "UID") || !strings.Contains(lines[0], "PID") || !strings.Contains(lines[0], "CMD") || len(lines) != 2 || !strings.Contains(lines[1], "sleep 600") {
@@ -547,13 +549,13 @@ func TestRunRmAndCidfile(t *testing.T) {
 	if err != nil || len(strings.TrimSpace(string(b))) != 64 {
 		t.Fatalf("cidfile: %q %v", b, err)
 	}
-	waitFor(t, 5*time.Second, "--rm to remove the container", func() bool {
+	harness.Eventually(t, 5*time.Second, "--rm to remove the container", func() bool {
 		_, _, code := dockerRes(t, d, "inspect", name)
 		return code != 0
 	})
 	// Detached --rm: removed when it exits on its own.
 	id := runD(t, d, "--rm", "busybox", "sh", "-c", "sleep 0.3")
-	waitFor(t, 10*time.Second, "detached --rm removal", func() bool {
+	harness.Eventually(t, 10*time.Second, "detached --rm removal", func() bool {
 		_, _, code := dockerRes(t, d, "inspect", id)
 		return code != 0
 	})

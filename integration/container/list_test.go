@@ -7,6 +7,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/berthd/berth/integration/internal/harness"
 )
 
 func sameSet(a, b []string) bool {
@@ -25,7 +27,7 @@ func TestPsFilters(t *testing.T) {
 	dockerRes(t, d, "run", "--name", n("exit3"), "busybox2", "sh", "-c", "exit 3")
 	runD(t, d, "--name", n("running"), "-l", "color=blue", "-l", "flag", "-v", "/psvol", "busybox", "sleep", "600")
 	runD(t, d, "--name", n("healthy"), "--network", "none", "--health-cmd", "true", "--health-interval", "200ms", "busybox", "sleep", "600")
-	waitFor(t, 15*time.Second, "the healthcheck to pass", func() bool {
+	harness.Eventually(t, 15*time.Second, "the healthcheck to pass", func() bool {
 		return format(t, d, n("healthy"), "{{.State.Health.Status}}") == "healthy"
 	})
 	all := []string{n("exit0"), n("created"), n("exit3"), n("running"), n("healthy")}

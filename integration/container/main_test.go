@@ -171,18 +171,6 @@ func format(t testing.TB, dd *harness.Daemon, id, f string) string {
 	return strings.TrimSpace(dd.DockerT(t, "inspect", "--format", f, id))
 }
 
-// waitFor polls cond until it holds or the timeout passes.
-func waitFor(t testing.TB, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", timeout, what)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
 // waitState waits until the container's .State.Status is want.
 func waitState(t testing.TB, dd *harness.Daemon, id, want string, timeout time.Duration) {
 	t.Helper()

@@ -78,7 +78,7 @@ func TestMiscAttachEndsWithItsClient(t *testing.T) {
 			t.Fatalf("goroutines %d, not above %d while the client is attached", n, base)
 		}
 		c.Close()
-		waitFor(t, 10*time.Second, "goroutines back after hang-up", func() bool { return miscGoroutines(t, dd) <= base })
+		harness.Eventually(t, 10*time.Second, "goroutines back after hang-up", func() bool { return miscGoroutines(t, dd) <= base })
 	})
 	t.Run("stream to a created container", func(t *testing.T) {
 		c, _ := miscAttachConn(t, dd, id, "stream=1&stdout=1")
@@ -86,7 +86,7 @@ func TestMiscAttachEndsWithItsClient(t *testing.T) {
 			t.Fatalf("goroutines %d, not above %d while the client is attached", n, base)
 		}
 		c.Close()
-		waitFor(t, 10*time.Second, "goroutines back after hang-up", func() bool { return miscGoroutines(t, dd) <= base })
+		harness.Eventually(t, 10*time.Second, "goroutines back after hang-up", func() bool { return miscGoroutines(t, dd) <= base })
 	})
 	// The container still starts and runs normally afterwards.
 	dockerOn(t, dd, "start", id)
@@ -111,7 +111,7 @@ func TestMiscAttachInputBeforeHangUpArrives(t *testing.T) {
 		fmt.Fprintf(c, "line-%d\n", i)
 		c.Close()
 	}
-	waitFor(t, 10*time.Second, "every line written before a hang-up", func() bool {
+	harness.Eventually(t, 10*time.Second, "every line written before a hang-up", func() bool {
 		got := docker(t, "exec", id, "cat", "/tmp/got")
 		for i := 0; i < rounds; i++ {
 			if !strings.Contains(got, fmt.Sprintf("line-%d\n", i)) {

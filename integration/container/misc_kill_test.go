@@ -4,6 +4,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/berthd/berth/integration/internal/harness"
 )
 
 // A signal sent right after start reaches the container's init even
@@ -33,7 +35,7 @@ func TestMiscKillRightAfterStart(t *testing.T) {
 				t.Fatalf("kill: %d %s", code, body)
 			}
 			var got string
-			waitFor(t, 10*time.Second, "the container to exit by its trap", func() bool {
+			harness.Eventually(t, 10*time.Second, "the container to exit by its trap", func() bool {
 				got = format(t, d, id, "{{.State.Status}} {{.State.ExitCode}} {{.RestartCount}}")
 				return got == tc.want
 			})

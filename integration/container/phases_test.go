@@ -21,7 +21,7 @@ func TestDebugModeLogsPhases(t *testing.T) {
 		"start": regexp.MustCompile(`start phases: total=[0-9.]+ms lock=[0-9.]+ms rootfs=.* launch=[0-9.]+ms .*shim-start=[0-9.]+ms .*save-state=`),
 		"exec":  regexp.MustCompile(`exec phases: total=[0-9.]+ms .*shim-exec=[0-9.]+ms to-exit=[0-9.]+ms recorded=`),
 	}
-	waitFor(t, 5*time.Second, "phase lines in the log", func() bool {
+	harness.Eventually(t, 5*time.Second, "phase lines in the log", func() bool {
 		b, _ := os.ReadFile(dd.LogFile)
 		for _, re := range want {
 			if !re.Match(b) {

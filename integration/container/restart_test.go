@@ -19,7 +19,7 @@ func TestRestartPolicyOnFailure(t *testing.T) {
 	since := time.Now()
 	id := runD(t, d, "--name", name, "--restart", "on-failure:2", "busybox", "sh", "-c", "echo run; exit 1")
 	// Back-off is 100ms then 200ms: the third run is the last.
-	waitFor(t, 15*time.Second, "on-failure:2 to give up", func() bool {
+	harness.Eventually(t, 15*time.Second, "on-failure:2 to give up", func() bool {
 		return format(t, d, id, "{{.State.Status}} {{.RestartCount}}") == "exited 2"
 	})
 	time.Sleep(time.Second)
@@ -56,7 +56,7 @@ func TestRestartPolicyOnFailure(t *testing.T) {
 func TestRestartPolicyAlways(t *testing.T) {
 	setup(t, d)
 	id := runD(t, d, "--restart", "always", "busybox", "sh", "-c", "sleep 0.2; exit 0")
-	waitFor(t, 20*time.Second, "two restarts", func() bool {
+	harness.Eventually(t, 20*time.Second, "two restarts", func() bool {
 		n, _ := strconv.Atoi(format(t, d, id, "{{.RestartCount}}"))
 		return n >= 2
 	})
@@ -69,7 +69,7 @@ func TestRestartPolicyAlways(t *testing.T) {
 	}
 	// The restarting state shows in ps while it backs off.
 	id2 := runD(t, d, "--restart", "always", "busybox", "sh", "-c", "exit 2")
-	waitFor(t, 10*time.Second, "a restarting status", func() bool {
+	harness.Eventually(t, 10*time.Second, "a restarting status", func() bool {
 		return strings.HasPrefix(strings.TrimSpace(docker(t, "ps", "-a", "--filter", "id="+id2, "--format", "{{.Status}}")), "Restarting (2)")
 	})
 }
@@ -109,11 +109,11 @@ func TestDaemonShutdownDuringRestartBackoff(t *testing.T) {
 	setup(t, dd)
 	id := runD(t, dd, "--restart", "always", "busybox", "sh", "-c", "exit 3")
 	// 100 ms doubling: after the sixth restart the back-off is 6.4 s.
-	waitFor(t, 30*time.Second, "six restarts", func() bool {
+	harness.Eventually(t, 30*time.Second, "six restarts", func() bool {
 		n, _ := strconv.Atoi(format(t, dd, id, "{{.RestartCount}}"))
 		return n >= 6
 	})
-	waitFor(t, 5*time.Second, "a restarting status", func() bool {
+	harness.Eventually(t, 5*time.Second, "a restarting status", func() bool {
 		return format(t, dd, id, "{{.State.Status}}") == "restarting"
 	})
 	began := time.Now()
@@ -126,7 +126,7 @@ func TestDaemonShutdownDuringRestartBackoff(t *testing.T) {
 	if err := dd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 15*time.Second, "the container to run again after the daemon restart", func() bool {
+	harness.Eventually(t, 15*time.Second, "the container to run again after the daemon restart", func() bool {
 		started, err := time.Parse(time.RFC3339Nano, format(t, dd, id, "{{.State.StartedAt}}"))
 		return err == nil && started.After(began)
 	})
@@ -145,7 +145,7 @@ func TestRunRmAcrossDaemonRestart(t *testing.T) {
 	if err := dd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 15*time.Second, "the --rm container that exited during the outage to be removed", func() bool {
+	harness.Eventually(t, 15*time.Second, "the --rm container that exited during the outage to be removed", func() bool {
 		_, _, code := dockerRes(t, dd, "inspect", short)
 		return code != 0
 	})
@@ -153,7 +153,7 @@ func TestRunRmAcrossDaemonRestart(t *testing.T) {
 	if err := dd.Restart(false); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 15*time.Second, "the --rm container stopped by shutdown to be removed", func() bool {
+	harness.Eventually(t, 15*time.Second, "the --rm container stopped by shutdown to be removed", func() bool {
 		_, _, code := dockerRes(t, dd, "inspect", long)
 		return code != 0
 	})
@@ -182,7 +182,7 @@ func TestLiveRestoreKill9(t *testing.T) {
 	quitPid, _ := strconv.Atoi(format(t, dd, quit, "{{.State.Pid}}"))
 	dd.Kill()
 	signalFile(t, quitPid, "/tmp/go")
-	waitFor(t, 5*time.Second, "the container to exit during the outage", func() bool { return !pidAlive(quitPid) })
+	harness.Eventually(t, 5*time.Second, "the container to exit during the outage", func() bool { return !pidAlive(quitPid) })
 	if !pidAlive(keepPid) {
 		t.Fatal("live-restore: the container died with the daemon")
 	}
@@ -228,7 +228,7 @@ func TestLiveRestoreGracefulShutdown(t *testing.T) {
 	keepPid, _ := strconv.Atoi(format(t, dd, keep, "{{.State.Pid}}"))
 	dockerOn(t, dd, "exec", "-d", keep, "sleep", "600")
 	flapping := runD(t, dd, "--restart", "always", "busybox", "sh", "-c", "exit 3")
-	waitFor(t, 20*time.Second, "a restart back-off of seconds", func() bool {
+	harness.Eventually(t, 20*time.Second, "a restart back-off of seconds", func() bool {
 		n, _ := strconv.Atoi(format(t, dd, flapping, "{{.RestartCount}}"))
 		return n >= 5
 	})
@@ -254,7 +254,7 @@ func TestLiveRestoreGracefulShutdown(t *testing.T) {
 	if got := strings.TrimSpace(dockerOn(t, dd, "top", keep)); strings.Count(got, "sleep 600") != 2 {
 		t.Fatalf("the detached exec did not outlive the daemon:\n%s", got)
 	}
-	waitFor(t, 15*time.Second, "the restart policy to bring the flapping container back", func() bool {
+	harness.Eventually(t, 15*time.Second, "the restart policy to bring the flapping container back", func() bool {
 		started, err := time.Parse(time.RFC3339Nano, format(t, dd, flapping, "{{.State.StartedAt}}"))
 		return err == nil && started.After(began)
 	})
@@ -300,7 +300,7 @@ func TestUnfinishedStartEnded(t *testing.T) {
 	if err := dd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 10*time.Second, "the unrecorded container's process to be ended", func() bool { return !pidAlive(pid) })
+	harness.Eventually(t, 10*time.Second, "the unrecorded container's process to be ended", func() bool { return !pidAlive(pid) })
 	dockerOn(t, dd, "start", id)
 	if got := format(t, dd, id, "{{.State.Status}}"); got != "running" {
 		t.Fatalf("after start: %s", got)

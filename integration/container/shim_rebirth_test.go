@@ -28,7 +28,7 @@ func shimOf(t *testing.T, pid int) int {
 // once: its next image carries _BERTH_SHIM_IMAGE in its environment.
 func awaitShimRebirth(t *testing.T, shim int) {
 	t.Helper()
-	waitFor(t, 10*time.Second, "the shim's rebirth", func() bool {
+	harness.Eventually(t, 10*time.Second, "the shim's rebirth", func() bool {
 		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/environ", shim))
 		return err == nil && bytes.Contains(b, []byte("_BERTH_SHIM_IMAGE="))
 	})

@@ -29,7 +29,7 @@ func TestTortureCreatedRmContainerGoesAtRestart(t *testing.T) {
 	if err := dd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 15*time.Second, "the created --rm container to be removed", func() bool {
+	harness.Eventually(t, 15*time.Second, "the created --rm container to be removed", func() bool {
 		_, _, code := dockerRes(t, dd, "inspect", id)
 		return code != 0
 	})

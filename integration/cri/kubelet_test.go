@@ -148,18 +148,6 @@ func podContainers(t *testing.T, rt runtimeapi.RuntimeServiceClient, pod, name s
 	return cs
 }
 
-// eventually polls cond every 200 ms until it holds or timeout passes.
-func eventually(t *testing.T, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("after %s: %s", timeout, what)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
-}
-
 // running is the running container among cs, or nil.
 func running(cs []*runtimeapi.Container) *runtimeapi.Container {
 	for _, c := range cs {
@@ -222,7 +210,7 @@ spec:
 	// Static pods are named after the node.
 	const pod = "twoc-berth-node"
 	var sandbox *runtimeapi.PodSandbox
-	eventually(t, 90*time.Second, "the pod's sandbox and its writer and reader running", func() bool {
+	harness.Eventually(t, 90*time.Second, "the pod's sandbox and its writer and reader running", func() bool {
 		k.alive(t)
 		r, err := rt.ListPodSandbox(ctxT(t), &runtimeapi.ListPodSandboxRequest{Filter: &runtimeapi.PodSandboxFilter{
 			LabelSelector: map[string]string{"io.kubernetes.pod.name": pod}}})
@@ -246,7 +234,7 @@ spec:
 	// kubelet's log file of the reader, in the CRI format.
 	uid := sandbox.GetMetadata().GetUid()
 	logPath := filepath.Join(k.logs, fmt.Sprintf("default_%s_%s", pod, uid), "reader", "0.log")
-	eventually(t, 10*time.Second, "the reader's log line in "+logPath, func() bool {
+	harness.Eventually(t, 10*time.Second, "the reader's log line in "+logPath, func() bool {
 		b, _ := os.ReadFile(logPath)
 		return strings.Contains(string(b), " stdout F hello\n")
 	})
@@ -256,7 +244,7 @@ spec:
 	if _, err := rt.ExecSync(ctxT(t), &runtimeapi.ExecSyncRequest{ContainerId: reader.GetId(), Cmd: []string{"touch", "/shared/kill"}, Timeout: 10}); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 60*time.Second, "the writer restarted after its liveness probe failed", func() bool {
+	harness.Eventually(t, 60*time.Second, "the writer restarted after its liveness probe failed", func() bool {
 		w := running(podContainers(t, rt, pod, "writer"))
 		return w != nil && w.GetMetadata().GetAttempt() > writer0.GetMetadata().GetAttempt()
 	})
@@ -269,7 +257,7 @@ spec:
 	}
 
 	// The crasher is restarted, each time after a longer back-off.
-	eventually(t, 120*time.Second, "the crasher's attempt 2", func() bool {
+	harness.Eventually(t, 120*time.Second, "the crasher's attempt 2", func() bool {
 		cs := podContainers(t, rt, pod, "crasher")
 		return len(cs) > 0 && cs[len(cs)-1].GetMetadata().GetAttempt() >= 2
 	})
@@ -302,11 +290,11 @@ spec:
 	if err := os.Remove(manifestPath); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 150*time.Second, "the pod's sandbox removed", func() bool {
+	harness.Eventually(t, 150*time.Second, "the pod's sandbox removed", func() bool {
 		r, err := rt.ListPodSandbox(ctxT(t), &runtimeapi.ListPodSandboxRequest{})
 		return err == nil && len(r.GetItems()) == 0
 	})
-	eventually(t, 30*time.Second, "no container left", func() bool {
+	harness.Eventually(t, 30*time.Second, "no container left", func() bool {
 		return strings.TrimSpace(pn.dd.DockerT(t, "ps", "-aq", "--filter", "label=io.kubernetes.pod.name="+pod)) == ""
 	})
 	pn.wantNothingLeft(t, 0)

@@ -39,7 +39,7 @@ func testLogsNoSpace(t *testing.T, driver string) {
 	}
 	d.DockerT(t, append(opts, harness.BusyboxImage, "sh", "-c", logger)...)
 	fs.Fill(2 << 20)
-	waitFor(t, "the data-root to fill", 30*time.Second, func() bool { return fs.Free() < 64<<10 })
+	harness.Eventually(t, 30*time.Second, "the data-root to fill", func() bool { return fs.Free() < 64<<10 })
 	// Some seconds of logging into a full disk.
 	time.Sleep(2 * time.Second)
 	if st := d.DockerT(t, "inspect", "-f", "{{.State.Running}}", "logger"); st != "true\n" {
@@ -53,7 +53,7 @@ func testLogsNoSpace(t *testing.T, driver string) {
 	d.CheckMetadata(t)
 
 	fs.Unfill()
-	waitFor(t, "lines logged after the space came back", 30*time.Second, func() bool { return lastSeq(t, d) > full+50 })
+	harness.Eventually(t, 30*time.Second, "lines logged after the space came back", func() bool { return lastSeq(t, d) > full+50 })
 	// Both drivers keep json-file entries on disk (local in its own
 	// directory).
 	id := strings.TrimSpace(d.DockerT(t, "inspect", "-f", "{{.Id}}", "logger"))
@@ -92,13 +92,13 @@ func TestLogRotationNoInodes(t *testing.T) {
 	d, fs := newDaemon(t, loopfs.Options{Inodes: 4096})
 	d.DockerT(t, "run", "-d", "--name", "logger", "--log-opt", "max-size=100k", "--log-opt", "max-file=2",
 		harness.BusyboxImage, "sh", "-c", logger)
-	waitFor(t, "the first lines", 10*time.Second, func() bool { return lastSeq(t, d) > 0 })
+	harness.Eventually(t, 10*time.Second, "the first lines", func() bool { return lastSeq(t, d) > 0 })
 	fs.FillInodes(0)
 	// Several rotations' worth of output (one every quarter second).
 	time.Sleep(2 * time.Second)
 	before := lastSeq(t, d)
 	fs.Unfill()
-	waitFor(t, "lines logged after inodes came back", 30*time.Second, func() bool { return lastSeq(t, d) > before+50 })
+	harness.Eventually(t, 30*time.Second, "lines logged after inodes came back", func() bool { return lastSeq(t, d) > before+50 })
 	d.DockerT(t, "rm", "-f", "logger")
 }
 
@@ -124,13 +124,4 @@ func lastSeq(t *testing.T, d *harness.Daemon) int {
 		last = n
 	}
 	return last
-}
-
-func waitFor(t *testing.T, what string, timeout time.Duration, ok func() bool) {
-	t.Helper()
-	for deadline := time.Now().Add(timeout); !ok(); time.Sleep(100 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-	}
 }

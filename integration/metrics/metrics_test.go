@@ -56,18 +56,6 @@ func mustSample(t *testing.T, fams []*dto.MetricFamily, name string, want map[st
 	return v
 }
 
-// eventually polls cond every 100ms until it holds or timeout passes.
-func eventually(t *testing.T, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-}
-
 func inspect(t *testing.T, id, format string) string {
 	t.Helper()
 	return strings.TrimSpace(d.DockerT(t, "inspect", "--format", format, id))
@@ -104,7 +92,7 @@ func TestContainerMetricsMatchDockerStats(t *testing.T) {
 		"id": id, "name": "metrics-web", "image": harness.BusyboxImage,
 		"compose_project": "shop", "compose_service": "web",
 	}
-	eventually(t, 10*time.Second, "the container to fill 16 MiB", func() bool {
+	harness.Eventually(t, 10*time.Second, "the container to fill 16 MiB", func() bool {
 		v, _ := sample(scrape(t, metricsAddr), "berth_container_memory_usage_bytes", labels)
 		return v >= 16<<20
 	})
@@ -168,13 +156,13 @@ func TestHealthRestartsAndOOMKills(t *testing.T) {
 	oom := run(t, d, "run", "-d", "--name", "metrics-oom", "-m", "16m", "--memory-swap", "16m",
 		harness.BusyboxImage, "tail", "/dev/zero")
 
-	eventually(t, 20*time.Second, "the healthcheck to pass", func() bool {
+	harness.Eventually(t, 20*time.Second, "the healthcheck to pass", func() bool {
 		return inspect(t, hc, "{{.State.Health.Status}}") == "healthy"
 	})
-	eventually(t, 30*time.Second, "two restarts and a last exit", func() bool {
+	harness.Eventually(t, 30*time.Second, "two restarts and a last exit", func() bool {
 		return inspect(t, restarts, "{{.State.Status}} {{.RestartCount}}") == "exited 2"
 	})
-	eventually(t, 30*time.Second, "the OOM kill", func() bool {
+	harness.Eventually(t, 30*time.Second, "the OOM kill", func() bool {
 		return inspect(t, oom, "{{.State.Status}}") == "exited"
 	})
 	if got := inspect(t, oom, "{{.State.OOMKilled}}"); got != "true" {
@@ -252,7 +240,7 @@ func TestEngineMetricsMatchDockerInfo(t *testing.T) {
 	}
 	t.Cleanup(func() { events.Process.Kill(); events.Wait() })
 	var fams []*dto.MetricFamily
-	eventually(t, 10*time.Second, "the events subscriber", func() bool {
+	harness.Eventually(t, 10*time.Second, "the events subscriber", func() bool {
 		fams = scrape(t, metricsAddr)
 		v, _ := sample(fams, "engine_daemon_events_subscribers_total", nil)
 		return v == 1
