@@ -1,6 +1,9 @@
 package config
 
-import "path/filepath"
+import (
+	"path/filepath"
+	"strings"
+)
 
 // Defaults of the CRI face. The pause image is containerd 2.x's default;
 // the CNI directories are where Debian's containernetworking-plugins and
@@ -41,10 +44,7 @@ func (c *Config) CRIEnabled() bool { return c.CRI.Enabled == nil || *c.CRI.Enabl
 // CRISocketPath is the path of the CRI socket for c.
 func (c *Config) CRISocketPath() string {
 	if s := c.CRI.Socket; s != "" {
-		if len(s) > 7 && s[:7] == "unix://" {
-			return s[7:]
-		}
-		return s
+		return strings.TrimPrefix(s, "unix://")
 	}
 	return filepath.Join(c.ExecRoot, criSocketName)
 }
