@@ -12,7 +12,7 @@ import (
 // stageBinaryName is cmd/berth-stage's file, installed beside berthd.
 const stageBinaryName = "berth-stage"
 
-// useStageBinary makes containers' shims and stages run from the small
+// useStageBinary (in the background: the first launch waits for it) makes containers' shims and stages run from the small
 // berth-stage binary beside this one (pkg/runtime.UseStageExecutable says
 // why). Without it, or with one from another build, they run from berthd
 // itself, which works the same, a few milliseconds slower per start and
@@ -24,9 +24,11 @@ func useStageBinary() {
 		return
 	}
 	path := filepath.Join(filepath.Dir(exe), stageBinaryName)
-	if err := runtime.UseStageExecutable(path); err != nil {
-		logrus.WithError(err).Info("container stages run from berthd itself")
-		return
-	}
-	logrus.WithField("path", path).Debug("container stages run from the stage binary")
+	runtime.UseStageExecutableInBackground(path, func(err error) {
+		if err != nil {
+			logrus.WithError(err).Info("container stages run from berthd itself")
+			return
+		}
+		logrus.WithField("path", path).Debug("container stages run from the stage binary")
+	})
 }

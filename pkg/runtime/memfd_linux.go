@@ -22,6 +22,7 @@ var sealedExe = sync.OnceValues(func() (*os.File, error) {
 	if f := inheritedSealedExe(); f != nil {
 		return f, nil
 	}
+	waitStage()
 	if stageCopy != nil {
 		return stageCopy, nil
 	}

@@ -19,6 +19,12 @@ var StageStamp string
 // made; nil runs stages from this binary.
 var stageCopy *os.File
 
+// stagePending, when set, is closed once a UseStageExecutableInBackground
+// has finished (chosen the stage binary or given up): the first launch
+// waits for it, so that no shim is started from this binary while the
+// stage binary is still being copied.
+var stagePending chan struct{}
+
 // ErrNoStageStamp is UseStageExecutable's answer in a binary built
 // without a stamp (go build by hand): no stage binary can be verified.
 var ErrNoStageStamp = errors.New("this binary carries no stage stamp (built without make)")
@@ -61,6 +67,31 @@ func UseStageExecutable(path string) error {
 	}
 	stageCopy = mem
 	return nil
+}
+
+// UseStageExecutableInBackground is UseStageExecutable off the caller's
+// path: the copy and the stamp scan take milliseconds that a daemon's
+// start-up need not wait for (nothing launches a stage before it serves
+// requests or restarts containers, and those launches wait for the copy).
+// done, if not nil, gets UseStageExecutable's answer. Call it once, before
+// anything launches a stage.
+func UseStageExecutableInBackground(path string, done func(error)) {
+	ch := make(chan struct{})
+	stagePending = ch
+	go func() {
+		err := UseStageExecutable(path)
+		close(ch)
+		if done != nil {
+			done(err)
+		}
+	}()
+}
+
+// waitStage waits for a UseStageExecutableInBackground in progress.
+func waitStage() {
+	if stagePending != nil {
+		<-stagePending
+	}
 }
 
 // containsStamp reads f in small pieces, each overlapping the last by

@@ -69,3 +69,33 @@ func TestContainsStampAcrossPieces(t *testing.T) {
 		f.Close()
 	}
 }
+
+// TestUseStageExecutableInBackground: the copy happens off the caller's
+// path, and whoever launches a stage first waits for it instead of racing
+// it (launching from this binary while the stage copy is half made).
+func TestUseStageExecutableInBackground(t *testing.T) {
+	oldStamp, oldCopy, oldPending := StageStamp, stageCopy, stagePending
+	t.Cleanup(func() { StageStamp, stageCopy, stagePending = oldStamp, oldCopy, oldPending })
+	mine := filepath.Join(t.TempDir(), "mine")
+	os.WriteFile(mine, []byte("\x7fELF...berth-stage-5678..."), 0o755)
+	StageStamp, stageCopy = "berth-stage-5678", nil
+
+	answered := make(chan error, 1)
+	UseStageExecutableInBackground(mine, func(err error) { answered <- err })
+	waitStage()
+	if stageCopy == nil {
+		t.Fatal("waitStage returned before the stage copy was made")
+	}
+	if err := <-answered; err != nil {
+		t.Fatalf("done got %v", err)
+	}
+	stageCopy.Close()
+
+	// A refused stage still ends the wait, leaving stages on this binary.
+	stageCopy = nil
+	UseStageExecutableInBackground(filepath.Join(t.TempDir(), "missing"), func(err error) { answered <- err })
+	waitStage()
+	if stageCopy != nil || <-answered == nil {
+		t.Fatal("a missing stage binary was taken")
+	}
+}
