@@ -183,6 +183,7 @@ func randomHex(n int) string {
 // New prepares a daemon's private root. Nothing runs until Start.
 func New(o Options) (*Daemon, error) {
 	hostForwarding()
+	sweepOnce.Do(SweepDeadRoots)
 	// Short paths: a unix socket path must fit in 108 bytes.
 	root, err := os.MkdirTemp("", "bt-")
 	if err != nil {
@@ -211,6 +212,9 @@ func New(o Options) (*Daemon, error) {
 		cfg = "{}"
 	}
 	if err := os.WriteFile(d.ConfigFile, []byte(cfg), 0o644); err != nil {
+		return nil, err
+	}
+	if err := d.writeOwner(); err != nil {
 		return nil, err
 	}
 	return d, nil
@@ -503,6 +507,14 @@ func (d *Daemon) Cleanup() {
 	for i := len(d.cleanups) - 1; i >= 0; i-- {
 		d.cleanups[i]()
 	}
+	d.releaseHost()
+}
+
+// releaseHost removes what the daemon may have left on the host once it is
+// stopped: its containers' processes and cgroups, mounts, netfilter tables
+// and bridges, and the root. Cleanup calls it, and so does the sweep of a
+// root whose test binary died before its Cleanup ran (sweep.go).
+func (d *Daemon) releaseHost() {
 	KillContainers(d.DataRoot)
 	UnmountUnder(d.Root)
 	if d.Options.DataRoot != "" {
