@@ -65,11 +65,37 @@ func validateAdvertiseOpts(opts map[string]string) error {
 
 // advertiseLocked announces ep's addresses from inside its namespace; the
 // messages after the first stop when the endpoint leaves. Nothing here
-// fails the join: neighbours still learn the address by asking.
+// fails the join: neighbours still learn the address by asking. m.mu is
+// held (Readvertise, the vlan drivers).
 func (m *Manager) advertiseLocked(r *Record, ep *Endpoint) {
+	if stop := startAdvert(r, ep); stop != nil {
+		m.keepAdvertLocked(ep.ID, stop)
+	}
+}
+
+// advertise is advertiseLocked for a bridge join, which does not hold
+// m.mu: the wait for the bridge port to forward (up to
+// bridgePortForwardingMax) and the first message happen outside the lock.
+func (m *Manager) advertise(r *Record, ep *Endpoint) {
+	stop := startAdvert(r, ep)
+	if stop == nil {
+		return
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if _, joined := r.Endpoints[ep.ID]; !joined {
+		close(stop) // it left meanwhile: its address may be another's now
+		return
+	}
+	m.keepAdvertLocked(ep.ID, stop)
+}
+
+// startAdvert sends ep's first unsolicited ARP/NA and starts the rest; it
+// returns the channel that stops them, or nil when none are sent.
+func startAdvert(r *Record, ep *Endpoint) chan struct{} {
 	n, interval := advertiseSettings(r.Options)
 	if n == 0 || ep.NetnsPath == "" || len(ep.MAC) != 6 {
-		return
+		return nil
 	}
 	if ep.HostIface != "" {
 		bridge.WaitForwarding(ep.HostIface, bridgePortForwardingMax)
@@ -77,7 +103,7 @@ func (m *Manager) advertiseLocked(r *Record, ep *Endpoint) {
 	ns, err := netif.OpenContainer(ep.NetnsPath, 0)
 	if err != nil {
 		logrus.WithError(err).WithField("endpoint", stringid.TruncateID(ep.ID)).Debug("no unsolicited ARP/NA")
-		return
+		return nil
 	}
 	defer ns.Close()
 	stop := make(chan struct{})
@@ -85,15 +111,20 @@ func (m *Manager) advertiseLocked(r *Record, ep *Endpoint) {
 	if err := ns.Advertise(a, stop); err != nil {
 		logrus.WithError(err).WithField("endpoint", stringid.TruncateID(ep.ID)).Debug("no unsolicited ARP/NA")
 		close(stop)
-		return
+		return nil
 	}
+	return stop
+}
+
+// keepAdvertLocked records the stop channel of an endpoint's messages.
+func (m *Manager) keepAdvertLocked(epID string, stop chan struct{}) {
 	if m.adverts == nil {
 		m.adverts = map[string]chan struct{}{}
 	}
-	if old := m.adverts[ep.ID]; old != nil {
+	if old := m.adverts[epID]; old != nil {
 		close(old)
 	}
-	m.adverts[ep.ID] = stop
+	m.adverts[epID] = stop
 }
 
 // stopAdvertLocked ends the messages still to be sent for an endpoint

@@ -84,6 +84,8 @@ type Manager struct {
 
 	mu   sync.RWMutex
 	nets map[string]*Record
+	// files are the records' files, written outside mu (recordfile.go).
+	files map[string]*recordFile
 
 	// detaching counts veth pairs being deleted in the background (see
 	// Leave); Close and WaitDetached wait for them.
@@ -137,7 +139,7 @@ func New(cfg Config) (*Manager, error) {
 	if err != nil {
 		return nil, err
 	}
-	m := &Manager{cfg: cfg, ipam: alloc, nets: map[string]*Record{}, ready: make(chan struct{})}
+	m := &Manager{cfg: cfg, ipam: alloc, nets: map[string]*Record{}, files: map[string]*recordFile{}, ready: make(chan struct{})}
 	alloc.HostConflict = bridge.HostConflict
 	if v, err := bridge.WatchHost(); err == nil {
 		m.hostView = v
@@ -598,32 +600,15 @@ func (m *Manager) sortedLocked() []*Record {
 	return out
 }
 
-func (m *Manager) persistLocked(r *Record) error { return m.writeRecordLocked(r, true) }
-
-// persistEndpointsLocked saves r after an endpoint change (container start
-// or stop) with an fsync of the data only (atomicfile.WriteFileNoDirSync):
-// endpoints describe running containers, but the record also defines the
-// network, so it must never be left empty by a power loss.
-func (m *Manager) persistEndpointsLocked(r *Record) error { return m.writeRecordLocked(r, false) }
-
-func (m *Manager) writeRecordLocked(r *Record, durable bool) error {
-	if r.Predefined {
-		// Predefined networks are rebuilt from configuration; only their
-		// endpoints need saving, once containers exist.
-		if len(r.Endpoints) == 0 {
-			os.Remove(filepath.Join(m.cfg.Root, "networks", r.ID+".json"))
-			return nil
-		}
-	}
+// persistLocked writes a new network's record, synced with its
+// directory, under m.mu: no flush of it can be under way yet. Every
+// later change goes through touchRecordLocked and syncRecord.
+func (m *Manager) persistLocked(r *Record) error {
 	b, err := json.Marshal(r)
 	if err != nil {
 		return err
 	}
-	path := filepath.Join(m.cfg.Root, "networks", r.ID+".json")
-	if !durable {
-		return atomicfile.WriteFileNoDirSync(path, b, 0o600)
-	}
-	return atomicfile.WriteFile(path, b, 0o600)
+	return atomicfile.WriteFile(m.recordPath(r.ID), b, 0o600)
 }
 
 // Close removes berth's netfilter table, unless containers are meant to

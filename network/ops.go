@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"maps"
 	"net/netip"
-	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -372,12 +370,17 @@ func (m *Manager) Create(ctx context.Context, req network.CreateRequest) (*Recor
 func (m *Manager) Remove(ctx context.Context, term string) (*Record, error) {
 	m.waitReady(ctx)
 	m.mu.Lock()
-	defer m.mu.Unlock()
 	r, err := m.findLocked(term)
 	if err != nil {
+		m.mu.Unlock()
 		return nil, err
 	}
-	return r.clone(), m.removeLocked(r)
+	err = m.removeLocked(r)
+	m.mu.Unlock()
+	if err != nil {
+		return r.clone(), err
+	}
+	return r.clone(), m.syncRecord(r.ID)
 }
 
 func (m *Manager) removeLocked(r *Record) error {
@@ -409,10 +412,10 @@ func (m *Manager) removeLocked(r *Record) error {
 	if err := m.ipam.RemoveNetwork(r.ID); err != nil {
 		return err
 	}
-	if err := os.Remove(filepath.Join(m.cfg.Root, "networks", r.ID+".json")); err != nil && !os.IsNotExist(err) {
-		return err
-	}
+	// The record's file goes in the caller's syncRecord, after any write
+	// of it still under way.
 	delete(m.nets, r.ID)
+	m.touchRecordLocked(r)
 	return nil
 }
 
@@ -440,7 +443,21 @@ func (m *Manager) Prune(ctx context.Context, f filters.Args) ([]*Record, error) 
 	}
 	m.waitReady(ctx)
 	m.mu.Lock()
-	defer m.mu.Unlock()
+	removed, err := m.pruneLocked(ctx, f, until)
+	m.mu.Unlock()
+	var errs []error
+	for _, r := range removed {
+		errs = append(errs, m.syncRecord(r.ID))
+	}
+	if err == nil {
+		err = errors.Join(errs...)
+	}
+	return removed, err
+}
+
+// pruneLocked removes the networks Prune selects, in memory and on the
+// host; m.mu is held.
+func (m *Manager) pruneLocked(ctx context.Context, f filters.Args, until time.Time) ([]*Record, error) {
 	var removed []*Record
 	for _, r := range m.sortedLocked() {
 		if r.Predefined || IsPredefined(r.Name) || len(r.Endpoints) > 0 {

@@ -237,13 +237,9 @@ func (m *Manager) joinRemoteLocked(r *Record, ep *Endpoint, o JoinOptions, relea
 		return nil, errdefs.System(fmt.Errorf("failed to set up container networking: %w", err))
 	}
 	r.Endpoints[ep.ID] = ep
-	if err := m.persistEndpointsLocked(r); err != nil {
-		delete(r.Endpoints, ep.ID)
-		releaseRemoteLink(ep)
-		leave()
-		release()
-		return nil, err
-	}
+	// Written by Join once the lock is released; undone by a leave if
+	// that fails.
+	m.touchRecordLocked(r)
 	if !first {
 		m.regatewayLocked(o.ContainerID)
 	}

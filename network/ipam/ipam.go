@@ -15,7 +15,6 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/berthd/berth/pkg/atomicfile"
 	"github.com/berthd/berth/pkg/errdefs"
 )
 
@@ -145,6 +144,8 @@ type Allocator struct {
 	pools4 []Pool
 	pools6 []Pool
 	st     state
+	// files are the networks' state files, written outside mu (sync.go).
+	files map[string]*netFile
 
 	// HostConflict, when set, reports whether a candidate subnet from a
 	// default pool collides with an address or route already on the host;
@@ -158,7 +159,7 @@ type Allocator struct {
 // pools6. The state of older versions, all networks in one file beside
 // dir (dir + ".json"), is moved into dir.
 func Open(dir string, pools4, pools6 []Pool) (*Allocator, error) {
-	a := &Allocator{path: dir, pools4: pools4, pools6: pools6, st: state{Networks: map[string][]*Subnet{}}}
+	a := &Allocator{path: dir, pools4: pools4, pools6: pools6, st: state{Networks: map[string][]*Subnet{}}, files: map[string]*netFile{}}
 	ents, err := os.ReadDir(dir)
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
 		return nil, err
@@ -209,51 +210,31 @@ func (a *Allocator) migrate(legacy string) error {
 			continue
 		}
 		a.st.Networks[id] = subs
-		if err := a.write(id, true); err != nil {
+		if err := a.save(id); err != nil {
 			return err
 		}
 	}
 	return os.Remove(legacy)
 }
 
-// save persists network id's state in a file of its own (or removes the
-// file of a network that is gone). Callers hold a.mu. One file per
+// save puts network id's state on disk at once, synced with its directory,
+// under a.mu: for a network's creation (and the migration of an old
+// state file), which no container start waits behind. One file per
 // network makes a change cost the same with 500 networks as with one.
-// Subnet changes (network create and remove) are synced to disk with the
-// directory; address changes, made at every container start and stop,
-// only with the data (atomicfile.WriteFileNoDirSync): they describe
-// running containers, whose latest change a power loss makes moot, but
-// the file also holds the subnets, so it must never be left empty.
-func (a *Allocator) save(id string) error { return a.write(id, true) }
-
-func (a *Allocator) saveVolatile(id string) error { return a.write(id, false) }
-
-func (a *Allocator) write(id string, durable bool) error {
+// Every later change goes through Sync (sync.go).
+func (a *Allocator) save(id string) error {
 	if a.path == "" {
 		return nil
 	}
-	path := filepath.Join(a.path, id+".json")
 	subs, ok := a.st.Networks[id]
-	if !ok {
-		if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
+	var b []byte
+	if ok {
+		var err error
+		if b, err = json.Marshal(subs); err != nil {
 			return err
 		}
-		if durable {
-			return atomicfile.SyncDir(a.path)
-		}
-		return nil
 	}
-	b, err := json.Marshal(subs)
-	if err != nil {
-		return err
-	}
-	if err := os.MkdirAll(a.path, 0o700); err != nil {
-		return err
-	}
-	if !durable {
-		return atomicfile.WriteFileNoDirSync(path, b, 0o600)
-	}
-	return atomicfile.WriteFile(path, b, 0o600)
+	return a.writeState(id, ok, b, true)
 }
 
 func (a *Allocator) overlapsAny(p netip.Prefix) bool {
@@ -465,16 +446,28 @@ func (a *Allocator) makeSubnet(r Request, auto bool) (*Subnet, error) {
 // RemoveNetwork releases every subnet and address of network id.
 func (a *Allocator) RemoveNetwork(id string) error {
 	a.mu.Lock()
-	defer a.mu.Unlock()
-	if _, ok := a.st.Networks[id]; !ok {
+	old, ok := a.st.Networks[id]
+	if !ok {
+		a.mu.Unlock()
 		return nil
 	}
-	old := a.st.Networks[id]
 	delete(a.st.Networks, id)
-	if err := a.save(id); err != nil {
-		a.st.Networks[id] = old
+	a.touchLocked(id, true)
+	a.mu.Unlock()
+	if err := a.Sync(id); err != nil {
+		a.mu.Lock()
+		if _, again := a.st.Networks[id]; !again {
+			a.st.Networks[id] = old
+			a.touchLocked(id, true)
+		}
+		a.mu.Unlock()
 		return err
 	}
+	a.mu.Lock()
+	if _, again := a.st.Networks[id]; !again {
+		delete(a.files, id)
+	}
+	a.mu.Unlock()
 	return nil
 }
 
@@ -499,11 +492,27 @@ func (a *Allocator) Networks() []string {
 	return slices.Sorted(maps.Keys(a.st.Networks))
 }
 
-// RequestAddress gives owner an address of network id in the given family.
-// A valid want asks for that address (a static --ip); otherwise the next
-// free one of the subnet's ip-range is taken. The result carries the
-// subnet's prefix length.
+// RequestAddress gives owner an address of network id in the given family
+// and puts it on disk: Reserve, then Sync.
 func (a *Allocator) RequestAddress(id string, v6 bool, want netip.Addr, owner string) (netip.Prefix, error) {
+	p, err := a.Reserve(id, v6, want, owner)
+	if err != nil {
+		return p, err
+	}
+	if err := a.Sync(id); err != nil {
+		a.unreserve(id, p.Addr(), owner)
+		return netip.Prefix{}, err
+	}
+	return p, nil
+}
+
+// Reserve gives owner an address of network id in the given family, in
+// memory only: the caller puts it on disk with Sync once it has released
+// its own locks (a start's network join must not hold the network
+// manager's lock through an fsync). A valid want asks for that address (a
+// static --ip); otherwise the next free one of the subnet's ip-range is
+// taken. The result carries the subnet's prefix length.
+func (a *Allocator) Reserve(id string, v6 bool, want netip.Addr, owner string) (netip.Prefix, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	subs, ok := a.st.Networks[id]
@@ -523,10 +532,7 @@ func (a *Allocator) RequestAddress(id string, v6 bool, want netip.Addr, owner st
 				return netip.Prefix{}, ErrIPInUse
 			}
 			s.Addrs[want] = owner
-			if err := a.saveVolatile(id); err != nil {
-				delete(s.Addrs, want)
-				return netip.Prefix{}, err
-			}
+			a.touchLocked(id, false)
 			return netip.PrefixFrom(want, s.Prefix.Bits()), nil
 		}
 		return netip.Prefix{}, errdefs.InvalidParameterf("Invalid address %s: It does not belong to any of this network's subnets", want)
@@ -540,10 +546,7 @@ func (a *Allocator) RequestAddress(id string, v6 bool, want netip.Addr, owner st
 			continue
 		}
 		s.Addrs[addr] = owner
-		if err := a.saveVolatile(id); err != nil {
-			delete(s.Addrs, addr)
-			return netip.Prefix{}, err
-		}
+		a.touchLocked(id, false)
 		return netip.PrefixFrom(addr, s.Prefix.Bits()), nil
 	}
 	return netip.Prefix{}, ErrNoAvailableIP
@@ -574,18 +577,30 @@ func (s *Subnet) nextFree() (netip.Addr, bool) {
 // not allocated is not an error, so that cleanup after a crash can repeat.
 func (a *Allocator) ReleaseAddress(id string, addr netip.Addr) error {
 	a.mu.Lock()
-	defer a.mu.Unlock()
 	addr = addr.Unmap()
+	var owner string
+	var from *Subnet
 	for _, s := range a.st.Networks[id] {
-		owner, ok := s.Addrs[addr]
-		if !ok || owner == OwnerGateway || len(owner) > len(auxPrefix) && owner[:len(auxPrefix)] == auxPrefix {
+		o, ok := s.Addrs[addr]
+		if !ok || o == OwnerGateway || len(o) > len(auxPrefix) && o[:len(auxPrefix)] == auxPrefix {
 			continue
 		}
 		delete(s.Addrs, addr)
-		if err := a.saveVolatile(id); err != nil {
-			s.Addrs[addr] = owner
-			return err
+		owner, from = o, s
+		a.touchLocked(id, false)
+	}
+	a.mu.Unlock()
+	if from == nil {
+		return nil
+	}
+	if err := a.Sync(id); err != nil {
+		a.mu.Lock()
+		if _, taken := from.Addrs[addr]; !taken {
+			from.Addrs[addr] = owner
+			a.touchLocked(id, false)
 		}
+		a.mu.Unlock()
+		return err
 	}
 	return nil
 }
@@ -606,9 +621,20 @@ func (a *Allocator) EndpointOwners(id string) []string {
 	return slices.Sorted(maps.Keys(set))
 }
 
-// ReleaseOwner frees every address owner holds in network id and returns
-// them.
+// ReleaseOwner frees every address owner holds in network id, puts that
+// on disk, and returns them. The addresses are free in memory even when
+// the write fails (the error says so): kept, they would be held for good.
 func (a *Allocator) ReleaseOwner(id, owner string) ([]netip.Addr, error) {
+	freed := a.Unreserve(id, owner)
+	if len(freed) == 0 {
+		return nil, nil
+	}
+	return freed, a.Sync(id)
+}
+
+// Unreserve frees every address owner holds in network id, in memory only
+// (see Reserve), and returns them.
+func (a *Allocator) Unreserve(id, owner string) []netip.Addr {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	var freed []netip.Addr
@@ -620,10 +646,23 @@ func (a *Allocator) ReleaseOwner(id, owner string) ([]netip.Addr, error) {
 			}
 		}
 	}
-	if len(freed) == 0 {
-		return nil, nil
+	if len(freed) > 0 {
+		a.touchLocked(id, false)
 	}
-	return freed, a.saveVolatile(id)
+	return freed
+}
+
+// unreserve undoes one Reserve whose Sync failed, unless the address
+// changed hands since.
+func (a *Allocator) unreserve(id string, addr netip.Addr, owner string) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for _, s := range a.st.Networks[id] {
+		if s.Addrs[addr] == owner {
+			delete(s.Addrs, addr)
+			a.touchLocked(id, false)
+		}
+	}
 }
 
 // Status counts the addresses in use and still free for dynamic
