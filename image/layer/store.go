@@ -50,7 +50,7 @@ type Layer struct {
 type Store struct {
 	root string
 
-	mu     sync.Mutex
+	mu     sync.RWMutex // reads (Get, Stack, All, HeldBy…) share it
 	layers map[digest.Digest]*Layer
 	holds  map[string]digest.Digest
 }
@@ -431,8 +431,8 @@ func (s *Store) Commit(p *Pending, parent digest.Digest) (digest.Digest, error) 
 
 // Get returns a copy of a layer's metadata.
 func (s *Store) Get(chain digest.Digest) (Layer, bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	s.mu.RLock()
+	defer s.mu.RUnlock()
 	l := s.layers[chain]
 	if l == nil {
 		return Layer{}, false
@@ -496,8 +496,8 @@ func (s *Store) releaseLocked(chain digest.Digest) (removed []Layer, trash []str
 
 // Stack returns the layers from chain down to the base, top first.
 func (s *Store) Stack(chain digest.Digest) ([]Layer, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	s.mu.RLock()
+	defer s.mu.RUnlock()
 	var out []Layer
 	for chain != "" {
 		l := s.layers[chain]
@@ -563,8 +563,8 @@ func (s *Store) WriteTar(chain digest.Digest, w io.Writer) error {
 
 // All returns every stored layer.
 func (s *Store) All() []Layer {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	s.mu.RLock()
+	defer s.mu.RUnlock()
 	out := make([]Layer, 0, len(s.layers))
 	for _, l := range s.layers {
 		out = append(out, *l)
@@ -583,8 +583,8 @@ func (s *Store) Hold(owner string, chain digest.Digest) error {
 		return errdefs.InvalidParameterf("invalid layer holder %q", owner)
 	}
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	if cur, ok := s.holds[owner]; ok {
+		s.mu.Unlock()
 		if cur == chain {
 			return nil
 		}
@@ -592,20 +592,35 @@ func (s *Store) Hold(owner string, chain digest.Digest) error {
 	}
 	l := s.layers[chain]
 	if l == nil {
+		s.mu.Unlock()
 		return errdefs.NotFoundf("layer %s not found", chain)
 	}
-	if err := atomicfile.WriteFile(filepath.Join(s.root, "holds", owner), []byte(chain), 0o600); err != nil {
-		return err
-	}
+	// The reference is taken in memory first and written after: the
+	// write's two fsyncs are paid by this container's create alone, not
+	// by every create, inspect and removal waiting on the store's lock.
+	// The owner is a container being created, which nothing else holds
+	// or releases until its create returns.
 	l.refs++
 	s.holds[owner] = chain
+	s.mu.Unlock()
+	if err := atomicfile.WriteFile(filepath.Join(s.root, "holds", owner), []byte(chain), 0o600); err != nil {
+		s.mu.Lock()
+		var trash []string
+		if s.holds[owner] == chain {
+			delete(s.holds, owner)
+			_, trash = s.releaseLocked(chain)
+		}
+		s.mu.Unlock()
+		removeAll(trash)
+		return err
+	}
 	return nil
 }
 
 // HeldBy returns the chain owner holds, if any.
 func (s *Store) HeldBy(owner string) (digest.Digest, bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	s.mu.RLock()
+	defer s.mu.RUnlock()
 	chain, ok := s.holds[owner]
 	return chain, ok
 }
@@ -634,8 +649,8 @@ func (s *Store) Unhold(owner string) ([]Layer, error) {
 
 // Held reports the chain owner holds.
 func (s *Store) Held(owner string) (digest.Digest, bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	s.mu.RLock()
+	defer s.mu.RUnlock()
 	d, ok := s.holds[owner]
 	return d, ok
 }
