@@ -630,15 +630,22 @@ func (s *Store) Unhold(owner string) ([]Layer, error) {
 	if !validOwner(owner) {
 		return nil, errdefs.InvalidParameterf("invalid layer holder %q", owner)
 	}
-	s.mu.Lock()
+	s.mu.RLock()
 	chain, ok := s.holds[owner]
+	s.mu.RUnlock()
 	if !ok {
-		s.mu.Unlock()
 		return nil, nil
 	}
+	// The file goes first and outside the lock (an unlink waits for the
+	// directory that creates are syncing); the owner is a container being
+	// removed, which nothing else holds or releases meanwhile.
 	if err := os.Remove(filepath.Join(s.root, "holds", owner)); err != nil && !errors.Is(err, os.ErrNotExist) {
-		s.mu.Unlock()
 		return nil, err
+	}
+	s.mu.Lock()
+	if s.holds[owner] != chain {
+		s.mu.Unlock()
+		return nil, nil
 	}
 	delete(s.holds, owner)
 	removed, trash := s.releaseLocked(chain)
