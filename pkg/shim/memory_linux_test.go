@@ -170,3 +170,84 @@ func TestTrimMappingDropsAllButKept(t *testing.T) {
 		}
 	}
 }
+
+// A shared library's code is dropped whole; its read-only data, which
+// may be RELRO the loader wrote, is not (the test above: a read-only
+// mapping of another file stays).
+func TestTrimMappingDropsLibraryCode(t *testing.T) {
+	const pages = 16
+	fd, err := unix.MemfdCreate("trimlib", unix.MFD_CLOEXEC)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(fd)
+	if _, err := unix.Write(fd, bytes.Repeat([]byte{0xc3}, pages*4096)); err != nil {
+		t.Fatal(err)
+	}
+	mem, err := unix.Mmap(fd, 0, pages*4096, unix.PROT_READ|unix.PROT_EXEC, unix.MAP_PRIVATE)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Munmap(mem)
+	sum := 0
+	for i := 0; i < pages; i++ {
+		sum += int(mem[i*4096])
+	}
+	base := uint64(uintptr(unsafe.Pointer(&mem[0])))
+	present := func() int {
+		f, err := os.Open("/proc/self/pagemap")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		b := make([]byte, pages*8)
+		if _, err := f.ReadAt(b, int64(base/4096*8)); err != nil {
+			t.Fatal(err)
+		}
+		n := 0
+		for i := 0; i < pages; i++ {
+			n += int(binary.LittleEndian.Uint64(b[i*8:]) >> 63)
+		}
+		return n
+	}
+	if n := present(); n != pages {
+		t.Fatalf("%d of %d pages mapped after reading them (sum %d)", n, pages, sum)
+	}
+	maps, err := os.ReadFile("/proc/self/maps")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var line []byte
+	for _, l := range bytes.Split(maps, []byte("\n")) {
+		if bytes.HasPrefix(l, []byte(strconv.FormatUint(base, 16)+"-")) {
+			line = l
+		}
+	}
+	if !bytes.Contains(line, []byte(" r-xp ")) {
+		t.Fatalf("mapping at %x is not private code: %q", base, line)
+	}
+	var keep keptRanges
+	var bias uint64
+	trimMapping(line, "/the/shim/binary", &keep, &bias)
+	if n := present(); n != 0 {
+		t.Fatalf("%d pages of a library's code still mapped after trimMapping (line %q)", n, line)
+	}
+	if mem[5*4096] != 0xc3 {
+		t.Fatal("code read back wrong after the trim")
+	}
+	for _, c := range []struct {
+		path, perms string
+		want        bool
+	}{
+		{"/usr/lib/x86_64-linux-gnu/libc.so.6", "r-xp", true},
+		{"/usr/lib/x86_64-linux-gnu/libc.so.6", "r--p", false}, // may be RELRO
+		{"/usr/lib/x86_64-linux-gnu/libc.so.6", "rw-p", false},
+		{"/usr/lib/x86_64-linux-gnu/libc.so.6", "r-xs", false},
+		{"[vdso]", "r-xp", false},
+		{"", "r-xp", false},
+	} {
+		if got := isLibraryCode([]byte(c.path), []byte(c.perms)); got != c.want {
+			t.Errorf("isLibraryCode(%q, %q) = %v, want %v", c.path, c.perms, got, c.want)
+		}
+	}
+}
