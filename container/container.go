@@ -12,6 +12,7 @@ import (
 	"github.com/moby/moby/api/types/network"
 
 	"github.com/berthd/berth/pkg/atomicfile"
+	"github.com/berthd/berth/pkg/cgroups"
 )
 
 // File names inside a container's directory, as dockerd names them.
@@ -57,6 +58,10 @@ type Container struct {
 	// container's own, else the daemon's cgroup-parent, which may change
 	// between starts while the container's cgroup stays where it was.
 	CgroupParent string `json:",omitempty"`
+	// ExtraResources are the cgroup settings HostConfig has no field
+	// for, which a pod container gets from the CRI: hugepage limits and
+	// cgroup v2 unified keys.
+	ExtraResources *cgroups.ExtraResources `json:",omitempty"`
 
 	ResolvConfPath string
 	HostnamePath   string

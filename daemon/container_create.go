@@ -34,6 +34,9 @@ func (d *Daemon) ContainerCreate(ctx context.Context, p backend.ContainerCreateC
 	if err := validateHostConfig(p.HostConfig); err != nil {
 		return container.CreateResponse{}, err
 	}
+	if err := checkExtraResources(p.ExtraResources); err != nil {
+		return container.CreateResponse{}, err
+	}
 	// The built-in drivers, or a plugin offering one, with the daemon's
 	// default options merged in as dockerd merges them.
 	d.mergeLogConfig(&p.HostConfig.LogConfig)
@@ -105,6 +108,9 @@ func (d *Daemon) ContainerCreate(ctx context.Context, p backend.ContainerCreateC
 	c.Name = name
 	c.Config = &cfg
 	c.HostConfig = p.HostConfig
+	if !p.ExtraResources.IsZero() {
+		c.ExtraResources = p.ExtraResources
+	}
 	normalizeNetworkingConfig(p.NetworkingConfig)
 	c.NetworkConfig = p.NetworkingConfig
 	c.LinkTargets = linkTargets

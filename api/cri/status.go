@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+
+	"github.com/berthd/berth/daemon/backend"
 )
 
 // StatusBackend is what the runtime-level calls (Status, Version,
@@ -16,6 +18,9 @@ type StatusBackend interface {
 	UpdatePodCIDR(cidr string) error
 	// RuntimeVersion is the engine's version.
 	RuntimeVersion() string
+	// PodRuntimeHandlers lists the runtime handlers pods may name, the
+	// default ("") first.
+	PodRuntimeHandlers() []backend.PodRuntimeHandler
 }
 
 // Names the CRI reports. kubeAPIVersion is the CRI's own "version of the
@@ -44,16 +49,25 @@ func (s *runtimeService) Status(ctx context.Context, req *runtimeapi.StatusReque
 		{Type: runtimeapi.RuntimeReady, Status: true},
 		network,
 	}},
-		// The default handler (berth has one runtime) makes recursive
-		// read-only binds with mount_setattr; user namespaces it does
-		// not offer pods.
-		RuntimeHandlers: []*runtimeapi.RuntimeHandler{{Name: "", Features: &runtimeapi.RuntimeHandlerFeatures{RecursiveReadOnlyMounts: true}}},
+		RuntimeHandlers: runtimeHandlers(s.b.PodRuntimeHandlers()),
 	}
 	if req.GetVerbose() {
 		b, _ := json.Marshal(map[string]string{"name": runtimeName, "version": s.b.RuntimeVersion()})
 		resp.Info = map[string]string{"runtime": string(b)}
 	}
 	return resp, nil
+}
+
+// runtimeHandlers are the handlers a pod may name. Berth's own runtime
+// makes recursive read-only binds with mount_setattr; of an --add-runtime
+// binary berth does not know it. User namespaces berth does not offer
+// pods.
+func runtimeHandlers(hs []backend.PodRuntimeHandler) []*runtimeapi.RuntimeHandler {
+	out := make([]*runtimeapi.RuntimeHandler, 0, len(hs))
+	for _, h := range hs {
+		out = append(out, &runtimeapi.RuntimeHandler{Name: h.Name, Features: &runtimeapi.RuntimeHandlerFeatures{RecursiveReadOnlyMounts: h.Builtin}})
+	}
+	return out
 }
 
 // RuntimeConfig reports the cgroup driver kubelet must match: berth
