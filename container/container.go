@@ -34,6 +34,10 @@ type Container struct {
 
 	Config     *container.Config     `json:"Config"`
 	HostConfig *container.HostConfig `json:"-"` // kept in hostconfig.json
+	// ExtraResources are the cgroup settings HostConfig has no field
+	// for, which a pod container gets from the CRI: hugepage limits and
+	// cgroup v2 unified keys.
+	ExtraResources *cgroups.ExtraResources `json:",omitempty"`
 
 	// Image is the image ID; ImageName the reference the user gave.
 	Image     string
@@ -58,10 +62,6 @@ type Container struct {
 	// container's own, else the daemon's cgroup-parent, which may change
 	// between starts while the container's cgroup stays where it was.
 	CgroupParent string `json:",omitempty"`
-	// ExtraResources are the cgroup settings HostConfig has no field
-	// for, which a pod container gets from the CRI: hugepage limits and
-	// cgroup v2 unified keys.
-	ExtraResources *cgroups.ExtraResources `json:",omitempty"`
 
 	ResolvConfPath string
 	HostnamePath   string

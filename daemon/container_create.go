@@ -28,13 +28,13 @@ func (d *Daemon) ContainerCreate(ctx context.Context, p backend.ContainerCreateC
 	if err := validateConfig(p.Config); err != nil {
 		return container.CreateResponse{}, err
 	}
+	if err := checkExtraResources(p.ExtraResources); err != nil {
+		return container.CreateResponse{}, err
+	}
 	if p.HostConfig == nil {
 		p.HostConfig = &container.HostConfig{}
 	}
 	if err := validateHostConfig(p.HostConfig); err != nil {
-		return container.CreateResponse{}, err
-	}
-	if err := checkExtraResources(p.ExtraResources); err != nil {
 		return container.CreateResponse{}, err
 	}
 	// The built-in drivers, or a plugin offering one, with the daemon's

@@ -12,15 +12,15 @@ import (
 // StatusBackend is what the runtime-level calls (Status, Version,
 // RuntimeConfig, UpdateRuntimeConfig) need from the engine.
 type StatusBackend interface {
+	// PodRuntimeHandlers lists the runtime handlers pods may name, the
+	// default ("") first.
+	PodRuntimeHandlers() []backend.PodRuntimeHandler
 	// PodNetworkReady is nil once pods can get a network, else why not.
 	PodNetworkReady() error
 	// UpdatePodCIDR takes the node's pod CIDR from kubelet.
 	UpdatePodCIDR(cidr string) error
 	// RuntimeVersion is the engine's version.
 	RuntimeVersion() string
-	// PodRuntimeHandlers lists the runtime handlers pods may name, the
-	// default ("") first.
-	PodRuntimeHandlers() []backend.PodRuntimeHandler
 }
 
 // Names the CRI reports. kubeAPIVersion is the CRI's own "version of the
