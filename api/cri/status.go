@@ -58,18 +58,6 @@ func (s *runtimeService) Status(ctx context.Context, req *runtimeapi.StatusReque
 	return resp, nil
 }
 
-// runtimeHandlers are the handlers a pod may name. Berth's own runtime
-// makes recursive read-only binds with mount_setattr; of an --add-runtime
-// binary berth does not know it. User namespaces berth does not offer
-// pods.
-func runtimeHandlers(hs []backend.PodRuntimeHandler) []*runtimeapi.RuntimeHandler {
-	out := make([]*runtimeapi.RuntimeHandler, 0, len(hs))
-	for _, h := range hs {
-		out = append(out, &runtimeapi.RuntimeHandler{Name: h.Name, Features: &runtimeapi.RuntimeHandlerFeatures{RecursiveReadOnlyMounts: h.Builtin}})
-	}
-	return out
-}
-
 // RuntimeConfig reports the cgroup driver kubelet must match: berth
 // places containers' cgroups itself, under cgroupfs paths.
 func (s *runtimeService) RuntimeConfig(ctx context.Context, req *runtimeapi.RuntimeConfigRequest) (*runtimeapi.RuntimeConfigResponse, error) {
