@@ -137,15 +137,7 @@ func TestExtraResourcesValidate(t *testing.T) {
 // (a private mount of the unified hierarchy, which a hybrid host has
 // hugetlb on). A host without hugetlb in v2 cannot show it.
 func TestV2HugetlbOnRealMount(t *testing.T) {
-	requireRoot(t)
-	root := t.TempDir()
-	if err := unix.Mount("cgroup2", root, "cgroup2", 0, ""); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("cannot mount cgroup2 on this host: %v", err)
-		}
-		t.Skipf("cannot mount cgroup2: %v", err)
-	}
-	t.Cleanup(func() { _ = unix.Unmount(root, unix.MNT_DETACH) })
+	root := privateCgroup2(t)
 	if c, _ := readString(root, "cgroup.controllers"); !hasWord(c, "hugetlb") {
 		t.Skipf("hugetlb is not a cgroup v2 controller here (%q)", c)
 	}
@@ -174,4 +166,20 @@ func TestV2HugetlbOnRealMount(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), `controller "nosuch" not available`) {
 		t.Fatalf("unknown controller: %v", err)
 	}
+}
+
+// privateCgroup2 mounts the cgroup2 hierarchy on a directory of the
+// test's, unmounted when it ends.
+func privateCgroup2(t *testing.T) string {
+	t.Helper()
+	requireRoot(t)
+	root := t.TempDir()
+	if err := unix.Mount("cgroup2", root, "cgroup2", 0, ""); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("cannot mount cgroup2 on this host: %v", err)
+		}
+		t.Skipf("cannot mount cgroup2: %v", err)
+	}
+	t.Cleanup(func() { _ = unix.Unmount(root, unix.MNT_DETACH) })
+	return root
 }
