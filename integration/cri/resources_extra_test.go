@@ -187,3 +187,41 @@ func runPodWith(t *testing.T, rt runtimeapi.RuntimeServiceClient, cfg *runtimeap
 	})
 	return id
 }
+
+// TestPodLevelExtraResources: a pod's own hugepage limits and unified
+// keys go to its sandbox as a container's do: on a v1 host the unified
+// keys refuse the pod before anything is made, and hugepage limits
+// without a hugetlb controller leave it running.
+func TestPodLevelExtraResources(t *testing.T) {
+	rt, _ := clients(t)
+	cfg := podConfig(t, true)
+	cfg.Linux.Resources = &runtimeapi.LinuxContainerResources{
+		HugepageLimits: []*runtimeapi.HugepageLimit{{PageSize: "2MB", Limit: 2 << 20}},
+		Unified:        map[string]string{"memory.high": "67108864"},
+	}
+	if !cgroups.IsV2() {
+		before, pods := dockerPsAll(t, d), listIDs(t, rt, nil)
+		_, err := rt.RunPodSandbox(ctxT(t), &runtimeapi.RunPodSandboxRequest{Config: cfg})
+		wantCode(t, "a pod's unified keys on v1", err, codes.InvalidArgument)
+		if !strings.Contains(err.Error(), "cannot use unified on cgroup v1") {
+			t.Fatalf("a pod's unified keys on v1: %v", err)
+		}
+		if after := dockerPsAll(t, d); after != before || len(listIDs(t, rt, nil)) != len(pods) {
+			t.Fatalf("a refused pod left containers:\n%s", after)
+		}
+		cfg.Linux.Resources.Unified = nil
+	}
+	id := runPod(t, rt, cfg)
+	if st := podStatus(t, rt, id).GetStatus(); st.GetState() != runtimeapi.PodSandboxState_SANDBOX_READY {
+		t.Fatalf("pod with its own hugepage limits: %v", st)
+	}
+	if !cgroups.HugetlbAvailable() {
+		return
+	}
+	v1, v2 := "hugetlb/hugetlb.2MB.limit_in_bytes", "hugetlb.2MB.max"
+	// The test's pause image is the test image: it has a shell.
+	out, _, err := d.Docker("exec", id, "sh", "-c", "cat /sys/fs/cgroup/"+v2+" 2>/dev/null || cat /sys/fs/cgroup/"+v1)
+	if err != nil || strings.TrimSpace(out) != "2097152" {
+		t.Fatalf("the sandbox's hugetlb limit %q %v", out, err)
+	}
+}
