@@ -161,11 +161,22 @@ func TestPodRuntimeHandlers(t *testing.T) {
 	withRuntime := strings.Replace(strings.TrimSpace(string(orig)), "{", `{"runtimes": {"test-rt": {"path": "/usr/sbin/runc"}},`, 1)
 	withRuntime = strings.Replace(withRuntime, ",}", "}", 1)
 	reload([]byte(withRuntime))
-	t.Cleanup(func() { reload(orig) })
+	// Back as it was before the next test, which may list the handlers.
+	t.Cleanup(func() {
+		reload(orig)
+		waitHandlers(t, rt, ",berth")
+	})
+	waitHandlers(t, rt, ",berth,test-rt")
+}
+
+// waitHandlers waits for Status to list the handlers want (joined with
+// commas): a reload is taken after the signal's delivery.
+func waitHandlers(t *testing.T, rt runtimeapi.RuntimeServiceClient, want string) {
+	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
-	for strings.Join(runtimeHandlerNames(t, rt), ",") != ",berth,test-rt" {
+	for strings.Join(runtimeHandlerNames(t, rt), ",") != want {
 		if time.Now().After(deadline) {
-			t.Fatalf("handlers after the reload: %q (daemon.json %s)", runtimeHandlerNames(t, rt), withRuntime)
+			t.Fatalf("handlers %q after the reload, want %q", runtimeHandlerNames(t, rt), want)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
