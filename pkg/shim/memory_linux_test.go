@@ -225,3 +225,35 @@ func mappedPages(t *testing.T, base uint64, pages int) []bool {
 	}
 	return out
 }
+
+// A library's read-only data is dropped when none of its pages is a
+// private copy, and kept whole when one is: RELRO, which the loader
+// relocated and then made read-only, is such a mapping. Both are made
+// here from memfds, the second written through before it became
+// read-only.
+func TestTrimMemoryDropsCleanLibraryDataOnly(t *testing.T) {
+	const pages = 8
+	clean, cleanBase, _ := memfdMapping(t, "trimclean", pages, unix.PROT_READ)
+	relro, relroBase, _ := memfdMapping(t, "trimrelro", pages, unix.PROT_READ)
+	if err := unix.Mprotect(relro, unix.PROT_READ|unix.PROT_WRITE); err != nil {
+		t.Fatal(err)
+	}
+	relro[3*4096] = 42 // one private copy, as a relocation makes
+	if err := unix.Mprotect(relro, unix.PROT_READ); err != nil {
+		t.Fatal(err)
+	}
+	trimMemory()
+	for i, m := range mappedPages(t, cleanBase, pages) {
+		if m {
+			t.Fatalf("page %d of clean read-only data still mapped after the trim", i)
+		}
+	}
+	for i, m := range mappedPages(t, relroBase, pages) {
+		if !m {
+			t.Fatalf("page %d of a mapping with a private copy dropped", i)
+		}
+	}
+	if relro[3*4096] != 42 || relro[0] != 1 || clean[2*4096] != 1 {
+		t.Fatalf("read back after the trim: %d %d %d", relro[3*4096], relro[0], clean[2*4096])
+	}
+}
