@@ -65,15 +65,7 @@ func mergeExtraResources(cur, u *cgroups.ExtraResources) *cgroups.ExtraResources
 		next.Unified = maps.Clone(cur.Unified)
 	}
 	for _, h := range u.HugepageLimits {
-		replaced := false
-		for i := range next.HugepageLimits {
-			if next.HugepageLimits[i].Pagesize == h.Pagesize {
-				next.HugepageLimits[i].Limit, replaced = h.Limit, true
-			}
-		}
-		if !replaced {
-			next.HugepageLimits = append(next.HugepageLimits, h)
-		}
+		next.HugepageLimit(h.Pagesize).Limit = h.Limit
 	}
 	if len(u.Unified) > 0 && next.Unified == nil {
 		next.Unified = map[string]string{}

@@ -181,16 +181,7 @@ func podExtraResources(res, overhead *cgroups.ExtraResources) *cgroups.ExtraReso
 		sum.Unified = res.Unified
 	}
 	for _, h := range overhead.HugepageLimits {
-		added := false
-		for i := range sum.HugepageLimits {
-			if sum.HugepageLimits[i].Pagesize == h.Pagesize {
-				sum.HugepageLimits[i].Limit += h.Limit
-				added = true
-			}
-		}
-		if !added {
-			sum.HugepageLimits = append(sum.HugepageLimits, h)
-		}
+		sum.HugepageLimit(h.Pagesize).Limit += h.Limit
 	}
 	return sum
 }

@@ -23,6 +23,18 @@ func (e *ExtraResources) IsZero() bool {
 	return e == nil || (len(e.HugepageLimits) == 0 && len(e.Unified) == 0)
 }
 
+// HugepageLimit is e's limit for pages of size, added (at 0) if e has
+// none: for a caller that replaces or adds to it.
+func (e *ExtraResources) HugepageLimit(size string) *specs.LinuxHugepageLimit {
+	for i := range e.HugepageLimits {
+		if e.HugepageLimits[i].Pagesize == size {
+			return &e.HugepageLimits[i]
+		}
+	}
+	e.HugepageLimits = append(e.HugepageLimits, specs.LinuxHugepageLimit{Pagesize: size})
+	return &e.HugepageLimits[len(e.HugepageLimits)-1]
+}
+
 // ErrV1NoUnified is runc's refusal of unified keys on a v1 host, where
 // there is no file to write them to.
 var ErrV1NoUnified = errors.New("invalid configuration: cannot use unified on cgroup v1")
