@@ -59,11 +59,7 @@ func mergeExtraResources(cur, u *cgroups.ExtraResources) *cgroups.ExtraResources
 	if u.IsZero() {
 		return cur
 	}
-	next := &cgroups.ExtraResources{}
-	if cur != nil {
-		next.HugepageLimits = append(next.HugepageLimits, cur.HugepageLimits...)
-		next.Unified = maps.Clone(cur.Unified)
-	}
+	next := cur.Clone()
 	for _, h := range u.HugepageLimits {
 		next.HugepageLimit(h.Pagesize).Limit = h.Limit
 	}

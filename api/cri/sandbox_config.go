@@ -175,11 +175,7 @@ func podExtraResources(res, overhead *cgroups.ExtraResources) *cgroups.ExtraReso
 	if overhead.IsZero() {
 		return res
 	}
-	sum := &cgroups.ExtraResources{}
-	if res != nil {
-		sum.HugepageLimits = append(sum.HugepageLimits, res.HugepageLimits...)
-		sum.Unified = res.Unified
-	}
+	sum := res.Clone()
 	for _, h := range overhead.HugepageLimits {
 		sum.HugepageLimit(h.Pagesize).Limit += h.Limit
 	}

@@ -3,6 +3,7 @@ package cgroups
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"strconv"
 	"strings"
@@ -21,6 +22,16 @@ type ExtraResources struct {
 // IsZero says whether e sets nothing.
 func (e *ExtraResources) IsZero() bool {
 	return e == nil || (len(e.HugepageLimits) == 0 && len(e.Unified) == 0)
+}
+
+// Clone is a copy of e that shares nothing with it; of nil, an empty one.
+func (e *ExtraResources) Clone() *ExtraResources {
+	c := &ExtraResources{}
+	if e != nil {
+		c.HugepageLimits = append(c.HugepageLimits, e.HugepageLimits...)
+		c.Unified = maps.Clone(e.Unified)
+	}
+	return c
 }
 
 // HugepageLimit is e's limit for pages of size, added (at 0) if e has
