@@ -12,6 +12,7 @@ import (
 	"github.com/moby/moby/api/types/network"
 
 	"github.com/berthd/berth/pkg/atomicfile"
+	"github.com/berthd/berth/pkg/cgroups"
 )
 
 // File names inside a container's directory, as dockerd names them.
@@ -33,6 +34,10 @@ type Container struct {
 
 	Config     *container.Config     `json:"Config"`
 	HostConfig *container.HostConfig `json:"-"` // kept in hostconfig.json
+	// ExtraResources are the cgroup settings HostConfig has no field
+	// for, which a pod container gets from the CRI: hugepage limits and
+	// cgroup v2 unified keys.
+	ExtraResources *cgroups.ExtraResources `json:",omitempty"`
 
 	// Image is the image ID; ImageName the reference the user gave.
 	Image     string

@@ -28,6 +28,9 @@ func (d *Daemon) ContainerCreate(ctx context.Context, p backend.ContainerCreateC
 	if err := validateConfig(p.Config); err != nil {
 		return container.CreateResponse{}, err
 	}
+	if err := checkExtraResources(p.ExtraResources); err != nil {
+		return container.CreateResponse{}, err
+	}
 	if p.HostConfig == nil {
 		p.HostConfig = &container.HostConfig{}
 	}
@@ -105,6 +108,9 @@ func (d *Daemon) ContainerCreate(ctx context.Context, p backend.ContainerCreateC
 	c.Name = name
 	c.Config = &cfg
 	c.HostConfig = p.HostConfig
+	if !p.ExtraResources.IsZero() {
+		c.ExtraResources = p.ExtraResources
+	}
 	normalizeNetworkingConfig(p.NetworkingConfig)
 	c.NetworkConfig = p.NetworkingConfig
 	c.LinkTargets = linkTargets

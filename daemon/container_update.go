@@ -16,7 +16,16 @@ import (
 // restart policy change in place; a running container's cgroup is
 // rewritten at once.
 func (d *Daemon) ContainerUpdate(ctx context.Context, ref string, u container.UpdateConfig) (container.UpdateResponse, error) {
+	return d.containerUpdate(ctx, ref, u, nil)
+}
+
+// containerUpdate is ContainerUpdate, with the extra cgroup settings of a
+// pod container's update (nil from the Engine API).
+func (d *Daemon) containerUpdate(ctx context.Context, ref string, u container.UpdateConfig, extra *cgroups.ExtraResources) (container.UpdateResponse, error) {
 	resp := container.UpdateResponse{Warnings: []string{}}
+	if err := checkExtraResources(extra); err != nil {
+		return resp, err
+	}
 	c, err := d.containers.Get(ref)
 	if err != nil {
 		return resp, err
@@ -97,6 +106,7 @@ func (d *Daemon) ContainerUpdate(ctx context.Context, ref string, u container.Up
 	if err != nil {
 		return resp, err
 	}
+	nextExtra := mergeExtraResources(c.ExtraResources, extra)
 	if c.State.Running {
 		// Only the resources are applied: a whole spec would read the
 		// running container's files under its lock.
@@ -107,6 +117,7 @@ func (d *Daemon) ContainerUpdate(ctx context.Context, ref string, u container.Up
 			c.HostConfig = saved
 			return resp, err
 		}
+		setExtraResources(s, nextExtra)
 		// A limit the update removed must be lifted in the cgroup too.
 		if u.PidsLimit != nil && *u.PidsLimit <= 0 && s.Linux.Resources.Pids == nil {
 			s.Linux.Resources.Pids = &specs.LinuxPids{}
@@ -121,6 +132,7 @@ func (d *Daemon) ContainerUpdate(ctx context.Context, ref string, u container.Up
 		}
 	}
 	c.HostConfig = &next
+	c.ExtraResources = nextExtra
 	if err := c.Save(); err != nil {
 		return resp, errdefs.System(err)
 	}

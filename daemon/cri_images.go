@@ -96,9 +96,20 @@ func (d *Daemon) CRIRemoveImage(ctx context.Context, ref string) error {
 		return err
 	}
 	// By ID and forced: every name goes (docker rmi NAME would only
-	// untag one); a running container still keeps the image, as docker
-	// and kubelet's image GC expect.
+	// untag one).
 	_, err = d.ImageDelete(ctx, img.ID.String(), true, true)
+	if errdefs.Is(err, errdefs.Conflict) {
+		// A running container (or a child image) keeps the image. As
+		// containerd, which deletes an image's references whoever uses
+		// its content, the names go all the same and the call succeeds:
+		// forced, each untag leaves the image to its user, dangling.
+		for _, r := range d.images.References(img.ID) {
+			if _, err := d.ImageDelete(ctx, r.String(), true, true); err != nil && !errdefs.Is(err, errdefs.NotFound) {
+				return err
+			}
+		}
+		return nil
+	}
 	if errdefs.Is(err, errdefs.NotFound) {
 		return nil
 	}

@@ -75,6 +75,7 @@ func (d *Daemon) buildSpec(c *ctr.Container, in specInput) (*specs.Spec, error) 
 	if err := setResources(s, hc); err != nil {
 		return nil, err
 	}
+	setExtraResources(s, c.ExtraResources)
 	setShmAndTmpfs(s, hc)
 	if err := setDevices(s, hc); err != nil {
 		return nil, err

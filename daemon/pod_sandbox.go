@@ -45,6 +45,9 @@ func (d *Daemon) RunPodSandbox(ctx context.Context, cfg backend.PodSandboxConfig
 	if err := validatePodSandboxConfig(cfg); err != nil {
 		return "", err
 	}
+	if err := d.checkRuntimeHandler(cfg.RuntimeHandler); err != nil {
+		return "", err
+	}
 	// Not carried in ctx: the pause container's start keeps its own.
 	tr := podTrace()
 	defer func() { logPodPhases(tr, "pod run phases: ", id, err) }()

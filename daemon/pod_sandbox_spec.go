@@ -120,10 +120,15 @@ func podSandboxCreateConfig(c backend.PodSandboxConfig, image string) (backend.C
 	if opt != "" {
 		hc.SecurityOpt = append(hc.SecurityOpt, opt)
 	}
+	// The handler names the runtime as --runtime does ("" is the
+	// daemon's default); the pod's containers take the sandbox's.
+	hc.Runtime = c.RuntimeHandler
+	cc := backend.ContainerCreateConfig{Name: podSandboxName(c), Config: cfg, HostConfig: hc}
 	if r := c.Resources; r != nil {
 		hc.CPUPeriod, hc.CPUQuota, hc.CPUShares, hc.Memory = r.CPUPeriod, r.CPUQuota, r.CPUShares, r.Memory
+		cc.ExtraResources = r.Extra
 	}
-	return backend.ContainerCreateConfig{Name: podSandboxName(c), Config: cfg, HostConfig: hc}, nil
+	return cc, nil
 }
 
 // seccompSecurityOpt turns a CRI seccomp profile into the security option

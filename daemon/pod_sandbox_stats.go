@@ -3,6 +3,7 @@ package daemon
 import (
 	"context"
 	"io/fs"
+	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -100,15 +101,18 @@ func (d *Daemon) ListPodSandboxStats(ctx context.Context, f backend.PodSandboxFi
 	return out
 }
 
-// podSandboxStats sums the pause container and the pod's containers: a
-// pod has no cgroup of its own unless kubelet gave it a parent.
+// podSandboxStats are the pod's CPU and memory figures from its own
+// cgroup, the cgroup parent kubelet gives it (which holds the pause and
+// every container, and what kubelet itself accounts the pod by), as
+// containerd reads them; a pod without one gets the sums over the pause
+// container and the pod's containers. The process count is the sum
+// over the containers in both cases, as containerd's.
 func (d *Daemon) podSandboxStats(ctx context.Context, sb backend.PodSandbox) backend.PodSandboxStats {
 	now := time.Now()
 	out := backend.PodSandboxStats{Sandbox: sb, Pod: backend.PodStats{ID: sb.ID, Timestamp: now}}
 	out.Containers = d.ListPodContainerStats(ctx, backend.PodContainerStatsFilter{SandboxID: sb.ID})
-	var cpu uint64
 	add := func(s backend.PodStats) {
-		cpu += s.CPUUsageCoreNanoSeconds
+		out.Pod.CPUUsageCoreNanoSeconds += s.CPUUsageCoreNanoSeconds
 		out.Pod.MemoryUsage += s.MemoryUsage
 		out.Pod.MemoryWorkingSet += s.MemoryWorkingSet
 		out.Pod.MemoryRSS += s.MemoryRSS
@@ -122,8 +126,11 @@ func (d *Daemon) podSandboxStats(ctx context.Context, sb backend.PodSandbox) bac
 	for _, s := range out.Containers {
 		add(s)
 	}
-	out.Pod.CPUUsageCoreNanoSeconds = cpu
-	out.Pod.UsageNanoCores = d.podState.cpu.rate("pod:"+sb.ID, now, cpu)
+	if own, ok := podCgroupFigures(sb.Config.CgroupParent); ok {
+		own.ID, own.Timestamp, own.Processes = sb.ID, now, out.Pod.Processes
+		out.Pod = own
+	}
+	out.Pod.UsageNanoCores = d.podState.cpu.rate("pod:"+sb.ID, now, out.Pod.CPUUsageCoreNanoSeconds)
 	if sb.Pid > 0 && sb.NetnsPath != "" {
 		for name, n := range netStats(sb.Pid) {
 			out.Pod.Network = append(out.Pod.Network, backend.PodInterfaceStats{Name: name, RxBytes: n.RxBytes, RxErrors: n.RxErrors, TxBytes: n.TxBytes, TxErrors: n.TxErrors})
@@ -179,6 +186,35 @@ func (d *Daemon) cgroupFigures(c *ctr.Container, now time.Time) backend.PodStats
 	if err != nil {
 		return s
 	}
+	statsFigures(st, &s)
+	return s
+}
+
+// podCgroupFigures reads a pod's cgroup parent; false when there is none
+// here (no parent, or a name that is not a cgroupfs path of this host:
+// then the figures are sums).
+func podCgroupFigures(parent string) (backend.PodStats, bool) {
+	var s backend.PodStats
+	if parent == "" {
+		return s, false
+	}
+	cg, err := cgroups.New(parent)
+	if err != nil {
+		return s, false
+	}
+	if _, err := os.Stat(cg.Path("memory")); err != nil {
+		return s, false
+	}
+	st, err := cg.Stats()
+	if err != nil {
+		return s, false
+	}
+	statsFigures(st, &s)
+	return s, true
+}
+
+// statsFigures are the CRI's figures of a cgroup's statistics.
+func statsFigures(st *cgroups.Stats, s *backend.PodStats) {
 	m := st.Memory.Stats
 	// v1 names its hierarchical figures total_*, v2 has only those.
 	pick := func(v1, v2 string) uint64 {
@@ -202,7 +238,6 @@ func (d *Daemon) cgroupFigures(c *ctr.Container, now time.Time) backend.PodStats
 		s.MemoryAvailable = lim - s.MemoryWorkingSet
 	}
 	s.Processes = st.Pids.Current
-	return s
 }
 
 // podContainerType is c's io.kubernetes.docker.type label.

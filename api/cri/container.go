@@ -7,6 +7,7 @@ import (
 	"github.com/moby/moby/api/types/container"
 
 	"github.com/berthd/berth/daemon/backend"
+	"github.com/berthd/berth/pkg/cgroups"
 )
 
 // ContainerBackend is what the container calls (and exec, attach, logs,
@@ -21,6 +22,9 @@ type ContainerBackend interface {
 	ContainerInspect(ctx context.Context, ref string, size bool) (*container.InspectResponse, error)
 	Containers(ctx context.Context, opts backend.ContainerListOptions) ([]*container.Summary, error)
 	ContainerUpdate(ctx context.Context, ref string, u container.UpdateConfig) (container.UpdateResponse, error)
+	// PodContainerUpdate is ContainerUpdate with the hugepage limits and
+	// unified keys that UpdateContainerResources may carry.
+	PodContainerUpdate(ctx context.Context, ref string, u container.UpdateConfig, extra *cgroups.ExtraResources) (container.UpdateResponse, error)
 	// PodExecCreate is ContainerExecCreate without detach keys: the
 	// client's stdin reaches the process byte for byte.
 	PodExecCreate(ctx context.Context, ref string, cfg container.ExecCreateRequest) (string, error)

@@ -2,6 +2,7 @@ package cri
 
 import (
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -9,10 +10,12 @@ import (
 
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/mount"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"github.com/berthd/berth/daemon/backend"
 	"github.com/berthd/berth/pkg/apparmor"
+	"github.com/berthd/berth/pkg/cgroups"
 	"github.com/berthd/berth/pkg/errdefs"
 )
 
@@ -69,14 +72,16 @@ func createConfig(sandboxID string, cfg *runtimeapi.ContainerConfig, pod *runtim
 		hc.Devices = append(hc.Devices, container.DeviceMapping{PathOnHost: dev.GetHostPath(), PathInContainer: dev.GetContainerPath(), CgroupPermissions: dev.GetPermissions()})
 	}
 	applyResources(&hc.Resources, cfg.GetLinux().GetResources())
+	extra := extraResources(cfg.GetLinux().GetResources())
 	hc.OomScoreAdj = int(cfg.GetLinux().GetResources().GetOomScoreAdj())
 	if err := applySecurity(c, hc, sandboxID, cfg.GetLinux().GetSecurityContext()); err != nil {
 		return none, err
 	}
 	return backend.ContainerCreateConfig{
-		Name:       containerName(cfg.GetMetadata(), pod.GetMetadata()),
-		Config:     c,
-		HostConfig: hc,
+		Name:           containerName(cfg.GetMetadata(), pod.GetMetadata()),
+		Config:         c,
+		HostConfig:     hc,
+		ExtraResources: extra,
 	}, nil
 }
 
@@ -115,9 +120,8 @@ func bindOf(m *runtimeapi.Mount) (mount.Mount, error) {
 	return mount.Mount{Type: mount.TypeBind, Source: m.GetHostPath(), Target: m.GetContainerPath(), ReadOnly: m.GetReadonly(), BindOptions: o}, nil
 }
 
-// applyResources copies the CRI resources that the engine knows. Hugepage
-// limits and unified (cgroup v2) keys have no place in an engine
-// container's resources and are not applied.
+// applyResources copies the CRI resources that HostConfig has fields
+// for; extraResources the others.
 func applyResources(r *container.Resources, res *runtimeapi.LinuxContainerResources) {
 	if res == nil {
 		return
@@ -129,6 +133,19 @@ func applyResources(r *container.Resources, res *runtimeapi.LinuxContainerResour
 	r.MemorySwap = res.GetMemorySwapLimitInBytes()
 	r.CpusetCpus = res.GetCpusetCpus()
 	r.CpusetMems = res.GetCpusetMems()
+}
+
+// extraResources are the hugepage limits and unified (cgroup v2) keys,
+// which HostConfig has no field for; nil when there are none.
+func extraResources(res *runtimeapi.LinuxContainerResources) *cgroups.ExtraResources {
+	e := &cgroups.ExtraResources{Unified: maps.Clone(res.GetUnified())}
+	for _, h := range res.GetHugepageLimits() {
+		e.HugepageLimits = append(e.HugepageLimits, specs.LinuxHugepageLimit{Pagesize: h.GetPageSize(), Limit: h.GetLimit()})
+	}
+	if e.IsZero() {
+		return nil
+	}
+	return e
 }
 
 // applySecurity maps the security context: user, groups, capabilities,

@@ -36,6 +36,9 @@ func (s *runtimeService) CreateContainer(ctx context.Context, req *runtimeapi.Cr
 	if err != nil {
 		return nil, grpcError(err)
 	}
+	// The pod's runtime handler chose the sandbox's runtime; its
+	// containers run on the same.
+	p.HostConfig.Runtime = sb.HostConfig.Runtime
 	resp, err := s.b.ContainerCreate(ctx, p)
 	if errdefs.Is(err, errdefs.Conflict) {
 		// The name is taken: the same container and attempt again.
@@ -205,7 +208,7 @@ func (s *runtimeService) UpdateContainerResources(ctx context.Context, req *runt
 	}
 	var u container.UpdateConfig
 	applyResources(&u.Resources, req.GetLinux())
-	if _, err := s.b.ContainerUpdate(ctx, c.ID, u); err != nil {
+	if _, err := s.b.PodContainerUpdate(ctx, c.ID, u, extraResources(req.GetLinux())); err != nil {
 		return nil, grpcError(fmt.Errorf("failed to update resources of container %s: %w", c.ID, err))
 	}
 	return &runtimeapi.UpdateContainerResourcesResponse{}, nil

@@ -8,6 +8,7 @@ import (
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"github.com/berthd/berth/daemon/backend"
+	"github.com/berthd/berth/pkg/cgroups"
 )
 
 // podSandboxConfig translates RunPodSandbox's config into the engine's
@@ -160,8 +161,23 @@ func podResources(overhead, res *runtimeapi.LinuxContainerResources) *backend.Po
 			r.CPUPeriod = x.GetCpuPeriod()
 		}
 	}
+	r.Extra = podExtraResources(extraResources(res), extraResources(overhead))
 	if *r == (backend.PodResources{}) {
 		return nil
 	}
 	return r
+}
+
+// podExtraResources are the pod's hugepage limits, its resources' and
+// its overhead's added by page size, and its resources' unified keys
+// (an overhead's unified keys have nothing to add to).
+func podExtraResources(res, overhead *cgroups.ExtraResources) *cgroups.ExtraResources {
+	if overhead.IsZero() {
+		return res
+	}
+	sum := res.Clone()
+	for _, h := range overhead.HugepageLimits {
+		sum.HugepageLimit(h.Pagesize).Limit += h.Limit
+	}
+	return sum
 }

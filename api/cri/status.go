@@ -5,11 +5,16 @@ import (
 	"encoding/json"
 
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+
+	"github.com/berthd/berth/daemon/backend"
 )
 
 // StatusBackend is what the runtime-level calls (Status, Version,
 // RuntimeConfig, UpdateRuntimeConfig) need from the engine.
 type StatusBackend interface {
+	// PodRuntimeHandlers lists the runtime handlers pods may name, the
+	// default ("") first.
+	PodRuntimeHandlers() []backend.PodRuntimeHandler
 	// PodNetworkReady is nil once pods can get a network, else why not.
 	PodNetworkReady() error
 	// UpdatePodCIDR takes the node's pod CIDR from kubelet.
@@ -44,10 +49,7 @@ func (s *runtimeService) Status(ctx context.Context, req *runtimeapi.StatusReque
 		{Type: runtimeapi.RuntimeReady, Status: true},
 		network,
 	}},
-		// The default handler (berth has one runtime) makes recursive
-		// read-only binds with mount_setattr; user namespaces it does
-		// not offer pods.
-		RuntimeHandlers: []*runtimeapi.RuntimeHandler{{Name: "", Features: &runtimeapi.RuntimeHandlerFeatures{RecursiveReadOnlyMounts: true}}},
+		RuntimeHandlers: runtimeHandlers(s.b.PodRuntimeHandlers()),
 	}
 	if req.GetVerbose() {
 		b, _ := json.Marshal(map[string]string{"name": runtimeName, "version": s.b.RuntimeVersion()})

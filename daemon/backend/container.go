@@ -3,6 +3,8 @@ package backend
 import (
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/network"
+
+	"github.com/berthd/berth/pkg/cgroups"
 )
 
 // ContainerCreateConfig is POST /containers/create: the body and the query.
@@ -12,6 +14,10 @@ type ContainerCreateConfig struct {
 	Config           *container.Config
 	HostConfig       *container.HostConfig
 	NetworkingConfig *network.NetworkingConfig
+	// ExtraResources are cgroup settings the Engine API has no field
+	// for (the CRI's hugepage limits and unified keys); nil for a Docker
+	// API create.
+	ExtraResources *cgroups.ExtraResources
 }
 
 // ContainerListOptions is GET /containers/json's query.

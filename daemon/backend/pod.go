@@ -1,6 +1,10 @@
 package backend
 
-import "time"
+import (
+	"time"
+
+	"github.com/berthd/berth/pkg/cgroups"
+)
 
 // Labels the engine puts on the containers of pods, as cri-dockerd names
 // them, so that people's docker ps filters carry over.
@@ -32,7 +36,9 @@ type PodSandboxConfig struct {
 	PortMappings []PodPortMapping  `json:",omitempty"`
 	Labels       map[string]string `json:",omitempty"`
 	Annotations  map[string]string `json:",omitempty"`
-	// RuntimeHandler is kept and reported; berth has one runtime.
+	// RuntimeHandler names the runtime of the pod's containers: "" for
+	// the daemon's default, else berth's own ("berth") or a runtime of
+	// daemon.json's "runtimes" (--add-runtime).
 	RuntimeHandler string `json:",omitempty"`
 
 	CgroupParent string            `json:",omitempty"`
@@ -102,6 +108,17 @@ type PodResources struct {
 	CPUQuota  int64 `json:",omitempty"`
 	CPUShares int64 `json:",omitempty"`
 	Memory    int64 `json:",omitempty"`
+	// Extra are the pod's hugepage limits and unified keys.
+	Extra *cgroups.ExtraResources `json:",omitempty"`
+}
+
+// PodRuntimeHandler is a runtime a pod can name (RuntimeHandler).
+type PodRuntimeHandler struct {
+	// Name is "" for the daemon's default runtime.
+	Name string
+	// Builtin is berth's own runtime, not an --add-runtime binary: the
+	// one whose features (recursive read-only mounts) berth knows.
+	Builtin bool
 }
 
 // PodSandbox is a sandbox as the engine knows it.

@@ -4,7 +4,8 @@ import "testing"
 
 // TestStatusAdvertisesRecursiveReadOnly: kubelet (and critest) use
 // recursive read-only mounts only with a runtime handler that says it
-// makes them; berth's default handler does.
+// makes them; berth's default handler does, listed first, and so does
+// "berth", its name (as containerd lists "" and "runc").
 func TestStatusAdvertisesRecursiveReadOnly(t *testing.T) {
 	rt, _ := clients(t)
 	st, err := rt.Status(ctxT(t), nil)
@@ -12,7 +13,12 @@ func TestStatusAdvertisesRecursiveReadOnly(t *testing.T) {
 		t.Fatal(err)
 	}
 	hs := st.GetRuntimeHandlers()
-	if len(hs) != 1 || hs[0].GetName() != "" || !hs[0].GetFeatures().GetRecursiveReadOnlyMounts() || hs[0].GetFeatures().GetUserNamespaces() {
-		t.Fatalf("runtime handlers %v, want the default one with recursive read-only mounts and no user namespaces", hs)
+	if len(hs) != 2 || hs[0].GetName() != "" || hs[1].GetName() != "berth" {
+		t.Fatalf("runtime handlers %v, want the default one and berth", hs)
+	}
+	for _, h := range hs {
+		if !h.GetFeatures().GetRecursiveReadOnlyMounts() || h.GetFeatures().GetUserNamespaces() {
+			t.Fatalf("runtime handler %v, want recursive read-only mounts and no user namespaces", h)
+		}
 	}
 }

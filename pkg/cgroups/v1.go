@@ -190,6 +190,9 @@ func (m *v1Manager) Set(r *specs.LinuxResources) error {
 	if r == nil {
 		return nil
 	}
+	if len(r.Unified) > 0 {
+		return ErrV1NoUnified
+	}
 	if err := m.setMemory(r.Memory); err != nil {
 		return err
 	}
@@ -277,8 +280,13 @@ func (m *v1Manager) Set(r *specs.LinuxResources) error {
 			}
 		}
 	}
-	for _, h := range r.HugepageLimits {
-		if err := writeFile(m.paths["hugetlb"], "hugetlb."+h.Pagesize+".limit_in_bytes", strconv.FormatUint(h.Limit, 10)); err != nil {
+	if len(r.HugepageLimits) > 0 {
+		// Not mounted: there is no directory to write to (and "" would
+		// be the daemon's working directory).
+		if m.paths["hugetlb"] == "" {
+			return errors.New("cannot set hugetlb limit: container could not join or create cgroup")
+		}
+		if err := setHugetlb(m.paths["hugetlb"], "limit_in_bytes", r.HugepageLimits); err != nil {
 			return err
 		}
 	}

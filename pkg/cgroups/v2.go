@@ -150,17 +150,19 @@ func (m *v2Manager) Set(r *specs.LinuxResources) error {
 			}
 		}
 	}
-	for _, h := range r.HugepageLimits {
-		if err := writeFile(m.dir, "hugetlb."+h.Pagesize+".max", strconv.FormatUint(h.Limit, 10)); err != nil {
-			return err
-		}
+	if err := setHugetlb(m.dir, "max", r.HugepageLimits); err != nil {
+		return err
 	}
 	if len(r.Devices) > 0 {
 		if err := attachDeviceFilter(m.dir, r.Devices); err != nil {
 			return err
 		}
 	}
-	return nil
+	// Last, as runc: a unified key overrides what the fields above wrote.
+	return setUnified(m.dir, r.Unified, func() string {
+		c, _ := readString(m.dir, "cgroup.controllers")
+		return c
+	})
 }
 
 func (m *v2Manager) Pids() ([]int, error) { return readPids(m.dir) }

@@ -75,15 +75,7 @@ func TestV2CoreOnPrivateMount(t *testing.T) {
 // The compiled device filter, attached to a cgroup2 directory, decides
 // what the processes in it may open, whatever v1 says.
 func TestV2DeviceFilter(t *testing.T) {
-	requireRoot(t)
-	root := t.TempDir()
-	if err := unix.Mount("cgroup2", root, "cgroup2", 0, ""); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("mount cgroup2: %v", err)
-		}
-		t.Skipf("mount cgroup2: %v", err)
-	}
-	t.Cleanup(func() { _ = unix.Unmount(root, unix.MNT_DETACH) })
+	root := privateCgroup2(t)
 	m := &v2Manager{root: root, dir: filepath.Join(root, "berth-test-dev")}
 	t.Cleanup(func() { _ = m.Destroy() })
 	if err := m.Apply(0); err != nil {
@@ -126,15 +118,7 @@ head -c 1 /dev/urandom > /dev/null || echo urandom-denied`)
 // A process cloned with CLONE_INTO_CGROUP into the directory that
 // OpenForClone opens starts in the cgroup: nothing has to move it.
 func TestV2CloneIntoCgroup(t *testing.T) {
-	requireRoot(t)
-	root := t.TempDir()
-	if err := unix.Mount("cgroup2", root, "cgroup2", 0, ""); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("cannot mount cgroup2 on this host: %v", err)
-		}
-		t.Skipf("cannot mount cgroup2: %v", err)
-	}
-	t.Cleanup(func() { _ = unix.Unmount(root, unix.MNT_DETACH) })
+	root := privateCgroup2(t)
 	m := &v2Manager{root: root, dir: filepath.Join(root, "berth-test-clone", "c1")}
 	if err := m.Apply(0); err != nil {
 		t.Fatal(err)
