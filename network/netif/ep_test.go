@@ -195,8 +195,15 @@ func TestAdvertiseSendsARPAndNA(t *testing.T) {
 		stop := make(chan struct{})
 		done := make(chan struct{})
 		var arps, nas [][]byte
+		// Long enough for every message a count allows to arrive on a
+		// loaded machine (there cannot be more than count); the stopped
+		// case checks that none comes after the first.
+		window := 700 * time.Millisecond
+		if !tc.stop {
+			window = time.Duration(tc.count)*300*time.Millisecond + 2*time.Second
+		}
 		go func() {
-			arps, nas = capture(t, host, 700*time.Millisecond)
+			arps, nas = capture(t, host, window)
 			close(done)
 		}()
 		time.Sleep(50 * time.Millisecond)
