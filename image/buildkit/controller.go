@@ -121,6 +121,7 @@ func (b *Builder) startLocked(ctx context.Context) (_ *running, retErr error) {
 func (b *Builder) newWorker(ctx context.Context, st *storage) (*worker, error) {
 	opt := &st.opt
 	opt.RegistryHosts = resolver.NewRegistryConfig(b.opts.Registries)
+	opt.BuildkitVersion = buildkitVersion()
 	opt.Executor = noExecutor{}
 	if b.opts.NewExecutor != nil {
 		exe, err := b.opts.NewExecutor()
