@@ -90,10 +90,10 @@ type instance struct {
 	names []reference.Named
 }
 
-func (i *instance) ID() int                   { return i.id }
-func (i *instance) Type() string              { return "image" }
-func (i *instance) Name() string              { return "exporting to image" }
-func (i *instance) Config() *exporter.Config  { return exporter.NewConfig() }
+func (i *instance) ID() int                  { return i.id }
+func (i *instance) Type() string             { return "image" }
+func (i *instance) Name() string             { return "exporting to image" }
+func (i *instance) Config() *exporter.Config { return exporter.NewConfig() }
 func (i *instance) Attrs() map[string]string { return i.attrs }
 
 func (i *instance) Export(ctx context.Context, src *exporter.Source, info exporter.ExportBuildInfo) (map[string]string, exporter.FinalizeFunc, exporter.DescriptorReference, error) {
