@@ -77,7 +77,7 @@ func (e *imageExporter) Resolve(ctx context.Context, id int, attrs map[string]st
 			if err != nil {
 				return nil, errdefs.InvalidParameterf("invalid image name %q: %v", name, err)
 			}
-			i.names = append(i.names, reference.TagNameOnly(ref))
+			i.names = append(i.names, ref)
 		}
 	}
 	return i, nil
@@ -126,9 +126,10 @@ func (i *instance) Export(ctx context.Context, src *exporter.Source, info export
 	var names []string
 	for _, n := range i.names {
 		done := progress.OneOff(ctx, "naming to "+n.String())
-		if err := done(i.exp.opt.Images.Tag(ctx, id, n)); err != nil {
+		if err := done(i.exp.opt.Images.Tag(ctx, id, reference.TagNameOnly(n))); err != nil {
 			return nil, nil, nil, err
 		}
+		// As typed (normalized): dockerd's response has no :latest added.
 		names = append(names, n.String())
 	}
 	resp := map[string]string{
