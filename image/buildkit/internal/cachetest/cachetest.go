@@ -109,12 +109,8 @@ func ReadFile(ctx context.Context, t *testing.T, ref cache.ImmutableRef, name st
 	if err != nil {
 		t.Fatal(err)
 	}
-	lm := snapshot.LocalMounter(m)
-	dir, err := lm.Mount()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer lm.Unmount()
+	dir, unmount := mount(t, m)
+	defer unmount()
 	b, err := os.ReadFile(filepath.Join(dir, name))
 	if err != nil {
 		t.Fatal(err)
@@ -134,18 +130,14 @@ func Layer(ctx context.Context, t *testing.T, cm cache.Manager, parent cache.Imm
 	if err != nil {
 		t.Fatal(err)
 	}
-	lm := snapshot.LocalMounter(m)
-	dir, err := lm.Mount()
-	if err != nil {
-		t.Fatal(err)
-	}
+	dir, unmount := mount(t, m)
 	for name, data := range files {
 		if err := os.WriteFile(filepath.Join(dir, name), []byte(data), 0o644); err != nil {
-			lm.Unmount()
+			unmount()
 			t.Fatal(err)
 		}
 	}
-	if err := lm.Unmount(); err != nil {
+	if err := unmount(); err != nil {
 		t.Fatal(err)
 	}
 	ref, err := mref.Commit(ctx)
@@ -153,4 +145,15 @@ func Layer(ctx context.Context, t *testing.T, cm cache.Manager, parent cache.Imm
 		t.Fatal(err)
 	}
 	return ref
+}
+
+// mount mounts a snapshot's mounts on a temp dir.
+func mount(t *testing.T, m snapshot.Mountable) (string, func() error) {
+	t.Helper()
+	lm := snapshot.LocalMounter(m)
+	dir, err := lm.Mount()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return dir, lm.Unmount
 }
