@@ -101,6 +101,38 @@ func (s *Source) ResolveImageMetadata(ctx context.Context, id *containerimage.Im
 	return &sourceresolver.ResolveImageResponse{Digest: r.manifest, Config: r.image.Config}, nil
 }
 
+// ResolveSourceMetadata is the worker's method of that name for
+// docker-image:// ops, so that a worker built on BuildKit's base worker
+// (whose own answer comes from its stock image source) forwards them here:
+//
+//	if strings.HasPrefix(op.Identifier, "docker-image://") {
+//		return src.ResolveSourceMetadata(ctx, op, opt, sm, jobCtx)
+//	}
+func (s *Source) ResolveSourceMetadata(ctx context.Context, op *pb.SourceOp, opt sourceresolver.Opt, sm *session.Manager, jobCtx solver.JobContext) (*sourceresolver.MetaResponse, error) {
+	if opt.SourcePolicies != nil {
+		return nil, errors.New("source policies can not be set for worker")
+	}
+	var p *pb.Platform
+	if opt.ImageOpt != nil && opt.ImageOpt.Platform != nil {
+		ip := opt.ImageOpt.Platform
+		p = &pb.Platform{OS: ip.OS, Architecture: ip.Architecture, Variant: ip.Variant, OSVersion: ip.OSVersion}
+	}
+	scheme, ref, _ := strings.Cut(op.Identifier, "://")
+	id, err := s.Identifier(scheme, ref, op.Attrs, p)
+	if err != nil {
+		return nil, err
+	}
+	var g session.Group
+	if jobCtx != nil {
+		g = jobCtx.Session()
+	}
+	img, err := s.ResolveImageMetadata(ctx, id.(*containerimage.ImageIdentifier), opt.ImageOpt, sm, g)
+	if err != nil {
+		return nil, err
+	}
+	return &sourceresolver.MetaResponse{Op: op, Image: img}, nil
+}
+
 // resolved is a resolution: the local image (pulled if it had to be) and
 // the manifest digest when a registry or a digest reference named it.
 type resolved struct {

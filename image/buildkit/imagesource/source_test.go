@@ -243,3 +243,21 @@ func TestImageWithoutLayers(t *testing.T) {
 		t.Fatal("a ref for an image without layers")
 	}
 }
+
+// The worker's metadata call for a FROM reaches the local image.
+func TestResolveSourceMetadata(t *testing.T) {
+	ctx := cachetest.Context(t)
+	f := newFakeImages()
+	img := f.image(t, hostArch(), map[string]string{"a": "1"})
+	f.byName["docker.io/library/busybox:latest"] = img
+	src, _ := newSource(t, f)
+	p := platforms.DefaultSpec()
+	op := &pb.SourceOp{Identifier: "docker-image://docker.io/library/busybox:latest"}
+	res, err := src.ResolveSourceMetadata(ctx, op, sourceresolver.Opt{ImageOpt: &sourceresolver.ResolveImageOpt{Platform: &p}}, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Op != op || res.Image == nil || !bytes.Equal(res.Image.Config, img.Config) || len(f.pulls) != 0 {
+		t.Fatalf("response %+v, pulls %v", res, f.pulls)
+	}
+}
