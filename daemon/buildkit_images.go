@@ -4,9 +4,11 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"strings"
 
 	"github.com/distribution/reference"
 	"github.com/moby/moby/api/types/events"
+	"github.com/moby/moby/api/types/jsonstream"
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"github.com/sirupsen/logrus"
@@ -58,7 +60,7 @@ func (b *buildkitImages) Lookup(ctx context.Context, ref reference.Named) (*imag
 
 // Pull pulls through berth's own puller, with the credentials the build
 // client's session gives for the registry.
-func (b *buildkitImages) Pull(ctx context.Context, ref reference.Named, p ocispec.Platform, creds imagesource.Credentials) (*imagesource.Image, digest.Digest, error) {
+func (b *buildkitImages) Pull(ctx context.Context, ref reference.Named, p ocispec.Platform, creds imagesource.Credentials, report func(imagesource.PullProgress)) (*imagesource.Image, digest.Digest, error) {
 	var auth distribution.Auth
 	if creds != nil {
 		host := reference.Domain(ref)
@@ -80,7 +82,18 @@ func (b *buildkitImages) Pull(ctx context.Context, ref reference.Named, p ocispe
 		}
 	}
 	plat := distribution.Platform{OS: p.OS, Architecture: p.Architecture, Variant: p.Variant, Explicit: true}
-	img, manifest, err := b.pull().PullImage(ctx, ref, plat, auth, nil)
+	out := func(m jsonstream.Message) {
+		// Per-layer lines only: "Pulling from" names the tag.
+		if m.ID == "" || report == nil || strings.HasPrefix(m.Status, "Pulling from") {
+			return
+		}
+		pp := imagesource.PullProgress{ID: m.ID, Action: m.Status}
+		if m.Progress != nil {
+			pp.Current, pp.Total = m.Progress.Current, m.Progress.Total
+		}
+		report(pp)
+	}
+	img, manifest, err := b.pull().PullImage(ctx, ref, plat, auth, out)
 	if err != nil {
 		return nil, "", err
 	}

@@ -20,6 +20,7 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/berthd/berth/image"
+	"github.com/berthd/berth/image/buildkit/imagesource"
 	"github.com/berthd/berth/image/buildkit/mobyexporter"
 	"github.com/berthd/berth/image/distribution"
 	"github.com/berthd/berth/pkg/errdefs"
@@ -224,20 +225,27 @@ func TestBuildkitImagesPull(t *testing.T) {
 		t.Fatal(err)
 	}
 	pushed, _ := d.images.Get(remote + ":1")
-	if _, err := d.images.Delete(remote+":1", false, false); err != nil {
-		t.Fatal(err)
+	for _, ref := range []string{remote + ":1", "base:1"} {
+		if _, err := d.images.Delete(ref, false, false); err != nil {
+			t.Fatal(err)
+		}
 	}
 
 	bi := d.buildkitImages()
 	asked := ""
 	creds := func(host string) (string, string, error) { asked = host; return "", "", nil }
 	p := ocispec.Platform{OS: "linux", Architecture: runtime.GOARCH}
-	img, manifest, err := bi.Pull(ctx, named(t, remote+":1"), p, creds)
+	var steps []string
+	report := func(pp imagesource.PullProgress) { steps = append(steps, pp.Action) }
+	img, manifest, err := bi.Pull(ctx, named(t, remote+":1"), p, creds, report)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if img.ID != pushed.ID || manifest == "" || asked != reg.Addr {
 		t.Fatalf("pulled %s manifest %q (asked credentials for %q); pushed %s", img.ID, manifest, asked, pushed.ID)
+	}
+	if len(steps) == 0 || steps[len(steps)-1] != "Pull complete" {
+		t.Fatalf("pull progress %v", steps)
 	}
 	if local, err := bi.Lookup(ctx, named(t, remote+"@"+manifest.String())); err != nil || local.ID != img.ID {
 		t.Fatalf("pinned lookup: %v", err)

@@ -169,7 +169,9 @@ func (s *Source) resolve(ctx context.Context, ref string, p ocispec.Platform, mo
 				return nil, err
 			}
 		}
-		img, dgst, err := s.opt.Images.Pull(ctx, named, p, creds)
+		report, closeProgress := pullProgress(ctx)
+		img, dgst, err := s.opt.Images.Pull(ctx, named, p, creds, report)
+		closeProgress()
 		if err != nil {
 			return nil, err
 		}

@@ -68,9 +68,11 @@ func (f *fakeImages) Lookup(_ context.Context, ref reference.Named) (*Image, err
 	return nil, errdefs.NotFoundf("No such image: %s", ref)
 }
 
-func (f *fakeImages) Pull(_ context.Context, ref reference.Named, p ocispec.Platform, _ Credentials) (*Image, digest.Digest, error) {
+func (f *fakeImages) Pull(_ context.Context, ref reference.Named, p ocispec.Platform, _ Credentials, report func(PullProgress)) (*Image, digest.Digest, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	report(PullProgress{ID: "0123456789ab", Action: "Downloading", Current: 1, Total: 2})
+	report(PullProgress{ID: "0123456789ab", Action: "Pull complete"})
 	f.pulls = append(f.pulls, ref.String()+" "+platforms.Format(p))
 	if f.pulled == nil {
 		return nil, "", errdefs.NotFoundf("manifest for %s not found", ref)
