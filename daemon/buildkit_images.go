@@ -172,7 +172,7 @@ func (b *buildkitImages) Create(ctx context.Context, config []byte, layers []mob
 		}
 		held = append(held, chain)
 	}
-	img, created, err := b.images.Register(config, "")
+	img, _, err := b.images.Register(config, "")
 	if err != nil {
 		return "", err
 	}
@@ -180,9 +180,8 @@ func (b *buildkitImages) Create(ctx context.Context, config []byte, layers []mob
 		// The reference on the top layer passed to the image.
 		held = held[:len(held)-1]
 	}
-	if created {
-		b.images.LogEvent(events.ActionCreate, img, img.ID.String())
-	}
+	// dockerd logs create for every export, a cached rebuild's too.
+	b.images.LogEvent(events.ActionCreate, img, img.ID.String())
 	return img.ID, nil
 }
 
