@@ -131,6 +131,20 @@ func TestCoreGoClientSolvesOnBerth(t *testing.T) {
 	if names := tarNames(t, &tarball); !contains(names, "etc/greeting") {
 		t.Fatalf("tar exporter wrote %v, want etc/greeting", names)
 	}
+
+	// The "moby" exporter (buildx's docker driver, -t / --load) writes
+	// berth's image store.
+	const name = "bk-core-moby:1"
+	t.Cleanup(func() { d.Do(t, "DELETE", "/images/"+name+"?force=1", "") })
+	res := solve(t, c, nil, bkclient.SolveOpt{
+		Frontend:    "dockerfile.v0",
+		LocalMounts: map[string]fsutil.FS{"context": localFS(t, dfDir), "dockerfile": localFS(t, dfDir)},
+		Exports:     []bkclient.ExportEntry{{Type: "moby", Attrs: map[string]string{"name": name}}},
+	})
+	resp, body := d.Do(t, "GET", "/images/"+name+"/json", "")
+	if resp.StatusCode != http.StatusOK || !strings.Contains(body, res.ExporterResponse["containerimage.digest"]) {
+		t.Fatalf("image %s after the moby export (%v): %s %s", name, res.ExporterResponse, resp.Status, body)
+	}
 }
 
 // TestCoreBuildCacheDiskUsageAndPrune fills the cache with a build, sees
