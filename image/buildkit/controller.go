@@ -130,12 +130,11 @@ func (b *Builder) newWorker(ctx context.Context, st *storage) (*worker, error) {
 		}
 		opt.Executor = exe
 	}
-	if !b.opts.NoGC {
-		opt.GCPolicy = b.opts.GCPolicy
-		if opt.GCPolicy == nil {
-			opt.GCPolicy = DefaultGCPolicy(b.opts.Root)
-		}
+	policy, err := b.opts.GC.policy(b.opts.Root)
+	if err != nil {
+		return nil, err
 	}
+	opt.GCPolicy = policy
 	bw, err := base.NewWorker(ctx, *opt)
 	if err != nil {
 		return nil, err
