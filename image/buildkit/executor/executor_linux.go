@@ -159,6 +159,12 @@ func (e *Executor) Run(ctx context.Context, id string, root bk.Mount, mounts []b
 		return nil, err
 	}
 	defer unmountRoot()
+	if content, ok := netns.resolvConf(); ok {
+		resolvConf = filepath.Join(filepath.Dir(rootfs), "resolv.conf")
+		if err := os.WriteFile(resolvConf, content, 0o644); err != nil {
+			return nil, err
+		}
+	}
 	defer bk.MountStubsCleaner(context.WithoutCancel(ctx), rootfs, mounts, meta.RemoveMountStubsRecursive)()
 
 	spec, releaseMounts, err := e.spec(ctx, id, rootfs, meta, mounts, netns, resolvConf, hostsFile)

@@ -111,6 +111,15 @@ func (b *safeBuffer) String() string {
 
 var testPath = []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"}
 
+// stepMeta is a step running args in the test root's usual environment.
+func stepMeta(args []string) bk.Meta {
+	return bk.Meta{Args: args, Env: testPath, Cwd: "/"}
+}
+
+func processInfo(meta bk.Meta, stdout, stderr *safeBuffer) bk.ProcessInfo {
+	return bk.ProcessInfo{Meta: meta, Stdout: stdout, Stderr: stderr}
+}
+
 // runStep runs args in a busybox step and returns its stdout, stderr and
 // Run's error.
 func runStep(t testing.TB, e *Executor, meta bk.Meta, mounts ...bk.Mount) (string, string, error) {

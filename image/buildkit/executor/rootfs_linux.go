@@ -57,7 +57,7 @@ func (e *Executor) mountRoot(ctx context.Context, id string, root bk.Mount) (str
 }
 
 // unmountBundle unmounts a bundle's rootfs, every layer of it, and
-// removes the then empty directory. It never removes recursively: a
+// removes the then empty directory and the bundle's other file. It never removes recursively: a
 // rootfs still mounted is a snapshot whose files must not go.
 func unmountBundle(bundle string) error {
 	rootfs := filepath.Join(bundle, "rootfs")
@@ -70,6 +70,10 @@ func unmountBundle(bundle string) error {
 		}
 	}
 	if err := os.Remove(rootfs); err != nil && !os.IsNotExist(err) {
+		return err
+	}
+	// The network's resolv.conf, when it gave one.
+	if err := os.Remove(filepath.Join(bundle, "resolv.conf")); err != nil && !os.IsNotExist(err) {
 		return err
 	}
 	return nil
