@@ -9,20 +9,19 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"testing"
 
 	"github.com/containerd/containerd/v2/core/mount"
 	bk "github.com/moby/buildkit/executor"
 	"github.com/moby/sys/user"
-	"golang.org/x/sys/unix"
 
 	"github.com/berthd/berth/daemon/config"
 	"github.com/berthd/berth/image/buildkit/executor"
 	berthnet "github.com/berthd/berth/network"
 	"github.com/berthd/berth/network/bridge"
 	"github.com/berthd/berth/network/firewall"
+	"github.com/berthd/berth/pkg/netns"
 	"github.com/berthd/berth/pkg/runtime/bundletest"
 )
 
@@ -60,39 +59,6 @@ func buildNetworkDaemon(t *testing.T, dns []string) (*Daemon, netip.Prefix) {
 	return &Daemon{cfg: &config.Config{ExecRoot: filepath.Join(root, "exec"), DNS: dns}, networks: m}, subnet
 }
 
-// inNetns runs f on a thread in the namespace at path.
-func inNetns(t *testing.T, path string, f func()) {
-	t.Helper()
-	done := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
-		home, err := os.Open("/proc/thread-self/ns/net")
-		if err != nil {
-			done <- err
-			return
-		}
-		defer home.Close()
-		ns, err := os.Open(path)
-		if err != nil {
-			done <- err
-			return
-		}
-		defer ns.Close()
-		if err := unix.Setns(int(ns.Fd()), unix.CLONE_NEWNET); err != nil {
-			done <- err
-			return
-		}
-		f()
-		if unix.Setns(int(home.Fd()), unix.CLONE_NEWNET) == nil {
-			runtime.UnlockOSThread()
-		}
-		done <- nil
-	}()
-	if err := <-done; err != nil {
-		t.Fatal(err)
-	}
-}
-
 func buildEndpoints(t *testing.T, d *Daemon) []string {
 	t.Helper()
 	r, err := d.networks.Find(context.Background(), berthnet.NameBridge)
@@ -121,11 +87,21 @@ func TestBuildNetworkJoinsDefaultBridge(t *testing.T) {
 		t.Fatal(err)
 	}
 	var addrs []net.Addr
-	inNetns(t, ns.Path(), func() {
-		if eth0, err := net.InterfaceByName("eth0"); err == nil {
-			addrs, _ = eth0.Addrs()
+	f, err := os.Open(ns.Path())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	err = netns.Do(f, func() error {
+		eth0, err := net.InterfaceByName("eth0")
+		if err == nil {
+			addrs, err = eth0.Addrs()
 		}
+		return err
 	})
+	if err != nil {
+		t.Fatal(err)
+	}
 	if len(addrs) == 0 || !subnet.Contains(netip.MustParsePrefix(addrs[0].String()).Addr()) {
 		t.Errorf("eth0 addresses %v, want one in %s", addrs, subnet)
 	}

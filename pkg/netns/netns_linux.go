@@ -23,11 +23,39 @@ func New(path string) (retErr error) {
 			_ = os.Remove(path)
 		}
 	}()
+	unshare := func() error {
+		if err := unix.Unshare(unix.CLONE_NEWNET); err != nil {
+			return fmt.Errorf("unshare network namespace: %w", err)
+		}
+		return nil
+	}
+	return onThread(unshare, func() error {
+		if err := unix.Mount("/proc/thread-self/ns/net", path, "", unix.MS_BIND, ""); err != nil {
+			return fmt.Errorf("pin network namespace at %s: %w", path, err)
+		}
+		return nil
+	})
+}
+
+// Do runs f on a thread inside the network namespace ns (an nsfs file:
+// a pinned path or /proc/PID/ns/net, opened); the caller's threads stay
+// where they are.
+func Do(ns *os.File, f func() error) error {
+	return onThread(func() error {
+		if err := unix.Setns(int(ns.Fd()), unix.CLONE_NEWNET); err != nil {
+			return os.NewSyscallError("setns", err)
+		}
+		return nil
+	}, f)
+}
+
+// onThread runs enter, which moves the thread into another network
+// namespace, then f, on a locked thread of a goroutine of its own, and
+// brings the thread back. A thread that cannot come back must not run
+// anything else: the goroutine then ends still locked, which takes its
+// thread down with it.
+func onThread(enter, f func() error) error {
 	done := make(chan error, 1)
-	// The namespace is made on a thread of its own: unshare changes the
-	// calling thread only, and a thread that cannot return to the
-	// daemon's namespace must not run anything else (a goroutine that
-	// ends while locked takes its thread with it).
 	go func() {
 		runtime.LockOSThread()
 		home, err := os.Open("/proc/thread-self/ns/net")
@@ -37,22 +65,18 @@ func New(path string) (retErr error) {
 			return
 		}
 		defer home.Close()
-		if err := unix.Unshare(unix.CLONE_NEWNET); err != nil {
+		if err := enter(); err != nil {
 			runtime.UnlockOSThread()
-			done <- fmt.Errorf("unshare network namespace: %w", err)
+			done <- err
 			return
 		}
-		mountErr := unix.Mount("/proc/thread-self/ns/net", path, "", unix.MS_BIND, "")
-		if err := unix.Setns(int(home.Fd()), unix.CLONE_NEWNET); err != nil {
-			// Left locked: the thread dies with this goroutine.
-			done <- errors.Join(mountErr, fmt.Errorf("return to the daemon's network namespace: %w", err))
+		err = f()
+		if rerr := unix.Setns(int(home.Fd()), unix.CLONE_NEWNET); rerr != nil {
+			done <- errors.Join(err, fmt.Errorf("return to the caller's network namespace: %w", rerr))
 			return
 		}
 		runtime.UnlockOSThread()
-		if mountErr != nil {
-			mountErr = fmt.Errorf("pin network namespace at %s: %w", path, mountErr)
-		}
-		done <- mountErr
+		done <- err
 	}()
 	return <-done
 }

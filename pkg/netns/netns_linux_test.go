@@ -79,6 +79,17 @@ func TestNewAndRemove(t *testing.T) {
 	if err := unix.Fstatfs(int(f.Fd()), &fs); err != nil || fs.Type != unix.NSFS_MAGIC {
 		t.Errorf("pinned file is not an nsfs file: %v %x", err, fs.Type)
 	}
+	// Do runs in it, and only there.
+	var inside uint64
+	if err := Do(f, func() error { inside = nsIno(t, "/proc/thread-self/ns/net"); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if inside != nsIno(t, a) {
+		t.Errorf("Do ran in namespace %d, want %d", inside, nsIno(t, a))
+	}
+	if now := nsIno(t, "/proc/thread-self/ns/net"); now != home {
+		t.Errorf("the caller's thread is in namespace %d after Do", now)
+	}
 	f.Close()
 	if err := New(a); err == nil {
 		t.Error("a second namespace pinned over the first")
