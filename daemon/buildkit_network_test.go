@@ -21,6 +21,7 @@ import (
 	berthnet "github.com/berthd/berth/network"
 	"github.com/berthd/berth/network/bridge"
 	"github.com/berthd/berth/network/firewall"
+	"github.com/berthd/berth/pkg/cgroups"
 	"github.com/berthd/berth/pkg/netns"
 	"github.com/berthd/berth/pkg/runtime/bundletest"
 )
@@ -154,6 +155,15 @@ func TestBuildNetworkRemovesLeftovers(t *testing.T) {
 // A RUN step on the default network reaches the bridge's gateway.
 func TestBuildStepOnDefaultBridge(t *testing.T) {
 	d, subnet := buildNetworkDaemon(t, nil)
+	// Steps' cgroups under a parent of the test's own, removed at its end.
+	d.cfg.CgroupParent = "berth-bknet-test-" + filepath.Base(t.TempDir())
+	t.Cleanup(func() {
+		for _, p := range []string{d.cfg.CgroupParent + "/buildkit", d.cfg.CgroupParent} {
+			if cg, err := cgroups.New(p); err == nil {
+				_ = cg.Destroy()
+			}
+		}
+	})
 	e, err := executor.New(d.buildExecutorOptions(filepath.Join(t.TempDir(), "executor")))
 	if err != nil {
 		t.Fatal(err)

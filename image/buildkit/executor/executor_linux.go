@@ -201,7 +201,10 @@ func (e *Executor) Run(ctx context.Context, id string, root bk.Mount, mounts []b
 	markStarted()
 	code, err := waitProcess(ctx, ctr.Init, process.Signal, func() { _ = ctr.Signal(killSignal, true) })
 	io.wait()
-	return nil, exitError(ctx, code, err, meta.ValidExitCodes)
+	if err := exitError(ctx, code, err, meta.ValidExitCodes); err != nil {
+		return nil, withOOM(err, ctr)
+	}
+	return nil, nil
 }
 
 // Exec runs another process in the running step id (a gateway container
@@ -248,7 +251,10 @@ func (e *Executor) Exec(ctx context.Context, id string, process bk.ProcessInfo) 
 	}
 	code, err := waitProcess(ctx, p, process.Signal, func() { _ = p.Signal(killSignal) })
 	io.wait()
-	return exitError(ctx, code, err, meta.ValidExitCodes)
+	if err := exitError(ctx, code, err, meta.ValidExitCodes); err != nil {
+		return withOOM(err, st.ctr)
+	}
+	return nil
 }
 
 func (e *Executor) register(id string, st *step) error {

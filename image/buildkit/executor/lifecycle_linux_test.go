@@ -99,7 +99,7 @@ func TestRunCancelLeavesNothing(t *testing.T) {
 			}
 		}
 	}
-	if !cgroupGone("cancelled") {
+	if !cgroupGone(t, e, "cancelled") {
 		t.Error("the cancelled step's cgroup remains")
 	}
 	if ms := mountsUnder(t, e.root); len(ms) > 0 {
