@@ -14,6 +14,8 @@ import (
 	"github.com/berthd/berth/image/buildkit/executor"
 	berthnet "github.com/berthd/berth/network"
 	"github.com/berthd/berth/network/resolvconf"
+	"github.com/berthd/berth/pkg/apparmor"
+	"github.com/berthd/berth/pkg/errdefs"
 	"github.com/berthd/berth/pkg/netns"
 	"github.com/berthd/berth/pkg/stringid"
 )
@@ -26,46 +28,69 @@ const buildEndpointPrefix = "buildkit-"
 // buildExecutorOptions are the options of BuildKit's executor that come
 // from the daemon: steps' cgroups under the daemon's cgroup parent (as
 // dockerd puts them under its own), the daemon's dns settings for steps
-// on the none network, and a NetworkProvider that puts steps on the
-// default bridge. root is the executor's scratch directory.
+// on the none network, docker-default where the host has AppArmor, and
+// buildNetwork for the default network. root is the executor's scratch
+// directory.
 func (d *Daemon) buildExecutorOptions(root string) executor.Options {
 	cfg := d.Config()
 	parent := cfg.CgroupParent
 	if parent == "" {
 		parent = "/berth"
 	}
-	opts := executor.Options{Root: root, CgroupParent: parent, NoPivot: os.Getenv("DOCKER_RAMDISK") != ""}
+	opts := executor.Options{
+		Root: root, CgroupParent: parent, Network: d.buildNetwork(),
+		NoPivot: os.Getenv("DOCKER_RAMDISK") != "",
+	}
 	if len(cfg.DNS) > 0 || len(cfg.DNSSearch) > 0 || len(cfg.DNSOptions) > 0 {
 		opts.DNS = &executor.DNS{Nameservers: cfg.DNS, Search: cfg.DNSSearch, Options: cfg.DNSOptions}
 	}
-	if d.networks != nil {
-		opts.Network = d.newBuildNetworks(filepath.Join(cfg.ExecRoot, "buildkit", "netns"))
+	if appArmor.supported() {
+		if err := appArmor.ensureDefault(); err != nil {
+			logrus.WithError(err).Error("build steps run without AppArmor")
+		} else {
+			opts.AppArmorProfile = apparmor.DefaultProfile
+		}
 	}
 	return opts
 }
+
+// buildNetwork is the executor's provider of default-network namespaces:
+// the default bridge. It needs the network manager only when a step asks.
+func (d *Daemon) buildNetwork() executor.NetworkProvider { return &buildNetworks{d: d} }
 
 // buildNetworks gives each build step on the default network a namespace
 // of its own with an endpoint on the default bridge, as dockerd's builder
 // gives each step a sandbox on "bridge".
 type buildNetworks struct {
 	d *Daemon
-	// dir holds the pinned namespaces, one file per step.
-	dir string
-	// swept is done once the leftovers of a previous daemon are gone;
-	// lazily, at the first step, since the network manager may not be
-	// ready when the executor is made.
+	// dir holds the pinned namespaces, one file per step, under the exec
+	// root; swept is done once the leftovers of a previous daemon are
+	// gone. Both at the first step: the daemon may not be set up when
+	// the executor is made.
+	dir   string
 	swept sync.Once
 }
 
 var _ executor.NetworkProvider = (*buildNetworks)(nil)
 
-func (d *Daemon) newBuildNetworks(dir string) *buildNetworks {
-	return &buildNetworks{d: d, dir: dir}
-}
+// errNoBuildBridge answers a step on the default network of a daemon
+// without a default bridge (--bridge=none).
+var errNoBuildBridge = errdefs.Unavailable(errors.New("the default bridge network is disabled (bridge: none); build with --network=host or none"))
 
 // New pins a namespace and joins it to the default bridge.
 func (b *buildNetworks) New(ctx context.Context, hostname string) (executor.Namespace, error) {
-	b.swept.Do(func() { b.removeLeftovers(ctx) })
+	if b.d.networks == nil {
+		return nil, errNoBuildBridge
+	}
+	b.swept.Do(func() {
+		if b.dir == "" {
+			b.dir = filepath.Join(b.d.Config().ExecRoot, "buildkit", "netns")
+		}
+		b.removeLeftovers(ctx)
+	})
+	if _, err := b.d.networks.Find(ctx, berthnet.NameBridge); err != nil {
+		return nil, errNoBuildBridge
+	}
 	if err := os.MkdirAll(b.dir, 0o700); err != nil {
 		return nil, err
 	}

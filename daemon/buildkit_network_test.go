@@ -22,6 +22,7 @@ import (
 	"github.com/berthd/berth/network/bridge"
 	"github.com/berthd/berth/network/firewall"
 	"github.com/berthd/berth/pkg/cgroups"
+	"github.com/berthd/berth/pkg/errdefs"
 	"github.com/berthd/berth/pkg/netns"
 	"github.com/berthd/berth/pkg/runtime/bundletest"
 )
@@ -132,13 +133,12 @@ func TestBuildNetworkJoinsDefaultBridge(t *testing.T) {
 // goes at the next daemon's first step.
 func TestBuildNetworkRemovesLeftovers(t *testing.T) {
 	d, _ := buildNetworkDaemon(t, nil)
-	dir := filepath.Join(d.Config().ExecRoot, "buildkit", "netns")
-	dead := d.newBuildNetworks(dir)
+	dead := d.buildNetwork()
 	left, err := dead.New(context.Background(), "step")
 	if err != nil {
 		t.Fatal(err)
 	}
-	next := d.newBuildNetworks(dir)
+	next := d.buildNetwork()
 	ns, err := next.New(context.Background(), "step")
 	if err != nil {
 		t.Fatal(err)
@@ -203,3 +203,13 @@ func (hostDirRef) IdentityMapping() *user.IdentityMapping { return nil }
 type nopWriteCloser struct{ *strings.Builder }
 
 func (nopWriteCloser) Close() error { return nil }
+
+// Without a default bridge a step on the default network is refused
+// with a message that names the way out.
+func TestBuildNetworkWithoutBridge(t *testing.T) {
+	d := &Daemon{cfg: &config.Config{ExecRoot: t.TempDir()}}
+	_, err := d.buildNetwork().New(context.Background(), "step")
+	if !errdefs.Is(err, errdefs.Unavailable) || !strings.Contains(err.Error(), "--network=host") {
+		t.Errorf("error %v", err)
+	}
+}

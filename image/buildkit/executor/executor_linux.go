@@ -41,6 +41,9 @@ type Options struct {
 	// NoPivot moves a step's root with MS_MOVE instead of pivot_root,
 	// for a host whose root is on a ramdisk (DOCKER_RAMDISK).
 	NoPivot bool
+	// AppArmorProfile confines sandboxed steps (dockerd gives them
+	// docker-default where the host has AppArmor); empty is none.
+	AppArmorProfile string
 }
 
 // DNS is the resolver configuration of steps.
@@ -59,6 +62,7 @@ type Executor struct {
 	dns          *oci.DNSConfig
 	cgroupParent string
 	noPivot      bool
+	apparmor     string
 
 	mu      sync.Mutex
 	running map[string]*step
@@ -101,6 +105,7 @@ func New(opts Options) (*Executor, error) {
 		network:      opts.Network,
 		cgroupParent: opts.CgroupParent,
 		noPivot:      opts.NoPivot,
+		apparmor:     opts.AppArmorProfile,
 		running:      map[string]*step{},
 	}
 	if opts.DNS != nil {

@@ -33,7 +33,7 @@ func (e *Executor) spec(ctx context.Context, id, rootfs string, meta bk.Meta, mo
 		opts = append(opts, containerdoci.WithRootFSReadonly())
 	}
 	spec, release, err := oci.GenerateSpec(ctx, meta, mounts, id, resolvConf, hostsFile, netns,
-		e.cgroupParent, oci.ProcessSandbox, nil, "", false, "", nil, opts...)
+		e.cgroupParent, oci.ProcessSandbox, nil, e.apparmor, false, "", nil, opts...)
 	if err != nil {
 		return nil, nil, err
 	}
