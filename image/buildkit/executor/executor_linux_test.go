@@ -199,4 +199,10 @@ func TestRunTTY(t *testing.T) {
 	if !strings.HasPrefix(out, "/dev/pts/") {
 		t.Errorf("tty output %q", out)
 	}
+	// A terminal whose output nobody asked for is still drained.
+	meta := stepMeta(sh("head -c 1000000 /dev/zero"))
+	meta.Tty, meta.NetMode = true, pb.NetMode_NONE
+	if _, err := e.Run(context.Background(), "", testRoot(t), nil, bk.ProcessInfo{Meta: meta}, nil); err != nil {
+		t.Errorf("tty step without stdout: %v", err)
+	}
 }
