@@ -39,11 +39,7 @@ func (d *Daemon) newBuildKit(cfg *config.Config) (*buildkit.Builder, error) {
 	return buildkit.New(buildkit.Options{
 		Root: root,
 		NewExecutor: func() (bkexecutor.Executor, error) {
-			opts := executor.Options{Root: filepath.Join(root, "executor"), Network: d.buildNetwork()}
-			if len(cfg.DNS)+len(cfg.DNSSearch)+len(cfg.DNSOptions) > 0 {
-				opts.DNS = &executor.DNS{Nameservers: cfg.DNS, Search: cfg.DNSSearch, Options: cfg.DNSOptions}
-			}
-			return executor.New(opts)
+			return executor.New(d.buildExecutorOptions(filepath.Join(root, "executor")))
 		},
 		// FROM reads berth's image store first and pulls through berth's
 		// puller; -t / --load write into it.
