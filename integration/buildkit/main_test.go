@@ -284,3 +284,9 @@ func expectContains(t *testing.T, what, s string, subs ...string) {
 		}
 	}
 }
+
+// execOut runs a host command and returns its stdout.
+func execOut(name string, args ...string) (string, error) {
+	out, err := exec.Command(name, args...).Output()
+	return string(out), err
+}
