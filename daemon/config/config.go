@@ -210,6 +210,15 @@ type Proxies struct {
 // when the configuration names none (the CDI specification's defaults).
 var DefaultCDISpecDirs = []string{"/etc/cdi", "/var/run/cdi"}
 
+// BuildKitEnabled says whether the embedded BuildKit serves /grpc and
+// /session and /_ping advertises Builder-Version 2: it does unless
+// "features" turns "buildkit" off, as with dockerd. The classic builder
+// stays behind POST /build either way (DOCKER_BUILDKIT=0, version=1).
+func (c *Config) BuildKitEnabled() bool {
+	v, ok := c.Features["buildkit"]
+	return !ok || v
+}
+
 // CDIEnabled says whether CDI is on: it is unless "features" turns "cdi"
 // off, as in dockerd.
 func (c *Config) CDIEnabled() bool {

@@ -1,0 +1,137 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/url"
+	"path/filepath"
+	"strings"
+
+	bkexecutor "github.com/moby/buildkit/executor"
+	resolverconfig "github.com/moby/buildkit/util/resolver/config"
+	buildtypes "github.com/moby/moby/api/types/build"
+
+	"github.com/berthd/berth/daemon/backend"
+	"github.com/berthd/berth/daemon/config"
+	"github.com/berthd/berth/image/buildkit"
+	"github.com/berthd/berth/image/buildkit/executor"
+	"github.com/berthd/berth/pkg/errdefs"
+)
+
+// newBuildKit prepares the embedded BuildKit when "features" leaves it on;
+// nothing of it starts until the first build or cache query.
+func (d *Daemon) newBuildKit(cfg *config.Config) (*buildkit.Builder, error) {
+	if !cfg.BuildKitEnabled() {
+		return nil, nil
+	}
+	root := filepath.Join(cfg.DataRoot, "buildkit")
+	return buildkit.New(buildkit.Options{
+		Root: root,
+		NewExecutor: func() (bkexecutor.Executor, error) {
+			opts := executor.Options{Root: filepath.Join(root, "executor"), Network: d.buildNetwork()}
+			if len(cfg.DNS)+len(cfg.DNSSearch)+len(cfg.DNSOptions) > 0 {
+				opts.DNS = &executor.DNS{Nameservers: cfg.DNS, Search: cfg.DNSSearch, Options: cfg.DNSOptions}
+			}
+			return executor.New(opts)
+		},
+		Registries: buildRegistries(cfg),
+	})
+}
+
+// buildRegistries passes the daemon's registry settings on to BuildKit's
+// resolver: docker.io's mirrors, and plain HTTP for insecure registries.
+func buildRegistries(cfg *config.Config) map[string]resolverconfig.RegistryConfig {
+	m := map[string]resolverconfig.RegistryConfig{}
+	var mirrors []string
+	for _, u := range cfg.RegistryMirrors {
+		if p, err := url.Parse(u); err == nil && p.Host != "" {
+			mirrors = append(mirrors, p.Host+strings.TrimSuffix(p.Path, "/"))
+		}
+	}
+	if len(mirrors) > 0 {
+		m["docker.io"] = resolverconfig.RegistryConfig{Mirrors: mirrors}
+	}
+	yes := true
+	for _, r := range cfg.InsecureRegistries {
+		if strings.Contains(r, "/") { // a CIDR: BuildKit matches hosts only
+			continue
+		}
+		c := m[r]
+		c.PlainHTTP, c.Insecure = &yes, &yes
+		m[r] = c
+	}
+	return m
+}
+
+// errNoBuildKit answers /grpc and /session when BuildKit is off: buildx
+// then gives up on the engine's builder, as with a daemon without one.
+var errNoBuildKit = errdefs.NotFound(errors.New("BuildKit is disabled on this daemon (features.buildkit=false)"))
+
+// BuildKitHandler serves POST /grpc.
+func (d *Daemon) BuildKitHandler(ctx context.Context) (http.Handler, error) {
+	if d.buildkit == nil {
+		return nil, errNoBuildKit
+	}
+	return d.buildkit.Handler(ctx)
+}
+
+// BuildKitSession serves POST /session.
+func (d *Daemon) BuildKitSession(ctx context.Context, w http.ResponseWriter, r *http.Request) error {
+	if d.buildkit == nil {
+		return errNoBuildKit
+	}
+	return d.buildkit.HandleSession(ctx, w, r)
+}
+
+// BuilderVersion is /_ping's Builder-Version: "2" when BuildKit serves
+// builds, "1" (the classic builder) otherwise.
+func (d *Daemon) BuilderVersion() string {
+	if d.buildkit == nil {
+		return "1"
+	}
+	return "2"
+}
+
+// BuildCachePrune answers POST /build/prune: BuildKit's cache records as
+// opts select, and the classic builder's index entries whose step image is
+// gone (its cache is the step images themselves, which only image removal
+// frees).
+func (d *Daemon) BuildCachePrune(ctx context.Context, opts backend.BuildCachePruneOptions) (*buildtypes.CachePruneReport, error) {
+	rep := &buildtypes.CachePruneReport{}
+	if d.buildkit != nil {
+		size, ids, err := d.buildkit.Prune(ctx, buildkit.PruneOptions{
+			All:           opts.All,
+			Filters:       opts.Filters,
+			ReservedSpace: opts.ReservedSpace,
+			MaxUsedSpace:  opts.MaxUsedSpace,
+			MinFreeSpace:  opts.MinFreeSpace,
+		})
+		if err != nil {
+			return nil, err
+		}
+		rep.SpaceReclaimed, rep.CachesDeleted = uint64(size), ids
+	}
+	d.buildCache().Tidy(func(id string) bool {
+		_, err := d.images.Get(id)
+		return err == nil
+	})
+	return rep, nil
+}
+
+// buildCacheUsage is /system/df's build cache: BuildKit's records, none
+// when it is off.
+func (d *Daemon) buildCacheUsage(ctx context.Context) (*buildtypes.DiskUsage, []*buildtypes.CacheRecord, error) {
+	if d.buildkit == nil {
+		return &buildtypes.DiskUsage{}, nil, nil
+	}
+	usage, recs, err := d.buildkit.DiskUsage(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	out := make([]*buildtypes.CacheRecord, len(recs))
+	for i := range recs {
+		out[i] = &recs[i]
+	}
+	return usage, out, nil
+}
