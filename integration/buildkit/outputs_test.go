@@ -12,9 +12,9 @@ import (
 	"testing"
 )
 
-// tarNames lists a tarball's entries and returns the content of the
+// tarFiles lists a tarball's entries and returns the content of the
 // regular files among them.
-func tarNames(t *testing.T, path string) map[string]string {
+func tarFiles(t *testing.T, path string) map[string]string {
 	t.Helper()
 	f, err := os.Open(path)
 	if err != nil {
@@ -68,7 +68,7 @@ func TestOutputLocalAndTar(t *testing.T) {
 	}
 	tarball := filepath.Join(t.TempDir(), "out.tar")
 	buildx(t, "-o", "type=tar,dest="+tarball, dir)
-	files := tarNames(t, tarball)
+	files := tarFiles(t, tarball)
 	if files["result.txt"] != "result\n" || files["sub/n.txt"] != "nested\n" {
 		t.Fatalf("tar output: %v", keys(files))
 	}
@@ -82,7 +82,7 @@ func TestOutputOCIAndDocker(t *testing.T) {
 	dir := writeContext(t, map[string]string{"Dockerfile": "FROM busybox\nRUN echo exported > /e\nCMD [\"cat\", \"/e\"]\n"})
 	oci := filepath.Join(t.TempDir(), "oci.tar")
 	buildx(t, "-o", "type=oci,dest="+oci, dir)
-	files := tarNames(t, oci)
+	files := tarFiles(t, oci)
 	var index struct {
 		Manifests []struct{ MediaType string }
 	}
@@ -96,8 +96,8 @@ func TestOutputOCIAndDocker(t *testing.T) {
 	name := imageName(t)
 	archive := filepath.Join(t.TempDir(), "docker.tar")
 	buildx(t, "-o", "type=docker,dest="+archive, "-t", name, dir)
-	if _, ok := tarNames(t, archive)["manifest.json"]; !ok {
-		t.Fatalf("docker output has no manifest.json: %v", keys(tarNames(t, archive)))
+	if _, ok := tarFiles(t, archive)["manifest.json"]; !ok {
+		t.Fatalf("docker output has no manifest.json: %v", keys(tarFiles(t, archive)))
 	}
 	cli(t, "rmi", "-f", name)
 	expectContains(t, "docker load", mustCLI(t, "load", "-i", archive), name)
