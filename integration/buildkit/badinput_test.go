@@ -68,6 +68,17 @@ func TestContextEscape(t *testing.T) {
 		t.Fatal(err)
 	}
 	os.Symlink("../sibling.txt", filepath.Join(dir, "rellink"))
+	// A control: the same context builds, and a symlink inside the
+	// context to a file inside it is followed, so that a failure below is
+	// the escape's refusal and not a broken engine.
+	os.WriteFile(filepath.Join(dir, "inside.txt"), []byte("inside\n"), 0o644)
+	os.Symlink("inside.txt", filepath.Join(dir, "insidelink"))
+	os.WriteFile(filepath.Join(dir, "Dockerfile"), []byte("FROM busybox\nCOPY insidelink /copied\n"), 0o644)
+	control := imageName(t)
+	buildx(t, "--load", "-t", control, dir)
+	if got := runIn(t, control, "cat /copied"); got != "inside" {
+		t.Fatalf("control build: %q", got)
+	}
 	for _, df := range []string{
 		"FROM busybox\nCOPY filelink /copied\nRUN cat /copied 2>&1 || true\n",
 		"FROM busybox\nCOPY dirlink/host.txt /copied\nRUN cat /copied 2>&1 || true\n",
