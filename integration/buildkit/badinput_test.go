@@ -154,9 +154,10 @@ func TestCancelBuild(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The step's own output (`#N 0.123 marker`) says it is running.
-	started := make(chan struct{})
+	started, ended := make(chan struct{}), make(chan struct{})
 	var progress strings.Builder
 	go func() {
+		defer close(ended)
 		sc := bufio.NewScanner(stderr)
 		stepOut := regexp.MustCompile(`^#\d+ [0-9.]+ ` + marker)
 		once := false
@@ -170,6 +171,9 @@ func TestCancelBuild(t *testing.T) {
 	}()
 	select {
 	case <-started:
+	case <-ended:
+		cmd.Wait()
+		t.Fatalf("the build ended before its RUN step started:\n%s\n%s", lastLines(progress.String(), 40), d.LogTail(30))
 	case <-time.After(90 * time.Second):
 		cmd.Process.Kill()
 		cmd.Wait()
