@@ -144,11 +144,13 @@ func TestBuilderPruneAndDu(t *testing.T) {
 	if total < 8e6 {
 		t.Fatalf("buildx du total %d < 8 MB of RUN layers:\n%s", total, du)
 	}
-	expectContains(t, "buildx du --verbose", du, "ID:", "Description:", "RUN head -c 4000000")
+	expectContains(t, "buildx du --verbose", du, "ID:", "Description:", "Type:", "head -c 4000000")
 
+	// system df's size leaves out records shared with images (dockerd's
+	// layers are): only the count is certain.
 	df := mustCLI(t, "system", "df")
 	m := regexp.MustCompile(`(?m)^Build Cache\s+(\d+)\s+(\d+)\s+(\S+)`).FindStringSubmatch(df)
-	if m == nil || m[1] == "0" || parseSize(t, m[3]) < 8e6 {
+	if m == nil || m[1] == "0" {
 		t.Fatalf("system df build cache line:\n%s", df)
 	}
 	expectContains(t, "system df -v", mustCLI(t, "system", "df", "-v"), "Build cache usage:", "regular")
