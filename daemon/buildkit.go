@@ -9,6 +9,8 @@ import (
 	"strings"
 
 	bkexecutor "github.com/moby/buildkit/executor"
+	"github.com/moby/buildkit/exporter"
+	"github.com/moby/buildkit/source"
 	resolverconfig "github.com/moby/buildkit/util/resolver/config"
 	buildtypes "github.com/moby/moby/api/types/build"
 
@@ -16,6 +18,8 @@ import (
 	"github.com/berthd/berth/daemon/config"
 	"github.com/berthd/berth/image/buildkit"
 	"github.com/berthd/berth/image/buildkit/executor"
+	"github.com/berthd/berth/image/buildkit/imagesource"
+	"github.com/berthd/berth/image/buildkit/mobyexporter"
 	"github.com/berthd/berth/pkg/errdefs"
 )
 
@@ -26,6 +30,7 @@ func (d *Daemon) newBuildKit(cfg *config.Config) (*buildkit.Builder, error) {
 		return nil, nil
 	}
 	root := filepath.Join(cfg.DataRoot, "buildkit")
+	images := d.buildkitImages()
 	return buildkit.New(buildkit.Options{
 		Root: root,
 		NewExecutor: func() (bkexecutor.Executor, error) {
@@ -34,6 +39,14 @@ func (d *Daemon) newBuildKit(cfg *config.Config) (*buildkit.Builder, error) {
 				opts.DNS = &executor.DNS{Nameservers: cfg.DNS, Search: cfg.DNSSearch, Options: cfg.DNSOptions}
 			}
 			return executor.New(opts)
+		},
+		// FROM reads berth's image store first and pulls through berth's
+		// puller; -t / --load write into it.
+		ImageSource: func(p buildkit.Parts) (source.Source, error) {
+			return imagesource.New(imagesource.Opt{Images: images, CacheAccessor: p.CacheManager})
+		},
+		MobyExporter: func(p buildkit.Parts) (exporter.Exporter, error) {
+			return mobyexporter.New(mobyexporter.Opt{Images: images, ContentStore: p.ContentStore, LeaseManager: p.LeaseManager})
 		},
 		Registries: buildRegistries(cfg),
 	})

@@ -158,6 +158,7 @@ func (b *Builder) newWorker(ctx context.Context, st *storage) (*worker, error) {
 		}
 		// Registering the same scheme again replaces BuildKit's own.
 		bw.SourceManager.Register(src)
+		w.images, _ = src.(metadataResolver)
 	}
 	return w, nil
 }

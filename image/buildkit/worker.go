@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/containerd/containerd/v2/core/diff/apply"
 	ctdmetadata "github.com/containerd/containerd/v2/core/metadata"
@@ -15,12 +16,16 @@ import (
 	"github.com/containerd/containerd/v2/plugins/snapshots/overlay"
 	"github.com/containerd/platforms"
 	"github.com/moby/buildkit/cache/metadata"
+	"github.com/moby/buildkit/client/llb/sourceresolver"
 	bkexecutor "github.com/moby/buildkit/executor"
 	"github.com/moby/buildkit/executor/resources"
 	resourcestypes "github.com/moby/buildkit/executor/resources/types"
 	"github.com/moby/buildkit/exporter"
 	"github.com/moby/buildkit/session"
 	containerdsnapshot "github.com/moby/buildkit/snapshot/containerd"
+	"github.com/moby/buildkit/solver"
+	"github.com/moby/buildkit/solver/pb"
+	srctypes "github.com/moby/buildkit/source/types"
 	"github.com/moby/buildkit/util/db/boltutil"
 	"github.com/moby/buildkit/util/leaseutil"
 	"github.com/moby/buildkit/worker/base"
@@ -36,12 +41,32 @@ const snapshotterName = "overlayfs"
 // becomes an image in the engine's image store.
 const ExporterMoby = "moby"
 
-// worker is BuildKit's base worker with the engine's exporter added.
+// worker is BuildKit's base worker with the engine's exporter and image
+// source in.
 type worker struct {
 	*base.Worker
 	moby func(Parts) (exporter.Exporter, error)
 	// parts is what the moby exporter hook builds on.
 	parts Parts
+	// images, when the engine's image source answers the frontend's
+	// image-config lookups, takes the docker-image ones off the base
+	// worker (which would ask its stock source, a registry).
+	images metadataResolver
+}
+
+// metadataResolver is an image source that resolves image configs for
+// the frontend (FROM's Env, WorkingDir, …).
+type metadataResolver interface {
+	ResolveSourceMetadata(ctx context.Context, op *pb.SourceOp, opt sourceresolver.Opt, sm *session.Manager, jobCtx solver.JobContext) (*sourceresolver.MetaResponse, error)
+}
+
+// ResolveSourceMetadata sends docker-image lookups to the engine's image
+// source and the rest (git, http, local, oci-layout) to BuildKit's.
+func (w *worker) ResolveSourceMetadata(ctx context.Context, op *pb.SourceOp, opt sourceresolver.Opt, sm *session.Manager, jobCtx solver.JobContext) (*sourceresolver.MetaResponse, error) {
+	if w.images != nil && strings.HasPrefix(op.Identifier, srctypes.DockerImageScheme+"://") {
+		return w.images.ResolveSourceMetadata(ctx, op, opt, sm, jobCtx)
+	}
+	return w.Worker.ResolveSourceMetadata(ctx, op, opt, sm, jobCtx)
 }
 
 // Exporter answers "moby" with the engine's exporter and every other name

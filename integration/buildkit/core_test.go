@@ -62,6 +62,19 @@ func busyboxContext(t *testing.T, files map[string]string) string {
 	return dir
 }
 
+// busyboxRun is an LLB build that copies the local "ctx" (a
+// busyboxContext) to an empty root and runs script there with no network.
+func busyboxRun(t *testing.T, script string) *llb.Definition {
+	t.Helper()
+	st := llb.Scratch().File(llb.Copy(llb.Local("ctx"), "/", "/")).
+		Run(llb.Args([]string{"/bin/busybox", "sh", "-c", script}), llb.Network(pb.NetMode_NONE)).Root()
+	def, err := st.Marshal(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return def
+}
+
 func solve(t *testing.T, c *bkclient.Client, def *llb.Definition, opt bkclient.SolveOpt) *bkclient.SolveResponse {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
@@ -99,13 +112,7 @@ func TestCoreGoClientSolvesOnBerth(t *testing.T) {
 	}
 
 	ctxDir := busyboxContext(t, map[string]string{"greeting": "hello from the context\n"})
-	st := llb.Scratch().File(llb.Copy(llb.Local("ctx"), "/", "/")).
-		Run(llb.Args([]string{"/bin/busybox", "sh", "-c", "/bin/busybox cat /greeting > /out; /bin/busybox id -u >> /out"}),
-			llb.Network(pb.NetMode_NONE)).Root()
-	def, err := st.Marshal(t.Context())
-	if err != nil {
-		t.Fatal(err)
-	}
+	def := busyboxRun(t, "/bin/busybox cat /greeting > /out; /bin/busybox id -u >> /out")
 	out := t.TempDir()
 	solve(t, c, def, bkclient.SolveOpt{
 		LocalMounts: map[string]fsutil.FS{"ctx": localFS(t, ctxDir)},
@@ -131,6 +138,20 @@ func TestCoreGoClientSolvesOnBerth(t *testing.T) {
 	if names := tarNames(t, &tarball); !contains(names, "etc/greeting") {
 		t.Fatalf("tar exporter wrote %v, want etc/greeting", names)
 	}
+
+	// The "moby" exporter (buildx's docker driver, -t / --load) writes
+	// berth's image store.
+	const name = "bk-core-moby:1"
+	t.Cleanup(func() { d.Do(t, "DELETE", "/images/"+name+"?force=1", "") })
+	res := solve(t, c, nil, bkclient.SolveOpt{
+		Frontend:    "dockerfile.v0",
+		LocalMounts: map[string]fsutil.FS{"context": localFS(t, dfDir), "dockerfile": localFS(t, dfDir)},
+		Exports:     []bkclient.ExportEntry{{Type: "moby", Attrs: map[string]string{"name": name}}},
+	})
+	resp, body := d.Do(t, "GET", "/images/"+name+"/json", "")
+	if resp.StatusCode != http.StatusOK || !strings.Contains(body, res.ExporterResponse["containerimage.digest"]) {
+		t.Fatalf("image %s after the moby export (%v): %s %s", name, res.ExporterResponse, resp.Status, body)
+	}
 }
 
 // TestCoreBuildCacheDiskUsageAndPrune fills the cache with a build, sees
@@ -139,13 +160,7 @@ func TestCoreGoClientSolvesOnBerth(t *testing.T) {
 func TestCoreBuildCacheDiskUsageAndPrune(t *testing.T) {
 	c := coreClient(t, d)
 	ctxDir := busyboxContext(t, map[string]string{})
-	st := llb.Scratch().File(llb.Copy(llb.Local("ctx"), "/", "/")).
-		Run(llb.Args([]string{"/bin/busybox", "sh", "-c", "/bin/busybox dd if=/dev/zero of=/blob bs=1024 count=512 2>/dev/null"}),
-			llb.Network(pb.NetMode_NONE)).Root()
-	def, err := st.Marshal(t.Context())
-	if err != nil {
-		t.Fatal(err)
-	}
+	def := busyboxRun(t, "/bin/busybox dd if=/dev/zero of=/blob bs=1024 count=512 2>/dev/null")
 	solve(t, c, def, bkclient.SolveOpt{LocalMounts: map[string]fsutil.FS{"ctx": localFS(t, ctxDir)}})
 
 	records := func() (buildtypes.DiskUsage, []buildtypes.CacheRecord) {
