@@ -27,7 +27,7 @@ func TestBrokenDockerfile(t *testing.T) {
 		{"FROM busybox\nCOPY\n", []string{"COPY requires at least two arguments"}},
 		{"FROM busybox\nRUN echo before && exit 3\n", []string{"did not complete successfully", "exit code: 3"}},
 		{"FROM nosuchimage-bkcli:nope\n", []string{"nosuchimage-bkcli"}},
-		{"", []string{"file with no instructions"}},
+		{"", []string{"the Dockerfile cannot be empty"}},
 	} {
 		name := imageName(t)
 		dir := writeContext(t, map[string]string{"Dockerfile": tc.dockerfile})
