@@ -1,7 +1,9 @@
 package buildkit
 
 import (
+	"context"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"runtime"
@@ -267,4 +269,25 @@ func contains(list []string, s string) bool {
 		}
 	}
 	return false
+}
+
+// TestProgressTTY: on a terminal (script(1) gives the CLI a pty) buildx's
+// tty progress draws BuildKit's status ("[+] Building … FINISHED") from
+// the same status stream the plain mode prints.
+func TestProgressTTY(t *testing.T) {
+	setup(t)
+	name := imageName(t)
+	dir := writeContext(t, map[string]string{"Dockerfile": "FROM busybox\nRUN echo tty-mode > /t\n"})
+	ctx, cancel := context.WithTimeout(context.Background(), cmdTimeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "script", "-qec", "docker buildx build --progress=tty --load -t "+name+" "+dir, "/dev/null")
+	cmd.Env = cliEnv()
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("tty build: %v\n%s", err, out)
+	}
+	expectContains(t, "tty progress", string(out), "[+] Building", "FINISHED", "RUN echo tty-mode")
+	if got := runIn(t, name, "cat /t"); got != "tty-mode" {
+		t.Fatalf("got %q", got)
+	}
 }
