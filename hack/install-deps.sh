@@ -99,7 +99,7 @@ for c in busybox docker docker-registry curl python3 ip script mkfs.ext4 losetup
 [ -e /bin/busybox ] || missing+=(/bin/busybox)
 for p in bridge host-local portmap loopback; do [ -x "/usr/lib/cni/$p" ] || missing+=("/usr/lib/cni/$p"); done
 have dockerd || [ -x /usr/sbin/dockerd ] || missing+=(dockerd)
-for p in docker-buildx docker-compose; do [ -x "$BUILDKIT_BIN/$p" ] || missing+=("$BUILDKIT_BIN/$p"); done
+for p in docker-buildx docker-compose dockerfile-frontend; do [ -x "$BUILDKIT_BIN/$p" ] || missing+=("$BUILDKIT_BIN/$p"); done
 if [ ${#missing[@]} -gt 0 ]; then
   echo "missing after install: ${missing[*]}" >&2
   exit 1

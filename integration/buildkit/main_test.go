@@ -209,6 +209,13 @@ func buildx(t *testing.T, args ...string) string {
 func writeContext(t *testing.T, files map[string]string) string {
 	t.Helper()
 	dir := t.TempDir()
+	writeFiles(t, dir, files)
+	return dir
+}
+
+// writeFiles writes files (name -> content) under dir.
+func writeFiles(t *testing.T, dir string, files map[string]string) {
+	t.Helper()
 	for name, content := range files {
 		p := filepath.Join(dir, name)
 		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
@@ -218,7 +225,6 @@ func writeContext(t *testing.T, files map[string]string) string {
 			t.Fatal(err)
 		}
 	}
-	return dir
 }
 
 var nameSeq struct {
@@ -283,4 +289,10 @@ func expectContains(t *testing.T, what, s string, subs ...string) {
 			t.Fatalf("%s: %q not in:\n%s", what, sub, lastLines(s, 60))
 		}
 	}
+}
+
+// execOut runs a host command and returns its stdout.
+func execOut(name string, args ...string) (string, error) {
+	out, err := exec.Command(name, args...).Output()
+	return string(out), err
 }
