@@ -141,5 +141,6 @@ func (b *Builder) Close() error {
 		return nil
 	}
 	rt.server.Stop()
-	return errors.Join(rt.controller.Close(), rt.storage.closer())
+	// The controller closes the worker, which closes the metadata stores.
+	return errors.Join(rt.controller.Close(), rt.storage.snapshotter.Close())
 }
