@@ -8,14 +8,11 @@ import (
 	"path/filepath"
 	"sync"
 
-	"github.com/containerd/containerd/v2/core/diff"
-	"github.com/containerd/containerd/v2/core/remotes/docker"
 	"github.com/moby/buildkit/cache"
 	"github.com/moby/buildkit/control"
 	bkexecutor "github.com/moby/buildkit/executor"
 	"github.com/moby/buildkit/exporter"
 	"github.com/moby/buildkit/session"
-	"github.com/moby/buildkit/snapshot"
 	containerdsnapshot "github.com/moby/buildkit/snapshot/containerd"
 	"github.com/moby/buildkit/source"
 	"github.com/moby/buildkit/util/leaseutil"
@@ -51,14 +48,9 @@ type Options struct {
 // Parts are the worker's BuildKit pieces that the engine's image source and
 // exporter are built from.
 type Parts struct {
-	CacheManager   cache.Manager
-	ContentStore   *containerdsnapshot.Store
-	LeaseManager   *leaseutil.Manager
-	Snapshotter    snapshot.Snapshotter
-	Applier        diff.Applier
-	Differ         diff.Comparer
-	SessionManager *session.Manager
-	RegistryHosts  docker.RegistryHosts
+	CacheManager cache.Manager
+	ContentStore *containerdsnapshot.Store
+	LeaseManager *leaseutil.Manager
 }
 
 // Builder is berth's embedded BuildKit. Its zero cost until first use is
