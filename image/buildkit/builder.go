@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"time"
 
 	"github.com/moby/buildkit/cache"
 	"github.com/moby/buildkit/control"
@@ -114,12 +115,13 @@ func (b *Builder) start(ctx context.Context) (*running, error) {
 		return b.started, nil
 	}
 	// Starting must outlive the request that triggered it.
+	began := time.Now()
 	rt, err := b.startLocked(context.WithoutCancel(ctx))
 	if err != nil {
 		return nil, err
 	}
 	b.started = rt
-	logrus.WithField("root", b.opts.Root).Info("buildkit started")
+	logrus.WithFields(logrus.Fields{"root": b.opts.Root, "took": time.Since(began).Round(time.Millisecond)}).Info("buildkit started")
 	return rt, nil
 }
 
