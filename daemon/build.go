@@ -14,7 +14,6 @@ import (
 
 	"github.com/distribution/reference"
 	dockerspec "github.com/moby/docker-image-spec/specs-go/v1"
-	buildtypes "github.com/moby/moby/api/types/build"
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/jsonstream"
 	"github.com/opencontainers/go-digest"
@@ -107,21 +106,6 @@ func (d *Daemon) Build(ctx context.Context, body io.Reader, req backend.BuildReq
 		return id, stepError{se}
 	}
 	return id, err
-}
-
-// BuildCachePrune answers POST /build/prune as dockerd 20.10 does for
-// the classic builder: its cache is the step images themselves, ordinary
-// images that rmi and image prune remove, and BuildKit's cache, which
-// build prune empties, has nothing of them. So nothing is removed, the
-// report is empty ({"CachesDeleted":null,"SpaceReclaimed":0}) and the
-// next build still hits the cache. Only step index entries whose image is
-// already gone are dropped.
-func (d *Daemon) BuildCachePrune(ctx context.Context) (*buildtypes.CachePruneReport, error) {
-	d.buildCache().Tidy(func(id string) bool {
-		_, err := d.images.Get(id)
-		return err == nil
-	})
-	return &buildtypes.CachePruneReport{}, nil
 }
 
 // buildBackend is the builder's view of the daemon.

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"github.com/berthd/berth/image/buildkit"
 	"os"
 	"path/filepath"
 	"strings"
@@ -73,6 +74,9 @@ type Daemon struct {
 	metrics *metrics.Recorder
 	// podState is the CRI's pod sandboxes (pod_sandbox*.go).
 	podState podSandboxes
+	// buildkit is the embedded BuildKit (buildkit.go); nil when
+	// features.buildkit is false.
+	buildkit *buildkit.Builder
 }
 
 // backgroundWaitTimeout bounds how long Shutdown waits for the background
@@ -108,6 +112,10 @@ func newDaemon(cfg *config.Config, rt containerRuntime) (*Daemon, error) {
 		return nil, fmt.Errorf("init layer: %w", err)
 	}
 	d.images = d.newImageService()
+	if d.buildkit, err = d.newBuildKit(cfg); err != nil {
+		lock.Close()
+		return nil, fmt.Errorf("buildkit: %w", err)
+	}
 	if d.plugins, err = d.newPluginManager(); err != nil {
 		lock.Close()
 		return nil, fmt.Errorf("plugins: %w", err)
@@ -128,6 +136,7 @@ func newDaemon(cfg *config.Config, rt containerRuntime) (*Daemon, error) {
 		return nil, err
 	}
 	d.life.Go(func(context.Context) { loadAppArmorDefault() })
+	d.life.Go(d.trimAfterStart)
 	d.life.Go(func(ctx context.Context) {
 		// Enabled plugins first: containers' volumes may need them.
 		d.plugins.Restore(ctx)
@@ -262,6 +271,11 @@ func (d *Daemon) Shutdown() {
 	}
 	if d.plugins != nil {
 		d.plugins.Shutdown()
+	}
+	if d.buildkit != nil {
+		if err := d.buildkit.Close(); err != nil {
+			logrus.WithError(err).Warn("stopping buildkit")
+		}
 	}
 	d.events.Close()
 	if d.networks != nil {

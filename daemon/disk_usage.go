@@ -3,7 +3,6 @@ package daemon
 import (
 	"context"
 
-	"github.com/moby/moby/api/types/build"
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/image"
 	"github.com/moby/moby/api/types/volume"
@@ -45,11 +44,14 @@ func (d *Daemon) SystemDiskUsage(ctx context.Context, opts backend.DiskUsageOpti
 		du.Volumes = append([]*volume.Volume{}, vols...)
 		du.VolumeUsage = volumeUsage(du.Volumes)
 	}
-	// BuildCache stays null: the classic builder's cache is its step
-	// images, which are listed (and counted) as images, and dockerd 20.10
-	// reports no build-cache records for them either.
+	// The build cache is BuildKit's. The classic builder's cache is its
+	// step images, listed (and counted) as images, as dockerd does.
 	if opts.BuildCache {
-		du.BuildCacheUsage = &build.DiskUsage{}
+		usage, recs, err := d.buildCacheUsage(ctx)
+		if err != nil {
+			return nil, err
+		}
+		du.BuildCacheUsage, du.BuildCache = usage, recs
 	}
 	return du, nil
 }

@@ -88,12 +88,18 @@ if [ ! -x "$GOBIN_DIR/gotestsum" ]; then
   GOBIN="$GOBIN_DIR" go install gotest.tools/gotestsum@v1.13.0
 fi
 
+# The docker CLI plugins that BuildKit builds go through (buildx, compose),
+# built from the Go module proxy into a cache outside the checkout; minutes
+# the first time, instant after. A failed build fails the run.
+BUILDKIT_BIN=$("$(dirname "$0")/buildkit-clients.sh")
+
 # Under CI a missing prerequisite fails the run here, with its name.
 missing=()
 for c in busybox docker docker-registry curl python3 ip script mkfs.ext4 losetup; do have "$c" || missing+=("$c"); done
 [ -e /bin/busybox ] || missing+=(/bin/busybox)
 for p in bridge host-local portmap loopback; do [ -x "/usr/lib/cni/$p" ] || missing+=("/usr/lib/cni/$p"); done
 have dockerd || [ -x /usr/sbin/dockerd ] || missing+=(dockerd)
+for p in docker-buildx docker-compose dockerfile-frontend; do [ -x "$BUILDKIT_BIN/$p" ] || missing+=("$BUILDKIT_BIN/$p"); done
 if [ ${#missing[@]} -gt 0 ]; then
   echo "missing after install: ${missing[*]}" >&2
   exit 1

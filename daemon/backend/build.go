@@ -5,6 +5,8 @@ import (
 
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/jsonstream"
+
+	"github.com/berthd/berth/pkg/filters"
 )
 
 // BuildRequest is one POST /build, its query parsed by the router.
@@ -33,4 +35,13 @@ type BuildRequest struct {
 type BuildOutput interface {
 	io.Writer
 	Message(m jsonstream.Message) error
+}
+
+// BuildCachePruneOptions is one POST /build/prune: which build-cache records
+// to remove (Filters: until, id, type, …; All: shared ones too) and how much
+// to keep (ReservedSpace is keep-storage's newer name).
+type BuildCachePruneOptions struct {
+	All                                       bool
+	Filters                                   filters.Args
+	ReservedSpace, MaxUsedSpace, MinFreeSpace int64
 }

@@ -153,6 +153,8 @@ type Config struct {
 	// Features are dockerd's feature switches (--feature, "features");
 	// berth reads "cdi" from them.
 	Features map[string]bool `json:"features,omitempty"`
+	// Builder is "builder": BuildKit's cache GC and entitlements.
+	Builder Builder `json:"builder,omitzero"`
 	// CDISpecDirs is --cdi-spec-dir / "cdi-spec-dirs". Not omitempty: an
 	// empty list (no directories) and an absent one (the defaults) differ,
 	// and Clone must keep that difference.
@@ -209,6 +211,15 @@ type Proxies struct {
 // DefaultCDISpecDirs are the directories CDI specifications are read from
 // when the configuration names none (the CDI specification's defaults).
 var DefaultCDISpecDirs = []string{"/etc/cdi", "/var/run/cdi"}
+
+// BuildKitEnabled says whether the embedded BuildKit serves /grpc and
+// /session and /_ping advertises Builder-Version 2: it does unless
+// "features" turns "buildkit" off, as with dockerd. The classic builder
+// stays behind POST /build either way (DOCKER_BUILDKIT=0, version=1).
+func (c *Config) BuildKitEnabled() bool {
+	v, ok := c.Features["buildkit"]
+	return !ok || v
+}
 
 // CDIEnabled says whether CDI is on: it is unless "features" turns "cdi"
 // off, as in dockerd.
@@ -450,6 +461,9 @@ func (c *Config) Validate() error {
 		return err
 	}
 	if err := c.validateContainerDefaults(); err != nil {
+		return err
+	}
+	if err := c.Builder.validate(); err != nil {
 		return err
 	}
 	switch c.LogFormat {

@@ -19,7 +19,9 @@
 // (shim.go; -shim-containers, 0 to skip); networks, ports and containers
 // at scale (netscale.go; -netscale-networks, 0 to skip); pod start, stop
 // and memory per pod at the CRI beside containerd 1.6 started through the
-// offline critest kit (cri.go; -cri-runs, 0 to skip).
+// offline critest kit (cri.go; -cri-runs, 0 to skip); BuildKit builds
+// through buildx, cold, fully cached and with a warm cache mount
+// (buildkit.go; -buildkit-runs, 0 to skip).
 package main
 
 import (
@@ -293,6 +295,8 @@ func main() {
 	netRuns := flag.Int("net-runs", 20, "docker runs per network mode to take the median of (0: no network figures; network.go)")
 	netMiB := flag.Int("net-mib", 1024, "MiB per TCP throughput run")
 	buildRuns := flag.Int("build-runs", 5, "cold and cached builds to take the median of (0: no build figures; build.go)")
+	buildkitRuns := flag.Int("buildkit-runs", 5, "cold, cached and cache-mount BuildKit builds to take the median of (0: none; buildkit.go)")
+	buildkitBin := flag.String("buildkit-bin", "/var/tmp/berth-buildkit/bin", "where hack/buildkit-clients.sh put docker-buildx")
 	regRuns := flag.Int("registry-runs", 3, "pushes and pulls to take the median of (0: no registry figures; registry.go)")
 	shimContainers := flag.Int("shim-containers", 10, "containers running at once for the per-container memory figures (0: none; shim.go)")
 	psContainers := flag.Int("ps-containers", 1000, "created containers for the docker ps -a figure (0: none; ps.go)")
@@ -420,6 +424,12 @@ func main() {
 	if *buildRuns > 0 {
 		if err := buildBenchFigures(engines, *buildRuns); err != nil {
 			fmt.Fprintf(os.Stderr, "build figures: %v\n", err)
+			fail()
+		}
+	}
+	if *buildkitRuns > 0 {
+		if err := buildkitBenchFigures(engines, *buildkitBin, *buildkitRuns); err != nil {
+			fmt.Fprintf(os.Stderr, "BuildKit build figures: %v\n", err)
 			fail()
 		}
 	}

@@ -26,7 +26,8 @@ type Backend interface {
 	// Build reads the context from body, builds and returns the image ID.
 	Build(ctx context.Context, body io.Reader, req backend.BuildRequest, out backend.BuildOutput) (string, error)
 	// BuildCachePrune answers POST /build/prune.
-	BuildCachePrune(ctx context.Context) (*build.CachePruneReport, error)
+	BuildCachePrune(ctx context.Context, opts backend.BuildCachePruneOptions) (*build.CachePruneReport, error)
+	BuildKit
 }
 
 // ExitCoder is a build error that carries the failed step's exit code.
@@ -45,6 +46,8 @@ func (br *buildRouter) Routes() []router.Route {
 		router.Post("/build", br.build),
 		router.Post("/build/prune", br.prune),
 		router.Post("/build/cancel", br.cancel),
+		router.Post("/grpc", br.grpc),
+		router.Post("/session", br.session),
 	}
 }
 
@@ -59,7 +62,11 @@ func (br *buildRouter) prune(ctx context.Context, w http.ResponseWriter, r *http
 	if err := httputils.ParseForm(r); err != nil {
 		return err
 	}
-	rep, err := br.backend.BuildCachePrune(ctx)
+	opts, err := pruneOptions(ctx, r)
+	if err != nil {
+		return err
+	}
+	rep, err := br.backend.BuildCachePrune(ctx, opts)
 	if err != nil {
 		return err
 	}
@@ -100,7 +107,9 @@ func parseRequest(r *http.Request) (backend.BuildRequest, error) {
 		return req, err
 	}
 	if v := q.Get("version"); v == "2" {
-		return req, errdefs.InvalidParameterf("BuildKit is not supported by this daemon: use the classic builder (DOCKER_BUILDKIT=0)")
+		// BuildKit is served where buildx looks for it, behind /grpc and
+		// /session; its older entry through POST /build is not.
+		return req, errdefs.InvalidParameterf("BuildKit builds through POST /build (version=2) are not supported by this daemon: build with buildx (BuildKit over /grpc) or the classic builder (version=1, DOCKER_BUILDKIT=0)")
 	}
 	if err := jsonParam(r, "cachefrom", &req.CacheFrom); err != nil {
 		return req, err

@@ -26,6 +26,10 @@ type fakeBackend struct {
 	// write is the text the build prints before it ends; err its failure.
 	write string
 	err   error
+	// prune is the last /build/prune's options; grpc the BuildKit
+	// handler (nil: BuildKit off).
+	prune backend.BuildCachePruneOptions
+	grpc  http.Handler
 }
 
 func (f *fakeBackend) Build(_ context.Context, body io.Reader, req backend.BuildRequest, out backend.BuildOutput) (string, error) {
@@ -41,8 +45,22 @@ func (f *fakeBackend) Build(_ context.Context, body io.Reader, req backend.Build
 	return "sha256:abc", nil
 }
 
-func (f *fakeBackend) BuildCachePrune(context.Context) (*buildtypes.CachePruneReport, error) {
+func (f *fakeBackend) BuildCachePrune(_ context.Context, opts backend.BuildCachePruneOptions) (*buildtypes.CachePruneReport, error) {
+	f.called, f.prune = true, opts
 	return &buildtypes.CachePruneReport{SpaceReclaimed: 42}, nil
+}
+
+func (f *fakeBackend) BuildKitHandler(context.Context) (http.Handler, error) {
+	if f.grpc == nil {
+		return nil, errdefs.NotFoundf("BuildKit is disabled")
+	}
+	return f.grpc, nil
+}
+
+func (f *fakeBackend) BuildKitSession(_ context.Context, w http.ResponseWriter, _ *http.Request) error {
+	f.called = true
+	w.WriteHeader(http.StatusSwitchingProtocols)
+	return nil
 }
 
 type stepFailed struct{}
@@ -102,12 +120,40 @@ func TestBuildRoutes(t *testing.T) {
 					t.Error("rm is true unless the client says otherwise")
 				}
 			}},
-		{Name: "BuildKit refused", Method: "POST", Path: "/build", Query: "version=2", Status: http.StatusBadRequest, Contains: []string{"BuildKit is not supported"}, Check: notCalled},
+		{Name: "BuildKit through /build refused", Method: "POST", Path: "/build", Query: "version=2", Status: http.StatusBadRequest, Contains: []string{"(version=2) are not supported", "buildx"}, Check: notCalled},
 		{Name: "bad platform", Method: "POST", Path: "/build", Query: "platform=linux/*", Status: http.StatusBadRequest, Check: notCalled},
 		{Name: "bad buildargs", Method: "POST", Path: "/build", Query: "buildargs={", Status: http.StatusBadRequest, Contains: []string{"invalid buildargs"}, Check: notCalled},
 		{Name: "bad memory", Method: "POST", Path: "/build", Query: "memory=lots", Status: http.StatusBadRequest, Contains: []string{"invalid memory"}, Check: notCalled},
 		{Name: "isolation", Method: "POST", Path: "/build", Query: "isolation=hyperv", Status: http.StatusBadRequest, Contains: []string{"invalid isolation: hyperv"}, Check: notCalled},
 		{Name: "prune", Method: "POST", Path: "/build/prune", Status: http.StatusOK, Contains: []string{`"SpaceReclaimed":42`}},
+		{Name: "prune options", Method: "POST", Path: "/build/prune", Query: `all=1&keep-storage=100&max-used-space=300&filters={"until":{"24h":true}}`, Status: http.StatusOK,
+			Check: func(t *testing.T, _ *httptest.ResponseRecorder) {
+				p := f.prune
+				if !p.All || p.ReservedSpace != 100 || p.MaxUsedSpace != 300 || !p.Filters.ExactMatch("until", "24h") {
+					t.Errorf("prune options = %+v", p)
+				}
+			}},
+		{Name: "prune before 1.48 reads only keep-storage", Version: "1.47", Method: "POST", Path: "/build/prune", Query: "keep-storage=100&reserved-space=200&max-used-space=300", Status: http.StatusOK,
+			Check: func(t *testing.T, _ *httptest.ResponseRecorder) {
+				if p := f.prune; p.ReservedSpace != 100 || p.MaxUsedSpace != 0 {
+					t.Errorf("prune options = %+v", p)
+				}
+			}},
+		{Name: "prune reserved-space wins", Method: "POST", Path: "/build/prune", Query: "keep-storage=100&reserved-space=200", Status: http.StatusOK,
+			Check: func(t *testing.T, _ *httptest.ResponseRecorder) {
+				if p := f.prune; p.ReservedSpace != 200 {
+					t.Errorf("prune options = %+v", p)
+				}
+			}},
+		{Name: "prune bad keep-storage", Method: "POST", Path: "/build/prune", Query: "keep-storage=1GB", Status: http.StatusBadRequest, Contains: []string{"keep-storage is in bytes"}, Check: notCalled},
+		{Name: "prune bad filters", Method: "POST", Path: "/build/prune", Query: "filters={", Status: http.StatusBadRequest, Check: notCalled},
+		{Name: "grpc without upgrade", Method: "POST", Path: "/grpc", Status: http.StatusBadRequest, Contains: []string{"no upgrade proto"}},
+		{Name: "session", Method: "POST", Path: "/session", Status: http.StatusSwitchingProtocols,
+			Check: func(t *testing.T, _ *httptest.ResponseRecorder) {
+				if !f.called {
+					t.Error("/session did not reach the session manager")
+				}
+			}},
 		{Name: "cancel", Method: "POST", Path: "/build/cancel", Query: "id=x", Status: http.StatusOK},
 	})
 

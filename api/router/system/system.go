@@ -22,10 +22,6 @@ import (
 	"github.com/berthd/berth/pkg/timestamp"
 )
 
-// BuilderVersion is what /_ping advertises: "1", the classic builder behind
-// POST /build, which is the one berth serves.
-const BuilderVersion = "1"
-
 type systemRouter struct {
 	backend Backend
 }
@@ -49,7 +45,9 @@ func (s *systemRouter) ping(ctx context.Context, w http.ResponseWriter, r *http.
 	h := w.Header()
 	h.Add("Cache-Control", "no-cache, no-store, must-revalidate")
 	h.Add("Pragma", "no-cache")
-	h.Set("Builder-Version", BuilderVersion)
+	// "2" makes the docker CLI build through buildx (when installed) and
+	// BuildKit behind /grpc; "1" keeps it on the classic POST /build.
+	h.Set("Builder-Version", s.backend.BuilderVersion())
 	h.Set("Swarm", "inactive")
 	h.Set("Content-Type", "text/plain; charset=utf-8")
 	if r.Method == http.MethodHead {
@@ -156,6 +154,11 @@ func diskUsageV152(du *backend.DiskUsage, verbose bool) *diskUsageResponse {
 			c := *u
 			c.Items = derefAll(du.Volumes)
 			out.VolumeUsage = &c
+		}
+		if u := out.BuildCacheUsage; u != nil {
+			c := *u
+			c.Items = derefAll(du.BuildCache)
+			out.BuildCacheUsage = &c
 		}
 		return out
 	}

@@ -25,6 +25,15 @@ import (
 type fakeBackend struct {
 	du     backend.DiskUsageOptions
 	filter *backend.EventFilter
+	// classic is a daemon whose BuildKit is off.
+	classic bool
+}
+
+func (f *fakeBackend) BuilderVersion() string {
+	if f.classic {
+		return "1"
+	}
+	return "2"
 }
 
 func (f *fakeBackend) SystemInfo(context.Context) (*system.Info, error) {
@@ -75,6 +84,9 @@ func TestSystemRoutes(t *testing.T) {
 			Check: func(t *testing.T, rec *httptest.ResponseRecorder) {
 				if rec.Header().Get("Swarm") != "inactive" || rec.Header().Get("API-Version") != backend.DefaultAPIVersion {
 					t.Errorf("headers = %v", rec.Header())
+				}
+				if v := rec.Header().Get("Builder-Version"); v != "2" {
+					t.Errorf("Builder-Version %q with BuildKit on, want 2", v)
 				}
 			}},
 		{Name: "ping, HEAD", Method: "HEAD", Path: "/_ping", Status: http.StatusOK,
@@ -131,4 +143,12 @@ func TestSystemRoutes(t *testing.T) {
 		{Name: "auth refused", Method: "POST", Path: "/auth", Body: `{"username":"u","password":"no"}`, Status: http.StatusUnauthorized, Contains: []string{"login failed"}},
 		{Name: "auth: not JSON", Method: "POST", Path: "/auth", Body: `{"username":`, Status: http.StatusBadRequest},
 	})
+}
+
+func TestPingBuilderVersionFollowsBuildKit(t *testing.T) {
+	f := &fakeBackend{classic: true}
+	rec := servertest.Do(servertest.Handler(New(f)), "GET", "", "/_ping", "", nil)
+	if v := rec.Header().Get("Builder-Version"); v != "1" {
+		t.Errorf("Builder-Version %q with BuildKit off, want 1 (the classic builder)", v)
+	}
 }
