@@ -227,3 +227,51 @@ func TestAlignHistoryExtraLayersBecomeEmpty(t *testing.T) {
 		t.Fatalf("%+v", h)
 	}
 }
+
+// pushingImages is a store that can push.
+type pushingImages struct {
+	*fakeImages
+	pushed []string
+}
+
+func (p *pushingImages) Push(_ context.Context, ref reference.Named, _ Credentials, report func(Progress)) error {
+	report(Progress{ID: "0123456789ab", Action: "Pushed"})
+	p.pushed = append(p.pushed, ref.String())
+	return nil
+}
+
+// push=true (buildx --push on an engine with a snapshotter) pushes every
+// name after naming it; without a name it is refused, as BuildKit does.
+func TestExportPush(t *testing.T) {
+	ctx := cachetest.Context(t)
+	env := cachetest.New(t)
+	base := cachetest.Layer(ctx, t, env.Manager, nil, map[string]string{"x": "1"})
+	defer base.Release(context.WithoutCancel(ctx))
+	src := &exporter.Source{Ref: base, Metadata: map[string][]byte{exptypes.ExporterImageConfigKey: frontendConfig(t)}}
+
+	p := &pushingImages{fakeImages: newFake()}
+	exp, _ := New(Opt{Images: p})
+	inst, err := exp.Resolve(ctx, 0, map[string]string{"name": "127.0.0.1:5000/a:1,127.0.0.1:5000/b", "push": "true"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, _, err := inst.Export(ctx, src, exporter.ExportBuildInfo{}); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(p.pushed, ",") != "127.0.0.1:5000/a:1,127.0.0.1:5000/b:latest" || len(p.tags) != 2 {
+		t.Fatalf("pushed %v, tagged %v", p.pushed, p.tags)
+	}
+
+	inst, _ = exp.Resolve(ctx, 0, map[string]string{"push": "true"})
+	if _, _, _, err := inst.Export(ctx, src, exporter.ExportBuildInfo{}); err == nil || !strings.Contains(err.Error(), "tag is needed") {
+		t.Fatalf("push without a name: %v", err)
+	}
+	if _, err := exp.Resolve(ctx, 0, map[string]string{"push": "maybe"}); err == nil {
+		t.Fatal("push=maybe accepted")
+	}
+	plain, _ := New(Opt{Images: newFake()})
+	inst, _ = plain.Resolve(ctx, 0, map[string]string{"name": "a", "push": "true"})
+	if _, _, _, err := inst.Export(ctx, src, exporter.ExportBuildInfo{}); err == nil {
+		t.Fatal("a store that cannot push pushed")
+	}
+}
