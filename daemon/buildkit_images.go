@@ -15,6 +15,7 @@ import (
 
 	"github.com/berthd/berth/image"
 	"github.com/berthd/berth/image/buildkit/imagesource"
+	"github.com/berthd/berth/image/buildkit/layerprogress"
 	"github.com/berthd/berth/image/buildkit/mobyexporter"
 	"github.com/berthd/berth/image/distribution"
 	"github.com/berthd/berth/image/layer"
@@ -61,14 +62,9 @@ func (b *buildkitImages) Lookup(ctx context.Context, ref reference.Named) (*imag
 
 // Pull pulls through berth's own puller, with the credentials the build
 // client's session gives for the registry.
-func (b *buildkitImages) Pull(ctx context.Context, ref reference.Named, p ocispec.Platform, creds imagesource.Credentials, report func(imagesource.PullProgress)) (*imagesource.Image, digest.Digest, error) {
-	out := layerLines(func(id, action string, cur, total int64) {
-		if report != nil {
-			report(imagesource.PullProgress{ID: id, Action: action, Current: cur, Total: total})
-		}
-	})
+func (b *buildkitImages) Pull(ctx context.Context, ref reference.Named, p ocispec.Platform, creds imagesource.Credentials, report func(layerprogress.Step)) (*imagesource.Image, digest.Digest, error) {
 	plat := distribution.Platform{OS: p.OS, Architecture: p.Architecture, Variant: p.Variant, Explicit: true}
-	img, manifest, err := b.pull().PullImage(ctx, ref, plat, sessionAuth(ref, creds), out)
+	img, manifest, err := b.pull().PullImage(ctx, ref, plat, sessionAuth(ref, creds), layerLines(report))
 	if err != nil {
 		return nil, "", err
 	}
@@ -77,17 +73,12 @@ func (b *buildkitImages) Pull(ctx context.Context, ref reference.Named, p ocispe
 }
 
 // Push pushes a built image for `--push`, as `docker push` would.
-func (b *buildkitImages) Push(ctx context.Context, ref reference.Named, creds mobyexporter.Credentials, report func(mobyexporter.Progress)) error {
+func (b *buildkitImages) Push(ctx context.Context, ref reference.Named, creds mobyexporter.Credentials, report func(layerprogress.Step)) error {
 	tagged, ok := ref.(reference.NamedTagged)
 	if !ok {
 		return errdefs.InvalidParameterf("cannot push %s: it has no tag", reference.FamiliarString(ref))
 	}
-	out := layerLines(func(id, action string, cur, total int64) {
-		if report != nil {
-			report(mobyexporter.Progress{ID: id, Action: action, Current: cur, Total: total})
-		}
-	})
-	return b.pull().Push(ctx, distribution.PushOptions{Name: tagged.Name(), Tag: tagged.Tag(), Auth: sessionAuth(ref, creds), Output: out})
+	return b.pull().Push(ctx, distribution.PushOptions{Name: tagged.Name(), Tag: tagged.Tag(), Auth: sessionAuth(ref, creds), Output: layerLines(report)})
 }
 
 // sessionAuth asks the build client's session for the credentials of
@@ -122,16 +113,16 @@ func sessionAuth(ref reference.Named, creds func(host string) (string, string, e
 
 // layerLines passes on the per-layer lines of a pull or push ("Pulling
 // from" and the like name the repository, not a layer).
-func layerLines(report func(id, action string, cur, total int64)) distribution.Output {
+func layerLines(report func(layerprogress.Step)) distribution.Output {
 	return func(m jsonstream.Message) {
-		if m.ID == "" || strings.HasPrefix(m.Status, "Pulling from") {
+		if report == nil || m.ID == "" || strings.HasPrefix(m.Status, "Pulling from") {
 			return
 		}
-		var cur, total int64
+		s := layerprogress.Step{ID: m.ID, Action: m.Status}
 		if m.Progress != nil {
-			cur, total = m.Progress.Current, m.Progress.Total
+			s.Current, s.Total = m.Progress.Current, m.Progress.Total
 		}
-		report(m.ID, m.Status, cur, total)
+		report(s)
 	}
 }
 
