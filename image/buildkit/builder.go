@@ -52,6 +52,8 @@ type Parts struct {
 	CacheManager cache.Manager
 	ContentStore *containerdsnapshot.Store
 	LeaseManager *leaseutil.Manager
+	// SessionManager gives the exporter's push the build's credentials.
+	SessionManager *session.Manager
 }
 
 // Builder is berth's embedded BuildKit. Its zero cost until first use is

@@ -164,9 +164,10 @@ func (b *Builder) newWorker(ctx context.Context, st *storage) (*worker, error) {
 	}
 	w := &worker{Worker: bw, moby: b.opts.MobyExporter}
 	w.parts = Parts{
-		CacheManager: bw.CacheManager(),
-		ContentStore: opt.ContentStore,
-		LeaseManager: opt.LeaseManager,
+		CacheManager:   bw.CacheManager(),
+		ContentStore:   opt.ContentStore,
+		LeaseManager:   opt.LeaseManager,
+		SessionManager: b.sessions,
 	}
 	if b.opts.ImageSource != nil {
 		src, err := b.opts.ImageSource(w.parts)

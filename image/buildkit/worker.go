@@ -76,15 +76,10 @@ func (w *worker) Exporter(name string, sm *session.Manager) (exporter.Exporter, 
 		return w.Worker.Exporter(name, sm)
 	}
 	if w.moby != nil {
-		store, err := w.moby(w.parts)
-		if err != nil {
-			return nil, err
-		}
-		img, err := w.Worker.Exporter("image", sm)
-		if err != nil {
-			return nil, err
-		}
-		return storeThenPush{store: store, push: img}, nil
+		// It stores the image in berth and, with push=true (buildx's
+		// docker driver leaves --push to the engine when the worker
+		// names a snapshotter), pushes it through berth's pusher.
+		return w.moby(w.parts)
 	}
 	// Without the engine's exporter the image lands in BuildKit's own
 	// content store only; the client still gets its digest.

@@ -81,6 +81,10 @@ func TestCacheRegistry(t *testing.T) {
 // cache in its config; --cache-from that image makes the build CACHED.
 func TestCacheInline(t *testing.T) {
 	setup(t)
+	// Records an earlier test imported from its registry (gone now) are
+	// lazy: their blobs would be fetched from it for this push's inline
+	// cache, as BuildKit does anywhere. This test starts from no cache.
+	pruneAll(t)
 	reg := startRegistry(t)
 	dir := writeContext(t, map[string]string{"Dockerfile": cacheProbe})
 	ref := reg + "/bkcli/inline:latest"
