@@ -42,9 +42,7 @@ func TestDockerBuildGoesThroughBuildKit(t *testing.T) {
 	if got := strings.TrimSpace(mustCLI(t, "run", "--rm", name)); got != "hello from the context" {
 		t.Fatalf("CMD printed %q", got)
 	}
-	if got := runIn(t, name, "cat /built.txt"); got != "built" {
-		t.Fatalf("RUN's file: %q", got)
-	}
+	expectRun(t, name, "cat /built.txt", "built")
 }
 
 // TestBuildxBuildLoad: `docker buildx build -t --load` on the engine's
@@ -62,9 +60,7 @@ func TestBuildxBuildLoad(t *testing.T) {
 	out := buildx(t, "-t", name, "--load", dir)
 	// buildx prints the image the moby exporter wrote.
 	expectContains(t, "progress", out, "naming to docker.io/library/"+name)
-	if got := runIn(t, name, "cat /x"); got != "loaded" {
-		t.Fatalf("got %q", got)
-	}
+	expectRun(t, name, "cat /x", "loaded")
 	// A built image has the base's layer plus RUN's.
 	base, built := inspect(t, "busybox"), inspect(t, name)
 	if len(built.RootFS.Layers) != len(base.RootFS.Layers)+1 || built.RootFS.Layers[0] != base.RootFS.Layers[0] {
@@ -91,9 +87,7 @@ COPY --from=b /b /b
 	if el := time.Since(start); el > 5500*time.Millisecond {
 		t.Fatalf("two 3 s stages took %s: not run in parallel", el)
 	}
-	if got := runIn(t, name, "cat /a /b"); got != "a\nb" {
-		t.Fatalf("got %q", got)
-	}
+	expectRun(t, name, "cat /a /b", "a\nb")
 }
 
 // TestTarget: --target builds only up to the named stage; a later
@@ -107,9 +101,7 @@ FROM first AS second
 RUN false
 `})
 	buildx(t, "--target", "first", "--load", "-t", name, dir)
-	if got := runIn(t, name, "cat /stage"); got != "first" {
-		t.Fatalf("got %q", got)
-	}
+	expectRun(t, name, "cat /stage", "first")
 	r := mustFail(t, "buildx", "build", "--progress=plain", "--target", "nosuch", dir)
 	expectContains(t, "unknown target", r.Combined(), "nosuch")
 }
@@ -158,9 +150,7 @@ echo "$((6*7))" > /h2
 EOT
 `})
 	buildx(t, "--load", "-t", name, dir)
-	if got := runIn(t, name, "cat /h1 /etc/conf.txt /h2"); got != "one\ntwo\nkey=value\n42" {
-		t.Fatalf("got %q", got)
-	}
+	expectRun(t, name, "cat /h1 /etc/conf.txt /h2", "one\ntwo\nkey=value\n42")
 }
 
 // TestBuildArgsAndContexts: --build-arg (a global ARG in FROM, a stage
@@ -184,9 +174,7 @@ COPY --from=base2 /layer2.txt /base2.txt
 		"--build-context", "extra="+extra,
 		"--build-context", "base2=docker-image://busybox2",
 		dir)
-	if got := runIn(t, name, "cat /args /extra.txt; test -s /base2.txt && echo ok"); got != "tester kept\nfrom the named context\nok" {
-		t.Fatalf("got %q", got)
-	}
+	expectRun(t, name, "cat /args /extra.txt; test -s /base2.txt && echo ok", "tester kept\nfrom the named context\nok")
 	if !contains(inspect(t, name).Config.Env, "WHO=tester") {
 		t.Fatal("ENV from ARG missing")
 	}
@@ -200,9 +188,7 @@ func TestPlatformHost(t *testing.T) {
 	plat := "linux/" + runtime.GOARCH
 	dir := writeContext(t, map[string]string{"Dockerfile": "FROM --platform=$BUILDPLATFORM busybox\nARG TARGETPLATFORM\nARG BUILDPLATFORM\nRUN echo \"$BUILDPLATFORM $TARGETPLATFORM\" > /plat\n"})
 	buildx(t, "--platform", plat, "--load", "-t", name, dir)
-	if got := runIn(t, name, "cat /plat"); got != plat+" "+plat {
-		t.Fatalf("got %q", got)
-	}
+	expectRun(t, name, "cat /plat", plat+" "+plat)
 	if cfg := inspect(t, name); cfg.Os != "linux" || cfg.Architecture != runtime.GOARCH {
 		t.Fatalf("os/arch %s/%s", cfg.Os, cfg.Architecture)
 	}
@@ -242,9 +228,7 @@ func TestDockerignore(t *testing.T) {
 		"debug.log":     "no",
 	})
 	buildx(t, "--load", "-t", name, dir)
-	if got := runIn(t, name, "ls -A /ctx | sort | tr '\\n' ' '"); got != ".dockerignore Dockerfile keep.txt" {
-		t.Fatalf("context: %q", got)
-	}
+	expectRun(t, name, "ls -A /ctx | sort | tr '\\n' ' '", ".dockerignore Dockerfile keep.txt")
 }
 
 // TestDockerfileFlag: -f names a Dockerfile outside the context.
@@ -257,9 +241,7 @@ func TestDockerfileFlag(t *testing.T) {
 		t.Fatal(err)
 	}
 	buildx(t, "-f", df, "--load", "-t", name, dir)
-	if got := runIn(t, name, "cat /data.txt"); got != "d" {
-		t.Fatalf("got %q", got)
-	}
+	expectRun(t, name, "cat /data.txt", "d")
 }
 
 func contains(list []string, s string) bool {
@@ -287,7 +269,5 @@ func TestProgressTTY(t *testing.T) {
 		t.Fatalf("tty build: %v\n%s", err, out)
 	}
 	expectContains(t, "tty progress", string(out), "[+] Building", "FINISHED", "RUN echo tty-mode")
-	if got := runIn(t, name, "cat /t"); got != "tty-mode" {
-		t.Fatalf("got %q", got)
-	}
+	expectRun(t, name, "cat /t", "tty-mode")
 }

@@ -29,28 +29,37 @@ func cachedRun(progress string) bool {
 	return regexp.MustCompile(`(?m)^#\d+ \[2/3\] RUN cat /proc/sys/kernel/random/uuid[^\n]*\n#\d+ CACHED`).MatchString(progress)
 }
 
+// cacheRoundTrip builds cacheProbe exporting its cache with cacheTo,
+// checks the export with exported, removes the image and the whole build
+// cache, and builds again importing cacheFrom: the RUN step must be
+// CACHED and give the first build's result.
+func cacheRoundTrip(t *testing.T, cacheTo, cacheFrom string, exported func()) {
+	t.Helper()
+	name := imageName(t)
+	dir := writeContext(t, map[string]string{"Dockerfile": cacheProbe})
+	buildx(t, "--load", "-t", name, "--cache-to", cacheTo, dir)
+	exported()
+	first := runIn(t, name, "cat /id")
+	mustCLI(t, "rmi", name)
+	pruneAll(t)
+	out := buildx(t, "--load", "-t", name, "--cache-from", cacheFrom, dir)
+	if !cachedRun(out) {
+		t.Fatalf("not CACHED from %s:\n%s", cacheFrom, out)
+	}
+	expectRun(t, name, "cat /id", first)
+}
+
 // TestCacheLocal: --cache-to type=local writes an OCI layout; after the
 // build cache and the image are gone, --cache-from type=local makes the
 // same build CACHED with the same result.
 func TestCacheLocal(t *testing.T) {
 	setup(t)
-	name := imageName(t)
-	dir := writeContext(t, map[string]string{"Dockerfile": cacheProbe})
 	cacheDir := filepath.Join(t.TempDir(), "cache")
-	buildx(t, "--load", "-t", name, "--cache-to", "type=local,dest="+cacheDir+",mode=max", dir)
-	if _, err := os.Stat(filepath.Join(cacheDir, "index.json")); err != nil {
-		t.Fatalf("local cache export: %v", err)
-	}
-	first := runIn(t, name, "cat /id")
-	mustCLI(t, "rmi", name)
-	pruneAll(t)
-	out := buildx(t, "--load", "-t", name, "--cache-from", "type=local,src="+cacheDir, dir)
-	if !cachedRun(out) {
-		t.Fatalf("not CACHED from the local cache:\n%s", out)
-	}
-	if again := runIn(t, name, "cat /id"); again != first {
-		t.Fatalf("result %q, want %q from the cache", again, first)
-	}
+	cacheRoundTrip(t, "type=local,dest="+cacheDir+",mode=max", "type=local,src="+cacheDir, func() {
+		if _, err := os.Stat(filepath.Join(cacheDir, "index.json")); err != nil {
+			t.Fatalf("local cache export: %v", err)
+		}
+	})
 }
 
 // TestCacheRegistry: --cache-to type=registry on a loopback registry, then
@@ -58,23 +67,12 @@ func TestCacheLocal(t *testing.T) {
 func TestCacheRegistry(t *testing.T) {
 	setup(t)
 	reg := startRegistry(t)
-	name := imageName(t)
-	dir := writeContext(t, map[string]string{"Dockerfile": cacheProbe})
 	ref := reg + "/bkcli/cache:buildcache"
-	buildx(t, "--load", "-t", name, "--cache-to", "type=registry,ref="+ref+",mode=max", dir)
-	if code, body := registryGet(t, reg, "/v2/bkcli/cache/manifests/buildcache"); code != 200 {
-		t.Fatalf("cache manifest: %d %s", code, body)
-	}
-	first := runIn(t, name, "cat /id")
-	mustCLI(t, "rmi", name)
-	pruneAll(t)
-	out := buildx(t, "--load", "-t", name, "--cache-from", "type=registry,ref="+ref, dir)
-	if !cachedRun(out) {
-		t.Fatalf("not CACHED from the registry cache:\n%s", out)
-	}
-	if again := runIn(t, name, "cat /id"); again != first {
-		t.Fatalf("result %q, want %q from the cache", again, first)
-	}
+	cacheRoundTrip(t, "type=registry,ref="+ref+",mode=max", "type=registry,ref="+ref, func() {
+		if code, body := registryGet(t, reg, "/v2/bkcli/cache/manifests/buildcache"); code != 200 {
+			t.Fatalf("cache manifest: %d %s", code, body)
+		}
+	})
 }
 
 // TestCacheInline: an image pushed with --cache-to type=inline carries its
@@ -169,9 +167,7 @@ func TestBuilderPruneAndDu(t *testing.T) {
 		t.Fatalf("prune --keep-storage 5MB: total %d -> %d", total, after)
 	}
 	// The image does not depend on the build cache.
-	if got := runIn(t, name, "wc -c < /a; wc -c < /b"); got != "4000000\n4000000" {
-		t.Fatalf("image after prune: %q", got)
-	}
+	expectRun(t, name, "wc -c < /a; wc -c < /b", "4000000\n4000000")
 	buildx(t, "--no-cache", "--load", "-t", name, dir)
 	mustCLI(t, "system", "prune", "-af")
 	if after := duTotal(t); after != 0 {

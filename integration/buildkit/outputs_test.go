@@ -122,9 +122,7 @@ func TestPush(t *testing.T) {
 	}
 	cli(t, "rmi", "-f", ref)
 	mustCLI(t, "pull", ref)
-	if got := runIn(t, ref, "cat /p"); got != "pushed" {
-		t.Fatalf("pulled image: %q", got)
-	}
+	expectRun(t, ref, "cat /p", "pushed")
 	if inspect(t, ref).Config.Labels["pushed"] != "yes" {
 		t.Fatal("label lost")
 	}
@@ -165,9 +163,7 @@ ENTRYPOINT ["/bin/dockerfile-frontend"]
 	out := buildx(t, "--load", "-t", name, dir)
 	// The progress names the frontend image it resolved.
 	expectContains(t, "progress", out, "resolve image config for docker-image://"+frontend)
-	if got := runIn(t, name, "cat /f"); got != "via-external-frontend" {
-		t.Fatalf("got %q", got)
-	}
+	expectRun(t, name, "cat /f", "via-external-frontend")
 	// buildx's --call=outline goes through the external frontend's
 	// subrequests.
 	r := cli(t, "buildx", "build", "--call=targets", dir)
