@@ -21,6 +21,7 @@ import (
 	"github.com/berthd/berth/image/buildkit/imagesource"
 	"github.com/berthd/berth/image/buildkit/mobyexporter"
 	"github.com/berthd/berth/pkg/errdefs"
+	"github.com/berthd/berth/pkg/filters"
 )
 
 // newBuildKit prepares the embedded BuildKit when "features" leaves it on;
@@ -31,14 +32,14 @@ func (d *Daemon) newBuildKit(cfg *config.Config) (*buildkit.Builder, error) {
 	}
 	root := filepath.Join(cfg.DataRoot, "buildkit")
 	images := d.buildkitImages()
+	gc, err := buildGC(cfg.Builder.GC)
+	if err != nil {
+		return nil, err
+	}
 	return buildkit.New(buildkit.Options{
 		Root: root,
 		NewExecutor: func() (bkexecutor.Executor, error) {
-			opts := executor.Options{Root: filepath.Join(root, "executor"), Network: d.buildNetwork()}
-			if len(cfg.DNS)+len(cfg.DNSSearch)+len(cfg.DNSOptions) > 0 {
-				opts.DNS = &executor.DNS{Nameservers: cfg.DNS, Search: cfg.DNSSearch, Options: cfg.DNSOptions}
-			}
-			return executor.New(opts)
+			return executor.New(d.buildExecutorOptions(filepath.Join(root, "executor")))
 		},
 		// FROM reads berth's image store first and pulls through berth's
 		// puller; -t / --load write into it.
@@ -48,8 +49,49 @@ func (d *Daemon) newBuildKit(cfg *config.Config) (*buildkit.Builder, error) {
 		MobyExporter: func(p buildkit.Parts) (exporter.Exporter, error) {
 			return mobyexporter.New(mobyexporter.Opt{Images: images, ContentStore: p.ContentStore, LeaseManager: p.LeaseManager})
 		},
-		Registries: buildRegistries(cfg),
+		Registries:   buildRegistries(cfg),
+		GC:           gc,
+		Entitlements: buildEntitlements(cfg.Builder.Entitlements),
 	})
+}
+
+// buildGC is daemon.json's builder.gc as BuildKit's worker runs it.
+func buildGC(c config.BuilderGC) (buildkit.GC, error) {
+	if !c.GCEnabled() {
+		return buildkit.GC{Disabled: true}, nil
+	}
+	def, err := c.DefaultSpaces()
+	if err != nil {
+		return buildkit.GC{}, err
+	}
+	gc := buildkit.GC{ReservedSpace: def.Reserved, MaxUsedSpace: def.MaxUsed, MinFreeSpace: def.MinFree}
+	for _, r := range c.Policy {
+		s, err := r.Spaces()
+		if err != nil {
+			return buildkit.GC{}, err
+		}
+		gc.Rules = append(gc.Rules, buildkit.PruneOptions{
+			All:           r.All,
+			Filters:       filters.NewArgs(r.FilterPairs()...),
+			ReservedSpace: s.Reserved,
+			MaxUsedSpace:  s.MaxUsed,
+			MinFreeSpace:  s.MinFree,
+		})
+	}
+	return gc, nil
+}
+
+// buildEntitlements are what builds may be granted: network.host unless
+// turned off, security.insecure only when turned on, as with dockerd.
+func buildEntitlements(e config.BuilderEntitlements) []string {
+	ents := []string{}
+	if config.BoolOr(e.NetworkHost, true) {
+		ents = append(ents, "network.host")
+	}
+	if config.BoolOr(e.SecurityInsecure, false) {
+		ents = append(ents, "security.insecure")
+	}
+	return ents
 }
 
 // buildRegistries passes the daemon's registry settings on to BuildKit's

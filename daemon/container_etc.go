@@ -49,6 +49,21 @@ func (d *Daemon) resolvConf(c *ctr.Container) resolvconf.Result {
 	} else if d.usesEmbeddedDNS(c) {
 		mode = resolvconf.ModeInternal
 	}
+	p := d.resolvConfParams(mode, hc.DNS, hc.DNSSearch, hc.DNSOptions)
+	if c.NetworkSettings != nil {
+		for _, es := range c.NetworkSettings.Networks {
+			if es != nil && es.GlobalIPv6Address.IsValid() {
+				p.IPv6 = true
+			}
+		}
+	}
+	return resolvconf.Build(p)
+}
+
+// resolvConfParams starts a resolv.conf in mode from the host's file (or
+// daemon.json's resolv-conf) and the given --dns, --dns-search and
+// --dns-option, each of which falls back to the daemon's when empty.
+func (d *Daemon) resolvConfParams(mode resolvconf.Mode, dns []netip.Addr, search, options []string) resolvconf.Params {
 	cfg := d.Config()
 	hostPath := resolvconf.HostPathFor(mode)
 	if cfg.ResolvConf != "" {
@@ -57,8 +72,8 @@ func (d *Daemon) resolvConf(c *ctr.Container) resolvconf.Result {
 		hostPath = cfg.ResolvConf
 	}
 	host, _ := os.ReadFile(hostPath)
-	p := resolvconf.Params{Host: host, HostPath: hostPath, DNSSearch: hc.DNSSearch, DNSOptions: hc.DNSOptions, Mode: mode}
-	p.DNS = append(p.DNS, hc.DNS...)
+	p := resolvconf.Params{Host: host, HostPath: hostPath, DNSSearch: search, DNSOptions: options, Mode: mode}
+	p.DNS = append(p.DNS, dns...)
 	if len(p.DNS) == 0 {
 		for _, s := range cfg.DNS {
 			if a, err := netip.ParseAddr(s); err == nil {
@@ -72,14 +87,7 @@ func (d *Daemon) resolvConf(c *ctr.Container) resolvconf.Result {
 	if len(p.DNSOptions) == 0 {
 		p.DNSOptions = cfg.DNSOptions
 	}
-	if c.NetworkSettings != nil {
-		for _, es := range c.NetworkSettings.Networks {
-			if es != nil && es.GlobalIPv6Address.IsValid() {
-				p.IPv6 = true
-			}
-		}
-	}
-	return resolvconf.Build(p)
+	return p
 }
 
 // startDNSIfNeeded starts the embedded DNS server in a container on a

@@ -153,6 +153,8 @@ type Config struct {
 	// Features are dockerd's feature switches (--feature, "features");
 	// berth reads "cdi" from them.
 	Features map[string]bool `json:"features,omitempty"`
+	// Builder is "builder": BuildKit's cache GC and entitlements.
+	Builder Builder `json:"builder,omitzero"`
 	// CDISpecDirs is --cdi-spec-dir / "cdi-spec-dirs". Not omitempty: an
 	// empty list (no directories) and an absent one (the defaults) differ,
 	// and Clone must keep that difference.
@@ -459,6 +461,9 @@ func (c *Config) Validate() error {
 		return err
 	}
 	if err := c.validateContainerDefaults(); err != nil {
+		return err
+	}
+	if err := c.Builder.validate(); err != nil {
 		return err
 	}
 	switch c.LogFormat {

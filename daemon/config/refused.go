@@ -24,7 +24,6 @@ var refusedKeys = map[string]func(json.RawMessage) error{
 	"cpu-rt-period":        refuseUnlessEmpty("realtime CPU scheduling limits are not supported by berth"),
 	"cpu-rt-runtime":       refuseUnlessEmpty("realtime CPU scheduling limits are not supported by berth"),
 	"default-network-opts": refuseUnlessEmpty("default network driver options are not supported by berth yet"),
-	"builder":              refuseUnlessEmpty("build cache garbage collection settings are not supported by berth yet"),
 	"storage-opts":         refuseUnlessEmpty("overlay2 storage options are not supported by berth yet"),
 	"bip6":                 refuseUnlessEmpty("an IPv6 address for the default bridge is not supported by berth yet; use fixed-cidr-v6"),
 	"rootless":             refuseUnlessEmpty("rootless mode is not supported by berth yet"),

@@ -13,7 +13,6 @@ func TestMergeFileRefusesWhatBerthCannotHonour(t *testing.T) {
 		{`{"selinux-enabled":true}`, "selinux-enabled: SELinux labelling is not supported"},
 		{`{"exec-opts":["native.cgroupdriver=systemd"]}`, `exec-opts: cgroup driver "systemd" is not supported by berth yet`},
 		{`{"exec-opts":["isolation=hyperv"]}`, `exec-opts: exec-opt "isolation" is not supported`},
-		{`{"builder":{"gc":{"enabled":true,"defaultKeepStorage":"20GB"}}}`, "builder: build cache garbage collection"},
 		{`{"cpu-rt-runtime":950000}`, "cpu-rt-runtime: realtime CPU"},
 		{`{"default-gateway":"172.17.0.2"}`, "default-gateway:"},
 		{`{"userland-proxy-path":"/usr/bin/docker-proxy"}`, "userland-proxy-path:"},

@@ -11,7 +11,6 @@ import (
 	"github.com/containerd/containerd/v2/core/diff"
 	"github.com/containerd/containerd/v2/core/remotes/docker"
 	"github.com/moby/buildkit/cache"
-	"github.com/moby/buildkit/client"
 	"github.com/moby/buildkit/control"
 	bkexecutor "github.com/moby/buildkit/executor"
 	"github.com/moby/buildkit/exporter"
@@ -44,10 +43,9 @@ type Options struct {
 	// Entitlements a build may ask for: dockerd allows network.host and
 	// keeps security.insecure off unless configured.
 	Entitlements []string
-	// GCPolicy overrides the default garbage collection policy.
-	GCPolicy []client.PruneInfo
-	// NoGC turns automatic garbage collection of the cache off.
-	NoGC bool
+	// GC configures the automatic collection of the cache; the zero
+	// value is dockerd's default policy sized to the disk.
+	GC GC
 }
 
 // Parts are the worker's BuildKit pieces that the engine's image source and

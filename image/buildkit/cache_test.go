@@ -60,14 +60,41 @@ func TestPruneWithoutStateDoesNotStartBuildKit(t *testing.T) {
 }
 
 func TestDefaultGCPolicyKeepsTheCacheCapped(t *testing.T) {
-	p := DefaultGCPolicy(t.TempDir())
-	if len(p) != 4 {
-		t.Fatalf("%d policies, want dockerd's four", len(p))
+	p, err := GC{}.policy(t.TempDir())
+	if err != nil || len(p) != 4 {
+		t.Fatalf("%d policies (%v), want dockerd's four", len(p), err)
 	}
-	if p[0].KeepDuration != 48*time.Hour || len(p[0].Filter) == 0 {
+	if p[0].KeepDuration != 48*time.Hour || len(p[0].Filter) != 3 || p[0].MaxUsedSpace < 512e6 {
 		t.Errorf("first policy should drop old local contexts and cache mounts: %+v", p[0])
 	}
-	if !p[3].All || p[3].MaxUsedSpace == 0 {
-		t.Errorf("last policy should cap everything: %+v", p[3])
+	if !p[3].All || p[3].MaxUsedSpace == 0 || p[3].ReservedSpace == 0 {
+		t.Errorf("last policy should cap everything, sized from the disk: %+v", p[3])
+	}
+}
+
+func TestGCPolicyFromConfiguredSizesAndRules(t *testing.T) {
+	p, _ := GC{ReservedSpace: 10e9}.policy(t.TempDir())
+	if p[0].MaxUsedSpace < 1.38e9 || p[0].MaxUsedSpace > 1.39e9 {
+		t.Errorf("temporary data cap %d, want about 13.8%% of the reserved 10 GB", p[0].MaxUsedSpace)
+	}
+	if p[1].ReservedSpace != 10e9 || p[1].MaxUsedSpace != 0 || p[1].KeepDuration != 60*24*time.Hour {
+		t.Errorf("60-day rule %+v", p[1])
+	}
+	rules := []PruneOptions{
+		{Filters: filters.NewArgs([2]string{"unused-for", "2200h"}), ReservedSpace: 10 << 30},
+		{All: true, ReservedSpace: 50 << 30},
+	}
+	p, err := GC{Rules: rules}.policy(t.TempDir())
+	if err != nil || len(p) != 2 {
+		t.Fatalf("rules: %v %v", p, err)
+	}
+	if p[0].KeepDuration < 2199*time.Hour || p[0].KeepDuration > 2201*time.Hour || p[0].ReservedSpace != 10<<30 || !p[1].All {
+		t.Errorf("rules became %+v", p)
+	}
+	if p, err := (GC{Disabled: true}).policy(t.TempDir()); err != nil || p != nil {
+		t.Errorf("disabled GC has a policy: %v %v", p, err)
+	}
+	if _, err := (GC{Rules: []PruneOptions{{Filters: filters.NewArgs([2]string{"dangling", "true"})}}}).policy(t.TempDir()); err == nil {
+		t.Error("a rule with an unknown filter was taken")
 	}
 }

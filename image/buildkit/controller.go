@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"path/filepath"
+	"sync"
 
 	"github.com/moby/buildkit/cache/remotecache"
 	inlineremotecache "github.com/moby/buildkit/cache/remotecache/inline"
@@ -19,15 +20,33 @@ import (
 	"github.com/moby/buildkit/util/db/boltutil"
 	"github.com/moby/buildkit/util/grpcerrors"
 	"github.com/moby/buildkit/util/resolver"
+	"github.com/moby/buildkit/util/tracing"
+	"github.com/moby/buildkit/util/tracing/detect"
 	bkworker "github.com/moby/buildkit/worker"
 	"github.com/moby/buildkit/worker/base"
 	bolt "go.etcd.io/bbolt"
+	"go.opentelemetry.io/contrib/instrumentation/google.golang.org/grpc/otelgrpc"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/grpc"
 )
 
 // maxMsgSize is containerd's default gRPC message cap, which BuildKit's
 // clients expect of the daemon's /grpc.
 const maxMsgSize = 16 << 20
+
+// traceRecorder is BuildKit's recorder of build traces. BuildKit reads it
+// from a package variable, as dockerd sets it; set once, when BuildKit
+// first starts, since its collector runs for good.
+var traceRecorder = sync.OnceValue(func() *detect.TraceRecorder {
+	detect.Recorder = detect.NewTraceRecorder()
+	return detect.Recorder
+})
+
+// tracer makes the spans of BuildKit's requests, recorded only.
+var tracer = sync.OnceValue(func() trace.TracerProvider {
+	return sdktrace.NewTracerProvider(sdktrace.WithSyncer(traceRecorder()))
+})
 
 // startLocked opens the storage, builds the worker and the controller and
 // a gRPC server that serves them. b.mu is held.
@@ -101,12 +120,16 @@ func (b *Builder) startLocked(ctx context.Context) (_ *running, retErr error) {
 		LeaseManager:   st.opt.LeaseManager,
 		ContentStore:   st.opt.ContentStore,
 		GarbageCollect: w.GarbageCollect,
+		TraceCollector: traceRecorder(),
 	})
 	if err != nil {
 		return nil, err
 	}
 
 	server := grpc.NewServer(
+		// Spans of each request go to the recorder, which keeps a build's
+		// trace in its history record (docker buildx history trace).
+		grpc.StatsHandler(tracing.ServerStatsHandler(otelgrpc.WithTracerProvider(tracer()))),
 		grpc.ChainUnaryInterceptor(grpcerrors.UnaryServerInterceptor),
 		grpc.StreamInterceptor(grpcerrors.StreamServerInterceptor),
 		grpc.MaxRecvMsgSize(maxMsgSize),
@@ -130,12 +153,11 @@ func (b *Builder) newWorker(ctx context.Context, st *storage) (*worker, error) {
 		}
 		opt.Executor = exe
 	}
-	if !b.opts.NoGC {
-		opt.GCPolicy = b.opts.GCPolicy
-		if opt.GCPolicy == nil {
-			opt.GCPolicy = DefaultGCPolicy(b.opts.Root)
-		}
+	policy, err := b.opts.GC.policy(b.opts.Root)
+	if err != nil {
+		return nil, err
 	}
+	opt.GCPolicy = policy
 	bw, err := base.NewWorker(ctx, *opt)
 	if err != nil {
 		return nil, err

@@ -6,11 +6,12 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"runtime"
 	"strconv"
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	netnsthread "github.com/berthd/berth/pkg/netns"
 )
 
 // Dial connects to address (host:port) on network ("tcp", "tcp4",
@@ -203,42 +204,21 @@ func connect(ctx context.Context, f *os.File, fd int, sa unix.Sockaddr) error {
 	return connErr
 }
 
-// socketIn creates a socket inside the network namespace ns.
+// socketIn creates a socket inside the network namespace ns. (The
+// package is imported as netnsthread: the tests have a type netns.)
 func socketIn(ns *os.File, domain, typ int) (int, error) {
-	type result struct {
-		fd  int
-		err error
+	fd := -1
+	err := netnsthread.Do(ns, func() error {
+		var err error
+		if fd, err = unix.Socket(domain, typ, 0); err != nil {
+			return os.NewSyscallError("socket", err)
+		}
+		return nil
+	})
+	if err != nil && fd >= 0 {
+		// Made, but its thread could not go home: the socket is fine,
+		// the error is not the caller's.
+		return fd, nil
 	}
-	done := make(chan result, 1)
-	// A goroutine of its own: if its thread cannot go home it must end,
-	// and only a goroutine that returns still locked takes its thread
-	// down.
-	go func() {
-		runtime.LockOSThread()
-		home, err := os.Open("/proc/thread-self/ns/net")
-		if err != nil {
-			runtime.UnlockOSThread()
-			done <- result{-1, err}
-			return
-		}
-		defer home.Close()
-		if err := unix.Setns(int(ns.Fd()), unix.CLONE_NEWNET); err != nil {
-			runtime.UnlockOSThread()
-			done <- result{-1, os.NewSyscallError("setns", err)}
-			return
-		}
-		fd, err := unix.Socket(domain, typ, 0)
-		if err != nil {
-			err = os.NewSyscallError("socket", err)
-		}
-		if rerr := unix.Setns(int(home.Fd()), unix.CLONE_NEWNET); rerr != nil {
-			// Stay locked: this thread dies when the goroutine returns.
-			done <- result{fd, err}
-			return
-		}
-		runtime.UnlockOSThread()
-		done <- result{fd, err}
-	}()
-	r := <-done
-	return r.fd, r.err
+	return fd, err
 }

@@ -41,6 +41,9 @@ type Options struct {
 	// NoPivot moves a step's root with MS_MOVE instead of pivot_root,
 	// for a host whose root is on a ramdisk (DOCKER_RAMDISK).
 	NoPivot bool
+	// AppArmorProfile confines sandboxed steps (dockerd gives them
+	// docker-default where the host has AppArmor); empty is none.
+	AppArmorProfile string
 }
 
 // DNS is the resolver configuration of steps.
@@ -59,6 +62,7 @@ type Executor struct {
 	dns          *oci.DNSConfig
 	cgroupParent string
 	noPivot      bool
+	apparmor     string
 
 	mu      sync.Mutex
 	running map[string]*step
@@ -101,6 +105,7 @@ func New(opts Options) (*Executor, error) {
 		network:      opts.Network,
 		cgroupParent: opts.CgroupParent,
 		noPivot:      opts.NoPivot,
+		apparmor:     opts.AppArmorProfile,
 		running:      map[string]*step{},
 	}
 	if opts.DNS != nil {
@@ -159,6 +164,12 @@ func (e *Executor) Run(ctx context.Context, id string, root bk.Mount, mounts []b
 		return nil, err
 	}
 	defer unmountRoot()
+	if content, ok := netns.resolvConf(); ok {
+		resolvConf = filepath.Join(filepath.Dir(rootfs), "resolv.conf")
+		if err := os.WriteFile(resolvConf, content, 0o644); err != nil {
+			return nil, err
+		}
+	}
 	defer bk.MountStubsCleaner(context.WithoutCancel(ctx), rootfs, mounts, meta.RemoveMountStubsRecursive)()
 
 	spec, releaseMounts, err := e.spec(ctx, id, rootfs, meta, mounts, netns, resolvConf, hostsFile)
@@ -195,7 +206,10 @@ func (e *Executor) Run(ctx context.Context, id string, root bk.Mount, mounts []b
 	markStarted()
 	code, err := waitProcess(ctx, ctr.Init, process.Signal, func() { _ = ctr.Signal(killSignal, true) })
 	io.wait()
-	return nil, exitError(ctx, code, err, meta.ValidExitCodes)
+	if err := exitError(ctx, code, err, meta.ValidExitCodes); err != nil {
+		return nil, withOOM(err, ctr)
+	}
+	return nil, nil
 }
 
 // Exec runs another process in the running step id (a gateway container
@@ -242,7 +256,10 @@ func (e *Executor) Exec(ctx context.Context, id string, process bk.ProcessInfo) 
 	}
 	code, err := waitProcess(ctx, p, process.Signal, func() { _ = p.Signal(killSignal) })
 	io.wait()
-	return exitError(ctx, code, err, meta.ValidExitCodes)
+	if err := exitError(ctx, code, err, meta.ValidExitCodes); err != nil {
+		return withOOM(err, st.ctr)
+	}
+	return nil
 }
 
 func (e *Executor) register(id string, st *step) error {

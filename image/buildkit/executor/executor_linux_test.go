@@ -161,6 +161,11 @@ func TestRunConfinement(t *testing.T) {
 			t.Errorf("sandboxed step lacks %q:\n%s", want, out)
 		}
 	}
+	// Nothing of the daemon's is open in the step: ls's own directory
+	// (3) is the only descriptor beyond stdio.
+	if out, _, err := runStep(t, e, bk.Meta{Args: []string{"ls", "/proc/self/fd"}}); err != nil || strings.Fields(out)[len(strings.Fields(out))-1] != "3" || len(strings.Fields(out)) != 4 {
+		t.Errorf("step's descriptors: %v %q, want 0 1 2 3", err, out)
+	}
 	out, stderr, err = runStep(t, e, bk.Meta{Args: sh(script), SecurityMode: pb.SecurityMode_INSECURE})
 	if err != nil {
 		t.Fatalf("%v (%s)", err, stderr)
@@ -193,5 +198,11 @@ func TestRunTTY(t *testing.T) {
 	}
 	if !strings.HasPrefix(out, "/dev/pts/") {
 		t.Errorf("tty output %q", out)
+	}
+	// A terminal whose output nobody asked for is still drained.
+	meta := stepMeta(sh("head -c 1000000 /dev/zero"))
+	meta.Tty, meta.NetMode = true, pb.NetMode_NONE
+	if _, err := e.Run(context.Background(), "", testRoot(t), nil, bk.ProcessInfo{Meta: meta}, nil); err != nil {
+		t.Errorf("tty step without stdout: %v", err)
 	}
 }

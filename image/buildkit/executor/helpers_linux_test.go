@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"context"
 	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -15,6 +14,7 @@ import (
 	"github.com/moby/buildkit/solver/pb"
 	"github.com/moby/sys/user"
 
+	"github.com/berthd/berth/pkg/cgroups"
 	"github.com/berthd/berth/pkg/runtime/bundletest"
 )
 
@@ -59,11 +59,20 @@ func newTestExecutor(t testing.TB, opts Options) *Executor {
 	if opts.Root == "" {
 		opts.Root = t.TempDir()
 	}
+	if opts.CgroupParent == "" {
+		// A parent of the test's own, removed at its end.
+		opts.CgroupParent = "berth-bkexec-test-" + strings.ReplaceAll(strings.TrimPrefix(opts.Root, os.TempDir()+"/"), "/", "-")
+	}
 	e, err := New(opts)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
+		for _, p := range []string{opts.CgroupParent + "/buildkit", opts.CgroupParent} {
+			if cg, err := cgroups.New(p); err == nil {
+				_ = cg.Destroy()
+			}
+		}
 		if ms := mountsUnder(t, e.root); len(ms) > 0 {
 			t.Errorf("left mounted: %v", ms)
 		}
@@ -111,6 +120,15 @@ func (b *safeBuffer) String() string {
 
 var testPath = []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"}
 
+// stepMeta is a step running args in the test root's usual environment.
+func stepMeta(args []string) bk.Meta {
+	return bk.Meta{Args: args, Env: testPath, Cwd: "/"}
+}
+
+func processInfo(meta bk.Meta, stdout, stderr *safeBuffer) bk.ProcessInfo {
+	return bk.ProcessInfo{Meta: meta, Stdout: stdout, Stderr: stderr}
+}
+
 // runStep runs args in a busybox step and returns its stdout, stderr and
 // Run's error.
 func runStep(t testing.TB, e *Executor, meta bk.Meta, mounts ...bk.Mount) (string, string, error) {
@@ -132,8 +150,20 @@ func runStep(t testing.TB, e *Executor, meta bk.Meta, mounts ...bk.Mount) (strin
 
 func sh(script string) []string { return []string{"/bin/sh", "-c", script} }
 
-// cgroupGone reports that the step's cgroup directory no longer exists.
-func cgroupGone(id string) bool {
-	_, err := os.Stat(filepath.Join("/sys/fs/cgroup/buildkit", id))
+// cgroupDir is the directory of the cgroup at path: the pids
+// controller's on a v1 host.
+func cgroupDir(t testing.TB, path string) string {
+	t.Helper()
+	cg, err := cgroups.New(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cg.Path("pids")
+}
+
+// cgroupGone reports that the cgroup of e's step id no longer exists.
+func cgroupGone(t testing.TB, e *Executor, id string) bool {
+	t.Helper()
+	_, err := os.Stat(cgroupDir(t, e.cgroupPath(id)))
 	return os.IsNotExist(err)
 }

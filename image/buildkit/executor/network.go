@@ -23,6 +23,14 @@ type Namespace interface {
 	Close() error
 }
 
+// ResolvConfer is a Namespace that knows its steps' resolv.conf: the
+// daemon's, made as for a container on the same network. A namespace
+// that is not one gets the executor's (Options.DNS, else derived from
+// the host's file).
+type ResolvConfer interface {
+	ResolvConf() []byte
+}
+
 // stepNetwork adapts a network mode to what BuildKit's spec generator
 // asks of a namespace: setting itself on the spec.
 type stepNetwork struct {
@@ -52,6 +60,15 @@ func (n *stepNetwork) Set(s *specs.Spec) error {
 		s.Linux.Namespaces = append(s.Linux.Namespaces, specs.LinuxNamespace{Type: specs.NetworkNamespace})
 	}
 	return nil
+}
+
+// resolvConf is the provider's resolv.conf for the step, if it has one.
+func (n *stepNetwork) resolvConf() ([]byte, bool) {
+	rc, ok := n.joined.(ResolvConfer)
+	if !ok {
+		return nil, false
+	}
+	return rc.ResolvConf(), true
 }
 
 func (n *stepNetwork) Close() error {

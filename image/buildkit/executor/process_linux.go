@@ -9,6 +9,8 @@ import (
 
 	gatewaypb "github.com/moby/buildkit/frontend/gateway/pb"
 	"golang.org/x/sys/unix"
+
+	"github.com/berthd/berth/pkg/runtime"
 )
 
 // killSignal ends a step whose context is done; nothing is left for it
@@ -65,4 +67,22 @@ func exitError(ctx context.Context, code int, waitErr error, valid []int) error 
 		e.Err = errors.Join(context.Cause(ctx), errors.New(e.Error()))
 	}
 	return e
+}
+
+// withOOM marks a step's failure as out of memory when the kernel
+// OOM-killed a process in its cgroup, as BuildKit's runc executor does:
+// the solver then says so beside the exit code.
+func withOOM(err error, ctr *runtime.Container) error {
+	var ee *gatewaypb.ExitError
+	if !errors.As(err, &ee) || ee.Err != nil {
+		return err
+	}
+	cg, cgErr := ctr.Cgroup()
+	if cgErr != nil {
+		return err
+	}
+	if n, _ := cg.OOMKills(); n > 0 {
+		ee.Err = syscall.ENOMEM
+	}
+	return err
 }

@@ -6,10 +6,13 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/containerd/containerd/v2/core/mount"
 	bk "github.com/moby/buildkit/executor"
 	"golang.org/x/sys/unix"
+
+	"github.com/berthd/berth/pkg/cgroups"
 )
 
 // mountRoot mounts the step's root snapshot at Root/<id>/rootfs on the
@@ -57,7 +60,7 @@ func (e *Executor) mountRoot(ctx context.Context, id string, root bk.Mount) (str
 }
 
 // unmountBundle unmounts a bundle's rootfs, every layer of it, and
-// removes the then empty directory. It never removes recursively: a
+// removes the then empty directory and the bundle's other file. It never removes recursively: a
 // rootfs still mounted is a snapshot whose files must not go.
 func unmountBundle(bundle string) error {
 	rootfs := filepath.Join(bundle, "rootfs")
@@ -70,6 +73,10 @@ func unmountBundle(bundle string) error {
 		}
 	}
 	if err := os.Remove(rootfs); err != nil && !os.IsNotExist(err) {
+		return err
+	}
+	// The network's resolv.conf, when it gave one.
+	if err := os.Remove(filepath.Join(bundle, "resolv.conf")); err != nil && !os.IsNotExist(err) {
 		return err
 	}
 	return nil
@@ -88,6 +95,11 @@ func (e *Executor) removeLeftovers() error {
 			continue
 		}
 		bundle := filepath.Join(e.root, ent.Name())
+		// Its processes outlived their daemon, reparented; they go
+		// before their root does.
+		if err := endCgroup(e.cgroupPath(ent.Name())); err != nil {
+			errs = append(errs, fmt.Errorf("leftover build container %s: %w", ent.Name(), err))
+		}
 		if err := unmountBundle(bundle); err != nil {
 			errs = append(errs, fmt.Errorf("leftover build container %s: %w", ent.Name(), err))
 			continue
@@ -97,4 +109,29 @@ func (e *Executor) removeLeftovers() error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// endCgroup kills every process in the cgroup at path and removes it; a
+// cgroup that does not exist is not an error.
+func endCgroup(path string) error {
+	cg, err := cgroups.New(path)
+	if err != nil {
+		return err
+	}
+	if _, err := os.Stat(cg.Path("pids")); os.IsNotExist(err) {
+		return nil
+	}
+	// Frozen tasks take no signal until thawed.
+	_ = cg.Thaw()
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); {
+		pids, err := cg.Pids()
+		if err != nil || len(pids) == 0 {
+			break
+		}
+		for _, pid := range pids {
+			_ = unix.Kill(pid, unix.SIGKILL)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return cg.Destroy()
 }

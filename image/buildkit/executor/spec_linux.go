@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"path"
 
 	containerdoci "github.com/containerd/containerd/v2/pkg/oci"
 	"github.com/containerd/continuity/fs"
@@ -32,11 +33,15 @@ func (e *Executor) spec(ctx context.Context, id, rootfs string, meta bk.Meta, mo
 		opts = append(opts, containerdoci.WithRootFSReadonly())
 	}
 	spec, release, err := oci.GenerateSpec(ctx, meta, mounts, id, resolvConf, hostsFile, netns,
-		e.cgroupParent, oci.ProcessSandbox, nil, "", false, "", nil, opts...)
+		e.cgroupParent, oci.ProcessSandbox, nil, e.apparmor, false, "", nil, opts...)
 	if err != nil {
 		return nil, nil, err
 	}
 	spec.Root.Path = rootfs
+	if meta.CgroupParent == "" {
+		// Where New looks for a dead daemon's steps.
+		spec.Linux.CgroupsPath = e.cgroupPath(id)
+	}
 	spec.Process.Terminal = meta.Tty
 	if meta.SecurityMode != pb.SecurityMode_INSECURE {
 		confine(spec)
@@ -67,4 +72,10 @@ func confine(spec *specs.Spec) {
 	def := runtime.DefaultSpec()
 	spec.Linux.MaskedPaths = def.Linux.MaskedPaths
 	spec.Linux.ReadonlyPaths = def.Linux.ReadonlyPaths
+}
+
+// cgroupPath is the cgroup of step id under the executor's parent:
+// Parent/buildkit/<id>, where dockerd's builder puts its steps.
+func (e *Executor) cgroupPath(id string) string {
+	return path.Join("/", e.cgroupParent, "buildkit", id)
 }

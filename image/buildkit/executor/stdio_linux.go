@@ -94,14 +94,17 @@ func (s *stdio) attach() error {
 		return err
 	}
 	s.ours = append(s.ours, master)
-	if out := s.proc.Stdout; out != nil {
-		s.copies.Add(1)
-		go func() {
-			defer s.copies.Done()
-			// EIO once the last holder of the pty's other end is gone.
-			_, _ = io.Copy(out, master)
-		}()
+	var out io.Writer = io.Discard
+	if s.proc.Stdout != nil {
+		out = s.proc.Stdout
 	}
+	// Always read: a terminal nobody reads blocks its writers.
+	s.copies.Add(1)
+	go func() {
+		defer s.copies.Done()
+		// EIO once the last holder of the pty's other end is gone.
+		_, _ = io.Copy(out, master)
+	}()
 	if in := s.proc.Stdin; in != nil {
 		go func() { _, _ = io.Copy(master, in) }()
 	}
