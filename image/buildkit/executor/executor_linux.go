@@ -191,7 +191,7 @@ func (e *Executor) Run(ctx context.Context, id string, root bk.Mount, mounts []b
 		Stdin: io.child[0], Stdout: io.child[1], Stderr: io.child[2], ConsoleSocket: io.consoleChild,
 	})
 	if err != nil {
-		return nil, fmt.Errorf("create build container: %w", err)
+		return nil, notStarted(fmt.Errorf("create build container: %w", err))
 	}
 	// The container's processes are gone and its cgroup removed before
 	// the deferred unmounts run.
@@ -200,7 +200,7 @@ func (e *Executor) Run(ctx context.Context, id string, root bk.Mount, mounts []b
 		return nil, err
 	}
 	if err := ctr.Start(); err != nil {
-		return nil, fmt.Errorf("start build container: %w", err)
+		return nil, notStarted(fmt.Errorf("start build container: %w", err))
 	}
 	st.ctr, st.rootfs = ctr, rootfs
 	markStarted()
@@ -247,7 +247,7 @@ func (e *Executor) Exec(ctx context.Context, id string, process bk.ProcessInfo) 
 		Process: proc, Stdin: io.child[0], Stdout: io.child[1], Stderr: io.child[2], ConsoleSocket: io.consoleChild,
 	})
 	if err != nil {
-		return fmt.Errorf("exec in build container %s: %w", id, err)
+		return notStarted(fmt.Errorf("exec in build container %s: %w", id, err))
 	}
 	if err := io.attach(); err != nil {
 		_ = p.Kill()

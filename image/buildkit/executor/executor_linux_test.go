@@ -68,6 +68,10 @@ func TestRunEnvUserCwd(t *testing.T) {
 			t.Errorf("user %q: output %q, want %q", tc.user, out, want)
 		}
 	}
+	_, _, err := runStep(t, e, bk.Meta{Args: []string{"nosuchcommand"}})
+	if exitCode(t, err) != int(gatewaypb.UnknownExitStatus) || !strings.Contains(err.Error(), `"nosuchcommand": executable file not found`) {
+		t.Errorf("a missing command: error %v", err)
+	}
 	if _, _, err := runStep(t, e, bk.Meta{Args: []string{"true"}, User: "nosuchuser"}); err == nil || !strings.Contains(err.Error(), "nosuchuser") {
 		t.Errorf("an unknown user: error %v", err)
 	}

@@ -69,6 +69,13 @@ func exitError(ctx context.Context, code int, waitErr error, valid []int) error 
 	return e
 }
 
+// notStarted is a process that could not start (no such executable,
+// say) in BuildKit's terms: an exit without a status, as its runc
+// executor reports runc's failure.
+func notStarted(err error) error {
+	return &gatewaypb.ExitError{ExitCode: gatewaypb.UnknownExitStatus, Err: err}
+}
+
 // withOOM marks a step's failure as out of memory when the kernel
 // OOM-killed a process in its cgroup, as BuildKit's runc executor does:
 // the solver then says so beside the exit code.
