@@ -133,9 +133,31 @@ func processesWith(marker string) []string {
 	return out
 }
 
+// cgroupDirs are the cgroup directories of pid in every hierarchy (v1
+// and v2) other than the root ones, from /proc/PID/cgroup.
+func cgroupDirs(pid string) []string {
+	b, _ := os.ReadFile(filepath.Join("/proc", pid, "cgroup"))
+	var out []string
+	for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+		f := strings.SplitN(line, ":", 3)
+		if len(f) != 3 || f[2] == "/" {
+			continue
+		}
+		ctrl := strings.TrimPrefix(f[1], "name=")
+		if ctrl == "" {
+			ctrl = "unified"
+			if _, err := os.Stat("/sys/fs/cgroup/cgroup.controllers"); err == nil {
+				ctrl = ""
+			}
+		}
+		out = append(out, filepath.Join("/sys/fs/cgroup", ctrl, f[2]))
+	}
+	return out
+}
+
 // TestCancelBuild: Ctrl-C (SIGINT to the CLI) during a RUN step ends the
-// build promptly with an error, and the step's processes and the build's
-// mounts are gone afterwards.
+// build promptly with an error, and the step's processes, its cgroups and
+// the build's mounts are gone afterwards.
 func TestCancelBuild(t *testing.T) {
 	setup(t)
 	marker := fmt.Sprintf("bkcli-cancel-%d", time.Now().UnixNano())
@@ -177,8 +199,18 @@ func TestCancelBuild(t *testing.T) {
 		cmd.Wait()
 		t.Fatalf("the RUN step never started:\n%s\n%s", progress.String(), d.LogTail(30))
 	}
-	if len(processesWith(marker)) == 0 {
+	procs := processesWith(marker)
+	if len(procs) == 0 {
 		t.Fatal("the step's process is not visible before the cancel: the leak check below would prove nothing")
+	}
+	var cgroups []string
+	for _, dir := range cgroupDirs(procs[0]) {
+		if _, err := os.Stat(dir); err == nil {
+			cgroups = append(cgroups, dir)
+		}
+	}
+	if len(cgroups) == 0 {
+		t.Fatalf("the step's cgroups (%v) are not visible before the cancel", cgroupDirs(procs[0]))
 	}
 	cmd.Process.Signal(syscall.SIGINT)
 	waited := make(chan error, 1)
@@ -197,11 +229,17 @@ func TestCancelBuild(t *testing.T) {
 	for {
 		procs := processesWith(marker)
 		after := mountsUnder(t, d.Root)
-		if len(procs) == 0 && strings.Join(after, "\n") == strings.Join(before, "\n") {
+		var leftCgroups []string
+		for _, dir := range cgroups {
+			if _, err := os.Stat(dir); err == nil {
+				leftCgroups = append(leftCgroups, dir)
+			}
+		}
+		if len(procs) == 0 && len(leftCgroups) == 0 && strings.Join(after, "\n") == strings.Join(before, "\n") {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("after the cancel: processes %v, mounts before %v, after %v", procs, before, after)
+			t.Fatalf("after the cancel: processes %v, cgroups %v, mounts before %v, after %v", procs, leftCgroups, before, after)
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
