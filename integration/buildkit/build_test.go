@@ -54,7 +54,11 @@ func TestBuildxBuildLoad(t *testing.T) {
 	if !regexp.MustCompile(`(?m)^default\b.*docker`).MatchString(ls) {
 		t.Fatalf("buildx ls: no default docker-driver builder:\n%s", ls)
 	}
-	expectContains(t, "buildx inspect", mustCLI(t, "buildx", "inspect", "default"), "Driver:", "docker", "Status:", "running")
+	// The worker reports a default GC policy (dockerd's: cache mounts and
+	// local sources first, then everything over the limit), and the
+	// embedded BuildKit's version.
+	expectContains(t, "buildx inspect", mustCLI(t, "buildx", "inspect", "default"),
+		"Driver:", "docker", "Status:", "running", "BuildKit version:", "v0.34", "GC Policy rule#0:")
 	name := imageName(t)
 	dir := writeContext(t, map[string]string{"Dockerfile": "FROM busybox\nRUN echo loaded > /x\n"})
 	out := buildx(t, "-t", name, "--load", dir)
