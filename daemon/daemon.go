@@ -136,6 +136,7 @@ func newDaemon(cfg *config.Config, rt containerRuntime) (*Daemon, error) {
 		return nil, err
 	}
 	d.life.Go(func(context.Context) { loadAppArmorDefault() })
+	d.life.Go(d.trimAfterStart)
 	d.life.Go(func(ctx context.Context) {
 		// Enabled plugins first: containers' volumes may need them.
 		d.plugins.Restore(ctx)

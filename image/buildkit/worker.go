@@ -76,7 +76,15 @@ func (w *worker) Exporter(name string, sm *session.Manager) (exporter.Exporter, 
 		return w.Worker.Exporter(name, sm)
 	}
 	if w.moby != nil {
-		return w.moby(w.parts)
+		store, err := w.moby(w.parts)
+		if err != nil {
+			return nil, err
+		}
+		img, err := w.Worker.Exporter("image", sm)
+		if err != nil {
+			return nil, err
+		}
+		return storeThenPush{store: store, push: img}, nil
 	}
 	// Without the engine's exporter the image lands in BuildKit's own
 	// content store only; the client still gets its digest.

@@ -192,3 +192,9 @@ func writtenRanges() (keptRanges, error) {
 	k.fixed = f.Type == elf.ET_EXEC
 	return k, nil
 }
+
+// TrimBinary is trimMemory for any berthd process: the daemon calls it
+// once its start has settled, when most of the binary it touched while
+// starting (every package's init, with the pages the kernel maps around
+// each fault) is not needed again until used.
+func TrimBinary() { trimMemory() }

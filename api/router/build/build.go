@@ -107,7 +107,9 @@ func parseRequest(r *http.Request) (backend.BuildRequest, error) {
 		return req, err
 	}
 	if v := q.Get("version"); v == "2" {
-		return req, errdefs.InvalidParameterf("BuildKit is not supported by this daemon: use the classic builder (DOCKER_BUILDKIT=0)")
+		// BuildKit is served where buildx looks for it, behind /grpc and
+		// /session; its older entry through POST /build is not.
+		return req, errdefs.InvalidParameterf("BuildKit builds through POST /build (version=2) are not supported by this daemon: build with buildx (BuildKit over /grpc) or the classic builder (version=1, DOCKER_BUILDKIT=0)")
 	}
 	if err := jsonParam(r, "cachefrom", &req.CacheFrom); err != nil {
 		return req, err

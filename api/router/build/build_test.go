@@ -120,7 +120,7 @@ func TestBuildRoutes(t *testing.T) {
 					t.Error("rm is true unless the client says otherwise")
 				}
 			}},
-		{Name: "BuildKit refused", Method: "POST", Path: "/build", Query: "version=2", Status: http.StatusBadRequest, Contains: []string{"BuildKit is not supported"}, Check: notCalled},
+		{Name: "BuildKit through /build refused", Method: "POST", Path: "/build", Query: "version=2", Status: http.StatusBadRequest, Contains: []string{"(version=2) are not supported", "buildx"}, Check: notCalled},
 		{Name: "bad platform", Method: "POST", Path: "/build", Query: "platform=linux/*", Status: http.StatusBadRequest, Check: notCalled},
 		{Name: "bad buildargs", Method: "POST", Path: "/build", Query: "buildargs={", Status: http.StatusBadRequest, Contains: []string{"invalid buildargs"}, Check: notCalled},
 		{Name: "bad memory", Method: "POST", Path: "/build", Query: "memory=lots", Status: http.StatusBadRequest, Contains: []string{"invalid memory"}, Check: notCalled},
