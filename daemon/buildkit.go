@@ -47,7 +47,7 @@ func (d *Daemon) newBuildKit(cfg *config.Config) (*buildkit.Builder, error) {
 			return imagesource.New(imagesource.Opt{Images: images, CacheAccessor: p.CacheManager})
 		},
 		MobyExporter: func(p buildkit.Parts) (exporter.Exporter, error) {
-			return mobyexporter.New(mobyexporter.Opt{Images: images, ContentStore: p.ContentStore, LeaseManager: p.LeaseManager})
+			return mobyexporter.New(mobyexporter.Opt{Images: images, ContentStore: p.ContentStore, LeaseManager: p.LeaseManager, SessionManager: p.SessionManager})
 		},
 		Registries:   buildRegistries(cfg),
 		GC:           gc,

@@ -15,6 +15,7 @@ import (
 
 	"github.com/berthd/berth/image"
 	"github.com/berthd/berth/image/buildkit/imagesource"
+	"github.com/berthd/berth/image/buildkit/layerprogress"
 	"github.com/berthd/berth/image/buildkit/mobyexporter"
 	"github.com/berthd/berth/image/distribution"
 	"github.com/berthd/berth/image/layer"
@@ -24,8 +25,8 @@ import (
 )
 
 // buildkitImages is berth's image store as BuildKit's image source
-// (imagesource.Images: FROM) and moby exporter (mobyexporter.Images: -t)
-// see it.
+// (imagesource.Images: FROM) and moby exporter (mobyexporter.Images: -t,
+// and mobyexporter.Pusher: --push) see it.
 type buildkitImages struct {
 	images *image.Service
 	// pull is the daemon's puller; a function because the distribution
@@ -36,6 +37,7 @@ type buildkitImages struct {
 var (
 	_ imagesource.Images  = (*buildkitImages)(nil)
 	_ mobyexporter.Images = (*buildkitImages)(nil)
+	_ mobyexporter.Pusher = (*buildkitImages)(nil)
 )
 
 // buildkitImages returns the bridge daemon/buildkit.go hands to
@@ -60,45 +62,68 @@ func (b *buildkitImages) Lookup(ctx context.Context, ref reference.Named) (*imag
 
 // Pull pulls through berth's own puller, with the credentials the build
 // client's session gives for the registry.
-func (b *buildkitImages) Pull(ctx context.Context, ref reference.Named, p ocispec.Platform, creds imagesource.Credentials, report func(imagesource.PullProgress)) (*imagesource.Image, digest.Digest, error) {
-	var auth distribution.Auth
-	if creds != nil {
-		host := reference.Domain(ref)
-		if host == "docker.io" {
-			// The host BuildKit's resolver asks the session for; the
-			// docker CLI maps it to its Docker Hub entry.
-			host = "registry-1.docker.io"
-		}
-		user, secret, err := creds(host)
-		if err != nil {
-			logrus.WithField("image", ref.String()).WithError(err).Debug("no registry credentials from the build session")
-		} else if user != "" || secret != "" {
-			// No user: the secret is an identity token, which stands in
-			// for the password with token services.
-			auth.Credentials = registryauth.Credentials{Username: user, Password: secret, ServerAddress: reference.Domain(ref)}
-			if user == "" {
-				auth.IdentityToken = secret
-			}
-		}
-	}
+func (b *buildkitImages) Pull(ctx context.Context, ref reference.Named, p ocispec.Platform, creds imagesource.Credentials, report func(layerprogress.Step)) (*imagesource.Image, digest.Digest, error) {
 	plat := distribution.Platform{OS: p.OS, Architecture: p.Architecture, Variant: p.Variant, Explicit: true}
-	out := func(m jsonstream.Message) {
-		// Per-layer lines only: "Pulling from" names the tag.
-		if m.ID == "" || report == nil || strings.HasPrefix(m.Status, "Pulling from") {
-			return
-		}
-		pp := imagesource.PullProgress{ID: m.ID, Action: m.Status}
-		if m.Progress != nil {
-			pp.Current, pp.Total = m.Progress.Current, m.Progress.Total
-		}
-		report(pp)
-	}
-	img, manifest, err := b.pull().PullImage(ctx, ref, plat, auth, out)
+	img, manifest, err := b.pull().PullImage(ctx, ref, plat, sessionAuth(ref, creds), layerLines(report))
 	if err != nil {
 		return nil, "", err
 	}
 	si, err := b.sourceImage(img)
 	return si, manifest, err
+}
+
+// Push pushes a built image for `--push`, as `docker push` would.
+func (b *buildkitImages) Push(ctx context.Context, ref reference.Named, creds mobyexporter.Credentials, report func(layerprogress.Step)) error {
+	tagged, ok := ref.(reference.NamedTagged)
+	if !ok {
+		return errdefs.InvalidParameterf("cannot push %s: it has no tag", reference.FamiliarString(ref))
+	}
+	return b.pull().Push(ctx, distribution.PushOptions{Name: tagged.Name(), Tag: tagged.Tag(), Auth: sessionAuth(ref, creds), Output: layerLines(report)})
+}
+
+// sessionAuth asks the build client's session for the credentials of
+// ref's registry; without any, the registry is used anonymously.
+func sessionAuth(ref reference.Named, creds func(host string) (string, string, error)) distribution.Auth {
+	var auth distribution.Auth
+	if creds == nil {
+		return auth
+	}
+	host := reference.Domain(ref)
+	if host == "docker.io" {
+		// The host BuildKit's resolver asks the session for; the docker
+		// CLI maps it to its Docker Hub entry.
+		host = "registry-1.docker.io"
+	}
+	user, secret, err := creds(host)
+	if err != nil {
+		logrus.WithField("image", ref.String()).WithError(err).Debug("no registry credentials from the build session")
+		return auth
+	}
+	if user == "" && secret == "" {
+		return auth
+	}
+	auth.Credentials = registryauth.Credentials{Username: user, Password: secret, ServerAddress: reference.Domain(ref)}
+	if user == "" {
+		// No user: the secret is an identity token, which stands in for
+		// the password with token services.
+		auth.IdentityToken = secret
+	}
+	return auth
+}
+
+// layerLines passes on the per-layer lines of a pull or push ("Pulling
+// from" and the like name the repository, not a layer).
+func layerLines(report func(layerprogress.Step)) distribution.Output {
+	return func(m jsonstream.Message) {
+		if report == nil || m.ID == "" || strings.HasPrefix(m.Status, "Pulling from") {
+			return
+		}
+		s := layerprogress.Step{ID: m.ID, Action: m.Status}
+		if m.Progress != nil {
+			s.Current, s.Total = m.Progress.Current, m.Progress.Total
+		}
+		report(s)
+	}
 }
 
 func (b *buildkitImages) sourceImage(img *image.Image) (*imagesource.Image, error) {

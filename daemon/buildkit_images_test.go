@@ -20,7 +20,7 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/berthd/berth/image"
-	"github.com/berthd/berth/image/buildkit/imagesource"
+	"github.com/berthd/berth/image/buildkit/layerprogress"
 	"github.com/berthd/berth/image/buildkit/mobyexporter"
 	"github.com/berthd/berth/image/distribution"
 	"github.com/berthd/berth/pkg/errdefs"
@@ -235,7 +235,7 @@ func TestBuildkitImagesPull(t *testing.T) {
 	creds := func(host string) (string, string, error) { asked = host; return "", "", nil }
 	p := ocispec.Platform{OS: "linux", Architecture: runtime.GOARCH}
 	var steps []string
-	report := func(pp imagesource.PullProgress) { steps = append(steps, pp.Action) }
+	report := func(s layerprogress.Step) { steps = append(steps, s.Action) }
 	img, manifest, err := bi.Pull(ctx, named(t, remote+":1"), p, creds, report)
 	if err != nil {
 		t.Fatal(err)

@@ -7,6 +7,8 @@ import (
 	"github.com/distribution/reference"
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/berthd/berth/image/buildkit/layerprogress"
 )
 
 // Image is a local image as the source needs it.
@@ -29,14 +31,6 @@ type Layer struct {
 // anonymous access).
 type Credentials func(host string) (user, secret string, err error)
 
-// PullProgress is one step of a pull for one layer, as `docker pull`
-// shows it: ID is the layer's short digest, Action "Downloading",
-// "Extracting", "Pull complete", "Already exists", …
-type PullProgress struct {
-	ID, Action     string
-	Current, Total int64
-}
-
 // Images is what the source needs from berth's image store. Errors for an
 // image that is not there satisfy errdefs.Is(err, errdefs.NotFound).
 type Images interface {
@@ -46,7 +40,7 @@ type Images interface {
 	// puller (as `docker pull` does) and returns it with the digest of the
 	// manifest (or index) the reference resolved to.
 	// Progress goes to report.
-	Pull(ctx context.Context, ref reference.Named, platform ocispec.Platform, creds Credentials, report func(PullProgress)) (*Image, digest.Digest, error)
+	Pull(ctx context.Context, ref reference.Named, platform ocispec.Platform, creds Credentials, report func(layerprogress.Step)) (*Image, digest.Digest, error)
 	// OpenLayer streams the uncompressed tar of the layer whose chain ID is
 	// given, keeping the layer from removal until the reader is closed.
 	OpenLayer(ctx context.Context, chainID digest.Digest) (io.ReadCloser, error)

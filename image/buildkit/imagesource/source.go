@@ -22,6 +22,7 @@ import (
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
+	"github.com/berthd/berth/image/buildkit/layerprogress"
 	"github.com/berthd/berth/pkg/errdefs"
 )
 
@@ -169,9 +170,9 @@ func (s *Source) resolve(ctx context.Context, ref string, p ocispec.Platform, mo
 				return nil, err
 			}
 		}
-		report, closeProgress := pullProgress(ctx)
+		report, stop := layerprogress.Start(ctx, "pulling ")
 		img, dgst, err := s.opt.Images.Pull(ctx, named, p, creds, report)
-		closeProgress()
+		stop()
 		if err != nil {
 			return nil, err
 		}

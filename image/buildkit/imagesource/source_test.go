@@ -21,6 +21,7 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/berthd/berth/image/buildkit/internal/cachetest"
+	"github.com/berthd/berth/image/buildkit/layerprogress"
 	"github.com/berthd/berth/pkg/errdefs"
 )
 
@@ -68,11 +69,11 @@ func (f *fakeImages) Lookup(_ context.Context, ref reference.Named) (*Image, err
 	return nil, errdefs.NotFoundf("No such image: %s", ref)
 }
 
-func (f *fakeImages) Pull(_ context.Context, ref reference.Named, p ocispec.Platform, _ Credentials, report func(PullProgress)) (*Image, digest.Digest, error) {
+func (f *fakeImages) Pull(_ context.Context, ref reference.Named, p ocispec.Platform, _ Credentials, report func(layerprogress.Step)) (*Image, digest.Digest, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	report(PullProgress{ID: "0123456789ab", Action: "Downloading", Current: 1, Total: 2})
-	report(PullProgress{ID: "0123456789ab", Action: "Pull complete"})
+	report(layerprogress.Step{ID: "0123456789ab", Action: "Downloading", Current: 1, Total: 2})
+	report(layerprogress.Step{ID: "0123456789ab", Action: "Pull complete"})
 	f.pulls = append(f.pulls, ref.String()+" "+platforms.Format(p))
 	if f.pulled == nil {
 		return nil, "", errdefs.NotFoundf("manifest for %s not found", ref)

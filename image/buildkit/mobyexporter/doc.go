@@ -4,7 +4,11 @@
 // made — becomes an image in berth's image store, named by every name the
 // client gave (buildx sends them comma-separated), and the exporter
 // response carries containerimage.digest and containerimage.config.digest,
-// which buildx prints and writes to --metadata-file.
+// which buildx prints and writes to --metadata-file. With push=true (what
+// buildx's docker driver sends for --push when the engine's worker names a
+// snapshotter, as berth's does) the named image is then pushed through
+// the store's own pusher, as `docker push` would, with the build client's
+// registry credentials.
 //
 // Layers reach berth as uncompressed tars and berth keeps each layer once
 // by chain ID: the base image's layers, which came from berth in the first

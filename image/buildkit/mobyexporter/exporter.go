@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 
 	"github.com/containerd/containerd/v2/core/content"
@@ -48,11 +49,13 @@ type Images interface {
 
 // Opt is what New needs. ContentStore and LeaseManager are BuildKit's;
 // with them the exporter hands the build history a reference to the image
-// config, as BuildKit's own exporters do.
+// config, as BuildKit's own exporters do. SessionManager gives a push the
+// client's registry credentials.
 type Opt struct {
-	Images       Images
-	ContentStore content.Store
-	LeaseManager leases.Manager
+	Images         Images
+	ContentStore   content.Store
+	LeaseManager   leases.Manager
+	SessionManager *session.Manager
 }
 
 type imageExporter struct{ opt Opt }
@@ -67,6 +70,13 @@ func New(opt Opt) (exporter.Exporter, error) {
 
 func (e *imageExporter) Resolve(ctx context.Context, id int, attrs map[string]string) (exporter.ExporterInstance, error) {
 	i := &instance{exp: e, id: id, attrs: attrs}
+	if v, ok := attrs[string(exptypes.OptKeyPush)]; ok {
+		push, err := strconv.ParseBool(v)
+		if err != nil {
+			return nil, errdefs.InvalidParameterf("invalid push value %q", v)
+		}
+		i.push = push
+	}
 	if v := attrs[string(exptypes.OptKeyName)]; v != "" {
 		for name := range strings.SplitSeq(v, ",") {
 			name = strings.TrimSpace(name)
@@ -88,6 +98,7 @@ type instance struct {
 	id    int
 	attrs map[string]string
 	names []reference.Named
+	push  bool
 }
 
 func (i *instance) ID() int                  { return i.id }
@@ -131,6 +142,14 @@ func (i *instance) Export(ctx context.Context, src *exporter.Source, info export
 		}
 		// As typed (normalized): dockerd's response has no :latest added.
 		names = append(names, n.String())
+	}
+	if i.push {
+		if len(names) == 0 {
+			return nil, nil, nil, errdefs.InvalidParameterf("tag is needed when pushing to registry")
+		}
+		if err := i.pushAll(ctx, info.SessionID); err != nil {
+			return nil, nil, nil, err
+		}
 	}
 	resp := map[string]string{
 		exptypes.ExporterImageConfigDigestKey: configDigest.String(),

@@ -20,6 +20,7 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/berthd/berth/image/buildkit/internal/cachetest"
+	"github.com/berthd/berth/image/buildkit/layerprogress"
 )
 
 // fakeImages is berth's image store reduced to the chains it has, the
@@ -85,17 +86,9 @@ func tarNames(r io.Reader) ([]string, error) {
 	}
 }
 
-func export(ctx context.Context, t *testing.T, f *fakeImages, attrs map[string]string, src *exporter.Source) map[string]string {
+func export(ctx context.Context, t *testing.T, images Images, attrs map[string]string, src *exporter.Source) map[string]string {
 	t.Helper()
-	exp, err := New(Opt{Images: f})
-	if err != nil {
-		t.Fatal(err)
-	}
-	inst, err := exp.Resolve(ctx, 0, attrs)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp, _, descRef, err := inst.Export(ctx, src, exporter.ExportBuildInfo{})
+	resp, descRef, err := tryExport(ctx, images, attrs, src)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -103,6 +96,28 @@ func export(ctx context.Context, t *testing.T, f *fakeImages, attrs map[string]s
 		descRef.Release()
 	}
 	return resp
+}
+
+func tryExport(ctx context.Context, images Images, attrs map[string]string, src *exporter.Source) (map[string]string, exporter.DescriptorReference, error) {
+	exp, err := New(Opt{Images: images})
+	if err != nil {
+		return nil, nil, err
+	}
+	inst, err := exp.Resolve(ctx, 0, attrs)
+	if err != nil {
+		return nil, nil, err
+	}
+	resp, _, descRef, err := inst.Export(ctx, src, exporter.ExportBuildInfo{})
+	return resp, descRef, err
+}
+
+// baseLayer is a cache manager holding one committed layer of files.
+func baseLayer(t *testing.T, files map[string]string) (context.Context, *cachetest.Env, cache.ImmutableRef) {
+	ctx := cachetest.Context(t)
+	env := cachetest.New(t)
+	base := cachetest.Layer(ctx, t, env.Manager, nil, files)
+	t.Cleanup(func() { base.Release(context.WithoutCancel(ctx)) })
+	return ctx, env, base
 }
 
 func frontendConfig(t *testing.T, history ...ocispec.History) []byte {
@@ -119,10 +134,7 @@ func frontendConfig(t *testing.T, history ...ocispec.History) []byte {
 // history, every name given, and the response buildx prints; layers the
 // store already has are not read again.
 func TestExportRegistersTagsAndReusesLayers(t *testing.T) {
-	ctx := cachetest.Context(t)
-	env := cachetest.New(t)
-	base := cachetest.Layer(ctx, t, env.Manager, nil, map[string]string{"base": "1"})
-	defer base.Release(context.WithoutCancel(ctx))
+	ctx, env, base := baseLayer(t, map[string]string{"base": "1"})
 	top := cachetest.Layer(ctx, t, env.Manager, base, map[string]string{"built": "2"})
 	defer top.Release(context.WithoutCancel(ctx))
 
@@ -189,10 +201,7 @@ func TestExportRegistersTagsAndReusesLayers(t *testing.T) {
 // A result without history (llb made by hand) gets one entry per layer
 // from the cache's own records; one without a config gets the default.
 func TestHistoryFilledFromLayers(t *testing.T) {
-	ctx := cachetest.Context(t)
-	env := cachetest.New(t)
-	base := cachetest.Layer(ctx, t, env.Manager, nil, map[string]string{"x": "1"})
-	defer base.Release(context.WithoutCancel(ctx))
+	ctx, _, base := baseLayer(t, map[string]string{"x": "1"})
 	f := newFake()
 	export(ctx, t, f, nil, &exporter.Source{Ref: base})
 	var got ocispec.Image
@@ -209,13 +218,8 @@ func TestHistoryFilledFromLayers(t *testing.T) {
 // More platforms than one cannot go to a single image in the store.
 func TestExportRefusesMultiPlatform(t *testing.T) {
 	ctx := cachetest.Context(t)
-	exp, _ := New(Opt{Images: newFake()})
-	inst, err := exp.Resolve(ctx, 0, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
 	src := &exporter.Source{Refs: map[string]cache.ImmutableRef{"linux/amd64": nil, "linux/arm64": nil}}
-	if _, _, _, err := inst.Export(ctx, src, exporter.ExportBuildInfo{}); err == nil || !strings.Contains(err.Error(), "multiple platforms") {
+	if _, _, err := tryExport(ctx, newFake(), nil, src); err == nil || !strings.Contains(err.Error(), "multiple platforms") {
 		t.Fatalf("err %v", err)
 	}
 }
@@ -225,5 +229,39 @@ func TestAlignHistoryExtraLayersBecomeEmpty(t *testing.T) {
 	h := alignHistory([]ocispec.History{{CreatedBy: "a", Created: &now}, {CreatedBy: "b"}}, []layerMeta{{created: &now}})
 	if len(h) != 2 || h[0].EmptyLayer || !h[1].EmptyLayer || h[1].Created == nil {
 		t.Fatalf("%+v", h)
+	}
+}
+
+// pushingImages is a store that can push.
+type pushingImages struct {
+	*fakeImages
+	pushed []string
+}
+
+func (p *pushingImages) Push(_ context.Context, ref reference.Named, _ Credentials, report func(layerprogress.Step)) error {
+	report(layerprogress.Step{ID: "0123456789ab", Action: "Pushed"})
+	p.pushed = append(p.pushed, ref.String())
+	return nil
+}
+
+// push=true (buildx --push on an engine with a snapshotter) pushes every
+// name after naming it; without a name it is refused, as BuildKit does.
+func TestExportPush(t *testing.T) {
+	ctx, _, base := baseLayer(t, map[string]string{"x": "1"})
+	src := &exporter.Source{Ref: base, Metadata: map[string][]byte{exptypes.ExporterImageConfigKey: frontendConfig(t)}}
+
+	p := &pushingImages{fakeImages: newFake()}
+	export(ctx, t, p, map[string]string{"name": "127.0.0.1:5000/a:1,127.0.0.1:5000/b", "push": "true"}, src)
+	if strings.Join(p.pushed, ",") != "127.0.0.1:5000/a:1,127.0.0.1:5000/b:latest" || len(p.tags) != 2 {
+		t.Fatalf("pushed %v, tagged %v", p.pushed, p.tags)
+	}
+	if _, _, err := tryExport(ctx, p, map[string]string{"push": "true"}, src); err == nil || !strings.Contains(err.Error(), "tag is needed") {
+		t.Fatalf("push without a name: %v", err)
+	}
+	if _, _, err := tryExport(ctx, p, map[string]string{"push": "maybe"}, src); err == nil {
+		t.Fatal("push=maybe accepted")
+	}
+	if _, _, err := tryExport(ctx, newFake(), map[string]string{"name": "a", "push": "true"}, src); err == nil {
+		t.Fatal("a store that cannot push pushed")
 	}
 }
