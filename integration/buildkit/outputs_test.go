@@ -120,6 +120,11 @@ func TestPush(t *testing.T) {
 	if code, body := registryGet(t, reg, "/v2/bkcli/pushed/manifests/v1"); code != 200 {
 		t.Fatalf("registry manifest: %d %s", code, body)
 	}
+	// One push: not the engine's and then BuildKit's image exporter's
+	// over it.
+	if n := manifestPuts(t, reg, "bkcli/pushed", "v1"); n != 1 {
+		t.Fatalf("%d manifest uploads to the tag, want 1:\n%s", n, out)
+	}
 	cli(t, "rmi", "-f", ref)
 	mustCLI(t, "pull", ref)
 	expectRun(t, ref, "cat /p", "pushed")
