@@ -275,3 +275,25 @@ func TestProgressTTY(t *testing.T) {
 	expectContains(t, "tty progress", string(out), "[+] Building", "FINISHED", "RUN echo tty-mode")
 	expectRun(t, name, "cat /t", "tty-mode")
 }
+
+// TestBuildHistory: the embedded BuildKit keeps build records (its history
+// API): `docker buildx history ls` lists a finished build by its name and
+// status, and `history inspect` shows it.
+func TestBuildHistory(t *testing.T) {
+	setup(t)
+	name := imageName(t)
+	dir := writeContext(t, map[string]string{"Dockerfile": "FROM busybox\nRUN echo history > /h\n"})
+	buildx(t, "--load", "-t", name, dir)
+	ls := mustCLI(t, "buildx", "history", "ls", "--format", "{{.Ref}} {{.Name}} {{.Status}}")
+	var ref string
+	for _, line := range strings.Split(ls, "\n") {
+		if f := strings.Fields(line); len(f) == 3 && f[2] == "Completed" {
+			ref = f[0]
+		}
+	}
+	if ref == "" {
+		t.Fatalf("no completed build in history ls:\n%s", ls)
+	}
+	expectContains(t, "history inspect", mustCLI(t, "buildx", "history", "inspect", ref[strings.LastIndex(ref, "/")+1:]),
+		"Context:\t"+dir, "Build Steps:", "Duration:")
+}
