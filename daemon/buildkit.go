@@ -184,9 +184,9 @@ func (d *Daemon) buildCacheUsage(ctx context.Context) (*buildtypes.DiskUsage, []
 	if err != nil {
 		return nil, nil, err
 	}
-	out := make([]*buildtypes.CacheRecord, len(recs))
+	var out []*buildtypes.CacheRecord
 	for i := range recs {
-		out[i] = &recs[i]
+		out = append(out, &recs[i])
 	}
 	return usage, out, nil
 }

@@ -7,15 +7,13 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"time"
 
-	"github.com/containerd/containerd/v2/core/diff"
-	"github.com/containerd/containerd/v2/core/remotes/docker"
 	"github.com/moby/buildkit/cache"
 	"github.com/moby/buildkit/control"
 	bkexecutor "github.com/moby/buildkit/executor"
 	"github.com/moby/buildkit/exporter"
 	"github.com/moby/buildkit/session"
-	"github.com/moby/buildkit/snapshot"
 	containerdsnapshot "github.com/moby/buildkit/snapshot/containerd"
 	"github.com/moby/buildkit/source"
 	"github.com/moby/buildkit/util/leaseutil"
@@ -51,14 +49,9 @@ type Options struct {
 // Parts are the worker's BuildKit pieces that the engine's image source and
 // exporter are built from.
 type Parts struct {
-	CacheManager   cache.Manager
-	ContentStore   *containerdsnapshot.Store
-	LeaseManager   *leaseutil.Manager
-	Snapshotter    snapshot.Snapshotter
-	Applier        diff.Applier
-	Differ         diff.Comparer
-	SessionManager *session.Manager
-	RegistryHosts  docker.RegistryHosts
+	CacheManager cache.Manager
+	ContentStore *containerdsnapshot.Store
+	LeaseManager *leaseutil.Manager
 }
 
 // Builder is berth's embedded BuildKit. Its zero cost until first use is
@@ -122,12 +115,13 @@ func (b *Builder) start(ctx context.Context) (*running, error) {
 		return b.started, nil
 	}
 	// Starting must outlive the request that triggered it.
+	began := time.Now()
 	rt, err := b.startLocked(context.WithoutCancel(ctx))
 	if err != nil {
 		return nil, err
 	}
 	b.started = rt
-	logrus.WithField("root", b.opts.Root).Info("buildkit started")
+	logrus.WithFields(logrus.Fields{"root": b.opts.Root, "took": time.Since(began).Round(time.Millisecond)}).Info("buildkit started")
 	return rt, nil
 }
 
@@ -141,5 +135,6 @@ func (b *Builder) Close() error {
 		return nil
 	}
 	rt.server.Stop()
-	return errors.Join(rt.controller.Close(), rt.storage.closer())
+	// The controller closes the worker, which closes the metadata stores.
+	return errors.Join(rt.controller.Close(), rt.storage.snapshotter.Close())
 }

@@ -138,11 +138,12 @@ func (s *pruneStream) Send(r *controlapi.UsageRecord) error {
 }
 
 // DiskUsage lists the build cache for GET /system/df and sums it as dockerd
-// does: a record neither in use nor shared is reclaimable.
+// does: a record neither in use nor shared is reclaimable. No records is a
+// nil list, which API versions before 1.52 send as null, as dockerd does.
 func (b *Builder) DiskUsage(ctx context.Context) (*build.DiskUsage, []build.CacheRecord, error) {
 	usage := &build.DiskUsage{}
 	if !b.hasState() {
-		return usage, []build.CacheRecord{}, nil
+		return usage, nil, nil
 	}
 	rt, err := b.start(ctx)
 	if err != nil {
@@ -152,7 +153,7 @@ func (b *Builder) DiskUsage(ctx context.Context) (*build.DiskUsage, []build.Cach
 	if err != nil {
 		return nil, nil, fmt.Errorf("build cache usage: %w", err)
 	}
-	records := make([]build.CacheRecord, 0, len(resp.Record))
+	var records []build.CacheRecord
 	for _, r := range resp.Record {
 		usage.TotalCount++
 		usage.TotalSize += r.Size

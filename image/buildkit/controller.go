@@ -164,14 +164,9 @@ func (b *Builder) newWorker(ctx context.Context, st *storage) (*worker, error) {
 	}
 	w := &worker{Worker: bw, moby: b.opts.MobyExporter}
 	w.parts = Parts{
-		CacheManager:   bw.CacheManager(),
-		ContentStore:   opt.ContentStore,
-		LeaseManager:   opt.LeaseManager,
-		Snapshotter:    opt.Snapshotter,
-		Applier:        opt.Applier,
-		Differ:         opt.Differ,
-		SessionManager: b.sessions,
-		RegistryHosts:  opt.RegistryHosts,
+		CacheManager: bw.CacheManager(),
+		ContentStore: opt.ContentStore,
+		LeaseManager: opt.LeaseManager,
 	}
 	if b.opts.ImageSource != nil {
 		src, err := b.opts.ImageSource(w.parts)

@@ -93,8 +93,11 @@ func (w *worker) Exporter(name string, sm *session.Manager) (exporter.Exporter, 
 
 // storage is BuildKit's stock on-disk state: snapshots, content, leases.
 type storage struct {
-	opt    base.WorkerOpt
-	closer func() error
+	opt base.WorkerOpt
+	// closer closes it all, until a worker owns the metadata stores
+	// (base.Worker.Close closes those); the snapshotter stays ours.
+	closer      func() error
+	snapshotter ctdsnapshot.Snapshotter
 }
 
 // openStorage opens (creating on first use) the worker's stores under root.
@@ -169,7 +172,7 @@ func openStorage(ctx context.Context, root string) (*storage, error) {
 	closer := func() error {
 		return errors.Join(md.Close(), db.Close(), sn.Close())
 	}
-	return &storage{opt: opt, closer: closer}, nil
+	return &storage{opt: opt, closer: closer, snapshotter: sn}, nil
 }
 
 // noExecutor stands in until the daemon hands in berth's runtime: builds

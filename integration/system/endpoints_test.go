@@ -36,7 +36,7 @@ func TestPingHeaders(t *testing.T) {
 		}
 		want := map[string]string{
 			"API-Version":         "1.56",
-			"Builder-Version":     "1",
+			"Builder-Version":     "2", // BuildKit, on by default as in dockerd
 			"Docker-Experimental": "false",
 			"OSType":              "linux",
 			"Cache-Control":       "no-cache, no-store, must-revalidate",

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"time"
 
 	"golang.org/x/net/http2"
 
@@ -42,6 +43,9 @@ func (br *buildRouter) grpc(ctx context.Context, w http.ResponseWriter, r *http.
 		return errdefs.System(fmt.Errorf("hijack /grpc: %w", err))
 	}
 	defer conn.Close()
+	// The connection lives as long as the client's BuildKit client: no
+	// deadline the HTTP server set for the request may end it.
+	_ = conn.SetDeadline(time.Time{})
 	if _, err := fmt.Fprint(conn, "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r\n"); err != nil {
 		return nil
 	}
