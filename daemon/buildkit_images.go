@@ -10,6 +10,7 @@ import (
 	"github.com/moby/moby/api/types/events"
 	"github.com/moby/moby/api/types/jsonstream"
 	"github.com/opencontainers/go-digest"
+	"github.com/opencontainers/image-spec/identity"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"github.com/sirupsen/logrus"
 
@@ -165,41 +166,40 @@ func (b *buildkitImages) OpenLayer(ctx context.Context, chain digest.Digest) (io
 
 // Create registers a built image. Layers the store has (the base image's,
 // or an earlier build's) are shared by chain ID; only the others are read
-// and unpacked.
-func (b *buildkitImages) Create(ctx context.Context, config []byte, layers []mobyexporter.Layer) (digest.Digest, error) {
+// and unpacked, and a layer whose diff ID nobody knew yet gets it here.
+func (b *buildkitImages) Create(ctx context.Context, layers []mobyexporter.Layer, makeConfig func([]digest.Digest) ([]byte, error)) (digest.Digest, []byte, error) {
 	ls, err := b.images.Layers()
 	if err != nil {
-		return "", err
+		return "", nil, err
 	}
-	diffIDs := make([]digest.Digest, len(layers))
-	for i, l := range layers {
-		diffIDs[i] = l.DiffID
-	}
-	chains := layer.ChainIDs(diffIDs)
-	var held []digest.Digest
+	var held, diffIDs []digest.Digest
 	defer func() {
 		for _, c := range held {
 			ls.Release(c)
 		}
 	}()
-	for i, l := range layers {
-		if ls.Acquire(chains[i]) == nil {
-			held = append(held, chains[i])
-			continue
+	parent := digest.Digest("")
+	for _, l := range layers {
+		if l.DiffID != "" {
+			chain := identity.ChainID(append(append([]digest.Digest{}, diffIDs...), l.DiffID))
+			if ls.Acquire(chain) == nil {
+				held, diffIDs, parent = append(held, chain), append(diffIDs, l.DiffID), chain
+				continue
+			}
 		}
-		parent := digest.Digest("")
-		if i > 0 {
-			parent = chains[i-1]
-		}
-		chain, err := b.storeLayer(ctx, ls, l, parent)
+		chain, diffID, err := b.storeLayer(ctx, ls, l, parent)
 		if err != nil {
-			return "", err
+			return "", nil, err
 		}
-		held = append(held, chain)
+		held, diffIDs, parent = append(held, chain), append(diffIDs, diffID), chain
+	}
+	config, err := makeConfig(diffIDs)
+	if err != nil {
+		return "", nil, err
 	}
 	img, _, err := b.images.Register(config, "")
 	if err != nil {
-		return "", err
+		return "", nil, err
 	}
 	if len(held) > 0 {
 		// The reference on the top layer passed to the image.
@@ -207,34 +207,36 @@ func (b *buildkitImages) Create(ctx context.Context, config []byte, layers []mob
 	}
 	// dockerd logs create for every export, a cached rebuild's too.
 	b.images.LogEvent(events.ActionCreate, img, img.ID.String())
-	return img.ID, nil
+	return img.ID, config, nil
 }
 
-func (b *buildkitImages) storeLayer(ctx context.Context, ls *layer.Store, l mobyexporter.Layer, parent digest.Digest) (digest.Digest, error) {
+// storeLayer unpacks a layer on parent and returns its chain and diff ID,
+// which must be l.DiffID when that is known.
+func (b *buildkitImages) storeLayer(ctx context.Context, ls *layer.Store, l mobyexporter.Layer, parent digest.Digest) (digest.Digest, digest.Digest, error) {
 	rc, err := l.Open(ctx)
 	if err != nil {
-		return "", err
+		return "", "", err
 	}
 	defer rc.Close()
 	dec, _, err := unpack.Decompress(rc)
 	if err != nil {
-		return "", fmt.Errorf("layer %s: %w", l.DiffID, err)
+		return "", "", fmt.Errorf("layer %s: %w", l.DiffID, err)
 	}
 	defer dec.Close()
 	p, err := ls.Unpack(ctx, dec)
 	if err != nil {
-		return "", fmt.Errorf("layer %s: %w", l.DiffID, err)
+		return "", "", fmt.Errorf("layer %s: %w", l.DiffID, err)
 	}
-	if p.Result.DiffID != l.DiffID {
+	if l.DiffID != "" && p.Result.DiffID != l.DiffID {
 		p.Discard()
-		return "", errdefs.System(fmt.Errorf("layer %s: its tar has diff ID %s", l.DiffID, p.Result.DiffID))
+		return "", "", errdefs.System(fmt.Errorf("layer %s: its tar has diff ID %s", l.DiffID, p.Result.DiffID))
 	}
 	chain, err := ls.Commit(p, parent)
 	if err != nil {
 		p.Discard()
-		return "", err
+		return "", "", err
 	}
-	return chain, nil
+	return chain, p.Result.DiffID, nil
 }
 
 // Tag names a built image (a tag event, as dockerd logs for each -t).

@@ -58,17 +58,14 @@ func importBase(t *testing.T, d *fakeDaemon) []byte {
 	return tarb
 }
 
-func builtConfig(t *testing.T, diffIDs ...digest.Digest) []byte {
-	t.Helper()
-	b, err := json.Marshal(ocispec.Image{
+// builtConfig is the exporter's side of Create: the config for the diff
+// IDs the store found.
+func builtConfig(diffIDs []digest.Digest) ([]byte, error) {
+	return json.Marshal(ocispec.Image{
 		Platform: ocispec.Platform{OS: "linux", Architecture: runtime.GOARCH},
 		RootFS:   ocispec.RootFS{Type: "layers", DiffIDs: diffIDs},
 		History:  []ocispec.History{{CreatedBy: "import"}, {CreatedBy: "RUN build"}},
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
 }
 
 func opener(b []byte, opens *int) func(context.Context) (io.ReadCloser, error) {
@@ -138,14 +135,15 @@ func TestBuildkitImagesCreateAndTag(t *testing.T) {
 
 	newTar := layerTar(t, "built.txt", "from the build")
 	base, top := digest.FromBytes(baseTar), digest.FromBytes(newTar)
-	config := builtConfig(t, base, top)
+	want, _ := builtConfig([]digest.Digest{base, top})
 	var baseOpens, topOpens int
-	layers := []mobyexporter.Layer{{DiffID: base, Open: opener(baseTar, &baseOpens)}, {DiffID: top, Open: opener(gzipped(t, newTar), &topOpens)}}
-	id, err := bi.Create(ctx, config, layers)
+	// The new layer's diff ID is not known yet: the store finds it.
+	layers := []mobyexporter.Layer{{DiffID: base, Open: opener(baseTar, &baseOpens)}, {Open: opener(gzipped(t, newTar), &topOpens)}}
+	id, config, err := bi.Create(ctx, layers, builtConfig)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if id != digest.FromBytes(config) || baseOpens != 0 || topOpens != 1 {
+	if id != digest.FromBytes(want) || !bytes.Equal(config, want) || baseOpens != 0 || topOpens != 1 {
 		t.Fatalf("id %s, base read %d times, new layer %d", id, baseOpens, topOpens)
 	}
 	if err := bi.Tag(ctx, id, named(t, "built:latest")); err != nil {
@@ -160,15 +158,16 @@ func TestBuildkitImagesCreateAndTag(t *testing.T) {
 	if err := ls.WriteTar(img.TopChain, &rebuilt); err != nil || !bytes.Equal(rebuilt.Bytes(), newTar) {
 		t.Fatalf("stored layer differs: %v", err)
 	}
-	want := []string{"create " + id.String(), "tag built:latest"}
-	for _, w := range want {
+	wantEvents := []string{"create " + id.String(), "tag built:latest"}
+	for _, w := range wantEvents {
 		m := <-live
 		if got := string(m.Action) + " " + m.Actor.Attributes["name"]; got != w || m.Actor.ID != id.String() {
 			t.Fatalf("event %q for %s, want %q", got, m.Actor.ID, w)
 		}
 	}
 
-	again, err := bi.Create(ctx, config, layers)
+	layers[1].DiffID = top
+	again, _, err := bi.Create(ctx, layers, builtConfig)
 	if err != nil || again != id || baseOpens != 0 || topOpens != 1 {
 		t.Fatalf("rebuild: %s %v; reads base %d new %d", again, err, baseOpens, topOpens)
 	}
@@ -185,7 +184,7 @@ func TestBuildkitImagesCreateRejectsWrongLayer(t *testing.T) {
 	bad := digest.FromString("not this tar")
 	n := 0
 	before, _ := d.images.Images()
-	_, err := bi.Create(ctx, builtConfig(t, bad), []mobyexporter.Layer{{DiffID: bad, Open: opener(layerTar(t, "x", "y"), &n)}})
+	_, _, err := bi.Create(ctx, []mobyexporter.Layer{{DiffID: bad, Open: opener(layerTar(t, "x", "y"), &n)}}, builtConfig)
 	if err == nil || !strings.Contains(err.Error(), "diff ID") {
 		t.Fatalf("err %v", err)
 	}
@@ -195,7 +194,7 @@ func TestBuildkitImagesCreateRejectsWrongLayer(t *testing.T) {
 		t.Fatalf("left %d images (had %d) and layers %v", len(after), len(before), ls.All())
 	}
 	failing := []mobyexporter.Layer{{DiffID: bad, Open: func(context.Context) (io.ReadCloser, error) { return nil, errors.New("gone") }}}
-	if _, err := bi.Create(ctx, builtConfig(t, bad), failing); err == nil {
+	if _, _, err := bi.Create(ctx, failing, builtConfig); err == nil {
 		t.Fatal("a layer that cannot be read was accepted")
 	}
 }

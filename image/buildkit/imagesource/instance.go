@@ -18,6 +18,7 @@ import (
 	"github.com/opencontainers/image-spec/identity"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
+	"github.com/berthd/berth/image/buildkit/diffid"
 	"github.com/berthd/berth/pkg/errdefs"
 )
 
@@ -81,6 +82,11 @@ func (i *instance) Snapshot(ctx context.Context, jobCtx solver.JobContext) (ir c
 			parent.Release(context.WithoutCancel(ctx))
 		}
 		if err != nil {
+			return nil, err
+		}
+		// The export of a build on this layer then knows where it is in
+		// berth's store without a blob.
+		if err := diffid.Set(current, l.DiffID); err != nil {
 			return nil, err
 		}
 	}

@@ -25,21 +25,26 @@ type storeOf struct {
 	made  []byte
 }
 
-func (s *storeOf) Create(ctx context.Context, config []byte, layers []mobyexporter.Layer) (digest.Digest, error) {
+func (s *storeOf) Create(ctx context.Context, layers []mobyexporter.Layer, config func([]digest.Digest) ([]byte, error)) (digest.Digest, []byte, error) {
+	var diffIDs []digest.Digest
 	for _, l := range layers {
-		if s.have[l.DiffID] {
-			continue
+		if !s.have[l.DiffID] {
+			rc, err := l.Open(ctx)
+			if err != nil {
+				return "", nil, err
+			}
+			io.Copy(io.Discard, rc)
+			rc.Close()
+			s.reads++
 		}
-		rc, err := l.Open(ctx)
-		if err != nil {
-			return "", err
-		}
-		io.Copy(io.Discard, rc)
-		rc.Close()
-		s.reads++
+		diffIDs = append(diffIDs, l.DiffID)
 	}
-	s.made = config
-	return digest.FromBytes(config), nil
+	raw, err := config(diffIDs)
+	if err != nil {
+		return "", nil, err
+	}
+	s.made = raw
+	return digest.FromBytes(raw), raw, nil
 }
 
 func (s *storeOf) Tag(context.Context, digest.Digest, reference.Named) error { return nil }

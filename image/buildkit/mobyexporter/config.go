@@ -63,7 +63,7 @@ func defaultConfig() ([]byte, error) {
 // with one non-empty history entry per layer, creation times everywhere,
 // and the inline cache when the build exports one. Every other field is
 // kept byte for byte as the frontend wrote it.
-func finishConfig(config []byte, layers []Layer, metas []layerMeta, inline *exptypes.InlineCacheEntry) ([]byte, error) {
+func finishConfig(config []byte, diffIDs []digest.Digest, metas []layerMeta, inline *exptypes.InlineCacheEntry) ([]byte, error) {
 	if len(config) == 0 {
 		var err error
 		if config, err = defaultConfig(); err != nil {
@@ -85,10 +85,6 @@ func finishConfig(config []byte, layers []Layer, metas []layerMeta, inline *expt
 	}
 	history = alignHistory(history, metas)
 
-	diffIDs := make([]digest.Digest, len(layers))
-	for i, l := range layers {
-		diffIDs[i] = l.DiffID
-	}
 	set := func(key string, v any) error {
 		b, err := json.Marshal(v)
 		if err != nil {

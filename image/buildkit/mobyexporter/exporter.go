@@ -11,15 +11,12 @@ import (
 
 	"github.com/containerd/containerd/v2/core/content"
 	"github.com/containerd/containerd/v2/core/leases"
-	"github.com/containerd/containerd/v2/pkg/labels"
 	"github.com/distribution/reference"
 	"github.com/moby/buildkit/cache"
-	cacheconfig "github.com/moby/buildkit/cache/config"
 	"github.com/moby/buildkit/exporter"
 	"github.com/moby/buildkit/exporter/containerimage"
 	"github.com/moby/buildkit/exporter/containerimage/exptypes"
 	"github.com/moby/buildkit/session"
-	"github.com/moby/buildkit/util/compression"
 	"github.com/moby/buildkit/util/leaseutil"
 	"github.com/moby/buildkit/util/progress"
 	"github.com/opencontainers/go-digest"
@@ -31,6 +28,8 @@ import (
 
 // Layer is one layer of the image to register, base first.
 type Layer struct {
+	// DiffID is "" for a layer whose tar nobody has read yet: the image
+	// store learns it as it stores the layer.
 	DiffID digest.Digest
 	// Open streams the layer's tar (uncompressed, or compressed when
 	// BuildKit holds only a compressed blob). The image store calls it
@@ -40,9 +39,10 @@ type Layer struct {
 
 // Images is what the exporter needs from berth's image store.
 type Images interface {
-	// Create registers an image from its config and layers, logs its
-	// create event, and returns its ID.
-	Create(ctx context.Context, config []byte, layers []Layer) (digest.Digest, error)
+	// Create stores the layers, registers the image whose config
+	// config makes from their diff IDs, logs its create event, and
+	// returns its ID and config.
+	Create(ctx context.Context, layers []Layer, config func(diffIDs []digest.Digest) ([]byte, error)) (digest.Digest, []byte, error)
 	// Tag points ref at the image and logs a tag event.
 	Tag(ctx context.Context, id digest.Digest, ref reference.Named) error
 }
@@ -108,32 +108,34 @@ func (i *instance) Config() *exporter.Config { return exporter.NewConfig() }
 func (i *instance) Attrs() map[string]string { return i.attrs }
 
 func (i *instance) Export(ctx context.Context, src *exporter.Source, info exporter.ExportBuildInfo) (map[string]string, exporter.FinalizeFunc, exporter.DescriptorReference, error) {
-	ref, config, err := pickResult(src)
+	ref, frontendConfig, err := pickResult(src)
 	if err != nil {
 		return nil, nil, nil, err
-	}
-	var layers []Layer
-	if ref != nil {
-		done := progress.OneOff(ctx, "exporting layers")
-		layers, err = layersOf(ctx, ref, session.NewGroup(info.SessionID))
-		if err := done(err); err != nil {
-			return nil, nil, nil, err
-		}
 	}
 	inline, err := inlineCache(ctx, info, ref)
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	config, err = finishConfig(config, layers, refHistory(ref, len(layers)), inline)
-	if err != nil {
-		return nil, nil, nil, err
+	var p *plan
+	done := progress.OneOff(ctx, "exporting layers")
+	if ref != nil {
+		if p, err = i.planLayers(ctx, ref, session.NewGroup(info.SessionID)); err != nil {
+			return nil, nil, nil, done(err)
+		}
+		defer p.done(ctx)
+	} else {
+		p = &plan{}
 	}
-	configDigest := digest.FromBytes(config)
-	done := progress.OneOff(ctx, "writing image "+configDigest.String())
-	id, err := i.exp.opt.Images.Create(ctx, config, layers)
+	metas := refHistory(ref, len(p.layers))
+	id, config, err := i.exp.opt.Images.Create(ctx, p.layers, func(diffIDs []digest.Digest) ([]byte, error) {
+		return finishConfig(frontendConfig, diffIDs, metas, inline)
+	})
 	if err := done(err); err != nil {
 		return nil, nil, nil, err
 	}
+	p.record(config)
+	configDigest := digest.FromBytes(config)
+	progress.OneOff(ctx, "writing image "+configDigest.String())(nil)
 	var names []string
 	for _, n := range i.names {
 		done := progress.OneOff(ctx, "naming to "+n.String())
@@ -184,46 +186,6 @@ func pickResult(src *exporter.Source) (cache.ImmutableRef, []byte, error) {
 	}
 	pid := ps.Platforms[0].ID
 	return src.Refs[pid], src.Metadata[exptypes.ExporterImageConfigKey+"/"+pid], nil
-}
-
-// layersOf lists the ref's layers as uncompressed blobs. Blobs BuildKit
-// has not made yet (the steps' own layers) are diffed now; those of berth's
-// base layers exist already and are not read unless berth lacks them.
-func layersOf(ctx context.Context, ref cache.ImmutableRef, g session.Group) ([]Layer, error) {
-	if err := ref.Finalize(ctx); err != nil {
-		return nil, err
-	}
-	cfg := cacheconfig.RefConfig{Compression: compression.New(compression.Uncompressed)}
-	remotes, err := ref.GetRemotes(ctx, true, cfg, false, g)
-	if err != nil {
-		return nil, err
-	}
-	if len(remotes) == 0 {
-		return nil, errors.New("no layers for the build result")
-	}
-	remote := remotes[0]
-	layers := make([]Layer, 0, len(remote.Descriptors))
-	for _, desc := range remote.Descriptors {
-		diffID := desc.Digest
-		if s, ok := desc.Annotations[labels.LabelUncompressed]; ok {
-			if diffID, err = digest.Parse(s); err != nil {
-				return nil, fmt.Errorf("layer %s: %w", desc.Digest, err)
-			}
-		}
-		layers = append(layers, Layer{DiffID: diffID, Open: func(ctx context.Context) (io.ReadCloser, error) {
-			ra, err := remote.Provider.ReaderAt(ctx, desc)
-			if err != nil {
-				return nil, err
-			}
-			return readCloser{io.NewSectionReader(ra, 0, ra.Size()), ra}, nil
-		}})
-	}
-	return layers, nil
-}
-
-type readCloser struct {
-	io.Reader
-	io.Closer
 }
 
 func inlineCache(ctx context.Context, info exporter.ExportBuildInfo, ref cache.ImmutableRef) (*exptypes.InlineCacheEntry, error) {

@@ -2,9 +2,11 @@ package mobyexporter
 
 import (
 	"archive/tar"
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"sort"
 	"strings"
@@ -19,6 +21,7 @@ import (
 	"github.com/opencontainers/image-spec/identity"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
+	"github.com/berthd/berth/image/buildkit/diffid"
 	"github.com/berthd/berth/image/buildkit/internal/cachetest"
 	"github.com/berthd/berth/image/buildkit/layerprogress"
 )
@@ -37,29 +40,41 @@ func newFake() *fakeImages {
 	return &fakeImages{chains: map[digest.Digest]bool{}, configs: map[digest.Digest][]byte{}}
 }
 
-func (f *fakeImages) Create(ctx context.Context, config []byte, layers []Layer) (digest.Digest, error) {
+func (f *fakeImages) Create(ctx context.Context, layers []Layer, config func([]digest.Digest) ([]byte, error)) (digest.Digest, []byte, error) {
 	var diffIDs []digest.Digest
 	for _, l := range layers {
-		diffIDs = append(diffIDs, l.DiffID)
-		chain := identity.ChainID(diffIDs)
-		if f.chains[chain] {
+		if l.DiffID != "" && f.chains[identity.ChainID(append(diffIDs, l.DiffID))] {
+			diffIDs = append(diffIDs, l.DiffID)
 			continue
 		}
 		rc, err := l.Open(ctx)
 		if err != nil {
-			return "", err
+			return "", nil, err
 		}
-		names, err := tarNames(rc)
+		b, err := io.ReadAll(rc)
 		rc.Close()
 		if err != nil {
-			return "", err
+			return "", nil, err
+		}
+		d := digest.FromBytes(b)
+		if l.DiffID != "" && l.DiffID != d {
+			return "", nil, fmt.Errorf("layer %s has diff ID %s", l.DiffID, d)
+		}
+		names, err := tarNames(bytes.NewReader(b))
+		if err != nil {
+			return "", nil, err
 		}
 		f.read = append(f.read, names)
-		f.chains[chain] = true
+		diffIDs = append(diffIDs, d)
+		f.chains[identity.ChainID(diffIDs)] = true
 	}
-	id := digest.FromBytes(config)
-	f.configs[id] = config
-	return id, nil
+	raw, err := config(diffIDs)
+	if err != nil {
+		return "", nil, err
+	}
+	id := digest.FromBytes(raw)
+	f.configs[id] = raw
+	return id, raw, nil
 }
 
 func (f *fakeImages) Tag(_ context.Context, id digest.Digest, ref reference.Named) error {
@@ -263,5 +278,45 @@ func TestExportPush(t *testing.T) {
 	}
 	if _, _, err := tryExport(ctx, newFake(), map[string]string{"name": "a", "push": "true"}, src); err == nil {
 		t.Fatal("a store that cannot push pushed")
+	}
+}
+
+// On berth's overlay snapshotter a new layer goes from its upper directory
+// straight into the store: BuildKit makes no blob for it, a removed file
+// is a whiteout, and the diff ID recorded on the cache record spares the
+// next export any diff; a store that lost the layer gets it diffed again.
+func TestExportOverlayLayersWithoutBlobs(t *testing.T) {
+	ctx := cachetest.Context(t)
+	env := cachetest.NewOverlay(t)
+	base := cachetest.Layer(ctx, t, env.Manager, nil, map[string]string{"keep": "1", "gone": "2"})
+	defer base.Release(context.WithoutCancel(ctx))
+	top := cachetest.Layer(ctx, t, env.Manager, base, map[string]string{"gone": cachetest.Remove, "new": "3"})
+	defer top.Release(context.WithoutCancel(ctx))
+	src := &exporter.Source{Ref: top, Metadata: map[string][]byte{exptypes.ExporterImageConfigKey: frontendConfig(t)}}
+
+	f := newFake()
+	export(ctx, t, f, nil, src)
+	if len(f.read) != 2 || strings.Join(f.read[0], ",") != "gone,keep" || strings.Join(f.read[1], ",") != ".wh.gone,new" {
+		t.Fatalf("layers read %v", f.read)
+	}
+	if _, err := top.GetRemotes(ctx, false, uncompressed, false, nil); !errors.Is(err, cache.ErrNoBlobs) {
+		t.Fatalf("BuildKit has blobs for the exported layers (%v)", err)
+	}
+	for n, l := range top.LayerChain() {
+		if diffid.Get(l) == "" {
+			t.Fatalf("layer %d: no diff ID recorded", n)
+		}
+		l.Release(context.WithoutCancel(ctx))
+	}
+
+	f.read = nil
+	export(ctx, t, f, nil, src)
+	if len(f.read) != 0 {
+		t.Fatalf("a second export read %v", f.read)
+	}
+	f.chains = map[digest.Digest]bool{}
+	export(ctx, t, f, nil, src)
+	if len(f.read) != 2 || strings.Join(f.read[1], ",") != ".wh.gone,new" {
+		t.Fatalf("a store without the layers read %v", f.read)
 	}
 }

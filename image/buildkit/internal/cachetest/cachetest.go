@@ -17,6 +17,7 @@ import (
 	"github.com/containerd/containerd/v2/plugins/content/local"
 	"github.com/containerd/containerd/v2/plugins/diff/walking"
 	"github.com/containerd/containerd/v2/plugins/snapshots/native"
+	"github.com/containerd/containerd/v2/plugins/snapshots/overlay"
 	"github.com/moby/buildkit/cache"
 	"github.com/moby/buildkit/cache/metadata"
 	"github.com/moby/buildkit/snapshot"
@@ -39,7 +40,8 @@ func Context(t *testing.T) context.Context {
 	return namespaces.WithNamespace(t.Context(), namespace)
 }
 
-// New builds the cache manager in a temp dir; the test's cleanup closes it.
+// New builds the cache manager on containerd's native snapshotter (plain
+// copies) in a temp dir; the test's cleanup closes it.
 func New(t *testing.T) *Env {
 	t.Helper()
 	dir := t.TempDir()
@@ -47,6 +49,22 @@ func New(t *testing.T) *Env {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return newEnv(t, dir, "native", sn)
+}
+
+// NewOverlay is New on containerd's overlay snapshotter, the one berth's
+// BuildKit worker uses (it needs root).
+func NewOverlay(t *testing.T) *Env {
+	t.Helper()
+	dir := t.TempDir()
+	sn, err := overlay.NewSnapshotter(filepath.Join(dir, "snapshots"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return newEnv(t, dir, "overlayfs", sn)
+}
+
+func newEnv(t *testing.T, dir, name string, sn snapshots.Snapshotter) *Env {
 	store, err := local.NewStore(filepath.Join(dir, "content"))
 	if err != nil {
 		t.Fatal(err)
@@ -56,7 +74,8 @@ func New(t *testing.T) *Env {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { db.Close() })
-	mdb := ctdmetadata.NewDB(db, store, map[string]snapshots.Snapshotter{"native": sn})
+	t.Cleanup(func() { sn.Close() })
+	mdb := ctdmetadata.NewDB(db, store, map[string]snapshots.Snapshotter{name: sn})
 	if err := mdb.Init(t.Context()); err != nil {
 		t.Fatal(err)
 	}
@@ -68,7 +87,7 @@ func New(t *testing.T) *Env {
 	}
 	t.Cleanup(func() { md.Close() })
 	cm, err := cache.NewManager(cache.ManagerOpt{
-		Snapshotter:    snapshot.FromContainerdSnapshotter("native", containerdsnapshot.NSSnapshotter(namespace, mdb.Snapshotter("native")), nil),
+		Snapshotter:    snapshot.FromContainerdSnapshotter(name, containerdsnapshot.NSSnapshotter(namespace, mdb.Snapshotter(name)), nil),
 		MetadataStore:  md,
 		ContentStore:   cs,
 		LeaseManager:   lm,
@@ -118,8 +137,11 @@ func ReadFile(ctx context.Context, t *testing.T, ref cache.ImmutableRef, name st
 	return string(b)
 }
 
+// Remove, as a file's content for Layer, removes the file instead.
+const Remove = "\x00remove"
+
 // Layer makes a committed ref: files written on top of parent (nil for a
-// base layer).
+// base layer), or removed.
 func Layer(ctx context.Context, t *testing.T, cm cache.Manager, parent cache.ImmutableRef, files map[string]string) cache.ImmutableRef {
 	t.Helper()
 	mref, err := cm.New(ctx, parent, nil, cache.CachePolicyRetain, cache.WithDescription("test layer"))
@@ -132,7 +154,13 @@ func Layer(ctx context.Context, t *testing.T, cm cache.Manager, parent cache.Imm
 	}
 	dir, unmount := mount(t, m)
 	for name, data := range files {
-		if err := os.WriteFile(filepath.Join(dir, name), []byte(data), 0o644); err != nil {
+		var err error
+		if data == Remove {
+			err = os.Remove(filepath.Join(dir, name))
+		} else {
+			err = os.WriteFile(filepath.Join(dir, name), []byte(data), 0o644)
+		}
+		if err != nil {
 			unmount()
 			t.Fatal(err)
 		}
