@@ -52,6 +52,9 @@ type Parts struct {
 	CacheManager cache.Manager
 	ContentStore *containerdsnapshot.Store
 	LeaseManager *leaseutil.Manager
+	// SessionManager gives the moby exporter's push the client's
+	// registry credentials.
+	SessionManager *session.Manager
 }
 
 // Builder is berth's embedded BuildKit. Its zero cost until first use is

@@ -167,6 +167,8 @@ func (b *Builder) newWorker(ctx context.Context, st *storage) (*worker, error) {
 		CacheManager: bw.CacheManager(),
 		ContentStore: opt.ContentStore,
 		LeaseManager: opt.LeaseManager,
+
+		SessionManager: b.sessions,
 	}
 	if b.opts.ImageSource != nil {
 		src, err := b.opts.ImageSource(w.parts)
