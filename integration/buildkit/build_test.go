@@ -286,9 +286,11 @@ func TestBuildHistory(t *testing.T) {
 	buildx(t, "--load", "-t", name, dir)
 	ls := mustCLI(t, "buildx", "history", "ls", "--format", "{{.Ref}} {{.Name}} {{.Status}}")
 	var ref string
+	// Newest first: the first completed record is this test's build.
 	for _, line := range strings.Split(ls, "\n") {
 		if f := strings.Fields(line); len(f) == 3 && f[2] == "Completed" {
 			ref = f[0]
+			break
 		}
 	}
 	if ref == "" {

@@ -79,6 +79,9 @@ func TestCacheRegistry(t *testing.T) {
 // cache in its config; --cache-from that image makes the build CACHED.
 func TestCacheInline(t *testing.T) {
 	setup(t)
+	// From an empty cache: TestPushAfterCacheImport is about what an
+	// earlier import leaves.
+	pruneAll(t)
 	reg := startRegistry(t)
 	dir := writeContext(t, map[string]string{"Dockerfile": cacheProbe})
 	ref := reg + "/bkcli/inline:latest"
@@ -181,4 +184,33 @@ func TestBuilderPruneAndDu(t *testing.T) {
 func loadAgain(t *testing.T) {
 	t.Helper()
 	d.LoadTestImages(t)
+}
+
+// TestPushAfterCacheImport: a build that imported its base layer from a
+// registry cache, whose registry is gone since, and a later --push of an
+// image on that layer to another registry: the push must not need the
+// first registry (dockerd pushes from its own layer store).
+func TestPushAfterCacheImport(t *testing.T) {
+	setup(t)
+	pruneAll(t)
+	dir := writeContext(t, map[string]string{"Dockerfile": cacheProbe})
+	t.Run("import from a registry cache", func(t *testing.T) {
+		reg := startRegistry(t)
+		ref := reg + "/bkcli/gone:cache"
+		name := imageName(t)
+		buildx(t, "--load", "-t", name, "--cache-to", "type=registry,ref="+ref+",mode=max", dir)
+		mustCLI(t, "rmi", name)
+		pruneAll(t)
+		out := buildx(t, "--load", "-t", name, "--cache-from", "type=registry,ref="+ref, dir)
+		if !cachedRun(out) {
+			t.Fatalf("not CACHED from the registry cache:\n%s", out)
+		}
+	}) // its registry stops here
+	reg := startRegistry(t)
+	ref := reg + "/bkcli/after:v1"
+	t.Cleanup(func() { cli(t, "rmi", "-f", ref) })
+	buildx(t, "--push", "-t", ref, dir)
+	if code, body := registryGet(t, reg, "/v2/bkcli/after/manifests/v1"); code != 200 {
+		t.Fatalf("pushed manifest: %d %s", code, body)
+	}
 }
