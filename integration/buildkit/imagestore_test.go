@@ -116,3 +116,21 @@ func TestExportNamesEventsMetadata(t *testing.T) {
 		t.Fatalf("env %v", built.Config.Env)
 	}
 }
+
+// TestExportDeletionsAndCachedRebuild: a file RUN removes is gone from the
+// image (the layer's whiteout survives the trip from BuildKit's overlay
+// snapshot into berth's store), and a cached rebuild makes the same image.
+func TestExportDeletionsAndCachedRebuild(t *testing.T) {
+	setup(t)
+	name := imageName(t)
+	dir := writeContext(t, map[string]string{"Dockerfile": "FROM busybox\nRUN rm /etc/group && mkdir -p /d && echo kept > /d/f\nRUN rm -r /d && echo x > /x\n"})
+	buildx(t, "-t", name, dir)
+	if got := runIn(t, name, "test ! -e /etc/group && test ! -e /d && test -e /etc/passwd && cat /x"); got != "x" {
+		t.Fatalf("got %q", got)
+	}
+	id := inspect(t, name).ID
+	out := buildx(t, "-t", name, dir)
+	if again := inspect(t, name).ID; again != id || strings.Count(out, "CACHED") < 2 {
+		t.Fatalf("cached rebuild made %s (first %s)\n%s", again, id, out)
+	}
+}

@@ -13,7 +13,12 @@
 // Layers reach berth as uncompressed tars and berth keeps each layer once
 // by chain ID: the base image's layers, which came from berth in the first
 // place (package imagesource), are never copied back, so a build that adds
-// no layer to a local image reuses all of them.
+// no layer to a local image reuses all of them. A new layer of an overlay
+// snapshot is diffed from its upper directory straight into berth's store,
+// without BuildKit making a blob of it (a content write and a handful of
+// metadata transactions per layer, for a copy berth would not keep); its
+// diff ID is then recorded on the cache record (package diffid), so a
+// cached rebuild diffs nothing. Other snapshots use BuildKit's blobs.
 //
 // The daemon provides the image store side through the small Images
 // interface (daemon/buildkit_images.go), which also logs the image's
