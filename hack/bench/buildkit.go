@@ -17,7 +17,7 @@ import (
 //   - cache-mount rebuild: a changed file reruns a RUN whose cache mount
 //     already holds 20 MB from the first run (the step reuses it).
 // RUN steps use --network none so that dockerd started with
-// --bridge=none can run them. buildx comes from hack/buildkit-clients.sh
+// --bridge=none can run them. Both engines run at once and take turns. buildx comes from hack/buildkit-clients.sh
 // (make deps), linked into each engine's DOCKER_CONFIG/cli-plugins.
 
 const cacheMountDockerfile = `FROM bench-busybox:latest
@@ -40,79 +40,118 @@ func installBuildx(cfgDir, pluginDir string) error {
 	return os.Symlink(src, filepath.Join(dir, "docker-buildx"))
 }
 
-// measureBuildKit starts the engine, loads the busybox test image and
-// times runs builds of each kind.
-func measureBuildKit(e engine, pluginDir string, runs int) (buildkitFigures, error) {
-	var f buildkitFigures
+// buildkitEngine is one engine started for the BuildKit figures, with
+// the busybox test image loaded, buildx installed and both contexts
+// written.
+type buildkitEngine struct {
+	l                 *loaded
+	ctx, mountCtx     string
+	cold, cached, mnt []time.Duration
+}
+
+// startBuildKitEngine starts e and warms what is not measured: the base
+// image in BuildKit's cache and the cache mount's 20 MB.
+func startBuildKitEngine(e engine, pluginDir string) (*buildkitEngine, error) {
 	l, err := startLoaded(e, "bench-buildkit-", "bench-busybox:latest")
 	if err != nil {
-		return f, err
+		return nil, err
 	}
-	defer l.close()
-	if err := installBuildx(l.cli, pluginDir); err != nil {
-		return f, err
+	b := &buildkitEngine{l: l, ctx: filepath.Join(l.root, "ctx"), mountCtx: filepath.Join(l.root, "mountctx")}
+	err = installBuildx(l.cli, pluginDir)
+	if err == nil {
+		err = writeBenchContext(b.ctx)
 	}
-	ctx := filepath.Join(l.root, "ctx")
-	if err := writeBenchContext(ctx); err != nil {
-		return f, err
+	if err == nil {
+		err = os.MkdirAll(b.mountCtx, 0o755)
 	}
-	mountCtx := filepath.Join(l.root, "mountctx")
-	if err := os.MkdirAll(mountCtx, 0o755); err != nil {
-		return f, err
+	if err == nil {
+		err = os.WriteFile(filepath.Join(b.mountCtx, "Dockerfile"), []byte(cacheMountDockerfile), 0o644)
 	}
-	if err := os.WriteFile(filepath.Join(mountCtx, "Dockerfile"), []byte(cacheMountDockerfile), 0o644); err != nil {
-		return f, err
+	if err == nil {
+		_, err = b.build(b.ctx)
 	}
-	build := func(dir string, extra ...string) (time.Duration, error) {
-		args := append([]string{"buildx", "build", "--progress=quiet", "--network", "none", "-t", "bench-bk:1"}, extra...)
-		t0 := time.Now()
-		_, err := dockerOut(l.r.sock, l.cli, []string{"DOCKER_BUILDKIT=1"}, append(args, dir)...)
-		return time.Since(t0), err
+	if err == nil {
+		err = b.stamp(-1)
 	}
-	stamp := func(i int) error {
-		return os.WriteFile(filepath.Join(mountCtx, "stamp"), []byte(strconv.Itoa(i)), 0o644)
+	if err == nil {
+		_, err = b.build(b.mountCtx)
 	}
-	// The first build of each context warms what is not measured: the
-	// base image in BuildKit's cache and the cache mount's content.
-	if _, err := build(ctx); err != nil {
-		return f, err
+	if err != nil {
+		l.close()
+		return nil, err
 	}
-	if err := stamp(-1); err != nil {
-		return f, err
+	return b, nil
+}
+
+// build times one `docker buildx build` of dir.
+func (b *buildkitEngine) build(dir string, extra ...string) (time.Duration, error) {
+	args := append([]string{"buildx", "build", "--progress=quiet", "--network", "none", "-t", "bench-bk:1"}, extra...)
+	t0 := time.Now()
+	_, err := dockerOut(b.l.r.sock, b.l.cli, []string{"DOCKER_BUILDKIT=1"}, append(args, dir)...)
+	return time.Since(t0), err
+}
+
+// stamp changes the file the cache-mount build copies, so that its RUN
+// step runs again.
+func (b *buildkitEngine) stamp(i int) error {
+	return os.WriteFile(filepath.Join(b.mountCtx, "stamp"), []byte(strconv.Itoa(i)), 0o644)
+}
+
+// round times one build of each kind.
+func (b *buildkitEngine) round(i int) error {
+	d, err := b.build(b.ctx, "--no-cache")
+	if err != nil {
+		return err
 	}
-	if _, err := build(mountCtx); err != nil {
-		return f, err
+	b.cold = append(b.cold, d)
+	if d, err = b.build(b.ctx); err != nil {
+		return err
 	}
-	var cold, cached, mount []time.Duration
-	for i := 0; i < runs; i++ {
-		d, err := build(ctx, "--no-cache")
-		if err != nil {
-			return f, err
-		}
-		cold = append(cold, d)
-		if d, err = build(ctx); err != nil {
-			return f, err
-		}
-		cached = append(cached, d)
-		if err := stamp(i); err != nil {
-			return f, err
-		}
-		if d, err = build(mountCtx); err != nil {
-			return f, err
-		}
-		mount = append(mount, d)
+	b.cached = append(b.cached, d)
+	if err := b.stamp(i); err != nil {
+		return err
 	}
-	f.cold, f.cached, f.cacheMount = median(cold), median(cached), median(mount)
-	return f, nil
+	if d, err = b.build(b.mountCtx); err != nil {
+		return err
+	}
+	b.mnt = append(b.mnt, d)
+	return nil
 }
 
 // buildkitBenchFigures prints the BuildKit build figures of every engine.
+// The engines run side by side and take turns round by round, so that a
+// busy spell of the machine falls on both.
 func buildkitBenchFigures(engines []engine, pluginDir string, runs int) error {
-	res, err := perEngine(engines, "BuildKit build", func(e engine) (buildkitFigures, error) {
-		return measureBuildKit(e, pluginDir, runs)
+	started, err := perEngine(engines, "BuildKit build", func(e engine) (*buildkitEngine, error) {
+		return startBuildKitEngine(e, pluginDir)
 	})
 	if err != nil {
 		return err
+	}
+	defer func() {
+		for _, b := range started {
+			b.l.close()
+		}
+	}()
+	res := map[string]buildkitFigures{}
+	for i := 0; i < runs; i++ {
+		for _, e := range engines {
+			b, ok := started[e.name]
+			if !ok {
+				continue
+			}
+			if err := b.round(i); err != nil {
+				if e.name == "berthd" {
+					return err
+				}
+				fmt.Fprintf(os.Stderr, "%s BuildKit build figures: %v\n", e.name, err)
+				b.l.close()
+				delete(started, e.name)
+			}
+		}
+	}
+	for name, b := range started {
+		res[name] = buildkitFigures{median(b.cold), median(b.cached), median(b.mnt)}
 	}
 	fmt.Printf("%-34s (median of %d runs, docker buildx build, embedded BuildKit)\n", "BuildKit build figures", runs)
 	row := func(name string, get func(buildkitFigures) time.Duration) {

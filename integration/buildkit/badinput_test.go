@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"sort"
@@ -12,6 +13,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/berthd/berth/integration/internal/harness"
 )
 
 // TestBrokenDockerfile: an unknown instruction, a parse error and a
@@ -76,9 +79,7 @@ func TestContextEscape(t *testing.T) {
 	os.WriteFile(filepath.Join(dir, "Dockerfile"), []byte("FROM busybox\nCOPY insidelink /copied\n"), 0o644)
 	control := imageName(t)
 	buildx(t, "--load", "-t", control, dir)
-	if got := runIn(t, control, "cat /copied"); got != "inside" {
-		t.Fatalf("control build: %q", got)
-	}
+	expectRun(t, control, "cat /copied", "inside")
 	for _, df := range []string{
 		"FROM busybox\nCOPY filelink /copied\nRUN cat /copied 2>&1 || true\n",
 		"FROM busybox\nCOPY dirlink/host.txt /copied\nRUN cat /copied 2>&1 || true\n",
@@ -135,9 +136,31 @@ func processesWith(marker string) []string {
 	return out
 }
 
+// cgroupDirs are the cgroup directories of pid in every hierarchy (v1
+// and v2) other than the root ones, from /proc/PID/cgroup.
+func cgroupDirs(pid string) []string {
+	b, _ := os.ReadFile(filepath.Join("/proc", pid, "cgroup"))
+	var out []string
+	for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+		f := strings.SplitN(line, ":", 3)
+		if len(f) != 3 || f[2] == "/" {
+			continue
+		}
+		ctrl := strings.TrimPrefix(f[1], "name=")
+		if ctrl == "" {
+			ctrl = "unified"
+			if _, err := os.Stat("/sys/fs/cgroup/cgroup.controllers"); err == nil {
+				ctrl = ""
+			}
+		}
+		out = append(out, filepath.Join("/sys/fs/cgroup", ctrl, f[2]))
+	}
+	return out
+}
+
 // TestCancelBuild: Ctrl-C (SIGINT to the CLI) during a RUN step ends the
-// build promptly with an error, and the step's processes and the build's
-// mounts are gone afterwards.
+// build promptly with an error, and the step's processes, its cgroups and
+// the build's mounts are gone afterwards.
 func TestCancelBuild(t *testing.T) {
 	setup(t)
 	marker := fmt.Sprintf("bkcli-cancel-%d", time.Now().UnixNano())
@@ -179,8 +202,18 @@ func TestCancelBuild(t *testing.T) {
 		cmd.Wait()
 		t.Fatalf("the RUN step never started:\n%s\n%s", progress.String(), d.LogTail(30))
 	}
-	if len(processesWith(marker)) == 0 {
+	procs := processesWith(marker)
+	if len(procs) == 0 {
 		t.Fatal("the step's process is not visible before the cancel: the leak check below would prove nothing")
+	}
+	var cgroups []string
+	for _, dir := range cgroupDirs(procs[0]) {
+		if _, err := os.Stat(dir); err == nil {
+			cgroups = append(cgroups, dir)
+		}
+	}
+	if len(cgroups) == 0 {
+		t.Fatalf("the step's cgroups (%v) are not visible before the cancel", cgroupDirs(procs[0]))
 	}
 	cmd.Process.Signal(syscall.SIGINT)
 	waited := make(chan error, 1)
@@ -199,11 +232,17 @@ func TestCancelBuild(t *testing.T) {
 	for {
 		procs := processesWith(marker)
 		after := mountsUnder(t, d.Root)
-		if len(procs) == 0 && strings.Join(after, "\n") == strings.Join(before, "\n") {
+		var leftCgroups []string
+		for _, dir := range cgroups {
+			if _, err := os.Stat(dir); err == nil {
+				leftCgroups = append(leftCgroups, dir)
+			}
+		}
+		if len(procs) == 0 && len(leftCgroups) == 0 && strings.Join(after, "\n") == strings.Join(before, "\n") {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("after the cancel: processes %v, mounts before %v, after %v", procs, before, after)
+			t.Fatalf("after the cancel: processes %v, cgroups %v, mounts before %v, after %v", procs, leftCgroups, before, after)
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
@@ -223,9 +262,7 @@ func TestClassicBuilderStays(t *testing.T) {
 		t.Fatalf("classic build: %s", r.Combined())
 	}
 	expectContains(t, "classic output", r.Out, "Step 1/2 : FROM busybox", "Successfully tagged "+name)
-	if got := runIn(t, name, "cat /c"); got != "classic" {
-		t.Fatalf("got %q", got)
-	}
+	expectRun(t, name, "cat /c", "classic")
 }
 
 // TestPingAndInfo: /_ping advertises BuildKit (Builder-Version: 2), which
@@ -243,4 +280,31 @@ func TestPingAndInfo(t *testing.T) {
 	if strings.Contains(info, "Invalid Plugins") {
 		t.Fatalf("a plugin is invalid:\n%s", info)
 	}
+}
+
+// legacyCLI is Debian's docker.io CLI (20.10): with DOCKER_BUILDKIT=1 its
+// `docker build` is BuildKit without buildx, through POST /session and
+// POST /build?version=2, as many scripts and SDKs still build.
+const legacyCLI = "/usr/bin/docker"
+
+// TestLegacyCLIBuildKit: the pre-buildx BuildKit path (/build?version=2
+// with a session for the context) builds, as dockerd serves it.
+func TestLegacyCLIBuildKit(t *testing.T) {
+	setup(t)
+	_, err := os.Stat(legacyCLI)
+	harness.Require(t, err == nil, "%s (Debian package docker.io)", legacyCLI)
+	name := imageName(t)
+	dir := writeContext(t, map[string]string{"Dockerfile": "FROM busybox\nCOPY f /f\nRUN echo legacy >> /f\n", "f": "ctx\n"})
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, legacyCLI, "build", "--progress=plain", "-t", name, dir)
+	cmd.Env = cliEnv("DOCKER_BUILDKIT=1")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("docker 20.10 build with DOCKER_BUILDKIT=1: %v\n%s", err, lastLines(string(out), 40))
+	}
+	if !regexp.MustCompile(`(?m)^#\d+ \[\d/\d\] RUN echo legacy`).Match(out) {
+		t.Fatalf("not a BuildKit build:\n%s", out)
+	}
+	expectRun(t, name, "cat /f", "ctx\nlegacy")
 }

@@ -42,9 +42,7 @@ func TestDockerBuildGoesThroughBuildKit(t *testing.T) {
 	if got := strings.TrimSpace(mustCLI(t, "run", "--rm", name)); got != "hello from the context" {
 		t.Fatalf("CMD printed %q", got)
 	}
-	if got := runIn(t, name, "cat /built.txt"); got != "built" {
-		t.Fatalf("RUN's file: %q", got)
-	}
+	expectRun(t, name, "cat /built.txt", "built")
 }
 
 // TestBuildxBuildLoad: `docker buildx build -t --load` on the engine's
@@ -56,15 +54,17 @@ func TestBuildxBuildLoad(t *testing.T) {
 	if !regexp.MustCompile(`(?m)^default\b.*docker`).MatchString(ls) {
 		t.Fatalf("buildx ls: no default docker-driver builder:\n%s", ls)
 	}
-	expectContains(t, "buildx inspect", mustCLI(t, "buildx", "inspect", "default"), "Driver:", "docker", "Status:", "running")
+	// The worker reports a default GC policy (dockerd's: cache mounts and
+	// local sources first, then everything over the limit), and the
+	// embedded BuildKit's version.
+	expectContains(t, "buildx inspect", mustCLI(t, "buildx", "inspect", "default"),
+		"Driver:", "docker", "Status:", "running", "BuildKit version:", "v0.34", "GC Policy rule#0:")
 	name := imageName(t)
 	dir := writeContext(t, map[string]string{"Dockerfile": "FROM busybox\nRUN echo loaded > /x\n"})
 	out := buildx(t, "-t", name, "--load", dir)
 	// buildx prints the image the moby exporter wrote.
 	expectContains(t, "progress", out, "naming to docker.io/library/"+name)
-	if got := runIn(t, name, "cat /x"); got != "loaded" {
-		t.Fatalf("got %q", got)
-	}
+	expectRun(t, name, "cat /x", "loaded")
 	// A built image has the base's layer plus RUN's.
 	base, built := inspect(t, "busybox"), inspect(t, name)
 	if len(built.RootFS.Layers) != len(base.RootFS.Layers)+1 || built.RootFS.Layers[0] != base.RootFS.Layers[0] {
@@ -91,9 +91,7 @@ COPY --from=b /b /b
 	if el := time.Since(start); el > 5500*time.Millisecond {
 		t.Fatalf("two 3 s stages took %s: not run in parallel", el)
 	}
-	if got := runIn(t, name, "cat /a /b"); got != "a\nb" {
-		t.Fatalf("got %q", got)
-	}
+	expectRun(t, name, "cat /a /b", "a\nb")
 }
 
 // TestTarget: --target builds only up to the named stage; a later
@@ -107,9 +105,7 @@ FROM first AS second
 RUN false
 `})
 	buildx(t, "--target", "first", "--load", "-t", name, dir)
-	if got := runIn(t, name, "cat /stage"); got != "first" {
-		t.Fatalf("got %q", got)
-	}
+	expectRun(t, name, "cat /stage", "first")
 	r := mustFail(t, "buildx", "build", "--progress=plain", "--target", "nosuch", dir)
 	expectContains(t, "unknown target", r.Combined(), "nosuch")
 }
@@ -158,9 +154,7 @@ echo "$((6*7))" > /h2
 EOT
 `})
 	buildx(t, "--load", "-t", name, dir)
-	if got := runIn(t, name, "cat /h1 /etc/conf.txt /h2"); got != "one\ntwo\nkey=value\n42" {
-		t.Fatalf("got %q", got)
-	}
+	expectRun(t, name, "cat /h1 /etc/conf.txt /h2", "one\ntwo\nkey=value\n42")
 }
 
 // TestBuildArgsAndContexts: --build-arg (a global ARG in FROM, a stage
@@ -184,9 +178,7 @@ COPY --from=base2 /layer2.txt /base2.txt
 		"--build-context", "extra="+extra,
 		"--build-context", "base2=docker-image://busybox2",
 		dir)
-	if got := runIn(t, name, "cat /args /extra.txt; test -s /base2.txt && echo ok"); got != "tester kept\nfrom the named context\nok" {
-		t.Fatalf("got %q", got)
-	}
+	expectRun(t, name, "cat /args /extra.txt; test -s /base2.txt && echo ok", "tester kept\nfrom the named context\nok")
 	if !contains(inspect(t, name).Config.Env, "WHO=tester") {
 		t.Fatal("ENV from ARG missing")
 	}
@@ -200,9 +192,7 @@ func TestPlatformHost(t *testing.T) {
 	plat := "linux/" + runtime.GOARCH
 	dir := writeContext(t, map[string]string{"Dockerfile": "FROM --platform=$BUILDPLATFORM busybox\nARG TARGETPLATFORM\nARG BUILDPLATFORM\nRUN echo \"$BUILDPLATFORM $TARGETPLATFORM\" > /plat\n"})
 	buildx(t, "--platform", plat, "--load", "-t", name, dir)
-	if got := runIn(t, name, "cat /plat"); got != plat+" "+plat {
-		t.Fatalf("got %q", got)
-	}
+	expectRun(t, name, "cat /plat", plat+" "+plat)
 	if cfg := inspect(t, name); cfg.Os != "linux" || cfg.Architecture != runtime.GOARCH {
 		t.Fatalf("os/arch %s/%s", cfg.Os, cfg.Architecture)
 	}
@@ -242,9 +232,7 @@ func TestDockerignore(t *testing.T) {
 		"debug.log":     "no",
 	})
 	buildx(t, "--load", "-t", name, dir)
-	if got := runIn(t, name, "ls -A /ctx | sort | tr '\\n' ' '"); got != ".dockerignore Dockerfile keep.txt" {
-		t.Fatalf("context: %q", got)
-	}
+	expectRun(t, name, "ls -A /ctx | sort | tr '\\n' ' '", ".dockerignore Dockerfile keep.txt")
 }
 
 // TestDockerfileFlag: -f names a Dockerfile outside the context.
@@ -257,9 +245,7 @@ func TestDockerfileFlag(t *testing.T) {
 		t.Fatal(err)
 	}
 	buildx(t, "-f", df, "--load", "-t", name, dir)
-	if got := runIn(t, name, "cat /data.txt"); got != "d" {
-		t.Fatalf("got %q", got)
-	}
+	expectRun(t, name, "cat /data.txt", "d")
 }
 
 func contains(list []string, s string) bool {
@@ -287,7 +273,29 @@ func TestProgressTTY(t *testing.T) {
 		t.Fatalf("tty build: %v\n%s", err, out)
 	}
 	expectContains(t, "tty progress", string(out), "[+] Building", "FINISHED", "RUN echo tty-mode")
-	if got := runIn(t, name, "cat /t"); got != "tty-mode" {
-		t.Fatalf("got %q", got)
+	expectRun(t, name, "cat /t", "tty-mode")
+}
+
+// TestBuildHistory: the embedded BuildKit keeps build records (its history
+// API): `docker buildx history ls` lists a finished build by its name and
+// status, and `history inspect` shows it.
+func TestBuildHistory(t *testing.T) {
+	setup(t)
+	name := imageName(t)
+	dir := writeContext(t, map[string]string{"Dockerfile": "FROM busybox\nRUN echo history > /h\n"})
+	buildx(t, "--load", "-t", name, dir)
+	ls := mustCLI(t, "buildx", "history", "ls", "--format", "{{.Ref}} {{.Name}} {{.Status}}")
+	var ref string
+	// Newest first: the first completed record is this test's build.
+	for _, line := range strings.Split(ls, "\n") {
+		if f := strings.Fields(line); len(f) == 3 && f[2] == "Completed" {
+			ref = f[0]
+			break
+		}
 	}
+	if ref == "" {
+		t.Fatalf("no completed build in history ls:\n%s", ls)
+	}
+	expectContains(t, "history inspect", mustCLI(t, "buildx", "history", "inspect", ref[strings.LastIndex(ref, "/")+1:]),
+		"Context:\t"+dir, "Build Steps:", "Duration:")
 }

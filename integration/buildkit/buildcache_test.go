@@ -29,28 +29,37 @@ func cachedRun(progress string) bool {
 	return regexp.MustCompile(`(?m)^#\d+ \[2/3\] RUN cat /proc/sys/kernel/random/uuid[^\n]*\n#\d+ CACHED`).MatchString(progress)
 }
 
+// cacheRoundTrip builds cacheProbe exporting its cache with cacheTo,
+// checks the export with exported, removes the image and the whole build
+// cache, and builds again importing cacheFrom: the RUN step must be
+// CACHED and give the first build's result.
+func cacheRoundTrip(t *testing.T, cacheTo, cacheFrom string, exported func()) {
+	t.Helper()
+	name := imageName(t)
+	dir := writeContext(t, map[string]string{"Dockerfile": cacheProbe})
+	buildx(t, "--load", "-t", name, "--cache-to", cacheTo, dir)
+	exported()
+	first := runIn(t, name, "cat /id")
+	mustCLI(t, "rmi", name)
+	pruneAll(t)
+	out := buildx(t, "--load", "-t", name, "--cache-from", cacheFrom, dir)
+	if !cachedRun(out) {
+		t.Fatalf("not CACHED from %s:\n%s", cacheFrom, out)
+	}
+	expectRun(t, name, "cat /id", first)
+}
+
 // TestCacheLocal: --cache-to type=local writes an OCI layout; after the
 // build cache and the image are gone, --cache-from type=local makes the
 // same build CACHED with the same result.
 func TestCacheLocal(t *testing.T) {
 	setup(t)
-	name := imageName(t)
-	dir := writeContext(t, map[string]string{"Dockerfile": cacheProbe})
 	cacheDir := filepath.Join(t.TempDir(), "cache")
-	buildx(t, "--load", "-t", name, "--cache-to", "type=local,dest="+cacheDir+",mode=max", dir)
-	if _, err := os.Stat(filepath.Join(cacheDir, "index.json")); err != nil {
-		t.Fatalf("local cache export: %v", err)
-	}
-	first := runIn(t, name, "cat /id")
-	mustCLI(t, "rmi", name)
-	pruneAll(t)
-	out := buildx(t, "--load", "-t", name, "--cache-from", "type=local,src="+cacheDir, dir)
-	if !cachedRun(out) {
-		t.Fatalf("not CACHED from the local cache:\n%s", out)
-	}
-	if again := runIn(t, name, "cat /id"); again != first {
-		t.Fatalf("result %q, want %q from the cache", again, first)
-	}
+	cacheRoundTrip(t, "type=local,dest="+cacheDir+",mode=max", "type=local,src="+cacheDir, func() {
+		if _, err := os.Stat(filepath.Join(cacheDir, "index.json")); err != nil {
+			t.Fatalf("local cache export: %v", err)
+		}
+	})
 }
 
 // TestCacheRegistry: --cache-to type=registry on a loopback registry, then
@@ -58,32 +67,20 @@ func TestCacheLocal(t *testing.T) {
 func TestCacheRegistry(t *testing.T) {
 	setup(t)
 	reg := startRegistry(t)
-	name := imageName(t)
-	dir := writeContext(t, map[string]string{"Dockerfile": cacheProbe})
 	ref := reg + "/bkcli/cache:buildcache"
-	buildx(t, "--load", "-t", name, "--cache-to", "type=registry,ref="+ref+",mode=max", dir)
-	if code, body := registryGet(t, reg, "/v2/bkcli/cache/manifests/buildcache"); code != 200 {
-		t.Fatalf("cache manifest: %d %s", code, body)
-	}
-	first := runIn(t, name, "cat /id")
-	mustCLI(t, "rmi", name)
-	pruneAll(t)
-	out := buildx(t, "--load", "-t", name, "--cache-from", "type=registry,ref="+ref, dir)
-	if !cachedRun(out) {
-		t.Fatalf("not CACHED from the registry cache:\n%s", out)
-	}
-	if again := runIn(t, name, "cat /id"); again != first {
-		t.Fatalf("result %q, want %q from the cache", again, first)
-	}
+	cacheRoundTrip(t, "type=registry,ref="+ref+",mode=max", "type=registry,ref="+ref, func() {
+		if code, body := registryGet(t, reg, "/v2/bkcli/cache/manifests/buildcache"); code != 200 {
+			t.Fatalf("cache manifest: %d %s", code, body)
+		}
+	})
 }
 
 // TestCacheInline: an image pushed with --cache-to type=inline carries its
 // cache in its config; --cache-from that image makes the build CACHED.
 func TestCacheInline(t *testing.T) {
 	setup(t)
-	// Records an earlier test imported from its registry (gone now) are
-	// lazy: their blobs would be fetched from it for this push's inline
-	// cache, as BuildKit does anywhere. This test starts from no cache.
+	// From an empty cache: TestPushAfterCacheImport is about what an
+	// earlier import leaves.
 	pruneAll(t)
 	reg := startRegistry(t)
 	dir := writeContext(t, map[string]string{"Dockerfile": cacheProbe})
@@ -173,9 +170,7 @@ func TestBuilderPruneAndDu(t *testing.T) {
 		t.Fatalf("prune --keep-storage 5MB: total %d -> %d", total, after)
 	}
 	// The image does not depend on the build cache.
-	if got := runIn(t, name, "wc -c < /a; wc -c < /b"); got != "4000000\n4000000" {
-		t.Fatalf("image after prune: %q", got)
-	}
+	expectRun(t, name, "wc -c < /a; wc -c < /b", "4000000\n4000000")
 	buildx(t, "--no-cache", "--load", "-t", name, dir)
 	mustCLI(t, "system", "prune", "-af")
 	if after := duTotal(t); after != 0 {
@@ -189,4 +184,33 @@ func TestBuilderPruneAndDu(t *testing.T) {
 func loadAgain(t *testing.T) {
 	t.Helper()
 	d.LoadTestImages(t)
+}
+
+// TestPushAfterCacheImport: a build that imported its base layer from a
+// registry cache, whose registry is gone since, and a later --push of an
+// image on that layer to another registry: the push must not need the
+// first registry (dockerd pushes from its own layer store).
+func TestPushAfterCacheImport(t *testing.T) {
+	setup(t)
+	pruneAll(t)
+	dir := writeContext(t, map[string]string{"Dockerfile": cacheProbe})
+	t.Run("import from a registry cache", func(t *testing.T) {
+		reg := startRegistry(t)
+		ref := reg + "/bkcli/gone:cache"
+		name := imageName(t)
+		buildx(t, "--load", "-t", name, "--cache-to", "type=registry,ref="+ref+",mode=max", dir)
+		mustCLI(t, "rmi", name)
+		pruneAll(t)
+		out := buildx(t, "--load", "-t", name, "--cache-from", "type=registry,ref="+ref, dir)
+		if !cachedRun(out) {
+			t.Fatalf("not CACHED from the registry cache:\n%s", out)
+		}
+	}) // its registry stops here
+	reg := startRegistry(t)
+	ref := reg + "/bkcli/after:v1"
+	t.Cleanup(func() { cli(t, "rmi", "-f", ref) })
+	buildx(t, "--push", "-t", ref, dir)
+	if code, body := registryGet(t, reg, "/v2/bkcli/after/manifests/v1"); code != 200 {
+		t.Fatalf("pushed manifest: %d %s", code, body)
+	}
 }

@@ -53,12 +53,8 @@ func TestComposeBuild(t *testing.T) {
 	if strings.Contains(r.Combined(), "Step 1/") {
 		t.Fatalf("compose used the classic builder:\n%s", r.Combined())
 	}
-	if got := runIn(t, images[0], "cat /greeting"); got != "hello-compose" {
-		t.Fatalf("web: %q", got)
-	}
-	if got := runIn(t, images[1], "cat /stage"); got != "base\nfinal" {
-		t.Fatalf("worker: %q", got)
-	}
+	expectRun(t, images[0], "cat /greeting", "hello-compose")
+	expectRun(t, images[1], "cat /stage", "base\nfinal")
 }
 
 // TestComposeUpBuild: `docker compose up --build -d` builds and starts the

@@ -281,6 +281,14 @@ func runIn(t *testing.T, image, script string) string {
 	return strings.TrimSpace(mustCLI(t, "run", "--rm", "--network", "none", image, "sh", "-c", script))
 }
 
+// expectRun fails the test unless script, run in image, prints want.
+func expectRun(t *testing.T, image, script, want string) {
+	t.Helper()
+	if got := runIn(t, image, script); got != want {
+		t.Fatalf("%s in %s printed %q, want %q", script, image, got, want)
+	}
+}
+
 // expectContains fails the test unless s holds every one of subs.
 func expectContains(t *testing.T, what, s string, subs ...string) {
 	t.Helper()

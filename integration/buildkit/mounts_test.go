@@ -25,16 +25,12 @@ RUN --mount=type=cache,target=/cache,id=bkcli-cache \
 `})
 	buildx(t, "--load", "-t", name, "--build-arg", "RUNID=one", dir)
 	buildx(t, "--load", "-t", name, "--build-arg", "RUNID=two", dir)
-	if got := runIn(t, name, "cat /seen; ls /cache 2>/dev/null | wc -l"); got != "one\ntwo\n0" {
-		t.Fatalf("cache mount: got %q, want both runs seen and /cache empty in the image", got)
-	}
+	expectRun(t, name, "cat /seen; ls /cache 2>/dev/null | wc -l", "one\ntwo\n0")
 	// docker builder prune --filter type=exec.cachemount drops it: the
 	// next run starts from an empty cache.
 	mustCLI(t, "builder", "prune", "-f", "--filter", "type=exec.cachemount")
 	buildx(t, "--load", "-t", name, "--build-arg", "RUNID=three", dir)
-	if got := runIn(t, name, "cat /seen"); got != "three" {
-		t.Fatalf("after pruning cache mounts: got %q", got)
-	}
+	expectRun(t, name, "cat /seen", "three")
 }
 
 // TestRunMountSecret: --secret from a file and from an environment
@@ -184,7 +180,5 @@ RUN --network=host cat /proc/net/dev > /host
 	}
 	noneName := imageName(t)
 	buildx(t, "--network", "none", "--load", "-t", noneName, allDir)
-	if got := runIn(t, noneName, "awk -F: 'NR>2{print $1}' /host | tr -d ' '"); got != "lo" {
-		t.Fatalf("--network none: interfaces %q", got)
-	}
+	expectRun(t, noneName, "awk -F: 'NR>2{print $1}' /host | tr -d ' '", "lo")
 }

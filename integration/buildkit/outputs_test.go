@@ -120,11 +120,14 @@ func TestPush(t *testing.T) {
 	if code, body := registryGet(t, reg, "/v2/bkcli/pushed/manifests/v1"); code != 200 {
 		t.Fatalf("registry manifest: %d %s", code, body)
 	}
+	// One push: not the engine's and then BuildKit's image exporter's
+	// over it.
+	if n := manifestPuts(t, reg, "bkcli/pushed", "v1"); n != 1 {
+		t.Fatalf("%d manifest uploads to the tag, want 1:\n%s", n, out)
+	}
 	cli(t, "rmi", "-f", ref)
 	mustCLI(t, "pull", ref)
-	if got := runIn(t, ref, "cat /p"); got != "pushed" {
-		t.Fatalf("pulled image: %q", got)
-	}
+	expectRun(t, ref, "cat /p", "pushed")
 	if inspect(t, ref).Config.Labels["pushed"] != "yes" {
 		t.Fatal("label lost")
 	}
@@ -165,9 +168,7 @@ ENTRYPOINT ["/bin/dockerfile-frontend"]
 	out := buildx(t, "--load", "-t", name, dir)
 	// The progress names the frontend image it resolved.
 	expectContains(t, "progress", out, "resolve image config for docker-image://"+frontend)
-	if got := runIn(t, name, "cat /f"); got != "via-external-frontend" {
-		t.Fatalf("got %q", got)
-	}
+	expectRun(t, name, "cat /f", "via-external-frontend")
 	// buildx's --call=outline goes through the external frontend's
 	// subrequests.
 	r := cli(t, "buildx", "build", "--call=targets", dir)

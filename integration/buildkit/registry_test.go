@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -23,6 +25,7 @@ func startRegistry(t *testing.T) string {
 	if err := os.WriteFile(filepath.Join(root, "config.yml"), []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	registryRoots.Store(addr, root)
 	c := &http.Client{Timeout: 5 * time.Second}
 	harness.ServeRegistry(t, root, func() error {
 		resp, err := c.Get("http://" + addr + "/v2/")
@@ -32,6 +35,25 @@ func startRegistry(t *testing.T) string {
 		return err
 	})
 	return addr
+}
+
+// registryRoots maps a started registry's address to its root, where
+// harness.ServeRegistry keeps its log.
+var registryRoots sync.Map
+
+// manifestPuts counts the manifest uploads to repo:tag in the access log
+// of the registry at addr.
+func manifestPuts(t *testing.T, addr, repo, tag string) int {
+	t.Helper()
+	root, ok := registryRoots.Load(addr)
+	if !ok {
+		t.Fatalf("no registry started at %s", addr)
+	}
+	b, err := os.ReadFile(filepath.Join(root.(string), "registry.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.Count(string(b), `"PUT /v2/`+repo+`/manifests/`+tag+` `)
 }
 
 // registryGet fetches a registry API path (manifests with the OCI and
