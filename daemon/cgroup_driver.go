@@ -160,14 +160,17 @@ func (d *Daemon) updateScope(ctx context.Context, c *ctr.Container, r *specs.Lin
 	return nil
 }
 
-// stopScope stops c's scope once its processes are gone (or to end
-// them), so that the name is free for its next start.
-func (d *Daemon) stopScope(ctx context.Context, c *ctr.Container) {
+// stopScope stops c's scope once its processes are gone, so that the
+// name is free for its next start; kill SIGKILLs what is left first.
+func (d *Daemon) stopScope(ctx context.Context, c *ctr.Container, kill bool) {
 	if c.CgroupScope == "" || d.systemd == nil {
 		return
 	}
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
+	if kill {
+		_ = d.systemd.KillUnit(sctx, c.CgroupScope)
+	}
 	if err := d.systemd.StopUnit(sctx, c.CgroupScope); err != nil {
 		logrus.WithError(err).WithField("container", stringid.TruncateID(c.ID)).Warn("could not stop the container's systemd scope")
 	}
@@ -208,6 +211,7 @@ func (d *Daemon) cleanStaleScopes(ctx context.Context) {
 			}
 		}
 		logrus.WithField("unit", name).Info("stopping the systemd scope of a container that is gone")
+		_ = d.systemd.KillUnit(ctx, name)
 		if err := d.systemd.StopUnit(ctx, name); err != nil {
 			logrus.WithError(err).WithField("unit", name).Warn("could not stop a stale systemd scope")
 		}

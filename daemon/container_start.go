@@ -239,7 +239,7 @@ func (d *Daemon) startLocked(ctx context.Context, c *ctr.Container, restart bool
 			<-early
 		}
 		client.Kill(context.WithoutCancel(ctx), 9, true)
-		d.stopScope(ctx, c)
+		d.stopScope(ctx, c, true)
 		return err
 	}
 	tr.Mark("scope")
@@ -407,7 +407,7 @@ func (d *Daemon) handleExit(ctx context.Context, c *ctr.Container, ex *shim.Exit
 	d.unmountRootfs(c)
 	d.cleanupNetwork(c)
 	d.releaseVolumeMounts(c)
-	d.stopScope(ctx, c)
+	d.stopScope(ctx, c, false)
 	faultpoint.Hit("container.exit.after-cleanup")
 	if ex.OOMKilled {
 		d.metrics.OOMKill(c.ID)

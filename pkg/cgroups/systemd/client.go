@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	sddbus "github.com/coreos/go-systemd/v22/dbus"
@@ -205,6 +206,15 @@ func (c *Client) StopUnit(ctx context.Context, name string) error {
 		return fmt.Errorf("stopping systemd unit %s: %w", name, err)
 	}
 	return nil
+}
+
+// KillUnit SIGKILLs every process of name: a scope's stop otherwise
+// sends SIGTERM, which a container's PID 1 ignores, and waits the stop
+// timeout out (90 s by default).
+func (c *Client) KillUnit(ctx context.Context, name string) error {
+	return c.do(ctx, func(conn *sddbus.Conn) error {
+		return conn.KillUnitWithTarget(ctx, name, sddbus.All, int32(syscall.SIGKILL))
+	})
 }
 
 // Unit is a loaded unit as ListUnits shows it.
