@@ -15,6 +15,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"sort"
 	"strconv"
 	"strings"
@@ -147,6 +148,11 @@ type Options struct {
 	// namespace's, so a test may change what it would not on the host
 	// (turning IP forwarding off and letting berth turn it on).
 	Netns string
+	// EnterPid runs the daemon in the PID and mount namespaces of that
+	// process: a private systemd's (privsystemd), which can only place
+	// processes of its own PID namespace in scopes. The daemon's PID is
+	// still the host's, and the PIDs it reports are the namespace's.
+	EnterPid int
 	// DataRoot is a data-root of the test's own (a loop-mounted file
 	// system, say) instead of one under the daemon's root. The test owns
 	// it: Cleanup unmounts what the daemon left mounted below it but does
@@ -274,12 +280,17 @@ func (d *Daemon) Spawn(extra ...string) error {
 		// netns exec, whose fresh /sys has no cgroup mounts.)
 		cmd = exec.Command("nsenter", append([]string{"--net=/run/netns/" + d.Options.Netns, "--", cmd.Path}, cmd.Args[1:]...)...)
 	}
+	if d.Options.EnterPid != 0 {
+		// nsenter execs berthd into the mount namespace (its /proc is
+		// the PID namespace's); startIn puts the process in the PID one.
+		cmd = exec.Command("nsenter", append([]string{fmt.Sprintf("--mount=/proc/%d/ns/mnt", d.Options.EnterPid), "--", cmd.Path}, cmd.Args[1:]...)...)
+	}
 	cmd.Env = append(append(os.Environ(), NoEgressEnv...), d.Options.Env...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	// Its own process group, so a test's Ctrl-C does not reach it before
 	// Cleanup does.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
+	if err := startIn(cmd, d.Options.EnterPid); err != nil {
 		logf.Close()
 		return err
 	}
@@ -291,6 +302,31 @@ func (d *Daemon) Spawn(extra ...string) error {
 		close(d.done)
 	}()
 	return nil
+}
+
+// startIn starts cmd, in the PID namespace of pid when it is not 0: from
+// a thread of its own whose children setns puts there (the thread is
+// thrown away after, being locked when its goroutine ends).
+func startIn(cmd *exec.Cmd, pid int) error {
+	if pid == 0 {
+		return cmd.Start()
+	}
+	errc := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread()
+		ns, err := os.Open(fmt.Sprintf("/proc/%d/ns/pid", pid))
+		if err != nil {
+			errc <- err
+			return
+		}
+		defer ns.Close()
+		if err := unix.Setns(int(ns.Fd()), unix.CLONE_NEWPID); err != nil {
+			errc <- fmt.Errorf("entering the PID namespace of %d: %w", pid, err)
+			return
+		}
+		errc <- cmd.Start()
+	}()
+	return <-errc
 }
 
 // Exited reports whether the daemon process has ended.
