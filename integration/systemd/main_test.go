@@ -27,13 +27,14 @@ type env struct {
 // start boots a private systemd and a daemon in its namespaces with the
 // systemd driver (daemon.json config, which must name it) and the test
 // images loaded.
-func start(t *testing.T, config string) *env {
+func start(t *testing.T, config string, args ...string) *env {
 	t.Helper()
 	why := privsystemd.Available()
 	harness.Require(t, why == "", "%s", why)
 	sd := privsystemd.Start(t)
 	d := harness.Fresh(t, harness.Options{
 		Config:   config,
+		Args:     args,
 		EnterPid: sd.Pid,
 		Env:      []string{"DBUS_SYSTEM_BUS_ADDRESS=unix:path=/run/dbus/system_bus_socket"},
 	})
