@@ -15,7 +15,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"sort"
 	"strconv"
 	"strings"
@@ -28,6 +27,7 @@ import (
 
 	"github.com/berthd/berth/daemon/config"
 	"github.com/berthd/berth/network/firewall"
+	"github.com/berthd/berth/pkg/procns"
 	"golang.org/x/sys/unix"
 )
 
@@ -52,6 +52,10 @@ var (
 	binPath   string
 	buildErr  error
 )
+
+// ModuleRoot is the directory holding berth's go.mod (for the hack/
+// scripts a test runs).
+func ModuleRoot() (string, error) { return moduleRoot() }
 
 // moduleRoot finds the directory holding berth's go.mod.
 func moduleRoot() (string, error) {
@@ -281,16 +285,14 @@ func (d *Daemon) Spawn(extra ...string) error {
 		cmd = exec.Command("nsenter", append([]string{"--net=/run/netns/" + d.Options.Netns, "--", cmd.Path}, cmd.Args[1:]...)...)
 	}
 	if d.Options.EnterPid != 0 {
-		// nsenter execs berthd into the mount namespace (its /proc is
-		// the PID namespace's); startIn puts the process in the PID one.
-		cmd = exec.Command("nsenter", append([]string{fmt.Sprintf("--mount=/proc/%d/ns/mnt", d.Options.EnterPid), "--", cmd.Path}, cmd.Args[1:]...)...)
+		cmd = procns.WithMountNamespace(cmd, d.Options.EnterPid)
 	}
 	cmd.Env = append(append(os.Environ(), NoEgressEnv...), d.Options.Env...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	// Its own process group, so a test's Ctrl-C does not reach it before
 	// Cleanup does.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := startIn(cmd, d.Options.EnterPid); err != nil {
+	if err := procns.StartInPIDNamespace(cmd, d.Options.EnterPid); err != nil {
 		logf.Close()
 		return err
 	}
@@ -302,31 +304,6 @@ func (d *Daemon) Spawn(extra ...string) error {
 		close(d.done)
 	}()
 	return nil
-}
-
-// startIn starts cmd, in the PID namespace of pid when it is not 0: from
-// a thread of its own whose children setns puts there (the thread is
-// thrown away after, being locked when its goroutine ends).
-func startIn(cmd *exec.Cmd, pid int) error {
-	if pid == 0 {
-		return cmd.Start()
-	}
-	errc := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
-		ns, err := os.Open(fmt.Sprintf("/proc/%d/ns/pid", pid))
-		if err != nil {
-			errc <- err
-			return
-		}
-		defer ns.Close()
-		if err := unix.Setns(int(ns.Fd()), unix.CLONE_NEWPID); err != nil {
-			errc <- fmt.Errorf("entering the PID namespace of %d: %w", pid, err)
-			return
-		}
-		errc <- cmd.Start()
-	}()
-	return <-errc
 }
 
 // Exited reports whether the daemon process has ended.

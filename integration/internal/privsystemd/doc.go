@@ -1,4 +1,5 @@
-// Package privsystemd runs a private systemd for a test: systemd as PID 1
+// Package privsystemd runs a private systemd for a test, through
+// hack/private-systemd.sh (which the benchmark uses too): systemd as PID 1
 // of a new PID, mount and UTS namespace, with its own /run (and in it a
 // D-Bus system bus from dbus-daemon), booting a target that wants nothing
 // but the bus. Its cgroup tree lives in a cgroup of its own on every

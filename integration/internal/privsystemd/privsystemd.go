@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/berthd/berth/integration/internal/harness"
 )
 
 // Systemd is one private systemd.
@@ -26,37 +28,6 @@ type Systemd struct {
 	Cgroup string
 	cmd    *exec.Cmd
 }
-
-// units boot the private manager: its target wants the bus, and the bus
-// units are the Debian ones without default dependencies (there is no
-// sysinit.target to order after).
-var units = map[string]string{
-	"berth-test.target": "[Unit]\nDescription=berth test system\nWants=dbus.socket\n",
-	"dbus.socket":       "[Unit]\nDescription=D-Bus System Message Bus Socket\nDefaultDependencies=no\n[Socket]\nListenStream=/run/dbus/system_bus_socket\n",
-	"dbus.service": "[Unit]\nDescription=D-Bus System Message Bus\nDefaultDependencies=no\nRequires=dbus.socket\n" +
-		"[Service]\nType=notify\nNotifyAccess=main\nExecStart=/usr/bin/dbus-daemon --system --address=systemd: --nofork --nopidfile --systemd-activation --nosyslog\n",
-}
-
-// script runs in the new namespaces: it moves itself into the private
-// cgroup on every hierarchy, gives systemd a /proc and a /run of its
-// own, writes the units, and execs systemd.
-const script = `set -e
-cg=$1 units=$2
-for h in /sys/fs/cgroup/*/ /sys/fs/cgroup/; do
-  [ -e "$h/cgroup.procs" ] || continue
-  mkdir -p "$h$cg"
-  if [ -e "$h/cpuset.cpus" ] && [ ! -e "$h/cgroup.controllers" ]; then
-    cat "$h/cpuset.cpus" > "$h$cg/cpuset.cpus"; cat "$h/cpuset.mems" > "$h$cg/cpuset.mems"
-  fi
-  echo $$ > "$h$cg/cgroup.procs"
-done
-mount -t proc proc /proc
-mount -t tmpfs -o mode=755 tmpfs /run
-mkdir -p /run/systemd/system
-cp "$units"/* /run/systemd/system/
-export container=berth-test
-exec /lib/systemd/systemd --system --unit=berth-test.target --log-level=warning
-`
 
 // Available says why a private systemd cannot run here, or "".
 func Available() string {
@@ -75,15 +46,15 @@ func Start(t testing.TB) *Systemd {
 	b := make([]byte, 4)
 	rand.Read(b)
 	s := &Systemd{Cgroup: "/berth-systemd-" + hex.EncodeToString(b)}
-	dir := t.TempDir()
-	for name, body := range units {
-		if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o644); err != nil {
-			t.Fatal(err)
-		}
+	root, err := harness.ModuleRoot()
+	if err != nil {
+		t.Fatal(err)
 	}
-	cmd := exec.Command("unshare", "--pid", "--fork", "--mount", "--uts", "--propagation", "private",
-		"sh", "-c", script, "sh", strings.TrimPrefix(s.Cgroup, "/"), dir)
-	out, err := os.Create(filepath.Join(dir, "systemd.log"))
+	// The script writes the units and execs the launcher (unshare), a
+	// child of this process, which reaps it: an unreaped process keeps
+	// its cgroups busy.
+	cmd := exec.Command(filepath.Join(root, "hack", "private-systemd.sh"), "run", s.Cgroup)
+	out, err := os.Create(filepath.Join(t.TempDir(), "systemd.log"))
 	if err != nil {
 		t.Fatal(err)
 	}
