@@ -169,6 +169,21 @@ func TestSystemdDriver(t *testing.T) {
 		}
 	})
 
+	t.Run("reconnect", func(t *testing.T) {
+		// The daemon's connection goes with the bus (and with systemd's
+		// re-execution): the next start dials again.
+		for _, cmd := range [][]string{{"restart", "dbus.service"}, {"daemon-reexec"}} {
+			if out, err := e.sd.Systemctl(cmd...); err != nil {
+				t.Fatalf("systemctl %v: %v %s", cmd, err, out)
+			}
+			id := strings.TrimSpace(d.DockerT(t, "run", "-d", "--pull=never", "--pids-limit", "9", harness.BusyboxImage, "sleep", "600"))
+			if got := e.unitProperty(t, "docker-"+id+".scope", "TasksMax"); got != "9" {
+				t.Errorf("after systemctl %v: TasksMax %q", cmd, got)
+			}
+			d.DockerT(t, "rm", "-f", id)
+		}
+	})
+
 	t.Run("stale scope cleaned", func(t *testing.T) {
 		id := strings.TrimSpace(d.DockerT(t, "run", "-d", "--pull=never", harness.BusyboxImage, "sleep", "600"))
 		unit := "docker-" + id + ".scope"
