@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"runtime"
 
 	"golang.org/x/sys/unix"
@@ -38,9 +39,18 @@ func StartInPIDNamespace(cmd *exec.Cmd, pid int) error {
 
 // WithMountNamespace wraps cmd so that it runs in the mount namespace of
 // pid, through nsenter, which execs it (the PID stays cmd's): a process
-// of a PID namespace needs that namespace's /proc.
+// of a PID namespace needs that namespace's /proc. nsenter would start it
+// in the namespace's root directory: it keeps the caller's (or cmd.Dir).
 func WithMountNamespace(cmd *exec.Cmd, pid int) *exec.Cmd {
-	w := exec.Command("nsenter", append([]string{fmt.Sprintf("--mount=/proc/%d/ns/mnt", pid), "--", cmd.Path}, cmd.Args[1:]...)...)
+	wd := cmd.Dir
+	if wd == "" {
+		wd, _ = os.Getwd()
+	}
+	bin := cmd.Path
+	if !filepath.IsAbs(bin) && wd != "" {
+		bin = filepath.Join(wd, bin)
+	}
+	w := exec.Command("nsenter", append([]string{fmt.Sprintf("--mount=/proc/%d/ns/mnt", pid), "--wd=" + wd, "--", bin}, cmd.Args[1:]...)...)
 	w.Env, w.Dir, w.Stdin, w.Stdout, w.Stderr, w.SysProcAttr = cmd.Env, cmd.Dir, cmd.Stdin, cmd.Stdout, cmd.Stderr, cmd.SysProcAttr
 	return w
 }

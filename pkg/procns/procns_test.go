@@ -48,3 +48,21 @@ func TestStartInPIDNamespace(t *testing.T) {
 		t.Fatalf("%s", out)
 	}
 }
+
+// nsenter would run the command in the namespace's root directory: the
+// wrapped one keeps the caller's, and a relative path to it works.
+func TestWithMountNamespaceKeepsDirectory(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root")
+	}
+	dir := t.TempDir()
+	if err := os.WriteFile(dir+"/here", []byte("#!/bin/sh\npwd\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command("./here")
+	cmd.Dir = dir
+	out, err := WithMountNamespace(cmd, os.Getpid()).Output()
+	if err != nil || strings.TrimSpace(string(out)) != dir {
+		t.Fatalf("%q %v, want %s", out, err, dir)
+	}
+}
