@@ -2,7 +2,6 @@ package systemd
 
 import (
 	"context"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -24,17 +23,7 @@ const pauseImage = "berth.test/pause:1"
 func TestCRIPodInSlice(t *testing.T) {
 	e := start(t, systemdConfig, "--pod-sandbox-image", pauseImage)
 	d := e.d
-	dir := t.TempDir()
-	dockerfile := "FROM " + harness.BusyboxImage + "\n" +
-		`ENTRYPOINT ["/bin/sh", "-c", "trap 'exit 0' TERM INT; while :; do sleep 3600 & wait $!; done"]` + "\n"
-	if err := os.WriteFile(filepath.Join(dir, "Dockerfile"), []byte(dockerfile), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	cmd := d.DockerCmd("build", "-q", "-t", pauseImage, dir)
-	cmd.Env = append(cmd.Env, "DOCKER_BUILDKIT=0")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("building the pause image: %v\n%s", err, out)
-	}
+	d.BuildPauseImage(t, pauseImage)
 	conn, err := grpc.NewClient("unix://"+filepath.Join(d.ExecRoot, "cri.sock"), grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
 		t.Fatal(err)
