@@ -194,10 +194,13 @@ func (c *Client) StopUnit(ctx context.Context, name string) error {
 		_, err := conn.StopUnitContext(ctx, name, "replace", done)
 		return err
 	})
+	if isDBusError(err, "org.freedesktop.systemd1.NoSuchUnit") {
+		// Gone with its last process (the usual case at a container's
+		// exit): nothing to stop, nor a failure to reset.
+		return nil
+	}
 	if err == nil {
 		err = waitJob(ctx, name, "stop", done)
-	} else if isDBusError(err, "org.freedesktop.systemd1.NoSuchUnit") {
-		err = nil
 	}
 	// A scope whose processes were killed ends "failed" and keeps its
 	// name until reset.
