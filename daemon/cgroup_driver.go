@@ -112,19 +112,27 @@ func (d *Daemon) cgroupPath(c *ctr.Container) string {
 }
 
 // startScope hands c's new process, which the runtime made in the cgroup
-// at cgroupPath, to systemd as c's scope, with r as unit properties; the
-// cgroup files are then written again, since starting the unit has
-// systemd write its own values (and its defaults) into them. The process
-// has not run yet.
-func (d *Daemon) startScope(ctx context.Context, c *ctr.Container, pid int, r *specs.LinuxResources) error {
+// at cgroupPath, to systemd as c's scope, with r as unit properties. It
+// returns once systemd has the request; wait returns once systemd has
+// started the unit, and writes the cgroup files again, since starting
+// the unit has systemd write its own values (and its defaults) into
+// them. The process must not run before wait returns: on v1 systemd's
+// rewrite of the device list denies every device for a moment.
+func (d *Daemon) startScope(ctx context.Context, c *ctr.Container, pid int, r *specs.LinuxResources) (wait func() error, err error) {
 	if c.CgroupScope == "" || d.systemd == nil {
-		return nil
+		return func() error { return nil }, nil
 	}
 	props := systemd.ScopeProperties(d.startSlice(c), d.scopeDescription(), pid, r, cgroups.IsV2())
-	if err := d.systemd.StartScope(ctx, c.CgroupScope, props); err != nil {
-		return errdefs.System(err)
+	started, err := d.systemd.StartScope(ctx, c.CgroupScope, props)
+	if err != nil {
+		return nil, errdefs.System(err)
 	}
-	return d.rewriteCgroupFiles(c, r, true)
+	return func() error {
+		if err := started(); err != nil {
+			return errdefs.System(err)
+		}
+		return d.rewriteCgroupFiles(c, r, true)
+	}, nil
 }
 
 // rewriteCgroupFiles writes r to c's cgroup files after systemd wrote

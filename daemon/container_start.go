@@ -232,14 +232,14 @@ func (d *Daemon) startLocked(ctx context.Context, c *ctr.Container, restart bool
 	faultpoint.Hit("container.start.after-shim")
 	client := d.shimFor(c)
 	pid := launched.InitPid
-	// Under systemd the process becomes its scope's (while the network
-	// is wired beside it) before it runs.
-	if err := d.startScope(ctx, c, pid, spec.Linux.Resources); err != nil {
+	// Under systemd the process becomes its scope's before it runs;
+	// systemd's job runs while the network is wired.
+	scopeStarted, err := d.startScope(ctx, c, pid, spec.Linux.Resources)
+	if err != nil {
 		if early != nil {
 			<-early
 		}
 		client.Kill(context.WithoutCancel(ctx), 9, true)
-		d.stopScope(ctx, c, true)
 		return err
 	}
 	tr.Mark("scope")
@@ -265,6 +265,12 @@ func (d *Daemon) startLocked(ctx context.Context, c *ctr.Container, restart bool
 	}
 	d.connectPendingAttaches(ctx, c, client)
 	tr.Mark("hosts+attaches")
+	if err := scopeStarted(); err != nil {
+		client.Kill(context.WithoutCancel(ctx), 9, true)
+		d.stopScope(ctx, c, true)
+		return err
+	}
+	tr.Mark("scope-wait")
 	startedAt := time.Now()
 	if err := client.Start(ctx); err != nil {
 		client.Kill(context.WithoutCancel(ctx), 9, true)

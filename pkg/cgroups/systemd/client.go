@@ -130,29 +130,32 @@ func (c *Client) Root(ctx context.Context) (string, error) {
 	return root, nil
 }
 
-// StartScope starts the transient scope unit name for the process pid
-// with props (ScopeProperties), and waits until systemd has moved the
-// process into it. A unit of that name left by an earlier process
-// (failed, or still stopping) is reset and the start tried again.
-func (c *Client) StartScope(ctx context.Context, name string, props []sddbus.Property) error {
-	err := c.startScope(ctx, name, props)
+// StartScope asks systemd for the transient scope unit name with props
+// (ScopeProperties: its process, slice and limits) and returns once the
+// start job is queued; wait returns once systemd has run it: the process
+// is in the scope and systemd has written the unit's cgroup attributes.
+// The caller does other work in between. A unit of that name left by an
+// earlier process (failed, or still stopping) is reset and the start
+// asked again.
+func (c *Client) StartScope(ctx context.Context, name string, props []sddbus.Property) (wait func() error, err error) {
+	done, err := c.startScope(ctx, name, props)
 	if err != nil && isDBusError(err, "org.freedesktop.systemd1.UnitExists") {
 		c.StopUnit(ctx, name)
-		err = c.startScope(ctx, name, props)
+		done, err = c.startScope(ctx, name, props)
 	}
-	return err
+	if err != nil {
+		return nil, fmt.Errorf("starting systemd unit %s: %w", name, err)
+	}
+	return func() error { return waitJob(ctx, name, "start", done) }, nil
 }
 
-func (c *Client) startScope(ctx context.Context, name string, props []sddbus.Property) error {
+func (c *Client) startScope(ctx context.Context, name string, props []sddbus.Property) (<-chan string, error) {
 	done := make(chan string, 1)
 	err := c.do(ctx, func(conn *sddbus.Conn) error {
 		_, err := conn.StartTransientUnitContext(ctx, name, "replace", props, done)
 		return err
 	})
-	if err != nil {
-		return fmt.Errorf("starting systemd unit %s: %w", name, err)
-	}
-	return waitJob(ctx, name, "start", done)
+	return done, err
 }
 
 func waitJob(ctx context.Context, name, what string, done <-chan string) error {
