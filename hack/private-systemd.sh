@@ -7,9 +7,10 @@
 #
 #   hack/private-systemd.sh start      prints "PID CGROUP" once the bus answers
 #   hack/private-systemd.sh stop PID CGROUP
-#   hack/private-systemd.sh run CGROUP  execs the namespaces' launcher in the foreground, for a
-#                                       caller that waits for the bus, kills systemd by PID, reaps
-#                                       this process and removes CGROUP itself (privsystemd)
+#   hack/private-systemd.sh run CGROUP [v2]
+#       execs the namespaces' launcher in the foreground, for a caller that waits for the bus,
+#       kills systemd by PID, reaps this process and removes CGROUP itself (privsystemd); v2 mounts
+#       the unified hierarchy on /sys/fs/cgroup in its namespaces first (a v1 host seen as v2)
 #
 # systemd takes the PIDs a client hands it (a scope's first process) as PIDs of its own
 # namespace: a berthd using it runs in its PID and mount namespaces (harness.Options.EnterPid,
@@ -22,8 +23,16 @@ for p in /lib/systemd/systemd /usr/bin/dbus-daemon /usr/bin/busctl /usr/bin/unsh
 done
 
 inner='set -e
-cg=$1 units=$2
-for h in /sys/fs/cgroup/*/ /sys/fs/cgroup/; do
+cg=$1 units=$2 mode=$3
+# v2 on a v1 host: the unified hierarchy on /sys/fs/cgroup in these namespaces, so that
+# systemd, and a daemon that joins them, take the host for a v2 one (without controllers).
+hierarchies=$(findmnt -rn -t cgroup,cgroup2 -o TARGET)
+if [ "$mode" = v2 ]; then
+	mount -t cgroup2 none /sys/fs/cgroup
+	hierarchies=/sys/fs/cgroup
+fi
+for h in $hierarchies; do
+	h=$h/
 	[ -e "$h/cgroup.procs" ] || continue
 	mkdir -p "$h$cg"
 	# A v1 cpuset takes no task until it has cpus and mems.
@@ -55,7 +64,7 @@ start() {
 	local cg units pid=0 launcher
 	cg=berth-systemd-$(od -An -N4 -tx1 /dev/urandom | tr -d ' \n')
 	units=$(units)
-	setsid unshare --pid --fork --mount --uts --propagation private sh -c "$inner" sh "$cg" "$units" \
+	setsid unshare --pid --fork --mount --uts --propagation private sh -c "$inner" sh "$cg" "$units" "" \
 		</dev/null >"/tmp/$cg.log" 2>&1 &
 	launcher=$!
 	for _ in $(seq 1 400); do
@@ -93,8 +102,8 @@ stop_cgroups() {
 case "${1:-}" in
 start) start ;;
 run)
-	[ $# = 2 ] || { echo "usage: $0 run CGROUP" >&2; exit 2; }
-	exec unshare --pid --fork --mount --uts --propagation private sh -c "$inner" sh "${2#/}" "$(units)"
+	[ $# -ge 2 ] || { echo "usage: $0 run CGROUP [v2]" >&2; exit 2; }
+	exec unshare --pid --fork --mount --uts --propagation private sh -c "$inner" sh "${2#/}" "$(units)" "${3:-}"
 	;;
 stop)
 	[ $# = 3 ] || { echo "usage: $0 stop PID CGROUP" >&2; exit 2; }
@@ -102,5 +111,5 @@ stop)
 	[ "$(cat "/proc/$2/comm" 2>/dev/null)" = systemd ] && kill -KILL "$2"
 	stop_cgroups "$3"
 	;;
-*) echo "usage: $0 start | stop PID CGROUP | run CGROUP" >&2; exit 2 ;;
+*) echo "usage: $0 start | stop PID CGROUP | run CGROUP [v2]" >&2; exit 2 ;;
 esac

@@ -28,10 +28,15 @@ type env struct {
 // systemd driver (daemon.json config, which must name it) and the test
 // images loaded.
 func start(t *testing.T, config string, args ...string) *env {
+	return startOn(t, false, config, args...)
+}
+
+// startOn is start, with v2 on the unified hierarchy (privsystemd.Start).
+func startOn(t *testing.T, v2 bool, config string, args ...string) *env {
 	t.Helper()
 	why := privsystemd.Available()
 	harness.Require(t, why == "", "%s", why)
-	sd := privsystemd.Start(t)
+	sd := privsystemd.Start(t, v2)
 	d := harness.Fresh(t, harness.Options{
 		Config:   config,
 		Args:     args,

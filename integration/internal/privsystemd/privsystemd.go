@@ -40,8 +40,10 @@ func Available() string {
 }
 
 // Start boots a private systemd and waits until its bus answers; Stop is
-// registered as t's cleanup.
-func Start(t testing.TB) *Systemd {
+// registered as t's cleanup. With v2, its namespaces have the unified
+// hierarchy on /sys/fs/cgroup: a v1 host looks like a v2 one (with no
+// controllers) to systemd and to a daemon that joins them.
+func Start(t testing.TB, v2 bool) *Systemd {
 	t.Helper()
 	b := make([]byte, 4)
 	rand.Read(b)
@@ -53,7 +55,11 @@ func Start(t testing.TB) *Systemd {
 	// The script writes the units and execs the launcher (unshare), a
 	// child of this process, which reaps it: an unreaped process keeps
 	// its cgroups busy.
-	cmd := exec.Command(filepath.Join(root, "hack", "private-systemd.sh"), "run", s.Cgroup)
+	args := []string{"run", s.Cgroup}
+	if v2 {
+		args = append(args, "v2")
+	}
+	cmd := exec.Command(filepath.Join(root, "hack", "private-systemd.sh"), args...)
 	out, err := os.Create(filepath.Join(t.TempDir(), "systemd.log"))
 	if err != nil {
 		t.Fatal(err)
