@@ -36,6 +36,7 @@ func (s *runtimeService) CreateContainer(ctx context.Context, req *runtimeapi.Cr
 	if err != nil {
 		return nil, grpcError(err)
 	}
+	p.HostConfig.CgroupParent = s.cgroupParent(p.HostConfig.CgroupParent)
 	resp, err := s.b.ContainerCreate(ctx, p)
 	if errdefs.Is(err, errdefs.Conflict) {
 		// The name is taken: the same container and attempt again.

@@ -18,8 +18,9 @@ import (
 const pauseImage = "berth.test/pause:1"
 
 // With the systemd driver kubelet names pod cgroups as slices
-// (kubepods-besteffort-pod<uid>.slice); the pod's containers become
-// docker-<id>.scope units in it, as under cri-dockerd and dockerd.
+// (/kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-pod<uid>.slice);
+// the pod's containers become docker-<id>.scope units in the last one, as
+// under cri-dockerd and dockerd.
 func TestCRIPodInSlice(t *testing.T) {
 	e := start(t, systemdConfig, "--pod-sandbox-image", pauseImage)
 	d := e.d
@@ -38,11 +39,13 @@ func TestCRIPodInSlice(t *testing.T) {
 		t.Fatalf("RuntimeConfig: %v %v", rc, err)
 	}
 
+	// kubelet's systemd cgroup manager names the slice by its expanded
+	// path (critest: /test.slice).
 	slice := "kubepods-besteffort-pod1234_abcd.slice"
 	pod := &runtimeapi.PodSandboxConfig{
 		Metadata: &runtimeapi.PodSandboxMetadata{Name: "sliced", Namespace: "berth-test", Uid: "1234-abcd", Attempt: 0},
 		Linux: &runtimeapi.LinuxPodSandboxConfig{
-			CgroupParent:    slice,
+			CgroupParent:    "/kubepods.slice/kubepods-besteffort.slice/" + slice,
 			SecurityContext: &runtimeapi.LinuxSandboxSecurityContext{NamespaceOptions: &runtimeapi.NamespaceOption{Network: runtimeapi.NamespaceMode_NODE}},
 		},
 		LogDirectory: t.TempDir(),
