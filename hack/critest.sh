@@ -141,8 +141,12 @@ for _ in $(seq 1 100); do [ -S "$root/exec/cri.sock" ] && break; sleep 0.1; done
 [ -S "$root/exec/cri.sock" ] || { log "berthd did not open its CRI socket; log: $CRI_KIT_WORK/berthd-critest.log"; exit 1; }
 
 export CRITEST_LOG=$CRI_KIT_WORK/critest-berth.log REPORT_DIR=$CRI_KIT_WORK/report-berth
+# critest makes mounts on "the host" for the propagation specs: beside a private systemd,
+# the host is the mount namespace berthd shares with it.
+critest_in=()
+[ -n "${SYSTEMD_PID:-}" ] && critest_in=(nsenter --target "$SYSTEMD_PID" --mount --wd="$PWD" --)
 set +e
-"$CRI_KIT/run-critest.sh" "unix://$root/exec/cri.sock" "$@"
+"${critest_in[@]}" "$CRI_KIT/run-critest.sh" "unix://$root/exec/cri.sock" "$@"
 set -e
 
 # Judge: every failure must be a known one.

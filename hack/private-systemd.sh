@@ -64,7 +64,7 @@ start() {
 	local cg units pid=0 launcher
 	cg=berth-systemd-$(od -An -N4 -tx1 /dev/urandom | tr -d ' \n')
 	units=$(units)
-	setsid unshare --pid --fork --mount --uts --propagation private sh -c "$inner" sh "$cg" "$units" "" \
+	setsid unshare --pid --fork --mount --uts --propagation slave sh -c "$inner" sh "$cg" "$units" "" \
 		</dev/null >"/tmp/$cg.log" 2>&1 &
 	launcher=$!
 	for _ in $(seq 1 400); do
@@ -90,10 +90,11 @@ start() {
 # stop_cgroups removes the cgroup and those below it on every hierarchy, deepest first; the
 # processes of a killed namespace take a moment to leave them.
 stop_cgroups() {
-	local cg=$1 d
+	local cg=$1 d left
 	for _ in $(seq 1 250); do
-		find /sys/fs/cgroup/*"$cg" /sys/fs/cgroup"$cg" -depth -type d 2>/dev/null | while read -r d; do rmdir "$d" 2>/dev/null || true; done
-		ls -d /sys/fs/cgroup/*"$cg" /sys/fs/cgroup"$cg" >/dev/null 2>&1 || break
+		left=$(find /sys/fs/cgroup/*"$cg" /sys/fs/cgroup"$cg" -depth -type d 2>/dev/null || true)
+		[ -n "$left" ] || break
+		for d in $left; do rmdir "$d" 2>/dev/null || true; done
 		sleep 0.02
 	done
 	rm -f "/tmp${cg}.log"
@@ -103,12 +104,12 @@ case "${1:-}" in
 start) start ;;
 run)
 	[ $# -ge 2 ] || { echo "usage: $0 run CGROUP [v2]" >&2; exit 2; }
-	exec unshare --pid --fork --mount --uts --propagation private sh -c "$inner" sh "${2#/}" "$(units)" "${3:-}"
+	exec unshare --pid --fork --mount --uts --propagation slave sh -c "$inner" sh "${2#/}" "$(units)" "${3:-}"
 	;;
 stop)
 	[ $# = 3 ] || { echo "usage: $0 stop PID CGROUP" >&2; exit 2; }
 	case "$3" in /berth-systemd-*) ;; *) echo "private-systemd: $3 is not one of its cgroups" >&2; exit 2 ;; esac
-	[ "$(cat "/proc/$2/comm" 2>/dev/null)" = systemd ] && kill -KILL "$2"
+	if [ "$(cat "/proc/$2/comm" 2>/dev/null)" = systemd ]; then kill -KILL "$2"; fi
 	stop_cgroups "$3"
 	;;
 *) echo "usage: $0 start | stop PID CGROUP | run CGROUP [v2]" >&2; exit 2 ;;
