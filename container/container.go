@@ -62,6 +62,12 @@ type Container struct {
 	// container's own, else the daemon's cgroup-parent, which may change
 	// between starts while the container's cgroup stays where it was.
 	CgroupParent string `json:",omitempty"`
+	// CgroupScope is the systemd scope unit the last start placed the
+	// container's cgroup in (systemd cgroup driver): its cgroup is then
+	// CgroupParent/CgroupScope, and CgroupParent the slice's full
+	// cgroup path. Empty under cgroupfs, where the cgroup is
+	// CgroupParent/<id>.
+	CgroupScope string `json:",omitempty"`
 
 	ResolvConfPath string
 	HostnamePath   string

@@ -37,6 +37,9 @@ func (d *Daemon) ContainerCreate(ctx context.Context, p backend.ContainerCreateC
 	if err := validateHostConfig(p.HostConfig); err != nil {
 		return container.CreateResponse{}, err
 	}
+	if err := d.checkCgroupParent(p.HostConfig.CgroupParent); err != nil {
+		return container.CreateResponse{}, err
+	}
 	// The built-in drivers, or a plugin offering one, with the daemon's
 	// default options merged in as dockerd merges them.
 	d.mergeLogConfig(&p.HostConfig.LogConfig)

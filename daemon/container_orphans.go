@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"context"
 	"syscall"
 	"time"
 
@@ -41,6 +42,7 @@ func (d *Daemon) endOrphanedProcesses(c *ctr.Container) {
 	if killed > 0 {
 		logrus.WithFields(logrus.Fields{"container": stringid.TruncateID(c.ID), "processes": killed}).Warn("killed the processes the container's lost shim left")
 	}
+	d.stopScope(context.Background(), c, true)
 	if err := cg.Destroy(); err != nil {
 		logrus.WithError(err).WithField("container", stringid.TruncateID(c.ID)).Debug("removing the cgroup of a lost shim")
 	}

@@ -127,7 +127,9 @@ func (d *Daemon) startLocked(ctx context.Context, c *ctr.Container, restart bool
 	if err != nil {
 		return err
 	}
-	c.CgroupParent = d.startCgroupParent(c)
+	if err := d.placeCgroup(ctx, c); err != nil {
+		return err
+	}
 	spec, err := d.buildSpec(c, specInput{
 		Rootfs:         rootfs,
 		NamespacePaths: nsPaths,
@@ -230,6 +232,17 @@ func (d *Daemon) startLocked(ctx context.Context, c *ctr.Container, restart bool
 	faultpoint.Hit("container.start.after-shim")
 	client := d.shimFor(c)
 	pid := launched.InitPid
+	// Under systemd the process becomes its scope's before it runs;
+	// systemd's job runs while the network is wired.
+	scopeStarted, err := d.startScope(ctx, c, pid, spec.Linux.Resources)
+	if err != nil {
+		if early != nil {
+			<-early
+		}
+		client.Kill(context.WithoutCancel(ctx), 9, true)
+		return err
+	}
+	tr.Mark("scope")
 	// The process exists but has not run yet: give it its network, then
 	// connect the attaches that arrived before the start, so they see
 	// its first byte of output.
@@ -252,6 +265,12 @@ func (d *Daemon) startLocked(ctx context.Context, c *ctr.Container, restart bool
 	}
 	d.connectPendingAttaches(ctx, c, client)
 	tr.Mark("hosts+attaches")
+	if err := scopeStarted(); err != nil {
+		client.Kill(context.WithoutCancel(ctx), 9, true)
+		d.stopScope(ctx, c, true)
+		return err
+	}
+	tr.Mark("scope-wait")
 	startedAt := time.Now()
 	if err := client.Start(ctx); err != nil {
 		client.Kill(context.WithoutCancel(ctx), 9, true)
@@ -353,28 +372,6 @@ func withLocalLogDefaults(opts map[string]string) map[string]string {
 	return out
 }
 
-// startCgroupParent is the cgroup parent for c's next start: its
-// --cgroup-parent, else the daemon's cgroup-parent, else /berth.
-func (d *Daemon) startCgroupParent(c *ctr.Container) string {
-	if p := c.HostConfig.CgroupParent; p != "" {
-		return p
-	}
-	if p := d.Config().CgroupParent; p != "" {
-		return p
-	}
-	return "/berth"
-}
-
-// cgroupPath is where c's cgroup is: under the parent its last start
-// recorded (containers started before berth recorded it: as at start).
-func (d *Daemon) cgroupPath(c *ctr.Container) string {
-	parent := c.CgroupParent
-	if parent == "" {
-		parent = d.startCgroupParent(c)
-	}
-	return filepath.Join(parent, c.ID)
-}
-
 // monitor waits for c's process to exit and records it. It runs once per
 // start, and again for running containers found after a daemon restart,
 // until ctx (the daemon's lifetime) ends.
@@ -416,6 +413,7 @@ func (d *Daemon) handleExit(ctx context.Context, c *ctr.Container, ex *shim.Exit
 	d.unmountRootfs(c)
 	d.cleanupNetwork(c)
 	d.releaseVolumeMounts(c)
+	d.stopScope(ctx, c, false)
 	faultpoint.Hit("container.exit.after-cleanup")
 	if ex.OOMKilled {
 		d.metrics.OOMKill(c.ID)

@@ -122,6 +122,12 @@ func (d *Daemon) containerUpdate(ctx context.Context, ref string, u container.Up
 		if u.PidsLimit != nil && *u.PidsLimit <= 0 && s.Linux.Resources.Pids == nil {
 			s.Linux.Resources.Pids = &specs.LinuxPids{}
 		}
+		// Under systemd, its properties first: setting them has systemd
+		// write the files, which then get the rest.
+		if err := d.updateScope(ctx, c, s.Linux.Resources); err != nil {
+			c.HostConfig = saved
+			return resp, err
+		}
 		cg, err := cgroups.New(d.cgroupPath(c))
 		if err == nil {
 			err = cg.Set(s.Linux.Resources)

@@ -24,6 +24,7 @@ import (
 	"github.com/berthd/berth/metrics"
 	berthnet "github.com/berthd/berth/network"
 	"github.com/berthd/berth/pkg/atomicfile"
+	"github.com/berthd/berth/pkg/cgroups/systemd"
 	berthplugin "github.com/berthd/berth/plugin"
 	volumeplugin "github.com/berthd/berth/volume/plugin"
 	volumesvc "github.com/berthd/berth/volume/service"
@@ -77,6 +78,9 @@ type Daemon struct {
 	// buildkit is the embedded BuildKit (buildkit.go); nil when
 	// features.buildkit is false.
 	buildkit *buildkit.Builder
+	// systemd is the connection of the systemd cgroup driver
+	// (cgroup_driver.go); nil under cgroupfs.
+	systemd *systemd.Client
 }
 
 // backgroundWaitTimeout bounds how long Shutdown waits for the background
@@ -107,6 +111,11 @@ func newDaemon(cfg *config.Config, rt containerRuntime) (*Daemon, error) {
 	}
 	d := &Daemon{cfg: cfg, id: id, events: daemonevents.New(), lock: lock, start: time.Now(), metrics: metrics.NewRecorder()}
 	d.ctrRuntime = rt
+	if cfg.CgroupDriver() == config.CgroupDriverSystemd {
+		// Dialled on first use: the daemon's start does not wait for
+		// systemd.
+		d.systemd = systemd.NewClient()
+	}
 	if err := d.ensureInitLayer(); err != nil {
 		lock.Close()
 		return nil, fmt.Errorf("init layer: %w", err)
@@ -141,6 +150,7 @@ func newDaemon(cfg *config.Config, rt containerRuntime) (*Daemon, error) {
 		// Enabled plugins first: containers' volumes may need them.
 		d.plugins.Restore(ctx)
 		d.restoreContainers(ctx)
+		d.cleanStaleScopes(ctx)
 	})
 	return d, nil
 }
@@ -281,6 +291,9 @@ func (d *Daemon) Shutdown() {
 	if d.networks != nil {
 		// With live-restore the containers' NAT must outlive the daemon.
 		d.networks.Close(d.Config().LiveRestore)
+	}
+	if d.systemd != nil {
+		d.systemd.Close()
 	}
 	if d.lock != nil {
 		d.lock.Close()

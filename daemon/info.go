@@ -54,7 +54,7 @@ func (d *Daemon) SystemInfo(ctx context.Context) (*system.Info, error) {
 		NGoroutines:        runtime.NumGoroutine(),
 		SystemTime:         time.Now().Format(time.RFC3339Nano),
 		LoggingDriver:      cfg.LogDriver,
-		CgroupDriver:       "cgroupfs",
+		CgroupDriver:       d.cgroupDriverName(),
 		CgroupVersion:      cg.Version,
 		NEventsListener:    d.events.SubscriberCount(),
 		KernelVersion:      host.KernelVersion,

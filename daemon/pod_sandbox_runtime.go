@@ -32,3 +32,6 @@ func (d *Daemon) UpdatePodCIDR(cidr string) error {
 // RuntimeVersion is the engine's version, which the CRI reports as the
 // runtime's.
 func (d *Daemon) RuntimeVersion() string { return d.SystemVersion().Version }
+
+// CgroupDriver is the cgroup driver the CRI reports to kubelet.
+func (d *Daemon) CgroupDriver() string { return d.cgroupDriverName() }

@@ -15,8 +15,12 @@
 # Env (defaults): CRI_KIT (../shared/cri beside the repo), CRI_KIT_WORK (/var/tmp/berth-cri),
 #   BERTHD (bin/berthd), CNI_BIN_DIR (/usr/lib/cni, else /opt/cni/bin), CNI_BRIDGE (brcrit0),
 #   CNI_SUBNET (10.88.78.0/24), REGISTRY_ADDR (127.0.0.1:5000), KNOWN (integration/cri/known.txt:
-#   specs expected to fail here, one regex-free spec name per line, # comments); and what
-#   run-critest.sh reads (CRITEST_FOCUS, CRITEST_EXTRA_SKIP, ...).
+#   specs expected to fail here, one regex-free spec name per line, # comments); CGROUP_DRIVER
+#   (cgroupfs; systemd runs berthd with exec-opt native.cgroupdriver=systemd, and critest then
+#   asks for the slice test.slice), SYSTEMD_PID (none: a private systemd from
+#   hack/private-systemd.sh start, whose PID and mount namespaces berthd runs in, where the
+#   host's PID 1 is not systemd); and what run-critest.sh reads (CRITEST_FOCUS,
+#   CRITEST_EXTRA_SKIP, ...).
 # Exit status: 0 when every failed spec is listed in KNOWN, 1 otherwise.
 set -euo pipefail
 
@@ -32,6 +36,7 @@ CNI_BRIDGE=${CNI_BRIDGE:-brcrit0}
 CNI_SUBNET=${CNI_SUBNET:-10.88.78.0/24}
 export REGISTRY_ADDR=${REGISTRY_ADDR:-127.0.0.1:5000}
 KNOWN=${KNOWN:-$repo/integration/cri/known.txt}
+CGROUP_DRIVER=${CGROUP_DRIVER:-cgroupfs}
 
 log() { echo "[critest] $*" >&2; }
 
@@ -116,18 +121,32 @@ cat >"$root/net.d/10-critest.conflist" <<EOF
 }
 EOF
 
-"$BERTHD" --data-root "$root/data" --exec-root "$root/exec" -H "unix://$root/docker.sock" \
-	--pidfile "$root/berthd.pid" --bridge none \
+launch=("$BERTHD")
+# nsenter forks into the PID namespace and waits: berthd is its child.
+[ -n "${SYSTEMD_PID:-}" ] && launch=(nsenter --target "$SYSTEMD_PID" --pid --mount --wd="$PWD" -- "$BERTHD")
+"${launch[@]}" --data-root "$root/data" --exec-root "$root/exec" -H "unix://$root/docker.sock" \
+	--pidfile "$root/berthd.pid" --bridge none --exec-opt "native.cgroupdriver=$CGROUP_DRIVER" \
 	--cni-conf-dir "$root/net.d" --cni-bin-dir "$CNI_BIN_DIR" \
 	--registry-config-dir "$root/certs.d" --pod-sandbox-image registry.k8s.io/pause:3.9 \
 	>"$CRI_KIT_WORK/berthd-critest.log" 2>&1 &
 pid=$!
+if [ -n "${SYSTEMD_PID:-}" ]; then
+	for _ in $(seq 1 100); do
+		child=$(cat "/proc/$pid/task/$pid/children" 2>/dev/null || true)
+		[ -n "$child" ] && { pid=${child%% *}; break; }
+		sleep 0.05
+	done
+fi
 for _ in $(seq 1 100); do [ -S "$root/exec/cri.sock" ] && break; sleep 0.1; done
 [ -S "$root/exec/cri.sock" ] || { log "berthd did not open its CRI socket; log: $CRI_KIT_WORK/berthd-critest.log"; exit 1; }
 
 export CRITEST_LOG=$CRI_KIT_WORK/critest-berth.log REPORT_DIR=$CRI_KIT_WORK/report-berth
+# critest makes mounts on "the host" for the propagation specs: beside a private systemd,
+# the host is the mount namespace berthd shares with it.
+critest_in=()
+[ -n "${SYSTEMD_PID:-}" ] && critest_in=(nsenter --target "$SYSTEMD_PID" --mount --wd="$PWD" --)
 set +e
-"$CRI_KIT/run-critest.sh" "unix://$root/exec/cri.sock" "$@"
+"${critest_in[@]}" "$CRI_KIT/run-critest.sh" "unix://$root/exec/cri.sock" "$@"
 set -e
 
 # Judge: every failure must be a known one.

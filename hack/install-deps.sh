@@ -39,6 +39,12 @@ want /usr/lib/cni/bridge containernetworking-plugins
 want iptables iptables
 want apparmor_parser apparmor          # compiles the docker-default profile in its test
 [ -e /usr/include/seccomp.h ] || need_pkgs+=(libseccomp-dev)
+# the systemd cgroup driver's tests run a private systemd (PID 1 of their
+# own PID namespace) with a D-Bus system bus of its own
+want /lib/systemd/systemd systemd
+want dbus-daemon dbus
+want busctl systemd
+want unshare util-linux
 want gcc gcc                          # cgo: namespace entry before the Go runtime starts
 want pkg-config pkg-config
 # The docker CLI, and dockerd for the compatibility tests and the bench's

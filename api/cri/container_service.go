@@ -39,6 +39,7 @@ func (s *runtimeService) CreateContainer(ctx context.Context, req *runtimeapi.Cr
 	// The pod's runtime handler chose the sandbox's runtime; its
 	// containers run on the same.
 	p.HostConfig.Runtime = sb.HostConfig.Runtime
+	p.HostConfig.CgroupParent = s.cgroupParent(p.HostConfig.CgroupParent)
 	resp, err := s.b.ContainerCreate(ctx, p)
 	if errdefs.Is(err, errdefs.Conflict) {
 		// The name is taken: the same container and attempt again.

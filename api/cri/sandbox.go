@@ -25,6 +25,7 @@ func (s *runtimeService) RunPodSandbox(ctx context.Context, req *runtimeapi.RunP
 	if err != nil {
 		return nil, err
 	}
+	cfg.CgroupParent = s.cgroupParent(cfg.CgroupParent)
 	id, err := s.b.RunPodSandbox(ctx, cfg)
 	if err != nil {
 		return nil, grpcError(err)

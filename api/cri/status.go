@@ -21,6 +21,9 @@ type StatusBackend interface {
 	UpdatePodCIDR(cidr string) error
 	// RuntimeVersion is the engine's version.
 	RuntimeVersion() string
+	// CgroupDriver is the engine's cgroup driver: "cgroupfs" or
+	// "systemd", which kubelet's cgroupDriver must match.
+	CgroupDriver() string
 }
 
 // Names the CRI reports. kubeAPIVersion is the CRI's own "version of the
@@ -58,10 +61,14 @@ func (s *runtimeService) Status(ctx context.Context, req *runtimeapi.StatusReque
 	return resp, nil
 }
 
-// RuntimeConfig reports the cgroup driver kubelet must match: berth
-// places containers' cgroups itself, under cgroupfs paths.
+// RuntimeConfig reports the cgroup driver kubelet must match (kubelet
+// then passes cgroup parents as slice names under systemd).
 func (s *runtimeService) RuntimeConfig(ctx context.Context, req *runtimeapi.RuntimeConfigRequest) (*runtimeapi.RuntimeConfigResponse, error) {
-	return &runtimeapi.RuntimeConfigResponse{Linux: &runtimeapi.LinuxRuntimeConfiguration{CgroupDriver: runtimeapi.CgroupDriver_CGROUPFS}}, nil
+	driver := runtimeapi.CgroupDriver_CGROUPFS
+	if s.b.CgroupDriver() == "systemd" {
+		driver = runtimeapi.CgroupDriver_SYSTEMD
+	}
+	return &runtimeapi.RuntimeConfigResponse{Linux: &runtimeapi.LinuxRuntimeConfiguration{CgroupDriver: driver}}, nil
 }
 
 func (s *runtimeService) UpdateRuntimeConfig(ctx context.Context, req *runtimeapi.UpdateRuntimeConfigRequest) (*runtimeapi.UpdateRuntimeConfigResponse, error) {

@@ -26,6 +26,8 @@ func installDockerdOnlyFlags(fs *pflag.FlagSet, cfg *config.Config) {
 	fs.StringVar(&cfg.DefaultIpcMode, "default-ipc-mode", "", `Default mode for containers ipc ("shareable" | "private")`)
 	fs.StringVar(&cfg.DefaultCgroupnsMode, "default-cgroupns-mode", "", `Default mode for containers cgroup namespace ("host" | "private")`)
 	fs.StringVar(&cfg.CgroupParent, "cgroup-parent", "", "Set parent cgroup for all containers")
+	fs.Var(&listValue{target: &cfg.ExecOptions}, "exec-opt", "Runtime execution options (native.cgroupdriver=cgroupfs|systemd)")
+	_ = fs.SetAnnotation("exec-opt", configKeyAnnotation, []string{"exec-opts"})
 	fs.StringVar(&cfg.Proxies.HTTPProxy, "http-proxy", "", "HTTP proxy URL to use for outgoing traffic")
 	fs.StringVar(&cfg.Proxies.HTTPSProxy, "https-proxy", "", "HTTPS proxy URL to use for outgoing traffic")
 	fs.StringVar(&cfg.Proxies.NoProxy, "no-proxy", "", "Comma-separated list of hosts or IP addresses for which the proxy is skipped")

@@ -27,19 +27,21 @@ func TestDockerdOnlyFlagsAccepted(t *testing.T) {
 // unless their value asks for nothing; the applied ones validate.
 func TestRefusedFlags(t *testing.T) {
 	for args, want := range map[string]string{
-		"--userns-remap default":                      "--userns-remap: user namespace remapping is not supported by berth yet",
-		"--selinux-enabled":                           "--selinux-enabled: SELinux labelling is not supported",
-		"--exec-opt native.cgroupdriver=systemd":      `--exec-opt: cgroup driver "systemd" is not supported by berth yet`,
-		"--cpu-rt-runtime 950000":                     "--cpu-rt-runtime: realtime CPU",
-		"--storage-opt overlay2.size=1G":              "--storage-opt: overlay2 storage options",
-		"--cpu-rt-period nope":                        `invalid argument "nope" for "--cpu-rt-period" flag`,
-		"--seccomp-profile /no/such/profile.json":     "opening seccomp profile (/no/such/profile.json) failed",
-		"--default-ipc-mode host":                     `IPC mode "host" is not supported as default value`,
-		"--log-format xml":                            "invalid log format: xml",
-		"--max-download-attempts -1":                  "invalid max download attempts: -1",
-		"--default-stop-timeout -2":                   "invalid default-stop-timeout: -2",
-		"--userns-remap= --selinux-enabled=false --x": "unknown flag: --x",
-		"--default-network-opt bridge":                "should be root-key=key=value",
+		"--userns-remap default":                                    "--userns-remap: user namespace remapping is not supported by berth yet",
+		"--selinux-enabled":                                         "--selinux-enabled: SELinux labelling is not supported",
+		"--exec-opt native.cgroupdriver=none":                       "native.cgroupdriver option none is internally used and cannot be specified manually",
+		"--exec-opt isolation=hyperv":                               "invalid exec-opt (isolation=hyperv): option 'isolation' is only supported on windows",
+		"--exec-opt native.cgroupdriver=systemd --cgroup-parent /p": `cgroup-parent for systemd cgroup should be a valid slice named as "xxx.slice"`,
+		"--cpu-rt-runtime 950000":                                   "--cpu-rt-runtime: realtime CPU",
+		"--storage-opt overlay2.size=1G":                            "--storage-opt: overlay2 storage options",
+		"--cpu-rt-period nope":                                      `invalid argument "nope" for "--cpu-rt-period" flag`,
+		"--seccomp-profile /no/such/profile.json":                   "opening seccomp profile (/no/such/profile.json) failed",
+		"--default-ipc-mode host":                                   `IPC mode "host" is not supported as default value`,
+		"--log-format xml":                                          "invalid log format: xml",
+		"--max-download-attempts -1":                                "invalid max download attempts: -1",
+		"--default-stop-timeout -2":                                 "invalid default-stop-timeout: -2",
+		"--userns-remap= --selinux-enabled=false --x":               "unknown flag: --x",
+		"--default-network-opt bridge":                              "should be root-key=key=value",
 	} {
 		_, err := berthd(t, append(strings.Fields(args), "--config-file", "/dev/null", "--validate")...)
 		if err == nil || !strings.Contains(err.Error(), want) {

@@ -20,7 +20,6 @@ var refusedFlags = []struct {
 }{
 	{"userns-remap", "userns-remap", "string", "User/Group setting for user namespaces (not supported by berth)"},
 	{"selinux-enabled", "selinux-enabled", "bool", "Enable selinux support (not supported by berth)"},
-	{"exec-opt", "exec-opts", "list", "Runtime execution options (native.cgroupdriver=cgroupfs only)"},
 	{"storage-opt", "storage-opts", "list", "Storage driver options (not supported by berth)"},
 	{"default-gateway", "default-gateway", "string", "Default gateway IPv4 address for the default bridge network (not supported by berth)"},
 	{"default-gateway-v6", "default-gateway-v6", "string", "Default gateway IPv6 address for the default bridge network (not supported by berth)"},

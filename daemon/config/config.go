@@ -174,9 +174,13 @@ type Config struct {
 	SeccompProfile      string `json:"seccomp-profile,omitempty"`
 	DefaultIpcMode      string `json:"default-ipc-mode,omitempty"`
 	DefaultCgroupnsMode string `json:"default-cgroupns-mode,omitempty"`
-	// CgroupParent is the parent of containers' cgroups (cgroupfs
-	// driver) for containers that name none; "" is /berth.
+	// CgroupParent is the parent of containers' cgroups for containers
+	// that name none: a cgroup path under cgroupfs ("" is /berth), a
+	// slice name under systemd ("" is system.slice).
 	CgroupParent string `json:"cgroup-parent,omitempty"`
+	// ExecOptions are dockerd's exec-opts; native.cgroupdriver
+	// (cgroupfs or systemd) is the one Linux option.
+	ExecOptions []string `json:"exec-opts,omitempty"`
 
 	// The daemon's own log: "text" (default) or "json", and raw-logs
 	// for text without colours and with full timestamps.
@@ -464,6 +468,9 @@ func (c *Config) Validate() error {
 		return err
 	}
 	if err := c.Builder.validate(); err != nil {
+		return err
+	}
+	if err := c.validateCgroupDriver(); err != nil {
 		return err
 	}
 	switch c.LogFormat {

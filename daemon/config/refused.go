@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
-	"fmt"
-	"strings"
 )
 
 // refusedKeys are dockerd daemon.json keys berth does not honour. Each
@@ -17,7 +15,6 @@ import (
 var refusedKeys = map[string]func(json.RawMessage) error{
 	"userns-remap":         refuseUnlessEmpty("user namespace remapping is not supported by berth yet"),
 	"selinux-enabled":      refuseUnlessEmpty("SELinux labelling is not supported by berth yet"),
-	"exec-opts":            refuseExecOpts,
 	"userland-proxy-path":  refuseUnlessEmpty("berth's userland proxy runs inside berthd; there is no docker-proxy binary to name"),
 	"default-gateway":      refuseUnlessEmpty("a default bridge gateway other than the bridge's own address is not supported by berth yet"),
 	"default-gateway-v6":   refuseUnlessEmpty("a default bridge gateway other than the bridge's own address is not supported by berth yet"),
@@ -82,29 +79,6 @@ func isEmptyValue(v json.RawMessage) bool {
 		return true
 	}
 	return false
-}
-
-// refuseExecOpts passes native.cgroupdriver=cgroupfs, the driver berth
-// has, and refuses the systemd driver and any other option by name.
-func refuseExecOpts(v json.RawMessage) error {
-	var opts []string
-	if err := json.Unmarshal(v, &opts); err != nil {
-		return err
-	}
-	for _, o := range opts {
-		k, val, ok := strings.Cut(o, "=")
-		k = strings.TrimSpace(k)
-		switch {
-		case !ok:
-			return fmt.Errorf("invalid exec-opt (%s): must be formatted 'opt=value'", o)
-		case k == "native.cgroupdriver" && strings.TrimSpace(val) == "cgroupfs":
-		case k == "native.cgroupdriver":
-			return fmt.Errorf("cgroup driver %q is not supported by berth yet: use native.cgroupdriver=cgroupfs", strings.TrimSpace(val))
-		default:
-			return fmt.Errorf("exec-opt %q is not supported by berth", k)
-		}
-	}
-	return nil
 }
 
 // CheckRefused runs key's check on a value given another way (a flag),

@@ -11,8 +11,6 @@ func TestMergeFileRefusesWhatBerthCannotHonour(t *testing.T) {
 	for _, tc := range []struct{ json, want string }{
 		{`{"userns-remap":"default"}`, "userns-remap: user namespace remapping is not supported"},
 		{`{"selinux-enabled":true}`, "selinux-enabled: SELinux labelling is not supported"},
-		{`{"exec-opts":["native.cgroupdriver=systemd"]}`, `exec-opts: cgroup driver "systemd" is not supported by berth yet`},
-		{`{"exec-opts":["isolation=hyperv"]}`, `exec-opts: exec-opt "isolation" is not supported`},
 		{`{"cpu-rt-runtime":950000}`, "cpu-rt-runtime: realtime CPU"},
 		{`{"default-gateway":"172.17.0.2"}`, "default-gateway:"},
 		{`{"userland-proxy-path":"/usr/bin/docker-proxy"}`, "userland-proxy-path:"},
@@ -32,7 +30,7 @@ func TestMergeFileRefusesWhatBerthCannotHonour(t *testing.T) {
 }
 
 func TestMergeFileAcceptsEmptyValuesOfRefusedKeys(t *testing.T) {
-	p := writeFile(t, `{"userns-remap":"","selinux-enabled":false,"exec-opts":["native.cgroupdriver=cgroupfs"],"builder":{"gc":{}},"containerd":"/run/containerd/containerd.sock","allow-nondistributable-artifacts":["r.example"]}`)
+	p := writeFile(t, `{"userns-remap":"","selinux-enabled":false,"builder":{"gc":{}},"containerd":"/run/containerd/containerd.sock","allow-nondistributable-artifacts":["r.example"]}`)
 	if err := MergeFile(Default(), p, nil); err != nil {
 		t.Fatal(err)
 	}

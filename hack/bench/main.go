@@ -43,6 +43,8 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"github.com/berthd/berth/pkg/procns"
 )
 
 // benchBridge is the bridge the benchmark's berthd creates, named per
@@ -55,6 +57,15 @@ type engine struct {
 	args func(root string) []string
 }
 
+// berthCgroupDriver is -cgroup-driver, the berthds' exec-opt;
+// berthSystemdPid is -systemd-pid, a private systemd (PID 1 of its own
+// PID namespace) whose PID and mount namespaces they run in, where the
+// host's PID 1 is not systemd.
+var (
+	berthCgroupDriver string
+	berthSystemdPid   int
+)
+
 func berthArgs(root string) []string {
 	return []string{
 		"-H", "unix://" + filepath.Join(root, "d.sock"),
@@ -63,6 +74,7 @@ func berthArgs(root string) []string {
 		"--pidfile", filepath.Join(root, "d.pid"),
 		"--config-file", filepath.Join(root, "daemon.json"),
 		"--bridge", benchBridge,
+		"--exec-opt", "native.cgroupdriver=" + berthCgroupDriver,
 	}
 }
 
@@ -124,10 +136,17 @@ func startWithin(e engine, root string, limit time.Duration) (*running, time.Dur
 	sock := filepath.Join(root, "d.sock")
 	c := client(sock, 1)
 	cmd := exec.Command(e.bin, e.args(root)...)
+	enter := 0
+	if strings.HasPrefix(e.name, "berthd") {
+		enter = berthSystemdPid
+	}
+	if enter != 0 {
+		cmd = procns.WithMountNamespace(cmd, enter)
+	}
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	t0 := time.Now()
-	if err := cmd.Start(); err != nil {
+	if err := procns.StartInPIDNamespace(cmd, enter); err != nil {
 		return nil, 0, err
 	}
 	exited := make(chan struct{})
@@ -316,6 +335,8 @@ func main() {
 	criPods := flag.Int("cri-pods", 20, "pods running at once for the CRI memory-per-pod figures (0: none)")
 	criKit := flag.String("cri-kit", filepath.Join("..", "shared", "cri"), "the offline critest kit (its registry and containerd-reference.sh)")
 	criKitWork := flag.String("cri-kit-work", "/var/tmp/berth-cri", "the kit's WORKDIR (built tools, stand-in images)")
+	flag.StringVar(&berthCgroupDriver, "cgroup-driver", "cgroupfs", "berthd's cgroup driver: cgroupfs or systemd")
+	flag.IntVar(&berthSystemdPid, "systemd-pid", 0, "run berthd in the PID and mount namespaces of this private systemd (hack/private-systemd.sh)")
 	flag.Parse()
 	// berthd creates the bridge it is given; leave none behind, also on
 	// a failure (fail runs this before it exits).

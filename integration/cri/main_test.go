@@ -51,7 +51,7 @@ var (
 )
 
 // setup loads the test images into dd and builds the pause image from
-// them: a shell that sleeps until SIGTERM, as the real pause does.
+// them.
 func setup(t testing.TB, dd *harness.Daemon) {
 	t.Helper()
 	setupMu.Lock()
@@ -60,17 +60,7 @@ func setup(t testing.TB, dd *harness.Daemon) {
 		return
 	}
 	dd.LoadTestImages(t)
-	dir := t.TempDir()
-	dockerfile := "FROM " + harness.BusyboxImage + "\n" +
-		`ENTRYPOINT ["/bin/sh", "-c", "trap 'exit 0' TERM INT; while :; do sleep 3600 & wait $!; done"]` + "\n"
-	if err := os.WriteFile(filepath.Join(dir, "Dockerfile"), []byte(dockerfile), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	cmd := dd.DockerCmd("build", "-q", "-t", pauseImage, dir)
-	cmd.Env = append(cmd.Env, "DOCKER_BUILDKIT=0")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("building the pause image: %v\n%s", err, out)
-	}
+	dd.BuildPauseImage(t, pauseImage)
 	setupDone[dd] = true
 }
 

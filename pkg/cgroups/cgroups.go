@@ -250,18 +250,18 @@ func onlineCPUs() uint32 {
 	return 0
 }
 
-// sharesToWeight is the conversion runc and systemd use between v1
+// SharesToWeight is the conversion runc and systemd use between v1
 // cpu.shares (2..262144) and v2 cpu.weight (1..10000).
-func sharesToWeight(shares uint64) uint64 {
+func SharesToWeight(shares uint64) uint64 {
 	if shares == 0 {
 		return 0
 	}
 	return 1 + ((shares-2)*9999)/262142
 }
 
-// blkioWeightToIO converts v1 blkio.weight (10..1000) to v2 io.weight
+// BlkioWeightToIO converts v1 blkio.weight (10..1000) to v2 io.weight
 // (1..10000).
-func blkioWeightToIO(w uint16) uint64 {
+func BlkioWeightToIO(w uint16) uint64 {
 	if w == 0 {
 		return 0
 	}

@@ -24,10 +24,10 @@ func requireRoot(t *testing.T) {
 }
 
 func TestConversions(t *testing.T) {
-	if w := sharesToWeight(1024); w != 39 {
+	if w := SharesToWeight(1024); w != 39 {
 		t.Errorf("shares 1024 -> weight %d, want 39", w)
 	}
-	if w := blkioWeightToIO(500); w != 4950 {
+	if w := BlkioWeightToIO(500); w != 4950 {
 		t.Errorf("blkio 500 -> io %d, want 4950", w)
 	}
 }

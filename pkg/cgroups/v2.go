@@ -97,7 +97,7 @@ func (m *v2Manager) Set(r *specs.LinuxResources) error {
 	}
 	if c := r.CPU; c != nil {
 		if c.Shares != nil && *c.Shares != 0 {
-			if err := writeFile(m.dir, "cpu.weight", strconv.FormatUint(sharesToWeight(*c.Shares), 10)); err != nil {
+			if err := writeFile(m.dir, "cpu.weight", strconv.FormatUint(SharesToWeight(*c.Shares), 10)); err != nil {
 				return err
 			}
 		}
@@ -135,7 +135,7 @@ func (m *v2Manager) Set(r *specs.LinuxResources) error {
 	}
 	if b := r.BlockIO; b != nil {
 		if b.Weight != nil && *b.Weight != 0 {
-			if err := writeFile(m.dir, "io.weight", strconv.FormatUint(blkioWeightToIO(*b.Weight), 10)); err != nil {
+			if err := writeFile(m.dir, "io.weight", strconv.FormatUint(BlkioWeightToIO(*b.Weight), 10)); err != nil {
 				return err
 			}
 		}

@@ -27,6 +27,7 @@ import (
 
 	"github.com/berthd/berth/daemon/config"
 	"github.com/berthd/berth/network/firewall"
+	"github.com/berthd/berth/pkg/procns"
 	"golang.org/x/sys/unix"
 )
 
@@ -51,6 +52,10 @@ var (
 	binPath   string
 	buildErr  error
 )
+
+// ModuleRoot is the directory holding berth's go.mod (for the hack/
+// scripts a test runs).
+func ModuleRoot() (string, error) { return moduleRoot() }
 
 // moduleRoot finds the directory holding berth's go.mod.
 func moduleRoot() (string, error) {
@@ -147,6 +152,11 @@ type Options struct {
 	// namespace's, so a test may change what it would not on the host
 	// (turning IP forwarding off and letting berth turn it on).
 	Netns string
+	// EnterPid runs the daemon in the PID and mount namespaces of that
+	// process: a private systemd's (privsystemd), which can only place
+	// processes of its own PID namespace in scopes. The daemon's PID is
+	// still the host's, and the PIDs it reports are the namespace's.
+	EnterPid int
 	// DataRoot is a data-root of the test's own (a loop-mounted file
 	// system, say) instead of one under the daemon's root. The test owns
 	// it: Cleanup unmounts what the daemon left mounted below it but does
@@ -278,12 +288,15 @@ func (d *Daemon) Spawn(extra ...string) error {
 		// netns exec, whose fresh /sys has no cgroup mounts.)
 		cmd = exec.Command("nsenter", append([]string{"--net=/run/netns/" + d.Options.Netns, "--", cmd.Path}, cmd.Args[1:]...)...)
 	}
+	if d.Options.EnterPid != 0 {
+		cmd = procns.WithMountNamespace(cmd, d.Options.EnterPid)
+	}
 	cmd.Env = append(append(os.Environ(), NoEgressEnv...), d.Options.Env...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	// Its own process group, so a test's Ctrl-C does not reach it before
 	// Cleanup does.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
+	if err := procns.StartInPIDNamespace(cmd, d.Options.EnterPid); err != nil {
 		logf.Close()
 		return err
 	}

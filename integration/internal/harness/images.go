@@ -1,6 +1,7 @@
 package harness
 
 import (
+	"os"
 	"path/filepath"
 	"testing"
 
@@ -36,5 +37,23 @@ func (d *Daemon) LoadTestImages(t testing.TB) {
 	}{{BusyboxImage, false}, {TwoLayerImage, true}} {
 		p, _ := d.WriteTestImage(t, img.ref, img.two)
 		d.DockerT(t, "load", "-i", p)
+	}
+}
+
+// BuildPauseImage builds ref from the test image, as a pod sandbox's
+// image (--pod-sandbox-image): a shell that sleeps until SIGTERM, as the
+// real pause does. No registry is reached.
+func (d *Daemon) BuildPauseImage(t testing.TB, ref string) {
+	t.Helper()
+	dir := t.TempDir()
+	dockerfile := "FROM " + BusyboxImage + "\n" +
+		`ENTRYPOINT ["/bin/sh", "-c", "trap 'exit 0' TERM INT; while :; do sleep 3600 & wait $!; done"]` + "\n"
+	if err := os.WriteFile(filepath.Join(dir, "Dockerfile"), []byte(dockerfile), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cmd := d.DockerCmd("build", "-q", "-t", ref, dir)
+	cmd.Env = append(cmd.Env, "DOCKER_BUILDKIT=0")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("building the pause image: %v\n%s", err, out)
 	}
 }
