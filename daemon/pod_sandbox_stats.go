@@ -120,13 +120,20 @@ func (d *Daemon) podSandboxStats(ctx context.Context, sb backend.PodSandbox) bac
 		out.Pod.MajorPageFaults += s.MajorPageFaults
 		out.Pod.Processes += s.Processes
 	}
+	// The pod's cgroup is where its pause container was placed: the CRI's
+	// parent under cgroupfs, the expanded slice under systemd (where the
+	// CRI's parent is a slice name, not a path).
+	parent := sb.Config.CgroupParent
 	if pause, err := d.containers.Get(sb.ID); err == nil {
 		add(d.cgroupFigures(pause, now))
+		if pause.CgroupParent != "" {
+			parent = pause.CgroupParent
+		}
 	}
 	for _, s := range out.Containers {
 		add(s)
 	}
-	if own, ok := podCgroupFigures(sb.Config.CgroupParent); ok {
+	if own, ok := podCgroupFigures(parent); ok {
 		own.ID, own.Timestamp, own.Processes = sb.ID, now, out.Pod.Processes
 		out.Pod = own
 	}

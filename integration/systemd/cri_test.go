@@ -101,6 +101,12 @@ func TestCRIPodInSlice(t *testing.T) {
 	if units, _ := e.sd.Systemctl("list-units", "--no-legend", "--plain", "docker-*.scope"); strings.Count(units, "active running") != 2 {
 		t.Errorf("scopes (want the sandbox's and the container's):\n%s", units)
 	}
+	// The pod's figures come from its slice, where its pause container
+	// was placed (the CRI's parent is a slice name, not a path).
+	ps, err := rt.PodSandboxStats(ctx, &runtimeapi.PodSandboxStatsRequest{PodSandboxId: podID})
+	if err != nil || ps.GetStats().GetLinux().GetMemory().GetUsageBytes().GetValue() == 0 {
+		t.Errorf("PodSandboxStats under systemd: %v, memory %v", err, ps.GetStats().GetLinux().GetMemory())
+	}
 	upd := &runtimeapi.LinuxContainerResources{MemoryLimitInBytes: 96 << 20}
 	if _, err := rt.UpdateContainerResources(ctx, &runtimeapi.UpdateContainerResourcesRequest{ContainerId: id, Linux: upd}); err != nil {
 		t.Fatalf("UpdateContainerResources: %v", err)
