@@ -103,9 +103,9 @@ func TestCRIPodInSlice(t *testing.T) {
 	}
 	// The pod's figures come from its slice, where its pause container
 	// was placed (the CRI's parent is a slice name, not a path).
-	ps, err := rt.PodSandboxStats(ctx, &runtimeapi.PodSandboxStatsRequest{PodSandboxId: podID})
-	if err != nil || ps.GetStats().GetLinux().GetMemory().GetUsageBytes().GetValue() == 0 {
-		t.Errorf("PodSandboxStats under systemd: %v, memory %v", err, ps.GetStats().GetLinux().GetMemory())
+	podStats, statsErr := rt.PodSandboxStats(ctx, &runtimeapi.PodSandboxStatsRequest{PodSandboxId: podID})
+	if statsErr != nil || podStats.GetStats().GetLinux().GetMemory().GetUsageBytes().GetValue() == 0 {
+		t.Errorf("PodSandboxStats under systemd: %v, memory %v", statsErr, podStats.GetStats().GetLinux().GetMemory())
 	}
 	upd := &runtimeapi.LinuxContainerResources{MemoryLimitInBytes: 96 << 20}
 	if _, err := rt.UpdateContainerResources(ctx, &runtimeapi.UpdateContainerResourcesRequest{ContainerId: id, Linux: upd}); err != nil {
