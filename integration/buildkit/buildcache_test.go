@@ -214,3 +214,26 @@ func TestPushAfterCacheImport(t *testing.T) {
 		t.Fatalf("pushed manifest: %d %s", code, body)
 	}
 }
+
+// TestLoadAfterCacheImport: a build CACHED from a registry cache while
+// berth keeps the image fetches only the cache's config from the
+// registry: berth has every layer, so the export reads none of the
+// cache's blobs (they stay lazy in BuildKit's store).
+func TestLoadAfterCacheImport(t *testing.T) {
+	setup(t)
+	pruneAll(t)
+	dir := writeContext(t, map[string]string{"Dockerfile": cacheProbe})
+	name := imageName(t)
+	reg := startRegistry(t)
+	ref := reg + "/bkcli/lazy:cache"
+	buildx(t, "--load", "-t", name, "--cache-to", "type=registry,ref="+ref+",mode=max", dir)
+	pruneAll(t)
+	before := blobGets(t, reg, "bkcli/lazy")
+	out := buildx(t, "--load", "-t", name, "--cache-from", "type=registry,ref="+ref, dir)
+	if !cachedRun(out) {
+		t.Fatalf("not CACHED from the registry cache:\n%s", out)
+	}
+	if got := blobGets(t, reg, "bkcli/lazy") - before; got != 1 {
+		t.Fatalf("%d blobs fetched from the cache's registry, want 1 (its config)\n%s", got, out)
+	}
+}

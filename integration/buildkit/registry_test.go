@@ -45,6 +45,19 @@ var registryRoots sync.Map
 // of the registry at addr.
 func manifestPuts(t *testing.T, addr, repo, tag string) int {
 	t.Helper()
+	return strings.Count(registryLog(t, addr), `"PUT /v2/`+repo+`/manifests/`+tag+` `)
+}
+
+// blobGets counts the blob downloads from repo in the access log of the
+// registry at addr.
+func blobGets(t *testing.T, addr, repo string) int {
+	t.Helper()
+	return strings.Count(registryLog(t, addr), `"GET /v2/`+repo+`/blobs/`)
+}
+
+// registryLog is the log (access log included) of the registry at addr.
+func registryLog(t *testing.T, addr string) string {
+	t.Helper()
 	root, ok := registryRoots.Load(addr)
 	if !ok {
 		t.Fatalf("no registry started at %s", addr)
@@ -53,7 +66,7 @@ func manifestPuts(t *testing.T, addr, repo, tag string) int {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return strings.Count(string(b), `"PUT /v2/`+repo+`/manifests/`+tag+` `)
+	return string(b)
 }
 
 // registryGet fetches a registry API path (manifests with the OCI and

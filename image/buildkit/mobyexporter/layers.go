@@ -179,32 +179,45 @@ type readCloser struct {
 	io.Closer
 }
 
-// lazyDiff reads layer n when the store needs it: from its overlay
-// directory, or from a blob BuildKit makes for it.
+// lazyDiff reads layer n when the store needs it. A blob BuildKit has a
+// record of comes first: it is the tar the recorded diff ID was taken of,
+// and reading it mounts nothing, where diffing the snapshot mounts layer
+// n-1 too, which unpacks a lazy lower layer (one a registry cache named,
+// whose registry may be gone since) though only layer n is wanted. A
+// lazy layer n itself is fetched: nobody else has it. A layer without a
+// blob is diffed from its overlay directory, or else blobbed by BuildKit.
 func (i *instance) lazyDiff(p *plan, n int, g session.Group) func(context.Context) (io.ReadCloser, error) {
 	return func(ctx context.Context) (io.ReadCloser, error) {
-		open, err := overlayDiff(ctx, p, n, g)
-		if err != nil {
-			return nil, err
-		}
-		if open != nil {
-			return open(ctx)
-		}
 		ctx, release, err := i.lease(ctx)
 		if err != nil {
 			return nil, err
 		}
 		defer release()
-		remotes, err := p.chain[n].GetRemotes(ctx, true, uncompressed, false, g)
+		open, err := layerBlob(ctx, p.chain[n], n, false, g)
+		if errors.Is(err, cache.ErrNoBlobs) {
+			if open, err = overlayDiff(ctx, p, n, g); err == nil && open == nil {
+				open, err = layerBlob(ctx, p.chain[n], n, true, g)
+			}
+		}
 		if err != nil {
 			return nil, err
 		}
-		descs := remotes[0].Descriptors
-		if len(descs) != n+1 {
-			return nil, fmt.Errorf("%d blobs for layer %d", len(descs), n)
-		}
-		return blobReader(remotes[0].Provider, descs[n])(ctx)
+		return open(ctx)
 	}
+}
+
+// layerBlob prepares the read of the blob of ref, layer n of its chain;
+// create lets BuildKit make the blobs it lacks (else ErrNoBlobs).
+func layerBlob(ctx context.Context, ref cache.ImmutableRef, n int, create bool, g session.Group) (func(context.Context) (io.ReadCloser, error), error) {
+	remotes, err := ref.GetRemotes(ctx, create, uncompressed, false, g)
+	if err != nil {
+		return nil, err
+	}
+	descs := remotes[0].Descriptors
+	if len(descs) != n+1 {
+		return nil, fmt.Errorf("%d blobs for layer %d", len(descs), n)
+	}
+	return blobReader(remotes[0].Provider, descs[n]), nil
 }
 
 // overlayDiff prepares the diff of layer n as the tar of its overlay
