@@ -65,6 +65,9 @@ type Builder struct {
 
 	mu      sync.Mutex
 	started *running
+
+	// builds are the running POST /build?version=2 builds, for Cancel.
+	builds buildJobs
 }
 
 // running is a started BuildKit: what Close has to stop.

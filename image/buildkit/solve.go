@@ -1,0 +1,297 @@
+package buildkit
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	controlapi "github.com/moby/buildkit/api/services/control"
+	"github.com/moby/buildkit/exporter/containerimage/exptypes"
+	"github.com/moby/buildkit/identity"
+	"github.com/moby/buildkit/util/entitlements"
+	"google.golang.org/grpc/metadata"
+
+	"github.com/berthd/berth/pkg/errdefs"
+)
+
+// SolveOptions are one build through the classic endpoint, POST
+// /build?version=2, in BuildKit's terms: the dockerfile.v0 frontend with
+// attributes from the query, the moby exporter unless Outputs says
+// otherwise.
+type SolveOptions struct {
+	// BuildID names the build for Cancel (the CLI's buildid parameter).
+	BuildID string
+	// SessionID is the client's /session, which serves the "context" and
+	// "dockerfile" directories, credentials and local outputs.
+	SessionID string
+	// Remote is the remote context: "client-session" (the session's
+	// directories) or a Git or HTTP URL the frontend fetches.
+	Remote     string
+	Dockerfile string
+	Target     string
+	Platform   string
+	Tags       []string
+	BuildArgs  map[string]*string
+	Labels     map[string]string
+	CacheFrom  []string
+	NoCache    bool
+	Pull       bool
+	// NetworkMode of RUN steps: "" or "default" (the default bridge),
+	// "host" or "none".
+	NetworkMode string
+	// ExtraHosts are "name=ip" entries, host-gateway already resolved.
+	ExtraHosts []string
+	ShmSize    int64
+	// Ulimits are "name=soft:hard" entries.
+	Ulimits []string
+	// Outputs: none means the moby exporter; one "cacheonly" means none.
+	Outputs []Output
+}
+
+// Output is one exporter of the result.
+type Output struct {
+	Type  string
+	Attrs map[string]string
+}
+
+// mobyExporter is the exporter into the engine's image store.
+const mobyExporter = "moby"
+
+// Solve runs one build from the classic endpoint's parameters. Its
+// progress goes to status as BuildKit's status messages; it returns the
+// image ID when the result went into the image store.
+func (b *Builder) Solve(ctx context.Context, o SolveOptions, status func(*controlapi.StatusResponse) error) (string, error) {
+	req, err := solveRequest(o)
+	if err != nil {
+		return "", err
+	}
+	rt, err := b.start(ctx)
+	if err != nil {
+		return "", err
+	}
+	if o.BuildID != "" {
+		var done func()
+		ctx, done = b.builds.add(ctx, o.BuildID)
+		defer done()
+	}
+
+	statusCtx, stopStatus := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopStatus()
+	ch := make(chan *controlapi.StatusResponse)
+	statusDone := make(chan error, 1)
+	go func() {
+		defer close(ch)
+		statusDone <- rt.controller.Status(&controlapi.StatusRequest{Ref: req.Ref}, &statusStream{ctx: statusCtx, ch: ch})
+	}()
+	// The writer keeps draining after a failed write, so that BuildKit's
+	// status stream is never stuck on a client that went away.
+	var writeErr error
+	written := make(chan struct{})
+	go func() {
+		defer close(written)
+		for sr := range ch {
+			if writeErr == nil {
+				writeErr = status(sr)
+			}
+		}
+	}()
+
+	resp, solveErr := rt.controller.Solve(ctx, req)
+	// The job's last status messages come after Solve returns; a job that
+	// never started (a bad session) has none and its status would only
+	// end at BuildKit's own wait for the job.
+	select {
+	case <-statusDone:
+	case <-time.After(statusGrace):
+		stopStatus()
+	}
+	<-written
+	if solveErr != nil {
+		return "", solveErr
+	}
+	if writeErr != nil {
+		return "", writeErr
+	}
+	if e := req.Exporters; len(e) == 0 || (e[0].Type != mobyExporter && e[0].Type != "image") {
+		return "", nil
+	}
+	id, ok := resp.ExporterResponse[exptypes.ExporterImageDigestKey]
+	if !ok {
+		return "", errors.New("buildkit: the exporter returned no image ID")
+	}
+	return id, nil
+}
+
+// statusGrace is how long the status of a finished Solve may still run.
+const statusGrace = 2 * time.Second
+
+// Cancel ends the build the client named id; an unknown ID is no error,
+// as with dockerd.
+func (b *Builder) Cancel(id string) { b.builds.cancel(id) }
+
+// solveRequest maps the classic parameters onto the dockerfile.v0
+// frontend's attributes, as dockerd's builder-next does.
+func solveRequest(o SolveOptions) (*controlapi.SolveRequest, error) {
+	attrs := map[string]string{}
+	set := func(k, v string) {
+		if v != "" {
+			attrs[k] = v
+		}
+	}
+	switch o.Remote {
+	case "client-session":
+		if o.SessionID == "" {
+			return nil, errdefs.InvalidParameterf("remote=client-session needs a session")
+		}
+	case "":
+		return nil, errdefs.InvalidParameterf("BuildKit builds through POST /build read their context from a session (remote=client-session) or a remote URL; an uploaded context tar is not supported: build with buildx or the classic builder (version=1)")
+	default:
+		attrs["context"] = o.Remote
+	}
+	set("target", o.Target)
+	if o.Dockerfile != "." {
+		set("filename", o.Dockerfile)
+	}
+	attrs["cache-from"] = strings.Join(o.CacheFrom, ",")
+	for k, v := range o.BuildArgs {
+		if v != nil { // an unset --build-arg: the frontend knows no such thing
+			attrs["build-arg:"+k] = *v
+		}
+	}
+	for k, v := range o.Labels {
+		attrs["label:"+k] = v
+	}
+	if o.NoCache {
+		attrs["no-cache"] = ""
+	}
+	attrs["image-resolve-mode"] = "default"
+	if o.Pull {
+		attrs["image-resolve-mode"] = "pull"
+	}
+	set("platform", o.Platform)
+	var ents []string
+	switch o.NetworkMode {
+	case "", "default":
+	case "host":
+		attrs["force-network-mode"] = "host"
+		ents = append(ents, string(entitlements.EntitlementNetworkHost))
+	case "none":
+		attrs["force-network-mode"] = "none"
+	default:
+		return nil, errdefs.InvalidParameterf("network mode %q not supported by buildkit", o.NetworkMode)
+	}
+	attrs["add-hosts"] = strings.Join(o.ExtraHosts, ",")
+	if o.ShmSize > 0 {
+		attrs["shm-size"] = strconv.FormatInt(o.ShmSize, 10)
+	}
+	set("ulimit", strings.Join(o.Ulimits, ","))
+
+	exp, err := exporterFor(o)
+	if err != nil {
+		return nil, err
+	}
+	req := &controlapi.SolveRequest{
+		Ref:           identity.NewID(),
+		Frontend:      "dockerfile.v0",
+		FrontendAttrs: attrs,
+		Session:       o.SessionID,
+		Cache:         &controlapi.CacheOptions{},
+		Entitlements:  ents,
+	}
+	if exp != nil {
+		req.Exporters = []*controlapi.Exporter{exp}
+	}
+	if v := o.BuildArgs["BUILDKIT_INLINE_CACHE"]; v != nil {
+		if on, err := strconv.ParseBool(*v); err == nil && on {
+			req.Cache.Exports = append(req.Cache.Exports, &controlapi.CacheOptionsEntry{Type: "inline"})
+		}
+	}
+	return req, nil
+}
+
+// exporterFor is the build's one exporter: moby by default, none for
+// "cacheonly"; the image exporters get the tags as their names.
+func exporterFor(o SolveOptions) (*controlapi.Exporter, error) {
+	exp := &controlapi.Exporter{Type: mobyExporter, Attrs: map[string]string{}}
+	switch len(o.Outputs) {
+	case 0:
+	case 1:
+		if o.Outputs[0].Type == "cacheonly" {
+			return nil, nil
+		}
+		exp.Type = o.Outputs[0].Type
+		for k, v := range o.Outputs[0].Attrs {
+			exp.Attrs[k] = v
+		}
+	default:
+		return nil, errdefs.InvalidParameterf("multiple outputs not supported")
+	}
+	if (exp.Type == mobyExporter || exp.Type == "image") && len(o.Tags) > 0 {
+		exp.Attrs["name"] = strings.Join(o.Tags, ",")
+	}
+	return exp, nil
+}
+
+// buildJobs are the running builds that have a client-given ID.
+type buildJobs struct {
+	mu   sync.Mutex
+	jobs map[string]context.CancelFunc
+}
+
+func (j *buildJobs) add(ctx context.Context, id string) (context.Context, func()) {
+	ctx, cancel := context.WithCancel(ctx)
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if j.jobs == nil {
+		j.jobs = map[string]context.CancelFunc{}
+	}
+	j.jobs[id] = cancel
+	return ctx, func() {
+		cancel()
+		j.mu.Lock()
+		defer j.mu.Unlock()
+		delete(j.jobs, id)
+	}
+}
+
+func (j *buildJobs) cancel(id string) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if c, ok := j.jobs[id]; ok {
+		c()
+	}
+}
+
+// statusStream is the server stream Controller.Status writes to, here a
+// channel: the build's status without a gRPC client.
+type statusStream struct {
+	ctx context.Context
+	ch  chan<- *controlapi.StatusResponse
+}
+
+func (s *statusStream) Send(m *controlapi.StatusResponse) error { return s.SendMsg(m) }
+
+func (s *statusStream) SendMsg(m any) error {
+	sr, ok := m.(*controlapi.StatusResponse)
+	if !ok {
+		return fmt.Errorf("buildkit: unexpected status message %T", m)
+	}
+	select {
+	case s.ch <- sr:
+		return nil
+	case <-s.ctx.Done():
+		return s.ctx.Err()
+	}
+}
+
+func (s *statusStream) Context() context.Context { return s.ctx }
+func (s *statusStream) RecvMsg(any) error {
+	return errors.New("buildkit: status stream takes no messages")
+}
+func (s *statusStream) SetHeader(metadata.MD) error  { return nil }
+func (s *statusStream) SendHeader(metadata.MD) error { return nil }
+func (s *statusStream) SetTrailer(metadata.MD)       {}
