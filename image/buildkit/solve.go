@@ -73,6 +73,10 @@ func (b *Builder) Solve(ctx context.Context, o SolveOptions, status func(*contro
 	if err != nil {
 		return "", err
 	}
+	// A recorded span, as the gRPC path's requests have, gives the
+	// build's history record its trace.
+	ctx, span := tracer().Tracer("berth").Start(ctx, "POST /build")
+	defer span.End()
 	if o.BuildID != "" {
 		var done func()
 		ctx, done = b.builds.add(ctx, o.BuildID)
