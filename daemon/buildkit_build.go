@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"strings"
 
 	controlapi "github.com/moby/buildkit/api/services/control"
@@ -24,16 +25,23 @@ const (
 )
 
 // BuildKitBuild answers POST /build?version=2: the build runs in the
-// embedded BuildKit, its context read from the client's session, and its
-// progress goes out as BuildKit's status messages, as with dockerd.
-func (d *Daemon) BuildKitBuild(ctx context.Context, req backend.BuildRequest, out backend.BuildOutput) (string, error) {
+// embedded BuildKit, its context read from the client's session, a remote
+// URL or body, and its progress goes out as BuildKit's status messages,
+// as with dockerd.
+func (d *Daemon) BuildKitBuild(ctx context.Context, body io.Reader, req backend.BuildRequest, out backend.BuildOutput) (string, error) {
 	if d.buildkit == nil {
 		return "", errdefs.InvalidParameterf("BuildKit is disabled on this daemon (features.buildkit=false): build with the classic builder (version=1)")
+	}
+	// The body half of docker CLI 20.10's `docker build - < ctx.tar`:
+	// the context of the build named by the rest of the ID.
+	if id, ok := strings.CutPrefix(req.BuildID, "upload-request:"); ok {
+		return "", d.buildkit.Upload(ctx, id, body)
 	}
 	opts, err := d.solveOptions(req)
 	if err != nil {
 		return "", err
 	}
+	opts.Context = body
 	d.metrics.BuildTriggered()
 	id, err := d.buildkit.Solve(ctx, opts, func(sr *controlapi.StatusResponse) error {
 		dt, err := proto.Marshal(sr)

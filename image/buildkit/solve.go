@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"strconv"
 	"strings"
 	"sync"
@@ -29,8 +30,12 @@ type SolveOptions struct {
 	// "dockerfile" directories, credentials and local outputs.
 	SessionID string
 	// Remote is the remote context: "client-session" (the session's
-	// directories) or a Git or HTTP URL the frontend fetches.
-	Remote     string
+	// directories), "upload-request" (a context uploaded by a second
+	// request with buildid=upload-request:<BuildID>), a Git or HTTP URL
+	// the frontend fetches, or "": Context is the context.
+	Remote string
+	// Context is the request's body: a context tar when Remote is "".
+	Context    io.Reader
 	Dockerfile string
 	Target     string
 	Platform   string
@@ -65,6 +70,27 @@ const mobyExporter = "moby"
 // progress goes to status as BuildKit's status messages; it returns the
 // image ID when the result went into the image store.
 func (b *Builder) Solve(ctx context.Context, o SolveOptions, status func(*controlapi.StatusResponse) error) (string, error) {
+	if o.BuildID != "" {
+		var done func()
+		ctx, done = b.builds.add(ctx, o.BuildID)
+		defer done()
+	}
+	if o.Remote == "upload-request" {
+		if o.BuildID == "" {
+			return "", errdefs.InvalidParameterf("remote=upload-request needs a buildid")
+		}
+		up, err := b.builds.waitUpload(ctx, o.BuildID)
+		if err != nil {
+			return "", err
+		}
+		defer close(up.read)
+		o.Remote, o.Context = "", up.body
+	}
+	if o.Remote == "" && o.Context != nil {
+		url, remove := b.uploads.add(io.NopCloser(o.Context))
+		defer remove()
+		o.Remote = url
+	}
 	req, err := solveRequest(o)
 	if err != nil {
 		return "", err
@@ -77,11 +103,6 @@ func (b *Builder) Solve(ctx context.Context, o SolveOptions, status func(*contro
 	// build's history record its trace.
 	ctx, span := tracer().Tracer("berth").Start(ctx, "POST /build")
 	defer span.End()
-	if o.BuildID != "" {
-		var done func()
-		ctx, done = b.builds.add(ctx, o.BuildID)
-		defer done()
-	}
 
 	statusCtx, stopStatus := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopStatus()
@@ -152,7 +173,7 @@ func solveRequest(o SolveOptions) (*controlapi.SolveRequest, error) {
 			return nil, errdefs.InvalidParameterf("remote=client-session needs a session")
 		}
 	case "":
-		return nil, errdefs.InvalidParameterf("BuildKit builds through POST /build read their context from a session (remote=client-session) or a remote URL; an uploaded context tar is not supported: build with buildx or the classic builder (version=1)")
+		return nil, errdefs.InvalidParameterf("no build context: a BuildKit build through POST /build reads it from a session (remote=client-session), a remote URL or the request's body")
 	default:
 		attrs["context"] = o.Remote
 	}
@@ -240,33 +261,59 @@ func exporterFor(o SolveOptions) (*controlapi.Exporter, error) {
 	return exp, nil
 }
 
-// buildJobs are the running builds that have a client-given ID.
+// buildJobs are the builds that have a client-given ID: running ones
+// (for Cancel) and those whose context is being uploaded.
 type buildJobs struct {
 	mu   sync.Mutex
-	jobs map[string]context.CancelFunc
+	jobs map[string]*buildJob
 }
 
-func (j *buildJobs) add(ctx context.Context, id string) (context.Context, func()) {
-	ctx, cancel := context.WithCancel(ctx)
+type buildJob struct {
+	cancel context.CancelFunc
+	// upload hands the uploaded context from its request to the build.
+	upload chan upload
+}
+
+// job returns the job id, made by whichever of its requests comes first.
+func (j *buildJobs) job(id string) *buildJob {
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	if j.jobs == nil {
-		j.jobs = map[string]context.CancelFunc{}
+		j.jobs = map[string]*buildJob{}
 	}
-	j.jobs[id] = cancel
+	if j.jobs[id] == nil {
+		j.jobs[id] = &buildJob{upload: make(chan upload)}
+	}
+	return j.jobs[id]
+}
+
+// drop forgets job, unless its ID was taken by another since.
+func (j *buildJobs) drop(id string, job *buildJob) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if j.jobs[id] == job {
+		delete(j.jobs, id)
+	}
+}
+
+// add registers a running build; done ends and forgets it.
+func (j *buildJobs) add(ctx context.Context, id string) (context.Context, func()) {
+	ctx, cancel := context.WithCancel(ctx)
+	job := j.job(id)
+	j.mu.Lock()
+	job.cancel = cancel
+	j.mu.Unlock()
 	return ctx, func() {
 		cancel()
-		j.mu.Lock()
-		defer j.mu.Unlock()
-		delete(j.jobs, id)
+		j.drop(id, job)
 	}
 }
 
 func (j *buildJobs) cancel(id string) {
 	j.mu.Lock()
 	defer j.mu.Unlock()
-	if c, ok := j.jobs[id]; ok {
-		c()
+	if job, ok := j.jobs[id]; ok && job.cancel != nil {
+		job.cancel()
 	}
 }
 

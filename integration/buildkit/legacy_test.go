@@ -1,6 +1,7 @@
 package buildkit
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -24,6 +25,25 @@ import (
 
 	"github.com/berthd/berth/integration/internal/harness"
 )
+
+// legacyCLIBuild runs docker 20.10's `docker build` with DOCKER_BUILDKIT=1
+// (stdin, if set, as its input) and returns its output.
+func legacyCLIBuild(t *testing.T, stdin io.Reader, args ...string) []byte {
+	t.Helper()
+	setup(t)
+	_, err := os.Stat(legacyCLI)
+	harness.Require(t, err == nil, "%s (Debian package docker.io)", legacyCLI)
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, legacyCLI, append([]string{"build", "--progress=plain"}, args...)...)
+	cmd.Env = cliEnv("DOCKER_BUILDKIT=1")
+	cmd.Stdin = stdin
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("docker 20.10 build %v with DOCKER_BUILDKIT=1: %v\n%s", args, err, lastLines(string(out), 40))
+	}
+	return out
+}
 
 // legacySession opens a BuildKit session on POST /session that serves dir
 // as the "context" and "dockerfile" directories, as docker CLI 20.10 does
@@ -206,7 +226,8 @@ func TestLegacyAPIBuildKitCancel(t *testing.T) {
 func TestLegacyAPIBuildKitRefusals(t *testing.T) {
 	for _, c := range []struct{ query, want string }{
 		{"version=2&squash=1&remote=client-session&session=x", "squash is only supported with experimental mode"},
-		{"version=2", "uploaded context tar is not supported"},
+		{"version=2&remote=upload-request", "needs a buildid"},
+		{"version=2&buildid=upload-request:nobody", "no build nobody waits for an uploaded context"},
 		{"version=2&remote=client-session&session=x&networkmode=bridge", "not supported by buildkit"},
 	} {
 		resp, body := d.Do(t, "POST", "/build?"+c.query, "")
@@ -220,19 +241,9 @@ func TestLegacyAPIBuildKitRefusals(t *testing.T) {
 // with the parameters that change the solve: --network, --add-host,
 // --build-arg and an output to a local directory (through the session).
 func TestLegacyCLIBuildKitOptions(t *testing.T) {
-	setup(t)
-	_, err := os.Stat(legacyCLI)
-	harness.Require(t, err == nil, "%s (Debian package docker.io)", legacyCLI)
 	dir := writeContext(t, map[string]string{"Dockerfile": "FROM busybox\nARG A\nRUN grep legacy.example /etc/hosts > /out && echo \"$A\" >> /out && ls /sys/class/net >> /out\n"})
 	out := filepath.Join(t.TempDir(), "out")
-	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, legacyCLI, "build", "--progress=plain", "--network=none",
-		"--add-host=legacy.example:10.1.2.3", "--build-arg", "A=arg-value", "-o", "type=local,dest="+out, dir)
-	cmd.Env = cliEnv("DOCKER_BUILDKIT=1")
-	if b, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("docker 20.10 build: %v\n%s", err, lastLines(string(b), 40))
-	}
+	legacyCLIBuild(t, nil, "--network=none", "--add-host=legacy.example:10.1.2.3", "--build-arg", "A=arg-value", "-o", "type=local,dest="+out, dir)
 	got, err := os.ReadFile(filepath.Join(out, "out"))
 	if err != nil {
 		t.Fatalf("local output: %v", err)
@@ -241,4 +252,51 @@ func TestLegacyCLIBuildKitOptions(t *testing.T) {
 	if want := "10.1.2.3\tlegacy.example\narg-value\nlo\n"; string(got) != want {
 		t.Errorf("RUN wrote %q, want %q", got, want)
 	}
+}
+
+// contextTar is dir as a tar stream, the body of a classic POST /build.
+func contextTar(t *testing.T, dir string) []byte {
+	t.Helper()
+	b, err := exec.Command("tar", "-C", dir, "-c", ".").Output()
+	if err != nil {
+		t.Fatalf("tar %s: %v", dir, err)
+	}
+	return b
+}
+
+// TestLegacyAPIBuildKitBodyContext: a BuildKit build whose context is the
+// request's body (an SDK's ImageBuild with Version 2 and no session).
+func TestLegacyAPIBuildKitBodyContext(t *testing.T) {
+	setup(t)
+	api, err := d.Client()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer api.Close()
+	name := imageName(t)
+	dir := writeContext(t, map[string]string{"Dockerfile": "FROM busybox\nCOPY f /f\nRUN echo body >> /f\n", "f": "tar\n"})
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+	defer cancel()
+	res, err := api.ImageBuild(ctx, bytes.NewReader(contextTar(t, dir)), client.ImageBuildOptions{
+		Version: buildtypes.BuilderBuildKit, Tags: []string{name},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	st := readLegacyStream(t, res.Body, nil)
+	if st.err != nil || st.imageID == "" {
+		t.Fatalf("build: error %+v, image %q, steps %v", st.err, st.imageID, st.vertexes)
+	}
+	expectRun(t, name, "cat /f", "tar\nbody")
+}
+
+// TestLegacyCLIBuildKitStdinTar: docker 20.10's `docker build - <
+// ctx.tar` with DOCKER_BUILDKIT=1 sends the tar in a second request
+// (buildid=upload-request:<id>) beside the build (remote=upload-request).
+func TestLegacyCLIBuildKitStdinTar(t *testing.T) {
+	name := imageName(t)
+	dir := writeContext(t, map[string]string{"Dockerfile": "FROM busybox\nCOPY f /f\nRUN echo stdin >> /f\n", "f": "tar\n"})
+	legacyCLIBuild(t, bytes.NewReader(contextTar(t, dir)), "-t", name, "-")
+	expectRun(t, name, "cat /f", "tar\nstdin")
 }

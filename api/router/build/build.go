@@ -222,12 +222,16 @@ func (br *buildRouter) build(ctx context.Context, w http.ResponseWriter, r *http
 			return err
 		}
 	}
+	// BuildKit reads an uploaded context while the progress already
+	// streams: without full duplex the server closes the body at the
+	// first write.
+	_ = http.NewResponseController(w).EnableFullDuplex()
 	enc := json.NewEncoder(w)
 	enc.SetEscapeHTML(false)
 	out := &stream{w: w, enc: enc, quiet: req.Quiet}
 	var id string
 	if buildKit {
-		id, err = br.backend.BuildKitBuild(ctx, req, out)
+		id, err = br.backend.BuildKitBuild(ctx, r.Body, req, out)
 	} else {
 		id, err = br.backend.Build(ctx, r.Body, req, out)
 	}

@@ -36,9 +36,9 @@ type fakeBackend struct {
 	cancelled string
 }
 
-func (f *fakeBackend) BuildKitBuild(ctx context.Context, req backend.BuildRequest, out backend.BuildOutput) (string, error) {
+func (f *fakeBackend) BuildKitBuild(ctx context.Context, body io.Reader, req backend.BuildRequest, out backend.BuildOutput) (string, error) {
 	f.buildKit = true
-	return f.Build(ctx, strings.NewReader(""), req, out)
+	return f.Build(ctx, body, req, out)
 }
 
 func (f *fakeBackend) BuildKitCancel(_ context.Context, id string) error {
@@ -134,12 +134,12 @@ func TestBuildRoutes(t *testing.T) {
 					t.Error("rm is true unless the client says otherwise")
 				}
 			}},
-		{Name: "version=2 goes to BuildKit", Method: "POST", Path: "/build", Body: "ignored",
+		{Name: "version=2 goes to BuildKit", Method: "POST", Path: "/build", Body: "ctx",
 			Query:  `version=2&session=s1&remote=client-session&buildid=b1&t=a:1&outputs=[{"Type":"local","Attrs":{"dest":"/x"}}]`,
 			Status: http.StatusOK,
 			Check: func(t *testing.T, _ *httptest.ResponseRecorder) {
 				r := f.req
-				if !f.buildKit || r.SessionID != "s1" || r.Remote != "client-session" || r.BuildID != "b1" || len(r.Tags) != 1 {
+				if !f.buildKit || r.SessionID != "s1" || r.Remote != "client-session" || r.BuildID != "b1" || len(r.Tags) != 1 || f.context != "ctx" {
 					t.Errorf("BuildKit request = %+v (BuildKit %v)", r, f.buildKit)
 				}
 				if len(r.Outputs) != 1 || r.Outputs[0].Type != "local" || r.Outputs[0].Attrs["dest"] != "/x" {

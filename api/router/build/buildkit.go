@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"time"
@@ -26,9 +27,9 @@ type BuildKit interface {
 	// connection of POST /session.
 	BuildKitSession(ctx context.Context, w http.ResponseWriter, r *http.Request) error
 	// BuildKitBuild runs POST /build?version=2 in BuildKit: the context
-	// comes from the client's session (or a remote URL), progress goes to
-	// out as BuildKit status messages; it returns the image ID.
-	BuildKitBuild(ctx context.Context, req backend.BuildRequest, out backend.BuildOutput) (string, error)
+	// comes from the client's session, a remote URL or body; progress goes
+	// to out as BuildKit status messages; it returns the image ID.
+	BuildKitBuild(ctx context.Context, body io.Reader, req backend.BuildRequest, out backend.BuildOutput) (string, error)
 	// BuildKitCancel stops the BuildKit build the client named id.
 	BuildKitCancel(ctx context.Context, id string) error
 }
