@@ -7,6 +7,8 @@ import (
 	"errors"
 	"io"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -299,4 +301,22 @@ func TestLegacyCLIBuildKitStdinTar(t *testing.T) {
 	dir := writeContext(t, map[string]string{"Dockerfile": "FROM busybox\nCOPY f /f\nRUN echo stdin >> /f\n", "f": "tar\n"})
 	legacyCLIBuild(t, bytes.NewReader(contextTar(t, dir)), "-t", name, "-")
 	expectRun(t, name, "cat /f", "tar\nstdin")
+}
+
+// TestLegacyAPIBuildKitAddURL: ADD of a URL still goes out through the
+// HTTP source that also serves uploaded contexts (a loopback server).
+func TestLegacyAPIBuildKitAddURL(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		_, _ = io.WriteString(w, "from-url\n")
+	}))
+	defer srv.Close()
+	name := imageName(t)
+	dir := writeContext(t, map[string]string{"Dockerfile": "FROM busybox\nADD " + srv.URL + "/file /f\n"})
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+	defer cancel()
+	_, body := legacyBuild(t, ctx, dir, client.ImageBuildOptions{Tags: []string{name}})
+	if st := readLegacyStream(t, body, nil); st.err != nil {
+		t.Fatalf("build: %s", st.err.Message)
+	}
+	expectRun(t, name, "cat /f", "from-url")
 }
