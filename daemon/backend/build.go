@@ -28,6 +28,18 @@ type BuildRequest struct {
 	// HostConfig carries the RUN steps' resources, network mode, extra
 	// hosts, shm size and ulimits.
 	HostConfig container.HostConfig
+	// BuildKit builds (version=2) only: the client's /session, its name
+	// for the build (POST /build/cancel?id=) and its outputs (-o).
+	SessionID string
+	BuildID   string
+	Outputs   []BuildOutputSpec
+}
+
+// BuildOutputSpec is one exporter of a BuildKit build's result: a type
+// (local, tar, oci, docker, image, cacheonly) and its attributes.
+type BuildOutputSpec struct {
+	Type  string            `json:"Type"`
+	Attrs map[string]string `json:"Attrs"`
 }
 
 // BuildOutput is where a build reports: Write for the text the CLI prints,

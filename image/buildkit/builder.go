@@ -65,6 +65,11 @@ type Builder struct {
 
 	mu      sync.Mutex
 	started *running
+
+	// builds are the running POST /build?version=2 builds, for Cancel;
+	// uploads their contexts uploaded as the request's body.
+	builds  buildJobs
+	uploads uploads
 }
 
 // running is a started BuildKit: what Close has to stop.

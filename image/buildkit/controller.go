@@ -169,6 +169,13 @@ func (b *Builder) newWorker(ctx context.Context, st *storage) (*worker, error) {
 		LeaseManager:   opt.LeaseManager,
 		SessionManager: b.sessions,
 	}
+	// Replaces BuildKit's own HTTP source: the same, plus the contexts
+	// uploaded with POST /build?version=2.
+	hs, err := b.httpSource(w.parts)
+	if err != nil {
+		return nil, errors.Join(err, bw.Close())
+	}
+	bw.SourceManager.Register(hs)
 	if b.opts.ImageSource != nil {
 		src, err := b.opts.ImageSource(w.parts)
 		if err != nil {

@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"sort"
@@ -13,8 +12,6 @@ import (
 	"syscall"
 	"testing"
 	"time"
-
-	"github.com/berthd/berth/integration/internal/harness"
 )
 
 // TestBrokenDockerfile: an unknown instruction, a parse error and a
@@ -290,19 +287,9 @@ const legacyCLI = "/usr/bin/docker"
 // TestLegacyCLIBuildKit: the pre-buildx BuildKit path (/build?version=2
 // with a session for the context) builds, as dockerd serves it.
 func TestLegacyCLIBuildKit(t *testing.T) {
-	setup(t)
-	_, err := os.Stat(legacyCLI)
-	harness.Require(t, err == nil, "%s (Debian package docker.io)", legacyCLI)
 	name := imageName(t)
 	dir := writeContext(t, map[string]string{"Dockerfile": "FROM busybox\nCOPY f /f\nRUN echo legacy >> /f\n", "f": "ctx\n"})
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, legacyCLI, "build", "--progress=plain", "-t", name, dir)
-	cmd.Env = cliEnv("DOCKER_BUILDKIT=1")
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		t.Fatalf("docker 20.10 build with DOCKER_BUILDKIT=1: %v\n%s", err, lastLines(string(out), 40))
-	}
+	out := legacyCLIBuild(t, nil, "-t", name, dir)
 	if !regexp.MustCompile(`(?m)^#\d+ \[\d/\d\] RUN echo legacy`).Match(out) {
 		t.Fatalf("not a BuildKit build:\n%s", out)
 	}

@@ -51,9 +51,19 @@ func (br *buildRouter) Routes() []router.Route {
 	}
 }
 
+// cancel serves POST /build/cancel?id=: the BuildKit build the client
+// named so stops. Classic builds end when their client hangs up.
 func (br *buildRouter) cancel(ctx context.Context, w http.ResponseWriter, r *http.Request, _ map[string]string) error {
-	// Builds end when their client hangs up; there is no session to
-	// cancel by ID as BuildKit has.
+	if err := httputils.ParseForm(r); err != nil {
+		return err
+	}
+	id := r.Form.Get("id")
+	if id == "" {
+		return errdefs.InvalidParameterf("build ID not provided")
+	}
+	if err := br.backend.BuildKitCancel(ctx, id); err != nil {
+		return err
+	}
 	w.WriteHeader(http.StatusOK)
 	return nil
 }
@@ -105,11 +115,6 @@ func parseRequest(r *http.Request) (backend.BuildRequest, error) {
 	// dockerd parses the platform before it reads the context.
 	if err := platform.Check(req.Platform); err != nil {
 		return req, err
-	}
-	if v := q.Get("version"); v == "2" {
-		// BuildKit is served where buildx looks for it, behind /grpc and
-		// /session; its older entry through POST /build is not.
-		return req, errdefs.InvalidParameterf("BuildKit builds through POST /build (version=2) are not supported by this daemon: build with buildx (BuildKit over /grpc) or the classic builder (version=1, DOCKER_BUILDKIT=0)")
 	}
 	if err := jsonParam(r, "cachefrom", &req.CacheFrom); err != nil {
 		return req, err
@@ -208,10 +213,28 @@ func (br *buildRouter) build(ctx context.Context, w http.ResponseWriter, r *http
 	if err != nil {
 		return err
 	}
+	buildKit, err := builderVersion(r)
+	if err != nil {
+		return err
+	}
+	if buildKit {
+		if err := parseBuildKitRequest(ctx, r, &req); err != nil {
+			return err
+		}
+	}
+	// BuildKit reads an uploaded context while the progress already
+	// streams: without full duplex the server closes the body at the
+	// first write.
+	_ = http.NewResponseController(w).EnableFullDuplex()
 	enc := json.NewEncoder(w)
 	enc.SetEscapeHTML(false)
 	out := &stream{w: w, enc: enc, quiet: req.Quiet}
-	id, err := br.backend.Build(ctx, r.Body, req, out)
+	var id string
+	if buildKit {
+		id, err = br.backend.BuildKitBuild(ctx, r.Body, req, out)
+	} else {
+		id, err = br.backend.Build(ctx, r.Body, req, out)
+	}
 	if err != nil {
 		out.mu.Lock()
 		started := out.started

@@ -30,6 +30,20 @@ type fakeBackend struct {
 	// handler (nil: BuildKit off).
 	prune backend.BuildCachePruneOptions
 	grpc  http.Handler
+	// buildKit says the build went to BuildKit (version=2); cancelled is
+	// the last /build/cancel's ID.
+	buildKit  bool
+	cancelled string
+}
+
+func (f *fakeBackend) BuildKitBuild(ctx context.Context, body io.Reader, req backend.BuildRequest, out backend.BuildOutput) (string, error) {
+	f.buildKit = true
+	return f.Build(ctx, body, req, out)
+}
+
+func (f *fakeBackend) BuildKitCancel(_ context.Context, id string) error {
+	f.called, f.cancelled = true, id
+	return nil
 }
 
 func (f *fakeBackend) Build(_ context.Context, body io.Reader, req backend.BuildRequest, out backend.BuildOutput) (string, error) {
@@ -120,7 +134,33 @@ func TestBuildRoutes(t *testing.T) {
 					t.Error("rm is true unless the client says otherwise")
 				}
 			}},
-		{Name: "BuildKit through /build refused", Method: "POST", Path: "/build", Query: "version=2", Status: http.StatusBadRequest, Contains: []string{"(version=2) are not supported", "buildx"}, Check: notCalled},
+		{Name: "version=2 goes to BuildKit", Method: "POST", Path: "/build", Body: "ctx",
+			Query:  `version=2&session=s1&remote=client-session&buildid=b1&t=a:1&outputs=[{"Type":"local","Attrs":{"dest":"/x"}}]`,
+			Status: http.StatusOK,
+			Check: func(t *testing.T, _ *httptest.ResponseRecorder) {
+				r := f.req
+				if !f.buildKit || r.SessionID != "s1" || r.Remote != "client-session" || r.BuildID != "b1" || len(r.Tags) != 1 || f.context != "ctx" {
+					t.Errorf("BuildKit request = %+v (BuildKit %v)", r, f.buildKit)
+				}
+				if len(r.Outputs) != 1 || r.Outputs[0].Type != "local" || r.Outputs[0].Attrs["dest"] != "/x" {
+					t.Errorf("outputs = %+v", r.Outputs)
+				}
+			}},
+		{Name: "version=1 stays classic", Method: "POST", Path: "/build", Query: "version=1&session=s1", Status: http.StatusOK,
+			Check: func(t *testing.T, _ *httptest.ResponseRecorder) {
+				if f.buildKit || f.req.SessionID != "" {
+					t.Errorf("classic build went to BuildKit: %+v", f.req)
+				}
+			}},
+		{Name: "outputs before 1.40 ignored", Version: "1.39", Method: "POST", Path: "/build", Query: `version=2&outputs=[{"Type":"local"}]`, Status: http.StatusOK,
+			Check: func(t *testing.T, _ *httptest.ResponseRecorder) {
+				if len(f.req.Outputs) != 0 {
+					t.Errorf("outputs = %+v", f.req.Outputs)
+				}
+			}},
+		{Name: "bad version", Method: "POST", Path: "/build", Query: "version=3", Status: http.StatusBadRequest, Contains: []string{`invalid version`}, Check: notCalled},
+		{Name: "squash refused with BuildKit", Method: "POST", Path: "/build", Query: "version=2&squash=1", Status: http.StatusBadRequest, Contains: []string{"squash is only supported with experimental mode"}, Check: notCalled},
+		{Name: "bad outputs", Method: "POST", Path: "/build", Query: "version=2&outputs={", Status: http.StatusBadRequest, Contains: []string{"invalid outputs"}, Check: notCalled},
 		{Name: "bad platform", Method: "POST", Path: "/build", Query: "platform=linux/*", Status: http.StatusBadRequest, Check: notCalled},
 		{Name: "bad buildargs", Method: "POST", Path: "/build", Query: "buildargs={", Status: http.StatusBadRequest, Contains: []string{"invalid buildargs"}, Check: notCalled},
 		{Name: "bad memory", Method: "POST", Path: "/build", Query: "memory=lots", Status: http.StatusBadRequest, Contains: []string{"invalid memory"}, Check: notCalled},
@@ -154,7 +194,13 @@ func TestBuildRoutes(t *testing.T) {
 					t.Error("/session did not reach the session manager")
 				}
 			}},
-		{Name: "cancel", Method: "POST", Path: "/build/cancel", Query: "id=x", Status: http.StatusOK},
+		{Name: "cancel", Method: "POST", Path: "/build/cancel", Query: "id=x", Status: http.StatusOK,
+			Check: func(t *testing.T, _ *httptest.ResponseRecorder) {
+				if f.cancelled != "x" {
+					t.Errorf("cancelled %q, want x", f.cancelled)
+				}
+			}},
+		{Name: "cancel without id", Method: "POST", Path: "/build/cancel", Status: http.StatusBadRequest, Contains: []string{"build ID not provided"}, Check: notCalled},
 	})
 
 	servertest.Run(t, h, playing("Step 1/1 : FROM scratch\n", nil), []servertest.Case{

@@ -4,12 +4,15 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"time"
 
 	"golang.org/x/net/http2"
 
+	"github.com/berthd/berth/api/server/httputils"
+	"github.com/berthd/berth/daemon/backend"
 	"github.com/berthd/berth/pkg/errdefs"
 )
 
@@ -23,6 +26,42 @@ type BuildKit interface {
 	// BuildKitSession serves the client's session on the hijacked
 	// connection of POST /session.
 	BuildKitSession(ctx context.Context, w http.ResponseWriter, r *http.Request) error
+	// BuildKitBuild runs POST /build?version=2 in BuildKit: the context
+	// comes from the client's session, a remote URL or body; progress goes
+	// to out as BuildKit status messages; it returns the image ID.
+	BuildKitBuild(ctx context.Context, body io.Reader, req backend.BuildRequest, out backend.BuildOutput) (string, error)
+	// BuildKitCancel stops the BuildKit build the client named id.
+	BuildKitCancel(ctx context.Context, id string) error
+}
+
+// builderVersion says whether the build asks for BuildKit (version=2)
+// rather than the classic builder (version=1, the default).
+func builderVersion(r *http.Request) (buildKit bool, err error) {
+	switch v := r.Form.Get("version"); v {
+	case "", "1":
+		return false, nil
+	case "2":
+		return true, nil
+	default:
+		return false, errdefs.InvalidParameterf("invalid version %q", v)
+	}
+}
+
+// parseBuildKitRequest reads what only BuildKit builds have: the session,
+// the build's ID and its outputs. Squash is the classic builder's alone
+// (dockerd has it for BuildKit only in experimental mode).
+func parseBuildKitRequest(ctx context.Context, r *http.Request, req *backend.BuildRequest) error {
+	if req.Squash {
+		return errdefs.InvalidParameterf("squash is only supported with experimental mode")
+	}
+	req.SessionID = r.Form.Get("session")
+	req.BuildID = r.Form.Get("buildid")
+	if !httputils.VersionLessThan(ctx, "1.40") {
+		if err := jsonParam(r, "outputs", &req.Outputs); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // grpc serves POST /grpc as dockerd does: an HTTP/1.1 upgrade to h2c,
