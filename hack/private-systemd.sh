@@ -7,6 +7,7 @@
 #
 #   hack/private-systemd.sh start      prints "PID CGROUP" once the bus answers
 #   hack/private-systemd.sh stop PID CGROUP
+#   hack/private-systemd.sh sweep CGROUP    removes CGROUP wherever it is left (after a run)
 #   hack/private-systemd.sh run CGROUP [v2]
 #       execs the namespaces' launcher in the foreground, for a caller that waits for the bus,
 #       kills systemd by PID, reaps this process and removes CGROUP itself (privsystemd); v2 mounts
@@ -49,6 +50,30 @@ rm -rf "$units"
 export container=berth-test
 exec /lib/systemd/systemd --system --unit=berth-test.target --log-level=warning'
 
+# The host's /sys/fs/cgroup is one tmpfs superblock in every mount namespace: the private
+# systemd's remount of it read-only and the entries it makes there (cpu,cpuacct, perf_event,
+# net_cls…) reach the host. keep_host notes how it was before a start; restore_host puts it back
+# after the stop: read-write again if it was, and without the empty directories and symlinks
+# that were not there (never a mount point).
+keep_host() {
+	{ findmnt -no OPTIONS /sys/fs/cgroup | tr ',' '\n' | grep -qx ro && echo ro || echo rw
+	  ls -A /sys/fs/cgroup; } >"/tmp/$1.host"
+}
+
+restore_host() {
+	local state="/tmp$1.host" e
+	[ -f "$state" ] || return 0
+	if [ "$(head -1 "$state")" = rw ] && findmnt -no OPTIONS /sys/fs/cgroup | tr ',' '\n' | grep -qx ro; then
+		mount -o remount,rw /sys/fs/cgroup
+	fi
+	for e in $(ls -A /sys/fs/cgroup); do
+		tail -n +2 "$state" | grep -qxF "$e" && continue
+		mountpoint -q "/sys/fs/cgroup/$e" && continue
+		if [ -L "/sys/fs/cgroup/$e" ]; then rm -f "/sys/fs/cgroup/$e"; else rmdir "/sys/fs/cgroup/$e" 2>/dev/null || true; fi
+	done
+	rm -f "$state"
+}
+
 # units writes the private manager's units into a new directory and prints its path.
 units() {
 	local units
@@ -64,6 +89,7 @@ start() {
 	local cg units pid=0 launcher
 	cg=berth-systemd-$(od -An -N4 -tx1 /dev/urandom | tr -d ' \n')
 	units=$(units)
+	keep_host "$cg"
 	setsid unshare --pid --fork --mount --uts --propagation slave sh -c "$inner" sh "$cg" "$units" "" \
 		</dev/null >"/tmp/$cg.log" 2>&1 &
 	launcher=$!
@@ -97,14 +123,42 @@ stop_cgroups() {
 		for d in $left; do rmdir "$d" 2>/dev/null || true; done
 		sleep 0.02
 	done
+	stop_unmounted "$cg"
+	restore_host "$cg"
 	rm -f "/tmp${cg}.log"
+}
+
+# stop_unmounted removes the cgroup from the v1 hierarchies systemd mounted that the host does
+# not (perf_event, net_cls,net_prio): mounted for a moment in a directory of this run's, so that
+# each such hierarchy, left with no cgroup and no mount, goes away as it came.
+stop_unmounted() {
+	local cg=$1 opts first dir d
+	# One line per hierarchy: its controllers, comma-separated, as mount -o wants them.
+	for opts in $(awk 'NR > 1 && $2 != 0 && $4 == 1 {h[$2] = h[$2] ? h[$2] "," $1 : $1} END {for (i in h) print h[i]}' /proc/cgroups); do
+		first=${opts%%,*}
+		findmnt -rn -t cgroup -o OPTIONS | tr ',' '\n' | grep -qx "$first" && continue
+		dir=$(mktemp -d /tmp/berth-sdcg.XXXXXX)
+		if mount -t cgroup -o "$opts" none "$dir" 2>/dev/null; then
+			for d in $(find "$dir$cg" -depth -type d 2>/dev/null); do rmdir "$d" 2>/dev/null || true; done
+			umount "$dir"
+		fi
+		rmdir "$dir"
+	done
 }
 
 case "${1:-}" in
 start) start ;;
 run)
 	[ $# -ge 2 ] || { echo "usage: $0 run CGROUP [v2]" >&2; exit 2; }
+	keep_host "${2#/}"
 	exec unshare --pid --fork --mount --uts --propagation slave sh -c "$inner" sh "${2#/}" "$(units)" "${3:-}"
+	;;
+sweep)
+	# What a caller that stopped systemd itself (privsystemd) cannot see: the cgroup on the
+	# hierarchies the host leaves unmounted, and its cgroups anywhere else.
+	[ $# = 2 ] || { echo "usage: $0 sweep CGROUP" >&2; exit 2; }
+	case "$2" in /berth-systemd-*) ;; *) echo "private-systemd: $2 is not one of its cgroups" >&2; exit 2 ;; esac
+	stop_cgroups "$2"
 	;;
 stop)
 	[ $# = 3 ] || { echo "usage: $0 stop PID CGROUP" >&2; exit 2; }
@@ -112,5 +166,5 @@ stop)
 	if [ "$(cat "/proc/$2/comm" 2>/dev/null)" = systemd ]; then kill -KILL "$2"; fi
 	stop_cgroups "$3"
 	;;
-*) echo "usage: $0 start | stop PID CGROUP | run CGROUP [v2]" >&2; exit 2 ;;
+*) echo "usage: $0 start | stop PID CGROUP | sweep CGROUP | run CGROUP [v2]" >&2; exit 2 ;;
 esac

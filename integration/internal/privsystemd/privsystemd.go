@@ -27,6 +27,7 @@ type Systemd struct {
 	// root, where "-.slice" is.
 	Cgroup string
 	cmd    *exec.Cmd
+	script string
 }
 
 // Available says why a private systemd cannot run here, or "".
@@ -59,7 +60,8 @@ func Start(t testing.TB, v2 bool) *Systemd {
 	if v2 {
 		args = append(args, "v2")
 	}
-	cmd := exec.Command(filepath.Join(root, "hack", "private-systemd.sh"), args...)
+	s.script = filepath.Join(root, "hack", "private-systemd.sh")
+	cmd := exec.Command(s.script, args...)
 	out, err := os.Create(filepath.Join(t.TempDir(), "systemd.log"))
 	if err != nil {
 		t.Fatal(err)
@@ -158,6 +160,10 @@ func (s *Systemd) Stop() {
 	for _, r := range roots {
 		removeTree(r)
 	}
+	// The hierarchies systemd mounted that the host does not (perf_event,
+	// net_cls,net_prio) hold the cgroup too; the script removes it there,
+	// which lets each such hierarchy go.
+	exec.Command(s.script, "sweep", s.Cgroup).Run()
 }
 
 // removeTree removes a cgroup and those below it, deepest first; the
