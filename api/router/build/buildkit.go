@@ -5,10 +5,13 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log"
 	"net"
 	"net/http"
+	"sync"
 	"time"
 
+	"github.com/sirupsen/logrus"
 	"golang.org/x/net/http2"
 
 	"github.com/berthd/berth/api/server/httputils"
@@ -88,9 +91,20 @@ func (br *buildRouter) grpc(ctx context.Context, w http.ResponseWriter, r *http.
 	if _, err := fmt.Fprint(conn, "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r\n"); err != nil {
 		return nil
 	}
-	(&http2.Server{}).ServeConn(bufferedConn{Conn: conn, r: buf.Reader}, &http2.ServeConnOpts{Context: ctx, Handler: h})
+	(&http2.Server{}).ServeConn(bufferedConn{Conn: conn, r: buf.Reader}, &http2.ServeConnOpts{
+		Context: ctx, Handler: h, BaseConfig: &http.Server{ErrorLog: h2ErrorLog()},
+	})
 	return nil
 }
+
+// h2ErrorLog sends the HTTP/2 server's own messages to the daemon's debug
+// log. Without it they went to stderr through the standard logger, in no
+// format of the daemon's: "error reading preface from client" whenever a
+// client connected to /grpc and went away before speaking HTTP/2 (the
+// BuildKit tests' daemon logs had them).
+var h2ErrorLog = sync.OnceValue(func() *log.Logger {
+	return log.New(logrus.StandardLogger().WriterLevel(logrus.DebugLevel), "grpc (h2c): ", 0)
+})
 
 // session serves POST /session: BuildKit's session manager hijacks the
 // connection itself.
