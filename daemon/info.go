@@ -2,7 +2,6 @@ package daemon
 
 import (
 	"context"
-	"net/url"
 	"os"
 	"runtime"
 	"sort"
@@ -67,8 +66,8 @@ func (d *Daemon) SystemInfo(ctx context.Context) (*system.Info, error) {
 		NCPU:               host.NCPU,
 		MemTotal:           host.MemTotal,
 		DockerRootDir:      cfg.DataRoot,
-		HTTPProxy:          maskCredentials(proxyEnv("HTTP_PROXY")),
-		HTTPSProxy:         maskCredentials(proxyEnv("HTTPS_PROXY")),
+		HTTPProxy:          config.MaskProxyCredentials(proxyEnv("HTTP_PROXY")),
+		HTTPSProxy:         config.MaskProxyCredentials(proxyEnv("HTTPS_PROXY")),
 		NoProxy:            proxyEnv("NO_PROXY"),
 		Name:               name,
 		Labels:             append([]string{}, cfg.Labels...),
@@ -114,18 +113,6 @@ func proxyEnv(k string) string {
 		return v
 	}
 	return os.Getenv(lower(k))
-}
-
-// maskCredentials hides a proxy URL's user and password, as dockerd does:
-// GET /info is readable by anyone who may use the API, and a proxy's
-// password is not theirs to see.
-func maskCredentials(raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil || u.User == nil {
-		return raw
-	}
-	u.User = url.UserPassword("xxxxx", "xxxxx")
-	return u.String()
 }
 
 func lower(s string) string {

@@ -33,19 +33,3 @@ func TestInfoWarnsOfUnverifiedTCP(t *testing.T) {
 		}
 	}
 }
-
-// TestInfoMasksProxyCredentials: docker info shows that a proxy is used,
-// never its password.
-func TestInfoMasksProxyCredentials(t *testing.T) {
-	for in, want := range map[string]string{
-		"http://user:secret@proxy.example:3128": "http://xxxxx:xxxxx@proxy.example:3128",
-		"http://user@proxy.example:3128":        "http://xxxxx:xxxxx@proxy.example:3128",
-		"http://proxy.example:3128":             "http://proxy.example:3128",
-		"":                                      "",
-		"not a url %zz":                         "not a url %zz",
-	} {
-		if got := maskCredentials(in); got != want {
-			t.Errorf("maskCredentials(%q) = %q, want %q", in, got, want)
-		}
-	}
-}

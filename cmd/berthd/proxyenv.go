@@ -1,7 +1,6 @@
 package main
 
 import (
-	"net/url"
 	"os"
 
 	"github.com/sirupsen/logrus"
@@ -27,19 +26,9 @@ func configureProxyEnv(p config.Proxies) {
 		}
 		for _, name := range v.names {
 			if old := os.Getenv(name); old != "" && old != v.val {
-				logrus.WithFields(logrus.Fields{"name": name, "old-value": maskCredentials(old), "new-value": maskCredentials(v.val)}).Warn("overriding existing proxy variable with value from configuration")
+				logrus.WithFields(logrus.Fields{"name": name, "old-value": config.MaskProxyCredentials(old), "new-value": config.MaskProxyCredentials(v.val)}).Warn("overriding existing proxy variable with value from configuration")
 			}
 			_ = os.Setenv(name, v.val)
 		}
 	}
-}
-
-// maskCredentials hides a proxy URL's password in the log.
-func maskCredentials(raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil || u.User == nil {
-		return raw
-	}
-	u.User = url.UserPassword("xxxxx", "xxxxx")
-	return u.String()
 }
