@@ -17,6 +17,7 @@ import (
 
 	"github.com/berthd/berth/pkg/cgroups"
 	"github.com/berthd/berth/pkg/errdefs"
+	"github.com/berthd/berth/pkg/procstat"
 	"github.com/berthd/berth/pkg/seccomp"
 	"github.com/berthd/berth/pkg/topdir"
 )
@@ -374,7 +375,7 @@ func (r *Runtime) Create(ctx context.Context, o CreateOpts) (c *Container, retEr
 		return nil, err
 	}
 	st := &state{
-		ID: o.ID, Bundle: bundle, Rootfs: rootfs, Pid: p.pid, StartTime: procStartTime(p.pid),
+		ID: o.ID, Bundle: bundle, Rootfs: rootfs, Pid: p.pid, StartTime: procstat.StartTime(p.pid),
 		Created: time.Now().UTC(), CgroupPath: cgPath, Annotations: spec.Annotations, Spec: spec,
 		Seccomp: cfg.Seccomp,
 	}

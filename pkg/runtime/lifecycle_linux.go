@@ -12,6 +12,7 @@ import (
 
 	"github.com/berthd/berth/pkg/cgroups"
 	"github.com/berthd/berth/pkg/errdefs"
+	"github.com/berthd/berth/pkg/procstat"
 )
 
 // ID is the container's name.
@@ -33,7 +34,7 @@ func (c *Container) Spec() *specs.Spec {
 func (c *Container) Cgroup() (cgroups.Manager, error) { return cgroups.New(c.st.CgroupPath) }
 
 func (c *Container) alive() bool {
-	return c.st.Pid > 0 && c.st.StartTime != 0 && procStartTime(c.st.Pid) == c.st.StartTime
+	return c.st.Pid > 0 && c.st.StartTime != 0 && procstat.StartTime(c.st.Pid) == c.st.StartTime
 }
 
 // Status is created, running, paused or stopped, as runc reports it.

@@ -2,7 +2,6 @@ package harness
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -11,6 +10,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/berthd/berth/pkg/procstat"
 )
 
 // ownerFile, in each daemon's root, names the test process that made the
@@ -33,11 +34,7 @@ type owner struct {
 var sweepOnce sync.Once
 
 func (d *Daemon) writeOwner() error {
-	start, err := processStartTime(os.Getpid())
-	if err != nil {
-		return err
-	}
-	b, _ := json.Marshal(owner{Pid: os.Getpid(), StartTime: start, DataRoot: d.DataRoot, Bridge: d.Bridge})
+	b, _ := json.Marshal(owner{Pid: os.Getpid(), StartTime: procstat.StartTime(os.Getpid()), DataRoot: d.DataRoot, Bridge: d.Bridge})
 	return os.WriteFile(filepath.Join(d.Root, ownerFile), b, 0o644)
 }
 
@@ -55,7 +52,7 @@ func SweepDeadRoots() {
 			continue
 		}
 		var o owner
-		if json.Unmarshal(b, &o) != nil || o.Pid <= 0 || o.DataRoot == "" || processAlive(o.Pid, o.StartTime) {
+		if json.Unmarshal(b, &o) != nil || o.Pid <= 0 || o.DataRoot == "" || procstat.StartTime(o.Pid) == o.StartTime {
 			continue
 		}
 		d := &Daemon{Root: root, DataRoot: o.DataRoot, Bridge: o.Bridge, Pidfile: filepath.Join(root, "berthd.pid")}
@@ -89,53 +86,9 @@ func (d *Daemon) killOrphan() error {
 	}
 	syscall.Kill(pid, syscall.SIGKILL)
 	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
-		if _, err := os.Stat(fmt.Sprintf("/proc/%d", pid)); errors.Is(err, os.ErrNotExist) {
-			return nil
-		}
-		if st, _ := processState(pid); st == "Z" {
-			return nil // reaped by whoever adopted it, soon
+		if procstat.StartTime(pid) == 0 {
+			return nil // gone, or a zombie its adopter reaps soon
 		}
 	}
 	return fmt.Errorf("daemon %d did not die", pid)
-}
-
-// processAlive reports whether pid is still the process that started at
-// start (clock ticks since boot).
-func processAlive(pid int, start uint64) bool {
-	got, err := processStartTime(pid)
-	return err == nil && got == start
-}
-
-// statFields are /proc/PID/stat's fields after the command name, which
-// may itself hold spaces and parentheses.
-func statFields(pid int) ([]string, error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return nil, err
-	}
-	i := strings.LastIndexByte(string(b), ')')
-	if i < 0 {
-		return nil, fmt.Errorf("malformed /proc/%d/stat", pid)
-	}
-	return strings.Fields(string(b[i+1:])), nil
-}
-
-func processStartTime(pid int) (uint64, error) {
-	f, err := statFields(pid)
-	if err != nil {
-		return 0, err
-	}
-	if len(f) < 20 {
-		return 0, fmt.Errorf("short /proc/%d/stat", pid)
-	}
-	// Field 22 of stat; the first after the name is field 3.
-	return strconv.ParseUint(f[19], 10, 64)
-}
-
-func processState(pid int) (string, error) {
-	f, err := statFields(pid)
-	if err != nil || len(f) == 0 {
-		return "", err
-	}
-	return f[0], nil
 }

@@ -5,8 +5,11 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"testing"
 	"time"
+
+	"github.com/berthd/berth/pkg/procstat"
 )
 
 // TestSweepDeadRoots: the root of a test process that died is released,
@@ -39,16 +42,12 @@ func TestSweepDeadRoots(t *testing.T) {
 	waited := make(chan struct{})
 	go func() { orphan.Wait(); close(waited) }()
 	t.Cleanup(func() { orphan.Process.Kill() })
-	os.WriteFile(filepath.Join(deadRoot, "berthd.pid"), []byte(itoa(orphan.Process.Pid)), 0o644)
+	os.WriteFile(filepath.Join(deadRoot, "berthd.pid"), []byte(strconv.Itoa(orphan.Process.Pid)), 0o644)
 	writeOwnerFile(t, deadRoot, owner{Pid: gone.Process.Pid, StartTime: 1, DataRoot: dataRoot})
 
 	liveRoot := filepath.Join(tmp, "bt-live")
 	os.MkdirAll(liveRoot, 0o755)
-	start, err := processStartTime(os.Getpid())
-	if err != nil {
-		t.Fatal(err)
-	}
-	writeOwnerFile(t, liveRoot, owner{Pid: os.Getpid(), StartTime: start, DataRoot: filepath.Join(liveRoot, "data")})
+	writeOwnerFile(t, liveRoot, owner{Pid: os.Getpid(), StartTime: procstat.StartTime(os.Getpid()), DataRoot: filepath.Join(liveRoot, "data")})
 
 	foreign := filepath.Join(tmp, "bt-foreign")
 	os.MkdirAll(foreign, 0o755)
@@ -77,5 +76,3 @@ func writeOwnerFile(t *testing.T, root string, o owner) {
 		t.Fatal(err)
 	}
 }
-
-func itoa(n int) string { b, _ := json.Marshal(n); return string(b) }
